@@ -1,0 +1,45 @@
+# strata: `make demo` sets up everything and runs the user's workflow; `make test` runs the whole suite.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBS := runc busybox-static docker.io skopeo podman docker-registry debootstrap iproute2 uidmap fuse-overlayfs
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: all deps debs venv demo test lint typecheck unit bench clean
+
+all: venv
+
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  (apt-get update -qq || true) && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BIN)/strata: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/strata
+
+deps: debs venv
+
+demo: deps
+	bash scripts/demo.sh
+
+lint: venv
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+test: deps lint
+	$(BIN)/pytest -q -ra
+
+bench: deps
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

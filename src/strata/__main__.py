@@ -1,0 +1,3 @@
+from strata.cli.main import main
+
+raise SystemExit(main())
