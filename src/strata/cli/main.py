@@ -1,13 +1,110 @@
-"""Entry point of the ``strata`` command."""
+"""Entry point of the ``strata`` command: parses arguments, dispatches, maps errors to exit codes.
+
+Each command group lives in its own module exposing ``register(subparsers)``; a command's handler is
+``handler(args, ctx) -> int`` set with ``parser.set_defaults(func=handler)``. Handlers raise
+``StrataError``; only this module turns it into ``Error: <message>`` on stderr and an exit code.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-__all__ = ["main"]
+from strata.errors import StrataError
+
+if TYPE_CHECKING:
+    from strata.engine import Engine
+
+__all__ = ["Context", "main"]
+
+# Command-group modules; a module missing during development is skipped.
+GROUPS = (
+    "strata.cli.images",
+    "strata.cli.containers",
+    "strata.cli.distribution",
+    "strata.cli.registry",
+)
+
+
+@dataclass
+class Context:
+    """What a command handler gets besides its arguments."""
+
+    root: Path | None
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin: Any = field(default_factory=lambda: sys.stdin)
+    _engine: Engine | None = None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from strata.engine import Engine
+
+            self._engine = Engine.open(self.root)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+Handler = Callable[[argparse.Namespace, Context], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, with Docker's wording for flag errors."""
+
+    def error(self, message: str) -> NoReturn:
+        raise StrataError(f"{message}\nSee '{self.prog} --help'.", exit_code=125)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="strata", description="A daemonless, Docker-compatible image engine")
+    parser.add_argument("--root", help="store root (default /var/lib/strata, or $STRATA_ROOT)")
+    parser.add_argument("--version", action="version", version="strata 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in GROUPS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    print("strata: not yet", args, file=sys.stderr)
-    return 1
+    args_list = sys.argv[1:] if argv is None else argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+    except StrataError as e:
+        print(f"Error: {e}" if not str(e).startswith("usage") else str(e), file=sys.stderr)
+        return e.exit_code
+    func: Handler | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 0 if not args_list else 125
+    root = args.root or os.environ.get("STRATA_ROOT")
+    ctx = Context(root=Path(root) if root else None)
+    try:
+        return func(args, ctx)
+    except StrataError as e:
+        sys.stdout.flush()
+        print(f"Error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 141
+    finally:
+        ctx.close()
