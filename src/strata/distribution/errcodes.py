@@ -1,0 +1,128 @@
+"""The distribution-spec error code table: code, default message and HTTP status.
+
+Both ends use it: the server to answer ``{"errors": [{"code", "message", "detail"}]}`` with the
+right status, the client to turn such a body back into a typed error. Messages are distribution's
+own wording (what Docker prints after ``Error response from daemon: ...``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+__all__ = [
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DENIED",
+    "DIGEST_INVALID",
+    "ERROR_CODES",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "MANIFEST_UNVERIFIED",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "PAGINATION_NUMBER_INVALID",
+    "RANGE_INVALID",
+    "SIZE_INVALID",
+    "TAG_INVALID",
+    "TOOMANYREQUESTS",
+    "UNAUTHORIZED",
+    "UNKNOWN",
+    "UNSUPPORTED",
+    "ErrorCode",
+    "error_body",
+    "error_json",
+    "lookup",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """One row of the table. ``value`` is the wire code, e.g. ``"BLOB_UNKNOWN"``."""
+
+    value: str
+    message: str
+    status: int
+    description: str = ""
+
+    def body(self, message: str | None = None, detail: object = None) -> dict[str, object]:
+        """The single-error JSON body for this code."""
+        return error_body([(self, message, detail)])
+
+
+BLOB_UNKNOWN = ErrorCode("BLOB_UNKNOWN", "blob unknown to registry", 404)
+BLOB_UPLOAD_INVALID = ErrorCode("BLOB_UPLOAD_INVALID", "blob upload invalid", 400)
+BLOB_UPLOAD_UNKNOWN = ErrorCode("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", 404)
+DIGEST_INVALID = ErrorCode("DIGEST_INVALID", "provided digest did not match uploaded content", 400)
+MANIFEST_BLOB_UNKNOWN = ErrorCode("MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", 400)
+MANIFEST_INVALID = ErrorCode("MANIFEST_INVALID", "manifest invalid", 400)
+MANIFEST_UNKNOWN = ErrorCode("MANIFEST_UNKNOWN", "manifest unknown", 404)
+MANIFEST_UNVERIFIED = ErrorCode(
+    "MANIFEST_UNVERIFIED", "manifest failed signature verification", 400
+)
+NAME_INVALID = ErrorCode("NAME_INVALID", "invalid repository name", 400)
+NAME_UNKNOWN = ErrorCode("NAME_UNKNOWN", "repository name not known to registry", 404)
+SIZE_INVALID = ErrorCode("SIZE_INVALID", "provided length did not match content length", 400)
+TAG_INVALID = ErrorCode("TAG_INVALID", "manifest tag did not match URI", 400)
+UNAUTHORIZED = ErrorCode("UNAUTHORIZED", "authentication required", 401)
+DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
+UNSUPPORTED = ErrorCode("UNSUPPORTED", "The operation is unsupported.", 405)
+TOOMANYREQUESTS = ErrorCode("TOOMANYREQUESTS", "too many requests", 429)
+RANGE_INVALID = ErrorCode("RANGE_INVALID", "invalid content range", 416)
+PAGINATION_NUMBER_INVALID = ErrorCode(
+    "PAGINATION_NUMBER_INVALID", "invalid number of results requested", 400
+)
+UNKNOWN = ErrorCode("UNKNOWN", "unknown error", 500)
+
+ERROR_CODES: dict[str, ErrorCode] = {
+    c.value: c
+    for c in (
+        BLOB_UNKNOWN,
+        BLOB_UPLOAD_INVALID,
+        BLOB_UPLOAD_UNKNOWN,
+        DIGEST_INVALID,
+        MANIFEST_BLOB_UNKNOWN,
+        MANIFEST_INVALID,
+        MANIFEST_UNKNOWN,
+        MANIFEST_UNVERIFIED,
+        NAME_INVALID,
+        NAME_UNKNOWN,
+        SIZE_INVALID,
+        TAG_INVALID,
+        UNAUTHORIZED,
+        DENIED,
+        UNSUPPORTED,
+        TOOMANYREQUESTS,
+        RANGE_INVALID,
+        PAGINATION_NUMBER_INVALID,
+        UNKNOWN,
+    )
+}
+
+
+def lookup(value: str) -> ErrorCode:
+    """The table row for a wire code; unknown codes map to ``UNKNOWN`` keeping their name."""
+    code = ERROR_CODES.get(value)
+    if code is not None:
+        return code
+    return ErrorCode(value, UNKNOWN.message, UNKNOWN.status)
+
+
+def error_body(
+    errors: list[tuple[ErrorCode, str | None, object]],
+) -> dict[str, object]:
+    """``{"errors": [...]}`` for (code, message-or-None, detail) triples."""
+    items: list[dict[str, object]] = []
+    for code, message, detail in errors:
+        item: dict[str, object] = {"code": code.value, "message": message or code.message}
+        if detail is not None:
+            item["detail"] = detail
+        items.append(item)
+    return {"errors": items}
+
+
+def error_json(code: ErrorCode, message: str | None = None, detail: object = None) -> str:
+    """The serialized single-error body."""
+    return json.dumps(code.body(message, detail))
