@@ -1,0 +1,346 @@
+"""Image references: Docker's grammar (``[registry[:port]/]path[:tag][@digest]``) and normalisation.
+
+Behaves like ``distribution/reference`` as used by Docker: ``ubuntu`` is
+``docker.io/library/ubuntu`` (familiar name ``ubuntu``), ``user/app`` is ``docker.io/user/app``,
+``index.docker.io`` is ``docker.io``, and the first path element is a registry when it contains
+``.`` or ``:``, is ``localhost``, or has an uppercase letter. Every failure raises
+:class:`strata.errors.InvalidReference` whose ``str()`` is Docker's exact message.
+
+Typical use::
+
+    ref = parse_normalized_tagged("ubuntu")
+    ref.string()            # 'docker.io/library/ubuntu:latest'
+    ref.familiar_string()   # 'ubuntu:latest'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from strata.digest import Digest
+from strata.errors import InvalidReference
+
+__all__ = [
+    "DEFAULT_DOMAIN",
+    "DEFAULT_TAG",
+    "LEGACY_DEFAULT_DOMAIN",
+    "NAME_TOTAL_LENGTH_MAX",
+    "OFFICIAL_REPO_PREFIX",
+    "Reference",
+    "familiarize",
+    "go_quote",
+    "id_prefix",
+    "is_valid_tag",
+    "looks_like_id",
+    "parse",
+    "parse_any",
+    "parse_docker_ref",
+    "parse_normalized_named",
+    "parse_normalized_tagged",
+    "parse_tag_source",
+    "parse_tag_target",
+    "split_docker_domain",
+    "tag_error",
+]
+
+DEFAULT_DOMAIN = "docker.io"
+LEGACY_DEFAULT_DOMAIN = "index.docker.io"
+OFFICIAL_REPO_PREFIX = "library/"
+DEFAULT_TAG = "latest"
+NAME_TOTAL_LENGTH_MAX = 255
+
+# Docker's exact messages.
+ERR_INVALID_FORMAT = "invalid reference format"
+ERR_UPPERCASE = "invalid reference format: repository name must be lowercase"
+ERR_NAME_EMPTY = "repository name must have at least one component"
+ERR_NAME_TOO_LONG = f"repository name must have at most {NAME_TOTAL_LENGTH_MAX} characters"
+ERR_TAG_FORMAT = "invalid tag format"
+ERR_DIGEST_FORMAT = "invalid digest format"
+ERR_CHECKSUM_FORMAT = "invalid checksum digest format"
+ERR_CHECKSUM_LENGTH = "invalid checksum digest length"
+ERR_DIGEST_UNSUPPORTED = "unsupported digest algorithm"
+
+# --- the grammar -------------------------------------------------------------------------------
+
+_ALPHANUMERIC = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = rf"{_ALPHANUMERIC}(?:{_SEPARATOR}{_ALPHANUMERIC})*"
+_REMOTE_NAME = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
+_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
+_DOMAIN_AND_PORT = rf"(?:{_DOMAIN_NAME}|{_IPV6})(?::[0-9]+)?"
+_NAME = rf"(?:{_DOMAIN_AND_PORT}/)?{_REMOTE_NAME}"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
+
+_REFERENCE_RE = re.compile(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
+_NAME_RE = re.compile(rf"(?:({_DOMAIN_AND_PORT})/)?({_REMOTE_NAME})", re.ASCII)
+_TAG_RE = re.compile(_TAG, re.ASCII)
+_DIGEST_RE = re.compile(_DIGEST, re.ASCII)
+_IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}", re.ASCII)
+_ID_PREFIX_RE = re.compile(r"(?:sha256:)?([a-f0-9]{1,64})", re.ASCII)
+
+# go-digest: the algorithms Docker registers, with their hex lengths.
+_DIGEST_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_HEX_RE = re.compile(r"[a-f0-9]+", re.ASCII)
+_GO_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A parsed reference. ``domain`` is empty only for references from :func:`parse` without one,
+    or for the result of :func:`familiarize`."""
+
+    domain: str
+    path: str
+    tag: str | None = None
+    digest: Digest | None = None
+
+    # --- names ---------------------------------------------------------------------------------
+
+    @property
+    def repository(self) -> str:
+        """The full name without tag or digest: ``docker.io/library/ubuntu``."""
+        return f"{self.domain}/{self.path}" if self.domain else self.path
+
+    name = repository
+
+    @property
+    def familiar(self) -> str:
+        """The name as Docker shows it: ``ubuntu``, ``user/app``, ``localhost:5000/a/b``."""
+        return familiarize(self).repository
+
+    def string(self) -> str:
+        """The full form: ``docker.io/library/ubuntu:14.04[@sha256:…]``."""
+        return self.repository + self._suffix()
+
+    def familiar_string(self) -> str:
+        """The familiar form: ``ubuntu:14.04``, ``localhost:5000/a/b@sha256:…``."""
+        return self.familiar + self._suffix()
+
+    def _suffix(self) -> str:
+        out = ""
+        if self.tag is not None:
+            out += ":" + self.tag
+        if self.digest is not None:
+            out += "@" + str(self.digest)
+        return out
+
+    def __str__(self) -> str:
+        return self.string()
+
+    # --- shape ---------------------------------------------------------------------------------
+
+    @property
+    def is_name_only(self) -> bool:
+        return self.tag is None and self.digest is None
+
+    def name_only(self) -> Reference:
+        return Reference(self.domain, self.path)
+
+    def with_tag(self, tag: str) -> Reference:
+        """This reference with ``tag`` (any digest is kept, as distribution's ``WithTag``)."""
+        if not is_valid_tag(tag):
+            raise InvalidReference(ERR_TAG_FORMAT)
+        return replace(self, tag=tag)
+
+    def with_digest(self, digest: Digest | str) -> Reference:
+        """This reference with ``digest`` (any tag is kept, as distribution's ``WithDigest``)."""
+        text = str(digest)
+        if not _DIGEST_RE.fullmatch(text):
+            raise InvalidReference(ERR_DIGEST_FORMAT)
+        return replace(self, digest=_parse_digest(text))
+
+    def without_tag(self) -> Reference:
+        return replace(self, tag=None)
+
+    def without_digest(self) -> Reference:
+        return replace(self, digest=None)
+
+    def tag_name_only(self) -> Reference:
+        """Adds ``latest`` when there is neither tag nor digest (``TagNameOnly``)."""
+        return self.with_tag(DEFAULT_TAG) if self.is_name_only else self
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+def parse(text: str) -> Reference:
+    """Parse without normalisation (distribution's ``Parse``); the domain may be empty."""
+    m = _REFERENCE_RE.fullmatch(text)
+    if m is None:
+        if text == "":
+            raise InvalidReference(ERR_NAME_EMPTY)
+        if _REFERENCE_RE.fullmatch(text.lower()) is not None:
+            raise InvalidReference(ERR_UPPERCASE)
+        raise InvalidReference(ERR_INVALID_FORMAT)
+    name, tag, digest = m.group(1), m.group(2), m.group(3)
+    if len(name) > NAME_TOTAL_LENGTH_MAX:
+        raise InvalidReference(ERR_NAME_TOO_LONG)
+    nm = _NAME_RE.fullmatch(name)
+    assert nm is not None  # the name already matched the same grammar
+    domain, path = nm.group(1) or "", nm.group(2)
+    return Reference(domain, path, tag, _parse_digest(digest) if digest else None)
+
+
+def parse_normalized_named(text: str) -> Reference:
+    """Parse a name as typed on Docker's command line (``ParseNormalizedNamed``)."""
+    if _IDENTIFIER_RE.fullmatch(text):
+        raise InvalidReference(
+            f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
+        )
+    domain, remainder = split_docker_domain(text)
+    remote = remainder.split(":", 1)[0]
+    if remote.lower() != remote:
+        raise InvalidReference(f"invalid reference format: repository name ({remote}) must be lowercase")
+    return parse(f"{domain}/{remainder}")
+
+
+def parse_normalized_tagged(text: str) -> Reference:
+    """As :func:`parse_normalized_named`, adding ``latest`` when there is no tag and no digest."""
+    return parse_normalized_named(text).tag_name_only()
+
+
+def parse_docker_ref(text: str) -> Reference:
+    """Docker's ``ParseDockerRef``: normalised, tagged ``latest`` if bare, and when both a tag and a
+    digest are given only the digest is kept."""
+    ref = parse_normalized_named(text)
+    if ref.tag is not None and ref.digest is not None:
+        return ref.without_tag()
+    return ref.tag_name_only()
+
+
+def parse_any(text: str) -> Reference | Digest:
+    """``ParseAnyReference``: a 64-hex ID or a full digest gives a :class:`Digest`, anything else a
+    normalised :class:`Reference`."""
+    if _IDENTIFIER_RE.fullmatch(text):
+        return Digest("sha256", text)
+    if Digest.is_valid(text):
+        return Digest.parse(text)
+    return parse_normalized_named(text)
+
+
+def split_docker_domain(name: str) -> tuple[str, str]:
+    """Split ``name`` into registry domain and remainder, normalising to Docker Hub."""
+    first, sep, rest = name.partition("/")
+    if not sep:
+        return DEFAULT_DOMAIN, OFFICIAL_REPO_PREFIX + name
+    if first == "localhost" or any(c in first for c in ".:") or first.lower() != first:
+        domain, remainder = first, rest
+    else:
+        domain, remainder = DEFAULT_DOMAIN, name
+    if domain == LEGACY_DEFAULT_DOMAIN:
+        domain = DEFAULT_DOMAIN
+    if domain == DEFAULT_DOMAIN and "/" not in remainder:
+        remainder = OFFICIAL_REPO_PREFIX + remainder
+    return domain, remainder
+
+
+def familiarize(ref: Reference) -> Reference:
+    """Drop ``docker.io/`` and, for a one-element official name, ``library/``."""
+    if ref.domain != DEFAULT_DOMAIN:
+        return ref
+    path = ref.path
+    if path.startswith(OFFICIAL_REPO_PREFIX):
+        rest = path[len(OFFICIAL_REPO_PREFIX) :]
+        if "/" not in rest:
+            path = rest
+    return replace(ref, domain="", path=path)
+
+
+def is_valid_tag(tag: str) -> bool:
+    return _TAG_RE.fullmatch(tag) is not None
+
+
+def looks_like_id(text: str) -> bool:
+    """True when ``text`` could name an image by ID: a (short) lowercase hex prefix, optionally
+    after ``sha256:``. Whether a name or an ID wins is the store's lookup order, as Docker's."""
+    return _ID_PREFIX_RE.fullmatch(text) is not None
+
+
+def id_prefix(text: str) -> str | None:
+    """The hex part of an ID-like ``text`` (see :func:`looks_like_id`), else ``None``."""
+    m = _ID_PREFIX_RE.fullmatch(text)
+    return m.group(1) if m else None
+
+
+# --- messages the CLI needs --------------------------------------------------------------------
+
+
+def go_quote(text: str) -> str:
+    """Go's ``%q`` of a string: double quotes with Go escapes."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_GO_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def tag_error(text: str, err: Exception) -> InvalidReference:
+    """Docker's wrapping of a bad reference given to ``tag``:
+    ``Error parsing reference: "UPPER:x" is not a valid repository/tag: <cause>``."""
+    return InvalidReference(f"Error parsing reference: {go_quote(text)} is not a valid repository/tag: {err}")
+
+
+def parse_tag_source(text: str) -> Reference | Digest:
+    """The SOURCE of ``docker tag``: any reference or ID, errors wrapped as Docker does."""
+    try:
+        return parse_any(text)
+    except InvalidReference as e:
+        raise tag_error(text, e) from None
+
+
+def parse_tag_target(text: str) -> Reference:
+    """The TARGET of ``docker tag``: a normalised name, ``latest`` when untagged, never a digest."""
+    try:
+        ref = parse_normalized_named(text)
+    except InvalidReference as e:
+        raise tag_error(text, e) from None
+    if ref.digest is not None:
+        raise InvalidReference("refusing to create a tag with a digest reference")
+    return ref.tag_name_only()
+
+
+# --- digests -----------------------------------------------------------------------------------
+
+
+def _parse_digest(text: str) -> Digest:
+    """go-digest's ``Parse`` with its messages (the text already matched the reference grammar)."""
+    algorithm, sep, encoded = text.partition(":")
+    if not algorithm or not sep or not encoded:
+        raise InvalidReference(ERR_CHECKSUM_FORMAT)
+    size = _DIGEST_ALGORITHMS.get(algorithm)
+    if size is None:
+        if not _GO_DIGEST_RE.fullmatch(text):
+            raise InvalidReference(ERR_CHECKSUM_FORMAT)
+        raise InvalidReference(ERR_DIGEST_UNSUPPORTED)
+    if len(encoded) != size:
+        raise InvalidReference(ERR_CHECKSUM_LENGTH)
+    if not _HEX_RE.fullmatch(encoded):
+        raise InvalidReference(ERR_CHECKSUM_FORMAT)
+    return Digest(algorithm, encoded)
