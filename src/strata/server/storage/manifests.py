@@ -1,0 +1,182 @@
+"""Manifests of one repository (revision links) and the referrers index, plus manifest parsing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from strata import mediatypes as mt
+from strata.digest import Digest
+from strata.errors import InvalidDigest, StrataError
+from strata.server.storage import paths
+from strata.server.storage.blobstore import BlobStore, _list, read_link, write_link
+from strata.server.storage.driver import PathNotFound
+
+__all__ = ["ManifestInvalid", "ManifestStore", "ParsedManifest", "parse_manifest"]
+
+SCHEMA1_TYPES = (mt.DOCKER_SCHEMA1_MANIFEST, mt.DOCKER_SCHEMA1_SIGNED, "application/json")
+
+
+class ManifestInvalid(StrataError):
+    """The body is not an acceptable manifest; ``str()`` says why."""
+
+
+@dataclass
+class ParsedManifest:
+    media_type: str
+    blobs: list[Digest] = field(default_factory=list)
+    children: list[Digest] = field(default_factory=list)
+    subject: Digest | None = None
+    artifact_type: str | None = None
+    annotations: dict[str, str] | None = None
+    foreign: list[Digest] = field(default_factory=list)
+
+
+def _descriptor_digest(desc: object, what: str) -> tuple[Digest, dict[str, object]]:
+    if not isinstance(desc, dict):
+        raise ManifestInvalid(f"{what} is not a descriptor")
+    try:
+        d = Digest.parse(str(desc.get("digest", "")))
+    except InvalidDigest:
+        raise ManifestInvalid(f"{what} has an invalid digest")
+    size = desc.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ManifestInvalid(f"{what} has an invalid size")
+    return d, desc
+
+
+def _sniff_type(doc: dict[str, object]) -> str:
+    if "manifests" in doc:
+        return mt.OCI_INDEX
+    if "config" in doc:
+        return mt.OCI_MANIFEST
+    if "fsLayers" in doc or doc.get("schemaVersion") == 1:
+        return mt.DOCKER_SCHEMA1_MANIFEST
+    raise ManifestInvalid("unknown manifest type")
+
+
+def parse_manifest(data: bytes, content_type: str | None) -> ParsedManifest:
+    """Check a manifest body and list what it references; raises ``ManifestInvalid``."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise ManifestInvalid("manifest is not valid JSON")
+    if not isinstance(doc, dict):
+        raise ManifestInvalid("manifest is not a JSON object")
+    body_type = doc.get("mediaType")
+    if body_type is not None and not isinstance(body_type, str):
+        raise ManifestInvalid("mediaType is not a string")
+    ctype = (content_type or "").split(";")[0].strip()
+    if ctype in ("", "application/octet-stream"):
+        ctype = ""
+    media_type = body_type or ctype or _sniff_type(doc)
+    if ctype and body_type and ctype != body_type and ctype not in SCHEMA1_TYPES:
+        raise ManifestInvalid(f"mediaType {body_type!r} does not match Content-Type {ctype!r}")
+    if media_type in SCHEMA1_TYPES or doc.get("schemaVersion") == 1:
+        raise ManifestInvalid("schema 1 manifests are not supported; push with a schema 2 or OCI client")
+    if doc.get("schemaVersion") != 2:
+        raise ManifestInvalid("schemaVersion must be 2")
+    if ctype and ctype != media_type and not body_type:
+        media_type = ctype
+    parsed = ParsedManifest(media_type)
+    if media_type in mt.MANIFEST_TYPES:
+        _parse_image(doc, parsed)
+    elif media_type in mt.INDEX_TYPES:
+        _parse_index(doc, parsed)
+    else:
+        raise ManifestInvalid(f"unsupported manifest media type {media_type!r}")
+    if "subject" in doc and doc["subject"] is not None:
+        parsed.subject, _ = _descriptor_digest(doc["subject"], "subject")
+    at = doc.get("artifactType")
+    if isinstance(at, str) and at:
+        parsed.artifact_type = at
+    ann = doc.get("annotations")
+    parsed.annotations = ann if isinstance(ann, dict) else None
+    return parsed
+
+
+def _parse_image(doc: dict[str, object], parsed: ParsedManifest) -> None:
+    d, cfg = _descriptor_digest(doc.get("config"), "config")
+    parsed.blobs.append(d)
+    if isinstance(cfg.get("mediaType"), str):
+        parsed.artifact_type = str(cfg["mediaType"])
+    layers = doc.get("layers", [])
+    if not isinstance(layers, list):
+        raise ManifestInvalid("layers is not a list")
+    for i, layer in enumerate(layers):
+        d, desc = _descriptor_digest(layer, f"layer {i}")
+        if desc.get("urls"):
+            parsed.foreign.append(d)
+        else:
+            parsed.blobs.append(d)
+
+
+def _parse_index(doc: dict[str, object], parsed: ParsedManifest) -> None:
+    manifests = doc.get("manifests")
+    if not isinstance(manifests, list):
+        raise ManifestInvalid("manifests is not a list")
+    for i, m in enumerate(manifests):
+        d, _ = _descriptor_digest(m, f"manifest {i}")
+        parsed.children.append(d)
+
+
+class ManifestStore:
+    """One repository's manifests: content in the blob store, revision links here."""
+
+    def __init__(self, blobs: BlobStore, name: str) -> None:
+        self.blobs = blobs
+        self.driver = blobs.driver
+        self.name = name
+
+    def exists(self, d: Digest) -> bool:
+        return read_link(self.driver, paths.revision_link(self.name, d)) == d and self.blobs.stat(d) is not None
+
+    def get(self, d: Digest) -> bytes | None:
+        if read_link(self.driver, paths.revision_link(self.name, d)) != d:
+            return None
+        return self.blobs.get(d)
+
+    def put(self, data: bytes) -> Digest:
+        d = self.blobs.put(data)
+        write_link(self.driver, paths.revision_link(self.name, d), d)
+        return d
+
+    def delete(self, d: Digest) -> bool:
+        try:
+            self.driver.delete(paths.revision_link(self.name, d).rsplit("/", 1)[0])
+        except PathNotFound:
+            return False
+        return True
+
+    def revision_mtime(self, d: Digest) -> float:
+        try:
+            return self.driver.stat(paths.revision_link(self.name, d)).mtime
+        except PathNotFound:
+            return 0.0
+
+    def all(self) -> list[Digest]:
+        out: list[Digest] = []
+        for algo_dir in _list(self.driver, paths.revisions_dir(self.name)):
+            for hex_dir in _list(self.driver, algo_dir):
+                d = read_link(self.driver, hex_dir + "/link")
+                if d is not None:
+                    out.append(d)
+        return out
+
+    def add_referrer(self, subject: Digest, d: Digest) -> None:
+        write_link(self.driver, paths.referrer_link(self.name, subject, d), d)
+
+    def remove_referrer(self, subject: Digest, d: Digest) -> None:
+        try:
+            self.driver.delete(paths.referrer_link(self.name, subject, d).rsplit("/", 1)[0])
+        except PathNotFound:
+            pass
+
+    def referrers(self, subject: Digest) -> list[Digest]:
+        out: list[Digest] = []
+        for algo_dir in _list(self.driver, paths.referrers_dir(self.name, subject)):
+            for hex_dir in _list(self.driver, algo_dir):
+                d = read_link(self.driver, hex_dir + "/link")
+                if d is not None and self.exists(d):
+                    out.append(d)
+        return out

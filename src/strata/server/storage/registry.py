@@ -1,0 +1,58 @@
+"""The registry namespace: repositories by name over one driver and one blob store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strata.server.storage import paths
+from strata.server.storage.blobstore import BlobStore, LinkedBlobs, _list
+from strata.server.storage.driver import StorageDriver
+from strata.server.storage.manifests import ManifestStore
+from strata.server.storage.tags import TagStore
+from strata.server.storage.uploads import HashState, UploadStore
+
+__all__ = ["Registry", "Repository"]
+
+
+@dataclass
+class Repository:
+    name: str
+    blobs: LinkedBlobs
+    manifests: ManifestStore
+    tags: TagStore
+    uploads: UploadStore
+
+
+class Registry:
+    def __init__(self, driver: StorageDriver, touch_after: float = 600.0) -> None:
+        self.driver = driver
+        self.blobs = BlobStore(driver, touch_after)
+        self.hashes: dict[str, HashState] = {}
+
+    def repository(self, name: str) -> Repository:
+        return Repository(
+            name,
+            LinkedBlobs(self.blobs, name),
+            ManifestStore(self.blobs, name),
+            TagStore(self.driver, name),
+            UploadStore(self.driver, name, self.hashes),
+        )
+
+    def exists(self, name: str) -> bool:
+        children = _list(self.driver, paths.repo_root(name))
+        return any(c.rsplit("/", 1)[1] in ("_manifests", "_layers") for c in children)
+
+    def repositories(self) -> list[str]:
+        """Every repository name, sorted (the catalog)."""
+        out: list[str] = []
+        self._collect(paths.repos_root(), "", out)
+        return sorted(out)
+
+    def _collect(self, path: str, prefix: str, out: list[str]) -> None:
+        children = _list(self.driver, path)
+        names = [c.rsplit("/", 1)[1] for c in children]
+        if any(n in ("_manifests", "_layers") for n in names):
+            out.append(prefix)
+        for child, n in zip(children, names, strict=True):
+            if not n.startswith("_"):
+                self._collect(child, f"{prefix}/{n}" if prefix else n, out)
