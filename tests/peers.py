@@ -766,12 +766,24 @@ def _storage_driver(path: Path) -> str:
 
 
 def _current_ulimits() -> str:
-    """The current nofile/nproc soft:hard limits in containers.conf syntax."""
+    """nofile/nproc limits that an OCI runtime under podman may set without CAP_SYS_RESOURCE.
+
+    Podman asks for 1048576 open files by default, and conmon runs with RLIMIT_NPROC capped at
+    the kernel's pid_max, so neither the defaults nor ``--ulimit host`` work where the sandbox
+    lacks CAP_SYS_RESOURCE.
+    """
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
     items = []
-    for name, which in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
-        soft, hard = resource.getrlimit(which)
-        fmt = [str(v) if v != resource.RLIM_INFINITY else "-1" for v in (soft, hard)]
-        items.append(f'"{name}={fmt[0]}:{fmt[1]}"')
+    for name, which, cap in (
+        ("nofile", resource.RLIMIT_NOFILE, None),
+        ("nproc", resource.RLIMIT_NPROC, pid_max),
+    ):
+        values = []
+        for v in resource.getrlimit(which):
+            if cap is not None and (v == resource.RLIM_INFINITY or v > cap):
+                v = cap
+            values.append("-1" if v == resource.RLIM_INFINITY else str(v))
+        items.append(f'"{name}={values[0]}:{values[1]}"')
     return "[" + ", ".join(items) + "]"
 
 
@@ -821,10 +833,16 @@ class Podman:
         self.close()
 
 
+def _runtime_line() -> str:
+    """Prefer runc (crun 1.8 refuses cgroup v1 hosts with a cgroup2 mount: "hybrid mode")."""
+    runc = shutil.which("runc") or ("/usr/sbin/runc" if Path("/usr/sbin/runc").exists() else None)
+    return 'runtime = "runc"\n' if runc else ""
+
+
 def make_podman() -> Podman:
     """Install podman when missing; a runner on isolated storage, config and auth."""
     _require_root("podman")
-    ensure_debs("podman")
+    ensure_debs("podman", "runc")
     root = peer_tmpdir("sp")
     env = _containers_env(root)
     driver = _storage_driver(root)
@@ -837,6 +855,7 @@ def make_podman() -> Podman:
         f"default_ulimits = {_current_ulimits()}\n"  # podman asks for 1048576 files; not above ours
         "[engine]\n"
         'cgroup_manager = "cgroupfs"\n'
+        f"{_runtime_line()}"
         'events_logger = "file"\n'
         f'events_logfile_path = "{root / "events.log"}"\n'
         f'tmp_dir = "{root / "libpod-tmp"}"\n'

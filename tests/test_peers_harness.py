@@ -142,7 +142,6 @@ def test_podman_pulls_from_registry(
 
 
 @pytest.mark.runtime
-@pytest.mark.skip(reason="podman run: crun/runc setrlimit EPERM in this sandbox; under investigation")
 def test_podman_runs_pulled_image(podman: Podman, dockerd: Dockerd, docker_busybox: str, tmp_path: Path) -> None:
     archive = tmp_path / "bb.tar"
     dockerd.run("save", "-o", str(archive), docker_busybox)
