@@ -367,6 +367,10 @@ class Dockerd:
     def data_root(self) -> Path:
         return self.root / "data"
 
+    def argv(self, *args: str) -> list[str]:
+        """``[docker, *args]`` with the matching 20.10 client (run it with ``env=self.env``)."""
+        return [DOCKER_BIN, *args]
+
     def run(
         self,
         *args: str,
