@@ -72,6 +72,7 @@ __all__ = [
     "make_podman",
     "make_skopeo",
     "peer_tmpdir",
+    "reap_stale_peers",
     "start_dockerd",
     "start_registry",
 ]
@@ -175,10 +176,49 @@ def _require_root(what: str) -> None:
 # small process / filesystem helpers
 
 
+OWNER_FILE = ".strata-peer-owner"  # "<pid> <start time>" of the process that made the dir
+
+
+def _process_start(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: start time in clock ticks since boot
+
+
+def _owner_alive(owner: str) -> bool:
+    pid, _, started = owner.partition(" ")
+    return pid.isdigit() and _process_start(int(pid)) == started
+
+
+def reap_stale_peers() -> list[Path]:
+    """Stop and remove peers left behind by test or bench processes that died (kill -9, Ctrl-C twice).
+
+    Only directories this module made (they hold the owner file) whose owner process is gone.
+    """
+    base = Path(os.environ.get("STRATA_PEERS_TMP", "/tmp"))
+    reaped: list[Path] = []
+    for owner_file in base.glob(f"s?*/{OWNER_FILE}"):
+        try:
+            owner = owner_file.read_text().strip()
+        except OSError:
+            continue
+        if _owner_alive(owner):
+            continue
+        root = owner_file.parent
+        _kill_pids(_pids_mentioning(f"{root}/"))
+        _remove_tree(root)
+        reaped.append(root)
+    return reaped
+
+
 def peer_tmpdir(prefix: str) -> Path:
     """A fresh directory for one peer; short paths (unix sockets must stay under ~100 chars)."""
     base = os.environ.get("STRATA_PEERS_TMP", "/tmp")
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    (root / OWNER_FILE).write_text(f"{os.getpid()} {_process_start(os.getpid())}\n")
+    return root
 
 
 def free_port() -> int:
@@ -401,7 +441,7 @@ class Dockerd:
             if ids:
                 self.run("rm", "-f", *ids, check=False, timeout=60)
         _stop_process(self.process, timeout=30)
-        _kill_pids(_pids_mentioning(str(self.root)))  # containerd, shims left behind
+        _kill_pids(_pids_mentioning(f"{self.root}/"))  # containerd, shims left behind
         time.sleep(0.1)
         _remove_tree(self.root)
 
@@ -420,6 +460,7 @@ def start_dockerd(timeout: float = 60.0) -> Dockerd:
     """Install docker.io when missing and start a private dockerd; raises on failure."""
     _require_root("dockerd")
     ensure_debs("docker.io")
+    reap_stale_peers()
     root = peer_tmpdir("sd")
     sock = root / "d.sock"
     (root / "client").mkdir()
@@ -674,6 +715,7 @@ def start_registry(
     htpasswd basic auth for ``username`` / ``password`` (random when not given).
     """
     ensure_debs("docker-registry")
+    reap_stale_peers()
     root = peer_tmpdir("sr")
     certs = make_ca(root / "certs") if tls else None
     cert_dir = None
@@ -827,7 +869,7 @@ class Podman:
 
     def close(self) -> None:
         self("rm", "-af", check=False, timeout=60)
-        _kill_pids(_pids_mentioning(str(self.root)))  # conmon of anything left
+        _kill_pids(_pids_mentioning(f"{self.root}/"))  # conmon of anything left
         _remove_tree(self.root)
 
     def __enter__(self) -> Podman:

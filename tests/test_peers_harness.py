@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from peers import (
     busybox_rootfs_tar,
     ensure_debs,
     make_busybox_rootfs,
+    reap_stale_peers,
 )
 
 DEFAULT_DOCKER_PATHS = (Path("/var/run/docker.sock"), Path("/run/docker.sock"), Path("/var/lib/docker"))
@@ -148,3 +151,36 @@ def test_podman_runs_pulled_image(podman: Podman, dockerd: Dockerd, docker_busyb
     podman("load", "-q", "-i", str(archive))
     res = podman("run", "--rm", "--network", "none", docker_busybox, "echo", "podman-ran")
     assert res.stdout.strip() == "podman-ran"
+
+
+def test_peers_of_a_killed_process_are_reaped(tmp_path: Path) -> None:
+    pytest.importorskip("cryptography")
+    script = tmp_path / "orphan.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import peers\n"
+        "d = peers.start_dockerd()\n"
+        "r = peers.start_registry()\n"
+        "print(d.root, r.root, d.process.pid, r.process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        if not line:
+            pytest.skip("could not start peers in a child process")
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    dockerd_root, registry_root = Path(line[0]), Path(line[1])
+    pids = [int(line[2]), int(line[3])]
+    assert dockerd_root.exists() and registry_root.exists()
+    reaped = reap_stale_peers()
+    assert {dockerd_root, registry_root} <= set(reaped)
+    assert not dockerd_root.exists() and not registry_root.exists()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}/cmdline").exists() or Path(f"/proc/{pid}/cmdline").read_bytes() == b""
