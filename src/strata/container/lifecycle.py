@@ -1,0 +1,360 @@
+"""Container lifecycle without a daemon: create, start (attached or detached), stop, kill, pause,
+remove, wait, and reconciling a record with the runtime when its monitor is gone."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strata.container.monitor import Attach, spawn_monitor, supervise
+from strata.container.records import Container, ContainerStore, container_dir, new_id, pid_alive, random_name
+from strata.container.rootfs import Rootfs, overlay_supported
+from strata.container.runtime import Runtime, find_runtime
+from strata.container.spec import Bind, build_spec, container_config, resolve_user
+from strata.container.tty import get_winsize
+from strata.errors import Conflict, StrataError
+
+__all__ = [
+    "CreateOptions",
+    "container_lock",
+    "create",
+    "kill",
+    "pause",
+    "reconcile",
+    "remove",
+    "runtime_for",
+    "start_attached",
+    "start_detached",
+    "stop",
+    "unpause",
+    "wait",
+]
+
+HOSTS = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+
+
+@dataclass
+class CreateOptions:
+    image_name: str
+    image_id: str
+    image_cfg: dict[str, Any]
+    lowers: list[Path]
+    name: str | None = None
+    cmd: list[str] | None = None
+    entrypoint: list[str] | None = None
+    env: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    network: str = "default"
+    binds: list[Bind] = field(default_factory=list)
+    tty: bool = False
+    interactive: bool = False
+    auto_remove: bool = False
+    driver: str | None = None
+    runtime: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def runtime_for(root: Path, c: Container) -> Runtime:
+    return Runtime(c.runtime, root / "runtime" / c.runtime)
+
+
+@contextmanager
+def container_lock(root: Path, cid: str) -> Iterator[None]:
+    """An exclusive lock serialising commit, export and rm of one container."""
+    path = container_dir(root, cid) / "lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _pick_driver(root: Path, wanted: str | None) -> str:
+    wanted = wanted or os.environ.get("STRATA_STORAGE_DRIVER") or ""
+    if wanted:
+        if wanted not in ("overlay", "overlay2", "vfs"):
+            raise StrataError(f"unknown storage driver: {wanted}", exit_code=125)
+        return "vfs" if wanted == "vfs" else "overlay"
+    probe = root / "tmp" / f"overlay-probe-{os.getpid()}-{time.monotonic_ns()}"
+    return "overlay" if overlay_supported(probe) else "vfs"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _hosts_files(cdir: Path, hostname: str, network: str) -> None:
+    if network == "host":
+        try:
+            hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            hosts = HOSTS
+    else:
+        hosts = HOSTS
+    _write_atomic(cdir / "hosts", hosts)
+    _write_atomic(cdir / "hostname", hostname + "\n")
+    try:
+        resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        resolv = ""
+    _write_atomic(cdir / "resolv.conf", resolv)
+
+
+def create(store: ContainerStore, opts: CreateOptions) -> Container:
+    """Record a new container and prepare its rootfs (mounted for overlay)."""
+    runtime = find_runtime(opts.runtime)
+    if opts.network not in ("default", "none", "host", "bridge"):
+        raise StrataError(f"network {opts.network} not found", exit_code=125)
+    cid = new_id()
+    hostname = opts.hostname or (socket.gethostname() if opts.network == "host" else cid[:12])
+    config = container_config(
+        opts.image_cfg, image_name=opts.image_name, hostname=hostname, cmd=opts.cmd,
+        entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir, user=opts.user,
+        tty=opts.tty, interactive=opts.interactive, labels=opts.labels,
+    )
+    argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+    if not argv:
+        raise StrataError("No command specified", exit_code=125)
+    driver = _pick_driver(store.root, opts.driver)
+    c = Container(
+        id=cid, name=opts.name or random_name(store.names()), image_id=opts.image_id, image_name=opts.image_name,
+        created=time.time(), path=argv[0], args=argv[1:], config=config,
+        host_config={
+            "NetworkMode": opts.network, "Binds": [b.spec() for b in opts.binds] or None,
+            "AutoRemove": opts.auto_remove, "Runtime": runtime,
+        },
+        driver=driver, runtime=runtime,
+    )
+    if opts.name is not None:
+        _check_name(opts.name)
+    store.add(c)
+    cdir = container_dir(store.root, cid)
+    try:
+        rootfs = Rootfs(cdir, driver)
+        rootfs.prepare(opts.lowers)
+        if driver == "overlay":
+            rootfs.mount()
+        _hosts_files(cdir, hostname, opts.network)
+    except BaseException:
+        try:
+            Rootfs(cdir, driver).unmount()
+        finally:
+            shutil.rmtree(cdir, ignore_errors=True)
+            store.delete(cid)
+        raise
+    return c
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    if not re.fullmatch(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+", name):
+        raise StrataError(
+            f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed', exit_code=125
+        )
+
+
+def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None) -> None:
+    cdir = container_dir(store.root, c.id)
+    rootfs = Rootfs(cdir, c.driver)
+    rootfs.mount()
+    user = resolve_user(rootfs.path, str(c.config.get("User") or ""))
+    binds = []
+    for spec_text in c.host_config.get("Binds") or []:
+        src, dst, *mode = spec_text.split(":")
+        binds.append(Bind(src, dst, bool(mode and mode[0] == "ro")))
+    spec = build_spec(
+        config=c.config, args=[c.path, *c.args], rootfs=rootfs.path, user=user,
+        network=str(c.host_config.get("NetworkMode") or "default"),
+        hosts_files={"/etc/resolv.conf": cdir / "resolv.conf", "/etc/hostname": cdir / "hostname",
+                     "/etc/hosts": cdir / "hosts"},
+        binds=binds, console_size=get_winsize(console_fd) if console_fd is not None else None,
+    )
+    _write_atomic(cdir / "config.json", json.dumps(spec, indent=1))
+
+
+def _auto_remover(root: Path) -> Any:
+    def remove_final(store: ContainerStore, c: Container) -> None:
+        if c.host_config.get("AutoRemove"):
+            _destroy(store, c)
+
+    return remove_final
+
+
+def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
+    """Run the container in this process, attached; returns its exit code."""
+    c = _startable(store, c)
+    try:
+        _prepare_bundle(store, c, attach.stdout)
+    except StrataError:
+        if c.host_config.get("AutoRemove"):
+            _destroy(store, c)
+        raise
+    remover = _auto_remover(store.root)
+    return supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final))
+
+
+def start_detached(store: ContainerStore, c: Container) -> None:
+    """Start the container under a detached monitor; returns once it runs."""
+    c = _startable(store, c)
+    try:
+        _prepare_bundle(store, c, None)
+    except StrataError:
+        if c.host_config.get("AutoRemove"):
+            _destroy(store, c)
+        raise
+    spawn_monitor(store.root, c, runtime_for(store.root, c), remove=_auto_remover(store.root))
+
+
+def _startable(store: ContainerStore, c: Container) -> Container:
+    c = reconcile(store, c)
+    if c.state == "paused":
+        raise Conflict(
+            "cannot start a paused container, try unpause instead", exit_code=1
+        )
+    if c.state == "running":
+        return c
+    return c
+
+
+def reconcile(store: ContainerStore, c: Container) -> Container:
+    """Bring a record claiming ``running``/``paused`` in line with reality when its monitor died."""
+    if c.state not in ("running", "paused") or pid_alive(c.monitor_pid):
+        return c
+    runtime = runtime_for(store.root, c)
+    state = runtime.state(c.id)
+    status = (state or {}).get("status")
+    if status in ("running", "paused", "created"):
+        if c.state != status and status != "created":
+            c = store.update(c.id, state=status)
+        return c
+    runtime.delete(c.id, force=True)
+    try:
+        Rootfs(container_dir(store.root, c.id), c.driver).unmount()
+    except StrataError:
+        pass
+    return store.update(c.id, state="exited", exit_code=c.exit_code or 255, finished_at=time.time(), pid=0, monitor_pid=0)
+
+
+def wait(store: ContainerStore, c: Container, timeout: float | None = None) -> Container:
+    """Block until the container is no longer running; returns the final record."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        cur = store.by_id(c.id)
+        if cur is None:
+            return c
+        cur = reconcile(store, cur)
+        if cur.state not in ("running", "paused"):
+            return cur
+        if deadline is not None and time.monotonic() >= deadline:
+            return cur
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None:
+    c = reconcile(store, c)
+    if not c.running:
+        raise Conflict(
+            f"Cannot kill container: {c.name}: Container {c.id} is not running"
+        )
+    sig = signal_name.upper().removeprefix("SIG") if not signal_name.isdigit() else signal_name
+    runtime_for(store.root, c).kill(c.id, sig)
+
+
+def stop(store: ContainerStore, c: Container, timeout: float = 10.0) -> Container:
+    """SIGTERM (or the image's StopSignal), then SIGKILL after ``timeout`` seconds; stopped is a no-op."""
+    c = reconcile(store, c)
+    if not c.running:
+        return c
+    runtime = runtime_for(store.root, c)
+    stop_signal = str(c.config.get("StopSignal") or "TERM").upper().removeprefix("SIG")
+    runtime.kill(c.id, stop_signal)
+    if c.state == "paused":
+        runtime.resume(c.id)
+    final = wait(store, c, timeout)
+    if final.running:
+        runtime.kill(c.id, "KILL", all_processes=True)
+        final = wait(store, c, 30.0)
+    return final
+
+
+def pause(store: ContainerStore, c: Container) -> Container:
+    c = reconcile(store, c)
+    if c.state == "paused":
+        raise Conflict(f"Container {c.id} is already paused")
+    if c.state != "running":
+        raise Conflict(f"Container {c.id} is not running")
+    runtime_for(store.root, c).pause(c.id)
+    return store.update(c.id, state="paused")
+
+
+def unpause(store: ContainerStore, c: Container) -> Container:
+    c = reconcile(store, c)
+    if c.state != "paused":
+        raise Conflict(f"Container {c.id} is not paused")
+    runtime_for(store.root, c).resume(c.id)
+    return store.update(c.id, state="running")
+
+
+def remove(store: ContainerStore, c: Container, *, force: bool = False) -> None:
+    """``rm``: refuses a running container unless forced (then kills it first)."""
+    c = reconcile(store, c)
+    if c.running:
+        if not force:
+            raise Conflict(
+                f"You cannot remove a running container {c.id}. Stop the container before attempting "
+                "removal or force remove"
+            )
+        runtime = runtime_for(store.root, c)
+        if c.state == "paused":
+            runtime.kill(c.id, "KILL", all_processes=True)
+            runtime.resume(c.id)
+        runtime.kill(c.id, "KILL", all_processes=True)
+        c = wait(store, c, 30.0)
+    with container_lock(store.root, c.id):
+        if store.by_id(c.id) is None:
+            return
+        _destroy(store, c)
+
+
+def _destroy(store: ContainerStore, c: Container) -> None:
+    cdir = container_dir(store.root, c.id)
+    runtime_for(store.root, c).delete(c.id, force=True)
+    store.update(c.id, state="dead")
+    Rootfs(cdir, c.driver).unmount()
+    trash = store.root / "tmp" / f"rm-{c.id}"
+    trash.parent.mkdir(parents=True, exist_ok=True)
+    if cdir.exists():
+        os.replace(cdir, trash)
+    store.delete(c.id)
+    shutil.rmtree(trash, ignore_errors=True)

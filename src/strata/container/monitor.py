@@ -1,0 +1,374 @@
+"""Running one container to its end: create + start through the runtime, pump its I/O into the
+json-file log (and the user's terminal when attached), reap it, record its exit code.
+
+strata has no daemon. The process that runs a container becomes a child subreaper, so the
+container's init process (orphaned when ``runc create`` exits) is re-parented to it and its exit
+status can be collected with ``waitpid``. Attached runs do this in the strata process itself;
+``run -d`` and ``start`` double-fork a small monitor process that does the same detached.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from strata.container.logs import JsonLogWriter
+from strata.container.records import Container, ContainerStore, container_dir
+from strata.container.rootfs import Rootfs
+from strata.container.runtime import Runtime
+from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
+from strata.errors import RuntimeFailure, StrataError
+
+__all__ = ["Attach", "log_path", "spawn_monitor", "supervise"]
+
+PR_SET_CHILD_SUBREAPER = 36
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+@dataclass
+class Attach:
+    """Where an attached container's streams go; all None for a detached monitor."""
+
+    stdin: int | None = None
+    stdout: int | None = None
+    stderr: int | None = None
+
+
+def log_path(root: Path, cid: str) -> Path:
+    return container_dir(root, cid) / f"{cid}-json.log"
+
+
+def _set_subreaper() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+            continue
+        except OSError:
+            return
+        view = view[n:]
+
+
+def _status_code(status: int) -> int:
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 255
+
+
+class _Run:
+    """State of one supervised container run."""
+
+    def __init__(self, store: ContainerStore, c: Container, runtime: Runtime, attach: Attach) -> None:
+        self.store = store
+        self.c = c
+        self.runtime = runtime
+        self.attach = attach
+        self.cdir = container_dir(store.root, c.id)
+        self.tty = bool(c.config.get("Tty"))
+        self.log = JsonLogWriter(log_path(store.root, c.id))
+        self.master: int | None = None
+        self.outputs: dict[int, str] = {}
+        self.pid = 0
+
+    def create(self) -> None:
+        pid_file = self.cdir / "pid"
+        rt_log = self.cdir / "runtime.log"
+        for p in (pid_file, rt_log):
+            p.unlink(missing_ok=True)
+        self.runtime.delete(self.c.id, force=True)  # a stale runtime record from an earlier run
+        if self.tty:
+            with ConsoleSocket() as console:
+                proc = self.runtime.create(
+                    self.c.id, self.cdir, pid_file=pid_file, log_file=rt_log, console_socket=console.path,
+                    stderr=subprocess.PIPE,
+                )
+                try:
+                    self.master = console.receive(lambda: proc.poll() is None)
+                except RuntimeFailure:
+                    proc.wait()
+                    raise self.runtime.create_failed(rt_log, self._stderr(proc)) from None
+                self._finish_create(proc, rt_log)
+            os.set_blocking(self.master, False)
+            self.outputs[self.master] = "stdout"
+            return
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin = self.attach.stdin if (self.attach.stdin is not None and self.c.config.get("OpenStdin")) else None
+        try:
+            proc = self.runtime.create(
+                self.c.id, self.cdir, pid_file=pid_file, log_file=rt_log, stdin=stdin, stdout=out_w, stderr=err_w
+            )
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self.outputs = {out_r: "stdout", err_r: "stderr"}
+        for fd in self.outputs:
+            os.set_blocking(fd, False)
+        self._finish_create(proc, rt_log)
+
+    @staticmethod
+    def _stderr(proc: subprocess.Popen[bytes]) -> str:
+        if proc.stderr is None:
+            return ""
+        return proc.stderr.read().decode(errors="replace")
+
+    def _finish_create(self, proc: subprocess.Popen[bytes], rt_log: Path) -> None:
+        rc = proc.wait()
+        if rc != 0:
+            raise self.runtime.create_failed(rt_log, self._stderr(proc))
+        if proc.stderr is not None:
+            proc.stderr.close()
+        self.pid = int((self.cdir / "pid").read_text().strip())
+
+    def start(self) -> None:
+        try:
+            self.runtime.start(self.c.id)
+        except RuntimeFailure:
+            self.runtime.delete(self.c.id, force=True)
+            raise
+        self.c = self.store.update(
+            self.c.id, state="running", pid=self.pid, monitor_pid=os.getpid(), started_at=time.time(),
+            finished_at=0.0, exit_code=0, error="",
+        )
+
+    def _forward_output(self, fd: int) -> bool:
+        """Copy what is readable on ``fd``; False at end of stream."""
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return True
+        except OSError as e:
+            if e.errno == errno.EIO:  # pty: every slave fd closed
+                return False
+            raise
+        if not data:
+            return False
+        stream = self.outputs[fd]
+        self.log.write(stream, data)
+        target = self.attach.stderr if stream == "stderr" else self.attach.stdout
+        if target is not None:
+            _write_all(target, data)
+        return True
+
+    def pump(self) -> int:
+        """Move data until the container exits and its outputs close; returns its exit code."""
+        pidfd = os.pidfd_open(self.pid)
+        stdin = self.attach.stdin if (self.tty and self.c.config.get("OpenStdin")) else None
+        exit_code: int | None = None
+        drain_deadline = 0.0
+        try:
+            while self.outputs or exit_code is None:
+                watch = [*self.outputs]
+                if exit_code is None:
+                    watch.append(pidfd)
+                    if stdin is not None:
+                        watch.append(stdin)
+                timeout = None if exit_code is None else max(0.0, drain_deadline - time.monotonic())
+                ready, _, _ = select.select(watch, [], [], timeout)
+                if not ready and exit_code is not None:
+                    break
+                for fd in ready:
+                    if fd == pidfd:
+                        _, status = os.waitpid(self.pid, 0)
+                        exit_code = _status_code(status)
+                        drain_deadline = time.monotonic() + 2.0
+                    elif fd == stdin:
+                        stdin = self._forward_input(stdin)
+                    elif not self._forward_output(fd):
+                        if fd != self.master:
+                            os.close(fd)
+                        del self.outputs[fd]
+        finally:
+            os.close(pidfd)
+            for fd in list(self.outputs):
+                if fd != self.master:
+                    os.close(fd)
+            self.outputs.clear()
+            self.log.close()
+        return exit_code if exit_code is not None else 255
+
+    def _forward_input(self, stdin: int) -> int | None:
+        try:
+            data = os.read(stdin, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            if self.master is not None:
+                _write_all(self.master, b"\x04")  # EOF on a non-terminal stdin: send ^D
+            return None
+        if self.master is not None:
+            _write_all(self.master, data)
+        return stdin
+
+    def resize(self) -> None:
+        if self.master is None or self.attach.stdout is None:
+            return
+        size = get_winsize(self.attach.stdout)
+        if size:
+            set_winsize(self.master, *size)
+
+    def finish(self, exit_code: int) -> Container | None:
+        """Record the exit, release the runtime record and the rootfs mount; --rm removes everything."""
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
+        self.runtime.delete(self.c.id, force=True)
+        try:
+            Rootfs(self.cdir, self.c.driver).unmount()
+        except StrataError:
+            pass
+        c = self.store.update(self.c.id, state="exited", exit_code=exit_code, finished_at=time.time(), pid=0, monitor_pid=0)
+        return c
+
+
+def supervise(
+    store: ContainerStore,
+    c: Container,
+    runtime: Runtime,
+    attach: Attach,
+    on_started: Callable[[str | None], None] = lambda err: None,
+    remove: Callable[[Container], None] | None = None,
+) -> int:
+    """Run a created container (bundle written, rootfs mounted) to its end; returns its exit code.
+
+    ``on_started`` is told ``None`` once the container runs, or the error text if it never did.
+    ``remove`` (for ``--rm``) is called with the final record after the exit is recorded.
+    """
+    _set_subreaper()
+    run = _Run(store, c, runtime, attach)
+    try:
+        run.create()
+        run.start()
+    except StrataError as e:
+        run.log.close()
+        try:
+            Rootfs(run.cdir, c.driver).unmount()
+        except StrataError:
+            pass
+        store.update(c.id, state="created" if c.state == "created" else "exited", error=str(e),
+                     exit_code=e.exit_code if c.state != "created" else c.exit_code)
+        on_started(json.dumps({"error": str(e), "exit_code": e.exit_code}))
+        if remove is not None:
+            remove(store.by_id(c.id) or c)
+        raise
+    on_started(None)
+    old: dict[signal.Signals, object] = {}
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        try:
+            os.kill(run.pid, signum)
+        except OSError:
+            pass
+
+    def winch(signum: int, frame: FrameType | None) -> None:
+        run.resize()
+
+    if attach.stdout is not None:
+        for sig in _FORWARDED:
+            old[sig] = signal.signal(sig, forward)
+        if run.tty:
+            old[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, winch)
+            run.resize()
+    raw_fd = attach.stdin if (run.tty and attach.stdin is not None and c.config.get("OpenStdin")) else None
+    try:
+        if raw_fd is not None:
+            with raw_terminal(raw_fd):
+                code = run.pump()
+        else:
+            code = run.pump()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+    final = run.finish(code)
+    if remove is not None and final is not None:
+        remove(final)
+    return code
+
+
+def spawn_monitor(
+    store_root: Path,
+    c: Container,
+    runtime: Runtime,
+    remove: Callable[[ContainerStore, Container], None] | None = None,
+) -> None:
+    """Double-fork a detached monitor for ``c`` and wait until the container runs (or failed)."""
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # intermediate
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            _monitor_main(store_root, c, runtime, w, remove)
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.close(r)
+    text = b"".join(chunks).decode()
+    if text.strip() == "ok":
+        return
+    if not text.strip():
+        raise RuntimeFailure("the container monitor exited before the container started")
+    info = json.loads(text)
+    raise RuntimeFailure(str(info.get("error")), exit_code=int(info.get("exit_code", 125)))
+
+
+def _monitor_main(
+    store_root: Path,
+    c: Container,
+    runtime: Runtime,
+    report_fd: int,
+    remove: Callable[[ContainerStore, Container], None] | None,
+) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    os.chdir("/")
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+    def report(err: str | None) -> None:
+        try:
+            os.write(report_fd, b"ok" if err is None else err.encode())
+            os.close(report_fd)
+        except OSError:
+            pass
+
+    store = ContainerStore(store_root)
+    try:
+        supervise(
+            store, c, runtime, Attach(), report,
+            remove=(lambda final: remove(store, final)) if remove is not None else None,
+        )
+    except BaseException:
+        report(json.dumps({"error": "container monitor failed", "exit_code": 125}))
+    finally:
+        store.close()

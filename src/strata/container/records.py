@@ -1,0 +1,285 @@
+"""Container records: the ``Container`` dataclass and its SQLite table at ``<root>/containers.db``.
+
+Each container also owns ``<root>/containers/<id>/`` (bundle, upper/work dirs, log, hosts files).
+The database is opened in WAL mode; every change is one ``BEGIN IMMEDIATE`` transaction, so
+concurrent strata processes (a ``run -d`` monitor and a ``ps``) see consistent records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from strata.digest import Digest
+from strata.errors import Conflict, ContainerNotFound, StrataError
+
+__all__ = [
+    "Container",
+    "ContainerStore",
+    "container_dir",
+    "images_in_use",
+    "new_id",
+    "now",
+    "pid_alive",
+    "random_name",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+"""
+
+
+@dataclass
+class Container:
+    """One container. ``config`` is Docker's container ``Config`` object, ``host_config`` its HostConfig."""
+
+    id: str
+    name: str
+    image_id: str
+    image_name: str
+    created: float
+    path: str
+    args: list[str]
+    config: dict[str, Any] = field(default_factory=dict)
+    host_config: dict[str, Any] = field(default_factory=dict)
+    driver: str = "overlay"
+    runtime: str = "runc"
+    state: str = "created"  # created | running | paused | exited | dead
+    pid: int = 0
+    monitor_pid: int = 0
+    exit_code: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    error: str = ""
+    restart_count: int = 0
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def command(self) -> str:
+        """The command as Docker shows and records it: path and args joined by spaces."""
+        return " ".join([self.path, *self.args]).strip()
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "paused")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Container:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def new_id() -> str:
+    """A 64-hex container ID whose 12-char short form is not all digits (Docker's rule)."""
+    while True:
+        cid = secrets.token_hex(32)
+        if not cid[:12].isdigit():
+            return cid
+
+
+def container_dir(root: Path, cid: str) -> Path:
+    return root / "containers" / cid
+
+
+_LEFT = (  # noqa: SIM905 - one word list, easier to read as text
+    "admiring adoring affectionate agitated amazing angry awesome blissful bold boring brave busy "
+    "charming clever cool compassionate competent condescending confident cranky crazy dazzling "
+    "determined distracted dreamy eager ecstatic elastic elated elegant eloquent epic fervent festive "
+    "flamboyant focused friendly frosty gallant gifted goofy gracious happy hardcore heuristic "
+    "hopeful hungry infallible inspiring jolly jovial keen kind laughing loving lucid magical modest "
+    "musing mystifying naughty nervous nice nifty nostalgic objective optimistic peaceful pedantic "
+    "pensive practical priceless quirky quizzical recursing relaxed reverent romantic sad serene "
+    "sharp silly sleepy stoic strange stupefied suspicious sweet tender thirsty trusting unruffled "
+    "upbeat vibrant vigilant vigorous wizardly wonderful xenodochial youthful zealous zen"
+).split()
+
+_RIGHT = (  # noqa: SIM905 - one word list, easier to read as text
+    "agnesi albattani allen almeida archimedes ardinghelli aryabhata austin babbage banach bardeen "
+    "bartik bassi bell benz bhabha bhaskara blackwell bohr booth borg bose boyd brahmagupta brattain "
+    "brown carson cartwright chandrasekhar chaplygin chatelet chatterjee chebyshev clarke cohen "
+    "colden cori cray curie darwin davinci dewdney dhawan diffie dijkstra dirac driscoll dubinsky "
+    "easley edison einstein elbakyan elgamal elion ellis engelbart euclid euler faraday feistel "
+    "fermat fermi feynman franklin gagarin galileo gates gauss germain goldberg goldstine goldwasser "
+    "golick goodall gould greider grothendieck haibt hamilton hawking heisenberg hellman hermann "
+    "herschel hertz heyrovsky hodgkin hofstadter hoover hopper hugle hypatia jackson jang jennings "
+    "jepsen johnson joliot jones kalam kapitsa kare keldysh keller kepler khorana kilby kirch knuth "
+    "kowalevski lalande lamarr lamport leakey leavitt lederberg lehmann lewin lichterman liskov "
+    "lovelace lumiere mahavira margulis matsumoto maxwell mayer mccarthy mcclintock mclaren mclean "
+    "mcnulty meitner mendel mendeleev merkle mestorf mirzakhani montalcini moore morse moser murdock "
+    "napier nash neumann newton nightingale nobel noether northcutt noyce panini pare pascal pasteur "
+    "payne perlman pike poincare poitras proskuriakova ptolemy raman ramanujan ride ritchie robinson "
+    "roentgen rosalind rubin saha sammet sanderson satoshi shamir shannon shaw shirley shockley "
+    "shtern sinoussi snyder solomon spence stonebraker sutherland swanson swartz swirles taussig "
+    "tesla tharp thompson torvalds tu turing varahamihira vaughan villani visvesvaraya volhard "
+    "wescoff wilbur wiles williams williamson wilson wing wozniak wright wu yalow yonath zhukovsky"
+).split()
+
+
+def random_name(taken: set[str]) -> str:
+    """A Docker-style ``adjective_surname`` name not in ``taken`` (a digit is appended on collisions)."""
+    for attempt in range(100):
+        name = f"{secrets.choice(_LEFT)}_{secrets.choice(_RIGHT)}"
+        if attempt > 10:
+            name += str(secrets.randbelow(10))
+        if name not in taken:
+            return name
+    return f"strata_{secrets.token_hex(4)}"
+
+
+class ContainerStore:
+    """The container table of one store root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "containers").mkdir(exist_ok=True)
+        self._db = sqlite3.connect(
+            str(self.root / "containers.db"), timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ContainerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def names(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT name FROM containers")}
+
+    def add(self, c: Container) -> None:
+        """Insert a new record; a taken name raises Docker's Conflict (exit code 125 as ``docker run``)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM containers WHERE name = ?", (c.name,)).fetchone()
+            if row is not None:
+                raise Conflict(
+                    f'Conflict. The container name "/{c.name}" is already in use by container "{row[0]}". '
+                    "You have to remove (or rename) that container to be able to reuse that name.",
+                    exit_code=125,
+                )
+            db.execute(
+                "INSERT INTO containers (id, name, image_id, created, data) VALUES (?, ?, ?, ?, ?)",
+                (c.id, c.name, c.image_id, c.created, c.to_json()),
+            )
+
+    def save(self, c: Container) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE containers SET data = ? WHERE id = ?", (c.to_json(), c.id))
+
+    def update(self, cid: str, **changes: Any) -> Container:
+        """Read-modify-write one record atomically; returns the new record."""
+        with self.transaction() as db:
+            row = db.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
+            if row is None:
+                raise ContainerNotFound(cid)
+            c = Container.from_json(row[0])
+            for k, v in changes.items():
+                setattr(c, k, v)
+            db.execute("UPDATE containers SET data = ? WHERE id = ?", (c.to_json(), cid))
+            return c
+
+    def delete(self, cid: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+
+    def all(self) -> list[Container]:
+        """Every container, newest first (as ``docker ps -a`` lists them)."""
+        rows = self._db.execute("SELECT data FROM containers ORDER BY created DESC").fetchall()
+        return [Container.from_json(r[0]) for r in rows]
+
+    def by_id(self, cid: str) -> Container | None:
+        row = self._db.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
+        return Container.from_json(row[0]) if row else None
+
+    def get(self, ref: str) -> Container:
+        """Resolve a full ID, a name (with or without the leading ``/``) or a unique ID prefix."""
+        c = self.by_id(ref)
+        if c is not None:
+            return c
+        row = self._db.execute("SELECT data FROM containers WHERE name = ?", (ref.lstrip("/"),)).fetchone()
+        if row is not None:
+            return Container.from_json(row[0])
+        if ref and all(ch in "0123456789abcdef" for ch in ref):
+            rows = self._db.execute(
+                "SELECT data FROM containers WHERE id LIKE ?", (ref + "%",)
+            ).fetchall()
+            if len(rows) == 1:
+                return Container.from_json(rows[0][0])
+            if len(rows) > 1:
+                raise StrataError(f"multiple IDs found with provided prefix: {ref}")
+        raise ContainerNotFound(ref)
+
+
+def images_in_use(root: Path) -> dict[Digest, list[str]]:
+    """Image ID -> full IDs of the containers created from it, oldest first (the store's rmi hook)."""
+    db_path = Path(root) / "containers.db"
+    if not db_path.exists():
+        return {}
+    db = sqlite3.connect(str(db_path), timeout=30.0)
+    try:
+        rows = db.execute("SELECT image_id, id FROM containers ORDER BY created ASC").fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        db.close()
+    out: dict[Digest, list[str]] = {}
+    for image_id, cid in rows:
+        try:
+            out.setdefault(Digest.parse(image_id), []).append(cid)
+        except ValueError:
+            continue
+    return out
+
+
+def now() -> float:
+    return time.time()
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,281 @@
+"""A container's root filesystem: an overlayfs mount of the image layers, or a full copy (``vfs``).
+
+Layout under ``<root>/containers/<id>/``::
+
+    init/      Docker's "init layer": empty mount points (/etc/hosts, /proc, /dev/pts, ...) kept
+               out of the container's own changes
+    upper/     overlay upper dir = the container's changes (overlay driver)
+    work/      overlay work dir
+    merged/    mount point of the overlay (overlay driver)
+    rootfs/    the full copy (vfs driver)
+    lowers     the image's layer dirs, lowest first, one path per line
+
+Layer dirs come from ``engine.layer_dirs``: whiteouts as char devices 0/0, opaque dirs as the
+``trusted.overlay.opaque`` xattr. The vfs driver applies them while copying.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from strata.errors import StrataError
+
+__all__ = [
+    "DRIVERS",
+    "INIT_DIRS",
+    "INIT_FILES",
+    "Rootfs",
+    "is_whiteout",
+    "mount",
+    "overlay_supported",
+    "umount",
+]
+
+DRIVERS = ("overlay", "vfs")
+OPAQUE_XATTR = "trusted.overlay.opaque"
+INIT_DIRS = ("dev", "dev/pts", "dev/shm", "proc", "sys", "etc")
+INIT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console")
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
+    rc = _libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags), data.encode())
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
+
+
+def umount(target: str, *, lazy: bool = False) -> None:
+    rc = _libc.umount2(target.encode(), MNT_DETACH if lazy else 0)
+    if rc != 0:
+        err = ctypes.get_errno()
+        if err in (errno.EINVAL, errno.ENOENT):  # not mounted
+            return
+        raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+def is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _is_opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _overlay_options(lowers: list[Path], upper: Path, work: Path, extra: str) -> tuple[str, str | None]:
+    """Mount options and the directory to chdir to when absolute paths would exceed a page."""
+    top_first = [str(p) for p in reversed(lowers)]
+    opts = f"lowerdir={':'.join(top_first)},upperdir={upper},workdir={work}{extra}"
+    if len(opts) < 4000:
+        return opts, None
+    base = os.path.commonpath([*top_first, str(upper), str(work)])
+    rel = [os.path.relpath(p, base) for p in top_first]
+    opts = (
+        f"lowerdir={':'.join(rel)},upperdir={os.path.relpath(upper, base)},"
+        f"workdir={os.path.relpath(work, base)}{extra}"
+    )
+    return opts, base
+
+
+def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+    """Mount lowers (lowest first) + upper at target; redirect_dir and metacopy off so the upper
+    dir always holds whole files (what a layer tar needs)."""
+    last: OSError | None = None
+    for extra in (",index=off,redirect_dir=off,metacopy=off", ",redirect_dir=off", ""):
+        opts, chdir = _overlay_options(lowers, upper, work, extra)
+        cwd = os.getcwd() if chdir else None
+        try:
+            if chdir:
+                os.chdir(chdir)
+            mount("overlay", str(target), "overlay", 0, opts)
+            return
+        except OSError as e:
+            last = e
+            if e.errno not in (errno.EINVAL,):
+                break
+        finally:
+            if cwd:
+                os.chdir(cwd)
+    assert last is not None
+    raise last
+
+
+def overlay_supported(scratch: Path) -> bool:
+    """Try one overlay mount in ``scratch`` (a fresh directory), cleaning up afterwards."""
+    dirs = [scratch / n for n in ("l", "u", "w", "m")]
+    try:
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
+        mount_overlay([dirs[0]], dirs[1], dirs[2], dirs[3])
+        umount(str(dirs[3]))
+        return True
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def make_init_layer(path: Path) -> None:
+    """The empty mount points runc would otherwise create inside the container's upper dir."""
+    for d in INIT_DIRS:
+        (path / d).mkdir(parents=True, exist_ok=True)
+    for f in INIT_FILES:
+        (path / f).touch()
+    mtab = path / "etc" / "mtab"
+    if not mtab.is_symlink():
+        os.symlink("/proc/mounts", mtab)
+
+
+class Rootfs:
+    """The root filesystem of one container directory."""
+
+    def __init__(self, cdir: Path, driver: str) -> None:
+        if driver not in DRIVERS:
+            raise StrataError(f"unknown storage driver: {driver}", exit_code=125)
+        self.cdir = cdir
+        self.driver = driver
+
+    @property
+    def init(self) -> Path:
+        return self.cdir / "init"
+
+    @property
+    def upper(self) -> Path:
+        return self.cdir / "upper"
+
+    @property
+    def work(self) -> Path:
+        return self.cdir / "work"
+
+    @property
+    def path(self) -> Path:
+        """Where the container's filesystem is visible (the runtime's root.path)."""
+        return self.cdir / ("merged" if self.driver == "overlay" else "rootfs")
+
+    def image_lowers(self) -> list[Path]:
+        try:
+            text = (self.cdir / "lowers").read_text()
+        except FileNotFoundError:
+            return []
+        return [Path(line) for line in text.splitlines() if line]
+
+    def lowers(self) -> list[Path]:
+        """Image layers then the init layer, lowest first."""
+        return [*self.image_lowers(), self.init]
+
+    def prepare(self, image_lowers: list[Path]) -> None:
+        """Create the directories (and for vfs the full copy); does not mount."""
+        self.cdir.mkdir(parents=True, exist_ok=True)
+        tmp = self.cdir / "lowers.tmp"
+        tmp.write_text("".join(f"{p}\n" for p in image_lowers))
+        os.replace(tmp, self.cdir / "lowers")
+        make_init_layer(self.init)
+        if self.driver == "overlay":
+            for d in (self.upper, self.work, self.path):
+                d.mkdir(exist_ok=True)
+        else:
+            self.path.mkdir(exist_ok=True)
+            for layer in self.lowers():
+                apply_layer_dir(layer, self.path)
+
+    def mounted(self) -> bool:
+        if self.driver == "vfs":
+            return True
+        return os.path.ismount(self.path)
+
+    def mount(self) -> None:
+        if self.driver == "vfs" or self.mounted():
+            return
+        try:
+            mount_overlay(self.lowers(), self.upper, self.work, self.path)
+        except OSError as e:
+            raise StrataError(f"error mounting container rootfs: {e}") from None
+
+    def unmount(self) -> None:
+        if self.driver == "vfs":
+            return
+        try:
+            umount(str(self.path))
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise StrataError(f"error unmounting container rootfs: {e}") from None
+            umount(str(self.path), lazy=True)
+
+
+def _copy_meta(src: str, dst: str, st: os.stat_result) -> None:
+    os.lchown(dst, st.st_uid, st.st_gid)
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
+    try:
+        for name in os.listxattr(src, follow_symlinks=False):
+            if name.startswith("trusted.overlay."):
+                continue
+            os.setxattr(dst, name, os.getxattr(src, name, follow_symlinks=False), follow_symlinks=False)
+    except OSError:
+        pass
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _remove(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def apply_layer_dir(layer: Path, dest: Path) -> None:
+    """Copy an overlay-format layer dir onto ``dest``, honouring whiteouts, opaque dirs and hard links."""
+    links: dict[tuple[int, int], str] = {}
+    dir_meta: list[tuple[str, str, os.stat_result]] = []
+    for dirpath, dirnames, filenames in os.walk(layer):
+        rel = os.path.relpath(dirpath, layer)
+        out_dir = os.path.normpath(os.path.join(dest, rel))
+        if rel != "." and _is_opaque(dirpath):
+            for child in os.listdir(out_dir) if os.path.isdir(out_dir) else []:
+                _remove(os.path.join(out_dir, child))
+        for name in [*dirnames, *filenames]:
+            src = os.path.join(dirpath, name)
+            dst = os.path.join(out_dir, name)
+            st = os.lstat(src)
+            if is_whiteout(st):
+                _remove(dst)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if (os.path.lexists(dst) and not os.path.isdir(dst)) or os.path.islink(dst):
+                    _remove(dst)
+                os.makedirs(dst, exist_ok=True)
+                dir_meta.append((src, dst, st))
+                continue
+            _remove(dst)
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in links:
+                os.link(links[key], dst)
+                continue
+            if stat.S_ISREG(st.st_mode):
+                shutil.copyfile(src, dst, follow_symlinks=False)
+            elif stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(src), dst)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+                os.mknod(dst, st.st_mode, st.st_rdev)
+            else:
+                continue
+            _copy_meta(src, dst, st)
+            if st.st_nlink > 1:
+                links[key] = dst
+    for src, dst, st in reversed(dir_meta):
+        _copy_meta(src, dst, st)

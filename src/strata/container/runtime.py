@@ -1,0 +1,174 @@
+"""A thin wrapper around an OCI runtime binary (runc, crun).
+
+Each strata store keeps its runtime state under ``<root>/runtime/<name>`` (``--root`` of runc), so
+stores never see each other's containers. Runtime errors become ``RuntimeFailure`` with Docker's
+exit codes: 127 for a command not found, 126 for one that cannot be executed, 125 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from strata.errors import RuntimeFailure
+
+__all__ = ["RUNTIMES", "Runtime", "exit_code_for", "find_runtime"]
+
+RUNTIMES = ("runc", "crun")
+
+
+def find_runtime(name: str | None) -> str:
+    """The runtime to use: the given name, else $STRATA_RUNTIME, else runc, else crun."""
+    wanted = name or os.environ.get("STRATA_RUNTIME")
+    candidates = [wanted] if wanted else list(RUNTIMES)
+    for cand in candidates:
+        if cand and shutil.which(cand):
+            return cand
+    raise RuntimeFailure(
+        f'failed to create container: OCI runtime "{candidates[0]}": executable file not found in $PATH'
+        if wanted
+        else "no OCI runtime found: install runc or crun",
+        exit_code=125,
+    )
+
+
+def exit_code_for(message: str) -> int:
+    """Docker's mapping of a failed start: 127 command not found, 126 not executable, else 125."""
+    low = message.lower()
+    if "executable file not found" in low or ("no such file or directory" in low and "exec" in low):
+        return 127
+    if "permission denied" in low and "exec" in low:
+        return 126
+    return 125
+
+
+def _log_message(log_file: Path, fallback: str) -> str:
+    """The last error message a runtime wrote to its JSON log (``--log-format json``)."""
+    msg = ""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
+            msg = str(entry.get("msg", ""))
+    return msg or fallback.strip() or "unknown runtime error"
+
+
+class Runtime:
+    """One OCI runtime binary bound to a state directory."""
+
+    def __init__(self, name: str, state_root: Path) -> None:
+        self.name = name
+        self.binary = shutil.which(name) or name
+        self.state_root = state_root
+        state_root.mkdir(parents=True, exist_ok=True)
+
+    def _argv(self, *args: str, log: Path | None = None) -> list[str]:
+        argv = [self.binary, "--root", str(self.state_root)]
+        if log is not None:
+            argv += ["--log", str(log), "--log-format", "json"]
+        return [*argv, *args]
+
+    def _run(self, *args: str, what: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        try:
+            proc = subprocess.run(self._argv(*args), capture_output=True, text=True, check=False)
+        except OSError as e:
+            raise RuntimeFailure(f"OCI runtime {what} failed: {e}") from None
+        if check and proc.returncode != 0:
+            raise RuntimeFailure(f"OCI runtime {what} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
+
+    def create(
+        self,
+        cid: str,
+        bundle: Path,
+        *,
+        pid_file: Path,
+        log_file: Path,
+        console_socket: Path | None = None,
+        stdin: int | IO[Any] | None = None,
+        stdout: int | IO[Any] | None = None,
+        stderr: int | IO[Any] | None = None,
+        pass_fds: Sequence[int] = (),
+    ) -> subprocess.Popen[bytes]:
+        """Start ``runtime create``; the caller waits for it (it may need to accept the console)."""
+        args = ["create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+        if console_socket is not None:
+            args += ["--console-socket", str(console_socket)]
+        try:
+            return subprocess.Popen(
+                self._argv(*args, cid, log=log_file),
+                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                stdout=stdout if stdout is not None else subprocess.DEVNULL,
+                stderr=stderr if stderr is not None else subprocess.DEVNULL,
+                pass_fds=pass_fds,
+            )
+        except OSError as e:
+            raise RuntimeFailure(f"OCI runtime create failed: {e}") from None
+
+    def create_failed(self, log_file: Path, stderr_text: str = "") -> RuntimeFailure:
+        msg = _log_message(log_file, stderr_text)
+        return RuntimeFailure(
+            f"failed to create task for container: OCI runtime create failed: {msg}: unknown",
+            exit_code=exit_code_for(msg),
+        )
+
+    def start(self, cid: str) -> None:
+        self._run("start", cid, what="start")
+
+    def state(self, cid: str) -> dict[str, Any] | None:
+        proc = self._run("state", cid, what="state", check=False)
+        if proc.returncode != 0:
+            return None
+        try:
+            data = json.loads(proc.stdout)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def kill(self, cid: str, signal: str = "KILL", *, all_processes: bool = False) -> bool:
+        args = ["kill", *(["--all"] if all_processes else []), cid, signal]
+        return self._run(*args, what="kill", check=False).returncode == 0
+
+    def delete(self, cid: str, *, force: bool = False) -> None:
+        self._run("delete", *(["--force"] if force else []), cid, what="delete", check=False)
+
+    def pause(self, cid: str) -> None:
+        self._run("pause", cid, what="pause")
+
+    def resume(self, cid: str) -> None:
+        self._run("resume", cid, what="resume")
+
+    def exec_argv(
+        self,
+        cid: str,
+        args: list[str],
+        *,
+        tty: bool,
+        env: list[str],
+        cwd: str | None,
+        user: str | None,
+        detach: bool = False,
+    ) -> list[str]:
+        argv = ["exec"]
+        if tty:
+            argv.append("--tty")
+        if detach:
+            argv.append("--detach")
+        for e in env:
+            argv += ["--env", e]
+        if cwd:
+            argv += ["--cwd", cwd]
+        if user:
+            argv += ["--user", user]
+        return self._argv(*argv, cid, *args)

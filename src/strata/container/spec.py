@@ -1,0 +1,354 @@
+"""The OCI runtime bundle's ``config.json``, built the way Docker builds its default spec.
+
+Also merges the image config with ``run`` options into Docker's container ``Config`` object
+(entrypoint/cmd/env/workdir/user rules), and resolves users against the container's own
+``/etc/passwd`` and ``/etc/group`` without following symlinks out of the rootfs.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strata.errors import StrataError
+
+__all__ = [
+    "DEFAULT_CAPS",
+    "DEFAULT_PATH",
+    "Bind",
+    "RuntimeUser",
+    "build_spec",
+    "container_config",
+    "parse_bind",
+    "resolve_user",
+    "secure_join",
+]
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's default capability set (moby oci/caps/defaults.go).
+DEFAULT_CAPS = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+
+MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+]
+
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+_DEVICE_RULES: list[dict[str, Any]] = [
+    {"allow": False, "access": "rwm"},
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+]
+
+
+def _default_mounts() -> list[dict[str, Any]]:
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["ro", "nosuid", "noexec", "nodev"],
+        },
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        },
+    ]
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A ``-v HOST:CONTAINER[:ro]`` bind mount."""
+
+    source: str
+    destination: str
+    readonly: bool = False
+
+    def spec(self) -> str:
+        return f"{self.source}:{self.destination}" + (":ro" if self.readonly else "")
+
+
+def parse_bind(text: str) -> Bind:
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise StrataError(f"invalid volume specification: '{text}'", exit_code=125)
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if mode not in ("ro", "rw"):
+        raise StrataError(f"invalid mode: {mode}", exit_code=125)
+    src, dst = parts[0], parts[1]
+    if not src.startswith("/"):
+        raise StrataError(
+            f'"{src}" includes invalid characters for a local volume name; only absolute host paths are supported',
+            exit_code=125,
+        )
+    if not dst.startswith("/"):
+        raise StrataError(f"invalid volume specification: '{text}': invalid mount config for type "
+                          f'"bind": invalid mount path: \'{dst}\' mount path must be absolute', exit_code=125)
+    return Bind(os.path.abspath(src), posixpath.normpath(dst), mode == "ro")
+
+
+def container_config(
+    image_cfg: dict[str, Any],
+    *,
+    image_name: str,
+    hostname: str,
+    cmd: list[str] | None,
+    entrypoint: list[str] | None,
+    env: list[str],
+    workdir: str | None,
+    user: str | None,
+    tty: bool,
+    interactive: bool,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Docker's container ``Config``: image config overlaid with the ``run`` options, Docker's rules.
+
+    ``entrypoint`` None keeps the image's; ``[]`` (``--entrypoint ""``) clears it. A given
+    entrypoint drops the image's Cmd unless a command is given too.
+    """
+    ep: list[str] | None = list(image_cfg.get("Entrypoint") or []) or None
+    command: list[str] | None = list(image_cfg.get("Cmd") or []) or None
+    if entrypoint is not None:
+        ep = list(entrypoint) or None
+        command = None
+    if cmd:
+        command = list(cmd)
+    merged_env = _merge_env(list(image_cfg.get("Env") or []), env)
+    if not any(e.startswith("PATH=") for e in merged_env):
+        merged_env.insert(0, f"PATH={DEFAULT_PATH}")
+    cfg_labels = dict(image_cfg.get("Labels") or {})
+    cfg_labels.update(labels or {})
+    return {
+        "Hostname": hostname,
+        "Domainname": "",
+        "User": user if user is not None else str(image_cfg.get("User") or ""),
+        "AttachStdin": interactive,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "Tty": tty,
+        "OpenStdin": interactive,
+        "StdinOnce": interactive,
+        "Env": merged_env,
+        "Cmd": command,
+        "Image": image_name,
+        "Volumes": image_cfg.get("Volumes"),
+        "WorkingDir": workdir if workdir is not None else str(image_cfg.get("WorkingDir") or ""),
+        "Entrypoint": ep,
+        "OnBuild": image_cfg.get("OnBuild"),
+        "Labels": cfg_labels,
+        **({"StopSignal": image_cfg["StopSignal"]} if image_cfg.get("StopSignal") else {}),
+        **({"ExposedPorts": image_cfg["ExposedPorts"]} if image_cfg.get("ExposedPorts") else {}),
+    }
+
+
+def _merge_env(base: list[str], extra: list[str]) -> list[str]:
+    out = list(base)
+    index = {e.split("=", 1)[0]: i for i, e in enumerate(out)}
+    for item in extra:
+        if "=" not in item:
+            value = os.environ.get(item)
+            if value is None:
+                continue
+            item = f"{item}={value}"
+        key = item.split("=", 1)[0]
+        if key in index:
+            out[index[key]] = item
+        else:
+            index[key] = len(out)
+            out.append(item)
+    return out
+
+
+def secure_join(root: Path, path: str) -> Path:
+    """``root/path`` with every symlink resolved as if ``root`` were ``/`` (never escapes ``root``)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if candidate.is_symlink():
+            hops += 1
+            if hops > 40:
+                raise StrataError(f"too many levels of symbolic links: {path}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return root.joinpath(*resolved)
+
+
+@dataclass(frozen=True)
+class RuntimeUser:
+    uid: int
+    gid: int
+    additional_gids: list[int] = field(default_factory=list)
+    home: str = "/"
+
+
+def _read_db(rootfs: Path, name: str) -> list[list[str]]:
+    try:
+        text = secure_join(rootfs, name).read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def resolve_user(rootfs: Path, user: str) -> RuntimeUser:
+    """Resolve Docker's ``user[:group]`` (names or numbers) in the container's passwd/group files."""
+    user = user or "root"
+    uname, _, gname = user.partition(":")
+    passwd = _read_db(rootfs, "/etc/passwd")
+    groups = _read_db(rootfs, "/etc/group")
+    entry = next((p for p in passwd if len(p) >= 6 and (p[0] == uname or p[2] == uname)), None)
+    if entry is not None:
+        uid, gid, home, login = int(entry[2]), int(entry[3]), entry[5] or "/", entry[0]
+    elif uname.isdigit():
+        uid, gid, home, login = int(uname), 0, "/", ""
+    else:
+        raise StrataError(
+            f"unable to find user {uname}: no matching entries in passwd file", exit_code=126
+        )
+    if gname:
+        g = next((g for g in groups if len(g) >= 3 and (g[0] == gname or g[2] == gname)), None)
+        if g is not None:
+            gid = int(g[2])
+        elif gname.isdigit():
+            gid = int(gname)
+        else:
+            raise StrataError(
+                f"unable to find group {gname}: no matching entries in group file", exit_code=126
+            )
+    extra: list[int] = []
+    if login and not gname:
+        for g in groups:
+            if len(g) >= 4 and login in g[3].split(",") and g[2].isdigit() and int(g[2]) != gid:
+                extra.append(int(g[2]))
+    return RuntimeUser(uid, gid, extra, home)
+
+
+def build_spec(
+    *,
+    config: dict[str, Any],
+    args: list[str],
+    rootfs: Path,
+    user: RuntimeUser,
+    network: str,
+    hosts_files: dict[str, Path],
+    binds: list[Bind],
+    console_size: tuple[int, int] | None = None,
+    cgroups_path: str | None = None,
+) -> dict[str, Any]:
+    """The OCI runtime config for a container (Docker's defaults, no rlimits above the current ones)."""
+    tty = bool(config.get("Tty"))
+    env = _process_env(config, tty)
+    process: dict[str, Any] = {
+        "terminal": tty,
+        "user": {"uid": user.uid, "gid": user.gid, **({"additionalGids": user.additional_gids} if user.additional_gids else {})},
+        "args": args,
+        "env": env,
+        "cwd": config.get("WorkingDir") or "/",
+        "capabilities": {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted")},
+        "noNewPrivileges": False,
+    }
+    if tty and console_size:
+        process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
+    mounts = _default_mounts()
+    for dest, src in hosts_files.items():
+        mounts.append({"destination": dest, "type": "bind", "source": str(src), "options": ["rbind", "rprivate"]})
+    for b in binds:
+        opts = ["rbind", "rprivate"] + (["ro"] if b.readonly else [])
+        mounts.append({"destination": b.destination, "type": "bind", "source": b.source, "options": opts})
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    if network != "host":
+        namespaces.append({"type": "network"})
+    linux: dict[str, Any] = {
+        "namespaces": namespaces,
+        "maskedPaths": list(MASKED_PATHS),
+        "readonlyPaths": list(READONLY_PATHS),
+        "resources": {"devices": [dict(r) for r in _DEVICE_RULES]},
+    }
+    if cgroups_path:
+        linux["cgroupsPath"] = cgroups_path
+    return {
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": str(rootfs), "readonly": False},
+        "hostname": str(config.get("Hostname") or ""),
+        "mounts": mounts,
+        "linux": linux,
+    }
+
+
+def _process_env(config: dict[str, Any], tty: bool) -> list[str]:
+    """Docker's order: PATH (if missing), HOSTNAME, TERM (with a tty), then the container's Env."""
+    env: list[str] = list(config.get("Env") or [])
+    head: list[str] = []
+    if not any(e.startswith("PATH=") for e in env):
+        head.append(f"PATH={DEFAULT_PATH}")
+    head.append(f"HOSTNAME={config.get('Hostname') or ''}")
+    if tty:
+        head.append("TERM=xterm")
+    keys = {e.split("=", 1)[0] for e in env}
+    return [h for h in head if h.split("=", 1)[0] not in keys] + env

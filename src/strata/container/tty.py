@@ -1,0 +1,97 @@
+"""Terminals: runc's console socket (receives the pty master over SCM_RIGHTS), raw mode and window size."""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import os
+import shutil
+import socket
+import struct
+import tempfile
+import termios
+import time
+import tty
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from strata.errors import RuntimeFailure
+
+__all__ = ["ConsoleSocket", "get_winsize", "raw_terminal", "set_winsize"]
+
+
+def get_winsize(fd: int) -> tuple[int, int] | None:
+    """(rows, cols) of the terminal on ``fd``, or None when it is not a terminal."""
+    try:
+        data = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+    except OSError:
+        return None
+    rows, cols, _, _ = struct.unpack("HHHH", data)
+    return (rows, cols) if rows and cols else None
+
+
+def set_winsize(fd: int, rows: int, cols: int) -> None:
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    except OSError:
+        pass
+
+
+@contextmanager
+def raw_terminal(fd: int) -> Iterator[None]:
+    """Put the terminal on ``fd`` in raw mode (Ctrl-C, Ctrl-D reach the container) and restore it."""
+    if not os.isatty(fd):
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd, termios.TCSANOW)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+class ConsoleSocket:
+    """A listening unix socket for ``--console-socket``; ``receive()`` returns the pty master fd."""
+
+    def __init__(self) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="strata-console-"))
+        self.path = self._dir / "console.sock"
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(str(self.path))
+        self._sock.listen(1)
+
+    def receive(self, alive: object, timeout: float = 30.0) -> int:
+        """Wait for the runtime to connect and send the master; ``alive()`` says the runtime still runs."""
+        deadline = time.monotonic() + timeout
+        self._sock.settimeout(0.05)
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+                break
+            except TimeoutError:
+                if callable(alive) and not alive():
+                    raise RuntimeFailure("OCI runtime exited before sending the console") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeFailure("timed out waiting for the container console") from None
+        with conn:
+            conn.settimeout(timeout)
+            fds = array.array("i")
+            _, ancdata, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+            for level, kind, data in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+        if not fds:
+            raise RuntimeFailure("the OCI runtime sent no console file descriptor")
+        return int(fds[0])
+
+    def close(self) -> None:
+        self._sock.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> ConsoleSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
