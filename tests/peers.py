@@ -266,10 +266,23 @@ def _pids_mentioning(marker: str) -> list[int]:
     return found
 
 
-def _kill_pids(pids: Sequence[int]) -> None:
+def _is_running(pid: int) -> bool:
+    """Alive and not a zombie (zombies of reparented children may linger unreaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _kill_pids(pids: Sequence[int], timeout: float = 10.0) -> None:
+    """SIGKILL each pid and wait until they are gone (or zombies)."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while any(_is_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _mounts_under(root: Path) -> list[str]:

@@ -153,8 +153,8 @@ def test_podman_runs_pulled_image(podman: Podman, dockerd: Dockerd, docker_busyb
     assert res.stdout.strip() == "podman-ran"
 
 
+@pytest.mark.peers
 def test_peers_of_a_killed_process_are_reaped(tmp_path: Path) -> None:
-    pytest.importorskip("cryptography")
     script = tmp_path / "orphan.py"
     script.write_text(
         "import sys, time\n"
@@ -179,8 +179,8 @@ def test_peers_of_a_killed_process_are_reaped(tmp_path: Path) -> None:
     dockerd_root, registry_root = Path(line[0]), Path(line[1])
     pids = [int(line[2]), int(line[3])]
     assert dockerd_root.exists() and registry_root.exists()
-    reaped = reap_stale_peers()
-    assert {dockerd_root, registry_root} <= set(reaped)
+    reap_stale_peers()  # a concurrent test process may reap them first: check the outcome only
     assert not dockerd_root.exists() and not registry_root.exists()
     for pid in pids:
-        assert not Path(f"/proc/{pid}/cmdline").exists() or Path(f"/proc/{pid}/cmdline").read_bytes() == b""
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
