@@ -48,11 +48,18 @@ class Registry:
         self._collect(paths.repos_root(), "", out)
         return sorted(out)
 
-    def _collect(self, path: str, prefix: str, out: list[str]) -> None:
+    def repositories_with_uploads(self) -> list[str]:
+        out: list[str] = []
+        self._collect(paths.repos_root(), "", out, ("_uploads",))
+        return sorted(out)
+
+    def _collect(
+        self, path: str, prefix: str, out: list[str], markers: tuple[str, ...] = ("_manifests", "_layers")
+    ) -> None:
         children = _list(self.driver, path)
         names = [c.rsplit("/", 1)[1] for c in children]
-        if any(n in ("_manifests", "_layers") for n in names):
+        if prefix and any(n in markers for n in names):
             out.append(prefix)
         for child, n in zip(children, names, strict=True):
             if not n.startswith("_"):
-                self._collect(child, f"{prefix}/{n}" if prefix else n, out)
+                self._collect(child, f"{prefix}/{n}" if prefix else n, out, markers)

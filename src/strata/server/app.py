@@ -1,0 +1,267 @@
+"""The aiohttp application: ``create_app(config)`` and ``serve(config)``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from strata.distribution import errcodes as ec
+from strata.server.auth.base import Authenticator, NoAuth, Scope
+from strata.server.config import RegistryConfig
+from strata.server.gc import GCLock, run_schedule
+from strata.server.handlers import blobs, manifests, referrers, search, tags, uploads
+from strata.server.handlers.base import (
+    API_VERSION_HEADER,
+    STATE,
+    APIError,
+    Handler,
+    RequestContext,
+    ServerState,
+    error_response,
+    state_of,
+)
+from strata.server.metrics import Metrics
+from strata.server.names import is_valid_name
+from strata.server.notify import Notifier
+from strata.server.routes import Route, match_v2
+from strata.server.storage.driver import StorageDriver
+from strata.server.storage.filesystem import FilesystemDriver
+from strata.server.storage.inmemory import InMemoryDriver
+from strata.server.storage.registry import Registry
+
+__all__ = ["ACCESS_LOG_FORMAT", "create_app", "make_authenticator", "serve", "ssl_context"]
+
+log = logging.getLogger("strata.registry")
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf "%{User-Agent}i"'
+
+_HANDLERS: dict[tuple[str, str], Handler] = {
+    ("blob", "GET"): blobs.get_blob,
+    ("blob", "HEAD"): blobs.get_blob,
+    ("blob", "DELETE"): blobs.delete_blob,
+    ("blob-upload", "POST"): uploads.start_upload,
+    ("blob-upload-chunk", "PATCH"): uploads.patch_upload,
+    ("blob-upload-chunk", "PUT"): uploads.finish_upload,
+    ("blob-upload-chunk", "GET"): uploads.upload_status,
+    ("blob-upload-chunk", "DELETE"): uploads.cancel_upload,
+    ("manifest", "GET"): manifests.get_manifest,
+    ("manifest", "HEAD"): manifests.get_manifest,
+    ("manifest", "PUT"): manifests.put_manifest,
+    ("manifest", "DELETE"): manifests.delete_manifest,
+    ("tags", "GET"): tags.list_tags,
+    ("referrers", "GET"): referrers.list_referrers,
+    ("catalog", "GET"): tags.catalog,
+}
+
+
+def _scopes(route: Route, method: str) -> list[Scope]:
+    if route.name == "catalog":
+        return [Scope("registry", "catalog", frozenset({"*"}))]
+    if route.repo is None:
+        return []
+    if method == "DELETE" and route.name in ("blob", "manifest"):
+        actions = frozenset({"delete"})
+    elif method in ("GET", "HEAD") and route.name != "blob-upload-chunk":
+        actions = frozenset({"pull"})
+    else:
+        actions = frozenset({"pull", "push"})
+    return [Scope("repository", route.repo, actions)]
+
+
+async def _base(request: web.Request) -> web.StreamResponse:
+    await state_of(request).auth.authorize(request, [])
+    return web.json_response({})
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    state = state_of(request)
+    route = match_v2(request.match_info["tail"])
+    if route is None:
+        raise APIError(ec.NAME_UNKNOWN, "unknown API route", status=404)
+    if route.name == "base":
+        return await _base(request)
+    if route.repo is not None and not is_valid_name(route.repo):
+        raise APIError(ec.NAME_INVALID, detail={"name": route.repo})
+    handler = _HANDLERS.get((route.name, request.method))
+    if handler is None:
+        raise APIError(ec.UNSUPPORTED, f"{request.method} is not supported here", status=405)
+    actor = await state.auth.authorize(request, _scopes(route, request.method))
+    repo = state.registry.repository(route.repo) if route.repo is not None else None
+    request["route"] = route.name
+    return await handler(request, RequestContext(state, route.params, repo, actor))
+
+
+@web.middleware
+async def _errors_and_metrics(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    state = request.app[STATE]
+    started = time.perf_counter()
+    state.metrics.in_flight += 1
+    status = 500
+    resp: web.StreamResponse | None = None
+    try:
+        try:
+            resp = await handler(request)
+        except APIError as e:
+            resp = error_response(e, request.method)
+        except web.HTTPException:
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as e:
+            log.exception("internal error serving %s %s", request.method, request.path)
+            resp = error_response(APIError(ec.UNKNOWN, detail=type(e).__name__), request.method)
+        status = resp.status
+        return resp
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    finally:
+        state.metrics.in_flight -= 1
+        sent = resp.content_length if resp is not None and resp.content_length else 0
+        state.metrics.observe(
+            request.get("route", "other"),
+            request.method,
+            status,
+            time.perf_counter() - started,
+            request.content_length or 0,
+            sent,
+        )
+
+
+async def _add_api_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault(*API_VERSION_HEADER)
+
+
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    state = state_of(request)
+    extra: dict[str, float] = {}
+    for name, (ok, failed, queued) in state.notifier.stats().items():
+        safe = "".join(c if c.isalnum() else "_" for c in name)
+        extra[f"strata_registry_notifications_delivered_{safe}"] = ok
+        extra[f"strata_registry_notifications_failures_{safe}"] = failed
+        extra[f"strata_registry_notifications_pending_{safe}"] = queued
+    return web.Response(text=state.metrics.render(extra), content_type="text/plain", charset="utf-8",
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+async def _health(request: web.Request) -> web.StreamResponse:
+    state = state_of(request)
+    try:
+        state.registry.driver.stat("/")
+    except Exception as e:
+        return web.Response(status=503, body=json.dumps({"storagedriver": str(e)}).encode(),
+                            content_type="application/json")
+    return web.json_response({})
+
+
+def make_driver(config: RegistryConfig) -> StorageDriver:
+    if config.root:
+        return FilesystemDriver(config.root)
+    return InMemoryDriver()
+
+
+def make_authenticator(config: RegistryConfig) -> Authenticator:
+    if config.htpasswd is not None:
+        from strata.server.auth.htpasswd import HtpasswdAuth
+
+        return HtpasswdAuth(config.htpasswd.realm, config.htpasswd.path)
+    if config.token is not None:
+        from strata.server.auth.token import TokenAuth
+
+        return TokenAuth(config.token)
+    return NoAuth()
+
+
+def create_app(config: RegistryConfig, driver: StorageDriver | None = None) -> web.Application:
+    """The registry as an aiohttp application (no sockets yet)."""
+    driver = driver or make_driver(config)
+    registry = Registry(driver, touch_after=min(600.0, config.gc.graceperiod / 4))
+    auth = make_authenticator(config)
+    state = ServerState(config, registry, auth, Notifier(config.notifications), Metrics(), GCLock(driver))
+    app = web.Application(middlewares=[_errors_and_metrics], client_max_size=config.max_manifest_size)
+    app[STATE] = state
+    app.on_response_prepare.append(_add_api_header)
+    app.router.add_route("*", "/v2", _dispatch_base)
+    app.router.add_route("*", "/v2/{tail:.*}", _dispatch)
+    if config.search:
+        app.router.add_get("/v1/search", search.search)
+        app.router.add_get("/v1/_ping", search.ping_v1)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/debug/health", _health)
+    app.router.add_get("/healthz", _health)
+    app.router.add_routes(auth.routes())
+    app.on_startup.append(_start_background)
+    app.on_cleanup.append(_stop_background)
+    return app
+
+
+async def _dispatch_base(request: web.Request) -> web.StreamResponse:
+    return await _base(request)
+
+
+_GC_TASK = web.AppKey("strata_gc_task", asyncio.Task[None])
+
+
+async def _start_background(app: web.Application) -> None:
+    state = app[STATE]
+    await state.notifier.start()
+    gc = state.config.gc
+    if gc.interval > 0:
+        app[_GC_TASK] = asyncio.create_task(
+            run_schedule(
+                state.registry, state.gc_lock, gc.interval, delete_untagged=gc.deleteuntagged,
+                grace_period=gc.graceperiod, upload_purge_age=gc.uploadpurgeage,
+            )
+        )
+
+
+async def _stop_background(app: web.Application) -> None:
+    task = app.get(_GC_TASK)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await app[STATE].notifier.close()
+
+
+def ssl_context(config: RegistryConfig) -> ssl.SSLContext | None:
+    if not config.tls_certificate:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(config.tls_certificate, config.tls_key)
+    return ctx
+
+
+def _split_addr(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+async def serve(config: RegistryConfig, ready: asyncio.Event | None = None) -> None:
+    """Serve until cancelled. Logs one access line per request to ``strata.registry.access``."""
+    app = create_app(config)
+    runner = web.AppRunner(
+        app,
+        access_log=logging.getLogger("strata.registry.access") if config.accesslog else None,
+        access_log_format=ACCESS_LOG_FORMAT,
+        handler_cancellation=False,
+    )
+    await runner.setup()
+    host, port = _split_addr(config.addr)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context(config), backlog=1024, reuse_address=True)
+    await site.start()
+    log.info("listening on %s (%s)", config.addr, "https" if config.tls_certificate else "http")
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,99 @@
+"""``GET``/``HEAD``/``DELETE /v2/<name>/blobs/<digest>``: sendfile for local blobs, Range supported."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from strata.digest import CHUNK, Digest
+from strata.distribution import errcodes as ec
+from strata.server.handlers.base import APIError, RequestContext, parse_digest
+
+__all__ = ["delete_blob", "get_blob"]
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _blob_headers(digest: str) -> dict[str, str]:
+    return {
+        "Docker-Content-Digest": digest,
+        "Content-Type": "application/octet-stream",
+        "Cache-Control": "max-age=31536000",
+        "ETag": f'"{digest}"',
+        "Accept-Ranges": "bytes",
+    }
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    m = _RANGE_RE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    if m.group(1):
+        start = int(m.group(1))
+        end = int(m.group(2)) if m.group(2) else size - 1
+    else:
+        start = max(0, size - int(m.group(2)))
+        end = size - 1
+    return start, min(end, size - 1)
+
+
+async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    d = parse_digest(ctx.params["digest"])
+    repo = ctx.repository
+    info = repo.blobs.stat(d)
+    if info is None:
+        raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
+    blobs = ctx.state.registry.blobs
+    headers = _blob_headers(str(d))
+    if request.method == "HEAD":
+        blobs.keep_alive(d, info)
+        headers["Content-Length"] = str(info.size)
+        return web.Response(status=200, headers=headers)
+    ctx.state.notifier.blob_event("pull", repo.name, d, info.size, request, ctx.actor)
+    local = blobs.local_path(d)
+    if local is not None:
+        del headers["Content-Type"]
+        resp = web.FileResponse(local, chunk_size=CHUNK, headers=headers)
+        resp.content_type = "application/octet-stream"
+        return resp
+    return await _stream_blob(request, ctx, d, info.size, headers)
+
+
+async def _stream_blob(
+    request: web.Request, ctx: RequestContext, d: Digest, size: int, headers: dict[str, str]
+) -> web.StreamResponse:
+    start, end, status = 0, size - 1, 200
+    rng = request.headers.get("Range")
+    if rng and size > 0:
+        parsed = _parse_range(rng, size)
+        if parsed is None or parsed[0] >= size or parsed[0] > parsed[1]:
+            raise APIError(ec.RANGE_INVALID, headers={"Content-Range": f"bytes */{size}"})
+        start, end = parsed
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    length = max(0, end - start + 1)
+    headers["Content-Length"] = str(length)
+    resp = web.StreamResponse(status=status, headers=headers)
+    await resp.prepare(request)
+    with ctx.state.registry.blobs.reader(d, start) as r:
+        remaining = length
+        while remaining > 0:
+            chunk = r.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+async def delete_blob(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    if not ctx.state.config.delete_enabled:
+        raise APIError(ec.UNSUPPORTED, "deletes are disabled on this registry")
+    d = parse_digest(ctx.params["digest"])
+    repo = ctx.repository
+    if not repo.blobs.unlink(d):
+        raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
+    ctx.state.notifier.blob_event("delete", repo.name, d, 0, request, ctx.actor)
+    return web.Response(status=202, headers={"Content-Length": "0"})

@@ -1,0 +1,204 @@
+"""``GET``/``HEAD``/``PUT``/``DELETE /v2/<name>/manifests/<reference>``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from aiohttp import web
+
+from strata import mediatypes as mt
+from strata.digest import Digest
+from strata.distribution import errcodes as ec
+from strata.server.handlers.base import APIError, RequestContext, parse_digest
+from strata.server.names import is_valid_tag
+from strata.server.storage.manifests import ManifestInvalid, ParsedManifest, parse_manifest
+from strata.server.storage.registry import Repository
+
+__all__ = ["delete_manifest", "get_manifest", "manifest_media_type", "put_manifest"]
+
+KNOWN_TYPES = (*mt.MANIFEST_TYPES, *mt.INDEX_TYPES)
+
+
+def _split_reference(ref: str) -> tuple[str | None, Digest | None]:
+    if ":" in ref:
+        return None, parse_digest(ref)
+    if not is_valid_tag(ref):
+        raise APIError(ec.TAG_INVALID, f"invalid tag {ref!r}", {"tag": ref})
+    return ref, None
+
+
+def manifest_media_type(data: bytes) -> str:
+    """The media type a stored manifest declares (or implies)."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return mt.OCI_MANIFEST
+    if isinstance(doc, dict):
+        declared = doc.get("mediaType")
+        if isinstance(declared, str) and declared:
+            return declared
+        if "manifests" in doc:
+            return mt.OCI_INDEX
+    return mt.OCI_MANIFEST
+
+
+def _accepted(request: web.Request) -> set[str]:
+    out: set[str] = set()
+    for value in request.headers.getall("Accept", []):
+        for part in value.split(","):
+            media = part.split(";")[0].strip()
+            if media:
+                out.add(media)
+    return out
+
+
+def _negotiate(request: web.Request, repo: Repository, d: Digest, data: bytes) -> tuple[Digest, bytes, str]:
+    media = manifest_media_type(data)
+    accepted = _accepted(request)
+    wanted = accepted & set(KNOWN_TYPES)
+    if not wanted or media in wanted or "*/*" in accepted:
+        return d, data, media
+    if media in mt.INDEX_TYPES:
+        child = _platform_child(repo, data, wanted)
+        if child is not None:
+            return child
+    raise APIError(
+        ec.MANIFEST_UNKNOWN,
+        f"manifest is {media}, which the Accept header does not allow",
+        {"mediaType": media, "accept": sorted(accepted)},
+    )
+
+
+def _platform_child(repo: Repository, data: bytes, wanted: set[str]) -> tuple[Digest, bytes, str] | None:
+    """linux/amd64 from an index, for clients that cannot take indexes (distribution does the same)."""
+    doc = json.loads(data)
+    for m in doc.get("manifests", []):
+        plat = m.get("platform") or {}
+        if plat.get("os") == "linux" and plat.get("architecture") == "amd64" and m.get("mediaType") in wanted:
+            try:
+                cd = Digest.parse(m["digest"])
+            except (KeyError, ValueError):
+                continue
+            child = repo.manifests.get(cd)
+            if child is not None:
+                return cd, child, manifest_media_type(child)
+    return None
+
+
+def _resolve(repo: Repository, ref: str) -> Digest:
+    tag, d = _split_reference(ref)
+    if tag is not None:
+        d = repo.tags.get(tag)
+        if d is None:
+            raise APIError(ec.MANIFEST_UNKNOWN, detail={"tag": tag})
+    assert d is not None
+    return d
+
+
+async def get_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    repo = ctx.repository
+    d = _resolve(repo, ctx.params["reference"])
+    data = repo.manifests.get(d)
+    if data is None:
+        raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
+    d, data, media = _negotiate(request, repo, d, data)
+    headers = {
+        "Content-Type": media,
+        "Docker-Content-Digest": str(d),
+        "ETag": f'"{d}"',
+        "Content-Length": str(len(data)),
+    }
+    if request.method == "HEAD":
+        return web.Response(status=200, headers=headers)
+    ctx.state.notifier.manifest_event("pull", repo.name, d, media, len(data), None, request, ctx.actor)
+    return web.Response(status=200, body=data, headers=headers)
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise APIError(ec.SIZE_INVALID, f"manifest is larger than {limit} bytes", status=413)
+    buf = bytearray()
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+        if len(buf) > limit:
+            raise APIError(ec.SIZE_INVALID, f"manifest is larger than {limit} bytes", status=413)
+
+
+def _check_references(repo: Repository, parsed: ParsedManifest, ctx: RequestContext) -> None:
+    missing: list[tuple[ec.ErrorCode, str | None, object]] = []
+    blobs = ctx.state.registry.blobs
+    for b in parsed.blobs:
+        info = repo.blobs.stat(b)
+        if info is None:
+            missing.append((ec.MANIFEST_BLOB_UNKNOWN, None, {"digest": str(b)}))
+        else:
+            blobs.keep_alive(b, info)
+    for c in parsed.children:
+        if not repo.manifests.exists(c):
+            missing.append((ec.MANIFEST_BLOB_UNKNOWN, "manifest unknown to registry", {"digest": str(c)}))
+    if missing:
+        code, message, detail = missing[0]
+        raise APIError(code, message, detail, more=missing[1:])
+
+
+async def put_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    repo = ctx.repository
+    tag, want = _split_reference(ctx.params["reference"])
+    data = await _read_limited(request, ctx.state.config.max_manifest_size)
+    try:
+        parsed = parse_manifest(data, request.headers.get("Content-Type"))
+    except ManifestInvalid as e:
+        raise APIError(ec.MANIFEST_INVALID, f"manifest invalid: {e}", {"reason": str(e)})
+    if want is not None:
+        got = Digest(want.algorithm, hashlib.new(want.algorithm, data).hexdigest())
+        if got != want:
+            raise APIError(ec.DIGEST_INVALID, detail={"expected": str(want), "computed": str(got)})
+    async with ctx.state.gc_lock.shared():
+        _check_references(repo, parsed, ctx)
+        d = repo.manifests.put(data)
+        if tag is not None:
+            repo.tags.tag(tag, d)
+        if parsed.subject is not None:
+            repo.manifests.add_referrer(parsed.subject, d)
+    headers = {
+        "Location": f"/v2/{repo.name}/manifests/{d}",
+        "Docker-Content-Digest": str(d),
+        "Content-Length": "0",
+    }
+    if parsed.subject is not None:
+        headers["OCI-Subject"] = str(parsed.subject)
+    ctx.state.notifier.manifest_event("push", repo.name, d, parsed.media_type, len(data), tag, request, ctx.actor)
+    return web.Response(status=201, headers=headers)
+
+
+async def delete_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    if not ctx.state.config.delete_enabled:
+        raise APIError(ec.UNSUPPORTED, "deletes are disabled on this registry")
+    repo = ctx.repository
+    tag, d = _split_reference(ctx.params["reference"])
+    if tag is not None:
+        target = repo.tags.get(tag)
+        if target is None or not repo.tags.untag(tag):
+            raise APIError(ec.MANIFEST_UNKNOWN, detail={"tag": tag})
+        ctx.state.notifier.manifest_event("delete", repo.name, target, None, 0, tag, request, ctx.actor)
+        return web.Response(status=202, headers={"Content-Length": "0"})
+    assert d is not None
+    data = repo.manifests.get(d)
+    if data is None:
+        raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
+    for t in repo.tags.lookup(d):
+        repo.tags.untag(t)
+    try:
+        parsed: ParsedManifest | None = parse_manifest(data, None)
+    except ManifestInvalid:
+        parsed = None
+    if parsed is not None and parsed.subject is not None:
+        repo.manifests.remove_referrer(parsed.subject, d)
+    repo.manifests.delete(d)
+    ctx.state.notifier.manifest_event("delete", repo.name, d, None, 0, None, request, ctx.actor)
+    return web.Response(status=202, headers={"Content-Length": "0"})

@@ -1,0 +1,198 @@
+"""Blob uploads: ``POST`` (start, monolithic, mount), ``PATCH`` (chunked/streamed), ``PUT`` (commit),
+``GET`` (status) and ``DELETE`` (cancel). Bodies stream to private storage while being hashed; a blob
+becomes visible only after its digest is verified and it is moved into place atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from aiohttp import web
+
+from strata.digest import Digest
+from strata.distribution import errcodes as ec
+from strata.server.handlers.base import APIError, RequestContext, parse_digest
+from strata.server.names import is_valid_name
+from strata.server.storage.registry import Repository
+from strata.server.storage.uploads import is_upload_id
+
+__all__ = ["cancel_upload", "finish_upload", "patch_upload", "start_upload", "upload_status"]
+
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/\d+|/\*)?$")
+
+
+def _range_value(size: int) -> str:
+    return f"0-{max(size - 1, 0)}"
+
+
+def _upload_headers(repo: Repository, uid: str, size: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{repo.name}/blobs/uploads/{uid}",
+        "Range": _range_value(size),
+        "Docker-Upload-UUID": uid,
+        "Content-Length": "0",
+    }
+
+
+def _blob_created(repo: Repository, d: Digest) -> web.Response:
+    return web.Response(
+        status=201,
+        headers={
+            "Location": f"/v2/{repo.name}/blobs/{d}",
+            "Docker-Content-Digest": str(d),
+            "Content-Length": "0",
+        },
+    )
+
+
+async def _receive(request: web.Request, repo: Repository, uid: str, start: int) -> int:
+    """Append the request body to the upload; on any failure roll back to ``start``."""
+    uploads = repo.uploads
+    st = uploads.hash_state(uid, start)
+    w = uploads.writer(uid)
+    try:
+        if w.size != start:
+            raise APIError(ec.BLOB_UPLOAD_INVALID, "upload changed while receiving")
+        content = request.content
+        while True:
+            chunk = await content.readany()
+            if not chunk:
+                break
+            w.write(chunk)
+            if st is not None:
+                st.hash.update(chunk)
+        size = w.size
+        if st is not None:
+            st.size = size
+        return size
+    except BaseException:
+        w.truncate(start)
+        uploads.hashes.pop(uid, None)
+        raise
+    finally:
+        w.close()
+
+
+async def _commit(ctx: RequestContext, repo: Repository, uid: str, d: Digest, request: web.Request) -> None:
+    """Verify the upload hashes to ``d``; then move it into the blob store and link it."""
+    uploads = repo.uploads
+    st = uploads.hash_state(uid, uploads.size(uid) or 0)
+    if st is not None and d.algorithm == "sha256":
+        got = uploads.digest_of(uid, d.algorithm)
+    else:
+        got = await asyncio.to_thread(uploads.digest_of, uid, d.algorithm)
+    if got != d:
+        uploads.remove(uid)
+        raise APIError(ec.DIGEST_INVALID, detail={"expected": str(d), "computed": str(got)})
+    size = uploads.size(uid) or 0
+    w = uploads.writer(uid)
+    try:
+        w.commit()
+    finally:
+        w.close()
+    async with ctx.state.gc_lock.shared():
+        ctx.state.registry.blobs.adopt(uploads.data_path(uid), d)
+        repo.blobs.link(d)
+    uploads.remove(uid)
+    ctx.state.upload_locks.pop(uid, None)
+    ctx.state.notifier.blob_event("push", repo.name, d, size, request, ctx.actor)
+
+
+async def start_upload(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    repo = ctx.repository
+    mount, source = request.query.get("mount"), request.query.get("from")
+    if mount is not None:
+        d = parse_digest(mount)
+        if source and is_valid_name(source) and await ctx.state.auth.may_pull(request, source):
+            src = ctx.state.registry.repository(source)
+            if src.blobs.stat(d) is not None:
+                async with ctx.state.gc_lock.shared():
+                    repo.blobs.link(d)
+                ctx.state.notifier.blob_event("mount", repo.name, d, 0, request, ctx.actor)
+                return _blob_created(repo, d)
+    digest_q = request.query.get("digest")
+    if digest_q is not None:
+        d = parse_digest(digest_q)
+        uid = repo.uploads.create()
+        try:
+            await _receive(request, repo, uid, 0)
+            await _commit(ctx, repo, uid, d, request)
+        finally:
+            repo.uploads.remove(uid)
+        return _blob_created(repo, d)
+    uid = repo.uploads.create()
+    return web.Response(status=202, headers=_upload_headers(repo, uid, 0))
+
+
+def _existing_upload(ctx: RequestContext) -> tuple[Repository, str, int]:
+    repo = ctx.repository
+    uid = ctx.params["uuid"]
+    size = repo.uploads.size(uid) if is_upload_id(uid) else None
+    if size is None:
+        raise APIError(ec.BLOB_UPLOAD_UNKNOWN, detail={"uuid": uid})
+    return repo, uid, size
+
+
+def _check_content_range(request: web.Request, repo: Repository, uid: str, size: int) -> int | None:
+    """The declared chunk length, after refusing a chunk that does not start at ``size``."""
+    header = request.headers.get("Content-Range")
+    if not header:
+        return None
+    m = _CONTENT_RANGE_RE.match(header.strip())
+    if not m:
+        raise APIError(ec.BLOB_UPLOAD_INVALID, f"invalid Content-Range {header!r}")
+    start, end = int(m.group(1)), int(m.group(2))
+    if start != size or end < start:
+        raise APIError(
+            ec.RANGE_INVALID,
+            f"chunk {start}-{end} does not continue the upload at {size}",
+            status=416,
+            headers=_upload_headers(repo, uid, size),
+        )
+    return end - start + 1
+
+
+async def _receive_checked(request: web.Request, ctx: RequestContext, repo: Repository, uid: str, size: int) -> int:
+    declared = _check_content_range(request, repo, uid, size)
+    new_size = await _receive(request, repo, uid, size)
+    if declared is not None and new_size - size != declared:
+        w = repo.uploads.writer(uid)
+        w.truncate(size)
+        w.close()
+        repo.uploads.hashes.pop(uid, None)
+        raise APIError(ec.SIZE_INVALID, detail={"declared": declared, "received": new_size - size}, status=416,
+                       headers=_upload_headers(repo, uid, size))
+    return new_size
+
+
+async def patch_upload(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    repo, uid, _ = _existing_upload(ctx)
+    async with ctx.state.upload_lock(uid):
+        repo, uid, size = _existing_upload(ctx)
+        new_size = await _receive_checked(request, ctx, repo, uid, size)
+    return web.Response(status=202, headers=_upload_headers(repo, uid, new_size))
+
+
+async def finish_upload(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    repo, uid, _ = _existing_upload(ctx)
+    digest_q = request.query.get("digest")
+    if not digest_q:
+        raise APIError(ec.DIGEST_INVALID, "digest query parameter missing")
+    d = parse_digest(digest_q)
+    async with ctx.state.upload_lock(uid):
+        repo, uid, size = _existing_upload(ctx)
+        await _receive_checked(request, ctx, repo, uid, size)
+        await _commit(ctx, repo, uid, d, request)
+    return _blob_created(repo, d)
+
+
+async def upload_status(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    repo, uid, size = _existing_upload(ctx)
+    return web.Response(status=204, headers=_upload_headers(repo, uid, size))
+
+
+async def cancel_upload(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    repo, uid, _ = _existing_upload(ctx)
+    repo.uploads.remove(uid)
+    ctx.state.upload_locks.pop(uid, None)
+    return web.Response(status=204, headers={"Content-Length": "0"})
