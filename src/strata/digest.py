@@ -5,13 +5,21 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import IO, BinaryIO
+from typing import Protocol
 
 from strata.errors import DigestMismatch, InvalidDigest
 
-__all__ = ["CHUNK", "Digest", "HashingReader", "digest_bytes", "digest_file", "hasher"]
+__all__ = ["CHUNK", "Digest", "Readable", "HashingReader", "digest_bytes", "digest_file", "hasher"]
 
 CHUNK = 1 << 20
+
+
+class Readable(Protocol):
+    """Anything with ``read(n) -> bytes``: files, sockets' readers, decompressors, hashing wrappers."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 _ALGOS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 
@@ -81,7 +89,7 @@ class HashingReader:
 
     def __init__(
         self,
-        stream: IO[bytes] | BinaryIO,
+        stream: Readable,
         expected: Digest | None = None,
         expected_size: int | None = None,
     ) -> None:

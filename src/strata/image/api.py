@@ -88,8 +88,8 @@ class BlobLayer:
     def _decompressed(self) -> Iterator[BinaryIO]:
         from strata.archive.compression import open_decompressed
 
-        with self.open_blob() as raw, open_decompressed(raw) as plain:
-            yield plain
+        with self.open_blob() as raw:
+            yield open_decompressed(raw)  # type: ignore[misc]
 
     def uncompressed(self) -> AbstractContextManager[BinaryIO]:
         if self.known_diff_id is not None and self.known_diff_id == self.descriptor.digest:

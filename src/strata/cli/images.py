@@ -1,0 +1,327 @@
+"""Image commands: images, tag, inspect, history, rmi, save, load, import, image prune, system df."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from strata.cli import output
+from strata.cli.format import ellipsis, human_size, short_id, time_ago
+from strata.cli.main import Context
+from strata.errors import ImageNotFound, InvalidReference, StrataError
+from strata.imageconfig import parse_time
+from strata.ops import images as ops
+from strata.reference import parse_normalized_named, parse_tag_source, parse_tag_target
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("images", help="List images")
+    _images_args(p)
+    image = sub.add_parser("image", help="Manage images")
+    isub = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=type(p))
+    _images_args(isub.add_parser("ls", aliases=["list"], help="List images"))
+
+    for target in (sub, isub):
+        t = target.add_parser("tag", help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+        t.add_argument("source")
+        t.add_argument("target")
+        t.set_defaults(func=cmd_tag)
+
+        h = target.add_parser("history", help="Show the history of an image")
+        h.add_argument("-H", "--human", default="true", nargs="?", const="true")
+        h.add_argument("-q", "--quiet", action="store_true")
+        h.add_argument("--no-trunc", action="store_true")
+        h.add_argument("--format")
+        h.add_argument("image")
+        h.set_defaults(func=cmd_history)
+
+        s = target.add_parser("save", help="Save one or more images to a tar archive")
+        s.add_argument("-o", "--output")
+        s.add_argument("images", nargs="+")
+        s.set_defaults(func=cmd_save)
+
+        lo = target.add_parser("load", help="Load an image from a tar archive or STDIN")
+        lo.add_argument("-i", "--input")
+        lo.add_argument("-q", "--quiet", action="store_true")
+        lo.set_defaults(func=cmd_load)
+
+        im = target.add_parser("import", help="Import the contents from a tarball to create a filesystem image")
+        im.add_argument("-c", "--change", action="append", default=[])
+        im.add_argument("-m", "--message", default="")
+        im.add_argument("--platform")
+        im.add_argument("source")
+        im.add_argument("repository", nargs="?")
+        im.set_defaults(func=cmd_import)
+
+    r = sub.add_parser("rmi", help="Remove one or more images")
+    _rmi_args(r)
+    _rmi_args(isub.add_parser("rm", aliases=["remove"], help="Remove one or more images"))
+
+    for target, name in ((sub, "inspect"), (isub, "inspect")):
+        ins = target.add_parser(name, help="Return low-level information on images")
+        ins.add_argument("-f", "--format")
+        ins.add_argument("--type")
+        ins.add_argument("names", nargs="+")
+        ins.set_defaults(func=cmd_inspect)
+
+    pr = isub.add_parser("prune", help="Remove unused images")
+    pr.add_argument("-a", "--all", action="store_true")
+    pr.add_argument("-f", "--force", action="store_true")
+    pr.add_argument("--filter", action="append", default=[])
+    pr.set_defaults(func=cmd_prune)
+
+    system = sub.add_parser("system", help="Manage strata")
+    ssub = system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=type(p))
+    df = ssub.add_parser("df", help="Show disk usage")
+    df.add_argument("-v", "--verbose", action="store_true")
+    df.add_argument("--format")
+    df.set_defaults(func=cmd_df)
+
+
+def _images_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("reference", nargs="?")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--digests", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format")
+    p.set_defaults(func=cmd_images)
+
+
+def _rmi_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--no-prune", action="store_true")
+    p.add_argument("images", nargs="+")
+    p.set_defaults(func=cmd_rmi)
+
+
+# --- images --------------------------------------------------------------------------------------
+
+
+def cmd_images(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.engine()
+    rows = ops.image_rows(engine, all_images=args.all, reference=args.reference, filters=args.filter, digests=args.digests)
+    trunc = not args.no_trunc
+    now = time.time()
+    items = [
+        {
+            "ID": short_id(str(r.id)) if trunc else str(r.id),
+            "Repository": r.repository,
+            "Tag": r.tag,
+            "Digest": r.digest,
+            "CreatedSince": time_ago(r.created, now) if r.created else "N/A",
+            "CreatedAt": output.go_time(r.created),
+            "Size": human_size(r.size),
+            "VirtualSize": human_size(r.size),
+            "SharedSize": "N/A",
+            "UniqueSize": "N/A",
+            "Containers": "N/A",
+        }
+        for r in rows
+    ]
+    if args.quiet:
+        ctx.out.write("".join(it["ID"] + "\n" for it in items))
+        return 0
+    if args.format:
+        output.write_format(ctx, args.format, items, output.IMAGE_HEADERS)
+        return 0
+    cols = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
+    output.write_table(ctx, cols, items, output.IMAGE_HEADERS)
+    return 0
+
+
+# --- tag -----------------------------------------------------------------------------------------
+
+
+def cmd_tag(args: argparse.Namespace, ctx: Context) -> int:
+    parse_tag_source(args.source)
+    target = parse_tag_target(args.target)
+    engine = ctx.engine()
+    engine.tag(engine.resolve_image(args.source), target)
+    return 0
+
+
+# --- inspect -------------------------------------------------------------------------------------
+
+
+def cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.engine()
+    docs: list[Any] = []
+    errors: list[str] = []
+    for name in args.names:
+        try:
+            docs.append(ops.inspect_doc(engine, engine.resolve_image(name)))
+        except ImageNotFound:
+            doc = ops.inspect_container(engine, name) if args.type != "image" else None
+            if doc is None:
+                errors.append(f"No such object: {name}" if args.type != "image" else f"No such image: {name}")
+                continue
+            docs.append(doc)
+    if args.format:
+        for d in docs:
+            ctx.out.write(output.render_template(args.format, d) + "\n")
+    else:
+        ctx.out.write(output.go_json_indent(docs) + "\n")
+    if errors:
+        raise StrataError("\n".join(errors))
+    return 0
+
+
+# --- history -------------------------------------------------------------------------------------
+
+
+def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.engine()
+    rows = engine.history(engine.resolve_image(args.image))
+    human = str(args.human).lower() not in ("false", "0")
+    trunc = not args.no_trunc
+    now = time.time()
+    items = []
+    for r in rows:
+        ident = "<missing>" if r["id"] is None else (short_id(str(r["id"])) if trunc else str(r["id"]))
+        created = parse_time(r["created"])
+        created_by = r["created_by"].replace("\t", " ")
+        items.append(
+            {
+                "ID": ident,
+                "CreatedSince": (time_ago(created, now) if created else "N/A") if human else output.go_time(created, rfc=True),
+                "CreatedAt": output.go_time(created, rfc=True),
+                "CreatedBy": ellipsis(created_by, 45) if trunc else created_by,
+                "Size": human_size(r["size"]) if human else str(r["size"]),
+                "Comment": r["comment"],
+            }
+        )
+    if args.quiet:
+        ctx.out.write("".join(i["ID"] + "\n" for i in items))
+        return 0
+    if args.format:
+        output.write_format(ctx, args.format, items, output.HISTORY_HEADERS)
+        return 0
+    output.write_table(ctx, ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"], items, output.HISTORY_HEADERS)
+    return 0
+
+
+# --- rmi -----------------------------------------------------------------------------------------
+
+
+def cmd_rmi(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.engine()
+    failed = False
+    for name in args.images:
+        try:
+            result = engine.rmi(name, force=args.force, prune=not args.no_prune)
+        except StrataError as e:
+            ctx.out.flush()
+            ctx.err.write(f"Error: {e}\n")
+            failed = True
+            continue
+        for kind, text in result.lines:
+            ctx.out.write(f"{kind}: {text}\n")
+    return 1 if failed else 0
+
+
+# --- save / load / import ------------------------------------------------------------------------
+
+
+def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.engine()
+    if not args.output and ctx.out.isatty():
+        raise StrataError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    selections = ops.save_selection(engine, args.images)
+    if args.output:
+        out_path = Path(args.output)
+        tmp = out_path.with_name(f".{out_path.name}.strata-tmp{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                ops.save(engine, selections, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, out_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        ctx.out.flush()
+        ops.save(engine, selections, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_load(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.engine()
+    if args.input:
+        try:
+            stream: Any = open(args.input, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise StrataError(f"open {args.input}: no such file or directory") from None
+    else:
+        if ctx.stdin.isatty():
+            raise StrataError("requested load from stdin, but stdin is empty")
+        stream = sys.stdin.buffer
+    with stream:
+        for line in ops.load(engine, stream):
+            ctx.out.write(line + "\n")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.engine()
+    tag = None
+    if args.repository:
+        try:
+            tag = parse_normalized_named(args.repository).tag_name_only()
+        except InvalidReference as e:
+            raise InvalidReference(f"invalid reference format: {e}" if "invalid reference" not in str(e) else str(e)) from None
+    image_id = ops.import_rootfs(engine, args.source, tag=tag, changes=args.change, message=args.message, stdin=ctx.stdin)
+    ctx.out.write(f"{image_id}\n")
+    return 0
+
+
+# --- prune / df ----------------------------------------------------------------------------------
+
+
+def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
+    if not args.force:
+        if not ctx.stdin.isatty():
+            ctx.out.write("Total reclaimed space: 0B\n")
+            return 0
+        what = "all images without at least one container associated to them" if args.all else "all dangling images"
+        ctx.out.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+        ctx.out.flush()
+        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    engine = ctx.engine()
+    lines, reclaimed = ops.prune(engine, all_images=args.all)
+    if lines:
+        ctx.out.write("Deleted Images:\n")
+        for kind, text in lines:
+            ctx.out.write(f"{kind.lower()}: {text}\n")
+        ctx.out.write("\n")
+    ctx.out.write(f"Total reclaimed space: {human_size(reclaimed)}\n")
+    return 0
+
+
+def cmd_df(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.engine()
+    rows = ops.disk_usage(engine)
+    items = [
+        {
+            "Type": r["type"],
+            "TotalCount": str(r["total"]),
+            "Active": str(r["active"]),
+            "Size": human_size(r["size"], 4),
+            "Reclaimable": r["reclaimable"],
+        }
+        for r in rows
+    ]
+    if args.format:
+        output.write_format(ctx, args.format, items, output.DF_HEADERS)
+        return 0
+    output.write_table(ctx, ["Type", "TotalCount", "Active", "Size", "Reclaimable"], items, output.DF_HEADERS)
+    return 0

@@ -1,0 +1,356 @@
+"""``Engine``: the local image engine over one store root — resolve, add, tag, remove, list, unpack.
+
+Commands (CLI or a program) open one with ``Engine.open(root)``; transports read and write images through
+``engine.image(id)`` and ``engine.image_sink()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from strata import mediatypes as mt
+from strata.digest import Digest
+from strata.errors import ImageNotFound, InvalidReference, StoreError
+from strata.image.api import BlobLayer, Image, Layer, SimpleImage
+from strata.reference import Reference, id_prefix, parse_any
+from strata.spec import Descriptor, ImageConfig, Manifest
+from strata.store.blobs import LayerBlob, ingest_blob, ingest_layer
+from strata.store.db import connect
+from strata.store.delete import DeleteResult, delete_image
+from strata.store.images import ImageRecord, Metadata
+from strata.store.root import StoreRoot, default_root
+
+__all__ = ["Engine", "ImageSummary"]
+
+_LAYER_TYPES = {"none": mt.OCI_LAYER, "gzip": mt.DOCKER_LAYER, "zstd": mt.OCI_LAYER_ZSTD}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSummary:
+    """What ``images`` and ``inspect`` show of one stored image."""
+
+    id: Digest
+    parent: Digest | None
+    config: ImageConfig
+    refs: list[Reference]
+    size: int
+    has_children: bool
+
+
+class Engine:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.store = StoreRoot(root)
+        self.conn = connect(self.store.db_path)
+        self.meta = Metadata(self.conn)
+
+    @classmethod
+    def open(cls, root: Path | None = None) -> Engine:
+        return cls(root or default_root())
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- lookup ------------------------------------------------------------------------------------
+
+    def resolve(self, name: str) -> tuple[Digest, bool]:
+        """The image ``name`` means, and whether it named it by ID (Docker's GetImage order)."""
+        try:
+            ref = parse_any(name)
+        except InvalidReference:
+            raise
+        if isinstance(ref, Digest):
+            if self.meta.get(ref) is not None:
+                return ref, True
+            raise ImageNotFound(name)
+        if ref.digest is not None and ref.tag is not None:
+            ref = ref.without_tag()
+        found = self.meta.lookup_ref(ref.tag_name_only())
+        if found is not None and self.meta.get(found) is not None:
+            return found, False
+        prefix = id_prefix(name)
+        if prefix:
+            matches = self.meta.find_prefix(prefix)
+            if len(matches) == 1:
+                return matches[0], True
+        raise ImageNotFound(ref.familiar_string())
+
+    def resolve_image(self, name: str) -> Digest:
+        return self.resolve(name)[0]
+
+    def record(self, image_id: Digest) -> ImageRecord:
+        rec = self.meta.get(image_id)
+        if rec is None:
+            raise ImageNotFound(str(image_id))
+        return rec
+
+    def image_config(self, image_id: Digest) -> ImageConfig:
+        return ImageConfig.parse(self.store.blob_path(image_id).read_bytes())
+
+    def image(self, image_id: Digest) -> Image:
+        """The stored image as an ``Image``: layers are the blobs as stored (their manifest, if pulled)."""
+        rec = self.record(image_id)
+        config = self.image_config(image_id)
+        manifest: Manifest | None = None
+        if rec.manifest is not None and self.store.blob_path(rec.manifest).exists():
+            manifest = Manifest.parse(self.store.blob_path(rec.manifest).read_bytes())
+        layers: list[Layer] = []
+        for i, (diff_id, blob) in enumerate(self.meta.image_layers(image_id)):
+            info = self.meta.blob(blob)
+            size, kind = (info[0], info[1]) if info else (0, "none")
+            media = manifest.layers[i].media_type if manifest else _LAYER_TYPES.get(kind, mt.OCI_LAYER)
+            layers.append(BlobLayer(Descriptor(media, blob, size), self._opener(blob), diff_id))
+        if manifest is None:
+            kinds = {lay.media_type() for lay in layers}
+            mtype = mt.DOCKER_MANIFEST if kinds <= {mt.DOCKER_LAYER} else mt.OCI_MANIFEST
+            from strata.image.api import image_manifest
+
+            manifest = image_manifest(config, layers, mtype)
+        return SimpleImage(config, layers, manifest)
+
+    def _opener(self, blob: Digest) -> Any:
+        path = self.store.blob_path(blob)
+
+        def open_blob() -> AbstractContextManager[BinaryIO]:
+            try:
+                return open(path, "rb")
+            except FileNotFoundError:
+                raise StoreError(f"layer blob {blob} is missing from the store") from None
+
+        return open_blob
+
+    def blob_layers(self, diff_id: Digest) -> list[tuple[Digest, int, str]]:
+        """Every stored blob of a layer: (digest, size, compression)."""
+        return self.meta.blobs_for_diff(diff_id)
+
+    # --- writing -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Held while blobs are written and recorded: deleters wait for it."""
+        with self.store.lock(exclusive=False):
+            yield
+
+    def ingest_layer(self, stream: Any, expected: Digest | None = None, diff_id: Digest | None = None) -> LayerBlob:
+        return ingest_layer(self.store, stream, expected, diff_id)
+
+    def known_layer(self, blob: Digest) -> LayerBlob | None:
+        """The stored layer blob with this digest, if the store has it."""
+        info = self.meta.blob(blob)
+        if info is None or info[2] is None or not self.store.blob_path(blob).exists():
+            return None
+        size, kind, diff_id = info
+        assert diff_id is not None
+        return LayerBlob(
+            blob, size, diff_id, self.meta.layer_size(diff_id), kind, self.meta.layer_tar_size(diff_id)
+        )
+
+    def record_layer_blob(self, lay: LayerBlob) -> None:
+        with self.meta.transaction():
+            self.meta.add_layer_blob(lay)
+            self.meta.put_layer(lay)
+
+    def commit_image(
+        self,
+        config_raw: bytes,
+        layers: list[LayerBlob],
+        *,
+        parent: Digest | None = None,
+        manifest_raw: bytes | None = None,
+        refs: list[Reference] = (),  # type: ignore[assignment]
+    ) -> Digest:
+        """Make an image visible: config (and manifest) blobs, then one transaction for records and refs."""
+        config = ImageConfig.parse(config_raw)
+        if [lay.diff_id for lay in layers] != config.diff_ids:
+            raise StoreError("image layers do not match the diff IDs of its configuration")
+        image_id, _ = ingest_blob(self.store, io.BytesIO(config_raw))
+        manifest = None
+        if manifest_raw is not None:
+            manifest, _ = ingest_blob(self.store, io.BytesIO(manifest_raw))
+        with self.meta.transaction():
+            self.meta.put_image(image_id, layers, parent=parent, manifest=manifest, config_size=len(config_raw))
+            if manifest is not None:
+                self.meta.put_blob(manifest, len(manifest_raw or b""), "manifest")
+            for ref in refs:
+                self.meta.set_ref(ref, image_id)
+        return image_id
+
+    def add_image(
+        self,
+        config: dict[str, Any],
+        new_layer_tar: Path | None,
+        *,
+        parent: Digest | None,
+        tag: Reference | None,
+    ) -> Digest:
+        """Create an image from a config dict plus, optionally, one new layer tar on top of ``parent``."""
+        with self.writing():
+            layers: list[LayerBlob] = []
+            if parent is not None:
+                for diff_id, blob in self.meta.image_layers(parent):
+                    known = self.known_layer(blob)
+                    if known is None:
+                        raise StoreError(f"layer {diff_id} of {parent} is missing from the store")
+                    layers.append(known)
+            if new_layer_tar is not None:
+                with open(new_layer_tar, "rb") as f:
+                    layers.append(self.ingest_layer(f))
+            data = dict(config)
+            data["rootfs"] = {"type": "layers", "diff_ids": [str(lay.diff_id) for lay in layers]}
+            raw = ImageConfig.from_dict(data).raw
+            return self.commit_image(raw, layers, parent=parent, refs=[tag] if tag else [])
+
+    def image_sink(self) -> Any:
+        from strata.transports.store import StoreSink
+
+        return StoreSink(self)
+
+    # --- references --------------------------------------------------------------------------------
+
+    def tag(self, image_id: Digest, ref: Reference) -> None:
+        with self.meta.transaction():
+            self.record(image_id)
+            self.meta.set_ref(ref.tag_name_only() if ref.digest is None else ref, image_id)
+
+    def refs(self, image_id: Digest) -> list[Reference]:
+        return self.meta.refs(image_id)
+
+    # --- removal -----------------------------------------------------------------------------------
+
+    def container_use(self) -> dict[Digest, list[tuple[str, bool]]]:
+        try:
+            records = importlib.import_module("strata.container.records")
+        except ModuleNotFoundError:
+            return {}
+        fn = getattr(records, "images_in_use", None)
+        if fn is None:
+            return {}
+        raw: dict[Digest, list[Any]] = fn(self.root)
+        out: dict[Digest, list[tuple[str, bool]]] = {}
+        for img, users in raw.items():
+            out[img] = [(u, False) if isinstance(u, str) else (str(u[0]), bool(u[1])) for u in users]
+        return out
+
+    def rmi(self, name: str, *, force: bool = False, prune: bool = True) -> DeleteResult:
+        image_id, by_id = self.resolve(name)
+        with self.meta.transaction():
+            result = delete_image(
+                self.meta, name, image_id, by_id, force=force, prune=prune, use=self.container_use
+            )
+        if result.deleted:
+            self.collect_garbage()
+        return result
+
+    def collect_garbage(self) -> None:
+        """Delete blob files and unpacked layers no image uses; skipped while another process writes."""
+        with self.store.lock(exclusive=True, blocking=False) as got:
+            if not got:
+                return
+            with self.meta.transaction():
+                blobs = self.meta.unreferenced_blobs()
+                layers = self.meta.unreferenced_layers()
+                for b in blobs:
+                    self.meta.forget_blob(b)
+                for d in layers:
+                    self.meta.forget_layer(d)
+            for b in blobs:
+                with contextlib.suppress(FileNotFoundError):
+                    self.store.blob_path(b).unlink()
+            for d in layers:
+                shutil.rmtree(self.store.layer_dir(d), ignore_errors=True)
+            self.store.clean_tmp()
+
+    # --- listing -----------------------------------------------------------------------------------
+
+    def summaries(self) -> list[ImageSummary]:
+        refs = self.meta.all_refs()
+        parents = {r.parent for r in self.meta.all() if r.parent}
+        out = []
+        for rec in self.meta.all():
+            try:
+                config = self.image_config(rec.id)
+            except FileNotFoundError:
+                continue
+            size = sum(self.meta.layer_size(d) for d in config.diff_ids)
+            out.append(ImageSummary(rec.id, rec.parent, config, refs.get(rec.id, []), size, rec.id in parents))
+        return out
+
+    def summary(self, image_id: Digest) -> ImageSummary:
+        rec = self.record(image_id)
+        config = self.image_config(image_id)
+        size = sum(self.meta.layer_size(d) for d in config.diff_ids)
+        return ImageSummary(
+            rec.id, rec.parent, config, self.meta.refs(rec.id), size, bool(self.meta.children(rec.id))
+        )
+
+    def history(self, image_id: Digest) -> list[dict[str, Any]]:
+        """Docker's history: newest first; local image IDs down the parent chain, ``<missing>`` below."""
+        config = self.image_config(image_id)
+        diff_ids = config.diff_ids
+        rows: list[dict[str, Any]] = []
+        n = 0
+        entries = config.history or [{"created": config.created, "comment": config.comment}]
+        for h in entries:
+            size = 0
+            if not h.get("empty_layer") and n < len(diff_ids):
+                size = self.meta.layer_size(diff_ids[n])
+                n += 1
+            rows.insert(
+                0,
+                {
+                    "id": None,
+                    "created": str(h.get("created") or ""),
+                    "created_by": str(h.get("created_by") or ""),
+                    "comment": str(h.get("comment") or ""),
+                    "size": size,
+                    "tags": [],
+                },
+            )
+        current: Digest | None = image_id
+        for row in rows:
+            if current is None:
+                break
+            row["id"] = current
+            row["tags"] = [r.familiar_string() for r in self.meta.refs(current) if r.digest is None]
+            rec = self.meta.get(current)
+            current = rec.parent if rec else None
+        return rows
+
+    # --- layers on disk ----------------------------------------------------------------------------
+
+    def layer_dirs(self, image_id: Digest) -> list[Path]:
+        """Overlay-ready unpacked layer directories of an image, lowest first (unpacked on first use)."""
+        return [self.unpacked_layer(diff_id, blob) for diff_id, blob in self.meta.image_layers(image_id)]
+
+    def unpacked_layer(self, diff_id: Digest, blob: Digest) -> Path:
+        final = self.store.layer_dir(diff_id)
+        if final.is_dir():
+            return final
+        lock_path = self.store.path / "layers" / f".{diff_id.hex}.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if final.is_dir():
+                return final
+            from strata.archive import apply_layer
+
+            tmp = self.store.temp_dir("layer-")
+            try:
+                with self._opener(blob)() as f:
+                    apply_layer(f, tmp / "diff", whiteouts="overlay")
+                os.replace(tmp / "diff", final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return final
+        finally:
+            os.close(fd)

@@ -1,0 +1,367 @@
+"""Image operations: list rows, inspect documents, save, load, import, prune, disk usage."""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO
+
+from strata.archive.compression import open_decompressed
+from strata.copy import copy_image
+from strata.digest import Digest
+from strata.engine import Engine, ImageSummary
+from strata.errors import ImageNotFound, InvalidReference, StrataError, UsageError
+from strata.imageconfig import apply_changes, empty_container_config, new_image_config, parse_time
+from strata.reference import Reference, parse_normalized_named
+from strata.store.images import chain_ids
+from strata.transports.docker_archive import ArchiveWriter, archive_images
+from strata.transports.tarball import unpack_archive
+
+__all__ = [
+    "ImageRow",
+    "disk_usage",
+    "image_rows",
+    "import_rootfs",
+    "inspect_container",
+    "inspect_doc",
+    "load",
+    "prune",
+    "save",
+    "save_selection",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    id: Digest
+    repository: str
+    tag: str
+    digest: str
+    created: float
+    size: int
+
+
+def _filters(filters: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep:
+            raise UsageError("bad format of filter (expected name=value)")
+        key = key.strip().lower()
+        if key not in ("dangling", "reference", "label", "before", "since"):
+            raise StrataError(f"invalid filter '{key}'")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _match_reference(s: ImageSummary, patterns: list[str]) -> bool:
+    for ref in s.refs:
+        if ref.digest is not None:
+            continue
+        fam = ref.familiar_string()
+        name = ref.familiar
+        for pat in patterns:
+            if fnmatch.fnmatchcase(fam, pat) or fnmatch.fnmatchcase(name, pat):
+                return True
+    return False
+
+
+def _match_label(s: ImageSummary, wants: list[str]) -> bool:
+    labels = s.config.container_config.get("Labels") or {}
+    for w in wants:
+        k, sep, v = w.partition("=")
+        if k not in labels or (sep and labels[k] != v):
+            return False
+    return True
+
+
+def _rows_of(s: ImageSummary, with_digests: bool) -> list[tuple[str, str, str]]:
+    tags: dict[str, list[str]] = {}
+    digests: dict[str, list[str]] = {}
+    for ref in s.refs:
+        if ref.digest is not None:
+            digests.setdefault(ref.familiar, []).append(str(ref.digest))
+        else:
+            tags.setdefault(ref.familiar, []).append(ref.tag or "")
+    rows: list[tuple[str, str, str]] = []
+    for repo in sorted(tags):
+        ds = digests.pop(repo, []) if with_digests else []
+        if not with_digests:
+            digests.pop(repo, None)
+        for tag in tags[repo]:
+            if not ds:
+                rows.append((repo, tag, "<none>"))
+            rows.extend((repo, tag, d) for d in ds)
+    for repo in sorted(digests):
+        if with_digests:
+            rows.extend((repo, "<none>", d) for d in digests[repo])
+        else:
+            rows.append((repo, "<none>", "<none>"))
+    if not s.refs:
+        rows.append(("<none>", "<none>", "<none>"))
+    return rows
+
+
+def image_rows(
+    engine: Engine,
+    *,
+    all_images: bool = False,
+    reference: str | None = None,
+    filters: list[str] | None = None,
+    digests: bool = False,
+) -> list[ImageRow]:
+    """The rows of ``docker images``, newest first."""
+    fl = _filters(filters or [])
+    if reference:
+        fl.setdefault("reference", []).append(reference)
+    summaries = engine.summaries()
+    created = {s.id: parse_time(s.config.created) for s in summaries}
+    bounds: dict[str, float] = {}
+    for key in ("before", "since"):
+        for v in fl.get(key, []):
+            bounds[key] = created[engine.resolve_image(v)]
+    rows: list[ImageRow] = []
+    for s in sorted(summaries, key=lambda s: created[s.id], reverse=True):
+        dangling = not s.refs
+        if dangling and s.has_children and not all_images:
+            continue
+        if "dangling" in fl:
+            want = fl["dangling"][-1].lower() in ("true", "1")
+            if dangling != want:
+                continue
+        if "reference" in fl and not _match_reference(s, fl["reference"]):
+            continue
+        if "label" in fl and not _match_label(s, fl["label"]):
+            continue
+        if "before" in bounds and created[s.id] >= bounds["before"]:
+            continue
+        if "since" in bounds and created[s.id] <= bounds["since"]:
+            continue
+        for repo, tag, dig in _rows_of(s, digests):
+            if "reference" in fl and repo != "<none>":
+                fam = f"{repo}:{tag}"
+                if not any(fnmatch.fnmatchcase(fam, p) or fnmatch.fnmatchcase(repo, p) for p in fl["reference"]):
+                    continue
+            rows.append(ImageRow(s.id, repo, tag, dig, created[s.id], s.size))
+    return rows
+
+
+def inspect_doc(engine: Engine, image_id: Digest) -> dict[str, Any]:
+    """``docker image inspect``'s document for one image."""
+    s = engine.summary(image_id)
+    data = s.config.data
+    cfg = data.get("config")
+    return {
+        "Id": str(s.id),
+        "RepoTags": [r.familiar_string() for r in s.refs if r.digest is None],
+        "RepoDigests": [r.familiar_string() for r in s.refs if r.digest is not None],
+        "Parent": str(s.parent) if s.parent else "",
+        "Comment": s.config.comment,
+        "Created": s.config.created,
+        "Container": str(data.get("container") or ""),
+        "ContainerConfig": data.get("container_config") or empty_container_config(),
+        "DockerVersion": str(data.get("docker_version") or ""),
+        "Author": s.config.author,
+        "Config": cfg if isinstance(cfg, dict) else None,
+        "Architecture": str(data.get("architecture") or ""),
+        **({"Variant": data["variant"]} if data.get("variant") else {}),
+        "Os": str(data.get("os") or ""),
+        "Size": s.size,
+        "VirtualSize": s.size,
+        "GraphDriver": {
+            "Data": {"LowerDir": ":".join(str(engine.store.layer_dir(d)) for d in reversed(s.config.diff_ids))},
+            "Name": "overlay",
+        },
+        "RootFS": {"Type": "layers", "Layers": [str(d) for d in s.config.diff_ids]},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }
+
+
+def inspect_container(engine: Engine, name: str) -> dict[str, Any] | None:
+    """A container's inspect document, when the containers module knows ``name``."""
+    try:
+        from strata.container import inspect as cinspect  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        doc: dict[str, Any] = cinspect.inspect_doc(engine, name)
+    except StrataError:
+        return None
+    return doc
+
+
+def save_selection(engine: Engine, names: list[str]) -> list[tuple[Digest, list[Reference]]]:
+    """What ``save NAME...`` writes: a name with a tag saves that tag, a bare repository all its tags,
+    an ID the image untagged."""
+    picked: dict[Digest, list[Reference]] = {}
+    for name in names:
+        image_id, by_id = engine.resolve(name)
+        refs = picked.setdefault(image_id, [])
+        if by_id:
+            continue
+        ref = parse_normalized_named(name)
+        if ref.tag is None and ref.digest is None:
+            tagged = [(r, i) for r, i in engine.meta.all_tags() if r.repository == ref.repository]
+            for r, i in tagged:
+                picked.setdefault(i, [])
+                if r not in picked[i]:
+                    picked[i].append(r)
+        elif ref.tag is not None and ref.tag_name_only() not in refs:
+            refs.append(ref.tag_name_only())
+    return list(picked.items())
+
+
+def save(engine: Engine, selections: list[tuple[Digest, list[Reference]]], out: IO[bytes] | BinaryIO) -> None:
+    writer = ArchiveWriter(out, tar_size=engine.meta.layer_tar_size)
+    for image_id, tags in selections:
+        copy_image(engine.image(image_id), writer, tags)
+    writer.close()
+
+
+def load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
+    """Load every image of a docker or OCI archive; returns Docker's ``Loaded image`` lines."""
+    staging = engine.store.temp_dir("load-")
+    try:
+        unpack_archive(stream, staging)
+        lines: list[str] = []
+        sink = engine.image_sink()
+        for image, tags in archive_images(staging):
+            for t in tags:
+                old = engine.meta.lookup_ref(t)
+                if old is not None and old != image.image_id():
+                    lines.append(
+                        f"The image {t.familiar_string()} already exists, renaming the old one with ID {old} to empty string"
+                    )
+            result = copy_image(image, sink, tags)
+            if tags:
+                lines.extend(f"Loaded image: {t.familiar_string()}" for t in tags)
+            else:
+                lines.append(f"Loaded image ID: {result.image_id}")
+        return lines
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _open_source(source: str, stdin: Any) -> Any:
+    if source == "-":
+        yield stdin.buffer if hasattr(stdin, "buffer") else stdin
+    elif source.startswith(("http://", "https://")):
+        with urllib.request.urlopen(source, timeout=60) as resp:
+            yield resp
+    else:
+        try:
+            f = open(source, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise StrataError(f"open {source}: no such file or directory") from None
+        with f:
+            yield f
+
+
+def import_rootfs(
+    engine: Engine,
+    source: str,
+    *,
+    tag: Reference | None = None,
+    changes: list[str] | None = None,
+    message: str = "",
+    stdin: Any = None,
+) -> Digest:
+    """``docker import``: a rootfs tarball (any compression) becomes a one-layer image."""
+    config = apply_changes(empty_container_config(), changes or [])
+    is_url = source.startswith(("http://", "https://"))
+    comment = message or f"Imported from {source if is_url else '-'}"
+    with _open_source(source, stdin) as raw:
+        plain = open_decompressed(raw)
+        with engine.writing():
+            layer = engine.ingest_layer(plain)
+            data = new_image_config(config=config, comment=comment)
+            data["rootfs"] = {"type": "layers", "diff_ids": [str(layer.diff_id)]}
+            from strata.spec import ImageConfig
+
+            raw_config = ImageConfig.from_dict(data).raw
+            return engine.commit_image(raw_config, [layer], refs=[tag] if tag else [])
+
+
+def prune(engine: Engine, *, all_images: bool) -> tuple[list[tuple[str, str]], int]:
+    """``image prune``: dangling images (or, with ``all``, every image no container uses)."""
+    before = _store_bytes(engine)
+    lines: list[tuple[str, str]] = []
+    use = engine.container_use()
+    for s in engine.summaries():
+        if engine.meta.get(s.id) is None:
+            continue
+        if s.refs and not all_images:
+            continue
+        if s.id in use or engine.meta.children(s.id):
+            continue
+        try:
+            result = engine.rmi(str(s.id), force=all_images, prune=True)
+        except (StrataError, ImageNotFound, InvalidReference):
+            continue
+        lines.extend(result.lines)
+    return lines, max(0, before - _store_bytes(engine))
+
+
+def _store_bytes(engine: Engine) -> int:
+    total = 0
+    for sub in ("blobs", "layers"):
+        for p in (engine.root / sub).rglob("*"):
+            with contextlib.suppress(OSError):
+                if p.is_file() and not p.is_symlink():
+                    total += p.stat().st_size
+    return total
+
+
+def disk_usage(engine: Engine) -> list[dict[str, Any]]:
+    """``system df`` rows: images (unique layer bytes), containers, local volumes, build cache."""
+    summaries = engine.summaries()
+    use = engine.container_use()
+    seen: set[Digest] = set()
+    total = 0
+    active_bytes = 0
+    active_layers: set[Digest] = set()
+    for s in summaries:
+        if s.id in use:
+            active_layers.update(chain_ids(s.config.diff_ids))
+    for s in summaries:
+        for d, c in zip(s.config.diff_ids, chain_ids(s.config.diff_ids), strict=True):
+            if c in seen:
+                continue
+            seen.add(c)
+            size = engine.meta.layer_size(d)
+            total += size
+            if c in active_layers:
+                active_bytes += size
+    reclaim = total - active_bytes
+    pct = f" ({reclaim * 100 // total}%)" if total else ""
+    rows = [
+        {"type": "Images", "total": len(summaries), "active": sum(1 for s in summaries if s.id in use),
+         "size": total, "reclaimable": _hs(reclaim) + pct},
+    ]
+    rows.extend(_container_df(engine))
+    rows.append({"type": "Local Volumes", "total": 0, "active": 0, "size": 0, "reclaimable": "0B"})
+    rows.append({"type": "Build Cache", "total": 0, "active": 0, "size": 0, "reclaimable": "0B"})
+    return rows
+
+
+def _hs(n: int) -> str:
+    from strata.cli.format import human_size
+
+    return human_size(n, 4)
+
+
+def _container_df(engine: Engine) -> list[dict[str, Any]]:
+    try:
+        from strata.container import records  # type: ignore[attr-defined]
+    except ImportError:
+        return [{"type": "Containers", "total": 0, "active": 0, "size": 0, "reclaimable": "0B"}]
+    fn = getattr(records, "disk_usage", None)
+    if fn is None:
+        return [{"type": "Containers", "total": 0, "active": 0, "size": 0, "reclaimable": "0B"}]
+    total, active, size, reclaimable = fn(engine.root)
+    pct = f" ({reclaimable * 100 // size}%)" if size else ""
+    return [{"type": "Containers", "total": total, "active": active, "size": size, "reclaimable": _hs(reclaimable) + pct}]

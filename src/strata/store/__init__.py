@@ -1,0 +1,1 @@
+"""The local store: content-addressed blobs, unpacked layers and image metadata in SQLite."""

@@ -1,0 +1,139 @@
+"""Ingesting streams into the content-addressed blob area, hashing (and for layers, reading the tar) while streaming."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from strata.digest import CHUNK, Digest, HashingReader, Readable
+from strata.errors import DigestMismatch, InvalidArchive
+from strata.store.root import StoreRoot
+
+__all__ = ["LayerBlob", "ingest_blob", "ingest_layer", "scan_tar"]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerBlob:
+    digest: Digest  # of the blob as stored
+    size: int  # blob bytes
+    diff_id: Digest  # of the uncompressed tar
+    content_size: int  # Docker's layer size: bytes of the files in it
+    compression: str  # none | gzip | zstd | ...
+    tar_size: int = 0  # bytes of the uncompressed tar
+
+
+class _Tee:
+    """A reader that copies what passes through it into ``sink`` and hashes it."""
+
+    def __init__(self, src: Readable, sink: IO[bytes], expected: Digest | None) -> None:
+        self.hashing = HashingReader(src, expected)
+        self.sink = sink
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.hashing.read(n)
+        if data:
+            self.sink.write(data)
+        return data
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+
+def _verify_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in name.split("/"):
+        raise InvalidArchive(f"refusing layer member {name!r}: path escapes the layer")
+    if member.ischr() or member.isblk():
+        raise InvalidArchive(f"refusing layer member {name!r}: device nodes are not allowed in layers")
+    if member.islnk():
+        target = member.linkname
+        if target.startswith("/") or ".." in target.split("/"):
+            raise InvalidArchive(f"refusing layer member {name!r}: hardlink target {target!r} escapes the layer")
+    if member.issym():
+        target = member.linkname
+        if not target.startswith("/"):
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name.rstrip("/")), target))
+            if resolved == ".." or resolved.startswith("../"):
+                raise InvalidArchive(f"refusing layer member {name!r}: symlink target {target!r} escapes the layer")
+
+
+def scan_tar(stream: Readable) -> int:
+    """Walk a tar stream to its end, checking every member; returns the bytes of file content it holds."""
+    size = 0
+    try:
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+            for member in tar:
+                _verify_member(member)
+                if member.isreg():
+                    size += member.size
+    except tarfile.ReadError as e:
+        if "empty file" in str(e):
+            return 0
+        raise InvalidArchive(f"invalid tar: {e}") from None
+    except (tarfile.TarError, EOFError) as e:
+        raise InvalidArchive(f"invalid tar: {e}") from None
+    while stream.read(CHUNK):
+        pass
+    return size
+
+
+def ingest_blob(
+    root: StoreRoot, stream: Readable, expected: Digest | None = None, expected_size: int | None = None
+) -> tuple[Digest, int]:
+    """Copy a stream into blobs/, verifying digest and size; the blob appears only when complete."""
+    reader = HashingReader(stream, expected, expected_size)
+    with root.temp_file() as (f, tmp):
+        while chunk := reader.read(CHUNK):
+            f.write(chunk)
+        f.flush()
+        digest = reader.verify()
+        final = root.blob_path(digest)
+        if not final.exists():
+            root.publish_file(tmp, final)
+    return digest, reader.size
+
+
+def ingest_layer(
+    root: StoreRoot,
+    stream: Readable,
+    expected: Digest | None = None,
+    expected_diff_id: Digest | None = None,
+) -> LayerBlob:
+    """Store a layer blob as it comes (compressed or not), learning its diff ID and content size on the way."""
+    from strata.archive.compression import detect_compression, open_decompressed
+
+    with root.temp_file() as (f, tmp):
+        tee = _Tee(stream, f, expected)
+        plain = open_decompressed(tee)
+        tar_reader = HashingReader(plain, expected_diff_id)
+        content = scan_tar(tar_reader)
+        while tee.read(CHUNK):  # trailing bytes after the compressed stream
+            pass
+        f.flush()
+        digest = tee.hashing.verify()
+        try:
+            diff_id = tar_reader.verify()
+        except DigestMismatch:
+            raise DigestMismatch(
+                f"layer content does not match its diff ID: expected {expected_diff_id}, got {tar_reader.digest}"
+            ) from None
+        with open(tmp, "rb") as check:
+            kind = detect_compression(check.read(512))
+        compression = kind.value if kind is not None else "none"
+        final = root.blob_path(digest)
+        if not final.exists():
+            root.publish_file(tmp, final)
+    return LayerBlob(digest, tee.hashing.size, diff_id, content, compression, tar_reader.size)
+
+
+def blob_size(path: Path) -> int:
+    return os.stat(path).st_size

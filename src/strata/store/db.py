@@ -1,0 +1,60 @@
+"""The store's SQLite database: schema and connection setup."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+__all__ = ["connect"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS blobs (
+    digest     TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    media_type TEXT NOT NULL DEFAULT '',
+    diff_id    TEXT                       -- set for layer blobs: the tar they decompress to
+);
+CREATE INDEX IF NOT EXISTS blobs_diff_id ON blobs(diff_id);
+CREATE TABLE IF NOT EXISTS layers (
+    diff_id    TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,          -- Docker's layer size: the bytes of the files it holds
+    tar_size   INTEGER NOT NULL DEFAULT 0 -- bytes of the uncompressed tar stream
+);
+CREATE TABLE IF NOT EXISTS images (
+    id         TEXT PRIMARY KEY,          -- sha256 of the config bytes
+    parent     TEXT NOT NULL DEFAULT '',  -- local parent image (built here), Docker's Parent
+    added      REAL NOT NULL,
+    manifest   TEXT NOT NULL DEFAULT ''   -- manifest digest it came with, if any
+);
+CREATE INDEX IF NOT EXISTS images_parent ON images(parent);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id   TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    diff_id    TEXT NOT NULL,
+    blob       TEXT NOT NULL,             -- the blob this image's manifest names for the layer
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX IF NOT EXISTS image_layers_diff ON image_layers(diff_id);
+CREATE INDEX IF NOT EXISTS image_layers_blob ON image_layers(blob);
+CREATE TABLE IF NOT EXISTS tags (
+    name       TEXT PRIMARY KEY,          -- docker.io/library/ubuntu:14.04
+    image_id   TEXT NOT NULL,
+    seq        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
+CREATE TABLE IF NOT EXISTS digests (
+    name       TEXT PRIMARY KEY,          -- localhost:5000/a/b@sha256:...
+    image_id   TEXT NOT NULL,
+    seq        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=60000")
+    conn.executescript(SCHEMA)
+    return conn

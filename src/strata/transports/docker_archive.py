@@ -1,0 +1,175 @@
+"""``docker-archive:`` — the ``docker save`` tarball, read (load) and written (save).
+
+strata writes the layout Docker 25+ writes, which Docker 20.10 loads too: one archive that is both a
+docker-archive (``manifest.json``, ``repositories``) and an OCI image layout (``oci-layout``,
+``index.json``, ``blobs/sha256/<hex>``), with layers as uncompressed tars named by their diff ID.
+Reading accepts that, the legacy ``<id>/layer.tar`` layout, and plain OCI archives (skopeo ``oci-archive:``).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from strata import mediatypes as mt
+from strata.archive.compression import Compression, detect_compression
+from strata.digest import Digest, digest_file
+from strata.errors import InvalidArchive, InvalidReference
+from strata.image.api import BlobLayer, Image, Layer, SimpleImage
+from strata.reference import Reference, parse_normalized_named
+from strata.spec import Descriptor, ImageConfig, Manifest, canonical_json
+from strata.transports.base import NO_PROGRESS, Progress, ProgressEvent, WriteResult
+from strata.transports.oci_layout import LAYOUT_FILE, NAME_ANNOTATION, REF_ANNOTATION, layout_images
+from strata.transports.tarball import TarWriter
+
+__all__ = ["ArchiveWriter", "archive_images"]
+
+
+def _member(root: Path, name: str) -> Path:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/") or ".." in parts or not parts:
+        raise InvalidArchive(f"invalid archive: manifest names an unsafe path {name!r}")
+    path = root.joinpath(*parts)
+    if not path.is_file():
+        raise InvalidArchive(f"invalid archive: manifest names {name!r}, which is not in the archive")
+    return path
+
+
+def _opener(path: Path) -> Any:
+    def open_blob() -> AbstractContextManager[BinaryIO]:
+        return open(path, "rb")
+
+    return open_blob
+
+
+def _archive_layer(path: Path, diff_id: Digest) -> Layer:
+    with open(path, "rb") as f:
+        kind = detect_compression(f.read(512))
+    size = path.stat().st_size
+    if kind is Compression.NONE:
+        return BlobLayer(Descriptor(mt.OCI_LAYER, diff_id, size), _opener(path), diff_id)
+    if kind is None:
+        raise InvalidArchive(f"invalid archive: layer {path.name} has an unsupported compression")
+    digest, _ = digest_file(str(path))
+    media = mt.DOCKER_LAYER if kind is Compression.GZIP else mt.OCI_LAYER_ZSTD
+    return BlobLayer(Descriptor(media, digest, size), _opener(path), diff_id)
+
+
+def _docker_images(root: Path) -> list[tuple[Image, list[Reference]]]:
+    try:
+        entries = json.loads(_member(root, "manifest.json").read_bytes())
+    except ValueError as e:
+        raise InvalidArchive(f"invalid archive: manifest.json: {e}") from None
+    if not isinstance(entries, list):
+        raise InvalidArchive("invalid archive: manifest.json is not a list")
+    out: list[tuple[Image, list[Reference]]] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or "Config" not in entry:
+            raise InvalidArchive("invalid archive: manifest.json entry without Config")
+        config = ImageConfig.parse(_member(root, str(entry["Config"])).read_bytes())
+        names = [str(n) for n in entry.get("Layers") or []]
+        if len(names) != len(config.diff_ids):
+            raise InvalidArchive("invalid archive: manifest.json and the image configuration disagree on layers")
+        layers = [_archive_layer(_member(root, n), d) for n, d in zip(names, config.diff_ids, strict=True)]
+        tags = []
+        for t in entry.get("RepoTags") or []:
+            try:
+                ref = parse_normalized_named(str(t))
+            except InvalidReference as e:
+                raise InvalidArchive(f"invalid archive: invalid tag {t!r}: {e}") from None
+            tags.append(ref.tag_name_only())
+        out.append((SimpleImage(config, layers), tags))
+    return out
+
+
+def archive_images(root: Path) -> list[tuple[Image, list[Reference]]]:
+    """The images of an unpacked archive: docker-archive if it has manifest.json, else OCI layout."""
+    if (root / "manifest.json").is_file():
+        return _docker_images(root)
+    if (root / "index.json").is_file():
+        return layout_images(root)
+    raise InvalidArchive("invalid archive: neither manifest.json nor index.json found (not a docker or OCI archive)")
+
+
+class ArchiveWriter:
+    """Streams images into one archive that is both docker-archive and OCI layout; ``close()`` finishes it."""
+
+    def __init__(self, out: IO[bytes] | BinaryIO, *, tar_size: Any = None) -> None:
+        self.tar = TarWriter(out)
+        self.tar_size = tar_size  # callable diff_id -> uncompressed size, when known without reading
+        self.written: set[Digest] = set()
+        self.sizes: dict[Digest, int] = {}
+        self.manifest_json: list[dict[str, Any]] = []
+        self.index: list[dict[str, Any]] = []
+        self.repositories: dict[str, dict[str, str]] = {}
+
+    def _blob(self, digest: Digest) -> str:
+        return f"blobs/{digest.algorithm}/{digest.hex}"
+
+    def _layer(self, layer: Layer, progress: Progress) -> Digest:
+        diff_id = layer.diff_id()
+        if diff_id in self.written:
+            return diff_id
+        progress(ProgressEvent(diff_id.short, "Saving layer"))
+        size = self.tar_size(diff_id) if self.tar_size else 0
+        if not size:
+            size = layer.size() if layer.digest() == diff_id else _uncompressed_size(layer)
+        with layer.uncompressed() as stream:
+            from strata.digest import HashingReader
+
+            reader = HashingReader(stream, diff_id, size)
+            self.tar.add_stream(self._blob(diff_id), reader, size)  # type: ignore[arg-type]
+            reader.verify()
+        self.written.add(diff_id)
+        self.sizes[diff_id] = size
+        return diff_id
+
+    def write(self, image: Image, tags: list[Reference], progress: Progress = NO_PROGRESS) -> WriteResult:
+        diff_ids = [self._layer(lay, progress) for lay in image.layers()]
+        image_id = image.image_id()
+        if image_id not in self.written:
+            self.tar.add_bytes(self._blob(image_id), image.raw_config())
+            self.written.add(image_id)
+        cfg = Descriptor(mt.OCI_CONFIG, image_id, len(image.raw_config()))
+        layer_descs = [Descriptor(mt.OCI_LAYER, d, self.sizes[d]) for d in diff_ids]
+        manifest = Manifest.build(cfg, layer_descs, mt.OCI_MANIFEST)
+        if manifest.digest not in self.written:
+            self.tar.add_bytes(self._blob(manifest.digest), manifest.raw)
+            self.written.add(manifest.digest)
+        self.manifest_json.append(
+            {
+                "Config": self._blob(image_id),
+                "RepoTags": [t.familiar_string() for t in tags if t.tag],
+                "Layers": [self._blob(d) for d in diff_ids],
+            }
+        )
+        desc = manifest.descriptor().to_json()
+        for t in tags:
+            if t.tag:
+                self.index.append(
+                    {**desc, "annotations": {NAME_ANNOTATION: t.string(), REF_ANNOTATION: t.tag}}
+                )
+                if diff_ids:
+                    self.repositories.setdefault(t.familiar, {})[t.tag] = diff_ids[-1].hex
+        if not any(t.tag for t in tags):
+            self.index.append(desc)
+        return WriteResult(image_id, manifest.digest, len(manifest.raw))
+
+    def close(self) -> None:
+        index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": self.index}
+        self.tar.add_bytes("index.json", canonical_json(index))
+        self.tar.add_bytes("manifest.json", canonical_json(self.manifest_json))
+        self.tar.add_bytes("oci-layout", canonical_json(LAYOUT_FILE))
+        if self.repositories:
+            self.tar.add_bytes("repositories", canonical_json(self.repositories))
+        self.tar.close()
+
+
+def _uncompressed_size(layer: Layer) -> int:
+    total = 0
+    with layer.uncompressed() as f:
+        while chunk := f.read(1 << 20):
+            total += len(chunk)
+    return total

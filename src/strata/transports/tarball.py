@@ -1,0 +1,95 @@
+"""Outer archives (``docker save`` / ``oci-archive`` tarballs): safe unpacking into a staging directory,
+and streaming writing of a tar from named members."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import time
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from strata.archive.compression import open_decompressed
+from strata.digest import CHUNK
+from strata.errors import InvalidArchive
+
+__all__ = ["TarWriter", "unpack_archive"]
+
+
+def _safe_name(name: str) -> str:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/") or ".." in parts or not parts:
+        raise InvalidArchive(f"invalid archive: member {name!r} has an unsafe path")
+    return "/".join(parts)
+
+
+def unpack_archive(stream: IO[bytes] | BinaryIO, dest: Path) -> None:
+    """Unpack an image archive (any compression) into ``dest``: regular files and directories only;
+    links, devices and unsafe names are refused. ``dest`` must be a fresh private directory."""
+    plain = open_decompressed(stream, require_tar=True)
+    try:
+        with tarfile.open(fileobj=plain, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+            for member in tar:
+                name = _safe_name(member.name)
+                target = dest / name
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                if member.issym() or member.islnk():
+                    raise InvalidArchive(f"invalid archive: member {member.name!r} is a link")
+                if not member.isreg():
+                    raise InvalidArchive(f"invalid archive: member {member.name!r} is not a regular file")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = tar.extractfile(member)
+                assert src is not None
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+                if out_size(target) != member.size:
+                    raise InvalidArchive(f"invalid archive: member {member.name!r} is truncated")
+    except (tarfile.TarError, EOFError) as e:
+        raise InvalidArchive(f"invalid archive: {e}") from None
+
+
+def out_size(path: Path) -> int:
+    return os.stat(path).st_size
+
+
+class TarWriter:
+    """Writes an uncompressed tar stream member by member (PAX, deterministic headers)."""
+
+    def __init__(self, out: IO[bytes] | BinaryIO, mtime: float | None = None) -> None:
+        self._tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK)  # type: ignore[call-overload]  # noqa: SIM115
+        self.mtime = time.time() if mtime is None else mtime
+        self._dirs: set[str] = set()
+
+    def _info(self, name: str, size: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.size = size
+        info.type = kind
+        info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+        info.mtime = int(self.mtime)
+        return info
+
+    def directory(self, name: str) -> None:
+        if name not in self._dirs:
+            self._dirs.add(name)
+            self._tar.addfile(self._info(name.rstrip("/") + "/", 0, tarfile.DIRTYPE))
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        import io
+
+        self._parents(name)
+        self._tar.addfile(self._info(name, len(data)), io.BytesIO(data))
+
+    def add_stream(self, name: str, stream: IO[bytes] | BinaryIO, size: int) -> None:
+        self._parents(name)
+        self._tar.addfile(self._info(name, size), stream)
+
+    def _parents(self, name: str) -> None:
+        parts = name.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            self.directory("/".join(parts[:i]))
+
+    def close(self) -> None:
+        self._tar.close()
