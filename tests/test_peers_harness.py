@@ -125,6 +125,8 @@ def test_skopeo_and_docker_use_the_tls_registry(
     skopeo("copy", f"--dest-cert-dir={reg.cert_dir}", creds, f"docker-archive:{archive}", dest)
     # docker: loopback registries are "insecure" by default (TLS without verification)
     dockerd.run("login", "-u", reg.username, "--password-stdin", reg.host, input=reg.password)
+    client_config = json.loads(Path(dockerd.env["DOCKER_CONFIG"], "config.json").read_text())
+    assert reg.host in client_config["auths"]  # the private client config, never ~/.docker
     dockerd.run("pull", f"{reg.host}/harness/tls:1")
     res = dockerd.run("run", "--rm", "--network", "none", f"{reg.host}/harness/tls:1", "echo", "pulled")
     assert res.stdout == "pulled\n"
@@ -184,3 +186,24 @@ def test_peers_of_a_killed_process_are_reaped(tmp_path: Path) -> None:
     for pid in pids:
         stat = Path(f"/proc/{pid}/stat")
         assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_podman_pulls_from_tls_registry_with_ca_and_creds(
+    dockerd: Dockerd, docker_busybox: str, skopeo: Skopeo, podman: Podman, distribution_registry_tls: Registry,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    reg = distribution_registry_tls
+    assert reg.cert_dir is not None and reg.username and reg.password
+    archive = tmp_path / "bb.tar"
+    dockerd.run("save", "-o", str(archive), docker_busybox)
+    ref = f"{reg.host}/harness/podman-tls:1"
+    skopeo("copy", f"--dest-cert-dir={reg.cert_dir}", f"--dest-creds={reg.username}:{reg.password}",
+           f"docker-archive:{archive}", f"docker://{ref}")  # fmt: skip
+    denied = podman("pull", "-q", f"--cert-dir={reg.cert_dir}", ref, check=False)
+    assert denied.returncode != 0
+    podman("login", f"--cert-dir={reg.cert_dir}", "-u", reg.username, "--password-stdin", reg.host,
+           input=reg.password)  # fmt: skip
+    podman("pull", "-q", f"--cert-dir={reg.cert_dir}", ref)
+    assert ref in podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    auth = json.loads((podman.root / "auth.json").read_text())
+    assert reg.host in auth["auths"]  # credentials went to the private auth file, not the machine's
