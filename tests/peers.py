@@ -478,7 +478,7 @@ def start_dockerd(timeout: float = 60.0) -> Dockerd:
     sock = root / "d.sock"
     (root / "client").mkdir()
     (root / "daemon.json").write_text("{}\n")
-    tag = root.name
+    tag = secrets.token_hex(6)  # containerd namespaces: ^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$
     argv = [
         DOCKERD_BIN,
         "--config-file", str(root / "daemon.json"),  # never the machine's /etc/docker/daemon.json
