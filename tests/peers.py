@@ -17,9 +17,20 @@ Session-scoped fixtures (a test using any of them is marked ``peers`` automatica
 ``podman``                     :class:`Podman` -- ``podman("pull", ref)``, isolated storage
 ``busybox_tar``                ``Path`` -- a tiny busybox rootfs tarball (``docker import`` / ``strata import``)
 
+Example::
+
+    def test_strata_save_loads_in_docker(dockerd, distribution_registry, tmp_path):
+        dockerd.run("load", "-i", str(tmp_path / "saved.tar"))          # CompletedProcess (text)
+        out = dockerd.run("run", "--rm", "--network", "none", "img:1", "echo", "hi").stdout
+        status, headers, body = distribution_registry.request("GET", "/v2/_catalog")
+        # TLS registry: .ca_path (PEM), .cert_dir (skopeo/podman --cert-dir), .username/.password;
+        # dockerd treats 127.0.0.0/8 as insecure, so `docker login/push/pull` work without certs.d.
+        # skopeo: --tls-verify=false (HTTP); podman: podman.trust_insecure(reg.host) first.
+
 The same code is usable without pytest (benchmarks, scripts): :func:`start_dockerd`,
 :func:`start_registry`, :func:`make_skopeo`, :func:`make_podman`, :func:`make_busybox_rootfs`,
 :func:`busybox_rootfs_tar`; each returned object has ``close()`` and works as a context manager.
+Peers left behind by a process that died are removed by :func:`reap_stale_peers` (run on start).
 """
 
 from __future__ import annotations
