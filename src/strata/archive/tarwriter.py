@@ -1,0 +1,298 @@
+"""Deterministic tar writing: ``TarWriter`` (member by member) and ``write_tar_from_dir`` (a whole tree).
+
+The bytes depend only on the tree: entries sorted by name (bytes order, parents first), PAX format
+(plain ustar headers unless a field needs a PAX record, as Go's ``archive/tar`` that Docker uses),
+mtimes truncated to whole seconds, uid/gid kept, empty user/group names, no atime/ctime, and the
+archive ends with two zero blocks and no record padding (as Docker's layer tars).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tarfile
+from typing import Final
+
+from strata.archive.compression import Compression, Readable, Writable, compressor
+from strata.archive.hashing import HashWriter, LayerInfo
+from strata.archive.names import OPAQUE_MARKER, WHITEOUT_PREFIX
+from strata.errors import StoreError
+
+__all__ = ["TarWriter", "write_tar_from_dir"]
+
+BLOCK: Final = 512
+COPY_CHUNK: Final = 1 << 20
+_XATTR_PAX = "SCHILY.xattr."
+_KEPT_XATTR_PREFIXES = ("user.", "security.capability")
+_SKIPPED_XATTR_PREFIXES = ("user.overlay.", "user.fuseoverlayfs.")
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+class TarWriter:
+    """Writes tar members to ``out`` in PAX format; ``close()`` writes the end-of-archive blocks
+    (and does not close ``out``)."""
+
+    def __init__(self, out: Writable) -> None:
+        self._out = out
+        self._closed = False
+
+    def add(self, info: tarfile.TarInfo, data: Readable | None = None) -> None:
+        """Write ``info``'s header, then exactly ``info.size`` bytes read from ``data``."""
+        self._out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        if info.isreg() and info.size:
+            if data is None:
+                raise ValueError(f"no data for tar member {info.name!r} of {info.size} bytes")
+            self._copy(data, info.size, info.name)
+
+    def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644, mtime: int = 0) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(data), mode, mtime
+        self._out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        if data:
+            self._out.write(data)
+            self._pad(len(data))
+
+    def add_dir(self, name: str, *, mode: int = 0o755, mtime: int = 0) -> None:
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, mtime
+        self.add(info)
+
+    def add_symlink(self, name: str, target: str, *, mtime: int = 0) -> None:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname, info.mode, info.mtime = tarfile.SYMTYPE, target, 0o777, mtime
+        self.add(info)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._out.write(bytes(2 * BLOCK))
+
+    def _copy(self, data: Readable, size: int, name: str) -> None:
+        left = size
+        while left:
+            chunk = data.read(min(COPY_CHUNK, left))
+            if not chunk:
+                raise StoreError(f"{name}: file shrank while it was being archived")
+            self._out.write(chunk)
+            left -= len(chunk)
+        self._pad(size)
+
+    def _pad(self, size: int) -> None:
+        rest = size % BLOCK
+        if rest:
+            self._out.write(bytes(BLOCK - rest))
+
+    def __enter__(self) -> TarWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+
+
+def write_tar_from_dir(
+    src_dir: str | os.PathLike[str],
+    out_stream: Writable,
+    *,
+    from_overlay_upper: bool = False,
+    compression: Compression = Compression.NONE,
+    level: int | None = None,
+) -> LayerInfo:
+    """Write the tree below ``src_dir`` (not the root itself) as a deterministic tar.
+
+    Hardlinks within the tree (same inode) become hardlink members to the first name in order.
+    Sockets are skipped. With ``from_overlay_upper`` the overlayfs upper-dir conventions become OCI
+    whiteouts: a character device 0/0 ``x`` -> empty file ``.wh.x``; a directory with the
+    ``trusted.overlay.opaque``/``user.overlay.opaque`` xattr ``y`` -> the directory plus
+    ``dir/.wh..wh..opq``. Upper dirs with ``redirect_dir`` or ``metacopy`` entries are refused
+    (mount overlays with ``redirect_dir=off,metacopy=off``).
+
+    With ``compression`` the tar is compressed on the way to ``out_stream``. Returns the DiffID and
+    size of the tar and the digest and size of what was written, all computed while streaming.
+    """
+    blob = HashWriter(out_stream)
+    sink = compressor(compression, blob, level) if compression is not Compression.NONE else None
+    tar_bytes = HashWriter(sink if sink is not None else blob)
+    root_fd = os.open(os.fspath(src_dir), _OPEN_DIR)
+    try:
+        writer = TarWriter(tar_bytes)
+        _Walker(writer, from_overlay_upper).walk(root_fd, "")
+        writer.close()
+    finally:
+        os.close(root_fd)
+    if sink is not None:
+        sink.close()
+    return LayerInfo(
+        diff_id=tar_bytes.digest,
+        size=tar_bytes.size,
+        digest=blob.digest,
+        compressed_size=blob.size,
+        compression=compression,
+    )
+
+
+class _Walker:
+    def __init__(self, writer: TarWriter, from_upper: bool) -> None:
+        self.writer = writer
+        self.from_upper = from_upper
+        self.links: dict[tuple[int, int], str] = {}
+
+    def walk(self, dir_fd: int, prefix: str) -> None:
+        for name in _sorted_names(dir_fd):
+            path = prefix + name
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed while we walked
+            mode = st.st_mode
+            if stat.S_ISDIR(mode):
+                self._directory(dir_fd, name, path, st)
+            elif stat.S_ISREG(mode):
+                self._file(dir_fd, name, path, st)
+            elif stat.S_ISSOCK(mode):
+                continue
+            elif self.from_upper and stat.S_ISCHR(mode) and st.st_rdev == 0:
+                self._emit(_whiteout_info(prefix + WHITEOUT_PREFIX + name, st))
+            else:
+                self._special(dir_fd, name, path, st)
+
+    def _directory(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> None:
+        fd = os.open(name, _OPEN_DIR, dir_fd=dir_fd)
+        try:
+            info = _info(path, st, tarfile.DIRTYPE)
+            xattrs = _read_xattrs(fd)
+            opaque = False
+            if self.from_upper:
+                opaque = _is_opaque(fd, path)
+            _add_xattrs(info, xattrs)
+            self.writer.add(info)
+            if opaque:
+                self._emit(_whiteout_info(f"{path}/{OPAQUE_MARKER}", st))
+            self.walk(fd, path + "/")
+        finally:
+            os.close(fd)
+
+    def _file(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> None:
+        if self._as_hardlink(path, st):
+            return
+        try:
+            fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return
+        try:
+            fst = os.fstat(fd)
+            if not stat.S_ISREG(fst.st_mode):
+                raise StoreError(f"{path}: changed type while it was being archived")
+            if self.from_upper:
+                _refuse_overlay_features(fd, path, directory=False)
+            info = _info(path, fst, tarfile.REGTYPE)
+            info.size = fst.st_size
+            _add_xattrs(info, _read_xattrs(fd))
+            with open(fd, "rb", buffering=0, closefd=False) as f:
+                self.writer.add(info, f)
+        finally:
+            os.close(fd)
+
+    def _special(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> None:
+        if self._as_hardlink(path, st):
+            return
+        mode = st.st_mode
+        if stat.S_ISLNK(mode):
+            info = _info(path, st, tarfile.SYMTYPE)
+            info.linkname = os.readlink(name, dir_fd=dir_fd)
+        elif stat.S_ISFIFO(mode):
+            info = _info(path, st, tarfile.FIFOTYPE)
+        else:
+            info = _info(path, st, tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE)
+            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        self.writer.add(info)
+
+    def _as_hardlink(self, path: str, st: os.stat_result) -> bool:
+        if st.st_nlink < 2:
+            return False
+        key = (st.st_dev, st.st_ino)
+        first = self.links.get(key)
+        if first is None:
+            self.links[key] = path
+            return False
+        info = _info(path, st, tarfile.LNKTYPE)
+        info.linkname = first
+        self.writer.add(info)
+        return True
+
+    def _emit(self, info: tarfile.TarInfo) -> None:
+        self.writer.add(info)
+
+
+def _sorted_names(dir_fd: int) -> list[str]:
+    return sorted(os.listdir(dir_fd), key=os.fsencode)
+
+
+def _info(path: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(path)
+    info.type = kind
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.uid, info.gid = st.st_uid, st.st_gid
+    info.uname = info.gname = ""
+    info.mtime = int(st.st_mtime)
+    return info
+
+
+def _whiteout_info(name: str, st: os.stat_result) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size = tarfile.REGTYPE, 0o600, 0
+    info.uid, info.gid = st.st_uid, st.st_gid
+    info.uname = info.gname = ""
+    info.mtime = int(st.st_mtime)
+    return info
+
+
+def _read_xattrs(fd: int) -> dict[str, bytes]:
+    try:
+        names = os.listxattr(fd)
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            return {}
+        raise
+    out: dict[str, bytes] = {}
+    for key in sorted(names):
+        if key.startswith(_KEPT_XATTR_PREFIXES) and not key.startswith(_SKIPPED_XATTR_PREFIXES):
+            try:
+                out[key] = os.getxattr(fd, key)
+            except OSError as e:
+                if e.errno != errno.ENODATA:
+                    raise
+    return out
+
+
+def _add_xattrs(info: tarfile.TarInfo, xattrs: dict[str, bytes]) -> None:
+    if xattrs:
+        info.pax_headers = {
+            _XATTR_PAX + key: value.decode("utf-8", "surrogateescape") for key, value in xattrs.items()
+        }
+
+
+def _getxattr(fd: int, key: str) -> bytes | None:
+    try:
+        return os.getxattr(fd, key)
+    except OSError as e:
+        if e.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+            return None
+        raise
+
+
+def _is_opaque(fd: int, path: str) -> bool:
+    _refuse_overlay_features(fd, path, directory=True)
+    return any(_getxattr(fd, f"{p}opaque") == b"y" for p in ("trusted.overlay.", "user.overlay."))
+
+
+def _refuse_overlay_features(fd: int, path: str, *, directory: bool) -> None:
+    key = "redirect" if directory else "metacopy"
+    for prefix in ("trusted.overlay.", "user.overlay."):
+        if _getxattr(fd, prefix + key) is not None:
+            raise StoreError(
+                f"{path}: overlayfs {key} entry in the upper directory; mount overlays with "
+                "redirect_dir=off,metacopy=off to make layers from them"
+            )
