@@ -119,12 +119,17 @@ def ingest_layer(
         while tee.read(CHUNK):  # trailing bytes after the compressed stream
             pass
         f.flush()
-        digest = tee.hashing.verify()
         try:
             diff_id = tar_reader.verify()
         except DigestMismatch:
             raise DigestMismatch(
                 f"layer content does not match its diff ID: expected {expected_diff_id}, got {tar_reader.digest}"
+            ) from None
+        try:
+            digest = tee.hashing.verify()
+        except DigestMismatch:
+            raise DigestMismatch(
+                f"layer blob does not match its digest: expected {expected}, got {tee.hashing.digest}"
             ) from None
         with open(tmp, "rb") as check:
             kind = detect_compression(check.read(512))

@@ -234,12 +234,12 @@ class Metadata:
         return cur.rowcount > 0
 
     def refs(self, image_id: Digest) -> list[Reference]:
-        """Tag references first, then digest references, each in the order they were made."""
-        tags = self.conn.execute("SELECT name FROM tags WHERE image_id=? ORDER BY seq", (str(image_id),)).fetchall()
-        digs = self.conn.execute(
-            "SELECT name FROM digests WHERE image_id=? ORDER BY seq", (str(image_id),)
+        """Every tag and digest reference of an image, sorted by full name (Docker's lexicalRefs)."""
+        rows = self.conn.execute(
+            "SELECT name FROM tags WHERE image_id=? UNION ALL SELECT name FROM digests WHERE image_id=?",
+            (str(image_id), str(image_id)),
         ).fetchall()
-        return [parse(r[0]) for r in tags] + [parse(r[0]) for r in digs]
+        return [parse(n) for n in sorted(r[0] for r in rows)]
 
     def all_refs(self) -> dict[Digest, list[Reference]]:
         out: dict[Digest, list[Reference]] = {}
