@@ -89,11 +89,16 @@ class ProgressPrinter:
         self._lines: dict[str, int] = {}
         self._order: list[str] = []
         self._lock = threading.Lock()
+        self._existed: set[str] = set()
 
     def __call__(self, ev: ProgressEvent) -> None:
         if self.quiet:
             return
         with self._lock:
+            if ev.status == "Already exists":
+                self._existed.add(ev.id)
+            elif ev.status == "Pull complete" and ev.id in self._existed:
+                return  # Docker says nothing more about a layer it already had
             if self.tty:
                 self._tty(ev)
             elif ev.status not in _BAR_STATUSES:

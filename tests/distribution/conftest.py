@@ -1,0 +1,112 @@
+"""Helpers for the registry-client tests: images from files, the fault registry, a strata runner."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from strata import mediatypes as mt
+from strata.digest import digest_bytes
+from strata.image.api import BlobLayer, Layer, SimpleImage
+from strata.spec import Descriptor, ImageConfig
+
+from .faultserver import FaultRegistry
+
+STRATA = [sys.executable, "-m", "strata"]
+
+
+def layer_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in sorted(files.items()):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mtime = 1_700_000_000
+            ti.mode = 0o755 if name.startswith("bin/") else 0o644
+            t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _opener(path: Path):  # type: ignore[no-untyped-def]
+    return lambda: open(path, "rb")
+
+
+def make_image(directory: Path, layers: list[dict[str, bytes]], *, gz: bool = True, cmd: str = "/bin/sh") -> SimpleImage:
+    """An image whose layers are files in ``directory`` (gzip blobs, or plain tars with ``gz=False``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lays: list[Layer] = []
+    diff_ids = []
+    for files in layers:
+        tar = layer_tar(files)
+        blob = gzip.compress(tar, mtime=0) if gz else tar
+        dg = digest_bytes(blob)
+        path = directory / dg.hex
+        path.write_bytes(blob)
+        desc = Descriptor(mt.DOCKER_LAYER if gz else mt.OCI_LAYER, dg, len(blob))
+        lays.append(BlobLayer(desc, _opener(path), digest_bytes(tar)))
+        diff_ids.append(str(digest_bytes(tar)))
+    config = ImageConfig.from_dict(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2024-01-01T00:00:00Z",
+            "config": {"Cmd": [cmd], "Env": ["PATH=/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"} for i in range(len(layers))],
+        }
+    )
+    return SimpleImage(config, lays)
+
+
+@dataclass
+class StrataRun:
+    env: dict[str, str]
+    root: Path
+
+    def __call__(self, *args: str, input: str | None = None, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run([*STRATA, *args], env=self.env, input=input, capture_output=True, text=True, timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(f"strata {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+        return res
+
+
+@pytest.fixture
+def strata(tmp_path: Path) -> StrataRun:
+    root = tmp_path / "root"
+    cfg = tmp_path / "docker-config"
+    cfg.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "STRATA_"))}
+    env.update(STRATA_ROOT=str(root), DOCKER_CONFIG=str(cfg), STRATA_CONFIG=str(tmp_path / "strata.json"))
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+    return StrataRun(env, root)
+
+
+@pytest.fixture
+def fault_registry() -> Iterator[FaultRegistry]:
+    reg = FaultRegistry().start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+def config_json(diff_ids: list[str]) -> dict[str, object]:
+    return {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+
+
+def gz_layer(files: dict[str, bytes], level: int = 6) -> tuple[bytes, str]:
+    tar = layer_tar(files)
+    return gzip.compress(tar, compresslevel=level, mtime=0), str(digest_bytes(tar))
+
+
+__all__ = ["StrataRun", "config_json", "gz_layer", "json", "layer_tar", "make_image"]

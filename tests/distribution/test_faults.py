@@ -1,0 +1,164 @@
+"""The client against a misbehaving registry: clear errors, retries where they make sense, and
+nothing half-pulled in the store."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from strata.digest import Digest, digest_bytes
+from strata.distribution.client import MAX_REDIRECTS, RegistryClient
+from strata.distribution.credentials import Credentials
+from strata.distribution.hosts import HostsConfig
+from strata.errors import DigestMismatch, ManifestUnknown, TransportError, Unauthorized
+
+from .conftest import StrataRun, config_json, gz_layer
+from .faultserver import FaultRegistry
+
+NO_CERTS = HostsConfig(certs_dirs=())
+
+
+def _client(reg: FaultRegistry, creds: Credentials | None = None) -> RegistryClient:
+    return RegistryClient(reg.host, creds, config=NO_CERTS)
+
+
+def _blob(reg: FaultRegistry, size: int = 3 << 20) -> tuple[bytes, Digest]:
+    data = os.urandom(size)
+    return data, Digest.parse(reg.add_blob(data))
+
+
+def test_blob_roundtrip_and_plain_http_fallback(fault_registry: FaultRegistry) -> None:
+    data, dg = _blob(fault_registry)
+    with _client(fault_registry) as c:
+        assert c.open_blob("r", dg, len(data)).read() == data
+        assert c.endpoint.scheme == "http"  # loopback: https tried first, then plain http
+
+
+def test_wrong_digest_blob_is_refused(fault_registry: FaultRegistry) -> None:
+    data, dg = _blob(fault_registry)
+    fault_registry.faults[str(dg)] = "wrong"
+    with _client(fault_registry) as c, pytest.raises(DigestMismatch, match=f"verification failed for digest {dg}"):
+        c.open_blob("r", dg, len(data)).read()
+
+
+def test_dropped_connection_resumes_with_range(fault_registry: FaultRegistry) -> None:
+    data, dg = _blob(fault_registry, 4 << 20)
+    fault_registry.faults[str(dg)] = "drop_once"
+    with _client(fault_registry) as c:
+        assert c.open_blob("r", dg, len(data)).read() == data
+    ranges = [h.get("Range") for m, p, h in fault_registry.requests if p.endswith(str(dg)) and m == "GET"]
+    assert ranges[0] is None and ranges[-1] is not None and ranges[-1].startswith("bytes=")
+    assert int(ranges[-1][6:-1]) > 0
+
+
+def test_truncated_blob_fails_clearly(fault_registry: FaultRegistry) -> None:
+    data, dg = _blob(fault_registry, 1 << 20)
+    fault_registry.faults[str(dg)] = "truncate"
+    with _client(fault_registry) as c, pytest.raises((TransportError, DigestMismatch), match=str(dg)):
+        r = c.open_blob("r", dg, len(data))
+        r.max_resumes = 2
+        r.read()
+
+
+def test_redirected_blob_is_followed(fault_registry: FaultRegistry) -> None:
+    data, dg = _blob(fault_registry, 100_000)
+    fault_registry.faults[str(dg)] = "redirect"
+    with _client(fault_registry) as c:
+        assert c.open_blob("r", dg, len(data)).read() == data
+
+
+def test_redirect_loop_stops(fault_registry: FaultRegistry) -> None:
+    data, dg = _blob(fault_registry, 1000)
+    fault_registry.faults[str(dg)] = "redirect_loop"
+    with _client(fault_registry) as c, pytest.raises(TransportError, match=f"stopped after {MAX_REDIRECTS} redirects"):
+        c.open_blob("r", dg, len(data)).read()
+
+
+def test_429_retry_after_is_honoured(fault_registry: FaultRegistry) -> None:
+    data, dg = _blob(fault_registry, 1000)
+    fault_registry.faults[str(dg)] = "throttle"
+    t0 = time.monotonic()
+    with _client(fault_registry) as c:
+        assert c.open_blob("r", dg, len(data)).read() == data
+    assert time.monotonic() - t0 >= 1.9  # two 429s with Retry-After: 1
+
+
+def test_manifest_over_4mib_is_refused(fault_registry: FaultRegistry) -> None:
+    fault_registry.faults["r:big"] = "big"
+    with _client(fault_registry) as c, pytest.raises(TransportError, match="manifest too big"):
+        c.get_manifest("r", "big")
+
+
+def test_unknown_manifest_in_dockers_words(fault_registry: FaultRegistry) -> None:
+    with _client(fault_registry) as c, pytest.raises(ManifestUnknown) as exc:
+        c.get_manifest("r", "nope")
+    assert str(exc.value) == "manifest unknown: manifest unknown"
+
+
+def test_401_even_after_login(fault_registry: FaultRegistry) -> None:
+    fault_registry.users["u"] = "p"
+    fault_registry.reject_all = True
+    with _client(fault_registry, Credentials("u", "p")) as c, pytest.raises(Unauthorized) as exc:
+        c.ping()
+    assert str(exc.value) == "unauthorized: authentication required"
+
+
+def test_basic_auth_is_answered(fault_registry: FaultRegistry) -> None:
+    fault_registry.users["u"] = "p"
+    data, dg = _blob(fault_registry, 1000)
+    with _client(fault_registry, Credentials("u", "p")) as c:
+        assert c.open_blob("r", dg, len(data)).read() == data
+    with _client(fault_registry, Credentials("u", "wrong")) as c, pytest.raises(Unauthorized):
+        c.head_blob("r", dg)
+
+
+def _image(reg: FaultRegistry, fault: str | None, which: int = 1) -> tuple[str, list[str]]:
+    blobs = [gz_layer({"a": os.urandom(200_000)}, 0), gz_layer({"b": os.urandom(300_000)}, 0)]
+    reg.manifest_for("x/img", "1", config_json([d for _, d in blobs]), [b for b, _ in blobs])
+    digests = [str(digest_bytes(b)) for b, _ in blobs]
+    if fault:
+        reg.faults[digests[which]] = fault
+    if fault == "wrong":
+        # a valid gzip'd tar of the same length but other content: only the digest check can tell
+        other, _ = gz_layer({"b": os.urandom(300_000)}, 0)
+        assert len(other) == len(blobs[which][0])
+        reg.substitutes[digests[which]] = other
+    return f"{reg.host}/x/img:1", digests
+
+
+def _stored_blobs(root: Path) -> set[str]:
+    return {p.name for p in root.rglob("*") if p.is_file() and len(p.name) == 64}
+
+
+@pytest.mark.parametrize("fault", ["wrong", "truncate"])
+def test_bad_blob_leaves_nothing_in_store(fault_registry: FaultRegistry, strata: StrataRun, fault: str) -> None:
+    ref, digests = _image(fault_registry, fault)
+    res = strata("pull", ref)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "Error:" in res.stderr and digests[1] in res.stderr
+    assert digests[1].split(":")[1] not in _stored_blobs(strata.root)
+    images = strata("images", "-q", check=True)
+    assert images.stdout.strip() == ""
+
+
+def test_pull_resumes_after_drop(fault_registry: FaultRegistry, strata: StrataRun) -> None:
+    ref, digests = _image(fault_registry, "drop_once")
+    res = strata("pull", ref)
+    assert res.returncode == 0, res.stderr
+    assert "Status: Downloaded newer image for" in res.stdout
+    assert res.stdout.strip().splitlines()[-1] == ref
+
+
+def test_pull_unknown_tag_message(fault_registry: FaultRegistry, strata: StrataRun) -> None:
+    res = strata("pull", f"{fault_registry.host}/x/img:nope")
+    assert res.returncode == 1
+    assert res.stdout.splitlines() == ["nope: Pulling from x/img"]
+    assert res.stderr.strip() == (
+        f"Error: manifest for {fault_registry.host}/x/img:nope not found: manifest unknown: manifest unknown"
+    )
+    res = strata("pull", f"{fault_registry.host}/nosuchrepo")
+    assert res.stdout.splitlines()[0] == "Using default tag: latest"
+    assert f"manifest for {fault_registry.host}/nosuchrepo:latest not found" in res.stderr
