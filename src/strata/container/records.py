@@ -248,22 +248,25 @@ class ContainerStore:
         raise ContainerNotFound(ref)
 
 
-def images_in_use(root: Path) -> dict[Digest, list[str]]:
-    """Image ID -> full IDs of the containers created from it, oldest first (the store's rmi hook)."""
+def images_in_use(root: Path) -> dict[Digest, list[tuple[str, bool]]]:
+    """Image ID -> (full container ID, running) of the containers created from it, oldest first.
+
+    The store's rmi hook: a running container makes a conflict that ``-f`` cannot override."""
     db_path = Path(root) / "containers.db"
     if not db_path.exists():
         return {}
     db = sqlite3.connect(str(db_path), timeout=30.0)
     try:
-        rows = db.execute("SELECT image_id, id FROM containers ORDER BY created ASC").fetchall()
+        rows = db.execute("SELECT image_id, id, data FROM containers ORDER BY created ASC").fetchall()
     except sqlite3.OperationalError:
         return {}
     finally:
         db.close()
-    out: dict[Digest, list[str]] = {}
-    for image_id, cid in rows:
+    out: dict[Digest, list[tuple[str, bool]]] = {}
+    for image_id, cid, data in rows:
         try:
-            out.setdefault(Digest.parse(image_id), []).append(cid)
+            running = json.loads(data).get("state") in ("running", "paused")
+            out.setdefault(Digest.parse(image_id), []).append((cid, running))
         except ValueError:
             continue
     return out

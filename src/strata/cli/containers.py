@@ -1,0 +1,608 @@
+"""Container commands: run, create, start, stop, kill, restart, rm, wait, logs, exec, ps, pause,
+unpause, diff, commit, export and the ``container`` group (inspect, ls, prune, and the rest)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from strata.cli.format import container_status, human_size, render_table, short_id, time_ago, truncate
+from strata.container import lifecycle as lc
+from strata.container.inspect import inspect_container, list_command
+from strata.container.logs import read_log
+from strata.container.monitor import Attach, log_path
+from strata.container.records import Container, ContainerStore, container_dir
+from strata.container.spec import parse_bind
+from strata.errors import Conflict, StrataError, UsageError
+
+if TYPE_CHECKING:
+    from strata.cli.main import Context
+
+__all__ = ["register"]
+
+Handler = Callable[[argparse.Namespace, "Context"], int]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _store(ctx: Context) -> ContainerStore:
+    return ContainerStore(ctx.engine().root)
+
+
+def _bool_flag(text: str) -> bool:
+    value = text.lstrip("=").lower()
+    if value in ("true", "1", "t", "yes"):
+        return True
+    if value in ("false", "0", "f", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid boolean value "{text}"')
+
+
+def _as_run_error(e: StrataError) -> StrataError:
+    """``docker run``/``create`` exit with 125 when the error is strata's own, not the command's."""
+    if e.exit_code == 1:
+        e.exit_code = 125
+    return e
+
+
+def _each(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Container], str | None]) -> int:
+    """Apply ``action`` to each container, printing its answer; errors go to stderr, exit 1 at the end."""
+    failed = False
+    with _store(ctx) as store:
+        for ref in refs:
+            try:
+                c = store.get(ref)
+                out = action(store, c)
+                if out is not None:
+                    print(out, file=ctx.out, flush=True)
+            except StrataError as e:
+                failed = True
+                print(f"Error: {e}", file=ctx.err, flush=True)
+    return 1 if failed else 0
+
+
+# --- run / create ------------------------------------------------------------------------------
+
+
+def _add_create_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("--name", help="assign a name to the container")
+    p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
+    p.add_argument("-w", "--workdir", help="working directory inside the container")
+    p.add_argument("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
+    p.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
+    p.add_argument("-h", "--hostname", help="container host name")
+    p.add_argument("--network", "--net", default="default", help="connect a container to a network (none, host)")
+    p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume HOST:CONTAINER[:ro]")
+    p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
+    p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
+    p.add_argument("--runtime", help="OCI runtime to use (runc, crun)")
+    p.add_argument("--storage-driver", help="rootfs driver: overlay (default when it mounts) or vfs")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
+    engine = ctx.engine()
+    image_id = engine.resolve_image(args.image)
+    image_cfg = engine.image_config(image_id).data.get("config") or {}
+    labels = {}
+    for item in args.label:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
+    opts = lc.CreateOptions(
+        image_name=args.image, image_id=str(image_id), image_cfg=image_cfg, lowers=engine.layer_dirs(image_id),
+        name=args.name, cmd=list(args.command) or None, entrypoint=entrypoint, env=list(args.env),
+        workdir=args.workdir, user=args.user, hostname=args.hostname, network=args.network,
+        binds=[parse_bind(v) for v in args.volume], tty=args.tty, interactive=args.interactive,
+        auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
+    )
+    return lc.create(store, opts)
+
+
+def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        with _store(ctx) as store:
+            c = _create(ctx, args, store)
+    except StrataError as e:
+        raise _as_run_error(e) from None
+    print(c.id, file=ctx.out)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    store = _store(ctx)
+    try:
+        try:
+            c = _create(ctx, args, store)
+            ctx.close()  # the container may run for long: do not hold the image store open
+            if args.detach:
+                lc.start_detached(store, c)
+                print(c.id, file=ctx.out)
+                return 0
+        except StrataError as e:
+            raise _as_run_error(e) from None
+        ctx.out.flush()
+        attach = Attach(stdin=0 if args.interactive else None, stdout=1, stderr=2)
+        try:
+            return lc.start_attached(store, c, attach)
+        except StrataError as e:
+            raise _as_run_error(e) from None
+    finally:
+        store.close()
+
+
+# --- lifecycle commands ------------------------------------------------------------------------
+
+
+def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
+    if args.attach or args.interactive:
+        if len(args.containers) > 1:
+            raise StrataError("you cannot start and attach multiple containers at once")
+        with _store(ctx) as store:
+            c = store.get(args.containers[0])
+            attach = Attach(stdin=0 if args.interactive else None, stdout=1, stderr=2)
+            return lc.start_attached(store, c, attach)
+
+    def start(store: ContainerStore, c: Container) -> str:
+        c = lc.reconcile(store, c)
+        if c.state != "running":
+            lc.start_detached(store, c)
+        return _as_given(args, c)
+
+    return _each(ctx, args.containers, start)
+
+
+def _as_given(args: argparse.Namespace, c: Container) -> str:
+    for ref in args.containers:
+        if ref in (c.id, c.name, "/" + c.name) or c.id.startswith(ref):
+            return str(ref)
+    return c.name
+
+
+def _cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
+    def stop(store: ContainerStore, c: Container) -> str:
+        lc.stop(store, c, float(args.time))
+        return _as_given(args, c)
+
+    return _each(ctx, args.containers, stop)
+
+
+def _cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
+    def restart(store: ContainerStore, c: Container) -> str:
+        c = lc.stop(store, c, float(args.time))
+        lc.start_detached(store, c)
+        return _as_given(args, c)
+
+    return _each(ctx, args.containers, restart)
+
+
+def _cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
+    def kill(store: ContainerStore, c: Container) -> str:
+        lc.kill(store, c, args.signal)
+        return _as_given(args, c)
+
+    return _each(ctx, args.containers, kill)
+
+
+def _cmd_pause(args: argparse.Namespace, ctx: Context) -> int:
+    def pause(store: ContainerStore, c: Container) -> str:
+        lc.pause(store, c)
+        return _as_given(args, c)
+
+    return _each(ctx, args.containers, pause)
+
+
+def _cmd_unpause(args: argparse.Namespace, ctx: Context) -> int:
+    def unpause(store: ContainerStore, c: Container) -> str:
+        lc.unpause(store, c)
+        return _as_given(args, c)
+
+    return _each(ctx, args.containers, unpause)
+
+
+def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
+    def rm(store: ContainerStore, c: Container) -> str:
+        lc.remove(store, c, force=args.force)
+        return _as_given(args, c)
+
+    return _each(ctx, args.containers, rm)
+
+
+def _cmd_wait(args: argparse.Namespace, ctx: Context) -> int:
+    def wait(store: ContainerStore, c: Container) -> str:
+        return str(lc.wait(store, c).exit_code)
+
+    return _each(ctx, args.containers, wait)
+
+
+def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
+    with _store(ctx) as store:
+        c = store.get(args.container)
+        tail = None if args.tail in ("all", "-1") else int(args.tail)
+
+        def running() -> bool:
+            cur = store.by_id(c.id)
+            return cur is not None and lc.reconcile(store, cur).running
+
+        for stream, text, stamp in read_log(log_path(store.root, c.id), tail=tail, follow=args.follow,
+                                            still_running=running):
+            out = ctx.err if stream == "stderr" else ctx.out
+            out.write(f"{stamp} {text}" if args.timestamps else text)
+            if args.follow:
+                out.flush()
+    return 0
+
+
+def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
+    with _store(ctx) as store:
+        c = lc.reconcile(store, store.get(args.container))
+        if c.state == "paused":
+            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        if c.state != "running":
+            raise Conflict(f"Container {c.id} is not running")
+        runtime = lc.runtime_for(store.root, c)
+        env = [*(c.config.get("Env") or []), *args.env]
+        if args.tty:
+            env.append("TERM=xterm")
+        argv = runtime.exec_argv(
+            c.id, list(args.command), tty=args.tty, env=env,
+            cwd=args.workdir or c.config.get("WorkingDir") or None, user=_numeric_user(store, c, args.user),
+            detach=args.detach,
+        )
+    ctx.close()
+    ctx.out.flush()
+    stdin = None if args.interactive or args.tty else subprocess.DEVNULL
+    return subprocess.call(argv, stdin=stdin)
+
+
+def _numeric_user(store: ContainerStore, c: Container, user: str | None) -> str | None:
+    from strata.container.rootfs import Rootfs
+    from strata.container.spec import resolve_user
+
+    wanted = user if user is not None else str(c.config.get("User") or "")
+    if not wanted:
+        return None
+    u = resolve_user(Rootfs(container_dir(store.root, c.id), c.driver).path, wanted)
+    return f"{u.uid}:{u.gid}"
+
+
+# --- ps / inspect / prune ----------------------------------------------------------------------
+
+
+def _matches(c: Container, filters: list[str]) -> bool:
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "status" and c.state != value:
+            return False
+        if key == "name" and value.lstrip("/") not in c.name:
+            return False
+        if key == "id" and not c.id.startswith(value):
+            return False
+        if key == "exited" and (c.state != "exited" or str(c.exit_code) != value):
+            return False
+        if key == "ancestor" and value not in (c.image_name, c.image_id) and not c.image_id.removeprefix(
+            "sha256:"
+        ).startswith(value.removeprefix("sha256:")):
+            return False
+        if key == "label":
+            k, _, v = value.partition("=")
+            labels = c.config.get("Labels") or {}
+            if k not in labels or (v and labels[k] != v):
+                return False
+    return True
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _status(c: Container) -> str:
+    return container_status(
+        running=c.state in ("running", "paused"), paused=c.state == "paused", dead=c.state == "dead",
+        started_at=c.started_at or None, finished_at=c.finished_at or None, exit_code=c.exit_code,
+    )
+
+
+def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
+    command = list_command(c)
+    return {
+        "ID": short_id(c.id) if trunc else c.id,
+        "Image": c.image_name,
+        "Command": json.dumps(truncate(command, 20) if trunc else command, ensure_ascii=False),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.created)),
+        "RunningFor": time_ago(c.created),
+        "Status": _status(c),
+        "State": c.state,
+        "Ports": "",
+        "Names": c.name,
+        "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("Labels") or {}).items()),
+    }
+
+
+def _render_template(fmt: str, fields: dict[str, str]) -> str:
+    try:
+        from strata.cli import template  # type: ignore[attr-defined]
+
+        render: Any = getattr(template, "render", None)
+        if render is not None:
+            return str(render(fmt, fields))
+    except ImportError:
+        pass
+    out = fmt
+    for key, value in fields.items():
+        out = out.replace("{{.%s}}" % key, value).replace("{{ .%s }}" % key, value)  # noqa: UP031
+    return out.replace("\\t", "\t").replace("\\n", "\n")
+
+
+def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
+    with _store(ctx) as store:
+        containers = [lc.reconcile(store, c) for c in store.all()]
+        containers = [c for c in containers if (args.all or c.running) and _matches(c, args.filter)]
+        if args.last is not None:
+            containers = containers[: args.last]
+        if args.latest:
+            containers = containers[:1]
+        if args.quiet:
+            for c in containers:
+                print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
+            return 0
+        rows = []
+        for c in containers:
+            f = _ps_fields(c, not args.no_trunc)
+            if args.size:
+                upper = container_dir(store.root, c.id) / ("upper" if c.driver == "overlay" else "rootfs")
+                f["Size"] = f"{human_size(_dir_size(upper))}"
+            rows.append(f)
+    if args.format:
+        if args.format.startswith("table"):
+            raise UsageError("table formats are not supported yet for ps")
+        for f in rows:
+            print(_render_template(args.format, f), file=ctx.out)
+        return 0
+    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+    if args.size:
+        headers.append("SIZE")
+        keys.append("Size")
+    ctx.out.write(render_table(headers, [[f[k] for k in keys] for f in rows]))
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
+    out: list[dict[str, Any]] = []
+    failed = False
+    with _store(ctx) as store:
+        for ref in args.containers:
+            try:
+                c = lc.reconcile(store, store.get(ref))
+            except StrataError as e:
+                failed = True
+                print(f"Error: {e}", file=ctx.err)
+                continue
+            out.append(inspect_container(store.root, c))
+    if args.format:
+        for obj in out:
+            print(_render_inspect(args.format, obj), file=ctx.out)
+    else:
+        print(json.dumps(out, indent=4), file=ctx.out)
+    return 1 if failed else 0
+
+
+def _render_inspect(fmt: str, obj: dict[str, Any]) -> str:
+    try:
+        from strata.cli import template  # type: ignore[attr-defined]
+
+        render: Any = getattr(template, "render", None)
+        if render is not None:
+            return str(render(fmt, obj))
+    except ImportError:
+        pass
+    import re
+
+    def value(m: re.Match[str]) -> str:
+        is_json, path = m.group(1), m.group(2)
+        cur: Any = obj
+        for part in path.split(".")[1:]:
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        if is_json:
+            return json.dumps(cur)
+        return "<no value>" if cur is None else str(cur).lower() if isinstance(cur, bool) else str(cur)
+
+    return re.sub(r"\{\{\s*(json\s+)?(\.[A-Za-z0-9_.]*)\s*\}\}", value, fmt)
+
+
+def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
+    if not args.force:
+        ctx.out.write(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
+        )
+        ctx.out.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return 0
+    deleted: list[str] = []
+    reclaimed = 0
+    with _store(ctx) as store:
+        for c in store.all():
+            c = lc.reconcile(store, c)
+            if c.running or not _matches(c, args.filter):
+                continue
+            reclaimed += _dir_size(container_dir(store.root, c.id) / ("upper" if c.driver == "overlay" else "rootfs"))
+            lc.remove(store, c)
+            deleted.append(c.id)
+    if deleted:
+        print("Deleted Containers:", file=ctx.out)
+        for cid in deleted:
+            print(cid, file=ctx.out)
+        print("", file=ctx.out)
+    print(f"Total reclaimed space: {human_size(reclaimed)}", file=ctx.out)
+    return 0
+
+
+# --- diff / commit / export --------------------------------------------------------------------
+
+
+def _cmd_diff(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.changes import changes
+
+    with _store(ctx) as store:
+        c = store.get(args.container)
+        for kind, path in changes(container_dir(store.root, c.id), c.driver):
+            print(f"{kind} {path}", file=ctx.out)
+    return 0
+
+
+def _cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.commit import commit
+
+    engine = ctx.engine()
+    with ContainerStore(engine.root) as store:
+        c = store.get(args.container)
+        image_id = commit(
+            engine, store, c, repo_tag=args.repository, author=args.author or "", message=args.message or "",
+            changes=list(args.change), pause=args.pause,
+        )
+    print(str(image_id), file=ctx.out)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.export import export
+
+    with _store(ctx) as store:
+        c = store.get(args.container)
+        if args.output:
+            export(store, c, Path(args.output))
+            return 0
+        if os.isatty(1):
+            raise StrataError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        ctx.out.flush()
+        export(store, c, None, out_fd=1)
+    return 0
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+def _containers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def _add(sub: Any, name: str, handler: Handler, help_text: str, **kw: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text, **kw)
+    p.set_defaults(func=handler)
+    return p
+
+
+def _register_commands(sub: Any, *, in_group: bool) -> None:
+    p = _add(sub, "run", _cmd_run, "Run a command in a new container", add_help=False)
+    p.add_argument("--help", action="help")
+    p.add_argument("-d", "--detach", action="store_true", help="run in background and print the container ID")
+    _add_create_flags(p)
+
+    p = _add(sub, "create", _cmd_create, "Create a new container", add_help=False)
+    p.add_argument("--help", action="help")
+    _add_create_flags(p)
+
+    p = _add(sub, "start", _cmd_start, "Start one or more stopped containers")
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    _containers_arg(p)
+
+    for name, handler, text in (
+        ("stop", _cmd_stop, "Stop one or more running containers"),
+        ("restart", _cmd_restart, "Restart one or more containers"),
+    ):
+        p = _add(sub, name, handler, text)
+        p.add_argument("-t", "--time", type=int, default=10, help="seconds to wait before killing it")
+        _containers_arg(p)
+
+    p = _add(sub, "kill", _cmd_kill, "Kill one or more running containers")
+    p.add_argument("-s", "--signal", default="KILL")
+    _containers_arg(p)
+
+    for name, handler, text in (
+        ("pause", _cmd_pause, "Pause all processes within one or more containers"),
+        ("unpause", _cmd_unpause, "Unpause all processes within one or more containers"),
+        ("wait", _cmd_wait, "Block until one or more containers stop, then print their exit codes"),
+    ):
+        _containers_arg(_add(sub, name, handler, text))
+
+    p = _add(sub, "rm", _cmd_rm, "Remove one or more containers")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true")
+    _containers_arg(p)
+
+    p = _add(sub, "logs", _cmd_logs, "Fetch the logs of a container")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-n", "--tail", default="all")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("container")
+
+    p = _add(sub, "exec", _cmd_exec, "Run a command in a running container")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+    ps_name = "ls" if in_group else "ps"
+    p = _add(sub, ps_name, _cmd_ps, "List containers", aliases=["ps", "list"] if in_group else [])
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("-n", "--last", type=int)
+    p.add_argument("-l", "--latest", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format")
+
+    p = _add(sub, "diff", _cmd_diff, "Inspect changes to files or directories on a container's filesystem")
+    p.add_argument("container")
+
+    p = _add(sub, "commit", _cmd_commit, "Create a new image from a container's changes")
+    p.add_argument("-a", "--author")
+    p.add_argument("-m", "--message")
+    p.add_argument("-c", "--change", action="append", default=[])
+    p.add_argument("-p", "--pause", type=_bool_flag, nargs="?", const=True, default=True)
+    p.add_argument("container")
+    p.add_argument("repository", nargs="?")
+
+    p = _add(sub, "export", _cmd_export, "Export a container's filesystem as a tar archive")
+    p.add_argument("-o", "--output")
+    p.add_argument("container")
+
+
+def register(subparsers: Any) -> None:
+    _register_commands(subparsers, in_group=False)
+    group = subparsers.add_parser("container", help="Manage containers", description="Manage containers")
+    gsub = group.add_subparsers(dest="container_command", metavar="COMMAND", parser_class=type(group))
+    _register_commands(gsub, in_group=True)
+    p = _add(gsub, "inspect", _cmd_inspect, "Display detailed information on one or more containers")
+    p.add_argument("-f", "--format")
+    p.add_argument("-s", "--size", action="store_true")
+    _containers_arg(p)
+    p = _add(gsub, "prune", _cmd_prune, "Remove all stopped containers")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])

@@ -1,0 +1,66 @@
+"""``export``: the container's whole filesystem (image layers + its changes) as one flat tar."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from strata.archive import write_tar_from_dir
+from strata.container.lifecycle import container_lock
+from strata.container.records import Container, ContainerStore, container_dir
+from strata.container.rootfs import Rootfs
+from strata.errors import ContainerNotFound, StrataError
+
+__all__ = ["export"]
+
+
+class _FdWriter:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        return len(data)
+
+
+def export(store: ContainerStore, c: Container, output: Path | None, *, out_fd: int = 1) -> None:
+    """Write the flattened tar to ``output`` (atomically) or to ``out_fd``."""
+    with container_lock(store.root, c.id):
+        if store.by_id(c.id) is None:
+            raise ContainerNotFound(c.name)
+        rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
+        was_mounted = rootfs.mounted()
+        rootfs.mount()
+        try:
+            if output is None:
+                write_tar_from_dir(rootfs.path, _FdWriter(out_fd))
+                return
+            _export_file(rootfs.path, output)
+        finally:
+            current = store.by_id(c.id)
+            if not was_mounted and (current is None or not current.running):
+                rootfs.unmount()
+
+
+def _export_file(src: Path, output: Path) -> None:
+    output = output.absolute()
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_tar_from_dir(src, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, output)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(e, OSError):
+            raise StrataError(f"failed to export container: {e}") from None
+        raise

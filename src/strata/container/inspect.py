@@ -1,0 +1,89 @@
+"""``container inspect``: Docker's JSON view of a container record, and ``ps``'s command column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from strata.container.logs import rfc3339nano
+from strata.container.monitor import log_path
+from strata.container.records import Container, container_dir
+from strata.container.rootfs import Rootfs
+
+__all__ = ["inspect_container", "list_command"]
+
+
+def list_command(c: Container) -> str:
+    """The COMMAND Docker lists: path, then args with those containing spaces in single quotes."""
+    args = [f"'{a}'" if " " in a else a for a in c.args]
+    return " ".join([c.path, *args]) if args else c.path
+
+
+def inspect_container(root: Path, c: Container) -> dict[str, Any]:
+    cdir = container_dir(root, c.id)
+    rootfs = Rootfs(cdir, c.driver)
+    if c.driver == "overlay":
+        graph = {
+            "Data": {
+                "LowerDir": ":".join(str(p) for p in reversed(rootfs.lowers())),
+                "MergedDir": str(rootfs.path),
+                "UpperDir": str(rootfs.upper),
+                "WorkDir": str(rootfs.work),
+            },
+            "Name": "overlay2",
+        }
+    else:
+        graph = {"Data": {"Dir": str(rootfs.path)}, "Name": "vfs"}
+    host_config = {
+        "Binds": c.host_config.get("Binds"),
+        "NetworkMode": c.host_config.get("NetworkMode", "default"),
+        "AutoRemove": bool(c.host_config.get("AutoRemove")),
+        "Runtime": c.runtime,
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "Privileged": False,
+        "ReadonlyRootfs": False,
+    }
+    mounts = []
+    for spec_text in c.host_config.get("Binds") or []:
+        src, dst, *mode = spec_text.split(":")
+        rw = not (mode and mode[0] == "ro")
+        mounts.append({"Type": "bind", "Source": src, "Destination": dst, "Mode": mode[0] if mode else "",
+                       "RW": rw, "Propagation": "rprivate"})
+    return {
+        "Id": c.id,
+        "Created": rfc3339nano(c.created),
+        "Path": c.path,
+        "Args": list(c.args),
+        "State": {
+            "Status": c.state,
+            "Running": c.state in ("running", "paused"),
+            "Paused": c.state == "paused",
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": c.state == "dead",
+            "Pid": c.pid,
+            "ExitCode": c.exit_code,
+            "Error": c.error,
+            "StartedAt": rfc3339nano(c.started_at),
+            "FinishedAt": rfc3339nano(c.finished_at),
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": str(cdir / "resolv.conf"),
+        "HostnamePath": str(cdir / "hostname"),
+        "HostsPath": str(cdir / "hosts"),
+        "LogPath": str(log_path(root, c.id)),
+        "Name": "/" + c.name,
+        "RestartCount": c.restart_count,
+        "Driver": "overlay2" if c.driver == "overlay" else "vfs",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": host_config,
+        "GraphDriver": graph,
+        "Mounts": mounts,
+        "Config": c.config,
+        "NetworkSettings": {"Networks": {}},
+    }
