@@ -41,6 +41,8 @@ __all__ = ["ACCESS_LOG_FORMAT", "create_app", "make_authenticator", "serve", "ss
 log = logging.getLogger("strata.registry")
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf "%{User-Agent}i"'
 
+_ROUTE = web.RequestKey("strata_route", str)
+
 _HANDLERS: dict[tuple[str, str], Handler] = {
     ("blob", "GET"): blobs.get_blob,
     ("blob", "HEAD"): blobs.get_blob,
@@ -93,7 +95,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         raise APIError(ec.UNSUPPORTED, f"{request.method} is not supported here", status=405)
     actor = await state.auth.authorize(request, _scopes(route, request.method))
     repo = state.registry.repository(route.repo) if route.repo is not None else None
-    request["route"] = route.name
+    request[_ROUTE] = route.name
     return await handler(request, RequestContext(state, route.params, repo, actor))
 
 
@@ -127,7 +129,7 @@ async def _errors_and_metrics(
         state.metrics.in_flight -= 1
         sent = resp.content_length if resp is not None and resp.content_length else 0
         state.metrics.observe(
-            request.get("route", "other"),
+            request.get(_ROUTE, "other"),
             request.method,
             status,
             time.perf_counter() - started,
@@ -148,8 +150,10 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
         extra[f"strata_registry_notifications_delivered_{safe}"] = ok
         extra[f"strata_registry_notifications_failures_{safe}"] = failed
         extra[f"strata_registry_notifications_pending_{safe}"] = queued
-    return web.Response(text=state.metrics.render(extra), content_type="text/plain", charset="utf-8",
-                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    return web.Response(
+        body=state.metrics.render(extra).encode(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
 
 
 async def _health(request: web.Request) -> web.StreamResponse:

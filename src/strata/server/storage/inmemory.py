@@ -122,6 +122,8 @@ class InMemoryDriver(StorageDriver):
                 return FileInfo(path, len(f.data), f.mtime, False)
             prefix = path.rstrip("/") + "/"
             mtimes = [v.mtime for k, v in self.files.items() if k.startswith(prefix)]
+            if path == "/":
+                return FileInfo(path, 0, max(mtimes, default=0.0), True)
             if not mtimes:
                 raise PathNotFound(path)
             return FileInfo(path, 0, max(mtimes), True)
