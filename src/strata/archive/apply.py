@@ -286,7 +286,10 @@ class _Applier:
         self._set_meta(parent, name, member, symlink=True)
 
     def _make_hardlink(self, parent: int, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
-        target = split_member_name(member.linkname, what="hardlink target")
+        try:
+            target = split_member_name(member.linkname, what="hardlink target")
+        except InvalidArchive as e:
+            raise InvalidArchive(f"refusing {member.name!r}: {e}") from None
         if target not in self.files:
             raise InvalidArchive(
                 f"refusing {member.name!r}: hardlink target {member.linkname!r} is not a file "
@@ -413,7 +416,10 @@ class _Applier:
             if key.startswith(_RESERVED_XATTRS):
                 continue
             try:
-                os.setxattr(target, key, value, follow_symlinks=False)
+                if isinstance(target, int):
+                    os.setxattr(target, key, value)
+                else:
+                    os.setxattr(target, key, value, follow_symlinks=False)
             except OSError as e:
                 if e.errno not in (errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP):
                     raise

@@ -15,7 +15,7 @@ from typing import IO, Any, cast
 from strata.archive.compression import Readable
 from strata.errors import InvalidArchive
 
-__all__ = ["STREAM_BUFSIZE", "iter_members", "open_tar_stream", "xattrs_of"]
+__all__ = ["STREAM_BUFSIZE", "iter_members", "open_tar_stream", "tar_error", "xattrs_of"]
 
 STREAM_BUFSIZE = 64 * 1024
 _XATTR_PREFIX = "SCHILY.xattr."
@@ -31,6 +31,13 @@ class _RecordingTarInfo(tarfile.TarInfo):
         except tarfile.HeaderError as e:
             tarfile_._strata_header_error = e  # type: ignore[attr-defined]
             raise
+
+
+def tar_error(e: tarfile.TarError) -> InvalidArchive:
+    """``InvalidArchive`` for an error of the ``tarfile`` parser."""
+    if "unexpected end of data" in str(e):
+        return InvalidArchive("unexpected EOF: tar archive is truncated")
+    return InvalidArchive(f"invalid tar archive: {e}")
 
 
 def _end_error(tf: tarfile.TarFile) -> InvalidArchive | None:
@@ -58,11 +65,11 @@ def open_tar_stream(stream: Readable) -> Iterator[tarfile.TarFile]:
             tarinfo=_RecordingTarInfo,
         )
     except tarfile.TarError as e:
-        raise InvalidArchive(f"invalid tar archive: {e}") from e
+        raise tar_error(e) from e
     try:
         yield tf
     except tarfile.TarError as e:
-        raise InvalidArchive(f"invalid tar archive: {e}") from e
+        raise tar_error(e) from e
     finally:
         tf.close()
 
@@ -76,7 +83,7 @@ def iter_members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
                 break
             yield member
     except tarfile.TarError as e:
-        raise InvalidArchive(f"invalid tar archive: {e}") from e
+        raise tar_error(e) from e
     err = _end_error(tf)
     if err is not None:
         raise err
