@@ -10,7 +10,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Entry", "make_tar", "snapshot", "tree_digest"]
+__all__ = ["Entry", "make_tar", "members", "snapshot", "tree_digest"]
 
 
 @dataclass
@@ -80,3 +80,8 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
 
 def tree_digest(root: Path) -> str:
     return hashlib.sha256(repr(sorted(snapshot(root).items())).encode()).hexdigest()
+
+
+def members(data: bytes) -> list[tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        return tf.getmembers()
