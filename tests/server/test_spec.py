@@ -155,7 +155,7 @@ def test_manifest_push_pull_by_tag_and_digest(reg: ServerThread) -> None:
 
 
 def test_docker_manifest_and_accept_negotiation(reg: ServerThread) -> None:
-    d, body = push_image(reg, "dock", "latest", media_type=DOCKER_MANIFEST)
+    _d, _body = push_image(reg, "dock", "latest", media_type=DOCKER_MANIFEST)
     r = reg.get("/v2/dock/manifests/latest", headers={"Accept": f"{DOCKER_MANIFEST}, {OCI_MANIFEST}"})
     assert r.status == 200 and r.header("Content-Type") == DOCKER_MANIFEST
     r = reg.get("/v2/dock/manifests/latest", headers={"Accept": OCI_MANIFEST})
