@@ -100,7 +100,7 @@ def test_none_mode_keeps_whiteout_names_as_files(tmp_path: Path) -> None:
 def test_invalid_whiteout_names(tmp_path: Path, name: str) -> None:
     from strata.errors import InvalidArchive
 
-    with pytest.raises(InvalidArchive, match="invalid whiteout name|escapes"):
+    with pytest.raises(InvalidArchive, match=r"invalid whiteout name|escapes"):
         apply(make_tar([Entry(name)]), tmp_path, "oci")
 
 
