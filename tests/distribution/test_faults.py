@@ -145,7 +145,7 @@ def test_bad_blob_leaves_nothing_in_store(fault_registry: FaultRegistry, strata:
 
 
 def test_pull_resumes_after_drop(fault_registry: FaultRegistry, strata: StrataRun) -> None:
-    ref, digests = _image(fault_registry, "drop_once")
+    ref, _digests = _image(fault_registry, "drop_once")
     res = strata("pull", ref)
     assert res.returncode == 0, res.stderr
     assert "Status: Downloaded newer image for" in res.stdout
