@@ -260,7 +260,11 @@ class ImageConfig:
 
     @property
     def comment(self) -> str:
-        return str(self.data.get("comment") or "")
+        """Docker's Comment: the config's own, else the last history entry's."""
+        own = str(self.data.get("comment") or "")
+        if not own and self.history:
+            return str(self.history[-1].get("comment") or "")
+        return own
 
     @property
     def container_config(self) -> dict[str, Any]:

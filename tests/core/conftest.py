@@ -8,8 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import peers
 import pytest
+
+import peers
 
 Strata = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -55,15 +55,16 @@ def write_table(ctx: Context, cols: list[str], items: list[dict[str, Any]], head
 
 
 def write_format(ctx: Context, fmt: str, items: list[dict[str, Any]], headers: dict[str, str]) -> None:
-    from strata.cli.template import render_items
+    from strata.cli.template import Format
 
-    ctx.out.write(render_items(fmt, items, headers))
+    ctx.out.write(Format(fmt).render(items, headers))
 
 
 def render_template(fmt: str, doc: Any) -> str:
-    from strata.cli.template import render
+    """``inspect --format`` output for one document, without its newline."""
+    from strata.cli.template import InspectFormat
 
-    return render(fmt, doc)
+    return InspectFormat(fmt).render(doc, doc).rstrip("\n")
 
 
 def _go_escape(text: str) -> str:

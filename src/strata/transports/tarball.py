@@ -37,7 +37,8 @@ def unpack_archive(stream: IO[bytes] | BinaryIO, dest: Path) -> None:
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 if member.issym() or member.islnk():
-                    raise InvalidArchive(f"invalid archive: member {member.name!r} is a link")
+                    _link(dest, name, member)
+                    continue
                 if not member.isreg():
                     raise InvalidArchive(f"invalid archive: member {member.name!r} is not a regular file")
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +50,25 @@ def unpack_archive(stream: IO[bytes] | BinaryIO, dest: Path) -> None:
                     raise InvalidArchive(f"invalid archive: member {member.name!r} is truncated")
     except (tarfile.TarError, EOFError) as e:
         raise InvalidArchive(f"invalid archive: {e}") from None
+
+
+def _link(dest: Path, name: str, member: tarfile.TarInfo) -> None:
+    """Links inside an archive (skopeo's docker-archive links layer.tar files) may only point inside it."""
+    import posixpath
+
+    base = "" if member.islnk() else posixpath.dirname(name)
+    target = posixpath.normpath(posixpath.join(base, member.linkname))
+    if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
+        raise InvalidArchive(f"invalid archive: link {member.name!r} points outside the archive")
+    path = dest / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if member.islnk():
+            os.link(dest / target, path)
+        else:
+            os.symlink(member.linkname, path)
+    except OSError as e:
+        raise InvalidArchive(f"invalid archive: link {member.name!r}: {e.strerror}") from None
 
 
 def out_size(path: Path) -> int:
