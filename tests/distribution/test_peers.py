@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import re
@@ -32,7 +33,7 @@ def _busybox_image(tmp: Path, extra: bytes = b"") -> SimpleImage:
         shutil.copyfileobj(src, dst)
     diff_id, _ = digest_file(str(tar))
     blob, size = digest_file(str(gz))
-    layer = BlobLayer(Descriptor(mt.DOCKER_LAYER, blob, size), lambda: open(gz, "rb"), diff_id)
+    layer = BlobLayer(Descriptor(mt.DOCKER_LAYER, blob, size), functools.partial(gz.open, "rb"), diff_id)
     config = ImageConfig.from_dict(
         {
             "architecture": "amd64",
