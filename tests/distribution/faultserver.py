@@ -29,6 +29,8 @@ class FaultRegistry:
     faults: dict[str, str] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)
     reject_all: bool = False
+    bearer: bool = False  # token auth: /token issues tokens for ``users``; the registry wants Bearer
+    token_requests: list[dict[str, str]] = field(default_factory=list)
     substitutes: dict[str, bytes] = field(default_factory=dict)  # digest -> other bytes served for "wrong"
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     port: int = 0
@@ -57,14 +59,32 @@ class FaultRegistry:
         if not self.users and not self.reject_all:
             return True
         header = request.headers.get("Authorization", "")
+        if self.bearer:
+            return header.startswith("Bearer tok-")
         if self.reject_all or not header.startswith("Basic "):
             return False
         user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
         return self.users.get(user) == pw
 
-    def _unauthorized(self) -> web.Response:
+    def _unauthorized(self, scope: str = "") -> web.Response:
         body = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required", "detail": None}]}
-        return web.json_response(body, status=401, headers={"WWW-Authenticate": 'Basic realm="fault"'})
+        challenge = 'Basic realm="fault"'
+        if self.bearer:
+            challenge = f'Bearer realm="http://{self.host}/token",service="fault"'
+            if scope:
+                challenge += f',scope="{scope}"'
+        return web.json_response(body, status=401, headers={"WWW-Authenticate": challenge})
+
+    def _token(self, request: web.Request) -> web.Response:
+        self.token_requests.append({k: ",".join(request.query.getall(k)) for k in request.query})
+        header = request.headers.get("Authorization", "")
+        user, pw = "", ""
+        if header.startswith("Basic "):
+            user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
+        if user and self.users.get(user) != pw:
+            return web.json_response({"details": "incorrect username or password"}, status=401)
+        scopes = " ".join(request.query.getall("scope", []))
+        return web.json_response({"token": f"tok-{user}-{len(scopes)}", "expires_in": 300})
 
     def _count(self, key: str) -> int:
         self._counts[key] = self._counts.get(key, 0) + 1
@@ -72,8 +92,11 @@ class FaultRegistry:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path_qs, dict(request.headers)))
+        if request.path == "/token":
+            return self._token(request)
         if not self._authorized(request):
-            return self._unauthorized()
+            m = re.fullmatch(r"/v2/(.+)/(?:manifests|blobs)/.*", request.path)
+            return self._unauthorized(f"repository:{m.group(1)}:pull" if m else "")
         path = request.path
         if path == "/v2/":
             return web.json_response({})
