@@ -151,7 +151,7 @@ def test_docker_push_pull_search(dockerd: Dockerd, docker_busybox: str, plain: S
 
 
 def test_docker_login_tls_htpasswd(dockerd: Dockerd, docker_busybox: str, tls_htpasswd: tuple[ServerProcess, Path]) -> None:
-    s, cert_dir = tls_htpasswd
+    s, _ = tls_htpasswd
     ref = f"{s.url}/secure/docker:1"
     dockerd.run("tag", docker_busybox, ref)
     res = dockerd.run("push", ref, check=False)

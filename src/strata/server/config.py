@@ -91,6 +91,7 @@ class RegistryConfig:
     gc: GCConfig = field(default_factory=GCConfig)
     max_manifest_size: int = MAX_MANIFEST_SIZE
     accesslog: bool = True
+    read_timeout: float = 120.0
     search: bool = True
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -202,6 +203,7 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
             uploadpurgeage=parse_duration(gc.get("uploadpurgeage", 7 * 86400)),
         ),
         max_manifest_size=int(_get(raw, "validation.manifests.maxsize", MAX_MANIFEST_SIZE)),
+        read_timeout=parse_duration(_get(raw, "http.readtimeout", 120)),
         accesslog=not _bool(_get(raw, "log.accesslog.disabled", False)),
         search=_bool(_get(raw, "search.enabled", True)),
         raw=raw,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 
@@ -10,7 +11,7 @@ from aiohttp import web
 from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.distribution import errcodes as ec
-from strata.server.handlers.base import APIError, RequestContext, parse_digest
+from strata.server.handlers.base import STATE, APIError, RequestContext, parse_digest
 from strata.server.names import is_valid_tag
 from strata.server.storage.manifests import ManifestInvalid, ParsedManifest, parse_manifest
 from strata.server.storage.registry import Repository
@@ -120,8 +121,12 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
     if declared is not None and declared > limit:
         raise APIError(ec.SIZE_INVALID, f"manifest is larger than {limit} bytes", status=413)
     buf = bytearray()
+    timeout = request.app[STATE].config.read_timeout
     while True:
-        chunk = await request.content.readany()
+        try:
+            chunk = await asyncio.wait_for(request.content.readany(), timeout)
+        except TimeoutError:
+            raise APIError(ec.MANIFEST_INVALID, f"no data received for {timeout:g}s", status=408)
         if not chunk:
             return bytes(buf)
         buf += chunk

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from strata.digest import Digest
 from strata.distribution import errcodes as ec
-from strata.server.handlers.base import APIError, RequestContext, parse_digest
+from strata.server.handlers.base import STATE, APIError, RequestContext, parse_digest
 from strata.server.names import is_valid_name
 from strata.server.storage.registry import Repository
 from strata.server.storage.uploads import is_upload_id
@@ -54,8 +54,12 @@ async def _receive(request: web.Request, repo: Repository, uid: str, start: int)
         if w.size != start:
             raise APIError(ec.BLOB_UPLOAD_INVALID, "upload changed while receiving")
         content = request.content
+        timeout = request.app[STATE].config.read_timeout
         while True:
-            chunk = await content.readany()
+            try:
+                chunk = await asyncio.wait_for(content.readany(), timeout)
+            except TimeoutError:
+                raise APIError(ec.BLOB_UPLOAD_INVALID, f"no data received for {timeout:g}s", status=408)
             if not chunk:
                 break
             w.write(chunk)
