@@ -248,8 +248,9 @@ def test_json_of_nan_prints_nothing_as_docker() -> None:
 
 PARSE_ERRORS = [
     ("{{.Foo", "template: :1: unclosed action"),
-    ("{{.Foo}", 'template: :1: unexpected "}" in operand'),
-    ("{{json .Config.Labels}", 'template: :1: unexpected "}" in operand'),
+    ("{{.Foo}", "template: :1: bad character U+007D '}'"),
+    ("{{json .Config.Labels}", "template: :1: bad character U+007D '}'"),
+    ("{{.Foo }", 'template: :1: unexpected "}" in operand'),
     ("{{foo}}", 'template: :1: function "foo" not defined'),
     ("{{if .X}}", "template: :1: unexpected EOF"),
     ("{{range .X}}a", "template: :1: unexpected EOF"),
@@ -264,7 +265,8 @@ PARSE_ERRORS = [
     ("{{`abc}}", "template: :1: unterminated raw quoted string"),
     ("{{break}}", "template: :1: {{break}} outside {{range}}"),
     ("{{(.A}}", "template: :1: unclosed left paren"),
-    ("{{.A)}}", "template: :1: unexpected right paren U+0029 ')'"),
+    ("{{.A)}}", "template: :1: unexpected right paren"),
+    ("{{1e}}", 'template: :1: illegal number syntax: "1e"'),
     ("{{/* x }}", "template: :1: unclosed comment"),
     ("{{/* x */ .A}}", "template: :1: comment ends before closing delimiter"),
     ("{{.A!}}", "template: :1: bad character U+0021 '!'"),
@@ -287,23 +289,35 @@ def test_parse_errors(text: str, message: str) -> None:
 
 
 EXEC_ERRORS = [
-    ("{{.Nothing.X}}", 'template: :1:2: executing "" at <.Nothing.X>: nil pointer evaluating interface {}.X'),
+    (
+        "{{.Nothing.X}}",
+        'template: :1:10: executing "" at <.Nothing.X>: nil pointer evaluating interface {}.X',
+    ),
     (
         "{{.Comment.X}}",
-        'template: :1:2: executing "" at <.Comment.X>: can\'t evaluate field X in type string',
+        'template: :1:10: executing "" at <.Comment.X>: can\'t evaluate field X in type string',
     ),
     (
         "{{index .RepoTags 5}}",
-        'template: :1:2: executing "" at <index>: error calling index: index out of range: 5',
+        'template: :1:2: executing "" at <index .RepoTags 5>: error calling index: index out of range: 5',
     ),
-    ("ab\ncd {{len .Size}}", 'template: :2:5: executing "" at <len>: error calling len: len of type int'),
+    (
+        "ab\ncd {{len .Size}}",
+        'template: :2:5: executing "" at <len .Size>: error calling len: len of type int',
+    ),
     (
         "{{upper .RepoTags}}",
-        'template: :1:2: executing "" at <upper>: wrong type for value; expected string; got []interface {}',
+        'template: :1:8: executing "" at <.RepoTags>: wrong type for value; expected string; got []interface {}',
     ),
+    ("{{upper 3}}", 'template: :1:8: executing "" at <3>: expected string; found 3'),
+    ('{{pad "x" "1" 2}}', 'template: :1:10: executing "" at <"1">: expected integer; found "1"'),
+    ('{{pad "x" 1.5 2}}', 'template: :1:10: executing "" at <1.5>: expected integer; found 1.5'),
+    ("{{upper nil}}", 'template: :1:8: executing "" at <nil>: cannot assign nil to string'),
+    ("{{upper .Nothing}}", 'template: :1:8: executing "" at <.Nothing>: invalid value; expected string'),
+    ('{{join "a" ","}}', 'template: :1:7: executing "" at <"a">: can\'t handle "a" for arg of type []string'),
     (
         '{{join .Comment ","}}',
-        'template: :1:2: executing "" at <join>: wrong type for value; expected []string; got string',
+        'template: :1:7: executing "" at <.Comment>: wrong type for value; expected []string; got string',
     ),
     (
         "{{range .Comment}}x{{end}}",
@@ -315,13 +329,24 @@ EXEC_ERRORS = [
     ),
     (
         '{{eq .Size "x"}}',
-        'template: :1:2: executing "" at <eq>: error calling eq: incompatible types for comparison',
+        'template: :1:2: executing "" at <eq .Size "x">: error calling eq: incompatible types for comparison',
+    ),
+    (
+        "{{lt true false}}",
+        'template: :1:2: executing "" at <lt true false>: error calling lt: invalid type for comparison',
     ),
     ("{{lower}}", 'template: :1:2: executing "" at <lower>: wrong number of args for lower: want 1 got 0'),
+    ("{{and}}", 'template: :1:2: executing "" at <and>: wrong number of args for and: want at least 1 got 0'),
     ("{{nil}}", 'template: :1:2: executing "" at <nil>: nil is not a command'),
+    ("{{1 2}}", 'template: :1:2: executing "" at <1>: can\'t give argument to non-function 1'),
+    (
+        "{{call 1}}",
+        'template: :1:2: executing "" at <call 1>: error calling call: non-function 1 of type int',
+    ),
     (
         "{{.Config.Cmd.VeryLongFieldNameHere}}",
-        'template: :1:2: executing "" at <.Config.Cmd.VeryLong...>: can\'t evaluate field VeryLongFieldNameHere in type []interface {}',
+        'template: :1:9: executing "" at <.Config.Cmd.VeryLongFieldNameHere>: '
+        "can't evaluate field VeryLongFieldNameHere in type []interface {}",
     ),
 ]
 
@@ -339,7 +364,7 @@ def test_missing_key_error_option() -> None:
     with pytest.raises(TemplateError) as info:
         tmpl.execute(IMAGE, missing_key_error=True)
     assert (
-        str(info.value) == 'template: :1:2: executing "" at <.Config.Nope>: map has no entry for key "Nope"'
+        str(info.value) == 'template: :1:9: executing "" at <.Config.Nope>: map has no entry for key "Nope"'
     )
 
 
@@ -462,7 +487,7 @@ def test_inspect_format() -> None:
     assert InspectFormat(r"{{.Comment}}\t").render(IMAGE) == "imported it\\t\n"
     with pytest.raises(TemplateError) as info:
         InspectFormat("{{.Config.Cmd}")
-    assert str(info.value) == 'Template parsing error: template: :1: unexpected "}" in operand'
+    assert str(info.value) == "template parsing error: template: :1: bad character U+007D '}'"
     assert info.value.exit_code == 64
     typed = Struct("types.ImageInspect", {"Id": "x", "Config": Struct("container.Config", {"Cmd": ["sh"]})})
     raw = {"Id": "x", "Config": {"Cmd": ["sh"], "Extra": "e"}}
@@ -472,7 +497,7 @@ def test_inspect_format() -> None:
     with pytest.raises(TemplateError) as info:
         InspectFormat("{{.Nope}}").render(typed, raw)
     assert str(info.value) == (
-        'Template parsing error: template: :1:2: executing "" at <.Nope>: map has no entry for key "Nope"'
+        'template parsing error: template: :1:2: executing "" at <.Nope>: map has no entry for key "Nope"'
     )
     assert info.value.exit_code == 1
     with pytest.raises(

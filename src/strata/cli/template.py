@@ -277,8 +277,8 @@ def go_json(value: Any) -> str:
 _KEYWORDS = {"block", "break", "continue", "define", "else", "end", "if", "range", "nil", "template", "with"}
 _SPACE = " \t\r\n"
 _NUMBER_RE = re.compile(
-    r"[+-]?(?:0[xX][0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?(?:[pP][+-]?[0-9_]+)?"
-    r"|0[bB][01_]*|0[oO][0-7_]*|[0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?)i?"
+    r"[+-]?(?:0[xX][0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?(?:[pP][+-]?[0-9_]*)?"
+    r"|0[bB][01_]*|0[oO][0-7_]*|[0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]*)?)i?"
 )
 
 
@@ -435,7 +435,7 @@ class _Lexer:
             elif ch == ")":
                 self.paren -= 1
                 if self.paren < 0:
-                    self.error("unexpected right paren U+0029 ')'")
+                    self.error("unexpected right paren")
                     return False
                 self.emit("RPAREN", ")", start)
             elif ch.isascii() and ch.isprintable():
@@ -448,7 +448,7 @@ class _Lexer:
         if self.pos >= len(self.text):
             return True
         ch = self.text[self.pos]
-        return ch in _SPACE or ch in ".,|:()}"  # "}" starts the right delimiter, as Go checks
+        return ch in _SPACE or ch in ".,|:()" or self.text.startswith("}}", self.pos)
 
     def field_or_variable(self, kind: str, start: int) -> bool:
         if self.at_terminator():
@@ -627,6 +627,7 @@ class _NilNode(_Node):
 class _ConstNode(_Node):
     value: Any
     text: str
+    kind: str = "number"  # bool / number / string
 
     def __str__(self) -> str:
         return self.text
@@ -924,16 +925,17 @@ class _Parser:
         if node is None:
             return None
         if self.peek().kind == "FIELD":
+            pos = self.peek().pos  # Go positions a chain at its first chained field
             fields: list[str] = []
             while self.peek().kind == "FIELD":
                 fields.append(self.next().val[1:])
             if isinstance(node, _FieldNode):
-                return _FieldNode(node.pos, node.idents + fields)
+                return _FieldNode(pos, node.idents + fields)
             if isinstance(node, _VarNode):
-                return _VarNode(node.pos, node.idents + fields)
+                return _VarNode(pos, node.idents + fields)
             if isinstance(node, _ConstNode | _NilNode | _DotNode):
                 self.fail(f"unexpected . after term {_go_quote(str(node))}")
-            return _ChainNode(node.pos, node, fields)
+            return _ChainNode(pos, node, fields)
         return node
 
     def term(self) -> _Node | None:
@@ -955,7 +957,7 @@ class _Parser:
         if kind == "FIELD":
             return _FieldNode(tok.pos, [tok.val[1:]])
         if kind == "BOOL":
-            return _ConstNode(tok.pos, tok.val == "true", tok.val)
+            return _ConstNode(tok.pos, tok.val == "true", tok.val, "bool")
         if kind in ("NUMBER", "CHARCONST"):
             return _ConstNode(tok.pos, self.number_value(tok), tok.val)
         if kind == "LPAREN":
@@ -963,9 +965,9 @@ class _Parser:
             return pipe
         if kind in ("STRING", "RAW"):
             if kind == "RAW":
-                return _ConstNode(tok.pos, tok.val[1:-1].replace("\r", ""), tok.val)
+                return _ConstNode(tok.pos, tok.val[1:-1].replace("\r", ""), tok.val, "string")
             try:
-                return _ConstNode(tok.pos, _unquote(tok.val), tok.val)
+                return _ConstNode(tok.pos, _unquote(tok.val), tok.val, "string")
             except ValueError:
                 self.fail("invalid syntax", tok.line)
         self.backup()
@@ -1088,8 +1090,6 @@ class Template:
         line = before.count("\n") + 1
         col = len(before[before.rfind("\n") + 1 :].encode())
         context = str(node)
-        if len(context) > 20:
-            context = context[:20] + "..."
         return f'template: :{line}:{col}: executing "" at <{context}>: {message}'
 
 
@@ -1207,7 +1207,7 @@ def _eval_command(state: _State, dot: Any, cmd: _CommandNode, final: Any) -> Any
             return value
         return _eval_fields(state, dot, value, first, first.idents[1:], cmd.args, final)
     if isinstance(first, _IdentNode):
-        return _eval_function(state, dot, first, cmd.args, final)
+        return _eval_function(state, dot, first, cmd, cmd.args, final)
     _not_a_function(state, cmd.args, final, first)
     if isinstance(first, _PipeNode):
         return _eval_pipeline(state, dot, first)
@@ -1247,7 +1247,7 @@ def _eval_arg(state: _State, dot: Any, node: _Node) -> Any:
         base = _eval_arg(state, dot, node.node)
         return _eval_fields(state, dot, base, node, node.fields, [node], _MISSING)
     if isinstance(node, _IdentNode):
-        return _eval_function(state, dot, node, [node], _MISSING)
+        return _eval_function(state, dot, node, node, [node], _MISSING)
     state.fail(f"can't handle {node} for arg")
 
 
@@ -1338,17 +1338,33 @@ def _call(
         state.fail(f"error calling {name}: {e}")
 
 
-def _eval_function(state: _State, dot: Any, ident: _IdentNode, args: Sequence[_Node], final: Any) -> Any:
+def _eval_function(
+    state: _State, dot: Any, ident: _IdentNode, cmd: _Node, args: Sequence[_Node], final: Any
+) -> Any:
     name = ident.name
     fn = state.funcs.get(name)
     if fn is None:
         state.fail(f"{_go_quote(name)} is not a defined function")
-    if name in ("and", "or") and fn in (_fn_and, _fn_or):
-        return _eval_logic(state, dot, ident, args, final)
-    values = [_eval_arg(state, dot, a) for a in args[1:]]
-    if final is not _MISSING:
-        values.append(final)
-    state.node = ident
+    if fn is _fn_and or fn is _fn_or:
+        return _eval_logic(state, dot, ident, cmd, args, final)
+    nodes = list(args[1:])
+    count = len(nodes) + (0 if final is _MISSING else 1)
+    sig = _SIGNATURES.get(fn)
+    if sig is not None:
+        fixed, variadic = sig
+        if (variadic is None and count != len(fixed)) or count < len(fixed):
+            state.node = cmd
+            least = "at least " if variadic is not None else ""
+            state.fail(f"wrong number of args for {name}: want {least}{len(fixed)} got {count}")
+        kinds = [fixed[i] if i < len(fixed) else (variadic or "any") for i in range(count)]
+        values = [_eval_typed_arg(state, dot, n, k) for n, k in zip(nodes, kinds, strict=False)]
+        if final is not _MISSING:
+            values.append(_validate(state, final, kinds[-1]))
+    else:
+        values = [_eval_arg(state, dot, n) for n in nodes]
+        if final is not _MISSING:
+            values.append(final)
+    state.node = cmd
     try:
         return fn(*values)
     except _ArgError as e:
@@ -1358,10 +1374,53 @@ def _eval_function(state: _State, dot: Any, ident: _IdentNode, args: Sequence[_N
     except _CallError as e:
         state.fail(f"error calling {name}: {e}")
     except TypeError:
-        want, variadic = _arity(fn)
-        if variadic:
-            state.fail(f"wrong number of args for {name}: want at least {want} got {len(values)}")
-        state.fail(f"wrong number of args for {name}: want {want} got {len(values)}")
+        if sig is not None:
+            raise
+        want, variadic_fn = _arity(fn)
+        least = "at least " if variadic_fn else ""
+        state.fail(f"wrong number of args for {name}: want {least}{want} got {len(values)}")
+
+
+def _eval_typed_arg(state: _State, dot: Any, node: _Node, kind: str) -> Any:
+    """Go's evalArg: constants must suit the parameter, other values are checked after evaluation."""
+    if kind != "any" and isinstance(node, _ConstNode):
+        state.node = node
+        if kind == "string":
+            if node.kind != "string":
+                state.fail(f"expected string; found {node}")
+            return node.value
+        if kind == "int":
+            value = node.value
+            if node.kind != "number" or (isinstance(value, float) and not value.is_integer()):
+                state.fail(f"expected integer; found {node}")
+            return int(value)
+        state.fail(f"can't handle {node} for arg of type {kind}")
+    if kind != "any" and isinstance(node, _NilNode):
+        state.node = node
+        if kind == "[]string":
+            return []
+        state.fail(f"cannot assign nil to {kind}")
+    value = _eval_arg(state, dot, node)
+    state.node = node
+    return _validate(state, value, kind)
+
+
+def _validate(state: _State, value: Any, kind: str) -> Any:
+    if kind == "any":
+        return value
+    if value is None or value is _MISSING or isinstance(value, _Nil):
+        if kind == "[]string":
+            return []
+        state.fail(f"invalid value; expected {kind}")
+    if kind == "string":
+        ok = isinstance(value, str)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+    if not ok:
+        state.fail(f"wrong type for value; expected {kind}; got {_type_name(value)}")
+    return value
 
 
 def _arity(fn: Function) -> tuple[int, bool]:
@@ -1377,11 +1436,13 @@ def _arity(fn: Function) -> tuple[int, bool]:
     return len(fixed), variadic
 
 
-def _eval_logic(state: _State, dot: Any, ident: _IdentNode, args: Sequence[_Node], final: Any) -> Any:
+def _eval_logic(
+    state: _State, dot: Any, ident: _IdentNode, cmd: _Node, args: Sequence[_Node], final: Any
+) -> Any:
     nodes = list(args[1:])
     count = len(nodes) + (0 if final is _MISSING else 1)
     if count < 1:
-        state.node = ident
+        state.node = cmd
         state.fail(f"wrong number of args for {ident.name}: want at least 1 got 0")
     want = ident.name == "or"
     value: Any = _MISSING
@@ -1586,10 +1647,28 @@ def _fn_printf(fmt: Any, *values: Any) -> str:
     return "".join(out)
 
 
+def _format_s(arg: Any) -> str:
+    """%s: strings as is, composites element by element, anything else a bad-verb marker."""
+    if isinstance(arg, str):
+        return arg
+    if isinstance(arg, bytes | bytearray):
+        return bytes(arg).decode(errors="replace")
+    if isinstance(arg, list | tuple):
+        return "[" + " ".join(_format_s(v) for v in arg) + "]"
+    if isinstance(arg, dict):
+        items = sorted(arg.items(), key=lambda kv: _sort_key(kv[0]))
+        return "map[" + " ".join(f"{_format_s(k)}:{_format_s(v)}" for k, v in items) + "]"
+    if arg is None:
+        return "%!s(<nil>)"
+    return f"%!s({_type_name(arg)}={go_sprint(arg, top=False)})"
+
+
 def _format_verb(arg: Any, verb: str, flags: str, width: str | None, prec: str | None) -> str:
-    if verb in "vs":
+    if verb == "v":
         body = go_sprint(arg, top=False)
-        if verb == "s" and prec is not None:
+    elif verb == "s":
+        body = _format_s(arg)
+        if prec is not None:
             body = body[: int(prec)]
     elif verb == "q" and isinstance(arg, str):
         body = _go_quote(arg)
@@ -1701,12 +1780,12 @@ def _fn_js(*values: Any) -> str:
 
 
 def _fn_urlquery(*values: Any) -> str:
-    return urllib.parse.quote_plus(_sprint(values))
+    return urllib.parse.quote_plus(_sprint(values), safe="")
 
 
 def _fn_call(fn: Any, *args: Any) -> Any:
     if not callable(fn):
-        raise _CallError(f"non-function of type {_type_name(fn)}")
+        raise _CallError(f"non-function {go_sprint(fn, top=False)} of type {_type_name(fn)}")
     return fn(*args)
 
 
@@ -1740,6 +1819,37 @@ BASIC_FUNCTIONS: dict[str, Function] = {
     "upper": _fn_upper,
     "pad": _fn_pad,
     "truncate": _fn_truncate,
+}
+
+
+# Parameter kinds of the builtins ("any", "string", "int", "[]string"): fixed ones, then the
+# variadic kind (None: not variadic). Used to check arguments as Go's reflection-based calls do.
+_SIGNATURES: dict[Function, tuple[tuple[str, ...], str | None]] = {
+    _fn_json: (("any",), None),
+    _fn_split: (("string", "string"), None),
+    _fn_join: (("[]string", "string"), None),
+    _fn_title: (("string",), None),
+    _fn_lower: (("string",), None),
+    _fn_upper: (("string",), None),
+    _fn_pad: (("string", "int", "int"), None),
+    _fn_truncate: (("string", "int"), None),
+    _fn_len: (("any",), None),
+    _fn_index: (("any",), "any"),
+    _fn_slice: (("any",), "any"),
+    _fn_not: (("any",), None),
+    _fn_print: ((), "any"),
+    _fn_println: ((), "any"),
+    _fn_printf: (("string",), "any"),
+    _fn_eq: (("any",), "any"),
+    _fn_ne: (("any", "any"), None),
+    _fn_lt: (("any", "any"), None),
+    _fn_le: (("any", "any"), None),
+    _fn_gt: (("any", "any"), None),
+    _fn_ge: (("any", "any"), None),
+    _fn_html: ((), "any"),
+    _fn_js: ((), "any"),
+    _fn_urlquery: ((), "any"),
+    _fn_call: (("any",), "any"),
 }
 
 
@@ -1816,8 +1926,9 @@ class Format:
 
 
 class InspectFormat:
-    """``inspect --format``: parse errors are ``Template parsing error: …`` with exit code 64 (as the
-    Docker 20.10 CLI); an element that fails raises ``Template parsing error: …`` (exit 1).
+    """``inspect --format``: parse errors are ``template parsing error: …`` with exit code 64, an
+    element that fails raises ``template parsing error: …`` (exit 1), as the Docker CLI (which also
+    prints an empty line on stdout when no element rendered).
 
     Docker runs the template on the typed object and, when that fails, on the raw JSON map with
     ``missingkey=error``; pass ``raw`` (the decoded JSON) to get the same fallback.
@@ -1828,7 +1939,7 @@ class InspectFormat:
         try:
             self.template = Template(format_string)
         except TemplateError as e:
-            raise TemplateError(f"Template parsing error: {e}", exit_code=64) from None
+            raise TemplateError(f"template parsing error: {e}", exit_code=64) from None
 
     def render(self, element: Any, raw: Any = _MISSING) -> str:
         """The output for one element, newline included."""
@@ -1836,8 +1947,8 @@ class InspectFormat:
             return self.template.execute(element) + "\n"
         except TemplateError as e:
             if raw is _MISSING:
-                raise TemplateError(f"Template parsing error: {e}") from None
+                raise TemplateError(f"template parsing error: {e}") from None
         try:
             return self.template.execute(raw, missing_key_error=True) + "\n"
         except TemplateError as e:
-            raise TemplateError(f"Template parsing error: {e}") from None
+            raise TemplateError(f"template parsing error: {e}") from None
