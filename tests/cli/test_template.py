@@ -504,3 +504,55 @@ def test_inspect_format() -> None:
         TemplateError, match=re.escape("can't evaluate field Nope in type types.ImageInspect")
     ):
         InspectFormat("{{.Nope}}").render(typed)
+
+
+# --- cross-check against the real docker CLI (client side only: no daemon needed) -----------------
+
+DOCKER_CASES = [
+    '{{printf "%v" 1e6}} {{1e6}} {{1234567.0}} {{123456.0}} {{0.00001}} {{0.0001}} {{1e21}} {{-2.5}}',
+    '{{json 1e21}} {{json 1e-7}} {{json "a\\u2028<&>\\x01"}} {{json 100.0}} {{json 1.5}}',
+    '{{title "hello wide-world foo_bar o\'neil"}}',
+    '{{print 1 2 "a" 3 nil}}|{{println 1 "a"}}',
+    '{{len "héllo"}} {{index "abc" 1}} {{slice "abcdef" 1 3}}',
+    '{{printf "%d %s %5.2f %x %q" "x" 3 3.14159 "hi" "q"}}',
+    '{{printf "%s %v %t %d" true nil 1 2}}',
+    '{{printf "%-5s|%05d|%+d|%x|%X" "ab" 42 3 255 255}}',
+    '{{printf "%s" "a" "b"}} {{printf "%d"}}',
+    '{{html "<a&b>\\"\'"}} {{js "a\'<b>"}} {{urlquery "a b&c/"}}',
+    '{{pad "" 1 1}}|{{split "abc" ""}}|{{split "a,b" ","}}|{{pad "x" 2 1}}|',
+    '{{eq 1 1}} {{eq "a" "b" "a"}} {{ne 1 2}} {{lt 1 2}} {{le 2 2}} {{gt "b" "a"}} {{ge 1 2}}',
+    '{{and 1 0 2}} {{or 0 "" "x"}} {{not 0}} {{not "x"}}',
+    '{{1 | printf "%d"}} {{"x" | printf "%s-%s" "a"}}',
+    '{{$x := 1}}{{$x}}{{$x = 2}}{{$x}} {{with $y := "o"}}{{$y}}{{end}}',
+    '{{range $i, $e := split "a,b" ","}}{{$i}}{{$e}}{{end}} {{range split "a,b,c" ","}}{{if eq . "b"}}{{continue}}{{end}}{{.}}{{end}}',
+    "{{23 -}} < {{- 45}} {{-3}} {{+3}} {{0x1F}} {{017}} {{'a'}} {{1.5e3}}",
+    '{{"\\x41\\u00e9\\101"}} {{printf "%q" "a\\"b\\n"}} {{join (split "a b c" " ") "-"}}',
+    '{{truncate "abcdef" 3}} {{truncate "ab" 3}} {{upper "abc"}} {{lower "ABC"}}',
+    '{{json (split "a,b" ",")}} {{json nil}} {{json true}} {{json 3}} {{print "a" "b" 1 2 "c"}}',
+    '{{printf "%v %v" (split "a,b" ",") 1.5}} {{printf "%6.2f|%.3g" 3.14159 1234.5678}}',
+    "{{if 1}}a{{else if 0}}b{{else}}c{{end}} {{if 0}}a{{else if 1}}b{{end}} {{with 0}}x{{else}}y{{end}}",
+    "a {{- /* comment */ -}} b",
+]
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("text", DOCKER_CASES)
+def test_matches_docker_cli(text: str, tmp_path: Any) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("docker CLI not installed")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DOCKER_CONFIG": str(tmp_path / "docker-config"),
+        "DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock",
+    }
+    proc = subprocess.run(
+        [docker, "version", "--format", text], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert "template" not in proc.stderr, proc.stderr
+    assert proc.stdout == parse(text).execute({}) + "\n"
