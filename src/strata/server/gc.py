@@ -196,7 +196,7 @@ def collect(
             repo = registry.repository(name)
             kept: set[Digest] = set()
             for d in repo.manifests.all():
-                if repo.manifests.revision_mtime(d) >= start - 1.0:
+                if repo.manifests.revision_mtime(d) >= start - 0.02:
                     _mark(repo, d, report.marked, kept)
             for d in doomed.get(name, []):
                 if d in kept:
@@ -239,7 +239,8 @@ def _purge_uploads(registry: Registry, report: GCReport, before: float, dry_run:
     for name in registry.repositories_with_uploads():
         repo = registry.repository(name)
         for uid in repo.uploads.all():
-            if repo.uploads.started_at(uid) < before:
+            started = repo.uploads.started_at(uid)
+            if started is not None and started < before:
                 report.deleted_uploads.append((name, uid))
                 if not dry_run:
                     with contextlib.suppress(PathNotFound):

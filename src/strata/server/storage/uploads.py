@@ -88,11 +88,16 @@ class UploadStore:
             return False
         return True
 
-    def started_at(self, uid: str) -> float:
+    def started_at(self, uid: str) -> float | None:
+        """When the upload began; its folder's time while ``startedat`` is being written."""
         try:
             return float(self.driver.get_content(paths.upload_startedat(self.name, uid)))
         except (PathNotFound, ValueError):
-            return 0.0
+            pass
+        try:
+            return self.driver.stat(paths.upload_dir(self.name, uid)).mtime
+        except PathNotFound:
+            return None
 
     def all(self) -> list[str]:
         return [p.rsplit("/", 1)[1] for p in _list(self.driver, paths.uploads_dir(self.name))]
