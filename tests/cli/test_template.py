@@ -556,3 +556,41 @@ def test_matches_docker_cli(text: str, tmp_path: Any) -> None:
     )
     assert "template" not in proc.stderr, proc.stderr
     assert proc.stdout == parse(text).execute({}) + "\n"
+
+
+def test_header_stops_at_a_header_function_on_a_missing_column() -> None:
+    fmt = Format("table {{.Name}}\t{{json .Current}}\t{{.Name}}")
+    assert fmt.render([{"Name": "default", "Current": True}], {"Name": "NAME"}) == (
+        "NAME      \ndefault   true      default\n"
+    )
+
+
+@pytest.mark.peers
+def test_table_matches_docker_context_ls(tmp_path: Any) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("docker CLI not installed")
+    sock = f"unix://{tmp_path}/no-daemon.sock"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DOCKER_CONFIG": str(tmp_path / "docker-config"),
+        "DOCKER_HOST": sock,
+    }
+    text = "table {{.Name}}\\t{{.Description}}\\t{{.DockerEndpoint}}\\t{{json .Current}}\\t{{upper .Name}}"
+    proc = subprocess.run(
+        [docker, "context", "ls", "--format", text], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    row = {
+        "Name": "default",
+        "Description": "Current DOCKER_HOST based configuration",
+        "DockerEndpoint": sock,
+        "Current": True,
+    }
+    headers = {"Name": "NAME", "Description": "DESCRIPTION", "DockerEndpoint": "DOCKER ENDPOINT"}
+    assert proc.stdout == Format(text).render([row], headers)

@@ -1853,14 +1853,32 @@ _SIGNATURES: dict[Function, tuple[tuple[str, ...], str | None]] = {
 }
 
 
-def _header_identity(value: Any, *_: Any) -> Any:
+def _header_one(value: Any) -> Any:
     return value
 
 
-# docker/cli templates.HeaderFunctions: the table header keeps the column names intact.
+def _header_two(value: Any, _: Any) -> Any:
+    return value
+
+
+def _header_truncate(value: Any, _: Any) -> Any:
+    return value
+
+
+# docker/cli templates.HeaderFunctions: the table header keeps the column names intact. They take a
+# string, so a field missing from the header map stops the header there, as in Docker.
 HEADER_FUNCTIONS: dict[str, Function] = {
-    name: _header_identity for name in ("json", "split", "join", "title", "lower", "upper", "truncate")
+    "json": _header_one,
+    "title": _header_one,
+    "lower": _header_one,
+    "upper": _header_one,
+    "split": _header_two,
+    "join": _header_two,
+    "truncate": _header_truncate,
 }
+_SIGNATURES[_header_one] = (("string",), None)
+_SIGNATURES[_header_two] = (("string", "string"), None)
+_SIGNATURES[_header_truncate] = (("string", "int"), None)
 
 
 # --- Docker's --format handling ----------------------------------------------------------------
