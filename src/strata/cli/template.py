@@ -34,6 +34,7 @@ from strata.cli.format import tabwrite
 from strata.errors import StrataError
 
 __all__ = [
+    "BASIC_FUNCTIONS",
     "HEADER_FUNCTIONS",
     "NIL_MAP",
     "NIL_SLICE",
