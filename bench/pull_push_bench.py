@@ -7,6 +7,7 @@ every blob is really uploaded. Prints ratios (strata median / peer median; below
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import shutil
@@ -31,6 +32,7 @@ from common import (  # type: ignore[import-not-found]  # noqa: E402
     strata_cmd,
     time_command,
 )
+
 from peers import REGISTRY_BIN, Registry, make_busybox_rootfs  # type: ignore[import-not-found]  # noqa: E402
 
 CACHE = Path(os.environ.get("STRATA_BENCH_CACHE", "/var/tmp/strata-bench")) / "pullpush"
@@ -101,7 +103,7 @@ def _store_image(root: Path, name: str) -> None:
         gz = _gzip(tar)
         diff_id, _ = digest_file(str(tar))
         blob, size = digest_file(str(gz))
-        layers.append(BlobLayer(Descriptor(mt.DOCKER_LAYER, blob, size), lambda gz=gz: open(gz, "rb"), diff_id))
+        layers.append(BlobLayer(Descriptor(mt.DOCKER_LAYER, blob, size), functools.partial(gz.open, "rb"), diff_id))
         diff_ids.append(str(diff_id))
     config = ImageConfig.from_dict(
         {
