@@ -136,7 +136,7 @@ def test_pushes_during_repeated_gc_are_never_broken(tmp_path: Path) -> None:
                 layers = [random_blob(20_000), random_blob(1000)]
                 pushed.append(push_image(reg, "busy", f"t{i}", layers=layers))
                 # an untagged manifest + an orphan blob: garbage the GC must find
-                _, b = push_image(reg, "busy", "scratch")
+                _, _b = push_image(reg, "busy", "scratch")
                 reg.request("DELETE", "/v2/busy/manifests/scratch")
                 push_blob(reg, "busy", random_blob(100))
                 time.sleep(0.05)
@@ -146,7 +146,7 @@ def test_pushes_during_repeated_gc_are_never_broken(tmp_path: Path) -> None:
             t.join(30)
         assert not errors, errors
         assert passes[0] >= 2
-        for i, (d, _) in enumerate(pushed):
+        for i, (_d, _) in enumerate(pushed):
             assert _pullable(reg, "busy", f"t{i}"), f"t{i} broken"
         time.sleep(2.1)
         report = _gc(root, grace_period=2, delete_untagged=True)
