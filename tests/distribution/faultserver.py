@@ -149,6 +149,14 @@ class FaultRegistry:
         mr = re.fullmatch(r"bytes=(\d+)-", rng)
         if mr:
             start = int(mr.group(1))
+        if fault == "slow":
+            resp = web.StreamResponse()
+            resp.content_length = len(data)
+            await resp.prepare(request)
+            for i in range(0, len(data), 65536):
+                await resp.write(data[i : i + 65536])
+                await asyncio.sleep(0.5)
+            return resp
         if fault == "drop_once" and self._count(dg) == 1:
             resp = web.StreamResponse()
             resp.content_length = len(data)

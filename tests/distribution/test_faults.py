@@ -162,3 +162,60 @@ def test_pull_unknown_tag_message(fault_registry: FaultRegistry, strata: StrataR
     res = strata("pull", f"{fault_registry.host}/nosuchrepo")
     assert res.stdout.splitlines()[0] == "Using default tag: latest"
     assert f"manifest for {fault_registry.host}/nosuchrepo:latest not found" in res.stderr
+
+
+def test_kill_9_mid_pull_leaves_nothing_then_pull_works(fault_registry: FaultRegistry, strata: StrataRun) -> None:
+    import signal
+    import subprocess
+
+    from .conftest import STRATA
+
+    ref, digests = _image(fault_registry, "slow")
+    proc = subprocess.Popen([*STRATA, "pull", ref], env=strata.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if sum(1 for m, p, _ in fault_registry.requests if p.endswith(digests[1]) and m == "GET"):
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert strata("images", "-q", check=True).stdout.strip() == ""
+    del fault_registry.faults[digests[1]]
+    res = strata("pull", ref)
+    assert res.returncode == 0, res.stderr
+    assert len(strata("images", "-q", check=True).stdout.split()) == 1
+
+
+def test_index_picks_the_host_platform(fault_registry: FaultRegistry) -> None:
+    import json
+
+    from strata.spec import Platform
+    from strata.transports.registry import registry_image
+
+    from .conftest import config_json as cfg
+
+    amd_layer, amd_diff = gz_layer({"amd": b"1"})
+    arm_layer, arm_diff = gz_layer({"arm": b"2"})
+    amd = fault_registry.manifest_for("multi", "amd", {**cfg([amd_diff]), "architecture": "amd64"}, [amd_layer])
+    arm = fault_registry.manifest_for("multi", "arm", {**cfg([arm_diff]), "architecture": "arm64"}, [arm_layer])
+    sizes = {d: len(fault_registry.manifests[f"multi:{d}"][0]) for d in (amd, arm)}
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": arm, "size": sizes[arm],
+             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": amd, "size": sizes[amd],
+             "platform": {"architecture": "amd64", "os": "linux"}},
+        ],
+    }  # fmt: skip
+    top = fault_registry.add_manifest("multi", "latest", json.dumps(index).encode(), index["mediaType"])  # type: ignore[arg-type]
+    with _client(fault_registry) as c:
+        img = registry_image(c, "multi", "latest", platform=Platform("linux", "arm64"))
+        assert str(img.digest()) == arm and str(img.top_digest) == top
+        assert [str(d) for d in img.config().diff_ids] == [arm_diff]
+        img = registry_image(c, "multi", "latest", platform=Platform("linux", "amd64"))
+        assert str(img.digest()) == amd
+        with pytest.raises(Exception, match="no matching manifest for linux/s390x in the manifest list entries"):
+            registry_image(c, "multi", "latest", platform=Platform("linux", "s390x"))
