@@ -49,7 +49,7 @@ import stat
 import tarfile
 from typing import Literal
 
-from strata.archive.compression import Readable, open_decompressed
+from strata.archive.compression import Compression, Readable, open_decompressed
 from strata.archive.dirs import DirWalker, remove_entry
 from strata.archive.hashing import HashReader, LayerInfo
 from strata.archive.names import (
@@ -92,6 +92,8 @@ def apply_layer(
     """
     blob = HashReader(stream)
     decompressed = open_decompressed(blob)
+    plain = decompressed.compression is Compression.NONE
+    blob.hashing = not plain  # the same bytes: hash them once
     tar_bytes = HashReader(decompressed)
     os.makedirs(dest_dir, exist_ok=True)
     root_fd = os.open(os.fspath(dest_dir), _OPEN_DIR)
@@ -117,7 +119,7 @@ def apply_layer(
     info = LayerInfo(
         diff_id=tar_bytes.digest,
         size=tar_bytes.size,
-        digest=blob.digest,
+        digest=tar_bytes.digest if plain else blob.digest,
         compressed_size=blob.size,
         compression=decompressed.compression,
     )

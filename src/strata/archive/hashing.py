@@ -34,6 +34,7 @@ class HashReader:
         self._stream = stream
         self._hash = hashlib.sha256()
         self.size = 0
+        self.hashing = True  # False: only count (when another reader hashes the same bytes)
 
     def readable(self) -> bool:
         return True
@@ -41,7 +42,8 @@ class HashReader:
     def read(self, n: int | None = -1, /) -> bytes:
         data = self._stream.read(-1 if n is None else n)
         if data:
-            self._hash.update(data)
+            if self.hashing:
+                self._hash.update(data)
             self.size += len(data)
         return data
 
