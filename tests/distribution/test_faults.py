@@ -219,3 +219,33 @@ def test_index_picks_the_host_platform(fault_registry: FaultRegistry) -> None:
         assert str(img.digest()) == amd
         with pytest.raises(Exception, match="no matching manifest for linux/s390x in the manifest list entries"):
             registry_image(c, "multi", "latest", platform=Platform("linux", "s390x"))
+
+
+def test_push_of_a_missing_image(strata: StrataRun) -> None:
+    res = strata("push", "127.0.0.1:1/nothing/here:1")
+    assert res.returncode == 1
+    assert res.stderr.strip() == "Error: An image does not exist locally with the tag: 127.0.0.1:1/nothing/here"
+
+
+def test_progress_printer_lines_and_bars() -> None:
+    import io
+
+    from strata.cli.distribution import ProgressPrinter
+    from strata.transports.base import ProgressEvent
+
+    plain = io.StringIO()
+    p = ProgressPrinter(plain, tty=False)
+    for ev in [ProgressEvent("aaa", "Already exists"), ProgressEvent("bbb", "Pulling fs layer"),
+               ProgressEvent("bbb", "Downloading", 5, 10), ProgressEvent("bbb", "Download complete"),
+               ProgressEvent("aaa", "Pull complete"), ProgressEvent("bbb", "Pull complete")]:  # fmt: skip
+        p(ev)
+    assert plain.getvalue().splitlines() == [
+        "aaa: Already exists", "bbb: Pulling fs layer", "bbb: Download complete", "bbb: Pull complete"
+    ]
+    tty = io.StringIO()
+    t = ProgressPrinter(tty, tty=True)
+    t(ProgressEvent("aaa", "Pulling fs layer"))
+    t(ProgressEvent("bbb", "Pulling fs layer"))
+    t(ProgressEvent("aaa", "Downloading", 500_000, 1_000_000))
+    out = tty.getvalue()
+    assert "\x1b[2A" in out and "aaa: Downloading [" in out and "500kB/1MB" in out

@@ -15,7 +15,6 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -354,7 +353,7 @@ def cmd_push(args: argparse.Namespace, ctx: Context) -> int:
         raise StrataError(f"An image does not exist locally with the tag: {ref.familiar}")
     for r in refs:
         if _resolve_local(engine, r.string()) is None:
-            raise StrataError(f"An image does not exist locally with the tag: {r.familiar_string() if r.tag != 'latest' else r.familiar}")
+            raise StrataError(f"An image does not exist locally with the tag: {r.familiar}")
     if not args.quiet:
         print(f"The push refers to repository [{ref.repository}]", file=ctx.out)
     with _client(ref.domain, for_push=True) as client:
@@ -380,8 +379,22 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
         results = search(client, term, args.limit)
     results = filter_results(results, filters)
     if args.format:
-        for r in results:
-            print(_simple_template(args.format, r.__dict__), file=ctx.out)
+        from strata.cli.template import Format
+
+        fmt = Format(args.format)
+        rows_data = [
+            {
+                "Name": r.name,
+                "Description": r.description if args.no_trunc else ellipsis(r.description.replace("\n", " "), 45),
+                "StarCount": r.star_count,
+                "IsOfficial": r.is_official,
+                "IsAutomated": r.is_automated,
+            }
+            for r in results
+        ]
+        headers = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
+                   "IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED"}  # fmt: skip
+        ctx.out.write(fmt.render(rows_data, headers, struct_name="searchContext"))
         return 0
     rows = []
     for r in results:
@@ -393,31 +406,6 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
         )
     ctx.out.write(render_table(["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"], rows))
     return 0
-
-
-_TEMPLATE_FIELDS = {
-    "Name": "name",
-    "Description": "description",
-    "StarCount": "star_count",
-    "IsOfficial": "is_official",
-    "IsAutomated": "is_automated",
-}
-
-
-def _simple_template(fmt: str, values: dict[str, Any]) -> str:
-    try:
-        from strata.cli import template  # type: ignore[attr-defined]
-
-        render: Callable[[str, Any], str] = template.render
-        return render(fmt, {k: values[v] for k, v in _TEMPLATE_FIELDS.items()})
-    except (ImportError, AttributeError):
-        pass
-    out = fmt.replace("\\t", "\t")
-    for k, v in _TEMPLATE_FIELDS.items():
-        val = values[v]
-        text = ("true" if val else "false") if isinstance(val, bool) else str(val)
-        out = out.replace("{{." + k + "}}", text).replace("{{ ." + k + " }}", text)
-    return out
 
 
 # ------------------------------------------------------------------------------------ manifest
