@@ -231,7 +231,7 @@ def start_detached(store: ContainerStore, c: Container) -> None:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
         raise
-    spawn_monitor(store.root, c, runtime_for(store.root, c), remove=_auto_remover(store.root))
+    spawn_monitor(store, c, runtime_for(store.root, c), remove=_auto_remover(store.root))
 
 
 def _startable(store: ContainerStore, c: Container) -> Container:

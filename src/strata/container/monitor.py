@@ -306,25 +306,28 @@ def supervise(
 
 
 def spawn_monitor(
-    store_root: Path,
+    store: ContainerStore,
     c: Container,
     runtime: Runtime,
     remove: Callable[[ContainerStore, Container], None] | None = None,
 ) -> None:
-    """Double-fork a detached monitor for ``c`` and wait until the container runs (or failed)."""
+    """Double-fork a detached monitor for ``c`` and wait until the container runs (or failed).
+
+    The store's SQLite connection is closed across the fork: the monitor opens its own."""
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # intermediate
-        try:
-            os.close(r)
-            os.setsid()
-            if os.fork() != 0:
+    with store.released():
+        pid = os.fork()
+        if pid == 0:  # intermediate
+            try:
+                os.close(r)
+                os.setsid()
+                if os.fork() != 0:
+                    os._exit(0)
+                _monitor_main(store.root, c, runtime, w, remove)
+            finally:
                 os._exit(0)
-            _monitor_main(store_root, c, runtime, w, remove)
-        finally:
-            os._exit(0)
     os.close(w)
     os.waitpid(pid, 0)
     chunks = []
@@ -338,6 +341,17 @@ def spawn_monitor(
         raise RuntimeFailure("the container monitor exited before the container started")
     info = json.loads(text)
     raise RuntimeFailure(str(info.get("error")), exit_code=int(info.get("exit_code", 125)))
+
+
+def _note(store_root: Path, cid: str, e: BaseException) -> None:
+    """Keep a detached monitor's failure in the container dir (it has no terminal to print to)."""
+    import traceback
+
+    try:
+        with open(container_dir(store_root, cid) / "monitor.log", "a") as f:
+            f.write("".join(traceback.format_exception(e)))
+    except OSError:
+        pass
 
 
 def _monitor_main(
@@ -368,7 +382,8 @@ def _monitor_main(
             store, c, runtime, Attach(), report,
             remove=(lambda final: remove(store, final)) if remove is not None else None,
         )
-    except BaseException:
-        report(json.dumps({"error": "container monitor failed", "exit_code": 125}))
+    except BaseException as e:
+        _note(store_root, c.id, e)
+        report(json.dumps({"error": f"container monitor failed: {e}", "exit_code": 125}))
     finally:
         store.close()

@@ -155,16 +155,29 @@ class ContainerStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "containers").mkdir(exist_ok=True)
-        self._db = sqlite3.connect(
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
             str(self.root / "containers.db"), timeout=30.0, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(_SCHEMA)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.executescript(_SCHEMA)
+        return db
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Close the connection around a ``fork()`` (SQLite state must not cross it), then reopen."""
+        self._db.close()
+        try:
+            yield
+        finally:
+            self._db = self._connect()
 
     def __enter__(self) -> ContainerStore:
         return self
