@@ -204,3 +204,26 @@ def test_uncompressed_layers_are_gzipped_and_remembered(
     assert [lay["mediaType"] for lay in manifest["layers"]] == [mt.DOCKER_LAYER] * 2
     blob = digest_bytes(b"")  # a digest never confused with the layers
     assert all(lay["digest"] != str(blob) for lay in manifest["layers"])
+
+
+def test_upload_modes_against_distribution(distribution_registry: Registry) -> None:
+    """Monolithic PUT, one streamed PATCH, several Content-Range PATCHes, and digest-later streams."""
+    import os
+
+    from strata.distribution.client import RegistryClient
+    from strata.distribution.hosts import HostsConfig
+
+    reg = distribution_registry
+    with RegistryClient(reg.host, config=HostsConfig(certs_dirs=())) as c:
+        c.want_push("modes/x")
+        for size, chunk_size in ((1000, 0), (3 << 20, 0), (3 << 20, 1 << 20), ((3 << 20) + 7, 1 << 20)):
+            data = os.urandom(size)
+            dg = digest_bytes(data)
+            c.upload_blob("modes/x", dg, size, lambda data=data: [data[i : i + 65536] for i in range(0, len(data), 65536)],
+                          chunk_size=chunk_size)  # fmt: skip
+            assert c.head_blob("modes/x", dg) == size
+            assert c.open_blob("modes/x", dg, size).read() == data
+        streamed, n = c.upload_stream("modes/x", iter([b"abc" * 100_000] * 5))
+        assert n == 1_500_000 and streamed == digest_bytes(b"abc" * 500_000)
+        assert c.mount_blob("modes/y", streamed, "modes/x") is None
+        assert c.head_blob("modes/y", streamed) == n
