@@ -23,6 +23,7 @@ from strata.archive.compression import (
 )
 from strata.archive.hashing import HashReader, HashWriter, LayerInfo
 from strata.archive.names import OPAQUE_MARKER, WHITEOUT_PREFIX, split_member_name
+from strata.archive.outer import MemberReader, OuterArchive
 from strata.archive.tarwriter import TarWriter, write_tar_from_dir
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "HashReader",
     "HashWriter",
     "LayerInfo",
+    "MemberReader",
+    "OuterArchive",
     "TarWriter",
     "WhiteoutMode",
     "apply_layer",
