@@ -142,7 +142,7 @@ def test_truncated_archive(tmp_path: Path, archive_bytes: bytes, layer: bytes, w
     }[where]
     path = tmp_path / "cut.tar"
     path.write_bytes(archive_bytes[:cut])
-    with pytest.raises(InvalidArchive, match="unexpected EOF|truncated|end-of-archive"):
+    with pytest.raises(InvalidArchive, match=r"unexpected EOF|truncated|end-of-archive"):
         OuterArchive.open(path).close()
 
 
