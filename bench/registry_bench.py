@@ -164,7 +164,6 @@ def main() -> int:
             out = tmp / f"pull-{name}"
             r["pull_s"] = timed(lambda ref=ref, out=out: skopeo("copy", "--src-tls-verify=false", ref, f"oci:{out}:x"))
             shutil.rmtree(out, ignore_errors=True)
-            import urllib.request
 
             upload_small_blob(host, small, small_digest)
             for c in (1, 10, 50):
