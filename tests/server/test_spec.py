@@ -367,3 +367,55 @@ def test_metrics_and_health(reg: ServerThread) -> None:
 def test_unsupported_method(reg: ServerThread) -> None:
     r = reg.request("POST", "/v2/x/tags/list")
     assert r.status == 405 and r.codes == ["UNSUPPORTED"]
+
+
+def test_concurrent_pushes_of_same_blob_and_tag(tmp_path: Path) -> None:
+    import threading
+
+    with ServerThread({"storage": {"filesystem": {"rootdirectory": str(tmp_path)}}}) as reg:
+        data = random_blob(2 << 20)
+        statuses: list[int] = []
+
+        def push_same_blob() -> None:
+            loc = reg.request("POST", "/v2/race/blobs/uploads/").header("Location")
+            assert loc
+            for i in range(0, len(data), 512 << 10):
+                reg.request("PATCH", loc, body=data[i : i + (512 << 10)])
+            statuses.append(reg.request("PUT", f"{loc}?digest={sha(data)}").status)
+
+        threads = [threading.Thread(target=push_same_blob) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert statuses == [201] * 4
+        assert reg.get(f"/v2/race/blobs/{sha(data)}").body == data
+        results: list[tuple[str, bytes]] = []
+
+        def push_tag() -> None:
+            results.append(push_image(reg, "race", "same"))
+
+        threads = [threading.Thread(target=push_tag) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(results) == 4
+        r = reg.get("/v2/race/manifests/same", headers={"Accept": OCI_MANIFEST})
+        assert (r.header("Docker-Content-Digest"), r.body) in results
+        assert reg.get("/v2/race/tags/list").json()["tags"] == ["same"]
+
+
+def test_online_gc_schedule(tmp_path: Path) -> None:
+    import time
+
+    raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path)}},
+           "gc": {"interval": "300ms", "graceperiod": "0s"}}
+    with ServerThread(raw) as reg:
+        _, body = push_image(reg, "online", "v1")
+        orphan = push_blob(reg, "online", b"orphan blob")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and reg.request("HEAD", f"/v2/online/blobs/{orphan}").status == 200:
+            time.sleep(0.1)
+        assert reg.request("HEAD", f"/v2/online/blobs/{orphan}").status == 404
+        assert reg.get("/v2/online/manifests/v1", headers={"Accept": OCI_MANIFEST}).body == body

@@ -103,7 +103,10 @@ async def get_manifest(request: web.Request, ctx: RequestContext) -> web.StreamR
     data = repo.manifests.get(d)
     if data is None:
         raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
-    d, data, media = _negotiate(request, repo, d, data)
+    if ":" in ctx.params["reference"]:
+        media = manifest_media_type(data)  # a digest pins the content: never substitute it
+    else:
+        d, data, media = _negotiate(request, repo, d, data)
     headers = {
         "Content-Type": media,
         "Docker-Content-Digest": str(d),
