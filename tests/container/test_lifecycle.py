@@ -1,0 +1,119 @@
+"""Running containers without a daemon: attached and detached runs, ps from new processes, stop/kill/rm,
+exit codes and Docker's messages."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from container_helpers import Strata
+
+pytestmark = pytest.mark.runtime
+
+
+def test_run_attached_streams_and_exit_code(strata: Strata, busybox_image: str) -> None:
+    res = strata("run", "--name", "xx", busybox_image, "sh", "-c", "echo hi > /hello; hostname; echo err >&2; exit 5",
+                 check=False)
+    assert res.returncode == 5
+    cid = strata("container", "inspect", "-f", "{{.Id}}", "xx").stdout.strip()
+    assert res.stdout == cid[:12] + "\n"
+    assert res.stderr == "err\n"
+    assert strata("diff", "xx").stdout == "A /hello\n"
+    logs = strata("logs", "xx")
+    assert logs.stdout == cid[:12] + "\n" and logs.stderr == "err\n"
+    log_file = Path(strata("container", "inspect", "-f", "{{.LogPath}}", "xx").stdout.strip())
+    first = log_file.read_text().splitlines()[0]
+    assert re.fullmatch(r'\{"log":"[0-9a-f]{12}\\n","stream":"stdout","time":"[0-9T:.-]+Z"\}', first), first
+
+
+def test_name_conflict_is_dockers_message(strata: Strata, busybox_image: str) -> None:
+    strata("run", "--name", "xx", busybox_image, "true")
+    cid = strata("container", "inspect", "-f", "{{.Id}}", "xx").stdout.strip()
+    res = strata("run", "--name", "xx", busybox_image, "true", check=False)
+    assert res.returncode == 125
+    assert res.stderr == (
+        f'Error: Conflict. The container name "/xx" is already in use by container "{cid}". '
+        "You have to remove (or rename) that container to be able to reuse that name.\n"
+    )
+
+
+def test_start_failures_map_to_docker_exit_codes(strata: Strata, busybox_image: str) -> None:
+    res = strata("run", busybox_image, "/nonexistent", check=False)
+    assert res.returncode == 127
+    assert 'exec: "/nonexistent"' in res.stderr and res.stderr.startswith("Error: ")
+    res = strata("run", busybox_image, "/etc/passwd", check=False)
+    assert res.returncode == 126
+    res = strata("run", "nosuch:image", "true", check=False)
+    assert res.returncode == 125 and "No such image" in res.stderr
+    res = strata("stop", "nosuch", check=False)
+    assert res.returncode == 1 and res.stderr == "Error: No such container: nosuch\n"
+
+
+def test_detached_container_outlives_strata(strata: Strata, busybox_image: str) -> None:
+    script = "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done"
+    cid = strata("run", "-d", "--name", "bg", busybox_image, "sh", "-c", script).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", cid)
+    time.sleep(2.2)
+    ps = strata("ps").stdout.splitlines()
+    assert ps[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    assert re.search(rf"^{cid[:12]}\s+{busybox_image}\s+\"sh -c 'trap 'echo b…\"\s+.*\s+Up [23] seconds\s+bg$",
+                     ps[1]), ps
+    assert strata("logs", "bg").stdout == "started\n"
+    res = strata("rm", "bg", check=False)
+    assert res.returncode == 1
+    assert res.stderr == (
+        f"Error: You cannot remove a running container {cid}. Stop the container before attempting removal "
+        "or force remove\n"
+    )
+    assert strata("stop", "bg").stdout == "bg\n"
+    assert strata("logs", "bg").stdout == "started\nbye\n"
+    assert strata("stop", "bg").stdout == "bg\n"  # stopping a stopped container is fine, as in Docker
+    line = strata("ps", "-a").stdout.splitlines()[1]
+    assert re.search(r"Exited \(0\) (Less than a second|\d seconds?) ago\s+bg$", line), line
+    assert strata("wait", "bg").stdout == "0\n"
+    assert strata("ps", "-q").stdout == ""
+    assert strata("ps", "-aq").stdout == cid[:12] + "\n"
+    assert strata("rm", "bg").stdout == "bg\n"
+    assert strata("ps", "-aq").stdout == ""
+
+
+def test_kill_pause_restart_exec(strata: Strata, busybox_image: str) -> None:
+    strata("run", "-d", "--name", "kk", busybox_image, "sleep", "1000")
+    assert "(Paused)" in strata("pause", "kk").stdout + strata("ps").stdout
+    strata("unpause", "kk")
+    assert strata("exec", "kk", "sh", "-c", "echo in-$(hostname)").stdout.startswith("in-")
+    assert strata("exec", "kk", "sh", "-c", "exit 4", check=False).returncode == 4
+    assert strata("kill", "kk").stdout == "kk\n"
+    assert strata("wait", "kk").stdout == "137\n"
+    res = strata("kill", "kk", check=False)
+    assert res.returncode == 1 and "is not running" in res.stderr
+    strata("restart", "kk")
+    assert re.search(r"Up (Less than a second|\d+ seconds?)\s+kk$", strata("ps").stdout.splitlines()[1])
+    strata("rm", "-f", "kk")
+    assert strata("ps", "-aq").stdout == ""
+
+
+def test_run_options(strata: Strata, busybox_image: str, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "in.txt").write_text("from host\n")
+    out = strata(
+        "run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "-v", f"{shared}:/data",
+        "--hostname", "box", "--network", "none", busybox_image,
+        "sh", "-c", "echo $FOO; pwd; id -u; hostname; cat /data/in.txt; cat /proc/net/dev | grep -c :",
+    ).stdout.splitlines()
+    assert out == ["bar", "/tmp", "65534", "box", "from host", "1"]  # only loopback with --network none
+    assert strata("ps", "-aq").stdout == ""  # --rm
+    res = strata("run", "--rm", "-v", f"{shared}:/data:ro", busybox_image, "touch", "/data/x", check=False)
+    assert res.returncode != 0 and not (shared / "x").exists()
+
+
+def test_vfs_driver_run_diff_commit(strata: Strata, busybox_image: str) -> None:
+    strata("run", "--storage-driver", "vfs", "--name", "vv", busybox_image,
+           "sh", "-c", "echo new > /added; rm /etc/group; echo more >> /etc/passwd")
+    assert strata("diff", "vv").stdout.splitlines() == ["A /added", "C /etc", "D /etc/group", "C /etc/passwd"]
+    strata("commit", "vv", "vfs:1")
+    out = strata("run", "--rm", "vfs:1", "sh", "-c", "cat /added; ls /etc; tail -1 /etc/passwd").stdout
+    assert out.splitlines() == ["new", "hostname", "hosts", "mtab", "passwd", "resolv.conf", "more"]
