@@ -213,3 +213,18 @@ def test_cli_htpasswd_and_garbage_collect(tmp_path: Path) -> None:
     assert not (root / f"docker/registry/v2/blobs/sha256/{orphan[7:9]}/{orphan[7:]}").exists()
     r = _cli("serve")
     assert r.returncode == 125 and "no storage configured" in r.stderr
+
+
+def test_access_log_and_main_cli(tmp_path: Path) -> None:
+    from server.helpers import ServerProcess
+    from strata.cli.main import main
+
+    assert main(["registry", "htpasswd", "-c", str(tmp_path / "h"), "carol", "pw"]) == 0
+    assert (tmp_path / "h").read_text().startswith("carol:$2y$")
+    with ServerProcess(tmp_path / "root") as srv:
+        srv.get("/v2/")
+        srv.get("/v2/nope/manifests/latest")
+        time.sleep(0.2)
+        log = srv.log.read_text()
+    assert '"GET /v2/ HTTP/1.1" 200' in log
+    assert '"GET /v2/nope/manifests/latest HTTP/1.1" 404' in log

@@ -47,7 +47,13 @@ async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamRespo
     blobs = ctx.state.registry.blobs
     headers = _blob_headers(str(d))
     if request.method == "HEAD":
-        blobs.keep_alive(d, info)
+        if blobs.is_stale(info):
+            # a HEAD is how clients decide to skip an upload: keep the blob out of a sweep
+            async with ctx.state.gc_lock.shared():
+                info = repo.blobs.stat(d)
+                if info is None:
+                    raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
+                blobs.keep_alive(d, info)
         headers["Content-Length"] = str(info.size)
         return web.Response(status=200, headers=headers)
     ctx.state.notifier.blob_event("pull", repo.name, d, info.size, request, ctx.actor)

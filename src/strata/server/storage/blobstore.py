@@ -72,9 +72,13 @@ class BlobStore:
             self.driver.move(src, dst)
             self.driver.touch(dst)
 
+    def is_stale(self, info: FileInfo) -> bool:
+        """Old enough that a GC could take it if nothing refreshed it."""
+        return time.time() - info.mtime > self.touch_after
+
     def keep_alive(self, d: Digest, info: FileInfo) -> None:
         """Refresh an old blob's time so a running GC's grace period protects it."""
-        if time.time() - info.mtime > self.touch_after:
+        if self.is_stale(info):
             try:
                 self.driver.touch(paths.blob_data(d))
             except PathNotFound:
