@@ -347,7 +347,7 @@ class Engine:
             tmp = self.store.temp_dir("layer-")
             try:
                 with self._opener(blob)() as f:
-                    apply_layer(f, tmp / "diff", whiteouts="overlay")
+                    apply_layer(f, tmp / "diff", whiteouts="overlay", devices="skip")
                 os.replace(tmp / "diff", final)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)

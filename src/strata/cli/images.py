@@ -241,8 +241,6 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
         try:
             with open(tmp, "wb") as f:
                 ops.save(engine, selections, f)
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(tmp, out_path)
         finally:
             tmp.unlink(missing_ok=True)

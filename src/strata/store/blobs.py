@@ -7,7 +7,7 @@ import posixpath
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO
 
 from strata.digest import CHUNK, Digest, HashingReader, Readable
 from strata.errors import DigestMismatch, InvalidArchive
@@ -24,6 +24,12 @@ class LayerBlob:
     content_size: int  # Docker's layer size: bytes of the files in it
     compression: str  # none | gzip | zstd | ...
     tar_size: int = 0  # bytes of the uncompressed tar
+
+
+# The character devices every rootfs carries in /dev (null, zero, full, random, urandom, tty, console,
+# ptmx): accepted so real root filesystems (debootstrap) import, never created on unpack (the runtime
+# mounts its own /dev). Any other device node is refused.
+SAFE_CHAR_DEVICES = frozenset({(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)})
 
 
 class _Tee:
@@ -52,8 +58,12 @@ def _verify_member(member: tarfile.TarInfo) -> None:
     name = member.name
     if name.startswith("/") or ".." in name.split("/"):
         raise InvalidArchive(f"refusing layer member {name!r}: path escapes the layer")
-    if member.ischr() or member.isblk():
-        raise InvalidArchive(f"refusing layer member {name!r}: device nodes are not allowed in layers")
+    if member.isblk() or (member.ischr() and (member.devmajor, member.devminor) not in SAFE_CHAR_DEVICES):
+        what = "block" if member.isblk() else "character"
+        raise InvalidArchive(
+            f"refusing layer member {name!r}: {what} device {member.devmajor}:{member.devminor}; "
+            "device nodes are not allowed in layers"
+        )
     if member.islnk():
         target = member.linkname
         if target.startswith("/") or ".." in target.split("/"):

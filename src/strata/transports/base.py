@@ -10,7 +10,7 @@ from strata.digest import Digest
 from strata.image.api import Image
 from strata.reference import Reference
 
-__all__ = ["ImageSink", "NO_PROGRESS", "Progress", "ProgressEvent", "WriteResult"]
+__all__ = ["NO_PROGRESS", "ImageSink", "Progress", "ProgressEvent", "WriteResult"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import IO, Any, BinaryIO
 
 from strata import mediatypes as mt
 from strata.archive.compression import Compression, detect_compression
-from strata.digest import Digest, digest_file
+from strata.digest import Digest, HashingReader, digest_file
 from strata.errors import InvalidArchive, InvalidReference
 from strata.image.api import BlobLayer, Image, Layer, SimpleImage
 from strata.reference import Reference, parse_normalized_named
@@ -117,11 +117,13 @@ class ArchiveWriter:
         if not size:
             size = layer.size() if layer.digest() == diff_id else _uncompressed_size(layer)
         with layer.uncompressed() as stream:
-            from strata.digest import HashingReader
-
-            reader = HashingReader(stream, diff_id, size)
-            self.tar.add_stream(self._blob(diff_id), reader, size)  # type: ignore[arg-type]
-            reader.verify()
+            if layer.digest() == diff_id:
+                # stored verified and content-addressed: copied as is, kernel-side where possible
+                self.tar.add_stream(self._blob(diff_id), stream, size)
+            else:
+                reader = HashingReader(stream, diff_id, size)
+                self.tar.add_stream(self._blob(diff_id), reader, size)
+                reader.verify()
         self.written.add(diff_id)
         self.sizes[diff_id] = size
         return diff_id

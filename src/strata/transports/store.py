@@ -62,6 +62,7 @@ class StoreSink:
             with lock:
                 progress(ev)
 
+        existed = {lay.digest() for lay in layers if self.engine.known_layer(lay.digest()) is not None}
         with self.engine.writing():
             if self.concurrency > 1 and len(layers) > 1:
                 with ThreadPoolExecutor(self.concurrency) as pool:
@@ -74,7 +75,8 @@ class StoreSink:
                     raise DigestMismatch(f"layer {lay.digest} has diff ID {lay.diff_id}, configuration says {want}")
             raw_manifest = image.raw_manifest() if self.record_manifest else None
             image_id = self.engine.commit_image(image.raw_config(), stored, manifest_raw=raw_manifest, refs=tags)
-        for lay in stored:
-            safe(ProgressEvent(lay.digest.short, "Pull complete"))
+        for lay, layer in zip(stored, layers, strict=True):
+            if layer.digest() not in existed:
+                safe(ProgressEvent(lay.digest.short, "Pull complete"))
         manifest_digest = image.digest() if raw_manifest is not None else None
         return WriteResult(image_id, manifest_digest, len(raw_manifest or b""))

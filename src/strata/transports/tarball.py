@@ -8,7 +8,7 @@ import shutil
 import tarfile
 import time
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from strata.archive.compression import open_decompressed
 from strata.digest import CHUNK
@@ -76,12 +76,16 @@ def out_size(path: Path) -> int:
 
 
 class TarWriter:
-    """Writes an uncompressed tar stream member by member (PAX, deterministic headers)."""
+    """Writes an uncompressed tar stream member by member (PAX headers, fixed mode and mtime).
+
+    File members from real files are copied kernel-side (``copy_file_range``/``sendfile``) when the
+    output is a real file descriptor too."""
 
     def __init__(self, out: IO[bytes] | BinaryIO, mtime: float | None = None) -> None:
-        self._tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK)  # type: ignore[call-overload]  # noqa: SIM115
+        self.out = out
         self.mtime = time.time() if mtime is None else mtime
         self._dirs: set[str] = set()
+        self._written = 0
 
     def _info(self, name: str, size: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
@@ -91,20 +95,63 @@ class TarWriter:
         info.mtime = int(self.mtime)
         return info
 
+    def _write(self, data: bytes) -> None:
+        self.out.write(data)
+        self._written += len(data)
+
+    def _header(self, info: tarfile.TarInfo) -> None:
+        self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    def _pad(self, size: int) -> None:
+        rem = size % tarfile.BLOCKSIZE
+        if rem:
+            self._write(b"\0" * (tarfile.BLOCKSIZE - rem))
+
     def directory(self, name: str) -> None:
         if name not in self._dirs:
             self._dirs.add(name)
-            self._tar.addfile(self._info(name.rstrip("/") + "/", 0, tarfile.DIRTYPE))
+            self._header(self._info(name.rstrip("/") + "/", 0, tarfile.DIRTYPE))
 
     def add_bytes(self, name: str, data: bytes) -> None:
-        import io
-
         self._parents(name)
-        self._tar.addfile(self._info(name, len(data)), io.BytesIO(data))
+        self._header(self._info(name, len(data)))
+        self._write(data)
+        self._pad(len(data))
 
-    def add_stream(self, name: str, stream: IO[bytes] | BinaryIO, size: int) -> None:
+    def add_stream(self, name: str, stream: Any, size: int) -> None:
+        """Add ``size`` bytes read from ``stream``; a short stream is an error."""
         self._parents(name)
-        self._tar.addfile(self._info(name, size), stream)
+        self._header(self._info(name, size))
+        left = size
+        if not self._copy_kernel(stream, size):
+            while left:
+                chunk = stream.read(min(CHUNK, left))
+                if not chunk:
+                    raise InvalidArchive(f"{name}: unexpected end of data ({left} bytes missing)")
+                self._write(chunk)
+                left -= len(chunk)
+        self._pad(size)
+
+    def _copy_kernel(self, stream: Any, size: int) -> bool:
+        try:
+            src = stream.fileno()
+            dst = self.out.fileno()
+            if stream.tell() != 0:
+                return False
+        except (AttributeError, OSError, ValueError):
+            return False
+        self.out.flush()
+        offset = 0
+        while offset < size:
+            try:
+                n = os.copy_file_range(src, dst, size - offset, offset)
+            except OSError:
+                n = os.sendfile(dst, src, offset, size - offset)
+            if n == 0:
+                raise InvalidArchive("unexpected end of data while copying a layer")
+            offset += n
+        self._written += size
+        return True
 
     def _parents(self, name: str) -> None:
         parts = name.split("/")[:-1]
@@ -112,4 +159,8 @@ class TarWriter:
             self.directory("/".join(parts[:i]))
 
     def close(self) -> None:
-        self._tar.close()
+        self._write(b"\0" * (tarfile.BLOCKSIZE * 2))
+        rem = self._written % tarfile.RECORDSIZE
+        if rem:
+            self._write(b"\0" * (tarfile.RECORDSIZE - rem))
+        self.out.flush()
