@@ -209,3 +209,18 @@ def test_podman_push_pull(podman: Podman, plain: ServerProcess, tls_htpasswd: tu
     podman("push", "--cert-dir", str(cert_dir), sref)
     podman("rmi", "-f", sref)
     podman("pull", "--cert-dir", str(cert_dir), sref)
+
+
+def test_podman_token_auth(podman: Podman, token: ServerProcess, layout: Path) -> None:
+    podman("pull", f"oci:{layout}:latest")
+    image = podman("images", "--format", "{{.ID}}").stdout.split()[0]
+    ref = f"{token.url}/tok/podman:1"
+    podman("tag", image, ref)
+    podman("login", "--tls-verify=false", "-u", "bob", "--password-stdin", token.url, input="bob-pw")
+    res = podman("push", "--tls-verify=false", ref, check=False)
+    assert res.returncode != 0
+    podman("login", "--tls-verify=false", "-u", USER, "--password-stdin", token.url, input=PASSWORD)
+    podman("push", "--tls-verify=false", ref)
+    podman("rmi", "-f", ref)
+    podman("logout", token.url)
+    podman("pull", "--tls-verify=false", ref)  # anonymous pull is allowed
