@@ -9,7 +9,7 @@ from typing import Protocol
 
 from strata.errors import DigestMismatch, InvalidDigest
 
-__all__ = ["CHUNK", "Digest", "Readable", "HashingReader", "digest_bytes", "digest_file", "hasher"]
+__all__ = ["CHUNK", "Digest", "HashingReader", "Readable", "digest_bytes", "digest_file", "hasher"]
 
 CHUNK = 1 << 20
 

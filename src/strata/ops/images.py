@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import fnmatch
 import shutil
 import urllib.request
@@ -183,11 +184,14 @@ def inspect_doc(engine: Engine, image_id: Digest) -> dict[str, Any]:
 def inspect_container(engine: Engine, name: str) -> dict[str, Any] | None:
     """A container's inspect document, when the containers module knows ``name``."""
     try:
-        from strata.container import inspect as cinspect  # type: ignore[attr-defined]
+        cinspect = importlib.import_module("strata.container.inspect")
     except ImportError:
         return None
+    fn = getattr(cinspect, "inspect_by_name", None)
+    if fn is None:
+        return None
     try:
-        doc: dict[str, Any] = cinspect.inspect_doc(engine, name)
+        doc: dict[str, Any] = fn(engine.root, name)
     except StrataError:
         return None
     return doc
