@@ -71,6 +71,7 @@ def _overlay_changes(rootfs: Rootfs) -> list[tuple[str, str]]:
                 out.append(("C", "/" + rel))
             else:
                 out.append(("A", "/" + rel))
+    out.sort(key=lambda item: item[1])
     return out
 
 
