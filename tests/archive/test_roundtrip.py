@@ -207,3 +207,13 @@ def test_ownership_is_restored_as_root(tree: Path, tmp_path: Path) -> None:
     assert os.lstat(tmp_path / "dest/dangling").st_gid == 43
     apply_layer(io.BytesIO(out.getvalue()), tmp_path / "mine", same_owner=False)
     assert os.stat(tmp_path / "mine/etc/passwd").st_uid == os.geteuid()
+
+
+def test_tee_receives_the_blob_as_given(tree: Path, tmp_path: Path) -> None:
+    blob = io.BytesIO()
+    made = write_tar_from_dir(tree, blob, compression=Compression.GZIP)
+    copy = io.BytesIO()
+    info = apply_layer(io.BytesIO(blob.getvalue() + bytes(100)), tmp_path / "dest", tee=copy)
+    assert copy.getvalue() == blob.getvalue() + bytes(100)
+    assert info.diff_id == made.diff_id
+    assert info.digest == Digest("sha256", hashlib.sha256(copy.getvalue()).hexdigest())

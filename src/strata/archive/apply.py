@@ -49,7 +49,7 @@ import stat
 import tarfile
 from typing import Literal
 
-from strata.archive.compression import Compression, Readable, open_decompressed
+from strata.archive.compression import Compression, Readable, Writable, open_decompressed
 from strata.archive.dirs import DirWalker, remove_entry
 from strata.archive.hashing import HashReader, LayerInfo
 from strata.archive.names import (
@@ -83,14 +83,16 @@ def apply_layer(
     expected_diff_id: Digest | None = None,
     same_owner: bool | None = None,
     overlay_xattr_prefix: str = "trusted.overlay.",
+    tee: Writable | None = None,
 ) -> LayerInfo:
     """Extract the layer tar read from ``stream`` into ``dest_dir`` (made if missing).
 
     Returns the DiffID and sizes computed while streaming; with ``expected_diff_id`` a different
     DiffID raises ``DigestMismatch`` (after extraction: the caller discards the directory).
-    ``same_owner`` (default: running as root) restores uid/gid.
+    ``same_owner`` (default: running as root) restores uid/gid. ``tee`` receives every byte of
+    ``stream`` as read (e.g. the blob file being stored), so storing and unpacking is one pass.
     """
-    blob = HashReader(stream)
+    blob = HashReader(stream, tee=tee)
     decompressed = open_decompressed(blob)
     plain = decompressed.compression is Compression.NONE
     blob.hashing = not plain  # the same bytes: hash them once
@@ -131,10 +133,14 @@ def apply_layer(
 
 
 def apply_tar(
-    stream: Readable, dest_dir: str | os.PathLike[str], *, devices: DeviceMode = "refuse"
+    stream: Readable,
+    dest_dir: str | os.PathLike[str],
+    *,
+    devices: DeviceMode = "refuse",
+    tee: Writable | None = None,
 ) -> LayerInfo:
     """Extract any tar (no whiteout meaning, same safety rules), e.g. an outer docker-archive."""
-    return apply_layer(stream, dest_dir, whiteouts="none", devices=devices, same_owner=False)
+    return apply_layer(stream, dest_dir, whiteouts="none", devices=devices, same_owner=False, tee=tee)
 
 
 class _Applier:

@@ -28,10 +28,12 @@ class LayerInfo:
 
 
 class HashReader:
-    """Reads through ``stream``, hashing (sha256) and counting every byte returned."""
+    """Reads through ``stream``, hashing (sha256) and counting every byte returned (and copying it
+    to ``tee`` if given)."""
 
-    def __init__(self, stream: Readable) -> None:
+    def __init__(self, stream: Readable, *, tee: Writable | None = None) -> None:
         self._stream = stream
+        self._tee = tee
         self._hash = hashlib.sha256()
         self.size = 0
         self.hashing = True  # False: only count (when another reader hashes the same bytes)
@@ -45,6 +47,8 @@ class HashReader:
             if self.hashing:
                 self._hash.update(data)
             self.size += len(data)
+            if self._tee is not None:
+                self._tee.write(data)
         return data
 
     def readinto(self, buf: bytearray | memoryview) -> int:
