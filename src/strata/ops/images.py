@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import fnmatch
+import importlib
 import shutil
 import urllib.request
 from dataclasses import dataclass
