@@ -6,7 +6,6 @@
   DiffID; ``apply_tar`` extracts any tar with the same safety rules.
 - ``tarwriter``: ``TarWriter`` and ``write_tar_from_dir`` (deterministic layer tars, overlay upper
   dirs to OCI whiteouts).
-- ``changes``: ``diff_dirs`` lists A/C/D changes of a container's upper dir.
 - ``outer``: ``OuterArchive`` gives random access to the members of a docker/oci archive tarball.
 """
 
