@@ -113,7 +113,7 @@ def test_commit_racing_rm(strata: Strata, busybox_image: str) -> None:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.2)
     rm = strata("rm", "race", check=False)
-    out, err = commit.communicate(timeout=120)
+    _, err = commit.communicate(timeout=120)
     assert rm.returncode == 0, rm.stderr
     images_after = strata("images", "-q").stdout.split()
     if commit.returncode == 0:  # the commit won the lock: a complete image

@@ -342,13 +342,9 @@ def build_spec(
 
 
 def _process_env(config: dict[str, Any], tty: bool) -> list[str]:
-    """Docker's order: PATH (if missing), HOSTNAME, TERM (with a tty), then the container's Env."""
-    env: list[str] = list(config.get("Env") or [])
-    head: list[str] = []
-    if not any(e.startswith("PATH=") for e in env):
-        head.append(f"PATH={DEFAULT_PATH}")
-    head.append(f"HOSTNAME={config.get('Hostname') or ''}")
+    """Docker's CreateDaemonEnvironment: PATH, HOSTNAME, TERM (with a tty), then the container's Env
+    replacing those keys in place or appended."""
+    base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={config.get('Hostname') or ''}"]
     if tty:
-        head.append("TERM=xterm")
-    keys = {e.split("=", 1)[0] for e in env}
-    return [h for h in head if h.split("=", 1)[0] not in keys] + env
+        base.append("TERM=xterm")
+    return _merge_env(base, [e for e in (config.get("Env") or []) if "=" in e])
