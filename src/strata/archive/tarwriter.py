@@ -285,7 +285,8 @@ def _getxattr(fd: int, key: str) -> bytes | None:
 
 def _is_opaque(fd: int, path: str) -> bool:
     _refuse_overlay_features(fd, path, directory=True)
-    return any(_getxattr(fd, f"{p}opaque") == b"y" for p in ("trusted.overlay.", "user.overlay."))
+    prefixes = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
+    return any(_getxattr(fd, f"{p}opaque") == b"y" for p in prefixes)
 
 
 def _refuse_overlay_features(fd: int, path: str, *, directory: bool) -> None:
