@@ -102,10 +102,13 @@ class Engine:
         rec = self.record(image_id)
         config = self.image_config(image_id)
         manifest: Manifest | None = None
+        stored = self.meta.image_layers(image_id)
         if rec.manifest is not None and self.store.blob_path(rec.manifest).exists():
             manifest = Manifest.parse(self.store.blob_path(rec.manifest).read_bytes())
+            if [d.digest for d in manifest.layers] != [blob for _, blob in stored]:
+                manifest = None  # some layers are kept in another form than the manifest names
         layers: list[Layer] = []
-        for i, (diff_id, blob) in enumerate(self.meta.image_layers(image_id)):
+        for i, (diff_id, blob) in enumerate(stored):
             info = self.meta.blob(blob)
             size, kind = (info[0], info[1]) if info else (0, "none")
             media = manifest.layers[i].media_type if manifest else _LAYER_TYPES.get(kind, mt.OCI_LAYER)

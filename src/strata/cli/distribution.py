@@ -262,9 +262,14 @@ def _pull_one(
         image.config()
     except StrataError as e:
         raise _pull_error(e, ref, shown) from None
-    sink: ImageSink = StoreSink(engine, concurrency=MAX_DOWNLOADS)
-    result = sink.write(image, [ref], printer)
     meta = _metadata(engine)
+    sink: ImageSink = StoreSink(
+        engine,
+        concurrency=MAX_DOWNLOADS,
+        known_alias=lambda blob, diff_id: any(r.digest == str(blob) for r in meta.lookup(diff_id)),
+    )
+    tags = [ref] if ref.digest is None else []
+    result = sink.write(image, [*tags, ref.without_tag().with_digest(image.top_digest)], printer)
     for desc, diff_id in zip(image.manifest().layers, image.config().diff_ids, strict=False):
         try:
             meta.add(diff_id, BlobRecord(str(desc.digest), desc.media_type, desc.size, client.registry, ref.path))
@@ -359,6 +364,9 @@ def cmd_push(args: argparse.Namespace, ctx: Context) -> int:
     with _client(ref.domain, for_push=True) as client:
         for r in refs:
             digest, size = _push_one(engine, client, r, printer)
+            image_id = _resolve_local(engine, r.string())
+            if image_id is not None:  # Docker records the pushed manifest as a RepoDigest
+                engine.tag(image_id, r.without_tag().with_digest(digest))
             if not args.quiet:
                 printer.message(f"{r.tag}: digest: {digest} size: {size}")
     if args.quiet:

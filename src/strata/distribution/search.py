@@ -70,7 +70,11 @@ def search(client: RegistryClient, term: str, limit: int = 25) -> list[SearchRes
             resp.close()
             raise StrataError(f"Unexpected status code {resp.status}")
         return _parse_v1(resp.read_limited(8 << 20))[:limit]
-    resp = client.request("GET", f"/v1/search?{query}")
+    try:
+        client.ping()  # learns the registry's auth scheme, so the search is sent with credentials
+    except StrataError:
+        pass
+    resp = client.request("GET", f"/v1/search?{query}", scopes=["registry:catalog:*"])
     if resp.status == 200:
         data = resp.read_limited(8 << 20)
         resp.close()

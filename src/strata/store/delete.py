@@ -132,7 +132,7 @@ class _Deleter:
     def helper(self, image_id: Digest, force: bool, prune: bool, quiet: bool) -> None:
         c = self.conflict(image_id, hard_only=force)
         if c is not None:
-            dangling = not self.meta.refs(image_id)
+            dangling = not self.meta.refs(image_id) and not self.meta.children(image_id)
             if quiet and (not dangling or c.used):
                 return
             raise c

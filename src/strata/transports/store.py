@@ -7,9 +7,11 @@ visible in one transaction, so an interrupted write shows nothing."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from strata.digest import Digest
 from strata.errors import DigestMismatch, InvalidArchive
 from strata.image.api import Image, Layer
 from strata.reference import Reference
@@ -23,27 +25,39 @@ __all__ = ["StoreSink"]
 
 
 class StoreSink:
-    def __init__(self, engine: Engine, *, concurrency: int = 3, record_manifest: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        concurrency: int = 3,
+        record_manifest: bool = True,
+        known_alias: Callable[[Digest, Digest], bool] | None = None,
+    ) -> None:
+        """``known_alias(blob, diff_id)`` tells whether ``blob`` is known (e.g. from an earlier push)
+        to be a compressed form of the layer ``diff_id``: a stored layer then serves without a download."""
         self.engine = engine
         self.concurrency = concurrency
         self.record_manifest = record_manifest
+        self.known_alias = known_alias
+        self._existed: set[Digest] = set()
 
-    def _put_layer(self, layer: Layer, diff_id: object, progress: Progress) -> LayerBlob:
+    def _put_layer(self, layer: Layer, diff_id: Digest, progress: Progress) -> LayerBlob:
         digest = layer.digest()
         short = digest.short
         known = self.engine.known_layer(digest)
-        if known is None and digest == diff_id:
+        if known is None and (digest == diff_id or (self.known_alias and self.known_alias(digest, diff_id))):
             # an uncompressed layer: any stored blob of the same content will do
-            for blob, _, _ in self.engine.blob_layers(digest):
+            for blob, _, _ in self.engine.blob_layers(diff_id):
                 known = self.engine.known_layer(blob)
                 if known is not None:
                     break
         if known is not None:
+            self._existed.add(digest)
             progress(ProgressEvent(short, "Already exists"))
             return known
         progress(ProgressEvent(short, "Pulling fs layer"))
         with layer.compressed() as stream:
-            lay = self.engine.ingest_layer(stream, digest, diff_id)  # type: ignore[arg-type]
+            lay = self.engine.ingest_layer(stream, digest, diff_id)
         progress(ProgressEvent(short, "Verifying Checksum"))
         progress(ProgressEvent(short, "Download complete"))
         return lay
@@ -62,7 +76,6 @@ class StoreSink:
             with lock:
                 progress(ev)
 
-        existed = {lay.digest() for lay in layers if self.engine.known_layer(lay.digest()) is not None}
         with self.engine.writing():
             if self.concurrency > 1 and len(layers) > 1:
                 with ThreadPoolExecutor(self.concurrency) as pool:
@@ -76,7 +89,7 @@ class StoreSink:
             raw_manifest = image.raw_manifest() if self.record_manifest else None
             image_id = self.engine.commit_image(image.raw_config(), stored, manifest_raw=raw_manifest, refs=tags)
         for lay, layer in zip(stored, layers, strict=True):
-            if layer.digest() not in existed:
+            if layer.digest() not in self._existed:
                 safe(ProgressEvent(lay.digest.short, "Pull complete"))
         manifest_digest = image.digest() if raw_manifest is not None else None
         return WriteResult(image_id, manifest_digest, len(raw_manifest or b""))
