@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from container_helpers import Strata
+from ptyrun import PtySession
 
 pytestmark = pytest.mark.runtime
 
@@ -85,6 +86,13 @@ def test_kill_pause_restart_exec(strata: Strata, busybox_image: str) -> None:
     strata("unpause", "kk")
     assert strata("exec", "kk", "sh", "-c", "echo in-$(hostname)").stdout.startswith("in-")
     assert strata("exec", "kk", "sh", "-c", "exit 4", check=False).returncode == 4
+    assert re.fullmatch(r"/dev/pts/\d+\r?\n", strata("exec", "-t", "kk", "busybox", "tty").stdout)
+    sess = PtySession(strata.argv("exec", "-it", "kk", "sh"), strata.env)
+    sess.expect(b"# ")
+    sess.sendline("echo $TERM-$((6*7))")
+    sess.expect(b"xterm-42")
+    sess.sendline("exit 9")
+    assert sess.wait() == 9
     assert strata("kill", "kk").stdout == "kk\n"
     assert strata("wait", "kk").stdout == "137\n"
     res = strata("kill", "kk", check=False)

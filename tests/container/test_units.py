@@ -38,7 +38,7 @@ def test_records_names_lookup_and_images_in_use(tmp_path: Path) -> None:
         assert store.get("abc").name == "second"
         with pytest.raises(StrataError, match="multiple IDs found with provided prefix: a"):
             store.get("a")
-        with pytest.raises(ContainerNotFound, match="^No such container: zz$"):
+        with pytest.raises(ContainerNotFound, match=r"^No such container: zz$"):
             store.get("zz")
         assert [c.name for c in store.all()] == ["second", "first"]
     assert images_in_use(tmp_path) == {Digest.parse(IMG): [("a" * 64, False), ("ab" + "c" * 62, True)]}

@@ -262,7 +262,11 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
         )
     ctx.close()
     ctx.out.flush()
-    stdin = None if args.interactive or args.tty else subprocess.DEVNULL
+    if args.tty and not args.detach:
+        from strata.container.monitor import exec_tty
+
+        return exec_tty(argv, interactive=args.interactive)
+    stdin = None if args.interactive else subprocess.DEVNULL
     return subprocess.call(argv, stdin=stdin)
 
 

@@ -94,6 +94,8 @@ def _commit_locked(
                 f.flush()
                 os.fsync(f.fileno())
             return engine.add_image(cfg, layer, parent=parent, tag=tag)
+        except OSError as e:  # e.g. ENOSPC while staging the layer: nothing became visible
+            raise StrataError(f"failed to commit container {c.short_id}: {e.strerror or e}") from None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -98,7 +98,7 @@ def _pick_driver(root: Path, wanted: str | None) -> str:
         if wanted not in ("overlay", "overlay2", "vfs"):
             raise StrataError(f"unknown storage driver: {wanted}", exit_code=125)
         return "vfs" if wanted == "vfs" else "overlay"
-    probe = root / "tmp" / f"overlay-probe-{os.getpid()}-{time.monotonic_ns()}"
+    probe = root / "containers" / f".overlay-probe-{os.getpid()}-{time.monotonic_ns()}"
     return "overlay" if overlay_supported(probe) else "vfs"
 
 
@@ -352,8 +352,7 @@ def _destroy(store: ContainerStore, c: Container) -> None:
     runtime_for(store.root, c).delete(c.id, force=True)
     store.update(c.id, state="dead")
     Rootfs(cdir, c.driver).unmount()
-    trash = store.root / "tmp" / f"rm-{c.id}"
-    trash.parent.mkdir(parents=True, exist_ok=True)
+    trash = store.root / "containers" / f".removing-{c.id}"
     if cdir.exists():
         os.replace(cdir, trash)
     store.delete(c.id)

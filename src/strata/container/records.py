@@ -26,6 +26,7 @@ __all__ = [
     "ContainerStore",
     "container_dir",
     "images_in_use",
+    "layer_dirs_in_use",
     "new_id",
     "now",
     "pid_alive",
@@ -282,6 +283,21 @@ def images_in_use(root: Path) -> dict[Digest, list[tuple[str, bool]]]:
             out.setdefault(Digest.parse(image_id), []).append((cid, running))
         except ValueError:
             continue
+    return out
+
+
+def layer_dirs_in_use(root: Path) -> set[Path]:
+    """Every image layer dir some container's rootfs stacks (for the store's layer GC to keep)."""
+    out: set[Path] = set()
+    base = Path(root) / "containers"
+    if not base.is_dir():
+        return out
+    for entry in base.iterdir():
+        try:
+            text = (entry / "lowers").read_text()
+        except OSError:
+            continue
+        out.update(Path(line) for line in text.splitlines() if line)
     return out
 
 
