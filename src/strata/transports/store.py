@@ -41,25 +41,25 @@ class StoreSink:
         self.known_alias = known_alias
         self._existed: set[Digest] = set()
 
-    def _put_layer(self, layer: Layer, diff_id: Digest, progress: Progress) -> LayerBlob:
+    def _stored(self, layer: Layer, diff_id: Digest) -> LayerBlob | None:
+        """The store's copy of a layer: the same blob, or the same content under another blob digest
+        when that is safe to know (uncompressed source, or a blob we pushed or pulled before)."""
         digest = layer.digest()
-        short = digest.short
         known = self.engine.known_layer(digest)
         if known is None and (digest == diff_id or (self.known_alias and self.known_alias(digest, diff_id))):
-            # an uncompressed layer: any stored blob of the same content will do
             for blob, _, _ in self.engine.blob_layers(diff_id):
                 known = self.engine.known_layer(blob)
                 if known is not None:
                     break
-        if known is not None:
-            self._existed.add(digest)
-            progress(ProgressEvent(short, "Already exists"))
-            return known
-        progress(ProgressEvent(short, "Pulling fs layer"))
+        return known
+
+    def _fetch_layer(self, layer: Layer, diff_id: Digest, progress: Progress) -> LayerBlob:
+        digest = layer.digest()
+        progress(ProgressEvent(digest.short, "Pulling fs layer"))
         with layer.compressed() as stream:
             lay = self.engine.ingest_layer(stream, digest, diff_id)
-        progress(ProgressEvent(short, "Verifying Checksum"))
-        progress(ProgressEvent(short, "Download complete"))
+        progress(ProgressEvent(digest.short, "Verifying Checksum"))
+        progress(ProgressEvent(digest.short, "Download complete"))
         return lay
 
     def write(self, image: Image, tags: list[Reference], progress: Progress = NO_PROGRESS) -> WriteResult:
@@ -77,19 +77,28 @@ class StoreSink:
                 progress(ev)
 
         with self.engine.writing():
-            if self.concurrency > 1 and len(layers) > 1:
+            found = [self._stored(lay, d) for lay, d in zip(layers, diff_ids, strict=True)]
+            for lay, have in zip(layers, found, strict=True):
+                if have is not None:
+                    self._existed.add(lay.digest())
+                    safe(ProgressEvent(lay.digest().short, "Already exists"))
+            todo = [(i, lay, d) for i, (lay, d, have) in enumerate(zip(layers, diff_ids, found, strict=True)) if have is None]
+            if self.concurrency > 1 and len(todo) > 1:
                 with ThreadPoolExecutor(self.concurrency) as pool:
-                    futures = [pool.submit(self._put_layer, lay, d, safe) for lay, d in zip(layers, diff_ids, strict=True)]
-                    stored = [f.result() for f in futures]
+                    futures = {i: pool.submit(self._fetch_layer, lay, d, safe) for i, lay, d in todo}
+                    for i, fut in futures.items():
+                        found[i] = fut.result()
             else:
-                stored = [self._put_layer(lay, d, safe) for lay, d in zip(layers, diff_ids, strict=True)]
-            for lay, want in zip(stored, diff_ids, strict=True):
-                if lay.diff_id != want:
-                    raise DigestMismatch(f"layer {lay.digest} has diff ID {lay.diff_id}, configuration says {want}")
+                for i, lay, d in todo:
+                    found[i] = self._fetch_layer(lay, d, safe)
+            stored = [f for f in found if f is not None]
+            for blob, want in zip(stored, diff_ids, strict=True):
+                if blob.diff_id != want:
+                    raise DigestMismatch(f"layer {blob.digest} has diff ID {blob.diff_id}, configuration says {want}")
             raw_manifest = image.raw_manifest() if self.record_manifest else None
             image_id = self.engine.commit_image(image.raw_config(), stored, manifest_raw=raw_manifest, refs=tags)
-        for lay, layer in zip(stored, layers, strict=True):
+        for blob, layer in zip(stored, layers, strict=True):
             if layer.digest() not in self._existed:
-                safe(ProgressEvent(lay.digest.short, "Pull complete"))
+                safe(ProgressEvent(blob.digest.short, "Pull complete"))
         manifest_digest = image.digest() if raw_manifest is not None else None
         return WriteResult(image_id, manifest_digest, len(raw_manifest or b""))
