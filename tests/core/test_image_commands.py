@@ -233,3 +233,23 @@ def test_hostile_archives_change_nothing(strata: Strata, rootfs_tar: Path, tmp_p
         assert r.stderr.startswith("Error: ") and words in r.stderr, (name, r.stderr)
         assert store_state(root) == before, name
     assert not list((root / "tmp").iterdir())
+
+
+def test_import_from_url(strata: Strata, rootfs_tar: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(rootfs_tar.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *a: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{rootfs_tar.name}"
+        strata("import", url, "fromurl:1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    hist = strata("history", "--format", "{{.Comment}}", "fromurl:1").stdout
+    assert hist == f"Imported from {url}\n"
