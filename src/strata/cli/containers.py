@@ -13,17 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strata.cli.format import container_status, human_size, render_table, short_id, time_ago, truncate
-from strata.container import lifecycle as lc
-from strata.container.inspect import inspect_container, list_command
-from strata.container.logs import read_log
-from strata.container.monitor import Attach, log_path
-from strata.container.records import Container, ContainerStore, container_dir
-from strata.container.spec import parse_bind
 from strata.errors import Conflict, StrataError, UsageError
 
 if TYPE_CHECKING:
     from strata.cli.main import Context
+    from strata.container.records import Container, ContainerStore
+
+# Container modules are imported inside the handlers: every strata command builds this parser.
 
 __all__ = ["register"]
 
@@ -34,6 +30,8 @@ Handler = Callable[[argparse.Namespace, "Context"], int]
 
 
 def _store(ctx: Context) -> ContainerStore:
+    from strata.container.records import ContainerStore
+
     return ContainerStore(ctx.engine().root)
 
 
@@ -92,6 +90,9 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
+    from strata.container import lifecycle as lc
+    from strata.container.spec import parse_bind
+
     engine = ctx.engine()
     image_id = engine.resolve_image(args.image)
     image_cfg = engine.image_config(image_id).data.get("config") or {}
@@ -121,6 +122,9 @@ def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+    from strata.container.monitor import Attach
+
     store = _store(ctx)
     try:
         try:
@@ -146,6 +150,9 @@ def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+    from strata.container.monitor import Attach
+
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             raise StrataError("you cannot start and attach multiple containers at once")
@@ -171,6 +178,8 @@ def _as_given(args: argparse.Namespace, c: Container) -> str:
 
 
 def _cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+
     def stop(store: ContainerStore, c: Container) -> str:
         lc.stop(store, c, float(args.time))
         return _as_given(args, c)
@@ -179,6 +188,8 @@ def _cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+
     def restart(store: ContainerStore, c: Container) -> str:
         c = lc.stop(store, c, float(args.time))
         lc.start_detached(store, c)
@@ -188,6 +199,8 @@ def _cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+
     def kill(store: ContainerStore, c: Container) -> str:
         lc.kill(store, c, args.signal)
         return _as_given(args, c)
@@ -196,6 +209,8 @@ def _cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_pause(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+
     def pause(store: ContainerStore, c: Container) -> str:
         lc.pause(store, c)
         return _as_given(args, c)
@@ -204,6 +219,8 @@ def _cmd_pause(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_unpause(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+
     def unpause(store: ContainerStore, c: Container) -> str:
         lc.unpause(store, c)
         return _as_given(args, c)
@@ -212,6 +229,8 @@ def _cmd_unpause(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+
     def rm(store: ContainerStore, c: Container) -> str:
         lc.remove(store, c, force=args.force)
         return _as_given(args, c)
@@ -220,6 +239,8 @@ def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_wait(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+
     def wait(store: ContainerStore, c: Container) -> str:
         return str(lc.wait(store, c).exit_code)
 
@@ -227,6 +248,10 @@ def _cmd_wait(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+    from strata.container.logs import read_log
+    from strata.container.monitor import log_path
+
     with _store(ctx) as store:
         c = store.get(args.container)
         tail = None if args.tail in ("all", "-1") else int(args.tail)
@@ -245,6 +270,8 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+
     with _store(ctx) as store:
         c = lc.reconcile(store, store.get(args.container))
         if c.state == "paused":
@@ -271,6 +298,7 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _numeric_user(store: ContainerStore, c: Container, user: str | None) -> str | None:
+    from strata.container.records import container_dir
     from strata.container.rootfs import Rootfs
     from strata.container.spec import resolve_user
 
@@ -319,6 +347,8 @@ def _dir_size(path: Path) -> int:
 
 
 def _status(c: Container) -> str:
+    from strata.cli.format import container_status
+
     return container_status(
         running=c.state in ("running", "paused"), paused=c.state == "paused", dead=c.state == "dead",
         started_at=c.started_at or None, finished_at=c.finished_at or None, exit_code=c.exit_code,
@@ -326,6 +356,9 @@ def _status(c: Container) -> str:
 
 
 def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
+    from strata.cli.format import short_id, time_ago, truncate
+    from strata.container.inspect import list_command
+
     command = list_command(c)
     return {
         "ID": short_id(c.id) if trunc else c.id,
@@ -357,6 +390,10 @@ def _render_template(fmt: str, fields: dict[str, str]) -> str:
 
 
 def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.cli.format import human_size, render_table, short_id
+    from strata.container import lifecycle as lc
+    from strata.container.records import container_dir
+
     with _store(ctx) as store:
         containers = [lc.reconcile(store, c) for c in store.all()]
         containers = [c for c in containers if (args.all or c.running) and _matches(c, args.filter)]
@@ -391,6 +428,9 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+    from strata.container.inspect import inspect_container
+
     out: list[dict[str, Any]] = []
     failed = False
     with _store(ctx) as store:
@@ -434,6 +474,10 @@ def _render_inspect(fmt: str, obj: dict[str, Any]) -> str:
 
 
 def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.cli.format import human_size
+    from strata.container import lifecycle as lc
+    from strata.container.records import container_dir
+
     if not args.force:
         ctx.out.write(
             "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
@@ -466,6 +510,7 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_diff(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.changes import changes
+    from strata.container.records import container_dir
 
     with _store(ctx) as store:
         c = store.get(args.container)
@@ -476,6 +521,7 @@ def _cmd_diff(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.commit import commit
+    from strata.container.records import ContainerStore
 
     engine = ctx.engine()
     with ContainerStore(engine.root) as store:
