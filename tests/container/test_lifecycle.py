@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from container_helpers import Strata
+from container_helpers import Strata, runtime_missing
 from ptyrun import PtySession
 
 pytestmark = pytest.mark.runtime
@@ -125,3 +125,17 @@ def test_vfs_driver_run_diff_commit(strata: Strata, busybox_image: str) -> None:
     strata("commit", "vv", "vfs:1")
     out = strata("run", "--rm", "vfs:1", "sh", "-c", "cat /added; ls /etc; tail -1 /etc/passwd").stdout
     assert out.splitlines() == ["new", "hostname", "hosts", "mtab", "passwd", "resolv.conf", "more"]
+
+
+def test_falls_back_to_vfs_when_overlay_cannot_mount(tmp_path: Path, busybox_tar: Path) -> None:
+    if reason := runtime_missing():
+        pytest.skip(reason)
+    # a ':' in the store path cannot be written in overlayfs' lowerdir option: the mount fails for real
+    odd = Strata(tmp_path / "odd:root")
+    try:
+        odd("import", str(busybox_tar), "bb:1")
+        odd("run", "--name", "fallback", "bb:1", "sh", "-c", "echo x > /x")
+        assert odd("container", "inspect", "-f", "{{.Driver}}", "fallback").stdout == "vfs\n"
+        assert odd("diff", "fallback").stdout == "A /x\n"
+    finally:
+        odd("rm", "-f", "fallback", check=False)

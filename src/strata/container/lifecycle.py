@@ -17,7 +17,7 @@ from typing import Any
 
 from strata.container.monitor import Attach, spawn_monitor, supervise
 from strata.container.records import Container, ContainerStore, container_dir, new_id, pid_alive, random_name
-from strata.container.rootfs import Rootfs, overlay_supported
+from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime, find_runtime
 from strata.container.spec import Bind, build_spec, container_config, resolve_user
 from strata.container.tty import get_winsize
@@ -92,14 +92,14 @@ def container_lock(root: Path, cid: str) -> Iterator[None]:
         os.close(fd)
 
 
-def _pick_driver(root: Path, wanted: str | None) -> str:
+def _pick_driver(wanted: str | None) -> str | None:
+    """The driver asked for (flag, then $STRATA_STORAGE_DRIVER); None = overlay if it mounts, else vfs."""
     wanted = wanted or os.environ.get("STRATA_STORAGE_DRIVER") or ""
-    if wanted:
-        if wanted not in ("overlay", "overlay2", "vfs"):
-            raise StrataError(f"unknown storage driver: {wanted}", exit_code=125)
-        return "vfs" if wanted == "vfs" else "overlay"
-    probe = root / "containers" / f".overlay-probe-{os.getpid()}-{time.monotonic_ns()}"
-    return "overlay" if overlay_supported(probe) else "vfs"
+    if not wanted:
+        return None
+    if wanted not in ("overlay", "overlay2", "vfs"):
+        raise StrataError(f"unknown storage driver: {wanted}", exit_code=125)
+    return "vfs" if wanted == "vfs" else "overlay"
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -143,7 +143,8 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
         raise StrataError("No command specified", exit_code=125)
-    driver = _pick_driver(store.root, opts.driver)
+    wanted = _pick_driver(opts.driver)
+    driver = wanted or "overlay"
     c = Container(
         id=cid, name=opts.name or random_name(store.names()), image_id=opts.image_id, image_name=opts.image_name,
         created=time.time(), path=argv[0], args=argv[1:], config=config,
@@ -161,7 +162,12 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
         rootfs = Rootfs(cdir, driver)
         rootfs.prepare(opts.lowers)
         if driver == "overlay":
-            rootfs.mount()
+            try:
+                rootfs.mount()
+            except StrataError:
+                if wanted is not None:
+                    raise
+                c = _fall_back_to_vfs(store, c, opts.lowers)  # overlayfs cannot mount here
         _hosts_files(cdir, hostname, opts.network)
     except BaseException:
         try:
@@ -171,6 +177,14 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
             store.delete(cid)
         raise
     return c
+
+
+def _fall_back_to_vfs(store: ContainerStore, c: Container, lowers: list[Path]) -> Container:
+    cdir = container_dir(store.root, c.id)
+    for sub in ("upper", "work", "merged"):
+        shutil.rmtree(cdir / sub, ignore_errors=True)
+    Rootfs(cdir, "vfs").prepare(lowers)
+    return store.update(c.id, driver="vfs")
 
 
 def _check_name(name: str) -> None:
