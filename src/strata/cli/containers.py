@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strata.errors import Conflict, StrataError, UsageError
+from strata.errors import Conflict, ImageNotFound, StrataError, UsageError
 
 if TYPE_CHECKING:
     from strata.cli.main import Context
@@ -94,7 +94,12 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
     from strata.container.spec import parse_bind
 
     engine = ctx.engine()
-    image_id = engine.resolve_image(args.image)
+    try:
+        image_id = engine.resolve_image(args.image)
+    except ImageNotFound:
+        if not _pull_missing(ctx, args.image):
+            raise
+        image_id = engine.resolve_image(args.image)
     image_cfg = engine.image_config(image_id).data.get("config") or {}
     labels = {}
     for item in args.label:
@@ -109,6 +114,28 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
     )
     return lc.create(store, opts)
+
+
+def _pull_missing(ctx: Context, name: str) -> bool:
+    """Docker's run/create: a missing image named by reference is pulled (progress on stderr)."""
+    from strata.reference import looks_like_id, parse_docker_ref
+
+    if looks_like_id(name):
+        return False
+    try:
+        from strata.cli.distribution import cmd_pull
+    except ImportError:
+        return False
+    ref = parse_docker_ref(name)
+    print(f"Unable to find image '{ref.familiar_string()}' locally", file=ctx.err, flush=True)
+    out = ctx.out
+    ctx.out = ctx.err
+    try:
+        pull_args = argparse.Namespace(name=name, all_tags=False, quiet=False, platform=None)
+        cmd_pull(pull_args, ctx)
+    finally:
+        ctx.out = out
+    return True
 
 
 def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:

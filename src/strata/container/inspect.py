@@ -10,7 +10,7 @@ from strata.container.monitor import log_path
 from strata.container.records import Container, container_dir
 from strata.container.rootfs import Rootfs
 
-__all__ = ["inspect_container", "list_command"]
+__all__ = ["inspect_by_name", "inspect_container", "list_command"]
 
 
 def list_command(c: Container) -> str:
@@ -87,3 +87,12 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
         "Config": c.config,
         "NetworkSettings": {"Networks": {}},
     }
+
+
+def inspect_by_name(root: Path, name: str) -> dict[str, Any]:
+    """The inspect document of the container ``name`` (name, ID or ID prefix); ContainerNotFound if none."""
+    from strata.container.lifecycle import reconcile
+    from strata.container.records import ContainerStore
+
+    with ContainerStore(root) as store:
+        return inspect_container(root, reconcile(store, store.get(name)))

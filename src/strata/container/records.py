@@ -25,6 +25,7 @@ __all__ = [
     "Container",
     "ContainerStore",
     "container_dir",
+    "disk_usage",
     "images_in_use",
     "layer_dirs_in_use",
     "new_id",
@@ -299,6 +300,36 @@ def layer_dirs_in_use(root: Path) -> set[Path]:
             continue
         out.update(Path(line) for line in text.splitlines() if line)
     return out
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def disk_usage(root: Path) -> tuple[int, int, int, int]:
+    """``system df`` Containers row: (total, active, size of their writable layers, reclaimable bytes)."""
+    if not (Path(root) / "containers.db").exists():
+        return 0, 0, 0, 0
+    with ContainerStore(root) as store:
+        containers = store.all()
+    total = active = size = reclaimable = 0
+    for c in containers:
+        total += 1
+        rw = container_dir(root, c.id) / ("upper" if c.driver == "overlay" else "rootfs")
+        n = _tree_bytes(rw)
+        size += n
+        if c.state in ("running", "paused"):
+            active += 1
+        else:
+            reclaimable += n
+    return total, active, size, reclaimable
 
 
 def now() -> float:
