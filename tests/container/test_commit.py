@@ -137,3 +137,27 @@ def test_failing_or_missing_runtime(strata: Strata, busybox_image: str) -> None:
     assert "Created" in strata("ps", "-a").stdout  # left as Docker leaves it: created, not started
     assert strata("images", "-q").stdout == images_before
     assert strata("rm", "broken").stdout == "broken\n"
+
+
+def test_commit_killed_while_container_frozen_thaws_it(strata: Strata, busybox_image: str) -> None:
+    strata("run", "-d", "--name", "frozen", busybox_image, "sh", "-c",
+           "dd if=/dev/zero of=/big bs=1M count=300 2>/dev/null; touch /ready; while true; do sleep 0.1; done")
+    deadline = time.monotonic() + 60
+    while strata("exec", "frozen", "test", "-e", "/ready", check=False).returncode != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    proc = subprocess.Popen(strata.argv("commit", "frozen", "frozen:1"), env=strata.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = strata.root / "tmp"
+    while time.monotonic() < deadline:
+        staged = list(tmp.glob("commit-*/layer.tar")) if tmp.exists() else []
+        if staged and staged[0].stat().st_size > 10_000_000:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # the next command notices the dead commit left the container frozen and thaws it
+    line = strata("ps").stdout.splitlines()[1]
+    assert "Paused" not in line and "Up " in line
+    assert strata("exec", "frozen", "echo", "alive", timeout=20).stdout == "alive\n"
+    assert strata("images", "-q").stdout.split() == [strata("images", "-q", busybox_image).stdout.strip()]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strata.errors import Conflict, ImageNotFound, StrataError, UsageError
+from strata.errors import Conflict, ImageNotFound, StrataError
 
 if TYPE_CHECKING:
     from strata.cli.main import Context
@@ -401,19 +401,11 @@ def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
     }
 
 
-def _render_template(fmt: str, fields: dict[str, str]) -> str:
-    try:
-        from strata.cli import template  # type: ignore[attr-defined]
-
-        render: Any = getattr(template, "render", None)
-        if render is not None:
-            return str(render(fmt, fields))
-    except ImportError:
-        pass
-    out = fmt
-    for key, value in fields.items():
-        out = out.replace("{{.%s}}" % key, value).replace("{{ .%s }}" % key, value)  # noqa: UP031
-    return out.replace("\\t", "\t").replace("\\n", "\n")
+_PS_HEADERS = {
+    "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+    "Labels": "LABELS", "Size": "SIZE",
+}
 
 
 def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
@@ -440,10 +432,9 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
                 f["Size"] = f"{human_size(_dir_size(upper))}"
             rows.append(f)
     if args.format:
-        if args.format.startswith("table"):
-            raise UsageError("table formats are not supported yet for ps")
-        for f in rows:
-            print(_render_template(args.format, f), file=ctx.out)
+        from strata.cli.output import write_format
+
+        write_format(ctx, args.format, rows, _PS_HEADERS)
         return 0
     headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
@@ -469,35 +460,14 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
                 print(f"Error: {e}", file=ctx.err)
                 continue
             out.append(inspect_container(store.root, c))
+    from strata.cli.output import go_json_indent, render_template
+
     if args.format:
         for obj in out:
-            print(_render_inspect(args.format, obj), file=ctx.out)
+            print(render_template(args.format, obj), file=ctx.out)
     else:
-        print(json.dumps(out, indent=4), file=ctx.out)
+        print(go_json_indent(out), file=ctx.out)
     return 1 if failed else 0
-
-
-def _render_inspect(fmt: str, obj: dict[str, Any]) -> str:
-    try:
-        from strata.cli import template  # type: ignore[attr-defined]
-
-        render: Any = getattr(template, "render", None)
-        if render is not None:
-            return str(render(fmt, obj))
-    except ImportError:
-        pass
-    import re
-
-    def value(m: re.Match[str]) -> str:
-        is_json, path = m.group(1), m.group(2)
-        cur: Any = obj
-        for part in path.split(".")[1:]:
-            cur = cur.get(part) if isinstance(cur, dict) else None
-        if is_json:
-            return json.dumps(cur)
-        return "<no value>" if cur is None else str(cur).lower() if isinstance(cur, bool) else str(cur)
-
-    return re.sub(r"\{\{\s*(json\s+)?(\.[A-Za-z0-9_.]*)\s*\}\}", value, fmt)
 
 
 def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:

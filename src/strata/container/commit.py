@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from strata.container.changes import staged_upper, write_layer_tar
-from strata.container.lifecycle import container_lock, reconcile, runtime_for
+from strata.container.lifecycle import FREEZE_MARKER, container_lock, reconcile, runtime_for
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.digest import Digest
 from strata.errors import ContainerNotFound, StrataError
@@ -59,8 +59,10 @@ def commit(
             raise ContainerNotFound(c.name)
         c = reconcile(store, current)
         runtime = runtime_for(store.root, c)
+        marker = container_dir(store.root, c.id) / FREEZE_MARKER
         paused_here = False
         if pause and c.state == "running":
+            marker.write_text(str(os.getpid()))  # lets a later command thaw it if we die frozen
             runtime.pause(c.id)
             paused_here = True
         try:
@@ -71,6 +73,7 @@ def commit(
                     runtime.resume(c.id)
                 except StrataError:
                     pass
+                marker.unlink(missing_ok=True)
 
 
 def _commit_locked(

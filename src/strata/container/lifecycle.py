@@ -24,6 +24,7 @@ from strata.container.tty import get_winsize
 from strata.errors import Conflict, StrataError
 
 __all__ = [
+    "FREEZE_MARKER",
     "CreateOptions",
     "container_lock",
     "create",
@@ -259,9 +260,33 @@ def _startable(store: ContainerStore, c: Container) -> Container:
     return c
 
 
+FREEZE_MARKER = "frozen-by"
+
+
+def _thaw_if_orphaned(store: ContainerStore, c: Container) -> None:
+    """A commit that paused the container and died before resuming it: resume it now."""
+    marker = container_dir(store.root, c.id) / FREEZE_MARKER
+    try:
+        pid = int(marker.read_text() or "0")
+    except (OSError, ValueError):
+        return
+    if pid_alive(pid):
+        return
+    try:
+        runtime_for(store.root, c).resume(c.id)
+    except StrataError:
+        pass
+    marker.unlink(missing_ok=True)
+
+
 def reconcile(store: ContainerStore, c: Container) -> Container:
-    """Bring a record claiming ``running``/``paused`` in line with reality when its monitor died."""
-    if c.state not in ("running", "paused") or pid_alive(c.monitor_pid):
+    """Bring a record claiming ``running``/``paused`` in line with reality when its monitor died,
+    and thaw a container a killed commit left frozen."""
+    if c.state not in ("running", "paused"):
+        return c
+    if c.state == "running":
+        _thaw_if_orphaned(store, c)
+    if pid_alive(c.monitor_pid):
         return c
     runtime = runtime_for(store.root, c)
     state = runtime.state(c.id)

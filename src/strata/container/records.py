@@ -337,12 +337,14 @@ def now() -> float:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie no parent has reaped yet does not count)."""
     if pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat_line = f.read()
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    except PermissionError:
+    except OSError:
         return True
-    return True
+    return stat_line.rsplit(b")", 1)[-1].split()[0] not in (b"Z", b"X")
