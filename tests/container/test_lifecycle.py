@@ -46,8 +46,9 @@ def test_start_failures_map_to_docker_exit_codes(strata: Strata, busybox_image: 
     assert 'exec: "/nonexistent"' in res.stderr and res.stderr.startswith("Error: ")
     res = strata("run", busybox_image, "/etc/passwd", check=False)
     assert res.returncode == 126
-    res = strata("run", "nosuch:image", "true", check=False)
-    assert res.returncode == 125 and "No such image" in res.stderr
+    missing = "sha256:" + "0" * 64
+    res = strata("run", missing, "true", check=False)
+    assert res.returncode == 125 and res.stderr == f"Error: No such image: {missing}\n"
     res = strata("stop", "nosuch", check=False)
     assert res.returncode == 1 and res.stderr == "Error: No such container: nosuch\n"
 

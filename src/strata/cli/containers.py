@@ -118,9 +118,11 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
 
 def _pull_missing(ctx: Context, name: str) -> bool:
     """Docker's run/create: a missing image named by reference is pulled (progress on stderr)."""
-    from strata.reference import looks_like_id, parse_docker_ref
+    import re
 
-    if looks_like_id(name):
+    from strata.reference import parse_docker_ref
+
+    if name.startswith("sha256:") or re.fullmatch(r"[0-9a-f]{64}", name):  # an image ID: nothing to pull
         return False
     try:
         from strata.cli.distribution import cmd_pull
