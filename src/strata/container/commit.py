@@ -19,7 +19,7 @@ from strata.container.changes import staged_upper, write_layer_tar
 from strata.container.lifecycle import FREEZE_MARKER, container_lock, reconcile, runtime_for
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.digest import Digest
-from strata.errors import ContainerNotFound, StrataError
+from strata.errors import ContainerNotFound, ImageNotFound, StrataError
 from strata.imageconfig import apply_changes, new_image_config
 from strata.reference import Reference, parse_tag_target
 
@@ -80,7 +80,10 @@ def _commit_locked(
     engine: Engine, c: Container, tag: Reference | None, author: str, message: str, changes: list[str]
 ) -> Digest:
     parent = Digest.parse(c.image_id)
-    base: dict[str, Any] = dict(engine.image_config(parent).data)
+    try:
+        base: dict[str, Any] = dict(engine.image_config(parent).data)
+    except (OSError, StrataError):  # the image was force-removed after the container was created
+        raise ImageNotFound(str(parent)) from None
     config = apply_changes(copy.deepcopy(c.config), changes)
     cfg = new_image_config(
         config=config, comment=message, author=author, created_by=created_by(c), base=base,
