@@ -22,6 +22,7 @@ $(BIN)/strata: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m compileall -q src >/dev/null
 	touch $@
 
 venv: $(BIN)/strata

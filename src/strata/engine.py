@@ -244,6 +244,15 @@ class Engine:
             out[img] = [(u, False) if isinstance(u, str) else (str(u[0]), bool(u[1])) for u in users]
         return out
 
+    def _container_layer_dirs(self) -> set[str]:
+        """Names of unpacked layer dirs some container still stacks (kept even when no image uses them)."""
+        try:
+            records = importlib.import_module("strata.container.records")
+        except ModuleNotFoundError:
+            return set()
+        fn = getattr(records, "layer_dirs_in_use", None)
+        return {p.name for p in fn(self.root)} if fn is not None else set()
+
     def rmi(self, name: str, *, force: bool = False, prune: bool = True) -> DeleteResult:
         image_id, by_id = self.resolve(name)
         with self.meta.transaction():
@@ -259,9 +268,10 @@ class Engine:
         with self.store.lock(exclusive=True, blocking=False) as got:
             if not got:
                 return
+            in_use = self._container_layer_dirs()
             with self.meta.transaction():
                 blobs = self.meta.unreferenced_blobs()
-                layers = self.meta.unreferenced_layers()
+                layers = [d for d in self.meta.unreferenced_layers() if d.hex not in in_use]
                 for b in blobs:
                     self.meta.forget_blob(b)
                 for d in layers:

@@ -65,12 +65,55 @@ class _Parser(argparse.ArgumentParser):
         raise StrataError(f"{message}\nSee '{self.prog} --help'.", exit_code=125)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The group that defines each top-level command, so one command loads only its own group; any other
+# word (run, ps, commit, ...) is a container command. Help and unknown words load every group.
+COMMAND_GROUPS = {
+    **dict.fromkeys(
+        ("images", "image", "tag", "history", "save", "load", "import", "rmi", "inspect", "system"),
+        "strata.cli.images",
+    ),
+    **dict.fromkeys(("login", "logout", "pull", "push", "search", "copy", "manifest"), "strata.cli.distribution"),
+    "registry": "strata.cli.registry",
+}
+
+
+def _command_word(argv: list[str]) -> str | None:
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--root":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+        elif arg in ("-h", "--help", "--version"):
+            return None
+    return None
+
+
+def _groups_for(argv: list[str] | None) -> tuple[str, ...]:
+    word = _command_word(argv) if argv is not None else None
+    if word is None:
+        return GROUPS
+    group = COMMAND_GROUPS.get(word, "strata.cli.containers")
+    return (group,) if word != "inspect" else (group, "strata.cli.containers")
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="strata", description="A daemonless, Docker-compatible image engine")
     parser.add_argument("--root", help="store root (default /var/lib/strata, or $STRATA_ROOT)")
     parser.add_argument("--version", action="version", version="strata 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in GROUPS:
+    groups = _groups_for(argv)
+    loaded = _load_groups(sub, groups)
+    if argv is not None and groups != GROUPS and _command_word(argv) not in sub.choices:
+        _load_groups(sub, tuple(g for g in GROUPS if g not in loaded))
+    return parser
+
+
+def _load_groups(sub: Any, groups: tuple[str, ...]) -> list[str]:
+    loaded = []
+    for name in groups:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
@@ -78,13 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
-    return parser
+        loaded.append(name)
+    return loaded
 
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
+        parser = build_parser(args_list)
         args = parser.parse_args(args_list)
     except StrataError as e:
         print(f"Error: {e}" if not str(e).startswith("usage") else str(e), file=sys.stderr)

@@ -146,7 +146,8 @@ class _Deleter:
         self.result.delete(image_id)
         self.result.deleted.append(image_id)
         chains = chain_ids(diff_ids)
-        for n in range(len(diff_ids), 0, -1):
+        held = bool(self.use.get(image_id))  # a (stopped, forced) container still stacks every layer
+        for n in range(0 if held else len(diff_ids), 0, -1):
             if self.meta.chain_in_use(diff_ids[:n]):
                 break
             self.result.delete(chains[n - 1])
