@@ -314,7 +314,8 @@ def cmd_df(args: argparse.Namespace, ctx: Context) -> int:
             "TotalCount": str(r["total"]),
             "Active": str(r["active"]),
             "Size": human_size(r["size"], 4),
-            "Reclaimable": r["reclaimable"],
+            "Reclaimable": human_size(r["reclaimable"], 4)
+            + (f" ({r['reclaimable'] * 100 // r['size']}%)" if r["size"] else ""),
         }
         for r in rows
     ]

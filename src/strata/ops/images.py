@@ -321,16 +321,16 @@ def _store_bytes(engine: Engine) -> int:
 
 
 def disk_usage(engine: Engine) -> list[dict[str, Any]]:
-    """``system df`` rows: images (unique layer bytes), containers, local volumes, build cache."""
+    """``system df`` rows (images by unique layer bytes, containers, volumes, build cache): each with
+    ``type``, ``total``, ``active``, ``size`` and ``reclaimable`` bytes."""
     summaries = engine.summaries()
     use = engine.container_use()
-    seen: set[Digest] = set()
-    total = 0
-    active_bytes = 0
     active_layers: set[Digest] = set()
     for s in summaries:
         if s.id in use:
             active_layers.update(chain_ids(s.config.diff_ids))
+    seen: set[Digest] = set()
+    total = active_bytes = 0
     for s in summaries:
         for d, c in zip(s.config.diff_ids, chain_ids(s.config.diff_ids), strict=True):
             if c in seen:
@@ -340,32 +340,24 @@ def disk_usage(engine: Engine) -> list[dict[str, Any]]:
             total += size
             if c in active_layers:
                 active_bytes += size
-    reclaim = total - active_bytes
-    pct = f" ({reclaim * 100 // total}%)" if total else ""
     rows = [
         {"type": "Images", "total": len(summaries), "active": sum(1 for s in summaries if s.id in use),
-         "size": total, "reclaimable": _hs(reclaim) + pct},
+         "size": total, "reclaimable": total - active_bytes},
+        _container_df(engine),
+        {"type": "Local Volumes", "total": 0, "active": 0, "size": 0, "reclaimable": 0},
+        {"type": "Build Cache", "total": 0, "active": 0, "size": 0, "reclaimable": 0},
     ]
-    rows.extend(_container_df(engine))
-    rows.append({"type": "Local Volumes", "total": 0, "active": 0, "size": 0, "reclaimable": "0B"})
-    rows.append({"type": "Build Cache", "total": 0, "active": 0, "size": 0, "reclaimable": "0B"})
     return rows
 
 
-def _hs(n: int) -> str:
-    from strata.cli.format import human_size
-
-    return human_size(n, 4)
-
-
-def _container_df(engine: Engine) -> list[dict[str, Any]]:
+def _container_df(engine: Engine) -> dict[str, Any]:
+    empty = {"type": "Containers", "total": 0, "active": 0, "size": 0, "reclaimable": 0}
     try:
-        from strata.container import records  # type: ignore[attr-defined]
+        records = importlib.import_module("strata.container.records")
     except ImportError:
-        return [{"type": "Containers", "total": 0, "active": 0, "size": 0, "reclaimable": "0B"}]
+        return empty
     fn = getattr(records, "disk_usage", None)
     if fn is None:
-        return [{"type": "Containers", "total": 0, "active": 0, "size": 0, "reclaimable": "0B"}]
+        return empty
     total, active, size, reclaimable = fn(engine.root)
-    pct = f" ({reclaimable * 100 // size}%)" if size else ""
-    return [{"type": "Containers", "total": total, "active": active, "size": size, "reclaimable": _hs(reclaimable) + pct}]
+    return {"type": "Containers", "total": total, "active": active, "size": size, "reclaimable": reclaimable}
