@@ -6,7 +6,6 @@ import contextlib
 import fnmatch
 import importlib
 import shutil
-import urllib.request
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
@@ -254,6 +253,8 @@ def _open_source(source: str, stdin: Any) -> Any:
     if source == "-":
         yield stdin.buffer if hasattr(stdin, "buffer") else stdin
     elif source.startswith(("http://", "https://")):
+        import urllib.request
+
         with urllib.request.urlopen(source, timeout=60) as resp:
             yield resp
     else:
