@@ -83,7 +83,7 @@ class Engine:
             matches = self.meta.find_prefix(prefix)
             if len(matches) == 1:
                 return matches[0], True
-        raise ImageNotFound(ref.familiar_string())
+        raise ImageNotFound(ref.tag_name_only().familiar_string())
 
     def resolve_image(self, name: str) -> Digest:
         return self.resolve(name)[0]

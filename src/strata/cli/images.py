@@ -301,7 +301,7 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
         for kind, text in lines:
             ctx.out.write(f"{kind.lower()}: {text}\n")
         ctx.out.write("\n")
-    ctx.out.write(f"Total reclaimed space: {human_size(reclaimed)}\n")
+    ctx.out.write(f"Total reclaimed space: {human_size(reclaimed, 4)}\n")
     return 0
 
 

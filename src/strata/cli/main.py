@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,12 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, with Docker's wording for flag errors."""
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            # Docker's cobra wording, exit status 1
+            raise StrataError(f'"{self.prog}" requires at least 1 argument.\nSee \'{self.prog} --help\'.')
+        m = re.match(r"unrecognized arguments: (\S+)", message)
+        if m and m.group(1).startswith("-"):
+            message = f"unknown flag: {m.group(1)}"
         raise StrataError(f"{message}\nSee '{self.prog} --help'.", exit_code=125)
 
 

@@ -148,6 +148,7 @@ class Response:
         self._resp = resp
         self._release = release
         self._closed = False
+        self.endpoint: Endpoint | None = None
 
     def header(self, name: str, default: str = "") -> str:
         return str(self.headers.get(name, default))
@@ -213,6 +214,7 @@ class RegistryClient:
         self.credentials = credentials or Credentials()
         self._candidates = resolve_endpoints(registry, self.config, for_push=for_push)
         self._endpoint: Endpoint | None = None
+        self._index = 0
         self._endpoint_lock = threading.Lock()
         self._pool = _Pool(timeout)
         self.auth = Authenticator(self.credentials, self._token_request)
@@ -250,20 +252,48 @@ class RegistryClient:
             return self._endpoint
 
     def _probe(self) -> Endpoint:
-        """The first endpoint answering ``GET /v2/`` with any HTTP status."""
+        """The first endpoint (from the current one on) answering ``GET /v2/`` with any HTTP status.
+
+        A certificate that does not verify is final for the registry itself (no quiet fall back to
+        plain HTTP); a mirror failing in any way is passed over."""
         last: Exception | None = None
-        for ep in self._candidates:
-            url = f"{ep.base_url}/v2/"
+        last_url = ""
+        while self._index < len(self._candidates):
+            ep = self._candidates[self._index]
+            url = last_url = f"{ep.base_url}/v2/"
             try:
                 resp = self._send_once(ep, "GET", url, {}, None, None)
+            except ssl.SSLCertVerificationError as e:
+                if ep.verify and not ep.mirror:
+                    raise TransportError(f'Get "{url}": {_describe(e)}') from e
+                last = e
+            except ssl.SSLError as e:
+                if "ALERT" in str(e.reason or "") and not ep.mirror:
+                    # the server speaks TLS and refused us (e.g. no client certificate): no plain HTTP
+                    raise TransportError(f'Get "{url}": {_describe(e)}') from e
+                last = e
             except _NETWORK_ERRORS as e:
                 last = e
-                continue
-            resp.read_limited(64 << 10)
-            resp.close()
-            return ep
-        first = self._candidates[-1]
-        raise TransportError(f'Get "{first.base_url}/v2/": {_describe(last)}')
+            else:
+                resp.read_limited(64 << 10)
+                resp.close()
+                return ep
+            self._index += 1
+        raise TransportError(f'Get "{last_url}": {_describe(last)}')
+
+    def fail_over(self, failed: Endpoint) -> bool:
+        """Pass over ``failed`` (a mirror whose fetch failed) for the next endpoint; False when there is none.
+
+        Only mirrors are passed over: the registry itself is the last word."""
+        with self._endpoint_lock:
+            if self._endpoint is not failed:
+                return self._endpoint is not None or self._index < len(self._candidates)
+            if not failed.mirror or self._index + 1 >= len(self._candidates):
+                return False
+            self._index += 1
+            self._endpoint = None
+            self.auth = Authenticator(self.credentials, self._token_request)
+            return True
 
     def _ctx_for(self, scheme: str, netloc: str, ep: Endpoint) -> ssl.SSLContext | None:
         if scheme != "https":
@@ -358,8 +388,35 @@ class RegistryClient:
         """Send a request (path relative to the endpoint, or an absolute URL) and return the final answer.
 
         Handles auth challenges, redirects, ``Retry-After`` and stale connections; error statuses are
-        returned, not raised (see ``check``)."""
-        ep = self.endpoint
+        returned, not raised (see ``check``). On a mirror, a network error, a 5xx or a 404 for a ``GET``
+        or ``HEAD`` moves on to the next mirror (then the registry itself) and asks there."""
+        while True:
+            ep = self.endpoint
+            may_fail_over = ep.mirror and "://" not in path
+            try:
+                resp = self._request_on(ep, method, path, scopes, headers, body, length, follow)
+            except TransportError:
+                if may_fail_over and self.fail_over(ep):
+                    continue
+                raise
+            failed = resp.status >= 500 or resp.status == 404
+            if may_fail_over and failed and method in ("GET", "HEAD") and self.fail_over(ep):
+                resp.close()
+                continue
+            resp.endpoint = ep
+            return resp
+
+    def _request_on(
+        self,
+        ep: Endpoint,
+        method: str,
+        path: str,
+        scopes: list[str] | None,
+        headers: dict[str, str] | None,
+        body: Body | None,
+        length: int | None,
+        follow: bool,
+    ) -> Response:
         url = path if "://" in path else f"{ep.base_url}{path}"
         scopes = scopes or []
         authed_retry = False
@@ -728,10 +785,33 @@ def _describe(e: BaseException | None) -> str:
     if isinstance(e, socket.timeout | TimeoutError):
         return "i/o timeout"
     if isinstance(e, ssl.SSLCertVerificationError):
-        return f"x509: {e.verify_message}"
+        return _x509_text(e)
+    if isinstance(e, ssl.SSLError) and "ALERT_" in str(e.reason or ""):
+        # TLSV13_ALERT_CERTIFICATE_REQUIRED -> "remote error: tls: certificate required" (Go's words)
+        alert = str(e.reason).split("ALERT_", 1)[1].lower().replace("_", " ")
+        return f"remote error: tls: {alert}"
     if isinstance(e, http.client.IncompleteRead):
         return "unexpected EOF"
     return str(e) or type(e).__name__
+
+
+# OpenSSL verify codes -> the words Go's crypto/x509 (hence Docker) uses
+_UNKNOWN_AUTHORITY = {2, 18, 19, 20, 21, 27}
+_EXPIRED = {9, 10}
+_NAME_MISMATCH = {62, 64}  # hostname, IP address
+
+
+def _x509_text(e: ssl.SSLCertVerificationError) -> str:
+    code = e.verify_code
+    if code in _UNKNOWN_AUTHORITY:
+        return "x509: certificate signed by unknown authority"
+    if code in _EXPIRED:
+        return "x509: certificate has expired or is not yet valid"
+    if code in _NAME_MISMATCH:
+        # "Hostname mismatch, certificate is not valid for 'x'." -> "certificate is not valid for x"
+        text = e.verify_message.split(", ", 1)[-1].rstrip(".").replace("'", "")
+        return f"x509: {text}"
+    return f"x509: {e.verify_message or e.reason or e}"
 
 
 class BlobReader:
@@ -757,9 +837,11 @@ class BlobReader:
         self._resumes = 0
         self._done = False
         self._on_read = on_read
+        self._endpoint: Endpoint | None = None
 
     def _open(self) -> Response:
         resp = self.client.get_blob_response(self.repo, self.digest, self.offset)
+        self._endpoint = resp.endpoint
         if self.offset and resp.status == 200:
             # server ignored Range: skip what we already have
             to_skip = self.offset
@@ -781,6 +863,10 @@ class BlobReader:
             self._resp = None
         self._resumes += 1
         if self._resumes > self.max_resumes:
+            ep, self._endpoint = self._endpoint, None
+            if ep is not None and self.client.fail_over(ep):
+                self._resumes = 0  # resume (by Range) from the next mirror
+                return
             raise TransportError(f"downloading blob {self.digest}: {_describe(err)}") from err
         time.sleep(min(0.2 * self._resumes, 2.0))
 

@@ -3,9 +3,13 @@
 ``docker.io`` (and its old names) is served by ``registry-1.docker.io``. Registries are reached over HTTPS,
 verifying certificates against the system roots plus any CA found in ``/etc/docker/certs.d/<host>/*.crt``
 or ``/etc/containers/certs.d/<host>/*.crt``; a ``<name>.cert``/``<name>.key`` pair there is presented as a
-client certificate. ``localhost``, ``127.0.0.0/8``, ``::1`` and the registries listed as insecure (Docker's
-``insecure-registries``) are tried over HTTPS without verification first and then over plain HTTP, as
-Docker does. Docker Hub mirrors (``registry-mirrors``) come before Docker Hub itself for pulls.
+client certificate. Registries listed as insecure (Docker's ``insecure-registries``) are tried over HTTPS
+without verification first and then over plain HTTP, as Docker does. ``localhost``, ``127.0.0.0/8`` and
+``::1`` are tried over *verified* HTTPS first and fall back to plain HTTP only when the server does not speak
+TLS at all: a loopback registry presenting a certificate strata cannot verify is refused (``x509: …``)
+unless its CA is in a certs.d directory or it is listed as insecure -- stricter than Docker, which skips
+verification on loopback. Docker Hub mirrors (``registry-mirrors``) come before Docker Hub itself for
+pulls; a mirror that fails is passed over for the next one, then Docker Hub.
 
 Settings come from a ``HostsConfig``; ``HostsConfig.load()`` reads strata's config file (``$STRATA_CONFIG``,
 else ``/etc/strata/config.json``) whose keys are Docker's ``daemon.json`` ones, plus the environment
@@ -101,8 +105,7 @@ class HostsConfig:
         return cls(tuple(insecure), tuple(mirrors), tuple(certs) or DEFAULT_CERTS_DIRS)
 
     def is_insecure(self, host: str) -> bool:
-        if is_loopback(host):
-            return True
+        """Listed in ``insecure-registries`` (by name, ``host:port`` or CIDR): TLS unverified, then HTTP."""
         name = _hostname(host)
         for entry in self.insecure_registries:
             entry = normalize_host(entry)
@@ -164,8 +167,9 @@ def _mirror_endpoint(url: str, config: HostsConfig) -> Endpoint:
     parts = urlsplit(url if "://" in url else f"https://{url}")
     netloc = parts.netloc
     scheme = parts.scheme or "https"
-    ctx = ssl_context_for(netloc, config, verify=not config.is_insecure(netloc)) if scheme == "https" else None
-    return Endpoint(DOCKER_HUB, netloc, scheme, ctx is not None, True, parts.path.rstrip("/"), ctx)
+    verify = scheme == "https" and not config.is_insecure(netloc)
+    ctx = ssl_context_for(netloc, config, verify=verify) if scheme == "https" else None
+    return Endpoint(DOCKER_HUB, netloc, scheme, verify, True, parts.path.rstrip("/"), ctx)
 
 
 def resolve_endpoints(registry: str, config: HostsConfig | None = None, *, for_push: bool = False) -> list[Endpoint]:
@@ -180,8 +184,10 @@ def resolve_endpoints(registry: str, config: HostsConfig | None = None, *, for_p
     else:
         netloc = name
     insecure = cfg.is_insecure(netloc)
+    loopback = is_loopback(netloc)
     verify = not insecure
-    out.append(Endpoint(name, netloc, "https", verify, False, "", ssl_context_for(netloc, cfg, verify=verify)))
-    if insecure:
+    ctx = ssl_context_for(netloc, cfg, verify=verify)
+    out.append(Endpoint(name, netloc, "https", verify, False, "", ctx))
+    if insecure or loopback:  # (a certificate that fails verification never gets here: see the client's probe)
         out.append(Endpoint(name, netloc, "http", False))
     return out

@@ -201,7 +201,10 @@ def save_selection(engine: Engine, names: list[str]) -> list[tuple[Digest, list[
     an ID the image untagged."""
     picked: dict[Digest, list[Reference]] = {}
     for name in names:
-        image_id, by_id = engine.resolve(name)
+        try:
+            image_id, by_id = engine.resolve(name)
+        except ImageNotFound:
+            raise StrataError("reference does not exist") from None  # Docker's words for save
         refs = picked.setdefault(image_id, [])
         if by_id:
             continue
@@ -292,11 +295,17 @@ def import_rootfs(
 
 
 def prune(engine: Engine, *, all_images: bool) -> tuple[list[tuple[str, str]], int]:
-    """``image prune``: dangling images (or, with ``all``, every image no container uses)."""
-    before = _store_bytes(engine)
+    """``image prune``: dangling images (or, with ``all``, every image no container uses); returns the
+    ``Untagged``/``Deleted`` lines and the bytes of the layers removed, as Docker counts them."""
     lines: list[tuple[str, str]] = []
     use = engine.container_use()
-    for s in engine.summaries():
+    summaries = engine.summaries()
+    layer_bytes = {
+        str(c): engine.meta.layer_size(d)
+        for s in summaries
+        for d, c in zip(s.config.diff_ids, chain_ids(s.config.diff_ids), strict=True)
+    }
+    for s in summaries:
         if engine.meta.get(s.id) is None:
             continue
         if s.refs and not all_images:
@@ -308,17 +317,8 @@ def prune(engine: Engine, *, all_images: bool) -> tuple[list[tuple[str, str]], i
         except (StrataError, ImageNotFound, InvalidReference):
             continue
         lines.extend(result.lines)
-    return lines, max(0, before - _store_bytes(engine))
-
-
-def _store_bytes(engine: Engine) -> int:
-    total = 0
-    for sub in ("blobs", "layers"):
-        for p in (engine.root / sub).rglob("*"):
-            with contextlib.suppress(OSError):
-                if p.is_file() and not p.is_symlink():
-                    total += p.stat().st_size
-    return total
+    reclaimed = sum(layer_bytes.get(text, 0) for kind, text in lines if kind == "Deleted")
+    return lines, reclaimed
 
 
 def disk_usage(engine: Engine) -> list[dict[str, Any]]:

@@ -85,6 +85,8 @@ def scan_tar(stream: Readable) -> int:
                 _verify_member(member)
                 if member.isreg():
                     size += member.size
+                elif member.issym():
+                    size += len(member.linkname.encode())  # as Docker's directory.Size counts links
     except tarfile.ReadError as e:
         if "empty file" in str(e):
             return 0
