@@ -77,7 +77,15 @@ auth:
 YML
 strata registry serve --config "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
+python3 - "$port" <<'PY'
+import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.2).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
 step strata run --name commit_container1 ubuntu:14.04 sh -c 'echo my first push >> test'
 step strata commit commit_container1 my-image-name:0.0
 step strata tag my-image-name:0.0 "127.0.0.1:$port/alicek107/my-image-name:0.0"
