@@ -168,6 +168,10 @@ def test_load_legacy_docker_layout(strata: Strata, rootfs_tar: Path, tmp_path: P
     assert "ADD file:x in /" in hist[1]
 
 
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
 def test_hostile_archives_change_nothing(strata: Strata, rootfs_tar: Path, tmp_path: Path, root: Path) -> None:
     import gzip
     import hashlib
@@ -217,6 +221,8 @@ def test_hostile_archives_change_nothing(strata: Strata, rootfs_tar: Path, tmp_p
         "diff_id": (archive(good, diff_id="sha256:" + "0" * 64), "diff ID"),
         "missing": (archive(good, layer_name="nope/layer.tar"), "not in the archive"),
         "truncated_gzip": (archive(gzip.compress(good)[:5000]), "truncated"),
+        "truncated_tar": (archive(good[: len(good) // 2 + 100]), "invalid tar"),
+        "corrupt_gzip": (archive(_flip(gzip.compress(good), 3000)), "invalid gzip"),
     }
     outer_bad = tmp_path / "outer.tar"
     with tarfile.open(outer_bad, "w") as tar:
