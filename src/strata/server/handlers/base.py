@@ -61,7 +61,8 @@ class APIError(StrataError):
 
 
 def error_response(err: APIError, method: str = "GET") -> web.Response:
-    headers = {"Content-Type": "application/json; charset=utf-8", **err.headers}
+    extra = {k: v for k, v in err.headers.items() if k.lower() != "content-length"}
+    headers = {"Content-Type": "application/json; charset=utf-8", **extra}
     body = json.dumps(ec.error_body(err.errors)).encode()
     if method == "HEAD":
         headers["Content-Length"] = str(len(body))
