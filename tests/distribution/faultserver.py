@@ -31,6 +31,7 @@ class FaultRegistry:
     reject_all: bool = False
     bearer: bool = False  # token auth: /token issues tokens for ``users``; the registry wants Bearer
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    refresh_tokens: bool = False  # /token answers offline_token=true with a refresh_token (an identity token)
     substitutes: dict[str, bytes] = field(default_factory=dict)  # digest -> other bytes served for "wrong"
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     port: int = 0
@@ -75,7 +76,9 @@ class FaultRegistry:
                 challenge += f',scope="{scope}"'
         return web.json_response(body, status=401, headers={"WWW-Authenticate": challenge})
 
-    def _token(self, request: web.Request) -> web.Response:
+    async def _token(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            return await self._oauth_token(request)
         self.token_requests.append({k: ",".join(request.query.getall(k)) for k in request.query})
         header = request.headers.get("Authorization", "")
         user, pw = "", ""
@@ -84,7 +87,19 @@ class FaultRegistry:
         if user and self.users.get(user) != pw:
             return web.json_response({"details": "incorrect username or password"}, status=401)
         scopes = " ".join(request.query.getall("scope", []))
-        return web.json_response({"token": f"tok-{user}-{len(scopes)}", "expires_in": 300})
+        answer: dict[str, object] = {"token": f"tok-{user}-{len(scopes)}", "expires_in": 300}
+        if self.refresh_tokens and user and request.query.get("offline_token") == "true":
+            answer["refresh_token"] = f"rt-{user}"
+        return web.json_response(answer)
+
+    async def _oauth_token(self, request: web.Request) -> web.Response:
+        """OAuth2 ``POST`` (grant_type=refresh_token) as Docker's token servers take identity tokens."""
+        form = dict(await request.post())
+        self.token_requests.append({"method": "POST", **{k: str(v) for k, v in form.items()}})
+        user = str(form.get("refresh_token", ""))[3:]
+        if form.get("grant_type") != "refresh_token" or user not in self.users or form["refresh_token"] != f"rt-{user}":
+            return web.json_response({"details": "invalid refresh token"}, status=401)
+        return web.json_response({"access_token": f"tok-{user}-oauth", "expires_in": 300, "scope": form.get("scope", "")})
 
     def _count(self, key: str) -> int:
         self._counts[key] = self._counts.get(key, 0) + 1
@@ -93,7 +108,7 @@ class FaultRegistry:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path_qs, dict(request.headers)))
         if request.path == "/token":
-            return self._token(request)
+            return await self._token(request)
         if not self._authorized(request):
             m = re.fullmatch(r"/v2/(.+)/(?:manifests|blobs)/.*", request.path)
             return self._unauthorized(f"repository:{m.group(1)}:pull" if m else "")

@@ -134,7 +134,10 @@ def test_endpoint_resolution(tmp_path: Path) -> None:
         DOCKER_HUB_HOST
     ]
     local = resolve_endpoints("localhost:5000", HostsConfig(certs_dirs=()))
-    assert [(e.scheme, e.verify) for e in local] == [("https", False), ("http", False)]
+    # loopback: verified TLS first, plain HTTP only for a server that does not speak TLS
+    assert [(e.scheme, e.verify) for e in local] == [("https", True), ("http", False)]
+    listed = resolve_endpoints("localhost:5000", HostsConfig(insecure_registries=("localhost:5000",), certs_dirs=()))
+    assert [(e.scheme, e.verify) for e in listed] == [("https", False), ("http", False)]
     assert [e.scheme for e in resolve_endpoints("127.0.0.2:80", HostsConfig())] == ["https", "http"]
     insecure = HostsConfig(insecure_registries=("10.0.0.0/8", "reg.lan:5000"), certs_dirs=())
     assert [e.scheme for e in resolve_endpoints("10.1.2.3:5000", insecure)] == ["https", "http"]

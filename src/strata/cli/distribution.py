@@ -210,24 +210,29 @@ def cmd_login(args: argparse.Namespace, ctx: Context) -> int:
     if not password:
         raise StrataError("Error: Password Required")
     creds = Credentials(username, password)
-    _check_login(server, creds)
-    store_credentials(server, creds)
-    print(
-        f"WARNING! Your password will be stored unencrypted in {config_path()}.\n"
-        "Configure a credential helper to remove this warning. See\n"
-        "https://docs.docker.com/engine/reference/commandline/login/#credentials-store\n",
-        file=ctx.err,
-    )
+    identity_token = _check_login(server, creds)
+    if identity_token:  # the token server gave a refresh token: keep it, not the password (as Docker)
+        creds = Credentials(username, identity_token=identity_token)
+    if store_credentials(server, creds):
+        # Docker 20.10's client prints this on stderr (checked against Debian's docker.io), then a blank line
+        print(
+            f"WARNING! Your password will be stored unencrypted in {config_path()}.\n"
+            "Configure a credential helper to remove this warning. See\n"
+            "https://docs.docker.com/engine/reference/commandline/login/#credentials-store\n",
+            file=ctx.err,
+        )
     print("Login Succeeded", file=ctx.out)
     return 0
 
 
-def _check_login(server: str, creds: Credentials) -> None:
+def _check_login(server: str, creds: Credentials) -> str:
+    """Ping the registry with ``creds``; the identity (refresh) token its token server issued, if any."""
     with _client(server, creds=creds) as client:
         try:
             client.ping()
         except Unauthorized as e:
             raise Unauthorized(f'Get "{client.endpoint.base_url}/v2/": {e}', status=e.status, errors=e.errors) from None
+        return client.auth.refresh_token
 
 
 def cmd_logout(args: argparse.Namespace, ctx: Context) -> int:

@@ -176,8 +176,11 @@ def get_credentials(registry: str) -> Credentials:
     return Credentials()
 
 
-def store_credentials(registry: str, creds: Credentials) -> None:
-    """Save a login the way ``docker login`` does (helper if configured, else base64 in ``auths``)."""
+def store_credentials(registry: str, creds: Credentials) -> bool:
+    """Save a login the way ``docker login`` does (helper if configured, else base64 in ``auths``).
+
+    An identity token is kept instead of the password (``identitytoken``, the password left out).
+    True when a password went into config.json itself (Docker then warns that it is unencrypted)."""
     data = _load()
     key = server_key(registry)
     auths = data.setdefault("auths", {})
@@ -190,6 +193,7 @@ def store_credentials(registry: str, creds: Credentials) -> None:
             user, secret = _TOKEN_USER, creds.identity_token
         _run_helper(helper, "store", json.dumps({"ServerURL": key, "Username": user, "Secret": secret}))
         auths[key] = {}
+        plaintext = False
     else:
         entry: dict[str, str] = {}
         if creds.identity_token:
@@ -198,7 +202,9 @@ def store_credentials(registry: str, creds: Credentials) -> None:
         else:
             entry["auth"] = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
         auths[key] = entry
+        plaintext = not creds.identity_token and bool(creds.password)
     _save(data)
+    return plaintext
 
 
 def erase_credentials(registry: str) -> bool:
