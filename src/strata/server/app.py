@@ -30,6 +30,7 @@ from strata.server.handlers.base import (
 from strata.server.metrics import Metrics
 from strata.server.names import is_valid_name
 from strata.server.notify import Notifier
+from strata.server.ratelimit import EXEMPT_PATHS, RateLimiter, retry_after_header
 from strata.server.routes import Route, match_v2
 from strata.server.storage.driver import StorageDriver
 from strata.server.storage.filesystem import FilesystemDriver
@@ -138,6 +139,22 @@ async def _errors_and_metrics(
         )
 
 
+_LIMITER = web.AppKey("strata_ratelimiter", RateLimiter)
+
+
+@web.middleware
+async def _rate_limit(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    limiter = request.app.get(_LIMITER)
+    if limiter is not None and request.path not in EXEMPT_PATHS:
+        wait = limiter.take(request.remote or "")
+        if wait > 0:
+            raise APIError(ec.TOOMANYREQUESTS, detail={"retryAfter": round(wait, 3)},
+                           headers={"Retry-After": retry_after_header(wait)})
+    return await handler(request)
+
+
 async def _add_api_header(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault(*API_VERSION_HEADER)
 
@@ -190,8 +207,11 @@ def create_app(config: RegistryConfig, driver: StorageDriver | None = None) -> w
     registry = Registry(driver, touch_after=min(600.0, config.gc.graceperiod / 4))
     auth = make_authenticator(config)
     state = ServerState(config, registry, auth, Notifier(config.notifications), Metrics(), GCLock(driver))
-    app = web.Application(middlewares=[_errors_and_metrics], client_max_size=config.max_manifest_size)
+    app = web.Application(middlewares=[_errors_and_metrics, _rate_limit], client_max_size=config.max_manifest_size)
     app[STATE] = state
+    rl = config.ratelimit
+    if rl.enabled:
+        app[_LIMITER] = RateLimiter(rl.rate, rl.burst, max_clients=rl.maxclients)
     app.on_response_prepare.append(_add_api_header)
     app.router.add_route("*", "/v2", _dispatch_base)
     app.router.add_route("*", "/v2/{tail:.*}", _dispatch)

@@ -1,11 +1,16 @@
 """Registry configuration: a YAML file shaped like distribution's ``config.yml``.
 
+Besides distribution's keys: ``http.ratelimit.rate``/``burst`` (per-client requests per second
+and burst, see :mod:`strata.server.ratelimit`), ``http.readtimeout``, ``gc.*`` (online garbage
+collection), ``search.enabled`` and ``auth.token.*`` for the built-in token server.
+
 Every key can be overridden from the environment: ``STRATA_REGISTRY_STORAGE_DELETE_ENABLED=true``
 sets ``storage.delete.enabled``. Command-line flags (``--addr``, ``--root``) win over both.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +27,7 @@ __all__ = [
     "EndpointConfig",
     "GCConfig",
     "HtpasswdConfig",
+    "RateLimitConfig",
     "RegistryConfig",
     "TokenConfig",
     "build_config",
@@ -70,6 +76,19 @@ class EndpointConfig:
 
 
 @dataclass
+class RateLimitConfig:
+    """``http.ratelimit``: per-client token bucket; off while ``rate`` is 0."""
+
+    rate: float = 0.0
+    burst: int = 0
+    maxclients: int = 10_000
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+
+@dataclass
 class GCConfig:
     graceperiod: float = 3600.0
     interval: float = 0.0
@@ -92,6 +111,7 @@ class RegistryConfig:
     max_manifest_size: int = MAX_MANIFEST_SIZE
     accesslog: bool = True
     read_timeout: float = 120.0
+    ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
     search: bool = True
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -180,6 +200,22 @@ def _token(raw: Any) -> TokenConfig | None:
     )
 
 
+def _ratelimit(raw: Any) -> RateLimitConfig:
+    if raw is None:
+        return RateLimitConfig()
+    if not isinstance(raw, dict):
+        raise ConfigError("http.ratelimit must be a mapping (rate, burst)")
+    try:
+        rate = float(raw.get("rate", 0) or 0)
+        burst = int(raw.get("burst", 0) or 0)
+        maxclients = int(raw.get("maxclients", 10_000))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"invalid http.ratelimit: {e}")
+    if rate < 0 or burst < 0 or maxclients < 1:
+        raise ConfigError("invalid http.ratelimit: rate and burst must not be negative")
+    return RateLimitConfig(rate, burst or max(1, math.ceil(rate)), maxclients)
+
+
 def build_config(raw: dict[str, Any]) -> RegistryConfig:
     """The typed configuration from an already merged YAML tree."""
     htp = _get(raw, "auth.htpasswd")
@@ -204,6 +240,7 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
         ),
         max_manifest_size=int(_get(raw, "validation.manifests.maxsize", MAX_MANIFEST_SIZE)),
         read_timeout=parse_duration(_get(raw, "http.readtimeout", 120)),
+        ratelimit=_ratelimit(_get(raw, "http.ratelimit")),
         accesslog=not _bool(_get(raw, "log.accesslog.disabled", False)),
         search=_bool(_get(raw, "search.enabled", True)),
         raw=raw,
