@@ -66,7 +66,7 @@ def test_container_config_follows_dockers_rules() -> None:
     assert (cfg["Entrypoint"], cfg["Cmd"]) == (None, ["ls"])
     cfg = container_config({}, image_name="i", hostname="h", cmd=["ls"], entrypoint=None, env=[],
                            workdir=None, user=None, tty=False, interactive=False)
-    assert cfg["Env"][0].startswith("PATH=/usr/local/sbin:")
+    assert cfg["Env"] is None  # as Docker: PATH goes to the process env only, not into the config
 
 
 def test_users_resolve_inside_the_rootfs_only(tmp_path: Path) -> None:

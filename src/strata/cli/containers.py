@@ -85,6 +85,8 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
     p.add_argument("--runtime", help="OCI runtime to use (runc, crun)")
     p.add_argument("--storage-driver", help="rootfs driver: overlay (default when it mounts) or vfs")
+    p.add_argument("--security-opt", action="append", default=[],
+                   help="security options (seccomp=unconfined|PROFILE.json, no-new-privileges)")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -112,6 +114,7 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         workdir=args.workdir, user=args.user, hostname=args.hostname, network=args.network,
         binds=[parse_bind(v) for v in args.volume], tty=args.tty, interactive=args.interactive,
         auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
+        detach=bool(getattr(args, "detach", False)), security_opt=list(args.security_opt),
     )
     return lc.create(store, opts)
 

@@ -9,8 +9,9 @@ from strata.container.logs import rfc3339nano
 from strata.container.monitor import log_path
 from strata.container.records import Container, container_dir
 from strata.container.rootfs import Rootfs
+from strata.container.spec import MASKED_PATHS, READONLY_PATHS
 
-__all__ = ["inspect_by_name", "inspect_container", "list_command"]
+__all__ = ["host_config_doc", "inspect_by_name", "inspect_container", "list_command"]
 
 
 def list_command(c: Container) -> str:
@@ -34,16 +35,7 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
         }
     else:
         graph = {"Data": {"Dir": str(rootfs.path)}, "Name": "vfs"}
-    host_config = {
-        "Binds": c.host_config.get("Binds"),
-        "NetworkMode": c.host_config.get("NetworkMode", "default"),
-        "AutoRemove": bool(c.host_config.get("AutoRemove")),
-        "Runtime": c.runtime,
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-        "LogConfig": {"Type": "json-file", "Config": {}},
-        "Privileged": False,
-        "ReadonlyRootfs": False,
-    }
+    host_config = host_config_doc(c)
     mounts = []
     for spec_text in c.host_config.get("Binds") or []:
         src, dst, *mode = spec_text.split(":")
@@ -85,7 +77,48 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
         "GraphDriver": graph,
         "Mounts": mounts,
         "Config": c.config,
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": _network_settings(c),
+    }
+
+
+def host_config_doc(c: Container) -> dict[str, Any]:
+    """Docker's ``HostConfig`` with every field Docker 20.10 shows (the unsupported ones at their defaults)."""
+    hc = c.host_config
+    return {
+        "Binds": hc.get("Binds"), "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": hc.get("NetworkMode", "default"), "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": bool(hc.get("AutoRemove")),
+        "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host",
+        "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None, "IpcMode": "private",
+        "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+        "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": hc.get("SecurityOpt"),
+        "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": c.runtime, "ConsoleSize": [0, 0],
+        "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
+        "BlkioWeightDevice": [], "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None,
+        "BlkioDeviceReadIOps": None, "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0,
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+        "DeviceCgroupRules": None, "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0,
+        "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False,
+        "PidsLimit": None, "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0, "MaskedPaths": list(MASKED_PATHS), "ReadonlyPaths": list(READONLY_PATHS),
+    }
+
+
+def _network_settings(c: Container) -> dict[str, Any]:
+    """Docker's ``NetworkSettings``: no addresses (strata has no bridge), the one network joined."""
+    mode = str(c.host_config.get("NetworkMode") or "default")
+    name = {"default": "bridge", "bridge": "bridge"}.get(mode, mode)
+    endpoint = {
+        "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "", "Gateway": "",
+        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "", "DriverOpts": None,
+    }
+    return {
+        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": {name: endpoint},
     }
 
 

@@ -19,6 +19,7 @@ from strata.container.monitor import Attach, spawn_monitor, supervise
 from strata.container.records import Container, ContainerStore, container_dir, new_id, pid_alive, random_name
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime, find_runtime
+from strata.container.seccomp import normalize_security_opts, security_settings
 from strata.container.spec import Bind, build_spec, container_config, resolve_user
 from strata.container.tty import get_winsize
 from strata.errors import Conflict, StrataError
@@ -71,6 +72,8 @@ class CreateOptions:
     driver: str | None = None
     runtime: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    detach: bool = False
+    security_opt: list[str] = field(default_factory=list)
 
 
 def runtime_for(root: Path, c: Container) -> Runtime:
@@ -139,8 +142,9 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     config = container_config(
         opts.image_cfg, image_name=opts.image_name, hostname=hostname, cmd=opts.cmd,
         entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir, user=opts.user,
-        tty=opts.tty, interactive=opts.interactive, labels=opts.labels,
+        tty=opts.tty, interactive=opts.interactive, labels=opts.labels, detach=opts.detach,
     )
+    security_opt = normalize_security_opts(opts.security_opt)
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
         raise StrataError("No command specified", exit_code=125)
@@ -151,7 +155,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
         created=time.time(), path=argv[0], args=argv[1:], config=config,
         host_config={
             "NetworkMode": opts.network, "Binds": [b.spec() for b in opts.binds] or None,
-            "AutoRemove": opts.auto_remove, "Runtime": runtime,
+            "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
         },
         driver=driver, runtime=runtime,
     )
@@ -206,8 +210,10 @@ def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None)
     for spec_text in c.host_config.get("Binds") or []:
         src, dst, *mode = spec_text.split(":")
         binds.append(Bind(src, dst, bool(mode and mode[0] == "ro")))
+    seccomp, no_new_privileges = security_settings(list(c.host_config.get("SecurityOpt") or []))
     spec = build_spec(
         config=c.config, args=[c.path, *c.args], rootfs=rootfs.path, user=user,
+        seccomp=seccomp, no_new_privileges=no_new_privileges,
         network=str(c.host_config.get("NetworkMode") or "default"),
         hosts_files={"/etc/resolv.conf": cdir / "resolv.conf", "/etc/hostname": cdir / "hostname",
                      "/etc/hosts": cdir / "hosts"},

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strata.container.seccomp import oci_seccomp
 from strata.errors import StrataError
 
 __all__ = [
     "DEFAULT_CAPS",
     "DEFAULT_PATH",
+    "MASKED_PATHS",
+    "READONLY_PATHS",
     "Bind",
     "RuntimeUser",
     "build_spec",
@@ -155,6 +158,7 @@ def container_config(
     tty: bool,
     interactive: bool,
     labels: dict[str, str] | None = None,
+    detach: bool = False,
 ) -> dict[str, Any]:
     """Docker's container ``Config``: image config overlaid with the ``run`` options, Docker's rules.
 
@@ -169,21 +173,19 @@ def container_config(
     if cmd:
         command = list(cmd)
     merged_env = _merge_env(list(image_cfg.get("Env") or []), env)
-    if not any(e.startswith("PATH=") for e in merged_env):
-        merged_env.insert(0, f"PATH={DEFAULT_PATH}")
     cfg_labels = dict(image_cfg.get("Labels") or {})
     cfg_labels.update(labels or {})
     return {
         "Hostname": hostname,
         "Domainname": "",
         "User": user if user is not None else str(image_cfg.get("User") or ""),
-        "AttachStdin": interactive,
-        "AttachStdout": True,
-        "AttachStderr": True,
+        "AttachStdin": interactive and not detach,
+        "AttachStdout": not detach,
+        "AttachStderr": not detach,
         "Tty": tty,
         "OpenStdin": interactive,
-        "StdinOnce": interactive,
-        "Env": merged_env,
+        "StdinOnce": interactive and not detach,
+        "Env": merged_env or None,
         "Cmd": command,
         "Image": image_name,
         "Volumes": image_cfg.get("Volumes"),
@@ -246,6 +248,10 @@ class RuntimeUser:
     additional_gids: list[int] = field(default_factory=list)
     home: str = "/"
 
+    def groups(self) -> list[int]:
+        """The supplementary groups the process gets: its primary group first, as Docker sets them."""
+        return [self.gid, *[g for g in self.additional_gids if g != self.gid]]
+
 
 def _read_db(rootfs: Path, name: str) -> list[list[str]]:
     try:
@@ -299,18 +305,22 @@ def build_spec(
     binds: list[Bind],
     console_size: tuple[int, int] | None = None,
     cgroups_path: str | None = None,
+    seccomp: dict[str, Any] | None = None,
+    no_new_privileges: bool = False,
 ) -> dict[str, Any]:
-    """The OCI runtime config for a container (Docker's defaults, no rlimits above the current ones)."""
+    """The OCI runtime config for a container (Docker's defaults, no rlimits above the current ones).
+
+    ``seccomp`` is a Docker-format profile (None = unconfined)."""
     tty = bool(config.get("Tty"))
     env = _process_env(config, tty)
     process: dict[str, Any] = {
         "terminal": tty,
-        "user": {"uid": user.uid, "gid": user.gid, **({"additionalGids": user.additional_gids} if user.additional_gids else {})},
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.groups()},
         "args": args,
         "env": env,
         "cwd": config.get("WorkingDir") or "/",
         "capabilities": {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted")},
-        "noNewPrivileges": False,
+        "noNewPrivileges": no_new_privileges,
     }
     if tty and console_size:
         process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
@@ -331,6 +341,8 @@ def build_spec(
     }
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
+    if seccomp is not None:
+        linux["seccomp"] = oci_seccomp(seccomp, DEFAULT_CAPS)
     return {
         "ociVersion": "1.0.2",
         "process": process,
