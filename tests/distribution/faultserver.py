@@ -2,7 +2,7 @@
 
 It serves blobs and manifests from memory; ``faults`` maps a blob digest or manifest reference to a
 fault name: ``wrong`` (other bytes, same length), ``truncate`` (always short), ``drop_once`` (closes the
-connection half-way through the first GET, then honours ``Range``), ``redirect`` (307 to the real
+connection half-way through the first GET, then honours ``Range``), ``drop_always`` (every GET), ``redirect`` (307 to the real
 location), ``redirect_loop``, ``throttle`` (``429`` with ``Retry-After: 1`` twice first). Optional Basic
 auth (``users``) answers ``401`` with a challenge; ``reject_all`` refuses even good credentials.
 """
@@ -172,11 +172,13 @@ class FaultRegistry:
                 await resp.write(data[i : i + 65536])
                 await asyncio.sleep(0.5)
             return resp
-        if fault == "drop_once" and self._count(dg) == 1:
-            resp = web.StreamResponse()
-            resp.content_length = len(data)
+        if fault == "drop_always" or (fault == "drop_once" and self._count(dg) == 1):
+            resp = web.StreamResponse(status=206 if start else 200)
+            if start:
+                resp.headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            resp.content_length = len(data) - start
             await resp.prepare(request)
-            await resp.write(data[: len(data) // 2])
+            await resp.write(data[start : start + max(1, (len(data) - start) // 2)])
             await asyncio.sleep(0.05)
             assert request.transport is not None
             request.transport.abort()

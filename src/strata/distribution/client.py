@@ -279,7 +279,7 @@ class RegistryClient:
                 resp.close()
                 return ep
             self._index += 1
-        raise TransportError(f'Get "{last_url}": {_describe(last)}')
+        raise TransportError(f'Get "{last_url}": {_describe(last, last_url)}')
 
     def fail_over(self, failed: Endpoint) -> bool:
         """Pass over ``failed`` (a mirror whose fetch failed) for the next endpoint; False when there is none.
@@ -432,7 +432,7 @@ class RegistryClient:
             try:
                 resp = self._send_once(ep, method, url, hdrs, body, length)
             except _NETWORK_ERRORS as e:
-                raise TransportError(f'{method.capitalize()} "{url}": {_describe(e)}') from e
+                raise TransportError(f'{method.capitalize()} "{url}": {_describe(e, url)}') from e
             if resp.status == 401 and same_host and not authed_retry:
                 challenge = resp.headers.get_all("WWW-Authenticate") or []
                 err_body = resp.read_limited(64 << 10)
@@ -476,7 +476,7 @@ class RegistryClient:
             try:
                 resp = self._send_once(ep, method, url, headers, body, None)
             except _NETWORK_ERRORS as e:
-                raise TransportError(f'{method.capitalize()} "{url}": {_describe(e)}') from e
+                raise TransportError(f'{method.capitalize()} "{url}": {_describe(e, url)}') from e
             if resp.status in (301, 302, 307, 308) and resp.header("Location") and redirects < MAX_REDIRECTS:
                 url = urljoin(url, resp.header("Location"))
                 resp.read_limited(64 << 10)
@@ -777,9 +777,11 @@ def _next_link(header: str) -> str:
     return ""
 
 
-def _describe(e: BaseException | None) -> str:
+def _describe(e: BaseException | None, url: str = "") -> str:
     if e is None:
         return "no endpoint"
+    if isinstance(e, socket.gaierror):
+        return f"dial tcp: lookup {urlsplit(url).hostname or ''}: no such host".replace("lookup :", "lookup:")
     if isinstance(e, ConnectionRefusedError):
         return "connect: connection refused"
     if isinstance(e, socket.timeout | TimeoutError):
