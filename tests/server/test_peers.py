@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,11 +178,18 @@ def test_docker_token_auth(dockerd: Dockerd, docker_busybox: str, token: ServerP
     dockerd.run("tag", docker_busybox, ref)
     dockerd.run("login", "-u", USER, "--password-stdin", token.url, input=PASSWORD)
     try:
+        # the token server offered a refresh token: Docker keeps it instead of the password ...
+        saved = json.loads((Path(dockerd.env["DOCKER_CONFIG"]) / "config.json").read_text())["auths"][token.url]
+        assert saved.get("identitytoken") and base64.b64decode(saved.get("auth", "")) == f"{USER}:".encode()
+        posts_before = token.log.read_text().count('"POST /auth/token')
         dockerd.run("push", ref)
         before = _image_id(dockerd, ref)
         dockerd.run("rmi", ref)
         dockerd.run("pull", ref)
         assert _image_id(dockerd, ref) == before
+        # ... and trades it for access tokens with the OAuth2 form (grant_type=refresh_token)
+        time.sleep(0.2)
+        assert token.log.read_text().count('"POST /auth/token HTTP/1.1" 200') > posts_before
     finally:
         dockerd.run("logout", token.url, check=False)
     dockerd.run("login", "-u", "bob", "--password-stdin", token.url, input="bob-pw")

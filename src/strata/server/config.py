@@ -61,6 +61,7 @@ class TokenConfig:
     anonymouspull: bool = False
     expiration: float = 300.0
     builtin: bool = True
+    refreshexpiration: float = 90 * 86400.0
 
 
 @dataclass
@@ -197,6 +198,7 @@ def _token(raw: Any) -> TokenConfig | None:
         anonymouspull=_bool(raw.get("anonymouspull", False)),
         expiration=parse_duration(raw.get("expiration", 300)),
         builtin=_bool(raw.get("builtin", True)),
+        refreshexpiration=parse_duration(raw.get("refreshexpiration", 90 * 86400)),
     )
 
 

@@ -90,6 +90,11 @@ class HtpasswdFile:
         except ValueError:
             return False
 
+    def hash_of(self, user: str) -> bytes | None:
+        """The user's current password hash (None when the user is not in the file)."""
+        self._load()
+        return self._users.get(user)
+
     async def verify(self, user: str, password: str) -> bool:
         self._load()
         h = self._users.get(user)

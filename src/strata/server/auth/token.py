@@ -3,7 +3,17 @@
 The endpoint (``GET /auth/token?service=&scope=&account=``) authenticates with Basic credentials
 from an htpasswd file (or anonymously), grants each requested action the access rules allow and
 returns an ES256-signed JWT with distribution's claims (``iss``, ``sub``, ``aud``, ``exp``, ``nbf``,
-``iat``, ``jti``, ``access``).
+``iat``, ``jti``, ``access``). ``offline_token=true`` (what ``docker login`` sends) adds a
+``refresh_token``.
+
+``POST /auth/token`` takes distribution's OAuth2 form (``application/x-www-form-urlencoded``):
+``grant_type=password`` with ``username``/``password`` (plus ``access_type=offline`` for a refresh
+token) or ``grant_type=refresh_token`` with ``refresh_token``; ``service``, ``scope`` (space
+separated) and ``client_id`` as in the spec. It answers ``access_token``, ``scope``, ``expires_in``,
+``issued_at`` (and ``refresh_token``). Refresh tokens are JWTs for a separate audience (never valid
+at the registry), live ``auth.token.refreshexpiration`` (90 days), and stop working when the user
+leaves the htpasswd file or changes password. Failures answer RFC 6749 ``error`` fields together
+with the registry's ``errors`` list.
 """
 
 from __future__ import annotations
@@ -142,9 +152,23 @@ class TokenAuth(Authenticator):
     def routes(self) -> list[web.RouteDef]:
         if self.key is None:
             return []
-        return [web.get(TOKEN_PATH, self.issue)]
+        return [web.get(TOKEN_PATH, self.issue), web.post(TOKEN_PATH, self.issue_oauth)]
+
+    def _grant(self, account: str | None, scope_texts: list[str]) -> list[dict[str, Any]]:
+        """Each requested scope with the actions the access rules allow ``account``."""
+        access = []
+        for text in scope_texts:
+            for item in text.split(" "):
+                scope = parse_scope(item)
+                if scope is None:
+                    continue
+                allowed = self.rules.allowed(account, scope.type, scope.name)
+                actions = sorted(scope.actions) if "*" in allowed else sorted(scope.actions & allowed)
+                access.append({"type": scope.type, "name": scope.name, "actions": actions})
+        return access
 
     async def issue(self, request: web.Request) -> web.StreamResponse:
+        """``GET``: Basic credentials (or none); ``offline_token=true`` adds a refresh token."""
         creds = basic_credentials(request)
         account: str | None = None
         if creds is not None:
@@ -155,16 +179,78 @@ class TokenAuth(Authenticator):
         service = request.query.get("service", self.config.service)
         if service != self.config.service:
             return web.json_response(ec.DENIED.body(f"unknown service {service!r}"), status=400)
-        access = []
-        for text in request.query.getall("scope", []):
-            for item in text.split(" "):
-                scope = parse_scope(item)
-                if scope is None:
-                    continue
-                allowed = self.rules.allowed(account, scope.type, scope.name)
-                actions = sorted(scope.actions) if "*" in allowed else sorted(scope.actions & allowed)
-                access.append({"type": scope.type, "name": scope.name, "actions": actions})
-        return web.json_response(self._sign(account, access))
+        answer = self._sign(account, self._grant(account, request.query.getall("scope", [])))
+        if account is not None and request.query.get("offline_token", "").lower() == "true":
+            answer["refresh_token"] = self._refresh_token(account)
+        return web.json_response(answer)
+
+    async def issue_oauth(self, request: web.Request) -> web.StreamResponse:
+        """``POST``: the OAuth2 form (``grant_type=password`` or ``refresh_token``)."""
+        form = await request.post()
+        field = {k: v for k, v in form.items() if isinstance(v, str)}
+        service = field.get("service", self.config.service)
+        if service != self.config.service:
+            return _oauth_error(400, "invalid_request", f"unknown service {service!r}")
+        grant = field.get("grant_type", "")
+        if grant == "password":
+            user, password = field.get("username", ""), field.get("password", "")
+            if not user or self.users is None or not await self.users.verify(user, password):
+                return _oauth_error(401, "invalid_grant", "invalid username or password")
+            account = user
+        elif grant == "refresh_token":
+            found = self._refresh_account(field.get("refresh_token", ""))
+            if found is None:
+                return _oauth_error(401, "invalid_grant", "invalid or expired refresh token")
+            account = found
+        else:
+            return _oauth_error(400, "unsupported_grant_type", f"unsupported grant_type {grant!r}")
+        access = self._grant(account, [field.get("scope", "")])
+        answer = self._sign(account, access)
+        answer["scope"] = " ".join(
+            f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access if a["actions"]
+        )
+        if grant == "password" and field.get("access_type") == "offline":
+            answer["refresh_token"] = self._refresh_token(account)
+        return web.json_response(answer)
+
+    def _refresh_audience(self) -> str:
+        return f"{self.config.service}#refresh"
+
+    def _password_tag(self, account: str) -> str | None:
+        """Changes when the user's password does, so a new password revokes old refresh tokens."""
+        h = self.users.hash_of(account) if self.users is not None else None
+        return hashlib.sha256(h).hexdigest()[:16] if h is not None else None
+
+    def _refresh_token(self, account: str) -> str:
+        assert self.key is not None
+        now = int(time.time())
+        claims = {
+            "iss": self.config.issuer,
+            "sub": account,
+            "aud": self._refresh_audience(),
+            "exp": now + int(self.config.refreshexpiration),
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "pwt": self._password_tag(account),
+        }
+        return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": self.kid})
+
+    def _refresh_account(self, token: str) -> str | None:
+        """The account a valid refresh token stands for (None if invalid, expired or revoked)."""
+        if self.key is None or not token:
+            return None
+        try:
+            claims = jwt.decode(
+                token, self.key.public_key(), algorithms=["ES256"], audience=self._refresh_audience(),
+                issuer=self.config.issuer, options={"require": ["exp", "sub", "aud"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        account = str(claims.get("sub") or "")
+        tag = self._password_tag(account) if account else None
+        if tag is None or claims.get("pwt") != tag:
+            return None
+        return account
 
     def _sign(self, account: str | None, access: list[dict[str, Any]]) -> dict[str, Any]:
         assert self.key is not None
@@ -182,6 +268,13 @@ class TokenAuth(Authenticator):
         token = jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": self.kid})
         issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
         return {"token": token, "access_token": token, "expires_in": int(self.config.expiration), "issued_at": issued}
+
+
+def _oauth_error(status: int, error: str, description: str) -> web.Response:
+    """RFC 6749 section 5.2 fields, plus the registry error list Docker's client reads."""
+    code = ec.UNAUTHORIZED if status == 401 else ec.DENIED
+    body = {"error": error, "error_description": description, **code.body(description)}
+    return web.json_response(body, status=status)
 
 
 def _bundle_keys(path: str) -> list[Any]:
