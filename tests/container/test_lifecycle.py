@@ -140,3 +140,43 @@ def test_falls_back_to_vfs_when_overlay_cannot_mount(tmp_path: Path, busybox_tar
         assert odd("diff", "fallback").stdout == "A /x\n"
     finally:
         odd("rm", "-f", "fallback", check=False)
+
+
+def test_exec_kill_and_tty_errors_as_docker(strata: Strata, busybox_image: str) -> None:
+    strata("run", "-d", "--name", "ex", busybox_image, "sleep", "1000")
+    res = strata("exec", "ex", "nosuch", check=False)
+    assert (res.returncode, res.stdout, res.stderr) == (126, "", (
+        'Error: OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuch": '
+        "executable file not found in $PATH: unknown\n"))
+    res = strata("exec", "ex", "/etc/passwd", check=False)
+    assert res.returncode == 126 and res.stderr.endswith('exec: "/etc/passwd": permission denied: unknown\n')
+    res = strata("exec", "-u", "nosuchuser", "ex", "true", check=False)
+    assert (res.returncode, res.stderr) == (126, "Error: unable to find user nosuchuser: no matching entries "
+                                                  "in passwd file\n")
+    # the exec'd user's groups replace the container's (root's) groups; -e replaces PATH in place
+    assert strata("exec", "-u", "nobody", "ex", "id").stdout == (
+        "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n")
+    out = strata("exec", "-e", "PATH=/x:/bin", "-e", "A=1", "ex", "sh", "-c", "echo $PATH $A ${TERM:-none}")
+    assert out.stdout == "/x:/bin 1 none\n"
+    res = strata("exec", "ex", "sh", "-c", "echo out; echo err >&2; sleep 100 & exit 3", check=False)
+    assert (res.returncode, res.stdout, res.stderr) == (3, "out\n", "err\n")
+    assert strata("exec", "-d", "ex", "sh", "-c", "echo hidden").stdout == ""
+    assert strata("exec", "-i", "ex", "cat", input="piped\n").stdout == "piped\n"
+    res = strata("exec", "-it", "ex", "true", input="", check=False)
+    assert (res.returncode, res.stderr) == (1, "the input device is not a TTY\n")
+    for sig in ("NOPE", "0"):
+        res = strata("kill", "-s", sig, "ex", check=False)
+        assert (res.returncode, res.stderr) == (1, f"Error: Invalid signal: {sig}\n")
+    assert "Up " in strata("ps", "--format", "{{.Status}}").stdout
+    assert strata("kill", "-s", "sigterm", "ex").stdout == "ex\n"  # PID 1 without a handler ignores it
+    assert strata("kill", "-s", "9", "ex").stdout == "ex\n"
+    assert strata("wait", "ex").stdout == "137\n"
+    res = strata("run", "-u", "nosuchuser", "--name", "nouser", busybox_image, "true", check=False)
+    assert (res.returncode, res.stderr) == (125, "Error: unable to find user nosuchuser: no matching entries "
+                                                  "in passwd file\n")
+    assert strata("ps", "-a", "-f", "name=nouser", "--format", "{{.Status}}").stdout == "Created\n"
+    res = strata("run", "-it", "--name", "notty", busybox_image, "true", input="", check=False)
+    assert (res.returncode, res.stderr) == (1, "the input device is not a TTY\n")
+    assert strata("ps", "-aq", "-f", "name=notty").stdout == ""
+    assert strata("run", "--rm", "-u", "nobody", busybox_image, "id").stdout == (
+        "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n")

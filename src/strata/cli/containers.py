@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from strata.errors import Conflict, ImageNotFound, StrataError
 if TYPE_CHECKING:
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
+    from strata.container.spec import RuntimeUser
 
 # Container modules are imported inside the handlers: every strata command builds this parser.
 
@@ -153,10 +153,20 @@ def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _not_a_tty(ctx: Context) -> bool:
+    """Docker's CheckTty: ``-i -t`` needs a terminal on stdin."""
+    if os.isatty(0):
+        return False
+    print("the input device is not a TTY", file=ctx.err)
+    return True
+
+
 def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
     from strata.container.monitor import Attach
 
+    if args.interactive and args.tty and not args.detach and _not_a_tty(ctx):
+        return 1
     store = _store(ctx)
     try:
         try:
@@ -190,6 +200,8 @@ def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
             raise StrataError("you cannot start and attach multiple containers at once")
         with _store(ctx) as store:
             c = store.get(args.containers[0])
+            if args.interactive and c.config.get("Tty") and _not_a_tty(ctx):
+                return 1
             attach = Attach(stdin=0 if args.interactive else None, stdout=1, stderr=2)
             return lc.start_attached(store, c, attach)
 
@@ -303,7 +315,12 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
+    from strata.container.execution import ExecRequest, run_exec
+    from strata.container.records import container_dir
+    from strata.container.spec import merge_env, process_env
 
+    if args.interactive and args.tty and not args.detach and _not_a_tty(ctx):
+        return 1
     with _store(ctx) as store:
         c = lc.reconcile(store, store.get(args.container))
         if c.state == "paused":
@@ -311,25 +328,17 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
         if c.state != "running":
             raise Conflict(f"Container {c.id} is not running")
         runtime = lc.runtime_for(store.root, c)
-        env = [*(c.config.get("Env") or []), *args.env]
-        if args.tty:
-            env.append("TERM=xterm")
-        argv = runtime.exec_argv(
-            c.id, list(args.command), tty=args.tty, env=env,
-            cwd=args.workdir or c.config.get("WorkingDir") or None, user=_numeric_user(store, c, args.user),
-            detach=args.detach,
+        env = merge_env(process_env(c.config, args.tty), list(args.env))  # Docker's exec env
+        req = ExecRequest(
+            list(args.command), env=env, cwd=args.workdir or c.config.get("WorkingDir") or None,
+            user=_exec_user(store, c, args.user), tty=args.tty, interactive=args.interactive, detach=args.detach,
         )
     ctx.close()
     ctx.out.flush()
-    if args.tty and not args.detach:
-        from strata.container.monitor import exec_tty
-
-        return exec_tty(argv, interactive=args.interactive)
-    stdin = None if args.interactive else subprocess.DEVNULL
-    return subprocess.call(argv, stdin=stdin)
+    return run_exec(runtime, c.id, container_dir(store.root, c.id), req)
 
 
-def _numeric_user(store: ContainerStore, c: Container, user: str | None) -> str | None:
+def _exec_user(store: ContainerStore, c: Container, user: str | None) -> RuntimeUser | None:
     from strata.container.records import container_dir
     from strata.container.rootfs import Rootfs
     from strata.container.spec import resolve_user
@@ -337,8 +346,11 @@ def _numeric_user(store: ContainerStore, c: Container, user: str | None) -> str 
     wanted = user if user is not None else str(c.config.get("User") or "")
     if not wanted:
         return None
-    u = resolve_user(Rootfs(container_dir(store.root, c.id), c.driver).path, wanted)
-    return f"{u.uid}:{u.gid}"
+    try:
+        return resolve_user(Rootfs(container_dir(store.root, c.id), c.driver).path, wanted)
+    except StrataError as e:
+        e.exit_code = 126  # docker exec: the command could not be started
+        raise
 
 
 # --- ps / inspect / prune ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ __all__ = [
     "container_lock",
     "create",
     "kill",
+    "parse_signal",
     "pause",
     "reconcile",
     "remove",
@@ -326,14 +328,41 @@ def wait(store: ContainerStore, c: Container, timeout: float | None = None) -> C
         delay = min(delay * 2, 0.1)
 
 
+def parse_signal(raw: str) -> str:
+    """Docker's ParseSignal: a number above 0 or a name with or without ``SIG`` (any case), as the
+    runtime takes it; ``Invalid signal: X`` otherwise."""
+    if raw.lstrip("-").isdigit():
+        if int(raw) <= 0:
+            raise StrataError(f"Invalid signal: {raw}")
+        return str(int(raw))
+    name = raw.upper().removeprefix("SIG")
+    base, plus, offset = name.partition("+")
+    base, minus, neg = base.partition("-") if not plus else (base, "", "")
+    if base in ("RTMIN", "RTMAX"):
+        step = offset if plus else neg
+        if (plus or minus) and not step.isdigit():
+            raise StrataError(f"Invalid signal: {raw}")
+        number = int(getattr(signal, f"SIG{base}")) + (int(step) if plus else -int(step) if minus else 0)
+        if not int(signal.SIGRTMIN) <= number <= int(signal.SIGRTMAX):
+            raise StrataError(f"Invalid signal: {raw}")
+        return str(number)
+    if name not in {s.name.removeprefix("SIG") for s in signal.Signals}:
+        raise StrataError(f"Invalid signal: {raw}")
+    return name
+
+
 def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None:
+    sig = parse_signal(signal_name)
     c = reconcile(store, c)
     if not c.running:
         raise Conflict(
             f"Cannot kill container: {c.name}: Container {c.id} is not running"
         )
-    sig = signal_name.upper().removeprefix("SIG") if not signal_name.isdigit() else signal_name
-    runtime_for(store.root, c).kill(c.id, sig)
+    if not runtime_for(store.root, c).kill(c.id, sig):
+        cur = reconcile(store, store.by_id(c.id) or c)
+        if cur.running:
+            raise StrataError(f"Cannot kill container: {c.name}: OCI runtime kill failed")
+        raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
 
 
 def stop(store: ContainerStore, c: Container, timeout: float = 10.0) -> Container:

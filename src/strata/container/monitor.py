@@ -14,14 +14,11 @@ import errno
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from contextlib import nullcontext as _nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -33,7 +30,7 @@ from strata.container.runtime import Runtime
 from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
 from strata.errors import RuntimeFailure, StrataError
 
-__all__ = ["Attach", "exec_tty", "log_path", "spawn_monitor", "supervise"]
+__all__ = ["Attach", "log_path", "spawn_monitor", "supervise"]
 
 PR_SET_CHILD_SUBREAPER = 36
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -390,68 +387,3 @@ def _monitor_main(
         report(json.dumps({"error": f"container monitor failed: {e}", "exit_code": 125}))
     finally:
         store.close()
-
-
-def exec_tty(exec_argv: list[str], *, interactive: bool) -> int:
-    """``exec -t``: run ``exec_argv`` (a runtime ``exec --tty`` command line) detached with a console
-    socket; the runtime hands us the pty master and we proxy it to our terminal."""
-    _set_subreaper()
-    scratch = Path(tempfile.mkdtemp(prefix="strata-exec-"))
-    pid_file = scratch / "pid"
-    try:
-        with ConsoleSocket() as console:
-            at = exec_argv.index("exec") + 1
-            extra = ["--detach", "--console-socket", str(console.path), "--pid-file", str(pid_file)]
-            argv = [*exec_argv[:at], *extra, *exec_argv[at:]]
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            try:
-                master = console.receive(lambda: proc.poll() is None)
-            except RuntimeFailure:
-                err = proc.communicate()[1].decode(errors="replace").strip()
-                raise RuntimeFailure(f"OCI runtime exec failed: {err}", exit_code=126) from None
-            if proc.wait() != 0:
-                os.close(master)
-                err = proc.communicate()[1].decode(errors="replace").strip()
-                raise RuntimeFailure(f"OCI runtime exec failed: {err}", exit_code=126)
-            if proc.stderr is not None:
-                proc.stderr.close()
-        pid = int(pid_file.read_text().strip())
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    size = get_winsize(1)
-    if size:
-        set_winsize(master, *size)
-    old = signal.signal(signal.SIGWINCH, lambda s, f: set_winsize(master, *(get_winsize(1) or (24, 80))))
-    stdin: int | None = 0 if interactive else None
-    pidfd = os.pidfd_open(pid)
-    code: int | None = None
-    try:
-        with raw_terminal(0) if interactive else _nullcontext():
-            while True:
-                watch = [master] + ([pidfd] if code is None else []) + ([stdin] if stdin is not None else [])
-                ready, _, _ = select.select(watch, [], [], None if code is None else 0.5)
-                if not ready:
-                    break
-                if pidfd in ready and code is None:
-                    code = _status_code(os.waitpid(pid, 0)[1])
-                if stdin is not None and stdin in ready:
-                    data = os.read(stdin, 65536)
-                    if data:
-                        _write_all(master, data)
-                    else:
-                        stdin = None
-                if master in ready:
-                    try:
-                        data = os.read(master, 65536)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        break
-                    _write_all(1, data)
-    finally:
-        signal.signal(signal.SIGWINCH, old)
-        os.close(pidfd)
-        os.close(master)
-    if code is None:
-        code = _status_code(os.waitpid(pid, 0)[1])
-    return code

@@ -148,27 +148,3 @@ class Runtime:
 
     def resume(self, cid: str) -> None:
         self._run("resume", cid, what="resume")
-
-    def exec_argv(
-        self,
-        cid: str,
-        args: list[str],
-        *,
-        tty: bool,
-        env: list[str],
-        cwd: str | None,
-        user: str | None,
-        detach: bool = False,
-    ) -> list[str]:
-        argv = ["exec"]
-        if tty:
-            argv.append("--tty")
-        if detach:
-            argv.append("--detach")
-        for e in env:
-            argv += ["--env", e]
-        if cwd:
-            argv += ["--cwd", cwd]
-        if user:
-            argv += ["--user", user]
-        return self._argv(*argv, cid, *args)

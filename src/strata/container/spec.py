@@ -25,7 +25,9 @@ __all__ = [
     "RuntimeUser",
     "build_spec",
     "container_config",
+    "merge_env",
     "parse_bind",
+    "process_env",
     "resolve_user",
     "secure_join",
 ]
@@ -172,7 +174,7 @@ def container_config(
         command = None
     if cmd:
         command = list(cmd)
-    merged_env = _merge_env(list(image_cfg.get("Env") or []), env)
+    merged_env = merge_env(list(image_cfg.get("Env") or []), env)
     cfg_labels = dict(image_cfg.get("Labels") or {})
     cfg_labels.update(labels or {})
     return {
@@ -198,7 +200,7 @@ def container_config(
     }
 
 
-def _merge_env(base: list[str], extra: list[str]) -> list[str]:
+def merge_env(base: list[str], extra: list[str]) -> list[str]:
     out = list(base)
     index = {e.split("=", 1)[0]: i for i, e in enumerate(out)}
     for item in extra:
@@ -273,9 +275,7 @@ def resolve_user(rootfs: Path, user: str) -> RuntimeUser:
     elif uname.isdigit():
         uid, gid, home, login = int(uname), 0, "/", ""
     else:
-        raise StrataError(
-            f"unable to find user {uname}: no matching entries in passwd file", exit_code=126
-        )
+        raise StrataError(f"unable to find user {uname}: no matching entries in passwd file", exit_code=125)
     if gname:
         g = next((g for g in groups if len(g) >= 3 and (g[0] == gname or g[2] == gname)), None)
         if g is not None:
@@ -283,9 +283,7 @@ def resolve_user(rootfs: Path, user: str) -> RuntimeUser:
         elif gname.isdigit():
             gid = int(gname)
         else:
-            raise StrataError(
-                f"unable to find group {gname}: no matching entries in group file", exit_code=126
-            )
+            raise StrataError(f"unable to find group {gname}: no matching entries in group file", exit_code=125)
     extra: list[int] = []
     if login and not gname:
         for g in groups:
@@ -312,7 +310,7 @@ def build_spec(
 
     ``seccomp`` is a Docker-format profile (None = unconfined)."""
     tty = bool(config.get("Tty"))
-    env = _process_env(config, tty)
+    env = process_env(config, tty)
     process: dict[str, Any] = {
         "terminal": tty,
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.groups()},
@@ -353,10 +351,10 @@ def build_spec(
     }
 
 
-def _process_env(config: dict[str, Any], tty: bool) -> list[str]:
+def process_env(config: dict[str, Any], tty: bool) -> list[str]:
     """Docker's CreateDaemonEnvironment: PATH, HOSTNAME, TERM (with a tty), then the container's Env
     replacing those keys in place or appended."""
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={config.get('Hostname') or ''}"]
     if tty:
         base.append("TERM=xterm")
-    return _merge_env(base, [e for e in (config.get("Env") or []) if "=" in e])
+    return merge_env(base, [e for e in (config.get("Env") or []) if "=" in e])

@@ -1,0 +1,200 @@
+"""``exec``: a new process in a running container, through ``runtime exec --detach``.
+
+The runtime starts the process and exits; strata (a child subreaper) then reaps it and relays its
+output, so a process that could not be started is told apart from one that ran: the former raises
+Docker's ``OCI runtime exec failed: …`` (exit 126), the latter's exit code is returned. With ``-t``
+the runtime hands over the pty master through a console socket and strata proxies the terminal.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from strata.container.monitor import _set_subreaper, _status_code, _write_all
+from strata.container.runtime import Runtime, _log_message
+from strata.container.spec import RuntimeUser
+from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
+from strata.errors import RuntimeFailure
+
+__all__ = ["ExecRequest", "run_exec"]
+
+DRAIN_SECONDS = 2.0
+
+
+class ExecRequest:
+    """What to run: argv, the whole process env, working dir, user (None = the container's), terminal modes."""
+
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        env: list[str],
+        cwd: str | None,
+        user: RuntimeUser | None,
+        tty: bool,
+        interactive: bool,
+        detach: bool,
+    ) -> None:
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.user = user
+        self.tty = tty
+        self.interactive = interactive
+        self.detach = detach
+
+
+def _process(bundle: Path, req: ExecRequest) -> dict[str, Any]:
+    """The exec'd process: the container's own (capabilities, rlimits, user) with the request's argv,
+    terminal, env, working dir and user (its groups replacing the container's)."""
+    spec = json.loads((bundle / "config.json").read_text())
+    proc: dict[str, Any] = dict(spec.get("process") or {})
+    proc.pop("consoleSize", None)
+    proc["args"] = list(req.args)
+    proc["terminal"] = req.tty
+    proc["env"] = list(req.env)
+    if req.cwd:
+        proc["cwd"] = req.cwd
+    if req.user is not None:
+        proc["user"] = {"uid": req.user.uid, "gid": req.user.gid, "additionalGids": req.user.groups()}
+    return proc
+
+
+def _argv(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, console: Path | None, bundle: Path) -> list[str]:
+    (scratch / "process.json").write_text(json.dumps(_process(bundle, req)))
+    argv = ["exec", "--detach", "--pid-file", str(scratch / "pid"), "--process", str(scratch / "process.json")]
+    if console is not None:
+        argv += ["--console-socket", str(console)]
+    return [runtime.binary, "--root", str(runtime.state_root), "--log", str(scratch / "log"),
+            "--log-format", "json", *argv, cid]
+
+
+def _failed(scratch: Path, stderr_text: str) -> RuntimeFailure:
+    msg = _log_message(scratch / "log", stderr_text)
+    return RuntimeFailure(f"OCI runtime exec failed: {msg}: unknown", exit_code=126)
+
+
+def run_exec(runtime: Runtime, cid: str, bundle: Path, req: ExecRequest) -> int:
+    """Run ``req`` in container ``cid`` (whose bundle is ``bundle``); returns its exit code (0 at once for ``detach``)."""
+    _set_subreaper()
+    scratch = Path(tempfile.mkdtemp(prefix="strata-exec-"))
+    try:
+        if req.tty and not req.detach:
+            return _exec_tty(runtime, cid, req, scratch, bundle)
+        return _exec_plain(runtime, cid, req, scratch, bundle)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _exec_plain(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int:
+    if req.detach:  # Docker's exec -d: nothing attached
+        proc = subprocess.run(_argv(runtime, cid, req, scratch, None, bundle), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        if proc.returncode != 0:
+            raise _failed(scratch, proc.stderr.decode(errors="replace"))
+        return 0
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        started = subprocess.run(
+            _argv(runtime, cid, req, scratch, None, bundle), stdin=None if req.interactive else subprocess.DEVNULL,
+            stdout=out_w, stderr=err_w, check=False,
+        )
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    if started.returncode != 0:  # nothing ran: what the pipes hold is the runtime's own complaint
+        os.set_blocking(err_r, False)
+        try:
+            text = os.read(err_r, 65536).decode(errors="replace")
+        except BlockingIOError:
+            text = ""
+        os.close(out_r)
+        os.close(err_r)
+        raise _failed(scratch, text)
+    pid = int((scratch / "pid").read_text().strip())
+    return _relay(pid, {out_r: 1, err_r: 2}, stdin=None, master=None)
+
+
+def _exec_tty(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int:
+    with ConsoleSocket() as console:
+        proc = subprocess.Popen(_argv(runtime, cid, req, scratch, console.path, bundle), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            master = console.receive(lambda: proc.poll() is None)
+        except RuntimeFailure:
+            raise _failed(scratch, proc.communicate()[1].decode(errors="replace")) from None
+        if proc.wait() != 0:
+            os.close(master)
+            raise _failed(scratch, proc.communicate()[1].decode(errors="replace"))
+        if proc.stderr is not None:
+            proc.stderr.close()
+    pid = int((scratch / "pid").read_text().strip())
+    size = get_winsize(1)
+    if size:
+        set_winsize(master, *size)
+    old = signal.signal(signal.SIGWINCH, lambda s, f: set_winsize(master, *(get_winsize(1) or (24, 80))))
+    try:
+        with raw_terminal(0) if req.interactive else nullcontext():
+            return _relay(pid, {master: 1}, stdin=0 if req.interactive else None, master=master)
+    finally:
+        signal.signal(signal.SIGWINCH, old)
+
+
+def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int | None) -> int:
+    """Copy outputs (and stdin to the pty master) until ``pid`` exits and its outputs close (or go
+    quiet for DRAIN_SECONDS after the exit: a background child may hold them open)."""
+    pidfd = os.pidfd_open(pid)
+    code: int | None = None
+    deadline = 0.0
+    try:
+        while outputs:
+            watch = [*outputs, *([pidfd] if code is None else []), *([stdin] if stdin is not None else [])]
+            timeout = None if code is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select(watch, [], [], timeout)
+            if not ready and code is not None:
+                break
+            for fd in ready:
+                if fd == pidfd:
+                    code = _status_code(os.waitpid(pid, 0)[1])
+                    deadline = time.monotonic() + DRAIN_SECONDS
+                elif fd == stdin:
+                    data = os.read(stdin, 65536)
+                    if data and master is not None:
+                        _write_all(master, data)
+                    if not data:
+                        stdin = None
+                elif not _copy(fd, outputs[fd]):
+                    os.close(fd)
+                    del outputs[fd]
+    finally:
+        os.close(pidfd)
+        for fd in outputs:
+            os.close(fd)
+    if code is None:
+        code = _status_code(os.waitpid(pid, 0)[1])
+    return code
+
+
+def _copy(src: int, dst: int) -> bool:
+    try:
+        data = os.read(src, 65536)
+    except OSError as e:
+        if e.errno == errno.EIO:  # pty: the last slave fd closed
+            return False
+        raise
+    if not data:
+        return False
+    _write_all(dst, data)
+    return True
