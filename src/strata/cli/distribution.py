@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -48,6 +49,7 @@ from strata.transports.registry import BlobRecord, PushMetadata, RegistrySink, r
 
 if TYPE_CHECKING:
     from strata.cli.main import Context
+    from strata.distribution.copyall import Place
     from strata.engine import Engine
 
 __all__ = ["ProgressPrinter", "register"]
@@ -563,27 +565,87 @@ class _OciArchiveSink:
         self.path, self.ref_name, self.stack = path, ref_name, stack
 
     def write(self, image: Image, tags: list[Reference], progress: Progress = NO_PROGRESS) -> WriteResult:
-        import tarfile
-
         from strata.transports.oci_layout import LayoutSink
 
         tmp_dir = Path(self.stack.enter_context(tempfile.TemporaryDirectory(prefix="strata-oci-")))
         result = LayoutSink(tmp_dir, self.ref_name).write(image, tags, progress)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-        try:
-            with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-                for p in sorted(tmp_dir.rglob("*")):
-                    tar.add(p, arcname=p.relative_to(tmp_dir).as_posix(), recursive=False)
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _tar_dir(tmp_dir, self.path)
         return result
+
+
+def _tar_dir(src: Path, path: Path) -> None:
+    """Tar the OCI layout ``src`` into ``path`` (temp file, fsync, rename)."""
+    import tarfile
+
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for p in sorted(src.rglob("*")):
+                    tar.add(p, arcname=p.relative_to(src).as_posix(), recursive=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _raw_place(name: str, stack: contextlib.ExitStack, *, dest: bool) -> tuple[Place, Callable[[], None]] | None:
+    """A place holding raw manifests and blobs for ``copy --all`` (registry, oci:, oci-archive:), with
+    what to do once the copy is complete; None for transports holding one image (docker-archive:, the store)."""
+    from strata.distribution.copyall import LayoutPlace, RegistryPlace
+
+    kind, rest = _split_transport(name)
+    if kind == "docker":
+        ref = parse_normalized_named(rest.lstrip("/"))
+        ref = ref.with_tag("latest") if ref.is_name_only else ref
+        client = stack.enter_context(_client(ref.domain, for_push=dest))
+        if dest:
+            client.want_push(ref.path)
+        reference = str(ref.digest) if ref.digest else (ref.tag or "latest")
+        return RegistryPlace(client, ref.path, reference), lambda: None
+    if kind not in ("oci", "oci-archive"):
+        return None
+    path, ref_name = _path_and_ref(rest)
+    if kind == "oci":
+        return LayoutPlace(path, ref_name), lambda: None
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="strata-copy-")))
+    if dest:
+        return LayoutPlace(tmp, ref_name), lambda: _tar_dir(tmp, path)
+    from strata.transports.tarball import unpack_archive
+
+    with open(path, "rb") as f:
+        unpack_archive(f, tmp)
+    return LayoutPlace(tmp, ref_name), lambda: None
+
+
+def _copy_list(args: argparse.Namespace, ctx: Context, stack: contextlib.ExitStack, printer: ProgressPrinter) -> bool:
+    """``copy --all`` of an index: every image in it, digests unchanged. False when the source is one image."""
+    from strata.distribution.copyall import copy_all, is_index
+
+    src = _raw_place(args.src, stack, dest=False)
+    if src is None:
+        return False
+    top = src[0].top()
+    if not is_index(*top):
+        return False
+    dst = _raw_place(args.dst, stack, dest=True)
+    if dst is None:  # as skopeo: docker-archive (and a store) hold one image per name
+        kind = _split_transport(args.dst)[0]
+        raise StrataError(
+            f'copying multiple images: destination transport "{kind}" does not support copying multiple images as a group'
+        )
+    copy_all(src[0], dst[0], message=(lambda _: None) if args.quiet else printer.message, concurrency=MAX_DOWNLOADS, top=top)
+    dst[1]()
+    return True
 
 
 def cmd_copy(args: argparse.Namespace, ctx: Context) -> int:
     platform = Platform.parse(args.platform) if args.platform else None
     printer = ProgressPrinter(ctx.out, quiet=args.quiet)
     with contextlib.ExitStack() as stack:
+        if args.all and _copy_list(args, ctx, stack, printer):
+            return 0
         image, src_tags = _source(args.src, ctx, stack, platform)
         sink, tags = _sink(args.dst, ctx, stack, src_tags)
         if not args.quiet:
