@@ -149,9 +149,9 @@ class ServerThread(Client):
         self.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -159,23 +159,24 @@ class ServerProcess(Client):
     """``python -m strata.server serve`` in a subprocess (for kill -9, real CLI, peers)."""
 
     def __init__(self, root: Path, config: Path | None = None, env: dict[str, str] | None = None,
-                 tls_ca: Path | None = None) -> None:
+                 tls_ca: Path | None = None, host: str = "127.0.0.1") -> None:
         self.root = root
-        port = free_port()
-        argv = [sys.executable, "-m", "strata.server", "serve", "--addr", f"127.0.0.1:{port}", "--root", str(root)]
+        port = free_port(host)
+        addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        argv = [sys.executable, "-m", "strata.server", "serve", "--addr", addr, "--root", str(root)]
         if config is not None:
             argv += ["--config", str(config)]
         self.log = root.parent / f"server-{port}.log"
         self._logf = open(self.log, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(argv, stdout=self._logf, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         ctx = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
-        super().__init__("127.0.0.1", port, ctx)
+        super().__init__(host, port, ctx)
         deadline = time.monotonic() + 20
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()}")
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                with socket.create_connection((host, port), timeout=1):
                     break
             except OSError:
                 if time.monotonic() > deadline:
@@ -184,7 +185,7 @@ class ServerProcess(Client):
 
     @property
     def url(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
