@@ -180,3 +180,40 @@ def test_exec_kill_and_tty_errors_as_docker(strata: Strata, busybox_image: str) 
     assert strata("ps", "-aq", "-f", "name=notty").stdout == ""
     assert strata("run", "--rm", "-u", "nobody", busybox_image, "id").stdout == (
         "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n")
+
+
+def test_ps_filters_sizes_prune_and_df(strata: Strata, busybox_image: str) -> None:
+    strata("run", "--name", "one", "-l", "k=v", busybox_image, "true")
+    strata("run", "--name", "big", busybox_image, "sh", "-c",
+           "dd if=/dev/zero of=/f bs=1k count=1500 2>/dev/null; ln /f /g")  # a hard link counts once
+    strata("run", "-d", "--name", "up", busybox_image, "sleep", "1000")
+    fmt = ("--format", "{{.Names}}")
+    assert strata("ps", *fmt).stdout == "up\n"
+    assert strata("ps", "-f", "status=exited", *fmt).stdout == "big\none\n"  # a status filter lists stopped ones
+    assert strata("ps", "-a", "-f", "name=^/on", "-f", "name=ig$", *fmt).stdout == "big\none\n"
+    assert strata("ps", "-a", "-f", "label=k=v", "-f", "status=exited", *fmt).stdout == "one\n"
+    assert strata("ps", "-a", "-f", "before=big", *fmt).stdout == "one\n"
+    assert strata("ps", "-a", "-f", "since=big", *fmt).stdout == "up\n"
+    assert strata("ps", "-a", "-f", f"ancestor={busybox_image}", "-q").stdout.count("\n") == 3
+    assert strata("ps", "-n", "1", *fmt).stdout == "up\n"
+    res = strata("ps", "-f", "status=bogus", check=False)
+    assert (res.returncode, res.stderr) == (1, "Error: Invalid filter 'status=bogus'\n")
+    res = strata("ps", "-f", "colour=red", check=False)
+    assert (res.returncode, res.stderr) == (1, "Error: Invalid filter 'colour'\n")
+    sizes = strata("ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}").stdout.splitlines()
+    assert sizes == ["up 0B (virtual 1.98MB)", "big 1.54MB (virtual 3.52MB)", "one 0B (virtual 1.98MB)"]
+    table = strata("ps", "-s").stdout.splitlines()
+    assert table[0].split()[-2:] == ["NAMES", "SIZE"] and table[1].endswith("up        0B (virtual 1.98MB)")
+    df = [line.split() for line in strata("system", "df").stdout.splitlines()]
+    assert df[2] == ["Containers", "3", "1", "1.536MB", "1.536MB", "(100%)"]
+    # prune: unknown filters refused before anything is removed; a refusal still prints the total
+    res = strata("container", "prune", "-f", "--filter", "name=one", check=False)
+    assert (res.returncode, res.stderr) == (1, "Error: Invalid filter 'name'\n")
+    assert strata("container", "prune", "-f", "--filter", "until=1h").stdout == "Total reclaimed space: 0B\n"
+    assert strata("container", "prune", input="n\n").stdout == (
+        "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
+        "Total reclaimed space: 0B\n")
+    big = strata("ps", "-aq", "--no-trunc", "-f", "name=big").stdout.strip()
+    out = strata("container", "prune", "-f", "--filter", "label!=k").stdout.splitlines()
+    assert out == ["Deleted Containers:", big, "", "Total reclaimed space: 1.536MB"]
+    assert strata("ps", "-a", *fmt).stdout == "up\none\n"

@@ -356,38 +356,45 @@ def _exec_user(store: ContainerStore, c: Container, user: str | None) -> Runtime
 # --- ps / inspect / prune ----------------------------------------------------------------------
 
 
-def _matches(c: Container, filters: list[str]) -> bool:
-    for f in filters:
-        key, _, value = f.partition("=")
-        if key == "status" and c.state != value:
+def _filter(ctx: Context, store: ContainerStore, items: list[str], keys: frozenset[str]) -> Callable[[Container], bool]:
+    from strata.container.filters import matcher, parse_filters
+    from strata.errors import ContainerNotFound
+
+    filters = parse_filters(items, keys)
+
+    def resolve(ref: str) -> Container:
+        try:
+            return store.get(ref)
+        except ContainerNotFound:
+            raise StrataError(f"no such container {ref}") from None
+
+    def ancestor(c: Container, ref: str) -> bool:
+        if ref in (c.image_name, c.image_id) or c.image_id.removeprefix("sha256:").startswith(ref.removeprefix(
+                "sha256:")):
+            return True
+        try:
+            wanted = str(ctx.engine().resolve_image(ref))
+        except StrataError:
             return False
-        if key == "name" and value.lstrip("/") not in c.name:
-            return False
-        if key == "id" and not c.id.startswith(value):
-            return False
-        if key == "exited" and (c.state != "exited" or str(c.exit_code) != value):
-            return False
-        if key == "ancestor" and value not in (c.image_name, c.image_id) and not c.image_id.removeprefix(
-            "sha256:"
-        ).startswith(value.removeprefix("sha256:")):
-            return False
-        if key == "label":
-            k, _, v = value.partition("=")
-            labels = c.config.get("Labels") or {}
-            if k not in labels or (v and labels[k] != v):
-                return False
-    return True
+        return wanted == c.image_id
+
+    return matcher(filters, resolve, ancestor if "ancestor" in filters else None)
 
 
-def _dir_size(path: Path) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
+def _rw_size(store: ContainerStore, c: Container) -> int:
+    from strata.container.changes import rw_size
+    from strata.container.records import container_dir
+
+    return rw_size(container_dir(store.root, c.id), c.driver)
+
+
+def _image_size(ctx: Context, image_id: str) -> int:
+    from strata.digest import Digest
+
+    try:
+        return int(ctx.engine().summary(Digest.parse(image_id)).size)
+    except (StrataError, OSError, ValueError, KeyError):
+        return 0
 
 
 def _status(c: Container) -> str:
@@ -428,11 +435,14 @@ _PS_HEADERS = {
 def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
     from strata.cli.format import human_size, render_table, short_id
     from strata.container import lifecycle as lc
-    from strata.container.records import container_dir
+    from strata.container.filters import PS_KEYS
 
     with _store(ctx) as store:
+        wanted = _filter(ctx, store, args.filter, PS_KEYS)
         containers = [lc.reconcile(store, c) for c in store.all()]
-        containers = [c for c in containers if (args.all or c.running) and _matches(c, args.filter)]
+        # Docker: a status filter, -n and -l include stopped containers
+        show_all = args.all or any(f.startswith("status=") for f in args.filter) or args.last is not None or args.latest
+        containers = [c for c in containers if (show_all or c.running) and wanted(c)]
         if args.last is not None:
             containers = containers[: args.last]
         if args.latest:
@@ -444,9 +454,10 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
         rows = []
         for c in containers:
             f = _ps_fields(c, not args.no_trunc)
-            if args.size:
-                upper = container_dir(store.root, c.id) / ("upper" if c.driver == "overlay" else "rootfs")
-                f["Size"] = f"{human_size(_dir_size(upper))}"
+            if args.size:  # Docker: "<rw> (virtual <image + rw>)"
+                rw = _rw_size(store, c)
+                virtual = rw + _image_size(ctx, c.image_id)
+                f["Size"] = f"{human_size(rw)} (virtual {human_size(virtual)})" if virtual else human_size(rw)
             rows.append(f)
     if args.format:
         from strata.cli.output import write_format
@@ -490,32 +501,38 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
 def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
     from strata.cli.format import human_size
     from strata.container import lifecycle as lc
-    from strata.container.records import container_dir
+    from strata.container.filters import PRUNE_KEYS
 
-    if not args.force:
-        ctx.out.write(
-            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
-        )
-        ctx.out.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            return 0
     deleted: list[str] = []
     reclaimed = 0
     with _store(ctx) as store:
+        wanted = _filter(ctx, store, args.filter, PRUNE_KEYS)
+        if not args.force:
+            ctx.out.write(
+                "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
+            )
+            ctx.out.flush()
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                print("Total reclaimed space: 0B", file=ctx.out)  # Docker prints it when declined too
+                return 0
         for c in store.all():
             c = lc.reconcile(store, c)
-            if c.running or not _matches(c, args.filter):
+            if c.running or not wanted(c):
                 continue
-            reclaimed += _dir_size(container_dir(store.root, c.id) / ("upper" if c.driver == "overlay" else "rootfs"))
-            lc.remove(store, c)
+            size = _rw_size(store, c)
+            try:
+                lc.remove(store, c)
+            except StrataError as e:
+                print(f"Error: {e}", file=ctx.err)
+                continue
+            reclaimed += size
             deleted.append(c.id)
     if deleted:
         print("Deleted Containers:", file=ctx.out)
         for cid in deleted:
             print(cid, file=ctx.out)
         print("", file=ctx.out)
-    print(f"Total reclaimed space: {human_size(reclaimed)}", file=ctx.out)
+    print(f"Total reclaimed space: {human_size(reclaimed, 4)}", file=ctx.out)  # units.HumanSize
     return 0
 
 

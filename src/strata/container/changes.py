@@ -21,7 +21,7 @@ from strata.archive import write_tar_from_dir
 from strata.archive.hashing import LayerInfo
 from strata.container.rootfs import INIT_FILES, OPAQUE_XATTR, Rootfs, is_whiteout
 
-__all__ = ["changes", "staged_upper", "write_layer_tar"]
+__all__ = ["changes", "rw_size", "staged_upper", "write_layer_tar"]
 
 
 def _opaque(path: str) -> bool:
@@ -139,6 +139,37 @@ def changes(cdir: Path, driver: str) -> list[tuple[str, str]]:
     """Docker's ``diff``: (kind, path) with kind A (added), C (changed) or D (deleted), by path."""
     rootfs = Rootfs(cdir, driver)
     return _overlay_changes(rootfs) if driver == "overlay" else _vfs_changes(rootfs)
+
+
+def _sizes(paths: list[str]) -> int:
+    """Docker's directory.Size: bytes of the non-directory entries, each hard-linked inode once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) or st.st_size == 0 or (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        total += st.st_size
+    return total
+
+
+def rw_size(cdir: Path, driver: str) -> int:
+    """``SizeRw``: what the container's writable layer holds (overlay: its upper dir; vfs: the added
+    and changed entries of its full copy)."""
+    rootfs = Rootfs(cdir, driver)
+    if driver == "overlay":
+        paths: list[str] = []
+        for dirpath, _, filenames in os.walk(rootfs.upper):
+            paths.extend(os.path.join(dirpath, name) for name in filenames)
+        return _sizes(paths)
+    if not rootfs.path.is_dir():
+        return 0
+    top = str(rootfs.path)
+    return _sizes([os.path.join(top, path.lstrip("/")) for kind, path in _vfs_changes(rootfs) if kind != "D"])
 
 
 def _stage_entry(src: str, dst: str, st: os.stat_result) -> None:

@@ -8,7 +8,6 @@ concurrent strata processes (a ``run -d`` monitor and a ``ps``) see consistent r
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sqlite3
 import time
@@ -302,28 +301,20 @@ def layer_dirs_in_use(root: Path) -> set[Path]:
     return out
 
 
-def _tree_bytes(path: Path) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
 def disk_usage(root: Path) -> tuple[int, int, int, int]:
-    """``system df`` Containers row: (total, active, size of their writable layers, reclaimable bytes)."""
+    """``system df`` Containers row as Docker counts it: (containers, running or paused ones, bytes of
+    their writable layers, bytes of those of the stopped ones)."""
+    from strata.container.changes import rw_size
+    from strata.container.lifecycle import reconcile
+
     if not (Path(root) / "containers.db").exists():
         return 0, 0, 0, 0
     with ContainerStore(root) as store:
-        containers = store.all()
+        containers = [reconcile(store, c) for c in store.all()]
     total = active = size = reclaimable = 0
     for c in containers:
         total += 1
-        rw = container_dir(root, c.id) / ("upper" if c.driver == "overlay" else "rootfs")
-        n = _tree_bytes(rw)
+        n = rw_size(container_dir(root, c.id), c.driver)
         size += n
         if c.state in ("running", "paused"):
             active += 1
