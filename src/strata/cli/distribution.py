@@ -266,6 +266,19 @@ def _pull_one(
     before = _resolve_local(engine, ref.string())
     try:
         image = registry_image(client, ref.path, reference, platform=platform, progress=printer)
+    except StrataError as e:
+        raise _pull_error(e, ref, shown) from None
+    if not printer.quiet:  # Docker announces the pull once the manifest is known (not for an unknown tag)
+        printer.message(f"{ref.digest or ref.tag}: Pulling from {ref.path}")
+    tags = [ref] if ref.digest is None else []
+    refs = [*tags, ref.without_tag().with_digest(image.top_digest)]
+    known = image.image_id()
+    if _resolve_local(engine, str(known)) == known:
+        # Docker: an image already in the store is not pulled again (no layer lines); only tagged
+        for r in refs:
+            engine.tag(known, r)
+        return known, image.top_digest, before != known
+    try:
         image.config()
     except StrataError as e:
         raise _pull_error(e, ref, shown) from None
@@ -275,8 +288,7 @@ def _pull_one(
         concurrency=MAX_DOWNLOADS,
         known_alias=lambda blob, diff_id: any(r.digest == str(blob) for r in meta.lookup(diff_id)),
     )
-    tags = [ref] if ref.digest is None else []
-    result = sink.write(image, [*tags, ref.without_tag().with_digest(image.top_digest)], printer)
+    result = sink.write(image, refs, printer)
     for desc, diff_id in zip(image.manifest().layers, image.config().diff_ids, strict=False):
         try:
             meta.add(diff_id, BlobRecord(str(desc.digest), desc.media_type, desc.size, client.registry, ref.path))
@@ -304,8 +316,6 @@ def cmd_pull(args: argparse.Namespace, ctx: Context) -> int:
             changed = False
             for tag in tags:
                 one = ref.with_tag(tag)
-                if not args.quiet:
-                    printer.message(f"{tag}: Pulling from {ref.path}")
                 _, top, did = _pull_one(engine, client, one, printer, platform)
                 changed |= did
                 if not args.quiet:
@@ -315,9 +325,6 @@ def cmd_pull(args: argparse.Namespace, ctx: Context) -> int:
                 printer.message(f"Status: {status} {ref.familiar}")
             print(ref.repository, file=ctx.out)
             return 0
-        label = str(ref.digest) if ref.digest else ref.tag
-        if not args.quiet:
-            printer.message(f"{label}: Pulling from {ref.path}")
         _, top, changed = _pull_one(engine, client, ref, printer, platform)
     if not args.quiet:
         printer.message(f"Digest: {top}")
