@@ -31,6 +31,7 @@ class FaultRegistry:
     reject_all: bool = False
     bearer: bool = False  # token auth: /token issues tokens for ``users``; the registry wants Bearer
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    search_results: list[dict[str, object]] | None = None  # served at /v1/search (Docker Hub's shape)
     refresh_tokens: bool = False  # /token answers offline_token=true with a refresh_token (an identity token)
     substitutes: dict[str, bytes] = field(default_factory=dict)  # digest -> other bytes served for "wrong"
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
@@ -115,6 +116,10 @@ class FaultRegistry:
         path = request.path
         if path == "/v2/":
             return web.json_response({})
+        if path == "/v1/search" and self.search_results is not None:
+            q, n = request.query.get("q", ""), int(request.query.get("n", "25"))
+            hits = [r for r in self.search_results if q in str(r["name"])][:n]
+            return web.json_response({"query": q, "num_results": len(hits), "results": hits})
         m = re.fullmatch(r"/v2/(.+)/manifests/([^/]+)", path)
         if m:
             return await self._manifest(request, m.group(1), m.group(2))

@@ -62,7 +62,7 @@ def _parse_v1(data: bytes) -> list[SearchResult]:
 def search(client: RegistryClient, term: str, limit: int = 25) -> list[SearchResult]:
     """Search ``client``'s registry for ``term`` (the part after any registry prefix)."""
     if not 1 <= limit <= 100:
-        raise UsageError(f"Limit {limit} is outside the range of [1, 100]")
+        raise StrataError(f"Limit {limit} is outside the range of [1, 100]")  # the daemon's error: exit 1
     query = urlencode({"q": term, "n": str(limit)})
     if client.registry == DOCKER_HUB:
         resp = client.request("GET", f"{HUB_SEARCH_URL}?{query}")
@@ -102,7 +102,7 @@ def _bool(value: str, key: str) -> bool:
         return True
     if v in ("false", "0", "f"):
         return False
-    raise UsageError(f"Invalid filter '{key}={value}'")
+    raise StrataError(f"Invalid filter '{key}={value}'")
 
 
 def parse_filters(filters: list[str]) -> dict[str, str]:
@@ -113,7 +113,7 @@ def parse_filters(filters: list[str]) -> dict[str, str]:
         if not sep:
             raise UsageError("bad format of filter (expected name=value)")
         if key not in ("stars", "is-official", "is-automated"):
-            raise UsageError(f"Invalid filter '{key}'")
+            raise StrataError(f"Invalid filter '{key}'")  # the daemon's error: exit 1
         out[key] = value.strip()
     return out
 
@@ -124,7 +124,7 @@ def filter_results(results: list[SearchResult], filters: dict[str, str]) -> list
         try:
             n = int(filters["stars"])
         except ValueError:
-            raise UsageError(f"Invalid filter 'stars={filters['stars']}'") from None
+            raise StrataError(f"Invalid filter 'stars={filters['stars']}'") from None
         out = [r for r in out if r.star_count >= n]
     if "is-official" in filters:
         want = _bool(filters["is-official"], "is-official")
