@@ -1,12 +1,13 @@
 """strata's registry next to CNCF distribution 2.8 (Debian's docker-registry) on this machine.
 
-Same client for both: skopeo copies a ~300 MB image (push from an OCI layout, pull back into one),
-then an aiohttp load generator measures manifest and small-blob GETs per second at 1, 10 and 50
+Same client for both: skopeo copies a ~300 MB image (push from an OCI layout, pull back into one)
+to a fresh registry of each kind, several rounds in alternating order (whoever goes second pays
+for the first one's dirty pages otherwise), medians reported; then an aiohttp load generator measures manifest and small-blob GETs per second at 1, 10 and 50
 concurrent clients. Prints each number and strata/distribution ratios (>1 means strata is faster).
 
-    python bench/registry_bench.py [--size-mb 300] [--seconds 3]
+    python bench/registry_bench.py [--size-mb 300] [--seconds 3] [--rounds 3]
 
-Bounded in time: roughly a minute or two on a 2-core machine.
+Bounded in time: about two minutes on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -141,41 +142,84 @@ def gets_per_second(host: str, path: str, headers: dict[str, str], concurrency: 
     return asyncio.run(_load(f"http://{host}{path}", headers, concurrency, seconds))
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def _start(name: str, tmp: Path, round_no: int) -> tuple[str, Any]:
+    """A fresh, empty registry of either kind (new port: skopeo cannot mount from an earlier one)."""
+    if name == "distribution":
+        reg = start_registry()
+        return reg.host, reg
+    root = tmp / f"strata-{round_no}"
+    root.mkdir()
+    srv = Strata(root)
+    return srv.host, srv
+
+
+def _copy_times(skopeo: Any, name: str, tmp: Path, layout: Path, round_no: int) -> tuple[float, float]:
+    host, server = _start(name, tmp, round_no)
+    try:
+        ref = f"docker://{host}/bench/big:1"
+        os.sync()  # the previous round's dirty pages are written back before the clock starts
+        push = timed(lambda: skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", ref))
+        out = tmp / f"pull-{name}-{round_no}"
+        os.sync()
+        pull = timed(lambda: skopeo("copy", "--src-tls-verify=false", ref, f"oci:{out}:x"))
+        shutil.rmtree(out, ignore_errors=True)
+        return push, pull
+    finally:
+        server.close()
+        shutil.rmtree(tmp / f"strata-{round_no}", ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=300)
     ap.add_argument("--seconds", type=float, default=3.0, help="duration of each GET measurement")
+    ap.add_argument("--rounds", type=int, default=3, help="push/pull rounds (order alternates; medians)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="strata-bench-"))
     skopeo = make_skopeo()
-    dist = start_registry()
-    strata = Strata(tmp)
     results: dict[str, dict[str, float]] = {"strata": {}, "distribution": {}}
+    copies: dict[str, dict[str, list[float]]] = {n: {"push_s": [], "pull_s": []} for n in results}
     try:
         print(f"building a {args.size_mb} MB image ...", flush=True)
         layout = tmp / "layout"
         make_big_layout(layout, args.size_mb)
+        for round_no in range(args.rounds):
+            order = ["distribution", "strata"] if round_no % 2 == 0 else ["strata", "distribution"]
+            for name in order:
+                push, pull = _copy_times(skopeo, name, tmp, layout, round_no)
+                copies[name]["push_s"].append(push)
+                copies[name]["pull_s"].append(pull)
+                print(f"round {round_no + 1} {name}: push {push:.2f}s pull {pull:.2f}s", flush=True)
+        for name in results:
+            for key, values in copies[name].items():
+                results[name][key] = _median(values)
         small = os.urandom(1024)
         small_digest = "sha256:" + hashlib.sha256(small).hexdigest()
-        for name, host in (("distribution", dist.host), ("strata", strata.host)):
-            ref = f"docker://{host}/bench/big:1"
-            r = results[name]
-            r["push_s"] = timed(lambda ref=ref: skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", ref))
-            out = tmp / f"pull-{name}"
-            r["pull_s"] = timed(lambda ref=ref, out=out: skopeo("copy", "--src-tls-verify=false", ref, f"oci:{out}:x"))
-            shutil.rmtree(out, ignore_errors=True)
-
-            upload_small_blob(host, small, small_digest)
-            for c in (1, 10, 50):
-                r[f"manifest_c{c}"] = gets_per_second(host, "/v2/bench/big/manifests/1", {"Accept": ACCEPT}, c, args.seconds)
-                r[f"blob_c{c}"] = gets_per_second(host, f"/v2/bench/small/blobs/{small_digest}", {}, c, args.seconds)
-            print(f"{name}: done", flush=True)
+        for name in results:
+            host, server = _start(name, tmp, args.rounds)
+            try:
+                skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{host}/bench/big:1")
+                upload_small_blob(host, small, small_digest)
+                os.sync()
+                r = results[name]
+                for c in (1, 10, 50):
+                    r[f"manifest_c{c}"] = gets_per_second(host, "/v2/bench/big/manifests/1", {"Accept": ACCEPT}, c,
+                                                          args.seconds)
+                    r[f"blob_c{c}"] = gets_per_second(host, f"/v2/bench/small/blobs/{small_digest}", {}, c,
+                                                      args.seconds)
+            finally:
+                server.close()
+            print(f"{name}: GETs done", flush=True)
     finally:
-        strata.close()
-        dist.close()
         skopeo.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print()
+    print(f"push/pull: median of {args.rounds} rounds, order alternating, os.sync() before each")
     print(f"{'metric':<16}{'distribution':>14}{'strata':>12}{'ratio':>9}")
     for key in results["strata"]:
         d, s = results["distribution"][key], results["strata"][key]

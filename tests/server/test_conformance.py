@@ -289,3 +289,32 @@ def test_error_codes_and_statuses(reg: ServerThread) -> None:
     r = reg.request("PATCH", str(loc), body=b"abc", headers={"Content-Range": "0-9"})
     assert r.status == 416 and r.codes == ["SIZE_INVALID"]
     assert reg.get(str(loc)).header("Range") == "0-0"
+
+
+def test_docker_manifest_list_negotiation(reg: ServerThread) -> None:
+    docker_manifest = "application/vnd.docker.distribution.manifest.v2+json"
+    docker_list = "application/vnd.docker.distribution.manifest.list.v2+json"
+    config, layer = b'{"os":"linux","architecture":"amd64"}', random_blob(100)
+    _put_blob(reg, NAME, config)
+    _put_blob(reg, NAME, layer)
+    child = json.dumps({
+        "schemaVersion": 2, "mediaType": docker_manifest,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": sha(config),
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": sha(layer),
+                    "size": len(layer)}],
+    }).encode()
+    _put_manifest(reg, sha(child), child, docker_manifest)
+    mlist = json.dumps({"schemaVersion": 2, "mediaType": docker_list, "manifests": [
+        {"mediaType": docker_manifest, "digest": sha(child), "size": len(child),
+         "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+    _put_manifest(reg, "multi", mlist, docker_list)
+    r = reg.get(f"/v2/{NAME}/manifests/multi", headers={"Accept": f"{docker_list}, {docker_manifest}"})
+    assert r.status == 200 and r.body == mlist and r.header("Content-Type") == docker_list
+    assert r.header("Docker-Content-Digest") == sha(mlist)
+    # a client that only takes single manifests gets the linux/amd64 one
+    r = reg.get(f"/v2/{NAME}/manifests/multi", headers={"Accept": docker_manifest})
+    assert r.status == 200 and r.body == child and r.header("Docker-Content-Digest") == sha(child)
+    # by digest the list is never substituted
+    r = reg.get(f"/v2/{NAME}/manifests/{sha(mlist)}", headers={"Accept": docker_manifest})
+    assert r.status == 200 and r.body == mlist

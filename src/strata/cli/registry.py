@@ -19,7 +19,9 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="registry_command", metavar="COMMAND", parser_class=type(p))
     p.set_defaults(func=_usage(p))
 
-    serve = sub.add_parser("serve", help="Serve the registry API")
+    serve = sub.add_parser(
+        "serve", help="Serve the registry API", epilog=_SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     serve.add_argument("--config", help="configuration file (distribution's config.yml shape)")
     serve.add_argument("--addr", help="listen address HOST:PORT (default 127.0.0.1:5000)")
     serve.add_argument("--root", dest="registry_root", help="storage root directory")
@@ -41,6 +43,24 @@ def register(subparsers: Any) -> None:
     htp.add_argument("password", nargs="?")
     htp.add_argument("--password-stdin", action="store_true")
     htp.set_defaults(func=_htpasswd)
+
+
+_SERVE_EPILOG = """\
+configuration (YAML, distribution's config.yml shape; STRATA_REGISTRY_<SECTION>_<KEY> overrides):
+  storage.filesystem.rootdirectory   storage.delete.enabled      storage.inmemory
+  http.addr   http.tls.certificate   http.tls.key   http.readtimeout (120s)
+  http.ratelimit.rate    requests per second per client address (0 = off)
+  http.ratelimit.burst   requests a client may make at once (default: rate);
+                         over the limit: 429 TOOMANYREQUESTS with Retry-After
+  auth.htpasswd.realm/path           (bcrypt; add users with `strata registry htpasswd`)
+  auth.token.service/issuer/htpasswd/accessfile/signingkey/anonymouspull/expiration
+  auth.token.refreshexpiration (90d) built-in token server at /auth/token: GET (Basic,
+                                     offline_token=true) and the OAuth2 POST form
+                                     (grant_type=password|refresh_token)
+  notifications.endpoints[]          name, url, headers, timeout, threshold, backoff
+  gc.interval/graceperiod/deleteuntagged/uploadpurgeage   online garbage collection
+  validation.manifests.maxsize (4 MiB)   search.enabled   log.accesslog.disabled
+"""
 
 
 def _usage(p: argparse.ArgumentParser) -> Any:
