@@ -249,3 +249,26 @@ def test_progress_printer_lines_and_bars() -> None:
     t(ProgressEvent("aaa", "Downloading", 500_000, 1_000_000))
     out = tty.getvalue()
     assert "\x1b[2A" in out and "aaa: Downloading [" in out and "500kB/1MB" in out
+
+
+def test_ctrl_c_mid_pull_stops_promptly_and_leaves_nothing(fault_registry: FaultRegistry, strata: StrataRun) -> None:
+    import signal
+    import subprocess
+
+    from .conftest import STRATA
+
+    ref, digests = _image(fault_registry, "slow")  # the 300 kB layer trickles in 64 kB every 0.5 s
+    proc = subprocess.Popen([*STRATA, "pull", ref], env=strata.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(p.endswith(digests[1]) and m == "GET" for m, p, _ in fault_registry.requests):
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)
+    assert time.monotonic() - sent < 1.5, err  # not after the slow download has finished
+    assert proc.returncode == 130
+    assert strata("images", "-q", check=True).stdout.strip() == ""
+    assert digests[1].split(":")[1] not in _stored_blobs(strata.root)

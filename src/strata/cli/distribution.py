@@ -12,10 +12,12 @@ import contextlib
 import getpass
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -146,13 +148,38 @@ def _hosts() -> HostsConfig:
     return HostsConfig.load()
 
 
+_LIVE_CLIENTS: weakref.WeakSet[RegistryClient] = weakref.WeakSet()
+
+
 def _client(registry: str, *, for_push: bool = False, creds: Credentials | None = None) -> RegistryClient:
-    return RegistryClient(
+    client = RegistryClient(
         registry,
         creds if creds is not None else get_credentials(registry),
         config=_hosts(),
         for_push=for_push,
     )
+    _LIVE_CLIENTS.add(client)
+    return client
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C aborts every transfer at once (worker threads would otherwise finish their downloads
+    before the interrupt gets out), then interrupts as usual: nothing is committed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        for client in list(_LIVE_CLIENTS):
+            client.cancel()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _metadata(engine: Engine) -> PushMetadata:
@@ -298,6 +325,11 @@ def _pull_one(
 
 
 def cmd_pull(args: argparse.Namespace, ctx: Context) -> int:
+    with _interruptible():
+        return _cmd_pull(args, ctx)
+
+
+def _cmd_pull(args: argparse.Namespace, ctx: Context) -> int:
     ref = parse_normalized_named(args.name)
     platform = Platform.parse(args.platform) if args.platform else None
     printer = ProgressPrinter(ctx.out, quiet=args.quiet)
@@ -358,6 +390,11 @@ def _push_one(engine: Engine, client: RegistryClient, ref: Reference, printer: P
 
 
 def cmd_push(args: argparse.Namespace, ctx: Context) -> int:
+    with _interruptible():
+        return _cmd_push(args, ctx)
+
+
+def _cmd_push(args: argparse.Namespace, ctx: Context) -> int:
     ref = parse_normalized_named(args.name)
     printer = ProgressPrinter(ctx.out, quiet=args.quiet)
     if args.all_tags and not ref.is_name_only:
@@ -648,6 +685,11 @@ def _copy_list(args: argparse.Namespace, ctx: Context, stack: contextlib.ExitSta
 
 
 def cmd_copy(args: argparse.Namespace, ctx: Context) -> int:
+    with _interruptible():
+        return _cmd_copy(args, ctx)
+
+
+def _cmd_copy(args: argparse.Namespace, ctx: Context) -> int:
     platform = Platform.parse(args.platform) if args.platform else None
     printer = ProgressPrinter(ctx.out, quiet=args.quiet)
     with contextlib.ExitStack() as stack:

@@ -104,25 +104,53 @@ class _Pool:
 
     def __init__(self, timeout: float) -> None:
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._busy: set[http.client.HTTPConnection] = set()
         self._lock = threading.Lock()
         self.timeout = timeout
+        self.cancelled = threading.Event()
 
     def get(self, scheme: str, netloc: str, ctx: ssl.SSLContext | None) -> tuple[http.client.HTTPConnection, bool]:
+        if self.cancelled.is_set():
+            raise _Cancelled("cancelled")
         key = (scheme, netloc, id(ctx))
+        conn: http.client.HTTPConnection | None = None
         with self._lock:
             idle = self._idle.get(key)
             if idle:
-                return idle.pop(), True
-        conn: http.client.HTTPConnection
+                conn = idle.pop()
+                self._busy.add(conn)
+                return conn, True
         if scheme == "https":
             conn = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=ctx, blocksize=READ_CHUNK)
         else:
             conn = http.client.HTTPConnection(netloc, timeout=self.timeout, blocksize=READ_CHUNK)
+        with self._lock:
+            self._busy.add(conn)
         return conn, False
 
     def put(self, scheme: str, netloc: str, ctx: ssl.SSLContext | None, conn: http.client.HTTPConnection) -> None:
         with self._lock:
+            self._busy.discard(conn)
             self._idle.setdefault((scheme, netloc, id(ctx)), []).append(conn)
+
+    def drop(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._busy.discard(conn)
+        conn.close()
+
+    def cancel(self) -> None:
+        """Make every transfer in flight fail now (sockets shut down) and refuse new ones."""
+        self.cancelled.set()
+        with self._lock:
+            busy = list(self._busy)
+        for c in busy:
+            sock = c.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.close()
 
     def close(self) -> None:
         with self._lock:
@@ -130,6 +158,10 @@ class _Pool:
             self._idle.clear()
         for c in conns:
             c.close()
+
+
+class _Cancelled(OSError):
+    """The client was cancelled (Ctrl-C): a network error no retry or resume may hide."""
 
 
 class Response:
@@ -228,6 +260,10 @@ class RegistryClient:
     def close(self) -> None:
         self._pool.close()
 
+    def cancel(self) -> None:
+        """Abort every transfer of this client now (for Ctrl-C): reads and requests fail at once."""
+        self._pool.cancel()
+
     def __enter__(self) -> RegistryClient:
         return self
 
@@ -323,7 +359,9 @@ class RegistryClient:
                 self._write_request(conn, method, target, netloc, headers, body, length)
                 resp = conn.getresponse()
             except _NETWORK_ERRORS:
-                conn.close()
+                self._pool.drop(conn)
+                if self._pool.cancelled.is_set():
+                    raise _Cancelled("cancelled") from None
                 if reused and attempt == 0 and (body is None or isinstance(body, bytes) or callable(body)):
                     continue
                 raise
@@ -332,7 +370,7 @@ class RegistryClient:
                 if reusable:
                     self._pool.put(scheme, netloc, ctx, conn)
                 else:
-                    conn.close()
+                    self._pool.drop(conn)
 
             return Response(url, resp, release)
         raise AssertionError("unreachable")
@@ -886,6 +924,9 @@ class BlobReader:
             except (TransportError, RegistryError):
                 raise
             except _NETWORK_ERRORS as e:
+                if self.client._pool.cancelled.is_set():
+                    self.close()
+                    raise TransportError(f"downloading blob {self.digest}: cancelled") from e
                 self._drop(e)
                 continue
             if data:
