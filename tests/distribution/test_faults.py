@@ -272,3 +272,31 @@ def test_ctrl_c_mid_pull_stops_promptly_and_leaves_nothing(fault_registry: Fault
     assert proc.returncode == 130
     assert strata("images", "-q", check=True).stdout.strip() == ""
     assert digests[1].split(":")[1] not in _stored_blobs(strata.root)
+
+
+def test_pull_gzip_zstd_and_uncompressed_layers(fault_registry: FaultRegistry, strata: StrataRun) -> None:
+    import gzip
+    import json
+
+    import zstandard
+
+    from strata import mediatypes as mt
+
+    from .conftest import layer_tar
+
+    tars = [layer_tar({"a": b"gzip" * 1000}), layer_tar({"b": b"zstd" * 1000}), layer_tar({"c": b"plain" * 1000})]
+    blobs = [gzip.compress(tars[0], mtime=0), zstandard.ZstdCompressor().compress(tars[1]), tars[2]]
+    types = [mt.OCI_LAYER_GZIP, mt.OCI_LAYER_ZSTD, mt.OCI_LAYER]
+    diff_ids = [str(digest_bytes(t)) for t in tars]
+    cfg = json.dumps(config_json(diff_ids)).encode()
+    manifest = {
+        "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "size": len(cfg), "digest": fault_registry.add_blob(cfg)},
+        "layers": [{"mediaType": t, "size": len(b), "digest": fault_registry.add_blob(b)} for t, b in zip(types, blobs, strict=True)],
+    }  # fmt: skip
+    fault_registry.add_manifest("kinds/img", "1", json.dumps(manifest).encode(), mt.OCI_MANIFEST)
+    res = strata("pull", f"{fault_registry.host}/kinds/img:1")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("Pull complete") == 3
+    image_id = strata("images", "-q", "--no-trunc", check=True).stdout.strip()
+    assert image_id == str(digest_bytes(cfg))

@@ -91,3 +91,24 @@ def test_push_pull_lines_as_docker(strata: StrataRun, tmp_path: Path, registry: 
     no_repo = strata("pull", f"{host}/nosuchrepo")
     assert no_repo.stdout == "Using default tag: latest\n"
     assert no_repo.stderr.startswith(f"Error: manifest for {host}/nosuchrepo:latest not found: ")
+
+
+def test_manifest_inspect(strata: StrataRun, tmp_path: Path, registry: ServerThread) -> None:
+    import json
+
+    from strata.engine import Engine
+
+    host = registry.url
+    name = f"{host}/inspect/me:1"
+    engine = Engine.open(strata.root)
+    try:
+        engine.image_sink().write(make_image(tmp_path / "img", [{"x": b"x"}]), [parse_normalized_named(name)])
+    finally:
+        engine.close()
+    pushed = strata("push", name, check=True).stdout.splitlines()[-1]
+    doc = json.loads(strata("manifest", "inspect", name, check=True).stdout)
+    assert doc["schemaVersion"] == 2 and len(doc["layers"]) == 1
+    verbose = json.loads(strata("manifest", "inspect", "-v", name, check=True).stdout)
+    assert verbose["Ref"] == name and pushed.endswith(f"digest: {verbose['Descriptor']['digest']} size: {verbose['Descriptor']['size']}")
+    missing = strata("manifest", "inspect", f"{host}/inspect/me:nope")
+    assert (missing.returncode, missing.stderr) == (1, f"Error: no such manifest: {host}/inspect/me:nope\n")
