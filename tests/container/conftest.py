@@ -6,34 +6,18 @@ with runc on PATH and overlayfs available.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from container_helpers import Strata, runtime_missing
-
-
-def _cleanup(s: Strata) -> None:
-    res = s("ps", "-aq", "--no-trunc", check=False)
-    ids = res.stdout.split()
-    if ids:
-        s("rm", "-f", *ids, check=False)
-    mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4]
-            if point.startswith(str(s.root) + "/"):
-                mounts.append(point)
-    for point in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+from container_helpers import Strata, cleanup, runtime_missing
 
 
 @pytest.fixture
 def strata(tmp_path: Path) -> Iterator[Strata]:
     s = Strata(tmp_path / "root")
     yield s
-    _cleanup(s)
+    cleanup(s)
 
 
 @pytest.fixture

@@ -49,3 +49,19 @@ def runtime_missing() -> str | None:
         if "overlay" not in f.read():
             return "overlayfs is not available"
     return None
+
+
+def cleanup(s: Strata) -> None:
+    """Remove every container of ``s`` and lazily unmount whatever is still mounted under its root."""
+    res = s("ps", "-aq", "--no-trunc", check=False)
+    ids = res.stdout.split()
+    if ids:
+        s("rm", "-f", *ids, check=False)
+    mounts = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4]
+            if point.startswith(str(s.root) + "/"):
+                mounts.append(point)
+    for point in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)

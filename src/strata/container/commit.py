@@ -76,6 +76,12 @@ def commit(
                 marker.unlink(missing_ok=True)
 
 
+def _go_text(e: OSError) -> str:
+    """An OS error as Go prints it: ``no space left on device`` (lower case, no errno number)."""
+    text = e.strerror or str(e)
+    return text[:1].lower() + text[1:]
+
+
 def _commit_locked(
     engine: Engine, c: Container, tag: Reference | None, author: str, message: str, changes: list[str]
 ) -> Digest:
@@ -101,7 +107,7 @@ def _commit_locked(
                 os.fsync(f.fileno())
             return engine.add_image(cfg, layer, parent=parent, tag=tag)
         except OSError as e:  # e.g. ENOSPC while staging the layer: nothing became visible
-            raise StrataError(f"failed to commit container {c.short_id}: {e.strerror or e}") from None
+            raise StrataError(f"failed to commit container {c.short_id}: {_go_text(e)}") from None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

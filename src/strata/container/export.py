@@ -62,5 +62,6 @@ def _export_file(src: Path, output: Path) -> None:
         except FileNotFoundError:
             pass
         if isinstance(e, OSError):
-            raise StrataError(f"failed to export container: {e}") from None
+            text = e.strerror or str(e)
+            raise StrataError(f"failed to export container: write {output}: {text[:1].lower()}{text[1:]}") from None
         raise

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from strata.container.monitor import Attach, spawn_monitor, supervise
+from strata.container.monitor import Attach, read_exit_file, spawn_monitor, supervise
 from strata.container.records import Container, ContainerStore, container_dir, new_id, pid_alive, random_name
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime, find_runtime
@@ -308,7 +308,9 @@ def reconcile(store: ContainerStore, c: Container) -> Container:
         Rootfs(container_dir(store.root, c.id), c.driver).unmount()
     except StrataError:
         pass
-    return store.update(c.id, state="exited", exit_code=c.exit_code or 255, finished_at=time.time(), pid=0, monitor_pid=0)
+    # the monitor's own record of the exit when it could not write the records (a full disk)
+    code, finished = read_exit_file(container_dir(store.root, c.id)) or (c.exit_code or 255, time.time())
+    return store.update(c.id, state="exited", exit_code=code, finished_at=finished, pid=0, monitor_pid=0)
 
 
 def wait(store: ContainerStore, c: Container, timeout: float | None = None) -> Container:

@@ -30,6 +30,21 @@ class JsonLogWriter:
     def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self._partial: dict[str, bytes] = {}
+        self.dropped = 0  # bytes of entries that could not be written (a full disk): the run goes on
+
+    def _append(self, data: bytes) -> None:
+        """Append whole entries; on a write error (ENOSPC) drop them as Docker's log driver does."""
+        try:
+            n = os.write(self._fd, data)
+        except OSError:
+            self.dropped += len(data)
+            return
+        if n < len(data):  # a short write on a filling disk: cut back to whole lines
+            try:
+                os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_END) - n)
+            except OSError:
+                pass
+            self.dropped += len(data)
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self._partial.get(stream, b"") + data
@@ -46,7 +61,7 @@ class JsonLogWriter:
             buf = buf[nl + 1 :]
         self._partial[stream] = buf
         if out:
-            os.write(self._fd, b"".join(out))
+            self._append(b"".join(out))
 
     @staticmethod
     def _entry(stream: str, chunk: bytes) -> bytes:
@@ -56,7 +71,7 @@ class JsonLogWriter:
     def close(self) -> None:
         for stream, rest in self._partial.items():
             if rest:
-                os.write(self._fd, self._entry(stream, rest))
+                self._append(self._entry(stream, rest))
         self._partial.clear()
         os.close(self._fd)
 

@@ -30,7 +30,16 @@ from strata.container.runtime import Runtime
 from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
 from strata.errors import RuntimeFailure, StrataError
 
-__all__ = ["Attach", "log_path", "spawn_monitor", "supervise"]
+__all__ = [
+    "EXIT_FILE",
+    "Attach",
+    "log_path",
+    "read_exit_file",
+    "reserve_exit_file",
+    "spawn_monitor",
+    "supervise",
+    "write_exit_file",
+]
 
 PR_SET_CHILD_SUBREAPER = 36
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -141,15 +150,18 @@ class _Run:
         self.pid = int((self.cdir / "pid").read_text().strip())
 
     def start(self) -> None:
+        """Record the container as running, then let it run: once it runs it may fill the disk, and
+        its record must not need space any more (only the exit is written later, with a fallback)."""
+        reserve_exit_file(self.cdir)
+        self.c = self.store.update(
+            self.c.id, state="running", pid=self.pid, monitor_pid=os.getpid(), started_at=time.time(),
+            finished_at=0.0, exit_code=0, error="",
+        )
         try:
             self.runtime.start(self.c.id)
         except RuntimeFailure:
             self.runtime.delete(self.c.id, force=True)
             raise
-        self.c = self.store.update(
-            self.c.id, state="running", pid=self.pid, monitor_pid=os.getpid(), started_at=time.time(),
-            finished_at=0.0, exit_code=0, error="",
-        )
 
     def _forward_output(self, fd: int) -> bool:
         """Copy what is readable on ``fd``; False at end of stream."""
@@ -237,8 +249,56 @@ class _Run:
             Rootfs(self.cdir, self.c.driver).unmount()
         except StrataError:
             pass
-        c = self.store.update(self.c.id, state="exited", exit_code=exit_code, finished_at=time.time(), pid=0, monitor_pid=0)
-        return c
+        finished = time.time()
+        try:
+            return self.store.update(self.c.id, state="exited", exit_code=exit_code, finished_at=finished, pid=0,
+                                     monitor_pid=0)
+        except StrataError:  # a full disk: the reserved file keeps the exit for the next command
+            write_exit_file(self.cdir, exit_code, finished)
+            return None
+
+
+EXIT_FILE = "exit"
+_EXIT_WIDTH = 64
+
+
+def reserve_exit_file(cdir: Path) -> None:
+    """Allocate the file the exit status goes to when the records cannot be written (a full disk):
+    overwriting bytes already on disk needs no new space."""
+    try:
+        fd = os.open(cdir / EXIT_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, b" " * _EXIT_WIDTH)
+        os.fsync(fd)
+    except OSError:  # best effort: without it a lost exit is recorded as 255
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_exit_file(cdir: Path, exit_code: int, finished_at: float) -> None:
+    try:
+        fd = os.open(cdir / EXIT_FILE, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.pwrite(fd, f"{exit_code} {finished_at!r}".encode().ljust(_EXIT_WIDTH)[:_EXIT_WIDTH], 0)
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_exit_file(cdir: Path) -> tuple[int, float] | None:
+    """(exit code, finish time) a monitor left when it could not record them, else None."""
+    try:
+        code, when = (cdir / EXIT_FILE).read_text().split()
+        return int(code), float(when)
+    except (OSError, ValueError):
+        return None
 
 
 def supervise(
@@ -266,7 +326,8 @@ def supervise(
         except StrataError:
             pass
         store.update(c.id, state="created" if c.state == "created" else "exited", error=str(e),
-                     exit_code=e.exit_code if c.state != "created" else c.exit_code)
+                     exit_code=e.exit_code if c.state != "created" else c.exit_code, pid=0, monitor_pid=0,
+                     started_at=c.started_at, finished_at=c.finished_at if c.state == "created" else time.time())
         on_started(json.dumps({"error": str(e), "exit_code": e.exit_code}))
         if remove is not None:
             remove(store.by_id(c.id) or c)

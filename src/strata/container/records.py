@@ -8,6 +8,7 @@ concurrent strata processes (a ``run -d`` monitor and a ``ps``) see consistent r
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -159,13 +160,16 @@ class ContainerStore:
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            str(self.root / "containers.db"), timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=30000")
-        db.executescript(_SCHEMA)
+        path = self.root / "containers.db"
+        try:
+            db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=30000")
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise StrataError(f"cannot open the container records {path}: {_disk_text(e, self.root)}") from None
         return db
 
     def close(self) -> None:
@@ -188,13 +192,22 @@ class ContainerStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write transaction; SQLite's errors (a full disk) become StrataError and change nothing."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StrataError(f"cannot update the container records: {_disk_text(e, self.root)}") from None
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as e:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(e, sqlite3.Error):
+                raise StrataError(f"cannot update the container records: {_disk_text(e, self.root)}") from None
             raise
-        self._db.execute("COMMIT")
 
     def names(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT name FROM containers")}
@@ -260,6 +273,18 @@ class ContainerStore:
             if len(rows) > 1:
                 raise StrataError(f"multiple IDs found with provided prefix: {ref}")
         raise ContainerNotFound(ref)
+
+
+def _disk_text(e: sqlite3.Error, root: Path) -> str:
+    """SQLite's error; a full disk (SQLite says "full" or, creating its shared-memory file, "disk I/O
+    error") in Go's words, "no space left on device", as Docker would say it."""
+    text = str(e)
+    try:
+        st = os.statvfs(root)
+        full = st.f_bavail * st.f_frsize < 1024 * 1024
+    except OSError:
+        full = False
+    return "no space left on device" if "full" in text or (full and "I/O" in text) else text
 
 
 def images_in_use(root: Path) -> dict[Digest, list[tuple[str, bool]]]:
