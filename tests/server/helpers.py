@@ -120,7 +120,8 @@ class ServerThread(Client):
 
         self._stop = asyncio.Event()
         self.app = create_app(self.config)
-        runner = web.AppRunner(self.app, access_log=None, handler_cancellation=False)
+        # a refused body (413) keeps its connection lingering up to 10 s; do not wait for it on close
+        runner = web.AppRunner(self.app, access_log=None, handler_cancellation=False, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context(self.config))
         await site.start()
