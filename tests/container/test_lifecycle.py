@@ -217,3 +217,18 @@ def test_ps_filters_sizes_prune_and_df(strata: Strata, busybox_image: str) -> No
     out = strata("container", "prune", "-f", "--filter", "label!=k").stdout.splitlines()
     assert out == ["Deleted Containers:", big, "", "Total reclaimed space: 1.536MB"]
     assert strata("ps", "-a", *fmt).stdout == "up\none\n"
+
+
+def test_runtime_from_the_config_file(strata: Strata, busybox_image: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"default-runtime": "nosuch-runtime", "runtimes": {"mine": {"path": "runc"}}}')
+    monkeypatch.setenv("STRATA_CONFIG", str(config))
+    monkeypatch.delenv("STRATA_RUNTIME", raising=False)
+    res = strata("run", "--rm", busybox_image, "true", check=False)
+    assert res.returncode == 125
+    assert res.stderr.startswith('Error: failed to create container: OCI runtime "nosuch-runtime": executable file')
+    assert strata("run", "--rm", "--runtime", "mine", busybox_image, "echo", "ok").stdout == "ok\n"
+    config.write_text('{"storage-driver": "vfs"}')
+    strata("create", "--name", "vv", busybox_image, "true")
+    assert strata("container", "inspect", "-f", "{{.Driver}} {{.HostConfig.Runtime}}", "vv").stdout == "vfs runc\n"

@@ -19,7 +19,7 @@ from typing import Any
 from strata.container.monitor import Attach, read_exit_file, spawn_monitor, supervise
 from strata.container.records import Container, ContainerStore, container_dir, new_id, pid_alive, random_name
 from strata.container.rootfs import Rootfs
-from strata.container.runtime import Runtime, find_runtime
+from strata.container.runtime import Runtime, config_value, find_runtime
 from strata.container.seccomp import normalize_security_opts, security_settings
 from strata.container.spec import Bind, build_spec, container_config, resolve_user
 from strata.container.tty import get_winsize
@@ -99,8 +99,10 @@ def container_lock(root: Path, cid: str) -> Iterator[None]:
 
 
 def _pick_driver(wanted: str | None) -> str | None:
-    """The driver asked for (flag, then $STRATA_STORAGE_DRIVER); None = overlay if it mounts, else vfs."""
-    wanted = wanted or os.environ.get("STRATA_STORAGE_DRIVER") or ""
+    """The driver asked for (flag, then $STRATA_STORAGE_DRIVER, then the config file's
+    ``storage-driver``); None = overlay if it mounts, else vfs."""
+    configured = config_value("storage-driver")
+    wanted = wanted or os.environ.get("STRATA_STORAGE_DRIVER") or (configured if isinstance(configured, str) else "")
     if not wanted:
         return None
     if wanted not in ("overlay", "overlay2", "vfs"):

@@ -17,17 +17,40 @@ from typing import IO, Any
 
 from strata.errors import RuntimeFailure
 
-__all__ = ["RUNTIMES", "Runtime", "exit_code_for", "find_runtime"]
+__all__ = ["RUNTIMES", "Runtime", "config_value", "exit_code_for", "find_runtime"]
 
 RUNTIMES = ("runc", "crun")
 
 
+def config_value(key: str) -> Any:
+    """A key of strata's config file (``$STRATA_CONFIG``, else ``/etc/strata/config.json``; Docker's
+    ``daemon.json`` keys: ``default-runtime``, ``runtimes``, ``storage-driver``); None when unset."""
+    path = Path(os.environ.get("STRATA_CONFIG") or "/etc/strata/config.json")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _runtime_path(name: str) -> str | None:
+    """The binary of runtime ``name``: a ``runtimes: {name: {path}}`` entry of the config, else PATH."""
+    runtimes = config_value("runtimes")
+    if isinstance(runtimes, dict) and isinstance(runtimes.get(name), dict):
+        path = runtimes[name].get("path")
+        if isinstance(path, str):
+            return shutil.which(path)
+    return shutil.which(name)
+
+
 def find_runtime(name: str | None) -> str:
-    """The runtime to use: the given name, else $STRATA_RUNTIME, else runc, else crun."""
-    wanted = name or os.environ.get("STRATA_RUNTIME")
+    """The runtime to use: the given name, else $STRATA_RUNTIME, else the config file's
+    ``default-runtime``, else runc, else crun."""
+    default = config_value("default-runtime")
+    wanted = name or os.environ.get("STRATA_RUNTIME") or (default if isinstance(default, str) else None)
     candidates = [wanted] if wanted else list(RUNTIMES)
     for cand in candidates:
-        if cand and shutil.which(cand):
+        if cand and _runtime_path(cand):
             return cand
     raise RuntimeFailure(
         f'failed to create container: OCI runtime "{candidates[0]}": executable file not found in $PATH'
@@ -69,7 +92,7 @@ class Runtime:
 
     def __init__(self, name: str, state_root: Path) -> None:
         self.name = name
-        self.binary = shutil.which(name) or name
+        self.binary = _runtime_path(name) or name
         self.state_root = state_root
         state_root.mkdir(parents=True, exist_ok=True)
 
