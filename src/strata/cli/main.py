@@ -152,10 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         print(f"Error: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:
+        return 141
+    except OSError as e:
+        # an operating-system failure no layer turned into a StrataError: say it plainly, no traceback
+        sys.stdout.flush()
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"Error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 141
     finally:
         ctx.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from strata.errors import StoreError
+
 __all__ = ["connect"]
 
 SCHEMA = """
@@ -52,9 +54,13 @@ CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=60000")
-    conn.executescript(SCHEMA)
+    """Open (and if new, create) the store database; failures become a clear ``StoreError``."""
+    try:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.executescript(SCHEMA)
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open the image store database {path}: {e}") from None
     return conn

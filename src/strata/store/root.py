@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from strata.digest import Digest
+from strata.errors import StoreError
 
 __all__ = ["StoreRoot", "default_root", "fsync_dir"]
 
@@ -46,8 +47,11 @@ def fsync_dir(path: Path) -> None:
 class StoreRoot:
     def __init__(self, path: Path) -> None:
         self.path = path
-        for sub in ("blobs/sha256", "layers", "tmp"):
-            (path / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            for sub in ("blobs/sha256", "layers", "tmp"):
+                (path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the image store at {path}: {e.strerror}") from None
         self.db_path = path / "strata.db"
         self.tmp = path / "tmp"
 
