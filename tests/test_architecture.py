@@ -9,15 +9,16 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "strata"
 
 # top-level part -> the parts it may import (besides itself and the base layer)
-BASE = {"errors", "digest", "mediatypes", "reference", "spec", "strata"}
+BASE = {"errors", "digest", "mediatypes", "reference", "spec", "atomicfile", "strata"}
 ALLOWED = {
     "errors": set(),
+    "atomicfile": set(),
     "digest": {"errors"},
     "mediatypes": set(),
     "reference": {"digest", "errors"},
     "spec": {"digest", "errors", "mediatypes", "strata"},
-    "imageconfig": {"errors"},
-    "archive": {"digest", "errors"},
+    "imageconfig": {"errors", "atomicfile"},
+    "archive": {"digest", "errors", "atomicfile"},
     "image": BASE | {"archive"},
     "store": BASE | {"archive"},
     "engine": BASE | {"store", "image", "archive", "transports"},

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from strata.errors import DigestMismatch, InvalidDigest
 
-__all__ = ["CHUNK", "Digest", "HashingReader", "Readable", "digest_bytes", "digest_file", "hasher"]
+__all__ = ["CHUNK", "Digest", "HashingReader", "Readable", "ReaderBase", "digest_bytes", "digest_file", "hasher"]
 
 CHUNK = 1 << 20
 
@@ -18,6 +18,22 @@ class Readable(Protocol):
     """Anything with ``read(n) -> bytes``: files, sockets' readers, decompressors, hashing wrappers."""
 
     def read(self, n: int = -1, /) -> bytes: ...
+
+
+class ReaderBase:
+    """Base for streaming readers that define ``read(n)``: adds the ``readinto`` and ``readable``
+    that ``io.BufferedReader``, ``tarfile`` and ``shutil`` ask of a binary file."""
+
+    def read(self, n: int = -1, /) -> bytes:
+        raise NotImplementedError
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
 
 
 _ALGOS = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -80,7 +96,7 @@ def digest_file(path: str, algorithm: str = "sha256") -> tuple[Digest, int]:
     return Digest(algorithm, h.hexdigest()), size
 
 
-class HashingReader:
+class HashingReader(ReaderBase):
     """Wraps a binary stream and hashes everything read through it.
 
     ``verify()`` raises ``DigestMismatch`` unless the bytes read so far hash to ``expected``
@@ -105,14 +121,6 @@ class HashingReader:
             self._hash.update(data)
             self.size += len(data)
         return data
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
 
     def drain(self) -> None:
         while self.read(CHUNK):

@@ -29,6 +29,7 @@ from typing import Protocol
 
 import zstandard
 
+from strata.digest import Readable, ReaderBase
 from strata.errors import InvalidArchive
 
 _gzip_impl: types.ModuleType
@@ -60,10 +61,6 @@ __all__ = [
 IN_CHUNK = 64 * 1024  # compressed bytes fed to a decompressor at once
 ZSTD_IN_CHUNK = 8 * 1024  # zstd output per call is unbounded: keep its input small
 DEFAULT_OUT = 1 << 20
-
-
-class Readable(Protocol):
-    def read(self, n: int = -1, /) -> bytes: ...
 
 
 class Writable(Protocol):
@@ -137,7 +134,7 @@ def _unsupported_message(head: bytes) -> str:
     return "unsupported compression or not a tar archive: unrecognised data at offset 0"
 
 
-class PrefixedReader:
+class PrefixedReader(ReaderBase):
     """Replays ``prefix`` and then continues with ``stream``: a peeked-at stream made whole again."""
 
     def __init__(self, prefix: bytes, stream: Readable) -> None:
@@ -152,9 +149,6 @@ class PrefixedReader:
             data, self._prefix = self._prefix[:n], self._prefix[n:]
             return data
         return self._stream.read(n)
-
-    def readable(self) -> bool:
-        return True
 
 
 def _read_exactly(stream: Readable, n: int) -> bytes:
@@ -273,7 +267,7 @@ _DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class DecompressReader:
+class DecompressReader(ReaderBase):
     """A streaming reader of the decompressed bytes of ``stream``; never buffers a whole blob."""
 
     def __init__(self, stream: Readable, kind: Compression) -> None:
@@ -282,9 +276,6 @@ class DecompressReader:
         self._inflater: _Inflater | None = None if kind is Compression.NONE else _new_inflater(kind)
         self._next_in = b""  # input read past the end of one member, for the next one
         self._done = kind is Compression.NONE
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int | None = -1, /) -> bytes:
         if self.compression is Compression.NONE:
@@ -299,11 +290,6 @@ class DecompressReader:
             raise
         except _DECOMPRESS_ERRORS as e:
             raise InvalidArchive(f"invalid {self.compression.value} data: {e}") from e
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
 
     def _read_all(self) -> bytes:
         parts = []

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from strata.archive.compression import Compression, Readable, Writable
-from strata.digest import CHUNK, Digest
+from strata.digest import CHUNK, Digest, ReaderBase
 
 __all__ = ["HashReader", "HashWriter", "LayerInfo"]
 
@@ -27,7 +27,7 @@ class LayerInfo:
     compression: Compression = Compression.NONE
 
 
-class HashReader:
+class HashReader(ReaderBase):
     """Reads through ``stream``, hashing (sha256) and counting every byte returned (and copying it
     to ``tee`` if given)."""
 
@@ -38,9 +38,6 @@ class HashReader:
         self.size = 0
         self.hashing = True  # False: only count (when another reader hashes the same bytes)
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, n: int | None = -1, /) -> bytes:
         data = self._stream.read(-1 if n is None else n)
         if data:
@@ -50,11 +47,6 @@ class HashReader:
             if self._tee is not None:
                 self._tee.write(data)
         return data
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
 
     def drain(self) -> None:
         while self.read(CHUNK):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from strata.archive import write_tar_from_dir
+from strata.atomicfile import open_atomic
 from strata.container.lifecycle import container_lock
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.container.rootfs import Rootfs
@@ -48,20 +48,9 @@ def export(store: ContainerStore, c: Container, output: Path | None, *, out_fd: 
 
 def _export_file(src: Path, output: Path) -> None:
     output = output.absolute()
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open_atomic(output, mode=0o600) as f:
             write_tar_from_dir(src, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, output)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(e, OSError):
-            text = e.strerror or str(e)
-            raise StrataError(f"failed to export container: write {output}: {text[:1].lower()}{text[1:]}") from None
-        raise
+    except OSError as e:
+        text = e.strerror or str(e)
+        raise StrataError(f"failed to export container: write {output}: {text[:1].lower()}{text[1:]}") from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strata.atomicfile import write_bytes_atomic
 from strata.container.monitor import Attach, read_exit_file, spawn_monitor, supervise
 from strata.container.records import Container, ContainerStore, container_dir, new_id, pid_alive, random_name
 from strata.container.rootfs import Rootfs
@@ -110,15 +111,6 @@ def _pick_driver(wanted: str | None) -> str | None:
     return "vfs" if wanted == "vfs" else "overlay"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _hosts_files(cdir: Path, hostname: str, network: str) -> None:
     if network == "host":
         try:
@@ -127,13 +119,13 @@ def _hosts_files(cdir: Path, hostname: str, network: str) -> None:
             hosts = HOSTS
     else:
         hosts = HOSTS
-    _write_atomic(cdir / "hosts", hosts)
-    _write_atomic(cdir / "hostname", hostname + "\n")
+    write_bytes_atomic(cdir / "hosts", hosts.encode())
+    write_bytes_atomic(cdir / "hostname", (hostname + "\n").encode())
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
         resolv = ""
-    _write_atomic(cdir / "resolv.conf", resolv)
+    write_bytes_atomic(cdir / "resolv.conf", resolv.encode())
 
 
 def create(store: ContainerStore, opts: CreateOptions) -> Container:
@@ -223,7 +215,7 @@ def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None)
                      "/etc/hosts": cdir / "hosts"},
         binds=binds, console_size=get_winsize(console_fd) if console_fd is not None else None,
     )
-    _write_atomic(cdir / "config.json", json.dumps(spec, indent=1))
+    write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode())
 
 
 def _auto_remover(root: Path) -> Any:

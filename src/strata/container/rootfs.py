@@ -24,6 +24,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from strata.atomicfile import write_bytes_atomic
 from strata.errors import StrataError
 
 __all__ = [
@@ -177,9 +178,7 @@ class Rootfs:
     def prepare(self, image_lowers: list[Path]) -> None:
         """Create the directories (and for vfs the full copy); does not mount."""
         self.cdir.mkdir(parents=True, exist_ok=True)
-        tmp = self.cdir / "lowers.tmp"
-        tmp.write_text("".join(f"{p}\n" for p in image_lowers))
-        os.replace(tmp, self.cdir / "lowers")
+        write_bytes_atomic(self.cdir / "lowers", "".join(f"{p}\n" for p in image_lowers).encode())
         make_init_layer(self.init)
         if self.driver == "overlay":
             for d in (self.upper, self.work, self.path):

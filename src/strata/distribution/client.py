@@ -24,7 +24,7 @@ from typing import IO, BinaryIO
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from strata import mediatypes as mt
-from strata.digest import Digest, digest_bytes, hasher
+from strata.digest import Digest, ReaderBase, digest_bytes, hasher
 from strata.distribution.auth import Authenticator, repository_scope
 from strata.distribution.credentials import Credentials
 from strata.distribution.errcodes import lookup
@@ -568,19 +568,23 @@ class RegistryClient:
                 raise DigestMismatch(f"manifest verification failed for digest {expected}")
         return ManifestResult(raw, media_type, got)
 
-    def head_manifest(self, repo: str, reference: str) -> tuple[Digest, int, str] | None:
-        resp = self.request(
-            "HEAD",
-            f"/v2/{repo}/manifests/{quote(reference)}",
-            scopes=self.scopes(repo),
-            headers={"Accept": MANIFEST_ACCEPT},
-        )
+    def _head(self, path: str, scopes: list[str], headers: dict[str, str] | None = None) -> Response | None:
+        """HEAD ``path``: the (closed) 200 response, None for a 404, else the status as a RegistryError."""
+        resp = self.request("HEAD", path, scopes=scopes, headers=headers)
         resp.read_limited(0)
         resp.close()
         if resp.status == 404:
             return None
         if resp.status != 200:
             raise registry_error(resp.status, b"", resp.reason)
+        return resp
+
+    def head_manifest(self, repo: str, reference: str) -> tuple[Digest, int, str] | None:
+        resp = self._head(
+            f"/v2/{repo}/manifests/{quote(reference)}", self.scopes(repo), {"Accept": MANIFEST_ACCEPT}
+        )
+        if resp is None:
+            return None
         dg = resp.header("Docker-Content-Digest")
         size = resp.header("Content-Length")
         return (
@@ -613,13 +617,9 @@ class RegistryClient:
 
     def head_blob(self, repo: str, digest: Digest) -> int | None:
         """The blob's size if ``repo`` has it, else None."""
-        resp = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scopes=self.scopes(repo))
-        resp.read_limited(0)
-        resp.close()
-        if resp.status == 404:
+        resp = self._head(f"/v2/{repo}/blobs/{digest}", self.scopes(repo))
+        if resp is None:
             return None
-        if resp.status != 200:
-            raise registry_error(resp.status, b"", resp.reason)
         size = resp.header("Content-Length")
         return int(size) if size.isdigit() else 0
 
@@ -854,7 +854,7 @@ def _x509_text(e: ssl.SSLCertVerificationError) -> str:
     return f"x509: {e.verify_message or e.reason or e}"
 
 
-class BlobReader:
+class BlobReader(ReaderBase):
     """Reads one blob, hashing as it goes; resumes with ``Range`` after a dropped connection.
 
     At end of stream it checks the size and digest and raises ``DigestMismatch`` (nothing is returned
@@ -954,14 +954,6 @@ class BlobReader:
             self._resp = None
         if Digest(self.digest.algorithm, self._hash.hexdigest()) != self.digest:
             raise DigestMismatch(f"filesystem layer verification failed for digest {self.digest}")
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
 
     def close(self) -> None:
         if self._resp is not None:

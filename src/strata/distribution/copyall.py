@@ -13,7 +13,6 @@ an ``index.json`` entry pointing at missing content.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from strata import mediatypes as mt
+from strata.atomicfile import open_atomic, write_bytes_atomic
 from strata.digest import Digest, digest_bytes, hasher
 from strata.distribution.client import MAX_MANIFEST_SIZE, READ_CHUNK, RegistryClient
 from strata.errors import DigestMismatch, ImageNotFound, InvalidArchive
@@ -156,19 +156,11 @@ class LayoutPlace:
         """Atomically store a blob, verifying it against ``digest`` on the way."""
         path = self._path(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "wb") as raw:
-                h = hasher(digest.algorithm)
-                writer = _HashingWriter(raw, h)
-                fill(writer)  # type: ignore[arg-type]
-                raw.flush()
-                os.fsync(raw.fileno())
+        with open_atomic(path) as raw:
+            h = hasher(digest.algorithm)
+            fill(_HashingWriter(raw, h))  # type: ignore[arg-type]
             if h.hexdigest() != digest.hex:
                 raise DigestMismatch(f"blob verification failed for digest {digest}")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def put_blob(self, desc: Descriptor, source: Place) -> None:
         def fill(out: BinaryIO) -> None:
@@ -191,7 +183,7 @@ class LayoutPlace:
 
     def _add_to_index(self, desc: Descriptor) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
+        write_bytes_atomic(self.root / "oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"}))
         with self._lock:
             try:
                 index = json.loads((self.root / "index.json").read_bytes())
@@ -205,9 +197,7 @@ class LayoutPlace:
             if self.ref_name:
                 entry["annotations"] = {REF_ANNOTATION: self.ref_name}
             index["manifests"] = [*entries, entry]
-            tmp = self.root / f".index.json.{os.getpid()}.tmp"
-            tmp.write_bytes(canonical_json(index))
-            os.replace(tmp, self.root / "index.json")
+            write_bytes_atomic(self.root / "index.json", canonical_json(index))
 
 
 class _HashingWriter:

@@ -14,12 +14,12 @@ import base64
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from strata.atomicfile import write_bytes_atomic
 from strata.distribution.hosts import DOCKER_HUB, normalize_host
 from strata.errors import StrataError
 
@@ -89,20 +89,7 @@ def _load() -> dict[str, Any]:
 def _save(data: dict[str, Any]) -> None:
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent="\t")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_bytes_atomic(path, json.dumps(data, indent="\t").encode(), mode=0o600)
 
 
 def _helper_for(data: dict[str, Any], key: str) -> str | None:

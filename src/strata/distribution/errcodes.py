@@ -52,54 +52,37 @@ class ErrorCode:
         return error_body([(self, message, detail)])
 
 
-BLOB_UNKNOWN = ErrorCode("BLOB_UNKNOWN", "blob unknown to registry", 404)
-BLOB_UPLOAD_INVALID = ErrorCode("BLOB_UPLOAD_INVALID", "blob upload invalid", 400)
-BLOB_UPLOAD_UNKNOWN = ErrorCode("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", 404)
-DIGEST_INVALID = ErrorCode("DIGEST_INVALID", "provided digest did not match uploaded content", 400)
-MANIFEST_BLOB_UNKNOWN = ErrorCode("MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", 400)
-MANIFEST_INVALID = ErrorCode("MANIFEST_INVALID", "manifest invalid", 400)
-MANIFEST_UNKNOWN = ErrorCode("MANIFEST_UNKNOWN", "manifest unknown", 404)
-MANIFEST_UNVERIFIED = ErrorCode(
+ERROR_CODES: dict[str, ErrorCode] = {}
+
+
+def _define(value: str, message: str, status: int) -> ErrorCode:
+    code = ERROR_CODES[value] = ErrorCode(value, message, status)
+    return code
+
+
+BLOB_UNKNOWN = _define("BLOB_UNKNOWN", "blob unknown to registry", 404)
+BLOB_UPLOAD_INVALID = _define("BLOB_UPLOAD_INVALID", "blob upload invalid", 400)
+BLOB_UPLOAD_UNKNOWN = _define("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", 404)
+DIGEST_INVALID = _define("DIGEST_INVALID", "provided digest did not match uploaded content", 400)
+MANIFEST_BLOB_UNKNOWN = _define("MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", 400)
+MANIFEST_INVALID = _define("MANIFEST_INVALID", "manifest invalid", 400)
+MANIFEST_UNKNOWN = _define("MANIFEST_UNKNOWN", "manifest unknown", 404)
+MANIFEST_UNVERIFIED = _define(
     "MANIFEST_UNVERIFIED", "manifest failed signature verification", 400
 )
-NAME_INVALID = ErrorCode("NAME_INVALID", "invalid repository name", 400)
-NAME_UNKNOWN = ErrorCode("NAME_UNKNOWN", "repository name not known to registry", 404)
-SIZE_INVALID = ErrorCode("SIZE_INVALID", "provided length did not match content length", 400)
-TAG_INVALID = ErrorCode("TAG_INVALID", "manifest tag did not match URI", 400)
-UNAUTHORIZED = ErrorCode("UNAUTHORIZED", "authentication required", 401)
-DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
-UNSUPPORTED = ErrorCode("UNSUPPORTED", "The operation is unsupported.", 405)
-TOOMANYREQUESTS = ErrorCode("TOOMANYREQUESTS", "too many requests", 429)
-RANGE_INVALID = ErrorCode("RANGE_INVALID", "invalid content range", 416)
-PAGINATION_NUMBER_INVALID = ErrorCode(
+NAME_INVALID = _define("NAME_INVALID", "invalid repository name", 400)
+NAME_UNKNOWN = _define("NAME_UNKNOWN", "repository name not known to registry", 404)
+SIZE_INVALID = _define("SIZE_INVALID", "provided length did not match content length", 400)
+TAG_INVALID = _define("TAG_INVALID", "manifest tag did not match URI", 400)
+UNAUTHORIZED = _define("UNAUTHORIZED", "authentication required", 401)
+DENIED = _define("DENIED", "requested access to the resource is denied", 403)
+UNSUPPORTED = _define("UNSUPPORTED", "The operation is unsupported.", 405)
+TOOMANYREQUESTS = _define("TOOMANYREQUESTS", "too many requests", 429)
+RANGE_INVALID = _define("RANGE_INVALID", "invalid content range", 416)
+PAGINATION_NUMBER_INVALID = _define(
     "PAGINATION_NUMBER_INVALID", "invalid number of results requested", 400
 )
-UNKNOWN = ErrorCode("UNKNOWN", "unknown error", 500)
-
-ERROR_CODES: dict[str, ErrorCode] = {
-    c.value: c
-    for c in (
-        BLOB_UNKNOWN,
-        BLOB_UPLOAD_INVALID,
-        BLOB_UPLOAD_UNKNOWN,
-        DIGEST_INVALID,
-        MANIFEST_BLOB_UNKNOWN,
-        MANIFEST_INVALID,
-        MANIFEST_UNKNOWN,
-        MANIFEST_UNVERIFIED,
-        NAME_INVALID,
-        NAME_UNKNOWN,
-        SIZE_INVALID,
-        TAG_INVALID,
-        UNAUTHORIZED,
-        DENIED,
-        UNSUPPORTED,
-        TOOMANYREQUESTS,
-        RANGE_INVALID,
-        PAGINATION_NUMBER_INVALID,
-        UNKNOWN,
-    )
-}
+UNKNOWN = _define("UNKNOWN", "unknown error", 500)
 
 
 def lookup(value: str) -> ErrorCode:

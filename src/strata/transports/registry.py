@@ -15,9 +15,7 @@ remembered per registry so the next push of the same layer is a ``HEAD`` away.
 from __future__ import annotations
 
 import json
-import os
 import platform as _platform
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +27,7 @@ from typing import BinaryIO, TypeVar
 from isal import isal_zlib
 
 from strata import mediatypes as mt
+from strata.atomicfile import write_bytes_atomic
 from strata.digest import Digest, digest_bytes
 from strata.distribution.client import READ_CHUNK, RegistryClient
 from strata.errors import (
@@ -233,19 +232,7 @@ class PushMetadata:
             records.insert(0, record)
             path = self._path(diff_id)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump([r.__dict__ for r in records[:50]], f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            write_bytes_atomic(path, json.dumps([r.__dict__ for r in records[:50]]).encode(), mode=0o600)
 
 
 def _gzip_chunks(stream: BinaryIO) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ import os
 import bcrypt
 from aiohttp import web
 
+from strata.atomicfile import write_bytes_atomic
 from strata.distribution import errcodes as ec
 from strata.errors import StrataError
 from strata.server.auth.base import Authenticator, Scope
@@ -37,13 +38,7 @@ def add_user(path: str, user: str, password: str, create: bool = False) -> None:
         except FileNotFoundError:
             raise StrataError(f"cannot open {path}: no such file (use -c to create it)")
     lines.append(f"{user}:{hash_password(password)}")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode(), mode=0o600)
 
 
 def basic_credentials(request: web.Request) -> tuple[str, str] | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from typing import BinaryIO
 
+from strata.atomicfile import TMP_PREFIX, write_bytes_atomic
 from strata.server.storage.driver import (
     FileInfo,
     FileWriter,
@@ -82,19 +82,7 @@ class FilesystemDriver(StorageDriver):
         full = self._full(path)
         parent = os.path.dirname(full)
         os.makedirs(parent, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, full)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        write_bytes_atomic(full, data, mode=0o600)
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         full = self._full(path)
@@ -130,7 +118,7 @@ class FilesystemDriver(StorageDriver):
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFound(path)
         base = "" if path == "/" else path
-        return [f"{base}/{n}" for n in names if not n.startswith(".tmp-")]
+        return [f"{base}/{n}" for n in names if not n.startswith(TMP_PREFIX)]
 
     def move(self, src: str, dst: str) -> None:
         fsrc, fdst = self._full(src), self._full(dst)

@@ -45,6 +45,10 @@ __all__ = [
 ROOT = "/docker/registry/v2"
 
 
+def _link(base: str, d: Digest) -> str:
+    return f"{base}/{d.algorithm}/{d.hex}/link"
+
+
 def blobs_root() -> str:
     return f"{ROOT}/blobs"
 
@@ -70,7 +74,7 @@ def layers_dir(name: str) -> str:
 
 
 def layer_link(name: str, d: Digest) -> str:
-    return f"{layers_dir(name)}/{d.algorithm}/{d.hex}/link"
+    return _link(layers_dir(name), d)
 
 
 def revisions_dir(name: str) -> str:
@@ -78,7 +82,7 @@ def revisions_dir(name: str) -> str:
 
 
 def revision_link(name: str, d: Digest) -> str:
-    return f"{revisions_dir(name)}/{d.algorithm}/{d.hex}/link"
+    return _link(revisions_dir(name), d)
 
 
 def tags_dir(name: str) -> str:
@@ -94,7 +98,7 @@ def tag_current_link(name: str, tag: str) -> str:
 
 
 def tag_index_link(name: str, tag: str, d: Digest) -> str:
-    return f"{tag_dir(name, tag)}/index/{d.algorithm}/{d.hex}/link"
+    return _link(f"{tag_dir(name, tag)}/index", d)
 
 
 def referrers_dir(name: str, subject: Digest) -> str:
@@ -102,7 +106,7 @@ def referrers_dir(name: str, subject: Digest) -> str:
 
 
 def referrer_link(name: str, subject: Digest, d: Digest) -> str:
-    return f"{referrers_dir(name, subject)}/{d.algorithm}/{d.hex}/link"
+    return _link(referrers_dir(name, subject), d)
 
 
 def uploads_dir(name: str) -> str:
