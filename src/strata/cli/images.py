@@ -63,12 +63,13 @@ def register(sub: Any) -> None:
     _rmi_args(r)
     _rmi_args(isub.add_parser("rm", aliases=["remove"], help="Remove one or more images"))
 
-    for target, name in ((sub, "inspect"), (isub, "inspect")):
-        ins = target.add_parser(name, help="Return low-level information on images")
+    for target, kind in ((sub, ""), (isub, "image")):
+        ins = target.add_parser("inspect", help="Return low-level information on images")
         ins.add_argument("-f", "--format")
-        ins.add_argument("--type")
+        if not kind:
+            ins.add_argument("--type", default="")
         ins.add_argument("names", nargs="+")
-        ins.set_defaults(func=cmd_inspect)
+        ins.set_defaults(func=cmd_inspect, type=kind)
 
     pr = isub.add_parser("prune", help="Remove unused images")
     pr.add_argument("-a", "--all", action="store_true")
@@ -119,7 +120,7 @@ def cmd_images(args: argparse.Namespace, ctx: Context) -> int:
             "CreatedSince": time_ago(r.created, now) if r.created else "N/A",
             "CreatedAt": output.go_time(r.created),
             "Size": human_size(r.size),
-            "VirtualSize": human_size(r.size),
+            "VirtualSize": human_size(r.size, 4),
             "SharedSize": "N/A",
             "UniqueSize": "N/A",
             "Containers": "N/A",
@@ -130,7 +131,7 @@ def cmd_images(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.write("".join(it["ID"] + "\n" for it in items))
         return 0
     if args.format:
-        output.write_format(ctx, args.format, items, output.IMAGE_HEADERS)
+        output.write_format(ctx, args.format, items, output.IMAGE_HEADERS, "*formatter.imageContext")
         return 0
     cols = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
     output.write_table(ctx, cols, items, output.IMAGE_HEADERS)
@@ -151,26 +152,47 @@ def cmd_tag(args: argparse.Namespace, ctx: Context) -> int:
 # --- inspect -------------------------------------------------------------------------------------
 
 
+INSPECT_TYPES = ("", "config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume")
+
+
+def _inspect_one(engine: Any, name: str, kind: str) -> dict[str, Any] | None:
+    if kind in ("", "image"):
+        try:
+            return ops.inspect_doc(engine, engine.resolve_image(name))
+        except (ImageNotFound, InvalidReference):
+            pass
+    return ops.inspect_container(engine, name) if kind in ("", "container") else None
+
+
 def cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
+    """Docker's inspect: each name in turn (errors collected, in order), ``--format`` rendered per element
+    (an empty line when none rendered), otherwise one indented JSON list."""
+    if args.type not in INSPECT_TYPES:
+        raise StrataError(f'"{args.type}" is not a valid value for --type')
+    form = output.inspect_format(args.format) if args.format else None
     engine = ctx.engine()
     docs: list[Any] = []
     errors: list[str] = []
     for name in args.names:
-        try:
-            docs.append(ops.inspect_doc(engine, engine.resolve_image(name)))
-        except ImageNotFound:
-            doc = ops.inspect_container(engine, name) if args.type != "image" else None
-            if doc is None:
-                errors.append(f"No such object: {name}" if args.type != "image" else f"No such image: {name}")
-                continue
+        doc = _inspect_one(engine, name, args.type)
+        if doc is None:
+            errors.append(f"Error: No such {args.type or 'object'}: {name}")  # the client's own words
+            continue
+        if form is None:
             docs.append(doc)
-    if args.format:
-        for d in docs:
-            ctx.out.write(output.render_template(args.format, d) + "\n")
-    else:
+            continue
+        try:
+            ctx.out.write(output.render_inspect(form, doc) + "\n")
+            docs.append(doc)
+        except StrataError as e:
+            errors.append(str(e))
+    if form is None:
         ctx.out.write(output.go_json_indent(docs) + "\n")
+    elif not docs:
+        ctx.out.write("\n")  # Docker's CLI prints an empty line when nothing rendered
     if errors:
-        raise StrataError("\n".join(errors))
+        text = "\n".join(errors)
+        raise StrataError(text.removeprefix("Error: "))  # main prints the first line's "Error: "
     return 0
 
 
@@ -202,9 +224,10 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.write("".join(i["ID"] + "\n" for i in items))
         return 0
     if args.format:
-        output.write_format(ctx, args.format, items, output.HISTORY_HEADERS)
+        output.write_format(ctx, args.format, items, output.HISTORY_HEADERS, "*image.historyContext")
         return 0
-    output.write_table(ctx, ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"], items, output.HISTORY_HEADERS)
+    created_col = "CreatedSince" if human else "CreatedAt"  # Docker's -H=false column is CREATED AT
+    output.write_table(ctx, ["ID", created_col, "CreatedBy", "Size", "Comment"], items, output.HISTORY_HEADERS)
     return 0
 
 
@@ -212,19 +235,29 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_rmi(args: argparse.Namespace, ctx: Context) -> int:
+    """Docker's CLI: every argument is tried; errors are printed together at the end, and with ``-f``
+    an image that does not exist is not a failure (exit 0)."""
     engine = ctx.engine()
-    failed = False
+    errors: list[str] = []
+    fatal = False
     for name in args.images:
         try:
+            if not name:
+                raise ImageNotFound(name)
             result = engine.rmi(name, force=args.force, prune=not args.no_prune)
+        except ImageNotFound:
+            errors.append(f"No such image: {name}")  # the client's words for a 404: the name as given
+            continue
         except StrataError as e:
-            ctx.out.flush()
-            ctx.err.write(f"Error: {e}\n")
-            failed = True
+            errors.append(str(e))
+            fatal = True
             continue
         for kind, text in result.lines:
             ctx.out.write(f"{kind}: {text}\n")
-    return 1 if failed else 0
+    if errors:
+        ctx.out.flush()
+        ctx.err.write("".join(f"Error: {e}\n" for e in errors))
+    return 1 if errors and (fatal or not args.force) else 0
 
 
 # --- save / load / import ------------------------------------------------------------------------
@@ -273,9 +306,12 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     tag = None
     if args.repository:
         try:
-            tag = parse_normalized_named(args.repository).tag_name_only()
+            named = parse_normalized_named(args.repository)
         except InvalidReference as e:
             raise InvalidReference(f"invalid reference format: {e}" if "invalid reference" not in str(e) else str(e)) from None
+        if named.digest is not None:
+            raise StrataError("cannot import digest reference")
+        tag = named.tag_name_only()
     image_id = ops.import_rootfs(engine, args.source, tag=tag, changes=args.change, message=args.message, stdin=ctx.stdin)
     ctx.out.write(f"{image_id}\n")
     return 0
@@ -320,7 +356,7 @@ def cmd_df(args: argparse.Namespace, ctx: Context) -> int:
         for r in rows
     ]
     if args.format:
-        output.write_format(ctx, args.format, items, output.DF_HEADERS)
+        output.write_format(ctx, args.format, items, output.DF_HEADERS, "*formatter.diskUsageImagesContext")
         return 0
     output.write_table(ctx, ["Type", "TotalCount", "Active", "Size", "Reclaimable"], items, output.DF_HEADERS)
     return 0

@@ -15,6 +15,8 @@ __all__ = [
     "IMAGE_HEADERS",
     "go_json_indent",
     "go_time",
+    "inspect_format",
+    "render_inspect",
     "render_template",
     "write_format",
     "write_table",
@@ -28,7 +30,7 @@ IMAGE_HEADERS = {
     "CreatedSince": "CREATED",
     "CreatedAt": "CREATED AT",
     "Size": "SIZE",
-    "VirtualSize": "VIRTUAL SIZE",
+    "VirtualSize": "SIZE",
     "SharedSize": "SHARED SIZE",
     "UniqueSize": "UNIQUE SIZE",
     "Containers": "CONTAINERS",
@@ -54,10 +56,17 @@ def write_table(ctx: Context, cols: list[str], items: list[dict[str, Any]], head
     ctx.out.write(render_table([headers.get(c, c.upper()) for c in cols], [[str(i[c]) for c in cols] for i in items]))
 
 
-def write_format(ctx: Context, fmt: str, items: list[dict[str, Any]], headers: dict[str, str]) -> None:
+def write_format(
+    ctx: Context, fmt: str, items: list[dict[str, Any]], headers: dict[str, str], struct_name: str | None = None
+) -> None:
+    """Rows through a ``--format`` template; with ``struct_name`` a row acts as Docker's typed context
+    (an unknown field is an error naming that type) and ``{{json .}}`` lists its fields sorted by name,
+    as the context's MarshalJSON does."""
     from strata.cli.template import Format
 
-    ctx.out.write(Format(fmt).render(items, headers))
+    if struct_name is not None:
+        items = [dict(sorted(i.items())) for i in items]
+    ctx.out.write(Format(fmt).render(items, headers, struct_name=struct_name))
 
 
 def render_template(fmt: str, doc: Any) -> str:
@@ -67,13 +76,43 @@ def render_template(fmt: str, doc: Any) -> str:
     return InspectFormat(fmt).render(doc, doc).rstrip("\n")
 
 
-def _go_escape(text: str) -> str:
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+def inspect_format(fmt: str) -> Any:
+    """The parsed ``inspect --format`` (a parse error is raised here, exit 64, before any lookup output)."""
+    from strata.cli.template import InspectFormat
+
+    return InspectFormat(fmt)
+
+
+def render_inspect(form: Any, doc: Any) -> str:
+    """``inspect --format`` of a document the way Docker's CLI ends up running it on the raw JSON:
+    ``missingkey=error`` (``map has no entry for key "Nope"``), nil slices and maps printing as Go's."""
+    from strata.cli.template import NIL_MAP, NIL_SLICE, TemplateError
+
+    def typed(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: typed(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [typed(v) for v in value]
+        if value is None and key in _NIL_SLICES:
+            return NIL_SLICE
+        if value is None and key in _NIL_MAPS:
+            return NIL_MAP
+        return value
+
+    try:
+        text: str = form.template.execute(typed(doc), missing_key_error=True)
+        return text.rstrip("\n")
+    except TemplateError as e:
+        raise TemplateError(f"template parsing error: {e}") from None
+
+
+_NIL_SLICES = frozenset({"Env", "Cmd", "Entrypoint", "OnBuild", "Shell", "RepoTags", "RepoDigests", "Layers"})
+_NIL_MAPS = frozenset({"Labels", "Volumes", "ExposedPorts"})
 
 
 def go_json_indent(obj: Any) -> str:
-    """Go's json.MarshalIndent with four spaces (and its HTML escaping)."""
-    return _go_escape(json.dumps(obj, indent=4, ensure_ascii=False))
+    """The CLI's ``json.Indent`` (four spaces) of the daemon's JSON, which is written without HTML escaping."""
+    return json.dumps(obj, indent=4, ensure_ascii=False)
 
 
 def go_time(ts: float, rfc: bool = False) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import importlib
+import re
 import shutil
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
@@ -15,7 +15,7 @@ from strata.digest import Digest
 from strata.engine import Engine, ImageSummary
 from strata.errors import ImageNotFound, InvalidReference, StrataError, UsageError
 from strata.imageconfig import apply_changes, empty_container_config, new_image_config, parse_time
-from strata.reference import Reference, parse_normalized_named
+from strata.reference import Reference, id_prefix, parse_any
 from strata.store.images import chain_ids
 from strata.transports.docker_archive import ArchiveWriter, archive_images
 from strata.transports.tarball import unpack_archive
@@ -49,24 +49,94 @@ def _filters(filters: list[str]) -> dict[str, list[str]]:
     for f in filters:
         key, sep, value = f.partition("=")
         if not sep:
-            raise UsageError("bad format of filter (expected name=value)")
+            raise UsageError(
+                f'invalid argument "{f}" for "-f, --filter" flag: bad format of filter (expected name=value)\n'
+                "See 'strata images --help'."
+            )
         key = key.strip().lower()
         if key not in ("dangling", "reference", "label", "before", "since"):
-            raise StrataError(f"invalid filter '{key}'")
-        out.setdefault(key, []).append(value)
+            raise StrataError(f"Invalid filter '{key}'")
+        values = out.setdefault(key, [])
+        if value not in values:
+            values.append(value)
     return out
 
 
-def _match_reference(s: ImageSummary, patterns: list[str]) -> bool:
-    for ref in s.refs:
-        if ref.digest is not None:
-            continue
-        fam = ref.familiar_string()
-        name = ref.familiar
-        for pat in patterns:
-            if fnmatch.fnmatchcase(fam, pat) or fnmatch.fnmatchcase(name, pat):
-                return True
+def _dangling_only(fl: dict[str, list[str]]) -> bool:
+    """Docker's images filter: ``dangling=true`` lists only dangling images, ``dangling=false`` hides
+    them; any other value is an invalid filter."""
+    values = fl.get("dangling")
+    if values is None:
+        return False
+    if "true" in values:
+        return True
+    if "false" not in values:
+        raise StrataError(f"Invalid filter 'dangling=[{' '.join(sorted(values))}]'")
     return False
+
+
+def _path_match(pattern: str, name: str) -> bool:
+    """Go's ``path.Match``: ``*`` and ``?`` never match ``/``; ``[...]`` classes with ``^`` and ranges;
+    ``\\`` escapes. A malformed pattern raises Docker's ``syntax error in pattern``."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\":
+            i += 1
+            if i >= n:
+                raise StrataError("syntax error in pattern")
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            i, cls = _char_class(pattern, i + 1)
+            out.append(cls)
+            continue
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.fullmatch("".join(out), name, re.DOTALL) is not None
+
+
+def _class_char(pattern: str, i: int) -> tuple[int, str]:
+    if i >= len(pattern) or pattern[i] in "-]":
+        raise StrataError("syntax error in pattern")
+    if pattern[i] == "\\":
+        i += 1
+        if i >= len(pattern):
+            raise StrataError("syntax error in pattern")
+    return i + 1, pattern[i]
+
+
+def _char_class(pattern: str, i: int) -> tuple[int, str]:
+    """The regex for a ``[...]`` class starting after ``[``; returns the index after ``]``."""
+    negate = i < len(pattern) and pattern[i] == "^"
+    if negate:
+        i += 1
+    parts: list[str] = []
+    first = True
+    while True:
+        if i < len(pattern) and pattern[i] == "]" and not first:
+            i += 1
+            break
+        first = False
+        i, lo = _class_char(pattern, i)
+        hi = lo
+        if i < len(pattern) and pattern[i] == "-":
+            i, hi = _class_char(pattern, i + 1)
+        if hi < lo:
+            raise StrataError("syntax error in pattern")
+        parts.append(f"{re.escape(lo)}-{re.escape(hi)}")
+    body = "".join(parts)
+    return i, f"[^{body}]" if negate else f"[{body}]"
+
+
+def _familiar_match(pattern: str, ref: Reference) -> bool:
+    """Docker's ``reference.FamiliarMatch``: the pattern against the familiar string, then the name."""
+    return _path_match(pattern, ref.familiar_string()) or _path_match(pattern, ref.familiar)
 
 
 def _match_label(s: ImageSummary, wants: list[str]) -> bool:
@@ -78,10 +148,14 @@ def _match_label(s: ImageSummary, wants: list[str]) -> bool:
     return True
 
 
-def _rows_of(s: ImageSummary, with_digests: bool) -> list[tuple[str, str, str]]:
+def _rows_of(refs: list[Reference], with_digests: bool) -> list[tuple[str, str, str]]:
+    """Docker's CLI rows of one image: one per repository tag (times its digests with --digests), then
+    digest-only repositories; an image without references is one ``<none>`` row."""
+    if not refs:
+        return [("<none>", "<none>", "<none>")]
     tags: dict[str, list[str]] = {}
     digests: dict[str, list[str]] = {}
-    for ref in s.refs:
+    for ref in refs:
         if ref.digest is not None:
             digests.setdefault(ref.familiar, []).append(str(ref.digest))
         else:
@@ -89,8 +163,7 @@ def _rows_of(s: ImageSummary, with_digests: bool) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     for repo in sorted(tags):
         ds = digests.pop(repo, []) if with_digests else []
-        if not with_digests:
-            digests.pop(repo, None)
+        digests.pop(repo, None)
         for tag in tags[repo]:
             if not ds:
                 rows.append((repo, tag, "<none>"))
@@ -99,9 +172,7 @@ def _rows_of(s: ImageSummary, with_digests: bool) -> list[tuple[str, str, str]]:
         if with_digests:
             rows.extend((repo, "<none>", d) for d in digests[repo])
         else:
-            rows.append((repo, "<none>", "<none>"))
-    if not s.refs:
-        rows.append(("<none>", "<none>", "<none>"))
+            rows.append((repo, "<none>", ""))
     return rows
 
 
@@ -113,10 +184,11 @@ def image_rows(
     filters: list[str] | None = None,
     digests: bool = False,
 ) -> list[ImageRow]:
-    """The rows of ``docker images``, newest first."""
+    """The rows of ``docker images``, newest first (daemon/images/images.go's filtering)."""
     fl = _filters(filters or [])
     if reference:
         fl.setdefault("reference", []).append(reference)
+    dangling_only = _dangling_only(fl)
     summaries = engine.summaries()
     created = {s.id: parse_time(s.config.created) for s in summaries}
     bounds: dict[str, float] = {}
@@ -125,26 +197,23 @@ def image_rows(
             bounds[key] = created[engine.resolve_image(v)]
     rows: list[ImageRow] = []
     for s in sorted(summaries, key=lambda s: created[s.id], reverse=True):
-        dangling = not s.refs
-        if dangling and s.has_children and not all_images:
-            continue
-        if "dangling" in fl:
-            want = fl["dangling"][-1].lower() in ("true", "1")
-            if dangling != want:
-                continue
-        if "reference" in fl and not _match_reference(s, fl["reference"]):
-            continue
-        if "label" in fl and not _match_label(s, fl["label"]):
-            continue
         if "before" in bounds and created[s.id] >= bounds["before"]:
             continue
         if "since" in bounds and created[s.id] <= bounds["since"]:
             continue
-        for repo, tag, dig in _rows_of(s, digests):
-            if "reference" in fl and repo != "<none>":
-                fam = f"{repo}:{tag}"
-                if not any(fnmatch.fnmatchcase(fam, p) or fnmatch.fnmatchcase(repo, p) for p in fl["reference"]):
-                    continue
+        if "label" in fl and not _match_label(s, fl["label"]):
+            continue
+        refs = s.refs
+        if "reference" in fl:
+            refs = [r for r in refs if any(_familiar_match(p, r) for p in fl["reference"])]
+        if not refs:
+            if not all_images and s.has_children:
+                continue
+            if ("dangling" in fl and not dangling_only) or "reference" in fl:
+                continue
+        elif dangling_only and any(r.digest is None for r in refs):
+            continue
+        for repo, tag, dig in _rows_of(refs, digests):
             rows.append(ImageRow(s.id, repo, tag, dig, created[s.id], s.size))
     return rows
 
@@ -197,26 +266,42 @@ def inspect_container(engine: Engine, name: str) -> dict[str, Any] | None:
 
 
 def save_selection(engine: Engine, names: list[str]) -> list[tuple[Digest, list[Reference]]]:
-    """What ``save NAME...`` writes: a name with a tag saves that tag, a bare repository all its tags,
-    an ID the image untagged."""
+    """What ``save NAME...`` writes, as Docker's tarexport parseNames: an ID saves the image untagged,
+    a bare repository every reference of it (or, with none, the image whose ID it prefixes), a tag or
+    digest reference that reference."""
     picked: dict[Digest, list[Reference]] = {}
-    for name in names:
-        try:
-            image_id, by_id = engine.resolve(name)
-        except ImageNotFound:
-            raise StrataError("reference does not exist") from None  # Docker's words for save
+
+    def add(image_id: Digest, ref: Reference | None) -> None:
         refs = picked.setdefault(image_id, [])
-        if by_id:
-            continue
-        ref = parse_normalized_named(name)
-        if ref.tag is None and ref.digest is None:
-            tagged = [(r, i) for r, i in engine.meta.all_tags() if r.repository == ref.repository]
-            for r, i in tagged:
-                picked.setdefault(i, [])
-                if r not in picked[i]:
-                    picked[i].append(r)
-        elif ref.tag is not None and ref.tag_name_only() not in refs:
-            refs.append(ref.tag_name_only())
+        if ref is not None and ref not in refs:
+            refs.append(ref)
+
+    def by_id(name: str) -> Digest:
+        prefix = id_prefix(name)
+        matches = engine.meta.find_prefix(prefix) if prefix else []
+        if len(matches) != 1:
+            raise ImageNotFound(name)
+        return matches[0]
+
+    for name in names:
+        ref = parse_any(name)
+        if isinstance(ref, Digest):
+            if engine.meta.get(ref) is None:
+                raise ImageNotFound(name)
+            add(ref, None)
+        elif ref.familiar == "sha256":
+            add(by_id(name), None)
+        elif ref.tag is None and ref.digest is None:
+            named = engine.meta.refs_by_name(ref)
+            for r, image_id in named:
+                add(image_id, r)
+            if not named:
+                add(by_id(name), None)
+        else:
+            found = engine.meta.lookup_ref(ref.without_tag() if ref.digest is not None else ref)
+            if found is None or engine.meta.get(found) is None:
+                raise StrataError("reference does not exist")  # Docker's words for save
+            add(found, ref.without_tag() if ref.digest is not None else ref)
     return list(picked.items())
 
 

@@ -248,6 +248,17 @@ class Metadata:
                 out.setdefault(Digest.parse(img), []).append(parse(name))
         return out
 
+    def refs_by_name(self, repo: Reference) -> list[tuple[Reference, Digest]]:
+        """Every tag and digest reference of one repository, sorted by full name (Docker's ReferencesByName)."""
+        found: list[tuple[Reference, Digest]] = []
+        for table, sep in (("tags", ":"), ("digests", "@")):
+            prefix = repo.repository + sep
+            rows = self.conn.execute(
+                f"SELECT name, image_id FROM {table} WHERE name >= ? AND name < ?", (prefix, prefix + "\x7f")
+            ).fetchall()
+            found.extend((parse(n), Digest.parse(i)) for n, i in rows)
+        return sorted(found, key=lambda ri: ri[0].string())
+
     def all_tags(self) -> list[tuple[Reference, Digest]]:
         rows = self.conn.execute("SELECT name, image_id FROM tags ORDER BY seq").fetchall()
         return [(parse(n), Digest.parse(i)) for n, i in rows]
