@@ -15,6 +15,7 @@ from strata.distribution.auth import parse_challenges
 from strata.distribution.client import RegistryClient
 from strata.distribution.credentials import (
     DOCKER_HUB_KEY,
+    CredentialHelperError,
     Credentials,
     erase_credentials,
     get_credentials,
@@ -124,6 +125,25 @@ esac
     docker_config.write_text(json.dumps({"credsStore": "missing", "credHelpers": {"reg.example": "files"}}))
     store_credentials("reg.example", Credentials("x", "y"))
     assert get_credentials("reg.example") == Credentials("x", "y")
+
+
+def test_failing_credential_helper_in_dockers_words(
+    docker_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-broken"
+    helper.write_text('#!/bin/sh\n[ "$1" = get ] && echo "[1]" && exit 0\necho boom; exit 3\n')
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    docker_config.parent.mkdir()
+    docker_config.write_text(json.dumps({"credsStore": "broken"}))
+    with pytest.raises(CredentialHelperError, match=r"^error storing credentials - err: exit status 3, out: `boom`$"):
+        store_credentials("localhost:5000", Credentials("u", "p"))
+    with pytest.raises(CredentialHelperError, match=r"^error erasing credentials - err: exit status 3"):
+        erase_credentials("localhost:5000")
+    with pytest.raises(CredentialHelperError, match="invalid helper output"):  # JSON, but not an object
+        get_credentials("localhost:5000")
 
 
 def test_endpoint_resolution(tmp_path: Path) -> None:

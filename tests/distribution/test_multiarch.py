@@ -156,3 +156,13 @@ def test_multiarch_with_distribution(
     assert sorted(p.name for p in (tmp_path / "ours" / "blobs" / "sha256").iterdir()) == sorted(
         p.name for p in (tmp_path / "theirs" / "blobs" / "sha256").iterdir()
     )
+
+
+def test_copy_all_from_a_damaged_layout_is_an_error(strata: StrataRun, tmp_path: Path) -> None:
+    layout = tmp_path / "damaged"
+    layout.mkdir()
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    for text, message in (("[1]", "index.json: not a JSON object"), ("{", "index.json: Expecting")):
+        (layout / "index.json").write_text(text)
+        res = strata("copy", "--all", f"oci:{layout}", f"oci:{tmp_path / 'out'}:1")
+        assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr, res.stderr

@@ -15,6 +15,8 @@ from typing import Any
 import jwt
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa as rsa_key
 
 from server.helpers import ServerThread, push_blob, push_image
 from strata.server.auth.htpasswd import add_user
@@ -52,6 +54,27 @@ def test_config_file_env_and_flags(tmp_path: Path) -> None:
     cfg.write_text("- not a mapping\n")
     with pytest.raises(ConfigError):
         load_config(str(cfg), env={})
+
+
+def test_config_values_refused_with_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^listen tcp: address nonsense: missing port in address$"):
+        load_config(env={}, addr="nonsense")
+    with pytest.raises(ConfigError, match="invalid port"):
+        load_config(env={}, addr="127.0.0.1:99999")
+    with pytest.raises(ConfigError, match=r"validation\.manifests\.maxsize: 'abc' is not a number"):
+        load_config(env={"STRATA_REGISTRY_VALIDATION_MANIFESTS_MAXSIZE": "abc"})
+    rsa = rsa_key.generate_private_key(65537, 2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    for name, data, message in (("rsa.pem", rsa, "must be an EC key"), ("junk.pem", b"junk", "invalid token signing key")):
+        key = tmp_path / name
+        key.write_bytes(data)
+        cfg = tmp_path / "token.yml"
+        cfg.write_text(yaml.safe_dump({"auth": {"token": {"realm": "r", "service": "s", "issuer": "i",
+                                                          "signingkey": str(key)}}}))
+        run = subprocess.run([sys.executable, "-m", "strata.server", "serve", "--config", str(cfg),
+                              "--root", str(tmp_path / "r")], capture_output=True, text=True, timeout=30)
+        assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
 
 
 def test_htpasswd_auth(tmp_path: Path) -> None:

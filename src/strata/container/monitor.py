@@ -400,8 +400,12 @@ def spawn_monitor(
         return
     if not text.strip():
         raise RuntimeFailure("the container monitor exited before the container started")
-    info = json.loads(text)
-    raise RuntimeFailure(str(info.get("error")), exit_code=int(info.get("exit_code", 125)))
+    try:
+        info = json.loads(text)
+        message, code = str(info["error"]), int(info.get("exit_code", 125))
+    except (ValueError, TypeError, KeyError):  # not the monitor's report: say what it wrote
+        message, code = f"the container monitor failed: {text.strip()}", 125
+    raise RuntimeFailure(message, exit_code=code)
 
 
 def _note(store_root: Path, cid: str, e: BaseException) -> None:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from strata import mediatypes as mt
 from strata.atomicfile import open_atomic, write_bytes_atomic
@@ -117,13 +117,22 @@ class LayoutPlace:
     def _path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.algorithm / digest.hex
 
-    def top(self) -> tuple[bytes, str]:
+    def _index(self) -> dict[str, Any] | None:
+        """The layout's ``index.json`` (None when there is none yet)."""
         try:
             index = json.loads((self.root / "index.json").read_bytes())
         except FileNotFoundError:
-            raise InvalidArchive(f"invalid image layout {self.root}: index.json is missing") from None
+            return None
         except ValueError as e:
             raise InvalidArchive(f"invalid image layout {self.root}: index.json: {e}") from None
+        if not isinstance(index, dict):
+            raise InvalidArchive(f"invalid image layout {self.root}: index.json: not a JSON object")
+        return index
+
+    def top(self) -> tuple[bytes, str]:
+        index = self._index()
+        if index is None:
+            raise InvalidArchive(f"invalid image layout {self.root}: index.json is missing")
         entries = [Descriptor.from_json(d) for d in index.get("manifests") or []]
         if self.ref_name is not None:
             entries = [d for d in entries if (d.annotations or {}).get(REF_ANNOTATION) == self.ref_name]
@@ -185,10 +194,7 @@ class LayoutPlace:
         self.root.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(self.root / "oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"}))
         with self._lock:
-            try:
-                index = json.loads((self.root / "index.json").read_bytes())
-            except FileNotFoundError:
-                index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
+            index = self._index() or {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
             entries = [
                 m for m in index.get("manifests") or []
                 if self.ref_name is None or (m.get("annotations") or {}).get(REF_ANNOTATION) != self.ref_name

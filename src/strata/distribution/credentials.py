@@ -43,6 +43,10 @@ class CredentialHelperError(StrataError):
     """A docker-credential-* helper failed."""
 
 
+class _NoCredentials(CredentialHelperError):
+    """The helper holds nothing for this server (its "credentials not found" answer)."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     username: str = ""
@@ -103,19 +107,25 @@ def _helper_for(data: dict[str, Any], key: str) -> str | None:
     return str(store) if store else None
 
 
+_DOING = {"get": "getting", "store": "storing", "erase": "erasing"}
+
+
 def _run_helper(name: str, action: str, payload: str) -> str:
     prog = f"docker-credential-{name}"
+    doing = _DOING.get(action, action)
     try:
         proc = subprocess.run([prog, action], input=payload, capture_output=True, text=True, timeout=60)
     except FileNotFoundError:
         raise CredentialHelperError(
-            f'error getting credentials - err: exec: "{prog}": executable file not found in $PATH, out: ``'
+            f'error {doing} credentials - err: exec: "{prog}": executable file not found in $PATH, out: ``'
         ) from None
+    except subprocess.TimeoutExpired:
+        raise CredentialHelperError(f"error {doing} credentials - err: {prog} timed out") from None
     if proc.returncode != 0:
         out = (proc.stdout or proc.stderr).strip()
         if _NOT_FOUND in out:
-            raise KeyError(payload)
-        raise CredentialHelperError(f"error {action} credentials - err: exit status {proc.returncode}, out: `{out}`")
+            raise _NoCredentials(out)
+        raise CredentialHelperError(f"error {doing} credentials - err: exit status {proc.returncode}, out: `{out}`")
     return proc.stdout
 
 
@@ -141,12 +151,14 @@ def get_credentials(registry: str) -> Credentials:
     if helper:
         try:
             out = _run_helper(helper, "get", key)
-        except KeyError:
+        except _NoCredentials:
             return Credentials()
         try:
             obj = json.loads(out)
         except ValueError:
-            raise CredentialHelperError(f"error getting credentials - invalid helper output: {out!r}") from None
+            obj = None
+        if not isinstance(obj, dict):
+            raise CredentialHelperError(f"error getting credentials - invalid helper output: {out!r}")
         user, secret = str(obj.get("Username") or ""), str(obj.get("Secret") or "")
         if user == _TOKEN_USER:
             return Credentials(identity_token=secret)
@@ -210,7 +222,7 @@ def erase_credentials(registry: str) -> bool:
         try:
             _run_helper(helper, "erase", key)
             found = True
-        except KeyError:
+        except _NoCredentials:
             pass
     if found:
         _save(data)

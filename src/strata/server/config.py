@@ -202,6 +202,24 @@ def _token(raw: Any) -> TokenConfig | None:
     )
 
 
+def _int(key: str, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"invalid {key}: {value!r} is not a number") from None
+
+
+def _addr(value: Any) -> str:
+    """``http.addr`` as ``[host]:port``; refused here with Go's words rather than when listening."""
+    addr = str(value)
+    _, sep, port = addr.rpartition(":")
+    if not sep:
+        raise ConfigError(f"listen tcp: address {addr}: missing port in address")
+    if not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"listen tcp: address {addr}: invalid port")
+    return addr
+
+
 def _ratelimit(raw: Any) -> RateLimitConfig:
     if raw is None:
         return RateLimitConfig()
@@ -226,7 +244,7 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
         root=_get(raw, "storage.filesystem.rootdirectory"),
         inmemory=_get(raw, "storage.inmemory") is not None and _get(raw, "storage.filesystem") is None,
         delete_enabled=_bool(_get(raw, "storage.delete.enabled", True)),
-        addr=str(_get(raw, "http.addr", "127.0.0.1:5000")),
+        addr=_addr(_get(raw, "http.addr", "127.0.0.1:5000")),
         tls_certificate=_get(raw, "http.tls.certificate"),
         tls_key=_get(raw, "http.tls.key"),
         htpasswd=HtpasswdConfig(str(htp.get("realm", "strata-registry")), str(htp["path"]))
@@ -240,7 +258,7 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
             deleteuntagged=_bool(gc.get("deleteuntagged", False)),
             uploadpurgeage=parse_duration(gc.get("uploadpurgeage", 7 * 86400)),
         ),
-        max_manifest_size=int(_get(raw, "validation.manifests.maxsize", MAX_MANIFEST_SIZE)),
+        max_manifest_size=_int("validation.manifests.maxsize", _get(raw, "validation.manifests.maxsize", MAX_MANIFEST_SIZE)),
         read_timeout=parse_duration(_get(raw, "http.readtimeout", 120)),
         ratelimit=_ratelimit(_get(raw, "http.ratelimit")),
         accesslog=not _bool(_get(raw, "log.accesslog.disabled", False)),

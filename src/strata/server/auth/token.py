@@ -35,7 +35,7 @@ from strata.distribution import errcodes as ec
 from strata.server.auth.access import AccessRules
 from strata.server.auth.base import Authenticator, Scope, parse_scope
 from strata.server.auth.htpasswd import HtpasswdFile, basic_credentials
-from strata.server.config import TokenConfig
+from strata.server.config import ConfigError, TokenConfig
 from strata.server.handlers.base import APIError
 
 __all__ = ["TOKEN_PATH", "TokenAuth", "load_or_create_key"]
@@ -47,10 +47,15 @@ _ALGS = ["ES256", "ES384", "RS256", "RS384", "RS512", "PS256"]
 def load_or_create_key(path: str | None) -> crypto_ec.EllipticCurvePrivateKey:
     """The signing key from ``path``; created there (mode 0600) when missing."""
     if path and os.path.exists(path):
-        with open(path, "rb") as f:
-            key = serialization.load_pem_private_key(f.read(), password=None)
+        try:
+            with open(path, "rb") as f:
+                key = serialization.load_pem_private_key(f.read(), password=None)
+        except OSError as e:
+            raise ConfigError(f"unable to read token signing key {path}: {e.strerror}") from None
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"invalid token signing key {path}: {e}") from None
         if not isinstance(key, crypto_ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{path}: token signing key must be an EC key")
+            raise ConfigError(f"invalid token signing key {path}: must be an EC key")
         return key
     key = crypto_ec.generate_private_key(crypto_ec.SECP256R1())
     if path:
@@ -278,12 +283,18 @@ def _oauth_error(status: int, error: str, description: str) -> web.Response:
 
 
 def _bundle_keys(path: str) -> list[Any]:
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ConfigError(f"unable to open token auth root certificate bundle file {path!r}: {e.strerror}") from None
     keys = []
     for block in data.split(b"-----END CERTIFICATE-----"):
         if b"-----BEGIN CERTIFICATE-----" in block:
-            cert = x509.load_pem_x509_certificate(block + b"-----END CERTIFICATE-----\n")
+            try:
+                cert = x509.load_pem_x509_certificate(block + b"-----END CERTIFICATE-----\n")
+            except ValueError as e:
+                raise ConfigError(f"unable to parse token auth root certificate bundle {path!r}: {e}") from None
             keys.append(cert.public_key())
     return keys
 
