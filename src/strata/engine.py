@@ -264,7 +264,12 @@ class Engine:
         return result
 
     def collect_garbage(self) -> None:
-        """Delete blob files and unpacked layers no image uses; skipped while another process writes."""
+        """Delete blob files and unpacked layers no image uses; skipped while another process holds the
+        store (``writing()``: writers, loads, saves, unpacks), whose files are then left for the next one.
+
+        Under the exclusive lock nothing is in flight, so files no row knows are garbage too: blobs a
+        killed writer renamed into place before its transaction, unpacked dirs of forgotten layers,
+        per-layer lock files and staging leftovers in tmp/."""
         with self.store.lock(exclusive=True, blocking=False) as got:
             if not got:
                 return
@@ -281,7 +286,23 @@ class Engine:
                     self.store.blob_path(b).unlink()
             for d in layers:
                 shutil.rmtree(self.store.layer_dir(d), ignore_errors=True)
+            self._sweep_unknown_files(in_use)
             self.store.clean_tmp()
+
+    def _sweep_unknown_files(self, in_use: set[str]) -> None:
+        """Remove blob files and layer dirs without a row (call under the exclusive lock only)."""
+        known_blobs = self.meta.blob_hexes()
+        for path in (self.store.path / "blobs" / "sha256").iterdir():
+            if path.name not in known_blobs:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        known_layers = self.meta.layer_hexes() | in_use
+        for path in (self.store.path / "layers").iterdir():
+            if path.name.startswith(".") and path.name.endswith(".lock"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            elif path.name not in known_layers:
+                shutil.rmtree(path, ignore_errors=True)
 
     # --- listing -----------------------------------------------------------------------------------
 
@@ -346,9 +367,16 @@ class Engine:
         return [self.unpacked_layer(diff_id, blob) for diff_id, blob in self.meta.image_layers(image_id)]
 
     def unpacked_layer(self, diff_id: Digest, blob: Digest) -> Path:
+        """The layer's directory, unpacked on first use into tmp/ and renamed into place. Unpacking holds
+        the store shared (a collection never removes the staging dir under it) and a per-layer lock (two
+        processes unpacking the same layer: the second waits and uses the first's result)."""
         final = self.store.layer_dir(diff_id)
         if final.is_dir():
             return final
+        with self.writing():
+            return self._unpack(diff_id, blob, final)
+
+    def _unpack(self, diff_id: Digest, blob: Digest, final: Path) -> Path:
         lock_path = self.store.path / "layers" / f".{diff_id.hex}.lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:

@@ -306,14 +306,22 @@ def save_selection(engine: Engine, names: list[str]) -> list[tuple[Digest, list[
 
 
 def save(engine: Engine, selections: list[tuple[Digest, list[Reference]]], out: IO[bytes] | BinaryIO) -> None:
-    writer = ArchiveWriter(out, tar_size=engine.meta.layer_tar_size)
-    for image_id, tags in selections:
-        copy_image(engine.image(image_id), writer, tags)
-    writer.close()
+    """Write the images into one archive; the store is held so no collection removes a blob mid-save."""
+    with engine.writing():
+        writer = ArchiveWriter(out, tar_size=engine.meta.layer_tar_size)
+        for image_id, tags in selections:
+            copy_image(engine.image(image_id), writer, tags)
+        writer.close()
 
 
 def load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
-    """Load every image of a docker or OCI archive; returns Docker's ``Loaded image`` lines."""
+    """Load every image of a docker or OCI archive; returns Docker's ``Loaded image`` lines. The store is
+    held from the first staged byte, so a collection never removes the staging dir under the load."""
+    with engine.writing():
+        return _load(engine, stream)
+
+
+def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
     staging = engine.store.temp_dir("load-")
     try:
         unpack_archive(stream, staging)

@@ -195,6 +195,12 @@ class Metadata:
         ).fetchall()
         return [Digest.parse(r[0]) for r in rows]
 
+    def blob_hexes(self) -> set[str]:
+        return {str(r[0]).partition(":")[2] for r in self.conn.execute("SELECT digest FROM blobs")}
+
+    def layer_hexes(self) -> set[str]:
+        return {str(r[0]).partition(":")[2] for r in self.conn.execute("SELECT diff_id FROM layers")}
+
     def forget_blob(self, digest: Digest) -> None:
         self.conn.execute("DELETE FROM blobs WHERE digest=?", (str(digest),))
 
