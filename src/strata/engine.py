@@ -254,8 +254,10 @@ class Engine:
         return {p.name for p in fn(self.root)} if fn is not None else set()
 
     def rmi(self, name: str, *, force: bool = False, prune: bool = True) -> DeleteResult:
-        image_id, by_id = self.resolve(name)
+        """Docker's rmi of one name. The name is resolved inside the deleting transaction: two processes
+        removing the same reference at once see one ``Untagged``, the other ``No such image``."""
         with self.meta.transaction():
+            image_id, by_id = self.resolve(name)
             result = delete_image(
                 self.meta, name, image_id, by_id, force=force, prune=prune, use=self.container_use
             )

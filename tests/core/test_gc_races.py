@@ -135,3 +135,21 @@ def tarfile_bytes() -> bytes:
         info.size = 3
         tar.addfile(info, io.BytesIO(b"abc"))
     return buf.getvalue()
+
+
+def test_concurrent_rmi_of_one_reference(strata: Strata, rootfs_tar: Path, root: Path) -> None:
+    """Two processes removing the same tag at once: one untags it, the other finds no such image
+    (resolving used to happen before the transaction, so both printed Untagged)."""
+    strata("import", str(rootfs_tar), "r:0")
+    env = dict(os.environ, STRATA_ROOT=str(root))
+    for n in range(1, 9):
+        strata("tag", "r:0", f"r:{n}")
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "strata", "rmi", f"r:{n}"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        results = sorted(((p.communicate(timeout=60), p.returncode) for p in procs), key=lambda r: r[1])
+        assert [r[1] for r in results] == [0, 1], results
+        assert results[0][0] == (f"Untagged: r:{n}\n", "")
+        assert results[1][0] == ("", f"Error: No such image: r:{n}\n")
