@@ -21,8 +21,8 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from strata.container.monitor import _set_subreaper, _status_code, _write_all
-from strata.container.runtime import Runtime, _log_message
+from strata.container.monitor import set_subreaper, status_code, write_all
+from strata.container.runtime import Runtime, log_message
 from strata.container.spec import RuntimeUser
 from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
 from strata.errors import RuntimeFailure
@@ -81,13 +81,13 @@ def _argv(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, console: 
 
 
 def _failed(scratch: Path, stderr_text: str) -> RuntimeFailure:
-    msg = _log_message(scratch / "log", stderr_text)
+    msg = log_message(scratch / "log", stderr_text)
     return RuntimeFailure(f"OCI runtime exec failed: {msg}: unknown", exit_code=126)
 
 
 def run_exec(runtime: Runtime, cid: str, bundle: Path, req: ExecRequest) -> int:
     """Run ``req`` in container ``cid`` (whose bundle is ``bundle``); returns its exit code (0 at once for ``detach``)."""
-    _set_subreaper()
+    set_subreaper()
     scratch = Path(tempfile.mkdtemp(prefix="strata-exec-"))
     try:
         if req.tty and not req.detach:
@@ -167,12 +167,12 @@ def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int 
                 break
             for fd in ready:
                 if fd == pidfd:
-                    code = _status_code(os.waitpid(pid, 0)[1])
+                    code = status_code(os.waitpid(pid, 0)[1])
                     deadline = time.monotonic() + DRAIN_SECONDS
                 elif fd == stdin:
                     data = os.read(stdin, 65536)
                     if data and master is not None:
-                        _write_all(master, data)
+                        write_all(master, data)
                     if not data:
                         stdin = None
                 elif not _copy(fd, outputs[fd]):
@@ -183,7 +183,7 @@ def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int 
         for fd in outputs:
             os.close(fd)
     if code is None:
-        code = _status_code(os.waitpid(pid, 0)[1])
+        code = status_code(os.waitpid(pid, 0)[1])
     return code
 
 
@@ -196,5 +196,5 @@ def _copy(src: int, dst: int) -> bool:
         raise
     if not data:
         return False
-    _write_all(dst, data)
+    write_all(dst, data)
     return True

@@ -18,7 +18,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -58,12 +59,12 @@ def log_path(root: Path, cid: str) -> Path:
     return container_dir(root, cid) / f"{cid}-json.log"
 
 
-def _set_subreaper() -> None:
+def set_subreaper() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         try:
@@ -76,7 +77,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def _status_code(status: int) -> int:
+def status_code(status: int) -> int:
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
     if os.WIFSIGNALED(status):
@@ -179,7 +180,7 @@ class _Run:
         self.log.write(stream, data)
         target = self.attach.stderr if stream == "stderr" else self.attach.stdout
         if target is not None:
-            _write_all(target, data)
+            write_all(target, data)
         return True
 
     def pump(self) -> int:
@@ -202,7 +203,7 @@ class _Run:
                 for fd in ready:
                     if fd == pidfd:
                         _, status = os.waitpid(self.pid, 0)
-                        exit_code = _status_code(status)
+                        exit_code = status_code(status)
                         drain_deadline = time.monotonic() + 2.0
                     elif fd == stdin:
                         stdin = self._forward_input(stdin)
@@ -226,10 +227,10 @@ class _Run:
             data = b""
         if not data:
             if self.master is not None:
-                _write_all(self.master, b"\x04")  # EOF on a non-terminal stdin: send ^D
+                write_all(self.master, b"\x04")  # EOF on a non-terminal stdin: send ^D
             return None
         if self.master is not None:
-            _write_all(self.master, data)
+            write_all(self.master, data)
         return stdin
 
     def resize(self) -> None:
@@ -314,25 +315,48 @@ def supervise(
     ``on_started`` is told ``None`` once the container runs, or the error text if it never did.
     ``remove`` (for ``--rm``) is called with the final record after the exit is recorded.
     """
-    _set_subreaper()
+    set_subreaper()
     run = _Run(store, c, runtime, attach)
     try:
         run.create()
         run.start()
     except StrataError as e:
-        run.log.close()
-        try:
-            Rootfs(run.cdir, c.driver).unmount()
-        except StrataError:
-            pass
-        store.update(c.id, state="created" if c.state == "created" else "exited", error=str(e),
-                     exit_code=e.exit_code if c.state != "created" else c.exit_code, pid=0, monitor_pid=0,
-                     started_at=c.started_at, finished_at=c.finished_at if c.state == "created" else time.time())
+        _record_start_failure(store, run, c, e)
         on_started(json.dumps({"error": str(e), "exit_code": e.exit_code}))
         if remove is not None:
             remove(store.by_id(c.id) or c)
         raise
     on_started(None)
+    raw_fd = attach.stdin if (run.tty and attach.stdin is not None and c.config.get("OpenStdin")) else None
+    with _signals_forwarded(run, attach):
+        if raw_fd is not None:
+            with raw_terminal(raw_fd):
+                code = run.pump()
+        else:
+            code = run.pump()
+    final = run.finish(code)
+    if remove is not None and final is not None:
+        remove(final)
+    return code
+
+
+def _record_start_failure(store: ContainerStore, run: _Run, c: Container, e: StrataError) -> None:
+    """A container that never ran: unmount it and record the error against its record ``c`` as it
+    was before the attempt (still ``created`` stays ``created``; otherwise ``exited`` with the
+    error's exit code)."""
+    run.log.close()
+    try:
+        Rootfs(run.cdir, c.driver).unmount()
+    except StrataError:
+        pass
+    store.update(c.id, state="created" if c.state == "created" else "exited", error=str(e),
+                 exit_code=e.exit_code if c.state != "created" else c.exit_code, pid=0, monitor_pid=0,
+                 started_at=c.started_at, finished_at=c.finished_at if c.state == "created" else time.time())
+
+
+@contextmanager
+def _signals_forwarded(run: _Run, attach: Attach) -> Iterator[None]:
+    """While attached: forward the user's signals to the container and its terminal size to its pty."""
     old: dict[signal.Signals, object] = {}
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -350,20 +374,11 @@ def supervise(
         if run.tty:
             old[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, winch)
             run.resize()
-    raw_fd = attach.stdin if (run.tty and attach.stdin is not None and c.config.get("OpenStdin")) else None
     try:
-        if raw_fd is not None:
-            with raw_terminal(raw_fd):
-                code = run.pump()
-        else:
-            code = run.pump()
+        yield
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
-    final = run.finish(code)
-    if remove is not None and final is not None:
-        remove(final)
-    return code
 
 
 def spawn_monitor(

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from strata.errors import RuntimeFailure
 
-__all__ = ["RUNTIMES", "Runtime", "config_value", "exit_code_for", "find_runtime"]
+__all__ = ["RUNTIMES", "Runtime", "config_value", "exit_code_for", "find_runtime", "log_message"]
 
 RUNTIMES = ("runc", "crun")
 
@@ -70,7 +70,7 @@ def exit_code_for(message: str) -> int:
     return 125
 
 
-def _log_message(log_file: Path, fallback: str) -> str:
+def log_message(log_file: Path, fallback: str) -> str:
     """The last error message a runtime wrote to its JSON log (``--log-format json``)."""
     msg = ""
     try:
@@ -140,7 +140,7 @@ class Runtime:
             raise RuntimeFailure(f"OCI runtime create failed: {e}") from None
 
     def create_failed(self, log_file: Path, stderr_text: str = "") -> RuntimeFailure:
-        msg = _log_message(log_file, stderr_text)
+        msg = log_message(log_file, stderr_text)
         return RuntimeFailure(
             f"failed to create task for container: OCI runtime create failed: {msg}: unknown",
             exit_code=exit_code_for(msg),

@@ -11,7 +11,7 @@ from strata.errors import InvalidDigest
 from strata.server.storage import paths
 from strata.server.storage.driver import FileInfo, PathNotFound, StorageDriver
 
-__all__ = ["BlobStore", "LinkedBlobs", "read_link", "write_link"]
+__all__ = ["BlobStore", "LinkedBlobs", "linked_digests", "list_or_empty", "read_link", "write_link"]
 
 
 def read_link(driver: StorageDriver, path: str) -> Digest | None:
@@ -99,8 +99,8 @@ class BlobStore:
             return
         for algo_dir in algos:
             algo = algo_dir.rsplit("/", 1)[1]
-            for prefix in _list(self.driver, algo_dir):
-                for blob_dir in _list(self.driver, prefix):
+            for prefix in list_or_empty(self.driver, algo_dir):
+                for blob_dir in list_or_empty(self.driver, prefix):
                     try:
                         d = Digest.parse(f"{algo}:{blob_dir.rsplit('/', 1)[1]}")
                         info = self.driver.stat(blob_dir + "/data")
@@ -109,11 +109,23 @@ class BlobStore:
                     yield d, info
 
 
-def _list(driver: StorageDriver, path: str) -> list[str]:
+def list_or_empty(driver: StorageDriver, path: str) -> list[str]:
+    """The entries under ``path``; none when it does not exist."""
     try:
         return driver.list(path)
     except PathNotFound:
         return []
+
+
+def linked_digests(driver: StorageDriver, base: str) -> list[Digest]:
+    """The digests of the ``<base>/<alg>/<hex>/link`` files (unreadable links skipped)."""
+    out: list[Digest] = []
+    for algo_dir in list_or_empty(driver, base):
+        for hex_dir in list_or_empty(driver, algo_dir):
+            d = read_link(driver, hex_dir + "/link")
+            if d is not None:
+                out.append(d)
+    return out
 
 
 class LinkedBlobs:
@@ -143,10 +155,4 @@ class LinkedBlobs:
         return True
 
     def all(self) -> list[Digest]:
-        out: list[Digest] = []
-        for algo_dir in _list(self.driver, paths.layers_dir(self.name)):
-            for hex_dir in _list(self.driver, algo_dir):
-                d = read_link(self.driver, hex_dir + "/link")
-                if d is not None:
-                    out.append(d)
-        return out
+        return linked_digests(self.driver, paths.layers_dir(self.name))

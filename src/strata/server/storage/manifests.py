@@ -9,7 +9,7 @@ from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.errors import InvalidDigest, StrataError
 from strata.server.storage import paths
-from strata.server.storage.blobstore import BlobStore, _list, read_link, write_link
+from strata.server.storage.blobstore import BlobStore, linked_digests, read_link, write_link
 from strata.server.storage.driver import PathNotFound
 
 __all__ = ["ManifestInvalid", "ManifestStore", "ParsedManifest", "parse_manifest"]
@@ -155,13 +155,7 @@ class ManifestStore:
             return 0.0
 
     def all(self) -> list[Digest]:
-        out: list[Digest] = []
-        for algo_dir in _list(self.driver, paths.revisions_dir(self.name)):
-            for hex_dir in _list(self.driver, algo_dir):
-                d = read_link(self.driver, hex_dir + "/link")
-                if d is not None:
-                    out.append(d)
-        return out
+        return linked_digests(self.driver, paths.revisions_dir(self.name))
 
     def add_referrer(self, subject: Digest, d: Digest) -> None:
         write_link(self.driver, paths.referrer_link(self.name, subject, d), d)
@@ -173,10 +167,4 @@ class ManifestStore:
             pass
 
     def referrers(self, subject: Digest) -> list[Digest]:
-        out: list[Digest] = []
-        for algo_dir in _list(self.driver, paths.referrers_dir(self.name, subject)):
-            for hex_dir in _list(self.driver, algo_dir):
-                d = read_link(self.driver, hex_dir + "/link")
-                if d is not None and self.exists(d):
-                    out.append(d)
-        return out
+        return [d for d in linked_digests(self.driver, paths.referrers_dir(self.name, subject)) if self.exists(d)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strata.server.storage import paths
-from strata.server.storage.blobstore import BlobStore, LinkedBlobs, _list
+from strata.server.storage.blobstore import BlobStore, LinkedBlobs, list_or_empty
 from strata.server.storage.driver import StorageDriver
 from strata.server.storage.manifests import ManifestStore
 from strata.server.storage.tags import TagStore
@@ -39,7 +39,7 @@ class Registry:
         )
 
     def exists(self, name: str) -> bool:
-        children = _list(self.driver, paths.repo_root(name))
+        children = list_or_empty(self.driver, paths.repo_root(name))
         return any(c.rsplit("/", 1)[1] in ("_manifests", "_layers") for c in children)
 
     def repositories(self) -> list[str]:
@@ -56,7 +56,7 @@ class Registry:
     def _collect(
         self, path: str, prefix: str, out: list[str], markers: tuple[str, ...] = ("_manifests", "_layers")
     ) -> None:
-        children = _list(self.driver, path)
+        children = list_or_empty(self.driver, path)
         names = [c.rsplit("/", 1)[1] for c in children]
         if prefix and any(n in markers for n in names):
             out.append(prefix)

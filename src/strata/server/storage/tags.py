@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strata.digest import Digest
 from strata.server.storage import paths
-from strata.server.storage.blobstore import _list, read_link, write_link
+from strata.server.storage.blobstore import list_or_empty, read_link, write_link
 from strata.server.storage.driver import PathNotFound, StorageDriver
 
 __all__ = ["TagStore"]
@@ -32,7 +32,7 @@ class TagStore:
     def all(self) -> list[str]:
         """Tags that currently point somewhere, sorted."""
         out = []
-        for tag_dir in _list(self.driver, paths.tags_dir(self.name)):
+        for tag_dir in list_or_empty(self.driver, paths.tags_dir(self.name)):
             tag = tag_dir.rsplit("/", 1)[1]
             if self.get(tag) is not None:
                 out.append(tag)

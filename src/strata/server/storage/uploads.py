@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from strata.digest import CHUNK, Digest
 from strata.server.storage import paths
-from strata.server.storage.blobstore import _list
+from strata.server.storage.blobstore import list_or_empty
 from strata.server.storage.driver import FileWriter, PathNotFound, StorageDriver
 
 __all__ = ["HashState", "UploadStore", "is_upload_id"]
@@ -100,4 +100,4 @@ class UploadStore:
             return None
 
     def all(self) -> list[str]:
-        return [p.rsplit("/", 1)[1] for p in _list(self.driver, paths.uploads_dir(self.name))]
+        return [p.rsplit("/", 1)[1] for p in list_or_empty(self.driver, paths.uploads_dir(self.name))]
