@@ -81,23 +81,29 @@ def _big_container(strata: Strata, image: str, name: str) -> None:
            "dd if=/dev/zero of=/big bs=1M count=300 2>/dev/null; echo ok > /small")
 
 
+def _kill_commit_while_staging(strata: Strata, container: str, tag: str, deadline: float) -> bool:
+    """Start ``commit``, SIGKILL it once more than 10 MB of its layer are staged (or at ``deadline``);
+    False when it never got that far."""
+    proc = subprocess.Popen(strata.argv("commit", container, tag), env=strata.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = strata.root / "tmp"
+    staging = False
+    while not staging and time.monotonic() < deadline:
+        staged = list(tmp.glob("commit-*/layer.tar")) if tmp.exists() else []
+        staging = bool(staged) and staged[0].stat().st_size > 10_000_000
+        if not staging:
+            time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return staging
+
+
 def test_commit_killed_midway_changes_nothing(strata: Strata, busybox_image: str) -> None:
     _big_container(strata, busybox_image, "big")
     images_before = strata("images", "-q", "--no-trunc").stdout
     diff_before = strata("diff", "big").stdout
-    proc = subprocess.Popen(strata.argv("commit", "big", "big:1"), env=strata.env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    tmp = strata.root / "tmp"
-    while time.monotonic() < deadline:
-        staged = list(tmp.glob("commit-*/layer.tar")) if tmp.exists() else []
-        if staged and staged[0].stat().st_size > 10_000_000:
-            break
-        time.sleep(0.01)
-    else:
+    if not _kill_commit_while_staging(strata, "big", "big:1", time.monotonic() + 30):
         pytest.fail("commit never started writing its layer")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
     assert strata("images", "-q", "--no-trunc").stdout == images_before
     assert strata("diff", "big").stdout == diff_before
     assert "big" in strata("ps", "-a").stdout
@@ -146,16 +152,7 @@ def test_commit_killed_while_container_frozen_thaws_it(strata: Strata, busybox_i
     while strata("exec", "frozen", "test", "-e", "/ready", check=False).returncode != 0:
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    proc = subprocess.Popen(strata.argv("commit", "frozen", "frozen:1"), env=strata.env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    tmp = strata.root / "tmp"
-    while time.monotonic() < deadline:
-        staged = list(tmp.glob("commit-*/layer.tar")) if tmp.exists() else []
-        if staged and staged[0].stat().st_size > 10_000_000:
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_commit_while_staging(strata, "frozen", "frozen:1", deadline)
     # the next command notices the dead commit left the container frozen and thaws it
     line = strata("ps").stdout.splitlines()[1]
     assert "Paused" not in line and "Up " in line

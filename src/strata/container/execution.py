@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from contextlib import nullcontext
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +33,18 @@ __all__ = ["ExecRequest", "run_exec"]
 DRAIN_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
 class ExecRequest:
     """What to run: argv, the whole process env, working dir, user (None = the container's), terminal modes."""
 
-    def __init__(
-        self,
-        args: list[str],
-        *,
-        env: list[str],
-        cwd: str | None,
-        user: RuntimeUser | None,
-        tty: bool,
-        interactive: bool,
-        detach: bool,
-    ) -> None:
-        self.args = args
-        self.env = env
-        self.cwd = cwd
-        self.user = user
-        self.tty = tty
-        self.interactive = interactive
-        self.detach = detach
+    args: list[str]
+    _: KW_ONLY
+    env: list[str]
+    cwd: str | None
+    user: RuntimeUser | None
+    tty: bool
+    interactive: bool
+    detach: bool
 
 
 def _process(bundle: Path, req: ExecRequest) -> dict[str, Any]:
