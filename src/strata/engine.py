@@ -318,7 +318,8 @@ class Engine:
             except FileNotFoundError:
                 continue
             size = sum(self.meta.layer_size(d) for d in config.diff_ids)
-            out.append(ImageSummary(rec.id, rec.parent, config, refs.get(rec.id, []), size, rec.id in parents))
+            own = sorted(refs.get(rec.id, []), key=lambda r: r.string())  # Docker's lexical order
+            out.append(ImageSummary(rec.id, rec.parent, config, own, size, rec.id in parents))
         return out
 
     def summary(self, image_id: Digest) -> ImageSummary:

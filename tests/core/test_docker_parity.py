@@ -107,6 +107,28 @@ def test_images_filters_and_formats(both: Both, rootfs_tar: Path) -> None:
         _same(both, *args)
 
 
+def test_digests_listing(both: Both, strata: Strata, dockerd: Any, distribution_registry: Any, rootfs_tar: Path) -> None:
+    """Pulled images carry digest references: --digests rows, a --format naming {{.Digest}} turning digests
+    on (the CLI's needDigest), tags of one repository in lexical order whatever order they were made in."""
+    repo = f"{distribution_registry.host}/parity-dg/img"
+    _import_both(both, rootfs_tar, f"{repo}:2")
+    dockerd.run("push", f"{repo}:2")
+    dockerd.run("rmi", f"{repo}:2")
+    for tool in (dockerd.run, strata):
+        tool("pull", "-q", f"{repo}:2")
+        tool("tag", f"{repo}:2", f"{repo}:1")
+    for args in (
+        ("images", "--digests", repo),
+        ("images", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}", repo),
+        ("images", "--format", "{{.Tag}} {{ .Digest }}", repo),
+        ("images", repo),
+        ("inspect", "--format", "{{.RepoTags}} {{.RepoDigests}}", f"{repo}:1"),
+    ):
+        _same(both, *args)
+    for tool in (dockerd.run, strata):
+        tool("rmi", "-f", f"{repo}:1", f"{repo}:2")
+
+
 def test_rmi_errors(both: Both, rootfs_tar: Path) -> None:
     _import_both(both, rootfs_tar, "parity-r:1")
     _same(both, "tag", "parity-r:1", "parity-r:2")

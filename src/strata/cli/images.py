@@ -108,7 +108,9 @@ def _rmi_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_images(args: argparse.Namespace, ctx: Context) -> int:
     engine = ctx.engine()
-    rows = ops.image_rows(engine, all_images=args.all, reference=args.reference, filters=args.filter, digests=args.digests)
+    # the CLI's needDigest: --digests, or a --format naming {{.Digest}} literally
+    digests = args.digests or "{{.Digest}}" in (args.format or "")
+    rows = ops.image_rows(engine, all_images=args.all, reference=args.reference, filters=args.filter, digests=digests)
     trunc = not args.no_trunc
     now = time.time()
     items = [
