@@ -4,6 +4,7 @@ nothing half-pulled in the store."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -300,3 +301,12 @@ def test_pull_gzip_zstd_and_uncompressed_layers(fault_registry: FaultRegistry, s
     assert res.stdout.count("Pull complete") == 3
     image_id = strata("images", "-q", "--no-trunc", check=True).stdout.strip()
     assert image_id == str(digest_bytes(cfg))
+
+
+def test_refused_connection_in_gos_words(strata: StrataRun) -> None:
+    with socket.socket() as s:  # a port nothing listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        res = strata("pull", f"127.0.0.1:{port}/x:1")
+    assert res.returncode == 1
+    assert res.stderr == f'Error: Get "http://127.0.0.1:{port}/v2/": dial tcp 127.0.0.1:{port}: connect: connection refused\n'

@@ -821,9 +821,9 @@ def _describe(e: BaseException | None, url: str = "") -> str:
     if isinstance(e, socket.gaierror):
         return f"dial tcp: lookup {urlsplit(url).hostname or ''}: no such host".replace("lookup :", "lookup:")
     if isinstance(e, ConnectionRefusedError):
-        return "connect: connection refused"
+        return f"{_dial(url)}connect: connection refused"
     if isinstance(e, socket.timeout | TimeoutError):
-        return "i/o timeout"
+        return f"{_dial(url)}i/o timeout"
     if isinstance(e, ssl.SSLCertVerificationError):
         return _x509_text(e)
     if isinstance(e, ssl.SSLError) and "ALERT_" in str(e.reason or ""):
@@ -833,6 +833,16 @@ def _describe(e: BaseException | None, url: str = "") -> str:
     if isinstance(e, http.client.IncompleteRead):
         return "unexpected EOF"
     return str(e) or type(e).__name__
+
+
+def _dial(url: str) -> str:
+    """Go's ``dial tcp HOST:PORT: `` prefix of a connection error (the port the URL implies)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"dial tcp {host}:{port}: "
 
 
 # OpenSSL verify codes -> the words Go's crypto/x509 (hence Docker) uses
