@@ -54,9 +54,9 @@ def both(strata: Strata, dockerd: Any) -> Any:
     """``both(*args)``: the command in dockerd and in strata, each normalised; images the test made in
     dockerd (repositories ``parity*``) are removed afterwards."""
 
-    def run(*args: str) -> tuple[Result, Result]:
-        d = dockerd.run(*args, check=False)
-        s = strata(*args, check=False)
+    def run(*args: str, input: str | None = None) -> tuple[Result, Result]:
+        d = dockerd.run(*args, check=False, input=input)
+        s = strata(*args, check=False, input=input)
         return _normalise(d.returncode, d.stdout, d.stderr, "docker"), _normalise(s.returncode, s.stdout, s.stderr, "strata")
 
     yield run
@@ -66,8 +66,8 @@ def both(strata: Strata, dockerd: Any) -> Any:
         dockerd.run("rmi", "-f", *sorted(set(ids)), check=False)
 
 
-def _same(both: Both, *args: str) -> Result:
-    d, s = both(*args)
+def _same(both: Both, *args: str, input: str | None = None) -> Result:
+    d, s = both(*args, input=input)
     assert s == d, (args, d, s)
     return s
 
@@ -127,6 +127,24 @@ def test_digests_listing(both: Both, strata: Strata, dockerd: Any, distribution_
         _same(both, *args)
     for tool in (dockerd.run, strata):
         tool("rmi", "-f", f"{repo}:1", f"{repo}:2")
+
+
+def test_image_prune(both: Both, rootfs_tar: Path) -> None:
+    """Prompt, filters and refusals of image prune; only images labelled for this test are pruned (the
+    daemon is shared with other tests)."""
+    _import_both(both, rootfs_tar, "parity-p:1", "-c", "LABEL parity-prune=a")
+    _import_both(both, rootfs_tar, "parity-p:2", "-c", "LABEL parity-prune=b")
+    for args, answer in (
+        (("image", "prune"), ""),  # the prompt is written even without a terminal; EOF declines
+        (("image", "prune", "-a"), "yes\n"),  # only "y" goes on
+        (("image", "prune", "--filter", "bogus=1"), ""),  # declined before the daemon sees the filter
+        (("image", "prune", "-f", "--filter", "bogus=1"), ""),
+        (("image", "prune", "-f", "--filter", "until=abc"), ""),
+        (("image", "prune", "-f", "--filter", "until=1h", "--filter", "until=2h"), ""),
+        (("image", "prune", "-a", "--filter", "label=parity-prune=a"), "y\n"),
+        (("image", "prune", "-af", "--filter", "label=parity-prune", "--filter", "until=1000h"), ""),
+    ):
+        _same(both, *args, input=answer)
 
 
 def test_rmi_errors(both: Both, rootfs_tar: Path) -> None:

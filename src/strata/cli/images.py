@@ -323,17 +323,18 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
+    """Docker's CLI: the prompt is written whatever stdin is, only ``y`` goes on; the filters are the
+    daemon's to refuse, after the prompt."""
     if not args.force:
-        if not ctx.stdin.isatty():
-            ctx.out.write("Total reclaimed space: 0B\n")
-            return 0
         what = "all images without at least one container associated to them" if args.all else "all dangling images"
         ctx.out.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
         ctx.out.flush()
-        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
+        answer = ctx.stdin.readline() if ctx.stdin is not None else ""
+        if answer.strip().lower() != "y":
+            ctx.out.write("Total reclaimed space: 0B\n")
             return 0
     engine = ctx.engine()
-    lines, reclaimed = ops.prune(engine, all_images=args.all)
+    lines, reclaimed = ops.prune(engine, all_images=args.all, filters=args.filter)
     if lines:
         ctx.out.write("Deleted Images:\n")
         for kind, text in lines:

@@ -6,14 +6,16 @@ import contextlib
 import importlib
 import re
 import shutil
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any, BinaryIO
 
 from strata.archive.compression import open_decompressed
 from strata.copy import copy_image
 from strata.digest import Digest
 from strata.engine import Engine, ImageSummary
-from strata.errors import ImageNotFound, InvalidReference, StrataError, UsageError
+from strata.errors import ImageNotFound, StrataError, UsageError
 from strata.imageconfig import apply_changes, empty_container_config, new_image_config, parse_time
 from strata.reference import Reference, id_prefix, parse_any
 from strata.store.images import chain_ids
@@ -387,29 +389,102 @@ def import_rootfs(
             return engine.commit_image(raw_config, [layer], refs=[tag] if tag else [])
 
 
-def prune(engine: Engine, *, all_images: bool) -> tuple[list[tuple[str, str]], int]:
-    """``image prune``: dangling images (or, with ``all``, every image no container uses); returns the
-    ``Untagged``/``Deleted`` lines and the bytes of the layers removed, as Docker counts them."""
-    lines: list[tuple[str, str]] = []
-    use = engine.container_use()
+PRUNE_FILTERS = ("dangling", "until", "label", "label!")
+
+
+def _parse_prune_filters(filters: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in filters:
+        key, _, value = f.partition("=")
+        key = key.strip().lower()
+        if key not in PRUNE_FILTERS:
+            raise StrataError(f"Invalid filter '{key}'")
+        values = out.setdefault(key, [])
+        if value not in values:
+            values.append(value)
+    return out
+
+
+def _go_duration_seconds(text: str) -> float | None:
+    m = re.fullmatch(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)", text)
+    if not m:
+        return None
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    total = sum(float(n) * units[u] for n, u in re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", m.group(2)))
+    return -total if m.group(1) == "-" else total
+
+
+def _until(values: list[str]) -> float | None:
+    """Docker's GetTimestamp for ``until``: a duration back from now, a Unix time or an RFC 3339 time."""
+    if not values:
+        return None
+    if len(values) > 1:
+        raise StrataError("more than one until filter specified")
+    value = values[0]
+    seconds = _go_duration_seconds(value)
+    if seconds is not None:
+        return time.time() - seconds
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise StrataError(f'failed to parse value as time or duration: "{value}"') from None
+    return (stamp if stamp.tzinfo else stamp.astimezone()).timestamp()
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str], negated: list[str]) -> bool:
+    def kv(want: str) -> bool:
+        k, sep, v = want.partition("=")
+        return k in labels and (not sep or labels[k] == v)
+
+    if wanted and not all(kv(w) for w in wanted):
+        return False
+    return not (negated and all(kv(w) for w in negated))
+
+
+def prune(engine: Engine, *, all_images: bool, filters: list[str] | None = None) -> tuple[list[tuple[str, str]], int]:
+    """``image prune`` as Docker's ImagesPrune: dangling images (with ``all``, every image), filtered by
+    ``until`` and ``label``/``label!``; each is removed without force (an image a container uses, or one
+    with children, is passed over). Returns the ``Untagged``/``Deleted`` lines and the bytes of the layers
+    removed, as Docker counts them."""
+    fl = _parse_prune_filters([*(filters or []), f"dangling={'false' if all_images else 'true'}"])
+    dangling = fl["dangling"]
+    dangling_only = True
+    if "false" in dangling or "0" in dangling:
+        dangling_only = False
+    elif "true" not in dangling and "1" not in dangling:
+        raise StrataError(f"Invalid filter 'dangling=[{' '.join(sorted(dangling))}]'")
+    until = _until(fl.get("until", []))
     summaries = engine.summaries()
     layer_bytes = {
         str(c): engine.meta.layer_size(d)
         for s in summaries
         for d, c in zip(s.config.diff_ids, chain_ids(s.config.diff_ids), strict=True)
     }
+    lines: list[tuple[str, str]] = []
     for s in summaries:
-        if engine.meta.get(s.id) is None:
+        if dangling_only and s.has_children:
+            continue  # Docker's heads: images nothing is built on
+        if not s.refs and s.has_children:
             continue
-        if s.refs and not all_images:
+        if until is not None and parse_time(s.config.created) > until:
             continue
-        if s.id in use or engine.meta.children(s.id):
+        labels = s.config.container_config.get("Labels") or {}
+        if not _labels_match(labels, fl.get("label", []), fl.get("label!", [])):
             continue
-        try:
-            result = engine.rmi(str(s.id), force=all_images, prune=True)
-        except (StrataError, ImageNotFound, InvalidReference):
-            continue
-        lines.extend(result.lines)
+        if s.refs:
+            if dangling_only and any(r.digest is None for r in s.refs):
+                continue
+            names = [r.string() for r in s.refs]
+        else:
+            names = [s.id.hex]
+        for name in names:
+            try:
+                result = engine.rmi(name, force=False, prune=True)
+            except StrataError:
+                continue
+            lines.extend(result.lines)
     reclaimed = sum(layer_bytes.get(text, 0) for kind, text in lines if kind == "Deleted")
     return lines, reclaimed
 
