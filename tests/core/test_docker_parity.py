@@ -263,3 +263,41 @@ def test_change_instructions(dockerd: Any, tmp_path: Path) -> None:
         if got != want or (isinstance(got, dict) and list(got) != list(want)):
             differ.append((changes, want, got))
     assert not differ
+
+
+@pytest.mark.runtime
+def test_system_df(strata: Strata, rootfs_tar: Path) -> None:
+    """``system df`` and ``df -v`` in a daemon of its own (the totals cover every image): an intermediate
+    image of a commit chain is not counted, shared layers are shared sizes, and only the unique bytes
+    of an image a container uses are not reclaimable."""
+    import shutil
+
+    import peers
+
+    if shutil.which("runc") is None:
+        pytest.skip("runc is not installed")
+    with peers.start_dockerd() as own:
+
+        def run(tool: Callable[..., Any], *args: str) -> Any:
+            return tool(*args, check=False) if tool is strata else own.run(*args, check=False)
+
+        for tool in (own.run, strata):
+            steps = [
+                ("import", "-c", 'CMD ["/bin/sh"]', str(rootfs_tar), "dfbase:1"),
+                ("run", "--network", "none", "--name", "dfa", "dfbase:1", "sh", "-c", "echo aaaa > /a"),
+                ("commit", "dfa", "dfmid"), ("rm", "dfa"),
+                ("run", "--network", "none", "--name", "dfb", "dfmid", "sh", "-c", "echo bb > /b"),
+                ("commit", "dfb", "dftop:1"), ("rm", "dfb"), ("rmi", "dfmid"),
+                ("create", "--network", "none", "--name", "dfc", "dftop:1", "sh", "-c", "echo c"),
+                ("import", "-m", "other", str(rootfs_tar), "dfother:1"),
+            ]  # fmt: skip
+            for step in steps:
+                assert run(tool, *step).returncode == 0, step
+                if step[0] in ("import", "commit"):
+                    time.sleep(1.1)  # creation seconds apart: the same order in both
+        for args in (("system", "df"), ("system", "df", "-v")):
+            d, s = run(own.run, *args), run(strata, *args)
+            assert _normalise(s.returncode, s.stdout, s.stderr, "strata") == _normalise(
+                d.returncode, d.stdout, d.stderr, "docker"
+            ), args
+        strata("rm", "dfc")

@@ -23,7 +23,9 @@ from strata.transports.docker_archive import ArchiveWriter, archive_images
 from strata.transports.tarball import unpack_archive
 
 __all__ = [
+    "DiskImage",
     "ImageRow",
+    "disk_images",
     "disk_usage",
     "image_rows",
     "import_rootfs",
@@ -489,34 +491,53 @@ def prune(engine: Engine, *, all_images: bool, filters: list[str] | None = None)
     return lines, reclaimed
 
 
-def disk_usage(engine: Engine) -> list[dict[str, Any]]:
-    """``system df`` rows (images by unique layer bytes, containers, volumes, build cache): each with
-    ``type``, ``total``, ``active``, ``size`` and ``reclaimable`` bytes."""
+@dataclass(frozen=True, slots=True)
+class DiskImage:
+    """One image of ``system df``: Docker's list (intermediate images left out) with shared sizes."""
+
+    summary: ImageSummary
+    created: float
+    shared: int
+    containers: int
+
+
+def disk_images(engine: Engine) -> tuple[list[DiskImage], int]:
+    """The images ``system df`` counts, newest first, and the bytes of every layer any image uses.
+
+    As the daemon's Images(withExtraAttrs): a layer chain counted by more than one listed image is
+    shared; an untagged image with children is not listed."""
     summaries = engine.summaries()
+    listed = [s for s in summaries if s.refs or not s.has_children]
     use = engine.container_use()
-    active_layers: set[Digest] = set()
-    for s in summaries:
-        if s.id in use:
-            active_layers.update(chain_ids(s.config.diff_ids))
-    seen: set[Digest] = set()
-    total = active_bytes = 0
+    refs: dict[Digest, int] = {}
+    for s in listed:
+        for c in chain_ids(s.config.diff_ids):
+            refs[c] = refs.get(c, 0) + 1
+    sizes: dict[Digest, int] = {}
     for s in summaries:
         for d, c in zip(s.config.diff_ids, chain_ids(s.config.diff_ids), strict=True):
-            if c in seen:
-                continue
-            seen.add(c)
-            size = engine.meta.layer_size(d)
-            total += size
-            if c in active_layers:
-                active_bytes += size
-    rows = [
-        {"type": "Images", "total": len(summaries), "active": sum(1 for s in summaries if s.id in use),
-         "size": total, "reclaimable": total - active_bytes},
+            sizes.setdefault(c, engine.meta.layer_size(d))
+    out = []
+    for s in listed:
+        shared = sum(sizes[c] for c in chain_ids(s.config.diff_ids) if refs[c] > 1)
+        out.append(DiskImage(s, parse_time(s.config.created), shared, len(use.get(s.id, []))))
+    out.sort(key=lambda i: i.created, reverse=True)
+    return out, sum(sizes.values())
+
+
+def disk_usage(engine: Engine) -> list[dict[str, Any]]:
+    """``system df`` rows (images, containers, volumes, build cache): each with ``type``, ``total``,
+    ``active``, ``size`` and ``reclaimable`` bytes. Images reclaim, as the CLI reckons it, everything but
+    the unique bytes of the images containers use."""
+    images, total = disk_images(engine)
+    used = [i for i in images if i.containers]
+    reclaimable = total - sum(i.summary.size - i.shared for i in used)
+    return [
+        {"type": "Images", "total": len(images), "active": len(used), "size": total, "reclaimable": reclaimable},
         _container_df(engine),
         {"type": "Local Volumes", "total": 0, "active": 0, "size": 0, "reclaimable": 0},
         {"type": "Build Cache", "total": 0, "active": 0, "size": 0, "reclaimable": 0},
     ]
-    return rows
 
 
 def _container_df(engine: Engine) -> dict[str, Any]:
