@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from server.helpers import ServerThread
 from strata import mediatypes as mt
 from strata.digest import digest_bytes
 from strata.image.api import BlobLayer, Layer, SimpleImage
@@ -89,6 +90,16 @@ def strata(tmp_path: Path) -> StrataRun:
     env.update(STRATA_ROOT=str(root), DOCKER_CONFIG=str(cfg), STRATA_CONFIG=str(tmp_path / "strata.json"))
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
     return StrataRun(env, root)
+
+
+@pytest.fixture
+def strata_registry() -> Iterator[ServerThread]:
+    """strata's own registry (in-memory storage, no auth) in a thread on a loopback port."""
+    reg = ServerThread({"storage": {"inmemory": {}}})
+    try:
+        yield reg
+    finally:
+        reg.close()
 
 
 @pytest.fixture

@@ -5,11 +5,8 @@ every digest unchanged) between oci:, oci-archive: and registries (strata's own 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from peers import Registry, Skopeo
 from server.helpers import ServerThread
@@ -124,17 +121,8 @@ def check_multiarch_round_trip(strata: StrataRun, tmp_path: Path, host: str) -> 
     assert not (tmp_path / "one.tar").exists()
 
 
-@pytest.fixture
-def plain_strata_registry() -> Iterator[ServerThread]:
-    reg = ServerThread({"storage": {"inmemory": {}}})
-    try:
-        yield reg
-    finally:
-        reg.close()
-
-
-def test_multiarch_with_strata_registry(strata: StrataRun, tmp_path: Path, plain_strata_registry: ServerThread) -> None:
-    check_multiarch_round_trip(strata, tmp_path, plain_strata_registry.url)
+def test_multiarch_with_strata_registry(strata: StrataRun, tmp_path: Path, strata_registry: ServerThread) -> None:
+    check_multiarch_round_trip(strata, tmp_path, strata_registry.url)
 
 
 def test_multiarch_with_distribution(

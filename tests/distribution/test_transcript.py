@@ -5,10 +5,7 @@ base layer is still in the store (``Already exists``), pulled once more (``Image
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from server.helpers import ServerThread
 from strata.reference import parse_normalized_named
@@ -17,15 +14,6 @@ from .conftest import StrataRun, make_image
 
 ID = r"[0-9a-f]{12}"
 DIGEST = r"sha256:[0-9a-f]{64}"
-
-
-@pytest.fixture
-def registry() -> Iterator[ServerThread]:
-    reg = ServerThread({"storage": {"inmemory": {}}})
-    try:
-        yield reg
-    finally:
-        reg.close()
 
 
 def _shape(lines: list[str], host: str) -> list[str]:
@@ -39,10 +27,10 @@ def _shape(lines: list[str], host: str) -> list[str]:
     return out
 
 
-def test_push_pull_lines_as_docker(strata: StrataRun, tmp_path: Path, registry: ServerThread) -> None:
+def test_push_pull_lines_as_docker(strata: StrataRun, tmp_path: Path, strata_registry: ServerThread) -> None:
     from strata.engine import Engine
 
-    host = registry.url
+    host = strata_registry.url
     name = f"{host}/alicek107/my-image-name:0.0"
     layers = [{"bin/base": b"ubuntu" * 20_000}, {"test": b"my first push\n"}]
     engine = Engine.open(strata.root)
@@ -93,12 +81,12 @@ def test_push_pull_lines_as_docker(strata: StrataRun, tmp_path: Path, registry: 
     assert no_repo.stderr.startswith(f"Error: manifest for {host}/nosuchrepo:latest not found: ")
 
 
-def test_manifest_inspect(strata: StrataRun, tmp_path: Path, registry: ServerThread) -> None:
+def test_manifest_inspect(strata: StrataRun, tmp_path: Path, strata_registry: ServerThread) -> None:
     import json
 
     from strata.engine import Engine
 
-    host = registry.url
+    host = strata_registry.url
     name = f"{host}/inspect/me:1"
     engine = Engine.open(strata.root)
     try:
