@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from strata import mediatypes as mt
 from strata.digest import Digest
-from strata.errors import ImageNotFound, InvalidReference, StoreError
+from strata.errors import ImageNotFound, InvalidReference, StoreError, StrataError
 from strata.image.api import BlobLayer, Image, Layer, SimpleImage
 from strata.reference import Reference, id_prefix, parse_any
 from strata.spec import Descriptor, ImageConfig, Manifest
@@ -176,6 +176,8 @@ class Engine:
         config = ImageConfig.parse(config_raw)
         if [lay.diff_id for lay in layers] != config.diff_ids:
             raise StoreError("image layers do not match the diff IDs of its configuration")
+        if sum(1 for h in config.history if not h.get("empty_layer")) > len(config.diff_ids):
+            raise StrataError("too many non-empty layers in History section")  # Docker's image store refuses it
         image_id, _ = ingest_blob(self.store, io.BytesIO(config_raw))
         manifest = None
         if manifest_raw is not None:
@@ -336,10 +338,11 @@ class Engine:
         diff_ids = config.diff_ids
         rows: list[dict[str, Any]] = []
         n = 0
-        entries = config.history or [{"created": config.created, "comment": config.comment}]
-        for h in entries:
+        for h in config.history:  # an image without history has none to show, as Docker's
             size = 0
-            if not h.get("empty_layer") and n < len(diff_ids):
+            if not h.get("empty_layer"):
+                if n >= len(diff_ids):
+                    raise StrataError("too many non-empty layers in History section")
                 size = self.meta.layer_size(diff_ids[n])
                 n += 1
             rows.insert(

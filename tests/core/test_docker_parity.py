@@ -281,23 +281,67 @@ def test_system_df(strata: Strata, rootfs_tar: Path) -> None:
         def run(tool: Callable[..., Any], *args: str) -> Any:
             return tool(*args, check=False) if tool is strata else own.run(*args, check=False)
 
-        for tool in (own.run, strata):
-            steps = [
-                ("import", "-c", 'CMD ["/bin/sh"]', str(rootfs_tar), "dfbase:1"),
-                ("run", "--network", "none", "--name", "dfa", "dfbase:1", "sh", "-c", "echo aaaa > /a"),
-                ("commit", "dfa", "dfmid"), ("rm", "dfa"),
-                ("run", "--network", "none", "--name", "dfb", "dfmid", "sh", "-c", "echo bb > /b"),
-                ("commit", "dfb", "dftop:1"), ("rm", "dfb"), ("rmi", "dfmid"),
-                ("create", "--network", "none", "--name", "dfc", "dftop:1", "sh", "-c", "echo c"),
-                ("import", "-m", "other", str(rootfs_tar), "dfother:1"),
-            ]  # fmt: skip
-            for step in steps:
-                assert run(tool, *step).returncode == 0, step
-                if step[0] in ("import", "commit"):
-                    time.sleep(1.1)  # creation seconds apart: the same order in both
-        for args in (("system", "df"), ("system", "df", "-v")):
-            d, s = run(own.run, *args), run(strata, *args)
-            assert _normalise(s.returncode, s.stdout, s.stderr, "strata") == _normalise(
-                d.returncode, d.stdout, d.stderr, "docker"
-            ), args
-        strata("rm", "dfc")
+        try:
+            _df_compare(own, run, strata, rootfs_tar)
+        finally:
+            strata("rm", "-f", "dfc", check=False)
+
+
+def _df_compare(own: Any, run: Callable[..., Any], strata: Strata, rootfs_tar: Path) -> None:
+    for tool in (own.run, strata):
+        steps = [
+            ("import", "-c", 'CMD ["/bin/sh"]', str(rootfs_tar), "dfbase:1"),
+            ("run", "--network", "none", "--name", "dfa", "dfbase:1", "sh", "-c", "echo aaaa > /a"),
+            ("commit", "dfa", "dfmid"), ("rm", "dfa"),
+            ("run", "--network", "none", "--name", "dfb", "dfmid", "sh", "-c", "echo bb > /b"),
+            ("commit", "dfb", "dftop:1"), ("rm", "dfb"), ("rmi", "dfmid"),
+            ("create", "--network", "none", "--name", "dfc", "dftop:1", "sh", "-c", "echo c"),
+            ("import", "-m", "other", str(rootfs_tar), "dfother:1"),
+        ]  # fmt: skip
+        for step in steps:
+            assert run(tool, *step).returncode == 0, step
+            if step[0] in ("import", "commit"):
+                time.sleep(1.1)  # creation seconds apart: the same order in both
+    for args in (("system", "df"), ("system", "df", "-v")):
+        d, s = run(own.run, *args), run(strata, *args)
+        assert _normalise(s.returncode, s.stdout, s.stderr, "strata") == _normalise(
+            d.returncode, d.stdout, d.stderr, "docker"
+        ), args
+
+
+def _archive(path: Path, layer: bytes, history: list[dict[str, Any]] | None, tag: str) -> None:
+    """A docker-save archive of a one-layer image whose config carries ``history`` (or none)."""
+    import hashlib
+
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    cfg: dict[str, Any] = {"architecture": "amd64", "config": {}, "created": "2024-01-01T00:00:00Z", "os": "linux",
+                           "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    if history is not None:
+        cfg["history"] = history
+    config = json.dumps(cfg).encode()
+    cid = hashlib.sha256(config).hexdigest()
+    manifest = json.dumps([{"Config": f"{cid}.json", "RepoTags": [tag], "Layers": ["l/layer.tar"]}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in ((f"{cid}.json", config), ("l/layer.tar", layer), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_history_of_unusual_configs(both: Both, rootfs_tar: Path, tmp_path: Path) -> None:
+    """No history at all: Docker shows none (strata used to invent a row); more non-empty history entries
+    than layers: Docker's error."""
+    layer = rootfs_tar.read_bytes()
+    cases = {
+        "parity-h:none": None,
+        "parity-h:extra": [{"created": "2024-01-01T00:00:00Z", "created_by": "a"},
+                           {"created": "2024-01-01T00:00:00Z", "created_by": "b"}],
+        "parity-h:empty": [{"created": "2024-01-01T00:00:00Z", "created_by": "nop", "empty_layer": True},
+                           {"created": "2024-01-01T00:00:00Z", "created_by": "add"}],
+    }  # fmt: skip
+    for tag, history in cases.items():
+        path = tmp_path / f"{tag.split(':')[1]}.tar"
+        _archive(path, layer, history, tag)
+        _same(both, "load", "-i", str(path))
+        _same(both, "history", tag)
+        _same(both, "history", "--format", "{{.ID}} {{.CreatedBy}} {{.Size}}", tag)
