@@ -95,7 +95,11 @@ class Engine:
         return rec
 
     def image_config(self, image_id: Digest) -> ImageConfig:
-        return ImageConfig.parse(self.store.blob_path(image_id).read_bytes())
+        """The image's configuration; an image another process removed meanwhile is No such image."""
+        try:
+            return ImageConfig.parse(self.store.blob_path(image_id).read_bytes())
+        except FileNotFoundError:
+            raise ImageNotFound(str(image_id)) from None
 
     def image(self, image_id: Digest) -> Image:
         """The stored image as an ``Image``: layers are the blobs as stored (their manifest, if pulled)."""
@@ -317,7 +321,7 @@ class Engine:
         for rec in self.meta.all():
             try:
                 config = self.image_config(rec.id)
-            except FileNotFoundError:
+            except ImageNotFound:
                 continue
             size = sum(self.meta.layer_size(d) for d in config.diff_ids)
             own = sorted(refs.get(rec.id, []), key=lambda r: r.string())  # Docker's lexical order

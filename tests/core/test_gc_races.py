@@ -16,6 +16,7 @@ from pathlib import Path
 from conftest import Strata  # type: ignore[import-not-found]
 from strata.digest import Digest
 from strata.engine import Engine
+from strata.errors import ImageNotFound
 
 
 def _many_files_tar(path: Path, count: int = 4000) -> None:
@@ -153,3 +154,22 @@ def test_concurrent_rmi_of_one_reference(strata: Strata, rootfs_tar: Path, root:
         assert [r[1] for r in results] == [0, 1], results
         assert results[0][0] == (f"Untagged: r:{n}\n", "")
         assert results[1][0] == ("", f"Error: No such image: r:{n}\n")
+
+
+def test_image_removed_under_a_reader(strata: Strata, rootfs_tar: Path, root: Path) -> None:
+    """A reader that resolved an image another process then removes gets No such image, not a raw
+    file error (the config blob is gone with it)."""
+    reader, remover = Engine.open(root), Engine.open(root)
+    image_id = Digest.parse(strata("import", str(rootfs_tar), "gone:1").stdout.strip())
+    assert reader.resolve_image("gone:1") == image_id
+    remover.rmi("gone:1")
+    for call in (reader.image_config, reader.summary, reader.history):
+        try:
+            call(image_id)
+        except ImageNotFound as e:
+            assert str(e) == f"No such image: {image_id}"
+        else:
+            raise AssertionError(f"{call.__name__} found a removed image")
+    assert reader.summaries() == []
+    reader.close()
+    remover.close()
