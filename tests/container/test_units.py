@@ -10,7 +10,7 @@ import pytest
 
 from strata.container.inspect import list_command
 from strata.container.logs import JsonLogWriter, read_log
-from strata.container.records import Container, ContainerStore, images_in_use
+from strata.container.records import Container, ContainerStore, images_in_use, pid_alive, process_start
 from strata.container.spec import DEFAULT_CAPS, build_spec, container_config, resolve_user, secure_join
 from strata.digest import Digest
 from strata.errors import Conflict, ContainerNotFound, StrataError
@@ -121,3 +121,13 @@ def test_json_log_lines(tmp_path: Path) -> None:
     ]
     assert all(e["time"].endswith("Z") and len(e["time"]) == 30 for e in entries)
     assert [t for _, t, _ in read_log(path, tail=2)] == ["world\n", "partial"]
+
+
+def test_a_reused_pid_is_not_the_monitor() -> None:
+    me = os.getpid()
+    assert process_start(me) > 0
+    assert pid_alive(me) and pid_alive(me, process_start(me))
+    assert not pid_alive(me, process_start(me) + 1)  # same PID, another process: the monitor is gone
+    assert Container.from_json(_container("a" * 64, "x", 1.0).to_json()).monitor_start == 0
+    assert Container.from_json('{"id": "a", "name": "n", "image_id": "i", "image_name": "", "created": 0,'
+                               ' "path": "sh", "args": [], "monitor_pid": 5}').monitor_start == 0  # older records

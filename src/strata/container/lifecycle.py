@@ -288,7 +288,7 @@ def reconcile(store: ContainerStore, c: Container) -> Container:
         return c
     if c.state == "running":
         _thaw_if_orphaned(store, c)
-    if pid_alive(c.monitor_pid):
+    if pid_alive(c.monitor_pid, c.monitor_start):
         return c
     runtime = runtime_for(store.root, c)
     state = runtime.state(c.id)

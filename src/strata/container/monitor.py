@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from strata.container.logs import JsonLogWriter
-from strata.container.records import Container, ContainerStore, container_dir
+from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime
 from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
@@ -155,7 +155,8 @@ class _Run:
         its record must not need space any more (only the exit is written later, with a fallback)."""
         reserve_exit_file(self.cdir)
         self.c = self.store.update(
-            self.c.id, state="running", pid=self.pid, monitor_pid=os.getpid(), started_at=time.time(),
+            self.c.id, state="running", pid=self.pid, monitor_pid=os.getpid(),
+            monitor_start=process_start(os.getpid()), started_at=time.time(),
             finished_at=0.0, exit_code=0, error="",
         )
         try:

@@ -31,6 +31,7 @@ __all__ = [
     "new_id",
     "now",
     "pid_alive",
+    "process_start",
     "random_name",
 ]
 
@@ -64,6 +65,7 @@ class Container:
     state: str = "created"  # created | running | paused | exited | dead
     pid: int = 0
     monitor_pid: int = 0
+    monitor_start: int = 0  # the monitor's start time (clock ticks after boot): a reused PID is not it
     exit_code: int = 0
     started_at: float = 0.0
     finished_at: float = 0.0
@@ -352,15 +354,32 @@ def now() -> float:
     return time.time()
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie no parent has reaped yet does not count)."""
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first); None when gone."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[-1].split()
+
+
+def process_start(pid: int) -> int:
+    """When ``pid`` started, in clock ticks after boot (0 when unknown)."""
+    try:
+        fields_ = _proc_stat(pid)
+        return int(fields_[19]) if fields_ else 0
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def pid_alive(pid: int, start: int = 0) -> bool:
+    """Whether ``pid`` runs (a zombie no parent has reaped yet does not count); with ``start``,
+    only if it is still the process that started then (not a reused PID)."""
     if pid <= 0:
         return False
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat_line = f.read()
+        fields_ = _proc_stat(pid)
     except (FileNotFoundError, ProcessLookupError):
         return False
     except OSError:
         return True
-    return stat_line.rsplit(b")", 1)[-1].split()[0] not in (b"Z", b"X")
+    if not fields_ or fields_[0] in (b"Z", b"X"):
+        return False
+    return not start or len(fields_) < 20 or fields_[19] == str(start).encode()
