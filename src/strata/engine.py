@@ -28,7 +28,7 @@ from strata.store.blobs import LayerBlob, ingest_blob, ingest_layer
 from strata.store.db import connect
 from strata.store.delete import DeleteResult, delete_image
 from strata.store.images import ImageRecord, Metadata
-from strata.store.root import StoreRoot, default_root
+from strata.store.root import StoreRoot, default_root, fsync_dir
 
 __all__ = ["Engine", "ImageSummary"]
 
@@ -45,6 +45,20 @@ class ImageSummary:
     refs: list[Reference]
     size: int
     has_children: bool
+
+
+def _sync_filesystem(path: Path) -> None:
+    """syncfs(2) on the filesystem holding ``path`` (one call instead of an fsync per unpacked file);
+    ``sync()`` where syncfs is not available."""
+    import ctypes
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 class Engine:
@@ -399,7 +413,9 @@ class Engine:
             try:
                 with self._opener(blob)() as f:
                     apply_layer(f, tmp / "diff", whiteouts="overlay", devices="skip")
+                _sync_filesystem(tmp)  # the files are on disk before the dir can be seen complete
                 os.replace(tmp / "diff", final)
+                fsync_dir(final.parent)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             return final
