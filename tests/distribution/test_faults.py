@@ -307,6 +307,8 @@ def test_refused_connection_in_gos_words(strata: StrataRun) -> None:
     with socket.socket() as s:  # a port nothing listens on: bound, never listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-        res = strata("pull", f"127.0.0.1:{port}/x:1")
-    assert res.returncode == 1
-    assert res.stderr == f'Error: Get "http://127.0.0.1:{port}/v2/": dial tcp 127.0.0.1:{port}: connect: connection refused\n'
+        pulled = strata("pull", f"127.0.0.1:{port}/x:1")
+        searched = strata("search", f"127.0.0.1:{port}/x")  # probes twice: the second said 'Get "": no endpoint'
+    for res in (pulled, searched):
+        assert res.returncode == 1
+        assert res.stderr == f'Error: Get "http://127.0.0.1:{port}/v2/": dial tcp 127.0.0.1:{port}: connect: connection refused\n'

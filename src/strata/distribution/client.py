@@ -247,6 +247,7 @@ class RegistryClient:
         self._candidates = resolve_endpoints(registry, self.config, for_push=for_push)
         self._endpoint: Endpoint | None = None
         self._index = 0
+        self._unreachable = ""  # why the last probe found no endpoint, for every later request
         self._endpoint_lock = threading.Lock()
         self._pool = _Pool(timeout)
         self.auth = Authenticator(self.credentials, self._token_request)
@@ -315,7 +316,10 @@ class RegistryClient:
                 resp.close()
                 return ep
             self._index += 1
-        raise TransportError(f'Get "{last_url}": {_describe(last, last_url)}')
+        if last is None and self._unreachable:  # probed before: every endpoint already failed
+            raise TransportError(self._unreachable)
+        self._unreachable = f'Get "{last_url}": {_describe(last, last_url)}'
+        raise TransportError(self._unreachable)
 
     def fail_over(self, failed: Endpoint) -> bool:
         """Pass over ``failed`` (a mirror whose fetch failed) for the next endpoint; False when there is none.
