@@ -51,6 +51,10 @@ def test_start_failures_map_to_docker_exit_codes(strata: Strata, busybox_image: 
     assert res.returncode == 125 and res.stderr == f"Error: No such image: {missing}\n"
     res = strata("stop", "nosuch", check=False)
     assert res.returncode == 1 and res.stderr == "Error: No such container: nosuch\n"
+    res = strata("run", "-w", "relative", busybox_image, "true", check=False)
+    assert (res.returncode, res.stderr) == (
+        125, "Error: the working directory 'relative' is invalid, it needs to be an absolute path\n"
+    )
 
 
 def test_detached_container_outlives_strata(strata: Strata, busybox_image: str) -> None:

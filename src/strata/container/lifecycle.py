@@ -133,6 +133,10 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     runtime = find_runtime(opts.runtime)
     if opts.network not in ("default", "none", "host", "bridge"):
         raise StrataError(f"network {opts.network} not found", exit_code=125)
+    if opts.workdir and not opts.workdir.startswith("/"):
+        raise StrataError(
+            f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path", exit_code=125
+        )
     cid = new_id()
     hostname = opts.hostname or (socket.gethostname() if opts.network == "host" else cid[:12])
     config = container_config(

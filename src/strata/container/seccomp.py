@@ -249,7 +249,8 @@ def load_profile(value: str) -> dict[str, Any] | None:
     try:
         data = json.loads(Path(value).read_text())
     except OSError as e:
-        raise StrataError(f"opening seccomp profile ({value}) failed: {e}", exit_code=125) from None
+        reason = (e.strerror or str(e)).lower()
+        raise StrataError(f"opening seccomp profile ({value}) failed: open {value}: {reason}", exit_code=125) from None
     except ValueError as e:
         raise StrataError(f"Decoding seccomp profile failed: {e}", exit_code=125) from None
     if not isinstance(data, dict) or "defaultAction" not in data:
