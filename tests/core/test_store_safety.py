@@ -105,3 +105,65 @@ def test_dangling_and_prune(strata: Strata, rootfs_tar: Path) -> None:
     out = strata("image", "prune", "-f").stdout
     assert f"deleted: {first}" in out and out.rstrip().splitlines()[-1].startswith("Total reclaimed space: ")
     assert strata("images", "-q").stdout.count("\n") == 1
+
+
+def test_archive_links_never_lead_outside(strata: Strata, rootfs_tar: Path, root: Path, tmp_path: Path) -> None:
+    """A symlink to '.' makes '../' in later names and link targets escape while looking inside: writing
+    through it overwrote any file as root, reading through it imported any file. Refused now; links that
+    stay inside (skopeo's layer.tar -> ../<digest>.tar) still load."""
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    victim = tmp_path / "victim"
+    victim.write_text("original\n")
+    up = "/".join([".."] * 40)
+
+    def entry(tar: tarfile.TarFile, name: str, data: bytes | None = None, link: str = "", hard: bool = False) -> None:
+        info = tarfile.TarInfo(name)
+        if link:
+            info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
+            info.linkname = link
+            tar.addfile(info)
+        else:
+            info.size = len(data or b"")
+            tar.addfile(info, io.BytesIO(data or b""))
+
+    layer = rootfs_tar.read_bytes()
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    cid = hashlib.sha256(config).hexdigest()
+
+    def manifest(layer_name: str) -> bytes:
+        return json.dumps([{"Config": f"{cid}.json", "RepoTags": ["links:1"], "Layers": [layer_name]}]).encode()
+
+    deep = "/".join(["sub"] * 40)
+    cases: dict[str, list[tuple[str, bytes | None, str, bool]]] = {
+        "write through a dir link": [("sub", None, ".", False), (f"{deep}/l", None, f"{up}{tmp_path}", False),
+                                     ("l/victim", b"pwned\n", "", False)],
+        "read through a link": [("sub", None, ".", False), (f"{cid}.json", config, "", False),
+                                ("layer.tar", None, f"{deep}/{up}{victim}", False),
+                                ("manifest.json", manifest("layer.tar"), "", False)],
+        "hard link through a link": [("sub", None, ".", False), ("l2", None, f"{deep}/{up}{tmp_path}", False),
+                                     ("h", None, "l2/victim", True), ("h", b"pwned\n", "", False)],
+    }  # fmt: skip
+    strata("import", str(rootfs_tar), "keep:1")
+    before = store_state(root)
+    for what, members in cases.items():
+        path = tmp_path / "evil.tar"
+        with tarfile.open(path, "w") as tar:
+            for name, data, link, hard in members:
+                entry(tar, name, data, link, hard)
+        r = strata("load", "-i", str(path), check=False)
+        assert r.returncode == 1 and r.stderr.startswith("Error: invalid archive: "), (what, r.stderr)
+        assert victim.read_text() == "original\n", what
+        assert store_state(root) == before, what
+    good = tmp_path / "good.tar"
+    with tarfile.open(good, "w") as tar:
+        entry(tar, f"{cid}.json", config)
+        entry(tar, "abc.tar", layer)
+        entry(tar, "abc/layer.tar", None, "../abc.tar")
+        entry(tar, "manifest.json", manifest("abc/layer.tar"))
+    assert strata("load", "-i", str(good)).stdout == "Loaded image: links:1\n"

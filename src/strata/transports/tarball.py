@@ -25,34 +25,72 @@ def _safe_name(name: str) -> str:
 
 
 def unpack_archive(stream: IO[bytes] | BinaryIO, dest: Path) -> None:
-    """Unpack an image archive (any compression) into ``dest``: regular files and directories only;
-    links, devices and unsafe names are refused. ``dest`` must be a fresh private directory."""
+    """Unpack an image archive (any compression) into ``dest``: directories, regular files and links
+    (skopeo's docker-archive links its layer files). ``dest`` must be a fresh private directory.
+
+    Nothing is ever written through a link: parent directories that are symlinks are refused, an entry
+    is created with O_NOFOLLOW/O_EXCL after removing what was there, and hard links may only point at a
+    file inside. At the end every symlink must resolve inside ``dest``, so reading the archive's files
+    never leaves it (a symlink to ``.`` followed by ``../`` can point anywhere lexically inside)."""
     plain = open_decompressed(stream, require_tar=True)
+    root = Path(os.path.realpath(dest))
     try:
         with tarfile.open(fileobj=plain, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
             for member in tar:
                 name = _safe_name(member.name)
-                target = dest / name
+                parent = _parent_dir(root, name)
+                target = parent / name.rsplit("/", 1)[-1]
                 if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
+                    if target.is_symlink() or (target.exists() and not target.is_dir()):
+                        raise InvalidArchive(f"invalid archive: directory {member.name!r} would replace a file or link")
+                    target.mkdir(exist_ok=True)
                     continue
+                _clear(target, member.name)
                 if member.issym() or member.islnk():
-                    _link(dest, name, member)
+                    _link(root, name, target, member)
                     continue
                 if not member.isreg():
                     raise InvalidArchive(f"invalid archive: member {member.name!r} is not a regular file")
-                target.parent.mkdir(parents=True, exist_ok=True)
                 src = tar.extractfile(member)
                 assert src is not None
-                with open(target, "wb") as out:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                with os.fdopen(fd, "wb") as out:
                     shutil.copyfileobj(src, out, CHUNK)
                 if out_size(target) != member.size:
                     raise InvalidArchive(f"invalid archive: member {member.name!r} is truncated")
     except (tarfile.TarError, EOFError) as e:
         raise InvalidArchive(f"invalid archive: {e}") from None
+    _check_links(root)
 
 
-def _link(dest: Path, name: str, member: tarfile.TarInfo) -> None:
+def _parent_dir(root: Path, name: str) -> Path:
+    """The directory ``name`` goes in, made as needed; a symlink on the way is refused."""
+    cur = root
+    for part in name.split("/")[:-1]:
+        cur = cur / part
+        if cur.is_symlink():
+            raise InvalidArchive(f"invalid archive: member {name!r} is inside a symbolic link")
+        if not cur.exists():
+            cur.mkdir()
+        elif not cur.is_dir():
+            raise InvalidArchive(f"invalid archive: member {name!r} is inside a file")
+    return cur
+
+
+def _clear(target: Path, name: str) -> None:
+    """Remove what an earlier member left at ``target`` (a later member replaces it, as tar does)."""
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        raise InvalidArchive(f"invalid archive: member {name!r} would replace a directory")
+
+
+def _inside(root: Path, path: str) -> bool:
+    real = os.path.realpath(path)
+    return real == str(root) or real.startswith(str(root) + os.sep)
+
+
+def _link(root: Path, name: str, path: Path, member: tarfile.TarInfo) -> None:
     """Links inside an archive (skopeo's docker-archive links layer.tar files) may only point inside it."""
     import posixpath
 
@@ -60,15 +98,25 @@ def _link(dest: Path, name: str, member: tarfile.TarInfo) -> None:
     target = posixpath.normpath(posixpath.join(base, member.linkname))
     if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
         raise InvalidArchive(f"invalid archive: link {member.name!r} points outside the archive")
-    path = dest / name
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if member.islnk():
-            os.link(dest / target, path)
+            source = root / target
+            if not _inside(root, str(source)) or not source.is_file():
+                raise InvalidArchive(f"invalid archive: hard link {member.name!r} points outside the archive")
+            os.link(source, path, follow_symlinks=False)
         else:
             os.symlink(member.linkname, path)
     except OSError as e:
         raise InvalidArchive(f"invalid archive: link {member.name!r}: {e.strerror}") from None
+
+
+def _check_links(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for entry in (*dirnames, *filenames):
+            path = os.path.join(dirpath, entry)
+            if os.path.islink(path) and not _inside(root, path):
+                rel = os.path.relpath(path, root)
+                raise InvalidArchive(f"invalid archive: link {rel!r} points outside the archive")
 
 
 def out_size(path: Path) -> int:
