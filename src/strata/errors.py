@@ -48,6 +48,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "UsageError",
+    "os_error_text",
 ]
 
 
@@ -160,3 +161,10 @@ class NameUnknown(RegistryError):
 
 class TransportError(StrataError):
     pass
+
+
+def os_error_text(e: OSError) -> str:
+    """An OS error as Go (hence Docker) words it: ``no space left on device`` (lower case, no errno
+    number, no file name)."""
+    text = e.strerror or str(e)
+    return text[:1].lower() + text[1:]

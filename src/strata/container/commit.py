@@ -19,7 +19,7 @@ from strata.container.changes import staged_upper, write_layer_tar
 from strata.container.lifecycle import FREEZE_MARKER, container_lock, reconcile, runtime_for
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.digest import Digest
-from strata.errors import ContainerNotFound, ImageNotFound, StrataError
+from strata.errors import ContainerNotFound, ImageNotFound, StrataError, os_error_text
 from strata.imageconfig import apply_changes, new_image_config
 from strata.reference import Reference, parse_tag_target
 
@@ -76,12 +76,6 @@ def commit(
                 marker.unlink(missing_ok=True)
 
 
-def _go_text(e: OSError) -> str:
-    """An OS error as Go prints it: ``no space left on device`` (lower case, no errno number)."""
-    text = e.strerror or str(e)
-    return text[:1].lower() + text[1:]
-
-
 def _commit_locked(
     engine: Engine, c: Container, tag: Reference | None, author: str, message: str, changes: list[str]
 ) -> Digest:
@@ -107,7 +101,7 @@ def _commit_locked(
                 os.fsync(f.fileno())
             return engine.add_image(cfg, layer, parent=parent, tag=tag)
         except OSError as e:  # e.g. ENOSPC while staging the layer: nothing became visible
-            raise StrataError(f"failed to commit container {c.short_id}: {_go_text(e)}") from None
+            raise StrataError(f"failed to commit container {c.short_id}: {os_error_text(e)}") from None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

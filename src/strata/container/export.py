@@ -10,7 +10,7 @@ from strata.atomicfile import open_atomic
 from strata.container.lifecycle import container_lock
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.container.rootfs import Rootfs
-from strata.errors import ContainerNotFound, StrataError
+from strata.errors import ContainerNotFound, StrataError, os_error_text
 
 __all__ = ["export"]
 
@@ -52,5 +52,4 @@ def _export_file(src: Path, output: Path) -> None:
         with open_atomic(output, mode=0o600) as f:
             write_tar_from_dir(src, f)
     except OSError as e:
-        text = e.strerror or str(e)
-        raise StrataError(f"failed to export container: write {output}: {text[:1].lower()}{text[1:]}") from None
+        raise StrataError(f"failed to export container: write {output}: {os_error_text(e)}") from None

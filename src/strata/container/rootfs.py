@@ -25,7 +25,7 @@ import stat
 from pathlib import Path
 
 from strata.atomicfile import write_bytes_atomic
-from strata.errors import StrataError
+from strata.errors import StrataError, os_error_text
 
 __all__ = [
     "DRIVERS",
@@ -51,7 +51,7 @@ def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "")
     rc = _libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags), data.encode())
     if rc != 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
+        raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err).lower()}")
 
 
 def umount(target: str, *, lazy: bool = False) -> None:
@@ -60,7 +60,7 @@ def umount(target: str, *, lazy: bool = False) -> None:
         err = ctypes.get_errno()
         if err in (errno.EINVAL, errno.ENOENT):  # not mounted
             return
-        raise OSError(err, f"umount {target}: {os.strerror(err)}")
+        raise OSError(err, f"umount {target}: {os.strerror(err).lower()}")
 
 
 def is_whiteout(st: os.stat_result) -> bool:
@@ -199,7 +199,7 @@ class Rootfs:
         try:
             mount_overlay(self.lowers(), self.upper, self.work, self.path)
         except OSError as e:
-            raise StrataError(f"error mounting container rootfs: {e}") from None
+            raise StrataError(f"error mounting container rootfs: {os_error_text(e)}") from None
 
     def unmount(self) -> None:
         if self.driver == "vfs":
@@ -208,7 +208,7 @@ class Rootfs:
             umount(str(self.path))
         except OSError as e:
             if e.errno != errno.EBUSY:
-                raise StrataError(f"error unmounting container rootfs: {e}") from None
+                raise StrataError(f"error unmounting container rootfs: {os_error_text(e)}") from None
             umount(str(self.path), lazy=True)
 
 

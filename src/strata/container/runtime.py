@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from strata.errors import RuntimeFailure
+from strata.errors import RuntimeFailure, os_error_text
 
 __all__ = ["RUNTIMES", "Runtime", "config_value", "exit_code_for", "find_runtime", "log_message"]
 
@@ -106,7 +106,7 @@ class Runtime:
         try:
             proc = subprocess.run(self._argv(*args), capture_output=True, text=True, check=False)
         except OSError as e:
-            raise RuntimeFailure(f"OCI runtime {what} failed: {e}") from None
+            raise RuntimeFailure(f"OCI runtime {what} failed: {self.binary}: {os_error_text(e)}") from None
         if check and proc.returncode != 0:
             raise RuntimeFailure(f"OCI runtime {what} failed: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
@@ -137,7 +137,7 @@ class Runtime:
                 pass_fds=pass_fds,
             )
         except OSError as e:
-            raise RuntimeFailure(f"OCI runtime create failed: {e}") from None
+            raise RuntimeFailure(f"OCI runtime create failed: {self.binary}: {os_error_text(e)}") from None
 
     def create_failed(self, log_file: Path, stderr_text: str = "") -> RuntimeFailure:
         msg = log_message(log_file, stderr_text)

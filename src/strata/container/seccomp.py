@@ -16,7 +16,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from strata.errors import StrataError
+from strata.errors import StrataError, os_error_text
 
 __all__ = ["DEFAULT_PROFILE", "load_profile", "normalize_security_opts", "oci_seccomp", "security_settings"]
 
@@ -249,8 +249,9 @@ def load_profile(value: str) -> dict[str, Any] | None:
     try:
         data = json.loads(Path(value).read_text())
     except OSError as e:
-        reason = (e.strerror or str(e)).lower()
-        raise StrataError(f"opening seccomp profile ({value}) failed: open {value}: {reason}", exit_code=125) from None
+        raise StrataError(
+            f"opening seccomp profile ({value}) failed: open {value}: {os_error_text(e)}", exit_code=125
+        ) from None
     except ValueError as e:
         raise StrataError(f"Decoding seccomp profile failed: {e}", exit_code=125) from None
     if not isinstance(data, dict) or "defaultAction" not in data:
