@@ -379,12 +379,13 @@ def _local_tags(engine: Engine, ref: Reference) -> list[Reference]:
 
 
 def _push_one(engine: Engine, client: RegistryClient, ref: Reference, printer: ProgressPrinter) -> tuple[Digest, int]:
-    image_id = _resolve_local(engine, ref.string())
-    if image_id is None:
-        raise ImageNotFound(ref.familiar_string())
-    image = engine.image(image_id)
-    sink = RegistrySink(client, ref.path, concurrency=MAX_UPLOADS, metadata=_metadata(engine))
-    result = sink.write(image, [ref], printer)
+    with engine.writing():  # held like a writer: a concurrent rmi's collection cannot delete blobs mid-push
+        image_id = _resolve_local(engine, ref.string())
+        if image_id is None:
+            raise ImageNotFound(ref.familiar_string())
+        image = engine.image(image_id)
+        sink = RegistrySink(client, ref.path, concurrency=MAX_UPLOADS, metadata=_metadata(engine))
+        result = sink.write(image, [ref], printer)
     assert result.manifest_digest is not None
     return result.manifest_digest, result.manifest_size
 
