@@ -21,6 +21,17 @@ from strata.imageconfig import apply_changes, empty_container_config
 
 pytestmark = pytest.mark.peers
 
+
+@pytest.fixture
+def rootfs_tar(tmp_path: Path) -> Path:
+    """A rootfs whose layer no other test shares: the session's dockerd keeps other tests' images, and a
+    layer still used there would make Docker print fewer ``Deleted:`` lines than a fresh strata store."""
+    import uuid
+
+    import peers
+
+    return peers.busybox_rootfs_tar(tmp_path / "rootfs.tar", extra_files={"etc/parity-id": uuid.uuid4().hex.encode()})
+
 Result = tuple[int, str, str]
 Both = Callable[..., tuple[Result, Result]]
 
