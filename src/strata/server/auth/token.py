@@ -19,8 +19,10 @@ with the registry's ``errors`` list.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import tempfile
 import time
 import uuid
 from typing import Any
@@ -45,26 +47,46 @@ _ALGS = ["ES256", "ES384", "RS256", "RS384", "RS512", "PS256"]
 
 
 def load_or_create_key(path: str | None) -> crypto_ec.EllipticCurvePrivateKey:
-    """The signing key from ``path``; created there (mode 0600) when missing."""
+    """The signing key from ``path``; created there (mode 0600) when missing. Creation is atomic and
+    race-free: the key is written aside and linked into place, and a server that loses the race to
+    another one starting at the same moment uses the winner's key."""
     if path and os.path.exists(path):
-        try:
-            with open(path, "rb") as f:
-                key = serialization.load_pem_private_key(f.read(), password=None)
-        except OSError as e:
-            raise ConfigError(f"unable to read token signing key {path}: {e.strerror}") from None
-        except (ValueError, TypeError) as e:
-            raise ConfigError(f"invalid token signing key {path}: {e}") from None
-        if not isinstance(key, crypto_ec.EllipticCurvePrivateKey):
-            raise ConfigError(f"invalid token signing key {path}: must be an EC key")
-        return key
+        return _load_key(path)
     key = crypto_ec.generate_private_key(crypto_ec.SECP256R1())
     if path:
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
+        tmp = ""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-key-", dir=os.path.dirname(os.path.abspath(path)))
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return _load_key(path)
+        except OSError as e:
+            raise ConfigError(f"unable to write token signing key {path}: {e.strerror}") from None
+        finally:
+            if tmp:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+    return key
+
+
+def _load_key(path: str) -> crypto_ec.EllipticCurvePrivateKey:
+    try:
+        with open(path, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+    except OSError as e:
+        raise ConfigError(f"unable to read token signing key {path}: {e.strerror}") from None
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"invalid token signing key {path}: {e}") from None
+    if not isinstance(key, crypto_ec.EllipticCurvePrivateKey):
+        raise ConfigError(f"invalid token signing key {path}: must be an EC key")
     return key
 
 
