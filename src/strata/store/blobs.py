@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from strata.digest import CHUNK, Digest, HashingReader, Readable
+from strata.digest import CHUNK, Digest, HashingReader, Readable, ReaderBase
 from strata.errors import DigestMismatch, InvalidArchive
 from strata.store.root import StoreRoot
 
@@ -32,26 +32,18 @@ class LayerBlob:
 SAFE_CHAR_DEVICES = frozenset({(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)})
 
 
-class _Tee:
+class _Tee(ReaderBase):
     """A reader that copies what passes through it into ``sink`` and hashes it."""
 
     def __init__(self, src: Readable, sink: IO[bytes], expected: Digest | None) -> None:
         self.hashing = HashingReader(src, expected)
         self.sink = sink
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int = -1, /) -> bytes:
         data = self.hashing.read(n)
         if data:
             self.sink.write(data)
         return data
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
 
 
 def _verify_member(member: tarfile.TarInfo) -> None:
