@@ -20,6 +20,12 @@ class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
 
+class Writable(Protocol):
+    """Anything with ``write(b)``."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 class ReaderBase:
     """Base for streaming readers that define ``read(n)``: adds the ``readinto`` and ``readable``
     that ``io.BufferedReader``, ``tarfile`` and ``shutil`` ask of a binary file."""
@@ -100,7 +106,7 @@ class HashingReader(ReaderBase):
     """Wraps a binary stream and hashes everything read through it.
 
     ``verify()`` raises ``DigestMismatch`` unless the bytes read so far hash to ``expected``
-    (and, if given, number ``expected_size``).
+    (and, if given, number ``expected_size``). With ``tee``, every byte read is also written there.
     """
 
     def __init__(
@@ -108,18 +114,25 @@ class HashingReader(ReaderBase):
         stream: Readable,
         expected: Digest | None = None,
         expected_size: int | None = None,
+        *,
+        tee: Writable | None = None,
     ) -> None:
         self._stream = stream
+        self._tee = tee
         self.expected = expected
         self.expected_size = expected_size
         self._hash = hashlib.new(expected.algorithm if expected else "sha256")
         self.size = 0
+        self.hashing = True  # False: only count and copy (when another reader hashes the same bytes)
 
-    def read(self, n: int = -1) -> bytes:
-        data = self._stream.read(n)
+    def read(self, n: int | None = -1, /) -> bytes:
+        data = self._stream.read(-1 if n is None else n)
         if data:
-            self._hash.update(data)
+            if self.hashing:
+                self._hash.update(data)
             self.size += len(data)
+            if self._tee is not None:
+                self._tee.write(data)
         return data
 
     def drain(self) -> None:

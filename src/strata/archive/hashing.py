@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from strata.archive.compression import Compression, Readable, Writable
-from strata.digest import CHUNK, Digest, ReaderBase
+from strata.digest import Digest, HashingReader
 
 __all__ = ["HashReader", "HashWriter", "LayerInfo"]
 
@@ -27,34 +27,12 @@ class LayerInfo:
     compression: Compression = Compression.NONE
 
 
-class HashReader(ReaderBase):
+class HashReader(HashingReader):
     """Reads through ``stream``, hashing (sha256) and counting every byte returned (and copying it
-    to ``tee`` if given)."""
+    to ``tee`` if given); ``hashing = False`` only counts."""
 
     def __init__(self, stream: Readable, *, tee: Writable | None = None) -> None:
-        self._stream = stream
-        self._tee = tee
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self.hashing = True  # False: only count (when another reader hashes the same bytes)
-
-    def read(self, n: int | None = -1, /) -> bytes:
-        data = self._stream.read(-1 if n is None else n)
-        if data:
-            if self.hashing:
-                self._hash.update(data)
-            self.size += len(data)
-            if self._tee is not None:
-                self._tee.write(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    @property
-    def digest(self) -> Digest:
-        return Digest("sha256", self._hash.hexdigest())
+        super().__init__(stream, tee=tee)
 
 
 class HashWriter:

@@ -7,9 +7,8 @@ import posixpath
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from strata.digest import CHUNK, Digest, HashingReader, Readable, ReaderBase
+from strata.digest import CHUNK, Digest, HashingReader, Readable
 from strata.errors import DigestMismatch, InvalidArchive
 from strata.store.root import StoreRoot
 
@@ -30,20 +29,6 @@ class LayerBlob:
 # ptmx): accepted so real root filesystems (debootstrap) import, never created on unpack (the runtime
 # mounts its own /dev). Any other device node is refused.
 SAFE_CHAR_DEVICES = frozenset({(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)})
-
-
-class _Tee(ReaderBase):
-    """A reader that copies what passes through it into ``sink`` and hashes it."""
-
-    def __init__(self, src: Readable, sink: IO[bytes], expected: Digest | None) -> None:
-        self.hashing = HashingReader(src, expected)
-        self.sink = sink
-
-    def read(self, n: int = -1, /) -> bytes:
-        data = self.hashing.read(n)
-        if data:
-            self.sink.write(data)
-        return data
 
 
 def _verify_member(member: tarfile.TarInfo) -> None:
@@ -116,7 +101,7 @@ def ingest_layer(
     from strata.archive.compression import detect_compression, open_decompressed
 
     with root.temp_file() as (f, tmp):
-        tee = _Tee(stream, f, expected)
+        tee = HashingReader(stream, expected, tee=f)
         plain = open_decompressed(tee)
         tar_reader = HashingReader(plain, expected_diff_id)
         content = scan_tar(tar_reader)
@@ -130,10 +115,10 @@ def ingest_layer(
                 f"layer content does not match its diff ID: expected {expected_diff_id}, got {tar_reader.digest}"
             ) from None
         try:
-            digest = tee.hashing.verify()
+            digest = tee.verify()
         except DigestMismatch:
             raise DigestMismatch(
-                f"layer blob does not match its digest: expected {expected}, got {tee.hashing.digest}"
+                f"layer blob does not match its digest: expected {expected}, got {tee.digest}"
             ) from None
         with open(tmp, "rb") as check:
             kind = detect_compression(check.read(512))
@@ -141,7 +126,7 @@ def ingest_layer(
         final = root.blob_path(digest)
         if not final.exists():
             root.publish_file(tmp, final)
-    return LayerBlob(digest, tee.hashing.size, diff_id, content, compression, tar_reader.size)
+    return LayerBlob(digest, tee.size, diff_id, content, compression, tar_reader.size)
 
 
 def blob_size(path: Path) -> int:
