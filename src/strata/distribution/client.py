@@ -3,7 +3,9 @@
 One ``RegistryClient`` talks to one registry (all repositories on it) and is safe to share between
 threads: connections are pooled per host and reused; authentication (``strata.distribution.auth``) is
 answered on the first ``401`` and cached per scope. Every request follows redirects (at most
-``MAX_REDIRECTS``), waits and retries on ``429``/``503`` with ``Retry-After``, and retries idempotent
+``MAX_REDIRECTS``, by Go's rules); credentials go only to the registry's own origin (scheme, host and
+port) -- a redirect elsewhere loses them, as in Go's client -- and never over plain HTTP unless the
+registry itself is plain HTTP or configured insecure. Requests wait and retries on ``429``/``503`` with ``Retry-After``, and retries idempotent
 requests once on a stale keep-alive connection. Bodies are streamed both ways: blob downloads are
 ``BlobReader`` streams that verify size and digest as they are read and resume with ``Range`` after a
 dropped connection; uploads read from openers in chunks and never hold a blob in memory.
@@ -219,6 +221,57 @@ class ManifestResult:
     raw: bytes
     media_type: str
     digest: Digest
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "cookie2"})
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``url``: two URLs share credentials only when all three are equal."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80)
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """One request of a redirect chain."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Body | None
+    length: int | None
+    secret_body: bool = False  # the body carries credentials (an OAuth2 form with a refresh token)
+
+    def has_credentials(self) -> bool:
+        return self.secret_body or any(k.lower() in _CREDENTIAL_HEADERS for k in self.headers)
+
+    def redirected(self, status: int, location: str) -> _Hop:
+        """The next request after a ``status`` redirect to ``location``, by Go's rules: 301/302/303 turn
+        a request other than GET/HEAD into a bodiless GET, 307/308 resend it as it was; a new origin gets
+        no credential headers, and a body with credentials is never sent there (an error instead)."""
+        url = urljoin(self.url, location)
+        method, body, length, secret = self.method, self.body, self.length, self.secret_body
+        if status in (301, 302, 303) and method not in ("GET", "HEAD"):
+            method, body, length, secret = "GET", None, None, False
+        headers = dict(self.headers)
+        if _origin(url) != _origin(self.url):
+            headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
+            if secret:
+                host = urlsplit(url).netloc
+                raise TransportError(
+                    f'{method.capitalize()} "{url.split("?")[0]}": refusing to send credentials to {host}'
+                    f" on a redirect from {urlsplit(self.url).netloc}"
+                )
+        if body is None:
+            headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")}
+        return _Hop(method, url, headers, body, length, secret)
 
 
 def _retry_after(value: str) -> float:
@@ -461,21 +514,23 @@ class RegistryClient:
     ) -> Response:
         url = path if "://" in path else f"{ep.base_url}{path}"
         scopes = scopes or []
+        home = _origin(ep.base_url)
+        hop = _Hop(method, url, dict(headers or {}), body, length)
         authed_retry = False
         throttled = 0
         redirects = 0
         while True:
-            hdrs = dict(headers or {})
-            same_host = urlsplit(url).netloc == ep.netloc
-            if same_host and "Authorization" not in hdrs:
+            hdrs = dict(hop.headers)
+            own = _origin(hop.url) == home  # credentials go to the registry's own origin only
+            if own and "Authorization" not in hdrs:
                 auth = self.auth.header(scopes)
                 if auth:
                     hdrs["Authorization"] = auth
             try:
-                resp = self._send_once(ep, method, url, hdrs, body, length)
+                resp = self._send_once(ep, hop.method, hop.url, hdrs, hop.body, hop.length)
             except _NETWORK_ERRORS as e:
-                raise TransportError(f'{method.capitalize()} "{url}": {_describe(e, url)}') from e
-            if resp.status == 401 and same_host and not authed_retry:
+                raise TransportError(f'{hop.method.capitalize()} "{hop.url}": {_describe(e, hop.url)}') from e
+            if resp.status == 401 and own and not authed_retry:
                 challenge = resp.headers.get_all("WWW-Authenticate") or []
                 err_body = resp.read_limited(64 << 10)
                 resp.close()
@@ -490,16 +545,13 @@ class RegistryClient:
                 throttled += 1
                 time.sleep(delay)
                 continue
-            if follow and resp.status in (301, 302, 303, 307, 308) and resp.header("Location"):
-                location = urljoin(url, resp.header("Location"))
+            if follow and resp.status in _REDIRECTS and resp.header("Location"):
                 resp.read_limited(64 << 10)
                 resp.close()
                 redirects += 1
+                hop = hop.redirected(resp.status, resp.header("Location"))
                 if redirects > MAX_REDIRECTS:
-                    raise TransportError(f'{method.capitalize()} "{location}": stopped after {MAX_REDIRECTS} redirects')
-                if resp.status == 303:
-                    method, body, length = "GET", None, None
-                url = location
+                    raise TransportError(f'{hop.method.capitalize()} "{hop.url}": stopped after {MAX_REDIRECTS} redirects')
                 continue
             return resp
 
@@ -512,18 +564,27 @@ class RegistryClient:
         raise registry_error(resp.status, body, resp.reason)
 
     def _token_request(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> tuple[int, bytes]:
+        """A request to the token realm: credentials never over plain HTTP (unless the registry itself is
+        plain HTTP or configured insecure), never to another origin on a redirect."""
         ep = self.endpoint
+        hop = _Hop(method, url, dict(headers), body, None, secret_body=body is not None)
+        plain_ok = ep.scheme == "http" or self.config.is_insecure(ep.netloc)
         redirects = 0
         while True:
+            if urlsplit(hop.url).scheme != "https" and hop.has_credentials() and not plain_ok:
+                raise TransportError(
+                    f'{hop.method.capitalize()} "{hop.url.split("?")[0]}": refusing to send credentials over plain HTTP'
+                    f" (the registry {ep.netloc} is served over HTTPS)"
+                )
             try:
-                resp = self._send_once(ep, method, url, headers, body, None)
+                resp = self._send_once(ep, hop.method, hop.url, hop.headers, hop.body, None)
             except _NETWORK_ERRORS as e:
-                raise TransportError(f'{method.capitalize()} "{url}": {_describe(e, url)}') from e
-            if resp.status in (301, 302, 307, 308) and resp.header("Location") and redirects < MAX_REDIRECTS:
-                url = urljoin(url, resp.header("Location"))
+                raise TransportError(f'{hop.method.capitalize()} "{hop.url}": {_describe(e, hop.url)}') from e
+            if resp.status in _REDIRECTS and resp.header("Location") and redirects < MAX_REDIRECTS:
                 resp.read_limited(64 << 10)
                 resp.close()
                 redirects += 1
+                hop = hop.redirected(resp.status, resp.header("Location"))
                 continue
             data = resp.read_limited(1 << 20)
             resp.close()
