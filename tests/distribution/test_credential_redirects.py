@@ -16,6 +16,7 @@ import pytest
 
 from strata.digest import digest_bytes
 from strata.distribution.client import RegistryClient
+from strata.distribution.client.transport import Hop, origin
 from strata.distribution.credentials import Credentials
 from strata.distribution.hosts import HostsConfig
 from strata.errors import TransportError
@@ -193,3 +194,29 @@ def test_token_redirect_from_https_to_http_on_the_same_host_drops_the_password(p
         plain = [s for s in reg.seen if s.scheme == "http"]
     assert [s.path.split("?")[0] for s in plain] == ["/token"]
     assert [s for s in plain if s.has_credentials(SECRET)] == []
+
+
+@pytest.mark.parametrize(
+    ("start", "target", "same"),
+    [
+        ("https://r.example/v2/", "https://r.example:443/x", True),  # the default port is the same port
+        ("http://r.example/v2/", "http://R.EXAMPLE:80/x", True),
+        ("https://r.example/v2/", "http://r.example/x", False),  # scheme
+        ("https://r.example:5000/v2/", "http://r.example:5000/x", False),  # scheme, same port
+        ("https://r.example/v2/", "https://r.example:8443/x", False),  # port
+        ("https://r.example/v2/", "https://cdn.r.example/x", False),  # host (a subdomain too)
+    ],
+)
+def test_origin_is_scheme_host_and_port(start: str, target: str, same: bool) -> None:
+    assert (origin(start) == origin(target)) is same
+    hop = Hop("GET", start, {"Authorization": "Basic x", "Cookie": "c=1", "Accept": "a"})
+    headers = hop.redirected(307, target).headers
+    assert headers == (hop.headers if same else {"Accept": "a"})
+
+
+def test_redirect_methods_follow_gos_rules() -> None:
+    put = Hop("PUT", "https://r/v2/x", {"Content-Type": "application/json"}, b"{}", 2)
+    assert put.redirected(307, "/y") == Hop("PUT", "https://r/y", {"Content-Type": "application/json"}, b"{}", 2)
+    assert put.redirected(302, "/y") == Hop("GET", "https://r/y", {})  # Go: a bodiless GET
+    head = Hop("HEAD", "https://r/v2/x", {})
+    assert head.redirected(303, "/y").method == "HEAD"
