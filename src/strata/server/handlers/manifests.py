@@ -12,13 +12,15 @@ from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.distribution import errcodes as ec
 from strata.errors import InvalidArchive
-from strata.server.handlers.base import STATE, APIError, RequestContext, parse_digest
+from strata.server.handlers.base import STATE, APIError, RequestContext, ServerState, parse_digest
 from strata.server.names import is_valid_tag
 from strata.server.storage.manifests import ManifestInvalid, ParsedManifest, parse_manifest
 from strata.server.storage.registry import Repository
 from strata.spec import load_json
 
-__all__ = ["delete_manifest", "get_manifest", "manifest_media_type", "put_manifest"]
+__all__ = [
+    "delete_manifest", "get_manifest", "manifest_media_type", "put_manifest", "remove_manifest", "remove_tag",
+]
 
 KNOWN_TYPES = (*mt.MANIFEST_TYPES, *mt.INDEX_TYPES)
 
@@ -200,21 +202,22 @@ async def put_manifest(request: web.Request, ctx: RequestContext) -> web.StreamR
     return web.Response(status=201, headers=headers)
 
 
-async def delete_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    if not ctx.state.config.delete_enabled:
-        raise APIError(ec.UNSUPPORTED, "deletes are disabled on this registry")
-    repo = ctx.repository
-    tag, d = _split_reference(ctx.params["reference"], "DELETE")
-    if tag is not None:
-        target = repo.tags.get(tag)
-        if target is None or not repo.tags.untag(tag):
-            raise APIError(ec.MANIFEST_UNKNOWN, detail={"tag": tag})
-        ctx.state.notifier.manifest_event("delete", repo.name, target, None, 0, tag, request, ctx.actor)
-        return web.Response(status=202, headers={"Content-Length": "0"})
-    assert d is not None
+def remove_tag(state: ServerState, repo: Repository, tag: str, request: web.Request, actor: str | None) -> bool:
+    """Untag (the manifest stays); False when the tag does not exist. Shared by the API and the UI."""
+    target = repo.tags.get(tag)
+    if target is None or not repo.tags.untag(tag):
+        return False
+    state.notifier.manifest_event("delete", repo.name, target, None, 0, tag, request, actor)
+    return True
+
+
+def remove_manifest(
+    state: ServerState, repo: Repository, d: Digest, request: web.Request, actor: str | None
+) -> bool:
+    """Delete a manifest revision, its tags and its referrer link; False when it is not there."""
     data = repo.manifests.get(d)
     if data is None:
-        raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
+        return False
     for t in repo.tags.lookup(d):
         repo.tags.untag(t)
     try:
@@ -224,5 +227,20 @@ async def delete_manifest(request: web.Request, ctx: RequestContext) -> web.Stre
     if parsed is not None and parsed.subject is not None:
         repo.manifests.remove_referrer(parsed.subject, d)
     repo.manifests.delete(d)
-    ctx.state.notifier.manifest_event("delete", repo.name, d, None, 0, None, request, ctx.actor)
+    state.notifier.manifest_event("delete", repo.name, d, None, 0, None, request, actor)
+    return True
+
+
+async def delete_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    if not ctx.state.config.delete_enabled:
+        raise APIError(ec.UNSUPPORTED, "deletes are disabled on this registry")
+    repo = ctx.repository
+    tag, d = _split_reference(ctx.params["reference"], "DELETE")
+    if tag is not None:
+        if not remove_tag(ctx.state, repo, tag, request, ctx.actor):
+            raise APIError(ec.MANIFEST_UNKNOWN, detail={"tag": tag})
+    else:
+        assert d is not None
+        if not remove_manifest(ctx.state, repo, d, request, ctx.actor):
+            raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
     return web.Response(status=202, headers={"Content-Length": "0"})
