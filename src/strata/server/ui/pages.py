@@ -48,7 +48,8 @@ def repo_page(chrome: Chrome, name: str, host: str, rows: list[TagRow], may_dele
                                     confirm=f"Delete the tag {r.tag}?"))
         cells.append(cell)
     headers = ["Tag", "Digest", "Size", "Created", "OS/Arch", "Pushed", "Pull"] + (["" ] if may_delete else [])
-    first = rows[0].tag if rows else "latest"
+    tags = [r.tag for r in rows]
+    first = "latest" if "latest" in tags or not tags else tags[0]
     body = (f'<h1>{esc(name)}</h1><p class="notice">Pull with <code>strata pull {esc(host)}/{esc(name)}:{esc(first)}</code>'
             f' or <code>docker pull {esc(host)}/{esc(name)}:{esc(first)}</code></p>'
             + table(headers, cells, "No tags"))

@@ -17,7 +17,7 @@ __all__ = ["Chrome", "esc", "layout", "link", "pretty_json", "table", "url"]
 _LAYOUT = Template("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>$title · strata registry</title>
 <link rel="stylesheet" href="$base/static/ui.css">
 <script src="$base/static/ui.js" defer></script>
