@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.helpers import ServerThread
+from server.helpers import Client, ServerThread
 from server.uihelpers import (
     UIClient,
     auth_config,
@@ -227,3 +227,39 @@ def test_no_auth_registry_lets_everyone_browse(tmp_path: Path) -> None:
         assert "lib/x" in page and "Sign in" not in page
         assert s.get("/registry-ui").status in (200, 301)
         assert ui.get("/registry-ui/login").status == 404
+
+
+def test_htpasswd_auth_and_tls(tmp_path: Path) -> None:
+    """With plain htpasswd auth every signed-in user may do everything, anonymous visitors nothing;
+    over TLS the session cookie is Secure and the CSRF origin is the https one."""
+    from peers import make_ca
+    from strata.server.auth.htpasswd import add_user
+
+    certs = make_ca(tmp_path / "tls")
+    add_user(str(tmp_path / "htpasswd"), "dave", "pw-dave", create=True)
+    raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}},
+           "auth": {"htpasswd": {"realm": "r", "path": str(tmp_path / "htpasswd")}},
+           "http": {"tls": {"certificate": str(certs.cert), "key": str(certs.key)}}, "ui": {"enabled": True}}
+    with ServerThread(raw) as s:
+        import base64
+
+        basic = base64.b64encode(b"dave:pw-dave").decode()
+        api = Client(s.host, s.port, s.ssl_context, {"Authorization": f"Basic {basic}"})
+        push_labelled_image(api, "dave/app", "1", {})
+        anon = UIClient(s)
+        r = anon.get("/ui/")
+        assert "dave/app" not in _text(r) and "Secure" in (r.header("Set-Cookie") or "")
+        assert anon.get("/ui/repo?name=dave/app").status == 404
+        assert anon.login("dave", "wrong").status == 401
+        r = anon.login("dave", "pw-dave")
+        assert r.status == 303 and "Secure" in (r.header("Set-Cookie") or "")
+        page = _text(anon.get("/ui/repo?name=dave/app"))
+        assert "Delete tag" in page
+        token = anon.csrf("/ui/")
+        r = anon.send("POST", "/ui/delete", {"csrf": token, "name": "dave/app", "tag": "1"},
+                      {"Origin": f"http://127.0.0.1:{s.port}"})  # the http origin is another origin
+        assert r.status == 403
+        r = anon.send("POST", "/ui/delete", {"csrf": token, "name": "dave/app", "tag": "1"},
+                      {"Origin": f"https://127.0.0.1:{s.port}"})
+        assert r.status == 303
+        assert api.get("/v2/dave/app/manifests/1").status == 404
