@@ -263,3 +263,21 @@ def test_htpasswd_auth_and_tls(tmp_path: Path) -> None:
                       {"Origin": f"https://127.0.0.1:{s.port}"})
         assert r.status == 303
         assert api.get("/v2/dave/app/manifests/1").status == 404
+
+
+def test_repository_size_counts_shared_blobs_once(tmp_path: Path) -> None:
+    import json as _json
+
+    from strata.server.ui.text import human_size
+
+    with ServerThread({"storage": {"inmemory": {}}, "ui": {"enabled": True}}) as s:
+        d, body = push_labelled_image(s, "lib/x", "1", {})
+        s.request("PUT", "/v2/lib/x/manifests/2", body=body,
+                  headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        push_index(s, "lib/x", "multi", [(d, body, "amd64")])
+        doc = _json.loads(body)
+        size = doc["config"]["size"] + sum(layer["size"] for layer in doc["layers"])
+        page = _text(UIClient(s).get("/ui/"))
+        row = re.search(r'lib/x</a></td><td>(\d+)</td><td>([^<]+)</td>', page)
+        assert row and row.groups() == ("3", human_size(size)), page
+        assert human_size(size) == f"{size / 1000:.3g}kB"

@@ -33,6 +33,7 @@ class TagRow:
     created: str
     platforms: list[str]
     pushed: float
+    blobs: dict[str, int] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -107,29 +108,37 @@ def _platform(cfg: dict[str, Any], desc: dict[str, Any] | None = None) -> str:
     return "/".join(p for p in parts if p)
 
 
-def _image_size(doc: dict[str, Any]) -> int:
+def _blobs(doc: dict[str, Any]) -> dict[str, int]:
+    """Digest -> size of the config and layers an image manifest references."""
     cfg = doc.get("config")
-    return (_size(cfg) if isinstance(cfg, dict) else 0) + sum(_size(d) for d in _descs(doc, "layers"))
+    descs = ([cfg] if isinstance(cfg, dict) else []) + _descs(doc, "layers")
+    return {str(d.get("digest", "")): _size(d) for d in descs}
+
+
+def _image_size(doc: dict[str, Any]) -> int:
+    return sum(_blobs(doc).values())
 
 
 def _tag_row(repo: Repository, tag: str, d: Digest) -> TagRow:
     doc = _doc(repo.manifests.get(d))
     media = _media(doc)
     pushed = _mtime(repo, paths.tag_current_link(repo.name, tag))
-    if media in mt.INDEX_TYPES:
-        children = _descs(doc, "manifests")
-        platforms = [p for p in (_platform({}, c) for c in children) if p and p != "unknown/unknown"]
-        size = 0
-        created = ""
-        for c in children:
-            cd = _digest(c)
-            child = _doc(repo.manifests.get(cd)) if cd is not None else {}
-            size += _size(c) + _image_size(child)
-            created = max(created, str(_config(repo, child).get("created") or "")) if child else created
-        return TagRow(tag, d, media, size, created, platforms, pushed)
-    cfg = _config(repo, doc)
-    plat = _platform(cfg)
-    return TagRow(tag, d, media, _image_size(doc), str(cfg.get("created") or ""), [plat] if plat else [], pushed)
+    if media not in mt.INDEX_TYPES:
+        cfg = _config(repo, doc)
+        plat = _platform(cfg)
+        blobs = _blobs(doc)
+        return TagRow(tag, d, media, sum(blobs.values()), str(cfg.get("created") or ""), [plat] if plat else [],
+                      pushed, blobs)
+    children = _descs(doc, "manifests")
+    platforms = [p for p in (_platform({}, c) for c in children) if p and p != "unknown/unknown"]
+    blobs, created = {}, ""
+    for c in children:
+        cd = _digest(c)
+        child = _doc(repo.manifests.get(cd)) if cd is not None else {}
+        blobs.update(_blobs(child))
+        if child:
+            created = max(created, str(_config(repo, child).get("created") or ""))
+    return TagRow(tag, d, media, sum(blobs.values()), created, platforms, pushed, blobs)
 
 
 def _mtime(repo: Repository, path: str) -> float:
@@ -144,15 +153,12 @@ def tag_rows(repo: Repository) -> list[TagRow]:
 
 
 def repo_summary(repo: Repository) -> RepoSummary:
-    """Tag count, size of the distinct blobs its tags reference, and the last push of a tag."""
+    """Tag count, size of the distinct blobs its tags reference (shared layers once), last push."""
     rows = tag_rows(repo)
-    seen: set[Digest] = set()
-    size = 0
+    blobs: dict[str, int] = {}
     for row in rows:
-        if row.digest not in seen:
-            seen.add(row.digest)
-            size += row.size
-    return RepoSummary(repo.name, len(rows), size, max((r.pushed for r in rows), default=0.0))
+        blobs.update(row.blobs)
+    return RepoSummary(repo.name, len(rows), sum(blobs.values()), max((r.pushed for r in rows), default=0.0))
 
 
 def manifest_view(repo: Repository, d: Digest) -> ManifestView | None:
