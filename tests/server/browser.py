@@ -44,12 +44,14 @@ class Browser:
 
     def navigates(self, action: Any, element: Any) -> None:
         """Run ``action`` (a click, a submit) and wait until ``element``'s page has been replaced."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
         action()
-        WebDriverWait(self.d, 20).until(ec.staleness_of(element))
-        WebDriverWait(self.d, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        wait = WebDriverWait(self.d, 30, ignored_exceptions=(WebDriverException,))
+        wait.until(ec.staleness_of(element))
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def click(self, by: str, value: str) -> None:
         el = self.d.find_element(by, value)
@@ -92,6 +94,9 @@ def chromium(base: str, shots: Path, width: int = 1280, height: int = 900) -> It
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(60)
+    if width < 500:  # below chromium's smallest window: emulate the phone's screen instead
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True})
     try:
         yield Browser(driver, base, shots)
     finally:
