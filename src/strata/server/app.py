@@ -36,6 +36,7 @@ from strata.server.storage.driver import StorageDriver
 from strata.server.storage.filesystem import FilesystemDriver
 from strata.server.storage.inmemory import InMemoryDriver
 from strata.server.storage.registry import Registry
+from strata.server.ui import install as install_ui
 
 __all__ = ["ACCESS_LOG_FORMAT", "create_app", "make_authenticator", "serve", "ssl_context"]
 
@@ -209,6 +210,7 @@ def create_app(config: RegistryConfig, driver: StorageDriver | None = None) -> w
     state = ServerState(config, registry, auth, Notifier(config.notifications), Metrics(), GCLock(driver))
     app = web.Application(middlewares=[_errors_and_metrics, _rate_limit], client_max_size=config.max_manifest_size)
     app[STATE] = state
+    install_ui(app, state)
     rl = config.ratelimit
     if rl.enabled:
         app[_LIMITER] = RateLimiter(rl.rate, rl.burst, max_clients=rl.maxclients)
