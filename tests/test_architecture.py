@@ -21,12 +21,14 @@ ALLOWED = {
     "archive": {"digest", "errors", "atomicfile"},
     "image": BASE | {"archive"},
     "store": BASE | {"archive"},
-    "engine": BASE | {"store", "image", "archive", "transports"},
+    "engine": BASE | {"store", "image", "archive"},
     "copy": BASE | {"image", "transports"},
     "transports": BASE | {"image", "archive", "store", "engine", "distribution"},
     "distribution": BASE,
     "server": BASE | {"distribution"},
     "container": BASE | {"engine", "archive", "imageconfig", "image"},
+    "api": BASE | {"copy", "transports", "engine", "distribution", "image"},
+    "strata": BASE | {"api", "copy", "transports", "image"},  # the package's lazy public API
     "ops": BASE | {"engine", "transports", "copy", "archive", "imageconfig", "store", "image"},
 }
 # entry points that are allowed to reach the CLI layer
