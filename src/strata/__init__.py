@@ -1,6 +1,68 @@
-"""strata: a daemonless, Docker-compatible container image engine and private registry."""
+"""strata: a daemonless, Docker-compatible container image engine and private registry.
+
+As a library (see the README's "As a library")::
+
+    import strata
+
+    strata.pull("localhost:5000/team/app:1", root=Path("/tmp/store"), progress=print)
+    strata.copy("docker://localhost:5000/team/app:1", "oci:/tmp/app-layout:1")
+    strata.push("localhost:5000/team/app:1", root=Path("/tmp/store"))
+
+Names resolve on first use, so ``import strata`` stays cheap. ``strata.copy`` is both the copy
+function and the module of the copy engine (``strata.copy.copy_image``).
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from strata.api import LoginResult, PullResult, PushResult, copy, login, pull, pull_if_missing, push
+    from strata.errors import StrataError
+    from strata.spec import Platform
+    from strata.transports.base import ProgressEvent, WriteResult
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = [
+    "LoginResult",
+    "Platform",
+    "ProgressEvent",
+    "PullResult",
+    "PushResult",
+    "StrataError",
+    "WriteResult",
+    "__version__",
+    "copy",
+    "login",
+    "pull",
+    "pull_if_missing",
+    "push",
+]
+
+_API = {"LoginResult", "PullResult", "PushResult", "login", "pull", "pull_if_missing", "push"}
+_TYPES = {"ProgressEvent", "WriteResult"}
+
+
+def _home(name: str) -> Any:
+    if name in _API:
+        return importlib.import_module("strata.api")
+    if name in _TYPES:
+        return importlib.import_module("strata.transports.base")
+    if name == "StrataError":
+        return importlib.import_module("strata.errors")
+    if name == "Platform":
+        return importlib.import_module("strata.spec")
+    raise AttributeError(f"module 'strata' has no attribute {name!r}")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "copy":
+        return importlib.import_module("strata.copy")  # a callable module: strata.copy(src, dst, ...)
+    value = getattr(_home(name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

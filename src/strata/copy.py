@@ -6,6 +6,9 @@ mounts), blob transfers ``sink.concurrency`` at once, progress events in the sin
 check of every layer's diff ID against the configuration, and the commit order (blobs, config,
 manifest, then ``commit`` names it; ``abort`` on any failure, so nothing half-copied is visible).
 
+The module is callable: ``strata.copy(src, dst, ...)`` is ``strata.api.copy`` (the public verb shares
+this module's name, so either import order gives the same ``strata.copy``).
+
 ``copy_index`` is the same loop over an index (``copy --all``): every child once (a digest met again
 is not copied again), children before the index naming them, nesting bounded by ``MAX_INDEX_DEPTH``;
 documents are copied byte for byte, so every digest is kept. Its lines are skopeo's.
@@ -13,11 +16,13 @@ documents are copied byte for byte, so every digest is kept. Its lines are skope
 
 from __future__ import annotations
 
+import sys
 import threading
+import types
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from strata.digest import Digest, ReaderBase, digest_bytes
 from strata.errors import DigestMismatch, InvalidArchive
@@ -254,3 +259,13 @@ def copy_index(
     except BaseException:
         sink.abort()
         raise
+
+
+class _CopyModule(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> WriteResult:
+        from strata.api import copy
+
+        return copy(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CopyModule

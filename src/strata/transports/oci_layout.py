@@ -206,7 +206,7 @@ class LayoutSink:
         self.root = root
         self.ref_name = ref_name
         self.concurrency = max(1, concurrency)
-        self._pending: Descriptor | None = None
+        self._pending: tuple[Descriptor, Digest] | None = None  # the document to name, and its image ID
 
     def _has(self, digest: Digest) -> bool:
         return _blob_path(self.root, digest).is_file()
@@ -247,18 +247,18 @@ class LayoutSink:
     def put_manifest(self, image: Image, blobs: list[BlobInfo], *, child: bool = False) -> Manifest:
         manifest = image.manifest()
         self._write_bytes(manifest.digest, manifest.raw)
-        self._pending = manifest.descriptor()
+        self._pending = (manifest.descriptor(), image.image_id())
         return manifest
 
     def put_index(self, raw: bytes, media_type: str, *, child: bool = False) -> Digest:
         digest = digest_bytes(raw)
         self._write_bytes(digest, raw)
-        self._pending = Descriptor(media_type, digest, len(raw))
+        self._pending = (Descriptor(media_type, digest, len(raw)), digest)
         return digest
 
     def commit(self, tags: list[Reference]) -> WriteResult:
         assert self._pending is not None, "commit before put_manifest"
-        desc, self._pending = self._pending, None
+        (desc, image_id), self._pending = self._pending, None
         write_bytes_atomic(self.root / "oci-layout", canonical_json(LAYOUT_FILE))
         names = [self.ref_name] if self.ref_name else [t.tag for t in tags if t.tag]
         try:
@@ -272,7 +272,7 @@ class LayoutSink:
         entries += [{**entry, "annotations": {REF_ANNOTATION: n}} for n in names] or [entry]
         existing["manifests"] = entries
         write_bytes_atomic(self.root / "index.json", canonical_json(existing))
-        return WriteResult(desc.digest, desc.digest, desc.size)
+        return WriteResult(image_id, desc.digest, desc.size)
 
     def abort(self) -> None:
         self._pending = None  # blobs written are content-addressed; no index entry names them
