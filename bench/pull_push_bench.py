@@ -91,7 +91,7 @@ def _gzip(tar: Path) -> Path:
 def _store_image(root: Path, name: str) -> None:
     """Put the 2-layer image into a strata store directly (gzip blobs, as pulled images are)."""
     from strata import mediatypes as mt
-    from strata.copy import copy_image
+    from strata.copier import copy_image
     from strata.digest import digest_file
     from strata.engine import Engine
     from strata.image.api import BlobLayer, SimpleImage

@@ -22,14 +22,14 @@ ALLOWED = {
     "image": BASE | {"archive"},
     "store": BASE | {"archive"},
     "engine": BASE | {"store", "image", "archive"},
-    "copy": BASE | {"image", "transports"},
+    "copier": BASE | {"image", "transports"},
     "transports": BASE | {"image", "archive", "store", "engine", "distribution"},
     "distribution": BASE,
     "server": BASE | {"distribution"},
     "container": BASE | {"engine", "archive", "imageconfig", "image"},
-    "api": BASE | {"copy", "transports", "engine", "distribution", "image"},
-    "strata": BASE | {"api", "copy", "transports", "image"},  # the package's lazy public API
-    "ops": BASE | {"engine", "transports", "copy", "archive", "imageconfig", "store", "image"},
+    "api": BASE | {"copier", "transports", "engine", "distribution", "image"},
+    "strata": BASE | {"api", "transports", "image"},  # the package's lazy public API
+    "ops": BASE | {"engine", "transports", "copier", "archive", "imageconfig", "store", "image"},
 }
 # entry points that are allowed to reach the CLI layer
 ENTRY_POINTS = {"strata.__main__", "strata.server.__main__"}

@@ -8,8 +8,8 @@ As a library (see the README's "As a library")::
     strata.copy("docker://localhost:5000/team/app:1", "oci:/tmp/app-layout:1")
     strata.push("localhost:5000/team/app:1", root=Path("/tmp/store"))
 
-Names resolve on first use, so ``import strata`` stays cheap. ``strata.copy`` is both the copy
-function and the module of the copy engine (``strata.copy.copy_image``).
+Names resolve on first use, so ``import strata`` stays cheap. The copy engine below these verbs is
+``strata.copier`` (``copy_image``, ``copy_index``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ __all__ = [
     "push",
 ]
 
-_API = {"LoginResult", "PullResult", "PushResult", "login", "pull", "pull_if_missing", "push"}
+_API = {"LoginResult", "PullResult", "PushResult", "copy", "login", "pull", "pull_if_missing", "push"}
 _TYPES = {"ProgressEvent", "WriteResult"}
 
 
@@ -57,8 +57,6 @@ def _home(name: str) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "copy":
-        return importlib.import_module("strata.copy")  # a callable module: strata.copy(src, dst, ...)
     value = getattr(_home(name), name)
     globals()[name] = value
     return value

@@ -1,5 +1,5 @@
 """The library verbs: ``pull``, ``push``, ``copy``, ``login`` and ``pull_if_missing``, over the named
-transports of ``strata.transports.names`` and the one copy engine (``strata.copy``).
+transports of ``strata.transports.names`` and the one copy engine (``strata.copier``).
 
 Progress is a stream of ``ProgressEvent``s carrying Docker's words: layer lines (``<id>: <status>``)
 and whole-operation lines (empty id: ``1.0: Pulling from x``, ``Digest: …``, ``Status: …``), so
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from strata.copy import copy_image, copy_index
+from strata.copier import copy_image, copy_index
 from strata.digest import Digest
 from strata.distribution.client import RegistryClient
 from strata.distribution.credentials import Credentials, config_path, get_credentials, store_credentials

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from strata import mediatypes as mt
-from strata.copy import copy_index
+from strata.copier import copy_index
 from strata.digest import digest_bytes
 from strata.errors import InvalidArchive
 from strata.spec import Descriptor

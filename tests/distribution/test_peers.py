@@ -14,7 +14,7 @@ import pytest
 
 from peers import Dockerd, Registry, Skopeo, busybox_rootfs_tar
 from strata import mediatypes as mt
-from strata.copy import copy_image
+from strata.copier import copy_image
 from strata.digest import digest_bytes, digest_file
 from strata.image.api import BlobLayer, SimpleImage
 from strata.reference import parse_normalized_named

@@ -17,7 +17,7 @@ import pytest
 
 from server.helpers import ServerThread
 from strata import api
-from strata.copy import copy_image
+from strata.copier import copy_image
 from strata.digest import HashingReader
 from strata.engine import Engine
 from strata.image.api import Image

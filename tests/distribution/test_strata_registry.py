@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from server.helpers import ServerThread
-from strata.copy import copy_image
+from strata.copier import copy_image
 from strata.reference import parse_normalized_named
 from strata.server.auth.htpasswd import add_user
 from strata.transports.store import StoreSink

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.helpers import ServerThread
-from strata.copy import copy_image
+from strata.copier import copy_image
 from strata.distribution.client import RegistryClient
 from strata.distribution.hosts import HostsConfig
 from strata.errors import TransportError

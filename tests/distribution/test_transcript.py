@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from server.helpers import ServerThread
-from strata.copy import copy_image
+from strata.copier import copy_image
 from strata.reference import parse_normalized_named
 from strata.transports.store import StoreSink
 

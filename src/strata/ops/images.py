@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import IO, Any, BinaryIO
 
 from strata.archive.compression import open_decompressed
-from strata.copy import copy_image
+from strata.copier import copy_image
 from strata.digest import Digest
 from strata.engine import Engine, ImageSummary
 from strata.errors import ImageNotFound, StrataError, UsageError

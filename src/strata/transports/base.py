@@ -1,5 +1,5 @@
 """The contract every transport implements: a *source* gives images (and, for layouts and registries,
-the raw documents of an index); a *sink* takes them through a few verbs that ``strata.copy`` drives.
+the raw documents of an index); a *sink* takes them through a few verbs that ``strata.copier`` drives.
 
 Sink verbs, in the order the copy engine calls them (containers/image's ``ImageDestination``,
 go-containerregistry's ``remote.Write``)::

@@ -1,13 +1,10 @@
-"""The one copy engine behind pull, push, save, load and copy: an image (or a whole index) from a source
+"""The copier: the one copy engine behind pull, push, save, load and copy: an image (or a whole index) from a source
 into a sink (``strata.transports.base``).
 
 The loop is here, once: reuse checks (``Already exists``, ``Layer already exists``, cross-repository
 mounts), blob transfers ``sink.concurrency`` at once, progress events in the sink's wording, the
 check of every layer's diff ID against the configuration, and the commit order (blobs, config,
 manifest, then ``commit`` names it; ``abort`` on any failure, so nothing half-copied is visible).
-
-The module is callable: ``strata.copy(src, dst, ...)`` is ``strata.api.copy`` (the public verb shares
-this module's name, so either import order gives the same ``strata.copy``).
 
 ``copy_index`` is the same loop over an index (``copy --all``): every child once (a digest met again
 is not copied again), children before the index naming them, nesting bounded by ``MAX_INDEX_DEPTH``;
@@ -16,13 +13,11 @@ documents are copied byte for byte, so every digest is kept. Its lines are skope
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar
 
 from strata.digest import Digest, ReaderBase, digest_bytes
 from strata.errors import DigestMismatch, InvalidArchive
@@ -260,12 +255,3 @@ def copy_index(
         sink.abort()
         raise
 
-
-class _CopyModule(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> WriteResult:
-        from strata.api import copy
-
-        return copy(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CopyModule
