@@ -31,9 +31,10 @@ from strata.errors import (
     Unauthorized,
     UsageError,
 )
+from strata.image.api import Image
 from strata.reference import Reference, parse_docker_ref, parse_normalized_named
 from strata.spec import Index, Platform, parse_manifest_or_index
-from strata.transports.base import NO_PROGRESS, Progress, ProgressEvent, WriteResult
+from strata.transports.base import NO_PROGRESS, ImageSource, Progress, ProgressEvent, WriteResult
 from strata.transports.names import (
     TransportContext,
     open_index_source,
@@ -329,7 +330,7 @@ def copy(
             result = _copy_list(src, dst, ctx, stack, progress) if all_images else None
             if result is None:
                 source = open_source(src, ctx, stack)
-                image = source.image(want)
+                image = _source_image(source, src, want)
                 sink, tags = open_sink(dst, ctx, stack, source.tags() or source_tags(src))
                 _say(progress, "Getting image source signatures")
                 result = copy_image(image, sink, tags, progress)
@@ -338,6 +339,14 @@ def copy(
     finally:
         for eng in opened:
             eng.close()
+
+
+def _source_image(source: ImageSource, name: str, platform: Platform | None) -> Image:
+    try:
+        return source.image(platform)
+    except StrataError as e:
+        refs = source_tags(name)  # a registry's words, as pull says them
+        raise (_pull_error(e, refs[0], refs[0].familiar_string()) if refs else e) from None
 
 
 def _copy_list(

@@ -40,7 +40,7 @@ __all__ = ["SKOPEO_WORDING", "copy_image", "copy_index"]
 
 SKOPEO_WORDING = Wording(
     announce="Copying blob {digest}",
-    reused="",
+    reuse_lines=False,
     config_line="Copying config {digest}",
     manifest_line="Writing manifest to image destination",
 )
@@ -153,7 +153,7 @@ class _ImageCopy:
             self._line(i, self.w.preparing)
         found = _map(self.sink.reuse_concurrency, self.sink.reuse_blob, self.layers)
         for i, info in enumerate(found):
-            if info is not None:
+            if info is not None and self.w.reuse_lines:
                 self._line(i, info.status or self.w.reused)
         self.transferred = [i for i in range(n) if found[i] is None]
         for i, info in zip(self.transferred, _map(self.sink.concurrency, self._put, self.transferred), strict=True):

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from server.helpers import ServerThread
 from strata import mediatypes as mt
 from strata.copier import copy_index
 from strata.digest import digest_bytes
-from strata.errors import InvalidArchive
+from strata.errors import InvalidArchive, StrataError
 from strata.spec import Descriptor
 from strata.transports.base import MAX_INDEX_DEPTH, ProgressEvent
 from strata.transports.oci_layout import LayoutSink, LayoutSource
@@ -21,6 +22,15 @@ from strata.transports.oci_layout import LayoutSink, LayoutSource
 from .conftest import StrataRun, gz_layer
 
 REF = "org.opencontainers.image.ref.name"
+
+
+@pytest.fixture
+def env_for_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("STRATA_ROOT", "DOCKER_CONFIG", "STRATA_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    (tmp_path / "docker-config").mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setenv("STRATA_CONFIG", str(tmp_path / "strata.json"))
 
 
 def _put(layout: Path, data: bytes) -> dict[str, object]:
@@ -138,3 +148,27 @@ def test_progress_events_of_an_index_copy_are_skopeos(tmp_path: Path) -> None:
         "Writing manifest list to image destination", "Storing list signatures",
     ]  # fmt: skip
     assert all(ev.id == "" for ev in events)
+
+
+def test_copy_all_to_a_registry_says_only_skopeos_lines(env_for_api: None, tmp_path: Path, strata_registry: ServerThread) -> None:
+    from strata import api
+
+    from .test_multiarch import build_index
+
+    built = build_index(tmp_path / "src")
+    events: list[ProgressEvent] = []
+    result = api.copy(f"oci:{built.layout}:1", f"docker://{strata_registry.url}/multi/x:1", all_images=True,
+                      progress=events.append)  # fmt: skip
+    assert str(result.manifest_digest) == built.index_digest
+    assert [ev for ev in events if ev.id] == []  # the shared layer met again is not "Layer already exists"
+    assert sum(ev.status.startswith("Copying blob ") for ev in events) == 4
+
+
+def test_copy_of_a_missing_tag_says_what_pull_says(env_for_api: None, tmp_path: Path, strata_registry: ServerThread) -> None:
+    from strata import api
+
+    name = f"{strata_registry.url}/nothing/here:1"
+    with pytest.raises(StrataError) as err:
+        api.copy(f"docker://{name}", f"oci:{tmp_path / 'out'}:1")
+    assert str(err.value).startswith(f"manifest for {name} not found: ")
+    assert not (tmp_path / "out").exists()

@@ -87,7 +87,8 @@ class Wording:
 
     announce: str = ""  # an id-less line per blob before anything happens ("Copying blob {digest}")
     preparing: str = ""  # for every layer, top layer first, before anything happens (push)
-    reused: str = "Already exists"
+    reused: str = "Already exists"  # a reuse the sink words itself (``Mounted from x``) keeps its words
+    reuse_lines: bool = True  # False: reuses are not said at all (skopeo's lines)
     start: str = ""  # a transfer begins
     transfer: str = ""  # byte progress while it runs (bars on a terminal)
     stored: tuple[str, ...] = ()  # a transfer ended
