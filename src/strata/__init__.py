@@ -15,9 +15,11 @@ Names resolve on first use, so ``import strata`` stays cheap. The copy engine be
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing's: importing typing would double what `import strata` costs
 if TYPE_CHECKING:
+    from typing import Any
+
     from strata.api import LoginResult, PullResult, PushResult, copy, login, pull, pull_if_missing, push
     from strata.errors import StrataError
     from strata.spec import Platform
