@@ -9,6 +9,7 @@ docker-archive, which stores layers uncompressed, as Docker does) — the manife
 from __future__ import annotations
 
 import contextlib
+import gzip
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from strata import api
 from strata.copier import copy_image
 from strata.digest import HashingReader
 from strata.engine import Engine
+from strata.errors import StrataError
 from strata.image.api import Image
 from strata.reference import parse_normalized_named
 from strata.transports.names import TransportContext, open_source
@@ -99,3 +101,35 @@ def test_every_transport_to_every_other(env: Path, strata_registry: ServerThread
             assert (image_id, diffs, contents) == (want_id, want_diffs, want_diffs), label
             if src in KEEPS_BLOBS and dst in KEEPS_BLOBS:
                 assert manifest == str(had.digest()), label
+
+
+@pytest.mark.parametrize("kind", ["strata", "docker-archive", "oci", "oci-archive"])
+def test_a_failed_copy_leaves_nothing_named(env: Path, kind: str) -> None:
+    """A layer whose content does not match its diff ID fails the copy: no archive file (nor its temp
+    file), no index.json entry, no image in the store."""
+    image = make_image(env / "blobs", [{"etc/a": b"a"}, {"etc/b": b"b" * 1000}])
+    layout = env / "src-layout"
+    engine = Engine.open(env / "seed")
+    try:
+        copy_image(image, StoreSink(engine), [parse_normalized_named("rt/ok:1")])
+    finally:
+        engine.close()
+    api.copy("strata:rt/ok:1", f"oci:{layout}:1", root=env / "seed")
+    top_layer = image.layers()[1].digest()
+    (layout / "blobs" / "sha256" / top_layer.hex).write_bytes(gzip.compress(b"not the layer", mtime=0))
+    out = env / "out"
+    out.mkdir()
+    target = _name(kind, out, "unused", "dst")
+    with pytest.raises(StrataError):
+        api.copy(f"oci:{layout}:1", target, root=env / "fresh")
+    left = sorted(p.name for p in out.iterdir())
+    if kind == "oci":  # blobs already written may stay (content-addressed); nothing names them
+        assert left == ["dst-layout"] and not (out / "dst-layout" / "index.json").exists()
+    else:
+        assert left == []  # no archive, no temp file
+    if kind == "strata":
+        engine = Engine.open(env / "fresh")
+        try:
+            assert engine.summaries() == []
+        finally:
+            engine.close()
