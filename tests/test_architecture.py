@@ -21,13 +21,15 @@ ALLOWED = {
     "archive": {"digest", "errors", "atomicfile"},
     "image": BASE | {"archive"},
     "store": BASE | {"archive"},
-    "engine": BASE | {"store", "image", "archive", "transports"},
-    "copy": BASE | {"image", "transports"},
+    "engine": BASE | {"store", "image", "archive"},
+    "copier": BASE | {"image", "transports"},
     "transports": BASE | {"image", "archive", "store", "engine", "distribution"},
     "distribution": BASE,
     "server": BASE | {"distribution"},
     "container": BASE | {"engine", "archive", "imageconfig", "image"},
-    "ops": BASE | {"engine", "transports", "copy", "archive", "imageconfig", "store", "image"},
+    "api": BASE | {"copier", "transports", "engine", "distribution", "image"},
+    "strata": BASE | {"api", "transports", "image"},  # the package's lazy public API
+    "ops": BASE | {"engine", "transports", "copier", "archive", "imageconfig", "store", "image"},
 }
 # entry points that are allowed to reach the CLI layer
 ENTRY_POINTS = {"strata.__main__", "strata.server.__main__"}

@@ -1,7 +1,8 @@
 """``Engine``: the local image engine over one store root — resolve, add, tag, remove, list, unpack.
 
-Commands (CLI or a program) open one with ``Engine.open(root)``; transports read and write images through
-``engine.image(id)`` and ``engine.image_sink()``.
+Commands (CLI or a program) open one with ``Engine.open(root)``; transports read images through
+``engine.image(id)`` and write them through ``strata.transports.store.StoreSink(engine)`` (the engine
+does not know the transports).
 """
 
 from __future__ import annotations
@@ -232,11 +233,6 @@ class Engine:
             data["rootfs"] = {"type": "layers", "diff_ids": [str(lay.diff_id) for lay in layers]}
             raw = ImageConfig.from_dict(data).raw
             return self.commit_image(raw, layers, parent=parent, refs=[tag] if tag else [])
-
-    def image_sink(self) -> Any:
-        from strata.transports.store import StoreSink
-
-        return StoreSink(self)
 
     # --- references --------------------------------------------------------------------------------
 

@@ -12,14 +12,15 @@ from datetime import datetime
 from typing import IO, Any, BinaryIO
 
 from strata.archive.compression import open_decompressed
-from strata.copy import copy_image
+from strata.copier import copy_image
 from strata.digest import Digest
 from strata.engine import Engine, ImageSummary
 from strata.errors import ImageNotFound, StrataError, UsageError
 from strata.imageconfig import apply_changes, empty_container_config, new_image_config, parse_time
 from strata.reference import Reference, id_prefix, parse_any
 from strata.store.images import chain_ids
-from strata.transports.docker_archive import ArchiveWriter, archive_images
+from strata.transports.docker_archive import ArchiveSink, archive_images
+from strata.transports.store import StoreSink
 from strata.transports.tarball import unpack_archive
 
 __all__ = [
@@ -312,7 +313,7 @@ def save_selection(engine: Engine, names: list[str]) -> list[tuple[Digest, list[
 def save(engine: Engine, selections: list[tuple[Digest, list[Reference]]], out: IO[bytes] | BinaryIO) -> None:
     """Write the images into one archive; the store is held so no collection removes a blob mid-save."""
     with engine.writing():
-        writer = ArchiveWriter(out, tar_size=engine.meta.layer_tar_size)
+        writer = ArchiveSink(out, tar_size=engine.meta.layer_tar_size)
         for image_id, tags in selections:
             copy_image(engine.image(image_id), writer, tags)
         writer.close()
@@ -330,7 +331,7 @@ def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
     try:
         unpack_archive(stream, staging)
         lines: list[str] = []
-        sink = engine.image_sink()
+        sink = StoreSink(engine)
         for image, tags in archive_images(staging):
             for t in tags:
                 old = engine.meta.lookup_ref(t)
