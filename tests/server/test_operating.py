@@ -187,7 +187,7 @@ def test_notifications_are_delivered_and_retried(tmp_path: Path) -> None:
     t = threading.Thread(target=hook.serve_forever, daemon=True)
     t.start()
     try:
-        raw = {"storage": {"inmemory": {}}, "notifications": {"endpoints": [{
+        raw = {"storage": {"inmemory": {}, "delete": {"enabled": True}}, "notifications": {"endpoints": [{
             "name": "hook", "url": f"http://127.0.0.1:{hook.server_address[1]}/events",
             "timeout": "2s", "backoff": "100ms", "threshold": 3}]}}
         with ServerThread(raw) as reg:

@@ -18,9 +18,9 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 @pytest.fixture(params=["filesystem", "inmemory"])
 def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerThread]:
-    raw: dict[str, object] = {"storage": {"inmemory": {}}}
+    raw: dict[str, object] = {"storage": {"inmemory": {}, "delete": {"enabled": True}}}
     if request.param == "filesystem":
-        raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}}}
+        raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}, "delete": {"enabled": True}}}
     with ServerThread(raw) as s:
         yield s
 

@@ -71,17 +71,20 @@ def _usage(p: argparse.ArgumentParser) -> Any:
     return handler
 
 
-def _config(args: argparse.Namespace, **extra: Any) -> Any:
+def _config(args: argparse.Namespace, ctx: Any, **extra: Any) -> Any:
+    """The merged configuration; keys strata does not know are reported on stderr, not ignored."""
     from strata.server.config import load_config
 
     cfg = load_config(getattr(args, "config", None), root=args.registry_root, **extra)
+    for warning in cfg.warnings:
+        print(f"WARNING: {warning}", file=ctx.err)
     return cfg
 
 
 def _serve(args: argparse.Namespace, ctx: Any) -> int:
     from strata.server.app import serve
 
-    cfg = _config(args, addr=args.addr)
+    cfg = _config(args, ctx, addr=args.addr)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -104,7 +107,7 @@ def _gc(args: argparse.Namespace, ctx: Any) -> int:
     from strata.server.storage.filesystem import FilesystemDriver
     from strata.server.storage.registry import Registry
 
-    cfg = _config(args)
+    cfg = _config(args, ctx)
     if not cfg.root:
         raise UsageError("garbage-collect needs --root DIR or a config with storage.filesystem.rootdirectory")
     grace = parse_duration(args.grace_period) if args.grace_period else cfg.gc.graceperiod

@@ -63,18 +63,25 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
 }
 
 
-def _scopes(route: Route, method: str) -> list[Scope]:
+def _scopes(route: Route, request: web.Request) -> list[Scope]:
+    """What a request needs, as distribution asks it: a ``from`` (cross-repository mount) also
+    needs pull on that repository, whatever the authenticator."""
     if route.name == "catalog":
         return [Scope("registry", "catalog", frozenset({"*"}))]
     if route.repo is None:
         return []
+    method = request.method
     if method == "DELETE" and route.name in ("blob", "manifest"):
         actions = frozenset({"delete"})
     elif method in ("GET", "HEAD") and route.name != "blob-upload-chunk":
         actions = frozenset({"pull"})
     else:
         actions = frozenset({"pull", "push"})
-    return [Scope("repository", route.repo, actions)]
+    scopes = [Scope("repository", route.repo, actions)]
+    source = request.query.get("from", "")
+    if source:
+        scopes.append(Scope("repository", source, frozenset({"pull"})))
+    return scopes
 
 
 async def _base(request: web.Request) -> web.StreamResponse:
@@ -94,7 +101,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     handler = _HANDLERS.get((route.name, request.method))
     if handler is None:
         raise APIError(ec.UNSUPPORTED, f"{request.method} is not supported here", status=405)
-    actor = await state.auth.authorize(request, _scopes(route, request.method))
+    actor = await state.auth.authorize(request, _scopes(route, request))
     repo = state.registry.repository(route.repo) if route.repo is not None else None
     request[_ROUTE] = route.name
     return await handler(request, RequestContext(state, route.params, repo, actor))
@@ -195,9 +202,11 @@ def make_authenticator(config: RegistryConfig) -> Authenticator:
 
         return HtpasswdAuth(config.htpasswd.realm, config.htpasswd.path)
     if config.token is not None:
+        from strata.server.auth.origin import PublicOrigin
         from strata.server.auth.token import TokenAuth
 
-        return TokenAuth(config.token)
+        origin = PublicOrigin(config.host, bool(config.tls_certificate), config.trusted_proxies, config.addr)
+        return TokenAuth(config.token, origin)
     return NoAuth()
 
 
