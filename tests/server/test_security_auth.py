@@ -358,10 +358,10 @@ def test_unknown_user_costs_a_bcrypt_like_a_known_one(tmp_path: Path, bcrypt_cal
             return best
 
         bcrypt_calls.clear()
-        unknown, known = timed("nobody", 3), timed("alice", 3)
-        assert len(bcrypt_calls) == 6
+        unknown, known = timed("nobody", 5), timed("alice", 5)
+        assert len(bcrypt_calls) == 10
         assert all(h.split(b"$")[2] == b"10" for h in bcrypt_calls)  # the dummy has the users' cost
-        assert unknown > known * 0.5, (unknown, known)
+        assert unknown > known * 0.3, (unknown, known)  # best of 5 each; loose for a busy machine
 
 
 # --- 9: deletes are opt-in ---------------------------------------------------------------------------

@@ -357,7 +357,8 @@ def test_search_v1(reg: ServerThread) -> None:
 def test_metrics_and_health(reg: ServerThread) -> None:
     reg.get("/v2/")
     reg.get("/v2/nosuch/manifests/x")
-    m = reg.get("/metrics")
+    assert reg.get("/metrics").status == 404  # metrics live on the debug server only
+    m = reg.debug.get("/metrics")
     assert m.status == 200
     text = m.body.decode()
     assert 'strata_registry_http_requests_total{route="manifest",method="GET",code="404"} 1' in text
