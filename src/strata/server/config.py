@@ -408,9 +408,16 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
         debug_addr=debug_addr,
         metrics_path=metrics_path,
         uploadpurging=_uploadpurging(_get(raw, "storage.maintenance.uploadpurging")),
-        warnings=[f"unknown configuration key {k!r} ignored" for k in unknown_keys(raw)],
+        warnings=_warnings(raw, htpasswd),
         raw=raw,
     )
+
+
+def _warnings(raw: dict[str, Any], htpasswd: HtpasswdConfig | None) -> list[str]:
+    out = [f"unknown configuration key {k!r} ignored" for k in unknown_keys(raw)]
+    if htpasswd is not None and not os.path.exists(htpasswd.path):
+        out.append(f"htpasswd file {htpasswd.path} does not exist: nobody can sign in until it does")
+    return out
 
 
 def load_config(
