@@ -133,7 +133,7 @@ class ServerThread(Client):
         await debug_runner.setup()
         debug_site = web.TCPSite(debug_runner, "127.0.0.1", 0)
         await debug_site.start()
-        self.debug = Client("127.0.0.1", debug_site.port)
+        self.debug: Client = Client("127.0.0.1", debug_site.port)
         self._ready.set()
         try:
             await self._stop.wait()

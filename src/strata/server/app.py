@@ -298,7 +298,11 @@ async def _start_debug(app: web.Application, config: RegistryConfig) -> web.AppR
     runner = web.AppRunner(create_debug_app(app, config.metrics_path), access_log=None)
     await runner.setup()
     host, port = _split_addr(config.debug_addr)
-    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    try:
+        await web.TCPSite(runner, host, port, reuse_address=True).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     log.info("debug server listening on %s", config.debug_addr)
     return runner
 
