@@ -223,7 +223,7 @@ def test_mount_answers_like_distribution(external: ServerThread, issuer: TokenIs
 # --- 4: auth never fails open; unknown keys are reported ----------------------------------------
 
 
-@pytest.mark.parametrize(("auth", "message"), [
+FAIL_OPEN: list[tuple[dict[str, Any], str]] = [
     ({"htpasswd": {"realm": "r"}},
      'unable to configure authorization (htpasswd): "path" must be set for htpasswd access controller'),
     ({"htpasswd": {"path": "/etc/htpasswd"}},
@@ -234,11 +234,31 @@ def test_mount_answers_like_distribution(external: ServerThread, issuer: TokenIs
      "unable to configure authorization (htpaswd): no access controller registered with name: htpaswd"),
     ({"htpasswd": {"realm": "r", "path": "/x"}, "token": {}},
      "must provide exactly one type. Provided: [htpasswd token]"),
-], ids=["no-path", "no-realm", "empty-path", "misspelled-provider", "two-providers"])
+]
+
+
+@pytest.mark.parametrize(("auth", "message"), FAIL_OPEN,
+                         ids=["no-path", "no-realm", "empty-path", "misspelled-provider", "two-providers"])
 def test_auth_config_that_would_fail_open_is_refused(auth: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as err:
         build_config({"storage": {"inmemory": {}}, "auth": auth})
     assert str(err.value) == message
+
+
+@pytest.mark.peers
+def test_refusals_are_worded_as_distribution(tmp_path: Path) -> None:
+    peers.ensure_debs("docker-registry")
+    for auth, _ in FAIL_OPEN:
+        cfg = tmp_path / "distribution.yml"
+        cfg.write_text(yaml.safe_dump({"version": 0.1, "storage": {"filesystem": {"rootdirectory": str(tmp_path)}},
+                                       "http": {"addr": f"127.0.0.1:{free_port()}"}, "auth": auth}))
+        try:
+            run = subprocess.run([peers.REGISTRY_BIN, "serve", str(cfg)], capture_output=True, text=True, timeout=15)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"distribution started with {auth}")
+        with pytest.raises(ConfigError) as err:
+            build_config({"storage": {"inmemory": {}}, "auth": auth})
+        assert run.returncode != 0 and str(err.value) in run.stderr, (auth, run.stderr[-500:])
 
 
 def test_empty_htpasswd_path_from_environment_is_refused(tmp_path: Path) -> None:

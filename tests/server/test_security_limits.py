@@ -76,6 +76,19 @@ def test_slow_and_silent_connections_are_cut_off(tmp_path: Path) -> None:
         slow.close()
 
 
+def test_slow_second_request_on_a_kept_alive_connection_is_cut_off(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, http={"headertimeout": "30s", "idletimeout": "1s"})
+    with ServerProcess(tmp_path / "root", cfg) as srv:
+        s = _connect(srv.port)
+        s.settimeout(5)
+        s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")
+        took = _closed_within(s, 6, drip=b"X-Slow: 1\r\n")
+        assert took is not None and took < 4, took
+        s.close()
+
+
 def test_connections_per_client_address_are_capped(tmp_path: Path) -> None:
     cfg = _config(tmp_path, http={"maxconnsperclient": 4, "headertimeout": "30s"})
     with ServerProcess(tmp_path / "root", cfg) as srv:
