@@ -253,7 +253,7 @@ def test_refusals_are_worded_as_distribution(tmp_path: Path) -> None:
         cfg.write_text(yaml.safe_dump({"version": 0.1, "storage": {"filesystem": {"rootdirectory": str(tmp_path)}},
                                        "http": {"addr": f"127.0.0.1:{free_port()}"}, "auth": auth}))
         try:
-            run = subprocess.run([peers.REGISTRY_BIN, "serve", str(cfg)], capture_output=True, text=True, timeout=15)
+            run = subprocess.run([peers.REGISTRY_BIN, "serve", str(cfg)], capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired:
             pytest.fail(f"distribution started with {auth}")
         with pytest.raises(ConfigError) as err:
