@@ -24,7 +24,8 @@ CROSS = "conformance/cross"
 
 @pytest.fixture
 def reg(tmp_path: Path) -> Iterator[ServerThread]:
-    with ServerThread({"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}}}) as s:
+    raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}, "delete": {"enabled": True}}}
+    with ServerThread(raw) as s:
         yield s
 
 

@@ -18,9 +18,9 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 @pytest.fixture(params=["filesystem", "inmemory"])
 def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerThread]:
-    raw: dict[str, object] = {"storage": {"inmemory": {}}}
+    raw: dict[str, object] = {"storage": {"inmemory": {}, "delete": {"enabled": True}}}
     if request.param == "filesystem":
-        raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}}}
+        raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}, "delete": {"enabled": True}}}
     with ServerThread(raw) as s:
         yield s
 
@@ -357,7 +357,8 @@ def test_search_v1(reg: ServerThread) -> None:
 def test_metrics_and_health(reg: ServerThread) -> None:
     reg.get("/v2/")
     reg.get("/v2/nosuch/manifests/x")
-    m = reg.get("/metrics")
+    assert reg.get("/metrics").status == 404  # metrics live on the debug server only
+    m = reg.debug.get("/metrics")
     assert m.status == 200
     text = m.body.decode()
     assert 'strata_registry_http_requests_total{route="manifest",method="GET",code="404"} 1' in text
