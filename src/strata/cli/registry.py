@@ -87,7 +87,7 @@ def _serve(args: argparse.Namespace, ctx: Any) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=ctx.err,
     )
-    if not cfg.root and not cfg.inmemory:
+    if not cfg.root and not cfg.inmemory and "s3" not in (cfg.raw.get("storage") or {}):
         raise UsageError("no storage configured: pass --root DIR or set storage.filesystem.rootdirectory")
     try:
         asyncio.run(serve(cfg))

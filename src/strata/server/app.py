@@ -184,6 +184,11 @@ async def _health(request: web.Request) -> web.StreamResponse:
 
 
 def make_driver(config: RegistryConfig) -> StorageDriver:
+    storage = config.raw.get("storage")
+    if isinstance(storage, dict) and "s3" in storage:
+        from strata.server.storage.s3 import S3Driver
+
+        return S3Driver.from_parameters(storage["s3"], storage.get("redirect"))
     if config.root:
         return FilesystemDriver(config.root)
     return InMemoryDriver()
