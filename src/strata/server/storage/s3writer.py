@@ -6,10 +6,13 @@ then ``uploaded`` bytes in the parts of its multipart upload, then ``buf``. At m
 becomes its first parts by server-side ``UploadPartCopy``; a smaller one is read back into ``buf``.
 ``close``/``commit`` complete the upload (or, for small content, PUT it), so another process or
 replica sees exactly what was written, and the writer starts over with everything as its prefix.
+A part is sent by a worker thread while the next one fills (one in flight at most), so ``write``
+returns without waiting for the network unless the object store is slower than the client.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from strata.server.storage.driver import FileWriter, InvalidOffset, StorageError
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["S3Writer"]
 
 _MAX_PARTS = 10_000
+_SENDERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-part")
 
 
 class S3Writer(FileWriter):
@@ -34,6 +38,8 @@ class S3Writer(FileWriter):
         self._chunk = bucket.opts.chunksize
         self._buf = bytearray()
         self._parts: list[CompletedPartTypeDef] = []
+        self._inflight: Future[CompletedPartTypeDef] | None = None
+        self._lost_part = False  # a part failed: the upload's bytes past the prefix are not all there
         self._upload_id: str | None = None
         self._uploaded = 0
         self._origin = 0  # how much of the stored object the upload's first parts copied
@@ -70,12 +76,25 @@ class S3Writer(FileWriter):
 
     def _send_part(self, n: int) -> None:
         assert self._upload_id is not None
+        with memoryview(self._buf) as view:
+            data = bytes(view[:n])
+        self._settle()
         if len(self._parts) >= _MAX_PARTS:
             raise StorageError(f"s3aws: {self._path}: more than {_MAX_PARTS} parts (raise chunksize)")
-        part = self._b.upload_part(self._key, self._upload_id, len(self._parts) + 1, bytes(self._buf[:n]))
-        self._parts.append(part)
+        number = len(self._parts) + 1
+        self._inflight = _SENDERS.submit(self._b.upload_part, self._key, self._upload_id, number, data)
         self._uploaded += n
         del self._buf[:n]
+
+    def _settle(self) -> None:
+        """Wait for the part in flight (its failure is raised here)."""
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            try:
+                self._parts.append(inflight.result())
+            except BaseException:
+                self._lost_part = True
+                raise
 
     def _publish(self) -> None:
         """Store the content as the object at the key; afterwards it is all prefix."""
@@ -90,6 +109,7 @@ class S3Writer(FileWriter):
             assert self._upload_id is not None
             if self._buf:
                 self._send_part(len(self._buf))
+            self._settle()
             self._etag = self._b.complete(self._key, self._upload_id, self._parts)
             self._upload_id = None
         self._reset(size)
@@ -97,11 +117,14 @@ class S3Writer(FileWriter):
         self._dirty = False
 
     def _reset(self, prefix: int) -> None:
-        self._parts, self._uploaded, self._origin = [], 0, 0
+        self._parts, self._uploaded, self._origin, self._lost_part = [], 0, 0, False
         self._buf.clear()
         self._prefix = prefix
 
     def _abort(self) -> None:
+        if self._inflight is not None:
+            self._inflight.exception()  # wait; the upload is dropped anyway
+            self._inflight = None
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             self._b.abort(self._key, upload_id)
@@ -118,7 +141,10 @@ class S3Writer(FileWriter):
             return
         if self._upload_id is not None and size > self._origin:
             # the bytes to keep are partly in parts sent by this writer: store them, keep a prefix
+            if self._lost_part:
+                raise StorageError(f"s3aws: {self._path}: cannot keep {size} bytes, a part was lost")
             self._buf.clear()
+            self._settle()
             self._publish()
         self._abort()
         self._reset(size)
