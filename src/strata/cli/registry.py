@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import logging
 import sys
@@ -79,7 +78,7 @@ def _config(args: argparse.Namespace, **extra: Any) -> Any:
 
 
 def _serve(args: argparse.Namespace, ctx: Any) -> int:
-    from strata.server.app import serve
+    from strata.server.workers import serve_workers
 
     cfg = _config(args, addr=args.addr)
     logging.basicConfig(
@@ -90,12 +89,11 @@ def _serve(args: argparse.Namespace, ctx: Any) -> int:
     if not cfg.root and not cfg.inmemory and "s3" not in (cfg.raw.get("storage") or {}):
         raise UsageError("no storage configured: pass --root DIR or set storage.filesystem.rootdirectory")
     try:
-        asyncio.run(serve(cfg))
+        return serve_workers(cfg)
     except OSError as e:
         raise StrataError(f"cannot listen on {cfg.addr}: {e.strerror or e}")
     except KeyboardInterrupt:
         return 0
-    return 0
 
 
 def _gc(args: argparse.Namespace, ctx: Any) -> int:

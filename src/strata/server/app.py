@@ -274,7 +274,7 @@ def _split_addr(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-async def serve(config: RegistryConfig, ready: asyncio.Event | None = None) -> None:
+async def serve(config: RegistryConfig, ready: asyncio.Event | None = None, *, reuse_port: bool = False) -> None:
     """Serve until cancelled. Logs one access line per request to ``strata.registry.access``."""
     app = create_app(config)
     runner = web.AppRunner(
@@ -285,7 +285,8 @@ async def serve(config: RegistryConfig, ready: asyncio.Event | None = None) -> N
     )
     await runner.setup()
     host, port = _split_addr(config.addr)
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context(config), backlog=1024, reuse_address=True)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context(config), backlog=1024, reuse_address=True,
+                       reuse_port=reuse_port or None)
     await site.start()
     log.info("listening on %s (%s)", config.addr, "https" if config.tls_certificate else "http")
     if ready is not None:

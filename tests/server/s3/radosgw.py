@@ -148,7 +148,8 @@ osd objectstore = memstore
 memstore device bytes = {8 << 30}
 osd memory target = 1073741824
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
+# tcp_nodelay: without it every response with a body waits ~40 ms for the client's delayed ACK
+rgw frontends = beast endpoint=127.0.0.1:{rgw_port} tcp_nodelay=1
 rgw thread pool size = 64
 rgw gc obj min wait = 60
 rgw gc processor period = 60

@@ -76,10 +76,11 @@ class S3RegistryProcess:
         self.close()
 
 
-def start_strata_on_s3(rgw: Radosgw, bucket: str, workdir: Path, *, redirect: bool = True,
+def start_strata_on_s3(rgw: Radosgw, bucket: str, workdir: Path, *, redirect: bool = True, workers: int = 1,
                        **s3: Any) -> S3RegistryProcess:  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "src")}
     config = registry_config(rgw, bucket, free_port(), redirect=redirect, **s3)
+    config["http"]["workers"] = workers
     return S3RegistryProcess([sys.executable, "-m", "strata", "registry", "serve", "--config"], config, workdir, env)
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from peers import Dockerd, Skopeo
 from server.helpers import Client, sha
+from server.ocilayout import make_oci_layout
 
 from .radosgw import Radosgw, session_radosgw
 from .servers import S3RegistryProcess, start_distribution_on_s3, start_strata_on_s3
@@ -172,3 +173,21 @@ def test_strata_push_pull_through_strata_s3(rgw: Radosgw, tmp_path: Path, busybo
         strata("rmi", ref)
         assert "Downloaded newer image" in strata("pull", ref)
         assert strata("inspect", "--format", "{{.Id}}", ref).strip() == image_id
+
+
+def test_two_workers_on_s3(rgw: Radosgw, tmp_path: Path, skopeo: Skopeo, busybox_tar: Path) -> None:
+    """``http.workers: 2`` over S3: uploads whose requests land on either worker, then skopeo both ways."""
+    bucket = rgw.new_bucket()
+    with start_strata_on_s3(rgw, bucket, tmp_path, workers=2) as reg:
+        c = _client(reg)
+        blobs = [os.urandom((1 << 20) + i) for i in range(6)]
+        for data in blobs:
+            loc = _patch_upload(c, "s3/workers", [data[:1000], data[1000:]])
+            assert c.request("PUT", f"{loc}?digest={sha(data)}").status == 201
+        for data in blobs:
+            assert c.request("HEAD", f"/v2/s3/workers/blobs/{sha(data)}").status == 200
+        digest = make_oci_layout(tmp_path / "oci", [busybox_tar], extra_random=12 << 20)
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'oci'}:latest", f"docker://{reg.url}/s3/w:1")
+        skopeo("copy", "--src-tls-verify=false", f"docker://{reg.url}/s3/w:1", f"oci:{tmp_path / 'back'}:x")
+        index = json.loads((tmp_path / "back" / "index.json").read_text())
+        assert index["manifests"][0]["digest"] == digest
