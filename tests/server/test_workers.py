@@ -124,6 +124,7 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_all(workers: Workers) -> 
         ({"storage": {"inmemory": {}}, "http": {"workers": 2}}, "http.workers above 1 needs shared storage"),
         ({"storage": {"inmemory": {}}, "http": {"workers": "many"}}, "invalid http.workers: 'many' is not a number"),
         ({"storage": {"inmemory": {}}, "http": {"workers": 0}}, "invalid http.workers: 0 (between 1 and 64, or auto)"),
+        ({"storage": {"s3": {"bucket": "b"}}, "http": {"workers": 2}}, "No region parameter provided"),
     ],
 )
 def test_unshareable_configurations_are_refused(tmp_path: Path, raw: dict[str, object], message: str) -> None:

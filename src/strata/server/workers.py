@@ -26,8 +26,10 @@ import socket
 import time
 from typing import Any
 
+from strata.errors import StrataError
 from strata.server.app import serve
 from strata.server.config import ConfigError, RegistryConfig
+from strata.server.storage.s3options import parse_options
 
 __all__ = ["MAX_WORKERS", "serve_workers", "worker_config", "worker_count"]
 
@@ -61,6 +63,8 @@ def _check_shareable(config: RegistryConfig) -> None:
                           "not storage.inmemory")  # fmt: skip
     if config.token is not None and config.token.builtin and not config.token.signingkey:
         raise ConfigError("http.workers above 1 needs auth.token.signingkey: every worker must sign with one key")
+    if isinstance(storage, dict) and "s3" in storage:  # refused here once, not by every worker in a loop
+        parse_options(storage["s3"], storage.get("redirect"))
 
 
 def worker_config(config: RegistryConfig, index: int, n: int) -> RegistryConfig:
@@ -107,6 +111,9 @@ def _start_worker(config: RegistryConfig, index: int, n: int) -> int:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         asyncio.run(_serve_until_signalled(worker_config(config, index, n)))
+    except StrataError as e:
+        log.error("worker %d: %s", index, e)
+        code = 1
     except BaseException:
         log.exception("worker %d failed", index)
         code = 1
