@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import tracemalloc
 import urllib.error
 import urllib.request
@@ -196,3 +197,15 @@ def test_backend_failures_are_errors_not_missing_files(rgw: Radosgw) -> None:
             assert not isinstance(err.value, PathNotFound)
             assert str(err.value).startswith("s3aws: ")
         assert text in str(err.value)
+
+
+def test_a_read_resumes_where_a_broken_connection_left_off(s3: S3Driver) -> None:
+    data = os.urandom(12 * MiB)
+    s3.put_content("/resume", data)
+    with s3.reader("/resume", 1000) as r:
+        got = r.read(MiB)
+        raw = r.raw  # type: ignore[attr-defined]
+        http_response = raw._body._raw_stream._fp  # the connection under boto3's StreamingBody
+        http_response.fp.raw._sock.shutdown(socket.SHUT_RDWR)
+        rest = r.read()
+    assert got + rest == data[1000:]
