@@ -47,6 +47,8 @@ def register(subparsers: Any) -> None:
 _SERVE_EPILOG = """\
 configuration (YAML, distribution's config.yml shape; STRATA_REGISTRY_<SECTION>_<KEY> overrides):
   storage.filesystem.rootdirectory   storage.delete.enabled      storage.inmemory
+  storage.s3.bucket/region/regionendpoint/accesskey/secretkey/secure/chunksize/rootdirectory/
+    forcepathstyle/multipartcopythresholdsize/...   storage.redirect.disable   http.workers (1|N|auto)
   http.addr   http.tls.certificate   http.tls.key   http.readtimeout (120s)
   http.ratelimit.rate    requests per second per client address (0 = off)
   http.ratelimit.burst   requests a client may make at once (default: rate);
