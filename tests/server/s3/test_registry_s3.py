@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,34 @@ def test_two_workers_on_s3(rgw: Radosgw, tmp_path: Path, skopeo: Skopeo, busybox
         skopeo("copy", "--src-tls-verify=false", f"docker://{reg.url}/s3/w:1", f"oci:{tmp_path / 'back'}:x")
         index = json.loads((tmp_path / "back" / "index.json").read_text())
         assert index["manifests"][0]["digest"] == digest
+
+
+def test_a_replica_killed_mid_patch_loses_nothing_another_cannot_finish(rgw: Radosgw, tmp_path: Path) -> None:
+    """kill -9 during a PATCH: the upload keeps what earlier requests stored; another process resumes it."""
+    import http.client
+
+    bucket = rgw.new_bucket()
+    data = os.urandom(20 << 20)
+    d = sha(data)
+    with start_strata_on_s3(rgw, bucket, tmp_path, redirect=False) as a, \
+            start_strata_on_s3(rgw, bucket, tmp_path, redirect=False) as b:  # fmt: skip
+        loc = _patch_upload(_client(a), "s3/killed", [data[: 3 << 20]])
+        host, port = a.url.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.putrequest("PATCH", loc)
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Content-Length", str(len(data) - (3 << 20)))
+        conn.endheaders()
+        conn.send(data[3 << 20 : 15 << 20])  # parts of this request reach S3, the request never ends
+        time.sleep(1.0)
+        a.proc.kill()
+        a.proc.wait(10)
+        conn.close()
+        assert rgw.client().list_multipart_uploads(Bucket=bucket).get("Uploads")  # what A had begun to send
+        status = _client(b).request("GET", loc)
+        assert status.status == 204 and status.header("Range") == f"0-{(3 << 20) - 1}"
+        _patch_upload(_client(b), "s3/killed", [data[3 << 20 :]], start=loc)
+        assert _client(b).request("PUT", f"{loc}?digest={d}").status == 201
+        r = _client(b).get(f"/v2/s3/killed/blobs/{d}")
+        assert r.status == 200 and sha(r.body) == d
+        assert rgw.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # aborted with the upload
