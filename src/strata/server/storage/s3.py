@@ -100,9 +100,6 @@ class S3Driver(StorageDriver):
         key = self._key(path)
         return key + "/" if key else ""
 
-    def _path(self, key: str) -> str:
-        return "/" + key[len(self._root) :].lstrip("/")
-
     # reading
 
     def get_object(self, key: str, path: str, offset: int, etag: str | None = None) -> GetObjectOutputTypeDef | None:
