@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from peers import PeerUnavailable, _remove_tree, ensure_debs, free_port, peer_tmpdir
+from peers import PeerUnavailable, _remove_tree, ensure_debs, free_port, peer_tmpdir, reap_stale_peers
 
 __all__ = ["DEBS", "Radosgw", "session_radosgw", "start_radosgw"]
 
@@ -206,11 +206,7 @@ def _start_cluster(root: Path, rgw_port: int) -> None:
     _wait("radosgw", lambda: _rgw_answers(f"http://127.0.0.1:{rgw_port}"), 60)
 
 
-def start_radosgw(bucket: str = "strata") -> Radosgw:
-    """Install (if missing) and start a private cluster; raises ``PeerUnavailable`` if it cannot."""
-    ensure_debs(*DEBS)
-    if os.geteuid() != 0:
-        raise PeerUnavailable("radosgw's cluster needs root")
+def _start_once(bucket: str) -> Radosgw:
     root = peer_tmpdir("srgw")
     rgw_port = free_port()
     try:
@@ -225,6 +221,25 @@ def start_radosgw(bucket: str = "strata") -> Radosgw:
         _remove_tree(root)
         raise
     return rgw
+
+
+def start_radosgw(bucket: str = "strata", attempts: int = 3) -> Radosgw:
+    """Install (if missing) and start a private cluster; raises ``PeerUnavailable`` if it cannot.
+
+    Ports are picked free just before use; another process may take one first, so a failed start is
+    tried again on new ports. Clusters left behind by dead test processes are removed first.
+    """
+    ensure_debs(*DEBS)
+    if os.geteuid() != 0:
+        raise PeerUnavailable("radosgw's cluster needs root")
+    reap_stale_peers()
+    for attempt in range(attempts):
+        try:
+            return _start_once(bucket)
+        except PeerUnavailable:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _alive(pid: int) -> bool:
