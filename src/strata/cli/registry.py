@@ -99,16 +99,16 @@ def _serve(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def _gc(args: argparse.Namespace, ctx: Any) -> int:
+    from strata.server.app import make_driver
     from strata.server.config import parse_duration
     from strata.server.gc import GCLock, collect
-    from strata.server.storage.filesystem import FilesystemDriver
     from strata.server.storage.registry import Registry
 
     cfg = _config(args)
-    if not cfg.root:
+    if not cfg.root and "s3" not in (cfg.raw.get("storage") or {}):
         raise UsageError("garbage-collect needs --root DIR or a config with storage.filesystem.rootdirectory")
     grace = parse_duration(args.grace_period) if args.grace_period else cfg.gc.graceperiod
-    driver = FilesystemDriver(cfg.root)
+    driver = make_driver(cfg)
     report = collect(
         Registry(driver), GCLock(driver), dry_run=args.dry_run,
         delete_untagged=args.delete_untagged or cfg.gc.deleteuntagged, grace_period=grace,

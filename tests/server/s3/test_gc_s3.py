@@ -3,10 +3,15 @@ abandoned uploads (an unfinished multipart upload included) are purged."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from server.helpers import Client, ServerThread, push_blob, push_image, random_blob
 from strata.server.gc import GCLock, collect
@@ -57,3 +62,29 @@ def test_gc_on_s3() -> None:
         assert _pullable(reg, "app", "v1")
         pending = driver.bucket.client.list_multipart_uploads(Bucket=driver.bucket.name).get("Uploads", [])
         assert pending == []
+
+
+def test_garbage_collect_command_on_s3(tmp_path: Path) -> None:
+    rgw = session_radosgw()
+    params: dict[str, Any] = rgw.s3_params(rgw.new_bucket(), rootdirectory="/gccli")
+    raw = {"storage": {"s3": params, "redirect": {"disable": True}}}
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "src")}
+
+    def gc(*args: str) -> str:
+        res = subprocess.run([sys.executable, "-m", "strata", "registry", "garbage-collect", "--config", str(cfg),
+                              "--grace-period", "0s", *args], capture_output=True, text=True, env=env, timeout=120)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    with ServerThread(raw) as reg:
+        push_image(reg, "app", "v1")
+        orphan = push_blob(reg, "app", random_blob(100))
+        time.sleep(1.1)
+        assert f"would delete blob {orphan}" in gc("--dry-run")
+        assert reg.request("HEAD", f"/v2/app/blobs/{orphan}").status == 200
+        out = gc()
+        assert f"deleted blob {orphan}" in out and "1 blobs and 0 manifests deleted" in out
+        assert reg.request("HEAD", f"/v2/app/blobs/{orphan}").status == 404
+        assert _pullable(reg, "app", "v1")
