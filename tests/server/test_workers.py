@@ -51,18 +51,31 @@ class Workers:
             self.proc = subprocess.Popen([sys.executable, "-m", "strata", "registry", "serve", "--config", str(cfg)],
                                          stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": SRC})
         self.client = Client("127.0.0.1", self.port)
+        self.seen: set[int] = set()  # every worker pid observed, killed at close whatever happened
 
     def wait_listening(self, n: int) -> None:
         deadline = time.monotonic() + 30
         while _listeners(self.port) != n or len(_children(self.proc.pid)) != n:
+            self.seen.update(_children(self.proc.pid))
             assert self.proc.poll() is None, self.log.read_text()
             assert time.monotonic() < deadline, (self.log.read_text(), _listeners(self.port))
             time.sleep(0.05)
+        self.seen.update(_children(self.proc.pid))
 
     def close(self) -> None:
+        workers = self.seen | set(_children(self.proc.pid))
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        for pid in workers:  # never leave a worker behind, whatever happened to the supervisor
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture
@@ -145,3 +158,21 @@ def test_worker_shares() -> None:
     with pytest.raises(ConfigError):
         worker_count(build_config({"http": {"workers": True}}))
     assert worker_count(build_config({})) == 1
+
+
+def test_workers_stop_when_the_supervisor_is_killed(workers: Workers) -> None:
+    pids = _children(workers.proc.pid)
+    workers.proc.kill()  # SIGKILL: no chance to stop the workers itself
+    workers.proc.wait(10)
+    deadline = time.monotonic() + 20
+    while any(_running(pid) for pid in pids):
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.05)
+    assert _listeners(workers.port) == 0
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -6,7 +6,8 @@ another worker received the earlier chunks; the GC lock, a file lock for the fil
 in files (htpasswd, the token signing key) or is divided: each worker enforces ``1/N`` of
 ``http.ratelimit`` (connections are spread evenly, so a client gets about the configured rate), and
 only worker 0 runs the online GC schedule. ``/metrics`` counts the worker that answers. A worker
-that dies is started again; SIGTERM/SIGINT stop them all.
+that dies is started again; SIGTERM/SIGINT stop them all, and workers also stop when the supervisor
+itself is killed.
 
 Refused with N > 1: ``storage.inmemory`` (one process's memory) and a built-in token server
 without ``auth.token.signingkey`` (each worker would sign with its own key). The default is 1;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
 import logging
 import math
@@ -34,6 +36,7 @@ from strata.server.storage.s3options import parse_options
 __all__ = ["MAX_WORKERS", "serve_workers", "worker_config", "worker_count"]
 
 MAX_WORKERS = 64
+_PR_SET_PDEATHSIG = 1
 log = logging.getLogger("strata.registry.workers")
 
 
@@ -99,7 +102,15 @@ async def _serve_until_signalled(config: RegistryConfig) -> None:
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this worker when the supervisor dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0 or os.getppid() != parent:
+        os._exit(1)  # could not arrange it, or the supervisor is already gone
+
+
 def _start_worker(config: RegistryConfig, index: int, n: int) -> int:
+    parent = os.getpid()
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # no parent handler may run in the child
     pid = os.fork()
     if pid:
@@ -109,6 +120,7 @@ def _start_worker(config: RegistryConfig, index: int, n: int) -> int:
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _die_with_parent(parent)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         asyncio.run(_serve_until_signalled(worker_config(config, index, n)))
     except StrataError as e:
