@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import logging
 import sys
@@ -51,6 +50,8 @@ unknown keys are reported on stderr; auth that would fail open refuses to start)
   storage.filesystem.rootdirectory   storage.inmemory
   storage.delete.enabled (false)     deletes answer 405 UNSUPPORTED unless true
   storage.maintenance.uploadpurging.enabled/age/interval/dryrun (true, 168h, 24h, false)
+  storage.s3.bucket/region/regionendpoint/accesskey/secretkey/secure/chunksize/rootdirectory/
+    forcepathstyle/multipartcopythresholdsize/...   storage.redirect.disable   http.workers (1|N|auto)
   http.addr   http.tls.certificate   http.tls.key   http.readtimeout (120s)
   http.host                          external URL (https://registry.example.com): the token realm
   http.trustedproxies                proxies whose X-Forwarded-Proto/-Host are believed
@@ -95,7 +96,7 @@ def _config(args: argparse.Namespace, ctx: Any, **extra: Any) -> Any:
 
 
 def _serve(args: argparse.Namespace, ctx: Any) -> int:
-    from strata.server.app import serve
+    from strata.server.workers import serve_workers
 
     cfg = _config(args, ctx, addr=args.addr)
     logging.basicConfig(
@@ -103,28 +104,27 @@ def _serve(args: argparse.Namespace, ctx: Any) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=ctx.err,
     )
-    if not cfg.root and not cfg.inmemory:
+    if not cfg.root and not cfg.inmemory and "s3" not in (cfg.raw.get("storage") or {}):
         raise UsageError("no storage configured: pass --root DIR or set storage.filesystem.rootdirectory")
     try:
-        asyncio.run(serve(cfg))
+        return serve_workers(cfg)
     except OSError as e:
         raise StrataError(f"cannot listen on {cfg.addr}: {e.strerror or e}")
     except KeyboardInterrupt:
         return 0
-    return 0
 
 
 def _gc(args: argparse.Namespace, ctx: Any) -> int:
+    from strata.server.app import make_driver
     from strata.server.config import parse_duration
     from strata.server.gc import GCLock, collect
-    from strata.server.storage.filesystem import FilesystemDriver
     from strata.server.storage.registry import Registry
 
     cfg = _config(args, ctx)
-    if not cfg.root:
+    if not cfg.root and "s3" not in (cfg.raw.get("storage") or {}):
         raise UsageError("garbage-collect needs --root DIR or a config with storage.filesystem.rootdirectory")
     grace = parse_duration(args.grace_period) if args.grace_period else cfg.gc.graceperiod
-    driver = FilesystemDriver(cfg.root)
+    driver = make_driver(cfg)
     report = collect(
         Registry(driver), GCLock(driver), dry_run=args.dry_run,
         delete_untagged=args.delete_untagged or cfg.gc.deleteuntagged, grace_period=grace,

@@ -193,6 +193,11 @@ async def _health(request: web.Request) -> web.StreamResponse:
 
 
 def make_driver(config: RegistryConfig) -> StorageDriver:
+    storage = config.raw.get("storage")
+    if isinstance(storage, dict) and "s3" in storage:
+        from strata.server.storage.s3 import S3Driver
+
+        return S3Driver.from_parameters(storage["s3"], storage.get("redirect"))
     if config.root:
         return FilesystemDriver(config.root)
     return InMemoryDriver()
@@ -294,14 +299,14 @@ def _split_addr(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-async def _start_debug(app: web.Application, config: RegistryConfig) -> web.AppRunner | None:
+async def _start_debug(app: web.Application, config: RegistryConfig, reuse_port: bool) -> web.AppRunner | None:
     if not config.debug_addr:
         return None
     runner = web.AppRunner(create_debug_app(app, config.metrics_path), access_log=None)
     await runner.setup()
     host, port = _split_addr(config.debug_addr)
     try:
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
+        await web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None).start()
     except BaseException:
         await runner.cleanup()
         raise
@@ -309,7 +314,7 @@ async def _start_debug(app: web.Application, config: RegistryConfig) -> web.AppR
     return runner
 
 
-async def serve(config: RegistryConfig, ready: asyncio.Event | None = None) -> None:
+async def serve(config: RegistryConfig, ready: asyncio.Event | None = None, *, reuse_port: bool = False) -> None:
     """Serve until cancelled. Logs one access line per request to ``strata.registry.access``."""
     nofile = raise_nofile_limit()
     log.debug("open file limit: %d", nofile)
@@ -326,10 +331,10 @@ async def serve(config: RegistryConfig, ready: asyncio.Event | None = None) -> N
     try:
         host, port = _split_addr(config.addr)
         site = GuardedSite(runner, host, port, ConnectionGuard(config.limits), ssl_context=ssl_context(config),
-                           backlog=1024, reuse_address=True)
+                           backlog=1024, reuse_address=True, reuse_port=reuse_port)
         await site.start()
         log.info("listening on %s (%s)", config.addr, "https" if config.tls_certificate else "http")
-        debug = await _start_debug(app, config)
+        debug = await _start_debug(app, config, reuse_port)
         if ready is not None:
             ready.set()
         await asyncio.Event().wait()

@@ -138,6 +138,6 @@ class GuardedSite(web.TCPSite):
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: self.guard.wrap(server()), self._host, self._port, ssl=self._ssl_context,
-            backlog=self._backlog, reuse_address=self._reuse_address,
+            backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port,
             ssl_handshake_timeout=self.guard.limits.header_timeout if self._ssl_context else None,
         )

@@ -9,6 +9,7 @@ from aiohttp import web
 from strata.digest import CHUNK, Digest
 from strata.distribution import errcodes as ec
 from strata.server.handlers.base import APIError, RequestContext, parse_digest
+from strata.server.storage import paths
 
 __all__ = ["delete_blob", "get_blob"]
 
@@ -57,6 +58,9 @@ async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamRespo
         headers["Content-Length"] = str(info.size)
         return web.Response(status=200, headers=headers)
     ctx.state.notifier.blob_event("pull", repo.name, d, info.size, request, ctx.actor)
+    url = blobs.driver.redirect_url(paths.blob_data(d))
+    if url is not None:  # storage.redirect: the client fetches the bytes from the backend itself
+        return web.Response(status=307, headers={"Location": url, "Content-Length": "0"})
     local = blobs.local_path(d)
     if local is not None:
         del headers["Content-Type"]
