@@ -102,6 +102,14 @@ def test_commit_of_a_symlinked_image_dir_leaves_the_host_alone(
     _expect_only_the_symlink(strata, "esc:1", host, tmp_path)
     size = strata("ps", "-a", "--size", "--filter", "name=esc", "--format", "{{.Size}}").stdout
     assert size.startswith(f"{len(str(host)) + 2}B ")  # the symlink and other/f; never the host's files
+    # export writes the symlink too, and nothing of the host's
+    exported = tmp_path / "export.tar"
+    strata("export", "-o", str(exported), "esc")
+    with tarfile.open(exported) as tar:
+        data = tar.getmember("data")
+        assert data.issym() and data.linkname == str(host)
+        assert not [m.name for m in tar.getmembers() if m.name.startswith("data/")]
+    assert HOST_SECRET.encode() not in exported.read_bytes()
     # the committed image runs: /data is the symlink, the image's files are gone
     out = strata("run", "--rm", "esc:1", "sh", "-c", "readlink /data; ls -ld /other | cut -c1-10")
     assert out.stdout.splitlines() == [str(host), "drwxrwxrwx"]
@@ -240,7 +248,8 @@ def test_staging_racing_a_symlink_swap_at_every_step(tmp_path: Path, monkeypatch
             _SwapAt(mp, rootfs, host, n, back)
             layer = _stage(cdir, tmp_path / f"scratch{i + 1}")
         assert _host_state(host) == before, f"the host changed with a swap at call {n} (back={back})"
-        assert layer is None or HOST_SECRET.encode() not in layer, f"host data in the layer (call {n})"
+        leaked = layer is not None and HOST_SECRET.encode() in layer
+        assert not leaked, f"a host file's content is in the layer with a swap at call {n} (back={back})"
         # put the container's tree back as it was
         if (rootfs / "data.aside").exists():
             os.unlink(rootfs / "data")
@@ -258,3 +267,41 @@ def test_diff_and_size_of_a_symlinked_dir_stay_in_the_container(tmp_path: Path) 
     assert changes(cdir, "vfs") == [("C", "/data"), ("A", "/gone"), ("A", "/gone/new"),
                                     ("A", "/gone/passwd"), ("A", "/gone/sub")]
     assert rw_size(cdir, "vfs") == len(str(host)) + len("payload\n") + len("changed by the container\n")
+
+
+def test_overlay_diff_does_not_look_through_a_layer_symlink(tmp_path: Path) -> None:
+    """An image layer's symlink (``etc -> <host dir>``) is not followed when an upper entry is looked up
+    in the lower layers: the host's ``passwd`` does not make ``/etc/passwd`` a change."""
+    host = _host_dir(tmp_path)
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    os.symlink(str(host), layer / "etc")
+    cdir = tmp_path / "container"
+    Rootfs(cdir, "overlay").prepare([layer])
+    (cdir / "upper" / "etc").mkdir()
+    (cdir / "upper" / "etc" / "passwd").write_text("mine\n")
+    (cdir / "upper" / "etc" / "keep").symlink_to("/nowhere")
+    assert changes(cdir, "overlay") == [("C", "/etc"), ("A", "/etc/keep"), ("A", "/etc/passwd")]
+    assert rw_size(cdir, "overlay") == len("mine\n") + len("/nowhere")
+
+
+def test_walk_tree_never_follows_and_closes_what_it_opens(tmp_path: Path) -> None:
+    from strata.archive.dirs import walk_tree
+
+    host = _host_dir(tmp_path)
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "f").write_text("f")
+    os.symlink(str(host), tree / "a" / "link")
+    fds_before = len(os.listdir("/proc/self/fd"))
+    fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        seen = [(e.rel, stat.S_IFMT(e.st.st_mode), e.fd is not None) for e in walk_tree(fd)]
+        walker = walk_tree(fd)
+        next(walker), next(walker)
+        walker.close()  # stopped half-way: its descriptors are closed
+    finally:
+        os.close(fd)
+    assert seen == [("a", stat.S_IFDIR, True), ("a/b", stat.S_IFDIR, True), ("a/b/f", stat.S_IFREG, False),
+                    ("a/link", stat.S_IFLNK, False)]
+    assert len(os.listdir("/proc/self/fd")) == fds_before

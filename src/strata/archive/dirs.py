@@ -127,7 +127,6 @@ class Entry:
     st: os.stat_result
     fd: int | None = None  # set for directories: the walk enters them through this descriptor
     names: list[str] = field(default_factory=list)  # a directory's children, in the order walked
-    descend: bool = True  # set False before the next step to skip a directory's children
 
     @property
     def name(self) -> str:
@@ -188,9 +187,6 @@ def walk_tree(root_fd: int, names: list[str] | None = None) -> Iterator[Entry]:
             if entry.fd is not None:
                 stack.append((entry.fd, iter(entry.names), entry.parts))
             yield entry
-            if entry.fd is not None and not entry.descend:
-                stack.pop()
-                os.close(entry.fd)
     finally:
         for fd, _, _ in stack:
             if fd != root_fd:
