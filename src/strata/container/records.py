@@ -164,7 +164,8 @@ class ContainerStore:
     def _connect(self) -> sqlite3.Connection:
         path = self.root / "containers.db"
         try:  # created 0600 (it holds every container's environment); SQLite's -wal/-shm follow
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
             db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout=30000")
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
