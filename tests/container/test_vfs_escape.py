@@ -305,3 +305,12 @@ def test_walk_tree_never_follows_and_closes_what_it_opens(tmp_path: Path) -> Non
     assert seen == [("a", stat.S_IFDIR, True), ("a/b", stat.S_IFDIR, True), ("a/b/f", stat.S_IFREG, False),
                     ("a/link", stat.S_IFLNK, False)]
     assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
+@pytest.mark.runtime
+def test_vfs_diff_compares_as_docker_vfs(strata: Strata, busybox_image: str) -> None:
+    """Recorded from Docker 20.10 with ``--storage-driver vfs`` running the same script: a directory whose
+    only change is its mtime (a file made and removed in /tmp) is not reported."""
+    strata("run", "--storage-driver", "vfs", "--name", "dv", busybox_image, "sh", "-c",
+           "echo new > /added; rm /etc/group; echo more >> /etc/passwd; touch /tmp/a; rm /tmp/a")
+    assert strata("diff", "dv").stdout.splitlines() == ["A /added", "C /etc", "D /etc/group", "C /etc/passwd"]
