@@ -219,7 +219,7 @@ def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None)
                      "/etc/hosts": cdir / "hosts"},
         binds=binds, console_size=get_winsize(console_fd) if console_fd is not None else None,
     )
-    write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode())
+    write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
 
 
 def _auto_remover(root: Path) -> Any:

@@ -157,13 +157,15 @@ class ContainerStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "containers").mkdir(exist_ok=True)
+        self.root.mkdir(mode=0o710, parents=True, exist_ok=True)  # private, as store.root makes it
+        (self.root / "containers").mkdir(mode=0o710, exist_ok=True)
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         path = self.root / "containers.db"
-        try:
+        try:  # created 0600 (it holds every container's environment); SQLite's -wal/-shm follow
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
             db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout=30000")
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
