@@ -9,7 +9,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "strata"
 
 # top-level part -> the parts it may import (besides itself and the base layer)
-BASE = {"errors", "digest", "mediatypes", "reference", "spec", "atomicfile", "strata"}
+BASE = {"errors", "digest", "mediatypes", "reference", "spec", "atomicfile", "compat", "strata"}
 ALLOWED = {
     "errors": set(),
     "atomicfile": set(),
@@ -17,8 +17,10 @@ ALLOWED = {
     "mediatypes": set(),
     "reference": {"digest", "errors"},
     "spec": {"digest", "errors", "mediatypes", "strata"},
-    "imageconfig": {"errors", "atomicfile"},
+    "imageconfig": {"errors", "atomicfile", "compat"},
     "archive": {"digest", "errors", "atomicfile"},
+    "compat": {"errors"},
+    "gotemplate": BASE | {"compat"},
     "image": BASE | {"archive"},
     "store": BASE | {"archive"},
     "engine": BASE | {"store", "image", "archive", "transports"},
