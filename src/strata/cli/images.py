@@ -377,15 +377,13 @@ def _df_verbose(ctx: Context) -> int:
 
 
 def _df_containers(root: Path, now: float) -> list[list[str]]:
-    """The containers' rows of ``system df -v`` (none when the containers part is absent)."""
-    try:
-        from strata.cli.format import container_status, truncate
-        from strata.container.changes import rw_size
-        from strata.container.inspect import list_command
-        from strata.container.lifecycle import reconcile
-        from strata.container.records import ContainerStore, container_dir
-    except ImportError:
-        return []
+    """The containers' rows of ``system df -v``."""
+    from strata.cli.format import container_status, truncate
+    from strata.container.changes import rw_size
+    from strata.container.inspect import list_command
+    from strata.container.lifecycle import reconcile
+    from strata.container.records import ContainerStore, container_dir
+
     if not (root / "containers.db").exists():
         return []
     with ContainerStore(root) as store:

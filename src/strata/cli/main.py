@@ -45,6 +45,7 @@ class Context:
 
     def engine(self) -> Engine:
         if self._engine is None:
+            import strata.container.usage  # registers what containers use with the store  # noqa: F401
             from strata.engine import Engine
 
             self._engine = Engine.open(self.root)

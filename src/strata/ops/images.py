@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import re
 import shutil
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
+from strata import containeruse
 from strata.archive.compression import open_decompressed
 from strata.compat.filters import parse_filters
 from strata.compat.gotime import get_timestamp
@@ -240,19 +240,11 @@ def inspect_doc(engine: Engine, image_id: Digest) -> dict[str, Any]:
 
 
 def inspect_container(engine: Engine, name: str) -> dict[str, Any] | None:
-    """A container's inspect document, when the containers module knows ``name``."""
+    """A container's inspect document, when a container is called ``name``."""
     try:
-        cinspect = importlib.import_module("strata.container.inspect")
-    except ImportError:
-        return None
-    fn = getattr(cinspect, "inspect_by_name", None)
-    if fn is None:
-        return None
-    try:
-        doc: dict[str, Any] = fn(engine.root, name)
+        return containeruse.current(engine.root).inspect(engine.root, name)
     except StrataError:
         return None
-    return doc
 
 
 def save_selection(engine: Engine, names: list[str]) -> list[tuple[Digest, list[Reference]]]:
@@ -496,13 +488,5 @@ def disk_usage(engine: Engine) -> list[dict[str, Any]]:
 
 
 def _container_df(engine: Engine) -> dict[str, Any]:
-    empty = {"type": "Containers", "total": 0, "active": 0, "size": 0, "reclaimable": 0}
-    try:
-        records = importlib.import_module("strata.container.records")
-    except ImportError:
-        return empty
-    fn = getattr(records, "disk_usage", None)
-    if fn is None:
-        return empty
-    total, active, size, reclaimable = fn(engine.root)
+    total, active, size, reclaimable = containeruse.current(engine.root).disk_usage(engine.root)
     return {"type": "Containers", "total": total, "active": active, "size": size, "reclaimable": reclaimable}
