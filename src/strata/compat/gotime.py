@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
-from fractions import Fraction
 
 from strata.errors import StrataError
 
 __all__ = ["DurationError", "duration_seconds", "get_timestamp", "parse_duration"]
 
-_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_NS: dict[str, int] = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _DURATION = re.compile(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)")
 _PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _MAX_NS = 2**63 - 1
@@ -28,10 +27,17 @@ def parse_duration(text: str) -> int:
     m = _DURATION.fullmatch(text)
     if m is None:
         raise DurationError(f'time: invalid duration "{text}"')
-    total = sum((Fraction(num) * _NS[unit] for num, unit in _PART.findall(m.group(2))), Fraction(0))
+    total = sum(_nanoseconds(num, _NS[unit]) for num, unit in _PART.findall(m.group(2)))
     if total > _MAX_NS:
         raise DurationError(f'time: invalid duration "{text}"')
-    return -int(total) if m.group(1) == "-" else int(total)
+    return -total if m.group(1) == "-" else total
+
+
+def _nanoseconds(number: str, unit: int) -> int:
+    """``number`` (``1``, ``1.5``, ``.5``, ``1.``) times ``unit``, the fraction truncated as Go's does."""
+    whole, _, frac = number.partition(".")
+    scale: int = 10 ** len(frac)
+    return int(whole or 0) * unit + (int(frac or 0) * unit) // scale
 
 
 def duration_seconds(text: str) -> float | None:

@@ -9,18 +9,14 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
 from strata import containeruse
-from strata.archive.compression import open_decompressed
 from strata.compat.filters import parse_filters
 from strata.compat.gotime import get_timestamp
-from strata.copy import copy_image
 from strata.digest import Digest
 from strata.engine import Engine, ImageSummary
 from strata.errors import ImageNotFound, StrataError
 from strata.imageconfig import apply_changes, empty_container_config, new_image_config, parse_time
 from strata.reference import Reference, id_prefix, parse_any
 from strata.store.images import chain_ids
-from strata.transports.docker_archive import ArchiveWriter, archive_images
-from strata.transports.tarball import unpack_archive
 
 __all__ = [
     "DiskImage",
@@ -289,6 +285,9 @@ def save_selection(engine: Engine, names: list[str]) -> list[tuple[Digest, list[
 
 def save(engine: Engine, selections: list[tuple[Digest, list[Reference]]], out: IO[bytes] | BinaryIO) -> None:
     """Write the images into one archive; the store is held so no collection removes a blob mid-save."""
+    from strata.copy import copy_image  # imported here: listing commands start without the transports
+    from strata.transports.docker_archive import ArchiveWriter
+
     with engine.writing():
         writer = ArchiveWriter(out, tar_size=engine.meta.layer_tar_size)
         for image_id, tags in selections:
@@ -304,6 +303,10 @@ def load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
 
 
 def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
+    from strata.copy import copy_image
+    from strata.transports.docker_archive import archive_images
+    from strata.transports.tarball import unpack_archive
+
     staging = engine.store.temp_dir("load-")
     try:
         unpack_archive(stream, staging)
@@ -354,6 +357,8 @@ def import_rootfs(
     stdin: Any = None,
 ) -> Digest:
     """``docker import``: a rootfs tarball (any compression) becomes a one-layer image."""
+    from strata.archive.compression import open_decompressed
+
     config = apply_changes(empty_container_config(), changes or [])
     is_url = source.startswith(("http://", "https://"))
     comment = message or f"Imported from {source if is_url else '-'}"
