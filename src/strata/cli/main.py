@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
 
 from strata import __version__
-from strata.errors import StrataError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs --version a quarter of its time
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any, TextIO
 
     from strata.engine import Engine
 
@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     if _wants_version(args_list):
         print(VERSION)  # argparse's version action, without building any parser
         return 0
+    from pathlib import Path
+
     from strata.cli.parser import build_parser
+    from strata.errors import StrataError
 
     try:
         parser = build_parser(args_list)

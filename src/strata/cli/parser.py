@@ -67,8 +67,7 @@ def _groups_for(argv: list[str] | None) -> tuple[str, ...]:
     word = command_word(argv) if argv is not None else None
     if word is None:
         return GROUPS
-    group = COMMAND_GROUPS.get(word, "strata.cli.containers")
-    return (group,) if word != "inspect" else (group, "strata.cli.containers")
+    return (COMMAND_GROUPS.get(word, "strata.cli.containers"),)
 
 
 def build_parser(argv: list[str] | None = None, *, whole_groups: bool = False) -> argparse.ArgumentParser:
