@@ -107,78 +107,91 @@ class Lexer:
         while True:
             delim, trim = self.at_right_delim()
             if delim:
-                if self.paren > 0:
-                    self.error("unclosed left paren")
-                    return False
-                start = self.pos
-                self.pos += 4 if trim else 2
-                self.emit("RIGHT", "}}", start)
-                if trim:
-                    self.trim_right()
-                return True
+                return self.right_delim(trim)
             if self.pos >= len(text):
                 self.error("unclosed action")
                 return False
             start = self.pos
             ch = text[start]
             if ch in _SPACE:
-                while self.pos < len(text) and text[self.pos] in _SPACE:
-                    if self.at_right_delim() == (True, True):
-                        break
-                    self.pos += 1
-                if self.pos > start:
-                    self.emit("SPACE", text[start : self.pos], start)
+                self.space(start)
                 continue
             self.pos += 1
-            if ch == "=":
-                self.emit("ASSIGN", "=", start)
-            elif ch == ":":
-                if not text.startswith("=", self.pos):
-                    self.error("expected :=")
-                    return False
-                self.pos += 1
-                self.emit("DECLARE", ":=", start)
-            elif ch == "|":
-                self.emit("PIPE", "|", start)
-            elif ch == '"':
-                if not self.quote(start):
-                    return False
-            elif ch == "`":
-                end = text.find("`", self.pos)
-                if end < 0:
-                    self.error("unterminated raw quoted string")
-                    return False
-                self.pos = end + 1
-                self.emit("RAW", text[start : self.pos], start)
-            elif ch == "$":
-                if not self.field_or_variable("VAR", start):
-                    return False
-            elif ch == "'":
-                if not self.char_constant(start):
-                    return False
-            elif ch == "." and not (self.pos < len(text) and text[self.pos].isdigit()):
-                if not self.field_or_variable("FIELD", start):
-                    return False
-            elif ch in "+-." or ch.isdigit():
-                if not self.number(start):
-                    return False
-            elif _is_alnum(ch):
-                if not self.identifier(start):
-                    return False
-            elif ch == "(":
-                self.paren += 1
-                self.emit("LPAREN", "(", start)
-            elif ch == ")":
-                self.paren -= 1
-                if self.paren < 0:
-                    self.error("unexpected right paren")
-                    return False
-                self.emit("RPAREN", ")", start)
-            elif ch.isascii() and ch.isprintable():
-                self.emit("CHAR", ch, start)
-            else:
-                self.error(f"unrecognized character in action: {go_rune(ch)}")
+            if not self.action_token(ch, start):
                 return False
+
+    def right_delim(self, trim: bool) -> bool:
+        if self.paren > 0:
+            self.error("unclosed left paren")
+            return False
+        start = self.pos
+        self.pos += 4 if trim else 2
+        self.emit("RIGHT", "}}", start)
+        if trim:
+            self.trim_right()
+        return True
+
+    def space(self, start: int) -> None:
+        text = self.text
+        while self.pos < len(text) and text[self.pos] in _SPACE:
+            if self.at_right_delim() == (True, True):
+                break
+            self.pos += 1
+        if self.pos > start:
+            self.emit("SPACE", text[start : self.pos], start)
+
+    def action_token(self, ch: str, start: int) -> bool:
+        """One token inside an action starting with ``ch`` (already consumed); False after an error."""
+        text = self.text
+        if ch == "=":
+            self.emit("ASSIGN", "=", start)
+        elif ch == ":":
+            if not text.startswith("=", self.pos):
+                self.error("expected :=")
+                return False
+            self.pos += 1
+            self.emit("DECLARE", ":=", start)
+        elif ch == "|":
+            self.emit("PIPE", "|", start)
+        elif ch == '"':
+            return self.quote(start)
+        elif ch == "`":
+            end = text.find("`", self.pos)
+            if end < 0:
+                self.error("unterminated raw quoted string")
+                return False
+            self.pos = end + 1
+            self.emit("RAW", text[start : self.pos], start)
+        elif ch == "$":
+            return self.field_or_variable("VAR", start)
+        elif ch == "'":
+            return self.char_constant(start)
+        elif ch == "." and not (self.pos < len(text) and text[self.pos].isdigit()):
+            return self.field_or_variable("FIELD", start)
+        elif ch in "+-." or ch.isdigit():
+            return self.number(start)
+        elif _is_alnum(ch):
+            return self.identifier(start)
+        else:
+            return self.punctuation(ch, start)
+        return True
+
+    def punctuation(self, ch: str, start: int) -> bool:
+        if ch == "(":
+            self.paren += 1
+            self.emit("LPAREN", "(", start)
+        elif ch == ")":
+            self.paren -= 1
+            if self.paren < 0:
+                self.error("unexpected right paren")
+                return False
+            self.emit("RPAREN", ")", start)
+        elif ch.isascii() and ch.isprintable():
+            self.emit("CHAR", ch, start)
+        else:
+            self.error(f"unrecognized character in action: {go_rune(ch)}")
+            return False
+        return True
 
     def at_terminator(self) -> bool:
         if self.pos >= len(self.text):
