@@ -236,7 +236,7 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
         results = search(client, term, args.limit)
     results = filter_results(results, filters)
     if args.format:
-        from strata.cli.template import Format
+        from strata.gotemplate import Format
 
         fmt = Format(args.format)
         rows_data = [

@@ -25,7 +25,6 @@ __all__ = [
     "Container",
     "ContainerStore",
     "container_dir",
-    "disk_usage",
     "images_in_use",
     "layer_dirs_in_use",
     "new_id",
@@ -328,28 +327,6 @@ def layer_dirs_in_use(root: Path) -> set[Path]:
             continue
         out.update(Path(line) for line in text.splitlines() if line)
     return out
-
-
-def disk_usage(root: Path) -> tuple[int, int, int, int]:
-    """``system df`` Containers row as Docker counts it: (containers, running or paused ones, bytes of
-    their writable layers, bytes of those of the stopped ones)."""
-    from strata.container.changes import rw_size
-    from strata.container.lifecycle import reconcile
-
-    if not (Path(root) / "containers.db").exists():
-        return 0, 0, 0, 0
-    with ContainerStore(root) as store:
-        containers = [reconcile(store, c) for c in store.all()]
-    total = active = size = reclaimable = 0
-    for c in containers:
-        total += 1
-        n = rw_size(container_dir(root, c.id), c.driver)
-        size += n
-        if c.state in ("running", "paused"):
-            active += 1
-        else:
-            reclaimable += n
-    return total, active, size, reclaimable
 
 
 def now() -> float:

@@ -38,7 +38,7 @@ def _pullable(c: Client, repo: str, ref: str) -> bool:
 def test_gc_on_s3() -> None:
     rgw = session_radosgw()
     params: dict[str, Any] = rgw.s3_params(rgw.new_bucket(), rootdirectory="/gc", chunksize=5 << 20)
-    with ServerThread({"storage": {"s3": params, "redirect": {"disable": True}}}) as reg:
+    with ServerThread({"storage": {"s3": params, "redirect": {"disable": True}, "delete": {"enabled": True}}}) as reg:
         driver = S3Driver.from_parameters(params)
 
         def gc(**kw: Any) -> Any:
@@ -67,7 +67,7 @@ def test_gc_on_s3() -> None:
 def test_garbage_collect_command_on_s3(tmp_path: Path) -> None:
     rgw = session_radosgw()
     params: dict[str, Any] = rgw.s3_params(rgw.new_bucket(), rootdirectory="/gccli")
-    raw = {"storage": {"s3": params, "redirect": {"disable": True}}}
+    raw = {"storage": {"s3": params, "redirect": {"disable": True}, "delete": {"enabled": True}}}
     cfg = tmp_path / "config.yml"
     cfg.write_text(yaml.safe_dump(raw))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "src")}
