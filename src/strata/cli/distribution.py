@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from strata import api
+from strata.compat.units import human_size
 from strata.distribution.client import RegistryClient
 from strata.distribution.credentials import erase_credentials, get_credentials, server_key
 from strata.distribution.hosts import DOCKER_HUB, HostsConfig, normalize_host
@@ -35,14 +36,6 @@ _BAR_STATUSES = {"Downloading", "Pushing", "Extracting"}
 
 
 # ------------------------------------------------------------------------------------ progress
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1000
-    return f"{n}"
 
 
 class ProgressPrinter:
@@ -81,7 +74,7 @@ class ProgressPrinter:
             width = 50
             filled = min(width, int(width * ev.current / ev.total))
             arrow = "=" * max(0, filled - 1) + (">" if filled else "")
-            text += f" [{arrow:<{width}}]  {_human(ev.current)}/{_human(ev.total)}"
+            text += f" [{arrow:<{width}}]  {human_size(ev.current, 4)}/{human_size(ev.total, 4)}"
         return text
 
     def _tty(self, ev: ProgressEvent) -> None:
