@@ -14,6 +14,7 @@ from strata.distribution import errcodes as ec
 from strata.errors import InvalidArchive
 from strata.server.handlers.base import STATE, APIError, RequestContext, ServerState, parse_digest
 from strata.server.names import is_valid_tag
+from strata.server.proxy import proxy_of
 from strata.server.storage.manifests import ManifestInvalid, ParsedManifest, parse_manifest
 from strata.server.storage.registry import Repository
 from strata.spec import load_json
@@ -117,6 +118,9 @@ def _resolve(repo: Repository, ref: str) -> Digest:
 
 async def get_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     repo = ctx.repository
+    proxy = proxy_of(request)
+    if proxy is not None:  # a pull-through cache brings the manifest (or a tag's news) from upstream
+        await proxy.manifest(repo, ctx.params["reference"], request.method)
     d = _resolve(repo, ctx.params["reference"])
     data = repo.manifests.get(d)
     if data is None:
