@@ -20,6 +20,7 @@ from aiohttp import web
 from distribution.faultserver import FaultRegistry
 from server.helpers import ServerThread, push_image, random_blob, sha
 from strata.server.config import ConfigError, build_config
+from strata.server.handlers.base import STATE
 from strata.server.proxy import parse_proxy_config
 
 V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -92,7 +93,9 @@ def _leftovers(root: Path) -> list[Path]:
 
 
 def _metric(c: ServerThread, name: str) -> float:
-    for line in c.get("/metrics").body.decode().splitlines():
+    """A counter as /metrics renders it (read from the app: /metrics may live on a debug port)."""
+    assert c.app is not None
+    for line in c.app[STATE].metrics.render().splitlines():
         if line.startswith(name + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{name} not in /metrics")
@@ -324,3 +327,48 @@ def test_routing_longest_prefix_and_local_namespaces() -> None:
     up, remote = cfg.route("library/busybox") or (None, "")
     assert up is not None and up.prefix == "" and remote == "library/busybox"
     assert cfg.route("teamwork/app") is not None  # a namespace is a whole path component
+
+
+def test_credentials_stay_with_their_upstream() -> None:
+    cfg = parse_proxy_config({"proxy": {
+        "remoteurl": "https://a.example", "username": "u", "password": "s3cret-pw",
+        "upstreams": [{"prefix": "ghcr.io", "remoteurl": "https://ghcr.io"}]}})
+    prefixed, default = cfg.upstreams
+    assert (prefixed.username, prefixed.password) == ("", "")
+    assert (default.username, default.password) == ("u", "s3cret-pw")
+    assert "s3cret-pw" not in repr(cfg)
+
+
+def test_https_upstream_is_never_used_over_plain_http(tmp_path: Path, upstream: Upstream) -> None:
+    _image(upstream, "library/tls", "1", b"x")
+    with _proxy(tmp_path, f"https://{upstream.host}", username="bob", password="pw") as cache:
+        r = cache.get("/v2/library/tls/manifests/1", headers=ACCEPT)
+        assert r.status == 502 and "refusing plain HTTP" in r.body.decode()
+    assert not [h for _, _, h in upstream.requests if "Authorization" in h]
+    assert not [p for _, p, _ in upstream.requests if "manifests" in p]
+
+
+def test_ranged_pull_of_an_uncached_blob(tmp_path: Path, upstream: Upstream) -> None:
+    layer = random_blob(50_000)
+    _, ld = _image(upstream, "library/rng", "1", layer)
+    with _proxy(tmp_path, f"http://{upstream.host}") as cache:
+        r = cache.get(f"/v2/library/rng/blobs/{ld}", headers={"Range": "bytes=1000-"})
+        assert r.status == 206 and r.body == layer[1000:]
+        assert _stored(tmp_path, ld)
+
+
+def test_bytes_held_for_another_repository_are_linked_only_on_the_upstreams_word(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    layer = random_blob(20_000)
+    _, ld = _image(upstream, "library/shared", "1", layer)
+    with _proxy(tmp_path, f"http://{upstream.host}", local=["team"]) as cache:
+        push_image(cache, "team/app", "1", [layer])  # the same bytes, pushed to a local repository
+        status, data = _get(cache, f"/v2/library/shared/blobs/{ld}")
+        assert status == 200 and data == layer
+        assert upstream.gets(ld) == 0  # asked (HEAD), not downloaded again
+        # a digest the upstream does not have for that name is not served from another repository
+        secret = random_blob(1000)
+        push_image(cache, "team/secret", "1", [secret])
+        r = cache.get(f"/v2/library/shared/blobs/{sha(secret)}")
+        assert r.status == 404 and r.codes == ["BLOB_UNKNOWN"]

@@ -17,7 +17,7 @@ from strata.digest import Digest
 from strata.distribution.client import BlobReader, ManifestResult, RegistryClient
 from strata.distribution.credentials import Credentials
 from strata.distribution.hosts import DOCKER_HUB, HostsConfig, normalize_host
-from strata.errors import ManifestUnknown
+from strata.errors import ManifestUnknown, TransportError
 from strata.server.proxy.config import Upstream
 
 __all__ = ["UpstreamClient"]
@@ -50,7 +50,14 @@ class UpstreamClient:
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args))
+        return await loop.run_in_executor(self._executor, lambda: self._on_configured_scheme(fn, *args))
+
+    def _on_configured_scheme(self, fn: Callable[..., T], *args: object) -> T:
+        """An ``https://`` upstream is never used over plain HTTP (the client would fall back to it on
+        loopback), so neither its credentials nor its content travel unprotected."""
+        if self.upstream.scheme == "https" and self.client.endpoint.scheme != "https":
+            raise TransportError(f"{self.upstream.remoteurl} does not speak TLS: refusing plain HTTP")
+        return fn(*args)
 
     async def manifest(self, repo: str, reference: str) -> ManifestResult:
         return await self.call(self.client.get_manifest, self.remote_name(repo), reference)
