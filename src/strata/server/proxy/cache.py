@@ -57,8 +57,10 @@ class ProxyCache:
     def __init__(self, config: ProxyConfig, state: ServerState) -> None:
         self.config = config
         self.state = state
-        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="strata-proxy")
-        self.clients = {up: UpstreamClient(up, self.executor) for up in config.upstreams}
+        # quick questions (HEADs, manifests) never wait behind long blob downloads
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="strata-proxy")
+        self.downloads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="strata-proxy-blob")
+        self.clients = {up: UpstreamClient(up, self.executor, self.downloads) for up in config.upstreams}
         self._flights: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._fetches: dict[tuple[str, Digest], BlobFetch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -77,6 +79,7 @@ class ProxyCache:
         for client in self.clients.values():
             client.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.downloads.shutdown(wait=False, cancel_futures=True)
 
     async def _once(self, key: tuple[str, str], work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` once for every concurrent caller asking the same ``key``."""
@@ -232,7 +235,7 @@ class ProxyCache:
         error: BaseException | None = None
         try:
             reader = up.open_blob(remote, fetch.digest, fetch.size, lambda n: None)
-            await up.call(download, reader, writer, notify)
+            await up.call(download, reader, writer, notify, long=True)
             await asyncio.sleep(0)  # the last progress callbacks run before the move
             async with self.state.gc_lock.shared():
                 self.state.registry.blobs.adopt(fetch.path, fetch.digest)

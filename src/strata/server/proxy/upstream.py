@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 class UpstreamClient:
-    def __init__(self, upstream: Upstream, executor: Executor) -> None:
+    def __init__(self, upstream: Upstream, executor: Executor, downloads: Executor) -> None:
         self.upstream = upstream
         insecure = (upstream.netloc,) if upstream.scheme == "http" else ()
         hosts = HostsConfig(insecure_registries=insecure, mirrors=())
@@ -39,6 +39,7 @@ class UpstreamClient:
         )
         self._hub = normalize_host(upstream.netloc) == DOCKER_HUB
         self._executor = executor
+        self._downloads = downloads
 
     @property
     def name(self) -> str:
@@ -48,9 +49,11 @@ class UpstreamClient:
         """Docker Hub keeps official images under ``library/``."""
         return f"library/{name}" if self._hub and "/" not in name else name
 
-    async def call(self, fn: Callable[..., T], *args: object) -> T:
+    async def call(self, fn: Callable[..., T], *args: object, long: bool = False) -> T:
+        """``fn(*args)`` in a worker thread (``long``: a blob download, in the pool kept for those)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: self._on_configured_scheme(fn, *args))
+        pool = self._downloads if long else self._executor
+        return await loop.run_in_executor(pool, lambda: self._on_configured_scheme(fn, *args))
 
     def _on_configured_scheme(self, fn: Callable[..., T], *args: object) -> T:
         """An ``https://`` upstream is never used over plain HTTP (the client would fall back to it on
