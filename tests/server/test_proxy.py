@@ -43,6 +43,11 @@ class Upstream(FaultRegistry):
             return resp
         return await super()._blob(request, dg, real=real)
 
+    async def _manifest(self, request: web.Request, repo: str, ref: str) -> web.StreamResponse:
+        if self.faults.get(f"{repo}:{ref}") == "slow":
+            await asyncio.sleep(0.5)
+        return await super()._manifest(request, repo, ref)
+
     def gets(self, suffix: str) -> int:
         return sum(1 for m, p, _ in self.requests if m == "GET" and p.endswith(suffix))
 
@@ -372,3 +377,34 @@ def test_bytes_held_for_another_repository_are_linked_only_on_the_upstreams_word
         push_image(cache, "team/secret", "1", [secret])
         r = cache.get(f"/v2/library/shared/blobs/{sha(secret)}")
         assert r.status == 404 and r.codes == ["BLOB_UNKNOWN"]
+
+
+def test_concurrent_manifest_pulls_ask_once(tmp_path: Path, upstream: Upstream) -> None:
+    d, _ = _image(upstream, "library/many", "1", b"m")
+    upstream.faults["library/many:1"] = "slow"
+    results: list[str | None] = []
+    with _proxy(tmp_path, f"http://{upstream.host}") as cache:
+        def pull() -> None:
+            results.append(cache.get("/v2/library/many/manifests/1", headers=ACCEPT).header("Docker-Content-Digest"))
+
+        threads = [threading.Thread(target=pull) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert results == [d] * 5
+    assert upstream.gets("/v2/library/many/manifests/1") == 1
+
+
+def test_index_for_a_client_that_takes_no_indexes(tmp_path: Path, upstream: Upstream) -> None:
+    child, _ = _image(upstream, "library/multi", "amd64", b"amd64 layer")
+    raw, _ = upstream.manifests[f"library/multi:{child}"]
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+             "manifests": [{"mediaType": V2, "digest": child, "size": len(raw),
+                            "platform": {"os": "linux", "architecture": "amd64"}}]}
+    upstream.add_manifest("library/multi", "1", json.dumps(index).encode(), index["mediaType"])  # type: ignore[arg-type]
+    with _proxy(tmp_path, f"http://{upstream.host}") as cache:
+        r = cache.get("/v2/library/multi/manifests/1", headers=ACCEPT)  # v2 only: the linux/amd64 child
+        assert r.status == 200 and r.header("Docker-Content-Digest") == child and r.body == raw
+        r = cache.get("/v2/library/multi/manifests/1")  # no Accept: the index as stored
+        assert r.status == 200 and json.loads(r.body)["manifests"][0]["digest"] == child
