@@ -45,7 +45,7 @@ async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamRespo
     info = repo.blobs.stat(d)
     proxy = proxy_of(request)
     if proxy is not None and info is None:  # a pull-through cache asks its upstream
-        answer = await proxy.blob(request, repo, d)
+        answer = await proxy.blob(request, repo, d, ctx.actor)
         if answer is not None:
             return answer
         info = repo.blobs.stat(d)

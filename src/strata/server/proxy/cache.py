@@ -156,7 +156,9 @@ class ProxyCache:
 
     # ------------------------------------------------------------------ blobs
 
-    async def blob(self, request: web.Request, repo: Repository, d: Digest) -> web.StreamResponse | None:
+    async def blob(
+        self, request: web.Request, repo: Repository, d: Digest, actor: str | None = None
+    ) -> web.StreamResponse | None:
         """Answer for a blob the proxied repository does not hold yet; None when the handler should
         carry on locally (not proxied, or stored now)."""
         routed = self.route(repo.name)
@@ -187,7 +189,7 @@ class ProxyCache:
             if fetch.error is not None:
                 raise _upstream_error(up, fetch.error)
             return None
-        self.state.notifier.blob_event("pull", repo.name, d, fetch.size or 0, request, None)
+        self.state.notifier.blob_event("pull", repo.name, d, fetch.size or 0, request, actor)
         return await stream_fetch(request, self.state.registry, fetch, _blob_headers(d))
 
     async def _blob_size(self, up: UpstreamClient, remote: str, d: Digest) -> int | None:
