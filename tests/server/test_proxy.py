@@ -408,3 +408,23 @@ def test_index_for_a_client_that_takes_no_indexes(tmp_path: Path, upstream: Upst
         assert r.status == 200 and r.header("Docker-Content-Digest") == child and r.body == raw
         r = cache.get("/v2/library/multi/manifests/1")  # no Accept: the index as stored
         assert r.status == 200 and json.loads(r.body)["manifests"][0]["digest"] == child
+
+
+def test_in_memory_storage_streams_to_concurrent_clients(upstream: Upstream) -> None:
+    layer = random_blob(4 * 65536 + 7)
+    _, ld = _image(upstream, "library/mem", "1", layer)
+    upstream.faults[ld] = "slow"
+    results: list[tuple[int, bytes | None]] = []
+    with ServerThread({"storage": {"inmemory": {}}, "proxy": {"remoteurl": f"http://{upstream.host}"}}) as cache:
+        def pull() -> None:
+            results.append(_get(cache, f"/v2/library/mem/blobs/{ld}"))
+
+        threads = [threading.Thread(target=pull) for _ in range(3)]
+        for t in threads:
+            t.start()
+            time.sleep(0.3)
+        for t in threads:
+            t.join(60)
+        assert results == [(200, layer)] * 3
+        assert upstream.gets(ld) == 1
+        assert cache.request("HEAD", f"/v2/library/mem/blobs/{ld}").header("Content-Length") == str(len(layer))

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from strata.digest import CHUNK, Digest
 from strata.distribution.client import BlobReader
-from strata.server.storage.driver import FileWriter, PathNotFound, StorageDriver
+from strata.server.storage.driver import FileWriter, StorageDriver, StorageError
 from strata.server.storage.registry import Registry
 
 __all__ = ["BlobFetch", "download", "stream_fetch"]
@@ -75,7 +75,7 @@ def _open(driver: StorageDriver, registry: Registry, fetch: BlobFetch, offset: i
         try:
             path = path_of()
             return driver.reader(path, offset) if path is not None else registry.blobs.reader(fetch.digest, offset)
-        except PathNotFound:
+        except StorageError:  # not there (yet, or any more), or shorter than asked
             continue
     return None
 
@@ -105,9 +105,12 @@ async def stream_fetch(
             if sent < limit:
                 fresh = src is None
                 src = src or _open(registry.driver, registry, fetch, sent)
-                if src is None:
+                if src is None and fetch.done:  # stored, yet gone (a sweep): cut short, the client retries
                     _abort(request)
                     return resp
+                if src is None:  # a driver that shows a file only once written: wait for the end
+                    await fetch.changed()
+                    continue
                 chunk = src.read(min(CHUNK, limit - sent))
                 if chunk:
                     await resp.write(chunk)
