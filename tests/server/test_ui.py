@@ -237,7 +237,7 @@ def test_htpasswd_auth_and_tls(tmp_path: Path) -> None:
 
     certs = make_ca(tmp_path / "tls")
     add_user(str(tmp_path / "htpasswd"), "dave", "pw-dave", create=True)
-    raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}},
+    raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}, "delete": {"enabled": True}},
            "auth": {"htpasswd": {"realm": "r", "path": str(tmp_path / "htpasswd")}},
            "http": {"tls": {"certificate": str(certs.cert), "key": str(certs.key)}}, "ui": {"enabled": True}}
     with ServerThread(raw) as s:

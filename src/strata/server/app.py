@@ -31,6 +31,7 @@ from strata.server.handlers.base import (
 from strata.server.metrics import Metrics
 from strata.server.names import is_valid_name
 from strata.server.notify import Notifier
+from strata.server.proxy import install as install_proxy
 from strata.server.ratelimit import EXEMPT_PATHS, RateLimiter, retry_after_header
 from strata.server.routes import Route, match_v2
 from strata.server.storage.driver import StorageDriver
@@ -226,6 +227,7 @@ def create_app(config: RegistryConfig, driver: StorageDriver | None = None) -> w
     app = web.Application(middlewares=[_errors_and_metrics, _rate_limit], client_max_size=config.max_manifest_size)
     app[STATE] = state
     install_ui(app, state)
+    install_proxy(app, state)
     rl = config.ratelimit
     if rl.enabled:
         app[_LIMITER] = RateLimiter(rl.rate, rl.burst, max_clients=rl.maxclients)

@@ -9,6 +9,7 @@ from aiohttp import web
 from strata.digest import CHUNK, Digest
 from strata.distribution import errcodes as ec
 from strata.server.handlers.base import APIError, RequestContext, parse_digest
+from strata.server.proxy import proxy_of
 from strata.server.storage import paths
 
 __all__ = ["delete_blob", "get_blob"]
@@ -43,6 +44,14 @@ async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamRespo
     d = parse_digest(ctx.params["digest"])
     repo = ctx.repository
     info = repo.blobs.stat(d)
+    proxy = proxy_of(request)
+    if proxy is not None and info is None:  # a pull-through cache asks its upstream
+        answer = await proxy.blob(request, repo, d, ctx.actor)
+        if answer is not None:
+            return answer
+        info = repo.blobs.stat(d)
+    elif proxy is not None:
+        proxy.local_hit(repo.name, "blob", request.method)
     if info is None:
         raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
     blobs = ctx.state.registry.blobs

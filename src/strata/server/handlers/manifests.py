@@ -14,6 +14,7 @@ from strata.distribution import errcodes as ec
 from strata.errors import InvalidArchive
 from strata.server.handlers.base import STATE, APIError, RequestContext, ServerState, parse_digest
 from strata.server.names import is_valid_tag
+from strata.server.proxy import ProxyCache, proxy_of
 from strata.server.storage.manifests import ManifestInvalid, ParsedManifest, parse_manifest
 from strata.server.storage.registry import Repository
 from strata.spec import load_json
@@ -85,24 +86,41 @@ def _negotiate(request: web.Request, repo: Repository, d: Digest, data: bytes) -
     )
 
 
-def _platform_child(repo: Repository, data: bytes, wanted: set[str]) -> tuple[Digest, bytes, str] | None:
-    """linux/amd64 from an index, for clients that cannot take indexes (distribution does the same)."""
+def _platform_digests(data: bytes, wanted: set[str]) -> list[Digest]:
+    """The linux/amd64 children of an index that a client taking ``wanted`` types could use."""
     doc = _load(data)
     if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
-        return None
+        return []
+    out: list[Digest] = []
     for m in doc["manifests"]:
         if not isinstance(m, dict):
             continue
         plat = m.get("platform") or {}
         if plat.get("os") == "linux" and plat.get("architecture") == "amd64" and m.get("mediaType") in wanted:
             try:
-                cd = Digest.parse(m["digest"])
+                out.append(Digest.parse(m["digest"]))
             except (KeyError, ValueError):
                 continue
-            child = repo.manifests.get(cd)
-            if child is not None:
-                return cd, child, manifest_media_type(child)
+    return out
+
+
+def _platform_child(repo: Repository, data: bytes, wanted: set[str]) -> tuple[Digest, bytes, str] | None:
+    """linux/amd64 from an index, for clients that cannot take indexes (distribution does the same)."""
+    for cd in _platform_digests(data, wanted):
+        child = repo.manifests.get(cd)
+        if child is not None:
+            return cd, child, manifest_media_type(child)
     return None
+
+
+async def _proxied_platform_child(request: web.Request, proxy: ProxyCache, repo: Repository, data: bytes) -> None:
+    """A pull-through cache fetches the linux/amd64 child an index-less client will be given."""
+    wanted = _accepted(request) & set(KNOWN_TYPES)
+    if not wanted or wanted & set(mt.INDEX_TYPES) or manifest_media_type(data) not in mt.INDEX_TYPES:
+        return
+    children = _platform_digests(data, wanted)
+    if children and not repo.manifests.exists(children[0]):
+        await proxy.manifest(repo, str(children[0]), request.method)
 
 
 def _resolve(repo: Repository, ref: str) -> Digest:
@@ -117,6 +135,9 @@ def _resolve(repo: Repository, ref: str) -> Digest:
 
 async def get_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     repo = ctx.repository
+    proxy = proxy_of(request)
+    if proxy is not None:  # a pull-through cache brings the manifest (or a tag's news) from upstream
+        await proxy.manifest(repo, ctx.params["reference"], request.method)
     d = _resolve(repo, ctx.params["reference"])
     data = repo.manifests.get(d)
     if data is None:
@@ -124,6 +145,8 @@ async def get_manifest(request: web.Request, ctx: RequestContext) -> web.StreamR
     if ":" in ctx.params["reference"]:
         media = manifest_media_type(data)  # a digest pins the content: never substitute it
     else:
+        if proxy is not None:
+            await _proxied_platform_child(request, proxy, repo, data)
         d, data, media = _negotiate(request, repo, d, data)
     headers = {
         "Content-Type": media,
