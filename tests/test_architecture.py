@@ -17,7 +17,8 @@ ALLOWED = {
     "mediatypes": set(),
     "reference": {"digest", "errors"},
     "spec": {"digest", "errors", "mediatypes", "strata"},
-    "imageconfig": {"errors", "atomicfile"},
+    "imageconfig": {"errors", "atomicfile", "dockerfile"},
+    "dockerfile": {"errors"},
     "archive": {"digest", "errors", "atomicfile"},
     "image": BASE | {"archive"},
     "store": BASE | {"archive"},
@@ -27,6 +28,7 @@ ALLOWED = {
     "distribution": BASE,
     "server": BASE | {"distribution"},
     "container": BASE | {"engine", "archive", "imageconfig", "image"},
+    "build": BASE | {"engine", "container", "archive", "imageconfig", "image", "dockerfile", "store"},
     "ops": BASE | {"engine", "transports", "copy", "archive", "imageconfig", "store", "image"},
 }
 # entry points that are allowed to reach the CLI layer

@@ -1,0 +1,105 @@
+"""``build(engine, options)``: a Dockerfile and its context to an image in the local store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, TextIO
+
+from strata.build.builder import Builder, Puller
+from strata.build.context import BuildContext
+from strata.build.state import BuildOptions
+from strata.build.steps import Runner
+from strata.container.records import ContainerStore
+from strata.digest import Digest
+from strata.dockerfile import parse
+from strata.errors import StrataError
+from strata.reference import parse_tag_target
+
+if TYPE_CHECKING:
+    from strata.engine import Engine
+
+__all__ = ["BuildResult", "build"]
+
+
+class BuildResult:
+    def __init__(self, image_id: Digest, tags: list[str]) -> None:
+        self.image_id = image_id
+        self.tags = tags
+
+
+def _open_context(
+    engine: Engine, opts: BuildOptions, stdin: IO[bytes] | None
+) -> tuple[BuildContext, str | None]:
+    """The context and the Dockerfile's name inside it (None when it comes from elsewhere)."""
+    if opts.context == "-":
+        if stdin is None:
+            raise StrataError("no build context on stdin")
+        if opts.dockerfile == "-":
+            raise StrataError("invalid argument: can't use stdin for both build context and dockerfile")
+        name = opts.dockerfile or "Dockerfile"
+        return BuildContext.from_tar(stdin, engine.store.tmp, name), name
+    root = Path(opts.context)
+    if opts.dockerfile in (None, "-"):
+        return BuildContext.from_dir(root, "Dockerfile" if opts.dockerfile is None else None), "Dockerfile"
+    df = Path(opts.dockerfile).absolute()
+    try:
+        inside = str(df.relative_to(root.absolute()))
+    except ValueError:
+        inside = None
+    return BuildContext.from_dir(root, inside), inside
+
+
+def _dockerfile_text(ctx: BuildContext, opts: BuildOptions, name: str | None, stdin: IO[bytes] | None) -> str:
+    if opts.dockerfile == "-":
+        if stdin is None:
+            raise StrataError("no Dockerfile on stdin")
+        return stdin.read().decode(errors="replace")
+    if opts.context != "-" and opts.dockerfile is not None and name is None:
+        path = Path(opts.dockerfile)
+        try:
+            return path.read_text(errors="replace")
+        except FileNotFoundError:
+            raise StrataError(
+                f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {path.absolute()}: no such file or directory"
+            ) from None
+    data = ctx.read_file(name or "Dockerfile")
+    if data is None:
+        where = (
+            f"{Path(opts.context).absolute()}/{name or 'Dockerfile'}"
+            if opts.context != "-"
+            else (name or "Dockerfile")
+        )
+        raise StrataError(
+            f"Cannot locate specified Dockerfile: {name or 'Dockerfile'}"
+            if opts.context == "-"
+            else f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {where}: no such file or directory"
+        )
+    return data.decode(errors="replace")
+
+
+def build(
+    engine: Engine,
+    opts: BuildOptions,
+    *,
+    out: TextIO | None = None,
+    stdin: IO[bytes] | None = None,
+    run_output: tuple[int | None, int | None] = (None, None),
+    pull: Puller | None = None,
+) -> BuildResult:
+    """Build ``opts``' Dockerfile; step lines go to ``out``, RUN output to the ``run_output`` fds.
+    Tags are set only when the whole build succeeded."""
+    tags = [parse_tag_target(t) for t in opts.tags]
+    ctx, name = _open_context(engine, opts, stdin)
+    store = ContainerStore(Path(engine.root))
+    try:
+        dockerfile = parse(_dockerfile_text(ctx, opts, name, stdin))
+        runner = Runner(engine, store, opts.network, *run_output)
+        builder = Builder(engine, runner, opts, out or sys.stdout, pull)
+        image_id = builder.build(dockerfile, ctx)
+    finally:
+        store.close()
+        ctx.close()
+    for ref in tags:
+        engine.tag(image_id, ref)
+    return BuildResult(image_id, [ref.familiar_string() for ref in tags])

@@ -1,0 +1,166 @@
+"""The build context: a directory (used in place) or a tar stream (plain or compressed, extracted
+into the store's tmp/), filtered by ``.dockerignore``; every lookup resolves inside the context."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from strata.archive.apply import apply_tar
+from strata.build.ignore import IgnoreRules, pattern_regex, read_patterns
+from strata.build.scoped import open_in_root, stat_in_root
+from strata.errors import StrataError
+
+__all__ = ["BuildContext", "CopyError", "has_wildcards"]
+
+_WILD = re.compile(r"[*?\[]")
+
+
+def has_wildcards(path: str) -> bool:
+    return bool(_WILD.search(path))
+
+
+class CopyError(StrataError):
+    """A COPY/ADD source Docker refuses; ``str()`` without the ``COPY failed: `` prefix."""
+
+
+class BuildContext:
+    """An open context directory: ``fd`` is its root; ``rules`` its ``.dockerignore``."""
+
+    def __init__(self, root: Path, rules: IgnoreRules, scratch: Path | None = None) -> None:
+        self.root = root
+        self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.rules = rules
+        self._scratch = scratch
+
+    @classmethod
+    def from_dir(cls, root: Path, dockerfile: str | None) -> BuildContext:
+        if not root.is_dir():
+            raise StrataError(f"unable to prepare context: path {str(root)!r} not found")
+        return cls(root, _rules(root, dockerfile))
+
+    @classmethod
+    def from_tar(cls, stream: Any, tmp: Path, dockerfile: str | None) -> BuildContext:
+        """Extract a context tar (any compression) streamed from ``stream``; ``tmp`` holds it."""
+        scratch = Path(tempfile.mkdtemp(dir=tmp, prefix="build-context-"))
+        try:
+            apply_tar(stream, scratch / "ctx")
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return cls(scratch / "ctx", _rules(scratch / "ctx", dockerfile), scratch)
+
+    def close(self) -> None:
+        os.close(self.fd)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def read_file(self, rel: str) -> bytes | None:
+        try:
+            fd = open_in_root(self.fd, rel, os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+
+    # --- sources --------------------------------------------------------------------------------
+
+    def sources(self, src: str) -> list[str]:
+        """The context paths a COPY/ADD source names (a glob: every match), cleaned and checked."""
+        clean = posixpath.normpath(src.lstrip("/") or ".") if src not in ("", ".") else "."
+        if clean == ".." or clean.startswith("../"):
+            raise CopyError(f"forbidden path outside the build context: {src} ()")
+        if has_wildcards(clean):
+            rx = pattern_regex(clean)
+            return [rel for rel, _ in self.walk(".") if rx.match(rel)]
+        st = stat_in_root(self.fd, clean)
+        if st is None or (clean != "." and self.rules.ignored(clean)):
+            raise CopyError(
+                f"file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"
+            )
+        return [clean]
+
+    def walk(self, rel: str) -> Iterator[tuple[str, os.stat_result]]:
+        """Every entry below directory ``rel`` not excluded, parents before children (sorted);
+        symlinks are reported, never followed."""
+        fd = open_in_root(self.fd, rel, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            yield from self._walk(fd, "" if rel == "." else rel)
+        finally:
+            os.close(fd)
+
+    def _walk(self, dir_fd: int, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
+        for name in sorted(os.listdir(dir_fd)):
+            path = f"{prefix}/{name}" if prefix else name
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            excluded = self.rules.ignored(path)
+            if not excluded:
+                yield path, st
+            if stat.S_ISDIR(st.st_mode) and (not excluded or self.rules.may_reinclude_below(path)):
+                sub = os.open(
+                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
+                )
+                try:
+                    yield from self._walk(sub, path)
+                finally:
+                    os.close(sub)
+
+    def digest(self, rels: list[str]) -> str:
+        """Docker-style cache identity of sources: ``file:``/``dir:``/``multi:`` + a content hash."""
+        sums = []
+        kinds = []
+        for rel in rels:
+            st = stat_in_root(self.fd, rel)
+            assert st is not None
+            if stat.S_ISDIR(st.st_mode):
+                kinds.append("dir")
+                h = hashlib.sha256()
+                for sub, sst in self.walk(rel):
+                    h.update(self._entry_sum(sub, sst, rel).encode())
+                sums.append(h.hexdigest())
+            else:
+                kinds.append("file")
+                sums.append(self._entry_sum(rel, st, None))
+        if len(rels) == 1:
+            return f"{kinds[0]}:{hashlib.sha256(sums[0].encode()).hexdigest()}"
+        return "multi:" + hashlib.sha256(",".join(sums).encode()).hexdigest()
+
+    def _entry_sum(self, rel: str, st: os.stat_result, base: str | None) -> str:
+        name = rel if base in (None, ".") else rel[len(base) + 1 :]
+        head = f"{name}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0{st.st_size}\0"
+        if stat.S_ISLNK(st.st_mode):
+            parent_fd = open_in_root(self.fd, posixpath.dirname(rel) or ".", os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                return head + os.readlink(posixpath.basename(rel), dir_fd=parent_fd) + "\n"
+            finally:
+                os.close(parent_fd)
+        if not stat.S_ISREG(st.st_mode):
+            return head + "\n"
+        h = hashlib.sha256()
+        with os.fdopen(open_in_root(self.fd, rel, os.O_RDONLY), "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return head + h.hexdigest() + "\n"
+
+
+def _rules(root: Path, dockerfile: str | None) -> IgnoreRules:
+    """``<Dockerfile>.dockerignore`` next to the Dockerfile wins over ``.dockerignore``; the
+    Dockerfile and the ignore file are always part of the context (Docker's CLI keeps them)."""
+    text = ""
+    for name in ([f"{dockerfile}.dockerignore"] if dockerfile else []) + [".dockerignore"]:
+        path = root / name
+        if path.is_file() and not path.is_symlink():
+            text = path.read_text(errors="replace")
+            break
+    patterns = read_patterns(text)
+    if patterns:
+        patterns += ["!.dockerignore"] + ([f"!{posixpath.normpath(dockerfile)}"] if dockerfile else [])
+    return IgnoreRules(patterns)

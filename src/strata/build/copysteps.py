@@ -1,0 +1,126 @@
+"""COPY and ADD as build steps: sources from the context or ``--from`` a stage or image, the cache
+key from their content, the copy into a container's rootfs, its changes as the step's layer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from strata.build.context import BuildContext, CopyError
+from strata.build.copy import CopyPlan, Source, copy_sources
+from strata.build.ignore import IgnoreRules
+from strata.build.scoped import open_in_root
+from strata.build.state import Stage
+from strata.digest import Digest
+from strata.dockerfile import Instruction
+from strata.errors import StrataError
+
+if TYPE_CHECKING:
+    from strata.build.builder import Builder
+
+__all__ = ["CopyStep", "lookup_id"]
+
+
+def lookup_id(root_fd: int, db: str, name: str) -> int | None:
+    """A user's or group's numeric ID from the rootfs's ``/etc/passwd`` or ``/etc/group``."""
+    if name.isdigit():
+        return int(name)
+    try:
+        with os.fdopen(open_in_root(root_fd, db, os.O_RDONLY), "r", errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) >= 3 and parts[0] == name and parts[2].isdigit():
+                    return int(parts[2])
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return None
+
+
+def _owner(root_fd: int, chown: str) -> tuple[int, int]:
+    parts = chown.split(":")
+    if len(parts) > 2:
+        raise StrataError(f"invalid chown string format: {chown}")
+    user, group = (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    uid = lookup_id(root_fd, "/etc/passwd", user)
+    if uid is None:
+        raise StrataError(f"can't find uid for user {user}: no such user: {user}")
+    gid = lookup_id(root_fd, "/etc/group", group)
+    if gid is None:
+        raise StrataError(f"can't find gid for group {group}: no such group: {group}")
+    return uid, gid
+
+
+class CopyStep:
+    def __init__(
+        self, b: Builder, stage: Stage, ins: Instruction, srcs: list[str], written: str, dest: str
+    ) -> None:
+        self.b, self.stage, self.ins = b, stage, ins
+        self.srcs, self.written, self.dest = srcs, written, dest
+
+    def run(self) -> None:
+        with self._tree() as tree:
+            rels = [rel for src in self.srcs for rel in tree.sources(src)]
+            if not rels:
+                raise CopyError("no source files were specified")
+            if len(rels) > 1 and not self.dest.endswith("/"):
+                raise StrataError(
+                    f"When using {self.ins.cmd.upper()} with more than one source file, the destination must be a directory and end with a /"
+                )
+            chown = self.ins.flag("chown") or ""
+            comment = f"{self.ins.cmd.upper()} {'--chown=' + chown if chown else ''}{tree.digest(rels)} in {self.written} "
+            cc = self.stage.copy_config()
+            cc["Cmd"] = [*self.stage.shell(), "#(nop) " + comment]
+            key = self.b.cached(self.stage, cc)
+            if key is not None:
+                self._copy(tree, rels, cc, chown, key)
+
+    def _chmod(self) -> int | None:
+        raw = self.ins.flag("chmod")
+        if not raw:
+            return None
+        try:
+            return int(raw, 8) & 0o7777
+        except ValueError:
+            raise StrataError(f"invalid chmod parameter: {raw}") from None
+
+    def _copy(self, tree: BuildContext, rels: list[str], cc: dict[str, object], chown: str, key: str) -> None:
+        b, stage = self.b, self.stage
+        with b.runner.container(stage.image_id, dict(cc), list(cc["Cmd"]), []) as c:  # type: ignore[call-overload]
+            root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                owner = _owner(root_fd, chown) if chown else (0, 0)
+                plan = CopyPlan(self.dest, owner, self._chmod(), extract=self.ins.cmd == "add")
+                copy_sources([Source(tree.fd, rel) for rel in rels], plan, root_fd)
+            finally:
+                os.close(root_fd)
+            image_id = b.runner.commit(
+                c, stage.image_id, lambda empty: b.image_doc(stage, dict(cc), c.id, empty)
+            )
+        b.advance(stage, image_id, key)
+
+    @contextmanager
+    def _tree(self) -> Iterator[BuildContext]:
+        name = self.ins.flag("from")
+        if not name:
+            assert self.b.ctx is not None
+            yield self.b.ctx
+            return
+        image_id = self._from_image(name)
+        with self.b.runner.container(image_id, {}, ["true"], []) as c:
+            tree = BuildContext(Path(self.b.runner.rootfs(c)), IgnoreRules([]))
+            try:
+                yield tree
+            finally:
+                tree.close()
+
+    def _from_image(self, name: str) -> Digest | None:
+        for i, st in enumerate(self.b.stages[:-1]):
+            if st.name == name.lower() or str(i) == name:
+                return st.image_id
+        try:
+            return self.b.resolve_image(name)
+        except StrataError as e:
+            raise StrataError(f"invalid from flag value {name}: {e}") from None

@@ -1,0 +1,91 @@
+"""Steps that need a container: RUN (a real process through strata's runtime), and COPY/ADD/WORKDIR
+(files written into the container's rootfs); each one's changes become the new image's layer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from strata.container import lifecycle as lc
+from strata.container.changes import staged_upper, write_layer_tar
+from strata.container.monitor import Attach
+from strata.container.records import Container, ContainerStore, container_dir
+from strata.container.rootfs import Rootfs
+from strata.digest import Digest
+from strata.errors import StrataError, os_error_text
+
+if TYPE_CHECKING:
+    from strata.engine import Engine
+
+__all__ = ["Runner"]
+
+
+@dataclass
+class Runner:
+    engine: Engine
+    store: ContainerStore
+    network: str = "default"
+    stdout: int | None = None
+    stderr: int | None = None
+
+    @contextmanager
+    def container(
+        self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], env: list[str]
+    ) -> Iterator[Container]:
+        """A created (not started) container of ``parent`` with the step's config; always removed."""
+        lowers = self.engine.layer_dirs(parent) if parent is not None else []
+        opts = lc.CreateOptions(
+            image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=cfg, lowers=lowers,
+            cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
+            user=str(cfg.get("User") or ""), network=self.network,
+        )  # fmt: skip
+        c = lc.create(self.store, opts)
+        try:
+            yield c
+        finally:
+            cur = self.store.by_id(c.id)
+            if cur is not None:
+                lc.remove(self.store, cur, force=True)
+
+    def rootfs(self, c: Container) -> Path:
+        rootfs = Rootfs(container_dir(self.store.root, c.id), c.driver)
+        rootfs.mount()
+        return rootfs.path
+
+    def run(self, c: Container) -> int:
+        """Run the container attached to the build's output; its exit code."""
+        return lc.start_attached(self.store, c, Attach(stdin=None, stdout=self.stdout, stderr=self.stderr))
+
+    def commit(
+        self, c: Container, parent: Digest | None, config_for: Callable[[bool], dict[str, Any]]
+    ) -> Digest:
+        """The new image: ``parent`` + the container's changes (an empty layer when nothing changed);
+        ``config_for(empty_layer)`` gives its config document."""
+        cdir = container_dir(self.store.root, c.id)
+        with self.engine.writing():
+            scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
+            try:
+                layer = scratch / "layer.tar"
+                with staged_upper(cdir, c.driver, scratch) as upper:
+                    empty = not any(True for _ in os.scandir(upper))
+                    if not empty:
+                        with open(layer, "wb") as f:
+                            write_layer_tar(upper, f)
+                            f.flush()
+                            os.fsync(f.fileno())
+                cfg = config_for(empty)
+                return self.engine.add_image(cfg, None if empty else layer, parent=parent, tag=None)
+            except OSError as e:
+                raise StrataError(f"failed to commit build step: {os_error_text(e)}") from None
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    def add_metadata_image(self, parent: Digest | None, cfg: dict[str, Any]) -> Digest:
+        """A step that changes only the config: ``parent``'s layers and an empty-layer history entry."""
+        return self.engine.add_image(cfg, None, parent=parent, tag=None)
