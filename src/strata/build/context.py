@@ -152,15 +152,12 @@ class BuildContext:
 
 
 def _rules(root: Path, dockerfile: str | None) -> IgnoreRules:
-    """``<Dockerfile>.dockerignore`` next to the Dockerfile wins over ``.dockerignore``; the
-    Dockerfile and the ignore file are always part of the context (Docker's CLI keeps them)."""
+    """``<Dockerfile>.dockerignore`` next to the Dockerfile wins over ``.dockerignore``. The Dockerfile
+    is read whatever the patterns say; excluded, it is not in the context (as Docker's daemon removes it)."""
     text = ""
     for name in ([f"{dockerfile}.dockerignore"] if dockerfile else []) + [".dockerignore"]:
         path = root / name
         if path.is_file() and not path.is_symlink():
             text = path.read_text(errors="replace")
             break
-    patterns = read_patterns(text)
-    if patterns:
-        patterns += ["!.dockerignore"] + ([f"!{posixpath.normpath(dockerfile)}"] if dockerfile else [])
-    return IgnoreRules(patterns)
+    return IgnoreRules(read_patterns(text))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from strata.archive.apply import apply_layer
 from strata.archive.compression import Compression, detect_compression, open_decompressed
+from strata.build.ignore import IgnoreRules
 from strata.build.scoped import mkdir_all, open_in_root, stat_in_root
 from strata.errors import StrataError
 
@@ -25,6 +26,7 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 class Source:
     root_fd: int  # the context (or a stage's rootfs) the path resolves in
     rel: str
+    rules: IgnoreRules | None = None  # the context's .dockerignore
 
 
 @dataclass
@@ -56,7 +58,7 @@ def copy_sources(sources: list[Source], plan: CopyPlan, rootfs_fd: int) -> None:
         dfd, _ = mkdir_all(rootfs_fd, parent, owner=plan.owner)
         sfd, sname = _parent_fd(src.root_fd, src.rel)
         try:
-            _copy_entry(sfd, sname, dfd, name, plan, follow=True)
+            _copy_entry(sfd, sname, dfd, name, plan)
         finally:
             os.close(sfd)
             os.close(dfd)
@@ -86,18 +88,37 @@ def _copy_dir_into(src: Source, plan: CopyPlan, rootfs_fd: int, dest: str) -> No
     try:
         if created:
             os.fchown(dfd, *plan.owner)
-        _copy_tree(sfd, dfd, plan)
+        _copy_tree(sfd, dfd, plan, _Filter(src.rules, "" if src.rel in ("", ".") else src.rel))
     finally:
         os.close(sfd)
         os.close(dfd)
 
 
-def _copy_tree(sfd: int, dfd: int, plan: CopyPlan) -> None:
+@dataclass
+class _Filter:
+    """Which entries below a copied directory the context's .dockerignore leaves in."""
+
+    rules: IgnoreRules | None
+    prefix: str
+
+    def below(self, name: str) -> _Filter:
+        return _Filter(self.rules, f"{self.prefix}/{name}" if self.prefix else name)
+
+    def skip(self, name: str, is_dir: bool) -> bool:
+        if self.rules is None:
+            return False
+        path = self.below(name).prefix
+        return self.rules.ignored(path) and not (is_dir and self.rules.may_reinclude_below(path))
+
+
+def _copy_tree(sfd: int, dfd: int, plan: CopyPlan, keep: _Filter) -> None:
     for name in sorted(os.listdir(sfd)):
-        _copy_entry(sfd, name, dfd, name, plan, follow=False)
+        is_dir = stat.S_ISDIR(os.stat(name, dir_fd=sfd, follow_symlinks=False).st_mode)
+        if not keep.skip(name, is_dir):
+            _copy_entry(sfd, name, dfd, name, plan, keep.below(name))
 
 
-def _copy_entry(sfd: int, sname: str, dfd: int, dname: str, plan: CopyPlan, *, follow: bool) -> None:
+def _copy_entry(sfd: int, sname: str, dfd: int, dname: str, plan: CopyPlan, keep: _Filter | None = None) -> None:
     st = os.stat(sname, dir_fd=sfd, follow_symlinks=False)
     mode = plan.chmod if plan.chmod is not None else stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
@@ -105,7 +126,7 @@ def _copy_entry(sfd: int, sname: str, dfd: int, dname: str, plan: CopyPlan, *, f
         sub_s = os.open(sname, _DIR, dir_fd=sfd)
         sub_d = os.open(dname, _DIR, dir_fd=dfd)
         try:
-            _copy_tree(sub_s, sub_d, plan)
+            _copy_tree(sub_s, sub_d, plan, keep or _Filter(None, ""))
             os.utime(sub_d, ns=(st.st_atime_ns, st.st_mtime_ns))
         finally:
             os.close(sub_s)

@@ -93,7 +93,7 @@ class CopyStep:
             try:
                 owner = _owner(root_fd, chown) if chown else (0, 0)
                 plan = CopyPlan(self.dest, owner, self._chmod(), extract=self.ins.cmd == "add")
-                copy_sources([Source(tree.fd, rel) for rel in rels], plan, root_fd)
+                copy_sources([Source(tree.fd, rel, tree.rules) for rel in rels], plan, root_fd)
             finally:
                 os.close(root_fd)
             image_id = b.runner.commit(

@@ -52,7 +52,7 @@ def _words(b: Builder, stage: Stage, ins: Instruction) -> list[str]:
     env = stage.expand_env()
     if ins.cmd in ("env", "label", "expose", "volume", "user", "stopsignal"):
         words = [expand(w.strip(), env, b.escape) for w in ins.args]
-        return " ".join(words).split() if ins.cmd == "expose" else words
+        return sorted(" ".join(words).split()) if ins.cmd == "expose" else words
     if ins.cmd == "onbuild":
         return [re.sub(r"(?i)^\s*ONBUILD\s*", "", ins.original)]
     return []

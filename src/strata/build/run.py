@@ -51,7 +51,7 @@ def run_step(b: Builder, stage: Stage, ins: Instruction) -> None:
     run_cfg = stage.copy_config()
     run_cfg["Cmd"], run_cfg["Entrypoint"] = cmd, None
     run_cfg.pop("Healthcheck", None)
-    with b.runner.container(stage.image_id, run_cfg, cmd, stage.run_args()) as c:
+    with b.runner.container(stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True) as c:
         b.say(f" ---> Running in {c.id[:12]}")
         code = b.runner.run(c)
         if code != 0:

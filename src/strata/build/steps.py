@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from strata.build.scoped import mkdir_all
 from strata.container import lifecycle as lc
 from strata.container.changes import staged_upper, write_layer_tar
 from strata.container.monitor import Attach
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.container.rootfs import Rootfs
+from strata.container.spec import Bind
 from strata.digest import Digest
 from strata.errors import StrataError, os_error_text
 
@@ -36,22 +38,47 @@ class Runner:
 
     @contextmanager
     def container(
-        self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], env: list[str]
+        self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], env: list[str], *, volumes: bool = False
     ) -> Iterator[Container]:
-        """A created (not started) container of ``parent`` with the step's config; always removed."""
+        """A created (not started) container of ``parent`` with the step's config; always removed.
+        ``volumes``: the config's VOLUMEs are mounted from scratch copies (what a RUN writes there
+        is not kept, as in Docker) and their mount points exist in the rootfs."""
         lowers = self.engine.layer_dirs(parent) if parent is not None else []
+        scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
+        vols = sorted((cfg.get("Volumes") or {}) if volumes else {})
+        binds = [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
         opts = lc.CreateOptions(
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
-            user=str(cfg.get("User") or ""), network=self.network,
+            user=str(cfg.get("User") or ""), network=self.network, binds=binds,
         )  # fmt: skip
-        c = lc.create(self.store, opts)
         try:
-            yield c
+            c = lc.create(self.store, opts)
+            try:
+                self._fill_volumes(c, binds)
+                yield c
+            finally:
+                cur = self.store.by_id(c.id)
+                if cur is not None:
+                    lc.remove(self.store, cur, force=True)
         finally:
-            cur = self.store.by_id(c.id)
-            if cur is not None:
-                lc.remove(self.store, cur, force=True)
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _fill_volumes(self, c: Container, binds: list[Bind]) -> None:
+        """Each volume's mount point made in the rootfs, its content copied to the volume."""
+        if not binds:
+            return
+        root_fd = os.open(self.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for bind in binds:
+                fd, _ = mkdir_all(root_fd, bind.destination)
+                try:
+                    real = os.readlink(f"/proc/self/fd/{fd}")  # not running yet: nothing can swap it
+                    shutil.copytree(real, bind.source, symlinks=True)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(root_fd)
 
     def rootfs(self, c: Container) -> Path:
         rootfs = Rootfs(container_dir(self.store.root, c.id), c.driver)

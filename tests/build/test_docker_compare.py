@@ -1,0 +1,64 @@
+"""The corpus under ``corpus/`` built by Docker 20.10's classic builder and by ``strata build`` from the
+same context: the same files (content, modes, owners), the same config, the same history lines."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imagetree import config_view, history_view, read_image
+
+from conftest import Strata
+
+CORPUS = Path(__file__).parent / "corpus"
+CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "Dockerfile").exists())
+
+
+def _prepare(case: str, dest: Path) -> Path:
+    """A copy of the case's context with fixed modes (git does not keep them) and generated files."""
+    ctx = dest / case
+    shutil.copytree(CORPUS / case, ctx, symlinks=True)
+    for path in [ctx, *ctx.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    if case == "addtar":
+        with tarfile.open(ctx / "archive.tar.gz", "w:gz") as tar:
+            for name, data, uid in (("pkg/bin/tool", b"#!/bin/sh\necho tool\n", 1000), ("pkg/README", b"read me\n", 0)):
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o755, uid, uid, 1_600_000_000
+                tar.addfile(info, io.BytesIO(data))
+    if case == "multistage":
+        os.symlink("README", ctx / "src" / "readme-link")
+    return ctx
+
+
+def _docker_build(dockerd: Any, ctx: Path, tag: str) -> subprocess.CompletedProcess[str]:
+    env = dict(dockerd.env, DOCKER_BUILDKIT="0")
+    return subprocess.run(dockerd.argv("build", "-t", tag, "--build-arg", "X=7", str(ctx)), env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_same_image_as_docker(case: str, dockerd: Any, docker_busybox: str, strata: Strata, busybox: str, tmp_path: Path) -> None:
+    ctx = _prepare(case, tmp_path)
+    tag = f"corpus-{case}:1"
+    d = _docker_build(dockerd, ctx, tag)
+    assert d.returncode == 0, d.stdout + d.stderr
+    s = strata("build", "-t", tag, "--build-arg", "X=7", str(ctx))
+    dockerd.run("save", "-o", str(tmp_path / "d.tar"), tag)
+    strata("save", "-o", str(tmp_path / "s.tar"), tag)
+    d_tree, d_doc = read_image(tmp_path / "d.tar")
+    s_tree, s_doc = read_image(tmp_path / "s.tar")
+    differ = {k: (d_tree.get(k), s_tree.get(k)) for k in sorted(set(d_tree) | set(s_tree)) if d_tree.get(k) != s_tree.get(k)}
+    assert not differ, differ
+    assert config_view(s_doc) == config_view(d_doc)
+    assert history_view(s_doc) == history_view(d_doc)
+    steps = [line for line in d.stdout.splitlines() if line.startswith("Step ")]
+    assert [line for line in s.stdout.splitlines() if line.startswith("Step ")] == steps
+    assert s.stdout.splitlines()[-1] == f"Successfully tagged {tag}"
