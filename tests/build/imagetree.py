@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -66,8 +65,5 @@ def config_view(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def history_view(doc: dict[str, Any]) -> list[tuple[str, bool]]:
-    """``created_by`` lines (content hashes masked: strata's are its own) and empty-layer flags."""
-    return [
-        (re.sub(r"(file|dir|multi):[0-9a-f]{64}", r"\1:<hash>", h.get("created_by", "")), bool(h.get("empty_layer")))
-        for h in doc.get("history") or []
-    ]
+    """``created_by`` lines (COPY's content hashes included) and empty-layer flags."""
+    return [(h.get("created_by", ""), bool(h.get("empty_layer"))) for h in doc.get("history") or []]

@@ -3,7 +3,6 @@ into the store's tmp/), filtered by ``.dockerignore``; every lookup resolves ins
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import re
@@ -17,6 +16,7 @@ from typing import Any
 from strata.archive.apply import apply_tar
 from strata.build.ignore import IgnoreRules, pattern_regex, read_patterns
 from strata.build.scoped import open_in_root, stat_in_root
+from strata.build.tarsum import entry_sum, hash_sources
 from strata.errors import StrataError
 
 __all__ = ["BuildContext", "CopyError", "has_wildcards"]
@@ -35,8 +35,9 @@ class CopyError(StrataError):
 class BuildContext:
     """An open context directory: ``fd`` is its root; ``rules`` its ``.dockerignore``."""
 
-    def __init__(self, root: Path, rules: IgnoreRules, scratch: Path | None = None) -> None:
+    def __init__(self, root: Path, rules: IgnoreRules, scratch: Path | None = None, *, is_context: bool = True) -> None:
         self.root = root
+        self.is_context = is_context  # False: a stage's or image's rootfs (COPY --from)
         self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.rules = rules
         self._scratch = scratch
@@ -114,41 +115,40 @@ class BuildContext:
                     os.close(sub)
 
     def digest(self, rels: list[str]) -> str:
-        """Docker-style cache identity of sources: ``file:``/``dir:``/``multi:`` + a content hash."""
-        sums = []
-        kinds = []
-        for rel in rels:
-            st = stat_in_root(self.fd, rel)
-            assert st is not None
-            if stat.S_ISDIR(st.st_mode):
-                kinds.append("dir")
-                h = hashlib.sha256()
-                for sub, sst in self.walk(rel):
-                    h.update(self._entry_sum(sub, sst, rel).encode())
-                sums.append(h.hexdigest())
-            else:
-                kinds.append("file")
-                sums.append(self._entry_sum(rel, st, None))
-        if len(rels) == 1:
-            return f"{kinds[0]}:{hashlib.sha256(sums[0].encode()).hexdigest()}"
-        return "multi:" + hashlib.sha256(",".join(sums).encode()).hexdigest()
+        """Docker's ``file:``/``dir:``/``multi:`` hash of the sources (see ``build.tarsum``)."""
+        return hash_sources(self._source_sums(rel) for rel in rels)
 
-    def _entry_sum(self, rel: str, st: os.stat_result, base: str | None) -> str:
-        name = rel if base in (None, ".") else rel[len(base) + 1 :]
-        head = f"{name}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0{st.st_size}\0"
-        if stat.S_ISLNK(st.st_mode):
-            parent_fd = open_in_root(self.fd, posixpath.dirname(rel) or ".", os.O_RDONLY | os.O_DIRECTORY)
+    def _source_sums(self, rel: str) -> tuple[str, list[str]]:
+        real = self.real_path(rel)
+        parent_rel, name = posixpath.split(real)
+        parent = open_in_root(self.fd, parent_rel or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            st = os.stat(name or ".", dir_fd=parent, follow_symlinks=False)
+            if not real and self.is_context:  # the daemon's context dir: a fresh 0700 temp dir
+                st = os.stat_result((stat.S_IFDIR | 0o700, *st[1:]))
+            top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context)
+        finally:
+            os.close(parent)
+        if not stat.S_ISDIR(st.st_mode):
+            return "file", [top]
+        sums = [top]
+        for sub, sst in self.walk(real or "."):
+            sub_parent = open_in_root(self.fd, posixpath.dirname(sub) or "/", os.O_RDONLY | os.O_DIRECTORY)
             try:
-                return head + os.readlink(posixpath.basename(rel), dir_fd=parent_fd) + "\n"
+                sums.append(entry_sum(sub_parent, posixpath.basename(sub), sub, sst, from_context=self.is_context))
             finally:
-                os.close(parent_fd)
-        if not stat.S_ISREG(st.st_mode):
-            return head + "\n"
-        h = hashlib.sha256()
-        with os.fdopen(open_in_root(self.fd, rel, os.O_RDONLY), "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        return head + h.hexdigest() + "\n"
+                os.close(sub_parent)
+        return "dir", sums
+
+    def real_path(self, rel: str) -> str:
+        """``rel`` with every symlink resolved inside the context, relative to it (``""`` = the root)."""
+        fd = open_in_root(self.fd, rel, os.O_PATH)
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        base = os.readlink(f"/proc/self/fd/{self.fd}")
+        return "" if real == base else posixpath.relpath(real, base)
 
 
 def _rules(root: Path, dockerfile: str | None) -> IgnoreRules:

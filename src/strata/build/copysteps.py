@@ -110,7 +110,7 @@ class CopyStep:
             return
         image_id = self._from_image(name)
         with self.b.runner.container(image_id, {}, ["true"], []) as c:
-            tree = BuildContext(Path(self.b.runner.rootfs(c)), IgnoreRules([]))
+            tree = BuildContext(Path(self.b.runner.rootfs(c)), IgnoreRules([]), is_context=False)
             try:
                 yield tree
             finally:
