@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,12 @@ def config_view(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: cfg.get(k) or None for k in CONFIG_KEYS} | {"author": doc.get("author")}
 
 
-def history_view(doc: dict[str, Any]) -> list[tuple[str, bool]]:
-    """``created_by`` lines (COPY's content hashes included) and empty-layer flags."""
-    return [(h.get("created_by", ""), bool(h.get("empty_layer"))) for h in doc.get("history") or []]
+def history_view(doc: dict[str, Any], *, mask_hashes: bool = False) -> list[tuple[str, bool]]:
+    """``created_by`` lines (COPY's content hashes included unless masked) and empty-layer flags."""
+    out = []
+    for h in doc.get("history") or []:
+        line = h.get("created_by", "")
+        if mask_hashes:
+            line = re.sub(r"(file|dir|multi):[0-9a-f]{64}", r"\1:<hash>", line)
+        out.append((line, bool(h.get("empty_layer"))))
+    return out

@@ -110,9 +110,12 @@ class BuildContext:
                     name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
                 )
                 try:
-                    yield from self._walk(sub, path)
+                    below = list(self._walk(sub, path))
                 finally:
                     os.close(sub)
+                if excluded and below:  # brought back by a ! pattern: the directory comes along
+                    yield path, st
+                yield from below
 
     def digest(self, rels: list[str]) -> str:
         """Docker's ``file:``/``dir:``/``multi:`` hash of the sources (see ``build.tarsum``)."""
@@ -133,12 +136,37 @@ class BuildContext:
             return "file", [top]
         sums = [top]
         for sub, sst in self.walk(real or "."):
-            sub_parent = open_in_root(self.fd, posixpath.dirname(sub) or "/", os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                sums.append(entry_sum(sub_parent, posixpath.basename(sub), sub, sst, from_context=self.is_context))
-            finally:
-                os.close(sub_parent)
+            sums.append(self._walked_sum(sub, sst))
         return "dir", sums
+
+    def _walked_sum(self, rel: str, st: os.stat_result) -> str:
+        """Docker hashes what a walked symlink resolves to (inside the root), and a dangling one as
+        the path it resolves to."""
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                rel = self.real_path(rel)
+            except FileNotFoundError:
+                return self._dangling_target(rel)
+            target = stat_in_root(self.fd, rel, follow=False)
+            assert target is not None
+            st = target
+        parent = open_in_root(self.fd, posixpath.dirname(rel) or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context)
+        finally:
+            os.close(parent)
+
+    def _dangling_target(self, rel: str) -> str:
+        """The in-root path a dangling symlink names (its parent resolved, then the link's text)."""
+        parent = posixpath.dirname(rel)
+        base = self.real_path(parent) if parent else ""
+        fd = open_in_root(self.fd, parent or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            text = os.readlink(posixpath.basename(rel), dir_fd=fd)
+        finally:
+            os.close(fd)
+        joined = text if text.startswith("/") else posixpath.join("/", base, text)
+        return posixpath.normpath(joined).lstrip("/")
 
     def real_path(self, rel: str) -> str:
         """``rel`` with every symlink resolved inside the context, relative to it (``""`` = the root)."""
