@@ -146,3 +146,51 @@ def test_heredoc_target_and_build_args(strata: Strata, busybox: str, tmp_path: P
     assert "|1 WHO=you /bin/sh -c" in history
     bad = strata("build", "--target", "nope", str(ctx), check=False)
     assert bad.stderr == "Error: failed to reach build target nope in Dockerfile\n"
+
+
+def test_killed_build_leaves_nothing_after_the_next_build(strata: Strata, busybox: str, tmp_path: Path, root: Path) -> None:
+    """kill -9 during a RUN: no image is tagged; the next build removes the orphaned step container
+    (and its mount)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ctx = _ctx(tmp_path, "FROM strata-test/busybox:latest\nRUN sleep 60\n")
+    env = dict(os.environ, STRATA_ROOT=str(root))
+    proc = subprocess.Popen([sys.executable, "-m", "strata", "build", "-t", "killed:1", str(ctx)], env=env,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while "Running in" not in proc.stdout.readline():
+        assert time.monotonic() < deadline and proc.poll() is None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert strata("images", "-q", "killed").stdout == ""
+    (ctx / "Dockerfile").write_text("FROM strata-test/busybox:latest\nENV A=1\n")
+    strata("build", str(ctx))
+    assert strata("ps", "-aq").stdout == ""
+    assert mounts_under(root) == []
+
+
+def test_context_from_a_url(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    with tarfile.open(served / "ctx.tar.gz", "w:gz") as tar:
+        for name, data in (("Dockerfile", b"FROM strata-test/busybox:latest\nCOPY f /f\n"), ("f", b"remote\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(served))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        strata("build", "-t", "remote:1", f"http://127.0.0.1:{server.server_port}/ctx.tar.gz")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert strata("run", "--rm", "remote:1", "cat", "/f").stdout == "remote\n"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from strata.build.builder import Builder, Puller
 from strata.build.context import BuildContext
 from strata.build.state import BuildOptions
-from strata.build.steps import Runner
+from strata.build.steps import Runner, reap_orphans
 from strata.container.records import ContainerStore
 from strata.digest import Digest
 from strata.dockerfile import parse
@@ -39,6 +39,9 @@ def _open_context(
             raise StrataError("invalid argument: can't use stdin for both build context and dockerfile")
         name = opts.dockerfile or "Dockerfile"
         return BuildContext.from_tar(stdin, engine.store.tmp, name), name
+    if opts.context.startswith(("http://", "https://")):
+        name = opts.dockerfile or "Dockerfile"
+        return BuildContext.from_tar(_download(opts.context), engine.store.tmp, name), name
     root = Path(opts.context)
     if opts.dockerfile in (None, "-"):
         return BuildContext.from_dir(root, "Dockerfile" if opts.dockerfile is None else None), "Dockerfile"
@@ -48,6 +51,17 @@ def _open_context(
     except ValueError:
         inside = None
     return BuildContext.from_dir(root, inside), inside
+
+
+def _download(url: str) -> Any:
+    """A context tarball over http(s), streamed (Docker's remote tar context)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        return urllib.request.urlopen(url, timeout=60)
+    except (urllib.error.URLError, OSError) as e:
+        raise StrataError(f"unable to prepare context: unable to download remote context {url}: {e}") from None
 
 
 def _dockerfile_text(ctx: BuildContext, opts: BuildOptions, name: str | None, stdin: IO[bytes] | None) -> str:
@@ -93,6 +107,7 @@ def build(
     ctx, name = _open_context(engine, opts, stdin)
     store = ContainerStore(Path(engine.root))
     try:
+        reap_orphans(store)
         dockerfile = parse(_dockerfile_text(ctx, opts, name, stdin))
         runner = Runner(engine, store, opts.network, *run_output)
         builder = Builder(engine, runner, opts, out or sys.stdout, pull)

@@ -16,7 +16,7 @@ from strata.build.scoped import mkdir_all
 from strata.container import lifecycle as lc
 from strata.container.changes import staged_upper, write_layer_tar
 from strata.container.monitor import Attach
-from strata.container.records import Container, ContainerStore, container_dir
+from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.spec import Bind
 from strata.digest import Digest
@@ -25,7 +25,23 @@ from strata.errors import StrataError, os_error_text
 if TYPE_CHECKING:
     from strata.engine import Engine
 
-__all__ = ["Runner"]
+__all__ = ["BUILDER_LABEL", "Runner", "reap_orphans"]
+
+BUILDER_LABEL = "strata.build.builder"  # "<pid>:<start time>" of the build that made the container
+
+
+def reap_orphans(store: ContainerStore) -> int:
+    """Remove step containers of builds that died (kill -9, a crash): their builder process is gone.
+    Every build does this first, so an interrupted build leaves nothing behind for long."""
+    removed = 0
+    for c in store.all():
+        owner = str((c.config.get("Labels") or {}).get(BUILDER_LABEL) or "")
+        pid, _, start = owner.partition(":")
+        if not pid.isdigit() or pid_alive(int(pid), int(start) if start.isdigit() else 0):
+            continue
+        lc.remove(store, c, force=True)
+        removed += 1
+    return removed
 
 
 @dataclass
@@ -51,6 +67,7 @@ class Runner:
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
             user=str(cfg.get("User") or ""), network=self.network, binds=binds,
+            labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
         )  # fmt: skip
         try:
             c = lc.create(self.store, opts)
