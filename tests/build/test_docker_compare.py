@@ -65,3 +65,29 @@ def test_same_image_as_docker(case: str, dockerd: Any, docker_busybox: str, stra
     steps = [line for line in d.stdout.splitlines() if line.startswith("Step ")]
     assert [line for line in s.stdout.splitlines() if line.startswith("Step ")] == steps
     assert s.stdout.splitlines()[-1] == f"Successfully tagged {tag}"
+
+
+def _cache_flags(out: str) -> list[bool]:
+    """Per step: did it say ``Using cache``."""
+    flags: list[bool] = []
+    for line in out.splitlines():
+        if line.startswith("Step "):
+            flags.append(False)
+        elif line == " ---> Using cache" and flags:
+            flags[-1] = True
+    return flags
+
+
+def test_cache_decisions_like_docker(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """Rebuild with nothing changed, then with one file changed: the same steps come from the cache."""
+    ctx = _prepare("basic", tmp_path)
+    runs: dict[str, list[list[bool]]] = {"docker": [], "strata": []}
+    for change in (None, None, "d/sub/f"):
+        if change:
+            (ctx / change).write_text("changed\n")
+        d = _docker_build(dockerd, ctx, "cache-test:1")
+        assert d.returncode == 0, d.stderr
+        runs["docker"].append(_cache_flags(d.stdout))
+        runs["strata"].append(_cache_flags(strata("build", "-t", "cache-test:1", "--build-arg", "X=7", str(ctx)).stdout))
+    assert runs["strata"][1:] == runs["docker"][1:]
+    assert runs["strata"][2].index(False, 2) == 6  # Step 7, the COPY of the changed file, is the first rebuilt
