@@ -21,6 +21,7 @@ CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "Dockerfile").exists())
 # Known gap: the hash of `COPY . /app` over a context whose .dockerignore has `!` exceptions differs
 # from Docker's (the files copied are the same); every other COPY/ADD hash is Docker's exactly.
 HASH_GAPS = {"ignore"}
+COMMON_FLAGS = ("--build-arg", "X=7", "--label", "corpus=yes", "--label", "b=two words")
 
 
 def _prepare(case: str, dest: Path) -> Path:
@@ -43,7 +44,7 @@ def _prepare(case: str, dest: Path) -> Path:
 
 def _docker_build(dockerd: Any, ctx: Path, tag: str) -> subprocess.CompletedProcess[str]:
     env = dict(dockerd.env, DOCKER_BUILDKIT="0")
-    return subprocess.run(dockerd.argv("build", "-t", tag, "--build-arg", "X=7", str(ctx)), env=env,
+    return subprocess.run(dockerd.argv("build", "-t", tag, *COMMON_FLAGS, str(ctx)), env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
 
 
@@ -53,7 +54,7 @@ def test_same_image_as_docker(case: str, dockerd: Any, docker_busybox: str, stra
     tag = f"corpus-{case}:1"
     d = _docker_build(dockerd, ctx, tag)
     assert d.returncode == 0, d.stdout + d.stderr
-    s = strata("build", "-t", tag, "--build-arg", "X=7", str(ctx))
+    s = strata("build", "-t", tag, *COMMON_FLAGS, str(ctx))
     dockerd.run("save", "-o", str(tmp_path / "d.tar"), tag)
     strata("save", "-o", str(tmp_path / "s.tar"), tag)
     d_tree, d_doc = read_image(tmp_path / "d.tar")
@@ -88,6 +89,6 @@ def test_cache_decisions_like_docker(dockerd: Any, docker_busybox: str, strata: 
         d = _docker_build(dockerd, ctx, "cache-test:1")
         assert d.returncode == 0, d.stderr
         runs["docker"].append(_cache_flags(d.stdout))
-        runs["strata"].append(_cache_flags(strata("build", "-t", "cache-test:1", "--build-arg", "X=7", str(ctx)).stdout))
+        runs["strata"].append(_cache_flags(strata("build", "-t", "cache-test:1", *COMMON_FLAGS, str(ctx)).stdout))
     assert runs["strata"][1:] == runs["docker"][1:]
     assert runs["strata"][2].index(False, 2) == 6  # Step 7, the COPY of the changed file, is the first rebuilt

@@ -79,7 +79,7 @@ class Builder:
         return self.stages[-1].image_id
 
     def _plan(self, instructions: list[Instruction]) -> list[Instruction]:
-        """The instructions up to the end of the target stage, ``--label``s as a last LABEL."""
+        """The instructions up to the end of the target stage, then a LABEL per ``--label``."""
         if not instructions:
             raise StrataError("the Dockerfile cannot be empty")
         if instructions[0].cmd not in ("from", "arg"):
@@ -87,9 +87,8 @@ class Builder:
         plan = list(instructions)
         if self.opts.target:
             plan = self._until_target(plan, self.opts.target)
-        if self.opts.labels:
-            pairs = " ".join(f"{_go_q(k)}='{v}'" for k, v in sorted(self.opts.labels.items()))
-            plan.append(parse_instruction(f"LABEL {pairs}", 0, self.escape))
+        for key, value in sorted(self.opts.labels.items()):  # one LABEL per --label, sorted (Docker's)
+            plan.append(Instruction("label", f"LABEL {key}={value}", 0, args=[key, value]))
         return plan
 
     @staticmethod
