@@ -5,25 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-import peers
-
-Strata = Callable[..., subprocess.CompletedProcess[str]]
-BUSYBOX = "strata-test/busybox:latest"
-
-
-def runtime_missing() -> str | None:
-    import shutil
-
-    if os.geteuid() != 0:
-        return "building runs containers: needs root"
-    if shutil.which("runc") is None:
-        return "runc is not installed"
-    return None
+from build_helpers import BUSYBOX, Strata, runtime_missing
 
 
 @pytest.fixture
@@ -59,11 +45,3 @@ def strata(root: Path) -> Iterator[Strata]:
 def busybox(strata: Strata, busybox_tar: Path) -> str:
     strata("import", "-c", 'CMD ["/bin/sh"]', str(busybox_tar), BUSYBOX)
     return BUSYBOX
-
-
-def mounts_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
-
-
-__all__ = ["BUSYBOX", "Strata", "mounts_under", "peers"]

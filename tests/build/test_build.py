@@ -11,8 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from conftest import Strata, mounts_under
+from build_helpers import Strata, mounts_under
 
 DOCKERFILE = """FROM strata-test/busybox:latest
 ENV A=1

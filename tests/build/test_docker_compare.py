@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from build_helpers import Strata
 from imagetree import config_view, history_view, read_image
-
-from conftest import Strata
 
 CORPUS = Path(__file__).parent / "corpus"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "Dockerfile").exists())
