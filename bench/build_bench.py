@@ -16,7 +16,6 @@ from common import (  # type: ignore[import-not-found]
     peers_running,
     print_ratio_table,
     save_results,
-    strata_cmd,
     time_command,
 )
 from debian_rootfs import debian_rootfs_tar  # type: ignore[import-not-found]
@@ -61,7 +60,8 @@ def main() -> int:
     with peers_running(dockerd=True) as p:
         assert p.dockerd is not None
         docker = p.dockerd
-        s = strata_cmd(p.strata_root)
+        # common.strata_cmd falls back to `python -m strata.cli.main`, which runs nothing: use the package
+        s = [sys.executable, "-m", "strata", "--root", str(p.strata_root)]
         subprocess.run([*s, "import", str(rootfs), BASE], check=True, capture_output=True)
         docker.run("import", str(rootfs), BASE)
         multi, big = _contexts(p.workdir)
@@ -70,9 +70,9 @@ def main() -> int:
         rows = []
         for label, ctx, extra in (("multi-stage, cold", multi, ["--no-cache"]), ("multi-stage, cached", multi, []),
                                   ("200 MB context, cold", big, ["--no-cache"])):  # fmt: skip
-            ours = time_command([*s, "build", "-q", *extra, "-t", "bench/out:1", str(ctx)], label=f"strata {label}")
+            ours = time_command([*s, "build", "-q", "--network", "none", *extra, "-t", "bench/out:1", str(ctx)], label=f"strata {label}")
             for peer, env in (("docker classic", classic), ("docker buildkit", buildkit)):
-                argv = docker.argv("build", "-q", *extra, "-t", "bench/out:1", str(ctx))
+                argv = docker.argv("build", "-q", "--network", "none", *extra, "-t", "bench/out:1", str(ctx))
                 theirs = time_command(argv, label=f"{peer} {label}", env=env)
                 rows.append(Comparison(label, ours, theirs, peer=peer))
         print_ratio_table("build: strata vs docker (ratio < 1: strata faster)", rows)

@@ -62,6 +62,13 @@ def test_same_image_as_docker(case: str, dockerd: Any, docker_busybox: str, stra
     assert not differ, differ
     assert config_view(s_doc) == config_view(d_doc)
     assert history_view(s_doc, mask_hashes=case in HASH_GAPS) == history_view(d_doc, mask_hashes=case in HASH_GAPS)
+    # the image strata built loads and runs in Docker
+    strata_id = strata("inspect", "--format", "{{.Id}}", tag).stdout.strip()
+    dockerd.run("rmi", tag)
+    dockerd.run("load", "-i", str(tmp_path / "s.tar"))
+    assert dockerd.run("inspect", "--format", "{{.Id}}", tag).stdout.strip() == strata_id
+    ran = dockerd.run("run", "--rm", "--network", "none", "--entrypoint", "/bin/busybox", tag, "true", check=False)
+    assert ran.returncode == 0, ran.stderr
     steps = [line for line in d.stdout.splitlines() if line.startswith("Step ")]
     assert [line for line in s.stdout.splitlines() if line.startswith("Step ")] == steps
     assert s.stdout.splitlines()[-1] == f"Successfully tagged {tag}"
