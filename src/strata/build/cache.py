@@ -36,6 +36,22 @@ class BuildCache:
             return None
         return image_id if self.engine.meta.get(image_id) is not None else None
 
+    def _memo_path(self, image_id: Digest | None, srcs: list[str]) -> Path:
+        doc = json.dumps(["sources", str(image_id or "scratch"), srcs])
+        return self.dir / ("sources-" + hashlib.sha256(doc.encode()).hexdigest())
+
+    def sources_memo(self, image_id: Digest | None, srcs: list[str]) -> tuple[list[str], str] | None:
+        """What ``COPY --from`` sources of an image resolved to and their hash, if computed before."""
+        try:
+            rels, digest = json.loads(self._memo_path(image_id, srcs).read_text())
+        except (OSError, ValueError):
+            return None
+        return [str(r) for r in rels], str(digest)
+
+    def remember_sources(self, image_id: Digest | None, srcs: list[str], rels: list[str], digest: str) -> None:
+        self.dir.mkdir(exist_ok=True)
+        write_bytes_atomic(self._memo_path(image_id, srcs), json.dumps([rels, digest]).encode())
+
     def put(self, key: str, image_id: Digest) -> None:
         self.dir.mkdir(exist_ok=True)
         write_bytes_atomic(self.dir / key, str(image_id).encode())

@@ -61,21 +61,36 @@ class CopyStep:
         self.srcs, self.written, self.dest = srcs, written, dest
 
     def run(self) -> None:
-        with self._tree() as tree:
+        name = self.ins.flag("from")
+        image_id = self._from_image(name) if name else None
+        memo = self.b.cache.sources_memo(image_id, self.srcs) if name else None
+        if memo is not None:  # an image never changes: its sources' hash is known without mounting it
+            rels, digest = memo
+            if self._probe(rels, digest) is None:
+                return
+        with self._tree(image_id) as tree:
             rels = [rel for src in self.srcs for rel in tree.sources(src)]
-            if not rels:
-                raise CopyError("no source files were specified")
-            if len(rels) > 1 and not self.dest.endswith("/"):
-                raise StrataError(
-                    f"When using {self.ins.cmd.upper()} with more than one source file, the destination must be a directory and end with a /"
-                )
-            chown = self.ins.flag("chown") or ""
-            comment = f"{self.ins.cmd.upper()} {'--chown=' + chown if chown else ''}{tree.digest(rels)} in {self.written} "
-            cc = self.stage.copy_config()
-            cc["Cmd"] = [*self.stage.shell(), "#(nop) " + comment]
-            key = self.b.cached(self.stage, cc)
-            if key is not None:
-                self._copy(tree, rels, cc, chown, key)
+            digest = tree.digest(rels) if rels else ""
+            if name and rels:
+                self.b.cache.remember_sources(image_id, self.srcs, rels, digest)
+            probed = self._probe(rels, digest)
+            if probed is not None:
+                self._copy(tree, rels, *probed)
+
+    def _probe(self, rels: list[str], digest: str) -> tuple[dict[str, object], str, str] | None:
+        """Checks, the step's container config and its cache key (None: taken from the cache)."""
+        if not rels:
+            raise CopyError("no source files were specified")
+        if len(rels) > 1 and not self.dest.endswith("/"):
+            raise StrataError(
+                f"When using {self.ins.cmd.upper()} with more than one source file, the destination must be a directory and end with a /"
+            )
+        chown = self.ins.flag("chown") or ""
+        comment = f"{self.ins.cmd.upper()} {'--chown=' + chown if chown else ''}{digest} in {self.written} "
+        cc = self.stage.copy_config()
+        cc["Cmd"] = [*self.stage.shell(), "#(nop) " + comment]
+        key = self.b.cached(self.stage, cc)
+        return None if key is None else (cc, chown, key)
 
     def _chmod(self) -> int | None:
         raw = self.ins.flag("chmod")
@@ -102,13 +117,11 @@ class CopyStep:
         b.advance(stage, image_id, key)
 
     @contextmanager
-    def _tree(self) -> Iterator[BuildContext]:
-        name = self.ins.flag("from")
-        if not name:
+    def _tree(self, image_id: Digest | None) -> Iterator[BuildContext]:
+        if not self.ins.flag("from"):
             assert self.b.ctx is not None
             yield self.b.ctx
             return
-        image_id = self._from_image(name)
         with self.b.runner.container(image_id, {}, ["true"], []) as c:
             tree = BuildContext(Path(self.b.runner.rootfs(c)), IgnoreRules([]), is_context=False)
             try:
