@@ -62,6 +62,8 @@ def main() -> int:
         docker = p.dockerd
         # common.strata_cmd falls back to `python -m strata.cli.main`, which runs nothing: use the package
         s = [sys.executable, "-m", "strata", "--root", str(p.strata_root)]
+        # as installed: bytecode cached (this machine's environment turns it off for everything)
+        strata_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         subprocess.run([*s, "import", str(rootfs), BASE], check=True, capture_output=True)
         docker.run("import", str(rootfs), BASE)
         multi, big = _contexts(p.workdir)
@@ -70,7 +72,7 @@ def main() -> int:
         rows = []
         for label, ctx, extra in (("multi-stage, cold", multi, ["--no-cache"]), ("multi-stage, cached", multi, []),
                                   ("200 MB context, cold", big, ["--no-cache"])):  # fmt: skip
-            ours = time_command([*s, "build", "-q", "--network", "none", *extra, "-t", "bench/out:1", str(ctx)], label=f"strata {label}")
+            ours = time_command(env=strata_env, argv=[*s, "build", "-q", "--network", "none", *extra, "-t", "bench/out:1", str(ctx)], label=f"strata {label}")
             for peer, env in (("docker classic", classic), ("docker buildkit", buildkit)):
                 argv = docker.argv("build", "-q", "--network", "none", *extra, "-t", "bench/out:1", str(ctx))
                 theirs = time_command(argv, label=f"{peer} {label}", env=env)

@@ -14,7 +14,7 @@ from strata.build.steps import Runner
 from strata.digest import Digest
 from strata.dockerfile import Dockerfile, DockerfileError, Instruction, ParseError, expand, parse_instruction
 from strata.errors import ImageNotFound, StrataError
-from strata.imageconfig import new_image_config, ordered_config
+from strata.imageconfig import empty_container_config, new_image_config, ordered_config
 
 if TYPE_CHECKING:
     from strata.engine import Engine
@@ -216,15 +216,7 @@ class Builder:
         self.advance(stage, image_id, key)
 
 
-def _go_q(s: str) -> str:
-    import json
-
-    return json.dumps(s, ensure_ascii=False)
-
-
 def _with_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
-    from strata.imageconfig import empty_container_config
-
     out = empty_container_config()
     out.update(cfg)
     return out
