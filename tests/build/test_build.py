@@ -193,3 +193,10 @@ def test_context_from_a_url(strata: Strata, busybox: str, tmp_path: Path) -> Non
         server.shutdown()
         server.server_close()
     assert strata("run", "--rm", "remote:1", "cat", "/f").stdout == "remote\n"
+
+
+def test_copy_heredoc(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, "FROM strata-test/busybox:latest\nCOPY <<EOF /etc/app.conf\nkey=value\nEOF\n")
+    strata("build", "-t", "hdcopy:1", str(ctx))
+    out = strata("run", "--rm", "hdcopy:1", "sh", "-c", "cat /etc/app.conf; stat -c %a /etc/app.conf").stdout
+    assert out == "key=value\n644\n"

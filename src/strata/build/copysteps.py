@@ -4,6 +4,9 @@ key from their content, the copy into a container's rootfs, its changes as the s
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,6 +121,10 @@ class CopyStep:
 
     @contextmanager
     def _tree(self, image_id: Digest | None) -> Iterator[BuildContext]:
+        if self.ins.heredocs:
+            with self._heredoc_tree() as tree:
+                yield tree
+            return
         if not self.ins.flag("from"):
             assert self.b.ctx is not None
             yield self.b.ctx
@@ -128,6 +135,23 @@ class CopyStep:
                 yield tree
             finally:
                 tree.close()
+
+    @contextmanager
+    def _heredoc_tree(self) -> Iterator[BuildContext]:
+        """``COPY <<EOF /dest`` (BuildKit): each heredoc is a file of that name, mode 0644."""
+        scratch = Path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-heredoc-"))
+        try:
+            for doc in self.ins.heredocs:
+                (scratch / doc.name).write_text(doc.content)
+                (scratch / doc.name).chmod(0o644)
+            self.srcs = [re.sub(r"^<<-?([\"']?)(\w+)\1$", r"\2", src) for src in self.srcs]
+            tree = BuildContext(scratch, IgnoreRules([]))
+            try:
+                yield tree
+            finally:
+                tree.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _from_image(self, name: str) -> Digest | None:
         for i, st in enumerate(self.b.stages[:-1]):
