@@ -200,3 +200,23 @@ def test_copy_heredoc(strata: Strata, busybox: str, tmp_path: Path) -> None:
     strata("build", "-t", "hdcopy:1", str(ctx))
     out = strata("run", "--rm", "hdcopy:1", "sh", "-c", "cat /etc/app.conf; stat -c %a /etc/app.conf").stdout
     assert out == "key=value\n644\n"
+
+
+def test_run_mounts(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """RUN --mount: a cache kept between builds, a read-only bind of the context, a tmpfs; none of
+    them (nor their mount points) in the image."""
+    dockerfile = (
+        "FROM strata-test/busybox:latest\n"
+        "RUN --mount=type=cache,target=/cache echo $(date +%s%N) >> /cache/log && wc -l < /cache/log > /runs\n"
+        "RUN --mount=type=bind,source=first.txt,target=/mnt/first cat /mnt/first > /from-bind "
+        "&& ! touch /mnt/first 2>/dev/null\n"
+        "RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs-seen\n"
+    )
+    ctx = _ctx(tmp_path, dockerfile)
+    strata("build", "-t", "mounts:1", str(ctx))
+    strata("build", "--no-cache", "-t", "mounts:2", str(ctx))
+    out = strata("run", "--rm", "mounts:2", "sh", "-c",
+                 "cat /runs /from-bind /tmpfs-seen; ls -d /cache /mnt/first /scratch 2>&1 | grep -c 'No such'").stdout  # fmt: skip
+    assert out.split() == ["2", "one", "x", "3"]
+    bad = strata("build", str(_ctx(tmp_path, "FROM strata-test/busybox:latest\nRUN --mount=type=nfs,target=/x true\n")), check=False)
+    assert bad.stderr == "Error: dockerfile parse error line 2: unsupported mount type 'nfs'\n"

@@ -187,9 +187,10 @@ class Builder:
             empty_layer=empty,
         )  # fmt: skip
 
-    def cached(self, stage: Stage, cc: dict[str, Any]) -> str | None:
-        """The cache key of a step; prints ``Using cache`` and moves the stage on when it hits."""
-        key = self.cache.key(stage.image_id, cc)
+    def cached(self, stage: Stage, cc: dict[str, Any], extra: list[str] | None = None) -> str | None:
+        """The cache key of a step (``extra``: what else decides it, e.g. RUN's mounts); prints
+        ``Using cache`` and moves the stage on when it hits."""
+        key = self.cache.key(stage.image_id, {**cc, "strata.extra": extra} if extra else cc)
         if self.opts.no_cache:
             return key
         hit = self.cache.get(key)

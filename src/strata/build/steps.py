@@ -54,25 +54,26 @@ class Runner:
 
     @contextmanager
     def container(
-        self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], env: list[str], *, volumes: bool = False
-    ) -> Iterator[Container]:
+        self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], env: list[str], *, volumes: bool = False,
+        binds: list[Bind] | None = None, network: str | None = None,
+    ) -> Iterator[Container]:  # fmt: skip
         """A created (not started) container of ``parent`` with the step's config; always removed.
         ``volumes``: the config's VOLUMEs are mounted from scratch copies (what a RUN writes there
         is not kept, as in Docker) and their mount points exist in the rootfs."""
         lowers = self.engine.layer_dirs(parent) if parent is not None else []
         scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
         vols = sorted((cfg.get("Volumes") or {}) if volumes else {})
-        binds = [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
+        vol_binds = [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
         opts = lc.CreateOptions(
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
-            user=str(cfg.get("User") or ""), network=self.network, binds=binds,
+            user=str(cfg.get("User") or ""), network=network or self.network, binds=[*vol_binds, *(binds or [])],
             labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
         )  # fmt: skip
         try:
             c = lc.create(self.store, opts)
             try:
-                self._fill_volumes(c, binds)
+                self._fill_volumes(c, vol_binds)
                 yield c
             finally:
                 cur = self.store.by_id(c.id)
@@ -96,6 +97,14 @@ class Runner:
                     os.close(fd)
         finally:
             os.close(root_fd)
+
+    @contextmanager
+    def rootfs_fd(self, c: Container) -> Iterator[int]:
+        fd = os.open(self.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
 
     def rootfs(self, c: Container) -> Path:
         rootfs = Rootfs(container_dir(self.store.root, c.id), c.driver)
