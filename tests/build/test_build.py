@@ -7,6 +7,9 @@ import gzip
 import io
 import os
 import re
+import signal
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -147,30 +150,48 @@ def test_heredoc_target_and_build_args(strata: Strata, busybox: str, tmp_path: P
     assert bad.stderr == "Error: failed to reach build target nope in Dockerfile\n"
 
 
-def test_killed_build_leaves_nothing_after_the_next_build(strata: Strata, busybox: str, tmp_path: Path, root: Path) -> None:
-    """kill -9 during a RUN: no image is tagged; the next build removes the orphaned step container
-    (and its mount)."""
-    import signal
-    import subprocess
-    import sys
+def _start_build(ctx: Path, root: Path) -> subprocess.Popen[str]:
+    """A build running a long RUN, returned once its step container runs."""
     import time
 
-    ctx = _ctx(tmp_path, "FROM strata-test/busybox:latest\nRUN sleep 60\n")
     env = dict(os.environ, STRATA_ROOT=str(root))
     proc = subprocess.Popen([sys.executable, "-m", "strata", "build", "-t", "killed:1", str(ctx)], env=env,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     while "Running in" not in proc.stdout.readline():
         assert time.monotonic() < deadline and proc.poll() is None
+    return proc
+
+
+def test_killed_build_leaves_nothing_after_the_next_build(strata: Strata, busybox: str, tmp_path: Path, root: Path) -> None:
+    """kill -9 during a RUN: no image is tagged; the next build removes the orphaned step container
+    (and its mount)."""
+    ctx = _ctx(tmp_path, "FROM strata-test/busybox:latest\nRUN sleep 60\n")
+    proc = _start_build(ctx, root)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
+    proc.communicate()
     assert strata("images", "-q", "killed").stdout == ""
     (ctx / "Dockerfile").write_text("FROM strata-test/busybox:latest\nENV A=1\n")
     strata("build", str(ctx))
     assert strata("ps", "-aq").stdout == ""
     assert mounts_under(root) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_build_cleans_up_at_once(strata: Strata, busybox: str, tmp_path: Path, root: Path, sig: int) -> None:
+    """Ctrl-C (or SIGTERM) during a RUN whose process ignores it: the step is killed, nothing is left."""
+    import time
+
+    ctx = _ctx(tmp_path, "FROM strata-test/busybox:latest\nRUN sleep 60\n")
+    proc = _start_build(ctx, root)
+    t0 = time.monotonic()
+    os.kill(proc.pid, sig)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130 and time.monotonic() - t0 < 20
+    assert strata("ps", "-aq").stdout == ""
+    assert mounts_under(root) == []
+    assert strata("images", "-q", "killed").stdout == ""
 
 
 def test_context_from_a_url(strata: Strata, busybox: str, tmp_path: Path) -> None:

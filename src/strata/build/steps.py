@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from strata.build.scoped import mkdir_all
 from strata.container import lifecycle as lc
 from strata.container.changes import staged_upper, write_layer_tar
-from strata.container.monitor import Attach
+from strata.container.logs import read_log
+from strata.container.monitor import Attach, log_path, write_all
 from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.spec import Bind
@@ -112,8 +115,40 @@ class Runner:
         return rootfs.path
 
     def run(self, c: Container) -> int:
-        """Run the container attached to the build's output; its exit code."""
-        return lc.start_attached(self.store, c, Attach(stdin=None, stdout=self.stdout, stderr=self.stderr))
+        """Run the container to its end; its exit code. Its output streams from its log to the build's
+        output, and the build keeps its signals: Ctrl-C kills the step (as ``docker build`` cancels)."""
+        done = threading.Event()
+        tail = threading.Thread(target=self._stream_log, args=(c, done), daemon=True)
+        tail.start()
+        try:
+            return lc.start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None))
+        except BaseException:
+            self._kill(c)
+            raise
+        finally:
+            done.set()
+            tail.join(10)
+
+    def _stream_log(self, c: Container, done: threading.Event) -> None:
+        if self.stdout is None and self.stderr is None:
+            return
+        path = log_path(self.store.root, c.id)
+        while not path.exists():
+            if done.wait(0.02) and not path.exists():
+                return
+        for stream, text, _ in read_log(path, follow=True, still_running=lambda: not done.is_set()):
+            fd = self.stderr if stream == "stderr" else self.stdout
+            if fd is not None:
+                write_all(fd, text.encode())
+
+    def _kill(self, c: Container) -> None:
+        """An interrupted step: the container is killed and recorded as exited, so removing it is quick."""
+        runtime = lc.runtime_for(self.store.root, c)
+        runtime.kill(c.id, "KILL", all_processes=True)
+        deadline = time.monotonic() + 10
+        while (runtime.state(c.id) or {}).get("status") == "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.store.update(c.id, state="exited", exit_code=137, pid=0, monitor_pid=0)
 
     def commit(
         self, c: Container, parent: Digest | None, config_for: Callable[[bool], dict[str, Any]]

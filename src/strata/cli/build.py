@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,10 @@ def _puller(ctx: Context, quiet: bool) -> Any:
     return pull
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
     from strata.build import BuildOptions, build
 
@@ -73,6 +78,7 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         network=args.network,
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
     ctx.out.flush()
     fds = (None, None) if args.quiet else (sys.stdout.fileno(), sys.stderr.fileno())
     result = build(ctx.engine(), opts, out=ctx.out, stdin=stdin, run_output=fds, pull=_puller(ctx, args.quiet))
