@@ -37,7 +37,9 @@ class BuildContext:
 
     def __init__(self, root: Path, rules: IgnoreRules, scratch: Path | None = None, *, is_context: bool = True) -> None:
         self.root = root
-        self.is_context = is_context  # False: a stage's or image's rootfs (COPY --from)
+        self.is_context = is_context  # False: a stage's or image's rootfs (COPY --from), downloads
+        self.implicit: set[str] = set()  # directories Docker's context tar would not hold
+        self.bare_file_hash = False
         self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.rules = rules
         self._scratch = scratch
@@ -114,12 +116,14 @@ class BuildContext:
                 finally:
                     os.close(sub)
                 if excluded and below:  # brought back by a ! pattern: the directory comes along
+                    self.implicit.add(path)
                     yield path, st
                 yield from below
 
     def digest(self, rels: list[str]) -> str:
         """Docker's ``file:``/``dir:``/``multi:`` hash of the sources (see ``build.tarsum``)."""
-        return hash_sources(self._source_sums(rel) for rel in rels)
+        digest = hash_sources(self._source_sums(rel) for rel in rels)
+        return digest.removeprefix("file:") if self.bare_file_hash else digest
 
     def _source_sums(self, rel: str) -> tuple[str, list[str]]:
         real = self.real_path(rel)
@@ -127,26 +131,29 @@ class BuildContext:
         parent = open_in_root(self.fd, parent_rel or "/", os.O_RDONLY | os.O_DIRECTORY)
         try:
             st = os.stat(name or ".", dir_fd=parent, follow_symlinks=False)
-            if not real and self.is_context:  # the daemon's context dir: a fresh 0700 temp dir
-                st = os.stat_result((stat.S_IFDIR | 0o700, *st[1:]))
-            top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context)
+            if not real and self.is_context:  # the context's root: not among the sums Docker joins
+                top = ""
+            else:
+                top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context)
         finally:
             os.close(parent)
         if not stat.S_ISDIR(st.st_mode):
             return "file", [top]
-        sums = [top]
+        sums = [top] if top else []
         for sub, sst in self.walk(real or "."):
             sums.append(self._walked_sum(sub, sst))
         return "dir", sums
 
     def _walked_sum(self, rel: str, st: os.stat_result) -> str:
-        """Docker hashes what a walked symlink resolves to (inside the root), and a dangling one as
-        the path it resolves to."""
+        """Docker hashes what a walked symlink resolves to (inside the root); a dangling one, and a
+        directory its context tar does not hold, as a path."""
+        if self.is_context and rel in self.implicit:
+            return rel
         if stat.S_ISLNK(st.st_mode):
             try:
                 rel = self.real_path(rel)
-            except FileNotFoundError:
-                return self._dangling_target(rel)
+            except FileNotFoundError:  # Docker's tar context answers the link's path, an image its target's
+                return rel if self.is_context else self._dangling_target(rel)
             target = stat_in_root(self.fd, rel, follow=False)
             assert target is not None
             st = target

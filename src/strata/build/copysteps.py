@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from strata.build.context import BuildContext, CopyError
 from strata.build.copy import CopyPlan, Source, copy_sources
 from strata.build.ignore import IgnoreRules
+from strata.build.remote import download, is_url
 from strata.build.scoped import open_in_root
 from strata.build.state import Stage
 from strata.digest import Digest
@@ -62,6 +63,7 @@ class CopyStep:
     ) -> None:
         self.b, self.stage, self.ins = b, stage, ins
         self.srcs, self.written, self.dest = srcs, written, dest
+        self.extract = ins.cmd == "add"  # local archives only: never what a URL gave
 
     def run(self) -> None:
         name = self.ins.flag("from")
@@ -110,7 +112,7 @@ class CopyStep:
             root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 owner = _owner(root_fd, chown) if chown else (0, 0)
-                plan = CopyPlan(self.dest, owner, self._chmod(), extract=self.ins.cmd == "add")
+                plan = CopyPlan(self.dest, owner, self._chmod(), extract=self.extract)
                 copy_sources([Source(tree.fd, rel, tree.rules) for rel in rels], plan, root_fd)
             finally:
                 os.close(root_fd)
@@ -121,6 +123,10 @@ class CopyStep:
 
     @contextmanager
     def _tree(self, image_id: Digest | None) -> Iterator[BuildContext]:
+        if self.ins.cmd == "add" and any(is_url(src) for src in self.srcs):
+            with self._url_tree() as tree:
+                yield tree
+            return
         if self.ins.heredocs:
             with self._heredoc_tree() as tree:
                 yield tree
@@ -135,6 +141,29 @@ class CopyStep:
                 yield tree
             finally:
                 tree.close()
+
+    @contextmanager
+    def _url_tree(self) -> Iterator[BuildContext]:
+        """ADD's URLs downloaded into a scratch tree (each in its own directory: names may repeat)."""
+        if not all(is_url(src) for src in self.srcs):
+            raise StrataError("strata build cannot mix URLs and local sources in one ADD")
+        scratch = Path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-url-"))
+        try:
+            names = []
+            for i, url in enumerate(self.srcs):
+                where = scratch / str(i) if len(self.srcs) > 1 else scratch
+                where.mkdir(exist_ok=True)
+                name = download(url, where)
+                names.append(f"{i}/{name}" if len(self.srcs) > 1 else name)
+            self.srcs, self.extract = names, False
+            tree = BuildContext(scratch, IgnoreRules([]), is_context=False)
+            tree.bare_file_hash = True  # Docker's history: ADD <hex> in …, no file: for a URL
+            try:
+                yield tree
+            finally:
+                tree.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     @contextmanager
     def _heredoc_tree(self) -> Iterator[BuildContext]:
