@@ -213,7 +213,10 @@ class Builder:
         key = self.cached(stage, cc)
         if key is None:
             return
-        image_id = self.runner.add_metadata_image(stage.image_id, self.image_doc(stage, cc, "", True))
+        with self.runner.container(stage.image_id, cc, list(cc["Cmd"]), []) as c:  # as Docker: never started
+            self.say(f" ---> Running in {c.id[:12]}")
+            image_id = self.runner.add_metadata_image(stage.image_id, self.image_doc(stage, cc, c.id, True))
+            self.say(f"Removing intermediate container {c.id[:12]}")
         self.advance(stage, image_id, key)
 
 
