@@ -4,14 +4,10 @@ it is never extracted. Bodies are streamed to disk."""
 
 from __future__ import annotations
 
-import email.utils
 import os
 import posixpath
 import re
 import shutil
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from strata.errors import StrataError
@@ -24,6 +20,8 @@ def is_url(src: str) -> bool:
 
 
 def _filename(url: str, disposition: str | None) -> str:
+    import urllib.parse
+
     path = urllib.parse.urlparse(url).path
     name = posixpath.basename(path) if not path.endswith("/") else ""
     if not name and disposition:
@@ -36,6 +34,10 @@ def _filename(url: str, disposition: str | None) -> str:
 
 def download(url: str, dest_dir: Path) -> str:
     """Fetch ``url`` into ``dest_dir``; the file's name."""
+    import email.utils  # the http machinery only for builds that fetch
+    import urllib.error
+    import urllib.request
+
     try:
         resp = urllib.request.urlopen(url, timeout=60)
     except urllib.error.HTTPError as e:
