@@ -64,31 +64,29 @@ def _download(url: str) -> Any:
         raise StrataError(f"unable to prepare context: unable to download remote context {url}: {e}") from None
 
 
+def _no_dockerfile(opts: BuildOptions, where: str) -> StrataError:
+    if opts.context == "-" or opts.context.startswith(("http://", "https://")):
+        return StrataError(f"Cannot locate specified Dockerfile: {where}")
+    return StrataError(
+        f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {where}: no such file or directory"
+    )
+
+
 def _dockerfile_text(ctx: BuildContext, opts: BuildOptions, name: str | None, stdin: IO[bytes] | None) -> str:
     if opts.dockerfile == "-":
         if stdin is None:
             raise StrataError("no Dockerfile on stdin")
         return stdin.read().decode(errors="replace")
-    if opts.context != "-" and opts.dockerfile is not None and name is None:
-        path = Path(opts.dockerfile)
+    if name is None:  # a Dockerfile outside a directory context
+        path = Path(opts.dockerfile or "Dockerfile")
         try:
             return path.read_text(errors="replace")
         except FileNotFoundError:
-            raise StrataError(
-                f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {path.absolute()}: no such file or directory"
-            ) from None
-    data = ctx.read_file(name or "Dockerfile")
+            raise _no_dockerfile(opts, str(path.absolute())) from None
+    data = ctx.read_file(name)
     if data is None:
-        where = (
-            f"{Path(opts.context).absolute()}/{name or 'Dockerfile'}"
-            if opts.context != "-"
-            else (name or "Dockerfile")
-        )
-        raise StrataError(
-            f"Cannot locate specified Dockerfile: {name or 'Dockerfile'}"
-            if opts.context == "-"
-            else f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {where}: no such file or directory"
-        )
+        in_dir = opts.context not in ("-",) and not opts.context.startswith(("http://", "https://"))
+        raise _no_dockerfile(opts, f"{Path(opts.context).absolute()}/{name}" if in_dir else name)
     return data.decode(errors="replace")
 
 

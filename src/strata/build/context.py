@@ -47,7 +47,7 @@ class BuildContext:
     @classmethod
     def from_dir(cls, root: Path, dockerfile: str | None) -> BuildContext:
         if not root.is_dir():
-            raise StrataError(f"unable to prepare context: path {str(root)!r} not found")
+            raise StrataError(f'unable to prepare context: path "{root}" not found')
         return cls(root, _rules(root, dockerfile))
 
     @classmethod
