@@ -17,7 +17,8 @@ ALLOWED = {
     "mediatypes": set(),
     "reference": {"digest", "errors"},
     "spec": {"digest", "errors", "mediatypes", "strata"},
-    "imageconfig": {"errors", "atomicfile", "compat"},
+    "imageconfig": {"errors", "atomicfile", "compat", "dockerfile"},
+    "dockerfile": {"errors"},
     "archive": {"digest", "errors", "atomicfile"},
     "compat": {"errors"},
     "containeruse": {"digest", "errors"},
@@ -33,6 +34,7 @@ ALLOWED = {
     "api": BASE | {"copier", "transports", "engine", "distribution", "image"},
     "strata": BASE | {"api", "transports", "image"},  # the package's lazy public API
     "ops": BASE | {"engine", "transports", "copier", "archive", "imageconfig", "store", "image"},
+    "build": BASE | {"engine", "container", "archive", "imageconfig", "image", "dockerfile", "store"},
 }
 # cycles other branches are removing; an entry here is a debt, not a rule
 KNOWN_CYCLES: set[frozenset[str]] = set()

@@ -3,21 +3,20 @@ RFC 3339 timestamps, and new configs for import and commit."""
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from strata.compat.gotime import DurationError, parse_duration
-from strata.errors import StrataError
+from strata.dockerfile import DockerfileError, Instruction, ParseError, expand, parse
 
 __all__ = [
     "ChangeError",
     "apply_changes",
+    "apply_instruction",
     "empty_container_config",
     "go_arch",
     "new_image_config",
@@ -106,170 +105,17 @@ OMIT_EMPTY = frozenset(
 SORTED_MAPS = ("ExposedPorts", "Volumes", "Labels")
 
 
-class ChangeError(StrataError):
+class ChangeError(DockerfileError):
     """A ``--change`` Docker's daemon refuses (an invalid parameter: exit 1)."""
 
 
-@dataclass
-class _Instruction:
-    cmd: str  # lower case
-    original: str  # the whole instruction line
-    flags: dict[str, str]
-    args: list[str]
-    json: bool = False
-
-
-def _logical_lines(text: str) -> list[str]:
-    """Dockerfile lines: comments and blank lines dropped, ``\\`` continuations joined."""
-    out: list[str] = []
-    pending = ""
-    for raw in text.split("\n"):
-        line = raw.rstrip("\r")
-        if re.match(r"^\s*#", line):
-            continue
-        if not line.strip() and not pending:
-            continue
-        m = re.search(r"\\[ \t]*$", line)
-        if m:
-            pending += line[: m.start()]
-            continue
-        out.append(pending + line)
-        pending = ""
-    if pending.strip():
-        out.append(pending)
-    return out
-
-
-def _parse_words(rest: str) -> list[str]:
-    """The parser's parseWords: split on blanks, quotes and escapes kept inside words."""
-    words: list[str] = []
-    word = ""
-    quote = ""
-    blank_ok = False
-    in_word = False
-    i = 0
-    while i < len(rest):
-        ch = rest[i]
-        if not in_word:
-            if ch.isspace():
-                i += 1
-                continue
-            in_word = True
-        if quote:
-            if ch == quote:
-                quote = ""
-            elif ch == "\\" and quote != "'":
-                if i + 1 == len(rest):
-                    i += 1
-                    continue
-                word += ch
-                i += 1
-                ch = rest[i]
-            word += ch
-        elif ch.isspace():
-            if blank_ok or word:
-                words.append(word)
-            word, blank_ok, in_word = "", False, False
-        else:
-            if ch in "'\"":
-                quote, blank_ok = ch, True
-            if ch == "\\":
-                if i + 1 == len(rest):
-                    i += 1
-                    continue
-                word += ch
-                i += 1
-                ch = rest[i]
-            word += ch
-        i += 1
-    if in_word and (blank_ok or word):
-        words.append(word)
-    return words
-
-
-def _name_values(rest: str, what: str) -> list[str]:
-    """``KEY name value`` (old form) or ``KEY a=b c=d`` as flat key, value, key, value…"""
-    words = _parse_words(rest)
-    if not words:
-        return []
-    if "=" not in words[0]:
-        parts = re.split(r"\s+", rest.strip(), maxsplit=1)
-        if len(parts) < 2:
-            raise ChangeError(f"{what} must have two arguments")
-        return parts
-    out: list[str] = []
-    for w in words:
-        if "=" not in w:
-            raise ChangeError(f'Syntax error - can\'t find = in "{w}". Must be of the form: name=value')
-        out.extend(w.split("=", 1))
-    return out
-
-
-def _json_array(rest: str) -> list[str] | None:
-    """A JSON string array (Go's decoder reads the first value only), or None when not JSON."""
-    text = rest.lstrip()
-    if not text.startswith("["):
-        return None
-    try:
-        value, _ = json.JSONDecoder().raw_decode(text)
-    except ValueError:
-        return None
-    if not isinstance(value, list):
-        return None
-    if not all(isinstance(v, str) for v in value):
-        raise ChangeError("when using JSON array syntax, arrays must be comprised of strings only")
-    return value
-
-
-def _split_flags(rest: str) -> tuple[dict[str, str], str]:
-    flags: dict[str, str] = {}
-    while True:
-        m = re.match(r"\s*--([^\s=]*)(?:=(\S*))?(?=\s|$)", rest)
-        if not m:
-            return flags, rest.strip()
-        flags[m.group(1)] = m.group(2) or ""
-        rest = rest[m.end() :]
-
-
-def _parse_line(line: str) -> _Instruction:
-    m = re.match(r"(\S+)\s*(.*)$", line.strip(), re.DOTALL)
-    word, rest = (m.group(1), m.group(2)) if m else ("", "")
-    cmd = word.lower()
-    flags, rest = _split_flags(rest)
-    ins = _Instruction(cmd, line.strip(), flags, [])
-    if cmd in ("env", "label"):
-        ins.args = _name_values(rest, cmd.upper())
-    elif cmd in ("cmd", "entrypoint"):
-        arr = _json_array(rest) if rest else None
-        ins.json = arr is not None
-        ins.args = arr if arr is not None else ([rest] if rest else [])
-    elif cmd == "volume":
-        arr = _json_array(rest)
-        ins.args = arr if arr is not None else rest.split()
-    elif cmd == "expose":
-        ins.args = rest.split()
-    elif cmd in ("user", "workdir"):
-        ins.args = [rest] if rest else []
-    elif cmd == "onbuild":
-        if rest:
-            _parse_line(rest)
-            ins.args = [rest.split()[0].lower()]
-    elif cmd == "healthcheck":
-        typ, _, body = rest.partition(" ")
-        body = body.strip()
-        arr = _json_array(body) if body else None
-        ins.json = arr is not None
-        ins.args = ([typ] if typ else []) + (arr if arr is not None else ([body] if body else []))
-    return ins
-
-
-def _check_flags(ins: _Instruction, allowed: tuple[str, ...] = ()) -> None:
-    for name in ins.flags:
+def _check_flags(ins: Instruction, allowed: tuple[str, ...] = ()) -> None:
+    for name, _ in ins.flags:
         if name not in allowed:
             raise ChangeError(f"Unknown flag: {name}")
 
 
-def _count(ins: _Instruction, exactly_one: bool = False) -> None:
+def _count(ins: Instruction, exactly_one: bool = False) -> None:
     what = ins.cmd.upper()
     if exactly_one and len(ins.args) != 1:
         raise ChangeError(f"{what} requires exactly one argument")
@@ -277,136 +123,8 @@ def _count(ins: _Instruction, exactly_one: bool = False) -> None:
         raise ChangeError(f"{what} requires at least one argument")
 
 
-class _Shell:
-    """Docker's shell-word processing for ENV, LABEL, USER, WORKDIR, VOLUME and EXPOSE arguments."""
-
-    def __init__(self, word: str, env: list[str]) -> None:
-        self.text = word
-        self.pos = 0
-        self.env = env
-
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def next(self) -> str:
-        ch = self.peek()
-        self.pos += 1 if ch else 0
-        return ch
-
-    def getenv(self, name: str) -> str:
-        for entry in self.env:
-            key, sep, value = entry.partition("=")
-            if key == name:
-                return value if sep else ""
-        return ""
-
-    def process(self, stop: str = "") -> str:
-        out: list[str] = []
-        while self.peek():
-            ch = self.peek()
-            if stop and ch == stop:
-                self.next()
-                return "".join(out)
-            if ch == "'":
-                out.append(self.single_quote())
-            elif ch == '"':
-                out.append(self.double_quote())
-            elif ch == "$":
-                out.append(self.dollar())
-            else:
-                ch = self.next()
-                if ch == "\\":
-                    ch = self.next()
-                    if not ch:
-                        break
-                out.append(ch)
-        if stop:
-            raise ChangeError(f"unexpected end of statement while looking for matching {stop}")
-        return "".join(out)
-
-    def single_quote(self) -> str:
-        self.next()
-        out: list[str] = []
-        while True:
-            ch = self.next()
-            if not ch:
-                raise ChangeError("unexpected end of statement while looking for matching single-quote")
-            if ch == "'":
-                return "".join(out)
-            out.append(ch)
-
-    def double_quote(self) -> str:
-        self.next()
-        out: list[str] = []
-        while True:
-            ch = self.peek()
-            if not ch:
-                raise ChangeError("unexpected end of statement while looking for matching double-quote")
-            if ch == '"':
-                self.next()
-                return "".join(out)
-            if ch == "$":
-                out.append(self.dollar())
-                continue
-            ch = self.next()
-            if ch == "\\" and self.peek() in ('"', "$", "\\") and self.peek():
-                ch = self.next()
-            out.append(ch)
-
-    def name(self) -> str:
-        ch = self.peek()
-        if ch.isdigit():
-            digits = ""
-            while self.peek().isdigit():
-                digits += self.next()
-            return digits
-        if ch and ch in "*#$@!?-":
-            return self.next()
-        name = ""
-        while self.peek() and (self.peek().isalnum() or self.peek() == "_"):
-            name += self.next()
-        return name
-
-    def dollar(self) -> str:
-        self.next()
-        if self.peek() != "{":
-            name = self.name()
-            return self.getenv(name) if name else "$"
-        self.next()
-        if not self.peek():
-            raise ChangeError("syntax error: missing '}'")
-        if self.peek() in "{}:":
-            raise ChangeError("syntax error: bad substitution")
-        name = self.name()
-        ch = self.next()
-        if ch == "}":
-            return self.getenv(name)
-        if ch != ":":
-            raise ChangeError("missing ':' in substitution")
-        modifier = self.next()
-        try:
-            word = self.process("}")
-        except ChangeError:
-            if not self.peek():
-                raise ChangeError("syntax error: missing '}'") from None
-            raise
-        value = self.getenv(name)
-        if modifier == "+":
-            return word if value else value
-        if modifier == "-":
-            return value or word
-        if modifier == "?":
-            if not value:
-                raise ChangeError(f"{name}: {word or 'is not allowed to be empty'}")
-            return value
-        raise ChangeError(f"unsupported modifier ({modifier}) in substitution")
-
-
-def _expand(word: str, env: list[str]) -> str:
-    try:
-        return _Shell(word, env).process()
-    except ChangeError as e:
-        raise ChangeError(f"failed to process {json.dumps(word, ensure_ascii=False)}: {e}") from None
+def _expand(word: str, env: list[str], escape: str = "\\") -> str:
+    return expand(word, env, escape)
 
 
 def _go_duration(text: str) -> int:
@@ -417,8 +135,8 @@ def _go_duration(text: str) -> int:
         raise ChangeError(str(e)) from None
 
 
-def _interval(flags: dict[str, str], name: str) -> int:
-    text = flags.get(name, "")
+def _interval(ins: Instruction, name: str) -> int:
+    text = ins.flag(name) or ""
     if not text:
         return 0
     value = _go_duration(text)
@@ -427,7 +145,7 @@ def _interval(flags: dict[str, str], name: str) -> int:
     return value
 
 
-def _healthcheck(ins: _Instruction) -> dict[str, Any]:
+def _healthcheck(ins: Instruction) -> dict[str, Any]:
     _count(ins)
     typ = ins.args[0].upper()
     rest = ins.args[1:]
@@ -443,14 +161,15 @@ def _healthcheck(ins: _Instruction) -> dict[str, Any]:
         raise ChangeError("Missing command after HEALTHCHECK CMD")
     health: dict[str, Any] = {"Test": (["CMD"] if ins.json else ["CMD-SHELL"]) + rest}
     for key, flag in (("Interval", "interval"), ("Timeout", "timeout"), ("StartPeriod", "start-period")):
-        value = _interval(ins.flags, flag)
+        value = _interval(ins, flag)
         if value:
             health[key] = value
-    if ins.flags.get("retries"):
+    raw_retries = ins.flag("retries")
+    if raw_retries:
         try:
-            retries = int(ins.flags["retries"])
+            retries = int(raw_retries)
         except ValueError:
-            raise ChangeError(f'strconv.ParseInt: parsing "{ins.flags["retries"]}": invalid syntax') from None
+            raise ChangeError(f'strconv.ParseInt: parsing "{raw_retries}": invalid syntax') from None
         if retries < 1:
             raise ChangeError(f"--retries must be at least 1 (not {retries})")
         health["Retries"] = retries
@@ -484,82 +203,126 @@ def _exposed(spec: str) -> list[str]:
     return [f"{p}/{proto.lower()}" for p in range(start, end + 1)]
 
 
-def _shell_form(ins: _Instruction, cfg: dict[str, Any]) -> list[str]:
+def _shell_form(ins: Instruction, cfg: dict[str, Any]) -> list[str]:
     return ins.args if ins.json else [*(cfg.get("Shell") or DEFAULT_SHELL), *ins.args]
 
 
-def _dispatch(ins: _Instruction, cfg: dict[str, Any], state: dict[str, bool]) -> None:
-    env = list(cfg.get("Env") or [])
-    if ins.cmd in ("env", "label"):
-        _check_flags(ins)
-        _count(ins)
-        if len(ins.args) % 2:
-            raise ChangeError(f"Bad input to {ins.cmd.upper()}, too many arguments")
-        pairs = [(_expand(k, env), _expand(v, env)) for k, v in zip(ins.args[::2], ins.args[1::2], strict=True)]
-        if ins.cmd == "label":
-            cfg["Labels"] = {**(cfg.get("Labels") or {}), **dict(pairs)}
-            return
-        for k, v in pairs:
-            keys = [e.split("=", 1)[0] for e in env]
-            if k in keys:
-                env[keys.index(k)] = f"{k}={v}"
-            else:
-                env.append(f"{k}={v}")
-        cfg["Env"] = env
-    elif ins.cmd == "cmd":
-        _check_flags(ins)
+def _env_label(ins: Instruction, cfg: dict[str, Any], env: list[str], escape: str) -> None:
+    _check_flags(ins)
+    _count(ins)
+    if len(ins.args) % 2:
+        raise ChangeError(f"Bad input to {ins.cmd.upper()}, too many arguments")
+    pairs = [(_expand(k, env, escape), _expand(v, env, escape)) for k, v in zip(ins.args[::2], ins.args[1::2], strict=True)]
+    if ins.cmd == "label":
+        cfg["Labels"] = {**(cfg.get("Labels") or {}), **dict(pairs)}
+        return
+    new_env = list(cfg.get("Env") or [])
+    for k, v in pairs:
+        keys = [e.split("=", 1)[0] for e in new_env]
+        if k in keys:
+            new_env[keys.index(k)] = f"{k}={v}"
+        else:
+            new_env.append(f"{k}={v}")
+    cfg["Env"] = new_env
+
+
+def _cmd_entrypoint(ins: Instruction, cfg: dict[str, Any], state: dict[str, bool]) -> None:
+    _check_flags(ins)
+    if ins.cmd == "cmd":
         cfg["Cmd"] = _shell_form(ins, cfg)
         if ins.args:
             state["cmd_set"] = True
-    elif ins.cmd == "entrypoint":
-        _check_flags(ins)
-        cfg["Entrypoint"] = _shell_form(ins, cfg) if ins.args else None
-        if not state["cmd_set"]:
-            cfg["Cmd"] = None
+        return
+    cfg["Entrypoint"] = _shell_form(ins, cfg) if ins.args else None
+    if not state["cmd_set"]:
+        cfg["Cmd"] = None
+
+
+def _expose(ins: Instruction, cfg: dict[str, Any], env: list[str], escape: str) -> None:
+    _check_flags(ins)
+    _count(ins)
+    ports = dict(cfg.get("ExposedPorts") or {})
+    for word in ins.args:
+        for p in _expand(word, env, escape).split():  # the one instruction whose words may expand to several
+            ports.update({key: {} for key in _exposed(p)})
+    cfg["ExposedPorts"] = ports
+
+
+def _volume(ins: Instruction, cfg: dict[str, Any], env: list[str], escape: str) -> None:
+    _check_flags(ins)
+    _count(ins)
+    vols = dict(cfg.get("Volumes") or {})
+    for v in ins.args:
+        v = _expand(v.strip(), env, escape) if v.strip() else ""
+        if not v:
+            raise ChangeError("VOLUME specified can not be an empty string")
+        vols[v] = {}
+    cfg["Volumes"] = vols
+
+
+def _user_workdir(ins: Instruction, cfg: dict[str, Any], env: list[str], escape: str) -> None:
+    _check_flags(ins)
+    _count(ins, exactly_one=True)
+    value = _expand(ins.args[0], env, escape)
+    if ins.cmd == "user":
+        cfg["User"] = value
+        return
+    if not value:
+        raise ChangeError("cannot normalize nothing")
+    base = cfg.get("WorkingDir") or ""
+    cfg["WorkingDir"] = value if value.startswith("/") else posixpath.normpath(posixpath.join("/", base, value))
+
+
+def _onbuild(ins: Instruction, cfg: dict[str, Any]) -> None:
+    _count(ins)
+    trigger = ins.args[0].upper()
+    if trigger == "ONBUILD":
+        raise ChangeError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+    if trigger in ("MAINTAINER", "FROM"):
+        raise ChangeError(f"{trigger} isn't allowed as an ONBUILD trigger")
+    cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), re.sub(r"(?i)^\s*ONBUILD\s*", "", ins.original)]
+
+
+def _stopsignal_shell(ins: Instruction, cfg: dict[str, Any], env: list[str], escape: str) -> None:
+    _check_flags(ins)
+    if ins.cmd == "shell":
+        if not ins.args:
+            raise ChangeError("SHELL requires at least one argument")
+        if not ins.json:
+            raise ChangeError("SHELL requires the arguments to be in JSON form")
+        cfg["Shell"] = list(ins.args)
+        return
+    _count(ins, exactly_one=True)
+    cfg["StopSignal"] = _expand(ins.args[0], env, escape)
+
+
+def apply_instruction(
+    ins: Instruction,
+    cfg: dict[str, Any],
+    state: dict[str, bool],
+    env: list[str] | None = None,
+    escape: str = "\\",
+) -> None:
+    """Apply one metadata instruction (CMD ENTRYPOINT ENV EXPOSE HEALTHCHECK LABEL ONBUILD USER VOLUME
+    WORKDIR STOPSIGNAL SHELL) to ``cfg`` as Docker's builder does; words are expanded against ``env``
+    (default: the config's Env). ``state["cmd_set"]``: a CMD came earlier in this stage."""
+    env = list(cfg.get("Env") or []) if env is None else env
+    if ins.cmd in ("env", "label"):
+        _env_label(ins, cfg, env, escape)
+    elif ins.cmd in ("cmd", "entrypoint"):
+        _cmd_entrypoint(ins, cfg, state)
     elif ins.cmd == "healthcheck":
         cfg["Healthcheck"] = _healthcheck(ins)
     elif ins.cmd == "expose":
-        _check_flags(ins)
-        _count(ins)
-        ports = dict(cfg.get("ExposedPorts") or {})
-        for word in ins.args:
-            for p in _expose_words(word, env):
-                ports.update({key: {} for key in _exposed(p)})
-        cfg["ExposedPorts"] = ports
+        _expose(ins, cfg, env, escape)
     elif ins.cmd == "volume":
-        _check_flags(ins)
-        _count(ins)
-        vols = dict(cfg.get("Volumes") or {})
-        for v in ins.args:
-            v = _expand(v.strip(), env) if v.strip() else ""
-            if not v:
-                raise ChangeError("VOLUME specified can not be an empty string")
-            vols[v] = {}
-        cfg["Volumes"] = vols
-    elif ins.cmd == "user":
-        _check_flags(ins)
-        _count(ins, exactly_one=True)
-        cfg["User"] = _expand(ins.args[0], env)
-    elif ins.cmd == "workdir":
-        _check_flags(ins)
-        _count(ins, exactly_one=True)
-        path = _expand(ins.args[0], env)
-        if not path:
-            raise ChangeError("cannot normalize nothing")
-        cfg["WorkingDir"] = path if path.startswith("/") else posixpath.normpath(posixpath.join("/", cfg.get("WorkingDir") or "", path))
+        _volume(ins, cfg, env, escape)
+    elif ins.cmd in ("user", "workdir"):
+        _user_workdir(ins, cfg, env, escape)
     elif ins.cmd == "onbuild":
-        _count(ins)
-        trigger = ins.args[0].upper()
-        if trigger == "ONBUILD":
-            raise ChangeError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
-        if trigger in ("MAINTAINER", "FROM"):
-            raise ChangeError(f"{trigger} isn't allowed as an ONBUILD trigger")
-        cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), re.sub(r"(?i)^\s*ONBUILD\s*", "", ins.original)]
-
-
-def _expose_words(word: str, env: list[str]) -> list[str]:
-    """EXPOSE is the one instruction whose words may expand to several (``$PORTS``)."""
-    return _expand(word, env).split()
+        _onbuild(ins, cfg)
+    elif ins.cmd in ("stopsignal", "shell"):
+        _stopsignal_shell(ins, cfg, env, escape)
 
 
 def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
@@ -570,16 +333,21 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
     resets CMD unless a CMD came before it. The result has Docker's field order."""
     cfg = dict(config)
     if changes:
-        lines = _logical_lines("\n".join(changes))
-        if not lines:
+        try:
+            parsed = parse("\n".join(changes), strict=False).instructions
+        except ParseError as e:
+            raise ChangeError(e.reason) from None
+        if not parsed:
             raise ChangeError("file with no instructions")
-        parsed = [_parse_line(line) for line in lines]
         for ins in parsed:
             if ins.cmd not in VALID_CHANGES:
                 raise ChangeError(f"{ins.cmd} is not a valid change command")
         state = {"cmd_set": False}
         for ins in parsed:
-            _dispatch(ins, cfg, state)
+            try:
+                apply_instruction(ins, cfg, state)
+            except DockerfileError as e:
+                raise ChangeError(str(e)) from None
     return ordered_config(cfg)
 
 

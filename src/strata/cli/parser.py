@@ -21,6 +21,7 @@ GROUPS = (
     "strata.cli.containers",
     "strata.cli.distribution",
     "strata.cli.registry",
+    "strata.cli.build",
 )
 
 
@@ -46,6 +47,7 @@ COMMAND_GROUPS = {
     ),
     **dict.fromkeys(("login", "logout", "pull", "push", "search", "copy", "manifest"), "strata.cli.distribution"),
     "registry": "strata.cli.registry",
+    "build": "strata.cli.build",
 }
 
 

@@ -1,0 +1,118 @@
+"""``build(engine, options)``: a Dockerfile and its context to an image in the local store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TextIO
+
+from strata.build.builder import Builder, Puller
+from strata.build.context import BuildContext
+from strata.build.state import BuildOptions
+from strata.build.steps import Runner, reap_orphans
+from strata.container.records import ContainerStore
+from strata.digest import Digest
+from strata.dockerfile import parse
+from strata.errors import StrataError
+from strata.reference import parse_tag_target
+
+if TYPE_CHECKING:
+    from strata.engine import Engine
+
+__all__ = ["BuildResult", "build"]
+
+
+class BuildResult:
+    def __init__(self, image_id: Digest, tags: list[str]) -> None:
+        self.image_id = image_id
+        self.tags = tags
+
+
+def _open_context(
+    engine: Engine, opts: BuildOptions, stdin: IO[bytes] | None
+) -> tuple[BuildContext, str | None]:
+    """The context and the Dockerfile's name inside it (None when it comes from elsewhere)."""
+    if opts.context == "-":
+        if stdin is None:
+            raise StrataError("no build context on stdin")
+        if opts.dockerfile == "-":
+            raise StrataError("invalid argument: can't use stdin for both build context and dockerfile")
+        name = opts.dockerfile or "Dockerfile"
+        return BuildContext.from_tar(stdin, engine.store.tmp, name), name
+    if opts.context.startswith(("http://", "https://")):
+        name = opts.dockerfile or "Dockerfile"
+        return BuildContext.from_tar(_download(opts.context), engine.store.tmp, name), name
+    root = Path(opts.context)
+    if opts.dockerfile in (None, "-"):
+        return BuildContext.from_dir(root, "Dockerfile" if opts.dockerfile is None else None), "Dockerfile"
+    df = Path(opts.dockerfile).absolute()
+    try:
+        inside = str(df.relative_to(root.absolute()))
+    except ValueError:
+        inside = None
+    return BuildContext.from_dir(root, inside), inside
+
+
+def _download(url: str) -> Any:
+    """A context tarball over http(s), streamed (Docker's remote tar context)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        return urllib.request.urlopen(url, timeout=60)
+    except (urllib.error.URLError, OSError) as e:
+        raise StrataError(f"unable to prepare context: unable to download remote context {url}: {e}") from None
+
+
+def _no_dockerfile(opts: BuildOptions, where: str) -> StrataError:
+    if opts.context == "-" or opts.context.startswith(("http://", "https://")):
+        return StrataError(f"Cannot locate specified Dockerfile: {where}")
+    return StrataError(
+        f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {where}: no such file or directory"
+    )
+
+
+def _dockerfile_text(ctx: BuildContext, opts: BuildOptions, name: str | None, stdin: IO[bytes] | None) -> str:
+    if opts.dockerfile == "-":
+        if stdin is None:
+            raise StrataError("no Dockerfile on stdin")
+        return stdin.read().decode(errors="replace")
+    if name is None:  # a Dockerfile outside a directory context
+        path = Path(opts.dockerfile or "Dockerfile")
+        try:
+            return path.read_text(errors="replace")
+        except FileNotFoundError:
+            raise _no_dockerfile(opts, str(path.absolute())) from None
+    data = ctx.read_file(name)
+    if data is None:
+        in_dir = opts.context not in ("-",) and not opts.context.startswith(("http://", "https://"))
+        raise _no_dockerfile(opts, f"{Path(opts.context).absolute()}/{name}" if in_dir else name)
+    return data.decode(errors="replace")
+
+
+def build(
+    engine: Engine,
+    opts: BuildOptions,
+    *,
+    out: TextIO | None = None,
+    stdin: IO[bytes] | None = None,
+    run_output: tuple[int | None, int | None] = (None, None),
+    pull: Puller | None = None,
+) -> BuildResult:
+    """Build ``opts``' Dockerfile; step lines go to ``out``, RUN output to the ``run_output`` fds.
+    Tags are set only when the whole build succeeded."""
+    tags = [parse_tag_target(t) for t in opts.tags]
+    ctx, name = _open_context(engine, opts, stdin)
+    store = ContainerStore(Path(engine.root))
+    try:
+        reap_orphans(store)
+        dockerfile = parse(_dockerfile_text(ctx, opts, name, stdin))
+        runner = Runner(engine, store, opts.network, *run_output)
+        builder = Builder(engine, runner, opts, out or sys.stdout, pull)
+        image_id = builder.build(dockerfile, ctx)
+    finally:
+        store.close()
+        ctx.close()
+    for ref in tags:
+        engine.tag(image_id, ref)
+    return BuildResult(image_id, [ref.familiar_string() for ref in tags])

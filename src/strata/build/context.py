@@ -1,0 +1,198 @@
+"""The build context: a directory (used in place) or a tar stream (plain or compressed, extracted
+into the store's tmp/), filtered by ``.dockerignore``; every lookup resolves inside the context."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from strata.archive.apply import apply_tar
+from strata.build.ignore import IgnoreRules, pattern_regex, read_patterns
+from strata.build.scoped import open_in_root, stat_in_root
+from strata.build.tarsum import entry_sum, hash_sources
+from strata.errors import StrataError
+
+__all__ = ["BuildContext", "CopyError", "has_wildcards"]
+
+_WILD = re.compile(r"[*?\[]")
+
+
+def has_wildcards(path: str) -> bool:
+    return bool(_WILD.search(path))
+
+
+class CopyError(StrataError):
+    """A COPY/ADD source Docker refuses; ``str()`` without the ``COPY failed: `` prefix."""
+
+
+class BuildContext:
+    """An open context directory: ``fd`` is its root; ``rules`` its ``.dockerignore``."""
+
+    def __init__(self, root: Path, rules: IgnoreRules, scratch: Path | None = None, *, is_context: bool = True) -> None:
+        self.root = root
+        self.is_context = is_context  # False: a stage's or image's rootfs (COPY --from), downloads
+        self.implicit: set[str] = set()  # directories Docker's context tar would not hold
+        self.bare_file_hash = False
+        self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.rules = rules
+        self._scratch = scratch
+
+    @classmethod
+    def from_dir(cls, root: Path, dockerfile: str | None) -> BuildContext:
+        if not root.is_dir():
+            raise StrataError(f'unable to prepare context: path "{root}" not found')
+        return cls(root, _rules(root, dockerfile))
+
+    @classmethod
+    def from_tar(cls, stream: Any, tmp: Path, dockerfile: str | None) -> BuildContext:
+        """Extract a context tar (any compression) streamed from ``stream``; ``tmp`` holds it."""
+        scratch = Path(tempfile.mkdtemp(dir=tmp, prefix="build-context-"))
+        try:
+            apply_tar(stream, scratch / "ctx")
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return cls(scratch / "ctx", _rules(scratch / "ctx", dockerfile), scratch)
+
+    def close(self) -> None:
+        os.close(self.fd)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def read_file(self, rel: str) -> bytes | None:
+        try:
+            fd = open_in_root(self.fd, rel, os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+
+    # --- sources --------------------------------------------------------------------------------
+
+    def sources(self, src: str) -> list[str]:
+        """The context paths a COPY/ADD source names (a glob: every match), cleaned and checked."""
+        clean = posixpath.normpath(src.lstrip("/") or ".") if src not in ("", ".") else "."
+        if clean == ".." or clean.startswith("../"):
+            raise CopyError(f"forbidden path outside the build context: {src} ()")
+        if has_wildcards(clean):
+            rx = pattern_regex(clean)
+            return [rel for rel, _ in self.walk(".") if rx.match(rel)]
+        st = stat_in_root(self.fd, clean)
+        if st is None or (clean != "." and self.rules.ignored(clean)):
+            raise CopyError(
+                f"file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"
+            )
+        return [clean]
+
+    def walk(self, rel: str) -> Iterator[tuple[str, os.stat_result]]:
+        """Every entry below directory ``rel`` not excluded, parents before children (sorted);
+        symlinks are reported, never followed."""
+        fd = open_in_root(self.fd, rel, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            yield from self._walk(fd, "" if rel == "." else rel)
+        finally:
+            os.close(fd)
+
+    def _walk(self, dir_fd: int, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
+        for name in sorted(os.listdir(dir_fd)):
+            path = f"{prefix}/{name}" if prefix else name
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            excluded = self.rules.ignored(path)
+            if not excluded:
+                yield path, st
+            if stat.S_ISDIR(st.st_mode) and (not excluded or self.rules.may_reinclude_below(path)):
+                sub = os.open(
+                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
+                )
+                try:
+                    below = list(self._walk(sub, path))
+                finally:
+                    os.close(sub)
+                if excluded and below:  # brought back by a ! pattern: the directory comes along
+                    self.implicit.add(path)
+                    yield path, st
+                yield from below
+
+    def digest(self, rels: list[str]) -> str:
+        """Docker's ``file:``/``dir:``/``multi:`` hash of the sources (see ``build.tarsum``)."""
+        digest = hash_sources(self._source_sums(rel) for rel in rels)
+        return digest.removeprefix("file:") if self.bare_file_hash else digest
+
+    def _source_sums(self, rel: str) -> tuple[str, list[str]]:
+        real = self.real_path(rel)
+        parent_rel, name = posixpath.split(real)
+        parent = open_in_root(self.fd, parent_rel or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            st = os.stat(name or ".", dir_fd=parent, follow_symlinks=False)
+            if not real and self.is_context:  # the context's root: not among the sums Docker joins
+                top = ""
+            else:
+                top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context)
+        finally:
+            os.close(parent)
+        if not stat.S_ISDIR(st.st_mode):
+            return "file", [top]
+        sums = [top] if top else []
+        for sub, sst in self.walk(real or "."):
+            sums.append(self._walked_sum(sub, sst))
+        return "dir", sums
+
+    def _walked_sum(self, rel: str, st: os.stat_result) -> str:
+        """Docker hashes what a walked symlink resolves to (inside the root); a dangling one, and a
+        directory its context tar does not hold, as a path."""
+        if self.is_context and rel in self.implicit:
+            return rel
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                rel = self.real_path(rel)
+            except FileNotFoundError:  # Docker's tar context answers the link's path, an image its target's
+                return rel if self.is_context else self._dangling_target(rel)
+            target = stat_in_root(self.fd, rel, follow=False)
+            assert target is not None
+            st = target
+        parent = open_in_root(self.fd, posixpath.dirname(rel) or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context)
+        finally:
+            os.close(parent)
+
+    def _dangling_target(self, rel: str) -> str:
+        """The in-root path a dangling symlink names (its parent resolved, then the link's text)."""
+        parent = posixpath.dirname(rel)
+        base = self.real_path(parent) if parent else ""
+        fd = open_in_root(self.fd, parent or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            text = os.readlink(posixpath.basename(rel), dir_fd=fd)
+        finally:
+            os.close(fd)
+        joined = text if text.startswith("/") else posixpath.join("/", base, text)
+        return posixpath.normpath(joined).lstrip("/")
+
+    def real_path(self, rel: str) -> str:
+        """``rel`` with every symlink resolved inside the context, relative to it (``""`` = the root)."""
+        fd = open_in_root(self.fd, rel, os.O_PATH)
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        base = os.readlink(f"/proc/self/fd/{self.fd}")
+        return "" if real == base else posixpath.relpath(real, base)
+
+
+def _rules(root: Path, dockerfile: str | None) -> IgnoreRules:
+    """``<Dockerfile>.dockerignore`` next to the Dockerfile wins over ``.dockerignore``. The Dockerfile
+    is read whatever the patterns say; excluded, it is not in the context (as Docker's daemon removes it)."""
+    text = ""
+    for name in ([f"{dockerfile}.dockerignore"] if dockerfile else []) + [".dockerignore"]:
+        path = root / name
+        if path.is_file() and not path.is_symlink():
+            text = path.read_text(errors="replace")
+            break
+    return IgnoreRules(read_patterns(text))

@@ -1,0 +1,192 @@
+"""COPY and ADD as build steps: sources from the context or ``--from`` a stage or image, the cache
+key from their content, the copy into a container's rootfs, its changes as the step's layer."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from strata.build.context import BuildContext, CopyError
+from strata.build.copy import CopyPlan, Source, copy_sources
+from strata.build.ignore import IgnoreRules
+from strata.build.remote import download, is_url
+from strata.build.scoped import open_in_root
+from strata.build.state import Stage
+from strata.digest import Digest
+from strata.dockerfile import Instruction
+from strata.errors import StrataError
+
+if TYPE_CHECKING:
+    from strata.build.builder import Builder
+
+__all__ = ["CopyStep", "lookup_id"]
+
+
+def lookup_id(root_fd: int, db: str, name: str) -> int | None:
+    """A user's or group's numeric ID from the rootfs's ``/etc/passwd`` or ``/etc/group``."""
+    if name.isdigit():
+        return int(name)
+    try:
+        with os.fdopen(open_in_root(root_fd, db, os.O_RDONLY), "r", errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) >= 3 and parts[0] == name and parts[2].isdigit():
+                    return int(parts[2])
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return None
+
+
+def _owner(root_fd: int, chown: str) -> tuple[int, int]:
+    parts = chown.split(":")
+    if len(parts) > 2:
+        raise StrataError(f"invalid chown string format: {chown}")
+    user, group = (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    uid = lookup_id(root_fd, "/etc/passwd", user)
+    if uid is None:
+        raise StrataError(f"can't find uid for user {user}: no such user: {user}")
+    gid = lookup_id(root_fd, "/etc/group", group)
+    if gid is None:
+        raise StrataError(f"can't find gid for group {group}: no such group: {group}")
+    return uid, gid
+
+
+class CopyStep:
+    def __init__(
+        self, b: Builder, stage: Stage, ins: Instruction, srcs: list[str], written: str, dest: str
+    ) -> None:
+        self.b, self.stage, self.ins = b, stage, ins
+        self.srcs, self.written, self.dest = srcs, written, dest
+        self.extract = ins.cmd == "add"  # local archives only: never what a URL gave
+
+    def run(self) -> None:
+        name = self.ins.flag("from")
+        image_id = self._from_image(name) if name else None
+        memo = self.b.cache.sources_memo(image_id, self.srcs) if name else None
+        if memo is not None:  # an image never changes: its sources' hash is known without mounting it
+            rels, digest = memo
+            if self._probe(rels, digest) is None:
+                return
+        with self._tree(image_id) as tree:
+            rels = [rel for src in self.srcs for rel in tree.sources(src)]
+            digest = tree.digest(rels) if rels else ""
+            if name and rels:
+                self.b.cache.remember_sources(image_id, self.srcs, rels, digest)
+            probed = self._probe(rels, digest)
+            if probed is not None:
+                self._copy(tree, rels, *probed)
+
+    def _probe(self, rels: list[str], digest: str) -> tuple[dict[str, object], str, str] | None:
+        """Checks, the step's container config and its cache key (None: taken from the cache)."""
+        if not rels:
+            raise CopyError("no source files were specified")
+        if len(rels) > 1 and not self.dest.endswith("/"):
+            raise StrataError(
+                f"When using {self.ins.cmd.upper()} with more than one source file, the destination must be a directory and end with a /"
+            )
+        chown = self.ins.flag("chown") or ""
+        comment = f"{self.ins.cmd.upper()} {'--chown=' + chown if chown else ''}{digest} in {self.written} "
+        cc = self.stage.copy_config()
+        cc["Cmd"] = [*self.stage.shell(), "#(nop) " + comment]
+        key = self.b.cached(self.stage, cc)
+        return None if key is None else (cc, chown, key)
+
+    def _chmod(self) -> int | None:
+        raw = self.ins.flag("chmod")
+        if not raw:
+            return None
+        try:
+            return int(raw, 8) & 0o7777
+        except ValueError:
+            raise StrataError(f"invalid chmod parameter: {raw}") from None
+
+    def _copy(self, tree: BuildContext, rels: list[str], cc: dict[str, object], chown: str, key: str) -> None:
+        b, stage = self.b, self.stage
+        with b.runner.container(stage.image_id, dict(cc), list(cc["Cmd"]), []) as c:  # type: ignore[call-overload]
+            root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                owner = _owner(root_fd, chown) if chown else (0, 0)
+                plan = CopyPlan(self.dest, owner, self._chmod(), extract=self.extract)
+                copy_sources([Source(tree.fd, rel, tree.rules) for rel in rels], plan, root_fd)
+            finally:
+                os.close(root_fd)
+            image_id = b.runner.commit(
+                c, stage.image_id, lambda empty: b.image_doc(stage, dict(cc), c.id, empty)
+            )
+        b.advance(stage, image_id, key)
+
+    @contextmanager
+    def _tree(self, image_id: Digest | None) -> Iterator[BuildContext]:
+        if self.ins.cmd == "add" and any(is_url(src) for src in self.srcs):
+            with self._url_tree() as tree:
+                yield tree
+            return
+        if self.ins.heredocs:
+            with self._heredoc_tree() as tree:
+                yield tree
+            return
+        if not self.ins.flag("from"):
+            assert self.b.ctx is not None
+            yield self.b.ctx
+            return
+        with self.b.runner.container(image_id, {}, ["true"], []) as c:
+            tree = BuildContext(Path(self.b.runner.rootfs(c)), IgnoreRules([]), is_context=False)
+            try:
+                yield tree
+            finally:
+                tree.close()
+
+    @contextmanager
+    def _url_tree(self) -> Iterator[BuildContext]:
+        """ADD's URLs downloaded into a scratch tree (each in its own directory: names may repeat)."""
+        if not all(is_url(src) for src in self.srcs):
+            raise StrataError("strata build cannot mix URLs and local sources in one ADD")
+        scratch = Path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-url-"))
+        try:
+            names = []
+            for i, url in enumerate(self.srcs):
+                where = scratch / str(i) if len(self.srcs) > 1 else scratch
+                where.mkdir(exist_ok=True)
+                name = download(url, where)
+                names.append(f"{i}/{name}" if len(self.srcs) > 1 else name)
+            self.srcs, self.extract = names, False
+            tree = BuildContext(scratch, IgnoreRules([]), is_context=False)
+            tree.bare_file_hash = True  # Docker's history: ADD <hex> in …, no file: for a URL
+            try:
+                yield tree
+            finally:
+                tree.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    @contextmanager
+    def _heredoc_tree(self) -> Iterator[BuildContext]:
+        """``COPY <<EOF /dest`` (BuildKit): each heredoc is a file of that name, mode 0644."""
+        scratch = Path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-heredoc-"))
+        try:
+            for doc in self.ins.heredocs:
+                (scratch / doc.name).write_text(doc.content)
+                (scratch / doc.name).chmod(0o644)
+            self.srcs = [re.sub(r"^<<-?([\"']?)(\w+)\1$", r"\2", src) for src in self.srcs]
+            tree = BuildContext(scratch, IgnoreRules([]))
+            try:
+                yield tree
+            finally:
+                tree.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _from_image(self, name: str) -> Digest | None:
+        for i, st in enumerate(self.b.stages[:-1]):
+            if st.name == name.lower() or str(i) == name:
+                return st.image_id
+        try:
+            return self.b.resolve_image(name)
+        except StrataError as e:
+            raise StrataError(f"invalid from flag value {name}: {e}") from None

@@ -1,0 +1,133 @@
+"""One instruction of a stage: metadata steps (a config change, an empty layer), ARG, WORKDIR,
+RUN, COPY and ADD, with Docker's history comments and cache keys."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from typing import TYPE_CHECKING
+
+from strata.build.scoped import mkdir_all
+from strata.build.state import Stage
+from strata.dockerfile import DockerfileError, Instruction, ParseError, expand
+from strata.imageconfig import apply_instruction
+
+if TYPE_CHECKING:
+    from strata.build.builder import Builder
+
+__all__ = ["instruction"]
+
+_METADATA = frozenset({
+    "env", "label", "cmd", "entrypoint", "expose", "volume", "user", "stopsignal", "shell", "healthcheck", "onbuild",
+})  # fmt: skip
+
+
+def instruction(b: Builder, stage: Stage, ins: Instruction) -> None:
+    if ins.cmd in _METADATA:
+        _metadata(b, stage, ins)
+    elif ins.cmd == "maintainer":
+        stage.author = ins.rest
+        b.commit_metadata(stage, ins, [ins.rest])
+    elif ins.cmd == "arg":
+        _arg(b, stage, ins)
+    elif ins.cmd == "workdir":
+        _workdir(b, stage, ins)
+    elif ins.cmd == "run":
+        from strata.build.run import run_step
+
+        run_step(b, stage, ins)
+    elif ins.cmd in ("copy", "add"):
+        _copy(b, stage, ins)
+    else:
+        raise ParseError(ins.line, f"unknown instruction: {ins.cmd.upper()}")
+
+
+def _located(ins: Instruction, e: DockerfileError) -> DockerfileError:
+    return ParseError(ins.line, str(e)) if ins.line and not isinstance(e, ParseError) else e
+
+
+def _words(b: Builder, stage: Stage, ins: Instruction) -> list[str]:
+    """The expanded arguments Docker writes into the step's history comment."""
+    env = stage.expand_env()
+    if ins.cmd in ("env", "label", "expose", "volume", "user", "stopsignal"):
+        words = [expand(w.strip(), env, b.escape) for w in ins.args]
+        return sorted(" ".join(words).split()) if ins.cmd == "expose" else words
+    if ins.cmd == "onbuild":
+        return [re.sub(r"(?i)^\s*ONBUILD\s*", "", ins.original)]
+    return []
+
+
+def _metadata(b: Builder, stage: Stage, ins: Instruction) -> None:
+    state = {"cmd_set": stage.cmd_set}
+    try:
+        words = _words(b, stage, ins)
+        apply_instruction(ins, stage.config, state, env=stage.expand_env(), escape=b.escape)
+    except DockerfileError as e:
+        raise _located(ins, e) from None
+    stage.cmd_set = state["cmd_set"]
+    b.commit_metadata(stage, ins, words)
+
+
+def _arg(b: Builder, stage: Stage, ins: Instruction) -> None:
+    if not ins.args:
+        raise ParseError(ins.line, "ARG requires exactly one argument")
+    shown = []
+    for word in ins.args:
+        key, sep, default = word.partition("=")
+        value = expand(default, stage.expand_env(), b.escape) if sep else None
+        stage.declared[key] = value
+        b.args.referenced.add(key)
+        shown.append(key + (f"={value}" if value is not None else ""))
+    b.commit_metadata(stage, ins, shown)
+
+
+def _workdir(b: Builder, stage: Stage, ins: Instruction) -> None:
+    try:
+        apply_instruction(
+            ins, stage.config, {"cmd_set": stage.cmd_set}, env=stage.expand_env(), escape=b.escape
+        )
+    except DockerfileError as e:
+        raise _located(ins, e) from None
+    workdir = str(stage.config["WorkingDir"])
+    cc = stage.copy_config()
+    cc["Cmd"] = [*stage.shell(), f"#(nop) WORKDIR {workdir}"]
+    key = b.cached(stage, cc)
+    if key is None:
+        return
+    with b.runner.container(stage.image_id, cc, cc["Cmd"], []) as c:
+        b.say(f" ---> Running in {c.id[:12]}")
+        root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd, _ = mkdir_all(root_fd, workdir)
+            os.close(fd)
+        finally:
+            os.close(root_fd)
+        image_id = b.runner.commit(c, stage.image_id, lambda empty: b.image_doc(stage, cc, c.id, empty))
+        b.say(f"Removing intermediate container {c.id[:12]}")
+    b.advance(stage, image_id, key)
+
+
+def _dest(stage: Stage, dest: str) -> str:
+    """Docker's normalizeDest: relative to WORKDIR, a trailing slash (or ``.``) kept as a directory."""
+    if dest.startswith("/"):
+        return dest
+    workdir = str(stage.config.get("WorkingDir") or "/")
+    joined = posixpath.join(workdir, dest)
+    if dest.endswith("/") or dest in (".", "./") or dest.endswith("/."):
+        joined = posixpath.normpath(joined) + "/"
+    return joined
+
+
+def _copy(b: Builder, stage: Stage, ins: Instruction) -> None:
+    from strata.build.copysteps import CopyStep
+
+    allowed = ("chown", "chmod", "from") if ins.cmd == "copy" else ("chown", "chmod")
+    for name, _ in ins.flags:
+        if name not in allowed:
+            raise ParseError(ins.line, f"Unknown flag: {name}")
+    env = stage.expand_env()
+    words = [expand(w, env, b.escape) for w in ins.args]
+    if len(words) < 2:
+        raise ParseError(ins.line, f"{ins.cmd.upper()} requires at least two arguments")
+    CopyStep(b, stage, ins, words[:-1], words[-1], _dest(stage, words[-1])).run()

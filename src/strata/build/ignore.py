@@ -1,0 +1,106 @@
+"""``.dockerignore``: Docker's pattern rules (``*``, ``?``, ``[...]``, ``**`` across directories,
+``!`` exceptions, the last matching pattern wins, leading ``/`` and ``..`` cleaned away, a pattern
+matching a parent directory excludes what is below it)."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+
+__all__ = ["IgnoreRules", "pattern_regex", "read_patterns"]
+
+
+def read_patterns(text: str) -> list[str]:
+    """The patterns of a ``.dockerignore`` file as Docker's ReadAll cleans them."""
+    out: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        neg = line.startswith("!")
+        if neg:
+            line = line[1:].strip()
+        if line:
+            line = posixpath.normpath(line)
+            if len(line) > 1 and line.startswith("/"):
+                line = line[1:].lstrip("/") or "/"
+        out.append(("!" if neg else "") + line)
+    return out
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    out = "^"
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            if pattern[i + 1 : i + 2] == "*":
+                i += 1
+                if pattern[i + 1 : i + 2] == "/":
+                    i += 1
+                    out += "(.*/)?"
+                else:
+                    out += ".*"
+            else:
+                out += "[^/]*"
+        elif ch == "?":
+            out += "[^/]"
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out += re.escape(pattern[i])
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                out += re.escape(ch)
+            else:
+                body = pattern[i + 1 : end]
+                out += "[" + ("^" + body[1:] if body.startswith("^") else body) + "]"
+                i = end
+        else:
+            out += re.escape(ch)
+        i += 1
+    return re.compile(out + "$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    text: str
+    exclusion: bool
+    regex: re.Pattern[str]
+    depth: int
+
+
+class IgnoreRules:
+    """Matches context-relative slash paths against the patterns (Docker's PatternMatcher)."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.patterns: list[_Pattern] = []
+        for p in patterns:
+            neg = p.startswith("!")
+            text = p[1:] if neg else p
+            if not text:
+                continue
+            self.patterns.append(_Pattern(text, neg, pattern_regex(text), len(text.split("/"))))
+        self.has_exclusions = any(p.exclusion for p in self.patterns)
+
+    def ignored(self, path: str) -> bool:
+        parent_dirs = posixpath.dirname(path).split("/") if "/" in path else []
+        matched = False
+        for p in self.patterns:
+            match = bool(p.regex.match(path))
+            if not match and parent_dirs and p.depth <= len(parent_dirs):
+                match = bool(p.regex.match("/".join(parent_dirs[: p.depth])))
+            if match:
+                matched = not p.exclusion
+        return matched
+
+    def may_reinclude_below(self, directory: str) -> bool:
+        """Whether some ``!`` pattern could bring back a path under an ignored directory."""
+        if not self.has_exclusions:
+            return False
+        prefix = directory + "/"
+        for p in self.patterns:
+            if p.exclusion and (p.text.startswith(prefix) or "*" in p.text or "?" in p.text or "[" in p.text):
+                return True
+        return False

@@ -1,0 +1,101 @@
+"""RUN: the command runs in a container of the stage's image (strata's runtime, rootfs driver and
+network), attached to the build's output; its filesystem changes become the step's layer."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from strata.build.mounts import RunMount, missing_targets, mount_binds, parse_mount, remove_mount_points
+from strata.build.state import BuildError, Stage
+from strata.dockerfile import DockerfileError, Instruction, ParseError
+
+if TYPE_CHECKING:
+    from strata.build.builder import Builder
+
+__all__ = ["run_command", "run_step"]
+
+_BUILDKIT_ONLY = "the --{} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+
+
+def run_command(stage: Stage, ins: Instruction) -> list[str]:
+    """The container's command: the JSON form as is, else the SHELL with the command line (heredocs
+    as BuildKit reads them: a RUN that is only a heredoc runs its body, others go to the shell)."""
+    if ins.json:
+        return list(ins.args)
+    text = ins.rest
+    if ins.heredocs:
+        only = re.fullmatch(r"\s*<<-?([\"']?)[A-Za-z_][A-Za-z0-9_]*\1\s*", text)
+        if only and len(ins.heredocs) == 1:
+            return [*stage.shell(), ins.heredocs[0].content]
+        text += "\n" + "".join(h.content + h.name + "\n" for h in ins.heredocs)
+    return [*stage.shell(), text]
+
+
+def _flags(ins: Instruction) -> tuple[list[RunMount], str | None]:
+    mounts: list[RunMount] = []
+    network = None
+    for name, value in ins.flags:
+        if name == "mount":
+            try:
+                mounts.append(parse_mount(value or ""))
+            except DockerfileError as e:
+                raise ParseError(ins.line, str(e)) from None
+        elif name == "network":
+            if value not in ("default", "none", "host"):
+                raise ParseError(ins.line, f"unsupported network mode {value!r}")
+            network = value
+        elif name == "security":
+            raise ParseError(ins.line, _BUILDKIT_ONLY.format(name))
+        else:
+            raise ParseError(ins.line, f"Unknown flag: {name}")
+    return mounts, network
+
+
+def run_step(b: Builder, stage: Stage, ins: Instruction) -> None:
+    mounts, network = _flags(ins)
+    if not ins.args:
+        raise ParseError(ins.line, "RUN requires at least one argument")
+    cmd = run_command(stage, ins)
+    history = stage.history_args()
+    save_cmd = [f"|{len(history)}", *history, *cmd] if stage.run_args() else cmd
+    cc = stage.copy_config()
+    cc["Cmd"], cc["Entrypoint"] = save_cmd, None
+    key = b.cached(stage, cc, extra=[f"{k}={v}" for k, v in ins.flags])
+    if key is None:
+        return
+    run_cfg = stage.copy_config()
+    run_cfg["Cmd"], run_cfg["Entrypoint"] = cmd, None
+    run_cfg.pop("Healthcheck", None)
+    _execute(b, stage, cc, run_cfg, (mounts, network), key)
+
+
+def _execute(
+    b: Builder, stage: Stage, cc: dict[str, Any], run_cfg: dict[str, Any],
+    flags: tuple[list[RunMount], str | None], key: str,
+) -> None:  # fmt: skip
+
+    cmd = list(run_cfg["Cmd"])
+    mounts, network = flags
+    scratch = Path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-mounts-"))
+    try:
+        binds = mount_binds(mounts, b.ctx, Path(b.engine.root) / "buildcache" / "mounts", scratch)
+        with b.runner.container(
+            stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, binds=binds, network=network
+        ) as c:
+            with b.runner.rootfs_fd(c) as root_fd:
+                made = missing_targets(root_fd, mounts)
+            b.say(f" ---> Running in {c.id[:12]}")
+            code = b.runner.run(c)
+            if code != 0:
+                raise BuildError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", exit_code=code)
+            with b.runner.rootfs_fd(c) as root_fd:
+                remove_mount_points(root_fd, made)
+            image_id = b.runner.commit(c, stage.image_id, lambda empty: b.image_doc(stage, cc, c.id, empty))
+            b.say(f"Removing intermediate container {c.id[:12]}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    b.advance(stage, image_id, key)

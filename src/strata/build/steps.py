@@ -1,0 +1,179 @@
+"""Steps that need a container: RUN (a real process through strata's runtime), and COPY/ADD/WORKDIR
+(files written into the container's rootfs); each one's changes become the new image's layer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from strata.build.scoped import mkdir_all
+from strata.container import lifecycle as lc
+from strata.container.changes import staged_upper, write_layer_tar
+from strata.container.logs import read_log
+from strata.container.monitor import Attach, log_path, write_all
+from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
+from strata.container.rootfs import Rootfs
+from strata.container.spec import Bind
+from strata.digest import Digest
+from strata.errors import StrataError, os_error_text
+
+if TYPE_CHECKING:
+    from strata.engine import Engine
+
+__all__ = ["BUILDER_LABEL", "Runner", "reap_orphans"]
+
+BUILDER_LABEL = "strata.build.builder"  # "<pid>:<start time>" of the build that made the container
+
+
+def reap_orphans(store: ContainerStore) -> int:
+    """Remove step containers of builds that died (kill -9, a crash): their builder process is gone.
+    Every build does this first, so an interrupted build leaves nothing behind for long."""
+    removed = 0
+    for c in store.all():
+        owner = str((c.config.get("Labels") or {}).get(BUILDER_LABEL) or "")
+        pid, _, start = owner.partition(":")
+        if not pid.isdigit() or pid_alive(int(pid), int(start) if start.isdigit() else 0):
+            continue
+        lc.remove(store, c, force=True)
+        removed += 1
+    return removed
+
+
+@dataclass
+class Runner:
+    engine: Engine
+    store: ContainerStore
+    network: str = "default"
+    stdout: int | None = None
+    stderr: int | None = None
+
+    @contextmanager
+    def container(
+        self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], env: list[str], *, volumes: bool = False,
+        binds: list[Bind] | None = None, network: str | None = None,
+    ) -> Iterator[Container]:  # fmt: skip
+        """A created (not started) container of ``parent`` with the step's config; always removed.
+        ``volumes``: the config's VOLUMEs are mounted from scratch copies (what a RUN writes there
+        is not kept, as in Docker) and their mount points exist in the rootfs."""
+        lowers = self.engine.layer_dirs(parent) if parent is not None else []
+        scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
+        vols = sorted((cfg.get("Volumes") or {}) if volumes else {})
+        vol_binds = [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
+        opts = lc.CreateOptions(
+            image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=cfg, lowers=lowers,
+            cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
+            user=str(cfg.get("User") or ""), network=network or self.network, binds=[*vol_binds, *(binds or [])],
+            labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
+        )  # fmt: skip
+        try:
+            c = lc.create(self.store, opts)
+            try:
+                self._fill_volumes(c, vol_binds)
+                yield c
+            finally:
+                cur = self.store.by_id(c.id)
+                if cur is not None:
+                    lc.remove(self.store, cur, force=True)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _fill_volumes(self, c: Container, binds: list[Bind]) -> None:
+        """Each volume's mount point made in the rootfs, its content copied to the volume."""
+        if not binds:
+            return
+        root_fd = os.open(self.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for bind in binds:
+                fd, _ = mkdir_all(root_fd, bind.destination)
+                try:
+                    real = os.readlink(f"/proc/self/fd/{fd}")  # not running yet: nothing can swap it
+                    shutil.copytree(real, bind.source, symlinks=True)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(root_fd)
+
+    @contextmanager
+    def rootfs_fd(self, c: Container) -> Iterator[int]:
+        fd = os.open(self.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def rootfs(self, c: Container) -> Path:
+        rootfs = Rootfs(container_dir(self.store.root, c.id), c.driver)
+        rootfs.mount()
+        return rootfs.path
+
+    def run(self, c: Container) -> int:
+        """Run the container to its end; its exit code. Its output streams from its log to the build's
+        output, and the build keeps its signals: Ctrl-C kills the step (as ``docker build`` cancels)."""
+        done = threading.Event()
+        tail = threading.Thread(target=self._stream_log, args=(c, done), daemon=True)
+        tail.start()
+        try:
+            return lc.start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None))
+        except BaseException:
+            self._kill(c)
+            raise
+        finally:
+            done.set()
+            tail.join(10)
+
+    def _stream_log(self, c: Container, done: threading.Event) -> None:
+        if self.stdout is None and self.stderr is None:
+            return
+        path = log_path(self.store.root, c.id)
+        while not path.exists():
+            if done.wait(0.02) and not path.exists():
+                return
+        for stream, text, _ in read_log(path, follow=True, still_running=lambda: not done.is_set()):
+            fd = self.stderr if stream == "stderr" else self.stdout
+            if fd is not None:
+                write_all(fd, text.encode())
+
+    def _kill(self, c: Container) -> None:
+        """An interrupted step: the container is killed and recorded as exited, so removing it is quick."""
+        runtime = lc.runtime_for(self.store.root, c)
+        runtime.kill(c.id, "KILL", all_processes=True)
+        deadline = time.monotonic() + 10
+        while (runtime.state(c.id) or {}).get("status") == "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.store.update(c.id, state="exited", exit_code=137, pid=0, monitor_pid=0)
+
+    def commit(
+        self, c: Container, parent: Digest | None, config_for: Callable[[bool], dict[str, Any]]
+    ) -> Digest:
+        """The new image: ``parent`` + the container's changes (an empty layer when nothing changed);
+        ``config_for(empty_layer)`` gives its config document."""
+        cdir = container_dir(self.store.root, c.id)
+        with self.engine.writing():
+            scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
+            try:
+                layer = scratch / "layer.tar"
+                with staged_upper(cdir, c.driver, scratch) as upper:
+                    empty = not any(True for _ in os.scandir(upper))
+                    if not empty:
+                        with open(layer, "wb") as f:
+                            write_layer_tar(upper, f)
+                            f.flush()
+                            os.fsync(f.fileno())
+                cfg = config_for(empty)
+                return self.engine.add_image(cfg, None if empty else layer, parent=parent, tag=None)
+            except OSError as e:
+                raise StrataError(f"failed to commit build step: {os_error_text(e)}") from None
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    def add_metadata_image(self, parent: Digest | None, cfg: dict[str, Any]) -> Digest:
+        """A step that changes only the config: ``parent``'s layers and an empty-layer history entry."""
+        return self.engine.add_image(cfg, None, parent=parent, tag=None)

@@ -1,0 +1,88 @@
+"""The content hashes in COPY/ADD history lines (``COPY file:<hex> in /dst ``), computed as Docker's
+classic builder does: per entry, sha256 over tarsum v1's header fields (name, mode with type bits,
+uid, gid, size, typeflag, linkname, empty uname and gname, devmajor, devminor, security xattrs) then the
+content; a directory is ``dir:`` + sha256 of its entries' sorted sums joined by commas; several
+sources are ``multi:`` + sha256 of their hashes joined in order."""
+
+from __future__ import annotations
+
+import grp
+import hashlib
+import os
+import pwd
+import stat
+from collections.abc import Callable, Iterator
+
+__all__ = ["entry_sum", "hash_sources", "string_slice_hash"]
+
+_TYPEFLAGS = {stat.S_IFREG: "0", stat.S_IFLNK: "2", stat.S_IFCHR: "3", stat.S_IFBLK: "4", stat.S_IFDIR: "5", stat.S_IFIFO: "6"}
+
+
+def _mode(st: os.stat_result) -> int:
+    """Go's tar.FileInfoHeader permission and special bits, with Docker's file type bits added."""
+    mode = stat.S_IMODE(st.st_mode) & 0o777
+    mode |= stat.S_IMODE(st.st_mode) & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX)
+    kind = stat.S_IFMT(st.st_mode)
+    return mode | (kind if kind in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK, stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK) else 0)
+
+
+def _owner_name(ident: int, lookup: Callable[[int], str]) -> str:
+    try:
+        return lookup(ident)
+    except (KeyError, OverflowError):
+        return ""
+
+
+def entry_sum(dir_fd: int, name: str, rel: str, st: os.stat_result, *, from_context: bool = True) -> str:
+    """One entry's sum: ``rel`` is its path in its root (a directory gets a trailing ``/``). Docker
+    sends a context owned by 0:0 and hashes it without owner names; an image's files (``--from``)
+    carry their owners and the names the daemon's host gives them."""
+    is_dir = stat.S_ISDIR(st.st_mode)
+    link = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else ""
+    size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+    dev = (os.major(st.st_rdev), os.minor(st.st_rdev)) if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else (0, 0)
+    fields = [
+        ("name", rel + ("/" if is_dir and not rel.endswith("/") else "")), ("mode", str(_mode(st))),
+        ("uid", "0" if from_context else str(st.st_uid)), ("gid", "0" if from_context else str(st.st_gid)),
+        ("size", str(size)),
+        ("typeflag", _TYPEFLAGS.get(stat.S_IFMT(st.st_mode), "0")), ("linkname", link),
+        ("uname", "" if from_context else _owner_name(st.st_uid, lambda u: pwd.getpwuid(u).pw_name)),
+        ("gname", "" if from_context else _owner_name(st.st_gid, lambda g: grp.getgrgid(g).gr_name)),
+        ("devmajor", str(dev[0])), ("devminor", str(dev[1])),
+    ]  # fmt: skip
+    h = hashlib.sha256()
+    for key, value in fields:
+        h.update(key.encode() + value.encode("utf-8", "surrogateescape"))
+    if not stat.S_ISLNK(st.st_mode):
+        cap = _capability(dir_fd, name)
+        if cap is not None:
+            h.update(b"security.capability" + cap)
+    if stat.S_ISREG(st.st_mode) and size > 0:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        with os.fdopen(fd, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _capability(dir_fd: int, name: str) -> bytes | None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        return os.getxattr(fd, "security.capability")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def string_slice_hash(prefix: str, items: list[str]) -> str:
+    return f"{prefix}:" + hashlib.sha256(",".join(items).encode()).hexdigest()
+
+
+def hash_sources(items: Iterator[tuple[str, list[str]]]) -> str:
+    """``items``: per source, its kind (``file``/``dir``) and the sums of its entries."""
+    hashes = [f"file:{sums[0]}" if kind == "file" else string_slice_hash("dir", sorted(sums)) for kind, sums in items]
+    return hashes[0] if len(hashes) == 1 else string_slice_hash("multi", hashes)

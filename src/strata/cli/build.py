@@ -1,0 +1,94 @@
+"""``strata build``: the command line over ``strata.build.build`` (Docker's classic builder output)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+from strata.errors import StrataError
+
+if TYPE_CHECKING:
+    from strata.cli.main import Context
+    from strata.digest import Digest
+
+__all__ = ["cmd_build", "register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("build", help="Build an image from a Dockerfile")
+    p.add_argument("-t", "--tag", action="append", default=[])
+    p.add_argument("-f", "--file")
+    p.add_argument("--build-arg", action="append", default=[])
+    p.add_argument("--target")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--pull", action="store_true")
+    p.add_argument("--label", action="append", default=[])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--iidfile")
+    p.add_argument("--network", default="default")
+    p.add_argument("--platform")
+    p.add_argument("--progress", default="auto")
+    p.add_argument("--rm", default="true", nargs="?", const="true")
+    p.add_argument("--force-rm", action="store_true")
+    p.add_argument("path", metavar="PATH | URL | -")
+    p.set_defaults(func=cmd_build)
+
+
+def _build_args(raw: list[str]) -> dict[str, str | None]:
+    """Docker's CLI: ``K=V``, or ``K`` taking the value of $K (no value when unset)."""
+    out: dict[str, str | None] = {}
+    for item in raw:
+        key, sep, value = item.partition("=")
+        out[key] = value if sep else os.environ.get(key)
+    return out
+
+
+def _puller(ctx: Context, quiet: bool) -> Any:
+    def pull(name: str) -> Digest:
+        from strata.cli.distribution import cmd_pull
+
+        out = ctx.out
+        if quiet:
+            ctx.out = ctx.err
+        try:
+            cmd_pull(argparse.Namespace(name=name, all_tags=False, quiet=quiet, platform=None), ctx)
+        finally:
+            ctx.out = out
+        return ctx.engine().resolve_image(name)
+
+    return pull
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.build import BuildOptions, build
+
+    if args.network not in ("default", "none", "host", "bridge"):
+        raise StrataError(f"network {args.network} not found")
+    opts = BuildOptions(
+        context=args.path, dockerfile=args.file, tags=list(args.tag), build_args=_build_args(args.build_arg),
+        target=args.target, no_cache=args.no_cache, pull=args.pull,
+        labels={k: v for k, _, v in (lbl.partition("=") for lbl in args.label)}, quiet=args.quiet,
+        network=args.network,
+    )  # fmt: skip
+    stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
+    ctx.out.flush()
+    fds = (None, None) if args.quiet else (sys.stdout.fileno(), sys.stderr.fileno())
+    result = build(ctx.engine(), opts, out=ctx.out, stdin=stdin, run_output=fds, pull=_puller(ctx, args.quiet))
+    if args.iidfile:
+        with open(args.iidfile, "w") as f:
+            f.write(str(result.image_id))
+    if args.quiet:
+        ctx.out.write(f"{result.image_id}\n")
+        return 0
+    ctx.out.write(f"Successfully built {result.image_id.hex[:12]}\n")
+    for tag in result.tags:
+        ctx.out.write(f"Successfully tagged {tag}\n")
+    return 0
