@@ -4,7 +4,6 @@ network error (refused connection, unknown host, timeout, TLS) as Go's ``net``/`
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -17,8 +16,10 @@ from strata.errors import (
     NameUnknown,
     RegistryError,
     RegistryErrorDetail,
+    StrataError,
     Unauthorized,
 )
+from strata.spec import load_json
 
 __all__ = ["describe", "registry_error"]
 
@@ -34,10 +35,10 @@ _ERROR_CLASSES: dict[str, type[RegistryError]] = {
 def _details(body: bytes) -> list[RegistryErrorDetail]:
     details: list[RegistryErrorDetail] = []
     try:
-        obj = json.loads(body)
+        obj = load_json(body, "error body")
         for e in obj.get("errors") or []:
             details.append(RegistryErrorDetail(str(e.get("code", "")), str(e.get("message", "")), e.get("detail")))
-    except (ValueError, AttributeError, TypeError):
+    except (StrataError, AttributeError, TypeError):
         pass
     return details
 

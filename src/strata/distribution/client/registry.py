@@ -3,13 +3,13 @@ manifests, blobs, uploads and the paged listings (tags, catalog)."""
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urljoin
 
 from strata.distribution.client.blobs import BlobsAPI
 from strata.distribution.client.manifests import MAX_MANIFEST_SIZE, ManifestsAPI
 from strata.distribution.client.uploads import UploadsAPI
-from strata.errors import TransportError
+from strata.errors import StrataError, TransportError
+from strata.spec import load_json
 
 __all__ = ["RegistryClient"]
 
@@ -23,6 +23,20 @@ def _next_link(header: str) -> str:
             if start != -1 and end > start:
                 return part[start + 1 : end]
     return ""
+
+
+def _listing(data: bytes, key: str, url: str) -> list[str]:
+    """The names a tag list or catalog page holds under ``key``; anything else is an error."""
+    try:
+        obj = load_json(data, "listing")
+    except StrataError:
+        obj = None
+    names = obj.get(key) if isinstance(obj, dict) else None
+    if not isinstance(names, list | None):
+        obj = None
+    if not isinstance(obj, dict):
+        raise TransportError(f"invalid JSON from {url}")
+    return [str(x) for x in names or []]
 
 
 class RegistryClient(ManifestsAPI, BlobsAPI, UploadsAPI):
@@ -45,11 +59,7 @@ class RegistryClient(ManifestsAPI, BlobsAPI, UploadsAPI):
         for _ in range(_MAX_PAGES):
             resp = self.request("GET", url, scopes=scopes)
             data = self.check(resp, 200).drain(MAX_MANIFEST_SIZE)
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                raise TransportError(f"invalid JSON from {url}") from None
-            out += [str(x) for x in (obj.get(key) or [])]
+            out += _listing(data, key, url)
             nxt = _next_link(resp.header("Link"))
             if not nxt:
                 break
