@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from strata.errors import StrataError
-from strata.server.configkeys import unknown_keys
+from strata.server.configkeys import KNOWN, unknown_keys
 
 __all__ = [
     "ENV_PREFIX",
@@ -218,9 +218,32 @@ def _endpoints(raw: Any) -> list[EndpointConfig]:
     return out
 
 
+_TOKEN_FILES = ("rootcertbundle", "signingkey", "htpasswd", "accessfile")
+
+
+def _check_options(provider: str, opts: dict[str, Any]) -> None:
+    """An auth option strata does not know is a misspelling that could leave auth open: refused."""
+    known: dict[str, Any] = KNOWN["auth"][provider]
+    for key in opts:
+        if key not in known:
+            raise _auth_error(provider, f'unknown option "{key}"')
+
+
+def _check_token(raw: dict[str, Any]) -> None:
+    """Files named must be named (an empty ``accessfile`` would grant every user everything), and an
+    external token server's tokens need its certificates (distribution's words)."""
+    _check_options("token", raw)
+    for key in _TOKEN_FILES:
+        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+            raise _auth_error("token", f'"{key}" must name a file')
+    if "builtin" in raw and not _bool(raw["builtin"]) and not raw.get("rootcertbundle"):
+        raise _auth_error("token", 'token auth requires a valid option string: "rootcertbundle"')
+
+
 def _token(raw: Any) -> TokenConfig | None:
     if not isinstance(raw, dict):
         return None
+    _check_token(raw)
     return TokenConfig(
         realm=raw.get("realm"),
         service=str(raw.get("service", "strata-registry")),
@@ -288,6 +311,7 @@ def _htpasswd(raw: Any) -> HtpasswdConfig:
         raise _auth_error("htpasswd", '"path" must be set for htpasswd access controller')
     if not path.strip():
         raise _auth_error("htpasswd", f"failed to open htpasswd path open {path}: no such file or directory")
+    _check_options("htpasswd", opts)
     return HtpasswdConfig(realm, path)
 
 

@@ -1,0 +1,124 @@
+"""A second look at issue 11's "auth never fails open": a misspelled or empty option inside ``auth``,
+or a misspelled access rule, used to start a registry that let every signed-in user do everything.
+Each such configuration now refuses to start, with the key named."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import yaml
+
+from server.helpers import ServerThread, free_port
+from strata.errors import StrataError
+from strata.server.auth.htpasswd import add_user
+from strata.server.config import ConfigError, build_config
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def _token_for(reg: ServerThread, user: str, scope: str) -> list[dict[str, Any]]:
+    """The access a built-in token server grants ``user`` for ``scope``."""
+    r = reg.get(f"/auth/token?service=strata-registry&scope={scope}", headers=_basic(user, "pw"))
+    assert r.status == 200, r.body
+    claims: dict[str, Any] = jwt.decode(r.json()["token"], options={"verify_signature": False})
+    return list(claims["access"])
+
+
+@pytest.fixture
+def users(tmp_path: Path) -> Path:
+    path = tmp_path / "htpasswd"
+    add_user(str(path), "alice", "pw", create=True)
+    add_user(str(path), "bob", "pw")
+    return path
+
+
+def _access(tmp_path: Path, rules: object) -> Path:
+    path = tmp_path / "access.yml"
+    path.write_text(yaml.safe_dump(rules))
+    return path
+
+
+def test_access_rules_hold_when_spelled_right(tmp_path: Path, users: Path) -> None:
+    """The baseline the misspellings below must not weaken: bob may not push to alice's repository."""
+    rules = _access(tmp_path, [{"account": "alice", "name": "alice/*", "actions": ["pull", "push"]}])
+    reg = ServerThread({"storage": {"inmemory": {}},
+                        "auth": {"token": {"htpasswd": str(users), "accessfile": str(rules)}}})
+    try:
+        assert _token_for(reg, "bob", "repository:alice/x:pull,push") == [
+            {"type": "repository", "name": "alice/x", "actions": []}]
+        assert _token_for(reg, "alice", "repository:alice/x:pull,push")[0]["actions"] == ["pull", "push"]
+    finally:
+        reg.close()
+
+
+MISSPELLED: list[tuple[dict[str, Any], str]] = [
+    # without its access file every signed-in user may push and delete everywhere
+    ({"token": {"htpasswd": "HT", "acessfile": "ACCESS"}},
+     'unable to configure authorization (token): unknown option "acessfile"'),
+    ({"token": {"htpasswd": "HT", "accessfile": ""}},
+     'unable to configure authorization (token): "accessfile" must name a file'),
+    ({"token": {"htpasswd": "HT", "accessfile": ["ACCESS"]}},
+     'unable to configure authorization (token): "accessfile" must name a file'),
+    ({"htpasswd": {"realm": "r", "path": "HT", "pathh": "HT"}},
+     'unable to configure authorization (htpasswd): unknown option "pathh"'),
+    # an external token server's tokens cannot be checked without its certificates
+    ({"token": {"realm": "https://auth.example/token", "builtin": False}},
+     'unable to configure authorization (token): token auth requires a valid option string: "rootcertbundle"'),
+    ({"token": {"realm": "https://auth.example/token", "rootcertbundle": ""}},
+     'unable to configure authorization (token): "rootcertbundle" must name a file'),
+]
+
+
+@pytest.mark.parametrize(("auth", "message"), MISSPELLED,
+                         ids=["accessfile-typo", "accessfile-empty", "accessfile-list", "htpasswd-typo",
+                              "external-without-bundle", "bundle-empty"])
+def test_misspelled_auth_options_refuse_to_start(tmp_path: Path, users: Path, auth: dict[str, Any],
+                                                 message: str) -> None:
+    rules = _access(tmp_path, [{"account": "alice", "name": "alice/*", "actions": ["pull", "push"]}])
+    text = yaml.safe_dump(auth).replace("HT", str(users)).replace("ACCESS", str(rules))
+    with pytest.raises(ConfigError) as err:
+        build_config({"storage": {"inmemory": {}}, "auth": yaml.safe_load(text)})
+    assert str(err.value) == message
+
+
+def test_misspelled_auth_option_stops_the_server(tmp_path: Path, users: Path) -> None:
+    rules = _access(tmp_path, [{"account": "alice", "name": "alice/*", "actions": ["pull", "push"]}])
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(yaml.safe_dump({"auth": {"token": {"htpasswd": str(users), "acessfile": str(rules)}}}))
+    run = subprocess.run(
+        [sys.executable, "-m", "strata.server", "serve", "--config", str(cfg), "--root", str(tmp_path / "r"),
+         "--addr", f"127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=30, env=dict(os.environ))
+    assert run.returncode == 1, run.stderr
+    assert run.stderr == 'Error: unable to configure authorization (token): unknown option "acessfile"\n'
+
+
+BAD_RULES: list[tuple[object, str]] = [
+    # "acount" used to leave the rule's account at "*": every signed-in user got alice's rights
+    ([{"acount": "alice", "name": "alice/*", "actions": ["pull", "push"]}], 'unknown key "acount"'),
+    ([{"account": "alice", "nmae": "alice/*", "actions": ["pull", "push"]}], 'unknown key "nmae"'),
+    ([{"name": "alice/*", "actions": ["push"]}], '"account" must be set'),
+    ([{"account": "alice", "actions": ["push"]}], '"name" must be set'),
+    ([{"account": "alice", "name": "alice/*", "actions": ["pul"]}], 'unknown action "pul"'),
+    (["alice"], "not a mapping"),
+    ({"acces": []}, 'unknown key "acces"'),
+]
+
+
+@pytest.mark.parametrize(("rules", "reason"), BAD_RULES,
+                         ids=["account-typo", "name-typo", "no-account", "no-name", "action-typo", "not-mapping",
+                              "top-typo"])
+def test_misspelled_access_rules_refuse_to_start(tmp_path: Path, users: Path, rules: object, reason: str) -> None:
+    path = _access(tmp_path, rules)
+    with pytest.raises(StrataError) as err:
+        ServerThread({"storage": {"inmemory": {}}, "auth": {"token": {"htpasswd": str(users), "accessfile": str(path)}}})
+    assert str(err.value).startswith(f"invalid access file {path}: "), str(err.value)
+    assert reason in str(err.value), str(err.value)
