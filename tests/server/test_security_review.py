@@ -122,3 +122,31 @@ def test_misspelled_access_rules_refuse_to_start(tmp_path: Path, users: Path, ru
         ServerThread({"storage": {"inmemory": {}}, "auth": {"token": {"htpasswd": str(users), "accessfile": str(path)}}})
     assert str(err.value).startswith(f"invalid access file {path}: "), str(err.value)
     assert reason in str(err.value), str(err.value)
+
+
+def test_ui_with_an_external_token_server_grants_nothing(tmp_path: Path) -> None:
+    """An external token server decides alone. With ``auth.token.htpasswd`` also set (the UI can then
+    sign users in), a UI user used to get every action on every repository (the access rules of
+    the built-in server, absent, meant "everything"): mallory listed and deleted alice's image."""
+    from server.helpers import Client
+    from server.test_security_auth import TokenIssuer
+    from server.uihelpers import UIClient, push_labelled_image
+
+    issuer = TokenIssuer(tmp_path)
+    add_user(str(tmp_path / "htpasswd"), "mallory", "pw", create=True)
+    auth = issuer.auth_config()
+    auth["token"]["htpasswd"] = str(tmp_path / "htpasswd")
+    raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}, "delete": {"enabled": True}},
+           "auth": auth, "ui": {"enabled": True}}
+    with ServerThread(raw) as s:
+        api = Client(s.host, s.port, None, issuer.token("admin", ("alice/private", ["pull", "push"])))
+        push_labelled_image(api, "alice/private", "1", {})
+        ui = UIClient(s)
+        assert ui.login("mallory", "pw").status == 303
+        assert "alice/private" not in ui.get("/ui/").body.decode()
+        assert ui.get("/ui/repo?name=alice/private").status == 404
+        token = ui.csrf("/ui/")
+        r = ui.send("POST", "/ui/delete", {"csrf": token, "name": "alice/private", "tag": "1"},
+                    {"Origin": f"http://127.0.0.1:{s.port}"})
+        assert r.status in (403, 404), r.status
+        assert api.get("/v2/alice/private/manifests/1").status == 200
