@@ -150,3 +150,103 @@ def test_ui_with_an_external_token_server_grants_nothing(tmp_path: Path) -> None
                     {"Origin": f"http://127.0.0.1:{s.port}"})
         assert r.status in (403, 404), r.status
         assert api.get("/v2/alice/private/manifests/1").status == 200
+
+
+# --- settings strata knew by name but did not apply: each one left the registry more open --------
+
+
+def _tls_server(tmp_path: Path, **tls: Any) -> tuple[ServerThread, Any]:
+    from distribution.tlscerts import CA
+
+    ca = CA(tmp_path / "pki")
+    cert, key = ca.issue("server", ["127.0.0.1"])
+    raw = {"storage": {"inmemory": {}}, "http": {"tls": {"certificate": str(cert), "key": str(key), **tls}}}
+    return ServerThread(raw), ca
+
+
+def _handshake(port: int, ca_path: Path, client: tuple[Path, Path] | None = None,
+               version: Any = None) -> int:
+    """The status of ``GET /v2/`` over TLS, or 0 when the server refuses the connection."""
+    import http.client
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(ca_path))
+    if client is not None:
+        ctx.load_cert_chain(str(client[0]), str(client[1]))
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    try:
+        conn.request("GET", "/v2/")
+        return conn.getresponse().status
+    except (ssl.SSLError, ConnectionError):
+        return 0
+    finally:
+        conn.close()
+
+
+def test_tls_clientcas_requires_a_client_certificate(tmp_path: Path) -> None:
+    """``http.tls.clientcas`` (distribution: mutual TLS, often the registry's only auth) was a known key
+    that did nothing: every client got in without a certificate."""
+    from distribution.tlscerts import CA
+
+    clients = CA(tmp_path / "clients", name="client CA")
+    good = clients.issue("client", ["alice"], client=True)
+    stranger = CA(tmp_path / "other", name="other CA").issue("client", ["mallory"], client=True)
+    reg, ca = _tls_server(tmp_path, clientcas=[str(clients.ca_path)])
+    try:
+        assert _handshake(reg.port, ca.ca_path, good) == 200
+        assert _handshake(reg.port, ca.ca_path) == 0
+        assert _handshake(reg.port, ca.ca_path, stranger) == 0
+    finally:
+        reg.close()
+
+
+def test_tls_minimumtls_is_applied(tmp_path: Path) -> None:
+    import ssl
+
+    reg, ca = _tls_server(tmp_path, minimumtls="tls1.3")
+    try:
+        assert _handshake(reg.port, ca.ca_path, version=ssl.TLSVersion.TLSv1_3) == 200
+        assert _handshake(reg.port, ca.ca_path, version=ssl.TLSVersion.TLSv1_2) == 0
+    finally:
+        reg.close()
+
+
+UNAPPLIED: list[tuple[dict[str, Any], str]] = [
+    # Let's Encrypt without a certificate: strata served plain HTTP, passwords in clear
+    ({"http": {"tls": {"letsencrypt": {"cachefile": "/x", "email": "a@b"}}}},
+     "http.tls.letsencrypt is not supported: configure http.tls.certificate and http.tls.key"),
+    ({"http": {"tls": {"certificate": "/c", "key": "/k", "ciphersuites": ["TLS_RSA_WITH_RC4_128_SHA"]}}},
+     "http.tls.ciphersuites is not supported: strata uses OpenSSL's defaults"),
+    ({"http": {"tls": {"certificate": "/c", "key": "/k", "minimumtls": "tls9"}}},
+     "invalid http.tls.minimumtls 'tls9': one of tls1.0, tls1.1, tls1.2, tls1.3"),
+    ({"http": {"tls": {"certificate": "/c", "key": "/k", "clientcas": ""}}},
+     "invalid http.tls.clientcas: a list of CA certificate files"),
+    # a read-only registry (maintenance) that accepted pushes and deletes
+    ({"storage": {"inmemory": {}, "maintenance": {"readonly": {"enabled": True}}}},
+     "storage.maintenance.readonly is not supported: strata would accept writes"),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), UNAPPLIED,
+                         ids=["letsencrypt", "ciphersuites", "minimumtls", "clientcas", "readonly"])
+def test_settings_strata_cannot_apply_refuse_to_start(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_config(raw)
+    assert str(err.value) == message
+    # switched off, they are harmless
+    if "readonly" in message:
+        build_config({"storage": {"inmemory": {}, "maintenance": {"readonly": {"enabled": False}}}})
+
+
+def test_configured_http_headers_are_sent(tmp_path: Path) -> None:
+    """distribution's ``http.headers`` (its sample config: ``X-Content-Type-Options: [nosniff]``, often
+    HSTS) were known and dropped."""
+    raw = {"storage": {"inmemory": {}}, "http": {"headers": {
+        "X-Content-Type-Options": ["nosniff"], "Strict-Transport-Security": ["max-age=63072000"]}}}
+    with ServerThread(raw) as reg:
+        for path in ("/v2/", "/v2/no/such/manifests/x"):
+            r = reg.get(path)
+            assert r.header("X-Content-Type-Options") == "nosniff", (path, r.headers)
+            assert r.header("Strict-Transport-Security") == "max-age=63072000"

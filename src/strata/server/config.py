@@ -25,6 +25,7 @@ from strata.server.configkeys import KNOWN, unknown_keys
 
 __all__ = [
     "ENV_PREFIX",
+    "TLS_VERSIONS",
     "ConfigError",
     "ConnectionLimits",
     "EndpointConfig",
@@ -132,6 +133,9 @@ class RegistryConfig:
     addr: str = "127.0.0.1:5000"
     tls_certificate: str | None = None
     tls_key: str | None = None
+    tls_clientcas: list[str] = field(default_factory=list)
+    tls_minimum: str | None = None
+    headers: dict[str, list[str]] = field(default_factory=dict)
     htpasswd: HtpasswdConfig | None = None
     token: TokenConfig | None = None
     notifications: list[EndpointConfig] = field(default_factory=list)
@@ -394,6 +398,45 @@ def _debug(raw: Any) -> tuple[str | None, str | None]:
     return _addr(raw["addr"]), path
 
 
+TLS_VERSIONS = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
+
+_UNAPPLIED = {
+    "http.tls.letsencrypt": "http.tls.letsencrypt is not supported: configure http.tls.certificate and http.tls.key",
+    "http.tls.ciphersuites": "http.tls.ciphersuites is not supported: strata uses OpenSSL's defaults",
+    "storage.maintenance.readonly": "storage.maintenance.readonly is not supported: strata would accept writes",
+}
+
+
+def _refuse_unapplied(raw: Mapping[str, Any]) -> None:
+    """Settings distribution applies and strata cannot: ignoring one would leave the registry more open
+    than configured (plain HTTP, weaker ciphers, writes), so they refuse to start. Off, they are fine."""
+    for dotted, message in _UNAPPLIED.items():
+        value = _get(raw, dotted)
+        if dotted.endswith("readonly") and isinstance(value, Mapping):
+            value = _bool(value.get("enabled", False))
+        if value:
+            raise ConfigError(message)
+
+
+def _tls(tls: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """``http.tls.clientcas`` (client certificates required, signed by one of these CAs) and
+    ``http.tls.minimumtls``."""
+    cas = tls.get("clientcas")
+    if cas is not None and (not isinstance(cas, list) or not all(isinstance(c, str) and c for c in cas)):
+        raise ConfigError("invalid http.tls.clientcas: a list of CA certificate files")
+    minimum = tls.get("minimumtls")
+    if minimum is not None and str(minimum).lower() not in TLS_VERSIONS:
+        raise ConfigError(f"invalid http.tls.minimumtls {minimum!r}: one of {', '.join(TLS_VERSIONS)}")
+    return list(cas or []), str(minimum).lower() if minimum is not None else None
+
+
+def _headers(raw: Any) -> dict[str, list[str]]:
+    """``http.headers``: header name -> values added to every response."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in raw.items()}
+
+
 def _section(raw: Mapping[str, Any], dotted: str) -> dict[str, Any]:
     node = _get(raw, dotted, {})
     return node if isinstance(node, dict) else {}
@@ -405,6 +448,8 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
     http = _section(raw, "http")
     htpasswd, token = _auth(_get(raw, "auth"))
     debug_addr, metrics_path = _debug(http.get("debug"))
+    _refuse_unapplied(raw)
+    clientcas, minimum = _tls(_section(raw, "http.tls"))
     return RegistryConfig(
         root=_get(raw, "storage.filesystem.rootdirectory"),
         inmemory=_get(raw, "storage.inmemory") is not None and _get(raw, "storage.filesystem") is None,
@@ -412,6 +457,9 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
         addr=_addr(http.get("addr", "127.0.0.1:5000")),
         tls_certificate=_get(raw, "http.tls.certificate"),
         tls_key=_get(raw, "http.tls.key"),
+        tls_clientcas=clientcas,
+        tls_minimum=minimum,
+        headers=_headers(http.get("headers")),
         htpasswd=htpasswd,
         token=token,
         notifications=_endpoints(_get(raw, "notifications.endpoints")),
