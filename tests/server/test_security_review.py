@@ -250,3 +250,29 @@ def test_configured_http_headers_are_sent(tmp_path: Path) -> None:
             r = reg.get(path)
             assert r.header("X-Content-Type-Options") == "nosniff", (path, r.headers)
             assert r.header("Strict-Transport-Security") == "max-age=63072000"
+
+
+def test_ui_never_reads_a_huge_config_whose_descriptor_lies(tmp_path: Path) -> None:
+    """The UI reads image configs up to 4 MiB; it judged by the manifest's declared size, so a pusher
+    declaring ``size: 2`` for a huge config blob made every page view read all of it into memory."""
+    import json
+
+    from server.helpers import push_blob
+    from server.uihelpers import UIClient
+
+    def push(s: ServerThread, repo: str, pad: int) -> None:
+        cfg = json.dumps({"architecture": "amd64", "os": "linux", "created": "2001-02-03T04:05:06Z",
+                          "rootfs": {"type": "layers", "diff_ids": []}, "pad": "x" * pad}).encode()
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                          "digest": push_blob(s, repo, cfg), "size": 2}, "layers": []}).encode()
+        r = s.request("PUT", f"/v2/{repo}/manifests/v1", body=manifest,
+                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        assert r.status == 201, r.body
+
+    with ServerThread({"storage": {"inmemory": {}}, "ui": {"enabled": True}}) as s:
+        push(s, "small/cfg", 10)
+        push(s, "big/cfg", 5 << 20)
+        ui = UIClient(s)
+        assert "linux/amd64" in ui.get("/ui/repo?name=small/cfg").body.decode()
+        assert "linux/amd64" not in ui.get("/ui/repo?name=big/cfg").body.decode()
