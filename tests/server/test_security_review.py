@@ -276,3 +276,18 @@ def test_ui_never_reads_a_huge_config_whose_descriptor_lies(tmp_path: Path) -> N
         ui = UIClient(s)
         assert "linux/amd64" in ui.get("/ui/repo?name=small/cfg").body.decode()
         assert "linux/amd64" not in ui.get("/ui/repo?name=big/cfg").body.decode()
+
+
+@pytest.mark.parametrize("value", ["", "{}", "null"])
+def test_empty_auth_from_the_environment_does_not_switch_auth_off(tmp_path: Path, users: Path, value: str) -> None:
+    """``STRATA_REGISTRY_AUTH=`` (a template's unset variable) replaced the file's auth section with
+    nothing: a registry configured with htpasswd served everyone."""
+    from strata.server.config import load_config
+
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(yaml.safe_dump({"auth": {"htpasswd": {"realm": "r", "path": str(users)}}}))
+    with pytest.raises(ConfigError, match="STRATA_REGISTRY_AUTH is empty"):
+        load_config(str(cfg), env={"STRATA_REGISTRY_AUTH": value})
+    # another controller from the environment is an override, not a removal
+    other = load_config(str(cfg), env={"STRATA_REGISTRY_AUTH": "{token: {htpasswd: " + str(users) + "}}"})
+    assert other.token is not None and other.htpasswd is None

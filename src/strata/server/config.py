@@ -512,7 +512,11 @@ def load_config(
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"invalid config {path}: not a mapping")
         raw = loaded or {}
+    had_auth = bool(_get(raw, "auth"))
     _apply_env(raw, os.environ if env is None else env)
+    if had_auth and not _get(raw, "auth"):
+        # an empty STRATA_REGISTRY_AUTH (an unset variable in a template) must not switch auth off
+        raise ConfigError(f"{ENV_PREFIX}AUTH is empty: it would remove the access controller {path} configures")
     if addr:
         raw.setdefault("http", {})["addr"] = addr
     if root:
