@@ -286,8 +286,22 @@ def test_empty_auth_from_the_environment_does_not_switch_auth_off(tmp_path: Path
 
     cfg = tmp_path / "config.yml"
     cfg.write_text(yaml.safe_dump({"auth": {"htpasswd": {"realm": "r", "path": str(users)}}}))
-    with pytest.raises(ConfigError, match="STRATA_REGISTRY_AUTH is empty"):
+    with pytest.raises(ConfigError, match="STRATA_REGISTRY_AUTH is empty: it would remove the auth that "):
         load_config(str(cfg), env={"STRATA_REGISTRY_AUTH": value})
     # another controller from the environment is an override, not a removal
     other = load_config(str(cfg), env={"STRATA_REGISTRY_AUTH": "{token: {htpasswd: " + str(users) + "}}"})
     assert other.token is not None and other.htpasswd is None
+
+
+@pytest.mark.parametrize("name", ["STRATA_REGISTRY_HTTP_TLS", "STRATA_REGISTRY_HTTP_TLS_CERTIFICATE",
+                                  "STRATA_REGISTRY_HTTP_TLS_CLIENTCAS"])
+def test_empty_tls_from_the_environment_does_not_switch_tls_off(tmp_path: Path, name: str) -> None:
+    """Likewise an empty TLS variable turned a TLS registry into a plain-HTTP one (passwords in clear)
+    or dropped its client-certificate requirement."""
+    from strata.server.config import load_config
+
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(yaml.safe_dump({"http": {"tls": {"certificate": "/c.pem", "key": "/k.pem", "clientcas": ["/ca"]}}}))
+    with pytest.raises(ConfigError, match=f"{name} is empty"):
+        load_config(str(cfg), env={name: ""})
+    assert load_config(str(cfg), env={}).tls_clientcas == ["/ca"]

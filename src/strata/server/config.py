@@ -492,6 +492,9 @@ def _warnings(raw: dict[str, Any], htpasswd: HtpasswdConfig | None) -> list[str]
     return out
 
 
+_PROTECTIVE = ("auth", "http.tls", "http.tls.certificate", "http.tls.key", "http.tls.clientcas")
+
+
 def load_config(
     path: str | None = None,
     env: Mapping[str, str] | None = None,
@@ -512,11 +515,12 @@ def load_config(
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"invalid config {path}: not a mapping")
         raw = loaded or {}
-    had_auth = bool(_get(raw, "auth"))
+    protected = [key for key in _PROTECTIVE if _get(raw, key)]
     _apply_env(raw, os.environ if env is None else env)
-    if had_auth and not _get(raw, "auth"):
-        # an empty STRATA_REGISTRY_AUTH (an unset variable in a template) must not switch auth off
-        raise ConfigError(f"{ENV_PREFIX}AUTH is empty: it would remove the access controller {path} configures")
+    for key in protected:
+        if not _get(raw, key):  # an empty variable (unset in a template) must not switch auth or TLS off
+            name = ENV_PREFIX + key.upper().replace(".", "_")
+            raise ConfigError(f"{name} is empty: it would remove the {key} that {path} configures")
     if addr:
         raw.setdefault("http", {})["addr"] = addr
     if root:
