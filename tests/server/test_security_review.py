@@ -305,3 +305,11 @@ def test_empty_tls_from_the_environment_does_not_switch_tls_off(tmp_path: Path, 
     with pytest.raises(ConfigError, match=f"{name} is empty"):
         load_config(str(cfg), env={name: ""})
     assert load_config(str(cfg), env={}).tls_clientcas == ["/ca"]
+
+
+def test_unreadable_clientcas_refuse_to_start(tmp_path: Path) -> None:
+    (tmp_path / "junk.pem").write_text("junk")
+    with pytest.raises(ConfigError, match="could not read http.tls.clientcas .*nope.pem: no such file or directory"):
+        _tls_server(tmp_path, clientcas=[str(tmp_path / "nope.pem")])
+    with pytest.raises(ConfigError, match="could not read http.tls.clientcas .*junk.pem: "):
+        _tls_server(tmp_path / "2", clientcas=[str(tmp_path / "junk.pem")])

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from strata.distribution import errcodes as ec
+from strata.errors import os_error_text
 from strata.server.auth.base import Authenticator, NoAuth, Scope
 from strata.server.config import TLS_VERSIONS, ConfigError, RegistryConfig
 from strata.server.connections import ConnectionGuard, GuardedSite, raise_nofile_limit
@@ -306,8 +307,10 @@ def ssl_context(config: RegistryConfig) -> ssl.SSLContext | None:
     for ca in config.tls_clientcas:
         try:
             ctx.load_verify_locations(cafile=ca)
-        except (OSError, ssl.SSLError) as e:
-            raise ConfigError(f"could not read http.tls.clientcas {ca}: {e}") from None
+        except ssl.SSLError as e:
+            raise ConfigError(f"could not read http.tls.clientcas {ca}: {e.reason or e}") from None
+        except OSError as e:
+            raise ConfigError(f"could not read http.tls.clientcas {ca}: {os_error_text(e)}") from None
     if config.tls_clientcas:
         ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
