@@ -309,7 +309,7 @@ def test_empty_tls_from_the_environment_does_not_switch_tls_off(tmp_path: Path, 
 
 def test_unreadable_clientcas_refuse_to_start(tmp_path: Path) -> None:
     (tmp_path / "junk.pem").write_text("junk")
-    with pytest.raises(ConfigError, match="could not read http.tls.clientcas .*nope.pem: no such file or directory"):
+    with pytest.raises(ConfigError, match=r"could not read http.tls.clientcas .*nope.pem: no such file or directory"):
         _tls_server(tmp_path, clientcas=[str(tmp_path / "nope.pem")])
-    with pytest.raises(ConfigError, match="could not read http.tls.clientcas .*junk.pem: "):
+    with pytest.raises(ConfigError, match=r"could not read http.tls.clientcas .*junk.pem: "):
         _tls_server(tmp_path / "2", clientcas=[str(tmp_path / "junk.pem")])
