@@ -147,3 +147,14 @@ def test_oci_layout_nested_index_json(strata: StrataRun, tmp_path: Path) -> None
     res = strata("load", "-i", str(archive), timeout=120)
     _clean_failure(res)
     assert "nested" in res.stderr, res.stderr
+
+
+def test_endless_tag_pages_are_cut_off(strata: StrataRun, hostile: _Hostile) -> None:
+    """A registry that answers every tag-list page with ~1 MiB and a ``Link`` to the next one used to
+    be read for 10,000 pages (10 GB in memory); the listing stops at 32 MiB."""
+    page = json.dumps({"name": "r", "tags": [f"t{i:06d}" + "x" * 90 for i in range(10_000)]}).encode()
+    hostile.routes = {"/v2/r/tags/list": (200, {"Link": '</v2/r/tags/list?last=x&n=10000>; rel="next"'}, page),
+                      "/v2/": (200, {}, b"{}")}
+    res = strata("pull", "-a", f"{hostile.host}/r", timeout=120)
+    _clean_failure(res)
+    assert "larger than 32 MiB" in res.stderr, res.stderr

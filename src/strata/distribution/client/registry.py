@@ -11,9 +11,12 @@ from strata.distribution.client.uploads import UploadsAPI
 from strata.errors import StrataError, TransportError
 from strata.spec import load_json
 
-__all__ = ["RegistryClient"]
+__all__ = ["MAX_LISTING_BYTES", "RegistryClient"]
 
 _MAX_PAGES = 10000
+MAX_LISTING_BYTES = 32 << 20
+"""A tag list or catalog, all pages together, holds at most this much JSON (a million names fit): a
+registry that pages without end cannot fill the client's memory."""
 
 
 def _next_link(header: str) -> str:
@@ -56,9 +59,13 @@ class RegistryClient(ManifestsAPI, BlobsAPI, UploadsAPI):
     def _paged(self, path: str, key: str, scopes: list[str]) -> list[str]:
         out: list[str] = []
         url = path
+        received = 0
         for _ in range(_MAX_PAGES):
             resp = self.request("GET", url, scopes=scopes)
             data = self.check(resp, 200).drain(MAX_MANIFEST_SIZE)
+            received += len(data)
+            if received > MAX_LISTING_BYTES:
+                raise TransportError(f"listing of {path} is larger than {MAX_LISTING_BYTES >> 20} MiB: stopped")
             out += _listing(data, key, url)
             nxt = _next_link(resp.header("Link"))
             if not nxt:
