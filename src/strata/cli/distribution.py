@@ -25,6 +25,7 @@ from strata.distribution.hosts import DOCKER_HUB, HostsConfig, normalize_host
 from strata.distribution.search import filter_results, parse_filters, search, split_term
 from strata.errors import ManifestUnknown, NameUnknown, NotFound, StrataError, UsageError
 from strata.reference import parse_normalized_named
+from strata.spec import load_json
 from strata.transports.base import ProgressEvent
 
 if TYPE_CHECKING:
@@ -271,7 +272,7 @@ def cmd_manifest_inspect(args: argparse.Namespace, ctx: Context) -> int:
             res = client.get_manifest(ref.path, reference)
         except (ManifestUnknown, NameUnknown) as e:
             raise NotFound(f"no such manifest: {ref.string()}") from e
-    doc = json.loads(res.raw)
+    doc = load_json(res.raw, "manifest")
     if args.verbose:
         doc = {
             "Ref": ref.string(),

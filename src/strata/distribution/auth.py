@@ -10,16 +10,17 @@ token when the login holds an identity token) and cached per set of scopes until
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 from strata.distribution.credentials import Credentials
-from strata.errors import RegistryErrorDetail, TransportError, Unauthorized
+from strata.errors import RegistryErrorDetail, StrataError, TransportError, Unauthorized
+from strata.spec import load_json
 
 __all__ = [
     "Authenticator",
@@ -81,15 +82,34 @@ def repository_scope(repo: str, *actions: str) -> str:
     return f"repository:{repo}:{','.join(actions or ('pull',))}"
 
 
+def _token_answer(body: bytes, realm: str) -> dict[str, Any]:
+    """The token server's JSON object (any other answer, or one nested without end, is an error)."""
+    try:
+        obj = load_json(body, "token response")
+    except StrataError:
+        obj = None
+    if not isinstance(obj, dict):
+        raise TransportError(f"invalid token response from {realm}")
+    return obj
+
+
+def _lifetime(value: object) -> float:
+    """``expires_in`` in seconds (60, as Docker, when missing or not a number)."""
+    try:
+        return float(value) if value and not isinstance(value, bool) else 60.0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 60.0
+
+
 def _error_from_body(body: bytes, status: int) -> Unauthorized:
     details: list[RegistryErrorDetail] = []
     try:
-        obj = json.loads(body)
+        obj = load_json(body, "error body")
         for e in obj.get("errors") or []:
             details.append(RegistryErrorDetail(str(e.get("code", "")), str(e.get("message", "")), e.get("detail")))
         if not details and obj.get("details"):
             details.append(RegistryErrorDetail("UNAUTHORIZED", str(obj["details"])))
-    except (ValueError, AttributeError, TypeError):
+    except (StrataError, AttributeError, TypeError):
         pass
     if details:
         d = details[0]
@@ -160,16 +180,13 @@ class Authenticator:
             raise _error_from_body(body, status)
         if status != 200:
             raise TransportError(f"token request to {realm} failed with status {status}")
-        try:
-            obj = json.loads(body)
-        except ValueError:
-            raise TransportError(f"invalid token response from {realm}") from None
+        obj = _token_answer(body, realm)
         token = str(obj.get("token") or obj.get("access_token") or "")
         if not token:
             raise TransportError(f"no token in response from {realm}")
         if obj.get("refresh_token"):
             self.refresh_token = str(obj["refresh_token"])
-        lifetime = max(float(obj.get("expires_in") or 60), _MIN_TOKEN_LIFETIME)
+        lifetime = max(_lifetime(obj.get("expires_in")), _MIN_TOKEN_LIFETIME)
         with self._lock:
             key = cache_key if cache_key is not None else frozenset(scope_list)
             self._tokens[key] = (token, time.monotonic() + lifetime - 5)

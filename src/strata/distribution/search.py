@@ -8,13 +8,13 @@ catalog is listed and filtered by substring, as podman does. ``filter_results`` 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from strata.distribution.client import RegistryClient
 from strata.distribution.hosts import DOCKER_HUB, normalize_host
 from strata.errors import RegistryError, StrataError, TransportError, UsageError
+from strata.spec import load_json
 
 __all__ = ["HUB_SEARCH_URL", "SearchResult", "filter_results", "parse_filters", "search", "split_term"]
 
@@ -40,8 +40,8 @@ def split_term(term: str) -> tuple[str, str]:
 
 def _parse_v1(data: bytes) -> list[SearchResult]:
     try:
-        obj = json.loads(data)
-    except ValueError:
+        obj = load_json(data, "search response")
+    except StrataError:
         raise TransportError("invalid search response: not JSON") from None
     out: list[SearchResult] = []
     for r in obj.get("results") or [] if isinstance(obj, dict) else []:
@@ -51,12 +51,17 @@ def _parse_v1(data: bytes) -> list[SearchResult]:
             SearchResult(
                 name=str(r.get("name", "")),
                 description=str(r.get("description") or ""),
-                star_count=int(r.get("star_count") or 0),
+                star_count=_count(r.get("star_count")),
                 is_official=bool(r.get("is_official")),
                 is_automated=bool(r.get("is_automated") or r.get("is_trusted")),
             )
         )
     return out
+
+
+def _count(value: object) -> int:
+    """A star count; what is not a whole number counts as none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def search(client: RegistryClient, term: str, limit: int = 25) -> list[SearchResult]:

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from strata.distribution import errcodes as ec
+from strata.errors import os_error_text
 from strata.server.auth.base import Authenticator, NoAuth, Scope
-from strata.server.config import RegistryConfig
+from strata.server.config import TLS_VERSIONS, ConfigError, RegistryConfig
 from strata.server.connections import ConnectionGuard, GuardedSite, raise_nofile_limit
 from strata.server.gc import GCLock, run_schedule, run_upload_purger
 from strata.server.handlers import blobs, manifests, referrers, search, tags, uploads
@@ -167,6 +168,10 @@ async def _rate_limit(
 
 async def _add_api_header(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault(*API_VERSION_HEADER)
+    for name, values in request.app[STATE].config.headers.items():
+        if name not in response.headers:
+            for value in values:
+                response.headers.add(name, value)
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
@@ -288,11 +293,28 @@ async def _stop_background(app: web.Application) -> None:
     await app[STATE].notifier.close()
 
 
+_TLS_VERSIONS = dict(zip(TLS_VERSIONS, (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_2,
+                                         ssl.TLSVersion.TLSv1_3), strict=True))
+
+
 def ssl_context(config: RegistryConfig) -> ssl.SSLContext | None:
+    """The server's TLS: its certificate, ``minimumtls``, and with ``clientcas`` a client certificate
+    signed by one of those CAs required of every client (distribution's mutual TLS)."""
     if not config.tls_certificate:
         return None
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(config.tls_certificate, config.tls_key)
+    if config.tls_minimum:
+        ctx.minimum_version = _TLS_VERSIONS[config.tls_minimum]
+    for ca in config.tls_clientcas:
+        try:
+            ctx.load_verify_locations(cafile=ca)
+        except ssl.SSLError as e:
+            raise ConfigError(f"could not read http.tls.clientcas {ca}: {e.reason or e}") from None
+        except OSError as e:
+            raise ConfigError(f"could not read http.tls.clientcas {ca}: {os_error_text(e)}") from None
+    if config.tls_clientcas:
+        ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
 

@@ -21,10 +21,11 @@ from typing import Any
 import yaml
 
 from strata.errors import StrataError
-from strata.server.configkeys import unknown_keys
+from strata.server.configkeys import KNOWN, unknown_keys
 
 __all__ = [
     "ENV_PREFIX",
+    "TLS_VERSIONS",
     "ConfigError",
     "ConnectionLimits",
     "EndpointConfig",
@@ -132,6 +133,9 @@ class RegistryConfig:
     addr: str = "127.0.0.1:5000"
     tls_certificate: str | None = None
     tls_key: str | None = None
+    tls_clientcas: list[str] = field(default_factory=list)
+    tls_minimum: str | None = None
+    headers: dict[str, list[str]] = field(default_factory=dict)
     htpasswd: HtpasswdConfig | None = None
     token: TokenConfig | None = None
     notifications: list[EndpointConfig] = field(default_factory=list)
@@ -218,9 +222,32 @@ def _endpoints(raw: Any) -> list[EndpointConfig]:
     return out
 
 
+_TOKEN_FILES = ("rootcertbundle", "signingkey", "htpasswd", "accessfile")
+
+
+def _check_options(provider: str, opts: dict[str, Any]) -> None:
+    """An auth option strata does not know is a misspelling that could leave auth open: refused."""
+    known: dict[str, Any] = KNOWN["auth"][provider]
+    for key in opts:
+        if key not in known:
+            raise _auth_error(provider, f'unknown option "{key}"')
+
+
+def _check_token(raw: dict[str, Any]) -> None:
+    """Files named must be named (an empty ``accessfile`` would grant every user everything), and an
+    external token server's tokens need its certificates (distribution's words)."""
+    _check_options("token", raw)
+    for key in _TOKEN_FILES:
+        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+            raise _auth_error("token", f'"{key}" must name a file')
+    if "builtin" in raw and not _bool(raw["builtin"]) and not raw.get("rootcertbundle"):
+        raise _auth_error("token", 'token auth requires a valid option string: "rootcertbundle"')
+
+
 def _token(raw: Any) -> TokenConfig | None:
     if not isinstance(raw, dict):
         return None
+    _check_token(raw)
     return TokenConfig(
         realm=raw.get("realm"),
         service=str(raw.get("service", "strata-registry")),
@@ -288,6 +315,7 @@ def _htpasswd(raw: Any) -> HtpasswdConfig:
         raise _auth_error("htpasswd", '"path" must be set for htpasswd access controller')
     if not path.strip():
         raise _auth_error("htpasswd", f"failed to open htpasswd path open {path}: no such file or directory")
+    _check_options("htpasswd", opts)
     return HtpasswdConfig(realm, path)
 
 
@@ -370,6 +398,45 @@ def _debug(raw: Any) -> tuple[str | None, str | None]:
     return _addr(raw["addr"]), path
 
 
+TLS_VERSIONS = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
+
+_UNAPPLIED = {
+    "http.tls.letsencrypt": "http.tls.letsencrypt is not supported: configure http.tls.certificate and http.tls.key",
+    "http.tls.ciphersuites": "http.tls.ciphersuites is not supported: strata uses OpenSSL's defaults",
+    "storage.maintenance.readonly": "storage.maintenance.readonly is not supported: strata would accept writes",
+}
+
+
+def _refuse_unapplied(raw: Mapping[str, Any]) -> None:
+    """Settings distribution applies and strata cannot: ignoring one would leave the registry more open
+    than configured (plain HTTP, weaker ciphers, writes), so they refuse to start. Off, they are fine."""
+    for dotted, message in _UNAPPLIED.items():
+        value = _get(raw, dotted)
+        if dotted.endswith("readonly") and isinstance(value, Mapping):
+            value = _bool(value.get("enabled", False))
+        if value:
+            raise ConfigError(message)
+
+
+def _tls(tls: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """``http.tls.clientcas`` (client certificates required, signed by one of these CAs) and
+    ``http.tls.minimumtls``."""
+    cas = tls.get("clientcas")
+    if cas is not None and (not isinstance(cas, list) or not all(isinstance(c, str) and c for c in cas)):
+        raise ConfigError("invalid http.tls.clientcas: a list of CA certificate files")
+    minimum = tls.get("minimumtls")
+    if minimum is not None and str(minimum).lower() not in TLS_VERSIONS:
+        raise ConfigError(f"invalid http.tls.minimumtls {minimum!r}: one of {', '.join(TLS_VERSIONS)}")
+    return list(cas or []), str(minimum).lower() if minimum is not None else None
+
+
+def _headers(raw: Any) -> dict[str, list[str]]:
+    """``http.headers``: header name -> values added to every response."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in raw.items()}
+
+
 def _section(raw: Mapping[str, Any], dotted: str) -> dict[str, Any]:
     node = _get(raw, dotted, {})
     return node if isinstance(node, dict) else {}
@@ -381,6 +448,8 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
     http = _section(raw, "http")
     htpasswd, token = _auth(_get(raw, "auth"))
     debug_addr, metrics_path = _debug(http.get("debug"))
+    _refuse_unapplied(raw)
+    clientcas, minimum = _tls(_section(raw, "http.tls"))
     return RegistryConfig(
         root=_get(raw, "storage.filesystem.rootdirectory"),
         inmemory=_get(raw, "storage.inmemory") is not None and _get(raw, "storage.filesystem") is None,
@@ -388,6 +457,9 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
         addr=_addr(http.get("addr", "127.0.0.1:5000")),
         tls_certificate=_get(raw, "http.tls.certificate"),
         tls_key=_get(raw, "http.tls.key"),
+        tls_clientcas=clientcas,
+        tls_minimum=minimum,
+        headers=_headers(http.get("headers")),
         htpasswd=htpasswd,
         token=token,
         notifications=_endpoints(_get(raw, "notifications.endpoints")),
@@ -420,6 +492,9 @@ def _warnings(raw: dict[str, Any], htpasswd: HtpasswdConfig | None) -> list[str]
     return out
 
 
+_PROTECTIVE = ("auth", "http.tls", "http.tls.certificate", "http.tls.key", "http.tls.clientcas")
+
+
 def load_config(
     path: str | None = None,
     env: Mapping[str, str] | None = None,
@@ -440,7 +515,12 @@ def load_config(
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"invalid config {path}: not a mapping")
         raw = loaded or {}
+    protected = [key for key in _PROTECTIVE if _get(raw, key)]
     _apply_env(raw, os.environ if env is None else env)
+    for key in protected:
+        if not _get(raw, key):  # an empty variable (unset in a template) must not switch auth or TLS off
+            name = ENV_PREFIX + key.upper().replace(".", "_")
+            raise ConfigError(f"{name} is empty: it would remove the {key} that {path} configures")
     if addr:
         raw.setdefault("http", {})["addr"] = addr
     if root:

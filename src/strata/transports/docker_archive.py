@@ -8,7 +8,6 @@ Reading accepts that, the legacy ``<id>/layer.tar`` layout, and plain OCI archiv
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -20,7 +19,7 @@ from strata.digest import Digest, HashingReader, digest_file
 from strata.errors import ImageNotFound, InvalidArchive, InvalidReference, StrataError, UsageError
 from strata.image.api import BlobLayer, Image, Layer, SimpleImage
 from strata.reference import Reference, parse_normalized_named
-from strata.spec import Descriptor, ImageConfig, Manifest, Platform, canonical_json
+from strata.spec import Descriptor, ImageConfig, Manifest, Platform, canonical_json, load_json
 from strata.transports.base import BlobInfo, Wording, WriteResult
 from strata.transports.oci_layout import LAYOUT_FILE, NAME_ANNOTATION, REF_ANNOTATION, layout_images
 from strata.transports.tarball import TarWriter
@@ -60,9 +59,9 @@ def _archive_layer(path: Path, diff_id: Digest) -> Layer:
 
 def _docker_images(root: Path) -> list[tuple[Image, list[Reference]]]:
     try:
-        entries = json.loads(_member(root, "manifest.json").read_bytes())
-    except ValueError as e:
-        raise InvalidArchive(f"invalid archive: manifest.json: {e}") from None
+        entries = load_json(_member(root, "manifest.json").read_bytes(), "manifest.json")
+    except InvalidArchive as e:
+        raise InvalidArchive(f"invalid archive: {e}") from None
     if not isinstance(entries, list):
         raise InvalidArchive("invalid archive: manifest.json is not a list")
     out: list[tuple[Image, list[Reference]]] = []

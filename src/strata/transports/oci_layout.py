@@ -4,7 +4,6 @@ OCI-layout writer: ``oci:``, ``oci-archive:`` and ``copy --all`` all write throu
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from strata.spec import (
     Manifest,
     Platform,
     canonical_json,
+    load_json,
     parse_manifest_or_index,
 )
 from strata.transports.base import MAX_INDEX_DEPTH, BlobInfo, Wording, WriteResult
@@ -140,9 +140,9 @@ def read_index(root: Path) -> Index:
     except FileNotFoundError:
         raise InvalidArchive(f"invalid image layout {root}: index.json is missing") from None
     try:
-        doc = json.loads(raw)
-    except ValueError as e:
-        raise InvalidArchive(f"invalid image layout {root}: index.json: {e}") from None
+        doc = load_json(raw, "index.json")
+    except InvalidArchive as e:
+        raise InvalidArchive(f"invalid image layout {root}: {e}") from None
     if not isinstance(doc, dict):
         raise InvalidArchive(f"invalid image layout {root}: index.json: not a JSON object")
     return Index.parse(raw, mt.OCI_INDEX)
@@ -262,7 +262,7 @@ class LayoutSink:
         write_bytes_atomic(self.root / "oci-layout", canonical_json(LAYOUT_FILE))
         names = [self.ref_name] if self.ref_name else [t.tag for t in tags if t.tag]
         try:
-            existing = json.loads(read_index(self.root).raw)
+            existing = load_json(read_index(self.root).raw, "index.json")
         except InvalidArchive:
             if (self.root / "index.json").exists():
                 raise

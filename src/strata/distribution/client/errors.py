@@ -3,8 +3,6 @@ network error (refused connection, unknown host, timeout, TLS) as Go's ``net``/`
 
 from __future__ import annotations
 
-import json
-
 from strata.compat.neterrors import go_net_error
 from strata.distribution.errcodes import lookup
 from strata.errors import (
@@ -14,8 +12,10 @@ from strata.errors import (
     NameUnknown,
     RegistryError,
     RegistryErrorDetail,
+    StrataError,
     Unauthorized,
 )
+from strata.spec import load_json
 
 __all__ = ["describe", "registry_error"]
 
@@ -31,10 +31,10 @@ _ERROR_CLASSES: dict[str, type[RegistryError]] = {
 def _details(body: bytes) -> list[RegistryErrorDetail]:
     details: list[RegistryErrorDetail] = []
     try:
-        obj = json.loads(body)
+        obj = load_json(body, "error body")
         for e in obj.get("errors") or []:
             details.append(RegistryErrorDetail(str(e.get("code", "")), str(e.get("message", "")), e.get("detail")))
-    except (ValueError, AttributeError, TypeError):
+    except (StrataError, AttributeError, TypeError):
         pass
     return details
 

@@ -120,10 +120,17 @@ class Authenticator:
         identity = await self.identity(request)
         return identity.allows(Scope("repository", name, frozenset({"pull"})), listing=True)
 
+    def account_grants(self, account: str | None) -> Grants:
+        """What ``account``, signed in with its password outside the registry API (the web UI), may
+        do; None is an anonymous visitor. The same decision the API makes for that account; an
+        authenticator that cannot tell grants nothing."""
+        return nothing
+
     def routes(self) -> list[web.RouteDef]:
         """Extra routes the authenticator serves (the token endpoint)."""
         return []
 
 
 class NoAuth(Authenticator):
-    pass
+    def account_grants(self, account: str | None) -> Grants:
+        return _everything

@@ -17,7 +17,7 @@ from aiohttp import web
 from strata.atomicfile import write_bytes_atomic
 from strata.distribution import errcodes as ec
 from strata.errors import StrataError
-from strata.server.auth.base import ALL, Authenticator, Identity, Scope
+from strata.server.auth.base import ALL, Authenticator, Grants, Identity, Scope, nothing
 from strata.server.handlers.base import APIError
 
 __all__ = ["HtpasswdAuth", "HtpasswdFile", "add_user", "basic_credentials", "hash_password"]
@@ -173,3 +173,6 @@ class HtpasswdAuth(Authenticator):
 
     def deny(self, request: web.Request, identity: Identity, scopes: list[Scope]) -> Exception:
         return APIError(ec.UNAUTHORIZED, headers={"WWW-Authenticate": f'Basic realm="{self.realm}"'})
+
+    def account_grants(self, account: str | None) -> Grants:
+        return nothing if account is None else lambda rtype, name: ALL

@@ -155,9 +155,14 @@ class TokenAuth(Authenticator):
         return claims
 
     def _rule_grants(self, account: str | None) -> Grants:
+        """The access rules' grants for ``account``: the built-in token server's only. An external
+        token server decides alone, through the tokens it signs."""
         if self.key is None:
             return nothing
         return lambda rtype, name: self.rules.allowed(account, rtype, name)
+
+    def account_grants(self, account: str | None) -> Grants:
+        return self._rule_grants(account)
 
     def _bearer_identity(self, token: str) -> Identity:
         """A token signed by the built-in key, else by a key of the root certificate bundle."""

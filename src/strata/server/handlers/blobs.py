@@ -109,7 +109,7 @@ async def _stream_blob(
 
 async def delete_blob(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     if not ctx.state.config.delete_enabled:
-        raise APIError(ec.UNSUPPORTED, "deletes are disabled on this registry")
+        raise APIError(ec.UNSUPPORTED)  # distribution: "The operation is unsupported."
     d = parse_digest(ctx.params["digest"])
     repo = ctx.repository
     if not repo.blobs.unlink(d):

@@ -256,7 +256,7 @@ def remove_manifest(
 
 async def delete_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     if not ctx.state.config.delete_enabled:
-        raise APIError(ec.UNSUPPORTED, "deletes are disabled on this registry")
+        raise APIError(ec.UNSUPPORTED)  # distribution: "The operation is unsupported."
     repo = ctx.repository
     tag, d = _split_reference(ctx.params["reference"], "DELETE")
     if tag is not None:

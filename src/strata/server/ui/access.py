@@ -4,20 +4,18 @@ The UI signs people in against the registry's htpasswd file (``auth.htpasswd``, 
 server's ``auth.token.htpasswd``) and grants exactly what the API would grant the same account:
 with htpasswd auth every signed-in user may do everything and an anonymous visitor nothing; with the
 token server its access rules decide per repository; with no auth everyone may do everything.
-Anything else (an external token server, an authenticator this module does not know) grants nothing:
-the UI never fails open.
+Anything else (an external token server, even with an ``htpasswd`` file, or an authenticator that
+does not say) grants nothing: the UI never fails open.
 """
 
 from __future__ import annotations
 
-from strata.server.auth.access import AccessRules
-from strata.server.auth.base import Authenticator, NoAuth
-from strata.server.auth.htpasswd import HtpasswdAuth, HtpasswdFile
+from strata.server.auth.base import Authenticator
+from strata.server.auth.htpasswd import HtpasswdFile
 
 __all__ = ["ALL", "actions_for", "can_sign_in", "password_fingerprint", "verify_password"]
 
 ALL = frozenset({"pull", "push", "delete"})
-NONE: frozenset[str] = frozenset()
 
 
 def _users(auth: Authenticator) -> HtpasswdFile | None:
@@ -41,13 +39,7 @@ def password_fingerprint(auth: Authenticator, user: str) -> bytes | None:
 
 
 def actions_for(auth: Authenticator, account: str | None, name: str) -> frozenset[str]:
-    """The actions ``account`` (None: anonymous) may take on repository ``name``."""
-    if type(auth) is NoAuth:
-        return ALL
-    if isinstance(auth, HtpasswdAuth):
-        return ALL if account is not None else NONE
-    rules = getattr(auth, "rules", None)
-    if isinstance(rules, AccessRules) and _users(auth) is not None:
-        granted = rules.allowed(account, "repository", name)
-        return ALL if "*" in granted else frozenset(granted & ALL)
-    return NONE
+    """The actions ``account`` (None: anonymous) may take on repository ``name``: what the
+    authenticator grants it (``Authenticator.account_grants``), the one place the API asks too."""
+    granted = auth.account_grants(account)("repository", name)
+    return ALL if "*" in granted else frozenset(granted & ALL)

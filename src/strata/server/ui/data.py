@@ -92,10 +92,16 @@ def _media(doc: dict[str, Any]) -> str:
     return mt.OCI_INDEX if "manifests" in doc else mt.OCI_MANIFEST
 
 
+_MAX_CONFIG_SIZE = 4 << 20
+
+
 def _config(repo: Repository, doc: dict[str, Any]) -> dict[str, Any]:
+    """The image configuration a manifest names, when it is small: its size is the stored blob's (the
+    manifest's descriptor may lie), so a page view never reads a huge blob into memory."""
     cfg = doc.get("config")
     d = _digest(cfg) if isinstance(cfg, dict) else None
-    if d is None or repo.blobs.stat(d) is None or _size(cfg or {}) > 4 << 20:
+    info = repo.blobs.stat(d) if d is not None else None
+    if d is None or info is None or info.size > _MAX_CONFIG_SIZE:
         return {}
     return _doc(repo.blobs.blobs.get(d))
 
