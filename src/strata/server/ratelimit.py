@@ -15,13 +15,18 @@ once there are more than ``max_clients``.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["EXEMPT_PATHS", "RateLimiter", "retry_after_header"]
+import redis
+
+__all__ = ["EXEMPT_PATHS", "RateLimiter", "RedisRateLimiter", "retry_after_header"]
+
+log = logging.getLogger("strata.registry.ratelimit")
 
 EXEMPT_PATHS = frozenset({"/debug/health", "/healthz"})
 
@@ -83,3 +88,36 @@ class RateLimiter:
 def retry_after_header(wait: float) -> str:
     """``Retry-After`` in whole seconds, at least 1."""
     return str(max(1, math.ceil(wait)))
+
+
+_TAKE = """
+local t = redis.call('TIME'); local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens, stamp = tonumber(b[1]) or burst, tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+
+class RedisRateLimiter(RateLimiter):
+    """The same token buckets kept in Redis, so every worker and replica spends from one bucket per
+    client (Redis' clock; an idle bucket expires once it would be full). When Redis cannot be reached
+    the process falls back to its own buckets for that request, and logs it."""
+
+    def __init__(self, client: redis.Redis, namespace: str, rate: float, burst: int) -> None:
+        super().__init__(rate, burst)
+        self.client = client
+        self.ns = namespace
+        self._take = client.register_script(_TAKE)
+
+    def take(self, key: str) -> float:
+        try:
+            return float(self._take(keys=[f"{self.ns}:ratelimit:{key}"], args=[self.rate, self.burst]))
+        except (redis.RedisError, ValueError) as e:
+            log.warning("rate limit in redis: %s; using this process's buckets", e)
+            return super().take(key)

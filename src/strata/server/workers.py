@@ -74,7 +74,7 @@ def worker_config(config: RegistryConfig, index: int, n: int) -> RegistryConfig:
     """Worker ``index``'s share: the GC schedule on worker 0 only, ``1/n`` of the rate limit."""
     gc = config.gc if index == 0 else dataclasses.replace(config.gc, interval=0.0)
     rl = config.ratelimit
-    if rl.enabled:
+    if rl.enabled and not isinstance(config.raw.get("redis"), dict):  # with redis, one bucket shared by all
         rl = dataclasses.replace(rl, rate=rl.rate / n, burst=max(1, math.ceil(rl.burst / n)))
     return dataclasses.replace(config, gc=gc, ratelimit=rl)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strata.server.storage import paths
-from strata.server.storage.blobstore import BlobStore, LinkedBlobs, list_or_empty
+from strata.server.storage.blobstore import BlobStore, DescriptorCache, LinkedBlobs, list_or_empty
 from strata.server.storage.driver import StorageDriver
 from strata.server.storage.manifests import ManifestStore
 from strata.server.storage.tags import TagStore
@@ -24,9 +24,9 @@ class Repository:
 
 
 class Registry:
-    def __init__(self, driver: StorageDriver, touch_after: float = 600.0) -> None:
+    def __init__(self, driver: StorageDriver, touch_after: float = 600.0, cache: DescriptorCache | None = None) -> None:
         self.driver = driver
-        self.blobs = BlobStore(driver, touch_after)
+        self.blobs = BlobStore(driver, touch_after, cache)
         self.hashes: dict[str, HashState] = {}
 
     def repository(self, name: str) -> Repository:
