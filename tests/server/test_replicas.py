@@ -140,11 +140,13 @@ def test_kill_9_of_a_replica_during_a_push_loses_nothing(
     result: list[Any] = []
     pusher = threading.Thread(target=lambda: result.append(skopeo(*args, check=False)))
     pusher.start()
-    time.sleep(1.5)
+    time.sleep(1.0)
+    assert pusher.is_alive()  # the push is under way when the replica dies
     victim = cluster.replicas[1]
     victim.proc.kill()
     victim.proc.wait(10)
     pusher.join(300)
+    print("push through the kill:", result[0].returncode, result[0].stderr[-500:])
     if result[0].returncode != 0:  # a request the dead replica held failed: the client pushes again
         skopeo(*args)
     for reg in (cluster.replicas[0], cluster.replicas[2]):

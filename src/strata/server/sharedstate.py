@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 
 import redis
@@ -24,6 +25,8 @@ from strata.server.storage.driver import StorageDriver
 from strata.server.storage.registry import Registry
 
 __all__ = ["Shared", "build_shared", "namespace"]
+
+log = logging.getLogger("strata.registry")
 
 
 @dataclass
@@ -51,6 +54,9 @@ def build_shared(config: RegistryConfig, driver: StorageDriver) -> Shared:
     ns = namespace(config)
     cache = RedisDescriptorCache(client, ns) if client is not None and cache_on else None
     registry = Registry(driver, touch_after=min(600.0, config.gc.graceperiod / 4), cache=cache)
+    if client is None and driver.local_path("/") is None and config.gc.interval > 0:
+        log.warning("online GC on shared storage without a redis section: the GC lock is this process's "
+                    "only; replicas on other hosts are protected by the grace period alone")  # fmt: skip
     lock = GCLock(driver, RedisGCLease(client, ns) if client is not None else None)
     rl = config.ratelimit
     limiter: RateLimiter | None = None
