@@ -48,7 +48,7 @@ def replica_config(rgw: Radosgw, rds: RedisServer, bucket: str, port: int, *, db
 
 
 def _haproxy_cfg(root: Path, port: int, backends: list[str]) -> str:
-    servers = "\n".join(f"  server r{i} {addr} check inter 300ms fall 1 rise 1" for i, addr in enumerate(backends))
+    servers = "\n".join(f"  server r{i} {addr} check inter 1s fall 3 rise 2" for i, addr in enumerate(backends))
     return f"""global
   maxconn 4096
   pidfile {root}/haproxy.pid
@@ -58,9 +58,10 @@ defaults
   timeout client 300s
   timeout server 300s
   timeout http-request 60s
+  timeout check 10s
   retries 3
   option redispatch 1
-  retry-on conn-failure empty-response response-timeout
+  retry-on conn-failure empty-response
   option http-server-close
 frontend api
   bind 127.0.0.1:{port}
@@ -165,3 +166,25 @@ def start_cluster(rgw: Radosgw, rds: RedisServer, workdir: Path, *, n: int = 3, 
         cluster.close()
         raise
     return cluster
+
+
+def serve_until_stopped(workdir: Path, ready_file: Path, n: int = 3) -> None:
+    """radosgw + redis + ``n`` replicas + HAProxy until SIGTERM/SIGINT; writes ``ready_file`` (a shell
+    snippet: LB, REPLICAS, REDIS, S3_ENDPOINT, BUCKET) once everything answers. For ``make demo-scale``."""
+    from .radosgw import start_radosgw
+    from .redisd import start_redis
+
+    stop = {"now": False}
+
+    def handler(signum: int, _frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    with start_radosgw() as rgw, start_redis() as rds, start_cluster(rgw, rds, workdir, n=n) as cl:
+        ready_file.write_text(
+            f"LB={cl.url}\nREPLICAS='{' '.join(r.url for r in cl.replicas)}'\nREDIS={rds.addr}\n"
+            f"S3_ENDPOINT={rgw.endpoint}\nBUCKET={cl.bucket}\nCONFIG0={cl.config_path(0)}\n"
+        )  # fmt: skip
+        while not stop["now"]:
+            time.sleep(0.2)
