@@ -125,3 +125,22 @@ def test_descriptor_cache_is_not_filled_while_a_gc_sweeps(rds: RedisServer) -> N
     with RedisGCLease(rds.client(), ns).exclusive():
         cache.put(d, 5, 1.0)  # a stat made just before the sweep's delete must not come back
         assert cache.get(d) is None
+
+
+def test_two_replicas_share_descriptors_and_see_each_others_deletes(rds: RedisServer) -> None:
+    """Two registries over one store and one Redis: a blob one deletes is gone for the other at once,
+    even though the other had its descriptor cached and its content in memory."""
+    from strata.server.storage.registry import Registry
+
+    driver = InMemoryDriver()
+    ns = _ns()
+    a = Registry(driver, cache=RedisDescriptorCache(rds.client(), ns))
+    b = Registry(driver, cache=RedisDescriptorCache(rds.client(), ns))
+    d = a.blobs.put(b'{"schemaVersion": 2}')
+    b.repository("r").blobs.link(d)
+    assert b.blobs.get(d) == b'{"schemaVersion": 2}' and b.repository("r").blobs.stat(d) is not None
+    assert rds.client().exists(f"{ns}:blob:{d}") and rds.client().exists(f"{ns}:link:r:{d}")
+    a.blobs.delete(d)
+    assert not rds.client().exists(f"{ns}:blob:{d}")
+    assert b.blobs.get(d) is None and b.blobs.stat(d) is None
+    assert a.repository("r").blobs.unlink(d) and b.repository("r").blobs.stat(d) is None

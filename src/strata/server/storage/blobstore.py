@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
@@ -43,13 +45,50 @@ class DescriptorCache(Protocol):
     def unlink(self, repo: str, d: Digest) -> None: ...
 
 
+class _ContentLRU:
+    """Small content (manifests) by digest, in this process: content under a digest never changes,
+    so only whether it still exists must be asked (of the descriptor cache)."""
+
+    def __init__(self, max_bytes: int = 32 << 20, max_item: int = 1 << 20) -> None:
+        self.max_bytes, self.max_item = max_bytes, max_item
+        self._items: OrderedDict[Digest, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, d: Digest) -> bytes | None:
+        with self._lock:
+            data = self._items.get(d)
+            if data is not None:
+                self._items.move_to_end(d)
+            return data
+
+    def put(self, d: Digest, data: bytes) -> None:
+        if len(data) > self.max_item:
+            return
+        with self._lock:
+            if d in self._items:
+                return
+            self._items[d] = data
+            self._size += len(data)
+            while self._size > self.max_bytes:
+                self._size -= len(self._items.popitem(last=False)[1])
+
+    def drop(self, d: Digest) -> None:
+        with self._lock:
+            data = self._items.pop(d, None)
+            if data is not None:
+                self._size -= len(data)
+
+
 class BlobStore:
-    """Blobs stored once, by digest, for every repository (descriptors optionally cached)."""
+    """Blobs stored once, by digest, for every repository (descriptors optionally cached; with a
+    cache, small content is also kept in this process and served once the cache says it exists)."""
 
     def __init__(self, driver: StorageDriver, touch_after: float = 600.0, cache: DescriptorCache | None = None) -> None:
         self.driver = driver
         self.touch_after = touch_after
         self.cache = cache
+        self._content = _ContentLRU() if cache is not None else None
 
     def stat(self, d: Digest) -> FileInfo | None:
         if self.cache is not None:
@@ -67,12 +106,22 @@ class BlobStore:
     def _forget(self, d: Digest) -> None:
         if self.cache is not None:
             self.cache.drop(d)
+        if self._content is not None:
+            self._content.drop(d)
 
     def get(self, d: Digest) -> bytes | None:
+        if self._content is not None:
+            data = self._content.get(d)
+            if data is not None and self.stat(d) is not None:
+                return data
         try:
-            return self.driver.get_content(paths.blob_data(d))
+            data = self.driver.get_content(paths.blob_data(d))
         except PathNotFound:
             return None
+        c = self._content
+        if c is not None and len(data) <= c.max_item and digest_bytes(data, d.algorithm) == d:
+            c.put(d, data)
+        return data
 
     def put(self, data: bytes, algorithm: str = "sha256") -> Digest:
         """Store small content (manifests) under its digest by ``algorithm`` (the one the client used)."""
