@@ -229,3 +229,59 @@ def test_rate_limit_is_one_bucket_across_replicas(rgw: Radosgw, rds: RedisServer
         assert [r.status for r in statuses] == [200] * 6 + [429] * 3  # 6 in all, not 6 per replica
         assert {r.header("X-Served-By") for r in statuses} == {"r0", "r1", "r2"}
         assert statuses[-1].codes == ["TOOMANYREQUESTS"] and statuses[-1].header("Retry-After") == "5"
+
+
+def _racing_patches(a: str, b: str) -> tuple[str, bytes, bytes, int]:
+    """B starts an upload; A receives a slow PATCH at offset 0 while B receives a fast one at offset 0.
+    Returns the upload's location, A's bytes, B's bytes and the status B answered."""
+    import http.client
+
+    x, y = os.urandom(1 << 20), os.urandom(1 << 20)
+    r = _client(b).request("POST", "/v2/lb/race/blobs/uploads/")
+    loc = r.header("Location")
+    assert r.status == 202 and loc is not None
+    host, port = a.rsplit(":", 1)
+    slow = http.client.HTTPConnection(host, int(port), timeout=60)
+    slow.putrequest("PATCH", loc)
+    slow.putheader("Content-Type", "application/octet-stream")
+    slow.putheader("Content-Length", str(len(x)))
+    slow.endheaders()
+    slow.send(x[: len(x) // 2])
+    time.sleep(0.5)  # replica A is writing the upload now
+    fast = _client(b).request("PATCH", loc, body=y, headers={"Content-Type": "application/octet-stream"})
+    slow.send(x[len(x) // 2 :])
+    assert slow.getresponse().status == 202
+    slow.close()
+    return loc, x, y, fast.status
+
+
+def test_two_replicas_cannot_write_one_upload_at_once(cluster: Cluster) -> None:
+    """PATCHes at the same offset on two replicas: without one writer at a time the store keeps the
+    last one's bytes while the other's in-memory hash vouches for its own, and a blob would be stored
+    under a digest its bytes do not have."""
+    loc, _, y, fast = _racing_patches(cluster.replicas[0].url, cluster.replicas[1].url)
+    assert fast >= 400  # refused: another replica is writing this upload
+    b = _client(cluster.replicas[1].url)
+    bad = b.request("PUT", f"{loc}?digest={sha(y)}")
+    assert bad.status == 400 and bad.codes == ["DIGEST_INVALID"]
+    assert _client(cluster.url).request("HEAD", f"/v2/lb/race/blobs/{sha(y)}").status == 404
+    loc, x, _, _ = _racing_patches(cluster.replicas[0].url, cluster.replicas[1].url)
+    assert b.request("PUT", f"{loc}?digest={sha(x)}").status == 201  # what A wrote is what is stored
+    assert sha(_client(cluster.url).get(f"/v2/lb/race/blobs/{sha(x)}").body) == sha(x)
+
+
+def test_without_redis_racing_replicas_cannot_store_a_blob_under_a_wrong_digest(
+    rgw: Radosgw, tmp_path: Path
+) -> None:
+    """No upload lock without Redis: both PATCHes are taken and the store keeps one; the replica whose
+    bytes were lost hashes what is stored at commit instead of trusting its memory."""
+    from server.s3.servers import start_strata_on_s3
+
+    bucket = rgw.new_bucket()
+    with start_strata_on_s3(rgw, bucket, tmp_path, redirect=False) as a, \
+            start_strata_on_s3(rgw, bucket, tmp_path, redirect=False) as b:  # fmt: skip
+        loc, _, y, fast = _racing_patches(a.url, b.url)
+        assert fast == 202
+        r = _client(b.url).request("PUT", f"{loc}?digest={sha(y)}")
+        assert r.status == 400 and r.codes == ["DIGEST_INVALID"]
+        assert _client(a.url).request("HEAD", f"/v2/lb/race/blobs/{sha(y)}").status == 404

@@ -24,7 +24,7 @@ import redis
 
 from strata.errors import StrataError
 
-__all__ = ["LeaseLost", "RedisGCLease"]
+__all__ = ["LeaseLost", "RedisGCLease", "RedisUploadLock"]
 
 _NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 
@@ -132,3 +132,43 @@ class RedisGCLease:
         """Raise ``LeaseLost`` if the exclusive lease ran out (call before each deletion)."""
         if self._lost.is_set():
             raise LeaseLost("the GC lock's lease in Redis ran out; stopping the sweep")
+
+
+_RELEASE_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_RENEW_IF_MINE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+
+
+class RedisUploadLock:
+    """One writer at a time per upload across replicas: a key with a lease, renewed while it writes.
+
+    Without it two replicas could each append a chunk at the same offset: the object store keeps the
+    last, while the other replica's in-memory hash describes bytes that are not there."""
+
+    def __init__(self, client: redis.Redis, namespace: str, lease: float = 30.0) -> None:
+        self.client = client
+        self.ns = namespace
+        self.lease_ms = int(lease * 1000)
+        self._release = client.register_script(_RELEASE_IF_MINE)
+        self._renew = client.register_script(_RENEW_IF_MINE)
+
+    def _key(self, uid: str) -> str:
+        return f"{self.ns}:upload:{uid}"
+
+    def acquire(self, uid: str) -> str | None:
+        """A token when this process may write the upload now; None when another one is writing."""
+        token = secrets.token_hex(12)
+        return token if self.client.set(self._key(uid), token, nx=True, px=self.lease_ms) else None
+
+    def renew(self, uid: str, token: str) -> bool:
+        return bool(self._renew(keys=[self._key(uid)], args=[token, self.lease_ms]))
+
+    def release(self, uid: str, token: str) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self._release(keys=[self._key(uid)], args=[token])

@@ -1,6 +1,7 @@
 """What replicas and workers share, built from the configuration: the registry (with the blob
-descriptor cache in Redis when ``storage.cache.blobdescriptor: redis``), the GC lock (a Redis lease
-when a ``redis`` section is present) and the rate limiter (buckets in Redis likewise).
+descriptor cache in Redis when ``storage.cache.blobdescriptor: redis``), the GC lock and one writer
+per upload (Redis leases when a ``redis`` section is present) and the rate limiter (buckets in Redis
+likewise).
 
 Keys in Redis are prefixed by a namespace derived from the storage location (bucket, endpoint and
 root directory, or the filesystem root), so registries over different storage may share one Redis.
@@ -20,7 +21,7 @@ from strata.server.gc import GCLock
 from strata.server.ratelimit import RateLimiter, RedisRateLimiter
 from strata.server.rediscache import RedisDescriptorCache
 from strata.server.redisconf import blobdescriptor_cache_enabled, redis_for
-from strata.server.redislock import RedisGCLease
+from strata.server.redislock import RedisGCLease, RedisUploadLock
 from strata.server.storage.driver import StorageDriver
 from strata.server.storage.registry import Registry
 
@@ -53,7 +54,8 @@ def build_shared(config: RegistryConfig, driver: StorageDriver) -> Shared:
     client = redis_for(config)
     ns = namespace(config)
     cache = RedisDescriptorCache(client, ns) if client is not None and cache_on else None
-    registry = Registry(driver, touch_after=min(600.0, config.gc.graceperiod / 4), cache=cache)
+    uploads = RedisUploadLock(client, ns) if client is not None else None
+    registry = Registry(driver, touch_after=min(600.0, config.gc.graceperiod / 4), cache=cache, upload_lock=uploads)
     if client is None and driver.local_path("/") is None and config.gc.interval > 0:
         log.warning("online GC on shared storage without a redis section: the GC lock is this process's "
                     "only; replicas on other hosts are protected by the grace period alone")  # fmt: skip

@@ -9,7 +9,7 @@ from strata.server.storage.blobstore import BlobStore, DescriptorCache, LinkedBl
 from strata.server.storage.driver import StorageDriver
 from strata.server.storage.manifests import ManifestStore
 from strata.server.storage.tags import TagStore
-from strata.server.storage.uploads import HashState, UploadStore
+from strata.server.storage.uploads import HashState, UploadLock, UploadStore
 
 __all__ = ["Registry", "Repository"]
 
@@ -24,8 +24,12 @@ class Repository:
 
 
 class Registry:
-    def __init__(self, driver: StorageDriver, touch_after: float = 600.0, cache: DescriptorCache | None = None) -> None:
+    def __init__(
+        self, driver: StorageDriver, touch_after: float = 600.0, cache: DescriptorCache | None = None,
+        upload_lock: UploadLock | None = None,
+    ) -> None:
         self.driver = driver
+        self.upload_lock = upload_lock
         self.blobs = BlobStore(driver, touch_after, cache)
         self.hashes: dict[str, HashState] = {}
 
@@ -35,7 +39,7 @@ class Registry:
             LinkedBlobs(self.blobs, name),
             ManifestStore(self.blobs, name),
             TagStore(self.driver, name),
-            UploadStore(self.driver, name, self.hashes),
+            UploadStore(self.driver, name, self.hashes, self.upload_lock),
         )
 
     def exists(self, name: str) -> bool:
