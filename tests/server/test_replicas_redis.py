@@ -144,3 +144,13 @@ def test_two_replicas_share_descriptors_and_see_each_others_deletes(rds: RedisSe
     assert not rds.client().exists(f"{ns}:blob:{d}")
     assert b.blobs.get(d) is None and b.blobs.stat(d) is None
     assert a.repository("r").blobs.unlink(d) and b.repository("r").blobs.stat(d) is None
+
+
+def test_workers_share_one_rate_limit_bucket_when_redis_is_configured() -> None:
+    from strata.server.workers import worker_config
+
+    limited = {"http": {"ratelimit": {"rate": 10, "burst": 20}}, "storage": {"inmemory": {}}}
+    alone = worker_config(build_config(limited), 1, 4).ratelimit
+    assert (alone.rate, alone.burst) == (2.5, 5)  # each worker enforces its share
+    shared = worker_config(build_config({**limited, "redis": {"addr": "127.0.0.1:6379"}}), 1, 4).ratelimit
+    assert (shared.rate, shared.burst) == (10, 20)  # one bucket in Redis for all of them
