@@ -229,6 +229,9 @@ def test_rate_limit_is_one_bucket_across_replicas(rgw: Radosgw, rds: RedisServer
         assert [r.status for r in statuses] == [200] * 6 + [429] * 3  # 6 in all, not 6 per replica
         assert {r.header("X-Served-By") for r in statuses} == {"r0", "r1", "r2"}
         assert statuses[-1].codes == ["TOOMANYREQUESTS"] and statuses[-1].header("Retry-After") == "5"
+        # behind the balancer a client is the address HAProxy forwards, not the balancer's own
+        other = lb.get("/v2/_catalog", headers={"X-Forwarded-For": "192.0.2.7"})
+        assert other.status == 200 and lb.get("/v2/_catalog").status == 429
 
 
 def _racing_patches(a: str, b: str) -> tuple[str, bytes, bytes, int]:

@@ -154,3 +154,17 @@ def test_workers_share_one_rate_limit_bucket_when_redis_is_configured() -> None:
     assert (alone.rate, alone.burst) == (2.5, 5)  # each worker enforces its share
     shared = worker_config(build_config({**limited, "redis": {"addr": "127.0.0.1:6379"}}), 1, 4).ratelimit
     assert (shared.rate, shared.burst) == (10, 20)  # one bucket in Redis for all of them
+
+
+def test_rate_limit_key_behind_a_trusted_proxy() -> None:
+    import ipaddress
+
+    from strata.server.ratelimit import client_key
+
+    lb = [ipaddress.ip_network("10.0.0.0/24")]
+    assert client_key("203.0.113.9", "1.1.1.1", lb) == "203.0.113.9"  # not a proxy: its header is ignored
+    assert client_key("10.0.0.2", "198.51.100.4", lb) == "198.51.100.4"
+    assert client_key("10.0.0.2", "6.6.6.6, 198.51.100.4", lb) == "198.51.100.4"  # the forged left part
+    assert client_key("10.0.0.2", "198.51.100.4, 10.0.0.3", lb) == "198.51.100.4"  # two proxies
+    assert client_key("10.0.0.2", "not-an-ip", lb) == "10.0.0.2"
+    assert client_key("10.0.0.2", None, lb) == "10.0.0.2"

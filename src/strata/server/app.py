@@ -31,7 +31,7 @@ from strata.server.handlers.base import (
 from strata.server.metrics import Metrics
 from strata.server.names import is_valid_name
 from strata.server.notify import Notifier
-from strata.server.ratelimit import EXEMPT_PATHS, RateLimiter, retry_after_header
+from strata.server.ratelimit import EXEMPT_PATHS, RateLimiter, client_key, retry_after_header
 from strata.server.routes import Route, match_v2
 from strata.server.sharedstate import build_shared
 from strata.server.storage.driver import StorageDriver
@@ -157,7 +157,8 @@ async def _rate_limit(
 ) -> web.StreamResponse:
     limiter = request.app.get(_LIMITER)
     if limiter is not None and request.path not in EXEMPT_PATHS:
-        wait = limiter.take(request.remote or "")
+        wait = limiter.take(client_key(request.remote, request.headers.get("X-Forwarded-For"),
+                                       request.app[STATE].config.trusted_proxies))  # fmt: skip
         if wait > 0:
             raise APIError(ec.TOOMANYREQUESTS, detail={"retryAfter": round(wait, 3)},
                            headers={"Retry-After": retry_after_header(wait)})

@@ -9,22 +9,25 @@ Configured under ``http.ratelimit`` (off unless ``rate`` is above zero)::
 
 A request that finds its client's bucket empty is answered ``429 TOOMANYREQUESTS`` with a
 ``Retry-After`` header (whole seconds until the next token). Health endpoints are never limited
-(metrics are served on the debug server, which has no limiter). Clients are told apart by their peer address; buckets of idle clients are dropped
-once there are more than ``max_clients``.
+(metrics are served on the debug server, which has no limiter). Clients are told apart by their peer address
+(behind a trusted proxy, ``http.trustedproxies``, by the address it forwards: :func:`client_key`); buckets of
+idle clients are dropped once there are more than ``max_clients``. With a ``redis`` section the buckets live in
+Redis, one per client for every worker and replica (:class:`RedisRateLimiter`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
 
-__all__ = ["EXEMPT_PATHS", "RateLimiter", "RedisRateLimiter", "retry_after_header"]
+__all__ = ["EXEMPT_PATHS", "RateLimiter", "RedisRateLimiter", "client_key", "retry_after_header"]
 
 log = logging.getLogger("strata.registry.ratelimit")
 
@@ -83,6 +86,34 @@ class RateLimiter:
             del self._buckets[key]  # full again: forgetting it changes nothing
         while len(self._buckets) >= self.max_clients:
             self._buckets.popitem(last=False)  # least recently seen
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def client_key(
+    remote: str | None, forwarded_for: str | None, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> str:
+    """Whose bucket a request spends from: the peer's address, or, when the peer is a trusted proxy
+    (``http.trustedproxies``: a load balancer in front of the replicas), the right-most address of
+    ``X-Forwarded-For`` that is not a trusted proxy itself (what a client wrote further left is not
+    believed)."""
+    peer = remote or ""
+
+    def is_trusted(text: str) -> bool:
+        ip = _ip(text)
+        return ip is not None and any(ip in net for net in trusted)
+
+    if not forwarded_for or not is_trusted(peer):
+        return peer
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if not is_trusted(hop):
+            return hop if _ip(hop) is not None else peer
+    return peer
 
 
 def retry_after_header(wait: float) -> str:

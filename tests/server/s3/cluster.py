@@ -39,6 +39,7 @@ def replica_config(rgw: Radosgw, rds: RedisServer, bucket: str, port: int, *, db
     config["redis"] = rds.section(db)
     config["storage"]["cache"] = {"blobdescriptor": "redis"}
     config["log"]["level"] = "warning"
+    config["http"]["trustedproxies"] = ["127.0.0.1"]  # HAProxy: its X-Forwarded-For names the client
     for key, value in extra.items():  # a mapping merges into the section (http: {ratelimit: ...})
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             config[key] = {**config[key], **value}
@@ -63,6 +64,7 @@ defaults
   option redispatch 1
   retry-on conn-failure empty-response
   option http-server-close
+  option forwardfor
 frontend api
   bind 127.0.0.1:{port}
   default_backend replicas
