@@ -4,6 +4,7 @@ the ``redis`` section's parsing, the rate limit buckets and the blob descriptor 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 
@@ -168,3 +169,20 @@ def test_rate_limit_key_behind_a_trusted_proxy() -> None:
     assert client_key("10.0.0.2", "198.51.100.4, 10.0.0.3", lb) == "198.51.100.4"  # two proxies
     assert client_key("10.0.0.2", "not-an-ip", lb) == "10.0.0.2"
     assert client_key("10.0.0.2", None, lb) == "10.0.0.2"
+
+
+def test_redis_down_reads_still_served_pushes_refused() -> None:
+    """The cache and the rate limit fall back to the object store and the process; the GC lock does
+    not: a push that cannot take its shared hold fails rather than racing a sweep it cannot see."""
+    from server.helpers import ServerThread
+
+    raw = {"storage": {"inmemory": {}, "cache": {"blobdescriptor": "redis"}},
+           "redis": {"addr": "127.0.0.1:1", "dialtimeout": "200ms"},
+           "http": {"ratelimit": {"rate": 100, "burst": 100}}}  # fmt: skip
+    with ServerThread(raw) as reg:
+        assert reg.get("/v2/").status == 200
+        assert reg.request("HEAD", f"/v2/down/x/blobs/sha256:{'1' * 64}").status == 404
+        r = reg.request("POST", "/v2/down/x/blobs/uploads/?digest=" + "sha256:" + hashlib.sha256(b"x").hexdigest(),
+                        body=b"x", headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+        assert r.status == 500 and r.codes == ["UNKNOWN"]
+        assert reg.request("HEAD", "/v2/down/x/blobs/sha256:" + hashlib.sha256(b"x").hexdigest()).status == 404
