@@ -3,10 +3,10 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := runc busybox-static docker.io skopeo podman docker-registry debootstrap iproute2 uidmap fuse-overlayfs netavark aardvark-dns iptables tini chromium chromium-driver radosgw ceph-mon ceph-osd
+DEBS := runc busybox-static docker.io skopeo podman docker-registry debootstrap iproute2 uidmap fuse-overlayfs netavark aardvark-dns iptables tini chromium chromium-driver radosgw ceph-mon ceph-osd redis-server haproxy
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: all deps debs venv demo test lint typecheck unit bench clean
+.PHONY: all deps debs venv demo demo-scale test lint typecheck unit bench clean
 
 all: venv
 
@@ -31,6 +31,9 @@ deps: debs venv
 
 demo: deps
 	bash scripts/demo.sh
+
+demo-scale: deps
+	bash scripts/demo-scale.sh
 
 lint: venv
 	$(BIN)/ruff check src tests

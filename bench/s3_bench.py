@@ -3,10 +3,12 @@
 Both store into their own bucket of one private radosgw (Ceph's S3 gateway, `tests/server/s3/radosgw.py`),
 with redirects off so every byte goes through the registry being measured. Measured: skopeo push and
 pull of a ``--size-mb`` image (rounds in alternating order, medians), then manifest and small-blob
-GETs per second at ``--clients`` concurrent clients for distribution, strata with 1 worker and strata
-with ``--workers`` workers (the scaling factor is N workers / 1 worker). Ratios above 1: strata wins.
+GETs per second at ``--clients`` concurrent clients for distribution, strata with 1 worker, strata
+with ``--workers`` workers and ``--replicas`` stateless strata replicas (one worker each, sharing a
+private redis-server) behind HAProxy round-robin (``tests/server/s3/cluster.py``, as ``make demo-scale``).
+Scaling factors are against strata with 1 worker. Ratios above 1: strata wins.
 
-    python bench/s3_bench.py [--size-mb 300] [--rounds 3] [--seconds 3] [--clients 50] [--workers 2]
+    python bench/s3_bench.py [--size-mb 300] [--rounds 3] [--seconds 3] [--clients 50] [--workers 2] [--replicas 3]
 
 Bounded in time (a few minutes); radosgw keeps the data in memory (about 2x the bytes stored).
 """
@@ -34,7 +36,9 @@ sys.path.insert(0, str(HERE))
 from registry_bench import ACCEPT, gets_per_second, make_big_layout, upload_small_blob  # noqa: E402
 
 from peers import make_skopeo  # noqa: E402
+from server.s3.cluster import start_cluster  # noqa: E402
 from server.s3.radosgw import Radosgw, start_radosgw  # noqa: E402
+from server.s3.redisd import RedisServer, start_redis  # noqa: E402
 from server.s3.servers import S3RegistryProcess, start_distribution_on_s3, start_strata_on_s3  # noqa: E402
 
 Starter = Callable[..., S3RegistryProcess]
@@ -91,18 +95,28 @@ def _copy(rgw: Radosgw, start: Starter, tmp: Path, skopeo: Any, layout: Path, ta
         return push, pull
 
 
-def _print(results: dict[str, dict[str, float]], workers: int) -> None:
+def _replicas_starter(rds: RedisServer, n: int) -> Starter:
+    def start(rgw: Radosgw, bucket: str, tmp: Path, redirect: bool = False) -> Any:
+        return start_cluster(rgw, rds, tmp / f"cluster-{bucket}", n=n, bucket=bucket)
+
+    return start
+
+
+def _print(results: dict[str, dict[str, float]]) -> None:
     names = list(results)
-    print(f"\n{'metric':<16}" + "".join(f"{n:>16}" for n in names) + f"{'strata/dist':>13}{'scaling':>9}")
+    scaled = names[2:]
+    print(f"\n{'metric':<16}" + "".join(f"{n:>16}" for n in names) + f"{'strata/dist':>13}"
+          + "".join(f"{'x ' + n[7:]:>10}" for n in scaled))  # fmt: skip
     for key in results["distribution"]:
         row = [results[n].get(key, float("nan")) for n in names]
-        dist, one, many = row[0], row[1], row[2] if len(row) > 2 else float("nan")
-        best = min(one, many) if key.endswith("_s") else max(one, many)
+        dist, one = row[0], row[1]
+        best = min(row[1:]) if key.endswith("_s") else max(row[1:])
         ratio = dist / best if key.endswith("_s") else best / dist
-        scaling = one / many if key.endswith("_s") else many / one
+        scaling = [one / v if key.endswith("_s") else v / one for v in row[2:]]
         unit = "s" if key.endswith("_s") else "/s"
-        print(f"{key:<16}" + "".join(f"{v:>14.2f}{unit:<2}" for v in row) + f"{ratio:>12.2f}x{scaling:>8.2f}x")
-    print(f"(strata/dist uses strata's better column; scaling = {workers} workers against 1)")
+        print(f"{key:<16}" + "".join(f"{v:>14.2f}{unit:<2}" for v in row) + f"{ratio:>12.2f}x"
+              + "".join(f"{f:>9.2f}x" for f in scaling))  # fmt: skip
+    print("(strata/dist uses strata's best column; x N: scaling against strata with 1 worker)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--replicas", type=int, default=3)
     args = ap.parse_args(argv or [])
     tmp = Path(tempfile.mkdtemp(prefix="strata-s3-bench-"))
     starters: dict[str, Starter] = {
@@ -119,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         "strata-1w": start_strata_on_s3,
         f"strata-{args.workers}w": functools.partial(start_strata_on_s3, workers=args.workers),
     }
-    results: dict[str, dict[str, float]] = {name: {} for name in starters}
     skopeo = make_skopeo()
+    rds = start_redis()
+    if args.replicas > 0:
+        starters[f"strata-{args.replicas}r"] = _replicas_starter(rds, args.replicas)
+    results: dict[str, dict[str, float]] = {name: {} for name in starters}
     try:
         with start_radosgw() as rgw:
             for name, start in starters.items():
@@ -140,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                 results[name].update({k: _median(v) for k, v in times.items()})
     finally:
         skopeo.close()
+        rds.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    _print(results, args.workers)
+    _print(results)
     return 0
 
 

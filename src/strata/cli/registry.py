@@ -117,16 +117,16 @@ def _serve(args: argparse.Namespace, ctx: Any) -> int:
 def _gc(args: argparse.Namespace, ctx: Any) -> int:
     from strata.server.app import make_driver
     from strata.server.config import parse_duration
-    from strata.server.gc import GCLock, collect
-    from strata.server.storage.registry import Registry
+    from strata.server.gc import collect
+    from strata.server.sharedstate import build_shared
 
     cfg = _config(args, ctx)
     if not cfg.root and "s3" not in (cfg.raw.get("storage") or {}):
         raise UsageError("garbage-collect needs --root DIR or a config with storage.filesystem.rootdirectory")
     grace = parse_duration(args.grace_period) if args.grace_period else cfg.gc.graceperiod
-    driver = make_driver(cfg)
+    shared = build_shared(cfg, make_driver(cfg))  # the replicas' GC lock and cache when redis is configured
     report = collect(
-        Registry(driver), GCLock(driver), dry_run=args.dry_run,
+        shared.registry, shared.gc_lock, dry_run=args.dry_run,
         delete_untagged=args.delete_untagged or cfg.gc.deleteuntagged, grace_period=grace,
         upload_purge_age=cfg.gc.uploadpurgeage,
     )

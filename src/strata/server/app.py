@@ -17,7 +17,7 @@ from strata.errors import os_error_text
 from strata.server.auth.base import Authenticator, NoAuth, Scope
 from strata.server.config import TLS_VERSIONS, ConfigError, RegistryConfig
 from strata.server.connections import ConnectionGuard, GuardedSite, raise_nofile_limit
-from strata.server.gc import GCLock, run_schedule, run_upload_purger
+from strata.server.gc import run_schedule, run_upload_purger
 from strata.server.handlers import blobs, manifests, referrers, search, tags, uploads
 from strata.server.handlers.base import (
     API_VERSION_HEADER,
@@ -33,12 +33,12 @@ from strata.server.metrics import Metrics
 from strata.server.names import is_valid_name
 from strata.server.notify import Notifier
 from strata.server.proxy import install as install_proxy
-from strata.server.ratelimit import EXEMPT_PATHS, RateLimiter, retry_after_header
+from strata.server.ratelimit import EXEMPT_PATHS, RateLimiter, client_key, retry_after_header
 from strata.server.routes import Route, match_v2
+from strata.server.sharedstate import build_shared
 from strata.server.storage.driver import StorageDriver
 from strata.server.storage.filesystem import FilesystemDriver
 from strata.server.storage.inmemory import InMemoryDriver
-from strata.server.storage.registry import Registry
 from strata.server.ui import install as install_ui
 
 __all__ = ["ACCESS_LOG_FORMAT", "create_app", "create_debug_app", "make_authenticator", "serve", "ssl_context"]
@@ -159,7 +159,8 @@ async def _rate_limit(
 ) -> web.StreamResponse:
     limiter = request.app.get(_LIMITER)
     if limiter is not None and request.path not in EXEMPT_PATHS:
-        wait = limiter.take(request.remote or "")
+        wait = limiter.take(client_key(request.remote, request.headers.get("X-Forwarded-For"),
+                                       request.app[STATE].config.trusted_proxies))  # fmt: skip
         if wait > 0:
             raise APIError(ec.TOOMANYREQUESTS, detail={"retryAfter": round(wait, 3)},
                            headers={"Retry-After": retry_after_header(wait)})
@@ -226,16 +227,15 @@ def make_authenticator(config: RegistryConfig) -> Authenticator:
 def create_app(config: RegistryConfig, driver: StorageDriver | None = None) -> web.Application:
     """The registry as an aiohttp application (no sockets yet)."""
     driver = driver or make_driver(config)
-    registry = Registry(driver, touch_after=min(600.0, config.gc.graceperiod / 4))
+    shared = build_shared(config, driver)  # registry, GC lock and rate limiter: in Redis when configured
     auth = make_authenticator(config)
-    state = ServerState(config, registry, auth, Notifier(config.notifications), Metrics(), GCLock(driver))
+    state = ServerState(config, shared.registry, auth, Notifier(config.notifications), Metrics(), shared.gc_lock)
     app = web.Application(middlewares=[_errors_and_metrics, _rate_limit], client_max_size=config.max_manifest_size)
     app[STATE] = state
     install_ui(app, state)
     install_proxy(app, state)
-    rl = config.ratelimit
-    if rl.enabled:
-        app[_LIMITER] = RateLimiter(rl.rate, rl.burst, max_clients=rl.maxclients)
+    if shared.limiter is not None:
+        app[_LIMITER] = shared.limiter
     app.on_response_prepare.append(_add_api_header)
     app.router.add_route("*", "/v2", _dispatch_base)
     app.router.add_route("*", "/v2/{tail:.*}", _dispatch)

@@ -45,7 +45,7 @@ KNOWN: dict[str, Any] = {
                 "minimumtls": None, "ciphersuites": None},
         "debug": {"addr": None, "prefix": None, "prometheus": {"enabled": None, "path": None}},
         "readtimeout": None, "headertimeout": None, "idletimeout": None, "maxconnsperclient": None,
-        "trustedproxies": None,
+        "trustedproxies": None, "workers": None,
         "ratelimit": {"rate": None, "burst": None, "maxclients": None},
     },
     "notifications": {"events": OPEN, "endpoints": None},

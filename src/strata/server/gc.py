@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.errors import InvalidDigest
+from strata.server.redislock import RedisGCLease
 from strata.server.storage import paths
 from strata.server.storage.driver import PathNotFound, StorageDriver
 from strata.server.storage.registry import Registry, Repository
@@ -38,9 +39,11 @@ log = logging.getLogger("strata.registry.gc")
 
 
 class GCLock:
-    """Shared for writers of blobs/manifests, exclusive for the sweep; works across processes."""
+    """Shared for writers of blobs/manifests, exclusive for the sweep; works across processes (a file
+    lock on a filesystem) and, with ``remote`` (Redis), across replicas on other hosts."""
 
-    def __init__(self, driver: StorageDriver) -> None:
+    def __init__(self, driver: StorageDriver, remote: RedisGCLease | None = None) -> None:
+        self.remote = remote
         local = driver.local_path(f"{paths.ROOT}/gc.lock")
         self._file = local
         if local is not None:
@@ -75,11 +78,20 @@ class GCLock:
                     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 except BlockingIOError:
                     await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
-            yield
+            async with self._remote_shared():
+                yield
         finally:
             if fd is not None:
                 os.close(fd)
             self._release_shared_local()
+
+    def _remote_shared(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.remote.shared() if self.remote is not None else contextlib.nullcontext()
+
+    def held(self) -> None:
+        """Raise if the exclusive hold was lost (a remote lease that ran out); call before deleting."""
+        if self.remote is not None:
+            self.remote.held()
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -92,7 +104,8 @@ class GCLock:
             if self._file is not None:
                 fd = os.open(self._file, os.O_RDWR | os.O_CREAT, 0o600)
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            with self.remote.exclusive() if self.remote is not None else contextlib.nullcontext():
+                yield
         finally:
             if fd is not None:
                 os.close(fd)
@@ -206,6 +219,7 @@ def collect(
                     continue
                 report.deleted_manifests.append((name, d))
                 if not dry_run:
+                    lock.held()
                     subject = _subject(repo.manifests.get(d) or b"")
                     if subject is not None:
                         repo.manifests.remove_referrer(subject, d)
@@ -221,6 +235,7 @@ def collect(
             report.deleted_blobs.append(d)
             report.freed_bytes += info.size
             if not dry_run:
+                lock.held()
                 registry.blobs.delete(d)
         if not dry_run:
             _drop_dangling_links(registry)

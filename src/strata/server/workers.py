@@ -31,6 +31,7 @@ from typing import Any
 from strata.errors import StrataError
 from strata.server.app import serve
 from strata.server.config import ConfigError, RegistryConfig
+from strata.server.redisconf import blobdescriptor_cache_enabled, parse_redis
 from strata.server.storage.s3options import parse_options
 
 __all__ = ["MAX_WORKERS", "serve_workers", "worker_config", "worker_count"]
@@ -68,13 +69,15 @@ def _check_shareable(config: RegistryConfig) -> None:
         raise ConfigError("http.workers above 1 needs auth.token.signingkey: every worker must sign with one key")
     if isinstance(storage, dict) and "s3" in storage:  # refused here once, not by every worker in a loop
         parse_options(storage["s3"], storage.get("redirect"))
+    parse_redis(config.raw.get("redis"))
+    blobdescriptor_cache_enabled(config)
 
 
 def worker_config(config: RegistryConfig, index: int, n: int) -> RegistryConfig:
     """Worker ``index``'s share: the GC schedule on worker 0 only, ``1/n`` of the rate limit."""
     gc = config.gc if index == 0 else dataclasses.replace(config.gc, interval=0.0)
     rl = config.ratelimit
-    if rl.enabled:
+    if rl.enabled and not isinstance(config.raw.get("redis"), dict):  # with redis, one bucket shared by all
         rl = dataclasses.replace(rl, rate=rl.rate / n, burst=max(1, math.ceil(rl.burst / n)))
     return dataclasses.replace(config, gc=gc, ratelimit=rl)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from strata.digest import Digest, digest_bytes
 from strata.errors import InvalidDigest
 from strata.server.storage import paths
 from strata.server.storage.driver import FileInfo, PathNotFound, StorageDriver
 
-__all__ = ["BlobStore", "LinkedBlobs", "linked_digests", "list_or_empty", "read_link", "write_link"]
+__all__ = ["BlobStore", "DescriptorCache", "LinkedBlobs", "linked_digests", "list_or_empty", "read_link", "write_link"]
 
 
 def read_link(driver: StorageDriver, path: str) -> Digest | None:
@@ -26,24 +28,100 @@ def write_link(driver: StorageDriver, path: str, d: Digest) -> None:
     driver.put_content(path, str(d).encode())
 
 
-class BlobStore:
-    """Blobs stored once, by digest, for every repository."""
+class DescriptorCache(Protocol):
+    """What a blob descriptor cache keeps: (size, mtime) per blob, and which repositories link it.
+    ``drop``/``unlink`` must raise when they fail (a stale entry could claim a deleted blob)."""
 
-    def __init__(self, driver: StorageDriver, touch_after: float = 600.0) -> None:
-        self.driver = driver
-        self.touch_after = touch_after
+    def get(self, d: Digest) -> tuple[int, float] | None: ...
 
-    def stat(self, d: Digest) -> FileInfo | None:
-        try:
-            return self.driver.stat(paths.blob_data(d))
-        except PathNotFound:
-            return None
+    def put(self, d: Digest, size: int, mtime: float) -> None: ...
+
+    def drop(self, d: Digest) -> None: ...
+
+    def linked(self, repo: str, d: Digest) -> bool: ...
+
+    def link(self, repo: str, d: Digest) -> None: ...
+
+    def unlink(self, repo: str, d: Digest) -> None: ...
+
+
+class _ContentLRU:
+    """Small content (manifests) by digest, in this process: content under a digest never changes,
+    so only whether it still exists must be asked (of the descriptor cache)."""
+
+    def __init__(self, max_bytes: int = 32 << 20, max_item: int = 1 << 20) -> None:
+        self.max_bytes, self.max_item = max_bytes, max_item
+        self._items: OrderedDict[Digest, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
 
     def get(self, d: Digest) -> bytes | None:
+        with self._lock:
+            data = self._items.get(d)
+            if data is not None:
+                self._items.move_to_end(d)
+            return data
+
+    def put(self, d: Digest, data: bytes) -> None:
+        if len(data) > self.max_item:
+            return
+        with self._lock:
+            if d in self._items:
+                return
+            self._items[d] = data
+            self._size += len(data)
+            while self._size > self.max_bytes:
+                self._size -= len(self._items.popitem(last=False)[1])
+
+    def drop(self, d: Digest) -> None:
+        with self._lock:
+            data = self._items.pop(d, None)
+            if data is not None:
+                self._size -= len(data)
+
+
+class BlobStore:
+    """Blobs stored once, by digest, for every repository (descriptors optionally cached; with a
+    cache, small content is also kept in this process and served once the cache says it exists)."""
+
+    def __init__(self, driver: StorageDriver, touch_after: float = 600.0, cache: DescriptorCache | None = None) -> None:
+        self.driver = driver
+        self.touch_after = touch_after
+        self.cache = cache
+        self._content = _ContentLRU() if cache is not None else None
+
+    def stat(self, d: Digest) -> FileInfo | None:
+        if self.cache is not None:
+            hit = self.cache.get(d)
+            if hit is not None:
+                return FileInfo(paths.blob_data(d), hit[0], hit[1], False)
         try:
-            return self.driver.get_content(paths.blob_data(d))
+            info = self.driver.stat(paths.blob_data(d))
         except PathNotFound:
             return None
+        if self.cache is not None:
+            self.cache.put(d, info.size, info.mtime)
+        return info
+
+    def _forget(self, d: Digest) -> None:
+        if self.cache is not None:
+            self.cache.drop(d)
+        if self._content is not None:
+            self._content.drop(d)
+
+    def get(self, d: Digest) -> bytes | None:
+        if self._content is not None:
+            data = self._content.get(d)
+            if data is not None and self.stat(d) is not None:
+                return data
+        try:
+            data = self.driver.get_content(paths.blob_data(d))
+        except PathNotFound:
+            return None
+        c = self._content
+        if c is not None and len(data) <= c.max_item and digest_bytes(data, d.algorithm) == d:
+            c.put(d, data)
+        return data
 
     def put(self, data: bytes, algorithm: str = "sha256") -> Digest:
         """Store small content (manifests) under its digest by ``algorithm`` (the one the client used)."""
@@ -54,6 +132,7 @@ class BlobStore:
             self.driver.touch(path)
         else:
             self.driver.put_content(path, data)
+        self._forget(d)
         return d
 
     def reader(self, d: Digest, offset: int = 0) -> BinaryIO:
@@ -65,12 +144,14 @@ class BlobStore:
     def adopt(self, src: str, d: Digest) -> None:
         """Make the verified file at driver path ``src`` the blob ``d`` (atomic move)."""
         dst = paths.blob_data(d)
+        self._forget(d)
         if self.stat(d) is not None:
             self.driver.delete(src)
             self.driver.touch(dst)
         else:
             self.driver.move(src, dst)
             self.driver.touch(dst)
+        self._forget(d)
 
     def is_stale(self, info: FileInfo) -> bool:
         """Old enough that a GC could take it if nothing refreshed it."""
@@ -79,16 +160,19 @@ class BlobStore:
     def keep_alive(self, d: Digest, info: FileInfo) -> None:
         """Refresh an old blob's time so a running GC's grace period protects it."""
         if self.is_stale(info):
+            self._forget(d)
             try:
                 self.driver.touch(paths.blob_data(d))
             except PathNotFound:
                 pass
 
     def delete(self, d: Digest) -> None:
+        self._forget(d)
         try:
             self.driver.delete(paths.blob_dir(d))
         except PathNotFound:
             pass
+        self._forget(d)
 
     def all(self) -> Iterator[tuple[Digest, FileInfo]]:
         """Every stored blob with its data file's info."""
@@ -138,8 +222,12 @@ class LinkedBlobs:
 
     def stat(self, d: Digest) -> FileInfo | None:
         """Info of a blob linked into this repository and present, else None."""
-        if read_link(self.driver, paths.layer_link(self.name, d)) != d:
-            return None
+        cache = self.blobs.cache
+        if cache is None or not cache.linked(self.name, d):
+            if read_link(self.driver, paths.layer_link(self.name, d)) != d:
+                return None
+            if cache is not None:
+                cache.link(self.name, d)
         return self.blobs.stat(d)
 
     def link(self, d: Digest) -> None:
@@ -148,10 +236,16 @@ class LinkedBlobs:
             write_link(self.driver, path, d)
 
     def unlink(self, d: Digest) -> bool:
+        cache = self.blobs.cache
+        if cache is not None:
+            cache.unlink(self.name, d)
         try:
             self.driver.delete(paths.layer_link(self.name, d).rsplit("/", 1)[0])
         except PathNotFound:
             return False
+        finally:
+            if cache is not None:
+                cache.unlink(self.name, d)
         return True
 
     def all(self) -> list[Digest]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strata.server.storage import paths
-from strata.server.storage.blobstore import BlobStore, LinkedBlobs, list_or_empty
+from strata.server.storage.blobstore import BlobStore, DescriptorCache, LinkedBlobs, list_or_empty
 from strata.server.storage.driver import StorageDriver
 from strata.server.storage.manifests import ManifestStore
 from strata.server.storage.tags import TagStore
-from strata.server.storage.uploads import HashState, UploadStore
+from strata.server.storage.uploads import HashState, UploadLock, UploadStore
 
 __all__ = ["Registry", "Repository"]
 
@@ -24,9 +24,13 @@ class Repository:
 
 
 class Registry:
-    def __init__(self, driver: StorageDriver, touch_after: float = 600.0) -> None:
+    def __init__(
+        self, driver: StorageDriver, touch_after: float = 600.0, cache: DescriptorCache | None = None,
+        upload_lock: UploadLock | None = None,
+    ) -> None:
         self.driver = driver
-        self.blobs = BlobStore(driver, touch_after)
+        self.upload_lock = upload_lock
+        self.blobs = BlobStore(driver, touch_after, cache)
         self.hashes: dict[str, HashState] = {}
 
     def repository(self, name: str) -> Repository:
@@ -35,7 +39,7 @@ class Registry:
             LinkedBlobs(self.blobs, name),
             ManifestStore(self.blobs, name),
             TagStore(self.driver, name),
-            UploadStore(self.driver, name, self.hashes),
+            UploadStore(self.driver, name, self.hashes, self.upload_lock),
         )
 
     def exists(self, name: str) -> bool:

@@ -1,7 +1,9 @@
 """Blob uploads in progress: private files under ``_uploads/<uuid>`` with a resumable hash.
 
 Hash state lives in memory (``hashlib`` objects cannot be saved); when it is lost (another
-process, a restart, a rolled-back chunk) the data is hashed again from storage at commit.
+process, a restart, a rolled-back chunk) the data is hashed again from storage at commit. Its size
+must match the stored data's to be used, which is enough while one writer at a time appends to an
+upload; across replicas an :class:`UploadLock` (Redis) makes that so.
 """
 
 from __future__ import annotations
@@ -11,13 +13,69 @@ import re
 import time
 import uuid as uuidlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from strata.digest import CHUNK, Digest
 from strata.server.storage import paths
 from strata.server.storage.blobstore import list_or_empty
-from strata.server.storage.driver import FileWriter, PathNotFound, StorageDriver
+from strata.server.storage.driver import FileWriter, PathNotFound, StorageDriver, StorageError
 
-__all__ = ["HashState", "UploadStore", "is_upload_id"]
+__all__ = ["HashState", "UploadBusy", "UploadLock", "UploadStore", "is_upload_id"]
+
+
+class UploadBusy(StorageError):
+    """Another process is writing this upload right now."""
+
+
+class UploadLock(Protocol):
+    lease_ms: int
+
+    def acquire(self, uid: str) -> str | None: ...
+
+    def renew(self, uid: str, token: str) -> bool: ...
+
+    def release(self, uid: str, token: str) -> None: ...
+
+
+class _LockedWriter(FileWriter):
+    """A writer that holds the upload's lock until closed, renewing its lease while it writes."""
+
+    def __init__(self, inner: FileWriter, lock: UploadLock, uid: str, token: str) -> None:
+        self.inner, self.lock, self.uid, self.token = inner, lock, uid, token
+        self._renewed = time.monotonic()
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        return self.inner.size
+
+    def _keep(self) -> None:
+        if time.monotonic() - self._renewed > self.lock.lease_ms / 3000:
+            if not self.lock.renew(self.uid, self.token):
+                raise UploadBusy(f"upload {self.uid}: lost its lock (lease ran out)")
+            self._renewed = time.monotonic()
+
+    def write(self, data: bytes) -> int:
+        self._keep()
+        return self.inner.write(data)
+
+    def commit(self) -> None:
+        self._keep()
+        self.inner.commit()
+
+    def cancel(self) -> None:
+        self.inner.cancel()
+
+    def truncate(self, size: int) -> None:
+        self.inner.truncate(size)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            if not self._closed:
+                self._closed = True
+                self.lock.release(self.uid, self.token)
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -35,10 +93,13 @@ class HashState:
 
 
 class UploadStore:
-    def __init__(self, driver: StorageDriver, name: str, hashes: dict[str, HashState]) -> None:
+    def __init__(
+        self, driver: StorageDriver, name: str, hashes: dict[str, HashState], lock: UploadLock | None = None
+    ) -> None:
         self.driver = driver
         self.name = name
         self.hashes = hashes
+        self.lock = lock
 
     def create(self) -> str:
         uid = str(uuidlib.uuid4())
@@ -56,15 +117,35 @@ class UploadStore:
             return None
 
     def writer(self, uid: str) -> FileWriter:
-        return self.driver.writer(paths.upload_data(self.name, uid), append=True)
+        """Appends to the upload; with a lock, refused (``UploadBusy``) while another process writes it."""
+        if self.lock is None:
+            return self.driver.writer(paths.upload_data(self.name, uid), append=True)
+        token = self.lock.acquire(uid)
+        if token is None:
+            raise UploadBusy(f"upload {uid} is being written by another request")
+        try:
+            inner = self.driver.writer(paths.upload_data(self.name, uid), append=True)
+        except BaseException:
+            self.lock.release(uid, token)
+            raise
+        return _LockedWriter(inner, self.lock, uid, token)
 
     def data_path(self, uid: str) -> str:
         return paths.upload_data(self.name, uid)
 
+    def _trusted(self) -> bool:
+        """Whether an in-memory hash of the right size describes the stored bytes: on remote storage
+        (S3), two processes appending at one offset leave one's bytes and the other's hash, so there
+        only with the upload lock; a local file is appended to (``O_APPEND``), so sizes tell; memory is
+        one process's, whose requests to one upload the handlers serialise."""
+        if self.lock is not None or self.driver.name == "inmemory":
+            return True
+        return self.driver.local_path(paths.uploads_dir(self.name)) is not None
+
     def hash_state(self, uid: str, size: int) -> HashState | None:
-        """The in-memory hash if it covers exactly ``size`` bytes."""
+        """The in-memory hash if it covers exactly ``size`` bytes (and can be trusted)."""
         st = self.hashes.get(uid)
-        if st is not None and st.size == size:
+        if st is not None and st.size == size and self._trusted():
             return st
         return None
 
@@ -72,7 +153,7 @@ class UploadStore:
         """Digest of the whole upload, from memory when possible, else by reading it back."""
         size = self.size(uid)
         st = self.hashes.get(uid)
-        if st is not None and st.size == size and algorithm == "sha256":
+        if st is not None and st.size == size and algorithm == "sha256" and self._trusted():
             return Digest("sha256", st.hash.hexdigest())
         h = hashlib.new(algorithm)
         with self.driver.reader(self.data_path(uid)) as r:
