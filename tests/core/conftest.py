@@ -41,6 +41,21 @@ def strata(root: Path) -> Strata:
     return run
 
 
+@pytest.fixture
+def cli(root: Path) -> Strata:
+    """``strata ARGS`` run in this process (tests/clirunner.py): for tests that only read a command's
+    output and exit code. Tests that kill, race or run containers use ``strata`` (a process of its own)."""
+    from clirunner import run_cli
+
+    def run(*args: str, input: str | bytes | None = None, check: bool = True, text: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = run_cli(*args, root=root, input=input, text=text)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"strata {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def rootfs_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("rootfs") / "rootfs.tar"

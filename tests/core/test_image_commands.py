@@ -7,9 +7,17 @@ import re
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from conftest import Strata, store_state  # type: ignore[import-not-found]
 
 ID = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@pytest.fixture
+def strata(cli: Strata) -> Strata:
+    """These tests only read what commands print: run them in-process (tests/clirunner.py)."""
+    return cli
 
 
 def test_import_images_history(strata: Strata, rootfs_tar: Path) -> None:
