@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
-from typing import Any, NoReturn
 
 from strata import __version__
 from strata.errors import StrataError
+
+TYPE_CHECKING = False  # typing's costs a listing command
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 __all__ = ["COMMAND_GROUPS", "GROUPS", "VERSION", "build_parser", "command_word"]
 

@@ -1,4 +1,5 @@
-"""Go's ``time.ParseDuration`` and Docker's ``GetTimestamp`` (``--filter until=``, ``--since``)."""
+"""Go's ``time.ParseDuration``, Docker's ``GetTimestamp`` (``--filter until=``, ``--since``) and RFC 3339
+times as Go writes them (``parse_time``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 
 from strata.errors import StrataError
 
-__all__ = ["DurationError", "duration_seconds", "get_timestamp", "parse_duration"]
+__all__ = ["DurationError", "duration_seconds", "get_timestamp", "parse_duration", "parse_time"]
 
 _NS: dict[str, int] = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _DURATION = re.compile(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)")
@@ -61,3 +62,27 @@ def get_timestamp(value: str, now: float | None = None) -> float:
     except ValueError:
         raise StrataError(f'failed to parse value as time or duration: "{value}"') from None
     return (stamp if stamp.tzinfo else stamp.astimezone()).timestamp()
+
+
+def parse_time(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time with up to nanosecond precision (0 if unparsable)."""
+    if not text:
+        return 0.0
+    try:
+        main, _, rest = text.partition(".")
+        if rest:
+            digits = ""
+            i = 0
+            while i < len(rest) and rest[i].isdigit():
+                digits += rest[i]
+                i += 1
+            tz = rest[i:]
+            frac = float("0." + digits) if digits else 0.0
+        else:
+            tz = main[19:]
+            main = main[:19]
+            frac = 0.0
+        tz = "+00:00" if tz in ("Z", "z", "") else tz
+        return datetime.fromisoformat(main[:19] + tz).timestamp() + frac
+    except ValueError:
+        return 0.0

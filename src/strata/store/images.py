@@ -5,14 +5,18 @@ Every method runs inside the caller's transaction where it writes; reads are pla
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 from strata.digest import Digest
 from strata.reference import Reference, parse
-from strata.store.blobs import LayerBlob
+from strata.values import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Iterator
+
+    from strata.store.blobs import LayerBlob
 
 __all__ = ["ImageRecord", "Metadata", "chain_ids"]
 
@@ -27,12 +31,15 @@ def chain_ids(diff_ids: list[Digest]) -> list[Digest]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
+class ImageRecord(Value):
+    __slots__ = ("added", "id", "manifest", "parent")
     id: Digest
     parent: Digest | None
     added: float
     manifest: Digest | None
+
+    def __init__(self, id: Digest, parent: Digest | None, added: float, manifest: Digest | None) -> None:
+        self._init(id=id, parent=parent, added=added, manifest=manifest)
 
 
 def _rec(row: tuple[str, str, float, str]) -> ImageRecord:

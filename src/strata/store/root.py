@@ -20,15 +20,17 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
 import stat
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
-from strata.digest import Digest
 from strata.errors import StoreError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO
+
+    from strata.digest import Digest
 
 __all__ = ["FILE_MODE", "StoreRoot", "default_root", "dir_mode", "fsync_dir", "secure_root"]
 
@@ -138,6 +140,7 @@ class StoreRoot:
     @contextlib.contextmanager
     def temp_file(self) -> Iterator[tuple[IO[bytes], Path]]:
         """A temp file in tmp/; removed unless the caller renamed it away."""
+        import tempfile  # here and below: commands that only read never stage files
         fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
         path = Path(name)
         try:
@@ -148,6 +151,7 @@ class StoreRoot:
                 path.unlink()
 
     def temp_dir(self, prefix: str = "dir-") -> Path:
+        import tempfile
         return Path(tempfile.mkdtemp(dir=self.tmp, prefix=prefix))
 
     def publish_file(self, tmp_path: Path, final: Path) -> None:
@@ -164,6 +168,7 @@ class StoreRoot:
 
     def clean_tmp(self) -> None:
         """Remove staging leftovers of dead processes (called under the exclusive lock)."""
+        import shutil
         for entry in self.tmp.iterdir():
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
