@@ -34,8 +34,9 @@ __all__ = [
 MAX_JSON_DEPTH = 128
 """How deeply manifests, indexes and configs may nest (real ones nest fewer than ten levels)."""
 
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# compiled (and cached by re) when a document is deep enough to need the check
+_JSON_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_NOT_BRACKET = r"[^\[\]{}]+"
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -48,7 +49,7 @@ def _too_deep(text: str, limit: int) -> bool:
     if text.count("[") + text.count("{") <= limit:
         return False
     depth = 0
-    for c in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+    for c in re.sub(_NOT_BRACKET, "", re.sub(_JSON_STRING, "", text, flags=re.S)):
         if c in "[{":
             depth += 1
             if depth > limit:

@@ -12,10 +12,11 @@ from strata.errors import StrataError
 __all__ = ["DurationError", "duration_seconds", "get_timestamp", "parse_duration", "parse_time"]
 
 _NS: dict[str, int] = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_DURATION = re.compile(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)")
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+# patterns, compiled (and cached by re) on first use: listing commands load this module but parse no duration
+_DURATION = r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)"
+_PART = r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
 _MAX_NS = 2**63 - 1
-_UNIX = re.compile(r"\d+(\.\d+)?")
+_UNIX = r"\d+(\.\d+)?"
 
 
 class DurationError(StrataError):
@@ -25,10 +26,10 @@ class DurationError(StrataError):
 def parse_duration(text: str) -> int:
     """Go's ``time.ParseDuration``: a signed sequence of decimal numbers with units (``1h30m``,
     ``-1.5h``, ``300ms``, ``2h45m0.5s``; a bare ``0``), in nanoseconds, truncated as Go does."""
-    m = _DURATION.fullmatch(text)
+    m = re.fullmatch(_DURATION, text)
     if m is None:
         raise DurationError(f'time: invalid duration "{text}"')
-    total = sum(_nanoseconds(num, _NS[unit]) for num, unit in _PART.findall(m.group(2)))
+    total = sum(_nanoseconds(num, _NS[unit]) for num, unit in re.findall(_PART, m.group(2)))
     if total > _MAX_NS:
         raise DurationError(f'time: invalid duration "{text}"')
     return -total if m.group(1) == "-" else total
@@ -55,7 +56,7 @@ def get_timestamp(value: str, now: float | None = None) -> float:
     seconds = duration_seconds(value)
     if seconds is not None:
         return (time.time() if now is None else now) - seconds
-    if _UNIX.fullmatch(value):
+    if re.fullmatch(_UNIX, value):
         return float(value)
     try:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -8,7 +8,7 @@ import contextlib
 import time
 
 from strata.digest import Digest
-from strata.reference import Reference, parse
+from strata.reference import Reference, parse_stored
 from strata.values import Value
 
 TYPE_CHECKING = False
@@ -252,13 +252,13 @@ class Metadata:
             "SELECT name FROM tags WHERE image_id=? UNION ALL SELECT name FROM digests WHERE image_id=?",
             (str(image_id), str(image_id)),
         ).fetchall()
-        return [parse(n) for n in sorted(r[0] for r in rows)]
+        return [parse_stored(n) for n in sorted(r[0] for r in rows)]
 
     def all_refs(self) -> dict[Digest, list[Reference]]:
         out: dict[Digest, list[Reference]] = {}
         for table in ("tags", "digests"):
             for name, img in self.conn.execute(f"SELECT name, image_id FROM {table} ORDER BY seq").fetchall():
-                out.setdefault(Digest.parse(img), []).append(parse(name))
+                out.setdefault(Digest.parse(img), []).append(parse_stored(name))
         return out
 
     def refs_by_name(self, repo: Reference) -> list[tuple[Reference, Digest]]:
@@ -269,9 +269,9 @@ class Metadata:
             rows = self.conn.execute(
                 f"SELECT name, image_id FROM {table} WHERE name >= ? AND name < ?", (prefix, prefix + "\x7f")
             ).fetchall()
-            found.extend((parse(n), Digest.parse(i)) for n, i in rows)
+            found.extend((parse_stored(n), Digest.parse(i)) for n, i in rows)
         return sorted(found, key=lambda ri: ri[0].string())
 
     def all_tags(self) -> list[tuple[Reference, Digest]]:
         rows = self.conn.execute("SELECT name, image_id FROM tags ORDER BY seq").fetchall()
-        return [(parse(n), Digest.parse(i)) for n, i in rows]
+        return [(parse_stored(n), Digest.parse(i)) for n, i in rows]
