@@ -233,16 +233,23 @@ def parse(text: str) -> Reference:
     return Reference(domain, path, tag, _parse_digest(digest) if digest else None)
 
 
+_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-/")
+_TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
 def parse_stored(text: str) -> Reference:
     """A full reference as a store wrote it (``domain/path[:tag][@digest]``, validated by :func:`parse`
-    when it was stored), split without running the grammar; any other text goes through :func:`parse`."""
+    when it was stored), split without compiling the grammar: only the characters of each part are
+    checked again. Text of any other shape goes through :func:`parse` (same value, same errors)."""
     name, at, digest = text.partition("@")
     domain, slash, path = name.partition("/")
     tag: str | None = None
     colon = path.rfind(":")
     if colon > path.rfind("/"):
         path, tag = path[:colon], path[colon + 1 :]
-    if not domain or not slash or not path:
+    if not domain or not slash or not path or not _PATH_CHARS.issuperset(path):
+        return parse(text)
+    if tag is not None and not (0 < len(tag) <= 128 and _TAG_CHARS.issuperset(tag) and tag[0] not in ".-"):
         return parse(text)
     try:
         ref = Reference(domain, path, tag, Digest.parse(digest) if at else None)

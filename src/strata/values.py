@@ -3,7 +3,7 @@ slots=True)`` gave them).
 
 Written out because every command loads these types and importing ``dataclasses`` (which imports
 ``inspect``, ``ast``, ``dis`` and ``tokenize``) costs a listing command about a tenth of its run. A
-subclass names its fields in ``__slots__`` (in constructor order) and sets them in ``__init__`` with
+subclass names its fields in ``__slots__`` (sorted; ``repr`` shows them in that order) and sets them in ``__init__`` with
 ``self._init(field=value, ...)``; afterwards they cannot be assigned. Equality and hashing cover
 ``_compare`` (every field unless narrowed); ``repr`` leaves out ``_hidden``.
 """
