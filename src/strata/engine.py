@@ -8,7 +8,6 @@ does not know the transports).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import os
 from pathlib import Path
@@ -395,6 +394,8 @@ class Engine:
         lock_path = self.store.path / "layers" / f".{diff_id.hex}.lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            import fcntl
+
             fcntl.flock(fd, fcntl.LOCK_EX)
             if final.is_dir():
                 return final

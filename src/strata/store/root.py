@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 from pathlib import Path
@@ -125,6 +124,8 @@ class StoreRoot:
         """Shared lock for writers, exclusive for deleters. Yields False if non-blocking and busy."""
         fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            import fcntl  # here: commands that only read take no lock
+
             flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
             if not blocking:
                 flags |= fcntl.LOCK_NB
