@@ -7,7 +7,6 @@ does not know the transports).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from pathlib import Path
@@ -21,12 +20,11 @@ from strata.spec import Descriptor, ImageConfig, Manifest
 from strata.store.blobs import LayerBlob, ingest_blob, ingest_layer
 from strata.store.db import connect
 from strata.store.images import ImageRecord, Metadata
-from strata.store.root import StoreRoot, default_root, fsync_dir
+from strata.store.root import StoreLock, StoreRoot, default_root, fsync_dir
 from strata.values import Value
 
 TYPE_CHECKING = False  # typing's costs a listing command; the image model and rmi load when used
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from contextlib import AbstractContextManager
     from typing import Any, BinaryIO
 
@@ -164,11 +162,9 @@ class Engine:
 
     # --- writing -----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Held while blobs are written and recorded: deleters wait for it."""
-        with self.store.lock(exclusive=False):
-            yield
+    def writing(self) -> StoreLock:
+        """Held (``with``) while blobs are written and recorded: deleters wait for it."""
+        return self.store.lock(exclusive=False)
 
     def ingest_layer(self, stream: Any, expected: Digest | None = None, diff_id: Digest | None = None) -> LayerBlob:
         return ingest_layer(self.store, stream, expected, diff_id)
@@ -293,8 +289,10 @@ class Engine:
                 for d in layers:
                     self.meta.forget_layer(d)
             for b in blobs:
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     self.store.blob_path(b).unlink()
+                except FileNotFoundError:
+                    pass
             for d in layers:
                 shutil.rmtree(self.store.layer_dir(d), ignore_errors=True)
             self._sweep_unknown_files(in_use)
@@ -306,13 +304,17 @@ class Engine:
         known_blobs = self.meta.blob_hexes()
         for path in (self.store.path / "blobs" / "sha256").iterdir():
             if path.name not in known_blobs:
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     path.unlink()
+                except FileNotFoundError:
+                    pass
         known_layers = self.meta.layer_hexes() | in_use
         for path in (self.store.path / "layers").iterdir():
             if path.name.startswith(".") and path.name.endswith(".lock"):
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     path.unlink()
+                except FileNotFoundError:
+                    pass
             elif path.name not in known_layers:
                 shutil.rmtree(path, ignore_errors=True)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 from strata import containeruse
@@ -18,6 +17,7 @@ from strata.values import Value
 
 TYPE_CHECKING = False  # typing, shutil and the config builder load only for the commands that use them
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import IO, Any, BinaryIO
 
 __all__ = [
@@ -337,22 +337,28 @@ def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@contextlib.contextmanager
 def _open_source(source: str, stdin: Any) -> Any:
-    if source == "-":
-        yield stdin.buffer if hasattr(stdin, "buffer") else stdin
-    elif source.startswith(("http://", "https://")):
-        import urllib.request
+    """The stream ``import`` reads, as a context manager (contextlib is loaded only by import)."""
+    import contextlib
 
-        with urllib.request.urlopen(source, timeout=60) as resp:
-            yield resp
-    else:
-        try:
-            f = open(source, "rb")  # noqa: SIM115 - closed below
-        except FileNotFoundError:
-            raise StrataError(f"open {source}: no such file or directory") from None
-        with f:
-            yield f
+    @contextlib.contextmanager
+    def opened() -> Iterator[Any]:
+        if source == "-":
+            yield stdin.buffer if hasattr(stdin, "buffer") else stdin
+        elif source.startswith(("http://", "https://")):
+            import urllib.request
+
+            with urllib.request.urlopen(source, timeout=60) as resp:
+                yield resp
+        else:
+            try:
+                f = open(source, "rb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                raise StrataError(f"open {source}: no such file or directory") from None
+            with f:
+                yield f
+
+    return opened()
 
 
 def import_rootfs(

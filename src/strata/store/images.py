@@ -4,7 +4,6 @@ Every method runs inside the caller's transaction where it writes; reads are pla
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 from strata.digest import Digest
@@ -14,11 +13,10 @@ from strata.values import Value
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Iterator
 
     from strata.store.blobs import LayerBlob
 
-__all__ = ["ImageRecord", "Metadata", "chain_ids"]
+__all__ = ["ImageRecord", "Metadata", "Transaction", "chain_ids"]
 
 
 def chain_ids(diff_ids: list[Digest]) -> list[Digest]:
@@ -51,19 +49,26 @@ def _rec(row: tuple[str, str, float, str]) -> ImageRecord:
     )
 
 
+class Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` when the block raises (a class, not a contextlib
+    generator: contextlib's import costs every command)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
 class Metadata:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def transaction(self) -> Transaction:
+        return Transaction(self.conn)
 
     # --- images ----------------------------------------------------------------------------------
 
