@@ -195,3 +195,21 @@ def test_a_current_store_database_opens_without_schema_work(tmp_path: Path) -> N
     conn = connect(path)
     assert conn.total_changes == changes == 0  # the current database was read, not written
     conn.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a/b", "a:5000/b", "localhost/x", "host:5000", "a.b/c/d:1", "foo/bar@sha256:" + "1" * 64, "[::1]/x:y",
+     "Upper.example/x", "a-b.c:1/d__e/f-g:h", "x", "x.y", "x.y/z", "1.2.3.4:80/a/b/c"],
+)
+def test_one_match_splits_the_domain_as_the_name_grammar_does(text: str) -> None:
+    """parse() takes domain and path from the reference match itself (one pattern compiled, not two):
+    the split must be what distribution's anchored name expression gives for the matched name."""
+    import re
+
+    from strata import reference as r
+
+    ref = r.parse(text)
+    name = r.Reference(ref.domain, ref.path).repository
+    m = re.fullmatch(rf"(?:({r._DOMAIN_AND_PORT})/)?({r._REMOTE_NAME})", name, re.ASCII)
+    assert m is not None and (m.group(1) or "", m.group(2)) == (ref.domain, ref.path)

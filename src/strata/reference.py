@@ -95,8 +95,9 @@ class _Lazy:
         return self._compiled.fullmatch(text)
 
 
-_REFERENCE_RE = _Lazy(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?")
-_NAME_RE = _Lazy(rf"(?:({_DOMAIN_AND_PORT})/)?({_REMOTE_NAME})")
+# groups: name, its domain, its path, tag, digest (the one match splits the name as distribution's
+# anchored name expression would: the domain is tried first, and it cannot hold a "/")
+_REFERENCE_RE = _Lazy(rf"((?:({_DOMAIN_AND_PORT})/)?({_REMOTE_NAME}))(?::({_TAG}))?(?:@({_DIGEST}))?")
 _TAG_RE = _Lazy(_TAG)
 _DIGEST_RE = _Lazy(_DIGEST)
 _IDENTIFIER_RE = _Lazy(r"[a-f0-9]{64}")
@@ -224,13 +225,10 @@ def parse(text: str) -> Reference:
         if _REFERENCE_RE.fullmatch(text.lower()) is not None:
             raise InvalidReference(ERR_UPPERCASE)
         raise InvalidReference(ERR_INVALID_FORMAT)
-    name, tag, digest = m.group(1), m.group(2), m.group(3)
+    name, domain, path, tag, digest = m.group(1, 2, 3, 4, 5)
     if len(name) > NAME_TOTAL_LENGTH_MAX:
         raise InvalidReference(ERR_NAME_TOO_LONG)
-    nm = _NAME_RE.fullmatch(name)
-    assert nm is not None  # the name already matched the same grammar
-    domain, path = nm.group(1) or "", nm.group(2)
-    return Reference(domain, path, tag, _parse_digest(digest) if digest else None)
+    return Reference(domain or "", path, tag, _parse_digest(digest) if digest else None)
 
 
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-/")
