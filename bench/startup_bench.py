@@ -6,13 +6,17 @@ holding the same busybox image: ``images``, ``ps -a``, ``inspect IMAGE``, ``hist
 table has two ratios: against the same Docker command, and against ``docker images``.
 
 Runs alternate (strata, docker, strata, docker, ...) so a busy machine slows both alike; strata's
-modules are byte-compiled first, as an installed package is.
+modules are byte-compiled first, as an installed package is. On a loaded machine the wall times swing
+widely, so two steadier figures follow the tables: the best run of each, and the CPU time (user +
+system) each strata command spent, next to a bare ``python -c pass`` (the floor no Python CLI can beat).
 """
 
 from __future__ import annotations
 
 import compileall
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -43,30 +47,52 @@ def strata_argv(root: Path) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-c", code, "--root", str(root)], env
 
 
-def _once(argv: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
+CPU: dict[str, list[float]] = {}  # label -> CPU seconds (user + system) of each timed run
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _once(argv: list[str], env: dict[str, str], cpu_label: str = "") -> float:
+    c0, t0 = _cpu(), time.perf_counter()
     res = subprocess.run(argv, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - t0
+    if cpu_label:
+        CPU.setdefault(cpu_label, []).append(_cpu() - c0)
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed with {res.returncode}: {res.stderr.decode(errors='replace')}")
     return elapsed
 
 
-def alternate(label: str, ours: tuple[list[str], dict[str, str]], theirs: tuple[list[str], dict[str, str]],
-              n: int) -> tuple[Timing, Timing]:
-    """``n`` timed runs of each side, interleaved, after one untimed warm-up of each."""
-    a, b = Timing(f"strata {label}"), Timing(f"docker {label}")
-    _once(*ours)
-    _once(*theirs)
+Argv = tuple[list[str], dict[str, str]]
+
+
+def alternate(cases: list[tuple[str, Argv, Argv]], n: int) -> list[Comparison]:
+    """``n`` timed runs of each side of each case after one untimed warm-up of each: round after round,
+    every case once per round (strata, then docker), so a burst of load elsewhere hits every command
+    and both sides alike instead of one command's whole series."""
+    timings = [(Timing(f"strata {label}"), Timing(f"docker {label}")) for label, _, _ in cases]
+    for _, ours, theirs in cases:
+        _once(*ours)
+        _once(*theirs)
     for _ in range(n):
-        a.runs.append(_once(*ours))
-        b.runs.append(_once(*theirs))
-    return a, b
+        for (label, ours, theirs), (a, b) in zip(cases, timings, strict=True):
+            a.runs.append(_once(*ours, cpu_label=label))
+            b.runs.append(_once(*theirs))
+    return [Comparison(label, a, b) for (label, _, _), (a, b) in zip(cases, timings, strict=True)]
+
+
+def _floor(n: int) -> tuple[float, float]:
+    """Best wall time and median CPU time of a bare interpreter (``python -c pass``)."""
+    runs = [_once([sys.executable, "-c", "pass"], dict(os.environ), cpu_label="python -c pass") for _ in range(n)]
+    return min(runs), statistics.median(CPU["python -c pass"])
 
 
 def main() -> int:
     compileall.compile_dir(str(REPO / "src" / "strata"), quiet=1)
-    n = repeat_count(11)
+    n = repeat_count(21)
     with peers_running(dockerd=True) as p:
         assert p.dockerd is not None
         docker = p.dockerd
@@ -75,11 +101,9 @@ def main() -> int:
         subprocess.run([*s_argv, "import", "-c", 'CMD ["/bin/sh"]', str(tar), IMAGE], env=s_env, check=True,
                        capture_output=True)
         docker.run("import", "-c", 'CMD ["/bin/sh"]', str(tar), IMAGE)
-        rows: list[Comparison] = []
-        for args in COMMANDS:
-            label = " ".join(args).replace(IMAGE, "IMAGE")
-            ours, theirs = alternate(label, ([*s_argv, *args], s_env), (docker.argv(*args), docker.env), n)
-            rows.append(Comparison(label, ours, theirs))
+        cases = [(" ".join(args).replace(IMAGE, "IMAGE"), ([*s_argv, *args], s_env), (docker.argv(*args), docker.env))
+                 for args in COMMANDS]
+        rows = alternate(cases, n)
         baseline = rows[0].theirs  # docker images
         goal_rows = [Comparison(f"{r.label} vs docker images", r.ours, baseline) for r in rows]
         print_ratio_table("start-up: strata vs the same docker command", rows)
@@ -88,6 +112,9 @@ def main() -> int:
         print("best runs (the least disturbed by other load): docker images "
               f"{best * 1000:.1f}ms; " + ", ".join(f"{r.label} {r.ours.best * 1000:.1f}ms ({r.ours.best / best:.2f}x)"
                                                     for r in rows))
+        floor_wall, floor_cpu = _floor(n)
+        print(f"python -c pass: best {floor_wall * 1000:.1f}ms, cpu {floor_cpu * 1000:.1f}ms; strata cpu (median): "
+              + ", ".join(f"{r.label} {statistics.median(CPU[r.label]) * 1000:.1f}ms" for r in rows))
         save_results("startup", rows + goal_rows)
         missed = [r.label for r in goal_rows if r.ratio > GOAL]
         if missed:

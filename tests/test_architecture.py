@@ -9,15 +9,17 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "strata"
 
 # top-level part -> the parts it may import (besides itself and the base layer)
-BASE = {"errors", "digest", "mediatypes", "reference", "spec", "atomicfile", "compat", "containeruse", "strata"}
+BASE = {"errors", "digest", "mediatypes", "reference", "spec", "atomicfile", "compat", "containeruse", "values",
+        "strata"}
 ALLOWED = {
     "errors": set(),
     "atomicfile": set(),
     "digest": {"errors"},
     "mediatypes": set(),
     "reference": {"digest", "errors"},
-    "spec": {"digest", "errors", "mediatypes", "strata"},
-    "imageconfig": {"errors", "atomicfile", "compat", "dockerfile"},
+    "spec": {"digest", "errors", "mediatypes", "values", "strata"},
+    "values": set(),
+    "imageconfig": {"errors", "atomicfile", "compat", "dockerfile", "spec", "digest", "mediatypes", "values", "strata"},
     "dockerfile": {"errors"},
     "archive": {"digest", "errors", "atomicfile"},
     "compat": {"errors"},

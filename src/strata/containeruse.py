@@ -10,10 +10,15 @@ provider is registered, asking raises instead of answering "none in use".
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
 
 from strata.digest import Digest
 from strata.errors import StrataError
+
+TYPE_CHECKING = False  # every command loads this module: typing's import costs a listing command
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # the protocol matters to the type checker only
 
 __all__ = ["ContainerUse", "NoContainerUse", "current", "register"]
 

@@ -1,29 +1,39 @@
-"""Content digests: the ``Digest`` value type and readers that hash while they stream."""
+"""Content digests: the ``Digest`` value type and readers that hash while they stream.
+
+Start-up: every command loads this module, so it imports neither ``hashlib`` (OpenSSL; loaded when
+something is hashed) nor ``dataclasses`` or ``typing`` (a listing command cannot afford them).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
-from typing import Protocol
 
 from strata.errors import DigestMismatch, InvalidDigest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import hashlib
+    from typing import NoReturn, Protocol
 
 __all__ = ["CHUNK", "Digest", "HashingReader", "Readable", "ReaderBase", "digest_bytes", "digest_file", "hasher"]
 
 CHUNK = 1 << 20
 
 
-class Readable(Protocol):
-    """Anything with ``read(n) -> bytes``: files, sockets' readers, decompressors, hashing wrappers."""
+if TYPE_CHECKING:
 
-    def read(self, n: int = -1, /) -> bytes: ...
+    class Readable(Protocol):
+        """Anything with ``read(n) -> bytes``: files, sockets' readers, decompressors, hashing wrappers."""
 
+        def read(self, n: int = -1, /) -> bytes: ...
 
-class Writable(Protocol):
-    """Anything with ``write(b)``."""
+    class Writable(Protocol):
+        """Anything with ``write(b)``."""
 
-    def write(self, data: bytes, /) -> object: ...
+        def write(self, data: bytes, /) -> object: ...
+
+else:  # protocols matter to the type checker only; at run time the names stand for "any object"
+    Readable = Writable = object
 
 
 class ReaderBase:
@@ -46,12 +56,49 @@ _ALGOS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 
 
-@dataclass(frozen=True, slots=True, order=True)
 class Digest:
-    """A content address, ``algorithm:hex``; ``str()`` gives the canonical form."""
+    """A content address, ``algorithm:hex``; ``str()`` gives the canonical form. An immutable value:
+    equal, hashed and ordered by (algorithm, hex)."""
 
+    __slots__ = ("algorithm", "hex")
     algorithm: str
     hex: str
+
+    def __init__(self, algorithm: str, hex: str) -> None:
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "hex", hex)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[type[Digest], tuple[str, str]]:
+        return Digest, (self.algorithm, self.hex)
+
+    def __repr__(self) -> str:
+        return f"Digest(algorithm={self.algorithm!r}, hex={self.hex!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Digest):
+            return NotImplemented
+        return self.hex == other.hex and self.algorithm == other.algorithm
+
+    def __hash__(self) -> int:
+        return hash((self.algorithm, self.hex))
+
+    def __lt__(self, other: Digest) -> bool:
+        return (self.algorithm, self.hex) < (other.algorithm, other.hex)
+
+    def __le__(self, other: Digest) -> bool:
+        return (self.algorithm, self.hex) <= (other.algorithm, other.hex)
+
+    def __gt__(self, other: Digest) -> bool:
+        return (self.algorithm, self.hex) > (other.algorithm, other.hex)
+
+    def __ge__(self, other: Digest) -> bool:
+        return (self.algorithm, self.hex) >= (other.algorithm, other.hex)
 
     @classmethod
     def parse(cls, text: str) -> Digest:
@@ -84,16 +131,22 @@ class Digest:
 
 
 def hasher(algorithm: str = "sha256") -> hashlib._Hash:
-    return hashlib.new(algorithm)
+    return _new(algorithm)
 
 
 def digest_bytes(data: bytes, algorithm: str = "sha256") -> Digest:
-    return Digest(algorithm, hashlib.new(algorithm, data).hexdigest())
+    return Digest(algorithm, _new(algorithm, data).hexdigest())
+
+
+def _new(algorithm: str, data: bytes = b"") -> hashlib._Hash:
+    import hashlib  # here, not at the top: OpenSSL costs a listing command more than its listing
+
+    return hashlib.new(algorithm, data)
 
 
 def digest_file(path: str, algorithm: str = "sha256") -> tuple[Digest, int]:
     """Hash a file in chunks; returns its digest and size."""
-    h = hashlib.new(algorithm)
+    h = _new(algorithm)
     size = 0
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -121,7 +174,7 @@ class HashingReader(ReaderBase):
         self._tee = tee
         self.expected = expected
         self.expected_size = expected_size
-        self._hash = hashlib.new(expected.algorithm if expected else "sha256")
+        self._hash = _new(expected.algorithm if expected else "sha256")
         self.size = 0
         self.hashing = True  # False: only count and copy (when another reader hashes the same bytes)
 

@@ -7,45 +7,51 @@ does not know the transports).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import io
 import os
-import shutil
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from strata import containeruse
 from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.errors import ImageNotFound, InvalidReference, StoreError, StrataError
-from strata.image.api import BlobLayer, Image, Layer, SimpleImage
 from strata.reference import Reference, id_prefix, parse_any
 from strata.spec import Descriptor, ImageConfig, Manifest
 from strata.store.blobs import LayerBlob, ingest_blob, ingest_layer
 from strata.store.db import connect
-from strata.store.delete import DeleteResult, delete_image
 from strata.store.images import ImageRecord, Metadata
-from strata.store.root import StoreRoot, default_root, fsync_dir
+from strata.store.root import StoreLock, StoreRoot, default_root, fsync_dir
+from strata.values import Value
+
+TYPE_CHECKING = False  # typing's costs a listing command; the image model and rmi load when used
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from typing import Any, BinaryIO
+
+    from strata.image.api import Image, Layer
+    from strata.store.delete import DeleteResult
 
 __all__ = ["Engine", "ImageSummary"]
 
 _LAYER_TYPES = {"none": mt.OCI_LAYER, "gzip": mt.DOCKER_LAYER, "zstd": mt.OCI_LAYER_ZSTD}
 
 
-@dataclass(frozen=True, slots=True)
-class ImageSummary:
+class ImageSummary(Value):
     """What ``images`` and ``inspect`` show of one stored image."""
 
+    __slots__ = ("config", "has_children", "id", "parent", "refs", "size")
     id: Digest
     parent: Digest | None
     config: ImageConfig
     refs: list[Reference]
     size: int
     has_children: bool
+
+    def __init__(
+        self, id: Digest, parent: Digest | None, config: ImageConfig, refs: list[Reference], size: int,
+        has_children: bool,
+    ) -> None:
+        self._init(id=id, parent=parent, config=config, refs=refs, size=size, has_children=has_children)
 
 
 def _sync_filesystem(path: Path) -> None:
@@ -118,6 +124,7 @@ class Engine:
 
     def image(self, image_id: Digest) -> Image:
         """The stored image as an ``Image``: layers are the blobs as stored (their manifest, if pulled)."""
+        from strata.image.api import BlobLayer, SimpleImage, image_manifest
         rec = self.record(image_id)
         config = self.image_config(image_id)
         manifest: Manifest | None = None
@@ -135,8 +142,6 @@ class Engine:
         if manifest is None:
             kinds = {lay.media_type() for lay in layers}
             mtype = mt.DOCKER_MANIFEST if kinds <= {mt.DOCKER_LAYER} else mt.OCI_MANIFEST
-            from strata.image.api import image_manifest
-
             manifest = image_manifest(config, layers, mtype)
         return SimpleImage(config, layers, manifest)
 
@@ -157,11 +162,9 @@ class Engine:
 
     # --- writing -----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Held while blobs are written and recorded: deleters wait for it."""
-        with self.store.lock(exclusive=False):
-            yield
+    def writing(self) -> StoreLock:
+        """Held (``with``) while blobs are written and recorded: deleters wait for it."""
+        return self.store.lock(exclusive=False)
 
     def ingest_layer(self, stream: Any, expected: Digest | None = None, diff_id: Digest | None = None) -> LayerBlob:
         return ingest_layer(self.store, stream, expected, diff_id)
@@ -256,6 +259,7 @@ class Engine:
     def rmi(self, name: str, *, force: bool = False, prune: bool = True) -> DeleteResult:
         """Docker's rmi of one name. The name is resolved inside the deleting transaction: two processes
         removing the same reference at once see one ``Untagged``, the other ``No such image``."""
+        from strata.store.delete import delete_image
         with self.meta.transaction():
             image_id, by_id = self.resolve(name)
             result = delete_image(
@@ -272,6 +276,7 @@ class Engine:
         Under the exclusive lock nothing is in flight, so files no row knows are garbage too: blobs a
         killed writer renamed into place before its transaction, unpacked dirs of forgotten layers,
         per-layer lock files and staging leftovers in tmp/."""
+        import shutil
         with self.store.lock(exclusive=True, blocking=False) as got:
             if not got:
                 return
@@ -284,8 +289,10 @@ class Engine:
                 for d in layers:
                     self.meta.forget_layer(d)
             for b in blobs:
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     self.store.blob_path(b).unlink()
+                except FileNotFoundError:
+                    pass
             for d in layers:
                 shutil.rmtree(self.store.layer_dir(d), ignore_errors=True)
             self._sweep_unknown_files(in_use)
@@ -293,16 +300,21 @@ class Engine:
 
     def _sweep_unknown_files(self, in_use: set[str]) -> None:
         """Remove blob files and layer dirs without a row (call under the exclusive lock only)."""
+        import shutil
         known_blobs = self.meta.blob_hexes()
         for path in (self.store.path / "blobs" / "sha256").iterdir():
             if path.name not in known_blobs:
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     path.unlink()
+                except FileNotFoundError:
+                    pass
         known_layers = self.meta.layer_hexes() | in_use
         for path in (self.store.path / "layers").iterdir():
             if path.name.startswith(".") and path.name.endswith(".lock"):
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     path.unlink()
+                except FileNotFoundError:
+                    pass
             elif path.name not in known_layers:
                 shutil.rmtree(path, ignore_errors=True)
 
@@ -384,9 +396,13 @@ class Engine:
         lock_path = self.store.path / "layers" / f".{diff_id.hex}.lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            import fcntl
+
             fcntl.flock(fd, fcntl.LOCK_EX)
             if final.is_dir():
                 return final
+            import shutil
+
             from strata.archive import apply_layer
 
             tmp = self.store.temp_dir("layer-")

@@ -24,8 +24,6 @@ Every error's ``str()`` is Docker's own message for the same failure; the CLI pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 __all__ = [
     "BlobNotFound",
     "BlobUnknown",
@@ -119,13 +117,33 @@ class RuntimeFailure(StrataError):
     exit_code = 125
 
 
-@dataclass(frozen=True)
 class RegistryErrorDetail:
-    """One entry of a distribution-spec error body: ``{"code", "message", "detail"}``."""
+    """One entry of a distribution-spec error body: ``{"code", "message", "detail"}``; an immutable
+    value, equal by code and message (no ``dataclasses`` here: every command imports this module)."""
 
+    __slots__ = ("code", "detail", "message")
     code: str
-    message: str = ""
-    detail: object = field(default=None, compare=False)
+    message: str
+    detail: object
+
+    def __init__(self, code: str, message: str = "", detail: object = None) -> None:
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "detail", detail)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RegistryErrorDetail):
+            return NotImplemented
+        return (self.code, self.message) == (other.code, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.message))
+
+    def __repr__(self) -> str:
+        return f"RegistryErrorDetail(code={self.code!r}, message={self.message!r}, detail={self.detail!r})"
 
 
 class RegistryError(StrataError):

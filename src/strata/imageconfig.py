@@ -10,8 +10,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from strata.compat.gotime import DurationError, parse_duration
+from strata.compat.gotime import DurationError, parse_duration, parse_time
 from strata.dockerfile import DockerfileError, Instruction, ParseError, expand, parse
+from strata.spec import empty_container_config
 
 __all__ = [
     "ChangeError",
@@ -36,56 +37,9 @@ def rfc3339_nano(ns: int | None = None) -> str:
     return f"{base}.{digits}Z" if digits else f"{base}Z"
 
 
-def parse_time(text: str) -> float:
-    """Seconds since the epoch of an RFC 3339 time with up to nanosecond precision (0 if unparsable)."""
-    if not text:
-        return 0.0
-    try:
-        main, _, rest = text.partition(".")
-        if rest:
-            digits = ""
-            i = 0
-            while i < len(rest) and rest[i].isdigit():
-                digits += rest[i]
-                i += 1
-            tz = rest[i:]
-            frac = float("0." + digits) if digits else 0.0
-        else:
-            tz = main[19:]
-            main = main[:19]
-            frac = 0.0
-        tz = "+00:00" if tz in ("Z", "z", "") else tz
-        return datetime.fromisoformat(main[:19] + tz).timestamp() + frac
-    except ValueError:
-        return 0.0
-
-
 def go_arch() -> str:
     machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
-
-
-def empty_container_config() -> dict[str, Any]:
-    """A ``container.Config`` with Docker's field order and zero values."""
-    return {
-        "Hostname": "",
-        "Domainname": "",
-        "User": "",
-        "AttachStdin": False,
-        "AttachStdout": False,
-        "AttachStderr": False,
-        "Tty": False,
-        "OpenStdin": False,
-        "StdinOnce": False,
-        "Env": None,
-        "Cmd": None,
-        "Image": "",
-        "Volumes": None,
-        "WorkingDir": "",
-        "Entrypoint": None,
-        "OnBuild": None,
-        "Labels": None,
-    }
 
 
 # --- -c/--change: Dockerfile instructions applied to a container config (Docker's BuildFromConfig) ---

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 from strata import mediatypes as mt
 from strata.digest import Digest, digest_bytes
 from strata.errors import InvalidArchive
+from strata.values import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -23,6 +26,7 @@ __all__ = [
     "Manifest",
     "Platform",
     "canonical_json",
+    "empty_container_config",
     "load_json",
     "parse_manifest_or_index",
 ]
@@ -30,8 +34,9 @@ __all__ = [
 MAX_JSON_DEPTH = 128
 """How deeply manifests, indexes and configs may nest (real ones nest fewer than ten levels)."""
 
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# compiled (and cached by re) when a document is deep enough to need the check
+_JSON_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_NOT_BRACKET = r"[^\[\]{}]+"
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -44,7 +49,7 @@ def _too_deep(text: str, limit: int) -> bool:
     if text.count("[") + text.count("{") <= limit:
         return False
     depth = 0
-    for c in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+    for c in re.sub(_NOT_BRACKET, "", re.sub(_JSON_STRING, "", text, flags=re.S)):
         if c in "[{":
             depth += 1
             if depth > limit:
@@ -78,12 +83,15 @@ def _load(raw: bytes, what: str) -> dict[str, Any]:
     return obj
 
 
-@dataclass(frozen=True, slots=True)
-class Platform:
+class Platform(Value):
+    __slots__ = ("architecture", "os", "os_version", "variant")
     os: str
     architecture: str
-    variant: str = ""
-    os_version: str = ""
+    variant: str
+    os_version: str
+
+    def __init__(self, os: str, architecture: str, variant: str = "", os_version: str = "") -> None:
+        self._init(os=os, architecture=architecture, variant=variant, os_version=os_version)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Platform:
@@ -113,15 +121,28 @@ class Platform:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
 
-@dataclass(frozen=True, slots=True)
-class Descriptor:
+class Descriptor(Value):
+    __slots__ = ("annotations", "artifact_type", "digest", "media_type", "platform", "size", "urls")
     media_type: str
     digest: Digest
     size: int
-    annotations: dict[str, str] | None = None
-    platform: Platform | None = None
-    urls: tuple[str, ...] = ()
-    artifact_type: str = ""
+    annotations: dict[str, str] | None
+    platform: Platform | None
+    urls: tuple[str, ...]
+    artifact_type: str
+
+    def __init__(
+        self,
+        media_type: str,
+        digest: Digest,
+        size: int,
+        annotations: dict[str, str] | None = None,
+        platform: Platform | None = None,
+        urls: tuple[str, ...] = (),
+        artifact_type: str = "",
+    ) -> None:
+        self._init(media_type=media_type, digest=digest, size=size, annotations=annotations, platform=platform,
+                   urls=urls, artifact_type=artifact_type)
 
     @classmethod
     def from_json(cls, obj: Any) -> Descriptor:
@@ -160,17 +181,31 @@ class Descriptor:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(Value):
     """An image manifest (Docker v2s2 or OCI), with the raw bytes it was parsed from."""
 
+    __slots__ = ("annotations", "artifact_type", "config", "layers", "media_type", "raw", "subject")
+    _hidden = ("raw",)
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
-    raw: bytes = field(repr=False)
-    annotations: dict[str, str] | None = None
-    subject: Descriptor | None = None
-    artifact_type: str = ""
+    raw: bytes
+    annotations: dict[str, str] | None
+    subject: Descriptor | None
+    artifact_type: str
+
+    def __init__(
+        self,
+        media_type: str,
+        config: Descriptor,
+        layers: tuple[Descriptor, ...],
+        raw: bytes,
+        annotations: dict[str, str] | None = None,
+        subject: Descriptor | None = None,
+        artifact_type: str = "",
+    ) -> None:
+        self._init(media_type=media_type, config=config, layers=layers, raw=raw, annotations=annotations,
+                   subject=subject, artifact_type=artifact_type)
 
     @property
     def digest(self) -> Digest:
@@ -214,14 +249,20 @@ class Manifest:
         return Descriptor(self.media_type, self.digest, len(self.raw))
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+class Index(Value):
     """An OCI image index or Docker manifest list."""
 
+    __slots__ = ("annotations", "manifests", "media_type", "raw")
+    _hidden = ("raw",)
     media_type: str
     manifests: tuple[Descriptor, ...]
-    raw: bytes = field(repr=False)
-    annotations: dict[str, str] | None = None
+    raw: bytes
+    annotations: dict[str, str] | None
+
+    def __init__(
+        self, media_type: str, manifests: tuple[Descriptor, ...], raw: bytes, annotations: dict[str, str] | None = None
+    ) -> None:
+        self._init(media_type=media_type, manifests=manifests, raw=raw, annotations=annotations)
 
     @property
     def digest(self) -> Digest:
@@ -254,12 +295,18 @@ def parse_manifest_or_index(raw: bytes, media_type: str = "") -> Manifest | Inde
     return Manifest.parse(raw, mtype)
 
 
-@dataclass(frozen=True, slots=True)
-class ImageConfig:
-    """An image configuration (the JSON whose digest is the image ID), kept as raw bytes + parsed dict."""
+class ImageConfig(Value):
+    """An image configuration (the JSON whose digest is the image ID), kept as raw bytes + parsed dict;
+    equal by its bytes."""
 
-    raw: bytes = field(repr=False)
-    data: dict[str, Any] = field(repr=False, compare=False)
+    __slots__ = ("data", "raw")
+    _compare = ("raw",)
+    _hidden = ("raw", "data")
+    raw: bytes
+    data: dict[str, Any]
+
+    def __init__(self, raw: bytes, data: dict[str, Any]) -> None:
+        self._init(raw=raw, data=data)
 
     @classmethod
     def parse(cls, raw: bytes) -> ImageConfig:
@@ -316,3 +363,26 @@ class ImageConfig:
             str(self.data.get("architecture") or ""),
             str(self.data.get("variant") or ""),
         )
+
+
+def empty_container_config() -> dict[str, Any]:
+    """A ``container.Config`` with Docker's field order and zero values."""
+    return {
+        "Hostname": "",
+        "Domainname": "",
+        "User": "",
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": False,
+        "OpenStdin": False,
+        "StdinOnce": False,
+        "Env": None,
+        "Cmd": None,
+        "Image": "",
+        "Volumes": None,
+        "WorkingDir": "",
+        "Entrypoint": None,
+        "OnBuild": None,
+        "Labels": None,
+    }

@@ -8,7 +8,6 @@ come from :mod:`strata.compat` and are re-exported here for the commands' conven
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -103,6 +102,10 @@ def short_id(id_or_digest: str) -> str:
 
 
 def _rune_width(ch: str) -> int:
+    if ch.isascii():
+        return 1
+    import unicodedata  # here: ASCII text (nearly every table) never needs the Unicode database
+
     if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
         return 0
     if unicodedata.east_asian_width(ch) in ("W", "F"):
@@ -112,6 +115,8 @@ def _rune_width(ch: str) -> int:
 
 def display_width(text: str) -> int:
     """Terminal columns ``text`` takes (wide East Asian characters count 2)."""
+    if text.isascii():
+        return len(text)  # every ASCII character takes one column
     return sum(_rune_width(ch) for ch in text)
 
 

@@ -8,15 +8,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from strata.cli import output
 from strata.cli.format import ellipsis, human_size, render_table, short_id, time_ago
 from strata.cli.main import Context
+from strata.compat.gotime import parse_time
 from strata.errors import ImageNotFound, InvalidReference, StrataError
-from strata.imageconfig import parse_time
 from strata.ops import images as ops
 from strata.reference import parse_normalized_named, parse_tag_source, parse_tag_target
+
+TYPE_CHECKING = False  # typing's costs a listing command
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["register"]
 

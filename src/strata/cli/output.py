@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from strata.cli.format import render_table
 from strata.cli.main import Context
+
+TYPE_CHECKING = False  # typing's costs a listing command
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DF_HEADERS",

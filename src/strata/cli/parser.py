@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
-from typing import Any, NoReturn
+import sys
 
 from strata import __version__
 from strata.errors import StrataError
+
+TYPE_CHECKING = False  # typing's costs a listing command
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 __all__ = ["COMMAND_GROUPS", "GROUPS", "VERSION", "build_parser", "command_word"]
 
@@ -25,8 +30,37 @@ GROUPS = (
 )
 
 
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns`` (``$COLUMNS``, else the terminal's, else 80) without
+    importing shutil, which loads three compression modules a listing command never uses."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, its default width found as argparse finds it (see ``_columns``);
+    argparse makes one for every argument it adds, so this is on every command's path."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, with Docker's wording for flag errors."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("the following arguments are required"):

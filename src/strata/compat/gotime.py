@@ -1,4 +1,5 @@
-"""Go's ``time.ParseDuration`` and Docker's ``GetTimestamp`` (``--filter until=``, ``--since``)."""
+"""Go's ``time.ParseDuration``, Docker's ``GetTimestamp`` (``--filter until=``, ``--since``) and RFC 3339
+times as Go writes them (``parse_time``)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from datetime import datetime
 
 from strata.errors import StrataError
 
-__all__ = ["DurationError", "duration_seconds", "get_timestamp", "parse_duration"]
+__all__ = ["DurationError", "duration_seconds", "get_timestamp", "parse_duration", "parse_time"]
 
 _NS: dict[str, int] = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_DURATION = re.compile(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)")
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+# patterns, compiled (and cached by re) on first use: listing commands load this module but parse no duration
+_DURATION = r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)"
+_PART = r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
 _MAX_NS = 2**63 - 1
-_UNIX = re.compile(r"\d+(\.\d+)?")
+_UNIX = r"\d+(\.\d+)?"
 
 
 class DurationError(StrataError):
@@ -24,10 +26,10 @@ class DurationError(StrataError):
 def parse_duration(text: str) -> int:
     """Go's ``time.ParseDuration``: a signed sequence of decimal numbers with units (``1h30m``,
     ``-1.5h``, ``300ms``, ``2h45m0.5s``; a bare ``0``), in nanoseconds, truncated as Go does."""
-    m = _DURATION.fullmatch(text)
+    m = re.fullmatch(_DURATION, text)
     if m is None:
         raise DurationError(f'time: invalid duration "{text}"')
-    total = sum(_nanoseconds(num, _NS[unit]) for num, unit in _PART.findall(m.group(2)))
+    total = sum(_nanoseconds(num, _NS[unit]) for num, unit in re.findall(_PART, m.group(2)))
     if total > _MAX_NS:
         raise DurationError(f'time: invalid duration "{text}"')
     return -total if m.group(1) == "-" else total
@@ -54,10 +56,34 @@ def get_timestamp(value: str, now: float | None = None) -> float:
     seconds = duration_seconds(value)
     if seconds is not None:
         return (time.time() if now is None else now) - seconds
-    if _UNIX.fullmatch(value):
+    if re.fullmatch(_UNIX, value):
         return float(value)
     try:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise StrataError(f'failed to parse value as time or duration: "{value}"') from None
     return (stamp if stamp.tzinfo else stamp.astimezone()).timestamp()
+
+
+def parse_time(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time with up to nanosecond precision (0 if unparsable)."""
+    if not text:
+        return 0.0
+    try:
+        main, _, rest = text.partition(".")
+        if rest:
+            digits = ""
+            i = 0
+            while i < len(rest) and rest[i].isdigit():
+                digits += rest[i]
+                i += 1
+            tz = rest[i:]
+            frac = float("0." + digits) if digits else 0.0
+        else:
+            tz = main[19:]
+            main = main[:19]
+            frac = 0.0
+        tz = "+00:00" if tz in ("Z", "z", "") else tz
+        return datetime.fromisoformat(main[:19] + tz).timestamp() + frac
+    except ValueError:
+        return 0.0

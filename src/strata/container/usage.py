@@ -5,10 +5,13 @@ are imported only when a question is asked, so commands that never ask stay ligh
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from strata.containeruse import register
 from strata.digest import Digest
+
+TYPE_CHECKING = False  # every command registers this provider: typing's import costs a listing command
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["StoreContainerUse", "disk_usage"]
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import shutil
-from dataclasses import dataclass
-from typing import IO, Any, BinaryIO
 
 from strata import containeruse
 from strata.compat.filters import parse_filters
-from strata.compat.gotime import get_timestamp
+from strata.compat.gotime import get_timestamp, parse_time
 from strata.digest import Digest
 from strata.engine import Engine, ImageSummary
 from strata.errors import ImageNotFound, StrataError
-from strata.imageconfig import apply_changes, empty_container_config, new_image_config, parse_time
 from strata.reference import Reference, id_prefix, parse_any
+from strata.spec import empty_container_config
 from strata.store.images import chain_ids
+from strata.values import Value
+
+TYPE_CHECKING = False  # typing, shutil and the config builder load only for the commands that use them
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO, Any, BinaryIO
 
 __all__ = [
     "DiskImage",
@@ -34,14 +36,17 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRow:
+class ImageRow(Value):
+    __slots__ = ("created", "digest", "id", "repository", "size", "tag")
     id: Digest
     repository: str
     tag: str
     digest: str
     created: float
     size: int
+
+    def __init__(self, id: Digest, repository: str, tag: str, digest: str, created: float, size: int) -> None:
+        self._init(id=id, repository=repository, tag=tag, digest=digest, created=created, size=size)
 
 
 def _filters(filters: list[str]) -> dict[str, list[str]]:
@@ -303,6 +308,8 @@ def load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
 
 
 def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
+    import shutil
+
     from strata.copier import copy_image
     from strata.transports.docker_archive import archive_images
     from strata.transports.store import StoreSink
@@ -330,22 +337,28 @@ def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@contextlib.contextmanager
 def _open_source(source: str, stdin: Any) -> Any:
-    if source == "-":
-        yield stdin.buffer if hasattr(stdin, "buffer") else stdin
-    elif source.startswith(("http://", "https://")):
-        import urllib.request
+    """The stream ``import`` reads, as a context manager (contextlib is loaded only by import)."""
+    import contextlib
 
-        with urllib.request.urlopen(source, timeout=60) as resp:
-            yield resp
-    else:
-        try:
-            f = open(source, "rb")  # noqa: SIM115 - closed below
-        except FileNotFoundError:
-            raise StrataError(f"open {source}: no such file or directory") from None
-        with f:
-            yield f
+    @contextlib.contextmanager
+    def opened() -> Iterator[Any]:
+        if source == "-":
+            yield stdin.buffer if hasattr(stdin, "buffer") else stdin
+        elif source.startswith(("http://", "https://")):
+            import urllib.request
+
+            with urllib.request.urlopen(source, timeout=60) as resp:
+                yield resp
+        else:
+            try:
+                f = open(source, "rb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                raise StrataError(f"open {source}: no such file or directory") from None
+            with f:
+                yield f
+
+    return opened()
 
 
 def import_rootfs(
@@ -359,6 +372,7 @@ def import_rootfs(
 ) -> Digest:
     """``docker import``: a rootfs tarball (any compression) becomes a one-layer image."""
     from strata.archive.compression import open_decompressed
+    from strata.imageconfig import apply_changes, new_image_config
 
     config = apply_changes(empty_container_config(), changes or [])
     is_url = source.startswith(("http://", "https://"))
@@ -444,14 +458,17 @@ def prune(engine: Engine, *, all_images: bool, filters: list[str] | None = None)
     return lines, reclaimed
 
 
-@dataclass(frozen=True, slots=True)
-class DiskImage:
+class DiskImage(Value):
     """One image of ``system df``: Docker's list (intermediate images left out) with shared sizes."""
 
+    __slots__ = ("containers", "created", "shared", "summary")
     summary: ImageSummary
     created: float
     shared: int
     containers: int
+
+    def __init__(self, summary: ImageSummary, created: float, shared: int, containers: int) -> None:
+        self._init(summary=summary, created=created, shared=shared, containers=containers)
 
 
 def disk_images(engine: Engine) -> tuple[list[DiskImage], int]:

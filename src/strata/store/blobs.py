@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import os
 import posixpath
-import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from strata.digest import CHUNK, Digest, HashingReader, Readable
+from strata.digest import CHUNK, Digest, HashingReader
 from strata.errors import DigestMismatch, InvalidArchive
 from strata.store.root import StoreRoot
+from strata.values import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import tarfile
+
+    from strata.digest import Readable
 
 __all__ = ["LayerBlob", "ingest_blob", "ingest_layer", "scan_tar"]
 
 
-@dataclass(frozen=True, slots=True)
-class LayerBlob:
+class LayerBlob(Value):
+    __slots__ = ("compression", "content_size", "diff_id", "digest", "size", "tar_size")
     digest: Digest  # of the blob as stored
     size: int  # blob bytes
     diff_id: Digest  # of the uncompressed tar
     content_size: int  # Docker's layer size: bytes of the files in it
     compression: str  # none | gzip | zstd | ...
-    tar_size: int = 0  # bytes of the uncompressed tar
+    tar_size: int  # bytes of the uncompressed tar
+
+    def __init__(
+        self, digest: Digest, size: int, diff_id: Digest, content_size: int, compression: str, tar_size: int = 0
+    ) -> None:
+        self._init(digest=digest, size=size, diff_id=diff_id, content_size=content_size, compression=compression,
+                   tar_size=tar_size)
 
 
 # The character devices every rootfs carries in /dev (null, zero, full, random, urandom, tty, console,
@@ -55,6 +66,8 @@ def _verify_member(member: tarfile.TarInfo) -> None:
 
 def scan_tar(stream: Readable) -> int:
     """Walk a tar stream to its end, checking every member; returns the bytes of file content it holds."""
+    import tarfile  # here: listing commands never read a tar
+
     size = 0
     try:
         with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]

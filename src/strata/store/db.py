@@ -10,6 +10,7 @@ from strata.errors import StoreError
 
 __all__ = ["connect"]
 
+SCHEMA_VERSION = 1  # PRAGMA user_version of a database with this schema in WAL mode
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (
     digest     TEXT PRIMARY KEY,
@@ -65,14 +66,17 @@ def _create_private(path: Path) -> None:
 def connect(path: Path) -> sqlite3.Connection:
     """Open (and if new, create) the store database; failures become a clear ``StoreError``.
 
-    A new database is created 0600 (SQLite gives its -wal and -shm files the database's mode)."""
+    A new database is created 0600 (SQLite gives its -wal and -shm files the database's mode). The
+    schema and WAL mode (both persistent) are set up once: a database whose ``user_version`` says so
+    is only opened, which every command does."""
     try:
         _create_private(path)
         conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=60000")
-        conn.executescript(SCHEMA)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
     except OSError as e:
         raise StoreError(f"cannot open the image store database {path}: {e.strerror}") from None
     except sqlite3.Error as e:

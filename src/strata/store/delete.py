@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field  # this module is loaded only when something is deleted
 
 from strata.digest import Digest
 from strata.errors import Conflict, ImageNotFound

@@ -4,17 +4,19 @@ Every method runs inside the caller's transaction where it writes; reads are pla
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 from strata.digest import Digest
-from strata.reference import Reference, parse
-from strata.store.blobs import LayerBlob
+from strata.reference import Reference, parse_stored
+from strata.values import Value
 
-__all__ = ["ImageRecord", "Metadata", "chain_ids"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+
+    from strata.store.blobs import LayerBlob
+
+__all__ = ["ImageRecord", "Metadata", "Transaction", "chain_ids"]
 
 
 def chain_ids(diff_ids: list[Digest]) -> list[Digest]:
@@ -27,12 +29,15 @@ def chain_ids(diff_ids: list[Digest]) -> list[Digest]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
+class ImageRecord(Value):
+    __slots__ = ("added", "id", "manifest", "parent")
     id: Digest
     parent: Digest | None
     added: float
     manifest: Digest | None
+
+    def __init__(self, id: Digest, parent: Digest | None, added: float, manifest: Digest | None) -> None:
+        self._init(id=id, parent=parent, added=added, manifest=manifest)
 
 
 def _rec(row: tuple[str, str, float, str]) -> ImageRecord:
@@ -44,19 +49,26 @@ def _rec(row: tuple[str, str, float, str]) -> ImageRecord:
     )
 
 
+class Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` when the block raises (a class, not a contextlib
+    generator: contextlib's import costs every command)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
 class Metadata:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def transaction(self) -> Transaction:
+        return Transaction(self.conn)
 
     # --- images ----------------------------------------------------------------------------------
 
@@ -245,13 +257,13 @@ class Metadata:
             "SELECT name FROM tags WHERE image_id=? UNION ALL SELECT name FROM digests WHERE image_id=?",
             (str(image_id), str(image_id)),
         ).fetchall()
-        return [parse(n) for n in sorted(r[0] for r in rows)]
+        return [parse_stored(n) for n in sorted(r[0] for r in rows)]
 
     def all_refs(self) -> dict[Digest, list[Reference]]:
         out: dict[Digest, list[Reference]] = {}
         for table in ("tags", "digests"):
             for name, img in self.conn.execute(f"SELECT name, image_id FROM {table} ORDER BY seq").fetchall():
-                out.setdefault(Digest.parse(img), []).append(parse(name))
+                out.setdefault(Digest.parse(img), []).append(parse_stored(name))
         return out
 
     def refs_by_name(self, repo: Reference) -> list[tuple[Reference, Digest]]:
@@ -262,9 +274,9 @@ class Metadata:
             rows = self.conn.execute(
                 f"SELECT name, image_id FROM {table} WHERE name >= ? AND name < ?", (prefix, prefix + "\x7f")
             ).fetchall()
-            found.extend((parse(n), Digest.parse(i)) for n, i in rows)
+            found.extend((parse_stored(n), Digest.parse(i)) for n, i in rows)
         return sorted(found, key=lambda ri: ri[0].string())
 
     def all_tags(self) -> list[tuple[Reference, Digest]]:
         rows = self.conn.execute("SELECT name, image_id FROM tags ORDER BY seq").fetchall()
-        return [(parse(n), Digest.parse(i)) for n, i in rows]
+        return [(parse_stored(n), Digest.parse(i)) for n, i in rows]

@@ -16,21 +16,22 @@ root's own entries only, never a walk of the tree.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import os
-import shutil
 import stat
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
-from strata.digest import Digest
 from strata.errors import StoreError
 
-__all__ = ["FILE_MODE", "StoreRoot", "default_root", "dir_mode", "fsync_dir", "secure_root"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
+    from typing import IO
+
+    from strata.digest import Digest
+
+__all__ = ["FILE_MODE", "StoreLock", "StoreRoot", "default_root", "dir_mode", "fsync_dir", "secure_root"]
 
 FILE_MODE = 0o600  # the databases and the lock
 _PRIVATE_FILES = frozenset(
@@ -99,6 +100,36 @@ def secure_root(path: Path) -> None:
         os.close(fd)
 
 
+class StoreLock:
+    """``flock(2)`` on the store's lock file for the length of a ``with`` block (a class, not a
+    contextlib generator: every command opens a store, and contextlib's import is not free)."""
+
+    def __init__(self, path: Path, exclusive: bool, blocking: bool) -> None:
+        self._path, self._exclusive, self._blocking = path, exclusive, blocking
+        self._fd = -1
+
+    def __enter__(self) -> bool:
+        import fcntl  # here: commands that only read take no lock
+
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        flags = fcntl.LOCK_EX if self._exclusive else fcntl.LOCK_SH
+        if not self._blocking:
+            flags |= fcntl.LOCK_NB
+        try:
+            fcntl.flock(self._fd, flags)
+        except BlockingIOError:
+            return False
+        except BaseException:
+            self.__exit__()
+            raise
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class StoreRoot:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -118,36 +149,30 @@ class StoreRoot:
     def layer_dir(self, diff_id: Digest) -> Path:
         return self.path / "layers" / diff_id.hex
 
-    @contextlib.contextmanager
-    def lock(self, exclusive: bool, blocking: bool = True) -> Iterator[bool]:
-        """Shared lock for writers, exclusive for deleters. Yields False if non-blocking and busy."""
-        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-            if not blocking:
-                flags |= fcntl.LOCK_NB
-            try:
-                fcntl.flock(fd, flags)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
+    def lock(self, exclusive: bool, blocking: bool = True) -> StoreLock:
+        """Shared lock for writers, exclusive for deleters; ``as`` gives False if non-blocking and busy."""
+        return StoreLock(self.path / "lock", exclusive, blocking)
 
-    @contextlib.contextmanager
-    def temp_file(self) -> Iterator[tuple[IO[bytes], Path]]:
+    def temp_file(self) -> AbstractContextManager[tuple[IO[bytes], Path]]:
         """A temp file in tmp/; removed unless the caller renamed it away."""
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
-        path = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                yield f, path
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        import contextlib  # here and below: commands that only read never stage files
+        import tempfile
+
+        @contextlib.contextmanager
+        def staged() -> Iterator[tuple[IO[bytes], Path]]:
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
+            path = Path(name)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    yield f, path
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+        return staged()
 
     def temp_dir(self, prefix: str = "dir-") -> Path:
+        import tempfile
         return Path(tempfile.mkdtemp(dir=self.tmp, prefix=prefix))
 
     def publish_file(self, tmp_path: Path, final: Path) -> None:
@@ -164,9 +189,12 @@ class StoreRoot:
 
     def clean_tmp(self) -> None:
         """Remove staging leftovers of dead processes (called under the exclusive lock)."""
+        import shutil
         for entry in self.tmp.iterdir():
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     entry.unlink()
+                except FileNotFoundError:
+                    pass
