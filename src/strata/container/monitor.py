@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from strata.container.logs import JsonLogWriter
+from strata.container.network.endpoints import teardown_network
 from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime
@@ -248,6 +249,10 @@ class _Run:
             self.master = None
         self.runtime.delete(self.c.id, force=True)
         try:
+            teardown_network(self.store, self.c)
+        except StrataError:  # a full disk: the next command's reconcile tears it down
+            pass
+        try:
             Rootfs(self.cdir, self.c.driver).unmount()
         except StrataError:
             pass
@@ -346,6 +351,7 @@ def _record_start_failure(store: ContainerStore, run: _Run, c: Container, e: Str
     was before the attempt (still ``created`` stays ``created``; otherwise ``exited`` with the
     error's exit code)."""
     run.log.close()
+    teardown_network(store, c)
     try:
         Rootfs(run.cdir, c.driver).unmount()
     except StrataError:

@@ -1,0 +1,285 @@
+"""A container on its networks: addresses and ports allocated under the networks' lock, a namespace
+file under ``<root>/netns/``, netavark ``setup`` before the container starts and ``teardown`` when it
+ends (or when the next strata command finds its monitor dead), ``/etc/hosts`` and ``resolv.conf``.
+
+The container record holds what is set up (``networks`` endpoints with addresses, ``ports``,
+``netns``): an address or port is in use exactly while some record holds it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from strata.atomicfile import write_bytes_atomic
+from strata.container.network import netavark
+from strata.container.network.allocate import allocate_ip, allocate_ports, mac_for
+from strata.container.network.files import host_resolv, hosts_file, resolv_conf
+from strata.container.network.netns import create_netns, remove_netns
+from strata.container.network.networks import PREDEFINED, Network, NetworkNotFound, NetworkStore
+from strata.container.network.ports import Mapping
+from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
+from strata.errors import Conflict, ContainerNotFound, StrataError
+
+__all__ = [
+    "connect",
+    "disconnect",
+    "endpoint_settings",
+    "plan_networks",
+    "release_if_orphaned",
+    "setup_network",
+    "teardown_network",
+]
+
+_RUNTIME_KEYS = ("EndpointID", "Gateway", "IPAddress", "MacAddress")
+
+
+def endpoint_settings(net: Network, ip: str = "", aliases: list[str] | None = None) -> dict[str, Any]:
+    """Docker's EndpointSettings of a container on ``net`` before it runs."""
+    return {
+        "IPAMConfig": {"IPv4Address": ip} if ip else None, "Links": None, "Aliases": aliases or None,
+        "NetworkID": net.id, "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None,
+    }
+
+
+def plan_networks(root: Path, store: ContainerStore, mode: str, cid: str, ip: str, aliases: list[str]) -> \
+        dict[str, dict[str, Any]]:
+    """The endpoints a new container gets for ``--network mode`` (Docker's errors, exit 125)."""
+    if mode.startswith("container:"):
+        try:
+            store.get(mode.partition(":")[2])
+        except ContainerNotFound as e:
+            raise StrataError(str(e), exit_code=125) from None
+        if ip or aliases:
+            raise StrataError("conflicting options: networking options and container type network mode",
+                              exit_code=125) if aliases else StrataError(
+                "user specified IP address is supported on user defined networks only", exit_code=125)
+        return {}
+    name = "bridge" if mode == "default" else mode
+    try:
+        net = NetworkStore(root).get(name)
+    except NetworkNotFound:
+        raise StrataError(f"network {name} not found", exit_code=125) from None
+    if ip and net.name in PREDEFINED:
+        raise StrataError("user specified IP address is supported on user defined networks only", exit_code=125)
+    if aliases and net.name in PREDEFINED:
+        raise StrataError("network-scoped alias is supported only for containers in user defined networks",
+                          exit_code=125)
+    if ip and ipaddress.ip_address(ip) not in ipaddress.ip_network(net.subnet):
+        raise StrataError(f"Invalid address {ip}: It does not belong to any of this network's subnets",
+                          exit_code=125)
+    extra = [*aliases, cid[:12]] if net.name not in PREDEFINED else None
+    return {net.name: endpoint_settings(net, ip, extra)}
+
+
+def _bridged(c: Container, nets: NetworkStore) -> list[Network]:
+    out = []
+    for name, ep in c.networks.items():
+        if name in ("host", "none"):
+            continue
+        try:
+            out.append(nets.get(str(ep.get("NetworkID") or name)))
+        except NetworkNotFound:
+            raise StrataError(f"network {name} not found", exit_code=125) from None
+    return out
+
+
+def _netav_endpoint(c: Container, net: Network, index: int) -> netavark.Endpoint:
+    ep = c.networks[net.name]
+    return {"interface": str(ep.get("_ifname") or f"eth{index}"), "ip": ep["IPAddress"], "mac": ep["MacAddress"],
+            "aliases": [a for a in (ep.get("Aliases") or []) if a]}
+
+
+def _options(c: Container, nets: list[Network]) -> dict[str, Any]:
+    pairs = [(n, _netav_endpoint(c, n, i)) for i, n in enumerate(nets)]
+    ports = [Mapping.from_json(p) for p in c.ports]
+    dns = [d for d in (c.host_config.get("Dns") or []) if d]
+    return netavark.netavark_options(c.id, c.name, pairs, ports, dns)
+
+
+def _assign(store: ContainerStore, c: Container, nets: list[Network]) -> Container:
+    """Addresses, MACs and host ports for ``c``, recorded (under the networks lock) before use."""
+    others = [o for o in store.all() if o.id != c.id]
+    networks = {k: dict(v) for k, v in c.networks.items()}
+    mac_given = str(c.config.get("MacAddress") or "")
+    for i, net in enumerate(nets):
+        ep = networks[net.name]
+        wanted = str((ep.get("IPAMConfig") or {}).get("IPv4Address") or "")
+        ip = allocate_ip(net, wanted, others)
+        ep.update(IPAddress=ip, Gateway=net.gateway, IPPrefixLen=net.prefix_len, NetworkID=net.id,
+                  EndpointID=secrets.token_hex(32), MacAddress=mac_given if (mac_given and i == 0) else mac_for(ip),
+                  _ifname=f"eth{i}")
+    ports = allocate_ports(c, others, next(iter(networks.values()), {}).get("EndpointID", ""))
+    return store.update(c.id, networks=networks, ports=[p.to_json() for p in ports],
+                        netns=str(store.root / "netns" / c.id), net_owner=_me())
+
+
+def _me() -> list[int]:
+    import os
+
+    return [os.getpid(), process_start(os.getpid())]
+
+
+def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str | None]:
+    """Before the runtime creates the container: its namespace set up; (record, namespace path for
+    the spec, or None for a namespace of its own from the runtime / the host's with ``--network host``)."""
+    mode = str(c.host_config.get("NetworkMode") or "default")
+    if mode.startswith("container:"):
+        return c, _joined_netns(store, mode.partition(":")[2])
+    if mode in ("host", "none"):
+        _write_files(store, c, "", mode)
+        return c, None
+    nets_store = NetworkStore(store.root)
+    with nets_store.locked():
+        nets = _bridged(c, nets_store)
+        c = _assign(store, c, nets)
+        try:
+            netns = Path(c.netns)
+            create_netns(netns)
+            options = _options(c, nets)
+            write_bytes_atomic(container_dir(store.root, c.id) / "netavark.json", json.dumps(options).encode())
+            netavark.setup(store.root / "networks" / "netavark", netns, options)
+        except BaseException:
+            c = _teardown_locked(store, c)
+            raise
+    first = next(iter(c.networks.values()))
+    _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None)
+    return c, c.netns
+
+
+def _joined_netns(store: ContainerStore, ref: str) -> str:
+    target = store.get(ref)
+    from strata.container.lifecycle import reconcile
+
+    target = reconcile(store, target)
+    if target.state != "running":
+        raise Conflict(f"cannot join network of a non running container: {target.id}", exit_code=125)
+    return target.netns or f"/proc/{target.pid}/ns/net"
+
+
+def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: Network | None = None) -> None:
+    cdir = container_dir(store.root, c.id)
+    hc = c.host_config
+    hostname, domain = str(c.config.get("Hostname") or ""), str(c.config.get("Domainname") or "")
+    if mode == "host":
+        try:
+            hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            hosts = hosts_file("", hostname, domain, [])
+        hosts += "".join(f"{a}\t{h}\n" for h, _, a in (e.partition(":") for e in hc.get("ExtraHosts") or []))
+        resolv = host_resolv()
+    else:
+        hosts = hosts_file(ip, hostname, domain, list(hc.get("ExtraHosts") or []))
+        embedded = net.gateway if (net is not None and net.dns) else None
+        resolv = resolv_conf(host_resolv(), list(hc.get("Dns") or []), list(hc.get("DnsSearch") or []),
+                             list(hc.get("DnsOptions") or []), embedded)
+    write_bytes_atomic(cdir / "hosts", hosts.encode())
+    write_bytes_atomic(cdir / "resolv.conf", resolv.encode())
+
+
+def _teardown_locked(store: ContainerStore, c: Container) -> Container:
+    cdir = container_dir(store.root, c.id)
+    if c.netns:
+        netns = Path(c.netns)
+        try:
+            options = json.loads((cdir / "netavark.json").read_text())
+        except (OSError, ValueError):
+            options = None
+        if options is not None and netns.exists():
+            try:
+                netavark.teardown(store.root / "networks" / "netavark", netns, options)
+            except StrataError:
+                pass  # what netavark could not undo went with the namespace; nothing else can be done
+        remove_netns(netns)
+        (cdir / "netavark.json").unlink(missing_ok=True)
+    networks = {k: {**{n: x for n, x in v.items() if n != "_ifname"}, **dict.fromkeys(_RUNTIME_KEYS, ""),
+                    "IPPrefixLen": 0} for k, v in c.networks.items()}
+    if store.by_id(c.id) is None:
+        return c
+    return store.update(c.id, networks=networks, ports=[], netns="", net_owner=[])
+
+
+def teardown_network(store: ContainerStore, c: Container) -> Container:
+    """Undo :func:`setup_network` (idempotent); the record keeps the configured endpoints only."""
+    cur = store.by_id(c.id) or c
+    if not cur.netns and not cur.ports and not any(ep.get("IPAddress") for ep in cur.networks.values()):
+        return cur
+    with NetworkStore(store.root).locked():
+        cur = store.by_id(c.id) or c
+        return _teardown_locked(store, cur)
+
+
+def release_if_orphaned(store: ContainerStore, c: Container) -> Container:
+    """A container not running whose networking outlived the process that set it up: tear it down."""
+    if c.running or not (c.netns or c.ports):
+        return c
+    owner = c.net_owner
+    if owner and pid_alive(owner[0], owner[1] if len(owner) > 1 else 0):
+        return c
+    return teardown_network(store, c)
+
+
+def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases: list[str]) -> Container:
+    """``network connect``: record the endpoint; on a running container, set it up now (ethN)."""
+    if net.name in c.networks:
+        raise StrataError(f"endpoint with name {c.name} already exists in network {net.name}")
+    mode = str(c.host_config.get("NetworkMode") or "default")
+    if mode in ("host", "none") or mode.startswith("container:") or net.driver != "bridge":
+        raise StrataError("container cannot be disconnected from host network or connected to host network"
+                          if "host" in (mode, net.name) else
+                          "container sharing network namespace with another container or host cannot be "
+                          "connected to any other network")
+    ep = endpoint_settings(net, ip, [*aliases, c.id[:12]] if net.name not in PREDEFINED else None)
+    c = store.update(c.id, networks={**c.networks, net.name: ep})
+    if not c.running or not c.netns:
+        return c
+    nets_store = NetworkStore(store.root)
+    with nets_store.locked():
+        others = [o for o in store.all() if o.id != c.id]
+        ep = {**ep, "IPAddress": allocate_ip(net, ip, others), "Gateway": net.gateway,
+              "IPPrefixLen": net.prefix_len, "EndpointID": secrets.token_hex(32)}
+        ep["MacAddress"] = mac_for(ep["IPAddress"])
+        used = {str(e.get("_ifname")) for e in c.networks.values()}
+        ep["_ifname"] = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        c = store.update(c.id, networks={**c.networks, net.name: ep})
+        index = len(c.networks) - 1
+        one = netavark.netavark_options(c.id, c.name, [(net, _netav_endpoint(c, net, index))], [], [])
+        try:
+            netavark.setup(store.root / "networks" / "netavark", Path(c.netns), one)
+        except BaseException:
+            rest = {k: v for k, v in c.networks.items() if k != net.name}
+            store.update(c.id, networks=rest)
+            raise
+        _rewrite_options(store, c, nets_store)
+    return c
+
+
+def _rewrite_options(store: ContainerStore, c: Container, nets_store: NetworkStore) -> None:
+    nets = _bridged(c, nets_store)
+    write_bytes_atomic(container_dir(store.root, c.id) / "netavark.json",
+                       json.dumps(_options(c, nets)).encode())
+
+
+def disconnect(store: ContainerStore, c: Container, net: Network) -> Container:
+    """``network disconnect``: tear the endpoint down on a running container, forget it."""
+    if net.name not in c.networks:
+        raise StrataError(f"container {c.id} is not connected to network {net.name}")
+    nets_store = NetworkStore(store.root)
+    with nets_store.locked():
+        c = store.by_id(c.id) or c
+        ep = c.networks[net.name]
+        if c.netns and ep.get("IPAddress"):
+            nets = _bridged(c, nets_store)
+            index = [n.name for n in nets].index(net.name)
+            one = netavark.netavark_options(c.id, c.name, [(net, _netav_endpoint(c, net, index))],
+                                            [Mapping.from_json(p) for p in c.ports] if index == 0 else [], [])
+            netavark.teardown(store.root / "networks" / "netavark", Path(c.netns), one)
+        rest = {k: v for k, v in c.networks.items() if k != net.name}
+        c = store.update(c.id, networks=rest)
+        if c.netns:
+            _rewrite_options(store, c, nets_store)
+    return c
