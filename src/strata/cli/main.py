@@ -30,6 +30,7 @@ GROUPS = (
     "strata.cli.containers",
     "strata.cli.distribution",
     "strata.cli.registry",
+    "strata.cli.network",
 )
 
 
@@ -81,6 +82,7 @@ COMMAND_GROUPS = {
     ),
     **dict.fromkeys(("login", "logout", "pull", "push", "search", "copy", "manifest"), "strata.cli.distribution"),
     "registry": "strata.cli.registry",
+    "network": "strata.cli.network",
 }
 
 

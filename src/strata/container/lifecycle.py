@@ -19,6 +19,7 @@ from typing import Any
 from strata.atomicfile import write_bytes_atomic
 from strata.container.monitor import Attach, read_exit_file, spawn_monitor, supervise
 from strata.container.network.endpoints import (
+    check_conflicts,
     plan_networks,
     release_if_orphaned,
     setup_network,
@@ -156,6 +157,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     hostname = opts.hostname or (socket.gethostname() if opts.network == "host" else cid[:12])
     net_hc = _net_host_config(opts.net)
     exposed = {**exposed_ports(opts.net.expose), **{key: {} for key in net_hc["PortBindings"]}}
+    check_conflicts(opts.network, bool(opts.hostname), net_hc, opts.net.mac_address)
     networks = plan_networks(store.root, store, opts.network, cid, opts.net.ip, opts.net.aliases)
     config = container_config(
         opts.image_cfg, image_name=opts.image_name, hostname=hostname, cmd=opts.cmd,

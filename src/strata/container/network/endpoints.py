@@ -25,6 +25,7 @@ from strata.container.records import Container, ContainerStore, container_dir, p
 from strata.errors import Conflict, ContainerNotFound, StrataError
 
 __all__ = [
+    "check_conflicts",
     "connect",
     "disconnect",
     "endpoint_settings",
@@ -44,6 +45,24 @@ def endpoint_settings(net: Network, ip: str = "", aliases: list[str] | None = No
         "NetworkID": net.id, "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
         "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None,
     }
+
+
+def check_conflicts(mode: str, hostname: bool, host_config: dict[str, Any], mac: str) -> None:
+    """Docker's "conflicting options" for ``--network container:X`` and ``host``."""
+    def conflict(what: str) -> StrataError:
+        return StrataError(f"conflicting options: {what}", exit_code=125)
+
+    if mode.startswith("container:"):
+        if hostname:
+            raise conflict("hostname and the network mode")
+        if host_config.get("Dns") or host_config.get("DnsSearch") or host_config.get("DnsOptions"):
+            raise conflict("dns and the network mode")
+        if host_config.get("ExtraHosts"):
+            raise conflict("custom host-to-IP mapping and the network mode")
+        if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
+            raise conflict("port publishing and the container type network mode")
+    if mac and (mode == "host" or mode.startswith("container:")):
+        raise conflict("mac-address and the network mode")
 
 
 def plan_networks(root: Path, store: ContainerStore, mode: str, cid: str, ip: str, aliases: list[str]) -> \
@@ -129,7 +148,10 @@ def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str |
     the spec, or None for a namespace of its own from the runtime / the host's with ``--network host``)."""
     mode = str(c.host_config.get("NetworkMode") or "default")
     if mode.startswith("container:"):
-        return c, _joined_netns(store, mode.partition(":")[2])
+        target, path = _joined_netns(store, mode.partition(":")[2])
+        config = {**c.config, "Hostname": target.config.get("Hostname"),
+                  "Domainname": target.config.get("Domainname") or ""}
+        return store.update(c.id, config=config), path
     if mode in ("host", "none"):
         _write_files(store, c, "", mode)
         return c, None
@@ -151,14 +173,18 @@ def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str |
     return c, c.netns
 
 
-def _joined_netns(store: ContainerStore, ref: str) -> str:
+def _joined_netns(store: ContainerStore, ref: str) -> tuple[Container, str | None]:
+    """The container whose namespace ``--network container:ref`` joins, and that namespace's path
+    (None: it runs on the host's)."""
     target = store.get(ref)
     from strata.container.lifecycle import reconcile
 
     target = reconcile(store, target)
     if target.state != "running":
         raise Conflict(f"cannot join network of a non running container: {target.id}", exit_code=125)
-    return target.netns or f"/proc/{target.pid}/ns/net"
+    if str(target.host_config.get("NetworkMode")) == "host":
+        return target, None
+    return target, target.netns or f"/proc/{target.pid}/ns/net"
 
 
 def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: Network | None = None) -> None:

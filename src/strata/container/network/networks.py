@@ -39,6 +39,9 @@ _DEFAULT_POOLS = [{"base": f"172.{n}.0.0/16", "size": 16} for n in range(17, 32)
 ]
 
 
+_HELD: dict[Path, int] = {}
+
+
 class NetworkNotFound(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"No such network: {ref}")
@@ -97,11 +100,21 @@ class NetworkStore:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
+        """The exclusive lock of this store's networks (re-entrant within one process)."""
+        if _HELD.get(self.dir):
+            _HELD[self.dir] += 1
+            try:
+                yield
+            finally:
+                _HELD[self.dir] -= 1
+            return
         fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            _HELD[self.dir] = 1
             yield
         finally:
+            _HELD.pop(self.dir, None)
             os.close(fd)
 
     def _load(self) -> list[Network]:

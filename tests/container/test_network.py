@@ -1,0 +1,287 @@
+"""Containers on networks (netavark): published ports, user networks with names, container:NAME, the
+taken-port error, cleanup after run/rm cycles and after a killed monitor, network commands.
+
+Everything stays on this host: published ports are reached on 127.0.0.1, containers talk only to
+each other on bridges these tests create (subnets from a private config file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from container_helpers import Strata, cleanup, runtime_missing
+
+from peers import BUSYBOX_APPLETS, busybox_binary, busybox_rootfs_tar
+
+pytestmark = pytest.mark.runtime
+
+APPLETS = (*BUSYBOX_APPLETS, "httpd", "ip", "nslookup", "hostname")
+PAGE = "hello from a container\n"
+
+
+@pytest.fixture(scope="module")
+def web_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    reason = runtime_missing()
+    if reason:
+        pytest.skip(reason)
+    if not os.access("/usr/lib/podman/netavark", os.X_OK):
+        pytest.skip("netavark is not installed")
+    return busybox_rootfs_tar(tmp_path_factory.mktemp("web") / "web.tar", applets=APPLETS)
+
+
+@pytest.fixture
+def net(tmp_path: Path, web_tar: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Strata]:
+    """A store whose default bridge has a subnet of its own, with ``web:1`` (busybox with httpd)."""
+    octet = secrets.randbelow(200) + 20
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"bip": f"10.213.{octet}.1/24",
+                                  "default-address-pools": [{"base": f"10.214.{octet}.0/24", "size": 26}]}))
+    monkeypatch.setenv("STRATA_CONFIG", str(config))
+    s = Strata(tmp_path / "root")
+    s("import", "-c", 'CMD ["/bin/sh"]', str(web_tar), "web:1")
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text(PAGE)
+    yield s
+    cleanup(s)
+    for name in s("network", "ls", "-q", "--filter", "type=custom", check=False).stdout.split():
+        s("network", "rm", name, check=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return str(r.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _httpd(s: Strata, *args: str) -> str:
+    www = s.root.parent / "www"
+    return s("run", "-d", *args, "-v", f"{www}:/www", "web:1", "httpd", "-f", "-p", "80", "-h", "/www").stdout.strip()
+
+
+def _host_state(s: Strata) -> tuple[list[str], list[str], list[str]]:
+    """Links, the firewall rules naming this store's subnets or containers, and namespace files."""
+    links = sorted(line.split()[1].split("@")[0] for line in subprocess.run(
+        ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines())
+    cids = set(s("ps", "-aq", "--no-trunc").stdout.split())
+    subnets = [json.loads(p.read_text())["subnet"] for p in (s.root / "networks").glob("*.json")]
+    keys = [n.rsplit(".", 1)[0] for n in subnets if n] + list(cids)
+    rules = sorted(line for line in subprocess.run(["iptables-save"], capture_output=True, text=True,
+                                                   check=True).stdout.splitlines()
+                   if any(k and k in line for k in keys) or ("dnat name" in line and str(s.root) in line))
+    netns = sorted(p.name for p in (s.root / "netns").glob("*")) if (s.root / "netns").exists() else []
+    return links, rules, netns
+
+
+def test_web_server_on_published_loopback_and_ephemeral_ports(net: Strata) -> None:
+    port = _free_port()
+    cid = _httpd(net, "--name", "web", "-p", f"127.0.0.1:{port}:80", "-p", "80")
+    assert _get(f"http://127.0.0.1:{port}/") == PAGE
+    lines = net("port", "web").stdout.splitlines()
+    ephemeral = next(int(x.rsplit(":", 1)[1]) for x in lines if x.startswith("80/tcp -> 0.0.0.0:"))
+    assert f"80/tcp -> 127.0.0.1:{port}" in lines
+    assert _get(f"http://127.0.0.1:{ephemeral}/") == PAGE
+    assert net("port", "web", "80").stdout.splitlines() == [f"127.0.0.1:{port}", f"0.0.0.0:{ephemeral}"]
+    ps = net("ps", "--format", "{{.Ports}}").stdout.strip()
+    assert ps == f"0.0.0.0:{ephemeral}->80/tcp, 127.0.0.1:{port}->80/tcp"
+    settings = json.loads(net("inspect", "-f", "{{json .NetworkSettings}}", "web").stdout)
+    assert settings["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)},
+                                            {"HostIp": "0.0.0.0", "HostPort": str(ephemeral)}]}
+    ip, gw = settings["IPAddress"], settings["Gateway"]
+    assert re.fullmatch(r"10\.213\.\d+\.2", ip) and gw.endswith(".1") and settings["IPPrefixLen"] == 24
+    assert settings["MacAddress"] == "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
+    assert settings["Networks"]["bridge"]["IPAddress"] == ip
+    out = net("exec", "web", "sh", "-c", "ip -4 -o addr show eth0; ip route; cat /etc/hosts").stdout
+    assert f"inet {ip}/24" in out and f"default via {gw} dev eth0" in out
+    assert out.rstrip().endswith(f"{ip}\t{cid[:12]}")
+    net("stop", "-t", "1", "web")
+    assert net("ps", "-a", "--format", "{{.Ports}}").stdout.strip() == ""
+    stopped = json.loads(net("inspect", "-f", "{{json .NetworkSettings}}", "web").stdout)
+    assert stopped["Ports"] == {} and stopped["IPAddress"] == "" and stopped["Networks"]["bridge"]["IPAddress"] == ""
+
+
+def test_taken_port_is_dockers_error_and_leaves_nothing(net: Strata) -> None:
+    port = _free_port()
+    _httpd(net, "--name", "web", "-p", f"127.0.0.1:{port}:80")
+    before = _host_state(net)
+    res = net("run", "-d", "--name", "second", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "60", check=False)
+    assert res.returncode == 125
+    assert re.fullmatch(r"Error: driver failed programming external connectivity on endpoint second "
+                        rf"\([0-9a-f]{{64}}\): Bind for 127\.0\.0\.1:{port} failed: port is already allocated\n",
+                        res.stderr), res.stderr
+    assert net("ps", "-a", "--filter", "name=second", "--format", "{{.Status}}").stdout.strip() == "Created"
+    settings = json.loads(net("inspect", "-f", "{{json .NetworkSettings}}", "second").stdout)
+    assert settings["IPAddress"] == "" and settings["Ports"] == {}
+    after = _host_state(net)
+    assert after[0] == before[0] and after[2] == before[2]
+    assert [r for r in after[1] if r not in before[1]] == []
+    assert _get(f"http://127.0.0.1:{port}/") == PAGE
+
+
+def test_user_network_names_aliases_and_rm_in_use(net: Strata) -> None:
+    net_id = net("network", "create", "appnet").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", net_id)
+    _httpd(net, "--name", "web", "--network", "appnet", "--network-alias", "www")
+    out = net("run", "--rm", "--network", "appnet", "web:1", "sh", "-c",
+              "wget -qO- http://web/ && wget -qO- http://www/ && cat /etc/resolv.conf").stdout
+    assert out.startswith(PAGE + PAGE)
+    assert "options ndots:0" in out
+    res = net("network", "rm", "appnet", check=False)
+    assert (res.returncode, res.stderr) == (
+        1, f"Error: error while removing network: network appnet id {net_id} has active endpoints\n")
+    doc = json.loads(net("network", "inspect", "appnet").stdout)[0]
+    assert [m["Name"] for m in doc["Containers"].values()] == ["web"]
+    aliases = json.loads(net("inspect", "-f", "{{json .NetworkSettings.Networks.appnet.Aliases}}", "web").stdout)
+    cid = net("inspect", "-f", "{{.Id}}", "web").stdout.strip()
+    assert aliases == ["www", cid[:12]]
+    net("rm", "-f", "web")
+    assert net("network", "rm", "appnet").stdout == "appnet\n"
+    assert net("network", "ls", "--format", "{{.Name}}").stdout == "bridge\nhost\nnone\n"
+
+
+def test_container_network_mode_shares_the_namespace(net: Strata) -> None:
+    _httpd(net, "--name", "web")
+    web_ip = net("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web").stdout.strip()
+    out = net("run", "--rm", "--network", "container:web", "web:1", "sh", "-c",
+              "wget -qO- http://127.0.0.1/ && ip -4 -o addr show eth0").stdout
+    assert out.startswith(PAGE) and f"inet {web_ip}/" in out
+    res = net("run", "--rm", "--network", "container:web", "-p", "81:80", "web:1", "true", check=False)
+    assert (res.returncode, res.stderr) == (
+        125, "Error: conflicting options: port publishing and the container type network mode\n")
+
+
+def test_run_rm_cycles_leave_the_host_as_it_was(net: Strata) -> None:
+    port = _free_port()
+    net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true")  # netavark's shared chains exist now
+    before = _host_state(net)
+    for i in range(30):
+        if i % 3 == 0:
+            cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "30").stdout.strip()
+            net("rm", "-f", cid)
+        else:
+            net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "-p", "90", "web:1", "true")
+    assert _host_state(net) == before
+
+
+def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
+    port = _free_port()
+    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "2").stdout.strip()
+    monitor = _record(net, cid)["monitor_pid"]
+    assert isinstance(monitor, int)
+    os.kill(monitor, signal.SIGKILL)
+    assert (net.root / "netns" / cid).exists()
+    time.sleep(3)
+    assert (net.root / "netns" / cid).exists()  # nobody watched it exit
+    assert "Exited (255)" in net("ps", "-a", "--format", "{{.Status}}").stdout
+    assert not (net.root / "netns" / cid).exists()
+    assert not [r for r in _host_state(net)[1] if cid in r]
+    assert net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true").returncode == 0
+
+
+def _record(s: Strata, cid: str) -> dict[str, object]:
+    import sqlite3
+
+    db = sqlite3.connect(str(s.root / "containers.db"))
+    try:
+        (data,) = db.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
+    finally:
+        db.close()
+    return dict(json.loads(data))
+
+
+def test_hosts_resolv_and_identity_flags(net: Strata) -> None:
+    out = net("run", "--rm", "-h", "box", "--domainname", "example.test", "--add-host", "db:10.1.2.3",
+              "--dns", "10.9.9.9", "--dns-search", "corp.test", "--dns-option", "ndots:2",
+              "--mac-address", "92:d0:c6:0a:29:33", "web:1", "sh", "-c",
+              "cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo ---; ip -o link show eth0; hostname").stdout
+    hosts, resolv, rest = out.split("---\n")
+    assert hosts.endswith("ff02::2\tip6-allrouters\n10.1.2.3\tdb\n" + hosts.splitlines()[-1] + "\n")
+    assert re.fullmatch(r"10\.213\.\d+\.2\tbox\.example\.test box", hosts.splitlines()[-1])
+    assert resolv == "search corp.test\nnameserver 10.9.9.9\noptions ndots:2\n"
+    assert "link/ether 92:d0:c6:0a:29:33" in rest and rest.endswith("box\n")
+    res = net("run", "--rm", "--network", "none", "web:1", "ip", "-o", "link").stdout
+    assert "eth0" not in res and "lo" in res
+
+
+def test_docker_resolv_conf_rules() -> None:
+    from strata.container.network.files import resolv_conf
+
+    host = "search lan\nnameserver 127.0.0.53\nnameserver ::1\noptions edns0\n"
+    assert resolv_conf(host, [], [], []) == "search lan\noptions edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+    assert resolv_conf("nameserver 10.0.0.2\nnameserver fe80::1\n", [], [], []) == "nameserver 10.0.0.2\n"
+    assert resolv_conf(host, [], [], [], embedded="10.1.0.1") == \
+        "search lan\nnameserver 10.1.0.1\noptions edns0 ndots:0\n"
+
+
+def test_publish_specs_and_errors() -> None:
+    from strata.container.network.ports import Mapping, displayable_ports, parse_publish
+    from strata.errors import StrataError
+
+    assert parse_publish("127.0.0.1:8080:80") == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}
+    assert parse_publish("8000-8001:80-81/udp") == {"80/udp": [{"HostIp": "", "HostPort": "8000"}],
+                                                    "81/udp": [{"HostIp": "", "HostPort": "8001"}]}
+    assert parse_publish("9000-9010:80") == {"80/tcp": [{"HostIp": "", "HostPort": "9000-9010"}]}
+    for spec, message in (("abc", "Invalid containerPort: abc"), ("x:80", "Invalid hostPort: x"),
+                          ("1.2.3:80:80", "Invalid ip address: 1.2.3"), ("80/icmp", "Invalid proto: icmp"),
+                          ("8000-8002:80-81", "Invalid ranges specified for container and host Ports: 80-81 "
+                                              "and 8000-8002")):
+        with pytest.raises(StrataError) as err:
+            parse_publish(spec)
+        assert (str(err.value), err.value.exit_code) == (message, 125)
+    maps = [Mapping("", 8080, 80), Mapping("", 8081, 81), Mapping("", 443, 443), Mapping("127.0.0.1", 53, 53, "udp")]
+    assert displayable_ports({"22/tcp": {}}, maps) == \
+        "22/tcp, 127.0.0.1:53->53/udp, 0.0.0.0:443->443/tcp, 0.0.0.0:8080->80/tcp, 0.0.0.0:8081->81/tcp"
+
+
+def test_flag_and_network_errors(net: Strata) -> None:
+    cases = [
+        (["--network", "nosuch"], 125, "Error: network nosuch not found\n"),
+        (["--ip", "10.213.0.9"], 125, "Error: user specified IP address is supported on user defined networks only\n"),
+        (["-p", "abc"], 125, "Error: Invalid containerPort: abc\n"),
+        (["--add-host", "nohost"], 125,
+         'Error: invalid argument "nohost" for "--add-host" flag: bad format for add-host: "nohost"\n'
+         "See 'strata run --help'.\n"),
+        (["--dns", "x"], 125, "Error: invalid argument \"x\" for \"--dns\" flag: x is not an ip address\n"
+                              "See 'strata run --help'.\n"),
+    ]
+    for flags, code, err in cases:
+        res = net("run", "--rm", *flags, "web:1", "true", check=False)
+        assert (res.returncode, res.stderr) == (code, err), flags
+    res = net("network", "rm", "bridge", check=False)
+    assert (res.returncode, res.stderr) == (1, "Error: bridge is a pre-defined network and cannot be removed\n")
+    res = net("network", "inspect", "nosuch", check=False)
+    assert (res.returncode, res.stderr) == (1, "Error: No such network: nosuch\n")
+
+
+def test_image_without_passwd_runs_as_root(net: Strata, tmp_path: Path) -> None:
+    tar = tmp_path / "scratch.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(busybox_binary(), arcname="busybox")
+    net("import", "-c", 'CMD ["/busybox", "id", "-u"]', str(tar), "scratch:1")
+    res = net("run", "--rm", "--network", "none", "scratch:1")
+    assert res.stdout == "0\n"
+    res = net("run", "--rm", "--network", "none", "-u", "root", "scratch:1", check=False)
+    assert res.returncode == 125 and "unable to find user root" in res.stderr
