@@ -229,8 +229,10 @@ def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
             c = _create(ctx, args, store)
             ctx.close()  # the container may run for long: do not hold the image store open
             if args.detach:
-                lc.start_detached(store, c)
-                print(c.id, file=ctx.out)
+                try:
+                    lc.start_detached(store, c)
+                finally:  # Docker prints the ID of a created container even when its start fails
+                    print(c.id, file=ctx.out)
                 return 0
         except StrataError as e:
             raise _as_run_error(e) from None

@@ -89,7 +89,7 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     if args.format:
         for doc in docs:
             print(render_template(args.format, doc), file=ctx.out)
-    elif docs or not failed:
+    else:
         print(go_json_indent(docs), file=ctx.out)
     return 1 if failed else 0
 

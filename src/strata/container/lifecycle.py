@@ -141,7 +141,7 @@ def _net_host_config(net: NetOptions) -> dict[str, Any]:
     for raw in net.publish:
         for key, entries in parse_publish(raw).items():
             bindings.setdefault(key, []).extend(entries)
-    return {"PortBindings": bindings, "PublishAllPorts": net.publish_all, "Dns": list(net.dns),
+    return {"PortBindings": dict(sorted(bindings.items())), "PublishAllPorts": net.publish_all, "Dns": list(net.dns),
             "DnsOptions": list(net.dns_option), "DnsSearch": list(net.dns_search),
             "ExtraHosts": list(net.add_host) or None}
 

@@ -180,7 +180,7 @@ def container_config(
     merged_env = merge_env(list(image_cfg.get("Env") or []), env)
     cfg_labels = dict(image_cfg.get("Labels") or {})
     cfg_labels.update(labels or {})
-    ports = {**(image_cfg.get("ExposedPorts") or {}), **(exposed or {})}
+    ports = dict(sorted({**(image_cfg.get("ExposedPorts") or {}), **(exposed or {})}.items()))
     return {
         "Hostname": hostname,
         "Domainname": domainname,

@@ -293,7 +293,8 @@ def _rewrite_options(store: ContainerStore, c: Container, nets_store: NetworkSto
 def disconnect(store: ContainerStore, c: Container, net: Network) -> Container:
     """``network disconnect``: tear the endpoint down on a running container, forget it."""
     if net.name not in c.networks:
-        raise StrataError(f"container {c.id} is not connected to network {net.name}")
+        the = "" if c.running else "the "  # Docker's two wordings: a live sandbox's, a stored config's
+        raise StrataError(f"container {c.id} is not connected to {the}network {net.name}")
     nets_store = NetworkStore(store.root)
     with nets_store.locked():
         c = store.by_id(c.id) or c

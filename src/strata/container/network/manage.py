@@ -27,7 +27,7 @@ def inspect_network(net: Network, containers: list[Container]) -> dict[str, Any]
         members[c.id] = {"Name": c.name, "EndpointID": ep.get("EndpointID") or "", "MacAddress": ep.get("MacAddress"),
                          "IPv4Address": f"{ep.get('IPAddress')}/{ep.get('IPPrefixLen')}", "IPv6Address": ""}
     default = net.name in PREDEFINED
-    config = [{"Subnet": net.subnet, "Gateway": net.gateway}] if net.subnet else []
+    config = [{"Subnet": net.subnet, **({"Gateway": net.gateway} if net.show_gateway else {})}] if net.subnet else []
     return {
         "Name": net.name, "Id": net.id, "Created": rfc3339nano(net.created), "Scope": "local",
         "Driver": net.driver, "EnableIPv6": False,

@@ -58,6 +58,7 @@ class Network:
     interface: str = ""
     internal: bool = False
     dns: bool = False
+    show_gateway: bool = True  # Docker lists the IPAM gateway unless a --subnet came without --gateway
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -213,11 +214,12 @@ class NetworkStore:
             if any(n.name == name for n in nets):
                 raise Conflict(f"network with name {name} already exists")
             net_subnet, net_gw = _ipam(subnet, gateway, nets, self)
+            show_gateway = bool(gateway) or not subnet
             nid = _new_id()
             iface = options.get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
             net = Network(name=name, id=nid, driver="bridge", created=time.time(), subnet=net_subnet,
                           gateway=net_gw, interface=iface, internal=internal, dns=True, options=options,
-                          labels=labels)
+                          labels=labels, show_gateway=show_gateway)
             self.save(net)
             return net
 

@@ -146,7 +146,7 @@ def settings_ports(exposed: dict[str, Any], mappings: list[Mapping]) -> dict[str
         entries = out.get(key) or []
         entries.append({"HostIp": m.shown_ip, "HostPort": str(m.host_port)})
         out[key] = entries
-    return out
+    return dict(sorted(out.items()))  # a Go map: keys in byte order
 
 
 def _group(key: str, first: int, last: int) -> str:
@@ -190,8 +190,9 @@ def displayable_ports(exposed: dict[str, Any], mappings: list[Mapping]) -> str:
 
 def port_lines(mappings: list[Mapping], wanted: str | None, name: str) -> list[str]:
     """``docker port``: ``80/tcp -> 0.0.0.0:8080`` lines, or the host addresses of one port."""
-    if wanted is None:
-        return sorted(f"{m.container_port}/{m.protocol} -> {m.shown_ip}:{m.host_port}" for m in mappings)
+    if wanted is None:  # by port, each port's bindings in their order
+        ordered = sorted(mappings, key=lambda m: f"{m.container_port}/{m.protocol}")
+        return [f"{m.container_port}/{m.protocol} -> {m.shown_ip}:{m.host_port}" for m in ordered]
     port, _, proto = wanted.partition("/")
     proto = proto or "tcp"
     try:
