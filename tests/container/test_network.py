@@ -285,3 +285,56 @@ def test_image_without_passwd_runs_as_root(net: Strata, tmp_path: Path) -> None:
     assert res.stdout == "0\n"
     res = net("run", "--rm", "--network", "none", "-u", "root", "scratch:1", check=False)
     assert res.returncode == 125 and "unable to find user root" in res.stderr
+
+
+def test_publish_all_exposed_ports_and_ranges(net: Strata, tmp_path: Path) -> None:
+    net("run", "--name", "img", "web:1", "true")
+    net("commit", "-c", "EXPOSE 80 8125/udp", "img", "exposing:1")
+    cid = net("run", "-d", "-P", "--expose", "7000-7001", "-p", "127.0.0.1::9000", "exposing:1", "sleep", "30").stdout
+    ports = json.loads(net("inspect", "-f", "{{json .NetworkSettings.Ports}}", cid.strip()).stdout)
+    assert sorted(ports) == ["7000/tcp", "7001/tcp", "80/tcp", "8125/udp", "9000/tcp"]
+    assert all(len(v) == 1 and int(v[0]["HostPort"]) > 1024 for v in ports.values())
+    assert ports["9000/tcp"][0]["HostIp"] == "127.0.0.1" and ports["80/tcp"][0]["HostIp"] == "0.0.0.0"
+    assert len({v[0]["HostPort"] for k, v in ports.items() if k.endswith("/tcp")}) == 4
+    first = _free_port()
+    while True:  # two free neighbours for the range
+        second = first + 1
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", first))
+                b.bind(("127.0.0.1", second))
+            break
+        except OSError:
+            first = _free_port()
+    out = net("run", "-d", "-p", f"127.0.0.1:{first}-{second}:80-81", "web:1", "sleep", "30").stdout.strip()
+    assert net("port", out).stdout.splitlines() == [f"80/tcp -> 127.0.0.1:{first}", f"81/tcp -> 127.0.0.1:{second}"]
+    column = net("ps", "--filter", f"id={out}", "--format", "{{.Ports}}").stdout.strip()
+    assert column == f"127.0.0.1:{first}->80/tcp, 127.0.0.1:{second}->81/tcp"
+
+
+def test_parallel_runs_get_distinct_addresses_and_ports(net: Strata) -> None:
+    procs = [subprocess.Popen(net.argv("run", "-d", "-p", "127.0.0.1::80", "web:1", "sleep", "60"), env=net.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        ids.append(out.strip())
+    docs = [json.loads(net("inspect", "-f", "{{json .NetworkSettings}}", cid).stdout) for cid in ids]
+    ips = {d["IPAddress"] for d in docs}
+    ports = {d["Ports"]["80/tcp"][0]["HostPort"] for d in docs}
+    assert len(ips) == 6 and len(ports) == 6 and "" not in ips
+
+
+def test_connect_and_disconnect_a_running_container(net: Strata) -> None:
+    net("network", "create", "--internal", "backnet")
+    _httpd(net, "--name", "web")
+    net("network", "connect", "--alias", "api", "backnet", "web")
+    out = net("run", "--rm", "--network", "backnet", "web:1", "sh", "-c",
+              "wget -qO- http://api/ && ip route").stdout
+    assert out.startswith(PAGE) and "default" not in out  # internal: no way out
+    addrs = net("exec", "web", "ip", "-4", "-o", "addr").stdout
+    assert " eth0 " in addrs and " eth1 " in addrs
+    net("network", "disconnect", "backnet", "web")
+    assert " eth1 " not in net("exec", "web", "ip", "-4", "-o", "addr").stdout
+    assert "backnet" not in json.loads(net("inspect", "-f", "{{json .NetworkSettings.Networks}}", "web").stdout)

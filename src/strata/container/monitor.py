@@ -248,14 +248,22 @@ class _Run:
             os.close(self.master)
             self.master = None
         self.runtime.delete(self.c.id, force=True)
+        unmounted = False
+
+        def unmount() -> None:  # while netavark tears the network down
+            nonlocal unmounted
+            unmounted = True
+            try:
+                Rootfs(self.cdir, self.c.driver).unmount()
+            except StrataError:
+                pass
+
         try:
-            teardown_network(self.store, self.c)
+            teardown_network(self.store, self.c, during=unmount)
         except StrataError:  # a full disk: the next command's reconcile tears it down
             pass
-        try:
-            Rootfs(self.cdir, self.c.driver).unmount()
-        except StrataError:
-            pass
+        if not unmounted:
+            unmount()
         finished = time.time()
         try:
             return self.store.update(self.c.id, state="exited", exit_code=exit_code, finished_at=finished, pid=0,

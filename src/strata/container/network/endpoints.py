@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -207,8 +208,9 @@ def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: N
     write_bytes_atomic(cdir / "resolv.conf", resolv.encode())
 
 
-def _teardown_locked(store: ContainerStore, c: Container) -> Container:
+def _teardown_locked(store: ContainerStore, c: Container, during: Callable[[], None] | None = None) -> Container:
     cdir = container_dir(store.root, c.id)
+    pending = during
     if c.netns:
         netns = Path(c.netns)
         try:
@@ -216,11 +218,14 @@ def _teardown_locked(store: ContainerStore, c: Container) -> Container:
         except (OSError, ValueError):
             options = None
         if options is not None and netns.exists():
+            pending = None
             try:
-                netavark.teardown(store.root / "networks" / "netavark", netns, options)
+                netavark.teardown(store.root / "networks" / "netavark", netns, options, during)
             except StrataError:
                 pass  # what netavark could not undo went with the namespace; nothing else can be done
         remove_netns(netns)
+    if pending is not None:
+        pending()
         (cdir / "netavark.json").unlink(missing_ok=True)
     networks = {k: {**{n: x for n, x in v.items() if n != "_ifname"}, **dict.fromkeys(_RUNTIME_KEYS, ""),
                     "IPPrefixLen": 0} for k, v in c.networks.items()}
@@ -229,14 +234,17 @@ def _teardown_locked(store: ContainerStore, c: Container) -> Container:
     return store.update(c.id, networks=networks, ports=[], netns="", net_owner=[])
 
 
-def teardown_network(store: ContainerStore, c: Container) -> Container:
-    """Undo :func:`setup_network` (idempotent); the record keeps the configured endpoints only."""
+def teardown_network(store: ContainerStore, c: Container, during: Callable[[], None] | None = None) -> Container:
+    """Undo :func:`setup_network` (idempotent); the record keeps the configured endpoints only.
+    ``during`` (called exactly once) runs while netavark works."""
     cur = store.by_id(c.id) or c
     if not cur.netns and not cur.ports and not any(ep.get("IPAddress") for ep in cur.networks.values()):
+        if during is not None:
+            during()
         return cur
     with NetworkStore(store.root).locked():
         cur = store.by_id(c.id) or c
-        return _teardown_locked(store, cur)
+        return _teardown_locked(store, cur, during)
 
 
 def release_if_orphaned(store: ContainerStore, c: Container) -> Container:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +73,31 @@ def netavark_options(cid: str, name: str, nets: list[tuple[Network, Endpoint]], 
     }
 
 
-def _run(verb: str, config_dir: Path, netns: Path, options: dict[str, Any]) -> str:
+def _run(verb: str, config_dir: Path, netns: Path, options: dict[str, Any],
+         during: Callable[[], None] | None = None) -> str:
+    """netavark ``verb``; ``during`` runs meanwhile (netavark spends its time waiting on the kernel
+    and iptables)."""
     argv = [_binary("netavark"), "--config", str(config_dir), "--aardvark-binary", _binary("aardvark-dns"),
             verb, str(netns)]
     config_dir.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(argv, input=json.dumps(options).encode(), capture_output=True, check=False)
-    if res.returncode != 0:
-        raise StrataError(f"netavark {verb}: {_error_text(res.stdout, res.stderr)}")
-    return res.stdout.decode(errors="replace")
+    r, w = os.pipe()
+    try:
+        os.write(w, json.dumps(options).encode())  # a few KiB: fits the pipe
+    finally:
+        os.close(w)
+    try:
+        proc = subprocess.Popen(argv, stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        os.close(r)
+    with proc:
+        try:
+            if during is not None:
+                during()
+        finally:
+            out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise StrataError(f"netavark {verb}: {_error_text(out, err)}")
+    return out.decode(errors="replace")
 
 
 def _error_text(stdout: bytes, stderr: bytes) -> str:
@@ -103,5 +121,6 @@ def setup(config_dir: Path, netns: Path, options: dict[str, Any]) -> dict[str, A
     return status if isinstance(status, dict) else {}
 
 
-def teardown(config_dir: Path, netns: Path, options: dict[str, Any]) -> None:
-    _run("teardown", config_dir, netns, options)
+def teardown(config_dir: Path, netns: Path, options: dict[str, Any],
+             during: Callable[[], None] | None = None) -> None:
+    _run("teardown", config_dir, netns, options, during)
