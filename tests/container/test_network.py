@@ -338,3 +338,27 @@ def test_connect_and_disconnect_a_running_container(net: Strata) -> None:
     net("network", "disconnect", "backnet", "web")
     assert " eth1 " not in net("exec", "web", "ip", "-4", "-o", "addr").stdout
     assert "backnet" not in json.loads(net("inspect", "-f", "{{json .NetworkSettings.Networks}}", "web").stdout)
+
+
+def test_default_bridge_moves_off_a_subnet_the_host_took(tmp_path: Path, web_tar: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    octet = secrets.randbelow(200) + 20
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"default-address-pools": [{"base": f"10.221.{octet}.0/24", "size": 26}]}))
+    monkeypatch.setenv("STRATA_CONFIG", str(config))
+    s = Strata(tmp_path / "root")
+    s("import", str(web_tar), "web:1")
+    subnet = s("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "bridge").stdout.strip()
+    assert subnet == f"10.221.{octet}.0/26"
+    dummy = f"stdum{secrets.token_hex(3)}"
+    subprocess.run(["ip", "link", "add", dummy, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"10.221.{octet}.10/26", "dev", dummy], check=True)
+        subprocess.run(["ip", "link", "set", dummy, "up"], check=True)
+        out = s("run", "--rm", "web:1", "ip", "-4", "-o", "addr", "show", "eth0").stdout
+        assert f"inet 10.221.{octet}.66/26" in out
+        moved = s("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "bridge").stdout.strip()
+        assert moved == f"10.221.{octet}.64/26"
+    finally:
+        subprocess.run(["ip", "link", "del", dummy], check=False)
+        cleanup(s)

@@ -158,7 +158,10 @@ def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str |
         return c, None
     nets_store = NetworkStore(store.root)
     with nets_store.locked():
-        nets = _bridged(c, nets_store)
+        others = [o for o in store.all() if o.id != c.id and o.netns]
+        nets = [nets_store.routable(n, any(ep.get("NetworkID") == n.id and ep.get("IPAddress")
+                                           for o in others for ep in o.networks.values()))
+                for n in _bridged(c, nets_store)]
         c = _assign(store, c, nets)
         try:
             netns = Path(c.netns)

@@ -206,6 +206,22 @@ class NetworkStore:
         raise StrataError("could not find an available, non-overlapping IPv4 address pool among the defaults "
                           "to assign to the network")
 
+    def routable(self, net: Network, in_use: bool) -> Network:
+        """``net`` if its subnet clashes with no route of another host interface; the default bridge
+        (subnet not from ``bip``, no container on it) moves to a free subnet; otherwise Docker's error."""
+        clash = [(iface, r) for iface, r in host_routes()
+                 if iface != net.interface and net.subnet and r.overlaps(ipaddress.ip_network(net.subnet))]
+        if not clash:
+            return net
+        if net.name == "bridge" and not in_use and not config_value("bip"):
+            subnet = self.free_subnet(self._load())
+            net.subnet, net.gateway = subnet, str(next(ipaddress.ip_network(subnet).hosts()))
+            self.save(net)
+            return net
+        iface, route = clash[0]
+        raise StrataError(f"cannot set up network {net.name}: its subnet {net.subnet} overlaps {route} on {iface}",
+                          exit_code=125)
+
     def create(self, name: str, subnet: str, gateway: str, *, internal: bool, options: dict[str, str],
                labels: dict[str, str]) -> Network:
         """A new user-defined bridge network (name resolution on); Docker's errors."""
