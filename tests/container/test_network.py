@@ -259,7 +259,10 @@ def test_publish_specs_and_errors() -> None:
 def test_flag_and_network_errors(net: Strata) -> None:
     cases = [
         (["--network", "nosuch"], 125, "Error: network nosuch not found\n"),
-        (["--ip", "10.213.0.9"], 125, "Error: user specified IP address is supported on user defined networks only\n"),
+        (["--network", "bridge", "--ip", "10.213.0.9"], 125,
+         "Error: user specified IP address is supported on user defined networks only\n"),
+        (["--network", "bridge", "--network-alias", "x"], 125,
+         "Error: network-scoped aliases are only supported for user-defined networks\n"),
         (["-p", "abc"], 125, "Error: Invalid containerPort: abc\n"),
         (["--add-host", "nohost"], 125,
          'Error: invalid argument "nohost" for "--add-host" flag: bad format for add-host: "nohost"\n'
@@ -270,6 +273,7 @@ def test_flag_and_network_errors(net: Strata) -> None:
     for flags, code, err in cases:
         res = net("run", "--rm", *flags, "web:1", "true", check=False)
         assert (res.returncode, res.stderr) == (code, err), flags
+    assert net("run", "--rm", "--ip", "10.213.0.9", "--network-alias", "x", "web:1", "true").returncode == 0
     res = net("network", "rm", "bridge", check=False)
     assert (res.returncode, res.stderr) == (1, "Error: bridge is a pre-defined network and cannot be removed\n")
     res = net("network", "inspect", "nosuch", check=False)
@@ -362,3 +366,19 @@ def test_default_bridge_moves_off_a_subnet_the_host_took(tmp_path: Path, web_tar
     finally:
         subprocess.run(["ip", "link", "del", dummy], check=False)
         cleanup(s)
+
+
+def test_disconnect_and_reconnect_the_default_bridge_moves_published_ports(net: Strata) -> None:
+    port = _free_port()
+    _httpd(net, "--name", "web", "-p", f"127.0.0.1:{port}:80")
+    assert _get(f"http://127.0.0.1:{port}/") == PAGE
+    net("network", "disconnect", "bridge", "web")
+    assert net("ps", "--format", "[{{.Ports}}]").stdout == "[]\n"
+    assert net("inspect", "-f", "{{json .NetworkSettings.Networks}}", "web").stdout.strip() == "{}"
+    with pytest.raises(OSError):
+        _get(f"http://127.0.0.1:{port}/", timeout=0)
+    net("network", "connect", "bridge", "web")
+    assert net("ps", "--format", "{{.Ports}}").stdout == f"127.0.0.1:{port}->80/tcp\n"
+    assert _get(f"http://127.0.0.1:{port}/") == PAGE
+    res = net("network", "connect", "bridge", "web", check=False)
+    assert (res.returncode, res.stderr) == (1, "Error: endpoint with name web already exists in network bridge\n")

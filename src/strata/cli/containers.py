@@ -486,8 +486,8 @@ def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
 def _ports_column(c: Container) -> str:
     from strata.container.network.ports import Mapping, displayable_ports
 
-    if not c.running:
-        return ""
+    if not c.running or not any(ep.get("IPAddress") for ep in c.networks.values()):
+        return ""  # Docker's come from a live endpoint (none: not on host/none networks, not stopped)
     return displayable_ports(dict(c.config.get("ExposedPorts") or {}), [Mapping.from_json(p) for p in c.ports])
 
 
@@ -726,6 +726,11 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
+    _register_inspection(sub, in_group=in_group)
+
+
+def _register_inspection(sub: Any, *, in_group: bool) -> None:
+    """ps, port, diff, commit, export."""
     ps_name = "ls" if in_group else "ps"
     p = _add(sub, ps_name, _cmd_ps, "List containers", aliases=["ps", "list"] if in_group else [])
     p.add_argument("-a", "--all", action="store_true")

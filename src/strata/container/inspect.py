@@ -111,9 +111,10 @@ def _network_settings(c: Container) -> dict[str, Any]:
     address at the top level, the published ports while running."""
     networks = {name: {k: v for k, v in ep.items() if not k.startswith("_")} for name, ep in c.networks.items()}
     main = networks.get("bridge") or {}
+    main_live = any(ep.get("IPAddress") for ep in networks.values())
     running = c.running and bool(c.netns)
     ports = settings_ports(dict(c.config.get("ExposedPorts") or {}),
-                           [Mapping.from_json(p) for p in c.ports]) if c.running else {}
+                           [Mapping.from_json(p) for p in c.ports]) if c.running and main_live else {}
     sandbox = Path(c.netns).name if c.netns else ""
     return {
         "Bridge": "", "SandboxID": sandbox, "HairpinMode": False, "LinkLocalIPv6Address": "",

@@ -80,6 +80,8 @@ def plan_networks(root: Path, store: ContainerStore, mode: str, cid: str, ip: st
                 "user specified IP address is supported on user defined networks only", exit_code=125)
         return {}
     name = "bridge" if mode == "default" else mode
+    if mode == "default":  # Docker's CLI files --ip/--network-alias under "default": the daemon never sees them
+        ip, aliases = "", []
     try:
         net = NetworkStore(root).get(name)
     except NetworkNotFound:
@@ -87,8 +89,7 @@ def plan_networks(root: Path, store: ContainerStore, mode: str, cid: str, ip: st
     if ip and net.name in PREDEFINED:
         raise StrataError("user specified IP address is supported on user defined networks only", exit_code=125)
     if aliases and net.name in PREDEFINED:
-        raise StrataError("network-scoped alias is supported only for containers in user defined networks",
-                          exit_code=125)
+        raise StrataError("network-scoped aliases are only supported for user-defined networks", exit_code=125)
     if ip and ipaddress.ip_address(ip) not in ipaddress.ip_network(net.subnet):
         raise StrataError(f"Invalid address {ip}: It does not belong to any of this network's subnets",
                           exit_code=125)
@@ -195,12 +196,13 @@ def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: N
     cdir = container_dir(store.root, c.id)
     hc = c.host_config
     hostname, domain = str(c.config.get("Hostname") or ""), str(c.config.get("Domainname") or "")
-    if mode == "host":
+    if mode == "host":  # the host's files; with --add-host, Docker's own hosts file instead
         try:
             hosts = Path("/etc/hosts").read_text()
         except OSError:
             hosts = hosts_file("", hostname, domain, [])
-        hosts += "".join(f"{a}\t{h}\n" for h, _, a in (e.partition(":") for e in hc.get("ExtraHosts") or []))
+        if hc.get("ExtraHosts"):
+            hosts = hosts_file("", hostname, domain, list(hc["ExtraHosts"]))
         resolv = host_resolv()
     else:
         hosts = hosts_file(ip, hostname, domain, list(hc.get("ExtraHosts") or []))
@@ -282,14 +284,17 @@ def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases:
         ep["MacAddress"] = mac_for(ep["IPAddress"])
         used = {str(e.get("_ifname")) for e in c.networks.values()}
         ep["_ifname"] = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
-        c = store.update(c.id, networks={**c.networks, net.name: ep})
+        first = not any(e.get("IPAddress") for k, e in c.networks.items() if k != net.name)
+        ports = allocate_ports(c, others, ep["EndpointID"]) if first else []  # eth0 carries -p, as in Docker
+        c = store.update(c.id, networks={**c.networks, net.name: ep},
+                         ports=[p.to_json() for p in ports] if first else c.ports)
         index = len(c.networks) - 1
-        one = netavark.netavark_options(c.id, c.name, [(net, _netav_endpoint(c, net, index))], [], [])
+        one = netavark.netavark_options(c.id, c.name, [(net, _netav_endpoint(c, net, index))], ports, [])
         try:
             netavark.setup(store.root / "networks" / "netavark", Path(c.netns), one)
         except BaseException:
             rest = {k: v for k, v in c.networks.items() if k != net.name}
-            store.update(c.id, networks=rest)
+            store.update(c.id, networks=rest, ports=[] if first else c.ports)
             raise
         _rewrite_options(store, c, nets_store)
     return c
@@ -317,7 +322,8 @@ def disconnect(store: ContainerStore, c: Container, net: Network) -> Container:
                                             [Mapping.from_json(p) for p in c.ports] if index == 0 else [], [])
             netavark.teardown(store.root / "networks" / "netavark", Path(c.netns), one)
         rest = {k: v for k, v in c.networks.items() if k != net.name}
-        c = store.update(c.id, networks=rest)
+        first = next(iter(c.networks)) == net.name  # its interface carried the published ports
+        c = store.update(c.id, networks=rest, ports=[] if first else c.ports)
         if c.netns:
             _rewrite_options(store, c, nets_store)
     return c
