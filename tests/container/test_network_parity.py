@@ -121,6 +121,19 @@ def test_network_errors_match_docker(sides: dict[str, Any]) -> None:
     for flags in (["-p", "abc"], ["-p", "1.2.3:80:80"], ["-p", "80/icmp"], ["--add-host", "nohost"],
                   ["--dns", "x"]):
         _same(sides, lambda s, f=flags: ["run", "--rm", *f, "web:1", "true"])  # type: ignore[misc]
+    _same(sides, lambda s: ["network", "create", "--subnet", f"{s['subnet']}.128/25", "overlapping"])
+    for args in (["--subnet", "nonsense"], ["--subnet", "10.1.0.0/33"], ["--gateway", "10.9.9.9"],
+                 ["--subnet", "10.232.1.0/24", "--subnet", "10.232.2.0/24"], ["-d", "nosuch"], ["-d", "overlay"]):
+        _same(sides, lambda s, a=args: ["network", "create", *a, "broken"])  # type: ignore[misc]
+    _same(sides, lambda s: ["network", "ls", "--filter", "bad=1"])
+    _same(sides, lambda s: ["network", "ls", "--filter", "type=nonsense"])
+    _same(sides, lambda s: ["network", "create", "--internal", "--label", "a=b", "-o", "foo=bar",
+                            f"{s['net']}/x"])
+    _same(sides, lambda s: ["network", "ls", "--filter", "label=a", "--format",
+                            "{{.Name}} {{.Labels}} {{.Internal}} {{.IPv6}} {{.Scope}}"])
+    _same(sides, lambda s: ["network", "inspect", "-f", "{{json .Options}} {{json .Labels}} {{.Internal}}",
+                            f"{s['net']}/x"])
+    _same(sides, lambda s: ["network", "rm", f"{s['net']}/x"])
     _same(sides, lambda s: ["network", "inspect", "nosuchnet"])
     _same(sides, lambda s: ["network", "rm", "nosuchnet"])
     _same(sides, lambda s: ["run", "-d", "--name", "web", "--network", s["net"], "web:1", "sleep", "60"])

@@ -32,12 +32,17 @@ def _options(items: list[str], flag: str) -> dict[str, str]:
 
 
 def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
+    if args.driver == "overlay":
+        raise StrataError('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
+                          "connect this node to swarm and try again.")
     if args.driver != "bridge":
         raise StrataError(f"plugin \"{args.driver}\" not found")
     nets, store = _stores(ctx)
     store.close()
-    if len(args.subnet) > 1 or len(args.gateway) > 1:
-        raise StrataError("strata networks take one --subnet and one --gateway")
+    if len(args.gateway) > len(args.subnet):
+        raise StrataError("every ip-range or gateway must have a corresponding subnet")
+    if len(args.subnet) > 1:
+        raise StrataError("bridge driver doesn't support multiple subnets")
     net = nets.create(args.name, (args.subnet or [""])[0], (args.gateway or [""])[0], internal=args.internal,
                       options=_options(args.opt, "--opt"), labels=_options(args.label, "--label"))
     print(net.id, file=ctx.out)

@@ -79,7 +79,7 @@ def matches(net: Network, filters: list[str], containers: list[Container]) -> bo
         if not eq:
             raise StrataError(f"bad format of filter (expected name=value): {item}")
         if key not in _KEYS:
-            raise StrataError(f"invalid filter '{key}'")
+            raise StrataError(f"Invalid filter '{key}'")
         by_key.setdefault(key, []).append(value)
     return all(any(_one(net, k, v, containers) for v in vs) for k, vs in by_key.items())
 

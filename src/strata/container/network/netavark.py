@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -39,13 +40,18 @@ def _binary(name: str) -> str:
 Endpoint = dict[str, Any]  # interface, ip, mac, aliases
 
 
+def _name(net: Network) -> str:
+    """The name netavark knows the network by (it names aardvark-dns's config file after it)."""
+    return net.name if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", net.name) else f"net-{net.short_id}"
+
+
 def _network_doc(net: Network) -> dict[str, Any]:
     options = {}
     mtu = net.options.get("com.docker.network.driver.mtu") or net.options.get("mtu")
     if mtu:
         options["mtu"] = mtu
     return {
-        "name": net.name, "id": net.id, "driver": "bridge", "network_interface": net.interface,
+        "name": _name(net), "id": net.id, "driver": "bridge", "network_interface": net.interface,
         "subnets": [{"subnet": net.subnet, "gateway": net.gateway}], "ipv6_enabled": False,
         "internal": net.internal, "dns_enabled": net.dns, "options": options or None,
         "ipam_options": {"driver": "host-local"},
@@ -59,11 +65,11 @@ def netavark_options(cid: str, name: str, nets: list[tuple[Network, Endpoint]], 
         "container_id": cid,
         "container_name": name,
         "networks": {
-            net.name: {"interface_name": ep["interface"], "static_ips": [ep["ip"]], "static_mac": ep["mac"],
+            _name(net): {"interface_name": ep["interface"], "static_ips": [ep["ip"]], "static_mac": ep["mac"],
                        "aliases": list(ep.get("aliases") or []) or None}
             for net, ep in nets
         },
-        "network_info": {net.name: _network_doc(net) for net, _ in nets},
+        "network_info": {_name(net): _network_doc(net) for net, _ in nets},
         "port_mappings": [
             {"host_ip": m.host_ip, "container_port": m.container_port, "host_port": m.host_port, "range": 1,
              "protocol": m.protocol}

@@ -243,13 +243,13 @@ class NetworkStore:
 def _ipam(subnet: str, gateway: str, nets: list[Network], store: NetworkStore) -> tuple[str, str]:
     if not subnet:
         if gateway:
-            raise StrataError("no matching subnet for gateway " + gateway)
+            raise StrataError("every ip-range or gateway must have a corresponding subnet")
         chosen = store.free_subnet(nets)
         return chosen, str(next(ipaddress.ip_network(chosen).hosts()))
     try:
         net = ipaddress.ip_network(subnet, strict=False)
     except ValueError:
-        raise StrataError(f"invalid CIDR address: {subnet}") from None
+        raise StrataError(f"Invalid subnet {subnet} : invalid CIDR address: {subnet}") from None
     if net.version != 4:
         raise StrataError("strata networks are IPv4 only")
     if any(n.subnet and net.overlaps(ipaddress.ip_network(n.subnet)) for n in nets):
