@@ -21,19 +21,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # type: ignore[import-not-found]
     Comparison,
+    Timing,
     peers_running,
     print_ratio_table,
+    repeat_count,
     save_results,
     strata_cmd,
-    time_callable,
-    time_command,
 )
 
 from peers import (  # type: ignore[import-not-found]
@@ -101,6 +101,27 @@ def _strata(root: Path) -> list[str]:
     return [sys.executable, "-m", "strata", "--root", str(root)]
 
 
+def _interleaved(label: str, ours: Callable[[], object], theirs: Callable[[], object]) -> Comparison:
+    """Both sides timed turn about (one warm-up each), so a busy machine weighs on both alike."""
+    a, b = Timing(f"strata {label}"), Timing(f"docker {label}")
+    for i in range(repeat_count() + 1):
+        for fn, timing in ((ours, a), (theirs, b)):
+            t0 = time.perf_counter()
+            fn()
+            if i:
+                timing.runs.append(time.perf_counter() - t0)
+    return Comparison(label, a, b)
+
+
+def _checked(argv: list[str], env: dict[str, str]) -> Callable[[], None]:
+    def run() -> None:
+        res = subprocess.run(argv, env=env, capture_output=True, check=False)
+        if res.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)}: {res.stderr.decode(errors='replace')}")
+
+    return run
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -166,10 +187,8 @@ def main() -> int:
         www.mkdir()
         (www / "index.html").write_text("x" * 1024)
         rows = []
-        ours = time_command([*s, "run", "--rm", IMAGE, "true"], label="strata run --rm (bridge)", env=env)
-        theirs = time_command(docker.argv("run", "--rm", IMAGE, "true"), label="docker run --rm (bridge)",
-                              env=docker.env)
-        rows.append(Comparison("run --rm IMAGE true (default bridge)", ours, theirs))
+        rows.append(_interleaved("run --rm IMAGE true (default bridge)", _checked([*s, "run", "--rm", IMAGE, "true"], env),
+                                 _checked(docker.argv("run", "--rm", IMAGE, "true"), docker.env)))
         web = ["-v", f"{www}:/www", IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]
         sport, dport = _free_port(), _free_port()
         subprocess.run([*s, "run", "-d", "--name", "web", "-p", f"127.0.0.1:{sport}:80", *web], check=True,
@@ -177,10 +196,11 @@ def main() -> int:
         docker.run("run", "-d", "--name", "web", "-p", f"127.0.0.1:{dport}:80", *web)
         _wait_http(sport)
         _wait_http(dport)
-        ours = time_callable(f"strata {REQUESTS} GETs", lambda: _hammer(sport))
-        theirs = time_callable(f"docker {REQUESTS} GETs", lambda: _hammer(dport))
-        rows.append(Comparison(f"{REQUESTS} HTTP GETs via 127.0.0.1 -p ({THREADS} clients)", ours, theirs))
-        print(f"requests/s: strata {REQUESTS / ours.median:.0f}, docker (docker-proxy) {REQUESTS / theirs.median:.0f}")
+        http = _interleaved(f"{REQUESTS} HTTP GETs via 127.0.0.1 -p ({THREADS} clients)", lambda: _hammer(sport),
+                            lambda: _hammer(dport))
+        rows.append(http)
+        print(f"requests/s: strata {REQUESTS / http.ours.median:.0f}, "
+              f"docker (docker-proxy) {REQUESTS / http.theirs.median:.0f}")
         subprocess.run([*s, "rm", "-f", "web"], capture_output=True, check=False, env=env)
         print_ratio_table("networking: strata vs docker (ratio < 1: strata faster)", rows)
         save_results("network", rows)

@@ -19,6 +19,7 @@ from typing import Any
 from strata.atomicfile import write_bytes_atomic
 from strata.container.monitor import Attach, read_exit_file, spawn_monitor, supervise
 from strata.container.network.endpoints import (
+    Pending,
     check_conflicts,
     plan_networks,
     release_if_orphaned,
@@ -223,18 +224,22 @@ def _check_name(name: str) -> None:
         )
 
 
-def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None) -> Container:
-    """Mount the rootfs, set the network up, write the bundle; the record as it then is."""
+def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None) -> tuple[Container, Pending]:
+    """Mount the rootfs, start setting the network up, write the bundle; the record as it then is and
+    the network setup to wait for before the container starts."""
     rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
     rootfs.mount()
     user = resolve_user(rootfs.path, str(c.config.get("User") or ""))
-    c, netns = setup_network(store, c)
+    c, netns, pending = setup_network(store, c)
     try:
         _write_bundle(store, c, rootfs, user, netns, console_fd)
     except BaseException:
-        teardown_network(store, c)
+        try:
+            pending.wait()
+        finally:
+            teardown_network(store, c)
         raise
-    return c
+    return c, pending
 
 
 def _files_of(store: ContainerStore, c: Container) -> Path:
@@ -279,20 +284,22 @@ def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
     """Run the container in this process, attached; returns its exit code."""
     c = _startable(store, c)
     try:
-        c = _prepare_bundle(store, c, attach.stdout)
+        c, pending = _prepare_bundle(store, c, attach.stdout)
     except StrataError:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
         raise
     remover = _auto_remover(store.root)
-    return supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final))
+    return supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final),
+                     ready=pending.wait)
 
 
 def start_detached(store: ContainerStore, c: Container) -> None:
     """Start the container under a detached monitor; returns once it runs."""
     c = _startable(store, c)
     try:
-        c = _prepare_bundle(store, c, None)
+        c, pending = _prepare_bundle(store, c, None)
+        pending.wait()  # before the fork: the monitor must not inherit the networks lock
     except StrataError:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)

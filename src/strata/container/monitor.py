@@ -89,7 +89,9 @@ def status_code(status: int) -> int:
 class _Run:
     """State of one supervised container run."""
 
-    def __init__(self, store: ContainerStore, c: Container, runtime: Runtime, attach: Attach) -> None:
+    def __init__(self, store: ContainerStore, c: Container, runtime: Runtime, attach: Attach,
+                 ready: Callable[[], None] | None = None) -> None:
+        self.ready = ready  # the network setup, waited for before the container starts
         self.store = store
         self.c = c
         self.runtime = runtime
@@ -154,6 +156,12 @@ class _Run:
     def start(self) -> None:
         """Record the container as running, then let it run: once it runs it may fill the disk, and
         its record must not need space any more (only the exit is written later, with a fallback)."""
+        if self.ready is not None:
+            try:
+                self.ready()
+            except StrataError:
+                self.runtime.delete(self.c.id, force=True)
+                raise
         reserve_exit_file(self.cdir)
         self.c = self.store.update(
             self.c.id, state="running", pid=self.pid, monitor_pid=os.getpid(),
@@ -247,12 +255,12 @@ class _Run:
         if self.master is not None:
             os.close(self.master)
             self.master = None
-        self.runtime.delete(self.c.id, force=True)
         unmounted = False
 
         def unmount() -> None:  # while netavark tears the network down
             nonlocal unmounted
             unmounted = True
+            self.runtime.delete(self.c.id, force=True)
             try:
                 Rootfs(self.cdir, self.c.driver).unmount()
             except StrataError:
@@ -323,6 +331,7 @@ def supervise(
     attach: Attach,
     on_started: Callable[[str | None], None] = lambda err: None,
     remove: Callable[[Container], None] | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> int:
     """Run a created container (bundle written, rootfs mounted) to its end; returns its exit code.
 
@@ -330,11 +339,16 @@ def supervise(
     ``remove`` (for ``--rm``) is called with the final record after the exit is recorded.
     """
     set_subreaper()
-    run = _Run(store, c, runtime, attach)
+    run = _Run(store, c, runtime, attach, ready)
     try:
         run.create()
         run.start()
     except StrataError as e:
+        if ready is not None:  # the runtime failed first: let the network setup finish, then undo it
+            try:
+                ready()
+            except StrataError:
+                pass
         _record_start_failure(store, run, c, e)
         on_started(json.dumps({"error": str(e), "exit_code": e.exit_code}))
         if remove is not None:

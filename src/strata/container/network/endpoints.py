@@ -11,7 +11,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+import subprocess
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from strata.container.records import Container, ContainerStore, container_dir, p
 from strata.errors import Conflict, ContainerNotFound, StrataError
 
 __all__ = [
+    "Pending",
     "check_conflicts",
     "connect",
     "disconnect",
@@ -145,37 +148,65 @@ def _me() -> list[int]:
     return [os.getpid(), process_start(os.getpid())]
 
 
-def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str | None]:
-    """Before the runtime creates the container: its namespace set up; (record, namespace path for
-    the spec, or None for a namespace of its own from the runtime / the host's with ``--network host``)."""
+class Pending:
+    """A namespace netavark is still setting up (the runtime may create the container meanwhile);
+    ``wait()`` before the container starts. The networks lock is held until then."""
+
+    def __init__(self, store: ContainerStore, c: Container, proc: subprocess.Popen[bytes] | None,
+                 lock: ExitStack) -> None:
+        self.store, self.c, self.proc, self.lock = store, c, proc, lock
+
+    def wait(self) -> None:
+        """Idempotent; a failed setup is torn down and raised."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            netavark.collect(proc, "setup")
+        except BaseException:
+            _teardown_locked(self.store, self.store.by_id(self.c.id) or self.c)
+            raise
+        finally:
+            self.lock.close()
+
+
+def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str | None, Pending]:
+    """Before the runtime creates the container: its addresses and files, and its namespace being set
+    up; (record, namespace path for the spec — None for a namespace of its own from the runtime or the
+    host's with ``--network host`` —, the setup to wait for before the container starts)."""
     mode = str(c.host_config.get("NetworkMode") or "default")
+    done = Pending(store, c, None, ExitStack())
     if mode.startswith("container:"):
         target, path = _joined_netns(store, mode.partition(":")[2])
         config = {**c.config, "Hostname": target.config.get("Hostname"),
                   "Domainname": target.config.get("Domainname") or ""}
-        return store.update(c.id, config=config), path
+        return store.update(c.id, config=config), path, done
     if mode in ("host", "none"):
         _write_files(store, c, "", mode)
-        return c, None
+        return c, None, done
     nets_store = NetworkStore(store.root)
-    with nets_store.locked():
+    lock = ExitStack()
+    lock.enter_context(nets_store.locked())
+    try:
         others = [o for o in store.all() if o.id != c.id and o.netns]
         nets = [nets_store.routable(n, any(ep.get("NetworkID") == n.id and ep.get("IPAddress")
                                            for o in others for ep in o.networks.values()))
                 for n in _bridged(c, nets_store)]
         c = _assign(store, c, nets)
         try:
-            netns = Path(c.netns)
-            create_netns(netns)
+            first = next(iter(c.networks.values()))
+            _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None)
+            create_netns(Path(c.netns))
             options = _options(c, nets)
             write_bytes_atomic(container_dir(store.root, c.id) / "netavark.json", json.dumps(options).encode())
-            netavark.setup(store.root / "networks" / "netavark", netns, options)
+            proc = netavark.start("setup", store.root / "networks" / "netavark", Path(c.netns), options)
         except BaseException:
             c = _teardown_locked(store, c)
             raise
-    first = next(iter(c.networks.values()))
-    _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None)
-    return c, c.netns
+    except BaseException:
+        lock.close()
+        raise
+    return c, c.netns, Pending(store, c, proc, lock)
 
 
 def _joined_netns(store: ContainerStore, ref: str) -> tuple[Container, str | None]:

@@ -20,7 +20,7 @@ from strata.container.network.networks import Network
 from strata.container.network.ports import Mapping
 from strata.errors import StrataError
 
-__all__ = ["Endpoint", "netavark_options", "setup", "teardown"]
+__all__ = ["Endpoint", "collect", "netavark_options", "setup", "start", "teardown"]
 
 _CANDIDATES = ("/usr/libexec/podman/{}", "/usr/lib/podman/{}", "/usr/local/libexec/podman/{}")
 
@@ -46,14 +46,14 @@ def _name(net: Network) -> str:
 
 
 def _network_doc(net: Network) -> dict[str, Any]:
-    options = {}
+    options = {"metric": "0"}  # Docker's default route has no metric (netavark's default is 100)
     mtu = net.options.get("com.docker.network.driver.mtu") or net.options.get("mtu")
     if mtu:
         options["mtu"] = mtu
     return {
         "name": _name(net), "id": net.id, "driver": "bridge", "network_interface": net.interface,
         "subnets": [{"subnet": net.subnet, "gateway": net.gateway}], "ipv6_enabled": False,
-        "internal": net.internal, "dns_enabled": net.dns, "options": options or None,
+        "internal": net.internal, "dns_enabled": net.dns, "options": options,
         "ipam_options": {"driver": "host-local"},
     }
 
@@ -79,10 +79,8 @@ def netavark_options(cid: str, name: str, nets: list[tuple[Network, Endpoint]], 
     }
 
 
-def _run(verb: str, config_dir: Path, netns: Path, options: dict[str, Any],
-         during: Callable[[], None] | None = None) -> str:
-    """netavark ``verb``; ``during`` runs meanwhile (netavark spends its time waiting on the kernel
-    and iptables)."""
+def start(verb: str, config_dir: Path, netns: Path, options: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """Start netavark ``verb`` (``collect`` waits for it)."""
     argv = [_binary("netavark"), "--config", str(config_dir), "--aardvark-binary", _binary("aardvark-dns"),
             verb, str(netns)]
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -92,18 +90,31 @@ def _run(verb: str, config_dir: Path, netns: Path, options: dict[str, Any],
     finally:
         os.close(w)
     try:
-        proc = subprocess.Popen(argv, stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return subprocess.Popen(argv, stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     finally:
         os.close(r)
+
+
+def collect(proc: subprocess.Popen[bytes], verb: str) -> str:
+    """Wait for a started netavark; its output, or its error as a StrataError."""
     with proc:
-        try:
-            if during is not None:
-                during()
-        finally:
-            out, err = proc.communicate()
+        out, err = proc.communicate()
     if proc.returncode != 0:
         raise StrataError(f"netavark {verb}: {_error_text(out, err)}")
     return out.decode(errors="replace")
+
+
+def _run(verb: str, config_dir: Path, netns: Path, options: dict[str, Any],
+         during: Callable[[], None] | None = None) -> str:
+    """netavark ``verb``; ``during`` runs meanwhile (netavark spends its time waiting on the kernel
+    and iptables)."""
+    proc = start(verb, config_dir, netns, options)
+    try:
+        if during is not None:
+            during()
+    finally:
+        out = collect(proc, verb)
+    return out
 
 
 def _error_text(stdout: bytes, stderr: bytes) -> str:
