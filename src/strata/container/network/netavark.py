@@ -22,6 +22,7 @@ from strata.errors import StrataError
 
 __all__ = ["Endpoint", "collect", "netavark_options", "setup", "start", "teardown"]
 
+_TOOLS_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _CANDIDATES = ("/usr/libexec/podman/{}", "/usr/lib/podman/{}", "/usr/local/libexec/podman/{}")
 
 
@@ -90,7 +91,8 @@ def start(verb: str, config_dir: Path, netns: Path, options: dict[str, Any]) -> 
     finally:
         os.close(w)
     try:
-        return subprocess.Popen(argv, stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env = {**os.environ, "PATH": _TOOLS_PATH}  # iptables is looked up in PATH for every rule
+        return subprocess.Popen(argv, stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     finally:
         os.close(r)
 
