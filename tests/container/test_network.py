@@ -199,6 +199,14 @@ def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     assert not (net.root / "netns" / cid).exists()
     assert not [r for r in _host_state(net)[1] if cid in r]
     assert net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true").returncode == 0
+    # the next run itself gives back what a dead monitor's container held (no ps in between)
+    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1").stdout.strip()
+    monitor = _record(net, cid)["monitor_pid"]
+    assert isinstance(monitor, int)
+    os.kill(monitor, signal.SIGKILL)
+    time.sleep(2)
+    net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true")
+    assert not (net.root / "netns" / cid).exists()
 
 
 def _record(s: Strata, cid: str) -> dict[str, object]:

@@ -188,7 +188,7 @@ def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str |
     lock = ExitStack()
     lock.enter_context(nets_store.locked())
     try:
-        others = [o for o in store.all() if o.id != c.id and o.netns]
+        others = _live_others(store, c)
         nets = [nets_store.routable(n, any(ep.get("NetworkID") == n.id and ep.get("IPAddress")
                                            for o in others for ep in o.networks.values()))
                 for n in _bridged(c, nets_store)]
@@ -207,6 +207,20 @@ def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str |
         lock.close()
         raise
     return c, c.netns, Pending(store, c, proc, lock)
+
+
+def _live_others(store: ContainerStore, c: Container) -> list[Container]:
+    """The other containers holding addresses or ports, each reconciled first: a container whose
+    monitor died gives them back here, not only at the next ``ps``."""
+    from strata.container.lifecycle import reconcile
+
+    out = []
+    for o in store.all():
+        if o.id != c.id and (o.netns or o.ports):
+            o = reconcile(store, o)
+            if o.netns or o.ports:
+                out.append(o)
+    return out
 
 
 def _joined_netns(store: ContainerStore, ref: str) -> tuple[Container, str | None]:
