@@ -22,6 +22,8 @@ _libc = ctypes.CDLL(None, use_errno=True)  # libc is loaded already: no ldconfig
 def create_netns(path: Path) -> None:
     """A new, empty network namespace kept alive by a bind mount at ``path`` (created here)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(path):  # a leftover of a crash: not in use, or its container would own it
+        remove_netns(path)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
     r, w = os.pipe()
