@@ -13,6 +13,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.request
@@ -390,3 +391,43 @@ def test_disconnect_and_reconnect_the_default_bridge_moves_published_ports(net: 
     assert _get(f"http://127.0.0.1:{port}/") == PAGE
     res = net("network", "connect", "bridge", "web", check=False)
     assert (res.returncode, res.stderr) == (1, "Error: endpoint with name web already exists in network bridge\n")
+
+
+def test_outbound_traffic_is_masqueraded(net: Strata, tmp_path: Path) -> None:
+    """A peer namespace this test makes stands in for "outside": a container reaches it through the
+    host, and the peer sees the host's address, not the container's (outbound NAT)."""
+    tag = secrets.token_hex(3)
+    ns, host_if, peer_if = f"stout{tag}", f"sto{tag}h", f"sto{tag}p"
+    octet = secrets.randbelow(200) + 20
+    host_ip, peer_ip = f"10.222.{octet}.1", f"10.222.{octet}.2"
+
+    def sh(*argv: str) -> None:
+        subprocess.run(argv, check=True, capture_output=True)
+
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+        sh("ip", "link", "set", peer_if, "netns", ns)
+        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "-n", ns, "addr", "add", f"{peer_ip}/30", "dev", peer_if)
+        sh("ip", "-n", ns, "link", "set", peer_if, "up")
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c",
+             "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+             f"s.bind(('{peer_ip}', 8099)); s.listen(); c, a = s.accept(); c.sendall(a[0].encode()); c.close()"])
+        try:
+            out = ""
+            for _ in range(50):
+                res = net("run", "--rm", "web:1", "nc", peer_ip, "8099", check=False)
+                out = res.stdout
+                if out:
+                    break
+                time.sleep(0.1)
+            assert out == host_ip
+        finally:
+            server.kill()
+            server.wait()
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
