@@ -108,7 +108,7 @@ def test_network_commands_match_docker(sides: dict[str, Any]) -> None:
                             "--add-host", "db:10.1.2.3", "web:1", "sh", "-c", "cat /etc/hosts; hostname"])
     _same(sides, lambda s: ["run", "-d", "--name", "second", "--network", s["net"], "-p",
                             f"127.0.0.1:{s['port']}:80", "web:1", "sleep", "60"])
-    _same(sides, lambda s: ["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+    _same(sides, lambda s: ["ps", "-a", "--format", "{{.Names}} {{.State}}"])  # Status says how long: racy
     _same(sides, lambda s: ["network", "rm", s["net"]])
 
 

@@ -140,7 +140,7 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_connect(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.lifecycle import reconcile
-    from strata.container.network.endpoints import connect
+    from strata.container.network.connect import connect
 
     nets, store = _stores(ctx)
     with store:
@@ -154,7 +154,7 @@ def _cmd_connect(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_disconnect(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.lifecycle import reconcile
-    from strata.container.network.endpoints import disconnect
+    from strata.container.network.connect import disconnect
 
     nets, store = _stores(ctx)
     with store:

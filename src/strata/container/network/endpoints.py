@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import secrets
 import subprocess
 from collections.abc import Callable
@@ -29,10 +30,11 @@ from strata.errors import Conflict, ContainerNotFound, StrataError
 
 __all__ = [
     "Pending",
+    "bridged",
     "check_conflicts",
-    "connect",
-    "disconnect",
     "endpoint_settings",
+    "netavark_endpoint",
+    "netavark_options_of",
     "plan_networks",
     "release_if_orphaned",
     "setup_network",
@@ -100,7 +102,7 @@ def plan_networks(root: Path, store: ContainerStore, mode: str, cid: str, ip: st
     return {net.name: endpoint_settings(net, ip, extra)}
 
 
-def _bridged(c: Container, nets: NetworkStore) -> list[Network]:
+def bridged(c: Container, nets: NetworkStore) -> list[Network]:
     out = []
     for name, ep in c.networks.items():
         if name in ("host", "none"):
@@ -112,14 +114,14 @@ def _bridged(c: Container, nets: NetworkStore) -> list[Network]:
     return out
 
 
-def _netav_endpoint(c: Container, net: Network, index: int) -> netavark.Endpoint:
+def netavark_endpoint(c: Container, net: Network, index: int) -> netavark.Endpoint:
     ep = c.networks[net.name]
     return {"interface": str(ep.get("_ifname") or f"eth{index}"), "ip": ep["IPAddress"], "mac": ep["MacAddress"],
             "aliases": [a for a in (ep.get("Aliases") or []) if a]}
 
 
-def _options(c: Container, nets: list[Network]) -> dict[str, Any]:
-    pairs = [(n, _netav_endpoint(c, n, i)) for i, n in enumerate(nets)]
+def netavark_options_of(c: Container, nets: list[Network]) -> dict[str, Any]:
+    pairs = [(n, netavark_endpoint(c, n, i)) for i, n in enumerate(nets)]
     ports = [Mapping.from_json(p) for p in c.ports]
     dns = [d for d in (c.host_config.get("Dns") or []) if d]
     return netavark.netavark_options(c.id, c.name, pairs, ports, dns)
@@ -143,8 +145,6 @@ def _assign(store: ContainerStore, c: Container, nets: list[Network]) -> Contain
 
 
 def _me() -> list[int]:
-    import os
-
     return [os.getpid(), process_start(os.getpid())]
 
 
@@ -191,13 +191,13 @@ def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str |
         others = _live_others(store, c)
         nets = [nets_store.routable(n, any(ep.get("NetworkID") == n.id and ep.get("IPAddress")
                                            for o in others for ep in o.networks.values()))
-                for n in _bridged(c, nets_store)]
+                for n in bridged(c, nets_store)]
         c = _assign(store, c, nets)
         try:
             first = next(iter(c.networks.values()))
             _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None)
             create_netns(Path(c.netns))
-            options = _options(c, nets)
+            options = netavark_options_of(c, nets)
             write_bytes_atomic(container_dir(store.root, c.id) / "netavark.json", json.dumps(options).encode())
             proc = netavark.start("setup", store.root / "networks" / "netavark", Path(c.netns), options)
         except BaseException:
@@ -305,70 +305,3 @@ def release_if_orphaned(store: ContainerStore, c: Container) -> Container:
     if owner and pid_alive(owner[0], owner[1] if len(owner) > 1 else 0):
         return c
     return teardown_network(store, c)
-
-
-def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases: list[str]) -> Container:
-    """``network connect``: record the endpoint; on a running container, set it up now (ethN)."""
-    if net.name in c.networks:
-        raise StrataError(f"endpoint with name {c.name} already exists in network {net.name}")
-    mode = str(c.host_config.get("NetworkMode") or "default")
-    if mode in ("host", "none") or mode.startswith("container:") or net.driver != "bridge":
-        raise StrataError("container cannot be disconnected from host network or connected to host network"
-                          if "host" in (mode, net.name) else
-                          "container sharing network namespace with another container or host cannot be "
-                          "connected to any other network")
-    ep = endpoint_settings(net, ip, [*aliases, c.id[:12]] if net.name not in PREDEFINED else None)
-    c = store.update(c.id, networks={**c.networks, net.name: ep})
-    if not c.running or not c.netns:
-        return c
-    nets_store = NetworkStore(store.root)
-    with nets_store.locked():
-        others = [o for o in store.all() if o.id != c.id]
-        ep = {**ep, "IPAddress": allocate_ip(net, ip, others), "Gateway": net.gateway,
-              "IPPrefixLen": net.prefix_len, "EndpointID": secrets.token_hex(32)}
-        ep["MacAddress"] = mac_for(ep["IPAddress"])
-        used = {str(e.get("_ifname")) for e in c.networks.values()}
-        ep["_ifname"] = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
-        first = not any(e.get("IPAddress") for k, e in c.networks.items() if k != net.name)
-        ports = allocate_ports(c, others, ep["EndpointID"]) if first else []  # eth0 carries -p, as in Docker
-        c = store.update(c.id, networks={**c.networks, net.name: ep},
-                         ports=[p.to_json() for p in ports] if first else c.ports)
-        index = len(c.networks) - 1
-        one = netavark.netavark_options(c.id, c.name, [(net, _netav_endpoint(c, net, index))], ports, [])
-        try:
-            netavark.setup(store.root / "networks" / "netavark", Path(c.netns), one)
-        except BaseException:
-            rest = {k: v for k, v in c.networks.items() if k != net.name}
-            store.update(c.id, networks=rest, ports=[] if first else c.ports)
-            raise
-        _rewrite_options(store, c, nets_store)
-    return c
-
-
-def _rewrite_options(store: ContainerStore, c: Container, nets_store: NetworkStore) -> None:
-    nets = _bridged(c, nets_store)
-    write_bytes_atomic(container_dir(store.root, c.id) / "netavark.json",
-                       json.dumps(_options(c, nets)).encode())
-
-
-def disconnect(store: ContainerStore, c: Container, net: Network) -> Container:
-    """``network disconnect``: tear the endpoint down on a running container, forget it."""
-    if net.name not in c.networks:
-        the = "" if c.running else "the "  # Docker's two wordings: a live sandbox's, a stored config's
-        raise StrataError(f"container {c.id} is not connected to {the}network {net.name}")
-    nets_store = NetworkStore(store.root)
-    with nets_store.locked():
-        c = store.by_id(c.id) or c
-        ep = c.networks[net.name]
-        if c.netns and ep.get("IPAddress"):
-            nets = _bridged(c, nets_store)
-            index = [n.name for n in nets].index(net.name)
-            one = netavark.netavark_options(c.id, c.name, [(net, _netav_endpoint(c, net, index))],
-                                            [Mapping.from_json(p) for p in c.ports] if index == 0 else [], [])
-            netavark.teardown(store.root / "networks" / "netavark", Path(c.netns), one)
-        rest = {k: v for k, v in c.networks.items() if k != net.name}
-        first = next(iter(c.networks)) == net.name  # its interface carried the published ports
-        c = store.update(c.id, networks=rest, ports=[] if first else c.ports)
-        if c.netns:
-            _rewrite_options(store, c, nets_store)
-    return c
