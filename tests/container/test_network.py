@@ -84,7 +84,14 @@ def _httpd(s: Strata, *args: str) -> str:
 
 
 def _host_state(s: Strata) -> tuple[list[str], list[str], list[str]]:
-    """Links, the firewall rules naming this store's subnets or containers, and namespace files."""
+    """Links, the firewall rules naming this store's subnets or containers, and namespace files, once
+    a --rm container's teardown (finished in the background, under the networks lock) is done."""
+    import fcntl
+
+    lock = s.root / "networks" / "lock"
+    if lock.exists():
+        with open(lock) as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
     links = sorted(line.split()[1].split("@")[0] for line in subprocess.run(
         ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines())
     cids = set(s("ps", "-aq", "--no-trunc").stdout.split())
@@ -431,3 +438,28 @@ def test_outbound_traffic_is_masqueraded(net: Strata, tmp_path: Path) -> None:
     finally:
         subprocess.run(["ip", "link", "del", host_if], capture_output=True, check=False)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+def test_a_release_that_died_is_finished_by_the_next_run(net: Strata) -> None:
+    """A --rm container's teardown runs in a detached child; if that child dies, its note lets the
+    next run finish the job. Made deterministic here: the record forgets the namespace, the note
+    keeps it, as the child would have left them."""
+    from strata.container.network.endpoints import forget
+    from strata.container.records import ContainerStore, container_dir
+
+    port = _free_port()
+    net("run", "--rm", "web:1", "true")  # netavark's shared chains exist now
+    before = _host_state(net)
+    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "60").stdout.strip()
+    with ContainerStore(net.root) as store:
+        c = store.get(cid)
+        options = json.loads((container_dir(net.root, cid) / "netavark.json").read_text())
+        notes = net.root / "networks" / "releasing"
+        notes.mkdir(exist_ok=True)
+        (notes / f"{cid}.json").write_text(json.dumps({"netns": c.netns, "options": options}))
+        forget(store, c)
+    net("rm", "-f", cid)
+    assert any(str(port) in r for r in _host_state(net)[1])  # left behind, as by a killed child
+    net("run", "--rm", "web:1", "true")
+    assert not list(notes.iterdir())
+    assert _host_state(net) == before

@@ -25,7 +25,8 @@ from pathlib import Path
 from types import FrameType
 
 from strata.container.logs import JsonLogWriter
-from strata.container.network.endpoints import teardown_network
+from strata.container.network.endpoints import forget, teardown_network
+from strata.container.network.release import release_in_background
 from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime
@@ -267,7 +268,11 @@ class _Run:
                 pass
 
         try:
-            teardown_network(self.store, self.c, during=unmount)
+            if self.c.host_config.get("AutoRemove") and release_in_background(
+                    self.store, self.store.by_id(self.c.id) or self.c, forget) is not None:
+                pass  # removed anyway: a detached child finishes netavark's teardown, holding the lock
+            else:
+                teardown_network(self.store, self.c, during=unmount)
         except StrataError:  # a full disk: the next command's reconcile tears it down
             pass
         if not unmounted:

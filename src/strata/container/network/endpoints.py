@@ -25,6 +25,7 @@ from strata.container.network.files import host_resolv, hosts_file, resolv_conf
 from strata.container.network.netns import create_netns, remove_netns
 from strata.container.network.networks import PREDEFINED, Network, NetworkNotFound, NetworkStore
 from strata.container.network.ports import Mapping
+from strata.container.network.release import finish_releases
 from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
 from strata.errors import Conflict, ContainerNotFound, StrataError
 
@@ -33,6 +34,7 @@ __all__ = [
     "bridged",
     "check_conflicts",
     "endpoint_settings",
+    "forget",
     "netavark_endpoint",
     "netavark_options_of",
     "plan_networks",
@@ -188,6 +190,7 @@ def setup_network(store: ContainerStore, c: Container) -> tuple[Container, str |
     lock = ExitStack()
     lock.enter_context(nets_store.locked())
     try:
+        finish_releases(store.root)
         others = _live_others(store, c)
         nets = [nets_store.routable(n, any(ep.get("NetworkID") == n.id and ep.get("IPAddress")
                                            for o in others for ep in o.networks.values()))
@@ -274,9 +277,14 @@ def _teardown_locked(store: ContainerStore, c: Container, during: Callable[[], N
             except StrataError:
                 pass  # what netavark could not undo went with the namespace; nothing else can be done
         remove_netns(netns)
+        (cdir / "netavark.json").unlink(missing_ok=True)
     if pending is not None:
         pending()
-        (cdir / "netavark.json").unlink(missing_ok=True)
+    return forget(store, c)
+
+
+def forget(store: ContainerStore, c: Container) -> Container:
+    """The record without addresses, ports or namespace (the configured endpoints stay)."""
     networks = {k: {**{n: x for n, x in v.items() if n != "_ifname"}, **dict.fromkeys(_RUNTIME_KEYS, ""),
                     "IPPrefixLen": 0} for k, v in c.networks.items()}
     if store.by_id(c.id) is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from strata.container.logs import rfc3339nano
 from strata.container.network.networks import PREDEFINED, Network, NetworkStore
+from strata.container.network.release import finish_releases
 from strata.container.records import Container, ContainerStore
 from strata.errors import StrataError
 
@@ -89,6 +90,7 @@ def remove_network(root: Path, store: ContainerStore, net: Network) -> None:
     if net.name in PREDEFINED:
         raise StrataError(f"{net.name} is a pre-defined network and cannot be removed", exit_code=1)
     with nets.locked():
+        finish_releases(root)
         if attached(store.all(), net):
             raise StrataError(f"error while removing network: network {net.name} id {net.id} has active endpoints")
         nets.remove(net)
