@@ -54,15 +54,29 @@ def _clash(a_ip: str, b_ip: str) -> bool:
     return a_ip in ("", "0.0.0.0") or b_ip in ("", "0.0.0.0") or a_ip == b_ip
 
 
-def _host_free(ip: str, port: int, proto: str) -> bool:
-    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def _host_sockets(proto: str) -> list[tuple[str, int]]:
+    """(address, port) of the host's listening TCP (or bound UDP) sockets, IPv4 and IPv6 ("" = any)."""
+    out = []
+    for name in (proto, proto + "6"):
         try:
-            s.bind((ip or "0.0.0.0", port))
+            lines = Path(f"/proc/net/{name}").read_text().splitlines()[1:]
         except OSError:
-            return False
-    return True
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) < 4 or (proto == "tcp" and f[3] != "0A"):  # 0A: LISTEN
+                continue
+            addr, _, port = f[1].partition(":")
+            any_addr = set(addr) == {"0"}
+            ip = "" if any_addr else (socket.inet_ntoa(bytes.fromhex(addr)[::-1]) if len(addr) == 8 else addr)
+            out.append((ip, int(port, 16)))
+    return out
+
+
+def _host_free(ip: str, port: int, proto: str) -> bool:
+    """No host process listens there (what docker-proxy's bind would trip over). Sockets that merely
+    use the port for an outgoing connection do not count: the forward takes precedence over them."""
+    return not any(p == port and _clash(a, ip) for a, p in _host_sockets(proto if proto == "udp" else "tcp"))
 
 
 def _taken(held: list[Mapping], ip: str, port: int, proto: str) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -42,8 +41,9 @@ Endpoint = dict[str, Any]  # interface, ip, mac, aliases
 
 
 def _name(net: Network) -> str:
-    """The name netavark knows the network by (it names aardvark-dns's config file after it)."""
-    return net.name if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", net.name) else f"net-{net.short_id}"
+    """The name netavark knows the network by: unique on the host, since netavark names its iptables
+    chains after it (every store has a ``bridge``) and aardvark-dns's config file too."""
+    return f"strata-{net.short_id}"
 
 
 def _network_doc(net: Network) -> dict[str, Any]:
