@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from corehelpers import Strata  # type: ignore[import-not-found]
 
 import peers
-
-Strata = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
@@ -61,19 +59,3 @@ def rootfs_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("rootfs") / "rootfs.tar"
     peers.busybox_rootfs_tar(path)
     return path
-
-
-def store_state(root: Path) -> tuple[list[str], list[tuple[str, ...]]]:
-    """Everything visible in a store: file names (tmp/ excluded) and every metadata row."""
-    import sqlite3
-
-    files = sorted(
-        str(p.relative_to(root)) for p in root.rglob("*") if "tmp" not in p.relative_to(root).parts[:1] and not p.name.endswith((".lock", "-wal", "-shm")) and p.name != "lock"
-    )
-    rows: list[tuple[str, ...]] = []
-    if (root / "strata.db").exists():
-        conn = sqlite3.connect(root / "strata.db")
-        for table in ("blobs", "layers", "images", "image_layers", "tags", "digests"):
-            rows.extend((table, *map(str, r)) for r in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2"))
-        conn.close()
-    return files, rows

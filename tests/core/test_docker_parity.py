@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corehelpers import Strata  # type: ignore[import-not-found]
 
-from conftest import Strata  # type: ignore[import-not-found]
 from strata.errors import StrataError
 from strata.imageconfig import apply_changes, empty_container_config
 

@@ -13,7 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import Strata  # type: ignore[import-not-found]
+from corehelpers import Strata  # type: ignore[import-not-found]
+
 from strata.digest import Digest
 from strata.engine import Engine
 from strata.errors import ImageNotFound

@@ -8,8 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from conftest import Strata, store_state  # type: ignore[import-not-found]
+from corehelpers import Strata, store_state  # type: ignore[import-not-found]
 
 ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 

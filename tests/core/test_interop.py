@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import Strata  # type: ignore[import-not-found]
+from corehelpers import Strata  # type: ignore[import-not-found]
 
 
 def test_docker_loads_what_strata_saves(strata: Strata, rootfs_tar: Path, tmp_path: Path, dockerd: Any) -> None:

@@ -6,8 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from conftest import Strata  # type: ignore[import-not-found]
+from corehelpers import Strata  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.runtime
 

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from conftest import Strata  # type: ignore[import-not-found]
+from corehelpers import Strata  # type: ignore[import-not-found]
 
 SECRET = "hunter2-7f3c9a"
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import Strata, store_state  # type: ignore[import-not-found]
+from corehelpers import Strata, store_state  # type: ignore[import-not-found]
 
 
 def test_concurrent_imports_and_tags(strata: Strata, rootfs_tar: Path, root: Path) -> None:

@@ -79,7 +79,19 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
     p.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
     p.add_argument("-h", "--hostname", help="container host name")
-    p.add_argument("--network", "--net", default="default", help="connect a container to a network (none, host)")
+    p.add_argument("--network", "--net", default="default",
+                   help="connect a container to a network (bridge, host, none, container:NAME, a network name)")
+    p.add_argument("--network-alias", "--net-alias", action="append", default=[], help="network-scoped alias")
+    p.add_argument("-p", "--publish", action="append", default=[], help="publish a container's port(s) to the host")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish all exposed ports to random ports")
+    p.add_argument("--expose", action="append", default=[], help="expose a port or a range of ports")
+    p.add_argument("--dns", action="append", default=[], help="set custom DNS servers")
+    p.add_argument("--dns-search", action="append", default=[], help="set custom DNS search domains")
+    p.add_argument("--dns-option", "--dns-opt", action="append", default=[], help="set DNS options")
+    p.add_argument("--add-host", action="append", default=[], help="add a custom host-to-IP mapping (host:ip)")
+    p.add_argument("--domainname", default="", help="container NIS domain name")
+    p.add_argument("--mac-address", default="", help="container MAC address (e.g., 92:d0:c6:0a:29:33)")
+    p.add_argument("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
     p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume HOST:CONTAINER[:ro]")
     p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
@@ -89,6 +101,49 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
                    help="security options (seccomp=unconfined|PROFILE.json, no-new-privileges)")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _flag_error(cmd: str, flag: str, value: str, why: str) -> StrataError:
+    return StrataError(f'invalid argument "{value}" for "{flag}" flag: {why}\nSee \'strata {cmd} --help\'.',
+                       exit_code=125)
+
+
+def _is_ip(text: str, v4: bool = False) -> bool:
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return not v4 or addr.version == 4
+
+
+def _net_options(args: argparse.Namespace) -> Any:
+    """The networking flags, checked as Docker's CLI checks them."""
+    import re
+
+    from strata.container.lifecycle import NetOptions
+
+    cmd = "run" if hasattr(args, "detach") else "create"
+    for v in args.dns:
+        if not _is_ip(v):
+            raise _flag_error(cmd, "--dns", v, f"{v} is not an ip address")
+    for v in args.add_host:
+        host, colon, addr = v.partition(":")
+        if not colon or not host:
+            raise _flag_error(cmd, "--add-host", v, f'bad format for add-host: "{v}"')
+        if not _is_ip(addr):
+            raise _flag_error(cmd, "--add-host", v, f'invalid IP address in add-host: "{addr}"')
+    if args.mac_address and not re.fullmatch(r"([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}", args.mac_address):
+        raise StrataError(f"{args.mac_address} is not a valid mac address", exit_code=125)
+    if args.ip and not _is_ip(args.ip, v4=True):
+        raise _flag_error(cmd, "--ip", args.ip, f"{args.ip} is not an ip address")
+    return NetOptions(
+        publish=list(args.publish), publish_all=args.publish_all, expose=list(args.expose), dns=list(args.dns),
+        dns_search=list(args.dns_search), dns_option=list(args.dns_option), add_host=list(args.add_host),
+        domainname=args.domainname, mac_address=args.mac_address.lower(), ip=args.ip,
+        aliases=list(args.network_alias),
+    )
 
 
 def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
@@ -115,32 +170,17 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         binds=[parse_bind(v) for v in args.volume], tty=args.tty, interactive=args.interactive,
         auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
         detach=bool(getattr(args, "detach", False)), security_opt=list(args.security_opt),
+        net=_net_options(args),
     )
     return lc.create(store, opts)
 
 
 def _pull_missing(ctx: Context, name: str) -> bool:
     """Docker's run/create: a missing image named by reference is pulled (progress on stderr)."""
-    import re
+    from strata.api import pull_if_missing
+    from strata.cli.distribution import ProgressPrinter
 
-    from strata.reference import parse_docker_ref
-
-    if name.startswith("sha256:") or re.fullmatch(r"[0-9a-f]{64}", name):  # an image ID: nothing to pull
-        return False
-    try:
-        from strata.cli.distribution import cmd_pull
-    except ImportError:
-        return False
-    ref = parse_docker_ref(name)
-    print(f"Unable to find image '{ref.familiar_string()}' locally", file=ctx.err, flush=True)
-    out = ctx.out
-    ctx.out = ctx.err
-    try:
-        pull_args = argparse.Namespace(name=name, all_tags=False, quiet=False, platform=None)
-        cmd_pull(pull_args, ctx)
-    finally:
-        ctx.out = out
-    return True
+    return pull_if_missing(ctx.engine(), name, progress=ProgressPrinter(ctx.err))
 
 
 def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
@@ -173,8 +213,10 @@ def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
             c = _create(ctx, args, store)
             ctx.close()  # the container may run for long: do not hold the image store open
             if args.detach:
-                lc.start_detached(store, c)
-                print(c.id, file=ctx.out)
+                try:
+                    lc.start_detached(store, c)
+                finally:  # Docker prints the ID of a created container even when its start fails
+                    print(c.id, file=ctx.out)
                 return 0
         except StrataError as e:
             raise _as_run_error(e) from None
@@ -419,10 +461,30 @@ def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
         "RunningFor": time_ago(c.created),
         "Status": _status(c),
         "State": c.state,
-        "Ports": "",
+        "Ports": _ports_column(c),
         "Names": c.name,
         "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("Labels") or {}).items()),
     }
+
+
+def _ports_column(c: Container) -> str:
+    from strata.container.network.ports import Mapping, displayable_ports
+
+    if not c.running or not any(ep.get("IPAddress") for ep in c.networks.values()):
+        return ""  # Docker's come from a live endpoint (none: not on host/none networks, not stopped)
+    return displayable_ports(dict(c.config.get("ExposedPorts") or {}), [Mapping.from_json(p) for p in c.ports])
+
+
+def _cmd_port(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+    from strata.container.network.ports import Mapping, port_lines
+
+    with _store(ctx) as store:
+        c = lc.reconcile(store, store.get(args.container))
+        mappings = [Mapping.from_json(p) for p in c.ports] if c.running else []
+        for line in port_lines(mappings, args.port, args.container):
+            print(line, file=ctx.out)
+    return 0
 
 
 _PS_HEADERS = {
@@ -648,6 +710,11 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
+    _register_inspection(sub, in_group=in_group)
+
+
+def _register_inspection(sub: Any, *, in_group: bool) -> None:
+    """ps, port, diff, commit, export."""
     ps_name = "ls" if in_group else "ps"
     p = _add(sub, ps_name, _cmd_ps, "List containers", aliases=["ps", "list"] if in_group else [])
     p.add_argument("-a", "--all", action="store_true")
@@ -658,6 +725,10 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
+
+    p = _add(sub, "port", _cmd_port, "List port mappings or a specific mapping for the container")
+    p.add_argument("container")
+    p.add_argument("port", nargs="?")
 
     p = _add(sub, "diff", _cmd_diff, "Inspect changes to files or directories on a container's filesystem")
     p.add_argument("container")

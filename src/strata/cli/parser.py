@@ -27,6 +27,7 @@ GROUPS = (
     "strata.cli.distribution",
     "strata.cli.registry",
     "strata.cli.build",
+    "strata.cli.network",
 )
 
 
@@ -82,6 +83,7 @@ COMMAND_GROUPS = {
     **dict.fromkeys(("login", "logout", "pull", "push", "search", "copy", "manifest"), "strata.cli.distribution"),
     "registry": "strata.cli.registry",
     "build": "strata.cli.build",
+    "network": "strata.cli.network",
 }
 
 

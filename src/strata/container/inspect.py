@@ -7,6 +7,7 @@ from typing import Any
 
 from strata.container.logs import rfc3339nano
 from strata.container.monitor import log_path
+from strata.container.network.ports import Mapping, settings_ports
 from strata.container.records import Container, container_dir
 from strata.container.rootfs import Rootfs
 from strata.container.spec import MASKED_PATHS, READONLY_PATHS
@@ -86,12 +87,13 @@ def host_config_doc(c: Container) -> dict[str, Any]:
     hc = c.host_config
     return {
         "Binds": hc.get("Binds"), "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
-        "NetworkMode": hc.get("NetworkMode", "default"), "PortBindings": {},
+        "NetworkMode": hc.get("NetworkMode", "default"), "PortBindings": hc.get("PortBindings") or {},
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": bool(hc.get("AutoRemove")),
         "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host",
-        "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None, "IpcMode": "private",
+        "Dns": hc.get("Dns") or [], "DnsOptions": hc.get("DnsOptions") or [], "DnsSearch": hc.get("DnsSearch") or [],
+        "ExtraHosts": hc.get("ExtraHosts"), "GroupAdd": None, "IpcMode": "private",
         "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
-        "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": hc.get("SecurityOpt"),
+        "PublishAllPorts": bool(hc.get("PublishAllPorts")), "ReadonlyRootfs": False, "SecurityOpt": hc.get("SecurityOpt"),
         "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": c.runtime, "ConsoleSize": [0, 0],
         "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
         "BlkioWeightDevice": [], "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None,
@@ -105,20 +107,23 @@ def host_config_doc(c: Container) -> dict[str, Any]:
 
 
 def _network_settings(c: Container) -> dict[str, Any]:
-    """Docker's ``NetworkSettings``: no addresses (strata has no bridge), the one network joined."""
-    mode = str(c.host_config.get("NetworkMode") or "default")
-    name = {"default": "bridge", "bridge": "bridge"}.get(mode, mode)
-    endpoint = {
-        "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "", "Gateway": "",
-        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "MacAddress": "", "DriverOpts": None,
-    }
+    """Docker's ``NetworkSettings``: the endpoints (addresses while running), the default bridge's
+    address at the top level, the published ports while running."""
+    networks = {name: {k: v for k, v in ep.items() if not k.startswith("_")} for name, ep in c.networks.items()}
+    main = networks.get("bridge") or {}
+    main_live = any(ep.get("IPAddress") for ep in networks.values())
+    running = c.running and bool(c.netns)
+    ports = settings_ports(dict(c.config.get("ExposedPorts") or {}),
+                           [Mapping.from_json(p) for p in c.ports]) if c.running and main_live else {}
+    sandbox = Path(c.netns).name if c.netns else ""
     return {
-        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": {name: endpoint},
+        "Bridge": "", "SandboxID": sandbox, "HairpinMode": False, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": ports, "SandboxKey": c.netns if running else "",
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "EndpointID": main.get("EndpointID") or "", "Gateway": main.get("Gateway") or "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": main.get("IPAddress") or "",
+        "IPPrefixLen": main.get("IPPrefixLen") or 0, "IPv6Gateway": "", "MacAddress": main.get("MacAddress") or "",
+        "Networks": networks,
     }
 
 

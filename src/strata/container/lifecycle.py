@@ -18,6 +18,15 @@ from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.monitor import Attach, read_exit_file, spawn_monitor, supervise
+from strata.container.network.endpoints import (
+    Pending,
+    check_conflicts,
+    plan_networks,
+    release_if_orphaned,
+    setup_network,
+    teardown_network,
+)
+from strata.container.network.ports import exposed_ports, parse_publish
 from strata.container.records import Container, ContainerStore, container_dir, new_id, pid_alive, random_name
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime, config_value, find_runtime
@@ -29,6 +38,7 @@ from strata.errors import Conflict, StrataError
 __all__ = [
     "FREEZE_MARKER",
     "CreateOptions",
+    "NetOptions",
     "container_lock",
     "create",
     "kill",
@@ -43,16 +53,6 @@ __all__ = [
     "unpause",
     "wait",
 ]
-
-HOSTS = (
-    "127.0.0.1\tlocalhost\n"
-    "::1\tlocalhost ip6-localhost ip6-loopback\n"
-    "fe00::0\tip6-localnet\n"
-    "ff00::0\tip6-mcastprefix\n"
-    "ff02::1\tip6-allnodes\n"
-    "ff02::2\tip6-allrouters\n"
-)
-
 
 @dataclass
 class CreateOptions:
@@ -77,6 +77,24 @@ class CreateOptions:
     labels: dict[str, str] = field(default_factory=dict)
     detach: bool = False
     security_opt: list[str] = field(default_factory=list)
+    net: NetOptions = field(default_factory=lambda: NetOptions())
+
+
+@dataclass
+class NetOptions:
+    """``run``/``create``'s networking flags."""
+
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
+    expose: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_option: list[str] = field(default_factory=list)
+    add_host: list[str] = field(default_factory=list)
+    domainname: str = ""
+    mac_address: str = ""
+    ip: str = ""
+    aliases: list[str] = field(default_factory=list)
 
 
 def runtime_for(root: Path, c: Container) -> Runtime:
@@ -111,38 +129,42 @@ def _pick_driver(wanted: str | None) -> str | None:
     return "vfs" if wanted == "vfs" else "overlay"
 
 
-def _hosts_files(cdir: Path, hostname: str, network: str) -> None:
-    if network == "host":
-        try:
-            hosts = Path("/etc/hosts").read_text()
-        except OSError:
-            hosts = HOSTS
-    else:
-        hosts = HOSTS
-    write_bytes_atomic(cdir / "hosts", hosts.encode())
+def _hosts_files(cdir: Path, hostname: str) -> None:
+    """The files bind-mounted over /etc/hosts, /etc/hostname, /etc/resolv.conf (hosts and resolv.conf
+    are written again, with the container's address, when its network is set up)."""
+    write_bytes_atomic(cdir / "hosts", b"")
     write_bytes_atomic(cdir / "hostname", (hostname + "\n").encode())
-    try:
-        resolv = Path("/etc/resolv.conf").read_text()
-    except OSError:
-        resolv = ""
-    write_bytes_atomic(cdir / "resolv.conf", resolv.encode())
+    write_bytes_atomic(cdir / "resolv.conf", b"")
+
+
+def _net_host_config(net: NetOptions) -> dict[str, Any]:
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for raw in net.publish:
+        for key, entries in parse_publish(raw).items():
+            bindings.setdefault(key, []).extend(entries)
+    return {"PortBindings": dict(sorted(bindings.items())), "PublishAllPorts": net.publish_all, "Dns": list(net.dns),
+            "DnsOptions": list(net.dns_option), "DnsSearch": list(net.dns_search),
+            "ExtraHosts": list(net.add_host) or None}
 
 
 def create(store: ContainerStore, opts: CreateOptions) -> Container:
     """Record a new container and prepare its rootfs (mounted for overlay)."""
     runtime = find_runtime(opts.runtime)
-    if opts.network not in ("default", "none", "host", "bridge"):
-        raise StrataError(f"network {opts.network} not found", exit_code=125)
     if opts.workdir and not opts.workdir.startswith("/"):
         raise StrataError(
             f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path", exit_code=125
         )
     cid = new_id()
     hostname = opts.hostname or (socket.gethostname() if opts.network == "host" else cid[:12])
+    net_hc = _net_host_config(opts.net)
+    exposed = {**exposed_ports(opts.net.expose), **{key: {} for key in net_hc["PortBindings"]}}
+    check_conflicts(opts.network, bool(opts.hostname), net_hc, opts.net.mac_address)
+    networks = plan_networks(store.root, store, opts.network, cid, opts.net.ip, opts.net.aliases)
     config = container_config(
         opts.image_cfg, image_name=opts.image_name, hostname=hostname, cmd=opts.cmd,
         entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir, user=opts.user,
         tty=opts.tty, interactive=opts.interactive, labels=opts.labels, detach=opts.detach,
+        domainname=opts.net.domainname, exposed=exposed, mac_address=opts.net.mac_address,
     )
     security_opt = normalize_security_opts(opts.security_opt)
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
@@ -156,8 +178,9 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
         host_config={
             "NetworkMode": opts.network, "Binds": [b.spec() for b in opts.binds] or None,
             "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
+            **net_hc,
         },
-        driver=driver, runtime=runtime,
+        driver=driver, runtime=runtime, networks=networks,
     )
     if opts.name is not None:
         _check_name(opts.name)
@@ -173,7 +196,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
                 if wanted is not None:
                     raise
                 c = _fall_back_to_vfs(store, c, opts.lowers)  # overlayfs cannot mount here
-        _hosts_files(cdir, hostname, opts.network)
+        _hosts_files(cdir, hostname)
     except BaseException:
         try:
             Rootfs(cdir, driver).unmount()
@@ -201,11 +224,37 @@ def _check_name(name: str) -> None:
         )
 
 
-def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None) -> None:
-    cdir = container_dir(store.root, c.id)
-    rootfs = Rootfs(cdir, c.driver)
+def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None) -> tuple[Container, Pending]:
+    """Mount the rootfs, start setting the network up, write the bundle; the record as it then is and
+    the network setup to wait for before the container starts."""
+    rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
     rootfs.mount()
     user = resolve_user(rootfs.path, str(c.config.get("User") or ""))
+    c, netns, pending = setup_network(store, c, reconcile)
+    try:
+        _write_bundle(store, c, rootfs, user, netns, console_fd)
+    except BaseException:
+        try:
+            pending.wait()
+        finally:
+            teardown_network(store, c)
+        raise
+    return c, pending
+
+
+def _files_of(store: ContainerStore, c: Container) -> Path:
+    """The container whose hosts/hostname/resolv.conf ``c`` uses: its own, or the one whose network
+    namespace it joins (``--network container:X``)."""
+    mode = str(c.host_config.get("NetworkMode") or "")
+    if mode.startswith("container:"):
+        return container_dir(store.root, store.get(mode.partition(":")[2]).id)
+    return container_dir(store.root, c.id)
+
+
+def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any, netns: str | None,
+                  console_fd: int | None) -> None:
+    cdir = container_dir(store.root, c.id)
+    files = _files_of(store, c)
     binds = []
     for spec_text in c.host_config.get("Binds") or []:
         src, dst, *mode = spec_text.split(":")
@@ -215,9 +264,10 @@ def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None)
         config=c.config, args=[c.path, *c.args], rootfs=rootfs.path, user=user,
         seccomp=seccomp, no_new_privileges=no_new_privileges,
         network=str(c.host_config.get("NetworkMode") or "default"),
-        hosts_files={"/etc/resolv.conf": cdir / "resolv.conf", "/etc/hostname": cdir / "hostname",
-                     "/etc/hosts": cdir / "hosts"},
+        hosts_files={"/etc/resolv.conf": files / "resolv.conf", "/etc/hostname": files / "hostname",
+                     "/etc/hosts": files / "hosts"},
         binds=binds, console_size=get_winsize(console_fd) if console_fd is not None else None,
+        netns_path=netns,
     )
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
 
@@ -234,20 +284,22 @@ def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
     """Run the container in this process, attached; returns its exit code."""
     c = _startable(store, c)
     try:
-        _prepare_bundle(store, c, attach.stdout)
+        c, pending = _prepare_bundle(store, c, attach.stdout)
     except StrataError:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
         raise
     remover = _auto_remover(store.root)
-    return supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final))
+    return supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final),
+                     ready=pending.wait)
 
 
 def start_detached(store: ContainerStore, c: Container) -> None:
     """Start the container under a detached monitor; returns once it runs."""
     c = _startable(store, c)
     try:
-        _prepare_bundle(store, c, None)
+        c, pending = _prepare_bundle(store, c, None)
+        pending.wait()  # before the fork: the monitor must not inherit the networks lock
     except StrataError:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
@@ -289,7 +341,7 @@ def reconcile(store: ContainerStore, c: Container) -> Container:
     """Bring a record claiming ``running``/``paused`` in line with reality when its monitor died,
     and thaw a container a killed commit left frozen."""
     if c.state not in ("running", "paused"):
-        return c
+        return release_if_orphaned(store, c)
     if c.state == "running":
         _thaw_if_orphaned(store, c)
     if pid_alive(c.monitor_pid, c.monitor_start):
@@ -302,6 +354,7 @@ def reconcile(store: ContainerStore, c: Container) -> Container:
             c = store.update(c.id, state=status)
         return c
     runtime.delete(c.id, force=True)
+    teardown_network(store, c)
     try:
         Rootfs(container_dir(store.root, c.id), c.driver).unmount()
     except StrataError:
@@ -424,6 +477,7 @@ def remove(store: ContainerStore, c: Container, *, force: bool = False) -> None:
 def _destroy(store: ContainerStore, c: Container) -> None:
     cdir = container_dir(store.root, c.id)
     runtime_for(store.root, c).delete(c.id, force=True)
+    teardown_network(store, c)
     store.update(c.id, state="dead")
     Rootfs(cdir, c.driver).unmount()
     trash = store.root / "containers" / f".removing-{c.id}"

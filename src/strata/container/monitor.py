@@ -25,6 +25,8 @@ from pathlib import Path
 from types import FrameType
 
 from strata.container.logs import JsonLogWriter
+from strata.container.network.endpoints import forget, teardown_network
+from strata.container.network.release import release_in_background
 from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime
@@ -88,7 +90,9 @@ def status_code(status: int) -> int:
 class _Run:
     """State of one supervised container run."""
 
-    def __init__(self, store: ContainerStore, c: Container, runtime: Runtime, attach: Attach) -> None:
+    def __init__(self, store: ContainerStore, c: Container, runtime: Runtime, attach: Attach,
+                 ready: Callable[[], None] | None = None) -> None:
+        self.ready = ready  # the network setup, waited for before the container starts
         self.store = store
         self.c = c
         self.runtime = runtime
@@ -153,6 +157,12 @@ class _Run:
     def start(self) -> None:
         """Record the container as running, then let it run: once it runs it may fill the disk, and
         its record must not need space any more (only the exit is written later, with a fallback)."""
+        if self.ready is not None:
+            try:
+                self.ready()
+            except StrataError:
+                self.runtime.delete(self.c.id, force=True)
+                raise
         reserve_exit_file(self.cdir)
         self.c = self.store.update(
             self.c.id, state="running", pid=self.pid, monitor_pid=os.getpid(),
@@ -246,11 +256,27 @@ class _Run:
         if self.master is not None:
             os.close(self.master)
             self.master = None
-        self.runtime.delete(self.c.id, force=True)
+        unmounted = False
+
+        def unmount() -> None:  # while netavark tears the network down
+            nonlocal unmounted
+            unmounted = True
+            self.runtime.delete(self.c.id, force=True)
+            try:
+                Rootfs(self.cdir, self.c.driver).unmount()
+            except StrataError:
+                pass
+
         try:
-            Rootfs(self.cdir, self.c.driver).unmount()
-        except StrataError:
+            if self.c.host_config.get("AutoRemove") and release_in_background(
+                    self.store, self.store.by_id(self.c.id) or self.c, forget) is not None:
+                pass  # removed anyway: a detached child finishes netavark's teardown, holding the lock
+            else:
+                teardown_network(self.store, self.c, during=unmount)
+        except StrataError:  # a full disk: the next command's reconcile tears it down
             pass
+        if not unmounted:
+            unmount()
         finished = time.time()
         try:
             return self.store.update(self.c.id, state="exited", exit_code=exit_code, finished_at=finished, pid=0,
@@ -310,6 +336,7 @@ def supervise(
     attach: Attach,
     on_started: Callable[[str | None], None] = lambda err: None,
     remove: Callable[[Container], None] | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> int:
     """Run a created container (bundle written, rootfs mounted) to its end; returns its exit code.
 
@@ -317,11 +344,16 @@ def supervise(
     ``remove`` (for ``--rm``) is called with the final record after the exit is recorded.
     """
     set_subreaper()
-    run = _Run(store, c, runtime, attach)
+    run = _Run(store, c, runtime, attach, ready)
     try:
         run.create()
         run.start()
     except StrataError as e:
+        if ready is not None:  # the runtime failed first: let the network setup finish, then undo it
+            try:
+                ready()
+            except StrataError:
+                pass
         _record_start_failure(store, run, c, e)
         on_started(json.dumps({"error": str(e), "exit_code": e.exit_code}))
         if remove is not None:
@@ -346,6 +378,7 @@ def _record_start_failure(store: ContainerStore, run: _Run, c: Container, e: Str
     was before the attempt (still ``created`` stays ``created``; otherwise ``exited`` with the
     error's exit code)."""
     run.log.close()
+    teardown_network(store, c)
     try:
         Rootfs(run.cdir, c.driver).unmount()
     except StrataError:

@@ -70,6 +70,12 @@ class Container:
     finished_at: float = 0.0
     error: str = ""
     restart_count: int = 0
+    # networking: name -> Docker's EndpointSettings (addresses filled while set up), the port mappings
+    # in effect, the namespace file, and [pid, start time] of the process that set them up
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ports: list[dict[str, Any]] = field(default_factory=list)
+    netns: str = ""
+    net_owner: list[int] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:

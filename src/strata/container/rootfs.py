@@ -17,7 +17,6 @@ Layer dirs come from ``engine.layer_dirs``: whiteouts as char devices 0/0, opaqu
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import shutil
@@ -44,7 +43,7 @@ INIT_DIRS = ("dev", "dev/pts", "dev/shm", "proc", "sys", "etc")
 INIT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console")
 MNT_DETACH = 2
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)  # libc is loaded already: no ldconfig run to find it
 
 
 def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:

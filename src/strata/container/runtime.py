@@ -164,6 +164,8 @@ class Runtime:
         return self._run(*args, what="kill", check=False).returncode == 0
 
     def delete(self, cid: str, *, force: bool = False) -> None:
+        if not (self.state_root / cid).exists():  # runc and crun keep a container's state in <root>/<id>
+            return
         self._run("delete", *(["--force"] if force else []), cid, what="delete", check=False)
 
     def pause(self, cid: str) -> None:

@@ -161,6 +161,9 @@ def container_config(
     interactive: bool,
     labels: dict[str, str] | None = None,
     detach: bool = False,
+    domainname: str = "",
+    exposed: dict[str, Any] | None = None,
+    mac_address: str = "",
 ) -> dict[str, Any]:
     """Docker's container ``Config``: image config overlaid with the ``run`` options, Docker's rules.
 
@@ -177,13 +180,15 @@ def container_config(
     merged_env = merge_env(list(image_cfg.get("Env") or []), env)
     cfg_labels = dict(image_cfg.get("Labels") or {})
     cfg_labels.update(labels or {})
+    ports = dict(sorted({**(image_cfg.get("ExposedPorts") or {}), **(exposed or {})}.items()))
     return {
         "Hostname": hostname,
-        "Domainname": "",
+        "Domainname": domainname,
         "User": user if user is not None else str(image_cfg.get("User") or ""),
         "AttachStdin": interactive and not detach,
         "AttachStdout": not detach,
         "AttachStderr": not detach,
+        **({"ExposedPorts": ports} if ports else {}),
         "Tty": tty,
         "OpenStdin": interactive,
         "StdinOnce": interactive and not detach,
@@ -193,10 +198,10 @@ def container_config(
         "Volumes": image_cfg.get("Volumes"),
         "WorkingDir": workdir if workdir is not None else str(image_cfg.get("WorkingDir") or ""),
         "Entrypoint": ep,
+        **({"MacAddress": mac_address} if mac_address else {}),
         "OnBuild": image_cfg.get("OnBuild"),
         "Labels": cfg_labels,
         **({"StopSignal": image_cfg["StopSignal"]} if image_cfg.get("StopSignal") else {}),
-        **({"ExposedPorts": image_cfg["ExposedPorts"]} if image_cfg.get("ExposedPorts") else {}),
     }
 
 
@@ -265,11 +270,14 @@ def _read_db(rootfs: Path, name: str) -> list[list[str]]:
 
 def resolve_user(rootfs: Path, user: str) -> RuntimeUser:
     """Resolve Docker's ``user[:group]`` (names or numbers) in the container's passwd/group files."""
+    given = bool(user)
     user = user or "root"
     uname, _, gname = user.partition(":")
     passwd = _read_db(rootfs, "/etc/passwd")
     groups = _read_db(rootfs, "/etc/group")
     entry = next((p for p in passwd if len(p) >= 6 and (p[0] == uname or p[2] == uname)), None)
+    if entry is None and not given:  # no user asked for and none in the image (FROM scratch): uid 0, as Docker
+        return RuntimeUser(0, 0, [], "/")
     if entry is not None:
         uid, gid, home, login = int(entry[2]), int(entry[3]), entry[5] or "/", entry[0]
     elif uname.isdigit():
@@ -305,6 +313,7 @@ def build_spec(
     cgroups_path: str | None = None,
     seccomp: dict[str, Any] | None = None,
     no_new_privileges: bool = False,
+    netns_path: str | None = None,
 ) -> dict[str, Any]:
     """The OCI runtime config for a container (Docker's defaults, no rlimits above the current ones).
 
@@ -328,9 +337,9 @@ def build_spec(
     for b in binds:
         opts = ["rbind", "rprivate"] + (["ro"] if b.readonly else [])
         mounts.append({"destination": b.destination, "type": "bind", "source": b.source, "options": opts})
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if network != "host":
-        namespaces.append({"type": "network"})
+        namespaces.append({"type": "network", **({"path": netns_path} if netns_path else {})})
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "maskedPaths": list(MASKED_PATHS),
@@ -346,6 +355,7 @@ def build_spec(
         "process": process,
         "root": {"path": str(rootfs), "readonly": False},
         "hostname": str(config.get("Hostname") or ""),
+        **({"domainname": str(config["Domainname"])} if config.get("Domainname") else {}),
         "mounts": mounts,
         "linux": linux,
     }

@@ -1,0 +1,206 @@
+"""``network`` commands: create, ls, inspect, rm, prune, connect, disconnect (Docker's output)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from strata.errors import StrataError
+
+if TYPE_CHECKING:
+    from strata.cli.main import Context
+    from strata.container.records import ContainerStore
+
+__all__ = ["register"]
+
+
+def _stores(ctx: Context) -> tuple[Any, ContainerStore]:
+    from strata.container.network.networks import NetworkStore
+    from strata.container.records import ContainerStore
+
+    root = ctx.engine().root
+    return NetworkStore(root), ContainerStore(root)
+
+
+def _options(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
+    if args.driver == "overlay":
+        raise StrataError('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
+                          "connect this node to swarm and try again.")
+    if args.driver != "bridge":
+        raise StrataError(f"plugin \"{args.driver}\" not found")
+    nets, store = _stores(ctx)
+    store.close()
+    if len(args.gateway) > len(args.subnet):
+        raise StrataError("every ip-range or gateway must have a corresponding subnet")
+    if len(args.subnet) > 1:
+        raise StrataError("bridge driver doesn't support multiple subnets")
+    net = nets.create(args.name, (args.subnet or [""])[0], (args.gateway or [""])[0], internal=args.internal,
+                      options=_options(args.opt, "--opt"), labels=_options(args.label, "--label"))
+    print(net.id, file=ctx.out)
+    return 0
+
+
+_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+            "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
+
+
+def _cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.cli.format import render_table
+    from strata.container.network.manage import list_row, matches
+
+    nets, store = _stores(ctx)
+    with store:
+        containers = store.all()
+        chosen = [n for n in nets.all() if matches(n, args.filter, containers)]
+    rows = [list_row(n, not args.no_trunc) for n in chosen]
+    if args.quiet:
+        for r in rows:
+            print(r["ID"], file=ctx.out)
+        return 0
+    if args.format:
+        from strata.cli.output import write_format
+
+        write_format(ctx, args.format, rows, _HEADERS)
+        return 0
+    keys = ["ID", "Name", "Driver", "Scope"]
+    ctx.out.write(render_table([_HEADERS[k] for k in keys], [[r[k] for k in keys] for r in rows]))
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.cli.output import go_json_indent, render_template
+    from strata.container.lifecycle import reconcile
+    from strata.container.network.manage import inspect_network
+
+    nets, store = _stores(ctx)
+    docs, failed = [], False
+    with store:
+        containers = [reconcile(store, c) for c in store.all()]
+        for ref in args.networks:
+            try:
+                docs.append(inspect_network(nets.get(ref), containers))
+            except StrataError as e:
+                failed = True
+                print(f"Error: {e}", file=ctx.err)
+    if args.format:
+        for doc in docs:
+            print(render_template(args.format, doc), file=ctx.out)
+    else:
+        print(go_json_indent(docs), file=ctx.out)
+    return 1 if failed else 0
+
+
+def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.lifecycle import reconcile
+    from strata.container.network.manage import remove_network
+
+    nets, store = _stores(ctx)
+    failed = False
+    with store:
+        for c in store.all():
+            reconcile(store, c)
+        for ref in args.networks:
+            try:
+                remove_network(store.root, store, nets.get(ref))
+                print(ref, file=ctx.out)
+            except StrataError as e:
+                failed = True
+                print(f"Error: {e}", file=ctx.err)
+    return 1 if failed else 0
+
+
+def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.lifecycle import reconcile
+    from strata.container.network.manage import prune_networks
+
+    if not args.force:
+        ctx.out.write("WARNING! This will remove all custom networks not used by at least one container.\n"
+                      "Are you sure you want to continue? [y/N] ")
+        ctx.out.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    _, store = _stores(ctx)
+    with store:
+        for c in store.all():
+            reconcile(store, c)
+        removed = prune_networks(store.root, store, args.filter)
+    if removed:
+        print("Deleted Networks:\n" + "".join(f"{n}\n" for n in removed), file=ctx.out)
+    return 0
+
+
+def _cmd_connect(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.lifecycle import reconcile
+    from strata.container.network.connect import connect
+
+    nets, store = _stores(ctx)
+    with store:
+        net = nets.get(args.network)
+        c = reconcile(store, store.get(args.container))
+        if args.ip and net.name in ("bridge", "host", "none"):
+            raise StrataError("user specified IP address is supported on user defined networks only")
+        connect(store, c, net, args.ip, list(args.alias))
+    return 0
+
+
+def _cmd_disconnect(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.lifecycle import reconcile
+    from strata.container.network.connect import disconnect
+
+    nets, store = _stores(ctx)
+    with store:
+        net = nets.get(args.network)
+        c = reconcile(store, store.get(args.container))
+        disconnect(store, c, net)
+    return 0
+
+
+def _add(sub: Any, name: str, handler: Any, text: str, **kw: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text, **kw)
+    p.set_defaults(func=handler)
+    return p
+
+
+def register(subparsers: Any) -> None:
+    group = subparsers.add_parser("network", help="Manage networks", description="Manage networks")
+    sub = group.add_subparsers(dest="network_command", metavar="COMMAND", parser_class=type(group))
+    p = _add(sub, "create", _cmd_create, "Create a network")
+    p.add_argument("-d", "--driver", default="bridge")
+    p.add_argument("--subnet", action="append", default=[])
+    p.add_argument("--gateway", action="append", default=[])
+    p.add_argument("--internal", action="store_true")
+    p.add_argument("-o", "--opt", action="append", default=[])
+    p.add_argument("--label", action="append", default=[])
+    p.add_argument("name")
+    p = _add(sub, "ls", _cmd_ls, "List networks", aliases=["list"])
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p = _add(sub, "inspect", _cmd_inspect, "Display detailed information on one or more networks")
+    p.add_argument("-f", "--format")
+    p.add_argument("networks", nargs="+", metavar="NETWORK")
+    p = _add(sub, "rm", _cmd_rm, "Remove one or more networks", aliases=["remove"])
+    p.add_argument("networks", nargs="+", metavar="NETWORK")
+    p = _add(sub, "prune", _cmd_prune, "Remove all unused networks")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
+    for name, handler, text in (("connect", _cmd_connect, "Connect a container to a network"),
+                                ("disconnect", _cmd_disconnect, "Disconnect a container from a network")):
+        p = _add(sub, name, handler, text)
+        if name == "connect":
+            p.add_argument("--ip", default="")
+            p.add_argument("--alias", action="append", default=[])
+        else:
+            p.add_argument("-f", "--force", action="store_true")
+        p.add_argument("network")
+        p.add_argument("container")

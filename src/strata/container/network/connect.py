@@ -1,0 +1,91 @@
+"""``network connect``/``disconnect``: an endpoint added to or removed from a container, set up or
+torn down at once (as ``ethN``) when the container runs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+from strata.atomicfile import write_bytes_atomic
+from strata.container.network import netavark
+from strata.container.network.allocate import allocate_ip, allocate_ports, mac_for
+from strata.container.network.endpoints import (
+    bridged,
+    endpoint_settings,
+    netavark_endpoint,
+    netavark_options_of,
+)
+from strata.container.network.networks import PREDEFINED, Network, NetworkStore
+from strata.container.network.ports import Mapping
+from strata.container.records import Container, ContainerStore, container_dir
+from strata.errors import StrataError
+
+__all__ = ["connect", "disconnect"]
+
+
+def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases: list[str]) -> Container:
+    """``network connect``: record the endpoint; on a running container, set it up now (ethN)."""
+    if net.name in c.networks:
+        raise StrataError(f"endpoint with name {c.name} already exists in network {net.name}")
+    mode = str(c.host_config.get("NetworkMode") or "default")
+    if mode in ("host", "none") or mode.startswith("container:") or net.driver != "bridge":
+        raise StrataError("container cannot be disconnected from host network or connected to host network"
+                          if "host" in (mode, net.name) else
+                          "container sharing network namespace with another container or host cannot be "
+                          "connected to any other network")
+    ep = endpoint_settings(net, ip, [*aliases, c.id[:12]] if net.name not in PREDEFINED else None)
+    c = store.update(c.id, networks={**c.networks, net.name: ep})
+    if not c.running or not c.netns:
+        return c
+    nets_store = NetworkStore(store.root)
+    with nets_store.locked():
+        others = [o for o in store.all() if o.id != c.id]
+        ep = {**ep, "IPAddress": allocate_ip(net, ip, others), "Gateway": net.gateway,
+              "IPPrefixLen": net.prefix_len, "EndpointID": secrets.token_hex(32)}
+        ep["MacAddress"] = mac_for(ep["IPAddress"])
+        used = {str(e.get("_ifname")) for e in c.networks.values()}
+        ep["_ifname"] = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        first = not any(e.get("IPAddress") for k, e in c.networks.items() if k != net.name)
+        ports = allocate_ports(c, others, ep["EndpointID"]) if first else []  # eth0 carries -p, as in Docker
+        c = store.update(c.id, networks={**c.networks, net.name: ep},
+                         ports=[p.to_json() for p in ports] if first else c.ports)
+        index = len(c.networks) - 1
+        one = netavark.netavark_options(c.id, c.name, [(net, netavark_endpoint(c, net, index))], ports, [])
+        try:
+            netavark.setup(store.root / "networks" / "netavark", Path(c.netns), one)
+        except BaseException:
+            rest = {k: v for k, v in c.networks.items() if k != net.name}
+            store.update(c.id, networks=rest, ports=[] if first else c.ports)
+            raise
+        _rewrite_options(store, c, nets_store)
+    return c
+
+
+def _rewrite_options(store: ContainerStore, c: Container, nets_store: NetworkStore) -> None:
+    nets = bridged(c, nets_store)
+    write_bytes_atomic(container_dir(store.root, c.id) / "netavark.json",
+                       json.dumps(netavark_options_of(c, nets)).encode())
+
+
+def disconnect(store: ContainerStore, c: Container, net: Network) -> Container:
+    """``network disconnect``: tear the endpoint down on a running container, forget it."""
+    if net.name not in c.networks:
+        the = "" if c.running else "the "  # Docker's two wordings: a live sandbox's, a stored config's
+        raise StrataError(f"container {c.id} is not connected to {the}network {net.name}")
+    nets_store = NetworkStore(store.root)
+    with nets_store.locked():
+        c = store.by_id(c.id) or c
+        ep = c.networks[net.name]
+        if c.netns and ep.get("IPAddress"):
+            nets = bridged(c, nets_store)
+            index = [n.name for n in nets].index(net.name)
+            one = netavark.netavark_options(c.id, c.name, [(net, netavark_endpoint(c, net, index))],
+                                            [Mapping.from_json(p) for p in c.ports] if index == 0 else [], [])
+            netavark.teardown(store.root / "networks" / "netavark", Path(c.netns), one)
+        rest = {k: v for k, v in c.networks.items() if k != net.name}
+        first = next(iter(c.networks)) == net.name  # its interface carried the published ports
+        c = store.update(c.id, networks=rest, ports=[] if first else c.ports)
+        if c.netns:
+            _rewrite_options(store, c, nets_store)
+    return c

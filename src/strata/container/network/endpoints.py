@@ -1,0 +1,316 @@
+"""A container on its networks: addresses and ports allocated under the networks' lock, a namespace
+file under ``<root>/netns/``, netavark ``setup`` before the container starts and ``teardown`` when it
+ends (or when the next strata command finds its monitor dead), ``/etc/hosts`` and ``resolv.conf``.
+
+The container record holds what is set up (``networks`` endpoints with addresses, ``ports``,
+``netns``): an address or port is in use exactly while some record holds it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from strata.atomicfile import write_bytes_atomic
+from strata.container.network import netavark
+from strata.container.network.allocate import allocate_ip, allocate_ports, mac_for
+from strata.container.network.files import host_resolv, hosts_file, resolv_conf
+from strata.container.network.netns import create_netns, remove_netns
+from strata.container.network.networks import PREDEFINED, Network, NetworkNotFound, NetworkStore
+from strata.container.network.ports import Mapping
+from strata.container.network.release import finish_releases
+from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
+from strata.errors import Conflict, ContainerNotFound, StrataError
+
+__all__ = [
+    "Pending",
+    "bridged",
+    "check_conflicts",
+    "endpoint_settings",
+    "forget",
+    "netavark_endpoint",
+    "netavark_options_of",
+    "plan_networks",
+    "release_if_orphaned",
+    "setup_network",
+    "teardown_network",
+]
+
+_RUNTIME_KEYS = ("EndpointID", "Gateway", "IPAddress", "MacAddress")
+
+
+def endpoint_settings(net: Network, ip: str = "", aliases: list[str] | None = None) -> dict[str, Any]:
+    """Docker's EndpointSettings of a container on ``net`` before it runs."""
+    return {
+        "IPAMConfig": {"IPv4Address": ip} if ip else None, "Links": None, "Aliases": aliases or None,
+        "NetworkID": net.id, "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None,
+    }
+
+
+def check_conflicts(mode: str, hostname: bool, host_config: dict[str, Any], mac: str) -> None:
+    """Docker's "conflicting options" for ``--network container:X`` and ``host``."""
+    def conflict(what: str) -> StrataError:
+        return StrataError(f"conflicting options: {what}", exit_code=125)
+
+    if mode.startswith("container:"):
+        if hostname:
+            raise conflict("hostname and the network mode")
+        if host_config.get("Dns") or host_config.get("DnsSearch") or host_config.get("DnsOptions"):
+            raise conflict("dns and the network mode")
+        if host_config.get("ExtraHosts"):
+            raise conflict("custom host-to-IP mapping and the network mode")
+        if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
+            raise conflict("port publishing and the container type network mode")
+    if mac and (mode == "host" or mode.startswith("container:")):
+        raise conflict("mac-address and the network mode")
+
+
+def plan_networks(root: Path, store: ContainerStore, mode: str, cid: str, ip: str, aliases: list[str]) -> \
+        dict[str, dict[str, Any]]:
+    """The endpoints a new container gets for ``--network mode`` (Docker's errors, exit 125)."""
+    if mode.startswith("container:"):
+        try:
+            store.get(mode.partition(":")[2])
+        except ContainerNotFound as e:
+            raise StrataError(str(e), exit_code=125) from None
+        if ip or aliases:
+            raise StrataError("conflicting options: networking options and container type network mode",
+                              exit_code=125) if aliases else StrataError(
+                "user specified IP address is supported on user defined networks only", exit_code=125)
+        return {}
+    name = "bridge" if mode == "default" else mode
+    if mode == "default":  # Docker's CLI files --ip/--network-alias under "default": the daemon never sees them
+        ip, aliases = "", []
+    try:
+        net = NetworkStore(root).get(name)
+    except NetworkNotFound:
+        raise StrataError(f"network {name} not found", exit_code=125) from None
+    if ip and net.name in PREDEFINED:
+        raise StrataError("user specified IP address is supported on user defined networks only", exit_code=125)
+    if aliases and net.name in PREDEFINED:
+        raise StrataError("network-scoped aliases are only supported for user-defined networks", exit_code=125)
+    if ip and ipaddress.ip_address(ip) not in ipaddress.ip_network(net.subnet):
+        raise StrataError(f"Invalid address {ip}: It does not belong to any of this network's subnets",
+                          exit_code=125)
+    extra = [*aliases, cid[:12]] if net.name not in PREDEFINED else None
+    return {net.name: endpoint_settings(net, ip, extra)}
+
+
+def bridged(c: Container, nets: NetworkStore) -> list[Network]:
+    out = []
+    for name, ep in c.networks.items():
+        if name in ("host", "none"):
+            continue
+        try:
+            out.append(nets.get(str(ep.get("NetworkID") or name)))
+        except NetworkNotFound:
+            raise StrataError(f"network {name} not found", exit_code=125) from None
+    return out
+
+
+def netavark_endpoint(c: Container, net: Network, index: int) -> netavark.Endpoint:
+    ep = c.networks[net.name]
+    return {"interface": str(ep.get("_ifname") or f"eth{index}"), "ip": ep["IPAddress"], "mac": ep["MacAddress"],
+            "aliases": [a for a in (ep.get("Aliases") or []) if a]}
+
+
+def netavark_options_of(c: Container, nets: list[Network]) -> dict[str, Any]:
+    pairs = [(n, netavark_endpoint(c, n, i)) for i, n in enumerate(nets)]
+    ports = [Mapping.from_json(p) for p in c.ports]
+    dns = [d for d in (c.host_config.get("Dns") or []) if d]
+    return netavark.netavark_options(c.id, c.name, pairs, ports, dns)
+
+
+def _assign(store: ContainerStore, c: Container, nets: list[Network]) -> Container:
+    """Addresses, MACs and host ports for ``c``, recorded (under the networks lock) before use."""
+    others = [o for o in store.all() if o.id != c.id]
+    networks = {k: dict(v) for k, v in c.networks.items()}
+    mac_given = str(c.config.get("MacAddress") or "")
+    for i, net in enumerate(nets):
+        ep = networks[net.name]
+        wanted = str((ep.get("IPAMConfig") or {}).get("IPv4Address") or "")
+        ip = allocate_ip(net, wanted, others)
+        ep.update(IPAddress=ip, Gateway=net.gateway, IPPrefixLen=net.prefix_len, NetworkID=net.id,
+                  EndpointID=secrets.token_hex(32), MacAddress=mac_given if (mac_given and i == 0) else mac_for(ip),
+                  _ifname=f"eth{i}")
+    ports = allocate_ports(c, others, next(iter(networks.values()), {}).get("EndpointID", ""))
+    return store.update(c.id, networks=networks, ports=[p.to_json() for p in ports],
+                        netns=str(store.root / "netns" / c.id), net_owner=_me())
+
+
+def _me() -> list[int]:
+    return [os.getpid(), process_start(os.getpid())]
+
+
+class Pending:
+    """A namespace netavark is still setting up (the runtime may create the container meanwhile);
+    ``wait()`` before the container starts. The networks lock is held until then."""
+
+    def __init__(self, store: ContainerStore, c: Container, proc: subprocess.Popen[bytes] | None,
+                 lock: ExitStack) -> None:
+        self.store, self.c, self.proc, self.lock = store, c, proc, lock
+
+    def wait(self) -> None:
+        """Idempotent; a failed setup is torn down and raised."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            netavark.collect(proc, "setup")
+        except BaseException:
+            _teardown_locked(self.store, self.store.by_id(self.c.id) or self.c)
+            raise
+        finally:
+            self.lock.close()
+
+
+Reconcile = Callable[[ContainerStore, Container], Container]
+
+
+def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> tuple[Container, str | None, Pending]:
+    """Before the runtime creates the container: its addresses and files, and its namespace being set
+    up; (record, namespace path for the spec — None for a namespace of its own from the runtime or the
+    host's with ``--network host`` —, the setup to wait for before the container starts).
+    ``reconcile`` (the lifecycle's) brings another container's record up to date before its addresses,
+    ports or namespace are trusted."""
+    mode = str(c.host_config.get("NetworkMode") or "default")
+    done = Pending(store, c, None, ExitStack())
+    if mode.startswith("container:"):
+        target, path = _joined_netns(store, mode.partition(":")[2], reconcile)
+        config = {**c.config, "Hostname": target.config.get("Hostname"),
+                  "Domainname": target.config.get("Domainname") or ""}
+        return store.update(c.id, config=config), path, done
+    if mode in ("host", "none"):
+        _write_files(store, c, "", mode)
+        return c, None, done
+    nets_store = NetworkStore(store.root)
+    lock = ExitStack()
+    lock.enter_context(nets_store.locked())
+    try:
+        finish_releases(store.root)
+        others = _live_others(store, c, reconcile)
+        nets = [nets_store.routable(n, any(ep.get("NetworkID") == n.id and ep.get("IPAddress")
+                                           for o in others for ep in o.networks.values()))
+                for n in bridged(c, nets_store)]
+        c = _assign(store, c, nets)
+        try:
+            first = next(iter(c.networks.values()))
+            _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None)
+            create_netns(Path(c.netns))
+            options = netavark_options_of(c, nets)
+            write_bytes_atomic(container_dir(store.root, c.id) / "netavark.json", json.dumps(options).encode())
+            proc = netavark.start("setup", store.root / "networks" / "netavark", Path(c.netns), options)
+        except BaseException:
+            c = _teardown_locked(store, c)
+            raise
+    except BaseException:
+        lock.close()
+        raise
+    return c, c.netns, Pending(store, c, proc, lock)
+
+
+def _live_others(store: ContainerStore, c: Container, reconcile: Reconcile) -> list[Container]:
+    """The other containers holding addresses or ports, each reconciled first: a container whose
+    monitor died gives them back here, not only at the next ``ps``."""
+    out = []
+    for o in store.all():
+        if o.id != c.id and (o.netns or o.ports):
+            o = reconcile(store, o)
+            if o.netns or o.ports:
+                out.append(o)
+    return out
+
+
+def _joined_netns(store: ContainerStore, ref: str, reconcile: Reconcile) -> tuple[Container, str | None]:
+    """The container whose namespace ``--network container:ref`` joins, and that namespace's path
+    (None: it runs on the host's)."""
+    target = store.get(ref)
+    target = reconcile(store, target)
+    if target.state != "running":
+        raise Conflict(f"cannot join network of a non running container: {target.id}", exit_code=125)
+    if str(target.host_config.get("NetworkMode")) == "host":
+        return target, None
+    return target, target.netns or f"/proc/{target.pid}/ns/net"
+
+
+def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: Network | None = None) -> None:
+    cdir = container_dir(store.root, c.id)
+    hc = c.host_config
+    hostname, domain = str(c.config.get("Hostname") or ""), str(c.config.get("Domainname") or "")
+    if mode == "host":  # the host's files; with --add-host, Docker's own hosts file instead
+        try:
+            hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            hosts = hosts_file("", hostname, domain, [])
+        if hc.get("ExtraHosts"):
+            hosts = hosts_file("", hostname, domain, list(hc["ExtraHosts"]))
+        resolv = host_resolv()
+    else:
+        hosts = hosts_file(ip, hostname, domain, list(hc.get("ExtraHosts") or []))
+        embedded = net.gateway if (net is not None and net.dns) else None
+        resolv = resolv_conf(host_resolv(), list(hc.get("Dns") or []), list(hc.get("DnsSearch") or []),
+                             list(hc.get("DnsOptions") or []), embedded)
+    write_bytes_atomic(cdir / "hosts", hosts.encode())
+    write_bytes_atomic(cdir / "resolv.conf", resolv.encode())
+
+
+def _teardown_locked(store: ContainerStore, c: Container, during: Callable[[], None] | None = None) -> Container:
+    cdir = container_dir(store.root, c.id)
+    pending = during
+    if c.netns:
+        netns = Path(c.netns)
+        try:
+            options = json.loads((cdir / "netavark.json").read_text())
+        except (OSError, ValueError):
+            options = None
+        if options is not None and netns.exists():
+            pending = None
+            try:
+                netavark.teardown(store.root / "networks" / "netavark", netns, options, during)
+            except StrataError:
+                pass  # what netavark could not undo went with the namespace; nothing else can be done
+        remove_netns(netns)
+        (cdir / "netavark.json").unlink(missing_ok=True)
+    if pending is not None:
+        pending()
+    return forget(store, c)
+
+
+def forget(store: ContainerStore, c: Container) -> Container:
+    """The record without addresses, ports or namespace (the configured endpoints stay)."""
+    networks = {k: {**{n: x for n, x in v.items() if n != "_ifname"}, **dict.fromkeys(_RUNTIME_KEYS, ""),
+                    "IPPrefixLen": 0} for k, v in c.networks.items()}
+    if store.by_id(c.id) is None:
+        return c
+    return store.update(c.id, networks=networks, ports=[], netns="", net_owner=[])
+
+
+def teardown_network(store: ContainerStore, c: Container, during: Callable[[], None] | None = None) -> Container:
+    """Undo :func:`setup_network` (idempotent); the record keeps the configured endpoints only.
+    ``during`` (called exactly once) runs while netavark works."""
+    cur = store.by_id(c.id) or c
+    if not cur.netns and not cur.ports and not any(ep.get("IPAddress") for ep in cur.networks.values()):
+        if during is not None:
+            during()
+        return cur
+    with NetworkStore(store.root).locked():
+        cur = store.by_id(c.id) or c
+        return _teardown_locked(store, cur, during)
+
+
+def release_if_orphaned(store: ContainerStore, c: Container) -> Container:
+    """A container not running whose networking outlived the process that set it up: tear it down."""
+    if c.running or not (c.netns or c.ports):
+        return c
+    owner = c.net_owner
+    if owner and pid_alive(owner[0], owner[1] if len(owner) > 1 else 0):
+        return c
+    return teardown_network(store, c)

@@ -1,0 +1,280 @@
+"""Networks of one store: one JSON file each under ``<root>/networks/``, written atomically.
+
+``bridge`` (the default, its subnet from the config file's ``bip`` or the first free pool of
+``default-address-pools``), ``host`` and ``none`` always exist, as in Docker. ``lock`` serialises
+every change and every address or port allocation, across strata processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import secrets
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from strata.atomicfile import write_bytes_atomic
+from strata.container.runtime import config_value
+from strata.errors import Conflict, NotFound, StrataError
+
+__all__ = [
+    "PREDEFINED",
+    "Network",
+    "NetworkNotFound",
+    "NetworkStore",
+    "host_routes",
+]
+
+PREDEFINED = ("bridge", "host", "none")
+_DEFAULT_POOLS = [{"base": f"172.{n}.0.0/16", "size": 16} for n in range(17, 32)] + [
+    {"base": "192.168.0.0/16", "size": 20}
+]
+
+
+_HELD: dict[Path, int] = {}
+
+
+class NetworkNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"No such network: {ref}")
+
+
+@dataclass
+class Network:
+    name: str
+    id: str
+    driver: str  # bridge | host | null
+    created: float
+    subnet: str = ""
+    gateway: str = ""
+    interface: str = ""
+    internal: bool = False
+    dns: bool = False
+    show_gateway: bool = True  # Docker lists the IPAM gateway unless a --subnet came without --gateway
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prefix_len(self) -> int:
+        return ipaddress.ip_network(self.subnet).prefixlen if self.subnet else 0
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+def host_routes() -> list[tuple[str, ipaddress.IPv4Network]]:
+    """(interface, destination) of the host's IPv4 routes, the default route left out."""
+    out = []
+    try:
+        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return []
+    for line in lines:
+        f = line.split()
+        if len(f) < 8 or f[1] == "00000000":
+            continue
+        dest = socket.inet_ntoa(struct.pack("<I", int(f[1], 16)))
+        mask = socket.inet_ntoa(struct.pack("<I", int(f[7], 16)))
+        try:
+            out.append((f[0], ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)))
+        except ValueError:
+            continue
+    return out
+
+
+class NetworkStore:
+    """The networks of the store at ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.dir = self.root / "networks"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The exclusive lock of this store's networks (re-entrant within one process)."""
+        if _HELD.get(self.dir):
+            _HELD[self.dir] += 1
+            try:
+                yield
+            finally:
+                _HELD[self.dir] -= 1
+            return
+        fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _HELD[self.dir] = 1
+            yield
+        finally:
+            _HELD.pop(self.dir, None)
+            os.close(fd)
+
+    def _load(self) -> list[Network]:
+        out = []
+        for path in self.dir.glob("*.json"):
+            try:
+                out.append(Network(**json.loads(path.read_text())))
+            except (OSError, ValueError, TypeError):
+                continue
+        return out
+
+    def save(self, net: Network) -> None:
+        write_bytes_atomic(self.dir / f"{net.id}.json", json.dumps(asdict(net), indent=1).encode())
+
+    def all(self) -> list[Network]:
+        nets = self._load()
+        if not {"bridge", "host", "none"} <= {n.name for n in nets}:
+            with self.locked():
+                nets = self._ensure_defaults(self._load())
+        return sorted(nets, key=lambda n: n.name)
+
+    def get(self, ref: str) -> Network:
+        """By exact name, full ID, then unique ID prefix (Docker's order)."""
+        nets = self.all()
+        for n in nets:
+            if ref in (n.name, n.id):
+                return n
+        found = [n for n in nets if ref and n.id.startswith(ref)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise StrataError(f"network {ref} is ambiguous ({len(found)} matches found based on ID prefix)")
+        raise NetworkNotFound(ref)
+
+    def remove(self, net: Network) -> None:
+        (self.dir / f"{net.id}.json").unlink(missing_ok=True)
+
+    def _ensure_defaults(self, nets: list[Network]) -> list[Network]:
+        names = {n.name for n in nets}
+        for name, driver in (("host", "host"), ("none", "null")):
+            if name not in names:
+                net = Network(name=name, id=_new_id(), driver=driver, created=time.time())
+                self.save(net)
+                nets.append(net)
+        if "bridge" not in names:
+            net = self._default_bridge(nets)
+            self.save(net)
+            nets.append(net)
+        return nets
+
+    def _default_bridge(self, nets: list[Network]) -> Network:
+        bip = config_value("bip")
+        if isinstance(bip, str) and bip:
+            try:
+                iface = ipaddress.ip_interface(bip)
+            except ValueError:
+                raise StrataError(f"invalid bip {bip!r} in the config file") from None
+            subnet, gateway = str(iface.network), str(iface.ip)
+        else:
+            subnet = self.free_subnet(nets)
+            gateway = str(next(ipaddress.ip_network(subnet).hosts()))
+        name = config_value("bridge")
+        default_root = Path("/var/lib/strata")
+        if not isinstance(name, str) or not name:
+            name = "strata0" if self.root == default_root else "strata-" + hashlib.sha256(
+                str(self.root).encode()).hexdigest()[:8]
+        return Network(
+            name="bridge", id=_new_id(), driver="bridge", created=time.time(), subnet=subnet, gateway=gateway,
+            interface=name, options=_bridge_options(name),
+        )
+
+    def free_subnet(self, nets: list[Network]) -> str:
+        """The first subnet of the address pools clashing with no network here and no host route."""
+        pools = config_value("default-address-pools")
+        if not isinstance(pools, list) or not pools:
+            pools = _DEFAULT_POOLS
+        taken = [ipaddress.ip_network(n.subnet) for n in nets if n.subnet]
+        taken += [r for _, r in host_routes()]
+        for pool in pools:
+            try:
+                base = ipaddress.ip_network(str(pool["base"]))
+                size = int(pool["size"])
+            except (KeyError, ValueError, TypeError):
+                raise StrataError(f"invalid default-address-pools entry {pool!r} in the config file") from None
+            for cand in base.subnets(new_prefix=size) if size >= base.prefixlen else []:
+                if not any(cand.overlaps(t) for t in taken):
+                    return str(cand)
+        raise StrataError("could not find an available, non-overlapping IPv4 address pool among the defaults "
+                          "to assign to the network")
+
+    def routable(self, net: Network, in_use: bool) -> Network:
+        """``net`` if its subnet clashes with no route of another host interface; the default bridge
+        (subnet not from ``bip``, no container on it) moves to a free subnet; otherwise Docker's error."""
+        clash = [(iface, r) for iface, r in host_routes()
+                 if iface != net.interface and net.subnet and r.overlaps(ipaddress.ip_network(net.subnet))]
+        if not clash:
+            return net
+        if net.name == "bridge" and not in_use and not config_value("bip"):
+            subnet = self.free_subnet(self._load())
+            net.subnet, net.gateway = subnet, str(next(ipaddress.ip_network(subnet).hosts()))
+            self.save(net)
+            return net
+        iface, route = clash[0]
+        raise StrataError(f"cannot set up network {net.name}: its subnet {net.subnet} overlaps {route} on {iface}",
+                          exit_code=125)
+
+    def create(self, name: str, subnet: str, gateway: str, *, internal: bool, options: dict[str, str],
+               labels: dict[str, str]) -> Network:
+        """A new user-defined bridge network (name resolution on); Docker's errors."""
+        with self.locked():
+            nets = self._ensure_defaults(self._load())
+            if any(n.name == name for n in nets):
+                raise Conflict(f"network with name {name} already exists")
+            net_subnet, net_gw = _ipam(subnet, gateway, nets, self)
+            show_gateway = bool(gateway) or not subnet
+            nid = _new_id()
+            iface = options.get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
+            net = Network(name=name, id=nid, driver="bridge", created=time.time(), subnet=net_subnet,
+                          gateway=net_gw, interface=iface, internal=internal, dns=True, options=options,
+                          labels=labels, show_gateway=show_gateway)
+            self.save(net)
+            return net
+
+
+def _ipam(subnet: str, gateway: str, nets: list[Network], store: NetworkStore) -> tuple[str, str]:
+    if not subnet:
+        if gateway:
+            raise StrataError("every ip-range or gateway must have a corresponding subnet")
+        chosen = store.free_subnet(nets)
+        return chosen, str(next(ipaddress.ip_network(chosen).hosts()))
+    try:
+        net = ipaddress.ip_network(subnet, strict=False)
+    except ValueError:
+        raise StrataError(f"Invalid subnet {subnet} : invalid CIDR address: {subnet}") from None
+    if net.version != 4:
+        raise StrataError("strata networks are IPv4 only")
+    if any(n.subnet and net.overlaps(ipaddress.ip_network(n.subnet)) for n in nets):
+        raise StrataError("Pool overlaps with other one on this address space")
+    if gateway:
+        try:
+            gw = ipaddress.ip_address(gateway)
+        except ValueError:
+            raise StrataError(f"invalid gateway address {gateway}") from None
+        if gw not in net:
+            raise StrataError(f"no matching subnet for gateway {gateway}")
+        return str(net), str(gw)
+    return str(net), str(next(net.hosts()))
+
+
+def _bridge_options(name: str) -> dict[str, str]:
+    return {
+        "com.docker.network.bridge.default_bridge": "true",
+        "com.docker.network.bridge.enable_icc": "true",
+        "com.docker.network.bridge.enable_ip_masquerade": "true",
+        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+        "com.docker.network.bridge.name": name,
+        "com.docker.network.driver.mtu": "1500",
+    }
+
+
+def _new_id() -> str:
+    return secrets.token_hex(32)
