@@ -356,3 +356,58 @@ def test_history_of_unusual_configs(both: Both, rootfs_tar: Path, tmp_path: Path
         _same(both, "load", "-i", str(path))
         _same(both, "history", tag)
         _same(both, "history", "--format", "{{.ID}} {{.CreatedBy}} {{.Size}}", tag)
+
+
+# --------------------------------------------------------------------------- issue 15: outside `run`
+
+_ACCEPT = {"Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"}
+
+
+def _pushed_types(registry: Any, repo: str, tag: str) -> tuple[str, str, list[str]]:
+    status, _, body = registry.request("GET", f"/v2/{repo}/manifests/{tag}", headers=_ACCEPT)
+    assert status == 200, body
+    doc = json.loads(body)
+    return doc["mediaType"], doc["config"]["mediaType"], [lay["mediaType"] for lay in doc["layers"]]
+
+
+def test_push_media_types_of_imported_and_loaded_images(
+    both: Both, strata: Strata, dockerd: Any, distribution_registry: Any, rootfs_tar: Path, tmp_path: Path
+) -> None:
+    """An image made locally (import; load of a Docker archive) is pushed as Docker pushes it: schema 2,
+    Docker config, ``tar.gzip`` layers -- not OCI."""
+    host = distribution_registry.host
+    _import_both(both, rootfs_tar, "parity-mt:1")
+    archive = tmp_path / "docker-saved.tar"
+    dockerd.run("tag", "parity-mt:1", "parity-mt:loaded")
+    dockerd.run("save", "-o", str(archive), "parity-mt:loaded")
+    strata("load", "-i", str(archive))
+    assert strata("images", "-q", "parity-mt:1").stdout != strata("images", "-q", "parity-mt:loaded").stdout
+    seen = {}
+    for name, tool, source in (("docker", dockerd.run, "parity-mt:1"), ("strata", strata, "parity-mt:1"),
+                               ("strata-loaded", strata, "parity-mt:loaded")):  # fmt: skip
+        tool("tag", source, f"{host}/parity-mt/{name}:1")
+        tool("push", f"{host}/parity-mt/{name}:1")
+        seen[name] = _pushed_types(distribution_registry, f"parity-mt/{name}", "1")
+    assert seen["docker"] == (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.container.image.v1+json",
+        ["application/vnd.docker.image.rootfs.diff.tar.gzip"],
+    )
+    assert seen["strata"] == seen["strata-loaded"] == seen["docker"]
+
+
+def test_load_of_an_archive_repacked_with_a_root_entry(both: Both, dockerd: Any, rootfs_tar: Path, tmp_path: Path) -> None:
+    """``tar -C dir -cf x.tar .`` puts a ``./`` directory first: Docker loads it, so does strata."""
+    import subprocess
+
+    _import_both(both, rootfs_tar, "parity-rp:1")
+    saved, unpacked, repacked = tmp_path / "saved.tar", tmp_path / "unpacked", tmp_path / "repacked.tar"
+    dockerd.run("save", "-o", str(saved), "parity-rp:1")
+    unpacked.mkdir()
+    subprocess.run(["tar", "-C", str(unpacked), "-xf", str(saved)], check=True)
+    subprocess.run(["tar", "-C", str(unpacked), "-cf", str(repacked), "."], check=True)
+    with tarfile.open(repacked) as tar:
+        assert tar.getnames()[0] == "."
+    _same(both, "rmi", "parity-rp:1")
+    _same(both, "load", "-i", str(repacked))
+    _same(both, "images", "--format", "{{.Repository}}:{{.Tag}}", "parity-rp")
