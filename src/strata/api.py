@@ -160,7 +160,9 @@ def _pull_one(
         image = registry_image(client, ref.path, reference, platform=platform)
     except StrataError as e:
         raise _pull_error(e, ref, shown) from None
-    _say(progress, f"{ref.digest or ref.tag}: Pulling from {ref.path}")  # once the manifest is known
+    # once the manifest is known; Docker names a digest pull by the whole familiar reference
+    what = ref.without_tag().familiar_string() if ref.digest else ref.tag
+    _say(progress, f"{what}: Pulling from {ref.path}")
     refs = [*([ref] if ref.digest is None else []), ref.without_tag().with_digest(image.top_digest)]
     known = image.image_id()
     if _local(engine, str(known)) == known:  # Docker: an image already stored is only tagged

@@ -411,3 +411,39 @@ def test_load_of_an_archive_repacked_with_a_root_entry(both: Both, dockerd: Any,
     _same(both, "rmi", "parity-rp:1")
     _same(both, "load", "-i", str(repacked))
     _same(both, "images", "--format", "{{.Repository}}:{{.Tag}}", "parity-rp")
+
+
+def _no_verifying(part: int | str) -> int | str:
+    return part if isinstance(part, int) else re.sub(r"(?m)^\S+: Verifying Checksum\n", "", part)
+
+
+def test_pull_by_digest_and_search(both: Both, dockerd: Any, distribution_registry: Any, rootfs_tar: Path) -> None:
+    """``pull repo@sha256:…`` names the whole reference before ``Pulling from``; ``search`` on a private
+    registry prints the names as Docker does."""
+    host = distribution_registry.host
+    repo = f"{host}/parity-pd/img"
+    _import_both(both, rootfs_tar, f"{repo}:1")
+    dockerd.run("push", f"{repo}:1")
+    digest = dockerd.run("inspect", "--format", "{{index .RepoDigests 0}}", f"{repo}:1").stdout.strip()
+    assert "@sha256:" in digest
+    both("rmi", f"{repo}:1")  # Docker untags the digest too (it pushed): not compared
+    d, s = both("pull", digest)
+    # "Verifying Checksum" is a progress update Docker's transfer broadcast may drop: not compared
+    assert [_no_verifying(r) for r in s] == [_no_verifying(r) for r in d], (d, s)
+    _same(both, "images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}", repo)
+    _same(both, "pull", "-q", digest)
+    _same(both, "rmi", digest)
+
+
+def test_search_on_a_strata_registry(both: Both, dockerd: Any, rootfs_tar: Path, tmp_path: Path) -> None:
+    """The names ``/v1/search`` answers are printed as the registry gives them, as Docker does."""
+    from server.helpers import ServerProcess  # type: ignore[import-not-found]
+
+    _import_both(both, rootfs_tar, "parity-se:1")
+    with ServerProcess(tmp_path / "reg", None) as reg:
+        host = reg.url
+        dockerd.run("tag", "parity-se:1", f"{host}/parity-se/found:1")
+        dockerd.run("push", f"{host}/parity-se/found:1")
+        for args in (("search", f"{host}/parity-se"), ("search", "--format", "{{.Name}}", f"{host}/found"),
+                     ("search", f"{host}/parity-nosuch"), ("search", "--no-trunc", f"{host}/parity")):  # fmt: skip
+            _same(both, *args)
