@@ -485,3 +485,36 @@ def test_diff_of_a_directory_removed_and_recreated(run_both: Both, tmp_path: Pat
     # Docker's naive diff walks Go maps: the order inside a directory varies from run to run
     assert (s[0], sorted(s[1].splitlines()), s[2]) == (d[0], sorted(d[1].splitlines()), d[2]), (d, s)
     assert "D /etc/pd/b" in s[1].splitlines()
+
+
+def _tar_entries(data: bytes, names: set[str] | None = None) -> dict[str, tuple[Any, ...]]:
+    """name -> (type, mode, size, link target, device) of a tar's members (``names`` only, if given)."""
+    out: dict[str, tuple[Any, ...]] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar.getmembers():
+            name = m.name.removeprefix("./").rstrip("/")
+            if names is None or name in names:
+                out[name] = (m.type, oct(m.mode & 0o7777), m.size, m.linkname, (m.devmajor, m.devminor))
+    return out
+
+
+_INIT_PATHS = {".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "etc/mtab", "dev/console",
+               "dev/pts", "dev/shm", "dev", "proc", "sys", "etc"}  # fmt: skip
+
+
+@pytest.mark.runtime
+def test_export_holds_the_init_files(run_both: Both, strata: Strata, dockerd: Any, rootfs_tar: Path) -> None:
+    """``export`` of a created and of a run container: the files Docker's init layer puts in (empty
+    mount points /.dockerenv, /etc/hostname, /etc/hosts, /etc/resolv.conf, /dev/console ...)."""
+    import subprocess
+
+    _import_both(run_both, rootfs_tar, "parity-ex:1")
+    d, s = run_both("create", "--network", "none", "--name", "parity-c-ex1", "parity-ex:1", "true")
+    assert d[0] == s[0] == 0, (d, s)
+    d, s = run_both("run", "--network", "none", "--name", "parity-c-ex2", "parity-ex:1", "true")
+    assert d[0] == s[0] == 0, (d, s)
+    for name in ("parity-c-ex1", "parity-c-ex2"):
+        docker = subprocess.run(dockerd.argv("export", name), capture_output=True, check=True, env=dockerd.env)
+        ours = strata("export", name, text=False)
+        want, got = _tar_entries(docker.stdout, _INIT_PATHS), _tar_entries(ours.stdout, _INIT_PATHS)  # type: ignore[arg-type]
+        assert got == want, (name, want, got)
