@@ -518,3 +518,59 @@ def test_export_holds_the_init_files(run_both: Both, strata: Strata, dockerd: An
         ours = strata("export", name, text=False)
         want, got = _tar_entries(docker.stdout, _INIT_PATHS), _tar_entries(ours.stdout, _INIT_PATHS)  # type: ignore[arg-type]
         assert got == want, (name, want, got)
+
+
+def _with_devices(src: Path, dest: Path) -> Path:
+    """``src`` (a rootfs tar) with the device nodes a debootstrap rootfs has in /dev, and a block device."""
+    nodes = [("dev/null", tarfile.CHRTYPE, 1, 3, 0o666), ("dev/zero", tarfile.CHRTYPE, 1, 5, 0o666),
+             ("dev/full", tarfile.CHRTYPE, 1, 7, 0o666), ("dev/tty", tarfile.CHRTYPE, 5, 0, 0o666),
+             ("dev/loop7", tarfile.BLKTYPE, 7, 7, 0o660)]  # fmt: skip
+    with tarfile.open(src) as tin, tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tout:
+        for m in tin.getmembers():
+            tout.addfile(m, tin.extractfile(m) if m.isreg() else None)
+        for name, kind, major, minor, mode in nodes:
+            info = tarfile.TarInfo(name)
+            info.type, info.devmajor, info.devminor, info.mode, info.mtime = kind, major, minor, mode, 1_700_000_000
+            tout.addfile(info)
+    return dest
+
+
+_DEV_PATHS = {"dev/null", "dev/zero", "dev/full", "dev/tty", "dev/loop7", "blk", "chr"}
+
+
+@pytest.mark.runtime
+def test_device_nodes_in_layers_export_and_commit(run_both: Both, strata: Strata, dockerd: Any, rootfs_tar: Path,
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    """Character and block devices of a layer are kept: ``export`` and an export -> import round trip
+    hold /dev/null, /dev/zero ... as Docker's do; a container that makes a block device is committed."""
+    import subprocess
+
+    tar = _with_devices(rootfs_tar, tmp_path / "devs.tar")
+    _import_both(run_both, tar, "parity-dev:1")
+
+    def exported(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        docker = subprocess.run(dockerd.argv("export", name), capture_output=True, check=True, env=dockerd.env)
+        ours = strata("export", name, text=False).stdout
+        return _tar_entries(docker.stdout, _DEV_PATHS), _tar_entries(ours, _DEV_PATHS)  # type: ignore[arg-type]
+
+    d, s = run_both("create", "--network", "none", "--name", "parity-c-dev1", "parity-dev:1", "true")
+    assert d[0] == s[0] == 0, (d, s)
+    want, got = exported("parity-c-dev1")
+    assert got == want and len(got) == 5, (want, got)
+    # the export imported again and exported again: the nodes survive the round trip
+    out = tmp_path / "exported.tar"
+    out.write_bytes(strata("export", "parity-c-dev1", text=False).stdout)  # type: ignore[arg-type]
+    _import_both(run_both, out, "parity-dev:2")
+    d, s = run_both("create", "--network", "none", "--name", "parity-c-dev2", "parity-dev:2", "true")
+    assert d[0] == s[0] == 0, (d, s)
+    want2, got2 = exported("parity-c-dev2")
+    assert got2 == want2 == want, (want2, got2)
+    # a container that makes devices, committed; the committed image runs and holds them
+    script = "mknod /blk b 7 9 && mknod /chr c 1 3 && ls -ln /blk /chr"
+    d, s = run_both("run", "--network", "none", "--name", "parity-c-dev3", "parity-dev:1", "sh", "-c", script)
+    assert d == s and d[0] == 0, (d, s)
+    d, s = run_both("diff", "parity-c-dev3")
+    assert sorted(d[1].splitlines()) == sorted(s[1].splitlines()) and d[0] == s[0] == 0, (d, s)
+    d, s = run_both("commit", "parity-c-dev3", "parity-dev:3")
+    assert d[0] == s[0] == 0, (d, s)
+    _same(run_both, "run", "--rm", "--network", "none", "parity-dev:3", "ls", "-ln", "/blk", "/chr")
