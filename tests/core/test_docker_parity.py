@@ -574,3 +574,23 @@ def test_device_nodes_in_layers_export_and_commit(run_both: Both, strata: Strata
     d, s = run_both("commit", "parity-c-dev3", "parity-dev:3")
     assert d[0] == s[0] == 0, (d, s)
     _same(run_both, "run", "--rm", "--network", "none", "parity-dev:3", "ls", "-ln", "/blk", "/chr")
+
+
+@pytest.mark.runtime
+def test_push_media_types_of_a_committed_image(run_both: Both, strata: Strata, dockerd: Any,
+                                               distribution_registry: Any, rootfs_tar: Path) -> None:  # fmt: skip
+    """A committed image is pushed as Docker pushes it: schema 2 with ``tar.gzip`` layers."""
+    host = distribution_registry.host
+    _import_both(run_both, rootfs_tar, "parity-mc:1")
+    d, s = run_both("run", "--network", "none", "--name", "parity-c-mc", "parity-mc:1", "sh", "-c", "echo x > /x")
+    assert d[0] == s[0] == 0, (d, s)
+    seen = []
+    for name, tool in (("docker", dockerd.run), ("strata", strata)):
+        tool("commit", "parity-c-mc", f"{host}/parity-mc/{name}:1")
+        tool("push", f"{host}/parity-mc/{name}:1")
+        seen.append(_pushed_types(distribution_registry, f"parity-mc/{name}", "1"))
+    assert seen[1] == seen[0] == (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.container.image.v1+json",
+        ["application/vnd.docker.image.rootfs.diff.tar.gzip"] * 2,
+    )
