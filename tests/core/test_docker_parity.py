@@ -594,3 +594,18 @@ def test_push_media_types_of_a_committed_image(run_both: Both, strata: Strata, d
         "application/vnd.docker.container.image.v1+json",
         ["application/vnd.docker.image.rootfs.diff.tar.gzip"] * 2,
     )
+
+
+def test_push_keeps_an_oci_image_oci(strata: Strata, distribution_registry: Any, rootfs_tar: Path, tmp_path: Path) -> None:
+    """Only images made here go as Docker's schema 2: an image pulled as OCI is pushed as OCI."""
+    host = distribution_registry.host
+    strata("import", str(rootfs_tar), "parity-oci:1")
+    strata("copy", "strata:parity-oci:1", f"oci:{tmp_path / 'layout'}:1")
+    strata("copy", f"oci:{tmp_path / 'layout'}:1", f"docker://{host}/parity-oci/src:1")
+    strata("rmi", "parity-oci:1")
+    strata("pull", "-q", f"{host}/parity-oci/src:1")
+    strata("tag", f"{host}/parity-oci/src:1", f"{host}/parity-oci/dst:1")
+    strata("push", f"{host}/parity-oci/dst:1")
+    kinds = _pushed_types(distribution_registry, "parity-oci/dst", "1")
+    assert kinds == _pushed_types(distribution_registry, "parity-oci/src", "1")
+    assert kinds[0] == "application/vnd.oci.image.manifest.v1+json"
