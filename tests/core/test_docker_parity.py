@@ -478,7 +478,7 @@ def test_diff_of_a_directory_removed_and_recreated(run_both: Both, tmp_path: Pat
     files = {"etc/pd/a": b"a", "etc/pd/b": b"b", "etc/pd/sub/c": b"c", "etc/parity-id": str(tmp_path).encode()}
     tar = peers.busybox_rootfs_tar(tmp_path / "opq.tar", extra_files=files)
     _import_both(run_both, tar, "parity-opq:1")
-    script = "rm -rf /etc/pd && mkdir -p /etc/pd && echo x > /etc/pd/a && echo n > /etc/pd/new"
+    script = "rm -rf /etc/pd && mkdir -p /etc/pd/sub && echo x > /etc/pd/a && echo n > /etc/pd/new"
     d, s = run_both("run", "--network", "none", "--name", "parity-c-opq", "parity-opq:1", "sh", "-c", script)
     assert d[0] == s[0] == 0, (d, s)
     d, s = run_both("diff", "parity-c-opq")
