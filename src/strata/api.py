@@ -160,7 +160,9 @@ def _pull_one(
         image = registry_image(client, ref.path, reference, platform=platform)
     except StrataError as e:
         raise _pull_error(e, ref, shown) from None
-    _say(progress, f"{ref.digest or ref.tag}: Pulling from {ref.path}")  # once the manifest is known
+    # once the manifest is known; Docker names a digest pull by the whole familiar reference
+    what = ref.without_tag().familiar_string() if ref.digest else ref.tag
+    _say(progress, f"{what}: Pulling from {ref.path}")
     refs = [*([ref] if ref.digest is None else []), ref.without_tag().with_digest(image.top_digest)]
     known = image.image_id()
     if _local(engine, str(known)) == known:  # Docker: an image already stored is only tagged
@@ -254,13 +256,14 @@ def _local_tags(engine: Engine, ref: Reference) -> list[Reference]:
 
 def _push_one(engine: Engine, client: RegistryClient, ref: Reference, progress: Progress) -> PushResult:
     from strata.transports.registry import RegistrySink
+    from strata.transports.store import stored_image
 
     with engine.writing():  # held like a writer: a concurrent rmi's collection cannot delete blobs mid-push
         image_id = _local(engine, ref.string())
         if image_id is None:
             raise ImageNotFound(ref.familiar_string())
         sink = RegistrySink(client, ref.path, concurrency=MAX_UPLOADS, metadata=_metadata(engine))
-        result = copy_image(engine.image(image_id), sink, [ref], progress)
+        result = copy_image(stored_image(engine, image_id), sink, [ref], progress)
     assert result.manifest_digest is not None
     engine.tag(image_id, ref.without_tag().with_digest(result.manifest_digest))  # Docker's RepoDigest
     _say(progress, f"{ref.tag}: digest: {result.manifest_digest} size: {result.manifest_size}")

@@ -408,7 +408,7 @@ class Engine:
             tmp = self.store.temp_dir("layer-")
             try:
                 with self._opener(blob)() as f:
-                    apply_layer(f, tmp / "diff", whiteouts="overlay", devices="skip")
+                    apply_layer(f, tmp / "diff", whiteouts="overlay", devices="make")
                 _sync_filesystem(tmp)  # the files are on disk before the dir can be seen complete
                 os.replace(tmp / "diff", final)
                 fsync_dir(final.parent)

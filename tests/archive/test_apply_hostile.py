@@ -174,6 +174,32 @@ def test_device_nodes_can_be_skipped(sandbox: tuple[Path, Path]) -> None:
     assert sorted(os.listdir(dest / "dev")) == ["ok"]
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of devices needs root")
+def test_device_nodes_are_made_as_docker_keeps_them(sandbox: tuple[Path, Path]) -> None:
+    """``devices="make"`` (the layer store's unpack): character and block devices with their numbers,
+    mode and owner; a node replaces a file of an earlier member; nothing is made through a symlink."""
+    import stat
+
+    dest, _ = sandbox
+    data = make_tar([Entry("dev", D, mode=0o755), Entry("dev/null", data=b"was a file"),
+                     Entry("dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666),
+                     Entry("dev/loop7", tarfile.BLKTYPE, devmajor=7, devminor=7, mode=0o660)])  # fmt: skip
+    apply_layer(io.BytesIO(data), dest, whiteouts="overlay", devices="make")
+    null, loop = os.lstat(dest / "dev/null"), os.lstat(dest / "dev/loop7")
+    assert stat.S_ISCHR(null.st_mode) and (os.major(null.st_rdev), os.minor(null.st_rdev)) == (1, 3)
+    assert stat.S_ISBLK(loop.st_mode) and (os.major(loop.st_rdev), os.minor(loop.st_rdev)) == (7, 7)
+    assert (stat.S_IMODE(null.st_mode), stat.S_IMODE(loop.st_mode)) == (0o666, 0o660)
+
+
+def test_whiteout_like_device_is_refused_in_an_overlay_lower(sandbox: tuple[Path, Path]) -> None:
+    """A character device 0:0 in an overlay lower would hide what the layers below hold: refused."""
+    dest, _ = sandbox
+    data = make_tar([Entry("dev", D, mode=0o755), Entry("dev/x", tarfile.CHRTYPE, devmajor=0, devminor=0)])
+    with pytest.raises(InvalidArchive, match="'dev/x': character device 0:0; it would be an overlay whiteout"):
+        apply_layer(io.BytesIO(data), dest, whiteouts="overlay", devices="make")
+    assert not (dest / "dev/x").exists()
+
+
 def test_fifo_is_created(sandbox: tuple[Path, Path]) -> None:
     dest, _ = sandbox
     apply_layer(io.BytesIO(make_tar([Entry("p", tarfile.FIFOTYPE, mode=0o640)])), dest)

@@ -356,3 +356,256 @@ def test_history_of_unusual_configs(both: Both, rootfs_tar: Path, tmp_path: Path
         _same(both, "load", "-i", str(path))
         _same(both, "history", tag)
         _same(both, "history", "--format", "{{.ID}} {{.CreatedBy}} {{.Size}}", tag)
+
+
+# --------------------------------------------------------------------------- issue 15: outside `run`
+
+_ACCEPT = {"Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"}
+
+
+def _pushed_types(registry: Any, repo: str, tag: str) -> tuple[str, str, list[str]]:
+    status, _, body = registry.request("GET", f"/v2/{repo}/manifests/{tag}", headers=_ACCEPT)
+    assert status == 200, body
+    doc = json.loads(body)
+    return doc["mediaType"], doc["config"]["mediaType"], [lay["mediaType"] for lay in doc["layers"]]
+
+
+def test_push_media_types_of_imported_and_loaded_images(
+    both: Both, strata: Strata, dockerd: Any, distribution_registry: Any, rootfs_tar: Path, tmp_path: Path
+) -> None:
+    """An image made locally (import; load of a Docker archive) is pushed as Docker pushes it: schema 2,
+    Docker config, ``tar.gzip`` layers -- not OCI."""
+    host = distribution_registry.host
+    _import_both(both, rootfs_tar, "parity-mt:1")
+    archive = tmp_path / "docker-saved.tar"
+    dockerd.run("tag", "parity-mt:1", "parity-mt:loaded")
+    dockerd.run("save", "-o", str(archive), "parity-mt:loaded")
+    strata("load", "-i", str(archive))
+    assert strata("images", "-q", "parity-mt:1").stdout != strata("images", "-q", "parity-mt:loaded").stdout
+    seen = {}
+    for name, tool, source in (("docker", dockerd.run, "parity-mt:1"), ("strata", strata, "parity-mt:1"),
+                               ("strata-loaded", strata, "parity-mt:loaded")):  # fmt: skip
+        tool("tag", source, f"{host}/parity-mt/{name}:1")
+        tool("push", f"{host}/parity-mt/{name}:1")
+        seen[name] = _pushed_types(distribution_registry, f"parity-mt/{name}", "1")
+    assert seen["docker"] == (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.container.image.v1+json",
+        ["application/vnd.docker.image.rootfs.diff.tar.gzip"],
+    )
+    assert seen["strata"] == seen["strata-loaded"] == seen["docker"]
+
+
+def test_load_of_an_archive_repacked_with_a_root_entry(both: Both, dockerd: Any, rootfs_tar: Path, tmp_path: Path) -> None:
+    """``tar -C dir -cf x.tar .`` puts a ``./`` directory first: Docker loads it, so does strata."""
+    import subprocess
+
+    _import_both(both, rootfs_tar, "parity-rp:1")
+    saved, unpacked, repacked = tmp_path / "saved.tar", tmp_path / "unpacked", tmp_path / "repacked.tar"
+    dockerd.run("save", "-o", str(saved), "parity-rp:1")
+    unpacked.mkdir()
+    subprocess.run(["tar", "-C", str(unpacked), "-xf", str(saved)], check=True)
+    subprocess.run(["tar", "-C", str(unpacked), "-cf", str(repacked), "."], check=True)
+    with tarfile.open(repacked) as tar:
+        assert tar.getnames()[0] == "."
+    _same(both, "rmi", "parity-rp:1")
+    _same(both, "load", "-i", str(repacked))
+    _same(both, "images", "--format", "{{.Repository}}:{{.Tag}}", "parity-rp")
+
+
+def _no_verifying(part: int | str) -> int | str:
+    return part if isinstance(part, int) else re.sub(r"(?m)^\S+: Verifying Checksum\n", "", part)
+
+
+def test_pull_by_digest_and_search(both: Both, dockerd: Any, distribution_registry: Any, rootfs_tar: Path) -> None:
+    """``pull repo@sha256:…`` names the whole reference before ``Pulling from``; ``search`` on a private
+    registry prints the names as Docker does."""
+    host = distribution_registry.host
+    repo = f"{host}/parity-pd/img"
+    _import_both(both, rootfs_tar, f"{repo}:1")
+    dockerd.run("push", f"{repo}:1")
+    digest = dockerd.run("inspect", "--format", "{{index .RepoDigests 0}}", f"{repo}:1").stdout.strip()
+    assert "@sha256:" in digest
+    both("rmi", f"{repo}:1")  # Docker untags the digest too (it pushed): not compared
+    d, s = both("pull", digest)
+    # "Verifying Checksum" is a progress update Docker's transfer broadcast may drop: not compared
+    assert [_no_verifying(r) for r in s] == [_no_verifying(r) for r in d], (d, s)
+    _same(both, "images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}", repo)
+    _same(both, "pull", "-q", digest)
+    _same(both, "rmi", digest)
+
+
+def test_search_on_a_strata_registry(both: Both, dockerd: Any, rootfs_tar: Path, tmp_path: Path) -> None:
+    """The names ``/v1/search`` answers are printed as the registry gives them, as Docker does."""
+    from server.helpers import ServerProcess  # type: ignore[import-not-found]
+
+    _import_both(both, rootfs_tar, "parity-se:1")
+    with ServerProcess(tmp_path / "reg", None) as reg:
+        host = reg.url
+        dockerd.run("tag", "parity-se:1", f"{host}/parity-se/found:1")
+        dockerd.run("push", f"{host}/parity-se/found:1")
+        for args in (("search", f"{host}/parity-se"), ("search", "--format", "{{.Name}}", f"{host}/found"),
+                     ("search", f"{host}/parity-nosuch"), ("search", "--no-trunc", f"{host}/parity")):  # fmt: skip
+            _same(both, *args)
+
+
+@pytest.fixture
+def run_both(both: Both, strata: Strata, dockerd: Any) -> Any:
+    """``both`` for tests that run containers: containers named ``parity-c*`` are removed afterwards."""
+    import shutil
+
+    if shutil.which("runc") is None:
+        pytest.skip("runc is not installed")
+    made: list[str] = []
+
+    def run(*args: str, input: str | None = None) -> tuple[Result, Result]:
+        if args[:1] in (("run",), ("create",)) and "--name" in args:
+            made.append(args[args.index("--name") + 1])
+        return both(*args, input=input)
+
+    yield run
+    for name in made:
+        dockerd.run("rm", "-f", name, check=False)
+        strata("rm", "-f", name, check=False)
+
+
+@pytest.mark.runtime
+def test_diff_of_a_directory_removed_and_recreated(run_both: Both, tmp_path: Path) -> None:
+    """A directory removed and made again is opaque in the container's layer: what it held below is
+    deleted, and ``diff`` says so as Docker does."""
+    import peers
+
+    files = {"etc/pd/a": b"a", "etc/pd/b": b"b", "etc/pd/sub/c": b"c", "etc/parity-id": str(tmp_path).encode()}
+    tar = peers.busybox_rootfs_tar(tmp_path / "opq.tar", extra_files=files)
+    _import_both(run_both, tar, "parity-opq:1")
+    script = "rm -rf /etc/pd && mkdir -p /etc/pd/sub && echo x > /etc/pd/a && echo n > /etc/pd/new"
+    d, s = run_both("run", "--network", "none", "--name", "parity-c-opq", "parity-opq:1", "sh", "-c", script)
+    assert d[0] == s[0] == 0, (d, s)
+    d, s = run_both("diff", "parity-c-opq")
+    # Docker's naive diff walks Go maps: the order inside a directory varies from run to run
+    assert (s[0], sorted(s[1].splitlines()), s[2]) == (d[0], sorted(d[1].splitlines()), d[2]), (d, s)
+    assert "D /etc/pd/b" in s[1].splitlines()
+
+
+def _tar_entries(data: bytes, names: set[str] | None = None) -> dict[str, tuple[Any, ...]]:
+    """name -> (type, mode, size, link target, device) of a tar's members (``names`` only, if given)."""
+    out: dict[str, tuple[Any, ...]] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar.getmembers():
+            name = m.name.removeprefix("./").rstrip("/")
+            if names is None or name in names:
+                out[name] = (m.type, oct(m.mode & 0o7777), m.size, m.linkname, (m.devmajor, m.devminor))
+    return out
+
+
+_INIT_PATHS = {".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "etc/mtab", "dev/console",
+               "dev/pts", "dev/shm", "dev", "proc", "sys", "etc"}  # fmt: skip
+
+
+@pytest.mark.runtime
+def test_export_holds_the_init_files(run_both: Both, strata: Strata, dockerd: Any, rootfs_tar: Path) -> None:
+    """``export`` of a created and of a run container: the files Docker's init layer puts in (empty
+    mount points /.dockerenv, /etc/hostname, /etc/hosts, /etc/resolv.conf, /dev/console ...)."""
+    import subprocess
+
+    _import_both(run_both, rootfs_tar, "parity-ex:1")
+    d, s = run_both("create", "--network", "none", "--name", "parity-c-ex1", "parity-ex:1", "true")
+    assert d[0] == s[0] == 0, (d, s)
+    d, s = run_both("run", "--network", "none", "--name", "parity-c-ex2", "parity-ex:1", "true")
+    assert d[0] == s[0] == 0, (d, s)
+    for name in ("parity-c-ex1", "parity-c-ex2"):
+        docker = subprocess.run(dockerd.argv("export", name), capture_output=True, check=True, env=dockerd.env)
+        ours = strata("export", name, text=False)
+        want, got = _tar_entries(docker.stdout, _INIT_PATHS), _tar_entries(ours.stdout, _INIT_PATHS)  # type: ignore[arg-type]
+        assert got == want, (name, want, got)
+
+
+def _with_devices(src: Path, dest: Path) -> Path:
+    """``src`` (a rootfs tar) with the device nodes a debootstrap rootfs has in /dev, and a block device."""
+    nodes = [("dev/null", tarfile.CHRTYPE, 1, 3, 0o666), ("dev/zero", tarfile.CHRTYPE, 1, 5, 0o666),
+             ("dev/full", tarfile.CHRTYPE, 1, 7, 0o666), ("dev/tty", tarfile.CHRTYPE, 5, 0, 0o666),
+             ("dev/loop7", tarfile.BLKTYPE, 7, 7, 0o660)]  # fmt: skip
+    with tarfile.open(src) as tin, tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tout:
+        for m in tin.getmembers():
+            tout.addfile(m, tin.extractfile(m) if m.isreg() else None)
+        for name, kind, major, minor, mode in nodes:
+            info = tarfile.TarInfo(name)
+            info.type, info.devmajor, info.devminor, info.mode, info.mtime = kind, major, minor, mode, 1_700_000_000
+            tout.addfile(info)
+    return dest
+
+
+_DEV_PATHS = {"dev/null", "dev/zero", "dev/full", "dev/tty", "dev/loop7", "blk", "chr"}
+
+
+@pytest.mark.runtime
+def test_device_nodes_in_layers_export_and_commit(run_both: Both, strata: Strata, dockerd: Any, rootfs_tar: Path,
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    """Character and block devices of a layer are kept: ``export`` and an export -> import round trip
+    hold /dev/null, /dev/zero ... as Docker's do; a container that makes a block device is committed."""
+    import subprocess
+
+    tar = _with_devices(rootfs_tar, tmp_path / "devs.tar")
+    _import_both(run_both, tar, "parity-dev:1")
+
+    def exported(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        docker = subprocess.run(dockerd.argv("export", name), capture_output=True, check=True, env=dockerd.env)
+        ours = strata("export", name, text=False).stdout
+        return _tar_entries(docker.stdout, _DEV_PATHS), _tar_entries(ours, _DEV_PATHS)  # type: ignore[arg-type]
+
+    d, s = run_both("create", "--network", "none", "--name", "parity-c-dev1", "parity-dev:1", "true")
+    assert d[0] == s[0] == 0, (d, s)
+    want, got = exported("parity-c-dev1")
+    assert got == want and len(got) == 5, (want, got)
+    # the export imported again and exported again: the nodes survive the round trip
+    out = tmp_path / "exported.tar"
+    out.write_bytes(strata("export", "parity-c-dev1", text=False).stdout)  # type: ignore[arg-type]
+    _import_both(run_both, out, "parity-dev:2")
+    d, s = run_both("create", "--network", "none", "--name", "parity-c-dev2", "parity-dev:2", "true")
+    assert d[0] == s[0] == 0, (d, s)
+    want2, got2 = exported("parity-c-dev2")
+    assert got2 == want2 == want, (want2, got2)
+    # a container that makes devices, committed; the committed image runs and holds them
+    script = "mknod /blk b 7 9 && mknod /chr c 1 3 && ls -ln /blk /chr"
+    d, s = run_both("run", "--network", "none", "--name", "parity-c-dev3", "parity-dev:1", "sh", "-c", script)
+    assert d == s and d[0] == 0, (d, s)
+    d, s = run_both("diff", "parity-c-dev3")
+    assert sorted(d[1].splitlines()) == sorted(s[1].splitlines()) and d[0] == s[0] == 0, (d, s)
+    d, s = run_both("commit", "parity-c-dev3", "parity-dev:3")
+    assert d[0] == s[0] == 0, (d, s)
+    _same(run_both, "run", "--rm", "--network", "none", "parity-dev:3", "ls", "-ln", "/blk", "/chr")
+
+
+@pytest.mark.runtime
+def test_push_media_types_of_a_committed_image(run_both: Both, strata: Strata, dockerd: Any,
+                                               distribution_registry: Any, rootfs_tar: Path) -> None:  # fmt: skip
+    """A committed image is pushed as Docker pushes it: schema 2 with ``tar.gzip`` layers."""
+    host = distribution_registry.host
+    _import_both(run_both, rootfs_tar, "parity-mc:1")
+    d, s = run_both("run", "--network", "none", "--name", "parity-c-mc", "parity-mc:1", "sh", "-c", "echo x > /x")
+    assert d[0] == s[0] == 0, (d, s)
+    seen = []
+    for name, tool in (("docker", dockerd.run), ("strata", strata)):
+        tool("commit", "parity-c-mc", f"{host}/parity-mc/{name}:1")
+        tool("push", f"{host}/parity-mc/{name}:1")
+        seen.append(_pushed_types(distribution_registry, f"parity-mc/{name}", "1"))
+    assert seen[1] == seen[0] == (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.container.image.v1+json",
+        ["application/vnd.docker.image.rootfs.diff.tar.gzip"] * 2,
+    )
+
+
+def test_push_keeps_an_oci_image_oci(strata: Strata, distribution_registry: Any, rootfs_tar: Path, tmp_path: Path) -> None:
+    """Only images made here go as Docker's schema 2: an image pulled as OCI is pushed as OCI."""
+    host = distribution_registry.host
+    strata("import", str(rootfs_tar), "parity-oci:1")
+    strata("copy", "strata:parity-oci:1", f"oci:{tmp_path / 'layout'}:1")
+    strata("copy", f"oci:{tmp_path / 'layout'}:1", f"docker://{host}/parity-oci/src:1")
+    strata("rmi", "parity-oci:1")
+    strata("pull", "-q", f"{host}/parity-oci/src:1")
+    strata("tag", f"{host}/parity-oci/src:1", f"{host}/parity-oci/dst:1")
+    strata("push", f"{host}/parity-oci/dst:1")
+    kinds = _pushed_types(distribution_registry, "parity-oci/dst", "1")
+    assert kinds == _pushed_types(distribution_registry, "parity-oci/src", "1")
+    assert kinds[0] == "application/vnd.oci.image.manifest.v1+json"

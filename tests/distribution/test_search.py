@@ -22,7 +22,7 @@ def test_search_v1_table_limit_filters_format(fault_registry: FaultRegistry, str
     out = strata("search", f"{h}/ubuntu", check=True).stdout.splitlines()
     assert out[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]
     names = [ln.split()[0] for ln in out[1:]]
-    assert names == [f"{h}/ubuntu", f"{h}/someone/ubuntu-sshd", f"{h}/other/ubuntu-tiny"]
+    assert names == ["ubuntu", "someone/ubuntu-sshd", "other/ubuntu-tiny"]
     assert LONG[:44] + "…" in out[1] and LONG not in out[1]  # Docker's 45-column ellipsis
     assert "sshd on ubuntu" in out[2]  # newlines flattened
     cols = out[0].index("STARS"), out[0].index("OFFICIAL"), out[0].index("AUTOMATED")
@@ -31,17 +31,17 @@ def test_search_v1_table_limit_filters_format(fault_registry: FaultRegistry, str
     assert len(strata("search", "--limit", "2", f"{h}/ubuntu", check=True).stdout.splitlines()) == 3
     assert reg.requests[-1][1].endswith("n=2")
     stars = strata("search", "--filter", "stars=10", f"{h}/ubuntu", check=True).stdout.splitlines()
-    assert [ln.split()[0] for ln in stars[1:]] == [f"{h}/ubuntu", f"{h}/someone/ubuntu-sshd"]
+    assert [ln.split()[0] for ln in stars[1:]] == ["ubuntu", "someone/ubuntu-sshd"]
     official = strata("search", "-f", "is-official=true", f"{h}/ubuntu", check=True).stdout.splitlines()
-    assert [ln.split()[0] for ln in official[1:]] == [f"{h}/ubuntu"]
+    assert [ln.split()[0] for ln in official[1:]] == ["ubuntu"]
     both = strata("search", "-f", "is-automated=false", "-f", "stars=5", f"{h}/ubuntu", check=True).stdout.splitlines()
-    assert [ln.split()[0] for ln in both[1:]] == [f"{h}/ubuntu"]
+    assert [ln.split()[0] for ln in both[1:]] == ["ubuntu"]
 
     full = strata("search", "--no-trunc", f"{h}/ubuntu", check=True).stdout
     assert LONG in full
     fmt = strata("search", "--format", "{{.Name}}|{{.StarCount}}|{{.IsOfficial}}|{{.IsAutomated}}", f"{h}/ubuntu", check=True)
-    assert fmt.stdout.splitlines() == [f"{h}/ubuntu|15000|true|false", f"{h}/someone/ubuntu-sshd|12|false|true",
-                                       f"{h}/other/ubuntu-tiny|3|false|false"]  # fmt: skip
+    assert fmt.stdout.splitlines() == ["ubuntu|15000|true|false", "someone/ubuntu-sshd|12|false|true",
+                                       "other/ubuntu-tiny|3|false|false"]  # fmt: skip
     table = strata("search", "--format", "table {{.Name}}\t{{.StarCount}}", "--limit", "1", f"{h}/ubuntu", check=True)
     assert table.stdout.splitlines()[0].split() == ["NAME", "STARS"]
 

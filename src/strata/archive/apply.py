@@ -15,7 +15,10 @@ Nothing is ever created, changed or removed outside ``dest_dir``:
   a member below a symlink is refused;
 - a hardlink must point at a non-directory member that came earlier in the same layer;
 - existing entries are unlinked (never opened) before a new one takes their name;
-- character and block devices are refused (``devices="skip"`` drops them instead); FIFOs are made;
+- character and block devices are refused (``devices="skip"`` drops them instead; ``devices="make"``
+  makes them, as Docker's layer store does, except a character device 0/0 in an overlay lower, which
+  overlayfs would take for a whiteout, and where mknod is not permitted they are dropped, as Docker
+  does in a user namespace); FIFOs are made;
 - xattrs in the ``trusted.overlay.``, ``user.overlay.`` and ``user.fuseoverlayfs.`` namespaces are
   never taken from a tar (they would change what an overlay mount shows).
 
@@ -66,7 +69,7 @@ from strata.errors import DigestMismatch, InvalidArchive, StoreError
 __all__ = ["DeviceMode", "WhiteoutMode", "apply_layer", "apply_tar"]
 
 WhiteoutMode = Literal["oci", "flat", "overlay", "none"]
-DeviceMode = Literal["refuse", "skip"]
+DeviceMode = Literal["refuse", "skip", "make"]
 
 COPY_CHUNK = 1 << 20
 _RESERVED_XATTRS = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
@@ -195,6 +198,8 @@ class _Applier:
                 self._make_symlink(parent, parts, member)
             elif kind == "hardlink":
                 self._make_hardlink(parent, parts, member)
+            elif kind == "device":
+                self._make_device(parent, parts, member)
             else:
                 self._replace(parent, parts)
                 os.mkfifo(parts[-1], 0o600, dir_fd=parent)
@@ -220,14 +225,30 @@ class _Applier:
         if member.isfifo():
             return "fifo"
         if member.ischr() or member.isblk():
-            if self.devices == "skip":
-                return None
-            what = "character" if member.ischr() else "block"
-            raise InvalidArchive(
-                f"refusing {member.name!r}: {what} device {member.devmajor}:{member.devminor}; "
-                "device nodes are not allowed in a layer"
-            )
+            return self._device_kind(member)
         raise InvalidArchive(f"refusing {member.name!r}: unsupported tar entry type {member.type!r}")
+
+    def _device_kind(self, member: tarfile.TarInfo) -> str | None:
+        if self.devices == "skip":
+            return None
+        what = "character" if member.ischr() else "block"
+        whiteout_like = member.ischr() and member.devmajor == member.devminor == 0 and self.mode == "overlay"
+        if self.devices == "make" and not whiteout_like:
+            return "device"
+        reason = "it would be an overlay whiteout" if whiteout_like else "device nodes are not allowed in a layer"
+        raise InvalidArchive(
+            f"refusing {member.name!r}: {what} device {member.devmajor}:{member.devminor}; {reason}"
+        )
+
+    def _make_device(self, parent: int, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+        """A device node (mode 0600 until its metadata is set); skipped where mknod is not permitted."""
+        kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+        self._replace(parent, parts)
+        try:
+            os.mknod(parts[-1], kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent)
+        except PermissionError:
+            return  # no CAP_MKNOD (a user namespace): Docker drops device nodes there too
+        self._set_meta(parent, parts[-1], member)
 
     def _touch(self, parts: tuple[str, ...]) -> None:
         for i in range(len(parts), 0, -1):

@@ -1,7 +1,8 @@
 """A container's changes: ``diff`` (A/C/D) and the layer tar ``commit`` stores.
 
 overlay: the upper dir *is* the change set (whiteouts as char devices 0/0, opaque dirs by xattr);
-whether an upper entry is an addition or a change depends on the lower layers.
+whether an upper entry is an addition or a change depends on the lower layers; what the lower layers
+hold inside an opaque directory (removed and made again) and is not in the upper dir is deleted.
 vfs: the full copy is compared with the image layers' merged view as Docker's vfs driver compares
 them (type, mode, owner, device; size, mtime and link target of non-directories; a directory with
 changes inside counts as changed; nothing is reported below an entry that is no longer a directory);
@@ -120,6 +121,23 @@ class _LowerDirs:
         self._cache[parts] = found
         return found
 
+    def children(self, parts: Parts) -> set[str]:
+        """The names the merged lower view shows in the directory ``parts`` (whiteouts hide names)."""
+        seen: set[str] = set()
+        shown: set[str] = set()
+        for fd in self._dirs(parts):
+            for name in list_dir(fd):
+                if name in seen:
+                    continue
+                seen.add(name)
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if not is_whiteout(st):
+                    shown.add(name)
+        return shown
+
     @staticmethod
     def _close(fds: list[int]) -> None:
         for fd in fds:
@@ -139,15 +157,27 @@ def _overlay_changes(rootfs: Rootfs) -> list[tuple[str, str]]:
         layers = [fds.open(p) for p in reversed(rootfs.lowers())]
         lowers = _LowerDirs([fd for fd in layers if fd is not None])
         try:
-            for e in walk_tree(upper) if upper is not None else ():
-                if is_whiteout(e.st):
-                    out.append(("D", "/" + e.rel))
-                else:
-                    out.append(("C" if lowers.exists(e.parts) else "A", "/" + e.rel))
+            if upper is not None:
+                out = list(_upper_changes(upper, lowers))
         finally:
             lowers.close()
     out.sort(key=lambda item: item[1])
     return out
+
+
+def _upper_changes(upper: int, lowers: _LowerDirs) -> Iterator[tuple[str, str]]:
+    """The upper dir's entries as changes; a directory that hides what the layers below hold there
+    (opaque: removed and made again, or inside such a directory) also lists those entries as deleted."""
+    hiding: set[Parts] = set()
+    for e in walk_tree(upper):
+        if is_whiteout(e.st):
+            yield "D", "/" + e.rel
+            continue
+        yield ("C" if lowers.exists(e.parts) else "A"), "/" + e.rel
+        if e.fd is not None and (e.parts[:-1] in hiding or _opaque(e.fd)):
+            hiding.add(e.parts)
+            for name in sorted(lowers.children(e.parts) - set(e.names)):
+                yield "D", "/" + "/".join((*e.parts, name))
 
 
 def _readlink(e: Entry) -> str:

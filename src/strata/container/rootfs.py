@@ -40,7 +40,7 @@ __all__ = [
 DRIVERS = ("overlay", "vfs")
 OPAQUE_XATTR = "trusted.overlay.opaque"
 INIT_DIRS = ("dev", "dev/pts", "dev/shm", "proc", "sys", "etc")
-INIT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console")
+INIT_FILES = (".dockerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console")
 MNT_DETACH = 2
 
 _libc = ctypes.CDLL(None, use_errno=True)  # libc is loaded already: no ldconfig run to find it
@@ -132,6 +132,7 @@ def make_init_layer(path: Path) -> None:
         (path / d).mkdir(parents=True, exist_ok=True)
     for f in INIT_FILES:
         (path / f).touch()
+        os.chmod(path / f, 0o755)  # Docker's init layer makes its empty mount points 0755
     mtab = path / "etc" / "mtab"
     if not mtab.is_symlink():
         os.symlink("/proc/mounts", mtab)

@@ -2,7 +2,8 @@
 
 Docker Hub searches go to ``https://index.docker.io/v1/search?q=TERM&n=LIMIT``. For ``REGISTRY/TERM`` the
 registry's own ``/v1/search`` is asked first; where it has none (CNCF distribution answers 404) the
-catalog is listed and filtered by substring, as podman does. ``filter_results`` applies Docker's
+catalog is listed and filtered by substring, as podman does (Docker answers ``Unexpected status code 404``
+there). Names are printed as the registry gives them, without the registry's host, as Docker prints them. ``filter_results`` applies Docker's
 ``--filter stars=N``, ``is-official=BOOL`` and ``is-automated=BOOL``.
 """
 
@@ -81,7 +82,7 @@ def search(client: RegistryClient, term: str, limit: int = 25) -> list[SearchRes
         pass
     resp = client.request("GET", f"/v1/search?{query}", scopes=["registry:catalog:*"])
     if resp.status == 200:
-        return [_prefixed(client.registry, r) for r in _parse_v1(resp.drain(8 << 20))][:limit]
+        return _parse_v1(resp.drain(8 << 20))[:limit]  # the names as the registry gives them, as Docker
     status = resp.status
     resp.drain()
     try:
@@ -89,13 +90,7 @@ def search(client: RegistryClient, term: str, limit: int = 25) -> list[SearchRes
     except RegistryError:
         raise StrataError(f"Unexpected status code {status}") from None
     hits = [r for r in repos if term.lower() in r.lower()]
-    return [SearchResult(f"{client.registry}/{r}") for r in hits][:limit]
-
-
-def _prefixed(registry: str, r: SearchResult) -> SearchResult:
-    if r.name.startswith(registry + "/"):
-        return r
-    return SearchResult(f"{registry}/{r.name}", r.description, r.star_count, r.is_official, r.is_automated)
+    return [SearchResult(r) for r in hits][:limit]
 
 
 def _bool(value: str, key: str) -> bool:

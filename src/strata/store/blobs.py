@@ -36,21 +36,18 @@ class LayerBlob(Value):
                    tar_size=tar_size)
 
 
-# The character devices every rootfs carries in /dev (null, zero, full, random, urandom, tty, console,
-# ptmx): accepted so real root filesystems (debootstrap) import, never created on unpack (the runtime
-# mounts its own /dev). Any other device node is refused.
-SAFE_CHAR_DEVICES = frozenset({(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)})
+# Device nodes are kept, as Docker keeps them (runc's device cgroup decides what a container may open;
+# the runtime mounts its own /dev). The one node a layer cannot hold is a character device 0:0: in an
+# overlay lower directory it would be a whiteout, hiding what the layers below hold.
 
 
 def _verify_member(member: tarfile.TarInfo) -> None:
     name = member.name
     if name.startswith("/") or ".." in name.split("/"):
         raise InvalidArchive(f"refusing layer member {name!r}: path escapes the layer")
-    if member.isblk() or (member.ischr() and (member.devmajor, member.devminor) not in SAFE_CHAR_DEVICES):
-        what = "block" if member.isblk() else "character"
+    if member.ischr() and member.devmajor == member.devminor == 0:
         raise InvalidArchive(
-            f"refusing layer member {name!r}: {what} device {member.devmajor}:{member.devminor}; "
-            "device nodes are not allowed in layers"
+            f"refusing layer member {name!r}: character device 0:0 is an overlay whiteout, not a device node"
         )
     if member.islnk():
         target = member.linkname

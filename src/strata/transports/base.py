@@ -28,6 +28,7 @@ from strata.reference import Reference
 from strata.spec import Descriptor, Manifest, Platform
 
 __all__ = [
+    "MADE_LOCALLY",
     "MAX_INDEX_DEPTH",
     "NO_PROGRESS",
     "BlobInfo",
@@ -39,6 +40,10 @@ __all__ = [
     "Wording",
     "WriteResult",
 ]
+
+# Set in ``SimpleImage.extra`` for a stored image that has no manifest of its own (imported, committed):
+# a registry gets it as Docker pushes such an image, schema 2 with ``tar.gzip`` layers.
+MADE_LOCALLY = "strata.made-locally"
 
 
 @dataclass(frozen=True, slots=True)

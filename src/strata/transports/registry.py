@@ -39,7 +39,7 @@ from strata.errors import (
 from strata.image.api import BlobLayer, Image, Layer
 from strata.reference import Reference
 from strata.spec import Descriptor, ImageConfig, Index, Manifest, Platform, parse_manifest_or_index
-from strata.transports.base import BlobInfo, Wording, WriteResult
+from strata.transports.base import MADE_LOCALLY, BlobInfo, Wording, WriteResult
 
 __all__ = [
     "PUSH_WORDING",
@@ -248,6 +248,17 @@ def _gzip_chunks(stream: BinaryIO) -> Iterator[bytes]:
     yield comp.flush()
 
 
+def _push_manifest_type(image: Image) -> str:
+    """The manifest type a push uses: an image strata committed or imported (no manifest of its own;
+    an OCI-typed one is built over its uncompressed layers, compressed on the way) goes as Docker pushes
+    every image, schema 2 with ``tar.gzip`` layers; an image that came as OCI stays OCI."""
+    manifest = image.manifest()
+    local = bool(getattr(image, "extra", {}).get(MADE_LOCALLY))
+    if local and manifest.media_type == mt.OCI_MANIFEST and all(d.media_type == mt.OCI_LAYER for d in manifest.layers):
+        return mt.DOCKER_MANIFEST
+    return manifest.media_type
+
+
 def _gzip_type(media_type: str, manifest_type: str) -> str:
     if manifest_type == mt.OCI_MANIFEST:
         return mt.OCI_LAYER_GZIP
@@ -339,7 +350,7 @@ class RegistrySink:
         if image is None:
             self.client.want_push(self.repo)
             return
-        self._manifest_type = image.manifest().media_type
+        self._manifest_type = _push_manifest_type(image)
         diff_ids = image.config().diff_ids
         mount_from = {r.repo for d in diff_ids for r in self._records(d) if r.repo != self.repo}
         self.client.want_push(self.repo, *sorted(mount_from))
@@ -401,7 +412,12 @@ class RegistrySink:
     def put_manifest(self, image: Image, blobs: list[BlobInfo], *, child: bool = False) -> Manifest:
         manifest = image.manifest()
         descs = [b.descriptor for b in blobs]
-        if descs != [Descriptor(d.media_type, d.digest, d.size) for d in manifest.layers]:
+        mtype = _push_manifest_type(image)
+        same = descs == [Descriptor(d.media_type, d.digest, d.size) for d in manifest.layers]
+        if mtype != manifest.media_type:
+            config = Descriptor(mt.DOCKER_CONFIG, manifest.config.digest, manifest.config.size)
+            manifest = Manifest.build(config, descs, mtype)
+        elif not same:
             manifest = Manifest.build(manifest.config, descs, manifest.media_type)
         self._hold(manifest.raw, manifest.media_type, child=child, image_id=image.image_id())
         return manifest

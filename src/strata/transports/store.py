@@ -12,13 +12,13 @@ from collections.abc import Callable
 from strata.digest import Digest
 from strata.engine import Engine
 from strata.errors import StrataError
-from strata.image.api import Image, Layer
+from strata.image.api import Image, Layer, SimpleImage
 from strata.reference import Reference
 from strata.spec import Descriptor, Manifest, Platform
 from strata.store.blobs import LayerBlob
-from strata.transports.base import BlobInfo, Wording, WriteResult
+from strata.transports.base import MADE_LOCALLY, BlobInfo, Wording, WriteResult
 
-__all__ = ["PULL_WORDING", "StoreSink", "StoreSource"]
+__all__ = ["PULL_WORDING", "StoreSink", "StoreSource", "stored_image"]
 
 PULL_WORDING = Wording(
     reused="Already exists",
@@ -29,6 +29,15 @@ PULL_WORDING = Wording(
 )
 
 
+def stored_image(engine: Engine, image_id: Digest) -> Image:
+    """The stored image; one without a manifest of its own (imported, committed) is marked
+    ``MADE_LOCALLY``, so a registry gets it as Docker pushes it."""
+    image = engine.image(image_id)
+    if isinstance(image, SimpleImage) and engine.record(image_id).manifest is None:
+        image.extra[MADE_LOCALLY] = True
+    return image
+
+
 class StoreSource:
     """The stored image ``name`` (a reference or an ID)."""
 
@@ -36,7 +45,7 @@ class StoreSource:
         self.engine, self.name = engine, name
 
     def image(self, platform: Platform | None = None) -> Image:
-        return self.engine.image(self.engine.resolve_image(self.name))
+        return stored_image(self.engine, self.engine.resolve_image(self.name))
 
     def tags(self) -> list[Reference]:
         return []

@@ -17,9 +17,12 @@ from strata.errors import InvalidArchive
 __all__ = ["TarWriter", "tar_directory", "unpack_archive"]
 
 
-def _safe_name(name: str) -> str:
+def _safe_name(member: tarfile.TarInfo) -> str:
+    """The member's name inside the archive; ``""`` for a root directory entry (``./``, as
+    ``tar -C dir -cf x.tar .`` writes), which names nothing to create."""
+    name = member.name
     parts = [p for p in name.split("/") if p not in ("", ".")]
-    if name.startswith("/") or ".." in parts or not parts:
+    if name.startswith("/") or ".." in parts or (not parts and not member.isdir()):
         raise InvalidArchive(f"invalid archive: member {name!r} has an unsafe path")
     return "/".join(parts)
 
@@ -37,7 +40,9 @@ def unpack_archive(stream: IO[bytes] | BinaryIO, dest: Path) -> None:
     try:
         with tarfile.open(fileobj=plain, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
             for member in tar:
-                name = _safe_name(member.name)
+                name = _safe_name(member)
+                if not name:
+                    continue  # the archive's root directory: dest itself
                 parent = _parent_dir(root, name)
                 target = parent / name.rsplit("/", 1)[-1]
                 if member.isdir():
