@@ -22,6 +22,7 @@ GROUPS = (
     "strata.cli.distribution",
     "strata.cli.registry",
     "strata.cli.build",
+    "strata.cli.unshare",
 )
 
 
@@ -48,6 +49,7 @@ COMMAND_GROUPS = {
     **dict.fromkeys(("login", "logout", "pull", "push", "search", "copy", "manifest"), "strata.cli.distribution"),
     "registry": "strata.cli.registry",
     "build": "strata.cli.build",
+    "unshare": "strata.cli.unshare",
 }
 
 

@@ -1,0 +1,71 @@
+"""``strata unshare [COMMAND...]`` (Podman's) and the rootless re-entry every store command goes through.
+
+As an unprivileged user with subordinate id ranges, a command that touches the store runs again as
+``python -m strata ...`` inside a user + mount namespace (``strata.rootless.userns``), with the store
+path fixed beforehand (inside, the euid is 0 and ``/var/lib/strata`` would be the default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from strata.errors import StrataError
+from strata.rootless import ENV_MARKER
+
+__all__ = ["OUTSIDE", "reenter", "register"]
+
+# commands that never touch the local store: they run as the user, outside any namespace
+OUTSIDE = frozenset({"registry", "login", "logout", "search", "version"})
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "unshare",
+        help="Run a command in a modified user namespace",
+        description="Run a command (default: $SHELL) as root of the rootless user namespace, "
+        "with the user's /etc/subuid and /etc/subgid ranges mapped, as podman unshare does.",
+    )
+    p.add_argument(
+        "command", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command and its arguments"
+    )
+    p.set_defaults(func=_unshare)
+
+
+def _unshare(args: argparse.Namespace, ctx: Any) -> int:
+    if ENV_MARKER not in os.environ:  # as real root: nothing to unshare
+        raise StrataError("please use unshare with rootless", exit_code=125)
+    command = list(args.command) or [os.environ.get("SHELL") or "/bin/sh"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(command[0], command)
+    except OSError as e:
+        raise StrataError(
+            f"{command[0]}: {e.strerror or e}", exit_code=127 if isinstance(e, FileNotFoundError) else 126
+        ) from None
+
+
+def reenter(argv: list[str], args: argparse.Namespace, word: str | None) -> int | None:
+    """As a non-root user outside a namespace: run this command again inside one and return its exit
+    status; ``None`` when it should run here (no store involved, or no subordinate ids and the command is
+    not ``unshare``, which then fails naming the fix)."""
+    if os.geteuid() == 0 or ENV_MARKER in os.environ or word in OUTSIDE or word is None:
+        return None
+    from strata.rootless.idmap import RootlessError, user_maps
+    from strata.rootless.userns import run_in_namespace
+    from strata.store.root import default_root
+
+    try:
+        maps = user_maps()
+    except RootlessError:
+        if word == "unshare":
+            raise
+        return None  # as before rootless support: image commands with every file owned by the user
+    root = args.root or os.environ.get("STRATA_ROOT") or str(default_root())
+    env = dict(os.environ, STRATA_ROOT=os.path.abspath(root), **{ENV_MARKER: "1"})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return run_in_namespace([sys.executable, "-m", "strata", *argv], env, maps)
