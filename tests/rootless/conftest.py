@@ -94,6 +94,21 @@ def _python_mount(base: Path) -> tuple[Path, Path]:
     return target / exe.relative_to(prefix), target / "lib"
 
 
+def pause_pid(uid: int) -> int | None:
+    try:
+        return int(Path(f"/tmp/strata-run-{uid}/pause.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _stop_pause(uid: int) -> None:
+    """The user's pause process (started by these tests, through strata), by its recorded pid."""
+    pid = pause_pid(uid)
+    if pid is not None and Path(f"/proc/{pid}").exists() and os.stat(f"/proc/{pid}").st_uid == uid:
+        os.kill(pid, 9)
+    shutil.rmtree(f"/tmp/strata-run-{uid}", ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def make_user() -> Iterator[Callable[..., User]]:
     if os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("newuidmap"):
@@ -126,6 +141,7 @@ def make_user() -> Iterator[Callable[..., User]]:
             for proc in u.procs:
                 proc.terminate()
                 proc.wait(timeout=30)
+            _stop_pause(u.uid)
             subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
             for path in ("/etc/subuid", "/etc/subgid"):
                 if _ranges(path, name) is not None:

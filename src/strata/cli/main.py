@@ -113,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             from strata.cli.parser import command_word
             from strata.cli.unshare import reenter
 
-            code = reenter(args_list, args, command_word(args_list))
-            if code is not None:
-                return code
+            reenter(args, command_word(args_list))
         return func(args, ctx)
     except StrataError as e:
         sys.stdout.flush()

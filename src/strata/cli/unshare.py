@@ -1,8 +1,7 @@
 """``strata unshare [COMMAND...]`` (Podman's) and the rootless re-entry every store command goes through.
 
-As an unprivileged user with subordinate id ranges, a command that touches the store runs again as
-``python -m strata ...`` inside a user + mount namespace (``strata.rootless.userns``), with the store
-path fixed beforehand (inside, the euid is 0 and ``/var/lib/strata`` would be the default).
+As an unprivileged user with subordinate id ranges, a command that touches the store joins the user's
+rootless user + mount namespace (``strata.rootless.userns``) before it runs, as Podman's commands do.
 """
 
 from __future__ import annotations
@@ -48,24 +47,23 @@ def _unshare(args: argparse.Namespace, ctx: Any) -> int:
         ) from None
 
 
-def reenter(argv: list[str], args: argparse.Namespace, word: str | None) -> int | None:
-    """As a non-root user outside a namespace: run this command again inside one and return its exit
-    status; ``None`` when it should run here (no store involved, or no subordinate ids and the command is
-    not ``unshare``, which then fails naming the fix)."""
+def reenter(args: argparse.Namespace, word: str | None) -> None:
+    """As a non-root user outside a namespace: join (or create) the user's rootless namespace and go on
+    there as its root, the store path fixed first (inside, the euid is 0 and ``/var/lib/strata`` would be
+    the default). Stays outside when the command never touches the store, or when the user has no
+    subordinate ids and the command is not ``unshare`` (which then fails naming the fix)."""
     if os.geteuid() == 0 or ENV_MARKER in os.environ or word in OUTSIDE or word is None:
-        return None
+        return
     from strata.rootless.idmap import RootlessError, user_maps
-    from strata.rootless.userns import run_in_namespace
+    from strata.rootless.userns import enter
     from strata.store.root import default_root
 
+    root = os.path.abspath(args.root or os.environ.get("STRATA_ROOT") or str(default_root()))
     try:
-        maps = user_maps()
+        enter(user_maps)
     except RootlessError:
         if word == "unshare":
             raise
-        return None  # as before rootless support: image commands with every file owned by the user
-    root = args.root or os.environ.get("STRATA_ROOT") or str(default_root())
-    env = dict(os.environ, STRATA_ROOT=os.path.abspath(root), **{ENV_MARKER: "1"})
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return run_in_namespace([sys.executable, "-m", "strata", *argv], env, maps)
+        return  # as before rootless support: image commands with every file owned by the user
+    os.environ["STRATA_ROOT"] = root
+    os.environ[ENV_MARKER] = "1"
