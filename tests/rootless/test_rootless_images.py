@@ -91,6 +91,8 @@ def test_image_workflow_as_a_normal_user(user: User) -> None:
     assert "base         1         " + image_id[7:19] in user.strata("images").stdout
     assert "Imported from" in user.strata("history", "base:1").stdout
     user.strata("tag", "base:1", "base:2")
+    for path in (_store(user), _store(user) / "layers", _store(user) / "blobs"):
+        assert os.stat(path).st_mode & 0o777 == 0o700  # private: the user's group may not pass through
     _create_and_remove(user)
     user.strata("save", "-o", "base.tar", "base:1")
     removed = user.strata("rmi", "base:1", "base:2").stdout
