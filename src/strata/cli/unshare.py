@@ -14,10 +14,28 @@ from typing import Any
 from strata.errors import StrataError
 from strata.rootless import ENV_MARKER
 
-__all__ = ["OUTSIDE", "reenter", "register"]
+__all__ = ["IMAGE_ONLY", "OUTSIDE", "reenter", "register"]
 
 # commands that never touch the local store: they run as the user, outside any namespace
 OUTSIDE = frozenset({"registry", "login", "logout", "search", "version"})
+# commands that work without the namespace (files owned by the user) when the user has no subordinate ids
+IMAGE_ONLY = frozenset(
+    {
+        "images",
+        "image",
+        "tag",
+        "history",
+        "save",
+        "load",
+        "import",
+        "rmi",
+        "inspect",
+        "pull",
+        "push",
+        "copy",
+        "manifest",
+    }
+)
 
 
 def register(subparsers: Any) -> None:
@@ -51,7 +69,7 @@ def reenter(args: argparse.Namespace, word: str | None) -> None:
     """As a non-root user outside a namespace: join (or create) the user's rootless namespace and go on
     there as its root, the store path fixed first (inside, the euid is 0 and ``/var/lib/strata`` would be
     the default). Stays outside when the command never touches the store, or when the user has no
-    subordinate ids and the command is not ``unshare`` (which then fails naming the fix)."""
+    subordinate ids and the command is an image command; any other command then fails naming the fix."""
     if os.geteuid() == 0 or ENV_MARKER in os.environ or word in OUTSIDE or word is None:
         return
     from strata.rootless.idmap import RootlessError, user_maps
@@ -62,8 +80,8 @@ def reenter(args: argparse.Namespace, word: str | None) -> None:
     try:
         enter(user_maps)
     except RootlessError:
-        if word == "unshare":
-            raise
+        if word not in IMAGE_ONLY:
+            raise  # a container needs the namespace: say what is missing and how to fix it
         return  # as before rootless support: image commands with every file owned by the user
     os.environ["STRATA_ROOT"] = root
     os.environ[ENV_MARKER] = "1"

@@ -20,6 +20,8 @@ SUBGID = Path("/etc/subgid")
 class RootlessError(StrataError):
     """A user namespace cannot be set up; the message names the fix."""
 
+    exit_code = 125  # the engine failed before the command ran, as podman's
+
 
 @dataclass(frozen=True)
 class IDMap:
