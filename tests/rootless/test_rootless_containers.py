@@ -91,3 +91,24 @@ def test_commit_carries_container_side_owners(user: User, image: str) -> None:
                 continue  # a config or manifest
     assert owners["r"] == (0, 0)
     assert owners["home/user/new"] == owners["home/user/new/f"] == (1000, 1000)
+
+
+def test_container_root_is_only_the_user_on_the_host(user: User, image: str) -> None:
+    """A rootless container cannot change what the user could not: host files stay untouched, and what
+    container root writes to a bind mount belongs to the user (uid 1000 inside to a subordinate uid)."""
+    shared = user.home / "shared"
+    shared.mkdir()
+    os.chown(shared, user.uid, user.gid)
+    script = (
+        "echo x >> /host/passwd; echo $?; touch /host/strata-rootless-probe; echo $?; "
+        "echo hi > /shared/f && mkdir /shared/d && chown 1000:1000 /shared/d && echo ok"
+    )
+    done = user.strata(
+        "run", "--rm", "-u", "0", "-v", "/etc:/host", "-v", f"{shared}:/shared", image, "sh", "-c", script
+    )
+    assert done.stdout == "1\n1\nok\n"
+    assert "Permission denied" in done.stderr
+    assert not Path("/etc/strata-rootless-probe").exists()
+    assert (os.lstat(shared / "f").st_uid, os.lstat(shared / "f").st_gid) == (user.uid, user.gid)
+    assert user.subuid is not None
+    assert os.lstat(shared / "d").st_uid == user.subuid[0] + 999

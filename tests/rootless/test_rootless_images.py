@@ -150,3 +150,13 @@ def test_unshare_as_root_is_refused(tmp_path: Path) -> None:
         check=False,
     )
     assert (done.returncode, done.stderr) == (125, "Error: please use unshare with rootless\n")
+
+
+def test_concurrent_first_commands_share_one_namespace(make_user: Callable[..., User]) -> None:
+    """The first commands of a user race to create the namespace: the lock makes them join one."""
+    fresh = make_user()
+    argv = fresh.argv("unshare", "readlink", "/proc/self/ns/user")
+    procs = [subprocess.Popen(argv, cwd=fresh.home, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = {p.communicate(timeout=120)[0] for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(outs) == 1 and next(iter(outs)).startswith("user:[")
