@@ -37,6 +37,7 @@ ALLOWED = {
     "strata": BASE | {"api", "transports", "image"},  # the package's lazy public API
     "ops": BASE | {"engine", "transports", "copier", "archive", "imageconfig", "store", "image"},
     "build": BASE | {"engine", "container", "archive", "imageconfig", "image", "dockerfile", "store"},
+    "rootless": BASE,
 }
 # cycles other branches are removing; an entry here is a debt, not a rule
 KNOWN_CYCLES: set[frozenset[str]] = set()

@@ -109,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or os.environ.get("STRATA_ROOT")
     ctx = Context(root=Path(root) if root else None)
     try:
+        if os.geteuid() != 0:  # rootless: store commands run in the user namespace (strata.cli.unshare)
+            from strata.cli.parser import command_word
+            from strata.cli.unshare import reenter
+
+            reenter(args, command_word(args_list))
         return func(args, ctx)
     except StrataError as e:
         sys.stdout.flush()

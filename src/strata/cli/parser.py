@@ -28,6 +28,7 @@ GROUPS = (
     "strata.cli.registry",
     "strata.cli.build",
     "strata.cli.network",
+    "strata.cli.unshare",
 )
 
 
@@ -84,6 +85,7 @@ COMMAND_GROUPS = {
     "registry": "strata.cli.registry",
     "build": "strata.cli.build",
     "network": "strata.cli.network",
+    "unshare": "strata.cli.unshare",
 }
 
 

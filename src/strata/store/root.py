@@ -61,7 +61,8 @@ def fsync_dir(path: Path) -> None:
 def dir_mode(name: str = "") -> int:
     """The mode of the store root (``name`` empty) or of its top-level directory ``name``: Docker's
     0710 (group root may pass through) for a root-owned store, else 0700; tmp/ always 0700."""
-    return 0o700 if name == "tmp" or os.geteuid() != 0 else 0o710
+    rootless = os.geteuid() != 0 or "_STRATA_USERNS" in os.environ  # root of a user namespace: still a user
+    return 0o700 if name == "tmp" or rootless else 0o710
 
 
 def _tighten(name: str | int, mode: int, root_fd: int | None = None) -> None:

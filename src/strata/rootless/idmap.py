@@ -1,0 +1,105 @@
+"""Subordinate id ranges (``/etc/subuid``, ``/etc/subgid``) and the full mapping built from them:
+container root -> the user, 1.. -> the user's ranges in file order (Podman's default mapping)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from strata.errors import StrataError
+
+__all__ = ["IDMap", "RootlessError", "UserMaps", "mapping_args", "read_ranges", "user_maps"]
+
+SUBUID = Path("/etc/subuid")
+SUBGID = Path("/etc/subgid")
+
+
+class RootlessError(StrataError):
+    """A user namespace cannot be set up; the message names the fix."""
+
+    exit_code = 125  # the engine failed before the command ran, as podman's
+
+
+@dataclass(frozen=True)
+class IDMap:
+    """One line of ``uid_map``: ``inside`` .. ``inside+size-1`` are ``outside`` .. on the host."""
+
+    inside: int
+    outside: int
+    size: int
+
+
+@dataclass(frozen=True)
+class UserMaps:
+    user: str
+    uids: tuple[IDMap, ...]
+    gids: tuple[IDMap, ...]
+
+
+def read_ranges(path: Path, user: str, uid: int) -> list[tuple[int, int]]:
+    """``(start, count)`` of every line of ``path`` for ``user`` (by name or by numeric id), in order;
+    malformed lines are skipped, as shadow-utils does."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    ranges = []
+    for line in text.splitlines():
+        fields = line.strip().split(":")
+        if len(fields) != 3 or fields[0] not in (user, str(uid)):
+            continue
+        try:
+            start, count = int(fields[1]), int(fields[2])
+        except ValueError:
+            continue
+        if start >= 0 and count > 0:
+            ranges.append((start, count))
+    return ranges
+
+
+def _full_map(own: int, ranges: list[tuple[int, int]]) -> tuple[IDMap, ...]:
+    maps = [IDMap(0, own, 1)]
+    inside = 1
+    for start, count in ranges:
+        maps.append(IDMap(inside, start, count))
+        inside += count
+    return tuple(maps)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        raise RootlessError(f"cannot find a user name for uid {uid}: add the user to /etc/passwd") from None
+
+
+def _fix(user: str) -> str:
+    return f"add one with: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}"
+
+
+def user_maps(uid: int | None = None, gid: int | None = None) -> UserMaps:
+    """The mapping for ``uid``/``gid`` (default: this process's real ids), or a ``RootlessError`` naming
+    the fix when a range or ``newuidmap``/``newgidmap`` is missing."""
+    uid = os.getuid() if uid is None else uid
+    gid = os.getgid() if gid is None else gid
+    user = _user_name(uid)
+    for tool in ("newuidmap", "newgidmap"):
+        if shutil.which(tool) is None:
+            raise RootlessError(
+                f"cannot set up a user namespace: {tool} not found: install the uidmap package (apt-get install uidmap)"
+            )
+    uranges = read_ranges(SUBUID, user, uid)
+    if not uranges:
+        raise RootlessError(f'no subuid ranges found for user "{user}" in {SUBUID}: {_fix(user)}')
+    granges = read_ranges(SUBGID, user, uid)
+    if not granges:
+        raise RootlessError(f'no subgid ranges found for user "{user}" in {SUBGID}: {_fix(user)}')
+    return UserMaps(user, _full_map(uid, uranges), _full_map(gid, granges))
+
+
+def mapping_args(maps: tuple[IDMap, ...]) -> list[str]:
+    """``newuidmap``'s triplets: ``inside outside size`` for each line."""
+    return [str(n) for m in maps for n in (m.inside, m.outside, m.size)]

@@ -1,0 +1,114 @@
+"""Containers as an unprivileged user: runc runs inside the user's rootless namespace (joined by every
+command), so a later command reaches a container an earlier one started, and a committed layer carries
+the container-side owners (0 and 1000, never the host's subordinate ids)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import User, pause_pid
+
+BUSYBOX = Path("/bin/busybox")
+pytestmark = [
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(not BUSYBOX.is_file(), reason="needs busybox-static"),
+]
+APPLETS = ("sh", "id", "stat", "sleep", "ps", "cat", "chown", "mkdir", "readlink", "true")
+
+
+def _busybox_rootfs(path: Path) -> None:
+    data = BUSYBOX.read_bytes()
+    with tarfile.open(path, "w") as tar:
+        for name, uid in (("bin", 0), ("home", 0), ("home/user", 1000)):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, uid, uid
+            tar.addfile(info)
+        info = tarfile.TarInfo("bin/busybox")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+        for applet in APPLETS:
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+    path.chmod(0o644)
+
+
+@pytest.fixture(scope="module")
+def image(user: User) -> str:
+    _busybox_rootfs(user.home / "bb.tar")
+    user.strata("import", "bb.tar", "bb:1")
+    return "bb:1"
+
+
+def test_every_command_joins_one_namespace(user: User, image: str) -> None:
+    first = user.strata("unshare", "readlink", "/proc/self/ns/user").stdout
+    second = user.strata("unshare", "readlink", "/proc/self/ns/user").stdout
+    pid = pause_pid(user.uid)
+    assert pid is not None
+    assert first == second == os.readlink(f"/proc/{pid}/ns/user") + "\n"
+    assert first != os.readlink("/proc/self/ns/user") + "\n"
+
+
+def test_run_sees_the_image_owners_as_container_root(user: User, image: str) -> None:
+    done = user.strata(
+        "run", "--rm", "-u", "0", image, "sh", "-c", "id -u; stat -c %u:%g /bin/busybox /home/user"
+    )
+    assert done.stdout == "0\n0:0\n1000:1000\n"
+
+
+def test_exec_and_kill_reach_a_container_an_earlier_command_started(user: User, image: str) -> None:
+    user.strata("run", "-d", "--name", "sleeper", "-u", "0", image, "sleep", "300")
+    try:
+        assert "sleep 300" in user.strata("exec", "sleeper", "ps").stdout
+        assert "Up " in user.strata("ps").stdout
+    finally:
+        user.strata("kill", "sleeper", check=False)
+        user.strata("rm", "-f", "sleeper", check=False)
+    assert user.strata("ps", "-aq").stdout == ""
+
+
+def test_commit_carries_container_side_owners(user: User, image: str) -> None:
+    script = "mkdir -p /home/user/new && echo hi > /home/user/new/f && chown -R 1000:1000 /home/user/new && echo r > /r"
+    user.strata("run", "--name", "maker", "-u", "0", image, "sh", "-c", script)
+    user.strata("commit", "maker", "made:1")
+    user.strata("rm", "maker")
+    user.strata("save", "-o", "made.tar", "made:1")
+    with tarfile.open(user.home / "made.tar") as outer:
+        layers = [m for m in outer.getmembers() if m.isfile() and m.name.startswith("blobs/")]
+        owners = {}
+        for member in layers:
+            blob = outer.extractfile(member)
+            assert blob is not None
+            try:
+                with tarfile.open(fileobj=io.BytesIO(blob.read())) as layer:
+                    owners.update({m.name: (m.uid, m.gid) for m in layer.getmembers()})
+            except tarfile.ReadError:
+                continue  # a config or manifest
+    assert owners["r"] == (0, 0)
+    assert owners["home/user/new"] == owners["home/user/new/f"] == (1000, 1000)
+
+
+def test_container_root_is_only_the_user_on_the_host(user: User, image: str) -> None:
+    """A rootless container cannot change what the user could not: host files stay untouched, and what
+    container root writes to a bind mount belongs to the user (uid 1000 inside to a subordinate uid)."""
+    shared = user.home / "shared"
+    shared.mkdir()
+    os.chown(shared, user.uid, user.gid)
+    script = (
+        "echo x >> /host/passwd; echo $?; touch /host/strata-rootless-probe; echo $?; "
+        "echo hi > /shared/f && mkdir /shared/d && chown 1000:1000 /shared/d && echo ok"
+    )
+    done = user.strata(
+        "run", "--rm", "-u", "0", "-v", "/etc:/host", "-v", f"{shared}:/shared", image, "sh", "-c", script
+    )
+    assert done.stdout == "1\n1\nok\n"
+    assert "Permission denied" in done.stderr
+    assert not Path("/etc/strata-rootless-probe").exists()
+    assert (os.lstat(shared / "f").st_uid, os.lstat(shared / "f").st_gid) == (user.uid, user.gid)
+    assert user.subuid is not None
+    assert os.lstat(shared / "d").st_uid == user.subuid[0] + 999
