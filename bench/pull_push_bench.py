@@ -91,11 +91,13 @@ def _gzip(tar: Path) -> Path:
 def _store_image(root: Path, name: str) -> None:
     """Put the 2-layer image into a strata store directly (gzip blobs, as pulled images are)."""
     from strata import mediatypes as mt
+    from strata.copier import copy_image
     from strata.digest import digest_file
     from strata.engine import Engine
     from strata.image.api import BlobLayer, SimpleImage
     from strata.reference import parse_normalized_named
     from strata.spec import Descriptor, ImageConfig
+    from strata.transports.store import StoreSink
 
     layers = []
     diff_ids = []
@@ -117,7 +119,7 @@ def _store_image(root: Path, name: str) -> None:
     )
     engine = Engine.open(root)
     try:
-        engine.image_sink().write(SimpleImage(config, layers), [parse_normalized_named(name)])
+        copy_image(SimpleImage(config, layers), StoreSink(engine), [parse_normalized_named(name)])
     finally:
         engine.close()
 

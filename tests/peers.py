@@ -480,8 +480,9 @@ def _system_containerd_present() -> bool:
     return Path("/run/containerd/containerd.sock").exists()
 
 
-def start_dockerd(timeout: float = 60.0) -> Dockerd:
-    """Install docker.io when missing and start a private dockerd; raises on failure."""
+def start_dockerd(timeout: float = 60.0, extra_args: Sequence[str] = ()) -> Dockerd:
+    """Install docker.io when missing and start a private dockerd (``extra_args``: more daemon flags,
+    e.g. ``--registry-mirror``); raises on failure."""
     _require_root("dockerd")
     ensure_debs("docker.io")
     reap_stale_peers()
@@ -503,6 +504,7 @@ def start_dockerd(timeout: float = 60.0) -> Dockerd:
         # if a system containerd is running dockerd would share it: keep our objects apart
         "--containerd-namespace", f"strata-{tag}",
         "--containerd-plugins-namespace", f"strata-{tag}-plugins",
+        *extra_args,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
     env.update(DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(root / "client"))

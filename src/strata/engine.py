@@ -1,14 +1,14 @@
 """``Engine``: the local image engine over one store root — resolve, add, tag, remove, list, unpack.
 
-Commands (CLI or a program) open one with ``Engine.open(root)``; transports read and write images through
-``engine.image(id)`` and ``engine.image_sink()``.
+Commands (CLI or a program) open one with ``Engine.open(root)``; transports read images through
+``engine.image(id)`` and write them through ``strata.transports.store.StoreSink(engine)`` (the engine
+does not know the transports).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib
 import io
 import os
 import shutil
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from strata import containeruse
 from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.errors import ImageNotFound, InvalidReference, StoreError, StrataError
@@ -233,11 +234,6 @@ class Engine:
             raw = ImageConfig.from_dict(data).raw
             return self.commit_image(raw, layers, parent=parent, refs=[tag] if tag else [])
 
-    def image_sink(self) -> Any:
-        from strata.transports.store import StoreSink
-
-        return StoreSink(self)
-
     # --- references --------------------------------------------------------------------------------
 
     def tag(self, image_id: Digest, ref: Reference) -> None:
@@ -251,27 +247,11 @@ class Engine:
     # --- removal -----------------------------------------------------------------------------------
 
     def container_use(self) -> dict[Digest, list[tuple[str, bool]]]:
-        try:
-            records = importlib.import_module("strata.container.records")
-        except ModuleNotFoundError:
-            return {}
-        fn = getattr(records, "images_in_use", None)
-        if fn is None:
-            return {}
-        raw: dict[Digest, list[Any]] = fn(self.root)
-        out: dict[Digest, list[tuple[str, bool]]] = {}
-        for img, users in raw.items():
-            out[img] = [(u, False) if isinstance(u, str) else (str(u[0]), bool(u[1])) for u in users]
-        return out
+        return containeruse.current(self.root).images_in_use(self.root)
 
     def _container_layer_dirs(self) -> set[str]:
         """Names of unpacked layer dirs some container still stacks (kept even when no image uses them)."""
-        try:
-            records = importlib.import_module("strata.container.records")
-        except ModuleNotFoundError:
-            return set()
-        fn = getattr(records, "layer_dirs_in_use", None)
-        return {p.name for p in fn(self.root)} if fn is not None else set()
+        return containeruse.current(self.root).layer_dirs_in_use(self.root)
 
     def rmi(self, name: str, *, force: bool = False, prune: bool = True) -> DeleteResult:
         """Docker's rmi of one name. The name is resolved inside the deleting transaction: two processes

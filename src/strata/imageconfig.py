@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from strata.compat.gotime import DurationError, parse_duration
 from strata.errors import StrataError
 
 __all__ = [
@@ -408,18 +409,12 @@ def _expand(word: str, env: list[str]) -> str:
         raise ChangeError(f"failed to process {json.dumps(word, ensure_ascii=False)}: {e}") from None
 
 
-_DURATION_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-
-
 def _go_duration(text: str) -> int:
-    """Go's time.ParseDuration in nanoseconds."""
-    m = re.fullmatch(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)", text)
-    if not m:
-        raise ChangeError(f'time: invalid duration "{text}"')
-    total = 0.0
-    for num, unit in re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", m.group(2)):
-        total += float(num) * _DURATION_UNITS[unit]
-    return -int(total) if m.group(1) == "-" else int(total)
+    """Go's time.ParseDuration in nanoseconds; its error as a ``--change`` error."""
+    try:
+        return parse_duration(text)
+    except DurationError as e:
+        raise ChangeError(str(e)) from None
 
 
 def _interval(flags: dict[str, str], name: str) -> int:

@@ -7,6 +7,7 @@ Digests are always taken over raw bytes: every parsed object keeps the exact byt
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,14 +16,22 @@ from strata.digest import Digest, digest_bytes
 from strata.errors import InvalidArchive
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "Descriptor",
     "ImageConfig",
     "Index",
     "Manifest",
     "Platform",
     "canonical_json",
+    "load_json",
     "parse_manifest_or_index",
 ]
+
+MAX_JSON_DEPTH = 128
+"""How deeply manifests, indexes and configs may nest (real ones nest fewer than ten levels)."""
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -30,11 +39,40 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _load(raw: bytes, what: str) -> dict[str, Any]:
+def _too_deep(text: str, limit: int) -> bool:
+    """True when the JSON text nests arrays/objects more than ``limit`` levels (strings skipped)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for c in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        if c in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def load_json(raw: bytes | str, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` that refuses documents nested deeper than ``max_depth`` (``InvalidArchive``).
+
+    The one JSON loader for manifests, indexes and configs, whoever parses them (client or server):
+    nesting is checked before parsing, so a hostile document can never exhaust the recursion limit.
+    """
     try:
-        obj = json.loads(raw)
+        text = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+        if _too_deep(text, max_depth):
+            raise InvalidArchive(f"invalid {what}: nested more than {max_depth} levels deep")
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidArchive(f"invalid {what}: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArchive(f"invalid {what}: {e}") from None
+
+
+def _load(raw: bytes, what: str) -> dict[str, Any]:
+    obj = load_json(raw, what)
     if not isinstance(obj, dict):
         raise InvalidArchive(f"invalid {what}: not a JSON object")
     return obj

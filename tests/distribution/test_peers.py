@@ -14,10 +14,12 @@ import pytest
 
 from peers import Dockerd, Registry, Skopeo, busybox_rootfs_tar
 from strata import mediatypes as mt
+from strata.copier import copy_image
 from strata.digest import digest_bytes, digest_file
 from strata.image.api import BlobLayer, SimpleImage
 from strata.reference import parse_normalized_named
 from strata.spec import Descriptor, ImageConfig
+from strata.transports.store import StoreSink
 
 from .conftest import StrataRun
 
@@ -52,7 +54,7 @@ def _store_image(strata: StrataRun, image: SimpleImage, name: str) -> str:
 
     engine = Engine.open(strata.root)
     try:
-        result = engine.image_sink().write(image, [parse_normalized_named(name)])
+        result = copy_image(image, StoreSink(engine), [parse_normalized_named(name)])
     finally:
         engine.close()
     return str(result.image_id)

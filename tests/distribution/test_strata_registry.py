@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from server.helpers import ServerThread
+from strata.copier import copy_image
 from strata.reference import parse_normalized_named
 from strata.server.auth.htpasswd import add_user
+from strata.transports.store import StoreSink
 
 from .conftest import StrataRun, make_image
 
@@ -41,7 +43,7 @@ def _store(strata: StrataRun, tmp_path: Path, name: str) -> str:
     image = make_image(tmp_path / "img", [{"bin/a": b"a" * 70_000}, {"etc/b": b"b" * 5_000}])
     engine = Engine.open(strata.root)
     try:
-        return str(engine.image_sink().write(image, [parse_normalized_named(name)]).image_id)
+        return str(copy_image(image, StoreSink(engine), [parse_normalized_named(name)]).image_id)
     finally:
         engine.close()
 

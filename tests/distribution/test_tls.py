@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from server.helpers import ServerThread
+from strata.copier import copy_image
 from strata.distribution.client import RegistryClient
 from strata.distribution.hosts import HostsConfig
 from strata.errors import TransportError
+from strata.transports.store import StoreSink
 
 from .conftest import StrataRun, make_image
 from .tlscerts import CA, certs_d
@@ -43,7 +45,7 @@ def _store(strata: StrataRun, tmp_path: Path, name: str) -> str:
     image = make_image(tmp_path / "img", [{"bin/a": b"tls" * 10_000}])
     engine = Engine.open(strata.root)
     try:
-        return str(engine.image_sink().write(image, [parse_normalized_named(name)]).image_id)
+        return str(copy_image(image, StoreSink(engine), [parse_normalized_named(name)]).image_id)
     finally:
         engine.close()
 

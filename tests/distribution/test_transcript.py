@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 from server.helpers import ServerThread
+from strata.copier import copy_image
 from strata.reference import parse_normalized_named
+from strata.transports.store import StoreSink
 
 from .conftest import StrataRun, make_image
 
@@ -35,8 +37,8 @@ def test_push_pull_lines_as_docker(strata: StrataRun, tmp_path: Path, strata_reg
     layers = [{"bin/base": b"ubuntu" * 20_000}, {"test": b"my first push\n"}]
     engine = Engine.open(strata.root)
     try:
-        engine.image_sink().write(make_image(tmp_path / "img", layers), [parse_normalized_named(name)])
-        engine.image_sink().write(make_image(tmp_path / "base", layers[:1]), [parse_normalized_named("ubuntu:14.04")])
+        copy_image(make_image(tmp_path / "img", layers), StoreSink(engine), [parse_normalized_named(name)])
+        copy_image(make_image(tmp_path / "base", layers[:1]), StoreSink(engine), [parse_normalized_named("ubuntu:14.04")])
     finally:
         engine.close()
 
@@ -90,7 +92,7 @@ def test_manifest_inspect(strata: StrataRun, tmp_path: Path, strata_registry: Se
     name = f"{host}/inspect/me:1"
     engine = Engine.open(strata.root)
     try:
-        engine.image_sink().write(make_image(tmp_path / "img", [{"x": b"x"}]), [parse_normalized_named(name)])
+        copy_image(make_image(tmp_path / "img", [{"x": b"x"}]), StoreSink(engine), [parse_normalized_named(name)])
     finally:
         engine.close()
     pushed = strata("push", name, check=True).stdout.splitlines()[-1]

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from strata.server.app import create_app
+from strata.server.app import create_app, create_debug_app
 from strata.server.config import RegistryConfig, build_config
 
 __all__ = ["Client", "Resp", "ServerProcess", "ServerThread", "free_port", "push_blob", "push_image", "random_blob", "sha"]
@@ -128,10 +128,17 @@ class ServerThread(Client):
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # distribution's debug server (metrics, health) on a port of its own
+        debug_runner = web.AppRunner(create_debug_app(self.app), access_log=None)
+        await debug_runner.setup()
+        debug_site = web.TCPSite(debug_runner, "127.0.0.1", 0)
+        await debug_site.start()
+        self.debug: Client = Client("127.0.0.1", debug_site.port)
         self._ready.set()
         try:
             await self._stop.wait()
         finally:
+            await debug_runner.cleanup()
             await runner.cleanup()
 
     @property

@@ -24,7 +24,8 @@ CROSS = "conformance/cross"
 
 @pytest.fixture
 def reg(tmp_path: Path) -> Iterator[ServerThread]:
-    with ServerThread({"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}}}) as s:
+    raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}, "delete": {"enabled": True}}}
+    with ServerThread(raw) as s:
         yield s
 
 
@@ -318,3 +319,47 @@ def test_docker_manifest_list_negotiation(reg: ServerThread) -> None:
     # by digest the list is never substituted
     r = reg.get(f"/v2/{NAME}/manifests/{sha(mlist)}", headers={"Accept": docker_manifest})
     assert r.status == 200 and r.body == mlist
+
+
+def test_manifest_pushed_by_sha512_digest(reg: ServerThread) -> None:
+    """The registry honours the digest algorithm the client chose: stored, linked and served by sha512."""
+    import hashlib
+
+    config, layer = b'{"os":"linux","sha":512}', random_blob(300)
+    _put_blob(reg, NAME, config)
+    _put_blob(reg, NAME, layer)
+    body = _manifest(config, OCI_CONFIG, [layer])
+    d512 = "sha512:" + hashlib.sha512(body).hexdigest()
+    r = reg.request("PUT", f"/v2/{NAME}/manifests/{d512}", body=body, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status == 201, r.body
+    assert r.header("Location") == f"/v2/{NAME}/manifests/{d512}"
+    assert r.header("Docker-Content-Digest") == d512
+    r = reg.get(f"/v2/{NAME}/manifests/{d512}")
+    assert r.status == 200 and r.body == body
+    assert r.header("Docker-Content-Digest") == d512 and r.header("Content-Type") == OCI_MANIFEST
+    r = reg.request("HEAD", f"/v2/{NAME}/manifests/{d512}")
+    assert r.status == 200 and r.body == b"" and r.header("Content-Length") == str(len(body))
+    assert r.header("Docker-Content-Digest") == d512
+    # a wrong sha512 is refused like a wrong sha256
+    bad = "sha512:" + hashlib.sha512(body + b" ").hexdigest()
+    r = reg.request("PUT", f"/v2/{NAME}/manifests/{bad}", body=body, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes == ["DIGEST_INVALID"]
+    # and it can be deleted by the same digest
+    assert reg.request("DELETE", f"/v2/{NAME}/manifests/{d512}").status == 202
+    assert reg.get(f"/v2/{NAME}/manifests/{d512}").status == 404
+
+
+def test_invalid_reference_is_manifest_unknown(reg: ServerThread) -> None:
+    """Nothing can be stored under a name that is neither a tag nor a digest: GET/HEAD answer 404
+    (the conformance suite's `.INVALID_MANIFEST_NAME`); a push to it is TAG_INVALID."""
+    for ref in (".INVALID_MANIFEST_NAME", "-dash", "x" * 129):
+        r = reg.get(f"/v2/{NAME}/manifests/{ref}")
+        assert r.status == 404 and r.codes == ["MANIFEST_UNKNOWN"], (ref, r.status, r.body)
+        _errors_shape(r)
+        r = reg.request("HEAD", f"/v2/{NAME}/manifests/{ref}")
+        assert r.status == 404 and r.body == b""
+    body = _manifest(b"{}", OCI_CONFIG, [])
+    _put_blob(reg, NAME, b"{}")
+    r = reg.request("PUT", f"/v2/{NAME}/manifests/.INVALID_MANIFEST_NAME", body=body,
+                    headers={"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes == ["TAG_INVALID"]

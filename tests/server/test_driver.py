@@ -1,12 +1,14 @@
-"""One conformance suite for every storage driver (filesystem, in-memory)."""
+"""One conformance suite for every storage driver (filesystem, in-memory, S3 on a real radosgw)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from server.s3.radosgw import session_radosgw
 from strata.server.storage import (
     FilesystemDriver,
     InMemoryDriver,
@@ -17,12 +19,23 @@ from strata.server.storage import (
 )
 
 
-@pytest.fixture(params=["filesystem", "inmemory"])
+@pytest.fixture(params=["filesystem", "inmemory", pytest.param("s3", marks=pytest.mark.peers)])
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageDriver]:
     if request.param == "filesystem":
         yield FilesystemDriver(str(tmp_path / "root"))
-    else:
+    elif request.param == "inmemory":
         yield InMemoryDriver()
+    else:
+        from strata.server.storage.s3 import S3Driver
+
+        rgw = session_radosgw()
+        # a fresh rootdirectory per test: isolation, and the key prefixing is exercised too
+        s3 = S3Driver.from_parameters(rgw.s3_params(rootdirectory=f"/t{secrets.token_hex(4)}", chunksize=5 << 20))
+        yield s3
+        try:
+            s3.delete("/")
+        except PathNotFound:
+            pass
 
 
 def test_put_get_roundtrip(driver: StorageDriver) -> None:

@@ -22,7 +22,7 @@ def _gc(root: Path, **kw: object) -> object:
 
 
 def _fs(root: Path) -> dict[str, object]:
-    return {"storage": {"filesystem": {"rootdirectory": str(root)}}}
+    return {"storage": {"filesystem": {"rootdirectory": str(root)}, "delete": {"enabled": True}}}
 
 
 def _manifest_blobs(body: bytes) -> list[str]:

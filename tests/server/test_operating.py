@@ -187,7 +187,7 @@ def test_notifications_are_delivered_and_retried(tmp_path: Path) -> None:
     t = threading.Thread(target=hook.serve_forever, daemon=True)
     t.start()
     try:
-        raw = {"storage": {"inmemory": {}}, "notifications": {"endpoints": [{
+        raw = {"storage": {"inmemory": {}, "delete": {"enabled": True}}, "notifications": {"endpoints": [{
             "name": "hook", "url": f"http://127.0.0.1:{hook.server_address[1]}/events",
             "timeout": "2s", "backoff": "100ms", "threshold": 3}]}}
         with ServerThread(raw) as reg:
@@ -204,7 +204,7 @@ def test_notifications_are_delivered_and_retried(tmp_path: Path) -> None:
             assert push["target"]["tag"] == "v1" and push["target"]["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
             assert {"id", "timestamp", "request", "actor", "source"} <= set(push)
             assert any(e["action"] == "push" and "/blobs/" in e["target"]["url"] for e in _Hook.events)
-            assert "strata_registry_notifications_failures_hook 2" in reg.get("/metrics").body.decode()
+            assert "strata_registry_notifications_failures_hook 2" in reg.debug.get("/metrics").body.decode()
     finally:
         hook.shutdown()
         hook.server_close()

@@ -84,7 +84,7 @@ def test_server_answers_429_with_retry_after(tmp_path: Path) -> None:
         # another client address has its own bucket; health and metrics are never limited
         assert _from(reg, "127.0.0.2").status == 200
         assert reg.get("/debug/health").status == 200
-        metrics = reg.get("/metrics").body.decode()
+        metrics = reg.debug.get("/metrics").body.decode()
         assert 'code="429"' in metrics
         time.sleep(0.6)  # one token back at 2/s
         assert reg.get("/v2/").status == 200

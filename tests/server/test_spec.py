@@ -18,9 +18,9 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 @pytest.fixture(params=["filesystem", "inmemory"])
 def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerThread]:
-    raw: dict[str, object] = {"storage": {"inmemory": {}}}
+    raw: dict[str, object] = {"storage": {"inmemory": {}, "delete": {"enabled": True}}}
     if request.param == "filesystem":
-        raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}}}
+        raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "reg")}, "delete": {"enabled": True}}}
     with ServerThread(raw) as s:
         yield s
 
@@ -357,7 +357,8 @@ def test_search_v1(reg: ServerThread) -> None:
 def test_metrics_and_health(reg: ServerThread) -> None:
     reg.get("/v2/")
     reg.get("/v2/nosuch/manifests/x")
-    m = reg.get("/metrics")
+    assert reg.get("/metrics").status == 404  # metrics live on the debug server only
+    m = reg.debug.get("/metrics")
     assert m.status == 200
     text = m.body.decode()
     assert 'strata_registry_http_requests_total{route="manifest",method="GET",code="404"} 1' in text
@@ -419,3 +420,40 @@ def test_online_gc_schedule(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert reg.request("HEAD", f"/v2/online/blobs/{orphan}").status == 404
         assert reg.get("/v2/online/manifests/v1", headers={"Accept": OCI_MANIFEST}).body == body
+
+
+def _nested(depth: int) -> object:
+    doc: object = "leaf"
+    for i in range(depth):
+        doc = [doc] if i % 2 else {"k": doc}
+    return doc
+
+
+@pytest.mark.parametrize("depth", [129, 5000, 200_000])
+def test_deeply_nested_manifest_is_manifest_invalid(reg: ServerThread, depth: int) -> None:
+    """distribution answers 400 MANIFEST_INVALID; a RecursionError must never become a 500."""
+    cfg = push_blob(reg, "deep", b"{}")
+    head = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg,
+                                  "size": 2}, "layers": []})[:-1]
+    body = (head + ', "annotations": {"x": ' + "[" * depth + "]" * depth + "}}").encode()
+    r = reg.request("PUT", "/v2/deep/manifests/t", body=body, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes == ["MANIFEST_INVALID"], (r.status, r.body[:300])
+    assert "nested" in r.json()["errors"][0]["message"]
+    r = reg.request("PUT", "/v2/deep/manifests/t", body=b"[" * depth + b"]" * depth,
+                    headers={"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes == ["MANIFEST_INVALID"]
+    assert reg.get("/v2/deep/manifests/t").status == 404
+
+
+def test_moderately_nested_manifest_is_accepted(reg: ServerThread) -> None:
+    """Brackets inside strings do not count, and ordinary nesting passes."""
+    cfg = push_blob(reg, "nest", b"{}")
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": 2},
+           "layers": [], "annotations": {"brackets": "[" * 5000 + '\\"{' * 500}, "x-extra": _nested(100)}
+    body = json.dumps(doc).encode()
+    r = reg.request("PUT", "/v2/nest/manifests/t", body=body, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status == 201, r.body
+    r = reg.get("/v2/nest/manifests/t", headers={"Accept": OCI_MANIFEST})
+    assert r.status == 200 and r.body == body and r.header("Content-Type") == OCI_MANIFEST

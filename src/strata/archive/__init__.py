@@ -6,7 +6,6 @@
   DiffID; ``apply_tar`` extracts any tar with the same safety rules.
 - ``tarwriter``: ``TarWriter`` and ``write_tar_from_dir`` (deterministic layer tars, overlay upper
   dirs to OCI whiteouts).
-- ``outer``: ``OuterArchive`` gives random access to the members of a docker/oci archive tarball.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from strata.archive.compression import (
 )
 from strata.archive.hashing import HashReader, HashWriter, LayerInfo
 from strata.archive.names import OPAQUE_MARKER, WHITEOUT_PREFIX, split_member_name
-from strata.archive.outer import MemberReader, OuterArchive
 from strata.archive.tarwriter import TarWriter, write_tar_from_dir
 
 __all__ = [
@@ -35,8 +33,6 @@ __all__ = [
     "HashReader",
     "HashWriter",
     "LayerInfo",
-    "MemberReader",
-    "OuterArchive",
     "TarWriter",
     "WhiteoutMode",
     "apply_layer",

@@ -4,6 +4,12 @@
 descriptor with ``O_NOFOLLOW | O_DIRECTORY``, so no path component can be a symlink that leads
 elsewhere, and no ``..`` is ever resolved (names come from ``split_member_name``). Recently used
 directory descriptors are cached: tar members arrive grouped by directory.
+
+``walk_tree(root_fd)`` visits a whole tree the same way (depth first, names in byte order): every
+entry is stat'ed relative to its parent's descriptor, and a directory is entered only through a
+descriptor opened with ``O_NOFOLLOW | O_DIRECTORY`` whose ``fstat`` is what the walk reports, so a
+tree that changes while it is walked (a running container swapping a directory for a symlink) can
+change what is seen, never where the walk goes.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ import os
 import shutil
 import stat
 from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from strata.archive.names import join_name
 from strata.errors import InvalidArchive
 
-__all__ = ["DirWalker", "remove_entry"]
+__all__ = ["DirWalker", "Entry", "list_dir", "remove_entry", "walk_tree"]
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CACHE = 64
@@ -107,3 +115,80 @@ def remove_entry(parent_fd: int, name: str) -> bool:
         return True
     os.unlink(name, dir_fd=parent_fd)
     return False
+
+
+@dataclass
+class Entry:
+    """One entry of ``walk_tree``. ``parent_fd`` (and ``fd``, a directory's own descriptor) are valid
+    until the walk moves on; use them with ``dir_fd=``/``src_dir_fd=`` and never close them."""
+
+    parts: tuple[str, ...]
+    parent_fd: int
+    st: os.stat_result
+    fd: int | None = None  # set for directories: the walk enters them through this descriptor
+    names: list[str] = field(default_factory=list)  # a directory's children, in the order walked
+
+    @property
+    def name(self) -> str:
+        return self.parts[-1]
+
+    @property
+    def rel(self) -> str:
+        return "/".join(self.parts)
+
+
+def _entry(parent_fd: int, parts: tuple[str, ...]) -> Entry | None:
+    """The entry ``parts[-1]`` of ``parent_fd`` (a directory opened, never followed); None if gone."""
+    name = parts[-1]
+    for _ in range(3):  # it may change type between the stat and the open: look again
+        try:
+            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return Entry(parts, parent_fd, st)
+        try:
+            fd = os.open(name, _OPEN_DIR, dir_fd=parent_fd)
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                raise
+            continue
+        try:
+            return Entry(parts, parent_fd, os.fstat(fd), fd, list_dir(fd))
+        except BaseException:
+            os.close(fd)
+            raise
+    return None
+
+
+def list_dir(fd: int) -> list[str]:
+    """The names in directory ``fd``, in the order ``walk_tree`` visits them (bytes order)."""
+    return sorted(os.listdir(fd), key=os.fsencode)
+
+
+def walk_tree(root_fd: int, names: list[str] | None = None) -> Iterator[Entry]:
+    """Every entry below ``root_fd`` (not the root itself), parents before children, never following
+    a symlink; ``names`` are the root's children when the caller listed them already. Closing the
+    iterator early closes every descriptor it opened."""
+    first = list_dir(root_fd) if names is None else names
+    stack: list[tuple[int, Iterator[str], tuple[str, ...]]] = [(root_fd, iter(first), ())]
+    try:
+        while stack:
+            fd, pending, parts = stack[-1]
+            name = next(pending, None)
+            if name is None:
+                stack.pop()
+                if fd != root_fd:
+                    os.close(fd)
+                continue
+            entry = _entry(fd, (*parts, name))
+            if entry is None:
+                continue
+            if entry.fd is not None:
+                stack.append((entry.fd, iter(entry.names), entry.parts))
+            yield entry
+    finally:
+        for fd, _, _ in stack:
+            if fd != root_fd:
+                os.close(fd)
+

@@ -1,8 +1,8 @@
-"""Docker's human output: sizes, durations, short IDs, ellipsis truncation and tabwriter tables.
+"""Docker's human output: times ago, container statuses, short IDs, ellipsis truncation and tables.
 
-Each function reproduces the Go code Docker uses for the same column (``go-units``,
-``stringid.TruncateID``, the CLI formatter's ``Ellipsis``, ``text/tabwriter`` configured as
-``NewWriter(out, 10, 1, 3, ' ', 0)``), so output matches Docker byte for byte.
+Each function reproduces the Go code Docker uses for the same column (``stringid.TruncateID``, the
+CLI formatter's ``Ellipsis``, ``State.String()``); sizes and durations (go-units) and the tabwriter
+come from :mod:`strata.compat` and are re-exported here for the commands' convenience.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+
+from strata.compat.tabwriter import TABLE_MINWIDTH, TABLE_PADDING, tabwrite
+from strata.compat.units import human_duration, human_size
 
 __all__ = [
     "ELLIPSIS",
@@ -31,66 +34,6 @@ __all__ = [
 ]
 
 ELLIPSIS = "\u2026"
-TABLE_MINWIDTH = 10
-TABLE_TABWIDTH = 1
-TABLE_PADDING = 3
-
-_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-_NS = 1_000_000_000
-_MINUTE_NS = 60 * _NS
-_HOUR_NS = 60 * _MINUTE_NS
-
-# --- sizes -------------------------------------------------------------------------------------
-
-
-def human_size(size: float, precision: int = 3) -> str:
-    """go-units ``HumanSizeWithPrecision``: decimal units, ``%.<precision>g`` (``1.98MB``, ``12B``).
-
-    Docker's ``images``/``history`` use precision 3; ``units.HumanSize`` (``system df``) uses 4.
-    """
-    value = float(size)
-    unit = 0
-    while value >= 1000.0 and unit < len(_DECIMAL_UNITS) - 1:
-        value /= 1000.0
-        unit += 1
-    return "%.*g%s" % (precision, value, _DECIMAL_UNITS[unit])  # noqa: UP031 - Go's %.*g
-
-
-# --- durations ---------------------------------------------------------------------------------
-
-
-def _to_ns(seconds: float) -> int:
-    return round(seconds * _NS)
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration``: ``Less than a second``, ``1 second``, ``About a minute``, …"""
-    ns = _to_ns(seconds)
-    secs = ns // _NS
-    if ns < _NS:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = ns // _MINUTE_NS
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = (ns + _HOUR_NS // 2) // _HOUR_NS  # Duration.Round(time.Hour): halves away from zero
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{ns // _HOUR_NS // 24 // 365} years"
 
 
 def _epoch(value: float | datetime) -> float:
@@ -195,67 +138,6 @@ truncate = ellipsis
 
 
 # --- tables ------------------------------------------------------------------------------------
-
-
-def tabwrite(
-    text: str,
-    *,
-    minwidth: int = TABLE_MINWIDTH,
-    padding: int = TABLE_PADDING,
-    padchar: str = " ",
-) -> str:
-    """Align tab-separated ``text`` as Go's ``text/tabwriter`` does (flags 0).
-
-    Cells are tab-terminated: the text after a line's last tab is not part of any column. A column
-    block is a run of consecutive lines that all have a cell in that column; each block's width is
-    ``max(minwidth, widest cell + padding)``. Widths count characters (Go counts runes).
-    """
-    lines = [line.split("\t") for line in text.replace("\f", "\n").split("\n")]
-    out: list[str] = []
-    _format_block(lines, [], 0, len(lines), out, minwidth, padding, padchar)
-    return "".join(out)
-
-
-def _format_block(
-    lines: list[list[str]],
-    widths: list[int],
-    start: int,
-    end: int,
-    out: list[str],
-    minwidth: int,
-    padding: int,
-    padchar: str,
-) -> None:
-    column = len(widths)
-    pending = start  # first line not written yet
-    i = start
-    while i < end:
-        if column >= len(lines[i]) - 1:
-            i += 1
-            continue
-        _write_lines(lines, widths, pending, i, out, padchar)
-        block_start = i
-        width = minwidth
-        while i < end and column < len(lines[i]) - 1:
-            width = max(width, len(lines[i][column]) + padding)
-            i += 1
-        _format_block(lines, [*widths, width], block_start, i, out, minwidth, padding, padchar)
-        pending = i
-    _write_lines(lines, widths, pending, end, out, padchar)
-
-
-def _write_lines(
-    lines: list[list[str]], widths: list[int], start: int, end: int, out: list[str], padchar: str
-) -> None:
-    last = len(lines) - 1
-    for index in range(start, end):
-        cells = lines[index]
-        for j, cell in enumerate(cells):
-            out.append(cell)
-            if j < len(widths):
-                out.append(padchar * (widths[j] - len(cell)))
-        if index != last:
-            out.append("\n")
 
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

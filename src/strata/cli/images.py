@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("images", help="List images")
     _images_args(p)
     image = sub.add_parser("image", help="Manage images")
-    isub = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=type(p))
+    isub = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=type(image))
     _images_args(isub.add_parser("ls", aliases=["list"], help="List images"))
 
     for target in (sub, isub):
@@ -79,7 +79,7 @@ def register(sub: Any) -> None:
     pr.set_defaults(func=cmd_prune)
 
     system = sub.add_parser("system", help="Manage strata")
-    ssub = system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=type(p))
+    ssub = system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=type(system))
     df = ssub.add_parser("df", help="Show disk usage")
     df.add_argument("-v", "--verbose", action="store_true")
     df.add_argument("--format")
@@ -377,15 +377,13 @@ def _df_verbose(ctx: Context) -> int:
 
 
 def _df_containers(root: Path, now: float) -> list[list[str]]:
-    """The containers' rows of ``system df -v`` (none when the containers part is absent)."""
-    try:
-        from strata.cli.format import container_status, truncate
-        from strata.container.changes import rw_size
-        from strata.container.inspect import list_command
-        from strata.container.lifecycle import reconcile
-        from strata.container.records import ContainerStore, container_dir
-    except ImportError:
-        return []
+    """The containers' rows of ``system df -v``."""
+    from strata.cli.format import container_status, truncate
+    from strata.container.changes import rw_size
+    from strata.container.inspect import list_command
+    from strata.container.lifecycle import reconcile
+    from strata.container.records import ContainerStore, container_dir
+
     if not (root / "containers.db").exists():
         return []
     with ContainerStore(root) as store:

@@ -3,49 +3,54 @@
 Each command group lives in its own module exposing ``register(subparsers)``; a command's handler is
 ``handler(args, ctx) -> int`` set with ``parser.set_defaults(func=handler)``. Handlers raise
 ``StrataError``; only this module turns it into ``Error: <message>`` on stderr and an exit code.
+
+Start-up is part of the interface: this module imports nothing heavy, ``--version`` answers before any
+parser is built, and the parser (``strata.cli.parser``) loads only the group of the command given.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
-import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from strata.errors import StrataError
+from strata import __version__
 
+TYPE_CHECKING = False  # not typing's: importing typing costs --version a quarter of its time
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any, TextIO
+
     from strata.engine import Engine
+
+    Handler = Callable[[argparse.Namespace, "Context"], int]
 
 __all__ = ["Context", "main"]
 
-# Command-group modules; a module missing during development is skipped.
-GROUPS = (
-    "strata.cli.images",
-    "strata.cli.containers",
-    "strata.cli.distribution",
-    "strata.cli.registry",
-    "strata.cli.network",
-)
+VERSION = f"strata {__version__}"
 
 
-@dataclass
 class Context:
     """What a command handler gets besides its arguments."""
 
-    root: Path | None
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
-    stdin: Any = field(default_factory=lambda: sys.stdin)
-    _engine: Engine | None = None
+    def __init__(
+        self,
+        root: Path | None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        stdin: Any = None,
+        _engine: Engine | None = None,
+    ) -> None:
+        self.root = root
+        self.out: TextIO = sys.stdout if out is None else out
+        self.err: TextIO = sys.stderr if err is None else err
+        self.stdin: Any = sys.stdin if stdin is None else stdin
+        self._engine = _engine
 
     def engine(self) -> Engine:
         if self._engine is None:
+            import strata.container.usage  # registers what containers use with the store  # noqa: F401
             from strata.engine import Engine
 
             self._engine = Engine.open(self.root)
@@ -57,85 +62,40 @@ class Context:
             self._engine = None
 
 
-Handler = Callable[[argparse.Namespace, Context], int]
+def __getattr__(name: str) -> Any:
+    """``_Parser`` and ``build_parser`` live in ``strata.cli.parser`` (argparse is loaded on demand)."""
+    if name in ("_Parser", "build_parser", "GROUPS", "COMMAND_GROUPS"):
+        from strata.cli import parser
+
+        return getattr(parser, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, with Docker's wording for flag errors."""
-
-    def error(self, message: str) -> NoReturn:
-        if message.startswith("the following arguments are required"):
-            # Docker's cobra wording, exit status 1
-            raise StrataError(f'"{self.prog}" requires at least 1 argument.\nSee \'{self.prog} --help\'.')
-        m = re.match(r"unrecognized arguments: (\S+)", message)
-        if m and m.group(1).startswith("-"):
-            message = f"unknown flag: {m.group(1)}"
-        raise StrataError(f"{message}\nSee '{self.prog} --help'.", exit_code=125)
-
-
-# The group that defines each top-level command, so one command loads only its own group; any other
-# word (run, ps, commit, ...) is a container command. Help and unknown words load every group.
-COMMAND_GROUPS = {
-    **dict.fromkeys(
-        ("images", "image", "tag", "history", "save", "load", "import", "rmi", "inspect", "system"),
-        "strata.cli.images",
-    ),
-    **dict.fromkeys(("login", "logout", "pull", "push", "search", "copy", "manifest"), "strata.cli.distribution"),
-    "registry": "strata.cli.registry",
-    "network": "strata.cli.network",
-}
-
-
-def _command_word(argv: list[str]) -> str | None:
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
+def _wants_version(args: list[str]) -> bool:
+    """``strata [--root DIR] --version``: answered without building a parser, as argparse would."""
+    from_root = False
+    for arg in args:
+        if from_root:
+            from_root = False
         elif arg == "--root":
-            skip = True
-        elif not arg.startswith("-"):
-            return arg
-        elif arg in ("-h", "--help", "--version"):
-            return None
-    return None
-
-
-def _groups_for(argv: list[str] | None) -> tuple[str, ...]:
-    word = _command_word(argv) if argv is not None else None
-    if word is None:
-        return GROUPS
-    group = COMMAND_GROUPS.get(word, "strata.cli.containers")
-    return (group,) if word != "inspect" else (group, "strata.cli.containers")
-
-
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = _Parser(prog="strata", description="A daemonless, Docker-compatible image engine")
-    parser.add_argument("--root", help="store root (default /var/lib/strata, or $STRATA_ROOT)")
-    parser.add_argument("--version", action="version", version="strata 0.1.0")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    groups = _groups_for(argv)
-    loaded = _load_groups(sub, groups)
-    if argv is not None and groups != GROUPS and _command_word(argv) not in sub.choices:
-        _load_groups(sub, tuple(g for g in GROUPS if g not in loaded))
-    return parser
-
-
-def _load_groups(sub: Any, groups: tuple[str, ...]) -> list[str]:
-    loaded = []
-    for name in groups:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue
-            raise
-        module.register(sub)
-        loaded.append(name)
-    return loaded
+            from_root = True
+        elif arg == "--version":
+            return True
+        elif not arg.startswith("--root="):
+            return False
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
+    if _wants_version(args_list):
+        print(VERSION)  # argparse's version action, without building any parser
+        return 0
+    from pathlib import Path
+
+    from strata.cli.parser import build_parser
+    from strata.errors import StrataError
+
     try:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
@@ -144,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     func: Handler | None = getattr(args, "func", None)
     if func is None:
-        parser.print_help(sys.stderr)
+        build_parser(args_list, whole_groups=True).print_help(sys.stderr)
         return 0 if not args_list else 125
     root = args.root or os.environ.get("STRATA_ROOT")
     ctx = Context(root=Path(root) if root else None)

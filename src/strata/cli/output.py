@@ -62,7 +62,7 @@ def write_format(
     """Rows through a ``--format`` template; with ``struct_name`` a row acts as Docker's typed context
     (an unknown field is an error naming that type) and ``{{json .}}`` lists its fields sorted by name,
     as the context's MarshalJSON does."""
-    from strata.cli.template import Format
+    from strata.gotemplate import Format
 
     if struct_name is not None:
         items = [dict(sorted(i.items())) for i in items]
@@ -71,14 +71,14 @@ def write_format(
 
 def render_template(fmt: str, doc: Any) -> str:
     """``inspect --format`` output for one document, without its newline."""
-    from strata.cli.template import InspectFormat
+    from strata.gotemplate import InspectFormat
 
     return InspectFormat(fmt).render(doc, doc).rstrip("\n")
 
 
 def inspect_format(fmt: str) -> Any:
     """The parsed ``inspect --format`` (a parse error is raised here, exit 64, before any lookup output)."""
-    from strata.cli.template import InspectFormat
+    from strata.gotemplate import InspectFormat
 
     return InspectFormat(fmt)
 
@@ -86,7 +86,7 @@ def inspect_format(fmt: str) -> Any:
 def render_inspect(form: Any, doc: Any) -> str:
     """``inspect --format`` of a document the way Docker's CLI ends up running it on the raw JSON:
     ``missingkey=error`` (``map has no entry for key "Nope"``), nil slices and maps printing as Go's."""
-    from strata.cli.template import NIL_MAP, NIL_SLICE, TemplateError
+    from strata.gotemplate import NIL_MAP, NIL_SLICE, TemplateError
 
     def typed(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import logging
 import sys
@@ -46,17 +45,32 @@ def register(subparsers: Any) -> None:
 
 
 _SERVE_EPILOG = """\
-configuration (YAML, distribution's config.yml shape; STRATA_REGISTRY_<SECTION>_<KEY> overrides):
-  storage.filesystem.rootdirectory   storage.delete.enabled      storage.inmemory
+configuration (YAML, distribution's config.yml shape; STRATA_REGISTRY_<SECTION>_<KEY> overrides;
+unknown keys are reported on stderr; auth that would fail open refuses to start):
+  storage.filesystem.rootdirectory   storage.inmemory
+  storage.delete.enabled (false)     deletes answer 405 UNSUPPORTED unless true
+  storage.maintenance.uploadpurging.enabled/age/interval/dryrun (true, 168h, 24h, false)
+  storage.s3.bucket/region/regionendpoint/accesskey/secretkey/secure/chunksize/rootdirectory/
+    forcepathstyle/multipartcopythresholdsize/...   storage.redirect.disable   http.workers (1|N|auto)
   http.addr   http.tls.certificate   http.tls.key   http.readtimeout (120s)
+  http.host                          external URL (https://registry.example.com): the token realm
+  http.trustedproxies                proxies whose X-Forwarded-Proto/-Host are believed
+  http.headertimeout (30s)           request headers must arrive within this
+  http.idletimeout (60s)             idle keep-alive connections are closed after this
+  http.maxconnsperclient (256)       open connections per client address (0 = no cap)
+  http.debug.addr                    debug server: /debug/health, and metrics when
+  http.debug.prometheus.enabled/path (false, /metrics)
   http.ratelimit.rate    requests per second per client address (0 = off)
   http.ratelimit.burst   requests a client may make at once (default: rate);
                          over the limit: 429 TOOMANYREQUESTS with Retry-After
-  auth.htpasswd.realm/path           (bcrypt; add users with `strata registry htpasswd`)
+  auth.htpasswd.realm/path           (both required; add users with `strata registry htpasswd`)
   auth.token.service/issuer/htpasswd/accessfile/signingkey/anonymouspull/expiration
   auth.token.refreshexpiration (90d) built-in token server at /auth/token: GET (Basic,
                                      offline_token=true) and the OAuth2 POST form
-                                     (grant_type=password|refresh_token)
+                                     (grant_type=password|refresh_token); its realm is
+                                     auth.token.realm, else http.host, else https (with TLS) or
+                                     http + the request's Host
+  auth.token.realm/rootcertbundle    an external token server (its tokens' grants decide)
   notifications.endpoints[]          name, url, headers, timeout, threshold, backoff
   gc.interval/graceperiod/deleteuntagged/uploadpurgeage   online garbage collection
   validation.manifests.maxsize (4 MiB)   search.enabled   log.accesslog.disabled
@@ -71,44 +85,46 @@ def _usage(p: argparse.ArgumentParser) -> Any:
     return handler
 
 
-def _config(args: argparse.Namespace, **extra: Any) -> Any:
+def _config(args: argparse.Namespace, ctx: Any, **extra: Any) -> Any:
+    """The merged configuration; keys strata does not know are reported on stderr, not ignored."""
     from strata.server.config import load_config
 
     cfg = load_config(getattr(args, "config", None), root=args.registry_root, **extra)
+    for warning in cfg.warnings:
+        print(f"WARNING: {warning}", file=ctx.err)
     return cfg
 
 
 def _serve(args: argparse.Namespace, ctx: Any) -> int:
-    from strata.server.app import serve
+    from strata.server.workers import serve_workers
 
-    cfg = _config(args, addr=args.addr)
+    cfg = _config(args, ctx, addr=args.addr)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=ctx.err,
     )
-    if not cfg.root and not cfg.inmemory:
+    if not cfg.root and not cfg.inmemory and "s3" not in (cfg.raw.get("storage") or {}):
         raise UsageError("no storage configured: pass --root DIR or set storage.filesystem.rootdirectory")
     try:
-        asyncio.run(serve(cfg))
+        return serve_workers(cfg)
     except OSError as e:
         raise StrataError(f"cannot listen on {cfg.addr}: {e.strerror or e}")
     except KeyboardInterrupt:
         return 0
-    return 0
 
 
 def _gc(args: argparse.Namespace, ctx: Any) -> int:
+    from strata.server.app import make_driver
     from strata.server.config import parse_duration
     from strata.server.gc import GCLock, collect
-    from strata.server.storage.filesystem import FilesystemDriver
     from strata.server.storage.registry import Registry
 
-    cfg = _config(args)
-    if not cfg.root:
+    cfg = _config(args, ctx)
+    if not cfg.root and "s3" not in (cfg.raw.get("storage") or {}):
         raise UsageError("garbage-collect needs --root DIR or a config with storage.filesystem.rootdirectory")
     grace = parse_duration(args.grace_period) if args.grace_period else cfg.gc.graceperiod
-    driver = FilesystemDriver(cfg.root)
+    driver = make_driver(cfg)
     report = collect(
         Registry(driver), GCLock(driver), dry_run=args.dry_run,
         delete_untagged=args.delete_untagged or cfg.gc.deleteuntagged, grace_period=grace,

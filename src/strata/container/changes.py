@@ -2,13 +2,22 @@
 
 overlay: the upper dir *is* the change set (whiteouts as char devices 0/0, opaque dirs by xattr);
 whether an upper entry is an addition or a change depends on the lower layers.
-vfs: the full copy is compared with the image layers' merged view (type, mode, owner, size, mtime,
-link target); the differences are staged as an overlay-style upper dir of hard links, so both
-drivers produce their layer tar through the same writer.
+vfs: the full copy is compared with the image layers' merged view as Docker's vfs driver compares
+them (type, mode, owner, device; size, mtime and link target of non-directories; a directory with
+changes inside counts as changed; nothing is reported below an entry that is no longer a directory);
+the differences are staged as an overlay-style upper dir of hard links, so both drivers produce their
+layer tar through the same writer.
+
+The container's tree is hostile (a running container can swap a directory for a symlink at any
+moment): it is only ever read through directory descriptors opened with ``O_NOFOLLOW`` from the
+container's root (``archive.dirs.walk_tree``), hard links are made with ``linkat`` relative to those
+descriptors, and the staging tree is built below its own descriptor, so nothing is read or written
+outside the container's tree and the staging directory.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -18,121 +27,225 @@ from pathlib import Path
 from typing import BinaryIO
 
 from strata.archive import write_tar_from_dir
+from strata.archive.dirs import DirWalker, Entry, list_dir, walk_tree
 from strata.archive.hashing import LayerInfo
 from strata.container.rootfs import INIT_FILES, OPAQUE_XATTR, Rootfs, is_whiteout
 
 __all__ = ["changes", "rw_size", "staged_upper", "write_layer_tar"]
 
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+Parts = tuple[str, ...]
+Change = tuple[str, Parts, Entry | None]  # kind (A, C, D), path components, the entry (not for D)
 
-def _opaque(path: str) -> bool:
+
+@contextmanager
+def _dir_fd(path: Path) -> Iterator[int]:
+    fd = os.open(path, _OPEN_DIR)
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _opaque(fd: int) -> bool:
+    try:
+        return os.getxattr(fd, OPAQUE_XATTR) == b"y"
     except OSError:
         return False
 
 
-def _in_lowers(lowers_top_first: list[Path], rel: str) -> bool:
-    """Whether ``/rel`` exists in the merged view of the lower layers (overlay lookup rules)."""
-    parts = rel.split("/")
-    for layer in lowers_top_first:
-        p = os.path.join(layer, rel)
+class _Fds:
+    """Directory descriptors opened (never following a symlink) and closed together; a directory
+    that does not exist (a layer removed meanwhile) opens as None."""
+
+    def __init__(self) -> None:
+        self._fds: list[int] = []
+
+    def open(self, path: Path) -> int | None:
         try:
-            st = os.lstat(p)
+            fd = os.open(path, _OPEN_DIR)
         except (FileNotFoundError, NotADirectoryError):
-            st = None
-        if st is not None:
-            return not is_whiteout(st)
-        # an opaque ancestor (or a non-directory ancestor) in this layer hides everything below
-        for i in range(len(parts) - 1, 0, -1):
-            anc = os.path.join(layer, *parts[:i])
+            return None
+        self._fds.append(fd)
+        return fd
+
+    def __enter__(self) -> _Fds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._fds:
+            os.close(fd)
+
+
+class _LowerDirs:
+    """The lower layers' directories (top layer first) at one path of the merged view, resolved
+    component by component without following symlinks; kept along the current path only."""
+
+    def __init__(self, roots_top_first: list[int]) -> None:
+        self._cache: dict[Parts, list[int]] = {(): roots_top_first}
+
+    def exists(self, parts: Parts) -> bool:
+        """Whether ``parts`` exists in the merged view (whiteouts, opaque dirs and non-directories
+        hide what the layers below hold)."""
+        for fd in self._dirs(parts[:-1]):
             try:
-                ast = os.lstat(anc)
+                st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            if not stat.S_ISDIR(ast.st_mode) or _opaque(anc):
-                return False
-            break
-    return False
+            return not is_whiteout(st)
+        return False
+
+    def _dirs(self, parts: Parts) -> list[int]:
+        found = self._cache.get(parts)
+        if found is not None:
+            return found
+        parent = self._dirs(parts[:-1])
+        for key in [k for k in self._cache if k and k != parts[: len(k)]]:
+            self._close(self._cache.pop(key))
+        found = []
+        for fd in parent:
+            try:
+                st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                break  # a whiteout or a non-directory hides the layers below
+            try:
+                child = os.open(parts[-1], _OPEN_DIR, dir_fd=fd)
+            except OSError:
+                break
+            found.append(child)
+            if _opaque(child):
+                break
+        self._cache[parts] = found
+        return found
+
+    @staticmethod
+    def _close(fds: list[int]) -> None:
+        for fd in fds:
+            os.close(fd)
+
+    def close(self) -> None:
+        for key, fds in self._cache.items():
+            if key:
+                self._close(fds)
+        self._cache = {}
 
 
 def _overlay_changes(rootfs: Rootfs) -> list[tuple[str, str]]:
-    lowers = list(reversed(rootfs.lowers()))
     out: list[tuple[str, str]] = []
-    upper = str(rootfs.upper)
-    for dirpath, dirnames, filenames in os.walk(upper):
-        dirnames.sort()
-        for name in sorted([*dirnames, *filenames]):
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, upper)
-            st = os.lstat(full)
-            if is_whiteout(st):
-                out.append(("D", "/" + rel))
-            elif _in_lowers(lowers, rel):
-                out.append(("C", "/" + rel))
-            else:
-                out.append(("A", "/" + rel))
+    with _Fds() as fds:
+        upper = fds.open(rootfs.upper)
+        layers = [fds.open(p) for p in reversed(rootfs.lowers())]
+        lowers = _LowerDirs([fd for fd in layers if fd is not None])
+        try:
+            for e in walk_tree(upper) if upper is not None else ():
+                if is_whiteout(e.st):
+                    out.append(("D", "/" + e.rel))
+                else:
+                    out.append(("C" if lowers.exists(e.parts) else "A", "/" + e.rel))
+        finally:
+            lowers.close()
     out.sort(key=lambda item: item[1])
     return out
 
 
-def _signature(st: os.stat_result, path: str) -> tuple[object, ...]:
-    link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
-    size = st.st_size if not stat.S_ISDIR(st.st_mode) else 0
-    return (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, size,
-            st.st_mtime_ns // 1000, st.st_rdev, link)
+def _readlink(e: Entry) -> str:
+    if not stat.S_ISLNK(e.st.st_mode):
+        return ""
+    try:
+        return os.readlink(e.name, dir_fd=e.parent_fd)
+    except OSError as err:  # no longer a symlink: a running container changed it meanwhile
+        if err.errno not in (errno.ENOENT, errno.EINVAL):
+            raise
+        return ""
 
 
-def _merged_lowers(rootfs: Rootfs) -> dict[str, tuple[object, ...]]:
-    """rel path -> signature of the entry the lower layers show (whiteouts and opaque dirs applied)."""
-    view: dict[str, tuple[object, ...]] = {}
+def _signature(st: os.stat_result, link: str) -> tuple[object, ...]:
+    """What Docker's vfs diff compares (``statDifferent``): a directory's size and mtime do not count."""
+    kind = stat.S_IFMT(st.st_mode)
+    if kind == stat.S_IFDIR:
+        return (kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_rdev)
+    return (kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_rdev, st.st_size,
+            st.st_mtime_ns // 1000, link)
+
+
+class _MergedView:
+    """rel path -> signature of what the lower layers show (whiteouts, opaque dirs applied), with
+    each directory's children."""
+
+    def __init__(self) -> None:
+        self.sigs: dict[str, tuple[object, ...]] = {}
+        self.kids: dict[str, set[str]] = {}
+
+    def add_layer(self, root_fd: int) -> None:
+        for e in walk_tree(root_fd):
+            rel = e.rel
+            if is_whiteout(e.st):
+                self._drop(rel)
+                continue
+            if e.fd is None or _opaque(e.fd):
+                self._drop_children(rel)
+            self.sigs[rel] = _signature(e.st, _readlink(e))
+            self.kids.setdefault("/".join(e.parts[:-1]), set()).add(e.name)
+
+    def _drop(self, rel: str) -> None:
+        if self.sigs.pop(rel, None) is not None:
+            parent, _, name = rel.rpartition("/")
+            self.kids.get(parent, set()).discard(name)
+        self._drop_children(rel)
+
+    def _drop_children(self, rel: str) -> None:
+        for name in self.kids.pop(rel, set()):
+            child = f"{rel}/{name}"
+            self.sigs.pop(child, None)
+            self._drop_children(child)
+
+
+def _merged_lowers(rootfs: Rootfs) -> _MergedView:
+    view = _MergedView()
     for layer in rootfs.lowers():
-        base = str(layer)
-        for dirpath, dirnames, filenames in os.walk(base):
-            rel_dir = os.path.relpath(dirpath, base)
-            if rel_dir != "." and _opaque(dirpath):
-                prefix = rel_dir + "/"
-                for key in [k for k in view if k.startswith(prefix)]:
-                    del view[key]
-            for name in [*dirnames, *filenames]:
-                full = os.path.join(dirpath, name)
-                rel = os.path.normpath(os.path.join(rel_dir, name))
-                st = os.lstat(full)
-                if is_whiteout(st):
-                    view.pop(rel, None)
-                    prefix = rel + "/"
-                    for key in [k for k in view if k.startswith(prefix)]:
-                        del view[key]
-                    continue
-                view[rel] = _signature(st, full)
+        with _Fds() as fds:
+            fd = fds.open(layer)
+            if fd is not None:
+                view.add_layer(fd)
     return view
+
+
+def _vfs_scan(root_fd: int, base: _MergedView, dirs: dict[Parts, os.stat_result] | None = None) -> Iterator[Change]:
+    """The container's changes, in walk order, each while its entry's descriptors are open; a
+    directory's deleted children follow the directory. ``dirs`` gets every directory's stat."""
+    names = list_dir(root_fd)  # one listing for both: what was deleted and what is walked
+    yield from _deleted(base, (), set(names))
+    for e in walk_tree(root_fd, names):
+        if dirs is not None and e.fd is not None:
+            dirs[e.parts] = e.st
+        sig = base.sigs.get(e.rel)
+        if sig is None:
+            yield "A", e.parts, e
+        elif e.rel not in INIT_FILES and sig != _signature(e.st, _readlink(e)):
+            yield "C", e.parts, e
+        if e.fd is not None:
+            yield from _deleted(base, e.parts, set(e.names))
+
+
+def _deleted(base: _MergedView, parts: Parts, present: set[str]) -> Iterator[Change]:
+    for name in sorted(base.kids.get("/".join(parts), set()) - present):
+        yield "D", (*parts, name), None
 
 
 def _vfs_changes(rootfs: Rootfs) -> list[tuple[str, str]]:
     base = _merged_lowers(rootfs)
-    top = str(rootfs.path)
-    seen: set[str] = set()
-    out: list[tuple[str, str]] = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        for name in [*dirnames, *filenames]:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, top)
-            seen.add(rel)
-            st = os.lstat(full)
-            if rel not in base:
-                out.append(("A", "/" + rel))
-            elif rel in INIT_FILES:
-                continue
-            elif base[rel] != _signature(st, full):
-                out.append(("C", "/" + rel))
-    for rel in base:
-        if rel in seen:
-            continue
-        parent = os.path.dirname(rel)
-        if parent and parent not in seen:
-            continue  # only the topmost deleted entry is reported
-        out.append(("D", "/" + rel))
-    out.sort(key=lambda item: item[1])
-    return out
+    paths: dict[str, str] = {}
+    with _dir_fd(rootfs.path) as root_fd:
+        for kind, parts, _ in _vfs_scan(root_fd, base):
+            paths["/" + "/".join(parts)] = kind
+    for path in list(paths):  # a directory with changes inside is changed (Docker inserts it)
+        parent = os.path.dirname(path)
+        while parent != "/" and parent not in paths:
+            paths[parent] = "C"
+            parent = os.path.dirname(parent)
+    return sorted(((kind, path) for path, kind in paths.items()), key=lambda item: item[1])
 
 
 def changes(cdir: Path, driver: str) -> list[tuple[str, str]]:
@@ -141,44 +254,71 @@ def changes(cdir: Path, driver: str) -> list[tuple[str, str]]:
     return _overlay_changes(rootfs) if driver == "overlay" else _vfs_changes(rootfs)
 
 
-def _sizes(paths: list[str]) -> int:
+class _Sizes:
     """Docker's directory.Size: bytes of the non-directory entries, each hard-linked inode once."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for path in paths:
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode) or st.st_size == 0 or (st.st_dev, st.st_ino) in seen:
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        total += st.st_size
-    return total
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[int, int]] = set()
+        self.total = 0
+
+    def add(self, st: os.stat_result) -> None:
+        if stat.S_ISDIR(st.st_mode) or st.st_size == 0 or (st.st_dev, st.st_ino) in self.seen:
+            return
+        self.seen.add((st.st_dev, st.st_ino))
+        self.total += st.st_size
 
 
 def rw_size(cdir: Path, driver: str) -> int:
     """``SizeRw``: what the container's writable layer holds (overlay: its upper dir; vfs: the added
     and changed entries of its full copy)."""
     rootfs = Rootfs(cdir, driver)
-    if driver == "overlay":
-        paths: list[str] = []
-        for dirpath, _, filenames in os.walk(rootfs.upper):
-            paths.extend(os.path.join(dirpath, name) for name in filenames)
-        return _sizes(paths)
-    if not rootfs.path.is_dir():
+    sizes = _Sizes()
+    try:
+        with _dir_fd(rootfs.upper if driver == "overlay" else rootfs.path) as root_fd:
+            if driver == "overlay":
+                for e in walk_tree(root_fd):
+                    sizes.add(e.st)
+            else:
+                for _, _, entry in _vfs_scan(root_fd, _merged_lowers(rootfs)):
+                    if entry is not None:
+                        sizes.add(entry.st)
+    except (FileNotFoundError, NotADirectoryError):
         return 0
-    top = str(rootfs.path)
-    return _sizes([os.path.join(top, path.lstrip("/")) for kind, path in _vfs_changes(rootfs) if kind != "D"])
+    return sizes.total
 
 
-def _stage_entry(src: str, dst: str, st: os.stat_result) -> None:
-    if stat.S_ISDIR(st.st_mode):
-        os.makedirs(dst, exist_ok=True)
-        os.chmod(dst, stat.S_IMODE(st.st_mode))
-        os.lchown(dst, st.st_uid, st.st_gid)
-    else:
-        os.link(src, dst, follow_symlinks=False)
+def _stage_vfs(root_fd: int, base: _MergedView, stage: DirWalker) -> None:
+    """Stage the changes below ``root_fd`` into ``stage``: hard links of the changed entries (made
+    relative to the walk's descriptors), directories, whiteouts; directories then get the container's
+    mode, owner and times."""
+    dir_stats: dict[Parts, os.stat_result] = {}
+    for kind, parts, e in _vfs_scan(root_fd, base, dir_stats):
+        parent = stage.open(parts[:-1], create=True, member="/".join(parts))
+        assert parent is not None
+        if kind == "D":
+            os.mknod(parts[-1], stat.S_IFCHR | 0o000, 0, dir_fd=parent)
+        elif e is not None and e.fd is not None:
+            stage.open(parts, create=True, member="/".join(parts))
+        elif e is not None:
+            _link(e, parent)
+    for parts in sorted(stage.created, key=len, reverse=True):
+        _dir_meta(stage, parts, dir_stats[parts])
+
+
+def _link(e: Entry, dst_fd: int) -> None:
+    try:
+        os.link(e.name, e.name, src_dir_fd=e.parent_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+    except OSError as err:  # gone, or now a directory: a running container changed it meanwhile
+        if err.errno not in (errno.ENOENT, errno.EPERM):
+            raise
+
+
+def _dir_meta(stage: DirWalker, parts: Parts, st: os.stat_result) -> None:
+    fd = stage.open(parts, create=False, member="/".join(parts))
+    assert fd is not None
+    os.chown(fd, st.st_uid, st.st_gid)
+    os.chmod(fd, stat.S_IMODE(st.st_mode))
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 @contextmanager
@@ -188,32 +328,19 @@ def staged_upper(cdir: Path, driver: str, scratch: Path) -> Iterator[Path]:
     if driver == "overlay":
         yield rootfs.upper
         return
-    stage = scratch / "upper"
-    stage.mkdir(parents=True)
+    path = scratch / "upper"
+    path.mkdir(mode=0o700, parents=True)
     try:
-        top = str(rootfs.path)
-        dirs: list[tuple[str, os.stat_result]] = []
-        for kind, path in _vfs_changes(rootfs):
-            rel = path.lstrip("/")
-            dst = os.path.join(stage, rel)
-            parent = os.path.dirname(rel)
-            if parent:
-                os.makedirs(os.path.join(stage, parent), exist_ok=True)
-                dirs.append((parent, os.lstat(os.path.join(top, parent))))
-            if kind == "D":
-                os.mknod(dst, stat.S_IFCHR | 0o000, 0)
-                continue
-            st = os.lstat(os.path.join(top, rel))
-            _stage_entry(os.path.join(top, rel), dst, st)
-            if stat.S_ISDIR(st.st_mode):
-                dirs.append((rel, st))
-        for rel, st in sorted(dirs, key=lambda d: d[0], reverse=True):
-            os.utime(os.path.join(stage, rel), ns=(st.st_atime_ns, st.st_mtime_ns))
-            os.chmod(os.path.join(stage, rel), stat.S_IMODE(st.st_mode))
-            os.lchown(os.path.join(stage, rel), st.st_uid, st.st_gid)
-        yield stage
+        base = _merged_lowers(rootfs)
+        with _dir_fd(path) as stage_fd, _dir_fd(rootfs.path) as root_fd:
+            stage = DirWalker(stage_fd, dir_mode=0o700)
+            try:
+                _stage_vfs(root_fd, base, stage)
+            finally:
+                stage.close()
+        yield path
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_layer_tar(upper: Path, out: BinaryIO) -> LayerInfo:

@@ -269,7 +269,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         binds=binds, console_size=get_winsize(console_fd) if console_fd is not None else None,
         netns_path=netns,
     )
-    write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode())
+    write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
 
 
 def _auto_remover(root: Path) -> Any:

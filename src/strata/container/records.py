@@ -25,7 +25,6 @@ __all__ = [
     "Container",
     "ContainerStore",
     "container_dir",
-    "disk_usage",
     "images_in_use",
     "layer_dirs_in_use",
     "new_id",
@@ -163,13 +162,15 @@ class ContainerStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "containers").mkdir(exist_ok=True)
+        self.root.mkdir(mode=0o710, parents=True, exist_ok=True)  # private, as store.root makes it
+        (self.root / "containers").mkdir(mode=0o710, exist_ok=True)
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         path = self.root / "containers.db"
-        try:
+        try:  # created 0600 (it holds every container's environment); SQLite's -wal/-shm follow
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
             db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout=30000")
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -332,28 +333,6 @@ def layer_dirs_in_use(root: Path) -> set[Path]:
             continue
         out.update(Path(line) for line in text.splitlines() if line)
     return out
-
-
-def disk_usage(root: Path) -> tuple[int, int, int, int]:
-    """``system df`` Containers row as Docker counts it: (containers, running or paused ones, bytes of
-    their writable layers, bytes of those of the stopped ones)."""
-    from strata.container.changes import rw_size
-    from strata.container.lifecycle import reconcile
-
-    if not (Path(root) / "containers.db").exists():
-        return 0, 0, 0, 0
-    with ContainerStore(root) as store:
-        containers = [reconcile(store, c) for c in store.all()]
-    total = active = size = reclaimable = 0
-    for c in containers:
-        total += 1
-        n = rw_size(container_dir(root, c.id), c.driver)
-        size += n
-        if c.state in ("running", "paused"):
-            active += 1
-        else:
-            reclaimable += n
-    return total, active, size, reclaimable
 
 
 def now() -> float:

@@ -69,19 +69,16 @@ def search(client: RegistryClient, term: str, limit: int = 25) -> list[SearchRes
         if resp.status != 200:
             resp.close()
             raise StrataError(f"Unexpected status code {resp.status}")
-        return _parse_v1(resp.read_limited(8 << 20))[:limit]
+        return _parse_v1(resp.drain(8 << 20))[:limit]
     try:
         client.ping()  # learns the registry's auth scheme, so the search is sent with credentials
     except StrataError:
         pass
     resp = client.request("GET", f"/v1/search?{query}", scopes=["registry:catalog:*"])
     if resp.status == 200:
-        data = resp.read_limited(8 << 20)
-        resp.close()
-        return [_prefixed(client.registry, r) for r in _parse_v1(data)][:limit]
+        return [_prefixed(client.registry, r) for r in _parse_v1(resp.drain(8 << 20))][:limit]
     status = resp.status
-    resp.read_limited(64 << 10)
-    resp.close()
+    resp.drain()
     try:
         repos = client.catalog()
     except RegistryError:

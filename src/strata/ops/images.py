@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import re
 import shutil
-import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, Any, BinaryIO
 
-from strata.archive.compression import open_decompressed
-from strata.copy import copy_image
+from strata import containeruse
+from strata.compat.filters import parse_filters
+from strata.compat.gotime import get_timestamp
 from strata.digest import Digest
 from strata.engine import Engine, ImageSummary
-from strata.errors import ImageNotFound, StrataError, UsageError
+from strata.errors import ImageNotFound, StrataError
 from strata.imageconfig import apply_changes, empty_container_config, new_image_config, parse_time
 from strata.reference import Reference, id_prefix, parse_any
 from strata.store.images import chain_ids
-from strata.transports.docker_archive import ArchiveWriter, archive_images
-from strata.transports.tarball import unpack_archive
 
 __all__ = [
     "DiskImage",
@@ -49,21 +45,7 @@ class ImageRow:
 
 
 def _filters(filters: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if not sep:
-            raise UsageError(
-                f'invalid argument "{f}" for "-f, --filter" flag: bad format of filter (expected name=value)\n'
-                "See 'strata images --help'."
-            )
-        key = key.strip().lower()
-        if key not in ("dangling", "reference", "label", "before", "since"):
-            raise StrataError(f"Invalid filter '{key}'")
-        values = out.setdefault(key, [])
-        if value not in values:
-            values.append(value)
-    return out
+    return parse_filters(filters, ("dangling", "reference", "label", "before", "since"), command="images")
 
 
 def _dangling_only(fl: dict[str, list[str]]) -> bool:
@@ -254,19 +236,11 @@ def inspect_doc(engine: Engine, image_id: Digest) -> dict[str, Any]:
 
 
 def inspect_container(engine: Engine, name: str) -> dict[str, Any] | None:
-    """A container's inspect document, when the containers module knows ``name``."""
+    """A container's inspect document, when a container is called ``name``."""
     try:
-        cinspect = importlib.import_module("strata.container.inspect")
-    except ImportError:
-        return None
-    fn = getattr(cinspect, "inspect_by_name", None)
-    if fn is None:
-        return None
-    try:
-        doc: dict[str, Any] = fn(engine.root, name)
+        return containeruse.current(engine.root).inspect(engine.root, name)
     except StrataError:
         return None
-    return doc
 
 
 def save_selection(engine: Engine, names: list[str]) -> list[tuple[Digest, list[Reference]]]:
@@ -311,8 +285,11 @@ def save_selection(engine: Engine, names: list[str]) -> list[tuple[Digest, list[
 
 def save(engine: Engine, selections: list[tuple[Digest, list[Reference]]], out: IO[bytes] | BinaryIO) -> None:
     """Write the images into one archive; the store is held so no collection removes a blob mid-save."""
+    from strata.copier import copy_image  # imported here: listing commands start without the transports
+    from strata.transports.docker_archive import ArchiveSink
+
     with engine.writing():
-        writer = ArchiveWriter(out, tar_size=engine.meta.layer_tar_size)
+        writer = ArchiveSink(out, tar_size=engine.meta.layer_tar_size)
         for image_id, tags in selections:
             copy_image(engine.image(image_id), writer, tags)
         writer.close()
@@ -326,11 +303,16 @@ def load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
 
 
 def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
+    from strata.copier import copy_image
+    from strata.transports.docker_archive import archive_images
+    from strata.transports.store import StoreSink
+    from strata.transports.tarball import unpack_archive
+
     staging = engine.store.temp_dir("load-")
     try:
         unpack_archive(stream, staging)
         lines: list[str] = []
-        sink = engine.image_sink()
+        sink = StoreSink(engine)
         for image, tags in archive_images(staging):
             for t in tags:
                 old = engine.meta.lookup_ref(t)
@@ -376,6 +358,8 @@ def import_rootfs(
     stdin: Any = None,
 ) -> Digest:
     """``docker import``: a rootfs tarball (any compression) becomes a one-layer image."""
+    from strata.archive.compression import open_decompressed
+
     config = apply_changes(empty_container_config(), changes or [])
     is_url = source.startswith(("http://", "https://"))
     comment = message or f"Imported from {source if is_url else '-'}"
@@ -394,45 +378,13 @@ def import_rootfs(
 PRUNE_FILTERS = ("dangling", "until", "label", "label!")
 
 
-def _parse_prune_filters(filters: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for f in filters:
-        key, _, value = f.partition("=")
-        key = key.strip().lower()
-        if key not in PRUNE_FILTERS:
-            raise StrataError(f"Invalid filter '{key}'")
-        values = out.setdefault(key, [])
-        if value not in values:
-            values.append(value)
-    return out
-
-
-def _go_duration_seconds(text: str) -> float | None:
-    m = re.fullmatch(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)", text)
-    if not m:
-        return None
-    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    total = sum(float(n) * units[u] for n, u in re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", m.group(2)))
-    return -total if m.group(1) == "-" else total
-
-
 def _until(values: list[str]) -> float | None:
     """Docker's GetTimestamp for ``until``: a duration back from now, a Unix time or an RFC 3339 time."""
     if not values:
         return None
     if len(values) > 1:
         raise StrataError("more than one until filter specified")
-    value = values[0]
-    seconds = _go_duration_seconds(value)
-    if seconds is not None:
-        return time.time() - seconds
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise StrataError(f'failed to parse value as time or duration: "{value}"') from None
-    return (stamp if stamp.tzinfo else stamp.astimezone()).timestamp()
+    return get_timestamp(values[0])
 
 
 def _labels_match(labels: dict[str, str], wanted: list[str], negated: list[str]) -> bool:
@@ -450,7 +402,8 @@ def prune(engine: Engine, *, all_images: bool, filters: list[str] | None = None)
     ``until`` and ``label``/``label!``; each is removed without force (an image a container uses, or one
     with children, is passed over). Returns the ``Untagged``/``Deleted`` lines and the bytes of the layers
     removed, as Docker counts them."""
-    fl = _parse_prune_filters([*(filters or []), f"dangling={'false' if all_images else 'true'}"])
+    items = [*(filters or []), f"dangling={'false' if all_images else 'true'}"]
+    fl = parse_filters(items, PRUNE_FILTERS, command="image prune", flag="--filter")
     dangling = fl["dangling"]
     dangling_only = True
     if "false" in dangling or "0" in dangling:
@@ -541,13 +494,5 @@ def disk_usage(engine: Engine) -> list[dict[str, Any]]:
 
 
 def _container_df(engine: Engine) -> dict[str, Any]:
-    empty = {"type": "Containers", "total": 0, "active": 0, "size": 0, "reclaimable": 0}
-    try:
-        records = importlib.import_module("strata.container.records")
-    except ImportError:
-        return empty
-    fn = getattr(records, "disk_usage", None)
-    if fn is None:
-        return empty
-    total, active, size, reclaimable = fn(engine.root)
+    total, active, size, reclaimable = containeruse.current(engine.root).disk_usage(engine.root)
     return {"type": "Containers", "total": total, "active": active, "size": size, "reclaimable": reclaimable}

@@ -15,7 +15,8 @@ from aiohttp import web
 from strata.distribution import errcodes as ec
 from strata.server.auth.base import Authenticator, NoAuth, Scope
 from strata.server.config import RegistryConfig
-from strata.server.gc import GCLock, run_schedule
+from strata.server.connections import ConnectionGuard, GuardedSite, raise_nofile_limit
+from strata.server.gc import GCLock, run_schedule, run_upload_purger
 from strata.server.handlers import blobs, manifests, referrers, search, tags, uploads
 from strata.server.handlers.base import (
     API_VERSION_HEADER,
@@ -30,14 +31,16 @@ from strata.server.handlers.base import (
 from strata.server.metrics import Metrics
 from strata.server.names import is_valid_name
 from strata.server.notify import Notifier
+from strata.server.proxy import install as install_proxy
 from strata.server.ratelimit import EXEMPT_PATHS, RateLimiter, retry_after_header
 from strata.server.routes import Route, match_v2
 from strata.server.storage.driver import StorageDriver
 from strata.server.storage.filesystem import FilesystemDriver
 from strata.server.storage.inmemory import InMemoryDriver
 from strata.server.storage.registry import Registry
+from strata.server.ui import install as install_ui
 
-__all__ = ["ACCESS_LOG_FORMAT", "create_app", "make_authenticator", "serve", "ssl_context"]
+__all__ = ["ACCESS_LOG_FORMAT", "create_app", "create_debug_app", "make_authenticator", "serve", "ssl_context"]
 
 log = logging.getLogger("strata.registry")
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf "%{User-Agent}i"'
@@ -63,18 +66,25 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
 }
 
 
-def _scopes(route: Route, method: str) -> list[Scope]:
+def _scopes(route: Route, request: web.Request) -> list[Scope]:
+    """What a request needs, as distribution asks it: a ``from`` (cross-repository mount) also
+    needs pull on that repository, whatever the authenticator."""
     if route.name == "catalog":
         return [Scope("registry", "catalog", frozenset({"*"}))]
     if route.repo is None:
         return []
+    method = request.method
     if method == "DELETE" and route.name in ("blob", "manifest"):
         actions = frozenset({"delete"})
     elif method in ("GET", "HEAD") and route.name != "blob-upload-chunk":
         actions = frozenset({"pull"})
     else:
         actions = frozenset({"pull", "push"})
-    return [Scope("repository", route.repo, actions)]
+    scopes = [Scope("repository", route.repo, actions)]
+    source = request.query.get("from", "")
+    if source:
+        scopes.append(Scope("repository", source, frozenset({"pull"})))
+    return scopes
 
 
 async def _base(request: web.Request) -> web.StreamResponse:
@@ -94,7 +104,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     handler = _HANDLERS.get((route.name, request.method))
     if handler is None:
         raise APIError(ec.UNSUPPORTED, f"{request.method} is not supported here", status=405)
-    actor = await state.auth.authorize(request, _scopes(route, request.method))
+    actor = await state.auth.authorize(request, _scopes(route, request))
     repo = state.registry.repository(route.repo) if route.repo is not None else None
     request[_ROUTE] = route.name
     return await handler(request, RequestContext(state, route.params, repo, actor))
@@ -184,6 +194,11 @@ async def _health(request: web.Request) -> web.StreamResponse:
 
 
 def make_driver(config: RegistryConfig) -> StorageDriver:
+    storage = config.raw.get("storage")
+    if isinstance(storage, dict) and "s3" in storage:
+        from strata.server.storage.s3 import S3Driver
+
+        return S3Driver.from_parameters(storage["s3"], storage.get("redirect"))
     if config.root:
         return FilesystemDriver(config.root)
     return InMemoryDriver()
@@ -195,9 +210,11 @@ def make_authenticator(config: RegistryConfig) -> Authenticator:
 
         return HtpasswdAuth(config.htpasswd.realm, config.htpasswd.path)
     if config.token is not None:
+        from strata.server.auth.origin import PublicOrigin
         from strata.server.auth.token import TokenAuth
 
-        return TokenAuth(config.token)
+        origin = PublicOrigin(config.host, bool(config.tls_certificate), config.trusted_proxies, config.addr)
+        return TokenAuth(config.token, origin)
     return NoAuth()
 
 
@@ -209,6 +226,8 @@ def create_app(config: RegistryConfig, driver: StorageDriver | None = None) -> w
     state = ServerState(config, registry, auth, Notifier(config.notifications), Metrics(), GCLock(driver))
     app = web.Application(middlewares=[_errors_and_metrics, _rate_limit], client_max_size=config.max_manifest_size)
     app[STATE] = state
+    install_ui(app, state)
+    install_proxy(app, state)
     rl = config.ratelimit
     if rl.enabled:
         app[_LIMITER] = RateLimiter(rl.rate, rl.burst, max_clients=rl.maxclients)
@@ -218,7 +237,6 @@ def create_app(config: RegistryConfig, driver: StorageDriver | None = None) -> w
     if config.search:
         app.router.add_get("/v1/search", search.search)
         app.router.add_get("/v1/_ping", search.ping_v1)
-    app.router.add_get("/metrics", _metrics)
     app.router.add_get("/debug/health", _health)
     app.router.add_get("/healthz", _health)
     app.router.add_routes(auth.routes())
@@ -227,29 +245,43 @@ def create_app(config: RegistryConfig, driver: StorageDriver | None = None) -> w
     return app
 
 
+def create_debug_app(api: web.Application, metrics_path: str | None = "/metrics") -> web.Application:
+    """distribution's debug server (``http.debug.addr``): health, and Prometheus metrics at
+    ``metrics_path`` -- never on the API port, where anyone could read them."""
+    app = web.Application()
+    app[STATE] = api[STATE]
+    if metrics_path:
+        app.router.add_get(metrics_path, _metrics)
+    app.router.add_get("/debug/health", _health)
+    return app
+
+
 async def _dispatch_base(request: web.Request) -> web.StreamResponse:
     return await _base(request)
 
 
-_GC_TASK = web.AppKey("strata_gc_task", asyncio.Task[None])
+_TASKS = web.AppKey("strata_background_tasks", list[asyncio.Task[None]])
 
 
 async def _start_background(app: web.Application) -> None:
     state = app[STATE]
     await state.notifier.start()
+    tasks = app[_TASKS] = []
     gc = state.config.gc
     if gc.interval > 0:
-        app[_GC_TASK] = asyncio.create_task(
+        tasks.append(asyncio.create_task(
             run_schedule(
                 state.registry, state.gc_lock, gc.interval, delete_untagged=gc.deleteuntagged,
                 grace_period=gc.graceperiod, upload_purge_age=gc.uploadpurgeage,
             )
-        )
+        ))
+    purge = state.config.uploadpurging
+    if purge.enabled:
+        tasks.append(asyncio.create_task(run_upload_purger(state.registry, purge.age, purge.interval, purge.dryrun)))
 
 
 async def _stop_background(app: web.Application) -> None:
-    task = app.get(_GC_TASK)
-    if task is not None:
+    for task in app.get(_TASKS, []):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -269,23 +301,46 @@ def _split_addr(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-async def serve(config: RegistryConfig, ready: asyncio.Event | None = None) -> None:
+async def _start_debug(app: web.Application, config: RegistryConfig, reuse_port: bool) -> web.AppRunner | None:
+    if not config.debug_addr:
+        return None
+    runner = web.AppRunner(create_debug_app(app, config.metrics_path), access_log=None)
+    await runner.setup()
+    host, port = _split_addr(config.debug_addr)
+    try:
+        await web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    log.info("debug server listening on %s", config.debug_addr)
+    return runner
+
+
+async def serve(config: RegistryConfig, ready: asyncio.Event | None = None, *, reuse_port: bool = False) -> None:
     """Serve until cancelled. Logs one access line per request to ``strata.registry.access``."""
+    nofile = raise_nofile_limit()
+    log.debug("open file limit: %d", nofile)
     app = create_app(config)
     runner = web.AppRunner(
         app,
         access_log=logging.getLogger("strata.registry.access") if config.accesslog else None,
         access_log_format=ACCESS_LOG_FORMAT,
         handler_cancellation=False,
+        keepalive_timeout=config.limits.idle_timeout,
     )
     await runner.setup()
-    host, port = _split_addr(config.addr)
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context(config), backlog=1024, reuse_address=True)
-    await site.start()
-    log.info("listening on %s (%s)", config.addr, "https" if config.tls_certificate else "http")
-    if ready is not None:
-        ready.set()
+    debug: web.AppRunner | None = None
     try:
+        host, port = _split_addr(config.addr)
+        site = GuardedSite(runner, host, port, ConnectionGuard(config.limits), ssl_context=ssl_context(config),
+                           backlog=1024, reuse_address=True, reuse_port=reuse_port)
+        await site.start()
+        log.info("listening on %s (%s)", config.addr, "https" if config.tls_certificate else "http")
+        debug = await _start_debug(app, config, reuse_port)
+        if ready is not None:
+            ready.set()
         await asyncio.Event().wait()
     finally:
+        if debug is not None:
+            await debug.cleanup()
         await runner.cleanup()

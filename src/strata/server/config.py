@@ -10,6 +10,7 @@ sets ``storage.delete.enabled``. Command-line flags (``--addr``, ``--root``) win
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -20,16 +21,19 @@ from typing import Any
 import yaml
 
 from strata.errors import StrataError
+from strata.server.configkeys import unknown_keys
 
 __all__ = [
     "ENV_PREFIX",
     "ConfigError",
+    "ConnectionLimits",
     "EndpointConfig",
     "GCConfig",
     "HtpasswdConfig",
     "RateLimitConfig",
     "RegistryConfig",
     "TokenConfig",
+    "UploadPurgeConfig",
     "build_config",
     "load_config",
     "parse_duration",
@@ -98,10 +102,33 @@ class GCConfig:
 
 
 @dataclass
+class UploadPurgeConfig:
+    """``storage.maintenance.uploadpurging``: distribution's defaults, on unless disabled."""
+
+    enabled: bool = True
+    age: float = 168 * 3600.0
+    interval: float = 24 * 3600.0
+    dryrun: bool = False
+
+
+@dataclass
+class ConnectionLimits:
+    """How long a client may take to send its request headers, stay idle between requests, and how
+    many connections one client address may hold open (0: no cap)."""
+
+    header_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    per_client: int = 256
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
 class RegistryConfig:
     root: str | None = None
     inmemory: bool = False
-    delete_enabled: bool = True
+    delete_enabled: bool = False
     addr: str = "127.0.0.1:5000"
     tls_certificate: str | None = None
     tls_key: str | None = None
@@ -114,6 +141,13 @@ class RegistryConfig:
     read_timeout: float = 120.0
     ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
     search: bool = True
+    host: str | None = None
+    trusted_proxies: list[Network] = field(default_factory=list)
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    debug_addr: str | None = None
+    metrics_path: str | None = None
+    uploadpurging: UploadPurgeConfig = field(default_factory=UploadPurgeConfig)
+    warnings: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -145,7 +179,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
                 child = {}
                 node[p] = child
             node = child
-        node[parts[-1]] = yaml.safe_load(value) if value else value
+        node[parts[-1]] = yaml.safe_load(value)
 
 
 def _get(raw: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
@@ -197,7 +231,8 @@ def _token(raw: Any) -> TokenConfig | None:
         accessfile=raw.get("accessfile"),
         anonymouspull=_bool(raw.get("anonymouspull", False)),
         expiration=parse_duration(raw.get("expiration", 300)),
-        builtin=_bool(raw.get("builtin", True)),
+        # an external token server (realm + rootcertbundle) replaces the built-in one unless asked for
+        builtin=_bool(raw.get("builtin", not (raw.get("realm") and raw.get("rootcertbundle")))),
         refreshexpiration=parse_duration(raw.get("refreshexpiration", 90 * 86400)),
     )
 
@@ -236,21 +271,125 @@ def _ratelimit(raw: Any) -> RateLimitConfig:
     return RateLimitConfig(rate, burst or max(1, math.ceil(rate)), maxclients)
 
 
+_PROVIDERS = ("htpasswd", "token")
+
+
+def _auth_error(provider: str, reason: str) -> ConfigError:
+    return ConfigError(f"unable to configure authorization ({provider}): {reason}")
+
+
+def _htpasswd(raw: Any) -> HtpasswdConfig:
+    """distribution's checks: a realm and a path must be set, and the path must name a file."""
+    opts = raw if isinstance(raw, dict) else {}
+    realm, path = opts.get("realm"), opts.get("path")
+    if not isinstance(realm, str):
+        raise _auth_error("htpasswd", '"realm" must be set for htpasswd access controller')
+    if not isinstance(path, str):
+        raise _auth_error("htpasswd", '"path" must be set for htpasswd access controller')
+    if not path.strip():
+        raise _auth_error("htpasswd", f"failed to open htpasswd path open {path}: no such file or directory")
+    return HtpasswdConfig(realm, path)
+
+
+def _auth(raw: Any) -> tuple[HtpasswdConfig | None, TokenConfig | None]:
+    """The one configured access controller; anything else refuses to start (never fails open)."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        raise ConfigError("auth must be a mapping with one access controller (htpasswd or token)")
+    if len(raw) > 1:
+        raise ConfigError(f"must provide exactly one type. Provided: [{' '.join(sorted(map(str, raw)))}]")
+    for provider, options in raw.items():
+        if provider == "htpasswd":
+            return _htpasswd(options), None
+        if provider == "token":
+            token = _token(options if options is not None else {})
+            if token is None:
+                raise _auth_error("token", "options must be a mapping")
+            return None, token
+        raise _auth_error(str(provider), f"no access controller registered with name: {provider}")
+    return None, None
+
+
+def _uploadpurging(raw: Any) -> UploadPurgeConfig:
+    if raw is None:
+        return UploadPurgeConfig()
+    if not isinstance(raw, dict):
+        raise ConfigError("storage.maintenance.uploadpurging must be a mapping (enabled, age, interval, dryrun)")
+    default = UploadPurgeConfig()
+    cfg = UploadPurgeConfig(
+        enabled=_bool(raw.get("enabled", True)),
+        age=parse_duration(raw.get("age", default.age)),
+        interval=parse_duration(raw.get("interval", default.interval)),
+        dryrun=_bool(raw.get("dryrun", False)),
+    )
+    if cfg.enabled and (cfg.age <= 0 or cfg.interval <= 0):
+        raise ConfigError("storage.maintenance.uploadpurging: age and interval must be positive")
+    return cfg
+
+
+def _proxies(raw: Any) -> list[Network]:
+    """``http.trustedproxies``: addresses or networks whose X-Forwarded-* headers are believed."""
+    items = [raw] if isinstance(raw, str) else (raw or [])
+    if not isinstance(items, list):
+        raise ConfigError("http.trustedproxies must be a list of addresses or networks")
+    try:
+        return [ipaddress.ip_network(str(item), strict=False) for item in items]
+    except ValueError as e:
+        raise ConfigError(f"invalid http.trustedproxies: {e}") from None
+
+
+def _limits(http: Mapping[str, Any]) -> ConnectionLimits:
+    d = ConnectionLimits()
+    limits = ConnectionLimits(
+        header_timeout=parse_duration(http.get("headertimeout", d.header_timeout)),
+        idle_timeout=parse_duration(http.get("idletimeout", d.idle_timeout)),
+        per_client=_int("http.maxconnsperclient", http.get("maxconnsperclient", d.per_client)),
+    )
+    if limits.header_timeout <= 0 or limits.idle_timeout <= 0 or limits.per_client < 0:
+        raise ConfigError("http.headertimeout and http.idletimeout must be positive, http.maxconnsperclient >= 0")
+    return limits
+
+
+def _host(value: Any) -> str | None:
+    """``http.host``: the registry's external URL (scheme and host), as distribution takes it."""
+    if value is None or value == "":
+        return None
+    text = str(value).rstrip("/")
+    if not re.match(r"^https?://[^/?#\s]+$", text):
+        raise ConfigError(f"invalid http.host {value!r}: must be a URL such as https://registry.example.com")
+    return text
+
+
+def _debug(raw: Any) -> tuple[str | None, str | None]:
+    """``http.debug``: the debug server's address and where it serves Prometheus metrics."""
+    if not isinstance(raw, dict) or not raw.get("addr"):
+        return None, None
+    prom: dict[str, Any] = raw["prometheus"] if isinstance(raw.get("prometheus"), dict) else {}
+    path = str(prom.get("path") or "/metrics") if _bool(prom.get("enabled", False)) else None
+    return _addr(raw["addr"]), path
+
+
+def _section(raw: Mapping[str, Any], dotted: str) -> dict[str, Any]:
+    node = _get(raw, dotted, {})
+    return node if isinstance(node, dict) else {}
+
+
 def build_config(raw: dict[str, Any]) -> RegistryConfig:
     """The typed configuration from an already merged YAML tree."""
-    htp = _get(raw, "auth.htpasswd")
-    gc = _get(raw, "gc", {}) or {}
-    cfg = RegistryConfig(
+    gc = _section(raw, "gc")
+    http = _section(raw, "http")
+    htpasswd, token = _auth(_get(raw, "auth"))
+    debug_addr, metrics_path = _debug(http.get("debug"))
+    return RegistryConfig(
         root=_get(raw, "storage.filesystem.rootdirectory"),
         inmemory=_get(raw, "storage.inmemory") is not None and _get(raw, "storage.filesystem") is None,
-        delete_enabled=_bool(_get(raw, "storage.delete.enabled", True)),
-        addr=_addr(_get(raw, "http.addr", "127.0.0.1:5000")),
+        delete_enabled=_bool(_get(raw, "storage.delete.enabled", False)),
+        addr=_addr(http.get("addr", "127.0.0.1:5000")),
         tls_certificate=_get(raw, "http.tls.certificate"),
         tls_key=_get(raw, "http.tls.key"),
-        htpasswd=HtpasswdConfig(str(htp.get("realm", "strata-registry")), str(htp["path"]))
-        if isinstance(htp, dict) and htp.get("path")
-        else None,
-        token=_token(_get(raw, "auth.token")),
+        htpasswd=htpasswd,
+        token=token,
         notifications=_endpoints(_get(raw, "notifications.endpoints")),
         gc=GCConfig(
             graceperiod=parse_duration(gc.get("graceperiod", 3600)),
@@ -259,15 +398,26 @@ def build_config(raw: dict[str, Any]) -> RegistryConfig:
             uploadpurgeage=parse_duration(gc.get("uploadpurgeage", 7 * 86400)),
         ),
         max_manifest_size=_int("validation.manifests.maxsize", _get(raw, "validation.manifests.maxsize", MAX_MANIFEST_SIZE)),
-        read_timeout=parse_duration(_get(raw, "http.readtimeout", 120)),
-        ratelimit=_ratelimit(_get(raw, "http.ratelimit")),
+        read_timeout=parse_duration(http.get("readtimeout", 120)),
+        ratelimit=_ratelimit(http.get("ratelimit")),
         accesslog=not _bool(_get(raw, "log.accesslog.disabled", False)),
         search=_bool(_get(raw, "search.enabled", True)),
+        host=_host(http.get("host")),
+        trusted_proxies=_proxies(http.get("trustedproxies")),
+        limits=_limits(http),
+        debug_addr=debug_addr,
+        metrics_path=metrics_path,
+        uploadpurging=_uploadpurging(_get(raw, "storage.maintenance.uploadpurging")),
+        warnings=_warnings(raw, htpasswd),
         raw=raw,
     )
-    if cfg.htpasswd and cfg.token:
-        raise ConfigError("configure only one of auth.htpasswd and auth.token")
-    return cfg
+
+
+def _warnings(raw: dict[str, Any], htpasswd: HtpasswdConfig | None) -> list[str]:
+    out = [f"unknown configuration key {k!r} ignored" for k in unknown_keys(raw)]
+    if htpasswd is not None and not os.path.exists(htpasswd.path):
+        out.append(f"htpasswd file {htpasswd.path} does not exist: nobody can sign in until it does")
+    return out
 
 
 def load_config(

@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -31,7 +32,7 @@ from strata.server.storage import paths
 from strata.server.storage.driver import PathNotFound, StorageDriver
 from strata.server.storage.registry import Registry, Repository
 
-__all__ = ["GCLock", "GCReport", "collect", "run_schedule"]
+__all__ = ["GCLock", "GCReport", "collect", "run_schedule", "run_upload_purger"]
 
 log = logging.getLogger("strata.registry.gc")
 
@@ -266,3 +267,19 @@ async def run_schedule(
             )
         except Exception:
             log.exception("gc pass failed")
+
+
+async def run_upload_purger(registry: Registry, age: float, interval: float, dry_run: bool) -> None:
+    """distribution's ``storage.maintenance.uploadpurging``: every ``interval`` (the first pass after
+    a random delay of up to an hour, never more than the interval), delete uploads older than ``age``."""
+    await asyncio.sleep(random.uniform(0, min(interval, 3600.0)))
+    while True:
+        try:
+            report = GCReport(dry_run=dry_run)
+            await asyncio.to_thread(_purge_uploads, registry, report, time.time() - age, dry_run)
+            if report.deleted_uploads:
+                log.info("upload purge: %s %d uploads older than %ds", "would delete" if dry_run else "deleted",
+                         len(report.deleted_uploads), int(age))
+        except Exception:
+            log.exception("upload purge failed")
+        await asyncio.sleep(interval)

@@ -17,6 +17,16 @@ class Metrics:
         self.bytes_in = 0
         self.bytes_out = 0
         self.in_flight = 0
+        self.proxy_enabled = False  # the pull-through cache's counters are shown when it is on
+        self.proxy_hits: defaultdict[str, int] = defaultdict(int)  # by "blob" / "manifest"
+        self.proxy_misses: defaultdict[str, int] = defaultdict(int)
+        self.proxy_upstream_bytes = 0
+
+    def cache_hit(self, kind: str) -> None:
+        self.proxy_hits[kind] += 1
+
+    def cache_miss(self, kind: str) -> None:
+        self.proxy_misses[kind] += 1
 
     def observe(self, route: str, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int) -> None:
         self.requests[(route, method, status)] += 1
@@ -58,7 +68,25 @@ class Metrics:
             "# TYPE strata_registry_http_in_flight_requests gauge",
             f"strata_registry_http_in_flight_requests {self.in_flight}",
         ]
+        if self.proxy_enabled:
+            lines += self._render_proxy()
         for name, value in sorted((extra or {}).items()):
             lines.append(f"# TYPE {name} gauge")
             lines.append(f"{name} {value}")
         return "\n".join(lines) + "\n"
+
+    def _render_proxy(self) -> list[str]:
+        lines = []
+        for name, counts, what in (
+            ("hits", self.proxy_hits, "Pulls the pull-through cache served from local storage"),
+            ("misses", self.proxy_misses, "Pulls the pull-through cache fetched from an upstream"),
+        ):
+            lines += [f"# HELP strata_registry_proxy_{name}_total {what}.", f"# TYPE strata_registry_proxy_{name}_total counter"]
+            for kind in ("blob", "manifest"):
+                lines.append(f'strata_registry_proxy_{name}_total{{type="{kind}"}} {counts[kind]}')
+        return [
+            *lines,
+            "# HELP strata_registry_proxy_upstream_bytes_total Bytes of blobs downloaded from upstreams.",
+            "# TYPE strata_registry_proxy_upstream_bytes_total counter",
+            f"strata_registry_proxy_upstream_bytes_total {self.proxy_upstream_bytes}",
+        ]

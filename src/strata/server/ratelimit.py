@@ -8,8 +8,8 @@ Configured under ``http.ratelimit`` (off unless ``rate`` is above zero)::
         burst: 100    # how many requests a client may make at once (bucket size; default: rate)
 
 A request that finds its client's bucket empty is answered ``429 TOOMANYREQUESTS`` with a
-``Retry-After`` header (whole seconds until the next token). Health and metrics endpoints are
-never limited. Clients are told apart by their peer address; buckets of idle clients are dropped
+``Retry-After`` header (whole seconds until the next token). Health endpoints are never limited
+(metrics are served on the debug server, which has no limiter). Clients are told apart by their peer address; buckets of idle clients are dropped
 once there are more than ``max_clients``.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 __all__ = ["EXEMPT_PATHS", "RateLimiter", "retry_after_header"]
 
-EXEMPT_PATHS = frozenset({"/metrics", "/debug/health", "/healthz"})
+EXEMPT_PATHS = frozenset({"/debug/health", "/healthz"})
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -53,14 +54,27 @@ CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (and if new, create) the store database; failures become a clear ``StoreError``."""
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (an existing file is left as it is)."""
     try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (and if new, create) the store database; failures become a clear ``StoreError``.
+
+    A new database is created 0600 (SQLite gives its -wal and -shm files the database's mode)."""
+    try:
+        _create_private(path)
         conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=60000")
         conn.executescript(SCHEMA)
+    except OSError as e:
+        raise StoreError(f"cannot open the image store database {path}: {e.strerror}") from None
     except sqlite3.Error as e:
         raise StoreError(f"cannot open the image store database {path}: {e}") from None
     return conn

@@ -7,14 +7,21 @@ Layout under the root::
     layers/<diff-id hex>/     unpacked layers, overlayfs-ready (made on first use)
     tmp/                      private staging area; anything here is garbage after a crash
     lock                      flock: shared while writing, exclusive while deleting files
+
+The store is private (as Docker's after CVE-2021-41091): the root and its top-level directories are
+0710 (tmp/ 0700) and the databases 0600, so no other local user reads a container's environment or
+runs a setuid file out of a layer. Opening a store tightens a store made with looser modes: the
+root's own entries only, never a walk of the tree.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +30,13 @@ from typing import IO
 from strata.digest import Digest
 from strata.errors import StoreError
 
-__all__ = ["StoreRoot", "default_root", "fsync_dir"]
+__all__ = ["FILE_MODE", "StoreRoot", "default_root", "dir_mode", "fsync_dir", "secure_root"]
+
+FILE_MODE = 0o600  # the databases and the lock
+_PRIVATE_FILES = frozenset(
+    [f"{db}{suffix}" for db in ("strata.db", "containers.db") for suffix in ("", "-wal", "-shm", "-journal")]
+    + ["lock"]
+)
 
 
 def default_root() -> Path:
@@ -44,12 +57,56 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def dir_mode(name: str = "") -> int:
+    """The mode of the store root (``name`` empty) or of its top-level directory ``name``: Docker's
+    0710 (group root may pass through) for a root-owned store, else 0700; tmp/ always 0700."""
+    return 0o700 if name == "tmp" or os.geteuid() != 0 else 0o710
+
+
+def _tighten(name: str | int, mode: int, root_fd: int | None = None) -> None:
+    """Drop the permission bits of ``name`` (relative to ``root_fd``, never through a symlink; or a
+    descriptor) that ``mode`` does not grant."""
+    st = os.fstat(name) if isinstance(name, int) else os.stat(name, dir_fd=root_fd, follow_symlinks=False)
+    current = stat.S_IMODE(st.st_mode)
+    wanted = current & (mode | 0o7000)
+    if stat.S_ISLNK(st.st_mode) or wanted == current:
+        return
+    try:
+        os.chmod(name, wanted, dir_fd=root_fd)
+    except OSError as e:  # a store on a read-only filesystem, or not ours: usable as it is
+        if e.errno not in (errno.EPERM, errno.EROFS):
+            raise
+
+
+def secure_root(path: Path) -> None:
+    """Make the store at ``path`` private: the root and each top-level directory lose what their
+    mode grants beyond ``dir_mode``, the databases and the lock beyond 0600. Only the root's own
+    entries are looked at (one directory listing), so every command can afford it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _tighten(fd, dir_mode())
+        with os.scandir(fd) as entries:
+            names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        for name, is_dir in names:
+            try:
+                if is_dir:
+                    _tighten(name, dir_mode(name), fd)
+                elif name in _PRIVATE_FILES:
+                    _tighten(name, FILE_MODE, fd)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+    finally:
+        os.close(fd)
+
+
 class StoreRoot:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            for sub in ("blobs/sha256", "layers", "tmp"):
-                (path / sub).mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=dir_mode(), parents=True, exist_ok=True)
+            for sub in ("blobs", "blobs/sha256", "layers", "tmp"):
+                (path / sub).mkdir(mode=dir_mode(sub), exist_ok=True)
+            secure_root(path)
         except OSError as e:
             raise StoreError(f"cannot create the image store at {path}: {e.strerror}") from None
         self.db_path = path / "strata.db"

@@ -9,6 +9,7 @@ Reading accepts that, the legacy ``<id>/layer.tar`` layout, and plain OCI archiv
 from __future__ import annotations
 
 import json
+import os
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -16,15 +17,15 @@ from typing import IO, Any, BinaryIO
 from strata import mediatypes as mt
 from strata.archive.compression import Compression, detect_compression
 from strata.digest import Digest, HashingReader, digest_file
-from strata.errors import InvalidArchive, InvalidReference
+from strata.errors import ImageNotFound, InvalidArchive, InvalidReference, StrataError, UsageError
 from strata.image.api import BlobLayer, Image, Layer, SimpleImage
 from strata.reference import Reference, parse_normalized_named
-from strata.spec import Descriptor, ImageConfig, Manifest, canonical_json
-from strata.transports.base import NO_PROGRESS, Progress, ProgressEvent, WriteResult
+from strata.spec import Descriptor, ImageConfig, Manifest, Platform, canonical_json
+from strata.transports.base import BlobInfo, Wording, WriteResult
 from strata.transports.oci_layout import LAYOUT_FILE, NAME_ANNOTATION, REF_ANNOTATION, layout_images
 from strata.transports.tarball import TarWriter
 
-__all__ = ["ArchiveWriter", "archive_images"]
+__all__ = ["SAVE_WORDING", "ArchiveFileSink", "ArchiveSink", "ArchiveSource", "archive_images"]
 
 
 def _member(root: Path, name: str) -> Path:
@@ -93,8 +94,46 @@ def archive_images(root: Path) -> list[tuple[Image, list[Reference]]]:
     raise InvalidArchive("invalid archive: neither manifest.json nor index.json found (not a docker or OCI archive)")
 
 
-class ArchiveWriter:
-    """Streams images into one archive that is both docker-archive and OCI layout; ``close()`` finishes it."""
+class ArchiveSource:
+    """The image of an unpacked archive (docker-archive, or an OCI archive) named ``ref_name``, or its
+    only image when none is named."""
+
+    def __init__(self, root: Path, ref_name: str | None = None, *, shown: str = "") -> None:
+        self.root, self.ref_name, self.shown = root, ref_name, shown or str(root)
+        self._picked: tuple[Image, list[Reference]] | None = None
+
+    def _pick(self) -> tuple[Image, list[Reference]]:
+        if self._picked is None:
+            images = archive_images(self.root)
+            if self.ref_name:
+                want = parse_normalized_named(self.ref_name)
+                want = want.with_tag("latest") if want.is_name_only else want
+                images = [(img, tags) for img, tags in images if want in tags]
+            if not images:
+                raise ImageNotFound(self.shown)
+            if len(images) > 1:
+                raise UsageError(f"{self.shown} holds {len(images)} images: name one")
+            self._picked = images[0]
+        return self._picked
+
+    def image(self, platform: Platform | None = None) -> Image:
+        return self._pick()[0]
+
+    def tags(self) -> list[Reference]:
+        return self._pick()[1]
+
+
+SAVE_WORDING = Wording(reused="", start="Saving layer", by_diff_id=True)
+
+
+class ArchiveSink:
+    """Streams images into one archive that is both docker-archive and OCI layout; ``close()`` finishes
+    it. A layer two images share is written once; layers go one at a time (a tar is one stream)."""
+
+    wording = SAVE_WORDING
+    concurrency = 1
+    reuse_concurrency = 1
+    supports_index = False
 
     def __init__(self, out: IO[bytes] | BinaryIO, *, tar_size: Any = None) -> None:
         self.tar = TarWriter(out)
@@ -104,15 +143,28 @@ class ArchiveWriter:
         self.manifest_json: list[dict[str, Any]] = []
         self.index: list[dict[str, Any]] = []
         self.repositories: dict[str, dict[str, str]] = {}
+        self._pending: tuple[Digest, list[Digest], Manifest] | None = None
 
     def _blob(self, digest: Digest) -> str:
         return f"blobs/{digest.algorithm}/{digest.hex}"
 
-    def _layer(self, layer: Layer, progress: Progress) -> Digest:
+    def _add_bytes(self, digest: Digest, data: bytes) -> None:
+        if digest not in self.written:
+            self.tar.add_bytes(self._blob(digest), data)
+            self.written.add(digest)
+
+    def begin(self, image: Image | None = None) -> None:
+        self._pending = None
+
+    def reuse_blob(self, layer: Layer) -> BlobInfo | None:
         diff_id = layer.diff_id()
-        if diff_id in self.written:
-            return diff_id
-        progress(ProgressEvent(diff_id.short, "Saving layer"))
+        if diff_id not in self.written:
+            return None
+        return BlobInfo(Descriptor(mt.OCI_LAYER, diff_id, self.sizes[diff_id]), diff_id)
+
+    def put_blob(self, layer: Layer) -> BlobInfo:
+        """The layer as an uncompressed tar named by its diff ID, verified as it is written."""
+        diff_id = layer.diff_id()
         size = self.tar_size(diff_id) if self.tar_size else 0
         if not size:
             size = layer.size() if layer.digest() == diff_id else _uncompressed_size(layer)
@@ -126,20 +178,27 @@ class ArchiveWriter:
                 reader.verify()
         self.written.add(diff_id)
         self.sizes[diff_id] = size
-        return diff_id
+        return BlobInfo(Descriptor(mt.OCI_LAYER, diff_id, size), diff_id)
 
-    def write(self, image: Image, tags: list[Reference], progress: Progress = NO_PROGRESS) -> WriteResult:
-        diff_ids = [self._layer(lay, progress) for lay in image.layers()]
+    def put_config(self, image: Image) -> None:
+        self._add_bytes(image.image_id(), image.raw_config())
+
+    def put_manifest(self, image: Image, blobs: list[BlobInfo], *, child: bool = False) -> Manifest:
+        if child:
+            raise StrataError(f"copying multiple images: {_NO_LISTS}")
         image_id = image.image_id()
-        if image_id not in self.written:
-            self.tar.add_bytes(self._blob(image_id), image.raw_config())
-            self.written.add(image_id)
         cfg = Descriptor(mt.OCI_CONFIG, image_id, len(image.raw_config()))
-        layer_descs = [Descriptor(mt.OCI_LAYER, d, self.sizes[d]) for d in diff_ids]
-        manifest = Manifest.build(cfg, layer_descs, mt.OCI_MANIFEST)
-        if manifest.digest not in self.written:
-            self.tar.add_bytes(self._blob(manifest.digest), manifest.raw)
-            self.written.add(manifest.digest)
+        manifest = Manifest.build(cfg, [b.descriptor for b in blobs], mt.OCI_MANIFEST)
+        self._add_bytes(manifest.digest, manifest.raw)
+        self._pending = (image_id, [b.descriptor.digest for b in blobs], manifest)
+        return manifest
+
+    def put_index(self, raw: bytes, media_type: str, *, child: bool = False) -> Digest:
+        raise StrataError(f"copying multiple images: {_NO_LISTS}")
+
+    def commit(self, tags: list[Reference]) -> WriteResult:
+        assert self._pending is not None, "commit before put_manifest"
+        (image_id, diff_ids, manifest), self._pending = self._pending, None
         self.manifest_json.append(
             {
                 "Config": self._blob(image_id),
@@ -150,14 +209,15 @@ class ArchiveWriter:
         desc = manifest.descriptor().to_json()
         for t in tags:
             if t.tag:
-                self.index.append(
-                    {**desc, "annotations": {NAME_ANNOTATION: t.string(), REF_ANNOTATION: t.tag}}
-                )
+                self.index.append({**desc, "annotations": {NAME_ANNOTATION: t.string(), REF_ANNOTATION: t.tag}})
                 if diff_ids:
                     self.repositories.setdefault(t.familiar, {})[t.tag] = diff_ids[-1].hex
         if not any(t.tag for t in tags):
             self.index.append(desc)
         return WriteResult(image_id, manifest.digest, len(manifest.raw))
+
+    def abort(self) -> None:
+        self._pending = None
 
     def close(self) -> None:
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": self.index}
@@ -167,6 +227,34 @@ class ArchiveWriter:
         if self.repositories:
             self.tar.add_bytes("repositories", canonical_json(self.repositories))
         self.tar.close()
+
+
+_NO_LISTS = 'destination transport "docker-archive" does not support copying multiple images as a group'
+
+
+class ArchiveFileSink(ArchiveSink):
+    """``docker-archive:<path>``: the archive streams into a temp file beside ``path``; ``close()``
+    fsyncs and renames it into place, ``discard()`` removes it (a failed copy leaves no file)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        self._file = open(self._tmp, "wb")  # noqa: SIM115 - closed by close() or discard()
+        super().__init__(self._file)
+
+    def close(self) -> None:
+        try:
+            super().close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._tmp, self.path)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 def _uncompressed_size(layer: Layer) -> int:

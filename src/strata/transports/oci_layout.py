@@ -1,16 +1,21 @@
-"""``oci:`` — an OCI image layout directory (oci-layout, index.json, blobs/sha256/<hex>) as a source and a sink."""
+"""``oci:`` — an OCI image layout directory (oci-layout, index.json, blobs/sha256/<hex>) as a source
+(``LayoutSource``: one image, or the raw documents of an index) and a sink (``LayoutSink``, the one
+OCI-layout writer: ``oci:``, ``oci-archive:`` and ``copy --all`` all write through it)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from strata import mediatypes as mt
-from strata.digest import Digest, digest_bytes
-from strata.errors import ImageNotFound, InvalidArchive
+from strata.atomicfile import open_atomic, write_bytes_atomic
+from strata.digest import Digest, digest_bytes, hasher
+from strata.errors import DigestMismatch, ImageNotFound, InvalidArchive, StrataError, UsageError
 from strata.image.api import BlobLayer, Image, Layer, SimpleImage
 from strata.reference import Reference, parse_normalized_named
 from strata.spec import (
@@ -22,12 +27,15 @@ from strata.spec import (
     canonical_json,
     parse_manifest_or_index,
 )
-from strata.transports.base import NO_PROGRESS, Progress, ProgressEvent, WriteResult
+from strata.transports.base import MAX_INDEX_DEPTH, BlobInfo, Wording, WriteResult
 
 __all__ = [
     "LAYOUT_FILE",
     "LayoutSink",
+    "LayoutSource",
+    "OciArchiveSink",
     "host_platform",
+    "layout_image",
     "layout_images",
     "select_platform",
 ]
@@ -88,11 +96,7 @@ def _opener(path: Path) -> Any:
     return open_blob
 
 
-def layout_image(root: Path, desc: Descriptor, platform: Platform | None = None) -> Image:
-    raw = _read_blob(root, desc)
-    doc = parse_manifest_or_index(raw, desc.media_type)
-    if isinstance(doc, Index):
-        return layout_image(root, select_platform(doc, platform), platform)
+def _image_of(root: Path, doc: Manifest) -> Image:
     config = ImageConfig.parse(_read_blob(root, doc.config, 64 << 20))
     diff_ids = config.diff_ids
     if len(diff_ids) != len(doc.layers):
@@ -106,17 +110,23 @@ def layout_image(root: Path, desc: Descriptor, platform: Platform | None = None)
     return SimpleImage(config, layers, doc)
 
 
+def layout_image(root: Path, desc: Descriptor, platform: Platform | None = None) -> Image:
+    """The image ``desc`` names, choosing ``platform`` down nested indexes (at most ``MAX_INDEX_DEPTH``)."""
+    for _ in range(MAX_INDEX_DEPTH + 1):
+        doc = parse_manifest_or_index(_read_blob(root, desc), desc.media_type)
+        if isinstance(doc, Manifest):
+            return _image_of(root, doc)
+        desc = select_platform(doc, platform)
+    raise InvalidArchive(f"invalid image index: nested more than {MAX_INDEX_DEPTH} levels deep")
+
+
 def _tags_of(desc: Descriptor) -> list[Reference]:
     ann = desc.annotations or {}
-    name = ann.get(NAME_ANNOTATION) or ""
-    ref_name = ann.get(REF_ANNOTATION) or ""
-    for candidate in (name, ref_name):
+    for candidate in (ann.get(NAME_ANNOTATION) or "", ann.get(REF_ANNOTATION) or ""):
         if candidate and ("/" in candidate or ":" in candidate):
             try:
                 ref = parse_normalized_named(candidate)
-            except InvalidArchive:
-                continue
-            except Exception:
+            except StrataError:
                 continue
             if ref.tag is not None:
                 return [ref]
@@ -124,84 +134,182 @@ def _tags_of(desc: Descriptor) -> list[Reference]:
 
 
 def read_index(root: Path) -> Index:
+    """The layout's ``index.json``, with a clear error when it is missing or not an index."""
     try:
         raw = (root / "index.json").read_bytes()
     except FileNotFoundError:
-        raise InvalidArchive("invalid image layout: index.json is missing") from None
+        raise InvalidArchive(f"invalid image layout {root}: index.json is missing") from None
+    try:
+        doc = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArchive(f"invalid image layout {root}: index.json: {e}") from None
+    if not isinstance(doc, dict):
+        raise InvalidArchive(f"invalid image layout {root}: index.json: not a JSON object")
     return Index.parse(raw, mt.OCI_INDEX)
+
+
+def _named(desc: Descriptor, ref_name: str | None) -> bool:
+    ann = desc.annotations or {}
+    return ref_name is None or ref_name in (ann.get(REF_ANNOTATION), ann.get(NAME_ANNOTATION))
 
 
 def layout_images(
     root: Path, *, ref_name: str | None = None, platform: Platform | None = None
 ) -> list[tuple[Image, list[Reference]]]:
     """Every image an OCI layout's index.json names (or the one named ``ref_name``), with its tags."""
-    index = read_index(root)
-    out: list[tuple[Image, list[Reference]]] = []
-    for desc in index.manifests:
-        ann = desc.annotations or {}
-        if ref_name is not None and ref_name not in (ann.get(REF_ANNOTATION), ann.get(NAME_ANNOTATION)):
-            continue
-        out.append((layout_image(root, desc, platform), _tags_of(desc)))
+    out = [(layout_image(root, d, platform), _tags_of(d)) for d in read_index(root).manifests if _named(d, ref_name)]
     if ref_name is not None and not out:
         raise ImageNotFound(f"{ref_name} in OCI layout {root}")
     return out
 
 
-class LayoutSink:
-    """Writes images into an OCI layout directory; index.json is replaced atomically at the end."""
+class LayoutSource:
+    """The document ``ref_name`` names in an OCI layout (the only one when ``ref_name`` is None)."""
 
     def __init__(self, root: Path, ref_name: str | None = None) -> None:
+        self.root, self.ref_name = root, ref_name
+
+    def _entry(self) -> Descriptor:
+        entries = [d for d in read_index(self.root).manifests if _named(d, self.ref_name)]
+        if not entries:
+            raise ImageNotFound(f"{self.ref_name or 'an image'} in OCI layout {self.root}")
+        if len(entries) > 1:
+            raise UsageError(f"OCI layout {self.root} holds {len(entries)} images: name one")
+        return entries[0]
+
+    def image(self, platform: Platform | None = None) -> Image:
+        return layout_image(self.root, self._entry(), platform)
+
+    def tags(self) -> list[Reference]:
+        return _tags_of(self._entry())
+
+    def top(self) -> tuple[bytes, str]:
+        desc = self._entry()
+        return self.manifest(desc), desc.media_type
+
+    def manifest(self, desc: Descriptor) -> bytes:
+        return _read_blob(self.root, desc)
+
+    def image_of(self, manifest: Manifest) -> Image:
+        return _image_of(self.root, manifest)
+
+
+class LayoutSink:
+    """Writes images and indexes into an OCI layout directory: blobs verified and renamed into place,
+    then ``index.json`` replaced atomically (fsynced) by ``commit``. The one OCI-layout writer."""
+
+    wording = Wording(reused="Copying blob", start="Copying blob")
+    supports_index = True
+    reuse_concurrency = 1
+
+    def __init__(self, root: Path, ref_name: str | None = None, *, concurrency: int = 3) -> None:
         self.root = root
         self.ref_name = ref_name
+        self.concurrency = max(1, concurrency)
+        self._pending: tuple[Descriptor, Digest] | None = None  # the document to name, and its image ID
 
-    def _put(self, digest: Digest, writer: Any) -> None:
+    def _has(self, digest: Digest) -> bool:
+        return _blob_path(self.root, digest).is_file()
+
+    def _write(self, digest: Digest, fill: Callable[[BinaryIO], object]) -> None:
+        """Store a blob atomically, verified against ``digest`` on the way."""
         path = _blob_path(self.root, digest)
-        if path.exists():
-            return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with open_atomic(path) as raw:
+            writer = _HashingWriter(raw, digest.algorithm)
+            fill(writer)  # type: ignore[arg-type]
+            if writer.digest() != digest:
+                raise DigestMismatch(f"blob verification failed for digest {digest}")
 
-    def write(self, image: Image, tags: list[Reference], progress: Progress = NO_PROGRESS) -> WriteResult:
+    def _write_bytes(self, digest: Digest, data: bytes) -> None:
+        if not self._has(digest):
+            self._write(digest, lambda f: f.write(data))
+
+    def begin(self, image: Image | None = None) -> None:
+        self._pending = None
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "oci-layout").write_bytes(canonical_json(LAYOUT_FILE))
-        for layer in image.layers():
-            progress(ProgressEvent(layer.digest().short, "Copying blob"))
 
-            def copy(f: BinaryIO, layer: Layer = layer) -> None:
-                import shutil
+    def reuse_blob(self, layer: Layer) -> BlobInfo | None:
+        desc = Descriptor(layer.media_type(), layer.digest(), layer.size())
+        return BlobInfo(desc) if self._has(desc.digest) else None
 
-                with layer.compressed() as src:
-                    shutil.copyfileobj(src, f, 1 << 20)
+    def put_blob(self, layer: Layer) -> BlobInfo:
+        def fill(out: BinaryIO) -> None:
+            with layer.compressed() as src:
+                shutil.copyfileobj(src, out, 1 << 20)
 
-            self._put(layer.digest(), copy)
-        self._put(image.image_id(), lambda f: f.write(image.raw_config()))
-        manifest: Manifest = image.manifest()
-        self._put(manifest.digest, lambda f: f.write(manifest.raw))
-        self._update_index(manifest, tags)
-        return WriteResult(image.image_id(), manifest.digest, len(manifest.raw))
+        self._write(layer.digest(), fill)
+        return BlobInfo(Descriptor(layer.media_type(), layer.digest(), layer.size()))
 
-    def _update_index(self, manifest: Manifest, tags: list[Reference]) -> None:
-        try:
-            existing = json.loads((self.root / "index.json").read_bytes())
-        except FileNotFoundError:
-            existing = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
+    def put_config(self, image: Image) -> None:
+        self._write_bytes(image.image_id(), image.raw_config())
+
+    def put_manifest(self, image: Image, blobs: list[BlobInfo], *, child: bool = False) -> Manifest:
+        manifest = image.manifest()
+        self._write_bytes(manifest.digest, manifest.raw)
+        self._pending = (manifest.descriptor(), image.image_id())
+        return manifest
+
+    def put_index(self, raw: bytes, media_type: str, *, child: bool = False) -> Digest:
+        digest = digest_bytes(raw)
+        self._write_bytes(digest, raw)
+        self._pending = (Descriptor(media_type, digest, len(raw)), digest)
+        return digest
+
+    def commit(self, tags: list[Reference]) -> WriteResult:
+        assert self._pending is not None, "commit before put_manifest"
+        (desc, image_id), self._pending = self._pending, None
+        write_bytes_atomic(self.root / "oci-layout", canonical_json(LAYOUT_FILE))
         names = [self.ref_name] if self.ref_name else [t.tag for t in tags if t.tag]
-        entries = [
-            m for m in existing.get("manifests", [])
-            if not names or (m.get("annotations") or {}).get(REF_ANNOTATION) not in names
-        ]
-        desc = manifest.descriptor().to_json()
-        if names:
-            for n in names:
-                entries.append({**desc, "annotations": {REF_ANNOTATION: n}})
-        else:
-            entries.append(desc)
+        try:
+            existing = json.loads(read_index(self.root).raw)
+        except InvalidArchive:
+            if (self.root / "index.json").exists():
+                raise
+            existing = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
+        entries = [m for m in existing.get("manifests") or [] if not _replaced(m, names, desc)]
+        entry = desc.to_json()
+        entries += [{**entry, "annotations": {REF_ANNOTATION: n}} for n in names] or [entry]
         existing["manifests"] = entries
-        tmp = self.root / f".index.json.tmp{os.getpid()}"
-        tmp.write_bytes(canonical_json(existing))
-        os.replace(tmp, self.root / "index.json")
+        write_bytes_atomic(self.root / "index.json", canonical_json(existing))
+        return WriteResult(image_id, desc.digest, desc.size)
+
+    def abort(self) -> None:
+        self._pending = None  # blobs written are content-addressed; no index entry names them
+
+
+class OciArchiveSink(LayoutSink):
+    """``oci-archive:<path>``: an OCI layout built in ``staging`` and tarred into ``path`` by ``close()``
+    (temp file, fsync, rename); ``discard()`` leaves no file."""
+
+    def __init__(self, path: Path, staging: Path, ref_name: str | None = None) -> None:
+        super().__init__(staging, ref_name)
+        self.path = path
+
+    def close(self) -> None:
+        from strata.transports.tarball import tar_directory
+
+        tar_directory(self.root, self.path)
+
+    def discard(self) -> None:
+        return None  # the staging directory is its owner's to remove
+
+
+def _replaced(entry: dict[str, Any], names: list[str], desc: Descriptor) -> bool:
+    """Whether an index.json entry gives way to the new one: the same name, or the same unnamed document."""
+    ref = (entry.get("annotations") or {}).get(REF_ANNOTATION)
+    if names:
+        return ref in names
+    return ref is None and entry.get("digest") == str(desc.digest)
+
+
+class _HashingWriter:
+    def __init__(self, out: BinaryIO, algorithm: str) -> None:
+        self.out, self.h = out, hasher(algorithm)
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        return self.out.write(data)
+
+    def digest(self) -> Digest:
+        return Digest(self.h.name, self.h.hexdigest())

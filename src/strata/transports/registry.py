@@ -2,9 +2,9 @@
 
 Source: the manifest is fetched by tag or digest; an index (OCI) or manifest list (Docker) picks the
 entry for the wanted platform (the host's by default). Layers are ``BlobLayer``s whose blobs stream
-from the registry through ``BlobReader`` (verified, resumable), reporting ``Downloading`` progress.
+from the registry through ``BlobReader`` (verified, resumable).
 
-Sink: for each layer (``concurrency`` at once) a ``HEAD`` first (``Layer already exists``), then a
+Sink (the verbs of ``strata.transports.base``): for each layer a ``HEAD`` first (``Layer already exists``), then a
 cross-repository mount when ``PushMetadata`` knows the blob is in another repository of the same
 registry (``Mounted from x/y``), else an upload (monolithic when small, ``PATCH`` otherwise).
 Already-compressed blobs are pushed as they are, so pushing a pulled image reproduces its manifest
@@ -18,7 +18,6 @@ import json
 import platform as _platform
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +39,15 @@ from strata.errors import (
 from strata.image.api import BlobLayer, Image, Layer
 from strata.reference import Reference
 from strata.spec import Descriptor, ImageConfig, Index, Manifest, Platform, parse_manifest_or_index
-from strata.transports.base import NO_PROGRESS, Progress, ProgressEvent, WriteResult
+from strata.transports.base import BlobInfo, Wording, WriteResult
 
 __all__ = [
+    "PUSH_WORDING",
     "BlobRecord",
     "PushMetadata",
     "RegistryImage",
     "RegistrySink",
+    "RegistrySource",
     "host_platform",
     "registry_image",
     "select_manifest",
@@ -90,21 +91,13 @@ class RegistryImage:
     """An image in a registry; the config is fetched on first use."""
 
     def __init__(
-        self,
-        client: RegistryClient,
-        repo: str,
-        manifest: Manifest,
-        *,
-        top_digest: Digest,
-        index: Index | None = None,
-        progress: Progress = NO_PROGRESS,
+        self, client: RegistryClient, repo: str, manifest: Manifest, *, top_digest: Digest, index: Index | None = None
     ) -> None:
         self.client = client
         self.repo = repo
         self.manifest_obj = manifest
         self.top_digest = top_digest
         self.index = index
-        self.progress = progress
         self._config: ImageConfig | None = None
         self._lock = threading.Lock()
 
@@ -142,25 +135,13 @@ class RegistryImage:
 
     def _opener(self, desc: Descriptor) -> Callable[[], AbstractContextManager[BinaryIO]]:
         def open_blob() -> AbstractContextManager[BinaryIO]:
-            short = desc.digest.short
-            state = {"n": 0}
-
-            def on_read(n: int) -> None:
-                state["n"] += n
-                self.progress(ProgressEvent(short, "Downloading", state["n"], desc.size))
-
-            return self.client.open_blob(self.repo, desc.digest, desc.size, on_read)  # type: ignore[return-value]
+            return self.client.open_blob(self.repo, desc.digest, desc.size)  # type: ignore[return-value]
 
         return open_blob
 
 
 def registry_image(
-    client: RegistryClient,
-    repo: str,
-    reference: str,
-    *,
-    platform: Platform | None = None,
-    progress: Progress = NO_PROGRESS,
+    client: RegistryClient, repo: str, reference: str, *, platform: Platform | None = None
 ) -> RegistryImage:
     """The image ``repo:reference`` (a tag or digest), choosing ``platform`` from an index."""
     res = client.get_manifest(repo, reference)
@@ -176,7 +157,30 @@ def registry_image(
         manifest = inner
     else:
         manifest = doc
-    return RegistryImage(client, repo, manifest, top_digest=res.digest, index=index, progress=progress)
+    return RegistryImage(client, repo, manifest, top_digest=res.digest, index=index)
+
+
+class RegistrySource:
+    """``repo:reference`` of ``client``'s registry as a source: one image, or (``copy --all``) its documents."""
+
+    def __init__(self, client: RegistryClient, repo: str, reference: str) -> None:
+        self.client, self.repo, self.reference = client, repo, reference
+
+    def image(self, platform: Platform | None = None) -> RegistryImage:
+        return registry_image(self.client, self.repo, self.reference, platform=platform)
+
+    def tags(self) -> list[Reference]:
+        return []
+
+    def top(self) -> tuple[bytes, str]:
+        res = self.client.get_manifest(self.repo, self.reference)
+        return res.raw, res.media_type
+
+    def manifest(self, desc: Descriptor) -> bytes:
+        return self.client.get_manifest(self.repo, str(desc.digest)).raw  # asked by digest: verified
+
+    def image_of(self, manifest: Manifest) -> RegistryImage:
+        return RegistryImage(self.client, self.repo, manifest, top_digest=manifest.digest)
 
 
 def _parse(raw: bytes, media_type: str) -> Manifest | Index:
@@ -250,8 +254,16 @@ def _gzip_type(media_type: str, manifest_type: str) -> str:
     return mt.DOCKER_LAYER
 
 
+PUSH_WORDING = Wording(
+    preparing="Preparing", reused="Layer already exists", transfer="Pushing", stored=("Pushed",), by_diff_id=True
+)
+
+
 class RegistrySink:
-    """Pushes images to ``repo`` of ``client``'s registry."""
+    """Pushes images (and, for ``copy --all``, whole indexes) to ``repo`` of ``client``'s registry."""
+
+    wording = PUSH_WORDING
+    supports_index = True
 
     def __init__(
         self,
@@ -267,11 +279,14 @@ class RegistrySink:
         self.client = client
         self.repo = repo
         self.concurrency = max(1, concurrency)
+        self.reuse_concurrency = self.concurrency
         self.metadata = metadata
         self.monolithic_limit = monolithic_limit
         self.chunk_size = chunk_size
         self.attempts = attempts
         self.registry = client.registry
+        self._manifest_type = mt.DOCKER_MANIFEST
+        self._pending: tuple[bytes, str, Digest | None] | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -284,24 +299,10 @@ class RegistrySink:
         if self.metadata is not None:
             self.metadata.add(diff_id, BlobRecord(str(desc.digest), desc.media_type, desc.size, self.registry, self.repo))
 
-    def _chunks(self, layer: Layer, short: str, progress: Progress) -> Callable[[], Iterator[bytes]]:
-        total = layer.size()
-
-        def gen() -> Iterator[bytes]:
-            done = 0
-            with layer.compressed() as f:
-                while chunk := f.read(READ_CHUNK):
-                    done += len(chunk)
-                    progress(ProgressEvent(short, "Pushing", done, total))
-                    yield chunk
-
-        return gen
-
-    def _try_existing(self, digest: Digest, candidates: list[BlobRecord], short: str, progress: Progress) -> bool:
-        """HEAD in the target repo, then mounts from other repos; True when the blob is now there."""
+    def _try_existing(self, digest: Digest, candidates: list[BlobRecord]) -> str:
+        """HEAD in the target repo, then mounts from other repos: the status when the blob is now there."""
         if self.client.head_blob(self.repo, digest) is not None:
-            progress(ProgressEvent(short, "Layer already exists"))
-            return True
+            return "Layer already exists"
         for rec in candidates:
             if rec.digest != str(digest) or rec.repo == self.repo:
                 continue
@@ -310,10 +311,9 @@ class RegistrySink:
             except RegistryError:
                 continue
             if loc is None:
-                progress(ProgressEvent(short, f"Mounted from {rec.repo}"))
-                return True
+                return f"Mounted from {rec.repo}"
             self._cancel(loc)
-        return False
+        return ""
 
     def _cancel(self, location: str) -> None:
         try:
@@ -322,53 +322,6 @@ class RegistrySink:
             resp.close()
         except StrataError:
             pass
-
-    # ------------------------------------------------------------------ layers
-
-    def _push_layer(self, layer: Layer, diff_id: Digest, manifest_type: str, progress: Progress) -> Descriptor:
-        short = diff_id.short
-        records = self._records(diff_id)
-        media = layer.media_type()
-        if mt.layer_compression(media) == "none" and layer.digest() == diff_id:
-            for rec in records:
-                if mt.layer_compression(rec.media_type) == "none":
-                    continue
-                dg = Digest.parse(rec.digest)
-                if self._try_existing(dg, records, short, progress):
-                    desc = Descriptor(_gzip_type(rec.media_type, manifest_type), dg, rec.size)
-                    self._remember(diff_id, desc)
-                    return desc
-            desc = self._retrying(lambda: self._upload_compressed(layer, manifest_type, short, progress))
-            self._remember(diff_id, desc)
-            progress(ProgressEvent(short, "Pushed"))
-            return desc
-        desc = Descriptor(media, layer.digest(), layer.size())
-        if not self._try_existing(desc.digest, records, short, progress):
-            chunks = self._chunks(layer, short, progress)
-            self._retrying(
-                lambda: self.client.upload_blob(
-                    self.repo, desc.digest, desc.size, chunks,
-                    monolithic_limit=self.monolithic_limit, chunk_size=self.chunk_size,
-                )
-            )
-            progress(ProgressEvent(short, "Pushed"))
-        self._remember(diff_id, desc)
-        return desc
-
-    def _upload_compressed(self, layer: Layer, manifest_type: str, short: str, progress: Progress) -> Descriptor:
-        with layer.uncompressed() as f:
-            total = layer.size()
-            done = 0
-
-            def counted() -> Iterator[bytes]:
-                nonlocal done
-                for c in _gzip_chunks(f):
-                    yield c
-                    done += len(c)
-                    progress(ProgressEvent(short, "Pushing", done, total))
-
-            digest, size = self.client.upload_stream(self.repo, counted())
-        return Descriptor(_gzip_type(layer.media_type(), manifest_type), digest, size)
 
     def _retrying(self, fn: Callable[[], _T]) -> _T:
         for attempt in range(1, self.attempts + 1):
@@ -379,44 +332,101 @@ class RegistrySink:
                     raise
         raise AssertionError("unreachable")
 
-    # ------------------------------------------------------------------ image
+    # ------------------------------------------------------------------ verbs
 
-    def write(self, image: Image, tags: list[Reference], progress: Progress = NO_PROGRESS) -> WriteResult:
-        config = image.config()
-        manifest = image.manifest()
-        layers = image.layers()
-        diff_ids = config.diff_ids
-        if len(diff_ids) != len(layers):
-            raise InvalidArchive(
-                f"image has {len(layers)} layers but its configuration lists {len(diff_ids)} diff IDs"
-            )
+    def begin(self, image: Image | None = None) -> None:
+        self._pending = None
+        if image is None:
+            self.client.want_push(self.repo)
+            return
+        self._manifest_type = image.manifest().media_type
+        diff_ids = image.config().diff_ids
         mount_from = {r.repo for d in diff_ids for r in self._records(d) if r.repo != self.repo}
         self.client.want_push(self.repo, *sorted(mount_from))
-        lock = threading.Lock()
 
-        def safe(ev: ProgressEvent) -> None:
-            with lock:
-                progress(ev)
+    def reuse_blob(self, layer: Layer) -> BlobInfo | None:
+        diff_id = layer.diff_id()
+        records = self._records(diff_id)
+        if mt.layer_compression(layer.media_type()) == "none" and layer.digest() == diff_id:
+            # an uncompressed layer is pushed gzip-compressed: a compressed form pushed before may be there
+            for rec in records:
+                if mt.layer_compression(rec.media_type) == "none":
+                    continue
+                dg = Digest.parse(rec.digest)
+                status = self._try_existing(dg, records)
+                if status:
+                    desc = Descriptor(_gzip_type(rec.media_type, self._manifest_type), dg, rec.size)
+                    self._remember(diff_id, desc)
+                    return BlobInfo(desc, status=status)
+            return None
+        desc = Descriptor(layer.media_type(), layer.digest(), layer.size())
+        status = self._try_existing(desc.digest, records)
+        if not status:
+            return None
+        self._remember(diff_id, desc)
+        return BlobInfo(desc, status=status)
 
-        for d in reversed(diff_ids):
-            safe(ProgressEvent(d.short, "Preparing"))
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            futures = [
-                pool.submit(self._push_layer, lay, d, manifest.media_type, safe)
-                for lay, d in zip(layers, diff_ids, strict=True)
-            ]
-            descs = [f.result() for f in futures]
-        cfg_desc = manifest.config
+    def put_blob(self, layer: Layer) -> BlobInfo:
+        diff_id = layer.diff_id()
+        if mt.layer_compression(layer.media_type()) == "none" and layer.digest() == diff_id:
+            desc = self._retrying(lambda: self._upload_compressed(layer))
+        else:
+            desc = Descriptor(layer.media_type(), layer.digest(), layer.size())
+
+            def chunks() -> Iterator[bytes]:
+                with layer.compressed() as f:
+                    while chunk := f.read(READ_CHUNK):
+                        yield chunk
+
+            self._retrying(
+                lambda: self.client.upload_blob(
+                    self.repo, desc.digest, desc.size, chunks,
+                    monolithic_limit=self.monolithic_limit, chunk_size=self.chunk_size,
+                )
+            )  # fmt: skip
+        self._remember(diff_id, desc)
+        return BlobInfo(desc)
+
+    def _upload_compressed(self, layer: Layer) -> Descriptor:
+        with layer.uncompressed() as f:
+            digest, size = self.client.upload_stream(self.repo, _gzip_chunks(f))
+        return Descriptor(_gzip_type(layer.media_type(), self._manifest_type), digest, size)
+
+    def put_config(self, image: Image) -> None:
+        cfg_desc = image.manifest().config
         if self.client.head_blob(self.repo, cfg_desc.digest) is None:
             raw_cfg = image.raw_config()
             self.client.upload_blob(self.repo, cfg_desc.digest, len(raw_cfg), lambda: [raw_cfg])
-        if descs == [Descriptor(d.media_type, d.digest, d.size) for d in manifest.layers]:
-            raw = image.raw_manifest()
+
+    def put_manifest(self, image: Image, blobs: list[BlobInfo], *, child: bool = False) -> Manifest:
+        manifest = image.manifest()
+        descs = [b.descriptor for b in blobs]
+        if descs != [Descriptor(d.media_type, d.digest, d.size) for d in manifest.layers]:
+            manifest = Manifest.build(manifest.config, descs, manifest.media_type)
+        self._hold(manifest.raw, manifest.media_type, child=child, image_id=image.image_id())
+        return manifest
+
+    def put_index(self, raw: bytes, media_type: str, *, child: bool = False) -> Digest:
+        self._hold(raw, media_type, child=child, image_id=None)
+        return digest_bytes(raw)
+
+    def _hold(self, raw: bytes, media_type: str, *, child: bool, image_id: Digest | None) -> None:
+        """A child document is put by digest now; the top one waits for ``commit`` to name it."""
+        if child:
+            self.client.put_manifest(self.repo, str(digest_bytes(raw)), raw, media_type)
         else:
-            raw = Manifest.build(cfg_desc, descs, manifest.media_type).raw
+            self._pending = (raw, media_type, image_id)
+
+    def commit(self, tags: list[Reference]) -> WriteResult:
+        assert self._pending is not None, "commit before put_manifest"
+        raw, media_type, image_id = self._pending
         refs = [t.tag for t in tags if t.tag] or [str(digest_bytes(raw))]
         digest = None
         for ref in refs:
-            digest = self.client.put_manifest(self.repo, ref, raw, manifest.media_type)
+            digest = self.client.put_manifest(self.repo, ref, raw, media_type)
         assert digest is not None
-        return WriteResult(image.image_id(), digest, len(raw))
+        self._pending = None
+        return WriteResult(image_id or digest, digest, len(raw))
+
+    def abort(self) -> None:
+        self._pending = None  # blobs already uploaded are unreferenced: the registry's GC takes them

@@ -1,30 +1,58 @@
-"""The local store as a sink: pull and load write through ``StoreSink``.
+"""The local store as a source (``StoreSource``: push, save) and a sink (``StoreSink``: pull, load).
 
-Layer blobs are ingested (verified against their digest and the config's diff IDs) outside any
-transaction, up to ``concurrency`` at once; the config, manifest, image record and tags then become
-visible in one transaction, so an interrupted write shows nothing."""
+Layer blobs are ingested (verified against their digest and diff ID) outside any transaction; the
+config, manifest, image record and tags become visible in one transaction at ``commit``, so an
+interrupted copy shows nothing. The sink holds the store like a writer from ``begin`` to the end."""
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 from strata.digest import Digest
-from strata.errors import DigestMismatch, InvalidArchive
+from strata.engine import Engine
+from strata.errors import StrataError
 from strata.image.api import Image, Layer
 from strata.reference import Reference
+from strata.spec import Descriptor, Manifest, Platform
 from strata.store.blobs import LayerBlob
-from strata.transports.base import NO_PROGRESS, Progress, ProgressEvent, WriteResult
+from strata.transports.base import BlobInfo, Wording, WriteResult
 
-if TYPE_CHECKING:
-    from strata.engine import Engine
+__all__ = ["PULL_WORDING", "StoreSink", "StoreSource"]
 
-__all__ = ["StoreSink"]
+PULL_WORDING = Wording(
+    reused="Already exists",
+    start="Pulling fs layer",
+    transfer="Downloading",
+    stored=("Verifying Checksum", "Download complete"),
+    committed="Pull complete",
+)
+
+
+class StoreSource:
+    """The stored image ``name`` (a reference or an ID)."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine, self.name = engine, name
+
+    def image(self, platform: Platform | None = None) -> Image:
+        return self.engine.image(self.engine.resolve_image(self.name))
+
+    def tags(self) -> list[Reference]:
+        return []
+
+
+def _info(lay: LayerBlob, media_type: str) -> BlobInfo:
+    return BlobInfo(Descriptor(media_type, lay.digest, lay.size), lay.diff_id, handle=lay)
 
 
 class StoreSink:
+    """Writes images into ``engine``'s store, one ``begin``…``commit`` at a time."""
+
+    wording = PULL_WORDING
+    supports_index = False
+    reuse_concurrency = 1  # the store's SQLite connection belongs to the calling thread
+
     def __init__(
         self,
         engine: Engine,
@@ -36,69 +64,63 @@ class StoreSink:
         """``known_alias(blob, diff_id)`` tells whether ``blob`` is known (e.g. from an earlier push)
         to be a compressed form of the layer ``diff_id``: a stored layer then serves without a download."""
         self.engine = engine
-        self.concurrency = concurrency
+        self.concurrency = max(1, concurrency)
         self.record_manifest = record_manifest
         self.known_alias = known_alias
-        self._existed: set[Digest] = set()
+        self._hold: contextlib.ExitStack | None = None
+        self._pending: tuple[Image, list[LayerBlob]] | None = None
 
-    def _stored(self, layer: Layer, diff_id: Digest) -> LayerBlob | None:
+    def begin(self, image: Image | None = None) -> None:
+        self._hold = contextlib.ExitStack()
+        self._hold.enter_context(self.engine.writing())
+
+    def reuse_blob(self, layer: Layer) -> BlobInfo | None:
         """The store's copy of a layer: the same blob, or the same content under another blob digest
         when that is safe to know (uncompressed source, or a blob we pushed or pulled before)."""
-        digest = layer.digest()
+        digest, diff_id = layer.digest(), layer.diff_id()
         known = self.engine.known_layer(digest)
         if known is None and (digest == diff_id or (self.known_alias and self.known_alias(digest, diff_id))):
             for blob, _, _ in self.engine.blob_layers(diff_id):
                 known = self.engine.known_layer(blob)
                 if known is not None:
                     break
-        return known
+        return None if known is None else _info(known, layer.media_type())
 
-    def _fetch_layer(self, layer: Layer, diff_id: Digest, progress: Progress) -> LayerBlob:
-        digest = layer.digest()
-        progress(ProgressEvent(digest.short, "Pulling fs layer"))
+    def put_blob(self, layer: Layer) -> BlobInfo:
         with layer.compressed() as stream:
-            lay = self.engine.ingest_layer(stream, digest, diff_id)
-        progress(ProgressEvent(digest.short, "Verifying Checksum"))
-        progress(ProgressEvent(digest.short, "Download complete"))
-        return lay
+            lay = self.engine.ingest_layer(stream, layer.digest(), layer.diff_id())
+        return _info(lay, layer.media_type())
 
-    def write(self, image: Image, tags: list[Reference], progress: Progress = NO_PROGRESS) -> WriteResult:
-        config = image.config()
-        layers = image.layers()
-        diff_ids = config.diff_ids
-        if len(diff_ids) != len(layers):
-            raise InvalidArchive(
-                f"image has {len(layers)} layers but its configuration lists {len(diff_ids)} diff IDs"
-            )
-        lock = threading.Lock()
+    def put_config(self, image: Image) -> None:
+        return None  # written with the image record, in commit
 
-        def safe(ev: ProgressEvent) -> None:
-            with lock:
-                progress(ev)
+    def put_manifest(self, image: Image, blobs: list[BlobInfo], *, child: bool = False) -> Manifest:
+        if child:
+            raise StrataError('copying multiple images: destination transport "strata" does not support copying multiple images as a group')
+        layers = [b.handle for b in blobs if isinstance(b.handle, LayerBlob)]
+        assert len(layers) == len(blobs), "blobs put elsewhere"
+        self._pending = (image, layers)
+        return image.manifest()
 
-        with self.engine.writing():
-            found = [self._stored(lay, d) for lay, d in zip(layers, diff_ids, strict=True)]
-            for lay, have in zip(layers, found, strict=True):
-                if have is not None:
-                    self._existed.add(lay.digest())
-                    safe(ProgressEvent(lay.digest().short, "Already exists"))
-            todo = [(i, lay, d) for i, (lay, d, have) in enumerate(zip(layers, diff_ids, found, strict=True)) if have is None]
-            if self.concurrency > 1 and len(todo) > 1:
-                with ThreadPoolExecutor(self.concurrency) as pool:
-                    futures = {i: pool.submit(self._fetch_layer, lay, d, safe) for i, lay, d in todo}
-                    for i, fut in futures.items():
-                        found[i] = fut.result()
-            else:
-                for i, lay, d in todo:
-                    found[i] = self._fetch_layer(lay, d, safe)
-            stored = [f for f in found if f is not None]
-            for blob, want in zip(stored, diff_ids, strict=True):
-                if blob.diff_id != want:
-                    raise DigestMismatch(f"layer {blob.digest} has diff ID {blob.diff_id}, configuration says {want}")
-            raw_manifest = image.raw_manifest() if self.record_manifest else None
-            image_id = self.engine.commit_image(image.raw_config(), stored, manifest_raw=raw_manifest, refs=tags)
-        for blob, layer in zip(stored, layers, strict=True):
-            if layer.digest() not in self._existed:
-                safe(ProgressEvent(blob.digest.short, "Pull complete"))
+    def put_index(self, raw: bytes, media_type: str, *, child: bool = False) -> Digest:
+        raise StrataError('copying multiple images: destination transport "strata" does not support copying multiple images as a group')
+
+    def commit(self, tags: list[Reference]) -> WriteResult:
+        assert self._pending is not None, "commit before put_manifest"
+        image, layers = self._pending
+        raw_manifest = image.raw_manifest() if self.record_manifest else None
+        try:
+            image_id = self.engine.commit_image(image.raw_config(), layers, manifest_raw=raw_manifest, refs=tags)
+        finally:
+            self._release()
         manifest_digest = image.digest() if raw_manifest is not None else None
         return WriteResult(image_id, manifest_digest, len(raw_manifest or b""))
+
+    def abort(self) -> None:
+        self._release()  # ingested blobs no record names are garbage for the next collection
+
+    def _release(self) -> None:
+        self._pending = None
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None

@@ -14,7 +14,7 @@ from strata.archive.compression import open_decompressed
 from strata.digest import CHUNK
 from strata.errors import InvalidArchive
 
-__all__ = ["TarWriter", "unpack_archive"]
+__all__ = ["TarWriter", "tar_directory", "unpack_archive"]
 
 
 def _safe_name(name: str) -> str:
@@ -212,3 +212,12 @@ class TarWriter:
         if rem:
             self._write(b"\0" * (tarfile.RECORDSIZE - rem))
         self.out.flush()
+
+
+def tar_directory(src: Path, path: Path) -> None:
+    """Tar the tree ``src`` into ``path`` (temp file, fsync, rename): an OCI layout into an oci-archive."""
+    from strata.atomicfile import open_atomic
+
+    with open_atomic(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for p in sorted(src.rglob("*")):
+            tar.add(p, arcname=p.relative_to(src).as_posix(), recursive=False)

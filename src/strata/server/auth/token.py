@@ -35,8 +35,9 @@ from cryptography.hazmat.primitives.asymmetric import ec as crypto_ec
 
 from strata.distribution import errcodes as ec
 from strata.server.auth.access import AccessRules
-from strata.server.auth.base import Authenticator, Scope, parse_scope
+from strata.server.auth.base import Authenticator, Grants, Identity, Scope, nothing, parse_scope
 from strata.server.auth.htpasswd import HtpasswdFile, basic_credentials
+from strata.server.auth.origin import PublicOrigin
 from strata.server.config import ConfigError, TokenConfig
 from strata.server.handlers.base import APIError
 
@@ -97,21 +98,43 @@ def _key_id(public: Any) -> str:
     return ":".join(b32[i : i + 4] for i in range(0, 48, 4))
 
 
+def _claim_grants(claims: dict[str, Any]) -> Grants:
+    """What a token's ``access`` claim grants: exact resource names, as distribution reads them."""
+    granted: dict[tuple[str, str], frozenset[str]] = {}
+    for entry in claims.get("access") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("actions") or [], list):
+            continue
+        key = (str(entry.get("type")), str(entry.get("name")))
+        granted[key] = granted.get(key, frozenset()) | frozenset(map(str, entry.get("actions") or []))
+    return lambda rtype, name: granted.get((rtype, name), frozenset())
+
+
+def _union(a: Grants, b: Grants) -> Grants:
+    return lambda rtype, name: a(rtype, name) | b(rtype, name)
+
+
 class TokenAuth(Authenticator):
-    def __init__(self, config: TokenConfig) -> None:
+    """Bearer tokens at the registry (from the built-in token server or one trusted through
+    ``rootcertbundle``); the built-in token endpoint when ``builtin``.
+
+    The registry API is authorised from the token's ``access`` claim alone. Listing (catalog and
+    ``/v1/search``) may also show what the built-in server's access rules would grant the token's
+    subject; an external token server's tokens show only what they grant.
+    """
+
+    def __init__(self, config: TokenConfig, origin: PublicOrigin | None = None) -> None:
         self.config = config
+        self.origin = origin or PublicOrigin()
         self.key = load_or_create_key(config.signingkey) if config.builtin else None
         self.kid = _key_id(self.key.public_key()) if self.key is not None else ""
-        self.verify_keys: list[Any] = [self.key.public_key()] if self.key is not None else []
-        if config.rootcertbundle:
-            self.verify_keys += _bundle_keys(config.rootcertbundle)
+        self.bundle_keys: list[Any] = _bundle_keys(config.rootcertbundle) if config.rootcertbundle else []
         self.users = HtpasswdFile(config.htpasswd) if config.htpasswd else None
         self.rules = AccessRules.load(config.accessfile, config.anonymouspull)
 
     # registry side --------------------------------------------------------------------------
 
     def _realm(self, request: web.Request) -> str:
-        return self.config.realm or f"{request.scheme}://{request.host}{TOKEN_PATH}"
+        return self.config.realm or self.origin.url(request) + TOKEN_PATH
 
     def _challenge(self, request: web.Request, scopes: list[Scope], error: str | None) -> dict[str, str]:
         parts = [f'realm="{self._realm(request)}"', f'service="{self.config.service}"']
@@ -121,58 +144,55 @@ class TokenAuth(Authenticator):
             parts.append(f'error="{error}"')
         return {"WWW-Authenticate": "Bearer " + ",".join(parts)}
 
-    def _claims(self, request: web.Request) -> dict[str, Any] | None:
-        header = request.headers.get("Authorization", "")
-        if not header.lower().startswith("bearer "):
+    def _decode(self, token: str, key: Any) -> dict[str, Any] | None:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=_ALGS, audience=self.config.service, issuer=self.config.issuer,
+                leeway=30, options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.PyJWTError:
             return None
-        token = header[7:].strip()
-        for key in self.verify_keys:
-            try:
-                claims: dict[str, Any] = jwt.decode(
-                    token, key, algorithms=_ALGS, audience=self.config.service, issuer=self.config.issuer,
-                    leeway=30, options={"require": ["exp", "iss", "aud"]},
-                )
-                return claims
-            except jwt.PyJWTError:
-                continue
-        return None
+        return claims
 
-    async def authorize(self, request: web.Request, scopes: list[Scope]) -> str | None:
-        claims = self._claims(request)
-        if claims is None:
-            raise APIError(ec.UNAUTHORIZED, headers=self._challenge(request, scopes, None))
-        granted: dict[tuple[str, str], set[str]] = {}
-        for entry in claims.get("access") or []:
-            key = (str(entry.get("type")), str(entry.get("name")))
-            granted.setdefault(key, set()).update(entry.get("actions") or [])
-        for scope in scopes:
-            have = granted.get((scope.type, scope.name), set())
-            if "*" not in have and not scope.actions <= have:
-                raise APIError(
-                    ec.DENIED if claims.get("sub") else ec.UNAUTHORIZED,
-                    status=401,
-                    detail=[{"Type": scope.type, "Name": scope.name, "Action": a} for a in sorted(scope.actions)],
-                    headers=self._challenge(request, scopes, "insufficient_scope"),
-                )
-        sub = claims.get("sub")
-        return str(sub) if sub else None
+    def _rule_grants(self, account: str | None) -> Grants:
+        if self.key is None:
+            return nothing
+        return lambda rtype, name: self.rules.allowed(account, rtype, name)
 
-    async def _account(self, request: web.Request) -> tuple[bool, str | None]:
-        """(credentials were valid or absent, account)."""
-        claims = self._claims(request)
-        if claims is not None:
-            return True, str(claims.get("sub") or "") or None
+    def _bearer_identity(self, token: str) -> Identity:
+        """A token signed by the built-in key, else by a key of the root certificate bundle."""
+        if self.key is not None and (claims := self._decode(token, self.key.public_key())) is not None:
+            account = str(claims.get("sub") or "") or None
+            grants = _claim_grants(claims)
+            return Identity(account, authenticated=True, grants=grants,
+                            listing=_union(grants, self._rule_grants(account)))
+        for key in self.bundle_keys:
+            if (claims := self._decode(token, key)) is not None:
+                return Identity(str(claims.get("sub") or "") or None, authenticated=True, grants=_claim_grants(claims))
+        return Identity(None, rejected=True)
+
+    async def identify(self, request: web.Request) -> Identity:
+        header = request.headers.get("Authorization", "")
+        if header.lower().startswith("bearer "):
+            return self._bearer_identity(header[7:].strip())
         creds = basic_credentials(request)
         if creds is None:
-            return True, None
-        if self.users is not None and await self.users.verify(*creds):
-            return True, creds[0]
-        return False, None
+            return Identity(None, grants=self._rule_grants(None))
+        if self.key is not None and self.users is not None and await self.users.verify(*creds):
+            # Basic credentials serve /v1/search only: the registry API needs a token
+            return Identity(creds[0], grants=self._rule_grants(creds[0]))
+        return Identity(None, rejected=True)
 
-    async def may_pull(self, request: web.Request, name: str) -> bool:
-        ok, account = await self._account(request)
-        allowed = self.rules.allowed(account, "repository", name)
-        return ok and ("pull" in allowed or "*" in allowed)
+    def deny(self, request: web.Request, identity: Identity, scopes: list[Scope]) -> Exception:
+        if not identity.authenticated:
+            return APIError(ec.UNAUTHORIZED, headers=self._challenge(request, scopes, None))
+        missing = [s for s in scopes if not identity.allows(s)]
+        return APIError(
+            ec.DENIED if identity.account else ec.UNAUTHORIZED,
+            status=401,
+            detail=[{"Type": s.type, "Name": s.name, "Action": a} for s in missing for a in sorted(s.actions)],
+            headers=self._challenge(request, scopes, "insufficient_scope"),
+        )
 
     # token endpoint -------------------------------------------------------------------------
 

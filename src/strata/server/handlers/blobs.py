@@ -9,6 +9,8 @@ from aiohttp import web
 from strata.digest import CHUNK, Digest
 from strata.distribution import errcodes as ec
 from strata.server.handlers.base import APIError, RequestContext, parse_digest
+from strata.server.proxy import proxy_of
+from strata.server.storage import paths
 
 __all__ = ["delete_blob", "get_blob"]
 
@@ -42,6 +44,14 @@ async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamRespo
     d = parse_digest(ctx.params["digest"])
     repo = ctx.repository
     info = repo.blobs.stat(d)
+    proxy = proxy_of(request)
+    if proxy is not None and info is None:  # a pull-through cache asks its upstream
+        answer = await proxy.blob(request, repo, d, ctx.actor)
+        if answer is not None:
+            return answer
+        info = repo.blobs.stat(d)
+    elif proxy is not None:
+        proxy.local_hit(repo.name, "blob", request.method)
     if info is None:
         raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
     blobs = ctx.state.registry.blobs
@@ -57,6 +67,9 @@ async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamRespo
         headers["Content-Length"] = str(info.size)
         return web.Response(status=200, headers=headers)
     ctx.state.notifier.blob_event("pull", repo.name, d, info.size, request, ctx.actor)
+    url = blobs.driver.redirect_url(paths.blob_data(d))
+    if url is not None:  # storage.redirect: the client fetches the bytes from the backend itself
+        return web.Response(status=307, headers={"Location": url, "Content-Length": "0"})
     local = blobs.local_path(d)
     if local is not None:
         del headers["Content-Type"]

@@ -4,37 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
+from typing import Any
 
 from aiohttp import web
 
 from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.distribution import errcodes as ec
-from strata.server.handlers.base import STATE, APIError, RequestContext, parse_digest
+from strata.errors import InvalidArchive
+from strata.server.handlers.base import STATE, APIError, RequestContext, ServerState, parse_digest
 from strata.server.names import is_valid_tag
+from strata.server.proxy import ProxyCache, proxy_of
 from strata.server.storage.manifests import ManifestInvalid, ParsedManifest, parse_manifest
 from strata.server.storage.registry import Repository
+from strata.spec import load_json
 
-__all__ = ["delete_manifest", "get_manifest", "manifest_media_type", "put_manifest"]
+__all__ = [
+    "delete_manifest", "get_manifest", "manifest_media_type", "put_manifest", "remove_manifest", "remove_tag",
+]
 
 KNOWN_TYPES = (*mt.MANIFEST_TYPES, *mt.INDEX_TYPES)
 
 
-def _split_reference(ref: str) -> tuple[str | None, Digest | None]:
+def _split_reference(ref: str, method: str = "PUT") -> tuple[str | None, Digest | None]:
+    """A reference is a tag or a digest. A name that is neither cannot name anything stored: reading
+    or deleting it is MANIFEST_UNKNOWN (404, as distribution's router and the OCI conformance suite
+    answer); only a push to it is TAG_INVALID."""
     if ":" in ref:
         return None, parse_digest(ref)
     if not is_valid_tag(ref):
+        if method != "PUT":
+            raise APIError(ec.MANIFEST_UNKNOWN, detail={"reference": ref})
         raise APIError(ec.TAG_INVALID, f"invalid tag {ref!r}", {"tag": ref})
     return ref, None
 
 
+def _load(data: bytes) -> Any:
+    """A stored manifest's JSON (depth-bounded), or None when it is not JSON."""
+    try:
+        return load_json(data, "manifest")
+    except InvalidArchive:
+        return None
+
+
 def manifest_media_type(data: bytes) -> str:
     """The media type a stored manifest declares (or implies)."""
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        return mt.OCI_MANIFEST
+    doc = _load(data)
     if isinstance(doc, dict):
         declared = doc.get("mediaType")
         if isinstance(declared, str) and declared:
@@ -71,24 +86,45 @@ def _negotiate(request: web.Request, repo: Repository, d: Digest, data: bytes) -
     )
 
 
-def _platform_child(repo: Repository, data: bytes, wanted: set[str]) -> tuple[Digest, bytes, str] | None:
-    """linux/amd64 from an index, for clients that cannot take indexes (distribution does the same)."""
-    doc = json.loads(data)
-    for m in doc.get("manifests", []):
+def _platform_digests(data: bytes, wanted: set[str]) -> list[Digest]:
+    """The linux/amd64 children of an index that a client taking ``wanted`` types could use."""
+    doc = _load(data)
+    if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
+        return []
+    out: list[Digest] = []
+    for m in doc["manifests"]:
+        if not isinstance(m, dict):
+            continue
         plat = m.get("platform") or {}
         if plat.get("os") == "linux" and plat.get("architecture") == "amd64" and m.get("mediaType") in wanted:
             try:
-                cd = Digest.parse(m["digest"])
+                out.append(Digest.parse(m["digest"]))
             except (KeyError, ValueError):
                 continue
-            child = repo.manifests.get(cd)
-            if child is not None:
-                return cd, child, manifest_media_type(child)
+    return out
+
+
+def _platform_child(repo: Repository, data: bytes, wanted: set[str]) -> tuple[Digest, bytes, str] | None:
+    """linux/amd64 from an index, for clients that cannot take indexes (distribution does the same)."""
+    for cd in _platform_digests(data, wanted):
+        child = repo.manifests.get(cd)
+        if child is not None:
+            return cd, child, manifest_media_type(child)
     return None
 
 
+async def _proxied_platform_child(request: web.Request, proxy: ProxyCache, repo: Repository, data: bytes) -> None:
+    """A pull-through cache fetches the linux/amd64 child an index-less client will be given."""
+    wanted = _accepted(request) & set(KNOWN_TYPES)
+    if not wanted or wanted & set(mt.INDEX_TYPES) or manifest_media_type(data) not in mt.INDEX_TYPES:
+        return
+    children = _platform_digests(data, wanted)
+    if children and not repo.manifests.exists(children[0]):
+        await proxy.manifest(repo, str(children[0]), request.method)
+
+
 def _resolve(repo: Repository, ref: str) -> Digest:
-    tag, d = _split_reference(ref)
+    tag, d = _split_reference(ref, "GET")
     if tag is not None:
         d = repo.tags.get(tag)
         if d is None:
@@ -99,6 +135,9 @@ def _resolve(repo: Repository, ref: str) -> Digest:
 
 async def get_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     repo = ctx.repository
+    proxy = proxy_of(request)
+    if proxy is not None:  # a pull-through cache brings the manifest (or a tag's news) from upstream
+        await proxy.manifest(repo, ctx.params["reference"], request.method)
     d = _resolve(repo, ctx.params["reference"])
     data = repo.manifests.get(d)
     if data is None:
@@ -106,6 +145,8 @@ async def get_manifest(request: web.Request, ctx: RequestContext) -> web.StreamR
     if ":" in ctx.params["reference"]:
         media = manifest_media_type(data)  # a digest pins the content: never substitute it
     else:
+        if proxy is not None:
+            await _proxied_platform_child(request, proxy, repo, data)
         d, data, media = _negotiate(request, repo, d, data)
     headers = {
         "Content-Type": media,
@@ -168,7 +209,7 @@ async def put_manifest(request: web.Request, ctx: RequestContext) -> web.StreamR
             raise APIError(ec.DIGEST_INVALID, detail={"expected": str(want), "computed": str(got)})
     async with ctx.state.gc_lock.shared():
         _check_references(repo, parsed, ctx)
-        d = repo.manifests.put(data)
+        d = repo.manifests.put(data, want.algorithm if want is not None else "sha256")
         if tag is not None:
             repo.tags.tag(tag, d)
         if parsed.subject is not None:
@@ -184,21 +225,22 @@ async def put_manifest(request: web.Request, ctx: RequestContext) -> web.StreamR
     return web.Response(status=201, headers=headers)
 
 
-async def delete_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    if not ctx.state.config.delete_enabled:
-        raise APIError(ec.UNSUPPORTED, "deletes are disabled on this registry")
-    repo = ctx.repository
-    tag, d = _split_reference(ctx.params["reference"])
-    if tag is not None:
-        target = repo.tags.get(tag)
-        if target is None or not repo.tags.untag(tag):
-            raise APIError(ec.MANIFEST_UNKNOWN, detail={"tag": tag})
-        ctx.state.notifier.manifest_event("delete", repo.name, target, None, 0, tag, request, ctx.actor)
-        return web.Response(status=202, headers={"Content-Length": "0"})
-    assert d is not None
+def remove_tag(state: ServerState, repo: Repository, tag: str, request: web.Request, actor: str | None) -> bool:
+    """Untag (the manifest stays); False when the tag does not exist. Shared by the API and the UI."""
+    target = repo.tags.get(tag)
+    if target is None or not repo.tags.untag(tag):
+        return False
+    state.notifier.manifest_event("delete", repo.name, target, None, 0, tag, request, actor)
+    return True
+
+
+def remove_manifest(
+    state: ServerState, repo: Repository, d: Digest, request: web.Request, actor: str | None
+) -> bool:
+    """Delete a manifest revision, its tags and its referrer link; False when it is not there."""
     data = repo.manifests.get(d)
     if data is None:
-        raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
+        return False
     for t in repo.tags.lookup(d):
         repo.tags.untag(t)
     try:
@@ -208,5 +250,20 @@ async def delete_manifest(request: web.Request, ctx: RequestContext) -> web.Stre
     if parsed is not None and parsed.subject is not None:
         repo.manifests.remove_referrer(parsed.subject, d)
     repo.manifests.delete(d)
-    ctx.state.notifier.manifest_event("delete", repo.name, d, None, 0, None, request, ctx.actor)
+    state.notifier.manifest_event("delete", repo.name, d, None, 0, None, request, actor)
+    return True
+
+
+async def delete_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    if not ctx.state.config.delete_enabled:
+        raise APIError(ec.UNSUPPORTED, "deletes are disabled on this registry")
+    repo = ctx.repository
+    tag, d = _split_reference(ctx.params["reference"], "DELETE")
+    if tag is not None:
+        if not remove_tag(ctx.state, repo, tag, request, ctx.actor):
+            raise APIError(ec.MANIFEST_UNKNOWN, detail={"tag": tag})
+    else:
+        assert d is not None
+        if not remove_manifest(ctx.state, repo, d, request, ctx.actor):
+            raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
     return web.Response(status=202, headers={"Content-Length": "0"})

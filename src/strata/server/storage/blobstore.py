@@ -45,9 +45,9 @@ class BlobStore:
         except PathNotFound:
             return None
 
-    def put(self, data: bytes) -> Digest:
-        """Store small content (manifests) under its sha256 digest."""
-        d = digest_bytes(data)
+    def put(self, data: bytes, algorithm: str = "sha256") -> Digest:
+        """Store small content (manifests) under its digest by ``algorithm`` (the one the client used)."""
+        d = digest_bytes(data, algorithm)
         path = paths.blob_data(d)
         info = self.stat(d)
         if info is not None and info.size == len(data):

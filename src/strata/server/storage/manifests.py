@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from strata import mediatypes as mt
 from strata.digest import Digest
-from strata.errors import InvalidDigest, StrataError
+from strata.errors import InvalidArchive, InvalidDigest, StrataError
 from strata.server.storage import paths
 from strata.server.storage.blobstore import BlobStore, linked_digests, read_link, write_link
 from strata.server.storage.driver import PathNotFound
+from strata.spec import load_json
 
 __all__ = ["ManifestInvalid", "ManifestStore", "ParsedManifest", "parse_manifest"]
 
@@ -58,9 +58,9 @@ def _sniff_type(doc: dict[str, object]) -> str:
 def parse_manifest(data: bytes, content_type: str | None) -> ParsedManifest:
     """Check a manifest body and list what it references; raises ``ManifestInvalid``."""
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise ManifestInvalid("manifest is not valid JSON")
+        doc = load_json(data, "manifest")
+    except InvalidArchive as e:
+        raise ManifestInvalid(str(e)) from None
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest is not a JSON object")
     body_type = doc.get("mediaType")
@@ -136,8 +136,8 @@ class ManifestStore:
             return None
         return self.blobs.get(d)
 
-    def put(self, data: bytes) -> Digest:
-        d = self.blobs.put(data)
+    def put(self, data: bytes, algorithm: str = "sha256") -> Digest:
+        d = self.blobs.put(data, algorithm)
         write_link(self.driver, paths.revision_link(self.name, d), d)
         return d
 

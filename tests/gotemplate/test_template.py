@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from strata.cli.format import human_size, render_table
-from strata.cli.template import (
+from strata.errors import StrataError
+from strata.gotemplate import (
     NIL_MAP,
     NIL_SLICE,
     Format,
@@ -20,7 +21,6 @@ from strata.cli.template import (
     go_sprint,
     parse,
 )
-from strata.errors import StrataError
 
 IMAGE = {
     "Id": "sha256:3a9f10baaebd5c133185275bac1c8728c9e67bc8bcf95a396bd2755fffd0b97d",

@@ -1,0 +1,149 @@
+"""strata's registry on S3 next to CNCF distribution 2.8.2 (Debian's docker-registry) on the same S3.
+
+Both store into their own bucket of one private radosgw (Ceph's S3 gateway, `tests/server/s3/radosgw.py`),
+with redirects off so every byte goes through the registry being measured. Measured: skopeo push and
+pull of a ``--size-mb`` image (rounds in alternating order, medians), then manifest and small-blob
+GETs per second at ``--clients`` concurrent clients for distribution, strata with 1 worker and strata
+with ``--workers`` workers (the scaling factor is N workers / 1 worker). Ratios above 1: strata wins.
+
+    python bench/s3_bench.py [--size-mb 300] [--rounds 3] [--seconds 3] [--clients 50] [--workers 2]
+
+Bounded in time (a few minutes); radosgw keeps the data in memory (about 2x the bytes stored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
+
+from registry_bench import ACCEPT, gets_per_second, make_big_layout, upload_small_blob  # noqa: E402
+
+from peers import make_skopeo  # noqa: E402
+from server.s3.radosgw import Radosgw, start_radosgw  # noqa: E402
+from server.s3.servers import S3RegistryProcess, start_distribution_on_s3, start_strata_on_s3  # noqa: E402
+
+Starter = Callable[..., S3RegistryProcess]
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def _push_small_image(host: str) -> str:
+    """A config, a 1 KiB layer and a manifest tagged ``bench/small:1``; returns the layer digest."""
+    import urllib.request
+
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    layer = os.urandom(1024)
+    digests = []
+    for data in (config, layer):
+        d = "sha256:" + hashlib.sha256(data).hexdigest()
+        upload_small_blob(host, data, d)
+        digests.append(d)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": MANIFEST,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": digests[0], "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": digests[1], "size": 1024}],
+    }).encode()  # fmt: skip
+    req = urllib.request.Request(f"http://{host}/v2/bench/small/manifests/1", data=manifest, method="PUT",
+                                 headers={"Content-Type": MANIFEST})  # fmt: skip
+    urllib.request.urlopen(req, timeout=30).close()
+    return digests[1]
+
+
+def _gets(rgw: Radosgw, start: Starter, tmp: Path, clients: int, seconds: float) -> dict[str, float]:
+    with start(rgw, rgw.new_bucket(), tmp, redirect=False) as reg:
+        layer = _push_small_image(reg.url)
+        return {
+            f"manifest_c{clients}": gets_per_second(reg.url, "/v2/bench/small/manifests/1", {"Accept": ACCEPT},
+                                                    clients, seconds),
+            f"blob_c{clients}": gets_per_second(reg.url, f"/v2/bench/small/blobs/{layer}", {}, clients, seconds),
+        }  # fmt: skip
+
+
+def _copy(rgw: Radosgw, start: Starter, tmp: Path, skopeo: Any, layout: Path, tag: str) -> tuple[float, float]:
+    with start(rgw, rgw.new_bucket(), tmp, redirect=False) as reg:
+        ref = f"docker://{reg.url}/bench/big:1"
+        t0 = time.perf_counter()
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", ref)
+        push = time.perf_counter() - t0
+        out = tmp / f"pull-{tag}"
+        t0 = time.perf_counter()
+        skopeo("copy", "--src-tls-verify=false", ref, f"oci:{out}:x")
+        pull = time.perf_counter() - t0
+        shutil.rmtree(out, ignore_errors=True)
+        return push, pull
+
+
+def _print(results: dict[str, dict[str, float]], workers: int) -> None:
+    names = list(results)
+    print(f"\n{'metric':<16}" + "".join(f"{n:>16}" for n in names) + f"{'strata/dist':>13}{'scaling':>9}")
+    for key in results["distribution"]:
+        row = [results[n].get(key, float("nan")) for n in names]
+        dist, one, many = row[0], row[1], row[2] if len(row) > 2 else float("nan")
+        best = min(one, many) if key.endswith("_s") else max(one, many)
+        ratio = dist / best if key.endswith("_s") else best / dist
+        scaling = one / many if key.endswith("_s") else many / one
+        unit = "s" if key.endswith("_s") else "/s"
+        print(f"{key:<16}" + "".join(f"{v:>14.2f}{unit:<2}" for v in row) + f"{ratio:>12.2f}x{scaling:>8.2f}x")
+    print(f"(strata/dist uses strata's better column; scaling = {workers} workers against 1)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args(argv or [])
+    tmp = Path(tempfile.mkdtemp(prefix="strata-s3-bench-"))
+    starters: dict[str, Starter] = {
+        "distribution": start_distribution_on_s3,
+        "strata-1w": start_strata_on_s3,
+        f"strata-{args.workers}w": functools.partial(start_strata_on_s3, workers=args.workers),
+    }
+    results: dict[str, dict[str, float]] = {name: {} for name in starters}
+    skopeo = make_skopeo()
+    try:
+        with start_radosgw() as rgw:
+            for name, start in starters.items():
+                results[name].update(_gets(rgw, start, tmp, args.clients, args.seconds))
+                print(f"{name}: {results[name]}", flush=True)
+            layout = tmp / "layout"
+            make_big_layout(layout, args.size_mb)
+            copies: dict[str, dict[str, list[float]]] = {n: {"push_s": [], "pull_s": []} for n in starters}
+            for round_no in range(args.rounds):
+                order = list(starters) if round_no % 2 == 0 else list(reversed(starters))
+                for name in order:
+                    push, pull = _copy(rgw, starters[name], tmp, skopeo, layout, f"{name}-{round_no}")
+                    copies[name]["push_s"].append(push)
+                    copies[name]["pull_s"].append(pull)
+                    print(f"round {round_no + 1} {name}: push {push:.2f}s pull {pull:.2f}s", flush=True)
+            for name, times in copies.items():
+                results[name].update({k: _median(v) for k, v in times.items()})
+    finally:
+        skopeo.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    _print(results, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

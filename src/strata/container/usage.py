@@ -1,0 +1,63 @@
+"""The container package's answer to ``strata.containeruse.ContainerUse``: which images and layers
+containers use, their disk usage and inspect documents. Registered on import; the container modules
+are imported only when a question is asked, so commands that never ask stay light."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from strata.containeruse import register
+from strata.digest import Digest
+
+__all__ = ["StoreContainerUse", "disk_usage"]
+
+
+def disk_usage(root: Path) -> tuple[int, int, int, int]:
+    """``system df`` Containers row as Docker counts it: (containers, running or paused ones, bytes of
+    their writable layers, bytes of those of the stopped ones)."""
+    from strata.container.changes import rw_size
+    from strata.container.lifecycle import reconcile
+    from strata.container.records import ContainerStore, container_dir
+
+    if not (Path(root) / "containers.db").exists():
+        return 0, 0, 0, 0
+    with ContainerStore(root) as store:
+        containers = [reconcile(store, c) for c in store.all()]
+    total = active = size = reclaimable = 0
+    for c in containers:
+        total += 1
+        n = rw_size(container_dir(root, c.id), c.driver)
+        size += n
+        if c.state in ("running", "paused"):
+            active += 1
+        else:
+            reclaimable += n
+    return total, active, size, reclaimable
+
+
+class StoreContainerUse:
+    """Containers as ``strata.container`` keeps them: ``<root>/containers.db`` and ``<root>/containers/``."""
+
+    def images_in_use(self, root: Path) -> dict[Digest, list[tuple[str, bool]]]:
+        from strata.container.records import images_in_use
+
+        return images_in_use(root)
+
+    def layer_dirs_in_use(self, root: Path) -> set[str]:
+        from strata.container.records import layer_dirs_in_use
+
+        return {p.name for p in layer_dirs_in_use(root)}
+
+    def disk_usage(self, root: Path) -> tuple[int, int, int, int]:
+        return disk_usage(root)
+
+    def inspect(self, root: Path, name: str) -> dict[str, Any] | None:
+        from strata.container.inspect import inspect_by_name
+
+        if not (Path(root) / "containers.db").exists():
+            return None
+        return inspect_by_name(root, name)
+
+
+register(StoreContainerUse())

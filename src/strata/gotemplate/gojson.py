@@ -1,0 +1,79 @@
+"""Go's ``encoding/json`` output (``SetEscapeHTML(false)``) for the ``json`` template function."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from strata.gotemplate.values import MISSING, Nil, e_form, f_form, go_float, shortest, struct_fields
+
+__all__ = ["go_json"]
+
+
+def _json_string(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif code < 0x20 or ch in "\u2028\u2029":
+            out.append(f"\\u{code:04x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _json_float(value: float) -> str:
+    """encoding/json's float64: 'f' form, 'e' form below 1e-6 or from 1e21 (``e-07`` → ``e-7``)."""
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"json: unsupported value: {go_float(value)}")
+    if value == 0:
+        return "-0" if math.copysign(1, value) < 0 else "0"
+    neg, text, x = shortest(value)
+    magnitude = abs(value)
+    if magnitude < 1e-6 or magnitude >= 1e21:
+        out = e_form(neg, text, x)
+        return re.sub(r"e-0(\d)$", r"e-\1", out)
+    return f_form(neg, text, x)
+
+
+def go_json(value: Any) -> str:
+    """Compact JSON as Go's encoder writes it (HTML escaping off)."""
+    if value is None or value is MISSING or isinstance(value, Nil):
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _json_float(value)
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, bytes | bytearray):
+        import base64
+
+        return _json_string(base64.b64encode(bytes(value)).decode())
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(go_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_json_string(str(k))}:{go_json(v)}" for k, v in value.items()) + "}"
+    fields = struct_fields(value)
+    if fields is not None:
+        return "{" + ",".join(f"{_json_string(k)}:{go_json(v)}" for k, v in fields.items()) + "}"
+    return _json_string(str(value))
