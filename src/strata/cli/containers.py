@@ -92,7 +92,12 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--domainname", default="", help="container NIS domain name")
     p.add_argument("--mac-address", default="", help="container MAC address (e.g., 92:d0:c6:0a:29:33)")
     p.add_argument("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
-    p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume HOST:CONTAINER[:ro]")
+    p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume [SRC:]DST[:MODE]")
+    p.add_argument("--mount", action="append", default=[], help="attach a filesystem mount to the container")
+    p.add_argument("--tmpfs", action="append", default=[], help="mount a tmpfs directory")
+    p.add_argument("--volumes-from", action="append", default=[], help="mount volumes from the specified container(s)")
+    p.add_argument("--read-only", action="store_true", help="mount the container's root filesystem as read only")
+    p.add_argument("--restart", default="no", help="restart policy to apply when a container exits")
     p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
     p.add_argument("--runtime", help="OCI runtime to use (runc, crun)")
@@ -146,10 +151,47 @@ def _net_options(args: argparse.Namespace) -> Any:
     )
 
 
+def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    """The volume flags, checked up front with Docker's errors: (mount specs, StorageOptions)."""
+    from strata.container.lifecycle import StorageOptions, parse_restart_policy
+    from strata.container.volumes import (
+        parse_mount_flag,
+        parse_tmpfs_flag,
+        parse_volume_flag,
+        parse_volumes_from,
+    )
+
+    cmd = "run" if hasattr(args, "detach") else "create"
+    restart = parse_restart_policy(args.restart)
+    if args.rm and restart["Name"] != "no":
+        raise StrataError("Conflicting options: --restart and --rm", exit_code=125)
+    specs = [parse_volume_flag(v) for v in args.volume]
+    docs = []
+    for raw in args.mount:
+        try:
+            spec = parse_mount_flag(raw)
+        except StrataError as e:
+            if e.exit_code == 125:
+                raise
+            raise _flag_error(cmd, "--mount", raw, str(e)) from None
+        specs.append(spec)
+        docs.append({"Type": spec.type, **({"Source": spec.source} if spec.source else {}), "Target": spec.target,
+                     **({"ReadOnly": True} if spec.readonly else {})})
+    tmpfs = {}
+    for raw in args.tmpfs:
+        specs.append(parse_tmpfs_flag(raw))
+        path, _, opts = raw.partition(":")
+        tmpfs[path] = opts
+    for raw in args.volumes_from:
+        parse_volumes_from(raw)
+    return specs, StorageOptions(binds=list(args.volume), mounts=docs, tmpfs=tmpfs,
+                                 volumes_from=list(args.volumes_from), read_only=args.read_only, restart=restart)
+
+
 def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
     from strata.container import lifecycle as lc
-    from strata.container.spec import parse_bind
 
+    specs, storage = _storage_options(args)
     engine = ctx.engine()
     try:
         image_id = engine.resolve_image(args.image)
@@ -167,7 +209,7 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         image_name=args.image, image_id=str(image_id), image_cfg=image_cfg, lowers=engine.layer_dirs(image_id),
         name=args.name, cmd=list(args.command) or None, entrypoint=entrypoint, env=list(args.env),
         workdir=args.workdir, user=args.user, hostname=args.hostname, network=args.network,
-        binds=[parse_bind(v) for v in args.volume], tty=args.tty, interactive=args.interactive,
+        mounts=specs, storage=storage, tty=args.tty, interactive=args.interactive,
         auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
         detach=bool(getattr(args, "detach", False)), security_opt=list(args.security_opt),
         net=_net_options(args),
@@ -334,7 +376,7 @@ def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
 
     def rm(store: ContainerStore, c: Container) -> str:
-        lc.remove(store, c, force=args.force)
+        lc.remove(store, c, force=args.force, volumes=args.volumes)
         return _as_given(args, c)
 
     return _each(ctx, args.containers, rm)

@@ -22,6 +22,7 @@ GROUPS = (
     "strata.cli.distribution",
     "strata.cli.registry",
     "strata.cli.network",
+    "strata.cli.volume",
 )
 
 
@@ -48,6 +49,7 @@ COMMAND_GROUPS = {
     **dict.fromkeys(("login", "logout", "pull", "push", "search", "copy", "manifest"), "strata.cli.distribution"),
     "registry": "strata.cli.registry",
     "network": "strata.cli.network",
+    "volume": "strata.cli.volume",
 }
 
 

@@ -31,17 +31,20 @@ from strata.container.records import Container, ContainerStore, container_dir, n
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime, config_value, find_runtime
 from strata.container.seccomp import normalize_security_opts, security_settings
-from strata.container.spec import Bind, build_spec, container_config, resolve_user
+from strata.container.spec import build_spec, container_config, resolve_user
 from strata.container.tty import get_winsize
+from strata.container.volumes import MountSpec, VolumeStore, fill_from_image, mount_points, oci_mounts
 from strata.errors import Conflict, StrataError
 
 __all__ = [
     "FREEZE_MARKER",
     "CreateOptions",
     "NetOptions",
+    "StorageOptions",
     "container_lock",
     "create",
     "kill",
+    "parse_restart_policy",
     "parse_signal",
     "pause",
     "reconcile",
@@ -68,7 +71,8 @@ class CreateOptions:
     user: str | None = None
     hostname: str | None = None
     network: str = "default"
-    binds: list[Bind] = field(default_factory=list)
+    mounts: list[MountSpec] = field(default_factory=list)  # -v, --mount, --tmpfs in that order
+    storage: StorageOptions = field(default_factory=lambda: StorageOptions())
     tty: bool = False
     interactive: bool = False
     auto_remove: bool = False
@@ -78,6 +82,18 @@ class CreateOptions:
     detach: bool = False
     security_opt: list[str] = field(default_factory=list)
     net: NetOptions = field(default_factory=lambda: NetOptions())
+
+
+@dataclass
+class StorageOptions:
+    """``run``/``create``'s volume flags as given (HostConfig records them so)."""
+
+    binds: list[str] = field(default_factory=list)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    volumes_from: list[str] = field(default_factory=list)
+    read_only: bool = False
+    restart: dict[str, Any] = field(default_factory=lambda: {"Name": "no", "MaximumRetryCount": 0})
 
 
 @dataclass
@@ -95,6 +111,27 @@ class NetOptions:
     mac_address: str = ""
     ip: str = ""
     aliases: list[str] = field(default_factory=list)
+
+
+def parse_restart_policy(raw: str) -> dict[str, Any]:
+    """``--restart no|on-failure[:N]|always|unless-stopped`` as Docker's CLI and daemon check it."""
+    parts = raw.split(":") if raw else ["no"]
+    if len(parts) > 2:
+        raise StrataError("invalid restart policy format", exit_code=125)
+    count = 0
+    if len(parts) == 2:
+        try:
+            count = int(parts[1])
+        except ValueError:
+            raise StrataError("maximum retry count must be an integer", exit_code=125) from None
+    name = parts[0] or "no"
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise StrataError(f"invalid restart policy '{name}'", exit_code=125)
+    if count and name != "on-failure":
+        raise StrataError(f"maximum retry count cannot be used with restart policy '{name}'", exit_code=125)
+    if count < 0:
+        raise StrataError("maximum retry count cannot be negative", exit_code=125)
+    return {"Name": name, "MaximumRetryCount": count}
 
 
 def runtime_for(root: Path, c: Container) -> Runtime:
@@ -176,7 +213,10 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
         id=cid, name=opts.name or random_name(store.names()), image_id=opts.image_id, image_name=opts.image_name,
         created=time.time(), path=argv[0], args=argv[1:], config=config,
         host_config={
-            "NetworkMode": opts.network, "Binds": [b.spec() for b in opts.binds] or None,
+            "NetworkMode": opts.network, "Binds": list(opts.storage.binds) or None,
+            "Mounts": list(opts.storage.mounts) or None, "Tmpfs": dict(opts.storage.tmpfs) or None,
+            "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
+            "RestartPolicy": dict(opts.storage.restart),
             "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
             **net_hc,
         },
@@ -184,6 +224,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     )
     if opts.name is not None:
         _check_name(opts.name)
+    inherited = _inherited_mounts(store, opts.storage.volumes_from)
     store.add(c)
     cdir = container_dir(store.root, cid)
     try:
@@ -197,14 +238,66 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
                     raise
                 c = _fall_back_to_vfs(store, c, opts.lowers)  # overlayfs cannot mount here
         _hosts_files(cdir, hostname)
+        c = _attach_volumes(store, c, opts, inherited)
     except BaseException:
         try:
-            Rootfs(cdir, driver).unmount()
+            Rootfs(cdir, c.driver).unmount()
         finally:
             shutil.rmtree(cdir, ignore_errors=True)
             store.delete(cid)
         raise
     return c
+
+
+def _inherited_mounts(store: ContainerStore, volumes_from: list[str]) -> list[dict[str, Any]]:
+    """``--volumes-from X[:ro|rw]``: X's mount points, read-only or read-write when asked."""
+    from strata.container.volumes import parse_volumes_from
+
+    out = []
+    for raw in volumes_from:
+        name, mode = parse_volumes_from(raw)
+        for p in store.get(name).mounts:
+            p = dict(p)
+            if mode:
+                p["RW"] = mode == "rw"
+                p["Mode"] = mode
+            p["_copy"] = False
+            out.append(p)
+    return out
+
+
+def _attach_volumes(store: ContainerStore, c: Container, opts: CreateOptions,
+                    inherited: list[dict[str, Any]]) -> Container:
+    """Create the container's volumes (a new one filled from the image) and record its mount points."""
+    vstore = VolumeStore(store.root)
+    made: list[str] = []  # the volumes this create made: removed again if it fails
+    try:
+        points = mount_points(vstore, opts.mounts, dict(opts.image_cfg.get("Volumes") or {}), inherited, made)
+        rootfs = Rootfs(container_dir(store.root, c.id), c.driver).path
+        for p in points:
+            if p["Type"] == "volume" and p.pop("_copy", False) and p["Name"] in made:
+                fill_from_image(rootfs, p["Destination"], Path(p["Source"]))
+        return store.update(c.id, mounts=points)
+    except BaseException:
+        for name in made:
+            try:
+                vstore.remove(name, [])
+            except StrataError:
+                pass
+        raise
+
+
+def _remove_anonymous(store: ContainerStore, c: Container) -> None:
+    """Remove the container's anonymous volumes no other container uses (``rm -v``, ``--rm``)."""
+    vstore = VolumeStore(store.root)
+    for p in c.mounts:
+        if p.get("Type") != "volume" or not p.get("_anonymous"):
+            continue
+        users = [o.id for o in store.all() if o.id != c.id and any(m.get("Name") == p["Name"] for m in o.mounts)]
+        try:
+            vstore.remove(p["Name"], users)
+        except StrataError:
+            continue
 
 
 def _fall_back_to_vfs(store: ContainerStore, c: Container, lowers: list[Path]) -> Container:
@@ -255,10 +348,6 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
                   console_fd: int | None) -> None:
     cdir = container_dir(store.root, c.id)
     files = _files_of(store, c)
-    binds = []
-    for spec_text in c.host_config.get("Binds") or []:
-        src, dst, *mode = spec_text.split(":")
-        binds.append(Bind(src, dst, bool(mode and mode[0] == "ro")))
     seccomp, no_new_privileges = security_settings(list(c.host_config.get("SecurityOpt") or []))
     spec = build_spec(
         config=c.config, args=[c.path, *c.args], rootfs=rootfs.path, user=user,
@@ -266,7 +355,8 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         network=str(c.host_config.get("NetworkMode") or "default"),
         hosts_files={"/etc/resolv.conf": files / "resolv.conf", "/etc/hostname": files / "hostname",
                      "/etc/hosts": files / "hosts"},
-        binds=binds, console_size=get_winsize(console_fd) if console_fd is not None else None,
+        binds=[], extra_mounts=oci_mounts(c.mounts), readonly_root=bool(c.host_config.get("ReadonlyRootfs")),
+        console_size=get_winsize(console_fd) if console_fd is not None else None,
         netns_path=netns,
     )
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
@@ -453,7 +543,7 @@ def unpause(store: ContainerStore, c: Container) -> Container:
     return store.update(c.id, state="running")
 
 
-def remove(store: ContainerStore, c: Container, *, force: bool = False) -> None:
+def remove(store: ContainerStore, c: Container, *, force: bool = False, volumes: bool = False) -> None:
     """``rm``: refuses a running container unless forced (then kills it first)."""
     c = reconcile(store, c)
     if c.running:
@@ -471,10 +561,10 @@ def remove(store: ContainerStore, c: Container, *, force: bool = False) -> None:
     with container_lock(store.root, c.id):
         if store.by_id(c.id) is None:
             return
-        _destroy(store, c)
+        _destroy(store, c, volumes=volumes)
 
 
-def _destroy(store: ContainerStore, c: Container) -> None:
+def _destroy(store: ContainerStore, c: Container, *, volumes: bool = False) -> None:
     cdir = container_dir(store.root, c.id)
     runtime_for(store.root, c).delete(c.id, force=True)
     teardown_network(store, c)
@@ -485,3 +575,5 @@ def _destroy(store: ContainerStore, c: Container) -> None:
         os.replace(cdir, trash)
     store.delete(c.id)
     shutil.rmtree(trash, ignore_errors=True)
+    if volumes or c.host_config.get("AutoRemove"):
+        _remove_anonymous(store, c)

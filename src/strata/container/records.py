@@ -76,6 +76,8 @@ class Container:
     ports: list[dict[str, Any]] = field(default_factory=list)
     netns: str = ""
     net_owner: list[int] = field(default_factory=list)
+    # mount points (Docker's MountPoint shape; keys starting with "_" are strata's own)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:

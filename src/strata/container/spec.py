@@ -314,6 +314,8 @@ def build_spec(
     seccomp: dict[str, Any] | None = None,
     no_new_privileges: bool = False,
     netns_path: str | None = None,
+    extra_mounts: list[dict[str, Any]] | None = None,
+    readonly_root: bool = False,
 ) -> dict[str, Any]:
     """The OCI runtime config for a container (Docker's defaults, no rlimits above the current ones).
 
@@ -337,6 +339,7 @@ def build_spec(
     for b in binds:
         opts = ["rbind", "rprivate"] + (["ro"] if b.readonly else [])
         mounts.append({"destination": b.destination, "type": "bind", "source": b.source, "options": opts})
+    mounts.extend(extra_mounts or [])
     namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if network != "host":
         namespaces.append({"type": "network", **({"path": netns_path} if netns_path else {})})
@@ -353,7 +356,7 @@ def build_spec(
     return {
         "ociVersion": "1.0.2",
         "process": process,
-        "root": {"path": str(rootfs), "readonly": False},
+        "root": {"path": str(rootfs), "readonly": readonly_root},
         "hostname": str(config.get("Hostname") or ""),
         **({"domainname": str(config["Domainname"])} if config.get("Domainname") else {}),
         "mounts": mounts,
