@@ -295,6 +295,10 @@ def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
     from strata.container.monitor import Attach
 
+    if args.all:
+        return _start_all(ctx, args)
+    if not args.containers:
+        raise StrataError('"strata start" requires at least 1 argument.\nSee \'strata start --help\'.')
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             raise StrataError("you cannot start and attach multiple containers at once")
@@ -312,6 +316,45 @@ def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
         return _as_given(args, c)
 
     return _each(ctx, args.containers, start)
+
+
+def _start_all(ctx: Context, args: argparse.Namespace) -> int:
+    """``start --all`` (at boot): every container whose restart policy brings it back - ``always``, and
+    ``unless-stopped`` unless the user stopped it - or those named, the same way."""
+    from strata.container import lifecycle as lc
+
+    failed = False
+    with _store(ctx) as store:
+        for c in reversed(store.all()):  # oldest first
+            if args.containers and not {c.id, c.name} & set(args.containers):
+                continue
+            c = lc.reconcile(store, c)
+            policy = str((c.host_config.get("RestartPolicy") or {}).get("Name") or "no")
+            if c.running or not (policy == "always" or (policy == "unless-stopped" and not c.manually_stopped)):
+                continue
+            try:
+                lc.start_detached(store, c)
+                print(c.name, file=ctx.out)
+            except StrataError as e:
+                failed = True
+                print(f"Error: {c.name}: {e}", file=ctx.err)
+    return 1 if failed else 0
+
+
+def _cmd_update(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.lifecycle import parse_restart_policy
+
+    if args.restart is None:
+        raise StrataError("You must provide one or more flags when using this command.")
+    policy = parse_restart_policy(args.restart)
+
+    def update(store: ContainerStore, c: Container) -> str:
+        if c.host_config.get("AutoRemove") and policy["Name"] != "no":
+            raise StrataError("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        store.update(c.id, host_config={**c.host_config, "RestartPolicy": policy})
+        return _as_given(args, c)
+
+    return _each(ctx, args.containers, update)
 
 
 def _as_given(args: argparse.Namespace, c: Container) -> str:
@@ -501,7 +544,7 @@ def _status(c: Container) -> str:
     from strata.cli.format import container_status
 
     return container_status(
-        running=c.state in ("running", "paused"), paused=c.state == "paused", dead=c.state == "dead",
+        running=c.running, paused=c.state == "paused", dead=c.state == "dead", restarting=c.state == "restarting",
         started_at=c.started_at or None, finished_at=c.finished_at or None, exit_code=c.exit_code,
     )
 
@@ -726,6 +769,12 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p = _add(sub, "start", _cmd_start, "Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("--all", action="store_true",
+                   help="start the containers whose restart policy is always or unless-stopped (at boot)")
+    p.add_argument("containers", nargs="*", metavar="CONTAINER")
+
+    p = _add(sub, "update", _cmd_update, "Update configuration of one or more containers")
+    p.add_argument("--restart", help="restart policy to apply when a container exits")
     _containers_arg(p)
 
     for name, handler, text in (

@@ -394,7 +394,12 @@ def start_detached(store: ContainerStore, c: Container) -> None:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
         raise
-    spawn_monitor(store, c, runtime_for(store.root, c), remove=_auto_remover(store.root))
+    spawn_monitor(store, c, runtime_for(store.root, c), remove=_auto_remover(store.root), again=_again)
+
+
+def _again(store: ContainerStore, c: Container) -> tuple[Container, Any]:
+    """The restart policy's next run (in the monitor): rootfs, network and bundle as a start makes them."""
+    return _prepare_bundle(store, c, None)
 
 
 def _startable(store: ContainerStore, c: Container) -> Container:
@@ -403,8 +408,21 @@ def _startable(store: ContainerStore, c: Container) -> Container:
         raise Conflict(
             "cannot start a paused container, try unpause instead", exit_code=1
         )
-    if c.state == "running":
+    if c.state in ("running", "restarting"):
         return c
+    if c.manually_stopped or c.restart_count:  # a start by the user: the policy applies again, from 0
+        c = store.update(c.id, manually_stopped=False, restart_count=0)
+    return c
+
+
+def _end_restarts(store: ContainerStore, c: Container) -> Container:
+    """The user stops or kills it: no more restarts; a container waiting to restart stays stopped
+    (its monitor sees the mark within its next poll and records the exit)."""
+    c = store.update(c.id, manually_stopped=True)
+    deadline = time.monotonic() + 5.0
+    while c.state == "restarting" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        c = reconcile(store, store.by_id(c.id) or c)
     return c
 
 
@@ -430,6 +448,8 @@ def _thaw_if_orphaned(store: ContainerStore, c: Container) -> None:
 def reconcile(store: ContainerStore, c: Container) -> Container:
     """Bring a record claiming ``running``/``paused`` in line with reality when its monitor died,
     and thaw a container a killed commit left frozen."""
+    if c.state == "restarting" and not pid_alive(c.monitor_pid, c.monitor_start):
+        return store.update(c.id, state="exited", pid=0, monitor_pid=0)
     if c.state not in ("running", "paused"):
         return release_if_orphaned(store, c)
     if c.state == "running":
@@ -454,8 +474,10 @@ def reconcile(store: ContainerStore, c: Container) -> Container:
     return store.update(c.id, state="exited", exit_code=code, finished_at=finished, pid=0, monitor_pid=0)
 
 
-def wait(store: ContainerStore, c: Container, timeout: float | None = None) -> Container:
-    """Block until the container is no longer running; returns the final record."""
+def wait(store: ContainerStore, c: Container, timeout: float | None = None,
+         live: tuple[str, ...] = ("running", "paused")) -> Container:
+    """Block until the container is no longer running (a container about to restart counts as
+    stopped, as Docker's wait; ``live`` adds ``restarting`` to wait for the end); returns the record."""
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.01
     while True:
@@ -463,7 +485,7 @@ def wait(store: ContainerStore, c: Container, timeout: float | None = None) -> C
         if cur is None:
             return c
         cur = reconcile(store, cur)
-        if cur.state not in ("running", "paused"):
+        if cur.state not in live:
             return cur
         if deadline is not None and time.monotonic() >= deadline:
             return cur
@@ -497,6 +519,12 @@ def parse_signal(raw: str) -> str:
 def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None:
     sig = parse_signal(signal_name)
     c = reconcile(store, c)
+    if c.state == "restarting":
+        raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is restarting, wait until the "
+                       "container is running")
+    stop_signal = str(c.config.get("StopSignal") or "KILL").upper().removeprefix("SIG")
+    if c.running and sig in ("KILL", "9", stop_signal):  # Docker's ExitOnNext: the policy ends here
+        c = store.update(c.id, manually_stopped=True)
     if not c.running:
         raise Conflict(
             f"Cannot kill container: {c.name}: Container {c.id} is not running"
@@ -511,6 +539,8 @@ def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None
 def stop(store: ContainerStore, c: Container, timeout: float = 10.0) -> Container:
     """SIGTERM (or the image's StopSignal), then SIGKILL after ``timeout`` seconds; stopped is a no-op."""
     c = reconcile(store, c)
+    if c.running or c.host_config.get("RestartPolicy", {}).get("Name", "no") != "no":
+        c = _end_restarts(store, c)
     if not c.running:
         return c
     runtime = runtime_for(store.root, c)
@@ -518,11 +548,14 @@ def stop(store: ContainerStore, c: Container, timeout: float = 10.0) -> Containe
     runtime.kill(c.id, stop_signal)
     if c.state == "paused":
         runtime.resume(c.id)
-    final = wait(store, c, timeout)
+    final = wait(store, c, timeout, _LIVE)
     if final.running:
         runtime.kill(c.id, "KILL", all_processes=True)
-        final = wait(store, c, 30.0)
+        final = wait(store, c, 30.0, _LIVE)
     return final
+
+
+_LIVE = ("running", "paused", "restarting")
 
 
 def pause(store: ContainerStore, c: Container) -> Container:
@@ -546,6 +579,11 @@ def unpause(store: ContainerStore, c: Container) -> Container:
 def remove(store: ContainerStore, c: Container, *, force: bool = False, volumes: bool = False) -> None:
     """``rm``: refuses a running container unless forced (then kills it first)."""
     c = reconcile(store, c)
+    if c.state == "restarting":
+        if not force:
+            raise Conflict(f"You cannot remove a restarting container {c.id}. Stop the container before "
+                           "attempting removal or force remove")
+        c = _end_restarts(store, c)
     if c.running:
         if not force:
             raise Conflict(

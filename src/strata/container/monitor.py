@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from strata.container.logs import JsonLogWriter
-from strata.container.network.endpoints import teardown_network
+from strata.container.network.endpoints import Pending, teardown_network
 from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime
@@ -38,6 +38,7 @@ __all__ = [
     "log_path",
     "read_exit_file",
     "reserve_exit_file",
+    "restart_delay",
     "spawn_monitor",
     "supervise",
     "write_exit_file",
@@ -415,8 +416,10 @@ def spawn_monitor(
     c: Container,
     runtime: Runtime,
     remove: Callable[[ContainerStore, Container], None] | None = None,
+    again: Again | None = None,
 ) -> None:
-    """Double-fork a detached monitor for ``c`` and wait until the container runs (or failed).
+    """Double-fork a detached monitor for ``c`` and wait until the container runs (or failed); the
+    monitor then applies the restart policy, preparing each new run through ``again``.
 
     The store's SQLite connection is closed across the fork: the monitor opens its own."""
     r, w = os.pipe()
@@ -430,7 +433,7 @@ def spawn_monitor(
                 os.setsid()
                 if os.fork() != 0:
                     os._exit(0)
-                _monitor_main(store.root, c, runtime, w, remove)
+                _monitor_main(store.root, c, runtime, w, remove, again)
             finally:
                 os._exit(0)
     os.close(w)
@@ -469,6 +472,7 @@ def _monitor_main(
     runtime: Runtime,
     report_fd: int,
     remove: Callable[[ContainerStore, Container], None] | None,
+    again: Again | None = None,
 ) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -487,12 +491,77 @@ def _monitor_main(
 
     store = ContainerStore(store_root)
     try:
-        supervise(
+        code = supervise(
             store, c, runtime, Attach(), report,
             remove=(lambda final: remove(store, final)) if remove is not None else None,
         )
+        if again is not None:
+            _restart_loop(store, c.id, runtime, again, code)
     except BaseException as e:
         _note(store_root, c.id, e)
         report(json.dumps({"error": f"container monitor failed: {e}", "exit_code": 125}))
     finally:
         store.close()
+
+
+Again = Callable[[ContainerStore, Container], tuple[Container, Pending]]
+_BACKOFF_START = 0.1  # Docker's restart manager: 100 ms, doubled each time, back to 100 ms after 10 s up
+_BACKOFF_MAX = 60.0
+
+
+def restart_delay(policy: dict[str, object], exit_code: int, restart_count: int, ran_for: float,
+                  previous: float, manually_stopped: bool) -> float | None:
+    """Docker's ``ShouldRestart``: the back-off before the next run, or None when the policy says no."""
+    timeout = 0.0 if ran_for >= 10 else previous
+    timeout = _BACKOFF_START if timeout == 0 else min(timeout * 2, _BACKOFF_MAX)
+    name = str(policy.get("Name") or "no")
+    if manually_stopped:
+        return None
+    if name in ("always", "unless-stopped"):
+        return timeout
+    limit = policy.get("MaximumRetryCount") or 0
+    if name == "on-failure" and exit_code != 0 and (not limit or restart_count < int(str(limit))):
+        return timeout
+    return None
+
+
+def _restart_loop(store: ContainerStore, cid: str, runtime: Runtime, again: Again, code: int) -> None:
+    """Run the container again while its restart policy says so (the monitor stays its parent)."""
+    delay = 0.0
+    while True:
+        c = store.by_id(cid)
+        if c is None or c.state != "exited":
+            return
+        policy = dict(c.host_config.get("RestartPolicy") or {})
+        wait_for = restart_delay(policy, code, c.restart_count, c.finished_at - c.started_at, delay,
+                                 c.manually_stopped)
+        if wait_for is None:
+            return
+        delay = wait_for
+        c = store.update(cid, state="restarting", restart_count=c.restart_count + 1, monitor_pid=os.getpid(),
+                         monitor_start=process_start(os.getpid()))
+        if not _sleep_unless_stopped(store, cid, delay):
+            store.update(cid, state="exited", monitor_pid=0)
+            return
+        try:
+            c, pending = again(store, c)
+            code = supervise(store, c, runtime, Attach(), ready=pending.wait)
+        except StrataError as e:
+            code = e.exit_code
+            cur = store.by_id(cid)
+            if cur is not None and cur.state == "restarting":
+                store.update(cid, state="exited", error=str(e), exit_code=code, finished_at=time.time(),
+                             monitor_pid=0)
+
+
+def _sleep_unless_stopped(store: ContainerStore, cid: str, seconds: float) -> bool:
+    """Wait out the back-off, looking at the record every 100 ms; False if the user stopped it meanwhile."""
+    end = time.monotonic() + seconds
+    while True:
+        c = store.by_id(cid)
+        if c is None or c.manually_stopped:
+            return False
+        left = end - time.monotonic()
+        if left <= 0:
+            return True
+        time.sleep(min(left, 0.1))

@@ -61,7 +61,7 @@ class Container:
     host_config: dict[str, Any] = field(default_factory=dict)
     driver: str = "overlay"
     runtime: str = "runc"
-    state: str = "created"  # created | running | paused | exited | dead
+    state: str = "created"  # created | running | paused | restarting | exited | dead
     pid: int = 0
     monitor_pid: int = 0
     monitor_start: int = 0  # the monitor's start time (clock ticks after boot): a reused PID is not it
@@ -70,6 +70,7 @@ class Container:
     finished_at: float = 0.0
     error: str = ""
     restart_count: int = 0
+    manually_stopped: bool = False  # stopped or killed by the user: the restart policy no longer applies
     # networking: name -> Docker's EndpointSettings (addresses filled while set up), the port mappings
     # in effect, the namespace file, and [pid, start time] of the process that set them up
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -90,7 +91,7 @@ class Container:
 
     @property
     def running(self) -> bool:
-        return self.state in ("running", "paused")
+        return self.state in ("running", "paused", "restarting")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
