@@ -116,6 +116,7 @@ def test_binds_tmpfs_read_only(strata: Strata, busybox_image: str, tmp_path: Pat
     (["--restart", "sometimes"], "invalid restart policy 'sometimes'"),
     (["--restart", "always:3"], "maximum retry count cannot be used with restart policy 'always'"),
     (["--restart", "always", "--rm"], "Conflicting options: --restart and --rm"),
+    (["--restart", "bogus", "--rm"], "Conflicting options: --restart and --rm"),
 ])
 def test_bad_specifications_are_refused_up_front(strata: Strata, flag: list[str], message: str) -> None:
     res = strata("run", *flag, "nosuchimage:never", "true", check=False)

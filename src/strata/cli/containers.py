@@ -162,9 +162,7 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
     )
 
     cmd = "run" if hasattr(args, "detach") else "create"
-    restart = parse_restart_policy(args.restart)
-    if args.rm and restart["Name"] != "no":
-        raise StrataError("Conflicting options: --restart and --rm", exit_code=125)
+    restart = parse_restart_policy(args.restart, auto_remove=args.rm)
     specs = [parse_volume_flag(v) for v in args.volume]
     docs = []
     for raw in args.mount:
@@ -184,7 +182,8 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
         tmpfs[path] = opts
     for raw in args.volumes_from:
         parse_volumes_from(raw)
-    return specs, StorageOptions(binds=list(args.volume), mounts=docs, tmpfs=tmpfs,
+    binds = [raw for raw, spec in zip(args.volume, specs, strict=False) if spec.source]  # -v /path: Config.Volumes
+    return specs, StorageOptions(binds=binds, mounts=docs, tmpfs=tmpfs,
                                  volumes_from=list(args.volumes_from), read_only=args.read_only, restart=restart)
 
 

@@ -113,8 +113,9 @@ class NetOptions:
     aliases: list[str] = field(default_factory=list)
 
 
-def parse_restart_policy(raw: str) -> dict[str, Any]:
-    """``--restart no|on-failure[:N]|always|unless-stopped`` as Docker's CLI and daemon check it."""
+def parse_restart_policy(raw: str, auto_remove: bool = False) -> dict[str, Any]:
+    """``--restart no|on-failure[:N]|always|unless-stopped`` as Docker's CLI (format, then ``--rm``) and
+    daemon (names, counts) check it, in that order."""
     parts = raw.split(":") if raw else ["no"]
     if len(parts) > 2:
         raise StrataError("invalid restart policy format", exit_code=125)
@@ -125,6 +126,8 @@ def parse_restart_policy(raw: str) -> dict[str, Any]:
         except ValueError:
             raise StrataError("maximum retry count must be an integer", exit_code=125) from None
     name = parts[0] or "no"
+    if auto_remove and name != "no":
+        raise StrataError("Conflicting options: --restart and --rm", exit_code=125)
     if name not in ("no", "always", "on-failure", "unless-stopped"):
         raise StrataError(f"invalid restart policy '{name}'", exit_code=125)
     if count and name != "on-failure":
@@ -203,6 +206,9 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
         tty=opts.tty, interactive=opts.interactive, labels=opts.labels, detach=opts.detach,
         domainname=opts.net.domainname, exposed=exposed, mac_address=opts.net.mac_address,
     )
+    anonymous: dict[str, Any] = {m.target: {} for m in opts.mounts if m.type == "volume" and not m.source and m.from_flag == "-v"}
+    if anonymous:  # Docker's CLI puts -v /path in Config.Volumes, not in HostConfig.Binds
+        config["Volumes"] = {**(config.get("Volumes") or {}), **anonymous}
     security_opt = normalize_security_opts(opts.security_opt)
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:

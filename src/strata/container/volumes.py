@@ -239,7 +239,7 @@ def parse_volume_flag(raw: str) -> MountSpec:
     if len(parts) > 3 or not all(parts):
         raise StrataError(f"invalid volume specification: '{raw}'", exit_code=125)
     if len(parts) == 1:
-        spec = MountSpec("volume", parts[0], mode="z")
+        spec = MountSpec("volume", parts[0])
         spec.validate(raw)
         return spec
     src, dst = parts[0], parts[1]
@@ -350,18 +350,20 @@ def mount_points(store: VolumeStore, specs: list[MountSpec], image_volumes: dict
 
 
 def _point(store: VolumeStore, spec: MountSpec, made: list[str]) -> dict[str, Any]:
-    base: dict[str, Any] = {"Type": spec.type, "Destination": spec.target, "Mode": spec.mode,
-                            "RW": not spec.readonly, "Propagation": spec.propagation}
+    """One mount point, its keys in Docker's order."""
+    tail: dict[str, Any] = {"Mode": spec.mode, "RW": not spec.readonly, "Propagation": spec.propagation}
     if spec.type == "bind":
         if not os.path.exists(spec.source):  # -v makes a missing source, as Docker does
             os.makedirs(spec.source, mode=0o755, exist_ok=True)
-        return {**base, "Source": spec.source}
+        return {"Type": "bind", "Source": spec.source, "Destination": spec.target, **tail}
     if spec.type == "tmpfs":
-        return {**base, "Source": "", "_options": spec.tmpfs_options, "_flag": spec.from_flag}
+        return {"Type": "tmpfs", "Source": "", "Destination": spec.target, **tail,
+                "_options": spec.tmpfs_options, "_flag": spec.from_flag}
     vol = store.create(spec.source or None, made=made)
     device = {k: v for k, v in (vol.options or {}).items() if k in ("type", "device", "o")}
-    return {**base, "Name": vol.name, "Source": vol.mountpoint, "Driver": "local",
-            "_anonymous": vol.anonymous, "_copy": not spec.nocopy, **({"_device": device} if device else {})}
+    return {"Type": "volume", "Name": vol.name, "Source": vol.mountpoint, "Destination": spec.target,
+            "Driver": "local", **tail, "_anonymous": vol.anonymous, "_copy": not spec.nocopy,
+            **({"_device": device} if device else {})}
 
 
 def oci_mounts(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
