@@ -53,6 +53,11 @@ def test_named_volume_outlives_containers(strata: Strata, busybox_image: str) ->
     assert mounts == [{"Type": "volume", "Name": "data", "Source": str(strata.root / "volumes/data/_data"),
                        "Destination": "/data", "Driver": "local", "Mode": "ro", "RW": False, "Propagation": ""}]
     cid = strata("inspect", "-f", "{{.Id}}", "ro").stdout.strip()
+    strata("volume", "create", "unused")
+    (strata.root / "volumes" / "unused" / "_data" / "f").write_bytes(b"x" * 3000)
+    df = strata("system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Reclaimable}}").stdout
+    assert "Local Volumes|2|1|3kB (" in df, df  # two volumes, one in use; the unused one's bytes reclaimable
+    strata("volume", "rm", "unused")
     res = strata("volume", "rm", "data", check=False)
     assert (res.returncode, res.stderr) == (1, f"Error: remove data: volume is in use - [{cid}]\n")
     strata("rm", "-v", "ro")  # -v removes anonymous volumes only

@@ -40,6 +40,7 @@ __all__ = [
     "parse_volume_flag",
     "parse_volumes_from",
     "validate_volume_name",
+    "volume_usage",
 ]
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
@@ -176,6 +177,26 @@ class VolumeStore:
         finally:
             os.close(fd)
         return total
+
+
+def volume_usage(root: Path) -> tuple[int, int, int, int]:
+    """``system df``'s Local Volumes row: (volumes, in use by a container, bytes, bytes of unused ones)."""
+    if not (Path(root) / "volumes").is_dir():
+        return 0, 0, 0, 0
+    from strata.container.records import ContainerStore
+
+    store = VolumeStore(root)
+    with ContainerStore(root) as containers:
+        used = {p.get("Name") for c in containers.all() for p in c.mounts}
+    total = active = size = reclaimable = 0
+    for vol in store.all():
+        n = store.size(vol.name)
+        total, size = total + 1, size + n
+        if vol.name in used:
+            active += 1
+        else:
+            reclaimable += n
+    return total, active, size, reclaimable
 
 
 def _check_options(options: dict[str, str]) -> None:
