@@ -101,3 +101,35 @@ def test_always_comes_back_after_kill_9_and_stop_ends_it(strata: Strata, busybox
     assert _inspect(strata, "plain", "{{.State.Status}}") == "created"
     res = strata("update", "--restart", "bogus", "svc", check=False)
     assert (res.returncode, res.stderr) == (125, "Error: invalid restart policy 'bogus'\n")
+
+
+def _monitor_pid(strata: Strata, name: str) -> int:
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(str(strata.root / "containers.db"))
+    try:
+        for (data,) in db.execute("SELECT data FROM containers WHERE name = ?", (name,)):
+            return int(json.loads(data)["monitor_pid"])
+    finally:
+        db.close()
+    raise AssertionError(f"no container {name}")
+
+
+@pytest.mark.runtime
+def test_a_container_outlives_its_monitor(strata: Strata, busybox_image: str) -> None:
+    strata("run", "-d", "--name", "orphan", busybox_image, "sh", "-c",
+           "i=0; while [ $i -lt 6 ]; do echo tick $i; i=$((i+1)); sleep 0.3; done; exit 7")
+    os.kill(_monitor_pid(strata, "orphan"), signal.SIGKILL)
+    _until(lambda: _status(strata, "orphan").startswith("Exited"), 15)
+    assert _status(strata, "orphan").startswith("Exited (7) ")  # the real exit code, not a guess
+    assert strata("logs", "orphan").stdout == "".join(f"tick {i}\n" for i in range(6))  # still logged
+    # the restart policy still applies, and a kill -9 of the container is recorded as Docker does
+    strata("run", "-d", "--name", "svc2", "--restart", "always", busybox_image, "sleep", "1000")
+    os.kill(_monitor_pid(strata, "svc2"), signal.SIGKILL)
+    time.sleep(0.3)
+    os.kill(int(_inspect(strata, "svc2", "{{.State.Pid}}")), signal.SIGKILL)
+    _until(lambda: _inspect(strata, "svc2", "{{.RestartCount}} {{.State.Status}}") == "1 running", 10)
+    strata("kill", "svc2")
+    _until(lambda: _status(strata, "svc2").startswith("Exited"), 10)
+    assert _status(strata, "svc2").startswith("Exited (137) ")

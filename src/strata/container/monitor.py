@@ -91,7 +91,8 @@ class _Run:
     """State of one supervised container run."""
 
     def __init__(self, store: ContainerStore, c: Container, runtime: Runtime, attach: Attach,
-                 ready: Callable[[], None] | None = None) -> None:
+                 ready: Callable[[], None] | None = None, pipes: tuple[int, int, int, int] | None = None) -> None:
+        self.pipes = pipes  # (out_r, out_w, err_r, err_w) made by the keeper, which holds the read ends too
         self.ready = ready  # the network setup, waited for before the container starts
         self.store = store
         self.c = c
@@ -125,8 +126,8 @@ class _Run:
             os.set_blocking(self.master, False)
             self.outputs[self.master] = "stdout"
             return
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        out_r, out_w, err_r, err_w = self.pipes or (*os.pipe(), *os.pipe())
+        self.pipes = None  # a restart makes its own
         stdin = self.attach.stdin if (self.attach.stdin is not None and self.c.config.get("OpenStdin")) else None
         try:
             proc = self.runtime.create(
@@ -333,6 +334,7 @@ def supervise(
     on_started: Callable[[str | None], None] = lambda err: None,
     remove: Callable[[Container], None] | None = None,
     ready: Callable[[], None] | None = None,
+    pipes: tuple[int, int, int, int] | None = None,
 ) -> int:
     """Run a created container (bundle written, rootfs mounted) to its end; returns its exit code.
 
@@ -340,7 +342,7 @@ def supervise(
     ``remove`` (for ``--rm``) is called with the final record after the exit is recorded.
     """
     set_subreaper()
-    run = _Run(store, c, runtime, attach, ready)
+    run = _Run(store, c, runtime, attach, ready, pipes)
     try:
         run.create()
         run.start()
@@ -433,7 +435,7 @@ def spawn_monitor(
                 os.setsid()
                 if os.fork() != 0:
                     os._exit(0)
-                _monitor_main(store.root, c, runtime, w, remove, again)
+                _keeper_main(store.root, c, runtime, w, remove, again)
             finally:
                 os._exit(0)
     os.close(w)
@@ -473,14 +475,9 @@ def _monitor_main(
     report_fd: int,
     remove: Callable[[ContainerStore, Container], None] | None,
     again: Again | None = None,
+    pipes: tuple[int, int, int, int] | None = None,
 ) -> None:
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    os.chdir("/")
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+    _detach_stdio()
 
     def report(err: str | None) -> None:
         try:
@@ -493,7 +490,7 @@ def _monitor_main(
     try:
         code = supervise(
             store, c, runtime, Attach(), report,
-            remove=(lambda final: remove(store, final)) if remove is not None else None,
+            remove=(lambda final: remove(store, final)) if remove is not None else None, pipes=pipes,
         )
         if again is not None:
             _restart_loop(store, c.id, runtime, again, code)
@@ -565,3 +562,79 @@ def _sleep_unless_stopped(store: ContainerStore, cid: str, seconds: float) -> bo
         if left <= 0:
             return True
         time.sleep(min(left, 0.1))
+
+
+def _detach_stdio() -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    os.chdir("/")
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _keeper_main(store_root: Path, c: Container, runtime: Runtime, report_fd: int,
+                 remove: Callable[[ContainerStore, Container], None] | None, again: Again | None) -> None:
+    """The monitor's parent, a subreaper too: when the monitor is killed, the container is re-parented
+    here, so its real exit status is still reaped and recorded, and its output (of the first run: the
+    keeper holds the pipes' read ends, so the container never gets SIGPIPE) is still logged."""
+    _detach_stdio()
+    set_subreaper()
+    tty = bool(c.config.get("Tty"))
+    pipes = None if tty else (*os.pipe(), *os.pipe())
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _monitor_main(store_root, c, runtime, report_fd, remove, again, pipes)
+        finally:
+            os._exit(0)
+    os.close(report_fd)
+    if pipes is not None:
+        os.close(pipes[1])
+        os.close(pipes[3])
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status):
+        return
+    store = ContainerStore(store_root)
+    try:
+        _take_over(store, c.id, runtime, (pipes[0], pipes[2]) if pipes else None, again)
+    except BaseException as e:
+        _note(store_root, c.id, e)
+    finally:
+        store.close()
+
+
+def _take_over(store: ContainerStore, cid: str, runtime: Runtime, outputs: tuple[int, int] | None,
+               again: Again | None) -> None:
+    """Carry on for a killed monitor: pump, reap and record the running container (now our child),
+    or resume a restart policy that was waiting."""
+    c = store.by_id(cid)
+    if c is None:
+        return
+    me = {"monitor_pid": os.getpid(), "monitor_start": process_start(os.getpid())}
+    if c.state in ("running", "paused") and c.pid and _is_child(c.pid):
+        c = store.update(cid, **me)
+        run = _Run(store, c, runtime, Attach())
+        run.pid = c.pid
+        if outputs is not None:
+            run.outputs = {outputs[0]: "stdout", outputs[1]: "stderr"}
+            for fd in outputs:
+                os.set_blocking(fd, False)
+        code = run.pump()
+        run.finish(code)
+    elif c.state == "restarting":
+        c = store.update(cid, state="exited", **me)
+        code = c.exit_code
+    else:
+        return
+    if again is not None:
+        _restart_loop(store, cid, runtime, again, code)
+
+
+def _is_child(pid: int) -> bool:
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
