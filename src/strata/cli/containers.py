@@ -98,6 +98,17 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--volumes-from", action="append", default=[], help="mount volumes from the specified container(s)")
     p.add_argument("--read-only", action="store_true", help="mount the container's root filesystem as read only")
     p.add_argument("--restart", default="no", help="restart policy to apply when a container exits")
+    p.add_argument("-m", "--memory", help="memory limit")
+    p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    p.add_argument("--cpus", help="number of CPUs")
+    p.add_argument("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)")
+    p.add_argument("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--pids-limit", type=int, help="tune container pids limit (set -1 for unlimited)")
+    p.add_argument("--ulimit", action="append", default=[], help="ulimit options")
+    p.add_argument("--init", action="store_true", help="run an init inside the container (tini)")
+    p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
+    p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
+    p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
     p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
     p.add_argument("--runtime", help="OCI runtime to use (runc, crun)")
@@ -187,10 +198,36 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
                                  volumes_from=list(args.volumes_from), read_only=args.read_only, restart=restart)
 
 
+def _resources(args: argparse.Namespace) -> dict[str, Any]:
+    """The resource and privilege flags as HostConfig fields (Docker's CLI errors for bad values)."""
+    from strata.container.resources import parse_cpus, parse_ram, parse_ulimit, resource_host_config
+
+    cmd = "run" if hasattr(args, "detach") else "create"
+    for flag, value, check in (("-m, --memory", args.memory, parse_ram), ("--memory-swap", args.memory_swap,
+                               lambda v: v == "-1" or parse_ram(v)), ("--cpus", args.cpus, parse_cpus)):
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as e:
+            raise _flag_error(cmd, flag, value, str(e)) from None
+    for u in args.ulimit:
+        try:
+            parse_ulimit(u)
+        except ValueError as e:
+            raise _flag_error(cmd, "--ulimit", u, str(e)) from None
+    hc = resource_host_config(args.memory, args.memory_swap, args.cpus, args.cpu_shares, args.cpuset_cpus,
+                              args.pids_limit, list(args.ulimit))
+    if args.init:
+        hc["Init"] = True
+    return {**hc, "CapAdd": list(args.cap_add) or None, "CapDrop": list(args.cap_drop) or None,
+            "Privileged": args.privileged}
+
+
 def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
     from strata.container import lifecycle as lc
 
     specs, storage = _storage_options(args)
+    resources = _resources(args)
     engine = ctx.engine()
     try:
         image_id = engine.resolve_image(args.image)
@@ -211,7 +248,7 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         mounts=specs, storage=storage, tty=args.tty, interactive=args.interactive,
         auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
         detach=bool(getattr(args, "detach", False)), security_opt=list(args.security_opt),
-        net=_net_options(args),
+        net=_net_options(args), resources=resources,
     )
     return lc.create(store, opts)
 

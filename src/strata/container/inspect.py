@@ -99,6 +99,9 @@ def host_config_doc(c: Container) -> dict[str, Any]:
         "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False,
         "PidsLimit": None, "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
         "IOMaximumBandwidth": 0, "MaskedPaths": list(MASKED_PATHS), "ReadonlyPaths": list(READONLY_PATHS),
+        **{k: hc[k] for k in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
+                              "Ulimits", "CapAdd", "CapDrop", "Privileged") if k in hc},
+        **({"Init": True} if hc.get("Init") else {}),
         **({"Mounts": hc["Mounts"]} if hc.get("Mounts") else {}),
         **({"Tmpfs": hc["Tmpfs"]} if hc.get("Tmpfs") else {}),
     }

@@ -28,10 +28,11 @@ from strata.container.network.endpoints import (
 )
 from strata.container.network.ports import exposed_ports, parse_publish
 from strata.container.records import Container, ContainerStore, container_dir, new_id, pid_alive, random_name
+from strata.container.resources import apply_resources, capabilities
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime, config_value, find_runtime
 from strata.container.seccomp import normalize_security_opts, security_settings
-from strata.container.spec import build_spec, container_config, resolve_user
+from strata.container.spec import DEFAULT_CAPS, build_spec, container_config, resolve_user
 from strata.container.tty import get_winsize
 from strata.container.volumes import MountSpec, VolumeStore, fill_from_image, mount_points, oci_mounts
 from strata.errors import Conflict, StrataError
@@ -82,6 +83,7 @@ class CreateOptions:
     detach: bool = False
     security_opt: list[str] = field(default_factory=list)
     net: NetOptions = field(default_factory=lambda: NetOptions())
+    resources: dict[str, Any] = field(default_factory=dict)  # HostConfig's limits, Init, CapAdd/Drop, Privileged
 
 
 @dataclass
@@ -210,6 +212,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     if anonymous:  # Docker's CLI puts -v /path in Config.Volumes, not in HostConfig.Binds
         config["Volumes"] = {**(config.get("Volumes") or {}), **anonymous}
     security_opt = normalize_security_opts(opts.security_opt)
+    _capabilities(opts.resources)  # unknown capabilities refused before anything is made
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
         raise StrataError("No command specified", exit_code=125)
@@ -222,7 +225,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
             "NetworkMode": opts.network, "Binds": list(opts.storage.binds) or None,
             "Mounts": list(opts.storage.mounts) or None, "Tmpfs": dict(opts.storage.tmpfs) or None,
             "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
-            "RestartPolicy": dict(opts.storage.restart),
+            "RestartPolicy": dict(opts.storage.restart), **opts.resources,
             "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
             **net_hc,
         },
@@ -355,17 +358,25 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
     cdir = container_dir(store.root, c.id)
     files = _files_of(store, c)
     seccomp, no_new_privileges = security_settings(list(c.host_config.get("SecurityOpt") or []))
+    hc = c.host_config
     spec = build_spec(
         config=c.config, args=[c.path, *c.args], rootfs=rootfs.path, user=user,
         seccomp=seccomp, no_new_privileges=no_new_privileges,
         network=str(c.host_config.get("NetworkMode") or "default"),
         hosts_files={"/etc/resolv.conf": files / "resolv.conf", "/etc/hostname": files / "hostname",
                      "/etc/hosts": files / "hosts"},
-        binds=[], extra_mounts=oci_mounts(c.mounts), readonly_root=bool(c.host_config.get("ReadonlyRootfs")),
+        binds=[], extra_mounts=oci_mounts(c.mounts), readonly_root=bool(hc.get("ReadonlyRootfs")),
+        capabilities=_capabilities(hc),
         console_size=get_winsize(console_fd) if console_fd is not None else None,
         netns_path=netns,
     )
+    apply_resources(spec, hc)
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
+
+
+def _capabilities(hc: dict[str, Any]) -> list[str]:
+    return capabilities(DEFAULT_CAPS, list(hc.get("CapAdd") or []), list(hc.get("CapDrop") or []),
+                        bool(hc.get("Privileged")))
 
 
 def _auto_remover(root: Path) -> Any:

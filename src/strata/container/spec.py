@@ -316,19 +316,21 @@ def build_spec(
     netns_path: str | None = None,
     extra_mounts: list[dict[str, Any]] | None = None,
     readonly_root: bool = False,
+    capabilities: list[str] | None = None,
 ) -> dict[str, Any]:
     """The OCI runtime config for a container (Docker's defaults, no rlimits above the current ones).
 
     ``seccomp`` is a Docker-format profile (None = unconfined)."""
     tty = bool(config.get("Tty"))
     env = process_env(config, tty)
+    caps = DEFAULT_CAPS if capabilities is None else capabilities
     process: dict[str, Any] = {
         "terminal": tty,
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.groups()},
         "args": args,
         "env": env,
         "cwd": config.get("WorkingDir") or "/",
-        "capabilities": {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted")},
+        "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
         "noNewPrivileges": no_new_privileges,
     }
     if tty and console_size:
@@ -352,7 +354,7 @@ def build_spec(
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
     if seccomp is not None:
-        linux["seccomp"] = oci_seccomp(seccomp, DEFAULT_CAPS)
+        linux["seccomp"] = oci_seccomp(seccomp, list(caps))
     return {
         "ociVersion": "1.0.2",
         "process": process,
