@@ -3,7 +3,7 @@
 An image shaped like Docker Hub's ``registry:2`` is made from Debian's docker-registry (distribution
 2.8.2) binary: ``/bin/registry``, its libc, ``/etc/docker/registry/config.yml``, ``EXPOSE 5000`` and
 ``VOLUME /var/lib/registry``. Then: ``run -d -p … --restart=always -v registry-data:/var/lib/registry``,
-push and pull through it (strata and skopeo), ``kill -9`` of the registry process brings it back with
+push and pull through it (strata, skopeo and Docker 20.10), ``kill -9`` of the registry process brings it back with
 ``RestartCount`` 1, ``stop`` keeps it stopped, and a new container on the same volume serves every image.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from container_helpers import Strata, cleanup, runtime_missing
 
-from peers import REGISTRY_BIN, Skopeo, free_port
+from peers import REGISTRY_BIN, Dockerd, Skopeo, free_port
 
 pytestmark = pytest.mark.runtime
 
@@ -101,7 +101,8 @@ def _catalog(port: int, timeout: float = 15.0) -> list[str]:
             time.sleep(0.1)
 
 
-def test_registry_as_a_container_survives_kill_and_replacement(reg: Strata, skopeo: Skopeo) -> None:
+def test_registry_as_a_container_survives_kill_and_replacement(reg: Strata, skopeo: Skopeo, dockerd: Dockerd,
+                                                                docker_busybox: str) -> None:
     port = free_port()
     run = ("run", "-d", "-p", f"{port}:5000", "--restart=always", "-v", "registry-data:/var/lib/registry",
            "registry:2")
@@ -112,7 +113,10 @@ def test_registry_as_a_container_survives_kill_and_replacement(reg: Strata, skop
     reg("push", ref)
     skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{ref}",
            f"docker://127.0.0.1:{port}/by/skopeo:1")
-    assert _catalog(port) == ["by/skopeo", "my/busybox"]
+    dockerd.run("tag", docker_busybox, f"127.0.0.1:{port}/by/docker:1")  # Docker 20.10 pushes to it too
+    dockerd.run("push", f"127.0.0.1:{port}/by/docker:1")
+    everything = ["by/docker", "by/skopeo", "my/busybox"]
+    assert _catalog(port) == everything
     mounts = json.loads(reg("inspect", "-f", "{{json .Mounts}}", "myregistry").stdout)
     assert [(m["Name"], m["Destination"]) for m in mounts] == [("registry-data", "/var/lib/registry")]
 
@@ -122,7 +126,7 @@ def test_registry_as_a_container_survives_kill_and_replacement(reg: Strata, skop
     while reg("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "myregistry").stdout.strip() != "1 running":
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    assert _catalog(port) == ["by/skopeo", "my/busybox"]
+    assert _catalog(port) == everything
 
     reg("stop", "myregistry")
     time.sleep(1.0)
@@ -133,8 +137,11 @@ def test_registry_as_a_container_survives_kill_and_replacement(reg: Strata, skop
 
     reg("rm", "-f", "myregistry")
     reg(*run[:2], "--name", "myregistry2", *run[2:])  # a new container on the same volume
-    assert _catalog(port) == ["by/skopeo", "my/busybox"]
+    assert _catalog(port) == everything
     reg("rmi", ref)
     reg("pull", ref)
     reg("pull", f"127.0.0.1:{port}/by/skopeo:1")
+    dockerd.run("rmi", f"127.0.0.1:{port}/by/docker:1")
+    dockerd.run("pull", f"127.0.0.1:{port}/by/docker:1")
+    dockerd.run("rmi", f"127.0.0.1:{port}/by/docker:1")
     assert reg("volume", "ls", "-q").stdout == "registry-data\n"  # -v named it: no anonymous volume

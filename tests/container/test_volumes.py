@@ -148,3 +148,15 @@ def test_fill_from_image_never_follows_symlinks(tmp_path: Path) -> None:
     assert os.path.islink(data / "to-dir") and oct(data.stat().st_mode & 0o777) == oct(0o750)
     fill_from_image(rootfs, "/real/sub", data)  # a volume with content is never filled again
     assert not (data / "f").exists()
+
+
+@pytest.mark.runtime
+def test_local_driver_options_mount_that_filesystem(strata: Strata, busybox_image: str) -> None:
+    strata("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m,uid=1000", "tv")
+    assert strata("volume", "inspect", "-f", "{{json .Options}}", "tv").stdout == \
+        '{"type":"tmpfs","device":"tmpfs","o":"size=1m,uid=1000"}\n'
+    out = strata("run", "--rm", "-v", "tv:/t", busybox_image, "grep", " /t ", "/proc/mounts").stdout
+    assert out.startswith("tmpfs /t tmpfs rw,") and "size=1024k" in out and "uid=1000" in out
+    res = strata("volume", "create", "-o", "bogus=1", "bad-opt", check=False)
+    assert (res.returncode, res.stderr) == (1, "Error: invalid option: 'bogus'\n")
+    assert strata("volume", "ls", "-q").stdout == "tv\n"
