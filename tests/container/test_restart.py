@@ -133,3 +133,12 @@ def test_a_container_outlives_its_monitor(strata: Strata, busybox_image: str) ->
     strata("kill", "svc2")
     _until(lambda: _status(strata, "svc2").startswith("Exited"), 10)
     assert _status(strata, "svc2").startswith("Exited (137) ")
+
+
+@pytest.mark.runtime
+def test_an_attached_run_returns_and_its_policy_goes_on(strata: Strata, busybox_image: str) -> None:
+    res = strata("run", "--name", "att", "--restart", "on-failure:2", busybox_image, "sh", "-c", "echo run; exit 4",
+                 check=False)
+    assert (res.returncode, res.stdout) == (4, "run\n")  # the CLI returns with the first exit, as Docker's
+    _until(lambda: _inspect(strata, "att", "{{.RestartCount}} {{.State.Status}}") == "2 exited", 15)
+    assert strata("logs", "att").stdout == "run\n" * 3

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
-from strata.container.monitor import Attach, read_exit_file, spawn_monitor, supervise
+from strata.container.monitor import Attach, read_exit_file, spawn_monitor, spawn_restarter, supervise
 from strata.container.network.endpoints import (
     Pending,
     check_conflicts,
@@ -397,8 +397,13 @@ def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
             _destroy(store, c)
         raise
     remover = _auto_remover(store.root)
-    return supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final),
+    code = supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final),
                      ready=pending.wait)
+    final = store.by_id(c.id)
+    policy = str((c.host_config.get("RestartPolicy") or {}).get("Name") or "no")
+    if final is not None and final.state == "exited" and policy != "no" and not final.manually_stopped:
+        spawn_restarter(store, c.id, runtime_for(store.root, c), _again, code)
+    return code
 
 
 def start_detached(store: ContainerStore, c: Container) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "reserve_exit_file",
     "restart_delay",
     "spawn_monitor",
+    "spawn_restarter",
     "supervise",
     "write_exit_file",
 ]
@@ -562,6 +563,31 @@ def _sleep_unless_stopped(store: ContainerStore, cid: str, seconds: float) -> bo
         if left <= 0:
             return True
         time.sleep(min(left, 0.1))
+
+
+def spawn_restarter(store: ContainerStore, cid: str, runtime: Runtime, again: Again, code: int) -> None:
+    """An attached run ended while its restart policy says go on: the restarts continue in a detached
+    monitor (as Docker's daemon restarts it after the attached CLI returned)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with store.released():
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                if os.fork() != 0:
+                    os._exit(0)
+                _detach_stdio()
+                detached = ContainerStore(store.root)
+                try:
+                    _restart_loop(detached, cid, runtime, again, code)
+                except BaseException as e:
+                    _note(store.root, cid, e)
+                finally:
+                    detached.close()
+            finally:
+                os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def _detach_stdio() -> None:
