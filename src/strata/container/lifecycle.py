@@ -208,10 +208,10 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
         tty=opts.tty, interactive=opts.interactive, labels=opts.labels, detach=opts.detach,
         domainname=opts.net.domainname, exposed=exposed, mac_address=opts.net.mac_address,
     )
-    anonymous: dict[str, Any] = {m.target: {} for m in opts.mounts if m.type == "volume" and not m.source and m.from_flag == "-v"}
+    anonymous: dict[str, Any] = {m.target: {} for m in opts.mounts
+                                 if m.type == "volume" and not m.source and m.from_flag == "-v"}
     if anonymous:  # Docker's CLI puts -v /path in Config.Volumes, not in HostConfig.Binds
         config["Volumes"] = {**(config.get("Volumes") or {}), **anonymous}
-    security_opt = normalize_security_opts(opts.security_opt)
     _capabilities(opts.resources)  # unknown capabilities refused before anything is made
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
@@ -221,15 +221,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     c = Container(
         id=cid, name=opts.name or random_name(store.names()), image_id=opts.image_id, image_name=opts.image_name,
         created=time.time(), path=argv[0], args=argv[1:], config=config,
-        host_config={
-            "NetworkMode": opts.network, "Binds": list(opts.storage.binds) or None,
-            "Mounts": list(opts.storage.mounts) or None, "Tmpfs": dict(opts.storage.tmpfs) or None,
-            "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
-            "RestartPolicy": dict(opts.storage.restart), **opts.resources,
-            "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
-            **net_hc,
-        },
-        driver=driver, runtime=runtime, networks=networks,
+        host_config=_host_config(opts, runtime, net_hc), driver=driver, runtime=runtime, networks=networks,
     )
     if opts.name is not None:
         _check_name(opts.name)
@@ -237,15 +229,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     store.add(c)
     cdir = container_dir(store.root, cid)
     try:
-        rootfs = Rootfs(cdir, driver)
-        rootfs.prepare(opts.lowers)
-        if driver == "overlay":
-            try:
-                rootfs.mount()
-            except StrataError:
-                if wanted is not None:
-                    raise
-                c = _fall_back_to_vfs(store, c, opts.lowers)  # overlayfs cannot mount here
+        c = _prepare_rootfs(store, c, opts.lowers, wanted)
         _hosts_files(cdir, hostname)
         c = _attach_volumes(store, c, opts, inherited)
     except BaseException:
@@ -255,6 +239,32 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
             shutil.rmtree(cdir, ignore_errors=True)
             store.delete(cid)
         raise
+    return c
+
+
+def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> dict[str, Any]:
+    security_opt = normalize_security_opts(opts.security_opt)
+    return {
+        "NetworkMode": opts.network, "Binds": list(opts.storage.binds) or None,
+        "Mounts": list(opts.storage.mounts) or None, "Tmpfs": dict(opts.storage.tmpfs) or None,
+        "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
+        "RestartPolicy": dict(opts.storage.restart), **opts.resources,
+        "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
+        **net_hc,
+    }
+
+
+def _prepare_rootfs(store: ContainerStore, c: Container, lowers: list[Path], wanted: str | None) -> Container:
+    """The rootfs made (and mounted for overlay; vfs when overlayfs cannot mount and none was asked for)."""
+    rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
+    rootfs.prepare(lowers)
+    if c.driver == "overlay":
+        try:
+            rootfs.mount()
+        except StrataError:
+            if wanted is not None:
+                raise
+            c = _fall_back_to_vfs(store, c, lowers)  # overlayfs cannot mount here
     return c
 
 
