@@ -160,3 +160,15 @@ def test_local_driver_options_mount_that_filesystem(strata: Strata, busybox_imag
     res = strata("volume", "create", "-o", "bogus=1", "bad-opt", check=False)
     assert (res.returncode, res.stderr) == (1, "Error: invalid option: 'bogus'\n")
     assert strata("volume", "ls", "-q").stdout == "tv\n"
+
+
+@pytest.mark.runtime
+def test_an_empty_named_volume_is_filled_unless_nocopy(strata: Strata, busybox_image: str) -> None:
+    strata("volume", "create", "etc-copy")
+    out = strata("run", "--rm", "-v", "etc-copy:/etc", busybox_image, "head", "-c", "5", "/etc/passwd").stdout
+    assert out == "root:"
+    assert (strata.root / "volumes" / "etc-copy" / "_data" / "passwd").exists()
+    strata("run", "--rm", "-v", "etc-none:/etc:nocopy", busybox_image, "true")
+    assert list((strata.root / "volumes" / "etc-none" / "_data").iterdir()) == []
+    (strata.root / "volumes" / "etc-copy" / "_data" / "passwd").write_text("mine\n")  # not empty: kept as is
+    assert strata("run", "--rm", "-v", "etc-copy:/etc", busybox_image, "cat", "/etc/passwd").stdout == "mine\n"

@@ -294,7 +294,7 @@ def _attach_volumes(store: ContainerStore, c: Container, opts: CreateOptions,
         points = mount_points(vstore, opts.mounts, dict(opts.image_cfg.get("Volumes") or {}), inherited, made)
         rootfs = Rootfs(container_dir(store.root, c.id), c.driver).path
         for p in points:
-            if p["Type"] == "volume" and p.pop("_copy", False) and p["Name"] in made:
+            if p["Type"] == "volume" and p.pop("_copy", False) and "_device" not in p:  # an empty one, as Docker
                 fill_from_image(rootfs, p["Destination"], Path(p["Source"]))
         return store.update(c.id, mounts=points)
     except BaseException:
