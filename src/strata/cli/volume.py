@@ -43,6 +43,11 @@ def _users(store: ContainerStore) -> dict[str, list[str]]:
     return out
 
 
+def _users_of(store: ContainerStore, name: str) -> Callable[[], list[str]]:
+    """How to ask, under the volumes lock, which containers use ``name``."""
+    return lambda: _users(store).get(name, [])
+
+
 def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
     if args.name and args.name_flag and args.name != args.name_flag:
         raise StrataError('conflicting options: either specify --name or provide positional arg, not both')
@@ -141,10 +146,9 @@ def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
     vols, store = _stores(ctx)
     failed = False
     with store:
-        used = _users(store)
         for name in args.volumes:
             try:
-                vols.remove(name, [] if args.force and name not in used else used.get(name, []))
+                vols.remove(name, _users_of(store, name))
                 print(name, file=ctx.out)
             except VolumeNotFound:
                 if args.force:
@@ -171,7 +175,7 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
             return 0
     vols, store = _stores(ctx)
     removed, space = [], 0
-    with store:
+    with store, vols.locked():
         used = _users(store)
         for v in vols.all():
             if v.name in used or not _prune_match(v, filters):

@@ -291,7 +291,9 @@ def _attach_volumes(store: ContainerStore, c: Container, opts: CreateOptions,
     vstore = VolumeStore(store.root)
     made: list[str] = []  # the volumes this create made: removed again if it fails
     try:
-        points = mount_points(vstore, opts.mounts, dict(opts.image_cfg.get("Volumes") or {}), inherited, made)
+        with vstore.locked():  # made and recorded at once: a volume rm in between cannot take them
+            points = mount_points(vstore, opts.mounts, dict(opts.image_cfg.get("Volumes") or {}), inherited, made)
+            c = store.update(c.id, mounts=points)
         rootfs = Rootfs(container_dir(store.root, c.id), c.driver).path
         for p in points:
             if p["Type"] == "volume" and p.pop("_copy", False) and "_device" not in p:  # an empty one, as Docker
@@ -312,7 +314,9 @@ def _remove_anonymous(store: ContainerStore, c: Container) -> None:
     for p in c.mounts:
         if p.get("Type") != "volume" or not p.get("_anonymous"):
             continue
-        users = [o.id for o in store.all() if o.id != c.id and any(m.get("Name") == p["Name"] for m in o.mounts)]
+        def users(name: str = p["Name"]) -> list[str]:
+            return [o.id for o in store.all() if o.id != c.id and any(m.get("Name") == name for m in o.mounts)]
+
         try:
             vstore.remove(p["Name"], users)
         except StrataError:

@@ -18,7 +18,7 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,14 +88,26 @@ class VolumeStore:
     def __init__(self, root: Path) -> None:
         self.base = Path(root) / "volumes"
         self.base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._depth = 0
 
     @contextmanager
     def locked(self) -> Iterator[None]:
+        """``volumes/lock``, exclusive (re-entrant within this store object): volumes are made, attached
+        to a container's record and removed under it, so "in use" is decided atomically."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         fd = os.open(self.base / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth = 1
             yield
         finally:
+            self._depth = 0
             os.close(fd)
 
     def data_dir(self, name: str) -> Path:
@@ -152,10 +164,12 @@ class VolumeStore:
                 continue
         return out
 
-    def remove(self, name: str, users: list[str]) -> None:
-        """Remove a volume no container uses (``users``: the IDs of those that do)."""
+    def remove(self, name: str, users: list[str] | Callable[[], list[str]]) -> None:
+        """Remove a volume no container uses (``users``: the IDs of those that do, or how to ask, under the lock)."""
         with self.locked():
             self.get(name)
+            if callable(users):
+                users = users()
             if users:
                 raise Conflict(f"remove {name}: volume is in use - [{' '.join(users)}]")
             trash = self.base / f".removing-{name}"
