@@ -57,9 +57,10 @@ def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
                           "not found")
     vols, store = _stores(ctx)
     store.close()
-    vol = vols.create(args.name or args.name_flag or None, _pairs(args.label), _pairs(args.opt))
-    if vol.anonymous and not (args.name or args.name_flag):
-        vol.labels, vol.options = {}, {}
+    import secrets
+
+    # no name: a random one, still a volume the user made (labels and options {}, not anonymous)
+    vol = vols.create(args.name or args.name_flag or secrets.token_hex(32), _pairs(args.label), _pairs(args.opt))
     print(vol.name, file=ctx.out)
     return 0
 
