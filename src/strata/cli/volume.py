@@ -190,7 +190,7 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
             space += size
     if removed:
         ctx.out.write("Deleted Volumes:\n" + "".join(f"{n}\n" for n in removed) + "\n")
-    print(f"Total reclaimed space: {human_size(space)}", file=ctx.out)
+    print(f"Total reclaimed space: {human_size(space, 4)}", file=ctx.out)  # go-units HumanSize
     return 0
 
 
