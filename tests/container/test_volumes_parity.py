@@ -111,3 +111,16 @@ def test_mounts_and_in_use_match_docker(strata: Strata, busybox_image: str, dock
         dockerd.run("rm", "-v", "parity-c", check=False)
         strata("volume", "rm", "parity-u", check=False)
         dockerd.run("volume", "rm", "parity-u", check=False)
+
+
+def test_volume_prune_matches_docker(strata: Strata, dockerd: Dockerd) -> None:
+    for run in (strata, dockerd.run):
+        run("volume", "create", "--label", "parity=prune", "parity-p")
+    mountpoint = json.loads(dockerd.run("volume", "inspect", "parity-p").stdout)[0]["Mountpoint"]
+    for data in (strata.root / "volumes" / "parity-p" / "_data", mountpoint):
+        with open(f"{data}/blob", "wb") as f:
+            f.write(b"x" * 1234567)
+    ours = strata("volume", "prune", "-f", "--filter", "label=parity=prune")
+    theirs = dockerd.run("volume", "prune", "-f", "--filter", "label=parity=prune")
+    assert ours.stdout == theirs.stdout
+    assert "Total reclaimed space: 1.235MB" in ours.stdout
