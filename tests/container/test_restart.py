@@ -142,3 +142,12 @@ def test_an_attached_run_returns_and_its_policy_goes_on(strata: Strata, busybox_
     assert (res.returncode, res.stdout) == (4, "run\n")  # the CLI returns with the first exit, as Docker's
     _until(lambda: _inspect(strata, "att", "{{.RestartCount}} {{.State.Status}}") == "2 exited", 15)
     assert strata("logs", "att").stdout == "run\n" * 3
+
+
+@pytest.mark.runtime
+def test_rm_f_of_an_always_container_removes_it_for_good(strata: Strata, busybox_image: str) -> None:
+    strata("run", "-d", "--name", "gone", "--restart", "always", busybox_image, "sleep", "1000")
+    strata("rm", "-f", "gone")
+    time.sleep(0.5)
+    assert strata("ps", "-aq").stdout == ""
+    assert not [p for p in (strata.root / "containers").iterdir() if not p.name.startswith(".")]

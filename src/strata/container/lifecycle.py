@@ -626,12 +626,13 @@ def remove(store: ContainerStore, c: Container, *, force: bool = False, volumes:
                 f"You cannot remove a running container {c.id}. Stop the container before attempting "
                 "removal or force remove"
             )
+        c = store.update(c.id, manually_stopped=True)  # its monitor must not restart what is being removed
         runtime = runtime_for(store.root, c)
         if c.state == "paused":
             runtime.kill(c.id, "KILL", all_processes=True)
             runtime.resume(c.id)
         runtime.kill(c.id, "KILL", all_processes=True)
-        c = wait(store, c, 30.0)
+        c = wait(store, c, 30.0, _LIVE)
     with container_lock(store.root, c.id):
         if store.by_id(c.id) is None:
             return
