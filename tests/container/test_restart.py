@@ -151,3 +151,17 @@ def test_rm_f_of_an_always_container_removes_it_for_good(strata: Strata, busybox
     time.sleep(0.5)
     assert strata("ps", "-aq").stdout == ""
     assert not [p for p in (strata.root / "containers").iterdir() if not p.name.startswith(".")]
+
+
+@pytest.mark.runtime
+def test_kill_ends_a_crash_loop_whatever_its_state(strata: Strata, busybox_image: str) -> None:
+    strata("run", "-d", "--name", "crash", "--restart", "always", busybox_image, "sh", "-c", "sleep 0.2; exit 2")
+    time.sleep(0.7)
+    res = strata("kill", "crash", check=False)  # running or waiting to restart: either way it ends here
+    assert res.returncode in (0, 1), res
+    if res.returncode:
+        assert "is not running" in res.stderr
+    time.sleep(1.0)
+    count = _inspect(strata, "crash", "{{.RestartCount}}")
+    time.sleep(1.0)
+    assert _inspect(strata, "crash", "{{.RestartCount}} {{.State.Status}}") == f"{count} exited"

@@ -555,11 +555,10 @@ def parse_signal(raw: str) -> str:
 def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None:
     sig = parse_signal(signal_name)
     c = reconcile(store, c)
-    if c.state == "restarting":
-        raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is restarting, wait until the "
-                       "container is running")
-    stop_signal = str(c.config.get("StopSignal") or "KILL").upper().removeprefix("SIG")
-    if c.running and sig in ("KILL", "9", stop_signal):  # Docker's ExitOnNext: the policy ends here
+    if c.state == "restarting":  # Docker: telling its monitor not to go on is enough
+        _end_restarts(store, c)
+        return
+    if c.running and _ends_policy(c, sig):  # Docker's ExitOnNext: the restart policy ends here
         c = store.update(c.id, manually_stopped=True)
     if not c.running:
         raise Conflict(
@@ -570,6 +569,17 @@ def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None
         if cur.running:
             raise StrataError(f"Cannot kill container: {c.name}: OCI runtime kill failed")
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
+
+
+def _ends_policy(c: Container, sig: str) -> bool:
+    """Docker's kill: SIGKILL, any signal when the image has no StopSignal, else the StopSignal itself."""
+    stop_signal = str(c.config.get("StopSignal") or "")
+    if not stop_signal or sig in ("KILL", "9"):
+        return True
+    try:
+        return parse_signal(stop_signal) == sig
+    except StrataError:
+        return False
 
 
 def stop(store: ContainerStore, c: Container, timeout: float = 10.0) -> Container:
