@@ -172,3 +172,12 @@ def test_an_empty_named_volume_is_filled_unless_nocopy(strata: Strata, busybox_i
     assert list((strata.root / "volumes" / "etc-none" / "_data").iterdir()) == []
     (strata.root / "volumes" / "etc-copy" / "_data" / "passwd").write_text("mine\n")  # not empty: kept as is
     assert strata("run", "--rm", "-v", "etc-copy:/etc", busybox_image, "cat", "/etc/passwd").stdout == "mine\n"
+
+
+@pytest.mark.runtime
+def test_mount_volume_labels_and_options_make_the_volume(strata: Strata, busybox_image: str) -> None:
+    out = strata("run", "--rm", "--mount", "type=volume,source=mv,target=/m,volume-label=a=b,volume-label=c=d,"
+                 "volume-opt=type=tmpfs,volume-opt=device=tmpfs", busybox_image, "grep", " /m ", "/proc/mounts").stdout
+    assert out.startswith("tmpfs /m tmpfs rw")
+    assert strata("volume", "inspect", "-f", "{{json .Labels}} {{json .Options}}", "mv").stdout == \
+        '{"a":"b","c":"d"} {"type":"tmpfs","device":"tmpfs"}\n'

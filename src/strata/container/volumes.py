@@ -234,6 +234,8 @@ class MountSpec:
     propagation: str = ""
     nocopy: bool = False
     tmpfs_options: list[str] = field(default_factory=list)
+    volume_labels: dict[str, str] = field(default_factory=dict)  # --mount volume-label=K=V: for a new volume
+    volume_options: dict[str, str] = field(default_factory=dict)  # --mount volume-opt=K=V
     from_flag: str = "-v"  # -v | --mount | --tmpfs | image | volumes-from
 
     def validate(self, raw: str) -> None:
@@ -297,11 +299,14 @@ def parse_volume_flag(raw: str) -> MountSpec:
     return spec
 
 
-def _mount_fields(raw: str) -> dict[str, str]:
+def _mount_fields(raw: str, repeated: dict[str, dict[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in raw.split(","):
         key, eq, value = item.partition("=")
         key = key.strip().lower()
+        if key in ("volume-label", "volume-opt") and eq:
+            k, _, v = value.partition("=")
+            repeated.setdefault(key, {})[k] = v
         if key in ("readonly", "ro", "volume-nocopy") and not eq:
             value = "true"
         elif not eq:
@@ -318,7 +323,8 @@ _MOUNT_KEYS = {"type", "source", "src", "target", "destination", "dst", "readonl
 def parse_mount_flag(raw: str) -> MountSpec:
     """``--mount type=bind|volume|tmpfs,source=…,target=…[,readonly][,…]`` (Docker's CLI errors as the
     reason after ``invalid argument``; the daemon's validation after that)."""
-    fields = _mount_fields(raw)
+    repeated: dict[str, dict[str, str]] = {}
+    fields = _mount_fields(raw, repeated)
     for key in fields:
         if key not in _MOUNT_KEYS:
             raise StrataError(f"unexpected key '{key}' in '{key}={fields[key]}'")
@@ -332,6 +338,7 @@ def parse_mount_flag(raw: str) -> MountSpec:
                      fields.get("volume-nocopy", "false").lower() in ("1", "true"), from_flag="--mount")
     if kind == "tmpfs":
         spec.tmpfs_options = _tmpfs_options(fields)
+    spec.volume_labels, spec.volume_options = repeated.get("volume-label", {}), repeated.get("volume-opt", {})
     if kind == "volume" and spec.source:
         validate_volume_name(spec.source)
     if spec.propagation and spec.propagation not in _PROPAGATION:
@@ -394,7 +401,7 @@ def _point(store: VolumeStore, spec: MountSpec, made: list[str]) -> dict[str, An
     if spec.type == "tmpfs":
         return {"Type": "tmpfs", "Source": "", "Destination": spec.target, **tail,
                 "_options": spec.tmpfs_options, "_flag": spec.from_flag}
-    vol = store.create(spec.source or None, made=made)
+    vol = store.create(spec.source or None, spec.volume_labels, spec.volume_options, made=made)
     device = {k: v for k, v in (vol.options or {}).items() if k in ("type", "device", "o")}
     return {"Type": "volume", "Name": vol.name, "Source": vol.mountpoint, "Destination": spec.target,
             "Driver": "local", **tail, "_anonymous": vol.anonymous, "_copy": not spec.nocopy,
