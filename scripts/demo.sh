@@ -98,4 +98,62 @@ step strata rmi "127.0.0.1:$port/alicek107/my-image-name:0.0" my-image-name:0.0
 step strata pull "127.0.0.1:$port/alicek107/my-image-name:0.0"
 step strata search "127.0.0.1:$port/my-image"
 step strata images --digests
+
+echo; echo "== The private registry as a container: registry:2 from Debian's docker-registry =="
+reg="$work/registry2"
+mkdir -p "$reg"/{bin,etc/docker/registry,var/lib/registry,lib/x86_64-linux-gnu,lib64,tmp}
+cp /usr/bin/docker-registry "$reg/bin/registry"
+for lib in $(ldd /usr/bin/docker-registry | grep -o '/[^ ]*'); do   # its shared libraries, as ldd names them
+  mkdir -p "$reg$(dirname "$lib")"; cp -L "$lib" "$reg$lib"
+done
+cat > "$reg/etc/docker/registry/config.yml" <<'YML'
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+YML
+tar -C "$reg" --numeric-owner -cf "$work/registry2.tar" .
+step strata import -c 'ENTRYPOINT ["/bin/registry"]' -c 'CMD ["serve", "/etc/docker/registry/config.yml"]' \
+  -c 'EXPOSE 5000' -c 'VOLUME ["/var/lib/registry"]' "$work/registry2.tar" registry:2
+rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+wait_registry() {
+  python3 - "$rport" <<'PY'
+import sys, time, urllib.request
+for _ in range(150):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/v2/", timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit("the registry did not answer")
+PY
+}
+step strata run -d --name myregistry -p "$rport:5000" --restart=always -v registry-data:/var/lib/registry registry:2
+wait_registry
+step strata tag ubuntu:14.04 "127.0.0.1:$rport/ubuntu:14.04"
+step strata push "127.0.0.1:$rport/ubuntu:14.04"
+echo "(kill -9 of the registry process: the restart policy brings it back)"
+kill -9 "$(strata inspect -f '{{.State.Pid}}' myregistry)"
+sleep 1; wait_registry
+step strata inspect -f 'RestartCount={{.RestartCount}} Status={{.State.Status}}' myregistry
+step strata stop myregistry
+sleep 1
+step strata ps -a --filter name=myregistry
+step strata rm -f myregistry
+step strata run -d --name myregistry -p "$rport:5000" --restart=always -v registry-data:/var/lib/registry registry:2
+wait_registry
+step strata rmi "127.0.0.1:$rport/ubuntu:14.04"
+step strata pull "127.0.0.1:$rport/ubuntu:14.04"
+step strata volume ls
+step strata rm -f myregistry
+
 echo; echo "demo finished: every step of the user's notes ran with strata."

@@ -38,6 +38,10 @@ class ContainerUse(Protocol):
         """``system df``'s Containers row: (containers, active, bytes, reclaimable bytes)."""
         ...
 
+    def volume_usage(self, root: Path) -> tuple[int, int, int, int]:
+        """``system df``'s Local Volumes row: (volumes, those in use, bytes, bytes of the unused ones)."""
+        ...
+
     def inspect(self, root: Path, name: str) -> dict[str, Any] | None:
         """The inspect document of the container ``name``, or ``None`` when no container has it."""
         ...
@@ -53,6 +57,9 @@ class NoContainerUse:
         return set()
 
     def disk_usage(self, root: Path) -> tuple[int, int, int, int]:
+        return 0, 0, 0, 0
+
+    def volume_usage(self, root: Path) -> tuple[int, int, int, int]:
         return 0, 0, 0, 0
 
     def inspect(self, root: Path, name: str) -> dict[str, Any] | None:

@@ -202,7 +202,7 @@ def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "2").stdout.strip()
     monitor = _record(net, cid)["monitor_pid"]
     assert isinstance(monitor, int)
-    os.kill(monitor, signal.SIGKILL)
+    _kill_watchers(monitor)
     assert (net.root / "netns" / cid).exists()
     time.sleep(3)
     assert (net.root / "netns" / cid).exists()  # nobody watched it exit
@@ -214,10 +214,18 @@ def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1").stdout.strip()
     monitor = _record(net, cid)["monitor_pid"]
     assert isinstance(monitor, int)
-    os.kill(monitor, signal.SIGKILL)
+    _kill_watchers(monitor)
     time.sleep(2)
     net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true")
     assert not (net.root / "netns" / cid).exists()
+
+
+def _kill_watchers(monitor: int) -> None:
+    """SIGKILL a detached container's monitor and the keeper above it (which would take over)."""
+    with open(f"/proc/{monitor}/stat") as f:
+        keeper = int(f.read().rsplit(")", 1)[1].split()[1])
+    os.kill(keeper, signal.SIGKILL)
+    os.kill(monitor, signal.SIGKILL)
 
 
 def _record(s: Strata, cid: str) -> dict[str, object]:

@@ -22,6 +22,7 @@ from strata.container.monitor import Attach, log_path, write_all
 from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.spec import Bind
+from strata.container.volumes import MountSpec
 from strata.digest import Digest
 from strata.errors import StrataError, os_error_text
 
@@ -67,10 +68,14 @@ class Runner:
         scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
         vols = sorted((cfg.get("Volumes") or {}) if volumes else {})
         vol_binds = [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
+        # a step container never gets volumes of its own: the VOLUMEs it needs are the scratch binds above
+        step_cfg = {k: v for k, v in cfg.items() if k != "Volumes"}
+        mounts = [MountSpec("bind", b.destination, b.source, b.readonly, from_flag="-v")
+                  for b in [*vol_binds, *(binds or [])]]
         opts = lc.CreateOptions(
-            image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=cfg, lowers=lowers,
+            image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
-            user=str(cfg.get("User") or ""), network=network or self.network, binds=[*vol_binds, *(binds or [])],
+            user=str(cfg.get("User") or ""), network=network or self.network, mounts=mounts,
             labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
         )  # fmt: skip
         try:

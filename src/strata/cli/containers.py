@@ -92,7 +92,23 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--domainname", default="", help="container NIS domain name")
     p.add_argument("--mac-address", default="", help="container MAC address (e.g., 92:d0:c6:0a:29:33)")
     p.add_argument("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
-    p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume HOST:CONTAINER[:ro]")
+    p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume [SRC:]DST[:MODE]")
+    p.add_argument("--mount", action="append", default=[], help="attach a filesystem mount to the container")
+    p.add_argument("--tmpfs", action="append", default=[], help="mount a tmpfs directory")
+    p.add_argument("--volumes-from", action="append", default=[], help="mount volumes from the specified container(s)")
+    p.add_argument("--read-only", action="store_true", help="mount the container's root filesystem as read only")
+    p.add_argument("--restart", default="no", help="restart policy to apply when a container exits")
+    p.add_argument("-m", "--memory", help="memory limit")
+    p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    p.add_argument("--cpus", help="number of CPUs")
+    p.add_argument("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)")
+    p.add_argument("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--pids-limit", type=int, help="tune container pids limit (set -1 for unlimited)")
+    p.add_argument("--ulimit", action="append", default=[], help="ulimit options")
+    p.add_argument("--init", action="store_true", help="run an init inside the container (tini)")
+    p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
+    p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
+    p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
     p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
     p.add_argument("--runtime", help="OCI runtime to use (runc, crun)")
@@ -146,10 +162,72 @@ def _net_options(args: argparse.Namespace) -> Any:
     )
 
 
+def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    """The volume flags, checked up front with Docker's errors: (mount specs, StorageOptions)."""
+    from strata.container.lifecycle import StorageOptions, parse_restart_policy
+    from strata.container.volumes import (
+        parse_mount_flag,
+        parse_tmpfs_flag,
+        parse_volume_flag,
+        parse_volumes_from,
+    )
+
+    cmd = "run" if hasattr(args, "detach") else "create"
+    restart = parse_restart_policy(args.restart, auto_remove=args.rm)
+    specs = [parse_volume_flag(v) for v in args.volume]
+    docs = []
+    for raw in args.mount:
+        try:
+            spec = parse_mount_flag(raw)
+        except StrataError as e:
+            if e.exit_code == 125:
+                raise
+            raise _flag_error(cmd, "--mount", raw, str(e)) from None
+        specs.append(spec)
+        docs.append({"Type": spec.type, **({"Source": spec.source} if spec.source else {}), "Target": spec.target,
+                     **({"ReadOnly": True} if spec.readonly else {})})
+    tmpfs = {}
+    for raw in args.tmpfs:
+        specs.append(parse_tmpfs_flag(raw))
+        path, _, opts = raw.partition(":")
+        tmpfs[path] = opts
+    for raw in args.volumes_from:
+        parse_volumes_from(raw)
+    binds = [raw for raw, spec in zip(args.volume, specs, strict=False) if spec.source]  # -v /path: Config.Volumes
+    return specs, StorageOptions(binds=binds, mounts=docs, tmpfs=tmpfs,
+                                 volumes_from=list(args.volumes_from), read_only=args.read_only, restart=restart)
+
+
+def _resources(args: argparse.Namespace) -> dict[str, Any]:
+    """The resource and privilege flags as HostConfig fields (Docker's CLI errors for bad values)."""
+    from strata.container.resources import parse_cpus, parse_ram, parse_ulimit, resource_host_config
+
+    cmd = "run" if hasattr(args, "detach") else "create"
+    for flag, value, check in (("-m, --memory", args.memory, parse_ram), ("--memory-swap", args.memory_swap,
+                               lambda v: v == "-1" or parse_ram(v)), ("--cpus", args.cpus, parse_cpus)):
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as e:
+            raise _flag_error(cmd, flag, value, str(e)) from None
+    for u in args.ulimit:
+        try:
+            parse_ulimit(u)
+        except ValueError as e:
+            raise _flag_error(cmd, "--ulimit", u, str(e)) from None
+    hc = resource_host_config(args.memory, args.memory_swap, args.cpus, args.cpu_shares, args.cpuset_cpus,
+                              args.pids_limit, list(args.ulimit))
+    if args.init:
+        hc["Init"] = True
+    return {**hc, "CapAdd": list(args.cap_add) or None, "CapDrop": list(args.cap_drop) or None,
+            "Privileged": args.privileged}
+
+
 def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
     from strata.container import lifecycle as lc
-    from strata.container.spec import parse_bind
 
+    specs, storage = _storage_options(args)
+    resources = _resources(args)
     engine = ctx.engine()
     try:
         image_id = engine.resolve_image(args.image)
@@ -167,10 +245,10 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         image_name=args.image, image_id=str(image_id), image_cfg=image_cfg, lowers=engine.layer_dirs(image_id),
         name=args.name, cmd=list(args.command) or None, entrypoint=entrypoint, env=list(args.env),
         workdir=args.workdir, user=args.user, hostname=args.hostname, network=args.network,
-        binds=[parse_bind(v) for v in args.volume], tty=args.tty, interactive=args.interactive,
+        mounts=specs, storage=storage, tty=args.tty, interactive=args.interactive,
         auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
         detach=bool(getattr(args, "detach", False)), security_opt=list(args.security_opt),
-        net=_net_options(args),
+        net=_net_options(args), resources=resources,
     )
     return lc.create(store, opts)
 
@@ -237,6 +315,10 @@ def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
     from strata.container.monitor import Attach
 
+    if args.all:
+        return _start_all(ctx, args)
+    if not args.containers:
+        raise StrataError('"strata start" requires at least 1 argument.\nSee \'strata start --help\'.')
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             raise StrataError("you cannot start and attach multiple containers at once")
@@ -254,6 +336,45 @@ def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
         return _as_given(args, c)
 
     return _each(ctx, args.containers, start)
+
+
+def _start_all(ctx: Context, args: argparse.Namespace) -> int:
+    """``start --all`` (at boot): every container whose restart policy brings it back - ``always``, and
+    ``unless-stopped`` unless the user stopped it - or those named, the same way."""
+    from strata.container import lifecycle as lc
+
+    failed = False
+    with _store(ctx) as store:
+        for c in reversed(store.all()):  # oldest first
+            if args.containers and not {c.id, c.name} & set(args.containers):
+                continue
+            c = lc.reconcile(store, c)
+            policy = str((c.host_config.get("RestartPolicy") or {}).get("Name") or "no")
+            if c.running or not (policy == "always" or (policy == "unless-stopped" and not c.manually_stopped)):
+                continue
+            try:
+                lc.start_detached(store, c)
+                print(c.name, file=ctx.out)
+            except StrataError as e:
+                failed = True
+                print(f"Error: {c.name}: {e}", file=ctx.err)
+    return 1 if failed else 0
+
+
+def _cmd_update(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.lifecycle import parse_restart_policy
+
+    if args.restart is None:
+        raise StrataError("You must provide one or more flags when using this command.")
+    policy = parse_restart_policy(args.restart)
+
+    def update(store: ContainerStore, c: Container) -> str:
+        if c.host_config.get("AutoRemove") and policy["Name"] != "no":
+            raise StrataError("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        store.update(c.id, host_config={**c.host_config, "RestartPolicy": policy})
+        return _as_given(args, c)
+
+    return _each(ctx, args.containers, update)
 
 
 def _as_given(args: argparse.Namespace, c: Container) -> str:
@@ -318,7 +439,7 @@ def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
 
     def rm(store: ContainerStore, c: Container) -> str:
-        lc.remove(store, c, force=args.force)
+        lc.remove(store, c, force=args.force, volumes=args.volumes)
         return _as_given(args, c)
 
     return _each(ctx, args.containers, rm)
@@ -443,7 +564,7 @@ def _status(c: Container) -> str:
     from strata.cli.format import container_status
 
     return container_status(
-        running=c.state in ("running", "paused"), paused=c.state == "paused", dead=c.state == "dead",
+        running=c.running, paused=c.state == "paused", dead=c.state == "dead", restarting=c.state == "restarting",
         started_at=c.started_at or None, finished_at=c.finished_at or None, exit_code=c.exit_code,
     )
 
@@ -494,14 +615,20 @@ _PS_HEADERS = {
 }
 
 
+def _reconcile(store: ContainerStore, c: Container) -> Container:
+    from strata.container import lifecycle as lc  # the runtime and network code, only when needed
+
+    return lc.reconcile(store, c)
+
+
 def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
     from strata.cli.format import human_size, render_table, short_id
-    from strata.container import lifecycle as lc
     from strata.container.filters import PS_KEYS
+    from strata.container.records import settled
 
     with _store(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PS_KEYS)
-        containers = [lc.reconcile(store, c) for c in store.all()]
+        containers = [c if settled(store.root, c) else _reconcile(store, c) for c in store.all()]
         # Docker: a status filter, -n and -l include stopped containers
         show_all = args.all or any(f.startswith("status=") for f in args.filter) or args.last is not None or args.latest
         containers = [c for c in containers if (show_all or c.running) and wanted(c)]
@@ -668,6 +795,12 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p = _add(sub, "start", _cmd_start, "Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("--all", action="store_true",
+                   help="start the containers whose restart policy is always or unless-stopped (at boot)")
+    p.add_argument("containers", nargs="*", metavar="CONTAINER")
+
+    p = _add(sub, "update", _cmd_update, "Update configuration of one or more containers")
+    p.add_argument("--restart", help="restart policy to apply when a container exits")
     _containers_arg(p)
 
     for name, handler, text in (

@@ -29,6 +29,7 @@ GROUPS = (
     "strata.cli.build",
     "strata.cli.network",
     "strata.cli.unshare",
+    "strata.cli.volume",
 )
 
 
@@ -86,6 +87,7 @@ COMMAND_GROUPS = {
     "build": "strata.cli.build",
     "network": "strata.cli.network",
     "unshare": "strata.cli.unshare",
+    "volume": "strata.cli.volume",
 }
 
 

@@ -37,12 +37,8 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
     else:
         graph = {"Data": {"Dir": str(rootfs.path)}, "Name": "vfs"}
     host_config = host_config_doc(c)
-    mounts = []
-    for spec_text in c.host_config.get("Binds") or []:
-        src, dst, *mode = spec_text.split(":")
-        rw = not (mode and mode[0] == "ro")
-        mounts.append({"Type": "bind", "Source": src, "Destination": dst, "Mode": mode[0] if mode else "",
-                       "RW": rw, "Propagation": "rprivate"})
+    mounts = [{k: v for k, v in p.items() if not k.startswith("_")} for p in c.mounts
+              if p.get("_flag") != "--tmpfs"]  # --tmpfs shows in HostConfig.Tmpfs only, as Docker's
     return {
         "Id": c.id,
         "Created": rfc3339nano(c.created),
@@ -50,9 +46,9 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
         "Args": list(c.args),
         "State": {
             "Status": c.state,
-            "Running": c.state in ("running", "paused"),
+            "Running": c.state in ("running", "paused", "restarting"),
             "Paused": c.state == "paused",
-            "Restarting": False,
+            "Restarting": c.state == "restarting",
             "OOMKilled": False,
             "Dead": c.state == "dead",
             "Pid": c.pid,
@@ -88,12 +84,12 @@ def host_config_doc(c: Container) -> dict[str, Any]:
     return {
         "Binds": hc.get("Binds"), "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": hc.get("NetworkMode", "default"), "PortBindings": hc.get("PortBindings") or {},
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": bool(hc.get("AutoRemove")),
-        "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host",
+        "RestartPolicy": hc.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": bool(hc.get("AutoRemove")),
+        "VolumeDriver": "", "VolumesFrom": hc.get("VolumesFrom"), "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host",
         "Dns": hc.get("Dns") or [], "DnsOptions": hc.get("DnsOptions") or [], "DnsSearch": hc.get("DnsSearch") or [],
         "ExtraHosts": hc.get("ExtraHosts"), "GroupAdd": None, "IpcMode": "private",
         "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
-        "PublishAllPorts": bool(hc.get("PublishAllPorts")), "ReadonlyRootfs": False, "SecurityOpt": hc.get("SecurityOpt"),
+        "PublishAllPorts": bool(hc.get("PublishAllPorts")), "ReadonlyRootfs": bool(hc.get("ReadonlyRootfs")), "SecurityOpt": hc.get("SecurityOpt"),
         "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": c.runtime, "ConsoleSize": [0, 0],
         "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
         "BlkioWeightDevice": [], "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None,
@@ -103,6 +99,11 @@ def host_config_doc(c: Container) -> dict[str, Any]:
         "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False,
         "PidsLimit": None, "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
         "IOMaximumBandwidth": 0, "MaskedPaths": list(MASKED_PATHS), "ReadonlyPaths": list(READONLY_PATHS),
+        **{k: hc[k] for k in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
+                              "Ulimits", "CapAdd", "CapDrop", "Privileged") if k in hc},
+        **({"Init": True} if hc.get("Init") else {}),
+        **({"Mounts": hc["Mounts"]} if hc.get("Mounts") else {}),
+        **({"Tmpfs": hc["Tmpfs"]} if hc.get("Tmpfs") else {}),
     }
 
 

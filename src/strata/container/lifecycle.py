@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
-from strata.container.monitor import Attach, read_exit_file, spawn_monitor, supervise
+from strata.container.monitor import Attach, read_exit_file, spawn_monitor, spawn_restarter, supervise
 from strata.container.network.endpoints import (
     Pending,
     check_conflicts,
@@ -27,21 +27,33 @@ from strata.container.network.endpoints import (
     teardown_network,
 )
 from strata.container.network.ports import exposed_ports, parse_publish
-from strata.container.records import Container, ContainerStore, container_dir, new_id, pid_alive, random_name
+from strata.container.records import (
+    FREEZE_MARKER,
+    Container,
+    ContainerStore,
+    container_dir,
+    new_id,
+    pid_alive,
+    random_name,
+)
+from strata.container.resources import apply_resources, capabilities
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime, config_value, find_runtime
 from strata.container.seccomp import normalize_security_opts, security_settings
-from strata.container.spec import Bind, build_spec, container_config, resolve_user
+from strata.container.spec import DEFAULT_CAPS, build_spec, container_config, resolve_user
 from strata.container.tty import get_winsize
+from strata.container.volumes import MountSpec, VolumeStore, fill_from_image, mount_points, oci_mounts
 from strata.errors import Conflict, StrataError
 
 __all__ = [
     "FREEZE_MARKER",
     "CreateOptions",
     "NetOptions",
+    "StorageOptions",
     "container_lock",
     "create",
     "kill",
+    "parse_restart_policy",
     "parse_signal",
     "pause",
     "reconcile",
@@ -68,7 +80,8 @@ class CreateOptions:
     user: str | None = None
     hostname: str | None = None
     network: str = "default"
-    binds: list[Bind] = field(default_factory=list)
+    mounts: list[MountSpec] = field(default_factory=list)  # -v, --mount, --tmpfs in that order
+    storage: StorageOptions = field(default_factory=lambda: StorageOptions())
     tty: bool = False
     interactive: bool = False
     auto_remove: bool = False
@@ -78,6 +91,19 @@ class CreateOptions:
     detach: bool = False
     security_opt: list[str] = field(default_factory=list)
     net: NetOptions = field(default_factory=lambda: NetOptions())
+    resources: dict[str, Any] = field(default_factory=dict)  # HostConfig's limits, Init, CapAdd/Drop, Privileged
+
+
+@dataclass
+class StorageOptions:
+    """``run``/``create``'s volume flags as given (HostConfig records them so)."""
+
+    binds: list[str] = field(default_factory=list)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    volumes_from: list[str] = field(default_factory=list)
+    read_only: bool = False
+    restart: dict[str, Any] = field(default_factory=lambda: {"Name": "no", "MaximumRetryCount": 0})
 
 
 @dataclass
@@ -95,6 +121,30 @@ class NetOptions:
     mac_address: str = ""
     ip: str = ""
     aliases: list[str] = field(default_factory=list)
+
+
+def parse_restart_policy(raw: str, auto_remove: bool = False) -> dict[str, Any]:
+    """``--restart no|on-failure[:N]|always|unless-stopped`` as Docker's CLI (format, then ``--rm``) and
+    daemon (names, counts) check it, in that order."""
+    parts = raw.split(":") if raw else ["no"]
+    if len(parts) > 2:
+        raise StrataError("invalid restart policy format", exit_code=125)
+    count = 0
+    if len(parts) == 2:
+        try:
+            count = int(parts[1])
+        except ValueError:
+            raise StrataError("maximum retry count must be an integer", exit_code=125) from None
+    name = parts[0] or "no"
+    if auto_remove and name != "no":
+        raise StrataError("Conflicting options: --restart and --rm", exit_code=125)
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise StrataError(f"invalid restart policy '{name}'", exit_code=125)
+    if count and name != "on-failure":
+        raise StrataError(f"maximum retry count cannot be used with restart policy '{name}'", exit_code=125)
+    if count < 0:
+        raise StrataError("maximum retry count cannot be negative", exit_code=125)
+    return {"Name": name, "MaximumRetryCount": count}
 
 
 def runtime_for(root: Path, c: Container) -> Runtime:
@@ -166,7 +216,11 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
         tty=opts.tty, interactive=opts.interactive, labels=opts.labels, detach=opts.detach,
         domainname=opts.net.domainname, exposed=exposed, mac_address=opts.net.mac_address,
     )
-    security_opt = normalize_security_opts(opts.security_opt)
+    anonymous: dict[str, Any] = {m.target: {} for m in opts.mounts
+                                 if m.type == "volume" and not m.source and m.from_flag == "-v"}
+    if anonymous:  # Docker's CLI puts -v /path in Config.Volumes, not in HostConfig.Binds
+        config["Volumes"] = {**(config.get("Volumes") or {}), **anonymous}
+    _capabilities(opts.resources)  # unknown capabilities refused before anything is made
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
         raise StrataError("No command specified", exit_code=125)
@@ -175,36 +229,106 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     c = Container(
         id=cid, name=opts.name or random_name(store.names()), image_id=opts.image_id, image_name=opts.image_name,
         created=time.time(), path=argv[0], args=argv[1:], config=config,
-        host_config={
-            "NetworkMode": opts.network, "Binds": [b.spec() for b in opts.binds] or None,
-            "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
-            **net_hc,
-        },
-        driver=driver, runtime=runtime, networks=networks,
+        host_config=_host_config(opts, runtime, net_hc), driver=driver, runtime=runtime, networks=networks,
     )
     if opts.name is not None:
         _check_name(opts.name)
+    inherited = _inherited_mounts(store, opts.storage.volumes_from)
     store.add(c)
     cdir = container_dir(store.root, cid)
     try:
-        rootfs = Rootfs(cdir, driver)
-        rootfs.prepare(opts.lowers)
-        if driver == "overlay":
-            try:
-                rootfs.mount()
-            except StrataError:
-                if wanted is not None:
-                    raise
-                c = _fall_back_to_vfs(store, c, opts.lowers)  # overlayfs cannot mount here
+        c = _prepare_rootfs(store, c, opts.lowers, wanted)
         _hosts_files(cdir, hostname)
+        c = _attach_volumes(store, c, opts, inherited)
     except BaseException:
         try:
-            Rootfs(cdir, driver).unmount()
+            Rootfs(cdir, c.driver).unmount()
         finally:
             shutil.rmtree(cdir, ignore_errors=True)
             store.delete(cid)
         raise
     return c
+
+
+def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> dict[str, Any]:
+    security_opt = normalize_security_opts(opts.security_opt)
+    return {
+        "NetworkMode": opts.network, "Binds": list(opts.storage.binds) or None,
+        "Mounts": list(opts.storage.mounts) or None, "Tmpfs": dict(opts.storage.tmpfs) or None,
+        "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
+        "RestartPolicy": dict(opts.storage.restart), **opts.resources,
+        "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
+        **net_hc,
+    }
+
+
+def _prepare_rootfs(store: ContainerStore, c: Container, lowers: list[Path], wanted: str | None) -> Container:
+    """The rootfs made (and mounted for overlay; vfs when overlayfs cannot mount and none was asked for)."""
+    rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
+    rootfs.prepare(lowers)
+    if c.driver == "overlay":
+        try:
+            rootfs.mount()
+        except StrataError:
+            if wanted is not None:
+                raise
+            c = _fall_back_to_vfs(store, c, lowers)  # overlayfs cannot mount here
+    return c
+
+
+def _inherited_mounts(store: ContainerStore, volumes_from: list[str]) -> list[dict[str, Any]]:
+    """``--volumes-from X[:ro|rw]``: X's mount points, read-only or read-write when asked."""
+    from strata.container.volumes import parse_volumes_from
+
+    out = []
+    for raw in volumes_from:
+        name, mode = parse_volumes_from(raw)
+        for p in store.get(name).mounts:
+            p = dict(p)
+            if mode:
+                p["RW"] = mode == "rw"
+                p["Mode"] = mode
+            p["_copy"] = False
+            out.append(p)
+    return out
+
+
+def _attach_volumes(store: ContainerStore, c: Container, opts: CreateOptions,
+                    inherited: list[dict[str, Any]]) -> Container:
+    """Create the container's volumes (a new one filled from the image) and record its mount points."""
+    vstore = VolumeStore(store.root)
+    made: list[str] = []  # the volumes this create made: removed again if it fails
+    try:
+        with vstore.locked():  # made and recorded at once: a volume rm in between cannot take them
+            points = mount_points(vstore, opts.mounts, dict(opts.image_cfg.get("Volumes") or {}), inherited, made)
+            c = store.update(c.id, mounts=points)
+        rootfs = Rootfs(container_dir(store.root, c.id), c.driver).path
+        for p in points:
+            if p["Type"] == "volume" and p.pop("_copy", False) and "_device" not in p:  # an empty one, as Docker
+                fill_from_image(rootfs, p["Destination"], Path(p["Source"]))
+        return store.update(c.id, mounts=points)
+    except BaseException:
+        for name in made:
+            try:
+                vstore.remove(name, [])
+            except StrataError:
+                pass
+        raise
+
+
+def _remove_anonymous(store: ContainerStore, c: Container) -> None:
+    """Remove the container's anonymous volumes no other container uses (``rm -v``, ``--rm``)."""
+    vstore = VolumeStore(store.root)
+    for p in c.mounts:
+        if p.get("Type") != "volume" or not p.get("_anonymous"):
+            continue
+        def users(name: str = p["Name"]) -> list[str]:
+            return [o.id for o in store.all() if o.id != c.id and any(m.get("Name") == name for m in o.mounts)]
+
+        try:
+            vstore.remove(p["Name"], users)
+        except StrataError:
+            continue
 
 
 def _fall_back_to_vfs(store: ContainerStore, c: Container, lowers: list[Path]) -> Container:
@@ -255,21 +379,26 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
                   console_fd: int | None) -> None:
     cdir = container_dir(store.root, c.id)
     files = _files_of(store, c)
-    binds = []
-    for spec_text in c.host_config.get("Binds") or []:
-        src, dst, *mode = spec_text.split(":")
-        binds.append(Bind(src, dst, bool(mode and mode[0] == "ro")))
     seccomp, no_new_privileges = security_settings(list(c.host_config.get("SecurityOpt") or []))
+    hc = c.host_config
     spec = build_spec(
         config=c.config, args=[c.path, *c.args], rootfs=rootfs.path, user=user,
         seccomp=seccomp, no_new_privileges=no_new_privileges,
         network=str(c.host_config.get("NetworkMode") or "default"),
         hosts_files={"/etc/resolv.conf": files / "resolv.conf", "/etc/hostname": files / "hostname",
                      "/etc/hosts": files / "hosts"},
-        binds=binds, console_size=get_winsize(console_fd) if console_fd is not None else None,
+        binds=[], extra_mounts=oci_mounts(c.mounts), readonly_root=bool(hc.get("ReadonlyRootfs")),
+        capabilities=_capabilities(hc),
+        console_size=get_winsize(console_fd) if console_fd is not None else None,
         netns_path=netns,
     )
+    apply_resources(spec, hc)
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
+
+
+def _capabilities(hc: dict[str, Any]) -> list[str]:
+    return capabilities(DEFAULT_CAPS, list(hc.get("CapAdd") or []), list(hc.get("CapDrop") or []),
+                        bool(hc.get("Privileged")))
 
 
 def _auto_remover(root: Path) -> Any:
@@ -290,8 +419,13 @@ def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
             _destroy(store, c)
         raise
     remover = _auto_remover(store.root)
-    return supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final),
+    code = supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final),
                      ready=pending.wait)
+    final = store.by_id(c.id)
+    policy = str((c.host_config.get("RestartPolicy") or {}).get("Name") or "no")
+    if final is not None and final.state == "exited" and policy != "no" and not final.manually_stopped:
+        spawn_restarter(store, c.id, runtime_for(store.root, c), _again, code)
+    return code
 
 
 def start_detached(store: ContainerStore, c: Container) -> None:
@@ -304,7 +438,12 @@ def start_detached(store: ContainerStore, c: Container) -> None:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
         raise
-    spawn_monitor(store, c, runtime_for(store.root, c), remove=_auto_remover(store.root))
+    spawn_monitor(store, c, runtime_for(store.root, c), remove=_auto_remover(store.root), again=_again)
+
+
+def _again(store: ContainerStore, c: Container) -> tuple[Container, Any]:
+    """The restart policy's next run (in the monitor): rootfs, network and bundle as a start makes them."""
+    return _prepare_bundle(store, c, None)
 
 
 def _startable(store: ContainerStore, c: Container) -> Container:
@@ -313,12 +452,24 @@ def _startable(store: ContainerStore, c: Container) -> Container:
         raise Conflict(
             "cannot start a paused container, try unpause instead", exit_code=1
         )
-    if c.state == "running":
+    if c.state in ("running", "restarting"):
         return c
+    if c.manually_stopped or c.restart_count:  # a start by the user: the policy applies again, from 0
+        c = store.update(c.id, manually_stopped=False, restart_count=0)
     return c
 
 
-FREEZE_MARKER = "frozen-by"
+def _end_restarts(store: ContainerStore, c: Container) -> Container:
+    """The user stops or kills it: no more restarts; a container waiting to restart stays stopped
+    (its monitor sees the mark within its next poll and records the exit)."""
+    c = store.update(c.id, manually_stopped=True)
+    deadline = time.monotonic() + 5.0
+    while c.state == "restarting" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        c = reconcile(store, store.by_id(c.id) or c)
+    return c
+
+
 
 
 def _thaw_if_orphaned(store: ContainerStore, c: Container) -> None:
@@ -340,6 +491,8 @@ def _thaw_if_orphaned(store: ContainerStore, c: Container) -> None:
 def reconcile(store: ContainerStore, c: Container) -> Container:
     """Bring a record claiming ``running``/``paused`` in line with reality when its monitor died,
     and thaw a container a killed commit left frozen."""
+    if c.state == "restarting" and not pid_alive(c.monitor_pid, c.monitor_start):
+        return store.update(c.id, state="exited", pid=0, monitor_pid=0)
     if c.state not in ("running", "paused"):
         return release_if_orphaned(store, c)
     if c.state == "running":
@@ -364,8 +517,10 @@ def reconcile(store: ContainerStore, c: Container) -> Container:
     return store.update(c.id, state="exited", exit_code=code, finished_at=finished, pid=0, monitor_pid=0)
 
 
-def wait(store: ContainerStore, c: Container, timeout: float | None = None) -> Container:
-    """Block until the container is no longer running; returns the final record."""
+def wait(store: ContainerStore, c: Container, timeout: float | None = None,
+         live: tuple[str, ...] = ("running", "paused")) -> Container:
+    """Block until the container is no longer running (a container about to restart counts as
+    stopped, as Docker's wait; ``live`` adds ``restarting`` to wait for the end); returns the record."""
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.01
     while True:
@@ -373,7 +528,7 @@ def wait(store: ContainerStore, c: Container, timeout: float | None = None) -> C
         if cur is None:
             return c
         cur = reconcile(store, cur)
-        if cur.state not in ("running", "paused"):
+        if cur.state not in live:
             return cur
         if deadline is not None and time.monotonic() >= deadline:
             return cur
@@ -407,6 +562,11 @@ def parse_signal(raw: str) -> str:
 def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None:
     sig = parse_signal(signal_name)
     c = reconcile(store, c)
+    if c.state == "restarting":  # Docker: telling its monitor not to go on is enough
+        _end_restarts(store, c)
+        return
+    if c.running and _ends_policy(c, sig):  # Docker's ExitOnNext: the restart policy ends here
+        c = store.update(c.id, manually_stopped=True)
     if not c.running:
         raise Conflict(
             f"Cannot kill container: {c.name}: Container {c.id} is not running"
@@ -418,9 +578,22 @@ def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
 
 
+def _ends_policy(c: Container, sig: str) -> bool:
+    """Docker's kill: SIGKILL, any signal when the image has no StopSignal, else the StopSignal itself."""
+    stop_signal = str(c.config.get("StopSignal") or "")
+    if not stop_signal or sig in ("KILL", "9"):
+        return True
+    try:
+        return parse_signal(stop_signal) == sig
+    except StrataError:
+        return False
+
+
 def stop(store: ContainerStore, c: Container, timeout: float = 10.0) -> Container:
     """SIGTERM (or the image's StopSignal), then SIGKILL after ``timeout`` seconds; stopped is a no-op."""
     c = reconcile(store, c)
+    if c.running or c.host_config.get("RestartPolicy", {}).get("Name", "no") != "no":
+        c = _end_restarts(store, c)
     if not c.running:
         return c
     runtime = runtime_for(store.root, c)
@@ -428,11 +601,14 @@ def stop(store: ContainerStore, c: Container, timeout: float = 10.0) -> Containe
     runtime.kill(c.id, stop_signal)
     if c.state == "paused":
         runtime.resume(c.id)
-    final = wait(store, c, timeout)
+    final = wait(store, c, timeout, _LIVE)
     if final.running:
         runtime.kill(c.id, "KILL", all_processes=True)
-        final = wait(store, c, 30.0)
+        final = wait(store, c, 30.0, _LIVE)
     return final
+
+
+_LIVE = ("running", "paused", "restarting")
 
 
 def pause(store: ContainerStore, c: Container) -> Container:
@@ -453,28 +629,34 @@ def unpause(store: ContainerStore, c: Container) -> Container:
     return store.update(c.id, state="running")
 
 
-def remove(store: ContainerStore, c: Container, *, force: bool = False) -> None:
+def remove(store: ContainerStore, c: Container, *, force: bool = False, volumes: bool = False) -> None:
     """``rm``: refuses a running container unless forced (then kills it first)."""
     c = reconcile(store, c)
+    if c.state == "restarting":
+        if not force:
+            raise Conflict(f"You cannot remove a restarting container {c.id}. Stop the container before "
+                           "attempting removal or force remove")
+        c = _end_restarts(store, c)
     if c.running:
         if not force:
             raise Conflict(
                 f"You cannot remove a running container {c.id}. Stop the container before attempting "
                 "removal or force remove"
             )
+        c = store.update(c.id, manually_stopped=True)  # its monitor must not restart what is being removed
         runtime = runtime_for(store.root, c)
         if c.state == "paused":
             runtime.kill(c.id, "KILL", all_processes=True)
             runtime.resume(c.id)
         runtime.kill(c.id, "KILL", all_processes=True)
-        c = wait(store, c, 30.0)
+        c = wait(store, c, 30.0, _LIVE)
     with container_lock(store.root, c.id):
         if store.by_id(c.id) is None:
             return
-        _destroy(store, c)
+        _destroy(store, c, volumes=volumes)
 
 
-def _destroy(store: ContainerStore, c: Container) -> None:
+def _destroy(store: ContainerStore, c: Container, *, volumes: bool = False) -> None:
     cdir = container_dir(store.root, c.id)
     runtime_for(store.root, c).delete(c.id, force=True)
     teardown_network(store, c)
@@ -485,3 +667,5 @@ def _destroy(store: ContainerStore, c: Container) -> None:
         os.replace(cdir, trash)
     store.delete(c.id)
     shutil.rmtree(trash, ignore_errors=True)
+    if volumes or c.host_config.get("AutoRemove"):
+        _remove_anonymous(store, c)

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from strata.container.logs import JsonLogWriter
-from strata.container.network.endpoints import forget, teardown_network
+from strata.container.network.endpoints import Pending, forget, teardown_network
 from strata.container.network.release import release_in_background
 from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
@@ -39,7 +39,9 @@ __all__ = [
     "log_path",
     "read_exit_file",
     "reserve_exit_file",
+    "restart_delay",
     "spawn_monitor",
+    "spawn_restarter",
     "supervise",
     "write_exit_file",
 ]
@@ -91,7 +93,8 @@ class _Run:
     """State of one supervised container run."""
 
     def __init__(self, store: ContainerStore, c: Container, runtime: Runtime, attach: Attach,
-                 ready: Callable[[], None] | None = None) -> None:
+                 ready: Callable[[], None] | None = None, pipes: tuple[int, int, int, int] | None = None) -> None:
+        self.pipes = pipes  # (out_r, out_w, err_r, err_w) made by the keeper, which holds the read ends too
         self.ready = ready  # the network setup, waited for before the container starts
         self.store = store
         self.c = c
@@ -125,8 +128,8 @@ class _Run:
             os.set_blocking(self.master, False)
             self.outputs[self.master] = "stdout"
             return
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        out_r, out_w, err_r, err_w = self.pipes or (*os.pipe(), *os.pipe())
+        self.pipes = None  # a restart makes its own
         stdin = self.attach.stdin if (self.attach.stdin is not None and self.c.config.get("OpenStdin")) else None
         try:
             proc = self.runtime.create(
@@ -337,6 +340,7 @@ def supervise(
     on_started: Callable[[str | None], None] = lambda err: None,
     remove: Callable[[Container], None] | None = None,
     ready: Callable[[], None] | None = None,
+    pipes: tuple[int, int, int, int] | None = None,
 ) -> int:
     """Run a created container (bundle written, rootfs mounted) to its end; returns its exit code.
 
@@ -344,7 +348,7 @@ def supervise(
     ``remove`` (for ``--rm``) is called with the final record after the exit is recorded.
     """
     set_subreaper()
-    run = _Run(store, c, runtime, attach, ready)
+    run = _Run(store, c, runtime, attach, ready, pipes)
     try:
         run.create()
         run.start()
@@ -420,8 +424,10 @@ def spawn_monitor(
     c: Container,
     runtime: Runtime,
     remove: Callable[[ContainerStore, Container], None] | None = None,
+    again: Again | None = None,
 ) -> None:
-    """Double-fork a detached monitor for ``c`` and wait until the container runs (or failed).
+    """Double-fork a detached monitor for ``c`` and wait until the container runs (or failed); the
+    monitor then applies the restart policy, preparing each new run through ``again``.
 
     The store's SQLite connection is closed across the fork: the monitor opens its own."""
     r, w = os.pipe()
@@ -435,7 +441,7 @@ def spawn_monitor(
                 os.setsid()
                 if os.fork() != 0:
                     os._exit(0)
-                _monitor_main(store.root, c, runtime, w, remove)
+                _keeper_main(store.root, c, runtime, w, remove, again)
             finally:
                 os._exit(0)
     os.close(w)
@@ -474,14 +480,10 @@ def _monitor_main(
     runtime: Runtime,
     report_fd: int,
     remove: Callable[[ContainerStore, Container], None] | None,
+    again: Again | None = None,
+    pipes: tuple[int, int, int, int] | None = None,
 ) -> None:
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    os.chdir("/")
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+    _detach_stdio()
 
     def report(err: str | None) -> None:
         try:
@@ -492,12 +494,178 @@ def _monitor_main(
 
     store = ContainerStore(store_root)
     try:
-        supervise(
+        code = supervise(
             store, c, runtime, Attach(), report,
-            remove=(lambda final: remove(store, final)) if remove is not None else None,
+            remove=(lambda final: remove(store, final)) if remove is not None else None, pipes=pipes,
         )
+        if again is not None:
+            _restart_loop(store, c.id, runtime, again, code)
     except BaseException as e:
         _note(store_root, c.id, e)
         report(json.dumps({"error": f"container monitor failed: {e}", "exit_code": 125}))
     finally:
         store.close()
+
+
+Again = Callable[[ContainerStore, Container], tuple[Container, Pending]]
+_BACKOFF_START = 0.1  # Docker's restart manager: 100 ms, doubled each time, back to 100 ms after 10 s up
+_BACKOFF_MAX = 60.0
+
+
+def restart_delay(policy: dict[str, object], exit_code: int, restart_count: int, ran_for: float,
+                  previous: float, manually_stopped: bool) -> float | None:
+    """Docker's ``ShouldRestart``: the back-off before the next run, or None when the policy says no."""
+    timeout = 0.0 if ran_for >= 10 else previous
+    timeout = _BACKOFF_START if timeout == 0 else min(timeout * 2, _BACKOFF_MAX)
+    name = str(policy.get("Name") or "no")
+    if manually_stopped:
+        return None
+    if name in ("always", "unless-stopped"):
+        return timeout
+    limit = policy.get("MaximumRetryCount") or 0
+    if name == "on-failure" and exit_code != 0 and (not limit or restart_count < int(str(limit))):
+        return timeout
+    return None
+
+
+def _restart_loop(store: ContainerStore, cid: str, runtime: Runtime, again: Again, code: int) -> None:
+    """Run the container again while its restart policy says so (the monitor stays its parent)."""
+    delay = 0.0
+    while True:
+        c = store.by_id(cid)
+        if c is None or c.state != "exited":
+            return
+        policy = dict(c.host_config.get("RestartPolicy") or {})
+        wait_for = restart_delay(policy, code, c.restart_count, c.finished_at - c.started_at, delay,
+                                 c.manually_stopped)
+        if wait_for is None:
+            return
+        delay = wait_for
+        c = store.update(cid, state="restarting", restart_count=c.restart_count + 1, monitor_pid=os.getpid(),
+                         monitor_start=process_start(os.getpid()))
+        if not _sleep_unless_stopped(store, cid, delay):
+            store.update(cid, state="exited", monitor_pid=0)
+            return
+        try:
+            c, pending = again(store, c)
+            code = supervise(store, c, runtime, Attach(), ready=pending.wait)
+        except StrataError as e:
+            code = e.exit_code
+            cur = store.by_id(cid)
+            if cur is not None and cur.state == "restarting":
+                store.update(cid, state="exited", error=str(e), exit_code=code, finished_at=time.time(),
+                             monitor_pid=0)
+
+
+def _sleep_unless_stopped(store: ContainerStore, cid: str, seconds: float) -> bool:
+    """Wait out the back-off, looking at the record every 100 ms; False if the user stopped it meanwhile."""
+    end = time.monotonic() + seconds
+    while True:
+        c = store.by_id(cid)
+        if c is None or c.manually_stopped:
+            return False
+        left = end - time.monotonic()
+        if left <= 0:
+            return True
+        time.sleep(min(left, 0.1))
+
+
+def spawn_restarter(store: ContainerStore, cid: str, runtime: Runtime, again: Again, code: int) -> None:
+    """An attached run ended while its restart policy says go on: the restarts continue in a detached
+    monitor (as Docker's daemon restarts it after the attached CLI returned)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with store.released():
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                if os.fork() != 0:
+                    os._exit(0)
+                _detach_stdio()
+                detached = ContainerStore(store.root)
+                try:
+                    _restart_loop(detached, cid, runtime, again, code)
+                except BaseException as e:
+                    _note(store.root, cid, e)
+                finally:
+                    detached.close()
+            finally:
+                os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _detach_stdio() -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    os.chdir("/")
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _keeper_main(store_root: Path, c: Container, runtime: Runtime, report_fd: int,
+                 remove: Callable[[ContainerStore, Container], None] | None, again: Again | None) -> None:
+    """The monitor's parent, a subreaper too: when the monitor is killed, the container is re-parented
+    here, so its real exit status is still reaped and recorded, and its output (of the first run: the
+    keeper holds the pipes' read ends, so the container never gets SIGPIPE) is still logged."""
+    _detach_stdio()
+    set_subreaper()
+    tty = bool(c.config.get("Tty"))
+    pipes = None if tty else (*os.pipe(), *os.pipe())
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _monitor_main(store_root, c, runtime, report_fd, remove, again, pipes)
+        finally:
+            os._exit(0)
+    os.close(report_fd)
+    if pipes is not None:
+        os.close(pipes[1])
+        os.close(pipes[3])
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status):
+        return
+    store = ContainerStore(store_root)
+    try:
+        _take_over(store, c.id, runtime, (pipes[0], pipes[2]) if pipes else None, again)
+    except BaseException as e:
+        _note(store_root, c.id, e)
+    finally:
+        store.close()
+
+
+def _take_over(store: ContainerStore, cid: str, runtime: Runtime, outputs: tuple[int, int] | None,
+               again: Again | None) -> None:
+    """Carry on for a killed monitor: pump, reap and record the running container (now our child),
+    or resume a restart policy that was waiting."""
+    c = store.by_id(cid)
+    if c is None:
+        return
+    me = {"monitor_pid": os.getpid(), "monitor_start": process_start(os.getpid())}
+    if c.state in ("running", "paused") and c.pid and _is_child(c.pid):
+        c = store.update(cid, **me)
+        run = _Run(store, c, runtime, Attach())
+        run.pid = c.pid
+        if outputs is not None:
+            run.outputs = {outputs[0]: "stdout", outputs[1]: "stderr"}
+            for fd in outputs:
+                os.set_blocking(fd, False)
+        code = run.pump()
+        run.finish(code)
+    elif c.state == "restarting":
+        c = store.update(cid, state="exited", **me)
+        code = c.exit_code
+    else:
+        return
+    if again is not None:
+        _restart_loop(store, cid, runtime, again, code)
+
+
+def _is_child(pid: int) -> bool:
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True

@@ -22,6 +22,7 @@ from strata.digest import Digest
 from strata.errors import Conflict, ContainerNotFound, StrataError
 
 __all__ = [
+    "FREEZE_MARKER",
     "Container",
     "ContainerStore",
     "container_dir",
@@ -32,6 +33,7 @@ __all__ = [
     "pid_alive",
     "process_start",
     "random_name",
+    "settled",
 ]
 
 _SCHEMA = """
@@ -61,7 +63,7 @@ class Container:
     host_config: dict[str, Any] = field(default_factory=dict)
     driver: str = "overlay"
     runtime: str = "runc"
-    state: str = "created"  # created | running | paused | exited | dead
+    state: str = "created"  # created | running | paused | restarting | exited | dead
     pid: int = 0
     monitor_pid: int = 0
     monitor_start: int = 0  # the monitor's start time (clock ticks after boot): a reused PID is not it
@@ -70,12 +72,15 @@ class Container:
     finished_at: float = 0.0
     error: str = ""
     restart_count: int = 0
+    manually_stopped: bool = False  # stopped or killed by the user: the restart policy no longer applies
     # networking: name -> Docker's EndpointSettings (addresses filled while set up), the port mappings
     # in effect, the namespace file, and [pid, start time] of the process that set them up
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     ports: list[dict[str, Any]] = field(default_factory=list)
     netns: str = ""
     net_owner: list[int] = field(default_factory=list)
+    # mount points (Docker's MountPoint shape; keys starting with "_" are strata's own)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:
@@ -88,7 +93,7 @@ class Container:
 
     @property
     def running(self) -> bool:
-        return self.state in ("running", "paused")
+        return self.state in ("running", "paused", "restarting")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -352,6 +357,23 @@ def process_start(pid: int) -> int:
         return int(fields_[19]) if fields_ else 0
     except (OSError, ValueError, IndexError):
         return 0
+
+
+FREEZE_MARKER = "frozen-by"  # in the container dir: the PID of a commit that paused the container
+
+
+def settled(root: Path, c: Container) -> bool:
+    """Whether ``lifecycle.reconcile`` would leave this record as it is: its monitor lives (or it claims
+    no live state), it holds no network pieces a dead process left, and no dead commit left it frozen.
+    Cheap (no runtime, no network code): listing commands reconcile only what is not settled."""
+    if c.state in ("running", "paused", "restarting"):
+        if not pid_alive(c.monitor_pid, c.monitor_start):
+            return False
+        return c.state != "running" or not (container_dir(root, c.id) / FREEZE_MARKER).exists()
+    if not (c.netns or c.ports):
+        return True
+    owner = c.net_owner
+    return bool(owner) and pid_alive(owner[0], owner[1] if len(owner) > 1 else 0)
 
 
 def pid_alive(pid: int, start: int = 0) -> bool:

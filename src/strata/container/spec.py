@@ -314,19 +314,23 @@ def build_spec(
     seccomp: dict[str, Any] | None = None,
     no_new_privileges: bool = False,
     netns_path: str | None = None,
+    extra_mounts: list[dict[str, Any]] | None = None,
+    readonly_root: bool = False,
+    capabilities: list[str] | None = None,
 ) -> dict[str, Any]:
     """The OCI runtime config for a container (Docker's defaults, no rlimits above the current ones).
 
     ``seccomp`` is a Docker-format profile (None = unconfined)."""
     tty = bool(config.get("Tty"))
     env = process_env(config, tty)
+    caps = DEFAULT_CAPS if capabilities is None else capabilities
     process: dict[str, Any] = {
         "terminal": tty,
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.groups()},
         "args": args,
         "env": env,
         "cwd": config.get("WorkingDir") or "/",
-        "capabilities": {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted")},
+        "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
         "noNewPrivileges": no_new_privileges,
     }
     if tty and console_size:
@@ -337,6 +341,7 @@ def build_spec(
     for b in binds:
         opts = ["rbind", "rprivate"] + (["ro"] if b.readonly else [])
         mounts.append({"destination": b.destination, "type": "bind", "source": b.source, "options": opts})
+    mounts.extend(extra_mounts or [])
     namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if network != "host":
         namespaces.append({"type": "network", **({"path": netns_path} if netns_path else {})})
@@ -349,11 +354,11 @@ def build_spec(
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
     if seccomp is not None:
-        linux["seccomp"] = oci_seccomp(seccomp, DEFAULT_CAPS)
+        linux["seccomp"] = oci_seccomp(seccomp, list(caps))
     return {
         "ociVersion": "1.0.2",
         "process": process,
-        "root": {"path": str(rootfs), "readonly": False},
+        "root": {"path": str(rootfs), "readonly": readonly_root},
         "hostname": str(config.get("Hostname") or ""),
         **({"domainname": str(config["Domainname"])} if config.get("Domainname") else {}),
         "mounts": mounts,

@@ -55,6 +55,11 @@ class StoreContainerUse:
     def disk_usage(self, root: Path) -> tuple[int, int, int, int]:
         return disk_usage(root)
 
+    def volume_usage(self, root: Path) -> tuple[int, int, int, int]:
+        from strata.container.volumes import volume_usage
+
+        return volume_usage(root)
+
     def inspect(self, root: Path, name: str) -> dict[str, Any] | None:
         from strata.container.inspect import inspect_by_name
 

@@ -505,9 +505,14 @@ def disk_usage(engine: Engine) -> list[dict[str, Any]]:
     return [
         {"type": "Images", "total": len(images), "active": len(used), "size": total, "reclaimable": reclaimable},
         _container_df(engine),
-        {"type": "Local Volumes", "total": 0, "active": 0, "size": 0, "reclaimable": 0},
+        _volume_df(engine),
         {"type": "Build Cache", "total": 0, "active": 0, "size": 0, "reclaimable": 0},
     ]
+
+
+def _volume_df(engine: Engine) -> dict[str, Any]:
+    total, active, size, reclaimable = containeruse.current(engine.root).volume_usage(engine.root)
+    return {"type": "Local Volumes", "total": total, "active": active, "size": size, "reclaimable": reclaimable}
 
 
 def _container_df(engine: Engine) -> dict[str, Any]:

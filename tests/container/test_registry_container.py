@@ -1,0 +1,147 @@
+"""The user's scenario: a private registry run as a container, the way every Docker user does it.
+
+An image shaped like Docker Hub's ``registry:2`` is made from Debian's docker-registry (distribution
+2.8.2) binary: ``/bin/registry``, its libc, ``/etc/docker/registry/config.yml``, ``EXPOSE 5000`` and
+``VOLUME /var/lib/registry``. Then: ``run -d -p … --restart=always -v registry-data:/var/lib/registry``,
+push and pull through it (strata, skopeo and Docker 20.10), ``kill -9`` of the registry process brings it back with
+``RestartCount`` 1, ``stop`` keeps it stopped, and a new container on the same volume serves every image.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import signal
+import tarfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from container_helpers import Strata, cleanup, runtime_missing
+
+from peers import REGISTRY_BIN, Dockerd, Skopeo, free_port
+
+pytestmark = pytest.mark.runtime
+
+CONFIG = """version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+"""
+
+
+def registry_rootfs_tar(path: Path) -> Path:
+    """``registry:2``'s files: the binary at /bin/registry, the libraries ``ldd`` names, the config."""
+    with tarfile.open(path, "w") as tar:
+        for d in ("bin", "etc", "etc/docker", "etc/docker/registry", "var", "var/lib", "var/lib/registry", "tmp",
+                  "lib", "lib/x86_64-linux-gnu", "lib64"):
+            info = tarfile.TarInfo(d)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755
+            tar.addfile(info)
+        tar.add(REGISTRY_BIN, "bin/registry")
+        for lib in ("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"):
+            tar.add(os.path.realpath(lib), lib.lstrip("/"))
+        data = CONFIG.encode()
+        info = tarfile.TarInfo("etc/docker/registry/config.yml")
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture
+def reg(tmp_path: Path, busybox_tar: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Strata]:
+    """A store with ``registry:2`` and ``busybox:1``, its default bridge on a subnet of its own."""
+    reason = runtime_missing()
+    if reason:
+        pytest.skip(reason)
+    if not os.access(REGISTRY_BIN, os.X_OK) or not os.access("/usr/lib/podman/netavark", os.X_OK):
+        pytest.skip("docker-registry or netavark is not installed")
+    octet = secrets.randbelow(200) + 20
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"bip": f"10.215.{octet}.1/24",
+                                  "default-address-pools": [{"base": f"10.216.{octet}.0/24", "size": 26}]}))
+    monkeypatch.setenv("STRATA_CONFIG", str(config))
+    s = Strata(tmp_path / "root")
+    s("import", "-c", 'ENTRYPOINT ["/bin/registry"]', "-c", 'CMD ["serve", "/etc/docker/registry/config.yml"]',
+      "-c", "EXPOSE 5000", "-c", 'VOLUME ["/var/lib/registry"]',
+      str(registry_rootfs_tar(tmp_path / "registry.tar")), "registry:2")
+    s("import", "-c", 'CMD ["/bin/sh"]', str(busybox_tar), "busybox:1")
+    yield s
+    cleanup(s)
+
+
+def _catalog(port: int, timeout: float = 15.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/_catalog", timeout=2) as r:
+                repos: list[str] = json.load(r)["repositories"]
+                return repos
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_registry_as_a_container_survives_kill_and_replacement(reg: Strata, skopeo: Skopeo, dockerd: Dockerd,
+                                                                docker_busybox: str) -> None:
+    port = free_port()
+    run = ("run", "-d", "-p", f"{port}:5000", "--restart=always", "-v", "registry-data:/var/lib/registry",
+           "registry:2")
+    reg(*run[:2], "--name", "myregistry", *run[2:])
+    assert _catalog(port) == []
+    ref = f"127.0.0.1:{port}/my/busybox:1"
+    reg("tag", "busybox:1", ref)
+    reg("push", ref)
+    skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{ref}",
+           f"docker://127.0.0.1:{port}/by/skopeo:1")
+    dockerd.run("tag", docker_busybox, f"127.0.0.1:{port}/by/docker:1")  # Docker 20.10 pushes to it too
+    dockerd.run("push", f"127.0.0.1:{port}/by/docker:1")
+    everything = ["by/docker", "by/skopeo", "my/busybox"]
+    assert _catalog(port) == everything
+    mounts = json.loads(reg("inspect", "-f", "{{json .Mounts}}", "myregistry").stdout)
+    assert [(m["Name"], m["Destination"]) for m in mounts] == [("registry-data", "/var/lib/registry")]
+
+    pid = int(reg("inspect", "-f", "{{.State.Pid}}", "myregistry").stdout)
+    os.kill(pid, signal.SIGKILL)  # the registry process dies: the policy brings it back within seconds
+    deadline = time.monotonic() + 10
+    while reg("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "myregistry").stdout.strip() != "1 running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert _catalog(port) == everything
+
+    reg("stop", "myregistry")
+    time.sleep(1.0)
+    status = reg("ps", "-a", "--format", "{{.Status}}", "-f", "name=myregistry").stdout
+    assert status.startswith("Exited ("), status  # stopped by the user: it stays stopped
+    with pytest.raises(OSError):
+        _catalog(port, timeout=0)
+
+    reg("rm", "-f", "myregistry")
+    reg(*run[:2], "--name", "myregistry2", *run[2:])  # a new container on the same volume
+    assert _catalog(port) == everything
+    reg("rmi", ref)
+    reg("pull", ref)
+    reg("pull", f"127.0.0.1:{port}/by/skopeo:1")
+    dockerd.run("rmi", f"127.0.0.1:{port}/by/docker:1")
+    dockerd.run("pull", f"127.0.0.1:{port}/by/docker:1")
+    dockerd.run("rmi", f"127.0.0.1:{port}/by/docker:1")
+    assert reg("volume", "ls", "-q").stdout == "registry-data\n"  # -v named it: no anonymous volume
