@@ -14,6 +14,7 @@ change what is seen, never where the walk goes.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import shutil
@@ -23,9 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from strata.archive.names import join_name
-from strata.errors import InvalidArchive
+from strata.errors import InvalidArchive, StrataError
 
-__all__ = ["DirWalker", "Entry", "list_dir", "remove_entry", "walk_tree"]
+__all__ = ["DirWalker", "Entry", "list_dir", "open_in_root", "read_in_root", "remove_entry", "walk_tree"]
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CACHE = 64
@@ -192,3 +193,56 @@ def walk_tree(root_fd: int, names: list[str] | None = None) -> Iterator[Entry]:
             if fd != root_fd:
                 os.close(fd)
 
+
+# --- openat2(RESOLVE_IN_ROOT): a path resolved by the kernel as if a directory were '/' ---------------
+
+_SYS_OPENAT2 = 437  # the same number on every Linux architecture
+_RESOLVE_NO_MAGICLINKS = 0x02
+_RESOLVE_IN_ROOT = 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH, mode: int = 0) -> int:
+    """A descriptor of ``path`` resolved as if ``root_fd`` were ``/``; raises OSError."""
+    rel = path.lstrip("/") or "."
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(_SYS_OPENAT2, root_fd, rel.encode(), ctypes.byref(how), ctypes.sizeof(how))
+    if fd < 0:
+        err = ctypes.get_errno()
+        if err == errno.ENOSYS:
+            raise StrataError("the kernel has no openat2(2): strata needs Linux 5.6 or later")
+        raise OSError(err, os.strerror(err), path)
+    return int(fd)
+
+
+def read_in_root(root: str | os.PathLike[str], path: str, limit: int = 4 << 20) -> bytes | None:
+    """The content of a regular file ``path`` inside a tree a container controls, resolved in the root
+    by the kernel, or None when it is missing or not a regular file; never blocks on a FIFO a container
+    planted, never reads more than ``limit`` bytes."""
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fd = open_in_root(root_fd, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            chunks: list[bytes] = []
+            size = 0
+            while size < limit:
+                chunk = os.read(fd, min(1 << 16, limit - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(root_fd)

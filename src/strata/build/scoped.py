@@ -4,38 +4,13 @@ a Dockerfile names or a context holds can lead the builder outside it."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import stat
 
-from strata.errors import StrataError
+from strata.archive.dirs import open_in_root
 
 __all__ = ["mkdir_all", "open_in_root", "stat_in_root"]
-
-_SYS_OPENAT2 = 437  # the same number on every Linux architecture
-_RESOLVE_NO_MAGICLINKS = 0x02
-_RESOLVE_IN_ROOT = 0x10
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH, mode: int = 0) -> int:
-    """A descriptor of ``path`` resolved as if ``root_fd`` were ``/``; raises OSError."""
-    rel = path.lstrip("/") or "."
-    how = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-    fd = _libc.syscall(_SYS_OPENAT2, root_fd, rel.encode(), ctypes.byref(how), ctypes.sizeof(how))
-    if fd < 0:
-        err = ctypes.get_errno()
-        if err == errno.ENOSYS:
-            raise StrataError("the kernel has no openat2(2): strata build needs Linux 5.6 or later")
-        raise OSError(err, os.strerror(err), path)
-    return int(fd)
-
 
 def stat_in_root(root_fd: int, path: str, *, follow: bool = True) -> os.stat_result | None:
     """``stat`` (or ``lstat`` of the last component) below the root; None when missing."""

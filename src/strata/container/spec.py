@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strata.archive.dirs import read_in_root
 from strata.container.seccomp import oci_seccomp
 from strata.errors import StrataError
 
@@ -261,10 +262,13 @@ class RuntimeUser:
 
 
 def _read_db(rootfs: Path, name: str) -> list[list[str]]:
+    """A passwd/group file of the container's tree, read through the kernel's in-root resolution (a
+    container may plant a FIFO or swap a symlink there: never blocks, never leaves the root)."""
     try:
-        text = secure_join(rootfs, name).read_text(errors="replace")
+        data = read_in_root(rootfs, name)
     except OSError:
         return []
+    text = (data or b"").decode(errors="replace")
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
 
 
