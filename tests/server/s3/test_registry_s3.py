@@ -4,10 +4,12 @@ same bucket (the layout is distribution's)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.request
 from pathlib import Path
@@ -122,19 +124,24 @@ def test_bad_s3_configuration_is_refused_at_start(rgw: Radosgw, tmp_path: Path) 
 
 
 def test_docker_skopeo_and_distribution_share_strata_s3(
-    rgw: Radosgw, tmp_path: Path, dockerd: Dockerd, docker_busybox: str, skopeo: Skopeo
+    rgw: Radosgw, tmp_path: Path, dockerd: Dockerd, skopeo: Skopeo
 ) -> None:
     bucket = rgw.new_bucket()
     with start_strata_on_s3(rgw, bucket, tmp_path) as reg, start_distribution_on_s3(rgw, bucket, tmp_path) as dist:
         ref = f"{reg.url}/s3/busybox:1"
-        image_id = dockerd.run("inspect", "--format", "{{.Id}}", docker_busybox).stdout.strip()
-        dockerd.run("tag", docker_busybox, ref)
+        # a layer of this test's own: an image other tests keep in the session's dockerd cannot hold it,
+        # so removing it really makes the pull fetch the config and the layer
+        unique = tmp_path / "unique.tar"
+        with tarfile.open(unique, "w") as tar:
+            data = os.urandom(64)
+            info = tarfile.TarInfo("unique")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        dockerd.run("import", str(unique), ref)
+        image_id = dockerd.run("inspect", "--format", "{{.Id}}", ref).stdout.strip()
         assert "digest: sha256:" in dockerd.run("push", ref).stdout
-        dockerd.run("rmi", ref, docker_busybox)  # the layers leave docker: the pull must fetch them
-        try:
-            dockerd.run("pull", ref)
-        finally:
-            dockerd.run("tag", ref, docker_busybox, check=False)
+        dockerd.run("rmi", ref)
+        dockerd.run("pull", ref)
         assert dockerd.run("inspect", "--format", "{{.Id}}", ref).stdout.strip() == image_id
         dockerd.run("rmi", ref)
         redirected = [line for line in reg.log.read_text().splitlines() if "/blobs/sha256:" in line
