@@ -188,7 +188,7 @@ def test_run_rm_cycles_leave_the_host_as_it_was(net: Strata) -> None:
     port = _free_port()
     net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true")  # netavark's shared chains exist now
     before = _host_state(net)
-    for i in range(30):
+    for i in range(100):  # the issue: 100 run/rm cycles with -p
         if i % 3 == 0:
             cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "30").stdout.strip()
             net("rm", "-f", cid)
