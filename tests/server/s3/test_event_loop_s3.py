@@ -1,0 +1,122 @@
+"""A slow object store never stalls the registry's other requests (issue 14): strata on a real radosgw
+reached through a loopback relay that can hold S3 traffic. While one request waits on S3, requests
+that need no storage (``/v2/``) and requests whose storage answers keep being served."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from server.helpers import Client, push_image, random_blob, sha
+
+from .radosgw import Radosgw, session_radosgw
+from .servers import S3RegistryProcess, start_strata_on_s3
+
+pytestmark = pytest.mark.peers
+
+
+class HoldingRelay:
+    """TCP relay on loopback to ``upstream``; while ``hold()`` is on, requests to S3 wait in the relay."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.open = threading.Event()
+        self.open.set()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, gated: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if gated:
+                    self.open.wait()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.open.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def slow_s3(tmp_path: Path) -> Iterator[tuple[S3RegistryProcess, HoldingRelay]]:
+    rgw: Radosgw = session_radosgw()
+    ep = urlsplit(rgw.endpoint)
+    relay = HoldingRelay((ep.hostname or "127.0.0.1", ep.port or 80))
+    try:
+        with start_strata_on_s3(rgw, rgw.new_bucket(), tmp_path, redirect=False,
+                                regionendpoint=f"http://127.0.0.1:{relay.port}") as reg:  # fmt: skip
+            yield reg, relay
+    finally:
+        relay.close()
+
+
+def _client(reg: S3RegistryProcess) -> Client:
+    host, port = reg.url.rsplit(":", 1)
+    return Client(host, int(port))
+
+
+def _held_request(c: Client, method: str, path: str, out: dict[str, int]) -> threading.Thread:
+    def go() -> None:
+        out["status"] = c.request(method, path).status
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/v2/app/manifests/1", 200),
+    ("GET", "/v2/app/manifests/missing", 404),
+    ("HEAD", "/v2/app/blobs/{layer}", 200),
+    ("GET", "/v2/app/blobs/{layer}", 200),
+    ("GET", "/v2/app/tags/list", 200),
+    ("POST", "/v2/app/blobs/uploads/", 202),
+])  # fmt: skip
+def test_requests_are_served_while_s3_is_slow(
+    slow_s3: tuple[S3RegistryProcess, HoldingRelay], method: str, path: str, status: int
+) -> None:
+    reg, relay = slow_s3
+    c = _client(reg)
+    layer = random_blob(4096)
+    push_image(c, "app", "1", [layer])
+    relay.open.clear()  # S3 stops answering: the request below waits on storage
+    out: dict[str, int] = {}
+    held = _held_request(_client(reg), method, path.format(layer=sha(layer)), out)
+    time.sleep(0.3)
+    try:
+        t0 = time.monotonic()
+        assert c.request("GET", "/v2/").status == 200  # no storage needed: answered at once
+        assert time.monotonic() - t0 < 1.0
+        assert held.is_alive() and "status" not in out  # still waiting on S3
+    finally:
+        relay.open.set()
+    held.join(30)
+    assert out.get("status") == status
+    assert c.request("GET", "/v2/app/manifests/1").status == 200
