@@ -57,6 +57,10 @@ class HoldingRelay:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+            if not gated:  # the upstream side ends last: both sockets are done with
+                time.sleep(0.1)
+                src.close()
+                dst.close()
 
     def close(self) -> None:
         self.closed = True
@@ -120,3 +124,27 @@ def test_requests_are_served_while_s3_is_slow(
     held.join(30)
     assert out.get("status") == status
     assert c.request("GET", "/v2/app/manifests/1").status == 200
+
+
+def test_client_gone_mid_patch_rolls_back_on_s3(slow_s3: tuple[S3RegistryProcess, HoldingRelay]) -> None:
+    """The writer is released (truncated, its lock freed) from a storage thread when the client leaves."""
+    reg, _ = slow_s3
+    c = _client(reg)
+    loc = c.request("POST", "/v2/p/blobs/uploads/").header("Location")
+    assert loc
+    first = random_blob(3 << 20)
+    assert c.request("PATCH", loc, body=first).status == 202
+    host, port = reg.url.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {8 << 20}\r\n\r\n".encode() + b"b" * (2 << 20))
+    time.sleep(0.5)
+    s.close()
+    deadline = time.monotonic() + 10
+    while c.get(loc).header("Range") != f"0-{len(first) - 1}" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert c.get(loc).header("Range") == f"0-{len(first) - 1}"
+    rest = random_blob(1 << 20)
+    r = c.request("PUT", f"{loc}?digest={sha(first + rest)}", body=rest)
+    assert r.status == 201, (r.status, r.body)
+    got = c.get(f"/v2/p/blobs/{sha(first + rest)}")
+    assert got.status == 200 and got.body == first + rest

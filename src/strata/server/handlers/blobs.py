@@ -136,7 +136,7 @@ async def delete_blob(request: web.Request, ctx: RequestContext) -> web.StreamRe
         raise APIError(ec.UNSUPPORTED)  # distribution: "The operation is unsupported."
     d = parse_digest(ctx.params["digest"])
     repo = ctx.repository
-    if not repo.blobs.unlink(d):
+    if not await ctx.state.storage.run(repo.blobs.unlink, d):
         raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
     ctx.state.notifier.blob_event("delete", repo.name, d, 0, request, ctx.actor)
     return web.Response(status=202, headers={"Content-Length": "0"})
