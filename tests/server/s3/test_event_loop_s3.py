@@ -4,6 +4,7 @@ that need no storage (``/v2/``) and requests whose storage answers keep being se
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ from .radosgw import Radosgw, session_radosgw
 from .servers import S3RegistryProcess, start_strata_on_s3
 
 pytestmark = pytest.mark.peers
+_REQUEST_LINE = re.compile(rb"(?:^|\r\n)(?:GET|HEAD|PUT|POST|DELETE) /\S* HTTP/1\.1\r\n")
 
 
 class HoldingRelay:
@@ -31,6 +33,7 @@ class HoldingRelay:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.closed = False
+        self.requests = 0  # HTTP requests relayed to S3 (request lines seen)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -48,6 +51,7 @@ class HoldingRelay:
             while data := src.recv(65536):
                 if gated:
                     self.open.wait()
+                    self.requests += len(_REQUEST_LINE.findall(data))
                 dst.sendall(data)
         except OSError:
             pass
@@ -148,3 +152,37 @@ def test_client_gone_mid_patch_rolls_back_on_s3(slow_s3: tuple[S3RegistryProcess
     assert r.status == 201, (r.status, r.body)
     got = c.get(f"/v2/p/blobs/{sha(first + rest)}")
     assert got.status == 200 and got.body == first + rest
+
+
+def test_cached_manifest_never_outlives_its_deletion_on_another_replica(tmp_path: Path) -> None:
+    """Replica B keeps manifest bytes in memory (S3 round trips saved); a DELETE through replica A is
+    still seen at once: the revision link is read from S3 on every GET."""
+    rgw = session_radosgw()
+    bucket = rgw.new_bucket()
+    with start_strata_on_s3(rgw, bucket, tmp_path / "a", redirect=False) as a, \
+            start_strata_on_s3(rgw, bucket, tmp_path / "b", redirect=False) as b:  # fmt: skip
+        ca, cb = _client(a), _client(b)
+        d, body = push_image(ca, "gone", "1")
+        for ref in ("1", d, d):
+            r = cb.get(f"/v2/gone/manifests/{ref}", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+            assert r.status == 200 and r.body == body
+        assert ca.request("DELETE", f"/v2/gone/manifests/{d}").status == 202
+        assert cb.get(f"/v2/gone/manifests/{d}").status == 404
+        assert cb.get("/v2/gone/manifests/1").status == 404
+        d2, body2 = push_image(ca, "gone", "1")  # retagged through A: B serves the new one
+        r = cb.get("/v2/gone/manifests/1", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        assert r.status == 200 and r.body == body2 and r.header("Docker-Content-Digest") == d2
+
+
+def test_manifest_get_by_digest_is_one_s3_request_once_cached(
+    slow_s3: tuple[S3RegistryProcess, HoldingRelay],
+) -> None:
+    """The revision link is read each time; the immutable bytes it vouches for come from memory."""
+    reg, relay = slow_s3
+    c = _client(reg)
+    d, body = push_image(c, "one", "1")
+    assert c.get(f"/v2/one/manifests/{d}").body == body
+    before = relay.requests
+    for _ in range(3):
+        assert c.get(f"/v2/one/manifests/{d}").body == body
+    assert relay.requests - before == 3
