@@ -9,6 +9,7 @@ private redis-server) behind HAProxy round-robin (``tests/server/s3/cluster.py``
 Scaling factors are against strata with 1 worker. Ratios above 1: strata wins.
 
     python bench/s3_bench.py [--size-mb 300] [--rounds 3] [--seconds 3] [--clients 50] [--workers 2] [--replicas 3]
+                             [--gets-only]
 
 Bounded in time (a few minutes); radosgw keeps the data in memory (about 2x the bytes stored).
 """
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--replicas", type=int, default=3)
+    ap.add_argument("--gets-only", action="store_true", help="only the GETs/s rows (no push/pull rounds)")
     args = ap.parse_args(argv or [])
     tmp = Path(tempfile.mkdtemp(prefix="strata-s3-bench-"))
     starters: dict[str, Starter] = {
@@ -144,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             for name, start in starters.items():
                 results[name].update(_gets(rgw, start, tmp, args.clients, args.seconds))
                 print(f"{name}: {results[name]}", flush=True)
+            if args.gets_only:
+                args.rounds = 0
+            else:
+                make_big_layout(tmp / "layout", args.size_mb)
             layout = tmp / "layout"
-            make_big_layout(layout, args.size_mb)
             copies: dict[str, dict[str, list[float]]] = {n: {"push_s": [], "pull_s": []} for n in starters}
             for round_no in range(args.rounds):
                 order = list(starters) if round_no % 2 == 0 else list(reversed(starters))
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                     copies[name]["pull_s"].append(pull)
                     print(f"round {round_no + 1} {name}: push {push:.2f}s pull {pull:.2f}s", flush=True)
             for name, times in copies.items():
-                results[name].update({k: _median(v) for k, v in times.items()})
+                results[name].update({k: _median(v) for k, v in times.items() if v})
     finally:
         skopeo.close()
         rds.close()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
+import os
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from aiohttp import web
 
@@ -15,6 +19,7 @@ from strata.distribution import errcodes as ec
 from strata.distribution.errcodes import ErrorCode
 from strata.errors import InvalidDigest, StrataError
 from strata.server.config import RegistryConfig
+from strata.server.storage.driver import StorageDriver
 from strata.server.storage.registry import Registry, Repository
 
 if TYPE_CHECKING:
@@ -29,6 +34,7 @@ __all__ = [
     "Handler",
     "RequestContext",
     "ServerState",
+    "StorageRunner",
     "error_response",
     "get_repo",
     "paginate",
@@ -70,6 +76,37 @@ def error_response(err: APIError, method: str = "GET") -> web.Response:
     return web.Response(status=err.status, body=body, headers=headers)
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# drivers whose calls are local and fast enough to make from the event loop (a thread hop costs more)
+_INLINE_DRIVERS = frozenset({"filesystem", "inmemory"})
+STORAGE_THREADS = 32  # remote calls in flight per worker; boto3's pool holds at least this many connections
+
+
+class StorageRunner:
+    """Runs storage work for the handlers: inline on a local driver, else in a bounded thread pool so
+    one slow remote call (S3: a network round trip each) never stalls the event loop's other requests."""
+
+    def __init__(self, driver: StorageDriver, threads: int = STORAGE_THREADS) -> None:
+        self.inline = driver.name in _INLINE_DRIVERS
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None or self._pid != os.getpid():  # threads do not survive a worker's fork
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="strata-storage")
+            self._pid = os.getpid()
+        return self._pool
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self.inline:
+            return fn(*args, **kwargs)
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor(), call)
+
+
 @dataclass
 class ServerState:
     config: RegistryConfig
@@ -79,6 +116,10 @@ class ServerState:
     metrics: Metrics
     gc_lock: GCLock
     upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    storage: StorageRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.storage = StorageRunner(self.registry.blobs.driver)
 
     def upload_lock(self, uid: str) -> asyncio.Lock:
         lock = self.upload_locks.get(uid)

@@ -11,6 +11,7 @@ from strata.distribution import errcodes as ec
 from strata.server.handlers.base import APIError, RequestContext, parse_digest
 from strata.server.proxy import proxy_of
 from strata.server.storage import paths
+from strata.server.storage.driver import FileInfo
 
 __all__ = ["delete_blob", "get_blob"]
 
@@ -40,33 +41,46 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
-async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    d = parse_digest(ctx.params["digest"])
-    repo = ctx.repository
-    info = repo.blobs.stat(d)
+def _keep_alive(ctx: RequestContext, d: Digest) -> FileInfo:
+    info = ctx.repository.blobs.stat(d)
+    if info is None:
+        raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
+    ctx.state.registry.blobs.keep_alive(d, info)
+    return info
+
+
+async def _stat(request: web.Request, ctx: RequestContext, d: Digest) -> FileInfo | web.StreamResponse:
+    """The blob's info, or a pull-through cache's answer for a blob that is not here."""
+    repo, run = ctx.repository, ctx.state.storage.run
+    info = await run(repo.blobs.stat, d)
     proxy = proxy_of(request)
     if proxy is not None and info is None:  # a pull-through cache asks its upstream
         answer = await proxy.blob(request, repo, d, ctx.actor)
         if answer is not None:
             return answer
-        info = repo.blobs.stat(d)
+        info = await run(repo.blobs.stat, d)
     elif proxy is not None:
         proxy.local_hit(repo.name, "blob", request.method)
     if info is None:
         raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
+    return info
+
+
+async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    d = parse_digest(ctx.params["digest"])
+    info = await _stat(request, ctx, d)
+    if isinstance(info, web.StreamResponse):
+        return info
     blobs = ctx.state.registry.blobs
     headers = _blob_headers(str(d))
     if request.method == "HEAD":
         if blobs.is_stale(info):
             # a HEAD is how clients decide to skip an upload: keep the blob out of a sweep
             async with ctx.state.gc_lock.shared():
-                info = repo.blobs.stat(d)
-                if info is None:
-                    raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
-                blobs.keep_alive(d, info)
+                info = await ctx.state.storage.run(_keep_alive, ctx, d)
         headers["Content-Length"] = str(info.size)
         return web.Response(status=200, headers=headers)
-    ctx.state.notifier.blob_event("pull", repo.name, d, info.size, request, ctx.actor)
+    ctx.state.notifier.blob_event("pull", ctx.repository.name, d, info.size, request, ctx.actor)
     url = blobs.driver.redirect_url(paths.blob_data(d))
     if url is not None:  # storage.redirect: the client fetches the bytes from the backend itself
         return web.Response(status=307, headers={"Location": url, "Content-Length": "0"})
@@ -79,9 +93,8 @@ async def get_blob(request: web.Request, ctx: RequestContext) -> web.StreamRespo
     return await _stream_blob(request, ctx, d, info.size, headers)
 
 
-async def _stream_blob(
-    request: web.Request, ctx: RequestContext, d: Digest, size: int, headers: dict[str, str]
-) -> web.StreamResponse:
+def _range(request: web.Request, size: int, headers: dict[str, str]) -> tuple[int, int, int]:
+    """(start, length, status) of what to send; sets Content-Range/Content-Length."""
     start, end, status = 0, size - 1, 200
     rng = request.headers.get("Range")
     if rng and size > 0:
@@ -93,16 +106,27 @@ async def _stream_blob(
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     length = max(0, end - start + 1)
     headers["Content-Length"] = str(length)
-    resp = web.StreamResponse(status=status, headers=headers)
-    await resp.prepare(request)
-    with ctx.state.registry.blobs.reader(d, start) as r:
+    return start, length, status
+
+
+async def _stream_blob(
+    request: web.Request, ctx: RequestContext, d: Digest, size: int, headers: dict[str, str]
+) -> web.StreamResponse:
+    start, length, status = _range(request, size, headers)
+    run = ctx.state.storage.run
+    reader = await run(ctx.state.registry.blobs.reader, d, start)
+    try:
+        resp = web.StreamResponse(status=status, headers=headers)
+        await resp.prepare(request)
         remaining = length
         while remaining > 0:
-            chunk = r.read(min(CHUNK, remaining))
+            chunk = await run(reader.read, min(CHUNK, remaining))
             if not chunk:
                 break
             remaining -= len(chunk)
             await resp.write(chunk)
+    finally:
+        await run(reader.close)
     await resp.write_eof()
     return resp
 
@@ -112,7 +136,7 @@ async def delete_blob(request: web.Request, ctx: RequestContext) -> web.StreamRe
         raise APIError(ec.UNSUPPORTED)  # distribution: "The operation is unsupported."
     d = parse_digest(ctx.params["digest"])
     repo = ctx.repository
-    if not repo.blobs.unlink(d):
+    if not await ctx.state.storage.run(repo.blobs.unlink, d):
         raise APIError(ec.BLOB_UNKNOWN, detail={"digest": str(d)})
     ctx.state.notifier.blob_event("delete", repo.name, d, 0, request, ctx.actor)
     return web.Response(status=202, headers={"Content-Length": "0"})

@@ -113,13 +113,14 @@ def _platform_child(repo: Repository, data: bytes, wanted: set[str]) -> tuple[Di
     return None
 
 
-async def _proxied_platform_child(request: web.Request, proxy: ProxyCache, repo: Repository, data: bytes) -> None:
+async def _proxied_platform_child(request: web.Request, ctx: RequestContext, proxy: ProxyCache, data: bytes) -> None:
     """A pull-through cache fetches the linux/amd64 child an index-less client will be given."""
     wanted = _accepted(request) & set(KNOWN_TYPES)
     if not wanted or wanted & set(mt.INDEX_TYPES) or manifest_media_type(data) not in mt.INDEX_TYPES:
         return
     children = _platform_digests(data, wanted)
-    if children and not repo.manifests.exists(children[0]):
+    repo = ctx.repository
+    if children and not await ctx.state.storage.run(repo.manifests.exists, children[0]):
         await proxy.manifest(repo, str(children[0]), request.method)
 
 
@@ -133,21 +134,41 @@ def _resolve(repo: Repository, ref: str) -> Digest:
     return d
 
 
-async def get_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    repo = ctx.repository
-    proxy = proxy_of(request)
-    if proxy is not None:  # a pull-through cache brings the manifest (or a tag's news) from upstream
-        await proxy.manifest(repo, ctx.params["reference"], request.method)
-    d = _resolve(repo, ctx.params["reference"])
+def _lookup(repo: Repository, ref: str) -> tuple[Digest, bytes]:
+    d = _resolve(repo, ref)
     data = repo.manifests.get(d)
     if data is None:
         raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
-    if ":" in ctx.params["reference"]:
-        media = manifest_media_type(data)  # a digest pins the content: never substitute it
+    return d, data
+
+
+def _lookup_negotiated(request: web.Request, repo: Repository, ref: str) -> tuple[Digest, bytes, str]:
+    """Tag or digest to the manifest this client is given: one unit of storage work."""
+    d, data = _lookup(repo, ref)
+    if ":" in ref:
+        return d, data, manifest_media_type(data)  # a digest pins the content: never substitute it
+    return _negotiate(request, repo, d, data)
+
+
+async def _proxied_lookup(
+    request: web.Request, ctx: RequestContext, proxy: ProxyCache, ref: str
+) -> tuple[Digest, bytes, str]:
+    repo, run = ctx.repository, ctx.state.storage.run
+    await proxy.manifest(repo, ref, request.method)  # a pull-through cache brings it (or a tag's news)
+    if ":" in ref:
+        return await run(_lookup_negotiated, request, repo, ref)
+    d, data = await run(_lookup, repo, ref)
+    await _proxied_platform_child(request, ctx, proxy, data)
+    return await run(_negotiate, request, repo, d, data)
+
+
+async def get_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    repo, ref = ctx.repository, ctx.params["reference"]
+    proxy = proxy_of(request)
+    if proxy is not None:
+        d, data, media = await _proxied_lookup(request, ctx, proxy, ref)
     else:
-        if proxy is not None:
-            await _proxied_platform_child(request, proxy, repo, data)
-        d, data, media = _negotiate(request, repo, d, data)
+        d, data, media = await ctx.state.storage.run(_lookup_negotiated, request, repo, ref)
     headers = {
         "Content-Type": media,
         "Docker-Content-Digest": str(d),
@@ -195,6 +216,19 @@ def _check_references(repo: Repository, parsed: ParsedManifest, ctx: RequestCont
         raise APIError(code, message, detail, more=missing[1:])
 
 
+def _store(
+    repo: Repository, parsed: ParsedManifest, ctx: RequestContext, data: bytes, want: Digest | None, tag: str | None
+) -> Digest:
+    """Check what the manifest references, store it, tag it, link it to its subject (under the GC lock)."""
+    _check_references(repo, parsed, ctx)
+    d = repo.manifests.put(data, want.algorithm if want is not None else "sha256")
+    if tag is not None:
+        repo.tags.tag(tag, d)
+    if parsed.subject is not None:
+        repo.manifests.add_referrer(parsed.subject, d)
+    return d
+
+
 async def put_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     repo = ctx.repository
     tag, want = _split_reference(ctx.params["reference"])
@@ -208,12 +242,7 @@ async def put_manifest(request: web.Request, ctx: RequestContext) -> web.StreamR
         if got != want:
             raise APIError(ec.DIGEST_INVALID, detail={"expected": str(want), "computed": str(got)})
     async with ctx.state.gc_lock.shared():
-        _check_references(repo, parsed, ctx)
-        d = repo.manifests.put(data, want.algorithm if want is not None else "sha256")
-        if tag is not None:
-            repo.tags.tag(tag, d)
-        if parsed.subject is not None:
-            repo.manifests.add_referrer(parsed.subject, d)
+        d = await ctx.state.storage.run(_store, repo, parsed, ctx, data, want, tag)
     headers = {
         "Location": f"/v2/{repo.name}/manifests/{d}",
         "Docker-Content-Digest": str(d),
@@ -225,19 +254,14 @@ async def put_manifest(request: web.Request, ctx: RequestContext) -> web.StreamR
     return web.Response(status=201, headers=headers)
 
 
-def remove_tag(state: ServerState, repo: Repository, tag: str, request: web.Request, actor: str | None) -> bool:
-    """Untag (the manifest stays); False when the tag does not exist. Shared by the API and the UI."""
+def _untag(repo: Repository, tag: str) -> Digest | None:
     target = repo.tags.get(tag)
     if target is None or not repo.tags.untag(tag):
-        return False
-    state.notifier.manifest_event("delete", repo.name, target, None, 0, tag, request, actor)
-    return True
+        return None
+    return target
 
 
-def remove_manifest(
-    state: ServerState, repo: Repository, d: Digest, request: web.Request, actor: str | None
-) -> bool:
-    """Delete a manifest revision, its tags and its referrer link; False when it is not there."""
+def _delete_revision(repo: Repository, d: Digest) -> bool:
     data = repo.manifests.get(d)
     if data is None:
         return False
@@ -250,6 +274,24 @@ def remove_manifest(
     if parsed is not None and parsed.subject is not None:
         repo.manifests.remove_referrer(parsed.subject, d)
     repo.manifests.delete(d)
+    return True
+
+
+def remove_tag(state: ServerState, repo: Repository, tag: str, request: web.Request, actor: str | None) -> bool:
+    """Untag (the manifest stays); False when the tag does not exist. Shared by the API and the UI."""
+    target = _untag(repo, tag)
+    if target is None:
+        return False
+    state.notifier.manifest_event("delete", repo.name, target, None, 0, tag, request, actor)
+    return True
+
+
+def remove_manifest(
+    state: ServerState, repo: Repository, d: Digest, request: web.Request, actor: str | None
+) -> bool:
+    """Delete a manifest revision, its tags and its referrer link; False when it is not there."""
+    if not _delete_revision(repo, d):
+        return False
     state.notifier.manifest_event("delete", repo.name, d, None, 0, None, request, actor)
     return True
 
@@ -257,13 +299,15 @@ def remove_manifest(
 async def delete_manifest(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     if not ctx.state.config.delete_enabled:
         raise APIError(ec.UNSUPPORTED)  # distribution: "The operation is unsupported."
-    repo = ctx.repository
+    repo, run = ctx.repository, ctx.state.storage.run
     tag, d = _split_reference(ctx.params["reference"], "DELETE")
     if tag is not None:
-        if not remove_tag(ctx.state, repo, tag, request, ctx.actor):
+        d = await run(_untag, repo, tag)
+        if d is None:
             raise APIError(ec.MANIFEST_UNKNOWN, detail={"tag": tag})
     else:
         assert d is not None
-        if not remove_manifest(ctx.state, repo, d, request, ctx.actor):
+        if not await run(_delete_revision, repo, d):
             raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
+    ctx.state.notifier.manifest_event("delete", repo.name, d, None, 0, tag, request, ctx.actor)
     return web.Response(status=202, headers={"Content-Length": "0"})

@@ -7,17 +7,16 @@ import json
 from aiohttp import web
 
 from strata import mediatypes as mt
+from strata.digest import Digest
 from strata.server.handlers.base import RequestContext, parse_digest
 from strata.server.handlers.manifests import manifest_media_type
 from strata.server.storage.manifests import ManifestInvalid, parse_manifest
+from strata.server.storage.registry import Repository
 
 __all__ = ["list_referrers"]
 
 
-async def list_referrers(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    subject = parse_digest(ctx.params["digest"])
-    repo = ctx.repository
-    wanted = request.query.get("artifactType")
+def _descriptors(repo: Repository, subject: Digest, wanted: str | None) -> list[dict[str, object]]:
     descriptors: list[dict[str, object]] = []
     for d in sorted(repo.manifests.referrers(subject)):
         data = repo.manifests.get(d)
@@ -35,6 +34,13 @@ async def list_referrers(request: web.Request, ctx: RequestContext) -> web.Strea
         if parsed.annotations:
             desc["annotations"] = parsed.annotations
         descriptors.append(desc)
+    return descriptors
+
+
+async def list_referrers(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    subject = parse_digest(ctx.params["digest"])
+    wanted = request.query.get("artifactType")
+    descriptors = await ctx.state.storage.run(_descriptors, ctx.repository, subject, wanted)
     body = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}
     headers = {"Content-Type": mt.OCI_INDEX}
     if wanted:

@@ -26,7 +26,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     n = _int(request.query.get("n"), 25, 1, 100)
     page = _int(request.query.get("page"), 1, 1, 1 << 30)
     term = query.lower().rsplit("/", 1)[-1] if "/" in query and "." in query.split("/", 1)[0] else query.lower()
-    names = [name for name in state.registry.repositories() if term in name]
+    names = [name for name in await state.storage.run(state.registry.repositories) if term in name]
     allowed = [name for name in names if await state.auth.may_pull(request, name)]
     start = (page - 1) * n
     results = [

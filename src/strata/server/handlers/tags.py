@@ -10,16 +10,21 @@ from strata.server.handlers.base import APIError, RequestContext, paginate
 __all__ = ["catalog", "list_tags"]
 
 
-async def list_tags(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+def _tags(ctx: RequestContext) -> list[str]:
     repo = ctx.repository
     if not ctx.state.registry.exists(repo.name):
         raise APIError(ec.NAME_UNKNOWN, detail={"name": repo.name})
-    tags, headers = paginate(repo.tags.all(), request, f"/v2/{repo.name}/tags/list")
+    return repo.tags.all()
+
+
+async def list_tags(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    repo = ctx.repository
+    tags, headers = paginate(await ctx.state.storage.run(_tags, ctx), request, f"/v2/{repo.name}/tags/list")
     return web.json_response({"name": repo.name, "tags": tags}, headers=headers)
 
 
 async def catalog(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    names = ctx.state.registry.repositories()
+    names = await ctx.state.storage.run(ctx.state.registry.repositories)
     allowed = [n for n in names if await ctx.state.auth.may_pull(request, n)]
     page, headers = paginate(allowed, request, "/v2/_catalog")
     return web.json_response({"repositories": page}, headers=headers)

@@ -88,7 +88,9 @@ class BlobStore:
         self.driver = driver
         self.touch_after = touch_after
         self.cache = cache
-        self._content = _ContentLRU() if cache is not None else None
+        # remote storage: keep small content here too (a round trip saved per manifest GET)
+        remote = driver.name not in ("filesystem", "inmemory")
+        self._content = _ContentLRU() if cache is not None or remote else None
 
     def stat(self, d: Digest) -> FileInfo | None:
         if self.cache is not None:
@@ -109,10 +111,11 @@ class BlobStore:
         if self._content is not None:
             self._content.drop(d)
 
-    def get(self, d: Digest) -> bytes | None:
+    def get(self, d: Digest, vouched: bool = False) -> bytes | None:
+        """Content by digest; ``vouched``: a link just read says it exists, so cached bytes need no stat."""
         if self._content is not None:
             data = self._content.get(d)
-            if data is not None and self.stat(d) is not None:
+            if data is not None and (vouched or self.stat(d) is not None):
                 return data
         try:
             data = self.driver.get_content(paths.blob_data(d))
