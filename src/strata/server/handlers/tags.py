@@ -6,15 +6,20 @@ from aiohttp import web
 
 from strata.distribution import errcodes as ec
 from strata.server.handlers.base import APIError, RequestContext, paginate
+from strata.server.proxy import proxy_of
 
 __all__ = ["catalog", "list_tags"]
 
 
 async def list_tags(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     repo = ctx.repository
-    if not ctx.state.registry.exists(repo.name):
-        raise APIError(ec.NAME_UNKNOWN, detail={"name": repo.name})
-    tags, headers = paginate(repo.tags.all(), request, f"/v2/{repo.name}/tags/list")
+    proxy = proxy_of(request)
+    names = await proxy.tags(repo) if proxy is not None else None  # a pull-through cache asks its upstream
+    if names is None:
+        if not ctx.state.registry.exists(repo.name):
+            raise APIError(ec.NAME_UNKNOWN, detail={"name": repo.name})
+        names = repo.tags.all()
+    tags, headers = paginate(names, request, f"/v2/{repo.name}/tags/list")
     return web.json_response({"name": repo.name, "tags": tags}, headers=headers)
 
 
