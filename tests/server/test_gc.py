@@ -152,3 +152,25 @@ def test_pushes_during_repeated_gc_are_never_broken(tmp_path: Path) -> None:
         report = _gc(root, grace_period=2, delete_untagged=True)
         assert all(_pullable(reg, "busy", f"t{i}") for i in range(len(pushed)))
         assert report.deleted_blobs or passes[0]  # type: ignore[attr-defined]
+
+
+def test_every_pass_records_its_summary_for_the_ui(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    record = root / "docker/registry/v2/strata/gc/last.json"
+    with ServerThread({**_fs(root), "gc": {"interval": "0.3s", "graceperiod": "0s"}}) as reg:
+        push_blob(reg, "app", random_blob(1234))  # alone: a grace period of 0 would race a whole image's push
+        deadline = time.time() + 20
+        while time.time() < deadline:  # the online schedule's pass
+            if record.exists() and json.loads(record.read_text())["deletedBlobs"] == 1:
+                break
+            time.sleep(0.1)
+        doc = json.loads(record.read_text())
+        assert doc["deletedBlobs"] == 1 and doc["freedBytes"] == 1234 and doc["dryRun"] is False
+        assert doc["deletedManifests"] == 0 and doc["duration"] >= 0 and abs(doc["started"] - time.time()) < 30
+        assert doc["time"].endswith("Z")
+    assert [p.name for p in record.parent.iterdir()] == ["last.json"]  # written whole: no temporary left
+    before = time.time()
+    report = _gc(root, dry_run=True, grace_period=0)
+    doc = json.loads(record.read_text())
+    assert doc["dryRun"] is True and doc["deletedBlobs"] == 0 and doc["started"] >= before - 0.01
+    assert doc["started"] == report.started  # type: ignore[attr-defined]
