@@ -6,6 +6,9 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from server.helpers import Client, ServerThread, push_blob, push_image, random_blob, sha
 from strata.server.gc import GCLock, collect
@@ -174,3 +177,25 @@ def test_every_pass_records_its_summary_for_the_ui(tmp_path: Path) -> None:
     doc = json.loads(record.read_text())
     assert doc["dryRun"] is True and doc["deletedBlobs"] == 0 and doc["started"] >= before - 0.01
     assert doc["started"] == report.started  # type: ignore[attr-defined]
+
+
+@pytest.mark.peers
+def test_a_pass_over_s3_is_recorded_and_shown_by_the_ui() -> None:
+    from server.s3.radosgw import session_radosgw
+    from strata.server.gc import last_run
+    from strata.server.storage.s3 import S3Driver
+
+    rgw = session_radosgw()
+    params: dict[str, Any] = rgw.s3_params(rgw.new_bucket(), rootdirectory="/gcui")
+    raw = {"storage": {"s3": params, "redirect": {"disable": True}}, "ui": {"enabled": True, "path": "/ui"}}
+    with ServerThread(raw) as reg:
+        driver = S3Driver.from_parameters(params)
+        assert last_run(driver) is None
+        assert "Last garbage collection: never" in reg.get("/ui/").body.decode()
+        push_blob(reg, "app", random_blob(2500))
+        time.sleep(1.1)
+        report = collect(Registry(driver), GCLock(driver), grace_period=0)
+        run = last_run(driver)
+        assert run is not None and run.started == report.started and run.deleted_blobs == 1
+        assert run.freed_bytes == 2500 and not run.dry_run
+        assert "deleted 1 blob, 0 manifests, 0 uploads; freed 2.5kB" in reg.get("/ui/").body.decode()
