@@ -6,6 +6,9 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from server.helpers import Client, ServerThread, push_blob, push_image, random_blob, sha
 from strata.server.gc import GCLock, collect
@@ -152,3 +155,47 @@ def test_pushes_during_repeated_gc_are_never_broken(tmp_path: Path) -> None:
         report = _gc(root, grace_period=2, delete_untagged=True)
         assert all(_pullable(reg, "busy", f"t{i}") for i in range(len(pushed)))
         assert report.deleted_blobs or passes[0]  # type: ignore[attr-defined]
+
+
+def test_every_pass_records_its_summary_for_the_ui(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    record = root / "docker/registry/v2/strata/gc/last.json"
+    with ServerThread({**_fs(root), "gc": {"interval": "0.3s", "graceperiod": "0s"}}) as reg:
+        push_blob(reg, "app", random_blob(1234))  # alone: a grace period of 0 would race a whole image's push
+        deadline = time.time() + 20
+        while time.time() < deadline:  # the online schedule's pass
+            if record.exists() and json.loads(record.read_text())["deletedBlobs"] == 1:
+                break
+            time.sleep(0.1)
+        doc = json.loads(record.read_text())
+        assert doc["deletedBlobs"] == 1 and doc["freedBytes"] == 1234 and doc["dryRun"] is False
+        assert doc["deletedManifests"] == 0 and doc["duration"] >= 0 and abs(doc["started"] - time.time()) < 30
+        assert doc["time"].endswith("Z")
+    assert [p.name for p in record.parent.iterdir()] == ["last.json"]  # written whole: no temporary left
+    before = time.time()
+    report = _gc(root, dry_run=True, grace_period=0)
+    doc = json.loads(record.read_text())
+    assert doc["dryRun"] is True and doc["deletedBlobs"] == 0 and doc["started"] >= before - 0.01
+    assert doc["started"] == report.started  # type: ignore[attr-defined]
+
+
+@pytest.mark.peers
+def test_a_pass_over_s3_is_recorded_and_shown_by_the_ui() -> None:
+    from server.s3.radosgw import session_radosgw
+    from strata.server.gc import last_run
+    from strata.server.storage.s3 import S3Driver
+
+    rgw = session_radosgw()
+    params: dict[str, Any] = rgw.s3_params(rgw.new_bucket(), rootdirectory="/gcui")
+    raw = {"storage": {"s3": params, "redirect": {"disable": True}}, "ui": {"enabled": True, "path": "/ui"}}
+    with ServerThread(raw) as reg:
+        driver = S3Driver.from_parameters(params)
+        assert last_run(driver) is None
+        assert "Last garbage collection: never" in reg.get("/ui/").body.decode()
+        push_blob(reg, "app", random_blob(2500))
+        time.sleep(1.1)
+        report = collect(Registry(driver), GCLock(driver), grace_period=0)
+        run = last_run(driver)
+        assert run is not None and run.started == report.started and run.deleted_blobs == 1
+        assert run.freed_bytes == 2500 and not run.dry_run
+        assert "deleted 1 blob, 0 manifests, 0 uploads; freed 2.5kB" in reg.get("/ui/").body.decode()

@@ -428,3 +428,28 @@ def test_in_memory_storage_streams_to_concurrent_clients(upstream: Upstream) -> 
         assert results == [(200, layer)] * 3
         assert upstream.gets(ld) == 1
         assert cache.request("HEAD", f"/v2/library/mem/blobs/{ld}").header("Content-Length") == str(len(layer))
+
+
+def test_tag_list_comes_from_the_upstream_merged_with_the_cache(tmp_path: Path) -> None:
+    up = ServerThread({"storage": {"inmemory": {}, "delete": {"enabled": True}}})
+    push_image(up, "library/busybox", "a", [random_blob(1000)], media_type=V2)
+    push_image(up, "library/busybox", "b", [random_blob(1000)], media_type=V2)
+    with _proxy(tmp_path, f"http://{up.url}", ttl=0) as cache:
+        # nothing cached yet: the upstream's tags, paginated here like any tag list
+        r = cache.get("/v2/library/busybox/tags/list")
+        assert r.status == 200 and r.json() == {"name": "library/busybox", "tags": ["a", "b"]}
+        r = cache.get("/v2/library/busybox/tags/list?n=1")
+        assert r.json()["tags"] == ["a"] and "last=a" in (r.header("Link") or "")
+        assert cache.get("/v2/library/busybox/manifests/a", headers=ACCEPT).status == 200  # caches "a"
+        push_image(up, "library/busybox", "c", [random_blob(1000)], media_type=V2)
+        assert up.request("DELETE", "/v2/library/busybox/manifests/a").status == 202
+        assert up.get("/v2/library/busybox/tags/list").json()["tags"] == ["b", "c"]
+        r = cache.get("/v2/library/busybox/tags/list")  # the upstream's now, and the cached "a"
+        assert r.status == 200 and r.json()["tags"] == ["a", "b", "c"]
+        r = cache.get("/v2/library/nothere/tags/list")
+        assert r.status == 404 and r.codes == ["NAME_UNKNOWN"]
+        up.close()  # upstream down: what is cached
+        r = cache.get("/v2/library/busybox/tags/list")
+        assert r.status == 200 and r.json() == {"name": "library/busybox", "tags": ["a"]}
+        r = cache.get("/v2/library/other/tags/list")
+        assert r.status == 404 and r.codes == ["NAME_UNKNOWN"]

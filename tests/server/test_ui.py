@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from server.helpers import Client, ServerThread
+from server.helpers import Client, ServerThread, push_blob, random_blob
 from server.uihelpers import (
     UIClient,
     auth_config,
@@ -20,6 +23,7 @@ from server.uihelpers import (
 )
 from strata.server.config import ConfigError, build_config
 from strata.server.ui import parse_ui_config
+from strata.server.ui.text import human_size
 
 HOSTILE_LABEL = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
@@ -281,3 +285,46 @@ def test_repository_size_counts_shared_blobs_once(tmp_path: Path) -> None:
         row = re.search(r'lib/x</a></td><td>(\d+)</td><td>([^<]+)</td>', page)
         assert row and row.groups() == ("3", human_size(size)), page
         assert human_size(size) == f"{size / 1000:.3g}kB"
+
+
+def _garbage_collect(root: Path, *args: str) -> None:
+    """The real ``strata registry garbage-collect``, in its own process."""
+    run = subprocess.run([sys.executable, "-m", "strata", "registry", "garbage-collect", "--root", str(root),
+                          "--grace-period", "0s", *args], capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+
+
+def _distinct_blob_bytes(c: Client, repo: str, tags: list[str]) -> int:
+    """What the tags' image manifests reference, each blob once, read over the registry API."""
+    sizes: dict[str, int] = {}
+    for tag in tags:
+        r = c.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        doc = json.loads(r.body)
+        for desc in [doc["config"], *doc["layers"]]:
+            sizes[desc["digest"]] = desc["size"]
+    return sum(sizes.values())
+
+
+def test_storage_used_and_the_last_garbage_collection(reg: ServerThread, tmp_path: Path) -> None:
+    ui = UIClient(reg)
+    ui.login("alice", "pw-alice")
+    assert "Last garbage collection: never" in _text(ui.get("/ui/"))
+    alice = bearer_client(reg, "alice", "pw-alice", "team/app")
+    # every tag's blobs once: the index "multi" shares its children's with 1.0 and 1.0-arm64
+    used = _distinct_blob_bytes(alice, "team/app", ["1.0", "1.0-arm64"])
+    page = _text(ui.get("/ui/repo?name=team/app"))
+    assert f"Storage used: {human_size(used)} in 3 tags" in page
+    push_blob(alice, "team/app", random_blob(5000))  # referenced by nothing: garbage
+    _garbage_collect(tmp_path / "reg", "--dry-run")
+    page = _text(ui.get("/ui/"))
+    line = re.search(r'<p class="notice" id="last-gc">([^<]*)</p>', page)
+    assert line and "Last garbage collection: Less than a second ago" in line.group(1)
+    assert "(dry run): would delete 1 blob, 0 manifests, 0 uploads; would free 5kB" in line.group(1)
+    _garbage_collect(tmp_path / "reg")
+    page = _text(ui.get("/ui/"))
+    assert "(dry run)" not in page and ": deleted 1 blob, 0 manifests, 0 uploads; freed 5kB" in page
+    assert f"Storage used: {human_size(used)} in 3 tags" in _text(ui.get("/ui/repo?name=team/app"))
+    record = json.loads((tmp_path / "reg/docker/registry/v2/strata/gc/last.json").read_text())
+    assert record["dryRun"] is False and record["deletedBlobs"] == 1 and record["freedBytes"] == 5000
+    # an anonymous visitor of a registry with sign-in sees nothing of it
+    assert "garbage collection" not in _text(UIClient(reg).get("/ui/"))

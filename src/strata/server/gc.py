@@ -33,9 +33,15 @@ from strata.server.storage import paths
 from strata.server.storage.driver import PathNotFound, StorageDriver
 from strata.server.storage.registry import Registry, Repository
 
-__all__ = ["GCLock", "GCReport", "collect", "run_schedule", "run_upload_purger"]
+__all__ = [
+    "LAST_RUN_PATH", "GCLock", "GCReport", "LastRun", "collect", "last_run", "run_schedule", "run_upload_purger",
+]
 
 log = logging.getLogger("strata.registry.gc")
+
+# the last pass's summary, beside the registry's content (the UI shows it); written whole (put_content
+# is an atomic rename on a filesystem, one PUT on S3), so a reader never sees half of it
+LAST_RUN_PATH = f"{paths.ROOT}/strata/gc/last.json"
 
 
 class GCLock:
@@ -122,6 +128,62 @@ class GCReport:
     deleted_uploads: list[tuple[str, str]] = field(default_factory=list)
     freed_bytes: int = 0
     dry_run: bool = False
+    started: float = 0.0
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """What ``LAST_RUN_PATH`` holds: when the last pass started, how long it took, what it deleted."""
+
+    started: float
+    duration: float
+    deleted_blobs: int
+    deleted_manifests: int
+    deleted_uploads: int
+    freed_bytes: int
+    dry_run: bool
+
+    def to_json(self) -> bytes:
+        return json.dumps({
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)), "started": self.started,
+            "duration": round(self.duration, 3), "deletedBlobs": self.deleted_blobs,
+            "deletedManifests": self.deleted_manifests, "deletedUploads": self.deleted_uploads,
+            "freedBytes": self.freed_bytes, "dryRun": self.dry_run,
+        }, indent=2).encode() + b"\n"
+
+
+def _count(doc: dict[str, object], key: str) -> int:
+    value = doc.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _number(doc: dict[str, object], key: str) -> float:
+    value = doc.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else 0.0
+
+
+def last_run(driver: StorageDriver) -> LastRun | None:
+    """The last pass's summary, None when no pass ran (or its record is unreadable)."""
+    try:
+        doc = json.loads(driver.get_content(LAST_RUN_PATH))
+    except (PathNotFound, ValueError):
+        return None
+    if not isinstance(doc, dict) or _number(doc, "started") <= 0:
+        return None
+    return LastRun(_number(doc, "started"), _number(doc, "duration"), _count(doc, "deletedBlobs"),
+                   _count(doc, "deletedManifests"), _count(doc, "deletedUploads"), _count(doc, "freedBytes"),
+                   doc.get("dryRun") is True)
+
+
+def _record(driver: StorageDriver, report: GCReport) -> None:
+    """Write the pass's summary; a failure to write it is logged, never undoes or fails the pass."""
+    summary = LastRun(report.started, report.duration, len(report.deleted_blobs), len(report.deleted_manifests),
+                      len(report.deleted_uploads), report.freed_bytes, report.dry_run)
+    try:
+        driver.put_content(LAST_RUN_PATH, summary.to_json())
+    except Exception as e:  # the storage's own error, whatever the driver
+        log.warning("gc: could not record the pass in %s: %s", LAST_RUN_PATH, e)
 
 
 def _references(data: bytes) -> tuple[list[Digest], list[Digest]]:
@@ -200,7 +262,7 @@ def collect(
 ) -> GCReport:
     """One mark-and-sweep pass; see the module docstring for why it is safe during pushes."""
     report = GCReport(dry_run=dry_run)
-    start = time.time()
+    start = report.started = time.time()
     cutoff = start - grace_period
     doomed: dict[str, list[Digest]] = {}
     for name in registry.repositories():
@@ -240,6 +302,8 @@ def collect(
         if not dry_run:
             _drop_dangling_links(registry)
     _purge_uploads(registry, report, start - upload_purge_age, dry_run)
+    report.duration = time.time() - start
+    _record(registry.driver, report)
     return report
 
 

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from strata.distribution import errcodes as ec
 from strata.server.handlers.base import APIError, RequestContext, paginate
+from strata.server.proxy import proxy_of
 
 __all__ = ["catalog", "list_tags"]
 
@@ -19,7 +20,11 @@ def _tags(ctx: RequestContext) -> list[str]:
 
 async def list_tags(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     repo = ctx.repository
-    tags, headers = paginate(await ctx.state.storage.run(_tags, ctx), request, f"/v2/{repo.name}/tags/list")
+    proxy = proxy_of(request)
+    names = await proxy.tags(repo) if proxy is not None else None  # a pull-through cache asks its upstream
+    if names is None:
+        names = await ctx.state.storage.run(_tags, ctx)
+    tags, headers = paginate(names, request, f"/v2/{repo.name}/tags/list")
     return web.json_response({"name": repo.name, "tags": tags}, headers=headers)
 
 

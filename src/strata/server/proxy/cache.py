@@ -154,6 +154,27 @@ class ProxyCache:
             if parsed.subject is not None:
                 repo.manifests.add_referrer(parsed.subject, d)
 
+    # ------------------------------------------------------------------ tags
+
+    async def tags(self, repo: Repository) -> list[str] | None:
+        """The tag list of a proxied repository, as distribution's proxy answers it: the upstream's
+        (merged with the tags cached here), or only the cached ones when the upstream cannot answer.
+        None when ``repo`` is not proxied; raises ``NAME_UNKNOWN`` when neither side knows it."""
+        routed = self.route(repo.name)
+        if routed is None:
+            return None
+        up, remote = routed
+        local = repo.tags.all() if self.state.registry.exists(repo.name) else []
+        try:
+            remote_tags = await up.tags(remote)
+        except _UPSTREAM_ERRORS as e:
+            if not isinstance(e, _NOT_THERE):
+                log.warning("upstream %s: tags of %s: %s; serving the cached ones", up.name, repo.name, e)
+            if not self.state.registry.exists(repo.name):
+                raise APIError(ec.NAME_UNKNOWN, detail={"name": repo.name})
+            return local
+        return sorted(set(local).union(t for t in remote_tags if is_valid_tag(t)))
+
     # ------------------------------------------------------------------ blobs
 
     async def blob(

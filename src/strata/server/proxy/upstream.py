@@ -74,6 +74,10 @@ class UpstreamClient:
             return None
         return head[0]
 
+    async def tags(self, repo: str) -> list[str]:
+        """The upstream's tag list of ``repo`` (every page)."""
+        return await self.call(self.client.tags, self.remote_name(repo))
+
     async def blob_size(self, repo: str, d: Digest) -> int | None:
         """The blob's size upstream (a HEAD); None when the upstream does not have it."""
         return await self.call(self.client.head_blob, self.remote_name(repo), d)

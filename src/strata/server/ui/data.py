@@ -13,7 +13,9 @@ from strata.server.storage.driver import PathNotFound
 from strata.server.storage.registry import Repository
 from strata.spec import load_json
 
-__all__ = ["Layer", "ManifestView", "RepoSummary", "TagRow", "manifest_view", "repo_summary", "tag_rows"]
+__all__ = [
+    "Layer", "ManifestView", "RepoSummary", "TagRow", "manifest_view", "repo_summary", "storage_used", "tag_rows",
+]
 
 
 @dataclass
@@ -158,13 +160,18 @@ def tag_rows(repo: Repository) -> list[TagRow]:
     return [_tag_row(repo, tag, d) for tag, d in sorted(repo.tags.mapping().items())]
 
 
-def repo_summary(repo: Repository) -> RepoSummary:
-    """Tag count, size of the distinct blobs its tags reference (shared layers once), last push."""
-    rows = tag_rows(repo)
+def storage_used(rows: list[TagRow]) -> int:
+    """Size of the distinct blobs the tags reference (a layer shared by tags counted once)."""
     blobs: dict[str, int] = {}
     for row in rows:
         blobs.update(row.blobs)
-    return RepoSummary(repo.name, len(rows), sum(blobs.values()), max((r.pushed for r in rows), default=0.0))
+    return sum(blobs.values())
+
+
+def repo_summary(repo: Repository) -> RepoSummary:
+    """Tag count, storage used by its tags (shared layers once), last push."""
+    rows = tag_rows(repo)
+    return RepoSummary(repo.name, len(rows), storage_used(rows), max((r.pushed for r in rows), default=0.0))
 
 
 def manifest_view(repo: Repository, d: Digest) -> ManifestView | None:

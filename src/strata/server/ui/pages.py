@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from strata import mediatypes as mt
-from strata.server.ui.data import ManifestView, RepoSummary, TagRow
+from strata.server.gc import LastRun
+from strata.server.ui.data import ManifestView, RepoSummary, TagRow, storage_used
 from strata.server.ui.render import Chrome, esc, layout, link, pretty_json, table, url
 from strata.server.ui.text import ago, history_rows, human_size
 
-__all__ = ["error_page", "login_page", "manifest_page", "repo_page", "repos_page"]
+__all__ = ["error_page", "last_gc", "login_page", "manifest_page", "repo_page", "repos_page"]
 
 
-def repos_page(chrome: Chrome, rows: list[RepoSummary], query: str, page: int, pages: int, total: int) -> str:
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def last_gc(run: LastRun | None) -> str:
+    """The last garbage collection, one line."""
+    if run is None:
+        return '<p class="notice" id="last-gc">Last garbage collection: never</p>'
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(run.started))
+    verb = "would delete" if run.dry_run else "deleted"
+    freed = "would free" if run.dry_run else "freed"
+    text = (f"Last garbage collection: {ago(run.started)} ({when}), took {run.duration:.1f}s"
+            + (" (dry run)" if run.dry_run else "")
+            + f": {verb} {_plural(run.deleted_blobs, 'blob')}, {_plural(run.deleted_manifests, 'manifest')}, "
+            f"{_plural(run.deleted_uploads, 'upload')}; {freed} {human_size(run.freed_bytes)}")
+    return f'<p class="notice" id="last-gc">{esc(text)}</p>'
+
+
+def repos_page(chrome: Chrome, rows: list[RepoSummary], query: str, page: int, pages: int, total: int,
+               gc: str = "") -> str:
+    """``gc``: the last garbage collection's line (``last_gc``), empty for a visitor who may not see it."""
     search = (f'<form class="search" method="get" action="{esc(chrome.base)}/">'
               f'<input type="search" name="q" value="{esc(query)}" placeholder="Search repositories" '
               f'aria-label="Search repositories"><button type="submit">Search</button></form>')
@@ -27,7 +49,7 @@ def repos_page(chrome: Chrome, rows: list[RepoSummary], query: str, page: int, p
         pager.append(link(url(chrome, "", q=query, page=str(page + 1)), "Next", "next"))
     body = (f"<h1>Repositories</h1>{search}"
             + table(["Repository", "Tags", "Size", "Last push"], cells, empty)
-            + f'<div class="pager">{"".join(pager)}</div>')
+            + f'<div class="pager">{"".join(pager)}</div>' + gc)
     return layout(chrome, "Repositories", body)
 
 
@@ -50,7 +72,9 @@ def repo_page(chrome: Chrome, name: str, host: str, rows: list[TagRow], may_dele
     headers = ["Tag", "Digest", "Size", "Created", "OS/Arch", "Pushed", "Pull"] + (["" ] if may_delete else [])
     tags = [r.tag for r in rows]
     first = "latest" if "latest" in tags or not tags else tags[0]
-    body = (f'<h1>{esc(name)}</h1><p class="notice">Pull with <code>strata pull {esc(host)}/{esc(name)}:{esc(first)}</code>'
+    used = (f'<p class="notice" id="storage-used">Storage used: {esc(human_size(storage_used(rows)))} '
+            f"in {_plural(len(rows), 'tag')} (config and layers, each blob counted once)</p>")
+    body = (f'<h1>{esc(name)}</h1>{used}<p class="notice">Pull with <code>strata pull {esc(host)}/{esc(name)}:{esc(first)}</code>'
             f' or <code>docker pull {esc(host)}/{esc(name)}:{esc(first)}</code></p>'
             + table(headers, cells, "No tags"))
     return layout(chrome, name, body)

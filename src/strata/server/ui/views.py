@@ -15,6 +15,7 @@ from aiohttp import web
 
 from strata.digest import Digest
 from strata.errors import InvalidDigest
+from strata.server.gc import last_run
 from strata.server.handlers.base import ServerState
 from strata.server.handlers.manifests import remove_manifest, remove_tag
 from strata.server.names import is_valid_name, is_valid_tag
@@ -96,7 +97,11 @@ class UI:
         chunk = shown[(page - 1) * size : page * size]
         registry = self.state.registry
         rows = await asyncio.to_thread(lambda: [data.repo_summary(registry.repository(n)) for n in chunk])
-        return self.page(request, visit, pages.repos_page(visit.chrome, rows, query, page, pages_total, len(shown)))
+        gc = ""
+        if visit.chrome.account or not visit.chrome.sign_in:  # an anonymous visitor of a closed registry: no
+            gc = pages.last_gc(await asyncio.to_thread(last_run, registry.driver))
+        return self.page(request, visit, pages.repos_page(visit.chrome, rows, query, page, pages_total, len(shown),
+                                                          gc))
 
     async def repo(self, request: web.Request) -> web.StreamResponse:
         visit = self.visit(request)
