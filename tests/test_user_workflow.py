@@ -56,7 +56,7 @@ def test_demo_runs_the_users_workflow() -> None:
     assert [line.split(":")[0] for line in second[1:]] == ["Deleted"] * 4
     assert second[1].startswith(f"Deleted: sha256:{second_id}")
     assert second[3].startswith(f"Deleted: sha256:{first_id}")
-    pushes = [k for k in b if k.startswith("strata push")]
+    pushes = [k for k in b if k.startswith("strata push") and "my-image-name" in k]  # the notes' push, not the registry container's
     assert len(pushes) == 1  # the same command twice: the dict keeps the second run
     again = b[pushes[0]]
     assert again[0].startswith("The push refers to repository [127.0.0.1:")

@@ -112,7 +112,7 @@ def test_search_result_of_the_wrong_shape(strata: StrataRun, hostile: _Hostile) 
                       "/v2/": (200, {}, b"{}")}
     res = strata("search", f"{hostile.host}/r", timeout=120)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-2000:]
-    assert res.stdout.splitlines()[1].split() == [f"{hostile.host}/r", "0"], res.stdout
+    assert res.stdout.splitlines()[1].split() == ["r", "0"], res.stdout  # names as the registry gives them, as Docker
 
 
 def _tar(files: dict[str, bytes]) -> bytes:

@@ -26,6 +26,7 @@ from server.s3.redisd import RedisServer, session_redis
 
 pytestmark = pytest.mark.peers
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
@@ -51,7 +52,7 @@ def _client(url: str) -> Client:
 
 
 def _pullable(c: Client, repo: str, ref: str) -> bool:
-    r = c.get(f"/v2/{repo}/manifests/{ref}", headers={"Accept": OCI_MANIFEST})
+    r = c.get(f"/v2/{repo}/manifests/{ref}", headers={"Accept": f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"})
     if r.status != 200:
         return False
     doc = json.loads(r.body)

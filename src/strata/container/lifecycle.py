@@ -571,9 +571,11 @@ def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None
         raise Conflict(
             f"Cannot kill container: {c.name}: Container {c.id} is not running"
         )
-    if not runtime_for(store.root, c).kill(c.id, sig):
+    runtime = runtime_for(store.root, c)
+    if not runtime.kill(c.id, sig):
         cur = reconcile(store, store.by_id(c.id) or c)
-        if cur.running:
+        # the process may have exited between the record and the signal, before its monitor noticed
+        if cur.running and ((runtime.state(c.id) or {}).get("status") in ("running", "paused")):
             raise StrataError(f"Cannot kill container: {c.name}: OCI runtime kill failed")
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
 
