@@ -75,6 +75,7 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     p.add_argument("--name", help="assign a name to the container")
     p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
+    p.add_argument("--env-file", action="append", default=[], help="read in a file of environment variables")
     p.add_argument("-w", "--workdir", help="working directory inside the container")
     p.add_argument("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
     p.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
@@ -110,6 +111,10 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
     p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
     p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
+    p.add_argument("--label-file", action="append", default=[], help="read in a line delimited file of labels")
+    p.add_argument("--cidfile", default="", help="write the container ID to the file")
+    p.add_argument("--stop-signal", help="signal to stop a container (default SIGTERM)")
+    p.add_argument("--stop-timeout", help="timeout (in seconds) to stop a container")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
     p.add_argument("--runtime", help="OCI runtime to use (runc, crun)")
     p.add_argument("--storage-driver", help="rootfs driver: overlay (default when it mounts) or vfs")
@@ -236,21 +241,81 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
             raise
         image_id = engine.resolve_image(args.image)
     image_cfg = engine.image_config(image_id).data.get("config") or {}
-    labels = {}
-    for item in args.label:
-        key, _, value = item.partition("=")
-        labels[key] = value
+    env, labels = _env_and_labels(args)
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
     opts = lc.CreateOptions(
         image_name=args.image, image_id=str(image_id), image_cfg=image_cfg, lowers=engine.layer_dirs(image_id),
-        name=args.name, cmd=list(args.command) or None, entrypoint=entrypoint, env=list(args.env),
+        name=args.name, cmd=list(args.command) or None, entrypoint=entrypoint, env=env,
         workdir=args.workdir, user=args.user, hostname=args.hostname, network=args.network,
         mounts=specs, storage=storage, tty=args.tty, interactive=args.interactive,
         auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
         detach=bool(getattr(args, "detach", False)), security_opt=list(args.security_opt),
-        net=_net_options(args), resources=resources,
+        net=_net_options(args), resources=resources, stop_signal=args.stop_signal,
+        stop_timeout=_stop_timeout(args), cidfile=args.cidfile,
     )
     return lc.create(store, opts)
+
+
+def _stop_timeout(args: argparse.Namespace) -> int | None:
+    """``--stop-timeout`` as Docker's flag parser reads an int (its strconv error for anything else)."""
+    text = args.stop_timeout
+    if text is None:
+        return None
+    try:
+        return int(text, 0) if text.strip() == text and "_" not in text else int("!")
+    except ValueError:
+        cmd = "run" if hasattr(args, "detach") else "create"
+        raise _flag_error(cmd, "--stop-timeout", text, f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
+
+
+def _env_and_labels(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """Docker's CLI: the ``--env-file``/``--label-file`` lines first, then ``-e``/``-l`` (later wins)."""
+    from strata.container.spec import read_kv_file
+
+    try:
+        env = [e for f in args.env_file for e in read_kv_file(f, from_environ=True)]
+        label_items = [x for f in args.label_file for x in read_kv_file(f, from_environ=False)]
+    except StrataError as e:
+        cmd = "run" if hasattr(args, "detach") else "create"
+        raise StrataError(f"{e}.\nSee 'strata {cmd} --help'.", exit_code=125) from None
+    labels = {}
+    for item in [*label_items, *args.label]:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    return [*env, *args.env], labels
+
+
+def _cidfile(args: argparse.Namespace) -> int | None:
+    """Docker's ``--cidfile``: refused when the file exists, made before the container is."""
+    if not args.cidfile:
+        return None
+    cmd = "run" if hasattr(args, "detach") else "create"
+    try:
+        return os.open(args.cidfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        why = f"container ID file found, make sure the other container isn't running or delete {args.cidfile}"
+    except OSError as e:
+        why = f"failed to create the container ID file: open {args.cidfile}: {(e.strerror or str(e)).lower()}"
+    if cmd == "create":  # Docker's create returns the error as is; run reports it with its usage line
+        raise StrataError(why)
+    # Docker's run: 127 when the error mentions a missing file
+    raise StrataError(f"{why}.\nSee 'strata run --help'.", exit_code=127 if "no such file" in why else 125)
+
+
+def _create_with_cidfile(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
+    """``_create``, the ID written to ``--cidfile`` (the file removed when the create fails)."""
+    fd = _cidfile(args)
+    if fd is None:
+        return _create(ctx, args, store)
+    try:
+        c = _create(ctx, args, store)
+        os.write(fd, c.id.encode())
+    except BaseException:
+        os.unlink(args.cidfile)
+        raise
+    finally:
+        os.close(fd)
+    return c
 
 
 def _pull_missing(ctx: Context, name: str) -> bool:
@@ -262,11 +327,8 @@ def _pull_missing(ctx: Context, name: str) -> bool:
 
 
 def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
-    try:
-        with _store(ctx) as store:
-            c = _create(ctx, args, store)
-    except StrataError as e:
-        raise _as_run_error(e) from None
+    with _store(ctx) as store:  # Docker's create: a daemon's error exits 1 (a flag's: 125, as run)
+        c = _create_with_cidfile(ctx, args, store)
     print(c.id, file=ctx.out)
     return 0
 
@@ -288,7 +350,7 @@ def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     store = _store(ctx)
     try:
         try:
-            c = _create(ctx, args, store)
+            c = _create_with_cidfile(ctx, args, store)
             ctx.close()  # the container may run for long: do not hold the image store open
             if args.detach:
                 try:
@@ -388,7 +450,7 @@ def _cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
 
     def stop(store: ContainerStore, c: Container) -> str:
-        lc.stop(store, c, float(args.time))
+        lc.stop(store, c, None if args.time is None else float(args.time))
         return _as_given(args, c)
 
     return _each(ctx, args.containers, stop)
@@ -398,7 +460,7 @@ def _cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
 
     def restart(store: ContainerStore, c: Container) -> str:
-        c = lc.stop(store, c, float(args.time))
+        c = lc.stop(store, c, None if args.time is None else float(args.time))
         lc.start_detached(store, c)
         return _as_given(args, c)
 
@@ -808,7 +870,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
         ("restart", _cmd_restart, "Restart one or more containers"),
     ):
         p = _add(sub, name, handler, text)
-        p.add_argument("-t", "--time", type=int, default=10, help="seconds to wait before killing it")
+        p.add_argument("-t", "--time", type=int, help="seconds to wait before killing it (default 10, or the container's --stop-timeout)")
         _containers_arg(p)
 
     p = _add(sub, "kill", _cmd_kill, "Kill one or more running containers")

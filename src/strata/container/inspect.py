@@ -82,7 +82,7 @@ def host_config_doc(c: Container) -> dict[str, Any]:
     """Docker's ``HostConfig`` with every field Docker 20.10 shows (the unsupported ones at their defaults)."""
     hc = c.host_config
     return {
-        "Binds": hc.get("Binds"), "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+        "Binds": hc.get("Binds"), "ContainerIDFile": hc.get("ContainerIDFile", ""), "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": hc.get("NetworkMode", "default"), "PortBindings": hc.get("PortBindings") or {},
         "RestartPolicy": hc.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": bool(hc.get("AutoRemove")),
         "VolumeDriver": "", "VolumesFrom": hc.get("VolumesFrom"), "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host",

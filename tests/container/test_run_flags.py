@@ -1,0 +1,135 @@
+"""``run``/``create`` flags of issue 9: ``--env-file``, ``--label-file``, ``--cidfile``, ``--stop-signal``,
+``--stop-timeout`` - real runc containers, and Docker 20.10's errors and inspect fields side by side."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from container_helpers import Strata
+
+from peers import Dockerd
+from strata.container.spec import read_kv_file
+from strata.errors import StrataError
+
+
+def _error(res: subprocess.CompletedProcess[str]) -> str:
+    text = res.stderr.strip().splitlines()[0] if res.stderr.strip() else ""
+    text = re.sub(r"^(docker: )?(Error response from daemon: |Error: )?", "", text)
+    return text.rstrip(".")
+
+
+def test_kv_file_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "env"
+    f.write_bytes(b"\xef\xbb\xbf# comment\n\n  A=1\nB=x=y \nFROM_HOST\nNOT_SET\r\nC=\n")
+    monkeypatch.setenv("FROM_HOST", "h")
+    monkeypatch.delenv("NOT_SET", raising=False)
+    assert read_kv_file(str(f), from_environ=True) == ["A=1", "B=x=y ", "FROM_HOST=h", "C="]
+    assert read_kv_file(str(f), from_environ=False) == ["A=1", "B=x=y ", "C="]
+    f.write_text("BAD KEY=1\n")
+    with pytest.raises(StrataError, match="poorly formatted environment: variable 'BAD KEY' contains whitespaces"):
+        read_kv_file(str(f), from_environ=True)
+    f.write_text("=1\n")
+    with pytest.raises(StrataError, match="poorly formatted environment: no variable name on line '=1'"):
+        read_kv_file(str(f), from_environ=True)
+    with pytest.raises(StrataError, match=f"open {tmp_path}/nope: no such file or directory"):
+        read_kv_file(str(tmp_path / "nope"), from_environ=True)
+
+
+@pytest.mark.runtime
+def test_env_and_label_files(strata: Strata, busybox_image: str, tmp_path: Path) -> None:
+    env = tmp_path / "env"
+    env.write_text("# the file's\nFILE_ONLY=f\nBOTH=from-file\n")
+    labels = tmp_path / "labels"
+    labels.write_text("a=1\nbare\nb=from-file\n")
+    out = strata("run", "--name", "kv", "--env-file", str(env), "-e", "BOTH=from-flag", "--label-file",
+                 str(labels), "-l", "b=from-flag", busybox_image, "env").stdout.splitlines()
+    assert "FILE_ONLY=f" in out and "BOTH=from-flag" in out and "BOTH=from-file" not in out
+    doc = json.loads(strata("inspect", "kv").stdout)[0]
+    assert doc["Config"]["Labels"] == {"a": "1", "b": "from-flag"}  # Docker drops a bare key
+    assert [e for e in doc["Config"]["Env"] if e.startswith(("FILE_ONLY", "BOTH"))] == ["FILE_ONLY=f", "BOTH=from-flag"]
+
+
+@pytest.mark.runtime
+def test_missing_env_file_is_refused(strata: Strata, busybox_image: str, tmp_path: Path) -> None:
+    for cmd in ("run", "create"):
+        res = strata(cmd, "--env-file", str(tmp_path / "nope"), busybox_image, "true", check=False)
+        assert (res.returncode, res.stderr) == (
+            125, f"Error: open {tmp_path}/nope: no such file or directory.\nSee 'strata {cmd} --help'.\n")
+    assert strata("ps", "-aq").stdout == ""
+
+
+@pytest.mark.runtime
+def test_cidfile(strata: Strata, busybox_image: str, tmp_path: Path) -> None:
+    cidfile = tmp_path / "cid"
+    cid = strata("run", "-d", "--cidfile", str(cidfile), busybox_image, "sleep", "30").stdout.strip()
+    assert cidfile.read_text() == cid
+    doc = json.loads(strata("inspect", cid).stdout)[0]
+    assert doc["HostConfig"]["ContainerIDFile"] == str(cidfile)
+    res = strata("create", "--cidfile", str(cidfile), busybox_image, "true", check=False)
+    assert (res.returncode, res.stderr) == (1, "Error: container ID file found, make sure the other container "
+                                               f"isn't running or delete {cidfile}\n")
+    res = strata("run", "--cidfile", str(cidfile), busybox_image, "true", check=False)
+    assert (res.returncode, res.stderr) == (125, "Error: container ID file found, make sure the other container "
+                                                 f"isn't running or delete {cidfile}.\nSee 'strata run --help'.\n")
+    assert strata("ps", "-aq", "--no-trunc").stdout.split() == [cid] and cidfile.read_text() == cid
+    # a create that fails leaves no file behind
+    res = strata("create", "--cidfile", str(tmp_path / "cid2"), "--stop-signal", "NOPE", busybox_image, check=False)
+    assert (res.returncode, res.stderr) == (1, "Error: Invalid signal: NOPE\n")
+    assert not (tmp_path / "cid2").exists()
+
+
+@pytest.mark.runtime
+def test_stop_signal_and_timeout(strata: Strata, busybox_image: str) -> None:
+    script = 'trap "echo got USR1; exit 3" USR1; while true; do sleep 0.1; done'
+    strata("run", "-d", "--name", "usr1", "--stop-signal", "SIGUSR1", busybox_image, "sh", "-c", script)
+    # pid 1 ignores SIGTERM: only the stop timeout ends it
+    strata("run", "-d", "--name", "deaf", "--stop-timeout", "1", busybox_image, "sleep", "60")
+    cfg = json.loads(strata("inspect", "usr1", "deaf").stdout)
+    assert (cfg[0]["Config"]["StopSignal"], "StopTimeout" in cfg[0]["Config"]) == ("SIGUSR1", False)
+    assert (cfg[1]["Config"]["StopTimeout"], "StopSignal" in cfg[1]["Config"]) == (1, False)
+    time.sleep(0.5)
+    assert strata("stop", "usr1").stdout == "usr1\n"
+    assert strata("inspect", "-f", "{{.State.ExitCode}}", "usr1").stdout == "3\n"
+    assert strata("logs", "usr1").stdout == "got USR1\n"
+    began = time.monotonic()
+    strata("stop", "deaf")
+    assert time.monotonic() - began < 6
+    assert strata("inspect", "-f", "{{.State.ExitCode}}", "deaf").stdout == "137\n"
+
+
+@pytest.mark.runtime
+@pytest.mark.parametrize("flags", [
+    ["--stop-signal", "NOPE"], ["--stop-signal", "0"], ["--stop-timeout", "x"], ["--cidfile", "/nonexistent/d/cid"],
+    ["--env-file", "/nonexistent"], ["--label-file", "/nonexistent"],
+])
+def test_bad_flags_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox: str,
+                                flags: list[str]) -> None:
+    for cmd in ("create", "run"):
+        ours = strata(cmd, *flags, busybox_image, "true", check=False)
+        theirs = dockerd.run(cmd, *flags, docker_busybox, "true", check=False)
+        assert (ours.returncode, _error(ours)) == (theirs.returncode, _error(theirs))
+    assert strata("ps", "-aq").stdout == ""
+
+
+@pytest.mark.runtime
+def test_inspect_fields_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox: str,
+                                     tmp_path: Path) -> None:
+    (tmp_path / "env").write_text("A=1\n")
+    (tmp_path / "labels").write_text("l=1\nbare\n")
+    flags = ["--env-file", str(tmp_path / "env"), "--label-file", str(tmp_path / "labels"), "--stop-signal", "USR2",
+             "--stop-timeout", "7"]
+    fmt = "{{json .Config.StopSignal}} {{json .Config.StopTimeout}} {{json .Config.Labels}} {{json .Config.Env}}"
+    ours_id = strata("create", "--cidfile", str(tmp_path / "ours"), *flags, busybox_image, "true").stdout.strip()
+    theirs_id = dockerd.run("create", "--cidfile", str(tmp_path / "theirs"), *flags, docker_busybox, "true").stdout.strip()
+    try:
+        assert (tmp_path / "ours").read_text() == ours_id and (tmp_path / "theirs").read_text() == theirs_id
+        ours = strata("inspect", "-f", fmt, ours_id).stdout
+        theirs = dockerd.run("inspect", "-f", fmt, theirs_id).stdout
+        assert ours.replace(" null", "") == theirs.replace(" null", "")
+    finally:
+        dockerd.run("rm", theirs_id, check=False)
