@@ -13,6 +13,7 @@ import pytest
 from container_helpers import Strata
 
 from peers import Dockerd
+from strata.container.health import healthcheck_config, merge_healthcheck, parse_duration
 from strata.container.spec import read_kv_file
 from strata.errors import StrataError
 
@@ -133,3 +134,98 @@ def test_inspect_fields_match_docker(strata: Strata, busybox_image: str, dockerd
         assert ours.replace(" null", "") == theirs.replace(" null", "")
     finally:
         dockerd.run("rm", theirs_id, check=False)
+
+
+def test_health_flag_parsing() -> None:
+    assert parse_duration("1m30s") == 90_000_000_000 and parse_duration("500ms") == 500_000_000
+    assert parse_duration("0") == 0 and parse_duration("1.5s") == 1_500_000_000
+    for text, why in (("5", 'missing unit in duration "5"'), ("5x", 'unknown unit "x" in duration "5x"'),
+                      ("x", 'invalid duration "x"')):
+        with pytest.raises(ValueError, match=f"time: {why}"):
+            parse_duration(text)
+    zero = {"Interval": 0, "Timeout": 0, "StartPeriod": 0}
+    assert healthcheck_config(None, zero, 0, False) is None
+    assert healthcheck_config(None, zero, 0, True) == {"Test": ["NONE"]}
+    assert healthcheck_config("true", {**zero, "Interval": 10**9}, 2, False) == {
+        "Test": ["CMD-SHELL", "true"], "Interval": 10**9, "Retries": 2}
+    with pytest.raises(StrataError, match="--no-healthcheck conflicts with --health-\\* options"):
+        healthcheck_config("true", zero, 0, True)
+    with pytest.raises(StrataError, match="--health-retries cannot be negative"):
+        healthcheck_config("true", zero, -1, False)
+    image = {"Test": ["CMD", "check"], "Interval": 5, "Retries": 4}
+    assert merge_healthcheck({"Interval": 7}, image) == {"Test": ["CMD", "check"], "Interval": 7, "Retries": 4}
+    assert merge_healthcheck(None, image) == image and merge_healthcheck({"Test": ["NONE"]}, image)["Test"] == ["NONE"]
+
+
+def _health(strata: Strata, name: str) -> dict[str, object]:
+    doc: dict[str, object] = json.loads(strata("inspect", "-f", "{{json .State.Health}}", name).stdout)
+    return doc
+
+
+def _wait_status(strata: Strata, name: str, want: str, seconds: float = 15) -> dict[str, object]:
+    deadline = time.monotonic() + seconds
+    while True:
+        health = _health(strata, name)
+        if health["Status"] == want or time.monotonic() > deadline:
+            return health
+        time.sleep(0.3)
+
+
+@pytest.mark.runtime
+def test_health_check_runs_in_the_container(strata: Strata, busybox_image: str) -> None:
+    strata("run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "1s",
+           "--health-retries", "2", busybox_image, "sleep", "60")
+    assert strata("ps", "--format", "{{.Status}}").stdout.endswith(" (health: starting)\n")
+    assert _health(strata, "hc") == {"Status": "starting", "FailingStreak": 0, "Log": []}
+    strata("exec", "hc", "sh", "-c", "echo fine > /tmp/ok")
+    health = _wait_status(strata, "hc", "healthy")
+    assert health["Status"] == "healthy" and health["FailingStreak"] == 0
+    last = health["Log"][-1]  # type: ignore[index]
+    assert (last["ExitCode"], last["Output"]) == (0, "fine\n")
+    assert strata("ps", "--format", "{{.Status}}").stdout.endswith(" (healthy)\n")
+    strata("exec", "hc", "rm", "/tmp/ok")
+    health = _wait_status(strata, "hc", "unhealthy")
+    assert health["Status"] == "unhealthy" and int(health["FailingStreak"]) >= 2  # type: ignore[call-overload]
+    assert "No such file or directory" in health["Log"][-1]["Output"]  # type: ignore[index]
+    assert strata("ps", "--format", "{{.Status}}").stdout.endswith(" (unhealthy)\n")
+    assert len(health["Log"]) <= 5  # type: ignore[arg-type]
+
+
+@pytest.mark.runtime
+def test_no_healthcheck_and_plain_containers_have_no_health(strata: Strata, busybox_image: str) -> None:
+    strata("create", "--name", "plain", busybox_image, "true")
+    strata("create", "--name", "none", "--no-healthcheck", busybox_image, "true")
+    doc = json.loads(strata("inspect", "plain").stdout)[0]
+    assert "Health" not in doc["State"] and "Healthcheck" not in doc["Config"]
+    assert strata("inspect", "-f", "{{json .Config.Healthcheck}}", "none").stdout == '{"Test":["NONE"]}\n'
+
+
+@pytest.mark.runtime
+@pytest.mark.parametrize("flags", [
+    ["--health-cmd", "true", "--health-interval", "2s", "--health-timeout", "1m30s", "--health-retries", "4",
+     "--health-start-period", "500ms"],
+    ["--no-healthcheck"], ["--health-retries", "2"],
+])
+def test_healthcheck_config_matches_docker(strata: Strata, busybox_image: str, dockerd: Dockerd,
+                                           docker_busybox: str, flags: list[str]) -> None:
+    fmt = "{{json .Config.Healthcheck}}"
+    ours_id = strata("create", *flags, busybox_image, "true").stdout.strip()
+    theirs_id = dockerd.run("create", *flags, docker_busybox, "true").stdout.strip()
+    try:
+        assert strata("inspect", "-f", fmt, ours_id).stdout == dockerd.run("inspect", "-f", fmt, theirs_id).stdout
+    finally:
+        dockerd.run("rm", theirs_id, check=False)
+
+
+@pytest.mark.runtime
+@pytest.mark.parametrize("flags", [
+    ["--no-healthcheck", "--health-cmd", "true"], ["--health-retries", "-1"], ["--health-interval=-1s"],
+    ["--health-timeout", "5"],
+])
+def test_bad_health_flags_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox: str,
+                                       flags: list[str]) -> None:
+    for cmd in ("create", "run"):
+        ours = strata(cmd, *flags, busybox_image, "true", check=False)
+        theirs = dockerd.run(cmd, *flags, docker_busybox, "true", check=False)
+        assert (ours.returncode, _error(ours)) == (theirs.returncode, _error(theirs))
+    assert strata("ps", "-aq").stdout == ""

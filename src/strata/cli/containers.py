@@ -115,6 +115,11 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cidfile", default="", help="write the container ID to the file")
     p.add_argument("--stop-signal", help="signal to stop a container (default SIGTERM)")
     p.add_argument("--stop-timeout", help="timeout (in seconds) to stop a container")
+    p.add_argument("--health-cmd", help="command to run to check health")
+    for what in ("interval", "timeout", "start-period"):
+        p.add_argument(f"--health-{what}", default="0s", help=f"health check {what.replace('-', ' ')} (ms|s|m|h)")
+    p.add_argument("--health-retries", default="0", help="consecutive failures needed to report unhealthy")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
     p.add_argument("--runtime", help="OCI runtime to use (runc, crun)")
     p.add_argument("--storage-driver", help="rootfs driver: overlay (default when it mounts) or vfs")
@@ -251,9 +256,29 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
         detach=bool(getattr(args, "detach", False)), security_opt=list(args.security_opt),
         net=_net_options(args), resources=resources, stop_signal=args.stop_signal,
-        stop_timeout=_stop_timeout(args), cidfile=args.cidfile,
+        stop_timeout=_stop_timeout(args), cidfile=args.cidfile, healthcheck=_healthcheck(args),
     )
     return lc.create(store, opts)
+
+
+def _healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``--health-*`` flags as Docker's CLI makes ``Config.Healthcheck`` (its flag errors)."""
+    from strata.container.health import healthcheck_config, parse_duration
+
+    cmd = "run" if hasattr(args, "detach") else "create"
+    durations = {}
+    for key, flag in (("Interval", "interval"), ("Timeout", "timeout"), ("StartPeriod", "start-period")):
+        text = getattr(args, f"health_{flag.replace('-', '_')}")
+        try:
+            durations[key] = parse_duration(text)
+        except ValueError as e:
+            raise _flag_error(cmd, f"--health-{flag}", text, str(e)) from None
+    try:
+        retries = int(args.health_retries)
+    except ValueError:
+        raise _flag_error(cmd, "--health-retries", args.health_retries,
+                          f'strconv.ParseInt: parsing "{args.health_retries}": invalid syntax') from None
+    return healthcheck_config(args.health_cmd, durations, retries, args.no_healthcheck)
 
 
 def _stop_timeout(args: argparse.Namespace) -> int | None:
@@ -625,10 +650,14 @@ def _image_size(ctx: Context, image_id: str) -> int:
 def _status(c: Container) -> str:
     from strata.cli.format import container_status
 
-    return container_status(
+    status = container_status(
         running=c.running, paused=c.state == "paused", dead=c.state == "dead", restarting=c.state == "restarting",
         started_at=c.started_at or None, finished_at=c.finished_at or None, exit_code=c.exit_code,
     )
+    if c.health and c.state == "running":  # Docker's "Up 3 seconds (healthy)"
+        health = str(c.health.get("Status") or "")
+        status += " (health: starting)" if health == "starting" else f" ({health})" if health else ""
+    return status
 
 
 def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:

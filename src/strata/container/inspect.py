@@ -56,6 +56,7 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
             "Error": c.error,
             "StartedAt": rfc3339nano(c.started_at),
             "FinishedAt": rfc3339nano(c.finished_at),
+            **({"Health": _health(c.health)} if c.health is not None else {}),
         },
         "Image": c.image_id,
         "ResolvConfPath": str(cdir / "resolv.conf"),
@@ -76,6 +77,11 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
         "Config": c.config,
         "NetworkSettings": _network_settings(c),
     }
+
+
+def _health(health: dict[str, Any]) -> dict[str, Any]:
+    log = [{**r, "Start": rfc3339nano(r["Start"]), "End": rfc3339nano(r["End"])} for r in health.get("Log") or []]
+    return {"Status": health.get("Status", ""), "FailingStreak": health.get("FailingStreak", 0), "Log": log}
 
 
 def host_config_doc(c: Container) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
+from strata.container.health import merge_healthcheck
 from strata.container.monitor import Attach, read_exit_file, spawn_monitor, spawn_restarter, supervise
 from strata.container.network.endpoints import (
     Pending,
@@ -95,6 +96,7 @@ class CreateOptions:
     stop_signal: str | None = None
     stop_timeout: int | None = None
     cidfile: str = ""
+    healthcheck: dict[str, Any] | None = None  # from the --health-* flags (Docker's CLI)
 
 
 @dataclass
@@ -261,6 +263,12 @@ def _stop_config(config: dict[str, Any], opts: CreateOptions) -> None:
         config["StopSignal"] = opts.stop_signal
     if opts.stop_timeout is not None:
         config["StopTimeout"] = opts.stop_timeout
+    check = merge_healthcheck(opts.healthcheck, opts.image_cfg.get("Healthcheck"))
+    if check is not None:  # Docker's Config puts it right after Cmd
+        items = list(config.items())
+        at = [k for k, _ in items].index("Cmd") + 1
+        config.clear()
+        config.update([*items[:at], ("Healthcheck", check), *items[at:]])
 
 
 def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> dict[str, Any]:
