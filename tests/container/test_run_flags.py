@@ -229,3 +229,20 @@ def test_bad_health_flags_match_docker(strata: Strata, busybox_image: str, docke
         theirs = dockerd.run(cmd, *flags, docker_busybox, "true", check=False)
         assert (ours.returncode, _error(ours)) == (theirs.returncode, _error(theirs))
     assert strata("ps", "-aq").stdout == ""
+
+
+@pytest.mark.runtime
+def test_image_healthcheck(strata: Strata, busybox_image: str, busybox_tar: Path) -> None:
+    strata("import", "-c", 'CMD ["/bin/sh"]', "-c", "HEALTHCHECK --interval=1s --retries=1 CMD cat /etc/passwd",
+           str(busybox_tar), "hc-image:1")
+    strata("run", "-d", "--name", "from-image", "hc-image:1", "sleep", "60")
+    strata("run", "-d", "--name", "disabled", "--no-healthcheck", "hc-image:1", "sleep", "60")
+    strata("run", "-d", "--name", "overridden", "--health-cmd", "exit 1", "hc-image:1", "sleep", "60")
+    cfg = json.loads(strata("inspect", "-f", "{{json .Config.Healthcheck}}", "overridden").stdout)
+    assert cfg == {"Test": ["CMD-SHELL", "exit 1"], "Interval": 1_000_000_000, "Retries": 1}
+    assert _wait_status(strata, "from-image", "healthy")["Status"] == "healthy"
+    assert _wait_status(strata, "overridden", "unhealthy")["Status"] == "unhealthy"
+    assert "Health" not in json.loads(strata("inspect", "disabled").stdout)[0]["State"]
+    status = dict(line.split(" ", 1) for line in strata("ps", "--format", "{{.Names}} {{.Status}}").stdout.splitlines())
+    assert status["from-image"].endswith("(healthy)") and status["overridden"].endswith("(unhealthy)")
+    assert "(" not in status["disabled"]

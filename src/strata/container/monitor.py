@@ -368,13 +368,15 @@ def supervise(
     health = HealthMonitor(store.root, c.id, c.config, runtime)
     health.start()
     raw_fd = attach.stdin if (run.tty and attach.stdin is not None and c.config.get("OpenStdin")) else None
-    with _signals_forwarded(run, attach):
-        if raw_fd is not None:
-            with raw_terminal(raw_fd):
+    try:
+        with _signals_forwarded(run, attach):
+            if raw_fd is not None:
+                with raw_terminal(raw_fd):
+                    code = run.pump()
+            else:
                 code = run.pump()
-        else:
-            code = run.pump()
-    health.stop()
+    finally:
+        health.stop()
     final = run.finish(code)
     if remove is not None and final is not None:
         remove(final)
