@@ -75,6 +75,7 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     p.add_argument("--name", help="assign a name to the container")
     p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
+    p.add_argument("--env-file", action="append", default=[], help="read in a file of environment variables")
     p.add_argument("-w", "--workdir", help="working directory inside the container")
     p.add_argument("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
     p.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
@@ -110,6 +111,15 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
     p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
     p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
+    p.add_argument("--label-file", action="append", default=[], help="read in a line delimited file of labels")
+    p.add_argument("--cidfile", default="", help="write the container ID to the file")
+    p.add_argument("--stop-signal", help="signal to stop a container (default SIGTERM)")
+    p.add_argument("--stop-timeout", help="timeout (in seconds) to stop a container")
+    p.add_argument("--health-cmd", help="command to run to check health")
+    for what in ("interval", "timeout", "start-period"):
+        p.add_argument(f"--health-{what}", default="0s", help=f"health check {what.replace('-', ' ')} (ms|s|m|h)")
+    p.add_argument("--health-retries", default="0", help="consecutive failures needed to report unhealthy")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
     p.add_argument("--runtime", help="OCI runtime to use (runc, crun)")
     p.add_argument("--storage-driver", help="rootfs driver: overlay (default when it mounts) or vfs")
@@ -236,21 +246,101 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
             raise
         image_id = engine.resolve_image(args.image)
     image_cfg = engine.image_config(image_id).data.get("config") or {}
-    labels = {}
-    for item in args.label:
-        key, _, value = item.partition("=")
-        labels[key] = value
+    env, labels = _env_and_labels(args)
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
     opts = lc.CreateOptions(
         image_name=args.image, image_id=str(image_id), image_cfg=image_cfg, lowers=engine.layer_dirs(image_id),
-        name=args.name, cmd=list(args.command) or None, entrypoint=entrypoint, env=list(args.env),
+        name=args.name, cmd=list(args.command) or None, entrypoint=entrypoint, env=env,
         workdir=args.workdir, user=args.user, hostname=args.hostname, network=args.network,
         mounts=specs, storage=storage, tty=args.tty, interactive=args.interactive,
         auto_remove=args.rm, driver=args.storage_driver, runtime=args.runtime, labels=labels,
         detach=bool(getattr(args, "detach", False)), security_opt=list(args.security_opt),
-        net=_net_options(args), resources=resources,
+        net=_net_options(args), resources=resources, stop_signal=args.stop_signal,
+        stop_timeout=_stop_timeout(args), cidfile=args.cidfile, healthcheck=_healthcheck(args),
     )
     return lc.create(store, opts)
+
+
+def _healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``--health-*`` flags as Docker's CLI makes ``Config.Healthcheck`` (its flag errors)."""
+    from strata.container.health import healthcheck_config, parse_duration
+
+    cmd = "run" if hasattr(args, "detach") else "create"
+    durations = {}
+    for key, flag in (("Interval", "interval"), ("Timeout", "timeout"), ("StartPeriod", "start-period")):
+        text = getattr(args, f"health_{flag.replace('-', '_')}")
+        try:
+            durations[key] = parse_duration(text)
+        except ValueError as e:
+            raise _flag_error(cmd, f"--health-{flag}", text, str(e)) from None
+    try:
+        retries = int(args.health_retries)
+    except ValueError:
+        raise _flag_error(cmd, "--health-retries", args.health_retries,
+                          f'strconv.ParseInt: parsing "{args.health_retries}": invalid syntax') from None
+    return healthcheck_config(args.health_cmd, durations, retries, args.no_healthcheck)
+
+
+def _stop_timeout(args: argparse.Namespace) -> int | None:
+    """``--stop-timeout`` as Docker's flag parser reads an int (its strconv error for anything else)."""
+    text = args.stop_timeout
+    if text is None:
+        return None
+    try:
+        return int(text, 0) if text.strip() == text and "_" not in text else int("!")
+    except ValueError:
+        cmd = "run" if hasattr(args, "detach") else "create"
+        raise _flag_error(cmd, "--stop-timeout", text, f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
+
+
+def _env_and_labels(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """Docker's CLI: the ``--env-file``/``--label-file`` lines first, then ``-e``/``-l`` (later wins)."""
+    from strata.container.spec import read_kv_file
+
+    try:
+        env = [e for f in args.env_file for e in read_kv_file(f, from_environ=True)]
+        label_items = [x for f in args.label_file for x in read_kv_file(f, from_environ=False)]
+    except StrataError as e:
+        cmd = "run" if hasattr(args, "detach") else "create"
+        raise StrataError(f"{e}.\nSee 'strata {cmd} --help'.", exit_code=125) from None
+    labels = {}
+    for item in [*label_items, *args.label]:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    return [*env, *args.env], labels
+
+
+def _cidfile(args: argparse.Namespace) -> int | None:
+    """Docker's ``--cidfile``: refused when the file exists, made before the container is."""
+    if not args.cidfile:
+        return None
+    cmd = "run" if hasattr(args, "detach") else "create"
+    try:
+        return os.open(args.cidfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        why = f"container ID file found, make sure the other container isn't running or delete {args.cidfile}"
+    except OSError as e:
+        why = f"failed to create the container ID file: open {args.cidfile}: {(e.strerror or str(e)).lower()}"
+    if cmd == "create":  # Docker's create returns the error as is; run reports it with its usage line
+        raise StrataError(why)
+    # Docker's run: 127 when the error mentions a missing file
+    raise StrataError(f"{why}.\nSee 'strata run --help'.", exit_code=127 if "no such file" in why else 125)
+
+
+def _create_with_cidfile(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
+    """``_create``, the ID written to ``--cidfile`` (the file removed when the create fails)."""
+    fd = _cidfile(args)
+    if fd is None:
+        return _create(ctx, args, store)
+    try:
+        c = _create(ctx, args, store)
+        os.write(fd, c.id.encode())
+    except BaseException:
+        os.unlink(args.cidfile)
+        raise
+    finally:
+        os.close(fd)
+    return c
 
 
 def _pull_missing(ctx: Context, name: str) -> bool:
@@ -262,11 +352,8 @@ def _pull_missing(ctx: Context, name: str) -> bool:
 
 
 def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
-    try:
-        with _store(ctx) as store:
-            c = _create(ctx, args, store)
-    except StrataError as e:
-        raise _as_run_error(e) from None
+    with _store(ctx) as store:  # Docker's create: a daemon's error exits 1 (a flag's: 125, as run)
+        c = _create_with_cidfile(ctx, args, store)
     print(c.id, file=ctx.out)
     return 0
 
@@ -288,7 +375,7 @@ def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     store = _store(ctx)
     try:
         try:
-            c = _create(ctx, args, store)
+            c = _create_with_cidfile(ctx, args, store)
             ctx.close()  # the container may run for long: do not hold the image store open
             if args.detach:
                 try:
@@ -388,7 +475,7 @@ def _cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
 
     def stop(store: ContainerStore, c: Container) -> str:
-        lc.stop(store, c, float(args.time))
+        lc.stop(store, c, None if args.time is None else float(args.time))
         return _as_given(args, c)
 
     return _each(ctx, args.containers, stop)
@@ -398,7 +485,7 @@ def _cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
 
     def restart(store: ContainerStore, c: Container) -> str:
-        c = lc.stop(store, c, float(args.time))
+        c = lc.stop(store, c, None if args.time is None else float(args.time))
         lc.start_detached(store, c)
         return _as_given(args, c)
 
@@ -563,10 +650,14 @@ def _image_size(ctx: Context, image_id: str) -> int:
 def _status(c: Container) -> str:
     from strata.cli.format import container_status
 
-    return container_status(
+    status = container_status(
         running=c.running, paused=c.state == "paused", dead=c.state == "dead", restarting=c.state == "restarting",
         started_at=c.started_at or None, finished_at=c.finished_at or None, exit_code=c.exit_code,
     )
+    if c.health and c.state == "running":  # Docker's "Up 3 seconds (healthy)"
+        health = str(c.health.get("Status") or "")
+        status += " (health: starting)" if health == "starting" else f" ({health})" if health else ""
+    return status
 
 
 def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
@@ -808,7 +899,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
         ("restart", _cmd_restart, "Restart one or more containers"),
     ):
         p = _add(sub, name, handler, text)
-        p.add_argument("-t", "--time", type=int, default=10, help="seconds to wait before killing it")
+        p.add_argument("-t", "--time", type=int, help="seconds to wait before killing it (default 10, or the container's --stop-timeout)")
         _containers_arg(p)
 
     p = _add(sub, "kill", _cmd_kill, "Kill one or more running containers")

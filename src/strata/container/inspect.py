@@ -56,6 +56,7 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
             "Error": c.error,
             "StartedAt": rfc3339nano(c.started_at),
             "FinishedAt": rfc3339nano(c.finished_at),
+            **({"Health": _health(c.health)} if c.health is not None else {}),
         },
         "Image": c.image_id,
         "ResolvConfPath": str(cdir / "resolv.conf"),
@@ -78,11 +79,16 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
     }
 
 
+def _health(health: dict[str, Any]) -> dict[str, Any]:
+    log = [{**r, "Start": rfc3339nano(r["Start"]), "End": rfc3339nano(r["End"])} for r in health.get("Log") or []]
+    return {"Status": health.get("Status", ""), "FailingStreak": health.get("FailingStreak", 0), "Log": log}
+
+
 def host_config_doc(c: Container) -> dict[str, Any]:
     """Docker's ``HostConfig`` with every field Docker 20.10 shows (the unsupported ones at their defaults)."""
     hc = c.host_config
     return {
-        "Binds": hc.get("Binds"), "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+        "Binds": hc.get("Binds"), "ContainerIDFile": hc.get("ContainerIDFile", ""), "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": hc.get("NetworkMode", "default"), "PortBindings": hc.get("PortBindings") or {},
         "RestartPolicy": hc.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": bool(hc.get("AutoRemove")),
         "VolumeDriver": "", "VolumesFrom": hc.get("VolumesFrom"), "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host",

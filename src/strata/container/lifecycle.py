@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
+from strata.container.health import merge_healthcheck
 from strata.container.monitor import Attach, read_exit_file, spawn_monitor, spawn_restarter, supervise
 from strata.container.network.endpoints import (
     Pending,
@@ -92,6 +93,10 @@ class CreateOptions:
     security_opt: list[str] = field(default_factory=list)
     net: NetOptions = field(default_factory=lambda: NetOptions())
     resources: dict[str, Any] = field(default_factory=dict)  # HostConfig's limits, Init, CapAdd/Drop, Privileged
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    cidfile: str = ""
+    healthcheck: dict[str, Any] | None = None  # from the --health-* flags (Docker's CLI)
 
 
 @dataclass
@@ -220,6 +225,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
                                  if m.type == "volume" and not m.source and m.from_flag == "-v"}
     if anonymous:  # Docker's CLI puts -v /path in Config.Volumes, not in HostConfig.Binds
         config["Volumes"] = {**(config.get("Volumes") or {}), **anonymous}
+    _stop_config(config, opts)
     _capabilities(opts.resources)  # unknown capabilities refused before anything is made
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
@@ -250,10 +256,25 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     return c
 
 
+def _stop_config(config: dict[str, Any], opts: CreateOptions) -> None:
+    """``--stop-signal`` (Docker's daemon: ``Invalid signal: X``) and ``--stop-timeout`` into Config."""
+    if opts.stop_signal is not None:
+        parse_signal(opts.stop_signal)
+        config["StopSignal"] = opts.stop_signal
+    if opts.stop_timeout is not None:
+        config["StopTimeout"] = opts.stop_timeout
+    check = merge_healthcheck(opts.healthcheck, opts.image_cfg.get("Healthcheck"))
+    if check is not None:  # Docker's Config puts it right after Cmd
+        items = list(config.items())
+        at = [k for k, _ in items].index("Cmd") + 1
+        config.clear()
+        config.update([*items[:at], ("Healthcheck", check), *items[at:]])
+
+
 def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> dict[str, Any]:
     security_opt = normalize_security_opts(opts.security_opt)
     return {
-        "NetworkMode": opts.network, "Binds": list(opts.storage.binds) or None,
+        "NetworkMode": opts.network, "Binds": list(opts.storage.binds) or None, "ContainerIDFile": opts.cidfile,
         "Mounts": list(opts.storage.mounts) or None, "Tmpfs": dict(opts.storage.tmpfs) or None,
         "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
         "RestartPolicy": dict(opts.storage.restart), **opts.resources,
@@ -591,19 +612,26 @@ def _ends_policy(c: Container, sig: str) -> bool:
         return False
 
 
-def stop(store: ContainerStore, c: Container, timeout: float = 10.0) -> Container:
-    """SIGTERM (or the image's StopSignal), then SIGKILL after ``timeout`` seconds; stopped is a no-op."""
+def stop(store: ContainerStore, c: Container, timeout: float | None = None) -> Container:
+    """SIGTERM (or the container's StopSignal), then SIGKILL after ``timeout`` seconds (None: the
+    container's StopTimeout, else 10; below 0: no SIGKILL); stopped is a no-op."""
     c = reconcile(store, c)
     if c.running or c.host_config.get("RestartPolicy", {}).get("Name", "no") != "no":
         c = _end_restarts(store, c)
     if not c.running:
         return c
     runtime = runtime_for(store.root, c)
-    stop_signal = str(c.config.get("StopSignal") or "TERM").upper().removeprefix("SIG")
+    if timeout is None:
+        configured = c.config.get("StopTimeout")
+        timeout = 10.0 if configured is None else float(configured)
+    try:
+        stop_signal = parse_signal(str(c.config.get("StopSignal") or "TERM"))
+    except StrataError:
+        stop_signal = "TERM"
     runtime.kill(c.id, stop_signal)
     if c.state == "paused":
         runtime.resume(c.id)
-    final = wait(store, c, timeout, _LIVE)
+    final = wait(store, c, timeout if timeout >= 0 else None, _LIVE)
     if final.running:
         runtime.kill(c.id, "KILL", all_processes=True)
         final = wait(store, c, 30.0, _LIVE)

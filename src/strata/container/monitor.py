@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from strata.container.health import HealthMonitor
 from strata.container.logs import JsonLogWriter
 from strata.container.network.endpoints import Pending, forget, teardown_network
 from strata.container.network.release import release_in_background
@@ -364,13 +365,18 @@ def supervise(
             remove(store.by_id(c.id) or c)
         raise
     on_started(None)
+    health = HealthMonitor(store.root, c.id, c.config, runtime)
+    health.start()
     raw_fd = attach.stdin if (run.tty and attach.stdin is not None and c.config.get("OpenStdin")) else None
-    with _signals_forwarded(run, attach):
-        if raw_fd is not None:
-            with raw_terminal(raw_fd):
+    try:
+        with _signals_forwarded(run, attach):
+            if raw_fd is not None:
+                with raw_terminal(raw_fd):
+                    code = run.pump()
+            else:
                 code = run.pump()
-        else:
-            code = run.pump()
+    finally:
+        health.stop()
     final = run.finish(code)
     if remove is not None and final is not None:
         remove(final)

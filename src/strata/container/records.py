@@ -81,6 +81,7 @@ class Container:
     net_owner: list[int] = field(default_factory=list)
     # mount points (Docker's MountPoint shape; keys starting with "_" are strata's own)
     mounts: list[dict[str, Any]] = field(default_factory=list)
+    health: dict[str, Any] | None = None  # Docker's State.Health (times as epoch floats) when it has a check
 
     @property
     def short_id(self) -> str:

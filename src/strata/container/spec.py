@@ -29,6 +29,7 @@ __all__ = [
     "merge_env",
     "parse_bind",
     "process_env",
+    "read_kv_file",
     "resolve_user",
     "secure_join",
 ]
@@ -221,6 +222,35 @@ def merge_env(base: list[str], extra: list[str]) -> list[str]:
         else:
             index[key] = len(out)
             out.append(item)
+    return out
+
+
+def read_kv_file(path: str, *, from_environ: bool) -> list[str]:
+    """Docker's ``--env-file``/``--label-file`` reader: one ``KEY[=VALUE]`` a line, blank lines and
+    ``#`` comments skipped, a UTF-8 BOM dropped, the key's leading blanks trimmed; a key without a
+    value takes the environment's when ``from_environ`` (env files) and is set there, else is dropped."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise StrataError(f"open {path}: {(e.strerror or str(e)).lower()}") from None
+    out: list[str] = []
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r").lstrip()
+        except UnicodeDecodeError:
+            raise StrataError(f"env file {path} contains invalid utf8 bytes at line {number}: {list(raw)}") from None
+        if not line or line.startswith("#"):
+            continue
+        key, eq, value = line.partition("=")
+        if any(ch in key for ch in " \t\n\v\f\r"):
+            raise StrataError(f"poorly formatted environment: variable '{key}' contains whitespaces")
+        if not key:
+            raise StrataError(f"poorly formatted environment: no variable name on line '{line}'")
+        if eq:
+            out.append(f"{key}={value}")
+        elif from_environ and key in os.environ:
+            out.append(f"{key}={os.environ[key]}")
     return out
 
 
