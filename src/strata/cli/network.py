@@ -77,7 +77,7 @@ def _cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
-    from strata.cli.output import go_json_indent, render_template
+    from strata.cli.output import write_inspected
     from strata.container.lifecycle import reconcile
     from strata.container.network.manage import inspect_network
 
@@ -91,11 +91,7 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
             except StrataError as e:
                 failed = True
                 print(f"Error: {e}", file=ctx.err)
-    if args.format:
-        for doc in docs:
-            print(render_template(args.format, doc), file=ctx.out)
-    else:
-        print(go_json_indent(docs), file=ctx.out)
+    write_inspected(ctx, docs, args.format)
     return 1 if failed else 0
 
 

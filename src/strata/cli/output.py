@@ -22,6 +22,7 @@ __all__ = [
     "render_inspect",
     "render_template",
     "write_format",
+    "write_inspected",
     "write_table",
 ]
 
@@ -77,6 +78,15 @@ def render_template(fmt: str, doc: Any) -> str:
     from strata.gotemplate import InspectFormat
 
     return InspectFormat(fmt).render(doc, doc).rstrip("\n")
+
+
+def write_inspected(ctx: Context, docs: list[Any], fmt: str | None) -> None:
+    """``network|volume inspect`` output: each document through ``--format``, else all as indented JSON."""
+    if fmt:
+        for doc in docs:
+            print(render_template(fmt, doc), file=ctx.out)
+    else:
+        print(go_json_indent(docs), file=ctx.out)
 
 
 def inspect_format(fmt: str) -> Any:
