@@ -90,13 +90,13 @@ def _gzip(tar: Path) -> Path:
 
 def _store_image(root: Path, name: str) -> None:
     """Put the 2-layer image into a strata store directly (gzip blobs, as pulled images are)."""
-    from strata import mediatypes as mt
     from strata.copier import copy_image
     from strata.digest import digest_file
     from strata.engine import Engine
+    from strata.image import mediatypes as mt
     from strata.image.api import BlobLayer, SimpleImage
+    from strata.image.spec import Descriptor, ImageConfig
     from strata.reference import parse_normalized_named
-    from strata.spec import Descriptor, ImageConfig
     from strata.transports.store import StoreSink
 
     layers = []

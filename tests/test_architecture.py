@@ -8,18 +8,24 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "strata"
 
-# top-level part -> the parts it may import (besides itself and the base layer)
-BASE = {"errors", "digest", "mediatypes", "reference", "spec", "atomicfile", "compat", "containeruse", "values",
-        "strata"}
+# part -> the parts it may import (besides itself and the base layer). A part is a top-level module or
+# package of strata, except the image model's modules (``strata.image.spec``, ``.mediatypes``,
+# ``.config``): each is its own part, so the value types stay in the base layer while the rest of the
+# image package (``image``: ``image.api``) does not.
+IMAGE_MODEL = {"strata.image.spec": "image.spec", "strata.image.mediatypes": "image.mediatypes",
+               "strata.image.config": "image.config"}
+BASE = {"errors", "digest", "image.mediatypes", "reference", "image.spec", "atomicfile", "compat", "containeruse",
+        "values", "strata"}
 ALLOWED = {
     "errors": set(),
     "atomicfile": set(),
     "digest": {"errors"},
-    "mediatypes": set(),
+    "image.mediatypes": set(),
     "reference": {"digest", "errors"},
-    "spec": {"digest", "errors", "mediatypes", "values", "strata"},
+    "image.spec": {"digest", "errors", "image.mediatypes", "values", "strata"},
     "values": set(),
-    "imageconfig": {"errors", "atomicfile", "compat", "dockerfile", "spec", "digest", "mediatypes", "values", "strata"},
+    "image.config": {"errors", "atomicfile", "compat", "dockerfile", "image.spec", "digest", "image.mediatypes",
+                     "values", "strata"},
     "dockerfile": {"errors"},
     "archive": {"digest", "errors", "atomicfile"},
     "compat": {"errors"},
@@ -32,11 +38,11 @@ ALLOWED = {
     "transports": BASE | {"image", "archive", "store", "engine", "distribution"},
     "distribution": BASE,
     "server": BASE | {"distribution"},
-    "container": BASE | {"engine", "archive", "imageconfig", "image"},
+    "container": BASE | {"engine", "archive", "image.config", "image"},
     "api": BASE | {"copier", "transports", "engine", "distribution", "image"},
     "strata": BASE | {"api", "transports", "image"},  # the package's lazy public API
-    "ops": BASE | {"engine", "transports", "copier", "archive", "imageconfig", "store", "image"},
-    "build": BASE | {"engine", "container", "archive", "imageconfig", "image", "dockerfile", "store"},
+    "ops": BASE | {"engine", "transports", "copier", "archive", "image.config", "store", "image"},
+    "build": BASE | {"engine", "container", "archive", "image.config", "image", "dockerfile", "store"},
     "rootless": BASE,
 }
 # cycles other branches are removing; an entry here is a debt, not a rule
@@ -108,6 +114,8 @@ def _imports(runtime_only: bool = False) -> dict[str, set[str]]:
 
 
 def _part(module: str) -> str:
+    if module in IMAGE_MODEL:
+        return IMAGE_MODEL[module]
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "strata"
 
@@ -234,3 +242,12 @@ def test_the_checks_see_lazy_and_dynamic_imports() -> None:
     assert found == ["strata.a", "strata.b", "strata.c"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_image_model_lives_in_the_image_package() -> None:
+    """spec, mediatypes and the config documents moved into ``strata.image`` (issue 12), with no shim
+    left at the old paths; the value types stay base while the rest of the package does not."""
+    assert [n for n in ("spec", "mediatypes", "imageconfig") if (SRC / f"{n}.py").exists()] == []
+    assert [_part(f"strata.image.{n}") for n in ("spec", "mediatypes", "config", "api")] == [
+        "image.spec", "image.mediatypes", "image.config", "image"]
+    assert "image" not in ALLOWED["image.spec"] and "image.config" not in BASE

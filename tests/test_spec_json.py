@@ -1,4 +1,4 @@
-"""The one depth-bounded JSON loader (strata.spec) that client and server parse manifests with."""
+"""The one depth-bounded JSON loader (strata.image.spec) that client and server parse manifests with."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from strata.errors import InvalidArchive
-from strata.spec import MAX_JSON_DEPTH, ImageConfig, Index, Manifest, load_json, parse_manifest_or_index
+from strata.image.spec import MAX_JSON_DEPTH, ImageConfig, Index, Manifest, load_json, parse_manifest_or_index
 
 CFG = {"mediaType": "application/vnd.oci.image.config.v1+json",
        "digest": "sha256:" + "a" * 64, "size": 2}

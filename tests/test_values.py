@@ -8,8 +8,8 @@ import pickle
 import pytest
 
 from strata.digest import Digest
+from strata.image.spec import Descriptor, ImageConfig, Manifest, Platform
 from strata.reference import Reference, parse
-from strata.spec import Descriptor, ImageConfig, Manifest, Platform
 from strata.store.blobs import LayerBlob
 
 D1 = Digest("sha256", "a" * 64)

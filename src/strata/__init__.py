@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from strata.api import LoginResult, PullResult, PushResult, copy, login, pull, pull_if_missing, push
     from strata.errors import StrataError
-    from strata.spec import Platform
+    from strata.image.spec import Platform
     from strata.transports.base import ProgressEvent, WriteResult
 
 __version__ = "0.1.0"
@@ -54,7 +54,7 @@ def _home(name: str) -> Any:
     if name == "StrataError":
         return importlib.import_module("strata.errors")
     if name == "Platform":
-        return importlib.import_module("strata.spec")
+        return importlib.import_module("strata.image.spec")
     raise AttributeError(f"module 'strata' has no attribute {name!r}")
 
 

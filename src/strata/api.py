@@ -32,8 +32,8 @@ from strata.errors import (
     UsageError,
 )
 from strata.image.api import Image
+from strata.image.spec import Index, Platform, parse_manifest_or_index
 from strata.reference import Reference, parse_docker_ref, parse_normalized_named
-from strata.spec import Index, Platform, parse_manifest_or_index
 from strata.transports.base import NO_PROGRESS, ImageSource, Progress, ProgressEvent, WriteResult
 from strata.transports.names import (
     TransportContext,

@@ -22,8 +22,8 @@ from typing import BinaryIO, TypeVar
 from strata.digest import Digest, ReaderBase, digest_bytes
 from strata.errors import DigestMismatch, InvalidArchive
 from strata.image.api import Image, Layer
+from strata.image.spec import Index, Manifest, parse_manifest_or_index
 from strata.reference import Reference
-from strata.spec import Index, Manifest, parse_manifest_or_index
 from strata.transports.base import (
     MAX_INDEX_DEPTH,
     NO_PROGRESS,

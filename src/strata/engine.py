@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 
 from strata import containeruse
-from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.errors import ImageNotFound, InvalidReference, StoreError, StrataError
+from strata.image import mediatypes as mt
+from strata.image.spec import Descriptor, ImageConfig, Manifest
 from strata.reference import Reference, id_prefix, parse_any
-from strata.spec import Descriptor, ImageConfig, Manifest
 from strata.store.blobs import LayerBlob, ingest_blob, ingest_layer
 from strata.store.db import connect
 from strata.store.images import ImageRecord, Metadata

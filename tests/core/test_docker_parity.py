@@ -17,7 +17,7 @@ import pytest
 from corehelpers import Strata  # type: ignore[import-not-found]
 
 from strata.errors import StrataError
-from strata.imageconfig import apply_changes, empty_container_config
+from strata.image.config import apply_changes, empty_container_config
 
 pytestmark = pytest.mark.peers
 

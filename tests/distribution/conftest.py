@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from server.helpers import ServerThread
-from strata import mediatypes as mt
 from strata.digest import digest_bytes
+from strata.image import mediatypes as mt
 from strata.image.api import BlobLayer, Layer, SimpleImage
-from strata.spec import Descriptor, ImageConfig
+from strata.image.spec import Descriptor, ImageConfig
 
 from .faultserver import FaultRegistry
 

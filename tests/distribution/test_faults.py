@@ -191,7 +191,7 @@ def test_kill_9_mid_pull_leaves_nothing_then_pull_works(fault_registry: FaultReg
 def test_index_picks_the_host_platform(fault_registry: FaultRegistry) -> None:
     import json
 
-    from strata.spec import Platform
+    from strata.image.spec import Platform
     from strata.transports.registry import registry_image
 
     from .conftest import config_json as cfg
@@ -281,7 +281,7 @@ def test_pull_gzip_zstd_and_uncompressed_layers(fault_registry: FaultRegistry, s
 
     import zstandard
 
-    from strata import mediatypes as mt
+    from strata.image import mediatypes as mt
 
     from .conftest import layer_tar
 

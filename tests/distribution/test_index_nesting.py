@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from server.helpers import ServerThread
-from strata import mediatypes as mt
 from strata.copier import copy_index
 from strata.digest import digest_bytes
 from strata.errors import InvalidArchive, StrataError
-from strata.spec import Descriptor
+from strata.image import mediatypes as mt
+from strata.image.spec import Descriptor
 from strata.transports.base import MAX_INDEX_DEPTH, ProgressEvent
 from strata.transports.oci_layout import LayoutSink, LayoutSource
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from peers import Registry, Skopeo
 from server.helpers import ServerThread
-from strata import mediatypes as mt
 from strata.digest import digest_bytes
 from strata.distribution.client import RegistryClient
 from strata.distribution.hosts import HostsConfig
+from strata.image import mediatypes as mt
 
 from .conftest import StrataRun, gz_layer
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from peers import Dockerd, Registry, Skopeo, busybox_rootfs_tar
-from strata import mediatypes as mt
 from strata.copier import copy_image
 from strata.digest import digest_bytes, digest_file
+from strata.image import mediatypes as mt
 from strata.image.api import BlobLayer, SimpleImage
+from strata.image.spec import Descriptor, ImageConfig
 from strata.reference import parse_normalized_named
-from strata.spec import Descriptor, ImageConfig
 from strata.transports.store import StoreSink
 
 from .conftest import StrataRun

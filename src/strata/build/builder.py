@@ -14,7 +14,7 @@ from strata.build.steps import Runner
 from strata.digest import Digest
 from strata.dockerfile import Dockerfile, DockerfileError, Instruction, ParseError, expand, parse_instruction
 from strata.errors import ImageNotFound, StrataError
-from strata.imageconfig import empty_container_config, new_image_config, ordered_config
+from strata.image.config import empty_container_config, new_image_config, ordered_config
 
 if TYPE_CHECKING:
     from strata.engine import Engine

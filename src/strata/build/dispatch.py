@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from strata.build.scoped import mkdir_all
 from strata.build.state import Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError, expand
-from strata.imageconfig import apply_instruction
+from strata.image.config import apply_instruction
 
 if TYPE_CHECKING:
     from strata.build.builder import Builder

@@ -24,8 +24,8 @@ from strata.distribution.credentials import erase_credentials, get_credentials, 
 from strata.distribution.hosts import DOCKER_HUB, HostsConfig, normalize_host
 from strata.distribution.search import filter_results, parse_filters, search, split_term
 from strata.errors import ManifestUnknown, NameUnknown, NotFound, StrataError, UsageError
+from strata.image.spec import load_json
 from strata.reference import parse_normalized_named
-from strata.spec import load_json
 from strata.transports.base import ProgressEvent
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from strata.container.lifecycle import FREEZE_MARKER, container_lock, reconcile,
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.digest import Digest
 from strata.errors import ContainerNotFound, ImageNotFound, StrataError, os_error_text
-from strata.imageconfig import apply_changes, new_image_config
+from strata.image.config import apply_changes, new_image_config
 from strata.reference import Reference, parse_tag_target
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from strata.distribution.credentials import Credentials
 from strata.errors import RegistryErrorDetail, StrataError, TransportError, Unauthorized
-from strata.spec import load_json
+from strata.image.spec import load_json
 
 __all__ = [
     "Authenticator",

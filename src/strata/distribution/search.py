@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from strata.distribution.client import RegistryClient
 from strata.distribution.hosts import DOCKER_HUB, normalize_host
 from strata.errors import RegistryError, StrataError, TransportError, UsageError
-from strata.spec import load_json
+from strata.image.spec import load_json
 
 __all__ = ["HUB_SEARCH_URL", "SearchResult", "filter_results", "parse_filters", "search", "split_term"]
 

@@ -1,5 +1,5 @@
 """The Dockerfile language: parsing (``parser``), argument words (``words``) and Docker's variable
-substitution (``shell``). Nothing here touches images; ``imageconfig`` and ``build`` use it."""
+substitution (``shell``). Nothing here touches images; ``image.config`` and ``build`` use it."""
 
 from strata.dockerfile.errors import DockerfileError, ParseError
 from strata.dockerfile.parser import INSTRUCTIONS, Dockerfile, Heredoc, Instruction, parse, parse_instruction

@@ -16,9 +16,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from strata import mediatypes as mt
 from strata.digest import Digest, HashingReader
-from strata.spec import Descriptor, ImageConfig, Manifest
+from strata.image import mediatypes as mt
+from strata.image.spec import Descriptor, ImageConfig, Manifest
 
 __all__ = [
     "BlobLayer",

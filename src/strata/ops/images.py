@@ -10,8 +10,8 @@ from strata.compat.gotime import get_timestamp, parse_time
 from strata.digest import Digest
 from strata.engine import Engine, ImageSummary
 from strata.errors import ImageNotFound, StrataError
+from strata.image.spec import empty_container_config
 from strata.reference import Reference, id_prefix, parse_any
-from strata.spec import empty_container_config
 from strata.store.images import chain_ids
 from strata.values import Value
 
@@ -372,7 +372,7 @@ def import_rootfs(
 ) -> Digest:
     """``docker import``: a rootfs tarball (any compression) becomes a one-layer image."""
     from strata.archive.compression import open_decompressed
-    from strata.imageconfig import apply_changes, new_image_config
+    from strata.image.config import apply_changes, new_image_config
 
     config = apply_changes(empty_container_config(), changes or [])
     is_url = source.startswith(("http://", "https://"))
@@ -383,7 +383,7 @@ def import_rootfs(
             layer = engine.ingest_layer(plain)
             data = new_image_config(config=config, comment=comment)
             data["rootfs"] = {"type": "layers", "diff_ids": [str(layer.diff_id)]}
-            from strata.spec import ImageConfig
+            from strata.image.spec import ImageConfig
 
             raw_config = ImageConfig.from_dict(data).raw
             return engine.commit_image(raw_config, [layer], refs=[tag] if tag else [])

@@ -25,9 +25,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
-from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.errors import InvalidDigest
+from strata.image import mediatypes as mt
 from strata.server.redislock import RedisGCLease
 from strata.server.storage import paths
 from strata.server.storage.driver import PathNotFound, StorageDriver

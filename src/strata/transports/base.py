@@ -24,8 +24,8 @@ from typing import Protocol
 
 from strata.digest import Digest
 from strata.image.api import Image, Layer
+from strata.image.spec import Descriptor, Manifest, Platform
 from strata.reference import Reference
-from strata.spec import Descriptor, Manifest, Platform
 
 __all__ = [
     "MADE_LOCALLY",

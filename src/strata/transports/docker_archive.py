@@ -13,13 +13,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from strata import mediatypes as mt
 from strata.archive.compression import Compression, detect_compression
 from strata.digest import Digest, HashingReader, digest_file
 from strata.errors import ImageNotFound, InvalidArchive, InvalidReference, StrataError, UsageError
+from strata.image import mediatypes as mt
 from strata.image.api import BlobLayer, Image, Layer, SimpleImage
+from strata.image.spec import Descriptor, ImageConfig, Manifest, Platform, canonical_json, load_json
 from strata.reference import Reference, parse_normalized_named
-from strata.spec import Descriptor, ImageConfig, Manifest, Platform, canonical_json, load_json
 from strata.transports.base import BlobInfo, Wording, WriteResult
 from strata.transports.oci_layout import LAYOUT_FILE, NAME_ANNOTATION, REF_ANNOTATION, layout_images
 from strata.transports.tarball import TarWriter

@@ -11,13 +11,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from strata import mediatypes as mt
 from strata.atomicfile import open_atomic, write_bytes_atomic
 from strata.digest import Digest, digest_bytes, hasher
 from strata.errors import DigestMismatch, ImageNotFound, InvalidArchive, StrataError, UsageError
+from strata.image import mediatypes as mt
 from strata.image.api import BlobLayer, Image, Layer, SimpleImage
-from strata.reference import Reference, parse_normalized_named
-from strata.spec import (
+from strata.image.spec import (
     Descriptor,
     ImageConfig,
     Index,
@@ -27,6 +26,7 @@ from strata.spec import (
     load_json,
     parse_manifest_or_index,
 )
+from strata.reference import Reference, parse_normalized_named
 from strata.transports.base import MAX_INDEX_DEPTH, BlobInfo, Wording, WriteResult
 
 __all__ = [

@@ -25,7 +25,6 @@ from typing import BinaryIO, TypeVar
 
 from isal import isal_zlib
 
-from strata import mediatypes as mt
 from strata.atomicfile import write_bytes_atomic
 from strata.digest import Digest, digest_bytes
 from strata.distribution.client import READ_CHUNK, RegistryClient
@@ -36,9 +35,10 @@ from strata.errors import (
     StrataError,
     TransportError,
 )
+from strata.image import mediatypes as mt
 from strata.image.api import BlobLayer, Image, Layer
+from strata.image.spec import Descriptor, ImageConfig, Index, Manifest, Platform, parse_manifest_or_index
 from strata.reference import Reference
-from strata.spec import Descriptor, ImageConfig, Index, Manifest, Platform, parse_manifest_or_index
 from strata.transports.base import MADE_LOCALLY, BlobInfo, Wording, WriteResult
 
 __all__ = [

@@ -13,8 +13,8 @@ from strata.digest import Digest
 from strata.engine import Engine
 from strata.errors import StrataError
 from strata.image.api import Image, Layer, SimpleImage
+from strata.image.spec import Descriptor, Manifest, Platform
 from strata.reference import Reference
-from strata.spec import Descriptor, Manifest, Platform
 from strata.store.blobs import LayerBlob
 from strata.transports.base import MADE_LOCALLY, BlobInfo, Wording, WriteResult
 

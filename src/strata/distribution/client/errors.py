@@ -15,7 +15,7 @@ from strata.errors import (
     StrataError,
     Unauthorized,
 )
-from strata.spec import load_json
+from strata.image.spec import load_json
 
 __all__ = ["describe", "registry_error"]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from strata import mediatypes as mt
 from strata.digest import Digest, digest_bytes
 from strata.distribution.auth import repository_scope
 from strata.distribution.client.errors import describe
 from strata.distribution.client.session import Session
 from strata.distribution.client.transport import NETWORK_ERRORS, Response
 from strata.errors import DigestMismatch, TransportError
+from strata.image import mediatypes as mt
 
 __all__ = ["MANIFEST_ACCEPT", "MAX_MANIFEST_SIZE", "ManifestResult", "ManifestsAPI"]
 

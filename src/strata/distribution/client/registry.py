@@ -9,7 +9,7 @@ from strata.distribution.client.blobs import BlobsAPI
 from strata.distribution.client.manifests import MAX_MANIFEST_SIZE, ManifestsAPI
 from strata.distribution.client.uploads import UploadsAPI
 from strata.errors import StrataError, TransportError
-from strata.spec import load_json
+from strata.image.spec import load_json
 
 __all__ = ["MAX_LISTING_BYTES", "RegistryClient"]
 

@@ -8,16 +8,16 @@ from typing import Any
 
 from aiohttp import web
 
-from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.distribution import errcodes as ec
 from strata.errors import InvalidArchive
+from strata.image import mediatypes as mt
+from strata.image.spec import load_json
 from strata.server.handlers.base import STATE, APIError, RequestContext, ServerState, parse_digest
 from strata.server.names import is_valid_tag
 from strata.server.proxy import ProxyCache, proxy_of
 from strata.server.storage.manifests import ManifestInvalid, ParsedManifest, parse_manifest
 from strata.server.storage.registry import Repository
-from strata.spec import load_json
 
 __all__ = [
     "delete_manifest", "get_manifest", "manifest_media_type", "put_manifest", "remove_manifest", "remove_tag",

@@ -6,8 +6,8 @@ import json
 
 from aiohttp import web
 
-from strata import mediatypes as mt
 from strata.digest import Digest
+from strata.image import mediatypes as mt
 from strata.server.handlers.base import RequestContext, parse_digest
 from strata.server.handlers.manifests import manifest_media_type
 from strata.server.storage.manifests import ManifestInvalid, parse_manifest

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.errors import InvalidArchive, InvalidDigest, StrataError
+from strata.image import mediatypes as mt
+from strata.image.spec import load_json
 from strata.server.storage import paths
 from strata.server.storage.blobstore import BlobStore, linked_digests, read_link, write_link
 from strata.server.storage.driver import PathNotFound
-from strata.spec import load_json
 
 __all__ = ["ManifestInvalid", "ManifestStore", "ParsedManifest", "parse_manifest"]
 

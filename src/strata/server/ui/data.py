@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from strata import mediatypes as mt
 from strata.digest import Digest
 from strata.errors import InvalidArchive, InvalidDigest
+from strata.image import mediatypes as mt
+from strata.image.spec import load_json
 from strata.server.storage import paths
 from strata.server.storage.driver import PathNotFound
 from strata.server.storage.registry import Repository
-from strata.spec import load_json
 
 __all__ = [
     "Layer", "ManifestView", "RepoSummary", "TagRow", "manifest_view", "repo_summary", "storage_used", "tag_rows",

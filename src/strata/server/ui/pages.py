@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from strata import mediatypes as mt
+from strata.image import mediatypes as mt
 from strata.server.gc import LastRun
 from strata.server.ui.data import ManifestView, RepoSummary, TagRow, storage_used
 from strata.server.ui.render import Chrome, esc, layout, link, pretty_json, table, url

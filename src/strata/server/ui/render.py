@@ -10,7 +10,7 @@ from string import Template
 from urllib.parse import urlencode
 
 from strata.errors import InvalidArchive
-from strata.spec import load_json
+from strata.image.spec import load_json
 
 __all__ = ["Chrome", "esc", "layout", "link", "pretty_json", "table", "url"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import re
 
-from strata import mediatypes as mt
 from strata.digest import Digest, digest_bytes
 from strata.errors import InvalidArchive
+from strata.image import mediatypes as mt
 from strata.values import Value
 
 TYPE_CHECKING = False

@@ -12,7 +12,7 @@ from typing import Any
 
 from strata.compat.gotime import DurationError, parse_duration, parse_time
 from strata.dockerfile import DockerfileError, Instruction, ParseError, expand, parse
-from strata.spec import empty_container_config
+from strata.image.spec import empty_container_config
 
 __all__ = [
     "ChangeError",
