@@ -32,13 +32,13 @@ ALLOWED = {
     "containeruse": {"digest", "errors"},
     "gotemplate": BASE | {"compat"},
     "image": BASE | {"archive"},
-    "store": BASE | {"archive"},
+    "store": BASE | {"archive", "rootless"},  # rootless: is_rootless (the store's modes)
     "engine": BASE | {"store", "image", "archive"},
     "copier": BASE | {"image", "transports"},
     "transports": BASE | {"image", "archive", "store", "engine", "distribution"},
     "distribution": BASE,
     "server": BASE | {"distribution"},
-    "container": BASE | {"engine", "archive", "image.config", "image"},
+    "container": BASE | {"engine", "archive", "image.config", "image", "rootless"},
     "api": BASE | {"copier", "transports", "engine", "distribution", "image"},
     "strata": BASE | {"api", "transports", "image"},  # the package's lazy public API
     "ops": BASE | {"engine", "transports", "copier", "archive", "image.config", "store", "image"},

@@ -20,7 +20,7 @@ from strata.reference import Reference, id_prefix, parse_any
 from strata.store.blobs import LayerBlob, ingest_blob, ingest_layer
 from strata.store.db import connect
 from strata.store.images import ImageRecord, Metadata
-from strata.store.root import StoreLock, StoreRoot, default_root, fsync_dir
+from strata.store.root import StoreLock, StoreRoot, default_root
 from strata.values import Value
 
 TYPE_CHECKING = False  # typing's costs a listing command; the image model and rmi load when used
@@ -404,6 +404,7 @@ class Engine:
             import shutil
 
             from strata.archive import apply_layer
+            from strata.atomicfile import fsync_dir
 
             tmp = self.store.temp_dir("layer-")
             try:

@@ -15,7 +15,7 @@ from typing import IO, Any, cast
 from strata.archive.compression import Readable
 from strata.errors import InvalidArchive
 
-__all__ = ["STREAM_BUFSIZE", "iter_members", "open_tar_file", "open_tar_stream", "tar_error", "xattrs_of"]
+__all__ = ["STREAM_BUFSIZE", "iter_members", "open_tar_stream", "tar_error", "xattrs_of"]
 
 STREAM_BUFSIZE = 64 * 1024
 _XATTR_PREFIX = "SCHILY.xattr."
@@ -70,21 +70,6 @@ def open_tar_stream(stream: Readable) -> Iterator[tarfile.TarFile]:
         yield tf
     except tarfile.TarError as e:
         raise tar_error(e) from e
-    finally:
-        tf.close()
-
-
-@contextmanager
-def open_tar_file(f: IO[bytes]) -> Iterator[Iterator[tarfile.TarInfo]]:
-    """The members of a seekable tar file (data skipped with seeks), strictly checked."""
-    try:
-        tf = tarfile.open(  # noqa: SIM115 - closed in the finally below
-            fileobj=f, mode="r:", encoding="utf-8", errors="surrogateescape", tarinfo=_RecordingTarInfo
-        )
-    except tarfile.TarError as e:
-        raise tar_error(e) from e
-    try:
-        yield iter_members(tf)
     finally:
         tf.close()
 

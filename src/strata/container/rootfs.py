@@ -33,7 +33,6 @@ __all__ = [
     "Rootfs",
     "is_whiteout",
     "mount",
-    "overlay_supported",
     "umount",
 ]
 
@@ -109,21 +108,6 @@ def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> 
                 os.chdir(cwd)
     assert last is not None
     raise last
-
-
-def overlay_supported(scratch: Path) -> bool:
-    """Try one overlay mount in ``scratch`` (a fresh directory), cleaning up afterwards."""
-    dirs = [scratch / n for n in ("l", "u", "w", "m")]
-    try:
-        for d in dirs:
-            d.mkdir(parents=True, exist_ok=True)
-        mount_overlay([dirs[0]], dirs[1], dirs[2], dirs[3])
-        umount(str(dirs[3]))
-        return True
-    except OSError:
-        return False
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def make_init_layer(path: Path) -> None:

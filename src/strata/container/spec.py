@@ -8,7 +8,6 @@ Also merges the image config with ``run`` options into Docker's container ``Conf
 from __future__ import annotations
 
 import os
-import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,9 @@ __all__ = [
     "build_spec",
     "container_config",
     "merge_env",
-    "parse_bind",
     "process_env",
     "read_kv_file",
     "resolve_user",
-    "secure_join",
 ]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -128,25 +125,6 @@ class Bind:
 
     def spec(self) -> str:
         return f"{self.source}:{self.destination}" + (":ro" if self.readonly else "")
-
-
-def parse_bind(text: str) -> Bind:
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise StrataError(f"invalid volume specification: '{text}'", exit_code=125)
-    mode = parts[2] if len(parts) == 3 else "rw"
-    if mode not in ("ro", "rw"):
-        raise StrataError(f"invalid mode: {mode}", exit_code=125)
-    src, dst = parts[0], parts[1]
-    if not src.startswith("/"):
-        raise StrataError(
-            f'"{src}" includes invalid characters for a local volume name; only absolute host paths are supported',
-            exit_code=125,
-        )
-    if not dst.startswith("/"):
-        raise StrataError(f"invalid volume specification: '{text}': invalid mount config for type "
-                          f'"bind": invalid mount path: \'{dst}\' mount path must be absolute', exit_code=125)
-    return Bind(os.path.abspath(src), posixpath.normpath(dst), mode == "ro")
 
 
 def container_config(
@@ -252,31 +230,6 @@ def read_kv_file(path: str, *, from_environ: bool) -> list[str]:
         elif from_environ and key in os.environ:
             out.append(f"{key}={os.environ[key]}")
     return out
-
-
-def secure_join(root: Path, path: str) -> Path:
-    """``root/path`` with every symlink resolved as if ``root`` were ``/`` (never escapes ``root``)."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        if candidate.is_symlink():
-            hops += 1
-            if hops > 40:
-                raise StrataError(f"too many levels of symbolic links: {path}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return root.joinpath(*resolved)
 
 
 @dataclass(frozen=True)

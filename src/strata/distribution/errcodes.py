@@ -7,7 +7,6 @@ own wording (what Docker prints after ``Error response from daemon: ...``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "UNSUPPORTED",
     "ErrorCode",
     "error_body",
-    "error_json",
     "lookup",
 ]
 
@@ -106,6 +104,3 @@ def error_body(
     return {"errors": items}
 
 
-def error_json(code: ErrorCode, message: str | None = None, detail: object = None) -> str:
-    """The serialized single-error body."""
-    return json.dumps(code.body(message, detail))

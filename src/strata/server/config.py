@@ -298,9 +298,6 @@ def _ratelimit(raw: Any) -> RateLimitConfig:
     return RateLimitConfig(rate, burst or max(1, math.ceil(rate)), maxclients)
 
 
-_PROVIDERS = ("htpasswd", "token")
-
-
 def _auth_error(provider: str, reason: str) -> ConfigError:
     return ConfigError(f"unable to configure authorization ({provider}): {reason}")
 

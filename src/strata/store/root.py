@@ -22,6 +22,7 @@ import stat
 from pathlib import Path
 
 from strata.errors import StoreError
+from strata.rootless import is_rootless
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from strata.digest import Digest
 
-__all__ = ["FILE_MODE", "StoreLock", "StoreRoot", "default_root", "dir_mode", "fsync_dir", "secure_root"]
+__all__ = ["FILE_MODE", "StoreLock", "StoreRoot", "default_root", "dir_mode", "secure_root"]
 
 FILE_MODE = 0o600  # the databases and the lock
 _PRIVATE_FILES = frozenset(
@@ -50,19 +51,10 @@ def default_root() -> Path:
     return Path(data) / "strata"
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def dir_mode(name: str = "") -> int:
     """The mode of the store root (``name`` empty) or of its top-level directory ``name``: Docker's
     0710 (group root may pass through) for a root-owned store, else 0700; tmp/ always 0700."""
-    rootless = os.geteuid() != 0 or "_STRATA_USERNS" in os.environ  # root of a user namespace: still a user
-    return 0o700 if name == "tmp" or rootless else 0o710
+    return 0o700 if name == "tmp" or is_rootless() else 0o710
 
 
 def _tighten(name: str | int, mode: int, root_fd: int | None = None) -> None:
@@ -178,6 +170,8 @@ class StoreRoot:
 
     def publish_file(self, tmp_path: Path, final: Path) -> None:
         """fsync + rename into place (content-addressed, so an existing file is already right)."""
+        from strata.atomicfile import fsync_dir  # writing only: atomicfile loads tempfile and contextlib
+
         final.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp_path, os.O_RDONLY)
         try:

@@ -28,6 +28,7 @@ from strata.container.network.ports import Mapping
 from strata.container.network.release import finish_releases
 from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
 from strata.errors import Conflict, ContainerNotFound, StrataError
+from strata.rootless import is_rootless
 
 __all__ = [
     "Pending",
@@ -188,7 +189,7 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
         config = {**c.config, "Hostname": target.config.get("Hostname"),
                   "Domainname": target.config.get("Domainname") or ""}
         return store.update(c.id, config=config), path, done
-    if mode in ("default", "bridge") and _rootless():
+    if mode in ("default", "bridge") and is_rootless():
         # netavark needs the host's root; rootless bridges (pasta/slirp4netns) are not built yet
         if c.ports:
             raise StrataError("rootless containers cannot publish ports yet: use --network host", exit_code=125)
@@ -220,11 +221,6 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
         lock.close()
         raise
     return c, c.netns, Pending(store, c, proc, lock)
-
-
-def _rootless() -> bool:
-    """Inside strata's rootless user namespace (``strata.rootless`` marks its environment)."""
-    return os.geteuid() != 0 or "_STRATA_USERNS" in os.environ
 
 
 def _live_others(store: ContainerStore, c: Container, reconcile: Reconcile) -> list[Container]:

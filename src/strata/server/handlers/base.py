@@ -36,7 +36,6 @@ __all__ = [
     "ServerState",
     "StorageRunner",
     "error_response",
-    "get_repo",
     "paginate",
     "parse_digest",
     "state_of",
@@ -149,10 +148,6 @@ class RequestContext:
 
 def state_of(request: web.Request) -> ServerState:
     return request.app[STATE]
-
-
-def get_repo(ctx: RequestContext) -> Repository:
-    return ctx.repository
 
 
 def parse_digest(text: str, code: ErrorCode = ec.DIGEST_INVALID) -> Digest:
