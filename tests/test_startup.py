@@ -7,15 +7,15 @@ for ``images``; ``--version`` builds no parser at all). ``bench/startup_bench.py
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
+
+from imagegen import generate, put
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 IMAGE = "startup/test:1"
@@ -77,13 +77,8 @@ def _loaded(modules: set[str], names: frozenset[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("startup")
-    tar = root / "rootfs.tar"
-    with tarfile.open(tar, "w") as t:
-        info = tarfile.TarInfo("hello")
-        info.size = 6
-        t.addfile(info, io.BytesIO(b"hello\n"))
-    subprocess.run([sys.executable, "-m", "strata", "--root", str(root / "store"), "import", str(tar), IMAGE],
-                   check=True, capture_output=True, env=_env())
+    image = generate(root / "blobs", [{"hello": b"hello\n"}], history=["ADD hello /"])
+    put(image, f"strata:{IMAGE}", root=root / "store")
     return root / "store"
 
 
@@ -92,7 +87,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [
         ("images", ["images"], "startup/test"),
         ("inspect", ["inspect", IMAGE], '"startup/test:1"'),
-        ("history", ["history", IMAGE], "Imported from -"),
+        ("history", ["history", IMAGE], "ADD hello /"),
         ("ps -a", ["ps", "-a"], "CONTAINER ID"),
     ],
 )

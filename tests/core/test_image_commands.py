@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from corehelpers import Strata, store_state  # type: ignore[import-not-found]
 
+from imagegen import validate
+
 ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -108,10 +110,12 @@ def test_rmi_force_untags_all(strata: Strata, rootfs_tar: Path) -> None:
     assert out[2] == f"Deleted: {image_id}"
 
 
-def test_save_load_round_trip(strata: Strata, rootfs_tar: Path, tmp_path: Path) -> None:
+def test_save_load_round_trip(strata: Strata, rootfs_tar: Path, tmp_path: Path, root: Path) -> None:
     image_id = strata("import", str(rootfs_tar), "ubuntu:14.04").stdout.strip()
+    assert validate("strata:ubuntu:14.04", root=root).image_id == image_id  # the store is complete
     archive = tmp_path / "ubuntu_14_04.tar"
     strata("save", "-o", str(archive), "ubuntu:14.04")
+    assert validate(f"docker-archive:{archive}").image_id == image_id  # so is the archive
     with tarfile.open(archive) as tar:
         names = tar.getnames()
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]

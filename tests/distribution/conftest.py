@@ -3,70 +3,30 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from imagegen import generate, layer_tar
 from server.helpers import ServerThread
 from strata.digest import digest_bytes
-from strata.image import mediatypes as mt
-from strata.image.api import BlobLayer, Layer, SimpleImage
-from strata.image.spec import Descriptor, ImageConfig
+from strata.image.api import SimpleImage
 
 from .faultserver import FaultRegistry
 
 STRATA = [sys.executable, "-m", "strata"]
 
 
-def layer_tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
-        for name, data in sorted(files.items()):
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            ti.mtime = 1_700_000_000
-            ti.mode = 0o755 if name.startswith("bin/") else 0o644
-            t.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _opener(path: Path):  # type: ignore[no-untyped-def]
-    return lambda: open(path, "rb")
-
-
 def make_image(directory: Path, layers: list[dict[str, bytes]], *, gz: bool = True, cmd: str = "/bin/sh") -> SimpleImage:
-    """An image whose layers are files in ``directory`` (gzip blobs, or plain tars with ``gz=False``)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    lays: list[Layer] = []
-    diff_ids = []
-    for files in layers:
-        tar = layer_tar(files)
-        blob = gzip.compress(tar, mtime=0) if gz else tar
-        dg = digest_bytes(blob)
-        path = directory / dg.hex
-        path.write_bytes(blob)
-        desc = Descriptor(mt.DOCKER_LAYER if gz else mt.OCI_LAYER, dg, len(blob))
-        lays.append(BlobLayer(desc, _opener(path), digest_bytes(tar)))
-        diff_ids.append(str(digest_bytes(tar)))
-    config = ImageConfig.from_dict(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": "2024-01-01T00:00:00Z",
-            "config": {"Cmd": [cmd], "Env": ["PATH=/bin"]},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"} for i in range(len(layers))],
-        }
-    )
-    return SimpleImage(config, lays)
+    """An image whose layers are files in ``directory`` (gzip blobs, or plain tars with ``gz=False``),
+    made by the shared generator (tests/imagegen.py)."""
+    return generate(directory, list(layers), gz=gz, config={"Cmd": [cmd], "Env": ["PATH=/bin"]})
 
 
 @dataclass
