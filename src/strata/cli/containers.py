@@ -10,11 +10,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from strata.errors import Conflict, ImageNotFound, StrataError
 
+TYPE_CHECKING = False  # not typing's: ps loads this module, and typing costs it a few ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
     from strata.container.spec import RuntimeUser
@@ -33,6 +35,15 @@ def _store(ctx: Context) -> ContainerStore:
     from strata.container.records import ContainerStore
 
     return ContainerStore(ctx.engine().root)
+
+
+def _records(ctx: Context) -> ContainerStore:
+    """The container table alone, for listing: the image store is not opened (a root with no
+    container table yet goes the long way, which makes the store)."""
+    from strata.container.records import ContainerStore
+
+    root = ctx.store_root()
+    return ContainerStore(root) if (root / "containers.db").exists() else _store(ctx)
 
 
 def _bool_flag(text: str) -> bool:
@@ -680,10 +691,10 @@ def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
 
 
 def _ports_column(c: Container) -> str:
-    from strata.container.network.ports import Mapping, displayable_ports
-
     if not c.running or not any(ep.get("IPAddress") for ep in c.networks.values()):
         return ""  # Docker's come from a live endpoint (none: not on host/none networks, not stopped)
+    from strata.container.network.ports import Mapping, displayable_ports
+
     return displayable_ports(dict(c.config.get("ExposedPorts") or {}), [Mapping.from_json(p) for p in c.ports])
 
 
@@ -717,7 +728,7 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.filters import PS_KEYS
     from strata.container.records import settled
 
-    with _store(ctx) as store:
+    with _records(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PS_KEYS)
         containers = [c if settled(store.root, c) else _reconcile(store, c) for c in store.all()]
         # Docker: a status filter, -n and -l include stopped containers

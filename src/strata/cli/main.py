@@ -56,6 +56,14 @@ class Context:
             self._engine = Engine.open(self.root)
         return self._engine
 
+    def store_root(self) -> Path:
+        """The store's directory, without opening the store."""
+        if self._engine is not None:
+            return self._engine.root
+        from strata.store.root import default_root
+
+        return self.root or default_root()
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()

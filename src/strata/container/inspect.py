@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from strata.container.logs import rfc3339nano
-from strata.container.monitor import log_path
-from strata.container.network.ports import Mapping, settings_ports
-from strata.container.records import Container, container_dir
-from strata.container.rootfs import Rootfs
-from strata.container.spec import MASKED_PATHS, READONLY_PATHS
+# ps loads this module for list_command only: what inspect needs is imported in the functions using it
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from strata.container.records import Container
 
 __all__ = ["host_config_doc", "inspect_by_name", "inspect_container", "list_command"]
 
@@ -22,6 +21,11 @@ def list_command(c: Container) -> str:
 
 
 def inspect_container(root: Path, c: Container) -> dict[str, Any]:
+    from strata.container.logs import rfc3339nano
+    from strata.container.monitor import log_path
+    from strata.container.records import container_dir
+    from strata.container.rootfs import Rootfs
+
     cdir = container_dir(root, c.id)
     rootfs = Rootfs(cdir, c.driver)
     if c.driver == "overlay":
@@ -80,12 +84,16 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
 
 
 def _health(health: dict[str, Any]) -> dict[str, Any]:
+    from strata.container.logs import rfc3339nano
+
     log = [{**r, "Start": rfc3339nano(r["Start"]), "End": rfc3339nano(r["End"])} for r in health.get("Log") or []]
     return {"Status": health.get("Status", ""), "FailingStreak": health.get("FailingStreak", 0), "Log": log}
 
 
 def host_config_doc(c: Container) -> dict[str, Any]:
     """Docker's ``HostConfig`` with every field Docker 20.10 shows (the unsupported ones at their defaults)."""
+    from strata.container.spec import MASKED_PATHS, READONLY_PATHS
+
     hc = c.host_config
     return {
         "Binds": hc.get("Binds"), "ContainerIDFile": hc.get("ContainerIDFile", ""), "LogConfig": {"Type": "json-file", "Config": {}},
@@ -116,6 +124,8 @@ def host_config_doc(c: Container) -> dict[str, Any]:
 def _network_settings(c: Container) -> dict[str, Any]:
     """Docker's ``NetworkSettings``: the endpoints (addresses while running), the default bridge's
     address at the top level, the published ports while running."""
+    from strata.container.network.ports import Mapping, settings_ports
+
     networks = {name: {k: v for k, v in ep.items() if not k.startswith("_")} for name, ep in c.networks.items()}
     main = networks.get("bridge") or {}
     main_live = any(ep.get("IPAddress") for ep in networks.values())

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 from strata.digest import Digest
 from strata.errors import Conflict, ContainerNotFound, StrataError
+
+TYPE_CHECKING = False  # not typing's: ps loads this module, and typing costs it a few ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "FREEZE_MARKER",
@@ -108,6 +110,8 @@ class Container:
 
 def new_id() -> str:
     """A 64-hex container ID whose 12-char short form is not all digits (Docker's rule)."""
+    import secrets  # here: listing containers never makes one (secrets loads hashlib, hmac, random)
+
     while True:
         cid = secrets.token_hex(32)
         if not cid[:12].isdigit():
@@ -154,6 +158,8 @@ _RIGHT = (  # noqa: SIM905 - one word list, easier to read as text
 
 def random_name(taken: set[str]) -> str:
     """A Docker-style ``adjective_surname`` name not in ``taken`` (a digit is appended on collisions)."""
+    import secrets
+
     for attempt in range(100):
         name = f"{secrets.choice(_LEFT)}_{secrets.choice(_RIGHT)}"
         if attempt > 10:
