@@ -84,6 +84,25 @@ def alternate(cases: list[tuple[str, Argv, Argv]], n: int) -> list[Comparison]:
     return [Comparison(label, a, b) for (label, _, _), (a, b) in zip(cases, timings, strict=True)]
 
 
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def paired_spread(rows: list[Comparison], baseline: Timing) -> list[str]:
+    """Per round, each strata command against the ``docker images`` run of the same round (they ran
+    seconds apart, so they met the same load): the median ratio, its middle half, its range, and in how
+    many rounds the goal held."""
+    lines = []
+    for r in rows:
+        ratios = [ours / theirs for ours, theirs in zip(r.ours.runs, baseline.runs, strict=True)]
+        held = sum(1 for x in ratios if x <= GOAL)
+        lines.append(f"{r.label:<16} median {statistics.median(ratios):.2f}x  middle half "
+                     f"{_quantile(ratios, 0.25):.2f}-{_quantile(ratios, 0.75):.2f}x  range {min(ratios):.2f}-"
+                     f"{max(ratios):.2f}x  <= {GOAL:g}x in {held}/{len(ratios)} rounds")
+    return lines
+
+
 def _floor(n: int) -> tuple[float, float]:
     """Best wall time and median CPU time of a bare interpreter (``python -c pass``)."""
     runs = [_once([sys.executable, "-c", "pass"], dict(os.environ), cpu_label="python -c pass") for _ in range(n)]
@@ -112,6 +131,8 @@ def main() -> int:
         print("best runs (the least disturbed by other load): docker images "
               f"{best * 1000:.1f}ms; " + ", ".join(f"{r.label} {r.ours.best * 1000:.1f}ms ({r.ours.best / best:.2f}x)"
                                                     for r in rows))
+        print(f"== per round, vs that round's docker images (goal <= {GOAL:g}x)")
+        print("\n".join(paired_spread(rows, baseline)))
         floor_wall, floor_cpu = _floor(n)
         print(f"python -c pass: best {floor_wall * 1000:.1f}ms, cpu {floor_cpu * 1000:.1f}ms; strata cpu (median): "
               + ", ".join(f"{r.label} {statistics.median(CPU[r.label]) * 1000:.1f}ms" for r in rows))
