@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from strata.compat.gotime import DurationError, parse_duration, parse_time
+from strata.compat.nat import parse_port_range
 from strata.dockerfile import DockerfileError, Instruction, ParseError, expand, parse
 from strata.image.spec import empty_container_config
 
@@ -130,17 +131,6 @@ def _healthcheck(ins: Instruction) -> dict[str, Any]:
     return health
 
 
-def _port_range(text: str) -> tuple[int, int]:
-    if not text:
-        raise ValueError("empty")
-    lo, sep, hi = text.partition("-")
-    start = int(lo)
-    end = int(hi) if sep else start
-    if not (0 <= start <= 65535 and 0 <= end <= 65535) or end < start or not lo.isdigit() or (sep and not hi.isdigit()):
-        raise ValueError(text)
-    return start, end
-
-
 def _exposed(spec: str) -> list[str]:
     """nat.ParsePortSpec's container ports of one EXPOSE word."""
     container = spec.rsplit(":", 1)[-1]
@@ -149,7 +139,7 @@ def _exposed(spec: str) -> list[str]:
     if not port:
         raise ChangeError(f"No port specified: {spec}<empty>")
     try:
-        start, end = _port_range(port)
+        start, end = parse_port_range(port)
     except ValueError:
         raise ChangeError(f"Invalid containerPort: {port}") from None
     if proto.lower() not in ("tcp", "udp", "sctp"):

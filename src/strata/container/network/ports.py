@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from strata.compat.nat import parse_port_range
 from strata.errors import StrataError
 
 __all__ = [
@@ -51,17 +52,6 @@ def _error(text: str) -> StrataError:
     return StrataError(text, exit_code=125)
 
 
-def _port_range(text: str) -> tuple[int, int]:
-    """go-connections' ParsePortRange: ``N`` or ``N-M`` with 0 < N <= M < 65536."""
-    start, dash, end = text.partition("-")
-    if not start.isdigit() or (dash and not end.isdigit()):
-        raise ValueError(text)
-    first, last = int(start), int(end) if dash else int(start)
-    if not 0 <= first <= 65535 or not 0 <= last <= 65535 or last < first:
-        raise ValueError(text)
-    return first, last
-
-
 def _split_spec(raw: str) -> tuple[str, str, str, str]:
     """(ip, host port, container port, proto) of one ``-p`` value, as nat.ParsePortSpec splits it."""
     body, _, proto = raw.partition("/")
@@ -92,13 +82,13 @@ def parse_publish(raw: str) -> dict[str, list[dict[str, str]]]:
     if not container:
         raise _error(f"No port specified: {raw}<empty>")
     try:
-        first, last = _port_range(container)
+        first, last = parse_port_range(container)
     except ValueError:
         raise _error(f"Invalid containerPort: {container}") from None
     host_first = host_last = 0
     if host:
         try:
-            host_first, host_last = _port_range(host)
+            host_first, host_last = parse_port_range(host)
         except ValueError:
             raise _error(f"Invalid hostPort: {host}") from None
     if host and (last - first) != (host_last - host_first) and last != first:
@@ -124,7 +114,7 @@ def exposed_ports(values: list[str]) -> dict[str, dict[str, Any]]:
         port, _, proto = raw.partition("/")
         proto = proto or "tcp"
         try:
-            first, last = _port_range(port)
+            first, last = parse_port_range(port)
         except ValueError:
             raise _error(f"invalid range format for --expose: {raw}, error: strconv.ParseUint: parsing "
                          f'"{port}": invalid syntax') from None
