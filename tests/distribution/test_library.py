@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from imagegen import validate
 from server.helpers import ServerThread
 
 from .conftest import StrataRun
@@ -65,6 +66,7 @@ def test_push_copy_pull_as_a_user(user_env: StrataRun, tmp_path: Path, strata_re
 
     copied = strata.copy(f"docker://{name}", f"oci:{tmp_path / 'layout'}:1")
     assert copied.manifest_digest == pushed[0].digest and str(copied.image_id) == image_id
+    assert validate(f"oci:{tmp_path / 'layout'}:1").manifest_digest == str(pushed[0].digest)  # complete
 
     other = tmp_path / "other-root"
     events: list[strata.ProgressEvent] = []
@@ -74,6 +76,7 @@ def test_push_copy_pull_as_a_user(user_env: StrataRun, tmp_path: Path, strata_re
     assert [ev.status for ev in events if not ev.id][-2:] == [
         f"Digest: {pushed[0].digest}", f"Status: Downloaded newer image for {name}",
     ]  # fmt: skip
+    assert validate(f"strata:{name}", root=other).image_id == image_id  # the pulled store is complete
     again = strata.pull(name, root=other)
     assert not again.changed
 
