@@ -8,7 +8,9 @@ Generator::
 
 ``generate`` writes each layer's blob (gzip or plain tar; Docker v2s2 or OCI media types) into a directory
 and returns a ``SimpleImage``; ``put`` copies it with the library's one copy engine (``copier.copy_image``)
-into a transport named as ``strata copy`` names them.
+into a transport named as ``strata copy`` names them. ``GeneratedIndex([amd64, arm64])`` is a multi-platform
+index of generated images; ``put_all(index, "oci:/dir:1")`` copies it as ``copy --all`` does
+(``copier.copy_index``).
 
 Validator::
 
@@ -36,17 +38,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strata.copier import copy_image
+from strata.copier import copy_image, copy_index
 from strata.digest import digest_bytes
 from strata.engine import Engine
 from strata.errors import StrataError
 from strata.image import mediatypes as mt
 from strata.image.api import BlobLayer, Image, Layer, SimpleImage, image_manifest
-from strata.image.spec import Descriptor, ImageConfig
-from strata.reference import parse_normalized_named
+from strata.image.spec import Descriptor, ImageConfig, Index, Manifest, Platform
+from strata.reference import Reference, parse_normalized_named
 from strata.transports.names import TransportContext, open_sink, open_source, split_name
 
-__all__ = ["Facts", "ImageProblem", "Link", "check_image", "generate", "layer_tar", "put", "validate"]
+__all__ = ["Facts", "GeneratedIndex", "ImageProblem", "Link", "check_image", "generate", "layer_tar", "put", "put_all",
+           "validate"]
 
 MTIME = 1_700_000_000
 CREATED = "2024-01-01T00:00:00Z"
@@ -108,6 +111,7 @@ def generate(
     level: int = 9,
     config: Mapping[str, Any] | None = None,
     architecture: str = "amd64",
+    variant: str = "",
     history: list[str] | None = None,
 ) -> SimpleImage:
     """An image whose layers are ``layers`` (file maps, or whole tars as bytes), their blobs written to
@@ -121,6 +125,7 @@ def generate(
         {
             "architecture": architecture,
             "os": "linux",
+            **({"variant": variant} if variant else {}),
             "created": CREATED,
             "config": dict(config) if config is not None else {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
             "rootfs": {"type": "layers", "diff_ids": [str(lay.diff_id()) for lay in lays]},
@@ -159,6 +164,43 @@ def put(image: Image, name: str, *, root: Path | None = None, tags: tuple[str, .
     with _context(root) as ctx, contextlib.ExitStack() as stack:
         sink, names = open_sink(name, ctx, stack, [parse_normalized_named(t) for t in tags])
         copy_image(image, sink, names)
+
+
+class GeneratedIndex:
+    """An OCI index of generated images, one entry per image with its config's platform; an
+    ``IndexSource`` (``copier.copy_index`` reads it: ``put_all``)."""
+
+    def __init__(self, images: list[Image]) -> None:
+        self.images = {str(im.digest()): im for im in images}
+        self.index = Index.build([Descriptor(im.manifest().media_type, im.digest(), len(im.raw_manifest()),
+                                             platform=im.config().platform) for im in images])
+
+    @property
+    def digest(self) -> str:
+        return str(self.index.digest)
+
+    def top(self) -> tuple[bytes, str]:
+        return self.index.raw, self.index.media_type
+
+    def manifest(self, desc: Descriptor) -> bytes:
+        return self.images[str(desc.digest)].raw_manifest()
+
+    def image_of(self, manifest: Manifest) -> Image:
+        return self.images[str(manifest.digest)]
+
+    def image(self, platform: Platform | None = None) -> Image:
+        return next(im for im in self.images.values() if platform in (None, im.config().platform))
+
+    def tags(self) -> list[Reference]:
+        return []
+
+
+def put_all(index: GeneratedIndex, name: str, *, root: Path | None = None) -> None:
+    """``index`` and every image in it copied into the transport ``name`` by ``copier.copy_index``
+    (as ``copy --all``; registries and OCI layouts hold indexes)."""
+    with _context(root) as ctx, contextlib.ExitStack() as stack:
+        sink, names = open_sink(name, ctx, stack, [])
+        copy_index(index, sink, names)
 
 
 # --- the validator -----------------------------------------------------------------------------

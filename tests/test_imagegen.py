@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import ImageProblem, Link, check_image, generate, layer_tar, put, validate
+from imagegen import (
+    GeneratedIndex,
+    ImageProblem,
+    Link,
+    check_image,
+    generate,
+    layer_tar,
+    put,
+    put_all,
+    validate,
+)
 from strata.digest import digest_bytes
 from strata.image import mediatypes as mt
 from strata.image.api import BlobLayer, SimpleImage
@@ -120,3 +130,20 @@ def test_plain_and_gzip_layers(tmp_path: Path) -> None:
     assert [gzip.decompress((tmp_path / "gz" / lay.digest().hex).read_bytes()) for lay in zipped.layers()] == [
         (tmp_path / "plain" / d.hex).read_bytes() for d in plain.config().diff_ids]
     assert check_image(plain).diff_ids == check_image(zipped).diff_ids
+
+
+def test_a_generated_index_is_copied_whole_as_copy_all_does(tmp_path: Path) -> None:
+    shared = {"etc/shared": b"same on every platform"}
+    amd = generate(tmp_path / "amd", [shared, {"bin/amd64": b"x86" * 100}], oci=True)
+    arm = generate(tmp_path / "arm", [shared, {"bin/arm64": b"arm" * 100}], oci=True, architecture="arm64",
+                   variant="v8")
+    index = GeneratedIndex([amd, arm])
+    put_all(index, f"oci:{tmp_path}/layout:1")
+    entries = json.loads((tmp_path / "layout" / "index.json").read_text())["manifests"]
+    assert [(e["digest"], e["mediaType"]) for e in entries] == [(index.digest, mt.OCI_INDEX)]
+    children = json.loads((tmp_path / "layout" / "blobs" / "sha256" / index.digest[7:]).read_bytes())["manifests"]
+    assert [(c["digest"], c["platform"]) for c in children] == [
+        (str(amd.digest()), {"architecture": "amd64", "os": "linux"}),
+        (str(arm.digest()), {"architecture": "arm64", "os": "linux", "variant": "v8"})]
+    assert amd.layers()[0].digest() == arm.layers()[0].digest()  # one blob for the shared layer
+    assert validate(f"oci:{tmp_path}/layout:1").image_id == str(amd.image_id())  # every blob checked

@@ -8,14 +8,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from imagegen import GeneratedIndex, generate, put_all
 from peers import Registry, Skopeo
 from server.helpers import ServerThread
-from strata.digest import digest_bytes
 from strata.distribution.client import RegistryClient
 from strata.distribution.hosts import HostsConfig
 from strata.image import mediatypes as mt
 
-from .conftest import StrataRun, gz_layer
+from .conftest import StrataRun
 
 
 @dataclass
@@ -27,38 +27,18 @@ class Built:
     blobs: set[str]
 
 
-def _put(layout: Path, data: bytes) -> dict[str, object]:
-    dg = digest_bytes(data)
-    path = layout / "blobs" / "sha256" / dg.hex
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return {"digest": str(dg), "size": len(data)}
-
-
 def build_index(layout: Path) -> Built:
-    """Two tiny images (amd64, arm64) sharing one layer, under one OCI index tagged ``1``."""
-    shared, shared_diff = gz_layer({"etc/shared": b"same on every platform"})
-    entries, manifests, configs, blobs = [], {}, {}, set()
-    blobs.add(str(_put(layout, shared)["digest"]))
-    for arch, variant in (("amd64", ""), ("arm64", "v8")):
-        own, own_diff = gz_layer({f"bin/{arch}": arch.encode() * 1000})
-        cfg = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {}),
-               "config": {"Cmd": ["/bin/sh"]}, "rootfs": {"type": "layers", "diff_ids": [shared_diff, own_diff]}}  # fmt: skip
-        cfg_desc = {"mediaType": mt.OCI_CONFIG, **_put(layout, json.dumps(cfg).encode())}
-        layers = [{"mediaType": mt.OCI_LAYER_GZIP, **_put(layout, b)} for b in (shared, own)]
-        manifest = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": cfg_desc, "layers": layers}
-        man_desc = _put(layout, json.dumps(manifest, indent=2).encode())
-        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
-        entries.append({"mediaType": mt.OCI_MANIFEST, **man_desc, "platform": platform})
-        manifests[arch], configs[arch] = str(man_desc["digest"]), str(cfg_desc["digest"])
-        blobs |= {str(cfg_desc["digest"]), str(layers[1]["digest"])}
-    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}
-    idx = _put(layout, json.dumps(index).encode())
-    top = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
-        {"mediaType": mt.OCI_INDEX, **idx, "annotations": {"org.opencontainers.image.ref.name": "1"}}]}  # fmt: skip
-    (layout / "index.json").write_text(json.dumps(top))
-    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    return Built(layout, str(idx["digest"]), manifests, configs, blobs)
+    """Two tiny images (amd64, arm64/v8) sharing one layer, under one OCI index tagged ``1``: made by the
+    shared generator and written by the library's own copy --all (tests/imagegen.py)."""
+    shared = {"etc/shared": b"same on every platform"}
+    images = {arch: generate(layout.parent / f"{layout.name}-{arch}", [shared, {f"bin/{arch}": arch.encode() * 1000}],
+                             oci=True, level=6, architecture=arch, variant=variant, config={"Cmd": ["/bin/sh"]})
+              for arch, variant in (("amd64", ""), ("arm64", "v8"))}
+    index = GeneratedIndex(list(images.values()))
+    put_all(index, f"oci:{layout}:1")
+    blobs = {str(d) for im in images.values() for d in (im.image_id(), *(lay.digest() for lay in im.layers()))}
+    return Built(layout, index.digest, {a: str(im.digest()) for a, im in images.items()},
+                 {a: str(im.image_id()) for a, im in images.items()}, blobs)
 
 
 def _layout_index_entry(layout: Path, ref: str) -> dict[str, object]:
