@@ -1,7 +1,7 @@
 """Start-up of read-only commands, strata next to the Docker CLI (which asks its daemon), as ratios.
 
 Each command is timed as a whole process (interpreter start included) against a private dockerd
-holding the same busybox image: ``images``, ``ps -a``, ``inspect IMAGE``, ``history IMAGE`` and
+holding the same busybox image and one created container: ``images``, ``ps -a``, ``inspect IMAGE``, ``history IMAGE`` and
 ``--version``. The goal (issue 12) is every strata command within 2x of ``docker images``, so the
 table has two ratios: against the same Docker command, and against ``docker images``.
 
@@ -120,6 +120,10 @@ def main() -> int:
         subprocess.run([*s_argv, "import", "-c", 'CMD ["/bin/sh"]', str(tar), IMAGE], env=s_env, check=True,
                        capture_output=True)
         docker.run("import", "-c", 'CMD ["/bin/sh"]', str(tar), IMAGE)
+        # one container on each side, so ps -a lists a row (created, never started: no runtime involved)
+        subprocess.run([*s_argv, "create", "--name", "bench-created", IMAGE], env=s_env, check=True,
+                       capture_output=True)
+        docker.run("create", "--name", "bench-created", IMAGE)
         cases = [(" ".join(args).replace(IMAGE, "IMAGE"), ([*s_argv, *args], s_env), (docker.argv(*args), docker.env))
                  for args in COMMANDS]
         rows = alternate(cases, n)
