@@ -135,15 +135,15 @@ def help_page(parser: argparse.ArgumentParser, group_words: list[str] | None = N
     if not path:
         return None
     entry = COMMANDS.get(path)
-    if entry is None and group_words is None:
+    if entry is None:  # a command of strata's own: argparse's page
         return None
     if group_words is not None:
         usage = f"{parser.prog} COMMAND"
     else:
-        usage = _usage(program, entry) if entry else f"{parser.prog} [OPTIONS]"
-    description = entry[1] if entry else str(parser.description or "")
+        usage = _usage(program, entry)
+    description = entry[1]
     parts = [f"\nUsage:  {usage}\n", description]
-    if entry and entry[2]:
+    if entry[2]:
         parts.append(f"\nAliases:\n  {', '.join(entry[2])}")
     rows = flag_rows(parser, entry)
     if rows:

@@ -96,7 +96,8 @@ class _Parser(argparse.ArgumentParser):
     def format_help(self) -> str:
         from strata.cli import helpformat
 
-        page = helpformat.help_page(self, _group_commands(self) if self._subparsers is not None else None)
+        group = self._subparsers is not None and " " in self.prog
+        page = helpformat.help_page(self, _group_commands(self) if group else None)
         return super().format_help() if page is None else page
 
     def error(self, message: str) -> NoReturn:

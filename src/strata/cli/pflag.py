@@ -93,8 +93,8 @@ def arity(parser: argparse.ArgumentParser) -> tuple[int, int | None]:
             least, most = least + n, most + n
         elif n == "?":
             most += 1
-        elif n == "+":
-            least, unbounded = least + 1, True
+        elif n == "+" or (n == argparse.REMAINDER and action.metavar == "COMMAND"):
+            least, unbounded = least + 1, True  # a command line named COMMAND (exec's) needs its word
         else:  # "*", REMAINDER
             unbounded = True
     return least, None if unbounded else most
