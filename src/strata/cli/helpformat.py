@@ -137,10 +137,7 @@ def help_page(parser: argparse.ArgumentParser, group_words: list[str] | None = N
     entry = COMMANDS.get(path)
     if entry is None:  # a command of strata's own: argparse's page
         return None
-    if group_words is not None:
-        usage = f"{parser.prog} COMMAND"
-    else:
-        usage = _usage(program, entry)
+    usage = f"{parser.prog} COMMAND" if group_words is not None else _usage(program, entry)
     description = entry[1]
     parts = [f"\nUsage:  {usage}\n", description]
     if entry[2]:
