@@ -164,7 +164,7 @@ class _Reader:
             c, rest = letters[0], letters[1:]
             action = self.opts.get(f"-{c}")
             if action is None:
-                raise UsageError(f"unknown shorthand flag: '{c}' in {word}")
+                raise UsageError(f"unknown shorthand flag: '{c}' in -{letters}")
             if not self.takes_value(action):
                 if len(rest) > 1 and rest[0] == "=":
                     self.set(action, rest[1:])
@@ -177,7 +177,7 @@ class _Reader:
                 return
             given = self.next_value()
             if given is None:
-                raise UsageError(f"flag needs an argument: '{c}' in {word}")
+                raise UsageError(f"flag needs an argument: '{c}' in -{letters}")
             self.set(action, given)
             return
 
