@@ -37,7 +37,7 @@ def _client() -> str:
 
 def to_strata(text: str) -> str:
     """Docker's text with the program named as strata names itself."""
-    return re.sub(r"(^|[\"'\t]|Usage:  )docker\b", r"\1strata", text, flags=re.M)
+    return re.sub(r"(^|[\"'\t]|Usage:  |^\$ )docker\b", r"\1strata", text, flags=re.M)
 
 
 def docker(*args: str, raw: bool = False) -> tuple[int, str, str]:

@@ -40,8 +40,7 @@ def _sections(text: str) -> dict[str, list[str]]:
         if head.startswith("Usage:"):
             out["Usage"] = [head[len("Usage:"):].strip(), *(x.strip() for x in lines[1:])]
             key = ""
-        elif head.endswith(":") and head[:-1] in ("Aliases", "Options", "Commands", "Management Commands",
-                                                   "Examples"):
+        elif head.endswith(":") and head[:-1] in ("Aliases", "Options", "Commands", "Management Commands"):
             out[head[:-1]] = lines[1:]
             key = head[:-1]
         elif head.startswith("Run '"):
@@ -86,8 +85,17 @@ def _arity(docker: str, path: list[str]) -> tuple[int, int | None]:
     return least, most
 
 
+def _examples(text: str) -> tuple[str, str]:
+    """(the page without its ``Examples:`` section, the section's text as the template prints it)."""
+    m = re.search(r"\n\nExamples:\n(.*?)\n\n(?=Options:|Commands:|Run ')|\n\nExamples:\n(.*)$", text, re.S)
+    if m is None:
+        return text, ""
+    return text[:m.start()] + "\n\n" + text[m.end():], m.group(1) if m.group(1) is not None else m.group(2)
+
+
 def _entry(docker: str, path: list[str], group: bool) -> tuple[object, ...]:
-    s = _sections(_help(docker, path))
+    page, examples = _examples(_help(docker, path))
+    s = _sections(page)
     usage = tuple(s["Usage"])
     description = "\n".join(s.get("", [])).strip("\n")
     aliases = tuple(a.strip() for a in " ".join(s.get("Aliases", [])).split(","))
@@ -96,7 +104,7 @@ def _entry(docker: str, path: list[str], group: bool) -> tuple[object, ...]:
     flags = tuple(_flags(s.get("Options", [])))
     commands = tuple(tuple(line.strip().split(None, 1)) for line in s.get("Commands", []) if line.strip())
     arity = (0, None) if group else _arity(docker, path)
-    return usage, description, aliases, flags, commands, arity
+    return usage, description, aliases, flags, commands, arity, examples
 
 
 def _subcommands(docker: str, path: list[str]) -> list[str]:
@@ -113,7 +121,7 @@ def main(docker: str) -> None:
         for word in _subcommands(docker, [group]):
             table[f"{group} {word}"] = _entry(docker, [group, word], False)
     print('"""Docker 20.10\'s help pages as data: for each command path, its usage lines, description, aliases,')
-    print("flags (shorthand, name, value name, text), sub-commands and arity (least, most; None: no limit).")
+    print("flags (shorthand, name, value name, text), sub-commands, arity (least, most; None: no limit) and examples.")
     print("")
     print("Written by tests/cli/helpgen.py from ``docker X --help``; imported only to print help or a usage error.")
     print('"""')
@@ -124,7 +132,7 @@ def main(docker: str) -> None:
     print("")
     print("Flag = tuple[str, str, str, str]")
     print("Entry = tuple[tuple[str, ...], str, tuple[str, ...], tuple[Flag, ...], tuple[tuple[str, ...], ...],")
-    print("              tuple[int, int | None]]")
+    print("              tuple[int, int | None], str]")
     print("")
     print("# fmt: off")
     print("COMMANDS: dict[str, Entry] = {")

@@ -28,6 +28,7 @@ def _same(d: tuple[int, str, str], s: tuple[int, str, str]) -> bool:
     return (d[0], d[2]) == (s[0], s[2].removeprefix("Error: "))
 
 
+@pytest.mark.peers
 def test_arity_errors_read_as_dockers() -> None:
     differ = set()
     for path in both_have():
@@ -38,12 +39,14 @@ def test_arity_errors_read_as_dockers() -> None:
     assert differ == KNOWN_ARITY
 
 
+@pytest.mark.peers
 def test_the_arity_check_can_fail() -> None:
     """The comparison sees a wrong sentence: Docker's ``tag`` error against strata's ``images``."""
     assert not _same(docker("tag"), strata("images", "a", "b"))
     assert _same(docker("tag"), strata("tag"))
 
 
+@pytest.mark.peers
 @pytest.mark.parametrize("argv", [
     ("tag", "a"),
     ("images", "a", "b"),
@@ -61,6 +64,7 @@ def test_usage_errors(argv: tuple[str, ...]) -> None:
     assert d[0] == 1 and s[0] == 1 and s[2] == "Error: " + d[2], (d, s)
 
 
+@pytest.mark.peers
 @pytest.mark.parametrize("argv", [
     ("ps", "-q=maybe"),            # a Go boolean's value
     ("run", "--rm=", "img"),
@@ -84,6 +88,7 @@ def test_flag_errors(argv: tuple[str, ...]) -> None:
     assert d[0] == s[0] == 125 and s[2] == "Error: " + d[2], (d, s)
 
 
+@pytest.mark.peers
 @pytest.mark.parametrize("argv", [
     ("run", "--rm=true", "-t=false", "--interactive=false", "-d=true", "img"),
     ("run", "-itd", "img"),

@@ -101,9 +101,11 @@ def flag_rows(parser: argparse.ArgumentParser, entry: Entry | None) -> list[Row]
     docker = {row[1]: row for row in entry[3]} if entry else {}
     rows: list[Row] = []
     for action in parser._actions:
-        if not action.option_strings or isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+        if not action.option_strings or action.help == argparse.SUPPRESS:
             continue
         long = next((o[2:] for o in action.option_strings if o.startswith("--")), None)
+        if isinstance(action, argparse._HelpAction) and long not in docker:
+            continue  # Docker lists --help only where -h is another flag (run, create)
         short = next((o[1:] for o in action.option_strings if len(o) == 2 and o[1] != "-"), "")
         if long is None:
             continue
@@ -142,6 +144,8 @@ def help_page(parser: argparse.ArgumentParser, group_words: list[str] | None = N
     parts = [f"\nUsage:  {usage}\n", description]
     if entry[2]:
         parts.append(f"\nAliases:\n  {', '.join(entry[2])}")
+    if entry[6]:
+        parts.append("\nExamples:\n" + entry[6].replace("$ docker ", f"$ {program} "))
     rows = flag_rows(parser, entry)
     if rows:
         parts.append("\nOptions:\n" + render_flags(rows, width() - 1))
