@@ -101,6 +101,10 @@ class _Parser(argparse.ArgumentParser):
         return super().format_help() if page is None else page
 
     def error(self, message: str) -> NoReturn:
+        word = re.match(r"argument COMMAND: invalid choice: '(.*?)' \(choose from", message)
+        if word and " " not in self.prog:  # cobra's words for a command the program does not have
+            raise GroupHelp(f"{self.prog}: '{word.group(1)}' is not a {self.prog} command.\n"
+                            f"See '{self.prog} --help'\n", 1)
         if message.startswith("the following arguments are required"):
             # Docker's cobra wording, exit status 1
             raise StrataError(f'"{self.prog}" requires at least 1 argument.\nSee \'{self.prog} --help\'.')
@@ -125,8 +129,8 @@ def _invalid_value(parser: argparse.ArgumentParser, names: str, kind: str, value
 
 
 class GroupHelp(Exception):
-    """A command group given no command, or one it does not have: Docker prints the group's help on
-    stderr, exit status 0 (no command) or 1."""
+    """Text Docker prints on stderr as it is (no ``Error:``): a command group's help when given no command
+    (exit status 0) or one it does not have (1); the program's answer to a command it does not have (1)."""
 
     def __init__(self, text: str, status: int) -> None:
         super().__init__(text)
