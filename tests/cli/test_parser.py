@@ -81,6 +81,7 @@ def test_an_unknown_word_gets_every_command() -> None:
     (["image", "prune", "-a"], ["image", "prune", "-a"], None),  # the group's own command
     (["container", "inspect", "x"], ["container", "inspect", "x"], None),
     (["images", "ls"], ["images", "ls"], None),
+    (["system", "info"], ["info"], "system info"),
 ])
 def test_group_words_resolve_to_the_command(argv: list[str], words: list[str], shown: str | None) -> None:
     assert resolve(argv) == (words, shown)
@@ -115,3 +116,12 @@ def test_help_tables_stay_off_the_ordinary_path(tmp_path: Path) -> None:
 
     assert loaded("images", "-q=true") == loaded("run", "-itd", "img") == "[]"
     assert loaded("images", "a", "b") == "['strata.cli.helpformat', 'strata.cli.helptext']"
+
+
+def test_a_group_word_without_its_command_falls_back_to_the_group() -> None:
+    """``container cp`` before any module defines ``cp``: the group answers (its help, exit 1)."""
+    if "cp" in _choices(build_parser(None)):
+        pytest.skip("cp exists now")
+    with pytest.raises(GroupHelp) as e:
+        parse_args(["container", "cp", "a", "b"])
+    assert e.value.status == 1 and "Usage:  strata container COMMAND" in e.value.text

@@ -185,6 +185,7 @@ _CONTAINER = ("attach", "commit", "cp", "create", "diff", "exec", "export", "kil
 GROUP_WORDS: dict[str, dict[str, str]] = {
     "image": {**{w: w for w in _SAME}, "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "rmi": "rmi"},
     "container": {**{w: w for w in _CONTAINER}, "ls": "ps", "list": "ps", "ps": "ps", "remove": "rm"},
+    "system": {"events": "events", "info": "info"},
 }
 # the name Docker prints for a command typed by one of its aliases (``"docker container ls" accepts ...``)
 _CANONICAL = {"list": "ls", "ps": "ls", "remove": "rm", "rmi": "rm"}
@@ -222,9 +223,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     words, shown = resolve(argv)
     parser = build_parser(words)
     if shown is not None:
-        target = words[_word_index(words) or 0]
-        command = _choices(parser).get(target)
-        if command is not None:
+        command = _choices(parser).get(words[_word_index(words) or 0])
+        if command is None:  # no such top-level command (yet): the group's own word, if it has one
+            words, parser = argv, build_parser(argv)
+        else:
             command.prog = f"{parser.prog} {shown}"
     return parser.parse_args(words)
 
