@@ -131,6 +131,10 @@ def test_accepted_as_docker_accepts(argv: tuple[str, ...]) -> None:
     (["rm", "x", "-fv"], {"containers": ["x"], "force": True, "volumes": True}),
     (["rm", "--", "-f"], {"containers": ["-f"], "force": False}),
     (["container", "rm", "-f", "x"], {"containers": ["x"], "force": True}),
+    (["unshare", "sh", "-c", "id"], {"command": ["sh", "-c", "id"]}),  # a command line as first argument
+    (["unshare", "--", "-x"], {"command": ["-x"]}),
+    (["unshare"], {"command": []}),
+    (["build", "--rm", "."], {"rm": "true", "path": "."}),  # --rm[=BOOL] never takes the path
 ])
 def test_values_as_pflag_gives_them(argv: list[str], want: dict[str, Any]) -> None:
     got = vars(parse_args(argv))

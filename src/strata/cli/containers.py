@@ -936,7 +936,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-w", "--workdir")
     p.add_argument("-u", "--user")
     p.add_argument("container")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")  # cli.pflag: at least one word
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")  # cli.pflag: needs COMMAND
 
     _register_inspection(sub, in_group=in_group)
 

@@ -91,6 +91,10 @@ class _Parser(argparse.ArgumentParser):
         ns, extra = super().parse_known_args(words, namespace)
         for dest, value in overrides.items():
             setattr(ns, dest, value)
+        line = pflag.first_remainder(self)
+        value = getattr(ns, line, None) if line is not None else None
+        if isinstance(value, list) and value[:1] == ["--"]:
+            setattr(ns, str(line), value[1:])
         return ns, extra
 
     def format_help(self) -> str:

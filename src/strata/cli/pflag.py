@@ -15,8 +15,12 @@ import argparse
 
 from strata.errors import StrataError, UsageError
 
-__all__ = ["ArityError", "HelpRequested", "arity", "normalise", "parse_bool", "shown"]
+__all__ = ["NEEDS_COMMAND", "ArityError", "HelpRequested", "arity", "first_remainder", "normalise", "parse_bool",
+           "shown"]
 
+# the metavar of a command line (``nargs=REMAINDER``) that needs at least its command word (exec's; run's
+# command is optional), as Docker's usage line writes it
+NEEDS_COMMAND = "COMMAND [ARG...]"
 TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
@@ -93,11 +97,20 @@ def arity(parser: argparse.ArgumentParser) -> tuple[int, int | None]:
             least, most = least + n, most + n
         elif n == "?":
             most += 1
-        elif n == "+" or (n == argparse.REMAINDER and action.metavar == "COMMAND"):
-            least, unbounded = least + 1, True  # a command line named COMMAND (exec's) needs its word
+        elif n == "+" or (n == argparse.REMAINDER and action.metavar == NEEDS_COMMAND):
+            least, unbounded = least + 1, True
         else:  # "*", REMAINDER
             unbounded = True
     return least, None if unbounded else most
+
+
+def first_remainder(parser: argparse.ArgumentParser) -> str | None:
+    """The dest of a command line that is the command's first positional (``unshare [COMMAND]``): argparse
+    keeps the ``--`` ``normalise`` puts before the arguments in it, the caller takes it out."""
+    for action in parser._actions:
+        if not action.option_strings and not isinstance(action, argparse._SubParsersAction):
+            return action.dest if action.nargs == argparse.REMAINDER else None
+    return None
 
 
 def _interspersed(parser: argparse.ArgumentParser) -> bool:
