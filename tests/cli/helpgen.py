@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 GROUPS = ("container", "image", "manifest", "network", "system", "volume")
 _FLAG = re.compile(r"^  (?:-(\S), |    )--(\S+?)(?: (\S+))?  +(.*)$")
@@ -26,8 +25,7 @@ def _help(docker: str, path: list[str]) -> str:
 
 
 def _env() -> dict[str, str]:
-    conf = tempfile.mkdtemp(prefix="helpgen")
-    return {**os.environ, "DOCKER_HOST": "unix:///nonexistent", "DOCKER_CONFIG": conf}
+    return {**os.environ, "DOCKER_HOST": "unix:///nonexistent", "DOCKER_CONFIG": "/nonexistent/docker-config"}
 
 
 def _sections(text: str) -> dict[str, list[str]]:
@@ -43,10 +41,10 @@ def _sections(text: str) -> dict[str, list[str]]:
         elif head.endswith(":") and head[:-1] in ("Aliases", "Options", "Commands", "Management Commands"):
             out[head[:-1]] = lines[1:]
             key = head[:-1]
-        elif head.startswith("Run '"):
-            continue
-        else:
+        elif key == "":  # the description, in paragraphs
             out.setdefault(key, []).extend(["", *lines] if key in out else lines)
+        elif key == "Options" and head.startswith(" "):  # a flag's text with a blank line
+            out[key].extend(["", *lines])
     return out
 
 
@@ -102,7 +100,8 @@ def _entry(docker: str, path: list[str], group: bool) -> tuple[object, ...]:
     if aliases == ("",):
         aliases = ()
     flags = tuple(_flags(s.get("Options", [])))
-    commands = tuple(tuple(line.strip().split(None, 1)) for line in s.get("Commands", []) if line.strip())
+    listed = s.get("Management Commands", []) + s.get("Commands", [])
+    commands = tuple(sorted(tuple(line.strip().split(None, 1)) for line in listed if line.strip()))
     arity = (0, None) if group else _arity(docker, path)
     return usage, description, aliases, flags, commands, arity, examples
 

@@ -125,3 +125,16 @@ def test_a_group_word_without_its_command_falls_back_to_the_group() -> None:
     with pytest.raises(GroupHelp) as e:
         parse_args(["container", "cp", "a", "b"])
     assert e.value.status == 1 and "Usage:  strata container COMMAND" in e.value.text
+
+
+def test_the_program_page_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """``strata --help`` in ``docker --help``'s layout: groups under Management Commands, each command once."""
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--help"])
+    page = capsys.readouterr().out
+    assert e.value.code == 0 and page.startswith("\nUsage:  strata [OPTIONS] COMMAND\n")
+    groups, _, commands = page.partition("\nManagement Commands:\n")[2].partition("\nCommands:\n")
+    listed = [line.split()[0] for line in (groups + "\n" + commands).split("\n") if line.startswith("  ")]
+    assert sorted(listed) == sorted(_choices(build_parser(None)))
+    assert "  manifest    Manage Docker image manifests and manifest lists\n" in groups
+    assert "  ps          List containers\n" in commands

@@ -9,7 +9,7 @@ import os
 
 from strata.cli.helptext import COMMANDS, Entry
 
-__all__ = ["flag_rows", "help_page", "render_flags", "usage_error", "width"]
+__all__ = ["flag_rows", "help_page", "render_flags", "root_page", "usage_error", "width"]
 
 Row = tuple[str, str, str, str]  # shorthand, name, value name, text
 
@@ -152,4 +152,27 @@ def help_page(parser: argparse.ArgumentParser, group_words: list[str] | None = N
     if group_words is not None:
         parts.append(_commands(path, entry, group_words, parser))
         parts.append(f"\nRun '{parser.prog} COMMAND --help' for more information on a command.")
+    return "\n".join(parts) + "\n"
+
+
+def root_page(parser: argparse.ArgumentParser) -> str:
+    """``strata --help`` as ``docker --help`` is laid out: the program's flags, then its command groups
+    (``Management Commands:``) and commands, each with Docker's line where Docker has the command."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {c.dest: str(c.help or "") for c in sub._choices_actions}
+    docker = {row[0]: row[1] for row in COMMANDS[""][4]}
+    groups: list[tuple[str, str]] = []
+    commands: list[tuple[str, str]] = []
+    for name, command in sub.choices.items():
+        entry = COMMANDS.get(name)
+        text = docker.get(name) or (entry[1] if entry and entry[4] else "") or helps.get(name, "")
+        has_sub = any(isinstance(a, argparse._SubParsersAction) for a in command._actions)
+        (groups if has_sub else commands).append((name, text))
+    pad = max(11, *(len(n) for n in sub.choices))
+    rows = flag_rows(parser, None)
+    parts = [f"\nUsage:  {parser.prog} [OPTIONS] COMMAND\n", str(parser.description or "")]
+    parts.append("\nOptions:\n" + render_flags(rows, width() - 1))
+    for title, listed in (("Management Commands", groups), ("Commands", commands)):
+        parts.append(f"\n{title}:\n" + "\n".join(f"  {n.ljust(pad)} {t}" for n, t in sorted(listed)))
+    parts.append(f"\nRun '{parser.prog} COMMAND --help' for more information on a command.")
     return "\n".join(parts) + "\n"

@@ -100,7 +100,9 @@ class _Parser(argparse.ArgumentParser):
     def format_help(self) -> str:
         from strata.cli import helpformat
 
-        group = self._subparsers is not None and " " in self.prog
+        if " " not in self.prog:
+            return helpformat.root_page(build_parser(None))
+        group = self._subparsers is not None
         page = helpformat.help_page(self, _group_commands(self) if group else None)
         return super().format_help() if page is None else page
 
@@ -253,7 +255,7 @@ def build_parser(argv: list[str] | None = None, *, whole_groups: bool = False) -
     words get every group, the command word's own first."""
     parser = _Parser(prog="strata", description="A daemonless, Docker-compatible image engine")
     parser.add_argument("--root", help="store root (default /var/lib/strata, or $STRATA_ROOT)")
-    parser.add_argument("--version", action="version", version=VERSION)
+    parser.add_argument("--version", action="version", version=VERSION, help="Print version information and quit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     word = command_word(argv) if argv is not None else None
     groups = _groups_for(argv)
