@@ -165,6 +165,12 @@ def test_values_as_docker_reads_them(dockerd: Any, tmp_path: Path) -> None:
         ("rm", "-f", "cliparse-nosuch", "cliparse-nosuch2"),
         ("rm", "cliparse-nosuch"),                    # exit 1
         ("commit", "-p", "cliparse-nosuch", "cliparse-img"),  # -p takes no value: the container is the argument
+        ("image", "tag", img, "cliparse-values:2"),   # the group words
+        ("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "cliparse-values:2"),
+        ("image", "list", "-q=false", "--format={{.Tag}}", "cliparse-values:2"),
+        ("image", "rm", "cliparse-values:2"),
+        ("container", "ls", "-a", "--filter", "name=cliparse-nosuch"),
+        ("container", "rm", "--force=true", "cliparse-nosuch"),
     ):
         d, s = dockerd.run(*args, check=False), st(*args)
         derr = d.stderr.replace("Error response from daemon: ", "Error: ")
