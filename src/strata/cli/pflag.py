@@ -78,11 +78,6 @@ def shown(action: argparse.Action) -> str:
     return (long or short)[0]
 
 
-def _spelling(action: argparse.Action) -> str:
-    long = [o for o in action.option_strings if o.startswith("--")]
-    return (long or action.option_strings)[0]
-
-
 def arity(parser: argparse.ArgumentParser) -> tuple[int, int | None]:
     """(least, most) arguments the declared positionals take; most None: no limit."""
     least, most = 0, 0
@@ -130,8 +125,8 @@ class _Reader:
         self.overrides: dict[str, object] = {}
         self.help = False
 
-    def set(self, action: argparse.Action, value: str | None) -> None:
-        """``value`` None: the flag alone (a boolean's true)."""
+    def set(self, action: argparse.Action, value: str | None, typed: str) -> None:
+        """``value`` None: the flag alone (a boolean's true); ``typed``: the flag as given (``-e``, ``--env``)."""
         if isinstance(action, argparse._HelpAction):
             self.help = self.help or value is None or parse_bool(value, shown(action))
         elif _is_bool(action):
@@ -144,10 +139,10 @@ class _Reader:
                 text = "true" if on else "false"
                 self.overrides[action.dest] = action.type(text) if callable(action.type) else text
         elif action.nargs == 0:
-            self.flags.append(_spelling(action))
+            self.flags.append(typed)
         else:
             assert value is not None
-            self.flags.append(f"{_spelling(action)}={value}")
+            self.flags.append(f"{typed}={value}")
 
     def takes_value(self, action: argparse.Action) -> bool:
         return not (_is_bool(action) or action.nargs == 0)
@@ -164,12 +159,12 @@ class _Reader:
         if action is None or not name.startswith("--"):
             raise UsageError(f"unknown flag: {name}")
         if eq or not self.takes_value(action):
-            self.set(action, value if eq else None)
+            self.set(action, value if eq else None, name)
             return
         given = self.next_value()
         if given is None:
             raise UsageError(f"flag needs an argument: {name}")
-        self.set(action, given)
+        self.set(action, given, name)
 
     def shorts(self, word: str) -> None:
         letters = word[1:]
@@ -180,18 +175,18 @@ class _Reader:
                 raise UsageError(f"unknown shorthand flag: '{c}' in -{letters}")
             if not self.takes_value(action):
                 if len(rest) > 1 and rest[0] == "=":
-                    self.set(action, rest[1:])
+                    self.set(action, rest[1:], f"-{c}")
                     return
-                self.set(action, None)
+                self.set(action, None, f"-{c}")
                 letters = rest
                 continue
             if rest:
-                self.set(action, rest[1:] if len(rest) > 1 and rest[0] == "=" else rest)
+                self.set(action, rest[1:] if len(rest) > 1 and rest[0] == "=" else rest, f"-{c}")
                 return
             given = self.next_value()
             if given is None:
                 raise UsageError(f"flag needs an argument: '{c}' in -{letters}")
-            self.set(action, given)
+            self.set(action, given, f"-{c}")
             return
 
     def read(self, interspersed: bool) -> None:
