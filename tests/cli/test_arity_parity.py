@@ -156,9 +156,16 @@ def test_values_as_docker_reads_them(dockerd: Any, tmp_path: Path) -> None:
                               timeout=300)
 
     assert st("import", "-c", "CMD [\"sh\"]", str(tar), img).returncode == 0
+    try:
+        _side_by_side(dockerd, st, img)
+    finally:
+        dockerd.run("rmi", "-f", img, "cliparse-values:2", check=False)
+
+
+def _side_by_side(dockerd: Any, st: Any, img: str) -> None:
     for args in (
         ("run", "--rm=true", "-t=false", "--interactive=false", img, "echo", "hi"),
-        ("run", "--rm", "-e", "-x=1", img, "sh", "-c", "echo ${-x:-unset}"),
+        ("run", "--rm", "-e", "-x=1", img, "grep", "-aoe", "-x=1", "/proc/1/environ"),  # -e took "-x=1"
         ("run", "--rm", img, "echo", "--rm", "-t"),
         ("run", "--rm", "--", img, "echo", "after", "--"),
         ("rm", "-f", "cliparse-nosuch"),              # Docker: the error printed, exit 0
@@ -175,4 +182,3 @@ def test_values_as_docker_reads_them(dockerd: Any, tmp_path: Path) -> None:
         d, s = dockerd.run(*args, check=False), st(*args)
         derr = d.stderr.replace("Error response from daemon: ", "Error: ")
         assert (s.returncode, s.stdout, s.stderr) == (d.returncode, d.stdout, derr), args
-    dockerd.run("rmi", "-f", img, check=False)
