@@ -82,6 +82,8 @@ def test_usage_errors(argv: tuple[str, ...]) -> None:
     ("ps", "-n", "x"),
     ("history", "-H=maybe", "x"),
     ("commit", "--pause=maybe", "c"),
+    ("image", "-q"),               # a group's flag error comes with the group's help
+    ("image", "--bogus", "ls"),
 ])
 def test_flag_errors(argv: tuple[str, ...]) -> None:
     d, s = docker(*argv), strata(*argv)

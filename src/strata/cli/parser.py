@@ -144,9 +144,17 @@ class GroupHelp(Exception):
 
 
 def _check_group_word(group: argparse.ArgumentParser, words: list[str]) -> None:
-    if words and (words[0].startswith("-") or words[0] in _choices(group)):
+    """A group takes a command word, or -h/--help; Docker answers anything else with the group's help."""
+    first = words[0] if words else ""
+    if first in _choices(group) or first in ("-h", "--help"):
         return
-    raise GroupHelp(group.format_help(), 1 if words else 0)
+    if first.startswith("--"):
+        flag = f"unknown flag: {first.partition('=')[0]}"
+    elif first.startswith("-") and first != "-":
+        flag = f"unknown shorthand flag: '{first[1]}' in {first}"
+    else:
+        raise GroupHelp(group.format_help(), 1 if words else 0)
+    raise UsageError(f"{flag}\nSee '{group.prog} --help'.\n{group.format_help()}")
 
 
 def _choices(parser: argparse.ArgumentParser) -> dict[str, Any]:
