@@ -9,7 +9,6 @@ import io
 import os
 import re
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from strata.errors import StrataError
 __all__ = ["ACCEPTED", "both_have", "docker", "groups_both_have", "strata", "to_strata"]
 
 ACCEPTED = "<accepted>"
-_CONFIG = tempfile.mkdtemp(prefix="cliparity")
+_CONFIG = "/nonexistent/cliparity-docker-config"  # the client reads no configuration
 
 
 def _client() -> str:
