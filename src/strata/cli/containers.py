@@ -62,8 +62,12 @@ def _as_run_error(e: StrataError) -> StrataError:
     return e
 
 
-def _each(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Container], str | None]) -> int:
-    """Apply ``action`` to each container, printing its answer; errors go to stderr, exit 1 at the end."""
+def _each(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Container], str | None],
+          missing_ok: bool = False) -> int:
+    """Apply ``action`` to each container, printing its answer; errors go to stderr, exit 1 at the end
+    (``missing_ok``: a missing container's error is printed but fails nothing, as Docker's ``rm -f``)."""
+    from strata.errors import NotFound
+
     failed = False
     with _store(ctx) as store:
         for ref in refs:
@@ -73,7 +77,7 @@ def _each(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Conta
                 if out is not None:
                     print(out, file=ctx.out, flush=True)
             except StrataError as e:
-                failed = True
+                failed = failed or not (missing_ok and isinstance(e, NotFound))
                 print(f"Error: {e}", file=ctx.err, flush=True)
     return 1 if failed else 0
 
@@ -540,7 +544,7 @@ def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
         lc.remove(store, c, force=args.force, volumes=args.volumes)
         return _as_given(args, c)
 
-    return _each(ctx, args.containers, rm)
+    return _each(ctx, args.containers, rm, missing_ok=args.force)
 
 
 def _cmd_wait(args: argparse.Namespace, ctx: Context) -> int:
@@ -943,7 +947,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-w", "--workdir")
     p.add_argument("-u", "--user")
     p.add_argument("container")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")  # cli.pflag: needs COMMAND
 
     _register_inspection(sub, in_group=in_group)
 

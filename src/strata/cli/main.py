@@ -101,12 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from pathlib import Path
 
-    from strata.cli.parser import build_parser
+    from strata.cli.parser import GroupHelp, build_parser, parse_args
     from strata.errors import StrataError
 
     try:
-        parser = build_parser(args_list)
-        args = parser.parse_args(args_list)
+        args = parse_args(args_list)
+    except GroupHelp as e:  # Docker prints a group's help on stderr
+        print(e.text, end="", file=sys.stderr)
+        return e.status
     except StrataError as e:
         print(f"Error: {e}" if not str(e).startswith("usage") else str(e), file=sys.stderr)
         return e.exit_code
