@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "strata"
 
 # top-level part -> the parts it may import (besides itself and the base layer)
 BASE = {"errors", "digest", "mediatypes", "reference", "spec", "atomicfile", "compat", "containeruse", "values",
-        "strata"}
+        "events", "strata"}
 ALLOWED = {
     "errors": set(),
     "atomicfile": set(),
@@ -24,6 +24,7 @@ ALLOWED = {
     "archive": {"digest", "errors", "atomicfile"},
     "compat": {"errors"},
     "containeruse": {"digest", "errors"},
+    "events": {"atomicfile"},
     "gotemplate": BASE | {"compat"},
     "image": BASE | {"archive"},
     "store": BASE | {"archive"},

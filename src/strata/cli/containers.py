@@ -565,27 +565,43 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
-    from strata.container.execution import ExecRequest, run_exec
+    from strata.container.execution import ExecRequest, exec_env, exec_events, run_exec
     from strata.container.records import container_dir
-    from strata.container.spec import merge_env, process_env
+    from strata.errors import RuntimeFailure
 
+    if len(args.argv) < 2:  # CONTAINER COMMAND as one remainder: Docker passes a "--" after CONTAINER on
+        raise StrataError('"strata exec" requires at least 2 arguments.\nSee \'strata exec --help\'.\n\n'
+                          "Usage:  strata exec [OPTIONS] CONTAINER COMMAND [ARG...]\n\n"
+                          "Run a command in a running container")
+    name, command = args.argv[0], args.argv[1:]
+    extra_env = exec_env(list(args.env_file), list(args.env))
     if args.interactive and args.tty and not args.detach and _not_a_tty(ctx):
         return 1
     with _store(ctx) as store:
-        c = lc.reconcile(store, store.get(args.container))
+        c = lc.reconcile(store, store.get(name))
         if c.state == "paused":
             raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
         if c.state != "running":
             raise Conflict(f"Container {c.id} is not running")
         runtime = lc.runtime_for(store.root, c)
-        env = merge_env(process_env(c.config, args.tty), list(args.env))  # Docker's exec env
         req = ExecRequest(
-            list(args.command), env=env, cwd=args.workdir or c.config.get("WorkingDir") or None,
+            command, env=extra_env(c.config, args.tty), cwd=args.workdir or c.config.get("WorkingDir") or None,
             user=_exec_user(store, c, args.user), tty=args.tty, interactive=args.interactive, detach=args.detach,
+            privileged=args.privileged,
         )
     ctx.close()
     ctx.out.flush()
-    return run_exec(runtime, c.id, container_dir(store.root, c.id), req)
+    done = exec_events(store.root, c, command)
+    try:
+        code = run_exec(runtime, c.id, container_dir(store.root, c.id), req)
+    except RuntimeFailure as e:
+        if args.detach:
+            e.exit_code = 1
+            raise
+        ctx.out.write(f"{e}\r\n")  # Docker's daemon writes it into the exec's output stream
+        return e.exit_code
+    done(code)
+    return code
 
 
 def _exec_user(store: ContainerStore, c: Container, user: str | None) -> RuntimeUser | None:
@@ -929,10 +945,11 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("-d", "--detach", action="store_true")
     p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("--privileged", action="store_true")
     p.add_argument("-w", "--workdir")
     p.add_argument("-u", "--user")
-    p.add_argument("container")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="CONTAINER COMMAND [ARG...]")
 
     _register_inspection(sub, in_group=in_group)
 

@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # typing's costs a listing command
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["register"]
+__all__ = ["register", "register_df"]
 
 
 def register(sub: Any) -> None:
@@ -81,8 +81,10 @@ def register(sub: Any) -> None:
     pr.add_argument("--filter", action="append", default=[])
     pr.set_defaults(func=cmd_prune)
 
-    system = sub.add_parser("system", help="Manage strata")
-    ssub = system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=type(system))
+
+
+def register_df(ssub: Any) -> None:
+    """``system df`` in the ``system`` group (``strata.cli.system`` owns the group)."""
     df = ssub.add_parser("df", help="Show disk usage")
     df.add_argument("-v", "--verbose", action="store_true")
     df.add_argument("--format")

@@ -30,6 +30,7 @@ GROUPS = (
     "strata.cli.network",
     "strata.cli.unshare",
     "strata.cli.volume",
+    "strata.cli.system",
 )
 
 
@@ -79,7 +80,7 @@ class _Parser(argparse.ArgumentParser):
 # word (run, ps, commit, ...) is a container command. Help and unknown words load every group.
 COMMAND_GROUPS = {
     **dict.fromkeys(
-        ("images", "image", "tag", "history", "save", "load", "import", "rmi", "inspect", "system"),
+        ("images", "image", "tag", "history", "save", "load", "import", "rmi", "inspect"),
         "strata.cli.images",
     ),
     **dict.fromkeys(("login", "logout", "pull", "push", "search", "copy", "manifest"), "strata.cli.distribution"),
@@ -88,6 +89,7 @@ COMMAND_GROUPS = {
     "network": "strata.cli.network",
     "unshare": "strata.cli.unshare",
     "volume": "strata.cli.volume",
+    **dict.fromkeys(("system", "info", "version", "events"), "strata.cli.system"),
 }
 
 
