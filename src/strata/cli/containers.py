@@ -569,7 +569,7 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.records import container_dir
     from strata.errors import RuntimeFailure
 
-    if len(args.argv) < 2:  # CONTAINER COMMAND as one remainder: Docker passes a "--" after CONTAINER on
+    if len(args.argv) < 2:  # CONTAINER COMMAND in one remainder: a "--" after CONTAINER is the command, as Docker's
         raise StrataError('"strata exec" requires at least 2 arguments.\nSee \'strata exec --help\'.\n\n'
                           "Usage:  strata exec [OPTIONS] CONTAINER COMMAND [ARG...]\n\n"
                           "Run a command in a running container")
@@ -584,24 +584,36 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
         if c.state != "running":
             raise Conflict(f"Container {c.id} is not running")
         runtime = lc.runtime_for(store.root, c)
-        req = ExecRequest(
-            command, env=extra_env(c.config, args.tty), cwd=args.workdir or c.config.get("WorkingDir") or None,
-            user=_exec_user(store, c, args.user), tty=args.tty, interactive=args.interactive, detach=args.detach,
-            privileged=args.privileged,
-        )
+        done = exec_events(store.root, c, command)
+        try:
+            req = ExecRequest(
+                command, env=extra_env(c.config, args.tty), cwd=args.workdir or c.config.get("WorkingDir") or None,
+                user=_exec_user(store, c, args.user), tty=args.tty, interactive=args.interactive,
+                detach=args.detach, privileged=args.privileged,
+            )
+        except StrataError as e:
+            return _exec_failed(ctx, args, e)
     ctx.close()
     ctx.out.flush()
-    done = exec_events(store.root, c, command)
     try:
         code = run_exec(runtime, c.id, container_dir(store.root, c.id), req)
     except RuntimeFailure as e:
-        if args.detach:
-            e.exit_code = 1
-            raise
-        ctx.out.write(f"{e}\r\n")  # Docker's daemon writes it into the exec's output stream
-        return e.exit_code
+        return _exec_failed(ctx, args, e)
     done(code)
     return code
+
+
+def _exec_failed(ctx: Context, args: argparse.Namespace, e: StrataError) -> int:
+    """A process exec could not start: Docker's daemon writes why into the exec's output stream (exit
+    126); with ``-d`` nothing is attached and the CLI reports it as an error (exit 1)."""
+    if e.exit_code != 126:
+        raise e
+    if args.detach:
+        e.exit_code = 1
+        raise e
+    ctx.out.write(f"{e}\r\n")
+    ctx.out.flush()
+    return 126
 
 
 def _exec_user(store: ContainerStore, c: Container, user: str | None) -> RuntimeUser | None:
