@@ -29,6 +29,7 @@ __all__ = [
     "read_events",
     "record",
     "record_container",
+    "record_image",
 ]
 
 JOURNAL = "events.jsonl"
@@ -43,7 +44,8 @@ def _message(kind: str, action: str, actor: str, attributes: Mapping[str, str], 
     msg: dict[str, Any] = {}
     if kind in ("container", "image"):
         msg["status"] = action
-        msg["id"] = actor
+        if actor:
+            msg["id"] = actor
         if origin:
             msg["from"] = origin
     msg.update(Type=kind, Action=action, Actor={"ID": actor, "Attributes": dict(attributes)}, scope="local",
@@ -105,6 +107,12 @@ def record_container(root: Path, action: str, cid: str, name: str, image: str, l
                      extra: Mapping[str, str] | None = None) -> None:
     """A container event (``from`` is the image name, as Docker's legacy field)."""
     record(root, "container", action, cid, container_attributes(name, image, labels, extra), origin=image)
+
+
+def record_image(root: Path, action: str, actor: str, name: str | None = None) -> None:
+    """An image event as Docker's ``LogImageEvent(imageID, refName, action)``: ``name`` is the reference
+    (``tag``, ``pull``, ``push``) or, by default, the actor itself (``untag``, ``delete``, ``load``...)."""
+    record(root, "image", action, actor, {"name": actor if name is None else name})
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:

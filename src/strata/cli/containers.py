@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # Container modules are imported inside the handlers: every strata command builds this parser.
 
-__all__ = ["register"]
+__all__ = ["register", "sized_inspect"]
 
 Handler = Callable[[argparse.Namespace, "Context"], int]
 
@@ -688,14 +688,17 @@ def _status(c: Container) -> str:
     return status
 
 
-def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
+def _ps_fields(c: Container, trunc: bool, image: str | None = None) -> dict[str, Any]:
+    """A row of ``ps`` as Docker's ContainerContext: its fields, and ``Label`` (a method with an argument)."""
     from strata.cli.format import short_id, time_ago, truncate
     from strata.container.inspect import list_command
 
     command = list_command(c)
+    labels = dict(c.config.get("Labels") or {})
+    mounts = [str(m.get("Name") or m.get("Source") or "") for m in c.mounts if m.get("_flag") != "--tmpfs"]
     return {
         "ID": short_id(c.id) if trunc else c.id,
-        "Image": c.image_name,
+        "Image": image or c.image_name,
         "Command": json.dumps(truncate(command, 20) if trunc else command, ensure_ascii=False),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.created)),
         "RunningFor": time_ago(c.created),
@@ -703,8 +706,29 @@ def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
         "State": c.state,
         "Ports": _ports_column(c),
         "Names": c.name,
-        "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("Labels") or {}).items()),
+        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+        "Label": lambda name: str(labels.get(name, "")),
+        "Mounts": ",".join(m[:12] if trunc else m for m in mounts),
+        "LocalVolumes": str(sum(1 for m in c.mounts if m.get("Driver") == "local")),
+        "Networks": ",".join(sorted(c.networks)),
     }
+
+
+def _image_column(ctx: Context, c: Container, trunc: bool) -> str:
+    """Docker's IMAGE: the name the container was created from while it still names that image, else
+    the image's ID (short unless ``--no-trunc``)."""
+    from strata.cli.format import short_id
+
+    if c.image_name in (c.image_id, c.image_id.removeprefix("sha256:")):
+        current = c.image_id
+    else:
+        try:
+            current = str(ctx.engine().resolve_image(c.image_name))
+        except StrataError:
+            current = ""
+    if current == c.image_id:
+        return c.image_name
+    return short_id(c.image_id) if trunc else c.image_id
 
 
 def _ports_column(c: Container) -> str:
@@ -730,7 +754,9 @@ def _cmd_port(args: argparse.Namespace, ctx: Context) -> int:
 _PS_HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
     "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
-    "Labels": "LABELS", "Size": "SIZE",
+    "Labels": "LABELS", "Size": "SIZE", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+    # Docker's SubHeaderContext.Label: the key's last dotted part, - and _ as spaces
+    "Label": lambda name: name.split(".")[-1].replace("-", " ").replace("_", " "),
 }
 
 
@@ -760,9 +786,11 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
                 print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
             return 0
         rows = []
+        # Docker's CLI computes sizes when the template uses .Size (as {{json .}} does)
+        sized = args.size or bool(args.format and ("Size" in args.format or "json" in args.format))
         for c in containers:
-            f = _ps_fields(c, not args.no_trunc)
-            if args.size:  # Docker: "<rw> (virtual <image + rw>)"
+            f = _ps_fields(c, not args.no_trunc, _image_column(ctx, c, not args.no_trunc))
+            if sized:  # Docker: "<rw> (virtual <image + rw>)"
                 rw = _rw_size(store, c)
                 virtual = rw + _image_size(ctx, c.image_id)
                 f["Size"] = f"{human_size(rw)} (virtual {human_size(virtual)})" if virtual else human_size(rw)
@@ -770,7 +798,7 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
     if args.format:
         from strata.cli.output import write_format
 
-        write_format(ctx, args.format, rows, _PS_HEADERS)
+        write_format(ctx, args.format, rows, _PS_HEADERS, "*formatter.ContainerContext")
         return 0
     headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
@@ -795,7 +823,8 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
                 failed = True
                 print(f"Error: {e}", file=ctx.err)
                 continue
-            out.append(inspect_container(store.root, c))
+            doc = inspect_container(store.root, c)
+            out.append(_sized(ctx, store, c, doc) if args.size else doc)
     from strata.cli.output import go_json_indent, render_template
 
     if args.format:
@@ -804,6 +833,20 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print(go_json_indent(out), file=ctx.out)
     return 1 if failed else 0
+
+
+def _sized(ctx: Context, store: ContainerStore, c: Container, doc: dict[str, Any]) -> dict[str, Any]:
+    """The inspect document with Docker's ``-s`` sizes (``SizeRootFs``: the image and the changes)."""
+    from strata.container.inspect import with_sizes
+
+    rw = _rw_size(store, c)
+    return with_sizes(doc, rw, rw + _image_size(ctx, c.image_id))
+
+
+def sized_inspect(ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+    """``inspect -s`` of a container's document found by the generic ``inspect``."""
+    with _store(ctx) as store:
+        return _sized(ctx, store, store.get(doc["Id"]), doc)
 
 
 def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
@@ -869,8 +912,23 @@ def _cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
             engine, store, c, repo_tag=args.repository, author=args.author or "", message=args.message or "",
             changes=list(args.change), pause=args.pause,
         )
+    _commit_events(engine.root, c, str(image_id), args)
     print(str(image_id), file=ctx.out)
     return 0
+
+
+def _commit_events(root: Path, c: Container, image_id: str, args: argparse.Namespace) -> None:
+    """Docker's: the new tag's image event, then the container's ``commit`` (comment, imageID, imageRef)."""
+    from strata.events import record_container, record_image
+    from strata.reference import parse_normalized_named
+
+    ref = parse_normalized_named(args.repository).familiar_string() if args.repository else ""
+    if ref:
+        if ":" not in ref.rpartition("/")[2] and "@" not in ref:
+            ref += ":latest"
+        record_image(root, "tag", image_id, ref)
+    record_container(root, "commit", c.id, c.name, c.image_name, c.config.get("Labels"),
+                     {"comment": args.message or "", "imageID": image_id, "imageRef": ref})
 
 
 def _cmd_export(args: argparse.Namespace, ctx: Context) -> int:

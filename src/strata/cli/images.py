@@ -72,6 +72,7 @@ def register(sub: Any) -> None:
         ins.add_argument("-f", "--format")
         if not kind:
             ins.add_argument("--type", default="")
+            ins.add_argument("-s", "--size", action="store_true", help="Display total file sizes if the type is container")
         ins.add_argument("names", nargs="+")
         ins.set_defaults(func=cmd_inspect, type=kind)
 
@@ -153,7 +154,9 @@ def cmd_tag(args: argparse.Namespace, ctx: Context) -> int:
     parse_tag_source(args.source)
     target = parse_tag_target(args.target)
     engine = ctx.engine()
-    engine.tag(engine.resolve_image(args.source), target)
+    image_id = engine.resolve_image(args.source)
+    engine.tag(image_id, target)
+    record_image(engine.root, "tag", str(image_id), target.familiar_string())
     return 0
 
 
@@ -183,6 +186,10 @@ def cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     errors: list[str] = []
     for name in args.names:
         doc = _inspect_one(engine, name, args.type)
+        if doc is not None and getattr(args, "size", False) and "State" in doc:  # a container's: -s sizes
+            from strata.cli.containers import sized_inspect
+
+            doc = sized_inspect(ctx, doc)
         if doc is None:
             errors.append(f"Error: No such {args.type or 'object'}: {name}")  # the client's own words
             continue
@@ -242,6 +249,20 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
 # --- rmi -----------------------------------------------------------------------------------------
 
 
+def record_image(root: Path, action: str, actor: str, name: str | None = None) -> None:
+    """``strata.events.record_image``, loaded only by the commands that act (not by a listing)."""
+    from strata.events import record_image as record
+
+    record(root, action, actor, name)
+
+
+def _image_id(engine: Any, name: str) -> str:
+    try:
+        return str(engine.resolve_image(name))
+    except StrataError:
+        return ""
+
+
 def cmd_rmi(args: argparse.Namespace, ctx: Context) -> int:
     """Docker's CLI: every argument is tried; errors are printed together at the end, and with ``-f``
     an image that does not exist is not a failure (exit 0)."""
@@ -252,6 +273,8 @@ def cmd_rmi(args: argparse.Namespace, ctx: Context) -> int:
         try:
             if not name:
                 raise ImageNotFound(name)
+            images = {str(s.id) for s in engine.summaries()}
+            image_id = _image_id(engine, name)
             result = engine.rmi(name, force=args.force, prune=not args.no_prune)
         except ImageNotFound:
             errors.append(f"No such image: {name}")  # the client's words for a 404: the name as given
@@ -262,6 +285,10 @@ def cmd_rmi(args: argparse.Namespace, ctx: Context) -> int:
             continue
         for kind, text in result.lines:
             ctx.out.write(f"{kind}: {text}\n")
+            if kind == "Untagged":  # Docker's events: untag and delete name the image by its ID
+                record_image(engine.root, "untag", image_id)
+            elif text in images:
+                record_image(engine.root, "delete", text)
     if errors:
         ctx.out.flush()
         ctx.err.write("".join(f"Error: {e}\n" for e in errors))
@@ -289,6 +316,8 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.flush()
         ops.save(engine, selections, sys.stdout.buffer)
         sys.stdout.buffer.flush()
+    for image_id, _refs in selections:
+        record_image(engine.root, "save", str(image_id))
     return 0
 
 
@@ -321,6 +350,9 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
             raise StrataError("cannot import digest reference")
         tag = named.tag_name_only()
     image_id = ops.import_rootfs(engine, args.source, tag=tag, changes=args.change, message=args.message, stdin=ctx.stdin)
+    if tag is not None:
+        record_image(engine.root, "tag", str(image_id), tag.familiar_string())
+    record_image(engine.root, "import", str(image_id))
     ctx.out.write(f"{image_id}\n")
     return 0
 

@@ -547,6 +547,7 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
     root = ctx.engine().root
     total = 0
     containers, space = _prune_containers(root, args.filter)
+    space_by_type = {"container": space}
     total += space
     if containers:
         print("Deleted Containers:\n" + "".join(f"{c}\n" for c in containers), file=ctx.out)
@@ -555,15 +556,26 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
         print("Deleted Networks:\n" + "".join(f"{n}\n" for n in networks), file=ctx.out)
     if args.volumes:
         volumes, space = _prune_volumes(root, args.filter)
+        space_by_type["volume"] = space
         total += space
         if volumes:
             print("Deleted Volumes:\n" + "".join(f"{v}\n" for v in volumes), file=ctx.out)
     lines, space = ops.prune(ctx.engine(), all_images=args.all, filters=list(args.filter))
+    space_by_type["image"] = space
     total += space
     if lines:
         print("Deleted Images:\n" + "".join(f"{kind.lower()}: {text}\n" for kind, text in lines), file=ctx.out)
+    _prune_events(root, args.volumes, space_by_type)
     print(f"Total reclaimed space: {human_size(total, 4)}", file=ctx.out)
     return 0
+
+
+def _prune_events(root: Path, volumes: bool, reclaimed: dict[str, int]) -> None:
+    """Docker's daemon logs one ``prune`` event per kind pruned (no actor, ``reclaimed`` bytes)."""
+    from strata.events import record
+
+    for kind in ("container", "network", *(("volume",) if volumes else ()), "image", "builder"):
+        record(root, kind, "prune", "", {"reclaimed": str(reclaimed.get(kind, 0))})
 
 
 # --- registration --------------------------------------------------------------------------------

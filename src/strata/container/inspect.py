@@ -12,7 +12,7 @@ from strata.container.records import Container, container_dir
 from strata.container.rootfs import Rootfs
 from strata.container.spec import MASKED_PATHS, READONLY_PATHS
 
-__all__ = ["host_config_doc", "inspect_by_name", "inspect_container", "list_command"]
+__all__ = ["host_config_doc", "inspect_by_name", "inspect_container", "list_command", "with_sizes"]
 
 
 def list_command(c: Container) -> str:
@@ -77,6 +77,17 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
         "Config": c.config,
         "NetworkSettings": _network_settings(c),
     }
+
+
+def with_sizes(doc: dict[str, Any], size_rw: int, size_root_fs: int) -> dict[str, Any]:
+    """``inspect -s``: Docker's ``SizeRw`` (the container's own changes) and ``SizeRootFs`` (its whole
+    filesystem: the image and the changes), placed after ``GraphDriver`` as Docker's JSON has them."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        out[key] = value
+        if key == "GraphDriver":
+            out["SizeRw"], out["SizeRootFs"] = size_rw, size_root_fs
+    return out
 
 
 def _health(health: dict[str, Any]) -> dict[str, Any]:

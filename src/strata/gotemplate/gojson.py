@@ -84,5 +84,6 @@ def go_json(value: Any, html: bool = False) -> str:
     fields = struct_fields(value)
     if fields is not None:
         html = html or isinstance(value, Struct)  # the context's MarshalJSON: json.Marshal escapes HTML
-        return "{" + ",".join(f"{_json_string(k, html)}:{go_json(v, html)}" for k, v in fields.items()) + "}"
+        return "{" + ",".join(f"{_json_string(k, html)}:{go_json(v, html)}" for k, v in fields.items()
+                              if not callable(v)) + "}"  # methods with arguments are not marshalled
     return _json_string(str(value), html)

@@ -328,6 +328,9 @@ def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
                         f"The image {t.familiar_string()} already exists, renaming the old one with ID {old} to empty string"
                     )
             result = copy_image(image, sink, tags)
+            from strata.events import record_image
+
+            record_image(engine.root, "load", str(result.image_id))
             if tags:
                 lines.extend(f"Loaded image: {t.familiar_string()}" for t in tags)
             else:
