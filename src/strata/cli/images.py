@@ -307,7 +307,9 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
         out_path = Path(args.output)
         tmp = out_path.with_name(f".{out_path.name}.strata-tmp{os.getpid()}")
         try:
-            with open(tmp, "wb") as f:
+            # Docker's CLI writes a temporary file (mode 0600) and renames it into place
+            tmp.unlink(missing_ok=True)
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as f:
                 ops.save(engine, selections, f)
             os.replace(tmp, out_path)
         finally:
@@ -349,7 +351,12 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
         if named.digest is not None:
             raise StrataError("cannot import digest reference")
         tag = named.tag_name_only()
-    image_id = ops.import_rootfs(engine, args.source, tag=tag, changes=args.change, message=args.message, stdin=ctx.stdin)
+    def say(line: str) -> None:
+        ctx.out.write(line + "\n")
+        ctx.out.flush()
+
+    image_id = ops.import_rootfs(engine, args.source, tag=tag, changes=args.change, message=args.message,
+                                 stdin=ctx.stdin, say=say)
     if tag is not None:
         record_image(engine.root, "tag", str(image_id), tag.familiar_string())
     record_image(engine.root, "import", str(image_id))
