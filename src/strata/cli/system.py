@@ -424,15 +424,35 @@ def _event_writer(ctx: Context, fmt: str | None) -> Any:
     from strata.gotemplate import Format
 
     form = Format(fmt)
-    return lambda msg: form.render_row(msg).rstrip("\n")
+    return lambda msg: form.render_row(_message_struct(msg)).rstrip("\n")
+
+
+def _message_struct(msg: dict[str, Any]) -> Any:
+    """The journal's message as Docker's ``events.Message`` for a template: Go's field names (``.Status``,
+    ``.ID``, ``.Actor.Attributes``), its JSON the message as recorded."""
+    from strata.gotemplate import Struct
+
+    actor = msg.get("Actor") or {}
+    return Struct("events.Message", {
+        "Status": msg.get("status", ""), "ID": msg.get("id", ""), "From": msg.get("from", ""),
+        "Type": msg.get("Type", ""), "Action": msg.get("Action", ""),
+        "Actor": Struct("events.Actor", {"ID": actor.get("ID", ""), "Attributes": dict(actor.get("Attributes") or {})},
+                        marshal=actor),
+        "Scope": msg.get("scope", ""), "Time": msg.get("time", 0), "TimeNano": msg.get("timeNano", 0),
+    }, marshal=msg)
 
 
 def _timestamp_ns(value: str | None) -> int | None:
-    from strata.compat.gotime import get_timestamp
+    """Docker's ``GetTimestamp``; a duration counts back from now in whole seconds (Go's ``Unix()``), so
+    ``--until 0s`` ends at the start of the current second, as Docker's does."""
+    from strata.compat.gotime import duration_seconds, get_timestamp
 
     if not value:
         return None
-    return int(get_timestamp(value) * 1_000_000_000)
+    stamp = get_timestamp(value)
+    if value != "0" and duration_seconds(value) is not None:
+        return int(stamp) * 1_000_000_000
+    return int(stamp * 1_000_000_000)
 
 
 def _cmd_events(args: argparse.Namespace, ctx: Context) -> int:

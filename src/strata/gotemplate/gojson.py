@@ -81,6 +81,8 @@ def go_json(value: Any, html: bool = False) -> str:
         return "[" + ",".join(go_json(v, html) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ",".join(f"{_json_string(str(k), html)}:{go_json(v, html)}" for k, v in value.items()) + "}"
+    if isinstance(value, Struct) and value.marshal is not None:
+        return go_json(value.marshal, html)
     fields = struct_fields(value)
     if fields is not None:
         html = html or isinstance(value, Struct)  # the context's MarshalJSON: json.Marshal escapes HTML
