@@ -771,6 +771,8 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.filters import PS_KEYS
     from strata.container.records import settled
 
+    if args.format:
+        _check_ps_format(args.format)
     with _store(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PS_KEYS)
         containers = [c if settled(store.root, c) else _reconcile(store, c) for c in store.all()]
@@ -807,6 +809,26 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
         keys.append("Size")
     ctx.out.write(render_table(headers, [[f[k] for k in keys] for f in rows]))
     return 0
+
+
+def _check_ps_format(fmt: str) -> None:
+    """Docker's ps runs ``--format`` once on an empty ContainerContext before listing: a template that
+    cannot parse or names no field of it fails even with no container to show."""
+    from strata.gotemplate import Struct, Template, TemplateError
+
+    text = fmt.removeprefix("table").strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    if fmt == "json":
+        text = "{{json .}}"
+    try:
+        template = Template(text)
+    except TemplateError as e:
+        raise StrataError(f"failed to parse template: {e}") from None
+    empty: dict[str, Any] = {k: "" for k in (*_PS_HEADERS, "Size")}
+    empty["Label"] = lambda name: ""
+    try:
+        template.execute(Struct("*formatter.ContainerContext", empty))
+    except TemplateError as e:
+        raise StrataError(f"failed to execute template: {e}") from None
 
 
 def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:

@@ -83,10 +83,7 @@ def exec_env(env_files: list[str], env: list[str]) -> Callable[[dict[str, Any], 
         if item.startswith("="):
             raise StrataError(f'invalid argument "{item}" for "-e, --env" flag: invalid environment variable: '
                               f"{item}\nSee 'strata exec --help'.", exit_code=125)
-    try:
-        from_files = [e for f in env_files for e in read_kv_file(f, from_environ=True)]
-    except StrataError as e:
-        raise StrataError(f"{e}.\nSee 'strata exec --help'.", exit_code=125) from None
+    from_files = [e for f in env_files for e in read_kv_file(f, from_environ=True)]  # errors: exit 1, as Docker's
     wanted = [*from_files, *env]
     return lambda config, tty: merge_env(process_env(config, tty), wanted)
 
