@@ -110,12 +110,52 @@ def _version_text(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _render(fmt: str, data: Any, name: str = "", out: Any = None) -> str:
+    """``--format`` of info/version as Docker's CLI: a parse error exits 64, an execution error 1 after
+    what the template wrote and a newline went to ``out``; the template is called ``name`` in Go's messages."""
+    from strata.gotemplate import Template, TemplateError
+
+    def named(e: TemplateError) -> str:
+        text = str(e)
+        return text.replace("template: :", f"template: {name}:", 1).replace('executing ""', f'executing "{name}"', 1)
+
+    try:
+        template = Template(fmt)
+    except TemplateError as e:
+        raise StrataError(f"template parsing error: {named(e)}", exit_code=64) from None
+    partial: list[str] = []
+    try:
+        return template.execute(data, partial=partial)
+    except TemplateError as e:
+        if out is not None:
+            out.write("".join(partial) + "\n")  # Docker's CLI writes its newline anyway
+            out.flush()
+        raise StrataError(named(e)) from None
+
+
+def _version_struct(doc: dict[str, Any]) -> Any:
+    """Docker's ``versionInfo`` for a template: Go's field names (``.Client.APIVersion``), JSON as the API's."""
+    from strata.gotemplate import Struct
+
+    def fields(part: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+        return {names.get(k, k): v for k, v in part.items()}
+
+    renames = {"ApiVersion": "APIVersion"}
+    c, srv = doc["Client"], doc["Server"]
+    client = Struct("system.clientVersion", {**fields(c, renames),
+                                             "Platform": Struct("struct { Name string }", c["Platform"],
+                                                                marshal=c["Platform"])}, marshal=c)
+    components = [Struct("types.ComponentVersion", comp, marshal=comp) for comp in srv["Components"]]
+    server = Struct("*types.Version", {**fields(srv, renames), "Components": components,
+                                      "Platform": Struct("struct { Name string }", srv["Platform"],
+                                                         marshal=srv["Platform"])}, marshal=srv)
+    return Struct("system.versionInfo", {"Client": client, "Server": server}, marshal=doc)
+
+
 def _cmd_version(args: argparse.Namespace, ctx: Context) -> int:
     doc = _version_doc()
     if args.format:
-        from strata.cli.output import render_template
-
-        print(render_template(args.format, doc), file=ctx.out)
+        print(_render(args.format, _version_struct(doc), "version", ctx.out), file=ctx.out)
         return 0
     ctx.out.write(_version_text(doc))
     return 0
@@ -224,7 +264,7 @@ def _registry_config() -> dict[str, Any]:
     from strata.distribution.hosts import HostsConfig
 
     cfg = HostsConfig.load()
-    cidrs = ["127.0.0.0/8"]
+    cidrs: list[str] = []
     mirrors = [m.rstrip("/") + "/" if "://" in m else f"https://{m.rstrip('/')}/" for m in cfg.mirrors]
     indexes: dict[str, Any] = {"docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True, "Official": True}}
     for entry in cfg.insecure_registries:
@@ -235,6 +275,8 @@ def _registry_config() -> dict[str, Any]:
             continue
         if net not in cidrs:
             cidrs.append(net)
+    if "127.0.0.0/8" not in cidrs:
+        cidrs.append("127.0.0.0/8")  # Docker's: loopback is always insecure, listed last
     return {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
             "InsecureRegistryCIDRs": cidrs, "IndexConfigs": indexes, "Mirrors": mirrors}
 
@@ -360,12 +402,13 @@ def _info_text(d: dict[str, Any]) -> str:
 
 
 def _cmd_info(args: argparse.Namespace, ctx: Context) -> int:
-    doc = _info_doc(ctx)
     if args.format:
-        from strata.cli.output import render_template
+        from strata.gotemplate import Struct
 
-        print(render_template(args.format, doc), file=ctx.out)
+        doc = _info_doc(ctx)
+        print(_render(args.format, Struct("system.info", doc, marshal=doc), out=ctx.out), file=ctx.out)
         return 0
+    doc = _info_doc(ctx)
     ctx.out.write(_info_text(doc))
     return 0
 
@@ -493,9 +536,26 @@ def _prune_warning(args: argparse.Namespace) -> str:
     items += (["all images without at least one container associated to them", "all build cache"] if args.all
               else ["all dangling images", "all dangling build cache"])
     text = "WARNING! This will remove:\n" + "".join(f"  - {x}\n" for x in items)
-    if args.filter:
-        text += "\n  Items to be pruned will be filtered with:\n" + "".join(f"  - {f}\n" for f in args.filter)
+    shown = _prune_filters_shown(args.filter)
+    if shown:
+        text += "\n  Items to be pruned will be filtered with:\n" + "".join(f"  - {f}\n" for f in shown)
     return text + "\nAre you sure you want to continue? [y/N] "
+
+
+def _prune_filters_shown(items: list[str]) -> list[str]:
+    """The filters Docker's prompt lists: label, label! and until (no others), in natural sort order."""
+    import re
+
+    shown = []
+    for item in items:
+        key, eq, value = item.partition("=")
+        if eq and key.strip().lower() in ("label", "label!", "until") and f"{key}={value}" not in shown:
+            shown.append(f"{key.strip().lower()}={value}")
+
+    def natural(text: str) -> list[Any]:
+        return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
+
+    return sorted(shown, key=natural)
 
 
 def _prune_containers(root: Path, filters: list[str]) -> tuple[list[str], int]:

@@ -242,16 +242,20 @@ def inspect_doc(engine: Engine, image_id: Digest) -> dict[str, Any]:
 
 
 def last_tag_time(root: Path, image_id: str) -> str:
-    """Docker's ``Metadata.LastTagTime``: when a tag was last set on the image (tag, commit, import with a
-    name; a load or pull sets none), from the event journal; Go's zero time when it holds none."""
+    """Docker's ``Metadata.LastTagTime``: when a tag was last set on the image since it was last deleted
+    (tag, commit, import with a name; a load or pull sets none), from the event journal; Go's zero time
+    when it holds none (also once the journal was trimmed past it)."""
     import time
 
     from strata.events import read_events
 
     last = 0
     for msg in read_events(root):
-        if msg.get("Type") == "image" and msg.get("Action") == "tag" and msg.get("id") == image_id:
-            last = msg["timeNano"]
+        if msg.get("Type") == "image" and msg.get("id") == image_id:
+            if msg.get("Action") == "tag":
+                last = msg["timeNano"]
+            elif msg.get("Action") == "delete":  # the image went (its metadata with it): loaded again, untagged
+                last = 0
     if not last:
         return "0001-01-01T00:00:00Z"
     secs, frac = divmod(last, 1_000_000_000)
