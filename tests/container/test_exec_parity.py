@@ -105,10 +105,12 @@ def test_container_events_match_docker(strata: Strata, busybox_image: str, docke
         run("exec", name, "nosuch", check=False)
         run("pause", name)
         run("unpause", name)
+        run("restart", "-t", "1", name)
         run("stop", "-t", "1", name)
         run("commit", name, f"{name}:1")
         run("rm", name)
         run("rmi", f"{name}:1")
+        run("run", "--rm", "--name", name, image, "true")  # attached: an attach event, removed at the end
         until = str(time.time() + 0.2)
         time.sleep(0.3)
         res = run("events", "--since", start, "--until", until, "--filter", "type=container", "--filter",

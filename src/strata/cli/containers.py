@@ -487,6 +487,7 @@ def _cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
     def restart(store: ContainerStore, c: Container) -> str:
         c = lc.stop(store, c, None if args.time is None else float(args.time))
         lc.start_detached(store, c)
+        lc.record_event(store, c, "restart")
         return _as_given(args, c)
 
     return _each(ctx, args.containers, restart)

@@ -58,6 +58,7 @@ __all__ = [
     "parse_signal",
     "pause",
     "reconcile",
+    "record_event",
     "remove",
     "runtime_for",
     "start_attached",
@@ -264,6 +265,11 @@ def _event(store: ContainerStore, c: Container, action: str, **extra: str) -> No
     record_container(store.root, action, c.id, c.name, c.image_name, c.config.get("Labels"), extra)
 
 
+def record_event(store: ContainerStore, c: Container, action: str) -> None:
+    """A container event a command records itself (``restart``)."""
+    _event(store, c, action)
+
+
 def _signal_number(sig: str) -> str:
     """A runtime signal (``TERM``, ``9``) as the number Docker's kill event shows."""
     if sig.isdigit():
@@ -451,6 +457,7 @@ def _auto_remover(root: Path) -> Any:
 def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
     """Run the container in this process, attached; returns its exit code."""
     c = _startable(store, c)
+    _event(store, c, "attach")
     try:
         c, pending = _prepare_bundle(store, c, attach.stdout)
     except StrataError:
