@@ -179,3 +179,27 @@ def test_image_events_match_docker(strata: Strata, dockerd: Any, tmp_path: Path)
         out[name] = [line.replace(image_id, "<ID>") for line in res.stdout.splitlines()]
     assert out["strata"] == out["docker"]
     assert out["docker"][0] == f"image tag <ID> {repo}:1 tag <ID> local"
+
+
+@pytest.mark.peers
+def test_push_and_pull_events_match_docker(strata: Strata, dockerd: Any, distribution_registry: Any,
+                                           tmp_path: Path) -> None:
+    import peers
+
+    tar = peers.busybox_rootfs_tar(tmp_path / "r.tar", extra_files={"etc/ev-id": uuid.uuid4().hex.encode()})
+    out: dict[str, list[str]] = {}
+    for name, tool in (("docker", dockerd.run), ("strata", strata)):
+        repo = f"{distribution_registry.host}/parity-ev-{name}/img"
+        start = str(time.time() - 0.5)
+        tool("import", str(tar), f"{repo}:1")
+        tool("push", f"{repo}:1")
+        tool("rmi", f"{repo}:1")
+        tool("pull", "-q", f"{repo}:1")
+        tool("rmi", f"{repo}:1")
+        until = str(time.time() + 0.2)
+        time.sleep(0.3)
+        fmt = "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{.ID}}"
+        res = tool("events", "--since", start, "--until", until, "--filter", "event=push", "--filter", "event=pull",
+                   "--format", fmt)
+        out[name] = [line.replace(repo, "<repo>") for line in res.stdout.splitlines()]
+    assert out["strata"] == out["docker"] == ["push <repo>:1 <repo> <repo>:1", "pull <repo>:1 <repo> <repo>:1"]

@@ -564,7 +564,10 @@ def _prune_containers(root: Path, filters: list[str]) -> tuple[list[str], int]:
     from strata.container.filters import PRUNE_KEYS, matcher, parse_filters
     from strata.container.records import ContainerStore, container_dir
 
-    wanted = matcher(parse_filters(filters, PRUNE_KEYS), lambda ref: None, None)  # type: ignore[arg-type,return-value]
+    def no_reference(ref: str) -> Any:  # prune's filters (until, label) name no other container
+        raise StrataError(f"no such container {ref}")
+
+    wanted = matcher(parse_filters(filters, PRUNE_KEYS), no_reference, None)
     deleted, reclaimed = [], 0
     with ContainerStore(root) as store:
         for c in store.all():
