@@ -203,3 +203,14 @@ def test_push_and_pull_events_match_docker(strata: Strata, dockerd: Any, distrib
                    "--format", fmt)
         out[name] = [line.replace(repo, "<repo>") for line in res.stdout.splitlines()]
     assert out["strata"] == out["docker"] == ["push <repo>:1 <repo> <repo>:1", "pull <repo>:1 <repo> <repo>:1"]
+
+
+def test_image_prune_records_deletes_then_prune(cli: Strata, rootfs_tar: Path) -> None:
+    start = str(time.time())
+    dangling = cli("import", str(rootfs_tar)).stdout.strip()
+    cli("image", "prune", "-f")
+    assert _events(cli, start) == [f"image import {dangling} {dangling}", f"image delete {dangling} {dangling}",
+                                   "image prune  <no value>"]  # Go prints a missing map key so
+    res = cli("events", "--since", start, "--until", str(time.time()), "--filter", "event=prune", "--format",
+              "{{json .Actor}}")
+    assert json.loads(res.stdout)["Attributes"]["reclaimed"].isdigit()

@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # typing's costs a listing command
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["register", "register_df"]
+__all__ = ["image_prune_events", "register", "register_df"]
 
 
 def register(sub: Any) -> None:
@@ -379,7 +379,9 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out.write("Total reclaimed space: 0B\n")
             return 0
     engine = ctx.engine()
+    before = {str(s.id): [r.familiar_string() for r in s.refs] for s in engine.summaries()}
     lines, reclaimed = ops.prune(engine, all_images=args.all, filters=args.filter)
+    image_prune_events(engine.root, before, lines, reclaimed)
     if lines:
         ctx.out.write("Deleted Images:\n")
         for kind, text in lines:
@@ -387,6 +389,22 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.write("\n")
     ctx.out.write(f"Total reclaimed space: {human_size(reclaimed, 4)}\n")
     return 0
+
+
+def image_prune_events(root: Path, before: dict[str, list[str]], lines: list[tuple[str, str]],
+                       reclaimed: int | None) -> None:
+    """Docker's events of an image prune: ``untag``/``delete`` of each image (by its ID), then ``prune``
+    (``reclaimed`` None: the caller records that one, as ``system prune`` does)."""
+    owner = {ref: image_id for image_id, refs in before.items() for ref in refs}
+    for kind, text in lines:
+        if kind == "Untagged" and text in owner:
+            record_image(root, "untag", owner[text])
+        elif kind == "Deleted" and text in before:
+            record_image(root, "delete", text)
+    if reclaimed is not None:
+        from strata.events import record
+
+        record(root, "image", "prune", "", {"reclaimed": str(reclaimed)})
 
 
 def _df_verbose(ctx: Context) -> int:

@@ -643,7 +643,11 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
         total += space
         if volumes:
             print("Deleted Volumes:\n" + "".join(f"{v}\n" for v in volumes), file=ctx.out)
+    before = {str(s.id): [r.familiar_string() for r in s.refs] for s in ctx.engine().summaries()}
     lines, space = ops.prune(ctx.engine(), all_images=args.all, filters=list(args.filter))
+    from strata.cli.images import image_prune_events
+
+    image_prune_events(root, before, lines, None)  # its "prune" event is recorded with the others below
     space_by_type["image"] = space
     total += space
     if lines:
