@@ -214,3 +214,12 @@ def test_image_prune_records_deletes_then_prune(cli: Strata, rootfs_tar: Path) -
     res = cli("events", "--since", start, "--until", str(time.time()), "--filter", "event=prune", "--format",
               "{{json .Actor}}")
     assert json.loads(res.stdout)["Attributes"]["reclaimed"].isdigit()
+
+
+def test_container_prune_records_its_event(cli: Strata) -> None:
+    start = str(time.time())
+    cli("container", "prune", "-f")
+    res = cli("events", "--since", start, "--until", str(time.time()), "--format", "{{json .}}")
+    msg = json.loads(res.stdout)
+    assert (msg["Type"], msg["Action"], msg["Actor"], "id" in msg) == (
+        "container", "prune", {"ID": "", "Attributes": {"reclaimed": "0"}}, False)

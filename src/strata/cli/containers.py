@@ -901,6 +901,9 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
                 continue
             reclaimed += size
             deleted.append(c.id)
+        from strata.events import record
+
+        record(store.root, "container", "prune", "", {"reclaimed": str(reclaimed)})  # Docker's daemon logs it
     if deleted:
         print("Deleted Containers:", file=ctx.out)
         for cid in deleted:
