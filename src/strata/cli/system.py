@@ -1,12 +1,11 @@
-"""System commands as Docker 20.10's CLI shows them: ``info``, ``version``, ``events`` (from the store's
-event journal, ``strata.events``), ``system prune`` (and ``system df``/``info``/``events`` in the
-``system`` group; ``df`` itself lives with the image commands)."""
+"""System commands as Docker 20.10's CLI shows them: ``info`` and ``version`` here; ``events``
+(``strata.cli.events``) and ``system prune`` (``strata.cli.sysprune``) registered here and loaded when
+run; the ``system`` group (``system df`` itself lives with the image commands)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 from strata.errors import StrataError
@@ -413,256 +412,19 @@ def _cmd_info(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-# --- events --------------------------------------------------------------------------------------
-
-
-def _event_matcher(items: list[str]) -> Any:
-    """Docker's ``daemon/events.Filter``: every key given must match (values of one key are
-    alternatives); unknown keys match nothing to refuse, as the daemon."""
-    from strata.compat.filters import parse_filters
-
-    keys = frozenset(item.partition("=")[0].strip().lower() for item in items)  # any key: the daemon's way
-    fl = parse_filters(items, keys, command="events")
-
-    def exact(key: str, *sources: str) -> bool:
-        return key not in fl or any(v == s for v in fl[key] for s in sources)
-
-    def fuzzy(key: str, *sources: str) -> bool:
-        return key not in fl or any(s == v or s.startswith(v) for v in fl[key] for s in sources if s)
-
-    def strip_tag(name: str) -> str:
-        head, _, tail = name.rpartition(":")
-        return head if head and "/" not in tail else name
-
-    def match(msg: dict[str, Any]) -> bool:
-        actor = msg.get("Actor") or {}
-        ident, attrs, kind = str(actor.get("ID", "")), actor.get("Attributes") or {}, str(msg.get("Type", ""))
-        action = str(msg.get("Action", ""))
-        if {"health_status", "exec_create", "exec_start"} & set(fl.get("event", [])):
-            ok = fuzzy("event", action)
-        else:
-            ok = exact("event", action)
-        image_name = str(attrs.get("name" if kind == "image" else "image", ""))
-        labels = all(_label_ok(attrs, v) for v in fl.get("label", []))
-        return (ok and exact("type", kind) and exact("scope", str(msg.get("scope", "local"))) and labels
-                and (kind != "container" or fuzzy("container", ident, str(attrs.get("name", ""))))
-                and ("container" not in fl or kind == "container")
-                and exact("image", ident, image_name, strip_tag(ident), strip_tag(image_name))
-                and (kind != "volume" or fuzzy("volume", ident)) and (kind != "network" or fuzzy("network", ident,
-                                                                                                str(attrs.get("name", "")))))
-
-    return match
-
-
-def _label_ok(attrs: dict[str, Any], wanted: str) -> bool:
-    key, eq, value = wanted.partition("=")
-    return key in attrs and (not eq or str(attrs[key]) == value)
-
-
-def _event_writer(ctx: Context, fmt: str | None) -> Any:
-    from strata.events import format_line
-
-    if not fmt:
-        return lambda msg: format_line(msg)
-    from strata.gotemplate import Format
-
-    form = Format(fmt)
-    return lambda msg: form.render_row(_message_struct(msg)).rstrip("\n")
-
-
-def _message_struct(msg: dict[str, Any]) -> Any:
-    """The journal's message as Docker's ``events.Message`` for a template: Go's field names (``.Status``,
-    ``.ID``, ``.Actor.Attributes``), its JSON the message as recorded."""
-    from strata.gotemplate import Struct
-
-    actor = msg.get("Actor") or {}
-    return Struct("events.Message", {
-        "Status": msg.get("status", ""), "ID": msg.get("id", ""), "From": msg.get("from", ""),
-        "Type": msg.get("Type", ""), "Action": msg.get("Action", ""),
-        "Actor": Struct("events.Actor", {"ID": actor.get("ID", ""), "Attributes": dict(actor.get("Attributes") or {})},
-                        marshal=actor),
-        "Scope": msg.get("scope", ""), "Time": msg.get("time", 0), "TimeNano": msg.get("timeNano", 0),
-    }, marshal=msg)
-
-
-def _timestamp_ns(value: str | None) -> int | None:
-    """Docker's ``GetTimestamp``; a duration counts back from now in whole seconds (Go's ``Unix()``), so
-    ``--until 0s`` ends at the start of the current second, as Docker's does."""
-    from strata.compat.gotime import duration_seconds, get_timestamp
-
-    if not value:
-        return None
-    stamp = get_timestamp(value)
-    if value != "0" and duration_seconds(value) is not None:
-        return int(stamp) * 1_000_000_000
-    return int(stamp * 1_000_000_000)
+# --- events and system prune (their own modules, loaded when run) -------------------------------
 
 
 def _cmd_events(args: argparse.Namespace, ctx: Context) -> int:
-    from strata.events import Follower, read_events
+    from strata.cli.events import cmd_events
 
-    since, until = _timestamp_ns(args.since), _timestamp_ns(args.until)
-    if since is not None and until is not None and since > until:
-        raise StrataError(f"`since` time ({args.since}) cannot be after `until` time ({args.until})")
-    match, write = _event_matcher(args.filter), _event_writer(ctx, args.format)
-    root = ctx.engine().root
-    follower = Follower(root)  # from the journal's end now: nothing between the past and the stream is lost
-    last = 0
-    if since is not None or until is not None:
-        for msg in read_events(root):
-            if (since is None or msg["timeNano"] >= since) and (until is None or msg["timeNano"] <= until):
-                last = max(last, msg["timeNano"])
-                if match(msg):
-                    print(write(msg), file=ctx.out, flush=True)
-    if until is not None and until <= time.time_ns():
-        return 0
-    follower.skip_until(last)
-    ctx.close()
-    while until is None or time.time_ns() < until:
-        for msg in follower.poll():
-            if (until is None or msg["timeNano"] <= until) and match(msg):
-                print(write(msg), file=ctx.out, flush=True)
-        time.sleep(0.1)
-    return 0
-
-
-# --- system prune --------------------------------------------------------------------------------
-
-
-def _prune_warning(args: argparse.Namespace) -> str:
-    items = ["all stopped containers", "all networks not used by at least one container"]
-    if args.volumes:
-        items.append("all volumes not used by at least one container")
-    items += (["all images without at least one container associated to them", "all build cache"] if args.all
-              else ["all dangling images", "all dangling build cache"])
-    text = "WARNING! This will remove:\n" + "".join(f"  - {x}\n" for x in items)
-    shown = _prune_filters_shown(args.filter)
-    if shown:
-        text += "\n  Items to be pruned will be filtered with:\n" + "".join(f"  - {f}\n" for f in shown)
-    return text + "\nAre you sure you want to continue? [y/N] "
-
-
-def _prune_filters_shown(items: list[str]) -> list[str]:
-    """The filters Docker's prompt lists: label, label! and until (no others), in natural sort order."""
-    import re
-
-    shown = []
-    for item in items:
-        key, eq, value = item.partition("=")
-        if eq and key.strip().lower() in ("label", "label!", "until") and f"{key}={value}" not in shown:
-            shown.append(f"{key.strip().lower()}={value}")
-
-    def natural(text: str) -> list[Any]:
-        return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
-
-    return sorted(shown, key=natural)
-
-
-def _prune_containers(root: Path, filters: list[str]) -> tuple[list[str], int]:
-    from strata.container import lifecycle as lc
-    from strata.container.changes import rw_size
-    from strata.container.filters import PRUNE_KEYS, matcher, parse_filters
-    from strata.container.records import ContainerStore, container_dir
-
-    def no_reference(ref: str) -> Any:  # prune's filters (until, label) name no other container
-        raise StrataError(f"no such container {ref}")
-
-    wanted = matcher(parse_filters(filters, PRUNE_KEYS), no_reference, None)
-    deleted, reclaimed = [], 0
-    with ContainerStore(root) as store:
-        for c in store.all():
-            c = lc.reconcile(store, c)
-            if c.running or c.state == "restarting" or not wanted(c):
-                continue
-            size = rw_size(container_dir(root, c.id), c.driver)
-            try:
-                lc.remove(store, c)
-            except StrataError:
-                continue
-            deleted.append(c.id)
-            reclaimed += size
-    return deleted, reclaimed
-
-
-def _prune_networks(root: Path, filters: list[str]) -> list[str]:
-    from strata.container.network.manage import prune_networks
-    from strata.container.records import ContainerStore
-
-    with ContainerStore(root) as store:
-        return prune_networks(root, store, filters)
-
-
-def _prune_volumes(root: Path, filters: list[str]) -> tuple[list[str], int]:
-    from strata.cli.volume import _prune_match, _users
-    from strata.compat.filters import parse_filters
-    from strata.container.records import ContainerStore
-    from strata.container.volumes import VolumeStore
-
-    fl = parse_filters(filters, frozenset({"label", "label!"}))
-    vols = VolumeStore(root)
-    removed, space = [], 0
-    with ContainerStore(root) as store, vols.locked():
-        used = _users(store)
-        for v in vols.all():
-            if v.name in used or not _prune_match(v, fl):
-                continue
-            size = vols.size(v.name)
-            try:
-                vols.remove(v.name, [])
-            except StrataError:
-                continue
-            removed.append(v.name)
-            space += size
-    return removed, space
+    return cmd_events(args, ctx)
 
 
 def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
-    """Docker's ``system prune``: containers, networks, volumes (``--volumes``), images, each section
-    printed as its own prune prints it, then the sum."""
-    from strata.cli.format import human_size
-    from strata.ops import images as ops
+    from strata.cli.sysprune import cmd_prune
 
-    if not args.force:
-        ctx.out.write(_prune_warning(args))
-        ctx.out.flush()
-        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
-    root = ctx.engine().root
-    total = 0
-    containers, space = _prune_containers(root, args.filter)
-    space_by_type = {"container": space}
-    total += space
-    if containers:
-        print("Deleted Containers:\n" + "".join(f"{c}\n" for c in containers), file=ctx.out)
-    networks = _prune_networks(root, args.filter)
-    if networks:
-        print("Deleted Networks:\n" + "".join(f"{n}\n" for n in networks), file=ctx.out)
-    if args.volumes:
-        volumes, space = _prune_volumes(root, args.filter)
-        space_by_type["volume"] = space
-        total += space
-        if volumes:
-            print("Deleted Volumes:\n" + "".join(f"{v}\n" for v in volumes), file=ctx.out)
-    before = {str(s.id): [r.familiar_string() for r in s.refs] for s in ctx.engine().summaries()}
-    lines, space = ops.prune(ctx.engine(), all_images=args.all, filters=list(args.filter))
-    from strata.cli.images import image_prune_events
-
-    image_prune_events(root, before, lines, None)  # its "prune" event is recorded with the others below
-    space_by_type["image"] = space
-    total += space
-    if lines:
-        print("Deleted Images:\n" + "".join(f"{kind.lower()}: {text}\n" for kind, text in lines), file=ctx.out)
-    _prune_events(root, args.volumes, space_by_type)
-    print(f"Total reclaimed space: {human_size(total, 4)}", file=ctx.out)
-    return 0
-
-
-def _prune_events(root: Path, volumes: bool, reclaimed: dict[str, int]) -> None:
-    """Docker's daemon logs one ``prune`` event per kind pruned (no actor, ``reclaimed`` bytes)."""
-    from strata.events import record
-
-    for kind in ("container", "network", *(("volume",) if volumes else ()), "image", "builder"):
-        record(root, kind, "prune", "", {"reclaimed": str(reclaimed.get(kind, 0))})
+    return cmd_prune(args, ctx)
 
 
 # --- registration --------------------------------------------------------------------------------
