@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "strata"
 IMAGE_MODEL = {"strata.image.spec": "image.spec", "strata.image.mediatypes": "image.mediatypes",
                "strata.image.config": "image.config"}
 BASE = {"errors", "digest", "image.mediatypes", "reference", "image.spec", "atomicfile", "compat", "containeruse",
-        "values", "strata"}
+        "values", "events", "strata"}
 ALLOWED = {
     "errors": set(),
     "atomicfile": set(),
@@ -30,6 +30,7 @@ ALLOWED = {
     "archive": {"digest", "errors", "atomicfile"},
     "compat": {"errors"},
     "containeruse": {"digest", "errors"},
+    "events": {"atomicfile"},
     "gotemplate": BASE | {"compat"},
     "image": BASE | {"archive"},
     "store": BASE | {"archive", "rootless"},  # rootless: is_rootless (the store's modes)

@@ -31,6 +31,7 @@ from strata.errors import (
     Unauthorized,
     UsageError,
 )
+from strata.events import record_image
 from strata.image.api import Image
 from strata.image.spec import Index, Platform, parse_manifest_or_index
 from strata.reference import Reference, parse_docker_ref, parse_normalized_named
@@ -211,6 +212,7 @@ def pull(
     with _engine(engine, root) as eng, _client(ref.domain) as client:
         if not all_tags:
             image_id, top, changed = _pull_one(eng, client, ref, progress, want)
+            record_image(eng.root, "pull", ref.familiar_string(), ref.familiar)
             _say(progress, f"Digest: {top}")
             _say(progress, _status(changed, ref.familiar_string()))
             return PullResult(ref.string(), [image_id], [top], changed)
@@ -218,6 +220,7 @@ def pull(
         ids, tops, changed = [], [], False
         for tag in client.tags(ref.path):
             image_id, top, did = _pull_one(eng, client, ref.with_tag(tag), progress, want)
+            record_image(eng.root, "pull", ref.with_tag(tag).familiar_string(), ref.familiar)
             ids.append(image_id)
             tops.append(top)
             changed |= did
@@ -293,7 +296,11 @@ def push(
                 raise StrataError(f"An image does not exist locally with the tag: {r.familiar}")
         _say(progress, f"The push refers to repository [{ref.repository}]")
         with _client(ref.domain, for_push=True) as client:
-            return [_push_one(eng, client, r, progress) for r in refs]
+            results = []
+            for r in refs:
+                results.append(_push_one(eng, client, r, progress))
+                record_image(eng.root, "push", r.familiar_string(), r.familiar)
+            return results
 
 
 # ------------------------------------------------------------------------------------------ copy

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ from strata.errors import StrataError
 __all__ = ["ACCEPTED", "both_have", "docker", "groups_both_have", "strata", "to_strata"]
 
 ACCEPTED = "<accepted>"
-_CONFIG = "/nonexistent/cliparity-docker-config"  # the client reads no configuration
+# the client reads no configuration of the machine: an empty directory of this test run (the client may
+# write config.json into it; it must never create a /nonexistent that other tests rely on being absent)
+_CONFIG = tempfile.mkdtemp(prefix="cliparity-docker-config-")
 
 
 def _client() -> str:
@@ -44,7 +47,7 @@ def docker(*args: str, raw: bool = False) -> tuple[int, str, str]:
     when the client took the command line (it then fails to connect, or asks, or does what needs no
     daemon) rather than refusing it with a usage error."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    env.update(DOCKER_HOST="unix:///nonexistent/docker.sock", DOCKER_CONFIG=_CONFIG)
+    env.update(DOCKER_HOST=f"unix://{_CONFIG}/no-docker.sock", DOCKER_CONFIG=_CONFIG)
     res = subprocess.run([_client(), *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
                          timeout=60)
     refused = (re.search(r"^See 'docker .*--help'\.?$", res.stderr, re.M) and res.returncode in (1, 125)

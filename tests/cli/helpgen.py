@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 GROUPS = ("container", "image", "manifest", "network", "system", "volume")
 _FLAG = re.compile(r"^  (?:-(\S), |    )--(\S+?)(?: (\S+))?  +(.*)$")
@@ -25,7 +26,8 @@ def _help(docker: str, path: list[str]) -> str:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "DOCKER_HOST": "unix:///nonexistent", "DOCKER_CONFIG": "/nonexistent/docker-config"}
+    config = tempfile.mkdtemp(prefix="helpgen-docker-config-")  # never a /nonexistent other tests rely on
+    return {**os.environ, "DOCKER_HOST": f"unix://{config}/no-docker.sock", "DOCKER_CONFIG": config}
 
 
 def _sections(text: str) -> dict[str, list[str]]:

@@ -31,8 +31,7 @@ KNOWN_MISSING: dict[str, set[str]] = {
               "security-opt", "shm-size", "squash", "ulimit"},
     "create": _CREATE_MISSING,
     "run": _CREATE_MISSING | {"detach-keys", "sig-proxy"},
-    "exec": {"detach-keys", "env-file", "privileged"},
-    "inspect": {"size"},
+    "exec": {"detach-keys"},
     "logs": {"details", "since", "until"},
     "rm": {"link"},
     "start": {"detach-keys"},
@@ -43,6 +42,7 @@ KNOWN_MISSING: dict[str, set[str]] = {
     "network create": {"attachable", "aux-address", "config-from", "config-only", "ingress", "ip-range",
                        "ipam-driver", "ipam-opt", "ipv6", "scope"},
     "network inspect": {"verbose"},
+    "version": {"kubeconfig"},  # Docker 20.10 client's kubernetes orchestrator option: nothing to talk to
 }
 # strata's own flags, not Docker's
 KNOWN_EXTRA: dict[str, set[str]] = {
@@ -56,7 +56,6 @@ KNOWN_EXTRA: dict[str, set[str]] = {
 KNOWN_MISSING_COMMANDS: dict[str, set[str]] = {
     "container": {"attach", "cp", "rename", "stats", "top"},
     "manifest": {"annotate", "create", "push", "rm"},
-    "system": {"events", "info", "prune"},
 }
 
 

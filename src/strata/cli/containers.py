@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # Container modules are imported inside the handlers: every strata command builds this parser.
 
-__all__ = ["register"]
+__all__ = ["register", "sized_inspect"]
 
 Handler = Callable[[argparse.Namespace, "Context"], int]
 
@@ -502,6 +502,7 @@ def _cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
     def restart(store: ContainerStore, c: Container) -> str:
         c = lc.stop(store, c, None if args.time is None else float(args.time))
         lc.start_detached(store, c)
+        lc.record_event(store, c, "restart")
         return _as_given(args, c)
 
     return _each(ctx, args.containers, restart)
@@ -580,27 +581,51 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
-    from strata.container.execution import ExecRequest, run_exec
+    from strata.container.execution import ExecRequest, exec_env, exec_events, run_exec
     from strata.container.records import container_dir
-    from strata.container.spec import merge_env, process_env
+    from strata.errors import RuntimeFailure
 
+    name, command = args.container, list(args.command)
+    extra_env = exec_env(list(args.env_file), list(args.env))
     if args.interactive and args.tty and not args.detach and _not_a_tty(ctx):
         return 1
     with _store(ctx) as store:
-        c = lc.reconcile(store, store.get(args.container))
+        c = lc.reconcile(store, store.get(name))
         if c.state == "paused":
             raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
         if c.state != "running":
             raise Conflict(f"Container {c.id} is not running")
         runtime = lc.runtime_for(store.root, c)
-        env = merge_env(process_env(c.config, args.tty), list(args.env))  # Docker's exec env
-        req = ExecRequest(
-            list(args.command), env=env, cwd=args.workdir or c.config.get("WorkingDir") or None,
-            user=_exec_user(store, c, args.user), tty=args.tty, interactive=args.interactive, detach=args.detach,
-        )
+        done = exec_events(store.root, c, command)
+        try:
+            req = ExecRequest(
+                command, env=extra_env(c.config, args.tty), cwd=args.workdir or c.config.get("WorkingDir") or None,
+                user=_exec_user(store, c, args.user), tty=args.tty, interactive=args.interactive,
+                detach=args.detach, privileged=args.privileged,
+            )
+        except StrataError as e:
+            return _exec_failed(ctx, args, e)
     ctx.close()
     ctx.out.flush()
-    return run_exec(runtime, c.id, container_dir(store.root, c.id), req)
+    try:
+        code = run_exec(runtime, c.id, container_dir(store.root, c.id), req)
+    except RuntimeFailure as e:
+        return _exec_failed(ctx, args, e)
+    done(code)
+    return code
+
+
+def _exec_failed(ctx: Context, args: argparse.Namespace, e: StrataError) -> int:
+    """A process exec could not start: Docker's daemon writes why into the exec's output stream (exit
+    126); with ``-d`` nothing is attached and the CLI reports it as an error (exit 1)."""
+    if e.exit_code != 126:
+        raise e
+    if args.detach:
+        e.exit_code = 1
+        raise e
+    ctx.out.write(f"{e}\r\n")
+    ctx.out.flush()
+    return 126
 
 
 def _exec_user(store: ContainerStore, c: Container, user: str | None) -> RuntimeUser | None:
@@ -675,14 +700,17 @@ def _status(c: Container) -> str:
     return status
 
 
-def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
+def _ps_fields(c: Container, trunc: bool, image: str | None = None) -> dict[str, Any]:
+    """A row of ``ps`` as Docker's ContainerContext: its fields, and ``Label`` (a method with an argument)."""
     from strata.cli.format import short_id, time_ago, truncate
     from strata.container.inspect import list_command
 
     command = list_command(c)
+    labels = dict(c.config.get("Labels") or {})
+    mounts = [str(m.get("Name") or m.get("Source") or "") for m in c.mounts if m.get("_flag") != "--tmpfs"]
     return {
         "ID": short_id(c.id) if trunc else c.id,
-        "Image": c.image_name,
+        "Image": image or c.image_name,
         "Command": json.dumps(truncate(command, 20) if trunc else command, ensure_ascii=False),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.created)),
         "RunningFor": time_ago(c.created),
@@ -690,8 +718,29 @@ def _ps_fields(c: Container, trunc: bool) -> dict[str, str]:
         "State": c.state,
         "Ports": _ports_column(c),
         "Names": c.name,
-        "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("Labels") or {}).items()),
+        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+        "Label": lambda name: str(labels.get(name, "")),
+        "Mounts": ",".join(m[:12] if trunc else m for m in mounts),
+        "LocalVolumes": str(sum(1 for m in c.mounts if m.get("Driver") == "local")),
+        "Networks": ",".join(sorted(c.networks)),
     }
+
+
+def _image_column(ctx: Context, c: Container, trunc: bool) -> str:
+    """Docker's IMAGE: the name the container was created from while it still names that image, else
+    the image's ID (short unless ``--no-trunc``)."""
+    from strata.cli.format import short_id
+
+    if c.image_name in (c.image_id, c.image_id.removeprefix("sha256:")):
+        current = c.image_id
+    else:
+        try:
+            current = str(ctx.engine().resolve_image(c.image_name))
+        except StrataError:
+            current = ""
+    if current == c.image_id:
+        return c.image_name
+    return short_id(c.image_id) if trunc else c.image_id
 
 
 def _ports_column(c: Container) -> str:
@@ -717,7 +766,9 @@ def _cmd_port(args: argparse.Namespace, ctx: Context) -> int:
 _PS_HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
     "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
-    "Labels": "LABELS", "Size": "SIZE",
+    "Labels": "LABELS", "Size": "SIZE", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+    # Docker's SubHeaderContext.Label: the key's last dotted part, - and _ as spaces
+    "Label": lambda name: name.split(".")[-1].replace("-", " ").replace("_", " "),
 }
 
 
@@ -732,6 +783,8 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.filters import PS_KEYS
     from strata.container.records import settled
 
+    if args.format:
+        _check_ps_format(args.format)
     with _records(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PS_KEYS)
         containers = [c if settled(store.root, c) else _reconcile(store, c) for c in store.all()]
@@ -747,9 +800,11 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
                 print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
             return 0
         rows = []
+        # Docker's CLI computes sizes when the template uses .Size (as {{json .}} does)
+        sized = args.size or bool(args.format and ("Size" in args.format or "json" in args.format))
         for c in containers:
-            f = _ps_fields(c, not args.no_trunc)
-            if args.size:  # Docker: "<rw> (virtual <image + rw>)"
+            f = _ps_fields(c, not args.no_trunc, _image_column(ctx, c, not args.no_trunc))
+            if sized:  # Docker: "<rw> (virtual <image + rw>)"
                 rw = _rw_size(store, c)
                 virtual = rw + _image_size(ctx, c.image_id)
                 f["Size"] = f"{human_size(rw)} (virtual {human_size(virtual)})" if virtual else human_size(rw)
@@ -757,7 +812,7 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
     if args.format:
         from strata.cli.output import write_format
 
-        write_format(ctx, args.format, rows, _PS_HEADERS)
+        write_format(ctx, args.format, rows, _PS_HEADERS, "*formatter.ContainerContext")
         return 0
     headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
@@ -766,6 +821,26 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
         keys.append("Size")
     ctx.out.write(render_table(headers, [[f[k] for k in keys] for f in rows]))
     return 0
+
+
+def _check_ps_format(fmt: str) -> None:
+    """Docker's ps runs ``--format`` once on an empty ContainerContext before listing: a template that
+    cannot parse or names no field of it fails even with no container to show."""
+    from strata.gotemplate import Struct, Template, TemplateError
+
+    text = fmt.removeprefix("table").strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    if fmt == "json":
+        text = "{{json .}}"
+    try:
+        template = Template(text)
+    except TemplateError as e:
+        raise StrataError(f"failed to parse template: {e}") from None
+    empty: dict[str, Any] = {k: "" for k in (*_PS_HEADERS, "Size")}
+    empty["Label"] = lambda name: ""
+    try:
+        template.execute(Struct("*formatter.ContainerContext", empty))
+    except TemplateError as e:
+        raise StrataError(f"failed to execute template: {e}") from None
 
 
 def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
@@ -782,7 +857,8 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
                 failed = True
                 print(f"Error: {e}", file=ctx.err)
                 continue
-            out.append(inspect_container(store.root, c))
+            doc = inspect_container(store.root, c)
+            out.append(_sized(ctx, store, c, doc) if args.size else doc)
     from strata.cli.output import go_json_indent, render_template
 
     if args.format:
@@ -791,6 +867,20 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print(go_json_indent(out), file=ctx.out)
     return 1 if failed else 0
+
+
+def _sized(ctx: Context, store: ContainerStore, c: Container, doc: dict[str, Any]) -> dict[str, Any]:
+    """The inspect document with Docker's ``-s`` sizes (``SizeRootFs``: the image and the changes)."""
+    from strata.container.inspect import with_sizes
+
+    rw = _rw_size(store, c)
+    return with_sizes(doc, rw, rw + _image_size(ctx, c.image_id))
+
+
+def sized_inspect(ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+    """``inspect -s`` of a container's document found by the generic ``inspect``."""
+    with _store(ctx) as store:
+        return _sized(ctx, store, store.get(doc["Id"]), doc)
 
 
 def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
@@ -822,6 +912,9 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
                 continue
             reclaimed += size
             deleted.append(c.id)
+        from strata.events import record
+
+        record(store.root, "container", "prune", "", {"reclaimed": str(reclaimed)})  # Docker's daemon logs it
     if deleted:
         print("Deleted Containers:", file=ctx.out)
         for cid in deleted:
@@ -856,8 +949,23 @@ def _cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
             engine, store, c, repo_tag=args.repository, author=args.author or "", message=args.message or "",
             changes=list(args.change), pause=args.pause,
         )
+    _commit_events(engine.root, c, str(image_id), args)
     print(str(image_id), file=ctx.out)
     return 0
+
+
+def _commit_events(root: Path, c: Container, image_id: str, args: argparse.Namespace) -> None:
+    """Docker's: the new tag's image event, then the container's ``commit`` (comment, imageID, imageRef)."""
+    from strata.events import record_container, record_image
+    from strata.reference import parse_normalized_named
+
+    ref = parse_normalized_named(args.repository).familiar_string() if args.repository else ""
+    if ref:
+        if ":" not in ref.rpartition("/")[2] and "@" not in ref:
+            ref += ":latest"
+        record_image(root, "tag", image_id, ref)
+    record_container(root, "commit", c.id, c.name, c.image_name, c.config.get("Labels"),
+                     {"comment": args.message or "", "imageID": image_id, "imageRef": ref})
 
 
 def _cmd_export(args: argparse.Namespace, ctx: Context) -> int:
@@ -944,6 +1052,8 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("-d", "--detach", action="store_true")
     p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("--privileged", action="store_true")
     p.add_argument("-w", "--workdir")
     p.add_argument("-u", "--user")
     p.add_argument("container")

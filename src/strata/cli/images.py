@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # typing's costs a listing command
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["register"]
+__all__ = ["image_prune_events", "register", "register_df"]
 
 
 def register(sub: Any) -> None:
@@ -72,6 +72,7 @@ def register(sub: Any) -> None:
         ins.add_argument("-f", "--format")
         if not kind:
             ins.add_argument("--type", default="")
+            ins.add_argument("-s", "--size", action="store_true", help="Display total file sizes if the type is container")
         ins.add_argument("names", nargs="+")
         ins.set_defaults(func=cmd_inspect, type=kind)
 
@@ -81,8 +82,10 @@ def register(sub: Any) -> None:
     pr.add_argument("--filter", action="append", default=[])
     pr.set_defaults(func=cmd_prune)
 
-    system = sub.add_parser("system", help="Manage strata")
-    ssub = system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=type(system))
+
+
+def register_df(ssub: Any) -> None:
+    """``system df`` in the ``system`` group (``strata.cli.system`` owns the group)."""
     df = ssub.add_parser("df", help="Show disk usage")
     df.add_argument("-v", "--verbose", action="store_true")
     df.add_argument("--format")
@@ -151,7 +154,9 @@ def cmd_tag(args: argparse.Namespace, ctx: Context) -> int:
     parse_tag_source(args.source)
     target = parse_tag_target(args.target)
     engine = ctx.engine()
-    engine.tag(engine.resolve_image(args.source), target)
+    image_id = engine.resolve_image(args.source)
+    engine.tag(image_id, target)
+    record_image(engine.root, "tag", str(image_id), target.familiar_string())
     return 0
 
 
@@ -181,6 +186,10 @@ def cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     errors: list[str] = []
     for name in args.names:
         doc = _inspect_one(engine, name, args.type)
+        if doc is not None and getattr(args, "size", False) and "State" in doc:  # a container's: -s sizes
+            from strata.cli.containers import sized_inspect
+
+            doc = sized_inspect(ctx, doc)
         if doc is None:
             errors.append(f"Error: No such {args.type or 'object'}: {name}")  # the client's own words
             continue
@@ -240,6 +249,20 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
 # --- rmi -----------------------------------------------------------------------------------------
 
 
+def record_image(root: Path, action: str, actor: str, name: str | None = None) -> None:
+    """``strata.events.record_image``, loaded only by the commands that act (not by a listing)."""
+    from strata.events import record_image as record
+
+    record(root, action, actor, name)
+
+
+def _image_id(engine: Any, name: str) -> str:
+    try:
+        return str(engine.resolve_image(name))
+    except StrataError:
+        return ""
+
+
 def cmd_rmi(args: argparse.Namespace, ctx: Context) -> int:
     """Docker's CLI: every argument is tried; errors are printed together at the end, and with ``-f``
     an image that does not exist is not a failure (exit 0)."""
@@ -250,6 +273,8 @@ def cmd_rmi(args: argparse.Namespace, ctx: Context) -> int:
         try:
             if not name:
                 raise ImageNotFound(name)
+            images = {str(s.id) for s in engine.summaries()}
+            image_id = _image_id(engine, name)
             result = engine.rmi(name, force=args.force, prune=not args.no_prune)
         except ImageNotFound:
             errors.append(f"No such image: {name}")  # the client's words for a 404: the name as given
@@ -260,6 +285,10 @@ def cmd_rmi(args: argparse.Namespace, ctx: Context) -> int:
             continue
         for kind, text in result.lines:
             ctx.out.write(f"{kind}: {text}\n")
+            if kind == "Untagged":  # Docker's events: untag and delete name the image by its ID
+                record_image(engine.root, "untag", image_id)
+            elif text in images:
+                record_image(engine.root, "delete", text)
     if errors:
         ctx.out.flush()
         ctx.err.write("".join(f"Error: {e}\n" for e in errors))
@@ -278,7 +307,9 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
         out_path = Path(args.output)
         tmp = out_path.with_name(f".{out_path.name}.strata-tmp{os.getpid()}")
         try:
-            with open(tmp, "wb") as f:
+            # Docker's CLI writes a temporary file (mode 0600) and renames it into place
+            tmp.unlink(missing_ok=True)
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as f:
                 ops.save(engine, selections, f)
             os.replace(tmp, out_path)
         finally:
@@ -287,6 +318,8 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.flush()
         ops.save(engine, selections, sys.stdout.buffer)
         sys.stdout.buffer.flush()
+    for image_id, _refs in selections:
+        record_image(engine.root, "save", str(image_id))
     return 0
 
 
@@ -318,7 +351,15 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
         if named.digest is not None:
             raise StrataError("cannot import digest reference")
         tag = named.tag_name_only()
-    image_id = ops.import_rootfs(engine, args.source, tag=tag, changes=args.change, message=args.message, stdin=ctx.stdin)
+    def say(line: str) -> None:
+        ctx.out.write(line + "\n")
+        ctx.out.flush()
+
+    image_id = ops.import_rootfs(engine, args.source, tag=tag, changes=args.change, message=args.message,
+                                 stdin=ctx.stdin, say=say)
+    if tag is not None:
+        record_image(engine.root, "tag", str(image_id), tag.familiar_string())
+    record_image(engine.root, "import", str(image_id))
     ctx.out.write(f"{image_id}\n")
     return 0
 
@@ -338,7 +379,9 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out.write("Total reclaimed space: 0B\n")
             return 0
     engine = ctx.engine()
+    before = {str(s.id): [r.familiar_string() for r in s.refs] for s in engine.summaries()}
     lines, reclaimed = ops.prune(engine, all_images=args.all, filters=args.filter)
+    image_prune_events(engine.root, before, lines, reclaimed)
     if lines:
         ctx.out.write("Deleted Images:\n")
         for kind, text in lines:
@@ -346,6 +389,22 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.write("\n")
     ctx.out.write(f"Total reclaimed space: {human_size(reclaimed, 4)}\n")
     return 0
+
+
+def image_prune_events(root: Path, before: dict[str, list[str]], lines: list[tuple[str, str]],
+                       reclaimed: int | None) -> None:
+    """Docker's events of an image prune: ``untag``/``delete`` of each image (by its ID), then ``prune``
+    (``reclaimed`` None: the caller records that one, as ``system prune`` does)."""
+    owner = {ref: image_id for image_id, refs in before.items() for ref in refs}
+    for kind, text in lines:
+        if kind == "Untagged" and text in owner:
+            record_image(root, "untag", owner[text])
+        elif kind == "Deleted" and text in before:
+            record_image(root, "delete", text)
+    if reclaimed is not None:
+        from strata.events import record
+
+        record(root, "image", "prune", "", {"reclaimed": str(reclaimed)})
 
 
 def _df_verbose(ctx: Context) -> int:

@@ -61,7 +61,7 @@ def write_table(ctx: Context, cols: list[str], items: list[dict[str, Any]], head
 
 
 def write_format(
-    ctx: Context, fmt: str, items: list[dict[str, Any]], headers: dict[str, str], struct_name: str | None = None
+    ctx: Context, fmt: str, items: list[dict[str, Any]], headers: dict[str, Any], struct_name: str | None = None
 ) -> None:
     """Rows through a ``--format`` template; with ``struct_name`` a row acts as Docker's typed context
     (an unknown field is an error naming that type) and ``{{json .}}`` lists its fields sorted by name,

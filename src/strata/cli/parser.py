@@ -31,6 +31,7 @@ GROUPS = (
     "strata.cli.network",
     "strata.cli.unshare",
     "strata.cli.volume",
+    "strata.cli.system",
 )
 
 
@@ -178,7 +179,7 @@ def _short_of(parser: argparse.ArgumentParser) -> str:
 # word (run, ps, commit, ...) is a container command. Help and unknown words load every group.
 COMMAND_GROUPS = {
     **dict.fromkeys(
-        ("images", "image", "tag", "history", "save", "load", "import", "rmi", "inspect", "system"),
+        ("images", "image", "tag", "history", "save", "load", "import", "rmi", "inspect"),
         "strata.cli.images",
     ),
     **dict.fromkeys(("login", "logout", "pull", "push", "search", "copy", "manifest"), "strata.cli.distribution"),
@@ -187,6 +188,7 @@ COMMAND_GROUPS = {
     "network": "strata.cli.network",
     "unshare": "strata.cli.unshare",
     "volume": "strata.cli.volume",
+    **dict.fromkeys(("system", "info", "version", "events"), "strata.cli.system"),
 }
 
 

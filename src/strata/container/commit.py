@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from strata import __version__
 from strata.container.changes import staged_upper, write_layer_tar
 from strata.container.lifecycle import FREEZE_MARKER, container_lock, reconcile, runtime_for
 from strata.container.records import Container, ContainerStore, container_dir
@@ -87,7 +88,7 @@ def _commit_locked(
     config = apply_changes(copy.deepcopy(c.config), changes)
     cfg = new_image_config(
         config=config, comment=message, author=author, created_by=created_by(c), base=base,
-        container=c.id, container_config=copy.deepcopy(c.config),
+        container=c.id, container_config=copy.deepcopy(c.config), docker_version=__version__,
     )
     with engine.writing():
         tmp_root = engine.store.tmp

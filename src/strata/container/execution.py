@@ -17,18 +17,20 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
 from strata.container.monitor import set_subreaper, status_code, write_all
+from strata.container.records import Container
 from strata.container.runtime import Runtime, log_message
 from strata.container.spec import RuntimeUser
 from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
-from strata.errors import RuntimeFailure
+from strata.errors import RuntimeFailure, StrataError
 
-__all__ = ["ExecRequest", "run_exec"]
+__all__ = ["ExecRequest", "exec_env", "exec_events", "run_exec"]
 
 DRAIN_SECONDS = 2.0
 
@@ -45,6 +47,7 @@ class ExecRequest:
     tty: bool
     interactive: bool
     detach: bool
+    privileged: bool = False
 
 
 def _process(bundle: Path, req: ExecRequest) -> dict[str, Any]:
@@ -60,7 +63,43 @@ def _process(bundle: Path, req: ExecRequest) -> dict[str, Any]:
         proc["cwd"] = req.cwd
     if req.user is not None:
         proc["user"] = {"uid": req.user.uid, "gid": req.user.gid, "additionalGids": req.user.groups()}
+    if req.privileged:  # Docker's exec --privileged: every capability in four sets (not ambient)
+        from strata.container.resources import all_capabilities
+
+        caps = dict(proc.get("capabilities") or {})
+        for key in ("bounding", "permitted", "inheritable", "effective"):
+            caps[key] = all_capabilities()
+        proc["capabilities"] = caps
     return proc
+
+
+def exec_env(env_files: list[str], env: list[str]) -> Callable[[dict[str, Any], bool], list[str]]:
+    """``--env-file`` and ``-e`` checked as Docker's CLI checks them (``-e =x`` refused, exit 125), then
+    how to make the exec's whole environment from a container's config: the container's, the files'
+    lines, then ``-e`` (a name alone takes strata's own value, or is dropped)."""
+    from strata.container.spec import merge_env, process_env, read_kv_file
+
+    for item in env:
+        if item.startswith("="):
+            raise StrataError(f'invalid argument "{item}" for "-e, --env" flag: invalid environment variable: '
+                              f"{item}\nSee 'strata exec --help'.", exit_code=125)
+    from_files = [e for f in env_files for e in read_kv_file(f, from_environ=True)]  # errors: exit 1, as Docker's
+    wanted = [*from_files, *env]
+    return lambda config, tty: merge_env(process_env(config, tty), wanted)
+
+
+def exec_events(root: Path, c: Container, command: list[str]) -> Callable[[int], None]:
+    """Docker's ``exec_create: CMD`` and ``exec_start: CMD`` events now; the returned call records
+    ``exec_die`` (with the exit code) once the process ran."""
+    from strata.events import record_container
+
+    exec_id = os.urandom(32).hex()
+    labels = c.config.get("Labels")
+    text = f"{command[0]} {' '.join(command[1:])}"
+    for action in (f"exec_create: {text}", f"exec_start: {text}"):
+        record_container(root, action, c.id, c.name, c.image_name, labels, {"execID": exec_id})
+    return lambda code: record_container(root, "exec_die", c.id, c.name, c.image_name, labels,
+                                         {"execID": exec_id, "exitCode": str(code)})
 
 
 def _argv(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, console: Path | None, bundle: Path) -> list[str]:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     from strata.container.records import Container
 
-__all__ = ["host_config_doc", "inspect_by_name", "inspect_container", "list_command"]
+__all__ = ["host_config_doc", "inspect_by_name", "inspect_container", "list_command", "with_sizes"]
 
 
 def list_command(c: Container) -> str:
@@ -81,6 +81,17 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
         "Config": c.config,
         "NetworkSettings": _network_settings(c),
     }
+
+
+def with_sizes(doc: dict[str, Any], size_rw: int, size_root_fs: int) -> dict[str, Any]:
+    """``inspect -s``: Docker's ``SizeRw`` (the container's own changes) and ``SizeRootFs`` (its whole
+    filesystem: the image and the changes), placed after ``GraphDriver`` as Docker's JSON has them."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        out[key] = value
+        if key == "GraphDriver":
+            out["SizeRw"], out["SizeRootFs"] = size_rw, size_root_fs
+    return out
 
 
 def _health(health: dict[str, Any]) -> dict[str, Any]:

@@ -58,6 +58,7 @@ __all__ = [
     "parse_signal",
     "pause",
     "reconcile",
+    "record_event",
     "remove",
     "runtime_for",
     "start_attached",
@@ -253,7 +254,30 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
             shutil.rmtree(cdir, ignore_errors=True)
             store.delete(cid)
         raise
+    _event(store, c, "create")
     return c
+
+
+def _event(store: ContainerStore, c: Container, action: str, **extra: str) -> None:
+    """The container's event in the store's journal (``strata events``)."""
+    from strata.events import record_container
+
+    record_container(store.root, action, c.id, c.name, c.image_name, c.config.get("Labels"), extra)
+
+
+def record_event(store: ContainerStore, c: Container, action: str) -> None:
+    """A container event a command records itself (``restart``)."""
+    _event(store, c, action)
+
+
+def _signal_number(sig: str) -> str:
+    """A runtime signal (``TERM``, ``9``) as the number Docker's kill event shows."""
+    if sig.isdigit():
+        return sig
+    try:
+        return str(int(getattr(signal, f"SIG{sig}")))
+    except AttributeError:
+        return sig
 
 
 def _stop_config(config: dict[str, Any], opts: CreateOptions) -> None:
@@ -433,6 +457,7 @@ def _auto_remover(root: Path) -> Any:
 def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
     """Run the container in this process, attached; returns its exit code."""
     c = _startable(store, c)
+    _event(store, c, "attach")
     try:
         c, pending = _prepare_bundle(store, c, attach.stdout)
     except StrataError:
@@ -535,6 +560,7 @@ def reconcile(store: ContainerStore, c: Container) -> Container:
         pass
     # the monitor's own record of the exit when it could not write the records (a full disk)
     code, finished = read_exit_file(container_dir(store.root, c.id)) or (c.exit_code or 255, time.time())
+    _event(store, c, "die", exitCode=str(code))
     return store.update(c.id, state="exited", exit_code=code, finished_at=finished, pid=0, monitor_pid=0)
 
 
@@ -593,6 +619,7 @@ def kill(store: ContainerStore, c: Container, signal_name: str = "KILL") -> None
             f"Cannot kill container: {c.name}: Container {c.id} is not running"
         )
     runtime = runtime_for(store.root, c)
+    _event(store, c, "kill", signal=_signal_number(sig))
     if not runtime.kill(c.id, sig):
         cur = reconcile(store, store.by_id(c.id) or c)
         # the process may have exited between the record and the signal, before its monitor noticed
@@ -628,13 +655,16 @@ def stop(store: ContainerStore, c: Container, timeout: float | None = None) -> C
         stop_signal = parse_signal(str(c.config.get("StopSignal") or "TERM"))
     except StrataError:
         stop_signal = "TERM"
+    _event(store, c, "kill", signal=_signal_number(stop_signal))
     runtime.kill(c.id, stop_signal)
     if c.state == "paused":
         runtime.resume(c.id)
     final = wait(store, c, timeout if timeout >= 0 else None, _LIVE)
     if final.running:
+        _event(store, c, "kill", signal="9")
         runtime.kill(c.id, "KILL", all_processes=True)
         final = wait(store, c, 30.0, _LIVE)
+    _event(store, c, "stop")
     return final
 
 
@@ -648,6 +678,7 @@ def pause(store: ContainerStore, c: Container) -> Container:
     if c.state != "running":
         raise Conflict(f"Container {c.id} is not running")
     runtime_for(store.root, c).pause(c.id)
+    _event(store, c, "pause")
     return store.update(c.id, state="paused")
 
 
@@ -656,6 +687,7 @@ def unpause(store: ContainerStore, c: Container) -> Container:
     if c.state != "paused":
         raise Conflict(f"Container {c.id} is not paused")
     runtime_for(store.root, c).resume(c.id)
+    _event(store, c, "unpause")
     return store.update(c.id, state="running")
 
 
@@ -678,6 +710,7 @@ def remove(store: ContainerStore, c: Container, *, force: bool = False, volumes:
         if c.state == "paused":
             runtime.kill(c.id, "KILL", all_processes=True)
             runtime.resume(c.id)
+        _event(store, c, "kill", signal="9")
         runtime.kill(c.id, "KILL", all_processes=True)
         c = wait(store, c, 30.0, _LIVE)
     with container_lock(store.root, c.id):
@@ -696,6 +729,7 @@ def _destroy(store: ContainerStore, c: Container, *, volumes: bool = False) -> N
     if cdir.exists():
         os.replace(cdir, trash)
     store.delete(c.id)
+    _event(store, c, "destroy")
     shutil.rmtree(trash, ignore_errors=True)
     if volumes or c.host_config.get("AutoRemove"):
         _remove_anonymous(store, c)

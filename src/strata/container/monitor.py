@@ -178,6 +178,7 @@ class _Run:
         except RuntimeFailure:
             self.runtime.delete(self.c.id, force=True)
             raise
+        self._event("start")
 
     def _forward_output(self, fd: int) -> bool:
         """Copy what is readable on ``fd``; False at end of stream."""
@@ -255,8 +256,15 @@ class _Run:
         if size:
             set_winsize(self.master, *size)
 
+    def _event(self, action: str, **extra: str) -> None:
+        from strata.events import record_container
+
+        c = self.c
+        record_container(self.store.root, action, c.id, c.name, c.image_name, c.config.get("Labels"), extra)
+
     def finish(self, exit_code: int) -> Container | None:
         """Record the exit, release the runtime record and the rootfs mount; --rm removes everything."""
+        self._event("die", exitCode=str(exit_code))
         if self.master is not None:
             os.close(self.master)
             self.master = None

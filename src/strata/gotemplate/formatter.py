@@ -50,7 +50,7 @@ class Format:
     def render(
         self,
         rows: Iterable[Any],
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, Any] | None = None,
         *,
         struct_name: str | None = None,
     ) -> str:
@@ -65,10 +65,14 @@ class Format:
             return body
         return tabwrite(self.header(headers or {}) + "\n" + body)
 
-    def header(self, headers: Mapping[str, str]) -> str:
+    def header(self, headers: Mapping[str, Any]) -> str:
+        """The header row; a callable among ``headers`` is a method of Docker's header context (``Label``)."""
         partial: list[str] = []
+        data: Any = dict(headers)
+        if any(callable(v) for v in data.values()):
+            data = Struct("formatter.SubHeaderContext", data)
         try:
-            return self.template.execute(dict(headers), funcs=HEADER_FUNCTIONS, partial=partial)
+            return self.template.execute(data, funcs=HEADER_FUNCTIONS, partial=partial)
         except TemplateError:
             return "".join(partial)  # Docker ignores header errors, keeping what was written
 

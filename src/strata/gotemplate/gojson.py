@@ -1,4 +1,6 @@
-"""Go's ``encoding/json`` output (``SetEscapeHTML(false)``) for the ``json`` template function."""
+"""Go's ``encoding/json`` output for the ``json`` template function: Docker's function encodes with
+``SetEscapeHTML(false)``, but a list command's row (a :class:`Struct`, Docker's formatter context)
+marshals itself with ``json.Marshal``, which escapes ``<``, ``>`` and ``&`` as ``\u003c`` …."""
 
 from __future__ import annotations
 
@@ -6,12 +8,15 @@ import math
 import re
 from typing import Any
 
-from strata.gotemplate.values import MISSING, Nil, e_form, f_form, go_float, shortest, struct_fields
+from strata.gotemplate.values import MISSING, Nil, Struct, e_form, f_form, go_float, shortest, struct_fields
 
 __all__ = ["go_json"]
 
 
-def _json_string(text: str) -> str:
+_HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+
+
+def _json_string(text: str, html: bool = False) -> str:
     out = ['"']
     for ch in text:
         code = ord(ch)
@@ -33,6 +38,8 @@ def _json_string(text: str) -> str:
             out.append(f"\\u{code:04x}")
         elif 0xD800 <= code <= 0xDFFF:
             out.append("\ufffd")
+        elif html and ch in _HTML:
+            out.append(_HTML[ch])
         else:
             out.append(ch)
     out.append('"')
@@ -53,8 +60,9 @@ def _json_float(value: float) -> str:
     return f_form(neg, text, x)
 
 
-def go_json(value: Any) -> str:
-    """Compact JSON as Go's encoder writes it (HTML escaping off)."""
+def go_json(value: Any, html: bool = False) -> str:
+    """Compact JSON as Go's encoder writes it (HTML escaping off, except inside a :class:`Struct`, or
+    everywhere with ``html``)."""
     if value is None or value is MISSING or isinstance(value, Nil):
         return "null"
     if isinstance(value, bool):
@@ -64,16 +72,20 @@ def go_json(value: Any) -> str:
     if isinstance(value, float):
         return _json_float(value)
     if isinstance(value, str):
-        return _json_string(value)
+        return _json_string(value, html)
     if isinstance(value, bytes | bytearray):
         import base64
 
         return _json_string(base64.b64encode(bytes(value)).decode())
     if isinstance(value, list | tuple):
-        return "[" + ",".join(go_json(v) for v in value) + "]"
+        return "[" + ",".join(go_json(v, html) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_json_string(str(k))}:{go_json(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{_json_string(str(k), html)}:{go_json(v, html)}" for k, v in value.items()) + "}"
+    if isinstance(value, Struct) and value.marshal is not None:
+        return go_json(value.marshal, html)
     fields = struct_fields(value)
     if fields is not None:
-        return "{" + ",".join(f"{_json_string(k)}:{go_json(v)}" for k, v in fields.items()) + "}"
-    return _json_string(str(value))
+        html = html or isinstance(value, Struct)  # the context's MarshalJSON: json.Marshal escapes HTML
+        return "{" + ",".join(f"{_json_string(k, html)}:{go_json(v, html)}" for k, v in fields.items()
+                              if not callable(v)) + "}"  # methods with arguments are not marshalled
+    return _json_string(str(value), html)

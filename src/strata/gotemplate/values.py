@@ -41,13 +41,17 @@ Function = Callable[..., Any]
 
 
 class Struct:
-    """A Go struct value: named, ordered fields; a missing field is an execution error."""
+    """A Go struct value: named, ordered fields; a missing field is an execution error. Its JSON is a
+    context's MarshalJSON (the fields, HTML-escaped), or ``marshal`` when given: what Go's encoder makes
+    of a plain struct through its ``json:"..."`` tags (``status`` for the field ``Status``)."""
 
-    __slots__ = ("fields", "type_name")
+    __slots__ = ("fields", "marshal", "type_name")
 
-    def __init__(self, type_name: str, fields: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, type_name: str, fields: Mapping[str, Any] | None = None, *, marshal: Any = None,
+                 **kwargs: Any) -> None:
         self.type_name = type_name
         self.fields: dict[str, Any] = {**(fields or {}), **kwargs}
+        self.marshal = marshal
 
     def __repr__(self) -> str:
         return f"Struct({self.type_name!r}, {self.fields!r})"

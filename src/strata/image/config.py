@@ -323,8 +323,10 @@ def new_image_config(
     container_config: dict[str, Any] | None = None,
     created: str | None = None,
     empty_layer: bool = False,
+    docker_version: str = "",
 ) -> dict[str, Any]:
-    """An image config: ``base``'s history plus one new entry; rootfs is filled by the store."""
+    """An image config: ``base``'s history plus one new entry; rootfs is filled by the store.
+    ``docker_version`` is the engine's version, as Docker's import and commit write it."""
     now = created or rfc3339_nano()
     entry: dict[str, Any] = {"created": now}
     if author:
@@ -348,6 +350,8 @@ def new_image_config(
     if container_config is not None:
         out["container_config"] = container_config
     out["created"] = now
+    if docker_version:
+        out["docker_version"] = docker_version
     out["history"] = [*history, entry]
     out["os"] = (base or {}).get("os") or "linux"
     out["rootfs"] = {"type": "layers", "diff_ids": []}

@@ -17,7 +17,8 @@ from strata.values import Value
 
 TYPE_CHECKING = False  # typing, shutil and the config builder load only for the commands that use them
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
     from typing import IO, Any, BinaryIO
 
 __all__ = [
@@ -236,8 +237,30 @@ def inspect_doc(engine: Engine, image_id: Digest) -> dict[str, Any]:
             "Name": "overlay",
         },
         "RootFS": {"Type": "layers", "Layers": [str(d) for d in s.config.diff_ids]},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        "Metadata": {"LastTagTime": last_tag_time(engine.root, str(s.id))},
     }
+
+
+def last_tag_time(root: Path, image_id: str) -> str:
+    """Docker's ``Metadata.LastTagTime``: when a tag was last set on the image since it was last deleted
+    (tag, commit, import with a name; a load or pull sets none), from the event journal; Go's zero time
+    when it holds none (also once the journal was trimmed past it)."""
+    import time
+
+    from strata.events import read_events
+
+    last = 0
+    for msg in read_events(root):
+        if msg.get("Type") == "image" and msg.get("id") == image_id:
+            if msg.get("Action") == "tag":
+                last = msg["timeNano"]
+            elif msg.get("Action") == "delete":  # the image went (its metadata with it): loaded again, untagged
+                last = 0
+    if not last:
+        return "0001-01-01T00:00:00Z"
+    secs, frac = divmod(last, 1_000_000_000)
+    digits = f"{frac:09d}".rstrip("0")  # Go's RFC3339Nano trims trailing zeros
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + (f".{digits}Z" if digits else "Z")
 
 
 def inspect_container(engine: Engine, name: str) -> dict[str, Any] | None:
@@ -328,6 +351,9 @@ def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
                         f"The image {t.familiar_string()} already exists, renaming the old one with ID {old} to empty string"
                     )
             result = copy_image(image, sink, tags)
+            from strata.events import record_image
+
+            record_image(engine.root, "load", str(result.image_id))
             if tags:
                 lines.extend(f"Loaded image: {t.familiar_string()}" for t in tags)
             else:
@@ -337,8 +363,9 @@ def _load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _open_source(source: str, stdin: Any) -> Any:
-    """The stream ``import`` reads, as a context manager (contextlib is loaded only by import)."""
+def _open_source(source: str, stdin: Any, say: Callable[[str], None] | None = None) -> Any:
+    """The stream ``import`` reads, as a context manager (contextlib is loaded only by import); a URL's
+    download is announced through ``say`` once it answered, as Docker's ``Downloading from URL``."""
     import contextlib
 
     @contextlib.contextmanager
@@ -349,6 +376,8 @@ def _open_source(source: str, stdin: Any) -> Any:
             import urllib.request
 
             with urllib.request.urlopen(source, timeout=60) as resp:
+                if say is not None:
+                    say(f"Downloading from {source}")
                 yield resp
         else:
             try:
@@ -369,19 +398,21 @@ def import_rootfs(
     changes: list[str] | None = None,
     message: str = "",
     stdin: Any = None,
+    say: Callable[[str], None] | None = None,
 ) -> Digest:
     """``docker import``: a rootfs tarball (any compression) becomes a one-layer image."""
+    from strata import __version__
     from strata.archive.compression import open_decompressed
     from strata.image.config import apply_changes, new_image_config
 
     config = apply_changes(empty_container_config(), changes or [])
     is_url = source.startswith(("http://", "https://"))
     comment = message or f"Imported from {source if is_url else '-'}"
-    with _open_source(source, stdin) as raw:
+    with _open_source(source, stdin, say) as raw:
         plain = open_decompressed(raw)
         with engine.writing():
             layer = engine.ingest_layer(plain)
-            data = new_image_config(config=config, comment=comment)
+            data = new_image_config(config=config, comment=comment, docker_version=__version__)
             data["rootfs"] = {"type": "layers", "diff_ids": [str(layer.diff_id)]}
             from strata.image.spec import ImageConfig
 
