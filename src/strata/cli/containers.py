@@ -975,6 +975,9 @@ def register(subparsers: Any) -> None:
     group = subparsers.add_parser("container", help="Manage containers", description="Manage containers")
     gsub = group.add_subparsers(dest="container_command", metavar="COMMAND", parser_class=type(group))
     _register_commands(gsub, in_group=True)
+    from strata.cli.containerio import register_in_group  # cp, top, rename, attach
+
+    register_in_group(gsub)
     p = _add(gsub, "inspect", _cmd_inspect, "Display detailed information on one or more containers")
     p.add_argument("-f", "--format")
     p.add_argument("-s", "--size", action="store_true")

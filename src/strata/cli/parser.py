@@ -30,6 +30,7 @@ GROUPS = (
     "strata.cli.network",
     "strata.cli.unshare",
     "strata.cli.volume",
+    "strata.cli.containerio",
 )
 
 
@@ -88,6 +89,7 @@ COMMAND_GROUPS = {
     "network": "strata.cli.network",
     "unshare": "strata.cli.unshare",
     "volume": "strata.cli.volume",
+    **dict.fromkeys(("cp", "top", "rename", "attach"), "strata.cli.containerio"),
 }
 
 
