@@ -97,12 +97,12 @@ def _cmd_rename(args: argparse.Namespace, ctx: Context) -> int:
     _arity("rename", args.names, 2, "Usage:  strata rename CONTAINER NEW_NAME\n\nRename a container")
     old, new = (n.strip() for n in args.names)
     if not old or not new:
-        raise StrataError("Error: Neither old nor new names may be empty")
+        raise StrataError("Neither old nor new names may be empty")
     with _store(ctx) as store:
         try:
             rename(store, old, new)
         except StrataError as e:
-            e.args = (f"{e}\nError: failed to rename container named {old}",)
+            e.message = f"{e}\nError: failed to rename container named {old}"
             raise
     return 0
 

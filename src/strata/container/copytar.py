@@ -12,7 +12,10 @@ directory for a symlink) can change what is copied, never where it is read from 
 from __future__ import annotations
 
 import errno
+import functools
+import grp
 import os
+import pwd
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
@@ -34,12 +37,29 @@ _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+@functools.cache
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return ""
+
+
+@functools.cache
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return ""
+
+
 def _info(name: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
+    """A header as Go's ``tar.FileInfoHeader`` fills it (user and group names looked up on the host)."""
     info = tarfile.TarInfo(name)
     info.type = kind
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
-    info.uname = info.gname = ""
+    info.uname, info.gname = _user_name(st.st_uid), _group_name(st.st_gid)
     info.mtime = int(st.st_mtime)
     return info
 
