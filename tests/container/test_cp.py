@@ -197,7 +197,7 @@ def test_hostile_tar_from_stdin_is_refused(strata: Strata, busybox_image: str, h
     """``cp - CTR:DIR``: names that climb out, and members below a symlink the archive made, are refused."""
     strata("run", "-d", "--name", "tarred", busybox_image, "sleep", "1000")
     for members in (
-        [("../../../../../../..%s/evil" % host_only, None)],
+        [(f"../../../../../../..{host_only}/evil", None)],
         [("l", str(host_only)), ("l/evil", None)],
     ):
         buf = io.BytesIO()
