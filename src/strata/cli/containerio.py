@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -11,14 +12,23 @@ from strata.errors import NotFound, StrataError
 
 if TYPE_CHECKING:
     from strata.cli.main import Context
-    from strata.container.records import ContainerStore
+    from strata.container.records import Container, ContainerStore
 
-__all__ = ["register", "register_in_group"]
+__all__ = ["register", "register_in_group", "run_detachable"]
 
 _CP_USAGE = """Usage:  strata cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-
 \tstrata cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH
 
 Copy files/folders between a container and the local filesystem"""
+
+
+def _bool(text: str) -> bool:
+    value = text.lstrip("=").lower()
+    if value in ("true", "1", "t"):
+        return True
+    if value in ("false", "0", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid boolean value "{text}"')
 
 
 def _store(ctx: Context) -> ContainerStore:
@@ -107,6 +117,111 @@ def _cmd_rename(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+# --- attach --------------------------------------------------------------------------------------
+
+
+def detach_keys(ctx: Context, flag: str | None) -> bytes:
+    """``--detach-keys``, else the client config file's ``detachKeys``, else Docker's ``ctrl-p,ctrl-q``; keys
+    Docker cannot read are reported and the default is used, as Docker's CLI does."""
+    import json
+
+    from strata.container.attach import DEFAULT_DETACH_KEYS, parse_detach_keys
+    from strata.distribution.credentials import config_path
+
+    text = flag
+    if not text:
+        try:
+            text = str(json.loads(config_path().read_text()).get("detachKeys") or "")
+        except (OSError, ValueError, AttributeError):
+            text = ""
+    try:
+        return parse_detach_keys(text or DEFAULT_DETACH_KEYS)
+    except StrataError:
+        print(f"Invalid detach keys ({text}) provided", file=ctx.err, flush=True)
+        return parse_detach_keys(DEFAULT_DETACH_KEYS)
+
+
+def _settle(store: ContainerStore, c: Container, code: int | None) -> int | None:
+    """The exit code a session ended with; when the monitor went away without one, the record's."""
+    from strata.container import lifecycle as lc
+
+    if code is None or code >= 0:
+        return code
+    return lc.wait(store, c).exit_code
+
+
+def run_detachable(ctx: Context, store: ContainerStore, c: Container, keys: bytes) -> int:
+    """``run -it`` / ``start -ai``: the container starts under a detached monitor that this process
+    is attached to from the start, so the detach keys leave it running (exit 0, as Docker's)."""
+    import socket
+
+    from strata.container import lifecycle as lc
+    from strata.container.attach import attach_session
+
+    ours, theirs = socket.socketpair()
+    try:
+        try:
+            lc.start_detached(store, c, client=(theirs, ours), console_fd=1)
+        finally:
+            theirs.close()
+        ctx.out.flush()
+        code = attach_session(ours, stdin=0, tty=True, keys=keys, sig_proxy=False, redraw=False)
+    finally:
+        ours.close()
+    code = _settle(store, c, code)
+    return 0 if code is None else code
+
+
+def _attach_running(ctx: Context, store: ContainerStore, c: Container, keys: bytes, *, with_stdin: bool,
+                    sig_proxy: bool, ref: str) -> int | None:
+    """Relay the terminal to a running container's monitor: its exit code, or None when detached."""
+    from strata.container.attach import attach_session, connect
+    from strata.container.records import container_dir
+
+    tty = bool(c.config.get("Tty"))
+    sock = connect(container_dir(store.root, c.id))
+    if sock is None:
+        raise StrataError(f"cannot attach to container {ref}: it runs attached to another terminal (only "
+                          "containers started detached, or with -it, can be attached to)")
+    ctx.close()
+    ctx.out.flush()
+    with sock:
+        code = attach_session(sock, stdin=0 if with_stdin else None, tty=tty, keys=keys, sig_proxy=sig_proxy)
+    return _settle(store, c, code)
+
+
+def reattach(ctx: Context, store: ContainerStore, c: Container, keys: bytes) -> int:
+    """``start -ai`` of a container that already runs: attach to it (detaching exits 0)."""
+    code = _attach_running(ctx, store, c, keys, with_stdin=True, sig_proxy=False, ref=c.name)
+    return 0 if code is None else code
+
+
+def _cmd_attach(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container import lifecycle as lc
+    from strata.errors import Conflict
+
+    _arity("attach", args.container, 1, "Usage:  strata attach [OPTIONS] CONTAINER\n\n"
+           "Attach local standard input, output, and error streams to a running container")
+    with _store(ctx) as store:
+        c = lc.reconcile(store, store.get(args.container[0]))
+        if c.state == "paused":
+            raise Conflict("You cannot attach to a paused container, unpause it first")
+        if c.state == "restarting":
+            raise Conflict("You cannot attach to a restarting container, wait until it is running")
+        if c.state != "running":
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        with_stdin = not args.no_stdin and bool(c.config.get("OpenStdin"))
+        if with_stdin and c.config.get("Tty") and not os.isatty(0):
+            raise StrataError("the input device is not a TTY")
+        keys = detach_keys(ctx, args.detach_keys)
+        code = _attach_running(ctx, store, c, keys, with_stdin=with_stdin, sig_proxy=args.sig_proxy,
+                               ref=args.container[0])
+    if code is None:
+        print("read escape sequence", file=ctx.err, flush=True)
+        return 1
+    return code
+
+
 def _add(sub: Any, name: str, handler: Any, help_text: str, **kw: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text, **kw)
     p.set_defaults(func=handler)
@@ -126,6 +241,14 @@ def _register_commands(sub: Any) -> None:
 
     p = _add(sub, "rename", _cmd_rename, "Rename a container")
     p.add_argument("names", nargs="*", metavar="NAME")
+
+    p = _add(sub, "attach", _cmd_attach,
+             "Attach local standard input, output, and error streams to a running container")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
+    p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
+    p.add_argument("--sig-proxy", type=_bool, nargs="?", const=True, default=True,
+                   help="Proxy all received signals to the process (default true)")
+    p.add_argument("container", nargs="*", metavar="CONTAINER")
 
 
 def register(subparsers: Any) -> None:

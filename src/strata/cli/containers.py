@@ -388,6 +388,10 @@ def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.flush()
         attach = Attach(stdin=0 if args.interactive else None, stdout=1, stderr=2)
         try:
+            if args.interactive and args.tty:  # detachable (Ctrl-P Ctrl-Q): strata.cli.containerio
+                from strata.cli.containerio import detach_keys, run_detachable
+
+                return run_detachable(ctx, store, c, detach_keys(ctx, args.detach_keys))
             return lc.start_attached(store, c, attach)
         except StrataError as e:
             raise _as_run_error(e) from None
@@ -414,6 +418,13 @@ def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
             if args.interactive and c.config.get("Tty") and _not_a_tty(ctx):
                 return 1
             attach = Attach(stdin=0 if args.interactive else None, stdout=1, stderr=2)
+            if args.interactive and c.config.get("Tty") and c.config.get("OpenStdin"):  # detachable
+                from strata.cli.containerio import detach_keys, reattach, run_detachable
+
+                keys = detach_keys(ctx, args.detach_keys)
+                if lc.reconcile(store, c).state == "running":
+                    return reattach(ctx, store, c, keys)
+                return run_detachable(ctx, store, c, keys)
             return lc.start_attached(store, c, attach)
 
     def start(store: ContainerStore, c: Container) -> str:
@@ -877,6 +888,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p = _add(sub, "run", _cmd_run, "Run a command in a new container", add_help=False)
     p.add_argument("--help", action="help")
     p.add_argument("-d", "--detach", action="store_true", help="run in background and print the container ID")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     _add_create_flags(p)
 
     p = _add(sub, "create", _cmd_create, "Create a new container", add_help=False)
@@ -886,6 +898,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p = _add(sub, "start", _cmd_start, "Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("--all", action="store_true",
                    help="start the containers whose restart policy is always or unless-stopped (at boot)")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
