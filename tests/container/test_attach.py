@@ -161,3 +161,37 @@ def test_attach_streams_and_signals_match_docker(tools: list[Tool]) -> None:
     assert seen[0][:3] == [4, b"out\n", b"err\n"]
     assert seen[0][3:6] == [9, b"got TERM\n", "exited"]
     assert seen[0][6] == -signal.SIGTERM and seen[0][8] == "running"
+
+
+def test_run_attach_flags_match_docker(tools: list[Tool]) -> None:
+    """``run -a STREAM`` (only the streams named; ``-i`` attaches stdin anyway), its errors, and
+    ``run --sig-proxy=false``: a signal ends the CLI, the container goes on."""
+    script = "echo out; echo err >&2; exit 3"
+    seen = []
+    for tool in tools:
+        result: list[object] = []
+        for args, stdin in ((["-a", "bogus", tool.image, "true"], None), (["-d", "-a", "stdout", tool.image, "true"], None),
+                            (["--rm", "-a", "stdout", tool.image, "sh", "-c", script], None),
+                            (["--rm", "-a", "STDERR", tool.image, "sh", "-c", script], None),
+                            (["--rm", "-i", "-a", "stdout", tool.image, "cat"], b"hi\n"),
+                            (["--rm", "-a", "stdin", "-a", "stdout", tool.image, "cat"], b"hi\n"),
+                            (["--rm", "-i", "--sig-proxy=false", tool.image, "sh", "-c", "cat; " + script], b"in\n")):
+            res = tool.run("run", *args, input=stdin)
+            result.append((res.returncode, res.stdout, _clean(res.stderr).replace("strata", "docker")))
+        trap = "trap 'echo got TERM; exit 9' TERM; while true; do sleep 0.1; done"
+        for proxy in ("true", "false"):
+            with subprocess.Popen([*tool.argv, "run", "--name", tool.name, f"--sig-proxy={proxy}", tool.image, "sh",
+                                   "-c", trap], env=tool.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+                for _ in range(100):
+                    if tool.state() == "running":
+                        break
+                    time.sleep(0.1)
+                time.sleep(1)
+                p.send_signal(signal.SIGTERM)
+                out, _ = p.communicate(timeout=60)
+            result.append((p.returncode, out, tool.state()))
+            tool.run("rm", "-f", tool.name)
+        seen.append(result)
+    assert seen[0] == seen[1]
+    assert seen[0][-2] == (9, b"got TERM\n", "exited")
+    assert seen[0][-1] == (-signal.SIGTERM, b"", "running")

@@ -117,6 +117,21 @@ def _cmd_rename(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def attach_streams(args: argparse.Namespace) -> set[str] | None:
+    """``run -a``: the streams named (None: Docker's default), with Docker's errors."""
+    if not args.attach:
+        return None
+    streams = set()
+    for value in args.attach:
+        if value.lower() not in ("stdin", "stdout", "stderr"):
+            raise StrataError(f'invalid argument "{value}" for "-a, --attach" flag: valid streams are STDIN, '
+                              "STDOUT and STDERR\nSee 'strata run --help'.", exit_code=125)
+        streams.add(value.lower())
+    if args.detach:
+        raise StrataError("Conflicting options: -a and -d")
+    return streams
+
+
 # --- attach --------------------------------------------------------------------------------------
 
 
@@ -150,9 +165,11 @@ def _settle(store: ContainerStore, c: Container, code: int | None) -> int | None
     return lc.wait(store, c).exit_code
 
 
-def run_detachable(ctx: Context, store: ContainerStore, c: Container, keys: bytes) -> int:
-    """``run -it`` / ``start -ai``: the container starts under a detached monitor that this process
-    is attached to from the start, so the detach keys leave it running (exit 0, as Docker's)."""
+def run_detachable(ctx: Context, store: ContainerStore, c: Container, keys: bytes, *, sig_proxy: bool = False,
+                   stdin: bool = True) -> int:
+    """``run -it`` / ``start -ai`` (and ``run --sig-proxy=false``): the container starts under a detached
+    monitor that this process is attached to from the start, so the detach keys leave it running (exit
+    0, as Docker's), and so does this process' end."""
     import socket
 
     from strata.container import lifecycle as lc
@@ -165,7 +182,8 @@ def run_detachable(ctx: Context, store: ContainerStore, c: Container, keys: byte
         finally:
             theirs.close()
         ctx.out.flush()
-        code = attach_session(ours, stdin=0, tty=True, keys=keys, sig_proxy=False, redraw=False)
+        code = attach_session(ours, stdin=0 if stdin else None, tty=bool(c.config.get("Tty")), keys=keys,
+                              sig_proxy=sig_proxy, redraw=False)
     finally:
         ours.close()
     code = _settle(store, c, code)

@@ -367,9 +367,11 @@ def _not_a_tty(ctx: Context) -> bool:
 
 
 def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.cli.containerio import attach_streams, detach_keys, run_detachable
     from strata.container import lifecycle as lc
     from strata.container.monitor import Attach
 
+    streams = attach_streams(args)  # -a STREAM
     if args.interactive and args.tty and not args.detach and _not_a_tty(ctx):
         return 1
     store = _store(ctx)
@@ -386,12 +388,14 @@ def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
         except StrataError as e:
             raise _as_run_error(e) from None
         ctx.out.flush()
-        attach = Attach(stdin=0 if args.interactive else None, stdout=1, stderr=2)
+        null = os.open(os.devnull, os.O_WRONLY)  # a stream -a leaves out
+        attach = Attach(stdin=0 if args.interactive or "stdin" in (streams or ()) else None,
+                        stdout=1 if streams is None or "stdout" in streams else null,
+                        stderr=2 if streams is None or "stderr" in streams else null)
         try:
-            if args.interactive and args.tty:  # detachable (Ctrl-P Ctrl-Q): strata.cli.containerio
-                from strata.cli.containerio import detach_keys, run_detachable
-
-                return run_detachable(ctx, store, c, detach_keys(ctx, args.detach_keys))
+            if (args.interactive and args.tty) or not args.sig_proxy:  # detachable: strata.cli.containerio
+                return run_detachable(ctx, store, c, detach_keys(ctx, args.detach_keys), sig_proxy=args.sig_proxy,
+                                      stdin=args.interactive)
             return lc.start_attached(store, c, attach)
         except StrataError as e:
             raise _as_run_error(e) from None
@@ -889,6 +893,9 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("--help", action="help")
     p.add_argument("-d", "--detach", action="store_true", help="run in background and print the container ID")
     p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
+    p.add_argument("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
+    p.add_argument("--sig-proxy", type=_bool_flag, nargs="?", const=True, default=True,
+                   help="Proxy received signals to the process (default true)")
     _add_create_flags(p)
 
     p = _add(sub, "create", _cmd_create, "Create a new container", add_help=False)

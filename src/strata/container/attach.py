@@ -90,6 +90,7 @@ class AttachHub:
 
     def __init__(self, cdir: Path, first: socket.socket | None = None) -> None:
         self.stdin_w: int | None = None
+        self.first = first.fileno() if first is not None else -1  # its stdin's end closes the container's
         self.clients: dict[int, _Frames] = {}
         dir_fd = os.open(cdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -131,6 +132,8 @@ class AttachHub:
             self._drop(fd)
             return
         for kind, payload in frames:
+            if kind == STDIN_EOF and fd == self.first:
+                self._close_stdin(master)
             self._act(kind, payload, master, pid)
 
     def _act(self, kind: int, payload: bytes, master: int | None, pid: int) -> None:
@@ -145,6 +148,14 @@ class AttachHub:
                 os.kill(pid, struct.unpack(">I", payload)[0])
             except OSError:
                 pass
+
+    def _close_stdin(self, master: int | None) -> None:
+        """The first client's input ended (``run -i`` fed from a pipe): so does the container's."""
+        if master is not None:
+            _write_all(master, b"\x04")
+        elif self.stdin_w is not None:
+            os.close(self.stdin_w)
+            self.stdin_w = None
 
     def broadcast(self, stream: str, data: bytes) -> None:
         message = frame(STDERR if stream == "stderr" else STDOUT, data)
