@@ -242,3 +242,62 @@ def test_symlink_swapped_during_copies_never_leaves_the_root(strata: Strata, bus
             break
     assert not errors
     assert (host_only / "secret").read_text() == "host secret\n"
+
+
+def test_cp_sees_volumes_and_binds_as_docker(strata: Strata, busybox_image: str, dockerd: Dockerd,
+                                             docker_busybox: str, tmp_path: Path) -> None:
+    """Paths on a volume or a bind mount are the mount's, running or stopped; a read-only mount refuses
+    with Docker's error; nothing stays mounted afterwards."""
+    name = f"parity-cpvol-{uuid.uuid4().hex[:8]}"
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    (bind / "b").write_text("bound\n")
+    (tmp_path / "newf").write_text("new\n")
+    docker = _Docker(dockerd)
+    seen = []
+    try:
+        for run, image in ((strata, busybox_image), (docker, docker_busybox)):
+            run("run", "-d", "--name", name, "-v", f"{name}:/vol", "-v", f"{bind}:/bind:ro", image, "sh", "-c",
+                "echo invol > /vol/x; sleep 1000")
+            for _ in range(100):
+                if run("exec", name, "test", "-f", "/vol/x", check=False).returncode == 0:
+                    break
+            result = []
+            for args in ([f"{name}:/vol/x", str(tmp_path / "x")], [f"{name}:/bind/b", str(tmp_path / "b")],
+                         [str(tmp_path / "newf"), f"{name}:/vol/"], [str(tmp_path / "newf"), f"{name}:/bind/"]):
+                res = run("cp", *args, check=False)
+                result.append((res.returncode, _error(res.stderr, {})))
+            result.append(((tmp_path / "x").read_text(), (tmp_path / "b").read_text()))
+            result.append(run("exec", name, "cat", "/vol/newf").stdout)
+            run("stop", "-t", "0", name)
+            (tmp_path / "x").unlink()
+            res = run("cp", f"{name}:/vol/newf", str(tmp_path / "x"), check=False)
+            result.append((res.returncode, (tmp_path / "x").read_text()))
+            (tmp_path / "x").unlink()
+            (tmp_path / "b").unlink()
+            run("rm", "-f", "-v", name)
+            run("volume", "rm", name, check=False)
+            seen.append(result)
+    finally:
+        dockerd.run("rm", "-f", name, check=False)
+        dockerd.run("volume", "rm", name, check=False)
+    assert seen[0] == seen[1]
+    assert seen[0][3] == (1, "mounted volume is marked read-only")
+    assert not [line for line in Path("/proc/self/mounts").read_text().splitlines() if str(strata.root) in line]
+
+
+def test_cp_vfs_driver(strata: Strata, busybox_image: str, tmp_path: Path) -> None:
+    """The vfs driver's full copy is the container's root: cp reads and writes it, with the same safety."""
+    env = {**strata.env, "STRATA_STORAGE_DRIVER": "vfs"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(strata.argv(*args), env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert run("create", "--name", "vfs1", busybox_image, "cat", "/in/f").returncode == 0
+    assert strata("inspect", "-f", "{{.Driver}}", "vfs1").stdout.strip() == "vfs"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "f").write_text("through vfs\n")
+    assert run("cp", str(tmp_path / "in"), "vfs1:/").returncode == 0
+    assert run("start", "-a", "vfs1").stdout == "through vfs\n"
+    assert run("cp", "vfs1:/in", str(tmp_path / "back")).returncode == 0
+    assert (tmp_path / "back" / "f").read_text() == "through vfs\n"

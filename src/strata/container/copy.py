@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from strata.archive.dirs import open_in_root
+from strata.container.copymounts import volumes_mounted
 from strata.container.copypaths import (
     CopyInfo,
     abs_local,
@@ -188,7 +189,9 @@ def container_root(store: ContainerStore, c: Container, ref: str) -> Iterator[tu
         rootfs.mount()
         fd = os.open(rootfs.path, _DIR | os.O_NOFOLLOW)
         try:
-            yield _Root(fd, str(rootfs.path), ref), current
+            root = _Root(fd, str(rootfs.path), ref)
+            with volumes_mounted(fd, list(current.mounts), root.resolve):
+                yield root, current
         finally:
             os.close(fd)
             if mounted_here:
@@ -381,8 +384,11 @@ def _extract_in(root: _Root, c: Container, path: str, members: Members, owner: O
             raise StrataError("extraction point is not a directory") from None
         raise _lstat_error(root, path, absolute, e) from None
     try:
-        if c.host_config.get("ReadonlyRootfs") and os.fstat(fd).st_dev == os.fstat(root.fd).st_dev:
+        on_rootfs = os.fstat(fd).st_dev == os.fstat(root.fd).st_dev
+        if on_rootfs and c.host_config.get("ReadonlyRootfs"):
             raise StrataError("container rootfs is marked read-only")
+        if not on_rootfs and os.fstatvfs(fd).f_flag & os.ST_RDONLY:
+            raise StrataError("mounted volume is marked read-only")
         try:
             extract_members(members, fd, owner, resolved)
         except (OSError, StrataError) as e:
