@@ -247,7 +247,9 @@ def _add(sub: Any, name: str, handler: Any, help_text: str, **kw: Any) -> argpar
 
 
 def _register_commands(sub: Any) -> None:
-    p = _add(sub, "cp", _cmd_cp, "Copy files/folders between a container and the local filesystem")
+    p = _add(sub, "cp", _cmd_cp, "Copy files/folders between a container and the local filesystem",
+             usage="strata cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
+                   "\tstrata cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH")
     p.add_argument("-a", "--archive", action="store_true", help="Archive mode (copy all uid/gid information)")
     p.add_argument("-L", "--follow-link", action="store_true", help="Always follow symbol link in SRC_PATH")
     p.add_argument("paths", nargs="*", metavar="PATH")
@@ -257,11 +259,12 @@ def _register_commands(sub: Any) -> None:
     p.add_argument("container")
     p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="ps OPTIONS")
 
-    p = _add(sub, "rename", _cmd_rename, "Rename a container")
+    p = _add(sub, "rename", _cmd_rename, "Rename a container", usage="strata rename CONTAINER NEW_NAME")
     p.add_argument("names", nargs="*", metavar="NAME")
 
     p = _add(sub, "attach", _cmd_attach,
-             "Attach local standard input, output, and error streams to a running container")
+             "Attach local standard input, output, and error streams to a running container",
+             usage="strata attach [OPTIONS] CONTAINER")
     p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
     p.add_argument("--sig-proxy", type=_bool, nargs="?", const=True, default=True,
