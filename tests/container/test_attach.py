@@ -195,3 +195,20 @@ def test_run_attach_flags_match_docker(tools: list[Tool]) -> None:
     assert seen[0] == seen[1]
     assert seen[0][-2] == (9, b"got TERM\n", "exited")
     assert seen[0][-1] == (-signal.SIGTERM, b"", "running")
+
+
+def test_detach_key_parsing_and_escape() -> None:
+    """Docker's ``term.ToBytes`` and escape proxy: held bytes that turn out not to be the keys go on."""
+    from strata.container.attach import _Escape, parse_detach_keys
+    from strata.errors import StrataError
+
+    assert parse_detach_keys("ctrl-p,ctrl-q") == b"\x10\x11"
+    assert parse_detach_keys("ctrl-a,x,ctrl-@,ctrl-_,ctrl-[") == b"\x01x\x00\x1f\x1b"
+    for bad in ("ctrl-1", "ctrl-", "ab", ""):
+        with pytest.raises(StrataError):
+            parse_detach_keys(bad)
+    esc = _Escape(b"\x10\x11")
+    assert esc.feed(b"ab\x10") == (b"ab", False)
+    assert esc.feed(b"c") == (b"\x10c", False)
+    assert esc.feed(b"\x10") == (b"", False)
+    assert esc.feed(b"\x11rest") == (b"", True)
