@@ -301,3 +301,30 @@ def test_cp_vfs_driver(strata: Strata, busybox_image: str, tmp_path: Path) -> No
     assert run("start", "-a", "vfs1").stdout == "through vfs\n"
     assert run("cp", "vfs1:/in", str(tmp_path / "back")).returncode == 0
     assert (tmp_path / "back" / "f").read_text() == "through vfs\n"
+
+
+def test_archive_mode_owner_matches_docker(strata: Strata, busybox_image: str, dockerd: Dockerd,
+                                           docker_busybox: str, tmp_path: Path) -> None:
+    """``cp -a`` into a container with a ``USER`` gives the files that user's uid/gid (plain ``cp`` keeps the
+    source's); a user the container does not know is Docker's error."""
+    name = f"parity-cpown-{uuid.uuid4().hex[:8]}"
+    src = tmp_path / "own"
+    src.write_text("own\n")
+    os.chown(src, 1234, 5678)
+    docker = _Docker(dockerd)
+    seen = []
+    try:
+        for run, image in ((strata, busybox_image), (docker, docker_busybox)):
+            run("run", "-d", "--name", name, "-u", "nobody", image, "sleep", "1000")
+            run("cp", "-a", str(src), f"{name}:/tmp/a1")
+            run("cp", str(src), f"{name}:/tmp/a2")
+            owners = run("exec", name, "stat", "-c", "%n %u:%g", "/tmp/a1", "/tmp/a2").stdout
+            run("rm", "-f", name)
+            run("create", "--name", name, "-u", "nosuch", image, "true")
+            res = run("cp", "-a", str(src), f"{name}:/tmp/a1", check=False)
+            run("rm", "-f", name)
+            seen.append((owners, res.returncode, _error(res.stderr, {})))
+    finally:
+        dockerd.run("rm", "-f", name, check=False)
+    assert seen[0] == seen[1]
+    assert seen[0][0] == "/tmp/a1 65534:65534\n/tmp/a2 1234:5678\n"
