@@ -328,3 +328,29 @@ def test_archive_mode_owner_matches_docker(strata: Strata, busybox_image: str, d
         dockerd.run("rm", "-f", name, check=False)
     assert seen[0] == seen[1]
     assert seen[0][0] == "/tmp/a1 65534:65534\n/tmp/a2 1234:5678\n"
+
+
+def test_cp_network_files_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd,
+                                       docker_busybox: str) -> None:
+    """``/etc/hostname`` and ``/etc/hosts`` are the container's own (not the empty mount points beneath)."""
+    name = f"parity-cpnet-{uuid.uuid4().hex[:8]}"
+    docker = _Docker(dockerd)
+    seen = []
+    try:
+        for run, image in ((strata, busybox_image), (docker, docker_busybox)):
+            run("run", "-d", "--name", name, "--hostname", "cphost", image, "sleep", "1000")
+            texts = []
+            for path in ("/etc/hostname", "/etc/hosts"):
+                res = subprocess.run([*run.argv("cp", f"{name}:{path}", "-")], env=run.env, capture_output=True,  # type: ignore[attr-defined]
+                                     timeout=60, check=True)
+                with tarfile.open(fileobj=io.BytesIO(res.stdout)) as tf:
+                    member = tf.getmembers()[0]
+                    data = tf.extractfile(member)
+                    assert data is not None
+                    texts.append((member.name, data.read().decode().splitlines()[:2]))
+            run("rm", "-f", name)
+            seen.append(texts)
+    finally:
+        dockerd.run("rm", "-f", name, check=False)
+    assert seen[0] == seen[1]
+    assert seen[0][0] == ("hostname", ["cphost"])

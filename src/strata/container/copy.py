@@ -177,6 +177,21 @@ def _archive(root: _Root, path: str) -> tuple[Members, PathStat]:
 # --- the container's root --------------------------------------------------------------------
 
 
+def _network_files(store: ContainerStore, c: Container) -> list[dict[str, object]]:
+    """``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` as the container sees them (its own, or
+    those of the container whose network it joins), as Docker's daemon mounts them for a copy."""
+    mode = str(c.host_config.get("NetworkMode") or "")
+    owner = c
+    if mode.startswith("container:"):
+        try:
+            owner = store.get(mode.partition(":")[2])
+        except NotFound:
+            return []
+    files = container_dir(store.root, owner.id)
+    return [{"Type": "bind", "Source": str(files / name), "Destination": f"/etc/{name}", "RW": True}
+            for name in ("hosts", "hostname", "resolv.conf") if (files / name).is_file()]
+
+
 @contextmanager
 def container_root(store: ContainerStore, c: Container, ref: str) -> Iterator[tuple[_Root, Container]]:
     """The container's root for one copy (its filesystem mounted meanwhile if it is not running)."""
@@ -190,7 +205,7 @@ def container_root(store: ContainerStore, c: Container, ref: str) -> Iterator[tu
         fd = os.open(rootfs.path, _DIR | os.O_NOFOLLOW)
         try:
             root = _Root(fd, str(rootfs.path), ref)
-            with volumes_mounted(fd, list(current.mounts), root.resolve):
+            with volumes_mounted(fd, [*_network_files(store, current), *current.mounts], root.resolve):
                 yield root, current
         finally:
             os.close(fd)
