@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from strata.archive.dirs import open_in_root
-from strata.container.copymounts import volumes_mounted
+from strata.container.copymounts import private_mounts, volumes_mounted
 from strata.container.copypaths import (
     CopyInfo,
     abs_local,
@@ -194,7 +194,9 @@ def _network_files(store: ContainerStore, c: Container) -> list[dict[str, object
 
 @contextmanager
 def container_root(store: ContainerStore, c: Container, ref: str) -> Iterator[tuple[_Root, Container]]:
-    """The container's root for one copy (its filesystem mounted meanwhile if it is not running)."""
+    """The container's root for one copy (its filesystem mounted meanwhile if it is not running, its
+    volumes and network files bound in place), all in this process' private mount namespace."""
+    private_mounts()  # what the copy mounts (a stopped container's rootfs, its volumes) is this process' own
     with container_lock(store.root, c.id):
         current = store.by_id(c.id)
         if current is None:
@@ -205,14 +207,12 @@ def container_root(store: ContainerStore, c: Container, ref: str) -> Iterator[tu
         fd = os.open(rootfs.path, _DIR | os.O_NOFOLLOW)
         try:
             root = _Root(fd, str(rootfs.path), ref)
-            with volumes_mounted(fd, [*_network_files(store, current), *current.mounts], root.resolve):
-                yield root, current
+            volumes_mounted(fd, [*_network_files(store, current), *current.mounts], root.resolve)
+            yield root, current
         finally:
             os.close(fd)
             if mounted_here:
-                now = store.by_id(c.id)
-                if now is None or not now.running:
-                    rootfs.unmount()
+                rootfs.unmount()
 
 
 # --- the two directions ----------------------------------------------------------------------
