@@ -382,9 +382,11 @@ def _not_a_tty(ctx: Context) -> bool:
 
 
 def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.cli.containerio import attach_streams, detach_keys, run_detachable
     from strata.container import lifecycle as lc
     from strata.container.monitor import Attach
 
+    streams = attach_streams(args)  # -a STREAM
     if args.interactive and args.tty and not args.detach and _not_a_tty(ctx):
         return 1
     store = _store(ctx)
@@ -401,8 +403,14 @@ def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
         except StrataError as e:
             raise _as_run_error(e) from None
         ctx.out.flush()
-        attach = Attach(stdin=0 if args.interactive else None, stdout=1, stderr=2)
+        null = os.open(os.devnull, os.O_WRONLY)  # a stream -a leaves out
+        attach = Attach(stdin=0 if args.interactive or "stdin" in (streams or ()) else None,
+                        stdout=1 if streams is None or "stdout" in streams else null,
+                        stderr=2 if streams is None or "stderr" in streams else null)
         try:
+            if (args.interactive and args.tty) or not args.sig_proxy:  # detachable: strata.cli.containerio
+                return run_detachable(ctx, store, c, detach_keys(ctx, args.detach_keys), sig_proxy=args.sig_proxy,
+                                      stdin=args.interactive)
             return lc.start_attached(store, c, attach)
         except StrataError as e:
             raise _as_run_error(e) from None
@@ -429,6 +437,13 @@ def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
             if args.interactive and c.config.get("Tty") and _not_a_tty(ctx):
                 return 1
             attach = Attach(stdin=0 if args.interactive else None, stdout=1, stderr=2)
+            if args.interactive and c.config.get("Tty") and c.config.get("OpenStdin"):  # detachable
+                from strata.cli.containerio import detach_keys, reattach, run_detachable
+
+                keys = detach_keys(ctx, args.detach_keys)
+                if lc.reconcile(store, c).state == "running":
+                    return reattach(ctx, store, c, keys)
+                return run_detachable(ctx, store, c, keys)
             return lc.start_attached(store, c, attach)
 
     def start(store: ContainerStore, c: Container) -> str:
@@ -1000,6 +1015,10 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p = _add(sub, "run", _cmd_run, "Run a command in a new container", add_help=False)
     p.add_argument("--help", action="help")
     p.add_argument("-d", "--detach", action="store_true", help="run in background and print the container ID")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
+    p.add_argument("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
+    p.add_argument("--sig-proxy", type=_bool_flag, nargs="?", const=True, default=True,
+                   help="Proxy received signals to the process (default true)")
     _add_create_flags(p)
 
     p = _add(sub, "create", _cmd_create, "Create a new container", add_help=False)
@@ -1009,6 +1028,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p = _add(sub, "start", _cmd_start, "Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("--all", action="store_true",
                    help="start the containers whose restart policy is always or unless-stopped (at boot)")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
@@ -1100,6 +1120,9 @@ def register(subparsers: Any) -> None:
     group = subparsers.add_parser("container", help="Manage containers", description="Manage containers")
     gsub = group.add_subparsers(dest="container_command", metavar="COMMAND", parser_class=type(group))
     _register_commands(gsub, in_group=True)
+    from strata.cli.containerio import register_in_group  # cp, top, rename, attach
+
+    register_in_group(gsub)
     p = _add(gsub, "inspect", _cmd_inspect, "Display detailed information on one or more containers")
     p.add_argument("-f", "--format")
     p.add_argument("-s", "--size", action="store_true")

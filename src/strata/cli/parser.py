@@ -32,6 +32,7 @@ GROUPS = (
     "strata.cli.unshare",
     "strata.cli.volume",
     "strata.cli.system",
+    "strata.cli.containerio",
 )
 
 
@@ -189,6 +190,7 @@ COMMAND_GROUPS = {
     "unshare": "strata.cli.unshare",
     "volume": "strata.cli.volume",
     **dict.fromkeys(("system", "info", "version", "events"), "strata.cli.system"),
+    **dict.fromkeys(("cp", "top", "rename", "attach"), "strata.cli.containerio"),
 }
 
 

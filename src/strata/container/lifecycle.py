@@ -474,17 +474,19 @@ def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
     return code
 
 
-def start_detached(store: ContainerStore, c: Container) -> None:
-    """Start the container under a detached monitor; returns once it runs."""
+def start_detached(store: ContainerStore, c: Container, client: Any = None, console_fd: int | None = None) -> None:
+    """Start the container under a detached monitor; returns once it runs. ``client``: a socket pair,
+    the first end served by the monitor as an attach client (``run -it``); ``console_fd``: the terminal
+    whose size the container's pty starts with."""
     c = _startable(store, c)
     try:
-        c, pending = _prepare_bundle(store, c, None)
+        c, pending = _prepare_bundle(store, c, console_fd)
         pending.wait()  # before the fork: the monitor must not inherit the networks lock
     except StrataError:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
         raise
-    spawn_monitor(store, c, runtime_for(store.root, c), remove=_auto_remover(store.root), again=_again)
+    spawn_monitor(store, c, runtime_for(store.root, c), remove=_auto_remover(store.root), again=_again, client=client)
 
 
 def _again(store: ContainerStore, c: Container) -> tuple[Container, Any]:

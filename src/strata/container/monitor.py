@@ -15,6 +15,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from strata.container.attach import AttachHub
 from strata.container.health import HealthMonitor
 from strata.container.logs import JsonLogWriter
 from strata.container.network.endpoints import Pending, forget, teardown_network
@@ -107,6 +109,7 @@ class _Run:
         self.master: int | None = None
         self.outputs: dict[int, str] = {}
         self.pid = 0
+        self.hub: AttachHub | None = None  # a detached run's attach socket (container.attach)
 
     def create(self) -> None:
         pid_file = self.cdir / "pid"
@@ -132,6 +135,8 @@ class _Run:
         out_r, out_w, err_r, err_w = self.pipes or (*os.pipe(), *os.pipe())
         self.pipes = None  # a restart makes its own
         stdin = self.attach.stdin if (self.attach.stdin is not None and self.c.config.get("OpenStdin")) else None
+        if stdin is None and self.hub is not None and self.c.config.get("OpenStdin"):
+            stdin, self.hub.stdin_w = os.pipe()  # what attached clients type
         try:
             proc = self.runtime.create(
                 self.c.id, self.cdir, pid_file=pid_file, log_file=rt_log, stdin=stdin, stdout=out_w, stderr=err_w
@@ -139,6 +144,8 @@ class _Run:
         finally:
             os.close(out_w)
             os.close(err_w)
+            if self.hub is not None and stdin is not None and stdin != self.attach.stdin:
+                os.close(stdin)
         self.outputs = {out_r: "stdout", err_r: "stderr"}
         for fd in self.outputs:
             os.set_blocking(fd, False)
@@ -194,6 +201,8 @@ class _Run:
             return False
         stream = self.outputs[fd]
         self.log.write(stream, data)
+        if self.hub is not None:
+            self.hub.broadcast(stream, data)
         target = self.attach.stderr if stream == "stderr" else self.attach.stdout
         if target is not None:
             write_all(target, data)
@@ -212,6 +221,8 @@ class _Run:
                     watch.append(pidfd)
                     if stdin is not None:
                         watch.append(stdin)
+                    if self.hub is not None:
+                        watch += self.hub.fds()
                 timeout = None if exit_code is None else max(0.0, drain_deadline - time.monotonic())
                 ready, _, _ = select.select(watch, [], [], timeout)
                 if not ready and exit_code is not None:
@@ -223,6 +234,8 @@ class _Run:
                         drain_deadline = time.monotonic() + 2.0
                     elif fd == stdin:
                         stdin = self._forward_input(stdin)
+                    elif self.hub is not None and self.hub.owns(fd):
+                        self.hub.ready(fd, self.master, self.pid)
                     elif not self._forward_output(fd):
                         if fd != self.master:
                             os.close(fd)
@@ -350,18 +363,24 @@ def supervise(
     remove: Callable[[Container], None] | None = None,
     ready: Callable[[], None] | None = None,
     pipes: tuple[int, int, int, int] | None = None,
+    client: socket.socket | None = None,
 ) -> int:
     """Run a created container (bundle written, rootfs mounted) to its end; returns its exit code.
 
     ``on_started`` is told ``None`` once the container runs, or the error text if it never did.
-    ``remove`` (for ``--rm``) is called with the final record after the exit is recorded.
+    ``remove`` (for ``--rm``) is called with the final record after the exit is recorded. A detached
+    run serves attach clients (``client``: one connected from the start, as ``run -it``'s).
     """
     set_subreaper()
     run = _Run(store, c, runtime, attach, ready, pipes)
+    if attach.stdout is None:
+        run.hub = AttachHub(run.cdir, client)
     try:
         run.create()
         run.start()
     except StrataError as e:
+        if run.hub is not None:
+            run.hub.close(None)
         if ready is not None:  # the runtime failed first: let the network setup finish, then undo it
             try:
                 ready()
@@ -388,6 +407,8 @@ def supervise(
     final = run.finish(code)
     if remove is not None and final is not None:
         remove(final)
+    if run.hub is not None:
+        run.hub.close(code)
     return code
 
 
@@ -439,9 +460,11 @@ def spawn_monitor(
     runtime: Runtime,
     remove: Callable[[ContainerStore, Container], None] | None = None,
     again: Again | None = None,
+    client: tuple[socket.socket, socket.socket] | None = None,
 ) -> None:
     """Double-fork a detached monitor for ``c`` and wait until the container runs (or failed); the
-    monitor then applies the restart policy, preparing each new run through ``again``.
+    monitor then applies the restart policy, preparing each new run through ``again``. ``client``:
+    a socket pair whose first end the monitor serves as an attach client (the second is the caller's).
 
     The store's SQLite connection is closed across the fork: the monitor opens its own."""
     r, w = os.pipe()
@@ -455,7 +478,7 @@ def spawn_monitor(
                 os.setsid()
                 if os.fork() != 0:
                     os._exit(0)
-                _keeper_main(store.root, c, runtime, w, remove, again)
+                _keeper_main(store.root, c, runtime, w, remove, again, client)
             finally:
                 os._exit(0)
     os.close(w)
@@ -496,6 +519,7 @@ def _monitor_main(
     remove: Callable[[ContainerStore, Container], None] | None,
     again: Again | None = None,
     pipes: tuple[int, int, int, int] | None = None,
+    client: socket.socket | None = None,
 ) -> None:
     _detach_stdio()
 
@@ -511,6 +535,7 @@ def _monitor_main(
         code = supervise(
             store, c, runtime, Attach(), report,
             remove=(lambda final: remove(store, final)) if remove is not None else None, pipes=pipes,
+            client=client,
         )
         if again is not None:
             _restart_loop(store, c.id, runtime, again, code)
@@ -620,7 +645,8 @@ def _detach_stdio() -> None:
 
 
 def _keeper_main(store_root: Path, c: Container, runtime: Runtime, report_fd: int,
-                 remove: Callable[[ContainerStore, Container], None] | None, again: Again | None) -> None:
+                 remove: Callable[[ContainerStore, Container], None] | None, again: Again | None,
+                 client: tuple[socket.socket, socket.socket] | None = None) -> None:
     """The monitor's parent, a subreaper too: when the monitor is killed, the container is re-parented
     here, so its real exit status is still reaped and recorded, and its output (of the first run: the
     keeper holds the pipes' read ends, so the container never gets SIGPIPE) is still logged."""
@@ -628,13 +654,18 @@ def _keeper_main(store_root: Path, c: Container, runtime: Runtime, report_fd: in
     set_subreaper()
     tty = bool(c.config.get("Tty"))
     pipes = None if tty else (*os.pipe(), *os.pipe())
+    if client is not None:
+        client[1].close()  # the caller's end
     pid = os.fork()
     if pid == 0:
         try:
-            _monitor_main(store_root, c, runtime, report_fd, remove, again, pipes)
+            _monitor_main(store_root, c, runtime, report_fd, remove, again, pipes,
+                          client[0] if client is not None else None)
         finally:
             os._exit(0)
     os.close(report_fd)
+    if client is not None:
+        client[0].close()
     if pipes is not None:
         os.close(pipes[1])
         os.close(pipes[3])

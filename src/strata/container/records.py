@@ -264,6 +264,23 @@ class ContainerStore:
             db.execute("UPDATE containers SET data = ? WHERE id = ?", (c.to_json(), cid))
             return c
 
+    def rename(self, cid: str, name: str) -> Container:
+        """Give the record ``cid`` the free name ``name`` (Docker's ``reserveName`` conflict otherwise)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                raise Conflict(
+                    f'Error when allocating new name: Conflict. The container name "/{name}" is already in use by '
+                    f'container "{row[0]}". You have to remove (or rename) that container to be able to reuse that name.'
+                )
+            data = db.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
+            if data is None:
+                raise ContainerNotFound(cid)
+            c = Container.from_json(data[0])
+            c.name = name
+            db.execute("UPDATE containers SET name = ?, data = ? WHERE id = ?", (name, c.to_json(), cid))
+            return c
+
     def delete(self, cid: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (cid,))
