@@ -18,7 +18,14 @@ from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.health import merge_healthcheck
-from strata.container.monitor import Attach, read_exit_file, spawn_monitor, spawn_restarter, supervise
+from strata.container.monitor import (
+    Attach,
+    read_exit_file,
+    run_attached,
+    spawn_monitor,
+    spawn_restarter,
+    supervise,
+)
 from strata.container.network.endpoints import (
     Pending,
     check_conflicts,
@@ -431,8 +438,11 @@ def _auto_remover(root: Path) -> Any:
 
 
 def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
-    """Run the container in this process, attached; returns its exit code."""
+    """Run the container attached to ``attach``; returns its exit code. With a user in front (any
+    stream attached) it runs under a detached monitor, so killing this process leaves it running."""
     c = _startable(store, c)
+    if attach.stdout is not None or attach.stderr is not None or attach.stdin is not None:
+        return _start_in_front(store, c, attach)
     try:
         c, pending = _prepare_bundle(store, c, attach.stdout)
     except StrataError:
@@ -446,6 +456,20 @@ def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
     policy = str((c.host_config.get("RestartPolicy") or {}).get("Name") or "no")
     if final is not None and final.state == "exited" and policy != "no" and not final.manually_stopped:
         spawn_restarter(store, c.id, runtime_for(store.root, c), _again, code)
+    return code
+
+
+def _start_in_front(store: ContainerStore, c: Container, attach: Attach) -> int:
+    try:
+        c, pending = _prepare_bundle(store, c, attach.stdout)
+        pending.wait()  # before the fork: the monitor must not inherit the networks lock
+    except StrataError:
+        if c.host_config.get("AutoRemove"):
+            _destroy(store, c)
+        raise
+    code = run_attached(store, c, runtime_for(store.root, c), attach, _auto_remover(store.root), _again)
+    if code is None:  # its monitor was killed: the keeper records the real exit
+        code = wait(store, c).exit_code
     return code
 
 
