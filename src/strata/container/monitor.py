@@ -251,7 +251,10 @@ class _Run:
             os.close(self.front)
             self.front = None
         self.front_lost()
-        self.attach = Attach()
+        held = self.attach  # the monitor's copies of the user's streams: a reader of them sees their end
+        for fd in {fd for fd in (held.stdin, held.stdout, held.stderr) if fd is not None}:
+            os.close(fd)
+        held.stdin = held.stdout = held.stderr = None
 
     def _forward_input(self, stdin: int) -> int | None:
         try:
@@ -511,27 +514,29 @@ def run_attached(store: ContainerStore, c: Container, runtime: Runtime, attach: 
     front = os.getpid()
     sys.stdout.flush()
     sys.stderr.flush()
-    with store.released():
-        pid = os.fork()
-        if pid == 0:  # intermediate
-            try:
-                os.close(r)
-                os.setsid()  # no signals from the user's terminal: this process forwards them
-                if os.fork() != 0:
+    with _Forwarder() as forwarder:
+        with store.released():
+            pid = os.fork()
+            if pid == 0:  # intermediate
+                try:
+                    forwarder.restore()
+                    os.close(r)
+                    os.setsid()  # no signals from the user's terminal: this process forwards them
+                    if os.fork() != 0:
+                        os._exit(0)
+                    held = Attach(*(os.dup(fd) if fd is not None else None  # above 0-2: they go to /dev/null
+                                    for fd in (attach.stdin, attach.stdout, attach.stderr)))
+                    _keeper_main(store.root, c, runtime, w, remove, again, held, front)
+                finally:
                     os._exit(0)
-                held = Attach(*(os.dup(fd) if fd is not None else None  # above 0-2, which go to /dev/null
-                                for fd in (attach.stdin, attach.stdout, attach.stderr)))
-                _keeper_main(store.root, c, runtime, w, remove, again, held, front)
-            finally:
-                os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    with os.fdopen(r, "rb") as reports:
-        first = reports.readline()
-        if first != b"ok\n":
-            _check_started((first + reports.read()).decode())
-        cur = store.by_id(c.id) or c
-        with _forwarding(cur.pid, cur.monitor_pid):
+        os.close(w)
+        os.waitpid(pid, 0)
+        with os.fdopen(r, "rb") as reports:
+            first = reports.readline()
+            if first != b"ok\n":
+                _check_started((first + reports.read()).decode())
+            cur = store.by_id(c.id) or c
+            forwarder.target(cur.pid, cur.monitor_pid)
             last = reports.readline()
     try:
         return int(last)
@@ -539,21 +544,42 @@ def run_attached(store: ContainerStore, c: Container, runtime: Runtime, attach: 
         return None
 
 
-@contextmanager
-def _forwarding(pid: int, monitor: int) -> Iterator[None]:
-    """The user's signals go to the container, a resized terminal to its monitor (which holds the pty)."""
-    def forward(signum: int, frame: FrameType | None) -> None:
+class _Forwarder:
+    """While attached, the user's signals go to the container and a resized terminal to its monitor
+    (which holds the pty); what arrives before the container runs is delivered once it does."""
+
+    def __init__(self) -> None:
+        self.pid = self.monitor = 0
+        self.pending: list[int] = []
+        self.old: dict[signal.Signals, object] = {}
+
+    def __enter__(self) -> _Forwarder:
+        self.old = {sig: signal.signal(sig, self._handle) for sig in (*_FORWARDED, signal.SIGWINCH)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self.old = {}
+
+    def target(self, pid: int, monitor: int) -> None:
+        self.pid, self.monitor = pid, monitor
+        pending, self.pending = self.pending, []
+        for signum in pending:
+            self._handle(signum, None)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        to = self.monitor if signum == signal.SIGWINCH else self.pid
+        if to <= 0:  # not running yet (and never kill(0): that is our own process group)
+            self.pending.append(signum)
+            return
         try:
-            os.kill(monitor if signum == signal.SIGWINCH else pid, signum)
+            os.kill(to, signum)
         except OSError:
             pass
-
-    old = {sig: signal.signal(sig, forward) for sig in (*_FORWARDED, signal.SIGWINCH)}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
 
 
 def _note(store_root: Path, cid: str, e: BaseException) -> None:
