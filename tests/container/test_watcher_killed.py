@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 from container_helpers import Strata
 from ptyrun import PtySession
+
+from peers import Dockerd
 
 pytestmark = pytest.mark.runtime
 
@@ -146,3 +149,32 @@ def test_an_interactive_terminal_is_given_back_when_the_front_is_killed(strata: 
     strata("kill", "tty")
     _until(lambda: _status(strata, "tty").startswith("Exited (137)"))
     os.close(session.fd)
+
+
+def test_killing_the_front_matches_docker(strata: Strata, busybox_image: str, dockerd: Dockerd,
+                                          docker_busybox: str) -> None:
+    """The same scenario with Docker 20.10: ``kill -9`` of the ``docker run`` client leaves the container
+    running; ``kill -9`` of its process is then ``Exited (137)`` in both."""
+    name = f"front{secrets.token_hex(3)}"
+    script = "echo go; sleep 1000"
+    sides = {
+        "strata": (strata.argv("run", "--name", name, busybox_image, "sh", "-c", script), strata.env,
+                   lambda *a: strata(*a).stdout),
+        "docker": (dockerd.argv("run", "--name", name, docker_busybox, "sh", "-c", script), dockerd.env,
+                   lambda *a: dockerd.run(*a).stdout),
+    }
+    seen = {}
+    try:
+        for side, (argv, env, cli) in sides.items():
+            front = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            assert front.stdout is not None and front.stdout.readline() == "go\n"
+            front.kill()
+            front.communicate(timeout=10)
+            running = cli("inspect", "-f", "{{.State.Status}}", name).strip()
+            os.kill(int(cli("inspect", "-f", "{{.State.Pid}}", name)), signal.SIGKILL)
+            _until(lambda: cli("inspect", "-f", "{{.State.Status}}", name).strip() == "exited")  # noqa: B023
+            status = cli("ps", "-a", "--format", "{{.Status}}", "-f", f"name={name}").strip()
+            seen[side] = (running, cli("inspect", "-f", "{{.State.ExitCode}}", name).strip(), status.split(")")[0])
+    finally:
+        dockerd.run("rm", "-f", name, check=False)
+    assert seen["strata"] == seen["docker"] == ("running", "137", "Exited (137")
