@@ -396,6 +396,8 @@ def supervise(
             if front:
                 run.front = _pidfd(front)
                 run.front_lost = terminal.close
+                if run.front is None:  # killed while the container started
+                    run._lose_front()
             if raw_fd is not None and (run.front is not None or not front):
                 terminal.enter_context(raw_terminal(raw_fd))
             code = run.pump()
