@@ -95,3 +95,26 @@ def test_a_crash_loop_shows_restarting_and_never_spins(strata: Strata, busybox_i
     assert _cpu_seconds(monitor) - before < 1.5  # the monitor sleeps through the back-off
     strata("stop", "crashloop")
     assert strata("ps", "-a", "--format", "{{.Status}}", "-f", "name=crashloop").stdout.startswith("Exited (1)")
+
+
+@pytest.mark.parametrize("flags", [
+    ["-v", "bad@:/x"], ["-v", "/tmp:/"], ["-v", "a:b:c:d"], ["-v", "/tmp:/x:bogus"],
+    ["--mount", "type=bind,source=/nonexistent-strata-svc,target=/x"], ["--mount", "type=nfs,target=/x"],
+    ["--mount", "type=bind,source=/tmp"], ["--tmpfs", "rel"], ["--volumes-from", "nosuch-svc"],
+    ["--restart", "sometimes"], ["--restart", "always:3"], ["--restart", "on-failure:-1"], ["--restart", "always:x"],
+    ["--restart", "a:b:c"], ["-w", "rel"], ["--name", "bad name"],
+    ["-v", "fine-volume:/x", "-v", "/tmp:/"], ["-v", "fine-volume:/x", "--restart", "no:2"],
+])
+def test_bad_input_creates_nothing_as_docker(strata: Strata, busybox_image: str, dockerd: Dockerd,
+                                             docker_busybox: str, flags: list[str]) -> None:
+    """Refused up front, with Docker's error and exit code (``create``: 1 for the daemon's errors, 125
+    for the CLI's; ``run``: 125), and nothing half-created: no container, no volume."""
+    before = set(dockerd.run("volume", "ls", "-q").stdout.split())
+    for cmd in ("create", "run"):
+        ours = strata(cmd, *flags, busybox_image, "true", check=False)
+        theirs = dockerd.run(cmd, *flags, docker_busybox, "true", check=False)
+        assert (ours.returncode, _error(ours)) == (theirs.returncode, _error(theirs)), (ours.stderr, theirs.stderr)
+    assert strata("ps", "-aq").stdout == "" and strata("volume", "ls", "-q").stdout == ""
+    for left in set(dockerd.run("volume", "ls", "-q").stdout.split()) - before:
+        assert flags[:2] == ["-v", "fine-volume:/x"]  # Docker's daemon made the first -v's volume: strata does not
+        dockerd.run("volume", "rm", left)

@@ -137,7 +137,8 @@ class NetOptions:
 
 def parse_restart_policy(raw: str, auto_remove: bool = False) -> dict[str, Any]:
     """``--restart no|on-failure[:N]|always|unless-stopped`` as Docker's CLI (format, then ``--rm``) and
-    daemon (names, counts) check it, in that order."""
+    daemon (names, counts) check it, in that order: the CLI's errors exit 125, the daemon's 1 (``run``
+    makes those 125 too)."""
     parts = raw.split(":") if raw else ["no"]
     if len(parts) > 2:
         raise StrataError("invalid restart policy format", exit_code=125)
@@ -151,11 +152,11 @@ def parse_restart_policy(raw: str, auto_remove: bool = False) -> dict[str, Any]:
     if auto_remove and name != "no":
         raise StrataError("Conflicting options: --restart and --rm", exit_code=125)
     if name not in ("no", "always", "on-failure", "unless-stopped"):
-        raise StrataError(f"invalid restart policy '{name}'", exit_code=125)
+        raise StrataError(f"invalid restart policy '{name}'", exit_code=1)
     if count and name != "on-failure":
-        raise StrataError(f"maximum retry count cannot be used with restart policy '{name}'", exit_code=125)
+        raise StrataError(f"maximum retry count cannot be used with restart policy '{name}'", exit_code=1)
     if count < 0:
-        raise StrataError("maximum retry count cannot be negative", exit_code=125)
+        raise StrataError("maximum retry count cannot be negative", exit_code=1)
     return {"Name": name, "MaximumRetryCount": count}
 
 
@@ -214,7 +215,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     runtime = find_runtime(opts.runtime)
     if opts.workdir and not opts.workdir.startswith("/"):
         raise StrataError(
-            f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path", exit_code=125
+            f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path", exit_code=1
         )
     cid = new_id()
     hostname = opts.hostname or (socket.gethostname() if opts.network == "host" else cid[:12])
@@ -372,7 +373,7 @@ def _check_name(name: str) -> None:
 
     if not re.fullmatch(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+", name):
         raise StrataError(
-            f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed', exit_code=125
+            f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed', exit_code=1
         )
 
 
