@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEBS := runc busybox-static docker.io skopeo podman docker-registry debootstrap iproute2 uidmap fuse-overlayfs netavark aardvark-dns iptables tini chromium chromium-driver radosgw ceph-mon ceph-osd redis-server haproxy
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: all deps debs venv demo demo-scale test lint typecheck unit bench clean
+.PHONY: all deps debs venv demo demo-scale test lint typecheck unit bench clean registry-image install-restart-unit
 
 all: venv
 
@@ -31,6 +31,21 @@ deps: debs venv
 
 demo: deps
 	bash scripts/demo.sh
+
+# strata's own registry as an image (strata-registry:latest; DOCKER=1 loads it into Docker too)
+registry-image: venv
+	$(BIN)/python scripts/registry_image.py $(if $(DOCKER),--docker)
+
+# the systemd unit that runs `strata start --all` at boot (README: Restart policies)
+SYSTEMD_DIR ?= /etc/systemd/system
+STRATA_BIN ?= $(CURDIR)/$(BIN)/strata
+install-restart-unit:
+	install -d $(DESTDIR)$(SYSTEMD_DIR)
+	sed 's|^ExecStart=/usr/local/bin/strata |ExecStart=$(STRATA_BIN) |' contrib/systemd/strata-restart.service \
+	  > $(DESTDIR)$(SYSTEMD_DIR)/strata-restart.service
+	chmod 644 $(DESTDIR)$(SYSTEMD_DIR)/strata-restart.service
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemctl daemon-reload && systemctl enable strata-restart.service; fi
 
 demo-scale: deps
 	bash scripts/demo-scale.sh

@@ -156,4 +156,16 @@ step strata pull "127.0.0.1:$rport/ubuntu:14.04"
 step strata volume ls
 step strata rm -f myregistry
 
+echo; echo "== strata's own registry as an image (make registry-image), run the same way =="
+py=$(head -1 "$(command -v strata)" | sed 's/^#!//')   # the Python that runs strata, with its dependencies
+step "$py" scripts/registry_image.py --tag strata-registry:latest
+step strata run -d --name ourregistry -p "$rport:5000" --restart=always -v our-registry-data:/var/lib/registry strata-registry
+wait_registry
+step strata push "127.0.0.1:$rport/ubuntu:14.04"
+echo "(kill -9 of the registry process: the restart policy brings it back)"
+kill -9 "$(strata inspect -f '{{.State.Pid}}' ourregistry)"
+sleep 1; wait_registry
+step strata inspect -f 'RestartCount={{.RestartCount}} Status={{.State.Status}}' ourregistry
+step strata rm -f ourregistry
+
 echo; echo "demo finished: every step of the user's notes ran with strata."

@@ -4,8 +4,12 @@ stop/kill by the user end the policy; ``update --restart``; ``start --all`` at b
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from container_helpers import Strata
@@ -100,7 +104,7 @@ def test_always_comes_back_after_kill_9_and_stop_ends_it(strata: Strata, busybox
     assert _inspect(strata, "svc", "{{.State.Status}} ") .strip() == "exited"
     assert _inspect(strata, "plain", "{{.State.Status}}") == "created"
     res = strata("update", "--restart", "bogus", "svc", check=False)
-    assert (res.returncode, res.stderr) == (125, "Error: invalid restart policy 'bogus'\n")
+    assert (res.returncode, res.stderr) == (1, "Error: invalid restart policy 'bogus'\n")  # the daemon's, as Docker
 
 
 def _monitor_pid(strata: Strata, name: str) -> int:
@@ -165,3 +169,57 @@ def test_kill_ends_a_crash_loop_whatever_its_state(strata: Strata, busybox_image
     count = _inspect(strata, "crash", "{{.RestartCount}}")
     time.sleep(1.0)
     assert _inspect(strata, "crash", "{{.RestartCount}} {{.State.Status}}") == f"{count} exited"
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _unit_lines(unit: Path, key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in unit.read_text().splitlines() if line.startswith(f"{key}=")]
+
+
+def _power_off(strata: Strata, name: str) -> None:
+    """What a reboot does to a running container: its keeper, monitor and processes are gone at once."""
+    monitor = _monitor_pid(strata, name)
+    with open(f"/proc/{monitor}/stat") as f:
+        keeper = int(f.read().rsplit(")", 1)[1].split()[1])
+    pid = int(_inspect(strata, name, "{{.State.Pid}}"))
+    for p in (keeper, monitor, pid):
+        os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.runtime
+def test_the_boot_unit_installs_verifies_and_starts_what_its_policy_says(strata: Strata, busybox_image: str,
+                                                                        tmp_path: Path) -> None:
+    """``make install-restart-unit`` writes the unit with strata's path; systemd accepts it; its
+    ExecStart after a "reboot" brings back always and unless-stopped containers, nothing else."""
+    launcher = tmp_path / "strata"
+    launcher.write_text(f"#!/bin/sh\nPYTHONPATH={REPO / 'src'} exec {sys.executable} -m strata \"$@\"\n")
+    launcher.chmod(0o755)
+    dest = tmp_path / "dest"
+    subprocess.run(["make", "-s", "-C", str(REPO), "install-restart-unit", f"DESTDIR={dest}",
+                    f"STRATA_BIN={launcher}"], check=True, capture_output=True, timeout=60)
+    unit = dest / "etc/systemd/system/strata-restart.service"
+    assert _unit_lines(unit, "ExecStart") == [f"{launcher} start --all"]
+    assert _unit_lines(unit, "WantedBy") == ["multi-user.target"]
+    if shutil.which("systemd-analyze"):
+        res = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+        assert (res.returncode, res.stderr) == (0, ""), res.stderr
+
+    for name, policy in (("always", "always"), ("unless", "unless-stopped"), ("stopped", "unless-stopped"),
+                         ("never", "no")):
+        strata("run", "-d", "--name", name, "--restart", policy, busybox_image, "sleep", "1000")
+    strata("stop", "-t", "1", "stopped")  # the user stopped this one: it stays stopped
+    for name in ("always", "unless", "never"):
+        _power_off(strata, name)
+    _until(lambda: strata("ps", "-q").stdout == "", 10)
+
+    env = dict(os.environ)
+    env.update(line.split("=", 1) for line in _unit_lines(unit, "Environment"))
+    assert env["STRATA_ROOT"] == "/var/lib/strata"
+    env["STRATA_ROOT"] = str(strata.root)  # the test's store, never the machine's
+    [exec_start] = _unit_lines(unit, "ExecStart")
+    res = subprocess.run(exec_start.split(), env=env, capture_output=True, text=True, timeout=120)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "always\nunless\n", "")
+    states = {n: _inspect(strata, n, "{{.State.Status}}") for n in ("always", "unless", "stopped", "never")}
+    assert states == {"always": "running", "unless": "running", "stopped": "exited", "never": "exited"}

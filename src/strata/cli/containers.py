@@ -205,7 +205,7 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
         try:
             spec = parse_mount_flag(raw)
         except StrataError as e:
-            if e.exit_code == 125:
+            if e.exit_code != 125:  # the daemon's check (exit 1 for create), not the flag's syntax
                 raise
             raise _flag_error(cmd, "--mount", raw, str(e)) from None
         specs.append(spec)

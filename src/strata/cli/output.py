@@ -102,6 +102,8 @@ def render_inspect(form: Any, doc: Any) -> str:
     from strata.gotemplate import NIL_MAP, NIL_SLICE, TemplateError
 
     def typed(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict) and key in ("Config", "ContainerConfig"):
+            value = {**_config_omitted(), **value}  # the struct has these fields even where JSON omits them
         if isinstance(value, dict):
             return {k: typed(v, k) for k, v in value.items()}
         if isinstance(value, list):
@@ -121,6 +123,15 @@ def render_inspect(form: Any, doc: Any) -> str:
 
 _NIL_SLICES = frozenset({"Env", "Cmd", "Entrypoint", "OnBuild", "Shell", "RepoTags", "RepoDigests", "Layers"})
 _NIL_MAPS = frozenset({"Labels", "Volumes", "ExposedPorts"})
+
+
+def _config_omitted() -> dict[str, Any]:
+    """container.Config's omitempty fields as Go's zero values: a nil pointer prints ``<nil>``, JSON ``null``."""
+    from strata.gotemplate import NIL_MAP, NIL_SLICE
+    from strata.gotemplate.values import Nil
+
+    return {"Healthcheck": Nil("<nil>"), "StopTimeout": Nil("<nil>"), "ExposedPorts": NIL_MAP, "Shell": NIL_SLICE,
+            "ArgsEscaped": False, "NetworkDisabled": False, "MacAddress": "", "StopSignal": ""}
 
 
 def go_json_indent(obj: Any) -> str:

@@ -101,18 +101,23 @@ def _active(config: dict[str, Any]) -> dict[str, Any] | None:
 class HealthMonitor:
     """The probe loop of one running container, in a thread of its monitor; ``stop()`` ends it."""
 
-    def __init__(self, store_root: Path, cid: str, config: dict[str, Any], runtime: Runtime) -> None:
+    def __init__(self, store_root: Path, cid: str, config: dict[str, Any], runtime: Runtime,
+                 since: float | None = None) -> None:
         self.root, self.cid, self.runtime = store_root, cid, runtime
+        self.since = since  # when the container started (the start period counts from it)
         self.check = _active(config)
         self.env = process_env(config, bool(config.get("Tty")))
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    def start(self, resume: bool = False) -> None:
+        """Probe from now on; ``resume`` keeps the status and log a killed monitor's probes left."""
         if self.check is None:
             return
         with ContainerStore(self.root) as store:
-            store.update(self.cid, health={"Status": "starting", "FailingStreak": 0, "Log": []})
+            c = store.by_id(self.cid)
+            if not (resume and c is not None and c.health):
+                store.update(self.cid, health={"Status": "starting", "FailingStreak": 0, "Log": []})
         self.thread = threading.Thread(target=self._loop, name="health", daemon=True)
         self.thread.start()
 
@@ -123,7 +128,7 @@ class HealthMonitor:
 
     def _loop(self) -> None:
         assert self.check is not None
-        started = time.time()
+        started = self.since or time.time()
         while not self.stopped.wait(self.check["Interval"] / 1e9):
             result = self._probe()
             if self.stopped.is_set():

@@ -18,7 +18,14 @@ from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.health import merge_healthcheck
-from strata.container.monitor import Attach, read_exit_file, spawn_monitor, spawn_restarter, supervise
+from strata.container.monitor import (
+    Attach,
+    read_exit_file,
+    run_attached,
+    spawn_monitor,
+    spawn_restarter,
+    supervise,
+)
 from strata.container.network.endpoints import (
     Pending,
     check_conflicts,
@@ -131,7 +138,8 @@ class NetOptions:
 
 def parse_restart_policy(raw: str, auto_remove: bool = False) -> dict[str, Any]:
     """``--restart no|on-failure[:N]|always|unless-stopped`` as Docker's CLI (format, then ``--rm``) and
-    daemon (names, counts) check it, in that order."""
+    daemon (names, counts) check it, in that order: the CLI's errors exit 125, the daemon's 1 (``run``
+    makes those 125 too)."""
     parts = raw.split(":") if raw else ["no"]
     if len(parts) > 2:
         raise StrataError("invalid restart policy format", exit_code=125)
@@ -145,11 +153,11 @@ def parse_restart_policy(raw: str, auto_remove: bool = False) -> dict[str, Any]:
     if auto_remove and name != "no":
         raise StrataError("Conflicting options: --restart and --rm", exit_code=125)
     if name not in ("no", "always", "on-failure", "unless-stopped"):
-        raise StrataError(f"invalid restart policy '{name}'", exit_code=125)
+        raise StrataError(f"invalid restart policy '{name}'", exit_code=1)
     if count and name != "on-failure":
-        raise StrataError(f"maximum retry count cannot be used with restart policy '{name}'", exit_code=125)
+        raise StrataError(f"maximum retry count cannot be used with restart policy '{name}'", exit_code=1)
     if count < 0:
-        raise StrataError("maximum retry count cannot be negative", exit_code=125)
+        raise StrataError("maximum retry count cannot be negative", exit_code=1)
     return {"Name": name, "MaximumRetryCount": count}
 
 
@@ -208,7 +216,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     runtime = find_runtime(opts.runtime)
     if opts.workdir and not opts.workdir.startswith("/"):
         raise StrataError(
-            f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path", exit_code=125
+            f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path", exit_code=1
         )
     cid = new_id()
     hostname = opts.hostname or (socket.gethostname() if opts.network == "host" else cid[:12])
@@ -389,7 +397,7 @@ def _check_name(name: str) -> None:
 
     if not re.fullmatch(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+", name):
         raise StrataError(
-            f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed', exit_code=125
+            f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed', exit_code=1
         )
 
 
@@ -455,9 +463,12 @@ def _auto_remover(root: Path) -> Any:
 
 
 def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
-    """Run the container in this process, attached; returns its exit code."""
+    """Run the container attached to ``attach``; returns its exit code. With a user in front (any
+    stream attached) it runs under a detached monitor, so killing this process leaves it running."""
     c = _startable(store, c)
     _event(store, c, "attach")
+    if attach.stdout is not None or attach.stderr is not None or attach.stdin is not None:
+        return _start_in_front(store, c, attach)
     try:
         c, pending = _prepare_bundle(store, c, attach.stdout)
     except StrataError:
@@ -471,6 +482,20 @@ def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
     policy = str((c.host_config.get("RestartPolicy") or {}).get("Name") or "no")
     if final is not None and final.state == "exited" and policy != "no" and not final.manually_stopped:
         spawn_restarter(store, c.id, runtime_for(store.root, c), _again, code)
+    return code
+
+
+def _start_in_front(store: ContainerStore, c: Container, attach: Attach) -> int:
+    try:
+        c, pending = _prepare_bundle(store, c, attach.stdout)
+        pending.wait()  # before the fork: the monitor must not inherit the networks lock
+    except StrataError:
+        if c.host_config.get("AutoRemove"):
+            _destroy(store, c)
+        raise
+    code = run_attached(store, c, runtime_for(store.root, c), attach, _auto_remover(store.root), _again)
+    if code is None:  # its monitor was killed: the keeper records the real exit
+        code = wait(store, c).exit_code
     return code
 
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -43,6 +43,7 @@ __all__ = [
     "read_exit_file",
     "reserve_exit_file",
     "restart_delay",
+    "run_attached",
     "spawn_monitor",
     "spawn_restarter",
     "supervise",
@@ -110,6 +111,8 @@ class _Run:
         self.outputs: dict[int, str] = {}
         self.pid = 0
         self.hub: AttachHub | None = None  # a detached run's attach socket (container.attach)
+        self.front: int | None = None  # a pidfd of the strata process in front of an attached run
+        self.front_lost: Callable[[], None] = lambda: None  # gives the user's terminal back
 
     def create(self) -> None:
         pid_file = self.cdir / "pid"
@@ -216,7 +219,7 @@ class _Run:
         drain_deadline = 0.0
         try:
             while self.outputs or exit_code is None:
-                watch = [*self.outputs]
+                watch = [*self.outputs, *([self.front] if self.front is not None else [])]
                 if exit_code is None:
                     watch.append(pidfd)
                     if stdin is not None:
@@ -236,18 +239,36 @@ class _Run:
                         stdin = self._forward_input(stdin)
                     elif self.hub is not None and self.hub.owns(fd):
                         self.hub.ready(fd, self.master, self.pid)
+                    elif fd == self.front:
+                        self._lose_front()
+                        stdin = None
                     elif not self._forward_output(fd):
                         if fd != self.master:
                             os.close(fd)
                         del self.outputs[fd]
         finally:
             os.close(pidfd)
+            if self.front is not None:
+                os.close(self.front)
+                self.front = None
             for fd in list(self.outputs):
                 if fd != self.master:
                     os.close(fd)
             self.outputs.clear()
             self.log.close()
         return exit_code if exit_code is not None else 255
+
+    def _lose_front(self) -> None:
+        """The strata process in front was killed: the container goes on, logged only, and the user's
+        terminal is left as it was."""
+        if self.front is not None:
+            os.close(self.front)
+            self.front = None
+        self.front_lost()
+        held = self.attach  # the monitor's copies of the user's streams: a reader of them sees their end
+        for fd in {fd for fd in (held.stdin, held.stdout, held.stderr) if fd is not None}:
+            os.close(fd)
+        held.stdin = held.stdout = held.stderr = None
 
     def _forward_input(self, stdin: int) -> int | None:
         try:
@@ -364,12 +385,14 @@ def supervise(
     ready: Callable[[], None] | None = None,
     pipes: tuple[int, int, int, int] | None = None,
     client: socket.socket | None = None,
+    front: int = 0,
 ) -> int:
     """Run a created container (bundle written, rootfs mounted) to its end; returns its exit code.
 
     ``on_started`` is told ``None`` once the container runs, or the error text if it never did.
     ``remove`` (for ``--rm``) is called with the final record after the exit is recorded. A detached
     run serves attach clients (``client``: one connected from the start, as ``run -it``'s).
+    ``front``: the pid of the strata process the user runs it from; when it dies the streams detach.
     """
     set_subreaper()
     run = _Run(store, c, runtime, attach, ready, pipes)
@@ -396,12 +419,15 @@ def supervise(
     health.start()
     raw_fd = attach.stdin if (run.tty and attach.stdin is not None and c.config.get("OpenStdin")) else None
     try:
-        with _signals_forwarded(run, attach):
-            if raw_fd is not None:
-                with raw_terminal(raw_fd):
-                    code = run.pump()
-            else:
-                code = run.pump()
+        with _signals_forwarded(run, attach), ExitStack() as terminal:
+            if front:
+                run.front = _pidfd(front)
+                run.front_lost = terminal.close
+                if run.front is None:  # killed while the container started
+                    run._lose_front()
+            if raw_fd is not None and (run.front is not None or not front):
+                terminal.enter_context(raw_terminal(raw_fd))
+            code = run.pump()
     finally:
         health.stop()
     final = run.finish(code)
@@ -410,6 +436,13 @@ def supervise(
     if run.hub is not None:
         run.hub.close(code)
     return code
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
 
 
 def _record_start_failure(store: ContainerStore, run: _Run, c: Container, e: StrataError) -> None:
@@ -487,7 +520,11 @@ def spawn_monitor(
     while chunk := os.read(r, 65536):
         chunks.append(chunk)
     os.close(r)
-    text = b"".join(chunks).decode()
+    _check_started(b"".join(chunks).decode())
+
+
+def _check_started(text: str) -> None:
+    """The monitor's first report: ``ok``, or why the container did not start (raised)."""
     if text.strip() == "ok":
         return
     if not text.strip():
@@ -498,6 +535,84 @@ def spawn_monitor(
     except (ValueError, TypeError, KeyError):  # not the monitor's report: say what it wrote
         message, code = f"the container monitor failed: {text.strip()}", 125
     raise RuntimeFailure(message, exit_code=code)
+
+
+def run_attached(store: ContainerStore, c: Container, runtime: Runtime, attach: Attach,
+                 remove: Callable[[ContainerStore, Container], None] | None, again: Again | None) -> int | None:
+    """Run ``c`` attached to this process's streams, under a detached keeper and monitor as ``run -d``
+    does, so the container outlives this process: killed, it leaves the container running, logged, its
+    exit recorded and its policy applied. Returns the exit code of the first run, or None when the
+    monitor died before saying it (the keeper records it)."""
+    r, w = os.pipe()
+    front = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with _Forwarder() as forwarder:
+        with store.released():
+            pid = os.fork()
+            if pid == 0:  # intermediate
+                try:
+                    forwarder.restore()
+                    os.close(r)
+                    os.setsid()  # no signals from the user's terminal: this process forwards them
+                    if os.fork() != 0:
+                        os._exit(0)
+                    held = Attach(*(os.dup(fd) if fd is not None else None  # above 0-2: they go to /dev/null
+                                    for fd in (attach.stdin, attach.stdout, attach.stderr)))
+                    _keeper_main(store.root, c, runtime, w, remove, again, attach=held, front=front)
+                finally:
+                    os._exit(0)
+        os.close(w)
+        os.waitpid(pid, 0)
+        with os.fdopen(r, "rb") as reports:
+            first = reports.readline()
+            if first != b"ok\n":
+                _check_started((first + reports.read()).decode())
+            cur = store.by_id(c.id) or c
+            forwarder.target(cur.pid, cur.monitor_pid)
+            last = reports.readline()
+    try:
+        return int(last)
+    except ValueError:
+        return None
+
+
+class _Forwarder:
+    """While attached, the user's signals go to the container and a resized terminal to its monitor
+    (which holds the pty); what arrives before the container runs is delivered once it does."""
+
+    def __init__(self) -> None:
+        self.pid = self.monitor = 0
+        self.pending: list[int] = []
+        self.old: dict[signal.Signals, object] = {}
+
+    def __enter__(self) -> _Forwarder:
+        self.old = {sig: signal.signal(sig, self._handle) for sig in (*_FORWARDED, signal.SIGWINCH)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self.old = {}
+
+    def target(self, pid: int, monitor: int) -> None:
+        self.pid, self.monitor = pid, monitor
+        pending, self.pending = self.pending, []
+        for signum in pending:
+            self._handle(signum, None)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        to = self.monitor if signum == signal.SIGWINCH else self.pid
+        if to <= 0:  # not running yet (and never kill(0): that is our own process group)
+            self.pending.append(signum)
+            return
+        try:
+            os.kill(to, signum)
+        except OSError:
+            pass
 
 
 def _note(store_root: Path, cid: str, e: BaseException) -> None:
@@ -520,23 +635,22 @@ def _monitor_main(
     again: Again | None = None,
     pipes: tuple[int, int, int, int] | None = None,
     client: socket.socket | None = None,
+    attach: Attach | None = None,
+    front: int = 0,
 ) -> None:
     _detach_stdio()
-
-    def report(err: str | None) -> None:
-        try:
-            os.write(report_fd, b"ok" if err is None else err.encode())
-            os.close(report_fd)
-        except OSError:
-            pass
-
+    reporter = _Reporter(report_fd, attached=attach is not None)
+    report = reporter.started
     store = ContainerStore(store_root)
     try:
         code = supervise(
-            store, c, runtime, Attach(), report,
+            store, c, runtime, attach or Attach(), report,
             remove=(lambda final: remove(store, final)) if remove is not None else None, pipes=pipes,
-            client=client,
+            client=client, front=front,
         )
+        for fd in {fd for fd in (attach.stdin, attach.stdout, attach.stderr) if fd is not None} if attach else ():
+            os.close(fd)  # a reader of the user's stdout sees its end now
+        reporter.exited(code)
         if again is not None:
             _restart_loop(store, c.id, runtime, again, code)
     except BaseException as e:
@@ -544,6 +658,35 @@ def _monitor_main(
         report(json.dumps({"error": f"container monitor failed: {e}", "exit_code": 125}))
     finally:
         store.close()
+
+
+class _Reporter:
+    """The monitor's reports to the strata process that started it: ``ok`` (or the error) once the
+    container runs; for an attached run then ``ok\\n`` and the first run's exit code, a line each."""
+
+    def __init__(self, fd: int, attached: bool) -> None:
+        self.fd: int | None = fd
+        self.attached = attached
+
+    def _write(self, data: bytes, close: bool) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, data)
+        except OSError:
+            pass
+        if close:
+            os.close(self.fd)
+            self.fd = None
+
+    def started(self, err: str | None) -> None:
+        if err is not None:
+            self._write(err.encode(), close=True)
+        else:
+            self._write(b"ok\n" if self.attached else b"ok", close=not self.attached)
+
+    def exited(self, code: int) -> None:
+        self._write(f"{code}\n".encode(), close=True)
 
 
 Again = Callable[[ContainerStore, Container], tuple[Container, Pending]]
@@ -646,7 +789,8 @@ def _detach_stdio() -> None:
 
 def _keeper_main(store_root: Path, c: Container, runtime: Runtime, report_fd: int,
                  remove: Callable[[ContainerStore, Container], None] | None, again: Again | None,
-                 client: tuple[socket.socket, socket.socket] | None = None) -> None:
+                 client: tuple[socket.socket, socket.socket] | None = None, attach: Attach | None = None,
+                 front: int = 0) -> None:
     """The monitor's parent, a subreaper too: when the monitor is killed, the container is re-parented
     here, so its real exit status is still reaped and recorded, and its output (of the first run: the
     keeper holds the pipes' read ends, so the container never gets SIGPIPE) is still logged."""
@@ -660,12 +804,14 @@ def _keeper_main(store_root: Path, c: Container, runtime: Runtime, report_fd: in
     if pid == 0:
         try:
             _monitor_main(store_root, c, runtime, report_fd, remove, again, pipes,
-                          client[0] if client is not None else None)
+                          client[0] if client is not None else None, attach, front)
         finally:
             os._exit(0)
     os.close(report_fd)
     if client is not None:
         client[0].close()
+    for fd in {fd for fd in (attach.stdin, attach.stdout, attach.stderr) if fd is not None} if attach else ():
+        os.close(fd)  # the user's streams are the monitor's to hold
     if pipes is not None:
         os.close(pipes[1])
         os.close(pipes[3])
@@ -697,7 +843,12 @@ def _take_over(store: ContainerStore, cid: str, runtime: Runtime, outputs: tuple
             run.outputs = {outputs[0]: "stdout", outputs[1]: "stderr"}
             for fd in outputs:
                 os.set_blocking(fd, False)
-        code = run.pump()
+        health = HealthMonitor(store.root, cid, c.config, runtime, since=c.started_at)
+        health.start(resume=True)  # probing goes on where the killed monitor left it
+        try:
+            code = run.pump()
+        finally:
+            health.stop()
         run.finish(code)
     elif c.state == "restarting":
         c = store.update(cid, state="exited", **me)

@@ -243,10 +243,10 @@ class MountSpec:
         why = self._problem()
         if why is None:
             return
-        text = f'invalid mount config for type "{self.type}": {why}'
+        text = f'invalid mount config for type "{self.type}": {why}' if self.from_flag != "--tmpfs" else why
         if self.from_flag == "-v":
             text = f"invalid volume specification: '{raw}': {text}"
-        raise StrataError(text, exit_code=125)
+        raise StrataError(text, exit_code=1)
 
     def _problem(self) -> str | None:
         if not self.target:
@@ -274,7 +274,7 @@ def parse_volume_flag(raw: str) -> MountSpec:
     """``-v [SRC:]DST[:MODE]``: a host path (absolute) binds, a name is a named volume, none anonymous."""
     parts = raw.split(":")
     if len(parts) > 3 or not all(parts):
-        raise StrataError(f"invalid volume specification: '{raw}'", exit_code=125)
+        raise StrataError(f"invalid volume specification: '{raw}'", exit_code=1)
     if len(parts) == 1:
         spec = MountSpec("volume", parts[0])
         spec.validate(raw)
@@ -284,12 +284,12 @@ def parse_volume_flag(raw: str) -> MountSpec:
     modes = mode.split(",") if mode else []
     if any(m not in _MODES for m in modes) or sum(m in ("ro", "rw") for m in modes) > 1 or \
             sum(m in _PROPAGATION for m in modes) > 1:
-        raise StrataError(f"invalid mode: {mode}", exit_code=125)
+        raise StrataError(f"invalid mode: {mode}", exit_code=1)
     kind = "bind" if src.startswith("/") else "volume"
     if kind == "volume":
         validate_volume_name(src)
     if kind == "bind" and "nocopy" in modes:
-        raise StrataError(f"invalid mode: {mode}", exit_code=125)
+        raise StrataError(f"invalid mode: {mode}", exit_code=1)
     propagation = next((m for m in modes if m in _PROPAGATION), "rprivate" if kind == "bind" else "")
     spec = MountSpec(kind, os.path.normpath(dst) if dst.startswith("/") else dst,
                      os.path.normpath(src) if kind == "bind" else src, "ro" in modes,
@@ -327,11 +327,11 @@ def parse_mount_flag(raw: str) -> MountSpec:
     fields = _mount_fields(raw, repeated)
     for key in fields:
         if key not in _MOUNT_KEYS:
-            raise StrataError(f"unexpected key '{key}' in '{key}={fields[key]}'")
+            raise StrataError(f"unexpected key '{key}' in '{key}={fields[key]}'", exit_code=125)
     kind = fields.get("type", "volume")
     target = fields.get("target") or fields.get("destination") or fields.get("dst") or ""
     if not target:
-        raise StrataError("target is required")
+        raise StrataError("target is required", exit_code=125)
     ro = (fields.get("readonly") or fields.get("ro") or "false").lower() in ("1", "true")
     spec = MountSpec(kind, target, fields.get("source") or fields.get("src") or "", ro, "",
                      fields.get("bind-propagation", "rprivate" if kind == "bind" else ""),
@@ -343,7 +343,7 @@ def parse_mount_flag(raw: str) -> MountSpec:
         validate_volume_name(spec.source)
     if spec.propagation and spec.propagation not in _PROPAGATION:
         raise StrataError(f'invalid mount config for type "{kind}": invalid propagation mode: {spec.propagation}',
-                          exit_code=125)
+                          exit_code=1)
     spec.validate(raw)
     return spec
 
@@ -370,7 +370,7 @@ def parse_volumes_from(raw: str) -> tuple[str, str]:
     """``--volumes-from CONTAINER[:ro|rw]``."""
     name, _, mode = raw.partition(":")
     if mode not in ("", "ro", "rw"):
-        raise StrataError(f"invalid mode: {mode}", exit_code=125)
+        raise StrataError(f"invalid mode: {mode}", exit_code=1)
     return name, mode
 
 
