@@ -30,11 +30,10 @@ KNOWN_MISSING: dict[str, set[str]] = {
               "cpuset-cpus", "cpuset-mems", "disable-content-trust", "isolation", "memory", "memory-swap",
               "security-opt", "shm-size", "squash", "ulimit"},
     "create": _CREATE_MISSING,
-    "run": _CREATE_MISSING | {"detach-keys", "sig-proxy"},
+    "run": _CREATE_MISSING - {"attach"},
     "exec": {"detach-keys"},
     "logs": {"details", "since", "until"},
     "rm": {"link"},
-    "start": {"detach-keys"},
     "update": {"blkio-weight", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpu-shares", "cpus",
                "cpuset-cpus", "cpuset-mems", "kernel-memory", "memory", "memory-reservation", "memory-swap",
                "pids-limit"},
@@ -54,7 +53,7 @@ KNOWN_EXTRA: dict[str, set[str]] = {
 }
 # group commands Docker has and strata does not
 KNOWN_MISSING_COMMANDS: dict[str, set[str]] = {
-    "container": {"attach", "cp", "rename", "stats", "top"},
+    "container": {"stats"},
     "manifest": {"annotate", "create", "push", "rm"},
 }
 

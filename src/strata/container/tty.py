@@ -15,6 +15,7 @@ import tty
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from strata.errors import RuntimeFailure
 
@@ -45,10 +46,53 @@ def raw_terminal(fd: int) -> Iterator[None]:
         yield
         return
     saved = termios.tcgetattr(fd)
+    guard = _TerminalGuard(fd, saved)
     try:
         tty.setraw(fd, termios.TCSANOW)
         yield
     finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        guard.done()
+
+
+class _TerminalGuard:
+    """A small child process that gives the user's terminal its mode back if this process is killed
+    (``kill -9`` of an attached ``run -it``: the container goes on, the shell must not stay raw). It
+    holds only the terminal and a pipe whose end of file, unless ``done()`` came first, means we died."""
+
+    def __init__(self, fd: int, saved: list[Any]) -> None:
+        r, self._w = os.pipe()
+        self._pid = os.fork()
+        if self._pid == 0:
+            try:
+                _guard_main(fd, r, self._w, saved)
+            finally:
+                os._exit(0)
+        os.close(r)
+
+    def done(self) -> None:
+        try:
+            os.write(self._w, b"x")
+        except OSError:
+            pass
+        os.close(self._w)
+        os.waitpid(self._pid, 0)
+
+
+def _guard_main(fd: int, r: int, w: int, saved: list[Any]) -> None:
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH):
+        signal.signal(sig, signal.SIG_IGN)
+    os.close(w)
+    for name in os.listdir("/proc/self/fd"):  # hold nothing else open (sockets, pipes of the container)
+        n = int(name)
+        if n > 2 and n not in (fd, r):
+            try:
+                os.close(n)
+            except OSError:
+                pass
+    if os.read(r, 1) == b"":  # the process in front died without restoring the terminal
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
