@@ -112,3 +112,25 @@ def test_container_root_is_only_the_user_on_the_host(user: User, image: str) -> 
     assert (os.lstat(shared / "f").st_uid, os.lstat(shared / "f").st_gid) == (user.uid, user.gid)
     assert user.subuid is not None
     assert os.lstat(shared / "d").st_uid == user.subuid[0] + 999
+
+
+def test_stop_restart_and_rm_force_without_delegated_cgroups(user: User, image: str) -> None:
+    """``runc kill --all`` needs the container's cgroup, which a rootless container without delegation
+    lacks: stop (sleep as pid 1 ignores SIGTERM, so SIGKILL follows), restart and rm -f still end it."""
+    import time
+
+    user.strata("run", "-d", "--name", "stopper", "-u", "0", image, "sleep", "300")
+    try:
+        began = time.monotonic()
+        assert user.strata("stop", "-t", "1", "stopper").stdout == "stopper\n"
+        assert time.monotonic() - began < 20
+        state = user.strata("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "stopper").stdout
+        assert state == "exited 137\n"
+        user.strata("restart", "-t", "1", "stopper")
+        assert user.strata("inspect", "-f", "{{.State.Status}}", "stopper").stdout == "running\n"
+        assert user.strata("kill", "stopper").stdout == "stopper\n"
+        user.strata("start", "stopper")
+        assert user.strata("rm", "-f", "stopper").stdout == "stopper\n"
+    finally:
+        user.strata("rm", "-f", "stopper", check=False)
+    assert user.strata("ps", "-aq").stdout == ""
