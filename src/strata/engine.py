@@ -404,11 +404,13 @@ class Engine:
             import shutil
 
             from strata.archive import apply_layer
+            from strata.rootless.mode import overlay_xattr_prefix
 
             tmp = self.store.temp_dir("layer-")
             try:
                 with self._opener(blob)() as f:
-                    apply_layer(f, tmp / "diff", whiteouts="overlay", devices="make")
+                    apply_layer(f, tmp / "diff", whiteouts="overlay", devices="make",
+                                overlay_xattr_prefix=overlay_xattr_prefix())  # user.overlay. when rootless
                 _sync_filesystem(tmp)  # the files are on disk before the dir can be seen complete
                 os.replace(tmp / "diff", final)
                 fsync_dir(final.parent)

@@ -11,36 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import User, pause_pid
+from conftest import User, busybox_rootfs, pause_pid
 
-BUSYBOX = Path("/bin/busybox")
 pytestmark = [
     pytest.mark.timeout(600),
-    pytest.mark.skipif(not BUSYBOX.is_file(), reason="needs busybox-static"),
+    pytest.mark.skipif(not Path("/bin/busybox").is_file(), reason="needs busybox-static"),
 ]
-APPLETS = ("sh", "id", "stat", "sleep", "ps", "cat", "chown", "mkdir", "readlink", "true")
-
-
-def _busybox_rootfs(path: Path) -> None:
-    data = BUSYBOX.read_bytes()
-    with tarfile.open(path, "w") as tar:
-        for name, uid in (("bin", 0), ("home", 0), ("home/user", 1000)):
-            info = tarfile.TarInfo(name)
-            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, uid, uid
-            tar.addfile(info)
-        info = tarfile.TarInfo("bin/busybox")
-        info.size, info.mode = len(data), 0o755
-        tar.addfile(info, io.BytesIO(data))
-        for applet in APPLETS:
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
-    path.chmod(0o644)
 
 
 @pytest.fixture(scope="module")
 def image(user: User) -> str:
-    _busybox_rootfs(user.home / "bb.tar")
+    busybox_rootfs(user.home / "bb.tar")
     user.strata("import", "bb.tar", "bb:1")
     return "bb:1"
 

@@ -30,7 +30,7 @@ from typing import BinaryIO
 from strata.archive import write_tar_from_dir
 from strata.archive.dirs import DirWalker, Entry, list_dir, walk_tree
 from strata.archive.hashing import LayerInfo
-from strata.container.rootfs import INIT_FILES, OPAQUE_XATTR, Rootfs, is_whiteout
+from strata.container.rootfs import INIT_FILES, Rootfs, is_opaque, is_whiteout
 
 __all__ = ["changes", "rw_size", "staged_upper", "write_layer_tar"]
 
@@ -49,10 +49,7 @@ def _dir_fd(path: Path) -> Iterator[int]:
 
 
 def _opaque(fd: int) -> bool:
-    try:
-        return os.getxattr(fd, OPAQUE_XATTR) == b"y"
-    except OSError:
-        return False
+    return is_opaque(fd)  # trusted.overlay.opaque, or user.overlay.opaque in a rootless store
 
 
 class _Fds:

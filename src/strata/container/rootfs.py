@@ -11,7 +11,8 @@ Layout under ``<root>/containers/<id>/``::
     lowers     the image's layer dirs, lowest first, one path per line
 
 Layer dirs come from ``engine.layer_dirs``: whiteouts as char devices 0/0, opaque dirs as the
-``trusted.overlay.opaque`` xattr. The vfs driver applies them while copying.
+``trusted.overlay.opaque`` xattr (``user.overlay.opaque`` in a rootless store, mounted with
+``userxattr``). The vfs driver applies them while copying.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from pathlib import Path
 
 from strata.atomicfile import write_bytes_atomic
 from strata.errors import StrataError, os_error_text
+from strata.rootless.mode import OPAQUE_XATTRS, in_user_namespace
 
 __all__ = [
     "DRIVERS",
     "INIT_DIRS",
     "INIT_FILES",
     "Rootfs",
+    "is_opaque",
     "is_whiteout",
     "mount",
     "overlay_supported",
@@ -39,6 +42,11 @@ __all__ = [
 
 DRIVERS = ("overlay", "vfs")
 OPAQUE_XATTR = "trusted.overlay.opaque"
+_OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
+# kernel overlay options tried in order: whole files in the upper dir (no redirects, no metacopy);
+# in a user namespace trusted.* xattrs are out of reach, so ``userxattr`` (user.overlay.*)
+_ROOT_OPTIONS = (",index=off,redirect_dir=off,metacopy=off", ",redirect_dir=off", "")
+_USERNS_OPTIONS = (",userxattr,index=off,redirect_dir=nofollow,metacopy=off", ",userxattr")
 INIT_DIRS = ("dev", "dev/pts", "dev/shm", "proc", "sys", "etc")
 INIT_FILES = (".dockerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console")
 MNT_DETACH = 2
@@ -66,11 +74,17 @@ def is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+def is_opaque(path: str | int) -> bool:
+    """Whether a directory (path or fd) is marked opaque, in any overlay implementation's xattr
+    (``trusted.overlay.`` as root, ``user.overlay.`` with ``userxattr``, fuse-overlayfs's own)."""
+    for name in OPAQUE_XATTRS:
+        try:
+            value = os.getxattr(path, name) if isinstance(path, int) else os.getxattr(path, name, follow_symlinks=False)
+            if value in (b"y", b"x"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _overlay_options(lowers: list[Path], upper: Path, work: Path, extra: str) -> tuple[str, str | None]:
@@ -90,9 +104,10 @@ def _overlay_options(lowers: list[Path], upper: Path, work: Path, extra: str) ->
 
 def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
     """Mount lowers (lowest first) + upper at target; redirect_dir and metacopy off so the upper
-    dir always holds whole files (what a layer tar needs)."""
+    dir always holds whole files (what a layer tar needs). Options the kernel refuses (EINVAL, or
+    EPERM for what needs privileges) give way to the next set."""
     last: OSError | None = None
-    for extra in (",index=off,redirect_dir=off,metacopy=off", ",redirect_dir=off", ""):
+    for extra in _USERNS_OPTIONS if in_user_namespace() else _ROOT_OPTIONS:
         opts, chdir = _overlay_options(lowers, upper, work, extra)
         cwd = os.getcwd() if chdir else None
         try:
@@ -102,7 +117,7 @@ def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> 
             return
         except OSError as e:
             last = e
-            if e.errno not in (errno.EINVAL,):
+            if e.errno not in (errno.EINVAL, errno.EPERM):
                 break
         finally:
             if cwd:
@@ -218,7 +233,7 @@ def _copy_meta(src: str, dst: str, st: os.stat_result) -> None:
         os.chmod(dst, stat.S_IMODE(st.st_mode))
     try:
         for name in os.listxattr(src, follow_symlinks=False):
-            if name.startswith("trusted.overlay."):
+            if name.startswith(_OVERLAY_XATTR_PREFIXES):
                 continue
             os.setxattr(dst, name, os.getxattr(src, name, follow_symlinks=False), follow_symlinks=False)
     except OSError:
@@ -244,7 +259,7 @@ def apply_layer_dir(layer: Path, dest: Path) -> None:
     for dirpath, dirnames, filenames in os.walk(layer):
         rel = os.path.relpath(dirpath, layer)
         out_dir = os.path.normpath(os.path.join(dest, rel))
-        if rel != "." and _is_opaque(dirpath):
+        if rel != "." and is_opaque(dirpath):
             for child in os.listdir(out_dir) if os.path.isdir(out_dir) else []:
                 _remove(os.path.join(out_dir, child))
         for name in [*dirnames, *filenames]:
