@@ -188,11 +188,9 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
         config = {**c.config, "Hostname": target.config.get("Hostname"),
                   "Domainname": target.config.get("Domainname") or ""}
         return store.update(c.id, config=config), path, done
-    if mode in ("default", "bridge") and _rootless():
-        # netavark needs the host's root; rootless bridges (pasta/slirp4netns) are not built yet
-        if c.ports:
-            raise StrataError("rootless containers cannot publish ports yet: use --network host", exit_code=125)
-        mode = "none"
+    if mode not in ("host", "none") and _rootless():
+        c = _rootless_network(store, c, mode, reconcile)
+        return c, c.netns, done
     if mode in ("host", "none"):
         _write_files(store, c, "", mode)
         return c, None, done
@@ -220,6 +218,29 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
         lock.close()
         raise
     return c, c.netns, Pending(store, c, proc, lock)
+
+
+def _rootless_network(store: ContainerStore, c: Container, mode: str, reconcile: Reconcile) -> Container:
+    """A rootless container's own namespace connected by pasta (netavark needs the host's root), its
+    published ports forwarded from the host; user-defined networks are refused with what works."""
+    from strata.container.network import pasta
+
+    if mode not in ("default", "bridge"):
+        raise StrataError(f"rootless containers can use only the default network (pasta), host or none, "
+                          f"not {mode!r}: user-defined networks need netavark as root", exit_code=125)
+    with NetworkStore(store.root).locked():
+        ports = allocate_ports(c, _live_others(store, c, reconcile), "")
+        c = store.update(c.id, ports=[p.to_json() for p in ports], netns=str(store.root / "netns" / c.id),
+                         net_owner=_me())
+        try:
+            _write_files(store, c, "", mode)
+            create_netns(Path(c.netns))
+            pasta.start(Path(c.netns), ports, container_dir(store.root, c.id) / pasta.PID_FILE)
+        except BaseException:
+            c = _teardown_locked(store, c)
+            raise
+        live = {**pasta.endpoint(Path(c.netns)), "EndpointID": secrets.token_hex(32), "_ifname": "pasta"}
+        return store.update(c.id, networks={k: {**v, **live} for k, v in c.networks.items()})
 
 
 def _rootless() -> bool:
@@ -275,6 +296,10 @@ def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: N
 def _teardown_locked(store: ContainerStore, c: Container, during: Callable[[], None] | None = None) -> Container:
     cdir = container_dir(store.root, c.id)
     pending = during
+    if (cdir / "pasta.pid").exists():  # a rootless container's pasta
+        from strata.container.network import pasta
+
+        pasta.stop(cdir / pasta.PID_FILE)
     if c.netns:
         netns = Path(c.netns)
         try:
