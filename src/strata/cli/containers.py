@@ -258,7 +258,11 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         net=_net_options(args), resources=resources, stop_signal=args.stop_signal,
         stop_timeout=_stop_timeout(args), cidfile=args.cidfile, healthcheck=_healthcheck(args),
     )
-    return lc.create(store, opts)
+    c = lc.create(store, opts)
+    from strata.cli.unshare import warn_rootless
+
+    warn_rootless(ctx, c.host_config)  # limits a rootless container cannot have: Docker's warnings
+    return c
 
 
 def _healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:

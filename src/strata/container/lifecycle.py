@@ -45,6 +45,8 @@ from strata.container.spec import DEFAULT_CAPS, build_spec, container_config, re
 from strata.container.tty import get_winsize
 from strata.container.volumes import MountSpec, VolumeStore, fill_from_image, mount_points, oci_mounts
 from strata.errors import Conflict, StrataError
+from strata.rootless.cgroups import strip_limits
+from strata.rootless.mode import in_user_namespace
 
 __all__ = [
     "FREEZE_MARKER",
@@ -414,6 +416,8 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         netns_path=netns,
     )
     apply_resources(spec, hc)
+    if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
+        strip_limits(spec, hc)
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
 
 
