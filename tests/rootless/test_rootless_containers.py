@@ -5,6 +5,7 @@ the container-side owners (0 and 1000, never the host's subordinate ids)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -115,3 +116,39 @@ def test_stop_restart_and_rm_force_without_delegated_cgroups(user: User, image: 
     finally:
         user.strata("rm", "-f", "stopper", check=False)
     assert user.strata("ps", "-aq").stdout == ""
+
+
+def test_a_killed_pause_process_is_replaced_in_the_namespace_containers_still_use(user: User, image: str) -> None:
+    """Podman's rejoin: with the pause process gone, the next command joins the namespace a container's
+    monitor still runs in (its overlay mount and runc state are there) and leaves a new pause process."""
+    before = user.strata("unshare", "readlink", "/proc/self/ns/user").stdout
+    user.strata("run", "-d", "--name", "survivor", "-u", "0", image, "sleep", "300")
+    try:
+        old = pause_pid(user.uid)
+        assert old is not None
+        os.kill(old, 9)
+        assert user.strata("exec", "survivor", "true", check=False).returncode == 0
+        new = pause_pid(user.uid)
+        assert new is not None and new != old
+        assert os.readlink(f"/proc/{new}/ns/user") + "\n" == before
+        assert user.strata("stop", "-t", "1", "survivor").stdout == "survivor\n"
+    finally:
+        user.strata("rm", "-f", "survivor", check=False)
+    assert user.strata("ps", "-aq").stdout == ""
+    os.kill(pause_pid(user.uid) or 0, 9)  # nothing left in it: the next command makes a fresh namespace
+    after = user.strata("unshare", "readlink", "/proc/self/ns/user").stdout
+    assert after.startswith("user:[") and after != before
+
+
+def test_inspect_shows_the_user_namespace_mapping(user: User, image: str) -> None:
+    user.strata("create", "--name", "mapped", image, "true")
+    try:
+        maps = json.loads(user.strata("inspect", "-f", "{{json .HostConfig.IDMappings}}", "mapped").stdout)
+        mode = user.strata("inspect", "-f", "{{json .HostConfig.UsernsMode}}", "mapped").stdout
+    finally:
+        user.strata("rm", "mapped")
+    assert user.subuid is not None
+    start, count = user.subuid
+    assert maps["UidMap"] == [f"0:{user.uid}:1", f"1:{start}:{count}"]
+    assert maps["GidMap"][0] == f"0:{user.gid}:1"
+    assert mode == '""\n'  # Podman's default rootless mode: the user's namespace itself

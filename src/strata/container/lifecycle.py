@@ -46,7 +46,7 @@ from strata.container.tty import get_winsize
 from strata.container.volumes import MountSpec, VolumeStore, fill_from_image, mount_points, oci_mounts
 from strata.errors import Conflict, StrataError
 from strata.rootless.cgroups import strip_limits
-from strata.rootless.mode import in_user_namespace
+from strata.rootless.mode import id_mappings, in_user_namespace
 
 __all__ = [
     "FREEZE_MARKER",
@@ -281,7 +281,7 @@ def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> d
         "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
         "RestartPolicy": dict(opts.storage.restart), **opts.resources,
         "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
-        **net_hc,
+        **net_hc, **({"IDMappings": maps} if (maps := id_mappings()) else {}),  # rootless: the user namespace
     }
 
 

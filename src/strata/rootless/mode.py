@@ -4,7 +4,7 @@ since ``trusted.*`` ones need ``CAP_SYS_ADMIN`` in the initial user namespace.""
 
 from __future__ import annotations
 
-__all__ = ["OPAQUE_XATTRS", "in_user_namespace", "overlay_xattr_prefix"]
+__all__ = ["OPAQUE_XATTRS", "id_mappings", "in_user_namespace", "overlay_xattr_prefix"]
 
 # every xattr an overlay implementation marks an opaque directory with (kernel as root, kernel with
 # userxattr, fuse-overlayfs unprivileged)
@@ -25,3 +25,20 @@ def in_user_namespace() -> bool:
 def overlay_xattr_prefix() -> str:
     """The xattr namespace overlay layers are written in here: ``user.overlay.`` in a user namespace."""
     return "user.overlay." if in_user_namespace() else "trusted.overlay."
+
+
+def _map_lines(kind: str) -> list[str]:
+    try:
+        with open(f"/proc/self/{kind}_map", encoding="ascii") as f:
+            rows = [line.split() for line in f.read().splitlines() if line.strip()]
+    except OSError:
+        return []
+    return [":".join(row) for row in rows if len(row) == 3]
+
+
+def id_mappings() -> dict[str, list[str]] | None:
+    """Podman's ``HostConfig.IDMappings`` of a rootless container (``container:host:size`` lines of this
+    namespace's uid and gid maps); None outside a user namespace."""
+    if not in_user_namespace():
+        return None
+    return {"UidMap": _map_lines("uid"), "GidMap": _map_lines("gid")}
