@@ -38,6 +38,7 @@ class User:
     libdir: Path
     subuid: tuple[int, int] | None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # set by a test for the commands it runs
 
     def env(self) -> dict[str, str]:
         site = sysconfig.get_paths()["purelib"]
@@ -49,6 +50,7 @@ class User:
             "PYTHONPATH": f"{SRC}:{site}",
             "LD_LIBRARY_PATH": str(self.libdir),
             "LC_ALL": "C.UTF-8",
+            **self.extra_env,
         }
 
     def argv(self, *args: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -105,3 +106,26 @@ def test_the_same_changes_rootless_and_as_root_give_the_same_layers(user: User, 
     _as_root(store, "rm", "same")
     rootful = json.loads(_as_root(store, "inspect", "-f", "{{json .RootFS.Layers}}", "same:1").stdout)
     assert len(rootless) == 2 and rootless == rootful
+
+
+@pytest.mark.skipif(shutil.which("fuse-overlayfs") is None, reason="needs fuse-overlayfs")
+def test_fuse_overlayfs_where_asked_gives_the_same_changes(user: User, image: str) -> None:
+    """fuse-overlayfs (the fallback where the kernel refuses overlay in a user namespace) stacks the same
+    layers; its upper dir's own opaque markers do not show up as changes."""
+    user.extra_env = {"STRATA_OVERLAY_MOUNT_PROGRAM": "fuse-overlayfs"}
+    try:
+        user.strata("run", "--name", "fz", "--network", "none", "-u", "0", image, "sh", "-c", CHANGES)
+        try:
+            changes = user.strata("diff", "fz").stdout.splitlines()
+            user.strata("commit", "fz", "fz:1")
+        finally:
+            user.strata("rm", "fz", check=False)
+        script = "mount | grep ' on / '; ls /var/www; test -e /etc/passwd || echo gone"
+        done = user.strata("run", "--rm", "--network", "none", "fz:1", "sh", "-c", script).stdout.splitlines()
+    finally:
+        user.extra_env = {}
+        user.strata("rmi", "fz:1", check=False)
+    assert changes == ["C /etc", "D /etc/passwd", "A /opt", "A /opt/app", "A /opt/app/f", "C /var", "C /var/www",
+                       "D /var/www/index.html", "A /var/www/new"]  # fmt: skip
+    assert done[0].startswith("fuse-overlayfs on / type fuse.fuse-overlayfs") and done[1:] == ["new", "gone"]
+    assert user.strata("ps", "-aq").stdout == ""

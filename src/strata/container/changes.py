@@ -30,7 +30,7 @@ from typing import BinaryIO
 from strata.archive import write_tar_from_dir
 from strata.archive.dirs import DirWalker, Entry, list_dir, walk_tree
 from strata.archive.hashing import LayerInfo
-from strata.container.rootfs import INIT_FILES, Rootfs, is_opaque, is_whiteout
+from strata.container.rootfs import FUSE_OPAQUE_NAMES, INIT_FILES, Rootfs, is_opaque, is_whiteout
 
 __all__ = ["changes", "rw_size", "staged_upper", "write_layer_tar"]
 
@@ -167,6 +167,8 @@ def _upper_changes(upper: int, lowers: _LowerDirs) -> Iterator[tuple[str, str]]:
     (opaque: removed and made again, or inside such a directory) also lists those entries as deleted."""
     hiding: set[Parts] = set()
     for e in walk_tree(upper):
+        if e.name in FUSE_OPAQUE_NAMES:
+            continue  # fuse-overlayfs's own markers of an opaque directory (which its xattr says)
         if is_whiteout(e.st):
             yield "D", "/" + e.rel
             continue

@@ -22,6 +22,7 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from strata.atomicfile import write_bytes_atomic
@@ -30,18 +31,23 @@ from strata.rootless.mode import OPAQUE_XATTRS, in_user_namespace
 
 __all__ = [
     "DRIVERS",
+    "FUSE_OPAQUE_NAMES",
     "INIT_DIRS",
     "INIT_FILES",
     "Rootfs",
     "is_opaque",
     "is_whiteout",
     "mount",
+    "mount_layers",
     "overlay_supported",
+    "storage_driver",
     "umount",
 ]
 
 DRIVERS = ("overlay", "vfs")
 OPAQUE_XATTR = "trusted.overlay.opaque"
+# what fuse-overlayfs also leaves in an opaque directory of its upper dir, next to the xattr
+FUSE_OPAQUE_NAMES = frozenset({".wh..wh..opq", ".wh..opq"})
 _OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
 # kernel overlay options tried in order: whole files in the upper dir (no redirects, no metacopy);
 # in a user namespace trusted.* xattrs are out of reach, so ``userxattr`` (user.overlay.*)
@@ -126,19 +132,74 @@ def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> 
     raise last
 
 
+def _mount_program() -> str:
+    """``$STRATA_OVERLAY_MOUNT_PROGRAM`` (Podman's ``mount_program``): ``fuse-overlayfs`` to always use it."""
+    return os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM", "")
+
+
+def mount_fuse_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+    """The same stack through fuse-overlayfs (a FUSE daemon of the user's), where the kernel refuses an
+    overlay mount in the user namespace; its opaque dirs carry ``user.fuseoverlayfs.opaque``."""
+    import subprocess
+
+    if shutil.which("fuse-overlayfs") is None:
+        raise OSError(errno.ENOENT, "fuse-overlayfs not found: install the fuse-overlayfs package")
+    opts = f"lowerdir={':'.join(str(p) for p in reversed(lowers))},upperdir={upper},workdir={work}"
+    done = subprocess.run(["fuse-overlayfs", "-o", opts, str(target)], capture_output=True, text=True,
+                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+        raise OSError(errno.EPERM, f"fuse-overlayfs on {target}: {detail}")
+
+
+def mount_layers(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+    """The kernel's overlay, else (in a user namespace, or when asked for) fuse-overlayfs."""
+    if _mount_program() == "fuse-overlayfs":
+        mount_fuse_overlay(lowers, upper, work, target)
+        return
+    try:
+        mount_overlay(lowers, upper, work, target)
+    except OSError as e:
+        if not in_user_namespace() or shutil.which("fuse-overlayfs") is None:
+            raise
+        try:
+            mount_fuse_overlay(lowers, upper, work, target)
+        except OSError:
+            raise e from None
+
+
 def overlay_supported(scratch: Path) -> bool:
     """Try one overlay mount in ``scratch`` (a fresh directory), cleaning up afterwards."""
+    return _probe(scratch, mount_overlay)
+
+
+def _probe(scratch: Path, how: Callable[[list[Path], Path, Path, Path], None]) -> bool:
     dirs = [scratch / n for n in ("l", "u", "w", "m")]
     try:
         for d in dirs:
             d.mkdir(parents=True, exist_ok=True)
-        mount_overlay([dirs[0]], dirs[1], dirs[2], dirs[3])
+        how([dirs[0]], dirs[1], dirs[2], dirs[3])
         umount(str(dirs[3]))
         return True
     except OSError:
         return False
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def storage_driver(scratch: Path) -> str:
+    """What a new container's rootfs gets here, for ``info``: ``overlay2`` (the kernel's overlay; with
+    ``userxattr`` in a user namespace), ``fuse-overlayfs`` (rootless, where the kernel refuses it) or
+    ``vfs``; probed with mounts in ``scratch`` (a fresh directory under the store), removed afterwards."""
+    forced = os.environ.get("STRATA_STORAGE_DRIVER", "")
+    if forced == "vfs":
+        return "vfs"
+    fuse = in_user_namespace() or _mount_program() == "fuse-overlayfs"
+    if _mount_program() != "fuse-overlayfs" and _probe(scratch / "kernel", mount_overlay):
+        return "overlay2"
+    if fuse and _probe(scratch / "fuse", mount_fuse_overlay):
+        return "fuse-overlayfs"
+    return "vfs"
 
 
 def make_init_layer(path: Path) -> None:
@@ -212,7 +273,7 @@ class Rootfs:
         if self.driver == "vfs" or self.mounted():
             return
         try:
-            mount_overlay(self.lowers(), self.upper, self.work, self.path)
+            mount_layers(self.lowers(), self.upper, self.work, self.path)
         except OSError as e:
             raise StrataError(f"error mounting container rootfs: {os_error_text(e)}") from None
 
