@@ -189,9 +189,11 @@ def busybox_rootfs(path: Path) -> None:
     """A rootfs tar: a static busybox with its applets, /etc/passwd, /var/www and a dir owned by 1000."""
     data = Path("/bin/busybox").read_bytes()
     with tarfile.open(path, "w") as tar:
-        for name, uid in (("bin", 0), ("etc", 0), ("var", 0), ("var/www", 0), ("home", 0), ("home/user", 1000)):
+        for name, uid in (("bin", 0), ("etc", 0), ("var", 0), ("var/www", 0), ("home", 0), ("home/user", 1000),
+                          ("tmp", 0)):  # fmt: skip
             info = tarfile.TarInfo(name)
             info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, 0o755, uid, uid, 1e9
+            info.mode = 0o1777 if name == "tmp" else 0o755
             tar.addfile(info)
         for name, content in (("bin/busybox", data), ("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"),
                               ("var/www/index.html", b"hello from a rootless container\n")):  # fmt: skip

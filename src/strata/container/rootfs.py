@@ -137,7 +137,7 @@ def _mount_program() -> str:
     return os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM", "")
 
 
-def mount_fuse_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+def mount_fuse_overlay(lowers: list[Path], upper: Path, work: Path, target: Path, extra: str = "") -> None:
     """The same stack through fuse-overlayfs (a FUSE daemon of the user's), where the kernel refuses an
     overlay mount in the user namespace; its opaque dirs carry ``user.fuseoverlayfs.opaque``."""
     import subprocess
@@ -145,6 +145,7 @@ def mount_fuse_overlay(lowers: list[Path], upper: Path, work: Path, target: Path
     if shutil.which("fuse-overlayfs") is None:
         raise OSError(errno.ENOENT, "fuse-overlayfs not found: install the fuse-overlayfs package")
     opts = f"lowerdir={':'.join(str(p) for p in reversed(lowers))},upperdir={upper},workdir={work}"
+    opts += f",{extra}" if extra else ""
     done = subprocess.run(["fuse-overlayfs", "-o", opts, str(target)], capture_output=True, text=True,
                           check=False, stdin=subprocess.DEVNULL)  # fmt: skip
     if done.returncode != 0:
@@ -251,9 +252,18 @@ class Rootfs:
         """Image layers then the init layer, lowest first."""
         return [*self.image_lowers(), self.init]
 
-    def prepare(self, image_lowers: list[Path]) -> None:
-        """Create the directories (and for vfs the full copy); does not mount."""
+    @property
+    def _id_mapping(self) -> Path:
+        return self.cdir / "fuse-idmapping"  # --userns=keep-id: fuse-overlayfs's uid/gid mapping options
+
+    def prepare(self, image_lowers: list[Path], id_mapping: str = "") -> None:
+        """Create the directories (and for vfs the full copy); does not mount. ``id_mapping``: the
+        fuse-overlayfs ``uidmapping=…,gidmapping=…`` every mount of this rootfs uses."""
         self.cdir.mkdir(parents=True, exist_ok=True)
+        if id_mapping:
+            if self.driver != "overlay":
+                raise StrataError("--userns=keep-id needs the overlay driver (fuse-overlayfs)", exit_code=125)
+            write_bytes_atomic(self._id_mapping, id_mapping.encode())
         write_bytes_atomic(self.cdir / "lowers", "".join(f"{p}\n" for p in image_lowers).encode())
         make_init_layer(self.init)
         if self.driver == "overlay":
@@ -273,7 +283,11 @@ class Rootfs:
         if self.driver == "vfs" or self.mounted():
             return
         try:
-            mount_layers(self.lowers(), self.upper, self.work, self.path)
+            if self._id_mapping.exists():
+                mapping = self._id_mapping.read_text()
+                mount_fuse_overlay(self.lowers(), self.upper, self.work, self.path, mapping)
+            else:
+                mount_layers(self.lowers(), self.upper, self.work, self.path)
         except OSError as e:
             raise StrataError(f"error mounting container rootfs: {os_error_text(e)}") from None
 
