@@ -94,3 +94,17 @@ def test_user_defined_networks_are_refused_clearly(user: User, image: str) -> No
     )
     assert user.strata("ps", "-aq").stdout == ""
     assert user.strata("run", "--rm", "--network", "none", image, "true").returncode == 0
+
+
+def test_a_privileged_host_port_is_refused_naming_the_sysctl(user: User, image: str) -> None:
+    first = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    if first <= 80:
+        pytest.skip("unprivileged users may bind port 80 here")
+    done = user.strata("run", "--rm", "-p", "80:80", image, "true", check=False)
+    assert done.returncode == 125
+    assert done.stderr == (
+        "Error: rootlessport cannot expose privileged port 80, you can add 'net.ipv4.ip_unprivileged_port_start=80' "
+        f"to /etc/sysctl.conf (currently {first}), or choose a larger port number (>= {first}): listen tcp "
+        "0.0.0.0:80: bind: permission denied\n"
+    )
+    assert user.strata("ps", "-aq").stdout == ""

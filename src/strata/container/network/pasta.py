@@ -40,8 +40,26 @@ def pasta_args(netns: Path, ports: list[Mapping], pid_file: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _check_privileged(ports: list[Mapping]) -> None:
+    """Podman's error for a host port below ``ip_unprivileged_port_start`` (a user may not bind it)."""
+    try:
+        first = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return
+    for m in ports:
+        if m.host_port < first:
+            raise StrataError(
+                f"rootlessport cannot expose privileged port {m.host_port}, you can add "
+                f"'net.ipv4.ip_unprivileged_port_start={m.host_port}' to /etc/sysctl.conf (currently {first}), "
+                f"or choose a larger port number (>= {first}): listen {m.protocol} "
+                f"{m.host_ip or '0.0.0.0'}:{m.host_port}: bind: permission denied",
+                exit_code=125,
+            )
+
+
 def start(netns: Path, ports: list[Mapping], pid_file: Path) -> None:
     """Connect ``netns`` (pasta forks to the background once the namespace is set up)."""
+    _check_privileged(ports)
     if shutil.which("pasta") is None:
         raise StrataError(
             "rootless networking needs pasta: install the passt package (apt-get install passt), "
