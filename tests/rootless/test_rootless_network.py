@@ -108,3 +108,17 @@ def test_a_privileged_host_port_is_refused_naming_the_sysctl(user: User, image: 
         "0.0.0.0:80: bind: permission denied\n"
     )
     assert user.strata("ps", "-aq").stdout == ""
+
+
+def test_restart_publishes_the_port_again(user: User, image: str) -> None:
+    """The old pasta has let go of the host port before the restarted container's pasta binds it."""
+    port = free_port()
+    user.strata("run", "-d", "--name", "again", "-p", f"127.0.0.1:{port}:80", image,
+                "httpd", "-f", "-p", "80", "-h", "/var/www")  # fmt: skip
+    try:
+        assert _get(port) == "hello from a rootless container\n"
+        for _ in range(2):
+            assert user.strata("restart", "-t", "1", "again").stdout == "again\n"
+            assert _get(port) == "hello from a rootless container\n"
+    finally:
+        user.strata("rm", "-f", "again")

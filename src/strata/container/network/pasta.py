@@ -111,4 +111,26 @@ def stop(pid_file: Path) -> None:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+        _wait_gone(pid)  # its ports are free when this returns (a restart binds them again at once)
     pid_file.unlink(missing_ok=True)
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+    """Until ``pid`` (not our child: pasta daemonizes) has exited or is a zombie; SIGKILL after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        if time.monotonic() > deadline:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return
+            deadline += timeout
+        time.sleep(0.02)
