@@ -122,3 +122,24 @@ def test_restart_publishes_the_port_again(user: User, image: str) -> None:
             assert _get(port) == "hello from a rootless container\n"
     finally:
         user.strata("rm", "-f", "again")
+
+
+@pytest.mark.skipif(shutil.which("slirp4netns") is None, reason="needs slirp4netns")
+def test_slirp4netns_where_asked(user: User, image: str) -> None:
+    """slirp4netns (used where pasta is missing) publishes the same way, through its API socket."""
+    port = free_port()
+    user.extra_env = {"STRATA_ROOTLESS_NETWORK": "slirp4netns"}
+    try:
+        cid = user.strata("run", "-d", "--name", "slirped", "-p", f"127.0.0.1:{port}:80", image,
+                          "httpd", "-f", "-p", "80", "-h", "/var/www").stdout.strip()  # fmt: skip
+        assert _get(port) == "hello from a rootless container\n"
+        assert "inet 10.0.2.100/24" in user.strata("exec", "slirped", "ip", "addr", "show", "tap0").stdout
+        daemon = int((_store(user) / "containers" / cid / "pasta.pid").read_text())
+        assert Path(f"/proc/{daemon}/comm").read_text().strip() == "slirp4netns"
+        assert user.strata("restart", "-t", "1", "slirped").stdout == "slirped\n"
+        assert _get(port) == "hello from a rootless container\n"
+    finally:
+        user.strata("rm", "-f", "slirped", check=False)
+        user.extra_env = {}
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)

@@ -235,12 +235,26 @@ def _rootless_network(store: ContainerStore, c: Container, mode: str, reconcile:
         try:
             _write_files(store, c, "", mode)
             create_netns(Path(c.netns))
-            pasta.start(Path(c.netns), ports, container_dir(store.root, c.id) / pasta.PID_FILE)
+            _connect(Path(c.netns), ports, container_dir(store.root, c.id) / pasta.PID_FILE)
         except BaseException:
             c = _teardown_locked(store, c)
             raise
         live = {**pasta.endpoint(Path(c.netns)), "EndpointID": secrets.token_hex(32), "_ifname": "pasta"}
         return store.update(c.id, networks={k: {**v, **live} for k, v in c.networks.items()})
+
+
+def _connect(netns: Path, ports: list[Mapping], pid_file: Path) -> None:
+    """pasta (Podman 5's default), else or when ``STRATA_ROOTLESS_NETWORK=slirp4netns`` slirp4netns."""
+    import shutil
+
+    from strata.container.network import pasta, slirp
+
+    wanted = os.environ.get("STRATA_ROOTLESS_NETWORK", "")
+    if wanted == "slirp4netns" or (wanted != "pasta" and shutil.which("pasta") is None):
+        pasta.check_privileged(ports)
+        slirp.start(netns, ports, pid_file)
+    else:
+        pasta.start(netns, ports, pid_file)
 
 
 def _rootless() -> bool:

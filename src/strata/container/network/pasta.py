@@ -19,7 +19,7 @@ from pathlib import Path
 from strata.container.network.ports import Mapping
 from strata.errors import StrataError
 
-__all__ = ["PID_FILE", "endpoint", "pasta_args", "start", "stop"]
+__all__ = ["PID_FILE", "check_privileged", "endpoint", "pasta_args", "start", "stop"]
 
 PID_FILE = "pasta.pid"  # in the container's directory
 
@@ -40,7 +40,7 @@ def pasta_args(netns: Path, ports: list[Mapping], pid_file: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _check_privileged(ports: list[Mapping]) -> None:
+def check_privileged(ports: list[Mapping]) -> None:
     """Podman's error for a host port below ``ip_unprivileged_port_start`` (a user may not bind it)."""
     try:
         first = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
@@ -59,7 +59,7 @@ def _check_privileged(ports: list[Mapping]) -> None:
 
 def start(netns: Path, ports: list[Mapping], pid_file: Path) -> None:
     """Connect ``netns`` (pasta forks to the background once the namespace is set up)."""
-    _check_privileged(ports)
+    check_privileged(ports)
     if shutil.which("pasta") is None:
         raise StrataError(
             "rootless networking needs pasta: install the passt package (apt-get install passt), "
@@ -99,14 +99,14 @@ def endpoint(netns: Path) -> dict[str, object]:
 
 
 def stop(pid_file: Path) -> None:
-    """End the pasta process recorded in ``pid_file`` (only if that pid is still a pasta/passt)."""
+    """End the pasta (or slirp4netns) process recorded in ``pid_file`` (only if that pid is still one)."""
     try:
         pid = int(pid_file.read_text().strip())
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
     except (OSError, ValueError):
         pid_file.unlink(missing_ok=True)
         return
-    if comm.startswith(("pasta", "passt")):
+    if comm.startswith(("pasta", "passt", "slirp4netns")):
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
