@@ -129,3 +129,25 @@ def test_fuse_overlayfs_where_asked_gives_the_same_changes(user: User, image: st
                        "D /var/www/index.html", "A /var/www/new"]  # fmt: skip
     assert done[0].startswith("fuse-overlayfs on / type fuse.fuse-overlayfs") and done[1:] == ["new", "gone"]
     assert user.strata("ps", "-aq").stdout == ""
+
+
+DRIVER_CHECK = """
+import os, sys, tempfile
+from pathlib import Path
+from strata.container.rootfs import storage_driver
+scratch = Path(tempfile.mkdtemp(dir=os.environ["STRATA_ROOT"] + "/tmp"))
+print(storage_driver(scratch / "probe"))
+scratch.rmdir()
+"""
+
+
+def test_storage_driver_names_the_choice_for_info(user: User, image: str) -> None:
+    """``rootfs.storage_driver()`` (for ``info``): the kernel's overlay with userxattr here, fuse-overlayfs
+    when asked for, and nothing left mounted or behind."""
+    assert user.strata("unshare", str(user.python), "-c", DRIVER_CHECK).stdout == "overlay2\n"
+    user.extra_env = {"STRATA_OVERLAY_MOUNT_PROGRAM": "fuse-overlayfs"}
+    try:
+        assert user.strata("unshare", str(user.python), "-c", DRIVER_CHECK).stdout == "fuse-overlayfs\n"
+    finally:
+        user.extra_env = {}
+    assert list((user.home / ".local/share/strata/tmp").iterdir()) == []

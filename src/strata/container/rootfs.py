@@ -192,15 +192,17 @@ def storage_driver(scratch: Path) -> str:
     """What a new container's rootfs gets here, for ``info``: ``overlay2`` (the kernel's overlay; with
     ``userxattr`` in a user namespace), ``fuse-overlayfs`` (rootless, where the kernel refuses it) or
     ``vfs``; probed with mounts in ``scratch`` (a fresh directory under the store), removed afterwards."""
-    forced = os.environ.get("STRATA_STORAGE_DRIVER", "")
-    if forced == "vfs":
+    if os.environ.get("STRATA_STORAGE_DRIVER", "") == "vfs":
         return "vfs"
     fuse = in_user_namespace() or _mount_program() == "fuse-overlayfs"
-    if _mount_program() != "fuse-overlayfs" and _probe(scratch / "kernel", mount_overlay):
-        return "overlay2"
-    if fuse and _probe(scratch / "fuse", mount_fuse_overlay):
-        return "fuse-overlayfs"
-    return "vfs"
+    try:
+        if _mount_program() != "fuse-overlayfs" and _probe(scratch / "kernel", mount_overlay):
+            return "overlay2"
+        if fuse and _probe(scratch / "fuse", mount_fuse_overlay):
+            return "fuse-overlayfs"
+        return "vfs"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def make_init_layer(path: Path) -> None:
