@@ -11,11 +11,13 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import User, busybox_rootfs
+from conftest import User, busybox_rootfs, free_port
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -68,3 +70,36 @@ def test_keep_id_is_refused_as_root(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (125, "Error: keep-id is only supported in rootless mode\n")
     listed = subprocess.run([*strata, "ps", "-aq"], env=env, capture_output=True, text=True, check=True)
     assert listed.stdout == ""
+
+
+def _get(port: int) -> str:
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                body: str = r.read().decode()
+                return body
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing answered on 127.0.0.1:{port}")
+
+
+def test_keep_id_on_the_default_network_with_exec_and_a_port(user: User) -> None:
+    """The network namespace belongs to the container's own user namespace (made together, joined by
+    path), so pasta configures it and runc 1.1's exec, which joins the user namespace first, enters it."""
+    if not (user.home / "bb.tar").exists():
+        busybox_rootfs(user.home / "bb.tar")
+        user.strata("import", "bb.tar", "kid:1")
+    port = free_port()
+    user.strata("run", "-d", "--name", "kidnet", "--userns", "keep-id", "-p", f"127.0.0.1:{port}:8080", "kid:1",
+                "httpd", "-f", "-p", "8080", "-h", "/var/www")  # fmt: skip
+    try:
+        assert _get(port) == "hello from a rootless container\n"
+        assert user.strata("exec", "kidnet", "id", "-u").stdout == f"{user.uid}\n"
+        assert user.strata("exec", "-u", "0", "kidnet", "ip", "route").stdout.startswith("default via ")
+        assert user.strata("restart", "-t", "1", "kidnet").stdout == "kidnet\n"
+        assert _get(port) == "hello from a rootless container\n"
+    finally:
+        user.strata("rm", "-f", "kidnet")
+    assert list((user.home / ".local/share/strata/netns").iterdir()) == []
+    mounts = user.strata("unshare", "cat", "/proc/self/mounts").stdout
+    assert str(user.home) not in mounts  # the namespaces' bind mounts and the rootfs are gone

@@ -422,7 +422,8 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc)
         if hc.get("UsernsMode") == KEEP_ID:
-            apply_keep_id(spec, bool(c.config.get("User")))
+            userns = cdir / "userns"  # made with its network namespace (default network)
+            apply_keep_id(spec, bool(c.config.get("User")), userns if userns.exists() else None)
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
 
 

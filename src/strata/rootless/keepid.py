@@ -12,13 +12,24 @@ mounts need the host's root), so keep-id needs fuse-overlayfs.
 
 from __future__ import annotations
 
+import ctypes
+import os
 from pathlib import Path
 from typing import Any
 
 from strata.rootless.idmap import RootlessError
 from strata.rootless.mode import in_user_namespace
 
-__all__ = ["KEEP_ID", "apply_keep_id", "fuse_mapping_options", "keep_id_mapping", "namespace_ids", "userns_mode"]
+__all__ = [
+    "KEEP_ID",
+    "apply_keep_id",
+    "fuse_mapping_options",
+    "keep_id_mapping",
+    "make_namespaces",
+    "namespace_ids",
+    "remove_namespaces",
+    "userns_mode",
+]
 
 KEEP_ID = "keep-id"
 
@@ -65,12 +76,14 @@ def fuse_mapping_options() -> str:
     return ",".join(parts)
 
 
-def apply_keep_id(spec: dict[str, Any], user_given: bool) -> None:
-    """A user namespace of the container's own in the OCI spec; the process as the user unless ``-u``."""
+def apply_keep_id(spec: dict[str, Any], user_given: bool, userns_path: Path | None = None) -> None:
+    """A user namespace of the container's own in the OCI spec (``userns_path``: the one made with its
+    network namespace, joined); the process as the user unless ``-u``."""
     uid, usize = namespace_ids("uid")
     gid, gsize = namespace_ids("gid")
     linux = spec["linux"]
-    linux["namespaces"] = [*linux["namespaces"], {"type": "user"}]
+    user_ns = {"type": "user", **({"path": str(userns_path)} if userns_path is not None else {})}
+    linux["namespaces"] = [*linux["namespaces"], user_ns]
     linux["uidMappings"] = _container_map(uid, usize)
     linux["gidMappings"] = _container_map(gid, gsize)
     if not user_given:
@@ -92,3 +105,87 @@ def userns_mode(value: str) -> str:
 def keep_id_mapping(host_config: dict[str, Any]) -> str:
     """The fuse-overlayfs mapping options of a keep-id container's rootfs; "" for any other."""
     return fuse_mapping_options() if host_config.get("UsernsMode") == KEEP_ID else ""
+
+
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_MS_BIND = 4096
+_MNT_DETACH = 2
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _bind(source: str, target: Path) -> None:
+    fd = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    if _libc().mount(source.encode(), str(target).encode(), None, _MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        raise RootlessError(f"keep-id: cannot keep {source} at {target}: {os.strerror(err)}")
+
+
+def _in_child(step: Any) -> tuple[int, int, int]:
+    """Fork a child that runs ``step()`` (0 = done) and then waits; (pid, pipe to release it, status)."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child exits
+        try:
+            os.close(ready_r)
+            os.close(go_w)  # or its own copy would keep the read below from ever seeing the end
+            os.write(ready_w, bytes([step()]))
+            os.read(go_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(go_r)
+    status = os.read(ready_r, 1)
+    os.close(ready_r)
+    return pid, go_w, status[0] if status else 255
+
+
+def _release(pid: int, go_w: int) -> None:
+    os.close(go_w)
+    os.waitpid(pid, 0)
+
+
+def _write_maps(pid: int) -> None:
+    for kind in ("uid", "gid"):
+        own, size = namespace_ids(kind)
+        text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in _container_map(own, size))
+        Path(f"/proc/{pid}/{kind}_map").write_text(text)
+
+
+def make_namespaces(userns_path: Path, netns_path: Path) -> None:
+    """A keep-id user namespace and a network namespace it owns, both kept by bind mounts: runc joins
+    them by path, so ``exec`` (runc 1.1 joins the user namespace first) can enter the network one."""
+    libc = _libc()
+    pid, go, status = _in_child(lambda: 0 if libc.unshare(_CLONE_NEWUSER) == 0 else 1)
+    try:
+        if status != 0:
+            raise RootlessError("keep-id: cannot create a user namespace")
+        _write_maps(pid)
+        _bind(f"/proc/{pid}/ns/user", userns_path)
+    finally:
+        _release(pid, go)
+    user_fd = os.open(userns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pid, go, status = _in_child(
+            lambda: 0 if libc.setns(user_fd, _CLONE_NEWUSER) == 0 and libc.unshare(_CLONE_NEWNET) == 0 else 1
+        )
+    finally:
+        os.close(user_fd)
+    try:
+        if status != 0:
+            raise RootlessError("keep-id: cannot create a network namespace in its user namespace")
+        _bind(f"/proc/{pid}/ns/net", netns_path)
+    finally:
+        _release(pid, go)
+
+
+def remove_namespaces(*paths: Path) -> None:
+    """Unmount and delete what :func:`make_namespaces` made (missing ones are fine)."""
+    for path in paths:
+        _libc().umount2(str(path).encode(), _MNT_DETACH)
+        path.unlink(missing_ok=True)

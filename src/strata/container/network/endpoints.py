@@ -232,10 +232,18 @@ def _rootless_network(store: ContainerStore, c: Container, mode: str, reconcile:
         ports = allocate_ports(c, _live_others(store, c, reconcile), "")
         c = store.update(c.id, ports=[p.to_json() for p in ports], netns=str(store.root / "netns" / c.id),
                          net_owner=_me())
+        cdir = container_dir(store.root, c.id)
+        userns = cdir / "userns" if c.host_config.get("UsernsMode") == "keep-id" else None
         try:
             _write_files(store, c, "", mode)
-            create_netns(Path(c.netns))
-            _connect(Path(c.netns), ports, container_dir(store.root, c.id) / pasta.PID_FILE)
+            if userns is not None:  # keep-id: the network namespace belongs to the container's user namespace
+                from strata.rootless.keepid import make_namespaces
+
+                Path(c.netns).parent.mkdir(parents=True, exist_ok=True)
+                make_namespaces(userns, Path(c.netns))
+            else:
+                create_netns(Path(c.netns))
+            _connect(Path(c.netns), ports, cdir / pasta.PID_FILE, userns)
         except BaseException:
             c = _teardown_locked(store, c)
             raise
@@ -243,7 +251,7 @@ def _rootless_network(store: ContainerStore, c: Container, mode: str, reconcile:
         return store.update(c.id, networks={k: {**v, **live} for k, v in c.networks.items()})
 
 
-def _connect(netns: Path, ports: list[Mapping], pid_file: Path) -> None:
+def _connect(netns: Path, ports: list[Mapping], pid_file: Path, userns: Path | None) -> None:
     """pasta (Podman 5's default), else or when ``STRATA_ROOTLESS_NETWORK=slirp4netns`` slirp4netns."""
     import shutil
 
@@ -252,9 +260,9 @@ def _connect(netns: Path, ports: list[Mapping], pid_file: Path) -> None:
     wanted = os.environ.get("STRATA_ROOTLESS_NETWORK", "")
     if wanted == "slirp4netns" or (wanted != "pasta" and shutil.which("pasta") is None):
         pasta.check_privileged(ports)
-        slirp.start(netns, ports, pid_file)
+        slirp.start(netns, ports, pid_file, userns)
     else:
-        pasta.start(netns, ports, pid_file)
+        pasta.start(netns, ports, pid_file, userns)
 
 
 def _rootless() -> bool:
@@ -314,6 +322,12 @@ def _teardown_locked(store: ContainerStore, c: Container, during: Callable[[], N
         from strata.container.network import pasta
 
         pasta.stop(cdir / pasta.PID_FILE)
+    if (cdir / "userns").exists():  # a keep-id container's own user namespace
+        from strata.rootless.keepid import remove_namespaces
+
+        if c.netns:
+            remove_namespaces(Path(c.netns))
+        remove_namespaces(cdir / "userns")
     if c.netns:
         netns = Path(c.netns)
         try:

@@ -30,13 +30,13 @@ def _spec(ports: list[Mapping], protocol: str) -> list[str]:
     return [",".join(specs)] if specs else ["none"]  # fmt: skip
 
 
-def pasta_args(netns: Path, ports: list[Mapping], pid_file: Path) -> list[str]:
+def pasta_args(netns: Path, ports: list[Mapping], pid_file: Path, userns: Path | None = None) -> list[str]:
     """pasta's command line: configure the namespace's interface, forward exactly the published ports
     (no automatic forwarding either way), no gateway mapping to the host's loopback."""
     return [
         "pasta", "--config-net", "--quiet", "--no-map-gw",
         "-t", *_spec(ports, "tcp"), "-u", *_spec(ports, "udp"), "-T", "none", "-U", "none",
-        "--pid", str(pid_file), "--netns", str(netns),
+        "--pid", str(pid_file), *(["--userns", str(userns)] if userns else []), "--netns", str(netns),
     ]  # fmt: skip
 
 
@@ -57,7 +57,7 @@ def check_privileged(ports: list[Mapping]) -> None:
             )
 
 
-def start(netns: Path, ports: list[Mapping], pid_file: Path) -> None:
+def start(netns: Path, ports: list[Mapping], pid_file: Path, userns: Path | None = None) -> None:
     """Connect ``netns`` (pasta forks to the background once the namespace is set up)."""
     check_privileged(ports)
     if shutil.which("pasta") is None:
@@ -66,7 +66,7 @@ def start(netns: Path, ports: list[Mapping], pid_file: Path) -> None:
             "or use --network none or --network host",
             exit_code=125,
         )
-    done = subprocess.run(pasta_args(netns, ports, pid_file), capture_output=True, text=True, check=False,
+    done = subprocess.run(pasta_args(netns, ports, pid_file, userns), capture_output=True, text=True, check=False,
                           stdin=subprocess.DEVNULL)  # fmt: skip
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.splitlines() if ln.strip() and "syslog" not in ln]

@@ -26,7 +26,7 @@ def _error(detail: str) -> StrataError:
     return StrataError(f"setting up slirp4netns for the rootless network: {detail}", exit_code=125)
 
 
-def start(netns: Path, ports: list[Mapping], pid_file: Path) -> None:
+def start(netns: Path, ports: list[Mapping], pid_file: Path, userns: Path | None = None) -> None:
     """Connect ``netns`` and forward ``ports``; the daemon's pid goes to ``pid_file``."""
     if shutil.which("slirp4netns") is None:
         raise StrataError("rootless networking needs pasta or slirp4netns: install the passt or slirp4netns "
@@ -39,7 +39,8 @@ def start(netns: Path, ports: list[Mapping], pid_file: Path) -> None:
         with log.open("wb") as err:
             proc = subprocess.Popen(
                 ["slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--netns-type=path",
-                 f"--ready-fd={ready_w}", f"--api-socket={API_SOCKET}", str(netns), "tap0"],
+                 f"--ready-fd={ready_w}", f"--api-socket={API_SOCKET}",
+                 *([f"--userns-path={userns}"] if userns else []), str(netns), "tap0"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                 pass_fds=(ready_w,), start_new_session=True, cwd=sock.parent,  # a socket path is short
             )  # fmt: skip
