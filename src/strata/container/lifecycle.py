@@ -420,7 +420,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
     )
     apply_resources(spec, hc)
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
-        strip_limits(spec, hc)
+        strip_limits(spec, hc, c.id)
         if hc.get("UsernsMode") == KEEP_ID:
             userns = cdir / "userns"  # made with its network namespace (default network)
             apply_keep_id(spec, bool(c.config.get("User")), userns if userns.exists() else None)

@@ -45,24 +45,35 @@ def _own_cgroup() -> Path | None:
     return None
 
 
-def delegated_controllers(uid: int | None = None) -> set[str]:
-    """The controllers the user may use: those of the nearest ancestor of this process's cgroup that
-    belongs to ``uid`` (default: the owner of this process's user namespace, i.e. the host user)."""
+def _delegation_root(uid: int | None = None) -> Path | None:
+    """The topmost ancestor of this process's cgroup that belongs to ``uid`` (default: the host user
+    behind this namespace): systemd's ``user@UID.service`` where it delegates."""
     here = _own_cgroup()
     if here is None:
-        return set()
+        return None
     owner = _host_uid() if uid is None else uid
+    found = None
     for path in (here, *here.parents):
-        if path == CGROUP_ROOT.parent or not str(path).startswith(str(CGROUP_ROOT)):
+        if path == CGROUP_ROOT or not str(path).startswith(str(CGROUP_ROOT)):
             break
         try:
-            st = os.stat(path / "cgroup.procs")
-            if st.st_uid != owner:
-                continue
-            return set((path / "cgroup.controllers").read_text().split())
+            if os.stat(path / "cgroup.procs").st_uid != owner:
+                break
         except OSError:
-            continue
-    return set()
+            break
+        found = path
+    return found
+
+
+def delegated_controllers(uid: int | None = None) -> set[str]:
+    """The controllers the user may use (those of its delegated cgroup; none on cgroup v1)."""
+    root = _delegation_root(uid)
+    if root is None:
+        return set()
+    try:
+        return set((root / "cgroup.controllers").read_text().split())
+    except OSError:
+        return set()
 
 
 def _host_uid() -> int:
@@ -86,12 +97,16 @@ def discarded_limits(host_config: dict[str, Any]) -> list[str]:
     return [_LIMITS[key][2] for key in asked if _LIMITS[key][0] not in have]
 
 
-def strip_limits(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
-    """Drop from the OCI spec the limits the user's cgroup cannot take (runc would refuse to start)."""
+def strip_limits(spec: dict[str, Any], host_config: dict[str, Any], cid: str = "") -> None:
+    """Drop from the OCI spec the limits the user's cgroup cannot take (runc would refuse to start); the
+    ones it can go to a cgroup of the container's below the user's delegated one."""
     resources = spec.get("linux", {}).get("resources")
     if not isinstance(resources, dict):
         return
     have = delegated_controllers()
+    root = _delegation_root() if have and cid else None
+    if root is not None and any(host_config.get(k) and c in have for k, (c, _, _) in _LIMITS.items()):
+        spec["linux"]["cgroupsPath"] = "/" + str(root.relative_to(CGROUP_ROOT) / f"strata-{cid}")
     for key, (controller, (oci_key, *fields), _) in _LIMITS.items():
         if not host_config.get(key) or controller in have:
             continue
