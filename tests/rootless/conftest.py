@@ -146,7 +146,10 @@ def make_user() -> Iterator[Callable[..., User]]:
                 proc.terminate()
                 proc.wait(timeout=30)
             _stop_pause(u.uid)
-            subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+            for _ in range(100):  # userdel refuses while a process of the user (a dying pasta) is left
+                if subprocess.run(["userdel", "-r", name], check=False, capture_output=True).returncode in (0, 6):
+                    break
+                time.sleep(0.1)
             for path in ("/etc/subuid", "/etc/subgid"):
                 if _ranges(path, name) is not None:
                     flag = "--del-subuids" if path.endswith("subuid") else "--del-subgids"
