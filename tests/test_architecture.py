@@ -34,7 +34,7 @@ ALLOWED = {
     "gotemplate": BASE | {"compat"},
     "image": BASE | {"archive"},
     "store": BASE | {"archive", "rootless"},  # rootless: is_rootless (the store's modes)
-    "engine": BASE | {"store", "image", "archive"},
+    "engine": BASE | {"store", "image", "archive", "rootless"},
     "copier": BASE | {"image", "transports"},
     "transports": BASE | {"image", "archive", "store", "engine", "distribution"},
     "distribution": BASE,

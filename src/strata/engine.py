@@ -405,11 +405,13 @@ class Engine:
 
             from strata.archive import apply_layer
             from strata.atomicfile import fsync_dir
+            from strata.rootless.mode import overlay_xattr_prefix
 
             tmp = self.store.temp_dir("layer-")
             try:
                 with self._opener(blob)() as f:
-                    apply_layer(f, tmp / "diff", whiteouts="overlay", devices="make")
+                    apply_layer(f, tmp / "diff", whiteouts="overlay", devices="make",
+                                overlay_xattr_prefix=overlay_xattr_prefix())  # user.overlay. when rootless
                 _sync_filesystem(tmp)  # the files are on disk before the dir can be seen complete
                 os.replace(tmp / "diff", final)
                 fsync_dir(final.parent)

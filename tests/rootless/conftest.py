@@ -7,6 +7,7 @@ its home, its ranges and the mount are removed afterwards.
 
 from __future__ import annotations
 
+import io
 import os
 import pwd
 import shutil
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import tempfile
 import time
 import uuid
@@ -36,6 +38,7 @@ class User:
     libdir: Path
     subuid: tuple[int, int] | None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # set by a test for the commands it runs
 
     def env(self) -> dict[str, str]:
         site = sysconfig.get_paths()["purelib"]
@@ -47,6 +50,7 @@ class User:
             "PYTHONPATH": f"{SRC}:{site}",
             "LD_LIBRARY_PATH": str(self.libdir),
             "LC_ALL": "C.UTF-8",
+            **self.extra_env,
         }
 
     def argv(self, *args: str) -> list[str]:
@@ -142,7 +146,10 @@ def make_user() -> Iterator[Callable[..., User]]:
                 proc.terminate()
                 proc.wait(timeout=30)
             _stop_pause(u.uid)
-            subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+            for _ in range(100):  # userdel refuses while a process of the user (a dying pasta) is left
+                if subprocess.run(["userdel", "-r", name], check=False, capture_output=True).returncode in (0, 6):
+                    break
+                time.sleep(0.1)
             for path in ("/etc/subuid", "/etc/subgid"):
                 if _ranges(path, name) is not None:
                     flag = "--del-subuids" if path.endswith("subuid") else "--del-subgids"
@@ -175,3 +182,29 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
         except OSError:
             time.sleep(0.1)
     raise AssertionError("the registry did not listen in time")
+
+
+APPLETS = ("sh", "id", "stat", "sleep", "ps", "cat", "chown", "mkdir", "readlink", "true", "rm", "touch", "ls",
+           "echo", "mount", "httpd", "wget", "nc", "find", "ip", "cp")  # fmt: skip
+
+
+def busybox_rootfs(path: Path) -> None:
+    """A rootfs tar: a static busybox with its applets, /etc/passwd, /var/www and a dir owned by 1000."""
+    data = Path("/bin/busybox").read_bytes()
+    with tarfile.open(path, "w") as tar:
+        for name, uid in (("bin", 0), ("etc", 0), ("var", 0), ("var/www", 0), ("home", 0), ("home/user", 1000),
+                          ("tmp", 0)):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, 0o755, uid, uid, 1e9
+            info.mode = 0o1777 if name == "tmp" else 0o755
+            tar.addfile(info)
+        for name, content in (("bin/busybox", data), ("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"),
+                              ("var/www/index.html", b"hello from a rootless container\n")):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(content), 0o755, 1e9
+            tar.addfile(info, io.BytesIO(content))
+        for applet in APPLETS:
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname, link.mtime = tarfile.SYMTYPE, "busybox", 1e9
+            tar.addfile(link)
+    path.chmod(0o644)

@@ -5,42 +5,24 @@ the container-side owners (0 and 1000, never the host's subordinate ids)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from conftest import User, pause_pid
+from conftest import User, busybox_rootfs, pause_pid
 
-BUSYBOX = Path("/bin/busybox")
 pytestmark = [
     pytest.mark.timeout(600),
-    pytest.mark.skipif(not BUSYBOX.is_file(), reason="needs busybox-static"),
+    pytest.mark.skipif(not Path("/bin/busybox").is_file(), reason="needs busybox-static"),
 ]
-APPLETS = ("sh", "id", "stat", "sleep", "ps", "cat", "chown", "mkdir", "readlink", "true")
-
-
-def _busybox_rootfs(path: Path) -> None:
-    data = BUSYBOX.read_bytes()
-    with tarfile.open(path, "w") as tar:
-        for name, uid in (("bin", 0), ("home", 0), ("home/user", 1000)):
-            info = tarfile.TarInfo(name)
-            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, uid, uid
-            tar.addfile(info)
-        info = tarfile.TarInfo("bin/busybox")
-        info.size, info.mode = len(data), 0o755
-        tar.addfile(info, io.BytesIO(data))
-        for applet in APPLETS:
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
-    path.chmod(0o644)
 
 
 @pytest.fixture(scope="module")
 def image(user: User) -> str:
-    _busybox_rootfs(user.home / "bb.tar")
+    busybox_rootfs(user.home / "bb.tar")
     user.strata("import", "bb.tar", "bb:1")
     return "bb:1"
 
@@ -112,3 +94,61 @@ def test_container_root_is_only_the_user_on_the_host(user: User, image: str) -> 
     assert (os.lstat(shared / "f").st_uid, os.lstat(shared / "f").st_gid) == (user.uid, user.gid)
     assert user.subuid is not None
     assert os.lstat(shared / "d").st_uid == user.subuid[0] + 999
+
+
+def test_stop_restart_and_rm_force_without_delegated_cgroups(user: User, image: str) -> None:
+    """``runc kill --all`` needs the container's cgroup, which a rootless container without delegation
+    lacks: stop (sleep as pid 1 ignores SIGTERM, so SIGKILL follows), restart and rm -f still end it."""
+    import time
+
+    user.strata("run", "-d", "--name", "stopper", "-u", "0", image, "sleep", "300")
+    try:
+        began = time.monotonic()
+        assert user.strata("stop", "-t", "1", "stopper").stdout == "stopper\n"
+        assert time.monotonic() - began < 20
+        state = user.strata("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "stopper").stdout
+        assert state == "exited 137\n"
+        user.strata("restart", "-t", "1", "stopper")
+        assert user.strata("inspect", "-f", "{{.State.Status}}", "stopper").stdout == "running\n"
+        assert user.strata("kill", "stopper").stdout == "stopper\n"
+        user.strata("start", "stopper")
+        assert user.strata("rm", "-f", "stopper").stdout == "stopper\n"
+    finally:
+        user.strata("rm", "-f", "stopper", check=False)
+    assert user.strata("ps", "-aq").stdout == ""
+
+
+def test_a_killed_pause_process_is_replaced_in_the_namespace_containers_still_use(user: User, image: str) -> None:
+    """Podman's rejoin: with the pause process gone, the next command joins the namespace a container's
+    monitor still runs in (its overlay mount and runc state are there) and leaves a new pause process."""
+    before = user.strata("unshare", "readlink", "/proc/self/ns/user").stdout
+    user.strata("run", "-d", "--name", "survivor", "-u", "0", image, "sleep", "300")
+    try:
+        old = pause_pid(user.uid)
+        assert old is not None
+        os.kill(old, 9)
+        assert user.strata("exec", "survivor", "true", check=False).returncode == 0
+        new = pause_pid(user.uid)
+        assert new is not None and new != old
+        assert os.readlink(f"/proc/{new}/ns/user") + "\n" == before
+        assert user.strata("stop", "-t", "1", "survivor").stdout == "survivor\n"
+    finally:
+        user.strata("rm", "-f", "survivor", check=False)
+    assert user.strata("ps", "-aq").stdout == ""
+    os.kill(pause_pid(user.uid) or 0, 9)  # nothing left in it: the next command makes a fresh namespace
+    after = user.strata("unshare", "readlink", "/proc/self/ns/user").stdout
+    assert after.startswith("user:[") and after != before
+
+
+def test_inspect_shows_the_user_namespace_mapping(user: User, image: str) -> None:
+    user.strata("create", "--name", "mapped", image, "true")
+    try:
+        maps = json.loads(user.strata("inspect", "-f", "{{json .HostConfig.IDMappings}}", "mapped").stdout)
+        mode = user.strata("inspect", "-f", "{{json .HostConfig.UsernsMode}}", "mapped").stdout
+    finally:
+        user.strata("rm", "mapped")
+    assert user.subuid is not None
+    start, count = user.subuid
+    assert maps["UidMap"] == [f"0:{user.uid}:1", f"1:{start}:{count}"]
+    assert maps["GidMap"][0] == f"0:{user.gid}:1"
+    assert mode == '""\n'  # Podman's default rootless mode: the user's namespace itself

@@ -133,6 +133,9 @@ def write_tar_from_dir(
     )
 
 
+_FUSE_OPAQUE_NAMES = frozenset({".wh..wh..opq", ".wh..opq"})
+
+
 class _Walker:
     def __init__(self, writer: TarWriter, from_upper: bool) -> None:
         self.writer = writer
@@ -141,6 +144,8 @@ class _Walker:
 
     def walk(self, dir_fd: int, prefix: str) -> None:
         for name in _sorted_names(dir_fd):
+            if self.from_upper and name in _FUSE_OPAQUE_NAMES:
+                continue  # fuse-overlayfs's markers next to its opaque xattr (the marker comes from that)
             path = prefix + name
             try:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)

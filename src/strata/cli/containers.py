@@ -137,6 +137,7 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
     p.add_argument("--runtime", help="OCI runtime to use (runc, crun)")
+    p.add_argument("--userns", default="", help="user namespace: host, or keep-id (rootless: your uid inside)")
     p.add_argument("--storage-driver", help="rootfs driver: overlay (default when it mounts) or vfs")
     p.add_argument("--security-opt", action="append", default=[],
                    help="security options (seccomp=unconfined|PROFILE.json, no-new-privileges)")
@@ -272,8 +273,13 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         detach=bool(getattr(args, "detach", False)), security_opt=list(args.security_opt),
         net=_net_options(args), resources=resources, stop_signal=args.stop_signal,
         stop_timeout=_stop_timeout(args), cidfile=args.cidfile, healthcheck=_healthcheck(args),
+        userns=args.userns,
     )
-    return lc.create(store, opts)
+    c = lc.create(store, opts)
+    from strata.cli.unshare import warn_rootless
+
+    warn_rootless(ctx, c.host_config)  # limits a rootless container cannot have: Docker's warnings
+    return c
 
 
 def _healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from typing import Any
 from strata.errors import StrataError
 from strata.rootless import ENV_MARKER
 
-__all__ = ["IMAGE_ONLY", "OUTSIDE", "reenter", "register"]
+__all__ = ["IMAGE_ONLY", "OUTSIDE", "reenter", "register", "warn_rootless"]
 
 # commands that never touch the local store: they run as the user, outside any namespace
 OUTSIDE = frozenset({"registry", "login", "logout", "search", "version"})
@@ -85,3 +85,15 @@ def reenter(args: argparse.Namespace, word: str | None) -> None:
         return  # as before rootless support: image commands with every file owned by the user
     os.environ["STRATA_ROOT"] = root
     os.environ[ENV_MARKER] = "1"
+
+
+def warn_rootless(ctx: Any, host_config: dict[str, Any]) -> None:
+    """Docker's ``WARNING:`` lines (stderr) for the resource limits a rootless container runs without."""
+    from strata.rootless.mode import in_user_namespace
+
+    if not in_user_namespace():
+        return
+    from strata.rootless.cgroups import discarded_limits
+
+    for text in discarded_limits(host_config):
+        print(f"WARNING: {text}", file=ctx.err)

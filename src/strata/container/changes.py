@@ -30,7 +30,7 @@ from typing import BinaryIO
 from strata.archive import write_tar_from_dir
 from strata.archive.dirs import DirWalker, Entry, list_dir, walk_tree
 from strata.archive.hashing import LayerInfo
-from strata.container.rootfs import INIT_FILES, OPAQUE_XATTR, Rootfs, is_whiteout
+from strata.container.rootfs import FUSE_OPAQUE_NAMES, INIT_FILES, Rootfs, is_opaque, is_whiteout
 
 __all__ = ["changes", "rw_size", "staged_upper", "write_layer_tar"]
 
@@ -49,10 +49,7 @@ def _dir_fd(path: Path) -> Iterator[int]:
 
 
 def _opaque(fd: int) -> bool:
-    try:
-        return os.getxattr(fd, OPAQUE_XATTR) == b"y"
-    except OSError:
-        return False
+    return is_opaque(fd)  # trusted.overlay.opaque, or user.overlay.opaque in a rootless store
 
 
 class _Fds:
@@ -170,6 +167,8 @@ def _upper_changes(upper: int, lowers: _LowerDirs) -> Iterator[tuple[str, str]]:
     (opaque: removed and made again, or inside such a directory) also lists those entries as deleted."""
     hiding: set[Parts] = set()
     for e in walk_tree(upper):
+        if e.name in FUSE_OPAQUE_NAMES:
+            continue  # fuse-overlayfs's own markers of an opaque directory (which its xattr says)
         if is_whiteout(e.st):
             yield "D", "/" + e.rel
             continue

@@ -115,7 +115,7 @@ def host_config_doc(c: Container) -> dict[str, Any]:
         "ExtraHosts": hc.get("ExtraHosts"), "GroupAdd": None, "IpcMode": "private",
         "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
         "PublishAllPorts": bool(hc.get("PublishAllPorts")), "ReadonlyRootfs": bool(hc.get("ReadonlyRootfs")), "SecurityOpt": hc.get("SecurityOpt"),
-        "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": c.runtime, "ConsoleSize": [0, 0],
+        "UTSMode": "", "UsernsMode": hc.get("UsernsMode") or "", "ShmSize": 67108864, "Runtime": c.runtime, "ConsoleSize": [0, 0],
         "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
         "BlkioWeightDevice": [], "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None,
         "BlkioDeviceReadIOps": None, "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0,
@@ -129,6 +129,7 @@ def host_config_doc(c: Container) -> dict[str, Any]:
         **({"Init": True} if hc.get("Init") else {}),
         **({"Mounts": hc["Mounts"]} if hc.get("Mounts") else {}),
         **({"Tmpfs": hc["Tmpfs"]} if hc.get("Tmpfs") else {}),
+        **({"IDMappings": hc["IDMappings"]} if hc.get("IDMappings") else {}),  # Podman's, rootless only
     }
 
 

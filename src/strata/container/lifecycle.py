@@ -52,6 +52,9 @@ from strata.container.spec import DEFAULT_CAPS, build_spec, container_config, re
 from strata.container.tty import get_winsize
 from strata.container.volumes import MountSpec, VolumeStore, fill_from_image, mount_points, oci_mounts
 from strata.errors import Conflict, StrataError
+from strata.rootless.cgroups import strip_limits
+from strata.rootless.keepid import KEEP_ID, apply_keep_id, keep_id_mapping, userns_mode
+from strata.rootless.mode import id_mappings, in_user_namespace
 
 __all__ = [
     "FREEZE_MARKER",
@@ -105,6 +108,7 @@ class CreateOptions:
     stop_timeout: int | None = None
     cidfile: str = ""
     healthcheck: dict[str, Any] | None = None  # from the --health-* flags (Docker's CLI)
+    userns: str = ""  # --userns: "", host, or keep-id (rootless, Podman's)
 
 
 @dataclass
@@ -311,19 +315,20 @@ def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> d
         "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
         "RestartPolicy": dict(opts.storage.restart), **opts.resources,
         "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
-        **net_hc,
+        **net_hc, **({"IDMappings": maps} if (maps := id_mappings()) else {}),  # rootless: the user namespace
+        **({"UsernsMode": userns_mode(opts.userns)} if opts.userns else {}),
     }
 
 
 def _prepare_rootfs(store: ContainerStore, c: Container, lowers: list[Path], wanted: str | None) -> Container:
     """The rootfs made (and mounted for overlay; vfs when overlayfs cannot mount and none was asked for)."""
     rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
-    rootfs.prepare(lowers)
+    rootfs.prepare(lowers, keep_id_mapping(c.host_config))
     if c.driver == "overlay":
         try:
             rootfs.mount()
         except StrataError:
-            if wanted is not None:
+            if wanted is not None or c.host_config.get("UsernsMode") == KEEP_ID:
                 raise
             c = _fall_back_to_vfs(store, c, lowers)  # overlayfs cannot mount here
     return c
@@ -446,6 +451,11 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         netns_path=netns,
     )
     apply_resources(spec, hc)
+    if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
+        strip_limits(spec, hc, c.id)
+        if hc.get("UsernsMode") == KEEP_ID:
+            userns = cdir / "userns"  # made with its network namespace (default network)
+            apply_keep_id(spec, bool(c.config.get("User")), userns if userns.exists() else None)
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
 
 

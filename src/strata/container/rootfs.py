@@ -11,7 +11,8 @@ Layout under ``<root>/containers/<id>/``::
     lowers     the image's layer dirs, lowest first, one path per line
 
 Layer dirs come from ``engine.layer_dirs``: whiteouts as char devices 0/0, opaque dirs as the
-``trusted.overlay.opaque`` xattr. The vfs driver applies them while copying.
+``trusted.overlay.opaque`` xattr (``user.overlay.opaque`` in a rootless store, mounted with
+``userxattr``). The vfs driver applies them while copying.
 """
 
 from __future__ import annotations
@@ -21,23 +22,36 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from strata.atomicfile import write_bytes_atomic
 from strata.errors import StrataError, os_error_text
+from strata.rootless.mode import OPAQUE_XATTRS, in_user_namespace
 
 __all__ = [
     "DRIVERS",
+    "FUSE_OPAQUE_NAMES",
     "INIT_DIRS",
     "INIT_FILES",
     "Rootfs",
+    "is_opaque",
     "is_whiteout",
     "mount",
+    "mount_layers",
+    "storage_driver",
     "umount",
 ]
 
 DRIVERS = ("overlay", "vfs")
 OPAQUE_XATTR = "trusted.overlay.opaque"
+# what fuse-overlayfs also leaves in an opaque directory of its upper dir, next to the xattr
+FUSE_OPAQUE_NAMES = frozenset({".wh..wh..opq", ".wh..opq"})
+_OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
+# kernel overlay options tried in order: whole files in the upper dir (no redirects, no metacopy);
+# in a user namespace trusted.* xattrs are out of reach, so ``userxattr`` (user.overlay.*)
+_ROOT_OPTIONS = (",index=off,redirect_dir=off,metacopy=off", ",redirect_dir=off", "")
+_USERNS_OPTIONS = (",userxattr,index=off,redirect_dir=nofollow,metacopy=off", ",userxattr")
 INIT_DIRS = ("dev", "dev/pts", "dev/shm", "proc", "sys", "etc")
 INIT_FILES = (".dockerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console")
 MNT_DETACH = 2
@@ -65,11 +79,17 @@ def is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+def is_opaque(path: str | int) -> bool:
+    """Whether a directory (path or fd) is marked opaque, in any overlay implementation's xattr
+    (``trusted.overlay.`` as root, ``user.overlay.`` with ``userxattr``, fuse-overlayfs's own)."""
+    for name in OPAQUE_XATTRS:
+        try:
+            value = os.getxattr(path, name) if isinstance(path, int) else os.getxattr(path, name, follow_symlinks=False)
+            if value in (b"y", b"x"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _overlay_options(lowers: list[Path], upper: Path, work: Path, extra: str) -> tuple[str, str | None]:
@@ -89,9 +109,10 @@ def _overlay_options(lowers: list[Path], upper: Path, work: Path, extra: str) ->
 
 def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
     """Mount lowers (lowest first) + upper at target; redirect_dir and metacopy off so the upper
-    dir always holds whole files (what a layer tar needs)."""
+    dir always holds whole files (what a layer tar needs). Options the kernel refuses (EINVAL, or
+    EPERM for what needs privileges) give way to the next set."""
     last: OSError | None = None
-    for extra in (",index=off,redirect_dir=off,metacopy=off", ",redirect_dir=off", ""):
+    for extra in _USERNS_OPTIONS if in_user_namespace() else _ROOT_OPTIONS:
         opts, chdir = _overlay_options(lowers, upper, work, extra)
         cwd = os.getcwd() if chdir else None
         try:
@@ -101,13 +122,81 @@ def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> 
             return
         except OSError as e:
             last = e
-            if e.errno not in (errno.EINVAL,):
+            if e.errno not in (errno.EINVAL, errno.EPERM):
                 break
         finally:
             if cwd:
                 os.chdir(cwd)
     assert last is not None
     raise last
+
+
+def _mount_program() -> str:
+    """``$STRATA_OVERLAY_MOUNT_PROGRAM`` (Podman's ``mount_program``): ``fuse-overlayfs`` to always use it."""
+    return os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM", "")
+
+
+def mount_fuse_overlay(lowers: list[Path], upper: Path, work: Path, target: Path, extra: str = "") -> None:
+    """The same stack through fuse-overlayfs (a FUSE daemon of the user's), where the kernel refuses an
+    overlay mount in the user namespace; its opaque dirs carry ``user.fuseoverlayfs.opaque``."""
+    import subprocess
+
+    if shutil.which("fuse-overlayfs") is None:
+        raise OSError(errno.ENOENT, "fuse-overlayfs not found: install the fuse-overlayfs package")
+    opts = f"lowerdir={':'.join(str(p) for p in reversed(lowers))},upperdir={upper},workdir={work}"
+    opts += f",{extra}" if extra else ""
+    done = subprocess.run(["fuse-overlayfs", "-o", opts, str(target)], capture_output=True, text=True,
+                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+        raise OSError(errno.EPERM, f"fuse-overlayfs on {target}: {detail}")
+
+
+def mount_layers(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+    """The kernel's overlay, else (in a user namespace, or when asked for) fuse-overlayfs."""
+    if _mount_program() == "fuse-overlayfs":
+        mount_fuse_overlay(lowers, upper, work, target)
+        return
+    try:
+        mount_overlay(lowers, upper, work, target)
+    except OSError as e:
+        if not in_user_namespace() or shutil.which("fuse-overlayfs") is None:
+            raise
+        try:
+            mount_fuse_overlay(lowers, upper, work, target)
+        except OSError:
+            raise e from None
+
+
+def _probe(scratch: Path, how: Callable[[list[Path], Path, Path, Path], None]) -> bool:
+    dirs = [scratch / n for n in ("l", "u", "w", "m")]
+    try:
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
+        how([dirs[0]], dirs[1], dirs[2], dirs[3])
+        umount(str(dirs[3]))
+        return True
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def storage_driver(scratch: Path) -> str:
+    """What a new container's rootfs gets here, for ``info``: ``overlay2`` (the kernel's overlay; with
+    ``userxattr`` in a user namespace), ``fuse-overlayfs`` (rootless, where the kernel refuses it) or
+    ``vfs``; probed with mounts in ``scratch`` (a fresh directory under the store), removed afterwards."""
+    if os.environ.get("STRATA_STORAGE_DRIVER", "") == "vfs":
+        return "vfs"
+    fuse = in_user_namespace() or _mount_program() == "fuse-overlayfs"
+    try:
+        if _mount_program() != "fuse-overlayfs" and _probe(scratch / "kernel", mount_overlay):
+            return "overlay2"
+        if fuse and _probe(scratch / "fuse", mount_fuse_overlay):
+            return "fuse-overlayfs"
+        return "vfs"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def make_init_layer(path: Path) -> None:
@@ -159,9 +248,18 @@ class Rootfs:
         """Image layers then the init layer, lowest first."""
         return [*self.image_lowers(), self.init]
 
-    def prepare(self, image_lowers: list[Path]) -> None:
-        """Create the directories (and for vfs the full copy); does not mount."""
+    @property
+    def _id_mapping(self) -> Path:
+        return self.cdir / "fuse-idmapping"  # --userns=keep-id: fuse-overlayfs's uid/gid mapping options
+
+    def prepare(self, image_lowers: list[Path], id_mapping: str = "") -> None:
+        """Create the directories (and for vfs the full copy); does not mount. ``id_mapping``: the
+        fuse-overlayfs ``uidmapping=…,gidmapping=…`` every mount of this rootfs uses."""
         self.cdir.mkdir(parents=True, exist_ok=True)
+        if id_mapping:
+            if self.driver != "overlay":
+                raise StrataError("--userns=keep-id needs the overlay driver (fuse-overlayfs)", exit_code=125)
+            write_bytes_atomic(self._id_mapping, id_mapping.encode())
         write_bytes_atomic(self.cdir / "lowers", "".join(f"{p}\n" for p in image_lowers).encode())
         make_init_layer(self.init)
         if self.driver == "overlay":
@@ -181,7 +279,11 @@ class Rootfs:
         if self.driver == "vfs" or self.mounted():
             return
         try:
-            mount_overlay(self.lowers(), self.upper, self.work, self.path)
+            if self._id_mapping.exists():
+                mapping = self._id_mapping.read_text()
+                mount_fuse_overlay(self.lowers(), self.upper, self.work, self.path, mapping)
+            else:
+                mount_layers(self.lowers(), self.upper, self.work, self.path)
         except OSError as e:
             raise StrataError(f"error mounting container rootfs: {os_error_text(e)}") from None
 
@@ -202,7 +304,7 @@ def _copy_meta(src: str, dst: str, st: os.stat_result) -> None:
         os.chmod(dst, stat.S_IMODE(st.st_mode))
     try:
         for name in os.listxattr(src, follow_symlinks=False):
-            if name.startswith("trusted.overlay."):
+            if name.startswith(_OVERLAY_XATTR_PREFIXES):
                 continue
             os.setxattr(dst, name, os.getxattr(src, name, follow_symlinks=False), follow_symlinks=False)
     except OSError:
@@ -228,7 +330,7 @@ def apply_layer_dir(layer: Path, dest: Path) -> None:
     for dirpath, dirnames, filenames in os.walk(layer):
         rel = os.path.relpath(dirpath, layer)
         out_dir = os.path.normpath(os.path.join(dest, rel))
-        if rel != "." and _is_opaque(dirpath):
+        if rel != "." and is_opaque(dirpath):
             for child in os.listdir(out_dir) if os.path.isdir(out_dir) else []:
                 _remove(os.path.join(out_dir, child))
         for name in [*dirnames, *filenames]:

@@ -161,7 +161,11 @@ class Runtime:
 
     def kill(self, cid: str, signal: str = "KILL", *, all_processes: bool = False) -> bool:
         args = ["kill", *(["--all"] if all_processes else []), cid, signal]
-        return self._run(*args, what="kill", check=False).returncode == 0
+        if self._run(*args, what="kill", check=False).returncode == 0:
+            return True
+        # --all walks the container's cgroup: a rootless container without delegated cgroups has none,
+        # so signal its init (the pid namespace ends with it: SIGKILL to init kills every process)
+        return all_processes and self._run("kill", cid, signal, what="kill", check=False).returncode == 0
 
     def delete(self, cid: str, *, force: bool = False) -> None:
         if not (self.state_root / cid).exists():  # runc and crun keep a container's state in <root>/<id>

@@ -75,22 +75,95 @@ def pause_pid(run_dir: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _namespace_fds(pid: int) -> tuple[int, int] | None:
-    """Descriptors of ``pid``'s user and mount namespaces when ``pid`` is a live pause process whose user
-    namespace this user owns; ``None`` when it is gone (or the pid is someone else's now)."""
+def _is_pause(pid: int, cmdline: list[bytes]) -> bool:
+    return PAUSE_MARKER.encode() in cmdline
+
+
+def _is_strata(pid: int, cmdline: list[bytes]) -> bool:
+    """A strata command or container monitor that runs inside the rootless namespace."""
+    at = cmdline.index(b"-m") if b"-m" in cmdline else -2
+    if cmdline[at + 1 : at + 2] != [b"strata"]:
+        return False
+    try:  # strata's rootless namespace maps its root to this user (a monitor is a fork: no env marker)
+        first = Path(f"/proc/{pid}/uid_map").read_text().split()[:2]
+    except OSError:
+        return False
+    return first == ["0", str(os.getuid())]
+
+
+def _namespace_fds(pid: int, check: Callable[[int, list[bytes]], bool] = _is_pause) -> tuple[int, int] | None:
+    """Descriptors of ``pid``'s user and mount namespaces when ``pid`` is a live process ``check`` accepts
+    (by default: a pause process) whose user namespace this user owns and is not this process's;
+    ``None`` when it is gone (or the pid is someone else's now)."""
     fds: list[int] = []
     try:
         for ns in ("user", "mnt"):
             fds.append(os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC))
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         owner = struct.unpack("I", fcntl.ioctl(fds[0], NS_GET_OWNER_UID, b"\0" * 4))[0]
+        foreign = os.fstat(fds[0]).st_ino != os.stat("/proc/self/ns/user").st_ino
     except OSError:
-        owner, cmdline = -1, []
-    if owner == os.getuid() and PAUSE_MARKER.encode() in cmdline and len(fds) == 2:
+        owner, cmdline, foreign = -1, [], False
+    if owner == os.getuid() and foreign and len(fds) == 2 and check(pid, cmdline):
         return fds[0], fds[1]
     for fd in fds:
         os.close(fd)
     return None
+
+
+def _survivor() -> tuple[int, int] | None:
+    """The namespaces of a strata process still in the user's rootless namespace (a container's monitor)
+    when the pause process was killed: joining them keeps the containers and their mounts reachable."""
+    uid = os.getuid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+        except OSError:
+            continue
+        fds = _namespace_fds(int(name), _is_strata)
+        if fds is not None:
+            return fds
+    return None
+
+
+def _respawn_pause(fds: tuple[int, int]) -> int:
+    """A new pause process inside the namespaces ``fds`` (a survivor's); its pid."""
+    ready_r, ready_w = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child execs or exits
+        os.close(ready_r)
+        try:
+            _join(*fds)
+            pid = os.fork()
+            if pid == 0:
+                _exec_pause()
+            os.write(ready_w, f"P{pid}".encode())
+        except (OSError, RootlessError) as e:
+            os.write(ready_w, f"E{e}".encode(errors="replace"))
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    try:
+        answer = _read_all(ready_r).decode(errors="replace")
+    finally:
+        os.close(ready_r)
+        os.waitpid(child, 0)
+    if not answer.startswith("P"):
+        raise RootlessError(f"cannot rejoin the rootless namespace: {answer[1:] or 'the helper process died'}")
+    return int(answer[1:])
+
+
+def _exec_pause() -> None:
+    """In a forked child: become the pause process (own session, stdio on /dev/null); never returns."""
+    os.setsid()
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.execv(sys.executable, [sys.executable, "-S", "-I", "-c", _PAUSE_CODE, PAUSE_MARKER])
 
 
 def _pause_child(ready_w: int, go_r: int) -> None:
@@ -108,12 +181,7 @@ def _pause_child(ready_w: int, go_r: int) -> None:
             raise OSError(ctypes.get_errno(), "making / private in the mount namespace")
         pid = os.fork()
         if pid == 0:
-            os.setsid()
-            os.chdir("/")
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.execv(sys.executable, [sys.executable, "-S", "-I", "-c", _PAUSE_CODE, PAUSE_MARKER])
+            _exec_pause()
         os.write(ready_w, f"P{pid}".encode())
         os._exit(0)
     except OSError as e:
@@ -187,6 +255,12 @@ def _join(user_fd: int, mnt_fd: int) -> None:
         raise RootlessError(f"cannot return to {cwd} in the rootless namespace: {e.strerror}") from None
 
 
+def _record(run_dir: Path, pid: int) -> None:
+    tmp = run_dir / f"pause.pid.{os.getpid()}"
+    tmp.write_text(f"{pid}\n")
+    tmp.replace(run_dir / "pause.pid")
+
+
 def enter(maps: Callable[[], UserMaps]) -> None:
     """Join this user's rootless namespace, creating it (with ``maps()``, which raises ``RootlessError``
     when the user has no subordinate ids) on first use; returns as uid 0 inside it."""
@@ -194,14 +268,23 @@ def enter(maps: Callable[[], UserMaps]) -> None:
     with _locked(run_dir / "pause.lock"):
         pid = pause_pid(run_dir)
         fds = _namespace_fds(pid) if pid is not None else None
+        survivor = _survivor() if fds is None else None
+        if survivor is not None:  # the pause process was killed while containers still run: rejoin
+            try:
+                pid = _respawn_pause(survivor)
+            finally:
+                for fd in survivor:
+                    os.close(fd)
+            fds = _namespace_fds(pid)
+            if fds is None:
+                raise RootlessError("cannot rejoin the rootless namespace: the pause process died")
+            _record(run_dir, pid)
         if fds is None:
             pid = _spawn_pause(maps())
             fds = _namespace_fds(pid)
             if fds is None:
                 raise RootlessError("cannot create a user namespace: the pause process died")
-            tmp = run_dir / f"pause.pid.{os.getpid()}"
-            tmp.write_text(f"{pid}\n")
-            tmp.replace(run_dir / "pause.pid")
+            _record(run_dir, pid)
     try:
         _join(*fds)
     finally:

@@ -189,11 +189,9 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
         config = {**c.config, "Hostname": target.config.get("Hostname"),
                   "Domainname": target.config.get("Domainname") or ""}
         return store.update(c.id, config=config), path, done
-    if mode in ("default", "bridge") and is_rootless():
-        # netavark needs the host's root; rootless bridges (pasta/slirp4netns) are not built yet
-        if c.ports:
-            raise StrataError("rootless containers cannot publish ports yet: use --network host", exit_code=125)
-        mode = "none"
+    if mode not in ("host", "none") and is_rootless():
+        c = _rootless_network(store, c, mode, reconcile)
+        return c, c.netns, done
     if mode in ("host", "none"):
         _write_files(store, c, "", mode)
         return c, None, done
@@ -221,6 +219,51 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
         lock.close()
         raise
     return c, c.netns, Pending(store, c, proc, lock)
+
+
+def _rootless_network(store: ContainerStore, c: Container, mode: str, reconcile: Reconcile) -> Container:
+    """A rootless container's own namespace connected by pasta (netavark needs the host's root), its
+    published ports forwarded from the host; user-defined networks are refused with what works."""
+    from strata.container.network import pasta
+
+    if mode not in ("default", "bridge"):
+        raise StrataError(f"rootless containers can use only the default network (pasta), host or none, "
+                          f"not {mode!r}: user-defined networks need netavark as root", exit_code=125)
+    with NetworkStore(store.root).locked():
+        ports = allocate_ports(c, _live_others(store, c, reconcile), "")
+        c = store.update(c.id, ports=[p.to_json() for p in ports], netns=str(store.root / "netns" / c.id),
+                         net_owner=_me())
+        cdir = container_dir(store.root, c.id)
+        userns = cdir / "userns" if c.host_config.get("UsernsMode") == "keep-id" else None
+        try:
+            _write_files(store, c, "", mode)
+            if userns is not None:  # keep-id: the network namespace belongs to the container's user namespace
+                from strata.rootless.keepid import make_namespaces
+
+                Path(c.netns).parent.mkdir(parents=True, exist_ok=True)
+                make_namespaces(userns, Path(c.netns))
+            else:
+                create_netns(Path(c.netns))
+            _connect(Path(c.netns), ports, cdir / pasta.PID_FILE, userns)
+        except BaseException:
+            c = _teardown_locked(store, c)
+            raise
+        live = {**pasta.endpoint(Path(c.netns)), "EndpointID": secrets.token_hex(32), "_ifname": "pasta"}
+        return store.update(c.id, networks={k: {**v, **live} for k, v in c.networks.items()})
+
+
+def _connect(netns: Path, ports: list[Mapping], pid_file: Path, userns: Path | None) -> None:
+    """pasta (Podman 5's default), else or when ``STRATA_ROOTLESS_NETWORK=slirp4netns`` slirp4netns."""
+    import shutil
+
+    from strata.container.network import pasta, slirp
+
+    wanted = os.environ.get("STRATA_ROOTLESS_NETWORK", "")
+    if wanted == "slirp4netns" or (wanted != "pasta" and shutil.which("pasta") is None):
+        pasta.check_privileged(ports)
+        slirp.start(netns, ports, pid_file, userns)
+    else:
+        pasta.start(netns, ports, pid_file, userns)
 
 
 def _live_others(store: ContainerStore, c: Container, reconcile: Reconcile) -> list[Container]:
@@ -271,6 +314,16 @@ def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: N
 def _teardown_locked(store: ContainerStore, c: Container, during: Callable[[], None] | None = None) -> Container:
     cdir = container_dir(store.root, c.id)
     pending = during
+    if (cdir / "pasta.pid").exists():  # a rootless container's pasta
+        from strata.container.network import pasta
+
+        pasta.stop(cdir / pasta.PID_FILE)
+    if (cdir / "userns").exists():  # a keep-id container's own user namespace
+        from strata.rootless.keepid import remove_namespaces
+
+        if c.netns:
+            remove_namespaces(Path(c.netns))
+        remove_namespaces(cdir / "userns")
     if c.netns:
         netns = Path(c.netns)
         try:

@@ -1,0 +1,118 @@
+"""Resource limits of a rootless container: the runtime can only apply those whose cgroup v2
+controllers systemd delegates to the user (``/sys/fs/cgroup/user.slice/user-UID.slice/user@UID.service``
+holds ``cgroup.controllers`` and is the user's). On a cgroup v1 host, or without delegation, the limits
+are discarded with Docker's warnings and the container runs without them, as Docker's and Podman's
+rootless modes do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["delegated_controllers", "discarded_limits", "strip_limits"]
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# HostConfig key -> (the controller it needs, where it is in the OCI resources, Docker's warning)
+_LIMITS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "Memory": ("memory", ("memory",),
+               "Your kernel does not support memory limit capabilities or the cgroup is not mounted. "
+               "Limitation discarded."),
+    "CpuShares": ("cpu", ("cpu", "shares"),
+                  "Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded."),
+    "NanoCpus": ("cpu", ("cpu", "quota", "period"),
+                 "Your kernel does not support CPU CFS scheduler or the cgroup is not mounted. "
+                 "CPU quota discarded."),
+    "CpusetCpus": ("cpuset", ("cpu", "cpus"),
+                   "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded."),
+    "PidsLimit": ("pids", ("pids",),
+                  "Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. "
+                  "PIDs limit discarded."),
+}  # fmt: skip
+
+
+def _own_cgroup() -> Path | None:
+    """This process's cgroup v2 directory when the host runs the unified hierarchy only."""
+    if not (CGROUP_ROOT / "cgroup.controllers").is_file():
+        return None  # cgroup v1 (or hybrid): no rootless delegation
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("0::"):
+            return CGROUP_ROOT / line[3:].lstrip("/")
+    return None
+
+
+def _delegation_root(uid: int | None = None) -> Path | None:
+    """The topmost ancestor of this process's cgroup that belongs to ``uid`` (default: the host user
+    behind this namespace): systemd's ``user@UID.service`` where it delegates."""
+    here = _own_cgroup()
+    if here is None:
+        return None
+    owner = _host_uid() if uid is None else uid
+    found = None
+    for path in (here, *here.parents):
+        if path == CGROUP_ROOT or not str(path).startswith(str(CGROUP_ROOT)):
+            break
+        try:
+            if os.stat(path / "cgroup.procs").st_uid != owner:
+                break
+        except OSError:
+            break
+        found = path
+    return found
+
+
+def delegated_controllers(uid: int | None = None) -> set[str]:
+    """The controllers the user may use (those of its delegated cgroup; none on cgroup v1)."""
+    root = _delegation_root(uid)
+    if root is None:
+        return set()
+    try:
+        return set((root / "cgroup.controllers").read_text().split())
+    except OSError:
+        return set()
+
+
+def _host_uid() -> int:
+    """The host uid this process runs as (container root of a rootless namespace is the user)."""
+    try:
+        for line in Path("/proc/self/uid_map").read_text().splitlines():
+            inside, outside, _ = (int(x) for x in line.split())
+            if inside == 0:
+                return outside
+    except (OSError, ValueError):
+        pass
+    return os.getuid()
+
+
+def discarded_limits(host_config: dict[str, Any]) -> list[str]:
+    """Docker's warnings for the limits a rootless container cannot have here (none when delegated)."""
+    asked = [key for key in _LIMITS if host_config.get(key)]
+    if not asked:
+        return []
+    have = delegated_controllers()
+    return [_LIMITS[key][2] for key in asked if _LIMITS[key][0] not in have]
+
+
+def strip_limits(spec: dict[str, Any], host_config: dict[str, Any], cid: str = "") -> None:
+    """Drop from the OCI spec the limits the user's cgroup cannot take (runc would refuse to start); the
+    ones it can go to a cgroup of the container's below the user's delegated one."""
+    resources = spec.get("linux", {}).get("resources")
+    if not isinstance(resources, dict):
+        return
+    have = delegated_controllers()
+    root = _delegation_root() if have and cid else None
+    if root is not None and any(host_config.get(k) and c in have for k, (c, _, _) in _LIMITS.items()):
+        spec["linux"]["cgroupsPath"] = "/" + str(root.relative_to(CGROUP_ROOT) / f"strata-{cid}")
+    for key, (controller, (oci_key, *fields), _) in _LIMITS.items():
+        if not host_config.get(key) or controller in have:
+            continue
+        part = resources.get(oci_key)
+        if fields and isinstance(part, dict):
+            for name in fields:
+                part.pop(name, None)
+        if not fields or not part:
+            resources.pop(oci_key, None)
