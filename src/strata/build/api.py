@@ -8,8 +8,11 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from strata.build.builder import Builder, Puller
 from strata.build.context import BuildContext
+from strata.build.progress import ClassicProgress, Progress
+from strata.build.sendsize import sending_line
 from strata.build.state import BuildOptions
-from strata.build.steps import Runner, reap_orphans
+from strata.build.steps import Runner
+from strata.build.watchdog import reap_orphans
 from strata.container.records import ContainerStore
 from strata.digest import Digest
 from strata.dockerfile import parse
@@ -51,6 +54,30 @@ def _open_context(
     except ValueError:
         inside = None
     return BuildContext.from_dir(root, inside), inside
+
+
+class _Counting:
+    """A stream that counts what is read from it (the size of a context tar from stdin)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.count = stream, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def _send_size(ctx: BuildContext, opts: BuildOptions, name: str | None, text: str) -> int:
+    """What Docker's CLI sends: the context, and a Dockerfile from elsewhere added to it."""
+    forced = [n for n in (name, ".dockerignore") if n]
+    added = None if name is not None and opts.dockerfile != "-" else len(text.encode(errors="surrogateescape"))
+    return ctx.send_size(forced, added)
 
 
 def _download(url: str) -> Any:
@@ -98,21 +125,36 @@ def build(
     stdin: IO[bytes] | None = None,
     run_output: tuple[int | None, int | None] = (None, None),
     pull: Puller | None = None,
+    progress: Progress | None = None,
 ) -> BuildResult:
-    """Build ``opts``' Dockerfile; step lines go to ``out``, RUN output to the ``run_output`` fds.
-    Tags are set only when the whole build succeeded."""
+    """Build ``opts``' Dockerfile; step lines go to ``out``, RUN output to the ``run_output`` fds
+    (or all of it to ``progress``). Tags are set only when the whole build succeeded."""
     tags = [parse_tag_target(t) for t in opts.tags]
-    ctx, name = _open_context(engine, opts, stdin)
-    store = ContainerStore(Path(engine.root))
+    if progress is None:
+        progress = ClassicProgress(out or sys.stdout, *run_output, quiet=opts.quiet)
+    counted = _Counting(stdin) if stdin is not None and opts.context == "-" else None
+    source: Any = counted or stdin
+    error: str | None = "interrupted"
     try:
-        reap_orphans(store)
-        dockerfile = parse(_dockerfile_text(ctx, opts, name, stdin))
-        runner = Runner(engine, store, opts.network, *run_output)
-        builder = Builder(engine, runner, opts, out or sys.stdout, pull)
-        image_id = builder.build(dockerfile, ctx)
+        ctx, name = _open_context(engine, opts, source)
+        store = ContainerStore(Path(engine.root))
+        try:
+            reap_orphans(store)
+            text = _dockerfile_text(ctx, opts, name, stdin)
+            if not opts.context.startswith(("http://", "https://")):
+                progress.line(-1, sending_line(counted.count if counted else _send_size(ctx, opts, name, text)))
+            dockerfile = parse(text)
+            builder = Builder(engine, Runner(engine, store, opts.network), opts, progress, pull)
+            image_id = builder.build(dockerfile, ctx)
+        finally:
+            store.close()
+            ctx.close()
+        error = None
+    except StrataError as e:
+        error = str(e)
+        raise
     finally:
-        store.close()
-        ctx.close()
+        progress.close(error)
     for ref in tags:
         engine.tag(image_id, ref)
     return BuildResult(image_id, [ref.familiar_string() for ref in tags])

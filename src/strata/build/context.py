@@ -120,6 +120,22 @@ class BuildContext:
                     yield path, st
                 yield from below
 
+    def send_size(self, forced: list[str], added: int | None) -> int:
+        """The size of the tar Docker's CLI sends for this context (``forced``: the Dockerfile and
+        ``.dockerignore``, sent even when the patterns exclude them)."""
+        from strata.build.sendsize import tar_size
+
+        entries = [(rel, st, self._link(rel, st)) for rel, st in self.walk(".")]
+        listed = {rel for rel, _, _ in entries}
+        for rel in forced:
+            st = stat_in_root(self.fd, rel, follow=False)
+            if rel not in listed and st is not None:
+                entries.append((rel, st, self._link(rel, st)))
+        return tar_size(entries, added)
+
+    def _link(self, rel: str, st: os.stat_result) -> str:
+        return os.readlink(os.path.join(self.root, rel)) if stat.S_ISLNK(st.st_mode) else ""
+
     def digest(self, rels: list[str]) -> str:
         """Docker's ``file:``/``dir:``/``multi:`` hash of the sources (see ``build.tarsum``)."""
         digest = hash_sources(self._source_sums(rel) for rel in rels)

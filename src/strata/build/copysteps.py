@@ -183,9 +183,9 @@ class CopyStep:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _from_image(self, name: str) -> Digest | None:
-        for i, st in enumerate(self.b.stages[:-1]):
-            if st.name == name.lower() or str(i) == name:
-                return st.image_id
+        st = self.b.stage_named(name, by_index=True)
+        if st is not None:
+            return st.image_id
         try:
             return self.b.resolve_image(name)
         except StrataError as e:

@@ -10,16 +10,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from strata.build import watchdog
 from strata.build.scoped import mkdir_all
+from strata.build.watchdog import BUILDER_LABEL
 from strata.container import lifecycle as lc
 from strata.container.changes import staged_upper, write_layer_tar
 from strata.container.logs import read_log
-from strata.container.monitor import Attach, log_path, write_all
-from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
+from strata.container.monitor import Attach, log_path
+from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.spec import Bind
 from strata.container.volumes import MountSpec
@@ -29,32 +30,18 @@ from strata.errors import StrataError, os_error_text
 if TYPE_CHECKING:
     from strata.engine import Engine
 
-__all__ = ["BUILDER_LABEL", "Runner", "reap_orphans"]
+__all__ = ["Runner", "Sink"]
 
-BUILDER_LABEL = "strata.build.builder"  # "<pid>:<start time>" of the build that made the container
-
-
-def reap_orphans(store: ContainerStore) -> int:
-    """Remove step containers of builds that died (kill -9, a crash): their builder process is gone.
-    Every build does this first, so an interrupted build leaves nothing behind for long."""
-    removed = 0
-    for c in store.all():
-        owner = str((c.config.get("Labels") or {}).get(BUILDER_LABEL) or "")
-        pid, _, start = owner.partition(":")
-        if not pid.isdigit() or pid_alive(int(pid), int(start) if start.isdigit() else 0):
-            continue
-        lc.remove(store, c, force=True)
-        removed += 1
-    return removed
+Sink = Callable[[str, bytes], None]
 
 
-@dataclass
 class Runner:
-    engine: Engine
-    store: ContainerStore
-    network: str = "default"
-    stdout: int | None = None
-    stderr: int | None = None
+    """Step containers of one stage; ``sink(stream, data)`` gets what a RUN prints."""
+
+    def __init__(self, engine: Engine, store: ContainerStore, network: str = "default", sink: Sink | None = None) -> None:
+        self.engine, self.store, self.network, self.sink = engine, store, network, sink
+        self.active: Container | None = None  # the step container running now
+        self.cancelled = False
 
     @contextmanager
     def container(
@@ -100,7 +87,7 @@ class Runner:
                 fd, _ = mkdir_all(root_fd, bind.destination)
                 try:
                     real = os.readlink(f"/proc/self/fd/{fd}")  # not running yet: nothing can swap it
-                    shutil.copytree(real, bind.source, symlinks=True)
+                    shutil.copytree(real, bind.source, symlinks=True, dirs_exist_ok=True)  # create made it
                 finally:
                     os.close(fd)
         finally:
@@ -122,29 +109,42 @@ class Runner:
     def run(self, c: Container) -> int:
         """Run the container to its end; its exit code. Its output streams from its log to the build's
         output, and the build keeps its signals: Ctrl-C kills the step (as ``docker build`` cancels)."""
+        if self.cancelled:
+            raise StrataError("build cancelled")
+        watchdog.ensure(self.engine.root)
         done = threading.Event()
         tail = threading.Thread(target=self._stream_log, args=(c, done), daemon=True)
         tail.start()
+        self.active = c
         try:
             return lc.start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None))
         except BaseException:
             self._kill(c)
             raise
         finally:
+            self.active = None
             done.set()
             tail.join(10)
 
+    def cancel(self) -> None:
+        """From another thread: the running step (if any) is killed; no further step starts."""
+        self.cancelled = True
+        c = self.active
+        if c is not None:
+            try:
+                lc.runtime_for(self.store.root, c).kill(c.id, "KILL", all_processes=True)
+            except StrataError:
+                pass
+
     def _stream_log(self, c: Container, done: threading.Event) -> None:
-        if self.stdout is None and self.stderr is None:
+        if self.sink is None:
             return
         path = log_path(self.store.root, c.id)
         while not path.exists():
             if done.wait(0.02) and not path.exists():
                 return
         for stream, text, _ in read_log(path, follow=True, still_running=lambda: not done.is_set()):
-            fd = self.stderr if stream == "stderr" else self.stdout
-            if fd is not None:
-                write_all(fd, text.encode())
+            self.sink(stream, text.encode(errors="surrogateescape"))
 
     def _kill(self, c: Container) -> None:
         """An interrupted step: the container is killed and recorded as exited, so removing it is quick."""

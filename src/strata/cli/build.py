@@ -62,6 +62,20 @@ def _puller(ctx: Context, quiet: bool) -> Any:
     return pull
 
 
+def _progress(args: argparse.Namespace, ctx: Context) -> Any:
+    """``--progress``: ``tty`` the live view on stderr (BuildKit's), ``plain`` the classic lines;
+    ``auto`` the view when stderr is a terminal."""
+    from strata.build.progress import ClassicProgress, TtyProgress
+
+    mode = args.progress
+    if mode not in ("plain", "tty"):  # auto; an unknown mode too (the classic builder ignores the flag)
+        mode = "tty" if not args.quiet and os.isatty(sys.stderr.fileno()) else "plain"
+    if mode == "tty" and not args.quiet:
+        return TtyProgress(ctx.err, sys.stderr.fileno())
+    fds = (None, None) if args.quiet else (sys.stdout.fileno(), sys.stderr.fileno())
+    return ClassicProgress(ctx.out, *fds, quiet=args.quiet)
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -80,8 +94,7 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
     ctx.out.flush()
-    fds = (None, None) if args.quiet else (sys.stdout.fileno(), sys.stderr.fileno())
-    result = build(ctx.engine(), opts, out=ctx.out, stdin=stdin, run_output=fds, pull=_puller(ctx, args.quiet))
+    result = build(ctx.engine(), opts, stdin=stdin, pull=_puller(ctx, args.quiet), progress=_progress(args, ctx))
     if args.iidfile:
         with open(args.iidfile, "w") as f:
             f.write(str(result.image_id))
