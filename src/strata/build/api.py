@@ -8,6 +8,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from strata.build.builder import Builder, Puller
 from strata.build.context import BuildContext
+from strata.build.platforms import check_platform
 from strata.build.progress import ClassicProgress, Progress
 from strata.build.sendsize import sending_line
 from strata.build.state import BuildOptions
@@ -143,6 +144,8 @@ def build(
             text = _dockerfile_text(ctx, opts, name, stdin)
             if not opts.context.startswith(("http://", "https://")):
                 progress.line(-1, sending_line(counted.count if counted else _send_size(ctx, opts, name, text)))
+            if opts.platform:
+                opts.platform = check_platform(opts.platform)  # the daemon's check, after the context came
             dockerfile = parse(text)
             builder = Builder(engine, Runner(engine, store, opts.network), opts, progress, pull)
             image_id = builder.build(dockerfile, ctx)

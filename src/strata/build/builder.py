@@ -12,6 +12,7 @@ from strata.build.cache import BuildCache
 from strata.build.context import BuildContext, CopyError
 from strata.build.history import metadata_comment
 from strata.build.plan import StagePlan, make_plan
+from strata.build.platforms import check_platform
 from strata.build.progress import Progress
 from strata.build.state import DEFAULT_PATH, BuildArgs, BuildError, BuildOptions, Stage
 from strata.build.steps import Runner
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BuildError", "Builder"]
 
-Puller = Callable[[str], Digest]
+Puller = Callable[[str, str | None], object]  # (name, platform): pulls it into the store
 
 
 class Builder:
@@ -135,7 +136,16 @@ class Builder:
         if len(words) not in (1, 3) or (len(words) == 3 and words[1].lower() != "as"):
             raise ParseError(ins.line, "FROM requires either one or three arguments")
         name = expand(words[0], self._meta_env(), self.escape)
-        image_id, doc = self._base(name)
+        platform = self.opts.platform
+        for flag, value in ins.flags:
+            if flag != "platform":
+                raise ParseError(ins.line, f"Unknown flag: {flag}")
+            raw = expand(value or "", self._meta_env(), self.escape)
+            try:
+                platform = check_platform(raw) if raw else platform
+            except StrataError as e:
+                raise StrataError(f"failed to parse platform {raw}: {e}") from None
+        image_id, doc = self._base(name, platform)
         stage_name = sp.name or str(sp.index)
         cfg: dict[str, Any] = copy.deepcopy((doc or {}).get("config") or {}) if doc else {}
         if not any(e.startswith("PATH=") for e in cfg.get("Env") or []):
@@ -144,29 +154,30 @@ class Builder:
         self._triggers(stage)
         return stage
 
-    def _base(self, name: str) -> tuple[Digest | None, dict[str, Any] | None]:
+    def _base(self, name: str, platform: str | None) -> tuple[Digest | None, dict[str, Any] | None]:
         if name.lower() == "scratch":
             return None, None
         st = self.stage_named(name, by_index=False)
         if st is not None:
             return st.image_id, copy.deepcopy(st.doc)
-        image_id = self.resolve_image(name)
+        image_id = self.resolve_image(name, platform)
         return image_id, dict(self.engine.image_config(image_id).data)
 
-    def resolve_image(self, name: str) -> Digest:
+    def resolve_image(self, name: str, platform: str | None = None) -> Digest:
+        """A local image (whatever its platform, as Docker 20.10's classic builder), else pulled."""
         if self.opts.pull and self.pull is not None:
-            return self._pulled(name)
+            return self._pulled(name, platform)
         try:
             return self.engine.resolve_image(name)
         except ImageNotFound:
             if self.pull is None:
                 raise
-            return self._pulled(name)
+            return self._pulled(name, platform)
 
-    def _pulled(self, name: str) -> Digest:
+    def _pulled(self, name: str, platform: str | None) -> Digest:
         assert self.pull is not None
         with self.pull_lock:  # one pull at a time, whatever stage asks
-            self.pull(name)
+            self.pull(name, platform or self.opts.platform)
         return self.engine.resolve_image(name)
 
     def _triggers(self, stage: Stage) -> None:

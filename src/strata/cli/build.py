@@ -47,14 +47,14 @@ def _build_args(raw: list[str]) -> dict[str, str | None]:
 
 
 def _puller(ctx: Context, quiet: bool) -> Any:
-    def pull(name: str) -> Digest:
+    def pull(name: str, platform: str | None) -> Digest:
         from strata.cli.distribution import cmd_pull
 
         out = ctx.out
         if quiet:
             ctx.out = ctx.err
         try:
-            cmd_pull(argparse.Namespace(name=name, all_tags=False, quiet=quiet, platform=None), ctx)
+            cmd_pull(argparse.Namespace(name=name, all_tags=False, quiet=quiet, platform=platform), ctx)
         finally:
             ctx.out = out
         return ctx.engine().resolve_image(name)
@@ -89,7 +89,7 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         context=args.path, dockerfile=args.file, tags=list(args.tag), build_args=_build_args(args.build_arg),
         target=args.target, no_cache=args.no_cache, pull=args.pull,
         labels={k: v for k, _, v in (lbl.partition("=") for lbl in args.label)}, quiet=args.quiet,
-        network=args.network,
+        network=args.network, platform=args.platform,
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
