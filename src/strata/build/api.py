@@ -13,6 +13,7 @@ from strata.build.progress import ClassicProgress, Progress
 from strata.build.sendsize import sending_line
 from strata.build.state import BuildOptions
 from strata.build.steps import Runner
+from strata.build.summemo import SumMemo
 from strata.build.watchdog import reap_orphans
 from strata.container.records import ContainerStore
 from strata.digest import Digest
@@ -47,14 +48,21 @@ def _open_context(
         name = opts.dockerfile or "Dockerfile"
         return BuildContext.from_tar(_download(opts.context), engine.store.tmp, name), name
     root = Path(opts.context)
-    if opts.dockerfile in (None, "-"):
-        return BuildContext.from_dir(root, "Dockerfile" if opts.dockerfile is None else None), "Dockerfile"
-    df = Path(opts.dockerfile).absolute()
+    inside, found = _dockerfile_inside(root, opts.dockerfile)
+    ctx = BuildContext.from_dir(root, inside)
+    ctx.memo = SumMemo.for_context(Path(engine.root), root)
+    return ctx, found
+
+
+def _dockerfile_inside(root: Path, dockerfile: str | None) -> tuple[str | None, str | None]:
+    """The Dockerfile's path in a context directory for its ignore file, and the name to read."""
+    if dockerfile in (None, "-"):
+        return ("Dockerfile" if dockerfile is None else None), "Dockerfile"
     try:
-        inside = str(df.relative_to(root.absolute()))
+        inside = str(Path(dockerfile).absolute().relative_to(root.absolute()))
     except ValueError:
-        inside = None
-    return BuildContext.from_dir(root, inside), inside
+        return None, None
+    return inside, inside
 
 
 class _Counting:

@@ -16,12 +16,14 @@ from typing import Any
 from strata.archive.apply import apply_tar
 from strata.build.ignore import IgnoreRules, pattern_regex, read_patterns
 from strata.build.scoped import open_in_root, stat_in_root
+from strata.build.summemo import SumMemo
 from strata.build.tarsum import entry_sum, hash_sources
 from strata.errors import StrataError
 
 __all__ = ["BuildContext", "CopyError", "has_wildcards"]
 
 _WILD = re.compile(r"[*?\[]")
+_PARALLEL_FROM = 16 << 20  # bytes of files under a source: hashed by several threads
 
 
 def has_wildcards(path: str) -> bool:
@@ -43,6 +45,7 @@ class BuildContext:
         self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.rules = rules
         self._scratch = scratch
+        self.memo: SumMemo | None = None  # a context directory's remembered content sums
 
     @classmethod
     def from_dir(cls, root: Path, dockerfile: str | None) -> BuildContext:
@@ -62,6 +65,8 @@ class BuildContext:
         return cls(scratch / "ctx", _rules(scratch / "ctx", dockerfile), scratch)
 
     def close(self) -> None:
+        if self.memo is not None:
+            self.memo.save()
         os.close(self.fd)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
@@ -150,14 +155,21 @@ class BuildContext:
             if not real and self.is_context:  # the context's root: not among the sums Docker joins
                 top = ""
             else:
-                top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context)
+                top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context, memo=self.memo)
         finally:
             os.close(parent)
         if not stat.S_ISDIR(st.st_mode):
             return "file", [top]
         sums = [top] if top else []
-        for sub, sst in self.walk(real or "."):
-            sums.append(self._walked_sum(sub, sst))
+        entries = list(self.walk(real or "."))
+        big = sum(st.st_size for _, st in entries if stat.S_ISREG(st.st_mode)) > _PARALLEL_FROM
+        if big and len(entries) > 1:  # hashlib lets go of the GIL: files hash side by side
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                sums.extend(pool.map(lambda e: self._walked_sum(*e), entries))
+        else:
+            sums.extend(self._walked_sum(sub, sst) for sub, sst in entries)
         return "dir", sums
 
     def _walked_sum(self, rel: str, st: os.stat_result) -> str:
@@ -175,7 +187,8 @@ class BuildContext:
             st = target
         parent = open_in_root(self.fd, posixpath.dirname(rel) or "/", os.O_RDONLY | os.O_DIRECTORY)
         try:
-            return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context)
+            return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context,
+                             memo=self.memo)  # fmt: skip
         finally:
             os.close(parent)
 

@@ -16,10 +16,6 @@ from typing import TYPE_CHECKING, Any
 from strata.build import watchdog
 from strata.build.scoped import mkdir_all
 from strata.build.watchdog import BUILDER_LABEL
-from strata.container import lifecycle as lc
-from strata.container.changes import staged_upper, write_layer_tar
-from strata.container.logs import read_log
-from strata.container.monitor import Attach, log_path
 from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.spec import Bind
@@ -33,6 +29,13 @@ if TYPE_CHECKING:
 __all__ = ["Runner", "Sink"]
 
 Sink = Callable[[str, bytes], None]
+
+
+def _lc() -> Any:
+    """``container.lifecycle``, loaded when a step needs a container (a cached rebuild never does)."""
+    from strata.container import lifecycle
+
+    return lifecycle
 
 
 class Runner:
@@ -59,21 +62,21 @@ class Runner:
         step_cfg = {k: v for k, v in cfg.items() if k != "Volumes"}
         mounts = [MountSpec("bind", b.destination, b.source, b.readonly, from_flag="-v")
                   for b in [*vol_binds, *(binds or [])]]
-        opts = lc.CreateOptions(
+        opts = _lc().CreateOptions(
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
             user=str(cfg.get("User") or ""), network=network or self.network, mounts=mounts,
             labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
         )  # fmt: skip
         try:
-            c = lc.create(self.store, opts)
+            c = _lc().create(self.store, opts)
             try:
                 self._fill_volumes(c, vol_binds)
                 yield c
             finally:
                 cur = self.store.by_id(c.id)
                 if cur is not None:
-                    lc.remove(self.store, cur, force=True)
+                    _lc().remove(self.store, cur, force=True)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -117,7 +120,9 @@ class Runner:
         tail.start()
         self.active = c
         try:
-            return lc.start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None))
+            from strata.container.monitor import Attach
+
+            return int(_lc().start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None)))
         except BaseException:
             self._kill(c)
             raise
@@ -132,13 +137,16 @@ class Runner:
         c = self.active
         if c is not None:
             try:
-                lc.runtime_for(self.store.root, c).kill(c.id, "KILL", all_processes=True)
+                _lc().runtime_for(self.store.root, c).kill(c.id, "KILL", all_processes=True)
             except StrataError:
                 pass
 
     def _stream_log(self, c: Container, done: threading.Event) -> None:
         if self.sink is None:
             return
+        from strata.container.logs import read_log
+        from strata.container.monitor import log_path
+
         path = log_path(self.store.root, c.id)
         while not path.exists():
             if done.wait(0.02) and not path.exists():
@@ -148,7 +156,7 @@ class Runner:
 
     def _kill(self, c: Container) -> None:
         """An interrupted step: the container is killed and recorded as exited, so removing it is quick."""
-        runtime = lc.runtime_for(self.store.root, c)
+        runtime = _lc().runtime_for(self.store.root, c)
         runtime.kill(c.id, "KILL", all_processes=True)
         deadline = time.monotonic() + 10
         while (runtime.state(c.id) or {}).get("status") == "running" and time.monotonic() < deadline:
@@ -160,6 +168,8 @@ class Runner:
     ) -> Digest:
         """The new image: ``parent`` + the container's changes (an empty layer when nothing changed);
         ``config_for(empty_layer)`` gives its config document."""
+        from strata.container.changes import staged_upper, write_layer_tar
+
         cdir = container_dir(self.store.root, c.id)
         with self.engine.writing():
             scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))

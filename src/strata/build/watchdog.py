@@ -10,7 +10,6 @@ import sys
 import threading
 from pathlib import Path
 
-from strata.container import lifecycle as lc
 from strata.container.records import ContainerStore, pid_alive, process_start
 
 __all__ = ["BUILDER_LABEL", "ensure", "reap_after", "reap_orphans"]
@@ -27,6 +26,8 @@ def reap_orphans(store: ContainerStore) -> int:
         pid, _, start = owner.partition(":")
         if not pid.isdigit() or pid_alive(int(pid), int(start) if start.isdigit() else 0):
             continue
+        from strata.container import lifecycle as lc  # loaded only when there is something to remove
+
         lc.remove(store, c, force=True)
         removed += 1
     return removed
