@@ -168,22 +168,16 @@ class Runner:
     ) -> Digest:
         """The new image: ``parent`` + the container's changes (an empty layer when nothing changed);
         ``config_for(empty_layer)`` gives its config document."""
-        from strata.container.changes import staged_upper, write_layer_tar
+        from strata.build.layerstore import commit_layer
+        from strata.container.changes import staged_upper
 
         cdir = container_dir(self.store.root, c.id)
         with self.engine.writing():
             scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
             try:
-                layer = scratch / "layer.tar"
                 with staged_upper(cdir, c.driver, scratch) as upper:
                     empty = not any(True for _ in os.scandir(upper))
-                    if not empty:
-                        with open(layer, "wb") as f:
-                            write_layer_tar(upper, f)
-                            f.flush()
-                            os.fsync(f.fileno())
-                cfg = config_for(empty)
-                return self.engine.add_image(cfg, None if empty else layer, parent=parent, tag=None)
+                    return commit_layer(self.engine, config_for(empty), None if empty else upper, parent)
             except OSError as e:
                 raise StrataError(f"failed to commit build step: {os_error_text(e)}") from None
             finally:
