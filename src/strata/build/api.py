@@ -84,7 +84,7 @@ class _Counting:
 
 def _send_size(ctx: BuildContext, opts: BuildOptions, name: str | None, text: str) -> int:
     """What Docker's CLI sends: the context, and a Dockerfile from elsewhere added to it."""
-    forced = [n for n in (name, ".dockerignore") if n]
+    forced = [n for n in (None if opts.dockerfile == "-" else name, ".dockerignore") if n]
     added = None if name is not None and opts.dockerfile != "-" else len(text.encode(errors="surrogateescape"))
     return ctx.send_size(forced, added)
 
