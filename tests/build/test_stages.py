@@ -139,3 +139,16 @@ def _sleepers() -> list[int]:
         except OSError:
             pass
     return found
+
+
+def test_quiet_build_shows_its_output_when_it_fails(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """Docker's ``-q``: nothing but the ID on success; on failure the build's output on stderr."""
+    ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN echo from-the-step && false\n")
+    r = strata("build", "-q", str(ctx), check=False)
+    assert (r.returncode, r.stdout) == (1, "")
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("Sending build context to Docker daemon")
+    assert "Step 2/2 : RUN echo from-the-step && false" in lines
+    assert "from-the-step" in lines and lines[-1] == "Error: The command '/bin/sh -c echo from-the-step && false' returned a non-zero code: 1"
+    ok = strata("build", "-q", str(_ctx(tmp_path, f"FROM {BUSYBOX}\nENV A=1\n")))
+    assert ok.stderr == "" and re.fullmatch(r"sha256:[0-9a-f]{64}\n", ok.stdout)

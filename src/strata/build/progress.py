@@ -44,10 +44,12 @@ class _Buffer:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, bytes]] = []
+        self.size = 0
         self.file: IO[bytes] | None = None
 
     def add(self, kind: str, data: bytes) -> None:
-        if self.file is None and len(self.items) > 4096:
+        self.size += len(data)
+        if self.file is None and self.size > 1 << 20:
             self.file = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - closed by replay()
         if self.file is not None:
             head = kind.encode() + b" " + str(len(data)).encode() + b"\n"
@@ -69,8 +71,13 @@ class _Buffer:
 class ClassicProgress(Progress):
     """Docker's classic lines to ``out``, RUN output to the ``stdout``/``stderr`` fds (None: dropped)."""
 
-    def __init__(self, out: TextIO, stdout: int | None, stderr: int | None, *, quiet: bool = False) -> None:
+    def __init__(self, out: TextIO, stdout: int | None, stderr: int | None, *, quiet: bool = False,
+                 quiet_errors: int | None = None) -> None:  # fmt: skip
+        """``quiet``: nothing shown; with ``quiet_errors`` (an fd), a failed build's output is written
+        there at its end (Docker's ``-q`` keeps the output and shows it on stderr when the build fails)."""
         self.out, self.fds, self.quiet = out, {"stdout": stdout, "stderr": stderr}, quiet
+        self.quiet_errors = quiet_errors
+        self.kept = _Buffer() if quiet and quiet_errors is not None else None
         self.order: list[int] = []
         self.done: set[int] = set()
         self.waiting: dict[int, _Buffer] = {}
@@ -80,6 +87,9 @@ class ClassicProgress(Progress):
         return next((s for s in self.order if s not in self.done), None)
 
     def _emit(self, kind: str, data: bytes) -> None:
+        if self.kept is not None:
+            self.kept.add(kind, data + b"\n" if kind == "line" else data)
+            return
         if kind == "line":
             if not self.quiet:
                 self.out.write(data.decode(errors="replace") + "\n")
@@ -132,6 +142,12 @@ class ClassicProgress(Progress):
                 buf = self.waiting.pop(stage, None)
                 for kind, data in buf.replay() if buf else []:
                     self._emit(kind, data)
+            kept, self.kept = self.kept, None
+            if kept is not None and error is not None and self.quiet_errors is not None:
+                from strata.container.monitor import write_all
+
+                for _, data in kept.replay():
+                    write_all(self.quiet_errors, data)
 
 
 @dataclass

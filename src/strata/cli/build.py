@@ -73,7 +73,7 @@ def _progress(args: argparse.Namespace, ctx: Context) -> Any:
     if mode == "tty" and not args.quiet:
         return TtyProgress(ctx.err, sys.stderr.fileno())
     fds = (None, None) if args.quiet else (sys.stdout.fileno(), sys.stderr.fileno())
-    return ClassicProgress(ctx.out, *fds, quiet=args.quiet)
+    return ClassicProgress(ctx.out, *fds, quiet=args.quiet, quiet_errors=sys.stderr.fileno() if args.quiet else None)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
