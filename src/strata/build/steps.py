@@ -68,6 +68,7 @@ class Runner:
             user=str(cfg.get("User") or ""), network=network or self.network, mounts=mounts,
             labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
         )  # fmt: skip
+        watchdog.ensure(self.engine.root)  # from the first step container on, a kill -9 is cleaned up
         try:
             c = _lc().create(self.store, opts)
             try:
@@ -114,7 +115,6 @@ class Runner:
         output, and the build keeps its signals: Ctrl-C kills the step (as ``docker build`` cancels)."""
         if self.cancelled:
             raise StrataError("build cancelled")
-        watchdog.ensure(self.engine.root)
         done = threading.Event()
         tail = threading.Thread(target=self._stream_log, args=(c, done), daemon=True)
         tail.start()
