@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from strata.archive.apply import apply_tar
 from strata.build.ignore import IgnoreRules, pattern_regex, read_patterns
 from strata.build.scoped import open_in_root, stat_in_root
 from strata.build.summemo import SumMemo
@@ -56,6 +55,8 @@ class BuildContext:
     @classmethod
     def from_tar(cls, stream: Any, tmp: Path, dockerfile: str | None) -> BuildContext:
         """Extract a context tar (any compression) streamed from ``stream``; ``tmp`` holds it."""
+        from strata.archive.apply import apply_tar
+
         scratch = Path(tempfile.mkdtemp(dir=tmp, prefix="build-context-"))
         try:
             apply_tar(stream, scratch / "ctx")
@@ -162,7 +163,7 @@ class BuildContext:
             return "file", [top]
         sums = [top] if top else []
         entries = list(self.walk(real or "."))
-        big = sum(st.st_size for _, st in entries if stat.S_ISREG(st.st_mode)) > _PARALLEL_FROM
+        big = self._unknown_bytes(entries) > _PARALLEL_FROM
         if big and len(entries) > 1:  # hashlib lets go of the GIL: files hash side by side
             from concurrent.futures import ThreadPoolExecutor
 
@@ -171,6 +172,12 @@ class BuildContext:
         else:
             sums.extend(self._walked_sum(sub, sst) for sub, sst in entries)
         return "dir", sums
+
+    def _unknown_bytes(self, entries: list[tuple[str, os.stat_result]]) -> int:
+        """Bytes of the regular files whose sums are not remembered (what hashing will read)."""
+        memo = self.memo
+        return sum(st.st_size for rel, st in entries
+                   if stat.S_ISREG(st.st_mode) and (memo is None or not memo.has(SumMemo.key(rel, st))))  # fmt: skip
 
     def _walked_sum(self, rel: str, st: os.stat_result) -> str:
         """Docker hashes what a walked symlink resolves to (inside the root); a dangling one, and a

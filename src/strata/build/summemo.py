@@ -41,6 +41,10 @@ class SumMemo:
         return "\0".join(str(v) for v in (rel, st.st_dev, st.st_ino, st.st_size, st.st_mode, st.st_uid, st.st_gid,
                                           st.st_mtime_ns, st.st_ctime_ns))  # fmt: skip
 
+    def has(self, key: str) -> bool:
+        with self.lock:
+            return key in self.sums
+
     def get(self, key: str) -> str | None:
         with self.lock:
             found = self.sums.get(key)
