@@ -1,22 +1,28 @@
-"""``build``: a multi-stage Dockerfile on the Debian base, cold (``--no-cache``) and fully cached,
-and a 200 MB context, ``strata build`` next to ``docker build`` (classic builder and BuildKit),
-as ratios. ``buildah bud`` is not measured: Debian's buildah is not among the installed peers."""
+"""``build``: a multi-stage Dockerfile on the Debian base and a 200 MB context, cold (``--no-cache``) and
+fully cached, ``strata build`` next to ``docker build`` (the classic builder; BuildKit when the docker
+CLI can reach it) and ``buildah bud`` (Debian's buildah: overlay storage in a private root, chroot
+isolation, ``--layers`` for its cache). The tools alternate within each round, so load from the rest
+of the machine falls on all of them alike; median and spread over ``BENCH_N`` rounds (default 5)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # type: ignore[import-not-found]
     Comparison,
+    Timing,
     peers_running,
     print_ratio_table,
+    repeat_count,
     save_results,
-    time_command,
 )
 from debian_rootfs import debian_rootfs_tar  # type: ignore[import-not-found]
 
@@ -38,6 +44,8 @@ LABEL bench=build
 CMD ["cat", "/app/lines"]
 """
 
+Tool = Callable[[Path, list[str]], list[str]]
+
 
 def _contexts(workdir: Path) -> tuple[Path, Path]:
     multi = workdir / "multi"
@@ -55,31 +63,83 @@ def _contexts(workdir: Path) -> tuple[Path, Path]:
     return multi, big
 
 
+def _buildah(workdir: Path, rootfs: Path) -> list[str] | None:
+    """buildah's argv prefix on a private store holding the base image, or None when it cannot run."""
+    if shutil.which("buildah") is None:
+        return None
+    b = ["buildah", "--root", str(workdir / "buildah-root"), "--runroot", str(workdir / "buildah-run"),
+         "--storage-driver", "overlay"]  # fmt: skip
+    try:
+        cid = subprocess.run([*b, "from", "scratch"], check=True, capture_output=True, text=True).stdout.split()[-1]
+        subprocess.run([*b, "add", cid, str(rootfs), "/"], check=True, capture_output=True)
+        subprocess.run([*b, "commit", "-q", cid, BASE], check=True, capture_output=True)
+        subprocess.run([*b, "rm", cid], check=True, capture_output=True)
+    except subprocess.CalledProcessError as e:
+        print(f"buildah cannot run here: {e.stderr}", flush=True)
+        return None
+    return b
+
+
+def _run(argv: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    res = subprocess.run(argv, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {res.stderr.decode(errors='replace')[-500:]}")
+    return elapsed
+
+
 def main() -> int:
     rootfs = debian_rootfs_tar()
     with peers_running(dockerd=True) as p:
         assert p.dockerd is not None
         docker = p.dockerd
-        # common.strata_cmd falls back to `python -m strata.cli.main`, which runs nothing: use the package
         s = [sys.executable, "-m", "strata", "--root", str(p.strata_root)]
         # as installed: bytecode cached (this machine's environment turns it off for everything)
         strata_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         subprocess.run([*s, "import", str(rootfs), BASE], check=True, capture_output=True)
         docker.run("import", str(rootfs), BASE)
+        buildah = _buildah(p.workdir, rootfs)
         multi, big = _contexts(p.workdir)
-        classic = dict(docker.env, DOCKER_BUILDKIT="0")
-        buildkit = dict(docker.env, DOCKER_BUILDKIT="1")
-        rows = []
-        for label, ctx, extra in (("multi-stage, cold", multi, ["--no-cache"]), ("multi-stage, cached", multi, []),
-                                  ("200 MB context, cold", big, ["--no-cache"])):  # fmt: skip
-            ours = time_command(env=strata_env, argv=[*s, "build", "-q", "--network", "none", *extra, "-t", "bench/out:1", str(ctx)], label=f"strata {label}")
-            for peer, env in (("docker classic", classic), ("docker buildkit", buildkit)):
-                argv = docker.argv("build", "-q", "--network", "none", *extra, "-t", "bench/out:1", str(ctx))
-                theirs = time_command(argv, label=f"{peer} {label}", env=env)
-                rows.append(Comparison(label, ours, theirs, peer=peer))
-        print_ratio_table("build: strata vs docker (ratio < 1: strata faster)", rows)
+        tools: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "strata": ([*s, "build", "-q", "--network", "none", "-t", "bench/out:1"], strata_env),
+            "docker classic": (docker.argv("build", "-q", "--network", "none", "-t", "bench/out:1"),
+                               dict(docker.env, DOCKER_BUILDKIT="0")),
+            "docker buildkit": (docker.argv("build", "-q", "--network", "none", "-t", "bench/out:1"),
+                                dict(docker.env, DOCKER_BUILDKIT="1")),
+        }  # fmt: skip
+        if buildah is not None:
+            tools["buildah"] = ([*buildah, "bud", "-q", "--isolation", "chroot", "--layers", "-t", "bench/out:1"], None)
+        rows = _measure(tools, [("multi-stage", multi), ("200 MB context", big)])
+        print_ratio_table("build: strata vs peers (ratio < 1: strata faster)", rows)
         save_results("build", rows)
     return 0
+
+
+def _measure(tools: dict[str, tuple[list[str], dict[str, str] | None]], cases: list[tuple[str, Path]]) -> list[Comparison]:
+    """Per case: a cold and a cached timing of every tool, the tools alternating in each round."""
+    unavailable: set[str] = set()
+    timings: dict[tuple[str, str], Timing] = {}
+    for case, ctx in cases:
+        for kind, extra in (("cold", ["--no-cache"]), ("cached", [])):
+            label = f"{case}, {kind}"
+            for rnd in range(repeat_count() + 1):  # round 0: warm-up (and the cache's first fill)
+                for tool, (argv, env) in tools.items():
+                    if tool in unavailable:
+                        continue
+                    try:
+                        elapsed = _run([*argv, *extra, str(ctx)], env)
+                    except RuntimeError as e:
+                        print(f"{tool} unavailable: {e}", flush=True)
+                        unavailable.add(tool)
+                        continue
+                    if rnd:
+                        timings.setdefault((label, tool), Timing(f"{tool} {label}")).runs.append(elapsed)
+    rows = []
+    for (label, tool), t in timings.items():
+        if tool != "strata" and (label, "strata") in timings:
+            rows.append(Comparison(label, timings[(label, "strata")], t, peer=tool))
+    return rows
 
 
 if __name__ == "__main__":

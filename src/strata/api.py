@@ -137,6 +137,8 @@ class PullResult:
 
 
 def _pull_error(e: StrataError, ref: Reference, shown: str) -> StrataError:
+    if isinstance(e, NotFound) and str(e).startswith("no matching manifest for"):
+        return e  # a list without the platform: Docker says only that
     if isinstance(e, ManifestUnknown | NameUnknown) or (isinstance(e, NotFound) and "manifest" in str(e)):
         return NotFound(f"manifest for {shown} not found: {e}")
     if isinstance(e, Unauthorized | Denied) and ref.domain == DOCKER_HUB:

@@ -8,8 +8,13 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from strata.build.builder import Builder, Puller
 from strata.build.context import BuildContext
+from strata.build.platforms import check_platform
+from strata.build.progress import ClassicProgress, Progress
+from strata.build.sendsize import sending_line
 from strata.build.state import BuildOptions
-from strata.build.steps import Runner, reap_orphans
+from strata.build.steps import Runner
+from strata.build.summemo import SumMemo
+from strata.build.watchdog import reap_orphans
 from strata.container.records import ContainerStore
 from strata.digest import Digest
 from strata.dockerfile import parse
@@ -43,14 +48,45 @@ def _open_context(
         name = opts.dockerfile or "Dockerfile"
         return BuildContext.from_tar(_download(opts.context), engine.store.tmp, name), name
     root = Path(opts.context)
-    if opts.dockerfile in (None, "-"):
-        return BuildContext.from_dir(root, "Dockerfile" if opts.dockerfile is None else None), "Dockerfile"
-    df = Path(opts.dockerfile).absolute()
+    inside, found = _dockerfile_inside(root, opts.dockerfile)
+    ctx = BuildContext.from_dir(root, inside)
+    ctx.memo = SumMemo.for_context(Path(engine.root), root)
+    return ctx, found
+
+
+def _dockerfile_inside(root: Path, dockerfile: str | None) -> tuple[str | None, str | None]:
+    """The Dockerfile's path in a context directory for its ignore file, and the name to read."""
+    if dockerfile in (None, "-"):
+        return ("Dockerfile" if dockerfile is None else None), "Dockerfile"
     try:
-        inside = str(df.relative_to(root.absolute()))
+        inside = str(Path(dockerfile).absolute().relative_to(root.absolute()))
     except ValueError:
-        inside = None
-    return BuildContext.from_dir(root, inside), inside
+        return None, None
+    return inside, inside
+
+
+class _Counting:
+    """A stream that counts what is read from it (the size of a context tar from stdin)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.count = stream, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def _send_size(ctx: BuildContext, opts: BuildOptions, name: str | None, text: str) -> int:
+    """What Docker's CLI sends: the context, and a Dockerfile from elsewhere added to it."""
+    forced = [n for n in (None if opts.dockerfile == "-" else name, ".dockerignore") if n]
+    added = None if name is not None and opts.dockerfile != "-" else len(text.encode(errors="surrogateescape"))
+    return ctx.send_size(forced, added)
 
 
 def _download(url: str) -> Any:
@@ -98,21 +134,38 @@ def build(
     stdin: IO[bytes] | None = None,
     run_output: tuple[int | None, int | None] = (None, None),
     pull: Puller | None = None,
+    progress: Progress | None = None,
 ) -> BuildResult:
-    """Build ``opts``' Dockerfile; step lines go to ``out``, RUN output to the ``run_output`` fds.
-    Tags are set only when the whole build succeeded."""
+    """Build ``opts``' Dockerfile; step lines go to ``out``, RUN output to the ``run_output`` fds
+    (or all of it to ``progress``). Tags are set only when the whole build succeeded."""
     tags = [parse_tag_target(t) for t in opts.tags]
-    ctx, name = _open_context(engine, opts, stdin)
-    store = ContainerStore(Path(engine.root))
+    if progress is None:
+        progress = ClassicProgress(out or sys.stdout, *run_output, quiet=opts.quiet)
+    counted = _Counting(stdin) if stdin is not None and opts.context == "-" else None
+    source: Any = counted or stdin
+    error: str | None = "interrupted"
     try:
-        reap_orphans(store)
-        dockerfile = parse(_dockerfile_text(ctx, opts, name, stdin))
-        runner = Runner(engine, store, opts.network, *run_output)
-        builder = Builder(engine, runner, opts, out or sys.stdout, pull)
-        image_id = builder.build(dockerfile, ctx)
+        ctx, name = _open_context(engine, opts, source)
+        store = ContainerStore(Path(engine.root))
+        try:
+            reap_orphans(store)
+            text = _dockerfile_text(ctx, opts, name, stdin)
+            if not opts.context.startswith(("http://", "https://")):
+                progress.line(-1, sending_line(counted.count if counted else _send_size(ctx, opts, name, text)))
+            if opts.platform:
+                opts.platform = check_platform(opts.platform)  # the daemon's check, after the context came
+            dockerfile = parse(text)
+            builder = Builder(engine, Runner(engine, store, opts.network), opts, progress, pull)
+            image_id = builder.build(dockerfile, ctx)
+        finally:
+            store.close()
+            ctx.close()
+        error = None
+    except StrataError as e:
+        error = str(e)
+        raise
     finally:
-        store.close()
-        ctx.close()
+        progress.close(error)
     for ref in tags:
         engine.tag(image_id, ref)
     return BuildResult(image_id, [ref.familiar_string() for ref in tags])

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
+import secrets
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
+from strata.build import dispatch
 from strata.build.cache import BuildCache
 from strata.build.context import BuildContext, CopyError
 from strata.build.history import metadata_comment
+from strata.build.plan import StagePlan, make_plan
+from strata.build.platforms import check_platform
+from strata.build.progress import Progress
 from strata.build.state import DEFAULT_PATH, BuildArgs, BuildError, BuildOptions, Stage
 from strata.build.steps import Runner
 from strata.digest import Digest
@@ -21,94 +27,98 @@ if TYPE_CHECKING:
 
 __all__ = ["BuildError", "Builder"]
 
-Puller = Callable[[str], Digest]
+Puller = Callable[[str, str | None], object]  # (name, platform): pulls it into the store
 
 
 class Builder:
+    """The build's shared state; each running stage works on a copy of it (``for_stage``) with its
+    own store connections, runner and progress channel, so independent stages run concurrently."""
+
     def __init__(
-        self, engine: Engine, runner: Runner, opts: BuildOptions, out: TextIO, pull: Puller | None = None
+        self, engine: Engine, runner: Runner, opts: BuildOptions, progress: Progress, pull: Puller | None = None
     ) -> None:
         self.engine = engine
         self.runner = runner
         self.opts = opts
-        self.out = out
+        self.progress = progress
         self.pull = pull
+        self.pull_lock = threading.Lock()
         self.cache = BuildCache(engine)
         self.args = BuildArgs(dict(opts.build_args))
-        self.stages: list[Stage] = []
+        self.finished: dict[int, Stage] = {}
+        self.stage_index = -1
         self.escape = "\\"
-        self.step = 0
         self.total = 0
         self.ctx: BuildContext | None = None
+        self.cancelled = threading.Event()
 
     def say(self, line: str) -> None:
-        if not self.opts.quiet:
-            self.out.write(line + "\n")
-            self.out.flush()
+        self.progress.line(self.stage_index, line)
 
     # --- the whole file --------------------------------------------------------------------------
 
     def build(self, dockerfile: Dockerfile, ctx: BuildContext) -> Digest:
         self.ctx = ctx
         self.escape = dockerfile.escape
-        plan = self._plan(dockerfile.instructions)
-        self.total = len(plan)
-        for ins in plan:
-            self.step += 1
-            self.say(f"Step {self.step}/{self.total} : {ins.original}")
+        instructions = dockerfile.instructions
+        leading = 0
+        while leading < len(instructions) and instructions[leading].cmd == "arg":
+            self._meta_arg(instructions[leading])
+            leading += 1
+        plan = make_plan(instructions, self.opts.target, self._labels(), self._meta_env(), self.escape)
+        self.total = plan.total
+        multi = len(plan.order) > 1
+        names = {i: (plan.stages[i].name or (f"stage-{i}" if multi else ""), len(plan.stages[i].instructions))
+                 for i in plan.order}  # fmt: skip
+        self.progress.begin(plan.order, names, plan.total)
+        for n, ins in enumerate(plan.meta, 1):
+            self.progress.step(-1, f"Step {n}/{self.total} : {ins.original}")
+        self.progress.stage_done(-1)
+        from strata.build.schedule import run_stages
+
+        run_stages(self, plan)
+        image_id = self.finished[plan.target].image_id
+        if image_id is None:
+            raise StrataError("No image was generated. Is your Dockerfile empty?")
+        unused = self.args.unused()
+        if unused:
+            self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
+        return image_id
+
+    def _labels(self) -> list[Instruction]:
+        """A LABEL per ``--label``, sorted (Docker's), at the end of the target stage."""
+        return [Instruction("label", f"LABEL {k}={v}", 0, args=[k, v]) for k, v in sorted(self.opts.labels.items())]
+
+    def run_stage(self, sp: StagePlan) -> Stage:
+        """The stage's instructions in order, each a ``Step N/M`` (on this stage's copy of the builder)."""
+        stage: Stage | None = None
+        for n, ins in enumerate(sp.instructions):
+            if self.cancelled.is_set():
+                raise BuildError("build cancelled")
+            self.progress.step(sp.index, f"Step {sp.first_step + n}/{self.total} : {ins.original}")
             try:
-                self._dispatch(ins)
-                if self.stages:
-                    image_id = self.stages[-1].image_id
-                    self.say(f" ---> {image_id.hex[:12] if image_id else ''}")
+                if stage is None:
+                    stage = self._from(ins, sp)
+                else:
+                    dispatch.instruction(self, stage, ins)
+                self.say(f" ---> {stage.image_id.hex[:12] if stage.image_id else ''}")
             except ParseError:
                 raise
             except CopyError as e:
                 raise StrataError(f"{ins.cmd.upper()} failed: {e}") from None
             except DockerfileError as e:
                 raise StrataError(str(e)) from None
-        if not self.stages or self.stages[-1].image_id is None:
-            raise StrataError("No image was generated. Is your Dockerfile empty?")
-        unused = self.args.unused()
-        if unused:
-            self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
-        return self.stages[-1].image_id
+        assert stage is not None
+        return stage
 
-    def _plan(self, instructions: list[Instruction]) -> list[Instruction]:
-        """The instructions up to the end of the target stage, then a LABEL per ``--label``."""
-        if not instructions:
-            raise StrataError("the Dockerfile cannot be empty")
-        if instructions[0].cmd not in ("from", "arg"):
-            raise StrataError("failed to parse Dockerfile: no build stage in current context")
-        plan = list(instructions)
-        if self.opts.target:
-            plan = self._until_target(plan, self.opts.target)
-        for key, value in sorted(self.opts.labels.items()):  # one LABEL per --label, sorted (Docker's)
-            plan.append(Instruction("label", f"LABEL {key}={value}", 0, args=[key, value]))
-        return plan
-
-    @staticmethod
-    def _until_target(plan: list[Instruction], target: str) -> list[Instruction]:
-        froms = [i for i, ins in enumerate(plan) if ins.cmd == "from"]
-        for n, start in enumerate(froms):
-            words = plan[start].args
-            if len(words) == 3 and words[2].lower() == target.lower():
-                end = froms[n + 1] if n + 1 < len(froms) else len(plan)
-                return plan[:end]
-        raise StrataError(f"failed to reach build target {target} in Dockerfile")
-
-    def _dispatch(self, ins: Instruction) -> None:
-        if ins.cmd == "from":
-            self._from(ins)
-            return
-        if not self.stages:
-            if ins.cmd != "arg":
-                raise StrataError("Please provide a source image with `from` prior to commit")
-            self._meta_arg(ins)
-            return
-        from strata.build import dispatch
-
-        dispatch.instruction(self, self.stages[-1], ins)
+    def stage_named(self, name: str, *, by_index: bool) -> Stage | None:
+        """A finished earlier stage by its AS name (``by_index``: or its number, as ``--from`` allows)."""
+        for i in sorted(self.finished):
+            st = self.finished[i]
+            named = st.name == name.lower() and not st.name.isdigit()
+            if i < self.stage_index and (named or (by_index and str(i) == name)):
+                return st
+        return None
 
     # --- FROM and meta ARGs --------------------------------------------------------------------
 
@@ -122,38 +132,54 @@ class Builder:
     def _meta_env(self) -> list[str]:
         return [f"{k}={v}" for k, v in self.args.meta.items() if v is not None]
 
-    def _from(self, ins: Instruction) -> None:
+    def _from(self, ins: Instruction, sp: StagePlan) -> Stage:
         words = ins.args
         if len(words) not in (1, 3) or (len(words) == 3 and words[1].lower() != "as"):
             raise ParseError(ins.line, "FROM requires either one or three arguments")
         name = expand(words[0], self._meta_env(), self.escape)
-        image_id, doc = self._base(name)
-        stage_name = words[2].lower() if len(words) == 3 else str(len(self.stages))
+        platform = self.opts.platform
+        for flag, value in ins.flags:
+            if flag != "platform":
+                raise ParseError(ins.line, f"Unknown flag: {flag}")
+            raw = expand(value or "", self._meta_env(), self.escape)
+            try:
+                platform = check_platform(raw) if raw else platform
+            except StrataError as e:
+                raise StrataError(f"failed to parse platform {raw}: {e}") from None
+        image_id, doc = self._base(name, platform)
+        stage_name = sp.name or str(sp.index)
         cfg: dict[str, Any] = copy.deepcopy((doc or {}).get("config") or {}) if doc else {}
         if not any(e.startswith("PATH=") for e in cfg.get("Env") or []):
             cfg["Env"] = [*(cfg.get("Env") or []), f"PATH={DEFAULT_PATH}"]
         stage = Stage(stage_name, image_id, cfg, doc, self.args)
-        self.stages.append(stage)
         self._triggers(stage)
+        return stage
 
-    def _base(self, name: str) -> tuple[Digest | None, dict[str, Any] | None]:
+    def _base(self, name: str, platform: str | None) -> tuple[Digest | None, dict[str, Any] | None]:
         if name.lower() == "scratch":
             return None, None
-        for st in self.stages:
-            if st.name == name.lower():
-                return st.image_id, copy.deepcopy(st.doc)
-        image_id = self.resolve_image(name)
+        st = self.stage_named(name, by_index=False)
+        if st is not None:
+            return st.image_id, copy.deepcopy(st.doc)
+        image_id = self.resolve_image(name, platform)
         return image_id, dict(self.engine.image_config(image_id).data)
 
-    def resolve_image(self, name: str) -> Digest:
+    def resolve_image(self, name: str, platform: str | None = None) -> Digest:
+        """A local image (whatever its platform, as Docker 20.10's classic builder), else pulled."""
         if self.opts.pull and self.pull is not None:
-            return self.pull(name)
+            return self._pulled(name, platform)
         try:
             return self.engine.resolve_image(name)
         except ImageNotFound:
             if self.pull is None:
                 raise
-            return self.pull(name)
+            return self._pulled(name, platform)
+
+    def _pulled(self, name: str, platform: str | None) -> Digest:
+        assert self.pull is not None
+        with self.pull_lock:  # one pull at a time, whatever stage asks
+            self.pull(name, platform or self.opts.platform)
+        return self.engine.resolve_image(name)
 
     def _triggers(self, stage: Stage) -> None:
         triggers = list(stage.config.get("OnBuild") or [])
@@ -161,8 +187,6 @@ class Builder:
         if not triggers:
             return
         self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
-        from strata.build import dispatch
-
         for text in triggers:
             trig = parse_instruction(text, 0, self.escape)
             if trig.cmd in ("onbuild", "from", "maintainer"):
@@ -209,10 +233,12 @@ class Builder:
         key = self.cached(stage, cc)
         if key is None:
             return
-        with self.runner.container(stage.image_id, cc, list(cc["Cmd"]), []) as c:  # as Docker: never started
-            self.say(f" ---> Running in {c.id[:12]}")
-            image_id = self.runner.add_metadata_image(stage.image_id, self.image_doc(stage, cc, c.id, True))
-            self.say(f"Removing intermediate container {c.id[:12]}")
+        # Docker creates (never starts) and removes a container here; nothing of it can be seen but its
+        # ID, so the step names one without paying for a container
+        cid = secrets.token_hex(32)
+        self.say(f" ---> Running in {cid[:12]}")
+        image_id = self.runner.add_metadata_image(stage.image_id, self.image_doc(stage, cc, cid, True))
+        self.say(f"Removing intermediate container {cid[:12]}")
         self.advance(stage, image_id, key)
 
 

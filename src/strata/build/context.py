@@ -13,15 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from strata.archive.apply import apply_tar
 from strata.build.ignore import IgnoreRules, pattern_regex, read_patterns
 from strata.build.scoped import open_in_root, stat_in_root
+from strata.build.summemo import SumMemo
 from strata.build.tarsum import entry_sum, hash_sources
 from strata.errors import StrataError
 
 __all__ = ["BuildContext", "CopyError", "has_wildcards"]
 
 _WILD = re.compile(r"[*?\[]")
+_PARALLEL_FROM = 16 << 20  # bytes of files under a source: hashed by several threads
 
 
 def has_wildcards(path: str) -> bool:
@@ -43,6 +44,7 @@ class BuildContext:
         self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.rules = rules
         self._scratch = scratch
+        self.memo: SumMemo | None = None  # a context directory's remembered content sums
 
     @classmethod
     def from_dir(cls, root: Path, dockerfile: str | None) -> BuildContext:
@@ -53,6 +55,8 @@ class BuildContext:
     @classmethod
     def from_tar(cls, stream: Any, tmp: Path, dockerfile: str | None) -> BuildContext:
         """Extract a context tar (any compression) streamed from ``stream``; ``tmp`` holds it."""
+        from strata.archive.apply import apply_tar
+
         scratch = Path(tempfile.mkdtemp(dir=tmp, prefix="build-context-"))
         try:
             apply_tar(stream, scratch / "ctx")
@@ -62,6 +66,8 @@ class BuildContext:
         return cls(scratch / "ctx", _rules(scratch / "ctx", dockerfile), scratch)
 
     def close(self) -> None:
+        if self.memo is not None:
+            self.memo.save()
         os.close(self.fd)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
@@ -120,6 +126,22 @@ class BuildContext:
                     yield path, st
                 yield from below
 
+    def send_size(self, forced: list[str], added: int | None) -> int:
+        """The size of the tar Docker's CLI sends for this context (``forced``: the Dockerfile and
+        ``.dockerignore``, sent even when the patterns exclude them)."""
+        from strata.build.sendsize import tar_size
+
+        entries = [(rel, st, self._link(rel, st)) for rel, st in self.walk(".")]
+        listed = {rel for rel, _, _ in entries}
+        for rel in forced:
+            st = stat_in_root(self.fd, rel, follow=False)
+            if rel not in listed and st is not None:
+                entries.append((rel, st, self._link(rel, st)))
+        return tar_size(entries, added)
+
+    def _link(self, rel: str, st: os.stat_result) -> str:
+        return os.readlink(os.path.join(self.root, rel)) if stat.S_ISLNK(st.st_mode) else ""
+
     def digest(self, rels: list[str]) -> str:
         """Docker's ``file:``/``dir:``/``multi:`` hash of the sources (see ``build.tarsum``)."""
         digest = hash_sources(self._source_sums(rel) for rel in rels)
@@ -134,15 +156,28 @@ class BuildContext:
             if not real and self.is_context:  # the context's root: not among the sums Docker joins
                 top = ""
             else:
-                top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context)
+                top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context, memo=self.memo)
         finally:
             os.close(parent)
         if not stat.S_ISDIR(st.st_mode):
             return "file", [top]
         sums = [top] if top else []
-        for sub, sst in self.walk(real or "."):
-            sums.append(self._walked_sum(sub, sst))
+        entries = list(self.walk(real or "."))
+        big = self._unknown_bytes(entries) > _PARALLEL_FROM
+        if big and len(entries) > 1:  # hashlib lets go of the GIL: files hash side by side
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                sums.extend(pool.map(lambda e: self._walked_sum(*e), entries))
+        else:
+            sums.extend(self._walked_sum(sub, sst) for sub, sst in entries)
         return "dir", sums
+
+    def _unknown_bytes(self, entries: list[tuple[str, os.stat_result]]) -> int:
+        """Bytes of the regular files whose sums are not remembered (what hashing will read)."""
+        memo = self.memo
+        return sum(st.st_size for rel, st in entries
+                   if stat.S_ISREG(st.st_mode) and (memo is None or not memo.has(SumMemo.key(rel, st))))  # fmt: skip
 
     def _walked_sum(self, rel: str, st: os.stat_result) -> str:
         """Docker hashes what a walked symlink resolves to (inside the root); a dangling one, and a
@@ -159,7 +194,8 @@ class BuildContext:
             st = target
         parent = open_in_root(self.fd, posixpath.dirname(rel) or "/", os.O_RDONLY | os.O_DIRECTORY)
         try:
-            return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context)
+            return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context,
+                             memo=self.memo)  # fmt: skip
         finally:
             os.close(parent)
 

@@ -3,6 +3,7 @@ key from their content, the copy into a container's rootfs, its changes as the s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -55,6 +56,19 @@ def _owner(root_fd: int, chown: str) -> tuple[int, int]:
     if gid is None:
         raise StrataError(f"can't find gid for group {group}: no such group: {group}")
     return uid, gid
+
+
+def _verify(path: Path, checksum: str | None) -> None:
+    """``ADD --checksum``: the download's digest (streamed) against the one given, as BuildKit says it."""
+    if not checksum:
+        return
+    algo, _, want = checksum.partition(":")
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    if h.hexdigest() != want:
+        raise StrataError(f"digest mismatch {algo}:{h.hexdigest()}: {checksum}")
 
 
 class CopyStep:
@@ -154,6 +168,7 @@ class CopyStep:
                 where = scratch / str(i) if len(self.srcs) > 1 else scratch
                 where.mkdir(exist_ok=True)
                 name = download(url, where)
+                _verify(where / name, self.ins.flag("checksum"))
                 names.append(f"{i}/{name}" if len(self.srcs) > 1 else name)
             self.srcs, self.extract = names, False
             tree = BuildContext(scratch, IgnoreRules([]), is_context=False)
@@ -183,9 +198,9 @@ class CopyStep:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _from_image(self, name: str) -> Digest | None:
-        for i, st in enumerate(self.b.stages[:-1]):
-            if st.name == name.lower() or str(i) == name:
-                return st.image_id
+        st = self.b.stage_named(name, by_index=True)
+        if st is not None:
+            return st.image_id
         try:
             return self.b.resolve_image(name)
         except StrataError as e:

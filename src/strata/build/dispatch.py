@@ -122,12 +122,33 @@ def _dest(stage: Stage, dest: str) -> str:
 def _copy(b: Builder, stage: Stage, ins: Instruction) -> None:
     from strata.build.copysteps import CopyStep
 
-    allowed = ("chown", "chmod", "from") if ins.cmd == "copy" else ("chown", "chmod")
+    allowed = ("chown", "chmod", "from", "link") if ins.cmd == "copy" else ("chown", "chmod", "link", "checksum")
     for name, _ in ins.flags:
+        if name == "checksum" and ins.cmd == "copy":
+            raise DockerfileError("checksum can't be specified for COPY")  # BuildKit's words
         if name not in allowed:
             raise ParseError(ins.line, f"Unknown flag: {name}")
     env = stage.expand_env()
     words = [expand(w, env, b.escape) for w in ins.args]
     if len(words) < 2:
         raise ParseError(ins.line, f"{ins.cmd.upper()} requires at least two arguments")
+    checksum = ins.flag("checksum")
+    if checksum is not None:
+        _check_checksum(expand(checksum, env, b.escape), words[:-1])
     CopyStep(b, stage, ins, words[:-1], words[-1], _dest(stage, words[-1])).run()
+
+
+def _check_checksum(value: str, srcs: list[str]) -> None:
+    """``ADD --checksum=<digest>`` (BuildKit's): one HTTP(S) source and a well-formed digest."""
+    if len(srcs) != 1:
+        raise DockerfileError("checksum can't be specified for multiple sources")
+    if not srcs[0].startswith(("http://", "https://")):
+        raise DockerfileError("checksum can't be specified for non-HTTP(S) sources")
+    algo, sep, hexpart = value.partition(":")
+    if not sep or not algo or not hexpart:
+        raise DockerfileError("invalid checksum digest format")
+    sizes = {"sha256": 64, "sha384": 96, "sha512": 128}
+    if algo not in sizes:
+        raise DockerfileError("unsupported digest algorithm")
+    if len(hexpart) != sizes[algo] or not re.fullmatch(r"[a-f0-9]+", hexpart):
+        raise DockerfileError("invalid checksum digest length" if len(hexpart) != sizes[algo] else "invalid checksum digest format")

@@ -36,6 +36,7 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
     network: str = "default"
+    platform: str | None = None  # --platform: what a pull fetches
 
 
 @dataclass

@@ -10,16 +10,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from strata.build import watchdog
 from strata.build.scoped import mkdir_all
-from strata.container import lifecycle as lc
-from strata.container.changes import staged_upper, write_layer_tar
-from strata.container.logs import read_log
-from strata.container.monitor import Attach, log_path, write_all
-from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
+from strata.build.watchdog import BUILDER_LABEL
+from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
 from strata.container.spec import Bind
 from strata.container.volumes import MountSpec
@@ -29,32 +26,25 @@ from strata.errors import StrataError, os_error_text
 if TYPE_CHECKING:
     from strata.engine import Engine
 
-__all__ = ["BUILDER_LABEL", "Runner", "reap_orphans"]
+__all__ = ["Runner", "Sink"]
 
-BUILDER_LABEL = "strata.build.builder"  # "<pid>:<start time>" of the build that made the container
-
-
-def reap_orphans(store: ContainerStore) -> int:
-    """Remove step containers of builds that died (kill -9, a crash): their builder process is gone.
-    Every build does this first, so an interrupted build leaves nothing behind for long."""
-    removed = 0
-    for c in store.all():
-        owner = str((c.config.get("Labels") or {}).get(BUILDER_LABEL) or "")
-        pid, _, start = owner.partition(":")
-        if not pid.isdigit() or pid_alive(int(pid), int(start) if start.isdigit() else 0):
-            continue
-        lc.remove(store, c, force=True)
-        removed += 1
-    return removed
+Sink = Callable[[str, bytes], None]
 
 
-@dataclass
+def _lc() -> Any:
+    """``container.lifecycle``, loaded when a step needs a container (a cached rebuild never does)."""
+    from strata.container import lifecycle
+
+    return lifecycle
+
+
 class Runner:
-    engine: Engine
-    store: ContainerStore
-    network: str = "default"
-    stdout: int | None = None
-    stderr: int | None = None
+    """Step containers of one stage; ``sink(stream, data)`` gets what a RUN prints."""
+
+    def __init__(self, engine: Engine, store: ContainerStore, network: str = "default", sink: Sink | None = None) -> None:
+        self.engine, self.store, self.network, self.sink = engine, store, network, sink
+        self.active: Container | None = None  # the step container running now
+        self.cancelled = False
 
     @contextmanager
     def container(
@@ -72,21 +62,22 @@ class Runner:
         step_cfg = {k: v for k, v in cfg.items() if k != "Volumes"}
         mounts = [MountSpec("bind", b.destination, b.source, b.readonly, from_flag="-v")
                   for b in [*vol_binds, *(binds or [])]]
-        opts = lc.CreateOptions(
+        opts = _lc().CreateOptions(
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
             user=str(cfg.get("User") or ""), network=network or self.network, mounts=mounts,
             labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
         )  # fmt: skip
+        watchdog.ensure(self.engine.root)  # from the first step container on, a kill -9 is cleaned up
         try:
-            c = lc.create(self.store, opts)
+            c = _lc().create(self.store, opts)
             try:
                 self._fill_volumes(c, vol_binds)
                 yield c
             finally:
                 cur = self.store.by_id(c.id)
                 if cur is not None:
-                    lc.remove(self.store, cur, force=True)
+                    _lc().remove(self.store, cur, force=True)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -100,7 +91,7 @@ class Runner:
                 fd, _ = mkdir_all(root_fd, bind.destination)
                 try:
                     real = os.readlink(f"/proc/self/fd/{fd}")  # not running yet: nothing can swap it
-                    shutil.copytree(real, bind.source, symlinks=True)
+                    shutil.copytree(real, bind.source, symlinks=True, dirs_exist_ok=True)  # create made it
                 finally:
                     os.close(fd)
         finally:
@@ -122,33 +113,50 @@ class Runner:
     def run(self, c: Container) -> int:
         """Run the container to its end; its exit code. Its output streams from its log to the build's
         output, and the build keeps its signals: Ctrl-C kills the step (as ``docker build`` cancels)."""
+        if self.cancelled:
+            raise StrataError("build cancelled")
         done = threading.Event()
         tail = threading.Thread(target=self._stream_log, args=(c, done), daemon=True)
         tail.start()
+        self.active = c
         try:
-            return lc.start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None))
+            from strata.container.monitor import Attach
+
+            return int(_lc().start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None)))
         except BaseException:
             self._kill(c)
             raise
         finally:
+            self.active = None
             done.set()
             tail.join(10)
 
+    def cancel(self) -> None:
+        """From another thread: the running step (if any) is killed; no further step starts."""
+        self.cancelled = True
+        c = self.active
+        if c is not None:
+            try:
+                _lc().runtime_for(self.store.root, c).kill(c.id, "KILL", all_processes=True)
+            except StrataError:
+                pass
+
     def _stream_log(self, c: Container, done: threading.Event) -> None:
-        if self.stdout is None and self.stderr is None:
+        if self.sink is None:
             return
+        from strata.container.logs import read_log
+        from strata.container.monitor import log_path
+
         path = log_path(self.store.root, c.id)
         while not path.exists():
             if done.wait(0.02) and not path.exists():
                 return
         for stream, text, _ in read_log(path, follow=True, still_running=lambda: not done.is_set()):
-            fd = self.stderr if stream == "stderr" else self.stdout
-            if fd is not None:
-                write_all(fd, text.encode())
+            self.sink(stream, text.encode(errors="surrogateescape"))
 
     def _kill(self, c: Container) -> None:
         """An interrupted step: the container is killed and recorded as exited, so removing it is quick."""
-        runtime = lc.runtime_for(self.store.root, c)
+        runtime = _lc().runtime_for(self.store.root, c)
         runtime.kill(c.id, "KILL", all_processes=True)
         deadline = time.monotonic() + 10
         while (runtime.state(c.id) or {}).get("status") == "running" and time.monotonic() < deadline:
@@ -160,20 +168,16 @@ class Runner:
     ) -> Digest:
         """The new image: ``parent`` + the container's changes (an empty layer when nothing changed);
         ``config_for(empty_layer)`` gives its config document."""
+        from strata.build.layerstore import commit_layer
+        from strata.container.changes import staged_upper
+
         cdir = container_dir(self.store.root, c.id)
         with self.engine.writing():
             scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
             try:
-                layer = scratch / "layer.tar"
                 with staged_upper(cdir, c.driver, scratch) as upper:
                     empty = not any(True for _ in os.scandir(upper))
-                    if not empty:
-                        with open(layer, "wb") as f:
-                            write_layer_tar(upper, f)
-                            f.flush()
-                            os.fsync(f.fileno())
-                cfg = config_for(empty)
-                return self.engine.add_image(cfg, None if empty else layer, parent=parent, tag=None)
+                    return commit_layer(self.engine, config_for(empty), None if empty else upper, parent)
             except OSError as e:
                 raise StrataError(f"failed to commit build step: {os_error_text(e)}") from None
             finally:

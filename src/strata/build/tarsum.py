@@ -13,6 +13,8 @@ import pwd
 import stat
 from collections.abc import Callable, Iterator
 
+from strata.build.summemo import SumMemo
+
 __all__ = ["entry_sum", "hash_sources", "string_slice_hash"]
 
 _TYPEFLAGS = {stat.S_IFREG: "0", stat.S_IFLNK: "2", stat.S_IFCHR: "3", stat.S_IFBLK: "4", stat.S_IFDIR: "5", stat.S_IFIFO: "6"}
@@ -33,10 +35,16 @@ def _owner_name(ident: int, lookup: Callable[[int], str]) -> str:
         return ""
 
 
-def entry_sum(dir_fd: int, name: str, rel: str, st: os.stat_result, *, from_context: bool = True) -> str:
+def entry_sum(
+    dir_fd: int, name: str, rel: str, st: os.stat_result, *, from_context: bool = True, memo: SumMemo | None = None
+) -> str:
     """One entry's sum: ``rel`` is its path in its root (a directory gets a trailing ``/``). Docker
     sends a context owned by 0:0 and hashes it without owner names; an image's files (``--from``)
     carry their owners and the names the daemon's host gives them."""
+    memo_key = SumMemo.key(rel, st) if memo is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0 else ""
+    known = memo.get(memo_key) if memo is not None and memo_key else None
+    if known is not None:
+        return known
     is_dir = stat.S_ISDIR(st.st_mode)
     link = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else ""
     size = st.st_size if stat.S_ISREG(st.st_mode) else 0
@@ -62,6 +70,8 @@ def entry_sum(dir_fd: int, name: str, rel: str, st: os.stat_result, *, from_cont
         with os.fdopen(fd, "rb") as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
+    if memo is not None and memo_key:
+        memo.put(memo_key, h.hexdigest())
     return h.hexdigest()
 
 

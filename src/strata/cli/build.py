@@ -47,19 +47,33 @@ def _build_args(raw: list[str]) -> dict[str, str | None]:
 
 
 def _puller(ctx: Context, quiet: bool) -> Any:
-    def pull(name: str) -> Digest:
+    def pull(name: str, platform: str | None) -> Digest:
         from strata.cli.distribution import cmd_pull
 
         out = ctx.out
         if quiet:
             ctx.out = ctx.err
         try:
-            cmd_pull(argparse.Namespace(name=name, all_tags=False, quiet=quiet, platform=None), ctx)
+            cmd_pull(argparse.Namespace(name=name, all_tags=False, quiet=quiet, platform=platform), ctx)
         finally:
             ctx.out = out
         return ctx.engine().resolve_image(name)
 
     return pull
+
+
+def _progress(args: argparse.Namespace, ctx: Context) -> Any:
+    """``--progress``: ``tty`` the live view on stderr (BuildKit's), ``plain`` the classic lines;
+    ``auto`` the view when stderr is a terminal."""
+    from strata.build.progress import ClassicProgress, TtyProgress
+
+    mode = args.progress
+    if mode not in ("plain", "tty"):  # auto; an unknown mode too (the classic builder ignores the flag)
+        mode = "tty" if not args.quiet and os.isatty(sys.stderr.fileno()) else "plain"
+    if mode == "tty" and not args.quiet:
+        return TtyProgress(ctx.err, sys.stderr.fileno())
+    fds = (None, None) if args.quiet else (sys.stdout.fileno(), sys.stderr.fileno())
+    return ClassicProgress(ctx.out, *fds, quiet=args.quiet, quiet_errors=sys.stderr.fileno() if args.quiet else None)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -75,13 +89,12 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         context=args.path, dockerfile=args.file, tags=list(args.tag), build_args=_build_args(args.build_arg),
         target=args.target, no_cache=args.no_cache, pull=args.pull,
         labels={k: v for k, _, v in (lbl.partition("=") for lbl in args.label)}, quiet=args.quiet,
-        network=args.network,
+        network=args.network, platform=args.platform,
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
     ctx.out.flush()
-    fds = (None, None) if args.quiet else (sys.stdout.fileno(), sys.stderr.fileno())
-    result = build(ctx.engine(), opts, out=ctx.out, stdin=stdin, run_output=fds, pull=_puller(ctx, args.quiet))
+    result = build(ctx.engine(), opts, stdin=stdin, pull=_puller(ctx, args.quiet), progress=_progress(args, ctx))
     if args.iidfile:
         with open(args.iidfile, "w") as f:
             f.write(str(result.image_id))

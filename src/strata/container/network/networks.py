@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ _DEFAULT_POOLS = [{"base": f"172.{n}.0.0/16", "size": 16} for n in range(17, 32)
 ]
 
 
-_HELD: dict[Path, int] = {}
+_HELD: dict[tuple[int, Path], int] = {}  # per thread: another thread of the process waits for the flock
 
 
 class NetworkNotFound(NotFound):
@@ -101,21 +102,22 @@ class NetworkStore:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """The exclusive lock of this store's networks (re-entrant within one process)."""
-        if _HELD.get(self.dir):
-            _HELD[self.dir] += 1
+        """The exclusive lock of this store's networks (re-entrant within one thread)."""
+        key = (threading.get_ident(), self.dir)
+        if _HELD.get(key):
+            _HELD[key] += 1
             try:
                 yield
             finally:
-                _HELD[self.dir] -= 1
+                _HELD[key] -= 1
             return
         fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            _HELD[self.dir] = 1
+            _HELD[key] = 1
             yield
         finally:
-            _HELD.pop(self.dir, None)
+            _HELD.pop(key, None)
             os.close(fd)
 
     def _load(self) -> list[Network]:

@@ -1,0 +1,89 @@
+"""``Sending build context to Docker daemon  7.168kB``: the size of the tar Docker's CLI would send for a
+context directory (computed from a walk, nothing read): per entry a 512-byte header (a PAX header
+more when the name or link does not fit USTAR), a regular file's
+content padded to 512 bytes (a file's further hard links: no content), then two zero blocks; the
+context's root is not an entry (see ``tar_size`` for a Dockerfile the CLI adds). ``.dockerignore`` applies, but never to the Dockerfile or itself."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+__all__ = ["header_size", "human_size", "sending_line", "tar_size"]
+
+_BLOCK = 512
+_NAMED = len("\n.dockerfile.") + 20 + len("\n")  # what naming the added Dockerfile adds to .dockerignore
+_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+
+
+def human_size(size: float) -> str:
+    """go-units' HumanSize: decimal units, 4 significant digits."""
+    i = 0
+    while size >= 1000 and i < len(_UNITS) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.4g}{_UNITS[i]}"
+
+
+def sending_line(size: int) -> str:
+    """The line as Docker's CLI leaves it (its progress display ends with two carriage returns)."""
+    return f"Sending build context to Docker daemon  {human_size(size)}\r\r"
+
+
+def _pad(n: int) -> int:
+    return -(-n // _BLOCK) * _BLOCK
+
+
+def _fits_ustar(name: str) -> bool:
+    if not name.isascii():
+        return False
+    if len(name) <= 100:
+        return True
+    # Go's splitUSTARPath: a prefix of <= 155, a name of <= 100
+    return any(ch == "/" and 0 < i <= 155 and 0 < len(name) - i - 1 <= 100 for i, ch in enumerate(name))
+
+
+def _pax_record(key: str, value: str) -> int:
+    body = len(f" {key}={value}\n".encode("utf-8", "surrogateescape"))
+    n = body + len(str(body))
+    return body + len(str(n))
+
+
+def header_size(name: str, link: str = "", *, size: int = 0) -> int:
+    """The header blocks of one entry (its content not counted)."""
+    pax = 0
+    if not _fits_ustar(name):
+        pax += _pax_record("path", name)
+    if link and (len(link) > 100 or not link.isascii()):
+        pax += _pax_record("linkpath", link)
+    if size >= 8 << 30:
+        pax += _pax_record("size", str(size))
+    return _BLOCK + (_BLOCK + _pad(pax) if pax else 0)
+
+
+def tar_size(entries: list[tuple[str, os.stat_result, str]], added: int | None) -> int:
+    """``entries``: (path, lstat, link target) in walk order. ``added``: the size of a Dockerfile the
+    CLI adds (from stdin or from outside the context) as ``.dockerfile.<20 hex>``, naming it in the
+    ``.dockerignore`` it adds or extends. That rewrite (Docker's ReplaceFileTarWrapper) closes its
+    pipe before the tar writer: the last entry is not padded and there is no end-of-archive; of the
+    two added entries, in Go's random map order, the ``.dockerignore`` is taken as the last."""
+    total = 0
+    seen: dict[tuple[int, int], str] = {}
+    ignore = ".dockerignore" in {rel for rel, _, _ in entries}
+    for rel, st, link in entries:
+        name = rel + "/" if stat.S_ISDIR(st.st_mode) else rel
+        if stat.S_ISREG(st.st_mode):
+            ident = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and ident in seen:
+                total += header_size(name, seen[ident])
+                continue
+            seen[ident] = rel
+            size = st.st_size + (_NAMED if added is not None and rel == ".dockerignore" else 0)
+            total += header_size(name, size=size) + _pad(size)
+        else:
+            total += header_size(name, link)
+    if added is None:
+        return total + 2 * _BLOCK
+    if ignore:
+        return total + _BLOCK + added
+    return total + _BLOCK + _pad(added) + _BLOCK + len(".dockerignore") + _NAMED

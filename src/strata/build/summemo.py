@@ -1,0 +1,71 @@
+"""Content sums of a context directory's files remembered between builds (as BuildKit keeps its
+content cache): a file whose path, inode, size, mode, owner, mtime and ctime are unchanged has the
+sum it had, so a rebuild does not read its context again. Any change to a file's content or
+metadata moves its ctime, which only the kernel sets. Kept in ``<root>/buildcache/sums/``, one JSON
+file per context directory, written atomically when something new was hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+from strata.atomicfile import write_bytes_atomic
+
+__all__ = ["SumMemo"]
+
+_MAX_ENTRIES = 200_000
+
+
+class SumMemo:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.dirty = False
+        try:
+            loaded = json.loads(path.read_text())
+            self.sums: dict[str, str] = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            self.sums = {}
+        self.used: dict[str, str] = {}
+
+    @classmethod
+    def for_context(cls, store_root: Path, context: Path) -> SumMemo:
+        name = hashlib.sha256(str(context.resolve()).encode()).hexdigest()
+        return cls(store_root / "buildcache" / "sums" / f"{name}.json")
+
+    @staticmethod
+    def key(rel: str, st: os.stat_result) -> str:
+        return "\0".join(str(v) for v in (rel, st.st_dev, st.st_ino, st.st_size, st.st_mode, st.st_uid, st.st_gid,
+                                          st.st_mtime_ns, st.st_ctime_ns))  # fmt: skip
+
+    def has(self, key: str) -> bool:
+        with self.lock:
+            return key in self.sums
+
+    def get(self, key: str) -> str | None:
+        with self.lock:
+            found = self.sums.get(key)
+            if found is not None:
+                self.used[key] = found
+            return found
+
+    def put(self, key: str, value: str) -> None:
+        with self.lock:
+            self.sums[key] = self.used[key] = value
+            self.dirty = True
+
+    def save(self) -> None:
+        """Written when something was hashed; only the sums this build used are kept (a file that
+        changed leaves no stale entry behind), unless they are too many to keep."""
+        with self.lock:
+            if not self.dirty or len(self.used) > _MAX_ENTRIES:
+                return
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                write_bytes_atomic(self.path, json.dumps(self.used, separators=(",", ":")).encode())
+            except OSError:
+                pass  # a cache: a build never fails for it
+            self.dirty = False
