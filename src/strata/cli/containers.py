@@ -110,6 +110,7 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
     p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
     p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
+    _add_isolation_flags(p)
     p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
     p.add_argument("--label-file", action="append", default=[], help="read in a line delimited file of labels")
     p.add_argument("--cidfile", default="", help="write the container ID to the file")
@@ -127,6 +128,24 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
                    help="security options (seccomp=unconfined|PROFILE.json, no-new-privileges)")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _add_isolation_flags(p: argparse.ArgumentParser) -> None:
+    """Namespaces, devices, sysctls, block I/O, OOM killer, logging, image choice (issue 9)."""
+    p.add_argument("--device", action="append", default=[], help="add a host device to the container")
+    p.add_argument("--group-add", action="append", default=[], help="add additional groups to join")
+    p.add_argument("--pid", default="", help="PID namespace to use")
+    p.add_argument("--ipc", default="", help="IPC mode to use")
+    p.add_argument("--uts", default="", help="UTS namespace to use")
+    p.add_argument("--userns", default="", help="user namespace to use")
+    p.add_argument("--sysctl", action="append", default=[], help="sysctl options")
+    p.add_argument("--shm-size", help="size of /dev/shm")
+    p.add_argument("--blkio-weight", help="block IO (relative weight), between 10 and 1000, or 0 to disable")
+    p.add_argument("--oom-kill-disable", action="store_true", help="disable OOM Killer")
+    p.add_argument("--log-driver", help="logging driver for the container (json-file, none)")
+    p.add_argument("--log-opt", action="append", default=[], help="log driver options")
+    p.add_argument("--platform", help="set platform if server is multi-platform capable")
+    p.add_argument("--pull", default="missing", help='pull image before running ("always"|"missing"|"never")')
 
 
 def _flag_error(cmd: str, flag: str, value: str, why: str) -> StrataError:
@@ -214,7 +233,9 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
 
     cmd = "run" if hasattr(args, "detach") else "create"
     for flag, value, check in (("-m, --memory", args.memory, parse_ram), ("--memory-swap", args.memory_swap,
-                               lambda v: v == "-1" or parse_ram(v)), ("--cpus", args.cpus, parse_cpus)):
+                               lambda v: v == "-1" or parse_ram(v)), ("--cpus", args.cpus, parse_cpus),
+                               ("--shm-size", args.shm_size, parse_ram), ("--blkio-weight", args.blkio_weight,
+                                                                         _parse_uint16)):
         try:
             if value is not None:
                 check(value)
@@ -226,18 +247,61 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError as e:
             raise _flag_error(cmd, "--ulimit", u, str(e)) from None
     hc = resource_host_config(args.memory, args.memory_swap, args.cpus, args.cpu_shares, args.cpuset_cpus,
-                              args.pids_limit, list(args.ulimit))
+                              args.pids_limit, list(args.ulimit), oom_kill_disable=args.oom_kill_disable,
+                              blkio_weight=_parse_uint16(args.blkio_weight) if args.blkio_weight else 0)
     if args.init:
         hc["Init"] = True
-    return {**hc, "CapAdd": list(args.cap_add) or None, "CapDrop": list(args.cap_drop) or None,
-            "Privileged": args.privileged}
+    return {**hc, **_isolation(args, cmd), "CapAdd": list(args.cap_add) or None,
+            "CapDrop": list(args.cap_drop) or None, "Privileged": args.privileged}
+
+
+def _parse_uint16(text: str) -> int:
+    """Go's ``strconv.ParseUint(text, 10, 16)`` with its errors."""
+    if not text.isdigit():
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    if int(text) > 0xFFFF:
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
+    return int(text)
+
+
+def _isolation(args: argparse.Namespace, cmd: str) -> dict[str, Any]:
+    """``--pid/--ipc/--uts/--userns/--device/--group-add/--sysctl/--shm-size/--log-*`` as HostConfig."""
+    from strata.container.isolation import check_sysctl, isolation_host_config, parse_device
+    from strata.container.logopts import log_config
+    from strata.container.resources import parse_ram
+
+    for s in args.sysctl:
+        try:
+            check_sysctl(s)
+        except ValueError as e:
+            raise _flag_error(cmd, "--sysctl", s, str(e)) from None
+    for d in args.device:
+        try:
+            parse_device(d)
+        except ValueError as e:
+            raise StrataError(f"{e}.\nSee 'strata {cmd} --help'.", exit_code=125) from None
+    try:
+        hc = isolation_host_config(pid=args.pid, ipc=args.ipc, uts=args.uts, userns=args.userns,
+                                   shm_size=parse_ram(args.shm_size) if args.shm_size else 0,
+                                   devices=list(args.device), group_add=list(args.group_add),
+                                   sysctls=list(args.sysctl), hostname_given=bool(args.hostname))
+    except StrataError as e:
+        if str(e).startswith("--"):  # the CLI's own checks: with its usage line
+            raise StrataError(f"{e}.\nSee 'strata {cmd} --help'.", exit_code=125) from None
+        raise
+    return {**hc, "LogConfig": log_config(args.log_driver, list(args.log_opt), cmd)}
 
 
 def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
     from strata.container import lifecycle as lc
+    from strata.container.resources import resource_warnings
 
     specs, storage = _storage_options(args)
     resources = _resources(args)
+    warnings = resource_warnings(resources)
+    if args.oom_kill_disable and not resources.get("Memory"):  # Docker's CLI says so first
+        warnings.insert(0, "Disabling the OOM killer on containers without setting a '-m/--memory' limit may be "
+                           "dangerous.")
     engine = ctx.engine()
     try:
         image_id = engine.resolve_image(args.image)
@@ -258,7 +322,10 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         net=_net_options(args), resources=resources, stop_signal=args.stop_signal,
         stop_timeout=_stop_timeout(args), cidfile=args.cidfile, healthcheck=_healthcheck(args),
     )
-    return lc.create(store, opts)
+    c = lc.create(store, opts)
+    for w in warnings:
+        print(f"WARNING: {w}", file=ctx.err)
+    return c
 
 
 def _healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -543,21 +610,30 @@ def _cmd_wait(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
-    from strata.container.logs import read_log
+    from strata.container.logopts import entry_line, log_window
+    from strata.container.logs import read_entries
     from strata.container.monitor import log_path
 
+    window = log_window(args.since, args.until)
     with _store(ctx) as store:
         c = store.get(args.container)
+        if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
+            raise StrataError("configured logging driver does not support reading")
         tail = None if args.tail in ("all", "-1") else int(args.tail)
 
         def running() -> bool:
             cur = store.by_id(c.id)
             return cur is not None and lc.reconcile(store, cur).running
 
-        for stream, text, stamp in read_log(log_path(store.root, c.id), tail=tail, follow=args.follow,
-                                            still_running=running):
-            out = ctx.err if stream == "stderr" else ctx.out
-            out.write(f"{stamp} {text}" if args.timestamps else text)
+        for entry in read_entries(log_path(store.root, c.id), tail=tail, follow=args.follow,
+                                  still_running=running):
+            where = window(entry.time)
+            if where < 0:
+                continue
+            if where > 0:
+                break
+            out = ctx.err if entry.stream == "stderr" else ctx.out
+            out.write(entry_line(entry, timestamps=args.timestamps, details=args.details))
             if args.follow:
                 out.flush()
     return 0
@@ -922,6 +998,9 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-n", "--tail", default="all")
     p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--since", help="show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
+    p.add_argument("--until", help="show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
+    p.add_argument("--details", action="store_true", help="show extra details provided to logs")
     p.add_argument("container")
 
     p = _add(sub, "exec", _cmd_exec, "Run a command in a running container")

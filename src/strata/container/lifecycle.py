@@ -18,6 +18,7 @@ from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.health import merge_healthcheck
+from strata.container.isolation import apply_isolation, check_peers, peer_pid
 from strata.container.monitor import Attach, read_exit_file, spawn_monitor, spawn_restarter, supervise
 from strata.container.network.endpoints import (
     Pending,
@@ -227,6 +228,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
         config["Volumes"] = {**(config.get("Volumes") or {}), **anonymous}
     _stop_config(config, opts)
     _capabilities(opts.resources)  # unknown capabilities refused before anything is made
+    check_peers(opts.resources, store.get)  # --pid/--ipc container:X name one that exists
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
         raise StrataError("No command specified", exit_code=125)
@@ -414,6 +416,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         netns_path=netns,
     )
     apply_resources(spec, hc)
+    apply_isolation(spec, hc, c.id, lambda ref, what: peer_pid(store, ref, what))
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
 
 

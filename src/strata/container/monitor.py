@@ -103,7 +103,7 @@ class _Run:
         self.attach = attach
         self.cdir = container_dir(store.root, c.id)
         self.tty = bool(c.config.get("Tty"))
-        self.log = JsonLogWriter(log_path(store.root, c.id))
+        self.log = JsonLogWriter.for_container(log_path(store.root, c.id), c.config, c.host_config)
         self.master: int | None = None
         self.outputs: dict[int, str] = {}
         self.pid = 0

@@ -1,0 +1,204 @@
+"""Namespaces, devices, groups, sysctls and ``/dev/shm`` as Docker's ``run`` flags set them: ``--pid``,
+``--ipc`` (+ ``--shm-size``), ``--uts``, ``--userns``, ``--device``, ``--group-add``, ``--sysctl``.
+Checked with Docker's errors (the CLI's up front, the daemon's at start), applied to the OCI spec;
+every container's cgroup is ``/strata/<id>`` (Docker's ``/docker/<id>``), never under the caller's."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from strata.errors import StrataError
+
+__all__ = [
+    "DEFAULT_SHM_SIZE",
+    "apply_isolation",
+    "cgroup_path",
+    "check_peers",
+    "check_sysctl",
+    "isolation_host_config",
+    "parse_device",
+    "peer_pid",
+]
+
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+            "kernel.shmmni", "kernel.shm_rmid_forced"}
+_IPC_MODES = ("", "none", "private", "shareable", "host")
+
+# (container reference, what for: "PID" | "IPC") -> the running container's init pid (StrataError if none)
+PeerPid = Callable[[str, str], int]
+
+
+def cgroup_path(cid: str) -> str:
+    """The container's cgroup under strata's own parent (as Docker's ``/docker/<id>``)."""
+    return f"/strata/{cid}"
+
+
+def check_sysctl(text: str) -> tuple[str, str]:
+    """Docker's ValidateSysctl: only namespaced sysctls (IPC's kernel.*, ``net.``, ``fs.mqueue.``)."""
+    key, eq, value = text.partition("=")
+    if eq and (key in _SYSCTLS or key.startswith(("net.", "fs.mqueue."))):
+        return key, value
+    raise ValueError(f"sysctl '{text}' is not whitelisted")
+
+
+def _device_mode(mode: str) -> bool:
+    return bool(mode) and all(ch in "rwm" for ch in mode) and len(set(mode)) == len(mode)
+
+
+def parse_device(text: str) -> dict[str, str]:
+    """``--device SRC[:DST][:MODE]`` as Docker's CLI checks and parses it (a DeviceMapping)."""
+    parts = text.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise ValueError(f"bad format for path: {text}")
+    dst, mode = parts[0], "rwm"
+    if len(parts) == 3:
+        if not _device_mode(parts[2]):
+            raise ValueError(f"bad mode specified: {parts[2]}")
+        dst, mode = parts[1], parts[2]
+    elif len(parts) == 2:
+        if _device_mode(parts[1]):
+            mode = parts[1]
+        else:
+            dst = parts[1]
+    if not posixpath.isabs(dst):
+        raise ValueError(f"{dst} is not an absolute path")
+    return {"PathOnHost": parts[0], "PathInContainer": dst, "CgroupPermissions": mode}
+
+
+def _mode(flag: str, value: str, valid: tuple[str, ...], *, joinable: bool, what: str) -> str:
+    if value in valid or (joinable and value.startswith("container:") and value.partition(":")[2]):
+        return value
+    raise StrataError(f"--{flag}: invalid {what} mode", exit_code=125)
+
+
+def isolation_host_config(*, pid: str, ipc: str, uts: str, userns: str, shm_size: int, devices: list[str],
+                          group_add: list[str], sysctls: list[str], hostname_given: bool) -> dict[str, Any]:
+    """The HostConfig fields of the flags (Docker's CLI and daemon checks made at create)."""
+    pid = _mode("pid", pid, ("", "host"), joinable=True, what="PID")
+    uts = _mode("uts", uts, ("", "host"), joinable=False, what="UTS")
+    userns = _mode("userns", userns, ("", "host"), joinable=False, what="USER")
+    if ipc not in _IPC_MODES and not (ipc.startswith("container:") and ipc.partition(":")[2]):
+        raise StrataError(f"Invalid IPC mode: {ipc}", exit_code=125)
+    if uts == "host" and hostname_given:
+        raise StrataError("conflicting options: hostname and the UTS mode", exit_code=125)
+    return {"GroupAdd": list(group_add) or None, "IpcMode": ipc or "private", "PidMode": pid,
+            "UTSMode": uts, "UsernsMode": userns, "ShmSize": shm_size or DEFAULT_SHM_SIZE,
+            "Devices": [parse_device(d) for d in devices],
+            **({"Sysctls": dict(check_sysctl(s) for s in sysctls)} if sysctls else {})}
+
+
+def check_peers(hc: dict[str, Any], get: Callable[[str], Any]) -> None:
+    """The containers ``--pid``/``--ipc container:X`` name exist (``get`` raises Docker's error)."""
+    for key in ("PidMode", "IpcMode"):
+        mode = str(hc.get(key) or "")
+        if mode.startswith("container:"):
+            get(mode.partition(":")[2])
+
+
+def peer_pid(store: Any, ref: str, what: str) -> int:
+    """The init pid of the running container whose namespace ``--pid``/``--ipc container:X`` joins
+    (Docker's errors: missing, not running, an IPC that is not shareable)."""
+    from strata.container.records import pid_alive
+
+    c = store.get(ref)
+    prefix = "" if what == "PID" else f"can't join IPC of container {c.id}: "
+    if c.state != "running" or not pid_alive(c.pid):
+        raise StrataError(f"{prefix}Container {c.id} is not running", exit_code=125)
+    if what == "IPC" and str(c.host_config.get("IpcMode")) not in ("shareable", "host"):
+        raise StrataError(f"{prefix}non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
+                          exit_code=125)
+    return int(c.pid)
+
+
+def _device_node(mapping: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The spec's device and cgroup rule of one mapping (the host node's type, numbers, mode, owner)."""
+    src = mapping["PathOnHost"]
+    try:
+        st = os.stat(src)
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise OSError(0, "not a device node")
+    except OSError as e:
+        why = (e.strerror or str(e)).lower()
+        raise StrataError(f'error gathering device information while adding custom device "{src}": {why}',
+                          exit_code=127 if e.errno == 2 else 125) from None
+    kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    node = {"path": mapping["PathInContainer"], "type": kind, "major": major, "minor": minor,
+            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+    rule = {"allow": True, "type": kind, "major": major, "minor": minor, "access": mapping["CgroupPermissions"]}
+    return node, rule
+
+
+def _group_ids(rootfs: Path, names: list[str]) -> list[int]:
+    """``--group-add`` names or numbers, resolved in the container's ``/etc/group`` (Docker's error)."""
+    from strata.container.spec import resolve_user
+
+    out = []
+    for name in names:
+        if name.isdigit():
+            out.append(int(name))
+            continue
+        try:
+            out.append(resolve_user(rootfs, f"0:{name}").gid)
+        except StrataError:
+            raise StrataError(f"Unable to find group {name}: no matching entries in group file",
+                              exit_code=125) from None
+    return out
+
+
+def _namespace(spec: dict[str, Any], kind: str, mode: str, peer_pid: PeerPid, what: str) -> None:
+    """``host``: the namespace left out; ``container:X``: X's joined; else a new one (as built)."""
+    namespaces = spec["linux"]["namespaces"]
+    if mode == "host":
+        namespaces[:] = [n for n in namespaces if n["type"] != kind]
+    elif mode.startswith("container:"):
+        pid = peer_pid(mode.partition(":")[2], what)
+        for n in namespaces:
+            if n["type"] == kind:
+                n["path"] = f"/proc/{pid}/ns/{kind}"
+
+
+def _shm(spec: dict[str, Any], hc: dict[str, Any]) -> None:
+    """``/dev/shm``: ``--shm-size`` (64m), the host's with ``--ipc host``, none with ``--ipc none``."""
+    mode = str(hc.get("IpcMode") or "private")
+    mounts = [m for m in spec["mounts"] if m["destination"] != "/dev/shm"]
+    if mode == "host":
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                       "options": ["rbind", "nosuid", "noexec", "nodev"]})
+    elif mode != "none":
+        size = int(hc.get("ShmSize") or DEFAULT_SHM_SIZE)
+        mounts.insert(len(mounts), {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                                    "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={size}"]})
+    spec["mounts"] = mounts
+
+
+def apply_isolation(spec: dict[str, Any], hc: dict[str, Any], cid: str, peer_pid: PeerPid) -> None:
+    """Put the namespaces, devices, groups, sysctls, ``/dev/shm`` and the cgroup path into the spec."""
+    linux = spec["linux"]
+    linux["cgroupsPath"] = cgroup_path(cid)
+    _namespace(spec, "pid", str(hc.get("PidMode") or ""), peer_pid, "PID")
+    _namespace(spec, "uts", str(hc.get("UTSMode") or ""), peer_pid, "UTS")
+    if hc.get("UTSMode") == "host":  # the host's name: none to set
+        spec["hostname"] = ""
+        spec.pop("domainname", None)
+    ipc = str(hc.get("IpcMode") or "private")
+    _namespace(spec, "ipc", "host" if ipc == "host" else ipc if ipc.startswith("container:") else "",
+               peer_pid, "IPC")
+    _shm(spec, hc)
+    if hc.get("Sysctls"):
+        linux["sysctl"] = dict(hc["Sysctls"])
+    for mapping in hc.get("Devices") or []:
+        node, rule = _device_node(mapping)
+        linux.setdefault("devices", []).append(node)
+        linux["resources"].setdefault("devices", []).append(rule)
+    if hc.get("GroupAdd"):
+        user = spec["process"]["user"]
+        extra = _group_ids(Path(spec["root"]["path"]), list(hc["GroupAdd"]))
+        user["additionalGids"] = [*user.get("additionalGids", []), *[g for g in extra
+                                                                    if g not in user.get("additionalGids", [])]]
