@@ -229,13 +229,19 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
 def _resources(args: argparse.Namespace) -> dict[str, Any]:
     """The resource and privilege flags as HostConfig fields (Docker's CLI errors for bad values)."""
-    from strata.container.resources import parse_cpus, parse_ram, parse_ulimit, resource_host_config
+    from strata.container.resources import (
+        parse_cpus,
+        parse_ram,
+        parse_uint16,
+        parse_ulimit,
+        resource_host_config,
+    )
 
     cmd = "run" if hasattr(args, "detach") else "create"
     for flag, value, check in (("-m, --memory", args.memory, parse_ram), ("--memory-swap", args.memory_swap,
                                lambda v: v == "-1" or parse_ram(v)), ("--cpus", args.cpus, parse_cpus),
                                ("--shm-size", args.shm_size, parse_ram), ("--blkio-weight", args.blkio_weight,
-                                                                         _parse_uint16)):
+                                                                         parse_uint16)):
         try:
             if value is not None:
                 check(value)
@@ -248,20 +254,11 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
             raise _flag_error(cmd, "--ulimit", u, str(e)) from None
     hc = resource_host_config(args.memory, args.memory_swap, args.cpus, args.cpu_shares, args.cpuset_cpus,
                               args.pids_limit, list(args.ulimit), oom_kill_disable=args.oom_kill_disable,
-                              blkio_weight=_parse_uint16(args.blkio_weight) if args.blkio_weight else 0)
+                              blkio_weight=parse_uint16(args.blkio_weight) if args.blkio_weight else 0)
     if args.init:
         hc["Init"] = True
     return {**hc, **_isolation(args, cmd), "CapAdd": list(args.cap_add) or None,
             "CapDrop": list(args.cap_drop) or None, "Privileged": args.privileged}
-
-
-def _parse_uint16(text: str) -> int:
-    """Go's ``strconv.ParseUint(text, 10, 16)`` with its errors."""
-    if not text.isdigit():
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
-    if int(text) > 0xFFFF:
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
-    return int(text)
 
 
 def _isolation(args: argparse.Namespace, cmd: str) -> dict[str, Any]:
@@ -513,22 +510,6 @@ def _start_all(ctx: Context, args: argparse.Namespace) -> int:
                 failed = True
                 print(f"Error: {c.name}: {e}", file=ctx.err)
     return 1 if failed else 0
-
-
-def _cmd_update(args: argparse.Namespace, ctx: Context) -> int:
-    from strata.container.lifecycle import parse_restart_policy
-
-    if args.restart is None:
-        raise StrataError("You must provide one or more flags when using this command.")
-    policy = parse_restart_policy(args.restart)
-
-    def update(store: ContainerStore, c: Container) -> str:
-        if c.host_config.get("AutoRemove") and policy["Name"] != "no":
-            raise StrataError("Restart policy cannot be updated because AutoRemove is enabled for the container")
-        store.update(c.id, host_config={**c.host_config, "RestartPolicy": policy})
-        return _as_given(args, c)
-
-    return _each(ctx, args.containers, update)
 
 
 def _as_given(args: argparse.Namespace, c: Container) -> str:
@@ -966,9 +947,9 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
                    help="start the containers whose restart policy is always or unless-stopped (at boot)")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
-    p = _add(sub, "update", _cmd_update, "Update configuration of one or more containers")
-    p.add_argument("--restart", help="restart policy to apply when a container exits")
-    _containers_arg(p)
+    from strata.cli.resources import register_commands as register_resource_commands
+
+    register_resource_commands(sub, _add)  # stats, update
 
     for name, handler, text in (
         ("stop", _cmd_stop, "Stop one or more running containers"),

@@ -25,6 +25,7 @@ __all__ = [
     "oom_kill_disable_supported",
     "parse_cpus",
     "parse_ram",
+    "parse_uint16",
     "parse_ulimit",
     "resource_host_config",
     "resource_warnings",
@@ -57,6 +58,15 @@ def parse_cpus(text: str) -> int:
     if nano.denominator != 1:
         raise ValueError("value is too precise")
     return int(nano)
+
+
+def parse_uint16(text: str) -> int:
+    """Go's ``strconv.ParseUint(text, 10, 16)`` (``--blkio-weight``) with its errors."""
+    if not text.isdigit():
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    if int(text) > 0xFFFF:
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
+    return int(text)
 
 
 def parse_ulimit(text: str) -> dict[str, Any]:
