@@ -300,12 +300,7 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         warnings.insert(0, "Disabling the OOM killer on containers without setting a '-m/--memory' limit may be "
                            "dangerous.")
     engine = ctx.engine()
-    try:
-        image_id = engine.resolve_image(args.image)
-    except ImageNotFound:
-        if not _pull_missing(ctx, args.image):
-            raise
-        image_id = engine.resolve_image(args.image)
+    image_id = _image_for(ctx, args)
     image_cfg = engine.image_config(image_id).data.get("config") or {}
     env, labels = _env_and_labels(args)
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
@@ -407,12 +402,43 @@ def _create_with_cidfile(ctx: Context, args: argparse.Namespace, store: Containe
     return c
 
 
-def _pull_missing(ctx: Context, name: str) -> bool:
+def _image_for(ctx: Context, args: argparse.Namespace) -> Any:
+    """The image to run: ``--pull always`` pulls first, ``missing`` (the default; anything else too, as
+    Docker 20.10) pulls a missing one, ``never`` does not; a local image for another ``--platform``
+    counts as missing (Docker's NotFound when it is not pulled)."""
+    from strata.api import pull
+    from strata.cli.distribution import ProgressPrinter
+    from strata.container.imagechoice import mismatch, parse_platform, platform_string
+    from strata.reference import parse_docker_ref
+
+    engine = ctx.engine()
+    wanted = parse_platform(args.platform) if args.platform else None
+    shown = platform_string(*wanted) if wanted else None
+    if args.pull == "always":
+        pull(args.image, platform=shown, progress=ProgressPrinter(ctx.err), engine=engine)
+    try:
+        image_id = engine.resolve_image(args.image)
+    except ImageNotFound:
+        if args.pull == "never" or not _pull_missing(ctx, args.image, shown):
+            raise
+        image_id = engine.resolve_image(args.image)
+    why = mismatch(args.image, wanted, engine.image_config(image_id).data) if wanted else None
+    if why is not None and args.pull not in ("never", "always"):
+        print(f"Unable to find image '{parse_docker_ref(args.image).familiar_string()}' locally", file=ctx.err)
+        pull(args.image, platform=shown, progress=ProgressPrinter(ctx.err), engine=engine)
+        image_id = engine.resolve_image(args.image)
+        why = mismatch(args.image, wanted, engine.image_config(image_id).data) if wanted else None
+    if why is not None:
+        raise StrataError(why, exit_code=125)
+    return image_id
+
+
+def _pull_missing(ctx: Context, name: str, platform: str | None = None) -> bool:
     """Docker's run/create: a missing image named by reference is pulled (progress on stderr)."""
     from strata.api import pull_if_missing
     from strata.cli.distribution import ProgressPrinter
 
-    return pull_if_missing(ctx.engine(), name, progress=ProgressPrinter(ctx.err))
+    return pull_if_missing(ctx.engine(), name, progress=ProgressPrinter(ctx.err), platform=platform)
 
 
 def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
