@@ -102,11 +102,15 @@ def test_shm_size(strata: Strata, busybox_image: str) -> None:
 
 
 def test_joining_another_containers_namespaces(strata: Strata, busybox_image: str) -> None:
-    strata("run", "-d", "--name", "donor", "--ipc", "shareable", busybox_image, "sleep", "60")
+    strata("run", "-d", "--name", "donor", "--ipc", "shareable", "--shm-size", "32m", busybox_image, "sh", "-c",
+           "echo shared > /dev/shm/x; sleep 60")
     strata("run", "-d", "--name", "private", busybox_image, "sleep", "60")
     try:
         ps = strata("run", "--rm", "--pid", "container:donor", busybox_image, "ps", "-o", "args").stdout
         assert "sleep 60" in ps
+        shm = strata("run", "--rm", "--ipc", "container:donor", busybox_image, "sh", "-c",
+                     "cat /dev/shm/x; df -k /dev/shm | tail -1").stdout.split("\n")
+        assert shm[0] == "shared" and shm[1].split()[1] == "32768"  # the donor's /dev/shm, its size
         ns = strata("run", "--rm", "--ipc", "container:donor", busybox_image, "readlink", "/proc/self/ns/ipc").stdout
         assert ns == strata("exec", "donor", "readlink", "/proc/self/ns/ipc").stdout
         res = strata("run", "--rm", "--ipc", "container:private", busybox_image, "true", check=False)
@@ -117,6 +121,9 @@ def test_joining_another_containers_namespaces(strata: Strata, busybox_image: st
         res = strata("run", "--rm", "--pid", "container:donor", busybox_image, "true", check=False)
         did = strata("inspect", "-f", "{{.Id}}", "donor").stdout.strip()
         assert (res.returncode, res.stderr) == (125, f"Error: Container {did} is not running\n")
+        strata("rm", "-f", "donor")
+        with open("/proc/mounts") as f:
+            assert f"{did}/shm" not in f.read()  # its /dev/shm released with it
     finally:
         strata("rm", "-f", "donor", "private", check=False)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "isolation_host_config",
     "parse_device",
     "peer_pid",
+    "release_shm",
 ]
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -30,8 +32,8 @@ _SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "ke
             "kernel.shmmni", "kernel.shm_rmid_forced"}
 _IPC_MODES = ("", "none", "private", "shareable", "host")
 
-# (container reference, what for: "PID" | "IPC") -> the running container's init pid (StrataError if none)
-PeerPid = Callable[[str, str], int]
+# (container reference, what for: "PID" | "IPC") -> the running container's (init pid, directory)
+PeerPid = Callable[[str, str], tuple[int, Path]]
 
 
 def cgroup_path(cid: str) -> str:
@@ -101,10 +103,10 @@ def check_peers(hc: dict[str, Any], get: Callable[[str], Any]) -> None:
             get(mode.partition(":")[2])
 
 
-def peer_pid(store: Any, ref: str, what: str) -> int:
+def peer_pid(store: Any, ref: str, what: str) -> tuple[int, Path]:
     """The init pid of the running container whose namespace ``--pid``/``--ipc container:X`` joins
     (Docker's errors: missing, not running, an IPC that is not shareable)."""
-    from strata.container.records import pid_alive
+    from strata.container.records import container_dir, pid_alive
 
     c = store.get(ref)
     prefix = "" if what == "PID" else f"can't join IPC of container {c.id}: "
@@ -113,7 +115,7 @@ def peer_pid(store: Any, ref: str, what: str) -> int:
     if what == "IPC" and str(c.host_config.get("IpcMode")) not in ("shareable", "host"):
         raise StrataError(f"{prefix}non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
                           exit_code=125)
-    return int(c.pid)
+    return int(c.pid), container_dir(store.root, c.id)
 
 
 def _device_node(mapping: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -158,30 +160,61 @@ def _namespace(spec: dict[str, Any], kind: str, mode: str, peer_pid: PeerPid, wh
     if mode == "host":
         namespaces[:] = [n for n in namespaces if n["type"] != kind]
     elif mode.startswith("container:"):
-        pid = peer_pid(mode.partition(":")[2], what)
+        pid, _ = peer_pid(mode.partition(":")[2], what)
         for n in namespaces:
             if n["type"] == kind:
                 n["path"] = f"/proc/{pid}/ns/{kind}"
 
 
-def _shm(spec: dict[str, Any], hc: dict[str, Any]) -> None:
-    """``/dev/shm``: ``--shm-size`` (64m), the host's with ``--ipc host``, none with ``--ipc none``."""
+def _shareable_shm(cdir: Path, size: int) -> Path:
+    """A shareable IPC's ``/dev/shm``: a tmpfs on the host at ``<container>/shm`` (as Docker's
+    ``mounts/shm``) that the containers joining its IPC bind too; mounted once, released at rm."""
+    shm = cdir / "shm"
+    shm.mkdir(mode=0o700, exist_ok=True)
+    if not os.path.ismount(shm):
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"nosuid,nodev,noexec,mode=1777,size={size}", "shm",
+                               str(shm)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise StrataError(f"mounting shm tmpfs: {proc.stderr.strip()}")
+    return shm
+
+
+def release_shm(cdir: Path) -> None:
+    """Unmount a shareable IPC's ``/dev/shm`` tmpfs (nothing when there is none)."""
+    from strata.container.rootfs import umount
+
+    shm = cdir / "shm"
+    if os.path.ismount(shm):
+        umount(str(shm), lazy=True)
+
+
+def _shm(spec: dict[str, Any], hc: dict[str, Any], cdir: Path, peer_pid: PeerPid) -> None:
+    """``/dev/shm``: ``--shm-size`` (64m), the host's with ``--ipc host``, none with ``--ipc none``, the
+    donor's with ``--ipc container:X``, one on the host with ``--ipc shareable``."""
     mode = str(hc.get("IpcMode") or "private")
+    size = int(hc.get("ShmSize") or DEFAULT_SHM_SIZE)
     mounts = [m for m in spec["mounts"] if m["destination"] != "/dev/shm"]
+    source = None
     if mode == "host":
-        mounts.append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+        source = Path("/dev/shm")
+    elif mode == "shareable":
+        source = _shareable_shm(cdir, size)
+    elif mode.startswith("container:"):
+        source = peer_pid(mode.partition(":")[2], "IPC")[1] / "shm"
+    if source is not None:
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": str(source),
                        "options": ["rbind", "nosuid", "noexec", "nodev"]})
     elif mode != "none":
-        size = int(hc.get("ShmSize") or DEFAULT_SHM_SIZE)
-        mounts.insert(len(mounts), {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-                                    "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={size}"]})
+        mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                       "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={size}"]})
     spec["mounts"] = mounts
 
 
-def apply_isolation(spec: dict[str, Any], hc: dict[str, Any], cid: str, peer_pid: PeerPid) -> None:
-    """Put the namespaces, devices, groups, sysctls, ``/dev/shm`` and the cgroup path into the spec."""
+def apply_isolation(spec: dict[str, Any], hc: dict[str, Any], cdir: Path, peer_pid: PeerPid) -> None:
+    """Put the namespaces, devices, groups, sysctls, ``/dev/shm`` and the cgroup path into the spec
+    (``cdir``: the container's directory, named by its ID)."""
     linux = spec["linux"]
-    linux["cgroupsPath"] = cgroup_path(cid)
+    linux["cgroupsPath"] = cgroup_path(cdir.name)
     _namespace(spec, "pid", str(hc.get("PidMode") or ""), peer_pid, "PID")
     _namespace(spec, "uts", str(hc.get("UTSMode") or ""), peer_pid, "UTS")
     if hc.get("UTSMode") == "host":  # the host's name: none to set
@@ -190,7 +223,7 @@ def apply_isolation(spec: dict[str, Any], hc: dict[str, Any], cid: str, peer_pid
     ipc = str(hc.get("IpcMode") or "private")
     _namespace(spec, "ipc", "host" if ipc == "host" else ipc if ipc.startswith("container:") else "",
                peer_pid, "IPC")
-    _shm(spec, hc)
+    _shm(spec, hc, cdir, peer_pid)
     if hc.get("Sysctls"):
         linux["sysctl"] = dict(hc["Sysctls"])
     for mapping in hc.get("Devices") or []:

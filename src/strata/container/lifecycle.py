@@ -18,7 +18,7 @@ from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.health import merge_healthcheck
-from strata.container.isolation import apply_isolation, check_peers, peer_pid
+from strata.container.isolation import apply_isolation, check_peers, peer_pid, release_shm
 from strata.container.monitor import Attach, read_exit_file, spawn_monitor, spawn_restarter, supervise
 from strata.container.network.endpoints import (
     Pending,
@@ -416,7 +416,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         netns_path=netns,
     )
     apply_resources(spec, hc)
-    apply_isolation(spec, hc, c.id, lambda ref, what: peer_pid(store, ref, what))
+    apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
 
 
@@ -695,6 +695,7 @@ def _destroy(store: ContainerStore, c: Container, *, volumes: bool = False) -> N
     teardown_network(store, c)
     store.update(c.id, state="dead")
     Rootfs(cdir, c.driver).unmount()
+    release_shm(cdir)
     trash = store.root / "containers" / f".removing-{c.id}"
     if cdir.exists():
         os.replace(cdir, trash)
