@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -163,13 +164,8 @@ def _lines(paths: list[Path]) -> Iterator[bytes]:
             continue
 
 
-def _follow(path: Path, still_running: Callable[[], bool] | None) -> Iterator[LogEntry]:
+def _follow(f: Any, path: Path, still_running: Callable[[], bool] | None) -> Iterator[LogEntry]:
     """New entries of the live file until the container stops (reopened when it is rotated)."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - streamed across yields
-    except FileNotFoundError:
-        return
-    f.seek(0, os.SEEK_END)
     pending = b""
     try:
         while True:
@@ -183,7 +179,7 @@ def _follow(path: Path, still_running: Callable[[], bool] | None) -> Iterator[Lo
                 continue
             if _rotated(f, path):
                 f.close()
-                f = open(path, "rb")  # noqa: SIM115
+                f = open(path, "rb")  # noqa: SIM115 - streamed across yields
                 continue
             if still_running is not None and not still_running():
                 return
@@ -207,16 +203,24 @@ def read_entries(
     still_running: Callable[[], bool] | None = None,
 ) -> Iterator[LogEntry]:
     """The log's entries over its rotated files (the last ``tail`` of them); ``follow`` keeps
-    reading while the container runs."""
-    lines: Any = _lines(log_files(path))
-    if tail is not None:
-        lines = deque(lines, maxlen=tail) if tail > 0 else ()
-    for line in lines:
-        entry = _parse(line)
-        if entry:
-            yield entry
-    if follow:
-        yield from _follow(path, still_running)
+    reading the live file, from where that left off, while the container runs."""
+    try:
+        live = open(path, "rb")  # noqa: SIM115 - streamed across yields
+    except FileNotFoundError:
+        return
+    try:
+        rotated = log_files(path)[:-1]
+        lines: Any = itertools.chain(_lines(rotated), iter(live.readline, b""))
+        if tail is not None:
+            lines = deque(lines, maxlen=tail) if tail > 0 else deque(lines, maxlen=0)
+        for line in lines:
+            entry = _parse(line)
+            if entry:
+                yield entry
+        if follow:
+            yield from _follow(live, path, still_running)
+    finally:
+        live.close()
 
 
 def read_log(
