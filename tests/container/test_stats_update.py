@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from container_helpers import Strata
 
 from peers import Dockerd
-from strata.container.stats import Sample, bytes_size, stats_row
+from strata.container.stats import Sample, bytes_size, cgroup_usage, stats_row
 
 pytestmark = pytest.mark.runtime
 
@@ -27,6 +28,33 @@ def test_figures_as_docker_prints_them() -> None:
     assert stats_row(prev, cur) == {"CPUPerc": "50.00%", "MemUsage": "32MiB / 128MiB", "MemPerc": "25.00%",
                                     "NetIO": "1.37kB / 516B", "BlockIO": "4.1kB / 2.5MB", "PIDs": "3"}
     assert stats_row(Sample(), Sample())["CPUPerc"] == "0.00%"
+
+
+def test_cgroup_v1_and_v2_files_are_read(tmp_path: Path) -> None:
+    """The same figures from cgroup v2's unified files and from v1's per-controller ones."""
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "memory.current").write_text("10485760\n")
+    (v2 / "memory.max").write_text("33554432\n")
+    (v2 / "memory.stat").write_text("anon 1\ninactive_file 2097152\n")
+    (v2 / "cpu.stat").write_text("usage_usec 1500\nuser_usec 1000\n")
+    (v2 / "io.stat").write_text("8:0 rbytes=4096 wbytes=8192 rios=1 wios=2\n8:16 rbytes=1 wbytes=0\n")
+    (v2 / "pids.current").write_text("4\n")
+    v1 = {c: tmp_path / c for c in ("memory", "cpuacct", "blkio", "pids")}
+    for d in v1.values():
+        d.mkdir()
+    (v1["memory"] / "memory.usage_in_bytes").write_text("10485760\n")
+    (v1["memory"] / "memory.limit_in_bytes").write_text("33554432\n")
+    (v1["memory"] / "memory.stat").write_text("cache 5\ntotal_inactive_file 2097152\n")
+    (v1["cpuacct"] / "cpuacct.usage").write_text("1500000\n")
+    (v1["blkio"] / "blkio.throttle.io_service_bytes_recursive").write_text(
+        "8:0 Read 4096\n8:0 Write 8192\n8:16 Read 1\n8:0 Total 12288\nTotal 12289\n")
+    (v1["pids"] / "pids.current").write_text("4\n")
+    expected = Sample(cpu_ns=1_500_000, memory=8 << 20, limit=32 << 20, read=4097, write=8192, pids=4)
+    assert cgroup_usage({"": v2}) == expected
+    assert cgroup_usage(v1) == expected
+    (v2 / "memory.max").write_text("max\n")  # no limit: the host's memory, as Docker shows it
+    assert cgroup_usage({"": v2}).limit > 0
 
 
 def _cgroup(strata: Strata, name: str, v1: str, v2: str) -> str:

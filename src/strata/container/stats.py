@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Sample", "bytes_size", "sample", "sample_all", "stats_row", "system_cpu_ns"]
+__all__ = ["Sample", "bytes_size", "cgroup_usage", "sample", "sample_all", "stats_row", "system_cpu_ns"]
 
 _CGROUP = Path("/sys/fs/cgroup")
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
@@ -152,16 +152,21 @@ def _network(pid: int) -> tuple[int, int]:
     return rx, tx
 
 
+def cgroup_usage(dirs: dict[str, Path]) -> Sample:
+    """CPU, memory, block I/O and PIDs from cgroup directories (controller -> dir; ``""``: v2)."""
+    memory, limit = _memory(dirs)
+    read, write = _block_io(dirs)
+    return Sample(cpu_ns=_cpu_ns(dirs), memory=memory, limit=limit, read=read, write=write, pids=_pids(dirs))
+
+
 def sample(pid: int, network: str, system_ns: int) -> Sample:
     """Read a running container's counters (``pid``: its init process; 0 = not running)."""
     if pid <= 0:
         return Sample()
-    dirs = _cgroup_dirs(pid)
-    memory, limit = _memory(dirs)
-    rx, tx = (0, 0) if network == "host" else _network(pid)
-    read, write = _block_io(dirs)
-    return Sample(cpu_ns=_cpu_ns(dirs), system_ns=system_ns, online_cpus=os.sysconf("SC_NPROCESSORS_ONLN"),
-                  memory=memory, limit=limit, net_rx=rx, net_tx=tx, read=read, write=write, pids=_pids(dirs))
+    out = cgroup_usage(_cgroup_dirs(pid))
+    out.net_rx, out.net_tx = (0, 0) if network == "host" else _network(pid)
+    out.system_ns, out.online_cpus = system_ns, os.sysconf("SC_NPROCESSORS_ONLN")
+    return out
 
 
 def sample_all(targets: list[tuple[int, str]], interval: float = 1.0) -> list[tuple[Sample, Sample]]:
