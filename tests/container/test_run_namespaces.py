@@ -9,6 +9,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 
 import pytest
@@ -146,6 +147,20 @@ def test_devices_and_groups(strata: Strata, busybox_image: str) -> None:
         [{"PathOnHost": "/dev/zero", "PathInContainer": "/dev/z", "CgroupPermissions": "r"}], ["5"])
 
 
+def test_privileged_gets_the_host_devices(strata: Strata, busybox_image: str) -> None:
+    """As Docker's (runc's HostDevices): every device node of the host's /dev but console (this host's
+    Docker cannot run --privileged at all: its capabilities exceed the ones given to this machine)."""
+    nodes = set()
+    for entry in os.scandir("/dev"):
+        mode = entry.stat(follow_symlinks=False).st_mode
+        if entry.name != "console" and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            nodes.add(entry.name)
+    inside = set(strata("run", "--rm", "--privileged", busybox_image, "ls", "/dev").stdout.split())
+    plain = set(strata("run", "--rm", busybox_image, "ls", "/dev").stdout.split())
+    assert nodes <= inside and "console" not in inside
+    assert not nodes <= plain
+
+
 def test_blkio_weight_and_oom_kill_disable(strata: Strata, busybox_image: str) -> None:
     res = strata("run", "--rm", "--blkio-weight", "300", busybox_image, "true", check=False)
     if blkio_weight_supported():
@@ -197,6 +212,8 @@ def test_namespaces_match_docker(strata: Strata, busybox_image: str, dockerd: Do
     ours = strata("run", "--rm", *flags, busybox_image, "sh", "-c", script)
     theirs = dockerd.run("run", "--rm", *flags, docker_busybox, "sh", "-c", script)
     assert ours.stdout == theirs.stdout
+    assert strata("run", "--rm", busybox_image, "ls", "/dev").stdout == \
+        dockerd.run("run", "--rm", docker_busybox, "ls", "/dev").stdout
     fmt = ("{{.HostConfig.ShmSize}} {{.HostConfig.IpcMode}} {{.HostConfig.PidMode}} {{.HostConfig.UTSMode}} "
            "{{json .HostConfig.Sysctls}} {{json .HostConfig.Devices}} {{json .HostConfig.GroupAdd}} "
            "{{json .HostConfig.LogConfig}}")

@@ -21,6 +21,7 @@ __all__ = [
     "cgroup_path",
     "check_peers",
     "check_sysctl",
+    "host_devices",
     "isolation_host_config",
     "parse_device",
     "peer_pid",
@@ -137,6 +138,36 @@ def _device_node(mapping: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any
     return node, rule
 
 
+_SKIPPED_DEV_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
+
+
+def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
+    """Every character and block device node under the host's ``/dev`` (runc's HostDevices: the
+    ``pts``/``shm``/``mqueue``... directories, ``console``, symlinks and FIFOs left out), as spec
+    devices: what ``--privileged`` gives a container, as Docker's does."""
+    out: list[dict[str, Any]] = []
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return out
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            if entry.name not in _SKIPPED_DEV_DIRS:
+                out.extend(host_devices(entry.path))
+            continue
+        if entry.name == "console":
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            out.append({"path": entry.path, "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
+                        "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                        "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+    return out
+
+
 def _group_ids(rootfs: Path, names: list[str]) -> list[int]:
     """``--group-add`` names or numbers, resolved in the container's ``/etc/group`` (Docker's error)."""
     from strata.container.spec import resolve_user
@@ -226,6 +257,8 @@ def apply_isolation(spec: dict[str, Any], hc: dict[str, Any], cdir: Path, peer_p
     _shm(spec, hc, cdir, peer_pid)
     if hc.get("Sysctls"):
         linux["sysctl"] = dict(hc["Sysctls"])
+    if hc.get("Privileged"):
+        linux["devices"] = host_devices()
     for mapping in hc.get("Devices") or []:
         node, rule = _device_node(mapping)
         linux.setdefault("devices", []).append(node)
