@@ -58,7 +58,8 @@ def test_pull_policies(strata: Strata, busybox_tar: Path, distribution_registry:
 
 
 def _error(res: subprocess.CompletedProcess[str]) -> str:
-    text = re.sub(r"^(docker: )?(Error response from daemon: |Error: )?", "", res.stderr.strip())
+    lines = [line for line in res.stderr.strip().splitlines() if not line.startswith("time=")]  # Docker CLI noise
+    text = re.sub(r"^(docker: )?(Error response from daemon: |Error: )?", "", "\n".join(lines))
     return re.sub(r"\.?\nSee '(docker|strata) run --help'\.$", "", text).rstrip(".")
 
 

@@ -184,7 +184,8 @@ def test_blkio_weight_and_oom_kill_disable(strata: Strata, busybox_image: str) -
 
 
 def _error(res: subprocess.CompletedProcess[str]) -> str:
-    text = re.sub(r"^(docker: )?(Error response from daemon: |Error: )?", "", res.stderr.strip())
+    lines = [line for line in res.stderr.strip().splitlines() if not line.startswith("time=")]  # Docker CLI noise
+    text = re.sub(r"^(docker: )?(Error response from daemon: |Error: )?", "", "\n".join(lines))
     text = re.sub(r"\.?\nSee '(docker|strata) run --help'\.$", "", text)
     return re.sub(r"\b[0-9a-f]{64}\b", "<ID>", text).rstrip(".")
 
