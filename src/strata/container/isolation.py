@@ -42,6 +42,15 @@ def cgroup_path(cid: str) -> str:
     return f"/strata/{cid}"
 
 
+def _real_root() -> bool:
+    """Root of the host, not of a user namespace (rootless strata: runc makes no cgroup it may not)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return os.geteuid() == 0 and f.read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
 def check_sysctl(text: str) -> tuple[str, str]:
     """Docker's ValidateSysctl: only namespaced sysctls (IPC's kernel.*, ``net.``, ``fs.mqueue.``)."""
     key, eq, value = text.partition("=")
@@ -245,7 +254,8 @@ def apply_isolation(spec: dict[str, Any], hc: dict[str, Any], cdir: Path, peer_p
     """Put the namespaces, devices, groups, sysctls, ``/dev/shm`` and the cgroup path into the spec
     (``cdir``: the container's directory, named by its ID)."""
     linux = spec["linux"]
-    linux["cgroupsPath"] = cgroup_path(cdir.name)
+    if _real_root():
+        linux["cgroupsPath"] = cgroup_path(cdir.name)
     _namespace(spec, "pid", str(hc.get("PidMode") or ""), peer_pid, "PID")
     _namespace(spec, "uts", str(hc.get("UTSMode") or ""), peer_pid, "UTS")
     if hc.get("UTSMode") == "host":  # the host's name: none to set
