@@ -197,6 +197,7 @@ def _error(res: subprocess.CompletedProcess[str]) -> str:
     ["--device", "/dev/nosuch-strata"], ["--shm-size", "abc"], ["--blkio-weight", "abc"],
     ["--group-add", "nosuchgroup"], ["--log-driver", "bogus"], ["--log-opt", "foo=bar"],
     ["--log-opt", "max-size=abc"], ["--log-opt", "max-file=0"], ["--log-driver", "none", "--log-opt", "max-size=1k"],
+    ["--pids-limit", "abc"], ["-c", "x"], ["--blkio-weight", "70000"],
 ])
 def test_bad_flags_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox: str,
                                 flags: list[str]) -> None:

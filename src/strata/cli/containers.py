@@ -102,9 +102,9 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--memory", help="memory limit")
     p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: '-1' to enable unlimited swap")
     p.add_argument("--cpus", help="number of CPUs")
-    p.add_argument("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)")
+    p.add_argument("-c", "--cpu-shares", default="0", help="CPU shares (relative weight)")
     p.add_argument("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)")
-    p.add_argument("--pids-limit", type=int, help="tune container pids limit (set -1 for unlimited)")
+    p.add_argument("--pids-limit", help="tune container pids limit (set -1 for unlimited)")
     p.add_argument("--ulimit", action="append", default=[], help="ulimit options")
     p.add_argument("--init", action="store_true", help="run an init inside the container (tini)")
     p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
@@ -231,6 +231,7 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
     """The resource and privilege flags as HostConfig fields (Docker's CLI errors for bad values)."""
     from strata.container.resources import (
         parse_cpus,
+        parse_int64,
         parse_ram,
         parse_uint16,
         parse_ulimit,
@@ -241,7 +242,9 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
     for flag, value, check in (("-m, --memory", args.memory, parse_ram), ("--memory-swap", args.memory_swap,
                                lambda v: v == "-1" or parse_ram(v)), ("--cpus", args.cpus, parse_cpus),
                                ("--shm-size", args.shm_size, parse_ram), ("--blkio-weight", args.blkio_weight,
-                                                                         parse_uint16)):
+                                                                         parse_uint16),
+                               ("-c, --cpu-shares", args.cpu_shares, parse_int64),
+                               ("--pids-limit", args.pids_limit, parse_int64)):
         try:
             if value is not None:
                 check(value)
@@ -252,8 +255,9 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
             parse_ulimit(u)
         except ValueError as e:
             raise _flag_error(cmd, "--ulimit", u, str(e)) from None
-    hc = resource_host_config(args.memory, args.memory_swap, args.cpus, args.cpu_shares, args.cpuset_cpus,
-                              args.pids_limit, list(args.ulimit), oom_kill_disable=args.oom_kill_disable,
+    pids = parse_int64(args.pids_limit) if args.pids_limit is not None else None
+    hc = resource_host_config(args.memory, args.memory_swap, args.cpus, parse_int64(args.cpu_shares),
+                              args.cpuset_cpus, pids, list(args.ulimit), oom_kill_disable=args.oom_kill_disable,
                               blkio_weight=parse_uint16(args.blkio_weight) if args.blkio_weight else 0)
     if args.init:
         hc["Init"] = True

@@ -71,7 +71,7 @@ def _cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
 
 def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The HostConfig fields the flags give (Docker's CLI errors for bad values)."""
-    from strata.container.resources import parse_cpus, parse_ram, parse_uint16
+    from strata.container.resources import parse_cpus, parse_int64, parse_ram, parse_uint16
 
     changes: dict[str, Any] = {}
     for key, flag, value, parse in (
@@ -79,6 +79,8 @@ def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
         ("MemorySwap", "--memory-swap", args.memory_swap, lambda v: -1 if v == "-1" else parse_ram(v)),
         ("NanoCpus", "--cpus", args.cpus, parse_cpus),
         ("BlkioWeight", "--blkio-weight", args.blkio_weight, parse_uint16),
+        ("CpuShares", "-c, --cpu-shares", args.cpu_shares, parse_int64),
+        ("PidsLimit", "--pids-limit", args.pids_limit, parse_int64),
     ):
         if value is not None:
             try:
@@ -86,12 +88,8 @@ def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
             except ValueError as e:
                 raise StrataError(f'invalid argument "{value}" for "{flag}" flag: {e}\nSee \'strata update --help\'.',
                                   exit_code=125) from None
-    if args.cpu_shares is not None:
-        changes["CpuShares"] = args.cpu_shares
     if args.cpuset_cpus is not None:
         changes["CpusetCpus"] = args.cpuset_cpus
-    if args.pids_limit is not None:
-        changes["PidsLimit"] = args.pids_limit
     return changes
 
 
@@ -149,11 +147,11 @@ def register_commands(sub: Any, add: Any) -> None:
 
     p = add(sub, "update", _cmd_update, "Update configuration of one or more containers")
     p.add_argument("--blkio-weight", help="block IO (relative weight), between 10 and 1000, or 0 to disable")
-    p.add_argument("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
+    p.add_argument("-c", "--cpu-shares", help="CPU shares (relative weight)")
     p.add_argument("--cpus", help="number of CPUs")
     p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
     p.add_argument("-m", "--memory", help="memory limit")
     p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: '-1' to enable unlimited swap")
-    p.add_argument("--pids-limit", type=int, help="tune container pids limit (set -1 for unlimited)")
+    p.add_argument("--pids-limit", help="tune container pids limit (set -1 for unlimited)")
     p.add_argument("--restart", help="restart policy to apply when a container exits")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")

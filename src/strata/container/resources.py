@@ -24,6 +24,7 @@ __all__ = [
     "merge_update",
     "oom_kill_disable_supported",
     "parse_cpus",
+    "parse_int64",
     "parse_ram",
     "parse_uint16",
     "parse_ulimit",
@@ -58,6 +59,17 @@ def parse_cpus(text: str) -> int:
     if nano.denominator != 1:
         raise ValueError("value is too precise")
     return int(nano)
+
+
+def parse_int64(text: str) -> int:
+    """Go's ``strconv.ParseInt(text, 0, 64)`` (``--pids-limit``, ``--cpu-shares``) with its errors."""
+    try:
+        value = int(text, 0) if text.strip() == text and "_" not in text else int("!")
+    except ValueError:
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
+    if not -(1 << 63) <= value < 1 << 63:
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": value out of range')
+    return value
 
 
 def parse_uint16(text: str) -> int:
