@@ -216,7 +216,11 @@ def test_namespaces_match_docker(strata: Strata, busybox_image: str, dockerd: Do
     assert ours.stdout == theirs.stdout
     assert strata("run", "--rm", busybox_image, "ls", "/dev").stdout == \
         dockerd.run("run", "--rm", docker_busybox, "ls", "/dev").stdout
-    fmt = ("{{.HostConfig.ShmSize}} {{.HostConfig.IpcMode}} {{.HostConfig.PidMode}} {{.HostConfig.UTSMode}} "
+    uts = ["--uts", "host", "--pid", "host"]
+    assert strata("run", "--rm", *uts, busybox_image, "hostname").stdout == \
+        dockerd.run("run", "--rm", *uts, docker_busybox, "hostname").stdout
+    fmt = ("{{.HostConfig.ShmSize}} {{.HostConfig.IpcMode}} {{.HostConfig.PidMode}} "
+           "{{.HostConfig.UTSMode}} {{.HostConfig.OomKillDisable}} {{.HostConfig.BlkioWeight}} "
            "{{json .HostConfig.Sysctls}} {{json .HostConfig.Devices}} {{json .HostConfig.GroupAdd}} "
            "{{json .HostConfig.LogConfig}}")
     create = ["--pid", "host", "--uts", "host", "--ipc", "shareable", *flags, "--log-opt", "max-size=10m"]
