@@ -125,6 +125,8 @@ def test_logs_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd,
         assert strata("inspect", "-f", fmt, name).stdout == dockerd.run("inspect", "-f", fmt, name).stdout
         strata("run", "--name", name + "-none", "--log-driver", "none", busybox_image, "true")
         dockerd.run("run", "--name", name + "-none", "--log-driver", "none", docker_busybox, "true")
+        fmt = "{{.LogPath}}"
+        assert strata("inspect", "-f", fmt, name + "-none").stdout == dockerd.run("inspect", "-f", fmt, name + "-none").stdout
         ours, theirs = strata("logs", name + "-none", check=False), dockerd.run("logs", name + "-none", check=False)
         assert (ours.returncode, ours.stderr.removeprefix("Error: ")) == (
             theirs.returncode, theirs.stderr.removeprefix("Error response from daemon: "))

@@ -62,7 +62,7 @@ def inspect_container(root: Path, c: Container) -> dict[str, Any]:
         "ResolvConfPath": str(cdir / "resolv.conf"),
         "HostnamePath": str(cdir / "hostname"),
         "HostsPath": str(cdir / "hosts"),
-        "LogPath": str(log_path(root, c.id)),
+        "LogPath": "" if (c.host_config.get("LogConfig") or {}).get("Type") == "none" else str(log_path(root, c.id)),
         "Name": "/" + c.name,
         "RestartCount": c.restart_count,
         "Driver": "overlay2" if c.driver == "overlay" else "vfs",
