@@ -138,6 +138,12 @@ def test_devices_and_groups(strata: Strata, busybox_image: str) -> None:
                                                  'device "/dev/nosuch-strata": no such file or directory\n')
     assert strata("run", "--rm", "--group-add", "1234", "--group-add", "0", busybox_image,
                   "id", "-G").stdout.split() == ["0", "1234"]
+    if os.path.exists("/dev/net/tun"):  # a directory: every node under it, moved under the container path
+        out = strata("run", "--rm", "--device", "/dev/net:/dev/mynet", busybox_image, "ls", "/dev/mynet").stdout
+        assert out == "tun\n"
+    res = strata("run", "--rm", "--device", "/etc/passwd", busybox_image, "true", check=False)
+    assert (res.returncode, res.stderr) == (125, 'Error: error gathering device information while adding custom '
+                                                 'device "/etc/passwd": not a device node\n')
     res = strata("run", "--rm", "--group-add", "nosuchgroup", busybox_image, "true", check=False)
     assert (res.returncode, res.stderr) == (125, "Error: Unable to find group nosuchgroup: no matching entries in "
                                                  "group file\n")
@@ -197,7 +203,7 @@ def _error(res: subprocess.CompletedProcess[str]) -> str:
     ["--device", "/dev/nosuch-strata"], ["--shm-size", "abc"], ["--blkio-weight", "abc"],
     ["--group-add", "nosuchgroup"], ["--log-driver", "bogus"], ["--log-opt", "foo=bar"],
     ["--log-opt", "max-size=abc"], ["--log-opt", "max-file=0"], ["--log-driver", "none", "--log-opt", "max-size=1k"],
-    ["--pids-limit", "abc"], ["-c", "x"], ["--blkio-weight", "70000"],
+    ["--pids-limit", "abc"], ["-c", "x"], ["--blkio-weight", "70000"], ["--device", "/etc/passwd"],
 ])
 def test_bad_flags_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox: str,
                                 flags: list[str]) -> None:
@@ -208,9 +214,9 @@ def test_bad_flags_match_docker(strata: Strata, busybox_image: str, dockerd: Doc
 
 def test_namespaces_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox: str) -> None:
     script = ("df -k /dev/shm | tail -1 | awk '{print $2}'; cat /proc/sys/kernel/shmmax; id -G; "
-              "ls -l /dev/mynull | awk '{print $1, $5, $6}'")
+              "ls -l /dev/mynull | awk '{print $1, $5, $6}'; ls -l /dev/mynet | awk '{print $1, $5, $6, $10}'")
     flags = ["--shm-size", "96m", "--sysctl", "kernel.shmmax=4096", "--group-add", "1234",
-             "--device", "/dev/null:/dev/mynull"]
+             "--device", "/dev/null:/dev/mynull", "--device", "/dev/net:/dev/mynet"]
     ours = strata("run", "--rm", *flags, busybox_image, "sh", "-c", script)
     theirs = dockerd.run("run", "--rm", *flags, docker_busybox, "sh", "-c", script)
     assert ours.stdout == theirs.stdout

@@ -128,23 +128,42 @@ def peer_pid(store: Any, ref: str, what: str) -> tuple[int, Path]:
     return int(c.pid), container_dir(store.root, c.id)
 
 
-def _device_node(mapping: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The spec's device and cgroup rule of one mapping (the host node's type, numbers, mode, owner)."""
-    src = mapping["PathOnHost"]
+def _node(path: str, st: os.stat_result, where: str) -> dict[str, Any]:
+    return {"path": where, "type": "c" if stat.S_ISCHR(st.st_mode) else "b", "major": os.major(st.st_rdev),
+            "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+
+
+def _is_device(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+
+
+def _device_nodes(mapping: dict[str, str]) -> list[dict[str, Any]]:
+    """The spec devices of one ``--device``: the node (a symlink resolved), or every node under a
+    directory (its paths moved under the container path), as Docker's devicesFromPath."""
+    src, dst = mapping["PathOnHost"], mapping["PathInContainer"]
+    resolved = os.path.realpath(src) if os.path.islink(src) else src
     try:
-        st = os.stat(src)
-        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-            raise OSError(0, "not a device node")
+        st = os.stat(resolved)
     except OSError as e:
-        why = (e.strerror or str(e)).lower()
-        raise StrataError(f'error gathering device information while adding custom device "{src}": {why}',
-                          exit_code=127 if e.errno == 2 else 125) from None
-    kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
-    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-    node = {"path": mapping["PathInContainer"], "type": kind, "major": major, "minor": minor,
-            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
-    rule = {"allow": True, "type": kind, "major": major, "minor": minor, "access": mapping["CgroupPermissions"]}
-    return node, rule
+        raise StrataError(f'error gathering device information while adding custom device "{src}": '
+                          f"{(e.strerror or str(e)).lower()}", exit_code=127 if e.errno == 2 else 125) from None
+    if _is_device(st):
+        return [_node(resolved, st, dst)]
+    nodes = []
+    if stat.S_ISDIR(st.st_mode):
+        for top, _, files in os.walk(resolved):
+            for name in sorted(files):
+                path = os.path.join(top, name)
+                try:
+                    child = os.lstat(path)
+                except OSError:
+                    continue
+                if _is_device(child):
+                    nodes.append(_node(path, child, path.replace(resolved, dst, 1)))
+    if not nodes:
+        raise StrataError(f'error gathering device information while adding custom device "{src}": '
+                          "not a device node", exit_code=125)
+    return nodes
 
 
 _SKIPPED_DEV_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
@@ -270,9 +289,11 @@ def apply_isolation(spec: dict[str, Any], hc: dict[str, Any], cdir: Path, peer_p
     if hc.get("Privileged"):
         linux["devices"] = host_devices()
     for mapping in hc.get("Devices") or []:
-        node, rule = _device_node(mapping)
-        linux.setdefault("devices", []).append(node)
-        linux["resources"].setdefault("devices", []).append(rule)
+        for node in _device_nodes(mapping):
+            linux.setdefault("devices", []).append(node)
+            linux["resources"].setdefault("devices", []).append(
+                {"allow": True, "type": node["type"], "major": node["major"], "minor": node["minor"],
+                 "access": mapping["CgroupPermissions"]})
     if hc.get("GroupAdd"):
         user = spec["process"]["user"]
         extra = _group_ids(Path(spec["root"]["path"]), list(hc["GroupAdd"]))
