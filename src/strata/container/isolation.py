@@ -227,7 +227,7 @@ def _namespace(spec: dict[str, Any], kind: str, mode: str, peer_pid: PeerPid, wh
 
 def _shareable_shm(cdir: Path, size: int) -> Path:
     """A shareable IPC's ``/dev/shm``: a tmpfs on the host at ``<container>/shm`` (as Docker's
-    ``mounts/shm``) that the containers joining its IPC bind too; mounted once, released at rm."""
+    ``mounts/shm``) that the containers joining its IPC bind too; released when it stops (and at rm)."""
     shm = cdir / "shm"
     shm.mkdir(mode=0o700, exist_ok=True)
     if not os.path.ismount(shm):

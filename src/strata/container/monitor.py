@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from strata.container.health import HealthMonitor
+from strata.container.isolation import release_shm
 from strata.container.logs import JsonLogWriter
 from strata.container.network.endpoints import Pending, forget, teardown_network
 from strata.container.network.release import release_in_background
@@ -268,7 +269,8 @@ class _Run:
             self.runtime.delete(self.c.id, force=True)
             try:
                 Rootfs(self.cdir, self.c.driver).unmount()
-            except StrataError:
+                release_shm(self.cdir)  # a shareable IPC's /dev/shm, as Docker's cleanup at stop
+            except (StrataError, OSError):
                 pass
 
         try:
