@@ -33,7 +33,7 @@ _SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "ke
             "kernel.shmmni", "kernel.shm_rmid_forced"}
 _IPC_MODES = ("", "none", "private", "shareable", "host")
 
-# (container reference, what for: "PID" | "IPC") -> the running container's (init pid, directory)
+# (container reference, what for: "PID" | "IPC") -> the running container's (init pid, /dev/shm on the host)
 PeerPid = Callable[[str, str], tuple[int, Path]]
 
 
@@ -114,8 +114,8 @@ def check_peers(hc: dict[str, Any], get: Callable[[str], Any]) -> None:
 
 
 def peer_pid(store: Any, ref: str, what: str) -> tuple[int, Path]:
-    """The init pid of the running container whose namespace ``--pid``/``--ipc container:X`` joins
-    (Docker's errors: missing, not running, an IPC that is not shareable)."""
+    """(init pid, its /dev/shm on the host) of the running container whose namespace ``--pid``/``--ipc
+    container:X`` joins (Docker's errors: missing, not running, an IPC that is not shareable)."""
     from strata.container.records import container_dir, pid_alive
 
     c = store.get(ref)
@@ -125,7 +125,8 @@ def peer_pid(store: Any, ref: str, what: str) -> tuple[int, Path]:
     if what == "IPC" and str(c.host_config.get("IpcMode")) not in ("shareable", "host"):
         raise StrataError(f"{prefix}non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
                           exit_code=125)
-    return int(c.pid), container_dir(store.root, c.id)
+    host_ipc = c.host_config.get("IpcMode") == "host"
+    return int(c.pid), Path("/dev/shm") if host_ipc else container_dir(store.root, c.id) / "shm"
 
 
 def _node(path: str, st: os.stat_result, where: str) -> dict[str, Any]:
@@ -259,7 +260,7 @@ def _shm(spec: dict[str, Any], hc: dict[str, Any], cdir: Path, peer_pid: PeerPid
     elif mode == "shareable":
         source = _shareable_shm(cdir, size)
     elif mode.startswith("container:"):
-        source = peer_pid(mode.partition(":")[2], "IPC")[1] / "shm"
+        source = peer_pid(mode.partition(":")[2], "IPC")[1]
     if source is not None:
         mounts.append({"destination": "/dev/shm", "type": "bind", "source": str(source),
                        "options": ["rbind", "nosuid", "noexec", "nodev"]})
