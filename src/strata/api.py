@@ -231,7 +231,8 @@ def pull(
         return PullResult(ref.repository, ids, tops, changed)
 
 
-def pull_if_missing(engine: Engine, name: str, *, progress: Progress = NO_PROGRESS) -> bool:
+def pull_if_missing(engine: Engine, name: str, *, progress: Progress = NO_PROGRESS,
+                    platform: Platform | str | None = None) -> bool:
     """Docker's run/create: an image named by reference that the store lacks is pulled, announced by
     ``Unable to find image '…' locally``. False when nothing was pulled (present, or named by ID)."""
     import re
@@ -240,7 +241,7 @@ def pull_if_missing(engine: Engine, name: str, *, progress: Progress = NO_PROGRE
         return False
     ref = parse_docker_ref(name)
     _say(progress, f"Unable to find image '{ref.familiar_string()}' locally")
-    pull(name, progress=progress, engine=engine)
+    pull(name, progress=progress, engine=engine, platform=platform)
     return True
 
 

@@ -18,12 +18,11 @@ _FLAG = re.compile(r"^  (?:-\S, |    )--(\S+)")
 
 # Docker's flags strata does not have, by command (``container X`` / ``image X`` share X's)
 _CREATE_MISSING = {
-    "attach", "blkio-weight", "blkio-weight-device", "cgroup-parent", "cgroupns", "cpu-period", "cpu-quota",
-    "cpu-rt-period", "cpu-rt-runtime", "cpuset-mems", "device", "device-cgroup-rule", "device-read-bps",
-    "device-read-iops", "device-write-bps", "device-write-iops", "disable-content-trust", "gpus", "group-add",
-    "ip6", "ipc", "isolation", "kernel-memory", "link", "link-local-ip", "log-driver", "log-opt",
-    "memory-reservation", "memory-swappiness", "oom-kill-disable", "oom-score-adj", "pid", "platform", "pull",
-    "shm-size", "storage-opt", "sysctl", "userns", "uts", "volume-driver",
+    "attach", "blkio-weight-device", "cgroup-parent", "cgroupns", "cpu-period", "cpu-quota", "cpu-rt-period",
+    "cpu-rt-runtime", "cpuset-mems", "device-cgroup-rule", "device-read-bps", "device-read-iops",
+    "device-write-bps", "device-write-iops", "disable-content-trust", "gpus", "ip6", "isolation",
+    "kernel-memory", "link", "link-local-ip", "memory-reservation", "memory-swappiness", "oom-score-adj",
+    "storage-opt", "volume-driver",
 }
 KNOWN_MISSING: dict[str, set[str]] = {
     "build": {"add-host", "cache-from", "cgroup-parent", "compress", "cpu-period", "cpu-quota", "cpu-shares",
@@ -32,11 +31,9 @@ KNOWN_MISSING: dict[str, set[str]] = {
     "create": _CREATE_MISSING,
     "run": _CREATE_MISSING - {"attach"},
     "exec": {"detach-keys"},
-    "logs": {"details", "since", "until"},
     "rm": {"link"},
-    "update": {"blkio-weight", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpu-shares", "cpus",
-               "cpuset-cpus", "cpuset-mems", "kernel-memory", "memory", "memory-reservation", "memory-swap",
-               "pids-limit"},
+    "update": {"cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpuset-mems", "kernel-memory",
+               "memory-reservation"},
     "network connect": {"driver-opt", "ip6", "link", "link-local-ip"},
     "network create": {"attachable", "aux-address", "config-from", "config-only", "ingress", "ip-range",
                        "ipam-driver", "ipam-opt", "ipv6", "scope"},
@@ -53,7 +50,6 @@ KNOWN_EXTRA: dict[str, set[str]] = {
 }
 # group commands Docker has and strata does not
 KNOWN_MISSING_COMMANDS: dict[str, set[str]] = {
-    "container": {"stats"},
     "manifest": {"annotate", "create", "push", "rm"},
 }
 

@@ -29,14 +29,15 @@ def test_a_user_or_root_of_the_namespace_is_rootless(monkeypatch: pytest.MonkeyP
     assert (dir_mode(), dir_mode("tmp")) == ((0o700 if rootless else 0o710), 0o700)
 
 
-def test_a_rootless_bridge_refuses_published_ports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The networking side asks the same check: inside the namespace, ``-p`` on the default bridge is
-    refused in so many words before anything is set up."""
+def test_rootless_networking_asks_the_same_check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The networking side asks the same check: inside the namespace (the marker set, euid 0), a
+    user-defined network (netavark needs the host's root) is refused in so many words before anything is
+    set up; the default network goes to pasta instead (tests/rootless/test_rootless_network.py)."""
     monkeypatch.setenv(ENV_MARKER, "1")
     c = Container(id="a" * 64, name="p", image_id="sha256:" + "b" * 64, image_name="x", created=0.0, path="sh",
-                  args=[], host_config={"NetworkMode": "bridge"}, ports=[{"HostPort": "8080"}])
+                  args=[], host_config={"NetworkMode": "mynet"}, ports=[{"HostPort": "8080"}])
     store = ContainerStore(tmp_path)
-    with pytest.raises(StrataError, match="rootless containers cannot publish ports yet: use --network host"):
+    with pytest.raises(StrataError, match="rootless containers can use only the default network"):
         setup_network(store, c, lambda s, other: other)
     assert not (tmp_path / "networks").exists()  # nothing was set up
 

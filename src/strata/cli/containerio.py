@@ -252,7 +252,7 @@ def _register_commands(sub: Any) -> None:
                    "\tstrata cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH")
     p.add_argument("-a", "--archive", action="store_true", help="Archive mode (copy all uid/gid information)")
     p.add_argument("-L", "--follow-link", action="store_true", help="Always follow symbol link in SRC_PATH")
-    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("paths", nargs=2, metavar="PATH")  # cli.pflag: "requires exactly 2 arguments"
 
     p = _add(sub, "top", _cmd_top, "Display the running processes of a container",
              usage="strata top CONTAINER [ps OPTIONS]")
@@ -260,7 +260,7 @@ def _register_commands(sub: Any) -> None:
     p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="ps OPTIONS")
 
     p = _add(sub, "rename", _cmd_rename, "Rename a container", usage="strata rename CONTAINER NEW_NAME")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("names", nargs=2, metavar="NAME")
 
     p = _add(sub, "attach", _cmd_attach,
              "Attach local standard input, output, and error streams to a running container",
@@ -269,7 +269,7 @@ def _register_commands(sub: Any) -> None:
     p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
     p.add_argument("--sig-proxy", type=_bool, nargs="?", const=True, default=True,
                    help="Proxy all received signals to the process (default true)")
-    p.add_argument("container", nargs="*", metavar="CONTAINER")
+    p.add_argument("container", nargs=1, metavar="CONTAINER")
 
 
 def register(subparsers: Any) -> None:

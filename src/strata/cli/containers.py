@@ -117,14 +117,15 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--memory", help="memory limit")
     p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: '-1' to enable unlimited swap")
     p.add_argument("--cpus", help="number of CPUs")
-    p.add_argument("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)")
+    p.add_argument("-c", "--cpu-shares", default="0", help="CPU shares (relative weight)")
     p.add_argument("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)")
-    p.add_argument("--pids-limit", type=int, help="tune container pids limit (set -1 for unlimited)")
+    p.add_argument("--pids-limit", help="tune container pids limit (set -1 for unlimited)")
     p.add_argument("--ulimit", action="append", default=[], help="ulimit options")
     p.add_argument("--init", action="store_true", help="run an init inside the container (tini)")
     p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
     p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
     p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
+    _add_isolation_flags(p)
     p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
     p.add_argument("--label-file", action="append", default=[], help="read in a line delimited file of labels")
     p.add_argument("--cidfile", default="", help="write the container ID to the file")
@@ -143,6 +144,23 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
                    help="security options (seccomp=unconfined|PROFILE.json, no-new-privileges)")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _add_isolation_flags(p: argparse.ArgumentParser) -> None:
+    """Namespaces, devices, sysctls, block I/O, OOM killer, logging, image choice (issue 9)."""
+    p.add_argument("--device", action="append", default=[], help="add a host device to the container")
+    p.add_argument("--group-add", action="append", default=[], help="add additional groups to join")
+    p.add_argument("--pid", default="", help="PID namespace to use")
+    p.add_argument("--ipc", default="", help="IPC mode to use")
+    p.add_argument("--uts", default="", help="UTS namespace to use")
+    p.add_argument("--sysctl", action="append", default=[], help="sysctl options")
+    p.add_argument("--shm-size", help="size of /dev/shm")
+    p.add_argument("--blkio-weight", help="block IO (relative weight), between 10 and 1000, or 0 to disable")
+    p.add_argument("--oom-kill-disable", action="store_true", help="disable OOM Killer")
+    p.add_argument("--log-driver", help="logging driver for the container (json-file, none)")
+    p.add_argument("--log-opt", action="append", default=[], help="log driver options")
+    p.add_argument("--platform", help="set platform if server is multi-platform capable")
+    p.add_argument("--pull", default="missing", help='pull image before running ("always"|"missing"|"never")')
 
 
 def _flag_error(cmd: str, flag: str, value: str, why: str) -> StrataError:
@@ -226,11 +244,22 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
 def _resources(args: argparse.Namespace) -> dict[str, Any]:
     """The resource and privilege flags as HostConfig fields (Docker's CLI errors for bad values)."""
-    from strata.container.resources import parse_cpus, parse_ram, parse_ulimit, resource_host_config
+    from strata.container.resources import (
+        parse_cpus,
+        parse_int64,
+        parse_ram,
+        parse_uint16,
+        parse_ulimit,
+        resource_host_config,
+    )
 
     cmd = "run" if hasattr(args, "detach") else "create"
     for flag, value, check in (("-m, --memory", args.memory, parse_ram), ("--memory-swap", args.memory_swap,
-                               lambda v: v == "-1" or parse_ram(v)), ("--cpus", args.cpus, parse_cpus)):
+                               lambda v: v == "-1" or parse_ram(v)), ("--cpus", args.cpus, parse_cpus),
+                               ("--shm-size", args.shm_size, parse_ram), ("--blkio-weight", args.blkio_weight,
+                                                                         parse_uint16),
+                               ("-c, --cpu-shares", args.cpu_shares, parse_int64),
+                               ("--pids-limit", args.pids_limit, parse_int64)):
         try:
             if value is not None:
                 check(value)
@@ -241,26 +270,56 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
             parse_ulimit(u)
         except ValueError as e:
             raise _flag_error(cmd, "--ulimit", u, str(e)) from None
-    hc = resource_host_config(args.memory, args.memory_swap, args.cpus, args.cpu_shares, args.cpuset_cpus,
-                              args.pids_limit, list(args.ulimit))
+    pids = parse_int64(args.pids_limit) if args.pids_limit is not None else None
+    hc = resource_host_config(args.memory, args.memory_swap, args.cpus, parse_int64(args.cpu_shares),
+                              args.cpuset_cpus, pids, list(args.ulimit), oom_kill_disable=args.oom_kill_disable,
+                              blkio_weight=parse_uint16(args.blkio_weight) if args.blkio_weight else 0)
     if args.init:
         hc["Init"] = True
-    return {**hc, "CapAdd": list(args.cap_add) or None, "CapDrop": list(args.cap_drop) or None,
-            "Privileged": args.privileged}
+    return {**hc, **_isolation(args, cmd), "CapAdd": list(args.cap_add) or None,
+            "CapDrop": list(args.cap_drop) or None, "Privileged": args.privileged}
+
+
+def _isolation(args: argparse.Namespace, cmd: str) -> dict[str, Any]:
+    """``--pid/--ipc/--uts/--userns/--device/--group-add/--sysctl/--shm-size/--log-*`` as HostConfig."""
+    from strata.container.isolation import check_sysctl, isolation_host_config, parse_device
+    from strata.container.logopts import log_config
+    from strata.container.resources import parse_ram
+
+    for s in args.sysctl:
+        try:
+            check_sysctl(s)
+        except ValueError as e:
+            raise _flag_error(cmd, "--sysctl", s, str(e)) from None
+    for d in args.device:
+        try:
+            parse_device(d)
+        except ValueError as e:
+            raise StrataError(f"{e}.\nSee 'strata {cmd} --help'.", exit_code=125) from None
+    try:
+        hc = isolation_host_config(pid=args.pid, ipc=args.ipc, uts=args.uts, userns=args.userns,
+                                   shm_size=parse_ram(args.shm_size) if args.shm_size else 0,
+                                   devices=list(args.device), group_add=list(args.group_add),
+                                   sysctls=list(args.sysctl), hostname_given=bool(args.hostname))
+    except StrataError as e:
+        if str(e).startswith("--"):  # the CLI's own checks: with its usage line
+            raise StrataError(f"{e}.\nSee 'strata {cmd} --help'.", exit_code=125) from None
+        raise
+    return {**hc, "LogConfig": log_config(args.log_driver, list(args.log_opt), cmd)}
 
 
 def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Container:
     from strata.container import lifecycle as lc
+    from strata.container.resources import resource_warnings
 
     specs, storage = _storage_options(args)
     resources = _resources(args)
+    warnings = resource_warnings(resources)
+    if args.oom_kill_disable and not resources.get("Memory"):  # Docker's CLI says so first
+        warnings.insert(0, "Disabling the OOM killer on containers without setting a '-m/--memory' limit may be "
+                           "dangerous.")
     engine = ctx.engine()
-    try:
-        image_id = engine.resolve_image(args.image)
-    except ImageNotFound:
-        if not _pull_missing(ctx, args.image):
-            raise
-        image_id = engine.resolve_image(args.image)
+    image_id = _image_for(ctx, args)
     image_cfg = engine.image_config(image_id).data.get("config") or {}
     env, labels = _env_and_labels(args)
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
@@ -279,6 +338,8 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
     from strata.cli.unshare import warn_rootless
 
     warn_rootless(ctx, c.host_config)  # limits a rootless container cannot have: Docker's warnings
+    for w in warnings:
+        print(f"WARNING: {w}", file=ctx.err)
     return c
 
 
@@ -364,12 +425,43 @@ def _create_with_cidfile(ctx: Context, args: argparse.Namespace, store: Containe
     return c
 
 
-def _pull_missing(ctx: Context, name: str) -> bool:
+def _image_for(ctx: Context, args: argparse.Namespace) -> Any:
+    """The image to run: ``--pull always`` pulls first, ``missing`` (the default; anything else too, as
+    Docker 20.10) pulls a missing one, ``never`` does not; a local image for another ``--platform``
+    counts as missing (Docker's NotFound when it is not pulled)."""
+    from strata.api import pull
+    from strata.cli.distribution import ProgressPrinter
+    from strata.container.imagechoice import mismatch, parse_platform, platform_string
+    from strata.reference import parse_docker_ref
+
+    engine = ctx.engine()
+    wanted = parse_platform(args.platform) if args.platform else None
+    shown = platform_string(*wanted) if wanted else None
+    if args.pull == "always":
+        pull(args.image, platform=shown, progress=ProgressPrinter(ctx.err), engine=engine)
+    try:
+        image_id = engine.resolve_image(args.image)
+    except ImageNotFound:
+        if args.pull == "never" or not _pull_missing(ctx, args.image, shown):
+            raise
+        image_id = engine.resolve_image(args.image)
+    why = mismatch(args.image, wanted, engine.image_config(image_id).data) if wanted else None
+    if why is not None and args.pull not in ("never", "always"):
+        print(f"Unable to find image '{parse_docker_ref(args.image).familiar_string()}' locally", file=ctx.err)
+        pull(args.image, platform=shown, progress=ProgressPrinter(ctx.err), engine=engine)
+        image_id = engine.resolve_image(args.image)
+        why = mismatch(args.image, wanted, engine.image_config(image_id).data) if wanted else None
+    if why is not None:
+        raise StrataError(why, exit_code=125)
+    return image_id
+
+
+def _pull_missing(ctx: Context, name: str, platform: str | None = None) -> bool:
     """Docker's run/create: a missing image named by reference is pulled (progress on stderr)."""
     from strata.api import pull_if_missing
     from strata.cli.distribution import ProgressPrinter
 
-    return pull_if_missing(ctx.engine(), name, progress=ProgressPrinter(ctx.err))
+    return pull_if_missing(ctx.engine(), name, progress=ProgressPrinter(ctx.err), platform=platform)
 
 
 def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
@@ -484,22 +576,6 @@ def _start_all(ctx: Context, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _cmd_update(args: argparse.Namespace, ctx: Context) -> int:
-    from strata.container.lifecycle import parse_restart_policy
-
-    if args.restart is None:
-        raise StrataError("You must provide one or more flags when using this command.")
-    policy = parse_restart_policy(args.restart)
-
-    def update(store: ContainerStore, c: Container) -> str:
-        if c.host_config.get("AutoRemove") and policy["Name"] != "no":
-            raise StrataError("Restart policy cannot be updated because AutoRemove is enabled for the container")
-        store.update(c.id, host_config={**c.host_config, "RestartPolicy": policy})
-        return _as_given(args, c)
-
-    return _each(ctx, args.containers, update)
-
-
 def _as_given(args: argparse.Namespace, c: Container) -> str:
     for ref in args.containers:
         if ref in (c.id, c.name, "/" + c.name) or c.id.startswith(ref):
@@ -580,21 +656,30 @@ def _cmd_wait(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
-    from strata.container.logs import read_log
+    from strata.container.logopts import entry_line, log_window
+    from strata.container.logs import read_entries
     from strata.container.monitor import log_path
 
+    window = log_window(args.since, args.until)
     with _store(ctx) as store:
         c = store.get(args.container)
+        if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
+            raise StrataError("configured logging driver does not support reading")
         tail = None if args.tail in ("all", "-1") else int(args.tail)
 
         def running() -> bool:
             cur = store.by_id(c.id)
             return cur is not None and lc.reconcile(store, cur).running
 
-        for stream, text, stamp in read_log(log_path(store.root, c.id), tail=tail, follow=args.follow,
-                                            still_running=running):
-            out = ctx.err if stream == "stderr" else ctx.out
-            out.write(f"{stamp} {text}" if args.timestamps else text)
+        for entry in read_entries(log_path(store.root, c.id), tail=tail, follow=args.follow,
+                                  still_running=running):
+            where = window(entry.time)
+            if where < 0:
+                continue
+            if where > 0:
+                break
+            out = ctx.err if entry.stream == "stderr" else ctx.out
+            out.write(entry_line(entry, timestamps=args.timestamps, details=args.details))
             if args.follow:
                 out.flush()
     return 0
@@ -1039,9 +1124,9 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
                    help="start the containers whose restart policy is always or unless-stopped (at boot)")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
-    p = _add(sub, "update", _cmd_update, "Update configuration of one or more containers")
-    p.add_argument("--restart", help="restart policy to apply when a container exits")
-    _containers_arg(p)
+    from strata.cli.resources import register_commands as register_resource_commands
+
+    register_resource_commands(sub, _add)  # stats, update
 
     for name, handler, text in (
         ("stop", _cmd_stop, "Stop one or more running containers"),
@@ -1071,6 +1156,9 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-n", "--tail", default="all")
     p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--since", help="show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
+    p.add_argument("--until", help="show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
+    p.add_argument("--details", action="store_true", help="show extra details provided to logs")
     p.add_argument("container")
 
     p = _add(sub, "exec", _cmd_exec, "Run a command in a running container")

@@ -18,6 +18,7 @@ from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.health import merge_healthcheck
+from strata.container.isolation import apply_isolation, check_peers, peer_pid, release_shm
 from strata.container.monitor import (
     Attach,
     read_exit_file,
@@ -240,6 +241,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
         config["Volumes"] = {**(config.get("Volumes") or {}), **anonymous}
     _stop_config(config, opts)
     _capabilities(opts.resources)  # unknown capabilities refused before anything is made
+    check_peers(opts.resources, store.get)  # --pid/--ipc container:X name one that exists
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
         raise StrataError("No command specified", exit_code=125)
@@ -451,6 +453,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         netns_path=netns,
     )
     apply_resources(spec, hc)
+    apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc, c.id)
         if hc.get("UsernsMode") == KEEP_ID:
@@ -762,6 +765,7 @@ def _destroy(store: ContainerStore, c: Container, *, volumes: bool = False) -> N
     teardown_network(store, c)
     store.update(c.id, state="dead")
     Rootfs(cdir, c.driver).unmount()
+    release_shm(cdir)
     trash = store.root / "containers" / f".removing-{c.id}"
     if cdir.exists():
         os.replace(cdir, trash)

@@ -27,6 +27,7 @@ from types import FrameType
 
 from strata.container.attach import AttachHub
 from strata.container.health import HealthMonitor
+from strata.container.isolation import release_shm
 from strata.container.logs import JsonLogWriter
 from strata.container.network.endpoints import Pending, forget, teardown_network
 from strata.container.network.release import release_in_background
@@ -106,7 +107,7 @@ class _Run:
         self.attach = attach
         self.cdir = container_dir(store.root, c.id)
         self.tty = bool(c.config.get("Tty"))
-        self.log = JsonLogWriter(log_path(store.root, c.id))
+        self.log = JsonLogWriter.for_container(log_path(store.root, c.id), c.config, c.host_config)
         self.master: int | None = None
         self.outputs: dict[int, str] = {}
         self.pid = 0
@@ -310,7 +311,8 @@ class _Run:
             self.runtime.delete(self.c.id, force=True)
             try:
                 Rootfs(self.cdir, self.c.driver).unmount()
-            except StrataError:
+                release_shm(self.cdir)  # a shareable IPC's /dev/shm, as Docker's cleanup at stop
+            except (StrataError, OSError):
                 pass
 
         try:

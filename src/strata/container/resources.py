@@ -1,13 +1,15 @@
 """Resource limits and privileges as Docker's ``run`` flags set them: ``-m``/``--memory-swap``,
-``--cpus``/``--cpu-shares``/``--cpuset-cpus``, ``--pids-limit``, ``--ulimit``, ``--init`` (tini, as
-Docker's docker-init), ``--cap-add``/``--cap-drop``, ``--privileged``. Parsed into HostConfig fields
-with Docker's errors, applied to the OCI spec (the runtime writes the cgroups, v1 or v2)."""
+``--cpus``/``--cpu-shares``/``--cpuset-cpus``, ``--pids-limit``, ``--blkio-weight``, ``--oom-kill-disable``,
+``--ulimit``, ``--init`` (tini, as Docker's docker-init), ``--cap-add``/``--cap-drop``, ``--privileged``.
+Parsed into HostConfig fields with Docker's errors and warnings, applied to the OCI spec (the runtime
+writes the cgroups, v1 or v2) and, for ``update``, to a running container's cgroups (``runc update``)."""
 
 from __future__ import annotations
 
 import os
 import re
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from strata.errors import StrataError
@@ -17,11 +19,18 @@ __all__ = [
     "INIT_PATH",
     "all_capabilities",
     "apply_resources",
+    "blkio_weight_supported",
     "capabilities",
+    "merge_update",
+    "oom_kill_disable_supported",
     "parse_cpus",
+    "parse_int64",
     "parse_ram",
+    "parse_uint16",
     "parse_ulimit",
     "resource_host_config",
+    "resource_warnings",
+    "runc_update_args",
 ]
 
 INIT_BINARY = "/usr/bin/tini-static"  # Debian's tini, static: it runs in any image
@@ -50,6 +59,26 @@ def parse_cpus(text: str) -> int:
     if nano.denominator != 1:
         raise ValueError("value is too precise")
     return int(nano)
+
+
+def parse_int64(text: str) -> int:
+    """Go's ``strconv.ParseInt(text, 0, 64)`` (``--pids-limit``, ``--cpu-shares``) with its errors."""
+    try:
+        value = int(text, 0) if text.strip() == text and "_" not in text else int("!")
+    except ValueError:
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
+    if not -(1 << 63) <= value < 1 << 63:
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": value out of range')
+    return value
+
+
+def parse_uint16(text: str) -> int:
+    """Go's ``strconv.ParseUint(text, 10, 16)`` (``--blkio-weight``) with its errors."""
+    if not text.isdigit():
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    if int(text) > 0xFFFF:
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
+    return int(text)
 
 
 def parse_ulimit(text: str) -> dict[str, Any]:
@@ -110,11 +139,20 @@ def capabilities(default: list[str], add: list[str], drop: list[str], privileged
     return caps + [c for c in adds if c not in caps]
 
 
-def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str | None, cpu_shares: int,
-                         cpuset_cpus: str, pids_limit: int | None, ulimits: list[str]) -> dict[str, Any]:
-    """The HostConfig resource fields of the flags, with the daemon's checks."""
-    mem = parse_ram(memory) if memory else 0
-    swap = -1 if memory_swap == "-1" else (parse_ram(memory_swap) if memory_swap else 0)
+def blkio_weight_supported() -> bool:
+    """Docker's sysinfo: a ``blkio.weight`` (v1) or an ``io`` controller's weight (v2) to write."""
+    root = Path("/sys/fs/cgroup")
+    if (root / "blkio").is_dir():
+        return any((root / "blkio" / f).exists() for f in ("blkio.weight", "blkio.bfq.weight"))
+    return any((root / f).exists() for f in ("io.weight", "io.bfq.weight"))
+
+
+def oom_kill_disable_supported() -> bool:
+    """cgroup v1's ``memory.oom_control`` (v2 has no switch: Docker discards the flag there)."""
+    return Path("/sys/fs/cgroup/memory/memory.oom_control").exists()
+
+
+def _check_memory(mem: int, swap: int) -> None:
     if mem and mem < _MIN_MEMORY:
         raise StrataError("Minimum memory limit allowed is 6MB", exit_code=125)
     if swap and not mem:
@@ -122,22 +160,102 @@ def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str 
                           exit_code=125)
     if swap > 0 and swap < mem:
         raise StrataError("Minimum memoryswap limit should be larger than memory limit, see usage", exit_code=125)
-    nano = parse_cpus(cpus) if cpus else 0
+
+
+def _check_cpus(nano: int) -> None:
     ncpu = os.cpu_count() or 1
     if nano and not 10_000_000 <= nano <= ncpu * 1_000_000_000:
         raise StrataError(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available",
                           exit_code=125)
-    return {"Memory": mem, "MemorySwap": swap, "NanoCpus": nano, "CpuShares": cpu_shares,
-            "CpusetCpus": cpuset_cpus, "PidsLimit": pids_limit,
-            "Ulimits": [parse_ulimit(u) for u in ulimits] or None}
+
+
+def _blkio_weight(weight: int, warnings: list[str]) -> int:
+    """The daemon's rule: discarded (a warning) where the kernel has no weight, else 10-1000."""
+    if not weight:
+        return 0
+    if not blkio_weight_supported():
+        warnings.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. "
+                        "Weight discarded.")
+        return 0
+    if not 10 <= weight <= 1000:
+        raise StrataError("Range of blkio weight is from 10 to 1000", exit_code=125)
+    return weight
+
+
+def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str | None, cpu_shares: int,
+                         cpuset_cpus: str, pids_limit: int | None, ulimits: list[str], *, blkio_weight: int = 0,
+                         oom_kill_disable: bool = False) -> dict[str, Any]:
+    """The HostConfig resource fields of the flags, with the daemon's checks (its warnings under
+    ``_warnings``, for the CLI to print and drop)."""
+    mem = parse_ram(memory) if memory else 0
+    swap = -1 if memory_swap == "-1" else (parse_ram(memory_swap) if memory_swap else 0)
+    _check_memory(mem, swap)
+    nano = parse_cpus(cpus) if cpus else 0
+    _check_cpus(nano)
+    warnings: list[str] = []
+    weight = _blkio_weight(blkio_weight, warnings)
+    if oom_kill_disable and not oom_kill_disable_supported():
+        warnings.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
+        oom_kill_disable = False
+    elif oom_kill_disable and not mem:
+        warnings.append("OOM killer is disabled for the container, but no memory limit is set, this can result "
+                        "in the system running out of resources.")
+    return {"Memory": mem, "MemorySwap": 2 * mem if mem and not swap else swap, "NanoCpus": nano,
+            "CpuShares": cpu_shares, "CpusetCpus": cpuset_cpus, "PidsLimit": pids_limit,
+            "Ulimits": [parse_ulimit(u) for u in ulimits] or None, "BlkioWeight": weight,
+            "OomKillDisable": oom_kill_disable, "_warnings": warnings}
+
+
+def resource_warnings(hc: dict[str, Any]) -> list[str]:
+    """The daemon's warnings of a new HostConfig (taken out of it)."""
+    return list(hc.pop("_warnings", None) or [])
+
+
+_UPDATABLE = ("BlkioWeight", "CpuShares", "NanoCpus", "CpusetCpus", "Memory", "MemorySwap")
+
+
+def merge_update(cid: str, hc: dict[str, Any], changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Docker's UpdateContainer: the given (non-zero) fields over the container's, with its rules;
+    (the new HostConfig, the warnings)."""
+    mem, swap = int(changes.get("Memory") or 0), int(changes.get("MemorySwap") or 0)
+    _check_memory(mem, swap if mem else 0)
+    _check_cpus(int(changes.get("NanoCpus") or 0))
+    warnings: list[str] = []
+    changes = {**changes, "BlkioWeight": _blkio_weight(int(changes.get("BlkioWeight") or 0), warnings)}
+    if mem and mem > int(hc.get("MemorySwap") or 0) and not swap:
+        raise StrataError(f"Cannot update container {cid}: Memory limit should be smaller than already set "
+                          "memoryswap limit, update the memoryswap at the same time")
+    out = dict(hc)
+    for key in _UPDATABLE:
+        if changes.get(key):
+            out[key] = changes[key]
+    if changes.get("PidsLimit") is not None:
+        out["PidsLimit"] = changes["PidsLimit"]
+    return out, warnings
+
+
+def runc_update_args(hc: dict[str, Any]) -> dict[str, Any]:
+    """The OCI LinuxResources ``runc update -r`` takes for a HostConfig (zero: left as it is)."""
+    spec: dict[str, Any] = {"linux": {}, "process": {"args": []}, "mounts": []}
+    apply_resources(spec, {k: hc.get(k) for k in (*_UPDATABLE, "PidsLimit")})
+    res: dict[str, Any] = spec["linux"].get("resources", {})
+    if res.get("pids", {}).get("limit", 0) < 0:
+        res["pids"]["limit"] = -1
+    return res
+
+
+def _swap_accounting() -> bool:
+    """cgroup v1 without ``memory.memsw.*`` (swapaccount=0) takes no swap limit: runc would fail."""
+    v1 = Path("/sys/fs/cgroup/memory")
+    return not v1.is_dir() or (v1 / "memory.memsw.limit_in_bytes").exists()
 
 
 def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
     """Put the HostConfig's limits, rlimits, init and privileges into an OCI spec built by ``build_spec``."""
     res = spec["linux"].setdefault("resources", {})
     if hc.get("Memory"):
-        res["memory"] = {"limit": int(hc["Memory"]), **({"swap": int(hc["MemorySwap"])} if hc.get("MemorySwap")
-                                                         else {"swap": 2 * int(hc["Memory"])})}
+        swap = int(hc.get("MemorySwap") or 0) or 2 * int(hc["Memory"])
+        res["memory"] = {"limit": int(hc["Memory"]), **({"swap": swap} if _swap_accounting() else {})}
     cpu: dict[str, Any] = {}
     if hc.get("NanoCpus"):
         cpu.update(period=100000, quota=int(hc["NanoCpus"]) * 100000 // 1_000_000_000)
@@ -149,6 +267,10 @@ def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
         res["cpu"] = cpu
     if hc.get("PidsLimit"):
         res["pids"] = {"limit": int(hc["PidsLimit"])}
+    if hc.get("BlkioWeight"):
+        res["blockIO"] = {"weight": int(hc["BlkioWeight"])}
+    if hc.get("OomKillDisable"):
+        res.setdefault("memory", {})["disableOOMKiller"] = True
     if hc.get("Ulimits"):
         spec["process"]["rlimits"] = [{"type": "RLIMIT_" + u["Name"].upper(), "hard": u["Hard"], "soft": u["Soft"]}
                                       for u in hc["Ulimits"]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -177,3 +178,16 @@ class Runtime:
 
     def resume(self, cid: str) -> None:
         self._run("resume", cid, what="resume")
+
+    def update(self, cid: str, resources: dict[str, Any]) -> None:
+        """``runtime update -r -``: new cgroup limits (an OCI LinuxResources) for a running container."""
+        try:
+            proc = subprocess.run(self._argv("update", "-r", "-", cid), input=json.dumps(resources),
+                                  capture_output=True, text=True, check=False)
+        except OSError as e:
+            raise RuntimeFailure(f"OCI runtime update failed: {self.binary}: {os_error_text(e)}") from None
+        if proc.returncode != 0:
+            text = proc.stderr.strip() or proc.stdout.strip()
+            m = re.search(r'msg="((?:[^"\\]|\\.)*)"', text)
+            why = m.group(1).replace('\\"', '"') if m else text
+            raise RuntimeFailure(f"{self.name} did not terminate successfully: exit status {proc.returncode}: {why}")

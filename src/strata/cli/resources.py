@@ -1,0 +1,157 @@
+"""``stats`` and ``update``: a container's usage as Docker's table, its limits changed while it runs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from strata.errors import StrataError
+
+if TYPE_CHECKING:
+    from strata.cli.main import Context
+    from strata.container.records import Container, ContainerStore
+
+__all__ = ["STATS_HEADERS", "register_commands"]
+
+STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "Container": "CONTAINER", "CPUPerc": "CPU %",
+                 "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
+                 "PIDs": "PIDS"}
+_DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+_CLEAR = "\033[2J\033[H"
+
+
+def _store(ctx: Context) -> ContainerStore:
+    from strata.container.records import ContainerStore
+
+    return ContainerStore(ctx.engine().root)
+
+
+def _targets(store: ContainerStore, args: argparse.Namespace) -> list[tuple[str, Container]]:
+    """(the name shown as ``.Container``, the record): the ones named (each must exist), else the
+    running ones (all with ``-a``)."""
+    from strata.container.lifecycle import reconcile
+
+    if args.containers:
+        return [(ref, reconcile(store, store.get(ref))) for ref in args.containers]
+    every = [reconcile(store, c) for c in store.all()]
+    return [(c.id[:12], c) for c in every if args.all or c.running]
+
+
+def _rows(store: ContainerStore, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from strata.container.lifecycle import reconcile
+    from strata.container.stats import sample_all, stats_row
+
+    targets = _targets(store, args)
+    readings = sample_all([(c.pid if c.state == "running" else 0, str(c.host_config.get("NetworkMode") or ""))
+                           for _, c in targets])
+    rows = []
+    for (given, c), (prev, cur) in zip(targets, readings, strict=True):
+        c = reconcile(store, c)
+        rows.append({"Container": given, "ID": c.id if args.no_trunc else c.id[:12], "Name": c.name,
+                     **stats_row(prev, cur)})
+    return rows
+
+
+def _cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.cli.output import write_format
+
+    fmt = args.format or _DEFAULT_FORMAT
+    if fmt == "table":
+        fmt = _DEFAULT_FORMAT
+    with _store(ctx) as store:
+        while True:
+            rows = _rows(store, args)
+            if not args.no_stream:
+                ctx.out.write(_CLEAR)
+            write_format(ctx, fmt, rows, STATS_HEADERS, struct_name="statsContext")
+            ctx.out.flush()
+            if args.no_stream:
+                return 0
+
+
+def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The HostConfig fields the flags give (Docker's CLI errors for bad values)."""
+    from strata.container.resources import parse_cpus, parse_int64, parse_ram, parse_uint16
+
+    changes: dict[str, Any] = {}
+    for key, flag, value, parse in (
+        ("Memory", "-m, --memory", args.memory, parse_ram),
+        ("MemorySwap", "--memory-swap", args.memory_swap, lambda v: -1 if v == "-1" else parse_ram(v)),
+        ("NanoCpus", "--cpus", args.cpus, parse_cpus),
+        ("BlkioWeight", "--blkio-weight", args.blkio_weight, parse_uint16),
+        ("CpuShares", "-c, --cpu-shares", args.cpu_shares, parse_int64),
+        ("PidsLimit", "--pids-limit", args.pids_limit, parse_int64),
+    ):
+        if value is not None:
+            try:
+                changes[key] = parse(value)
+            except ValueError as e:
+                raise StrataError(f'invalid argument "{value}" for "{flag}" flag: {e}\nSee \'strata update --help\'.',
+                                  exit_code=125) from None
+    if args.cpuset_cpus is not None:
+        changes["CpusetCpus"] = args.cpuset_cpus
+    return changes
+
+
+def _update_one(store: ContainerStore, c: Container, changes: dict[str, Any], restart: dict[str, Any] | None,
+                warnings: list[str]) -> None:
+    """Docker's UpdateContainer on one container: checked, applied live (``runtime update``), recorded."""
+    from strata.container.lifecycle import reconcile, runtime_for
+    from strata.container.resources import merge_update, runc_update_args
+
+    hc, warned = merge_update(c.id, c.host_config, changes)
+    warnings.extend(w for w in warned if w not in warnings)
+    if restart is not None:
+        if c.host_config.get("AutoRemove") and restart["Name"] != "no":
+            raise StrataError("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        hc["RestartPolicy"] = restart
+    c = reconcile(store, c)
+    if changes and c.state in ("running", "paused"):
+        try:
+            runtime_for(store.root, c).update(c.id, runc_update_args(hc))
+        except StrataError as e:
+            raise StrataError(f"Cannot update container {c.id}: {e}: unknown") from None
+    store.update(c.id, host_config=hc)
+
+
+def _cmd_update(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.lifecycle import parse_restart_policy
+
+    changes = _update_changes(args)
+    if not changes and args.restart is None:
+        raise StrataError("you must provide one or more flags when using this command")
+    failed = False
+    warnings: list[str] = []
+    with _store(ctx) as store:
+        for ref in args.containers:
+            try:
+                restart = parse_restart_policy(args.restart) if args.restart is not None else None
+                _update_one(store, store.get(ref), changes, restart, warnings)
+                print(ref, file=ctx.out, flush=True)
+            except StrataError as e:
+                failed = True
+                print(f"Error: {e}", file=ctx.err, flush=True)
+    if warnings:
+        print("\n".join(warnings), file=ctx.out)
+    return 1 if failed else 0
+
+
+def register_commands(sub: Any, add: Any) -> None:
+    """``stats`` and ``update`` on ``sub`` (``add``: the container group's parser maker)."""
+    p = add(sub, "stats", _cmd_stats, "Display a live stream of container(s) resource usage statistics")
+    p.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
+    p.add_argument("--format", help="pretty-print stats using a Go template")
+    p.add_argument("--no-stream", action="store_true", help="disable streaming stats and only pull the first result")
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+    p.add_argument("containers", nargs="*", metavar="CONTAINER")
+
+    p = add(sub, "update", _cmd_update, "Update configuration of one or more containers")
+    p.add_argument("--blkio-weight", help="block IO (relative weight), between 10 and 1000, or 0 to disable")
+    p.add_argument("-c", "--cpu-shares", help="CPU shares (relative weight)")
+    p.add_argument("--cpus", help="number of CPUs")
+    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    p.add_argument("-m", "--memory", help="memory limit")
+    p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    p.add_argument("--pids-limit", help="tune container pids limit (set -1 for unlimited)")
+    p.add_argument("--restart", help="restart policy to apply when a container exits")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")

@@ -1,0 +1,195 @@
+"""``stats``: a running container's usage, read where the kernel keeps it — its cgroup (v1 or v2,
+found from ``/proc/<pid>/cgroup`` of its init process) and its network namespace's counters — and
+turned into Docker's figures (CPU % from two samples, memory without the inactive page cache, the
+limit capped at the host's memory, block I/O read/write, PIDs)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Sample", "bytes_size", "cgroup_usage", "sample", "sample_all", "stats_row", "system_cpu_ns"]
+
+_CGROUP = Path("/sys/fs/cgroup")
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+@dataclass
+class Sample:
+    """One reading of a container's counters (zeros when it does not run)."""
+
+    cpu_ns: int = 0
+    system_ns: int = 0
+    online_cpus: int = 1
+    memory: int = 0
+    limit: int = 0
+    net_rx: int = 0
+    net_tx: int = 0
+    read: int = 0
+    write: int = 0
+    pids: int = 0
+
+
+def bytes_size(size: float) -> str:
+    """go-units ``BytesSize``: binary units, ``%.4g`` (``796KiB``, ``23.54GiB``)."""
+    value, unit = float(size), 0
+    while value >= 1024.0 and unit < len(_BINARY) - 1:
+        value /= 1024.0
+        unit += 1
+    return "%.4g%s" % (value, _BINARY[unit])  # noqa: UP031 - Go's %.4g
+
+
+def system_cpu_ns() -> int:
+    """The host's CPU time (``/proc/stat``'s first seven fields) in nanoseconds, as Docker reads it."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:8]
+    return sum(int(x) for x in fields) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _int(path: Path) -> int:
+    text = _read(path).strip()
+    return int(text) if text.lstrip("-").isdigit() else 0
+
+
+def _cgroup_dirs(pid: int) -> dict[str, Path]:
+    """Controller -> the process's cgroup directory (``""``: the unified v2 hierarchy)."""
+    out: dict[str, Path] = {}
+    for line in _read(Path(f"/proc/{pid}/cgroup")).splitlines():
+        _, controllers, rel = line.split(":", 2)
+        if not controllers:
+            base = _CGROUP if (_CGROUP / "cgroup.controllers").exists() else _CGROUP / "unified"
+            out[""] = base / rel.lstrip("/")
+            continue
+        for ctrl in controllers.split(","):
+            for mount in (_CGROUP / ctrl, _CGROUP / controllers):
+                if mount.is_dir():
+                    out[ctrl] = mount / rel.lstrip("/")
+                    break
+    return out
+
+
+def _stat_map(path: Path) -> dict[str, int]:
+    out = {}
+    for line in _read(path).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def _host_memory() -> int:
+    for line in _read(Path("/proc/meminfo")).splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _memory(dirs: dict[str, Path]) -> tuple[int, int]:
+    """(usage without inactive file pages, limit capped at the host's memory)."""
+    if "memory" in dirs:
+        d = dirs["memory"]
+        usage, limit = _int(d / "memory.usage_in_bytes"), _int(d / "memory.limit_in_bytes")
+        inactive = _stat_map(d / "memory.stat").get("total_inactive_file", 0)
+    elif "" in dirs:
+        d = dirs[""]
+        usage, limit = _int(d / "memory.current"), _int(d / "memory.max")
+        inactive = _stat_map(d / "memory.stat").get("inactive_file", 0)
+    else:
+        return 0, 0
+    host = _host_memory()
+    if limit <= 0 or (host and limit > host):
+        limit = host
+    return (usage - inactive if inactive < usage else usage), limit
+
+
+def _cpu_ns(dirs: dict[str, Path]) -> int:
+    if "cpuacct" in dirs:
+        return _int(dirs["cpuacct"] / "cpuacct.usage")
+    if "" in dirs:
+        return _stat_map(dirs[""] / "cpu.stat").get("usage_usec", 0) * 1000
+    return 0
+
+
+def _block_io(dirs: dict[str, Path]) -> tuple[int, int]:
+    read = write = 0
+    if "blkio" in dirs:
+        for line in _read(dirs["blkio"] / "blkio.throttle.io_service_bytes_recursive").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[2].isdigit():
+                read += int(parts[2]) if parts[1].lower() == "read" else 0
+                write += int(parts[2]) if parts[1].lower() == "write" else 0
+    elif "" in dirs:
+        for line in _read(dirs[""] / "io.stat").splitlines():
+            values = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+            read += int(values.get("rbytes", 0))
+            write += int(values.get("wbytes", 0))
+    return read, write
+
+
+def _pids(dirs: dict[str, Path]) -> int:
+    d = dirs.get("pids", dirs.get(""))
+    return _int(d / "pids.current") if d is not None else 0
+
+
+def _network(pid: int) -> tuple[int, int]:
+    """Bytes received and sent on the container's interfaces (its netns; loopback left out)."""
+    rx = tx = 0
+    for line in _read(Path(f"/proc/{pid}/net/dev")).splitlines()[2:]:
+        name, _, counters = line.partition(":")
+        fields = counters.split()
+        if name.strip() != "lo" and len(fields) >= 9:
+            rx, tx = rx + int(fields[0]), tx + int(fields[8])
+    return rx, tx
+
+
+def cgroup_usage(dirs: dict[str, Path]) -> Sample:
+    """CPU, memory, block I/O and PIDs from cgroup directories (controller -> dir; ``""``: v2)."""
+    memory, limit = _memory(dirs)
+    read, write = _block_io(dirs)
+    return Sample(cpu_ns=_cpu_ns(dirs), memory=memory, limit=limit, read=read, write=write, pids=_pids(dirs))
+
+
+def sample(pid: int, network: str, system_ns: int) -> Sample:
+    """Read a running container's counters (``pid``: its init process; 0 = not running)."""
+    if pid <= 0:
+        return Sample()
+    out = cgroup_usage(_cgroup_dirs(pid))
+    out.net_rx, out.net_tx = (0, 0) if network == "host" else _network(pid)
+    out.system_ns, out.online_cpus = system_ns, os.sysconf("SC_NPROCESSORS_ONLN")
+    return out
+
+
+def sample_all(targets: list[tuple[int, str]], interval: float = 1.0) -> list[tuple[Sample, Sample]]:
+    """Two readings ``interval`` apart of each (pid, network mode): Docker's CPU % needs both."""
+    first_sys = system_cpu_ns()
+    first = [sample(pid, net, first_sys) for pid, net in targets]
+    if any(pid > 0 for pid, _ in targets):
+        time.sleep(interval)
+    second_sys = system_cpu_ns()
+    return list(zip(first, [sample(pid, net, second_sys) for pid, net in targets], strict=True))
+
+
+def _percent(part: float, whole: float) -> str:
+    return f"{part / whole * 100.0 if whole else 0.0:.2f}%"
+
+
+def stats_row(prev: Sample, cur: Sample) -> dict[str, Any]:
+    """Docker's stats columns (CPUPerc, MemUsage, MemPerc, NetIO, BlockIO, PIDs) of two readings."""
+    from strata.compat.units import human_size
+
+    cpu_delta, sys_delta = cur.cpu_ns - prev.cpu_ns, cur.system_ns - prev.system_ns
+    cpu = cpu_delta / sys_delta * cur.online_cpus if cpu_delta > 0 and sys_delta > 0 else 0.0
+    return {"CPUPerc": _percent(cpu, 1.0), "MemUsage": f"{bytes_size(cur.memory)} / {bytes_size(cur.limit)}",
+            "MemPerc": _percent(cur.memory, cur.limit),
+            "NetIO": f"{human_size(cur.net_rx)} / {human_size(cur.net_tx)}",
+            "BlockIO": f"{human_size(cur.read)} / {human_size(cur.write)}", "PIDs": str(cur.pids)}
