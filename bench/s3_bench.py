@@ -76,6 +76,43 @@ def _push_small_image(host: str) -> str:
 
 
 SPREAD: dict[str, dict[str, tuple[float, float]]] = {}  # name -> metric -> (lowest, highest) of the repeats
+CPU_MS: dict[str, dict[str, float]] = {}  # name -> metric -> the registry's CPU ms per request (median)
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pids: list[int]) -> list[int]:
+    """``pids`` and their descendants (a registry's worker processes)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(parents.get(pid, []))
+    return out
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes (the registry's own cost, whatever the machine's load)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def _registry_pids(reg: Any) -> list[int]:
+    replicas = getattr(reg, "replicas", None)
+    return _tree([r.proc.pid for r in replicas] if replicas is not None else [reg.proc.pid])
 
 
 def _gets(rgw: Radosgw, start: Starter, tmp: Path, clients: int, seconds: float, repeat: int = 1,
@@ -87,12 +124,18 @@ def _gets(rgw: Radosgw, start: Starter, tmp: Path, clients: int, seconds: float,
         paths = {f"manifest_c{clients}": ("/v2/bench/small/manifests/1", {"Accept": ACCEPT}),
                  f"blob_c{clients}": (f"/v2/bench/small/blobs/{layer}", {})}  # fmt: skip
         runs: dict[str, list[float]] = {k: [] for k in paths}
+        cpu: dict[str, list[float]] = {k: [] for k in paths}
+        pids = _registry_pids(reg)
         for path, headers in paths.values():
             gets_per_second(reg.url, path, headers, 1, 0.2)
         for _ in range(repeat):
             for key, (path, headers) in paths.items():
-                runs[key].append(gets_per_second(reg.url, path, headers, clients, seconds))
+                before = _cpu_seconds(pids)
+                rate = gets_per_second(reg.url, path, headers, clients, seconds)
+                runs[key].append(rate)
+                cpu[key].append(1000 * (_cpu_seconds(pids) - before) / max(1.0, rate * seconds))
         SPREAD[name] = {k: (min(v), max(v)) for k, v in runs.items()}
+        CPU_MS[name] = {k: _median(v) for k, v in cpu.items()}
         return {k: _median(v) for k, v in runs.items()}
 
 
@@ -136,6 +179,10 @@ def _print(results: dict[str, dict[str, float]]) -> None:
         print("spread of the GET runs (lowest-highest /s):")
         for name, spread in SPREAD.items():
             print(f"  {name:<14}" + "".join(f"  {k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in spread.items()))
+    if CPU_MS:
+        print("registry CPU per request (ms, all its processes; radosgw and the load generator not counted):")
+        for name, per in CPU_MS.items():
+            print(f"  {name:<14}" + "".join(f"  {k} {v:.2f}" for k, v in per.items()))
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
