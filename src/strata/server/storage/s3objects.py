@@ -11,7 +11,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +75,9 @@ def _timestamp(value: str) -> datetime:
     (``Last-Modified``) and ISO 8601 in listings. botocore's own goes through dateutil, a third of
     the CPU of a small GET; anything else still goes to it."""
     try:
-        parsed = datetime.fromisoformat(value) if value[:4].isdigit() else parsedate_to_datetime(value)
+        return datetime.fromisoformat(value) if value[:4].isdigit() else parsedate_to_datetime(value)
     except (ValueError, TypeError, IndexError):
         return botocore.utils.parse_timestamp(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def make_client(opts: S3Options) -> S3Client:
