@@ -100,7 +100,7 @@ class StoreGCLease:
             yield
         finally:
             renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed renewal: the lease ran on
                 await renewing
             await asyncio.to_thread(self._remove, current[0])
 
