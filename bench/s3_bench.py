@@ -9,7 +9,10 @@ private redis-server) behind HAProxy round-robin (``tests/server/s3/cluster.py``
 Scaling factors are against strata with 1 worker. Ratios above 1: strata wins.
 
     python bench/s3_bench.py [--size-mb 300] [--rounds 3] [--seconds 3] [--clients 50] [--workers 2] [--replicas 3]
-                             [--gets-only]
+                             [--gets-only] [--repeat 3]
+
+GETs/s are the median of ``--repeat`` runs, with the lowest and highest printed (the machine may be
+shared: the spread says how much to trust a ratio).
 
 Bounded in time (a few minutes); radosgw keeps the data in memory (about 2x the bytes stored).
 """
@@ -72,14 +75,68 @@ def _push_small_image(host: str) -> str:
     return digests[1]
 
 
-def _gets(rgw: Radosgw, start: Starter, tmp: Path, clients: int, seconds: float) -> dict[str, float]:
+SPREAD: dict[str, dict[str, tuple[float, float]]] = {}  # name -> metric -> (lowest, highest) of the repeats
+CPU_MS: dict[str, dict[str, float]] = {}  # name -> metric -> the registry's CPU ms per request (median)
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pids: list[int]) -> list[int]:
+    """``pids`` and their descendants (a registry's worker processes)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(parents.get(pid, []))
+    return out
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes (the registry's own cost, whatever the machine's load)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def _registry_pids(reg: Any) -> list[int]:
+    replicas = getattr(reg, "replicas", None)
+    return _tree([r.proc.pid for r in replicas] if replicas is not None else [reg.proc.pid])
+
+
+def _gets(rgw: Radosgw, start: Starter, tmp: Path, clients: int, seconds: float, repeat: int = 1,
+          name: str = "") -> dict[str, float]:  # fmt: skip
+    """Median GETs/s of ``repeat`` runs each (manifest by tag, then a 1 KiB blob, alternating); the
+    lowest and highest go to ``SPREAD``. One warm-up request of each first (caches filled)."""
     with start(rgw, rgw.new_bucket(), tmp, redirect=False) as reg:
         layer = _push_small_image(reg.url)
-        return {
-            f"manifest_c{clients}": gets_per_second(reg.url, "/v2/bench/small/manifests/1", {"Accept": ACCEPT},
-                                                    clients, seconds),
-            f"blob_c{clients}": gets_per_second(reg.url, f"/v2/bench/small/blobs/{layer}", {}, clients, seconds),
-        }  # fmt: skip
+        paths = {f"manifest_c{clients}": ("/v2/bench/small/manifests/1", {"Accept": ACCEPT}),
+                 f"blob_c{clients}": (f"/v2/bench/small/blobs/{layer}", {})}  # fmt: skip
+        runs: dict[str, list[float]] = {k: [] for k in paths}
+        cpu: dict[str, list[float]] = {k: [] for k in paths}
+        pids = _registry_pids(reg)
+        for path, headers in paths.values():
+            gets_per_second(reg.url, path, headers, 1, 0.2)
+        for _ in range(repeat):
+            for key, (path, headers) in paths.items():
+                before = _cpu_seconds(pids)
+                rate = gets_per_second(reg.url, path, headers, clients, seconds)
+                runs[key].append(rate)
+                cpu[key].append(1000 * (_cpu_seconds(pids) - before) / max(1.0, rate * seconds))
+        SPREAD[name] = {k: (min(v), max(v)) for k, v in runs.items()}
+        CPU_MS[name] = {k: _median(v) for k, v in cpu.items()}
+        return {k: _median(v) for k, v in runs.items()}
 
 
 def _copy(rgw: Radosgw, start: Starter, tmp: Path, skopeo: Any, layout: Path, tag: str) -> tuple[float, float]:
@@ -118,6 +175,15 @@ def _print(results: dict[str, dict[str, float]]) -> None:
         print(f"{key:<16}" + "".join(f"{v:>14.2f}{unit:<2}" for v in row) + f"{ratio:>12.2f}x"
               + "".join(f"{f:>9.2f}x" for f in scaling))  # fmt: skip
     print("(strata/dist uses strata's best column; x N: scaling against strata with 1 worker)")
+    if SPREAD:
+        print("spread of the GET runs (lowest-highest /s):")
+        for name, spread in SPREAD.items():
+            print(f"  {name:<14}" + "".join(f"  {k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in spread.items()))
+    if CPU_MS:
+        print("registry CPU per request (ms, all its processes; radosgw and the load generator not counted):")
+        for name, per in CPU_MS.items():
+            print(f"  {name:<14}" + "".join(f"  {k} {v:.2f}" for k, v in per.items()))
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--gets-only", action="store_true", help="only the GETs/s rows (no push/pull rounds)")
+    ap.add_argument("--repeat", type=int, default=3, help="GET runs per registry (median)")
     args = ap.parse_args(argv or [])
     tmp = Path(tempfile.mkdtemp(prefix="strata-s3-bench-"))
     starters: dict[str, Starter] = {
@@ -144,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with start_radosgw() as rgw:
             for name, start in starters.items():
-                results[name].update(_gets(rgw, start, tmp, args.clients, args.seconds))
+                results[name].update(_gets(rgw, start, tmp, args.clients, args.seconds, args.repeat, name))
                 print(f"{name}: {results[name]}", flush=True)
             if args.gets_only:
                 args.rounds = 0

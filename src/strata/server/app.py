@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import queue
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from logging.handlers import QueueHandler, QueueListener
 
 from aiohttp import web
 
@@ -338,14 +340,43 @@ async def _start_debug(app: web.Application, config: RegistryConfig, reuse_port:
     return runner
 
 
+@contextlib.contextmanager
+def _access_log(enabled: bool) -> Iterator[logging.Logger | None]:
+    """``strata.registry.access``, whose lines a thread writes to the root logger's handlers (a write
+    and flush per request is a blocking system call the event loop would otherwise make); what is
+    queued is written when serving ends."""
+    logger = logging.getLogger("strata.registry.access")
+    targets = logging.getLogger().handlers
+    if not enabled or not targets or not logger.propagate or logger.handlers:
+        yield logger if enabled else None  # already queued by another server in this process, or custom
+        return
+    q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler, listener = QueueHandler(q), QueueListener(q, *targets, respect_handler_level=True)
+    logger.addHandler(handler)
+    logger.propagate = False
+    listener.start()
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        listener.stop()
+
+
 async def serve(config: RegistryConfig, ready: asyncio.Event | None = None, *, reuse_port: bool = False) -> None:
     """Serve until cancelled. Logs one access line per request to ``strata.registry.access``."""
+    with _access_log(config.accesslog) as access_log:
+        await _serve(config, ready, reuse_port, access_log)
+
+
+async def _serve(config: RegistryConfig, ready: asyncio.Event | None, reuse_port: bool,
+                 access_log: logging.Logger | None) -> None:  # fmt: skip
     nofile = raise_nofile_limit()
     log.debug("open file limit: %d", nofile)
     app = create_app(config)
     runner = web.AppRunner(
         app,
-        access_log=logging.getLogger("strata.registry.access") if config.accesslog else None,
+        access_log=access_log,
         access_log_format=ACCESS_LOG_FORMAT,
         handler_cancellation=False,
         keepalive_timeout=config.limits.idle_timeout,

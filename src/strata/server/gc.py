@@ -32,6 +32,7 @@ from strata.server.redislock import RedisGCLease
 from strata.server.storage import paths
 from strata.server.storage.driver import PathNotFound, StorageDriver
 from strata.server.storage.registry import Registry, Repository
+from strata.server.storelock import StoreGCLease
 
 __all__ = [
     "LAST_RUN_PATH", "GCLock", "GCReport", "LastRun", "collect", "last_run", "run_schedule", "run_upload_purger",
@@ -46,9 +47,10 @@ LAST_RUN_PATH = f"{paths.ROOT}/strata/gc/last.json"
 
 class GCLock:
     """Shared for writers of blobs/manifests, exclusive for the sweep; works across processes (a file
-    lock on a filesystem) and, with ``remote`` (Redis), across replicas on other hosts."""
+    lock on a filesystem) and, with ``remote`` (leases in Redis, or objects in shared storage such as
+    S3: ``strata.server.storelock``), across replicas on other hosts."""
 
-    def __init__(self, driver: StorageDriver, remote: RedisGCLease | None = None) -> None:
+    def __init__(self, driver: StorageDriver, remote: RedisGCLease | StoreGCLease | None = None) -> None:
         self.remote = remote
         local = driver.local_path(f"{paths.ROOT}/gc.lock")
         self._file = local

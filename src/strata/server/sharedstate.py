@@ -1,6 +1,7 @@
 """What replicas and workers share, built from the configuration: the registry (with the blob
 descriptor cache in Redis when ``storage.cache.blobdescriptor: redis``), the GC lock and one writer
-per upload (Redis leases when a ``redis`` section is present) and the rate limiter (buckets in Redis
+per upload (Redis leases when a ``redis`` section is present; without one, the GC lock's leases are
+objects in the shared storage) and the rate limiter (buckets in Redis
 likewise).
 
 Keys in Redis are prefixed by a namespace derived from the storage location (bucket, endpoint and
@@ -24,6 +25,7 @@ from strata.server.redisconf import blobdescriptor_cache_enabled, redis_for
 from strata.server.redislock import RedisGCLease, RedisUploadLock
 from strata.server.storage.driver import StorageDriver
 from strata.server.storage.registry import Registry
+from strata.server.storelock import StoreGCLease
 
 __all__ = ["Shared", "build_shared", "namespace"]
 
@@ -56,10 +58,12 @@ def build_shared(config: RegistryConfig, driver: StorageDriver) -> Shared:
     cache = RedisDescriptorCache(client, ns) if client is not None and cache_on else None
     uploads = RedisUploadLock(client, ns) if client is not None else None
     registry = Registry(driver, touch_after=min(600.0, config.gc.graceperiod / 4), cache=cache, upload_lock=uploads)
-    if client is None and driver.local_path("/") is None and config.gc.interval > 0:
-        log.warning("online GC on shared storage without a redis section: the GC lock is this process's "
-                    "only; replicas on other hosts are protected by the grace period alone")  # fmt: skip
-    lock = GCLock(driver, RedisGCLease(client, ns) if client is not None else None)
+    remote: RedisGCLease | StoreGCLease | None = None
+    if client is not None:
+        remote = RedisGCLease(client, ns)
+    elif driver.name not in ("filesystem", "inmemory"):
+        remote = StoreGCLease(driver)  # replicas on other hosts: the handshake goes through the bucket
+    lock = GCLock(driver, remote)
     rl = config.ratelimit
     limiter: RateLimiter | None = None
     if rl.enabled and client is not None:

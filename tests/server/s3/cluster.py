@@ -33,11 +33,13 @@ HAPROXY_BIN = "/usr/sbin/haproxy"
 _SRC = str(Path(__file__).resolve().parents[3] / "src")
 
 
-def replica_config(rgw: Radosgw, rds: RedisServer, bucket: str, port: int, *, db: int = 0,
+def replica_config(rgw: Radosgw, rds: RedisServer | None, bucket: str, port: int, *, db: int = 0,
                    **extra: Any) -> dict[str, Any]:  # fmt: skip
+    """``rds`` None: replicas that share only the bucket (the GC lock's leases are objects in it)."""
     config = registry_config(rgw, bucket, port, redirect=False)
-    config["redis"] = rds.section(db)
-    config["storage"]["cache"] = {"blobdescriptor": "redis"}
+    if rds is not None:
+        config["redis"] = rds.section(db)
+        config["storage"]["cache"] = {"blobdescriptor": "redis"}
     config["log"]["level"] = "warning"
     config["http"]["trustedproxies"] = ["127.0.0.1"]  # HAProxy: its X-Forwarded-For names the client
     for key, value in extra.items():  # a mapping merges into the section (http: {ratelimit: ...})
@@ -121,7 +123,7 @@ def start_haproxy(root: Path, backends: list[str]) -> HAProxy:
 @dataclass
 class Cluster:
     rgw: Radosgw
-    redis: RedisServer
+    redis: RedisServer | None
     bucket: str
     workdir: Path
     replicas: list[S3RegistryProcess]
@@ -149,13 +151,13 @@ class Cluster:
         self.close()
 
 
-def start_replica(rgw: Radosgw, rds: RedisServer, bucket: str, workdir: Path, **extra: Any) -> S3RegistryProcess:
+def start_replica(rgw: Radosgw, rds: RedisServer | None, bucket: str, workdir: Path, **extra: Any) -> S3RegistryProcess:
     env = {**os.environ, "PYTHONPATH": _SRC}
     config = replica_config(rgw, rds, bucket, free_port(), **extra)
     return S3RegistryProcess([sys.executable, "-m", "strata", "registry", "serve", "--config"], config, workdir, env)
 
 
-def start_cluster(rgw: Radosgw, rds: RedisServer, workdir: Path, *, n: int = 3, bucket: str | None = None,
+def start_cluster(rgw: Radosgw, rds: RedisServer | None, workdir: Path, *, n: int = 3, bucket: str | None = None,
                   **extra: Any) -> Cluster:  # fmt: skip
     """``n`` replicas (extra top-level config keys for each) over a fresh bucket, behind HAProxy."""
     workdir.mkdir(parents=True, exist_ok=True)

@@ -82,6 +82,8 @@ def test_chunked_upload_lands_in_distributions_layout_and_get_redirects(rgw: Rad
         assert url.startswith(f"{rgw.endpoint}/{bucket}/reg/docker/registry/v2/blobs/sha256/") and "X-Amz-Signature=" in url
         with urllib.request.urlopen(url, timeout=30) as resp:
             assert sha(resp.read()) == d
+        again = c.request("GET", f"/v2/s3/chunked/blobs/{d}")  # signed once, handed out again (REDIRECT_REUSE)
+        assert again.status == 307 and again.header("Location") == url
         head = c.request("HEAD", f"/v2/s3/chunked/blobs/{d}")
         assert head.status == 200 and head.header("Content-Length") == str(len(data))
 

@@ -34,9 +34,11 @@ from strata.server.storage.s3writer import S3Writer
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
-__all__ = ["REDIRECT_EXPIRY", "S3Driver"]
+__all__ = ["REDIRECT_EXPIRY", "REDIRECT_REUSE", "S3Driver"]
 
 REDIRECT_EXPIRY = 20 * 60  # seconds a presigned blob URL stays valid (distribution's)
+REDIRECT_REUSE = 5 * 60  # seconds one presigned URL is handed out again
+_PRESIGNED_MAX = 10_000
 _RETRIES = 3
 
 
@@ -82,6 +84,7 @@ class S3Driver(StorageDriver):
         self.options = options
         self.bucket = bucket or Bucket(options)
         self._root = options.rootdirectory.strip("/")
+        self._presigned: dict[str, tuple[float, str]] = {}  # key -> (signed at, monotonic; url)
 
     @classmethod
     def from_parameters(cls, params: Mapping[str, Any] | None, redirect: Mapping[str, Any] | None = None) -> S3Driver:
@@ -208,6 +211,17 @@ class S3Driver(StorageDriver):
         self.bucket.copy(key, key, info.size, time.time())
 
     def redirect_url(self, path: str) -> str | None:
+        """A presigned GET for ``path``; signing costs more than a millisecond of CPU, so one URL is
+        handed out again for ``REDIRECT_REUSE`` seconds (every client still gets 15 minutes of it)."""
         if not self.options.redirect:
             return None
-        return self.bucket.presign_get(self._key(path), REDIRECT_EXPIRY)
+        key = self._key(path)
+        now = time.monotonic()
+        hit = self._presigned.get(key)
+        if hit is not None and now - hit[0] < REDIRECT_REUSE:
+            return hit[1]
+        url = self.bucket.presign_get(key, REDIRECT_EXPIRY)
+        if len(self._presigned) >= _PRESIGNED_MAX:
+            self._presigned.clear()  # bounded; the next requests sign again
+        self._presigned[key] = (now, url)
+        return url

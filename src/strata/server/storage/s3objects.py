@@ -11,9 +11,13 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
+import botocore.utils
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -66,6 +70,16 @@ def _mtime(meta: dict[str, str], last_modified: Any) -> float:
         return float(last_modified.timestamp())
 
 
+def _timestamp(value: str) -> datetime:
+    """botocore's timestamp parser, fast for the two forms S3 sends: RFC 1123 in headers
+    (``Last-Modified``) and ISO 8601 in listings. botocore's own goes through dateutil, a third of
+    the CPU of a small GET; anything else still goes to it."""
+    try:
+        return datetime.fromisoformat(value) if value[:4].isdigit() else parsedate_to_datetime(value)
+    except (ValueError, TypeError, IndexError):
+        return botocore.utils.parse_timestamp(value)
+
+
 def make_client(opts: S3Options) -> S3Client:
     pool = max(10, min(opts.multipartcopymaxconcurrency, 64))
     config = Config(
@@ -78,7 +92,9 @@ def make_client(opts: S3Options) -> S3Client:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    session = boto3.session.Session()
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+    session = boto3.session.Session(botocore_session=core)
     client: S3Client = session.client(
         "s3",
         region_name=opts.region,
