@@ -249,3 +249,28 @@ def test_the_container_record_behaves_as_the_dataclass_did() -> None:
         Container(*"abcd", 1.0, "sh", [], colour=1)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="multiple values for argument 'id'"):
         Container("a", "n", "i", "img", 1.0, "sh", [], id="b")  # type: ignore[misc]
+
+
+def test_the_console_script_starts_without_site_and_finds_the_dependencies(tmp_path: Path) -> None:
+    """``make venv`` writes the ``strata`` script with scripts/entry_script.py: ``python -S`` (no .pth
+    files run) with the directories ``site`` would add written in, so third-party modules still import."""
+    import importlib.util
+
+    import aiohttp
+
+    spec = importlib.util.spec_from_file_location("entry_script", SRC.parent / "scripts" / "entry_script.py")
+    assert spec is not None and spec.loader is not None
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    paths = entry.site_paths()
+    assert str(Path(aiohttp.__file__).parents[1]) in paths  # the venv's site-packages
+    target = tmp_path / "strata"
+    assert entry.main(str(target)) == 0
+    assert target.read_text().splitlines()[0] == f"#!{os.path.abspath(sys.executable)} -S"
+    res = subprocess.run([str(target), "--version"], capture_output=True, text=True, env=_env(), timeout=60)
+    assert (res.returncode, res.stdout) == (0, "strata 0.1.0\n")
+    probe = target.read_text().replace("from strata.cli.main import main\nsys.exit(main())\n",
+                                       "import aiohttp\nprint('site' in sys.modules)\n")
+    target.write_text(probe)
+    res = subprocess.run([str(target)], capture_output=True, text=True, env=_env(), timeout=60)
+    assert (res.returncode, res.stdout) == (0, "False\n"), res.stderr
