@@ -123,6 +123,15 @@ def test_version_builds_no_parser(tmp_path: Path) -> None:
     assert len(modules - _baseline(tmp_path)) <= BUDGET["--version"]
 
 
+def test_version_without_site_loads_only_strata(tmp_path: Path) -> None:
+    """The console script starts with ``python -S`` (nothing but the interpreter's own modules loaded,
+    not even ``os``): ``--version`` then adds strata's three modules (and ``__future__``, which their first line names)."""
+    code = ("import sys\nbase = set(sys.modules)\nfrom strata.cli.main import main\nmain(['--version'])\n"
+            "print(sorted(set(sys.modules) - base))")
+    res = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=_env(), timeout=60)
+    assert res.stdout.splitlines() == ["strata 0.1.0", "['__future__', 'strata', 'strata.cli', 'strata.cli.main']"], res.stderr
+
+
 def test_the_check_sees_a_heavy_import(tmp_path: Path) -> None:
     """The same driver, made to import asyncio, is caught: the test can fail."""
     report = tmp_path / "m.json"

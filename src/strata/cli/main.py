@@ -10,7 +10,6 @@ parser is built, and the parser (``strata.cli.parser``) loads only the group of 
 
 from __future__ import annotations
 
-import os
 import sys
 
 from strata import __version__
@@ -99,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if _wants_version(args_list):
         print(VERSION)  # argparse's version action, without building any parser
         return 0
+    import os  # here: started without site (the console script), --version needs no os
     from pathlib import Path
 
     from strata.cli.parser import GroupHelp, build_parser, parse_args
