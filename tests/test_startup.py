@@ -283,3 +283,31 @@ def test_the_console_script_starts_without_site_and_finds_the_dependencies(tmp_p
     target.write_text(probe)
     res = subprocess.run([str(target)], capture_output=True, text=True, env=_env(), timeout=60)
     assert (res.returncode, res.stdout) == (0, "False\n"), res.stderr
+
+
+@pytest.mark.parametrize(("args", "collecting"), [(["images"], "False"), (["ps", "-a"], "False"),
+                                                  (["image", "ls"], "True")])
+def test_short_lived_commands_run_without_the_cyclic_collector(store: Path, args: list[str], collecting: str) -> None:
+    """As the program (``main()`` reading ``sys.argv``), the listing commands leave the collector off;
+    any other command gets it back before its handler runs."""
+    code = "import gc, sys\nfrom strata.cli.main import main\nrc = main()\nprint(rc, gc.isenabled())"
+    res = subprocess.run([sys.executable, "-c", code, "--root", str(store), *args], capture_output=True, text=True,
+                         env=_env(), timeout=120)
+    assert res.stdout.splitlines()[-1] == f"0 {collecting}", res.stderr
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_main_in_process_leaves_the_collector_as_it_found_it(store: Path, capsys: pytest.CaptureFixture[str],
+                                                             enabled: bool) -> None:
+    import gc
+
+    from strata.cli.main import main
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert main(["--root", str(store), "images"]) == 0
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+    assert "startup/test" in capsys.readouterr().out
