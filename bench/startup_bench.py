@@ -47,7 +47,7 @@ def strata_argv(root: Path) -> tuple[list[str], dict[str, str]]:
 
     src = REPO / "src"
     env = {**os.environ, "PYTHONPATH": str(src)}
-    code = f"import sys\nsys.path.extend({site_paths()!r})\nfrom strata.cli.main import main\nsys.exit(main())"
+    code = f"import sys\nsys.path.extend({site_paths()!r})\nfrom strata.cli.main import run\nrun()"
     return [sys.executable, "-S", "-c", code, "--root", str(root)], env
 
 

@@ -33,8 +33,8 @@ def script_text(python: str, paths: list[str]) -> str:
             "# strata's console script, started without site: the paths site would add, found at install time\n"
             "import sys\n"
             f"sys.path.extend({paths!r})\n"
-            "from strata.cli.main import main\n"
-            "sys.exit(main())\n")
+            "from strata.cli.main import run\n"
+            "run()\n")
 
 
 def main(target: str) -> int:

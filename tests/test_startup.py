@@ -278,7 +278,7 @@ def test_the_console_script_starts_without_site_and_finds_the_dependencies(tmp_p
     assert target.read_text().splitlines()[0] == f"#!{os.path.abspath(sys.executable)} -S"
     res = subprocess.run([str(target), "--version"], capture_output=True, text=True, env=_env(), timeout=60)
     assert (res.returncode, res.stdout) == (0, "strata 0.1.0\n")
-    probe = target.read_text().replace("from strata.cli.main import main\nsys.exit(main())\n",
+    probe = target.read_text().replace("from strata.cli.main import run\nrun()\n",
                                        "import aiohttp\nprint('site' in sys.modules)\n")
     target.write_text(probe)
     res = subprocess.run([str(target)], capture_output=True, text=True, env=_env(), timeout=60)
@@ -311,3 +311,35 @@ def test_main_in_process_leaves_the_collector_as_it_found_it(store: Path, capsys
     finally:
         gc.enable() if was else gc.disable()
     assert "startup/test" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "rc", "torn_down"), [(["images"], 0, False), (["inspect", "startup/none"], 1, False),
+                                                        (["--version"], 0, False), (["image", "ls"], 0, True)])
+def test_the_program_skips_the_teardown_of_a_short_lived_command(store: Path, args: list[str], rc: int,
+                                                                 torn_down: bool) -> None:
+    """``run()`` (the console script, ``python -m strata``): images, ps, inspect, history and --version
+    exit without the interpreter's teardown (an ``atexit`` function is the witness), their output and
+    exit code intact; any other command exits the ordinary way."""
+    code = "import atexit, sys\natexit.register(print, 'torn down')\nfrom strata.cli.main import run\nrun()"
+    res = subprocess.run([sys.executable, "-c", code, "--root", str(store), *args], capture_output=True, text=True,
+                         env=_env(), timeout=120)
+    assert res.returncode == rc, res.stderr
+    assert ("torn down" in res.stdout) is torn_down
+    if rc:
+        assert res.stderr == "Error: No such object: startup/none\n"
+    else:
+        assert res.stdout.startswith("REPOSITORY" if args[-1] != "--version" else "strata 0.1.0\n")
+
+
+def test_the_program_exits_the_ordinary_way_when_its_output_is_gone(store: Path) -> None:
+    """Output to a closed pipe: the flush fails, so run() leaves through sys.exit as Python would."""
+    import select
+
+    code = "from strata.cli.main import run\nrun()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "--root", str(store), "images"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env())
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # nobody reads: the command's write or flush meets a broken pipe
+    select.select([proc.stderr], [], [], 60)
+    assert proc.wait(timeout=60) in (120, 141)
+    proc.stderr.close()
