@@ -22,6 +22,7 @@ $(BIN)/strata: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python scripts/entry_script.py $(BIN)/strata  # pip's script, started without site (faster)
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $@
 

@@ -40,11 +40,15 @@ GOAL = 2.0  # each strata command within 2x `docker images`
 
 
 def strata_argv(root: Path) -> tuple[list[str], dict[str, str]]:
-    """The CLI of this checkout as the console script runs it, and its environment."""
+    """The CLI of this checkout as the console script (scripts/entry_script.py) runs it, and its
+    environment: without ``site``, the directories it would add named in the script."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from entry_script import site_paths  # type: ignore[import-not-found]
+
     src = REPO / "src"
     env = {**os.environ, "PYTHONPATH": str(src)}
-    code = "import sys\nfrom strata.cli.main import main\nsys.exit(main())"
-    return [sys.executable, "-c", code, "--root", str(root)], env
+    code = f"import sys\nsys.path.extend({site_paths()!r})\nfrom strata.cli.main import run\nrun()"
+    return [sys.executable, "-S", "-c", code, "--root", str(root)], env
 
 
 CPU: dict[str, list[float]] = {}  # label -> CPU seconds (user + system) of each timed run

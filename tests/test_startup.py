@@ -37,17 +37,16 @@ LEAN = IMAGE_ONLY | {"dataclasses", "inspect", "ast", "typing", "hashlib", "tarf
                      "lzma", "contextlib", "unicodedata", "fcntl", "strata.image.config", "strata.image.api",
                      "strata.store.delete", "strata.archive"}
 # ps -a reads only the container table: no image store (engine, store database, image model), no typing,
-# no secrets (hashlib, hmac, random); the container runtime only for a record that is not settled
-PS_LEAN = HEAVY | {"typing", "secrets", "hashlib", "hmac", "random", "strata.engine", "strata.store.db",
+# no secrets (hashlib, hmac, random), no dataclasses (inspect, ast, dis, tokenize); the container runtime only for a record that is not settled
+PS_LEAN = HEAVY | {"dataclasses", "inspect", "ast", "dis", "tokenize", "typing", "secrets", "hashlib", "hmac", "random", "strata.engine", "strata.store.db",
                    "strata.store.images", "strata.image", "strata.ops", "strata.reference",
                    "strata.container.lifecycle", "strata.container.network"}
 # modules beyond a bare interpreter's: today's count plus a little room; raise it only with a reason
 # (the image commands loaded 120 before the start-up work, 75 after, 77 with the image package and the
 # rootless check; ps -a, 139, still loaded the container runtime: see the note in docs/ARCHITECTURE.md's
 # start-up rules; 105 once ps reconciled only unsettled records; 78 once it stopped opening the image
-# store and loading typing and secrets. What is left above the image commands is dataclasses and
-# inspect, ast, dis, tokenize under it: container.records.Container is a dataclass)
-BUDGET = {"images": 79, "ps -a": 80, "inspect": 79, "history": 79, "--version": 10}
+# store and loading typing and secrets; 66 once container.records.Container stopped being a dataclass)
+BUDGET = {"images": 79, "ps -a": 68, "inspect": 79, "history": 79, "--version": 5}
 
 DRIVER = """
 import sys
@@ -122,6 +121,15 @@ def test_version_builds_no_parser(tmp_path: Path) -> None:
     assert sorted(m for m in modules if m.startswith("strata")) == ["strata", "strata.cli", "strata.cli.main"]
     assert _loaded(modules, frozenset({"argparse", "sqlite3", "dataclasses", "typing", "pathlib", "json"})) == []
     assert len(modules - _baseline(tmp_path)) <= BUDGET["--version"]
+
+
+def test_version_without_site_loads_only_strata(tmp_path: Path) -> None:
+    """The console script starts with ``python -S`` (nothing but the interpreter's own modules loaded,
+    not even ``os``): ``--version`` then adds strata's three modules (and ``__future__``, which their first line names)."""
+    code = ("import sys\nbase = set(sys.modules)\nfrom strata.cli.main import main\nmain(['--version'])\n"
+            "print(sorted(set(sys.modules) - base))")
+    res = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=_env(), timeout=60)
+    assert res.stdout.splitlines() == ["strata 0.1.0", "['__future__', 'strata', 'strata.cli', 'strata.cli.main']"], res.stderr
 
 
 def test_the_check_sees_a_heavy_import(tmp_path: Path) -> None:
@@ -223,3 +231,115 @@ def test_one_match_splits_the_domain_as_the_name_grammar_does(text: str) -> None
     name = r.Reference(ref.domain, ref.path).repository
     m = re.fullmatch(rf"(?:({r._DOMAIN_AND_PORT})/)?({r._REMOTE_NAME})", name, re.ASCII)
     assert m is not None and (m.group(1) or "", m.group(2)) == (ref.domain, ref.path)
+
+
+def test_the_container_record_behaves_as_the_dataclass_did() -> None:
+    """``Container`` is written out by hand (no dataclasses on ps's path): the same constructor, defaults
+    (a new list or dict each), equality, repr order, JSON round trip and unhashability."""
+    from strata.container.records import Container
+
+    a = Container("a" * 64, "n", "sha256:x", "img", 1.0, "sh", ["-c", "true"], state="exited")
+    b = Container(id="a" * 64, name="n", image_id="sha256:x", image_name="img", created=1.0, path="sh",
+                  args=["-c", "true"], state="exited")
+    assert a == b and a.config == {} and a.config is not b.config and a.ports == [] and a.health is None
+    assert (a.driver, a.runtime, a.pid, a.restart_count, a.manually_stopped) == ("overlay", "runc", 0, 0, False)
+    assert repr(a).startswith("Container(id='" + "a" * 64 + "', name='n', image_id='sha256:x', ")
+    assert repr(a).endswith(", mounts=[], health=None)")
+    back = Container.from_json(a.to_json())
+    assert back == a and json.loads(a.to_json())["state"] == "exited"
+    assert Container.from_json(json.dumps({**json.loads(a.to_json()), "gone": 1})) == a  # unknown keys dropped
+    b.state = "running"
+    assert a != b and b.running and a != "a"
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(a)
+    with pytest.raises(TypeError, match="missing required argument: 'args'"):
+        Container("a", "n", "i", "img", 1.0, "sh")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        Container(*"abcd", 1.0, "sh", [], colour=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="multiple values for argument 'id'"):
+        Container("a", "n", "i", "img", 1.0, "sh", [], id="b")  # type: ignore[misc]
+
+
+def test_the_console_script_starts_without_site_and_finds_the_dependencies(tmp_path: Path) -> None:
+    """``make venv`` writes the ``strata`` script with scripts/entry_script.py: ``python -S`` (no .pth
+    files run) with the directories ``site`` would add written in, so third-party modules still import."""
+    import importlib.util
+
+    import aiohttp
+
+    spec = importlib.util.spec_from_file_location("entry_script", SRC.parent / "scripts" / "entry_script.py")
+    assert spec is not None and spec.loader is not None
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    paths = entry.site_paths()
+    assert str(Path(aiohttp.__file__).parents[1]) in paths  # the venv's site-packages
+    target = tmp_path / "strata"
+    assert entry.main(str(target)) == 0
+    assert target.read_text().splitlines()[0] == f"#!{os.path.abspath(sys.executable)} -S"
+    res = subprocess.run([str(target), "--version"], capture_output=True, text=True, env=_env(), timeout=60)
+    assert (res.returncode, res.stdout) == (0, "strata 0.1.0\n")
+    probe = target.read_text().replace("from strata.cli.main import run\nrun()\n",
+                                       "import aiohttp\nprint('site' in sys.modules)\n")
+    target.write_text(probe)
+    res = subprocess.run([str(target)], capture_output=True, text=True, env=_env(), timeout=60)
+    assert (res.returncode, res.stdout) == (0, "False\n"), res.stderr
+
+
+@pytest.mark.parametrize(("args", "collecting"), [(["images"], "False"), (["ps", "-a"], "False"),
+                                                  (["image", "ls"], "True")])
+def test_short_lived_commands_run_without_the_cyclic_collector(store: Path, args: list[str], collecting: str) -> None:
+    """As the program (``main()`` reading ``sys.argv``), the listing commands leave the collector off;
+    any other command gets it back before its handler runs."""
+    code = "import gc, sys\nfrom strata.cli.main import main\nrc = main()\nprint(rc, gc.isenabled())"
+    res = subprocess.run([sys.executable, "-c", code, "--root", str(store), *args], capture_output=True, text=True,
+                         env=_env(), timeout=120)
+    assert res.stdout.splitlines()[-1] == f"0 {collecting}", res.stderr
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_main_in_process_leaves_the_collector_as_it_found_it(store: Path, capsys: pytest.CaptureFixture[str],
+                                                             enabled: bool) -> None:
+    import gc
+
+    from strata.cli.main import main
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert main(["--root", str(store), "images"]) == 0
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+    assert "startup/test" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "rc", "torn_down"), [(["images"], 0, False), (["inspect", "startup/none"], 1, False),
+                                                        (["--version"], 0, False), (["image", "ls"], 0, True)])
+def test_the_program_skips_the_teardown_of_a_short_lived_command(store: Path, args: list[str], rc: int,
+                                                                 torn_down: bool) -> None:
+    """``run()`` (the console script, ``python -m strata``): images, ps, inspect, history and --version
+    exit without the interpreter's teardown (an ``atexit`` function is the witness), their output and
+    exit code intact; any other command exits the ordinary way."""
+    code = "import atexit, sys\natexit.register(print, 'torn down')\nfrom strata.cli.main import run\nrun()"
+    res = subprocess.run([sys.executable, "-c", code, "--root", str(store), *args], capture_output=True, text=True,
+                         env=_env(), timeout=120)
+    assert res.returncode == rc, res.stderr
+    assert ("torn down" in res.stdout) is torn_down
+    if rc:
+        assert res.stderr == "Error: No such object: startup/none\n"
+    else:
+        assert res.stdout.startswith("REPOSITORY" if args[-1] != "--version" else "strata 0.1.0\n")
+
+
+def test_the_program_exits_the_ordinary_way_when_its_output_is_gone(store: Path) -> None:
+    """Output to a closed pipe: the flush fails, so run() leaves through sys.exit as Python would."""
+    import select
+
+    code = "from strata.cli.main import run\nrun()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "--root", str(store), "images"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env())
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # nobody reads: the command's write or flush meets a broken pipe
+    select.select([proc.stderr], [], [], 60)
+    assert proc.wait(timeout=60) in (120, 141)
+    proc.stderr.close()

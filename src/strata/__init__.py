@@ -14,8 +14,6 @@ Names resolve on first use, so ``import strata`` stays cheap. The copy engine be
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # not typing's: importing typing would double what `import strata` costs
 if TYPE_CHECKING:
     from typing import Any
@@ -47,6 +45,8 @@ _TYPES = {"ProgressEvent", "WriteResult"}
 
 
 def _home(name: str) -> Any:
+    import importlib  # here: the console script starts without site, and --version needs no importlib
+
     if name in _API:
         return importlib.import_module("strata.api")
     if name in _TYPES:

@@ -1,3 +1,3 @@
-from strata.cli.main import main
+from strata.cli.main import run
 
-raise SystemExit(main())
+run()

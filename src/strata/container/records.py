@@ -1,4 +1,4 @@
-"""Container records: the ``Container`` dataclass and its SQLite table at ``<root>/containers.db``.
+"""Container records: the ``Container`` record and its SQLite table at ``<root>/containers.db``.
 
 Each container also owns ``<root>/containers/<id>/`` (bundle, upper/work dirs, log, hosts files).
 The database is opened in WAL mode; every change is one ``BEGIN IMMEDIATE`` transaction, so
@@ -13,7 +13,6 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from strata.digest import Digest
@@ -50,9 +49,25 @@ CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 """
 
 
-@dataclass
+_FIELDS = (  # (name, default); a list or dict default is a new empty one for each record
+    ("id", None), ("name", None), ("image_id", None), ("image_name", None), ("created", None), ("path", None),
+    ("args", None), ("config", dict), ("host_config", dict), ("driver", "overlay"), ("runtime", "runc"),
+    ("state", "created"), ("pid", 0), ("monitor_pid", 0), ("monitor_start", 0), ("exit_code", 0),
+    ("started_at", 0.0), ("finished_at", 0.0), ("error", ""), ("restart_count", 0), ("manually_stopped", False),
+    ("networks", dict), ("ports", list), ("netns", ""), ("net_owner", list), ("mounts", list), ("health", None),
+)
+_NAMES = frozenset(name for name, _ in _FIELDS)
+_REQUIRED = 7  # id .. args have no default
+
+
 class Container:
-    """One container. ``config`` is Docker's container ``Config`` object, ``host_config`` its HostConfig."""
+    """One container. ``config`` is Docker's container ``Config`` object, ``host_config`` its HostConfig.
+
+    A mutable record written out by hand (what ``@dataclass`` gave it: keyword or positional fields in
+    ``_FIELDS`` order, equality over all fields, a field-by-field ``repr``, unhashable), because ``ps``
+    loads it and importing ``dataclasses`` (``inspect``, ``ast``, ``dis``, ``tokenize``) cost ``ps`` a
+    tenth of its run.
+    """
 
     id: str
     name: str
@@ -61,29 +76,58 @@ class Container:
     created: float
     path: str
     args: list[str]
-    config: dict[str, Any] = field(default_factory=dict)
-    host_config: dict[str, Any] = field(default_factory=dict)
-    driver: str = "overlay"
-    runtime: str = "runc"
-    state: str = "created"  # created | running | paused | restarting | exited | dead
-    pid: int = 0
-    monitor_pid: int = 0
-    monitor_start: int = 0  # the monitor's start time (clock ticks after boot): a reused PID is not it
-    exit_code: int = 0
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    error: str = ""
-    restart_count: int = 0
-    manually_stopped: bool = False  # stopped or killed by the user: the restart policy no longer applies
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    driver: str
+    runtime: str
+    state: str  # created | running | paused | restarting | exited | dead
+    pid: int
+    monitor_pid: int
+    monitor_start: int  # the monitor's start time (clock ticks after boot): a reused PID is not it
+    exit_code: int
+    started_at: float
+    finished_at: float
+    error: str
+    restart_count: int
+    manually_stopped: bool  # stopped or killed by the user: the restart policy no longer applies
     # networking: name -> Docker's EndpointSettings (addresses filled while set up), the port mappings
     # in effect, the namespace file, and [pid, start time] of the process that set them up
-    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    ports: list[dict[str, Any]] = field(default_factory=list)
-    netns: str = ""
-    net_owner: list[int] = field(default_factory=list)
+    networks: dict[str, dict[str, Any]]
+    ports: list[dict[str, Any]]
+    netns: str
+    net_owner: list[int]
     # mount points (Docker's MountPoint shape; keys starting with "_" are strata's own)
-    mounts: list[dict[str, Any]] = field(default_factory=list)
-    health: dict[str, Any] | None = None  # Docker's State.Health (times as epoch floats) when it has a check
+    mounts: list[dict[str, Any]]
+    health: dict[str, Any] | None  # Docker's State.Health (times as epoch floats) when it has a check
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    if TYPE_CHECKING:  # the signature callers are checked against; the one below runs
+
+        def __init__(self, id: str, name: str, image_id: str, image_name: str, created: float, path: str,
+                     args: list[str], config: dict[str, Any] = ..., host_config: dict[str, Any] = ...,
+                     driver: str = ..., runtime: str = ..., state: str = ..., pid: int = ..., monitor_pid: int = ...,
+                     monitor_start: int = ..., exit_code: int = ..., started_at: float = ...,
+                     finished_at: float = ..., error: str = ..., restart_count: int = ...,
+                     manually_stopped: bool = ..., networks: dict[str, dict[str, Any]] = ...,
+                     ports: list[dict[str, Any]] = ..., netns: str = ..., net_owner: list[int] = ...,
+                     mounts: list[dict[str, Any]] = ..., health: dict[str, Any] | None = ...) -> None: ...
+
+    else:
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            _fill(self, args, kwargs)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name, _ in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, Container):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __repr__(self) -> str:
+        return "Container(" + ", ".join(f"{name}={getattr(self, name)!r}" for name, _ in _FIELDS) + ")"
 
     @property
     def short_id(self) -> str:
@@ -99,13 +143,32 @@ class Container:
         return self.state in ("running", "paused", "restarting")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps({name: getattr(self, name) for name, _ in _FIELDS}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Container:
         data = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _NAMES})
+
+
+def _fill(record: Container, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``Container(...)``: positional fields in ``_FIELDS`` order, then keywords, then the defaults."""
+    if len(args) > len(_FIELDS):
+        raise TypeError(f"Container() takes at most {len(_FIELDS)} positional arguments")
+    for (name, _), value in zip(_FIELDS, args, strict=False):
+        if name in kwargs:
+            raise TypeError(f"Container() got multiple values for argument {name!r}")
+        kwargs[name] = value
+    unknown = kwargs.keys() - _NAMES
+    if unknown:
+        raise TypeError(f"Container() got an unexpected keyword argument {min(unknown)!r}")
+    for index, (name, default) in enumerate(_FIELDS):
+        if name in kwargs:
+            object.__setattr__(record, name, kwargs[name])
+        elif index < _REQUIRED:
+            raise TypeError(f"Container() missing required argument: {name!r}")
+        else:
+            object.__setattr__(record, name, default() if default in (dict, list) else default)
 
 
 def new_id() -> str:
