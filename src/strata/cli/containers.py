@@ -837,7 +837,7 @@ def _image_column(ctx: Context, c: Container, trunc: bool) -> str:
     the image's ID (short unless ``--no-trunc``)."""
     from strata.cli.format import short_id
 
-    if c.image_name in (c.image_id, c.image_id.removeprefix("sha256:")):
+    if c.image_name in (c.image_id, c.image_id.removeprefix("sha256:")) or _still_named(ctx, c):
         current = c.image_id
     else:
         try:
@@ -847,6 +847,14 @@ def _image_column(ctx: Context, c: Container, trunc: bool) -> str:
     if current == c.image_id:
         return c.image_name
     return short_id(c.image_id) if trunc else c.image_id
+
+
+def _still_named(ctx: Context, c: Container) -> bool:
+    from strata.store.tagread import full_name, names_of
+
+    full = full_name(c.image_name)
+    names = names_of(str(ctx.store_root()), c.image_id) if full is not None else None
+    return names is not None and full in names
 
 
 def _ports_column(c: Container) -> str:

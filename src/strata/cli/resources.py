@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
 from strata.errors import StrataError
 
+TYPE_CHECKING = False  # typing's costs ps a listing's start-up (cli.containers registers this group)
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
 
