@@ -11,8 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from conftest import User, busybox_rootfs, pause_pid
+from rootlesshelpers import User, busybox_rootfs, pause_pid
 
 pytestmark = [
     pytest.mark.timeout(600),

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from conftest import User, free_port, wait_port
+from rootlesshelpers import User, free_port, wait_port
 
 pytestmark = pytest.mark.timeout(600)
 

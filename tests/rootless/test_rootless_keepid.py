@@ -16,8 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from conftest import User, busybox_rootfs, free_port
+from rootlesshelpers import User, busybox_rootfs, free_port
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -103,3 +102,30 @@ def test_keep_id_on_the_default_network_with_exec_and_a_port(user: User) -> None
     assert list((user.home / ".local/share/strata/netns").iterdir()) == []
     mounts = user.strata("unshare", "cat", "/proc/self/mounts").stdout
     assert str(user.home) not in mounts  # the namespaces' bind mounts and the rootfs are gone
+
+
+def test_keep_id_adds_the_user_to_passwd_and_group(user: User) -> None:
+    """Podman's entries for the user (``name:*:uid:gid:gecos:home:/bin/sh``; ``name:x:gid:name``) in the
+    container's /etc/passwd and /etc/group, bind-mounted: the image's own lines kept, a commit unchanged."""
+    if not (user.home / "bb.tar").exists():
+        busybox_rootfs(user.home / "bb.tar")
+        user.strata("import", "bb.tar", "kid:1")
+    user.strata("run", "--name", "kidgrp", "--network", "none", "kid:1", "sh", "-c", "echo root:x:0: > /etc/group")
+    try:
+        user.strata("commit", "kidgrp", "kidg:1")
+    finally:
+        user.strata("rm", "kidgrp")
+    script = "id -un; id -gn; echo $?; cat /etc/passwd /etc/group; touch /tmp/x"
+    done = user.strata("run", "--name", "kidpw", "--userns", "keep-id", "--network", "none", "kidg:1",
+                       "sh", "-c", script)  # fmt: skip
+    try:
+        changed = user.strata("diff", "kidpw").stdout.splitlines()
+    finally:
+        user.strata("rm", "kidpw")
+    assert done.stdout.splitlines() == [
+        user.name, user.name, "0", "root:x:0:0:root:/root:/bin/sh",
+        f"{user.name}:*:{user.uid}:{user.gid}::{user.home}:/bin/sh", "root:x:0:", f"{user.name}:x:{user.gid}:{user.name}",
+    ], done.stdout + done.stderr  # fmt: skip
+    assert "C /etc/passwd" not in changed and "A /etc/group" not in changed  # bind mounts, not the image's layer
+    as_root = user.strata("run", "--rm", "--network", "none", "kidg:1", "cat", "/etc/passwd", "/etc/group")
+    assert as_root.stdout == "root:x:0:0:root:/root:/bin/sh\nroot:x:0:\n"  # only keep-id containers get them

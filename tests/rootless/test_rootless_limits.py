@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rootlesshelpers import User, busybox_rootfs
 
-from conftest import User, busybox_rootfs
 from strata.rootless import cgroups
 
 MEMORY = "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded."

@@ -11,8 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from conftest import User, busybox_rootfs, free_port
+from rootlesshelpers import User, busybox_rootfs, free_port
 
 pytestmark = [
     pytest.mark.timeout(600),

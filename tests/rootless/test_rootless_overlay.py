@@ -15,8 +15,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from conftest import User, busybox_rootfs
+from rootlesshelpers import User, busybox_rootfs
 
 pytestmark = [
     pytest.mark.timeout(600),

@@ -12,8 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from conftest import User, busybox_rootfs, free_port
+from rootlesshelpers import User, busybox_rootfs, free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "container"))
 from ptyrun import PtySession  # the container tests' pty driver

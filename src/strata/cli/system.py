@@ -244,15 +244,26 @@ def _container_counts(root: Path) -> dict[str, int]:
     return counts
 
 
-def _storage(root: Path) -> tuple[str, list[list[str]]]:
+def _storage(root: Path, scratch: Path) -> tuple[str, list[list[str]]]:
+    """The driver a new container's rootfs gets (``vfs`` when configured, else probed with mounts in
+    ``scratch``: ``overlay2``, ``fuse-overlayfs`` or ``vfs``) and Docker's status lines for it."""
+    import shutil
+
+    from strata.container.rootfs import storage_driver
     from strata.container.runtime import config_value
+    from strata.rootless.mode import in_user_namespace
 
     configured = config_value("storage-driver")
-    driver = os.environ.get("STRATA_STORAGE_DRIVER") or (configured if isinstance(configured, str) else "") or "overlay"
-    status = [["Backing Filesystem", _backing_fs(root)]]
-    if driver == "overlay":
-        status += [["Supports d_type", "true"], ["Native Overlay Diff", "true"], ["userxattr", "false"]]
-    return driver, status
+    wanted = os.environ.get("STRATA_STORAGE_DRIVER") or (configured if isinstance(configured, str) else "")
+    if wanted == "vfs":
+        shutil.rmtree(scratch, ignore_errors=True)
+        return "vfs", []
+    driver = storage_driver(scratch)
+    if driver != "overlay2":
+        return driver, []  # Docker's vfs and fuse-overlayfs drivers report no status lines
+    userxattr = "true" if in_user_namespace() else "false"
+    return driver, [["Backing Filesystem", _backing_fs(root)], ["Supports d_type", "true"],
+                    ["Native Overlay Diff", "true"], ["userxattr", userxattr]]
 
 
 def _registry_config() -> dict[str, Any]:
@@ -312,7 +323,7 @@ def _info_doc(ctx: Context) -> dict[str, Any]:
 
     engine = ctx.engine()
     root = engine.root
-    driver, status = _storage(root)
+    driver, status = _storage(root, engine.store.temp_dir("driver-"))
     runtimes, default_runtime = _runtimes()
     runtime_commit = _tool_version([shutil.which(default_runtime) or default_runtime, "--version"])[1] \
         if default_runtime else ""
@@ -321,7 +332,9 @@ def _info_doc(ctx: Context) -> dict[str, Any]:
     os_name, os_version = _os_release()
     forwarding = _read_flag("/proc/sys/net/ipv4/ip_forward")
     security = ["name=seccomp,profile=default"]
-    if os.geteuid() != 0:
+    from strata.rootless import is_rootless
+
+    if is_rootless():  # also as root of the user's rootless namespace
         security.append("name=rootless")
     if _cgroup_version() == "2":
         security.append("name=cgroupns")

@@ -19,6 +19,7 @@ from typing import Any
 from strata.atomicfile import write_bytes_atomic
 from strata.container.health import merge_healthcheck
 from strata.container.isolation import apply_isolation, check_peers, peer_pid, release_shm
+from strata.container.keepidfiles import add_user_files
 from strata.container.monitor import (
     Attach,
     read_exit_file,
@@ -459,6 +460,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         if hc.get("UsernsMode") == KEEP_ID:
             userns = cdir / "userns"  # made with its network namespace (default network)
             apply_keep_id(spec, bool(c.config.get("User")), userns if userns.exists() else None)
+            add_user_files(spec, cdir)
     write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
 
 

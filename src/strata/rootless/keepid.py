@@ -23,11 +23,13 @@ from strata.rootless.mode import in_user_namespace
 __all__ = [
     "KEEP_ID",
     "apply_keep_id",
+    "container_root",
     "fuse_mapping_options",
     "keep_id_mapping",
     "make_namespaces",
     "namespace_ids",
     "remove_namespaces",
+    "user_entries",
     "userns_mode",
 ]
 
@@ -91,6 +93,53 @@ def apply_keep_id(spec: dict[str, Any], user_given: bool, userns_path: Path | No
     for mount in spec["mounts"]:  # sysfs cannot be mounted for a network namespace the container's
         if mount["destination"] == "/sys":  # user namespace does not own: the host's, read-only
             mount.update(type="bind", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
+
+
+def container_root() -> tuple[int, int]:
+    """The rootless namespace's uid and gid that are a keep-id container's root (to own its files)."""
+    ids = []
+    for kind in ("uid", "gid"):
+        own, size = namespace_ids(kind)
+        ids.append(next(m["hostID"] for m in _container_map(own, size) if m["containerID"] == 0 and m["size"]))
+    return ids[0], ids[1]
+
+
+def _has_id(table: bytes, field: int, value: int) -> bool:
+    for line in table.decode("utf-8", "replace").splitlines():
+        parts = line.split(":")
+        if len(parts) > field and parts[field].strip() == str(value):
+            return True
+    return False
+
+
+def _appended(table: bytes, line: str) -> bytes:
+    return table + (b"" if not table or table.endswith(b"\n") else b"\n") + line.encode()
+
+
+def user_entries(passwd: bytes | None, group: bytes | None) -> dict[str, bytes]:
+    """The container's ``/etc/passwd`` and ``/etc/group`` with the user's own entries added, as Podman's
+    keep-id does (``name:*:uid:gid:gecos:home:/bin/sh``, ``name:x:gid:name``), for the files the image has
+    that do not already list the user's uid (or gid); {} when nothing needs adding."""
+    import grp
+    import pwd
+
+    uid, _ = namespace_ids("uid")
+    gid, _ = namespace_ids("gid")
+    try:
+        entry = pwd.getpwuid(uid)
+        name, gecos, home = entry.pw_name, entry.pw_gecos, entry.pw_dir
+    except KeyError:
+        name, gecos, home = str(uid), "", "/"
+    try:
+        group_name = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group_name = name
+    out: dict[str, bytes] = {}
+    if passwd is not None and not _has_id(passwd, 2, uid):
+        out["passwd"] = _appended(passwd, f"{name}:*:{uid}:{gid}:{gecos}:{home}:/bin/sh\n")
+    if group is not None and not _has_id(group, 2, gid):
+        out["group"] = _appended(group, f"{group_name}:x:{gid}:{name}\n")
+    return out
 
 
 def userns_mode(value: str) -> str:
