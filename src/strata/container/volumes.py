@@ -120,6 +120,14 @@ class VolumeStore:
         name = name or secrets.token_hex(32)
         validate_volume_name(name)
         _check_options(options or {})
+        vol = self._create(name, anonymous, labels, options, made)
+        from strata.events import record_volume
+
+        record_volume(self.base.parent, "create", name)  # an existing one too, as Docker's volume service
+        return vol
+
+    def _create(self, name: str, anonymous: bool, labels: dict[str, str] | None, options: dict[str, str] | None,
+                made: list[str] | None) -> Volume:
         with self.locked():
             try:
                 return self.get(name)
@@ -175,6 +183,9 @@ class VolumeStore:
             trash = self.base / f".removing-{name}"
             os.rename(self.base / name, trash)
             shutil.rmtree(trash, ignore_errors=True)
+        from strata.events import record_volume
+
+        record_volume(self.base.parent, "destroy", name)
 
     def size(self, name: str) -> int:
         from strata.archive.dirs import walk_tree  # the archive package is heavy: only when asked
