@@ -50,7 +50,8 @@ def _message(kind: str, action: str, actor: str, attributes: Mapping[str, str], 
             msg["id"] = actor
         if origin:
             msg["from"] = origin
-    msg.update(Type=kind, Action=action, Actor={"ID": actor, "Attributes": dict(attributes)}, scope="local",
+    attrs = dict(sorted(attributes.items()))  # a Go map: marshalled in its keys' order
+    msg.update(Type=kind, Action=action, Actor={"ID": actor, "Attributes": attrs}, scope="local",
                time=now // 1_000_000_000, timeNano=now)
     return msg
 
@@ -127,7 +128,7 @@ def record_network(root: Path, action: str, net_id: str, name: str, container: s
 def record_volume(root: Path, action: str, name: str, extra: Mapping[str, str] | None = None) -> None:
     """A volume event as Docker's ``LogVolumeEvent``: the ``local`` driver and the action's own attributes
     (``mount``: container, destination, read/write, propagation; ``unmount``: container)."""
-    record(root, "volume", action, name, dict(sorted({"driver": "local", **(extra or {})}.items())))
+    record(root, "volume", action, name, {"driver": "local", **(extra or {})})
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
