@@ -30,6 +30,8 @@ __all__ = [
     "record",
     "record_container",
     "record_image",
+    "record_network",
+    "record_volume",
 ]
 
 JOURNAL = "events.jsonl"
@@ -48,7 +50,8 @@ def _message(kind: str, action: str, actor: str, attributes: Mapping[str, str], 
             msg["id"] = actor
         if origin:
             msg["from"] = origin
-    msg.update(Type=kind, Action=action, Actor={"ID": actor, "Attributes": dict(attributes)}, scope="local",
+    attrs = dict(sorted(attributes.items()))  # a Go map: marshalled in its keys' order
+    msg.update(Type=kind, Action=action, Actor={"ID": actor, "Attributes": attrs}, scope="local",
                time=now // 1_000_000_000, timeNano=now)
     return msg
 
@@ -113,6 +116,19 @@ def record_image(root: Path, action: str, actor: str, name: str | None = None) -
     """An image event as Docker's ``LogImageEvent(imageID, refName, action)``: ``name`` is the reference
     (``tag``, ``pull``, ``push``) or, by default, the actor itself (``untag``, ``delete``, ``load``...)."""
     record(root, "image", action, actor, {"name": actor if name is None else name})
+
+
+def record_network(root: Path, action: str, net_id: str, name: str, container: str | None = None) -> None:
+    """A network event as Docker's ``LogNetworkEventWithAttributes``: ``container`` (connect, disconnect),
+    ``name`` and ``type`` (the driver: strata's networks are bridges)."""
+    attrs = {"container": container} if container else {}
+    record(root, "network", action, net_id, {**attrs, "name": name, "type": "bridge"})
+
+
+def record_volume(root: Path, action: str, name: str, extra: Mapping[str, str] | None = None) -> None:
+    """A volume event as Docker's ``LogVolumeEvent``: the ``local`` driver and the action's own attributes
+    (``mount``: container, destination, read/write, propagation; ``unmount``: container)."""
+    record(root, "volume", action, name, {"driver": "local", **(extra or {})})
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:

@@ -45,8 +45,15 @@ def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
         raise StrataError("bridge driver doesn't support multiple subnets")
     net = nets.create(args.name, (args.subnet or [""])[0], (args.gateway or [""])[0], internal=args.internal,
                       options=_options(args.opt, "--opt"), labels=_options(args.label, "--label"))
+    _record(ctx.engine().root, "create", net)
     print(net.id, file=ctx.out)
     return 0
+
+
+def _record(root: Any, action: str, net: Any, container: str | None = None) -> None:
+    from strata.events import record_network
+
+    record_network(root, action, net.id, net.name, container)
 
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
@@ -106,7 +113,9 @@ def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
             reconcile(store, c)
         for ref in args.networks:
             try:
-                remove_network(store.root, store, nets.get(ref))
+                net = nets.get(ref)
+                remove_network(store.root, store, net)
+                _record(store.root, "destroy", net)
                 print(ref, file=ctx.out)
             except StrataError as e:
                 failed = True
@@ -144,7 +153,9 @@ def _cmd_connect(args: argparse.Namespace, ctx: Context) -> int:
         c = reconcile(store, store.get(args.container))
         if args.ip and net.name in ("bridge", "host", "none"):
             raise StrataError("user specified IP address is supported on user defined networks only")
-        connect(store, c, net, args.ip, list(args.alias))
+        c = connect(store, c, net, args.ip, list(args.alias))
+        if c.running:  # a stopped container's endpoint is connected (and logged) when it starts
+            _record(store.root, "connect", net, c.id)
     return 0
 
 
@@ -156,7 +167,10 @@ def _cmd_disconnect(args: argparse.Namespace, ctx: Context) -> int:
     with store:
         net = nets.get(args.network)
         c = reconcile(store, store.get(args.container))
+        running = c.running
         disconnect(store, c, net)
+        for _ in range(2 if running else 1):  # Docker 20.10 logs a live endpoint's disconnect twice
+            _record(store.root, "disconnect", net, c.id)
     return 0
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "inspect_format",
     "render_inspect",
     "render_template",
+    "with_nil_sizes",
     "write_format",
     "write_inspected",
     "write_table",
@@ -77,7 +78,18 @@ def render_template(fmt: str, doc: Any) -> str:
     """``inspect --format`` output for one document, without its newline."""
     from strata.gotemplate import InspectFormat
 
+    doc = with_nil_sizes(doc)
     return InspectFormat(fmt).render(doc, doc).rstrip("\n")
+
+
+def with_nil_sizes(doc: Any) -> Any:
+    """A container's document without ``-s`` as Docker's typed ``ContainerJSON``: ``SizeRw`` and
+    ``SizeRootFs`` nil pointers (``<nil>`` in a template, left out of its JSON as ``omitempty``)."""
+    if not (isinstance(doc, dict) and "GraphDriver" in doc and "State" in doc) or "SizeRw" in doc:
+        return doc
+    from strata.gotemplate.values import Nil
+
+    return {**doc, "SizeRw": Nil("<nil>"), "SizeRootFs": Nil("<nil>")}
 
 
 def write_inspected(ctx: Context, docs: list[Any], fmt: str | None) -> None:
@@ -115,7 +127,7 @@ def render_inspect(form: Any, doc: Any) -> str:
         return value
 
     try:
-        text: str = form.template.execute(typed(doc), missing_key_error=True)
+        text: str = form.template.execute(with_nil_sizes(typed(doc)), missing_key_error=True)
         return text.rstrip("\n")
     except TemplateError as e:
         raise TemplateError(f"template parsing error: {e}") from None

@@ -138,7 +138,13 @@ class HealthMonitor:
                     c = store.by_id(self.cid)
                     if c is None or not c.running:
                         return
-                    store.update(self.cid, health=_judge(c.health or {}, result, self.check, started))
+                    health = _judge(c.health or {}, result, self.check, started)
+                    store.update(self.cid, health=health)
+                if health["Status"] != (c.health or {}).get("Status", "starting"):
+                    from strata.events import record_container
+
+                    record_container(self.root, "health_status: " + health["Status"], c.id, c.name, c.image_name,
+                                     c.config.get("Labels"))
             except StrataError:
                 continue
 

@@ -424,6 +424,9 @@ def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None)
         finally:
             teardown_network(store, c)
         raise
+    from strata.container.volumes import log_mounts
+
+    log_mounts(store.root, c.id, c.mounts, "mount")
     return c, pending
 
 

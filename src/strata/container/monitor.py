@@ -35,6 +35,7 @@ from strata.container.records import Container, ContainerStore, container_dir, p
 from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime
 from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
+from strata.container.volumes import log_mounts
 from strata.errors import RuntimeFailure, StrataError
 
 __all__ = [
@@ -294,7 +295,7 @@ class _Run:
     def _event(self, action: str, **extra: str) -> None:
         from strata.events import record_container
 
-        c = self.c
+        c = self.store.by_id(self.c.id) or self.c  # renamed since it started: the name now, as Docker's
         record_container(self.store.root, action, c.id, c.name, c.image_name, c.config.get("Labels"), extra)
 
     def finish(self, exit_code: int) -> Container | None:
@@ -325,6 +326,7 @@ class _Run:
             pass
         if not unmounted:
             unmount()
+        log_mounts(self.store.root, self.c.id, self.c.mounts, "unmount")
         finished = time.time()
         try:
             return self.store.update(self.c.id, state="exited", exit_code=exit_code, finished_at=finished, pid=0,

@@ -21,4 +21,9 @@ def rename(store: ContainerStore, ref: str, new: str) -> Container:
     if not _VALID.fullmatch(name):
         raise StrataError(f"Error when allocating new name: Invalid container name ({name}), only "
                           "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-    return store.rename(c.id, name[1:])
+    renamed = store.rename(c.id, name[1:])
+    from strata.events import record_container
+
+    record_container(store.root, "rename", c.id, renamed.name, renamed.image_name, renamed.config.get("Labels"),
+                     {"oldName": "/" + c.name})
+    return renamed

@@ -33,6 +33,7 @@ __all__ = [
     "VolumeNotFound",
     "VolumeStore",
     "fill_from_image",
+    "log_mounts",
     "mount_points",
     "oci_mounts",
     "parse_mount_flag",
@@ -120,6 +121,14 @@ class VolumeStore:
         name = name or secrets.token_hex(32)
         validate_volume_name(name)
         _check_options(options or {})
+        vol = self._create(name, anonymous, labels, options, made)
+        from strata.events import record_volume
+
+        record_volume(self.base.parent, "create", name)  # an existing one too, as Docker's volume service
+        return vol
+
+    def _create(self, name: str, anonymous: bool, labels: dict[str, str] | None, options: dict[str, str] | None,
+                made: list[str] | None) -> Volume:
         with self.locked():
             try:
                 return self.get(name)
@@ -175,6 +184,9 @@ class VolumeStore:
             trash = self.base / f".removing-{name}"
             os.rename(self.base / name, trash)
             shutil.rmtree(trash, ignore_errors=True)
+        from strata.events import record_volume
+
+        record_volume(self.base.parent, "destroy", name)
 
     def size(self, name: str) -> int:
         from strata.archive.dirs import walk_tree  # the archive package is heavy: only when asked
@@ -406,6 +418,21 @@ def _point(store: VolumeStore, spec: MountSpec, made: list[str]) -> dict[str, An
     return {"Type": "volume", "Name": vol.name, "Source": vol.mountpoint, "Destination": spec.target,
             "Driver": "local", **tail, "_anonymous": vol.anonymous, "_copy": not spec.nocopy,
             **({"_device": device} if device else {})}
+
+
+def log_mounts(root: Path, cid: str, points: list[dict[str, Any]], action: str) -> None:
+    """Docker's ``volume mount`` events as a container starts (container, destination, read/write,
+    propagation) and ``volume unmount`` ones as it stops (container), one per volume it mounts."""
+    from strata.events import record_volume
+
+    for p in points:
+        if p.get("Type") != "volume" or not p.get("Name"):
+            continue
+        extra = {"container": cid}
+        if action == "mount":
+            extra.update(destination=str(p.get("Destination") or ""), propagation=str(p.get("Propagation") or ""))
+            extra["read/write"] = "true" if p.get("RW", True) else "false"
+        record_volume(root, action, str(p["Name"]), extra)
 
 
 def oci_mounts(points: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -60,6 +60,11 @@ def _json_float(value: float) -> str:
     return f_form(neg, text, x)
 
 
+def _omitted(value: Any) -> bool:
+    """A nil pointer field with ``omitempty`` (``Nil("<nil>")``): Go's encoder leaves it out."""
+    return isinstance(value, Nil) and value.printed == "<nil>"
+
+
 def go_json(value: Any, html: bool = False) -> str:
     """Compact JSON as Go's encoder writes it (HTML escaping off, except inside a :class:`Struct`, or
     everywhere with ``html``)."""
@@ -80,7 +85,8 @@ def go_json(value: Any, html: bool = False) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(go_json(v, html) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_json_string(str(k), html)}:{go_json(v, html)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{_json_string(str(k), html)}:{go_json(v, html)}" for k, v in value.items()
+                              if not _omitted(v)) + "}"
     if isinstance(value, Struct) and value.marshal is not None:
         return go_json(value.marshal, html)
     fields = struct_fields(value)

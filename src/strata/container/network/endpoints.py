@@ -218,6 +218,10 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
     except BaseException:
         lock.close()
         raise
+    from strata.events import record_network
+
+    for net in nets:
+        record_network(store.root, "connect", net.id, net.name, c.id)
     return c, c.netns, Pending(store, c, proc, lock)
 
 
@@ -349,6 +353,11 @@ def forget(store: ContainerStore, c: Container) -> Container:
                     "IPPrefixLen": 0} for k, v in c.networks.items()}
     if store.by_id(c.id) is None:
         return c
+    from strata.events import record_network
+
+    for name, ep in c.networks.items():
+        if ep.get("IPAddress"):  # a live endpoint: Docker logs its release
+            record_network(store.root, "disconnect", str(ep.get("NetworkID") or ""), name, c.id)
     return store.update(c.id, networks=networks, ports=[], netns="", net_owner=[])
 
 

@@ -107,4 +107,7 @@ def prune_networks(root: Path, store: ContainerStore, filters: list[str]) -> lis
                 continue
             nets.remove(net)
             removed.append(net.name)
+            from strata.events import record_network
+
+            record_network(root, "destroy", net.id, net.name)
     return removed
