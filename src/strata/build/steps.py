@@ -150,15 +150,18 @@ class Runner:
     def _stream_log(self, c: Container, done: threading.Event) -> None:
         if self.sink is None:
             return
-        from strata.container.logs import read_log
+        from strata.container.logs import read_entries
         from strata.container.monitor import log_path
 
         path = log_path(self.store.root, c.id)
         while not path.exists():
             if done.wait(0.02) and not path.exists():
                 return
-        for stream, text, _ in read_log(path, follow=True, still_running=lambda: not done.is_set()):
-            self.sink(stream, text.encode(errors="surrogateescape"))
+        # waiting on ``done`` (not a fixed sleep): the step's end is seen at once, and ``run`` joins
+        # this thread without the up to 0.1 s a sleeping poll would add to every RUN step
+        entries = read_entries(path, follow=True, still_running=lambda: not done.is_set(), idle=lambda: done.wait(0.1))
+        for entry in entries:
+            self.sink(entry.stream, entry.text.encode(errors="surrogateescape"))
 
     def _kill(self, c: Container) -> None:
         """An interrupted step: the container is killed and recorded as exited, so removing it is quick."""
