@@ -2,7 +2,10 @@
 fully cached, ``strata build`` next to ``docker build`` (the classic builder; BuildKit when the docker
 CLI can reach it) and ``buildah bud`` (Debian's buildah: overlay storage in a private root, chroot
 isolation, ``--layers`` for its cache). The tools alternate within each round, so load from the rest
-of the machine falls on all of them alike; median and spread over ``BENCH_N`` rounds (default 5)."""
+of the machine falls on all of them alike; median and spread over ``BENCH_N`` rounds (default 5).
+``BENCH_BUILD_CASES`` (comma-separated: ``multi``, ``big``; default both) and ``BENCH_BUILD_KINDS``
+(``cold``, ``cached``; default both) narrow a run, e.g. to the cached multi-stage rebuild alone. ``BENCH_STRATA_BASELINE=/other/src`` adds
+that strata as one more peer (the same store), for a before/after comparison in the same rounds."""
 
 from __future__ import annotations
 
@@ -108,9 +111,14 @@ def main() -> int:
             "docker buildkit": (docker.argv("build", "-q", "--network", "none", "-t", "bench/out:1"),
                                 dict(docker.env, DOCKER_BUILDKIT="1")),
         }  # fmt: skip
+        baseline = os.environ.get("BENCH_STRATA_BASELINE")  # another strata's src/: before/after, alternating
+        if baseline:
+            tools["strata baseline"] = (tools["strata"][0], dict(strata_env, PYTHONPATH=baseline))
         if buildah is not None:
             tools["buildah"] = ([*buildah, "bud", "-q", "--isolation", "chroot", "--layers", "-t", "bench/out:1"], None)
-        rows = _measure(tools, [("multi-stage", multi), ("200 MB context", big)])
+        cases = {"multi": ("multi-stage", multi), "big": ("200 MB context", big)}
+        wanted = os.environ.get("BENCH_BUILD_CASES", "multi,big").split(",")
+        rows = _measure(tools, [cases[c.strip()] for c in wanted if c.strip()])
         print_ratio_table("build: strata vs peers (ratio < 1: strata faster)", rows)
         save_results("build", rows)
     return 0
@@ -121,7 +129,8 @@ def _measure(tools: dict[str, tuple[list[str], dict[str, str] | None]], cases: l
     unavailable: set[str] = set()
     timings: dict[tuple[str, str], Timing] = {}
     for case, ctx in cases:
-        for kind, extra in (("cold", ["--no-cache"]), ("cached", [])):
+        kinds = os.environ.get("BENCH_BUILD_KINDS", "cold,cached").split(",")
+        for kind, extra in (k for k in (("cold", ["--no-cache"]), ("cached", [])) if k[0] in kinds):
             label = f"{case}, {kind}"
             for rnd in range(repeat_count() + 1):  # round 0: warm-up (and the cache's first fill)
                 for tool, (argv, env) in tools.items():

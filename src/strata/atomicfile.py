@@ -2,6 +2,10 @@
 
 A reader sees the old file or the whole new one, never a part; a crash leaves at most a stray
 ``.tmp-*`` file beside the target (the registry's filesystem driver hides such names from listings).
+
+``not_durable()``: inside it (this thread or task only), the writes stay atomic for readers but skip
+their fsyncs: for the records of a short-lived container removed right after (a build's step
+container), which a crash may lose without losing anything.
 """
 
 from __future__ import annotations
@@ -11,17 +15,32 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["TMP_PREFIX", "fsync_dir", "open_atomic", "write_bytes_atomic"]
+__all__ = ["TMP_PREFIX", "fsync_dir", "not_durable", "open_atomic", "write_bytes_atomic"]
 
 TMP_PREFIX = ".tmp-"
+
+_DURABLE: ContextVar[bool] = ContextVar("strata_atomicfile_durable", default=True)
+
+
+@contextmanager
+def not_durable() -> Iterator[None]:
+    """Atomic writes in this block (this context only: other threads are not affected) skip fsync."""
+    token = _DURABLE.set(False)
+    try:
+        yield
+    finally:
+        _DURABLE.reset(token)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Make a rename or a new entry in directory ``path`` durable (filesystems without directory
-    fsync are accepted as they are)."""
+    fsync are accepted as they are); nothing inside ``not_durable()``."""
+    if not _DURABLE.get():
+        return
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
@@ -45,7 +64,8 @@ def open_atomic(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[Bin
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if _DURABLE.get():
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import shutil
 import stat
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from strata.archive.names import join_name
 from strata.errors import InvalidArchive, StrataError
@@ -205,13 +207,19 @@ class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
+@functools.cache
+def _syscall() -> Any:
+    """libc's syscall(2) wrapper, loaded once (each ``CDLL`` load costs ~0.5 ms)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc.syscall
+
+
 def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH, mode: int = 0) -> int:
     """A descriptor of ``path`` resolved as if ``root_fd`` were ``/``; raises OSError."""
     rel = path.lstrip("/") or "."
     how = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(_SYS_OPENAT2, root_fd, rel.encode(), ctypes.byref(how), ctypes.sizeof(how))
+    fd = _syscall()(_SYS_OPENAT2, root_fd, rel.encode(), ctypes.byref(how), ctypes.sizeof(how))
     if fd < 0:
         err = ctypes.get_errno()
         if err == errno.ENOSYS:

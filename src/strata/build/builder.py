@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import secrets
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -235,7 +235,7 @@ class Builder:
             return
         # Docker creates (never starts) and removes a container here; nothing of it can be seen but its
         # ID, so the step names one without paying for a container
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         self.say(f" ---> Running in {cid[:12]}")
         image_id = self.runner.add_metadata_image(stage.image_id, self.image_doc(stage, cc, cid, True))
         self.say(f"Removing intermediate container {cid[:12]}")

@@ -10,8 +10,6 @@ import posixpath
 import stat
 from dataclasses import dataclass
 
-from strata.archive.apply import apply_layer
-from strata.archive.compression import Compression, detect_compression, open_decompressed
 from strata.build.ignore import IgnoreRules
 from strata.build.scoped import mkdir_all, open_in_root, stat_in_root
 from strata.errors import StrataError
@@ -190,6 +188,9 @@ def _remove_non_dir(dfd: int, name: str) -> None:
 
 
 def _is_archive(src: Source) -> bool:
+    # the archive code (tarfile, the decompressors) loads only for an ADD: a cached build never needs it
+    from strata.archive.compression import Compression, detect_compression, open_decompressed
+
     with os.fdopen(open_in_root(src.root_fd, src.rel, os.O_RDONLY), "rb") as f:
         head = f.read(512)
         kind = detect_compression(head)
@@ -210,5 +211,7 @@ def _extract(src: Source, plan: CopyPlan, rootfs_fd: int) -> None:
         real = os.readlink(f"/proc/self/fd/{dfd}")  # the rootfs is not running: nothing swaps it
     finally:
         os.close(dfd)
+    from strata.archive.apply import apply_layer
+
     with os.fdopen(open_in_root(src.root_fd, src.rel, os.O_RDONLY), "rb") as f:
         apply_layer(f, real, whiteouts="none", same_owner=True)

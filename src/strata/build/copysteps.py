@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strata.build.context import BuildContext, CopyError
-from strata.build.copy import CopyPlan, Source, copy_sources
 from strata.build.ignore import IgnoreRules
 from strata.build.remote import download, is_url
 from strata.build.scoped import open_in_root
@@ -121,6 +120,8 @@ class CopyStep:
             raise StrataError(f"invalid chmod parameter: {raw}") from None
 
     def _copy(self, tree: BuildContext, rels: list[str], cc: dict[str, object], chown: str, key: str) -> None:
+        from strata.build.copy import CopyPlan, Source, copy_sources  # a cached COPY copies nothing
+
         b, stage = self.b, self.stage
         with b.runner.container(stage.image_id, dict(cc), list(cc["Cmd"]), []) as c:  # type: ignore[call-overload]
             root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -9,11 +9,14 @@ import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from strata.build.context import BuildContext
 from strata.build.scoped import open_in_root, stat_in_root
-from strata.container.spec import Bind
 from strata.dockerfile import DockerfileError
+
+if TYPE_CHECKING:
+    from strata.container.spec import Bind
 
 __all__ = ["RunMount", "missing_targets", "mount_binds", "parse_mount", "remove_mount_points"]
 
@@ -49,6 +52,8 @@ def parse_mount(text: str) -> RunMount:
 
 
 def mount_binds(mounts: list[RunMount], ctx: BuildContext | None, cache_root: Path, scratch: Path) -> list[Bind]:
+    from strata.container.spec import Bind  # a cached RUN makes no binds and need not load it
+
     binds: list[Bind] = []
     for i, m in enumerate(mounts):
         if m.kind == "cache":

@@ -75,11 +75,14 @@ def run_stages(b: Builder, plan: Plan) -> None:
                 if all(i in b.finished for i in plan.order):
                     return
                 ready = _ready(plan, b, workers)
+                if not ready:
+                    # checked and waited under one hold of the lock: a stage finishing in between
+                    # cannot go unnoticed (its notify would be lost, and the build idle for 0.1 s)
+                    lock.wait(0.1)
+                    continue
             for i in ready:
                 workers[i] = _Worker(b, i)
                 workers[i].start(plan, lock)
-            with lock:
-                lock.wait(0.1)
     except BaseException:
         _cancel(b, workers)
         raise

@@ -13,17 +13,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from strata.atomicfile import not_durable
 from strata.build import watchdog
 from strata.build.scoped import mkdir_all
 from strata.build.watchdog import BUILDER_LABEL
 from strata.container.records import Container, ContainerStore, container_dir, process_start
-from strata.container.rootfs import Rootfs
-from strata.container.spec import Bind
-from strata.container.volumes import MountSpec
 from strata.digest import Digest
 from strata.errors import StrataError, os_error_text
 
 if TYPE_CHECKING:
+    from strata.container.spec import Bind
     from strata.engine import Engine
 
 __all__ = ["Runner", "Sink"]
@@ -54,6 +53,9 @@ class Runner:
         """A created (not started) container of ``parent`` with the step's config; always removed.
         ``volumes``: the config's VOLUMEs are mounted from scratch copies (what a RUN writes there
         is not kept, as in Docker) and their mount points exist in the rootfs."""
+        from strata.container.spec import Bind  # loaded by a step that runs (a cached one does not)
+        from strata.container.volumes import MountSpec
+
         lowers = self.engine.layer_dirs(parent) if parent is not None else []
         scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
         vols = sorted((cfg.get("Volumes") or {}) if volumes else {})
@@ -70,7 +72,8 @@ class Runner:
         )  # fmt: skip
         watchdog.ensure(self.engine.root)  # from the first step container on, a kill -9 is cleaned up
         try:
-            c = _lc().create(self.store, opts)
+            with not_durable():  # removed right after the step: a crash loses nothing it needs
+                c = _lc().create(self.store, opts)
             try:
                 self._fill_volumes(c, vol_binds)
                 yield c
@@ -106,6 +109,8 @@ class Runner:
             os.close(fd)
 
     def rootfs(self, c: Container) -> Path:
+        from strata.container.rootfs import Rootfs
+
         rootfs = Rootfs(container_dir(self.store.root, c.id), c.driver)
         rootfs.mount()
         return rootfs.path
@@ -122,7 +127,8 @@ class Runner:
         try:
             from strata.container.monitor import Attach
 
-            return int(_lc().start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None)))
+            with not_durable():
+                return int(_lc().start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None)))
         except BaseException:
             self._kill(c)
             raise
@@ -144,15 +150,18 @@ class Runner:
     def _stream_log(self, c: Container, done: threading.Event) -> None:
         if self.sink is None:
             return
-        from strata.container.logs import read_log
+        from strata.container.logs import read_entries
         from strata.container.monitor import log_path
 
         path = log_path(self.store.root, c.id)
         while not path.exists():
             if done.wait(0.02) and not path.exists():
                 return
-        for stream, text, _ in read_log(path, follow=True, still_running=lambda: not done.is_set()):
-            self.sink(stream, text.encode(errors="surrogateescape"))
+        # waiting on ``done`` (not a fixed sleep): the step's end is seen at once, and ``run`` joins
+        # this thread without the up to 0.1 s a sleeping poll would add to every RUN step
+        entries = read_entries(path, follow=True, still_running=lambda: not done.is_set(), idle=lambda: done.wait(0.1))
+        for entry in entries:
+            self.sink(entry.stream, entry.text.encode(errors="surrogateescape"))
 
     def _kill(self, c: Container) -> None:
         """An interrupted step: the container is killed and recorded as exited, so removing it is quick."""

@@ -164,8 +164,11 @@ def _lines(paths: list[Path]) -> Iterator[bytes]:
             continue
 
 
-def _follow(f: Any, path: Path, still_running: Callable[[], bool] | None) -> Iterator[LogEntry]:
-    """New entries of the live file until the container stops (reopened when it is rotated)."""
+def _follow(
+    f: Any, path: Path, still_running: Callable[[], bool] | None, idle: Callable[[], object] | None = None
+) -> Iterator[LogEntry]:
+    """New entries of the live file until the container stops (reopened when it is rotated); with no
+    new data, ``idle()`` waits (default: 0.1 s; a caller's can return at once when the container ends)."""
     pending = b""
     try:
         while True:
@@ -183,7 +186,10 @@ def _follow(f: Any, path: Path, still_running: Callable[[], bool] | None) -> Ite
                 continue
             if still_running is not None and not still_running():
                 return
-            time.sleep(0.1)
+            if idle is None:
+                time.sleep(0.1)
+            else:
+                idle()
     finally:
         f.close()
 
@@ -201,6 +207,7 @@ def read_entries(
     tail: int | None = None,
     follow: bool = False,
     still_running: Callable[[], bool] | None = None,
+    idle: Callable[[], object] | None = None,
 ) -> Iterator[LogEntry]:
     """The log's entries over its rotated files (the last ``tail`` of them); ``follow`` keeps
     reading the live file, from where that left off, while the container runs."""
@@ -218,7 +225,7 @@ def read_entries(
             if entry:
                 yield entry
         if follow:
-            yield from _follow(live, path, still_running)
+            yield from _follow(live, path, still_running, idle)
     finally:
         live.close()
 
