@@ -114,8 +114,6 @@ def render_inspect(form: Any, doc: Any) -> str:
     from strata.gotemplate import NIL_MAP, NIL_SLICE, TemplateError
 
     def typed(value: Any, key: str = "") -> Any:
-        if isinstance(value, dict) and key in ("Config", "ContainerConfig"):
-            value = {**_config_omitted(), **value}  # the struct has these fields even where JSON omits them
         if isinstance(value, dict):
             return {k: typed(v, k) for k, v in value.items()}
         if isinstance(value, list):
@@ -127,6 +125,10 @@ def render_inspect(form: Any, doc: Any) -> str:
         return value
 
     try:
+        if isinstance(doc, dict):  # the document's own container.Config (never HostConfig.LogConfig.Config):
+            # the struct has these fields even where its JSON omits them
+            doc = {k: {**_config_omitted(), **v} if k in ("Config", "ContainerConfig") and isinstance(v, dict) else v
+                   for k, v in doc.items()}
         text: str = form.template.execute(with_nil_sizes(typed(doc)), missing_key_error=True)
         return text.rstrip("\n")
     except TemplateError as e:
