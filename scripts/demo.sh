@@ -157,7 +157,7 @@ step strata volume ls
 step strata rm -f myregistry
 
 echo; echo "== strata's own registry as an image (make registry-image), run the same way =="
-py=$(head -1 "$(command -v strata)" | sed 's/^#!//')   # the Python that runs strata, with its dependencies
+py=$(head -1 "$(command -v strata)" | sed 's/^#!//' | cut -d" " -f1)   # the Python that runs strata (its shebang may carry -S), with its dependencies
 step "$py" scripts/registry_image.py --tag strata-registry:latest
 step strata run -d --name ourregistry -p "$rport:5000" --restart=always -v our-registry-data:/var/lib/registry strata-registry
 wait_registry

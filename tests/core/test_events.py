@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -124,12 +125,19 @@ def test_filters_since_until_and_errors(cli: Strata, rootfs_tar: Path) -> None:
     assert list(first) == ["status", "id", "Type", "Action", "Actor", "scope", "time", "timeNano"]
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """SIGINT's default action in the child, as a shell gives a foreground command (a suite started in the
+    background of a non-interactive shell inherits SIGINT ignored, and so would strata)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_follows_until_interrupted(strata: Strata, cli: Strata, rootfs_tar: Path, root: Path) -> None:
     cli("import", str(rootfs_tar), "evf:1")
     old = cli("events", "--since", "1h", "--until", "0s").stdout.splitlines()
     env = dict(os.environ, STRATA_ROOT=str(root))
     proc = subprocess.Popen([sys.executable, "-m", "strata", "events", "--filter", "type=image"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ctrl_c_as_at_a_terminal)
     try:
         time.sleep(1.0)  # without --since nothing of the past is shown: only what happens now
         cli("tag", "evf:1", "evf:2")

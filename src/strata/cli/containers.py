@@ -43,7 +43,12 @@ def _records(ctx: Context) -> ContainerStore:
     from strata.container.records import ContainerStore
 
     root = ctx.store_root()
-    return ContainerStore(root) if (root / "containers.db").exists() else _store(ctx)
+    if not (root / "containers.db").exists():
+        return _store(ctx)
+    from strata.store.root import secure_root
+
+    secure_root(root)  # as opening the store does: an older store's loose modes tightened by any command
+    return ContainerStore(root)
 
 
 def _bool_flag(text: str) -> bool:

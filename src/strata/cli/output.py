@@ -112,8 +112,11 @@ def render_inspect(form: Any, doc: Any) -> str:
     """``inspect --format`` of a document the way Docker's CLI ends up running it on the raw JSON:
     ``missingkey=error`` (``map has no entry for key "Nope"``), nil slices and maps printing as Go's."""
     from strata.gotemplate import NIL_MAP, NIL_SLICE, TemplateError
+    from strata.gotemplate.gojson import OmitEmpty
 
     def typed(value: Any, key: str = "") -> Any:
+        if isinstance(value, OmitEmpty):
+            return OmitEmpty({k: typed(v, k) for k, v in value.items()}, value.omitted)
         if isinstance(value, dict):
             return {k: typed(v, k) for k, v in value.items()}
         if isinstance(value, list):
@@ -127,7 +130,7 @@ def render_inspect(form: Any, doc: Any) -> str:
     try:
         if isinstance(doc, dict):  # the document's own container.Config (never HostConfig.LogConfig.Config):
             # the struct has these fields even where its JSON omits them
-            doc = {k: {**_config_omitted(), **v} if k in ("Config", "ContainerConfig") and isinstance(v, dict) else v
+            doc = {k: _with_omitted(v) if k in ("Config", "ContainerConfig") and isinstance(v, dict) else v
                    for k, v in doc.items()}
         text: str = form.template.execute(with_nil_sizes(typed(doc)), missing_key_error=True)
         return text.rstrip("\n")
@@ -137,6 +140,14 @@ def render_inspect(form: Any, doc: Any) -> str:
 
 _NIL_SLICES = frozenset({"Env", "Cmd", "Entrypoint", "OnBuild", "Shell", "RepoTags", "RepoDigests", "Layers"})
 _NIL_MAPS = frozenset({"Labels", "Volumes", "ExposedPorts"})
+
+
+def _with_omitted(config: dict[str, Any]) -> Any:
+    """``config`` with container.Config's omitted fields there for templates only (not for ``json``)."""
+    from strata.gotemplate.gojson import OmitEmpty
+
+    extra = {k: v for k, v in _config_omitted().items() if k not in config}
+    return OmitEmpty({**config, **extra}, frozenset(extra))
 
 
 def _config_omitted() -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from strata.gotemplate.values import MISSING, Nil, Struct, e_form, f_form, go_float, shortest, struct_fields
 
-__all__ = ["go_json"]
+__all__ = ["OmitEmpty", "go_json"]
 
 
 _HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
@@ -60,6 +60,16 @@ def _json_float(value: float) -> str:
     return f_form(neg, text, x)
 
 
+class OmitEmpty(dict):  # type: ignore[type-arg]
+    """A struct's fields as a map, some of them (``omitted``) there only for templates: Go's zero values
+    of ``omitempty`` fields its JSON leaves out (``{{.Config.MacAddress}}`` is "", ``{{json .Config}}``
+    has no ``MacAddress``)."""
+
+    def __init__(self, fields: dict[str, Any], omitted: frozenset[str]) -> None:
+        super().__init__(fields)
+        self.omitted = omitted
+
+
 def _omitted(value: Any) -> bool:
     """A nil pointer field with ``omitempty`` (``Nil("<nil>")``): Go's encoder leaves it out."""
     return isinstance(value, Nil) and value.printed == "<nil>"
@@ -85,8 +95,9 @@ def go_json(value: Any, html: bool = False) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(go_json(v, html) for v in value) + "]"
     if isinstance(value, dict):
+        skip = value.omitted if isinstance(value, OmitEmpty) else frozenset()
         return "{" + ",".join(f"{_json_string(str(k), html)}:{go_json(v, html)}" for k, v in value.items()
-                              if not _omitted(v)) + "}"
+                              if not _omitted(v) and k not in skip) + "}"
     if isinstance(value, Struct) and value.marshal is not None:
         return go_json(value.marshal, html)
     fields = struct_fields(value)
