@@ -119,11 +119,9 @@ def test_help_tables_stay_off_the_ordinary_path(tmp_path: Path) -> None:
 
 
 def test_a_group_word_without_its_command_falls_back_to_the_group() -> None:
-    """``container cp`` before any module defines ``cp``: the group answers (its help, exit 1)."""
-    if "cp" in _choices(build_parser(None)):
-        pytest.skip("cp exists now")
+    """``container bogus`` (a word no module defines): the group answers (its help, exit 1)."""
     with pytest.raises(GroupHelp) as e:
-        parse_args(["container", "cp", "a", "b"])
+        parse_args(["container", "bogus", "a", "b"])
     assert e.value.status == 1 and "Usage:  strata container COMMAND" in e.value.text
 
 
