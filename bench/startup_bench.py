@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -128,27 +129,34 @@ def main() -> int:
         subprocess.run([*s_argv, "create", "--name", "bench-created", IMAGE], env=s_env, check=True,
                        capture_output=True)
         docker.run("create", "--name", "bench-created", IMAGE)
-        cases = [(" ".join(args).replace(IMAGE, "IMAGE"), ([*s_argv, *args], s_env), (docker.argv(*args), docker.env))
-                 for args in COMMANDS]
-        rows = alternate(cases, n)
-        baseline = rows[0].theirs  # docker images
-        goal_rows = [Comparison(f"{r.label} vs docker images", r.ours, baseline) for r in rows]
-        print_ratio_table("start-up: strata vs the same docker command", rows)
-        print_ratio_table(f"start-up: strata vs docker images (goal <= {GOAL:g}x)", goal_rows)
-        best = baseline.best
-        print("best runs (the least disturbed by other load): docker images "
-              f"{best * 1000:.1f}ms; " + ", ".join(f"{r.label} {r.ours.best * 1000:.1f}ms ({r.ours.best / best:.2f}x)"
-                                                    for r in rows))
-        print(f"== per round, vs that round's docker images (goal <= {GOAL:g}x)")
-        print("\n".join(paired_spread(rows, baseline)))
-        floor_wall, floor_cpu = _floor(n)
-        print(f"python -c pass: best {floor_wall * 1000:.1f}ms, cpu {floor_cpu * 1000:.1f}ms; strata cpu (median): "
-              + ", ".join(f"{r.label} {statistics.median(CPU[r.label]) * 1000:.1f}ms" for r in rows))
-        save_results("startup", rows + goal_rows)
-        missed = [r.label for r in goal_rows if r.ratio > GOAL]
-        if missed:
-            print(f"over the {GOAL:g}x goal: {', '.join(missed)}")
+        try:
+            _measure(s_argv, s_env, docker, n)
+        finally:  # the created container holds a mounted rootfs: removed before the store is
+            subprocess.run([*s_argv, "rm", "-f", "bench-created"], env=s_env, capture_output=True, check=False)
     return 0
+
+
+def _measure(s_argv: list[str], s_env: dict[str, str], docker: Any, n: int) -> None:
+    cases = [(" ".join(args).replace(IMAGE, "IMAGE"), ([*s_argv, *args], s_env), (docker.argv(*args), docker.env))
+             for args in COMMANDS]
+    rows = alternate(cases, n)
+    baseline = rows[0].theirs  # docker images
+    goal_rows = [Comparison(f"{r.label} vs docker images", r.ours, baseline) for r in rows]
+    print_ratio_table("start-up: strata vs the same docker command", rows)
+    print_ratio_table(f"start-up: strata vs docker images (goal <= {GOAL:g}x)", goal_rows)
+    best = baseline.best
+    print("best runs (the least disturbed by other load): docker images "
+          f"{best * 1000:.1f}ms; " + ", ".join(f"{r.label} {r.ours.best * 1000:.1f}ms ({r.ours.best / best:.2f}x)"
+                                                for r in rows))
+    print(f"== per round, vs that round's docker images (goal <= {GOAL:g}x)")
+    print("\n".join(paired_spread(rows, baseline)))
+    floor_wall, floor_cpu = _floor(n)
+    print(f"python -c pass: best {floor_wall * 1000:.1f}ms, cpu {floor_cpu * 1000:.1f}ms; strata cpu (median): "
+          + ", ".join(f"{r.label} {statistics.median(CPU[r.label]) * 1000:.1f}ms" for r in rows))
+    save_results("startup", rows + goal_rows)
+    missed = [r.label for r in goal_rows if r.ratio > GOAL]
+    if missed:
+        print(f"over the {GOAL:g}x goal: {', '.join(missed)}")
 
 
 if __name__ == "__main__":
