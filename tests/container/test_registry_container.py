@@ -34,26 +34,6 @@ from peers import REGISTRY_BIN, Dockerd, Skopeo, free_port, start_dockerd
 
 pytestmark = pytest.mark.runtime
 
-CONFIG = """version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-"""
-
 
 def registry_rootfs_tar(path: Path) -> Path:
     """``registry:2``'s files: the binary at /bin/registry, the libraries ``ldd`` names, the config."""
@@ -66,7 +46,7 @@ def registry_rootfs_tar(path: Path) -> Path:
         tar.add(REGISTRY_BIN, "bin/registry")
         for lib in ("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"):
             tar.add(os.path.realpath(lib), lib.lstrip("/"))
-        data = CONFIG.encode()
+        data = _recipe().CONFIG.encode()  # registry:2's config, as the recipe writes it
         info = tarfile.TarInfo("etc/docker/registry/config.yml")
         info.size, info.mode = len(data), 0o644
         tar.addfile(info, io.BytesIO(data))

@@ -103,6 +103,16 @@ def test_stop_signal_and_timeout(strata: Strata, busybox_image: str) -> None:
     assert strata("inspect", "-f", "{{.State.ExitCode}}", "deaf").stdout == "137\n"
 
 
+def _refused_as_docker(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox: str,
+                       flags: list[str]) -> None:
+    """``create`` and ``run`` with ``flags`` fail as Docker's do (exit code, error) and leave nothing."""
+    for cmd in ("create", "run"):
+        ours = strata(cmd, *flags, busybox_image, "true", check=False)
+        theirs = dockerd.run(cmd, *flags, docker_busybox, "true", check=False)
+        assert (ours.returncode, _error(ours)) == (theirs.returncode, _error(theirs))
+    assert strata("ps", "-aq").stdout == ""
+
+
 @pytest.mark.runtime
 @pytest.mark.parametrize("flags", [
     ["--stop-signal", "NOPE"], ["--stop-signal", "0"], ["--stop-timeout", "x"], ["--cidfile", "/nonexistent/d/cid"],
@@ -110,11 +120,7 @@ def test_stop_signal_and_timeout(strata: Strata, busybox_image: str) -> None:
 ])
 def test_bad_flags_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox: str,
                                 flags: list[str]) -> None:
-    for cmd in ("create", "run"):
-        ours = strata(cmd, *flags, busybox_image, "true", check=False)
-        theirs = dockerd.run(cmd, *flags, docker_busybox, "true", check=False)
-        assert (ours.returncode, _error(ours)) == (theirs.returncode, _error(theirs))
-    assert strata("ps", "-aq").stdout == ""
+    _refused_as_docker(strata, busybox_image, dockerd, docker_busybox, flags)
 
 
 @pytest.mark.runtime
@@ -224,11 +230,7 @@ def test_healthcheck_config_matches_docker(strata: Strata, busybox_image: str, d
 ])
 def test_bad_health_flags_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox: str,
                                        flags: list[str]) -> None:
-    for cmd in ("create", "run"):
-        ours = strata(cmd, *flags, busybox_image, "true", check=False)
-        theirs = dockerd.run(cmd, *flags, docker_busybox, "true", check=False)
-        assert (ours.returncode, _error(ours)) == (theirs.returncode, _error(theirs))
-    assert strata("ps", "-aq").stdout == ""
+    _refused_as_docker(strata, busybox_image, dockerd, docker_busybox, flags)
 
 
 @pytest.mark.runtime

@@ -80,27 +80,13 @@ def _prune_networks(root: Path, filters: list[str]) -> list[str]:
 
 
 def _prune_volumes(root: Path, filters: list[str]) -> tuple[list[str], int]:
-    from strata.cli.volume import _prune_match, _users
+    from strata.cli.volume import prune_volumes
     from strata.compat.filters import parse_filters
     from strata.container.records import ContainerStore
     from strata.container.volumes import VolumeStore
 
-    fl = parse_filters(filters, frozenset({"label", "label!"}))
-    vols = VolumeStore(root)
-    removed, space = [], 0
-    with ContainerStore(root) as store, vols.locked():
-        used = _users(store)
-        for v in vols.all():
-            if v.name in used or not _prune_match(v, fl):
-                continue
-            size = vols.size(v.name)
-            try:
-                vols.remove(v.name, [])
-            except StrataError:
-                continue
-            removed.append(v.name)
-            space += size
-    return removed, space
+    with ContainerStore(root) as store:
+        return prune_volumes(VolumeStore(root), store, parse_filters(filters, frozenset({"label", "label!"})))
 
 
 def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from strata.container.records import ContainerStore
     from strata.container.volumes import Volume, VolumeStore
 
-__all__ = ["register"]
+__all__ = ["prune_volumes", "register"]
 
 
 def _stores(ctx: Context) -> tuple[VolumeStore, ContainerStore]:
@@ -171,8 +171,19 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
     vols, store = _stores(ctx)
+    with store:
+        removed, space = prune_volumes(vols, store, filters)
+    if removed:
+        ctx.out.write("Deleted Volumes:\n" + "".join(f"{n}\n" for n in removed) + "\n")
+    print(f"Total reclaimed space: {human_size(space, 4)}", file=ctx.out)  # go-units HumanSize
+    return 0
+
+
+def prune_volumes(vols: VolumeStore, store: ContainerStore, filters: dict[str, list[str]]) -> tuple[list[str], int]:
+    """Remove the volumes no container uses that ``filters`` match: their names and the space freed
+    (``volume prune`` and ``system prune --volumes``)."""
     removed, space = [], 0
-    with store, vols.locked():
+    with vols.locked():
         used = _users(store)
         for v in vols.all():
             if v.name in used or not _prune_match(v, filters):
@@ -184,10 +195,7 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
                 continue
             removed.append(v.name)
             space += size
-    if removed:
-        ctx.out.write("Deleted Volumes:\n" + "".join(f"{n}\n" for n in removed) + "\n")
-    print(f"Total reclaimed space: {human_size(space, 4)}", file=ctx.out)  # go-units HumanSize
-    return 0
+    return removed, space
 
 
 def _prune_match(v: Volume, filters: dict[str, list[str]]) -> bool:
