@@ -13,7 +13,7 @@ from strata.build.cache import BuildCache
 from strata.build.context import BuildContext, CopyError
 from strata.build.history import metadata_comment
 from strata.build.plan import StagePlan, make_plan
-from strata.build.platforms import check_platform
+from strata.build.platforms import check_platform, platform_args
 from strata.build.progress import Progress
 from strata.build.state import DEFAULT_PATH, BuildArgs, BuildError, BuildOptions, Stage
 from strata.build.steps import Runner
@@ -61,6 +61,7 @@ class Builder:
         self.ctx = ctx
         self.escape = dockerfile.escape
         instructions = dockerfile.instructions
+        self.args.meta.update(platform_args(self.opts.platform, self.args.options))  # BuildKit's automatic ARGs
         leading = 0
         while leading < len(instructions) and instructions[leading].cmd == "arg":
             self._meta_arg(instructions[leading])

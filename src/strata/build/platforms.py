@@ -1,14 +1,17 @@
 """``--platform`` and ``FROM --platform=``: a platform specifier checked as containerd's parser does
 (``os``, ``arch``, ``os/arch``, ``os/arch/variant``), in Docker's words. Docker 20.10's classic builder
-uses a local image whatever platform it has; the platform decides what a pull fetches."""
+uses a local image whatever platform it has; the platform decides what a pull fetches. BuildKit's
+automatic platform ARGs (``TARGETPLATFORM``, ``TARGETOS``, ``TARGETARCH``, ``TARGETVARIANT`` and the
+same four of ``BUILD``) come from ``--platform`` (normalised as containerd does) and the host."""
 
 from __future__ import annotations
 
+import platform as _host
 import re
 
 from strata.errors import StrataError
 
-__all__ = ["check_platform"]
+__all__ = ["check_platform", "platform_args"]
 
 _OSES = frozenset({"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux",
                    "nacl", "netbsd", "openbsd", "plan9", "solaris", "windows", "zos"})  # fmt: skip
@@ -16,6 +19,10 @@ _ARCHES = frozenset({"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64
                      "mips", "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc", "riscv", "riscv64",
                      "s390", "s390x", "sparc", "sparc64", "wasm", "aarch64", "x86_64", "i386", "armhf", "armel"})  # fmt: skip
 _COMPONENT = re.compile(r"[A-Za-z0-9_-]+")
+# containerd's normalizeArch: Go's names, the default variant of arm
+_ALIASES = {"i386": ("386", ""), "x86_64": ("amd64", ""), "x86-64": ("amd64", ""), "aarch64": ("arm64", ""),
+            "armhf": ("arm", "v7"), "armel": ("arm", "v6"), "i686": ("386", ""), "armv7l": ("arm", "v7"),
+            "armv6l": ("arm", "v6")}  # fmt: skip
 
 
 def check_platform(text: str) -> str:
@@ -29,3 +36,40 @@ def check_platform(text: str) -> str:
     if len(parts) == 1 and parts[0] not in _OSES and parts[0] not in _ARCHES:
         raise StrataError(f'"{text}": unknown operating system or architecture: invalid argument')
     return low
+
+
+def _normal(arch: str, variant: str) -> tuple[str, str]:
+    """containerd's ``normalizeArch``: ``arm`` is v7 unless told, arm64's v8 and amd64's v1 dropped."""
+    arch, default = _ALIASES.get(arch, (arch, ""))
+    variant = variant or default
+    if (arch, variant) in (("arm64", "8"), ("arm64", "v8"), ("amd64", "1"), ("amd64", "v1")):
+        variant = ""
+    elif arch == "arm":
+        variant = {"": "v7", "5": "v5", "6": "v6", "7": "v7", "8": "v8"}.get(variant, variant)
+    return arch, variant
+
+
+def _parts(spec: str | None) -> tuple[str, str, str]:
+    """(os, arch, variant) of a checked specifier; the host's for None."""
+    if not spec:
+        return ("linux", *_normal(_host.machine().lower(), ""))
+    parts = spec.lower().split("/")
+    if len(parts) == 1:
+        if parts[0] in _OSES:
+            return (parts[0], *_normal(_host.machine().lower(), ""))
+        return ("linux", *_normal(parts[0], ""))
+    return (parts[0], *_normal(parts[1], parts[2] if len(parts) == 3 else ""))
+
+
+def platform_args(target: str | None, given: dict[str, str | None] | None = None) -> dict[str, str | None]:
+    """BuildKit's automatic ARGs for a build for ``target`` (``--platform``; None: the host's) on this
+    host, as meta ARGs (defined before the first FROM); a ``--build-arg`` in ``given`` overrides one."""
+    out: dict[str, str | None] = {}
+    for prefix, spec in (("TARGET", target), ("BUILD", None)):
+        os_, arch, variant = _parts(spec)
+        out[prefix + "PLATFORM"] = f"{os_}/{arch}" + (f"/{variant}" if variant else "")
+        out[prefix + "OS"], out[prefix + "ARCH"], out[prefix + "VARIANT"] = os_, arch, variant
+    for key in out:
+        if (given or {}).get(key) is not None:
+            out[key] = (given or {})[key]
+    return out
