@@ -240,4 +240,4 @@ def test_run_mounts(strata: Strata, busybox: str, tmp_path: Path) -> None:
                  "cat /runs /from-bind /tmpfs-seen; ls -d /cache /mnt/first /scratch 2>&1 | grep -c 'No such'").stdout  # fmt: skip
     assert out.split() == ["2", "one", "x", "3"]
     bad = strata("build", str(_ctx(tmp_path, "FROM strata-test/busybox:latest\nRUN --mount=type=nfs,target=/x true\n")), check=False)
-    assert bad.stderr == "Error: dockerfile parse error line 2: unsupported mount type 'nfs'\n"
+    assert bad.stderr == "Error: dockerfile parse error line 2: unsupported mount type \"nfs\"\n"

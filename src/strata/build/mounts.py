@@ -1,91 +1,360 @@
 """``RUN --mount`` (BuildKit's): ``type=cache`` (a directory kept under ``<root>/buildcache/mounts/``
-between builds, by ``id`` or target), ``type=bind`` (a context path, read-only unless ``rw``) and
-``type=tmpfs`` (an empty scratch directory); none of them ends up in the step's layer."""
+between builds, by ``id`` or target; ``from=`` seeds a new one from a stage or image), ``type=bind`` (a
+path of the context or, with ``from=``, of a stage or image; read-only unless ``rw``, writes
+discarded), ``type=tmpfs`` (an empty scratch directory), ``type=secret`` (a ``--secret`` file, at
+``/run/secrets/<id>`` by default) and ``type=ssh`` (no agent is forwarded: refused when required).
+None of them ends up in the step's layer, nor do the mount points the runtime had to make."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import posixpath
+import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from strata.build.context import BuildContext
 from strata.build.scoped import open_in_root, stat_in_root
-from strata.dockerfile import DockerfileError
+from strata.dockerfile import DockerfileError, Instruction
+from strata.errors import StrataError
 
 if TYPE_CHECKING:
+    from strata.build.builder import Builder
     from strata.container.spec import Bind
+    from strata.digest import Digest
 
-__all__ = ["RunMount", "missing_targets", "mount_binds", "parse_mount", "remove_mount_points"]
+__all__ = [
+    "RunMount", "made_mount_points", "mount_binds", "mount_froms", "parse_mount", "parse_secrets",
+    "remove_mount_points",
+]  # fmt: skip
 
-_TRUE = ("", "true", "1")
+_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
+_BOOLS = {"1": True, "t": True, "T": True, "true": True, "TRUE": True, "True": True,
+          "0": False, "f": False, "F": False, "false": False, "FALSE": False, "False": False}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class RunMount:
     kind: str
-    target: str
+    target: str  # as written (relative: below the WORKDIR); "" for a secret/ssh default
     source: str = ""
     cache_id: str = ""
     readonly: bool = False
+    from_: str = ""
+    required: bool = False
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+def _bool(key: str, value: str) -> bool:
+    if value not in _BOOLS:
+        raise DockerfileError(f"invalid value for {key}: {value}")
+    return _BOOLS[value]
+
+
+def _number(key: str, value: str, base: int) -> int:
+    try:
+        n = int(value, base)
+    except ValueError:
+        n = -1
+    if not 0 <= n < 1 << 32 or value.startswith(("+", "-")):
+        raise DockerfileError(f"invalid value {value} for {key}")
+    return n
+
+
+def _fields(text: str) -> list[str]:
+    """The comma-separated fields (Go's csv reader: a field may be double-quoted)."""
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error as e:
+        raise DockerfileError(f"failed to parse csv mounts: {e}") from None
 
 
 def parse_mount(text: str) -> RunMount:
-    """One ``--mount=`` value: comma-separated ``key=value`` (or bare ``ro``/``rw``) fields."""
-    fields: dict[str, str] = {}
-    for part in text.split(","):
-        key, _, value = part.partition("=")
-        fields[key.strip().lower()] = value.strip()
-    kind = fields.get("type", "bind")
-    if kind not in ("bind", "cache", "tmpfs"):
-        raise DockerfileError(f"unsupported mount type {kind!r}")
-    target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
-    if not target:
+    """One ``--mount=`` value, checked with BuildKit's words (Docker 20.10's Dockerfile frontend)."""
+    f: dict[str, object] = {"kind": "bind", "target": ""}
+    ro_auto = True
+    for field in _fields(text):
+        key, sep, value = field.partition("=")
+        key = key.lower()
+        if not sep and key in ("readonly", "ro", "readwrite", "rw"):
+            f["readonly"], ro_auto = key in ("readonly", "ro"), False
+        elif not sep and key == "required" and f["kind"] in ("secret", "ssh"):
+            f["required"] = True
+        elif not sep and key == "required":
+            raise DockerfileError(f"unexpected key '{key}' for mount type '{f['kind']}'")
+        elif not sep:
+            raise DockerfileError(f"invalid field '{field}' must be a key=value pair")
+        else:
+            ro_auto = _field(f, key, value, field) and ro_auto
+    kind = str(f["kind"])
+    if kind not in ("secret", "ssh", "cache"):
+        for key in ("mode", "uid", "gid"):
+            if key in f:
+                raise DockerfileError(f'{key} not allowed for "{kind}" type mounts')
+    if ro_auto:
+        f["readonly"] = kind not in ("cache", "tmpfs")
+    if f.pop("sharing", None) and kind != "cache":
+        raise DockerfileError(f"invalid cache sharing set for {kind} mount")
+    mount = RunMount(**f)  # type: ignore[arg-type]
+    _check(mount)
+    return mount
+
+
+def _field(f: dict[str, object], key: str, value: str, field: str) -> bool:
+    """One ``key=value`` into ``f``; False when it sets read-only or read-write."""
+    names = {"from": "from_", "source": "source", "src": "source", "target": "target", "dst": "target",
+             "destination": "target", "id": "cache_id"}  # fmt: skip
+    if key == "type":
+        if value.lower() not in _TYPES:
+            raise DockerfileError(f'unsupported mount type "{value}"')
+        f["kind"] = value.lower()
+    elif key in names:
+        f[names[key]] = value
+    elif key in ("readonly", "ro", "readwrite", "rw"):
+        f["readonly"] = _bool(key, value) == (key in ("readonly", "ro"))
+        return False
+    elif key == "required":
+        if f["kind"] not in ("secret", "ssh"):
+            raise DockerfileError(f"unexpected key '{key}' for mount type '{f['kind']}'")
+        f["required"] = _bool(key, value)
+    elif key == "sharing":
+        if value and value.lower() not in ("shared", "private", "locked"):
+            raise DockerfileError(f'unsupported sharing value "{value}"')
+        f["sharing"] = value.lower()
+    elif key in ("mode", "uid", "gid"):
+        f[key] = _number(key, value, 8 if key == "mode" else 10)
+    else:
+        raise DockerfileError(f"unexpected key '{key}' in '{field}'")
+    return True
+
+
+def _check(m: RunMount) -> None:
+    if m.kind == "secret":
+        if m.from_:
+            raise DockerfileError("secret mount should not have a from")
+        if not (m.source or m.target or m.cache_id):
+            raise DockerfileError("invalid secret mount. one of source, target required")
+        if m.source and m.cache_id:
+            raise DockerfileError("both source and id can't be set")
+    elif m.kind == "ssh":
+        if m.source:
+            raise DockerfileError("ssh does not support source")
+    elif not m.target:
         raise DockerfileError("mount target is required")
-    if "from" in fields:
-        raise DockerfileError("--mount from= is not supported by strata build")
-    readonly = (fields.get("ro", fields.get("readonly", "x")) in _TRUE) or (kind == "bind" and "rw" not in fields and "readwrite" not in fields)
-    source = fields.get("source") or fields.get("src") or ""
-    return RunMount(kind, posixpath.normpath("/" + target), source, fields.get("id", ""), readonly)
 
 
-def mount_binds(mounts: list[RunMount], ctx: BuildContext | None, cache_root: Path, scratch: Path) -> list[Bind]:
+def mount_froms(ins: Instruction) -> list[str]:
+    """The stages or images a RUN's mounts name in ``from=`` (what the step needs built first)."""
+    out = []
+    for name, value in ins.flags:
+        if name == "mount":
+            try:
+                m = parse_mount(value or "")
+            except DockerfileError:
+                continue  # the step itself reports it
+            if m.from_:
+                out.append(m.from_)
+    return out
+
+
+def parse_secrets(values: list[str]) -> dict[str, str]:
+    """``--secret id=NAME[,src=PATH]`` flags (Docker 20.10's CLI): id -> the file; its errors."""
+    out: dict[str, str] = {}
+    for text in values:
+        try:
+            sid, path = _secret_flag(text)
+        except StrataError as e:
+            raise StrataError(f"could not parse secrets: [{' '.join(values)}]: {e}") from None
+        out[sid] = path
+    return out
+
+
+def _secret_flag(text: str) -> tuple[str, str]:
+    fields: dict[str, str] = {}
+    for field in next(csv.reader([text]), []):
+        key, sep, value = field.partition("=")
+        key = key.lower()
+        if not sep:
+            raise StrataError(f"invalid field '{field}' must be a key=value pair")
+        if key not in ("type", "id", "source", "src"):
+            raise StrataError(f"unexpected key '{key}' in '{field}'")
+        fields["source" if key == "src" else key] = value
+    sid = fields.get("id", "")
+    if not sid:
+        raise StrataError("secret missing ID")
+    path = fields.get("source") or sid
+    if not os.path.exists(path):
+        raise StrataError(f"failed to stat {path}: stat {path}: no such file or directory")
+    return sid, os.path.abspath(path)
+
+
+# --- the binds of one RUN ---------------------------------------------------------------------
+
+
+def _target(m: RunMount, workdir: str) -> str:
+    if m.kind == "secret" and not m.target:
+        return "/run/secrets/" + posixpath.basename(m.source or m.cache_id)
+    if m.kind == "ssh" and not m.target:
+        return "/run/buildkit/ssh_agent.0"
+    return posixpath.normpath(posixpath.join("/", workdir or "/", m.target))
+
+
+@contextmanager
+def mount_binds(b: Builder, workdir: str, mounts: list[RunMount], scratch: Path) -> Iterator[list[Bind]]:
+    """The binds of a RUN's mounts; a ``from=`` stage or image stays mounted until the step ends."""
     from strata.container.spec import Bind  # a cached RUN makes no binds and need not load it
 
-    binds: list[Bind] = []
-    for i, m in enumerate(mounts):
-        if m.kind == "cache":
-            host = cache_root / hashlib.sha256((m.cache_id or m.target).encode()).hexdigest()[:32]
-            host.mkdir(parents=True, exist_ok=True)
-        elif m.kind == "tmpfs":
-            host = scratch / f"tmpfs-{i}"
-            host.mkdir()
-        else:
-            if ctx is None:
-                raise DockerfileError("--mount type=bind needs a build context")
-            host = ctx.root / ctx.real_path(m.source or ".")  # resolved inside the context
-        binds.append(Bind(str(host), m.target, m.readonly))
-    return binds
+    with ExitStack() as stack:
+        binds: list[Bind] = []
+        for i, m in enumerate(mounts):
+            source = _source(b, stack, m, scratch / f"mount-{i}")
+            if source is not None:
+                binds.append(Bind(str(source), _target(m, workdir), m.readonly))
+        yield binds
 
 
-def missing_targets(root_fd: int, mounts: list[RunMount]) -> list[str]:
-    """Mount targets the rootfs does not have: the runtime makes them, the step removes them."""
-    return [m.target for m in mounts if stat_in_root(root_fd, m.target, follow=False) is None]
+def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | None:
+    """The host path a mount binds (None: an optional secret or ssh agent nobody gave)."""
+    if m.kind == "tmpfs":
+        scratch.mkdir()
+        return scratch
+    if m.kind == "secret":
+        return _secret(b, m, scratch)
+    if m.kind == "ssh":
+        if m.required:
+            raise StrataError(f'no SSH key "{m.cache_id}" forwarded from the client')
+        return None
+    image_id, root = _from_root(b, stack, m.from_) if m.from_ else (None, None)
+    if m.kind == "cache":
+        return _cache(b, m, root, image_id)
+    if root is None:
+        if b.ctx is None:
+            raise DockerfileError("--mount type=bind needs a build context")
+        root = b.ctx.root
+    found = _inside(root, m.source or "/")
+    if not m.readonly and not m.from_:  # BuildKit discards the writes: never into the user's context
+        _clone(found, scratch)
+        return scratch
+    return found
 
 
-def remove_mount_points(root_fd: int, targets: list[str]) -> None:
+def _from_root(b: Builder, stack: ExitStack, name: str) -> tuple[Digest | None, Path]:
+    """The image of the stage (by its name) or image ``from=`` names and its root filesystem,
+    mounted until the step ends (a ``rw`` bind writes into that throwaway container)."""
+    st = b.stage_named(name, by_index=False)
+    image_id = st.image_id if st is not None else b.resolve_image(name)
+    c = stack.enter_context(b.runner.container(image_id, {}, ["true"], []))
+    return image_id, Path(b.runner.rootfs(c))
+
+
+def _inside(root: Path, rel: str) -> Path:
+    """``rel`` resolved inside ``root`` (symlinks too); BuildKit's error when it is missing."""
+    try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise StrataError(f"{root}: {e.strerror}") from None
+    try:
+        fd = open_in_root(root_fd, rel, os.O_PATH)
+    except (FileNotFoundError, NotADirectoryError):
+        raise StrataError(f'"{posixpath.normpath(posixpath.join("/", rel))}" not found: not found') from None
+    finally:
+        os.close(root_fd)
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    finally:
+        os.close(fd)
+
+
+def _cache(b: Builder, m: RunMount, root: Path | None, image_id: Digest | None) -> Path:
+    """The cache directory: kept between builds; a new one is seeded from ``from=`` (its ``source``)
+    or made with the mount's ``uid``/``gid``/``mode`` (root's, 0755 by default)."""
+    key = m.cache_id or m.target
+    if m.from_:
+        key += f"\0{image_id or 'scratch'}\0{posixpath.normpath('/' + m.source)}"
+    host = Path(b.engine.root) / "buildcache" / "mounts" / hashlib.sha256(key.encode()).hexdigest()[:32]
+    if host.is_dir():
+        return host
+    host.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(b.engine.store.tmp) / f"build-cache-{os.getpid()}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    shutil.rmtree(new, ignore_errors=True)
+    if root is not None:
+        _clone(_inside(root, m.source or "/"), new)
+    else:
+        new.mkdir()
+        os.chown(new, m.uid or 0, m.gid or 0)
+        os.chmod(new, 0o755 if m.mode is None else m.mode & 0o7777)
+    try:
+        new.rename(host)
+    except OSError:  # another build made it meanwhile
+        shutil.rmtree(new, ignore_errors=True)
+    return host
+
+
+def _clone(src: Path, dest: Path) -> None:
+    """A copy of ``src`` (a directory or a file) keeping modes, owners and links."""
+    if not src.is_dir():
+        shutil.copy2(src, dest, follow_symlinks=False)
+        os.lchown(dest, (st := os.lstat(src)).st_uid, st.st_gid)
+        return
+    shutil.copytree(src, dest, symlinks=True)
+    for dirpath, dirnames, filenames in os.walk(src):
+        for name in [".", *dirnames, *filenames]:
+            st = os.lstat(os.path.join(dirpath, name))
+            os.lchown(os.path.join(dest, os.path.relpath(dirpath, src), name), st.st_uid, st.st_gid)
+
+
+def _secret(b: Builder, m: RunMount, scratch: Path) -> Path | None:
+    """The ``--secret`` of the mount's id in a file of its own (mode 0400 unless told, root's)."""
+    sid = m.source or m.cache_id or posixpath.basename(m.target)
+    path = b.opts.secrets.get(sid)
+    if path is None:
+        if m.required:
+            raise StrataError(f"secret {sid} not found: not found")
+        return None
+    scratch.mkdir(mode=0o700)
+    dest = scratch / "secret"
+    with open(path, "rb") as src, open(dest, "xb") as out:
+        shutil.copyfileobj(src, out)
+    os.chown(dest, m.uid or 0, m.gid or 0)
+    os.chmod(dest, 0o400 if m.mode is None else m.mode & 0o7777)
+    return dest
+
+
+# --- mount points -----------------------------------------------------------------------------
+
+
+def made_mount_points(root_fd: int, targets: list[str]) -> list[str]:
+    """The paths the runtime will make for these mount targets (each target and its missing
+    parents), deepest first: the step removes them before its changes are committed."""
+    made: set[str] = set()
     for target in targets:
-        parent, name = posixpath.split(target)
+        path = target
+        while path not in ("/", "") and stat_in_root(root_fd, path, follow=False) is None:
+            made.add(path)
+            path = posixpath.dirname(path)
+    return sorted(made, key=lambda p: (-p.count("/"), p))
+
+
+def remove_mount_points(root_fd: int, paths: list[str]) -> None:
+    """Each path removed if it is still what the runtime made (an empty directory or file)."""
+    for path in paths:
+        parent, name = posixpath.split(path)
         try:
             fd = open_in_root(root_fd, parent or "/", os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             continue
         try:
-            try:
-                os.rmdir(name, dir_fd=fd)
-            except NotADirectoryError:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                os.rmdir(name, dir_fd=fd)  # only when empty: what the RUN put there stays
+            elif st.st_size == 0:
                 os.unlink(name, dir_fd=fd)
         except OSError:
             pass

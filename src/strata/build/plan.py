@@ -56,6 +56,10 @@ def _deps(stages: list[StagePlan], st: StagePlan, meta_env: list[str], escape: s
             found = _stage_ref(stages, st.index, src, by_index=True)
             if found is not None:
                 deps.add(found)
+        if ins.cmd == "run" and any(name == "mount" for name, _ in ins.flags):  # RUN --mount=from=<stage>
+            from strata.build.mounts import mount_froms
+
+            deps |= {i for i in (_stage_ref(stages, st.index, s, by_index=False) for s in mount_froms(ins)) if i is not None}
     return deps
 
 

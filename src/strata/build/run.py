@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strata.build.mounts import RunMount, missing_targets, mount_binds, parse_mount, remove_mount_points
+from strata.build.mounts import RunMount, made_mount_points, mount_binds, parse_mount, remove_mount_points
 from strata.build.state import BuildError, Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError
 
@@ -82,12 +82,11 @@ def _execute(
     mounts, network = flags
     scratch = Path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-mounts-"))
     try:
-        binds = mount_binds(mounts, b.ctx, Path(b.engine.root) / "buildcache" / "mounts", scratch)
-        with b.runner.container(
+        with mount_binds(b, str(run_cfg.get("WorkingDir") or "/"), mounts, scratch) as binds, b.runner.container(
             stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, binds=binds, network=network
         ) as c:
             with b.runner.rootfs_fd(c) as root_fd:
-                made = missing_targets(root_fd, mounts)
+                made = made_mount_points(root_fd, [bind.destination for bind in binds])
             b.say(f" ---> Running in {c.id[:12]}")
             code = b.runner.run(c)
             if code != 0:

@@ -37,6 +37,7 @@ class BuildOptions:
     quiet: bool = False
     network: str = "default"
     platform: str | None = None  # --platform: what a pull fetches
+    secrets: dict[str, str] = field(default_factory=dict)  # --secret: id -> file, for RUN --mount=type=secret
 
 
 @dataclass

@@ -30,6 +30,7 @@ def register(sub: Any) -> None:
     p.add_argument("--iidfile")
     p.add_argument("--network", default="default")
     p.add_argument("--platform")
+    p.add_argument("--secret", action="append", default=[])
     p.add_argument("--progress", default="auto")
     p.add_argument("--rm", default="true", nargs="?", const="true")
     p.add_argument("--force-rm", action="store_true")
@@ -76,6 +77,12 @@ def _progress(args: argparse.Namespace, ctx: Context) -> Any:
     return ClassicProgress(ctx.out, *fds, quiet=args.quiet, quiet_errors=sys.stderr.fileno() if args.quiet else None)
 
 
+def _secrets(values: list[str]) -> dict[str, str]:
+    from strata.build.mounts import parse_secrets
+
+    return parse_secrets(values)
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -89,7 +96,7 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         context=args.path, dockerfile=args.file, tags=list(args.tag), build_args=_build_args(args.build_arg),
         target=args.target, no_cache=args.no_cache, pull=args.pull,
         labels={k: v for k, _, v in (lbl.partition("=") for lbl in args.label)}, quiet=args.quiet,
-        network=args.network, platform=args.platform,
+        network=args.network, platform=args.platform, secrets=_secrets(args.secret),
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
