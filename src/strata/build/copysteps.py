@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strata.build.context import BuildContext, CopyError
+from strata.build.copylink import is_linked
 from strata.build.ignore import IgnoreRules
 from strata.build.remote import download, is_url
 from strata.build.scoped import open_in_root
@@ -77,6 +78,7 @@ class CopyStep:
         self.b, self.stage, self.ins = b, stage, ins
         self.srcs, self.written, self.dest = srcs, written, dest
         self.extract = ins.cmd == "add"  # local archives only: never what a URL gave
+        self.linked = is_linked(ins.flag("link"))
 
     def run(self) -> None:
         name = self.ins.flag("from")
@@ -107,7 +109,7 @@ class CopyStep:
         comment = f"{self.ins.cmd.upper()} {'--chown=' + chown if chown else ''}{digest} in {self.written} "
         cc = self.stage.copy_config()
         cc["Cmd"] = [*self.stage.shell(), "#(nop) " + comment]
-        key = self.b.cached(self.stage, cc)
+        key = self.b.cached(self.stage, cc, extra=["link"] if self.linked else None)
         return None if key is None else (cc, chown, key)
 
     def _chmod(self) -> int | None:
@@ -123,6 +125,12 @@ class CopyStep:
         from strata.build.copy import CopyPlan, Source, copy_sources  # a cached COPY copies nothing
 
         b, stage = self.b, self.stage
+        if self.linked:
+            plan = CopyPlan(self.dest, self._link_owner(chown), self._chmod(), extract=self.extract)
+            from strata.build.copylink import copy_linked
+
+            b.advance(stage, copy_linked(b, stage, tree, rels, plan, cc), key)
+            return
         with b.runner.container(stage.image_id, dict(cc), list(cc["Cmd"]), []) as c:  # type: ignore[call-overload]
             root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
@@ -135,6 +143,13 @@ class CopyStep:
                 c, stage.image_id, lambda empty: b.image_doc(stage, dict(cc), c.id, empty)
             )
         b.advance(stage, image_id, key)
+
+    def _link_owner(self, chown: str) -> tuple[int, int]:
+        """``--chown`` of a linked copy: numbers as they are, names looked up in the stage's image."""
+        if not chown or all(part.isdigit() for part in chown.split(":")):
+            return _owner(-1, chown) if chown else (0, 0)
+        with self.b.runner.container(self.stage.image_id, {}, ["true"], []) as c, self.b.runner.rootfs_fd(c) as fd:
+            return _owner(fd, chown)
 
     @contextmanager
     def _tree(self, image_id: Digest | None) -> Iterator[BuildContext]:

@@ -16,7 +16,7 @@ from strata.store.blobs import LayerBlob
 if TYPE_CHECKING:
     from strata.engine import Engine
 
-__all__ = ["commit_layer"]
+__all__ = ["commit_layer", "store_layer"]
 
 def _content_size(path: Path) -> int:
     """Docker's layer size (regular files' bytes, symlinks' target lengths), every member checked."""
@@ -52,9 +52,16 @@ def _store_layer(engine: Engine, upper: Path) -> LayerBlob:
     return known
 
 
-def commit_layer(engine: Engine, cfg: dict[str, Any], upper: Path | None, parent: Digest | None) -> Digest:
+def store_layer(engine: Engine, upper: Path) -> LayerBlob:
+    """The layer of an overlay upper directory, stored (or the stored one with its digest)."""
+    return _store_layer(engine, upper)
+
+
+def commit_layer(
+    engine: Engine, cfg: dict[str, Any], upper: Path | None, parent: Digest | None, layer: LayerBlob | None = None
+) -> Digest:
     """The image of ``cfg``: ``parent``'s layers and, unless ``upper`` is None, the layer of that
-    overlay upper directory. Called with the store's writing lock held."""
+    overlay upper directory (or ``layer``, a stored one). Called with the store's writing lock held."""
     layers = []
     if parent is not None:
         for diff_id, blob in engine.meta.image_layers(parent):
@@ -64,6 +71,8 @@ def commit_layer(engine: Engine, cfg: dict[str, Any], upper: Path | None, parent
             layers.append(known)
     if upper is not None:
         layers.append(_store_layer(engine, upper))
+    if layer is not None:
+        layers.append(layer)
     data = dict(cfg)
     data["rootfs"] = {"type": "layers", "diff_ids": [str(lay.diff_id) for lay in layers]}
     return engine.commit_image(ImageConfig.from_dict(data).raw, layers, parent=parent)
