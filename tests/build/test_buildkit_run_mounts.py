@@ -33,6 +33,21 @@ FROM_MOUNTS_SHOWN = [
 ]  # fmt: skip
 
 
+MODES = (
+    f"FROM {BUSYBOX}\nWORKDIR /w\n"
+    "RUN --mount=type=tmpfs,target=/t --mount=type=cache,target=/c1 --mount=type=cache,target=/c2,uid=5,gid=6,mode=0700 "
+    f"--mount=type=bind,target=rel stat -c '%a %u %g %n' /t /c1 /c2 /w/rel{SHOW}\n"
+    f"RUN --mount=type=bind,target=/ctx ls -a /ctx /ctx/sub{SHOW}\n"
+    f"RUN --mount=type=cache,target=/c3,ro touch /c3/x 2>&1{SHOW}\n"
+    f"RUN --mount=type=bind,source=ctx.txt,target=/k,rw (echo more >> /k; cat /k){SHOW}\n"
+)  # fmt: skip
+MODES_SHOWN = [
+    "1777 0 0 /t", "755 0 0 /c1", "700 5 6 /c2", "755 0 0 /w/rel",
+    "/ctx:", ".", "..", ".dockerignore", "Dockerfile", "ctx.txt", "sec.txt", "sub", "", "/ctx/sub:", ".", "..", "kept",
+    "touch: /c3/x: Read-only file system", "hello", "more",
+]  # fmt: skip
+
+
 def _shown(output: str) -> list[str]:
     """What the RUN steps printed (``SHOW …``), from classic lines or BuildKit's ``#N 0.123 …`` lines."""
     return [re.sub(r"^.*?SHOW ", "", line) for line in output.splitlines() if "SHOW " in line and "RUN " not in line]
@@ -44,6 +59,11 @@ def _ctx(tmp_path: Path, dockerfile: str) -> Path:
     (ctx / "Dockerfile").write_text(dockerfile)
     (ctx / "ctx.txt").write_text("hello\n")
     (ctx / "sec.txt").write_text("s3cret\n")
+    (ctx / "ignored.txt").write_text("not in the context\n")
+    (ctx / "sub").mkdir(exist_ok=True)
+    (ctx / "sub" / "z").write_text("z\n")
+    (ctx / "sub" / "kept").write_text("kept\n")
+    (ctx / ".dockerignore").write_text("ignored.txt\nsub/z\n")
     return ctx
 
 
@@ -69,8 +89,16 @@ def test_mounts_from_a_stage_and_an_image(strata: Strata, busybox: str, root: Pa
 def test_rw_bind_of_the_context_leaves_it_alone(strata: Strata, busybox: str, tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN --mount=type=bind,target=/c,rw rm /c/ctx.txt && echo gone > /c/new && ls /c{SHOW}\n")
     r = strata("build", str(ctx))
-    assert _shown(r.stdout) == ["Dockerfile", "new", "sec.txt"]
-    assert sorted(p.name for p in ctx.iterdir()) == ["Dockerfile", "ctx.txt", "sec.txt"]
+    assert _shown(r.stdout) == ["Dockerfile", "new", "sec.txt", "sub"]
+    assert sorted(p.name for p in ctx.iterdir()) == [".dockerignore", "Dockerfile", "ctx.txt", "ignored.txt", "sec.txt", "sub"]
+
+
+def test_mount_modes_and_the_dockerignore(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """A tmpfs is 1777, a new cache 0755 (or its uid/gid/mode), a relative target is below the
+    WORKDIR, a context bind shows what .dockerignore leaves in, a ``ro`` cache refuses writes."""
+    ctx = _ctx(tmp_path, MODES)
+    assert _shown(strata("build", str(ctx)).stdout) == MODES_SHOWN
+    assert (ctx / "ctx.txt").read_text() == "hello\n"
 
 
 def test_secret(strata: Strata, busybox: str, tmp_path: Path) -> None:
@@ -106,6 +134,7 @@ def test_secret(strata: Strata, busybox: str, tmp_path: Path) -> None:
         ("type=secret,id=x,from=src", (), "dockerfile parse error line 2: secret mount should not have a from"),
         ("type=secret,source=a,id=b", (), "dockerfile parse error line 2: both source and id can't be set"),
         ("type=bind,source=nope.txt,target=/m", (), '"/nope.txt" not found: not found'),
+        ("type=bind,source=ignored.txt,target=/m", (), '"/ignored.txt" not found: not found'),
         ("type=secret,id=mysec,required", (), "secret mysec not found: not found"),
         ("type=ssh,required=true", (), 'no SSH key "" forwarded from the client'),
         ("type=secret,id=x", ("--secret", "foo"), "could not parse secrets: [foo]: invalid field 'foo' must be a key=value pair"),
@@ -141,6 +170,7 @@ def test_mounts_as_buildkit(dockerd: Any, docker_busybox: str, strata: Strata, b
         ("type=cache,target=/m,sharing=bogus", ()),
         ("type=secret,id=x,from=src", ()),
         ("type=bind,source=nope.txt,target=/m", ()),
+        ("type=bind,source=ignored.txt,target=/m", ()),
         ("type=secret,id=mysec,required", ()),
         ("type=ssh,required=true", ()),
         ("type=secret,id=x", ("--secret", "foo")),
@@ -158,6 +188,14 @@ def test_mount_errors_as_buildkit(dockerd: Any, docker_busybox: str, strata: Str
     assert ours.stderr.startswith("Error: ")
     last = [line for line in theirs.stderr.splitlines() if line.strip()][-1]
     assert last.endswith(ours.stderr[len("Error: ") :].rstrip("\n")), (last, ours.stderr)
+
+
+@pytest.mark.peers
+def test_mount_modes_as_buildkit(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, MODES)
+    theirs = _docker(dockerd, ctx)
+    assert theirs.returncode == 0, theirs.stderr
+    assert _shown(strata("build", str(ctx)).stdout) == _shown(theirs.stderr) == MODES_SHOWN
 
 
 @pytest.mark.peers

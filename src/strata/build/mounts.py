@@ -224,6 +224,7 @@ def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | 
     """The host path a mount binds (None: an optional secret or ssh agent nobody gave)."""
     if m.kind == "tmpfs":
         scratch.mkdir()
+        scratch.chmod(0o1777)  # a fresh tmpfs's mode
         return scratch
     if m.kind == "secret":
         return _secret(b, m, scratch)
@@ -235,14 +236,34 @@ def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | 
     if m.kind == "cache":
         return _cache(b, m, root, image_id)
     if root is None:
-        if b.ctx is None:
-            raise DockerfileError("--mount type=bind needs a build context")
-        root = b.ctx.root
-    found = _inside(root, m.source or "/")
-    if not m.readonly and not m.from_:  # BuildKit discards the writes: never into the user's context
+        return _context_source(b, m, scratch)
+    return _inside(root, m.source or "/")
+
+
+def _context_source(b: Builder, m: RunMount, scratch: Path) -> Path:
+    """A path of the context as the build sees it: what ``.dockerignore`` leaves out is not there (a
+    filtered copy then), and a ``rw`` mount writes into a copy, never into the user's directory."""
+    from strata.build.copy import CopyPlan, Source, copy_sources
+
+    ctx = b.ctx
+    if ctx is None:
+        raise DockerfileError("--mount type=bind needs a build context")
+    found = _inside(ctx.root, m.source or "/")
+    rel = ctx.real_path(m.source or "/")
+    if rel and ctx.rules.ignored(rel):
+        raise StrataError(f'"{posixpath.normpath(posixpath.join("/", m.source))}" not found: not found')
+    if not found.is_dir() or not ctx.rules.patterns:
+        if m.readonly:
+            return found
         _clone(found, scratch)
         return scratch
-    return found
+    scratch.mkdir()
+    fd = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        copy_sources([Source(ctx.fd, rel or ".", ctx.rules)], CopyPlan("/"), fd)
+    finally:
+        os.close(fd)
+    return scratch
 
 
 def _from_root(b: Builder, stack: ExitStack, name: str) -> tuple[Digest | None, Path]:
