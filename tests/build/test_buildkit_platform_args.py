@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from build_helpers import BUSYBOX, Strata
+from test_buildah_compare import buildah as buildah_peer  # noqa: F401  (the buildah peer fixture, by this name)
 
 _NAMES = (
     "TARGETPLATFORM",
@@ -90,3 +91,16 @@ def test_platform_args_as_buildkit(dockerd: Any, docker_busybox: str, strata: St
     assert theirs.returncode == 0, theirs.stderr
     ours = strata("build", "--no-cache", *flags, str(ctx))
     assert _shown(ours.stdout) == _shown(theirs.stdout + theirs.stderr) == want
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize(("dockerfile", "flags", "want"), [CASES[0], CASES[6]])
+def test_platform_args_as_buildah(buildah_peer: list[str], strata: Strata, busybox: str, tmp_path: Path,  # noqa: F811
+                                  dockerfile: str, flags: tuple[str, ...], want: list[str]) -> None:  # fmt: skip
+    """buildah bud (a second peer) where it agrees with BuildKit: buildah keeps a meta ``ARG TARGETARCH``
+    without a value at the platform's value (BuildKit blanks it), and looks for an image of the
+    ``--platform`` even for ``FROM --platform=$BUILDPLATFORM``: those cases are BuildKit's only."""
+    ctx = _ctx(tmp_path, dockerfile)
+    theirs = subprocess.run([*buildah_peer, "bud", "--isolation", "chroot", *flags, str(ctx)], capture_output=True, text=True, timeout=600)
+    assert theirs.returncode == 0, theirs.stderr
+    assert _shown(strata("build", *flags, str(ctx)).stdout) == _shown(theirs.stdout) == want
