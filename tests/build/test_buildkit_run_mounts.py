@@ -86,6 +86,24 @@ def test_mounts_from_a_stage_and_an_image(strata: Strata, busybox: str, root: Pa
     assert _shown(strata("build", str(ctx)).stdout) == ["a", "new", "sub"]
 
 
+def test_what_a_mount_shows_decides_the_cache(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """A RUN is rebuilt when the context file it binds or the stage it binds from changed (BuildKit
+    keys the step by its mounts' content); nothing changed: from the cache."""
+    dockerfile = (
+        f"FROM {BUSYBOX} AS src\nARG V=1\nRUN echo $V > /v\nFROM {BUSYBOX}\n"
+        "RUN --mount=type=bind,source=ctx.txt,target=/c --mount=type=bind,from=src,source=/v,target=/v cat /c /v > /out\n"
+    )  # fmt: skip
+    ctx = _ctx(tmp_path, dockerfile)
+    strata("build", "-t", "mkey:1", str(ctx))
+    again = strata("build", "-t", "mkey:1", str(ctx))
+    assert again.stdout.count("Using cache") == 3 and "Running in" not in again.stdout
+    (ctx / "ctx.txt").write_text("changed\n")
+    strata("build", "-t", "mkey:1", str(ctx))
+    assert strata("run", "--rm", "mkey:1", "cat", "/out").stdout == "changed\n1\n"
+    strata("build", "-t", "mkey:1", "--build-arg", "V=2", str(ctx))
+    assert strata("run", "--rm", "mkey:1", "cat", "/out").stdout == "changed\n2\n"
+
+
 def test_rw_bind_of_the_context_leaves_it_alone(strata: Strata, busybox: str, tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN --mount=type=bind,target=/c,rw rm /c/ctx.txt && echo gone > /c/new && ls /c{SHOW}\n")
     r = strata("build", str(ctx))

@@ -25,11 +25,12 @@ from strata.errors import StrataError
 
 if TYPE_CHECKING:
     from strata.build.builder import Builder
+    from strata.build.context import BuildContext
     from strata.container.spec import Bind
     from strata.digest import Digest
 
 __all__ = [
-    "RunMount", "made_mount_points", "mount_binds", "mount_froms", "parse_mount", "parse_secrets",
+    "RunMount", "made_mount_points", "mount_binds", "mount_froms", "mount_keys", "parse_mount", "parse_secrets",
     "remove_mount_points",
 ]  # fmt: skip
 
@@ -198,6 +199,19 @@ def _secret_flag(text: str) -> tuple[str, str]:
 # --- the binds of one RUN ---------------------------------------------------------------------
 
 
+def mount_keys(b: Builder, mounts: list[RunMount]) -> list[str]:
+    """What a RUN's mounts add to its cache key, as BuildKit's: the image a ``from=`` names and the
+    content (Docker's content hash) of the context a bind shows. A cache's content never counts."""
+    keys = []
+    for m in mounts:
+        if m.from_ and m.kind in ("bind", "cache"):
+            keys.append(f"{m.kind}:{m.target}<-{_from_image(b, m.from_) or 'scratch'}")
+        elif m.kind == "bind":
+            ctx = _context(b)
+            keys.append(f"bind:{m.target}<-{ctx.digest([_context_rel(b, m) or '.'])}")
+    return keys
+
+
 def _target(m: RunMount, workdir: str) -> str:
     if m.kind == "secret" and not m.target:
         return "/run/secrets/" + posixpath.basename(m.source or m.cache_id)
@@ -245,13 +259,9 @@ def _context_source(b: Builder, m: RunMount, scratch: Path) -> Path:
     filtered copy then), and a ``rw`` mount writes into a copy, never into the user's directory."""
     from strata.build.copy import CopyPlan, Source, copy_sources
 
-    ctx = b.ctx
-    if ctx is None:
-        raise DockerfileError("--mount type=bind needs a build context")
+    ctx = _context(b)
+    rel = _context_rel(b, m)
     found = _inside(ctx.root, m.source or "/")
-    rel = ctx.real_path(m.source or "/")
-    if rel and ctx.rules.ignored(rel):
-        raise StrataError(f'"{posixpath.normpath(posixpath.join("/", m.source))}" not found: not found')
     if not found.is_dir() or not ctx.rules.patterns:
         if m.readonly:
             return found
@@ -266,11 +276,33 @@ def _context_source(b: Builder, m: RunMount, scratch: Path) -> Path:
     return scratch
 
 
+def _context(b: Builder) -> BuildContext:
+    if b.ctx is None:
+        raise DockerfileError("--mount type=bind needs a build context")
+    return b.ctx
+
+
+def _context_rel(b: Builder, m: RunMount) -> str:
+    """The context path a bind shows (symlinks resolved inside it); BuildKit's error when it is
+    missing or left out by ``.dockerignore``."""
+    ctx = _context(b)
+    _inside(ctx.root, m.source or "/")
+    rel = ctx.real_path(m.source or "/")
+    if rel and ctx.rules.ignored(rel):
+        raise StrataError(f'"{posixpath.normpath(posixpath.join("/", m.source))}" not found: not found')
+    return rel
+
+
+def _from_image(b: Builder, name: str) -> Digest | None:
+    """The image of the earlier stage named ``name``, else of the image ``name`` (pulled if missing)."""
+    st = b.stage_named(name, by_index=False)
+    return st.image_id if st is not None else b.resolve_image(name)
+
+
 def _from_root(b: Builder, stack: ExitStack, name: str) -> tuple[Digest | None, Path]:
     """The image of the stage (by its name) or image ``from=`` names and its root filesystem,
     mounted until the step ends (a ``rw`` bind writes into that throwaway container)."""
-    st = b.stage_named(name, by_index=False)
-    image_id = st.image_id if st is not None else b.resolve_image(name)
+    image_id = _from_image(b, name)
     c = stack.enter_context(b.runner.container(image_id, {}, ["true"], []))
     return image_id, Path(b.runner.rootfs(c))
 

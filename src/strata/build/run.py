@@ -9,7 +9,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strata.build.mounts import RunMount, made_mount_points, mount_binds, parse_mount, remove_mount_points
+from strata.build.mounts import (
+    RunMount,
+    made_mount_points,
+    mount_binds,
+    mount_keys,
+    parse_mount,
+    remove_mount_points,
+)
 from strata.build.state import BuildError, Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError
 
@@ -64,7 +71,7 @@ def run_step(b: Builder, stage: Stage, ins: Instruction) -> None:
     save_cmd = [f"|{len(history)}", *history, *cmd] if stage.run_args() else cmd
     cc = stage.copy_config()
     cc["Cmd"], cc["Entrypoint"] = save_cmd, None
-    key = b.cached(stage, cc, extra=[f"{k}={v}" for k, v in ins.flags])
+    key = b.cached(stage, cc, extra=[f"{k}={v}" for k, v in ins.flags] + mount_keys(b, mounts))
     if key is None:
         return
     run_cfg = stage.copy_config()
