@@ -100,3 +100,15 @@ def test_add_link_extracts_into_its_own_layer(strata: Strata, busybox: str, tmp_
     members = _layer_members(strata, "addlink:1", tmp_path, 2)
     assert set(members) == {"srv", "srv/dir", "srv/dir/f", "srv/dir/sub", "srv/dir/sub/g"}
     assert members["srv"] == (0o755, 0, 0)  # made in the empty tree, not the base's 0700 one
+
+
+def test_link_chown_by_name(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """A user name is looked up in the stage's image (the copy itself never reads it)."""
+    users = 'RUN echo "app:x:1234:4321::/:/bin/sh" >> /etc/passwd && echo "app:x:4321:" >> /etc/group\n'
+    ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\n{users}COPY --link --chown=app dir /opt/app\n")
+    strata("build", "-t", "linkchown:1", str(ctx))
+    shown = strata("run", "--rm", "linkchown:1", "stat", "-c", "%u:%g %n", "/opt", "/opt/app", "/opt/app/sub/g").stdout
+    assert shown == "1234:4321 /opt\n1234:4321 /opt/app\n1234:4321 /opt/app/sub/g\n"
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY --link --chown=app dir /opt/app\n")
+    r = strata("build", str(ctx), check=False)
+    assert (r.returncode, r.stderr) == (1, "Error: can't find uid for user app: no such user: app\n")
