@@ -104,6 +104,19 @@ def test_what_a_mount_shows_decides_the_cache(strata: Strata, busybox: str, tmp_
     assert strata("run", "--rm", "mkey:1", "cat", "/out").stdout == "changed\n2\n"
 
 
+def test_an_unknown_from_is_an_image(strata: Strata, busybox: str, root: Path, tmp_path: Path) -> None:
+    """``from=`` not naming an earlier stage names an image: pulled as ``FROM`` would pull it (here
+    from a registry nobody listens on: the pull's error, as for ``FROM``), nothing left behind."""
+    ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN --mount=type=bind,from=127.0.0.1:1/nosuch,target=/m true\n")
+    r = strata("build", str(ctx), check=False)
+    (ctx / "Dockerfile").write_text("FROM 127.0.0.1:1/nosuch\n")
+    as_from = strata("build", str(ctx), check=False)
+    assert r.returncode == as_from.returncode == 1
+    assert r.stderr.splitlines()[-1] == as_from.stderr.splitlines()[-1]
+    assert "127.0.0.1:1" in r.stderr and "connection refused" in r.stderr
+    assert strata("ps", "-aq").stdout == "" and mounts_under(root) == []
+
+
 def test_rw_bind_of_the_context_leaves_it_alone(strata: Strata, busybox: str, tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN --mount=type=bind,target=/c,rw rm /c/ctx.txt && echo gone > /c/new && ls /c{SHOW}\n")
     r = strata("build", str(ctx))
