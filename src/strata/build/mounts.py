@@ -8,11 +8,13 @@ None of them ends up in the step's layer, nor do the mount points the runtime ha
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import os
 import posixpath
 import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -332,21 +334,27 @@ def _cache(b: Builder, m: RunMount, root: Path | None, image_id: Digest | None) 
     if m.from_:
         key += f"\0{image_id or 'scratch'}\0{posixpath.normpath('/' + m.source)}"
     host = Path(b.engine.root) / "buildcache" / "mounts" / hashlib.sha256(key.encode()).hexdigest()[:32]
-    if host.is_dir():
+    if os.path.lexists(host):
         return host
     host.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(b.engine.store.tmp) / f"build-cache-{os.getpid()}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-    shutil.rmtree(new, ignore_errors=True)
-    if root is not None:
-        _clone(_inside(root, m.source or "/"), new)
-    else:
-        new.mkdir()
-        os.chown(new, m.uid or 0, m.gid or 0)
-        os.chmod(new, 0o755 if m.mode is None else m.mode & 0o7777)
+    staging = Path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-cache-"))
+    new = staging / "cache"
     try:
-        new.rename(host)
-    except OSError:  # another build made it meanwhile
-        shutil.rmtree(new, ignore_errors=True)
+        if root is not None:
+            _clone(_inside(root, m.source or "/"), new)
+        else:
+            new.mkdir()
+            os.chown(new, m.uid or 0, m.gid or 0)
+            os.chmod(new, 0o755 if m.mode is None else m.mode & 0o7777)
+        if not os.path.lexists(host):
+            new.rename(host)
+    except FileExistsError:
+        pass  # another build (or stage) made it meanwhile: theirs is used
+    except OSError as e:
+        if e.errno != errno.ENOTEMPTY:
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return host
 
 
