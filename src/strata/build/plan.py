@@ -59,7 +59,8 @@ def _deps(stages: list[StagePlan], st: StagePlan, meta_env: list[str], escape: s
         if ins.cmd == "run" and any(name == "mount" for name, _ in ins.flags):  # RUN --mount=from=<stage>
             from strata.build.mounts import mount_froms
 
-            deps |= {i for i in (_stage_ref(stages, st.index, s, by_index=False) for s in mount_froms(ins)) if i is not None}
+            named = (_stage_ref(stages, st.index, s, by_index=False) for s in mount_froms(ins))
+            deps |= {i for i in named if i is not None}
     return deps
 
 
