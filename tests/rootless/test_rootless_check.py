@@ -40,7 +40,7 @@ def test_rootless_networking_asks_the_same_check(monkeypatch: pytest.MonkeyPatch
                   args=[], host_config={"NetworkMode": "default"}, networks={"bridge": {}})
     net = Network(name="mynet", id="c" * 64, driver="bridge", created=0.0, subnet="10.5.0.0/24", gateway="10.5.0.1")
     store = ContainerStore(tmp_path)
-    with pytest.raises(StrataError, match='^"pasta" is not supported: invalid network mode$'):
+    with pytest.raises(StrataError, match=r'^"pasta" is not supported: invalid network mode$'):
         connect(store, c, net, "", [])
     assert store.all() == [] and not (tmp_path / "networks").exists()  # nothing was recorded or set up
 
