@@ -69,7 +69,19 @@ def _exec_until(user: User, name: str, *cmd: str, timeout: float = 20) -> str:
         time.sleep(0.3)
 
 
-def test_two_containers_on_a_user_network(user: User, image: str) -> None:
+@pytest.mark.parametrize("connector", ["pasta", "slirp4netns"])
+def test_two_containers_on_a_user_network(user: User, image: str, connector: str) -> None:
+    """The rootless namespace connected by pasta, or by slirp4netns where pasta is missing (or asked)."""
+    if shutil.which(connector) is None:
+        pytest.skip(f"needs {connector}")
+    user.extra_env = {"STRATA_ROOTLESS_NETWORK": connector}
+    try:
+        _two_containers(user, image, connector)
+    finally:
+        user.extra_env = {}
+
+
+def _two_containers(user: User, image: str, connector: str) -> None:
     tag = uuid.uuid4().hex[:6]
     net, a, b = f"un{tag}", f"ua{tag}", f"ub{tag}"
     port = free_port()
@@ -87,6 +99,9 @@ def test_two_containers_on_a_user_network(user: User, image: str) -> None:
         by_name = _exec_until(user, b, "wget", "-qO-", f"http://{a}/")  # aardvark-dns answers for a's name
         by_ip = _exec_until(user, b, "wget", "-qO-", f"http://{a_ip}/")
         assert by_name == by_ip == "hello from a rootless container\n"
+        pid = int((_store(user) / "networks" / "rootless" / "pasta.pid").read_text())
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()  # pasta is passt's binary (passt.avx2)
+        assert comm.startswith("slirp4netns" if connector == "slirp4netns" else ("pasta", "passt")), comm
         members = json.loads(user.strata("network", "inspect", net).stdout)[0]["Containers"]
         assert sorted(m["Name"] for m in members.values()) == sorted([a, b])
         assert f"127.0.0.1:{port}->80/tcp" in user.strata("ps", "--filter", f"name={a}").stdout
@@ -158,15 +173,17 @@ def test_the_rootless_namespace_cannot_touch_the_host(user: User, image: str) ->
     can change neither the host's interfaces nor its firewall."""
     tag = uuid.uuid4().hex[:6]
     net, c = f"uf{tag}", f"ufc{tag}"
-    user.strata("network", "create", net)
+    subnet = f"10.{200 + int(tag[:2], 16) % 50}.{int(tag[2:4], 16)}.0/24"  # one no other engine here uses
+    user.strata("network", "create", "--subnet", subnet, net)
     try:
         user.strata("run", "-d", "--network", net, "--name", c, "-p", f"127.0.0.1:{free_port()}:80", image,
                     "sleep", "300")  # fmt: skip
         doc = json.loads(user.strata("network", "inspect", net).stdout)[0]
-        subnet = doc["IPAM"]["Config"][0]["Subnet"]
+        assert doc["IPAM"]["Config"][0]["Subnet"] == subnet
         rootless_ns = str(_store(user) / "networks" / "rootless" / "netns")
         inside = user.strata("unshare", "nsenter", f"--net={rootless_ns}", "ip", "-o", "-4", "addr").stdout
-        bridge = next(line.split()[1] for line in inside.splitlines() if doc["IPAM"]["Config"][0]["Gateway"] in line)
+        gateway = subnet.replace(".0/24", ".1/24")
+        bridge = next(line.split()[1] for line in inside.splitlines() if f" {gateway} " in line)
         host_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
         assert f" {bridge}:" not in host_links and f" {bridge}@" not in host_links
         nat_inside = user.strata("unshare", "nsenter", f"--net={rootless_ns}", "iptables-save", "-t", "nat").stdout
@@ -174,7 +191,8 @@ def test_the_rootless_namespace_cannot_touch_the_host(user: User, image: str) ->
         host_nat = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
         assert subnet not in host_nat
         dummy = f"strl{tag}"
-        added = user.strata("unshare", "ip", "link", "add", dummy, "type", "dummy", check=False)
+        added = user.strata("unshare", "ip", "link", "add", dummy, "type", "veth", "peer", "name", f"{dummy}p",
+                            check=False)  # fmt: skip
         assert added.returncode != 0 and "Operation not permitted" in added.stderr
         chain = user.strata("unshare", "iptables", "-t", "nat", "-N", f"STRL{tag}", check=False)
         assert chain.returncode != 0
@@ -184,5 +202,51 @@ def test_the_rootless_namespace_cannot_touch_the_host(user: User, image: str) ->
         assert f"STRL{tag}" not in host_chains.stdout
     finally:
         user.strata("rm", "-f", c, check=False)
+        user.strata("network", "rm", net, check=False)
+    _assert_nothing_left(user)
+
+
+def test_rm_run_restart_and_keep_id_on_a_user_network(user: User, image: str) -> None:
+    """A foreground ``--rm`` run publishes and cleans up; ``restart`` publishes again (a new forwarder on the
+    freed port); a keep-id container (its network namespace inside its own user namespace) is on the
+    network too, reached by name."""
+    tag = uuid.uuid4().hex[:6]
+    net, web, kid = f"ur{tag}", f"urw{tag}", f"urk{tag}"
+    user.strata("network", "create", net)
+    try:
+        port = free_port()
+        proc = user.spawn("run", "--rm", "--network", net, "-p", f"127.0.0.1:{port}:80", image,
+                          "sh", "-c", "httpd -p 80 -h /var/www; sleep 5")  # fmt: skip
+        assert _get(port) == "hello from a rootless container\n"
+        assert proc.wait(timeout=60) == 0
+        assert user.strata("ps", "-aq").stdout == ""
+        _assert_nothing_left(user)
+        user.strata("run", "-d", "--network", net, "--name", web, "-p", f"127.0.0.1:{port}:80", image,
+                    "httpd", "-f", "-p", "80", "-h", "/var/www")  # fmt: skip
+        assert user.strata("restart", "-t", "1", web).stdout == f"{web}\n"
+        assert _get(port) == "hello from a rootless container\n"
+        user.strata("run", "-d", "--network", net, "--name", kid, "--userns", "keep-id", image, "sleep", "300")
+        assert user.strata("exec", kid, "id", "-u").stdout == f"{user.uid}\n"
+        assert _exec_until(user, kid, "wget", "-qO-", f"http://{web}/") == "hello from a rootless container\n"
+    finally:
+        user.strata("rm", "-f", web, kid, check=False)
+        user.strata("network", "rm", net, check=False)
+    _assert_nothing_left(user)
+
+
+def test_host_routes_do_not_block_a_rootless_network(user: User, image: str) -> None:
+    """The subnet check looks at the rootless namespace's routes: a host interface's subnet (another
+    engine's bridge, here a veth) does not stop the rootless bridge, which lives elsewhere."""
+    tag = uuid.uuid4().hex[:6]
+    dummy, net = f"strl{tag}", f"uh{tag}"
+    subprocess.run(["ip", "link", "add", dummy, "type", "veth", "peer", "name", f"{dummy}p"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "10.213.77.1/24", "dev", dummy], check=True)
+        subprocess.run(["ip", "link", "set", dummy, "up"], check=True)
+        user.strata("network", "create", "--subnet", "10.213.77.0/24", net)
+        done = user.strata("run", "--rm", "--network", net, image, "ip", "-o", "-4", "addr", "show", "eth0")
+        assert " inet 10.213.77.2/24 " in done.stdout
+    finally:
+        subprocess.run(["ip", "link", "del", dummy], check=False)
         user.strata("network", "rm", net, check=False)
     _assert_nothing_left(user)

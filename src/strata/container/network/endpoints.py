@@ -201,17 +201,24 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
     try:
         finish_releases(store.root)
         others = _live_others(store, c, reconcile)
+        host, routes = _rootless_host(store.root)
         nets = [nets_store.routable(n, any(ep.get("NetworkID") == n.id and ep.get("IPAddress")
-                                           for o in others for ep in o.networks.values()))
+                                           for o in others for ep in o.networks.values()), routes)
                 for n in bridged(c, nets_store)]
         c = _assign(store, c, nets)
         try:
-            proc = _start_netavark(store, c, nets, mode)
+            proc = _start_netavark(store, c, nets, mode, host)
         except BaseException:
             c = _teardown_locked(store, c)
             raise
     except BaseException:
-        lock.close()
+        try:
+            if is_rootless():  # a rootless namespace made for this container alone goes again
+                from strata.container.network.rootlessnetns import release_unless_used
+
+                release_unless_used(store.root, store.all())
+        finally:
+            lock.close()
         raise
     from strata.events import record_network
 
@@ -220,17 +227,24 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
     return c, c.netns, Pending(store, c, proc, lock)
 
 
-def _start_netavark(store: ContainerStore, c: Container, nets: list[Network], mode: str) -> subprocess.Popen[bytes]:
-    """Files, namespace and netavark's setup started (under the networks lock). Rootless, netavark runs in
-    the rootless network namespace and a forwarder publishes the ports from the host."""
+def _rootless_host(root: Path) -> tuple[Path | None, list[Any] | None]:
+    """As root: (None, None): netavark works in this namespace, host routes count. Rootless: the rootless
+    network namespace (made if missing) and its routes."""
+    if not is_rootless():
+        return None, None
+    from strata.container.network import rootlessnetns
+
+    host = rootlessnetns.setup(root)
+    return host, rootlessnetns.routes(root)
+
+
+def _start_netavark(store: ContainerStore, c: Container, nets: list[Network], mode: str,
+                    host: Path | None) -> subprocess.Popen[bytes]:
+    """Files, namespace and netavark's setup started (under the networks lock). Rootless (``host``),
+    netavark runs in the rootless network namespace and a forwarder publishes the ports from the host."""
     first = next(iter(c.networks.values()))
     _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None)
     cdir = container_dir(store.root, c.id)
-    host = None
-    if is_rootless():
-        from strata.container.network import rootlessnetns
-
-        host = rootlessnetns.setup(store.root)
     if host is not None and c.host_config.get("UsernsMode") == "keep-id":
         from strata.rootless.keepid import make_namespaces
 

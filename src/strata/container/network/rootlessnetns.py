@@ -15,6 +15,7 @@ the mount gone) when the last one stops; every step runs under the networks lock
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -22,11 +23,11 @@ import subprocess
 from pathlib import Path
 
 from strata.container.network.netns import create_netns, remove_netns
-from strata.container.network.networks import PREDEFINED
+from strata.container.network.networks import PREDEFINED, host_routes
 from strata.container.records import Container
 from strata.errors import StrataError
 
-__all__ = ["holds_endpoint", "is_namespace", "netns_path", "nsenter_prefix", "release", "release_unless_used", "setup"]
+__all__ = ["holds_endpoint", "is_namespace", "netns_path", "nsenter_prefix", "release", "release_unless_used", "routes", "setup"]
 
 _PID_FILE = "pasta.pid"  # pasta's or slirp4netns's
 
@@ -79,6 +80,14 @@ def setup(root: Path) -> Path:
         release(root)
         raise
     return path
+
+
+def routes(root: Path) -> list[tuple[str, ipaddress.IPv4Network]]:
+    """The IPv4 routes of the rootless network namespace (pasta's copy of the host's outbound interface
+    and the bridges there), for the subnet check of a network about to be set up in it."""
+    done = subprocess.run([*nsenter_prefix(root), "cat", "/proc/net/route"], capture_output=True, text=True,
+                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+    return host_routes(done.stdout) if done.returncode == 0 else []
 
 
 def _loopback_up(path: Path) -> None:
