@@ -250,3 +250,4 @@ def test_host_routes_do_not_block_a_rootless_network(user: User, image: str) -> 
         subprocess.run(["ip", "link", "del", dummy], check=False)
         user.strata("network", "rm", net, check=False)
     _assert_nothing_left(user)
+

@@ -57,16 +57,26 @@ def start(netns: Path, ports: list[Mapping], target_ip: str, pid_file: Path, nam
 
     check_privileged(ports)
     socks: list[socket.socket] = []
+    ready_r, ready_w = os.pipe()
     try:
         for m in ports:
             socks.append(_listen(m, name))
-        config = {"netns": str(netns), "ports": [[s.fileno(), m.protocol, target_ip, m.container_port]
-                                                 for s, m in zip(socks, ports, strict=True)]}  # fmt: skip
-        pid = _spawn([s.fileno() for s in socks], json.dumps(config))
+        config = {"netns": str(netns), "ready": ready_w, "ports": [[s.fileno(), m.protocol, target_ip, m.container_port]
+                                                                   for s, m in zip(socks, ports, strict=True)]}  # fmt: skip
+        pid = _spawn([*(s.fileno() for s in socks), ready_w], json.dumps(config))
+        pid_file.write_text(f"{pid}\n")
+        os.close(ready_w)
+        ready_w = -1
+        if not select.select([ready_r], [], [], 30)[0] or os.read(ready_r, 1) != b"1":
+            stop(pid_file)
+            raise StrataError("the rootless port forwarder could not enter the rootless network namespace",
+                              exit_code=125)
     finally:
         for s in socks:
             s.close()
-    pid_file.write_text(f"{pid}\n")
+        os.close(ready_r)
+        if ready_w >= 0:
+            os.close(ready_w)
 
 
 def _spawn(fds: list[int], config: str) -> int:
@@ -144,6 +154,8 @@ def main(config_text: str) -> None:
     config = json.loads(config_text)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _enter(str(config["netns"]))  # the listening sockets stay in the host's namespace
+    os.write(int(config["ready"]), b"1")
+    os.close(int(config["ready"]))
     sel = selectors.DefaultSelector()
     for fd, proto, ip, port in config["ports"]:
         kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
