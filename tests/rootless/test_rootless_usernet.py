@@ -251,3 +251,29 @@ def test_host_routes_do_not_block_a_rootless_network(user: User, image: str) -> 
         user.strata("network", "rm", net, check=False)
     _assert_nothing_left(user)
 
+
+
+def test_a_killed_pasta_is_replaced_and_running_containers_stay(user: User, image: str) -> None:
+    """The rootless namespace outlives its pasta: the next start connects it again, the containers on it
+    keep their addresses and names."""
+    import os
+    import signal
+
+    tag = uuid.uuid4().hex[:6]
+    net, a, b = f"uk{tag}", f"uka{tag}", f"ukb{tag}"
+    port = free_port()
+    user.strata("network", "create", net)
+    try:
+        user.strata("run", "-d", "--network", net, "--name", a, "-p", f"127.0.0.1:{port}:80", image,
+                    "httpd", "-f", "-p", "80", "-h", "/var/www")  # fmt: skip
+        pid_file = _store(user) / "networks" / "rootless" / "pasta.pid"
+        old = int(pid_file.read_text())
+        os.kill(old, signal.SIGKILL)
+        user.strata("run", "-d", "--network", net, "--name", b, image, "sleep", "300")
+        assert int(pid_file.read_text()) != old
+        assert _exec_until(user, b, "wget", "-qO-", f"http://{a}/") == "hello from a rootless container\n"
+        assert _get(port) == "hello from a rootless container\n"
+    finally:
+        user.strata("rm", "-f", a, b, check=False)
+        user.strata("network", "rm", net, check=False)
+    _assert_nothing_left(user)

@@ -68,9 +68,13 @@ def setup(root: Path) -> Path:
     """The rootless network namespace, made and connected to the host when missing (call under the
     networks lock); its path."""
     path = netns_path(root)
-    if is_namespace(path) and _connected(root):
+    if is_namespace(path):
+        if not _connected(root):  # pasta died: connect the namespace again, its containers stay on it
+            (_dir(root) / _PID_FILE).unlink(missing_ok=True)
+            _connect(path, _dir(root) / _PID_FILE)
         return path
-    release(root)  # what a killed process or a dead pasta left
+    release(root)  # what a killed process left: the file of a namespace that is gone
+    shutil.rmtree(root / "networks" / "netavark" / "aardvark-dns", ignore_errors=True)  # its names went with it
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     create_netns(path)
     try:
