@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from strata.container.network.endpoints import setup_network
+from strata.container.network.connect import connect
+from strata.container.network.networks import Network
 from strata.container.records import Container, ContainerStore
 from strata.errors import StrataError
 from strata.rootless import ENV_MARKER, is_rootless
@@ -30,16 +31,18 @@ def test_a_user_or_root_of_the_namespace_is_rootless(monkeypatch: pytest.MonkeyP
 
 
 def test_rootless_networking_asks_the_same_check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The networking side asks the same check: inside the namespace (the marker set, euid 0), a
-    user-defined network (netavark needs the host's root) is refused in so many words before anything is
-    set up; the default network goes to pasta instead (tests/rootless/test_rootless_network.py)."""
+    """The networking side asks the same check: inside the namespace (the marker set, euid 0), a container
+    on the default network is pasta's, so connecting it to a user-defined network is refused in Podman's
+    words before anything is recorded or set up (user-defined networks themselves go to the rootless
+    network namespace: tests/rootless/test_rootless_usernet.py)."""
     monkeypatch.setenv(ENV_MARKER, "1")
     c = Container(id="a" * 64, name="p", image_id="sha256:" + "b" * 64, image_name="x", created=0.0, path="sh",
-                  args=[], host_config={"NetworkMode": "mynet"}, ports=[{"HostPort": "8080"}])
+                  args=[], host_config={"NetworkMode": "default"}, networks={"bridge": {}})
+    net = Network(name="mynet", id="c" * 64, driver="bridge", created=0.0, subnet="10.5.0.0/24", gateway="10.5.0.1")
     store = ContainerStore(tmp_path)
-    with pytest.raises(StrataError, match="rootless containers can use only the default network"):
-        setup_network(store, c, lambda s, other: other)
-    assert not (tmp_path / "networks").exists()  # nothing was set up
+    with pytest.raises(StrataError, match=r'^"pasta" is not supported: invalid network mode$'):
+        connect(store, c, net, "", [])
+    assert store.all() == [] and not (tmp_path / "networks").exists()  # nothing was recorded or set up
 
 
 def test_the_check_is_written_once() -> None:

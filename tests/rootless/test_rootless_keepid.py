@@ -105,7 +105,8 @@ def test_keep_id_on_the_default_network_with_exec_and_a_port(user: User) -> None
 
 
 def test_keep_id_adds_the_user_to_passwd_and_group(user: User) -> None:
-    """Podman's entries for the user (``name:*:uid:gid:gecos:home:/bin/sh``; ``name:x:gid:name``) in the
+    """Podman's entries for the user (``name:*:uid:gid:gecos:home:/bin/sh``, the home being the working
+    directory when the user's own is not mounted; ``name:x:gid:name``) in the
     container's /etc/passwd and /etc/group, bind-mounted: the image's own lines kept, a commit unchanged."""
     if not (user.home / "bb.tar").exists():
         busybox_rootfs(user.home / "bb.tar")
@@ -124,8 +125,37 @@ def test_keep_id_adds_the_user_to_passwd_and_group(user: User) -> None:
         user.strata("rm", "kidpw")
     assert done.stdout.splitlines() == [
         user.name, user.name, "0", "root:x:0:0:root:/root:/bin/sh",
-        f"{user.name}:*:{user.uid}:{user.gid}::{user.home}:/bin/sh", "root:x:0:", f"{user.name}:x:{user.gid}:{user.name}",
+        f"{user.name}:*:{user.uid}:{user.gid}::/:/bin/sh", "root:x:0:", f"{user.name}:x:{user.gid}:{user.name}",
     ], done.stdout + done.stderr  # fmt: skip
     assert "C /etc/passwd" not in changed and "A /etc/group" not in changed  # bind mounts, not the image's layer
     as_root = user.strata("run", "--rm", "--network", "none", "kidg:1", "cat", "/etc/passwd", "/etc/group")
     assert as_root.stdout == "root:x:0:0:root:/root:/bin/sh\nroot:x:0:\n"  # only keep-id containers get them
+
+
+def test_keep_id_sets_home_as_podman(user: User) -> None:
+    """Podman 4.3's HOME for keep-id (checked against podman here): the user's home directory when it is
+    mounted into the container, else the working directory; ``-e HOME`` wins; the passwd entry says the same."""
+    if not (user.home / "bb.tar").exists():
+        busybox_rootfs(user.home / "bb.tar")
+        user.strata("import", "bb.tar", "kid:1")
+    script = 'echo "HOME=$HOME"; grep "^$(id -un):" /etc/passwd | cut -d: -f6'
+    base = ("run", "--rm", "--userns", "keep-id", "--network", "none")
+    plain = user.strata(*base, "kid:1", "sh", "-c", script).stdout
+    mounted = user.strata(*base, "-v", f"{user.home}:{user.home}", "kid:1", "sh", "-c", script).stdout
+    workdir = user.strata(*base, "-w", "/tmp", "kid:1", "sh", "-c", script).stdout
+    given = user.strata(*base, "-e", "HOME=/given", "kid:1", "sh", "-c", script).stdout
+    execed = _keep_id_exec_home(user, script)
+    assert (plain, mounted, workdir, given, execed) == (
+        "HOME=/\n/\n", f"HOME={user.home}\n{user.home}\n", "HOME=/tmp\n/tmp\n", "HOME=/given\n/\n",
+        f"HOME={user.home}\n{user.home}\n",
+    )
+
+
+def _keep_id_exec_home(user: User, script: str) -> str:
+    """``exec`` in a keep-id container whose home is mounted sees the same HOME (runc reads the entry)."""
+    user.strata("run", "-d", "--name", "kidhome", "--userns", "keep-id", "--network", "none",
+                "-v", f"{user.home}:{user.home}", "kid:1", "sleep", "300")  # fmt: skip
+    try:
+        return user.strata("exec", "kidhome", "sh", "-c", script).stdout
+    finally:
+        user.strata("rm", "-f", "kidhome")

@@ -1,6 +1,6 @@
 """Rootless networking through pasta: a container's own namespace with the host's address copied in,
-``-p 127.0.0.1:PORT:80`` answered on the host's loopback, the pasta process ended with the container;
-user-defined networks (netavark needs the host's root) refused with what works instead."""
+``-p 127.0.0.1:PORT:80`` answered on the host's loopback, the pasta process ended with the container.
+User-defined networks (the rootless network namespace) are in test_rootless_usernet.py."""
 
 from __future__ import annotations
 
@@ -78,21 +78,6 @@ def test_a_foreground_run_with_rm_publishes_and_cleans_up(user: User, image: str
     assert proc.wait(timeout=60) == 0
     assert user.strata("ps", "-aq").stdout == ""
     assert list((_store(user) / "netns").iterdir()) == []
-
-
-def test_user_defined_networks_are_refused_clearly(user: User, image: str) -> None:
-    user.strata("network", "create", "rlnet")
-    try:
-        done = user.strata("run", "--rm", "--network", "rlnet", image, "true", check=False)
-    finally:
-        user.strata("network", "rm", "rlnet")
-    assert (done.returncode, done.stderr) == (
-        125,
-        "Error: rootless containers can use only the default network (pasta), host or none, not 'rlnet': "
-        "user-defined networks need netavark as root\n",
-    )
-    assert user.strata("ps", "-aq").stdout == ""
-    assert user.strata("run", "--rm", "--network", "none", image, "true").returncode == 0
 
 
 def test_a_privileged_host_port_is_refused_naming_the_sysctl(user: User, image: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from strata.archive.dirs import read_in_root
 from strata.atomicfile import write_bytes_atomic
-from strata.rootless.keepid import container_root, user_entries
+from strata.rootless.keepid import container_root, home_of, set_home, user_entries
 
 __all__ = ["add_user_files"]
 
@@ -25,7 +25,11 @@ def add_user_files(spec: dict[str, Any], cdir: Path) -> None:
     rootfs = spec["root"]["path"]
     current = {name: read_in_root(rootfs, f"/etc/{name}") for name in ("passwd", "group")
                if f"/etc/{name}" not in taken}  # fmt: skip
-    for name, content in user_entries(current.get("passwd"), current.get("group")).items():
+    home = home_of(spec)
+    entries = user_entries(current.get("passwd"), current.get("group"), home)
+    if "passwd" in entries:  # the user's entry is ours: so is its HOME (Podman's)
+        set_home(spec, home)
+    for name, content in entries.items():
         path = cdir / name
         write_bytes_atomic(path, content, mode=0o644)
         os.chown(path, *container_root())  # owned by the container's root, as the image's file is

@@ -25,10 +25,12 @@ __all__ = [
     "apply_keep_id",
     "container_root",
     "fuse_mapping_options",
+    "home_of",
     "keep_id_mapping",
     "make_namespaces",
     "namespace_ids",
     "remove_namespaces",
+    "set_home",
     "user_entries",
     "userns_mode",
 ]
@@ -116,7 +118,32 @@ def _appended(table: bytes, line: str) -> bytes:
     return table + (b"" if not table or table.endswith(b"\n") else b"\n") + line.encode()
 
 
-def user_entries(passwd: bytes | None, group: bytes | None) -> dict[str, bytes]:
+def home_of(spec: dict[str, Any]) -> str:
+    """The user's home in a keep-id container, as Podman's: the user's own home directory when it (or a
+    directory above it) is a mount point in the container, else the container's working directory."""
+    import pwd
+
+    try:
+        home = pwd.getpwuid(namespace_ids("uid")[0]).pw_dir
+    except KeyError:
+        home = ""
+    targets = {str(m.get("destination", "")).rstrip("/") for m in spec.get("mounts", [])}
+    here = Path(home) if home.startswith("/") else Path("/")
+    while here != here.parent:
+        if str(here) in targets:
+            return home
+        here = here.parent
+    return str(spec.get("process", {}).get("cwd") or "/")
+
+
+def set_home(spec: dict[str, Any], home: str) -> None:
+    """``HOME`` in the container's environment unless the image or ``-e`` set it (Podman's)."""
+    env = spec["process"].setdefault("env", [])
+    if not any(str(e).startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+
+
+def user_entries(passwd: bytes | None, group: bytes | None, home: str | None = None) -> dict[str, bytes]:
     """The container's ``/etc/passwd`` and ``/etc/group`` with the user's own entries added, as Podman's
     keep-id does (``name:*:uid:gid:gecos:home:/bin/sh``, ``name:x:gid:name``), for the files the image has
     that do not already list the user's uid (or gid); {} when nothing needs adding."""
@@ -127,9 +154,9 @@ def user_entries(passwd: bytes | None, group: bytes | None) -> dict[str, bytes]:
     gid, _ = namespace_ids("gid")
     try:
         entry = pwd.getpwuid(uid)
-        name, gecos, home = entry.pw_name, entry.pw_gecos, entry.pw_dir
+        name, gecos, home = entry.pw_name, entry.pw_gecos, home or entry.pw_dir
     except KeyError:
-        name, gecos, home = str(uid), "", "/"
+        name, gecos, home = str(uid), "", home or "/"
     try:
         group_name = grp.getgrgid(gid).gr_name
     except KeyError:

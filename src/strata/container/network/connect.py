@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.network import netavark
@@ -20,6 +21,7 @@ from strata.container.network.networks import PREDEFINED, Network, NetworkStore
 from strata.container.network.ports import Mapping
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.errors import StrataError
+from strata.rootless import is_rootless
 
 __all__ = ["connect", "disconnect"]
 
@@ -34,6 +36,7 @@ def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases:
                           if "host" in (mode, net.name) else
                           "container sharing network namespace with another container or host cannot be "
                           "connected to any other network")
+    _check_rootless(mode, net)
     ep = endpoint_settings(net, ip, [*aliases, c.id[:12]] if net.name not in PREDEFINED else None)
     c = store.update(c.id, networks={**c.networks, net.name: ep})
     if not c.running or not c.netns:
@@ -53,13 +56,41 @@ def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases:
         index = len(c.networks) - 1
         one = netavark.netavark_options(c.id, c.name, [(net, netavark_endpoint(c, net, index))], ports, [])
         try:
-            netavark.setup(store.root / "networks" / "netavark", Path(c.netns), one)
+            host = _rootless_host(store.root, setup=True)
+            netavark.setup(store.root / "networks" / "netavark", Path(c.netns), one, host)
+            if host is not None and ports:
+                _forward(store, c, host, ep)
         except BaseException:
             rest = {k: v for k, v in c.networks.items() if k != net.name}
             store.update(c.id, networks=rest, ports=[] if first else c.ports)
             raise
         _rewrite_options(store, c, nets_store)
     return c
+
+
+def _check_rootless(mode: str, net: Network) -> None:
+    """Rootless, the default network is pasta's (no bridge to join or leave): Podman's refusal."""
+    if is_rootless() and (mode in ("default", "bridge") or net.name == "bridge"):
+        raise StrataError('"pasta" is not supported: invalid network mode')
+
+
+def _rootless_host(root: Path, setup: bool = False) -> Path | None:
+    """The network namespace netavark runs in: the rootless one (made if ``setup``), or None as root."""
+    if not is_rootless():
+        return None
+    from strata.container.network import rootlessnetns
+
+    if setup:
+        return rootlessnetns.setup(root)
+    path = rootlessnetns.netns_path(root)
+    return path if rootlessnetns.is_namespace(path) else None
+
+
+def _forward(store: ContainerStore, c: Container, host: Path, ep: dict[str, Any]) -> None:
+    from strata.container.network import portfwd
+
+    portfwd.start(host, [Mapping.from_json(p) for p in c.ports], str(ep["IPAddress"]),
+                  container_dir(store.root, c.id) / portfwd.PID_FILE, f"{c.name} ({ep['EndpointID']})")
 
 
 def _rewrite_options(store: ContainerStore, c: Container, nets_store: NetworkStore) -> None:
@@ -73,19 +104,30 @@ def disconnect(store: ContainerStore, c: Container, net: Network) -> Container:
     if net.name not in c.networks:
         the = "" if c.running else "the "  # Docker's two wordings: a live sandbox's, a stored config's
         raise StrataError(f"container {c.id} is not connected to {the}network {net.name}")
+    _check_rootless(str(c.host_config.get("NetworkMode") or "default"), net)
     nets_store = NetworkStore(store.root)
     with nets_store.locked():
         c = store.by_id(c.id) or c
         ep = c.networks[net.name]
+        first = next(iter(c.networks)) == net.name  # its interface carried the published ports
         if c.netns and ep.get("IPAddress"):
             nets = bridged(c, nets_store)
             index = [n.name for n in nets].index(net.name)
             one = netavark.netavark_options(c.id, c.name, [(net, netavark_endpoint(c, net, index))],
                                             [Mapping.from_json(p) for p in c.ports] if index == 0 else [], [])
-            netavark.teardown(store.root / "networks" / "netavark", Path(c.netns), one)
+            host = _rootless_host(store.root)
+            if host is not None or not is_rootless():
+                netavark.teardown(store.root / "networks" / "netavark", Path(c.netns), one, host=host)
+            if first and is_rootless():
+                from strata.container.network import portfwd
+
+                portfwd.stop(container_dir(store.root, c.id) / portfwd.PID_FILE)
         rest = {k: v for k, v in c.networks.items() if k != net.name}
-        first = next(iter(c.networks)) == net.name  # its interface carried the published ports
         c = store.update(c.id, networks=rest, ports=[] if first else c.ports)
         if c.netns:
             _rewrite_options(store, c, nets_store)
+        if is_rootless():
+            from strata.container.network.rootlessnetns import release_unless_used
+
+            release_unless_used(store.root, store.all())
     return c

@@ -189,7 +189,7 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
         config = {**c.config, "Hostname": target.config.get("Hostname"),
                   "Domainname": target.config.get("Domainname") or ""}
         return store.update(c.id, config=config), path, done
-    if mode not in ("host", "none") and is_rootless():
+    if mode in ("default", "bridge") and is_rootless():  # pasta, as Podman 5's default
         c = _rootless_network(store, c, mode, reconcile)
         return c, c.netns, done
     if mode in ("host", "none"):
@@ -201,22 +201,24 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
     try:
         finish_releases(store.root)
         others = _live_others(store, c, reconcile)
+        host, routes = _rootless_host(store.root)
         nets = [nets_store.routable(n, any(ep.get("NetworkID") == n.id and ep.get("IPAddress")
-                                           for o in others for ep in o.networks.values()))
+                                           for o in others for ep in o.networks.values()), routes)
                 for n in bridged(c, nets_store)]
         c = _assign(store, c, nets)
         try:
-            first = next(iter(c.networks.values()))
-            _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None)
-            create_netns(Path(c.netns))
-            options = netavark_options_of(c, nets)
-            write_bytes_atomic(container_dir(store.root, c.id) / "netavark.json", json.dumps(options).encode())
-            proc = netavark.start("setup", store.root / "networks" / "netavark", Path(c.netns), options)
+            proc = _start_netavark(store, c, nets, mode, host)
         except BaseException:
             c = _teardown_locked(store, c)
             raise
     except BaseException:
-        lock.close()
+        try:
+            if is_rootless():  # a rootless namespace made for this container alone goes again
+                from strata.container.network.rootlessnetns import release_unless_used
+
+                release_unless_used(store.root, store.all())
+        finally:
+            lock.close()
         raise
     from strata.events import record_network
 
@@ -225,14 +227,46 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
     return c, c.netns, Pending(store, c, proc, lock)
 
 
+def _rootless_host(root: Path) -> tuple[Path | None, list[Any] | None]:
+    """As root: (None, None): netavark works in this namespace, host routes count. Rootless: the rootless
+    network namespace (made if missing) and its routes."""
+    if not is_rootless():
+        return None, None
+    from strata.container.network import rootlessnetns
+
+    host = rootlessnetns.setup(root)
+    return host, rootlessnetns.routes(root)
+
+
+def _start_netavark(store: ContainerStore, c: Container, nets: list[Network], mode: str,
+                    host: Path | None) -> subprocess.Popen[bytes]:
+    """Files, namespace and netavark's setup started (under the networks lock). Rootless (``host``),
+    netavark runs in the rootless network namespace and a forwarder publishes the ports from the host."""
+    first = next(iter(c.networks.values()))
+    _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None)
+    cdir = container_dir(store.root, c.id)
+    if host is not None and c.host_config.get("UsernsMode") == "keep-id":
+        from strata.rootless.keepid import make_namespaces
+
+        Path(c.netns).parent.mkdir(parents=True, exist_ok=True)
+        make_namespaces(cdir / "userns", Path(c.netns))
+    else:
+        create_netns(Path(c.netns))
+    options = netavark_options_of(c, nets)
+    write_bytes_atomic(cdir / "netavark.json", json.dumps(options).encode())
+    if host is not None and c.ports:
+        from strata.container.network import portfwd
+
+        portfwd.start(host, [Mapping.from_json(p) for p in c.ports], str(first.get("IPAddress")),
+                      cdir / portfwd.PID_FILE, f"{c.name} ({first.get('EndpointID')})")
+    return netavark.start("setup", store.root / "networks" / "netavark", Path(c.netns), options, host)
+
+
 def _rootless_network(store: ContainerStore, c: Container, mode: str, reconcile: Reconcile) -> Container:
-    """A rootless container's own namespace connected by pasta (netavark needs the host's root), its
-    published ports forwarded from the host; user-defined networks are refused with what works."""
+    """A rootless container on the default network: a namespace of its own connected by pasta, its
+    published ports forwarded from the host."""
     from strata.container.network import pasta
 
-    if mode not in ("default", "bridge"):
-        raise StrataError(f"rootless containers can use only the default network (pasta), host or none, "
-                          f"not {mode!r}: user-defined networks need netavark as root", exit_code=125)
     with NetworkStore(store.root).locked():
         ports = allocate_ports(c, _live_others(store, c, reconcile), "")
         c = store.update(c.id, ports=[p.to_json() for p in ports], netns=str(store.root / "netns" / c.id),
@@ -318,33 +352,57 @@ def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: N
 def _teardown_locked(store: ContainerStore, c: Container, during: Callable[[], None] | None = None) -> Container:
     cdir = container_dir(store.root, c.id)
     pending = during
-    if (cdir / "pasta.pid").exists():  # a rootless container's pasta
-        from strata.container.network import pasta
-
-        pasta.stop(cdir / pasta.PID_FILE)
-    if (cdir / "userns").exists():  # a keep-id container's own user namespace
-        from strata.rootless.keepid import remove_namespaces
-
-        if c.netns:
-            remove_namespaces(Path(c.netns))
-        remove_namespaces(cdir / "userns")
+    _stop_helpers(cdir)
     if c.netns:
         netns = Path(c.netns)
         try:
             options = json.loads((cdir / "netavark.json").read_text())
         except (OSError, ValueError):
             options = None
-        if options is not None and netns.exists():
+        host = _netavark_host(store.root)
+        if options is not None and netns.exists() and host is not False:
             pending = None
             try:
-                netavark.teardown(store.root / "networks" / "netavark", netns, options, during)
+                netavark.teardown(store.root / "networks" / "netavark", netns, options, during,
+                                  host if isinstance(host, Path) else None)
             except StrataError:
                 pass  # what netavark could not undo went with the namespace; nothing else can be done
         remove_netns(netns)
         (cdir / "netavark.json").unlink(missing_ok=True)
+    if (cdir / "userns").exists():  # a keep-id container's own user namespace
+        from strata.rootless.keepid import remove_namespaces
+
+        remove_namespaces(cdir / "userns")
     if pending is not None:
         pending()
-    return forget(store, c)
+    c = forget(store, c)
+    if is_rootless():  # the last container on a user-defined network takes the rootless namespace along
+        from strata.container.network.rootlessnetns import release_unless_used
+
+        release_unless_used(store.root, store.all())
+    return c
+
+
+def _stop_helpers(cdir: Path) -> None:
+    """A rootless container's pasta (default network) or port forwarder (user-defined networks)."""
+    if (cdir / "pasta.pid").exists():
+        from strata.container.network import pasta
+
+        pasta.stop(cdir / pasta.PID_FILE)
+    if (cdir / "portfwd.pid").exists():
+        from strata.container.network import portfwd
+
+        portfwd.stop(cdir / portfwd.PID_FILE)
+
+
+def _netavark_host(root: Path) -> Path | bool | None:
+    """Where netavark runs: None (this process's namespace, as root); the rootless network namespace;
+    False when a rootless store's is gone (and its bridges and rules with it: nothing to undo)."""
+    if not is_rootless():
+        return None
+    from strata.container.network.rootlessnetns import is_namespace, netns_path
+
+    return netns_path(root) if is_namespace(netns_path(root)) else False
 
 
 def forget(store: ContainerStore, c: Container) -> Container:

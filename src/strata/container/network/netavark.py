@@ -80,10 +80,14 @@ def netavark_options(cid: str, name: str, nets: list[tuple[Network, Endpoint]], 
     }
 
 
-def start(verb: str, config_dir: Path, netns: Path, options: dict[str, Any]) -> subprocess.Popen[bytes]:
-    """Start netavark ``verb`` (``collect`` waits for it)."""
+def start(verb: str, config_dir: Path, netns: Path, options: dict[str, Any],
+          host: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start netavark ``verb`` (``collect`` waits for it); ``host``: the network namespace it runs in (a
+    rootless store's), where its bridges and rules go, instead of this process's."""
     argv = [_binary("netavark"), "--config", str(config_dir), "--aardvark-binary", _binary("aardvark-dns"),
             verb, str(netns)]
+    if host is not None:
+        argv = ["nsenter", f"--net={host}", "--", *argv]
     config_dir.mkdir(parents=True, exist_ok=True)
     r, w = os.pipe()
     try:
@@ -107,10 +111,10 @@ def collect(proc: subprocess.Popen[bytes], verb: str) -> str:
 
 
 def _run(verb: str, config_dir: Path, netns: Path, options: dict[str, Any],
-         during: Callable[[], None] | None = None) -> str:
+         during: Callable[[], None] | None = None, host: Path | None = None) -> str:
     """netavark ``verb``; ``during`` runs meanwhile (netavark spends its time waiting on the kernel
     and iptables)."""
-    proc = start(verb, config_dir, netns, options)
+    proc = start(verb, config_dir, netns, options, host)
     try:
         if during is not None:
             during()
@@ -130,9 +134,9 @@ def _error_text(stdout: bytes, stderr: bytes) -> str:
     return (stderr or stdout).decode(errors="replace").strip()
 
 
-def setup(config_dir: Path, netns: Path, options: dict[str, Any]) -> dict[str, Any]:
+def setup(config_dir: Path, netns: Path, options: dict[str, Any], host: Path | None = None) -> dict[str, Any]:
     """Set the namespace up; netavark's status block per network name."""
-    out = _run("setup", config_dir, netns, options)
+    out = _run("setup", config_dir, netns, options, host=host)
     try:
         status = json.loads(out)
     except ValueError:
@@ -141,5 +145,5 @@ def setup(config_dir: Path, netns: Path, options: dict[str, Any]) -> dict[str, A
 
 
 def teardown(config_dir: Path, netns: Path, options: dict[str, Any],
-             during: Callable[[], None] | None = None) -> None:
-    _run("teardown", config_dir, netns, options, during)
+             during: Callable[[], None] | None = None, host: Path | None = None) -> None:
+    _run("teardown", config_dir, netns, options, during, host)

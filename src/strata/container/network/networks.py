@@ -72,11 +72,12 @@ class Network:
         return self.id[:12]
 
 
-def host_routes() -> list[tuple[str, ipaddress.IPv4Network]]:
-    """(interface, destination) of the host's IPv4 routes, the default route left out."""
+def host_routes(text: str | None = None) -> list[tuple[str, ipaddress.IPv4Network]]:
+    """(interface, destination) of the host's IPv4 routes (or of the ``/proc/net/route`` ``text`` of
+    another namespace), the default route left out."""
     out = []
     try:
-        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+        lines = (Path("/proc/net/route").read_text() if text is None else text).splitlines()[1:]
     except OSError:
         return []
     for line in lines:
@@ -208,10 +209,12 @@ class NetworkStore:
         raise StrataError("could not find an available, non-overlapping IPv4 address pool among the defaults "
                           "to assign to the network")
 
-    def routable(self, net: Network, in_use: bool) -> Network:
-        """``net`` if its subnet clashes with no route of another host interface; the default bridge
-        (subnet not from ``bip``, no container on it) moves to a free subnet; otherwise Docker's error."""
-        clash = [(iface, r) for iface, r in host_routes()
+    def routable(self, net: Network, in_use: bool,
+                 routes: list[tuple[str, ipaddress.IPv4Network]] | None = None) -> Network:
+        """``net`` if its subnet clashes with no route of another host interface (``routes``: those of the
+        namespace its bridge goes to, a rootless store's); the default bridge (subnet not from ``bip``, no
+        container on it) moves to a free subnet; otherwise Docker's error."""
+        clash = [(iface, r) for iface, r in (host_routes() if routes is None else routes)
                  if iface != net.interface and net.subnet and r.overlaps(ipaddress.ip_network(net.subnet))]
         if not clash:
             return net

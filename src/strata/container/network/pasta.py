@@ -19,7 +19,7 @@ from pathlib import Path
 from strata.container.network.ports import Mapping
 from strata.errors import StrataError
 
-__all__ = ["PID_FILE", "check_privileged", "endpoint", "pasta_args", "start", "stop"]
+__all__ = ["PID_FILE", "check_privileged", "endpoint", "pasta_args", "start", "stop", "wait_gone"]
 
 PID_FILE = "pasta.pid"  # in the container's directory
 
@@ -111,11 +111,11 @@ def stop(pid_file: Path) -> None:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        _wait_gone(pid)  # its ports are free when this returns (a restart binds them again at once)
+        wait_gone(pid)  # its ports are free when this returns (a restart binds them again at once)
     pid_file.unlink(missing_ok=True)
 
 
-def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+def wait_gone(pid: int, timeout: float = 5.0) -> None:
     """Until ``pid`` (not our child: pasta daemonizes) has exited or is a zombie; SIGKILL after ``timeout``."""
     import time
 

@@ -66,6 +66,10 @@ def release_in_background(store: ContainerStore, c: Container, forget: Callable[
                           ) -> Container | None:
     """Forget ``c``'s addresses and ports now and leave netavark's teardown to a detached child that
     holds the networks lock; None when there is nothing to hand over (the caller tears down itself)."""
+    from strata.rootless import is_rootless
+
+    if is_rootless():  # the rootless namespace may have to go too: the caller tears down itself
+        return None
     root = store.root
     try:
         options = json.loads((container_dir(root, c.id) / "netavark.json").read_text())
