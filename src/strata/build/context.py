@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +53,9 @@ class BuildContext:
     @classmethod
     def from_tar(cls, stream: Any, tmp: Path, dockerfile: str | None) -> BuildContext:
         """Extract a context tar (any compression) streamed from ``stream``; ``tmp`` holds it."""
+        import shutil
+        import tempfile
+
         from strata.archive.apply import apply_tar
 
         scratch = Path(tempfile.mkdtemp(dir=tmp, prefix="build-context-"))
@@ -70,6 +71,8 @@ class BuildContext:
             self.memo.save()
         os.close(self.fd)
         if self._scratch is not None:
+            import shutil
+
             shutil.rmtree(self._scratch, ignore_errors=True)
 
     def read_file(self, rel: str) -> bytes | None:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,7 +51,10 @@ class Runner:
         """A created (not started) container of ``parent`` with the step's config; always removed.
         ``volumes``: the config's VOLUMEs are mounted from scratch copies (what a RUN writes there
         is not kept, as in Docker) and their mount points exist in the rootfs."""
-        from strata.container.spec import Bind  # loaded by a step that runs (a cached one does not)
+        import shutil  # these, like the container machinery, only for a step that runs
+        import tempfile
+
+        from strata.container.spec import Bind
         from strata.container.volumes import MountSpec
 
         lowers = self.engine.layer_dirs(parent) if parent is not None else []
@@ -88,6 +89,8 @@ class Runner:
         """Each volume's mount point made in the rootfs, its content copied to the volume."""
         if not binds:
             return
+        import shutil
+
         root_fd = os.open(self.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             for bind in binds:
@@ -177,6 +180,9 @@ class Runner:
     ) -> Digest:
         """The new image: ``parent`` + the container's changes (an empty layer when nothing changed);
         ``config_for(empty_layer)`` gives its config document."""
+        import shutil
+        import tempfile
+
         from strata.build.layerstore import commit_layer
         from strata.container.changes import staged_upper
 
