@@ -195,12 +195,21 @@ class BuildContext:
             target = stat_in_root(self.fd, rel, follow=False)
             assert target is not None
             st = target
+        known = self._remembered(rel, st)
+        if known is not None:  # a remembered sum needs no descriptor (a cached rebuild opens nothing)
+            return known
         parent = open_in_root(self.fd, posixpath.dirname(rel) or "/", os.O_RDONLY | os.O_DIRECTORY)
         try:
             return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context,
                              memo=self.memo)  # fmt: skip
         finally:
             os.close(parent)
+
+    def _remembered(self, rel: str, st: os.stat_result) -> str | None:
+        """The sum ``entry_sum`` would take from the memo for this file (its key: ``rel`` and ``st``)."""
+        if self.memo is None or not stat.S_ISREG(st.st_mode) or st.st_size <= 0:
+            return None
+        return self.memo.get(SumMemo.key(rel, st))
 
     def _dangling_target(self, rel: str) -> str:
         """The in-root path a dangling symlink names (its parent resolved, then the link's text)."""

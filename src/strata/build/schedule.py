@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from strata.build.cache import BuildCache
 from strata.build.plan import Plan
 from strata.build.steps import Runner
-from strata.container.records import ContainerStore
 
 if TYPE_CHECKING:
     from strata.build.builder import Builder
@@ -30,9 +29,9 @@ class _Worker:
         self.b.stage_index = index
         self.b.engine = Engine(Path(b.engine.root))
         self.b.cache = BuildCache(self.b.engine)
-        store = ContainerStore(Path(b.engine.root))
         progress = b.progress
-        self.b.runner = Runner(self.b.engine, store, b.runner.network,
+        # the container records are opened by the first step that needs a container (cached steps never do)
+        self.b.runner = Runner(self.b.engine, None, b.runner.network,
                                sink=lambda stream, data: progress.output(index, stream, data))  # fmt: skip
         self.thread = threading.Thread(target=self._main, args=(index,), name=f"stage-{index}", daemon=True)
         self.error: BaseException | None = None
@@ -48,7 +47,7 @@ class _Worker:
         except BaseException as e:  # handed to the main thread
             self.error, self.failed_at = e, time.monotonic()
         finally:
-            b.runner.store.close()
+            b.runner.close()
             b.engine.close()
             with self.lock:
                 self.lock.notify_all()
@@ -72,14 +71,17 @@ def run_stages(b: Builder, plan: Plan) -> None:
                 failed = sorted((w for w in workers.values() if w.error is not None), key=lambda w: w.failed_at)
                 if failed:
                     raise failed[0].error  # type: ignore[misc]
-                if all(i in b.finished for i in plan.order):
-                    return
-                ready = _ready(plan, b, workers)
-                if not ready:
+                done = all(i in b.finished for i in plan.order)
+                ready = [] if done else _ready(plan, b, workers)
+                if not ready and not done:
                     # checked and waited under one hold of the lock: a stage finishing in between
                     # cannot go unnoticed (its notify would be lost, and the build idle for 0.1 s)
                     lock.wait(0.1)
                     continue
+            if done:  # each thread has only its connections left to close: the build ends after them
+                for w in workers.values():
+                    w.thread.join()
+                return
             for i in ready:
                 workers[i] = _Worker(b, i)
                 workers[i].start(plan, lock)

@@ -4,6 +4,7 @@ BuildArgs: declared ARGs, ``--build-arg`` overrides, meta ARGs before the first 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from strata.digest import Digest
@@ -77,11 +78,27 @@ class Stage:
         self.name = name  # lower-cased AS name, or its index
         self.image_id = image_id  # None: scratch, nothing yet
         self.config = config  # the running container config (Docker's runConfig)
-        self.doc = doc  # the current image's config document
+        self._doc = doc  # the current image's config document
+        self._load_doc: Callable[[], dict[str, Any]] | None = None
         self.args = args
         self.declared: dict[str, str | None] = declared if declared is not None else {}  # ARGs of this stage
         self.cmd_set = cmd_set
         self.author = author
+
+    @property
+    def doc(self) -> dict[str, Any] | None:
+        """The config document of the stage's image, read when first asked for (a cached step's
+        image is only read if a later step builds on it)."""
+        if self._load_doc is not None:
+            self._doc, self._load_doc = self._load_doc(), None
+        return self._doc
+
+    @doc.setter
+    def doc(self, value: dict[str, Any] | None) -> None:
+        self._doc, self._load_doc = value, None
+
+    def doc_from(self, load: Callable[[], dict[str, Any]]) -> None:
+        self._load_doc = load
 
     def shell(self) -> list[str]:
         return list(self.config.get("Shell") or DEFAULT_SHELL)

@@ -36,12 +36,29 @@ def _lc() -> Any:
 
 
 class Runner:
-    """Step containers of one stage; ``sink(stream, data)`` gets what a RUN prints."""
+    """Step containers of one stage; ``sink(stream, data)`` gets what a RUN prints. Without a
+    ``store``, the runner opens the container records itself when a step first needs a container
+    (a cached step never does) and ``close()`` closes them."""
 
-    def __init__(self, engine: Engine, store: ContainerStore, network: str = "default", sink: Sink | None = None) -> None:
-        self.engine, self.store, self.network, self.sink = engine, store, network, sink
+    def __init__(
+        self, engine: Engine, store: ContainerStore | None, network: str = "default", sink: Sink | None = None
+    ) -> None:
+        self.engine, self._store, self.network, self.sink = engine, store, network, sink
+        self._own_store = store is None
         self.active: Container | None = None  # the step container running now
         self.cancelled = False
+
+    @property
+    def store(self) -> ContainerStore:
+        if self._store is None:
+            self._store = ContainerStore(Path(self.engine.root))
+        return self._store
+
+    def close(self) -> None:
+        """The container records closed, if this runner opened them."""
+        if self._own_store and self._store is not None:
+            self._store.close()
+            self._store = None
 
     @contextmanager
     def container(
