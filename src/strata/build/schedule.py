@@ -47,7 +47,11 @@ class _Worker:
         except BaseException as e:  # handed to the main thread
             self.error, self.failed_at = e, time.monotonic()
         finally:
-            b.runner.close()
+            try:  # its step containers removed (after a failure too) before the thread ends
+                b.runner.close()
+            except BaseException as e:
+                if self.error is None:
+                    self.error, self.failed_at = e, time.monotonic()
             b.engine.close()
             with self.lock:
                 self.lock.notify_all()
@@ -61,6 +65,12 @@ def _ready(plan: Plan, b: Builder, started: dict[int, _Worker]) -> list[int]:
     return [i for i in plan.order if i not in started and plan.stages[i].deps <= set(b.finished)]
 
 
+def _raise_first(workers: dict[int, _Worker]) -> None:
+    failed = sorted((w for w in workers.values() if w.error is not None), key=lambda w: w.failed_at)
+    if failed:
+        raise failed[0].error  # type: ignore[misc]
+
+
 def run_stages(b: Builder, plan: Plan) -> None:
     """Every stage of ``plan.order`` built; the first failure (in time) is raised."""
     lock = threading.Condition()
@@ -68,9 +78,7 @@ def run_stages(b: Builder, plan: Plan) -> None:
     try:
         while True:
             with lock:
-                failed = sorted((w for w in workers.values() if w.error is not None), key=lambda w: w.failed_at)
-                if failed:
-                    raise failed[0].error  # type: ignore[misc]
+                _raise_first(workers)
                 done = all(i in b.finished for i in plan.order)
                 ready = [] if done else _ready(plan, b, workers)
                 if not ready and not done:
@@ -78,9 +86,10 @@ def run_stages(b: Builder, plan: Plan) -> None:
                     # cannot go unnoticed (its notify would be lost, and the build idle for 0.1 s)
                     lock.wait(0.1)
                     continue
-            if done:  # each thread has only its connections left to close: the build ends after them
+            if done:  # the threads may still be removing step containers: the build ends after them
                 for w in workers.values():
                     w.thread.join()
+                _raise_first(workers)
                 return
             for i in ready:
                 workers[i] = _Worker(b, i)

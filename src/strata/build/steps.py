@@ -47,6 +47,8 @@ class Runner:
         self._own_store = store is None
         self.active: Container | None = None  # the step container running now
         self.cancelled = False
+        self._removals: list[threading.Thread] = []  # step containers being removed behind the build
+        self._removal_errors: list[BaseException] = []
 
     @property
     def store(self) -> ContainerStore:
@@ -55,7 +57,8 @@ class Runner:
         return self._store
 
     def close(self) -> None:
-        """The container records closed, if this runner opened them."""
+        """The container records closed, if this runner opened them (removals waited for first)."""
+        self.wait_removals()
         if self._own_store and self._store is not None:
             self._store.close()
             self._store = None
@@ -92,15 +95,46 @@ class Runner:
         try:
             with not_durable():  # removed right after the step: a crash loses nothing it needs
                 c = _lc().create(self.store, opts)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        try:
+            self._fill_volumes(c, vol_binds)
+            yield c
+        finally:
+            self._remove_behind(c.id, scratch)
+
+    def _remove_behind(self, cid: str, scratch: Path) -> None:
+        """The step's container removed while the next step goes on (its image is committed, nothing
+        reads it again): ``runc delete``, the unmount and the tree's removal leave the critical path.
+        ``wait_removals`` (every stage ends with it, failed or not) waits for them and raises their error."""
+        t = threading.Thread(target=self._remove, args=(cid, scratch), name=f"remove-{cid[:12]}", daemon=True)
+        t.start()
+        self._removals.append(t)
+
+    def _remove(self, cid: str, scratch: Path) -> None:
+        import shutil
+
+        try:
+            store = ContainerStore(Path(self.engine.root))  # a connection of this thread's own
             try:
-                self._fill_volumes(c, vol_binds)
-                yield c
-            finally:
-                cur = self.store.by_id(c.id)
+                cur = store.by_id(cid)
                 if cur is not None:
-                    _lc().remove(self.store, cur, force=True)
+                    _lc().remove(store, cur, force=True)
+            finally:
+                store.close()
+        except BaseException as e:  # handed to wait_removals
+            self._removal_errors.append(e)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def wait_removals(self) -> None:
+        """Every step container this runner made is gone; the first failure to remove one is raised."""
+        while self._removals:
+            self._removals.pop(0).join()
+        if self._removal_errors:
+            error, self._removal_errors = self._removal_errors[0], []
+            raise error
 
     def _fill_volumes(self, c: Container, binds: list[Bind]) -> None:
         """Each volume's mount point made in the rootfs, its content copied to the volume."""
