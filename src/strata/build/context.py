@@ -173,7 +173,11 @@ class BuildContext:
             with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
                 sums.extend(pool.map(lambda e: self._walked_sum(*e), entries))
         else:
-            sums.extend(self._walked_sum(sub, sst) for sub, sst in entries)
+            last = _LastDir(self.fd)
+            try:
+                sums.extend(self._walked_sum(sub, sst, last) for sub, sst in entries)
+            finally:
+                last.close()
         return "dir", sums
 
     def _unknown_bytes(self, entries: list[tuple[str, os.stat_result]]) -> int:
@@ -182,9 +186,10 @@ class BuildContext:
         return sum(st.st_size for rel, st in entries
                    if stat.S_ISREG(st.st_mode) and (memo is None or not memo.has(SumMemo.key(rel, st))))  # fmt: skip
 
-    def _walked_sum(self, rel: str, st: os.stat_result) -> str:
+    def _walked_sum(self, rel: str, st: os.stat_result, last: _LastDir | None = None) -> str:
         """Docker hashes what a walked symlink resolves to (inside the root); a dangling one, and a
-        directory its context tar does not hold, as a path."""
+        directory its context tar does not hold, as a path. ``last``: a walk in one thread keeps its
+        directory open from one entry to the next."""
         if self.is_context and rel in self.implicit:
             return rel
         if stat.S_ISLNK(st.st_mode):
@@ -198,6 +203,9 @@ class BuildContext:
         known = self._remembered(rel, st)
         if known is not None:  # a remembered sum needs no descriptor (a cached rebuild opens nothing)
             return known
+        if last is not None:
+            return entry_sum(last.fd_of(posixpath.dirname(rel) or "/"), posixpath.basename(rel) or ".", rel or ".",
+                             st, from_context=self.is_context, memo=self.memo)  # fmt: skip
         parent = open_in_root(self.fd, posixpath.dirname(rel) or "/", os.O_RDONLY | os.O_DIRECTORY)
         try:
             return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context,
@@ -232,6 +240,25 @@ class BuildContext:
             os.close(fd)
         base = os.readlink(f"/proc/self/fd/{self.fd}")
         return "" if real == base else posixpath.relpath(real, base)
+
+
+class _LastDir:
+    """The descriptor of the directory the last entry was in (a walk visits a directory's entries in
+    a row), resolved inside the root as every lookup is."""
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_fd, self.rel, self.fd = root_fd, "", -1
+
+    def fd_of(self, rel: str) -> int:
+        if self.fd < 0 or rel != self.rel:
+            self.close()
+            self.fd, self.rel = open_in_root(self.root_fd, rel, os.O_RDONLY | os.O_DIRECTORY), rel
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _rules(root: Path, dockerfile: str | None) -> IgnoreRules:
