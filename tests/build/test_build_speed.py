@@ -1,16 +1,19 @@
 """What keeps ``strata build`` fast stays so, without changing what it does: a fully cached rebuild
-loads none of the machinery a step that runs needs (containers, tar, temporary files, dataclasses), and
-a cold multi-stage build, whose step containers are removed while the next steps go on, still leaves
-no container, directory or mount behind."""
+loads none of the machinery a step that runs needs (containers, tar, temporary files, dataclasses), a
+cold multi-stage build, whose step containers are removed while the next steps go on, still leaves no
+container, directory or mount behind, and the build cache's entries (hints: a lost one is a rebuilt
+step) are written without fsync while the image's blobs stay durable."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from build_helpers import Strata, mounts_under
 
 MULTISTAGE = """FROM strata-test/busybox:latest AS build
@@ -75,3 +78,18 @@ def test_cached_rebuild_loads_no_step_machinery(strata: Strata, busybox: str, tm
     assert sorted(modules & NOT_FOR_A_CACHED_REBUILD) == []
     shown = strata("build", "-t", "speed:1", str(ctx)).stdout
     assert shown.count(" ---> Using cache") == 10, shown
+
+
+def test_build_cache_entries_skip_fsync_and_blobs_do_not(strata: Strata, busybox: str, tmp_path: Path, root: Path) -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    ctx, trace = _ctx(tmp_path), tmp_path / "trace"
+    env = dict(os.environ, STRATA_ROOT=str(root))
+    subprocess.run(["strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync", "-o", str(trace), sys.executable,
+                    "-m", "strata", "build", "--no-cache", "-q", "-t", "speed:1", str(ctx)],
+                   capture_output=True, text=True, env=env, timeout=600, check=True)  # fmt: skip
+    paths = re.findall(r"f(?:data)?sync\(\d+<([^>]*)>", trace.read_text())
+    assert [p for p in paths if p.startswith(str(root / "buildcache"))] == []
+    assert any(p.startswith(str(root / "blobs")) for p in paths)
+    assert len(list((root / "buildcache").iterdir())) >= 10  # the entries are there all the same
+    assert strata("build", "-t", "speed:1", str(ctx)).stdout.count(" ---> Using cache") == 10
