@@ -96,7 +96,7 @@ def _wants_version(args: list[str]) -> bool:
 # read-only commands that print and exit: they run with the cyclic garbage collector off (start-up
 # allocates many objects and frees few, so a collection finds nearly nothing: a few percent of the run)
 _SHORT_LIVED = frozenset({"images", "ps", "inspect", "history"})
-_FAST_EXIT = _SHORT_LIVED | {"build"}
+_FAST_EXIT = _SHORT_LIVED | {"build"}  # skip the teardown too (build joins its threads, removes its files)
 
 
 def main(argv: list[str] | None = None) -> int:
