@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -58,6 +57,8 @@ def open_atomic(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[Bin
     An exception inside the block, or a failing flush, fsync or rename, removes the temp file and
     leaves ``path`` as it was. The parent directory must exist.
     """
+    import tempfile  # when a file is written (reading commands never load it)
+
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f"{TMP_PREFIX}{target.name}.")
     try:

@@ -1,6 +1,6 @@
 """A build's step containers are removed right after their step: their records are written without
-fsync (``atomicfile.not_durable``), while what the build keeps (blobs, layers, the build cache) stays
-durable. Seen from outside with strace, as a user's build runs."""
+fsync (``atomicfile.not_durable``), while what the build keeps (blobs, layers) stays durable (the
+build cache's entries are hints, written without fsync: tests/build/test_build_speed.py). Seen from outside with strace, as a user's build runs."""
 
 from __future__ import annotations
 

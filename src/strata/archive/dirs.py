@@ -18,11 +18,9 @@ import ctypes
 import errno
 import functools
 import os
-import shutil
 import stat
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from strata.archive.names import join_name
@@ -114,22 +112,29 @@ def remove_entry(parent_fd: int, name: str) -> bool:
     except FileNotFoundError:
         return False
     if stat.S_ISDIR(st.st_mode):
+        import shutil  # loaded when a tree goes (not by every user of open_in_root)
+
         shutil.rmtree(name, dir_fd=parent_fd)
         return True
     os.unlink(name, dir_fd=parent_fd)
     return False
 
 
-@dataclass
 class Entry:
     """One entry of ``walk_tree``. ``parent_fd`` (and ``fd``, a directory's own descriptor) are valid
     until the walk moves on; use them with ``dir_fd=``/``src_dir_fd=`` and never close them."""
 
-    parts: tuple[str, ...]
-    parent_fd: int
-    st: os.stat_result
-    fd: int | None = None  # set for directories: the walk enters them through this descriptor
-    names: list[str] = field(default_factory=list)  # a directory's children, in the order walked
+    __slots__ = ("fd", "names", "parent_fd", "parts", "st")
+
+    def __init__(
+        self, parts: tuple[str, ...], parent_fd: int, st: os.stat_result, fd: int | None = None,
+        names: list[str] | None = None,
+    ) -> None:  # fmt: skip
+        self.parts = parts
+        self.parent_fd = parent_fd
+        self.st = st
+        self.fd = fd  # set for directories: the walk enters them through this descriptor
+        self.names: list[str] = names if names is not None else []  # a directory's children, in the order walked
 
     @property
     def name(self) -> str:

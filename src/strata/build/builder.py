@@ -225,7 +225,8 @@ class Builder:
         if key is not None:
             self.cache.put(key, image_id)
         stage.image_id = image_id
-        stage.doc = dict(self.engine.image_config(image_id).data)
+        engine = self.engine
+        stage.doc_from(lambda: dict(engine.image_config(image_id).data))
 
     def commit_metadata(self, stage: Stage, ins: Instruction, words: list[str]) -> None:
         comment = metadata_comment(ins.cmd, stage.config, words)

@@ -1,6 +1,8 @@
 """The build cache: a step is reused when its parent image and its container config (the command
 with the ``#(nop)`` comment, COPY's content hash, the build args of a RUN) are the same, as
-Docker's classic builder decides it. Entries are small files under ``<root>/buildcache/``."""
+Docker's classic builder decides it. Entries are small files under ``<root>/buildcache/``, written
+without fsync: an entry a crash loses or leaves empty is a cache miss (a step built again), never a
+wrong hit (an entry names an image, looked up in the store before it is used)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strata.atomicfile import write_bytes_atomic
+from strata.atomicfile import not_durable, write_bytes_atomic
 from strata.digest import Digest
 from strata.errors import StrataError
 
@@ -50,8 +52,10 @@ class BuildCache:
 
     def remember_sources(self, image_id: Digest | None, srcs: list[str], rels: list[str], digest: str) -> None:
         self.dir.mkdir(exist_ok=True)
-        write_bytes_atomic(self._memo_path(image_id, srcs), json.dumps([rels, digest]).encode())
+        with not_durable():
+            write_bytes_atomic(self._memo_path(image_id, srcs), json.dumps([rels, digest]).encode())
 
     def put(self, key: str, image_id: Digest) -> None:
         self.dir.mkdir(exist_ok=True)
-        write_bytes_atomic(self.dir / key, str(image_id).encode())
+        with not_durable():
+            write_bytes_atomic(self.dir / key, str(image_id).encode())

@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +53,9 @@ class BuildContext:
     @classmethod
     def from_tar(cls, stream: Any, tmp: Path, dockerfile: str | None) -> BuildContext:
         """Extract a context tar (any compression) streamed from ``stream``; ``tmp`` holds it."""
+        import shutil
+        import tempfile
+
         from strata.archive.apply import apply_tar
 
         scratch = Path(tempfile.mkdtemp(dir=tmp, prefix="build-context-"))
@@ -70,6 +71,8 @@ class BuildContext:
             self.memo.save()
         os.close(self.fd)
         if self._scratch is not None:
+            import shutil
+
             shutil.rmtree(self._scratch, ignore_errors=True)
 
     def read_file(self, rel: str) -> bytes | None:
@@ -170,7 +173,11 @@ class BuildContext:
             with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
                 sums.extend(pool.map(lambda e: self._walked_sum(*e), entries))
         else:
-            sums.extend(self._walked_sum(sub, sst) for sub, sst in entries)
+            last = _LastDir(self.fd)
+            try:
+                sums.extend(self._walked_sum(sub, sst, last) for sub, sst in entries)
+            finally:
+                last.close()
         return "dir", sums
 
     def _unknown_bytes(self, entries: list[tuple[str, os.stat_result]]) -> int:
@@ -179,9 +186,10 @@ class BuildContext:
         return sum(st.st_size for rel, st in entries
                    if stat.S_ISREG(st.st_mode) and (memo is None or not memo.has(SumMemo.key(rel, st))))  # fmt: skip
 
-    def _walked_sum(self, rel: str, st: os.stat_result) -> str:
+    def _walked_sum(self, rel: str, st: os.stat_result, last: _LastDir | None = None) -> str:
         """Docker hashes what a walked symlink resolves to (inside the root); a dangling one, and a
-        directory its context tar does not hold, as a path."""
+        directory its context tar does not hold, as a path. ``last``: a walk in one thread keeps its
+        directory open from one entry to the next."""
         if self.is_context and rel in self.implicit:
             return rel
         if stat.S_ISLNK(st.st_mode):
@@ -192,12 +200,24 @@ class BuildContext:
             target = stat_in_root(self.fd, rel, follow=False)
             assert target is not None
             st = target
+        known = self._remembered(rel, st)
+        if known is not None:  # a remembered sum needs no descriptor (a cached rebuild opens nothing)
+            return known
+        if last is not None:
+            return entry_sum(last.fd_of(posixpath.dirname(rel) or "/"), posixpath.basename(rel) or ".", rel or ".",
+                             st, from_context=self.is_context, memo=self.memo)  # fmt: skip
         parent = open_in_root(self.fd, posixpath.dirname(rel) or "/", os.O_RDONLY | os.O_DIRECTORY)
         try:
             return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context,
                              memo=self.memo)  # fmt: skip
         finally:
             os.close(parent)
+
+    def _remembered(self, rel: str, st: os.stat_result) -> str | None:
+        """The sum ``entry_sum`` would take from the memo for this file (its key: ``rel`` and ``st``)."""
+        if self.memo is None or not stat.S_ISREG(st.st_mode) or st.st_size <= 0:
+            return None
+        return self.memo.get(SumMemo.key(rel, st))
 
     def _dangling_target(self, rel: str) -> str:
         """The in-root path a dangling symlink names (its parent resolved, then the link's text)."""
@@ -220,6 +240,25 @@ class BuildContext:
             os.close(fd)
         base = os.readlink(f"/proc/self/fd/{self.fd}")
         return "" if real == base else posixpath.relpath(real, base)
+
+
+class _LastDir:
+    """The descriptor of the directory the last entry was in (a walk visits a directory's entries in
+    a row), resolved inside the root as every lookup is."""
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_fd, self.rel, self.fd = root_fd, "", -1
+
+    def fd_of(self, rel: str) -> int:
+        if self.fd < 0 or rel != self.rel:
+            self.close()
+            self.fd, self.rel = open_in_root(self.root_fd, rel, os.O_RDONLY | os.O_DIRECTORY), rel
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _rules(root: Path, dockerfile: str | None) -> IgnoreRules:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -177,6 +175,9 @@ class CopyStep:
         """ADD's URLs downloaded into a scratch tree (each in its own directory: names may repeat)."""
         if not all(is_url(src) for src in self.srcs):
             raise StrataError("strata build cannot mix URLs and local sources in one ADD")
+        import shutil  # here and below: a cached COPY never loads them
+        import tempfile
+
         scratch = Path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-url-"))
         try:
             names = []
@@ -199,6 +200,9 @@ class CopyStep:
     @contextmanager
     def _heredoc_tree(self) -> Iterator[BuildContext]:
         """``COPY <<EOF /dest`` (BuildKit): each heredoc is a file of that name, mode 0644."""
+        import shutil
+        import tempfile
+
         scratch = Path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-heredoc-"))
         try:
             for doc in self.ins.heredocs:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
 
 __all__ = ["IgnoreRules", "pattern_regex", "read_patterns"]
 
@@ -63,12 +62,11 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out + "$", re.DOTALL)
 
 
-@dataclass(frozen=True)
 class _Pattern:
-    text: str
-    exclusion: bool
-    regex: re.Pattern[str]
-    depth: int
+    __slots__ = ("depth", "exclusion", "regex", "text")
+
+    def __init__(self, text: str, exclusion: bool, regex: re.Pattern[str], depth: int) -> None:
+        self.text, self.exclusion, self.regex, self.depth = text, exclusion, regex, depth
 
 
 class IgnoreRules:

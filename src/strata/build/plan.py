@@ -5,34 +5,32 @@ in file order over the stages that run, so ``Step N/M`` counts what is built."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from strata.dockerfile import Instruction, expand
 from strata.errors import StrataError
 
 __all__ = ["Plan", "StagePlan", "make_plan"]
 
 
-@dataclass
 class StagePlan:
-    index: int
-    name: str  # the lower-cased AS name, or "" for none
-    instructions: list[Instruction]
-    deps: set[int] = field(default_factory=set)
-    first_step: int = 0  # the number of its FROM step
+    def __init__(self, index: int, name: str, instructions: list[Instruction]) -> None:
+        self.index = index
+        self.name = name  # the lower-cased AS name, or "" for none
+        self.instructions = instructions
+        self.deps: set[int] = set()
+        self.first_step = 0  # the number of its FROM step
 
     @property
     def key(self) -> str:
         return self.name or str(self.index)
 
 
-@dataclass
 class Plan:
-    meta: list[Instruction]
-    stages: list[StagePlan]
-    order: list[int]  # the stages that run, in file order
-    target: int
-    total: int
+    def __init__(self, meta: list[Instruction], stages: list[StagePlan], order: list[int], target: int, total: int) -> None:
+        self.meta = meta
+        self.stages = stages
+        self.order = order  # the stages that run, in file order
+        self.target = target
+        self.total = total
 
 
 def _stage_ref(stages: list[StagePlan], before: int, name: str, *, by_index: bool) -> int | None:

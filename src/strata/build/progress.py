@@ -6,10 +6,8 @@ in place on a terminal (BuildKit's), one line per step with its time, the runnin
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import IO, TextIO
 
 __all__ = ["ClassicProgress", "Progress", "TtyProgress"]
@@ -50,6 +48,8 @@ class _Buffer:
     def add(self, kind: str, data: bytes) -> None:
         self.size += len(data)
         if self.file is None and self.size > 1 << 20:
+            import tempfile  # past 1 MiB only (a cached rebuild never loads it)
+
             self.file = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - closed by replay()
         if self.file is not None:
             head = kind.encode() + b" " + str(len(data)).encode() + b"\n"
@@ -150,15 +150,13 @@ class ClassicProgress(Progress):
                     write_all(self.quiet_errors, data)
 
 
-@dataclass
 class _Step:
-    label: str
-    start: float
-    end: float | None = None
-    cached: bool = False
-    failed: bool = False
-    tail: list[str] = field(default_factory=list)
-    partial: str = ""
+    def __init__(self, label: str, start: float, end: float | None = None) -> None:
+        self.label, self.start, self.end = label, start, end
+        self.cached = False
+        self.failed = False
+        self.tail: list[str] = []
+        self.partial = ""
 
 
 class TtyProgress(Progress):

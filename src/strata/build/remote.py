@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import shutil
 from pathlib import Path
 
 from strata.errors import StrataError
@@ -35,6 +34,7 @@ def _filename(url: str, disposition: str | None) -> str:
 def download(url: str, dest_dir: Path) -> str:
     """Fetch ``url`` into ``dest_dir``; the file's name."""
     import email.utils  # the http machinery only for builds that fetch
+    import shutil
     import urllib.error
     import urllib.request
 

@@ -4,24 +4,15 @@ network), attached to the build's output; its filesystem changes become the step
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strata.build.mounts import (
-    RunMount,
-    made_mount_points,
-    mount_binds,
-    mount_keys,
-    parse_mount,
-    remove_mount_points,
-)
 from strata.build.state import BuildError, Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError
 
 if TYPE_CHECKING:
     from strata.build.builder import Builder
+    from strata.build.mounts import RunMount
 
 __all__ = ["run_command", "run_step"]
 
@@ -47,6 +38,8 @@ def _flags(ins: Instruction) -> tuple[list[RunMount], str | None]:
     network = None
     for name, value in ins.flags:
         if name == "mount":
+            from strata.build.mounts import parse_mount  # a RUN without --mount never loads it
+
             try:
                 mounts.append(parse_mount(value or ""))
             except DockerfileError as e:
@@ -71,7 +64,12 @@ def run_step(b: Builder, stage: Stage, ins: Instruction) -> None:
     save_cmd = [f"|{len(history)}", *history, *cmd] if stage.run_args() else cmd
     cc = stage.copy_config()
     cc["Cmd"], cc["Entrypoint"] = save_cmd, None
-    key = b.cached(stage, cc, extra=[f"{k}={v}" for k, v in ins.flags] + mount_keys(b, mounts))
+    extra = [f"{k}={v}" for k, v in ins.flags]
+    if mounts:  # what the mounts show is part of the key (a RUN without --mount never loads them)
+        from strata.build.mounts import mount_keys
+
+        extra += mount_keys(b, mounts)
+    key = b.cached(stage, cc, extra=extra)
     if key is None:
         return
     run_cfg = stage.copy_config()
@@ -84,6 +82,11 @@ def _execute(
     b: Builder, stage: Stage, cc: dict[str, Any], run_cfg: dict[str, Any],
     flags: tuple[list[RunMount], str | None], key: str,
 ) -> None:  # fmt: skip
+
+    import shutil  # a RUN that runs (a cached one does not)
+    import tempfile
+
+    from strata.build.mounts import made_mount_points, mount_binds, remove_mount_points
 
     cmd = list(run_cfg["Cmd"])
     mounts, network = flags

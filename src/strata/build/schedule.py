@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from strata.build.cache import BuildCache
 from strata.build.plan import Plan
 from strata.build.steps import Runner
-from strata.container.records import ContainerStore
 
 if TYPE_CHECKING:
     from strata.build.builder import Builder
@@ -30,9 +29,9 @@ class _Worker:
         self.b.stage_index = index
         self.b.engine = Engine(Path(b.engine.root))
         self.b.cache = BuildCache(self.b.engine)
-        store = ContainerStore(Path(b.engine.root))
         progress = b.progress
-        self.b.runner = Runner(self.b.engine, store, b.runner.network,
+        # the container records are opened by the first step that needs a container (cached steps never do)
+        self.b.runner = Runner(self.b.engine, None, b.runner.network,
                                sink=lambda stream, data: progress.output(index, stream, data))  # fmt: skip
         self.thread = threading.Thread(target=self._main, args=(index,), name=f"stage-{index}", daemon=True)
         self.error: BaseException | None = None
@@ -48,7 +47,11 @@ class _Worker:
         except BaseException as e:  # handed to the main thread
             self.error, self.failed_at = e, time.monotonic()
         finally:
-            b.runner.store.close()
+            try:  # its step containers removed (after a failure too) before the thread ends
+                b.runner.close()
+            except BaseException as e:
+                if self.error is None:
+                    self.error, self.failed_at = e, time.monotonic()
             b.engine.close()
             with self.lock:
                 self.lock.notify_all()
@@ -62,6 +65,12 @@ def _ready(plan: Plan, b: Builder, started: dict[int, _Worker]) -> list[int]:
     return [i for i in plan.order if i not in started and plan.stages[i].deps <= set(b.finished)]
 
 
+def _raise_first(workers: dict[int, _Worker]) -> None:
+    failed = sorted((w for w in workers.values() if w.error is not None), key=lambda w: w.failed_at)
+    if failed:
+        raise failed[0].error  # type: ignore[misc]
+
+
 def run_stages(b: Builder, plan: Plan) -> None:
     """Every stage of ``plan.order`` built; the first failure (in time) is raised."""
     lock = threading.Condition()
@@ -69,17 +78,19 @@ def run_stages(b: Builder, plan: Plan) -> None:
     try:
         while True:
             with lock:
-                failed = sorted((w for w in workers.values() if w.error is not None), key=lambda w: w.failed_at)
-                if failed:
-                    raise failed[0].error  # type: ignore[misc]
-                if all(i in b.finished for i in plan.order):
-                    return
-                ready = _ready(plan, b, workers)
-                if not ready:
+                _raise_first(workers)
+                done = all(i in b.finished for i in plan.order)
+                ready = [] if done else _ready(plan, b, workers)
+                if not ready and not done:
                     # checked and waited under one hold of the lock: a stage finishing in between
                     # cannot go unnoticed (its notify would be lost, and the build idle for 0.1 s)
                     lock.wait(0.1)
                     continue
+            if done:  # the threads may still be removing step containers: the build ends after them
+                for w in workers.values():
+                    w.thread.join()
+                _raise_first(workers)
+                return
             for i in ready:
                 workers[i] = _Worker(b, i)
                 workers[i].start(plan, lock)

@@ -4,7 +4,7 @@ BuildArgs: declared ARGs, ``--build-arg`` overrides, meta ARGs before the first 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from strata.digest import Digest
@@ -24,29 +24,40 @@ PREDEFINED_ARGS = frozenset({
 })  # fmt: skip
 
 
-@dataclass
 class BuildOptions:
-    context: str = "."  # a directory, or "-" for a tar on stdin
-    dockerfile: str | None = None  # a path; "-" reads it from stdin
-    tags: list[str] = field(default_factory=list)
-    build_args: dict[str, str | None] = field(default_factory=dict)
-    target: str | None = None
-    no_cache: bool = False
-    pull: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    quiet: bool = False
-    network: str = "default"
-    platform: str | None = None  # --platform: what a pull fetches
-    secrets: dict[str, str] = field(default_factory=dict)  # --secret: id -> file, for RUN --mount=type=secret
+    """What ``strata build`` was asked (a plain class: ``dataclasses`` costs a cached rebuild its
+    import of ``inspect``)."""
+
+    def __init__(
+        self, context: str = ".", dockerfile: str | None = None, tags: list[str] | None = None,
+        build_args: dict[str, str | None] | None = None, target: str | None = None, no_cache: bool = False,
+        pull: bool = False, labels: dict[str, str] | None = None, quiet: bool = False, network: str = "default",
+        platform: str | None = None, secrets: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        self.context = context  # a directory, or "-" for a tar on stdin
+        self.dockerfile = dockerfile  # a path; "-" reads it from stdin
+        self.tags = tags if tags is not None else []
+        self.build_args = build_args if build_args is not None else {}
+        self.target = target
+        self.no_cache = no_cache
+        self.pull = pull
+        self.labels = labels if labels is not None else {}
+        self.quiet = quiet
+        self.network = network
+        self.platform = platform  # --platform: what a pull fetches
+        self.secrets = secrets if secrets is not None else {}  # --secret: id -> file, for RUN --mount=type=secret
 
 
-@dataclass
 class BuildArgs:
     """The ``--build-arg`` values and what the Dockerfile declared (meta: before the first FROM)."""
 
-    options: dict[str, str | None]
-    meta: dict[str, str | None] = field(default_factory=dict)
-    referenced: set[str] = field(default_factory=set)
+    def __init__(
+        self, options: dict[str, str | None], meta: dict[str, str | None] | None = None,
+        referenced: set[str] | None = None,
+    ) -> None:  # fmt: skip
+        self.options = options
+        self.meta: dict[str, str | None] = meta if meta is not None else {}
+        self.referenced: set[str] = referenced if referenced is not None else set()
 
     def value(self, key: str, default: str | None) -> str | None:
         given = self.options.get(key)
@@ -60,16 +71,35 @@ class BuildArgs:
         return sorted(k for k in self.options if k not in self.referenced and k not in PREDEFINED_ARGS)
 
 
-@dataclass
 class Stage:
-    name: str  # lower-cased AS name, or its index
-    image_id: Digest | None  # None: scratch, nothing yet
-    config: dict[str, Any]  # the running container config (Docker's runConfig)
-    doc: dict[str, Any] | None  # the current image's config document
-    args: BuildArgs
-    declared: dict[str, str | None] = field(default_factory=dict)  # ARGs of this stage (defaults)
-    cmd_set: bool = False
-    author: str = ""
+    def __init__(
+        self, name: str, image_id: Digest | None, config: dict[str, Any], doc: dict[str, Any] | None,
+        args: BuildArgs, declared: dict[str, str | None] | None = None, cmd_set: bool = False, author: str = "",
+    ) -> None:  # fmt: skip
+        self.name = name  # lower-cased AS name, or its index
+        self.image_id = image_id  # None: scratch, nothing yet
+        self.config = config  # the running container config (Docker's runConfig)
+        self._doc = doc  # the current image's config document
+        self._load_doc: Callable[[], dict[str, Any]] | None = None
+        self.args = args
+        self.declared: dict[str, str | None] = declared if declared is not None else {}  # ARGs of this stage
+        self.cmd_set = cmd_set
+        self.author = author
+
+    @property
+    def doc(self) -> dict[str, Any] | None:
+        """The config document of the stage's image, read when first asked for (a cached step's
+        image is only read if a later step builds on it)."""
+        if self._load_doc is not None:
+            self._doc, self._load_doc = self._load_doc(), None
+        return self._doc
+
+    @doc.setter
+    def doc(self, value: dict[str, Any] | None) -> None:
+        self._doc, self._load_doc = value, None
+
+    def doc_from(self, load: Callable[[], dict[str, Any]]) -> None:
+        self._load_doc = load
 
     def shell(self) -> list[str]:
         return list(self.config.get("Shell") or DEFAULT_SHELL)

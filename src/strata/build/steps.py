@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,12 +36,32 @@ def _lc() -> Any:
 
 
 class Runner:
-    """Step containers of one stage; ``sink(stream, data)`` gets what a RUN prints."""
+    """Step containers of one stage; ``sink(stream, data)`` gets what a RUN prints. Without a
+    ``store``, the runner opens the container records itself when a step first needs a container
+    (a cached step never does) and ``close()`` closes them."""
 
-    def __init__(self, engine: Engine, store: ContainerStore, network: str = "default", sink: Sink | None = None) -> None:
-        self.engine, self.store, self.network, self.sink = engine, store, network, sink
+    def __init__(
+        self, engine: Engine, store: ContainerStore | None, network: str = "default", sink: Sink | None = None
+    ) -> None:
+        self.engine, self._store, self.network, self.sink = engine, store, network, sink
+        self._own_store = store is None
         self.active: Container | None = None  # the step container running now
         self.cancelled = False
+        self._removals: list[threading.Thread] = []  # step containers being removed behind the build
+        self._removal_errors: list[BaseException] = []
+
+    @property
+    def store(self) -> ContainerStore:
+        if self._store is None:
+            self._store = ContainerStore(Path(self.engine.root))
+        return self._store
+
+    def close(self) -> None:
+        """The container records closed, if this runner opened them (removals waited for first)."""
+        self.wait_removals()
+        if self._own_store and self._store is not None:
+            self._store.close()
+            self._store = None
 
     @contextmanager
     def container(
@@ -53,7 +71,10 @@ class Runner:
         """A created (not started) container of ``parent`` with the step's config; always removed.
         ``volumes``: the config's VOLUMEs are mounted from scratch copies (what a RUN writes there
         is not kept, as in Docker) and their mount points exist in the rootfs."""
-        from strata.container.spec import Bind  # loaded by a step that runs (a cached one does not)
+        import shutil  # these, like the container machinery, only for a step that runs
+        import tempfile
+
+        from strata.container.spec import Bind
         from strata.container.volumes import MountSpec
 
         lowers = self.engine.layer_dirs(parent) if parent is not None else []
@@ -74,20 +95,53 @@ class Runner:
         try:
             with not_durable():  # removed right after the step: a crash loses nothing it needs
                 c = _lc().create(self.store, opts)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        try:
+            self._fill_volumes(c, vol_binds)
+            yield c
+        finally:
+            self._remove_behind(c.id, scratch)
+
+    def _remove_behind(self, cid: str, scratch: Path) -> None:
+        """The step's container removed while the next step goes on (its image is committed, nothing
+        reads it again): ``runc delete``, the unmount and the tree's removal leave the critical path.
+        ``wait_removals`` (every stage ends with it, failed or not) waits for them and raises their error."""
+        t = threading.Thread(target=self._remove, args=(cid, scratch), name=f"remove-{cid[:12]}", daemon=True)
+        t.start()
+        self._removals.append(t)
+
+    def _remove(self, cid: str, scratch: Path) -> None:
+        import shutil
+
+        try:
+            store = ContainerStore(Path(self.engine.root))  # a connection of this thread's own
             try:
-                self._fill_volumes(c, vol_binds)
-                yield c
-            finally:
-                cur = self.store.by_id(c.id)
+                cur = store.by_id(cid)
                 if cur is not None:
-                    _lc().remove(self.store, cur, force=True)
+                    _lc().remove(store, cur, force=True)
+            finally:
+                store.close()
+        except BaseException as e:  # handed to wait_removals
+            self._removal_errors.append(e)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def wait_removals(self) -> None:
+        """Every step container this runner made is gone; the first failure to remove one is raised."""
+        while self._removals:
+            self._removals.pop(0).join()
+        if self._removal_errors:
+            error, self._removal_errors = self._removal_errors[0], []
+            raise error
 
     def _fill_volumes(self, c: Container, binds: list[Bind]) -> None:
         """Each volume's mount point made in the rootfs, its content copied to the volume."""
         if not binds:
             return
+        import shutil
+
         root_fd = os.open(self.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             for bind in binds:
@@ -177,6 +231,9 @@ class Runner:
     ) -> Digest:
         """The new image: ``parent`` + the container's changes (an empty layer when nothing changed);
         ``config_for(empty_layer)`` gives its config document."""
+        import shutil
+        import tempfile
+
         from strata.build.layerstore import commit_layer
         from strata.container.changes import staged_upper
 

@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from strata.atomicfile import write_bytes_atomic
+from strata.atomicfile import not_durable, write_bytes_atomic
 
 __all__ = ["SumMemo"]
 
@@ -65,7 +65,8 @@ class SumMemo:
                 return
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                write_bytes_atomic(self.path, json.dumps(self.used, separators=(",", ":")).encode())
+                with not_durable():  # a crash leaves the previous sums or none: a rehash, never a wrong sum
+                    write_bytes_atomic(self.path, json.dumps(self.used, separators=(",", ":")).encode())
             except OSError:
                 pass  # a cache: a build never fails for it
             self.dirty = False

@@ -12,6 +12,7 @@ import os
 import pwd
 import stat
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from strata.build.summemo import SumMemo
 
@@ -28,11 +29,19 @@ def _mode(st: os.stat_result) -> int:
     return mode | (kind if kind in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK, stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK) else 0)
 
 
-def _owner_name(ident: int, lookup: Callable[[int], str]) -> str:
+_NAMES: dict[tuple[str, int], str] = {}  # the host's user and group names, looked up once a build
+
+
+def _owner_name(kind: str, ident: int, lookup: Callable[[int], str]) -> str:
+    known = _NAMES.get((kind, ident))
+    if known is not None:
+        return known
     try:
-        return lookup(ident)
+        name = lookup(ident)
     except (KeyError, OverflowError):
-        return ""
+        name = ""
+    _NAMES[(kind, ident)] = name
+    return name
 
 
 def entry_sum(
@@ -54,25 +63,35 @@ def entry_sum(
         ("uid", "0" if from_context else str(st.st_uid)), ("gid", "0" if from_context else str(st.st_gid)),
         ("size", str(size)),
         ("typeflag", _TYPEFLAGS.get(stat.S_IFMT(st.st_mode), "0")), ("linkname", link),
-        ("uname", "" if from_context else _owner_name(st.st_uid, lambda u: pwd.getpwuid(u).pw_name)),
-        ("gname", "" if from_context else _owner_name(st.st_gid, lambda g: grp.getgrgid(g).gr_name)),
+        ("uname", "" if from_context else _owner_name("u", st.st_uid, lambda u: pwd.getpwuid(u).pw_name)),
+        ("gname", "" if from_context else _owner_name("g", st.st_gid, lambda g: grp.getgrgid(g).gr_name)),
         ("devmajor", str(dev[0])), ("devminor", str(dev[1])),
     ]  # fmt: skip
     h = hashlib.sha256()
     for key, value in fields:
         h.update(key.encode() + value.encode("utf-8", "surrogateescape"))
-    if not stat.S_ISLNK(st.st_mode):
+    if stat.S_ISREG(st.st_mode) and size > 0:
+        _file_rest(h, dir_fd, name)
+    elif not stat.S_ISLNK(st.st_mode):
         cap = _capability(dir_fd, name)
         if cap is not None:
             h.update(b"security.capability" + cap)
-    if stat.S_ISREG(st.st_mode) and size > 0:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-        with os.fdopen(fd, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
     if memo is not None and memo_key:
         memo.put(memo_key, h.hexdigest())
     return h.hexdigest()
+
+
+def _file_rest(h: Any, dir_fd: int, name: str) -> None:
+    """A regular file's capability xattr, then its content, through one descriptor (a file with
+    content must open; an empty one is hashed without, as before, by ``_capability``)."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            h.update(b"security.capability" + os.getxattr(fd, "security.capability"))
+        except OSError:
+            pass
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
 
 
 def _capability(dir_fd: int, name: str) -> bytes | None:

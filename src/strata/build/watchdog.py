@@ -5,12 +5,15 @@ session of its own: it waits on the build's pidfd and, once the build is gone, r
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from strata.container.records import ContainerStore, pid_alive, process_start
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["BUILDER_LABEL", "ensure", "reap_after", "reap_orphans"]
 
@@ -57,6 +60,8 @@ def ensure(root: Path | str) -> None:
         if key in _started:
             return
         _started.add(key)
+        import subprocess  # with the first step container (a cached rebuild starts none)
+
         pid = os.getpid()
         _children.append(subprocess.Popen(
             [sys.executable, "-c", _WATCHER, str(pid), str(process_start(pid)), key],

@@ -96,6 +96,7 @@ def _wants_version(args: list[str]) -> bool:
 # read-only commands that print and exit: they run with the cyclic garbage collector off (start-up
 # allocates many objects and frees few, so a collection finds nearly nothing: a few percent of the run)
 _SHORT_LIVED = frozenset({"images", "ps", "inspect", "history"})
+_FAST_EXIT = _SHORT_LIVED | {"build"}  # skip the teardown too (build joins its threads, removes its files)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +142,7 @@ def _short_lived(args: list[str]) -> bool:
     if _wants_version(args):
         return True
     parser = sys.modules.get("strata.cli.parser")  # not loaded: main() stopped before parsing
-    return parser is not None and parser.command_word(args) in _SHORT_LIVED
+    return parser is not None and parser.command_word(args) in _FAST_EXIT
 
 
 def _main(args_list: list[str], collect: bool) -> int:

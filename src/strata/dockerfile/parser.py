@@ -5,7 +5,6 @@ continuations, heredocs (``<<EOF`` as BuildKit reads them) and each instruction'
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from strata.dockerfile.errors import DockerfileError, ParseError
 from strata.dockerfile.words import json_array, name_values, parse_words, split_flags
@@ -20,25 +19,29 @@ _DIRECTIVE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*
 _HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 
 
-@dataclass
-class Heredoc:
-    name: str
-    content: str  # every line, each ending in a newline
-    expand: bool  # an unquoted name: the shell expands variables in the body
-    chomp: bool  # <<-: leading tabs removed
+class Heredoc:  # plain classes here: ``dataclasses`` (with ``inspect``) is a fifth of a cached build's imports
+    def __init__(self, name: str, content: str, expand: bool, chomp: bool) -> None:
+        self.name = name
+        self.content = content  # every line, each ending in a newline
+        self.expand = expand  # an unquoted name: the shell expands variables in the body
+        self.chomp = chomp  # <<-: leading tabs removed
 
 
-@dataclass
 class Instruction:
-    cmd: str  # lower case
-    original: str  # the instruction as written, continuations joined (Docker's Step line)
-    line: int  # where it starts (1-based)
-    flags: list[tuple[str, str | None]] = field(default_factory=list)
-    args: list[str] = field(default_factory=list)
-    json: bool = False
-    rest: str = ""  # the text after the flags
-    heredocs: list[Heredoc] = field(default_factory=list)
-    sub: Instruction | None = None  # ONBUILD's trigger
+    def __init__(
+        self, cmd: str, original: str, line: int, flags: list[tuple[str, str | None]] | None = None,
+        args: list[str] | None = None, json: bool = False, rest: str = "", heredocs: list[Heredoc] | None = None,
+        sub: Instruction | None = None,
+    ) -> None:  # fmt: skip
+        self.cmd = cmd  # lower case
+        self.original = original  # the instruction as written, continuations joined (Docker's Step line)
+        self.line = line  # where it starts (1-based)
+        self.flags: list[tuple[str, str | None]] = flags if flags is not None else []
+        self.args: list[str] = args if args is not None else []
+        self.json = json
+        self.rest = rest  # the text after the flags
+        self.heredocs: list[Heredoc] = heredocs if heredocs is not None else []
+        self.sub = sub  # ONBUILD's trigger
 
     def flag(self, name: str) -> str | None:
         """The last value of ``--name`` (``""`` for a bare flag), None when absent."""
@@ -49,11 +52,11 @@ class Instruction:
         return [v or "" for k, v in self.flags if k == name]
 
 
-@dataclass
 class Dockerfile:
-    instructions: list[Instruction]
-    escape: str = "\\"
-    directives: dict[str, str] = field(default_factory=dict)
+    def __init__(self, instructions: list[Instruction], escape: str = "\\", directives: dict[str, str] | None = None) -> None:
+        self.instructions = instructions
+        self.escape = escape
+        self.directives: dict[str, str] = directives if directives is not None else {}
 
 
 def _directives(lines: list[str]) -> tuple[dict[str, str], int]:
