@@ -5,6 +5,7 @@ plain answer (a signature S3 refuses, a proxy in the environment) goes to botoco
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,13 +71,13 @@ def test_a_refused_signature_goes_to_botocore_and_is_signed_again(s3: S3Driver, 
     fast = s3.bucket.fast
     assert fast is not None
     key = s3._key("/b/link")
-    signed_at, url = fast._urls["GET"][key]
-    fast._urls["GET"][key] = (signed_at, url.replace("Signature=", "Signature=0"))  # S3 answers 403
+    target = fast._targets["GET"][key]
+    target.path = target.path.replace("Signature=", "Signature=0")  # S3 answers 403
     counting = _Counting(s3, monkeypatch)
     s3.put_content("/b/link", b"second")
     assert s3.get_content("/b/link") == b"second"
     assert counting.calls == ["get_object"]  # botocore answered the refused one
-    assert key not in fast._urls["GET"]
+    assert key not in fast._targets["GET"]
     assert s3.get_content("/b/link") == b"second"
     assert counting.calls == ["get_object"]  # a new URL, fast again
 
@@ -91,3 +92,18 @@ def test_an_endpoint_behind_a_proxy_is_left_to_botocore(s3: S3Driver, monkeypatc
     assert drv.bucket.fast is not None
     with pytest.raises(Unanswered):
         drv.bucket.fast.get(drv._key("/c/link"))
+
+
+def test_a_kept_connection_the_server_closed_is_opened_again(s3: S3Driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    s3.put_content("/d/link", b"kept")
+    assert s3.get_content("/d/link") == b"kept"
+    fast = s3.bucket.fast
+    assert fast is not None
+    (conn,) = fast._local.conns.values()
+    assert conn.sock is not None
+    conn.sock.shutdown(socket.SHUT_RDWR)  # as an idle timeout on the server's side leaves it
+    counting = _Counting(s3, monkeypatch)
+    assert s3.get_content("/d/link") == b"kept"
+    assert counting.calls == []
+    (again,) = fast._local.conns.values()
+    assert again is not conn or again.sock is not None

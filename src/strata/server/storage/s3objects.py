@@ -134,8 +134,8 @@ class Bucket:
         )
         # GETs of links and HEADs of blobs (the hot paths) through reused presigned URLs; None: botocore only
         self.fast: FastReads | None = FastReads(
-            self.client, self.name, verify=not opts.skipverify, pool_size=_pool_size(opts),
-            connect_timeout=_CONNECT_TIMEOUT, read_timeout=_READ_TIMEOUT,
+            self.client, self.name, verify=not opts.skipverify, connect_timeout=_CONNECT_TIMEOUT,
+            read_timeout=_READ_TIMEOUT,
         )  # fmt: skip
 
     def write_args(self, mtime: float | None = None) -> dict[str, Any]:
