@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
-from registry_bench import ACCEPT, gets_per_second, make_big_layout, upload_small_blob  # noqa: E402
+from registry_bench import ACCEPT, WRK, gets_per_second, make_big_layout, upload_small_blob  # noqa: E402
 
 from peers import make_skopeo  # noqa: E402
 from server.s3.cluster import start_cluster  # noqa: E402
@@ -77,6 +77,7 @@ def _push_small_image(host: str) -> str:
 
 SPREAD: dict[str, dict[str, tuple[float, float]]] = {}  # name -> metric -> (lowest, highest) of the repeats
 CPU_MS: dict[str, dict[str, float]] = {}  # name -> metric -> the registry's CPU ms per request (median)
+STORE_CPU_MS: dict[str, dict[str, float]] = {}  # name -> metric -> radosgw + OSD + monitor CPU ms per request
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -110,6 +111,17 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / _TICK
 
 
+def _store_pids(rgw: Radosgw) -> list[int]:
+    """radosgw, the OSD and the monitor: the object store's share of every request."""
+    pids = []
+    for pidfile in (rgw.root / "run").glob("*.pid"):
+        try:
+            pids.append(int(pidfile.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
 def _registry_pids(reg: Any) -> list[int]:
     replicas = getattr(reg, "replicas", None)
     return _tree([r.proc.pid for r in replicas] if replicas is not None else [reg.proc.pid])
@@ -125,17 +137,21 @@ def _gets(rgw: Radosgw, start: Starter, tmp: Path, clients: int, seconds: float,
                  f"blob_c{clients}": (f"/v2/bench/small/blobs/{layer}", {})}  # fmt: skip
         runs: dict[str, list[float]] = {k: [] for k in paths}
         cpu: dict[str, list[float]] = {k: [] for k in paths}
-        pids = _registry_pids(reg)
+        store_cpu: dict[str, list[float]] = {k: [] for k in paths}
+        pids, store = _registry_pids(reg), _store_pids(rgw)
         for path, headers in paths.values():
             gets_per_second(reg.url, path, headers, 1, 0.2)
         for _ in range(repeat):
             for key, (path, headers) in paths.items():
-                before = _cpu_seconds(pids)
+                before, store_before = _cpu_seconds(pids), _cpu_seconds(store)
                 rate = gets_per_second(reg.url, path, headers, clients, seconds)
                 runs[key].append(rate)
-                cpu[key].append(1000 * (_cpu_seconds(pids) - before) / max(1.0, rate * seconds))
+                n = max(1.0, rate * seconds)
+                cpu[key].append(1000 * (_cpu_seconds(pids) - before) / n)
+                store_cpu[key].append(1000 * (_cpu_seconds(store) - store_before) / n)
         SPREAD[name] = {k: (min(v), max(v)) for k, v in runs.items()}
         CPU_MS[name] = {k: _median(v) for k, v in cpu.items()}
+        STORE_CPU_MS[name] = {k: _median(v) for k, v in store_cpu.items()}
         return {k: _median(v) for k, v in runs.items()}
 
 
@@ -183,6 +199,11 @@ def _print(results: dict[str, dict[str, float]]) -> None:
         print("registry CPU per request (ms, all its processes; radosgw and the load generator not counted):")
         for name, per in CPU_MS.items():
             print(f"  {name:<14}" + "".join(f"  {k} {v:.2f}" for k, v in per.items()))
+    if STORE_CPU_MS:
+        print("object store CPU per request (ms: radosgw, OSD, monitor; the registry's S3 calls cost this much):")
+        for name, per in STORE_CPU_MS.items():
+            print(f"  {name:<14}" + "".join(f"  {k} {v:.2f}" for k, v in per.items()))
+    print(f"load generator: {'wrk' if WRK else 'aiohttp (install wrk for a lighter one)'}")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
@@ -233,7 +254,19 @@ def main(argv: list[str] | None = None) -> int:
         rds.close()
         shutil.rmtree(tmp, ignore_errors=True)
     _print(results)
+    _save(results, args)
     return 0
+
+
+def _save(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    """Everything printed, as JSON in bench/results/s3_bench.json (not committed)."""
+    out = HERE / "results" / "s3_bench.json"
+    out.parent.mkdir(exist_ok=True)
+    doc = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": vars(args), "results": results,
+           "spread": SPREAD, "registry_cpu_ms": CPU_MS, "store_cpu_ms": STORE_CPU_MS,
+           "load_generator": "wrk" if WRK else "aiohttp", "loadavg": os.getloadavg()}  # fmt: skip
+    out.write_text(json.dumps(doc, indent=1))
+    print(f"saved {out}")
 
 
 if __name__ == "__main__":
