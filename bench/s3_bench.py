@@ -155,8 +155,26 @@ def _gets(rgw: Radosgw, start: Starter, tmp: Path, clients: int, seconds: float,
         return {k: _median(v) for k, v in runs.items()}
 
 
+def _empty(rgw: Radosgw, bucket: str) -> None:
+    """Delete what a round stored (radosgw's memstore holds it in memory until its GC runs)."""
+    client = rgw.client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
 def _copy(rgw: Radosgw, start: Starter, tmp: Path, skopeo: Any, layout: Path, tag: str) -> tuple[float, float]:
-    with start(rgw, rgw.new_bucket(), tmp, redirect=False) as reg:
+    bucket = rgw.new_bucket()
+    try:
+        return _timed_copy(rgw, start, bucket, tmp, skopeo, layout, tag)
+    finally:
+        _empty(rgw, bucket)
+
+
+def _timed_copy(rgw: Radosgw, start: Starter, bucket: str, tmp: Path, skopeo: Any, layout: Path,
+                tag: str) -> tuple[float, float]:  # fmt: skip
+    with start(rgw, bucket, tmp, redirect=False) as reg:
         ref = f"docker://{reg.url}/bench/big:1"
         t0 = time.perf_counter()
         skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", ref)
@@ -171,7 +189,8 @@ def _copy(rgw: Radosgw, start: Starter, tmp: Path, skopeo: Any, layout: Path, ta
 
 def _replicas_starter(rds: RedisServer, n: int) -> Starter:
     def start(rgw: Radosgw, bucket: str, tmp: Path, redirect: bool = False) -> Any:
-        return start_cluster(rgw, rds, tmp / f"cluster-{bucket}", n=n, bucket=bucket)
+        # HAProxy keeps its connections to the replicas (still round-robin per request), as deployed
+        return start_cluster(rgw, rds, tmp / f"cluster-{bucket}", n=n, bucket=bucket, keepalive=True)
 
     return start
 
@@ -217,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--gets-only", action="store_true", help="only the GETs/s rows (no push/pull rounds)")
     ap.add_argument("--repeat", type=int, default=3, help="GET runs per registry (median)")
+    ap.add_argument("--only", default="", help="comma-separated: distribution,1w,Nw,Nr (default: all of them)")
     args = ap.parse_args(argv or [])
     tmp = Path(tempfile.mkdtemp(prefix="strata-s3-bench-"))
     starters: dict[str, Starter] = {
@@ -228,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     rds = start_redis()
     if args.replicas > 0:
         starters[f"strata-{args.replicas}r"] = _replicas_starter(rds, args.replicas)
+    if args.only:
+        wanted = {w.strip() for w in args.only.split(",")}
+        starters = {n: f for n, f in starters.items() if n in wanted or n.removeprefix("strata-") in wanted}
+        if "distribution" not in starters or "strata-1w" not in starters:
+            raise SystemExit("--only must include distribution and 1w (the ratios and scaling are against them)")
     results: dict[str, dict[str, float]] = {name: {} for name in starters}
     try:
         with start_radosgw() as rgw:
