@@ -4,6 +4,7 @@ plain answer (a signature S3 refuses, a proxy in the environment) goes to botoco
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 from collections.abc import Iterator
@@ -107,3 +108,29 @@ def test_a_kept_connection_the_server_closed_is_opened_again(s3: S3Driver, monke
     assert counting.calls == []
     (again,) = fast._local.conns.values()
     assert again is not conn or again.sock is not None
+
+
+def test_a_forked_worker_opens_its_own_connection(s3: S3Driver) -> None:
+    """A kept socket shared by two processes would mix their answers: a child starts afresh."""
+    s3.put_content("/e/link", b"fork")
+    assert s3.get_content("/e/link") == b"fork"
+    fast = s3.bucket.fast
+    assert fast is not None
+    (parent_conn,) = fast._local.conns.values()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child reports through the pipe)
+        ok = 0
+        try:
+            ok = int(s3.get_content("/e/link") == b"fork" and parent_conn not in fast._local.conns.values())
+        finally:
+            os.write(w, bytes([ok]))
+            os._exit(0)
+    os.close(w)
+    try:
+        assert os.read(r, 1) == b"\x01"
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    assert s3.get_content("/e/link") == b"fork"
+    assert list(fast._local.conns.values()) == [parent_conn]

@@ -17,6 +17,7 @@ The URLs never leave the process.
 from __future__ import annotations
 
 import http.client
+import os
 import ssl
 import threading
 import time
@@ -107,8 +108,9 @@ class FastReads:
 
     def _connection(self, origin: tuple[str, str, int], fresh: bool) -> http.client.HTTPConnection:
         conns: dict[tuple[str, str, int], http.client.HTTPConnection] | None = getattr(self._local, "conns", None)
-        if conns is None:
+        if conns is None or self._local.pid != os.getpid():  # a forked child never shares its parent's sockets
             conns = self._local.conns = {}
+            self._local.pid = os.getpid()
         conn = conns.get(origin)
         if conn is not None and not fresh:
             return conn
