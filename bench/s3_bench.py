@@ -218,6 +218,10 @@ def _print(results: dict[str, dict[str, float]]) -> None:
         print("registry CPU per request (ms, all its processes; radosgw and the load generator not counted):")
         for name, per in CPU_MS.items():
             print(f"  {name:<14}" + "".join(f"  {k} {v:.2f}" for k, v in per.items()))
+    if CPU_MS:
+        print("requests per CPU-second of the registry's processes (what a core given to it serves):")
+        for name, per in CPU_MS.items():
+            print(f"  {name:<14}" + "".join(f"  {k} {1000 / v:.0f}" for k, v in per.items() if v > 0))
     if STORE_CPU_MS:
         print("object store CPU per request (ms: radosgw, OSD, monitor; the registry's S3 calls cost this much):")
         for name, per in STORE_CPU_MS.items():
