@@ -134,3 +134,19 @@ def test_a_forked_worker_opens_its_own_connection(s3: S3Driver) -> None:
         os.waitpid(pid, 0)
     assert s3.get_content("/e/link") == b"fork"
     assert list(fast._local.conns.values()) == [parent_conn]
+
+
+def test_signature_version_2_reads_fast_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``v4auth: false`` presigns with S3's older query-string signature; radosgw takes both."""
+    params = session_radosgw().s3_params(rootdirectory=f"/v{secrets.token_hex(4)}")
+    drv = S3Driver.from_parameters({**params, "v4auth": False})
+    try:
+        drv.put_content("/v2/link", b"old")
+        counting = _Counting(drv, monkeypatch)
+        assert drv.get_content("/v2/link") == b"old"
+        assert drv.stat("/v2/link").size == 3
+        with pytest.raises(PathNotFound):
+            drv.get_content("/v2/missing")
+        assert counting.calls == []
+    finally:
+        S3Driver.from_parameters(params).delete("/")  # (radosgw refuses botocore's version 2 listing signature)
