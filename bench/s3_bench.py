@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
-from registry_bench import ACCEPT, gets_per_second, make_big_layout, upload_small_blob  # noqa: E402
+from registry_bench import ACCEPT, WRK, gets_per_second, make_big_layout, upload_small_blob  # noqa: E402
 
 from peers import make_skopeo  # noqa: E402
 from server.s3.cluster import start_cluster  # noqa: E402
@@ -77,6 +77,7 @@ def _push_small_image(host: str) -> str:
 
 SPREAD: dict[str, dict[str, tuple[float, float]]] = {}  # name -> metric -> (lowest, highest) of the repeats
 CPU_MS: dict[str, dict[str, float]] = {}  # name -> metric -> the registry's CPU ms per request (median)
+STORE_CPU_MS: dict[str, dict[str, float]] = {}  # name -> metric -> radosgw + OSD + monitor CPU ms per request
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -110,6 +111,17 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / _TICK
 
 
+def _store_pids(rgw: Radosgw) -> list[int]:
+    """radosgw, the OSD and the monitor: the object store's share of every request."""
+    pids = []
+    for pidfile in (rgw.root / "run").glob("*.pid"):
+        try:
+            pids.append(int(pidfile.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
 def _registry_pids(reg: Any) -> list[int]:
     replicas = getattr(reg, "replicas", None)
     return _tree([r.proc.pid for r in replicas] if replicas is not None else [reg.proc.pid])
@@ -125,22 +137,44 @@ def _gets(rgw: Radosgw, start: Starter, tmp: Path, clients: int, seconds: float,
                  f"blob_c{clients}": (f"/v2/bench/small/blobs/{layer}", {})}  # fmt: skip
         runs: dict[str, list[float]] = {k: [] for k in paths}
         cpu: dict[str, list[float]] = {k: [] for k in paths}
-        pids = _registry_pids(reg)
+        store_cpu: dict[str, list[float]] = {k: [] for k in paths}
+        pids, store = _registry_pids(reg), _store_pids(rgw)
         for path, headers in paths.values():
             gets_per_second(reg.url, path, headers, 1, 0.2)
         for _ in range(repeat):
             for key, (path, headers) in paths.items():
-                before = _cpu_seconds(pids)
+                before, store_before = _cpu_seconds(pids), _cpu_seconds(store)
                 rate = gets_per_second(reg.url, path, headers, clients, seconds)
                 runs[key].append(rate)
-                cpu[key].append(1000 * (_cpu_seconds(pids) - before) / max(1.0, rate * seconds))
+                n = max(1.0, rate * seconds)
+                cpu[key].append(1000 * (_cpu_seconds(pids) - before) / n)
+                store_cpu[key].append(1000 * (_cpu_seconds(store) - store_before) / n)
         SPREAD[name] = {k: (min(v), max(v)) for k, v in runs.items()}
         CPU_MS[name] = {k: _median(v) for k, v in cpu.items()}
+        STORE_CPU_MS[name] = {k: _median(v) for k, v in store_cpu.items()}
         return {k: _median(v) for k, v in runs.items()}
 
 
+def _empty(rgw: Radosgw, bucket: str) -> None:
+    """Delete what a round stored (radosgw's memstore holds it in memory until its GC runs)."""
+    client = rgw.client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
 def _copy(rgw: Radosgw, start: Starter, tmp: Path, skopeo: Any, layout: Path, tag: str) -> tuple[float, float]:
-    with start(rgw, rgw.new_bucket(), tmp, redirect=False) as reg:
+    bucket = rgw.new_bucket()
+    try:
+        return _timed_copy(rgw, start, bucket, tmp, skopeo, layout, tag)
+    finally:
+        _empty(rgw, bucket)
+
+
+def _timed_copy(rgw: Radosgw, start: Starter, bucket: str, tmp: Path, skopeo: Any, layout: Path,
+                tag: str) -> tuple[float, float]:  # fmt: skip
+    with start(rgw, bucket, tmp, redirect=False) as reg:
         ref = f"docker://{reg.url}/bench/big:1"
         t0 = time.perf_counter()
         skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", ref)
@@ -155,7 +189,8 @@ def _copy(rgw: Radosgw, start: Starter, tmp: Path, skopeo: Any, layout: Path, ta
 
 def _replicas_starter(rds: RedisServer, n: int) -> Starter:
     def start(rgw: Radosgw, bucket: str, tmp: Path, redirect: bool = False) -> Any:
-        return start_cluster(rgw, rds, tmp / f"cluster-{bucket}", n=n, bucket=bucket)
+        # HAProxy keeps its connections to the replicas (still round-robin per request), as deployed
+        return start_cluster(rgw, rds, tmp / f"cluster-{bucket}", n=n, bucket=bucket, keepalive=True)
 
     return start
 
@@ -183,6 +218,15 @@ def _print(results: dict[str, dict[str, float]]) -> None:
         print("registry CPU per request (ms, all its processes; radosgw and the load generator not counted):")
         for name, per in CPU_MS.items():
             print(f"  {name:<14}" + "".join(f"  {k} {v:.2f}" for k, v in per.items()))
+    if CPU_MS:
+        print("requests per CPU-second of the registry's processes (what a core given to it serves):")
+        for name, per in CPU_MS.items():
+            print(f"  {name:<14}" + "".join(f"  {k} {1000 / v:.0f}" for k, v in per.items() if v > 0))
+    if STORE_CPU_MS:
+        print("object store CPU per request (ms: radosgw, OSD, monitor; the registry's S3 calls cost this much):")
+        for name, per in STORE_CPU_MS.items():
+            print(f"  {name:<14}" + "".join(f"  {k} {v:.2f}" for k, v in per.items()))
+    print(f"load generator: {'wrk' if WRK else 'aiohttp (install wrk for a lighter one)'}")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
@@ -196,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--gets-only", action="store_true", help="only the GETs/s rows (no push/pull rounds)")
     ap.add_argument("--repeat", type=int, default=3, help="GET runs per registry (median)")
+    ap.add_argument("--only", default="", help="comma-separated: distribution,1w,Nw,Nr (default: all of them)")
     args = ap.parse_args(argv or [])
     tmp = Path(tempfile.mkdtemp(prefix="strata-s3-bench-"))
     starters: dict[str, Starter] = {
@@ -207,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     rds = start_redis()
     if args.replicas > 0:
         starters[f"strata-{args.replicas}r"] = _replicas_starter(rds, args.replicas)
+    if args.only:
+        wanted = {w.strip() for w in args.only.split(",")}
+        starters = {n: f for n, f in starters.items() if n in wanted or n.removeprefix("strata-") in wanted}
+        if "distribution" not in starters or "strata-1w" not in starters:
+            raise SystemExit("--only must include distribution and 1w (the ratios and scaling are against them)")
     results: dict[str, dict[str, float]] = {name: {} for name in starters}
     try:
         with start_radosgw() as rgw:
@@ -233,7 +283,19 @@ def main(argv: list[str] | None = None) -> int:
         rds.close()
         shutil.rmtree(tmp, ignore_errors=True)
     _print(results)
+    _save(results, args)
     return 0
+
+
+def _save(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    """Everything printed, as JSON in bench/results/s3_bench.json (not committed)."""
+    out = HERE / "results" / "s3_bench.json"
+    out.parent.mkdir(exist_ok=True)
+    doc = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": vars(args), "results": results,
+           "spread": SPREAD, "registry_cpu_ms": CPU_MS, "store_cpu_ms": STORE_CPU_MS,
+           "load_generator": "wrk" if WRK else "aiohttp", "loadavg": os.getloadavg()}  # fmt: skip
+    out.write_text(json.dumps(doc, indent=1))
+    print(f"saved {out}")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def replica_config(rgw: Radosgw, rds: RedisServer | None, bucket: str, port: int
     return config
 
 
-def _haproxy_cfg(root: Path, port: int, backends: list[str]) -> str:
+def _haproxy_cfg(root: Path, port: int, backends: list[str], keepalive: bool = False) -> str:
     servers = "\n".join(f"  server r{i} {addr} check inter 1s fall 3 rise 2" for i, addr in enumerate(backends))
     return f"""global
   maxconn 4096
@@ -65,7 +65,7 @@ defaults
   retries 3
   option redispatch 1
   retry-on conn-failure empty-response
-  option http-server-close
+  option {"http-keep-alive" if keepalive else "http-server-close"}
   option forwardfor
 frontend api
   bind 127.0.0.1:{port}
@@ -102,11 +102,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_haproxy(root: Path, backends: list[str]) -> HAProxy:
+def start_haproxy(root: Path, backends: list[str], keepalive: bool = False) -> HAProxy:
+    """``keepalive``: connections to the replicas are kept and reused (still balanced per request)."""
     ensure_debs("haproxy")
     port = free_port()
     cfg = root / "haproxy.cfg"
-    cfg.write_text(_haproxy_cfg(root, port, backends))
+    cfg.write_text(_haproxy_cfg(root, port, backends, keepalive))
     with (root / "haproxy.log").open("wb") as log:
         proc = subprocess.Popen([HAPROXY_BIN, "-W", "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -158,14 +159,14 @@ def start_replica(rgw: Radosgw, rds: RedisServer | None, bucket: str, workdir: P
 
 
 def start_cluster(rgw: Radosgw, rds: RedisServer | None, workdir: Path, *, n: int = 3, bucket: str | None = None,
-                  **extra: Any) -> Cluster:  # fmt: skip
+                  keepalive: bool = False, **extra: Any) -> Cluster:  # fmt: skip
     """``n`` replicas (extra top-level config keys for each) over a fresh bucket, behind HAProxy."""
     workdir.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(rgw, rds, bucket or rgw.new_bucket(), workdir, [])
     try:
         for _ in range(n):
             cluster.replicas.append(start_replica(rgw, rds, cluster.bucket, workdir, **extra))
-        cluster.lb = start_haproxy(workdir, [r.url for r in cluster.replicas])
+        cluster.lb = start_haproxy(workdir, [r.url for r in cluster.replicas], keepalive)
     except BaseException:
         cluster.close()
         raise

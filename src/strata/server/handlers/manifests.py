@@ -124,19 +124,14 @@ async def _proxied_platform_child(request: web.Request, ctx: RequestContext, pro
         await proxy.manifest(repo, str(children[0]), request.method)
 
 
-def _resolve(repo: Repository, ref: str) -> Digest:
+def _lookup(repo: Repository, ref: str) -> tuple[Digest, bytes]:
     tag, d = _split_reference(ref, "GET")
     if tag is not None:
-        d = repo.tags.get(tag)
+        d = repo.tags.get(tag)  # read every time: a retag or a delete anywhere is seen at once
         if d is None:
             raise APIError(ec.MANIFEST_UNKNOWN, detail={"tag": tag})
     assert d is not None
-    return d
-
-
-def _lookup(repo: Repository, ref: str) -> tuple[Digest, bytes]:
-    d = _resolve(repo, ref)
-    data = repo.manifests.get(d)
+    data = repo.manifests.get(d, tagged=tag is not None)
     if data is None:
         raise APIError(ec.MANIFEST_UNKNOWN, detail={"digest": str(d)})
     return d, data

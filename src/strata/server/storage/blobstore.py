@@ -152,8 +152,7 @@ class BlobStore:
             self.driver.delete(src)
             self.driver.touch(dst)
         else:
-            self.driver.move(src, dst)
-            self.driver.touch(dst)
+            self.driver.move_and_touch(src, dst)
         self._forget(d)
 
     def is_stale(self, info: FileInfo) -> bool:

@@ -134,6 +134,11 @@ class StorageDriver(ABC):
     def touch(self, path: str) -> None:
         """Set the modification time of ``path`` to now (GC's grace period counts from it)."""
 
+    def move_and_touch(self, src: str, dst: str) -> None:
+        """``move``, then ``touch`` of ``dst`` (a driver may do both at once)."""
+        self.move(src, dst)
+        self.touch(dst)
+
     def walk(self, path: str) -> Iterator[FileInfo]:
         """Every file and directory below ``path``, depth first, parents before children."""
         for child in sorted(self.list(path)):

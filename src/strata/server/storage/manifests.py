@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 
 from strata.digest import Digest
@@ -12,7 +14,9 @@ from strata.server.storage import paths
 from strata.server.storage.blobstore import BlobStore, linked_digests, read_link, write_link
 from strata.server.storage.driver import PathNotFound
 
-__all__ = ["ManifestInvalid", "ManifestStore", "ParsedManifest", "parse_manifest"]
+__all__ = ["REVISION_TRUST", "ManifestInvalid", "ManifestStore", "ParsedManifest", "RecentRevisions", "parse_manifest"]
+
+REVISION_TRUST = 1.0  # seconds a revision link read still vouches for a manifest reached by tag (remote storage)
 
 SCHEMA1_TYPES = (mt.DOCKER_SCHEMA1_MANIFEST, mt.DOCKER_SCHEMA1_SIGNED, "application/json")
 
@@ -120,20 +124,60 @@ def _parse_index(doc: dict[str, object], parsed: ParsedManifest) -> None:
         parsed.children.append(d)
 
 
+class RecentRevisions:
+    """(repository, digest) pairs whose revision link this process read in the last ``ttl`` seconds.
+
+    A manifest reached by tag needs no second round trip for its revision link while one was just
+    read: a tag is only set to a manifest whose revision link was written first, and a manifest's
+    tags are removed before its revision link (DELETE here and in distribution; GC never deletes a
+    tagged manifest), so the tag link read for every GET is what sees a delete at once. Only a race
+    between a DELETE by digest and a push re-tagging the same digest can leave a tag without its
+    revision; such a tag is answered as unknown again within ``ttl``. GETs by digest always read
+    the revision link."""
+
+    def __init__(self, ttl: float = REVISION_TRUST, max_items: int = 10_000) -> None:
+        self.ttl, self.max_items = ttl, max_items
+        self._seen: dict[tuple[str, Digest], float] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, repo: str, d: Digest) -> bool:
+        seen = self._seen.get((repo, d))
+        return seen is not None and time.monotonic() - seen < self.ttl
+
+    def saw(self, repo: str, d: Digest) -> None:
+        with self._lock:
+            if len(self._seen) >= self.max_items:
+                self._seen.clear()
+            self._seen[(repo, d)] = time.monotonic()
+
+    def drop(self, repo: str, d: Digest) -> None:
+        with self._lock:
+            self._seen.pop((repo, d), None)
+
+
 class ManifestStore:
     """One repository's manifests: content in the blob store, revision links here."""
 
-    def __init__(self, blobs: BlobStore, name: str) -> None:
+    def __init__(self, blobs: BlobStore, name: str, recent: RecentRevisions | None = None) -> None:
         self.blobs = blobs
         self.driver = blobs.driver
         self.name = name
+        self.recent = recent
 
     def exists(self, d: Digest) -> bool:
         return read_link(self.driver, paths.revision_link(self.name, d)) == d and self.blobs.stat(d) is not None
 
-    def get(self, d: Digest) -> bytes | None:
-        if read_link(self.driver, paths.revision_link(self.name, d)) != d:
-            return None
+    def get(self, d: Digest, tagged: bool = False) -> bytes | None:
+        """The manifest if this repository holds it; ``tagged``: ``d`` was just read from one of its
+        tags, so a revision link read moments ago still vouches (see ``RecentRevisions``)."""
+        recent = self.recent
+        if not (tagged and recent is not None and recent.fresh(self.name, d)):
+            if read_link(self.driver, paths.revision_link(self.name, d)) != d:
+                if recent is not None:
+                    recent.drop(self.name, d)
+                return None
+            if recent is not None:
+                recent.saw(self.name, d)
         return self.blobs.get(d, vouched=True)  # the revision link vouches for the (immutable) content
 
     def put(self, data: bytes, algorithm: str = "sha256") -> Digest:
@@ -142,6 +186,8 @@ class ManifestStore:
         return d
 
     def delete(self, d: Digest) -> bool:
+        if self.recent is not None:
+            self.recent.drop(self.name, d)
         try:
             self.driver.delete(paths.revision_link(self.name, d).rsplit("/", 1)[0])
         except PathNotFound:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from strata.server.storage import paths
 from strata.server.storage.blobstore import BlobStore, DescriptorCache, LinkedBlobs, list_or_empty
 from strata.server.storage.driver import StorageDriver
-from strata.server.storage.manifests import ManifestStore
+from strata.server.storage.manifests import ManifestStore, RecentRevisions
 from strata.server.storage.tags import TagStore
 from strata.server.storage.uploads import HashState, UploadLock, UploadStore
 
@@ -31,13 +31,15 @@ class Registry:
         self.driver = driver
         self.upload_lock = upload_lock
         self.blobs = BlobStore(driver, touch_after, cache)
+        # remote storage: a manifest reached by tag skips its revision link's round trip for a second
+        self.recent = RecentRevisions() if driver.name not in ("filesystem", "inmemory") else None
         self.hashes: dict[str, HashState] = {}
 
     def repository(self, name: str) -> Repository:
         return Repository(
             name,
             LinkedBlobs(self.blobs, name),
-            ManifestStore(self.blobs, name),
+            ManifestStore(self.blobs, name, self.recent),
             TagStore(self.driver, name),
             UploadStore(self.driver, name, self.hashes, self.upload_lock),
         )

@@ -180,13 +180,22 @@ class S3Driver(StorageDriver):
         return S3Writer(self.bucket, key, path, stored, append)
 
     def move(self, src: str, dst: str) -> None:
+        self._move(src, dst, touch=False)
+
+    def move_and_touch(self, src: str, dst: str) -> None:
+        """One server-side copy that also sets the time (``move`` then ``touch`` would copy twice)."""
+        self._move(src, dst, touch=True)
+
+    def _move(self, src: str, dst: str, touch: bool) -> None:
         skey, dkey = self._key(src), self._key(dst)
         info = self.bucket.head(skey) if src != "/" else None
         if info is None:
             raise PathNotFound(src)
         if skey == dkey:
+            if touch:
+                self.bucket.copy(skey, dkey, info.size, time.time())
             return
-        self.bucket.copy(skey, dkey, info.size, info.mtime)
+        self.bucket.copy(skey, dkey, info.size, time.time() if touch else info.mtime)
         self.bucket.delete_keys([skey])
 
     def delete(self, path: str) -> None:
