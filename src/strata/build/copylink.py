@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from strata.build.copy import CopyPlan, Source, copy_sources
 from strata.digest import Digest
-from strata.dockerfile import DockerfileError
 from strata.errors import StrataError
 
 if TYPE_CHECKING:
@@ -26,16 +25,7 @@ if TYPE_CHECKING:
     from strata.container.records import Container
     from strata.store.blobs import LayerBlob
 
-__all__ = ["copy_linked", "is_linked"]
-
-
-def is_linked(value: str | None) -> bool:
-    """``--link`` (bare or ``=true``/``=false``), with BuildKit's error for another value."""
-    if value is None:
-        return False
-    if value.lower() in ("", "true", "false"):
-        return value.lower() != "false"
-    raise DockerfileError(f"expecting boolean value for flag link, not: {value}")
+__all__ = ["copy_linked"]
 
 
 def copy_linked(b: Builder, stage: Stage, tree: BuildContext, rels: list[str], plan: CopyPlan,

@@ -12,19 +12,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strata.build.context import BuildContext, CopyError
-from strata.build.copylink import is_linked
 from strata.build.ignore import IgnoreRules
 from strata.build.remote import download, is_url
 from strata.build.scoped import open_in_root
 from strata.build.state import Stage
 from strata.digest import Digest
-from strata.dockerfile import Instruction
+from strata.dockerfile import DockerfileError, Instruction
 from strata.errors import StrataError
 
 if TYPE_CHECKING:
     from strata.build.builder import Builder
 
 __all__ = ["CopyStep", "lookup_id"]
+
+
+def is_linked(value: str | None) -> bool:
+    """``--link`` (bare or ``=true``/``=false``), with BuildKit's error for another value."""
+    if value is None:
+        return False
+    if value.lower() in ("", "true", "false"):
+        return value.lower() != "false"
+    raise DockerfileError(f"expecting boolean value for flag link, not: {value}")
 
 
 def lookup_id(root_fd: int, db: str, name: str) -> int | None:
