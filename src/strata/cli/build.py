@@ -78,6 +78,8 @@ def _progress(args: argparse.Namespace, ctx: Context) -> Any:
 
 
 def _secrets(values: list[str]) -> dict[str, str]:
+    if not values:  # a build without --secret never loads the mount machinery
+        return {}
     from strata.build.mounts import parse_secrets
 
     return parse_secrets(values)
