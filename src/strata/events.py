@@ -139,10 +139,11 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     return msg if isinstance(msg, dict) and isinstance(msg.get("timeNano"), int) else None
 
 
-def read_events(root: Path) -> Iterator[dict[str, Any]]:
+def read_events(root: str | Path) -> Iterator[dict[str, Any]]:
     """The journal's events, oldest first."""
     try:
-        data = (root / JOURNAL).read_bytes()
+        with open(os.path.join(root, JOURNAL), "rb") as f:  # a str root: inspect loads no pathlib
+            data = f.read()
     except FileNotFoundError:
         return
     for raw in data.splitlines():

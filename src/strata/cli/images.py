@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from strata.cli import output
 from strata.cli.format import ellipsis, human_size, render_table, short_id, time_ago
@@ -19,6 +18,7 @@ from strata.reference import parse_normalized_named, parse_tag_source, parse_tag
 
 TYPE_CHECKING = False  # typing's costs a listing command
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 __all__ = ["image_prune_events", "register", "register_df"]
@@ -304,6 +304,8 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
         raise StrataError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     selections = ops.save_selection(engine, args.images)
     if args.output:
+        from pathlib import Path
+
         out_path = Path(args.output)
         tmp = out_path.with_name(f".{out_path.name}.strata-tmp{os.getpid()}")
         try:

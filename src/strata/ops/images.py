@@ -233,15 +233,15 @@ def inspect_doc(engine: Engine, image_id: Digest) -> dict[str, Any]:
         "Size": s.size,
         "VirtualSize": s.size,
         "GraphDriver": {
-            "Data": {"LowerDir": ":".join(str(engine.store.layer_dir(d)) for d in reversed(s.config.diff_ids))},
+            "Data": {"LowerDir": ":".join(engine.store.layer_dir_name(d) for d in reversed(s.config.diff_ids))},
             "Name": "overlay",
         },
         "RootFS": {"Type": "layers", "Layers": [str(d) for d in s.config.diff_ids]},
-        "Metadata": {"LastTagTime": last_tag_time(engine.root, str(s.id))},
+        "Metadata": {"LastTagTime": last_tag_time(engine.root_dir, str(s.id))},
     }
 
 
-def last_tag_time(root: Path, image_id: str) -> str:
+def last_tag_time(root: str | Path, image_id: str) -> str:
     """Docker's ``Metadata.LastTagTime``: when a tag was last set on the image since it was last deleted
     (tag, commit, import with a name; a load or pull sets none), from the event journal; Go's zero time
     when it holds none (also once the journal was trimmed past it)."""
