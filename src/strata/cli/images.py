@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -10,7 +9,6 @@ import time
 
 from strata.cli import output
 from strata.cli.format import ellipsis, human_size, render_table, short_id, time_ago
-from strata.cli.main import Context
 from strata.compat.gotime import parse_time
 from strata.errors import ImageNotFound, InvalidReference, StrataError
 from strata.ops import images as ops
@@ -18,8 +16,11 @@ from strata.reference import parse_normalized_named, parse_tag_source, parse_tag
 
 TYPE_CHECKING = False  # typing's costs a listing command
 if TYPE_CHECKING:
+    import argparse  # images, inspect and history are parsed without it (strata.cli.listing)
     from pathlib import Path
     from typing import Any
+
+    from strata.cli.main import Context
 
 __all__ = ["image_prune_events", "register", "register_df"]
 

@@ -159,34 +159,27 @@ def run() -> NoReturn:
 def _short_lived(args: list[str]) -> bool:
     if _wants_version(args):
         return True
-    parser = sys.modules.get("strata.cli.parser")  # not loaded: main() stopped before parsing
-    return parser is not None and parser.command_word(args) in _SHORT_LIVED
+    listing = sys.modules.get("strata.cli.listing")  # not loaded: main() stopped before parsing
+    return listing is not None and listing.command_word(args) in _SHORT_LIVED
 
 
 def _main(args_list: list[str], collect: bool) -> int:
     import os  # here: started without site (the console script), --version needs no os
 
-    from strata.cli.parser import GroupHelp, build_parser, parse_args
+    from strata.cli.listing import command_word, parse_listing
     from strata.errors import StrataError
 
-    try:
-        args = parse_args(args_list)
-    except GroupHelp as e:  # Docker prints a group's help on stderr
-        print(e.text, end="", file=sys.stderr)
-        return e.status
-    except StrataError as e:
-        print(f"Error: {e}" if not str(e).startswith("usage") else str(e), file=sys.stderr)
-        return e.exit_code
-    func: Handler | None = getattr(args, "func", None)
-    if func is None:
-        build_parser(args_list, whole_groups=True).print_help(sys.stderr)
-        return 0 if not args_list else 125
-    from strata.cli.parser import command_word
-
+    args = parse_listing(args_list)  # images, ps, inspect, history: no argparse when the words parse cleanly
+    if args is None:
+        parsed = _parse(args_list)
+        if isinstance(parsed, int):
+            return parsed
+        args = parsed
     if collect and command_word(args_list) not in _SHORT_LIVED:
         import gc
 
         gc.enable()
+    func: Handler = args.func
     root = args.root or os.environ.get("STRATA_ROOT")
     ctx = Context(root=root or None)
     try:
@@ -212,3 +205,23 @@ def _main(args_list: list[str], collect: bool) -> int:
         return 130
     finally:
         ctx.close()
+
+
+def _parse(args_list: list[str]) -> argparse.Namespace | int:
+    """``args_list`` parsed by the argparse parser (Docker's errors, usage and help), or the exit status
+    of a command line that is answered while parsing (help, a usage error)."""
+    from strata.cli.parser import GroupHelp, build_parser, parse_args
+    from strata.errors import StrataError
+
+    try:
+        args = parse_args(args_list)
+    except GroupHelp as e:  # Docker prints a group's help on stderr
+        print(e.text, end="", file=sys.stderr)
+        return e.status
+    except StrataError as e:
+        print(f"Error: {e}" if not str(e).startswith("usage") else str(e), file=sys.stderr)
+        return e.exit_code
+    if getattr(args, "func", None) is None:
+        build_parser(args_list, whole_groups=True).print_help(sys.stderr)
+        return 0 if not args_list else 125
+    return args

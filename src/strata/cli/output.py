@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime
 
 from strata.cli.format import render_table
-from strata.cli.main import Context
 
 TYPE_CHECKING = False  # typing's costs a listing command
 if TYPE_CHECKING:
     from typing import Any
+
+    from strata.cli.main import Context
 
 __all__ = [
     "DF_HEADERS",
