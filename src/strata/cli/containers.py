@@ -3,11 +3,11 @@ unpause, diff, commit, export and the ``container`` group (inspect, ls, prune, a
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
+from strata import jsonfast
 from strata.errors import Conflict, ImageNotFound, StrataError
 
 TYPE_CHECKING = False  # not typing's: ps loads this module, and typing costs it a few ms
@@ -827,7 +827,7 @@ def _ps_fields(c: Container, trunc: bool, image: str | None = None) -> dict[str,
     return {
         "ID": short_id(c.id) if trunc else c.id,
         "Image": image or c.image_name,
-        "Command": json.dumps(truncate(command, 20) if trunc else command, ensure_ascii=False),
+        "Command": jsonfast.quote(truncate(command, 20) if trunc else command),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.created)),
         "RunningFor": time_ago(c.created),
         "Status": _status(c),

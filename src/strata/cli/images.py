@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
+from strata import jsonfast
 from strata.cli import output
 from strata.cli.format import ellipsis, human_size, render_table, short_id, time_ago
 from strata.compat.gotime import parse_time
@@ -460,7 +460,7 @@ def _df_containers(root: Path, now: float) -> list[list[str]]:
             started_at=c.started_at or None, finished_at=c.finished_at or None, exit_code=c.exit_code,
         )
         rows.append([
-            short_id(c.id), c.image_name, json.dumps(truncate(list_command(c), 20), ensure_ascii=False), "0",
+            short_id(c.id), c.image_name, jsonfast.quote(truncate(list_command(c), 20)), "0",
             human_size(rw_size(container_dir(root, c.id), c.driver)), time_ago(c.created, now), status, c.name,
         ])
     return rows

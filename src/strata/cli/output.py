@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
+from strata import jsonfast
 from strata.cli.format import render_table
 
 TYPE_CHECKING = False  # typing's costs a listing command
@@ -162,7 +162,7 @@ def _config_omitted() -> dict[str, Any]:
 
 def go_json_indent(obj: Any) -> str:
     """The CLI's ``json.Indent`` (four spaces) of the daemon's JSON, which is written without HTML escaping."""
-    return json.dumps(obj, indent=4, ensure_ascii=False)
+    return jsonfast.dumps_indented(obj)
 
 
 def go_time(ts: float, rfc: bool = False) -> str:

@@ -3,7 +3,6 @@ times as Go writes them (``parse_time``)."""
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime
 
@@ -26,6 +25,8 @@ class DurationError(StrataError):
 def parse_duration(text: str) -> int:
     """Go's ``time.ParseDuration``: a signed sequence of decimal numbers with units (``1h30m``,
     ``-1.5h``, ``300ms``, ``2h45m0.5s``; a bare ``0``), in nanoseconds, truncated as Go does."""
+    import re  # here: the listing commands load this module and parse no duration
+
     m = re.fullmatch(_DURATION, text)
     if m is None:
         raise DurationError(f'time: invalid duration "{text}"')
@@ -56,6 +57,8 @@ def get_timestamp(value: str, now: float | None = None) -> float:
     seconds = duration_seconds(value)
     if seconds is not None:
         return (time.time() if now is None else now) - seconds
+    import re
+
     if re.fullmatch(_UNIX, value):
         return float(value)
     try:

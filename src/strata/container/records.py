@@ -7,13 +7,13 @@ concurrent strata processes (a ``run -d`` monitor and a ``ps``) see consistent r
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from strata import jsonfast
 from strata.digest import Digest
 from strata.errors import Conflict, ContainerNotFound, StrataError
 
@@ -143,11 +143,13 @@ class Container:
         return self.state in ("running", "paused", "restarting")
 
     def to_json(self) -> str:
+        import json  # here: reading records (ps) needs only strata.jsonfast
+
         return json.dumps({name: getattr(self, name) for name, _ in _FIELDS}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Container:
-        data = json.loads(text)
+        data = jsonfast.loads(text)
         return cls(**{k: v for k, v in data.items() if k in _NAMES})
 
 
@@ -419,7 +421,7 @@ def images_in_use(root: str | Path) -> dict[Digest, list[tuple[str, bool]]]:
     out: dict[Digest, list[tuple[str, bool]]] = {}
     for image_id, cid, data in rows:
         try:
-            running = json.loads(data).get("state") in ("running", "paused")
+            running = jsonfast.loads(data).get("state") in ("running", "paused")
             out.setdefault(Digest.parse(image_id), []).append((cid, running))
         except ValueError:
             continue

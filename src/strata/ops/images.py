@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from strata import containeruse
 from strata.compat.filters import parse_filters
 from strata.compat.gotime import get_timestamp, parse_time
@@ -70,6 +68,8 @@ def _dangling_only(fl: dict[str, list[str]]) -> bool:
 def _path_match(pattern: str, name: str) -> bool:
     """Go's ``path.Match``: ``*`` and ``?`` never match ``/``; ``[...]`` classes with ``^`` and ranges;
     ``\\`` escapes. A malformed pattern raises Docker's ``syntax error in pattern``."""
+    import re  # here: the listing commands load this module and match no pattern
+
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:
@@ -105,6 +105,8 @@ def _class_char(pattern: str, i: int) -> tuple[int, str]:
 
 def _char_class(pattern: str, i: int) -> tuple[int, str]:
     """The regex for a ``[...]`` class starting after ``[``; returns the index after ``]``."""
+    import re
+
     negate = i < len(pattern) and pattern[i] == "^"
     if negate:
         i += 1
