@@ -9,6 +9,10 @@ Runs alternate (strata, docker, strata, docker, ...) so a busy machine slows bot
 modules are byte-compiled first, as an installed package is. On a loaded machine the wall times swing
 widely, so two steadier figures follow the tables: the best run of each, and the CPU time (user +
 system) each strata command spent, next to a bare ``python -c pass`` (the floor no Python CLI can beat).
+
+With ``BENCH_CALLGRIND=1`` (and valgrind installed) each strata command's instruction count follows, from
+one run under ``valgrind --tool=callgrind``: a figure other load on the machine cannot move, next to the
+interpreter's own start (``python -S -c pass``).
 """
 
 from __future__ import annotations
@@ -136,6 +140,31 @@ def main() -> int:
     return 0
 
 
+def instructions(argv: list[str], env: dict[str, str]) -> int:
+    """Instructions one run of ``argv`` executes (callgrind's total), the child processes' included."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv], env=env,
+                       capture_output=True, check=True)
+        with open(out) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no total")
+
+
+def _instruction_table(s_argv: list[str], s_env: dict[str, str]) -> None:
+    floor = instructions([sys.executable, "-S", "-c", "pass"], dict(os.environ))
+    print("== instructions (callgrind, one run each; load-independent)")
+    print(f"python -S -c pass {floor / 1e6:8.1f}M")
+    for args in COMMANDS:
+        count = instructions([*s_argv, *args], s_env)
+        label = " ".join(args).replace(IMAGE, "IMAGE")
+        print(f"strata {label:<15} {count / 1e6:8.1f}M  ({(count - floor) / 1e6:.1f}M beyond the interpreter)")
+
+
 def _measure(s_argv: list[str], s_env: dict[str, str], docker: Any, n: int) -> None:
     cases = [(" ".join(args).replace(IMAGE, "IMAGE"), ([*s_argv, *args], s_env), (docker.argv(*args), docker.env))
              for args in COMMANDS]
@@ -157,6 +186,8 @@ def _measure(s_argv: list[str], s_env: dict[str, str], docker: Any, n: int) -> N
     missed = [r.label for r in goal_rows if r.ratio > GOAL]
     if missed:
         print(f"over the {GOAL:g}x goal: {', '.join(missed)}")
+    if os.environ.get("BENCH_CALLGRIND"):
+        _instruction_table(s_argv, s_env)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 from strata.container.records import Container
 from strata.errors import StrataError, UsageError
@@ -63,6 +62,8 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
         return float(value)
     except ValueError:
         pass
+    from datetime import datetime  # here: ps without a time filter loads no datetime
+
     try:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -8,7 +8,6 @@ concurrent strata processes (a ``run -d`` monitor and a ``ps``) see consistent r
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +18,11 @@ from strata.errors import Conflict, ContainerNotFound, StrataError
 
 TYPE_CHECKING = False  # not typing's: ps loads this module, and typing costs it a few ms
 if TYPE_CHECKING:
+    import sqlite3
     from pathlib import Path
     from typing import Any
+else:  # sqlite3's own classes and connect without sqlite3.dbapi2 (which loads datetime and collections.abc)
+    import _sqlite3 as sqlite3
 
 __all__ = [
     "FREEZE_MARKER",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 
 from strata.errors import StoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import sqlite3
     from pathlib import Path
+else:  # sqlite3's own classes and connect without sqlite3.dbapi2 (which loads datetime and collections.abc)
+    import _sqlite3 as sqlite3
 
 __all__ = ["connect"]
 
