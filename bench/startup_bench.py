@@ -5,7 +5,9 @@ holding the same busybox image and one created container: ``images``, ``ps -a``,
 ``--version``. The goal (issue 12) is every strata command within 2x of ``docker images``, so the
 table has two ratios: against the same Docker command, and against ``docker images``.
 
-Runs alternate (strata, docker, strata, docker, ...) so a busy machine slows both alike; strata's
+Runs alternate (strata, docker, strata, docker, ...) so a busy machine slows both alike, ``BENCH_INNER``
+(3) times a side per case in each of ``BENCH_N`` rounds; each round's ratio is of its medians, so one run
+that met a burst of load does not decide a round (the single-run ratios are printed too); strata's
 modules are byte-compiled first, as an installed package is. On a loaded machine the wall times swing
 widely, so two steadier figures follow the tables: the best run of each, and the CPU time (user +
 system) each strata command spent, next to a bare ``python -c pass`` (the floor no Python CLI can beat).
@@ -78,18 +80,22 @@ def _once(argv: list[str], env: dict[str, str], cpu_label: str = "") -> float:
 Argv = tuple[list[str], dict[str, str]]
 
 
-def alternate(cases: list[tuple[str, Argv, Argv]], n: int) -> list[Comparison]:
-    """``n`` timed runs of each side of each case after one untimed warm-up of each: round after round,
-    every case once per round (strata, then docker), so a burst of load elsewhere hits every command
-    and both sides alike instead of one command's whole series."""
+INNER = int(os.environ.get("BENCH_INNER", "3"))  # alternating runs of each side of each case per round
+
+
+def alternate(cases: list[tuple[str, Argv, Argv]], n: int, inner: int = 1) -> list[Comparison]:
+    """``n`` rounds of ``inner`` timed runs of each side of each case after one untimed warm-up of each:
+    round after round, every case ``inner`` times per round (strata, then docker), so a burst of load
+    elsewhere hits every command and both sides alike instead of one command's whole series."""
     timings = [(Timing(f"strata {label}"), Timing(f"docker {label}")) for label, _, _ in cases]
     for _, ours, theirs in cases:
         _once(*ours)
         _once(*theirs)
     for _ in range(n):
         for (label, ours, theirs), (a, b) in zip(cases, timings, strict=True):
-            a.runs.append(_once(*ours, cpu_label=label))
-            b.runs.append(_once(*theirs))
+            for _ in range(inner):
+                a.runs.append(_once(*ours, cpu_label=label))
+                b.runs.append(_once(*theirs))
     return [Comparison(label, a, b) for (label, _, _), (a, b) in zip(cases, timings, strict=True)]
 
 
@@ -98,13 +104,19 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def paired_spread(rows: list[Comparison], baseline: Timing) -> list[str]:
-    """Per round, each strata command against the ``docker images`` run of the same round (they ran
-    seconds apart, so they met the same load): the median ratio, its middle half, its range, and in how
-    many rounds the goal held."""
+def round_ratios(ours: list[float], theirs: list[float], inner: int) -> list[float]:
+    """Each round's ratio: the median of its ``inner`` runs of one side over the other's."""
+    return [statistics.median(ours[i:i + inner]) / statistics.median(theirs[i:i + inner])
+            for i in range(0, len(ours), inner)]
+
+
+def paired_spread(rows: list[Comparison], baseline: Timing, inner: int = 1) -> list[str]:
+    """Per round, each strata command against the ``docker images`` runs of the same round (they ran
+    seconds apart, so they met the same load; with ``inner`` runs a side, their medians): the median ratio,
+    its middle half, its range, and in how many rounds the goal held."""
     lines = []
     for r in rows:
-        ratios = [ours / theirs for ours, theirs in zip(r.ours.runs, baseline.runs, strict=True)]
+        ratios = round_ratios(r.ours.runs, baseline.runs, inner)
         held = sum(1 for x in ratios if x <= GOAL)
         lines.append(f"{r.label:<16} median {statistics.median(ratios):.2f}x  middle half "
                      f"{_quantile(ratios, 0.25):.2f}-{_quantile(ratios, 0.75):.2f}x  range {min(ratios):.2f}-"
@@ -168,7 +180,7 @@ def _instruction_table(s_argv: list[str], s_env: dict[str, str]) -> None:
 def _measure(s_argv: list[str], s_env: dict[str, str], docker: Any, n: int) -> None:
     cases = [(" ".join(args).replace(IMAGE, "IMAGE"), ([*s_argv, *args], s_env), (docker.argv(*args), docker.env))
              for args in COMMANDS]
-    rows = alternate(cases, n)
+    rows = alternate(cases, n, INNER)
     baseline = rows[0].theirs  # docker images
     goal_rows = [Comparison(f"{r.label} vs docker images", r.ours, baseline) for r in rows]
     print_ratio_table("start-up: strata vs the same docker command", rows)
@@ -177,9 +189,12 @@ def _measure(s_argv: list[str], s_env: dict[str, str], docker: Any, n: int) -> N
     print("best runs (the least disturbed by other load): docker images "
           f"{best * 1000:.1f}ms; " + ", ".join(f"{r.label} {r.ours.best * 1000:.1f}ms ({r.ours.best / best:.2f}x)"
                                                 for r in rows))
-    print(f"== per round, vs that round's docker images (goal <= {GOAL:g}x)")
-    print("\n".join(paired_spread(rows, baseline)))
-    floor_wall, floor_cpu = _floor(n)
+    print(f"== per round ({INNER} runs a side, their medians), vs that round's docker images (goal <= {GOAL:g}x)")
+    print("\n".join(paired_spread(rows, baseline, INNER)))
+    if INNER > 1:
+        print("== per single run, vs the docker images run next to it")
+        print("\n".join(paired_spread(rows, baseline)))
+    floor_wall, floor_cpu = _floor(n * INNER)
     print(f"python -c pass: best {floor_wall * 1000:.1f}ms, cpu {floor_cpu * 1000:.1f}ms; strata cpu (median): "
           + ", ".join(f"{r.label} {statistics.median(CPU[r.label]) * 1000:.1f}ms" for r in rows))
     save_results("startup", rows + goal_rows)
