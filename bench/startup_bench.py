@@ -44,6 +44,7 @@ from common import (  # type: ignore[import-not-found]
 IMAGE = "bench/busybox:1"
 COMMANDS = (["images"], ["ps", "-a"], ["inspect", IMAGE], ["history", IMAGE], ["--version"])
 GOAL = 2.0  # each strata command within 2x `docker images`
+SRC = Path(os.environ.get("BENCH_STRATA_SRC") or REPO / "src")  # another checkout's src/ to time that one
 
 
 def strata_argv(root: Path) -> tuple[list[str], dict[str, str]]:
@@ -52,8 +53,7 @@ def strata_argv(root: Path) -> tuple[list[str], dict[str, str]]:
     sys.path.insert(0, str(REPO / "scripts"))
     from entry_script import site_paths  # type: ignore[import-not-found]
 
-    src = REPO / "src"
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
     code = f"import sys\nsys.path.extend({site_paths()!r})\nfrom strata.cli.main import run\nrun()"
     return [sys.executable, "-S", "-c", code, "--root", str(root)], env
 
@@ -131,7 +131,7 @@ def _floor(n: int) -> tuple[float, float]:
 
 
 def main() -> int:
-    compileall.compile_dir(str(REPO / "src" / "strata"), quiet=1)
+    compileall.compile_dir(str(SRC / "strata"), quiet=1)
     n = repeat_count(21)
     with peers_running(dockerd=True) as p:
         assert p.dockerd is not None
