@@ -15,22 +15,23 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "strata"
 IMAGE_MODEL = {"strata.image.spec": "image.spec", "strata.image.mediatypes": "image.mediatypes",
                "strata.image.config": "image.config"}
 BASE = {"errors", "digest", "image.mediatypes", "reference", "image.spec", "atomicfile", "compat", "containeruse",
-        "values", "events", "strata"}
+        "values", "events", "strata", "jsonfast"}
 ALLOWED = {
     "errors": set(),
     "atomicfile": set(),
     "digest": {"errors"},
     "image.mediatypes": set(),
     "reference": {"digest", "errors"},
-    "image.spec": {"digest", "errors", "image.mediatypes", "values", "strata"},
+    "image.spec": {"digest", "errors", "image.mediatypes", "values", "strata", "jsonfast"},
     "values": set(),
+    "jsonfast": set(),
     "image.config": {"errors", "atomicfile", "compat", "dockerfile", "image.spec", "digest", "image.mediatypes",
                      "values", "strata"},
     "dockerfile": {"errors"},
     "archive": {"digest", "errors", "atomicfile"},
     "compat": {"errors"},
     "containeruse": {"digest", "errors"},
-    "events": {"atomicfile"},
+    "events": {"atomicfile", "jsonfast"},
     "gotemplate": BASE | {"compat"},
     "image": BASE | {"archive"},
     "store": BASE | {"archive", "rootless"},  # rootless: is_rootless (the store's modes)

@@ -45,6 +45,9 @@ _TYPES = {"ProgressEvent", "WriteResult"}
 
 
 def _home(name: str) -> Any:
+    if name not in _API and name not in _TYPES and name not in ("StrataError", "Platform"):
+        # ``from strata import <submodule>`` asks here first: answered without importing importlib
+        raise AttributeError(f"module 'strata' has no attribute {name!r}")
     import importlib  # here: the console script starts without site, and --version needs no importlib
 
     if name in _API:

@@ -9,13 +9,14 @@ provider is registered, asking raises instead of answering "none in use".
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from strata.digest import Digest
 from strata.errors import StrataError
 
 TYPE_CHECKING = False  # every command loads this module: typing's import costs a listing command
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any, Protocol
 else:
     Protocol = object  # the protocol matters to the type checker only
@@ -74,12 +75,12 @@ def register(provider: ContainerUse) -> None:
     _registered.append(provider)
 
 
-def current(root: Path) -> ContainerUse:
+def current(root: str | Path) -> ContainerUse:
     """The registered provider; with none, :class:`NoContainerUse` for a store without containers,
     else an error (answering "nothing in use" could delete what a container needs)."""
     if _registered:
         return _registered[-1]
-    if (Path(root) / "containers.db").exists() or (Path(root) / "containers").exists():
+    if os.path.exists(os.path.join(root, "containers.db")) or os.path.exists(os.path.join(root, "containers")):
         raise StrataError(
             f"the store at {root} has containers but no container provider is registered "
             "(import strata.container.usage)"

@@ -6,8 +6,6 @@ something is hashed) nor ``dataclasses`` or ``typing`` (a listing command cannot
 
 from __future__ import annotations
 
-import re
-
 from strata.errors import DigestMismatch, InvalidDigest
 
 TYPE_CHECKING = False
@@ -53,7 +51,9 @@ class ReaderBase:
 
 
 _ALGOS = {"sha256": 64, "sha384": 96, "sha512": 128}
-_DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+_DIGEST = r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$"  # compiled (and cached by re) when needed
+_HEX = "0123456789abcdef"
+_ALGO_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.+_-")
 
 
 class Digest:
@@ -102,7 +102,18 @@ class Digest:
 
     @classmethod
     def parse(cls, text: str) -> Digest:
-        m = _DIGEST_RE.match(text)
+        algo, colon, hexpart = text.partition(":")
+        if len(hexpart) == _ALGOS.get(algo) and not hexpart.strip(_HEX):
+            return cls(algo, hexpart)  # the usual case, decided without a regular expression
+        if not (colon and algo and _ALGO_CHARS.issuperset(algo)):  # what precedes the first ":" is the algorithm
+            raise InvalidDigest(f"invalid digest format: {text!r}")
+        return cls._parse_slowly(text)
+
+    @classmethod
+    def _parse_slowly(cls, text: str) -> Digest:
+        import re
+
+        m = re.match(_DIGEST, text)
         if not m:
             raise InvalidDigest(f"invalid digest format: {text!r}")
         algo, hexpart = m.group(1), m.group(2)

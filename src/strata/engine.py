@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 
 from strata import containeruse
 from strata.digest import Digest
@@ -20,12 +19,13 @@ from strata.reference import Reference, id_prefix, parse_any
 from strata.store.blobs import LayerBlob, ingest_blob, ingest_layer
 from strata.store.db import connect
 from strata.store.images import ImageRecord, Metadata
-from strata.store.root import StoreLock, StoreRoot, default_root
+from strata.store.root import StoreLock, StoreRoot, as_path, default_root_dir, plain_path
 from strata.values import Value
 
 TYPE_CHECKING = False  # typing's costs a listing command; the image model and rmi load when used
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
+    from pathlib import Path
     from typing import Any, BinaryIO
 
     from strata.image.api import Image, Layer
@@ -69,15 +69,21 @@ def _sync_filesystem(path: Path) -> None:
 
 
 class Engine:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.store = StoreRoot(root)
-        self.conn = connect(self.store.db_path)
+    """The image engine over the store at ``root`` (``root_dir``, a ``str``; ``root``, a ``Path``)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root_dir = plain_path(root)
+        self.store = StoreRoot(self.root_dir)
+        self.conn = connect(self.store.db_file)
         self.meta = Metadata(self.conn)
 
+    @property
+    def root(self) -> Path:
+        return as_path(self.root_dir)
+
     @classmethod
-    def open(cls, root: Path | None = None) -> Engine:
-        return cls(root or default_root())
+    def open(cls, root: str | Path | None = None) -> Engine:
+        return cls(root or default_root_dir())
 
     def close(self) -> None:
         self.conn.close()
@@ -118,7 +124,7 @@ class Engine:
     def image_config(self, image_id: Digest) -> ImageConfig:
         """The image's configuration; an image another process removed meanwhile is No such image."""
         try:
-            return ImageConfig.parse(self.store.blob_path(image_id).read_bytes())
+            return ImageConfig.parse(self.store.read_blob(image_id))
         except FileNotFoundError:
             raise ImageNotFound(str(image_id)) from None
 

@@ -9,9 +9,10 @@ acts: a journal that cannot be written loses the event, not the operation."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
+
+from strata import jsonfast
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def record(root: Path, kind: str, action: str, actor: str, attributes: Mapping[s
            *, origin: str | None = None) -> None:
     """Append one event to ``root``'s journal (best effort; see the module's docstring)."""
     import fcntl
+    import json  # here: reading the journal needs only strata.jsonfast
 
     line = (json.dumps(_message(kind, action, actor, attributes or {}, origin), ensure_ascii=False,
                        separators=(",", ":")) + "\n").encode()
@@ -133,16 +135,17 @@ def record_volume(root: Path, action: str, name: str, extra: Mapping[str, str] |
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
-        msg = json.loads(raw)
+        msg = jsonfast.loads(raw)
     except ValueError:
         return None  # a line cut short by a full disk
     return msg if isinstance(msg, dict) and isinstance(msg.get("timeNano"), int) else None
 
 
-def read_events(root: Path) -> Iterator[dict[str, Any]]:
+def read_events(root: str | Path) -> Iterator[dict[str, Any]]:
     """The journal's events, oldest first."""
     try:
-        data = (root / JOURNAL).read_bytes()
+        with open(os.path.join(root, JOURNAL), "rb") as f:  # a str root: inspect loads no pathlib
+            data = f.read()
     except FileNotFoundError:
         return
     for raw in data.splitlines():

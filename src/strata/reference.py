@@ -15,13 +15,12 @@ Typical use::
 
 from __future__ import annotations
 
-import re
-
 from strata.digest import Digest
 from strata.errors import InvalidReference
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import NoReturn
 
 __all__ = [
@@ -91,6 +90,8 @@ class _Lazy:
 
     def fullmatch(self, text: str) -> re.Match[str] | None:
         if self._compiled is None:
+            import re  # here: the listing commands' names are read without it (see _parse_plain)
+
             self._compiled = re.compile(self._pattern, re.ASCII)
         return self._compiled.fullmatch(text)
 
@@ -218,6 +219,9 @@ class Reference:
 
 def parse(text: str) -> Reference:
     """Parse without normalisation (distribution's ``Parse``); the domain may be empty."""
+    plain = _parse_plain(text)
+    if plain is not None:
+        return plain
     m = _REFERENCE_RE.fullmatch(text)
     if m is None:
         if text == "":
@@ -229,6 +233,53 @@ def parse(text: str) -> Reference:
     if len(name) > NAME_TOTAL_LENGTH_MAX:
         raise InvalidReference(ERR_NAME_TOO_LONG)
     return Reference(domain or "", path, tag, _parse_digest(digest) if digest else None)
+
+
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_DOMAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def _path_component(text: str) -> bool:
+    """``text`` matches the grammar's path component: lower-case alphanumeric runs joined by one
+    separator each (``.``, ``_``, ``__`` or any number of ``-``)."""
+    if not text or text[0] not in _ALNUM or text[-1] not in _ALNUM:
+        return False
+    run = ""
+    for ch in text:
+        if ch in _ALNUM:
+            if run and run not in (".", "_", "__") and run.strip("-"):
+                return False
+            run = ""
+        elif ch in "._-":
+            run += ch
+        else:
+            return False
+    return True
+
+
+def _domain(text: str) -> bool:
+    """``text`` matches the grammar's domain name with an optional port (not an IPv6 literal)."""
+    host, colon, port = text.partition(":")
+    if colon and not (port.isascii() and port.isdigit()):
+        return False
+    return all(part and _DOMAIN_CHARS.issuperset(part) and part[0] != "-" and part[-1] != "-"
+               for part in host.split("."))
+
+
+def _parse_plain(text: str) -> Reference | None:
+    """``domain/path[:tag]`` (the shape every normalised name has) checked part by part as the grammar
+    would check it, without compiling the grammar; None for any other shape (a digest, no domain, an
+    IPv6 host, text the grammar refuses): :func:`parse` then asks the grammar. The grammar gives the
+    same split: a domain cannot hold a ``/``, a path a ``:``, a tag a ``/`` or ``:``."""
+    domain, slash, rest = text.partition("/")
+    path, colon, tag = rest.partition(":")
+    if not slash or "@" in text or len(domain) + 1 + len(path) > NAME_TOTAL_LENGTH_MAX or not _domain(domain):
+        return None
+    if colon and not (0 < len(tag) <= 128 and _TAG_CHARS.issuperset(tag) and tag[0] not in ".-"):
+        return None
+    if not all(_path_component(part) for part in path.split("/")):
+        return None
+    return Reference(domain, path, tag if colon else None)
 
 
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-/")
@@ -256,9 +307,14 @@ def parse_stored(text: str) -> Reference:
     return ref if ref.string() == text else parse(text)
 
 
+def _is_identifier(text: str) -> bool:
+    """A full 64-hex image ID (``[a-f0-9]{64}``)."""
+    return len(text) == 64 and not text.strip("0123456789abcdef")
+
+
 def parse_normalized_named(text: str) -> Reference:
     """Parse a name as typed on Docker's command line (``ParseNormalizedNamed``)."""
-    if _IDENTIFIER_RE.fullmatch(text):
+    if _is_identifier(text):
         raise InvalidReference(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
         )
@@ -286,7 +342,7 @@ def parse_docker_ref(text: str) -> Reference:
 def parse_any(text: str) -> Reference | Digest:
     """``ParseAnyReference``: a 64-hex ID or a full digest gives a :class:`Digest`, anything else a
     normalised :class:`Reference`."""
-    if _IDENTIFIER_RE.fullmatch(text):
+    if _is_identifier(text):
         return Digest("sha256", text)
     if Digest.is_valid(text):
         return Digest.parse(text)

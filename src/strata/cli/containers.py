@@ -3,29 +3,30 @@ unpause, diff, commit, export and the ``container`` group (inspect, ls, prune, a
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 
+from strata import jsonfast
 from strata.errors import Conflict, ImageNotFound, StrataError
 
 TYPE_CHECKING = False  # not typing's: ps loads this module, and typing costs it a few ms
 if TYPE_CHECKING:
+    import argparse  # ps is parsed without argparse (strata.cli.listing); registering loads it
+    from collections.abc import Callable
+    from pathlib import Path
     from typing import Any
 
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
     from strata.container.spec import RuntimeUser
 
+    Handler = Callable[[argparse.Namespace, "Context"], int]
+
 # Container modules are imported inside the handlers: every strata command builds this parser.
 
 __all__ = ["register", "sized_inspect"]
 
-Handler = Callable[[argparse.Namespace, "Context"], int]
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -42,8 +43,8 @@ def _records(ctx: Context) -> ContainerStore:
     container table yet goes the long way, which makes the store)."""
     from strata.container.records import ContainerStore
 
-    root = ctx.store_root()
-    if not (root / "containers.db").exists():
+    root = ctx.store_dir()  # a str: ps loads no pathlib
+    if not os.path.exists(os.path.join(root, "containers.db")):
         return _store(ctx)
     from strata.store.root import secure_root
 
@@ -57,6 +58,8 @@ def _bool_flag(text: str) -> bool:
         return True
     if value in ("false", "0", "f", "no"):
         return False
+    import argparse
+
     raise argparse.ArgumentTypeError(f'invalid boolean value "{text}"')
 
 
@@ -91,6 +94,8 @@ def _each(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Conta
 
 
 def _add_create_flags(p: argparse.ArgumentParser) -> None:
+    import argparse  # here: ps runs without it
+
     p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     p.add_argument("--name", help="assign a name to the container")
@@ -822,7 +827,7 @@ def _ps_fields(c: Container, trunc: bool, image: str | None = None) -> dict[str,
     return {
         "ID": short_id(c.id) if trunc else c.id,
         "Image": image or c.image_name,
-        "Command": json.dumps(truncate(command, 20) if trunc else command, ensure_ascii=False),
+        "Command": jsonfast.quote(truncate(command, 20) if trunc else command),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.created)),
         "RunningFor": time_ago(c.created),
         "Status": _status(c),
@@ -858,7 +863,7 @@ def _still_named(ctx: Context, c: Container) -> bool:
     from strata.store.tagread import full_name, names_of
 
     full = full_name(c.image_name)
-    names = names_of(str(ctx.store_root()), c.image_id) if full is not None else None
+    names = names_of(ctx.store_dir(), c.image_id) if full is not None else None
     return names is not None and full in names
 
 
@@ -906,7 +911,7 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
         _check_ps_format(args.format)
     with _records(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PS_KEYS)
-        containers = [c if settled(store.root, c) else _reconcile(store, c) for c in store.all()]
+        containers = [c if settled(store.root_dir, c) else _reconcile(store, c) for c in store.all()]
         # Docker: a status filter, -n and -l include stopped containers
         show_all = args.all or any(f.startswith("status=") for f in args.filter) or args.last is not None or args.latest
         containers = [c for c in containers if (show_all or c.running) and wanted(c)]
@@ -1093,6 +1098,8 @@ def _cmd_export(args: argparse.Namespace, ctx: Context) -> int:
     with _store(ctx) as store:
         c = store.get(args.container)
         if args.output:
+            from pathlib import Path
+
             export(store, c, Path(args.output))
             return 0
         if os.isatty(1):
@@ -1116,6 +1123,8 @@ def _add(sub: Any, name: str, handler: Handler, help_text: str, **kw: Any) -> ar
 
 
 def _register_commands(sub: Any, *, in_group: bool) -> None:
+    import argparse  # here: ps runs without it
+
     p = _add(sub, "run", _cmd_run, "Run a command in a new container", add_help=False)
     p.add_argument("--help", action="help")
     p.add_argument("-d", "--detach", action="store_true", help="run in background and print the container ID")

@@ -8,11 +8,14 @@ come from :mod:`strata.compat` and are re-exported here for the commands' conven
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from strata.compat.tabwriter import TABLE_MINWIDTH, TABLE_PADDING, tabwrite
 from strata.compat.units import human_duration, human_size
+
+TYPE_CHECKING = False  # typing's import costs a listing command
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from datetime import datetime
 
 __all__ = [
     "ELLIPSIS",
@@ -36,7 +39,9 @@ ELLIPSIS = "\u2026"
 
 
 def _epoch(value: float | datetime) -> float:
-    return value.timestamp() if isinstance(value, datetime) else float(value)
+    if isinstance(value, (int, float)):  # epoch seconds; else an aware datetime (not imported here)
+        return float(value)
+    return value.timestamp()
 
 
 def time_ago(then: float | datetime, now: float | datetime | None = None) -> str:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
+from strata import jsonfast
 from strata.cli import output
 from strata.cli.format import ellipsis, human_size, render_table, short_id, time_ago
-from strata.cli.main import Context
 from strata.compat.gotime import parse_time
 from strata.errors import ImageNotFound, InvalidReference, StrataError
 from strata.ops import images as ops
@@ -19,7 +16,11 @@ from strata.reference import parse_normalized_named, parse_tag_source, parse_tag
 
 TYPE_CHECKING = False  # typing's costs a listing command
 if TYPE_CHECKING:
+    import argparse  # images, inspect and history are parsed without it (strata.cli.listing)
+    from pathlib import Path
     from typing import Any
+
+    from strata.cli.main import Context
 
 __all__ = ["image_prune_events", "register", "register_df"]
 
@@ -304,6 +305,8 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
         raise StrataError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     selections = ops.save_selection(engine, args.images)
     if args.output:
+        from pathlib import Path
+
         out_path = Path(args.output)
         tmp = out_path.with_name(f".{out_path.name}.strata-tmp{os.getpid()}")
         try:
@@ -457,7 +460,7 @@ def _df_containers(root: Path, now: float) -> list[list[str]]:
             started_at=c.started_at or None, finished_at=c.finished_at or None, exit_code=c.exit_code,
         )
         rows.append([
-            short_id(c.id), c.image_name, json.dumps(truncate(list_command(c), 20), ensure_ascii=False), "0",
+            short_id(c.id), c.image_name, jsonfast.quote(truncate(list_command(c), 20)), "0",
             human_size(rw_size(container_dir(root, c.id), c.driver)), time_ago(c.created, now), status, c.name,
         ])
     return rows

@@ -31,37 +31,56 @@ VERSION = f"strata {__version__}"
 
 
 class Context:
-    """What a command handler gets besides its arguments."""
+    """What a command handler gets besides its arguments. The store root is kept as given (``root_dir``,
+    a ``str``: the listing commands load no pathlib); ``root`` is it as a ``Path``."""
 
     def __init__(
         self,
-        root: Path | None,
+        root: str | Path | None,
         out: TextIO | None = None,
         err: TextIO | None = None,
         stdin: Any = None,
         _engine: Engine | None = None,
     ) -> None:
-        self.root = root
+        self.root_dir: str | None = None
+        if root is not None:
+            from strata.store.root import plain_path
+
+            self.root_dir = plain_path(root)
         self.out: TextIO = sys.stdout if out is None else out
         self.err: TextIO = sys.stderr if err is None else err
         self.stdin: Any = sys.stdin if stdin is None else stdin
         self._engine = _engine
+
+    @property
+    def root(self) -> Path | None:
+        if self.root_dir is None:
+            return None
+        from strata.store.root import as_path
+
+        return as_path(self.root_dir)
 
     def engine(self) -> Engine:
         if self._engine is None:
             import strata.container.usage  # registers what containers use with the store  # noqa: F401
             from strata.engine import Engine
 
-            self._engine = Engine.open(self.root)
+            self._engine = Engine.open(self.root_dir)
         return self._engine
 
-    def store_root(self) -> Path:
+    def store_dir(self) -> str:
         """The store's directory, without opening the store."""
         if self._engine is not None:
-            return self._engine.root
-        from strata.store.root import default_root
+            return self._engine.root_dir
+        from strata.store.root import default_root_dir
 
-        return self.root or default_root()
+        return self.root_dir or default_root_dir()
+
+    def store_root(self) -> Path:
+        """``store_dir()`` as a ``Path``."""
+        from strata.store.root import as_path
+
+        return as_path(self.store_dir())
 
     def close(self) -> None:
         if self._engine is not None:
@@ -141,37 +160,29 @@ def run() -> NoReturn:
 def _short_lived(args: list[str]) -> bool:
     if _wants_version(args):
         return True
-    parser = sys.modules.get("strata.cli.parser")  # not loaded: main() stopped before parsing
-    return parser is not None and parser.command_word(args) in _FAST_EXIT
+    listing = sys.modules.get("strata.cli.listing")  # not loaded: main() stopped before parsing
+    return listing is not None and listing.command_word(args) in _FAST_EXIT
 
 
 def _main(args_list: list[str], collect: bool) -> int:
     import os  # here: started without site (the console script), --version needs no os
-    from pathlib import Path
 
-    from strata.cli.parser import GroupHelp, build_parser, parse_args
+    from strata.cli.listing import command_word, parse_listing
     from strata.errors import StrataError
 
-    try:
-        args = parse_args(args_list)
-    except GroupHelp as e:  # Docker prints a group's help on stderr
-        print(e.text, end="", file=sys.stderr)
-        return e.status
-    except StrataError as e:
-        print(f"Error: {e}" if not str(e).startswith("usage") else str(e), file=sys.stderr)
-        return e.exit_code
-    func: Handler | None = getattr(args, "func", None)
-    if func is None:
-        build_parser(args_list, whole_groups=True).print_help(sys.stderr)
-        return 0 if not args_list else 125
-    from strata.cli.parser import command_word
-
+    args = parse_listing(args_list)  # images, ps, inspect, history: no argparse when the words parse cleanly
+    if args is None:
+        parsed = _parse(args_list)
+        if isinstance(parsed, int):
+            return parsed
+        args = parsed
     if collect and command_word(args_list) not in _SHORT_LIVED:
         import gc
 
         gc.enable()
+    func: Handler = args.func
     root = args.root or os.environ.get("STRATA_ROOT")
-    ctx = Context(root=Path(root) if root else None)
+    ctx = Context(root=root or None)
     try:
         if os.geteuid() != 0:  # rootless: store commands run in the user namespace (strata.cli.unshare)
             from strata.cli.unshare import reenter
@@ -195,3 +206,23 @@ def _main(args_list: list[str], collect: bool) -> int:
         return 130
     finally:
         ctx.close()
+
+
+def _parse(args_list: list[str]) -> argparse.Namespace | int:
+    """``args_list`` parsed by the argparse parser (Docker's errors, usage and help), or the exit status
+    of a command line that is answered while parsing (help, a usage error)."""
+    from strata.cli.parser import GroupHelp, build_parser, parse_args
+    from strata.errors import StrataError
+
+    try:
+        args = parse_args(args_list)
+    except GroupHelp as e:  # Docker prints a group's help on stderr
+        print(e.text, end="", file=sys.stderr)
+        return e.status
+    except StrataError as e:
+        print(f"Error: {e}" if not str(e).startswith("usage") else str(e), file=sys.stderr)
+        return e.exit_code
+    if getattr(args, "func", None) is None:
+        build_parser(args_list, whole_groups=True).print_help(sys.stderr)
+        return 0 if not args_list else 125
+    return args

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-
+from strata import jsonfast
 from strata.cli.format import render_table
-from strata.cli.main import Context
 
 TYPE_CHECKING = False  # typing's costs a listing command
 if TYPE_CHECKING:
     from typing import Any
+
+    from strata.cli.main import Context
 
 __all__ = [
     "DF_HEADERS",
@@ -161,14 +160,34 @@ def _config_omitted() -> dict[str, Any]:
 
 def go_json_indent(obj: Any) -> str:
     """The CLI's ``json.Indent`` (four spaces) of the daemon's JSON, which is written without HTML escaping."""
-    return json.dumps(obj, indent=4, ensure_ascii=False)
+    return jsonfast.dumps_indented(obj)
 
 
 def go_time(ts: float, rfc: bool = False) -> str:
     """Docker's CREATED AT: ``2026-11-27 17:22:02 +0000 UTC`` (or RFC 3339 for history -H=false)."""
     if not ts:
         return "0001-01-01 00:00:00 +0000 UTC"
-    dt = datetime.fromtimestamp(ts, UTC)
-    if rfc:
-        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return dt.strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    form = "%Y-%m-%dT%H:%M:%SZ" if rfc else "%Y-%m-%d %H:%M:%S +0000 UTC"
+    second = _utc_second(ts)
+    if not _FIRST_SECOND <= second <= _LAST_SECOND:  # beyond datetime's years 1-9999: its error
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(ts, UTC).strftime(form)
+    import time
+
+    return time.strftime(form, time.gmtime(second))
+
+
+_FIRST_SECOND, _LAST_SECOND = -62135596800, 253402300799  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+
+
+def _utc_second(ts: float) -> int:
+    """The whole second of ``datetime.fromtimestamp(ts, UTC)`` (datetime is not imported: a listing
+    command needs none): the fraction rounded half to even to microseconds first, as datetime does."""
+    whole = int(ts)
+    micro = round((ts - whole) * 1e6)  # ts - whole is exact: both lie within a factor of two
+    if micro >= 1_000_000:
+        whole += 1
+    elif micro < 0:
+        whole -= 1
+    return whole

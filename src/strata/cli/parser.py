@@ -10,6 +10,7 @@ import re
 import sys
 
 from strata import __version__
+from strata.cli.listing import command_word, word_index
 from strata.errors import StrataError, UsageError
 
 TYPE_CHECKING = False  # typing's costs a listing command
@@ -209,18 +210,7 @@ GROUP_WORDS: dict[str, dict[str, str]] = {
 _CANONICAL = {"list": "ls", "ps": "ls", "remove": "rm", "rmi": "rm"}
 
 
-def _word_index(argv: list[str]) -> int | None:
-    skip = False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
-        elif arg == "--root":
-            skip = True
-        elif not arg.startswith("-"):
-            return i
-        elif arg in ("-h", "--help", "--version"):
-            return None
-    return None
+_word_index = word_index  # strata.cli.listing's: the command word found without argparse
 
 
 def resolve(argv: list[str]) -> tuple[list[str], str | None]:
@@ -247,11 +237,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         else:
             command.prog = f"{parser.prog} {shown}"
     return parser.parse_args(words)
-
-
-def command_word(argv: list[str]) -> str | None:
-    i = _word_index(argv)
-    return None if i is None else argv[i]
 
 
 def _groups_for(argv: list[str] | None) -> tuple[str, ...]:

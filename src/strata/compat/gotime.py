@@ -3,9 +3,7 @@ times as Go writes them (``parse_time``)."""
 
 from __future__ import annotations
 
-import re
 import time
-from datetime import datetime
 
 from strata.errors import StrataError
 
@@ -26,6 +24,8 @@ class DurationError(StrataError):
 def parse_duration(text: str) -> int:
     """Go's ``time.ParseDuration``: a signed sequence of decimal numbers with units (``1h30m``,
     ``-1.5h``, ``300ms``, ``2h45m0.5s``; a bare ``0``), in nanoseconds, truncated as Go does."""
+    import re  # here: the listing commands load this module and parse no duration
+
     m = re.fullmatch(_DURATION, text)
     if m is None:
         raise DurationError(f'time: invalid duration "{text}"')
@@ -56,6 +56,9 @@ def get_timestamp(value: str, now: float | None = None) -> float:
     seconds = duration_seconds(value)
     if seconds is not None:
         return (time.time() if now is None else now) - seconds
+    import re
+    from datetime import datetime  # here: a listing command reads times with _utc_seconds
+
     if re.fullmatch(_UNIX, value):
         return float(value)
     try:
@@ -84,6 +87,35 @@ def parse_time(text: str) -> float:
             main = main[:19]
             frac = 0.0
         tz = "+00:00" if tz in ("Z", "z", "") else tz
+        plain = _utc_seconds(main[:19]) if tz == "+00:00" else None
+        if plain is not None:
+            return plain + frac
+        from datetime import datetime
+
         return datetime.fromisoformat(main[:19] + tz).timestamp() + frac
     except ValueError:
         return 0.0
+
+
+_DAYS_BEFORE_MONTH = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+_DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _utc_seconds(text: str) -> float | None:
+    """``datetime.fromisoformat(text + "+00:00").timestamp()`` for a valid ``YYYY-MM-DDTHH:MM:SS`` (any
+    one character between date and time, as fromisoformat takes), without importing datetime; None for
+    any other text (the caller asks datetime, which gives its answer or its error)."""
+    if len(text) != 19 or text[4] + text[7] + text[13] + text[16] != "--::":
+        return None
+    fields = (text[0:4], text[5:7], text[8:10], text[11:13], text[14:16], text[17:19])
+    if not all(f.isascii() and f.isdigit() for f in fields):
+        return None
+    year, month, day, hour, minute, second = (int(f) for f in fields)
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not (year >= 1 and 1 <= month <= 12 and hour < 24 and minute < 60 and second < 60):
+        return None
+    if not 1 <= day <= _DAYS_IN_MONTH[month] + (month == 2 and leap):
+        return None
+    y = year - 1
+    ordinal = y * 365 + y // 4 - y // 100 + y // 400 + _DAYS_BEFORE_MONTH[month] + (month > 2 and leap) + day
+    return float((ordinal - 719163) * 86400 + hour * 3600 + minute * 60 + second)  # 719163: 1970-01-01

@@ -3,10 +3,8 @@ different keys must all match (AND); unknown keys and bad values are refused wit
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 from strata.container.records import Container
 from strata.errors import StrataError, UsageError
@@ -18,7 +16,7 @@ PS_KEYS = frozenset({"id", "name", "label", "exited", "status", "ancestor", "bef
 PRUNE_KEYS = frozenset({"until", "label", "label!"})
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
-_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+_DURATION = r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)"  # compiled (and cached by re) when a filter needs it
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -38,11 +36,13 @@ def parse_filters(items: list[str], allowed: frozenset[str]) -> dict[str, list[s
 
 
 def _go_duration(text: str) -> float | None:
+    import re  # here: ps without such a filter loads no re
+
     sign = -1.0 if text.startswith("-") else 1.0
     body = text.lstrip("+-")
     pos = 0
     total = 0.0
-    for m in _DURATION.finditer(body):
+    for m in re.finditer(_DURATION, body):
         if m.start() != pos:
             return None
         total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
@@ -62,6 +62,8 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
         return float(value)
     except ValueError:
         pass
+    from datetime import datetime  # here: ps without a time filter loads no datetime
+
     try:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -72,6 +74,8 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
 
 
 def _search(pattern: str, text: str) -> bool:
+    import re
+
     try:
         return re.search(pattern, text) is not None
     except re.error:

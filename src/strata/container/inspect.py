@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 # ps loads this module for list_command only: what inspect needs is imported in the functions using it
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     from strata.container.records import Container
@@ -138,6 +137,8 @@ def host_config_doc(c: Container) -> dict[str, Any]:
 def _network_settings(c: Container) -> dict[str, Any]:
     """Docker's ``NetworkSettings``: the endpoints (addresses while running), the default bridge's
     address at the top level, the published ports while running."""
+    from pathlib import Path
+
     from strata.container.network.ports import Mapping, settings_ports
 
     networks = {name: {k: v for k, v in ep.items() if not k.startswith("_")} for name, ep in c.networks.items()}

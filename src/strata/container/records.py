@@ -7,20 +7,22 @@ concurrent strata processes (a ``run -d`` monitor and a ``ps``) see consistent r
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
+from strata import jsonfast
 from strata.digest import Digest
 from strata.errors import Conflict, ContainerNotFound, StrataError
 
 TYPE_CHECKING = False  # not typing's: ps loads this module, and typing costs it a few ms
 if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
     from typing import Any
+else:  # sqlite3's own classes and connect without sqlite3.dbapi2 (which loads datetime and collections.abc)
+    import _sqlite3 as sqlite3
 
 __all__ = [
     "FREEZE_MARKER",
@@ -143,11 +145,13 @@ class Container:
         return self.state in ("running", "paused", "restarting")
 
     def to_json(self) -> str:
+        import json  # here: reading records (ps) needs only strata.jsonfast
+
         return json.dumps({name: getattr(self, name) for name, _ in _FIELDS}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Container:
-        data = json.loads(text)
+        data = jsonfast.loads(text)
         return cls(**{k: v for k, v in data.items() if k in _NAMES})
 
 
@@ -181,8 +185,14 @@ def new_id() -> str:
             return cid
 
 
-def container_dir(root: Path, cid: str) -> Path:
-    return root / "containers" / cid
+def _path(text: str) -> Path:
+    from pathlib import Path  # here: ps works on str paths, and pathlib's import costs it a sixth
+
+    return Path(text)
+
+
+def container_dir(root: str | Path, cid: str) -> Path:
+    return _path(os.path.join(root, "containers", cid))
 
 
 _LEFT = (  # noqa: SIM905 - one word list, easier to read as text
@@ -235,25 +245,33 @@ def random_name(taken: set[str]) -> str:
 class ContainerStore:
     """The container table of one store root."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(mode=0o710, parents=True, exist_ok=True)  # private, as store.root makes it
-        (self.root / "containers").mkdir(mode=0o710, exist_ok=True)
+    def __init__(self, root: str | Path) -> None:
+        self.root_dir = os.fspath(root)  # the CLI's is normalised as pathlib would (strata.store.root.plain_path)
+        os.makedirs(self.root_dir, mode=0o710, exist_ok=True)  # private, as store.root makes it
+        try:
+            os.mkdir(os.path.join(self.root_dir, "containers"), 0o710)
+        except OSError:
+            if not os.path.isdir(os.path.join(self.root_dir, "containers")):
+                raise
         self._db = self._connect()
 
+    @property
+    def root(self) -> Path:
+        return _path(self.root_dir)
+
     def _connect(self) -> sqlite3.Connection:
-        path = self.root / "containers.db"
+        path = os.path.join(self.root_dir, "containers.db")
         try:  # created 0600 (it holds every container's environment); SQLite's -wal/-shm follow
-            if not path.exists():
+            if not os.path.exists(path):
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-            db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout=30000")
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
         except sqlite3.Error as e:
-            raise StrataError(f"cannot open the container records {path}: {_disk_text(e, self.root)}") from None
+            raise StrataError(f"cannot open the container records {path}: {_disk_text(e, self.root_dir)}") from None
         return db
 
     def close(self) -> None:
@@ -280,7 +298,7 @@ class ContainerStore:
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
-            raise StrataError(f"cannot update the container records: {_disk_text(e, self.root)}") from None
+            raise StrataError(f"cannot update the container records: {_disk_text(e, self.root_dir)}") from None
         try:
             yield self._db
             self._db.execute("COMMIT")
@@ -290,7 +308,7 @@ class ContainerStore:
             except sqlite3.Error:
                 pass
             if isinstance(e, sqlite3.Error):
-                raise StrataError(f"cannot update the container records: {_disk_text(e, self.root)}") from None
+                raise StrataError(f"cannot update the container records: {_disk_text(e, self.root_dir)}") from None
             raise
 
     def names(self) -> set[str]:
@@ -376,7 +394,7 @@ class ContainerStore:
         raise ContainerNotFound(ref)
 
 
-def _disk_text(e: sqlite3.Error, root: Path) -> str:
+def _disk_text(e: sqlite3.Error, root: str | Path) -> str:
     """SQLite's error; a full disk (SQLite says "full" or, creating its shared-memory file, "disk I/O
     error") in Go's words, "no space left on device", as Docker would say it."""
     text = str(e)
@@ -388,14 +406,14 @@ def _disk_text(e: sqlite3.Error, root: Path) -> str:
     return "no space left on device" if "full" in text or (full and "I/O" in text) else text
 
 
-def images_in_use(root: Path) -> dict[Digest, list[tuple[str, bool]]]:
+def images_in_use(root: str | Path) -> dict[Digest, list[tuple[str, bool]]]:
     """Image ID -> (full container ID, running) of the containers created from it, oldest first.
 
     The store's rmi hook: a running container makes a conflict that ``-f`` cannot override."""
-    db_path = Path(root) / "containers.db"
-    if not db_path.exists():
+    db_path = os.path.join(root, "containers.db")
+    if not os.path.exists(db_path):
         return {}
-    db = sqlite3.connect(str(db_path), timeout=30.0)
+    db = sqlite3.connect(db_path, timeout=30.0)
     try:
         rows = db.execute("SELECT image_id, id, data FROM containers ORDER BY created ASC").fetchall()
     except sqlite3.OperationalError:
@@ -405,17 +423,17 @@ def images_in_use(root: Path) -> dict[Digest, list[tuple[str, bool]]]:
     out: dict[Digest, list[tuple[str, bool]]] = {}
     for image_id, cid, data in rows:
         try:
-            running = json.loads(data).get("state") in ("running", "paused")
+            running = jsonfast.loads(data).get("state") in ("running", "paused")
             out.setdefault(Digest.parse(image_id), []).append((cid, running))
         except ValueError:
             continue
     return out
 
 
-def layer_dirs_in_use(root: Path) -> set[Path]:
+def layer_dirs_in_use(root: str | Path) -> set[Path]:
     """Every image layer dir some container's rootfs stacks (for the store's layer GC to keep)."""
     out: set[Path] = set()
-    base = Path(root) / "containers"
+    base = _path(os.path.join(root, "containers"))
     if not base.is_dir():
         return out
     for entry in base.iterdir():
@@ -423,7 +441,7 @@ def layer_dirs_in_use(root: Path) -> set[Path]:
             text = (entry / "lowers").read_text()
         except OSError:
             continue
-        out.update(Path(line) for line in text.splitlines() if line)
+        out.update(_path(line) for line in text.splitlines() if line)
     return out
 
 
@@ -449,14 +467,14 @@ def process_start(pid: int) -> int:
 FREEZE_MARKER = "frozen-by"  # in the container dir: the PID of a commit that paused the container
 
 
-def settled(root: Path, c: Container) -> bool:
+def settled(root: str | Path, c: Container) -> bool:
     """Whether ``lifecycle.reconcile`` would leave this record as it is: its monitor lives (or it claims
     no live state), it holds no network pieces a dead process left, and no dead commit left it frozen.
     Cheap (no runtime, no network code): listing commands reconcile only what is not settled."""
     if c.state in ("running", "paused", "restarting"):
         if not pid_alive(c.monitor_pid, c.monitor_start):
             return False
-        return c.state != "running" or not (container_dir(root, c.id) / FREEZE_MARKER).exists()
+        return c.state != "running" or not os.path.exists(os.path.join(root, "containers", c.id, FREEZE_MARKER))
     if not (c.netns or c.ports):
         return True
     owner = c.net_owner

@@ -4,13 +4,14 @@ are imported only when a question is asked, so commands that never ask stay ligh
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from strata.containeruse import register
 from strata.digest import Digest
 
 TYPE_CHECKING = False  # every command registers this provider: typing's import costs a listing command
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 __all__ = ["StoreContainerUse", "disk_usage"]
@@ -23,7 +24,7 @@ def disk_usage(root: Path) -> tuple[int, int, int, int]:
     from strata.container.lifecycle import reconcile
     from strata.container.records import ContainerStore, container_dir
 
-    if not (Path(root) / "containers.db").exists():
+    if not os.path.exists(os.path.join(root, "containers.db")):
         return 0, 0, 0, 0
     with ContainerStore(root) as store:
         containers = [reconcile(store, c) for c in store.all()]
@@ -63,7 +64,7 @@ class StoreContainerUse:
     def inspect(self, root: Path, name: str) -> dict[str, Any] | None:
         from strata.container.inspect import inspect_by_name
 
-        if not (Path(root) / "containers.db").exists():
+        if not os.path.exists(os.path.join(root, "containers.db")):
             return None
         return inspect_by_name(root, name)
 

@@ -6,9 +6,7 @@ Digests are always taken over raw bytes: every parsed object keeps the exact byt
 
 from __future__ import annotations
 
-import json
-import re
-
+from strata import jsonfast
 from strata.digest import Digest, digest_bytes
 from strata.errors import InvalidArchive
 from strata.image import mediatypes as mt
@@ -41,6 +39,8 @@ _NOT_BRACKET = r"[^\[\]{}]+"
 
 def canonical_json(obj: Any) -> bytes:
     """Compact JSON as Docker writes configs and manifests (no spaces, keys in given order)."""
+    import json  # here: reading a document needs only strata.jsonfast
+
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -48,6 +48,8 @@ def _too_deep(text: str, limit: int) -> bool:
     """True when the JSON text nests arrays/objects more than ``limit`` levels (strings skipped)."""
     if text.count("[") + text.count("{") <= limit:
         return False
+    import re  # here: only a document with many brackets is checked this way
+
     depth = 0
     for c in re.sub(_NOT_BRACKET, "", re.sub(_JSON_STRING, "", text, flags=re.S)):
         if c in "[{":
@@ -66,10 +68,10 @@ def load_json(raw: bytes | str, what: str, max_depth: int = MAX_JSON_DEPTH) -> A
     nesting is checked before parsing, so a hostile document can never exhaust the recursion limit.
     """
     try:
-        text = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+        text = raw if isinstance(raw, str) else raw.decode(jsonfast.detect_encoding(raw), "surrogatepass")
         if _too_deep(text, max_depth):
             raise InvalidArchive(f"invalid {what}: nested more than {max_depth} levels deep")
-        return json.loads(text)
+        return jsonfast.loads(text)
     except RecursionError:
         raise InvalidArchive(f"invalid {what}: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:
@@ -242,7 +244,12 @@ class Manifest(Value):
             "config": config.to_json(),
             "layers": [d.to_json() for d in layers],
         }
-        raw = json.dumps(obj, indent=3).encode() if media_type == mt.DOCKER_MANIFEST else canonical_json(obj)
+        if media_type == mt.DOCKER_MANIFEST:
+            import json
+
+            raw = json.dumps(obj, indent=3).encode()
+        else:
+            raw = canonical_json(obj)
         return cls(media_type, config, tuple(layers), raw)
 
     def descriptor(self) -> Descriptor:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from strata import containeruse
 from strata.compat.filters import parse_filters
 from strata.compat.gotime import get_timestamp, parse_time
@@ -70,6 +68,8 @@ def _dangling_only(fl: dict[str, list[str]]) -> bool:
 def _path_match(pattern: str, name: str) -> bool:
     """Go's ``path.Match``: ``*`` and ``?`` never match ``/``; ``[...]`` classes with ``^`` and ranges;
     ``\\`` escapes. A malformed pattern raises Docker's ``syntax error in pattern``."""
+    import re  # here: the listing commands load this module and match no pattern
+
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:
@@ -105,6 +105,8 @@ def _class_char(pattern: str, i: int) -> tuple[int, str]:
 
 def _char_class(pattern: str, i: int) -> tuple[int, str]:
     """The regex for a ``[...]`` class starting after ``[``; returns the index after ``]``."""
+    import re
+
     negate = i < len(pattern) and pattern[i] == "^"
     if negate:
         i += 1
@@ -233,15 +235,15 @@ def inspect_doc(engine: Engine, image_id: Digest) -> dict[str, Any]:
         "Size": s.size,
         "VirtualSize": s.size,
         "GraphDriver": {
-            "Data": {"LowerDir": ":".join(str(engine.store.layer_dir(d)) for d in reversed(s.config.diff_ids))},
+            "Data": {"LowerDir": ":".join(engine.store.layer_dir_name(d) for d in reversed(s.config.diff_ids))},
             "Name": "overlay",
         },
         "RootFS": {"Type": "layers", "Layers": [str(d) for d in s.config.diff_ids]},
-        "Metadata": {"LastTagTime": last_tag_time(engine.root, str(s.id))},
+        "Metadata": {"LastTagTime": last_tag_time(engine.root_dir, str(s.id))},
     }
 
 
-def last_tag_time(root: Path, image_id: str) -> str:
+def last_tag_time(root: str | Path, image_id: str) -> str:
     """Docker's ``Metadata.LastTagTime``: when a tag was last set on the image since it was last deleted
     (tag, commit, import with a name; a load or pull sets none), from the event journal; Go's zero time
     when it holds none (also once the journal was trimmed past it)."""

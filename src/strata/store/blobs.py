@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-from pathlib import Path
 
 from strata.digest import CHUNK, Digest, HashingReader
 from strata.errors import DigestMismatch, InvalidArchive
@@ -14,6 +13,7 @@ from strata.values import Value
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import tarfile
+    from pathlib import Path
 
     from strata.digest import Readable
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
-import sqlite3
-from pathlib import Path
 
 from strata.errors import StoreError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
+else:  # sqlite3's own classes and connect without sqlite3.dbapi2 (which loads datetime and collections.abc)
+    import _sqlite3 as sqlite3
 
 __all__ = ["connect"]
 
@@ -55,7 +60,7 @@ CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);
 """
 
 
-def _create_private(path: Path) -> None:
+def _create_private(path: str | Path) -> None:
     """Create ``path`` empty with mode 0600 unless it exists (an existing file is left as it is)."""
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
@@ -63,7 +68,7 @@ def _create_private(path: Path) -> None:
         pass
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: str | Path) -> sqlite3.Connection:
     """Open (and if new, create) the store database; failures become a clear ``StoreError``.
 
     A new database is created 0600 (SQLite gives its -wal and -shm files the database's mode). The

@@ -5,7 +5,12 @@ Docker's normalisation of the common familiar forms (anything unusual: None, the
 from __future__ import annotations
 
 import os
-import sqlite3
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+else:  # sqlite3's own classes and connect without sqlite3.dbapi2 (which loads datetime and collections.abc)
+    import _sqlite3 as sqlite3
 
 __all__ = ["full_name", "names_of"]
 

@@ -1,0 +1,264 @@
+"""The listing commands (``images``, ``ps``, ``inspect``, ``history``) read without argparse.
+
+Building argparse parsers (and importing argparse, gettext and locale) costs a listing command about a
+tenth of its run. Each of these commands declares its flags here, as a table, and its words are read as
+``strata.cli.pflag`` reads them (Go's pflag: booleans take ``=VALUE`` only, a value flag takes the next
+word even when it starts with ``-``, short flags combine, ``--`` ends the flags). The table gives the
+same namespace argparse gives (``tests/cli/test_pflag_listing.py`` compares the two).
+
+Only a command line that parses cleanly is answered here. Anything else (help, an unknown or malformed
+flag, a wrong number of arguments, a group word such as ``image ls``) returns None and goes the long way,
+through ``strata.cli.parser``, whose errors, usage and help are Docker's: one place words them.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing's import costs a listing command
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Handler = Callable[..., int]
+
+__all__ = ["SPECS", "Namespace", "Spec", "command_word", "parse_listing", "word_index"]
+
+TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go's strconv.ParseBool, as cli.pflag
+FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+# a flag's kind: a boolean (store_true), a "-H[=BOOL]" flag kept as the text "true"/"false", a value,
+# an int value, a repeated value (append)
+BOOL, BOOL_TEXT, VALUE, INT, APPEND = "bool", "booltext", "value", "int", "append"
+
+
+if TYPE_CHECKING:  # the type checker sees argparse's: handlers take either
+    from argparse import Namespace
+else:
+
+    class Namespace:
+        """argparse.Namespace's behaviour that handlers use: attributes, ``vars()``, equality, repr."""
+
+        def __init__(self, **kwargs: object) -> None:
+            self.__dict__.update(kwargs)
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Namespace) and vars(self) == vars(other)
+
+        __hash__ = None
+
+        def __contains__(self, key: str) -> bool:
+            return key in self.__dict__
+
+        def __repr__(self) -> str:
+            return "Namespace(" + ", ".join(f"{k}={v!r}" for k, v in sorted(self.__dict__.items())) + ")"
+
+
+class Spec:
+    """One command: its handler (a function importing and returning it), flags ((short, long, dest, kind,
+    default)...), the positional's dest and its (least, most) count (most None: no limit; a count of at
+    most one gives the value, else a list), and defaults argparse sets besides the flags'."""
+
+    def __init__(self, handler: Callable[[], Handler], flags: tuple[tuple[str, str, str, str, object], ...],
+                 positional: str, counts: tuple[int, int | None], **extra: object) -> None:
+        self.handler, self.positional, self.counts, self.extra = handler, positional, counts, extra
+        self.flags = {f"-{s}": f for f in flags for s in (f[0],) if s}
+        self.flags.update({f"--{f[1]}": f for f in flags})
+        self.defaults = {f[2]: f[4] for f in flags}
+
+
+def _images() -> Handler:
+    from strata.cli.images import cmd_images
+
+    return cmd_images
+
+
+def _ps() -> Handler:
+    from strata.cli.containers import _cmd_ps
+
+    return _cmd_ps
+
+
+def _inspect() -> Handler:
+    from strata.cli.images import cmd_inspect
+
+    return cmd_inspect
+
+
+def _history() -> Handler:
+    from strata.cli.images import cmd_history
+
+    return cmd_history
+
+
+_FORMAT = ("", "format", "format", VALUE, None)
+_NO_TRUNC = ("", "no-trunc", "no_trunc", BOOL, False)
+_QUIET = ("q", "quiet", "quiet", BOOL, False)
+SPECS = {
+    "images": Spec(_images,
+                   (("a", "all", "all", BOOL, False), _QUIET, ("", "digests", "digests", BOOL, False), _NO_TRUNC,
+                    ("f", "filter", "filter", APPEND, []), _FORMAT), "reference", (0, 1)),
+    "ps": Spec(_ps,
+               (("a", "all", "all", BOOL, False), _QUIET, ("s", "size", "size", BOOL, False),
+                ("n", "last", "last", INT, None), ("l", "latest", "latest", BOOL, False), _NO_TRUNC,
+                ("f", "filter", "filter", APPEND, []), _FORMAT), "", (0, 0)),
+    "inspect": Spec(_inspect,
+                    (("f", "format", "format", VALUE, None), ("", "type", "type", VALUE, ""),
+                     ("s", "size", "size", BOOL, False)), "names", (1, None)),
+    "history": Spec(_history,
+                    (("H", "human", "human", BOOL_TEXT, "true"), _QUIET, _NO_TRUNC, _FORMAT), "image", (1, 1)),
+}
+
+
+class _Refused(Exception):
+    """Not a clean command line for the table: the caller goes the long way (argparse words the error)."""
+
+
+def word_index(argv: list[str]) -> int | None:
+    """Where the command word is in ``argv`` (after the program's ``--root DIR``), None for none."""
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == "--root":
+            skip = True
+        elif not arg.startswith("-"):
+            return i
+        elif arg in ("-h", "--help", "--version"):
+            return None
+    return None
+
+
+def command_word(argv: list[str]) -> str | None:
+    i = word_index(argv)
+    return None if i is None else argv[i]
+
+
+def _root(words: list[str]) -> str | None:
+    """The program's flags before the command word: ``--root DIR`` / ``--root=DIR`` only (last wins)."""
+    root = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--root="):
+            root = word[len("--root="):]
+        elif word == "--root" and i + 1 < len(words) and not words[i + 1].startswith("-"):
+            root = words[i + 1]
+            i += 1
+        else:
+            raise _Refused
+        i += 1
+    return root
+
+
+def _bool(value: str | None) -> bool:
+    if value is None or value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise _Refused
+
+
+class _Reader:
+    """One pass over a command's words, pflag's way (``strata.cli.pflag._Reader``), into a namespace dict."""
+
+    def __init__(self, spec: Spec, args: list[str]) -> None:
+        self.spec, self.args, self.i = spec, args, 0
+        self.values: dict[str, object] = {k: (list(v) if isinstance(v, list) else v) for k, v in spec.defaults.items()}
+        self.positionals: list[str] = []
+
+    def set(self, flag: tuple[str, str, str, str, object], value: str | None) -> None:
+        kind, dest = flag[3], flag[2]
+        if kind == BOOL:
+            self.values[dest] = _bool(value)
+        elif kind == BOOL_TEXT:
+            self.values[dest] = "true" if _bool(value) else "false"
+        else:
+            if value is None:  # a value flag as the last word
+                raise _Refused
+            if kind == APPEND:
+                self.values[dest] = [*self.values[dest], value]  # type: ignore[misc]
+            else:
+                self.values[dest] = _int(value) if kind == INT else value
+
+    def next_value(self) -> str | None:
+        if self.i < len(self.args):
+            self.i += 1
+            return self.args[self.i - 1]
+        return None
+
+    def long(self, word: str) -> None:
+        name, eq, value = word.partition("=")
+        flag = self.spec.flags.get(name)
+        if flag is None:
+            raise _Refused
+        if eq or flag[3] in (BOOL, BOOL_TEXT):
+            self.set(flag, value if eq else None)
+        else:
+            self.set(flag, self.next_value())
+
+    def shorts(self, word: str) -> None:
+        letters = word[1:]
+        while letters:
+            flag, rest = self.spec.flags.get(f"-{letters[0]}"), letters[1:]
+            if flag is None:
+                raise _Refused
+            if flag[3] in (BOOL, BOOL_TEXT):
+                if len(rest) > 1 and rest[0] == "=":
+                    self.set(flag, rest[1:])
+                    return
+                self.set(flag, None)
+                letters = rest
+                continue
+            if rest:
+                self.set(flag, rest[1:] if len(rest) > 1 and rest[0] == "=" else rest)
+            else:
+                self.set(flag, self.next_value())
+            return
+
+    def read(self) -> None:
+        while self.i < len(self.args):
+            word = self.args[self.i]
+            self.i += 1
+            if word == "--":
+                self.positionals += self.args[self.i:]
+                return
+            if word.startswith("--"):
+                self.long(word)
+            elif word.startswith("-") and word != "-":
+                self.shorts(word)
+            else:
+                self.positionals.append(word)
+
+
+def _int(text: str) -> int:
+    """argparse's ``type=int``; what int() refuses goes the long way (pflag's error)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise _Refused from None
+
+
+def _positionals(spec: Spec, given: list[str]) -> dict[str, object]:
+    least, most = spec.counts
+    if len(given) < least or (most is not None and len(given) > most):
+        raise _Refused
+    if not spec.positional:
+        return {}
+    if most == 1:
+        return {spec.positional: given[0] if given else None}
+    return {spec.positional: list(given)}
+
+
+def parse_listing(argv: list[str]) -> Namespace | None:
+    """``argv`` of a listing command as the namespace argparse would give it (``func`` its handler), or
+    None when ``argv`` is not a cleanly parsed listing command."""
+    i = word_index(argv)
+    spec = SPECS.get(argv[i]) if i is not None else None
+    if spec is None or i is None or "-h" in argv or "--help" in argv:
+        return None
+    try:
+        root = _root(argv[:i])
+        reader = _Reader(spec, argv[i + 1:])
+        reader.read()
+        values = {**reader.values, **_positionals(spec, reader.positionals)}
+    except _Refused:
+        return None
+    return Namespace(root=root, command=argv[i], **values, **spec.extra, func=spec.handler())
