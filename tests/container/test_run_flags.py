@@ -244,9 +244,9 @@ def test_bad_health_flags_match_docker(strata: Strata, busybox_image: str, docke
 def test_image_healthcheck(strata: Strata, busybox_image: str, busybox_tar: Path) -> None:
     strata("import", "-c", 'CMD ["/bin/sh"]', "-c", "HEALTHCHECK --interval=1s --retries=1 CMD cat /etc/passwd",
            str(busybox_tar), "hc-image:1")
-    strata("run", "-d", "--name", "from-image", "hc-image:1", "sleep", "60")
-    strata("run", "-d", "--name", "disabled", "--no-healthcheck", "hc-image:1", "sleep", "60")
-    strata("run", "-d", "--name", "overridden", "--health-cmd", "exit 1", "hc-image:1", "sleep", "60")
+    strata("run", "-d", "--name", "from-image", "hc-image:1", "sleep", "300")
+    strata("run", "-d", "--name", "disabled", "--no-healthcheck", "hc-image:1", "sleep", "300")
+    strata("run", "-d", "--name", "overridden", "--health-cmd", "exit 1", "hc-image:1", "sleep", "300")
     cfg = json.loads(strata("inspect", "-f", "{{json .Config.Healthcheck}}", "overridden").stdout)
     assert cfg == {"Test": ["CMD-SHELL", "exit 1"], "Interval": 1_000_000_000, "Retries": 1}
     assert _wait_status(strata, "from-image", "healthy")["Status"] == "healthy"
