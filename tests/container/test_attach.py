@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from container_helpers import Strata
@@ -64,6 +66,29 @@ def _clean(text: bytes) -> str:
     return re.sub(r"(^|\n)Error: ", r"\1", out)
 
 
+def _until_seen(s: PtySession, needle: bytes, timeout: float = 20.0) -> None:
+    """Until ``needle`` has come after the last match; the position stays (what follows is compared)."""
+    pos = s.pos
+    s.expect(needle, timeout)
+    s.pos = pos
+
+
+def _until_line(stream: IO[bytes], line: bytes, timeout: float = 60.0) -> None:
+    """Read ``stream`` until ``line`` came: output of the container reached the client, so it is attached
+    (and its signal handlers are set: Docker's CLI and strata set them before they copy output)."""
+    deadline = time.monotonic() + timeout
+    while select.select([stream], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        got = stream.readline()
+        if got == line:
+            return
+        assert got, "the stream ended"
+    raise AssertionError(f"{line!r} not seen in {timeout}s")
+
+
+def _without(out: bytes, line: bytes) -> bytes:
+    return b"".join(x for x in out.splitlines(keepends=True) if x != line)
+
+
 def _session(tool: Tool) -> dict[str, object]:
     """The whole detach/reattach story on one side; what the user saw and the exit codes."""
     seen: dict[str, object] = {}
@@ -71,7 +96,7 @@ def _session(tool: Tool) -> dict[str, object]:
     s.expect(b"# ")
     s.sendline("echo first")
     s.expect(b"first\r\n")
-    time.sleep(0.3)
+    _until_seen(s, b"# ")  # the prompt after it is part of what the user saw
     s.send(DETACH)
     seen["run -it"] = (s.wait(), _clean(s.output).endswith("first\r\n/ # "))
     seen["after run -it"] = tool.state()
@@ -80,7 +105,7 @@ def _session(tool: Tool) -> dict[str, object]:
     s.expect(b"\x1b[J")  # the shell redraws its prompt for the new window size
     s.sendline("echo second")
     s.expect(b"second\r\n")
-    time.sleep(0.3)
+    _until_seen(s, b"# ")
     s.send(DETACH)
     seen["attach"] = (s.wait(), _clean(s.output[s.pos:]))
     seen["after attach"] = tool.state()
@@ -89,7 +114,7 @@ def _session(tool: Tool) -> dict[str, object]:
     s.expect(b"\x1b[J")
     s.sendline("echo third")
     s.expect(b"third\r\n")
-    time.sleep(0.3)
+    _until_seen(s, b"# ")
     s.send(b"\x01x")
     seen["--detach-keys"] = (s.wait(), _clean(s.output[s.pos:]))
 
@@ -140,21 +165,25 @@ def test_attach_streams_and_signals_match_docker(tools: list[Tool]) -> None:
         with subprocess.Popen([*tool.argv, "attach", tool.name], env=tool.env, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
             assert p.stdin is not None and p.stdout is not None and p.stderr is not None
-            time.sleep(3)  # attached (the input is not read before)
+            p.stdin.write(b"echo ready\n")  # not read before the client is attached
+            p.stdin.flush()
+            _until_line(p.stdout, b"ready\n")  # attached, both ways
             p.stdin.write(b"echo out; echo err >&2; sleep 1; exit 4\n")
             p.stdin.flush()  # kept open until the end: Docker's CLI may drop output once its stdin is closed
             lines = [p.stdout.readline(), p.stderr.readline()]
             result: list[object] = [p.wait(timeout=60), *lines]
         tool.run("rm", "-f", tool.name)
-        script = "trap 'echo got TERM; exit 9' TERM; while true; do sleep 0.1; done"
+        # the ticks tell when the client is attached (no fixed wait: slow on a loaded machine)
+        script = "trap 'echo got TERM; exit 9' TERM; while true; do echo tick; sleep 0.2; done"
         for proxy in ("true", "false"):
             tool.run("run", "-d", "--name", tool.name, tool.image, "sh", "-c", script)
             with subprocess.Popen([*tool.argv, "attach", f"--sig-proxy={proxy}", tool.name], env=tool.env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
-                time.sleep(3)
+                assert p.stdout is not None
+                _until_line(p.stdout, b"tick\n")
                 p.send_signal(signal.SIGTERM)
                 out, _ = p.communicate(timeout=60)
-            result += [p.returncode, out, tool.state()]
+            result += [p.returncode, _without(out, b"tick\n"), tool.state()]
             tool.run("rm", "-f", tool.name)
         seen.append(result)
     assert seen[0] == seen[1]
@@ -178,18 +207,15 @@ def test_run_attach_flags_match_docker(tools: list[Tool]) -> None:
                             (["--rm", "-i", "--sig-proxy=false", tool.image, "sh", "-c", "cat; " + script], b"in\n")):
             res = tool.run("run", *args, input=stdin)
             result.append((res.returncode, res.stdout, _clean(res.stderr).replace("strata", "docker")))
-        trap = "trap 'echo got TERM; exit 9' TERM; while true; do sleep 0.1; done"
+        trap = "trap 'echo got TERM; exit 9' TERM; while true; do echo tick; sleep 0.2; done"
         for proxy in ("true", "false"):
             with subprocess.Popen([*tool.argv, "run", "--name", tool.name, f"--sig-proxy={proxy}", tool.image, "sh",
                                    "-c", trap], env=tool.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
-                for _ in range(100):
-                    if tool.state() == "running":
-                        break
-                    time.sleep(0.1)
-                time.sleep(1)
+                assert p.stdout is not None
+                _until_line(p.stdout, b"tick\n")  # running, and its output reaches the client
                 p.send_signal(signal.SIGTERM)
                 out, _ = p.communicate(timeout=60)
-            result.append((p.returncode, out, tool.state()))
+            result.append((p.returncode, _without(out, b"tick\n"), tool.state()))
             tool.run("rm", "-f", tool.name)
         seen.append(result)
     assert seen[0] == seen[1]

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import tarfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -72,12 +73,18 @@ def _make_host_source(top: Path) -> None:
     (top / "ldir").symlink_to("hostdir")
 
 
+def _until_in(run: Run, name: str, *check: str, timeout: float = 60.0) -> None:
+    """Until ``check`` succeeds in the container (its own script, started by ``run -d``, may not be done)."""
+    deadline = time.monotonic() + timeout
+    while run("exec", name, *check, check=False).returncode != 0:
+        assert time.monotonic() < deadline, check
+        time.sleep(0.1)
+
+
 def _side(run: Run, image: str, work: Path, name: str) -> tuple[list[tuple[int, str]], list[str], str]:
     """Run every cp command with ``name`` as the container; (results, host tree, container tree)."""
     run("run", "-d", "--name", name, "-u", "0", image, "sh", "-c", _SETUP)
-    for _ in range(100):
-        if run("exec", name, "test", "-L", "/d/lnk", check=False).returncode == 0:
-            break
+    _until_in(run, name, "test", "-L", "/d/lnk")
     _make_host_source(work)
     results = []
     for line in _FROM_CONTAINER + _TO_CONTAINER:
@@ -124,7 +131,7 @@ def test_cp_tar_streams(strata: Strata, busybox_image: str, tmp_path: Path) -> N
     """``cp CTR:PATH -`` writes Docker's archive (entries named after the path's last component, ``./``
     for ``/.``); ``cp - CTR:DIR`` extracts one."""
     strata("run", "-d", "--name", "tars", busybox_image, "sh", "-c", _SETUP)
-    strata("exec", "tars", "true")
+    _until_in(strata, "tars", "test", "-L", "/d/lnk")  # the setup script has made what is listed below
 
     def names(path: str) -> list[str]:
         out = subprocess.run([*strata.argv("cp", f"tars:{path}", "-")], env=strata.env, capture_output=True,
@@ -178,7 +185,7 @@ def test_planted_symlinks_stay_in_the_container(strata: Strata, busybox_image: s
     strata("run", "-d", "--name", "planted", busybox_image, "sh", "-c",
            f"ln -s {host_only} /abs; ln -s ../../../../../../..{host_only} /rel; "
            "mkdir -p /box; ln -s / /box/up; sleep 1000")
-    strata("exec", "planted", "test", "-L", "/box/up")
+    _until_in(strata, "planted", "test", "-L", "/box/up")
     for link in ("abs", "rel"):
         res = strata("cp", f"planted:/{link}/secret", str(tmp_path / "out"), check=False)
         assert res.returncode == 1 and f"No such container:path: planted:/{link}/secret" in res.stderr
@@ -259,9 +266,7 @@ def test_cp_sees_volumes_and_binds_as_docker(strata: Strata, busybox_image: str,
         for run, image in ((strata, busybox_image), (docker, docker_busybox)):
             run("run", "-d", "--name", name, "-v", f"{name}:/vol", "-v", f"{bind}:/bind:ro", image, "sh", "-c",
                 "echo invol > /vol/x; sleep 1000")
-            for _ in range(100):
-                if run("exec", name, "test", "-f", "/vol/x", check=False).returncode == 0:
-                    break
+            _until_in(run, name, "test", "-f", "/vol/x")
             result = []
             for args in ([f"{name}:/vol/x", str(tmp_path / "x")], [f"{name}:/bind/b", str(tmp_path / "b")],
                          [str(tmp_path / "newf"), f"{name}:/vol/"], [str(tmp_path / "newf"), f"{name}:/bind/"]):

@@ -66,7 +66,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _get(url: str, timeout: float = 10.0) -> str:
+def _get(url: str, timeout: float = 60.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -200,11 +200,11 @@ def test_run_rm_cycles_leave_the_host_as_it_was(net: Strata) -> None:
 def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     port = _free_port()
     cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "2").stdout.strip()
-    monitor = _record(net, cid)["monitor_pid"]
-    assert isinstance(monitor, int)
+    monitor, pid = _record(net, cid)["monitor_pid"], _record(net, cid)["pid"]
+    assert isinstance(monitor, int) and isinstance(pid, int)
     _kill_watchers(monitor)
     assert (net.root / "netns" / cid).exists()
-    time.sleep(3)
+    _until_gone(pid)
     assert (net.root / "netns" / cid).exists()  # nobody watched it exit
     assert "Exited (255)" in net("ps", "-a", "--format", "{{.Status}}").stdout
     assert not (net.root / "netns" / cid).exists()
@@ -212,12 +212,26 @@ def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     assert net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true").returncode == 0
     # the next run itself gives back what a dead monitor's container held (no ps in between)
     cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1").stdout.strip()
-    monitor = _record(net, cid)["monitor_pid"]
-    assert isinstance(monitor, int)
+    monitor, pid = _record(net, cid)["monitor_pid"], _record(net, cid)["pid"]
+    assert isinstance(monitor, int) and isinstance(pid, int)
     _kill_watchers(monitor)
-    time.sleep(2)
+    _until_gone(pid)
     net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true")
     assert not (net.root / "netns" / cid).exists()
+
+
+def _until_gone(pid: int, timeout: float = 60.0) -> None:
+    """Until the container's process has exited (gone, or a zombie nobody reaps)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state in ("Z", "X"):
+            return
+        assert time.monotonic() < deadline, f"pid {pid} still runs"
+        time.sleep(0.1)
 
 
 def _kill_watchers(monitor: int) -> None:

@@ -109,7 +109,8 @@ def test_network_commands_match_docker(sides: dict[str, Any]) -> None:
     _same(sides, lambda s: ["run", "-d", "--name", "web", "--network", s["net"], "--network-alias", "www",
                             "-p", f"127.0.0.1:{s['port']}:80", "-p", "80", "--expose", "7000-7001",
                             "web:1", "httpd", "-f", "-p", "80"])
-    _same(sides, lambda s: ["ps", "--format", "{{.Ports}}"])
+    # the session's dockerd is shared: list only this test's containers
+    assert "->80/tcp" in _same(sides, lambda s: ["ps", "--filter", "name=^/web$", "--format", "{{.Ports}}"])[1]
     _same(sides, lambda s: ["port", "web"], any_order=True)
     _same(sides, lambda s: ["port", "web", "80"], any_order=True)
     _same(sides, lambda s: ["port", "web", "81"])
@@ -123,7 +124,9 @@ def test_network_commands_match_docker(sides: dict[str, Any]) -> None:
                             "--add-host", "db:10.1.2.3", "web:1", "sh", "-c", "cat /etc/hosts; hostname"])
     _same(sides, lambda s: ["run", "-d", "--name", "second", "--network", s["net"], "-p",
                             f"127.0.0.1:{s['port']}:80", "web:1", "sleep", "60"])
-    _same(sides, lambda s: ["ps", "-a", "--format", "{{.Names}} {{.State}}"])  # Status says how long: racy
+    listed = _same(sides, lambda s: ["ps", "-a", "--filter", "name=^/web$", "--filter", "name=^/second$",
+                                     "--format", "{{.Names}} {{.State}}"])  # Status says how long: racy
+    assert listed[1].splitlines() == ["second created", "web running"]
     _same(sides, lambda s: ["network", "rm", s["net"]])
 
 

@@ -86,17 +86,22 @@ def test_cidfile(strata: Strata, busybox_image: str, tmp_path: Path) -> None:
 
 @pytest.mark.runtime
 def test_stop_signal_and_timeout(strata: Strata, busybox_image: str) -> None:
-    script = 'trap "echo got USR1; exit 3" USR1; while true; do sleep 0.1; done'
+    script = 'trap "echo got USR1; exit 3" USR1; echo ready; while true; do sleep 0.1; done'
     strata("run", "-d", "--name", "usr1", "--stop-signal", "SIGUSR1", busybox_image, "sh", "-c", script)
     # pid 1 ignores SIGTERM: only the stop timeout ends it
     strata("run", "-d", "--name", "deaf", "--stop-timeout", "1", busybox_image, "sleep", "60")
     cfg = json.loads(strata("inspect", "usr1", "deaf").stdout)
     assert (cfg[0]["Config"]["StopSignal"], "StopTimeout" in cfg[0]["Config"]) == ("SIGUSR1", False)
     assert (cfg[1]["Config"]["StopTimeout"], "StopSignal" in cfg[1]["Config"]) == (1, False)
-    time.sleep(0.5)
+    # the trap is set once "ready" is out (pid 1 ignores a signal it has no handler for: a SIGUSR1 sent
+    # before would be lost and only the 10 s timeout would end it, with 137)
+    deadline = time.monotonic() + 60
+    while strata("logs", "usr1").stdout != "ready\n":
+        assert time.monotonic() < deadline, strata("logs", "usr1").stdout
+        time.sleep(0.1)
     assert strata("stop", "usr1").stdout == "usr1\n"
     assert strata("inspect", "-f", "{{.State.ExitCode}}", "usr1").stdout == "3\n"
-    assert strata("logs", "usr1").stdout == "got USR1\n"
+    assert strata("logs", "usr1").stdout == "ready\ngot USR1\n"
     began = time.monotonic()
     strata("stop", "deaf")
     assert time.monotonic() - began < 6
@@ -168,7 +173,7 @@ def _health(strata: Strata, name: str) -> dict[str, object]:
     return doc
 
 
-def _wait_status(strata: Strata, name: str, want: str, seconds: float = 15) -> dict[str, object]:
+def _wait_status(strata: Strata, name: str, want: str, seconds: float = 60) -> dict[str, object]:
     deadline = time.monotonic() + seconds
     while True:
         health = _health(strata, name)
@@ -179,8 +184,10 @@ def _wait_status(strata: Strata, name: str, want: str, seconds: float = 15) -> d
 
 @pytest.mark.runtime
 def test_health_check_runs_in_the_container(strata: Strata, busybox_image: str) -> None:
-    strata("run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "1s",
-           "--health-retries", "2", busybox_image, "sleep", "60")
+    # the first probe comes one interval after the start: long enough for the two commands that look
+    # before it on a loaded machine (with 1s, a probe could land first and fill the log)
+    strata("run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "3s",
+           "--health-retries", "2", busybox_image, "sleep", "300")
     assert strata("ps", "--format", "{{.Status}}").stdout.endswith(" (health: starting)\n")
     assert _health(strata, "hc") == {"Status": "starting", "FailingStreak": 0, "Log": []}
     strata("exec", "hc", "sh", "-c", "echo fine > /tmp/ok")
@@ -237,9 +244,9 @@ def test_bad_health_flags_match_docker(strata: Strata, busybox_image: str, docke
 def test_image_healthcheck(strata: Strata, busybox_image: str, busybox_tar: Path) -> None:
     strata("import", "-c", 'CMD ["/bin/sh"]', "-c", "HEALTHCHECK --interval=1s --retries=1 CMD cat /etc/passwd",
            str(busybox_tar), "hc-image:1")
-    strata("run", "-d", "--name", "from-image", "hc-image:1", "sleep", "60")
-    strata("run", "-d", "--name", "disabled", "--no-healthcheck", "hc-image:1", "sleep", "60")
-    strata("run", "-d", "--name", "overridden", "--health-cmd", "exit 1", "hc-image:1", "sleep", "60")
+    strata("run", "-d", "--name", "from-image", "hc-image:1", "sleep", "300")
+    strata("run", "-d", "--name", "disabled", "--no-healthcheck", "hc-image:1", "sleep", "300")
+    strata("run", "-d", "--name", "overridden", "--health-cmd", "exit 1", "hc-image:1", "sleep", "300")
     cfg = json.loads(strata("inspect", "-f", "{{json .Config.Healthcheck}}", "overridden").stdout)
     assert cfg == {"Test": ["CMD-SHELL", "exit 1"], "Interval": 1_000_000_000, "Retries": 1}
     assert _wait_status(strata, "from-image", "healthy")["Status"] == "healthy"

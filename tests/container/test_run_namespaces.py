@@ -104,11 +104,11 @@ def test_shm_size(strata: Strata, busybox_image: str) -> None:
 
 def test_joining_another_containers_namespaces(strata: Strata, busybox_image: str) -> None:
     strata("run", "-d", "--name", "donor", "--ipc", "shareable", "--shm-size", "32m", busybox_image, "sh", "-c",
-           "echo shared > /dev/shm/x; sleep 60")
-    strata("run", "-d", "--name", "private", busybox_image, "sleep", "60")
+           "echo shared > /dev/shm/x; sleep 1000")
+    strata("run", "-d", "--name", "private", busybox_image, "sleep", "1000")
     try:
         ps = strata("run", "--rm", "--pid", "container:donor", busybox_image, "ps", "-o", "args").stdout
-        assert "sleep 60" in ps
+        assert "sleep 1000" in ps
         shm = strata("run", "--rm", "--ipc", "container:donor", busybox_image, "sh", "-c",
                      "cat /dev/shm/x; df -k /dev/shm | tail -1").stdout.split("\n")
         assert shm[0] == "shared" and shm[1].split()[1] == "32768"  # the donor's /dev/shm, its size

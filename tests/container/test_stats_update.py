@@ -73,7 +73,9 @@ def test_stats_of_running_and_stopped_containers(strata: Strata, busybox_image: 
         row = json.loads(strata("stats", "--no-stream", "--format", "{{json .}}", "busy").stdout)
         assert sorted(row) == ["BlockIO", "CPUPerc", "Container", "ID", "MemPerc", "MemUsage", "Name", "NetIO", "PIDs"]
         assert (row["Container"], row["ID"], row["Name"]) == ("busy", cid[:12], "busy") and int(row["PIDs"]) >= 2
-        assert row["MemUsage"].endswith(" / 64MiB") and float(row["CPUPerc"].rstrip("%")) > 20.0, row
+        # the busy loop shows as CPU use (an idle one is 0.00%); not a share of it: on a loaded 2-core machine
+        # the loop may get a quarter of a core or less
+        assert row["MemUsage"].endswith(" / 64MiB") and float(row["CPUPerc"].rstrip("%")) > 5.0, row
         assert re.fullmatch(r"[\d.]+(B|kB|MB) / [\d.]+(B|kB|MB)", row["NetIO"])
         every = strata("stats", "--no-stream", "-a", "--no-trunc", "--format", "{{.ID}} {{.Name}} {{.PIDs}} "
                        "{{.MemUsage}}").stdout.splitlines()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import uuid
 
 import pytest
 from container_helpers import Strata
@@ -26,15 +27,16 @@ def _both(strata: Strata, dockerd: Dockerd, *args: str) -> tuple[subprocess.Comp
 
 
 def test_volume_commands_match_docker(strata: Strata, dockerd: Dockerd) -> None:
-    names = ("parity-a", "parity-b")
+    tag = uuid.uuid4().hex[:8]  # the session's dockerd is shared: names no other test's volume contains
+    names = (f"parity-a{tag}", f"parity-b{tag}")
     try:
-        for args in (("volume", "create", "parity-a"), ("volume", "create", "--label", "k=v", "parity-b"),
-                     ("volume", "create", "parity-a")):
+        for args in (("volume", "create", names[0]), ("volume", "create", "--label", "k=v", names[1]),
+                     ("volume", "create", names[0])):
             ours, theirs = _both(strata, dockerd, *args)
             assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
-        ours, theirs = _both(strata, dockerd, "volume", "ls", "-f", "name=parity", "--format",
+        ours, theirs = _both(strata, dockerd, "volume", "ls", "-f", f"name={tag}", "--format",
                              "{{.Driver}} {{.Name}} {{.Scope}} {{.Labels}}")
-        assert ours.stdout == theirs.stdout
+        assert ours.stdout == theirs.stdout == f"local {names[0]} local \nlocal {names[1]} local k=v\n"
         ours, theirs = _both(strata, dockerd, "volume", "inspect", *names)
         docs, expected = json.loads(ours.stdout), json.loads(theirs.stdout)
         for doc, want in zip(docs, expected, strict=True):

@@ -45,7 +45,7 @@ def _status(strata: Strata, name: str) -> str:
     return strata("ps", "-a", "--format", "{{.Status}}", "-f", f"name=^/{name}$").stdout.strip()
 
 
-def _until(check: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
+def _until(check: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out: {what}"
@@ -144,7 +144,7 @@ def test_an_interactive_terminal_is_given_back_when_the_front_is_killed(strata: 
     assert not termios.tcgetattr(session.fd)[3] & termios.ICANON  # raw while attached
     os.kill(session.pid, signal.SIGKILL)
     os.waitpid(session.pid, 0)
-    _until(lambda: bool(termios.tcgetattr(session.fd)[3] & termios.ICANON), 10, "the terminal mode restored")
+    _until(lambda: bool(termios.tcgetattr(session.fd)[3] & termios.ICANON), 60, "the terminal mode restored")
     assert _status(strata, "tty").startswith("Up ")
     strata("kill", "tty")
     _until(lambda: _status(strata, "tty").startswith("Exited (137)"))

@@ -31,7 +31,12 @@ def test_run_it_shell_is_a_real_terminal(strata: Strata, busybox_image: str) -> 
     sess.sendline("busybox stty size")
     sess.expect(b"40 132\r\n")
     sess.sendline("sleep 30")
-    time.sleep(1.0)  # let the shell start sleep in the foreground
+    # once sleep runs, the shell has made it the foreground job (a Ctrl-C sent while the shell was still
+    # forking could leave sleep ignoring it, and the prompt 30 s away)
+    deadline = time.monotonic() + 60
+    while "sleep 30" not in strata("top", "commit_test").stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     sess.send(b"\x03")  # Ctrl-C reaches the container's shell, not strata
     sess.expect_prompt()
     sess.sendline("echo test_first! >> first")

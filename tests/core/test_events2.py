@@ -36,6 +36,16 @@ def _unordered_runs(lines: list[str]) -> list[str]:
     return out
 
 
+def _until_health(tool: Any, want: dict[str, str], timeout: float = 60.0) -> None:
+    """Until each container's health is the one wanted (a probe every 1s; on a loaded machine the first
+    one may come late, so no fixed sleep): the status changes once, so one event each."""
+    deadline = time.monotonic() + timeout
+    fmt = "{{.State.Health.Status}}"
+    while (seen := {name: tool("inspect", "--format", fmt, name).stdout.strip() for name in want}) != want:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.2)
+
+
 def _image(tool: Any, tar: Path, ref: str) -> None:
     tool("import", "-c", 'CMD ["/bin/sh"]', str(tar), ref)
 
@@ -95,7 +105,7 @@ def test_rename_and_health_events_match_docker(strata: Strata, dockerd: Any, bus
                    "--health-retries", "1", ref, "sleep", "100").stdout.strip()
         ren = tool("create", "--name", f"old-{tag}", "--label", "k=v", ref).stdout.strip()
         tool("rename", f"old-{tag}", f"new-{tag}")
-        time.sleep(3.5)
+        _until_health(tool, {f"ok-{tag}": "healthy", f"bad-{tag}": "unhealthy"})
         tool("rm", "-f", f"ok-{tag}", f"bad-{tag}", f"new-{tag}")
         tool("rmi", ref)
         lines = _events(tool, start, "event=health_status", "event=rename")

@@ -175,7 +175,7 @@ class FaultRegistry:
             await resp.prepare(request)
             for i in range(0, len(data), 65536):
                 await resp.write(data[i : i + 65536])
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1.0)
             return resp
         if fault == "drop_always" or (fault == "drop_once" and self._count(dg) == 1):
             resp = web.StreamResponse(status=206 if start else 200)
