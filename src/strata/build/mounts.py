@@ -1,7 +1,7 @@
 """``RUN --mount`` (BuildKit's): ``type=cache`` (a directory kept under ``<root>/buildcache/mounts/``
-between builds, by ``id`` or target; ``from=`` seeds a new one from a stage or image), ``type=bind`` (a
+between builds, by ``id`` or target, held as its ``sharing`` says; ``from=`` seeds a new one from a stage or image), ``type=bind`` (a
 path of the context or, with ``from=``, of a stage or image; read-only unless ``rw``, writes
-discarded), ``type=tmpfs`` (an empty scratch directory), ``type=secret`` (a ``--secret`` file, at
+discarded), ``type=tmpfs`` (a fresh tmpfs, ``size=`` its limit), ``type=secret`` (a ``--secret`` file, at
 ``/run/secrets/<id>`` by default) and ``type=ssh`` (no agent is forwarded: refused when required).
 None of them ends up in the step's layer, nor do the mount points the runtime had to make."""
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import errno
 import hashlib
+import itertools
 import os
 import posixpath
 import shutil
@@ -37,6 +38,7 @@ __all__ = [
 ]  # fmt: skip
 
 _TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
+_MS_NOSUID, _MS_NODEV = 2, 4
 _BOOLS = {"1": True, "t": True, "T": True, "true": True, "TRUE": True, "True": True,
           "0": False, "f": False, "F": False, "false": False, "FALSE": False, "False": False}  # fmt: skip
 
@@ -53,6 +55,8 @@ class RunMount:
     mode: int | None = None
     uid: int | None = None
     gid: int | None = None
+    sharing: str = "shared"  # a cache's: shared, private or locked
+    size: int = 0  # a tmpfs's size limit in bytes (0: none)
 
 
 def _bool(key: str, value: str) -> bool:
@@ -103,8 +107,9 @@ def parse_mount(text: str) -> RunMount:
                 raise DockerfileError(f'{key} not allowed for "{kind}" type mounts')
     if ro_auto:
         f["readonly"] = kind not in ("cache", "tmpfs")
-    if f.pop("sharing", None) and kind != "cache":
+    if f.get("sharing") and kind != "cache":
         raise DockerfileError(f"invalid cache sharing set for {kind} mount")
+    f["sharing"] = f.get("sharing") or "shared"
     mount = RunMount(**f)  # type: ignore[arg-type]
     _check(mount)
     return mount
@@ -133,9 +138,24 @@ def _field(f: dict[str, object], key: str, value: str, field: str) -> bool:
         f["sharing"] = value.lower()
     elif key in ("mode", "uid", "gid"):
         f[key] = _number(key, value, 8 if key == "mode" else 10)
+    elif key == "size" and f["kind"] == "tmpfs":
+        f["size"] = _ram_in_bytes(value)
+    elif key == "size":
+        raise DockerfileError(f"unexpected key '{key}' for mount type '{f['kind']}'")
     else:
         raise DockerfileError(f"unexpected key '{key}' in '{field}'")
     return True
+
+
+def _ram_in_bytes(text: str) -> int:
+    """A size as go-units' ``RAMInBytes`` reads it (``64m``, ``1.5GiB``, ``1024``: binary units)."""
+    import re
+
+    found = re.fullmatch(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?", text)
+    if found is None or found[1].count(".") > 1:
+        raise DockerfileError(f"invalid size: '{text}'")
+    power = " kmgtp".index((found[2] or " ").lower())
+    return int(float(found[1]) * 1024**power)
 
 
 def _check(m: RunMount) -> None:
@@ -239,9 +259,7 @@ def mount_binds(b: Builder, workdir: str, mounts: list[RunMount], scratch: Path)
 def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | None:
     """The host path a mount binds (None: an optional secret or ssh agent nobody gave)."""
     if m.kind == "tmpfs":
-        scratch.mkdir()
-        scratch.chmod(0o1777)  # a fresh tmpfs's mode
-        return scratch
+        return _tmpfs(stack, m, scratch)
     if m.kind == "secret":
         return _secret(b, m, scratch)
     if m.kind == "ssh":
@@ -250,7 +268,7 @@ def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | 
         return None
     image_id, root = _from_root(b, stack, m.from_) if m.from_ else (None, None)
     if m.kind == "cache":
-        return _cache(b, m, root, image_id)
+        return _cache(b, stack, m, root, image_id)
     if root is None:
         return _context_source(b, m, scratch)
     return _inside(root, m.source or "/")
@@ -327,15 +345,66 @@ def _inside(root: Path, rel: str) -> Path:
         os.close(fd)
 
 
-def _cache(b: Builder, m: RunMount, root: Path | None, image_id: Digest | None) -> Path:
-    """The cache directory: kept between builds; a new one is seeded from ``from=`` (its ``source``)
-    or made with the mount's ``uid``/``gid``/``mode`` (root's, 0755 by default)."""
+def _tmpfs(stack: ExitStack, m: RunMount, scratch: Path) -> Path:
+    """A fresh tmpfs (mode 1777; ``size=`` its limit: writing past it is ENOSPC), unmounted when the
+    step ends. Where tmpfs cannot be mounted (rootless), a scratch directory unless a size was asked."""
+    from strata.container.rootfs import mount, umount
+
+    scratch.mkdir()
+    try:
+        mount("tmpfs", str(scratch), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777" + (f",size={m.size}" if m.size else ""))
+    except OSError as e:
+        if m.size or e.errno != errno.EPERM:
+            raise StrataError(f"failed to mount tmpfs: {e.strerror}") from None
+        scratch.chmod(0o1777)  # a fresh tmpfs's mode
+        return scratch
+    stack.callback(umount, str(scratch), lazy=True)
+    return scratch
+
+
+def _cache(b: Builder, stack: ExitStack, m: RunMount, root: Path | None, image_id: Digest | None) -> Path:
+    """The cache directory, held for the step as its ``sharing`` says (BuildKit's): ``shared`` with
+    other shared users, ``locked`` alone (waiting for the others), ``private`` alone or, when it is in
+    use, another instance of it (made fresh, kept too). Kept between builds; a new one is seeded from
+    ``from=`` (its ``source``) or made with the mount's ``uid``/``gid``/``mode`` (root's, 0755)."""
     key = m.cache_id or m.target
     if m.from_:
         key += f"\0{image_id or 'scratch'}\0{posixpath.normpath('/' + m.source)}"
-    host = Path(b.engine.root) / "buildcache" / "mounts" / hashlib.sha256(key.encode()).hexdigest()[:32]
+    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    for n in itertools.count():
+        host = Path(b.engine.root) / "buildcache" / "mounts" / (f"{name}-{n}" if n else name)
+        _new_cache(b, m, root, host)
+        if _hold(b, stack, host, m.sharing):
+            return host
+    raise AssertionError("unreachable")
+
+
+def _hold(b: Builder, stack: ExitStack, host: Path, sharing: str) -> bool:
+    """A lock on the cache for the step (``flock``: released when the step's ExitStack closes its fd);
+    False when another step holds it and ``sharing`` is not ``locked`` (which waits)."""
+    import fcntl
+    import time
+
+    fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    mode = fcntl.LOCK_SH if sharing == "shared" else fcntl.LOCK_EX
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            stack.callback(os.close, fd)
+            return True
+        except BlockingIOError:
+            if sharing != "locked" or b.cancelled.is_set():
+                os.close(fd)
+                if b.cancelled.is_set():
+                    raise StrataError("build cancelled") from None
+                return False
+        time.sleep(0.1)
+
+
+def _new_cache(b: Builder, m: RunMount, root: Path | None, host: Path) -> None:
+    """The cache at ``host`` made when it is not there yet (staged aside, renamed into place)."""
     if os.path.lexists(host):
-        return host
+        return
     host.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-cache-"))
     new = staging / "cache"
@@ -355,7 +424,6 @@ def _cache(b: Builder, m: RunMount, root: Path | None, image_id: Digest | None) 
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return host
 
 
 def _clone(src: Path, dest: Path) -> None:
