@@ -2,7 +2,7 @@
 between builds, by ``id`` or target, held as its ``sharing`` says; ``from=`` seeds a new one from a stage or image), ``type=bind`` (a
 path of the context or, with ``from=``, of a stage or image; read-only unless ``rw``, writes
 discarded), ``type=tmpfs`` (a fresh tmpfs, ``size=`` its limit), ``type=secret`` (a ``--secret`` file, at
-``/run/secrets/<id>`` by default) and ``type=ssh`` (no agent is forwarded: refused when required).
+``/run/secrets/<id>`` by default) and ``type=ssh`` (the ``--ssh`` agent of its id, build.sshforward).
 None of them ends up in the step's layer, nor do the mount points the runtime had to make."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from strata.digest import Digest
 
 __all__ = [
-    "RunMount", "made_mount_points", "mount_binds", "mount_froms", "mount_keys", "parse_mount", "parse_secrets",
-    "remove_mount_points",
+    "RunMount", "made_mount_points", "mount_binds", "mount_froms", "mount_keys", "mount_targets", "parse_mount",
+    "parse_secrets", "remove_mount_points",
 ]  # fmt: skip
 
 _TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
@@ -234,12 +234,19 @@ def mount_keys(b: Builder, mounts: list[RunMount]) -> list[str]:
     return keys
 
 
-def _target(m: RunMount, workdir: str) -> str:
-    if m.kind == "secret" and not m.target:
-        return "/run/secrets/" + posixpath.basename(m.source or m.cache_id)
-    if m.kind == "ssh" and not m.target:
-        return "/run/buildkit/ssh_agent.0"
-    return posixpath.normpath(posixpath.join("/", workdir or "/", m.target))
+def mount_targets(mounts: list[RunMount], workdir: str) -> list[str]:
+    """Where each mount is in the step's container (a secret's and an ssh socket's defaults BuildKit's:
+    ``/run/secrets/<id>``, ``/run/buildkit/ssh_agent.<N>`` for the Nth ssh mount of the RUN)."""
+    out, n_ssh = [], 0
+    for m in mounts:
+        if m.kind == "secret" and not m.target:
+            out.append("/run/secrets/" + posixpath.basename(m.source or m.cache_id))
+        elif m.kind == "ssh" and not m.target:
+            out.append(f"/run/buildkit/ssh_agent.{n_ssh}")
+        else:
+            out.append(posixpath.normpath(posixpath.join("/", workdir or "/", m.target)))
+        n_ssh += m.kind == "ssh"
+    return out
 
 
 @contextmanager
@@ -249,10 +256,10 @@ def mount_binds(b: Builder, workdir: str, mounts: list[RunMount], scratch: Path)
 
     with ExitStack() as stack:
         binds: list[Bind] = []
-        for i, m in enumerate(mounts):
+        for i, (m, target) in enumerate(zip(mounts, mount_targets(mounts, workdir), strict=True)):
             source = _source(b, stack, m, scratch / f"mount-{i}")
             if source is not None:
-                binds.append(Bind(str(source), _target(m, workdir), m.readonly))
+                binds.append(Bind(str(source), target, m.readonly))
         yield binds
 
 
@@ -263,9 +270,7 @@ def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | 
     if m.kind == "secret":
         return _secret(b, m, scratch)
     if m.kind == "ssh":
-        if m.required:
-            raise StrataError(f'no SSH key "{m.cache_id}" forwarded from the client')
-        return None
+        return _ssh(b, stack, m, scratch)
     image_id, root = _from_root(b, stack, m.from_) if m.from_ else (None, None)
     if m.kind == "cache":
         return _cache(b, stack, m, root, image_id)
@@ -437,6 +442,21 @@ def _clone(src: Path, dest: Path) -> None:
         for name in [".", *dirnames, *filenames]:
             st = os.lstat(os.path.join(dirpath, name))
             os.lchown(os.path.join(dest, os.path.relpath(dirpath, src), name), st.st_uid, st.st_gid)
+
+
+def _ssh(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | None:
+    """The step's socket to the ``--ssh`` agent of the mount's id (None: not given, not required)."""
+    from strata.build.sshforward import DEFAULT_ID, ssh_socket
+
+    paths = b.opts.ssh.get(m.cache_id or DEFAULT_ID)
+    if paths is None:
+        if not m.required:
+            return None
+        if not b.opts.ssh:
+            raise StrataError(f'no SSH key "{m.cache_id}" forwarded from the client')
+        raise StrataError(f"unset ssh forward key {m.cache_id or DEFAULT_ID}")
+    mode = 0o600 if m.mode is None else m.mode & 0o7777
+    return stack.enter_context(ssh_socket(paths, scratch, m.uid or 0, m.gid or 0, mode))
 
 
 def _secret(b: Builder, m: RunMount, scratch: Path) -> Path | None:

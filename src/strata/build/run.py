@@ -14,9 +14,11 @@ from strata.build.mounts import (
     made_mount_points,
     mount_binds,
     mount_keys,
+    mount_targets,
     parse_mount,
     remove_mount_points,
 )
+from strata.build.sshforward import ssh_env
 from strata.build.state import BuildError, Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError
 
@@ -62,6 +64,11 @@ def _flags(ins: Instruction) -> tuple[list[RunMount], str | None]:
     return mounts, network
 
 
+def _ssh_targets(mounts: list[RunMount], run_cfg: dict[str, Any]) -> list[str]:
+    where = mount_targets(mounts, str(run_cfg.get("WorkingDir") or "/"))
+    return [t for m, t in zip(mounts, where, strict=True) if m.kind == "ssh"]
+
+
 def run_step(b: Builder, stage: Stage, ins: Instruction) -> None:
     mounts, network = _flags(ins)
     if not ins.args:
@@ -77,6 +84,7 @@ def run_step(b: Builder, stage: Stage, ins: Instruction) -> None:
     run_cfg = stage.copy_config()
     run_cfg["Cmd"], run_cfg["Entrypoint"] = cmd, None
     run_cfg.pop("Healthcheck", None)
+    run_cfg["Env"] = ssh_env(list(run_cfg.get("Env") or []), _ssh_targets(mounts, run_cfg))
     _execute(b, stage, cc, run_cfg, (mounts, network), key)
 
 

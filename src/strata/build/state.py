@@ -38,6 +38,7 @@ class BuildOptions:
     network: str = "default"
     platform: str | None = None  # --platform: what a pull fetches
     secrets: dict[str, str] = field(default_factory=dict)  # --secret: id -> file, for RUN --mount=type=secret
+    ssh: dict[str, list[str]] = field(default_factory=dict)  # --ssh: id -> agent socket or keys, type=ssh
 
 
 @dataclass
