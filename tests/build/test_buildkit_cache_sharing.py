@@ -1,7 +1,7 @@
 """``RUN --mount=type=cache,sharing=…`` and ``type=tmpfs,size=`` as BuildKit does them: two stages that
 build at the same time with one cache: ``shared`` both use it at once, ``locked`` one after the other
-(the second waits), ``private`` the second gets a fresh instance of its own; a tmpfs is a real tmpfs,
-``size=`` its limit (writing past it fails with ENOSPC), a size go-units' ``RAMInBytes`` reads (the
+(the second waits), ``private`` the second gets a fresh instance of its own; a tmpfs is a real tmpfs
+(executable, in the step's own mount namespace), ``size=`` its limit (writing past it fails with ENOSPC), a size go-units' ``RAMInBytes`` reads (the
 Dockerfile frontend 1.3's; Docker 20.10's built-in 1.2 does not know the key, see the last test)."""
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ TMPFS = (
     "RUN --mount=type=tmpfs,target=/t,size=1m (grep ' /t ' /proc/mounts | cut -d' ' -f3,4; stat -c %a /t;"
     f" head -c 1048576 /dev/zero > /t/fits && echo fits; dd if=/dev/zero of=/t/more bs=1 count=1 || echo full) 2>&1{SHOW}\n"
     f"RUN --mount=type=tmpfs,target=/u,size=64k (df -k /u | tail -1 | tr -s ' ' | cut -d' ' -f2){SHOW}\n"
-    f"RUN --mount=type=tmpfs,target=/v (grep ' /v ' /proc/mounts | cut -d' ' -f3; stat -c %a /v){SHOW}\n"
+    "RUN --mount=type=tmpfs,target=/v (grep ' /v ' /proc/mounts | cut -d' ' -f3; stat -c %a /v;"
+    f" cp /bin/busybox /v/echo && /v/echo exec) 2>&1{SHOW}\n"
 )
 
 
@@ -89,7 +90,7 @@ def test_tmpfs_size(strata: Strata, busybox: str, root: Path, tmp_path: Path) ->
     assert shown[0].startswith("tmpfs rw,nosuid,nodev,"), shown
     assert "size=1024k" in shown[0], shown
     assert shown[1:] == ["1777", "fits", "dd: error writing '/t/more': No space left on device", "1+0 records in",
-                         "0+0 records out", "full", "64", "tmpfs", "1777"], shown  # fmt: skip
+                         "0+0 records out", "full", "64", "tmpfs", "1777", "exec"], shown  # fmt: skip
     assert mounts_under(root) == []
     assert strata("run", "--rm", "tmpfs:1", "sh", "-c", "ls -d /t /u /v 2>/dev/null | wc -l").stdout.strip() == "0"
 

@@ -30,15 +30,16 @@ if TYPE_CHECKING:
     from strata.build.builder import Builder
     from strata.build.context import BuildContext
     from strata.container.spec import Bind
+    from strata.container.volumes import MountSpec
     from strata.digest import Digest
 
 __all__ = [
     "RunMount", "made_mount_points", "mount_binds", "mount_froms", "mount_keys", "mount_targets", "parse_mount",
-    "parse_secrets", "remove_mount_points",
+    "parse_secrets", "remove_mount_points", "step_mount",
 ]  # fmt: skip
 
 _TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
-_MS_NOSUID, _MS_NODEV = 2, 4
+_TMPFS = "tmpfs:"  # a bind source that is a tmpfs of these options (a host path is absolute)
 _BOOLS = {"1": True, "t": True, "T": True, "true": True, "TRUE": True, "True": True,
           "0": False, "f": False, "F": False, "false": False, "FALSE": False, "False": False}  # fmt: skip
 
@@ -266,7 +267,7 @@ def mount_binds(b: Builder, workdir: str, mounts: list[RunMount], scratch: Path)
 def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | None:
     """The host path a mount binds (None: an optional secret or ssh agent nobody gave)."""
     if m.kind == "tmpfs":
-        return _tmpfs(stack, m, scratch)
+        return _tmpfs(m)
     if m.kind == "secret":
         return _secret(b, m, scratch)
     if m.kind == "ssh":
@@ -350,21 +351,21 @@ def _inside(root: Path, rel: str) -> Path:
         os.close(fd)
 
 
-def _tmpfs(stack: ExitStack, m: RunMount, scratch: Path) -> Path:
-    """A fresh tmpfs (mode 1777; ``size=`` its limit: writing past it is ENOSPC), unmounted when the
-    step ends. Where tmpfs cannot be mounted (rootless), a scratch directory unless a size was asked."""
-    from strata.container.rootfs import mount, umount
+def _tmpfs(m: RunMount) -> Path:
+    """A fresh tmpfs for the step (mode 1777, executable as BuildKit's; ``size=`` its limit: writing past
+    it is ENOSPC): mounted by the runtime in the step's own mount namespace, so it goes with the step
+    whatever happens to the build (``step_mount`` reads this source)."""
+    return Path(_TMPFS + ",".join(["exec", "mode=1777", *([f"size={m.size}"] if m.size else [])]))
 
-    scratch.mkdir()
-    try:
-        mount("tmpfs", str(scratch), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777" + (f",size={m.size}" if m.size else ""))
-    except OSError as e:
-        if m.size or e.errno != errno.EPERM:
-            raise StrataError(f"failed to mount tmpfs: {e.strerror}") from None
-        scratch.chmod(0o1777)  # a fresh tmpfs's mode
-        return scratch
-    stack.callback(umount, str(scratch), lazy=True)
-    return scratch
+
+def step_mount(bind: Bind) -> MountSpec:
+    """The runtime's mount for one of a step's binds: a tmpfs for ``_tmpfs``'s, else a bind mount."""
+    from strata.container.volumes import MountSpec
+
+    if bind.source.startswith(_TMPFS):
+        return MountSpec("tmpfs", bind.destination, tmpfs_options=bind.source[len(_TMPFS) :].split(","),
+                         from_flag="--tmpfs")  # fmt: skip
+    return MountSpec("bind", bind.destination, bind.source, bind.readonly, from_flag="-v")
 
 
 def _cache(b: Builder, stack: ExitStack, m: RunMount, root: Path | None, image_id: Digest | None) -> Path:
