@@ -157,7 +157,7 @@ def _key_agent(keys: list[str]) -> Iterator[str]:
     home = tempfile.mkdtemp(prefix="strata-ssh-")
     sock = os.path.join(home, "agent")
     proc = subprocess.Popen([agent, "-D", "-a", sock], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+                            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # fmt: skip
     try:
         for _ in range(250):
             if os.path.exists(sock) or proc.poll() is not None:
@@ -170,6 +170,15 @@ def _key_agent(keys: list[str]) -> Iterator[str]:
         proc.terminate()
         proc.wait()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """In the agent's child before exec: SIGTERM when the build (its thread) dies, kill -9 too, so
+    no agent holding the keys outlives the build."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _key_fields(key: str, copy: str) -> bytes:
