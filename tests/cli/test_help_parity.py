@@ -42,7 +42,7 @@ KNOWN_MISSING: dict[str, set[str]] = {
 }
 # strata's own flags, not Docker's
 KNOWN_EXTRA: dict[str, set[str]] = {
-    "build": {"platform", "progress", "secret"},
+    "build": {"platform", "progress", "secret", "ssh"},
     "create": {"storage-driver"},
     "run": {"storage-driver"},
     "start": {"all"},

@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from strata.build.builder import Builder, Puller
 from strata.build.context import BuildContext
-from strata.build.platforms import check_platform
+from strata.build.platforms import check_platform, target_image
 from strata.build.progress import ClassicProgress, Progress
 from strata.build.sendsize import sending_line
 from strata.build.state import BuildOptions
@@ -156,7 +156,7 @@ def build(
                 opts.platform = check_platform(opts.platform)  # the daemon's check, after the context came
             dockerfile = parse(text)
             builder = Builder(engine, Runner(engine, store, opts.network), opts, progress, pull)
-            image_id = builder.build(dockerfile, ctx)
+            image_id = target_image(engine, builder.build(dockerfile, ctx), opts.platform)
         finally:
             store.close()
             ctx.close()

@@ -1,6 +1,8 @@
 """``COPY --link`` / ``ADD --link`` (BuildKit's): the sources are copied into an empty tree, never
-reading the stage's files (missing parents of the destination are made 0755, owned as the copy), and that
-tree is the step's layer, put on top of the stage's image. The layer is kept by what makes it (the
+reading the stage's files (the destination's parents are made 0755, owned as the copy), and that tree is
+the step's layer, put on top of the stage's image. As BuildKit documents it, the layers then stack: the
+parents' mode and owner override the base's (``/tmp`` becomes 0755), and ``COPY --link file /dir``
+(no trailing slash) makes ``/dir`` that file, hiding the base's directory. The layer is kept by what makes it (the
 instruction with its sources' content hash, destination, owner and mode), not by the base: the same
 step over another base reuses it, so its digest is the same."""
 

@@ -1,8 +1,8 @@
 """``RUN --mount`` (BuildKit's): ``type=cache`` (a directory kept under ``<root>/buildcache/mounts/``
-between builds, by ``id`` or target; ``from=`` seeds a new one from a stage or image), ``type=bind`` (a
+between builds, by ``id`` or target, held as its ``sharing`` says; ``from=`` seeds a new one from a stage or image), ``type=bind`` (a
 path of the context or, with ``from=``, of a stage or image; read-only unless ``rw``, writes
-discarded), ``type=tmpfs`` (an empty scratch directory), ``type=secret`` (a ``--secret`` file, at
-``/run/secrets/<id>`` by default) and ``type=ssh`` (no agent is forwarded: refused when required).
+discarded), ``type=tmpfs`` (a fresh tmpfs, ``size=`` its limit), ``type=secret`` (a ``--secret`` file, at
+``/run/secrets/<id>`` by default) and ``type=ssh`` (the ``--ssh`` agent of its id, build.sshforward).
 None of them ends up in the step's layer, nor do the mount points the runtime had to make."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import errno
 import hashlib
+import itertools
 import os
 import posixpath
 import shutil
@@ -29,14 +30,16 @@ if TYPE_CHECKING:
     from strata.build.builder import Builder
     from strata.build.context import BuildContext
     from strata.container.spec import Bind
+    from strata.container.volumes import MountSpec
     from strata.digest import Digest
 
 __all__ = [
-    "RunMount", "made_mount_points", "mount_binds", "mount_froms", "mount_keys", "parse_mount", "parse_secrets",
-    "remove_mount_points",
+    "RunMount", "made_mount_points", "mount_binds", "mount_froms", "mount_keys", "mount_targets", "parse_mount",
+    "parse_secrets", "remove_mount_points", "step_mount",
 ]  # fmt: skip
 
 _TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
+_TMPFS = "tmpfs:"  # a bind source that is a tmpfs of these options (a host path is absolute)
 _BOOLS = {"1": True, "t": True, "T": True, "true": True, "TRUE": True, "True": True,
           "0": False, "f": False, "F": False, "false": False, "FALSE": False, "False": False}  # fmt: skip
 
@@ -53,6 +56,8 @@ class RunMount:
     mode: int | None = None
     uid: int | None = None
     gid: int | None = None
+    sharing: str = "shared"  # a cache's: shared, private or locked
+    size: int = 0  # a tmpfs's size limit in bytes (0: none)
 
 
 def _bool(key: str, value: str) -> bool:
@@ -103,8 +108,9 @@ def parse_mount(text: str) -> RunMount:
                 raise DockerfileError(f'{key} not allowed for "{kind}" type mounts')
     if ro_auto:
         f["readonly"] = kind not in ("cache", "tmpfs")
-    if f.pop("sharing", None) and kind != "cache":
+    if f.get("sharing") and kind != "cache":
         raise DockerfileError(f"invalid cache sharing set for {kind} mount")
+    f["sharing"] = f.get("sharing") or "shared"
     mount = RunMount(**f)  # type: ignore[arg-type]
     _check(mount)
     return mount
@@ -133,9 +139,24 @@ def _field(f: dict[str, object], key: str, value: str, field: str) -> bool:
         f["sharing"] = value.lower()
     elif key in ("mode", "uid", "gid"):
         f[key] = _number(key, value, 8 if key == "mode" else 10)
+    elif key == "size" and f["kind"] == "tmpfs":
+        f["size"] = _ram_in_bytes(value)
+    elif key == "size":
+        raise DockerfileError(f"unexpected key '{key}' for mount type '{f['kind']}'")
     else:
         raise DockerfileError(f"unexpected key '{key}' in '{field}'")
     return True
+
+
+def _ram_in_bytes(text: str) -> int:
+    """A size as go-units' ``RAMInBytes`` reads it (``64m``, ``1.5GiB``, ``1024``: binary units)."""
+    import re
+
+    found = re.fullmatch(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?", text)
+    if found is None or found[1].count(".") > 1:
+        raise DockerfileError(f"invalid size: '{text}'")
+    power = " kmgtp".index((found[2] or " ").lower())
+    return int(float(found[1]) * 1024**power)
 
 
 def _check(m: RunMount) -> None:
@@ -214,12 +235,19 @@ def mount_keys(b: Builder, mounts: list[RunMount]) -> list[str]:
     return keys
 
 
-def _target(m: RunMount, workdir: str) -> str:
-    if m.kind == "secret" and not m.target:
-        return "/run/secrets/" + posixpath.basename(m.source or m.cache_id)
-    if m.kind == "ssh" and not m.target:
-        return "/run/buildkit/ssh_agent.0"
-    return posixpath.normpath(posixpath.join("/", workdir or "/", m.target))
+def mount_targets(mounts: list[RunMount], workdir: str) -> list[str]:
+    """Where each mount is in the step's container (a secret's and an ssh socket's defaults BuildKit's:
+    ``/run/secrets/<id>``, ``/run/buildkit/ssh_agent.<N>`` for the Nth ssh mount of the RUN)."""
+    out, n_ssh = [], 0
+    for m in mounts:
+        if m.kind == "secret" and not m.target:
+            out.append("/run/secrets/" + posixpath.basename(m.source or m.cache_id))
+        elif m.kind == "ssh" and not m.target:
+            out.append(f"/run/buildkit/ssh_agent.{n_ssh}")
+        else:
+            out.append(posixpath.normpath(posixpath.join("/", workdir or "/", m.target)))
+        n_ssh += m.kind == "ssh"
+    return out
 
 
 @contextmanager
@@ -229,28 +257,24 @@ def mount_binds(b: Builder, workdir: str, mounts: list[RunMount], scratch: Path)
 
     with ExitStack() as stack:
         binds: list[Bind] = []
-        for i, m in enumerate(mounts):
+        for i, (m, target) in enumerate(zip(mounts, mount_targets(mounts, workdir), strict=True)):
             source = _source(b, stack, m, scratch / f"mount-{i}")
             if source is not None:
-                binds.append(Bind(str(source), _target(m, workdir), m.readonly))
+                binds.append(Bind(str(source), target, m.readonly))
         yield binds
 
 
 def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | None:
     """The host path a mount binds (None: an optional secret or ssh agent nobody gave)."""
     if m.kind == "tmpfs":
-        scratch.mkdir()
-        scratch.chmod(0o1777)  # a fresh tmpfs's mode
-        return scratch
+        return _tmpfs(m)
     if m.kind == "secret":
         return _secret(b, m, scratch)
     if m.kind == "ssh":
-        if m.required:
-            raise StrataError(f'no SSH key "{m.cache_id}" forwarded from the client')
-        return None
+        return _ssh(b, stack, m, scratch)
     image_id, root = _from_root(b, stack, m.from_) if m.from_ else (None, None)
     if m.kind == "cache":
-        return _cache(b, m, root, image_id)
+        return _cache(b, stack, m, root, image_id)
     if root is None:
         return _context_source(b, m, scratch)
     return _inside(root, m.source or "/")
@@ -327,15 +351,66 @@ def _inside(root: Path, rel: str) -> Path:
         os.close(fd)
 
 
-def _cache(b: Builder, m: RunMount, root: Path | None, image_id: Digest | None) -> Path:
-    """The cache directory: kept between builds; a new one is seeded from ``from=`` (its ``source``)
-    or made with the mount's ``uid``/``gid``/``mode`` (root's, 0755 by default)."""
+def _tmpfs(m: RunMount) -> Path:
+    """A fresh tmpfs for the step (mode 1777, executable as BuildKit's; ``size=`` its limit: writing past
+    it is ENOSPC): mounted by the runtime in the step's own mount namespace, so it goes with the step
+    whatever happens to the build (``step_mount`` reads this source)."""
+    return Path(_TMPFS + ",".join(["exec", "mode=1777", *([f"size={m.size}"] if m.size else [])]))
+
+
+def step_mount(bind: Bind) -> MountSpec:
+    """The runtime's mount for one of a step's binds: a tmpfs for ``_tmpfs``'s, else a bind mount."""
+    from strata.container.volumes import MountSpec
+
+    if bind.source.startswith(_TMPFS):
+        return MountSpec("tmpfs", bind.destination, tmpfs_options=bind.source[len(_TMPFS) :].split(","),
+                         from_flag="--tmpfs")  # fmt: skip
+    return MountSpec("bind", bind.destination, bind.source, bind.readonly, from_flag="-v")
+
+
+def _cache(b: Builder, stack: ExitStack, m: RunMount, root: Path | None, image_id: Digest | None) -> Path:
+    """The cache directory, held for the step as its ``sharing`` says (BuildKit's): ``shared`` with
+    other shared users, ``locked`` alone (waiting for the others), ``private`` alone or, when it is in
+    use, another instance of it (made fresh, kept too). Kept between builds; a new one is seeded from
+    ``from=`` (its ``source``) or made with the mount's ``uid``/``gid``/``mode`` (root's, 0755)."""
     key = m.cache_id or m.target
     if m.from_:
         key += f"\0{image_id or 'scratch'}\0{posixpath.normpath('/' + m.source)}"
-    host = Path(b.engine.root) / "buildcache" / "mounts" / hashlib.sha256(key.encode()).hexdigest()[:32]
+    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    for n in itertools.count():
+        host = Path(b.engine.root) / "buildcache" / "mounts" / (f"{name}-{n}" if n else name)
+        _new_cache(b, m, root, host)
+        if _hold(b, stack, host, m.sharing):
+            return host
+    raise AssertionError("unreachable")
+
+
+def _hold(b: Builder, stack: ExitStack, host: Path, sharing: str) -> bool:
+    """A lock on the cache for the step (``flock``: released when the step's ExitStack closes its fd);
+    False when another step holds it and ``sharing`` is not ``locked`` (which waits)."""
+    import fcntl
+    import time
+
+    fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    mode = fcntl.LOCK_SH if sharing == "shared" else fcntl.LOCK_EX
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            stack.callback(os.close, fd)
+            return True
+        except BlockingIOError:
+            if sharing != "locked" or b.cancelled.is_set():
+                os.close(fd)
+                if b.cancelled.is_set():
+                    raise StrataError("build cancelled") from None
+                return False
+        time.sleep(0.1)
+
+
+def _new_cache(b: Builder, m: RunMount, root: Path | None, host: Path) -> None:
+    """The cache at ``host`` made when it is not there yet (staged aside, renamed into place)."""
     if os.path.lexists(host):
-        return host
+        return
     host.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-cache-"))
     new = staging / "cache"
@@ -355,7 +430,6 @@ def _cache(b: Builder, m: RunMount, root: Path | None, image_id: Digest | None) 
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return host
 
 
 def _clone(src: Path, dest: Path) -> None:
@@ -369,6 +443,21 @@ def _clone(src: Path, dest: Path) -> None:
         for name in [".", *dirnames, *filenames]:
             st = os.lstat(os.path.join(dirpath, name))
             os.lchown(os.path.join(dest, os.path.relpath(dirpath, src), name), st.st_uid, st.st_gid)
+
+
+def _ssh(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | None:
+    """The step's socket to the ``--ssh`` agent of the mount's id (None: not given, not required)."""
+    from strata.build.sshforward import DEFAULT_ID, ssh_socket
+
+    paths = b.opts.ssh.get(m.cache_id or DEFAULT_ID)
+    if paths is None:
+        if not m.required:
+            return None
+        if not b.opts.ssh:
+            raise StrataError(f'no SSH key "{m.cache_id}" forwarded from the client')
+        raise StrataError(f"unset ssh forward key {m.cache_id or DEFAULT_ID}")
+    mode = 0o600 if m.mode is None else m.mode & 0o7777
+    return stack.enter_context(ssh_socket(paths, scratch, m.uid or 0, m.gid or 0, mode))
 
 
 def _secret(b: Builder, m: RunMount, scratch: Path) -> Path | None:

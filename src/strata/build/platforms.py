@@ -2,16 +2,23 @@
 (``os``, ``arch``, ``os/arch``, ``os/arch/variant``), in Docker's words. Docker 20.10's classic builder
 uses a local image whatever platform it has; the platform decides what a pull fetches. BuildKit's
 automatic platform ARGs (``TARGETPLATFORM``, ``TARGETOS``, ``TARGETARCH``, ``TARGETVARIANT`` and the
-same four of ``BUILD``) come from ``--platform`` (normalised as containerd does) and the host."""
+same four of ``BUILD``) come from ``--platform`` (normalised as containerd does) and the host. As
+BuildKit's, a build with ``--platform`` makes an image of that platform (its ``os``, ``architecture`` and
+``variant``) whatever platform its stages ran on; without it the image keeps its base's."""
 
 from __future__ import annotations
 
 import platform as _host
 import re
+from typing import TYPE_CHECKING
 
 from strata.errors import StrataError
 
-__all__ = ["check_platform", "platform_args"]
+if TYPE_CHECKING:
+    from strata.digest import Digest
+    from strata.engine import Engine
+
+__all__ = ["check_platform", "platform_args", "target_image"]
 
 _OSES = frozenset({"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux",
                    "nacl", "netbsd", "openbsd", "plan9", "solaris", "windows", "zos"})  # fmt: skip
@@ -73,3 +80,23 @@ def platform_args(target: str | None, given: dict[str, str | None] | None = None
         if (given or {}).get(key) is not None:
             out[key] = (given or {})[key]
     return out
+
+
+def target_image(engine: Engine, image_id: Digest, target: str | None) -> Digest:
+    """The built image for ``--platform`` ``target`` (BuildKit's exporter: the target platform's
+    ``os``/``architecture``/``variant``): ``image_id`` when it has them, else its layers and config
+    with them (an image of its own, ``image_id`` its parent). No ``target``: the image as built."""
+    if not target:
+        return image_id
+    from strata.build.layerstore import commit_layer
+
+    os_, arch, variant = _parts(target)
+    data = dict(engine.image_config(image_id).data)
+    if (data.get("os"), data.get("architecture"), data.get("variant") or "") == (os_, arch, variant):
+        return image_id
+    data["os"], data["architecture"] = os_, arch
+    data.pop("variant", None)
+    if variant:
+        data["variant"] = variant
+    with engine.writing():
+        return commit_layer(engine, data, None, image_id)

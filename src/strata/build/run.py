@@ -55,6 +55,13 @@ def _flags(ins: Instruction) -> tuple[list[RunMount], str | None]:
     return mounts, network
 
 
+def _ssh_targets(mounts: list[RunMount], run_cfg: dict[str, Any]) -> list[str]:
+    from strata.build.mounts import mount_targets
+
+    where = mount_targets(mounts, str(run_cfg.get("WorkingDir") or "/"))
+    return [t for m, t in zip(mounts, where, strict=True) if m.kind == "ssh"]
+
+
 def run_step(b: Builder, stage: Stage, ins: Instruction) -> None:
     mounts, network = _flags(ins)
     if not ins.args:
@@ -75,6 +82,10 @@ def run_step(b: Builder, stage: Stage, ins: Instruction) -> None:
     run_cfg = stage.copy_config()
     run_cfg["Cmd"], run_cfg["Entrypoint"] = cmd, None
     run_cfg.pop("Healthcheck", None)
+    if any(m.kind == "ssh" for m in mounts):
+        from strata.build.sshforward import ssh_env
+
+        run_cfg["Env"] = ssh_env(list(run_cfg.get("Env") or []), _ssh_targets(mounts, run_cfg))
     _execute(b, stage, cc, run_cfg, (mounts, network), key)
 
 

@@ -33,6 +33,7 @@ class BuildOptions:
         build_args: dict[str, str | None] | None = None, target: str | None = None, no_cache: bool = False,
         pull: bool = False, labels: dict[str, str] | None = None, quiet: bool = False, network: str = "default",
         platform: str | None = None, secrets: dict[str, str] | None = None,
+        ssh: dict[str, list[str]] | None = None,
     ) -> None:  # fmt: skip
         self.context = context  # a directory, or "-" for a tar on stdin
         self.dockerfile = dockerfile  # a path; "-" reads it from stdin
@@ -46,6 +47,7 @@ class BuildOptions:
         self.network = network
         self.platform = platform  # --platform: what a pull fetches
         self.secrets = secrets if secrets is not None else {}  # --secret: id -> file, for RUN --mount=type=secret
+        self.ssh = ssh if ssh is not None else {}  # --ssh: id -> agent socket or keys, type=ssh
 
 
 class BuildArgs:

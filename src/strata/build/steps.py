@@ -74,8 +74,8 @@ class Runner:
         import shutil  # these, like the container machinery, only for a step that runs
         import tempfile
 
+        from strata.build.mounts import step_mount
         from strata.container.spec import Bind
-        from strata.container.volumes import MountSpec
 
         lowers = self.engine.layer_dirs(parent) if parent is not None else []
         scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
@@ -83,8 +83,7 @@ class Runner:
         vol_binds = [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
         # a step container never gets volumes of its own: the VOLUMEs it needs are the scratch binds above
         step_cfg = {k: v for k, v in cfg.items() if k != "Volumes"}
-        mounts = [MountSpec("bind", b.destination, b.source, b.readonly, from_flag="-v")
-                  for b in [*vol_binds, *(binds or [])]]
+        mounts = [step_mount(b) for b in [*vol_binds, *(binds or [])]]  # a RUN's tmpfs mounts too
         opts = _lc().CreateOptions(
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,

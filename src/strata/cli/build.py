@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
     p.add_argument("--network", default="default")
     p.add_argument("--platform")
     p.add_argument("--secret", action="append", default=[])
+    p.add_argument("--ssh", action="append", default=[])
     p.add_argument("--progress", default="auto")
     p.add_argument("--rm", default="true", nargs="?", const="true")
     p.add_argument("--force-rm", action="store_true")
@@ -85,6 +86,12 @@ def _secrets(values: list[str]) -> dict[str, str]:
     return parse_secrets(values)
 
 
+def _ssh(values: list[str]) -> dict[str, list[str]]:
+    from strata.build.sshforward import parse_ssh
+
+    return parse_ssh(values)
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -117,7 +124,7 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         context=args.path, dockerfile=args.file, tags=list(args.tag), build_args=_build_args(args.build_arg),
         target=args.target, no_cache=args.no_cache, pull=args.pull,
         labels={k: v for k, _, v in (lbl.partition("=") for lbl in args.label)}, quiet=args.quiet,
-        network=args.network, platform=args.platform, secrets=_secrets(args.secret),
+        network=args.network, platform=args.platform, secrets=_secrets(args.secret), ssh=_ssh(args.ssh),
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one

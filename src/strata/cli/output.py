@@ -131,6 +131,8 @@ def render_inspect(form: Any, doc: Any) -> str:
             # the struct has these fields even where its JSON omits them
             doc = {k: _with_omitted(v) if k in ("Config", "ContainerConfig") and isinstance(v, dict) else v
                    for k, v in doc.items()}
+            if "Architecture" in doc and "Variant" not in doc:  # an image's: ImageInspect.Variant is omitempty
+                doc = OmitEmpty({**doc, "Variant": ""}, frozenset({"Variant"}))
         text: str = form.template.execute(with_nil_sizes(typed(doc)), missing_key_error=True)
         return text.rstrip("\n")
     except TemplateError as e:

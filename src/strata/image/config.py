@@ -355,4 +355,6 @@ def new_image_config(
     out["history"] = [*history, entry]
     out["os"] = (base or {}).get("os") or "linux"
     out["rootfs"] = {"type": "layers", "diff_ids": []}
+    if (base or {}).get("variant"):
+        out["variant"] = (base or {})["variant"]  # Docker's BaseImgVariant
     return out
