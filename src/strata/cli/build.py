@@ -87,6 +87,8 @@ def _secrets(values: list[str]) -> dict[str, str]:
 
 
 def _ssh(values: list[str]) -> dict[str, list[str]]:
+    if not values:  # a build without --ssh never loads the forwarder
+        return {}
     from strata.build.sshforward import parse_ssh
 
     return parse_ssh(values)
