@@ -24,6 +24,7 @@ from strata.values import Value
 
 TYPE_CHECKING = False  # typing's costs a listing command; the image model and rmi load when used
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import Any, BinaryIO
@@ -424,5 +425,31 @@ class Engine:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             return final
+        finally:
+            os.close(fd)
+
+    def adopt_layer_dir(self, diff_id: Digest, path: Path, prepare: Callable[[Path], bool]) -> bool:
+        """``path`` (an overlay-format tree on the store's filesystem) becomes the layer's unpacked
+        directory once ``prepare(path)`` made it exactly what the layer's tar unpacks to (False: it
+        cannot), under the per-layer lock ``_unpack`` takes (call with the store's writing lock held).
+        False when the layer is unpacked already or the unpack's format is not trusted.overlay.'s."""
+        from strata.rootless.mode import overlay_xattr_prefix
+
+        final = self.store.layer_dir(diff_id)
+        if overlay_xattr_prefix() != "trusted.overlay." or final.is_dir():
+            return False
+        fd = os.open(self.store.path / "layers" / f".{diff_id.hex}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            import fcntl
+
+            from strata.atomicfile import fsync_dir
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if final.is_dir() or not prepare(path):
+                return False
+            _sync_filesystem(path)  # the files are on disk before the dir can be seen complete
+            os.replace(path, final)
+            fsync_dir(final.parent)
+            return True
         finally:
             os.close(fd)

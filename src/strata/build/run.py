@@ -13,6 +13,8 @@ from strata.dockerfile import DockerfileError, Instruction, ParseError
 if TYPE_CHECKING:
     from strata.build.builder import Builder
     from strata.build.mounts import RunMount
+    from strata.container.records import Container
+    from strata.digest import Digest
 
 __all__ = ["run_command", "run_step"]
 
@@ -93,11 +95,41 @@ def _execute(
     b: Builder, stage: Stage, cc: dict[str, Any], run_cfg: dict[str, Any],
     flags: tuple[list[RunMount], str | None], key: str,
 ) -> None:  # fmt: skip
+    mounts, network = flags
+    if mounts:
+        _execute_with_mounts(b, stage, cc, run_cfg, flags, key)
+        return
+    cmd = list(run_cfg["Cmd"])  # no --mount: none of the mount machinery is loaded or run
+    with b.runner.container(stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, network=network) as c:
+        image_id = _run_and_commit(b, stage, cc, c, cmd, [])
+    b.advance(stage, image_id, key)
 
-    import shutil  # a RUN that runs (a cached one does not)
+
+def _run_and_commit(b: Builder, stage: Stage, cc: dict[str, Any], c: Container, cmd: list[str], made: list[str]) -> Digest:
+    """The step container run to its end, the mount points the runtime made (``made``) removed, and
+    its changes committed: the step's image."""
+    b.say(f" ---> Running in {c.id[:12]}")
+    code = b.runner.run(c)
+    if code != 0:
+        raise BuildError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", exit_code=code)
+    if made:
+        from strata.build.mounts import remove_mount_points
+
+        with b.runner.rootfs_fd(c) as root_fd:
+            remove_mount_points(root_fd, made)
+    image_id = b.runner.commit(c, stage.image_id, lambda empty: b.image_doc(stage, cc, c.id, empty))
+    b.say(f"Removing intermediate container {c.id[:12]}")
+    return image_id
+
+
+def _execute_with_mounts(
+    b: Builder, stage: Stage, cc: dict[str, Any], run_cfg: dict[str, Any],
+    flags: tuple[list[RunMount], str | None], key: str,
+) -> None:  # fmt: skip
+    import shutil  # a RUN with --mount that runs (a cached one does not)
     import tempfile
 
-    from strata.build.mounts import made_mount_points, mount_binds, remove_mount_points
+    from strata.build.mounts import made_mount_points, mount_binds
 
     cmd = list(run_cfg["Cmd"])
     mounts, network = flags
@@ -108,14 +140,7 @@ def _execute(
         ) as c:
             with b.runner.rootfs_fd(c) as root_fd:
                 made = made_mount_points(root_fd, [bind.destination for bind in binds])
-            b.say(f" ---> Running in {c.id[:12]}")
-            code = b.runner.run(c)
-            if code != 0:
-                raise BuildError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", exit_code=code)
-            with b.runner.rootfs_fd(c) as root_fd:
-                remove_mount_points(root_fd, made)
-            image_id = b.runner.commit(c, stage.image_id, lambda empty: b.image_doc(stage, cc, c.id, empty))
-            b.say(f"Removing intermediate container {c.id[:12]}")
+            image_id = _run_and_commit(b, stage, cc, c, cmd, made)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     b.advance(stage, image_id, key)

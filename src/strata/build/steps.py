@@ -233,7 +233,8 @@ class Runner:
         import shutil
         import tempfile
 
-        from strata.build.layerstore import commit_layer
+        from strata.build.adopt import adopt_upper
+        from strata.build.layerstore import commit_layer, store_layer
         from strata.container.changes import staged_upper
 
         cdir = container_dir(self.store.root, c.id)
@@ -241,8 +242,12 @@ class Runner:
             scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
             try:
                 with staged_upper(cdir, c.driver, scratch) as upper:
-                    empty = not any(True for _ in os.scandir(upper))
-                    return commit_layer(self.engine, config_for(empty), None if empty else upper, parent)
+                    if not any(True for _ in os.scandir(upper)):
+                        return commit_layer(self.engine, config_for(True), None, parent)
+                    layer = store_layer(self.engine, upper)
+                    image_id = commit_layer(self.engine, config_for(False), None, parent, layer)
+                adopt_upper(self.engine, cdir, c.driver, layer.diff_id)  # the next step needs no unpack
+                return image_id
             except OSError as e:
                 raise StrataError(f"failed to commit build step: {os_error_text(e)}") from None
             finally:

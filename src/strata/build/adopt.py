@@ -1,0 +1,168 @@
+"""A step's overlay upper directory adopted as its unpacked layer (``layers/<diff_id>``), as BuildKit
+keeps a step's snapshot: the next step mounts it as a lower instead of unpacking the tar just stored.
+
+The adopted tree must be exactly what unpacking the stored tar gives (``engine._unpack``), so it is
+first made so, entry by entry, from what the tar writer recorded of it: mtimes cut to whole seconds
+(atime = mtime, as the unpack sets them), only the xattrs the tar keeps (``user.*`` but overlay's,
+``security.capability``; none on symlinks and devices), an opaque directory marked by the one
+xattr the unpack writes, whiteouts as fresh 0/0 devices owned as the tar says (the kernel shares one
+whiteout inode), sockets (never in a tar) removed, the root as a fresh unpack makes it. A name the
+tar would read back differently (``.wh.*``) and every case whose format is not provably the same
+(vfs, fuse-overlayfs, rootless, not root) refuse the adoption: the layer is unpacked as before."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from strata.archive.names import WHITEOUT_PREFIX
+
+if TYPE_CHECKING:
+    from strata.digest import Digest
+    from strata.engine import Engine
+
+__all__ = ["adopt_upper"]
+
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_KEPT = ("user.", "security.capability")
+_NOT_KEPT = ("user.overlay.", "user.fuseoverlayfs.")
+_OPAQUE = tuple(f"{p}opaque" for p in ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs."))
+_MARK = "trusted.overlay.opaque"  # what the unpack writes as root outside a user namespace
+
+
+class _Refused(Exception):
+    """The upper dir cannot be made exactly what the tar unpacks to."""
+
+
+def adopt_upper(engine: Engine, cdir: Path, driver: str, diff_id: Digest) -> bool:
+    """Whether the container's upper dir became the layer's unpacked directory (called with the store's
+    writing lock held, after the layer's tar is stored, the container stopped). False: nothing adopted
+    (the upper dir is left to the container's removal, perhaps normalized in part: it is garbage)."""
+    if not _provably_same_format(cdir, driver) or engine.store.layer_dir(diff_id).is_dir():
+        return False
+    from strata.container.rootfs import Rootfs, umount
+
+    rootfs = Rootfs(cdir, driver)
+    try:
+        umount(str(rootfs.path))  # never a lower of the next step while an upper of a mount (no lazy one)
+        return engine.adopt_layer_dir(diff_id, rootfs.upper, _normalize)
+    except OSError:  # busy, another filesystem than the store's, an xattr not removable…: the image
+        return False  # is committed and its tar stored, so the layer is unpacked from it as before
+
+
+def _provably_same_format(cdir: Path, driver: str) -> bool:
+    """The kernel's overlay as root outside a user namespace (the engine checks that the unpack writes
+    ``trusted.overlay.``): the upper dir's whiteouts, opaque marks and owners are the unpack's
+    (fuse-overlayfs, ``userxattr`` and vfs staging are not adopted)."""
+    if driver != "overlay" or os.geteuid() != 0:
+        return False
+    if os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM", ""):  # fuse-overlayfs asked for (container.rootfs)
+        return False
+    return not (cdir / "fuse-idmapping").exists()
+
+
+def _normalize(upper: Path) -> bool:
+    """The upper dir made exactly what the stored tar unpacks to; False if it cannot be."""
+    fd = os.open(upper, _OPEN_DIR)
+    try:
+        try:
+            _walk(fd)
+        except _Refused:
+            return False
+        for key in _xattrs(fd):
+            os.removexattr(fd, key)  # the unpack's root has none (a layer tar has no root entry)
+        os.fchown(fd, os.geteuid(), os.getegid())
+        os.fchmod(fd, 0o777 & ~_umask())  # os.makedirs' mode, as the unpack's root gets
+        return True
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _walk(dir_fd: int) -> None:
+    for name in os.listdir(dir_fd):
+        if name.startswith(WHITEOUT_PREFIX):
+            raise _Refused(name)  # the tar's reader takes it for a whiteout (fuse markers too)
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        kind = stat.S_IFMT(st.st_mode)
+        if kind == stat.S_IFDIR:
+            _directory(dir_fd, name, st)
+        elif kind == stat.S_IFSOCK:
+            os.unlink(name, dir_fd=dir_fd)  # the tar writer skips sockets
+        elif kind == stat.S_IFCHR and st.st_rdev == 0:
+            os.unlink(name, dir_fd=dir_fd)  # a whiteout, made again as the unpack makes it
+            os.mknod(name, stat.S_IFCHR | 0o000, 0, dir_fd=dir_fd)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dir_fd, follow_symlinks=False)
+        elif kind == stat.S_IFREG:
+            _file(dir_fd, name, st)
+        else:  # symlinks, devices, fifos: the tar records no xattrs for them
+            path = f"/proc/self/fd/{dir_fd}/{name}"
+            for key in _xattrs(path):
+                os.removexattr(path, key, follow_symlinks=False)
+            _set_mtime(st, name, dir_fd)
+
+
+def _directory(parent: int, name: str, st: os.stat_result) -> None:
+    fd = os.open(name, _OPEN_DIR, dir_fd=parent)
+    try:
+        opaque = any(_get(fd, key) == b"y" for key in _OPAQUE)
+        _walk(fd)
+        _keep_xattrs(fd)
+        if opaque:
+            os.setxattr(fd, _MARK, b"y")
+        _set_mtime(st, fd)  # after its children (a socket removed, a whiteout made again changed it)
+    finally:
+        os.close(fd)
+
+
+def _file(parent: int, name: str, st: os.stat_result) -> None:
+    fd = os.open(name, _OPEN_FILE, dir_fd=parent)
+    try:
+        _keep_xattrs(fd)
+        _set_mtime(st, fd)
+    finally:
+        os.close(fd)
+
+
+def _keep_xattrs(fd: int) -> None:
+    for key in _xattrs(fd):
+        if not key.startswith(_KEPT) or key.startswith(_NOT_KEPT):
+            os.removexattr(fd, key)
+
+
+def _xattrs(target: int | str) -> list[str]:
+    try:
+        return os.listxattr(target, follow_symlinks=False) if isinstance(target, str) else os.listxattr(target)
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            return []
+        raise
+
+
+def _get(fd: int, key: str) -> bytes | None:
+    try:
+        return os.getxattr(fd, key)
+    except OSError as e:
+        if e.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return None
+        raise
+
+
+def _set_mtime(st: os.stat_result, target: int | str, dir_fd: int | None = None) -> None:
+    """atime and mtime both the whole seconds of the mtime, as the tar carries and the unpack sets."""
+    ns = round(float(int(st.st_mtime)) * 1_000_000_000)
+    if isinstance(target, int):
+        os.utime(target, ns=(ns, ns))
+    else:
+        os.utime(target, ns=(ns, ns), dir_fd=dir_fd, follow_symlinks=False)
