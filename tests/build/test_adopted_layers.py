@@ -172,6 +172,40 @@ def test_adoption_refused_for_a_name_the_tar_reads_as_a_whiteout(tmp_path: Path)
         engine.close()
 
 
+@pytest.mark.parametrize("case", ["chattr", "xattr-with-equals"])
+def test_adoption_refused_for_what_the_tar_cannot_carry(tmp_path: Path, case: str) -> None:
+    """An inode flag a step set (``chattr +A``) and an xattr name with ``=`` (the PAX record splits at
+    the first ``=``) are not in what the tar unpacks to: the layer is unpacked, not adopted."""
+    import fcntl
+
+    def change(merged: Path) -> None:
+        target = merged / "keep" / "flagged"
+        target.write_text("x\n")
+        if case == "chattr":
+            fd = os.open(target, os.O_RDONLY)
+            try:
+                buf = bytearray(8)
+                fcntl.ioctl(fd, 0x80086601, buf)  # FS_IOC_GETFLAGS
+                flags = int.from_bytes(buf[:4], "little") | 0x80  # FS_NOATIME_FL (chattr +A)
+                fcntl.ioctl(fd, 0x40086602, bytearray(flags.to_bytes(4, "little") + bytes(4)))  # SETFLAGS
+            finally:
+                os.close(fd)
+        else:
+            os.setxattr(target, "user.a=b", b"value")
+
+    engine, cdir, upper = _step(tmp_path, change)
+    try:
+        with engine.writing():
+            layer = store_layer(engine, upper)
+            assert not adopt_upper(engine, cdir, "overlay", layer.diff_id)
+        assert not engine.store.layer_dir(layer.diff_id).exists()
+        unpacked = engine.unpacked_layer(layer.diff_id, layer.digest)  # the unpack as before
+        assert (unpacked / "keep" / "flagged").read_text() == "x\n"
+    finally:
+        umount(str(cdir / "merged"))
+        engine.close()
+
+
 def test_adoption_refused_for_vfs_and_fuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine, cdir, upper = _step(tmp_path, lambda merged: (merged / "f").write_text("x"))
     try:

@@ -8,7 +8,13 @@ first made so, entry by entry, from what the tar writer recorded of it: mtimes c
 xattr the unpack writes, whiteouts as fresh 0/0 devices owned as the tar says (the kernel shares one
 whiteout inode), sockets (never in a tar) removed, the root as a fresh unpack makes it. A name the
 tar would read back differently (``.wh.*``) and every case whose format is not provably the same
-(vfs, fuse-overlayfs, rootless, not root) refuse the adoption: the layer is unpacked as before."""
+(vfs, fuse-overlayfs, rootless, not root), inode flags the step set (``chattr``) and xattr names the
+PAX record cannot carry (``=``) refuse the adoption: the layer is unpacked as before.
+
+Known limit: the step's overlay is unmounted in strata's mount namespace; a process that copied that
+mount into a private namespace of its own while the step ran (``unshare -m``) keeps it alive, with
+this upper dir as its upper, after the adoption. Nothing strata starts does that (runc detaches the
+old root of its containers)."""
 
 from __future__ import annotations
 
@@ -32,6 +38,10 @@ _KEPT = ("user.", "security.capability")
 _NOT_KEPT = ("user.overlay.", "user.fuseoverlayfs.")
 _OPAQUE = tuple(f"{p}opaque" for p in ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs."))
 _MARK = "trusted.overlay.opaque"  # what the unpack writes as root outside a user namespace
+_FS_IOC_GETFLAGS = 0x80086601
+# inode flags a fresh unpack may have too (ext4's layout bits); any other (chattr +A, +d, +S, +C, …,
+# which a step's root may set through overlayfs) is not in the tar: such an upper dir is not adopted
+_LAYOUT_FLAGS = 0x80000 | 0x1000 | 0x10000000 | 0x40000  # EXTENTS, INDEX, INLINE_DATA, HUGE_FILE
 
 
 class _Refused(Exception):
@@ -70,6 +80,7 @@ def _normalize(upper: Path) -> bool:
     fd = os.open(upper, _OPEN_DIR)
     try:
         try:
+            _check_flags(fd)
             _walk(fd)
         except _Refused:
             return False
@@ -116,6 +127,7 @@ def _walk(dir_fd: int) -> None:
 def _directory(parent: int, name: str, st: os.stat_result) -> None:
     fd = os.open(name, _OPEN_DIR, dir_fd=parent)
     try:
+        _check_flags(fd)
         opaque = any(_get(fd, key) == b"y" for key in _OPAQUE)
         _walk(fd)
         _keep_xattrs(fd)
@@ -129,16 +141,34 @@ def _directory(parent: int, name: str, st: os.stat_result) -> None:
 def _file(parent: int, name: str, st: os.stat_result) -> None:
     fd = os.open(name, _OPEN_FILE, dir_fd=parent)
     try:
+        _check_flags(fd)
         _keep_xattrs(fd)
         _set_mtime(st, fd)
     finally:
         os.close(fd)
 
 
+def _check_flags(fd: int) -> None:
+    """Refuse an inode with flags the tar does not carry (``chattr``: the unpack would not set them)."""
+    import fcntl
+
+    buf = bytearray(8)
+    try:
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, buf)
+    except OSError as e:
+        if e.errno in (errno.ENOTTY, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL):
+            return  # a filesystem without inode flags
+        raise
+    if int.from_bytes(buf[:4], "little") & ~_LAYOUT_FLAGS:
+        raise _Refused("inode flags")
+
+
 def _keep_xattrs(fd: int) -> None:
     for key in _xattrs(fd):
         if not key.startswith(_KEPT) or key.startswith(_NOT_KEPT):
             os.removexattr(fd, key)
+        elif "=" in key:  # the tar's PAX record splits at the first "=": it reads back another name
+            raise _Refused(key)
 
 
 def _xattrs(target: int | str) -> list[str]:
