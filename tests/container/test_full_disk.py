@@ -102,7 +102,10 @@ def _run_full_disk(s: Strata, disk: Path, busybox_tar: Path) -> None:
     # free space: the store works again, the records are right, and the commit now succeeds
     reserve.unlink()
     assert s("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout.splitlines()[0].startswith("hog Exited (3)")
-    assert s("logs", "hog").stdout.startswith("start\n")  # what fitted was logged, the rest dropped
+    # what fitted was logged, the rest dropped: the log is a prefix of what the container printed (the
+    # monitor may write even "start" only after dd filled the disk, on a loaded machine)
+    logged = s("logs", "hog").stdout
+    assert res.stdout.startswith(logged) and len(logged) < len(res.stdout)
     assert s("rm", "hog").stdout == "hog\n"
     image_id = s("commit", "writer", "img:1").stdout.strip()
     assert image_id.startswith("sha256:")
