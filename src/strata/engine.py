@@ -219,6 +219,17 @@ class Engine:
                 self.meta.set_ref(ref, image_id)
         return image_id
 
+    def parent_layers(self, parent: Digest | None) -> list[LayerBlob]:
+        """The stored layers of ``parent`` (none for ``None``), lowest first, for an image built on it."""
+        layers: list[LayerBlob] = []
+        if parent is not None:
+            for diff_id, blob in self.meta.image_layers(parent):
+                known = self.known_layer(blob)
+                if known is None:
+                    raise StoreError(f"layer {diff_id} of {parent} is missing from the store")
+                layers.append(known)
+        return layers
+
     def add_image(
         self,
         config: dict[str, Any],
@@ -229,13 +240,7 @@ class Engine:
     ) -> Digest:
         """Create an image from a config dict plus, optionally, one new layer tar on top of ``parent``."""
         with self.writing():
-            layers: list[LayerBlob] = []
-            if parent is not None:
-                for diff_id, blob in self.meta.image_layers(parent):
-                    known = self.known_layer(blob)
-                    if known is None:
-                        raise StoreError(f"layer {diff_id} of {parent} is missing from the store")
-                    layers.append(known)
+            layers = self.parent_layers(parent)
             if new_layer_tar is not None:
                 with open(new_layer_tar, "rb") as f:
                     layers.append(self.ingest_layer(f))

@@ -10,10 +10,11 @@ import subprocess
 import sysconfig
 import tarfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["APPLETS", "SRC", "User", "busybox_rootfs", "free_port", "pause_pid", "wait_port"]
+__all__ = ["APPLETS", "SRC", "User", "busybox_rootfs", "free_port", "http_get", "import_busybox", "pause_pid", "wait_port"]
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -97,6 +98,20 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise AssertionError("the registry did not listen in time")
 
 
+def http_get(port: int, timeout: float = 30) -> str:
+    """The body ``127.0.0.1:port/`` answers, retried until ``timeout`` (the last error raised then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                body: str = r.read().decode()
+                return body
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 APPLETS = ("sh", "id", "stat", "sleep", "ps", "cat", "chown", "mkdir", "readlink", "true", "rm", "touch", "ls",
            "echo", "mount", "httpd", "wget", "nc", "find", "ip", "cp")  # fmt: skip
 
@@ -121,3 +136,10 @@ def busybox_rootfs(path: Path) -> None:
             link.type, link.linkname, link.mtime = tarfile.SYMTYPE, "busybox", 1e9
             tar.addfile(link)
     path.chmod(0o644)
+
+
+def import_busybox(user: User, ref: str) -> str:
+    """``busybox_rootfs`` imported into the user's store as ``ref``."""
+    busybox_rootfs(user.home / "bb.tar")
+    user.strata("import", "bb.tar", ref)
+    return ref

@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from rootlesshelpers import User, busybox_rootfs
+from rootlesshelpers import User, import_busybox
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -19,9 +19,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def image(user: User) -> str:
-    busybox_rootfs(user.home / "bb.tar")
-    user.strata("import", "bb.tar", "conf:1")
-    return "conf:1"
+    return import_busybox(user, "conf:1")
 
 
 def _lines(out: str) -> dict[str, str]:

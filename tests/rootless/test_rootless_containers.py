@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from rootlesshelpers import User, busybox_rootfs, pause_pid
+from rootlesshelpers import User, import_busybox, pause_pid
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -21,9 +21,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def image(user: User) -> str:
-    busybox_rootfs(user.home / "bb.tar")
-    user.strata("import", "bb.tar", "bb:1")
-    return "bb:1"
+    return import_busybox(user, "bb:1")
 
 
 def test_every_command_joins_one_namespace(user: User, image: str) -> None:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from rootlesshelpers import SRC, User, busybox_rootfs
+from rootlesshelpers import SRC, User, import_busybox
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -22,9 +22,7 @@ ROOT_MOUNT = "mount | grep ' on / '"
 
 @pytest.fixture(scope="module")
 def image(user: User) -> str:
-    busybox_rootfs(user.home / "bb.tar")
-    user.strata("import", "bb.tar", "inf:1")
-    return "inf:1"
+    return import_busybox(user, "inf:1")
 
 
 def _driver_block(text: str) -> list[str]:

@@ -11,12 +11,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from rootlesshelpers import User, busybox_rootfs, free_port
+from rootlesshelpers import User, busybox_rootfs, free_port, http_get
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -71,15 +69,6 @@ def test_keep_id_is_refused_as_root(tmp_path: Path) -> None:
     assert listed.stdout == ""
 
 
-def _get(port: int) -> str:
-    for _ in range(100):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-                body: str = r.read().decode()
-                return body
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"nothing answered on 127.0.0.1:{port}")
 
 
 def test_keep_id_on_the_default_network_with_exec_and_a_port(user: User) -> None:
@@ -92,11 +81,11 @@ def test_keep_id_on_the_default_network_with_exec_and_a_port(user: User) -> None
     user.strata("run", "-d", "--name", "kidnet", "--userns", "keep-id", "-p", f"127.0.0.1:{port}:8080", "kid:1",
                 "httpd", "-f", "-p", "8080", "-h", "/var/www")  # fmt: skip
     try:
-        assert _get(port) == "hello from a rootless container\n"
+        assert http_get(port) == "hello from a rootless container\n"
         assert user.strata("exec", "kidnet", "id", "-u").stdout == f"{user.uid}\n"
         assert user.strata("exec", "-u", "0", "kidnet", "ip", "route").stdout.startswith("default via ")
         assert user.strata("restart", "-t", "1", "kidnet").stdout == "kidnet\n"
-        assert _get(port) == "hello from a rootless container\n"
+        assert http_get(port) == "hello from a rootless container\n"
     finally:
         user.strata("rm", "-f", "kidnet")
     assert list((user.home / ".local/share/strata/netns").iterdir()) == []

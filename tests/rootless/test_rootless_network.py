@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from rootlesshelpers import User, busybox_rootfs, free_port
+from rootlesshelpers import User, free_port, http_get, import_busybox
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -22,22 +22,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def image(user: User) -> str:
-    busybox_rootfs(user.home / "bb.tar")
-    user.strata("import", "bb.tar", "net:1")
-    return "net:1"
+    return import_busybox(user, "net:1")
 
 
-def _get(port: int, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-                body: str = r.read().decode()
-                return body
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _store(user: User) -> Path:
@@ -50,7 +37,7 @@ def test_published_port_answers_on_the_host_loopback(user: User, image: str) -> 
                       "httpd", "-f", "-p", "80", "-h", "/var/www").stdout.strip()  # fmt: skip
     pid_file = _store(user) / "containers" / cid / "pasta.pid"
     try:
-        assert _get(port) == "hello from a rootless container\n"
+        assert http_get(port) == "hello from a rootless container\n"
         assert f"127.0.0.1:{port}->80/tcp" in user.strata("ps").stdout
         assert user.strata("port", "web").stdout == f"80/tcp -> 127.0.0.1:{port}\n"
         ports = user.strata("inspect", "-f", "{{json .NetworkSettings.Ports}}", "web").stdout
@@ -74,7 +61,7 @@ def test_a_foreground_run_with_rm_publishes_and_cleans_up(user: User, image: str
     port = free_port()
     proc = user.spawn("run", "--rm", "-p", f"127.0.0.1:{port}:80", image,
                       "sh", "-c", "httpd -p 80 -h /var/www; sleep 4")  # fmt: skip
-    assert _get(port) == "hello from a rootless container\n"
+    assert http_get(port) == "hello from a rootless container\n"
     assert proc.wait(timeout=60) == 0
     assert user.strata("ps", "-aq").stdout == ""
     assert list((_store(user) / "netns").iterdir()) == []
@@ -100,10 +87,10 @@ def test_restart_publishes_the_port_again(user: User, image: str) -> None:
     user.strata("run", "-d", "--name", "again", "-p", f"127.0.0.1:{port}:80", image,
                 "httpd", "-f", "-p", "80", "-h", "/var/www")  # fmt: skip
     try:
-        assert _get(port) == "hello from a rootless container\n"
+        assert http_get(port) == "hello from a rootless container\n"
         for _ in range(2):
             assert user.strata("restart", "-t", "1", "again").stdout == "again\n"
-            assert _get(port) == "hello from a rootless container\n"
+            assert http_get(port) == "hello from a rootless container\n"
     finally:
         user.strata("rm", "-f", "again")
 
@@ -116,12 +103,12 @@ def test_slirp4netns_where_asked(user: User, image: str) -> None:
     try:
         cid = user.strata("run", "-d", "--name", "slirped", "-p", f"127.0.0.1:{port}:80", image,
                           "httpd", "-f", "-p", "80", "-h", "/var/www").stdout.strip()  # fmt: skip
-        assert _get(port) == "hello from a rootless container\n"
+        assert http_get(port) == "hello from a rootless container\n"
         assert "inet 10.0.2.100/24" in user.strata("exec", "slirped", "ip", "addr", "show", "tap0").stdout
         daemon = int((_store(user) / "containers" / cid / "pasta.pid").read_text())
         assert Path(f"/proc/{daemon}/comm").read_text().strip() == "slirp4netns"
         assert user.strata("restart", "-t", "1", "slirped").stdout == "slirped\n"
-        assert _get(port) == "hello from a rootless container\n"
+        assert http_get(port) == "hello from a rootless container\n"
     finally:
         user.strata("rm", "-f", "slirped", check=False)
         user.extra_env = {}

@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from rootlesshelpers import User, busybox_rootfs
+from rootlesshelpers import User, import_busybox
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -33,9 +33,7 @@ SAME_CHANGES = CHANGES.replace("rm /etc/passwd && ", "").replace(" /etc /var", "
 
 @pytest.fixture(scope="module")
 def image(user: User) -> str:
-    busybox_rootfs(user.home / "bb.tar")
-    user.strata("import", "bb.tar", "ovl:1")
-    return "ovl:1"
+    return import_busybox(user, "ovl:1")
 
 
 OPAQUE_CHECK = """

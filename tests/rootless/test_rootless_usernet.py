@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from rootlesshelpers import User, busybox_rootfs, free_port
+from rootlesshelpers import User, free_port, http_get, import_busybox
 
 pytestmark = [
     pytest.mark.timeout(900),
@@ -29,26 +29,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def image(user: User) -> str:
-    busybox_rootfs(user.home / "bb.tar")
-    user.strata("import", "bb.tar", "unet:1")
-    return "unet:1"
+    return import_busybox(user, "unet:1")
 
 
 def _store(user: User) -> Path:
     return user.home / ".local" / "share" / "strata"
 
 
-def _get(port: int, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-                body: str = r.read().decode()
-                return body
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _user_processes(user: User) -> list[str]:
@@ -90,7 +77,7 @@ def _two_containers(user: User, image: str, connector: str) -> None:
         user.strata("run", "-d", "--network", net, "--name", a, "-p", f"127.0.0.1:{port}:80", image,
                     "httpd", "-f", "-p", "80", "-h", "/var/www")  # fmt: skip
         user.strata("run", "-d", "--network", net, "--name", b, image, "sleep", "300")
-        assert _get(port) == "hello from a rootless container\n"  # the host's loopback, into the namespace
+        assert http_get(port) == "hello from a rootless container\n"  # the host's loopback, into the namespace
         a_ip = user.strata("inspect", "-f", f"{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}", a).stdout.strip()
         subnet = json.loads(user.strata("network", "inspect", net).stdout)[0]["IPAM"]["Config"][0]["Subnet"]
         import ipaddress
@@ -217,14 +204,14 @@ def test_rm_run_restart_and_keep_id_on_a_user_network(user: User, image: str) ->
         port = free_port()
         proc = user.spawn("run", "--rm", "--network", net, "-p", f"127.0.0.1:{port}:80", image,
                           "sh", "-c", "httpd -p 80 -h /var/www; sleep 5")  # fmt: skip
-        assert _get(port) == "hello from a rootless container\n"
+        assert http_get(port) == "hello from a rootless container\n"
         assert proc.wait(timeout=60) == 0
         assert user.strata("ps", "-aq").stdout == ""
         _assert_nothing_left(user)
         user.strata("run", "-d", "--network", net, "--name", web, "-p", f"127.0.0.1:{port}:80", image,
                     "httpd", "-f", "-p", "80", "-h", "/var/www")  # fmt: skip
         assert user.strata("restart", "-t", "1", web).stdout == f"{web}\n"
-        assert _get(port) == "hello from a rootless container\n"
+        assert http_get(port) == "hello from a rootless container\n"
         user.strata("run", "-d", "--network", net, "--name", kid, "--userns", "keep-id", image, "sleep", "300")
         assert user.strata("exec", kid, "id", "-u").stdout == f"{user.uid}\n"
         assert _exec_until(user, kid, "wget", "-qO-", f"http://{web}/") == "hello from a rootless container\n"
@@ -272,7 +259,7 @@ def test_a_killed_pasta_is_replaced_and_running_containers_stay(user: User, imag
         user.strata("run", "-d", "--network", net, "--name", b, image, "sleep", "300")
         assert int(pid_file.read_text()) != old
         assert _exec_until(user, b, "wget", "-qO-", f"http://{a}/") == "hello from a rootless container\n"
-        assert _get(port) == "hello from a rootless container\n"
+        assert http_get(port) == "hello from a rootless container\n"
     finally:
         user.strata("rm", "-f", a, b, check=False)
         user.strata("network", "rm", net, check=False)

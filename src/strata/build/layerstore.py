@@ -62,13 +62,7 @@ def commit_layer(
 ) -> Digest:
     """The image of ``cfg``: ``parent``'s layers and, unless ``upper`` is None, the layer of that
     overlay upper directory (or ``layer``, a stored one). Called with the store's writing lock held."""
-    layers = []
-    if parent is not None:
-        for diff_id, blob in engine.meta.image_layers(parent):
-            known = engine.known_layer(blob)
-            if known is None:
-                raise InvalidArchive(f"layer {diff_id} of {parent} is missing from the store")
-            layers.append(known)
+    layers = engine.parent_layers(parent)
     if upper is not None:
         layers.append(_store_layer(engine, upper))
     if layer is not None:
