@@ -225,7 +225,7 @@ def test_copy_heredoc(strata: Strata, busybox: str, tmp_path: Path) -> None:
 
 def test_run_mounts(strata: Strata, busybox: str, tmp_path: Path) -> None:
     """RUN --mount: a cache kept between builds, a read-only bind of the context, a tmpfs; none of
-    them (nor their mount points) in the image."""
+    them in the image (of their mount points only the directories, as BuildKit leaves them)."""
     dockerfile = (
         "FROM strata-test/busybox:latest\n"
         "RUN --mount=type=cache,target=/cache echo $(date +%s%N) >> /cache/log && wc -l < /cache/log > /runs\n"
@@ -238,6 +238,6 @@ def test_run_mounts(strata: Strata, busybox: str, tmp_path: Path) -> None:
     strata("build", "--no-cache", "-t", "mounts:2", str(ctx))
     out = strata("run", "--rm", "mounts:2", "sh", "-c",
                  "cat /runs /from-bind /tmpfs-seen; ls -d /cache /mnt/first /scratch 2>&1 | grep -c 'No such'").stdout  # fmt: skip
-    assert out.split() == ["2", "one", "x", "3"]
+    assert out.split() == ["2", "one", "x", "1"]
     bad = strata("build", str(_ctx(tmp_path, "FROM strata-test/busybox:latest\nRUN --mount=type=nfs,target=/x true\n")), check=False)
     assert bad.stderr == "Error: dockerfile parse error line 2: unsupported mount type \"nfs\"\n"

@@ -144,8 +144,8 @@ def test_secret(strata: Strata, busybox: str, tmp_path: Path) -> None:
     assert _shown(r.stdout) == [
         "s3cret", "-r-------- 0 0", "s3cret", "-r--r----- 5 6", "cat: can't open '/run/secrets/other': No such file or directory", "absent",
     ]  # fmt: skip
-    leftovers = strata("run", "--rm", "secret:1", "sh", "-c", "ls -d /run /s 2>/dev/null; true").stdout
-    assert leftovers == ""
+    leftovers = strata("run", "--rm", "secret:1", "sh", "-c", "ls -d /run/secrets/* /s 2>/dev/null; ls -d /run/secrets").stdout
+    assert leftovers == "/run/secrets\n"  # BuildKit's: the directories made for a mount stay, its file goes
     saved = tmp_path / "secret.tar"
     strata("save", "-o", str(saved), "secret:1")
     assert b"s3cret" not in saved.read_bytes()

@@ -3,7 +3,8 @@ between builds, by ``id`` or target, held as its ``sharing`` says; ``from=`` see
 path of the context or, with ``from=``, of a stage or image; read-only unless ``rw``, writes
 discarded), ``type=tmpfs`` (a fresh tmpfs, ``size=`` its limit), ``type=secret`` (a ``--secret`` file, at
 ``/run/secrets/<id>`` by default) and ``type=ssh`` (the ``--ssh`` agent of its id, build.sshforward).
-None of them ends up in the step's layer, nor do the mount points the runtime had to make."""
+None of them ends up in the step's layer; of the mount points the runtime had to make, the
+directories stay (empty) and the files go, as with Docker 20.10's BuildKit."""
 
 from __future__ import annotations
 
@@ -257,14 +258,15 @@ def mount_binds(b: Builder, workdir: str, mounts: list[RunMount], scratch: Path)
 
     with ExitStack() as stack:
         binds: list[Bind] = []
+        held: dict[str, Path] = {}  # the caches this step holds, by key: one hold each (BuildKit's)
         for i, (m, target) in enumerate(zip(mounts, mount_targets(mounts, workdir), strict=True)):
-            source = _source(b, stack, m, scratch / f"mount-{i}")
+            source = _source(b, stack, m, scratch / f"mount-{i}", held)
             if source is not None:
                 binds.append(Bind(str(source), target, m.readonly))
         yield binds
 
 
-def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | None:
+def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path, held: dict[str, Path]) -> Path | None:
     """The host path a mount binds (None: an optional secret or ssh agent nobody gave)."""
     if m.kind == "tmpfs":
         return _tmpfs(m)
@@ -274,7 +276,7 @@ def _source(b: Builder, stack: ExitStack, m: RunMount, scratch: Path) -> Path | 
         return _ssh(b, stack, m, scratch)
     image_id, root = _from_root(b, stack, m.from_) if m.from_ else (None, None)
     if m.kind == "cache":
-        return _cache(b, stack, m, root, image_id)
+        return _cache(b, stack, m, (root, image_id), held)
     if root is None:
         return _context_source(b, m, scratch)
     return _inside(root, m.source or "/")
@@ -368,19 +370,26 @@ def step_mount(bind: Bind) -> MountSpec:
     return MountSpec("bind", bind.destination, bind.source, bind.readonly, from_flag="-v")
 
 
-def _cache(b: Builder, stack: ExitStack, m: RunMount, root: Path | None, image_id: Digest | None) -> Path:
+def _cache(b: Builder, stack: ExitStack, m: RunMount, seed: tuple[Path | None, Digest | None],
+           held: dict[str, Path]) -> Path:  # fmt: skip
     """The cache directory, held for the step as its ``sharing`` says (BuildKit's): ``shared`` with
     other shared users, ``locked`` alone (waiting for the others), ``private`` alone or, when it is in
     use, another instance of it (made fresh, kept too). Kept between builds; a new one is seeded from
-    ``from=`` (its ``source``) or made with the mount's ``uid``/``gid``/``mode`` (root's, 0755)."""
+    ``from=`` (its ``source``) or made with the mount's ``uid``/``gid``/``mode`` (root's, 0755). Two
+    mounts of one cache in one RUN are the same directory, held once, whatever their ``sharing`` (as
+    BuildKit's exec op: the first one's instance; a second ``locked`` hold would wait for itself)."""
+    root, image_id = seed
     key = m.cache_id or m.target
     if m.from_:
         key += f"\0{image_id or 'scratch'}\0{posixpath.normpath('/' + m.source)}"
+    if key in held:
+        return held[key]
     name = hashlib.sha256(key.encode()).hexdigest()[:32]
     for n in itertools.count():
         host = Path(b.engine.root) / "buildcache" / "mounts" / (f"{name}-{n}" if n else name)
         _new_cache(b, m, root, host)
         if _hold(b, stack, host, m.sharing):
+            held[key] = host
             return host
     raise AssertionError("unreachable")
 
@@ -481,19 +490,16 @@ def _secret(b: Builder, m: RunMount, scratch: Path) -> Path | None:
 
 
 def made_mount_points(root_fd: int, targets: list[str]) -> list[str]:
-    """The paths the runtime will make for these mount targets (each target and its missing
-    parents), deepest first: the step removes them before its changes are committed."""
-    made: set[str] = set()
-    for target in targets:
-        path = target
-        while path not in ("/", "") and stat_in_root(root_fd, path, follow=False) is None:
-            made.add(path)
-            path = posixpath.dirname(path)
-    return sorted(made, key=lambda p: (-p.count("/"), p))
+    """The mount targets the runtime will make (those not in the tree yet): after the step, the ones
+    that are still an empty file are removed (``remove_mount_points``), as Docker 20.10's BuildKit
+    removes its mount stubs; a directory made for a mount, and every parent made for one, stays in
+    the layer as BuildKit leaves it (an empty directory, 0755, root's)."""
+    return sorted({t for t in targets if t not in ("/", "") and stat_in_root(root_fd, t, follow=False) is None})
 
 
 def remove_mount_points(root_fd: int, paths: list[str]) -> None:
-    """Each path removed if it is still what the runtime made (an empty directory or file)."""
+    """Each path removed if it is still an empty file (what the runtime made for a file, socket or
+    device mount; BuildKit's stub cleaner: a directory is never removed, nor a file with content)."""
     for path in paths:
         parent, name = posixpath.split(path)
         try:
@@ -502,9 +508,7 @@ def remove_mount_points(root_fd: int, paths: list[str]) -> None:
             continue
         try:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                os.rmdir(name, dir_fd=fd)  # only when empty: what the RUN put there stays
-            elif st.st_size == 0:
+            if not stat.S_ISDIR(st.st_mode) and st.st_size == 0:
                 os.unlink(name, dir_fd=fd)
         except OSError:
             pass
