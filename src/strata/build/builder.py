@@ -13,7 +13,7 @@ from strata.build.cache import BuildCache
 from strata.build.context import BuildContext, CopyError
 from strata.build.history import metadata_comment
 from strata.build.plan import StagePlan, make_plan
-from strata.build.platforms import check_platform, platform_args
+from strata.build.platforms import check_platform, host_warnings, platform_args, scratch_doc
 from strata.build.progress import Progress
 from strata.build.state import DEFAULT_PATH, BuildArgs, BuildError, BuildOptions, Stage
 from strata.build.steps import Runner
@@ -157,8 +157,8 @@ class Builder:
         return stage
 
     def _base(self, name: str, platform: str | None) -> tuple[Digest | None, dict[str, Any] | None]:
-        if name.lower() == "scratch":
-            return None, None
+        if name.lower() == "scratch":  # the classic builder's empty image of the platform asked for
+            return None, scratch_doc(platform or self.opts.platform)
         st = self.stage_named(name, by_index=False)
         if st is not None:
             return st.image_id, copy.deepcopy(st.doc)
@@ -238,6 +238,8 @@ class Builder:
         # Docker creates (never starts) and removes a container here; nothing of it can be seen but its
         # ID, so the step names one without paying for a container
         cid = os.urandom(32).hex()
+        for line in host_warnings(stage.doc):  # the daemon's, on its create
+            self.say(line)
         self.say(f" ---> Running in {cid[:12]}")
         image_id = self.runner.add_metadata_image(stage.image_id, self.image_doc(stage, cc, cid, True))
         self.say(f"Removing intermediate container {cid[:12]}")

@@ -8,6 +8,7 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
+from strata.build.platforms import host_warnings
 from strata.build.scoped import mkdir_all
 from strata.build.state import Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError, expand
@@ -96,6 +97,8 @@ def _workdir(b: Builder, stage: Stage, ins: Instruction) -> None:
     if key is None:
         return
     with b.runner.container(stage.image_id, cc, cc["Cmd"], []) as c:
+        for line in host_warnings(stage.doc):  # the daemon's, on its create
+            b.say(line)
         b.say(f" ---> Running in {c.id[:12]}")
         root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:

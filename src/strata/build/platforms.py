@@ -4,7 +4,9 @@ uses a local image whatever platform it has; the platform decides what a pull fe
 automatic platform ARGs (``TARGETPLATFORM``, ``TARGETOS``, ``TARGETARCH``, ``TARGETVARIANT`` and the
 same four of ``BUILD``) come from ``--platform`` (normalised as containerd does) and the host. As
 BuildKit's, a build with ``--platform`` makes an image of that platform (its ``os``, ``architecture`` and
-``variant``) whatever platform its stages ran on; without it the image keeps its base's."""
+``variant``) whatever platform its stages ran on; without it the image keeps its base's. A step container
+of an image of another platform than the host's is announced with Docker 20.10's warning (the daemon's
+on ``create``, which the classic builder prints before `` ---> Running in``)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from strata.digest import Digest
     from strata.engine import Engine
 
-__all__ = ["check_platform", "platform_args", "target_image"]
+__all__ = ["check_platform", "host_warnings", "platform_args", "scratch_doc", "target_image"]
 
 _OSES = frozenset({"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux",
                    "nacl", "netbsd", "openbsd", "plan9", "solaris", "windows", "zos"})  # fmt: skip
@@ -100,3 +102,42 @@ def target_image(engine: Engine, image_id: Digest, target: str | None) -> Digest
         data["variant"] = variant
     with engine.writing():
         return commit_layer(engine, data, None, image_id)
+
+
+def _host_platform() -> tuple[str, str, str]:
+    """The host's platform as containerd's ``DefaultSpec``: arm64's variant is v8, arm's the CPU's."""
+    os_, arch, variant = _parts(None)
+    return os_, arch, variant or ("v8" if arch == "arm64" else "")
+
+
+def _runs_here(image: tuple[str, str, str], host: tuple[str, str, str]) -> bool:
+    """containerd's ``Only(host)``: the host's os and architecture (its variant or an older one of arm;
+    an arm64 host runs 32-bit arm up to v8)."""
+    (os_, arch, variant), (h_os, h_arch, h_variant) = image, host
+    if os_ != h_os:
+        return False
+    older = {"v5": 5, "v6": 6, "v7": 7, "v8": 8}
+    if (arch, h_arch) in (("arm", "arm"), ("arm", "arm64")):
+        return older.get(variant, 99) <= older.get(h_variant, 8)
+    return arch == h_arch and variant in ("", h_variant)
+
+
+def host_warnings(doc: dict[str, object] | None) -> list[str]:
+    """The line a step's container of the image ``doc`` gets when its platform is not the host's
+    (none for ``scratch`` or an image that names no architecture)."""
+    if not doc or not doc.get("architecture"):
+        return []
+    image = (str(doc.get("os") or ""), str(doc["architecture"]), str(doc.get("variant") or ""))
+    host = _host_platform()
+    if _runs_here((image[0], *_normal(image[1], image[2])), host):
+        return []
+    named = "/".join(p for p in image if p)
+    return [f" ---> [Warning] The requested image's platform ({named}) does not match the detected host platform"
+            f" ({'/'.join(p for p in host if p)}) and no specific platform was requested"]  # fmt: skip
+
+
+def scratch_doc(spec: str | None) -> dict[str, object]:
+    """What a ``FROM scratch`` stage's images get their platform from (the classic builder's empty
+    image): ``FROM --platform``'s, else ``--platform``'s, else the host's (containerd's ``DefaultSpec``)."""
+    os_, arch, variant = _parts(spec) if spec else _host_platform()
+    return {"architecture": arch, "os": os_, **({"variant": variant} if variant else {})}

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from strata.build.platforms import host_warnings
 from strata.build.state import BuildError, Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError
 
@@ -108,6 +109,8 @@ def _execute(
 def _run_and_commit(b: Builder, stage: Stage, cc: dict[str, Any], c: Container, cmd: list[str], made: list[str]) -> Digest:
     """The step container run to its end, the mount points the runtime made (``made``) removed, and
     its changes committed: the step's image."""
+    for line in host_warnings(stage.doc):  # the daemon's, on its create
+        b.say(line)
     b.say(f" ---> Running in {c.id[:12]}")
     code = b.runner.run(c)
     if code != 0:
