@@ -138,6 +138,8 @@ class Builder:
         if len(words) not in (1, 3) or (len(words) == 3 and words[1].lower() != "as"):
             raise ParseError(ins.line, "FROM requires either one or three arguments")
         name = expand(words[0], self._meta_env(), self.escape)
+        if not name:
+            raise StrataError(f"base name ({words[0]}) should not be blank")
         platform = self.opts.platform
         for flag, value in ins.flags:
             if flag != "platform":

@@ -229,6 +229,9 @@ class CopyStep:
         st = self.b.stage_named(name, by_index=True)
         if st is not None:
             return st.image_id
+        if re.fullmatch(r"[+-]?[0-9]+", name):  # a number (Go's Atoi) is a stage's, never an image's
+            why = "refers to current build stage" if int(name) == self.b.stage_index else "index out of bounds"
+            raise StrataError(f"invalid from flag value {name}: {why}")
         try:
             return self.b.resolve_image(name)
         except StrataError as e:

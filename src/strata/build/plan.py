@@ -84,8 +84,9 @@ def make_plan(instructions: list[Instruction], target: str | None, labels: list[
     """``labels``: the ``--label`` steps, run at the end of the target stage."""
     if not instructions:
         raise StrataError("the Dockerfile cannot be empty")
-    if instructions[0].cmd not in ("from", "arg"):
-        raise StrataError("failed to parse Dockerfile: no build stage in current context")
+    from strata.build.precheck import check_instructions
+
+    check_instructions(instructions)  # what Docker refuses before any step runs
     meta, stages = _split(instructions)
     if not stages:
         raise StrataError("No image was generated. Is your Dockerfile empty?")

@@ -50,15 +50,14 @@ def _build_args(raw: list[str]) -> dict[str, str | None]:
 
 def _puller(ctx: Context, quiet: bool) -> Any:
     def pull(name: str, platform: str | None) -> Digest:
-        from strata.cli.distribution import cmd_pull
+        """The daemon's pull for the builder: no ``Using default tag`` nor reference line (the CLI's);
+        without a terminal only the messages that name no layer, as Docker's build output shows."""
+        from strata import api
+        from strata.cli.distribution import ProgressPrinter
 
-        out = ctx.out
-        if quiet:
-            ctx.out = ctx.err
-        try:
-            cmd_pull(argparse.Namespace(name=name, all_tags=False, quiet=quiet, platform=platform), ctx)
-        finally:
-            ctx.out = out
+        printer = ProgressPrinter(ctx.out, quiet=quiet)
+        shown = printer if printer.tty else lambda ev: None if ev.id else printer(ev)
+        api.pull(name, platform=platform, all_tags=False, progress=shown, engine=ctx.engine())
         return ctx.engine().resolve_image(name)
 
     return pull

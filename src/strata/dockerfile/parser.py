@@ -113,7 +113,12 @@ def parse(text: str, *, strict: bool = True) -> Dockerfile:
         if not line.strip() or _is_comment(line):
             continue
         text_, i = _join(line, lines, i, escape)
-        ins = parse_instruction(text_, start, escape)
+        try:
+            ins = parse_instruction(text_, start, escape)
+        except ParseError as e:  # a name=value list is Docker's AST parser's: its words, no line
+            if strict and text_.split(None, 1)[0].lower() in ("env", "label"):
+                raise DockerfileError(f"failed to parse Dockerfile: {e.reason}") from None
+            raise
         if ins.cmd in ("run", "copy", "add") and not ins.json:
             ins.heredocs, i = _heredocs(ins.rest, lines, i, start)
         if strict and ins.cmd not in INSTRUCTIONS:
