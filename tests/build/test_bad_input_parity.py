@@ -5,7 +5,8 @@ parser's words), a stage name used twice, a ``--from`` number that is no earlier
 whose variable is empty; and a base image pulled for the build shows the daemon's pull lines (no
 ``Using default tag``, no reference line: those are ``docker pull``'s). Next to
 ``DOCKER_BUILDKIT=0 docker build``: the same error (after Docker's or strata's prefix), the same output
-where the build stops before its first step."""
+where the build stops before its first step. A glob's match that links to nothing in the context:
+Docker's not-found error naming it."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ CASES = {
                         True),
     "copy-missing": (f"FROM {BB}\nCOPY nope.txt /x\n", "COPY failed: file not found in build context or excluded by"
                      " .dockerignore: stat nope.txt: file does not exist", True),
+    "copy-glob-dangling-link": (f"FROM {BB}\nCOPY *link /app/\n", "COPY failed: file not found in build context or"
+                                " excluded by .dockerignore: stat outlink: file does not exist", True),
     "copy-escape": (f"FROM {BB}\nCOPY ../outside.txt /x\n",
                     "COPY failed: forbidden path outside the build context: ../outside.txt ()", True),
 }  # fmt: skip
@@ -58,6 +61,9 @@ def _ctx(tmp_path: Path, dockerfile: str) -> Path:
     (ctx / "Dockerfile").write_text(dockerfile)
     (ctx / "a.txt").write_text("a\n")
     (tmp_path / "outside.txt").write_text("outside\n")
+    for name, target in (("alink", "a.txt"), ("outlink", "/etc/passwd")):  # the second, inside the context: nothing
+        if not (ctx / name).is_symlink():
+            (ctx / name).symlink_to(target)
     return ctx
 
 

@@ -19,6 +19,8 @@ from strata.errors import StrataError
 
 __all__ = ["BuildContext", "CopyError", "has_wildcards"]
 
+_NOT_FOUND = "file not found in build context or excluded by .dockerignore: stat {}: file does not exist"
+
 _WILD = re.compile(r"[*?\[]")
 _PARALLEL_FROM = 16 << 20  # bytes of files under a source: hashed by several threads
 
@@ -92,12 +94,14 @@ class BuildContext:
             raise CopyError(f"forbidden path outside the build context: {src} ()")
         if has_wildcards(clean):
             rx = pattern_regex(clean)
-            return [rel for rel, _ in self.walk(".") if rx.match(rel)]
+            found = [(rel, lst) for rel, lst in self.walk(".") if rx.match(rel)]
+            for rel, lst in found:  # a matched link is followed (inside the context): to nothing, Docker's error
+                if stat.S_ISLNK(lst.st_mode) and stat_in_root(self.fd, rel) is None:
+                    raise CopyError(_NOT_FOUND.format(rel))
+            return [rel for rel, _ in found]
         st = stat_in_root(self.fd, clean)
         if st is None or (clean != "." and self.rules.ignored(clean)):
-            raise CopyError(
-                f"file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"
-            )
+            raise CopyError(_NOT_FOUND.format(src))
         return [clean]
 
     def walk(self, rel: str) -> Iterator[tuple[str, os.stat_result]]:
