@@ -5,8 +5,9 @@ parser's words), a stage name used twice, a ``--from`` number that is no earlier
 whose variable is empty; and a base image pulled for the build shows the daemon's pull lines (no
 ``Using default tag``, no reference line: those are ``docker pull``'s). Next to
 ``DOCKER_BUILDKIT=0 docker build``: the same error (after Docker's or strata's prefix), the same output
-where the build stops before its first step. A glob's match that links to nothing in the context:
-Docker's not-found error naming it."""
+where the build stops before its first step. A source that is not there: Docker's not-found error naming
+it without a leading ``/`` or ``./`` (a glob's match that links to nothing: that match), in the
+context's words for the context only (``COPY --from``: the bare ``stat``)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,13 @@ CASES = {
                      " .dockerignore: stat nope.txt: file does not exist", True),
     "copy-glob-dangling-link": (f"FROM {BB}\nCOPY *link /app/\n", "COPY failed: file not found in build context or"
                                 " excluded by .dockerignore: stat outlink: file does not exist", True),
+    "copy-missing-slash": (f"FROM {BB}\nCOPY /nope.txt /x\n", "COPY failed: file not found in build context or excluded by"
+                           " .dockerignore: stat nope.txt: file does not exist", True),
+    "copy-missing-dot": (f"FROM {BB}\nCOPY ./nope.txt /x\n", "COPY failed: file not found in build context or excluded by"
+                         " .dockerignore: stat nope.txt: file does not exist", True),
+    "copy-from-stage-missing": (f"FROM {BB} AS s\nRUN true\nFROM {BB}\nCOPY --from=s ./nope/x /x\n",
+                                "COPY failed: stat nope/x: file does not exist", False),
+    "copy-from-image-missing": (f"FROM {BB}\nCOPY --from={BB} /nope /x\n", "COPY failed: stat nope: file does not exist", True),
     "copy-escape": (f"FROM {BB}\nCOPY ../outside.txt /x\n",
                     "COPY failed: forbidden path outside the build context: ../outside.txt ()", True),
 }  # fmt: skip

@@ -19,8 +19,6 @@ from strata.errors import StrataError
 
 __all__ = ["BuildContext", "CopyError", "has_wildcards"]
 
-_NOT_FOUND = "file not found in build context or excluded by .dockerignore: stat {}: file does not exist"
-
 _WILD = re.compile(r"[*?\[]")
 _PARALLEL_FROM = 16 << 20  # bytes of files under a source: hashed by several threads
 
@@ -97,12 +95,19 @@ class BuildContext:
             found = [(rel, lst) for rel, lst in self.walk(".") if rx.match(rel)]
             for rel, lst in found:  # a matched link is followed (inside the context): to nothing, Docker's error
                 if stat.S_ISLNK(lst.st_mode) and stat_in_root(self.fd, rel) is None:
-                    raise CopyError(_NOT_FOUND.format(rel))
+                    raise self._not_found(rel)
             return [rel for rel, _ in found]
         st = stat_in_root(self.fd, clean)
         if st is None or (clean != "." and self.rules.ignored(clean)):
-            raise CopyError(_NOT_FOUND.format(src))
+            raise self._not_found(src)
         return [clean]
+
+    def _not_found(self, src: str) -> CopyError:
+        """Docker's error for a source that is not there: its path without one leading ``/`` or ``./``;
+        the context's words only for the context (a stage's or image's tree: the bare ``stat``)."""
+        path = src[1:] if src.startswith("/") and len(src) > 1 else src
+        error = f"stat {path.removeprefix('./')}: file does not exist"
+        return CopyError(f"file not found in build context or excluded by .dockerignore: {error}" if self.is_context else error)
 
     def walk(self, rel: str) -> Iterator[tuple[str, os.stat_result]]:
         """Every entry below directory ``rel`` not excluded, parents before children (sorted);
