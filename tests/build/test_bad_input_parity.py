@@ -52,6 +52,12 @@ CASES = {
     "copy-from-stage-missing": (f"FROM {BB} AS s\nRUN true\nFROM {BB}\nCOPY --from=s ./nope/x /x\n",
                                 "COPY failed: stat nope/x: file does not exist", False),
     "copy-from-image-missing": (f"FROM {BB}\nCOPY --from={BB} /nope /x\n", "COPY failed: stat nope: file does not exist", True),
+    "chown-user": (f"FROM {BB}\nCOPY --chown=nosuch a.txt /x\n", "unable to convert uid/gid chown string to host mapping:"
+                   " can't find uid for user nosuch: no such user: nosuch", True),
+    "chown-group": (f"FROM {BB}\nCOPY --chown=root:nosuch a.txt /x\n", "unable to convert uid/gid chown string to host"
+                    " mapping: can't find gid for group nosuch: no such group: nosuch", True),
+    "chown-format": (f"FROM {BB}\nCOPY --chown=a:b:c a.txt /x\n",
+                     "unable to convert uid/gid chown string to host mapping: invalid chown string format: a:b:c", True),
     "copy-escape": (f"FROM {BB}\nCOPY ../outside.txt /x\n",
                     "COPY failed: forbidden path outside the build context: ../outside.txt ()", True),
 }  # fmt: skip

@@ -50,17 +50,20 @@ def lookup_id(root_fd: int, db: str, name: str) -> int | None:
     return None
 
 
+_CHOWN = "unable to convert uid/gid chown string to host mapping: "  # Docker's words around each error
+
+
 def _owner(root_fd: int, chown: str) -> tuple[int, int]:
     parts = chown.split(":")
     if len(parts) > 2:
-        raise StrataError(f"invalid chown string format: {chown}")
+        raise StrataError(f"{_CHOWN}invalid chown string format: {chown}")
     user, group = (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
     uid = lookup_id(root_fd, "/etc/passwd", user)
     if uid is None:
-        raise StrataError(f"can't find uid for user {user}: no such user: {user}")
+        raise StrataError(f"{_CHOWN}can't find uid for user {user}: no such user: {user}")
     gid = lookup_id(root_fd, "/etc/group", group)
     if gid is None:
-        raise StrataError(f"can't find gid for group {group}: no such group: {group}")
+        raise StrataError(f"{_CHOWN}can't find gid for group {group}: no such group: {group}")
     return uid, gid
 
 
