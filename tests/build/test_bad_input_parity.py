@@ -1,7 +1,9 @@
 """Bad Dockerfiles as Docker 20.10's classic builder refuses them: what its parser refuses (every
 instruction, before the first step prints: FROM's arguments, flags and stage name, COPY/ADD without a
 destination or with an unknown flag, an instruction before any FROM, ENV/LABEL pairs in the AST
-parser's words), a stage name used twice, a ``--from`` number that is no earlier stage, a ``FROM``
+parser's words; a metadata instruction's flags and word count, HEALTHCHECK, ONBUILD, SHELL), what
+its dispatch refuses on the expanded words (no line: an empty WORKDIR or VOLUME, a bad EXPOSE port or
+STOPSIGNAL), a stage name used twice, a ``--from`` number that is no earlier stage, a ``FROM``
 whose variable is empty; and a base image pulled for the build shows the daemon's pull lines (no
 ``Using default tag``, no reference line: those are ``docker pull``'s). Next to
 ``DOCKER_BUILDKIT=0 docker build``: the same error (after Docker's or strata's prefix), the same output
@@ -58,6 +60,24 @@ CASES = {
                     " mapping: can't find gid for group nosuch: no such group: nosuch", True),
     "chown-format": (f"FROM {BB}\nCOPY --chown=a:b:c a.txt /x\n",
                      "unable to convert uid/gid chown string to host mapping: invalid chown string format: a:b:c", True),
+    "healthcheck-duration": (f"FROM {BB}\nRUN true\nHEALTHCHECK --interval=x CMD true\n",
+                             'dockerfile parse error line 3: time: invalid duration "x"', True),
+    "healthcheck-none-words": (f"FROM {BB}\nRUN true\nHEALTHCHECK NONE x\n",
+                               "dockerfile parse error line 3: HEALTHCHECK NONE takes no arguments", True),
+    "shell-not-json": (f"FROM {BB}\nRUN true\nSHELL sh -c\n",
+                       "dockerfile parse error line 3: SHELL requires the arguments to be in JSON form", True),
+    "user-no-words": (f"FROM {BB}\nRUN true\nUSER\n", "dockerfile parse error line 3: USER requires exactly one argument",
+                      True),
+    "volume-no-words": (f"FROM {BB}\nRUN true\nVOLUME\n",
+                        "dockerfile parse error line 3: VOLUME requires at least one argument", True),
+    "onbuild-onbuild": (f"FROM {BB}\nRUN true\nONBUILD ONBUILD RUN true\n",
+                        "dockerfile parse error line 3: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", True),
+    "cmd-flag": (f"FROM {BB}\nRUN true\nCMD --help\n", "dockerfile parse error line 3: Unknown flag: help", True),
+    "workdir-expands-to-nothing": (f"FROM {BB}\nRUN true\nWORKDIR $NOPE\n", "cannot normalize nothing", True),
+    "volume-expands-to-nothing": (f"FROM {BB}\nRUN true\nVOLUME $NOPE\n", "VOLUME specified can not be an empty string",
+                                  True),
+    "expose-port": (f"FROM {BB}\nRUN true\nEXPOSE abc\n", "Invalid containerPort: abc", True),
+    "stopsignal": (f"FROM {BB}\nRUN true\nSTOPSIGNAL NOPE\n", "Invalid signal: NOPE", True),
     "copy-escape": (f"FROM {BB}\nCOPY ../outside.txt /x\n",
                     "COPY failed: forbidden path outside the build context: ../outside.txt ()", True),
 }  # fmt: skip
@@ -110,8 +130,8 @@ def test_bad_dockerfile_as_docker(dockerd: Any, docker_busybox: str, strata: Str
                                   case: str) -> None:  # fmt: skip
     dockerfile, error, same_out = CASES[case]
     ctx = _ctx(tmp_path, dockerfile)
-    theirs = _docker(dockerd, ctx)
-    ours = strata("build", "--network", "none", str(ctx), check=False)
+    theirs = _docker(dockerd, ctx, "--no-cache")  # each runs every step (no cache hit on one side only)
+    ours = strata("build", "--network", "none", "--no-cache", str(ctx), check=False)
     assert (ours.returncode, _error(ours.stderr)) == (theirs.returncode, _error(theirs.stderr)) == (1, error)
     if same_out:  # a stage strata skips (nothing needs it) Docker builds: its steps are not compared
         assert _masked(ours.stdout) == _masked(theirs.stdout)

@@ -45,7 +45,12 @@ def instruction(b: Builder, stage: Stage, ins: Instruction) -> None:
 
 
 def _located(ins: Instruction, e: DockerfileError) -> DockerfileError:
-    return ParseError(ins.line, str(e)) if ins.line and not isinstance(e, ParseError) else e
+    """A metadata step's error: build.precheck refused what Docker's parser does (with its line), so
+    what is left is Docker's dispatch, on the expanded words, and says no line; an ONBUILD trigger's
+    (never prechecked) keeps it."""
+    if ins.line and not isinstance(e, ParseError) and ins.cmd in ("healthcheck", "onbuild", "shell"):
+        return ParseError(ins.line, str(e))
+    return e
 
 
 def _words(b: Builder, stage: Stage, ins: Instruction) -> list[str]:
@@ -66,6 +71,10 @@ def _metadata(b: Builder, stage: Stage, ins: Instruction) -> None:
         apply_instruction(ins, stage.config, state, env=stage.expand_env(), escape=b.escape)
     except DockerfileError as e:
         raise _located(ins, e) from None
+    if ins.cmd == "stopsignal":  # Docker's dispatch checks it (signal.ParseSignal): "Invalid signal: X"
+        from strata.container.lifecycle import parse_signal
+
+        parse_signal(str(stage.config["StopSignal"]))
     stage.cmd_set = state["cmd_set"]
     b.commit_metadata(stage, ins, words)
 

@@ -1,20 +1,24 @@
 """What Docker 20.10's classic builder refuses in a Dockerfile before its first step runs (its
 ``instructions.Parse`` of every instruction, in file order): ``FROM``'s arguments, flags and stage name,
 ``COPY``/``ADD`` without a destination or with a flag they do not know, an instruction before the
-first ``FROM``; then a stage name used twice. The steps check the rest as they run."""
+first ``FROM``, a metadata instruction's flags and argument count, ``HEALTHCHECK``, ``ONBUILD`` and
+``SHELL`` whole (their words are never expanded); then a stage name used twice. The steps check the
+rest, on the expanded words, as they run (and say it without a line: Docker's dispatch errors)."""
 
 from __future__ import annotations
 
 import json
 import re
 
-from strata.dockerfile import Instruction, ParseError
+from strata.dockerfile import DockerfileError, Instruction, ParseError
 from strata.errors import StrataError
 
 __all__ = ["check_instructions"]
 
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9_.-]*")  # Go's ^[a-z][a-z0-9-_\.]*$
 _COPY_FLAGS = {"copy": ("chown", "chmod", "from", "link"), "add": ("chown", "chmod", "link", "checksum")}
+_METADATA = frozenset({"env", "label", "cmd", "entrypoint", "expose", "volume", "user", "workdir", "stopsignal", "shell",
+                       "onbuild", "healthcheck"})  # fmt: skip
 
 
 def check_instructions(instructions: list[Instruction]) -> None:
@@ -23,10 +27,12 @@ def check_instructions(instructions: list[Instruction]) -> None:
     for ins in instructions:
         if ins.cmd == "from":
             names.append(_from(ins))
-        elif ins.cmd in _COPY_FLAGS:
-            _copy(ins)
         elif not names and ins.cmd != "arg":
             raise StrataError("no build stage in current context")
+        elif ins.cmd in _COPY_FLAGS:
+            _copy(ins)
+        elif ins.cmd in _METADATA:
+            _metadata(ins)
     seen: set[str] = set()
     for name in names:
         if name and name in seen:
@@ -57,3 +63,23 @@ def _copy(ins: Instruction) -> None:
     if len(ins.args) < 2:
         raise ParseError(ins.line, f"{ins.cmd.upper()} requires at least two arguments, but only one was provided."
                                    " Destination could not be determined")  # fmt: skip
+
+
+def _metadata(ins: Instruction) -> None:
+    from strata.image.config import apply_instruction  # the builder loads it anyway
+
+    if ins.cmd != "healthcheck":
+        for flag, _ in ins.flags:
+            raise ParseError(ins.line, f"Unknown flag: {flag}")
+    what = ins.cmd.upper()
+    if ins.cmd in ("user", "workdir", "stopsignal") and len(ins.args) != 1:
+        raise ParseError(ins.line, f"{what} requires exactly one argument")
+    if ins.cmd in ("expose", "volume") and not ins.args:
+        raise ParseError(ins.line, f"{what} requires at least one argument")
+    if ins.cmd == "volume" and any(not v.strip() for v in ins.args):
+        raise ParseError(ins.line, "VOLUME specified can not be an empty string")
+    if ins.cmd in ("healthcheck", "onbuild", "shell"):
+        try:
+            apply_instruction(ins, {}, {"cmd_set": False}, env=[])
+        except DockerfileError as e:
+            raise ParseError(ins.line, str(e)) from None
