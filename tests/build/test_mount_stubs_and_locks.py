@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -18,6 +19,7 @@ import pytest
 from build_helpers import BUSYBOX, Strata
 from imagetree import read_image
 
+pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="openssh-client is not installed")
 SHOW = " | sed 's/^/SHOW /'"
 STUBS = (
     f"FROM {BUSYBOX}\nWORKDIR /w\n"
