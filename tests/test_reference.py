@@ -440,8 +440,8 @@ def test_go_quote() -> None:
 
 
 def test_long_hostile_inputs_are_fast() -> None:
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: what a catastrophic backtracking would burn, whatever the load
     for text in ("a" * 100_000 + "!", "a-" * 50_000 + "!", "a." * 50_000 + "/x!", "a/" * 50_000 + "!"):
         with pytest.raises(InvalidReference):
             parse_normalized_named(text)
-    assert time.monotonic() - start < 5
+    assert time.process_time() - start < 5

@@ -76,7 +76,7 @@ def _cpu_seconds(pid: int) -> float:
 def test_a_crash_loop_shows_restarting_and_never_spins(strata: Strata, busybox_image: str) -> None:
     strata("run", "-d", "--name", "crashloop", "--restart", "always", busybox_image, "false")
     monitor = 0
-    while not monitor:  # 0 for the moment between a run's exit and the restarting state
+    while not monitor:  # 0 only once it has stopped for good (the monitor stays through the restarts)
         db = sqlite3.connect(str(strata.root / "containers.db"))
         try:
             [(data,)] = db.execute("SELECT data FROM containers WHERE name = 'crashloop'").fetchall()

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -49,25 +50,41 @@ def test_redis_section_as_distribution_writes_it() -> None:
                      InMemoryDriver())  # fmt: skip
 
 
+async def _until_async(check: Callable[[], object], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
 def test_exclusive_waits_for_shared_holds_and_blocks_new_ones(rds: RedisServer) -> None:
-    lease = RedisGCLease(rds.client(), _ns(), lease=5)
+    """Each step waits for what the one before it did (not a sleep: a loaded machine may delay any step
+    by more than a fixed margin)."""
+    client = rds.client()
+    lease = RedisGCLease(client, _ns(), lease=5)
     events: list[str] = []
+    holding = threading.Event()
+
+    def gc_waits() -> bool:  # the GC has claimed the lease: it waits for the holds, no new one starts
+        return bool(client.exists(lease.exclusive_key))
 
     async def writer() -> None:
         async with lease.shared():
             events.append("shared in")
-            await asyncio.sleep(0.5)
+            holding.set()
+            await _until_async(gc_waits)
+            await asyncio.sleep(0.5)  # a GC that did not wait for this hold would be in by now
             events.append("shared out")
 
     def gc() -> None:
-        time.sleep(0.2)
+        assert holding.wait(30)
         with lease.exclusive():
             events.append("gc in")
             time.sleep(0.5)
             events.append("gc out")
 
     async def late_writer() -> None:
-        await asyncio.sleep(0.4)  # the GC is waiting by now: no new shared hold until it is done
+        await _until_async(gc_waits)  # the GC is waiting by now: no new shared hold until it is done
         async with lease.shared():
             events.append("late in")
 
@@ -100,9 +117,12 @@ def test_a_gc_that_loses_its_lease_stops_deleting(rds: RedisServer) -> None:
     lease = RedisGCLease(client, ns, lease=0.6)
     with lease.exclusive():
         client.delete(f"{ns}:gc:exclusive")  # as if the GC stalled past its lease and it ran out
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30  # its keeper finds out at its next renewal (late on a loaded machine)
         with pytest.raises(LeaseLost):
-            lease.held()
+            while True:
+                lease.held()
+                assert time.monotonic() < deadline, "the lost lease was never noticed"
+                time.sleep(0.05)
     driver = InMemoryDriver()
     shared = build_shared(build_config({"storage": {"inmemory": {}}}), driver)
     collect(shared.registry, GCLock(driver, RedisGCLease(client, _ns())), grace_period=0)  # a normal pass works

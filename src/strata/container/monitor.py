@@ -114,6 +114,7 @@ class _Run:
         self.pid = 0
         self.hub: AttachHub | None = None  # a detached run's attach socket (container.attach)
         self.front: int | None = None  # a pidfd of the strata process in front of an attached run
+        self.restarts = False  # a restart loop follows this run (see _after_exit)
         self.front_lost: Callable[[], None] = lambda: None  # gives the user's terminal back
 
     def create(self) -> None:
@@ -329,11 +330,23 @@ class _Run:
         log_mounts(self.store.root, self.c.id, self.c.mounts, "unmount")
         finished = time.time()
         try:
-            return self.store.update(self.c.id, state="exited", exit_code=exit_code, finished_at=finished, pid=0,
-                                     monitor_pid=0)
+            return self.store.update(self.c.id, exit_code=exit_code, finished_at=finished, pid=0,
+                                     **self._after_exit(exit_code, finished))
         except StrataError:  # a full disk: the reserved file keeps the exit for the next command
             write_exit_file(self.cdir, exit_code, finished)
             return None
+
+
+    def _after_exit(self, exit_code: int, finished: float) -> dict[str, object]:
+        """``restarting`` at once (this monitor stays) when a restart loop follows and the policy restarts
+        this exit, as Docker's daemon records it: never ``exited`` in between, which ``ps`` or ``wait`` of
+        a crash loop could see; else ``exited``."""
+        cur = self.store.by_id(self.c.id) if self.restarts else None
+        if cur is not None and restart_delay(dict(cur.host_config.get("RestartPolicy") or {}), exit_code,
+                                             cur.restart_count, finished - cur.started_at, 0.0,
+                                             cur.manually_stopped) is not None:
+            return {"state": "restarting", "restart_count": cur.restart_count + 1}
+        return {"state": "exited", "monitor_pid": 0}
 
 
 EXIT_FILE = "exit"
@@ -390,6 +403,7 @@ def supervise(
     pipes: tuple[int, int, int, int] | None = None,
     client: socket.socket | None = None,
     front: int = 0,
+    restarts: bool = False,
 ) -> int:
     """Run a created container (bundle written, rootfs mounted) to its end; returns its exit code.
 
@@ -397,9 +411,11 @@ def supervise(
     ``remove`` (for ``--rm``) is called with the final record after the exit is recorded. A detached
     run serves attach clients (``client``: one connected from the start, as ``run -it``'s).
     ``front``: the pid of the strata process the user runs it from; when it dies the streams detach.
+    ``restarts``: a restart loop follows (an exit the policy restarts is recorded as ``restarting``).
     """
     set_subreaper()
     run = _Run(store, c, runtime, attach, ready, pipes)
+    run.restarts = restarts
     if attach.stdout is None:
         run.hub = AttachHub(run.cdir, client)
     try:
@@ -650,7 +666,7 @@ def _monitor_main(
         code = supervise(
             store, c, runtime, attach or Attach(), report,
             remove=(lambda final: remove(store, final)) if remove is not None else None, pipes=pipes,
-            client=client, front=front,
+            client=client, front=front, restarts=again is not None,
         )
         for fd in {fd for fd in (attach.stdin, attach.stdout, attach.stderr) if fd is not None} if attach else ():
             os.close(fd)  # a reader of the user's stdout sees its end now
@@ -719,22 +735,25 @@ def _restart_loop(store: ContainerStore, cid: str, runtime: Runtime, again: Agai
     delay = 0.0
     while True:
         c = store.by_id(cid)
-        if c is None or c.state != "exited":
+        if c is None or c.state not in ("exited", "restarting"):
             return
+        counted = c.state == "restarting"  # so recorded at the run's end: the restart already counted
         policy = dict(c.host_config.get("RestartPolicy") or {})
-        wait_for = restart_delay(policy, code, c.restart_count, c.finished_at - c.started_at, delay,
+        wait_for = restart_delay(policy, code, c.restart_count - counted, c.finished_at - c.started_at, delay,
                                  c.manually_stopped)
         if wait_for is None:
+            if counted:
+                store.update(cid, state="exited", monitor_pid=0)
             return
         delay = wait_for
-        c = store.update(cid, state="restarting", restart_count=c.restart_count + 1, monitor_pid=os.getpid(),
-                         monitor_start=process_start(os.getpid()))
+        c = store.update(cid, state="restarting", restart_count=c.restart_count + (not counted),
+                         monitor_pid=os.getpid(), monitor_start=process_start(os.getpid()))
         if not _sleep_unless_stopped(store, cid, delay):
             store.update(cid, state="exited", monitor_pid=0)
             return
         try:
             c, pending = again(store, c)
-            code = supervise(store, c, runtime, Attach(), ready=pending.wait)
+            code = supervise(store, c, runtime, Attach(), ready=pending.wait, restarts=True)
         except StrataError as e:
             code = e.exit_code
             cur = store.by_id(cid)
@@ -843,6 +862,7 @@ def _take_over(store: ContainerStore, cid: str, runtime: Runtime, outputs: tuple
         c = store.update(cid, **me)
         run = _Run(store, c, runtime, Attach())
         run.pid = c.pid
+        run.restarts = again is not None
         if outputs is not None:
             run.outputs = {outputs[0]: "stdout", outputs[1]: "stderr"}
             for fd in outputs:
@@ -854,8 +874,8 @@ def _take_over(store: ContainerStore, cid: str, runtime: Runtime, outputs: tuple
         finally:
             health.stop()
         run.finish(code)
-    elif c.state == "restarting":
-        c = store.update(cid, state="exited", **me)
+    elif c.state == "restarting":  # its restart already counted: the loop goes on from here
+        c = store.update(cid, **me)
         code = c.exit_code
     else:
         return

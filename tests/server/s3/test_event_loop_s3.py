@@ -121,7 +121,7 @@ def test_requests_are_served_while_s3_is_slow(
     try:
         t0 = time.monotonic()
         assert c.request("GET", "/v2/").status == 200  # no storage needed: answered at once
-        assert time.monotonic() - t0 < 1.0
+        assert time.monotonic() - t0 < 5.0  # a blocked loop: never until S3 answers (the client's 30 s)
         assert held.is_alive() and "status" not in out  # still waiting on S3
     finally:
         relay.open.set()
@@ -143,7 +143,7 @@ def test_client_gone_mid_patch_rolls_back_on_s3(slow_s3: tuple[S3RegistryProcess
     s.sendall(f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {8 << 20}\r\n\r\n".encode() + b"b" * (2 << 20))
     time.sleep(0.5)
     s.close()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # the release runs in a storage thread: late on a loaded machine
     while c.get(loc).header("Range") != f"0-{len(first) - 1}" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert c.get(loc).header("Range") == f"0-{len(first) - 1}"
