@@ -4,7 +4,10 @@ instructions (``/bin/sh -c #(nop)  CMD ["sh"]``), written with Go's ``%q``/``%v`
 from __future__ import annotations
 
 import json
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["go_quote", "go_quoted_list", "metadata_comment"]
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from strata.container.records import ContainerStore, pid_alive, process_start
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
     import subprocess
+    from pathlib import Path
 
 __all__ = ["BUILDER_LABEL", "ensure", "reap_after", "reap_orphans"]
 
@@ -74,5 +74,5 @@ def reap_after(pid: int, start: int, root: str) -> None:
     """Build ``pid`` (started at ``start``) has ended: remove what it left behind."""
     if pid_alive(pid, start):
         return  # not watchable (no pidfd): the next build reaps instead
-    with ContainerStore(Path(root)) as store:
+    with ContainerStore(root) as store:
         reap_orphans(store)

@@ -133,9 +133,9 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         network=args.network, platform=args.platform, secrets=_secrets(args.secret), ssh=_ssh(args.ssh),
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
-    import signal
+    import _signal  # type: ignore[import-not-found]  # signal's C module (signal builds three enums at import)
 
-    signal.signal(signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
+    _signal.signal(_signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
     ctx.out.flush()
     result = build(ctx.engine(), opts, stdin=stdin, pull=_puller(ctx, args.quiet), progress=_progress(args, ctx))
     if args.iidfile:
