@@ -24,7 +24,7 @@ def reap_orphans(store: ContainerStore) -> int:
     """Remove step containers of builds that died (kill -9, a crash): their builder process is gone.
     Every build does this first, so an interrupted build leaves nothing behind for long."""
     removed = 0
-    for c in store.all():
+    for c in store.containing(f'"{BUILDER_LABEL}"'):  # only records with the label are read (JSON: the key quoted)
         owner = str((c.config.get("Labels") or {}).get(BUILDER_LABEL) or "")
         pid, _, start = owner.partition(":")
         if not pid.isdigit() or pid_alive(int(pid), int(start) if start.isdigit() else 0):
