@@ -6,9 +6,9 @@ wrong hit (an entry names an image, looked up in the store before it is used).""
 
 from __future__ import annotations
 
-import json
 import os
 
+from strata import jsonfast  # json's values, without importing json (a cached build's start-up)
 from strata.atomicfile import not_durable, write_bytes_atomic
 from strata.build.keyhash import sha256_hex
 from strata.digest import Digest
@@ -30,7 +30,7 @@ class BuildCache:
 
     @staticmethod
     def key(parent: Digest | None, container_config: dict[str, Any]) -> str:
-        doc = json.dumps([str(parent or ""), container_config], sort_keys=True, separators=(",", ":"))
+        doc = jsonfast.dumps([str(parent or ""), container_config], sort_keys=True, separators=(",", ":"))
         return sha256_hex(doc.encode())
 
     def get(self, key: str) -> Digest | None:
@@ -42,14 +42,14 @@ class BuildCache:
         return image_id if self.engine.meta.get(image_id) is not None else None
 
     def _memo_path(self, image_id: Digest | None, srcs: list[str]) -> str:
-        doc = json.dumps(["sources", str(image_id or "scratch"), srcs])
+        doc = jsonfast.dumps(["sources", str(image_id or "scratch"), srcs])
         return os.path.join(self.dir, "sources-" + sha256_hex(doc.encode()))
 
     def sources_memo(self, image_id: Digest | None, srcs: list[str]) -> tuple[list[str], str] | None:
         """What ``COPY --from`` sources of an image resolved to and their hash, if computed before."""
         try:
             with open(self._memo_path(image_id, srcs), "rb") as f:
-                rels, digest = json.loads(f.read())
+                rels, digest = jsonfast.loads(f.read())
         except (OSError, ValueError):
             return None
         return [str(r) for r in rels], str(digest)
@@ -57,7 +57,7 @@ class BuildCache:
     def remember_sources(self, image_id: Digest | None, srcs: list[str], rels: list[str], digest: str) -> None:
         _mkdir(self.dir)
         with not_durable():
-            write_bytes_atomic(self._memo_path(image_id, srcs), json.dumps([rels, digest]).encode())
+            write_bytes_atomic(self._memo_path(image_id, srcs), jsonfast.dumps([rels, digest]).encode())
 
     def put(self, key: str, image_id: Digest) -> None:
         _mkdir(self.dir)

@@ -6,10 +6,10 @@ file per context directory, written atomically when something new was hashed."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 
+from strata import jsonfast
 from strata.atomicfile import not_durable, write_bytes_atomic
 from strata.build.keyhash import sha256_hex
 
@@ -25,7 +25,7 @@ class SumMemo:
         self.dirty = False
         try:
             with open(path, "rb") as f:
-                loaded = json.loads(f.read())
+                loaded = jsonfast.loads(f.read())
             self.sums: dict[str, str] = loaded if isinstance(loaded, dict) else {}
         except (OSError, ValueError):
             self.sums = {}
@@ -67,7 +67,7 @@ class SumMemo:
             try:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
                 with not_durable():  # a crash leaves the previous sums or none: a rehash, never a wrong sum
-                    write_bytes_atomic(self.path, json.dumps(self.used, separators=(",", ":")).encode())
+                    write_bytes_atomic(self.path, jsonfast.dumps(self.used, separators=(",", ":")).encode())
             except OSError:
                 pass  # a cache: a build never fails for it
             self.dirty = False
