@@ -27,7 +27,7 @@ ALLOWED = {
     "jsonfast": set(),
     "image.config": {"errors", "atomicfile", "compat", "dockerfile", "image.spec", "digest", "image.mediatypes",
                      "values", "strata"},
-    "dockerfile": {"errors"},
+    "dockerfile": {"errors", "jsonfast"},
     "archive": {"digest", "errors", "atomicfile"},
     "compat": {"errors"},
     "containeruse": {"digest", "errors"},

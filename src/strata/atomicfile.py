@@ -15,8 +15,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from pathlib import Path
-from typing import BinaryIO
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = ["TMP_PREFIX", "fsync_dir", "not_durable", "open_atomic", "write_bytes_atomic"]
 
@@ -58,6 +60,7 @@ def open_atomic(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[Bin
     leaves ``path`` as it was. The parent directory must exist.
     """
     import tempfile  # when a file is written (reading commands never load it)
+    from pathlib import Path  # here: a cached rebuild writes no file and loads no pathlib
 
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f"{TMP_PREFIX}{target.name}.")

@@ -15,7 +15,7 @@ TYPE_CHECKING = False  # typing's import costs a listing command
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["detect_encoding", "dumps_indented", "loads", "quote"]
+__all__ = ["detect_encoding", "dumps", "dumps_indented", "loads", "quote", "raw_decode"]
 
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
 
@@ -81,6 +81,18 @@ def loads(text: str | bytes) -> Any:
     return _json_loads(text)
 
 
+def raw_decode(text: str) -> tuple[Any, int]:
+    """``json.JSONDecoder().raw_decode(text)``: the value at the start of ``text`` and where it ends
+    (what follows is not read); ``ValueError`` when no value starts there."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        import json
+
+        return json.JSONDecoder().raw_decode(text)  # json's error
+    return value, end
+
+
 def _json_loads(text: str | bytes) -> Any:
     import json
 
@@ -94,6 +106,24 @@ def quote(text: str) -> str:
 
 class _Unusual(Exception):
     """A value the short way does not write: ``json`` writes it (or raises its error)."""
+
+
+def _refuse(value: Any) -> Any:
+    raise _Unusual
+
+
+def dumps(value: Any, *, sort_keys: bool = False, separators: tuple[str, str] = (", ", ": ")) -> str:
+    """``json.dumps(value, sort_keys=sort_keys, separators=separators)`` (ASCII, one line) with the C
+    encoder ``json.dumps`` uses; a value of another type goes to ``json`` (its ``default``'s TypeError)."""
+    item_separator, key_separator = separators
+    encode = _json.make_encoder({}, _refuse, _json.encode_basestring_ascii, None, key_separator, item_separator,
+                                sort_keys, False, True)  # fmt: skip
+    try:
+        return "".join(encode(value, 0))
+    except _Unusual:
+        import json
+
+        return json.dumps(value, sort_keys=sort_keys, separators=separators)
 
 
 def dumps_indented(value: Any) -> str:

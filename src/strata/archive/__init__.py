@@ -14,9 +14,11 @@ does not load the others).
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from strata.archive.apply import DeviceMode, WhiteoutMode, apply_layer, apply_tar
     from strata.archive.compression import (
         Compression,

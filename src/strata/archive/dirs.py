@@ -21,10 +21,13 @@ import os
 import stat
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
 
 from strata.archive.names import join_name
 from strata.errors import InvalidArchive, StrataError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["DirWalker", "Entry", "list_dir", "open_in_root", "read_in_root", "remove_entry", "walk_tree"]
 

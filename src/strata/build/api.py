@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from strata.build.builder import Builder, Puller
 from strata.build.context import BuildContext
@@ -20,8 +19,12 @@ from strata.digest import Digest
 from strata.dockerfile import parse
 from strata.errors import StrataError
 from strata.reference import parse_tag_target
+from strata.store.root import plain_path
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
+    from typing import IO, Any, TextIO
+
     from strata.engine import Engine
 
 __all__ = ["BuildResult", "build"]
@@ -47,21 +50,28 @@ def _open_context(
     if opts.context.startswith(("http://", "https://")):
         name = opts.dockerfile or "Dockerfile"
         return BuildContext.from_tar(_download(opts.context), engine.store.tmp, name), name
-    root = Path(opts.context)
+    root = plain_path(opts.context)  # str paths, written as pathlib writes them: a cached rebuild loads no pathlib
     inside, found = _dockerfile_inside(root, opts.dockerfile)
     ctx = BuildContext.from_dir(root, inside)
-    ctx.memo = SumMemo.for_context(Path(engine.root), root)
+    ctx.memo = SumMemo.for_context(engine.root_dir, root)
     return ctx, found
 
 
-def _dockerfile_inside(root: Path, dockerfile: str | None) -> tuple[str | None, str | None]:
-    """The Dockerfile's path in a context directory for its ignore file, and the name to read."""
+def _absolute(path: str) -> str:
+    """``str(pathlib.Path(path).absolute())``: joined to the working directory, ``..`` kept."""
+    return plain_path(path if path.startswith("/") else os.path.join(os.getcwd(), path))
+
+
+def _dockerfile_inside(root: str, dockerfile: str | None) -> tuple[str | None, str | None]:
+    """The Dockerfile's path in a context directory for its ignore file, and the name to read
+    (pathlib's ``relative_to``: the Dockerfile's parts must begin with the context's)."""
     if dockerfile in (None, "-"):
         return ("Dockerfile" if dockerfile is None else None), "Dockerfile"
-    try:
-        inside = str(Path(dockerfile).absolute().relative_to(root.absolute()))
-    except ValueError:
+    parts = [p for p in _absolute(dockerfile).split("/") if p]
+    base = [p for p in _absolute(root).split("/") if p]
+    if parts[: len(base)] != base:
         return None, None
+    inside = "/".join(parts[len(base):]) or "."
     return inside, inside
 
 
@@ -114,15 +124,16 @@ def _dockerfile_text(ctx: BuildContext, opts: BuildOptions, name: str | None, st
             raise StrataError("no Dockerfile on stdin")
         return stdin.read().decode(errors="replace")
     if name is None:  # a Dockerfile outside a directory context
-        path = Path(opts.dockerfile or "Dockerfile")
+        path = opts.dockerfile or "Dockerfile"
         try:
-            return path.read_text(errors="replace")
+            with open(path, errors="replace") as f:  # Path.read_text's reading
+                return f.read()
         except FileNotFoundError:
-            raise _no_dockerfile(opts, str(path.absolute())) from None
+            raise _no_dockerfile(opts, _absolute(path)) from None
     data = ctx.read_file(name)
     if data is None:
         in_dir = opts.context not in ("-",) and not opts.context.startswith(("http://", "https://"))
-        raise _no_dockerfile(opts, f"{Path(opts.context).absolute()}/{name}" if in_dir else name)
+        raise _no_dockerfile(opts, f"{_absolute(opts.context)}/{name}" if in_dir else name)
     return data.decode(errors="replace")
 
 
@@ -146,7 +157,7 @@ def build(
     error: str | None = "interrupted"
     try:
         ctx, name = _open_context(engine, opts, source)
-        store = ContainerStore(Path(engine.root))
+        store = ContainerStore(engine.root_dir)
         try:
             reap_orphans(store)
             text = _dockerfile_text(ctx, opts, name, stdin)

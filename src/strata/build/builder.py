@@ -6,7 +6,6 @@ import copy
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from strata.build import dispatch
 from strata.build.cache import BuildCache
@@ -22,7 +21,10 @@ from strata.dockerfile import Dockerfile, DockerfileError, Instruction, ParseErr
 from strata.errors import ImageNotFound, StrataError
 from strata.image.config import empty_container_config, new_image_config, ordered_config
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from strata.engine import Engine
 
 __all__ = ["BuildError", "Builder"]

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import stat
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 from strata.build.ignore import IgnoreRules, pattern_regex, read_patterns
 from strata.build.scoped import open_in_root, stat_in_root
@@ -17,14 +14,18 @@ from strata.build.summemo import SumMemo
 from strata.build.tarsum import entry_sum, hash_sources
 from strata.errors import StrataError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
 __all__ = ["BuildContext", "CopyError", "has_wildcards"]
 
-_WILD = re.compile(r"[*?\[]")
 _PARALLEL_FROM = 16 << 20  # bytes of files under a source: hashed by several threads
 
 
 def has_wildcards(path: str) -> bool:
-    return bool(_WILD.search(path))
+    return "*" in path or "?" in path or "[" in path  # filepath.Match's special characters
 
 
 class CopyError(StrataError):
@@ -32,21 +33,30 @@ class CopyError(StrataError):
 
 
 class BuildContext:
-    """An open context directory: ``fd`` is its root; ``rules`` its ``.dockerignore``."""
+    """An open context directory: ``fd`` is its root; ``rules`` its ``.dockerignore``. Its path is kept as
+    given (``root_dir``, a ``str``: a cached rebuild loads no pathlib); ``root`` is it as a ``Path``."""
 
-    def __init__(self, root: Path, rules: IgnoreRules, scratch: Path | None = None, *, is_context: bool = True) -> None:
-        self.root = root
+    def __init__(self, root: str | os.PathLike[str], rules: IgnoreRules, scratch: Path | None = None, *,
+                 is_context: bool = True) -> None:  # fmt: skip
+        self.root_dir = os.fspath(root)
         self.is_context = is_context  # False: a stage's or image's rootfs (COPY --from), downloads
         self.implicit: set[str] = set()  # directories Docker's context tar would not hold
         self.bare_file_hash = False
-        self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.fd = os.open(self.root_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.rules = rules
         self._scratch = scratch
         self.memo: SumMemo | None = None  # a context directory's remembered content sums
 
+    @property
+    def root(self) -> Path:
+        from strata.store.root import as_path
+
+        return as_path(self.root_dir)
+
     @classmethod
-    def from_dir(cls, root: Path, dockerfile: str | None) -> BuildContext:
-        if not root.is_dir():
+    def from_dir(cls, root: str, dockerfile: str | None) -> BuildContext:
+        """``root``: the context directory as ``pathlib`` would write it (``strata.store.root.plain_path``)."""
+        if not os.path.isdir(root):
             raise StrataError(f'unable to prepare context: path "{root}" not found')
         return cls(root, _rules(root, dockerfile))
 
@@ -55,6 +65,7 @@ class BuildContext:
         """Extract a context tar (any compression) streamed from ``stream``; ``tmp`` holds it."""
         import shutil
         import tempfile
+        from pathlib import Path
 
         from strata.archive.apply import apply_tar
 
@@ -64,7 +75,7 @@ class BuildContext:
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return cls(scratch / "ctx", _rules(scratch / "ctx", dockerfile), scratch)
+        return cls(scratch / "ctx", _rules(str(scratch / "ctx"), dockerfile), scratch)
 
     def close(self) -> None:
         if self.memo is not None:
@@ -152,7 +163,7 @@ class BuildContext:
         return tar_size(entries, added)
 
     def _link(self, rel: str, st: os.stat_result) -> str:
-        return os.readlink(os.path.join(self.root, rel)) if stat.S_ISLNK(st.st_mode) else ""
+        return os.readlink(os.path.join(self.root_dir, rel)) if stat.S_ISLNK(st.st_mode) else ""
 
     def digest(self, rels: list[str]) -> str:
         """Docker's ``file:``/``dir:``/``multi:`` hash of the sources (see ``build.tarsum``)."""
@@ -270,13 +281,14 @@ class _LastDir:
             self.fd = -1
 
 
-def _rules(root: Path, dockerfile: str | None) -> IgnoreRules:
+def _rules(root: str, dockerfile: str | None) -> IgnoreRules:
     """``<Dockerfile>.dockerignore`` next to the Dockerfile wins over ``.dockerignore``. The Dockerfile
     is read whatever the patterns say; excluded, it is not in the context (as Docker's daemon removes it)."""
     text = ""
     for name in ([f"{dockerfile}.dockerignore"] if dockerfile else []) + [".dockerignore"]:
-        path = root / name
-        if path.is_file() and not path.is_symlink():
-            text = path.read_text(errors="replace")
+        path = os.path.join(root, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, errors="replace") as f:  # Path.read_text's reading
+                text = f.read()
             break
     return IgnoreRules(read_patterns(text))

@@ -3,13 +3,10 @@ key from their content, the copy into a container's rootfs, its changes as the s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from strata.build.context import BuildContext, CopyError
 from strata.build.ignore import IgnoreRules
@@ -19,8 +16,12 @@ from strata.build.state import Stage
 from strata.digest import Digest
 from strata.dockerfile import DockerfileError, Instruction
 from strata.errors import StrataError
+from strata.store.root import as_path
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from strata.build.builder import Builder
 
 __all__ = ["CopyStep", "lookup_id"]
@@ -71,6 +72,8 @@ def _verify(path: Path, checksum: str | None) -> None:
     """``ADD --checksum``: the download's digest (streamed) against the one given, as BuildKit says it."""
     if not checksum:
         return
+    import hashlib  # a download's check: not on a cached step's path
+
     algo, _, want = checksum.partition(":")
     h = hashlib.new(algo)
     with open(path, "rb") as f:
@@ -175,7 +178,7 @@ class CopyStep:
             yield self.b.ctx
             return
         with self.b.runner.container(image_id, {}, ["true"], []) as c:
-            tree = BuildContext(Path(self.b.runner.rootfs(c)), IgnoreRules([]), is_context=False)
+            tree = BuildContext(self.b.runner.rootfs(c), IgnoreRules([]), is_context=False)
             try:
                 yield tree
             finally:
@@ -189,7 +192,7 @@ class CopyStep:
         import shutil  # here and below: a cached COPY never loads them
         import tempfile
 
-        scratch = Path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-url-"))
+        scratch = as_path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-url-"))
         try:
             names = []
             for i, url in enumerate(self.srcs):
@@ -214,7 +217,7 @@ class CopyStep:
         import shutil
         import tempfile
 
-        scratch = Path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-heredoc-"))
+        scratch = as_path(tempfile.mkdtemp(dir=self.b.engine.store.tmp, prefix="build-heredoc-"))
         try:
             for doc in self.ins.heredocs:
                 (scratch / doc.name).write_text(doc.content)

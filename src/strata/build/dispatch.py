@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from typing import TYPE_CHECKING
 
 from strata.build.platforms import host_warnings
 from strata.build.scoped import mkdir_all
@@ -14,6 +13,7 @@ from strata.build.state import Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError, expand
 from strata.image.config import apply_instruction
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
     from strata.build.builder import Builder
 

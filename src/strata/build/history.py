@@ -3,15 +3,18 @@ instructions (``/bin/sh -c #(nop)  CMD ["sh"]``), written with Go's ``%q``/``%v`
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from strata.jsonfast import quote
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["go_quote", "go_quoted_list", "metadata_comment"]
 
 
 def go_quote(s: str) -> str:
     """Go's ``%q`` of a string (close enough: JSON escapes without HTML escaping)."""
-    return json.dumps(s, ensure_ascii=False)
+    return quote(s)  # json.dumps(s, ensure_ascii=False)
 
 
 def go_quoted_list(items: list[str] | None) -> str:

@@ -10,12 +10,12 @@ on ``create``, which the classic builder prints before `` ---> Running in``)."""
 
 from __future__ import annotations
 
-import platform as _host
+import os
 import re
-from typing import TYPE_CHECKING
 
 from strata.errors import StrataError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
     from strata.digest import Digest
     from strata.engine import Engine
@@ -60,12 +60,13 @@ def _normal(arch: str, variant: str) -> tuple[str, str]:
 
 def _parts(spec: str | None) -> tuple[str, str, str]:
     """(os, arch, variant) of a checked specifier; the host's for None."""
+    # the host: os.uname().machine is platform.machine(), without importing platform
     if not spec:
-        return ("linux", *_normal(_host.machine().lower(), ""))
+        return ("linux", *_normal(os.uname().machine.lower(), ""))
     parts = spec.lower().split("/")
     if len(parts) == 1:
         if parts[0] in _OSES:
-            return (parts[0], *_normal(_host.machine().lower(), ""))
+            return (parts[0], *_normal(os.uname().machine.lower(), ""))
         return ("linux", *_normal(parts[0], ""))
     return (parts[0], *_normal(parts[1], parts[2] if len(parts) == 3 else ""))
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import IO, TextIO
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from typing import IO, TextIO
 
 __all__ = ["ClassicProgress", "Progress", "TtyProgress"]
 

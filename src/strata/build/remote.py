@@ -7,9 +7,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from pathlib import Path
 
 from strata.errors import StrataError
+
+TYPE_CHECKING = False  # pathlib's import costs a cached rebuild's start-up
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["download", "is_url"]
 

@@ -4,14 +4,16 @@ network), attached to the build's output; its filesystem changes become the step
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from strata.build.platforms import host_warnings
 from strata.build.state import BuildError, Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError
+from strata.store.root import as_path
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from strata.build.builder import Builder
     from strata.build.mounts import RunMount
     from strata.container.records import Container
@@ -136,7 +138,7 @@ def _execute_with_mounts(
 
     cmd = list(run_cfg["Cmd"])
     mounts, network = flags
-    scratch = Path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-mounts-"))
+    scratch = as_path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-mounts-"))
     try:
         with mount_binds(b, str(run_cfg.get("WorkingDir") or "/"), mounts, scratch) as binds, b.runner.container(
             stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, binds=binds, network=network

@@ -8,13 +8,12 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from strata.build.cache import BuildCache
 from strata.build.plan import Plan
 from strata.build.steps import Runner
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
     from strata.build.builder import Builder
 
@@ -27,7 +26,7 @@ class _Worker:
 
         self.b = copy.copy(b)
         self.b.stage_index = index
-        self.b.engine = Engine(Path(b.engine.root))
+        self.b.engine = Engine(b.engine.root_dir)
         self.b.cache = BuildCache(self.b.engine)
         progress = b.progress
         # the container records are opened by the first step that needs a container (cached steps never do)

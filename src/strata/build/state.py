@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
 
 from strata.digest import Digest
 from strata.errors import StrataError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["DEFAULT_PATH", "PREDEFINED_ARGS", "BuildArgs", "BuildError", "BuildOptions", "Stage"]
 

@@ -8,8 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from strata.atomicfile import not_durable
 from strata.build import watchdog
@@ -18,8 +16,13 @@ from strata.build.watchdog import BUILDER_LABEL
 from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.digest import Digest
 from strata.errors import StrataError, os_error_text
+from strata.store.root import as_path
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     from strata.container.spec import Bind
     from strata.engine import Engine
 
@@ -53,7 +56,7 @@ class Runner:
     @property
     def store(self) -> ContainerStore:
         if self._store is None:
-            self._store = ContainerStore(Path(self.engine.root))
+            self._store = ContainerStore(self.engine.root_dir)
         return self._store
 
     def close(self) -> None:
@@ -78,7 +81,7 @@ class Runner:
         from strata.container.spec import Bind
 
         lowers = self.engine.layer_dirs(parent) if parent is not None else []
-        scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
+        scratch = as_path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
         vols = sorted((cfg.get("Volumes") or {}) if volumes else {})
         vol_binds = [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
         # a step container never gets volumes of its own: the VOLUMEs it needs are the scratch binds above
@@ -115,7 +118,7 @@ class Runner:
         import shutil
 
         try:
-            store = ContainerStore(Path(self.engine.root))  # a connection of this thread's own
+            store = ContainerStore(self.engine.root_dir)  # a connection of this thread's own
             try:
                 cur = store.by_id(cid)
                 if cur is not None:
@@ -239,7 +242,7 @@ class Runner:
 
         cdir = container_dir(self.store.root, c.id)
         with self.engine.writing():
-            scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
+            scratch = as_path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
             try:
                 with staged_upper(cdir, c.driver, scratch) as upper:
                     if not any(True for _ in os.scandir(upper)):

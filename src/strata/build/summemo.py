@@ -6,13 +6,12 @@ file per context directory, written atomically when something new was hashed."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
-from pathlib import Path
 
+from strata import jsonfast
 from strata.atomicfile import not_durable, write_bytes_atomic
+from strata.build.keyhash import sha256_hex
 
 __all__ = ["SumMemo"]
 
@@ -20,21 +19,23 @@ _MAX_ENTRIES = 200_000
 
 
 class SumMemo:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
         self.lock = threading.Lock()
         self.dirty = False
         try:
-            loaded = json.loads(path.read_text())
+            with open(path, "rb") as f:
+                loaded = jsonfast.loads(f.read())
             self.sums: dict[str, str] = loaded if isinstance(loaded, dict) else {}
         except (OSError, ValueError):
             self.sums = {}
         self.used: dict[str, str] = {}
 
     @classmethod
-    def for_context(cls, store_root: Path, context: Path) -> SumMemo:
-        name = hashlib.sha256(str(context.resolve()).encode()).hexdigest()
-        return cls(store_root / "buildcache" / "sums" / f"{name}.json")
+    def for_context(cls, store_root: str, context: str) -> SumMemo:
+        """The sums of the context directory ``context`` (named by its real path: pathlib's ``resolve()``)."""
+        name = sha256_hex(os.path.realpath(context).encode())
+        return cls(os.path.join(store_root, "buildcache", "sums", f"{name}.json"))
 
     @staticmethod
     def key(rel: str, st: os.stat_result) -> str:
@@ -64,9 +65,9 @@ class SumMemo:
             if not self.dirty or len(self.used) > _MAX_ENTRIES:
                 return
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
                 with not_durable():  # a crash leaves the previous sums or none: a rehash, never a wrong sum
-                    write_bytes_atomic(self.path, json.dumps(self.used, separators=(",", ":")).encode())
+                    write_bytes_atomic(self.path, jsonfast.dumps(self.used, separators=(",", ":")).encode())
             except OSError:
                 pass  # a cache: a build never fails for it
             self.dirty = False

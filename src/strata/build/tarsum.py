@@ -7,14 +7,17 @@ sources are ``multi:`` + sha256 of their hashes joined in order."""
 from __future__ import annotations
 
 import grp
-import hashlib
 import os
 import pwd
 import stat
 from collections.abc import Callable, Iterator
-from typing import Any
 
+from strata.build.keyhash import sha256, sha256_hex
 from strata.build.summemo import SumMemo
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["entry_sum", "hash_sources", "string_slice_hash"]
 
@@ -67,7 +70,7 @@ def entry_sum(
         ("gname", "" if from_context else _owner_name("g", st.st_gid, lambda g: grp.getgrgid(g).gr_name)),
         ("devmajor", str(dev[0])), ("devminor", str(dev[1])),
     ]  # fmt: skip
-    h = hashlib.sha256()
+    h = _content_hasher() if stat.S_ISREG(st.st_mode) and size > 0 else sha256(b"")
     for key, value in fields:
         h.update(key.encode() + value.encode("utf-8", "surrogateescape"))
     if stat.S_ISREG(st.st_mode) and size > 0:
@@ -107,8 +110,16 @@ def _capability(dir_fd: int, name: str) -> bytes | None:
         os.close(fd)
 
 
+def _content_hasher() -> Any:
+    """A file's sum reads its content: OpenSSL's sha256 (loaded by the first file hashed; a header
+    alone, a directory's or a link's, is hashed by ``build.keyhash``)."""
+    import hashlib
+
+    return hashlib.sha256()
+
+
 def string_slice_hash(prefix: str, items: list[str]) -> str:
-    return f"{prefix}:" + hashlib.sha256(",".join(items).encode()).hexdigest()
+    return f"{prefix}:" + sha256_hex(",".join(items).encode())
 
 
 def hash_sources(items: Iterator[tuple[str, list[str]]]) -> str:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from strata.container.records import ContainerStore, pid_alive, process_start
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
     import subprocess
+    from pathlib import Path
 
 __all__ = ["BUILDER_LABEL", "ensure", "reap_after", "reap_orphans"]
 
@@ -24,7 +24,7 @@ def reap_orphans(store: ContainerStore) -> int:
     """Remove step containers of builds that died (kill -9, a crash): their builder process is gone.
     Every build does this first, so an interrupted build leaves nothing behind for long."""
     removed = 0
-    for c in store.all():
+    for c in store.containing(f'"{BUILDER_LABEL}"'):  # only records with the label are read (JSON: the key quoted)
         owner = str((c.config.get("Labels") or {}).get(BUILDER_LABEL) or "")
         pid, _, start = owner.partition(":")
         if not pid.isdigit() or pid_alive(int(pid), int(start) if start.isdigit() else 0):
@@ -74,5 +74,5 @@ def reap_after(pid: int, start: int, root: str) -> None:
     """Build ``pid`` (started at ``start``) has ended: remove what it left behind."""
     if pid_alive(pid, start):
         return  # not watchable (no pidfd): the next build reaps instead
-    with ContainerStore(Path(root)) as store:
+    with ContainerStore(root) as store:
         reap_orphans(store)

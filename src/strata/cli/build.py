@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 import sys
-from typing import TYPE_CHECKING, Any
 
 from strata.errors import StrataError
 
+TYPE_CHECKING = False  # not typing's: a cached rebuild is mostly start-up (strata.cli.listing reads its words)
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from strata.cli.main import Context
     from strata.digest import Digest
 
@@ -18,6 +19,7 @@ __all__ = ["cmd_build", "register"]
 
 
 def register(sub: Any) -> None:
+    """Build's flags for argparse (help, Docker's errors); the same as its table in ``strata.cli.listing``."""
     p = sub.add_parser("build", help="Build an image from a Dockerfile")
     p.add_argument("-t", "--tag", action="append", default=[])
     p.add_argument("-f", "--file")
@@ -128,7 +130,9 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         network=args.network, platform=args.platform, secrets=_secrets(args.secret), ssh=_ssh(args.ssh),
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
-    signal.signal(signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
+    import _signal  # type: ignore[import-not-found]  # signal's C module (signal builds three enums at import)
+
+    _signal.signal(_signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
     ctx.out.flush()
     result = build(ctx.engine(), opts, stdin=stdin, pull=_puller(ctx, args.quiet), progress=_progress(args, ctx))
     if args.iidfile:

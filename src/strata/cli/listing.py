@@ -1,10 +1,11 @@
-"""The listing commands (``images``, ``ps``, ``inspect``, ``history``) read without argparse.
+"""The listing commands (``images``, ``ps``, ``inspect``, ``history``) and ``build`` read without argparse.
 
 Building argparse parsers (and importing argparse, gettext and locale) costs a listing command about a
-tenth of its run. Each of these commands declares its flags here, as a table, and its words are read as
-``strata.cli.pflag`` reads them (Go's pflag: booleans take ``=VALUE`` only, a value flag takes the next
-word even when it starts with ``-``, short flags combine, ``--`` ends the flags). The table gives the
-same namespace argparse gives (``tests/cli/test_pflag_listing.py`` compares the two).
+tenth of its run, and a fully cached ``build`` as much. Each of these commands declares its flags here,
+as a table, and its words are read by ``strata.cli.flagread``, the reader ``strata.cli.pflag`` uses too
+(Go's pflag: booleans take ``=VALUE`` only, a value flag takes the next word even when it starts with
+``-``, short flags combine, ``--`` ends the flags). The table gives the same namespace argparse gives
+(``tests/cli/test_pflag_listing.py`` and ``tests/cli/test_build_flags.py`` compare the two).
 
 Only a command line that parses cleanly is answered here. Anything else (help, an unknown or malformed
 flag, a wrong number of arguments, a group word such as ``image ls``) returns None and goes the long way,
@@ -13,16 +14,19 @@ through ``strata.cli.parser``, whose errors, usage and help are Docker's: one pl
 
 from __future__ import annotations
 
+from strata.cli.flagread import FALSE, TRUE, FlagReader
+
 TYPE_CHECKING = False  # typing's import costs a listing command
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NoReturn
+
+    from strata.cli.flagread import Found
 
     Handler = Callable[..., int]
 
 __all__ = ["SPECS", "Namespace", "Spec", "command_word", "parse_listing", "word_index"]
 
-TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go's strconv.ParseBool, as cli.pflag
-FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 # a flag's kind: a boolean (store_true), a "-H[=BOOL]" flag kept as the text "true"/"false", a value,
 # an int value, a repeated value (append)
@@ -88,6 +92,12 @@ def _history() -> Handler:
     return cmd_history
 
 
+def _build() -> Handler:
+    from strata.cli.build import cmd_build
+
+    return cmd_build
+
+
 _FORMAT = ("", "format", "format", VALUE, None)
 _NO_TRUNC = ("", "no-trunc", "no_trunc", BOOL, False)
 _QUIET = ("q", "quiet", "quiet", BOOL, False)
@@ -104,6 +114,16 @@ SPECS = {
                      ("s", "size", "size", BOOL, False)), "names", (1, None)),
     "history": Spec(_history,
                     (("H", "human", "human", BOOL_TEXT, "true"), _QUIET, _NO_TRUNC, _FORMAT), "image", (1, 1)),
+    # strata.cli.build.register declares the same flags for argparse (help, errors)
+    "build": Spec(_build,
+                  (("t", "tag", "tag", APPEND, []), ("f", "file", "file", VALUE, None),
+                   ("", "build-arg", "build_arg", APPEND, []), ("", "target", "target", VALUE, None),
+                   ("", "no-cache", "no_cache", BOOL, False), ("", "pull", "pull", BOOL, False),
+                   ("", "label", "label", APPEND, []), _QUIET, ("", "iidfile", "iidfile", VALUE, None),
+                   ("", "network", "network", VALUE, "default"), ("", "platform", "platform", VALUE, None),
+                   ("", "secret", "secret", APPEND, []), ("", "ssh", "ssh", APPEND, []),
+                   ("", "progress", "progress", VALUE, "auto"), ("", "rm", "rm", BOOL_TEXT, "true"),
+                   ("", "force-rm", "force_rm", BOOL, False)), "path", (1, 1)),
 }
 
 
@@ -156,13 +176,22 @@ def _bool(value: str | None) -> bool:
     raise _Refused
 
 
-class _Reader:
-    """One pass over a command's words, pflag's way (``strata.cli.pflag._Reader``), into a namespace dict."""
+class _Reader(FlagReader):
+    """A command's words read with ``strata.cli.flagread`` into a namespace dict; a bad word refuses."""
 
     def __init__(self, spec: Spec, args: list[str]) -> None:
-        self.spec, self.args, self.i = spec, args, 0
+        super().__init__(args)
+        self.spec = spec
         self.values: dict[str, object] = {k: (list(v) if isinstance(v, list) else v) for k, v in spec.defaults.items()}
-        self.positionals: list[str] = []
+
+    def find(self, name: str) -> Found | None:
+        flag = self.spec.flags.get(name)
+        if flag is None:
+            return None
+        return flag[3] not in (BOOL, BOOL_TEXT), lambda value, typed: self.set(flag, value)
+
+    def fail(self, message: str) -> NoReturn:
+        raise _Refused
 
     def set(self, flag: tuple[str, str, str, str, object], value: str | None) -> None:
         kind, dest = flag[3], flag[2]
@@ -170,62 +199,12 @@ class _Reader:
             self.values[dest] = _bool(value)
         elif kind == BOOL_TEXT:
             self.values[dest] = "true" if _bool(value) else "false"
+        elif kind == APPEND:
+            assert value is not None
+            self.values[dest] = [*self.values[dest], value]  # type: ignore[misc]
         else:
-            if value is None:  # a value flag as the last word
-                raise _Refused
-            if kind == APPEND:
-                self.values[dest] = [*self.values[dest], value]  # type: ignore[misc]
-            else:
-                self.values[dest] = _int(value) if kind == INT else value
-
-    def next_value(self) -> str | None:
-        if self.i < len(self.args):
-            self.i += 1
-            return self.args[self.i - 1]
-        return None
-
-    def long(self, word: str) -> None:
-        name, eq, value = word.partition("=")
-        flag = self.spec.flags.get(name)
-        if flag is None:
-            raise _Refused
-        if eq or flag[3] in (BOOL, BOOL_TEXT):
-            self.set(flag, value if eq else None)
-        else:
-            self.set(flag, self.next_value())
-
-    def shorts(self, word: str) -> None:
-        letters = word[1:]
-        while letters:
-            flag, rest = self.spec.flags.get(f"-{letters[0]}"), letters[1:]
-            if flag is None:
-                raise _Refused
-            if flag[3] in (BOOL, BOOL_TEXT):
-                if len(rest) > 1 and rest[0] == "=":
-                    self.set(flag, rest[1:])
-                    return
-                self.set(flag, None)
-                letters = rest
-                continue
-            if rest:
-                self.set(flag, rest[1:] if len(rest) > 1 and rest[0] == "=" else rest)
-            else:
-                self.set(flag, self.next_value())
-            return
-
-    def read(self) -> None:
-        while self.i < len(self.args):
-            word = self.args[self.i]
-            self.i += 1
-            if word == "--":
-                self.positionals += self.args[self.i:]
-                return
-            if word.startswith("--"):
-                self.long(word)
-            elif word.startswith("-") and word != "-":
-                self.shorts(word)
-            else:
-                self.positionals.append(word)
+            assert value is not None
+            self.values[dest] = _int(value) if kind == INT else value
 
 
 def _int(text: str) -> int:

@@ -12,7 +12,10 @@ arguments is checked here too, from the command's declared positionals, with cob
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import NoReturn
 
+from strata.cli.flagread import FALSE, TRUE, FlagReader
 from strata.errors import StrataError, UsageError
 
 __all__ = ["NEEDS_COMMAND", "ArityError", "HelpRequested", "arity", "first_remainder", "normalise", "parse_bool",
@@ -21,8 +24,6 @@ __all__ = ["NEEDS_COMMAND", "ArityError", "HelpRequested", "arity", "first_remai
 # the metavar of a command line (``nargs=REMAINDER``) that needs at least its command word (exec's; run's
 # command is optional), as Docker's usage line writes it
 NEEDS_COMMAND = "COMMAND [ARG...]"
-TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
 class HelpRequested(Exception):
@@ -113,17 +114,24 @@ def _interspersed(parser: argparse.ArgumentParser) -> bool:
     return not any(a.nargs == argparse.REMAINDER for a in parser._actions if not a.option_strings)
 
 
-class _Reader:
-    """One pass over the words, pflag's way."""
+class _Reader(FlagReader):
+    """The words of an argparse-declared command; the flags' values as argparse will read them."""
 
     def __init__(self, parser: argparse.ArgumentParser, args: list[str]) -> None:
+        super().__init__(args)
         self.opts = parser._option_string_actions
-        self.args = args
-        self.i = 0
         self.flags: list[str] = []
-        self.positionals: list[str] = []
         self.overrides: dict[str, object] = {}
         self.help = False
+
+    def find(self, name: str) -> tuple[bool, Callable[[str | None, str], None]] | None:
+        action = self.opts.get(name)
+        if action is None:
+            return None
+        return not (_is_bool(action) or action.nargs == 0), lambda value, typed: self.set(action, value, typed)
+
+    def fail(self, message: str) -> NoReturn:
+        raise UsageError(message)
 
     def set(self, action: argparse.Action, value: str | None, typed: str) -> None:
         """``value`` None: the flag alone (a boolean's true); ``typed``: the flag as given (``-e``, ``--env``)."""
@@ -143,68 +151,6 @@ class _Reader:
         else:
             assert value is not None
             self.flags.append(f"{typed}={value}")
-
-    def takes_value(self, action: argparse.Action) -> bool:
-        return not (_is_bool(action) or action.nargs == 0)
-
-    def next_value(self) -> str | None:
-        if self.i < len(self.args):
-            self.i += 1
-            return self.args[self.i - 1]
-        return None
-
-    def long(self, word: str) -> None:
-        name, eq, value = word.partition("=")
-        action = self.opts.get(name)
-        if action is None or not name.startswith("--"):
-            raise UsageError(f"unknown flag: {name}")
-        if eq or not self.takes_value(action):
-            self.set(action, value if eq else None, name)
-            return
-        given = self.next_value()
-        if given is None:
-            raise UsageError(f"flag needs an argument: {name}")
-        self.set(action, given, name)
-
-    def shorts(self, word: str) -> None:
-        letters = word[1:]
-        while letters:
-            c, rest = letters[0], letters[1:]
-            action = self.opts.get(f"-{c}")
-            if action is None:
-                raise UsageError(f"unknown shorthand flag: '{c}' in -{letters}")
-            if not self.takes_value(action):
-                if len(rest) > 1 and rest[0] == "=":
-                    self.set(action, rest[1:], f"-{c}")
-                    return
-                self.set(action, None, f"-{c}")
-                letters = rest
-                continue
-            if rest:
-                self.set(action, rest[1:] if len(rest) > 1 and rest[0] == "=" else rest, f"-{c}")
-                return
-            given = self.next_value()
-            if given is None:
-                raise UsageError(f"flag needs an argument: '{c}' in -{letters}")
-            self.set(action, given, f"-{c}")
-            return
-
-    def read(self, interspersed: bool) -> None:
-        while self.i < len(self.args):
-            word = self.args[self.i]
-            self.i += 1
-            if word == "--":
-                self.positionals += self.args[self.i:]
-                return
-            if word.startswith("--"):
-                self.long(word)
-            elif word.startswith("-") and word != "-":
-                self.shorts(word)
-            else:
-                self.positionals.append(word)
-                if not interspersed:
-                    self.positionals += self.args[self.i:]
-                    return
 
 
 def normalise(parser: argparse.ArgumentParser, args: list[str]) -> tuple[list[str], dict[str, object]]:

@@ -371,6 +371,14 @@ class ContainerStore:
         rows = self._db.execute("SELECT data FROM containers ORDER BY created DESC").fetchall()
         return [Container.from_json(r[0]) for r in rows]
 
+    def containing(self, text: str) -> list[Container]:
+        """The containers whose stored record holds ``text``, newest first: a first pass that reads no
+        other record (``build.watchdog`` looks for its label on every build), the caller checks the field."""
+        rows = self._db.execute(
+            "SELECT data FROM containers WHERE instr(data, ?) > 0 ORDER BY created DESC", (text,)
+        ).fetchall()
+        return [Container.from_json(r[0]) for r in rows]
+
     def by_id(self, cid: str) -> Container | None:
         row = self._db.execute("SELECT data FROM containers WHERE id = ?", (cid,)).fetchone()
         return Container.from_json(row[0]) if row else None

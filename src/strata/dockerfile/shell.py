@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import json
-
 from strata.dockerfile.errors import DockerfileError
+from strata.jsonfast import quote
 
 __all__ = ["expand", "expand_words", "getenv"]
 
@@ -147,7 +146,7 @@ def expand(word: str, env: list[str], escape: str = "\\") -> str:
     try:
         return _Lexer(word, env, escape).process()
     except DockerfileError as e:
-        raise DockerfileError(f"failed to process {json.dumps(word, ensure_ascii=False)}: {e}") from None
+        raise DockerfileError(f"failed to process {quote(word)}: {e}") from None
 
 
 def expand_words(word: str, env: list[str], escape: str = "\\") -> list[str]:

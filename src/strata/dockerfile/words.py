@@ -3,10 +3,10 @@ and leading ``--flag=value`` words."""
 
 from __future__ import annotations
 
-import json
 import re
 
 from strata.dockerfile.errors import DockerfileError
+from strata.jsonfast import raw_decode  # json's reading without importing json (a cached build's start-up)
 
 __all__ = ["json_array", "name_values", "parse_words", "split_flags"]
 
@@ -80,7 +80,7 @@ def json_array(rest: str) -> list[str] | None:
     if not text.startswith("["):
         return None
     try:
-        value, _ = json.JSONDecoder().raw_decode(text)
+        value, _ = raw_decode(text)
     except ValueError:
         return None
     if not isinstance(value, list):

@@ -7,13 +7,15 @@ import os
 import posixpath
 import re
 import time
-from datetime import UTC, datetime
-from typing import Any
 
 from strata.compat.gotime import DurationError, parse_duration, parse_time
 from strata.compat.nat import parse_port_range
 from strata.dockerfile import DockerfileError, Instruction, ParseError, expand, parse
 from strata.image.spec import empty_container_config
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ChangeError",
@@ -31,6 +33,8 @@ __all__ = [
 
 def rfc3339_nano(ns: int | None = None) -> str:
     """Go's RFC3339Nano in UTC: ``2026-11-27T17:22:02.123456789Z`` with trailing zeros trimmed."""
+    from datetime import UTC, datetime  # here: a cached build step writes no image config
+
     ns = time.time_ns() if ns is None else ns
     secs, frac = divmod(ns, 1_000_000_000)
     base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
