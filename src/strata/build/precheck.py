@@ -7,7 +7,6 @@ rest, on the expanded words, as they run (and say it without a line: Docker's di
 
 from __future__ import annotations
 
-import json
 import re
 
 from strata.dockerfile import DockerfileError, Instruction, ParseError
@@ -48,6 +47,8 @@ def _from(ins: Instruction) -> str:
     words = ins.args
     if len(words) == 3 and words[1].lower() == "as":
         if not _STAGE_NAME.fullmatch(words[2].lower()):
+            import json  # only for the error: a cached rebuild's start-up loads no json
+
             raise ParseError(ins.line, f"invalid name for build stage: {json.dumps(words[2], ensure_ascii=False)}, name can't start"
                                        " with a number or contain symbols")  # fmt: skip
         return words[2].lower()
