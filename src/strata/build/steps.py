@@ -35,6 +35,25 @@ def _lc() -> Any:
     return lifecycle
 
 
+def _volume_binds(scratch: Path, cfg: dict[str, Any]) -> list[Bind]:
+    """A scratch directory bound on each of the config's VOLUMEs (none: the bind type is not loaded)."""
+    vols = sorted(cfg.get("Volumes") or {})
+    if not vols:
+        return []
+    from strata.container.spec import Bind
+
+    return [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
+
+
+def _step_mounts(binds: list[Bind]) -> list[Any]:
+    """The runtime's mounts of a step's binds (a step without any never loads build.mounts)."""
+    if not binds:
+        return []
+    from strata.build.mounts import step_mount
+
+    return [step_mount(b) for b in binds]
+
+
 class Runner:
     """Step containers of one stage; ``sink(stream, data)`` gets what a RUN prints. Without a
     ``store``, the runner opens the container records itself when a step first needs a container
@@ -74,16 +93,12 @@ class Runner:
         import shutil  # these, like the container machinery, only for a step that runs
         import tempfile
 
-        from strata.build.mounts import step_mount
-        from strata.container.spec import Bind
-
         lowers = self.engine.layer_dirs(parent) if parent is not None else []
         scratch = Path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
-        vols = sorted((cfg.get("Volumes") or {}) if volumes else {})
-        vol_binds = [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
+        vol_binds = _volume_binds(scratch, cfg if volumes else {})
         # a step container never gets volumes of its own: the VOLUMEs it needs are the scratch binds above
         step_cfg = {k: v for k, v in cfg.items() if k != "Volumes"}
-        mounts = [step_mount(b) for b in [*vol_binds, *(binds or [])]]  # a RUN's tmpfs mounts too
+        mounts = _step_mounts([*vol_binds, *(binds or [])])  # a RUN's tmpfs mounts too
         opts = _lc().CreateOptions(
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
