@@ -437,11 +437,10 @@ class Engine:
         """``path`` (an overlay-format tree on the store's filesystem) becomes the layer's unpacked
         directory once ``prepare(path)`` made it exactly what the layer's tar unpacks to (False: it
         cannot), under the per-layer lock ``_unpack`` takes (call with the store's writing lock held).
-        False when the layer is unpacked already or the unpack's format is not trusted.overlay.'s."""
-        from strata.rootless.mode import overlay_xattr_prefix
-
+        False when the layer is unpacked already. ``prepare`` writes the unpack's overlay xattrs
+        (``overlay_xattr_prefix()``'s namespace: build.adopt checks the upper dir's is the same)."""
         final = self.store.layer_dir(diff_id)
-        if overlay_xattr_prefix() != "trusted.overlay." or final.is_dir():
+        if final.is_dir():
             return False
         fd = os.open(self.store.path / "layers" / f".{diff_id.hex}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
