@@ -20,6 +20,8 @@ from strata.digest import Digest
 from strata.errors import StrataError, os_error_text
 
 if TYPE_CHECKING:
+    import queue
+
     from strata.container.spec import Bind
     from strata.engine import Engine
 
@@ -66,7 +68,10 @@ class Runner:
         self._own_store = store is None
         self.active: Container | None = None  # the step container running now
         self.cancelled = False
-        self._removals: list[threading.Thread] = []  # step containers being removed behind the build
+        # step containers being removed behind the build, one after another by one thread (with one
+        # connection to the container records: no connection opened and closed per step)
+        self._removals: queue.SimpleQueue[tuple[str, Path] | None] | None = None  # made by the first step
+        self._remover: threading.Thread | None = None
         self._removal_errors: list[BaseException] = []
 
     @property
@@ -122,21 +127,35 @@ class Runner:
         """The step's container removed while the next step goes on (its image is committed, nothing
         reads it again): ``runc delete``, the unmount and the tree's removal leave the critical path.
         ``wait_removals`` (every stage ends with it, failed or not) waits for them and raises their error."""
-        t = threading.Thread(target=self._remove, args=(cid, scratch), name=f"remove-{cid[:12]}", daemon=True)
-        t.start()
-        self._removals.append(t)
+        if self._removals is None:
+            import queue  # a cached build never removes a step container
 
-    def _remove(self, cid: str, scratch: Path) -> None:
+            self._removals = queue.SimpleQueue()
+        self._removals.put((cid, scratch))
+        if self._remover is None:
+            self._remover = threading.Thread(target=self._remove_all, args=(self._removals,), name="remove-steps",
+                                             daemon=True)  # fmt: skip
+            self._remover.start()
+
+    def _remove_all(self, removals: queue.SimpleQueue[tuple[str, Path] | None]) -> None:
+        """The removal thread: each queued container removed, in order, until ``None``."""
+        store: ContainerStore | None = None
+        try:
+            while (item := removals.get()) is not None:
+                if store is None:
+                    store = ContainerStore(Path(self.engine.root))  # a connection of this thread's own
+                self._remove(store, *item)
+        finally:
+            if store is not None:
+                store.close()
+
+    def _remove(self, store: ContainerStore, cid: str, scratch: Path) -> None:
         import shutil
 
         try:
-            store = ContainerStore(Path(self.engine.root))  # a connection of this thread's own
-            try:
-                cur = store.by_id(cid)
-                if cur is not None:
-                    _lc().remove(store, cur, force=True)
-            finally:
-                store.close()
+            cur = store.by_id(cid)
+            if cur is not None:
+                _lc().remove(store, cur, force=True)
         except BaseException as e:  # handed to wait_removals
             self._removal_errors.append(e)
         finally:
@@ -144,8 +163,10 @@ class Runner:
 
     def wait_removals(self) -> None:
         """Every step container this runner made is gone; the first failure to remove one is raised."""
-        while self._removals:
-            self._removals.pop(0).join()
+        if self._remover is not None and self._removals is not None:
+            self._removals.put(None)
+            self._remover.join()
+            self._remover = None
         if self._removal_errors:
             error, self._removal_errors = self._removal_errors[0], []
             raise error
