@@ -66,7 +66,7 @@ def adopt_upper(engine: Engine, cdir: Path, driver: str, diff_id: Digest) -> boo
     rootfs = Rootfs(cdir, driver)
     try:
         umount(str(rootfs.path))  # never a lower of the next step while an upper of a mount (no lazy one)
-        return engine.adopt_layer_dir(diff_id, rootfs.upper, lambda upper: _normalize(upper, prefix))
+        return engine.adopt_layer_dir(diff_id, rootfs.upper, lambda upper: _normalize(upper, prefix), prefix)
     except OSError:  # busy, another filesystem than the store's, an xattr not removable…: the image
         return False  # is committed and its tar stored, so the layer is unpacked from it as before
 
@@ -76,8 +76,7 @@ def _unpack_prefix(cdir: Path, driver: str) -> str | None:
     namespace) when the step's upper dir provably is in the same format: the kernel's overlay (as root
     outside a user namespace, or with ``userxattr`` inside one, as root there), never fuse-overlayfs
     or vfs staging; else None."""
-    from strata.container.rootfs import Rootfs
-    from strata.rootless.mode import overlay_xattr_prefix
+    from strata.container.rootfs import Rootfs, mount_xattr_prefix
 
     if driver != "overlay" or os.geteuid() != 0:
         return None
@@ -85,7 +84,7 @@ def _unpack_prefix(cdir: Path, driver: str) -> str | None:
         return None
     if (cdir / "fuse-idmapping").exists() or Rootfs(cdir, driver).fuse_mark.exists():
         return None
-    return overlay_xattr_prefix()  # what mount_overlay's options give: userxattr in a user namespace
+    return mount_xattr_prefix()  # the engine checks that its unpack writes the same
 
 
 def _normalize(upper: Path, prefix: str) -> bool:

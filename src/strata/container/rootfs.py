@@ -39,6 +39,7 @@ __all__ = [
     "is_whiteout",
     "mount",
     "mount_layers",
+    "mount_xattr_prefix",
     "storage_driver",
     "umount",
 ]
@@ -105,6 +106,12 @@ def _overlay_options(lowers: list[Path], upper: Path, work: Path, extra: str) ->
         f"workdir={os.path.relpath(work, base)}{extra}"
     )
     return opts, base
+
+
+def mount_xattr_prefix() -> str:
+    """The xattr namespace of the kernel overlays ``mount_overlay`` makes here: ``user.overlay.``
+    (``userxattr``) in a user namespace, else ``trusted.overlay.``."""
+    return "user.overlay." if in_user_namespace() else "trusted.overlay."
 
 
 def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
