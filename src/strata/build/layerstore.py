@@ -1,7 +1,7 @@
 """A step's layer straight into the store: its tar written once into the store's tmp/ (hashed while
 written: uncompressed, its diff ID is its blob digest), its members checked and its content size
-counted from the headers alone (the file is seekable: contents are skipped, not read), then renamed
-into blobs/. ``engine.add_image`` would read, hash twice and copy the tar again."""
+counted as they are written (never read back), then renamed into blobs/. ``engine.add_image`` would
+read, hash twice and copy the tar again."""
 
 from __future__ import annotations
 
@@ -9,43 +9,44 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from strata.digest import Digest
-from strata.errors import InvalidArchive
 from strata.image.spec import ImageConfig
 from strata.store.blobs import LayerBlob
 
 if TYPE_CHECKING:
+    import tarfile
+
     from strata.engine import Engine
 
 __all__ = ["commit_layer", "store_layer"]
 
-def _content_size(path: Path) -> int:
-    """Docker's layer size (regular files' bytes, symlinks' target lengths), every member checked."""
-    import tarfile
+class _Members:
+    """Each member of the layer tar being written, checked as a stored layer's are (``ingest``'s
+    check), and Docker's layer size counted: regular files' bytes, symlinks' target lengths."""
 
-    from strata.store.blobs import _verify_member
+    def __init__(self) -> None:
+        from strata.store.blobs import _verify_member
 
-    size = 0
-    try:
-        with tarfile.open(path, "r:") as tar:
-            for member in tar:
-                _verify_member(member)
-                if member.isreg():
-                    size += member.size
-                elif member.issym():
-                    size += len(member.linkname.encode())
-    except (tarfile.TarError, EOFError) as e:
-        raise InvalidArchive(f"invalid tar: {e}") from None
-    return size
+        self.verify = _verify_member
+        self.size = 0
+
+    def __call__(self, member: tarfile.TarInfo) -> None:
+        self.verify(member)
+        if member.isreg():
+            self.size += member.size
+        elif member.issym():
+            self.size += len(member.linkname.encode())
+
 
 def _store_layer(engine: Engine, upper: Path) -> LayerBlob:
     from strata.container.changes import write_layer_tar
 
+    members = _Members()  # counted while written: the tar is never read back
     with engine.store.temp_file() as (f, tmp):
-        info = write_layer_tar(upper, f)  # type: ignore[arg-type]
+        info = write_layer_tar(upper, f, members)  # type: ignore[arg-type]
         f.flush()
         known = engine.known_layer(info.diff_id)
         if known is None:
-            lay = LayerBlob(info.diff_id, info.size, info.diff_id, _content_size(tmp), "none", info.size)
+            lay = LayerBlob(info.diff_id, info.size, info.diff_id, members.size, "none", info.size)
             engine.store.publish_file(tmp, engine.store.blob_path(info.diff_id))
             engine.record_layer_blob(lay)
             return lay
