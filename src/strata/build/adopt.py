@@ -54,21 +54,25 @@ class _Refused(Exception):
     """The upper dir cannot be made exactly what the tar unpacks to."""
 
 
-def adopt_upper(engine: Engine, cdir: Path, driver: str, diff_id: Digest) -> bool:
-    """Whether the container's upper dir became the layer's unpacked directory (called with the store's
-    writing lock held, after the layer's tar is stored, the container stopped). False: nothing adopted
-    (the upper dir is left to the container's removal, perhaps normalized in part: it is garbage)."""
+def adopt_upper(engine: Engine, cdir: Path, driver: str, diff_id: Digest) -> Path | None:
+    """The layer's unpacked directory the container's upper dir became, after a sync of the store's
+    filesystem (called with the store's writing lock held, the layer's tar written, the container
+    stopped). None: nothing adopted (the upper dir is left to the container's removal, perhaps
+    normalized in part: it is garbage). A layer directory is content-addressed and complete: it may be
+    there before its blob and image are recorded (a crash in between leaves it to the garbage collector)."""
     prefix = _unpack_prefix(cdir, driver)
     if prefix is None or engine.store.layer_dir(diff_id).is_dir():
-        return False
+        return None
     from strata.container.rootfs import Rootfs, umount
 
     rootfs = Rootfs(cdir, driver)
     try:
         umount(str(rootfs.path))  # never a lower of the next step while an upper of a mount (no lazy one)
-        return engine.adopt_layer_dir(diff_id, rootfs.upper, lambda upper: _normalize(upper, prefix), prefix)
-    except OSError:  # busy, another filesystem than the store's, an xattr not removable…: the image
-        return False  # is committed and its tar stored, so the layer is unpacked from it as before
+        if engine.adopt_layer_dir(diff_id, rootfs.upper, lambda upper: _normalize(upper, prefix), prefix):
+            return engine.store.layer_dir(diff_id)
+    except OSError:  # busy, another filesystem than the store's, an xattr not removable…: the layer
+        pass  # is unpacked from its stored tar as before
+    return None
 
 
 def _unpack_prefix(cdir: Path, driver: str) -> str | None:

@@ -5,6 +5,8 @@ read, hash twice and copy the tar again."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,25 +39,44 @@ class _Members:
             self.size += len(member.linkname.encode())
 
 
-def _store_layer(engine: Engine, upper: Path) -> LayerBlob:
+def _store_layer(engine: Engine, upper: Path, adopt: Callable[[Digest], Path | None] | None = None) -> LayerBlob:
     from strata.container.changes import write_layer_tar
 
     members = _Members()  # counted while written: the tar is never read back
     with engine.store.temp_file() as (f, tmp):
         info = write_layer_tar(upper, f, members)  # type: ignore[arg-type]
         f.flush()
+        adopted = adopt(info.diff_id) if adopt is not None else None
         known = engine.known_layer(info.diff_id)
         if known is None:
             lay = LayerBlob(info.diff_id, info.size, info.diff_id, members.size, "none", info.size)
-            engine.store.publish_file(tmp, engine.store.blob_path(info.diff_id))
+            final = engine.store.blob_path(info.diff_id)
+            if adopted is not None and os.stat(adopted).st_dev == os.fstat(f.fileno()).st_dev:
+                _publish_synced(tmp, final)  # the adoption's syncfs made the tar durable too
+            else:
+                engine.store.publish_file(tmp, final)
             engine.record_layer_blob(lay)
             return lay
     return known
 
 
-def store_layer(engine: Engine, upper: Path) -> LayerBlob:
-    """The layer of an overlay upper directory, stored (or the stored one with its digest)."""
-    return _store_layer(engine, upper)
+def _publish_synced(tmp: Path, final: Path) -> None:
+    """``publish_file`` of a file whose content is durable already: renamed into place, the rename made
+    durable before the blob is recorded."""
+    from strata.atomicfile import fsync_dir
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def store_layer(engine: Engine, upper: Path, adopt: Callable[[Digest], Path | None] | None = None) -> LayerBlob:
+    """The layer of an overlay upper directory, stored (or the stored one with its digest).
+    ``adopt(diff_id)``, once the tar is written and before it is stored, may make the upper dir the
+    layer's unpacked directory (returned, else None), syncing the filesystem before it becomes visible:
+    the tar, written on that filesystem before, then needs no fsync of its own."""
+    return _store_layer(engine, upper, adopt)
 
 
 def commit_layer(

@@ -280,10 +280,10 @@ class Runner:
                 with staged_upper(cdir, c.driver, scratch) as upper:
                     if not any(True for _ in os.scandir(upper)):
                         return commit_layer(self.engine, config_for(True), None, parent)
-                    layer = store_layer(self.engine, upper)
-                    image_id = commit_layer(self.engine, config_for(False), None, parent, layer)
-                adopt_upper(self.engine, cdir, c.driver, layer.diff_id)  # the next step needs no unpack
-                return image_id
+                    # the upper dir becomes the layer's unpacked dir (the next step needs no unpack)
+                    # once the tar is written, before the layer and its image are recorded
+                    layer = store_layer(self.engine, upper, lambda diff_id: adopt_upper(self.engine, cdir, c.driver, diff_id))
+                return commit_layer(self.engine, config_for(False), None, parent, layer)
             except OSError as e:
                 raise StrataError(f"failed to commit build step: {os_error_text(e)}") from None
             finally:
