@@ -270,7 +270,7 @@ class Runner:
         import tempfile
 
         from strata.build.adopt import adopt_upper
-        from strata.build.layerstore import commit_layer, store_layer
+        from strata.build.layerstore import commit_layer, config_blob, store_layer
         from strata.container.changes import staged_upper
 
         cdir = container_dir(self.store.root, c.id)
@@ -281,9 +281,11 @@ class Runner:
                     if not any(True for _ in os.scandir(upper)):
                         return commit_layer(self.engine, config_for(True), None, parent)
                     # the upper dir becomes the layer's unpacked dir (the next step needs no unpack)
-                    # once the tar is written, before the layer and its image are recorded
-                    layer = store_layer(self.engine, upper, lambda diff_id: adopt_upper(self.engine, cdir, c.driver, diff_id))
-                return commit_layer(self.engine, config_for(False), None, parent, layer)
+                    # once the tar and the image's config are written, before they are recorded
+                    cfg, below = config_for(False), [lay.diff_id for lay in self.engine.parent_layers(parent)]
+                    layer = store_layer(self.engine, upper, lambda diff_id: adopt_upper(self.engine, cdir, c.driver, diff_id),
+                                        lambda diff_id: config_blob(cfg, [*below, diff_id]))  # fmt: skip
+                return commit_layer(self.engine, cfg, None, parent, layer)
             except OSError as e:
                 raise StrataError(f"failed to commit build step: {os_error_text(e)}") from None
             finally:
