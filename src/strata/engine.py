@@ -433,15 +433,16 @@ class Engine:
         finally:
             os.close(fd)
 
-    def adopt_layer_dir(self, diff_id: Digest, path: Path, prepare: Callable[[Path], bool]) -> bool:
+    def adopt_layer_dir(self, diff_id: Digest, path: Path, prepare: Callable[[Path], bool], xattr_prefix: str) -> bool:
         """``path`` (an overlay-format tree on the store's filesystem) becomes the layer's unpacked
         directory once ``prepare(path)`` made it exactly what the layer's tar unpacks to (False: it
         cannot), under the per-layer lock ``_unpack`` takes (call with the store's writing lock held).
-        False when the layer is unpacked already or the unpack's format is not trusted.overlay.'s."""
+        False when the layer is unpacked already or the tree's overlay xattrs (``xattr_prefix``) are
+        not in the namespace the unpack writes."""
         from strata.rootless.mode import overlay_xattr_prefix
 
         final = self.store.layer_dir(diff_id)
-        if overlay_xattr_prefix() != "trusted.overlay." or final.is_dir():
+        if overlay_xattr_prefix() != xattr_prefix or final.is_dir():
             return False
         fd = os.open(self.store.path / "layers" / f".{diff_id.hex}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:

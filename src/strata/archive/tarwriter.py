@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 import tarfile
+from collections.abc import Callable
 from typing import Final
 
 from strata.archive.compression import Compression, Readable, Writable, compressor
@@ -34,12 +35,15 @@ class TarWriter:
     """Writes tar members to ``out`` in PAX format; ``close()`` writes the end-of-archive blocks
     (and does not close ``out``)."""
 
-    def __init__(self, out: Writable) -> None:
+    def __init__(self, out: Writable, on_member: Callable[[tarfile.TarInfo], None] | None = None) -> None:
         self._out = out
         self._closed = False
+        self._on_member = on_member  # told each member before it is written (it may raise to stop)
 
     def add(self, info: tarfile.TarInfo, data: Readable | None = None) -> None:
         """Write ``info``'s header, then exactly ``info.size`` bytes read from ``data``."""
+        if self._on_member is not None:
+            self._on_member(info)
         self._out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
         if info.isreg() and info.size:
             if data is None:
@@ -99,6 +103,7 @@ def write_tar_from_dir(
     from_overlay_upper: bool = False,
     compression: Compression = Compression.NONE,
     level: int | None = None,
+    on_member: Callable[[tarfile.TarInfo], None] | None = None,
 ) -> LayerInfo:
     """Write the tree below ``src_dir`` (not the root itself) as a deterministic tar.
 
@@ -109,6 +114,7 @@ def write_tar_from_dir(
     ``dir/.wh..wh..opq``. Upper dirs with ``redirect_dir`` or ``metacopy`` entries are refused
     (mount overlays with ``redirect_dir=off,metacopy=off``).
 
+    ``on_member(info)`` is called with each member before it is written (a caller's checks and counts).
     With ``compression`` the tar is compressed on the way to ``out_stream``. Returns the DiffID and
     size of the tar and the digest and size of what was written, all computed while streaming.
     """
@@ -117,7 +123,7 @@ def write_tar_from_dir(
     tar_bytes = HashWriter(sink if sink is not None else blob)
     root_fd = os.open(os.fspath(src_dir), _OPEN_DIR)
     try:
-        writer = TarWriter(tar_bytes)
+        writer = TarWriter(tar_bytes, on_member)
         _Walker(writer, from_overlay_upper).walk(root_fd, "")
         writer.close()
     finally:

@@ -8,8 +8,15 @@ first made so, entry by entry, from what the tar writer recorded of it: mtimes c
 xattr the unpack writes, whiteouts as fresh 0/0 devices owned as the tar says (the kernel shares one
 whiteout inode), sockets (never in a tar) removed, the root as a fresh unpack makes it. A name the
 tar would read back differently (``.wh.*``) and every case whose format is not provably the same
-(vfs, fuse-overlayfs, rootless, not root), inode flags the step set (``chattr``) and xattr names the
+(vfs, fuse-overlayfs, not root), inode flags the step set (``chattr``) and xattr names the
 PAX record cannot carry (``=``) refuse the adoption: the layer is unpacked as before.
+
+Rootless (in a user namespace) the kernel's overlay is mounted with ``userxattr``: its upper dir marks
+opaque directories ``user.overlay.opaque`` and makes 0/0 whiteouts, as the rootless unpack writes
+them, and the step's processes share strata's user namespace (owners and ``security.capability``
+read and written in the same one). Such an upper dir is adopted too, unless fuse-overlayfs ever
+mounted that rootfs (``Rootfs.fuse_mark``, made before any fuse mount; ``--userns=keep-id``'s id
+mapping too): fuse-overlayfs has its own markers and may keep owners in xattrs.
 
 Known limit: the step's overlay is unmounted in strata's mount namespace; a process that copied that
 mount into a private namespace of its own while the step ran (``unshare -m``) keeps it alive, with
@@ -37,7 +44,6 @@ _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _KEPT = ("user.", "security.capability")
 _NOT_KEPT = ("user.overlay.", "user.fuseoverlayfs.")
 _OPAQUE = tuple(f"{p}opaque" for p in ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs."))
-_MARK = "trusted.overlay.opaque"  # what the unpack writes as root outside a user namespace
 _FS_IOC_GETFLAGS = 0x80086601
 # inode flags a fresh unpack may have too (ext4's layout bits); any other (chattr +A, +d, +S, +C, …,
 # which a step's root may set through overlayfs) is not in the tar: such an upper dir is not adopted
@@ -48,40 +54,51 @@ class _Refused(Exception):
     """The upper dir cannot be made exactly what the tar unpacks to."""
 
 
-def adopt_upper(engine: Engine, cdir: Path, driver: str, diff_id: Digest) -> bool:
-    """Whether the container's upper dir became the layer's unpacked directory (called with the store's
-    writing lock held, after the layer's tar is stored, the container stopped). False: nothing adopted
-    (the upper dir is left to the container's removal, perhaps normalized in part: it is garbage)."""
-    if not _provably_same_format(cdir, driver) or engine.store.layer_dir(diff_id).is_dir():
-        return False
+def adopt_upper(engine: Engine, cdir: Path, driver: str, diff_id: Digest) -> Path | None:
+    """The layer's unpacked directory the container's upper dir became, after a sync of the store's
+    filesystem (called with the store's writing lock held, the layer's tar written, the container
+    stopped). None: nothing adopted (the upper dir is left to the container's removal, perhaps
+    normalized in part: it is garbage). A layer directory is content-addressed and complete: it may be
+    there before its blob and image are recorded (a crash in between leaves it to the garbage collector)."""
+    prefix = _unpack_prefix(cdir, driver)
+    if prefix is None or engine.store.layer_dir(diff_id).is_dir():
+        return None
     from strata.container.rootfs import Rootfs, umount
 
     rootfs = Rootfs(cdir, driver)
     try:
         umount(str(rootfs.path))  # never a lower of the next step while an upper of a mount (no lazy one)
-        return engine.adopt_layer_dir(diff_id, rootfs.upper, _normalize)
-    except OSError:  # busy, another filesystem than the store's, an xattr not removable…: the image
-        return False  # is committed and its tar stored, so the layer is unpacked from it as before
+        if engine.adopt_layer_dir(diff_id, rootfs.upper, lambda upper: _normalize(upper, prefix), prefix):
+            return engine.store.layer_dir(diff_id)
+    except OSError:  # busy, another filesystem than the store's, an xattr not removable…: the layer
+        pass  # is unpacked from its stored tar as before
+    return None
 
 
-def _provably_same_format(cdir: Path, driver: str) -> bool:
-    """The kernel's overlay as root outside a user namespace (the engine checks that the unpack writes
-    ``trusted.overlay.``): the upper dir's whiteouts, opaque marks and owners are the unpack's
-    (fuse-overlayfs, ``userxattr`` and vfs staging are not adopted)."""
+def _unpack_prefix(cdir: Path, driver: str) -> str | None:
+    """The overlay xattr namespace the unpack writes (``trusted.overlay.``, ``user.overlay.`` in a user
+    namespace) when the step's upper dir provably is in the same format: the kernel's overlay (as root
+    outside a user namespace, or with ``userxattr`` inside one, as root there), never fuse-overlayfs
+    or vfs staging; else None."""
+    from strata.container.rootfs import Rootfs, mount_xattr_prefix
+
     if driver != "overlay" or os.geteuid() != 0:
-        return False
+        return None
     if os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM", ""):  # fuse-overlayfs asked for (container.rootfs)
-        return False
-    return not (cdir / "fuse-idmapping").exists()
+        return None
+    if (cdir / "fuse-idmapping").exists() or Rootfs(cdir, driver).fuse_mark.exists():
+        return None
+    return mount_xattr_prefix()  # the engine checks that its unpack writes the same
 
 
-def _normalize(upper: Path) -> bool:
-    """The upper dir made exactly what the stored tar unpacks to; False if it cannot be."""
+def _normalize(upper: Path, prefix: str) -> bool:
+    """The upper dir made exactly what the stored tar unpacks to (opaque marks in ``prefix``'s
+    namespace, as the unpack writes them); False if it cannot be."""
     fd = os.open(upper, _OPEN_DIR)
     try:
         try:
             _check_flags(fd)
-            _walk(fd)
+            _walk(fd, prefix + "opaque")
         except _Refused:
             return False
         for key in _xattrs(fd):
@@ -101,14 +118,14 @@ def _umask() -> int:
     return 0o022
 
 
-def _walk(dir_fd: int) -> None:
+def _walk(dir_fd: int, mark: str) -> None:
     for name in os.listdir(dir_fd):
         if name.startswith(WHITEOUT_PREFIX):
             raise _Refused(name)  # the tar's reader takes it for a whiteout (fuse markers too)
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         kind = stat.S_IFMT(st.st_mode)
         if kind == stat.S_IFDIR:
-            _directory(dir_fd, name, st)
+            _directory(dir_fd, name, st, mark)
         elif kind == stat.S_IFSOCK:
             os.unlink(name, dir_fd=dir_fd)  # the tar writer skips sockets
         elif kind == stat.S_IFCHR and st.st_rdev == 0:
@@ -124,15 +141,15 @@ def _walk(dir_fd: int) -> None:
             _set_mtime(st, name, dir_fd)
 
 
-def _directory(parent: int, name: str, st: os.stat_result) -> None:
+def _directory(parent: int, name: str, st: os.stat_result, mark: str) -> None:
     fd = os.open(name, _OPEN_DIR, dir_fd=parent)
     try:
         _check_flags(fd)
         opaque = any(_get(fd, key) == b"y" for key in _OPAQUE)
-        _walk(fd)
+        _walk(fd, mark)
         _keep_xattrs(fd)
         if opaque:
-            os.setxattr(fd, _MARK, b"y")
+            os.setxattr(fd, mark, b"y")
         _set_mtime(st, fd)  # after its children (a socket removed, a whiteout made again changed it)
     finally:
         os.close(fd)

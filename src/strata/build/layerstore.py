@@ -1,60 +1,108 @@
 """A step's layer straight into the store: its tar written once into the store's tmp/ (hashed while
 written: uncompressed, its diff ID is its blob digest), its members checked and its content size
-counted from the headers alone (the file is seekable: contents are skipped, not read), then renamed
-into blobs/. ``engine.add_image`` would read, hash twice and copy the tar again."""
+counted as they are written (never read back), then renamed into blobs/. ``engine.add_image`` would
+read, hash twice and copy the tar again."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strata.digest import Digest
-from strata.errors import InvalidArchive
+from strata.digest import Digest, digest_bytes
 from strata.image.spec import ImageConfig
 from strata.store.blobs import LayerBlob
 
 if TYPE_CHECKING:
-    from strata.engine import Engine
-
-__all__ = ["commit_layer", "store_layer"]
-
-def _content_size(path: Path) -> int:
-    """Docker's layer size (regular files' bytes, symlinks' target lengths), every member checked."""
     import tarfile
 
-    from strata.store.blobs import _verify_member
+    from strata.engine import Engine
 
-    size = 0
-    try:
-        with tarfile.open(path, "r:") as tar:
-            for member in tar:
-                _verify_member(member)
-                if member.isreg():
-                    size += member.size
-                elif member.issym():
-                    size += len(member.linkname.encode())
-    except (tarfile.TarError, EOFError) as e:
-        raise InvalidArchive(f"invalid tar: {e}") from None
-    return size
+__all__ = ["commit_layer", "config_blob", "store_layer"]
 
-def _store_layer(engine: Engine, upper: Path) -> LayerBlob:
+class _Members:
+    """Each member of the layer tar being written, checked as a stored layer's are (``ingest``'s
+    check), and Docker's layer size counted: regular files' bytes, symlinks' target lengths."""
+
+    def __init__(self) -> None:
+        from strata.store.blobs import _verify_member
+
+        self.verify = _verify_member
+        self.size = 0
+
+    def __call__(self, member: tarfile.TarInfo) -> None:
+        self.verify(member)
+        if member.isreg():
+            self.size += member.size
+        elif member.issym():
+            self.size += len(member.linkname.encode())
+
+
+Adopt = Callable[[Digest], "Path | None"]
+
+
+def _store_layer(
+    engine: Engine, upper: Path, adopt: Adopt | None = None, config: Callable[[Digest], bytes] | None = None
+) -> LayerBlob:
     from strata.container.changes import write_layer_tar
 
-    with engine.store.temp_file() as (f, tmp):
-        info = write_layer_tar(upper, f)  # type: ignore[arg-type]
+    members = _Members()  # counted while written: the tar is never read back
+    with engine.store.temp_file() as (f, tmp), engine.store.temp_file() as (cf, ctmp):
+        info = write_layer_tar(upper, f, members)  # type: ignore[arg-type]
         f.flush()
+        raw = config(info.diff_id) if config is not None else None
+        if raw is not None:  # the image's config, written now: the adoption's sync covers it too
+            cf.write(raw)
+            cf.flush()
+        adopted = adopt(info.diff_id) if adopt is not None else None
+        synced = adopted is not None and os.stat(adopted).st_dev == os.fstat(f.fileno()).st_dev
         known = engine.known_layer(info.diff_id)
+        if synced:  # renamed into place, the renames made durable before anything is recorded
+            staged = [(ctmp, digest_bytes(raw))] if raw is not None else []  # commit_image finds it there
+            _publish_synced(engine, [*staged, *([(tmp, info.diff_id)] if known is None else [])])
         if known is None:
-            lay = LayerBlob(info.diff_id, info.size, info.diff_id, _content_size(tmp), "none", info.size)
-            engine.store.publish_file(tmp, engine.store.blob_path(info.diff_id))
+            lay = LayerBlob(info.diff_id, info.size, info.diff_id, members.size, "none", info.size)
+            if not synced:
+                engine.store.publish_file(tmp, engine.store.blob_path(info.diff_id))
             engine.record_layer_blob(lay)
             return lay
     return known
 
 
-def store_layer(engine: Engine, upper: Path) -> LayerBlob:
-    """The layer of an overlay upper directory, stored (or the stored one with its digest)."""
-    return _store_layer(engine, upper)
+def _publish_synced(engine: Engine, files: list[tuple[Path, Digest]]) -> None:
+    """``publish_file`` of files whose content is durable already (a syncfs since they were written):
+    each renamed into place (unless it is there: content-addressed), then one fsync of blobs/."""
+    from strata.atomicfile import fsync_dir
+
+    moved = None
+    for tmp, digest in files:
+        final = engine.store.blob_path(digest)
+        if not final.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, final)
+            moved = final.parent
+    if moved is not None:
+        fsync_dir(moved)
+
+
+def store_layer(
+    engine: Engine, upper: Path, adopt: Adopt | None = None, config: Callable[[Digest], bytes] | None = None
+) -> LayerBlob:
+    """The layer of an overlay upper directory, stored (or the stored one with its digest).
+    ``adopt(diff_id)``, once the tar is written and before it is stored, may make the upper dir the
+    layer's unpacked directory (returned, else None), syncing the filesystem before it becomes visible:
+    the tar (and ``config(diff_id)``, the image config blob, written before it) then needs no fsync of
+    its own; the config blob is then in place for ``commit_layer``."""
+    return _store_layer(engine, upper, adopt, config)
+
+
+def config_blob(cfg: dict[str, Any], layers: list[Digest]) -> bytes:
+    """The config document of an image of ``cfg`` with these layers (diff IDs, lowest first)."""
+    data = dict(cfg)
+    data["rootfs"] = {"type": "layers", "diff_ids": [str(d) for d in layers]}
+    return ImageConfig.from_dict(data).raw
 
 
 def commit_layer(
@@ -67,7 +115,5 @@ def commit_layer(
         layers.append(_store_layer(engine, upper))
     if layer is not None:
         layers.append(layer)
-    data = dict(cfg)
-    data["rootfs"] = {"type": "layers", "diff_ids": [str(lay.diff_id) for lay in layers]}
-    return engine.commit_image(ImageConfig.from_dict(data).raw, layers, parent=parent)
+    return engine.commit_image(config_blob(cfg, [lay.diff_id for lay in layers]), layers, parent=parent)
 

@@ -43,6 +43,8 @@ class _Worker:
             with self.lock:
                 b.finished[index] = stage
             b.progress.stage_done(index)
+            with self.lock:  # the stages that need it start now, while its last step containers are
+                self.lock.notify_all()  # still being removed (the build ends after them: threads joined)
         except BaseException as e:  # handed to the main thread
             self.error, self.failed_at = e, time.monotonic()
         finally:

@@ -20,6 +20,7 @@ from strata.store.root import as_path
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
+    import queue
     from pathlib import Path
     from typing import Any
 
@@ -38,6 +39,25 @@ def _lc() -> Any:
     return lifecycle
 
 
+def _volume_binds(scratch: Path, cfg: dict[str, Any]) -> list[Bind]:
+    """A scratch directory bound on each of the config's VOLUMEs (none: the bind type is not loaded)."""
+    vols = sorted(cfg.get("Volumes") or {})
+    if not vols:
+        return []
+    from strata.container.spec import Bind
+
+    return [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
+
+
+def _step_mounts(binds: list[Bind]) -> list[Any]:
+    """The runtime's mounts of a step's binds (a step without any never loads build.mounts)."""
+    if not binds:
+        return []
+    from strata.build.mounts import step_mount
+
+    return [step_mount(b) for b in binds]
+
+
 class Runner:
     """Step containers of one stage; ``sink(stream, data)`` gets what a RUN prints. Without a
     ``store``, the runner opens the container records itself when a step first needs a container
@@ -50,7 +70,10 @@ class Runner:
         self._own_store = store is None
         self.active: Container | None = None  # the step container running now
         self.cancelled = False
-        self._removals: list[threading.Thread] = []  # step containers being removed behind the build
+        # step containers being removed behind the build, one after another by one thread (with one
+        # connection to the container records: no connection opened and closed per step)
+        self._removals: queue.SimpleQueue[tuple[str, Path] | None] | None = None  # made by the first step
+        self._remover: threading.Thread | None = None
         self._removal_errors: list[BaseException] = []
 
     @property
@@ -77,16 +100,12 @@ class Runner:
         import shutil  # these, like the container machinery, only for a step that runs
         import tempfile
 
-        from strata.build.mounts import step_mount
-        from strata.container.spec import Bind
-
         lowers = self.engine.layer_dirs(parent) if parent is not None else []
         scratch = as_path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-volumes-"))
-        vols = sorted((cfg.get("Volumes") or {}) if volumes else {})
-        vol_binds = [Bind(str(scratch / str(i)), v, False) for i, v in enumerate(vols)]
+        vol_binds = _volume_binds(scratch, cfg if volumes else {})
         # a step container never gets volumes of its own: the VOLUMEs it needs are the scratch binds above
         step_cfg = {k: v for k, v in cfg.items() if k != "Volumes"}
-        mounts = [step_mount(b) for b in [*vol_binds, *(binds or [])]]  # a RUN's tmpfs mounts too
+        mounts = _step_mounts([*vol_binds, *(binds or [])])  # a RUN's tmpfs mounts too
         opts = _lc().CreateOptions(
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
@@ -110,21 +129,35 @@ class Runner:
         """The step's container removed while the next step goes on (its image is committed, nothing
         reads it again): ``runc delete``, the unmount and the tree's removal leave the critical path.
         ``wait_removals`` (every stage ends with it, failed or not) waits for them and raises their error."""
-        t = threading.Thread(target=self._remove, args=(cid, scratch), name=f"remove-{cid[:12]}", daemon=True)
-        t.start()
-        self._removals.append(t)
+        if self._removals is None:
+            import queue  # a cached build never removes a step container
 
-    def _remove(self, cid: str, scratch: Path) -> None:
+            self._removals = queue.SimpleQueue()
+        self._removals.put((cid, scratch))
+        if self._remover is None:
+            self._remover = threading.Thread(target=self._remove_all, args=(self._removals,), name="remove-steps",
+                                             daemon=True)  # fmt: skip
+            self._remover.start()
+
+    def _remove_all(self, removals: queue.SimpleQueue[tuple[str, Path] | None]) -> None:
+        """The removal thread: each queued container removed, in order, until ``None``."""
+        store: ContainerStore | None = None
+        try:
+            while (item := removals.get()) is not None:
+                if store is None:
+                    store = ContainerStore(self.engine.root_dir)  # a connection of this thread's own
+                self._remove(store, *item)
+        finally:
+            if store is not None:
+                store.close()
+
+    def _remove(self, store: ContainerStore, cid: str, scratch: Path) -> None:
         import shutil
 
         try:
-            store = ContainerStore(self.engine.root_dir)  # a connection of this thread's own
-            try:
-                cur = store.by_id(cid)
-                if cur is not None:
-                    _lc().remove(store, cur, force=True)
-            finally:
-                store.close()
+            cur = store.by_id(cid)
+            if cur is not None:
+                _lc().remove(store, cur, force=True)
         except BaseException as e:  # handed to wait_removals
             self._removal_errors.append(e)
         finally:
@@ -132,8 +165,10 @@ class Runner:
 
     def wait_removals(self) -> None:
         """Every step container this runner made is gone; the first failure to remove one is raised."""
-        while self._removals:
-            self._removals.pop(0).join()
+        if self._remover is not None and self._removals is not None:
+            self._removals.put(None)
+            self._remover.join()
+            self._remover = None
         if self._removal_errors:
             error, self._removal_errors = self._removal_errors[0], []
             raise error
@@ -237,7 +272,7 @@ class Runner:
         import tempfile
 
         from strata.build.adopt import adopt_upper
-        from strata.build.layerstore import commit_layer, store_layer
+        from strata.build.layerstore import commit_layer, config_blob, store_layer
         from strata.container.changes import staged_upper
 
         cdir = container_dir(self.store.root, c.id)
@@ -247,10 +282,12 @@ class Runner:
                 with staged_upper(cdir, c.driver, scratch) as upper:
                     if not any(True for _ in os.scandir(upper)):
                         return commit_layer(self.engine, config_for(True), None, parent)
-                    layer = store_layer(self.engine, upper)
-                    image_id = commit_layer(self.engine, config_for(False), None, parent, layer)
-                adopt_upper(self.engine, cdir, c.driver, layer.diff_id)  # the next step needs no unpack
-                return image_id
+                    # the upper dir becomes the layer's unpacked dir (the next step needs no unpack)
+                    # once the tar and the image's config are written, before they are recorded
+                    cfg, below = config_for(False), [lay.diff_id for lay in self.engine.parent_layers(parent)]
+                    layer = store_layer(self.engine, upper, lambda diff_id: adopt_upper(self.engine, cdir, c.driver, diff_id),
+                                        lambda diff_id: config_blob(cfg, [*below, diff_id]))  # fmt: skip
+                return commit_layer(self.engine, cfg, None, parent, layer)
             except OSError as e:
                 raise StrataError(f"failed to commit build step: {os_error_text(e)}") from None
             finally:

@@ -22,15 +22,18 @@ import errno
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from strata.archive import write_tar_from_dir
 from strata.archive.dirs import DirWalker, Entry, list_dir, walk_tree
 from strata.archive.hashing import LayerInfo
 from strata.container.rootfs import FUSE_OPAQUE_NAMES, INIT_FILES, Rootfs, is_opaque, is_whiteout
+
+if TYPE_CHECKING:
+    import tarfile
 
 __all__ = ["changes", "rw_size", "staged_upper", "write_layer_tar"]
 
@@ -372,6 +375,7 @@ def staged_upper(cdir: Path, driver: str, scratch: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_layer_tar(upper: Path, out: BinaryIO) -> LayerInfo:
-    """The OCI layer tar of an overlay-style upper dir (whiteouts become ``.wh.`` entries)."""
-    return write_tar_from_dir(upper, out, from_overlay_upper=True)
+def write_layer_tar(upper: Path, out: BinaryIO, on_member: Callable[[tarfile.TarInfo], None] | None = None) -> LayerInfo:
+    """The OCI layer tar of an overlay-style upper dir (whiteouts become ``.wh.`` entries);
+    ``on_member(info)`` sees each member before it is written."""
+    return write_tar_from_dir(upper, out, from_overlay_upper=True, on_member=on_member)

@@ -39,6 +39,7 @@ __all__ = [
     "is_whiteout",
     "mount",
     "mount_layers",
+    "mount_xattr_prefix",
     "storage_driver",
     "umount",
 ]
@@ -107,6 +108,12 @@ def _overlay_options(lowers: list[Path], upper: Path, work: Path, extra: str) ->
     return opts, base
 
 
+def mount_xattr_prefix() -> str:
+    """The xattr namespace of the kernel overlays ``mount_overlay`` makes here: ``user.overlay.``
+    (``userxattr``) in a user namespace, else ``trusted.overlay.``."""
+    return "user.overlay." if in_user_namespace() else "trusted.overlay."
+
+
 def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
     """Mount lowers (lowest first) + upper at target; redirect_dir and metacopy off so the upper
     dir always holds whole files (what a layer tar needs). Options the kernel refuses (EINVAL, or
@@ -152,9 +159,13 @@ def mount_fuse_overlay(lowers: list[Path], upper: Path, work: Path, target: Path
         raise OSError(errno.EPERM, f"fuse-overlayfs on {target}: {detail}")
 
 
-def mount_layers(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
-    """The kernel's overlay, else (in a user namespace, or when asked for) fuse-overlayfs."""
+def mount_layers(
+    lowers: list[Path], upper: Path, work: Path, target: Path, before_fuse: Callable[[], None] = lambda: None
+) -> None:
+    """The kernel's overlay, else (in a user namespace, or when asked for) fuse-overlayfs;
+    ``before_fuse()`` is called before fuse-overlayfs is tried (it may raise OSError to prevent it)."""
     if _mount_program() == "fuse-overlayfs":
+        before_fuse()
         mount_fuse_overlay(lowers, upper, work, target)
         return
     try:
@@ -163,6 +174,7 @@ def mount_layers(lowers: list[Path], upper: Path, work: Path, target: Path) -> N
         if not in_user_namespace() or shutil.which("fuse-overlayfs") is None:
             raise
         try:
+            before_fuse()
             mount_fuse_overlay(lowers, upper, work, target)
         except OSError:
             raise e from None
@@ -249,6 +261,15 @@ class Rootfs:
         return [*self.image_lowers(), self.init]
 
     @property
+    def fuse_mark(self) -> Path:
+        """Made before fuse-overlayfs first mounts this rootfs (never removed): its upper dir is not in
+        the kernel overlay's format (build.adopt adopts only an upper dir without it)."""
+        return self.cdir / "fuse-mounted"
+
+    def _mark_fuse(self) -> None:
+        self.fuse_mark.touch()
+
+    @property
     def _id_mapping(self) -> Path:
         return self.cdir / "fuse-idmapping"  # --userns=keep-id: fuse-overlayfs's uid/gid mapping options
 
@@ -281,9 +302,10 @@ class Rootfs:
         try:
             if self._id_mapping.exists():
                 mapping = self._id_mapping.read_text()
+                self._mark_fuse()
                 mount_fuse_overlay(self.lowers(), self.upper, self.work, self.path, mapping)
             else:
-                mount_layers(self.lowers(), self.upper, self.work, self.path)
+                mount_layers(self.lowers(), self.upper, self.work, self.path, self._mark_fuse)
         except OSError as e:
             raise StrataError(f"error mounting container rootfs: {os_error_text(e)}") from None
 

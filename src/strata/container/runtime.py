@@ -148,6 +148,8 @@ class Runtime:
         )
 
     def start(self, cid: str) -> None:
+        if self.name == "runc" and _open_exec_fifo(self.state_root / cid):
+            return  # what ``runc start`` does, without a runc process on every container's start
         self._run("start", cid, what="start")
 
     def state(self, cid: str) -> dict[str, Any] | None:
@@ -191,3 +193,49 @@ class Runtime:
             m = re.search(r'msg="((?:[^"\\]|\\.)*)"', text)
             why = m.group(1).replace('\\"', '"') if m else text
             raise RuntimeFailure(f"{self.name} did not terminate successfully: exit status {proc.returncode}: {why}")
+
+
+def _open_exec_fifo(state: Path) -> bool:
+    """``runc start`` of a created container, as runc does it: its init waits to open ``exec.fifo``
+    for writing; opened here for reading, it writes one byte and execs the process; the fifo is then
+    removed. False (nothing done: ``runc start`` decides and words the error) unless the container is
+    created (the fifo there, its init alive: not a zombie, not a reused pid) and its byte was read."""
+    fifo = state / "exec.fifo"
+    pid = _created_init(state)
+    if pid is None or not fifo.exists():
+        return False
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        import select
+
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                if os.read(fd, 1) != b"0":  # the init died before it wrote (or it was started already)
+                    return False
+                break
+            if _created_init(state, pid) is None:  # gone meanwhile: runc start tells what happened
+                return False
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    fifo.unlink(missing_ok=True)
+    return True
+
+
+def _created_init(state: Path, pid: int | None = None) -> int | None:
+    """The pid of the container's init process (from runc's ``state.json``) if it runs, else None."""
+    try:
+        data = json.loads((state / "state.json").read_bytes())
+        want, start = int(data["init_process_pid"]), int(data["init_process_start"])
+        with open(f"/proc/{want}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    if fields[0] == b"Z" or int(fields[19]) != start or (pid is not None and pid != want):
+        return None  # a zombie, or another process with its number since
+    return want
