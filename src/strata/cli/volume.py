@@ -186,8 +186,8 @@ def prune_volumes(vols: VolumeStore, store: ContainerStore, filters: dict[str, l
     with vols.locked():
         used = _users(store)
         for v in vols.all():
-            if v.name in used or not _prune_match(v, filters):
-                continue
+            if v.name in used or v.options or not _prune_match(v, filters):
+                continue  # Docker 20.10 keeps a volume created with -o (a bind's or tmpfs' options)
             size = vols.size(v.name)
             try:
                 vols.remove(v.name, [])

@@ -14,6 +14,7 @@ __all__ = ["PRUNE_KEYS", "PS_KEYS", "matcher", "parse_filters", "parse_timestamp
 PS_KEYS = frozenset({"id", "name", "label", "exited", "status", "ancestor", "before", "since", "volume",
                      "network", "publish", "expose", "health", "isolation", "is-task"})
 PRUNE_KEYS = frozenset({"until", "label", "label!"})
+HEALTH_VALUES = ("starting", "healthy", "unhealthy", "none")
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 _DURATION = r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)"  # compiled (and cached by re) when a filter needs it
@@ -88,6 +89,62 @@ def _label_match(c: Container, wanted: str) -> bool:
     return key in labels and (not sep or labels[key] == value)
 
 
+def _parse_uint16(text: str) -> int:
+    """Go's ``strconv.ParseUint(text, 10, 16)``, its error text in the ValueError."""
+    if not text or not all("0" <= ch <= "9" for ch in text):
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    if int(text) > 65535:
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
+    return int(text)
+
+
+def _port_filter(key: str, values: list[str]) -> set[str]:
+    """The ``publish``/``expose`` values as ``port/proto`` keys (ranges expanded), as the daemon
+    folds them (go-connections' SplitProtoPort and ParsePortRange, with their errors)."""
+    wanted: set[str] = set()
+    for value in values:
+        if ":" in value:
+            raise StrataError(f"filter for '{key}' should not contain ':': {value}")
+        parts = value.split("/")
+        port, proto = ("", "") if not value or not parts[0] else (parts[0], (parts[1:] or ["tcp"])[0] or "tcp")
+        try:
+            if not port:
+                raise ValueError("Empty string specified for ports.")
+            start, _, end = port.partition("-")
+            first = _parse_uint16(start)
+            last = _parse_uint16(end.split("-")[0]) if "-" in port else first
+            if last < first:
+                raise ValueError(f"Invalid range specified for the Port: {port}")
+        except ValueError as err:
+            raise StrataError(f"error while looking up for {key} {value}: {err}") from None
+        wanted.update(f"{p}/{proto}" for p in range(first, last + 1))
+    return wanted
+
+
+def _mounts_any(c: Container, wanted: list[str]) -> bool:
+    """Docker's ``volume`` filter: a mount's destination, or its volume name (a bind's source)."""
+    for m in c.mounts:
+        if m.get("Destination") in wanted or (m.get("Name") or m.get("Source")) in wanted:
+            return True
+    return False
+
+
+def _health(c: Container) -> str:
+    return str(c.health.get("Status") or "none") if c.health else "none"
+
+
+def _live_ports(c: Container, public: bool) -> set[str]:
+    """A running container's ports as the daemon's list sees them (from its live endpoint, as ``ps``'s
+    PORTS column): the host ports published (``public``) or every container port, ``port/proto``."""
+    if not c.running or not any(ep.get("IPAddress") for ep in c.networks.values()):
+        return set()
+    maps = [(int(p["host_port"]), int(p["container_port"]), str(p.get("protocol") or "tcp")) for p in c.ports]
+    if public:
+        return {f"{host}/{proto}" for host, _, proto in maps}
+    exposed = set(c.config.get("ExposedPorts") or {})
+    return exposed | {f"{port}/{proto}" for _, port, proto in maps}
+
+
 def matcher(
     filters: dict[str, list[str]],
     resolve: Callable[[str], Container],
@@ -103,6 +160,11 @@ def matcher(
     before = min((resolve(v).created for v in filters.get("before", [])), default=None)
     since = max((resolve(v).created for v in filters.get("since", [])), default=None)
     until = min((parse_timestamp(v) for v in filters.get("until", [])), default=None)
+    for value in filters.get("health", []):
+        if value not in HEALTH_VALUES:
+            raise StrataError(f"Unrecognised filter value for health: {value}")
+    publish = _port_filter("publish", filters.get("publish", []))
+    expose = _port_filter("expose", filters.get("expose", []))
 
     def ok(c: Container) -> bool:
         checks: list[tuple[str, Callable[[str], bool]]] = [
@@ -119,8 +181,14 @@ def matcher(
                 return False
         if any(_label_match(c, v) for v in filters.get("label!", [])):
             return False
-        if any(k in filters for k in ("volume", "publish", "expose", "health")):
-            return False  # no volumes, ports or health checks: nothing matches
+        if "volume" in filters and not _mounts_any(c, filters["volume"]):
+            return False
+        if "health" in filters and _health(c) not in filters["health"]:
+            return False
+        if publish and not publish & _live_ports(c, public=True):
+            return False
+        if expose and not expose & _live_ports(c, public=False):
+            return False
         if before is not None and c.created >= before:
             return False
         if since is not None and c.created <= since:
