@@ -3,7 +3,6 @@ different keys must all match (AND); unknown keys and bad values are refused wit
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from strata.container.records import Container
@@ -16,9 +15,6 @@ PS_KEYS = frozenset({"id", "name", "label", "exited", "status", "ancestor", "bef
 PRUNE_KEYS = frozenset({"until", "label", "label!"})
 HEALTH_VALUES = ("starting", "healthy", "unhealthy", "none")
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-
-_DURATION = r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)"  # compiled (and cached by re) when a filter needs it
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_filters(items: list[str], allowed: frozenset[str]) -> dict[str, list[str]]:
@@ -36,42 +32,12 @@ def parse_filters(items: list[str], allowed: frozenset[str]) -> dict[str, list[s
     return out
 
 
-def _go_duration(text: str) -> float | None:
-    import re  # here: ps without such a filter loads no re
-
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    pos = 0
-    total = 0.0
-    for m in re.finditer(_DURATION, body):
-        if m.start() != pos:
-            return None
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos != len(body) or not body:
-        return None
-    return sign * total
-
-
 def parse_timestamp(value: str, now: float | None = None) -> float:
-    """Docker's GetTimestamp: a Go duration back from now, a Unix time, or an RFC 3339 date/time."""
-    current = time.time() if now is None else now
-    duration = _go_duration(value)
-    if duration is not None:
-        return current - duration
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    from datetime import datetime  # here: ps without a time filter loads no datetime
+    """Docker's GetTimestamp (``strata.compat.gotime``): a Go duration back from now, a Unix time, or
+    an RFC 3339 date/time."""
+    from strata.compat.gotime import get_timestamp
 
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise StrataError(f'failed to parse value as time or duration: "{value}"') from None
-    if stamp.tzinfo is None:
-        stamp = stamp.astimezone()
-    return stamp.timestamp()
+    return get_timestamp(value, now)
 
 
 def _search(pattern: str, text: str) -> bool:
