@@ -389,11 +389,15 @@ def _env_and_labels(args: argparse.Namespace) -> tuple[list[str], dict[str, str]
     """Docker's CLI: the ``--env-file``/``--label-file`` lines first, then ``-e``/``-l`` (later wins)."""
     from strata.container.spec import read_kv_file
 
+    cmd = "run" if hasattr(args, "detach") else "create"
+    for item in args.env:  # opts.ValidateEnv, while the flags are parsed
+        if item.startswith("="):
+            raise StrataError(f'invalid argument "{item}" for "-e, --env" flag: invalid environment variable: '
+                              f"{item}\nSee 'strata {cmd} --help'.", exit_code=125)
     try:
         env = [e for f in args.env_file for e in read_kv_file(f, from_environ=True)]
         label_items = [x for f in args.label_file for x in read_kv_file(f, from_environ=False)]
     except StrataError as e:
-        cmd = "run" if hasattr(args, "detach") else "create"
         raise StrataError(f"{e}.\nSee 'strata {cmd} --help'.", exit_code=125) from None
     labels = {}
     for item in [*label_items, *args.label]:
