@@ -71,12 +71,20 @@ def _as_run_error(e: StrataError) -> StrataError:
 
 
 def _each(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Container], str | None],
-          missing_ok: bool = False) -> int:
+          missing_ok: bool = False, missing_prefix: str = "") -> int:
     """Apply ``action`` to each container, printing its answer; errors go to stderr, exit 1 at the end
-    (``missing_ok``: a missing container's error is printed but fails nothing, as Docker's ``rm -f``)."""
+    (``missing_ok``: a missing container's error is printed but fails nothing, as Docker's ``rm -f``;
+    ``missing_prefix``: the daemon's words before a missing one's error, ``Cannot kill container: ``)."""
+    failed = _each_failed(ctx, refs, action, missing_ok, missing_prefix)
+    return 1 if failed else 0
+
+
+def _each_failed(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Container], str | None],
+                 missing_ok: bool = False, missing_prefix: str = "") -> list[str]:
+    """``_each``'s loop: the references that failed."""
     from strata.errors import NotFound
 
-    failed = False
+    failed: list[str] = []
     with _store(ctx) as store:
         for ref in refs:
             try:
@@ -85,9 +93,12 @@ def _each(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Conta
                 if out is not None:
                     print(out, file=ctx.out, flush=True)
             except StrataError as e:
-                failed = failed or not (missing_ok and isinstance(e, NotFound))
-                print(f"Error: {e}", file=ctx.err, flush=True)
-    return 1 if failed else 0
+                missing = isinstance(e, NotFound)
+                if not (missing_ok and missing):
+                    failed.append(ref)
+                where = f"{missing_prefix}{ref}: " if missing and missing_prefix else ""
+                print(f"Error: {where}{e}", file=ctx.err, flush=True)
+    return failed
 
 
 # --- run / create ------------------------------------------------------------------------------
@@ -564,7 +575,10 @@ def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
             lc.start_detached(store, c)
         return _as_given(args, c)
 
-    return _each(ctx, args.containers, start)
+    failed = _each_failed(ctx, args.containers, start)
+    if failed:  # Docker's CLI, after each container's own error
+        raise StrataError(f"failed to start containers: {', '.join(failed)}")
+    return 0
 
 
 def _start_all(ctx: Context, args: argparse.Namespace) -> int:
@@ -626,7 +640,7 @@ def _cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
         lc.kill(store, c, args.signal)
         return _as_given(args, c)
 
-    return _each(ctx, args.containers, kill)
+    return _each(ctx, args.containers, kill, missing_prefix="Cannot kill container: ")
 
 
 def _cmd_pause(args: argparse.Namespace, ctx: Context) -> int:

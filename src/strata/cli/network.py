@@ -89,17 +89,18 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.network.manage import inspect_network
 
     nets, store = _stores(ctx)
-    docs, failed = [], False
+    docs, errors = [], []
     with store:
         containers = [reconcile(store, c) for c in store.all()]
         for ref in args.networks:
             try:
                 docs.append(inspect_network(nets.get(ref), containers))
             except StrataError as e:
-                failed = True
-                print(f"Error: {e}", file=ctx.err)
+                errors.append(f"Error: {e}")
     write_inspected(ctx, docs, args.format)
-    return 1 if failed else 0
+    ctx.out.flush()  # Docker's CLI: what was found first, then the errors
+    ctx.err.write("".join(f"{e}\n" for e in errors))
+    return 1 if errors else 0
 
 
 def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:

@@ -96,6 +96,8 @@ def write_inspected(ctx: Context, docs: list[Any], fmt: str | None) -> None:
     if fmt:
         for doc in docs:
             print(render_template(fmt, doc), file=ctx.out)
+        if not docs:  # the CLI's TemplateInspector.Flush: an empty line when nothing was found
+            print(file=ctx.out)
     else:
         print(go_json_indent(docs), file=ctx.out)
 

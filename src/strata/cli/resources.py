@@ -92,6 +92,9 @@ def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
                 raise StrataError(f'invalid argument "{value}" for "{flag}" flag: {e}\nSee \'strata update --help\'.',
                                   exit_code=125) from None
     if args.cpuset_cpus is not None:
+        from strata.container.resources import check_cpuset
+
+        check_cpuset(args.cpuset_cpus, exit_code=1)
         changes["CpusetCpus"] = args.cpuset_cpus
     return changes
 

@@ -126,15 +126,16 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
 
     vols, store = _stores(ctx)
     store.close()
-    docs, failed = [], False
+    docs, errors = [], []
     for name in args.volumes:
         try:
             docs.append(vols.get(name).doc())
         except StrataError as e:
-            failed = True
-            print(f"Error: {e}", file=ctx.err)
+            errors.append(f"Error: {e}")
     write_inspected(ctx, docs, args.format)
-    return 1 if failed else 0
+    ctx.out.flush()  # Docker's CLI: what was found first, then the errors
+    ctx.err.write("".join(f"{e}\n" for e in errors))
+    return 1 if errors else 0
 
 
 def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:

@@ -363,11 +363,29 @@ def parse_mount_flag(raw: str) -> MountSpec:
 
 
 def _tmpfs_options(fields: dict[str, str]) -> list[str]:
+    """``tmpfs-size`` (go-units' RAMInBytes) and ``tmpfs-mode`` (octal) as the CLI parses them, written as
+    the daemon's ConvertTmpfsOptions writes them (``mode=1777``, ``size=`` in the largest even unit)."""
+    from strata.container.resources import parse_ram
+
     out = []
-    if "tmpfs-size" in fields:
-        out.append(f"size={fields['tmpfs-size']}")
-    if "tmpfs-mode" in fields:
-        out.append(f"mode={int(fields['tmpfs-mode'], 8):o}")
+    try:
+        if "tmpfs-mode" in fields:
+            text = fields["tmpfs-mode"]  # strconv.ParseUint(text, 8, 32): octal digits only
+            if not text or not all(ch in "01234567" for ch in text) or int(text, 8) >= 1 << 32:
+                raise ValueError
+            mode = int(text, 8)
+            if mode:
+                out.append(f"mode={mode:o}")
+    except ValueError:
+        raise StrataError(f"invalid value for tmpfs-mode: {fields['tmpfs-mode']}", exit_code=125) from None
+    try:
+        size = parse_ram(fields["tmpfs-size"]) if "tmpfs-size" in fields else 0
+    except ValueError:
+        raise StrataError(f"invalid value for tmpfs-size: {fields['tmpfs-size']}", exit_code=125) from None
+    if size:
+        divisor, suffix = next(((d, x) for d, x in ((1 << 30, "g"), (1 << 20, "m"), (1 << 10, "k")) if size % d == 0),
+                               (1, ""))
+        out.append(f"size={size // divisor}{suffix}")
     return out
 
 
