@@ -682,6 +682,14 @@ def _cmd_wait(args: argparse.Namespace, ctx: Context) -> int:
     return _each(ctx, args.containers, wait)
 
 
+def _tail_lines(text: str) -> int | None:
+    """The daemon's ``--tail``: a whole number of lines (strconv.Atoi), anything else every line."""
+    digits = text[1:] if text[:1] == "+" else text
+    if not digits or not all("0" <= ch <= "9" for ch in digits):
+        return None
+    return int(digits)
+
+
 def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
     from strata.container.logopts import entry_line, log_window
@@ -693,7 +701,7 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
         c = store.get(args.container)
         if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
             raise StrataError("configured logging driver does not support reading")
-        tail = None if args.tail in ("all", "-1") else int(args.tail)
+        tail = _tail_lines(args.tail)
 
         def running() -> bool:
             cur = store.by_id(c.id)
@@ -900,7 +908,7 @@ def _cmd_port(args: argparse.Namespace, ctx: Context) -> int:
     with _store(ctx) as store:
         c = lc.reconcile(store, store.get(args.container))
         mappings = [Mapping.from_json(p) for p in c.ports] if c.running else []
-        for line in port_lines(mappings, args.port, args.container):
+        for line in port_lines(mappings, args.port or None, args.container):
             print(line, file=ctx.out)
     return 0
 
@@ -1111,8 +1119,14 @@ def _commit_events(root: Path, c: Container, image_id: str, args: argparse.Names
 
 
 def _cmd_export(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.copypaths import validate_output_path
     from strata.container.export import export
 
+    if args.output:  # the CLI checks it before it asks for the container
+        try:
+            validate_output_path(args.output)
+        except StrataError as e:
+            raise StrataError(f"failed to export container: {e}") from None
     with _store(ctx) as store:
         c = store.get(args.container)
         if args.output:

@@ -70,12 +70,23 @@ _HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Scope": "SCOPE", "Mountp
 _FILTERS = frozenset({"dangling", "name", "label", "driver"})
 
 
+def _dangling(filters: dict[str, list[str]]) -> None:
+    """The daemon's ``dangling`` filter: one of its values is ``true``/``1`` (unused volumes only) or
+    ``false``/``0`` (used ones), exactly; refused otherwise, all values named, before anything is listed."""
+    values = filters.get("dangling")
+    if values is None:
+        return
+    if any(w in ("true", "1") for w in values):
+        filters["dangling"] = ["true"]
+    elif any(w in ("false", "0") for w in values):
+        filters["dangling"] = ["false"]
+    else:
+        raise StrataError(f"Invalid filter 'dangling=[{' '.join(values)}]'")
+
+
 def _matches(v: Volume, filters: dict[str, list[str]], used: dict[str, list[str]]) -> bool:
-    for w in filters.get("dangling", []):
-        if w.lower() not in ("true", "1", "false", "0"):
-            raise StrataError(f"invalid filter 'dangling={w}'")
     checks: dict[str, Callable[[str], bool]] = {
-        "dangling": lambda w: (w.lower() in ("true", "1")) == (v.name not in used),
+        "dangling": lambda w: (w == "true") == (v.name not in used),
         "name": lambda w: w in v.name,
         "driver": lambda w: w == "local",
     }
@@ -104,6 +115,7 @@ def _cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
     from strata.compat.filters import parse_filters
 
     filters = parse_filters(args.filter, _FILTERS)
+    _dangling(filters)
     vols, store = _stores(ctx)
     with store:
         used = _users(store)

@@ -55,18 +55,11 @@ def _label_match(c: Container, wanted: str) -> bool:
     return key in labels and (not sep or labels[key] == value)
 
 
-def _parse_uint16(text: str) -> int:
-    """Go's ``strconv.ParseUint(text, 10, 16)``, its error text in the ValueError."""
-    if not text or not all("0" <= ch <= "9" for ch in text):
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
-    if int(text) > 65535:
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
-    return int(text)
-
-
 def _port_filter(key: str, values: list[str]) -> set[str]:
     """The ``publish``/``expose`` values as ``port/proto`` keys (ranges expanded), as the daemon
     folds them (go-connections' SplitProtoPort and ParsePortRange, with their errors)."""
+    from strata.compat.nat import go_port_range
+
     wanted: set[str] = set()
     for value in values:
         if ":" in value:
@@ -74,13 +67,7 @@ def _port_filter(key: str, values: list[str]) -> set[str]:
         parts = value.split("/")
         port, proto = ("", "") if not value or not parts[0] else (parts[0], (parts[1:] or ["tcp"])[0] or "tcp")
         try:
-            if not port:
-                raise ValueError("Empty string specified for ports.")
-            start, _, end = port.partition("-")
-            first = _parse_uint16(start)
-            last = _parse_uint16(end.split("-")[0]) if "-" in port else first
-            if last < first:
-                raise ValueError(f"Invalid range specified for the Port: {port}")
+            first, last = go_port_range(port)
         except ValueError as err:
             raise StrataError(f"error while looking up for {key} {value}: {err}") from None
         wanted.update(f"{p}/{proto}" for p in range(first, last + 1))
@@ -120,9 +107,12 @@ def matcher(
     for status in filters.get("status", []):
         if status not in STATES:
             raise StrataError(f"Invalid filter 'status={status}'")
-    for code in filters.get("exited", []):
-        if not code.lstrip("-").isdigit():
-            raise StrataError(f"Invalid filter 'exited={code}'")
+    for code in filters.get("exited", []):  # the daemon's strconv.Atoi, its words
+        digits = code[1:] if code[:1] in "+-" else code
+        if not digits or not all("0" <= ch <= "9" for ch in digits):
+            raise StrataError(f'strconv.Atoi: parsing "{code}": invalid syntax')
+        if not -(2**63) <= int(code) < 2**63:
+            raise StrataError(f'strconv.Atoi: parsing "{code}": value out of range')
     before = min((resolve(v).created for v in filters.get("before", [])), default=None)
     since = max((resolve(v).created for v in filters.get("since", [])), default=None)
     until = min((parse_timestamp(v) for v in filters.get("until", [])), default=None)

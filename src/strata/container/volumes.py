@@ -59,6 +59,9 @@ class VolumeNotFound(NotFound):
 
 def validate_volume_name(name: str) -> None:
     """The local driver's rule, in Docker's words (``create X: ...``)."""
+    if len(name) == 1:
+        raise StrataError(f"create {name}: volume name is too short, names should be at least two alphanumeric "
+                          "characters")
     if not _NAME.fullmatch(name):
         raise StrataError(
             f'create {name}: "{name}" includes invalid characters for a local volume name, only '
