@@ -945,7 +945,7 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
             containers = containers[: args.last]
         if args.latest:
             containers = containers[:1]
-        if args.quiet:
+        if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
             for c in containers:
                 print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
             return 0

@@ -137,7 +137,7 @@ def cmd_images(args: argparse.Namespace, ctx: Context) -> int:
         }
         for r in rows
     ]
-    if args.quiet:
+    if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
         ctx.out.write("".join(it["ID"] + "\n" for it in items))
         return 0
     if args.format:
@@ -236,7 +236,7 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
                 "Comment": r["comment"],
             }
         )
-    if args.quiet:
+    if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
         ctx.out.write("".join(i["ID"] + "\n" for i in items))
         return 0
     if args.format:

@@ -66,7 +66,7 @@ def _cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
             rows = _rows(store, args)
             if not args.no_stream:
                 ctx.out.write(_CLEAR)
-            write_format(ctx, fmt, rows, STATS_HEADERS, struct_name="statsContext")
+            write_format(ctx, fmt, rows, STATS_HEADERS, struct_name="*container.statsContext")
             ctx.out.flush()
             if args.no_stream:
                 return 0

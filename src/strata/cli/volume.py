@@ -106,8 +106,9 @@ def _label_match(labels: dict[str, str], wanted: str) -> bool:
 
 def _row(v: Volume, used: dict[str, list[str]]) -> dict[str, Any]:
     labels = ",".join(f"{k}={val}" for k, val in sorted((v.labels or {}).items()))
+    given = dict(v.labels or {})
     return {"Driver": "local", "Name": v.name, "Scope": "local", "Mountpoint": v.mountpoint, "Labels": labels,
-            "Links": "N/A", "Size": "N/A"}
+            "Links": "N/A", "Size": "N/A", "Label": lambda name: str(given.get(name, ""))}
 
 
 def _cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
@@ -120,14 +121,15 @@ def _cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
     with store:
         used = _users(store)
     rows = [_row(v, used) for v in vols.all() if _matches(v, filters, used)]
-    if args.quiet:
+    if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
         for r in rows:
             print(r["Name"], file=ctx.out)
         return 0
     if args.format:
         from strata.cli.output import write_format
 
-        write_format(ctx, args.format, rows, _HEADERS)
+        headers = {**_HEADERS, "Label": lambda name: name.split(".")[-1].replace("-", " ").replace("_", " ")}
+        write_format(ctx, args.format, rows, headers, "*formatter.volumeContext")
         return 0
     ctx.out.write(render_table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in rows]))
     return 0
