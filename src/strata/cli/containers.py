@@ -71,12 +71,20 @@ def _as_run_error(e: StrataError) -> StrataError:
 
 
 def _each(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Container], str | None],
-          missing_ok: bool = False) -> int:
+          missing_ok: bool = False, missing_prefix: str = "") -> int:
     """Apply ``action`` to each container, printing its answer; errors go to stderr, exit 1 at the end
-    (``missing_ok``: a missing container's error is printed but fails nothing, as Docker's ``rm -f``)."""
+    (``missing_ok``: a missing container's error is printed but fails nothing, as Docker's ``rm -f``;
+    ``missing_prefix``: the daemon's words before a missing one's error, ``Cannot kill container: ``)."""
+    failed = _each_failed(ctx, refs, action, missing_ok, missing_prefix)
+    return 1 if failed else 0
+
+
+def _each_failed(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Container], str | None],
+                 missing_ok: bool = False, missing_prefix: str = "") -> list[str]:
+    """``_each``'s loop: the references that failed."""
     from strata.errors import NotFound
 
-    failed = False
+    failed: list[str] = []
     with _store(ctx) as store:
         for ref in refs:
             try:
@@ -85,9 +93,12 @@ def _each(ctx: Context, refs: list[str], action: Callable[[ContainerStore, Conta
                 if out is not None:
                     print(out, file=ctx.out, flush=True)
             except StrataError as e:
-                failed = failed or not (missing_ok and isinstance(e, NotFound))
-                print(f"Error: {e}", file=ctx.err, flush=True)
-    return 1 if failed else 0
+                missing = isinstance(e, NotFound)
+                if not (missing_ok and missing):
+                    failed.append(ref)
+                where = f"{missing_prefix}{ref}: " if missing and missing_prefix else ""
+                print(f"Error: {where}{e}", file=ctx.err, flush=True)
+    return failed
 
 
 # --- run / create ------------------------------------------------------------------------------
@@ -389,11 +400,15 @@ def _env_and_labels(args: argparse.Namespace) -> tuple[list[str], dict[str, str]
     """Docker's CLI: the ``--env-file``/``--label-file`` lines first, then ``-e``/``-l`` (later wins)."""
     from strata.container.spec import read_kv_file
 
+    cmd = "run" if hasattr(args, "detach") else "create"
+    for item in args.env:  # opts.ValidateEnv, while the flags are parsed
+        if item.startswith("="):
+            raise StrataError(f'invalid argument "{item}" for "-e, --env" flag: invalid environment variable: '
+                              f"{item}\nSee 'strata {cmd} --help'.", exit_code=125)
     try:
         env = [e for f in args.env_file for e in read_kv_file(f, from_environ=True)]
         label_items = [x for f in args.label_file for x in read_kv_file(f, from_environ=False)]
     except StrataError as e:
-        cmd = "run" if hasattr(args, "detach") else "create"
         raise StrataError(f"{e}.\nSee 'strata {cmd} --help'.", exit_code=125) from None
     labels = {}
     for item in [*label_items, *args.label]:
@@ -560,7 +575,10 @@ def _cmd_start(args: argparse.Namespace, ctx: Context) -> int:
             lc.start_detached(store, c)
         return _as_given(args, c)
 
-    return _each(ctx, args.containers, start)
+    failed = _each_failed(ctx, args.containers, start)
+    if failed:  # Docker's CLI, after each container's own error
+        raise StrataError(f"failed to start containers: {', '.join(failed)}")
+    return 0
 
 
 def _start_all(ctx: Context, args: argparse.Namespace) -> int:
@@ -622,7 +640,7 @@ def _cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
         lc.kill(store, c, args.signal)
         return _as_given(args, c)
 
-    return _each(ctx, args.containers, kill)
+    return _each(ctx, args.containers, kill, missing_prefix="Cannot kill container: ")
 
 
 def _cmd_pause(args: argparse.Namespace, ctx: Context) -> int:
@@ -664,6 +682,14 @@ def _cmd_wait(args: argparse.Namespace, ctx: Context) -> int:
     return _each(ctx, args.containers, wait)
 
 
+def _tail_lines(text: str) -> int | None:
+    """The daemon's ``--tail``: a whole number of lines (strconv.Atoi), anything else every line."""
+    digits = text[1:] if text[:1] == "+" else text
+    if not digits or not all("0" <= ch <= "9" for ch in digits):
+        return None
+    return int(digits)
+
+
 def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
     from strata.container.logopts import entry_line, log_window
@@ -675,7 +701,7 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
         c = store.get(args.container)
         if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
             raise StrataError("configured logging driver does not support reading")
-        tail = None if args.tail in ("all", "-1") else int(args.tail)
+        tail = _tail_lines(args.tail)
 
         def running() -> bool:
             cur = store.by_id(c.id)
@@ -882,7 +908,7 @@ def _cmd_port(args: argparse.Namespace, ctx: Context) -> int:
     with _store(ctx) as store:
         c = lc.reconcile(store, store.get(args.container))
         mappings = [Mapping.from_json(p) for p in c.ports] if c.running else []
-        for line in port_lines(mappings, args.port, args.container):
+        for line in port_lines(mappings, args.port or None, args.container):
             print(line, file=ctx.out)
     return 0
 
@@ -919,7 +945,7 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
             containers = containers[: args.last]
         if args.latest:
             containers = containers[:1]
-        if args.quiet:
+        if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
             for c in containers:
                 print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
             return 0
@@ -1093,8 +1119,14 @@ def _commit_events(root: Path, c: Container, image_id: str, args: argparse.Names
 
 
 def _cmd_export(args: argparse.Namespace, ctx: Context) -> int:
+    from strata.container.copypaths import validate_output_path
     from strata.container.export import export
 
+    if args.output:  # the CLI checks it before it asks for the container
+        try:
+            validate_output_path(args.output)
+        except StrataError as e:
+            raise StrataError(f"failed to export container: {e}") from None
     with _store(ctx) as store:
         c = store.get(args.container)
         if args.output:

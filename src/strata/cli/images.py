@@ -137,7 +137,7 @@ def cmd_images(args: argparse.Namespace, ctx: Context) -> int:
         }
         for r in rows
     ]
-    if args.quiet:
+    if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
         ctx.out.write("".join(it["ID"] + "\n" for it in items))
         return 0
     if args.format:
@@ -236,7 +236,7 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
                 "Comment": r["comment"],
             }
         )
-    if args.quiet:
+    if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
         ctx.out.write("".join(i["ID"] + "\n" for i in items))
         return 0
     if args.format:
@@ -303,6 +303,13 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
     engine = ctx.engine()
     if not args.output and ctx.out.isatty():
         raise StrataError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    if args.output:  # the CLI's ValidateOutputPath, before anything is looked up
+        from strata.container.copypaths import validate_output_path
+
+        try:
+            validate_output_path(args.output)
+        except StrataError as e:
+            raise StrataError(f"failed to save image: {e}") from None
     selections = ops.save_selection(engine, args.images)
     if args.output:
         from pathlib import Path

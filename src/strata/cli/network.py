@@ -60,6 +60,16 @@ _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SC
             "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
 
 
+def _label_of(labels: dict[str, str]) -> Any:
+    """A context's ``Label`` method: one label's value, "" when it has none."""
+    return lambda name: str(labels.get(name, ""))
+
+
+def _sub_header(name: str) -> str:
+    """Docker's SubHeaderContext.Label: the key's last dotted part, - and _ as spaces."""
+    return name.split(".")[-1].replace("-", " ").replace("_", " ")
+
+
 def _cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
     from strata.cli.format import render_table
     from strata.container.network.manage import list_row, matches
@@ -68,15 +78,15 @@ def _cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
     with store:
         containers = store.all()
         chosen = [n for n in nets.all() if matches(n, args.filter, containers)]
-    rows = [list_row(n, not args.no_trunc) for n in chosen]
-    if args.quiet:
+    rows: list[dict[str, Any]] = [{**list_row(n, not args.no_trunc), "Label": _label_of(n.labels)} for n in chosen]
+    if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
         for r in rows:
             print(r["ID"], file=ctx.out)
         return 0
     if args.format:
         from strata.cli.output import write_format
 
-        write_format(ctx, args.format, rows, _HEADERS)
+        write_format(ctx, args.format, rows, {**_HEADERS, "Label": _sub_header}, "*network.networkContext")
         return 0
     keys = ["ID", "Name", "Driver", "Scope"]
     ctx.out.write(render_table([_HEADERS[k] for k in keys], [[r[k] for k in keys] for r in rows]))
@@ -89,17 +99,18 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.network.manage import inspect_network
 
     nets, store = _stores(ctx)
-    docs, failed = [], False
+    docs, errors = [], []
     with store:
         containers = [reconcile(store, c) for c in store.all()]
         for ref in args.networks:
             try:
                 docs.append(inspect_network(nets.get(ref), containers))
             except StrataError as e:
-                failed = True
-                print(f"Error: {e}", file=ctx.err)
+                errors.append(f"Error: {e}")
     write_inspected(ctx, docs, args.format)
-    return 1 if failed else 0
+    ctx.out.flush()  # Docker's CLI: what was found first, then the errors
+    ctx.err.write("".join(f"{e}\n" for e in errors))
+    return 1 if errors else 0
 
 
 def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
@@ -133,6 +144,9 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
+    from strata.compat.filters import parse_filters
+
+    parse_filters(args.filter, frozenset({"until", "label", "label!"}))  # the daemon's: Invalid filter 'x'
     _, store = _stores(ctx)
     with store:
         for c in store.all():
@@ -143,13 +157,23 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _network_for(nets: Any, ref: str) -> Any:
+    """The network ``connect``/``disconnect`` name, missing in the daemon's words for them."""
+    from strata.errors import NotFound
+
+    try:
+        return nets.get(ref)
+    except NotFound:
+        raise StrataError(f"network {ref} not found") from None
+
+
 def _cmd_connect(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.lifecycle import reconcile
     from strata.container.network.connect import connect
 
     nets, store = _stores(ctx)
     with store:
-        net = nets.get(args.network)
+        net = _network_for(nets, args.network)
         c = reconcile(store, store.get(args.container))
         if args.ip and net.name in ("bridge", "host", "none"):
             raise StrataError("user specified IP address is supported on user defined networks only")
@@ -165,7 +189,7 @@ def _cmd_disconnect(args: argparse.Namespace, ctx: Context) -> int:
 
     nets, store = _stores(ctx)
     with store:
-        net = nets.get(args.network)
+        net = _network_for(nets, args.network)
         c = reconcile(store, store.get(args.container))
         running = c.running
         disconnect(store, c, net)

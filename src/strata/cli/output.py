@@ -96,6 +96,8 @@ def write_inspected(ctx: Context, docs: list[Any], fmt: str | None) -> None:
     if fmt:
         for doc in docs:
             print(render_template(fmt, doc), file=ctx.out)
+        if not docs:  # the CLI's TemplateInspector.Flush: an empty line when nothing was found
+            print(file=ctx.out)
     else:
         print(go_json_indent(docs), file=ctx.out)
 
@@ -133,10 +135,38 @@ def render_inspect(form: Any, doc: Any) -> str:
                    for k, v in doc.items()}
             if "Architecture" in doc and "Variant" not in doc:  # an image's: ImageInspect.Variant is omitempty
                 doc = OmitEmpty({**doc, "Variant": ""}, frozenset({"Variant"}))
+        structs = _container_structs(doc)
+        if structs is not doc:
+            try:  # Docker's CLI runs the typed struct first, then the raw JSON when that fails
+                return str(form.template.execute(with_nil_sizes(typed(structs)), missing_key_error=True)).rstrip("\n")
+            except TemplateError:
+                pass
         text: str = form.template.execute(with_nil_sizes(typed(doc)), missing_key_error=True)
         return text.rstrip("\n")
     except TemplateError as e:
         raise TemplateError(f"template parsing error: {e}") from None
+
+
+def _container_structs(doc: Any) -> Any:
+    """A container's ``State.Health`` (a nil pointer without a check: ``<nil>``, left out of its JSON)
+    and ``HostConfig.RestartPolicy`` (a struct: ``{on-failure 2}``) as Docker's typed ContainerJSON."""
+    from strata.gotemplate import Struct
+    from strata.gotemplate.gojson import OmitEmpty
+    from strata.gotemplate.values import Nil
+
+    state, host = doc.get("State"), doc.get("HostConfig")
+    if not (isinstance(state, dict) and isinstance(host, dict) and "GraphDriver" in doc):
+        return doc
+    health = state.get("Health")
+    if health is None:
+        state = OmitEmpty({**state, "Health": Nil("<nil>")}, frozenset({"Health"}))
+    elif isinstance(health, dict):
+        state = {**state, "Health": Struct("types.Health", health, marshal=health)}
+    policy = host.get("RestartPolicy")
+    if isinstance(policy, dict) and set(policy) == {"Name", "MaximumRetryCount"}:
+        fields = {"Name": policy["Name"], "MaximumRetryCount": policy["MaximumRetryCount"]}
+        host = {**host, "RestartPolicy": Struct("container.RestartPolicy", fields, marshal=policy)}
+    return {**doc, "State": state, "HostConfig": host}
 
 
 _NIL_SLICES = frozenset({"Env", "Cmd", "Entrypoint", "OnBuild", "Shell", "RepoTags", "RepoDigests", "Layers"})

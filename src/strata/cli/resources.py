@@ -66,7 +66,7 @@ def _cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
             rows = _rows(store, args)
             if not args.no_stream:
                 ctx.out.write(_CLEAR)
-            write_format(ctx, fmt, rows, STATS_HEADERS, struct_name="statsContext")
+            write_format(ctx, fmt, rows, STATS_HEADERS, struct_name="*container.statsContext")
             ctx.out.flush()
             if args.no_stream:
                 return 0
@@ -92,6 +92,9 @@ def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
                 raise StrataError(f'invalid argument "{value}" for "{flag}" flag: {e}\nSee \'strata update --help\'.',
                                   exit_code=125) from None
     if args.cpuset_cpus is not None:
+        from strata.container.resources import check_cpuset
+
+        check_cpuset(args.cpuset_cpus, exit_code=1)
         changes["CpusetCpus"] = args.cpuset_cpus
     return changes
 

@@ -95,6 +95,8 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
     from strata.cli.format import human_size
     from strata.ops import images as ops
 
+    if args.volumes and any(item.partition("=")[0].strip().lower() == "until" for item in args.filter):
+        raise StrataError('ERROR: The "until" filter is not supported with "--volumes"')  # the CLI's check
     if not args.force:
         ctx.out.write(_prune_warning(args))
         ctx.out.flush()

@@ -70,12 +70,23 @@ _HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Scope": "SCOPE", "Mountp
 _FILTERS = frozenset({"dangling", "name", "label", "driver"})
 
 
+def _dangling(filters: dict[str, list[str]]) -> None:
+    """The daemon's ``dangling`` filter: one of its values is ``true``/``1`` (unused volumes only) or
+    ``false``/``0`` (used ones), exactly; refused otherwise, all values named, before anything is listed."""
+    values = filters.get("dangling")
+    if values is None:
+        return
+    if any(w in ("true", "1") for w in values):
+        filters["dangling"] = ["true"]
+    elif any(w in ("false", "0") for w in values):
+        filters["dangling"] = ["false"]
+    else:
+        raise StrataError(f"Invalid filter 'dangling=[{' '.join(values)}]'")
+
+
 def _matches(v: Volume, filters: dict[str, list[str]], used: dict[str, list[str]]) -> bool:
-    for w in filters.get("dangling", []):
-        if w.lower() not in ("true", "1", "false", "0"):
-            raise StrataError(f"invalid filter 'dangling={w}'")
     checks: dict[str, Callable[[str], bool]] = {
-        "dangling": lambda w: (w.lower() in ("true", "1")) == (v.name not in used),
+        "dangling": lambda w: (w == "true") == (v.name not in used),
         "name": lambda w: w in v.name,
         "driver": lambda w: w == "local",
     }
@@ -95,8 +106,9 @@ def _label_match(labels: dict[str, str], wanted: str) -> bool:
 
 def _row(v: Volume, used: dict[str, list[str]]) -> dict[str, Any]:
     labels = ",".join(f"{k}={val}" for k, val in sorted((v.labels or {}).items()))
+    given = dict(v.labels or {})
     return {"Driver": "local", "Name": v.name, "Scope": "local", "Mountpoint": v.mountpoint, "Labels": labels,
-            "Links": "N/A", "Size": "N/A"}
+            "Links": "N/A", "Size": "N/A", "Label": lambda name: str(given.get(name, ""))}
 
 
 def _cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
@@ -104,18 +116,20 @@ def _cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
     from strata.compat.filters import parse_filters
 
     filters = parse_filters(args.filter, _FILTERS)
+    _dangling(filters)
     vols, store = _stores(ctx)
     with store:
         used = _users(store)
     rows = [_row(v, used) for v in vols.all() if _matches(v, filters, used)]
-    if args.quiet:
+    if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
         for r in rows:
             print(r["Name"], file=ctx.out)
         return 0
     if args.format:
         from strata.cli.output import write_format
 
-        write_format(ctx, args.format, rows, _HEADERS)
+        headers = {**_HEADERS, "Label": lambda name: name.split(".")[-1].replace("-", " ").replace("_", " ")}
+        write_format(ctx, args.format, rows, headers, "*formatter.volumeContext")
         return 0
     ctx.out.write(render_table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in rows]))
     return 0
@@ -126,15 +140,16 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
 
     vols, store = _stores(ctx)
     store.close()
-    docs, failed = [], False
+    docs, errors = [], []
     for name in args.volumes:
         try:
             docs.append(vols.get(name).doc())
         except StrataError as e:
-            failed = True
-            print(f"Error: {e}", file=ctx.err)
+            errors.append(f"Error: {e}")
     write_inspected(ctx, docs, args.format)
-    return 1 if failed else 0
+    ctx.out.flush()  # Docker's CLI: what was found first, then the errors
+    ctx.err.write("".join(f"{e}\n" for e in errors))
+    return 1 if errors else 0
 
 
 def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
@@ -186,8 +201,8 @@ def prune_volumes(vols: VolumeStore, store: ContainerStore, filters: dict[str, l
     with vols.locked():
         used = _users(store)
         for v in vols.all():
-            if v.name in used or not _prune_match(v, filters):
-                continue
+            if v.name in used or v.options or not _prune_match(v, filters):
+                continue  # Docker 20.10 keeps a volume created with -o (a bind's or tmpfs' options)
             size = vols.size(v.name)
             try:
                 vols.remove(v.name, [])

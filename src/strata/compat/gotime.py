@@ -51,11 +51,12 @@ def duration_seconds(text: str) -> float | None:
 
 
 def get_timestamp(value: str, now: float | None = None) -> float:
-    """Docker's ``GetTimestamp`` as epoch seconds: a Go duration back from ``now``, a Unix time
-    (``1700000000``, ``1700000000.5``) or an RFC 3339 date/time (local time when it has no zone)."""
-    seconds = duration_seconds(value)
+    """Docker's ``GetTimestamp`` as epoch seconds: a Go duration back from ``now`` (whole seconds, as
+    Go's ``Unix()``), a Unix time (``0``, ``1700000000``, ``1700000000.5``: ``0`` is never a duration)
+    or an RFC 3339 date/time (local time when it has no zone)."""
+    seconds = duration_seconds(value) if value != "0" else None
     if seconds is not None:
-        return (time.time() if now is None else now) - seconds
+        return float(int((time.time() if now is None else now) - seconds))
     import re
     from datetime import datetime  # here: a listing command reads times with _utc_seconds
 

@@ -20,9 +20,9 @@ from strata.container.changes import staged_upper, write_layer_tar
 from strata.container.lifecycle import FREEZE_MARKER, container_lock, reconcile, runtime_for
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.digest import Digest
-from strata.errors import ContainerNotFound, ImageNotFound, StrataError, os_error_text
+from strata.errors import ContainerNotFound, ImageNotFound, InvalidReference, StrataError, os_error_text
 from strata.image.config import apply_changes, new_image_config
-from strata.reference import Reference, parse_tag_target
+from strata.reference import Reference, parse_normalized_named
 
 if TYPE_CHECKING:
     from strata.engine import Engine
@@ -36,9 +36,13 @@ def created_by(c: Container) -> str:
 
 
 def _tag(repo_tag: str | None) -> Reference | None:
+    """The client library's ContainerCommit: ParseNormalizedNamed's own error (not ``tag``'s wrapping)."""
     if not repo_tag:
         return None
-    return parse_tag_target(repo_tag)
+    ref = parse_normalized_named(repo_tag)
+    if ref.digest is not None:
+        raise InvalidReference("refusing to create a tag with a digest reference")
+    return ref.tag_name_only()
 
 
 def commit(

@@ -30,6 +30,7 @@ from strata.container.copypaths import (
     prepare_copy,
     preserve_trailing,
     split_dir_entry,
+    validate_output_path,
 )
 from strata.container.copytar import (
     Members,
@@ -223,7 +224,7 @@ def copy_from_container(store: ContainerStore, c: Container, ref: str, src: str,
     """``cp CTR:SRC DST`` (``DST`` ``-``: the tar to ``out``)."""
     dst_abs = dst if dst == "-" else abs_local(dst)
     if dst != "-":
-        _validate_output(dst_abs)
+        validate_output_path(dst_abs)
     with container_root(store, c, ref) as (root, _):
         rebase_name = ""
         if follow_link:
@@ -257,13 +258,6 @@ def _rebase_target(path: str, resolved: str) -> tuple[str, str]:
     if path.endswith("/") and not resolved.endswith("/"):
         resolved += "/"
     return resolved, base(path) if base(path) != base(resolved) else ""
-
-
-def _validate_output(path: str) -> None:
-    """The CLI's ``ValidateOutputPath``."""
-    parent = os.path.dirname(clean(path))
-    if parent not in ("", ".") and not os.path.exists(parent):
-        raise StrataError(f'invalid output path: directory "{parent}" does not exist')
 
 
 def _destination_info(path: str) -> CopyInfo:

@@ -21,6 +21,7 @@ __all__ = [
     "preserve_trailing",
     "specifies_current_dir",
     "split_dir_entry",
+    "validate_output_path",
 ]
 
 
@@ -100,3 +101,19 @@ def prepare_copy(src: CopyInfo, dst: CopyInfo) -> tuple[str, tuple[str, str] | N
     if has_trailing_sep(dst.path) or specifies_current_dir(dst.path):
         raise StrataError("no such directory")
     return dst_dir, (src_base, dst_base)
+
+
+def validate_output_path(path: str) -> None:
+    """The Docker CLI's ``ValidateOutputPath`` (``cp``, ``save -o``, ``export -o``): the directory must
+    exist; an existing ``path`` must be a directory or a regular file."""
+    import stat
+
+    parent = os.path.dirname(clean(path))
+    if parent not in ("", ".") and not os.path.exists(parent):
+        raise StrataError(f'invalid output path: directory "{parent}" does not exist')
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):  # ValidateOutputPathFileMode: a pipe or a socket is fine
+        raise StrataError(f'invalid output path: "{path}" must be a directory or a regular file: got a device')

@@ -227,6 +227,7 @@ def _place(walker: DirWalker, parent: int, parts: tuple[str, ...], info: tarfile
         _make_file(parent, name, info, data, owner)
         return False
     if info.issym():
+        _check_symlink(shown, parts, info.linkname)
         os.symlink(info.linkname, name, dir_fd=parent)
     elif info.islnk():
         _make_link(walker, parent, name, info)
@@ -240,6 +241,18 @@ def _place(walker: DirWalker, parent: int, parts: tuple[str, ...], info: tarfile
         raise InvalidArchive(f"unhandled tar header type {info.type!r} for {info.name!r}")
     _meta_at(parent, name, info, owner)
     return False
+
+
+def _check_symlink(shown: str, parts: tuple[str, ...], linkname: str) -> None:
+    """Docker's untar refuses a symlink whose target, read from where it is made, leaves the
+    extraction directory (``invalid symlink``; an absolute target is read below that directory)."""
+    import posixpath
+
+    top = posixpath.normpath(shown)
+    path = posixpath.join(top, *parts)
+    target = posixpath.normpath(posixpath.dirname(path) + "/" + linkname)
+    if not target.startswith(top):  # Go's strings.HasPrefix, as Docker compares them
+        raise StrataError(f'invalid symlink "{path}" -> "{linkname}"')
 
 
 def _make_file(parent: int, name: str, info: tarfile.TarInfo, data: IO[bytes] | None, owner: Owner) -> None:

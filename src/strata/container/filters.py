@@ -3,7 +3,6 @@ different keys must all match (AND); unknown keys and bad values are refused wit
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from strata.container.records import Container
@@ -14,10 +13,8 @@ __all__ = ["PRUNE_KEYS", "PS_KEYS", "matcher", "parse_filters", "parse_timestamp
 PS_KEYS = frozenset({"id", "name", "label", "exited", "status", "ancestor", "before", "since", "volume",
                      "network", "publish", "expose", "health", "isolation", "is-task"})
 PRUNE_KEYS = frozenset({"until", "label", "label!"})
+HEALTH_VALUES = ("starting", "healthy", "unhealthy", "none")
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-
-_DURATION = r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)"  # compiled (and cached by re) when a filter needs it
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_filters(items: list[str], allowed: frozenset[str]) -> dict[str, list[str]]:
@@ -35,42 +32,12 @@ def parse_filters(items: list[str], allowed: frozenset[str]) -> dict[str, list[s
     return out
 
 
-def _go_duration(text: str) -> float | None:
-    import re  # here: ps without such a filter loads no re
-
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    pos = 0
-    total = 0.0
-    for m in re.finditer(_DURATION, body):
-        if m.start() != pos:
-            return None
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos != len(body) or not body:
-        return None
-    return sign * total
-
-
 def parse_timestamp(value: str, now: float | None = None) -> float:
-    """Docker's GetTimestamp: a Go duration back from now, a Unix time, or an RFC 3339 date/time."""
-    current = time.time() if now is None else now
-    duration = _go_duration(value)
-    if duration is not None:
-        return current - duration
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    from datetime import datetime  # here: ps without a time filter loads no datetime
+    """Docker's GetTimestamp (``strata.compat.gotime``): a Go duration back from now, a Unix time, or
+    an RFC 3339 date/time."""
+    from strata.compat.gotime import get_timestamp
 
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise StrataError(f'failed to parse value as time or duration: "{value}"') from None
-    if stamp.tzinfo is None:
-        stamp = stamp.astimezone()
-    return stamp.timestamp()
+    return get_timestamp(value, now)
 
 
 def _search(pattern: str, text: str) -> bool:
@@ -88,6 +55,49 @@ def _label_match(c: Container, wanted: str) -> bool:
     return key in labels and (not sep or labels[key] == value)
 
 
+def _port_filter(key: str, values: list[str]) -> set[str]:
+    """The ``publish``/``expose`` values as ``port/proto`` keys (ranges expanded), as the daemon
+    folds them (go-connections' SplitProtoPort and ParsePortRange, with their errors)."""
+    from strata.compat.nat import go_port_range
+
+    wanted: set[str] = set()
+    for value in values:
+        if ":" in value:
+            raise StrataError(f"filter for '{key}' should not contain ':': {value}")
+        parts = value.split("/")
+        port, proto = ("", "") if not value or not parts[0] else (parts[0], (parts[1:] or ["tcp"])[0] or "tcp")
+        try:
+            first, last = go_port_range(port)
+        except ValueError as err:
+            raise StrataError(f"error while looking up for {key} {value}: {err}") from None
+        wanted.update(f"{p}/{proto}" for p in range(first, last + 1))
+    return wanted
+
+
+def _mounts_any(c: Container, wanted: list[str]) -> bool:
+    """Docker's ``volume`` filter: a mount's destination, or its volume name (a bind's source)."""
+    for m in c.mounts:
+        if m.get("Destination") in wanted or (m.get("Name") or m.get("Source")) in wanted:
+            return True
+    return False
+
+
+def _health(c: Container) -> str:
+    return str(c.health.get("Status") or "none") if c.health else "none"
+
+
+def _live_ports(c: Container, public: bool) -> set[str]:
+    """A running container's ports as the daemon's list sees them (from its live endpoint, as ``ps``'s
+    PORTS column): the host ports published (``public``) or every container port, ``port/proto``."""
+    if not c.running or not any(ep.get("IPAddress") for ep in c.networks.values()):
+        return set()
+    maps = [(int(p["host_port"]), int(p["container_port"]), str(p.get("protocol") or "tcp")) for p in c.ports]
+    if public:
+        return {f"{host}/{proto}" for host, _, proto in maps}
+    exposed = set(c.config.get("ExposedPorts") or {})
+    return exposed | {f"{port}/{proto}" for _, port, proto in maps}
+
+
 def matcher(
     filters: dict[str, list[str]],
     resolve: Callable[[str], Container],
@@ -97,12 +107,20 @@ def matcher(
     for status in filters.get("status", []):
         if status not in STATES:
             raise StrataError(f"Invalid filter 'status={status}'")
-    for code in filters.get("exited", []):
-        if not code.lstrip("-").isdigit():
-            raise StrataError(f"Invalid filter 'exited={code}'")
+    for code in filters.get("exited", []):  # the daemon's strconv.Atoi, its words
+        digits = code[1:] if code[:1] in "+-" else code
+        if not digits or not all("0" <= ch <= "9" for ch in digits):
+            raise StrataError(f'strconv.Atoi: parsing "{code}": invalid syntax')
+        if not -(2**63) <= int(code) < 2**63:
+            raise StrataError(f'strconv.Atoi: parsing "{code}": value out of range')
     before = min((resolve(v).created for v in filters.get("before", [])), default=None)
     since = max((resolve(v).created for v in filters.get("since", [])), default=None)
     until = min((parse_timestamp(v) for v in filters.get("until", [])), default=None)
+    for value in filters.get("health", []):
+        if value not in HEALTH_VALUES:
+            raise StrataError(f"Unrecognised filter value for health: {value}")
+    publish = _port_filter("publish", filters.get("publish", []))
+    expose = _port_filter("expose", filters.get("expose", []))
 
     def ok(c: Container) -> bool:
         checks: list[tuple[str, Callable[[str], bool]]] = [
@@ -119,8 +137,14 @@ def matcher(
                 return False
         if any(_label_match(c, v) for v in filters.get("label!", [])):
             return False
-        if any(k in filters for k in ("volume", "publish", "expose", "health")):
-            return False  # no volumes, ports or health checks: nothing matches
+        if "volume" in filters and not _mounts_any(c, filters["volume"]):
+            return False
+        if "health" in filters and _health(c) not in filters["health"]:
+            return False
+        if publish and not publish & _live_ports(c, public=True):
+            return False
+        if expose and not expose & _live_ports(c, public=False):
+            return False
         if before is not None and c.created >= before:
             return False
         if since is not None and c.created <= since:

@@ -52,7 +52,14 @@ from strata.container.runtime import Runtime, config_value, find_runtime
 from strata.container.seccomp import normalize_security_opts, security_settings
 from strata.container.spec import DEFAULT_CAPS, build_spec, container_config, resolve_user
 from strata.container.tty import get_winsize
-from strata.container.volumes import MountSpec, VolumeStore, fill_from_image, mount_points, oci_mounts
+from strata.container.volumes import (
+    MountSpec,
+    VolumeStore,
+    fill_from_image,
+    mount_points,
+    oci_mounts,
+    rootfs_propagation,
+)
 from strata.errors import Conflict, StrataError
 from strata.rootless.cgroups import strip_limits
 from strata.rootless.keepid import KEEP_ID, apply_keep_id, keep_id_mapping, userns_mode
@@ -412,6 +419,9 @@ def _check_name(name: str) -> None:
 def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None) -> tuple[Container, Pending]:
     """Mount the rootfs, start setting the network up, write the bundle; the record as it then is and
     the network setup to wait for before the container starts."""
+    from strata.container.volumes import check_propagation
+
+    check_propagation(c.mounts)
     rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
     rootfs.mount()
     user = resolve_user(rootfs.path, str(c.config.get("User") or ""))
@@ -456,6 +466,9 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         console_size=get_winsize(console_fd) if console_fd is not None else None,
         netns_path=netns,
     )
+    propagation = rootfs_propagation(c.mounts)
+    if propagation:
+        spec["linux"]["rootfsPropagation"] = propagation
     apply_resources(spec, hc)
     apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take

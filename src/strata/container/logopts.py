@@ -103,7 +103,7 @@ def parse_log_time(value: str, what: str, now: float | None = None) -> float:
     now = time.time() if now is None else now
     if value != "0":
         try:
-            return now - parse_duration(value) / 1e9
+            return float(int(now - parse_duration(value) / 1e9))  # Go's Unix(): whole seconds
         except ValueError:
             pass
     m = _TIME.fullmatch(value)

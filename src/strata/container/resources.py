@@ -21,6 +21,7 @@ __all__ = [
     "apply_resources",
     "blkio_weight_supported",
     "capabilities",
+    "check_cpuset",
     "merge_update",
     "oom_kill_disable_supported",
     "parse_cpus",
@@ -81,20 +82,31 @@ def parse_uint16(text: str) -> int:
     return int(text)
 
 
+def _parse_decimal_int64(text: str) -> int:
+    """Go's ``strconv.ParseInt(text, 10, 64)`` (base 10: ``parse_int64`` is base 0), its error text in
+    the ValueError."""
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits or not all("0" <= ch <= "9" for ch in digits):
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    if not -(2**63) <= int(text) < 2**63:
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": value out of range')
+    return int(text)
+
+
 def parse_ulimit(text: str) -> dict[str, Any]:
-    """``NAME=SOFT[:HARD]`` as a Docker ``Ulimit``."""
+    """``NAME=SOFT[:HARD]`` as a Docker ``Ulimit`` (go-units' ParseUlimit, its errors)."""
     name, eq, values = text.partition("=")
     if not eq:
         raise ValueError(f"invalid ulimit argument: {text}")
     if name not in _ULIMITS:
         raise ValueError(f"invalid ulimit type: {name}")
-    soft_text, colon, hard_text = values.partition(":")
-    try:
-        soft = int(soft_text)
-        hard = int(hard_text) if colon else soft
-    except ValueError:
-        raise ValueError(f"invalid ulimit argument: {text}") from None
-    if soft > hard:
+    limits = values.split(":")
+    if len(limits) > 2:
+        raise ValueError(f"too many limit value arguments - {values}, can only have up to two, `soft[:hard]`")
+    hard = _parse_decimal_int64(limits[1]) if len(limits) == 2 else None  # Go parses the hard limit first
+    soft = _parse_decimal_int64(limits[0])
+    hard = soft if hard is None else hard
+    if hard != -1 and soft > hard:
         raise ValueError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
     return {"Name": name, "Hard": hard, "Soft": soft}
 
@@ -182,6 +194,48 @@ def _blkio_weight(weight: int, warnings: list[str]) -> int:
     return weight
 
 
+def _uint_list(text: str, maximum: int | None = None) -> set[int]:
+    """Docker's ``parsers.ParseUintList``(``Maximum``): ``0-3,5`` as a set; ValueError with its words."""
+    out: set[int] = set()
+    if not text:
+        return out
+    for part in text.split(","):
+        low, dash, high = part.partition("-")
+        try:
+            first, last = int(low), int(high) if dash else int(low)
+        except ValueError:
+            raise ValueError(f"invalid format: {text}") from None
+        if last < first or (low + high).strip() != low + high or "_" in part:
+            raise ValueError(f"invalid format: {text}")
+        if maximum is not None and last > maximum:
+            raise ValueError(f"value of out range, maximum is {maximum}")
+        out.update(range(first, last + 1))
+    return out
+
+
+def check_cpuset(cpuset: str, exit_code: int = 125) -> None:
+    """The daemon's check of ``--cpuset-cpus`` against the CPUs its cgroup has (cgroup v1's cpuset root
+    or v2's effective set); nothing to check where neither can be read (rootless, no cpuset)."""
+    if not cpuset:
+        return
+    for path in ("/sys/fs/cgroup/cpuset/cpuset.cpus", "/sys/fs/cgroup/cpuset.cpus.effective"):
+        try:
+            available_text = Path(path).read_text().strip()
+            break
+        except OSError:
+            continue
+    else:
+        return
+    available = _uint_list(available_text)
+    try:
+        wanted = _uint_list(cpuset, max([8192, *available]))
+    except ValueError as e:
+        raise StrataError(f"Invalid value {cpuset} for cpuset cpus: {e}", exit_code=exit_code) from None
+    if not wanted <= available:
+        raise StrataError(f"Requested CPUs are not available - requested {cpuset}, available: {available_text}",
+                          exit_code=exit_code)
+
+
 def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str | None, cpu_shares: int,
                          cpuset_cpus: str, pids_limit: int | None, ulimits: list[str], *, blkio_weight: int = 0,
                          oom_kill_disable: bool = False) -> dict[str, Any]:
@@ -192,6 +246,7 @@ def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str 
     _check_memory(mem, swap)
     nano = parse_cpus(cpus) if cpus else 0
     _check_cpus(nano)
+    check_cpuset(cpuset_cpus)
     warnings: list[str] = []
     weight = _blkio_weight(blkio_weight, warnings)
     if oom_kill_disable and not oom_kill_disable_supported():

@@ -8,6 +8,7 @@ Also merges the image config with ``run`` options into Docker's container ``Conf
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,6 +288,18 @@ def resolve_user(rootfs: Path, user: str) -> RuntimeUser:
     return RuntimeUser(uid, gid, extra, home)
 
 
+def _sorted_mounts(hosts_files: dict[str, Path], binds: list[Bind], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The network files and the user's mounts in Docker's order (sortMounts: fewer path components
+    first, so a volume on ``/etc`` is under ``/etc/hosts``, never over it); a network file the user
+    mounts a file of their own on is left out (Docker's HasMountFor)."""
+    user = [{"destination": b.destination, "type": "bind", "source": b.source,
+             "options": ["rbind", "rprivate"] + (["ro"] if b.readonly else [])} for b in binds] + list(extra)
+    taken = {posixpath.normpath(m["destination"]) for m in user}
+    network = [{"destination": dest, "type": "bind", "source": str(src), "options": ["rbind", "rprivate"]}
+               for dest, src in hosts_files.items() if dest not in taken]
+    return sorted(network + user, key=lambda m: len(posixpath.normpath(m["destination"]).split("/")))
+
+
 def build_spec(
     *,
     config: dict[str, Any],
@@ -322,13 +335,7 @@ def build_spec(
     }
     if tty and console_size:
         process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
-    mounts = _default_mounts()
-    for dest, src in hosts_files.items():
-        mounts.append({"destination": dest, "type": "bind", "source": str(src), "options": ["rbind", "rprivate"]})
-    for b in binds:
-        opts = ["rbind", "rprivate"] + (["ro"] if b.readonly else [])
-        mounts.append({"destination": b.destination, "type": "bind", "source": b.source, "options": opts})
-    mounts.extend(extra_mounts or [])
+    mounts = _default_mounts() + _sorted_mounts(hosts_files, binds, extra_mounts or [])
     namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if network != "host":
         namespaces.append({"type": "network", **({"path": netns_path} if netns_path else {})})

@@ -32,6 +32,7 @@ __all__ = [
     "Volume",
     "VolumeNotFound",
     "VolumeStore",
+    "check_propagation",
     "fill_from_image",
     "log_mounts",
     "mount_points",
@@ -40,6 +41,7 @@ __all__ = [
     "parse_tmpfs_flag",
     "parse_volume_flag",
     "parse_volumes_from",
+    "rootfs_propagation",
     "validate_volume_name",
     "volume_usage",
 ]
@@ -57,6 +59,9 @@ class VolumeNotFound(NotFound):
 
 def validate_volume_name(name: str) -> None:
     """The local driver's rule, in Docker's words (``create X: ...``)."""
+    if len(name) == 1:
+        raise StrataError(f"create {name}: volume name is too short, names should be at least two alphanumeric "
+                          "characters")
     if not _NAME.fullmatch(name):
         raise StrataError(
             f'create {name}: "{name}" includes invalid characters for a local volume name, only '
@@ -361,11 +366,29 @@ def parse_mount_flag(raw: str) -> MountSpec:
 
 
 def _tmpfs_options(fields: dict[str, str]) -> list[str]:
+    """``tmpfs-size`` (go-units' RAMInBytes) and ``tmpfs-mode`` (octal) as the CLI parses them, written as
+    the daemon's ConvertTmpfsOptions writes them (``mode=1777``, ``size=`` in the largest even unit)."""
+    from strata.container.resources import parse_ram
+
     out = []
-    if "tmpfs-size" in fields:
-        out.append(f"size={fields['tmpfs-size']}")
-    if "tmpfs-mode" in fields:
-        out.append(f"mode={int(fields['tmpfs-mode'], 8):o}")
+    try:
+        if "tmpfs-mode" in fields:
+            text = fields["tmpfs-mode"]  # strconv.ParseUint(text, 8, 32): octal digits only
+            if not text or not all(ch in "01234567" for ch in text) or int(text, 8) >= 1 << 32:
+                raise ValueError
+            mode = int(text, 8)
+            if mode:
+                out.append(f"mode={mode:o}")
+    except ValueError:
+        raise StrataError(f"invalid value for tmpfs-mode: {fields['tmpfs-mode']}", exit_code=125) from None
+    try:
+        size = parse_ram(fields["tmpfs-size"]) if "tmpfs-size" in fields else 0
+    except ValueError:
+        raise StrataError(f"invalid value for tmpfs-size: {fields['tmpfs-size']}", exit_code=125) from None
+    if size:
+        divisor, suffix = next(((d, x) for d, x in ((1 << 30, "g"), (1 << 20, "m"), (1 << 10, "k")) if size % d == 0),
+                               (1, ""))
+        out.append(f"size={size // divisor}{suffix}")
     return out
 
 
@@ -433,6 +456,50 @@ def log_mounts(root: Path, cid: str, points: list[dict[str, Any]], action: str) 
             extra.update(destination=str(p.get("Destination") or ""), propagation=str(p.get("Propagation") or ""))
             extra["read/write"] = "true" if p.get("RW", True) else "false"
         record_volume(root, action, str(p["Name"]), extra)
+
+
+def _mount_of(path: str, mountinfo: str) -> tuple[str, set[str]]:
+    """The mount point holding ``path`` (the longest one that is a parent of it) and its optional
+    fields' tags (``shared``, ``master``) as ``/proc/self/mountinfo`` lists them."""
+    best, tags = "/", set()
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) < 7 or "-" not in fields:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = point == "/" or path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best = point
+            tags = {f.partition(":")[0] for f in fields[6:fields.index("-")]}
+    return best, tags
+
+
+def check_propagation(points: list[dict[str, Any]], mountinfo: str | None = None) -> None:
+    """Docker's start-time check of a bind's ``shared``/``slave`` propagation: the host mount its source
+    is on must be shared (or, for slave, shared or a slave itself), else the bind would not propagate."""
+    for p in points:
+        prop = str(p.get("Propagation") or "")
+        if p.get("Type") != "bind" or prop not in ("shared", "rshared", "slave", "rslave"):
+            continue
+        if mountinfo is None:
+            with open("/proc/self/mountinfo") as f:
+                mountinfo = f.read()
+        source = str(p["Source"])
+        point, tags = _mount_of(os.path.realpath(source), mountinfo)
+        if prop.endswith("shared") and "shared" not in tags:
+            raise StrataError(f"path {source} is mounted on {point} but it is not a shared mount", exit_code=125)
+        if prop.endswith("slave") and not tags & {"shared", "master"}:
+            raise StrataError(f"path {source} is mounted on {point} but it is not a shared or slave mount",
+                              exit_code=125)
+
+
+def rootfs_propagation(points: list[dict[str, Any]]) -> str | None:
+    """The runtime's ``rootfsPropagation`` Docker sets for the binds' propagation: ``shared`` when one is
+    shared (its mounts reach the host), ``rslave`` when one is a slave; None leaves the runtime's."""
+    props = {str(p.get("Propagation") or "") for p in points if p.get("Type") == "bind"}
+    if props & {"shared", "rshared"}:
+        return "shared"
+    return "rslave" if props & {"slave", "rslave"} else None
 
 
 def oci_mounts(points: list[dict[str, Any]]) -> list[dict[str, Any]]:

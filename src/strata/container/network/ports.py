@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from strata.compat.nat import parse_port_range
+from strata.compat.nat import go_port_range, parse_port_range
 from strata.errors import StrataError
 
 __all__ = [
@@ -186,10 +186,11 @@ def port_lines(mappings: list[Mapping], wanted: str | None, name: str) -> list[s
     port, _, proto = wanted.partition("/")
     proto = proto or "tcp"
     try:
-        number = int(port)
-    except ValueError:
-        raise StrataError(f"Invalid port: {wanted}") from None
-    found = [f"{m.shown_ip}:{m.host_port}" for m in mappings if (m.container_port, m.protocol) == (number, proto)]
+        first, last = go_port_range(port)  # the CLI's nat.NewPort: its errors as they are
+    except ValueError as e:
+        raise StrataError(str(e)) from None
+    found = [f"{m.shown_ip}:{m.host_port}" for m in mappings
+             if first == last and (m.container_port, m.protocol) == (first, proto)]
     if not found:
-        raise StrataError(f"No public port '{number}/{proto}' published for {name}")
+        raise StrataError(f"No public port '{port}/{proto}' published for {name}")
     return found
