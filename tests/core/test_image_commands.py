@@ -227,7 +227,6 @@ def test_hostile_archives_change_nothing(strata: Strata, rootfs_tar: Path, tmp_p
         "escape": (archive(layer_tar(escape, b"evil")), "escapes"),
         "absolute": (archive(layer_tar(absolute, b"evil")), "escapes"),
         "device": (archive(layer_tar(dev)), "device"),
-        "symlink": (archive(layer_tar(sym)), "symlink"),
         "hardlink": (archive(layer_tar(hard)), "hardlink"),
         "diff_id": (archive(good, diff_id="sha256:" + "0" * 64), "diff ID"),
         "missing": (archive(good, layer_name="nope/layer.tar"), "not in the archive"),
@@ -250,6 +249,15 @@ def test_hostile_archives_change_nothing(strata: Strata, rootfs_tar: Path, tmp_p
         assert r.stderr.startswith("Error: ") and words in r.stderr, (name, r.stderr)
         assert store_state(root) == before, name
     assert not list((root / "tmp").iterdir())
+    # a symlink climbing above the layer's root is data, as in Docker's (chroot) load: kept as it is, and
+    # never followed on the host (a later member below it is refused by the unpack, not written through)
+    r = strata("load", "-i", str(archive(layer_tar(sym))), check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "Loaded image: bad:1\n", "")
+    strata("save", "-o", str(tmp_path / "bad-saved.tar"), "bad:1")
+    with tarfile.open(tmp_path / "bad-saved.tar") as saved:
+        layer = json.loads(saved.extractfile("manifest.json").read())[0]["Layers"][-1]  # type: ignore[union-attr]
+        with tarfile.open(fileobj=saved.extractfile(layer)) as tar:
+            assert [(m.name, m.linkname) for m in tar] == [("a/link", "../../../etc")]
 
 
 def test_import_from_url(strata: Strata, rootfs_tar: Path) -> None:
