@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from strata.compat.filters import parse_filters
-from strata.compat.gotime import DurationError, duration_seconds, get_timestamp, parse_duration
+from strata.compat.gotime import (
+    DurationError,
+    duration_seconds,
+    format_duration,
+    get_timestamp,
+    parse_duration,
+)
 from strata.compat.neterrors import dial_prefix, go_net_error
 from strata.compat.units import human_duration, human_size
 from strata.errors import StrataError, UsageError
@@ -36,12 +42,56 @@ def test_parse_duration_is_gos(text: str, ns: int) -> None:
     assert parse_duration(text) == ns
 
 
-@pytest.mark.parametrize("text", ["", "1", "1d", "h", "1h-1m", "+", ".s", "1 h", "9223372036854775808ns"])
-def test_parse_duration_refuses_what_go_refuses(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [  # the CLI of Docker 20.10 says these (docker create --health-interval TEXT)
+        ("", 'invalid duration ""'),
+        ("+", 'invalid duration "+"'),
+        ("h", 'invalid duration "h"'),
+        (".s", 'invalid duration ".s"'),
+        ("9223372036854775808ns", 'invalid duration "9223372036854775808ns"'),
+        ("1", 'missing unit in duration "1"'),
+        ("1h1", 'missing unit in duration "1h1"'),
+        ("1d", 'unknown unit "d" in duration "1d"'),
+        ("1h-1m", 'unknown unit "h-" in duration "1h-1m"'),
+        ("1 h", 'unknown unit " h" in duration "1 h"'),
+        ('1"', 'unknown unit "\\"" in duration "1\\""'),
+        ("1ü", 'unknown unit "\\xc3\\xbc" in duration "1\\xc3\\xbc"'),
+    ],
+)
+def test_parse_duration_refuses_in_gos_words(text: str, why: str) -> None:
     with pytest.raises(DurationError) as e:
         parse_duration(text)
-    assert str(e.value) == f'time: invalid duration "{text}"'
+    assert str(e.value) == f"time: {why}"
+    assert isinstance(e.value, ValueError)  # the --health-* and --since callers catch ValueError
     assert duration_seconds(text) is None
+
+
+def test_parse_duration_takes_gos_extremes() -> None:
+    assert parse_duration("-9223372036854775808ns") == -(2**63)
+    assert parse_duration("+1.5h") == 5400 * 10**9
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (0, "0s"),
+        (1, "1ns"),
+        (1500, "1.5µs"),
+        (1_500_000, "1.5ms"),
+        (999_999_999, "999.999999ms"),
+        (10**9, "1s"),
+        (30 * 10**9, "30s"),
+        (90 * 10**9, "1m30s"),
+        (90_500_000_000, "1m30.5s"),
+        (3600 * 10**9, "1h0m0s"),
+        (3723 * 10**9 + 5, "1h2m3.000000005s"),
+        (-90 * 10**9, "-1m30s"),
+        (-(2**63), "-2562047h47m16.854775808s"),
+    ],
+)
+def test_format_duration_is_gos_duration_string(ns: int, text: str) -> None:
+    assert format_duration(ns) == text
 
 
 def test_get_timestamp_forms() -> None:
