@@ -154,3 +154,22 @@ def test_a_real_refused_connection_reads_as_go() -> None:
     with pytest.raises(OSError) as e:
         socket.create_connection(("127.0.0.1", port), timeout=5)
     assert go_net_error(e.value, url) == f"dial tcp 127.0.0.1:{port}: connect: connection refused"
+
+
+def test_former_copies_answer_through_compat() -> None:
+    """build.sendsize and server.ui.text print what compat.units says (HumanSize, HumanDuration)."""
+    from strata.build.sendsize import sending_line
+    from strata.compat.gotime import parse_time
+    from strata.server.ui.text import ago, history_rows
+
+    assert sending_line(7168) == "Sending build context to Docker daemon  7.168kB\r\r"  # HumanSize: 4 digits
+    assert sending_line(1_234_567) == f"Sending build context to Docker daemon  {human_size(1_234_567, 4)}\r\r"
+    created = "2026-01-02T03:04:05.123456789Z"  # nanoseconds, as Go writes them
+    assert parse_time(created) == pytest.approx(1767323045.123456789)
+    # go-units rounds hours with Duration.Round (halves away from zero): 2.5h is "3 hours"
+    assert ago("2026-01-02T03:04:05Z", now=1767323045 + 9000) == "3 hours ago"
+    assert ago(created, now=1767323045 + 59.5) == "59 seconds ago"
+    assert [ago(""), ago("yesterday"), ago(None)] == ["N/A", "N/A", "N/A"]
+    config = {"history": [{"created": "2026-01-02T03:04:05Z", "created_by": "/bin/sh -c #(nop) ADD x /"}]}
+    row = history_rows(config, "sha256:" + "a" * 64, [1_980_000])[0]
+    assert row[3] == "1.98MB"  # HumanSizeWithPrecision 3
