@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from strata.compat.filters import parse_filters
-from strata.compat.gotime import DurationError, duration_seconds, get_timestamp, parse_duration
+from strata.compat.gotime import (
+    DurationError,
+    duration_seconds,
+    format_duration,
+    get_timestamp,
+    parse_duration,
+)
 from strata.compat.neterrors import dial_prefix, go_net_error
 from strata.compat.units import human_duration, human_size
 from strata.errors import StrataError, UsageError
@@ -36,12 +42,56 @@ def test_parse_duration_is_gos(text: str, ns: int) -> None:
     assert parse_duration(text) == ns
 
 
-@pytest.mark.parametrize("text", ["", "1", "1d", "h", "1h-1m", "+", ".s", "1 h", "9223372036854775808ns"])
-def test_parse_duration_refuses_what_go_refuses(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [  # the CLI of Docker 20.10 says these (docker create --health-interval TEXT)
+        ("", 'invalid duration ""'),
+        ("+", 'invalid duration "+"'),
+        ("h", 'invalid duration "h"'),
+        (".s", 'invalid duration ".s"'),
+        ("9223372036854775808ns", 'invalid duration "9223372036854775808ns"'),
+        ("1", 'missing unit in duration "1"'),
+        ("1h1", 'missing unit in duration "1h1"'),
+        ("1d", 'unknown unit "d" in duration "1d"'),
+        ("1h-1m", 'unknown unit "h-" in duration "1h-1m"'),
+        ("1 h", 'unknown unit " h" in duration "1 h"'),
+        ('1"', 'unknown unit "\\"" in duration "1\\""'),
+        ("1ü", 'unknown unit "\\xc3\\xbc" in duration "1\\xc3\\xbc"'),
+    ],
+)
+def test_parse_duration_refuses_in_gos_words(text: str, why: str) -> None:
     with pytest.raises(DurationError) as e:
         parse_duration(text)
-    assert str(e.value) == f'time: invalid duration "{text}"'
+    assert str(e.value) == f"time: {why}"
+    assert isinstance(e.value, ValueError)  # the --health-* and --since callers catch ValueError
     assert duration_seconds(text) is None
+
+
+def test_parse_duration_takes_gos_extremes() -> None:
+    assert parse_duration("-9223372036854775808ns") == -(2**63)
+    assert parse_duration("+1.5h") == 5400 * 10**9
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (0, "0s"),
+        (1, "1ns"),
+        (1500, "1.5µs"),
+        (1_500_000, "1.5ms"),
+        (999_999_999, "999.999999ms"),
+        (10**9, "1s"),
+        (30 * 10**9, "30s"),
+        (90 * 10**9, "1m30s"),
+        (90_500_000_000, "1m30.5s"),
+        (3600 * 10**9, "1h0m0s"),
+        (3723 * 10**9 + 5, "1h2m3.000000005s"),
+        (-90 * 10**9, "-1m30s"),
+        (-(2**63), "-2562047h47m16.854775808s"),
+    ],
+)
+def test_format_duration_is_gos_duration_string(ns: int, text: str) -> None:
+    assert format_duration(ns) == text
 
 
 def test_get_timestamp_forms() -> None:
@@ -104,3 +154,22 @@ def test_a_real_refused_connection_reads_as_go() -> None:
     with pytest.raises(OSError) as e:
         socket.create_connection(("127.0.0.1", port), timeout=5)
     assert go_net_error(e.value, url) == f"dial tcp 127.0.0.1:{port}: connect: connection refused"
+
+
+def test_former_copies_answer_through_compat() -> None:
+    """build.sendsize and server.ui.text print what compat.units says (HumanSize, HumanDuration)."""
+    from strata.build.sendsize import sending_line
+    from strata.compat.gotime import parse_time
+    from strata.server.ui.text import ago, history_rows
+
+    assert sending_line(7168) == "Sending build context to Docker daemon  7.168kB\r\r"  # HumanSize: 4 digits
+    assert sending_line(1_234_567) == f"Sending build context to Docker daemon  {human_size(1_234_567, 4)}\r\r"
+    created = "2026-01-02T03:04:05.123456789Z"  # nanoseconds, as Go writes them
+    assert parse_time(created) == pytest.approx(1767323045.123456789)
+    # go-units rounds hours with Duration.Round (halves away from zero): 2.5h is "3 hours"
+    assert ago("2026-01-02T03:04:05Z", now=1767323045 + 9000) == "3 hours ago"
+    assert ago(created, now=1767323045 + 59.5) == "59 seconds ago"
+    assert [ago(""), ago("yesterday"), ago(None)] == ["N/A", "N/A", "N/A"]
+    config = {"history": [{"created": "2026-01-02T03:04:05Z", "created_by": "/bin/sh -c #(nop) ADD x /"}]}
+    row = history_rows(config, "sha256:" + "a" * 64, [1_980_000])[0]
+    assert row[3] == "1.98MB"  # HumanSizeWithPrecision 3

@@ -9,25 +9,17 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["header_size", "human_size", "sending_line", "tar_size"]
+from strata.compat.units import human_size
+
+__all__ = ["header_size", "sending_line", "tar_size"]
 
 _BLOCK = 512
 _NAMED = len("\n.dockerfile.") + 20 + len("\n")  # what naming the added Dockerfile adds to .dockerignore
-_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-
-
-def human_size(size: float) -> str:
-    """go-units' HumanSize: decimal units, 4 significant digits."""
-    i = 0
-    while size >= 1000 and i < len(_UNITS) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.4g}{_UNITS[i]}"
 
 
 def sending_line(size: int) -> str:
     """The line as Docker's CLI leaves it (its progress display ends with two carriage returns)."""
-    return f"Sending build context to Docker daemon  {human_size(size)}\r\r"
+    return f"Sending build context to Docker daemon  {human_size(size, 4)}\r\r"  # go-units HumanSize
 
 
 def _pad(n: int) -> int:

@@ -1,4 +1,4 @@
-"""Go's ``time.ParseDuration``, Docker's ``GetTimestamp`` (``--filter until=``, ``--since``) and RFC 3339
+"""Go's ``time.ParseDuration`` and ``Duration.String``, Docker's ``GetTimestamp`` (``--filter until=``, ``--since``) and RFC 3339
 times as Go writes them (``parse_time``)."""
 
 from __future__ import annotations
@@ -7,32 +7,73 @@ import time
 
 from strata.errors import StrataError
 
-__all__ = ["DurationError", "duration_seconds", "get_timestamp", "parse_duration", "parse_time"]
+__all__ = [
+    "DurationError", "duration_seconds", "format_duration", "get_timestamp", "go_quote", "parse_duration", "parse_time",
+]
 
 _NS: dict[str, int] = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-# patterns, compiled (and cached by re) on first use: listing commands load this module but parse no duration
-_DURATION = r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)"
-_PART = r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
 _MAX_NS = 2**63 - 1
 _UNIX = r"\d+(\.\d+)?"
 
 
-class DurationError(StrataError):
-    """Go's ``time: invalid duration "TEXT"``."""
+class DurationError(StrataError, ValueError):
+    """Go's ``time: invalid duration "TEXT"`` (``missing unit``, ``unknown unit``): a ValueError too."""
+
+
+def go_quote(text: str) -> str:
+    """Go's ``time.quote``: double quotes, ``"`` and ``\\`` escaped, other bytes than printable ASCII
+    as ``\\xNN``."""
+    out: list[str] = []
+    for ch in text:
+        if ch >= "\x80" or ch < " ":
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogateescape"))
+        else:
+            out.append("\\" + ch if ch in '"\\' else ch)
+    return '"' + "".join(out) + '"'
 
 
 def parse_duration(text: str) -> int:
     """Go's ``time.ParseDuration``: a signed sequence of decimal numbers with units (``1h30m``,
-    ``-1.5h``, ``300ms``, ``2h45m0.5s``; a bare ``0``), in nanoseconds, truncated as Go does."""
-    import re  # here: the listing commands load this module and parse no duration
-
-    m = re.fullmatch(_DURATION, text)
-    if m is None:
-        raise DurationError(f'time: invalid duration "{text}"')
-    total = sum(_nanoseconds(num, _NS[unit]) for num, unit in re.findall(_PART, m.group(2)))
+    ``-1.5h``, ``300ms``, ``2h45m0.5s``; a bare ``0``), in nanoseconds, truncated as Go does; Go's
+    errors word for word (``time: missing unit in duration "5"``, ``unknown unit "x"``)."""
+    body = text[1:] if text[:1] in ("-", "+") else text
+    if body == "0":
+        return 0
+    if not body:
+        raise DurationError(f"time: invalid duration {go_quote(text)}")
+    total, i = 0, 0
+    while i < len(body):
+        number, i = _number(body, i, text)
+        start = i
+        while i < len(body) and not (body[i] == "." or "0" <= body[i] <= "9"):
+            i += 1
+        if i == start:
+            raise DurationError(f"time: missing unit in duration {go_quote(text)}")
+        unit = _NS.get(body[start:i])
+        if unit is None:
+            raise DurationError(f"time: unknown unit {go_quote(body[start:i])} in duration {go_quote(text)}")
+        total += _nanoseconds(number, unit)
+        if total > 2**63:
+            raise DurationError(f"time: invalid duration {go_quote(text)}")
+    if text[:1] == "-":
+        return -total
     if total > _MAX_NS:
-        raise DurationError(f'time: invalid duration "{text}"')
-    return -total if m.group(1) == "-" else total
+        raise DurationError(f"time: invalid duration {go_quote(text)}")
+    return total
+
+
+def _number(body: str, i: int, text: str) -> tuple[str, int]:
+    """The ``[0-9]*(\\.[0-9]*)?`` at ``body[i:]`` (some digit in it) and the index after it."""
+    start = i
+    while i < len(body) and "0" <= body[i] <= "9":
+        i += 1
+    if i < len(body) and body[i] == ".":
+        i += 1
+        while i < len(body) and "0" <= body[i] <= "9":
+            i += 1
+    if i - start == (1 if "." in body[start:i] else 0):  # no digit at all: "", ".", or not a number
+        raise DurationError(f"time: invalid duration {go_quote(text)}")
+    return body[start:i], i
 
 
 def _nanoseconds(number: str, unit: int) -> int:
@@ -40,6 +81,32 @@ def _nanoseconds(number: str, unit: int) -> int:
     whole, _, frac = number.partition(".")
     scale: int = 10 ** len(frac)
     return int(whole or 0) * unit + (int(frac or 0) * unit) // scale
+
+
+def format_duration(ns: int) -> str:
+    """Go's ``Duration.String``: ``1h2m3.5s``, ``1m30s``, ``1.5ms``, ``0s``, as Docker's messages."""
+    if ns == 0:
+        return "0s"
+    sign, u = ("-" if ns < 0 else ""), abs(ns)
+    if u < 10**9:
+        for unit, scale in (("ns", 1), ("µs", 10**3), ("ms", 10**6)):
+            if u < scale * 1000:
+                return sign + _fraction(u, scale) + unit
+    hours, rest = divmod(u, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    text = _fraction(rest, 10**9) + "s"
+    if hours or minutes:
+        text = f"{minutes}m" + text
+    if hours:
+        text = f"{hours}h" + text
+    return sign + text
+
+
+def _fraction(value: int, scale: int) -> str:
+    """``value / scale`` in decimal without trailing zeros (Go's ``fmtFrac`` and ``fmtInt``)."""
+    whole, frac = divmod(value, scale)
+    digits = str(frac).rjust(len(str(scale)) - 1, "0").rstrip("0") if scale > 1 else ""
+    return f"{whole}.{digits}" if digits else str(whole)
 
 
 def duration_seconds(text: str) -> float | None:

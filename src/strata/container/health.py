@@ -5,7 +5,6 @@ a process in the container through the runtime's exec, its result in the record'
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import tempfile
 import threading
@@ -13,48 +12,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from strata.compat.gotime import format_duration, parse_duration
 from strata.container.records import ContainerStore, container_dir
 from strata.container.runtime import Runtime
 from strata.container.spec import process_env
 from strata.errors import StrataError
 
+# parse_duration and format_duration: compat.gotime's, re-exported for the --health-* flag parsing
 __all__ = ["HealthMonitor", "format_duration", "healthcheck_config", "merge_healthcheck", "parse_duration"]
 
-_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
-       "h": 3_600_000_000_000}
 _DEFAULTS = {"Interval": 30_000_000_000, "Timeout": 30_000_000_000, "StartPeriod": 0, "Retries": 3}
 _MAX_OUTPUT = 4096  # Docker keeps this much of a probe's output
 _MAX_LOG = 5  # and this many probes
-
-
-def parse_duration(text: str) -> int:
-    """Go's ``time.ParseDuration`` in nanoseconds (``1m30s``, ``500ms``, ``0``); ValueError otherwise."""
-    if text in ("0", "+0", "-0"):
-        return 0
-    sign = -1 if text.startswith("-") else 1
-    body = text[1:] if text[:1] in "+-" else text
-    total = 0.0
-    for number, unit in re.findall(r"(\d+\.?\d*|\.\d+|[^\d.]+)([^\d.]*)", body) if body else [("", "")]:
-        if not number or (not number[0].isdigit() and number[0] != "."):
-            raise ValueError(f'time: invalid duration "{text}"')
-        if not unit:
-            raise ValueError(f'time: missing unit in duration "{text}"')
-        if unit not in _NS:
-            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
-        total += float(number) * _NS[unit]
-    return sign * round(total)
-
-
-def format_duration(ns: int) -> str:
-    """Go's ``Duration.String`` for whole seconds and above (``30s``, ``1m30s``), as Docker's messages."""
-    seconds, rest = divmod(ns, 1_000_000_000)
-    if rest:
-        return f"{ns / 1_000_000_000:g}s"
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    if hours:
-        return f"{hours}h{minutes}m{seconds}s"
-    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
 
 
 def healthcheck_config(cmd: str | None, durations: dict[str, int], retries: int, none: bool) -> dict[str, Any] | None:

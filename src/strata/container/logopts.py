@@ -98,7 +98,7 @@ def _zone(text: str | None) -> timezone | None:
 def parse_log_time(value: str, what: str, now: float | None = None) -> float:
     """``--since``/``--until`` as epoch seconds: a Go duration before now, an RFC 3339 time (local
     without a zone), or a unix timestamp; Docker's error otherwise."""
-    from strata.container.health import parse_duration
+    from strata.compat.gotime import parse_duration
 
     now = time.time() if now is None else now
     if value != "0":

@@ -3,57 +3,21 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
-__all__ = ["ago", "history_rows", "human_size", "rfc3339_epoch"]
+from strata.compat.gotime import parse_time
+from strata.compat.units import human_duration, human_size
 
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def human_size(size: float) -> str:
-    """``HumanSizeWithPrecision(size, 3)``: decimal units, ``1.98MB``, ``12B``."""
-    value, unit = float(size), 0
-    while value >= 1000.0 and unit < len(_UNITS) - 1:
-        value /= 1000.0
-        unit += 1
-    return "%.*g%s" % (3, value, _UNITS[unit])  # noqa: UP031 - Go's %.*g
-
-
-def _duration(seconds: float) -> str:
-    secs = int(seconds)
-    if seconds < 1:
-        return "Less than a second"
-    if secs < 60:
-        return "1 second" if secs == 1 else f"{secs} seconds"
-    minutes = secs // 60
-    if minutes < 60:
-        return "About a minute" if minutes == 1 else f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours == 1:
-        return "About an hour"
-    for limit, div, word in ((48, 1, "hours"), (24 * 14, 24, "days"), (24 * 60, 24 * 7, "weeks"),
-                             (24 * 730, 24 * 30, "months")):
-        if hours < limit:
-            return f"{hours // div} {word}"
-    return f"{secs // 3600 // 24 // 365} years"
-
-
-def rfc3339_epoch(text: str) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+# human_size: compat.units' (HumanSizeWithPrecision 3), re-exported for the pages
+__all__ = ["ago", "history_rows", "human_size"]
 
 
 def ago(when: float | str | None, now: float | None = None) -> str:
     """``2 weeks ago``; ``N/A`` when unknown, as Docker prints a missing time."""
-    epoch = rfc3339_epoch(when) if isinstance(when, str) else when
+    epoch = parse_time(when) if isinstance(when, str) else when
     if not epoch:
         return "N/A"
-    return _duration(max(0.0, (now or time.time()) - epoch)) + " ago"
+    return human_duration(max(0.0, (now or time.time()) - epoch)) + " ago"
 
 
 def _ellipsis(text: str, width: int) -> str:
