@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
 
-__all__ = ["STATS_HEADERS", "register_commands"]
+__all__ = ["STATS_HEADERS", "add_cfs_flags", "cfs_fields", "register_commands"]
 
 STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "Container": "CONTAINER", "CPUPerc": "CPU %",
                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
@@ -72,6 +72,41 @@ def _cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
                 return 0
 
 
+_CFS_FLAGS = (("CpuPeriod", "--cpu-period", "cpu_period", "limit CPU CFS (Completely Fair Scheduler) period"),
+              ("CpuQuota", "--cpu-quota", "cpu_quota", "limit CPU CFS (Completely Fair Scheduler) quota"),
+              ("CpuRealtimePeriod", "--cpu-rt-period", "cpu_rt_period", "limit CPU real-time period in microseconds"),
+              ("CpuRealtimeRuntime", "--cpu-rt-runtime", "cpu_rt_runtime",
+               "limit CPU real-time runtime in microseconds"),
+              ("KernelMemory", "--kernel-memory", "kernel_memory", "kernel memory limit"),
+              ("MemoryReservation", "--memory-reservation", "memory_reservation", "memory soft limit"))
+
+
+def add_cfs_flags(p: argparse.ArgumentParser) -> None:
+    """The CFS, real-time, memory-reservation and cpuset-mems flags ``run``/``create``/``update`` share."""
+    for _, flag, _, text in _CFS_FLAGS:
+        p.add_argument(flag, help=text)
+    p.add_argument("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)")
+
+
+def cfs_fields(args: argparse.Namespace, error: Any) -> dict[str, Any]:
+    """Those flags' HostConfig fields (only the ones given); ``error(flag, value, text)`` makes the
+    exception for a bad value (Docker's CLI words: pflag's int64 and MemBytes parsers)."""
+    from strata.container.resources import parse_int64, parse_ram
+
+    out: dict[str, Any] = {}
+    for field, flag, attr, _ in _CFS_FLAGS:
+        value = getattr(args, attr)
+        if value is None:
+            continue
+        try:
+            out[field] = parse_ram(value) if field in ("KernelMemory", "MemoryReservation") else parse_int64(value)
+        except ValueError as e:
+            raise error(flag, value, str(e)) from None
+    if args.cpuset_mems is not None:
+        out["CpusetMems"] = args.cpuset_mems
+    return out
+
+
 def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The HostConfig fields the flags give (Docker's CLI errors for bad values)."""
     from strata.container.resources import parse_cpus, parse_int64, parse_ram, parse_uint16
@@ -91,6 +126,8 @@ def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
             except ValueError as e:
                 raise StrataError(f'invalid argument "{value}" for "{flag}" flag: {e}\nSee \'strata update --help\'.',
                                   exit_code=125) from None
+    changes.update(cfs_fields(args, lambda flag, value, e: StrataError(
+        f'invalid argument "{value}" for "{flag}" flag: {e}\nSee \'strata update --help\'.', exit_code=125)))
     if args.cpuset_cpus is not None:
         from strata.container.resources import check_cpuset
 
@@ -159,5 +196,6 @@ def register_commands(sub: Any, add: Any) -> None:
     p.add_argument("-m", "--memory", help="memory limit")
     p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: '-1' to enable unlimited swap")
     p.add_argument("--pids-limit", help="tune container pids limit (set -1 for unlimited)")
+    add_cfs_flags(p)
     p.add_argument("--restart", help="restart policy to apply when a container exits")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")

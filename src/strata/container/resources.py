@@ -22,6 +22,7 @@ __all__ = [
     "blkio_weight_supported",
     "capabilities",
     "check_cpuset",
+    "check_cpuset_mems",
     "merge_update",
     "oom_kill_disable_supported",
     "parse_cpus",
@@ -236,17 +237,73 @@ def check_cpuset(cpuset: str, exit_code: int = 125) -> None:
                           exit_code=exit_code)
 
 
+def _check_reservation(mem: int, reservation: int) -> None:
+    if reservation > 0 and reservation < _MIN_MEMORY:
+        raise StrataError("Minimum memory reservation allowed is 6MB", exit_code=125)
+    if mem > 0 and reservation > 0 and mem < reservation:
+        raise StrataError("Minimum memory limit can not be less than memory reservation limit, see usage",
+                          exit_code=125)
+
+
+def _check_cfs(nano: int, period: int, quota: int) -> None:
+    """The daemon's CFS checks: ``--cpus`` excludes ``--cpu-period``/``--cpu-quota``; their ranges."""
+    if nano > 0 and period > 0:
+        raise StrataError("Conflicting options: Nano CPUs and CPU Period cannot both be set", exit_code=125)
+    if nano > 0 and quota > 0:
+        raise StrataError("Conflicting options: Nano CPUs and CPU Quota cannot both be set", exit_code=125)
+    _check_cpus(nano)
+    if period != 0 and not 1000 <= period <= 1_000_000:
+        raise StrataError("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+                          exit_code=125)
+    if 0 < quota < 1000:
+        raise StrataError("CPU cfs quota can not be less than 1ms (i.e. 1000)", exit_code=125)
+
+
+def check_cpuset_mems(mems: str, exit_code: int = 125) -> None:
+    """The daemon's check of ``--cpuset-mems`` against the memory nodes its cgroup has."""
+    if not mems:
+        return
+    for path in ("/sys/fs/cgroup/cpuset/cpuset.mems", "/sys/fs/cgroup/cpuset.mems.effective"):
+        try:
+            available_text = Path(path).read_text().strip()
+            break
+        except OSError:
+            continue
+    else:
+        return
+    available = _uint_list(available_text)
+    try:
+        wanted = _uint_list(mems, max([8192, *available]))
+    except ValueError as e:
+        raise StrataError(f"Invalid value {mems} for cpuset mems: {e}", exit_code=exit_code) from None
+    if not wanted <= available:
+        raise StrataError(f"Requested memory nodes are not available - requested {mems}, available: "
+                          f"{available_text}", exit_code=exit_code)
+
+
+def _extra(extra: dict[str, Any] | None) -> dict[str, Any]:
+    """The HostConfig fields of the CFS/realtime/reservation flags, Docker's zero values where not given."""
+    out = {"CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetMems": "",
+           "MemoryReservation": 0, "KernelMemory": 0}
+    out.update({k: v for k, v in (extra or {}).items() if v is not None})
+    return out
+
+
 def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str | None, cpu_shares: int,
                          cpuset_cpus: str, pids_limit: int | None, ulimits: list[str], *, blkio_weight: int = 0,
-                         oom_kill_disable: bool = False) -> dict[str, Any]:
-    """The HostConfig resource fields of the flags, with the daemon's checks (its warnings under
+                         oom_kill_disable: bool = False, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The HostConfig resource fields of the flags (``extra``: ``CpuPeriod``, ``CpuQuota``,
+    ``CpusetMems``, ``MemoryReservation`` … already parsed), with the daemon's checks (its warnings under
     ``_warnings``, for the CLI to print and drop)."""
     mem = parse_ram(memory) if memory else 0
     swap = -1 if memory_swap == "-1" else (parse_ram(memory_swap) if memory_swap else 0)
     _check_memory(mem, swap)
+    more = _extra(extra)
+    _check_reservation(mem, more["MemoryReservation"])
     nano = parse_cpus(cpus) if cpus else 0
-    _check_cpus(nano)
+    _check_cfs(nano, more["CpuPeriod"], more["CpuQuota"])
     check_cpuset(cpuset_cpus)
+    check_cpuset_mems(more["CpusetMems"])
     warnings: list[str] = []
     weight = _blkio_weight(blkio_weight, warnings)
     if oom_kill_disable and not oom_kill_disable_supported():
@@ -258,7 +315,7 @@ def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str 
     return {"Memory": mem, "MemorySwap": 2 * mem if mem and not swap else swap, "NanoCpus": nano,
             "CpuShares": cpu_shares, "CpusetCpus": cpuset_cpus, "PidsLimit": pids_limit,
             "Ulimits": [parse_ulimit(u) for u in ulimits] or None, "BlkioWeight": weight,
-            "OomKillDisable": oom_kill_disable, "_warnings": warnings}
+            "OomKillDisable": oom_kill_disable, **more, "_warnings": warnings}
 
 
 def resource_warnings(hc: dict[str, Any]) -> list[str]:
@@ -266,7 +323,19 @@ def resource_warnings(hc: dict[str, Any]) -> list[str]:
     return list(hc.pop("_warnings", None) or [])
 
 
-_UPDATABLE = ("BlkioWeight", "CpuShares", "NanoCpus", "CpusetCpus", "Memory", "MemorySwap")
+_UPDATABLE = ("BlkioWeight", "CpuShares", "NanoCpus", "CpusetCpus", "Memory", "MemorySwap", "CpuPeriod", "CpuQuota",
+              "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetMems", "MemoryReservation", "KernelMemory")
+
+
+def _check_cfs_update(hc: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Docker's UpdateContainer: ``--cpus`` and ``--cpu-period``/``--cpu-quota`` exclude each other
+    across updates too."""
+    cid = hc.get("_id", "")
+    for field, other, what in (("NanoCpus", "CpuPeriod", "CPU Period"), ("NanoCpus", "CpuQuota", "CPU Quota"),
+                               ("CpuPeriod", "NanoCpus", "CPU Period"), ("CpuQuota", "NanoCpus", "CPU Quota")):
+        if int(changes.get(field) or 0) > 0 and int(hc.get(other) or 0) > 0:
+            raise StrataError(f"Cannot update container {cid}: Conflicting options: {what} cannot be updated as "
+                              "NanoCPUs has already been set")
 
 
 def merge_update(cid: str, hc: dict[str, Any], changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -274,7 +343,11 @@ def merge_update(cid: str, hc: dict[str, Any], changes: dict[str, Any]) -> tuple
     (the new HostConfig, the warnings)."""
     mem, swap = int(changes.get("Memory") or 0), int(changes.get("MemorySwap") or 0)
     _check_memory(mem, swap if mem else 0)
-    _check_cpus(int(changes.get("NanoCpus") or 0))
+    _check_reservation(mem, int(changes.get("MemoryReservation") or 0))
+    _check_cfs(int(changes.get("NanoCpus") or 0), int(changes.get("CpuPeriod") or 0),
+               int(changes.get("CpuQuota") or 0))
+    check_cpuset_mems(str(changes.get("CpusetMems") or ""), exit_code=1)
+    _check_cfs_update({**hc, "_id": cid}, changes)
     warnings: list[str] = []
     changes = {**changes, "BlkioWeight": _blkio_weight(int(changes.get("BlkioWeight") or 0), warnings)}
     if mem and mem > int(hc.get("MemorySwap") or 0) and not swap:
@@ -305,21 +378,38 @@ def _swap_accounting() -> bool:
     return not v1.is_dir() or (v1 / "memory.memsw.limit_in_bytes").exists()
 
 
-def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
-    """Put the HostConfig's limits, rlimits, init and privileges into an OCI spec built by ``build_spec``."""
-    res = spec["linux"].setdefault("resources", {})
+def _apply_memory(res: dict[str, Any], hc: dict[str, Any]) -> None:
+    memory: dict[str, Any] = {}
     if hc.get("Memory"):
         swap = int(hc.get("MemorySwap") or 0) or 2 * int(hc["Memory"])
-        res["memory"] = {"limit": int(hc["Memory"]), **({"swap": swap} if _swap_accounting() else {})}
+        memory = {"limit": int(hc["Memory"]), **({"swap": swap} if _swap_accounting() else {})}
+    if hc.get("MemoryReservation"):
+        memory["reservation"] = int(hc["MemoryReservation"])
+    if hc.get("KernelMemory"):
+        memory["kernel"] = int(hc["KernelMemory"])
+    if memory:
+        res["memory"] = memory
+
+
+def _apply_cpu(res: dict[str, Any], hc: dict[str, Any]) -> None:
     cpu: dict[str, Any] = {}
     if hc.get("NanoCpus"):
         cpu.update(period=100000, quota=int(hc["NanoCpus"]) * 100000 // 1_000_000_000)
-    if hc.get("CpuShares"):
-        cpu["shares"] = int(hc["CpuShares"])
-    if hc.get("CpusetCpus"):
-        cpu["cpus"] = str(hc["CpusetCpus"])
+    for field, key, kind in (("CpuShares", "shares", int), ("CpusetCpus", "cpus", str), ("CpuPeriod", "period", int),
+                             ("CpuQuota", "quota", int), ("CpusetMems", "mems", str),
+                             ("CpuRealtimePeriod", "realtimePeriod", int),
+                             ("CpuRealtimeRuntime", "realtimeRuntime", int)):
+        if hc.get(field):
+            cpu[key] = kind(hc[field])
     if cpu:
         res["cpu"] = cpu
+
+
+def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
+    """Put the HostConfig's limits, rlimits, init and privileges into an OCI spec built by ``build_spec``."""
+    res = spec["linux"].setdefault("resources", {})
+    _apply_memory(res, hc)
+    _apply_cpu(res, hc)
     if hc.get("PidsLimit"):
         res["pids"] = {"limit": int(hc["PidsLimit"])}
     if hc.get("BlkioWeight"):
