@@ -167,19 +167,17 @@ def oom_kill_disable_supported() -> bool:
 
 def _check_memory(mem: int, swap: int) -> None:
     if mem and mem < _MIN_MEMORY:
-        raise StrataError("Minimum memory limit allowed is 6MB", exit_code=125)
+        raise StrataError("Minimum memory limit allowed is 6MB")
     if swap and not mem:
-        raise StrataError("You should always set the Memory limit when using Memoryswap limit, see usage",
-                          exit_code=125)
+        raise StrataError("You should always set the Memory limit when using Memoryswap limit, see usage")
     if swap > 0 and swap < mem:
-        raise StrataError("Minimum memoryswap limit should be larger than memory limit, see usage", exit_code=125)
+        raise StrataError("Minimum memoryswap limit should be larger than memory limit, see usage")
 
 
 def _check_cpus(nano: int) -> None:
     ncpu = os.cpu_count() or 1
     if nano and not 10_000_000 <= nano <= ncpu * 1_000_000_000:
-        raise StrataError(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available",
-                          exit_code=125)
+        raise StrataError(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
 
 
 def _blkio_weight(weight: int, warnings: list[str]) -> int:
@@ -191,7 +189,7 @@ def _blkio_weight(weight: int, warnings: list[str]) -> int:
                         "Weight discarded.")
         return 0
     if not 10 <= weight <= 1000:
-        raise StrataError("Range of blkio weight is from 10 to 1000", exit_code=125)
+        raise StrataError("Range of blkio weight is from 10 to 1000")
     return weight
 
 
@@ -214,7 +212,7 @@ def _uint_list(text: str, maximum: int | None = None) -> set[int]:
     return out
 
 
-def check_cpuset(cpuset: str, exit_code: int = 125) -> None:
+def check_cpuset(cpuset: str, exit_code: int = 1) -> None:
     """The daemon's check of ``--cpuset-cpus`` against the CPUs its cgroup has (cgroup v1's cpuset root
     or v2's effective set); nothing to check where neither can be read (rootless, no cpuset)."""
     if not cpuset:
@@ -239,27 +237,37 @@ def check_cpuset(cpuset: str, exit_code: int = 125) -> None:
 
 def _check_reservation(mem: int, reservation: int) -> None:
     if reservation > 0 and reservation < _MIN_MEMORY:
-        raise StrataError("Minimum memory reservation allowed is 6MB", exit_code=125)
+        raise StrataError("Minimum memory reservation allowed is 6MB")
     if mem > 0 and reservation > 0 and mem < reservation:
-        raise StrataError("Minimum memory limit can not be less than memory reservation limit, see usage",
-                          exit_code=125)
+        raise StrataError("Minimum memory limit can not be less than memory reservation limit, see usage")
+
+
+def _check_kernel_and_rt(fields: dict[str, Any], warnings: list[str]) -> None:
+    """The daemon's kernel-memory (deprecated: a warning; at least 6MB) and real-time checks."""
+    kernel = int(fields.get("KernelMemory") or 0)
+    if kernel > 0:
+        warnings.append("Specifying a kernel memory limit is deprecated and will be removed in a future release.")
+    if 0 < kernel < _MIN_MEMORY:
+        raise StrataError("Minimum kernel memory limit allowed is 6MB")
+    period, runtime = int(fields.get("CpuRealtimePeriod") or 0), int(fields.get("CpuRealtimeRuntime") or 0)
+    if period and runtime and runtime > period:
+        raise StrataError("cpu real-time runtime cannot be higher than cpu real-time period")
 
 
 def _check_cfs(nano: int, period: int, quota: int) -> None:
     """The daemon's CFS checks: ``--cpus`` excludes ``--cpu-period``/``--cpu-quota``; their ranges."""
     if nano > 0 and period > 0:
-        raise StrataError("Conflicting options: Nano CPUs and CPU Period cannot both be set", exit_code=125)
+        raise StrataError("Conflicting options: Nano CPUs and CPU Period cannot both be set")
     if nano > 0 and quota > 0:
-        raise StrataError("Conflicting options: Nano CPUs and CPU Quota cannot both be set", exit_code=125)
+        raise StrataError("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
     _check_cpus(nano)
     if period != 0 and not 1000 <= period <= 1_000_000:
-        raise StrataError("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
-                          exit_code=125)
+        raise StrataError("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
     if 0 < quota < 1000:
-        raise StrataError("CPU cfs quota can not be less than 1ms (i.e. 1000)", exit_code=125)
+        raise StrataError("CPU cfs quota can not be less than 1ms (i.e. 1000)")
 
 
-def check_cpuset_mems(mems: str, exit_code: int = 125) -> None:
+def check_cpuset_mems(mems: str, exit_code: int = 1) -> None:
     """The daemon's check of ``--cpuset-mems`` against the memory nodes its cgroup has."""
     if not mems:
         return
@@ -300,11 +308,12 @@ def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str 
     _check_memory(mem, swap)
     more = _extra(extra)
     _check_reservation(mem, more["MemoryReservation"])
+    warnings: list[str] = []
+    _check_kernel_and_rt(more, warnings)
     nano = parse_cpus(cpus) if cpus else 0
     _check_cfs(nano, more["CpuPeriod"], more["CpuQuota"])
     check_cpuset(cpuset_cpus)
     check_cpuset_mems(more["CpusetMems"])
-    warnings: list[str] = []
     weight = _blkio_weight(blkio_weight, warnings)
     if oom_kill_disable and not oom_kill_disable_supported():
         warnings.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
@@ -344,11 +353,12 @@ def merge_update(cid: str, hc: dict[str, Any], changes: dict[str, Any]) -> tuple
     mem, swap = int(changes.get("Memory") or 0), int(changes.get("MemorySwap") or 0)
     _check_memory(mem, swap if mem else 0)
     _check_reservation(mem, int(changes.get("MemoryReservation") or 0))
+    warnings: list[str] = []
+    _check_kernel_and_rt(changes, warnings)
     _check_cfs(int(changes.get("NanoCpus") or 0), int(changes.get("CpuPeriod") or 0),
                int(changes.get("CpuQuota") or 0))
-    check_cpuset_mems(str(changes.get("CpusetMems") or ""), exit_code=1)
+    check_cpuset_mems(str(changes.get("CpusetMems") or ""))
     _check_cfs_update({**hc, "_id": cid}, changes)
-    warnings: list[str] = []
     changes = {**changes, "BlkioWeight": _blkio_weight(int(changes.get("BlkioWeight") or 0), warnings)}
     if mem and mem > int(hc.get("MemorySwap") or 0) and not swap:
         raise StrataError(f"Cannot update container {cid}: Memory limit should be smaller than already set "
