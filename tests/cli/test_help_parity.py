@@ -20,7 +20,7 @@ _FLAG = re.compile(r"^  (?:-\S, |    )--(\S+)")
 _CREATE_MISSING = {
     "attach", "blkio-weight-device", "cgroup-parent", "cgroupns", "device-cgroup-rule", "device-read-bps",
     "device-read-iops", "device-write-bps", "device-write-iops", "disable-content-trust", "gpus", "ip6",
-    "isolation", "link", "link-local-ip", "memory-swappiness", "oom-score-adj", "storage-opt", "volume-driver",
+    "isolation", "link", "link-local-ip", "storage-opt", "volume-driver",
 }
 KNOWN_MISSING: dict[str, set[str]] = {
     "build": {"add-host", "cache-from", "cgroup-parent", "compress", "cpu-period", "cpu-quota", "cpu-shares",

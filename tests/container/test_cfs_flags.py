@@ -80,6 +80,8 @@ _CREATE_CASES = [
     ["--cpuset-mems", "7"], ["--cpuset-mems", "a"], ["--cpu-rt-period", "q"], ["--kernel-memory", "zz"],
     ["--kernel-memory", "2m"], ["--kernel-memory", "8m"], ["--cpu-rt-period", "1000", "--cpu-rt-runtime", "2000"],
     ["--cpu-period", "-5"], ["--memory-reservation", "-1"], ["-m", "5m"], ["--cpu-quota", "-1"],
+    ["--memory-swappiness", "101"], ["--memory-swappiness", "-2"], ["--memory-swappiness", "x"],
+    ["--oom-score-adj", "1001"], ["--oom-score-adj", "x"],
 ]
 
 
@@ -96,11 +98,27 @@ def test_create_errors_and_zero_values_match_docker(strata: Strata, busybox_imag
     strata("create", "--name", name, busybox_image, "true")
     dockerd.run("create", "--name", name, docker_busybox, "true")
     try:
-        fmt = " ".join(f"{{{{json .HostConfig.{k}}}}}" for k in _FIELDS)
+        fmt = " ".join(f"{{{{json .HostConfig.{k}}}}}" for k in (*_FIELDS, "MemorySwappiness", "OomScoreAdj"))
         assert strata("inspect", "-f", fmt, name).stdout == dockerd.run("inspect", "-f", fmt, name).stdout
     finally:
         strata("rm", "-f", name, check=False)
         dockerd.run("rm", "-f", name, check=False)
+    name = "parity-cfs-tuned"
+    flags = ["--memory-swappiness", "10", "--oom-score-adj", "500", "--memory-reservation", "16m"]
+    strata("create", "--name", name, *flags, busybox_image, "true")
+    dockerd.run("create", "--name", name, *flags, docker_busybox, "true")
+    try:
+        fmt = " ".join(f"{{{{json .HostConfig.{k}}}}}" for k in (*_FIELDS, "MemorySwappiness", "OomScoreAdj"))
+        assert strata("inspect", "-f", fmt, name).stdout == dockerd.run("inspect", "-f", fmt, name).stdout
+    finally:
+        strata("rm", "-f", name, check=False)
+        dockerd.run("rm", "-f", name, check=False)
+
+
+def test_swappiness_and_oom_score_reach_the_container(strata: Strata, busybox_image: str) -> None:
+    out = strata("run", "--rm", "--memory-swappiness", "10", "--oom-score-adj", "500", busybox_image, "sh", "-c",
+                 "cat /proc/self/oom_score_adj; cat /sys/fs/cgroup/memory/memory.swappiness 2>/dev/null || echo v2")
+    assert out.stdout.split() in (["500", "10"], ["500", "v2"])
 
 
 def test_update_errors_and_fields_match_docker(strata: Strata, busybox_image: str, dockerd: Dockerd,

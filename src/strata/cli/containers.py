@@ -172,7 +172,7 @@ def _add_cfs_flags(p: argparse.ArgumentParser) -> None:
     """``--cpu-period/--cpu-quota/--cpu-rt-*/--cpuset-mems/--memory-reservation/--kernel-memory`` (issue 15)."""
     from strata.cli.resources import add_cfs_flags
 
-    add_cfs_flags(p)
+    add_cfs_flags(p, run=True)
 
 
 def _add_isolation_flags(p: argparse.ArgumentParser) -> None:
@@ -273,7 +273,7 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
 def _resources(args: argparse.Namespace) -> dict[str, Any]:
     """The resource and privilege flags as HostConfig fields (Docker's CLI errors for bad values)."""
-    from strata.cli.resources import cfs_fields
+    from strata.cli.resources import cfs_fields, tuning_fields
     from strata.container.resources import (
         parse_cpus,
         parse_int64,
@@ -302,6 +302,7 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
             raise _flag_error(cmd, "--ulimit", u, str(e)) from None
     pids = parse_int64(args.pids_limit) if args.pids_limit is not None else None
     extra = cfs_fields(args, lambda flag, value, e: _flag_error(cmd, flag, value, e))
+    extra.update(tuning_fields(args, cmd, lambda flag, value, e: _flag_error(cmd, flag, value, e)))
     hc = resource_host_config(args.memory, args.memory_swap, args.cpus, parse_int64(args.cpu_shares),
                               args.cpuset_cpus, pids, list(args.ulimit), oom_kill_disable=args.oom_kill_disable,
                               blkio_weight=parse_uint16(args.blkio_weight) if args.blkio_weight else 0, extra=extra)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
 
-__all__ = ["STATS_HEADERS", "add_cfs_flags", "cfs_fields", "register_commands"]
+__all__ = ["STATS_HEADERS", "add_cfs_flags", "cfs_fields", "register_commands", "tuning_fields"]
 
 STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "Container": "CONTAINER", "CPUPerc": "CPU %",
                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
@@ -81,11 +81,33 @@ _CFS_FLAGS = (("CpuPeriod", "--cpu-period", "cpu_period", "limit CPU CFS (Comple
               ("MemoryReservation", "--memory-reservation", "memory_reservation", "memory soft limit"))
 
 
-def add_cfs_flags(p: argparse.ArgumentParser) -> None:
-    """The CFS, real-time, memory-reservation and cpuset-mems flags ``run``/``create``/``update`` share."""
+def add_cfs_flags(p: argparse.ArgumentParser, *, run: bool = False) -> None:
+    """The CFS, real-time, memory-reservation and cpuset-mems flags ``run``/``create``/``update`` share
+    (``run``: and ``--memory-swappiness``/``--oom-score-adj``, which ``update`` has not)."""
     for _, flag, _, text in _CFS_FLAGS:
         p.add_argument(flag, help=text)
     p.add_argument("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)")
+    if run:
+        p.add_argument("--memory-swappiness", default="-1", help="tune container memory swappiness (0 to 100)")
+        p.add_argument("--oom-score-adj", default="0", help="tune host's OOM preferences (-1000 to 1000)")
+
+
+def tuning_fields(args: argparse.Namespace, cmd: str, error: Any) -> dict[str, Any]:
+    """``MemorySwappiness`` (None for -1, Docker's CLI range check) and ``OomScoreAdj`` (the daemon
+    checks its range); ``error(flag, value, text)`` for a value that is no number."""
+    from strata.container.resources import parse_int64
+
+    values = {}
+    for flag, value in (("--memory-swappiness", args.memory_swappiness), ("--oom-score-adj", args.oom_score_adj)):
+        try:
+            values[flag] = parse_int64(value)
+        except ValueError as e:
+            raise error(flag, value, str(e)) from None
+    swappiness = values["--memory-swappiness"]
+    if swappiness != -1 and not 0 <= swappiness <= 100:
+        raise StrataError(f"invalid value: {swappiness}. Valid memory swappiness range is 0-100.\n"
+                          f"See 'strata {cmd} --help'.", exit_code=125)
+    return {"MemorySwappiness": None if swappiness == -1 else swappiness, "OomScoreAdj": values["--oom-score-adj"]}
 
 
 def cfs_fields(args: argparse.Namespace, error: Any) -> dict[str, Any]:

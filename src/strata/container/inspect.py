@@ -127,7 +127,8 @@ def host_config_doc(c: Container) -> dict[str, Any]:
                               "Ulimits", "CapAdd", "CapDrop", "Privileged", "LogConfig", "GroupAdd", "IpcMode",
                               "PidMode", "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "BlkioWeight", "Devices",
                               "OomKillDisable", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime",
-                              "CpusetMems", "MemoryReservation", "KernelMemory") if k in hc},
+                              "CpusetMems", "MemoryReservation", "KernelMemory", "OomScoreAdj", "MemorySwappiness")
+           if k in hc},
         **({"Init": True} if hc.get("Init") else {}),
         **({"Mounts": hc["Mounts"]} if hc.get("Mounts") else {}),
         **({"Tmpfs": hc["Tmpfs"]} if hc.get("Tmpfs") else {}),

@@ -243,12 +243,15 @@ def _check_reservation(mem: int, reservation: int) -> None:
 
 
 def _check_kernel_and_rt(fields: dict[str, Any], warnings: list[str]) -> None:
-    """The daemon's kernel-memory (deprecated: a warning; at least 6MB) and real-time checks."""
+    """The daemon's kernel-memory (deprecated: a warning; at least 6MB), OOM score and real-time checks."""
     kernel = int(fields.get("KernelMemory") or 0)
     if kernel > 0:
         warnings.append("Specifying a kernel memory limit is deprecated and will be removed in a future release.")
     if 0 < kernel < _MIN_MEMORY:
         raise StrataError("Minimum kernel memory limit allowed is 6MB")
+    oom = int(fields.get("OomScoreAdj") or 0)
+    if not -1000 <= oom <= 1000:
+        raise StrataError(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
     period, runtime = int(fields.get("CpuRealtimePeriod") or 0), int(fields.get("CpuRealtimeRuntime") or 0)
     if period and runtime and runtime > period:
         raise StrataError("cpu real-time runtime cannot be higher than cpu real-time period")
@@ -397,6 +400,8 @@ def _apply_memory(res: dict[str, Any], hc: dict[str, Any]) -> None:
         memory["reservation"] = int(hc["MemoryReservation"])
     if hc.get("KernelMemory"):
         memory["kernel"] = int(hc["KernelMemory"])
+    if hc.get("MemorySwappiness") is not None:
+        memory["swappiness"] = int(hc["MemorySwappiness"])
     if memory:
         res["memory"] = memory
 
@@ -420,6 +425,8 @@ def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
     res = spec["linux"].setdefault("resources", {})
     _apply_memory(res, hc)
     _apply_cpu(res, hc)
+    if hc.get("OomScoreAdj"):
+        spec["process"]["oomScoreAdj"] = int(hc["OomScoreAdj"])
     if hc.get("PidsLimit"):
         res["pids"] = {"limit": int(hc["PidsLimit"])}
     if hc.get("BlkioWeight"):
