@@ -18,8 +18,7 @@ _FLAG = re.compile(r"^  (?:-\S, |    )--(\S+)")
 
 # Docker's flags strata does not have, by command (``container X`` / ``image X`` share X's)
 _CREATE_MISSING = {
-    "attach", "blkio-weight-device", "cgroup-parent", "cgroupns", "device-cgroup-rule", "device-read-bps",
-    "device-read-iops", "device-write-bps", "device-write-iops", "disable-content-trust", "gpus", "ip6",
+    "attach", "cgroup-parent", "cgroupns", "device-cgroup-rule", "disable-content-trust", "gpus", "ip6",
     "isolation", "link", "link-local-ip", "storage-opt", "volume-driver",
 }
 KNOWN_MISSING: dict[str, set[str]] = {

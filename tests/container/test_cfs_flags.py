@@ -5,8 +5,10 @@ changed live by ``update``, ``inspect``'s HostConfig fields, and Docker 20.10's 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from container_helpers import Strata
@@ -15,6 +17,8 @@ from peers import Dockerd
 
 pytestmark = pytest.mark.runtime
 
+_BLOCK_IO = ("BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
+             "BlkioDeviceWriteIOps")
 _FIELDS = ("CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetMems", "MemoryReservation",
            "KernelMemory")
 
@@ -82,6 +86,9 @@ _CREATE_CASES = [
     ["--cpu-period", "-5"], ["--memory-reservation", "-1"], ["-m", "5m"], ["--cpu-quota", "-1"],
     ["--memory-swappiness", "101"], ["--memory-swappiness", "-2"], ["--memory-swappiness", "x"],
     ["--oom-score-adj", "1001"], ["--oom-score-adj", "x"],
+    ["--device-read-bps", "x"], ["--device-read-bps", "vda:1m"], ["--device-read-bps", "/dev/vda:zz"],
+    ["--device-write-iops", "/dev/vda:1k"], ["--device-read-iops", "x"], ["--blkio-weight-device", "/dev/vda:5"],
+    ["--blkio-weight-device", "/dev/loop0:300"],
 ]
 
 
@@ -98,21 +105,36 @@ def test_create_errors_and_zero_values_match_docker(strata: Strata, busybox_imag
     strata("create", "--name", name, busybox_image, "true")
     dockerd.run("create", "--name", name, docker_busybox, "true")
     try:
-        fmt = " ".join(f"{{{{json .HostConfig.{k}}}}}" for k in (*_FIELDS, "MemorySwappiness", "OomScoreAdj"))
+        fmt = " ".join(f"{{{{json .HostConfig.{k}}}}}" for k in (*_FIELDS, "MemorySwappiness", "OomScoreAdj",
+                                                                   *_BLOCK_IO))
         assert strata("inspect", "-f", fmt, name).stdout == dockerd.run("inspect", "-f", fmt, name).stdout
     finally:
         strata("rm", "-f", name, check=False)
         dockerd.run("rm", "-f", name, check=False)
     name = "parity-cfs-tuned"
-    flags = ["--memory-swappiness", "10", "--oom-score-adj", "500", "--memory-reservation", "16m"]
+    flags = ["--memory-swappiness", "10", "--oom-score-adj", "500", "--memory-reservation", "16m",
+             "--device-read-bps", "/dev/loop0:1mb", "--device-write-iops", "/dev/loop0:100"]
     strata("create", "--name", name, *flags, busybox_image, "true")
     dockerd.run("create", "--name", name, *flags, docker_busybox, "true")
     try:
-        fmt = " ".join(f"{{{{json .HostConfig.{k}}}}}" for k in (*_FIELDS, "MemorySwappiness", "OomScoreAdj"))
+        fmt = " ".join(f"{{{{json .HostConfig.{k}}}}}" for k in (*_FIELDS, "MemorySwappiness", "OomScoreAdj",
+                                                                   *_BLOCK_IO))
         assert strata("inspect", "-f", fmt, name).stdout == dockerd.run("inspect", "-f", fmt, name).stdout
     finally:
         strata("rm", "-f", name, check=False)
         dockerd.run("rm", "-f", name, check=False)
+
+
+def test_device_throttles_reach_the_cgroup(strata: Strata, busybox_image: str) -> None:
+    """``--device-read-bps``/``--device-write-iops`` as the daemon turns them into major:minor rules."""
+    rdev = Path("/dev/loop0").stat().st_rdev
+    out = strata("run", "--rm", "--device-read-bps", "/dev/loop0:1mb", "--device-write-iops", "/dev/loop0:100",
+                 busybox_image, "sh", "-c", "cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device "
+                 "/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device 2>/dev/null || echo v2").stdout
+    dev = f"{os.major(rdev)}:{os.minor(rdev)}"
+    assert out.split("\n")[:2] == [f"{dev} 1048576", f"{dev} 100"] or out.strip() == "v2", out
+    res = strata("run", "--rm", "--device-read-bps", "/dev/nosuch:1m", busybox_image, "true", check=False)
+    assert res.returncode != 0 and "stat /dev/nosuch: no such file or directory" in res.stderr
 
 
 def test_swappiness_and_oom_score_reach_the_container(strata: Strata, busybox_image: str) -> None:

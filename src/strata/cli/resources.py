@@ -88,6 +88,12 @@ def add_cfs_flags(p: argparse.ArgumentParser, *, run: bool = False) -> None:
         p.add_argument(flag, help=text)
     p.add_argument("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)")
     if run:
+        for flag, text in (("--blkio-weight-device", "block IO weight (relative device weight)"),
+                           ("--device-read-bps", "limit read rate (bytes per second) from a device"),
+                           ("--device-read-iops", "limit read rate (IO per second) from a device"),
+                           ("--device-write-bps", "limit write rate (bytes per second) to a device"),
+                           ("--device-write-iops", "limit write rate (IO per second) to a device")):
+            p.add_argument(flag, action="append", default=[], help=text)
         p.add_argument("--memory-swappiness", default="-1", help="tune container memory swappiness (0 to 100)")
         p.add_argument("--oom-score-adj", default="0", help="tune host's OOM preferences (-1000 to 1000)")
 
@@ -103,11 +109,33 @@ def tuning_fields(args: argparse.Namespace, cmd: str, error: Any) -> dict[str, A
             values[flag] = parse_int64(value)
         except ValueError as e:
             raise error(flag, value, str(e)) from None
+    out = _block_io_fields(args, error)
     swappiness = values["--memory-swappiness"]
     if swappiness != -1 and not 0 <= swappiness <= 100:
         raise StrataError(f"invalid value: {swappiness}. Valid memory swappiness range is 0-100.\n"
                           f"See 'strata {cmd} --help'.", exit_code=125)
-    return {"MemorySwappiness": None if swappiness == -1 else swappiness, "OomScoreAdj": values["--oom-score-adj"]}
+    return {**out, "MemorySwappiness": None if swappiness == -1 else swappiness,
+            "OomScoreAdj": values["--oom-score-adj"]}
+
+
+def _block_io_fields(args: argparse.Namespace, error: Any) -> dict[str, Any]:
+    """``--blkio-weight-device`` and the ``--device-{read,write}-{bps,iops}`` throttles as HostConfig."""
+    from strata.container.resources import parse_throttle_device, parse_weight_device
+
+    out: dict[str, Any] = {}
+    for field, flag, attr, iops in (("BlkioWeightDevice", "--blkio-weight-device", "blkio_weight_device", None),
+                                    ("BlkioDeviceReadBps", "--device-read-bps", "device_read_bps", False),
+                                    ("BlkioDeviceWriteBps", "--device-write-bps", "device_write_bps", False),
+                                    ("BlkioDeviceReadIOps", "--device-read-iops", "device_read_iops", True),
+                                    ("BlkioDeviceWriteIOps", "--device-write-iops", "device_write_iops", True)):
+        items = []
+        for value in getattr(args, attr):
+            try:
+                items.append(parse_weight_device(value) if iops is None else parse_throttle_device(value, iops))
+            except ValueError as e:
+                raise error(flag, value, str(e)) from None
+        out[field] = items if iops is None else items or None
+    return out
 
 
 def cfs_fields(args: argparse.Namespace, error: Any) -> dict[str, Any]:

@@ -127,7 +127,9 @@ def host_config_doc(c: Container) -> dict[str, Any]:
                               "Ulimits", "CapAdd", "CapDrop", "Privileged", "LogConfig", "GroupAdd", "IpcMode",
                               "PidMode", "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "BlkioWeight", "Devices",
                               "OomKillDisable", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime",
-                              "CpusetMems", "MemoryReservation", "KernelMemory", "OomScoreAdj", "MemorySwappiness")
+                              "CpusetMems", "MemoryReservation", "KernelMemory", "OomScoreAdj", "MemorySwappiness",
+                              "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
+                              "BlkioDeviceWriteIOps")
            if k in hc},
         **({"Init": True} if hc.get("Init") else {}),
         **({"Mounts": hc["Mounts"]} if hc.get("Mounts") else {}),

@@ -28,8 +28,10 @@ __all__ = [
     "parse_cpus",
     "parse_int64",
     "parse_ram",
+    "parse_throttle_device",
     "parse_uint16",
     "parse_ulimit",
+    "parse_weight_device",
     "resource_host_config",
     "resource_warnings",
     "runc_update_args",
@@ -81,6 +83,40 @@ def parse_uint16(text: str) -> int:
     if int(text) > 0xFFFF:
         raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
     return int(text)
+
+
+def parse_throttle_device(text: str, iops: bool = False) -> dict[str, Any]:
+    """``--device-read-bps PATH:RATE`` (``iops``: a plain count) as a Docker ThrottleDevice, the CLI's
+    errors in the ValueError."""
+    path, colon, rate_text = text.partition(":")
+    if not colon:
+        raise ValueError(f"bad format: {text}")
+    if not path.startswith("/dev/"):
+        raise ValueError(f"bad format for device path: {text}")
+    why = (f"invalid rate for device: {text}. The correct format is <device-path>:<number>. Number must be a "
+           "positive integer" if iops else f"invalid rate for device: {text}. The correct format is "
+           "<device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, "
+           "or gb")
+    if iops and not rate_text.isdigit():
+        raise ValueError(why)
+    try:
+        rate = int(rate_text) if iops else parse_ram(rate_text)
+    except ValueError:
+        raise ValueError(why) from None
+    return {"Path": path, "Rate": rate}
+
+
+def parse_weight_device(text: str) -> dict[str, Any]:
+    """``--blkio-weight-device PATH:WEIGHT`` as a Docker WeightDevice (10-1000, or 0), the CLI's errors."""
+    path, colon, weight_text = text.partition(":")
+    if not colon:
+        raise ValueError(f"bad format: {text}")
+    if not path.startswith("/dev/"):
+        raise ValueError(f"bad format for device path: {text}")
+    if not weight_text.isdigit() or int(weight_text) > 0xFFFF or (int(weight_text) != 0
+                                                                 and not 10 <= int(weight_text) <= 1000):
+        raise ValueError(f"invalid weight for device: {text}")
+    return {"Path": path, "Weight": int(weight_text)}
 
 
 def _parse_decimal_int64(text: str) -> int:
@@ -157,6 +193,14 @@ def blkio_weight_supported() -> bool:
     root = Path("/sys/fs/cgroup")
     if (root / "blkio").is_dir():
         return any((root / "blkio" / f).exists() for f in ("blkio.weight", "blkio.bfq.weight"))
+    return any((root / f).exists() for f in ("io.weight", "io.bfq.weight"))
+
+
+def _weight_device_supported() -> bool:
+    """Docker's sysinfo ``BlkioWeightDevice``: v1's ``blkio.weight_device`` (or bfq's), v2's io weight."""
+    root = Path("/sys/fs/cgroup")
+    if (root / "blkio").is_dir():
+        return any((root / "blkio" / f).exists() for f in ("blkio.weight_device", "blkio.bfq.weight_device"))
     return any((root / f).exists() for f in ("io.weight", "io.bfq.weight"))
 
 
@@ -295,7 +339,7 @@ def check_cpuset_mems(mems: str, exit_code: int = 1) -> None:
 def _extra(extra: dict[str, Any] | None) -> dict[str, Any]:
     """The HostConfig fields of the CFS/realtime/reservation flags, Docker's zero values where not given."""
     out = {"CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetMems": "",
-           "MemoryReservation": 0, "KernelMemory": 0}
+           "MemoryReservation": 0, "KernelMemory": 0, "BlkioWeightDevice": []}
     out.update({k: v for k, v in (extra or {}).items() if v is not None})
     return out
 
@@ -318,6 +362,10 @@ def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str 
     check_cpuset(cpuset_cpus)
     check_cpuset_mems(more["CpusetMems"])
     weight = _blkio_weight(blkio_weight, warnings)
+    if more.get("BlkioWeightDevice") and not _weight_device_supported():
+        warnings.append("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. "
+                        "Weight-device discarded.")
+        more["BlkioWeightDevice"] = []
     if oom_kill_disable and not oom_kill_disable_supported():
         warnings.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
         oom_kill_disable = False
@@ -420,6 +468,33 @@ def _apply_cpu(res: dict[str, Any], hc: dict[str, Any]) -> None:
         res["cpu"] = cpu
 
 
+_THROTTLES = (("BlkioDeviceReadBps", "throttleReadBpsDevice"), ("BlkioDeviceWriteBps", "throttleWriteBpsDevice"),
+              ("BlkioDeviceReadIOps", "throttleReadIOPSDevice"), ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice"))
+
+
+def _device_numbers(path: str) -> dict[str, int]:
+    """The block device's major and minor (the daemon stats it at start: its error if missing)."""
+    try:
+        rdev = os.stat(path).st_rdev
+    except OSError as e:
+        raise StrataError(f"stat {path}: {(e.strerror or str(e)).lower()}") from None
+    return {"major": os.major(rdev), "minor": os.minor(rdev)}
+
+
+def _apply_block_io(res: dict[str, Any], hc: dict[str, Any]) -> None:
+    block: dict[str, Any] = {}
+    if hc.get("BlkioWeight"):
+        block["weight"] = int(hc["BlkioWeight"])
+    if hc.get("BlkioWeightDevice"):
+        block["weightDevice"] = [{**_device_numbers(d["Path"]), "weight": int(d["Weight"])}
+                                 for d in hc["BlkioWeightDevice"]]
+    for field, key in _THROTTLES:
+        if hc.get(field):
+            block[key] = [{**_device_numbers(d["Path"]), "rate": int(d["Rate"])} for d in hc[field]]
+    if block:
+        res["blockIO"] = block
+
+
 def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
     """Put the HostConfig's limits, rlimits, init and privileges into an OCI spec built by ``build_spec``."""
     res = spec["linux"].setdefault("resources", {})
@@ -429,8 +504,7 @@ def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
         spec["process"]["oomScoreAdj"] = int(hc["OomScoreAdj"])
     if hc.get("PidsLimit"):
         res["pids"] = {"limit": int(hc["PidsLimit"])}
-    if hc.get("BlkioWeight"):
-        res["blockIO"] = {"weight": int(hc["BlkioWeight"])}
+    _apply_block_io(res, hc)
     if hc.get("OomKillDisable"):
         res.setdefault("memory", {})["disableOOMKiller"] = True
     if hc.get("Ulimits"):
