@@ -18,11 +18,8 @@ _FLAG = re.compile(r"^  (?:-\S, |    )--(\S+)")
 
 # Docker's flags strata does not have, by command (``container X`` / ``image X`` share X's)
 _CREATE_MISSING = {
-    "attach", "blkio-weight-device", "cgroup-parent", "cgroupns", "cpu-period", "cpu-quota", "cpu-rt-period",
-    "cpu-rt-runtime", "cpuset-mems", "device-cgroup-rule", "device-read-bps", "device-read-iops",
-    "device-write-bps", "device-write-iops", "disable-content-trust", "gpus", "ip6", "isolation",
-    "kernel-memory", "link", "link-local-ip", "memory-reservation", "memory-swappiness", "oom-score-adj",
-    "storage-opt", "volume-driver",
+    "attach", "cgroup-parent", "cgroupns", "device-cgroup-rule", "disable-content-trust", "gpus", "ip6",
+    "isolation", "link", "link-local-ip", "storage-opt", "volume-driver",
 }
 KNOWN_MISSING: dict[str, set[str]] = {
     "build": {"add-host", "cache-from", "cgroup-parent", "compress", "cpu-period", "cpu-quota", "cpu-shares",
@@ -32,8 +29,6 @@ KNOWN_MISSING: dict[str, set[str]] = {
     "run": _CREATE_MISSING - {"attach"},
     "exec": {"detach-keys"},
     "rm": {"link"},
-    "update": {"cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpuset-mems", "kernel-memory",
-               "memory-reservation"},
     "network connect": {"driver-opt", "ip6", "link", "link-local-ip"},
     "network create": {"attachable", "aux-address", "config-from", "config-only", "ingress", "ip-range",
                        "ipam-driver", "ipam-opt", "ipv6", "scope"},

@@ -141,6 +141,7 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--cpu-shares", default="0", help="CPU shares (relative weight)")
     p.add_argument("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)")
     p.add_argument("--pids-limit", help="tune container pids limit (set -1 for unlimited)")
+    _add_cfs_flags(p)
     p.add_argument("--ulimit", action="append", default=[], help="ulimit options")
     p.add_argument("--init", action="store_true", help="run an init inside the container (tini)")
     p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
@@ -165,6 +166,13 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
                    help="security options (seccomp=unconfined|PROFILE.json, no-new-privileges)")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _add_cfs_flags(p: argparse.ArgumentParser) -> None:
+    """``--cpu-period/--cpu-quota/--cpu-rt-*/--cpuset-mems/--memory-reservation/--kernel-memory`` (issue 15)."""
+    from strata.cli.resources import add_cfs_flags
+
+    add_cfs_flags(p, run=True)
 
 
 def _add_isolation_flags(p: argparse.ArgumentParser) -> None:
@@ -265,6 +273,7 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
 def _resources(args: argparse.Namespace) -> dict[str, Any]:
     """The resource and privilege flags as HostConfig fields (Docker's CLI errors for bad values)."""
+    from strata.cli.resources import cfs_fields, tuning_fields
     from strata.container.resources import (
         parse_cpus,
         parse_int64,
@@ -292,9 +301,11 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError as e:
             raise _flag_error(cmd, "--ulimit", u, str(e)) from None
     pids = parse_int64(args.pids_limit) if args.pids_limit is not None else None
+    extra = cfs_fields(args, lambda flag, value, e: _flag_error(cmd, flag, value, e))
+    extra.update(tuning_fields(args, cmd, lambda flag, value, e: _flag_error(cmd, flag, value, e)))
     hc = resource_host_config(args.memory, args.memory_swap, args.cpus, parse_int64(args.cpu_shares),
                               args.cpuset_cpus, pids, list(args.ulimit), oom_kill_disable=args.oom_kill_disable,
-                              blkio_weight=parse_uint16(args.blkio_weight) if args.blkio_weight else 0)
+                              blkio_weight=parse_uint16(args.blkio_weight) if args.blkio_weight else 0, extra=extra)
     if args.init:
         hc["Init"] = True
     return {**hc, **_isolation(args, cmd), "CapAdd": list(args.cap_add) or None,

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
 
-__all__ = ["STATS_HEADERS", "register_commands"]
+__all__ = ["STATS_HEADERS", "add_cfs_flags", "cfs_fields", "register_commands", "tuning_fields"]
 
 STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "Container": "CONTAINER", "CPUPerc": "CPU %",
                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
@@ -72,6 +72,91 @@ def _cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
                 return 0
 
 
+_CFS_FLAGS = (("CpuPeriod", "--cpu-period", "cpu_period", "limit CPU CFS (Completely Fair Scheduler) period"),
+              ("CpuQuota", "--cpu-quota", "cpu_quota", "limit CPU CFS (Completely Fair Scheduler) quota"),
+              ("CpuRealtimePeriod", "--cpu-rt-period", "cpu_rt_period", "limit CPU real-time period in microseconds"),
+              ("CpuRealtimeRuntime", "--cpu-rt-runtime", "cpu_rt_runtime",
+               "limit CPU real-time runtime in microseconds"),
+              ("KernelMemory", "--kernel-memory", "kernel_memory", "kernel memory limit"),
+              ("MemoryReservation", "--memory-reservation", "memory_reservation", "memory soft limit"))
+
+
+def add_cfs_flags(p: argparse.ArgumentParser, *, run: bool = False) -> None:
+    """The CFS, real-time, memory-reservation and cpuset-mems flags ``run``/``create``/``update`` share
+    (``run``: and ``--memory-swappiness``/``--oom-score-adj``, which ``update`` has not)."""
+    for _, flag, _, text in _CFS_FLAGS:
+        p.add_argument(flag, help=text)
+    p.add_argument("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)")
+    if run:
+        for flag, text in (("--blkio-weight-device", "block IO weight (relative device weight)"),
+                           ("--device-read-bps", "limit read rate (bytes per second) from a device"),
+                           ("--device-read-iops", "limit read rate (IO per second) from a device"),
+                           ("--device-write-bps", "limit write rate (bytes per second) to a device"),
+                           ("--device-write-iops", "limit write rate (IO per second) to a device")):
+            p.add_argument(flag, action="append", default=[], help=text)
+        p.add_argument("--memory-swappiness", default="-1", help="tune container memory swappiness (0 to 100)")
+        p.add_argument("--oom-score-adj", default="0", help="tune host's OOM preferences (-1000 to 1000)")
+
+
+def tuning_fields(args: argparse.Namespace, cmd: str, error: Any) -> dict[str, Any]:
+    """``MemorySwappiness`` (None for -1, Docker's CLI range check) and ``OomScoreAdj`` (the daemon
+    checks its range); ``error(flag, value, text)`` for a value that is no number."""
+    from strata.container.resources import parse_int64
+
+    values = {}
+    for flag, value in (("--memory-swappiness", args.memory_swappiness), ("--oom-score-adj", args.oom_score_adj)):
+        try:
+            values[flag] = parse_int64(value)
+        except ValueError as e:
+            raise error(flag, value, str(e)) from None
+    out = _block_io_fields(args, error)
+    swappiness = values["--memory-swappiness"]
+    if swappiness != -1 and not 0 <= swappiness <= 100:
+        raise StrataError(f"invalid value: {swappiness}. Valid memory swappiness range is 0-100.\n"
+                          f"See 'strata {cmd} --help'.", exit_code=125)
+    return {**out, "MemorySwappiness": None if swappiness == -1 else swappiness,
+            "OomScoreAdj": values["--oom-score-adj"]}
+
+
+def _block_io_fields(args: argparse.Namespace, error: Any) -> dict[str, Any]:
+    """``--blkio-weight-device`` and the ``--device-{read,write}-{bps,iops}`` throttles as HostConfig."""
+    from strata.container.resources import parse_throttle_device, parse_weight_device
+
+    out: dict[str, Any] = {}
+    for field, flag, attr, iops in (("BlkioWeightDevice", "--blkio-weight-device", "blkio_weight_device", None),
+                                    ("BlkioDeviceReadBps", "--device-read-bps", "device_read_bps", False),
+                                    ("BlkioDeviceWriteBps", "--device-write-bps", "device_write_bps", False),
+                                    ("BlkioDeviceReadIOps", "--device-read-iops", "device_read_iops", True),
+                                    ("BlkioDeviceWriteIOps", "--device-write-iops", "device_write_iops", True)):
+        items = []
+        for value in getattr(args, attr):
+            try:
+                items.append(parse_weight_device(value) if iops is None else parse_throttle_device(value, iops))
+            except ValueError as e:
+                raise error(flag, value, str(e)) from None
+        out[field] = items if iops is None else items or None
+    return out
+
+
+def cfs_fields(args: argparse.Namespace, error: Any) -> dict[str, Any]:
+    """Those flags' HostConfig fields (only the ones given); ``error(flag, value, text)`` makes the
+    exception for a bad value (Docker's CLI words: pflag's int64 and MemBytes parsers)."""
+    from strata.container.resources import parse_int64, parse_ram
+
+    out: dict[str, Any] = {}
+    for field, flag, attr, _ in _CFS_FLAGS:
+        value = getattr(args, attr)
+        if value is None:
+            continue
+        try:
+            out[field] = parse_ram(value) if field in ("KernelMemory", "MemoryReservation") else parse_int64(value)
+        except ValueError as e:
+            raise error(flag, value, str(e)) from None
+    if args.cpuset_mems is not None:
+        out["CpusetMems"] = args.cpuset_mems
+    return out
+
+
 def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The HostConfig fields the flags give (Docker's CLI errors for bad values)."""
     from strata.container.resources import parse_cpus, parse_int64, parse_ram, parse_uint16
@@ -91,6 +176,8 @@ def _update_changes(args: argparse.Namespace) -> dict[str, Any]:
             except ValueError as e:
                 raise StrataError(f'invalid argument "{value}" for "{flag}" flag: {e}\nSee \'strata update --help\'.',
                                   exit_code=125) from None
+    changes.update(cfs_fields(args, lambda flag, value, e: StrataError(
+        f'invalid argument "{value}" for "{flag}" flag: {e}\nSee \'strata update --help\'.', exit_code=125)))
     if args.cpuset_cpus is not None:
         from strata.container.resources import check_cpuset
 
@@ -159,5 +246,6 @@ def register_commands(sub: Any, add: Any) -> None:
     p.add_argument("-m", "--memory", help="memory limit")
     p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: '-1' to enable unlimited swap")
     p.add_argument("--pids-limit", help="tune container pids limit (set -1 for unlimited)")
+    add_cfs_flags(p)
     p.add_argument("--restart", help="restart policy to apply when a container exits")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")

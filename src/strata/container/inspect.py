@@ -126,7 +126,11 @@ def host_config_doc(c: Container) -> dict[str, Any]:
         **{k: hc[k] for k in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                               "Ulimits", "CapAdd", "CapDrop", "Privileged", "LogConfig", "GroupAdd", "IpcMode",
                               "PidMode", "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "BlkioWeight", "Devices",
-                              "OomKillDisable") if k in hc},
+                              "OomKillDisable", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime",
+                              "CpusetMems", "MemoryReservation", "KernelMemory", "OomScoreAdj", "MemorySwappiness",
+                              "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
+                              "BlkioDeviceWriteIOps")
+           if k in hc},
         **({"Init": True} if hc.get("Init") else {}),
         **({"Mounts": hc["Mounts"]} if hc.get("Mounts") else {}),
         **({"Tmpfs": hc["Tmpfs"]} if hc.get("Tmpfs") else {}),

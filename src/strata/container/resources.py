@@ -22,13 +22,16 @@ __all__ = [
     "blkio_weight_supported",
     "capabilities",
     "check_cpuset",
+    "check_cpuset_mems",
     "merge_update",
     "oom_kill_disable_supported",
     "parse_cpus",
     "parse_int64",
     "parse_ram",
+    "parse_throttle_device",
     "parse_uint16",
     "parse_ulimit",
+    "parse_weight_device",
     "resource_host_config",
     "resource_warnings",
     "runc_update_args",
@@ -80,6 +83,40 @@ def parse_uint16(text: str) -> int:
     if int(text) > 0xFFFF:
         raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
     return int(text)
+
+
+def parse_throttle_device(text: str, iops: bool = False) -> dict[str, Any]:
+    """``--device-read-bps PATH:RATE`` (``iops``: a plain count) as a Docker ThrottleDevice, the CLI's
+    errors in the ValueError."""
+    path, colon, rate_text = text.partition(":")
+    if not colon:
+        raise ValueError(f"bad format: {text}")
+    if not path.startswith("/dev/"):
+        raise ValueError(f"bad format for device path: {text}")
+    why = (f"invalid rate for device: {text}. The correct format is <device-path>:<number>. Number must be a "
+           "positive integer" if iops else f"invalid rate for device: {text}. The correct format is "
+           "<device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, "
+           "or gb")
+    if iops and not rate_text.isdigit():
+        raise ValueError(why)
+    try:
+        rate = int(rate_text) if iops else parse_ram(rate_text)
+    except ValueError:
+        raise ValueError(why) from None
+    return {"Path": path, "Rate": rate}
+
+
+def parse_weight_device(text: str) -> dict[str, Any]:
+    """``--blkio-weight-device PATH:WEIGHT`` as a Docker WeightDevice (10-1000, or 0), the CLI's errors."""
+    path, colon, weight_text = text.partition(":")
+    if not colon:
+        raise ValueError(f"bad format: {text}")
+    if not path.startswith("/dev/"):
+        raise ValueError(f"bad format for device path: {text}")
+    if not weight_text.isdigit() or int(weight_text) > 0xFFFF or (int(weight_text) != 0
+                                                                 and not 10 <= int(weight_text) <= 1000):
+        raise ValueError(f"invalid weight for device: {text}")
+    return {"Path": path, "Weight": int(weight_text)}
 
 
 def _parse_decimal_int64(text: str) -> int:
@@ -159,6 +196,14 @@ def blkio_weight_supported() -> bool:
     return any((root / f).exists() for f in ("io.weight", "io.bfq.weight"))
 
 
+def _weight_device_supported() -> bool:
+    """Docker's sysinfo ``BlkioWeightDevice``: v1's ``blkio.weight_device`` (or bfq's), v2's io weight."""
+    root = Path("/sys/fs/cgroup")
+    if (root / "blkio").is_dir():
+        return any((root / "blkio" / f).exists() for f in ("blkio.weight_device", "blkio.bfq.weight_device"))
+    return any((root / f).exists() for f in ("io.weight", "io.bfq.weight"))
+
+
 def oom_kill_disable_supported() -> bool:
     """cgroup v1's ``memory.oom_control`` (v2 has no switch: Docker discards the flag there)."""
     return Path("/sys/fs/cgroup/memory/memory.oom_control").exists()
@@ -166,19 +211,17 @@ def oom_kill_disable_supported() -> bool:
 
 def _check_memory(mem: int, swap: int) -> None:
     if mem and mem < _MIN_MEMORY:
-        raise StrataError("Minimum memory limit allowed is 6MB", exit_code=125)
+        raise StrataError("Minimum memory limit allowed is 6MB")
     if swap and not mem:
-        raise StrataError("You should always set the Memory limit when using Memoryswap limit, see usage",
-                          exit_code=125)
+        raise StrataError("You should always set the Memory limit when using Memoryswap limit, see usage")
     if swap > 0 and swap < mem:
-        raise StrataError("Minimum memoryswap limit should be larger than memory limit, see usage", exit_code=125)
+        raise StrataError("Minimum memoryswap limit should be larger than memory limit, see usage")
 
 
 def _check_cpus(nano: int) -> None:
     ncpu = os.cpu_count() or 1
     if nano and not 10_000_000 <= nano <= ncpu * 1_000_000_000:
-        raise StrataError(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available",
-                          exit_code=125)
+        raise StrataError(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
 
 
 def _blkio_weight(weight: int, warnings: list[str]) -> int:
@@ -190,7 +233,7 @@ def _blkio_weight(weight: int, warnings: list[str]) -> int:
                         "Weight discarded.")
         return 0
     if not 10 <= weight <= 1000:
-        raise StrataError("Range of blkio weight is from 10 to 1000", exit_code=125)
+        raise StrataError("Range of blkio weight is from 10 to 1000")
     return weight
 
 
@@ -213,7 +256,7 @@ def _uint_list(text: str, maximum: int | None = None) -> set[int]:
     return out
 
 
-def check_cpuset(cpuset: str, exit_code: int = 125) -> None:
+def check_cpuset(cpuset: str, exit_code: int = 1) -> None:
     """The daemon's check of ``--cpuset-cpus`` against the CPUs its cgroup has (cgroup v1's cpuset root
     or v2's effective set); nothing to check where neither can be read (rootless, no cpuset)."""
     if not cpuset:
@@ -236,19 +279,93 @@ def check_cpuset(cpuset: str, exit_code: int = 125) -> None:
                           exit_code=exit_code)
 
 
+def _check_reservation(mem: int, reservation: int) -> None:
+    if reservation > 0 and reservation < _MIN_MEMORY:
+        raise StrataError("Minimum memory reservation allowed is 6MB")
+    if mem > 0 and reservation > 0 and mem < reservation:
+        raise StrataError("Minimum memory limit can not be less than memory reservation limit, see usage")
+
+
+def _check_kernel_and_rt(fields: dict[str, Any], warnings: list[str]) -> None:
+    """The daemon's kernel-memory (deprecated: a warning; at least 6MB), OOM score and real-time checks."""
+    kernel = int(fields.get("KernelMemory") or 0)
+    if kernel > 0:
+        warnings.append("Specifying a kernel memory limit is deprecated and will be removed in a future release.")
+    if 0 < kernel < _MIN_MEMORY:
+        raise StrataError("Minimum kernel memory limit allowed is 6MB")
+    oom = int(fields.get("OomScoreAdj") or 0)
+    if not -1000 <= oom <= 1000:
+        raise StrataError(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
+    period, runtime = int(fields.get("CpuRealtimePeriod") or 0), int(fields.get("CpuRealtimeRuntime") or 0)
+    if period and runtime and runtime > period:
+        raise StrataError("cpu real-time runtime cannot be higher than cpu real-time period")
+
+
+def _check_cfs(nano: int, period: int, quota: int) -> None:
+    """The daemon's CFS checks: ``--cpus`` excludes ``--cpu-period``/``--cpu-quota``; their ranges."""
+    if nano > 0 and period > 0:
+        raise StrataError("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano > 0 and quota > 0:
+        raise StrataError("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    _check_cpus(nano)
+    if period != 0 and not 1000 <= period <= 1_000_000:
+        raise StrataError("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+    if 0 < quota < 1000:
+        raise StrataError("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+
+
+def check_cpuset_mems(mems: str, exit_code: int = 1) -> None:
+    """The daemon's check of ``--cpuset-mems`` against the memory nodes its cgroup has."""
+    if not mems:
+        return
+    for path in ("/sys/fs/cgroup/cpuset/cpuset.mems", "/sys/fs/cgroup/cpuset.mems.effective"):
+        try:
+            available_text = Path(path).read_text().strip()
+            break
+        except OSError:
+            continue
+    else:
+        return
+    available = _uint_list(available_text)
+    try:
+        wanted = _uint_list(mems, max([8192, *available]))
+    except ValueError as e:
+        raise StrataError(f"Invalid value {mems} for cpuset mems: {e}", exit_code=exit_code) from None
+    if not wanted <= available:
+        raise StrataError(f"Requested memory nodes are not available - requested {mems}, available: "
+                          f"{available_text}", exit_code=exit_code)
+
+
+def _extra(extra: dict[str, Any] | None) -> dict[str, Any]:
+    """The HostConfig fields of the CFS/realtime/reservation flags, Docker's zero values where not given."""
+    out = {"CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetMems": "",
+           "MemoryReservation": 0, "KernelMemory": 0, "BlkioWeightDevice": []}
+    out.update({k: v for k, v in (extra or {}).items() if v is not None})
+    return out
+
+
 def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str | None, cpu_shares: int,
                          cpuset_cpus: str, pids_limit: int | None, ulimits: list[str], *, blkio_weight: int = 0,
-                         oom_kill_disable: bool = False) -> dict[str, Any]:
-    """The HostConfig resource fields of the flags, with the daemon's checks (its warnings under
+                         oom_kill_disable: bool = False, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The HostConfig resource fields of the flags (``extra``: ``CpuPeriod``, ``CpuQuota``,
+    ``CpusetMems``, ``MemoryReservation`` … already parsed), with the daemon's checks (its warnings under
     ``_warnings``, for the CLI to print and drop)."""
     mem = parse_ram(memory) if memory else 0
     swap = -1 if memory_swap == "-1" else (parse_ram(memory_swap) if memory_swap else 0)
     _check_memory(mem, swap)
-    nano = parse_cpus(cpus) if cpus else 0
-    _check_cpus(nano)
-    check_cpuset(cpuset_cpus)
+    more = _extra(extra)
+    _check_reservation(mem, more["MemoryReservation"])
     warnings: list[str] = []
+    _check_kernel_and_rt(more, warnings)
+    nano = parse_cpus(cpus) if cpus else 0
+    _check_cfs(nano, more["CpuPeriod"], more["CpuQuota"])
+    check_cpuset(cpuset_cpus)
+    check_cpuset_mems(more["CpusetMems"])
     weight = _blkio_weight(blkio_weight, warnings)
+    if more.get("BlkioWeightDevice") and not _weight_device_supported():
+        warnings.append("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. "
+                        "Weight-device discarded.")
+        more["BlkioWeightDevice"] = []
     if oom_kill_disable and not oom_kill_disable_supported():
         warnings.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
         oom_kill_disable = False
@@ -258,7 +375,7 @@ def resource_host_config(memory: str | None, memory_swap: str | None, cpus: str 
     return {"Memory": mem, "MemorySwap": 2 * mem if mem and not swap else swap, "NanoCpus": nano,
             "CpuShares": cpu_shares, "CpusetCpus": cpuset_cpus, "PidsLimit": pids_limit,
             "Ulimits": [parse_ulimit(u) for u in ulimits] or None, "BlkioWeight": weight,
-            "OomKillDisable": oom_kill_disable, "_warnings": warnings}
+            "OomKillDisable": oom_kill_disable, **more, "_warnings": warnings}
 
 
 def resource_warnings(hc: dict[str, Any]) -> list[str]:
@@ -266,7 +383,19 @@ def resource_warnings(hc: dict[str, Any]) -> list[str]:
     return list(hc.pop("_warnings", None) or [])
 
 
-_UPDATABLE = ("BlkioWeight", "CpuShares", "NanoCpus", "CpusetCpus", "Memory", "MemorySwap")
+_UPDATABLE = ("BlkioWeight", "CpuShares", "NanoCpus", "CpusetCpus", "Memory", "MemorySwap", "CpuPeriod", "CpuQuota",
+              "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetMems", "MemoryReservation", "KernelMemory")
+
+
+def _check_cfs_update(hc: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Docker's UpdateContainer: ``--cpus`` and ``--cpu-period``/``--cpu-quota`` exclude each other
+    across updates too."""
+    cid = hc.get("_id", "")
+    for field, other, what in (("NanoCpus", "CpuPeriod", "CPU Period"), ("NanoCpus", "CpuQuota", "CPU Quota"),
+                               ("CpuPeriod", "NanoCpus", "CPU Period"), ("CpuQuota", "NanoCpus", "CPU Quota")):
+        if int(changes.get(field) or 0) > 0 and int(hc.get(other) or 0) > 0:
+            raise StrataError(f"Cannot update container {cid}: Conflicting options: {what} cannot be updated as "
+                              "NanoCPUs has already been set")
 
 
 def merge_update(cid: str, hc: dict[str, Any], changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -274,8 +403,13 @@ def merge_update(cid: str, hc: dict[str, Any], changes: dict[str, Any]) -> tuple
     (the new HostConfig, the warnings)."""
     mem, swap = int(changes.get("Memory") or 0), int(changes.get("MemorySwap") or 0)
     _check_memory(mem, swap if mem else 0)
-    _check_cpus(int(changes.get("NanoCpus") or 0))
+    _check_reservation(mem, int(changes.get("MemoryReservation") or 0))
     warnings: list[str] = []
+    _check_kernel_and_rt(changes, warnings)
+    _check_cfs(int(changes.get("NanoCpus") or 0), int(changes.get("CpuPeriod") or 0),
+               int(changes.get("CpuQuota") or 0))
+    check_cpuset_mems(str(changes.get("CpusetMems") or ""))
+    _check_cfs_update({**hc, "_id": cid}, changes)
     changes = {**changes, "BlkioWeight": _blkio_weight(int(changes.get("BlkioWeight") or 0), warnings)}
     if mem and mem > int(hc.get("MemorySwap") or 0) and not swap:
         raise StrataError(f"Cannot update container {cid}: Memory limit should be smaller than already set "
@@ -305,25 +439,72 @@ def _swap_accounting() -> bool:
     return not v1.is_dir() or (v1 / "memory.memsw.limit_in_bytes").exists()
 
 
-def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
-    """Put the HostConfig's limits, rlimits, init and privileges into an OCI spec built by ``build_spec``."""
-    res = spec["linux"].setdefault("resources", {})
+def _apply_memory(res: dict[str, Any], hc: dict[str, Any]) -> None:
+    memory: dict[str, Any] = {}
     if hc.get("Memory"):
         swap = int(hc.get("MemorySwap") or 0) or 2 * int(hc["Memory"])
-        res["memory"] = {"limit": int(hc["Memory"]), **({"swap": swap} if _swap_accounting() else {})}
+        memory = {"limit": int(hc["Memory"]), **({"swap": swap} if _swap_accounting() else {})}
+    if hc.get("MemoryReservation"):
+        memory["reservation"] = int(hc["MemoryReservation"])
+    if hc.get("KernelMemory"):
+        memory["kernel"] = int(hc["KernelMemory"])
+    if hc.get("MemorySwappiness") is not None:
+        memory["swappiness"] = int(hc["MemorySwappiness"])
+    if memory:
+        res["memory"] = memory
+
+
+def _apply_cpu(res: dict[str, Any], hc: dict[str, Any]) -> None:
     cpu: dict[str, Any] = {}
     if hc.get("NanoCpus"):
         cpu.update(period=100000, quota=int(hc["NanoCpus"]) * 100000 // 1_000_000_000)
-    if hc.get("CpuShares"):
-        cpu["shares"] = int(hc["CpuShares"])
-    if hc.get("CpusetCpus"):
-        cpu["cpus"] = str(hc["CpusetCpus"])
+    for field, key, kind in (("CpuShares", "shares", int), ("CpusetCpus", "cpus", str), ("CpuPeriod", "period", int),
+                             ("CpuQuota", "quota", int), ("CpusetMems", "mems", str),
+                             ("CpuRealtimePeriod", "realtimePeriod", int),
+                             ("CpuRealtimeRuntime", "realtimeRuntime", int)):
+        if hc.get(field):
+            cpu[key] = kind(hc[field])
     if cpu:
         res["cpu"] = cpu
+
+
+_THROTTLES = (("BlkioDeviceReadBps", "throttleReadBpsDevice"), ("BlkioDeviceWriteBps", "throttleWriteBpsDevice"),
+              ("BlkioDeviceReadIOps", "throttleReadIOPSDevice"), ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice"))
+
+
+def _device_numbers(path: str) -> dict[str, int]:
+    """The block device's major and minor (the daemon stats it at start: its error if missing)."""
+    try:
+        rdev = os.stat(path).st_rdev
+    except OSError as e:
+        raise StrataError(f"stat {path}: {(e.strerror or str(e)).lower()}") from None
+    return {"major": os.major(rdev), "minor": os.minor(rdev)}
+
+
+def _apply_block_io(res: dict[str, Any], hc: dict[str, Any]) -> None:
+    block: dict[str, Any] = {}
+    if hc.get("BlkioWeight"):
+        block["weight"] = int(hc["BlkioWeight"])
+    if hc.get("BlkioWeightDevice"):
+        block["weightDevice"] = [{**_device_numbers(d["Path"]), "weight": int(d["Weight"])}
+                                 for d in hc["BlkioWeightDevice"]]
+    for field, key in _THROTTLES:
+        if hc.get(field):
+            block[key] = [{**_device_numbers(d["Path"]), "rate": int(d["Rate"])} for d in hc[field]]
+    if block:
+        res["blockIO"] = block
+
+
+def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
+    """Put the HostConfig's limits, rlimits, init and privileges into an OCI spec built by ``build_spec``."""
+    res = spec["linux"].setdefault("resources", {})
+    _apply_memory(res, hc)
+    _apply_cpu(res, hc)
+    if hc.get("OomScoreAdj"):
+        spec["process"]["oomScoreAdj"] = int(hc["OomScoreAdj"])
     if hc.get("PidsLimit"):
         res["pids"] = {"limit": int(hc["PidsLimit"])}
-    if hc.get("BlkioWeight"):
-        res["blockIO"] = {"weight": int(hc["BlkioWeight"])}
+    _apply_block_io(res, hc)
     if hc.get("OomKillDisable"):
         res.setdefault("memory", {})["disableOOMKiller"] = True
     if hc.get("Ulimits"):
