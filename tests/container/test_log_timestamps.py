@@ -1,6 +1,7 @@
 """The json-file log's timestamps (Docker's RFC 3339 with nanoseconds, in UTC) are formatted with the
-time module, so that a container's log (a build step's) loads no datetime (issue 10): the same text as
-datetime's calendar gives, the second carried when the fraction rounds up to a whole one."""
+time module (the log writer itself loads no datetime): the same text as datetime's calendar gives, the
+second carried only when the fraction rounds up to a whole one (datetime's microsecond rounding put
+a fraction of .9999995 or more a second too late: ``00:01:00.999999600Z`` for 59.9999996)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def test_timestamps_match_datetimes_calendar() -> None:
 def test_a_fraction_rounding_up_carries_the_second() -> None:
     assert rfc3339nano(59.9999999999) == "1970-01-01T00:01:00.000000000Z"
     assert rfc3339nano(1.25) == "1970-01-01T00:00:01.250000000Z"
+    assert rfc3339nano(59.9999996) == "1970-01-01T00:00:59.999999600Z"  # no carry below a whole second
 
 
 def test_the_log_writer_loads_no_datetime(tmp_path: Path) -> None:

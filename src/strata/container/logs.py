@@ -22,7 +22,7 @@ def rfc3339nano(ts: float) -> str:
     """Docker's timestamp form: ``2024-05-01T12:00:00.123456789Z`` (0 -> Go's zero time)."""
     if ts <= 0:
         return "0001-01-01T00:00:00Z"
-    secs = int(ts)  # time's gmtime, not datetime: a container's log (a build step's) loads no datetime
+    secs = int(ts)  # whole seconds from gmtime: datetime rounded to microseconds, a second too far at .9999995
     nanos = round((ts - secs) * 1e9)
     if nanos == 1_000_000_000:  # a fraction that rounds up is the next second's
         secs, nanos = secs + 1, 0
