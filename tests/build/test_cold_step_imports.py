@@ -1,7 +1,7 @@
 """A cold build's step containers load only the container machinery an ordinary container uses
 (issue 10: importing strata.container.lifecycle was a good part of the first RUN step's cost). The
 keep-id user namespace's modules (strata.rootless.keepid, its idmap, strata.container.keepidfiles)
-are loaded by the keep-id containers alone; the build runs in a fresh interpreter, as the ``strata``
+are loaded by the keep-id containers alone, ``--cpus``'s fractions (and decimal) by a ``--cpus`` alone; the build runs in a fresh interpreter, as the ``strata``
 console script does."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ with open(sys.argv[1], "w") as f:
 """
 
 ONLY_FOR_KEEP_ID = ("strata.rootless.keepid", "strata.rootless.idmap", "strata.container.keepidfiles")
+ONLY_FOR_CPUS = ("fractions", "decimal")  # --cpus's rational number (strata.container.resources)
 
 
 def test_a_cold_build_step_loads_no_keep_id_machinery(strata: Strata, busybox: str, tmp_path: Path, root: Path) -> None:
@@ -45,6 +46,7 @@ def test_a_cold_build_step_loads_no_keep_id_machinery(strata: Strata, busybox: s
     modules = set(data["modules"])
     assert "strata.container.lifecycle" in modules  # the step ran a container: the measurement sees it
     assert [m for m in ONLY_FOR_KEEP_ID if m in modules] == []
+    assert [m for m in ONLY_FOR_CPUS if m in modules] == []
     assert strata("run", "--rm", "coldimports/t:1").stdout == "ran\n"
     strata("rmi", "coldimports/t:1")
 
