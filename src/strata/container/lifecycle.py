@@ -19,7 +19,6 @@ from typing import Any
 from strata.atomicfile import write_bytes_atomic
 from strata.container.health import merge_healthcheck
 from strata.container.isolation import apply_isolation, check_peers, peer_pid, release_shm
-from strata.container.keepidfiles import add_user_files
 from strata.container.monitor import (
     Attach,
     read_exit_file,
@@ -62,7 +61,6 @@ from strata.container.volumes import (
 )
 from strata.errors import Conflict, StrataError
 from strata.rootless.cgroups import strip_limits
-from strata.rootless.keepid import KEEP_ID, apply_keep_id, keep_id_mapping, userns_mode
 from strata.rootless.mode import id_mappings, in_user_namespace
 
 __all__ = [
@@ -86,6 +84,25 @@ __all__ = [
     "unpause",
     "wait",
 ]
+
+# The keep-id user namespace (strata.rootless.keepid, whose KEEP_ID this equals) is loaded only by
+# the containers that use it: an ordinary container's (a build step's) create never does.
+KEEP_ID = "keep-id"
+
+
+def _userns_mode(value: str) -> str:
+    from strata.rootless.keepid import userns_mode
+
+    return userns_mode(value)
+
+
+def _keep_id_mapping(host_config: dict[str, Any]) -> str:
+    if host_config.get("UsernsMode") != KEEP_ID:
+        return ""  # keep_id_mapping's answer for any other container
+    from strata.rootless.keepid import keep_id_mapping
+
+    return keep_id_mapping(host_config)
+
 
 @dataclass
 class CreateOptions:
@@ -326,14 +343,14 @@ def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> d
         "RestartPolicy": dict(opts.storage.restart), **opts.resources,
         "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
         **net_hc, **({"IDMappings": maps} if (maps := id_mappings()) else {}),  # rootless: the user namespace
-        **({"UsernsMode": userns_mode(opts.userns)} if opts.userns else {}),
+        **({"UsernsMode": _userns_mode(opts.userns)} if opts.userns else {}),
     }
 
 
 def _prepare_rootfs(store: ContainerStore, c: Container, lowers: list[Path], wanted: str | None) -> Container:
     """The rootfs made (and mounted for overlay; vfs when overlayfs cannot mount and none was asked for)."""
     rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
-    rootfs.prepare(lowers, keep_id_mapping(c.host_config))
+    rootfs.prepare(lowers, _keep_id_mapping(c.host_config))
     if c.driver == "overlay":
         try:
             rootfs.mount()
@@ -474,6 +491,9 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc, c.id)
         if hc.get("UsernsMode") == KEEP_ID:
+            from strata.container.keepidfiles import add_user_files
+            from strata.rootless.keepid import apply_keep_id
+
             userns = cdir / "userns"  # made with its network namespace (default network)
             apply_keep_id(spec, bool(c.config.get("User")), userns if userns.exists() else None)
             add_user_files(spec, cdir)

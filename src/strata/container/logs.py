@@ -10,7 +10,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,9 +22,11 @@ def rfc3339nano(ts: float) -> str:
     """Docker's timestamp form: ``2024-05-01T12:00:00.123456789Z`` (0 -> Go's zero time)."""
     if ts <= 0:
         return "0001-01-01T00:00:00Z"
-    dt = datetime.fromtimestamp(ts, UTC)
-    nanos = round((ts - int(ts)) * 1e9) % 1_000_000_000
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+    secs = int(ts)  # whole seconds from gmtime: datetime rounded to microseconds, a second too far at .9999995
+    nanos = round((ts - secs) * 1e9)
+    if nanos == 1_000_000_000:  # a fraction that rounds up is the next second's
+        secs, nanos = secs + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{nanos:09d}Z"
 
 
 class JsonLogWriter:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,8 @@ def parse_ram(text: str) -> int:
 
 def parse_cpus(text: str) -> int:
     """``--cpus`` as NanoCPUs (a rational number, as Docker's CLI parses it)."""
+    from fractions import Fraction  # with decimal: only a --cpus loads them (not a build's step)
+
     try:
         value = Fraction(text)
     except (ValueError, ZeroDivisionError):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +178,8 @@ def _architectures(profile: dict[str, Any], goarch: str) -> list[str]:
 
 def oci_seccomp(profile: dict[str, Any], caps: list[str], machine: str | None = None) -> dict[str, Any]:
     """The OCI ``linux.seccomp`` object for a Docker-format ``profile`` and the container's capabilities."""
-    goarch = _GOARCH.get(machine or platform.machine(), machine or platform.machine())
+    machine = machine or os.uname().machine  # platform.machine(), without importing platform
+    goarch = _GOARCH.get(machine, machine)
     capset = set(caps)
     rules: list[dict[str, Any]] = []
     for rule in profile.get("syscalls") or []:
