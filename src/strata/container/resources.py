@@ -257,12 +257,12 @@ def _uint_list(text: str, maximum: int | None = None) -> set[int]:
     return out
 
 
-def check_cpuset(cpuset: str, exit_code: int = 1) -> None:
-    """The daemon's check of ``--cpuset-cpus`` against the CPUs its cgroup has (cgroup v1's cpuset root
-    or v2's effective set); nothing to check where neither can be read (rootless, no cpuset)."""
-    if not cpuset:
+def _check_cpuset_list(value: str, files: tuple[str, str], what: str, missing: str, exit_code: int) -> None:
+    """The daemon's check of a cpuset list against what its cgroup has (cgroup v1's cpuset root or v2's
+    effective set); nothing to check where neither can be read (rootless, no cpuset)."""
+    if not value:
         return
-    for path in ("/sys/fs/cgroup/cpuset/cpuset.cpus", "/sys/fs/cgroup/cpuset.cpus.effective"):
+    for path in files:
         try:
             available_text = Path(path).read_text().strip()
             break
@@ -272,12 +272,18 @@ def check_cpuset(cpuset: str, exit_code: int = 1) -> None:
         return
     available = _uint_list(available_text)
     try:
-        wanted = _uint_list(cpuset, max([8192, *available]))
+        wanted = _uint_list(value, max([8192, *available]))
     except ValueError as e:
-        raise StrataError(f"Invalid value {cpuset} for cpuset cpus: {e}", exit_code=exit_code) from None
+        raise StrataError(f"Invalid value {value} for cpuset {what}: {e}", exit_code=exit_code) from None
     if not wanted <= available:
-        raise StrataError(f"Requested CPUs are not available - requested {cpuset}, available: {available_text}",
+        raise StrataError(f"Requested {missing} are not available - requested {value}, available: {available_text}",
                           exit_code=exit_code)
+
+
+def check_cpuset(cpuset: str, exit_code: int = 1) -> None:
+    """``--cpuset-cpus`` against the CPUs the cgroup has."""
+    _check_cpuset_list(cpuset, ("/sys/fs/cgroup/cpuset/cpuset.cpus", "/sys/fs/cgroup/cpuset.cpus.effective"),
+                       "cpus", "CPUs", exit_code)
 
 
 def _check_reservation(mem: int, reservation: int) -> None:
@@ -316,25 +322,9 @@ def _check_cfs(nano: int, period: int, quota: int) -> None:
 
 
 def check_cpuset_mems(mems: str, exit_code: int = 1) -> None:
-    """The daemon's check of ``--cpuset-mems`` against the memory nodes its cgroup has."""
-    if not mems:
-        return
-    for path in ("/sys/fs/cgroup/cpuset/cpuset.mems", "/sys/fs/cgroup/cpuset.mems.effective"):
-        try:
-            available_text = Path(path).read_text().strip()
-            break
-        except OSError:
-            continue
-    else:
-        return
-    available = _uint_list(available_text)
-    try:
-        wanted = _uint_list(mems, max([8192, *available]))
-    except ValueError as e:
-        raise StrataError(f"Invalid value {mems} for cpuset mems: {e}", exit_code=exit_code) from None
-    if not wanted <= available:
-        raise StrataError(f"Requested memory nodes are not available - requested {mems}, available: "
-                          f"{available_text}", exit_code=exit_code)
+    """``--cpuset-mems`` against the memory nodes the cgroup has."""
+    _check_cpuset_list(mems, ("/sys/fs/cgroup/cpuset/cpuset.mems", "/sys/fs/cgroup/cpuset.mems.effective"),
+                       "mems", "memory nodes", exit_code)
 
 
 def _extra(extra: dict[str, Any] | None) -> dict[str, Any]:
