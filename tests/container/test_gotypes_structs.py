@@ -84,14 +84,19 @@ def test_image_and_network_times_as_docker(strata: Strata, busybox_image: str, d
     image, net = f"gotypes-img{tag}:1", f"gotypes-net{tag}"
     for run, source in ((strata, busybox_image), (dockerd.run, docker_busybox)):
         run("tag", source, image)
-        run("network", "create", net)
+        run("network", "create", "--subnet", f"10.{231 + int(tag[:2], 16) % 20}.0.0/24", net)
+        run("volume", "create", net)
     try:
         _compare(strata, dockerd, ("{{.Metadata}}", "{{.Metadata.LastTagTime}}", "{{json .Metadata}}",
                                    "{{.Created}}", "{{.RootFS.Type}}"), image)
-        _compare(strata, dockerd, ("{{.Created}}", "{{json .Created}}", "{{.Name}}"), net, cmd=("network",))
+        _compare(strata, dockerd, ("{{.Created}}", "{{json .Created}}", "{{.Name}}", "{{.IPAM}}", "{{json .IPAM}}",
+                                   "{{.IPAM.Config}}", "{{.Containers}}"), net, cmd=("network",))
+        _compare(strata, dockerd, ("{{.Options}}|{{.Labels}}|{{.UsageData}}|{{.Status}}", "{{json .Labels}}|{{json .Options}}", "{{.CreatedAt}}"),
+                 net, cmd=("volume",))
         assert _answer(strata("inspect", "-f", "{{.Metadata.LastTagTime}}", image))[1] == "<go time>"
         assert _answer(strata("network", "inspect", "-f", "{{.Created}}", net))[1] == "<go time>"
     finally:
         for run in (strata, dockerd.run):
             run("rmi", image, check=False)
             run("network", "rm", net, check=False)
+            run("volume", "rm", net, check=False)

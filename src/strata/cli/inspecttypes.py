@@ -12,7 +12,7 @@ from strata.gotemplate import NIL_MAP, NIL_SLICE, Struct
 from strata.gotemplate.gojson import OmitEmpty
 from strata.gotemplate.values import Nil, Printed
 
-__all__ = ["container_typed", "go_duration", "go_time_string", "image_typed", "network_typed"]
+__all__ = ["container_typed", "go_duration", "go_time_string", "image_typed", "network_typed", "volume_typed"]
 
 _NIL = Nil("<nil>")
 
@@ -168,5 +168,40 @@ def image_typed(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def network_typed(doc: dict[str, Any]) -> dict[str, Any]:
-    """A network's inspect document as types.NetworkResource: ``Created`` a ``time.Time``."""
-    return {**doc, "Created": _time(doc["Created"])} if "Created" in doc else doc
+    """A network's inspect document as types.NetworkResource: ``Created`` a ``time.Time``, ``IPAM``
+    and the ``Containers`` endpoints structs (``{default map[] [{172.19.0.0/16  172.19.0.1 map[]}]}``)."""
+    out = {**doc, "Created": _time(doc["Created"])} if "Created" in doc else dict(doc)
+    ipam = doc.get("IPAM")
+    if isinstance(ipam, dict):
+        configs = ipam.get("Config")
+        out["IPAM"] = _struct("network.IPAM", ("Driver", "Options", "Config"), ipam,
+                              Options=_map(ipam.get("Options")),
+                              Config=NIL_SLICE if configs is None else [_ipam_config(c) for c in configs])
+    members = doc.get("Containers")
+    if isinstance(members, dict):
+        out["Containers"] = {k: _struct("types.EndpointResource", _ENDPOINT, v) if isinstance(v, dict) else v
+                             for k, v in members.items()}
+    return out
+
+
+_ENDPOINT = ("Name", "EndpointID", "MacAddress", "IPv4Address", "IPv6Address")
+
+
+def _map(value: Any) -> Any:
+    return NIL_MAP if value is None else value
+
+
+def _ipam_config(raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        return raw
+    fields = {"Subnet": raw.get("Subnet", ""), "IPRange": raw.get("IPRange", ""), "Gateway": raw.get("Gateway", ""),
+              "AuxAddress": _map(raw.get("AuxiliaryAddresses"))}
+    return Struct("network.IPAMConfig", fields, marshal=raw)
+
+
+def volume_typed(doc: dict[str, Any]) -> Any:
+    """A volume's inspect document as types.Volume: nil maps ``map[]``, no usage data a nil pointer."""
+    extra: dict[str, Any] = {k: v for k, v in (("Status", NIL_MAP), ("UsageData", _NIL)) if k not in doc}
+    fields: dict[str, Any] = {**doc, **extra}
+    fields.update({k: _map(doc[k]) for k in ("Labels", "Options") if k in doc})
+    return OmitEmpty(fields, frozenset(extra))

@@ -158,6 +158,8 @@ def _container_structs(doc: Any) -> Any:
         return inspecttypes.image_typed(doc)
     if "IPAM" in doc and "Created" in doc:
         return inspecttypes.network_typed(doc)
+    if "Mountpoint" in doc and "Scope" in doc:
+        return inspecttypes.volume_typed(doc)
     return doc
 
 
