@@ -34,6 +34,11 @@ CONTAINER_FORMATS = (
     "{{range $p, $b := .HostConfig.PortBindings}}{{$p}}={{(index $b 0).HostIP}}:{{(index $b 0).HostPort}}{{end}}",
     "{{.NetworkSettings.Ports}}",
     "{{.HostConfig.RestartPolicy}}",
+    "{{.Config.Env}} {{.Config.Cmd}} {{.Config.ExposedPorts}} {{.Config.Volumes}} {{.Config.Labels}}",
+    "{{.Config.StopTimeout}} {{.Config.OnBuild}} {{.Config.Shell}} {{.Config.MacAddress}}",
+    "{{.Config.Nope}}",
+    "{{json .Config.ExposedPorts}}",
+    "{{.GraphDriver.Name}}",
 )
 
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z| \+0000 UTC)")
@@ -62,7 +67,7 @@ def test_container_structs_as_docker(strata: Strata, busybox_image: str, dockerd
     (tmp_path / "bind").mkdir()
     for run, image in ((strata, busybox_image), (dockerd.run, docker_busybox)):
         run("create", "--name", plain, "-v", f"{tmp_path / 'bind'}:/mnt:ro", "-p", "127.0.0.1:18080:80",
-            "--log-opt", "max-size=10m", image, "sleep", "60")
+            "--log-opt", "max-size=10m", "--expose", "9000", image, "sleep", "60")
         run("create", "--name", checked, "--health-cmd", "true", "--health-interval", "1h30m",
             "--health-timeout", "1.5s", "--health-retries", "2", image, "sleep", "60")
     try:
@@ -88,7 +93,9 @@ def test_image_and_network_times_as_docker(strata: Strata, busybox_image: str, d
         run("volume", "create", net)
     try:
         _compare(strata, dockerd, ("{{.Metadata}}", "{{.Metadata.LastTagTime}}", "{{json .Metadata}}",
-                                   "{{.Created}}", "{{.RootFS.Type}}"), image)
+                                   "{{.Created}}", "{{.RootFS.Type}}",
+                                   "{{.RootFS}}", "{{.Config.Cmd}} {{.Config.Volumes}} {{.Config.Healthcheck}}",
+                                   "{{.ContainerConfig.Env}}"), image)
         _compare(strata, dockerd, ("{{.Created}}", "{{json .Created}}", "{{.Name}}", "{{.IPAM}}", "{{json .IPAM}}",
                                    "{{.IPAM.Config}}", "{{.Containers}}"), net, cmd=("network",))
         _compare(strata, dockerd, ("{{.Options}}|{{.Labels}}|{{.UsageData}}|{{.Status}}", "{{json .Labels}}|{{json .Options}}", "{{.CreatedAt}}"),

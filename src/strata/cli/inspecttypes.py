@@ -142,16 +142,35 @@ def _binding(raw: dict[str, Any]) -> Struct:
 
 
 def _common(key: str, value: dict[str, Any]) -> Any:
-    """``Config`` (its Healthcheck a struct of durations) and ``GraphDriver`` (``{map[…] overlay2}``)."""
+    """``Config`` (container.Config; its Healthcheck a struct of durations) and ``GraphDriver``
+    (``{map[…] overlay2}``)."""
     if key == "GraphDriver":
         data = value.get("Data")
         return _struct("types.GraphDriverData", ("Data", "Name"), value, Data=NIL_MAP if data is None else data)
+    typed: dict[str, Any] = {}
     check = value.get("Healthcheck")
-    if not isinstance(check, dict):
-        return value
-    typed = {n: _duration(check.get(n)) for n in ("Interval", "Timeout", "StartPeriod")}
-    fields = {**value, "Healthcheck": _struct("container.HealthConfig", _HEALTHCHECK, check, **typed)}
-    return OmitEmpty(fields, value.omitted) if isinstance(value, OmitEmpty) else fields
+    if isinstance(check, dict):
+        durations = {n: _duration(check.get(n)) for n in ("Interval", "Timeout", "StartPeriod")}
+        typed["Healthcheck"] = _struct("container.HealthConfig", _HEALTHCHECK, check, **durations)
+    else:
+        typed["Healthcheck"] = _NIL if check is None else check
+    for name in ("ExposedPorts", "Volumes"):  # map[…]struct{}: ``map[80/tcp:{}]``
+        keys = value.get(name)
+        typed[name] = {k: _EMPTY for k in keys} if isinstance(keys, dict) else _map(keys)
+    for name in ("Env", "Cmd", "Entrypoint", "OnBuild", "Shell"):
+        typed[name] = NIL_SLICE if value.get(name) is None else value[name]
+    typed["Labels"] = _map(value.get("Labels"))
+    typed["StopTimeout"] = _NIL if value.get("StopTimeout") is None else value["StopTimeout"]
+    return _struct("container.Config", _CONFIG, value, **typed)
+
+
+_EMPTY = Struct("struct {}", {}, marshal={})
+_CONFIG = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
+           "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
+           "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell")
+for _name in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "ArgsEscaped",
+              "NetworkDisabled"):
+    _ZERO[_name] = False
 
 
 def image_typed(doc: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +183,10 @@ def image_typed(doc: dict[str, Any]) -> dict[str, Any]:
     for key in ("Config", "ContainerConfig", "GraphDriver"):
         if isinstance(doc.get(key), dict):
             out[key] = _common("Config" if key != "GraphDriver" else key, doc[key])
+    rootfs = doc.get("RootFS")
+    if isinstance(rootfs, dict):
+        out["RootFS"] = _struct("types.RootFS", ("Type", "Layers", "BaseLayer"), rootfs,
+                                Layers=NIL_SLICE if rootfs.get("Layers") is None else rootfs["Layers"])
     return out if not isinstance(doc, OmitEmpty) else OmitEmpty(out, doc.omitted)
 
 
