@@ -75,10 +75,7 @@ def write_format(
 
 def render_template(fmt: str, doc: Any) -> str:
     """``inspect --format`` output for one document, without its newline."""
-    from strata.gotemplate import InspectFormat
-
-    doc = with_nil_sizes(doc)
-    return InspectFormat(fmt).render(doc, doc).rstrip("\n")
+    return render_inspect(inspect_format(fmt), doc)
 
 
 def with_nil_sizes(doc: Any) -> Any:
@@ -128,6 +125,7 @@ def render_inspect(form: Any, doc: Any) -> str:
             return NIL_MAP
         return value
 
+    raw = doc
     try:
         if isinstance(doc, dict):  # the document's own container.Config (never HostConfig.LogConfig.Config):
             # the struct has these fields even where its JSON omits them
@@ -140,7 +138,7 @@ def render_inspect(form: Any, doc: Any) -> str:
             try:  # Docker's CLI runs the typed struct first, then the raw JSON when that fails
                 return str(form.template.execute(with_nil_sizes(typed(structs)), missing_key_error=True)).rstrip("\n")
             except TemplateError:
-                pass
+                doc = raw  # the raw JSON: no field its JSON leaves out
         text: str = form.template.execute(with_nil_sizes(typed(doc)), missing_key_error=True)
         return text.rstrip("\n")
     except TemplateError as e:
@@ -148,25 +146,21 @@ def render_inspect(form: Any, doc: Any) -> str:
 
 
 def _container_structs(doc: Any) -> Any:
-    """A container's ``State.Health`` (a nil pointer without a check: ``<nil>``, left out of its JSON)
-    and ``HostConfig.RestartPolicy`` (a struct: ``{on-failure 2}``) as Docker's typed ContainerJSON."""
-    from strata.gotemplate import Struct
-    from strata.gotemplate.gojson import OmitEmpty
-    from strata.gotemplate.values import Nil
-
-    state, host = doc.get("State"), doc.get("HostConfig")
-    if not (isinstance(state, dict) and isinstance(host, dict) and "GraphDriver" in doc):
+    """``doc`` with Docker's typed structs (a container's ContainerJSON, an image's ImageInspect, a
+    network's NetworkResource) where a template sees them, else ``doc`` itself."""
+    if not isinstance(doc, dict):
         return doc
-    health = state.get("Health")
-    if health is None:
-        state = OmitEmpty({**state, "Health": Nil("<nil>")}, frozenset({"Health"}))
-    elif isinstance(health, dict):
-        state = {**state, "Health": Struct("types.Health", health, marshal=health)}
-    policy = host.get("RestartPolicy")
-    if isinstance(policy, dict) and set(policy) == {"Name", "MaximumRetryCount"}:
-        fields = {"Name": policy["Name"], "MaximumRetryCount": policy["MaximumRetryCount"]}
-        host = {**host, "RestartPolicy": Struct("container.RestartPolicy", fields, marshal=policy)}
-    return {**doc, "State": state, "HostConfig": host}
+    from strata.cli import inspecttypes
+
+    if isinstance(doc.get("State"), dict) and isinstance(doc.get("HostConfig"), dict) and "GraphDriver" in doc:
+        return inspecttypes.container_typed(doc)
+    if "RootFS" in doc and "Architecture" in doc:
+        return inspecttypes.image_typed(doc)
+    if "IPAM" in doc and "Created" in doc:
+        return inspecttypes.network_typed(doc)
+    if "Mountpoint" in doc and "Scope" in doc:
+        return inspecttypes.volume_typed(doc)
+    return doc
 
 
 _NIL_SLICES = frozenset({"Env", "Cmd", "Entrypoint", "OnBuild", "Shell", "RepoTags", "RepoDigests", "Layers"})

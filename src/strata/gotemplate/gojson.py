@@ -8,7 +8,17 @@ import math
 import re
 from typing import Any
 
-from strata.gotemplate.values import MISSING, Nil, Struct, e_form, f_form, go_float, shortest, struct_fields
+from strata.gotemplate.values import (
+    MISSING,
+    Nil,
+    Printed,
+    Struct,
+    e_form,
+    f_form,
+    go_float,
+    shortest,
+    struct_fields,
+)
 
 __all__ = ["OmitEmpty", "go_json"]
 
@@ -98,7 +108,7 @@ def go_json(value: Any, html: bool = False) -> str:
         skip = value.omitted if isinstance(value, OmitEmpty) else frozenset()
         return "{" + ",".join(f"{_json_string(str(k), html)}:{go_json(v, html)}" for k, v in value.items()
                               if not _omitted(v) and k not in skip) + "}"
-    if isinstance(value, Struct) and value.marshal is not None:
+    if isinstance(value, Struct | Printed) and value.marshal is not None:
         return go_json(value.marshal, html)
     fields = struct_fields(value)
     if fields is not None:

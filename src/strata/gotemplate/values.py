@@ -16,6 +16,7 @@ __all__ = [
     "NIL_SLICE",
     "Function",
     "Nil",
+    "Printed",
     "Struct",
     "TemplateError",
     "e_form",
@@ -78,6 +79,20 @@ class Nil:
 
     def __repr__(self) -> str:
         return f"<nil {self.printed}>"
+
+
+class Printed:
+    """A Go value whose type has a ``String()`` method (``time.Time``, ``time.Duration``): ``printed``
+    is what fmt shows, ``marshal`` what its JSON encodes (Docker's raw JSON value)."""
+
+    __slots__ = ("marshal", "printed")
+
+    def __init__(self, printed: str, marshal: Any) -> None:
+        self.printed = printed
+        self.marshal = marshal
+
+    def __repr__(self) -> str:
+        return f"Printed({self.printed!r})"
 
 
 NIL_SLICE = Nil("[]")
@@ -167,7 +182,7 @@ def go_sprint(value: Any, *, top: bool = True) -> str:
         return go_float(value)
     if isinstance(value, str):
         return value
-    if isinstance(value, Nil):
+    if isinstance(value, Nil | Printed):
         return value.printed
     if isinstance(value, bytes | bytearray):
         return "[" + " ".join(str(b) for b in value) + "]"

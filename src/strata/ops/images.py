@@ -7,7 +7,7 @@ from strata.compat.filters import parse_filters
 from strata.compat.gotime import get_timestamp, parse_time
 from strata.digest import Digest
 from strata.engine import Engine, ImageSummary
-from strata.errors import ImageNotFound, StrataError
+from strata.errors import ImageNotFound, NotFound, StrataError
 from strata.image.spec import empty_container_config
 from strata.reference import Reference, id_prefix, parse_any
 from strata.store.images import chain_ids
@@ -375,9 +375,7 @@ def _open_source(source: str, stdin: Any, say: Callable[[str], None] | None = No
         if source == "-":
             yield stdin.buffer if hasattr(stdin, "buffer") else stdin
         elif source.startswith(("http://", "https://")):
-            import urllib.request
-
-            with urllib.request.urlopen(source, timeout=60) as resp:
+            with _url_get(source) as resp:
                 if say is not None:
                     say(f"Downloading from {source}")
                 yield resp
@@ -390,6 +388,30 @@ def _open_source(source: str, stdin: Any, say: Callable[[str], None] | None = No
                 yield f
 
     return opened()
+
+
+def _url_get(source: str) -> Any:
+    """The answer to a GET of ``source``, or the daemon's GetWithStatusError message: ``failed to GET
+    URL with status 404 Not Found: <body>`` (NotFound for a 404), Go's ``Get "URL": …`` when none came."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        return urllib.request.urlopen(source, timeout=60)
+    except urllib.error.HTTPError as e:
+        with e:
+            body = e.read()
+        msg = f"failed to GET {source} with status {e.code} {e.reason}: {body.decode(errors='replace').strip()}"
+        raise (NotFound(msg) if e.code == 404 else StrataError(msg)) from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, ConnectionRefusedError):
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(source)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            reason = f"dial tcp {parts.hostname}:{port}: connect: connection refused"
+        raise StrataError(f'Get "{source}": {reason}') from None
 
 
 def import_rootfs(
