@@ -173,7 +173,20 @@ def _inspect_one(engine: Any, name: str, kind: str) -> dict[str, Any] | None:
             return ops.inspect_doc(engine, engine.resolve_image(name))
         except (ImageNotFound, InvalidReference):
             pass
-    return ops.inspect_container(engine, name) if kind in ("", "container") else None
+    if kind in ("", "container"):
+        doc: dict[str, Any] | None = ops.inspect_container(engine, name)
+        if doc is not None or kind:
+            return doc
+    if kind in ("", "network"):  # then networks and volumes, as the Docker CLI's inspect goes on
+        from strata.cli.network import inspect_doc as network_doc
+
+        if (doc := network_doc(engine, name)) is not None or kind:
+            return doc
+    if kind in ("", "volume"):
+        from strata.cli.volume import inspect_doc as volume_doc
+
+        return volume_doc(engine, name)
+    return None
 
 
 def cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from strata.cli.main import Context
     from strata.container.records import ContainerStore
 
-__all__ = ["register"]
+__all__ = ["inspect_doc", "register"]
 
 
 def _stores(ctx: Context) -> tuple[Any, ContainerStore]:
@@ -111,6 +111,21 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     ctx.out.flush()  # Docker's CLI: what was found first, then the errors
     ctx.err.write("".join(f"{e}\n" for e in errors))
     return 1 if errors else 0
+
+
+def inspect_doc(engine: Any, ref: str) -> dict[str, Any] | None:
+    """``inspect NAME``'s network document (the generic inspect's third try), or None."""
+    from strata.container.lifecycle import reconcile
+    from strata.container.network.manage import inspect_network
+    from strata.container.network.networks import NetworkStore
+    from strata.container.records import ContainerStore
+
+    try:
+        net = NetworkStore(engine.root).get(ref)
+    except StrataError:
+        return None
+    with ContainerStore(engine.root) as store:
+        return inspect_network(net, [reconcile(store, c) for c in store.all()])
 
 
 def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from strata.container.records import ContainerStore
     from strata.container.volumes import Volume, VolumeStore
 
-__all__ = ["prune_volumes", "register"]
+__all__ = ["inspect_doc", "prune_volumes", "register"]
 
 
 def _stores(ctx: Context) -> tuple[VolumeStore, ContainerStore]:
@@ -150,6 +150,17 @@ def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     ctx.out.flush()  # Docker's CLI: what was found first, then the errors
     ctx.err.write("".join(f"{e}\n" for e in errors))
     return 1 if errors else 0
+
+
+def inspect_doc(engine: Any, name: str) -> dict[str, Any] | None:
+    """``inspect NAME``'s volume document (the generic inspect's last try), or None."""
+    from strata.container.volumes import VolumeStore
+
+    try:
+        doc: dict[str, Any] = VolumeStore(engine.root).get(name).doc()
+    except StrataError:
+        return None
+    return doc
 
 
 def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
