@@ -13,21 +13,52 @@ from typing import Any
 __all__ = ["delegated_controllers", "discarded_limits", "strip_limits"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-# HostConfig key -> (the controller it needs, where it is in the OCI resources, Docker's warning)
+# HostConfig key -> (the controller it needs, where it is in the OCI resources, Docker's warning), in the
+# order of the daemon's checks (verifyPlatformContainerResources)
 _LIMITS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "Memory": ("memory", ("memory",),
                "Your kernel does not support memory limit capabilities or the cgroup is not mounted. "
                "Limitation discarded."),
-    "CpuShares": ("cpu", ("cpu", "shares"),
-                  "Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded."),
-    "NanoCpus": ("cpu", ("cpu", "quota", "period"),
-                 "Your kernel does not support CPU CFS scheduler or the cgroup is not mounted. "
-                 "CPU quota discarded."),
-    "CpusetCpus": ("cpuset", ("cpu", "cpus"),
-                   "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded."),
+    "MemoryReservation": ("memory", ("memory", "reservation"),
+                          "Your kernel does not support memory soft limit capabilities or the cgroup is not mounted. "
+                          "Limitation discarded."),
+    "KernelMemory": ("memory", ("memory", "kernel"),
+                     "Your kernel does not support kernel memory limit capabilities or the cgroup is not mounted. "
+                     "Limitation discarded."),
+    "MemorySwappiness": ("memory", ("memory", "swappiness"),
+                         "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. "
+                         "Memory swappiness discarded."),
     "PidsLimit": ("pids", ("pids",),
                   "Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. "
                   "PIDs limit discarded."),
+    "NanoCpus": ("cpu", ("cpu", "quota", "period"),
+                 "Your kernel does not support CPU CFS scheduler or the cgroup is not mounted. "
+                 "CPU quota discarded."),
+    "CpuShares": ("cpu", ("cpu", "shares"),
+                  "Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded."),
+    "CpuPeriod": ("cpu", ("cpu", "period"),
+                  "Your kernel does not support CPU cfs period or the cgroup is not mounted. Period discarded."),
+    "CpuQuota": ("cpu", ("cpu", "quota"),
+                 "Your kernel does not support CPU cfs quota or the cgroup is not mounted. Quota discarded."),
+    "CpusetCpus": ("cpuset", ("cpu", "cpus"),
+                   "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded."),
+    "CpusetMems": ("cpuset", ("cpu", "mems"),
+                   "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded."),
+    "BlkioWeightDevice": ("io", ("blockIO", "weightDevice"),
+                          "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. "
+                          "Weight-device discarded."),
+    "BlkioDeviceReadBps": ("io", ("blockIO", "throttleReadBpsDevice"),
+                           "Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. "
+                           "Block I/O BPS read limit discarded."),
+    "BlkioDeviceWriteBps": ("io", ("blockIO", "throttleWriteBpsDevice"),
+                            "Your kernel does not support BPS Block I/O write limit or the cgroup is not mounted. "
+                            "Block I/O BPS write limit discarded."),
+    "BlkioDeviceReadIOps": ("io", ("blockIO", "throttleReadIOPSDevice"),
+                            "Your kernel does not support IOPS Block read limit or the cgroup is not mounted. "
+                            "Block I/O IOPS read limit discarded."),
+    "BlkioDeviceWriteIOps": ("io", ("blockIO", "throttleWriteIOPSDevice"),
+                             "Your kernel does not support IOPS Block write limit or the cgroup is not mounted. "
+                             "Block I/O IOPS write limit discarded."),
 }  # fmt: skip
 
 
@@ -90,11 +121,17 @@ def _host_uid() -> int:
 
 def discarded_limits(host_config: dict[str, Any]) -> list[str]:
     """Docker's warnings for the limits a rootless container cannot have here (none when delegated)."""
-    asked = [key for key in _LIMITS if host_config.get(key)]
+    asked = [key for key in _LIMITS if _asked(host_config, key)]
     if not asked:
         return []
     have = delegated_controllers()
-    return [_LIMITS[key][2] for key in asked if _LIMITS[key][0] not in have]
+    return list(dict.fromkeys(_LIMITS[key][2] for key in asked if _LIMITS[key][0] not in have))  # cpuset once
+
+
+def _asked(host_config: dict[str, Any], key: str) -> bool:
+    """A limit the user set (a swappiness of 0 is one; unset is null)."""
+    value = host_config.get(key)
+    return value is not None and value != -1 if key == "MemorySwappiness" else bool(value)
 
 
 def strip_limits(spec: dict[str, Any], host_config: dict[str, Any], cid: str = "") -> None:
@@ -105,10 +142,10 @@ def strip_limits(spec: dict[str, Any], host_config: dict[str, Any], cid: str = "
         return
     have = delegated_controllers()
     root = _delegation_root() if have and cid else None
-    if root is not None and any(host_config.get(k) and c in have for k, (c, _, _) in _LIMITS.items()):
+    if root is not None and any(_asked(host_config, k) and c in have for k, (c, _, _) in _LIMITS.items()):
         spec["linux"]["cgroupsPath"] = "/" + str(root.relative_to(CGROUP_ROOT) / f"strata-{cid}")
     for key, (controller, (oci_key, *fields), _) in _LIMITS.items():
-        if not host_config.get(key) or controller in have:
+        if not _asked(host_config, key) or controller in have:
             continue
         part = resources.get(oci_key)
         if fields and isinstance(part, dict):
