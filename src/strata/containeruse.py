@@ -43,7 +43,7 @@ class ContainerUse(Protocol):
         """``system df``'s Local Volumes row: (volumes, those in use, bytes, bytes of the unused ones)."""
         ...
 
-    def inspect(self, root: Path, name: str) -> dict[str, Any] | None:
+    def inspect(self, root: str | Path, name: str) -> dict[str, Any] | None:
         """The inspect document of the container ``name``, or ``None`` when no container has it."""
         ...
 
@@ -63,7 +63,7 @@ class NoContainerUse:
     def volume_usage(self, root: Path) -> tuple[int, int, int, int]:
         return 0, 0, 0, 0
 
-    def inspect(self, root: Path, name: str) -> dict[str, Any] | None:
+    def inspect(self, root: str | Path, name: str) -> dict[str, Any] | None:
         return None
 
 

@@ -167,25 +167,26 @@ def cmd_tag(args: argparse.Namespace, ctx: Context) -> int:
 INSPECT_TYPES = ("", "config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume")
 
 
-def _inspect_one(engine: Any, name: str, kind: str) -> dict[str, Any] | None:
+def _inspect_one(engine: Any, name: str, kind: str) -> tuple[str, dict[str, Any]] | None:
+    """(the kind found, its document): the Docker CLI's inspect goes through containers, images, networks
+    and volumes in that order (the swarm kinds have nothing here), or keeps to ``kind``."""
+    if kind in ("", "container") and (doc := ops.inspect_container(engine, name)) is not None:
+        return "container", doc
     if kind in ("", "image"):
         try:
-            return ops.inspect_doc(engine, engine.resolve_image(name))
+            return "image", ops.inspect_doc(engine, engine.resolve_image(name))
         except (ImageNotFound, InvalidReference):
             pass
-    if kind in ("", "container"):
-        doc: dict[str, Any] | None = ops.inspect_container(engine, name)
-        if doc is not None or kind:
-            return doc
-    if kind in ("", "network"):  # then networks and volumes, as the Docker CLI's inspect goes on
+    if kind in ("", "network"):
         from strata.cli.network import inspect_doc as network_doc
 
-        if (doc := network_doc(engine, name)) is not None or kind:
-            return doc
+        if (doc := network_doc(engine, name)) is not None:
+            return "network", doc
     if kind in ("", "volume"):
         from strata.cli.volume import inspect_doc as volume_doc
 
-        return volume_doc(engine, name)
+        if (doc := volume_doc(engine, name)) is not None:
+            return "volume", doc
     return None
 
 
@@ -199,14 +200,18 @@ def cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
     docs: list[Any] = []
     errors: list[str] = []
     for name in args.names:
-        doc = _inspect_one(engine, name, args.type)
-        if doc is not None and getattr(args, "size", False) and "State" in doc:  # a container's: -s sizes
-            from strata.cli.containers import sized_inspect
-
-            doc = sized_inspect(ctx, doc)
-        if doc is None:
+        found = _inspect_one(engine, name, args.type)
+        if found is None:
             errors.append(f"Error: No such {args.type or 'object'}: {name}")  # the client's own words
             continue
+        found_kind, doc = found
+        if getattr(args, "size", False):
+            if found_kind == "container":
+                from strata.cli.containers import sized_inspect
+
+                doc = sized_inspect(ctx, doc)
+            else:  # the client's warning, on stderr, for each object -s cannot size
+                ctx.err.write(f"WARNING: --size ignored for {found_kind}\n")
         if form is None:
             docs.append(doc)
             continue

@@ -61,12 +61,38 @@ class StoreContainerUse:
 
         return volume_usage(root)
 
-    def inspect(self, root: Path, name: str) -> dict[str, Any] | None:
+    def inspect(self, root: str | Path, name: str) -> dict[str, Any] | None:
+        if not _may_answer(root, name):
+            return None
+        from pathlib import Path
+
         from strata.container.inspect import inspect_by_name
 
-        if not os.path.exists(os.path.join(root, "containers.db")):
-            return None
-        return inspect_by_name(root, name)
+        return inspect_by_name(Path(root), name)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _may_answer(root: str | Path, name: str) -> bool:
+    """Whether a container record could answer to ``name`` (its ID, name or an ID prefix): one read-only
+    query, so that ``inspect IMAGE`` (containers are looked at first) loads no container module. Any doubt
+    (a database that cannot be read) says yes: the full lookup then decides and reports."""
+    path = os.path.join(root, "containers.db")
+    if not os.path.exists(path):
+        return False
+    import _sqlite3  # sqlite3 without sqlite3.dbapi2, as strata.store.db
+
+    try:
+        db = _sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        try:
+            row = db.execute("SELECT 1 FROM containers WHERE id = ? OR name = ? OR (? AND id LIKE ?) LIMIT 1",
+                             (name, name.lstrip("/"), _HEX.issuperset(name), name + "%")).fetchone()
+        finally:
+            db.close()
+    except _sqlite3.Error:
+        return True
+    return row is not None
 
 
 register(StoreContainerUse())

@@ -268,7 +268,7 @@ def last_tag_time(root: str | Path, image_id: str) -> str:
 def inspect_container(engine: Engine, name: str) -> dict[str, Any] | None:
     """A container's inspect document, when a container is called ``name``."""
     try:
-        return containeruse.current(engine.root).inspect(engine.root, name)
+        return containeruse.current(engine.root_dir).inspect(engine.root_dir, name)  # a str: no pathlib
     except StrataError:
         return None
 
