@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from strata.cli.inspectstructs import host_config_struct, network_settings_struct
 from strata.gotemplate import NIL_MAP, NIL_SLICE, Struct
 from strata.gotemplate.gojson import OmitEmpty
-from strata.gotemplate.values import Nil, Printed
+from strata.gotemplate.values import GoMap, Nil, Printed
 
 __all__ = ["container_typed", "go_duration", "go_time_string", "image_typed", "network_typed", "volume_typed"]
 
@@ -95,50 +96,17 @@ def container_typed(doc: dict[str, Any]) -> dict[str, Any]:
         out["State"] = _struct("types.ContainerState", _STATE, state, Health=health_value)
     host = doc.get("HostConfig")
     if isinstance(host, dict):
-        out["HostConfig"] = _host_config(host)
+        out["HostConfig"] = host_config_struct(host)
     mounts = doc.get("Mounts")
     if isinstance(mounts, list):
         out["Mounts"] = [_struct("types.MountPoint", _MOUNT, m) if isinstance(m, dict) else m for m in mounts]
     settings = doc.get("NetworkSettings")
-    if isinstance(settings, dict) and "Ports" in settings:
-        out["NetworkSettings"] = {**settings, "Ports": _port_map(settings["Ports"])}
+    if isinstance(settings, dict):
+        out["NetworkSettings"] = network_settings_struct(settings)
     for key in ("Config", "GraphDriver"):
         if isinstance(doc.get(key), dict):
             out[key] = _common(key, doc[key])
     return out
-
-
-def _host_config(host: dict[str, Any]) -> dict[str, Any]:
-    out = dict(host)
-    policy = host.get("RestartPolicy")
-    if isinstance(policy, dict) and set(policy) == {"Name", "MaximumRetryCount"}:
-        out["RestartPolicy"] = _struct("container.RestartPolicy", ("Name", "MaximumRetryCount"), policy)
-    log = host.get("LogConfig")
-    if isinstance(log, dict):
-        config = log.get("Config")
-        out["LogConfig"] = _struct("container.LogConfig", ("Type", "Config"), log,
-                                   Config=NIL_MAP if config is None else config)
-    bindings = host.get("PortBindings")
-    if isinstance(bindings, dict):
-        out["PortBindings"] = _port_map(bindings)
-    return out
-
-
-def _port_map(ports: Any) -> Any:
-    """nat.PortMap: ``map[80/tcp:[{0.0.0.0 8080}]]``, an unbound port a nil slice (``[]``)."""
-    if ports is None:
-        return NIL_MAP
-    if not isinstance(ports, dict):
-        return ports
-    return {port: NIL_SLICE if binds is None else [
-        _binding(b) if isinstance(b, dict) else b for b in binds]
-        for port, binds in ports.items()}
-
-
-def _binding(raw: dict[str, Any]) -> Struct:
-    """nat.PortBinding: the fields ``HostIP`` and ``HostPort`` (JSON ``HostIp``, ``HostPort``)."""
-    return Struct("nat.PortBinding", {"HostIP": raw.get("HostIp", ""), "HostPort": raw.get("HostPort", "")},
-                  marshal=raw)
 
 
 def _common(key: str, value: dict[str, Any]) -> Any:
@@ -211,7 +179,8 @@ _ENDPOINT = ("Name", "EndpointID", "MacAddress", "IPv4Address", "IPv6Address")
 
 
 def _map(value: Any) -> Any:
-    return NIL_MAP if value is None else value
+    """A ``map[string]string`` (labels, options): Go's typed map, a missing key ``<no value>``."""
+    return GoMap(value, nil=value is None) if value is None or isinstance(value, dict) else value
 
 
 def _ipam_config(raw: Any) -> Any:

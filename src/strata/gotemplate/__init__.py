@@ -26,7 +26,7 @@ from strata.gotemplate.executor import Template, parse
 from strata.gotemplate.formatter import Format, InspectFormat
 from strata.gotemplate.funcs import BASIC_FUNCTIONS, HEADER_FUNCTIONS
 from strata.gotemplate.gojson import go_json
-from strata.gotemplate.values import NIL_MAP, NIL_SLICE, Struct, TemplateError, go_sprint
+from strata.gotemplate.values import NIL_MAP, NIL_SLICE, Pointer, Struct, TemplateError, go_sprint
 
 __all__ = [
     "BASIC_FUNCTIONS",
@@ -35,6 +35,7 @@ __all__ = [
     "NIL_SLICE",
     "Format",
     "InspectFormat",
+    "Pointer",
     "Struct",
     "Template",
     "TemplateError",

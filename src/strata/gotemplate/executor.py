@@ -27,10 +27,13 @@ from strata.gotemplate.nodes import (
 from strata.gotemplate.parser import Parser
 from strata.gotemplate.quote import go_quote
 from strata.gotemplate.values import (
+    INVALID,
     MISSING,
     NIL_MAP,
     Function,
+    GoMap,
     Nil,
+    Pointer,
     Struct,
     TemplateError,
     go_sprint,
@@ -297,12 +300,18 @@ def _eval_field(
 ) -> Any:
     state.node = node
     has_args = len(args) > 1 or final is not MISSING
+    if receiver is INVALID:  # read from a typed map's missing key: Go's zero, whatever missingkey says
+        return INVALID
+    if isinstance(receiver, GoMap) and name not in receiver and not has_args:
+        return INVALID
     if receiver is MISSING:
         if state.missing_error:
             state.fail(f"nil data; no entry for key {go_quote(name)}")
         return MISSING
     if receiver is None:
         state.fail(f"nil pointer evaluating interface {{}}.{name}")
+    if isinstance(receiver, Pointer):  # Go's templates look through a pointer for a field
+        receiver = receiver.target
     if isinstance(receiver, dict):
         if has_args:
             state.fail(f"{name} is not a method but has arguments")
@@ -317,8 +326,8 @@ def _eval_field(
         return MISSING
     fields = struct_fields(receiver)
     if fields is not None:
-        if name in fields:
-            value = fields[name]
+        value = receiver.field(name) if isinstance(receiver, Struct) else fields.get(name, MISSING)
+        if value is not MISSING:
             if callable(value) and not isinstance(value, type):
                 return _call(state, dot, value, name, node, args, final)
             if has_args:

@@ -15,6 +15,7 @@ from strata.gotemplate.values import (
     NIL_MAP,
     NIL_SLICE,
     Function,
+    GoMap,
     Nil,
     go_float,
     go_sprint,
@@ -121,6 +122,8 @@ def _fn_index(item: Any, *indexes: Any) -> Any:
     for idx in indexes:
         if item is NIL_MAP:
             item = None
+        elif isinstance(item, GoMap):
+            item = item.get(idx, item.zero)
         elif isinstance(item, dict):
             item = item.get(idx)
         elif isinstance(item, list | tuple | str | bytes | Nil):

@@ -10,7 +10,9 @@ from typing import Any
 
 from strata.gotemplate.values import (
     MISSING,
+    GoMap,
     Nil,
+    Pointer,
     Printed,
     Struct,
     e_form,
@@ -104,10 +106,14 @@ def go_json(value: Any, html: bool = False) -> str:
         return _json_string(base64.b64encode(bytes(value)).decode())
     if isinstance(value, list | tuple):
         return "[" + ",".join(go_json(v, html) for v in value) + "]"
+    if isinstance(value, GoMap) and value.nil:
+        return "null"
     if isinstance(value, dict):
         skip = value.omitted if isinstance(value, OmitEmpty) else frozenset()
         return "{" + ",".join(f"{_json_string(str(k), html)}:{go_json(v, html)}" for k, v in value.items()
                               if not _omitted(v) and k not in skip) + "}"
+    if isinstance(value, Pointer):
+        return go_json(value.target, html)
     if isinstance(value, Struct | Printed) and value.marshal is not None:
         return go_json(value.marshal, html)
     fields = struct_fields(value)

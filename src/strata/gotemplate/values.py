@@ -11,11 +11,14 @@ from typing import Any
 from strata.errors import StrataError
 
 __all__ = [
+    "INVALID",
     "MISSING",
     "NIL_MAP",
     "NIL_SLICE",
     "Function",
+    "GoMap",
     "Nil",
+    "Pointer",
     "Printed",
     "Struct",
     "TemplateError",
@@ -46,13 +49,25 @@ class Struct:
     context's MarshalJSON (the fields, HTML-escaped), or ``marshal`` when given: what Go's encoder makes
     of a plain struct through its ``json:"..."`` tags (``status`` for the field ``Status``)."""
 
-    __slots__ = ("fields", "marshal", "type_name")
+    __slots__ = ("embedded", "fields", "marshal", "printed", "type_name")
 
     def __init__(self, type_name: str, fields: Mapping[str, Any] | None = None, *, marshal: Any = None,
-                 **kwargs: Any) -> None:
+                 embedded: tuple[str, ...] = (), printed: str | None = None, **kwargs: Any) -> None:
         self.type_name = type_name
         self.fields: dict[str, Any] = {**(fields or {}), **kwargs}
         self.marshal = marshal
+        self.embedded = embedded  # the fields that are embedded structs: theirs are promoted, as Go's
+        self.printed = printed  # what its String() method returns, when its type has one
+
+    def field(self, name: str) -> Any:
+        """The field ``name``, its own or promoted from an embedded struct; MISSING when neither."""
+        if name in self.fields:
+            return self.fields[name]
+        for inner in self.embedded:
+            value = self.fields.get(inner)
+            if isinstance(value, Struct) and (found := value.field(name)) is not MISSING:
+                return found
+        return MISSING
 
     def __repr__(self) -> str:
         return f"Struct({self.type_name!r}, {self.fields!r})"
@@ -95,6 +110,37 @@ class Printed:
         return f"Printed({self.printed!r})"
 
 
+class Pointer:
+    """A non-nil Go pointer: fmt prints its address inside a composite (``0xc0000a4010``; Go's is a heap
+    address no two runs share, this one is stable), templates look through it (``.Field``, and a pointer
+    printed on its own prints what it points to); its JSON is its target's."""
+
+    __slots__ = ("address", "target")
+    _next = [0xC000010000]
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.address = f"{Pointer._next[0]:#x}"
+        Pointer._next[0] += 0x40
+
+    def __repr__(self) -> str:
+        return f"Pointer({self.target!r})"
+
+
+class GoMap(dict):  # type: ignore[type-arg]
+    """A typed Go map with string keys (``map[string]string``, ``map[string]*T``) of a typed document. As
+    Go's templates read one without ``missingkey=error`` (the Docker CLI's first, typed pass), a missing key
+    read as a field is the invalid value (``<no value>``, and so is any field read from it), and ``index``
+    of a missing key is the element type's ``zero``. ``nil``: a nil map (JSON ``null``)."""
+
+    __slots__ = ("nil", "zero")
+
+    def __init__(self, items: Any = None, *, zero: Any = "", nil: bool = False) -> None:
+        super().__init__(items or {})
+        self.zero = zero
+        self.nil = nil
+
+
 NIL_SLICE = Nil("[]")
 NIL_MAP = Nil("map[]")
 
@@ -107,6 +153,7 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+INVALID: Any = _Missing()  # Go's invalid reflect.Value read from a GoMap: fields of it are invalid too
 
 
 def struct_fields(value: Any) -> dict[str, Any] | None:
@@ -120,6 +167,8 @@ def struct_fields(value: Any) -> dict[str, Any] | None:
 def type_name(value: Any) -> str:
     if isinstance(value, Struct):
         return value.type_name
+    if isinstance(value, Pointer):
+        return "*" + type_name(value.target)
     if value is None:
         return "interface {}"
     if isinstance(value, bool):
@@ -172,7 +221,7 @@ def go_float(value: float) -> str:
 
 def go_sprint(value: Any, *, top: bool = True) -> str:
     """How Go's fmt prints ``value`` with %v (``top``: a nil prints ``<no value>`` as templates do)."""
-    if value is None or value is MISSING:
+    if value is None or value is MISSING or value is INVALID:
         return "<no value>" if top else "<nil>"
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -184,6 +233,11 @@ def go_sprint(value: Any, *, top: bool = True) -> str:
         return value
     if isinstance(value, Nil | Printed):
         return value.printed
+    if isinstance(value, Pointer):
+        target = value.target
+        if top or (isinstance(target, Struct) and target.printed is not None):  # String() on the pointer
+            return go_sprint(target, top=True)
+        return value.address
     if isinstance(value, bytes | bytearray):
         return "[" + " ".join(str(b) for b in value) + "]"
     if isinstance(value, list | tuple):
@@ -193,6 +247,8 @@ def go_sprint(value: Any, *, top: bool = True) -> str:
         return (
             "map[" + " ".join(f"{go_sprint(k, top=False)}:{go_sprint(v, top=False)}" for k, v in items) + "]"
         )
+    if isinstance(value, Struct) and value.printed is not None:
+        return value.printed
     fields = struct_fields(value)
     if fields is not None:
         return "{" + " ".join(go_sprint(v, top=False) for v in fields.values()) + "}"
@@ -208,7 +264,7 @@ def sort_key(key: Any) -> tuple[int, Any]:
 
 
 def is_true(value: Any) -> bool:
-    if value is None or value is MISSING:
+    if value is None or value is MISSING or value is INVALID:
         return False
     if isinstance(value, bool | int | float):
         return bool(value)
