@@ -53,9 +53,8 @@ def go_created(value: Any) -> str:
         return _ZERO_TIME
     if parsed.tzinfo is None:
         return _ZERO_TIME
-    frac = value.partition(".")[2]
-    digits = "".join(c for c in frac if c.isdigit()).rstrip("0") if frac else ""
-    head = parsed.strftime("%Y-%m-%dT%H:%M:%S")
+    digits = _fraction(value)[:9].rstrip("0")  # Go keeps nanoseconds
+    head = f"{parsed.year:04d}-{parsed.month:02d}-{parsed.day:02d}T{parsed.hour:02d}:{parsed.minute:02d}:{parsed.second:02d}"
     offset = parsed.utcoffset()
     seconds = int(offset.total_seconds()) if offset else 0
     zone = "Z" if seconds == 0 else f"{'+' if seconds > 0 else '-'}{abs(seconds) // 3600:02d}:{abs(seconds) % 3600 // 60:02d}"
@@ -63,16 +62,27 @@ def go_created(value: Any) -> str:
 
 
 def created_seconds(value: str) -> int:
-    """Unix seconds of a Go-formatted time (floored, as ``Time.Truncate(time.Second)``)."""
-    return int(datetime.fromisoformat(_trim_fraction(value).replace("Z", "+00:00")).timestamp() // 1)
+    """The Unix seconds Docker gives a file made at a Go-formatted time: floored to the second, and the
+    Unix epoch for a time before it (moby's ``system.Chtimes``)."""
+    seconds = datetime.fromisoformat(_trim_fraction(value).replace("Z", "+00:00")).timestamp() // 1
+    return max(int(seconds), 0)
+
+
+def _fraction(value: str) -> str:
+    """The digits after the seconds' point (none without one)."""
+    rest = value.partition(".")[2]
+    n = 0
+    while n < len(rest) and rest[n].isdigit():
+        n += 1
+    return rest[:n]
 
 
 def _trim_fraction(value: str) -> str:
     """``fromisoformat`` takes at most 6 fraction digits: Go's times have up to 9."""
+    digits = _fraction(value)
     if "." not in value:
         return value
     head, _, rest = value.partition(".")
-    digits = "".join(c for c in rest if c.isdigit())
     return f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
 
 
