@@ -231,4 +231,3 @@ def v1_layers(config: dict[str, Any], diff_ids: Sequence[Digest]) -> list[V1Laye
         out.append(V1Layer(v1_id, _struct(final, _V1IMAGE).encode(), diff_id))
         parent = v1_id
     return out
-
