@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,3 +159,25 @@ def test_a_layer_that_is_not_its_diff_id_fails_the_save(tmp_path: Path) -> None:
     copy_image(image, sink, [])
     with pytest.raises(DigestMismatch):
         sink.close()
+
+
+def test_manifest_names_the_parent_when_it_is_saved_too(strata: Any, tmp_path: Path) -> None:
+    """moby's validatedParentLinks: ``Parent`` only for a parent image in the same archive."""
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        info = tarfile.TarInfo("etc/x")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    strata("import", str(rootfs), "legacy-parent:1")
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "a").write_text("a\n")
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM legacy-parent:1\nCOPY a /a\n")
+    child = strata("build", "-q", "-t", "legacy-child:1", str(tmp_path / "ctx")).stdout.strip()
+    parent = strata("inspect", "-f", "{{.Parent}}", child).stdout.strip()
+    assert parent.startswith("sha256:")
+    for names, parents in (([child], [None]), ([child, parent], [parent, None])):
+        out = strata("save", *names, text=False).stdout
+        with tarfile.open(fileobj=io.BytesIO(out)) as tar:
+            manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        assert [e.get("Parent") for e in manifest] == parents
+        assert [e["RepoTags"] for e in manifest] == [None] * len(names)  # saved by ID: untagged
