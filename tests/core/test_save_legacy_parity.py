@@ -140,6 +140,11 @@ def test_save_of_one_image_is_dockers_byte_for_byte(dockerd: Any, strata: Strata
     names = [m.name for _, m in _headers(ours)]
     assert names[-2:] == ["manifest.json", "repositories"] and names[:-2] == sorted(names[:-2])
     assert sum(1 for _, m in _headers(ours) if m.issym()) == 1  # the repeated base layer is a link
+    # and strata loads Docker's archive back as the same image
+    (tmp_path / "docker.tar").write_bytes(docker)
+    strata("rmi", f"{repo}:1", f"{repo}:2")
+    assert strata("load", "-i", str(tmp_path / "docker.tar")).stdout == f"Loaded image: {repo}:1\n"
+    assert strata("image", "inspect", "-f", "{{.Id}}", f"{repo}:1").stdout.strip() == images[1][0]
 
 
 def test_save_of_odd_configs_and_tags(dockerd: Any, strata: Strata, images: Any, tmp_path: Path) -> None:
