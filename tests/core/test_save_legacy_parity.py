@@ -31,15 +31,18 @@ def _layer(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def _archive(path: Path, images: list[tuple[dict[str, Any], list[bytes], list[str]]]) -> list[str]:
-    """A docker-archive of ``images`` (config without rootfs, layer tars, tags); their image IDs."""
+def _archive(path: Path, images: list[tuple[dict[str, Any], list[bytes], list[str]]], gzipped: bytes = b"") -> list[str]:
+    """A docker-archive of ``images`` (config without rootfs, layer tars, tags); their image IDs. The
+    layer ``gzipped`` is stored gzip-compressed (as Docker's load takes it)."""
+    import gzip
+
     members: dict[str, bytes] = {}
     manifest, ids = [], []
     for config, layers, tags in images:
         names = []
         for data in layers:
             name = f"{hashlib.sha256(data).hexdigest()}/layer.tar"
-            members[name] = data
+            members[name] = gzip.compress(data, mtime=0) if data == gzipped else data
             names.append(name)
         diff_ids = [f"sha256:{hashlib.sha256(d).hexdigest()}" for d in layers]
         raw = json.dumps({**config, "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
@@ -99,7 +102,8 @@ def _assert_same_archive(docker: bytes, ours: bytes) -> None:
 
 @pytest.fixture
 def images(dockerd: Any, strata: Strata, tmp_path: Path) -> Any:
-    """Two images (a shared base layer; the first repeats a layer) loaded into dockerd and strata."""
+    """Two images (a shared base layer; the first repeats a layer; the second's top layer comes
+    gzip-compressed, so strata stores it so and decompresses it to save) loaded into dockerd and strata."""
     repo = f"savelegacy-{uuid.uuid4().hex[:12]}"
     base = _layer({"etc/base": uuid.uuid4().hex.encode(), "bin/tool": b"#!/bin/sh\n"})
     mid = _layer({"app/a": b"a\n"})
@@ -126,7 +130,7 @@ def images(dockerd: Any, strata: Strata, tmp_path: Path) -> Any:
     }  # fmt: skip
     archive = tmp_path / "in.tar"
     ids = _archive(archive, [(full, [base, mid, base, top], [f"{repo}:1", f"{repo}:2"]),
-                             (odd, [base, other], [f"{repo}-odd:1"])])  # fmt: skip
+                             (odd, [base, other], [f"{repo}-odd:1"])], gzipped=other)  # fmt: skip
     dockerd.run("load", "-i", str(archive))
     strata("load", "-i", str(archive))
     yield repo, ids
