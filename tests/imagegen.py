@@ -378,7 +378,7 @@ def _layout_files(path: Path) -> list[str]:
 def _tar_files(path: Path) -> dict[str, bytes]:
     with tarfile.open(path) as t:
         return {m.name.removeprefix("./"): t.extractfile(m).read()  # type: ignore[union-attr]
-                for m in t if m.isreg()}
+                for m in t if m.isreg() or m.issym()}  # docker save links a repeated layer
 
 
 def _oci_archive_files(path: Path) -> list[str]:

@@ -119,11 +119,13 @@ def test_save_load_round_trip(strata: Strata, rootfs_tar: Path, tmp_path: Path, 
     with tarfile.open(archive) as tar:
         names = tar.getnames()
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
-        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
-    assert {"manifest.json", "index.json", "oci-layout", "repositories"} <= set(names)
-    assert manifest[0]["RepoTags"] == ["ubuntu:14.04"]
-    assert manifest[0]["Config"] == f"blobs/sha256/{image_id[7:]}"
-    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == "docker.io/library/ubuntu:14.04"
+        repositories = json.load(tar.extractfile("repositories"))  # type: ignore[arg-type]
+    v1_id = manifest[0]["Layers"][0].split("/")[0]
+    # Docker 20.10's legacy layout, in name order
+    members = sorted([f"{image_id[7:]}.json", v1_id, *(f"{v1_id}/{n}" for n in ("VERSION", "json", "layer.tar"))])
+    assert names == [*members, "manifest.json", "repositories"]
+    assert manifest == [{"Config": f"{image_id[7:]}.json", "RepoTags": ["ubuntu:14.04"], "Layers": [f"{v1_id}/layer.tar"]}]
+    assert repositories == {"ubuntu": {"14.04": v1_id}}
     strata("rmi", "ubuntu:14.04")
     assert strata("load", "-i", str(archive)).stdout == "Loaded image: ubuntu:14.04\n"
     doc = json.loads(strata("inspect", "ubuntu:14.04").stdout)[0]

@@ -58,7 +58,7 @@ def test_commit_carries_container_side_owners(user: User, image: str) -> None:
     user.strata("rm", "maker")
     user.strata("save", "-o", "made.tar", "made:1")
     with tarfile.open(user.home / "made.tar") as outer:
-        layers = [m for m in outer.getmembers() if m.isfile() and m.name.startswith("blobs/")]
+        layers = [m for m in outer.getmembers() if m.isfile() and m.name.endswith("/layer.tar")]
         owners = {}
         for member in layers:
             blob = outer.extractfile(member)

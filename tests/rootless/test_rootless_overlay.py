@@ -48,7 +48,7 @@ def _layer_members(save_tar: Path) -> dict[str, list[tuple[str, int, int]]]:
     out = {}
     with tarfile.open(save_tar) as outer:
         for member in outer.getmembers():
-            if not (member.isfile() and member.name.startswith("blobs/")):
+            if not (member.isfile() and member.name.endswith("/layer.tar")):
                 continue
             blob = outer.extractfile(member)
             assert blob is not None

@@ -319,10 +319,15 @@ def save(engine: Engine, selections: list[tuple[Digest, list[Reference]]], out: 
     from strata.transports.docker_archive import ArchiveSink
 
     with engine.writing():
-        writer = ArchiveSink(out, tar_size=engine.meta.layer_tar_size)
+        writer = ArchiveSink(out, tar_size=engine.meta.layer_tar_size, parent_of=lambda i: _parent(engine, i))
         for image_id, tags in selections:
             copy_image(engine.image(image_id), writer, tags)
         writer.close()
+
+
+def _parent(engine: Engine, image_id: Digest) -> Digest | None:
+    row = engine.meta.get(image_id)
+    return row.parent if row is not None else None
 
 
 def load(engine: Engine, stream: IO[bytes] | BinaryIO) -> list[str]:

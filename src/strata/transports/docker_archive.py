@@ -1,9 +1,9 @@
 """``docker-archive:`` — the ``docker save`` tarball, read (load) and written (save).
 
-strata writes the layout Docker 25+ writes, which Docker 20.10 loads too: one archive that is both a
-docker-archive (``manifest.json``, ``repositories``) and an OCI image layout (``oci-layout``,
-``index.json``, ``blobs/sha256/<hex>``), with layers as uncompressed tars named by their diff ID.
-Reading accepts that, the legacy ``<id>/layer.tar`` layout, and plain OCI archives (skopeo ``oci-archive:``).
+strata writes Docker 20.10's legacy layout (``<config hex>.json``, ``<v1 id>/{VERSION,json,layer.tar}``,
+``manifest.json``, ``repositories``; see ``legacy_layout``), which skopeo's ``docker-archive:`` and every
+Docker load. Reading accepts that, skopeo's flat variant, Docker 25's layout (both a docker-archive and
+an OCI image layout) and plain OCI archives (skopeo ``oci-archive:``).
 """
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from strata.archive.compression import Compression, detect_compression
-from strata.digest import Digest, HashingReader, digest_file
+from strata.digest import Digest, digest_file
 from strata.errors import ImageNotFound, InvalidArchive, InvalidReference, StrataError, UsageError
 from strata.image import mediatypes as mt
 from strata.image.api import BlobLayer, Image, Layer, SimpleImage
-from strata.image.spec import Descriptor, ImageConfig, Manifest, Platform, canonical_json, load_json
+from strata.image.spec import Descriptor, ImageConfig, Manifest, Platform, load_json
 from strata.reference import Reference, parse_normalized_named
 from strata.transports.base import BlobInfo, Wording, WriteResult
-from strata.transports.oci_layout import LAYOUT_FILE, NAME_ANNOTATION, REF_ANNOTATION, layout_images
-from strata.transports.tarball import TarWriter
+from strata.transports.gotar import GoTarWriter
+from strata.transports.legacy_layout import write_legacy
+from strata.transports.legacy_v1 import created_seconds, go_created, v1_layers
+from strata.transports.oci_layout import layout_images
 
 __all__ = ["SAVE_WORDING", "ArchiveFileSink", "ArchiveSink", "ArchiveSource", "archive_images"]
 
@@ -123,73 +125,75 @@ class ArchiveSource:
 
 
 SAVE_WORDING = Wording(reused="", start="Saving layer", by_diff_id=True)
+_NO_LISTS = 'destination transport "docker-archive" does not support copying multiple images as a group'
+
+
+class _Saved:
+    """One image the archive holds: its configuration, legacy layer directories and tags."""
+
+    __slots__ = ("config", "created", "image_id", "layers", "parent", "tags", "v1")
+
+    def __init__(self, image: Image, layers: dict[Digest, Layer], parent: Digest | None) -> None:
+        self.image_id, self.config, self.parent = image.image_id(), image.raw_config(), parent
+        data = image.config().data
+        self.created = created_seconds(go_created(data.get("created")))
+        self.v1 = v1_layers(data, image.config().diff_ids)
+        self.layers = layers
+        self.tags: list[Reference] = []
 
 
 class ArchiveSink:
-    """Streams images into one archive that is both docker-archive and OCI layout; ``close()`` finishes
-    it. A layer two images share is written once; layers go one at a time (a tar is one stream)."""
+    """Streams images into a ``docker save`` archive in Docker 20.10's legacy layout (``<config>.json``,
+    ``<v1 id>/{VERSION,json,layer.tar}``, ``manifest.json``, ``repositories``). Docker tars a directory,
+    so its members are in name order: layers are recorded as they come and streamed by ``close()`` in
+    that order, each once (a layer repeated at another place is a symlink to the first, as Docker's)."""
 
     wording = SAVE_WORDING
     concurrency = 1
     reuse_concurrency = 1
     supports_index = False
 
-    def __init__(self, out: IO[bytes] | BinaryIO, *, tar_size: Any = None) -> None:
-        self.tar = TarWriter(out)
+    def __init__(self, out: IO[bytes] | BinaryIO, *, tar_size: Any = None, parent_of: Any = None) -> None:
+        self.tar = GoTarWriter(out)
         self.tar_size = tar_size  # callable diff_id -> uncompressed size, when known without reading
-        self.written: set[Digest] = set()
+        self.parent_of = parent_of  # callable image ID -> its parent image ID, for manifest.json's Parent
         self.sizes: dict[Digest, int] = {}
-        self.manifest_json: list[dict[str, Any]] = []
-        self.index: list[dict[str, Any]] = []
-        self.repositories: dict[str, dict[str, str]] = {}
-        self._pending: tuple[Digest, list[Digest], Manifest] | None = None
-
-    def _blob(self, digest: Digest) -> str:
-        return f"blobs/{digest.algorithm}/{digest.hex}"
-
-    def _add_bytes(self, digest: Digest, data: bytes) -> None:
-        if digest not in self.written:
-            self.tar.add_bytes(self._blob(digest), data)
-            self.written.add(digest)
+        self.images: list[_Saved] = []
+        self._layers: dict[Digest, Layer] = {}
+        self._pending: tuple[_Saved, Manifest] | None = None
+        self._image: Image | None = None
 
     def begin(self, image: Image | None = None) -> None:
-        self._pending = None
+        self._pending, self._image = None, image
 
     def reuse_blob(self, layer: Layer) -> BlobInfo | None:
         diff_id = layer.diff_id()
-        if diff_id not in self.written:
+        if diff_id not in self.sizes:
             return None
         return BlobInfo(Descriptor(mt.OCI_LAYER, diff_id, self.sizes[diff_id]), diff_id)
 
     def put_blob(self, layer: Layer) -> BlobInfo:
-        """The layer as an uncompressed tar named by its diff ID, verified as it is written."""
+        """Record the layer (streamed, verified, by ``close()``); its uncompressed size is learnt now."""
         diff_id = layer.diff_id()
         size = self.tar_size(diff_id) if self.tar_size else 0
         if not size:
             size = layer.size() if layer.digest() == diff_id else _uncompressed_size(layer)
-        with layer.uncompressed() as stream:
-            if layer.digest() == diff_id:
-                # stored verified and content-addressed: copied as is, kernel-side where possible
-                self.tar.add_stream(self._blob(diff_id), stream, size)
-            else:
-                reader = HashingReader(stream, diff_id, size)
-                self.tar.add_stream(self._blob(diff_id), reader, size)
-                reader.verify()
-        self.written.add(diff_id)
+        self._layers.setdefault(diff_id, layer)
         self.sizes[diff_id] = size
         return BlobInfo(Descriptor(mt.OCI_LAYER, diff_id, size), diff_id)
 
     def put_config(self, image: Image) -> None:
-        self._add_bytes(image.image_id(), image.raw_config())
+        pass  # written by close(), in name order
 
     def put_manifest(self, image: Image, blobs: list[BlobInfo], *, child: bool = False) -> Manifest:
         if child:
             raise StrataError(f"copying multiple images: {_NO_LISTS}")
-        image_id = image.image_id()
-        cfg = Descriptor(mt.OCI_CONFIG, image_id, len(image.raw_config()))
+        if not blobs:
+            raise StrataError("empty export - not implemented")  # Docker's words for an image without layers
+        cfg = Descriptor(mt.OCI_CONFIG, image.image_id(), len(image.raw_config()))
         manifest = Manifest.build(cfg, [b.descriptor for b in blobs], mt.OCI_MANIFEST)
-        self._add_bytes(manifest.digest, manifest.raw)
-        self._pending = (image_id, [b.descriptor.digest for b in blobs], manifest)
+        parent = self.parent_of(image.image_id()) if self.parent_of else None
+        self._pending = (_Saved(image, self._layers, parent), manifest)
         return manifest
 
     def put_index(self, raw: bytes, media_type: str, *, child: bool = False) -> Digest:
@@ -197,38 +201,17 @@ class ArchiveSink:
 
     def commit(self, tags: list[Reference]) -> WriteResult:
         assert self._pending is not None, "commit before put_manifest"
-        (image_id, diff_ids, manifest), self._pending = self._pending, None
-        self.manifest_json.append(
-            {
-                "Config": self._blob(image_id),
-                "RepoTags": [t.familiar_string() for t in tags if t.tag],
-                "Layers": [self._blob(d) for d in diff_ids],
-            }
-        )
-        desc = manifest.descriptor().to_json()
-        for t in tags:
-            if t.tag:
-                self.index.append({**desc, "annotations": {NAME_ANNOTATION: t.string(), REF_ANNOTATION: t.tag}})
-                if diff_ids:
-                    self.repositories.setdefault(t.familiar, {})[t.tag] = diff_ids[-1].hex
-        if not any(t.tag for t in tags):
-            self.index.append(desc)
-        return WriteResult(image_id, manifest.digest, len(manifest.raw))
+        (saved, manifest), self._pending = self._pending, None
+        saved.tags = [t for t in tags if t.tag and not t.digest]
+        self.images.append(saved)
+        return WriteResult(saved.image_id, manifest.digest, len(manifest.raw))
 
     def abort(self) -> None:
         self._pending = None
 
     def close(self) -> None:
-        index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": self.index}
-        self.tar.add_bytes("index.json", canonical_json(index))
-        self.tar.add_bytes("manifest.json", canonical_json(self.manifest_json))
-        self.tar.add_bytes("oci-layout", canonical_json(LAYOUT_FILE))
-        if self.repositories:
-            self.tar.add_bytes("repositories", canonical_json(self.repositories))
+        write_legacy(self.tar, self.images, self.sizes)
         self.tar.close()
-
-
-_NO_LISTS = 'destination transport "docker-archive" does not support copying multiple images as a group'
 
 
 class ArchiveFileSink(ArchiveSink):
