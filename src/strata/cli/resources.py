@@ -45,7 +45,7 @@ def _rows(store: ContainerStore, args: argparse.Namespace) -> list[dict[str, Any
     from strata.container.stats import sample_all, stats_row
 
     targets = _targets(store, args)
-    readings = sample_all([(c.pid if c.state == "running" else 0, str(c.host_config.get("NetworkMode") or ""))
+    readings = sample_all([(c.pid if c.state == "running" else 0, str(c.host_config.get("NetworkMode") or ""), c.id)
                            for _, c in targets])
     rows = []
     for (given, c), (prev, cur) in zip(targets, readings, strict=True):
