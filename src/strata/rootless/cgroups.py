@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["delegated_controllers", "discarded_limits", "strip_limits"]
+__all__ = ["cgroup_driver", "delegated_controllers", "discarded_limits", "strip_limits"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # HostConfig key -> (the controller it needs, where it is in the OCI resources, Docker's warning), in the
@@ -153,3 +153,14 @@ def strip_limits(spec: dict[str, Any], host_config: dict[str, Any], cid: str = "
                 part.pop(name, None)
         if not fields or not part:
             resources.pop(oci_key, None)
+
+
+def cgroup_driver(version: str) -> tuple[str, list[str]]:
+    """``info``'s cgroup driver of a rootless store and the daemon's warnings: ``none`` without delegated
+    controllers (Docker's rootless mode on cgroup v1, or v2 without systemd's delegation), else cgroupfs
+    (a cgroup of the container's below the delegated one)."""
+    if delegated_controllers():
+        return "cgroupfs", []
+    fix = ("Systemd is required to enable cgroups in rootless-mode." if version == "2" else
+           "To enable cgroups in rootless-mode, you need to boot the system in cgroup v2 mode.")
+    return "none", [f"WARNING: Running in rootless-mode without cgroups. {fix}"]
