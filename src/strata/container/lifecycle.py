@@ -755,6 +755,11 @@ def pause(store: ContainerStore, c: Container) -> Container:
         raise Conflict(f"Container {c.id} is already paused")
     if c.state != "running":
         raise Conflict(f"Container {c.id} is not running")
+    from strata.container.stats import has_own_cgroup
+
+    if in_user_namespace() and not has_own_cgroup(c.pid, c.id):  # runc's freezer needs one (Podman's refusal)
+        raise StrataError(f"Cannot pause container {c.id}: a rootless container without a cgroup of its own "
+                          "cannot be paused (it needs cgroup v2 with the user's controllers delegated by systemd)")
     runtime_for(store.root, c).pause(c.id)
     _event(store, c, "pause")
     return store.update(c.id, state="paused")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Sample", "bytes_size", "cgroup_usage", "owns_cgroup", "pidns_members", "sample", "sample_all", "stats_row",
+__all__ = ["Sample", "bytes_size", "cgroup_usage", "has_own_cgroup", "owns_cgroup", "pidns_members", "sample", "sample_all", "stats_row",
            "system_cpu_ns"]
 
 _CGROUP = Path("/sys/fs/cgroup")
@@ -67,6 +67,12 @@ def owns_cgroup(rel: str, cid: str) -> bool:
     (``/strata/<id>``; a rootless one below a delegated cgroup, ``strata-<id>``). A rootless container
     without delegation stays in the cgroup of the process that started it, whose figures are not its own."""
     return bool(cid) and cid in rel.rstrip("/").rpartition("/")[2]
+
+
+def has_own_cgroup(pid: int, cid: str) -> bool:
+    """Whether the container's init (``pid``) is in a cgroup of the container's own (to freeze, to update)."""
+    return any(owns_cgroup(line.split(":", 2)[2], cid)
+               for line in _read(Path(f"/proc/{pid}/cgroup")).splitlines() if line.count(":") >= 2)
 
 
 def pidns_members(pid: int) -> list[int]:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cgroup_driver", "delegated_controllers", "discarded_limits", "strip_limits"]
+__all__ = ["cgroup_driver", "delegated_controllers", "discarded_limits", "strip_limits", "undelegated"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # HostConfig key -> (the controller it needs, where it is in the OCI resources, Docker's warning), in the
@@ -126,6 +126,14 @@ def discarded_limits(host_config: dict[str, Any]) -> list[str]:
         return []
     have = delegated_controllers()
     return list(dict.fromkeys(_LIMITS[key][2] for key in asked if _LIMITS[key][0] not in have))  # cpuset once
+
+
+def undelegated(changes: dict[str, Any]) -> list[str]:
+    """The HostConfig keys of ``changes`` (``update``'s) whose controller the user's cgroup does not have,
+    ``MemorySwap`` with ``Memory``'s: dropped with :func:`discarded_limits`' warnings, as a run drops them."""
+    have = delegated_controllers()
+    keys = [key for key, (controller, _, _) in _LIMITS.items() if _asked(changes, key) and controller not in have]
+    return keys + (["MemorySwap"] if changes.get("MemorySwap") and "memory" not in have else [])
 
 
 def _asked(host_config: dict[str, Any], key: str) -> bool:
