@@ -96,6 +96,15 @@ def _userns_mode(value: str) -> str:
     return userns_mode(value)
 
 
+def _id_mappings(userns: str) -> dict[str, list[str]] | None:
+    """``HostConfig.IDMappings``: the user namespace's (rootless), a keep-id container's own (Podman's)."""
+    if userns != KEEP_ID:
+        return id_mappings()
+    from strata.rootless.keepid import keep_id_mappings
+
+    return keep_id_mappings()
+
+
 def _keep_id_mapping(host_config: dict[str, Any]) -> str:
     if host_config.get("UsernsMode") != KEEP_ID:
         return ""  # keep_id_mapping's answer for any other container
@@ -342,7 +351,7 @@ def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> d
         "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
         "RestartPolicy": dict(opts.storage.restart), **opts.resources,
         "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
-        **net_hc, **({"IDMappings": maps} if (maps := id_mappings()) else {}),  # rootless: the user namespace
+        **net_hc, **({"IDMappings": maps} if (maps := _id_mappings(opts.userns)) else {}),  # rootless: the user namespace
         **({"UsernsMode": _userns_mode(opts.userns)} if opts.userns else {}),
     }
 

@@ -27,6 +27,7 @@ __all__ = [
     "fuse_mapping_options",
     "home_of",
     "keep_id_mapping",
+    "keep_id_mappings",
     "make_namespaces",
     "namespace_ids",
     "remove_namespaces",
@@ -66,6 +67,16 @@ def _container_map(own: int, size: int) -> list[dict[str, int]]:
         {"containerID": own, "hostID": 0, "size": 1},
         {"containerID": own + 1, "hostID": own + 1, "size": size - own - 1},
     ]
+
+
+def keep_id_mappings() -> dict[str, list[str]]:
+    """Podman's ``IDMappings`` of a keep-id container: its own map (container id -> the rootless
+    namespace's), as ``container:namespace:size`` lines."""
+    out = {}
+    for kind, key in (("uid", "UidMap"), ("gid", "GidMap")):
+        own, size = namespace_ids(kind)
+        out[key] = [f"{m['containerID']}:{m['hostID']}:{m['size']}" for m in _container_map(own, size)]
+    return out
 
 
 def fuse_mapping_options() -> str:
