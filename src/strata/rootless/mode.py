@@ -4,7 +4,9 @@ since ``trusted.*`` ones need ``CAP_SYS_ADMIN`` in the initial user namespace.""
 
 from __future__ import annotations
 
-__all__ = ["OPAQUE_XATTRS", "id_mappings", "in_user_namespace", "overlay_xattr_prefix"]
+from typing import Any
+
+__all__ = ["OPAQUE_XATTRS", "bind_host_sysfs", "id_mappings", "in_user_namespace", "overlay_xattr_prefix"]
 
 # every xattr an overlay implementation marks an opaque directory with (kernel as root, kernel with
 # userxattr, fuse-overlayfs unprivileged)
@@ -42,3 +44,14 @@ def id_mappings() -> dict[str, list[str]] | None:
     if not in_user_namespace():
         return None
     return {"UidMap": _map_lines("uid"), "GidMap": _map_lines("gid")}
+
+
+def bind_host_sysfs(spec: dict[str, Any]) -> None:
+    """A rootless container on the host's network (no network namespace of its own, in the OCI spec):
+    sysfs cannot be mounted for a network namespace the user namespace does not own, so the host's
+    ``/sys`` is bind-mounted read-only instead, as Podman's rootless ``--network host``."""
+    if any(ns.get("type") == "network" for ns in spec.get("linux", {}).get("namespaces", [])):
+        return
+    for mount in spec.get("mounts", []):
+        if mount.get("destination") == "/sys" and mount.get("type") == "sysfs":
+            mount.update(type="bind", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
