@@ -61,7 +61,7 @@ from strata.container.volumes import (
 )
 from strata.errors import Conflict, StrataError
 from strata.rootless.cgroups import strip_limits
-from strata.rootless.mode import bind_host_sysfs, id_mappings, in_user_namespace
+from strata.rootless.mode import bind_host_paths, id_mappings, in_user_namespace
 
 __all__ = [
     "FREEZE_MARKER",
@@ -499,7 +499,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
     apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc, c.id)
-        bind_host_sysfs(spec)
+        bind_host_paths(spec, list(hc.get("Devices") or []))
         if hc.get("UsernsMode") == KEEP_ID:
             from strata.container.keepidfiles import add_user_files
             from strata.rootless.keepid import apply_keep_id
