@@ -23,6 +23,7 @@ from strata.rootless.mode import in_user_namespace
 __all__ = [
     "KEEP_ID",
     "apply_keep_id",
+    "container_owners",
     "container_root",
     "fuse_mapping_options",
     "home_of",
@@ -77,6 +78,21 @@ def keep_id_mappings() -> dict[str, list[str]]:
         own, size = namespace_ids(kind)
         out[key] = [f"{m['containerID']}:{m['hostID']}:{m['size']}" for m in _container_map(own, size)]
     return out
+
+
+def container_owners() -> Any:
+    """A tar member hook (``write_tar_from_dir``'s ``on_member``) giving the owners a keep-id container
+    sees to the members read in the rootless namespace: the inverse of :func:`_container_map`."""
+    uid, _ = namespace_ids("uid")
+    gid, _ = namespace_ids("gid")
+
+    def inverse(n: int, own: int) -> int:
+        return own if n == 0 else n - 1 if n <= own else n
+
+    def hook(info: Any) -> None:
+        info.uid, info.gid = inverse(info.uid, uid), inverse(info.gid, gid)
+
+    return hook
 
 
 def fuse_mapping_options() -> str:
