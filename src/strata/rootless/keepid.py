@@ -91,6 +91,7 @@ def container_owners() -> Any:
 
     def hook(info: Any) -> None:
         info.uid, info.gid = inverse(info.uid, uid), inverse(info.gid, gid)
+        info.uname = info.gname = ""  # names looked up for the namespace's ids are not the container's
 
     return hook
 
