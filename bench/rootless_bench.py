@@ -2,7 +2,10 @@
 the pause process, overlay with userxattr, pasta for the default network) next to rootful strata and
 next to rootless ``podman run`` with runc (Debian's podman 4.3; cgroupfs manager: this host has no
 delegated cgroup v2, so neither applies limits). Each with ``--network none`` and on the default network
-(strata: pasta; podman 4.3: slirp4netns).
+(strata: pasta; podman 4.3: slirp4netns). The three commands alternate, round by round (a load change on
+the shared machine hits all alike), and each run's CPU time (user + system of the waited process tree, from
+``RUSAGE_CHILDREN``) is reported next to its wall clock; helpers that detach (pasta, slirp4netns, podman's
+conmon and the runc it starts) are not in the CPU figures, so podman's is a lower bound.
 
 Needs root (it creates a throw-away user with subordinate ids, bind-mounts this interpreter read-only
 for it, and removes both afterwards), busybox-static, uidmap, passt and podman.
@@ -13,12 +16,14 @@ from __future__ import annotations
 import io
 import os
 import pwd
+import resource
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tarfile
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,9 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # type: ignore[import-not-found]
     REPO,
     Comparison,
+    Timing,
     print_ratio_table,
+    repeat_count,
     save_results,
-    time_command,
 )
 
 APPLETS = ("sh", "true")
@@ -118,23 +124,51 @@ def bench_user() -> Iterator[BenchUser]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def measure(user: BenchUser, image_tar: Path, root: Path) -> list[Comparison]:
+def _one(argv: list[str], env: dict[str, str] | None, cwd: Path | None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the waited process tree: user + system) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: exit {done.returncode}: {done.stderr.decode(errors='replace')}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def alternating(cmds: dict[str, tuple[list[str], dict[str, str] | None, Path | None]],
+                n: int) -> dict[str, tuple[Timing, Timing]]:
+    """Each command once per round, ``n`` rounds after one warm-up round (so a load change on the shared
+    machine hits every command alike): label -> (wall timing, CPU timing)."""
+    out = {label: (Timing(label), Timing(f"{label} cpu")) for label in cmds}
+    for i in range(n + 1):
+        for label, (argv, env, cwd) in cmds.items():
+            wall, cpu = _one(argv, env, cwd)
+            if i:
+                out[label][0].runs.append(wall)
+                out[label][1].runs.append(cpu)
+    return out
+
+
+def measure(user: BenchUser, image_tar: Path, root: Path) -> tuple[list[Comparison], list[Comparison]]:
+    """(wall-clock rows, CPU-time rows): rootless strata against rootful strata and rootless podman."""
     s = [sys.executable, "-m", "strata", "--root", str(root)]  # this checkout's strata, as root
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     subprocess.run([*s, "import", str(image_tar), "rlb:1"], check=True, capture_output=True, env=env)
     subprocess.run(user.strata("import", str(image_tar), "rlb:1"), check=True, capture_output=True, cwd=user.home)
     subprocess.run(user.podman("import", str(image_tar), "localhost/rlb:1"), check=True, capture_output=True,
                    cwd=user.home)  # fmt: skip
-    rows = []
+    walls, cpus = [], []
     for label, net in (("--network none", ["--network", "none"]), ("default network", [])):
-        rootless = time_command(user.strata("run", "--rm", *net, "rlb:1", "true"), label="strata rootless",
-                                cwd=user.home)  # fmt: skip
-        rootful = time_command([*s, "run", "--rm", *net, "rlb:1", "true"], label="strata as root", env=env)
-        podman = time_command(user.podman("run", "--rm", *net, "localhost/rlb:1", "true"), label="podman rootless",
-                              cwd=user.home)  # fmt: skip
-        rows.append(Comparison(f"run --rm true, {label}", rootless, rootful, peer="strata-root"))
-        rows.append(Comparison(f"run --rm true, {label}", rootless, podman, peer="podman"))
-    return rows
+        got = alternating({
+            "rootless": (user.strata("run", "--rm", *net, "rlb:1", "true"), None, user.home),
+            "root": ([*s, "run", "--rm", *net, "rlb:1", "true"], env, None),
+            "podman": (user.podman("run", "--rm", *net, "localhost/rlb:1", "true"), None, user.home),
+        }, repeat_count(7))  # fmt: skip
+        for rows, at in ((walls, 0), (cpus, 1)):
+            rows.append(Comparison(f"run --rm true, {label}", got["rootless"][at], got["root"][at], peer="strata-root"))
+            rows.append(Comparison(f"run --rm true, {label}", got["rootless"][at], got["podman"][at], peer="podman"))
+    return walls, cpus
 
 
 def main() -> int:
@@ -148,9 +182,13 @@ def main() -> int:
     with bench_user() as user, tempfile.TemporaryDirectory(prefix="strata-rlbench-root-") as tmp:
         image_tar = user.home / "busybox.tar"
         busybox_tar(image_tar)
-        rows = measure(user, image_tar, Path(tmp) / "store")
-        print_ratio_table("rootless strata: run --rm true (ratio < 1: rootless strata faster)", rows)
-        save_results("rootless", rows)
+        walls, cpus = measure(user, image_tar, Path(tmp) / "store")
+        print_ratio_table("rootless strata: run --rm true, wall clock, alternating runs (ratio < 1: rootless "
+                          "strata faster)", walls)  # fmt: skip
+        print_ratio_table("the same runs, CPU time of the waited process tree (user+sys; detached helpers such as "
+                          "pasta, slirp4netns and conmon are not counted)", cpus)  # fmt: skip
+        save_results("rootless", walls)
+        save_results("rootless-cpu", cpus)
     return 0
 
 

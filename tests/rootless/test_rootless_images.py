@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from rootlesshelpers import User, free_port, wait_port
 
+from strata.rootless.idmap import free_range
+
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -126,9 +128,11 @@ def test_a_user_without_subordinate_ids_is_told_the_fix(make_user: Callable[...,
     plain = make_user(subids=False)
     done = plain.strata("unshare", "id", check=False)
     assert done.returncode == 125
+    start = free_range()  # a block no user has (the module's other user has one)
+    ids = f"{start}-{start + 65535}"
     assert done.stderr == (
         f'Error: no subuid ranges found for user "{plain.name}" in /etc/subuid: add one with: '
-        f"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {plain.name}\n"
+        f"usermod --add-subuids {ids} --add-subgids {ids} {plain.name}\n"
     )
     assert plain.strata("images", "-q").stdout == ""  # image commands still run, without a namespace
     run = plain.strata("run", "--rm", "-u", "0", "busybox:1", "true", check=False)

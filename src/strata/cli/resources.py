@@ -45,7 +45,7 @@ def _rows(store: ContainerStore, args: argparse.Namespace) -> list[dict[str, Any
     from strata.container.stats import sample_all, stats_row
 
     targets = _targets(store, args)
-    readings = sample_all([(c.pid if c.state == "running" else 0, str(c.host_config.get("NetworkMode") or ""))
+    readings = sample_all([(c.pid if c.state == "running" else 0, str(c.host_config.get("NetworkMode") or ""), c.id)
                            for _, c in targets])
     rows = []
     for (given, c), (prev, cur) in zip(targets, readings, strict=True):
@@ -191,8 +191,16 @@ def _update_one(store: ContainerStore, c: Container, changes: dict[str, Any], re
     """Docker's UpdateContainer on one container: checked, applied live (``runtime update``), recorded."""
     from strata.container.lifecycle import reconcile, runtime_for
     from strata.container.resources import merge_update, runc_update_args
+    from strata.rootless import is_rootless
 
     hc, warned = merge_update(c.id, c.host_config, changes)
+    if is_rootless():  # the limits a rootless run would drop, with its warnings
+        from strata.rootless.cgroups import discarded_limits, undelegated
+
+        warned += discarded_limits(changes)
+        dropped = undelegated(changes)
+        changes = {k: v for k, v in changes.items() if k not in dropped}
+        hc = {**hc, **{k: c.host_config.get(k) for k in dropped}}
     warnings.extend(w for w in warned if w not in warnings)
     if restart is not None:
         if c.host_config.get("AutoRemove") and restart["Name"] != "no":

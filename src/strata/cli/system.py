@@ -334,8 +334,12 @@ def _info_doc(ctx: Context) -> dict[str, Any]:
     security = ["name=seccomp,profile=default"]
     from strata.rootless import is_rootless
 
+    driver_cgroup, warnings = "cgroupfs", list[str]()
     if is_rootless():  # also as root of the user's rootless namespace
         security.append("name=rootless")
+        from strata.rootless.cgroups import cgroup_driver
+
+        driver_cgroup, warnings = cgroup_driver(_cgroup_version())
     if _cgroup_version() == "2":
         security.append("name=cgroupns")
     return {
@@ -347,7 +351,7 @@ def _info_doc(ctx: Context) -> dict[str, Any]:
                          "CpuCfsQuota", "CPUShares", "CPUSet", "PidsLimit"), True),
         "IPv4Forwarding": forwarding, "BridgeNfIptables": True, "BridgeNfIp6tables": True, "Debug": False,
         "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": True, "NGoroutines": 1,
-        "SystemTime": rfc3339_nano(), "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
+        "SystemTime": rfc3339_nano(), "LoggingDriver": "json-file", "CgroupDriver": driver_cgroup,
         "CgroupVersion": _cgroup_version(), "NEventsListener": 0, "KernelVersion": os.uname().release,
         "OperatingSystem": os_name, "OSVersion": os_version, "OSType": "linux", "Architecture": os.uname().machine,
         "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": _registry_config(),
@@ -362,7 +366,7 @@ def _info_doc(ctx: Context) -> dict[str, Any]:
         "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "docker-init",
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": runtime_commit, "Expected": runtime_commit},
-        "InitCommit": {"ID": init_commit, "Expected": init_commit}, "SecurityOptions": security, "Warnings": None,
+        "InitCommit": {"ID": init_commit, "Expected": init_commit}, "SecurityOptions": security, "Warnings": warnings or None,
         "ClientInfo": {"Debug": False, "Context": "default", "Plugins": [], "Warnings": None},
     }
 
@@ -422,6 +426,9 @@ def _cmd_info(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     doc = _info_doc(ctx)
     ctx.out.write(_info_text(doc))
+    if doc["Warnings"]:  # the client's printServerWarnings
+        ctx.out.flush()
+        print("\n".join(doc["Warnings"]), file=ctx.err)
     return 0
 
 

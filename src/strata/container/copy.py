@@ -225,19 +225,36 @@ def copy_from_container(store: ContainerStore, c: Container, ref: str, src: str,
     dst_abs = dst if dst == "-" else abs_local(dst)
     if dst != "-":
         validate_output_path(dst_abs)
-    with container_root(store, c, ref) as (root, _):
+    with container_root(store, c, ref) as (root, current):
         rebase_name = ""
         if follow_link:
             src, rebase_name = _follow(root, src)
         members, st = _archive(root, src)
         if dst == "-":
             assert out is not None
-            write_members(members, out)
+            write_members(_as_the_container_sees(members, current), out)
             return
         info = CopyInfo(src, True, st.is_dir, rebase_name)
         if rebase_name:
             members = rebase(members, split_dir_entry(src)[1], rebase_name)
         _copy_to_host(members, info, dst_abs)
+
+
+def _as_the_container_sees(members: Members, c: Container) -> Members:
+    """A keep-id container's tree is read in the rootless namespace: the tar gets its members' owners as
+    the container sees them (as every other container's)."""
+    if c.host_config.get("UsernsMode") != "keep-id":
+        return members
+    from strata.rootless.keepid import container_owners
+
+    hook = container_owners()
+
+    def owned() -> Members:
+        for info, data in members:
+            hook(info)
+            yield info, data
+
+    return owned()
 
 
 def _follow(root: _Root, src: str) -> tuple[str, str]:

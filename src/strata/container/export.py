@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from strata.archive import write_tar_from_dir
 from strata.atomicfile import open_atomic
@@ -36,20 +37,31 @@ def export(store: ContainerStore, c: Container, output: Path | None, *, out_fd: 
         was_mounted = rootfs.mounted()
         rootfs.mount()
         try:
+            owners = _keep_id_owners(c)
             if output is None:
-                write_tar_from_dir(rootfs.path, _FdWriter(out_fd))
+                write_tar_from_dir(rootfs.path, _FdWriter(out_fd), on_member=owners)
                 return
-            _export_file(rootfs.path, output)
+            _export_file(rootfs.path, output, owners)
         finally:
             current = store.by_id(c.id)
             if not was_mounted and (current is None or not current.running):
                 rootfs.unmount()
 
 
-def _export_file(src: Path, output: Path) -> None:
+def _keep_id_owners(c: Container) -> Any:
+    """A keep-id container's rootfs is read in the rootless namespace: its owners as the container sees
+    them (uid 0 in the tar is container root, as for every other container); None for any other."""
+    if c.host_config.get("UsernsMode") != "keep-id":
+        return None
+    from strata.rootless.keepid import container_owners
+
+    return container_owners()
+
+
+def _export_file(src: Path, output: Path, owners: Any) -> None:
     output = output.absolute()
     try:
         with open_atomic(output, mode=0o600) as f:
-            write_tar_from_dir(src, f)
+            write_tar_from_dir(src, f, on_member=owners)
     except OSError as e:
         raise StrataError(f"failed to export container: write {output}: {os_error_text(e)}") from None

@@ -61,7 +61,7 @@ from strata.container.volumes import (
 )
 from strata.errors import Conflict, StrataError
 from strata.rootless.cgroups import strip_limits
-from strata.rootless.mode import id_mappings, in_user_namespace
+from strata.rootless.mode import bind_host_paths, id_mappings, in_user_namespace
 
 __all__ = [
     "FREEZE_MARKER",
@@ -94,6 +94,15 @@ def _userns_mode(value: str) -> str:
     from strata.rootless.keepid import userns_mode
 
     return userns_mode(value)
+
+
+def _id_mappings(userns: str) -> dict[str, list[str]] | None:
+    """``HostConfig.IDMappings``: the user namespace's (rootless), a keep-id container's own (Podman's)."""
+    if userns != KEEP_ID:
+        return id_mappings()
+    from strata.rootless.keepid import keep_id_mappings
+
+    return keep_id_mappings()
 
 
 def _keep_id_mapping(host_config: dict[str, Any]) -> str:
@@ -342,7 +351,7 @@ def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> d
         "VolumesFrom": list(opts.storage.volumes_from) or None, "ReadonlyRootfs": opts.storage.read_only,
         "RestartPolicy": dict(opts.storage.restart), **opts.resources,
         "AutoRemove": opts.auto_remove, "Runtime": runtime, "SecurityOpt": security_opt or None,
-        **net_hc, **({"IDMappings": maps} if (maps := id_mappings()) else {}),  # rootless: the user namespace
+        **net_hc, **({"IDMappings": maps} if (maps := _id_mappings(opts.userns)) else {}),  # rootless: the user namespace
         **({"UsernsMode": _userns_mode(opts.userns)} if opts.userns else {}),
     }
 
@@ -490,6 +499,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
     apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc, c.id)
+        bind_host_paths(spec, list(hc.get("Devices") or []))
         if hc.get("UsernsMode") == KEEP_ID:
             from strata.container.keepidfiles import add_user_files
             from strata.rootless.keepid import apply_keep_id
@@ -755,6 +765,11 @@ def pause(store: ContainerStore, c: Container) -> Container:
         raise Conflict(f"Container {c.id} is already paused")
     if c.state != "running":
         raise Conflict(f"Container {c.id} is not running")
+    from strata.container.stats import has_own_cgroup
+
+    if in_user_namespace() and not has_own_cgroup(c.pid, c.id):  # runc's freezer needs one (Podman's refusal)
+        raise StrataError(f"Cannot pause container {c.id}: a rootless container without a cgroup of its own "
+                          "cannot be paused (it needs cgroup v2 with the user's controllers delegated by systemd)")
     runtime_for(store.root, c).pause(c.id)
     _event(store, c, "pause")
     return store.update(c.id, state="paused")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Sample", "bytes_size", "cgroup_usage", "sample", "sample_all", "stats_row", "system_cpu_ns"]
+__all__ = ["Sample", "bytes_size", "cgroup_usage", "has_own_cgroup", "owns_cgroup", "pidns_members", "sample", "sample_all", "stats_row",
+           "system_cpu_ns"]
 
 _CGROUP = Path("/sys/fs/cgroup")
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
@@ -61,11 +62,45 @@ def _int(path: Path) -> int:
     return int(text) if text.lstrip("-").isdigit() else 0
 
 
-def _cgroup_dirs(pid: int) -> dict[str, Path]:
-    """Controller -> the process's cgroup directory (``""``: the unified v2 hierarchy)."""
+def owns_cgroup(rel: str, cid: str) -> bool:
+    """Whether the cgroup ``rel`` is the container's own: runc made it with the container's ID in its name
+    (``/strata/<id>``; a rootless one below a delegated cgroup, ``strata-<id>``). A rootless container
+    without delegation stays in the cgroup of the process that started it, whose figures are not its own."""
+    return bool(cid) and cid in rel.rstrip("/").rpartition("/")[2]
+
+
+def has_own_cgroup(pid: int, cid: str) -> bool:
+    """Whether the container's init (``pid``) is in a cgroup of the container's own (to freeze, to update)."""
+    return any(owns_cgroup(line.split(":", 2)[2], cid)
+               for line in _read(Path(f"/proc/{pid}/cgroup")).splitlines() if line.count(":") >= 2)
+
+
+def pidns_members(pid: int) -> list[int]:
+    """Every process in ``pid``'s pid namespace (when it is not ours), else just ``pid``."""
+    try:
+        ns = os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return [pid]
+    if ns == os.readlink("/proc/self/ns/pid"):
+        return [pid]
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == ns:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _cgroup_dirs(pid: int, cid: str) -> dict[str, Path]:
+    """Controller -> the container's own cgroup directory (``""``: the unified v2 hierarchy)."""
     out: dict[str, Path] = {}
     for line in _read(Path(f"/proc/{pid}/cgroup")).splitlines():
         _, controllers, rel = line.split(":", 2)
+        if not owns_cgroup(rel, cid):
+            continue
         if not controllers:
             base = _CGROUP if (_CGROUP / "cgroup.controllers").exists() else _CGROUP / "unified"
             out[""] = base / rel.lstrip("/")
@@ -159,24 +194,29 @@ def cgroup_usage(dirs: dict[str, Path]) -> Sample:
     return Sample(cpu_ns=_cpu_ns(dirs), memory=memory, limit=limit, read=read, write=write, pids=_pids(dirs))
 
 
-def sample(pid: int, network: str, system_ns: int) -> Sample:
-    """Read a running container's counters (``pid``: its init process; 0 = not running)."""
+def sample(pid: int, network: str, system_ns: int, cid: str) -> Sample:
+    """Read a running container's counters (``pid``: its init process; 0 = not running). Without a cgroup
+    of its own (rootless, undelegated) there are no CPU, memory or block I/O figures; its PIDs are those
+    of its pid namespace."""
     if pid <= 0:
         return Sample()
-    out = cgroup_usage(_cgroup_dirs(pid))
+    dirs = _cgroup_dirs(pid, cid)
+    out = cgroup_usage(dirs)
+    if not dirs:
+        out.pids = len(pidns_members(pid))
     out.net_rx, out.net_tx = (0, 0) if network == "host" else _network(pid)
     out.system_ns, out.online_cpus = system_ns, os.sysconf("SC_NPROCESSORS_ONLN")
     return out
 
 
-def sample_all(targets: list[tuple[int, str]], interval: float = 1.0) -> list[tuple[Sample, Sample]]:
-    """Two readings ``interval`` apart of each (pid, network mode): Docker's CPU % needs both."""
+def sample_all(targets: list[tuple[int, str, str]], interval: float = 1.0) -> list[tuple[Sample, Sample]]:
+    """Two readings ``interval`` apart of each (pid, network mode, container ID): Docker's CPU % needs both."""
     first_sys = system_cpu_ns()
-    first = [sample(pid, net, first_sys) for pid, net in targets]
-    if any(pid > 0 for pid, _ in targets):
+    first = [sample(pid, net, first_sys, cid) for pid, net, cid in targets]
+    if any(pid > 0 for pid, _, _ in targets):
         time.sleep(interval)
     second_sys = system_cpu_ns()
-    return list(zip(first, [sample(pid, net, second_sys) for pid, net in targets], strict=True))
+    return list(zip(first, [sample(pid, net, second_sys, cid) for pid, net, cid in targets], strict=True))
 
 
 def _percent(part: float, whole: float) -> str:

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from strata.container.records import Container
+from strata.container.stats import owns_cgroup, pidns_members
 from strata.errors import Conflict, StrataError
 
 __all__ = ["container_pids", "top"]
@@ -17,9 +18,9 @@ _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _V1_CONTROLLERS = ("pids", "memory", "cpu", "cpu,cpuacct", "devices", "freezer")
 
 
-def _cgroup_dir(pid: int) -> Path | None:
-    """The cgroup directory of ``pid`` (the unified hierarchy, else a v1 controller's); None when it
-    is the root cgroup (its procs would be every process on the host)."""
+def _cgroup_dir(pid: int, cid: str) -> Path | None:
+    """The container's own cgroup directory from ``pid``'s (the unified hierarchy, else a v1 controller's);
+    None when it has none (the root cgroup's, or a rootless starter's, procs are not only its own)."""
     try:
         lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     except OSError:
@@ -30,7 +31,7 @@ def _cgroup_dir(pid: int) -> Path | None:
         paths[controllers or "unified"] = path
     for key in ("unified", *_V1_CONTROLLERS):
         path = paths.get(key, "")
-        if path in ("", "/"):
+        if path in ("", "/") or not owns_cgroup(path, cid):
             continue
         where = _unified_root() if key == "unified" else _CGROUP_ROOT / key
         candidate = where / path.lstrip("/")
@@ -54,30 +55,11 @@ def _procs_below(directory: Path) -> list[int]:
     return pids
 
 
-def _same_pidns(pid: int) -> list[int]:
-    """Every process in ``pid``'s pid namespace (when it is not ours), else just ``pid``."""
-    try:
-        ns = os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return [pid]
-    if ns == os.readlink("/proc/self/ns/pid"):
-        return [pid]
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/ns/pid") == ns:
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
 def container_pids(c: Container) -> list[int]:
     """The pids of the running container's processes (containerd's ``ListPids``)."""
-    directory = _cgroup_dir(c.pid)
+    directory = _cgroup_dir(c.pid, c.id)
     pids = _procs_below(directory) if directory is not None else []
-    return sorted(set(pids)) if pids else _same_pidns(c.pid)
+    return sorted(set(pids)) if pids else pidns_members(c.pid)
 
 
 def _validate(ps_args: str) -> None:

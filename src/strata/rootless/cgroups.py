@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["delegated_controllers", "discarded_limits", "strip_limits"]
+__all__ = ["cgroup_driver", "delegated_controllers", "discarded_limits", "strip_limits", "undelegated"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # HostConfig key -> (the controller it needs, where it is in the OCI resources, Docker's warning), in the
@@ -128,6 +128,14 @@ def discarded_limits(host_config: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(_LIMITS[key][2] for key in asked if _LIMITS[key][0] not in have))  # cpuset once
 
 
+def undelegated(changes: dict[str, Any]) -> list[str]:
+    """The HostConfig keys of ``changes`` (``update``'s) whose controller the user's cgroup does not have,
+    ``MemorySwap`` with ``Memory``'s: dropped with :func:`discarded_limits`' warnings, as a run drops them."""
+    have = delegated_controllers()
+    keys = [key for key, (controller, _, _) in _LIMITS.items() if _asked(changes, key) and controller not in have]
+    return keys + (["MemorySwap"] if changes.get("MemorySwap") and "memory" not in have else [])
+
+
 def _asked(host_config: dict[str, Any], key: str) -> bool:
     """A limit the user set (a swappiness of 0 is one; unset is null)."""
     value = host_config.get(key)
@@ -153,3 +161,14 @@ def strip_limits(spec: dict[str, Any], host_config: dict[str, Any], cid: str = "
                 part.pop(name, None)
         if not fields or not part:
             resources.pop(oci_key, None)
+
+
+def cgroup_driver(version: str) -> tuple[str, list[str]]:
+    """``info``'s cgroup driver of a rootless store and the daemon's warnings: ``none`` without delegated
+    controllers (Docker's rootless mode on cgroup v1, or v2 without systemd's delegation), else cgroupfs
+    (a cgroup of the container's below the delegated one)."""
+    if delegated_controllers():
+        return "cgroupfs", []
+    fix = ("Systemd is required to enable cgroups in rootless-mode." if version == "2" else
+           "To enable cgroups in rootless-mode, you need to boot the system in cgroup v2 mode.")
+    return "none", [f"WARNING: Running in rootless-mode without cgroups. {fix}"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from strata.errors import StrataError
 
-__all__ = ["IDMap", "RootlessError", "UserMaps", "mapping_args", "read_ranges", "user_maps"]
+__all__ = ["IDMap", "RootlessError", "UserMaps", "free_range", "mapping_args", "read_ranges", "user_maps"]
 
 SUBUID = Path("/etc/subuid")
 SUBGID = Path("/etc/subgid")
@@ -39,25 +39,42 @@ class UserMaps:
     gids: tuple[IDMap, ...]
 
 
-def read_ranges(path: Path, user: str, uid: int) -> list[tuple[int, int]]:
-    """``(start, count)`` of every line of ``path`` for ``user`` (by name or by numeric id), in order;
-    malformed lines are skipped, as shadow-utils does."""
+def _entries(path: Path) -> list[tuple[str, int, int]]:
+    """``(owner, start, count)`` of every well-formed line of ``path`` (shadow-utils skips the others)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return []
-    ranges = []
+    out = []
     for line in text.splitlines():
         fields = line.strip().split(":")
-        if len(fields) != 3 or fields[0] not in (user, str(uid)):
+        if len(fields) != 3:
             continue
         try:
             start, count = int(fields[1]), int(fields[2])
         except ValueError:
             continue
         if start >= 0 and count > 0:
-            ranges.append((start, count))
-    return ranges
+            out.append((fields[0], start, count))
+    return out
+
+
+def read_ranges(path: Path, user: str, uid: int) -> list[tuple[int, int]]:
+    """``(start, count)`` of every line of ``path`` for ``user`` (by name or by numeric id), in order;
+    malformed lines are skipped, as shadow-utils does."""
+    return [(start, count) for owner, start, count in _entries(path) if owner in (user, str(uid))]
+
+
+def free_range(count: int = 65536, first: int = 100000) -> int:
+    """The lowest start at or above ``first`` (useradd's SUB_UID_MIN) of ``count`` ids that no user has in
+    ``/etc/subuid`` or ``/etc/subgid``: two users sharing subordinate ids could reach each other's files."""
+    taken = [(start, size) for path in (SUBUID, SUBGID) for _, start, size in _entries(path)]
+    start = first
+    while True:
+        clash = [s + n for s, n in taken if s < start + count and start < s + n]
+        if not clash:
+            return start
+        start = max(clash)
 
 
 def _full_map(own: int, ranges: list[tuple[int, int]]) -> tuple[IDMap, ...]:
@@ -77,7 +94,9 @@ def _user_name(uid: int) -> str:
 
 
 def _fix(user: str) -> str:
-    return f"add one with: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}"
+    start = free_range()
+    ids = f"{start}-{start + 65535}"
+    return f"add one with: usermod --add-subuids {ids} --add-subgids {ids} {user}"
 
 
 def user_maps(uid: int | None = None, gid: int | None = None) -> UserMaps:

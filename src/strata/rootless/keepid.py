@@ -23,10 +23,12 @@ from strata.rootless.mode import in_user_namespace
 __all__ = [
     "KEEP_ID",
     "apply_keep_id",
+    "container_owners",
     "container_root",
     "fuse_mapping_options",
     "home_of",
     "keep_id_mapping",
+    "keep_id_mappings",
     "make_namespaces",
     "namespace_ids",
     "remove_namespaces",
@@ -66,6 +68,32 @@ def _container_map(own: int, size: int) -> list[dict[str, int]]:
         {"containerID": own, "hostID": 0, "size": 1},
         {"containerID": own + 1, "hostID": own + 1, "size": size - own - 1},
     ]
+
+
+def keep_id_mappings() -> dict[str, list[str]]:
+    """Podman's ``IDMappings`` of a keep-id container: its own map (container id -> the rootless
+    namespace's), as ``container:namespace:size`` lines."""
+    out = {}
+    for kind, key in (("uid", "UidMap"), ("gid", "GidMap")):
+        own, size = namespace_ids(kind)
+        out[key] = [f"{m['containerID']}:{m['hostID']}:{m['size']}" for m in _container_map(own, size)]
+    return out
+
+
+def container_owners() -> Any:
+    """A tar member hook (``write_tar_from_dir``'s ``on_member``) giving the owners a keep-id container
+    sees to the members read in the rootless namespace: the inverse of :func:`_container_map`."""
+    uid, _ = namespace_ids("uid")
+    gid, _ = namespace_ids("gid")
+
+    def inverse(n: int, own: int) -> int:
+        return own if n == 0 else n - 1 if n <= own else n
+
+    def hook(info: Any) -> None:
+        info.uid, info.gid = inverse(info.uid, uid), inverse(info.gid, gid)
+        info.uname = info.gname = ""  # names looked up for the namespace's ids are not the container's
+
+    return hook
 
 
 def fuse_mapping_options() -> str:

@@ -4,7 +4,10 @@ since ``trusted.*`` ones need ``CAP_SYS_ADMIN`` in the initial user namespace.""
 
 from __future__ import annotations
 
-__all__ = ["OPAQUE_XATTRS", "id_mappings", "in_user_namespace", "overlay_xattr_prefix"]
+import os
+from typing import Any
+
+__all__ = ["OPAQUE_XATTRS", "bind_host_paths", "id_mappings", "in_user_namespace", "overlay_xattr_prefix"]
 
 # every xattr an overlay implementation marks an opaque directory with (kernel as root, kernel with
 # userxattr, fuse-overlayfs unprivileged)
@@ -42,3 +45,39 @@ def id_mappings() -> dict[str, list[str]] | None:
     if not in_user_namespace():
         return None
     return {"UidMap": _map_lines("uid"), "GidMap": _map_lines("gid")}
+
+
+# a kernel filesystem a user namespace may mount only for a namespace it owns: the namespace type, the
+# mount's destination and type, and the host's path bound instead (Podman's rootless mode does the same)
+_OWNED_MOUNTS = (("network", "/sys", "sysfs"), ("pid", "/proc", "proc"), ("ipc", "/dev/mqueue", "mqueue"))
+_BIND = ["rbind", "nosuid", "noexec", "nodev"]
+
+
+def bind_host_paths(spec: dict[str, Any], devices: list[dict[str, str]]) -> None:
+    """Adapt a rootless container's OCI spec to what an unprivileged user may mount: on the host's
+    network, pid or IPC namespace (none of its own in the spec) the host's ``/sys`` (read-only),
+    ``/proc`` or ``/dev/mqueue`` is bound where runc would mount a new one (and fail: EPERM); a
+    ``--device`` at another path than the host's is bound from the host's (runc binds a rootless
+    container's device nodes from the container path, which the host does not have)."""
+    linux = spec.setdefault("linux", {})
+    own = {ns.get("type") for ns in linux.get("namespaces", [])}
+    for ns_type, target, fs_type in _OWNED_MOUNTS:
+        if ns_type in own:
+            continue
+        mounts = [m for m in spec.get("mounts", []) if m.get("destination") == target and m.get("type") == fs_type]
+        for mount in mounts:
+            if not os.path.isdir(target):  # the host has none (no mqueue mounted): the container neither
+                spec["mounts"].remove(mount)
+                continue
+            mount.update(type="bind", source=target, options=[*_BIND, *(["ro"] if fs_type == "sysfs" else [])])
+    for mapping in devices:
+        host = os.path.realpath(mapping["PathOnHost"])
+        inside = mapping["PathInContainer"]
+        if host == inside:
+            continue
+        under = inside.rstrip("/") + "/"
+        linux["devices"] = [d for d in linux.get("devices", []) if d.get("path") != inside
+                            and not str(d.get("path", "")).startswith(under)]  # fmt: skip
+        access = "rw" if "w" in mapping.get("CgroupPermissions", "rwm") else "ro"
+        spec.setdefault("mounts", []).append(
+            {"destination": inside, "type": "bind", "source": host, "options": ["rbind", "nosuid", "noexec", access]})

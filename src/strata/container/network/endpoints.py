@@ -287,7 +287,12 @@ def _rootless_network(store: ContainerStore, c: Container, mode: str, reconcile:
             c = _teardown_locked(store, c)
             raise
         live = {**pasta.endpoint(Path(c.netns)), "EndpointID": secrets.token_hex(32), "_ifname": "pasta"}
-        return store.update(c.id, networks={k: {**v, **live} for k, v in c.networks.items()})
+        c = store.update(c.id, networks={k: {**v, **live} for k, v in c.networks.items()})
+    from strata.events import record_network
+
+    for name, ep in c.networks.items():  # as a rootful bridge's: forget() logs the disconnect
+        record_network(store.root, "connect", str(ep.get("NetworkID") or ""), name, c.id)
+    return c
 
 
 def _connect(netns: Path, ports: list[Mapping], pid_file: Path, userns: Path | None) -> None:
