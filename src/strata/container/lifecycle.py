@@ -59,7 +59,7 @@ from strata.container.volumes import (
     oci_mounts,
     rootfs_propagation,
 )
-from strata.errors import Conflict, StrataError
+from strata.errors import Conflict, RuntimeFailure, StrataError
 from strata.rootless.cgroups import strip_limits
 from strata.rootless.mode import bind_host_paths, id_mappings, in_user_namespace
 
@@ -802,7 +802,10 @@ def remove(store: ContainerStore, c: Container, *, force: bool = False, volumes:
         runtime = runtime_for(store.root, c)
         if c.state == "paused":
             runtime.kill(c.id, "KILL", all_processes=True)
-            runtime.resume(c.id)
+            try:  # thawed, the frozen tasks take their SIGKILL; runc's kill may have thawed them (and they are gone)
+                runtime.resume(c.id)
+            except RuntimeFailure:
+                pass
         _event(store, c, "kill", signal="9")
         runtime.kill(c.id, "KILL", all_processes=True)
         c = wait(store, c, 30.0, _LIVE)
