@@ -242,6 +242,8 @@ class Builder:
         # Docker creates (never starts) and removes a container here; nothing of it can be seen but its
         # ID, so the step names one without paying for a container
         cid = os.urandom(32).hex()
+        if self.opts.host is not None:  # the daemon checks the container it creates here
+            self.opts.host.host_config()
         for line in host_warnings(stage.doc):  # the daemon's, on its create
             self.say(line)
         self.say(f" ---> Running in {cid[:12]}")

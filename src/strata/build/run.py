@@ -103,7 +103,8 @@ def _execute(
         _execute_with_mounts(b, stage, cc, run_cfg, flags, key)
         return
     cmd = list(run_cfg["Cmd"])  # no --mount: none of the mount machinery is loaded or run
-    with b.runner.container(stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, network=network) as c:
+    with b.runner.container(stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, network=network,
+                            host=b.opts.host) as c:
         image_id = _run_and_commit(b, stage, cc, c, cmd, [])
     b.advance(stage, image_id, key)
 
@@ -141,7 +142,8 @@ def _execute_with_mounts(
     scratch = as_path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-mounts-"))
     try:
         with mount_binds(b, str(run_cfg.get("WorkingDir") or "/"), mounts, scratch) as binds, b.runner.container(
-            stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, binds=binds, network=network
+            stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, binds=binds, network=network,
+            host=b.opts.host,
         ) as c:
             with b.runner.rootfs_fd(c) as root_fd:
                 made = made_mount_points(root_fd, [bind.destination for bind in binds])
