@@ -219,11 +219,22 @@ class Builder:
         if self.opts.no_cache:
             return key
         hit = self.cache.get(key)
+        if self.opts.cache_from:
+            hit = self._cache_sources().lookup(hit, stage.image_id, cc)
         if hit is None:
             return key
         self.say(" ---> Using cache")
         self.advance(stage, hit)
         return None
+
+    def _cache_sources(self) -> Any:
+        """``--cache-from``'s images, read when a step first asks (a build without it never loads them)."""
+        sources = self.__dict__.get("cache_sources")
+        if sources is None:
+            from strata.build.cachefrom import CacheSources
+
+            sources = self.__dict__["cache_sources"] = CacheSources(self.engine, self.opts.cache_from)
+        return sources
 
     def advance(self, stage: Stage, image_id: Digest, key: str | None = None) -> None:
         if key is not None:
