@@ -8,6 +8,7 @@ import re
 from strata.build.platforms import host_warnings
 from strata.build.state import BuildError, Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError
+from strata.errors import RuntimeFailure
 from strata.store.root import as_path
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
@@ -115,7 +116,11 @@ def _run_and_commit(b: Builder, stage: Stage, cc: dict[str, Any], c: Container, 
     for line in host_warnings(stage.doc):  # the daemon's, on its create
         b.say(line)
     b.say(f" ---> Running in {c.id[:12]}")
-    code = b.runner.run(c)
+    try:
+        code = b.runner.run(c)
+    except RuntimeFailure as e:  # the daemon's words for a step container that did not start; exit 1
+        raise BuildError(str(e).replace("failed to create task for container: ", "failed to create shim task: ", 1),
+                         exit_code=1) from None
     if code != 0:
         raise BuildError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", exit_code=code)
     if made:
