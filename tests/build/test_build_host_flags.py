@@ -165,3 +165,24 @@ def test_a_cached_step_creates_no_container_to_check(dockerd: Any, docker_busybo
         again = run("-m", "1m", "--cpuset-cpus", "99")
         assert again.returncode == 0, again.stderr
         assert again.stdout.count(" ---> Using cache") == 2, again.stdout
+
+
+NEW_FLAGS = [
+    ["build", "-m", "64m", "--memory-swap=-1", "-c", "2", "--cpu-period", "1000", "--cpu-quota=2000", "."],
+    ["build", "--cpuset-cpus", "0", "--cpuset-mems=0", "--ulimit", "nofile=1:2", "--ulimit=nproc=3", "."],
+    ["build", "--shm-size", "1g", "--cgroup-parent", "/x", "--add-host", "a:1.2.3.4", "--add-host=b:::1", "."],
+    ["build", "--cache-from", "a,b", "--cache-from=c", "--security-opt", "x", "--isolation", "default", "."],
+    ["build", "--compress", "--disable-content-trust", "--squash", "-qm", "6m", "."],
+    ["build", "--compress=false", "--disable-content-trust=false", "--squash=false", "-c7", "."],
+]
+
+
+@pytest.mark.parametrize("argv", NEW_FLAGS, ids=" ".join)
+def test_the_flag_table_reads_them_as_argparse(argv: list[str]) -> None:
+    """A build's words take the table's short way (strata.cli.listing) and give argparse's namespace."""
+    from strata.cli import listing
+    from strata.cli.parser import parse_args
+
+    ours = listing.parse_listing(argv)
+    assert ours is not None
+    assert vars(ours) == vars(parse_args(argv))
