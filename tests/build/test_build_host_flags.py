@@ -111,6 +111,7 @@ FAILING = {
     "cpuset-format": (("--cpuset-cpus", "a"), "RUN true"),
     "mems-missing": (("--cpuset-mems", "9"), "RUN true"),
     "metadata-step": (("-m", "1m"), "ENV A=b\nRUN true"),  # Docker creates a container for ENV too
+    "workdir-step": (("--cpu-quota", "10"), "WORKDIR /bf-new\nRUN true"),  # and for WORKDIR
     "cpu-shares-min": (("-c", "1"), "RUN true"),  # runc's error, in the build's words
     "no-executable": ((), 'RUN ["/nope"]'),
     "squash": (("--squash",), "RUN true"),

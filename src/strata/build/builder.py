@@ -227,6 +227,12 @@ class Builder:
         self.advance(stage, hit)
         return None
 
+    def check_step_host(self) -> None:
+        """The build's step-container flags checked as the daemon checks a container a step creates
+        (a metadata step's or WORKDIR's, which never start: a RUN's gets them through the runner)."""
+        if self.opts.host is not None:
+            self.opts.host.host_config()
+
     def _cache_sources(self) -> Any:
         """``--cache-from``'s images, read when a step first asks (a build without it never loads them)."""
         sources = self.__dict__.get("cache_sources")
@@ -253,8 +259,7 @@ class Builder:
         # Docker creates (never starts) and removes a container here; nothing of it can be seen but its
         # ID, so the step names one without paying for a container
         cid = os.urandom(32).hex()
-        if self.opts.host is not None:  # the daemon checks the container it creates here
-            self.opts.host.host_config()
+        self.check_step_host()
         for line in host_warnings(stage.doc):  # the daemon's, on its create
             self.say(line)
         self.say(f" ---> Running in {cid[:12]}")

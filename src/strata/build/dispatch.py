@@ -105,6 +105,7 @@ def _workdir(b: Builder, stage: Stage, ins: Instruction) -> None:
     key = b.cached(stage, cc)
     if key is None:
         return
+    b.check_step_host()
     with b.runner.container(stage.image_id, cc, cc["Cmd"], []) as c:
         for line in host_warnings(stage.doc):  # the daemon's, on its create
             b.say(line)
