@@ -260,6 +260,8 @@ class Builder:
         # ID, so the step names one without paying for a container
         cid = os.urandom(32).hex()
         self.check_step_host()
+        if self.opts.host is not None:
+            self.opts.host.say_warnings(self.say)
         for line in host_warnings(stage.doc):  # the daemon's, on its create
             self.say(line)
         self.say(f" ---> Running in {cid[:12]}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = ["StepHost"]
@@ -20,6 +21,7 @@ class StepHost:
         self, *, memory: int = 0, memory_swap: int = 0, cpu_shares: int = 0, cpu_period: int = 0,
         cpu_quota: int = 0, cpuset_cpus: str = "", cpuset_mems: str = "", ulimits: list[str] | None = None,
         shm_size: int = 0, cgroup_parent: str = "", add_hosts: list[str] | None = None,
+        warnings: list[str] | None = None,
     ) -> None:  # fmt: skip
         self.memory, self.memory_swap, self.cpu_shares = memory, memory_swap, cpu_shares
         self.cpu_period, self.cpu_quota = cpu_period, cpu_quota
@@ -27,7 +29,18 @@ class StepHost:
         self.ulimits = ulimits if ulimits is not None else []
         self.shm_size, self.cgroup_parent = shm_size, cgroup_parent
         self.add_hosts = add_hosts if add_hosts is not None else []
+        self.warnings = warnings if warnings is not None else []  # the daemon's, on each container it creates
         self._checked: dict[str, Any] | None = None
+
+    def limits(self) -> dict[str, Any]:
+        """The limits as HostConfig fields, unchecked (what a rootless run may have to discard)."""
+        return {"Memory": self.memory, "CpuShares": self.cpu_shares, "CpuPeriod": self.cpu_period,
+                "CpuQuota": self.cpu_quota, "CpusetCpus": self.cpuset_cpus, "CpusetMems": self.cpuset_mems}
+
+    def say_warnings(self, say: Callable[[str], None]) -> None:
+        """The create warnings as the classic builder shows them, before ``Running in``."""
+        for text in self.warnings:
+            say(f" ---> [Warning] {text}")
 
     def host_config(self) -> dict[str, Any]:
         """The HostConfig fields of a step container, checked as the daemon checks a new container's

@@ -113,6 +113,8 @@ def _execute(
 def _run_and_commit(b: Builder, stage: Stage, cc: dict[str, Any], c: Container, cmd: list[str], made: list[str]) -> Digest:
     """The step container run to its end, the mount points the runtime made (``made``) removed, and
     its changes committed: the step's image."""
+    if b.opts.host is not None:
+        b.opts.host.say_warnings(b.say)
     for line in host_warnings(stage.doc):  # the daemon's, on its create
         b.say(line)
     b.say(f" ---> Running in {c.id[:12]}")

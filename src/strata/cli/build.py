@@ -146,14 +146,28 @@ def _step_host(args: argparse.Namespace) -> Any:
         _check_add_host(value)
     for value in args.ulimit:
         _parsed("--ulimit", value, parse_ulimit)
-    ints = {name: _parsed(flag, getattr(args, name), parse_int64) or 0
-            for name, flag in (("cpu_shares", "-c, --cpu-shares"), ("cpu_period", "--cpu-period"),
-                               ("cpu_quota", "--cpu-quota"))}
+    shares, period, quota = (_parsed(flag, getattr(args, name), parse_int64) or 0
+                             for name, flag in (("cpu_shares", "-c, --cpu-shares"), ("cpu_period", "--cpu-period"),
+                                                ("cpu_quota", "--cpu-quota")))
     swap = _parsed("--memory-swap", args.memory_swap, lambda v: -1 if v == "-1" else parse_ram(v)) or 0
-    return StepHost(memory=_parsed("-m, --memory", args.memory, parse_ram) or 0, memory_swap=swap,
+    host = StepHost(memory=_parsed("-m, --memory", args.memory, parse_ram) or 0, memory_swap=swap,
                     shm_size=_parsed("--shm-size", args.shm_size, parse_ram) or 0, ulimits=list(args.ulimit),
                     cpuset_cpus=args.cpuset_cpus or "", cpuset_mems=args.cpuset_mems or "",
-                    cgroup_parent=args.cgroup_parent or "", add_hosts=list(args.add_host), **ints)
+                    cgroup_parent=args.cgroup_parent or "", add_hosts=list(args.add_host), cpu_shares=shares,
+                    cpu_period=period, cpu_quota=quota)
+    host.warnings = _rootless_warnings(host.limits())
+    return host
+
+
+def _rootless_warnings(limits: dict[str, Any]) -> list[str]:
+    """The daemon's warnings for the limits a rootless step container runs without (none as root)."""
+    from strata.rootless.mode import in_user_namespace
+
+    if not in_user_namespace():
+        return []
+    from strata.rootless.cgroups import discarded_limits
+
+    return discarded_limits(limits)
 
 
 def _csv(values: list[str]) -> list[str]:
