@@ -63,7 +63,8 @@ def _remove_cgroups(parent: str) -> None:
 
 
 LIMITS = ("-m", "64m", "--memory-swap", "128m", "-c", "512", "--cpu-period", "100000", "--cpu-quota", "50000",
-          "--cpuset-cpus", "0", "--cpuset-mems", "0", "--ulimit", "nofile=1000:2000", "--shm-size", "10m",
+          "--cpuset-cpus", "0", "--cpuset-mems", "0", "--ulimit", "nofile=10:20", "--ulimit", "nofile=1000:2000",
+          "--shm-size", "10m",
           "--add-host", "parity-host:10.1.2.3", "--compress", "--disable-content-trust")
 SHOW = (
     "RUN echo limits $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"

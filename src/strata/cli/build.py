@@ -151,12 +151,17 @@ def _step_host(args: argparse.Namespace) -> Any:
                                                 ("cpu_quota", "--cpu-quota")))
     swap = _parsed("--memory-swap", args.memory_swap, lambda v: -1 if v == "-1" else parse_ram(v)) or 0
     host = StepHost(memory=_parsed("-m, --memory", args.memory, parse_ram) or 0, memory_swap=swap,
-                    shm_size=_parsed("--shm-size", args.shm_size, parse_ram) or 0, ulimits=list(args.ulimit),
+                    shm_size=_parsed("--shm-size", args.shm_size, parse_ram) or 0, ulimits=_by_name(args.ulimit),
                     cpuset_cpus=args.cpuset_cpus or "", cpuset_mems=args.cpuset_mems or "",
                     cgroup_parent=args.cgroup_parent or "", add_hosts=list(args.add_host), cpu_shares=shares,
                     cpu_period=period, cpu_quota=quota)
     host.warnings = _rootless_warnings(host.limits())
     return host
+
+
+def _by_name(ulimits: list[str]) -> list[str]:
+    """Docker's UlimitOpt: one per name, the last given."""
+    return list({u.partition("=")[0]: u for u in ulimits}.values())
 
 
 def _rootless_warnings(limits: dict[str, Any]) -> list[str]:
