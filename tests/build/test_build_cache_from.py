@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from build_helpers import BUSYBOX, Strata
 
 STEPS = ("COPY a.txt /a.txt\nRUN echo built > /b.txt\nLABEL x=y\n")
@@ -47,12 +49,18 @@ class _Side:
         return self.image_id(ref)
 
 
-def _sides(dockerd: Any, strata: Strata) -> list[_Side]:
+@pytest.fixture
+def sides(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str) -> Iterator[list[_Side]]:
+    """Docker's side and strata's; the images a test tagged in the shared dockerd removed after it."""
+
     def docker(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(dockerd.argv(*args), env=dict(dockerd.env, DOCKER_BUILDKIT="0"), capture_output=True,
                               text=True, timeout=600)  # fmt: skip
 
-    return [_Side(docker), _Side(lambda *a: strata(*a, check=False))]
+    yield [_Side(docker), _Side(lambda *a: strata(*a, check=False))]
+    tagged = docker("images", "-q", "--filter", "reference=bf-cache-from-*").stdout.split()
+    if tagged:
+        docker("rmi", "-f", *set(tagged))
 
 
 def _structure(out: str) -> list[str]:
@@ -60,12 +68,11 @@ def _structure(out: str) -> list[str]:
     return [re.sub(r"\b[0-9a-f]{12}\b", "<id>", line) for line in out.splitlines() if line.startswith(keep)]
 
 
-def test_a_loaded_image_is_the_cache(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str,
-                                     tmp_path: Path) -> None:
+def test_a_loaded_image_is_the_cache(sides: list[_Side], tmp_path: Path) -> None:
     token = uuid.uuid4().hex
     ctx = _context(tmp_path, "same", token)
     seen = []
-    for i, side in enumerate(_sides(dockerd, strata)):
+    for i, side in enumerate(sides):
         ref = f"bf-cache-from-{token[:8]}:{i}"
         side.build(ctx, "-t", ref)
         source = side.as_pulled(ref, tmp_path / f"src{i}.tar")
@@ -78,13 +85,12 @@ def test_a_loaded_image_is_the_cache(dockerd: Any, docker_busybox: str, strata: 
     assert seen[0] == seen[1]
 
 
-def test_the_steps_after_a_difference_run(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str,
-                                          tmp_path: Path) -> None:
+def test_the_steps_after_a_difference_run(sides: list[_Side], tmp_path: Path) -> None:
     token = uuid.uuid4().hex
     ctx = _context(tmp_path, "source", token)
     other = _context(tmp_path, "other", token, STEPS.replace("echo built", "echo other"))
     seen = []
-    for i, side in enumerate(_sides(dockerd, strata)):
+    for i, side in enumerate(sides):
         ref = f"bf-cache-from-{token[:8]}:{i}"
         side.build(ctx, "-t", ref)
         side.as_pulled(ref, tmp_path / f"src{i}.tar")
@@ -95,11 +101,10 @@ def test_the_steps_after_a_difference_run(dockerd: Any, docker_busybox: str, str
     assert seen[0] == seen[1]
 
 
-def test_a_source_that_is_not_there_leaves_no_cache(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str,
-                                                    tmp_path: Path) -> None:
+def test_a_source_that_is_not_there_leaves_no_cache(sides: list[_Side], tmp_path: Path) -> None:
     token = uuid.uuid4().hex
     ctx = _context(tmp_path, "own", token)
-    for i, side in enumerate(_sides(dockerd, strata)):
+    for i, side in enumerate(sides):
         ref = f"bf-cache-from-{token[:8]}:{i}"
         side.build(ctx, "-t", ref)
         assert side.build(ctx).stdout.count(" ---> Using cache") == 4
@@ -107,3 +112,23 @@ def test_a_source_that_is_not_there_leaves_no_cache(dockerd: Any, docker_busybox
         # its own steps are ancestors of the tagged image: their cache counts again
         res = side.build(ctx, "--cache-from", ref)
         assert res.stdout.count(" ---> Using cache") == 4, res.stdout
+
+
+def test_a_multi_stage_build_as_docker(sides: list[_Side], tmp_path: Path) -> None:
+    """Only the final stage's image is a source: the first stage's steps match where its history does
+    (its ENV), its RUN runs; the last stage is all cache (its COPY --from's content hash matches)."""
+    token = uuid.uuid4().hex
+    ctx = tmp_path / "multi"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX} AS a\nENV T={token}\nRUN echo one > /one\n"
+                                    f"FROM {BUSYBOX}\nENV T={token}\nCOPY --from=a /one /one\nRUN cat /one\n")
+    seen = []
+    for i, side in enumerate(sides):
+        ref = f"bf-cache-from-{token[:8]}:{i}"
+        side.build(ctx, "-t", ref)
+        source = side.as_pulled(ref, tmp_path / f"multi{i}.tar")
+        res = side.build(ctx, "--cache-from", ref)
+        assert res.stdout.count(" ---> Using cache") == 4, res.stdout
+        assert res.stdout.splitlines()[-1] == f"Successfully built {source.removeprefix('sha256:')[:12]}"
+        seen.append(_structure(res.stdout))
+    assert seen[0] == seen[1]
