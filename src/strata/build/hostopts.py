@@ -1,8 +1,10 @@
 """What the classic builder gives every step container besides its config: ``-m``, ``--memory-swap``,
 ``-c``, ``--cpu-period``, ``--cpu-quota``, ``--cpuset-cpus``, ``--cpuset-mems``, ``--ulimit``, ``--shm-size``,
 ``--cgroup-parent`` (HostConfig) and ``--add-host`` (``/etc/hosts``). Docker's daemon checks the limits
-when a step creates its container (a RUN's, or the one a metadata step creates and never starts), so
-a cached build never sees them; ``host_config`` checks them there, with the daemon's words."""
+when a step creates its container (a RUN's, or the one a metadata step or WORKDIR creates and never
+starts), so a cached build never sees them; ``host_config`` checks them there, with the daemon's words.
+A rootless build's step containers go without the limits its cgroup cannot take: the daemon's warnings
+(``warnings``, made by the CLI) are shown on each step that creates one, as `` ---> [Warning] …``."""
 
 from __future__ import annotations
 
