@@ -22,9 +22,6 @@ _CREATE_MISSING = {
     "isolation", "link", "link-local-ip", "storage-opt", "volume-driver",
 }
 KNOWN_MISSING: dict[str, set[str]] = {
-    "build": {"add-host", "cache-from", "cgroup-parent", "compress", "cpu-period", "cpu-quota", "cpu-shares",
-              "cpuset-cpus", "cpuset-mems", "disable-content-trust", "isolation", "memory", "memory-swap",
-              "security-opt", "shm-size", "squash", "ulimit"},
     "create": _CREATE_MISSING,
     "run": _CREATE_MISSING - {"attach"},
     "exec": {"detach-keys"},

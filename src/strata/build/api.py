@@ -137,6 +137,15 @@ def _dockerfile_text(ctx: BuildContext, opts: BuildOptions, name: str | None, st
     return data.decode(errors="replace")
 
 
+def _check_daemon_options(opts: BuildOptions) -> None:
+    """What Docker's daemon refuses of a build's options once the context came (Linux: no security
+    options for a build, no isolation but the default)."""
+    if opts.security_opt:
+        raise StrataError("The daemon on this platform does not support setting security options on build")
+    if opts.isolation and opts.isolation.lower() != "default":
+        raise StrataError(f'Unsupported isolation: "{opts.isolation}"')
+
+
 def build(
     engine: Engine,
     opts: BuildOptions,
@@ -163,6 +172,7 @@ def build(
             text = _dockerfile_text(ctx, opts, name, stdin)
             if not opts.context.startswith(("http://", "https://")):
                 progress.line(-1, sending_line(counted.count if counted else _send_size(ctx, opts, name, text)))
+            _check_daemon_options(opts)
             if opts.platform:
                 opts.platform = check_platform(opts.platform)  # the daemon's check, after the context came
             dockerfile = parse(text)

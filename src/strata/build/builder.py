@@ -219,11 +219,28 @@ class Builder:
         if self.opts.no_cache:
             return key
         hit = self.cache.get(key)
+        if self.opts.cache_from:
+            hit = self._cache_sources().lookup(hit, stage.image_id, cc)
         if hit is None:
             return key
         self.say(" ---> Using cache")
         self.advance(stage, hit)
         return None
+
+    def check_step_host(self) -> None:
+        """The build's step-container flags checked as the daemon checks a container a step creates
+        (a metadata step's or WORKDIR's, which never start: a RUN's gets them through the runner)."""
+        if self.opts.host is not None:
+            self.opts.host.host_config()
+
+    def _cache_sources(self) -> Any:
+        """``--cache-from``'s images, read when a step first asks (a build without it never loads them)."""
+        sources = self.__dict__.get("cache_sources")
+        if sources is None:
+            from strata.build.cachefrom import CacheSources
+
+            sources = self.__dict__["cache_sources"] = CacheSources(self.engine, self.opts.cache_from)
+        return sources
 
     def advance(self, stage: Stage, image_id: Digest, key: str | None = None) -> None:
         if key is not None:
@@ -242,6 +259,9 @@ class Builder:
         # Docker creates (never starts) and removes a container here; nothing of it can be seen but its
         # ID, so the step names one without paying for a container
         cid = os.urandom(32).hex()
+        self.check_step_host()
+        if self.opts.host is not None:
+            self.opts.host.say_warnings(self.say)
         for line in host_warnings(stage.doc):  # the daemon's, on its create
             self.say(line)
         self.say(f" ---> Running in {cid[:12]}")

@@ -105,7 +105,10 @@ def _workdir(b: Builder, stage: Stage, ins: Instruction) -> None:
     key = b.cached(stage, cc)
     if key is None:
         return
+    b.check_step_host()
     with b.runner.container(stage.image_id, cc, cc["Cmd"], []) as c:
+        if b.opts.host is not None:
+            b.opts.host.say_warnings(b.say)
         for line in host_warnings(stage.doc):  # the daemon's, on its create
             b.say(line)
         b.say(f" ---> Running in {c.id[:12]}")

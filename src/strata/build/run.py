@@ -8,6 +8,7 @@ import re
 from strata.build.platforms import host_warnings
 from strata.build.state import BuildError, Stage
 from strata.dockerfile import DockerfileError, Instruction, ParseError
+from strata.errors import RuntimeFailure
 from strata.store.root import as_path
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
@@ -103,7 +104,8 @@ def _execute(
         _execute_with_mounts(b, stage, cc, run_cfg, flags, key)
         return
     cmd = list(run_cfg["Cmd"])  # no --mount: none of the mount machinery is loaded or run
-    with b.runner.container(stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, network=network) as c:
+    with b.runner.container(stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, network=network,
+                            host=b.opts.host) as c:
         image_id = _run_and_commit(b, stage, cc, c, cmd, [])
     b.advance(stage, image_id, key)
 
@@ -111,10 +113,16 @@ def _execute(
 def _run_and_commit(b: Builder, stage: Stage, cc: dict[str, Any], c: Container, cmd: list[str], made: list[str]) -> Digest:
     """The step container run to its end, the mount points the runtime made (``made``) removed, and
     its changes committed: the step's image."""
+    if b.opts.host is not None:
+        b.opts.host.say_warnings(b.say)
     for line in host_warnings(stage.doc):  # the daemon's, on its create
         b.say(line)
     b.say(f" ---> Running in {c.id[:12]}")
-    code = b.runner.run(c)
+    try:
+        code = b.runner.run(c)
+    except RuntimeFailure as e:  # the daemon's words for a step container that did not start; exit 1
+        raise BuildError(str(e).replace("failed to create task for container: ", "failed to create shim task: ", 1),
+                         exit_code=1) from None
     if code != 0:
         raise BuildError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", exit_code=code)
     if made:
@@ -141,7 +149,8 @@ def _execute_with_mounts(
     scratch = as_path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-mounts-"))
     try:
         with mount_binds(b, str(run_cfg.get("WorkingDir") or "/"), mounts, scratch) as binds, b.runner.container(
-            stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, binds=binds, network=network
+            stage.image_id, run_cfg, cmd, stage.run_args(), volumes=True, binds=binds, network=network,
+            host=b.opts.host,
         ) as c:
             with b.runner.rootfs_fd(c) as root_fd:
                 made = made_mount_points(root_fd, [bind.destination for bind in binds])

@@ -13,6 +13,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's s
 if TYPE_CHECKING:
     from typing import Any
 
+    from strata.build.hostopts import StepHost
+
 __all__ = ["DEFAULT_PATH", "PREDEFINED_ARGS", "BuildArgs", "BuildError", "BuildOptions", "Stage"]
 
 
@@ -36,7 +38,8 @@ class BuildOptions:
         build_args: dict[str, str | None] | None = None, target: str | None = None, no_cache: bool = False,
         pull: bool = False, labels: dict[str, str] | None = None, quiet: bool = False, network: str = "default",
         platform: str | None = None, secrets: dict[str, str] | None = None,
-        ssh: dict[str, list[str]] | None = None,
+        ssh: dict[str, list[str]] | None = None, host: StepHost | None = None, cache_from: list[str] | None = None,
+        security_opt: list[str] | None = None, isolation: str = "",
     ) -> None:  # fmt: skip
         self.context = context  # a directory, or "-" for a tar on stdin
         self.dockerfile = dockerfile  # a path; "-" reads it from stdin
@@ -51,6 +54,10 @@ class BuildOptions:
         self.platform = platform  # --platform: what a pull fetches
         self.secrets = secrets if secrets is not None else {}  # --secret: id -> file, for RUN --mount=type=secret
         self.ssh = ssh if ssh is not None else {}  # --ssh: id -> agent socket or keys, type=ssh
+        self.host = host  # the step containers' limits and --add-host (None: none given)
+        self.cache_from = cache_from if cache_from is not None else []  # --cache-from: images' history as cache
+        self.security_opt = security_opt if security_opt is not None else []  # refused, as the daemon does
+        self.isolation = isolation  # "" or "default" (Linux has no other)
 
 
 class BuildArgs:

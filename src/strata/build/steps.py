@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from strata.build.hostopts import StepHost
     from strata.container.spec import Bind
     from strata.engine import Engine
 
@@ -92,7 +93,7 @@ class Runner:
     @contextmanager
     def container(
         self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], env: list[str], *, volumes: bool = False,
-        binds: list[Bind] | None = None, network: str | None = None,
+        binds: list[Bind] | None = None, network: str | None = None, host: StepHost | None = None,
     ) -> Iterator[Container]:  # fmt: skip
         """A created (not started) container of ``parent`` with the step's config; always removed.
         ``volumes``: the config's VOLUMEs are mounted from scratch copies (what a RUN writes there
@@ -111,6 +112,7 @@ class Runner:
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
             user=str(cfg.get("User") or ""), network=network or self.network, mounts=mounts,
             labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
+            **({} if host is None else {"resources": host.host_config(), "net": _lc().NetOptions(add_host=host.add_hosts)}),
         )  # fmt: skip
         watchdog.ensure(self.engine.root)  # from the first step container on, a kill -9 is cleaned up
         try:

@@ -37,6 +37,16 @@ def register(sub: Any) -> None:
     p.add_argument("--progress", default="auto")
     p.add_argument("--rm", default="true", nargs="?", const="true")
     p.add_argument("--force-rm", action="store_true")
+    for flag in ("--add-host", "--cache-from", "--security-opt", "--ulimit"):
+        p.add_argument(flag, action="append", default=[])
+    for flag in ("--cgroup-parent", "--cpu-period", "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--isolation",
+                 "--memory-swap", "--shm-size"):
+        p.add_argument(flag)
+    p.add_argument("-c", "--cpu-shares")
+    p.add_argument("-m", "--memory")
+    p.add_argument("--compress", action="store_true")
+    p.add_argument("--disable-content-trust", default="true", nargs="?", const="true")
+    p.add_argument("--squash", nargs="?", const="true")
     p.add_argument("path", metavar="PATH | URL | -")
     p.set_defaults(func=cmd_build)
 
@@ -95,6 +105,85 @@ def _ssh(values: list[str]) -> dict[str, list[str]]:
     return parse_ssh(values)
 
 
+def _flag_error(flag: str, value: str, why: str) -> StrataError:
+    return StrataError(f'invalid argument "{value}" for "{flag}" flag: {why}\nSee \'strata build --help\'.',
+                       exit_code=125)
+
+
+def _parsed(flag: str, value: str | None, parse: Any) -> Any:
+    """A flag's value as Docker's CLI parses it (None: not given), its error for a bad one."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise _flag_error(flag, value, str(e)) from None
+
+
+def _check_add_host(value: str) -> None:
+    """Docker's ValidateExtraHost: ``host:ip``."""
+    from strata.cli.containers import _is_ip  # the address check ``run --add-host`` makes
+
+    host, colon, addr = value.partition(":")
+    if not colon or not host:
+        raise _flag_error("--add-host", value, f'bad format for add-host: "{value}"')
+    if not _is_ip(addr):
+        raise _flag_error("--add-host", value, f'invalid IP address in add-host: "{addr}"')
+
+
+_HOST_FLAGS = ("add_host", "ulimit", "cgroup_parent", "cpu_period", "cpu_quota", "cpuset_cpus", "cpuset_mems",
+               "memory", "memory_swap", "shm_size", "cpu_shares")
+
+
+def _step_host(args: argparse.Namespace) -> Any:
+    """The step containers' flags, checked as Docker's CLI checks them (None: none given, nothing loaded)."""
+    if not any(getattr(args, name) for name in _HOST_FLAGS):
+        return None
+    from strata.build.hostopts import StepHost
+    from strata.container.resources import parse_int64, parse_ram, parse_ulimit
+
+    for value in args.add_host:
+        _check_add_host(value)
+    for value in args.ulimit:
+        _parsed("--ulimit", value, parse_ulimit)
+    shares, period, quota = (_parsed(flag, getattr(args, name), parse_int64) or 0
+                             for name, flag in (("cpu_shares", "-c, --cpu-shares"), ("cpu_period", "--cpu-period"),
+                                                ("cpu_quota", "--cpu-quota")))
+    swap = _parsed("--memory-swap", args.memory_swap, lambda v: -1 if v == "-1" else parse_ram(v)) or 0
+    host = StepHost(memory=_parsed("-m, --memory", args.memory, parse_ram) or 0, memory_swap=swap,
+                    shm_size=_parsed("--shm-size", args.shm_size, parse_ram) or 0, ulimits=_by_name(args.ulimit),
+                    cpuset_cpus=args.cpuset_cpus or "", cpuset_mems=args.cpuset_mems or "",
+                    cgroup_parent=args.cgroup_parent or "", add_hosts=list(args.add_host), cpu_shares=shares,
+                    cpu_period=period, cpu_quota=quota)
+    host.warnings = _rootless_warnings(host.limits())
+    return host
+
+
+def _by_name(ulimits: list[str]) -> list[str]:
+    """Docker's UlimitOpt: one per name, the last given."""
+    return list({u.partition("=")[0]: u for u in ulimits}.values())
+
+
+def _rootless_warnings(limits: dict[str, Any]) -> list[str]:
+    """The daemon's warnings for the limits a rootless step container runs without (none as root)."""
+    from strata.rootless.mode import in_user_namespace
+
+    if not in_user_namespace():
+        return []
+    from strata.rootless.cgroups import discarded_limits
+
+    return discarded_limits(limits)
+
+
+def _csv(values: list[str]) -> list[str]:
+    """A pflag ``strings`` flag: each value a CSV record (``--cache-from a,b``)."""
+    if not any("," in v or '"' in v for v in values):
+        return [v for v in values if v]
+    import csv
+
+    return [item for v in values if v for row in csv.reader([v]) for item in row]
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -121,6 +210,8 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
     builder = _load_builder()
     BuildOptions, build = builder.BuildOptions, builder.build
 
+    if args.squash is not None:  # the CLI's check of the daemon (given at all, =false too)
+        raise StrataError('"--squash" is only supported on a Docker daemon with experimental features enabled')
     if args.network not in ("default", "none", "host", "bridge"):
         raise StrataError(f"network {args.network} not found")
     opts = BuildOptions(
@@ -128,6 +219,8 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         target=args.target, no_cache=args.no_cache, pull=args.pull,
         labels={k: v for k, _, v in (lbl.partition("=") for lbl in args.label)}, quiet=args.quiet,
         network=args.network, platform=args.platform, secrets=_secrets(args.secret), ssh=_ssh(args.ssh),
+        host=_step_host(args), cache_from=_csv(args.cache_from), security_opt=_csv(args.security_opt),
+        isolation=args.isolation or "",
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
     import _signal  # type: ignore[import-not-found]  # signal's C module (signal builds three enums at import)

@@ -101,6 +101,14 @@ def _build() -> Handler:
 _FORMAT = ("", "format", "format", VALUE, None)
 _NO_TRUNC = ("", "no-trunc", "no_trunc", BOOL, False)
 _QUIET = ("q", "quiet", "quiet", BOOL, False)
+# build's flags for its step containers and the ones it only accepts (strata.cli.build reads them)
+_BUILD_HOST: tuple[tuple[str, str, str, str, object], ...] = (
+    *((s, f, f.replace("-", "_"), k, [] if k == APPEND else None) for s, f, k in (
+        ("", "add-host", APPEND), ("", "cache-from", APPEND), ("", "security-opt", APPEND), ("", "ulimit", APPEND),
+        ("", "cgroup-parent", VALUE), ("", "cpu-period", VALUE), ("", "cpu-quota", VALUE), ("", "cpuset-cpus", VALUE),
+        ("", "cpuset-mems", VALUE), ("", "isolation", VALUE), ("", "memory-swap", VALUE), ("", "shm-size", VALUE),
+        ("c", "cpu-shares", VALUE), ("m", "memory", VALUE), ("", "squash", BOOL_TEXT))),
+    ("", "compress", "compress", BOOL, False), ("", "disable-content-trust", "disable_content_trust", BOOL_TEXT, "true"))
 SPECS = {
     "images": Spec(_images,
                    (("a", "all", "all", BOOL, False), _QUIET, ("", "digests", "digests", BOOL, False), _NO_TRUNC,
@@ -123,7 +131,7 @@ SPECS = {
                    ("", "network", "network", VALUE, "default"), ("", "platform", "platform", VALUE, None),
                    ("", "secret", "secret", APPEND, []), ("", "ssh", "ssh", APPEND, []),
                    ("", "progress", "progress", VALUE, "auto"), ("", "rm", "rm", BOOL_TEXT, "true"),
-                   ("", "force-rm", "force_rm", BOOL, False)), "path", (1, 1)),
+                   ("", "force-rm", "force_rm", BOOL, False), *_BUILD_HOST), "path", (1, 1)),
 }
 
 

@@ -37,9 +37,12 @@ _IPC_MODES = ("", "none", "private", "shareable", "host")
 PeerPid = Callable[[str, str], tuple[int, Path]]
 
 
-def cgroup_path(cid: str) -> str:
-    """The container's cgroup under strata's own parent (as Docker's ``/docker/<id>``)."""
-    return f"/strata/{cid}"
+def cgroup_path(cid: str, parent: str = "") -> str:
+    """The container's cgroup under strata's own parent (as Docker's ``/docker/<id>``), or under a
+    ``CgroupParent`` (cgroupfs: Go's ``filepath.Join(parent, id)``; a relative one is the runtime's own's)."""
+    if not parent:
+        return f"/strata/{cid}"
+    return os.path.normpath(os.path.join(parent, cid))
 
 
 def _real_root() -> bool:
@@ -275,7 +278,7 @@ def apply_isolation(spec: dict[str, Any], hc: dict[str, Any], cdir: Path, peer_p
     (``cdir``: the container's directory, named by its ID)."""
     linux = spec["linux"]
     if _real_root():
-        linux["cgroupsPath"] = cgroup_path(cdir.name)
+        linux["cgroupsPath"] = cgroup_path(cdir.name, str(hc.get("CgroupParent") or ""))
     _namespace(spec, "pid", str(hc.get("PidMode") or ""), peer_pid, "PID")
     _namespace(spec, "uts", str(hc.get("UTSMode") or ""), peer_pid, "UTS")
     if hc.get("UTSMode") == "host":  # the host's name: none to set

@@ -129,6 +129,10 @@ class Metadata:
         )
         return True
 
+    def set_parent(self, image_id: Digest, parent: Digest) -> None:
+        """Docker's ``SetParent``: the image becomes a child of ``parent`` (a build's ``--cache-from`` hit)."""
+        self.conn.execute("UPDATE images SET parent=? WHERE id=?", (str(parent), str(image_id)))
+
     def put_blob(self, digest: Digest, size: int, kind: str) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO blobs(digest, size, media_type) VALUES (?,?,?)", (str(digest), size, kind)
