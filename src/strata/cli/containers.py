@@ -273,7 +273,7 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
 def _resources(args: argparse.Namespace) -> dict[str, Any]:
     """The resource and privilege flags as HostConfig fields (Docker's CLI errors for bad values)."""
-    from strata.cli.resources import cfs_fields, tuning_fields
+    from strata.cli.resources import cfs_fields, spec_fields, tuning_fields
     from strata.container.resources import (
         parse_cpus,
         parse_int64,
@@ -303,6 +303,7 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
     pids = parse_int64(args.pids_limit) if args.pids_limit is not None else None
     extra = cfs_fields(args, lambda flag, value, e: _flag_error(cmd, flag, value, e))
     extra.update(tuning_fields(args, cmd, lambda flag, value, e: _flag_error(cmd, flag, value, e)))
+    extra.update(spec_fields(args, cmd, lambda flag, value, e: _flag_error(cmd, flag, value, e)))
     hc = resource_host_config(args.memory, args.memory_swap, args.cpus, parse_int64(args.cpu_shares),
                               args.cpuset_cpus, pids, list(args.ulimit), oom_kill_disable=args.oom_kill_disable,
                               blkio_weight=parse_uint16(args.blkio_weight) if args.blkio_weight else 0, extra=extra)
@@ -352,6 +353,10 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
                            "dangerous.")
     engine = ctx.engine()
     image_id = _image_for(ctx, args)
+    from strata.cli.resources import attach_config, check_volume_driver
+
+    check_volume_driver(ctx, args, specs)
+    attached = attach_config(args) if args.attach and not getattr(args, "detach", False) else None
     image_cfg = engine.image_config(image_id).data.get("config") or {}
     env, labels = _env_and_labels(args)
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
@@ -367,6 +372,8 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         userns=args.userns,
     )
     c = lc.create(store, opts)
+    if attached is not None:  # -a: the streams named (stdin with -i too)
+        c = store.update(c.id, config={**c.config, **attached})
     from strata.cli.unshare import warn_rootless
 
     warn_rootless(ctx, c.host_config)  # limits a rootless container cannot have: Docker's warnings
@@ -1168,6 +1175,8 @@ def _add(sub: Any, name: str, handler: Handler, help_text: str, **kw: Any) -> ar
 def _register_commands(sub: Any, *, in_group: bool) -> None:
     import argparse  # here: ps runs without it
 
+    from strata.cli.resources import add_spec_flags
+
     p = _add(sub, "run", _cmd_run, "Run a command in a new container", add_help=False)
     p.add_argument("--help", action="help")
     p.add_argument("-d", "--detach", action="store_true", help="run in background and print the container ID")
@@ -1176,10 +1185,12 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("--sig-proxy", type=_bool_flag, nargs="?", const=True, default=True,
                    help="Proxy received signals to the process (default true)")
     _add_create_flags(p)
+    add_spec_flags(p)  # cgroups, devices, drivers, links (strata.cli.resources)
 
     p = _add(sub, "create", _cmd_create, "Create a new container", add_help=False)
     p.add_argument("--help", action="help")
     _add_create_flags(p)
+    add_spec_flags(p, create=True)
 
     p = _add(sub, "start", _cmd_start, "Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true")

@@ -50,6 +50,7 @@ from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime, config_value, find_runtime
 from strata.container.seccomp import normalize_security_opts, security_settings
 from strata.container.spec import DEFAULT_CAPS, build_spec, container_config, resolve_user
+from strata.container.specflags import apply_spec_flags
 from strata.container.tty import get_winsize
 from strata.container.volumes import (
     MountSpec,
@@ -488,6 +489,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         spec["linux"]["rootfsPropagation"] = propagation
     apply_resources(spec, hc)
     apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
+    apply_spec_flags(spec, hc, c.id)  # --gpus, --cgroup-parent, --cgroupns, --device-cgroup-rule
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc, c.id)
         if hc.get("UsernsMode") == KEEP_ID:
