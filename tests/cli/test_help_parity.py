@@ -22,7 +22,6 @@ KNOWN_MISSING: dict[str, set[str]] = {
               "cpuset-cpus", "cpuset-mems", "disable-content-trust", "isolation", "memory", "memory-swap",
               "security-opt", "shm-size", "squash", "ulimit"},
     "exec": {"detach-keys"},
-    "rm": {"link"},
     "network connect": {"driver-opt", "ip6", "link", "link-local-ip"},
     "network create": {"attachable", "aux-address", "config-from", "config-only", "ingress", "ip-range",
                        "ipam-driver", "ipam-opt", "ipv6", "scope"},

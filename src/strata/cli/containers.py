@@ -354,9 +354,11 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
     engine = ctx.engine()
     image_id = _image_for(ctx, args)
     from strata.cli.resources import attach_config, check_volume_driver
+    from strata.container.links import check_links, record_links
 
     check_volume_driver(ctx, args, specs)
     attached = attach_config(args) if args.attach and not getattr(args, "detach", False) else None
+    links = check_links(args.link, args.network, store.get)
     image_cfg = engine.image_config(image_id).data.get("config") or {}
     env, labels = _env_and_labels(args)
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
@@ -374,6 +376,8 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
     c = lc.create(store, opts)
     if attached is not None:  # -a: the streams named (stdin with -i too)
         c = store.update(c.id, config={**c.config, **attached})
+    if links:  # --link on the default bridge: /child:/parent/alias
+        c = store.update(c.id, host_config={**c.host_config, "Links": record_links(links, c.name)})
     from strata.cli.unshare import warn_rootless
 
     warn_rootless(ctx, c.host_config)  # limits a rootless container cannot have: Docker's warnings
@@ -683,6 +687,12 @@ def _cmd_unpause(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
+
+    if args.link:  # rm --link /parent/alias (strata.container.links)
+        from strata.cli.resources import remove_links
+
+        with _store(ctx) as store:
+            return remove_links(ctx, store, args.containers, args.force)
 
     def rm(store: ContainerStore, c: Container) -> str:
         lc.remove(store, c, force=args.force, volumes=args.volumes)
@@ -1226,6 +1236,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p = _add(sub, "rm", _cmd_rm, "Remove one or more containers")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-v", "--volumes", action="store_true")
+    p.add_argument("-l", "--link", action="store_true")
     _containers_arg(p)
 
     p = _add(sub, "logs", _cmd_logs, "Fetch the logs of a container")

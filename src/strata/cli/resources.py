@@ -14,8 +14,18 @@ if TYPE_CHECKING:
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
 
-__all__ = ["STATS_HEADERS", "add_cfs_flags", "add_spec_flags", "attach_config", "cfs_fields", "check_volume_driver", "register_commands",
-           "spec_fields", "tuning_fields"]
+__all__ = [
+    "STATS_HEADERS",
+    "add_cfs_flags",
+    "add_spec_flags",
+    "attach_config",
+    "cfs_fields",
+    "check_volume_driver",
+    "register_commands",
+    "remove_links",
+    "spec_fields",
+    "tuning_fields",
+]
 
 STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "Container": "CONTAINER", "CPUPerc": "CPU %",
                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
@@ -143,8 +153,14 @@ def attach_config(args: argparse.Namespace) -> dict[str, bool]:
 
 def spec_fields(args: argparse.Namespace, cmd: str, error: Any) -> dict[str, Any]:
     """Those flags' HostConfig fields (Docker's CLI and daemon checks); ``error(flag, value, text)``."""
+    from strata.container.links import parse_link
     from strata.container.specflags import parse_device_cgroup_rule, parse_gpus, spec_flags_host_config
 
+    for link in args.link:
+        try:
+            parse_link(link)
+        except ValueError as e:
+            raise error("--link", link, str(e)) from None
     gpus: list[dict[str, Any]] = []
     for flag, values, parse in (("--device-cgroup-rule", args.device_cgroup_rule, parse_device_cgroup_rule),
                                 ("--gpus", args.gpus, parse_gpus)):
@@ -185,6 +201,22 @@ def check_volume_driver(ctx: Context, args: argparse.Namespace, specs: list[Any]
         print(f"Unable to find image '{parse_docker_ref(args.image).familiar_string()}' locally", file=ctx.err)
         pull(args.image, progress=ProgressPrinter(ctx.err), engine=ctx.engine())
         raise
+
+
+def remove_links(ctx: Context, store: ContainerStore, names: list[str], force: bool) -> int:
+    """``rm --link NAME...``: each link removed from its parent (the name printed), Docker's errors."""
+    from strata.container.links import remove_link
+    from strata.errors import NotFound
+
+    failed = False
+    for name in names:
+        try:
+            remove_link(store, name)
+            print(name, file=ctx.out, flush=True)
+        except StrataError as e:
+            failed = failed or not (force and isinstance(e, NotFound))
+            print(f"Error: {e}", file=ctx.err, flush=True)
+    return 1 if failed else 0
 
 
 def tuning_fields(args: argparse.Namespace, cmd: str, error: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 from strata.atomicfile import write_bytes_atomic
 from strata.container.health import merge_healthcheck
 from strata.container.isolation import apply_isolation, check_peers, peer_pid, release_shm
+from strata.container.links import apply_links
 from strata.container.monitor import (
     Attach,
     read_exit_file,
@@ -490,6 +491,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
     apply_resources(spec, hc)
     apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
     apply_spec_flags(spec, hc, c.id)  # --gpus, --cgroup-parent, --cgroupns, --device-cgroup-rule
+    apply_links(spec, store, c, files / "hosts")  # --link on the default bridge: variables, /etc/hosts
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc, c.id)
         if hc.get("UsernsMode") == KEEP_ID:

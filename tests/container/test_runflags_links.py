@@ -1,0 +1,121 @@
+"""Legacy links (``run --link name[:alias]``, ``rm --link``) on the default bridge side by side with a
+private Docker 20.10 daemon that has one (its own bridge, made here): the parent's ``ALIAS_*`` variables and
+``/etc/hosts`` line, ``HostConfig.Links``, and the CLI's and daemon's errors and exit codes."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from container_helpers import Strata
+
+import peers
+
+pytestmark = [pytest.mark.runtime, pytest.mark.peers]
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
+    used = [ipaddress.ip_network(w, strict=False) for w in re.findall(r"\b\d+\.\d+\.\d+\.\d+/\d+\b", routes)]
+    for third in range(200, 250):
+        net = ipaddress.ip_network(f"10.213.{third}.0/24")
+        if not any(net.overlaps(u) for u in used):
+            return net
+    raise RuntimeError("no free 10.213.x.0/24 here")
+
+
+@pytest.fixture(scope="module")
+def bridged_dockerd() -> Iterator[peers.Dockerd]:
+    """A private dockerd whose default bridge is a bridge of its own (the session's has none)."""
+    name = f"rfl{secrets.token_hex(4)}"
+    net = _free_subnet()
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{next(net.hosts())}/{net.prefixlen}", "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        with peers.start_dockerd(extra_args=("--bridge", name)) as d:
+            d.import_busybox()
+            yield d
+    finally:
+        subprocess.run(["ip", "link", "del", name], check=False)
+
+
+def _error(res: subprocess.CompletedProcess[str]) -> str:
+    text = re.sub(r"(?m)^(docker: )?(Error response from daemon: |Error: )?", "", res.stderr.strip())
+    text = re.sub(r"\n*Run '(docker|strata) \w+ --help' for more information$", "", text)
+    return re.sub(r"\.?\nSee '(docker|strata) \w+ --help'\.$", "", text).replace("strata", "X").replace("docker", "X")
+
+
+def _ip(run: object, name: str) -> str:
+    out: str = run("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", name).stdout  # type: ignore[operator]
+    return out.strip()
+
+
+def _seen(text: str, ips: dict[str, str]) -> list[str]:
+    for ip, label in ips.items():
+        text = text.replace(ip, label)
+    text = re.sub(r"\b[0-9a-f]{12}\b", "<ID>", text)
+    text = re.sub(r"(?m)^(?!127\.)\d+\.\d+\.\d+\.\d+\t", "<OWN>\t", text)  # the parent's own line
+    return sorted(line for line in text.split("\n") if line and not line.startswith(("HOSTNAME=", "SHLVL=")))
+
+
+def test_link_variables_and_hosts_as_dockers(strata: Strata, busybox_image: str,
+                                             bridged_dockerd: peers.Dockerd) -> None:
+    d, image = bridged_dockerd, "strata-test/busybox:latest"
+    srv = ["-d", "--name", "rfl-srv", "-e", "FOO=bar", "-e", "SP=a b", "--expose", "80", "--expose", "53/udp",
+           "--expose", "8000-8003", "--expose", "9000-9001"]
+    strata("run", *srv, busybox_image, "sleep", "300")
+    d.run("run", *srv, image, "sleep", "300")
+    try:
+        script = "env; cat /etc/hosts"
+        for link in ("rfl-srv:db", "rfl-srv", "rfl-srv:my-db"):
+            args = ["run", "--rm", "--name", "rfl-parent", "--link", link, "-e", "DB_NAME=mine"]
+            ours = strata(*args, busybox_image, "sh", "-c", script).stdout
+            theirs = d.run(*args, image, "sh", "-c", script).stdout
+            assert re.search(r"(?m)^\S+\t\S+ [0-9a-f]{12}( rfl-srv)?$", ours), ours
+            assert _seen(ours, {_ip(strata, "rfl-srv"): "<SRV>"}) == _seen(theirs, {_ip(d.run, "rfl-srv"): "<SRV>"})
+    finally:
+        strata("rm", "-f", "rfl-srv", check=False)
+        d.run("rm", "-f", "rfl-srv", check=False)
+
+
+def test_link_errors_and_rm_link_as_dockers(strata: Strata, busybox_image: str,
+                                            bridged_dockerd: peers.Dockerd) -> None:
+    d, image = bridged_dockerd, "strata-test/busybox:latest"
+    strata("run", "-d", "--name", "rfl-child", busybox_image, "sleep", "300")
+    d.run("run", "-d", "--name", "rfl-child", image, "sleep", "300")
+
+    def both(*args: str) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+        s = strata(*[busybox_image if a == "IMAGE" else a for a in args], check=False)
+        t = d.run(*[image if a == "IMAGE" else a for a in args], check=False)
+        return (s.returncode, "" if args[0] == "create" else s.stdout, _error(s)), (
+            t.returncode, "" if args[0] == "create" else t.stdout, _error(t))
+
+    try:
+        for args in (["--link", "nosuch"], ["--link", "a:b:c"], ["--link", ""], ["--network", "none", "--link", "x"],
+                     ["--network", "host", "--link", "rfl-child"], ["--network", "container:rfl-child", "--link", "x"]):
+            ours, theirs = both("create", *args, "IMAGE", "true")
+            assert ours == theirs, args
+        for tool in (strata, d.run):
+            tool("create", "--name", "rfl-par", "--link", "rfl-child:db", "--link", "rfl-child",
+                 busybox_image if tool is strata else image, "true")
+        fmt = "{{json .HostConfig.Links}}"
+        assert strata("inspect", "-f", fmt, "rfl-par").stdout == d.run("inspect", "-f", fmt, "rfl-par").stdout
+        for args in (["rm", "--link", "rfl-child"], ["rm", "--link", "rfl-child/db"], ["rm", "--link", "/rfl-par/db"],
+                     ["rm", "--link", "rfl-par/db"], ["rm", "-f", "--link", "rfl-par/db"], ["rm", "--link", "nosuch"]):
+            ours, theirs = both(*args)
+            assert ours == theirs, args
+        assert strata("inspect", "-f", fmt, "rfl-par").stdout == d.run("inspect", "-f", fmt, "rfl-par").stdout
+        for tool in (strata, d.run):
+            tool("stop", "-t", "0", "rfl-child")
+        ours, theirs = both("start", "rfl-par")
+        assert ours == theirs
+        assert "Cannot link to a non running container: /rfl-child AS /rfl-par/rfl-child" in ours[2]
+    finally:
+        for name in ("rfl-par", "rfl-child"):
+            strata("rm", "-f", name, check=False)
+            d.run("rm", "-f", name, check=False)
