@@ -353,12 +353,14 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
                            "dangerous.")
     engine = ctx.engine()
     image_id = _image_for(ctx, args)
-    from strata.cli.resources import attach_config, check_volume_driver
-    from strata.container.links import check_links, record_links
+    from strata.cli.resources import attach_config, check_volume_driver, record_extras
+    from strata.container.links import check_links
+    from strata.container.specflags import endpoint_addresses
 
     check_volume_driver(ctx, args, specs)
     attached = attach_config(args) if args.attach and not getattr(args, "detach", False) else None
     links = check_links(args.link, args.network, store.get)
+    addresses = endpoint_addresses(args.network, args.ip6, list(args.link_local_ip))
     image_cfg = engine.image_config(image_id).data.get("config") or {}
     env, labels = _env_and_labels(args)
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
@@ -374,10 +376,7 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         userns=args.userns,
     )
     c = lc.create(store, opts)
-    if attached is not None:  # -a: the streams named (stdin with -i too)
-        c = store.update(c.id, config={**c.config, **attached})
-    if links:  # --link on the default bridge: /child:/parent/alias
-        c = store.update(c.id, host_config={**c.host_config, "Links": record_links(links, c.name)})
+    c = record_extras(store, c, attached, links, addresses)  # -a, --link, --ip6, --link-local-ip
     from strata.cli.unshare import warn_rootless
 
     warn_rootless(ctx, c.host_config)  # limits a rootless container cannot have: Docker's warnings

@@ -203,6 +203,23 @@ def check_volume_driver(ctx: Context, args: argparse.Namespace, specs: list[Any]
         raise
 
 
+def record_extras(store: ContainerStore, c: Container, attached: dict[str, bool] | None,
+                  links: list[tuple[str, str]], addresses: dict[str, Any]) -> Container:
+    """What ``create`` records once the container has its name: ``-a``'s Config fields, ``HostConfig.Links``
+    (``/child:/parent/alias``), the endpoint's ``IPAMConfig`` with ``--ip6``/``--link-local-ip``."""
+    from strata.container.links import record_links
+
+    if attached is not None:
+        c = store.update(c.id, config={**c.config, **attached})
+    if links:
+        c = store.update(c.id, host_config={**c.host_config, "Links": record_links(links, c.name)})
+    if addresses and c.networks:
+        name = next(iter(c.networks))
+        ipam = {**(c.networks[name].get("IPAMConfig") or {}), **addresses}
+        c = store.update(c.id, networks={**c.networks, name: {**c.networks[name], "IPAMConfig": ipam}})
+    return c
+
+
 def remove_links(ctx: Context, store: ContainerStore, names: list[str], force: bool) -> int:
     """``rm --link NAME...``: each link removed from its parent (the name printed), Docker's errors."""
     from strata.container.links import remove_link

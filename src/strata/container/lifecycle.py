@@ -490,7 +490,7 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         spec["linux"]["rootfsPropagation"] = propagation
     apply_resources(spec, hc)
     apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
-    apply_spec_flags(spec, hc, c.id)  # --gpus, --cgroup-parent, --cgroupns, --device-cgroup-rule
+    apply_spec_flags(spec, hc, c.id, c.networks)  # --gpus, --cgroup-parent, --cgroupns, --device-cgroup-rule
     apply_links(spec, store, c, files / "hosts")  # --link on the default bridge: variables, /etc/hosts
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc, c.id)

@@ -14,8 +14,10 @@ from strata.errors import NotFound, StrataError
 __all__ = [
     "apply_spec_flags",
     "cgroups_path",
+    "check_addresses",
     "check_device_requests",
     "check_volume_driver",
+    "endpoint_addresses",
     "parse_device_cgroup_rule",
     "parse_gpus",
     "spec_flags_host_config",
@@ -157,10 +159,49 @@ def cgroups_path(cid: str, hc: dict[str, Any], default: str) -> str:
     return posixpath.normpath(posixpath.join("/", parent, cid)) if parent else default
 
 
-def apply_spec_flags(spec: dict[str, Any], hc: dict[str, Any], cid: str) -> None:
+def endpoint_addresses(mode: str, ip6: str, link_local: list[str]) -> dict[str, Any]:
+    """``--ip6``/``--link-local-ip`` as the endpoint's ``IPAMConfig`` fields, the daemon's create-time check
+    (an IPv6 address); Docker's CLI files them under ``default`` for the default network: never used."""
+    if mode == "default" or not (ip6 or link_local):
+        return {}
+    if ip6:
+        import ipaddress
+
+        try:
+            if ipaddress.ip_address(ip6).version != 6:
+                raise ValueError(ip6)
+        except ValueError:
+            raise StrataError(f"invalid IPv6 address: {ip6}") from None
+    return {**({"IPv6Address": ip6} if ip6 else {}), **({"LinkLocalIPs": list(link_local)} if link_local else {})}
+
+
+def check_addresses(networks: dict[str, Any]) -> None:
+    """At start, as the daemon connects each endpoint: a static IPv6 address needs a user-defined network
+    with an IPv6 subnet (strata's networks have none); link-local addresses must be link-local."""
+    import ipaddress
+
+    for name, ep in networks.items():
+        ipam = (ep or {}).get("IPAMConfig") or {}
+        if ipam.get("IPv6Address"):
+            raise StrataError("user specified IP address is supported on user defined networks only"
+                              if name in ("bridge", "host", "none") else "user specified IP address is supported "
+                              "only when connecting to networks with user configured subnets")
+        addresses = list(ipam.get("LinkLocalIPs") or [])
+        for text in addresses:
+            try:
+                addr = ipaddress.ip_address(text)
+            except ValueError:
+                raise StrataError(f"Invalid link-local IP address: [{' '.join(addresses)}]") from None
+            if not addr.is_link_local:
+                raise StrataError(f"invalid link local IP address: {text}")
+
+
+def apply_spec_flags(spec: dict[str, Any], hc: dict[str, Any], cid: str, networks: dict[str, Any] | None = None) -> None:
     """``--cgroup-parent``, ``--cgroupns private`` and ``--device-cgroup-rule`` in the OCI spec (after the
-    cgroup path and the devices of ``--device``/``--privileged`` are in)."""
+    cgroup path and the devices of ``--device``/``--privileged`` are in); ``--gpus``, ``--ip6`` and
+    ``--link-local-ip`` refused as the daemon does at start."""
     check_device_requests(hc)
+    check_addresses(networks or {})
     linux = spec["linux"]
     if linux.get("cgroupsPath"):
         linux["cgroupsPath"] = cgroups_path(cid, hc, linux["cgroupsPath"])
