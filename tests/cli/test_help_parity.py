@@ -21,7 +21,6 @@ KNOWN_MISSING: dict[str, set[str]] = {
     "build": {"add-host", "cache-from", "cgroup-parent", "compress", "cpu-period", "cpu-quota", "cpu-shares",
               "cpuset-cpus", "cpuset-mems", "disable-content-trust", "isolation", "memory", "memory-swap",
               "security-opt", "shm-size", "squash", "ulimit"},
-    "exec": {"detach-keys"},
     "network connect": {"driver-opt", "ip6", "link", "link-local-ip"},
     "network create": {"attachable", "aux-address", "config-from", "config-only", "ingress", "ip-range",
                        "ipam-driver", "ipam-opt", "ipv6", "scope"},

@@ -750,7 +750,7 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
-    from strata.container.execution import ExecRequest, exec_env, exec_events, run_exec
+    from strata.container.execution import ExecDetached, ExecRequest, exec_env, exec_events, run_exec
     from strata.container.records import container_dir
     from strata.errors import RuntimeFailure
 
@@ -765,12 +765,15 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
         if c.state != "running":
             raise Conflict(f"Container {c.id} is not running")
         runtime = lc.runtime_for(store.root, c)
+        from strata.cli.resources import exec_detach_keys
+
+        keys = exec_detach_keys(ctx, args)
         done = exec_events(store.root, c, command)
         try:
             req = ExecRequest(
                 command, env=extra_env(c.config, args.tty), cwd=args.workdir or c.config.get("WorkingDir") or None,
                 user=_exec_user(store, c, args.user), tty=args.tty, interactive=args.interactive,
-                detach=args.detach, privileged=args.privileged,
+                detach=args.detach, privileged=args.privileged, detach_keys=keys,
             )
         except StrataError as e:
             return _exec_failed(ctx, args, e)
@@ -780,6 +783,9 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
         code = run_exec(runtime, c.id, container_dir(store.root, c.id), req)
     except RuntimeFailure as e:
         return _exec_failed(ctx, args, e)
+    except ExecDetached as e:  # Docker's CLI: the hijacked stream's error, as it is
+        print(e, file=ctx.err)
+        return 1
     done(code)
     return code
 
@@ -1251,6 +1257,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("--env-file", action="append", default=[])
     p.add_argument("--privileged", action="store_true")
