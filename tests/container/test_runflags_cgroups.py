@@ -108,13 +108,23 @@ def test_volume_driver_of_a_named_volume(strata: Strata, busybox_image: str, doc
                                          docker_busybox: str) -> None:
     """A plugin that does not exist: the daemon's NotFound, which Docker 20.10's CLI takes for a missing
     image (it says so and pulls; here the pull cannot reach Docker Hub)."""
-    args = ["--volume-driver", "nosuchplugin", "-v", "runflags-vd:/x"]
+    for args in (["--volume-driver", "nosuchplugin", "-v", "runflags-vd:/x"], ["--volume-driver", "nosuch", "-v", "/x"]):
+        ours = strata("create", *args, busybox_image, "true", check=False)
+        theirs = dockerd.run("create", *args, docker_busybox, "true", check=False)
+        assert ours.returncode == theirs.returncode == 1
+        assert ours.stderr.split("\n")[0] == theirs.stderr.split("\n")[0].replace(docker_busybox, busybox_image)
+        assert "registry-1.docker.io" in ours.stderr and "registry-1.docker.io" in theirs.stderr
+    assert strata("volume", "ls", "-q").stdout == ""
+    args = ["--volume-driver", "nosuchplugin", "--mount", "type=volume,dst=/y"]
     ours = strata("create", *args, busybox_image, "true", check=False)
     theirs = dockerd.run("create", *args, docker_busybox, "true", check=False)
-    assert ours.returncode == theirs.returncode == 1
-    assert ours.stderr.split("\n")[0] == theirs.stderr.split("\n")[0].replace(docker_busybox, busybox_image)
-    assert "registry-1.docker.io" in ours.stderr and "registry-1.docker.io" in theirs.stderr
-    assert strata("volume", "ls", "-q").stdout == ""
+    try:
+        warning = re.compile(r'^time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" level=warning msg="(.*)"\n$')
+        assert (ours.returncode, warning.sub(r"\1", ours.stderr)) == (theirs.returncode, warning.sub(r"\1", theirs.stderr))
+        assert warning.match(ours.stderr), ours.stderr
+    finally:
+        strata("rm", "-f", ours.stdout.strip(), check=False)
+        dockerd.run("rm", "-f", theirs.stdout.strip(), check=False)
     assert json.loads(strata("inspect", "-f", "{{json .HostConfig.VolumeDriver}}", strata(
         "create", "--volume-driver", "local", "-v", "runflags-vd:/x", busybox_image, "true").stdout.strip()
     ).stdout) == "local"

@@ -190,6 +190,12 @@ def check_volume_driver(ctx: Context, args: argparse.Namespace, specs: list[Any]
     pulls, then fails on the volume again."""
     from strata.container.specflags import check_volume_driver as check
 
+    if args.volume_driver and args.mount:  # Docker's CLI warns through logrus (its text format on stderr)
+        import time
+
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        print(f'time="{stamp}" level=warning msg="`--volume-driver` is ignored for volumes specified via `--mount`. '
+              'Use `--mount type=volume,volume-driver=...` instead."', file=ctx.err)
     named = any(getattr(s, "type", "") == "volume" and getattr(s, "from_flag", "") == "-v" for s in specs)
     try:
         check(args.volume_driver, named)
