@@ -18,14 +18,15 @@ import peers
 pytestmark = [pytest.mark.runtime, pytest.mark.peers]
 
 
-def _free_subnet() -> ipaddress.IPv4Network:
+def _free_subnet(skip: int = 0) -> ipaddress.IPv4Network:
+    """A /24 no route of this host overlaps (the ``skip`` first ones left for others)."""
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
     used = [ipaddress.ip_network(w, strict=False) for w in re.findall(r"\b\d+\.\d+\.\d+\.\d+/\d+\b", routes)]
-    for third in range(200, 250):
-        net = ipaddress.ip_network(f"10.213.{third}.0/24")
-        if not any(net.overlaps(u) for u in used):
-            return net
-    raise RuntimeError("no free 10.213.x.0/24 here")
+    free = [n for third in range(200, 250)
+            if not any((n := ipaddress.ip_network(f"10.213.{third}.0/24")).overlaps(u) for u in used)]
+    if len(free) <= skip:
+        raise RuntimeError("no free 10.213.x.0/24 here")
+    return free[skip]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,8 @@ def bridged_dockerd() -> Iterator[peers.Dockerd]:
 def _error(res: subprocess.CompletedProcess[str]) -> str:
     text = re.sub(r"(?m)^(docker: )?(Error response from daemon: |Error: )?", "", res.stderr.strip())
     text = re.sub(r"\n*Run '(docker|strata) \w+ --help' for more information$", "", text)
-    return re.sub(r"\.?\nSee '(docker|strata) \w+ --help'\.$", "", text).replace("strata", "X").replace("docker", "X")
+    text = re.sub(r"\.?\nSee '(docker|strata) \w+ --help'\.$", "", text).rstrip(".")  # run's own full stop
+    return text.replace("strata", "X").replace("docker", "X")
 
 
 def _ip(run: object, name: str) -> str:
@@ -115,7 +117,18 @@ def test_link_errors_and_rm_link_as_dockers(strata: Strata, busybox_image: str,
         ours, theirs = both("start", "rfl-par")
         assert ours == theirs
         assert "Cannot link to a non running container: /rfl-child AS /rfl-par/rfl-child" in ours[2]
+        net = f"rfl{secrets.token_hex(3)}"
+        for skip, tool in enumerate((strata, d.run)):
+            tool("network", "create", "--subnet", str(_free_subnet(skip)), net)
+            tool("run", "-d", "--name", "rfl-other", "--network", net, busybox_image if tool is strata else image,
+                 "sleep", "300")
+        ours, theirs = both("run", "--rm", "--link", "rfl-other:o", "IMAGE", "true")
+        assert ours == theirs
+        assert "Cannot link to /rfl-other, as it does not belong to the default network" in ours[2]
     finally:
-        for name in ("rfl-par", "rfl-child"):
+        for name in ("rfl-par", "rfl-child", "rfl-other"):
             strata("rm", "-f", name, check=False)
             d.run("rm", "-f", name, check=False)
+        for tool in (strata, d.run):
+            for line in tool("network", "ls", "-q", "--filter", "name=rfl").stdout.split():
+                tool("network", "rm", line, check=False)

@@ -125,6 +125,8 @@ def _children(store: ContainerStore, c: Container) -> list[tuple[str, str, Conta
             continue
         if child.state not in ("running", "paused"):
             raise StrataError(f"Cannot link to a non running container: /{child.name} AS {link_name}")
+        if "bridge" not in child.networks:  # Docker's isLinkable
+            raise StrataError(f"Cannot link to /{child.name}, as it does not belong to the default network")
         out.append((link_name, posixpath.basename(link_name), child))
     return out
 
