@@ -128,3 +128,20 @@ def test_volume_driver_of_a_named_volume(strata: Strata, busybox_image: str, doc
     assert json.loads(strata("inspect", "-f", "{{json .HostConfig.VolumeDriver}}", strata(
         "create", "--volume-driver", "local", "-v", "runflags-vd:/x", busybox_image, "true").stdout.strip()
     ).stdout) == "local"
+
+
+def test_attach_streams_in_config_as_dockers(strata: Strata, busybox_image: str, dockerd: Dockerd,
+                                             docker_busybox: str) -> None:
+    """``run -a``/``create -a``: Config.Attach* name the streams given (stdin with ``-i`` too)."""
+    fmt = "{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}} {{.Config.OpenStdin}}"
+    name = "parity-attach-config"
+    for cmd, args in (("run", ["-a", "stdout"]), ("run", ["-a", "stderr", "-i"]), ("create", ["-a", "STDOUT"]),
+                      ("create", ["-i", "-a", "stderr"])):
+        try:
+            s = strata(cmd, "--name", name, *args, busybox_image, "true", input="")
+            d = dockerd.run(cmd, "--name", name, *args, docker_busybox, "true", input="")
+            assert s.returncode == d.returncode == 0
+            assert strata("inspect", "-f", fmt, name).stdout == dockerd.run("inspect", "-f", fmt, name).stdout, args
+        finally:
+            strata("rm", "-f", name, check=False)
+            dockerd.run("rm", "-f", name, check=False)
