@@ -982,11 +982,16 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
             for c in containers:
                 print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
             return 0
+        from strata.container.links import link_names
+
+        linked = link_names(store.all()) if args.no_trunc else {}  # a child's names under its parents' links
         rows = []
         # Docker's CLI computes sizes when the template uses .Size (as {{json .}} does)
         sized = args.size or bool(args.format and ("Size" in args.format or "json" in args.format))
         for c in containers:
             f = _ps_fields(c, not args.no_trunc, _image_column(ctx, c, not args.no_trunc))
+            if c.name in linked:
+                f["Names"] = ",".join(sorted([c.name, *linked[c.name]]))
             if sized:  # Docker: "<rw> (virtual <image + rw>)"
                 rw = _rw_size(store, c)
                 virtual = rw + _image_size(ctx, c.image_id)

@@ -16,7 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from strata.container.records import Container, ContainerStore
 
-__all__ = ["apply_links", "check_links", "link_env", "parse_link", "record_links", "remove_link"]
+__all__ = ["apply_links", "check_links", "link_env", "link_names", "parse_link", "record_links", "remove_link"]
 
 _SKIPPED_ENV = ("HOME", "PATH")
 
@@ -158,6 +158,16 @@ def _insert_hosts_lines(hosts: Path, lines: list[str], own_last: bool) -> None:
     current = hosts.read_text().splitlines(keepends=True)
     cut = len(current) - 1 if own_last and current else len(current)
     write_bytes_atomic(hosts, "".join([*current[:cut], *lines, *current[cut:]]).encode())
+
+
+def link_names(containers: list[Container]) -> dict[str, list[str]]:
+    """Each child's names under its parents' links (``parent/alias``), as ``ps --no-trunc`` lists them."""
+    out: dict[str, list[str]] = {}
+    for parent in containers:
+        for text in parent.host_config.get("Links") or []:
+            child, _, link_name = text.partition(":")
+            out.setdefault(child.lstrip("/"), []).append(link_name.lstrip("/"))
+    return out
 
 
 def remove_link(store: ContainerStore, name: str) -> None:
