@@ -5,9 +5,11 @@ HostConfig, and Docker 20.10's errors and exit codes side by side with a private
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from container_helpers import Strata
@@ -26,8 +28,13 @@ def _error(res: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_cgroup_parent_places_the_container_there(strata: Strata, busybox_image: str) -> None:
-    out = strata("run", "--rm", "--network", "none", "--cgroup-parent", "runflags-parent", busybox_image,
-                 "cat", "/proc/self/cgroup").stdout
+    try:
+        out = strata("run", "--rm", "--network", "none", "--cgroup-parent", "runflags-parent", busybox_image,
+                     "cat", "/proc/self/cgroup").stdout
+    finally:  # the parent stays, as Docker leaves it: not on this host after the test
+        for parent in [*Path("/sys/fs/cgroup").glob("*/runflags-parent"), Path("/sys/fs/cgroup/runflags-parent")]:
+            with contextlib.suppress(OSError):
+                parent.rmdir()
     lines = [line for line in out.split("\n") if ":pids:" in line or line.startswith("0::")]
     assert lines and all(re.search(r":/runflags-parent/[0-9a-f]{64}$", line) for line in lines), out
 
