@@ -17,15 +17,7 @@ pytestmark = pytest.mark.peers  # the Docker 20.10 client (docker.io)
 _FLAG = re.compile(r"^  (?:-\S, |    )--(\S+)")
 
 # Docker's flags strata does not have, by command (``container X`` / ``image X`` share X's)
-_CREATE_MISSING = {
-    "attach", "cgroup-parent", "cgroupns", "device-cgroup-rule", "disable-content-trust", "gpus", "ip6",
-    "isolation", "link", "link-local-ip", "storage-opt", "volume-driver",
-}
 KNOWN_MISSING: dict[str, set[str]] = {
-    "create": _CREATE_MISSING,
-    "run": _CREATE_MISSING - {"attach"},
-    "exec": {"detach-keys"},
-    "rm": {"link"},
     "network connect": {"driver-opt", "ip6", "link", "link-local-ip"},
     "network create": {"attachable", "aux-address", "config-from", "config-only", "ingress", "ip-range",
                        "ipam-driver", "ipam-opt", "ipv6", "scope"},

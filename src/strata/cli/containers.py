@@ -273,7 +273,7 @@ def _storage_options(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
 def _resources(args: argparse.Namespace) -> dict[str, Any]:
     """The resource and privilege flags as HostConfig fields (Docker's CLI errors for bad values)."""
-    from strata.cli.resources import cfs_fields, tuning_fields
+    from strata.cli.resources import cfs_fields, spec_fields, tuning_fields
     from strata.container.resources import (
         parse_cpus,
         parse_int64,
@@ -303,6 +303,7 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
     pids = parse_int64(args.pids_limit) if args.pids_limit is not None else None
     extra = cfs_fields(args, lambda flag, value, e: _flag_error(cmd, flag, value, e))
     extra.update(tuning_fields(args, cmd, lambda flag, value, e: _flag_error(cmd, flag, value, e)))
+    extra.update(spec_fields(args, cmd, lambda flag, value, e: _flag_error(cmd, flag, value, e)))
     hc = resource_host_config(args.memory, args.memory_swap, args.cpus, parse_int64(args.cpu_shares),
                               args.cpuset_cpus, pids, list(args.ulimit), oom_kill_disable=args.oom_kill_disable,
                               blkio_weight=parse_uint16(args.blkio_weight) if args.blkio_weight else 0, extra=extra)
@@ -352,6 +353,14 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
                            "dangerous.")
     engine = ctx.engine()
     image_id = _image_for(ctx, args)
+    from strata.cli.resources import attach_config, check_volume_driver, record_extras
+    from strata.container.links import check_links
+    from strata.container.specflags import endpoint_addresses
+
+    check_volume_driver(ctx, args, specs)
+    attached = attach_config(args) if args.attach and not getattr(args, "detach", False) else None
+    links = check_links(args.link, args.network, store.get)
+    addresses = endpoint_addresses(args.network, args.ip6, list(args.link_local_ip))
     image_cfg = engine.image_config(image_id).data.get("config") or {}
     env, labels = _env_and_labels(args)
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
@@ -367,6 +376,7 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         userns=args.userns,
     )
     c = lc.create(store, opts)
+    c = record_extras(store, c, attached, links, addresses)  # -a, --link, --ip6, --link-local-ip
     from strata.cli.unshare import warn_rootless
 
     warn_rootless(ctx, c.host_config)  # limits a rootless container cannot have: Docker's warnings
@@ -677,6 +687,12 @@ def _cmd_unpause(args: argparse.Namespace, ctx: Context) -> int:
 def _cmd_rm(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
 
+    if args.link:  # rm --link /parent/alias (strata.container.links)
+        from strata.cli.resources import remove_links
+
+        with _store(ctx) as store:
+            return remove_links(ctx, store, args.containers, args.force)
+
     def rm(store: ContainerStore, c: Container) -> str:
         lc.remove(store, c, force=args.force, volumes=args.volumes)
         return _as_given(args, c)
@@ -734,7 +750,7 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container import lifecycle as lc
-    from strata.container.execution import ExecRequest, exec_env, exec_events, run_exec
+    from strata.container.execution import ExecDetached, ExecRequest, exec_env, exec_events, run_exec
     from strata.container.records import container_dir
     from strata.errors import RuntimeFailure
 
@@ -749,12 +765,15 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
         if c.state != "running":
             raise Conflict(f"Container {c.id} is not running")
         runtime = lc.runtime_for(store.root, c)
+        from strata.cli.resources import exec_detach_keys
+
+        keys = exec_detach_keys(ctx, args)
         done = exec_events(store.root, c, command)
         try:
             req = ExecRequest(
                 command, env=extra_env(c.config, args.tty), cwd=args.workdir or c.config.get("WorkingDir") or None,
                 user=_exec_user(store, c, args.user), tty=args.tty, interactive=args.interactive,
-                detach=args.detach, privileged=args.privileged,
+                detach=args.detach, privileged=args.privileged, detach_keys=keys,
             )
         except StrataError as e:
             return _exec_failed(ctx, args, e)
@@ -764,6 +783,9 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
         code = run_exec(runtime, c.id, container_dir(store.root, c.id), req)
     except RuntimeFailure as e:
         return _exec_failed(ctx, args, e)
+    except ExecDetached as e:  # Docker's CLI: the hijacked stream's error, as it is
+        print(e, file=ctx.err)
+        return 1
     done(code)
     return code
 
@@ -960,11 +982,16 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
             for c in containers:
                 print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
             return 0
+        from strata.container.links import link_names
+
+        linked = link_names(store.all()) if args.no_trunc else {}  # a child's names under its parents' links
         rows = []
         # Docker's CLI computes sizes when the template uses .Size (as {{json .}} does)
         sized = args.size or bool(args.format and ("Size" in args.format or "json" in args.format))
         for c in containers:
             f = _ps_fields(c, not args.no_trunc, _image_column(ctx, c, not args.no_trunc))
+            if c.name in linked:
+                f["Names"] = ",".join(sorted([c.name, *linked[c.name]]))
             if sized:  # Docker: "<rw> (virtual <image + rw>)"
                 rw = _rw_size(store, c)
                 virtual = rw + _image_size(ctx, c.image_id)
@@ -1168,6 +1195,8 @@ def _add(sub: Any, name: str, handler: Handler, help_text: str, **kw: Any) -> ar
 def _register_commands(sub: Any, *, in_group: bool) -> None:
     import argparse  # here: ps runs without it
 
+    from strata.cli.resources import add_spec_flags
+
     p = _add(sub, "run", _cmd_run, "Run a command in a new container", add_help=False)
     p.add_argument("--help", action="help")
     p.add_argument("-d", "--detach", action="store_true", help="run in background and print the container ID")
@@ -1176,10 +1205,12 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("--sig-proxy", type=_bool_flag, nargs="?", const=True, default=True,
                    help="Proxy received signals to the process (default true)")
     _add_create_flags(p)
+    add_spec_flags(p)  # cgroups, devices, drivers, links (strata.cli.resources)
 
     p = _add(sub, "create", _cmd_create, "Create a new container", add_help=False)
     p.add_argument("--help", action="help")
     _add_create_flags(p)
+    add_spec_flags(p, create=True)
 
     p = _add(sub, "start", _cmd_start, "Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true")
@@ -1215,6 +1246,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p = _add(sub, "rm", _cmd_rm, "Remove one or more containers")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-v", "--volumes", action="store_true")
+    p.add_argument("-l", "--link", action="store_true")
     _containers_arg(p)
 
     p = _add(sub, "logs", _cmd_logs, "Fetch the logs of a container")
@@ -1230,6 +1262,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("--env-file", action="append", default=[])
     p.add_argument("--privileged", action="store_true")

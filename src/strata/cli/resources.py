@@ -14,7 +14,18 @@ if TYPE_CHECKING:
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
 
-__all__ = ["STATS_HEADERS", "add_cfs_flags", "cfs_fields", "register_commands", "tuning_fields"]
+__all__ = [
+    "STATS_HEADERS",
+    "add_cfs_flags",
+    "add_spec_flags",
+    "attach_config",
+    "cfs_fields",
+    "check_volume_driver",
+    "register_commands",
+    "remove_links",
+    "spec_fields",
+    "tuning_fields",
+]
 
 STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "Container": "CONTAINER", "CPUPerc": "CPU %",
                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
@@ -96,6 +107,153 @@ def add_cfs_flags(p: argparse.ArgumentParser, *, run: bool = False) -> None:
             p.add_argument(flag, action="append", default=[], help=text)
         p.add_argument("--memory-swappiness", default="-1", help="tune container memory swappiness (0 to 100)")
         p.add_argument("--oom-score-adj", default="0", help="tune host's OOM preferences (-1000 to 1000)")
+
+
+def add_spec_flags(p: argparse.ArgumentParser, *, create: bool = False) -> None:
+    """``--cgroup-parent``, ``--cgroupns``, ``--device-cgroup-rule``, ``--gpus``, ``--isolation``, ``--storage-opt``,
+    ``--volume-driver``, ``--disable-content-trust``, ``--link``, ``--ip6``, ``--link-local-ip`` (and
+    ``create -a``: ``run`` has its own)."""
+    p.add_argument("--cgroup-parent", default="", help="optional parent cgroup for the container")
+    p.add_argument("--cgroupns", default="", help="cgroup namespace to use (host|private)")
+    p.add_argument("--device-cgroup-rule", action="append", default=[], help="add a rule to the cgroup allowed devices list")
+    p.add_argument("--gpus", action="append", default=[], help="GPU devices to add to the container")
+    p.add_argument("--isolation", default="", help="container isolation technology")
+    p.add_argument("--storage-opt", action="append", default=[], help="storage driver options for the container")
+    p.add_argument("--volume-driver", default="", help="optional volume driver for the container")
+    p.add_argument("--disable-content-trust", type=_bool_arg, nargs="?", const=True, default=True,
+                   help="skip image verification (default true)")
+    p.add_argument("--link", action="append", default=[], help="add link to another container")
+    p.add_argument("--ip6", default="", help="IPv6 address (e.g., 2001:db8::33)")
+    p.add_argument("--link-local-ip", action="append", default=[], help="container IPv4/IPv6 link-local addresses")
+    if create:
+        p.add_argument("-a", "--attach", action="append", default=[], help="attach to STDIN, STDOUT or STDERR")
+
+
+def _bool_arg(text: str) -> bool:
+    value = text.lstrip("=").lower()
+    if value in ("true", "1", "t", "yes"):
+        return True
+    if value in ("false", "0", "f", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid boolean value "{text}"')
+
+
+def attach_config(args: argparse.Namespace) -> dict[str, bool]:
+    """``-a STREAM``: Docker's CLI attaches the streams named (stdin with ``-i`` too), checked as it does."""
+    streams = set()
+    for value in args.attach:
+        if value.lower() not in ("stdin", "stdout", "stderr"):
+            cmd = "run" if hasattr(args, "detach") else "create"
+            raise StrataError(f'invalid argument "{value}" for "-a, --attach" flag: valid streams are STDIN, '
+                              f"STDOUT and STDERR\nSee 'strata {cmd} --help'.", exit_code=125)
+        streams.add(value.lower())
+    return {"AttachStdin": "stdin" in streams or args.interactive, "AttachStdout": "stdout" in streams,
+            "AttachStderr": "stderr" in streams}
+
+
+def spec_fields(args: argparse.Namespace, cmd: str, error: Any) -> dict[str, Any]:
+    """Those flags' HostConfig fields (Docker's CLI and daemon checks); ``error(flag, value, text)``."""
+    from strata.container.links import parse_link
+    from strata.container.specflags import parse_device_cgroup_rule, parse_gpus, spec_flags_host_config
+
+    for link in args.link:
+        try:
+            parse_link(link)
+        except ValueError as e:
+            raise error("--link", link, str(e)) from None
+    gpus: list[dict[str, Any]] = []
+    for flag, values, parse in (("--device-cgroup-rule", args.device_cgroup_rule, parse_device_cgroup_rule),
+                                ("--gpus", args.gpus, parse_gpus)):
+        for value in values:
+            try:
+                parsed = parse(value)
+            except ValueError as e:
+                raise error(flag, value, str(e)) from None
+            if isinstance(parsed, dict):
+                gpus.append(parsed)
+    if not args.disable_content_trust:  # Docker's CLI asks the notary server first
+        raise StrataError("error contacting notary server: content trust is not supported by strata")
+    try:
+        return spec_flags_host_config(cgroup_parent=args.cgroup_parent, cgroupns=args.cgroupns,
+                                      device_cgroup_rules=list(args.device_cgroup_rule), gpus=gpus,
+                                      isolation=args.isolation, storage_opt=list(args.storage_opt),
+                                      volume_driver=args.volume_driver)
+    except StrataError as e:
+        if e.exit_code == 125:  # the CLI's own checks: with its usage line
+            raise StrataError(f"{e}.\nSee 'strata {cmd} --help'.", exit_code=125) from None
+        raise
+
+
+def check_volume_driver(ctx: Context, args: argparse.Namespace, specs: list[Any]) -> None:
+    """``--volume-driver`` other than ``local`` with a volume to make: the daemon's plugin lookup fails
+    NotFound, and Docker 20.10's CLI takes any NotFound from create for a missing image: it says so and
+    pulls, then fails on the volume again."""
+    from strata.container.specflags import check_volume_driver as check
+
+    if args.volume_driver and args.mount:  # Docker's CLI warns through logrus (its text format on stderr)
+        import time
+
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        print(f'time="{stamp}" level=warning msg="`--volume-driver` is ignored for volumes specified via `--mount`. '
+              'Use `--mount type=volume,volume-driver=...` instead."', file=ctx.err)
+    named = any(getattr(s, "type", "") == "volume" and getattr(s, "from_flag", "") == "-v" for s in specs)
+    try:
+        check(args.volume_driver, named)
+    except StrataError:
+        from strata.api import pull
+        from strata.cli.distribution import ProgressPrinter
+        from strata.reference import parse_docker_ref
+
+        print(f"Unable to find image '{parse_docker_ref(args.image).familiar_string()}' locally", file=ctx.err)
+        pull(args.image, progress=ProgressPrinter(ctx.err), engine=ctx.engine())
+        raise
+
+
+def record_extras(store: ContainerStore, c: Container, attached: dict[str, bool] | None,
+                  links: list[tuple[str, str]], addresses: dict[str, Any]) -> Container:
+    """What ``create`` records once the container has its name: ``-a``'s Config fields, ``HostConfig.Links``
+    (``/child:/parent/alias``), the endpoint's ``IPAMConfig`` with ``--ip6``/``--link-local-ip``."""
+    from strata.container.links import record_links
+
+    if attached is not None:
+        c = store.update(c.id, config={**c.config, **attached})
+    if links:
+        c = store.update(c.id, host_config={**c.host_config, "Links": record_links(links, c.name)})
+    if addresses and c.networks:
+        name = next(iter(c.networks))
+        ipam = {**(c.networks[name].get("IPAMConfig") or {}), **addresses}
+        c = store.update(c.id, networks={**c.networks, name: {**c.networks[name], "IPAMConfig": ipam}})
+    return c
+
+
+def exec_detach_keys(ctx: Context, args: argparse.Namespace) -> bytes:
+    """``exec --detach-keys`` (the daemon refuses keys it cannot read), else the config file's, else
+    Docker's ``ctrl-p,ctrl-q``."""
+    from strata.cli.containerio import detach_keys
+    from strata.container.attach import parse_detach_keys
+
+    if args.detach_keys:
+        try:
+            return parse_detach_keys(args.detach_keys)
+        except StrataError:
+            raise StrataError(f"Invalid escape keys ({args.detach_keys}) provided") from None
+    return detach_keys(ctx, None)
+
+
+def remove_links(ctx: Context, store: ContainerStore, names: list[str], force: bool) -> int:
+    """``rm --link NAME...``: each link removed from its parent (the name printed), Docker's errors."""
+    from strata.container.links import remove_link
+    from strata.errors import NotFound
+
+    failed = False
+    for name in names:
+        try:
+            remove_link(store, name)
+            print(name, file=ctx.out, flush=True)
+        except StrataError as e:
+            failed = failed or not (force and isinstance(e, NotFound))
+            print(f"Error: {e}", file=ctx.err, flush=True)
+    return 1 if failed else 0
 
 
 def tuning_fields(args: argparse.Namespace, cmd: str, error: Any) -> dict[str, Any]:

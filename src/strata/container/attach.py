@@ -24,7 +24,7 @@ from typing import Any
 from strata.container.tty import get_winsize, raw_terminal, set_winsize
 from strata.errors import StrataError
 
-__all__ = ["DEFAULT_DETACH_KEYS", "AttachHub", "attach_session", "connect", "parse_detach_keys"]
+__all__ = ["DEFAULT_DETACH_KEYS", "AttachHub", "EscapeProxy", "attach_session", "connect", "parse_detach_keys"]
 
 SOCKET_NAME = "attach.sock"
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -242,6 +242,9 @@ class _Escape:
             out += self.held + bytes([byte])
             self.held = b""
         return bytes(out), False
+
+
+EscapeProxy = _Escape  # exec -it's detach keys (strata.container.execution)
 
 
 class _Session:

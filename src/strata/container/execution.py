@@ -30,7 +30,7 @@ from strata.container.spec import RuntimeUser
 from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
 from strata.errors import RuntimeFailure, StrataError
 
-__all__ = ["ExecRequest", "exec_env", "exec_events", "run_exec"]
+__all__ = ["ExecDetached", "ExecRequest", "exec_env", "exec_events", "run_exec"]
 
 DRAIN_SECONDS = 2.0
 
@@ -48,6 +48,14 @@ class ExecRequest:
     interactive: bool
     detach: bool
     privileged: bool = False
+    detach_keys: bytes = b""  # -it: the keys that leave the process running (Docker's ctrl-p,ctrl-q)
+
+
+class ExecDetached(StrataError):
+    """The user typed the detach keys (``docker exec -it``): the process runs on; Docker's CLI says so."""
+
+    def __init__(self) -> None:
+        super().__init__("read escape sequence")
 
 
 def _process(bundle: Path, req: ExecRequest) -> dict[str, Any]:
@@ -178,14 +186,19 @@ def _exec_tty(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundl
     old = signal.signal(signal.SIGWINCH, lambda s, f: set_winsize(master, *(get_winsize(1) or (24, 80))))
     try:
         with raw_terminal(0) if req.interactive else nullcontext():
-            return _relay(pid, {master: 1}, stdin=0 if req.interactive else None, master=master)
+            return _relay(pid, {master: 1}, stdin=0 if req.interactive else None, master=master,
+                          keys=req.detach_keys if req.interactive else b"")
     finally:
         signal.signal(signal.SIGWINCH, old)
 
 
-def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int | None) -> int:
+def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int | None, keys: bytes = b"") -> int:
     """Copy outputs (and stdin to the pty master) until ``pid`` exits and its outputs close (or go
-    quiet for DRAIN_SECONDS after the exit: a background child may hold them open)."""
+    quiet for DRAIN_SECONDS after the exit: a background child may hold them open); ``keys`` typed:
+    the process is left running (``ExecDetached``)."""
+    from strata.container.attach import EscapeProxy
+
+    escape = EscapeProxy(keys) if keys and master is not None else None
     pidfd = os.pidfd_open(pid)
     code: int | None = None
     deadline = 0.0
@@ -202,8 +215,12 @@ def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int 
                     deadline = time.monotonic() + DRAIN_SECONDS
                 elif fd == stdin:
                     data = os.read(stdin, 65536)
-                    if data and master is not None:
-                        write_all(master, data)
+                    sent, detached = escape.feed(data) if escape is not None else (data, False)
+                    if sent and master is not None:
+                        write_all(master, sent)
+                    if detached and master is not None:
+                        _keep_terminal(master)
+                        raise ExecDetached()
                     if not data:
                         stdin = None
                 elif not _copy(fd, outputs[fd]):
@@ -216,6 +233,25 @@ def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int 
     if code is None:
         code = status_code(os.waitpid(pid, 0)[1])
     return code
+
+
+def _keep_terminal(master: int) -> None:
+    """As Docker's daemon keeps a detached exec's terminal: a child of its own session holds the pty
+    master (its output drained) until the last process on the terminal is gone, so none gets SIGHUP."""
+    if os.fork() != 0:
+        return
+    try:
+        os.setsid()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        while os.read(master, 65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        os._exit(0)
 
 
 def _copy(src: int, dst: int) -> bool:

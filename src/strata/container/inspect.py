@@ -129,7 +129,8 @@ def host_config_doc(c: Container) -> dict[str, Any]:
                               "OomKillDisable", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime",
                               "CpusetMems", "MemoryReservation", "KernelMemory", "OomScoreAdj", "MemorySwappiness",
                               "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
-                              "BlkioDeviceWriteIOps")
+                              "BlkioDeviceWriteIOps", "CgroupParent", "CgroupnsMode", "DeviceCgroupRules",
+                              "DeviceRequests", "Isolation", "VolumeDriver", "Links")
            if k in hc},
         **({"Init": True} if hc.get("Init") else {}),
         **({"Mounts": hc["Mounts"]} if hc.get("Mounts") else {}),

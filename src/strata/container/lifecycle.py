@@ -19,6 +19,7 @@ from typing import Any
 from strata.atomicfile import write_bytes_atomic
 from strata.container.health import merge_healthcheck
 from strata.container.isolation import apply_isolation, check_peers, peer_pid, release_shm
+from strata.container.links import apply_links
 from strata.container.monitor import (
     Attach,
     read_exit_file,
@@ -50,6 +51,7 @@ from strata.container.rootfs import Rootfs
 from strata.container.runtime import Runtime, config_value, find_runtime
 from strata.container.seccomp import normalize_security_opts, security_settings
 from strata.container.spec import DEFAULT_CAPS, build_spec, container_config, resolve_user
+from strata.container.specflags import apply_spec_flags
 from strata.container.tty import get_winsize
 from strata.container.volumes import (
     MountSpec,
@@ -497,6 +499,8 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
         spec["linux"]["rootfsPropagation"] = propagation
     apply_resources(spec, hc)
     apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
+    apply_spec_flags(spec, hc, c.id, c.networks)  # --gpus, --cgroup-parent, --cgroupns, --device-cgroup-rule
+    apply_links(spec, store, c, files / "hosts")  # --link on the default bridge: variables, /etc/hosts
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc, c.id)
         bind_host_paths(spec, list(hc.get("Devices") or []))
