@@ -5,7 +5,6 @@ and its daemon (cgroupfs driver, overlay2 over a non-xfs filesystem, no GPU driv
 
 from __future__ import annotations
 
-import posixpath
 import re
 from typing import Any
 
@@ -13,7 +12,6 @@ from strata.errors import NotFound, StrataError
 
 __all__ = [
     "apply_spec_flags",
-    "cgroups_path",
     "check_addresses",
     "check_device_requests",
     "check_volume_driver",
@@ -153,12 +151,6 @@ def _rule(text: str) -> dict[str, Any]:
     return rule
 
 
-def cgroups_path(cid: str, hc: dict[str, Any], default: str) -> str:
-    """``--cgroup-parent`` (cgroupfs): ``<parent>/<id>``, always from the root of the hierarchy."""
-    parent = str(hc.get("CgroupParent") or "")
-    return posixpath.normpath(posixpath.join("/", parent, cid)) if parent else default
-
-
 def endpoint_addresses(mode: str, ip6: str, link_local: list[str]) -> dict[str, Any]:
     """``--ip6``/``--link-local-ip`` as the endpoint's ``IPAMConfig`` fields, the daemon's create-time check
     (an IPv6 address); Docker's CLI files them under ``default`` for the default network: never used."""
@@ -202,9 +194,7 @@ def apply_spec_flags(spec: dict[str, Any], hc: dict[str, Any], cid: str, network
     ``--link-local-ip`` refused as the daemon does at start."""
     check_device_requests(hc)
     check_addresses(networks or {})
-    linux = spec["linux"]
-    if linux.get("cgroupsPath"):
-        linux["cgroupsPath"] = cgroups_path(cid, hc, linux["cgroupsPath"])
+    linux = spec["linux"]  # (the cgroup path of a --cgroup-parent: container.isolation.cgroup_path)
     if hc.get("CgroupnsMode") == "private":
         namespaces = linux.setdefault("namespaces", [])
         if not any(ns.get("type") == "cgroup" for ns in namespaces):
