@@ -175,6 +175,10 @@ class TarWriter:
         """Add ``size`` bytes read from ``stream``; a short stream is an error."""
         self._parents(name)
         self._header(self._info(name, size))
+        self._body(name, stream, size)
+
+    def _body(self, name: str, stream: Any, size: int) -> None:
+        """A member's ``size`` bytes of ``stream`` (kernel-side when it can be) and its padding."""
         left = size
         if not self._copy_kernel(stream, size):
             while left:
