@@ -203,7 +203,12 @@ class TarWriter:
             try:
                 n = os.copy_file_range(src, dst, size - offset, offset)
             except OSError:
-                n = os.sendfile(dst, src, offset, size - offset)
+                try:
+                    n = os.sendfile(dst, src, offset, size - offset)
+                except OSError:
+                    if offset:
+                        raise
+                    return False  # nothing copied (an O_APPEND output: EINVAL): read and write instead
             if n == 0:
                 raise InvalidArchive("unexpected end of data while copying a layer")
             offset += n
