@@ -339,7 +339,12 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
             tmp.unlink(missing_ok=True)
             with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as f:
                 ops.save(engine, selections, f)
+                f.flush()
+                os.fsync(f.fileno())  # durable before it has the name: a crash leaves no partial archive
             os.replace(tmp, out_path)
+            from strata.atomicfile import fsync_dir
+
+            fsync_dir(out_path.parent)
         finally:
             tmp.unlink(missing_ok=True)
     else:

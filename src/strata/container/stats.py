@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Sample", "bytes_size", "cgroup_usage", "has_own_cgroup", "owns_cgroup", "pidns_members", "sample", "sample_all", "stats_row",
+__all__ = ["Sample", "bytes_size", "cgroup_usage", "has_own_cgroup", "own_cgroup", "owns_cgroup", "pidns_members", "sample", "sample_all", "stats_row",
            "system_cpu_ns"]
 
 _CGROUP = Path("/sys/fs/cgroup")
@@ -62,11 +62,19 @@ def _int(path: Path) -> int:
     return int(text) if text.lstrip("-").isdigit() else 0
 
 
+def own_cgroup(rel: str, cid: str) -> str | None:
+    """The container's own cgroup from ``rel``, a cgroup its process is in: runc made it with the container's
+    ID in its name (``/strata/<id>``; a rootless one below a delegated cgroup, ``strata-<id>``), and the
+    process may have moved below it (systemd, Docker in Docker: ``/strata/<id>/init``). None when there is
+    none: a rootless container without delegation stays in its starter's cgroup, whose figures are not its own."""
+    parts = rel.rstrip("/").split("/")
+    found = [i for i, part in enumerate(parts) if cid and cid in part]
+    return "/".join(parts[: found[-1] + 1]) if found else None
+
+
 def owns_cgroup(rel: str, cid: str) -> bool:
-    """Whether the cgroup ``rel`` is the container's own: runc made it with the container's ID in its name
-    (``/strata/<id>``; a rootless one below a delegated cgroup, ``strata-<id>``). A rootless container
-    without delegation stays in the cgroup of the process that started it, whose figures are not its own."""
-    return bool(cid) and cid in rel.rstrip("/").rpartition("/")[2]
+    """Whether the cgroup ``rel`` is the container's own or below it (see :func:`own_cgroup`)."""
+    return own_cgroup(rel, cid) is not None
 
 
 def has_own_cgroup(pid: int, cid: str) -> bool:
@@ -98,8 +106,9 @@ def _cgroup_dirs(pid: int, cid: str) -> dict[str, Path]:
     """Controller -> the container's own cgroup directory (``""``: the unified v2 hierarchy)."""
     out: dict[str, Path] = {}
     for line in _read(Path(f"/proc/{pid}/cgroup")).splitlines():
-        _, controllers, rel = line.split(":", 2)
-        if not owns_cgroup(rel, cid):
+        _, controllers, found = line.split(":", 2)
+        rel = own_cgroup(found, cid)
+        if rel is None:
             continue
         if not controllers:
             base = _CGROUP if (_CGROUP / "cgroup.controllers").exists() else _CGROUP / "unified"

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from strata.container.records import Container
-from strata.container.stats import owns_cgroup, pidns_members
+from strata.container.stats import own_cgroup, pidns_members
 from strata.errors import Conflict, StrataError
 
 __all__ = ["container_pids", "top"]
@@ -30,8 +30,8 @@ def _cgroup_dir(pid: int, cid: str) -> Path | None:
         _, controllers, path = line.split(":", 2)
         paths[controllers or "unified"] = path
     for key in ("unified", *_V1_CONTROLLERS):
-        path = paths.get(key, "")
-        if path in ("", "/") or not owns_cgroup(path, cid):
+        path = own_cgroup(paths.get(key, ""), cid) or ""
+        if path in ("", "/"):
             continue
         where = _unified_root() if key == "unified" else _CGROUP_ROOT / key
         candidate = where / path.lstrip("/")

@@ -10,8 +10,6 @@ import posixpath
 import tarfile
 from typing import IO, Any, BinaryIO
 
-from strata.digest import CHUNK
-from strata.errors import InvalidArchive
 from strata.transports.tarball import TarWriter
 
 __all__ = ["DIR_MODE", "FILE_MODE", "LINK_MODE", "GoTarWriter", "go_header"]
@@ -98,15 +96,7 @@ class GoTarWriter(TarWriter):
     def add_file_stream(self, name: str, stream: Any, size: int, mtime: int) -> None:
         """``size`` bytes of ``stream`` as a file; a short stream is an error."""
         self._write(go_header(name, tarfile.REGTYPE, FILE_MODE, size, mtime))
-        if not self._copy_kernel(stream, size):
-            left = size
-            while left:
-                chunk = stream.read(min(CHUNK, left))
-                if not chunk:
-                    raise InvalidArchive(f"{name}: unexpected end of data ({left} bytes missing)")
-                self._write(chunk)
-                left -= len(chunk)
-        self._pad(size)
+        self._body(name, stream, size)
 
     def close(self) -> None:
         self._write(b"\0" * (_BLOCK * 2))

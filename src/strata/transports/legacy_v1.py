@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from strata.digest import Digest
+from strata.store.images import chain_ids  # the store's: one definition of Docker's chain IDs
 
 __all__ = ["EPOCH", "V1Layer", "chain_ids", "created_seconds", "go_created", "go_json_string", "v1_layers"]
 
@@ -185,18 +186,6 @@ def _struct(doc: dict[str, Any], fields: Sequence[Field]) -> str:
     return "{" + ",".join(f"{go_json_string(k)}:{v}" for k, v in _members(doc, fields)) + "}"
 
 
-def chain_ids(diff_ids: Sequence[Digest]) -> list[Digest]:
-    """The chain ID of every layer: the first diff ID, then sha256 of ``<parent chain> <diff ID>``."""
-    out: list[Digest] = []
-    for diff_id in diff_ids:
-        if not out:
-            out.append(diff_id)
-        else:
-            raw = f"{out[-1]} {diff_id}".encode()
-            out.append(Digest.parse("sha256:" + hashlib.sha256(raw).hexdigest()))
-    return out
-
-
 class V1Layer:
     """One layer directory of the legacy layout: its v1 ID, ``json`` bytes and diff ID."""
 
@@ -223,7 +212,7 @@ def v1_layers(config: dict[str, Any], diff_ids: Sequence[Digest]) -> list[V1Laye
     os_name = _pick(config, _V1IMAGE).get("os")
     out: list[V1Layer] = []
     parent = ""
-    chains = chain_ids(diff_ids)
+    chains = chain_ids(list(diff_ids))
     for i, (diff_id, chain) in enumerate(zip(diff_ids, chains, strict=True)):
         doc = image if i == len(diff_ids) - 1 else {"created": EPOCH}
         v1_id = _v1_id(_members(doc, _V1IMAGE), chain, parent)

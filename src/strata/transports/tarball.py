@@ -175,6 +175,10 @@ class TarWriter:
         """Add ``size`` bytes read from ``stream``; a short stream is an error."""
         self._parents(name)
         self._header(self._info(name, size))
+        self._body(name, stream, size)
+
+    def _body(self, name: str, stream: Any, size: int) -> None:
+        """A member's ``size`` bytes of ``stream`` (kernel-side when it can be) and its padding."""
         left = size
         if not self._copy_kernel(stream, size):
             while left:
@@ -199,7 +203,12 @@ class TarWriter:
             try:
                 n = os.copy_file_range(src, dst, size - offset, offset)
             except OSError:
-                n = os.sendfile(dst, src, offset, size - offset)
+                try:
+                    n = os.sendfile(dst, src, offset, size - offset)
+                except OSError:
+                    if offset:
+                        raise
+                    return False  # nothing copied (an O_APPEND output: EINVAL): read and write instead
             if n == 0:
                 raise InvalidArchive("unexpected end of data while copying a layer")
             offset += n
