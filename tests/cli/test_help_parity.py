@@ -27,7 +27,6 @@ KNOWN_MISSING: dict[str, set[str]] = {
               "security-opt", "shm-size", "squash", "ulimit"},
     "create": _CREATE_MISSING,
     "run": _CREATE_MISSING - {"attach"},
-    "exec": {"detach-keys"},
     "rm": {"link"},
     "network connect": {"driver-opt", "ip6", "link", "link-local-ip"},
     "network create": {"attachable", "aux-address", "config-from", "config-only", "ingress", "ip-range",

@@ -748,13 +748,14 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
             raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
         if c.state != "running":
             raise Conflict(f"Container {c.id} is not running")
+        keys = _exec_keys(args)
         runtime = lc.runtime_for(store.root, c)
         done = exec_events(store.root, c, command)
         try:
             req = ExecRequest(
                 command, env=extra_env(c.config, args.tty), cwd=args.workdir or c.config.get("WorkingDir") or None,
                 user=_exec_user(store, c, args.user), tty=args.tty, interactive=args.interactive,
-                detach=args.detach, privileged=args.privileged,
+                detach=args.detach, privileged=args.privileged, detach_keys=keys,
             )
         except StrataError as e:
             return _exec_failed(ctx, args, e)
@@ -764,8 +765,18 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
         code = run_exec(runtime, c.id, container_dir(store.root, c.id), req)
     except RuntimeFailure as e:
         return _exec_failed(ctx, args, e)
+    if code is None:  # the detach keys: the process runs on; Docker's CLI reports the escape, exit 1
+        print("read escape sequence", file=ctx.err, flush=True)
+        return 1
     done(code)
     return code
+
+
+def _exec_keys(args: argparse.Namespace) -> bytes:
+    from strata.cli.containerio import exec_detach_keys
+
+    keys = exec_detach_keys(args.detach_keys)
+    return keys if args.tty and args.interactive else b""
 
 
 def _exec_failed(ctx: Context, args: argparse.Namespace, e: StrataError) -> int:
@@ -1230,6 +1241,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("--env-file", action="append", default=[])
     p.add_argument("--privileged", action="store_true")

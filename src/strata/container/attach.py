@@ -24,7 +24,7 @@ from typing import Any
 from strata.container.tty import get_winsize, raw_terminal, set_winsize
 from strata.errors import StrataError
 
-__all__ = ["DEFAULT_DETACH_KEYS", "AttachHub", "attach_session", "connect", "parse_detach_keys"]
+__all__ = ["DEFAULT_DETACH_KEYS", "AttachHub", "EscapeProxy", "attach_session", "connect", "parse_detach_keys"]
 
 SOCKET_NAME = "attach.sock"
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -223,7 +223,7 @@ def connect(cdir: Path) -> socket.socket | None:
     return sock
 
 
-class _Escape:
+class EscapeProxy:
     """Docker's escape proxy: bytes that begin the detach keys are held until they match or not."""
 
     def __init__(self, keys: bytes) -> None:
@@ -244,11 +244,14 @@ class _Escape:
         return bytes(out), False
 
 
+_Escape = EscapeProxy  # its earlier name
+
+
 class _Session:
     def __init__(self, sock: socket.socket, stdin: int | None, out: int, err: int, keys: bytes) -> None:
         self.sock, self.stdin, self.out, self.err = sock, stdin, out, err
         self.frames = _Frames(sock)
-        self.escape = _Escape(keys)
+        self.escape = EscapeProxy(keys)
 
     def send(self, kind: int, payload: bytes = b"") -> None:
         try:

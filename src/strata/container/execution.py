@@ -23,6 +23,7 @@ from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
+from strata.container.attach import EscapeProxy
 from strata.container.monitor import set_subreaper, status_code, write_all
 from strata.container.records import Container
 from strata.container.runtime import Runtime, log_message
@@ -48,6 +49,7 @@ class ExecRequest:
     interactive: bool
     detach: bool
     privileged: bool = False
+    detach_keys: bytes = b""  # with -it: the keys that leave the process running (Docker's ctrl-p,ctrl-q)
 
 
 def _process(bundle: Path, req: ExecRequest) -> dict[str, Any]:
@@ -116,8 +118,9 @@ def _failed(scratch: Path, stderr_text: str) -> RuntimeFailure:
     return RuntimeFailure(f"OCI runtime exec failed: {msg}: unknown", exit_code=126)
 
 
-def run_exec(runtime: Runtime, cid: str, bundle: Path, req: ExecRequest) -> int:
-    """Run ``req`` in container ``cid`` (whose bundle is ``bundle``); returns its exit code (0 at once for ``detach``)."""
+def run_exec(runtime: Runtime, cid: str, bundle: Path, req: ExecRequest) -> int | None:
+    """Run ``req`` in container ``cid`` (whose bundle is ``bundle``); returns its exit code (0 at once for
+    ``detach``), None when the user typed the detach keys (the process goes on, as Docker's exec)."""
     set_subreaper()
     scratch = Path(tempfile.mkdtemp(prefix="strata-exec-"))
     try:
@@ -128,7 +131,7 @@ def run_exec(runtime: Runtime, cid: str, bundle: Path, req: ExecRequest) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _exec_plain(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int:
+def _exec_plain(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int | None:
     if req.detach:  # Docker's exec -d: nothing attached
         proc = subprocess.run(_argv(runtime, cid, req, scratch, None, bundle), stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
@@ -158,7 +161,7 @@ def _exec_plain(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bun
     return _relay(pid, {out_r: 1, err_r: 2}, stdin=None, master=None)
 
 
-def _exec_tty(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int:
+def _exec_tty(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int | None:
     with ConsoleSocket() as console:
         proc = subprocess.Popen(_argv(runtime, cid, req, scratch, console.path, bundle), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -178,14 +181,43 @@ def _exec_tty(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundl
     old = signal.signal(signal.SIGWINCH, lambda s, f: set_winsize(master, *(get_winsize(1) or (24, 80))))
     try:
         with raw_terminal(0) if req.interactive else nullcontext():
-            return _relay(pid, {master: 1}, stdin=0 if req.interactive else None, master=master)
+            escape = EscapeProxy(req.detach_keys) if req.interactive and req.detach_keys else None
+            code = _relay(pid, {master: 1}, stdin=0 if req.interactive else None, master=master, escape=escape)
     finally:
         signal.signal(signal.SIGWINCH, old)
+    return code
 
 
-def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int | None) -> int:
+def _hold_terminal(master: int) -> None:
+    """After a detach: a child of ours keeps the pty master open and drains it until the process's
+    terminal closes, so the process runs on undisturbed (no hangup), as Docker's daemon keeps it."""
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the child ignores the hangup of the caller's terminal
+    if os.fork() != 0:
+        signal.signal(signal.SIGHUP, old)
+        os.close(master)
+        return
+    try:  # the child: nothing of the caller's stdio, so a pipe reading it sees its end
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, master)
+        os.closerange(master + 1, os.sysconf("SC_OPEN_MAX"))
+        os.setsid()
+        while True:
+            try:
+                if not os.read(master, 65536):
+                    break
+            except OSError:
+                break
+    finally:
+        os._exit(0)
+
+
+def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int | None,
+           escape: EscapeProxy | None = None) -> int | None:
     """Copy outputs (and stdin to the pty master) until ``pid`` exits and its outputs close (or go
-    quiet for DRAIN_SECONDS after the exit: a background child may hold them open)."""
+    quiet for DRAIN_SECONDS after the exit: a background child may hold them open); None when the
+    detach keys came on stdin (the pty master is then held by a child: :func:`_hold_terminal`)."""
     pidfd = os.pidfd_open(pid)
     code: int | None = None
     deadline = 0.0
@@ -202,9 +234,14 @@ def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int 
                     deadline = time.monotonic() + DRAIN_SECONDS
                 elif fd == stdin:
                     data = os.read(stdin, 65536)
+                    data, detached = escape.feed(data) if escape is not None and data else (data, False)
                     if data and master is not None:
                         write_all(master, data)
-                    if not data:
+                    if detached and master is not None:
+                        del outputs[master]
+                        _hold_terminal(master)
+                        return None
+                    if not data and not detached:
                         stdin = None
                 elif not _copy(fd, outputs[fd]):
                     os.close(fd)
