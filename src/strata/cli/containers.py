@@ -960,13 +960,14 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
     with _records(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PS_KEYS)
         containers = [c if settled(store.root_dir, c) else _reconcile(store, c) for c in store.all()]
-        # Docker: a status filter, -n and -l include stopped containers
-        show_all = args.all or any(f.startswith("status=") for f in args.filter) or args.last is not None or args.latest
+        # Docker: -l is -n 1 unless -n is given; a status filter and a limit above 0 include stopped
+        # containers; -n 0 or below is no limit at all (the CLI's default is -1)
+        limit = -1 if args.last is None else args.last
+        limit = 1 if args.latest and limit == -1 else limit
+        show_all = args.all or any(f.startswith("status=") for f in args.filter) or limit > 0
         containers = [c for c in containers if (show_all or c.running) and wanted(c)]
-        if args.last is not None:
-            containers = containers[: args.last]
-        if args.latest:
-            containers = containers[:1]
+        if limit > 0:
+            containers = containers[:limit]
         if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
             for c in containers:
                 print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
