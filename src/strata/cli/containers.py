@@ -651,6 +651,12 @@ def _cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
         lc.kill(store, c, args.signal)
         return _as_given(args, c)
 
+    try:  # the daemon reads the signal before it looks the container up: each one fails on it
+        lc.parse_signal(args.signal)
+    except StrataError as e:
+        for _ in args.containers:
+            print(f"Error: {e}", file=ctx.err, flush=True)
+        return 1
     return _each(ctx, args.containers, kill, missing_prefix="Cannot kill container: ")
 
 
@@ -1017,29 +1023,14 @@ def _check_ps_format(fmt: str) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
-    from strata.container import lifecycle as lc
-    from strata.container.inspect import inspect_container
+    """``container inspect``: Docker's CLI runs the generic inspect on containers only (the same template
+    handling: a parse error before any lookup, exit 64; ``missingkey=error``; an empty line when nothing
+    rendered)."""
+    import argparse
 
-    out: list[dict[str, Any]] = []
-    failed = False
-    with _store(ctx) as store:
-        for ref in args.containers:
-            try:
-                c = lc.reconcile(store, store.get(ref))
-            except StrataError as e:
-                failed = True
-                print(f"Error: {e}", file=ctx.err)
-                continue
-            doc = inspect_container(store.root, c)
-            out.append(_sized(ctx, store, c, doc) if args.size else doc)
-    from strata.cli.output import go_json_indent, render_template
+    from strata.cli.images import cmd_inspect
 
-    if args.format:
-        for obj in out:
-            print(render_template(args.format, obj), file=ctx.out)
-    else:
-        print(go_json_indent(out), file=ctx.out)
-    return 1 if failed else 0
+    return cmd_inspect(argparse.Namespace(**{**vars(args), "names": args.containers, "type": "container"}), ctx)
 
 
 def _sized(ctx: Context, store: ContainerStore, c: Container, doc: dict[str, Any]) -> dict[str, Any]:
