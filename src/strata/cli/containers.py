@@ -1054,16 +1054,16 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
 
     deleted: list[str] = []
     reclaimed = 0
+    if not args.force:  # the CLI asks first; the daemon checks the filters only when asked to prune
+        ctx.out.write(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
+        )
+        ctx.out.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("Total reclaimed space: 0B", file=ctx.out)  # Docker prints it when declined too
+            return 0
     with _store(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PRUNE_KEYS)
-        if not args.force:
-            ctx.out.write(
-                "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
-            )
-            ctx.out.flush()
-            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-                print("Total reclaimed space: 0B", file=ctx.out)  # Docker prints it when declined too
-                return 0
         for c in store.all():
             c = lc.reconcile(store, c)
             if c.running or not wanted(c):
