@@ -46,3 +46,28 @@ def test_named_kind_filters_match_any_event_by_actor_name_as_docker(strata: Stra
     assert seen["strata"][0] == [f"volume create {prefix}a", f"volume destroy {prefix}a"]
     assert seen["strata"][1] == [f"volume {a} {prefix}{s}" for a in ("create", "destroy") for s in "ab"]
     assert seen["strata"][4] == seen["strata"][6] == []
+
+
+def test_events_format_is_a_plain_template_checked_up_front_as_docker(strata: Strata, dockerd: Any) -> None:
+    """Docker's events ``--format`` is ``templates.Parse`` of the text as given (no ``table``, ``json`` or
+    ``\\t`` handling of the list commands) run once on an empty message: a bad field fails before any
+    event, ``Error parsing format: …``, exit 64."""
+    name = "evf15" + uuid.uuid4().hex[:8]
+    starts = {}
+    for who, tool in (("docker", dockerd.run), ("strata", strata)):
+        starts[who] = str(time.time() - 0.5)
+        tool("volume", "create", name)
+    time.sleep(0.3)
+    until = str(time.time())
+    seen: dict[str, list[tuple[int, str, str]]] = {}
+    for who, tool in (("docker", dockerd.run), ("strata", strata)):
+        seen[who] = []
+        for fmt in ("table {{.Type}}", "json", "{{.Type}}\\t{{.Action}}", " {{.Actor.ID}} ",
+                    "{{.Actor.Nope}}", "{{.Nope", "{{.Status}}|{{.ID}}|{{json .Actor}}"):
+            res = tool("events", "--since", starts[who], "--until", until, "--filter", f"volume={name}",
+                       "--format", fmt, check=False)
+            seen[who].append((res.returncode, res.stdout, res.stderr.removeprefix("Error: ")))
+        tool("volume", "rm", name)
+    assert seen["strata"] == seen["docker"]
+    assert seen["strata"][0] == (0, "table volume\n", "")
+    assert seen["strata"][4][0] == 64

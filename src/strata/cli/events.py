@@ -66,10 +66,16 @@ def _event_writer(ctx: Context, fmt: str | None) -> Any:
 
     if not fmt:
         return lambda msg: format_line(msg)
-    from strata.gotemplate import Format
+    from strata.gotemplate import Template, TemplateError
 
-    form = Format(fmt)
-    return lambda msg: form.render_row(_message_struct(msg)).rstrip("\n")
+    # Docker's events: the text as a plain template (no ``table``, ``json`` or ``\t`` handling of the list
+    # commands), run once on an empty message so that a bad field fails up front, as its makeTemplate
+    try:
+        template = Template(fmt)
+        template.execute(_message_struct({}))
+    except TemplateError as e:
+        raise StrataError(f"Error parsing format: {e}", exit_code=64) from None
+    return lambda msg: template.execute(_message_struct(msg))
 
 
 def _message_struct(msg: dict[str, Any]) -> Any:
