@@ -84,8 +84,13 @@ class Volume:
 
         created = rfc3339nano(self.created)
         return {"CreatedAt": created[:19] + "Z" if created.endswith("Z") else created, "Driver": "local",
-                "Labels": self.labels, "Mountpoint": self.mountpoint, "Name": self.name,
-                "Options": self.options, "Scope": "local"}
+                "Labels": _sorted(self.labels), "Mountpoint": self.mountpoint, "Name": self.name,
+                "Options": _sorted(self.options), "Scope": "local"}
+
+
+def _sorted(mapping: dict[str, str] | None) -> dict[str, str] | None:
+    """A Go map as Docker's JSON prints it: keys in order."""
+    return None if mapping is None else dict(sorted(mapping.items()))
 
 
 class VolumeStore:
@@ -125,7 +130,7 @@ class VolumeStore:
         anonymous = name is None
         name = name or secrets.token_hex(32)
         validate_volume_name(name)
-        _check_options(options or {})
+        _check_options(name, options or {})
         vol = self._create(name, anonymous, labels, options, made)
         from strata.events import record_volume
 
@@ -230,10 +235,21 @@ def volume_usage(root: Path) -> tuple[int, int, int, int]:
     return total, active, size, reclaimable
 
 
-def _check_options(options: dict[str, str]) -> None:
+# the local driver's options that need another one (Docker's mandatoryOpts)
+_NEEDS = (("device", "type"), ("type", "device"), ("o", "device"))
+
+
+def _check_options(name: str, options: dict[str, str]) -> None:
+    """Docker's local driver ``validateOpts`` and its quota check, with the volume service's
+    ``create NAME:`` in front."""
     for key in options:
         if key not in ("type", "device", "o", "size"):
-            raise StrataError(f"invalid option: {key!r}")
+            raise StrataError(f"create {name}: invalid option: {json.dumps(key)}")
+    for key, needed in _NEEDS:
+        if key in options and needed not in options:
+            raise StrataError(f"create {name}: missing required option: {json.dumps(needed)}")
+    if "size" in options:  # a quota needs xfs project quotas, which strata's volumes do not set up
+        raise StrataError(f"create {name}: quota size requested but no quota support")
 
 
 # --- mount specifications --------------------------------------------------------------------
