@@ -1023,14 +1023,38 @@ def _check_ps_format(fmt: str) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
-    """``container inspect``: Docker's CLI runs the generic inspect on containers only (the same template
-    handling: a parse error before any lookup, exit 64; ``missingkey=error``; an empty line when nothing
-    rendered)."""
-    import argparse
+    """``container inspect``: Docker's CLI runs its generic inspect on containers only (a template parse
+    error before any lookup, exit 64; ``missingkey=error``; an empty line when nothing rendered; the
+    errors in order after what was printed)."""
+    from strata.cli import output
+    from strata.container import lifecycle as lc
+    from strata.container.inspect import inspect_container
 
-    from strata.cli.images import cmd_inspect
-
-    return cmd_inspect(argparse.Namespace(**{**vars(args), "names": args.containers, "type": "container"}), ctx)
+    form = output.inspect_format(args.format) if args.format else None
+    docs: list[dict[str, Any]] = []
+    errors: list[str] = []
+    with _store(ctx) as store:
+        for ref in args.containers:
+            try:
+                c = lc.reconcile(store, store.get(ref))
+            except StrataError as e:
+                errors.append(f"Error: {e}")
+                continue
+            doc = inspect_container(store.root, c)
+            doc = _sized(ctx, store, c, doc) if args.size else doc
+            try:
+                if form is not None:
+                    ctx.out.write(output.render_inspect(form, doc) + "\n")
+                docs.append(doc)
+            except StrataError as e:
+                errors.append(str(e))
+    if form is None:
+        ctx.out.write(output.go_json_indent(docs) + "\n")
+    elif not docs:
+        ctx.out.write("\n")
+    if errors:
+        raise StrataError("\n".join(errors).removeprefix("Error: "))  # main prints the first "Error: "
+    return 0
 
 
 def _sized(ctx: Context, store: ContainerStore, c: Container, doc: dict[str, Any]) -> dict[str, Any]:
