@@ -43,6 +43,7 @@ __all__ = [
     "parse_volumes_from",
     "rootfs_propagation",
     "validate_volume_name",
+    "volume_rows",
     "volume_usage",
 ]
 
@@ -215,24 +216,24 @@ class VolumeStore:
         return total
 
 
-def volume_usage(root: Path) -> tuple[int, int, int, int]:
-    """``system df``'s Local Volumes row: (volumes, in use by a container, bytes, bytes of unused ones)."""
+def volume_rows(root: Path) -> list[tuple[str, int, int]]:
+    """The volumes ``system df`` counts, as Docker's LocalVolumesSize: local ones made without driver
+    options (a tmpfs or bind one has no size to tell); (name, containers using it, bytes)."""
     if not (Path(root) / "volumes").is_dir():
-        return 0, 0, 0, 0
+        return []
     from strata.container.records import ContainerStore
 
     store = VolumeStore(root)
     with ContainerStore(root) as containers:
-        used = {p.get("Name") for c in containers.all() for p in c.mounts}
-    total = active = size = reclaimable = 0
-    for vol in store.all():
-        n = store.size(vol.name)
-        total, size = total + 1, size + n
-        if vol.name in used:
-            active += 1
-        else:
-            reclaimable += n
-    return total, active, size, reclaimable
+        users = [p.get("Name") for c in containers.all() for p in c.mounts]
+    return [(vol.name, users.count(vol.name), store.size(vol.name)) for vol in store.all() if not vol.options]
+
+
+def volume_usage(root: Path) -> tuple[int, int, int, int]:
+    """``system df``'s Local Volumes row: (volumes, in use by a container, bytes, bytes of unused ones)."""
+    rows = volume_rows(root)
+    return (len(rows), sum(1 for _, links, _ in rows if links), sum(n for _, _, n in rows),
+            sum(n for _, links, n in rows if not links))
 
 
 # the local driver's options that need another one (Docker's mandatoryOpts)
