@@ -196,7 +196,8 @@ def _update_one(store: ContainerStore, c: Container, changes: dict[str, Any], re
     warnings.extend(w for w in warned if w not in warnings)
     if restart is not None:
         if c.host_config.get("AutoRemove") and restart["Name"] != "no":
-            raise StrataError("Restart policy cannot be updated because AutoRemove is enabled for the container")
+            raise StrataError(f"Cannot update container {c.id}: Restart policy cannot be updated because "
+                              "AutoRemove is enabled for the container")  # the daemon's errCannotUpdate
         hc["RestartPolicy"] = restart
     c = reconcile(store, c)
     if changes and c.state in ("running", "paused"):
