@@ -29,7 +29,6 @@ from strata.errors import (
     NotFound,
     StrataError,
     Unauthorized,
-    UsageError,
 )
 from strata.events import record_image
 from strata.image.api import Image
@@ -208,7 +207,7 @@ def pull(
     ref = parse_normalized_named(name)
     want = Platform.parse(platform) if isinstance(platform, str) else platform
     if all_tags and not ref.is_name_only:
-        raise UsageError("tag can't be used with --all-tags/-a")
+        raise StrataError("tag can't be used with --all-tags/-a")  # the CLI's plain error: exit 1
     if ref.is_name_only and not all_tags:
         ref = ref.with_tag("latest")
     with _engine(engine, root) as eng, _client(ref.domain) as client:
@@ -287,17 +286,18 @@ def push(
     """``docker push name`` (every local tag of the repository with ``all_tags``)."""
     ref = parse_normalized_named(name)
     if all_tags and not ref.is_name_only:
-        raise UsageError("tag can't be used with --all-tags/-a")
+        raise StrataError("tag can't be used with --all-tags/-a")  # the CLI's plain error: exit 1
     if ref.is_name_only and not all_tags:
         ref = ref.with_tag("latest")
     with _engine(engine, root) as eng:
+        # the daemon says where it pushes before it looks for the tags (Docker's pushV2Repository)
+        _say(progress, f"The push refers to repository [{ref.repository}]")
         refs = _local_tags(eng, ref) if all_tags else [ref]
         if all_tags and not refs:
             raise StrataError(f"An image does not exist locally with the tag: {ref.familiar}")
         for r in refs:
             if _local(eng, r.string()) is None:
                 raise StrataError(f"An image does not exist locally with the tag: {r.familiar}")
-        _say(progress, f"The push refers to repository [{ref.repository}]")
         with _client(ref.domain, for_push=True) as client:
             results = []
             for r in refs:

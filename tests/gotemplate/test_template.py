@@ -461,7 +461,7 @@ def test_plain_formats() -> None:
     assert Format(r"{{.ID}}\n").render(ROWS[:1]) == "3a9f10baaebd\n\n"
     assert Format("  {{.ID}}  ").render(ROWS[:1]) == "3a9f10baaebd\n"
     assert Format("{{json .}}").render([{"ID": "x", "Size": "1B"}]) == '{"ID":"x","Size":"1B"}\n'
-    assert Format("json").render([{"ID": "x"}]) == '{"ID":"x"}\n'
+    assert Format("json").render([{"ID": "x"}]) == "json\n"  # Docker 20.10: no json shorthand (23.0 added it)
     assert Format("{{.ID}}").render([]) == ""
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from strata.cli.main import Context
     from strata.container.records import Container, ContainerStore
 
-__all__ = ["register", "register_in_group", "run_detachable"]
+__all__ = ["exec_detach_keys", "register", "register_in_group", "run_detachable"]
 
 _CP_USAGE = """Usage:  strata cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-
 \tstrata cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH
@@ -138,25 +138,43 @@ def attach_streams(args: argparse.Namespace) -> set[str] | None:
 # --- attach --------------------------------------------------------------------------------------
 
 
+def _keys_text(flag: str | None) -> str:
+    """``--detach-keys``, else the client config file's ``detachKeys`` ('' when neither is set)."""
+    import json
+
+    from strata.distribution.credentials import config_path
+
+    if flag:
+        return flag
+    try:
+        return str(json.loads(config_path().read_text()).get("detachKeys") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 def detach_keys(ctx: Context, flag: str | None) -> bytes:
     """``--detach-keys``, else the client config file's ``detachKeys``, else Docker's ``ctrl-p,ctrl-q``; keys
     Docker cannot read are reported and the default is used, as Docker's CLI does."""
-    import json
-
     from strata.container.attach import DEFAULT_DETACH_KEYS, parse_detach_keys
-    from strata.distribution.credentials import config_path
 
-    text = flag
-    if not text:
-        try:
-            text = str(json.loads(config_path().read_text()).get("detachKeys") or "")
-        except (OSError, ValueError, AttributeError):
-            text = ""
+    text = _keys_text(flag)
     try:
         return parse_detach_keys(text or DEFAULT_DETACH_KEYS)
     except StrataError:
         print(f"Invalid detach keys ({text}) provided", file=ctx.err, flush=True)
         return parse_detach_keys(DEFAULT_DETACH_KEYS)
+
+
+def exec_detach_keys(flag: str | None) -> bytes:
+    """An exec's keys (the flag's, the config file's or the default): the daemon refuses keys it cannot
+    read when the exec is created, whether or not a terminal is attached."""
+    from strata.container.attach import DEFAULT_DETACH_KEYS, parse_detach_keys
+
+    text = _keys_text(flag)
+    try:
+        return parse_detach_keys(text or DEFAULT_DETACH_KEYS)
+    except StrataError:
+        raise StrataError(f"Invalid escape keys ({text}) provided") from None
 
 
 def _settle(store: ContainerStore, c: Container, code: int | None) -> int | None:

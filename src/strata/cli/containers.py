@@ -661,6 +661,12 @@ def _cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
         lc.kill(store, c, args.signal)
         return _as_given(args, c)
 
+    try:  # the daemon reads the signal before it looks the container up: each one fails on it
+        lc.parse_signal(args.signal)
+    except StrataError as e:
+        for _ in args.containers:
+            print(f"Error: {e}", file=ctx.err, flush=True)
+        return 1
     return _each(ctx, args.containers, kill, missing_prefix="Cannot kill container: ")
 
 
@@ -765,9 +771,9 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
         if c.state != "running":
             raise Conflict(f"Container {c.id} is not running")
         runtime = lc.runtime_for(store.root, c)
-        from strata.cli.resources import exec_detach_keys
+        from strata.cli.containerio import exec_detach_keys
 
-        keys = exec_detach_keys(ctx, args)
+        keys = exec_detach_keys(args.detach_keys)
         done = exec_events(store.root, c, command)
         try:
             req = ExecRequest(
@@ -971,13 +977,14 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
     with _records(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PS_KEYS)
         containers = [c if settled(store.root_dir, c) else _reconcile(store, c) for c in store.all()]
-        # Docker: a status filter, -n and -l include stopped containers
-        show_all = args.all or any(f.startswith("status=") for f in args.filter) or args.last is not None or args.latest
+        # Docker: -l is -n 1 unless -n is given; a status filter and a limit above 0 include stopped
+        # containers; -n 0 or below is no limit at all (the CLI's default is -1)
+        limit = -1 if args.last is None else args.last
+        limit = 1 if args.latest and limit == -1 else limit
+        show_all = args.all or any(f.startswith("status=") for f in args.filter) or limit > 0
         containers = [c for c in containers if (show_all or c.running) and wanted(c)]
-        if args.last is not None:
-            containers = containers[: args.last]
-        if args.latest:
-            containers = containers[:1]
+        if limit > 0:
+            containers = containers[:limit]
         if args.quiet and args.format in (None, "", "table"):  # a --format of its own wins over -q
             for c in containers:
                 print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
@@ -1032,29 +1039,38 @@ def _check_ps_format(fmt: str) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace, ctx: Context) -> int:
+    """``container inspect``: Docker's CLI runs its generic inspect on containers only (a template parse
+    error before any lookup, exit 64; ``missingkey=error``; an empty line when nothing rendered; the
+    errors in order after what was printed)."""
+    from strata.cli import output
     from strata.container import lifecycle as lc
     from strata.container.inspect import inspect_container
 
-    out: list[dict[str, Any]] = []
-    failed = False
+    form = output.inspect_format(args.format) if args.format else None
+    docs: list[dict[str, Any]] = []
+    errors: list[str] = []
     with _store(ctx) as store:
         for ref in args.containers:
             try:
                 c = lc.reconcile(store, store.get(ref))
             except StrataError as e:
-                failed = True
-                print(f"Error: {e}", file=ctx.err)
+                errors.append(f"Error: {e}")
                 continue
             doc = inspect_container(store.root, c)
-            out.append(_sized(ctx, store, c, doc) if args.size else doc)
-    from strata.cli.output import go_json_indent, render_template
-
-    if args.format:
-        for obj in out:
-            print(render_template(args.format, obj), file=ctx.out)
-    else:
-        print(go_json_indent(out), file=ctx.out)
-    return 1 if failed else 0
+            doc = _sized(ctx, store, c, doc) if args.size else doc
+            try:
+                if form is not None:
+                    ctx.out.write(output.render_inspect(form, doc) + "\n")
+                docs.append(doc)
+            except StrataError as e:
+                errors.append(str(e))
+    if form is None:
+        ctx.out.write(output.go_json_indent(docs) + "\n")
+    elif not docs:
+        ctx.out.write("\n")
+    if errors:
+        raise StrataError("\n".join(errors).removeprefix("Error: "))  # main prints the first "Error: "
+    return 0
 
 
 def _sized(ctx: Context, store: ContainerStore, c: Container, doc: dict[str, Any]) -> dict[str, Any]:
@@ -1078,16 +1094,16 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
 
     deleted: list[str] = []
     reclaimed = 0
+    if not args.force:  # the CLI asks first; the daemon checks the filters only when asked to prune
+        ctx.out.write(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
+        )
+        ctx.out.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("Total reclaimed space: 0B", file=ctx.out)  # Docker prints it when declined too
+            return 0
     with _store(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PRUNE_KEYS)
-        if not args.force:
-            ctx.out.write(
-                "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
-            )
-            ctx.out.flush()
-            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-                print("Total reclaimed space: 0B", file=ctx.out)  # Docker prints it when declined too
-                return 0
         for c in store.all():
             c = lc.reconcile(store, c)
             if c.running or not wanted(c):

@@ -192,7 +192,7 @@ def cmd_logout(args: argparse.Namespace, ctx: Context) -> int:
 def _default_tag(name: str, all_tags: bool, quiet: bool, ctx: Context) -> None:
     ref = parse_normalized_named(name)
     if all_tags and not ref.is_name_only:
-        raise UsageError("tag can't be used with --all-tags/-a")
+        raise StrataError("tag can't be used with --all-tags/-a")  # the CLI's plain error: exit 1
     if ref.is_name_only and not all_tags and not quiet:
         print("Using default tag: latest", file=ctx.out)
 

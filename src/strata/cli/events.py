@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 __all__ = ["cmd_events"]
 
 
+# the daemon's fuzzyMatchName keys: each matches any event by its actor's ID or ``name`` attribute,
+# whatever the event's type (``volume=v`` keeps only events whose actor is named v…, as Docker's)
+_NAMED_KINDS = ("daemon", "container", "plugin", "volume", "network", "node", "service", "secret", "config")
+
+
 def _event_matcher(items: list[str]) -> Any:
     """Docker's ``daemon/events.Filter``: every key given must match (values of one key are
     alternatives); a key it does not know restricts nothing and is not refused, as the daemon's."""
@@ -43,12 +48,10 @@ def _event_matcher(items: list[str]) -> Any:
             ok = exact("event", action)
         image_name = str(attrs.get("name" if kind == "image" else "image", ""))
         labels = all(_label_ok(attrs, v) for v in fl.get("label", []))
+        name = str(attrs.get("name", ""))
         return (ok and exact("type", kind) and exact("scope", str(msg.get("scope", "local"))) and labels
-                and (kind != "container" or fuzzy("container", ident, str(attrs.get("name", ""))))
-                and ("container" not in fl or kind == "container")
-                and exact("image", ident, image_name, strip_tag(ident), strip_tag(image_name))
-                and (kind != "volume" or fuzzy("volume", ident)) and (kind != "network" or fuzzy("network", ident,
-                                                                                                str(attrs.get("name", "")))))
+                and all(fuzzy(key, ident, name) for key in _NAMED_KINDS)
+                and exact("image", ident, image_name, strip_tag(ident), strip_tag(image_name)))
 
     return match
 
@@ -63,10 +66,16 @@ def _event_writer(ctx: Context, fmt: str | None) -> Any:
 
     if not fmt:
         return lambda msg: format_line(msg)
-    from strata.gotemplate import Format
+    from strata.gotemplate import Template, TemplateError
 
-    form = Format(fmt)
-    return lambda msg: form.render_row(_message_struct(msg)).rstrip("\n")
+    # Docker's events: the text as a plain template (no ``table``, ``json`` or ``\t`` handling of the list
+    # commands), run once on an empty message so that a bad field fails up front, as its makeTemplate
+    try:
+        template = Template(fmt)
+        template.execute(_message_struct({}))
+    except TemplateError as e:
+        raise StrataError(f"Error parsing format: {e}", exit_code=64) from None
+    return lambda msg: template.execute(_message_struct(msg))
 
 
 def _message_struct(msg: dict[str, Any]) -> Any:

@@ -464,11 +464,18 @@ def _df_verbose(ctx: Context) -> int:
         _df_containers(engine.root, now),
     ))
     out.append("\nLocal Volumes space usage:\n\n")
-    out.append(render_table(["VOLUME NAME", "LINKS", "SIZE"], []))
+    out.append(render_table(["VOLUME NAME", "LINKS", "SIZE"], _df_volumes(engine.root)))
     out.append("\nBuild cache usage: 0B\n\n")
     out.append(render_table(["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"], []))
     ctx.out.write("".join(out))
     return 0
+
+
+def _df_volumes(root: Path) -> list[list[str]]:
+    """The volumes' rows of ``system df -v`` (those the daemon can size), by name."""
+    from strata.container.volumes import volume_rows
+
+    return [[name, str(links), human_size(size, 4)] for name, links, size in sorted(volume_rows(root))]
 
 
 def _df_containers(root: Path, now: float) -> list[list[str]]:

@@ -226,20 +226,6 @@ def record_extras(store: ContainerStore, c: Container, attached: dict[str, bool]
     return c
 
 
-def exec_detach_keys(ctx: Context, args: argparse.Namespace) -> bytes:
-    """``exec --detach-keys`` (the daemon refuses keys it cannot read), else the config file's, else
-    Docker's ``ctrl-p,ctrl-q``."""
-    from strata.cli.containerio import detach_keys
-    from strata.container.attach import parse_detach_keys
-
-    if args.detach_keys:
-        try:
-            return parse_detach_keys(args.detach_keys)
-        except StrataError:
-            raise StrataError(f"Invalid escape keys ({args.detach_keys}) provided") from None
-    return detach_keys(ctx, None)
-
-
 def remove_links(ctx: Context, store: ContainerStore, names: list[str], force: bool) -> int:
     """``rm --link NAME...``: each link removed from its parent (the name printed), Docker's errors."""
     from strata.container.links import remove_link
@@ -362,7 +348,8 @@ def _update_one(store: ContainerStore, c: Container, changes: dict[str, Any], re
     warnings.extend(w for w in warned if w not in warnings)
     if restart is not None:
         if c.host_config.get("AutoRemove") and restart["Name"] != "no":
-            raise StrataError("Restart policy cannot be updated because AutoRemove is enabled for the container")
+            raise StrataError(f"Cannot update container {c.id}: Restart policy cannot be updated because "
+                              "AutoRemove is enabled for the container")  # the daemon's errCannotUpdate
         hc["RestartPolicy"] = restart
     c = reconcile(store, c)
     if changes and c.state in ("running", "paused"):

@@ -189,13 +189,14 @@ def _cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
     from strata.compat.filters import parse_filters
     from strata.compat.units import human_size
 
-    filters = parse_filters(args.filter, frozenset({"label", "label!"}))
-    if not args.force:
+    if not args.force:  # the CLI asks first; the daemon checks the filters only when asked to prune
         ctx.out.write("WARNING! This will remove all local volumes not used by at least one container.\n"
                       "Are you sure you want to continue? [y/N] ")
         ctx.out.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("Total reclaimed space: 0B", file=ctx.out)  # Docker's CLI prints it after a no too
             return 0
+    filters = parse_filters(args.filter, frozenset({"label", "label!"}))
     vols, store = _stores(ctx)
     with store:
         removed, space = prune_volumes(vols, store, filters)

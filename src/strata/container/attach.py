@@ -223,7 +223,7 @@ def connect(cdir: Path) -> socket.socket | None:
     return sock
 
 
-class _Escape:
+class EscapeProxy:
     """Docker's escape proxy: bytes that begin the detach keys are held until they match or not."""
 
     def __init__(self, keys: bytes) -> None:
@@ -244,14 +244,14 @@ class _Escape:
         return bytes(out), False
 
 
-EscapeProxy = _Escape  # exec -it's detach keys (strata.container.execution)
+_Escape = EscapeProxy  # its earlier name
 
 
 class _Session:
     def __init__(self, sock: socket.socket, stdin: int | None, out: int, err: int, keys: bytes) -> None:
         self.sock, self.stdin, self.out, self.err = sock, stdin, out, err
         self.frames = _Frames(sock)
-        self.escape = _Escape(keys)
+        self.escape = EscapeProxy(keys)
 
     def send(self, kind: int, payload: bytes = b"") -> None:
         try:

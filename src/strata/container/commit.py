@@ -100,10 +100,14 @@ def _commit_locked(
         try:
             layer = scratch / "layer.tar"
             cdir = container_dir(Path(engine.root), c.id)
+            members: list[str] = []
             with staged_upper(cdir, c.driver, scratch) as upper, open(layer, "wb") as f:
-                write_layer_tar(upper, f)
+                write_layer_tar(upper, f, on_member=lambda info: members.append(info.name))
                 f.flush()
                 os.fsync(f.fileno())
+            if not members:  # Docker's NewChildImage: an empty diff adds no layer, its history says so
+                cfg["history"][-1]["empty_layer"] = True
+                return engine.add_image(cfg, None, parent=parent, tag=tag)
             return engine.add_image(cfg, layer, parent=parent, tag=tag)
         except OSError as e:  # e.g. ENOSPC while staging the layer: nothing became visible
             raise StrataError(f"failed to commit container {c.short_id}: {os_error_text(e)}") from None

@@ -169,11 +169,52 @@ def write_members(members: Members, out: IO[bytes]) -> None:
     writer.close()
 
 
+class _Replayed:
+    """``stream`` with the bytes already read from it put back in front."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.stream.read(size)
+        data, self.head = (self.head, b"") if size < 0 or size >= len(self.head) else (self.head[:size], self.head[size:])
+        return data
+
+
+def _first_block(stream: IO[bytes]) -> bytes:
+    """The first 512 bytes, as Go's tar reader takes them: none is an empty archive (``b""``), fewer is
+    ``unexpected EOF``, a block that is not a header (nor the zero block) ``archive/tar: invalid tar header``."""
+    block = b""
+    while len(block) < tarfile.BLOCKSIZE and (data := stream.read(tarfile.BLOCKSIZE - len(block))):
+        block += data
+    if block and len(block) < tarfile.BLOCKSIZE:
+        raise InvalidArchive("unexpected EOF")
+    if block.strip(b"\0"):
+        try:
+            tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        except tarfile.HeaderError:
+            raise InvalidArchive("archive/tar: invalid tar header") from None
+    return block
+
+
 def tar_members(stream: IO[bytes]) -> Members:
-    """The members of a tar read from ``stream`` (``cp - CTR:DIR``)."""
-    with open_tar_stream(stream) as tf:
-        for info in iter_members(tf):
-            yield info, (tf.extractfile(info) if info.isreg() else None)
+    """The members of a tar read from ``stream`` (``cp - CTR:DIR``), with the Docker daemon's tolerance
+    (Go's archive/tar): an empty stream, or one ending at a member boundary without the end-of-archive
+    blocks, is a whole archive; a short one is ``unexpected EOF``."""
+    head = _first_block(stream)
+    if not head.strip(b"\0"):  # Go: a zero block, then the end or a second zero block; anything else is no tar
+        if stream.read(tarfile.BLOCKSIZE).strip(b"\0"):
+            raise InvalidArchive("archive/tar: invalid tar header")
+        return
+    try:
+        with open_tar_stream(_Replayed(head, stream)) as tf:  # type: ignore[arg-type]
+            for info in iter_members(tf):
+                yield info, (tf.extractfile(info) if info.isreg() else None)
+    except InvalidArchive as e:
+        if "without an end-of-archive marker" in str(e):
+            return
+        raise InvalidArchive("unexpected EOF") if str(e).startswith("unexpected EOF") else e from None
 
 
 Owner = Callable[[tarfile.TarInfo], "tuple[int, int] | None"]

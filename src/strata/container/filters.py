@@ -86,6 +86,21 @@ def _health(c: Container) -> str:
     return str(c.health.get("Status") or "none") if c.health else "none"
 
 
+def _on_network(c: Container, value: str) -> bool:
+    """Docker's ``network`` filter: a network the container is connected to, by name (``--network`` or
+    ``network connect``), or by a prefix of its ID once the container has started (Docker fills the
+    endpoint's NetworkID then)."""
+    if value in c.networks:
+        return True
+    return c.state != "created" and any(str(ep.get("NetworkID") or "").startswith(value) for ep in c.networks.values())
+
+
+def _is_task(values: list[str] | None) -> None:
+    """The daemon's ``is-task``: ``true`` or ``false`` (no other spelling), else its error with the values."""
+    if values is not None and "true" not in values and "false" not in values:
+        raise StrataError(f"Invalid filter 'is-task=[{' '.join(values)}]'")
+
+
 def _live_ports(c: Container, public: bool) -> set[str]:
     """A running container's ports as the daemon's list sees them (from its live endpoint, as ``ps``'s
     PORTS column): the host ports published (``public``) or every container port, ``port/proto``."""
@@ -119,6 +134,7 @@ def matcher(
     for value in filters.get("health", []):
         if value not in HEALTH_VALUES:
             raise StrataError(f"Unrecognised filter value for health: {value}")
+    _is_task(filters.get("is-task"))
     publish = _port_filter("publish", filters.get("publish", []))
     expose = _port_filter("expose", filters.get("expose", []))
 
@@ -129,7 +145,7 @@ def matcher(
             ("status", lambda v: v == c.state),
             ("exited", lambda v: c.state == "exited" and c.exit_code == int(v)),
             ("label", lambda v: _label_match(c, v)),
-            ("network", lambda v: v == str(c.host_config.get("NetworkMode") or "default")),
+            ("network", lambda v: _on_network(c, v)),
             ("ancestor", lambda v: image_matches(c, v) if image_matches else v == c.image_name),
         ]
         for key, test in checks:
@@ -138,6 +154,8 @@ def matcher(
         if any(_label_match(c, v) for v in filters.get("label!", [])):
             return False
         if "volume" in filters and not _mounts_any(c, filters["volume"]):
+            return False
+        if "true" in filters.get("is-task", []):  # no container here is a swarm task
             return False
         if "health" in filters and _health(c) not in filters["health"]:
             return False

@@ -43,6 +43,7 @@ __all__ = [
     "parse_volumes_from",
     "rootfs_propagation",
     "validate_volume_name",
+    "volume_rows",
     "volume_usage",
 ]
 
@@ -84,8 +85,13 @@ class Volume:
 
         created = rfc3339nano(self.created)
         return {"CreatedAt": created[:19] + "Z" if created.endswith("Z") else created, "Driver": "local",
-                "Labels": self.labels, "Mountpoint": self.mountpoint, "Name": self.name,
-                "Options": self.options, "Scope": "local"}
+                "Labels": _sorted(self.labels), "Mountpoint": self.mountpoint, "Name": self.name,
+                "Options": _sorted(self.options), "Scope": "local"}
+
+
+def _sorted(mapping: dict[str, str] | None) -> dict[str, str] | None:
+    """A Go map as Docker's JSON prints it: keys in order."""
+    return None if mapping is None else dict(sorted(mapping.items()))
 
 
 class VolumeStore:
@@ -125,7 +131,7 @@ class VolumeStore:
         anonymous = name is None
         name = name or secrets.token_hex(32)
         validate_volume_name(name)
-        _check_options(options or {})
+        _check_options(name, options or {})
         vol = self._create(name, anonymous, labels, options, made)
         from strata.events import record_volume
 
@@ -210,30 +216,41 @@ class VolumeStore:
         return total
 
 
-def volume_usage(root: Path) -> tuple[int, int, int, int]:
-    """``system df``'s Local Volumes row: (volumes, in use by a container, bytes, bytes of unused ones)."""
+def volume_rows(root: Path) -> list[tuple[str, int, int]]:
+    """The volumes ``system df`` counts, as Docker's LocalVolumesSize: local ones made without driver
+    options (a tmpfs or bind one has no size to tell); (name, containers using it, bytes)."""
     if not (Path(root) / "volumes").is_dir():
-        return 0, 0, 0, 0
+        return []
     from strata.container.records import ContainerStore
 
     store = VolumeStore(root)
     with ContainerStore(root) as containers:
-        used = {p.get("Name") for c in containers.all() for p in c.mounts}
-    total = active = size = reclaimable = 0
-    for vol in store.all():
-        n = store.size(vol.name)
-        total, size = total + 1, size + n
-        if vol.name in used:
-            active += 1
-        else:
-            reclaimable += n
-    return total, active, size, reclaimable
+        users = [p.get("Name") for c in containers.all() for p in c.mounts]
+    return [(vol.name, users.count(vol.name), store.size(vol.name)) for vol in store.all() if not vol.options]
 
 
-def _check_options(options: dict[str, str]) -> None:
+def volume_usage(root: Path) -> tuple[int, int, int, int]:
+    """``system df``'s Local Volumes row: (volumes, in use by a container, bytes, bytes of unused ones)."""
+    rows = volume_rows(root)
+    return (len(rows), sum(1 for _, links, _ in rows if links), sum(n for _, _, n in rows),
+            sum(n for _, links, n in rows if not links))
+
+
+# the local driver's options that need another one (Docker's mandatoryOpts)
+_NEEDS = (("device", "type"), ("type", "device"), ("o", "device"))
+
+
+def _check_options(name: str, options: dict[str, str]) -> None:
+    """Docker's local driver ``validateOpts`` and its quota check, with the volume service's
+    ``create NAME:`` in front."""
     for key in options:
         if key not in ("type", "device", "o", "size"):
-            raise StrataError(f"invalid option: {key!r}")
+            raise StrataError(f"create {name}: invalid option: {json.dumps(key)}")
+    for key, needed in _NEEDS:
+        if key in options and needed not in options:
+            raise StrataError(f"create {name}: missing required option: {json.dumps(needed)}")
+    if "size" in options:  # a quota needs xfs project quotas, which strata's volumes do not set up
+        raise StrataError(f"create {name}: quota size requested but no quota support")
 
 
 # --- mount specifications --------------------------------------------------------------------

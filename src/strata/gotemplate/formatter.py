@@ -19,7 +19,7 @@ TABLE_KEY = "table"
 class Format:
     """A ``--format`` value of a list command (``images``, ``history``, ``ps``…), as Docker's
     formatter handles it: a ``table`` prefix gives a header row and tabwriter alignment, ``\\t`` and
-    ``\\n`` written literally are escapes, ``json`` alone means ``{{json .}}``.
+    ``\\n`` written literally are escapes (``json`` alone is plain text, as in Docker 20.10).
 
     Parse and execution errors raise :class:`TemplateError` ``template parsing error: …`` (exit 1).
     """
@@ -28,10 +28,8 @@ class Format:
         self.raw = format_string
         self.is_table = format_string.startswith(TABLE_KEY)
         text = format_string
-        if self.is_table:
+        if self.is_table:  # ("json" alone is text here: Docker 20.10 has no json shorthand, 23.0 added it)
             text = text[len(TABLE_KEY) :]
-        elif format_string == "json":
-            text = "{{json .}}"
         text = text.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
         self.text = text
         try:
