@@ -29,10 +29,6 @@ KNOWN_MISSING: dict[str, set[str]] = {
     "run": _CREATE_MISSING - {"attach"},
     "exec": {"detach-keys"},
     "rm": {"link"},
-    "network connect": {"driver-opt", "ip6", "link", "link-local-ip"},
-    "network create": {"attachable", "aux-address", "config-from", "config-only", "ingress", "ip-range",
-                       "ipam-driver", "ipam-opt", "ipv6", "scope"},
-    "network inspect": {"verbose"},
     "version": {"kubeconfig"},  # Docker 20.10 client's kubernetes orchestrator option: nothing to talk to
 }
 # strata's own flags, not Docker's
