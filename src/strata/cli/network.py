@@ -196,7 +196,7 @@ def _endpoint_request(args: argparse.Namespace) -> Any:
         key, eq, value = item.partition("=")
         if not eq:
             raise StrataError("invalid key/value pair format in driver options")
-        opts[key.strip().lower()] = value.strip()
+        opts[key.strip()] = value.strip()  # as Docker 20.10 keeps it
     return EndpointRequest(ip6=args.ip6, link_local=_split(args.link_local_ip), links=list(args.link),
                            driver_opts=opts, from_connect=True)
 

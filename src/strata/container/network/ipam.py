@@ -30,7 +30,11 @@ class Pool:
 
     @property
     def version(self) -> int:
-        return ipaddress.ip_network(self.subnet, strict=False).version
+        """4 or 6 (a subnet that does not parse counts by its spelling: the daemon's error comes later)."""
+        try:
+            return ipaddress.ip_network(self.subnet, strict=False).version
+        except ValueError:
+            return 6 if ":" in self.subnet else 4
 
 
 def _contains(subnet: str, data: str) -> bool:
@@ -86,14 +90,7 @@ def consolidate(subnets: list[str], ranges: list[str], gateways: list[str], aux:
         for p in hits:
             p.aux[key] = addr
     out = list(pools.values())
-    return [p for p in out if _family(p) == 4] + [p for p in out if _family(p) == 6]
-
-
-def _family(p: Pool) -> int:
-    try:
-        return p.version
-    except ValueError:
-        return 4  # the daemon's parse error comes later, as before
+    return [p for p in out if p.version == 4] + [p for p in out if p.version == 6]
 
 
 def validate_ipam_driver(driver: str) -> None:
