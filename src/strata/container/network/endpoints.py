@@ -212,12 +212,21 @@ def _assign(store: ContainerStore, c: Container, nets: list[Network]) -> Contain
     mac_given = str(c.config.get("MacAddress") or "")
     for i, net in enumerate(nets):
         ep = networks[net.name]
+        _check_start(net, ep)
         ep.update(endpoint_addresses(net, ep, others), _ifname=f"eth{i}")
         if mac_given and i == 0:
             ep["MacAddress"] = mac_given
     ports = allocate_ports(c, others, next(iter(networks.values()), {}).get("EndpointID", ""))
     return store.update(c.id, networks=networks, ports=[p.to_json() for p in ports],
                         netns=str(store.root / "netns" / c.id), net_owner=_me())
+
+
+def _check_start(net: Network, ep: dict[str, Any]) -> None:
+    """run's ``--ip6``/``--link-local-ip`` checked as the daemon does when it connects the endpoint."""
+    ipam = ep.get("IPAMConfig") or {}
+    if ipam.get("IPv6Address") or ipam.get("LinkLocalIPs"):
+        check_endpoint(net, "", EndpointRequest(ip6=str(ipam.get("IPv6Address") or ""),
+                                                link_local=list(ipam.get("LinkLocalIPs") or [])))
 
 
 def _me() -> list[int]:
