@@ -28,7 +28,7 @@ def sides(tmp_path: Path, dockerd: Dockerd) -> Iterator[dict[str, Side]]:
     reason = runtime_missing()
     if reason:
         pytest.skip(reason)
-    tar = busybox_rootfs_tar(tmp_path / "nf.tar", applets=(*BUSYBOX_APPLETS, "ip", "hostname"))
+    tar = busybox_rootfs_tar(tmp_path / "nf.tar", applets=(*BUSYBOX_APPLETS, "ip", "hostname", "ping"))
     octet = secrets.randbelow(200) + 20
     tag = secrets.token_hex(3)
     s = Strata(tmp_path / "root")
@@ -192,6 +192,8 @@ def test_ipv6_and_connect_flags_match_docker(sides: dict[str, Side]) -> None:
                             "--alias", "x,y", s["names"]["v6"], s["names"]["c2"]])
     _same(sides, lambda s: ["inspect", "-f", "{{json .NetworkSettings.Networks}}", s["names"]["c2"]])
     _same(sides, lambda s: ["exec", s["names"]["c2"], "ip", "-o", "addr", "show", "eth1"], _addrs)
+    _same(sides, lambda s: ["exec", s["names"]["c2"], "sh", "-c",  # over IPv6 to the first container
+                            f"ping -c1 -W10 {s['subnet6']}:2 | grep transmitted"])
     _same(sides, lambda s: ["network", "inspect", "-f", _MEMBERS, s["names"]["v6"]], _sorted_lines)
     _same(sides, lambda s: ["network", "connect", "--ip6", f"{s['subnet6']}:5", s["names"]["net"], s["names"]["c1"]])
     _same(sides, lambda s: ["run", "-d", "--name", s["names"]["c3"], "--network", s["names"]["net"], s["image"],
