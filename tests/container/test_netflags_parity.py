@@ -104,7 +104,8 @@ def test_create_flags_and_errors_match_docker(sides: dict[str, Side]) -> None:
                  ["--subnet", "10.1.0.0/24", "--aux-address", "a=10.3.0.1"],
                  ["--subnet", "10.1.0.0/24", "--aux-address", "a=10.1.0.1"],
                  ["--subnet", "10.1.0.0/24", "--ip-range", "10.1.0.0/25", "--ip-range", "10.1.0.128/25"],
-                 ["--config-from", "nosuchtemplate"], ["--config-only", "--attachable"]):
+                 ["--config-from", "nosuchtemplate"], ["--config-only", "--attachable"], ["-d", "host"],
+                 ["-d", "null"], ["--config-only", "--scope", "local"], ["--config-only", "--internal"]):
         code, _, err = _same(sides, lambda s, a=args: ["network", "create", *a, s["names"]["net"]])  # type: ignore[misc]
         assert code == 1 and err, args
     _same(sides, lambda s: ["network", "create", "--attachable", "--scope", "local", "--subnet", f"{s['subnet']}.0/24",
@@ -131,6 +132,12 @@ def test_config_only_and_config_from_match_docker(sides: dict[str, Side]) -> Non
                             f"x={s['subnet']}.66", "-o", "com.docker.network.driver.mtu=1400", "--label", "l=v",
                             "--ipam-opt", "i=j", s["names"]["tmpl"]])
     _same(sides, lambda s: ["network", "inspect", s["names"]["tmpl"]])
+    _same(sides, lambda s: ["network", "create", "--config-only", "-d", "host", "--config-from", s["names"]["tmpl"],
+                            s["names"]["from"]])
+    _same(sides, lambda s: ["network", "create", "--config-only", "-d", "foo", s["names"]["from"]])
+    _same(sides, lambda s: ["network", "inspect", "-f", "{{.Driver}} {{.ConfigOnly}} {{json .IPAM.Config}}",
+                            s["names"]["from"]])
+    _same(sides, lambda s: ["network", "rm", s["names"]["from"]])
     for args in (["--label", "a=b"], ["-o", "a=b"], ["--ipv6"], ["--subnet", "10.9.0.0/24"]):
         _same(sides, lambda s, a=args: ["network", "create", "--config-from", s["names"]["tmpl"], *a,  # type: ignore[misc]
                                         s["names"]["from"]])

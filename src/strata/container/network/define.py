@@ -41,7 +41,7 @@ class CreateRequest:
 
 def _check_request(req: CreateRequest) -> None:
     """The daemon's refusals before any address is looked at."""
-    if req.driver == "overlay":
+    if req.driver == "overlay" and not req.config_only:
         raise StrataError(_SWARM)
     if req.ingress:
         raise StrataError("Ingress network can only be global scope network")
@@ -49,9 +49,9 @@ def _check_request(req: CreateRequest) -> None:
         raise StrataError("cannot create a swarm scoped network when swarm is not active")
     if req.scope not in ("", "local"):
         raise StrataError(_SWARM)
-    if req.driver not in ("bridge", "null") or (req.driver == "null" and not req.config_only):
-        if req.driver == "null":
-            raise StrataError('only one instance of "null" network is allowed')
+    if not req.config_only and req.driver in ("host", "null"):  # a template takes any driver (it is null)
+        raise StrataError(f'only one instance of "{req.driver}" network is allowed')
+    if not req.config_only and req.driver != "bridge":
         raise StrataError(f'plugin "{req.driver}" not found')
     if req.config_only and (req.internal or req.attachable or req.scope):
         raise StrataError("configuration network can only contain network specific fields. Network operator "
