@@ -119,8 +119,8 @@ def test_create_flags_and_errors_match_docker(sides: dict[str, Side]) -> None:
     _same(sides, lambda s: ["network", "create", "--ipv6", "--subnet", f"{s['subnet6']}:/64", "--subnet",
                             f"{s['subnet']}.0/24", s["names"]["v6"]])  # the IPv4 pool is taken
     _same(sides, lambda s: ["network", "rm", s["names"]["net"]])
-    _same(sides, lambda s: ["network", "create", "--ipv6", "--subnet", f"{s['subnet6']}:/64", "--subnet",
-                            f"{s['subnet']}.0/24", s["names"]["v6"]])
+    _same(sides, lambda s: ["network", "create", "--ipv6", "--subnet", f"{s['subnet6']}:/64,{s['subnet']}.0/24",
+                            "--gateway", f"{s['subnet']}.9,{s['subnet6']}:9", s["names"]["v6"]])  # pflag strings
     _same(sides, lambda s: ["network", "inspect", s["names"]["v6"]])
     _same(sides, lambda s: ["network", "ls", "--filter", f"name={s['names']['v6']}", "--format",
                             "{{.Name}} {{.IPv6}} {{.Driver}} {{.Scope}}"])

@@ -37,7 +37,8 @@ def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
 
     nets, store = _stores(ctx)
     store.close()
-    pools = consolidate(args.subnet, args.ip_range, args.gateway, _options(args.aux_address, "--aux-address"))
+    pools = consolidate(_split(args.subnet), _split(args.ip_range), _split(args.gateway),  # pflag strings
+                        _options(args.aux_address, "--aux-address"))
     req = CreateRequest(
         name=args.name, driver=args.driver, pools=pools, internal=args.internal, attachable=args.attachable,
         ingress=args.ingress, ipv6=args.ipv6, scope=args.scope, options=_options(args.opt, "--opt"),
