@@ -144,6 +144,7 @@ def test_config_only_and_config_from_match_docker(sides: dict[str, Side]) -> Non
     _same(sides, lambda s: ["network", "create", "--config-from", s["names"]["tmpl"], "--internal",
                             s["names"]["from"]])
     _same(sides, lambda s: ["network", "inspect", s["names"]["from"]])
+    _same(sides, lambda s: ["network", "inspect", "-f", "{{.ConfigFrom}} {{.IPAM}} {{.EnableIPv6}}", s["names"]["from"]])
     _same(sides, lambda s: ["network", "ls", "--filter", f"name={s['names']['tmpl']}", "--format",
                             "{{.Name}} {{.Driver}}"])
     _same(sides, lambda s: ["network", "rm", s["names"]["tmpl"]])
