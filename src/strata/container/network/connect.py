@@ -66,17 +66,31 @@ def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases:
         index = len(c.networks) - 1
         one = netavark.netavark_options(c.id, c.name, [(net, netavark_endpoint(c, net, index))], ports, [])
         try:
-            host = _rootless_host(store.root, setup=True)
-            netavark.setup(store.root / "networks" / "netavark", Path(c.netns), one, host)
-            add_link_local(Path(c.netns), ep)
-            if host is not None and ports:
-                _forward(store, c, host, ep)
+            _bring_up(store, c, ep, one, bool(ports))
         except BaseException:
             rest = {k: v for k, v in c.networks.items() if k != net.name}
             store.update(c.id, networks=rest, ports=[] if first else c.ports)
             raise
         _rewrite_options(store, c, nets_store)
     return c
+
+
+def _bring_up(store: ContainerStore, c: Container, ep: dict[str, Any], one: dict[str, Any], ports: bool) -> None:
+    """netavark's setup of the one endpoint, then its link-local addresses and (rootless, with ports) the
+    forwarder; a failure after the setup tears it down again."""
+    config = store.root / "networks" / "netavark"
+    host = _rootless_host(store.root, setup=True)
+    netavark.setup(config, Path(c.netns), one, host)
+    try:
+        add_link_local(Path(c.netns), ep)
+        if host is not None and ports:
+            _forward(store, c, host, ep)
+    except BaseException:
+        try:
+            netavark.teardown(config, Path(c.netns), one, host=host)
+        except StrataError:
+            pass  # the first error is the one to report
+        raise
 
 
 def _check_rootless(mode: str, net: Network) -> None:
