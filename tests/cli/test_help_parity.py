@@ -18,10 +18,6 @@ _FLAG = re.compile(r"^  (?:-\S, |    )--(\S+)")
 
 # Docker's flags strata does not have, by command (``container X`` / ``image X`` share X's)
 KNOWN_MISSING: dict[str, set[str]] = {
-    "network connect": {"driver-opt", "ip6", "link", "link-local-ip"},
-    "network create": {"attachable", "aux-address", "config-from", "config-only", "ingress", "ip-range",
-                       "ipam-driver", "ipam-opt", "ipv6", "scope"},
-    "network inspect": {"verbose"},
     "version": {"kubeconfig"},  # Docker 20.10 client's kubernetes orchestrator option: nothing to talk to
 }
 # strata's own flags, not Docker's

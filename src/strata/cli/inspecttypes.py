@@ -168,6 +168,8 @@ def network_typed(doc: dict[str, Any]) -> dict[str, Any]:
         out["IPAM"] = _struct("network.IPAM", ("Driver", "Options", "Config"), ipam,
                               Options=_map(ipam.get("Options")),
                               Config=NIL_SLICE if configs is None else [_ipam_config(c) for c in configs])
+    if isinstance(doc.get("ConfigFrom"), dict):  # network.ConfigReference: {name}
+        out["ConfigFrom"] = _struct("network.ConfigReference", ("Network",), doc["ConfigFrom"])
     members = doc.get("Containers")
     if isinstance(members, dict):
         out["Containers"] = {k: _struct("types.EndpointResource", _ENDPOINT, v) if isinstance(v, dict) else v

@@ -32,19 +32,21 @@ def _options(items: list[str], flag: str) -> dict[str, str]:
 
 
 def _cmd_create(args: argparse.Namespace, ctx: Context) -> int:
-    if args.driver == "overlay":
-        raise StrataError('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
-                          "connect this node to swarm and try again.")
-    if args.driver != "bridge":
-        raise StrataError(f"plugin \"{args.driver}\" not found")
+    from strata.container.network.define import CreateRequest, create_network
+    from strata.container.network.ipam import consolidate
+
     nets, store = _stores(ctx)
     store.close()
-    if len(args.gateway) > len(args.subnet):
-        raise StrataError("every ip-range or gateway must have a corresponding subnet")
-    if len(args.subnet) > 1:
-        raise StrataError("bridge driver doesn't support multiple subnets")
-    net = nets.create(args.name, (args.subnet or [""])[0], (args.gateway or [""])[0], internal=args.internal,
-                      options=_options(args.opt, "--opt"), labels=_options(args.label, "--label"))
+    pools = consolidate(_split(args.subnet), _split(args.ip_range), _split(args.gateway),  # pflag strings
+                        _options(args.aux_address, "--aux-address"))
+    req = CreateRequest(
+        name=args.name, driver=args.driver, pools=pools, internal=args.internal, attachable=args.attachable,
+        ingress=args.ingress, ipv6=args.ipv6, scope=args.scope, options=_options(args.opt, "--opt"),
+        labels=_options(args.label, "--label"), ipam_driver=args.ipam_driver,
+        ipam_options=_options(args.ipam_opt, "--ipam-opt"), config_only=args.config_only,
+        config_from=args.config_from,
+    )
+    net = create_network(nets, req)
     _record(ctx.engine().root, "create", net)
     print(net.id, file=ctx.out)
     return 0
@@ -182,6 +184,24 @@ def _network_for(nets: Any, ref: str) -> Any:
         raise StrataError(f"network {ref} not found") from None
 
 
+def _split(values: list[str]) -> list[str]:
+    """A pflag ``strings`` flag: each value split at commas."""
+    return [v for value in values for v in value.split(",")]
+
+
+def _endpoint_request(args: argparse.Namespace) -> Any:
+    from strata.container.network.endpoints import EndpointRequest
+
+    opts = {}
+    for item in _split(args.driver_opt):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise StrataError("invalid key/value pair format in driver options")
+        opts[key.strip()] = value.strip()  # as Docker 20.10 keeps it
+    return EndpointRequest(ip6=args.ip6, link_local=_split(args.link_local_ip), links=list(args.link),
+                           driver_opts=opts, from_connect=True)
+
+
 def _cmd_connect(args: argparse.Namespace, ctx: Context) -> int:
     from strata.container.lifecycle import reconcile
     from strata.container.network.connect import connect
@@ -190,9 +210,7 @@ def _cmd_connect(args: argparse.Namespace, ctx: Context) -> int:
     with store:
         net = _network_for(nets, args.network)
         c = reconcile(store, store.get(args.container))
-        if args.ip and net.name in ("bridge", "host", "none"):
-            raise StrataError("user specified IP address is supported on user defined networks only")
-        c = connect(store, c, net, args.ip, list(args.alias))
+        c = connect(store, c, net, args.ip, _split(args.alias), _endpoint_request(args))
         if c.running:  # a stopped container's endpoint is connected (and logged) when it starts
             _record(store.root, "connect", net, c.id)
     return 0
@@ -229,6 +247,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--internal", action="store_true")
     p.add_argument("-o", "--opt", action="append", default=[])
     p.add_argument("--label", action="append", default=[])
+    p.add_argument("--attachable", action="store_true")
+    p.add_argument("--aux-address", action="append", default=[])
+    p.add_argument("--config-from", default="")
+    p.add_argument("--config-only", action="store_true")
+    p.add_argument("--ingress", action="store_true")
+    p.add_argument("--ip-range", action="append", default=[])
+    p.add_argument("--ipam-driver", default="default")
+    p.add_argument("--ipam-opt", action="append", default=[])
+    p.add_argument("--ipv6", action="store_true")
+    p.add_argument("--scope", default="")
     p.add_argument("name")
     p = _add(sub, "ls", _cmd_ls, "List networks", aliases=["list"])
     p.add_argument("-f", "--filter", action="append", default=[])
@@ -237,6 +265,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-trunc", action="store_true")
     p = _add(sub, "inspect", _cmd_inspect, "Display detailed information on one or more networks")
     p.add_argument("-f", "--format")
+    p.add_argument("-v", "--verbose", action="store_true")  # local networks: the same document
     p.add_argument("networks", nargs="+", metavar="NETWORK")
     p = _add(sub, "rm", _cmd_rm, "Remove one or more networks", aliases=["remove"])
     p.add_argument("networks", nargs="+", metavar="NETWORK")
@@ -249,6 +278,10 @@ def register(subparsers: Any) -> None:
         if name == "connect":
             p.add_argument("--ip", default="")
             p.add_argument("--alias", action="append", default=[])
+            p.add_argument("--ip6", default="")
+            p.add_argument("--link", action="append", default=[])
+            p.add_argument("--link-local-ip", action="append", default=[])
+            p.add_argument("--driver-opt", action="append", default=[])
         else:
             p.add_argument("-f", "--force", action="store_true")
         p.add_argument("network")

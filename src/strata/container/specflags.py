@@ -169,15 +169,13 @@ def endpoint_addresses(mode: str, ip6: str, link_local: list[str]) -> dict[str, 
 
 def check_addresses(networks: dict[str, Any]) -> None:
     """At start, as the daemon connects each endpoint: a static IPv6 address needs a user-defined network
-    with an IPv6 subnet (strata's networks have none); link-local addresses must be link-local."""
+    (whose IPv6 subnet the network code checks as it allocates); link-local addresses must be link-local."""
     import ipaddress
 
     for name, ep in networks.items():
         ipam = (ep or {}).get("IPAMConfig") or {}
-        if ipam.get("IPv6Address"):
-            raise StrataError("user specified IP address is supported on user defined networks only"
-                              if name in ("bridge", "host", "none") else "user specified IP address is supported "
-                              "only when connecting to networks with user configured subnets")
+        if ipam.get("IPv6Address") and name in ("bridge", "host", "none"):
+            raise StrataError("user specified IP address is supported on user defined networks only")
         addresses = list(ipam.get("LinkLocalIPs") or [])
         for text in addresses:
             try:

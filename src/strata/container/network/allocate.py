@@ -7,15 +7,18 @@ processes never hand out the same address or port. Errors are Docker's.
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import socket
 from pathlib import Path
+from typing import Any
 
+from strata.container.network.ipam import first_free
 from strata.container.network.networks import Network
 from strata.container.network.ports import Mapping
 from strata.container.records import Container
 from strata.errors import StrataError
 
-__all__ = ["allocate_ip", "allocate_ports", "ephemeral_range", "mac_for"]
+__all__ = ["allocate_ip", "allocate_ip6", "allocate_ports", "endpoint_addresses", "ephemeral_range", "mac_for"]
 
 
 def mac_for(ip: str) -> str:
@@ -24,19 +27,47 @@ def mac_for(ip: str) -> str:
 
 
 def allocate_ip(net: Network, wanted: str, others: list[Container]) -> str:
-    """``wanted`` if free, else the first free address of the subnet (after the gateway)."""
+    """``wanted`` if free, else the first free address of the range (or subnet) after the gateway;
+    the aux addresses are never handed out."""
     used = {str(ep.get("IPAddress")) for o in others for ep in o.networks.values()
             if ep.get("NetworkID") == net.id and ep.get("IPAddress")}
-    used.add(net.gateway)
+    used |= {net.gateway, *net.aux.values()}
+    return _pick_address(net, wanted, used, net.subnet, net.ip_range, "IPv4")
+
+
+def allocate_ip6(net: Network, wanted: str, others: list[Container]) -> str:
+    """The IPv6 address of an endpoint on a network with IPv6 enabled (as :func:`allocate_ip`)."""
+    used = {str(ep.get("GlobalIPv6Address")) for o in others for ep in o.networks.values()
+            if ep.get("NetworkID") == net.id and ep.get("GlobalIPv6Address")}
+    used |= {net.gateway6, *net.aux6.values()}
+    if wanted:
+        wanted = str(ipaddress.ip_address(wanted))  # one spelling of the address
+    return _pick_address(net, wanted, used, net.subnet6, net.ip_range6, "IPv6")
+
+
+def endpoint_addresses(net: Network, ep: dict[str, Any], others: list[Container]) -> dict[str, Any]:
+    """The live fields of endpoint ``ep`` on ``net``: its addresses (IPv6 too where the network has it
+    enabled), gateways, a new endpoint ID, the MAC from the IPv4 address."""
+    ipam = ep.get("IPAMConfig") or {}
+    ip = allocate_ip(net, str(ipam.get("IPv4Address") or ""), others)
+    out: dict[str, Any] = {"IPAddress": ip, "Gateway": net.gateway, "IPPrefixLen": net.prefix_len,
+                           "NetworkID": net.id, "EndpointID": secrets.token_hex(32), "MacAddress": mac_for(ip)}
+    if net.ipv6 and net.subnet6:
+        out.update(GlobalIPv6Address=allocate_ip6(net, str(ipam.get("IPv6Address") or ""), others),
+                   IPv6Gateway=net.gateway6, GlobalIPv6PrefixLen=ipaddress.ip_network(net.subnet6).prefixlen)
+    return out
+
+
+def _pick_address(net: Network, wanted: str, used: set[str], subnet: str, ip_range: str, family: str) -> str:
     if wanted:
         if wanted in used:
             raise StrataError("Address already in use", exit_code=125)
         return wanted
-    for host in ipaddress.ip_network(net.subnet).hosts():
-        if str(host) not in used:
-            return str(host)
-    raise StrataError(f"no available IPv4 addresses on this network's address pools: {net.name} ({net.id})",
-                      exit_code=125)
+    found = first_free(subnet, ip_range, used)
+    if found is None:
+        raise StrataError(f"no available {family} addresses on this network's address pools: {net.name} ({net.id})",
+                          exit_code=125)
+    return found
 
 
 def ephemeral_range() -> tuple[int, int]:

@@ -4,15 +4,17 @@ torn down at once (as ``ethN``) when the container runs."""
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.network import netavark
-from strata.container.network.allocate import allocate_ip, allocate_ports, mac_for
+from strata.container.network.allocate import allocate_ports, endpoint_addresses
 from strata.container.network.endpoints import (
+    EndpointRequest,
+    add_link_local,
     bridged,
+    check_endpoint,
     endpoint_settings,
     netavark_endpoint,
     netavark_options_of,
@@ -26,8 +28,13 @@ from strata.rootless import is_rootless
 __all__ = ["connect", "disconnect"]
 
 
-def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases: list[str]) -> Container:
+def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases: list[str],
+            extra: EndpointRequest | None = None) -> Container:
     """``network connect``: record the endpoint; on a running container, set it up now (ethN)."""
+    if net.config_only:
+        raise StrataError("cannot create endpoint on configuration-only network")
+    extra = extra or EndpointRequest(from_connect=True)
+    check_endpoint(net, ip, extra)
     if net.name in c.networks:
         raise StrataError(f"endpoint with name {c.name} already exists in network {net.name}")
     mode = str(c.host_config.get("NetworkMode") or "default")
@@ -37,16 +44,19 @@ def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases:
                           "container sharing network namespace with another container or host cannot be "
                           "connected to any other network")
     _check_rootless(mode, net)
-    ep = endpoint_settings(net, ip, [*aliases, c.id[:12]] if net.name not in PREDEFINED else None)
+    ep = endpoint_settings(net, ip, [*aliases, c.id[:12]] if net.name not in PREDEFINED else None, extra)
     c = store.update(c.id, networks={**c.networks, net.name: ep})
     if not c.running or not c.netns:
         return c
     nets_store = NetworkStore(store.root)
     with nets_store.locked():
         others = [o for o in store.all() if o.id != c.id]
-        ep = {**ep, "IPAddress": allocate_ip(net, ip, others), "Gateway": net.gateway,
-              "IPPrefixLen": net.prefix_len, "EndpointID": secrets.token_hex(32)}
-        ep["MacAddress"] = mac_for(ep["IPAddress"])
+        try:
+            ep = {**ep, **endpoint_addresses(net, ep, others)}
+        except StrataError as e:  # nothing connected: the endpoint goes, the daemon's answer exits 1
+            store.update(c.id, networks={k: v for k, v in c.networks.items() if k != net.name})
+            e.exit_code = 1
+            raise
         used = {str(e.get("_ifname")) for e in c.networks.values()}
         ep["_ifname"] = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         first = not any(e.get("IPAddress") for k, e in c.networks.items() if k != net.name)
@@ -56,16 +66,31 @@ def connect(store: ContainerStore, c: Container, net: Network, ip: str, aliases:
         index = len(c.networks) - 1
         one = netavark.netavark_options(c.id, c.name, [(net, netavark_endpoint(c, net, index))], ports, [])
         try:
-            host = _rootless_host(store.root, setup=True)
-            netavark.setup(store.root / "networks" / "netavark", Path(c.netns), one, host)
-            if host is not None and ports:
-                _forward(store, c, host, ep)
+            _bring_up(store, c, ep, one, bool(ports))
         except BaseException:
             rest = {k: v for k, v in c.networks.items() if k != net.name}
             store.update(c.id, networks=rest, ports=[] if first else c.ports)
             raise
         _rewrite_options(store, c, nets_store)
     return c
+
+
+def _bring_up(store: ContainerStore, c: Container, ep: dict[str, Any], one: dict[str, Any], ports: bool) -> None:
+    """netavark's setup of the one endpoint, then its link-local addresses and (rootless, with ports) the
+    forwarder; a failure after the setup tears it down again."""
+    config = store.root / "networks" / "netavark"
+    host = _rootless_host(store.root, setup=True)
+    netavark.setup(config, Path(c.netns), one, host)
+    try:
+        add_link_local(Path(c.netns), ep)
+        if host is not None and ports:
+            _forward(store, c, host, ep)
+    except BaseException:
+        try:
+            netavark.teardown(config, Path(c.netns), one, host=host)
+        except StrataError:
+            pass  # the first error is the one to report
+        raise
 
 
 def _check_rootless(mode: str, net: Network) -> None:

@@ -15,12 +15,13 @@ import secrets
 import subprocess
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.network import netavark
-from strata.container.network.allocate import allocate_ip, allocate_ports, mac_for
+from strata.container.network.allocate import allocate_ports, endpoint_addresses
 from strata.container.network.files import host_resolv, hosts_file, resolv_conf
 from strata.container.network.netns import create_netns, remove_netns
 from strata.container.network.networks import PREDEFINED, Network, NetworkNotFound, NetworkStore
@@ -31,9 +32,12 @@ from strata.errors import Conflict, ContainerNotFound, StrataError
 from strata.rootless import is_rootless
 
 __all__ = [
+    "EndpointRequest",
     "Pending",
+    "add_link_local",
     "bridged",
     "check_conflicts",
+    "check_endpoint",
     "endpoint_settings",
     "forget",
     "netavark_endpoint",
@@ -44,16 +48,74 @@ __all__ = [
     "teardown_network",
 ]
 
-_RUNTIME_KEYS = ("EndpointID", "Gateway", "IPAddress", "MacAddress")
+_RUNTIME_KEYS = ("EndpointID", "Gateway", "IPAddress", "MacAddress", "IPv6Gateway", "GlobalIPv6Address")
 
 
-def endpoint_settings(net: Network, ip: str = "", aliases: list[str] | None = None) -> dict[str, Any]:
-    """Docker's EndpointSettings of a container on ``net`` before it runs."""
+def endpoint_settings(net: Network, ip: str = "", aliases: list[str] | None = None,
+                      extra: EndpointRequest | None = None) -> dict[str, Any]:
+    """Docker's EndpointSettings of a container on ``net`` before it runs (``extra``: what ``network
+    connect`` asks for: its IPAMConfig and DriverOpts are always objects, as Docker's CLI sends them)."""
+    ipam: dict[str, Any] | None = {"IPv4Address": ip} if ip else None
+    opts: dict[str, str] | None = None
+    links: list[str] | None = None
+    if extra is not None:
+        ipam = {**({"IPv4Address": ip} if ip else {}), **({"IPv6Address": extra.ip6} if extra.ip6 else {}),
+                **({"LinkLocalIPs": list(extra.link_local)} if extra.link_local else {})}
+        ipam = ipam if (ipam or extra.from_connect) else None
+        opts = dict(extra.driver_opts) if (extra.driver_opts or extra.from_connect) else None
+        links = list(extra.links) or None
     return {
-        "IPAMConfig": {"IPv4Address": ip} if ip else None, "Links": None, "Aliases": aliases or None,
+        "IPAMConfig": ipam, "Links": links, "Aliases": aliases or None,
         "NetworkID": net.id, "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": opts,
     }
+
+
+@dataclass
+class EndpointRequest:
+    """An endpoint's settings beyond its IPv4 address and aliases (``--ip6``, ``--link-local-ip``,
+    ``--link``, ``--driver-opt``)."""
+
+    ip6: str = ""
+    link_local: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    from_connect: bool = False
+
+
+def check_endpoint(net: Network, ip: str, extra: EndpointRequest | None, exit_code: int = 1) -> None:
+    """The daemon's checks of user-given addresses on ``net`` (IPv4, IPv6, link-local), its words."""
+    ip6 = extra.ip6 if extra else ""
+    if (ip or ip6) and net.name in PREDEFINED:
+        raise StrataError("user specified IP address is supported on user defined networks only",
+                          exit_code=exit_code)
+    if (ip and not net.user_subnet) or (ip6 and not net.subnet6):
+        raise StrataError("user specified IP address is supported only when connecting to networks with user "
+                          "configured subnets", exit_code=exit_code)
+    for addr, subnet, family in ((ip, net.subnet, 4), (ip6, net.subnet6, 6)):
+        if not addr:
+            continue
+        try:
+            parsed = ipaddress.ip_address(addr)
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.version != family:
+            raise StrataError(f"Invalid IPv6 address: {addr})" if family == 6 else f"invalid IPv4 address: {addr}",
+                              exit_code=exit_code)
+        if parsed not in ipaddress.ip_network(subnet):
+            raise StrataError(f"Invalid address {addr}: It does not belong to any of this network's subnets",
+                              exit_code=exit_code)
+    _check_link_local(extra.link_local if extra else [], exit_code)
+
+
+def _check_link_local(addrs: list[str], exit_code: int) -> None:
+    for addr in addrs:
+        try:
+            parsed = ipaddress.ip_address(addr)
+        except ValueError:
+            raise StrataError(f"Invalid link-local IP address: [{' '.join(addrs)}]", exit_code=exit_code) from None
+        if not parsed.is_link_local:
+            raise StrataError(f"invalid link local IP address: {addr}", exit_code=exit_code)
 
 
 def check_conflicts(mode: str, hostname: bool, host_config: dict[str, Any], mac: str) -> None:
@@ -74,35 +136,48 @@ def check_conflicts(mode: str, hostname: bool, host_config: dict[str, Any], mac:
         raise conflict("mac-address and the network mode")
 
 
-def plan_networks(root: Path, store: ContainerStore, mode: str, cid: str, ip: str, aliases: list[str]) -> \
-        dict[str, dict[str, Any]]:
-    """The endpoints a new container gets for ``--network mode`` (Docker's errors, exit 125)."""
+def plan_networks(root: Path, store: ContainerStore, mode: str, cid: str, ip: str, aliases: list[str],
+                  extra: EndpointRequest | None = None) -> dict[str, dict[str, Any]]:
+    """The endpoints a new container gets for ``--network mode`` (Docker's errors, exit 125); ``extra``:
+    run's ``--ip6``/``--link-local-ip`` (and links) for that network."""
     if mode.startswith("container:"):
         try:
             store.get(mode.partition(":")[2])
         except ContainerNotFound as e:
             raise StrataError(str(e), exit_code=125) from None
-        if ip or aliases:
+        if ip or aliases or (extra and extra.ip6):
             raise StrataError("conflicting options: networking options and container type network mode",
                               exit_code=125) if aliases else StrataError(
                 "user specified IP address is supported on user defined networks only", exit_code=125)
         return {}
     name = "bridge" if mode == "default" else mode
     if mode == "default":  # Docker's CLI files --ip/--network-alias under "default": the daemon never sees them
-        ip, aliases = "", []
+        ip, aliases, extra = "", [], None
     try:
         net = NetworkStore(root).get(name)
     except NetworkNotFound:
         raise StrataError(f"network {name} not found", exit_code=125) from None
-    if ip and net.name in PREDEFINED:
-        raise StrataError("user specified IP address is supported on user defined networks only", exit_code=125)
+    if net.config_only:
+        raise StrataError("cannot create endpoint on configuration-only network", exit_code=125)
+    check_endpoint(net, ip, extra, exit_code=125)
     if aliases and net.name in PREDEFINED:
         raise StrataError("network-scoped aliases are only supported for user-defined networks", exit_code=125)
-    if ip and ipaddress.ip_address(ip) not in ipaddress.ip_network(net.subnet):
-        raise StrataError(f"Invalid address {ip}: It does not belong to any of this network's subnets",
-                          exit_code=125)
-    extra = [*aliases, cid[:12]] if net.name not in PREDEFINED else None
-    return {net.name: endpoint_settings(net, ip, extra)}
+    more = [*aliases, cid[:12]] if net.name not in PREDEFINED else None
+    return {net.name: endpoint_settings(net, ip, more, extra)}
+
+
+def add_link_local(netns: Path, ep: dict[str, Any]) -> None:
+    """The endpoint's ``--link-local-ip`` addresses on its interface (IPv4 as /16, IPv6 as /64, as
+    libnetwork adds them)."""
+    addrs = list((ep.get("IPAMConfig") or {}).get("LinkLocalIPs") or [])
+    for addr in addrs:
+        v4 = ipaddress.ip_address(addr).version == 4
+        argv = ["nsenter", f"--net={netns}", "--", "ip", "addr", "add", f"{addr}/{16 if v4 else 64}",
+                *(["brd", "+"] if v4 else []), "dev", str(ep.get("_ifname") or "eth0")]
+        res = subprocess.run(argv, capture_output=True, text=True, check=False,
+                             env={**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        if res.returncode != 0:
+            raise StrataError(f"failed to add link-local address {addr}: {res.stderr.strip()}")
 
 
 def bridged(c: Container, nets: NetworkStore) -> list[Network]:
@@ -120,7 +195,7 @@ def bridged(c: Container, nets: NetworkStore) -> list[Network]:
 def netavark_endpoint(c: Container, net: Network, index: int) -> netavark.Endpoint:
     ep = c.networks[net.name]
     return {"interface": str(ep.get("_ifname") or f"eth{index}"), "ip": ep["IPAddress"], "mac": ep["MacAddress"],
-            "aliases": [a for a in (ep.get("Aliases") or []) if a]}
+            "aliases": [a for a in (ep.get("Aliases") or []) if a], "ip6": ep.get("GlobalIPv6Address") or ""}
 
 
 def netavark_options_of(c: Container, nets: list[Network]) -> dict[str, Any]:
@@ -137,14 +212,21 @@ def _assign(store: ContainerStore, c: Container, nets: list[Network]) -> Contain
     mac_given = str(c.config.get("MacAddress") or "")
     for i, net in enumerate(nets):
         ep = networks[net.name]
-        wanted = str((ep.get("IPAMConfig") or {}).get("IPv4Address") or "")
-        ip = allocate_ip(net, wanted, others)
-        ep.update(IPAddress=ip, Gateway=net.gateway, IPPrefixLen=net.prefix_len, NetworkID=net.id,
-                  EndpointID=secrets.token_hex(32), MacAddress=mac_given if (mac_given and i == 0) else mac_for(ip),
-                  _ifname=f"eth{i}")
+        _check_start(net, ep)
+        ep.update(endpoint_addresses(net, ep, others), _ifname=f"eth{i}")
+        if mac_given and i == 0:
+            ep["MacAddress"] = mac_given
     ports = allocate_ports(c, others, next(iter(networks.values()), {}).get("EndpointID", ""))
     return store.update(c.id, networks=networks, ports=[p.to_json() for p in ports],
                         netns=str(store.root / "netns" / c.id), net_owner=_me())
+
+
+def _check_start(net: Network, ep: dict[str, Any]) -> None:
+    """run's ``--ip6``/``--link-local-ip`` checked as the daemon does when it connects the endpoint."""
+    ipam = ep.get("IPAMConfig") or {}
+    if ipam.get("IPv6Address") or ipam.get("LinkLocalIPs"):
+        check_endpoint(net, "", EndpointRequest(ip6=str(ipam.get("IPv6Address") or ""),
+                                                link_local=list(ipam.get("LinkLocalIPs") or [])))
 
 
 def _me() -> list[int]:
@@ -166,6 +248,8 @@ class Pending:
             return
         try:
             netavark.collect(proc, "setup")
+            for ep in self.c.networks.values():
+                add_link_local(Path(self.c.netns), ep)
         except BaseException:
             _teardown_locked(self.store, self.store.by_id(self.c.id) or self.c)
             raise
@@ -243,7 +327,8 @@ def _start_netavark(store: ContainerStore, c: Container, nets: list[Network], mo
     """Files, namespace and netavark's setup started (under the networks lock). Rootless (``host``),
     netavark runs in the rootless network namespace and a forwarder publishes the ports from the host."""
     first = next(iter(c.networks.values()))
-    _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None)
+    _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None,
+                 str(first.get("GlobalIPv6Address") or ""))
     cdir = container_dir(store.root, c.id)
     if host is not None and c.host_config.get("UsernsMode") == "keep-id":
         from strata.rootless.keepid import make_namespaces
@@ -333,7 +418,8 @@ def _joined_netns(store: ContainerStore, ref: str, reconcile: Reconcile) -> tupl
     return target, target.netns or f"/proc/{target.pid}/ns/net"
 
 
-def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: Network | None = None) -> None:
+def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: Network | None = None,
+                 ip6: str = "") -> None:
     cdir = container_dir(store.root, c.id)
     hc = c.host_config
     hostname, domain = str(c.config.get("Hostname") or ""), str(c.config.get("Domainname") or "")
@@ -346,7 +432,7 @@ def _write_files(store: ContainerStore, c: Container, ip: str, mode: str, net: N
             hosts = hosts_file("", hostname, domain, list(hc["ExtraHosts"]))
         resolv = host_resolv()
     else:
-        hosts = hosts_file(ip, hostname, domain, list(hc.get("ExtraHosts") or []))
+        hosts = hosts_file(ip, hostname, domain, list(hc.get("ExtraHosts") or []), ip6)
         embedded = net.gateway if (net is not None and net.dns) else None
         resolv = resolv_conf(host_resolv(), list(hc.get("Dns") or []), list(hc.get("DnsSearch") or []),
                              list(hc.get("DnsOptions") or []), embedded)
@@ -413,7 +499,7 @@ def _netavark_host(root: Path) -> Path | bool | None:
 def forget(store: ContainerStore, c: Container) -> Container:
     """The record without addresses, ports or namespace (the configured endpoints stay)."""
     networks = {k: {**{n: x for n, x in v.items() if n != "_ifname"}, **dict.fromkeys(_RUNTIME_KEYS, ""),
-                    "IPPrefixLen": 0} for k, v in c.networks.items()}
+                    "IPPrefixLen": 0, "GlobalIPv6PrefixLen": 0} for k, v in c.networks.items()}
     if store.by_id(c.id) is None:
         return c
     from strata.events import record_network

@@ -22,8 +22,9 @@ _IPV6_NS = re.compile(r"(?m)^\s*nameserver\s*[0-9a-fA-F:]*:[0-9a-fA-F:]*\s*\n?")
 _NS = re.compile(r"(?m)^\s*nameserver\s*(\S+)")
 
 
-def hosts_file(ip: str, hostname: str, domainname: str, extra: list[str]) -> str:
-    """Defaults, ``--add-host`` entries, then the container's own address line (when it has one)."""
+def hosts_file(ip: str, hostname: str, domainname: str, extra: list[str], ip6: str = "") -> str:
+    """Defaults, ``--add-host`` entries, then the container's own address lines (when it has them: IPv4,
+    then IPv6)."""
     out = [DEFAULT_HOSTS]
     for item in extra:
         host, _, addr = item.partition(":")
@@ -31,7 +32,8 @@ def hosts_file(ip: str, hostname: str, domainname: str, extra: list[str]) -> str
     if ip:
         fqdn = f"{hostname}.{domainname}" if domainname else hostname
         short = fqdn.split(".", 1)[0]
-        out.append(f"{ip}\t{fqdn} {short}\n" if short != fqdn else f"{ip}\t{fqdn}\n")
+        names = f"{fqdn} {short}" if short != fqdn else fqdn
+        out.extend(f"{addr}\t{names}\n" for addr in (ip, ip6) if addr)
     return "".join(out)
 
 

@@ -26,16 +26,37 @@ def inspect_network(net: Network, containers: list[Container]) -> dict[str, Any]
     for c in attached(containers, net):
         ep = next(ep for ep in c.networks.values() if ep.get("NetworkID") == net.id)
         members[c.id] = {"Name": c.name, "EndpointID": ep.get("EndpointID") or "", "MacAddress": ep.get("MacAddress"),
-                         "IPv4Address": f"{ep.get('IPAddress')}/{ep.get('IPPrefixLen')}", "IPv6Address": ""}
+                         "IPv4Address": f"{ep.get('IPAddress')}/{ep.get('IPPrefixLen')}",
+                         "IPv6Address": f"{ep['GlobalIPv6Address']}/{ep.get('GlobalIPv6PrefixLen')}"
+                         if ep.get("GlobalIPv6Address") else ""}
     default = net.name in PREDEFINED
-    config = [{"Subnet": net.subnet, **({"Gateway": net.gateway} if net.show_gateway else {})}] if net.subnet else []
+    options = None if default else dict(net.ipam_options or {})
     return {
         "Name": net.name, "Id": net.id, "Created": rfc3339nano(net.created), "Scope": "local",
-        "Driver": net.driver, "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None if default else {}, "Config": config},
-        "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-        "ConfigOnly": False, "Containers": members, "Options": dict(net.options), "Labels": dict(net.labels),
+        "Driver": net.driver, "EnableIPv6": net.ipv6,
+        "IPAM": {"Driver": net.ipam_driver, "Options": options, "Config": _ipam_configs(net)},
+        "Internal": net.internal, "Attachable": net.attachable, "Ingress": False,
+        "ConfigFrom": {"Network": net.config_from}, "ConfigOnly": net.config_only, "Containers": members,
+        "Options": dict(net.options), "Labels": dict(net.labels),
     }
+
+
+def _ipam_configs(net: Network) -> list[dict[str, Any]]:
+    """IPAM.Config as Docker lists it: IPv4 then IPv6; a range, gateway and aux addresses when given."""
+    out = []
+    for subnet, rng, gw, show, aux in ((net.subnet, net.ip_range, net.gateway, net.show_gateway, net.aux),
+                                       (net.subnet6, net.ip_range6, net.gateway6, net.show_gateway6, net.aux6)):
+        if not subnet:
+            continue
+        doc: dict[str, Any] = {"Subnet": subnet}
+        if rng:
+            doc["IPRange"] = rng
+        if show and gw:
+            doc["Gateway"] = gw
+        if aux:
+            doc["AuxiliaryAddresses"] = dict(sorted(aux.items()))
+        out.append(doc)
+    return out
 
 
 def list_row(net: Network, trunc: bool) -> dict[str, str]:
@@ -44,7 +65,7 @@ def list_row(net: Network, trunc: bool) -> dict[str, str]:
 
     return {
         "ID": net.short_id if trunc else net.id, "Name": net.name, "Driver": net.driver, "Scope": "local",
-        "IPv6": "false", "Internal": str(net.internal).lower(),
+        "IPv6": str(net.ipv6).lower(), "Internal": str(net.internal).lower(),
         "Labels": ",".join(f"{k}={v}" for k, v in net.labels.items()),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(net.created)),
     }
@@ -93,7 +114,14 @@ def remove_network(root: Path, store: ContainerStore, net: Network) -> None:
         finish_releases(root)
         if attached(store.all(), net):
             raise StrataError(f"error while removing network: network {net.name} id {net.id} has active endpoints")
+        if _template_in_use(nets, net):
+            raise StrataError(f'error while removing network: configuration network "{net.name}" is in use')
         nets.remove(net)
+
+
+def _template_in_use(nets: NetworkStore, net: Network) -> bool:
+    """A config-only network some ``--config-from`` network was made from."""
+    return net.config_only and any(n.config_from == net.name for n in nets.all())
 
 
 def prune_networks(root: Path, store: ContainerStore, filters: list[str]) -> list[str]:
@@ -104,6 +132,8 @@ def prune_networks(root: Path, store: ContainerStore, filters: list[str]) -> lis
         containers = store.all()
         for net in nets.all():
             if net.name in PREDEFINED or attached(containers, net) or not matches(net, filters, containers):
+                continue
+            if _template_in_use(nets, net):
                 continue
             nets.remove(net)
             removed.append(net.name)

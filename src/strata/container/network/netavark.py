@@ -51,9 +51,12 @@ def _network_doc(net: Network) -> dict[str, Any]:
     mtu = net.options.get("com.docker.network.driver.mtu") or net.options.get("mtu")
     if mtu:
         options["mtu"] = mtu
+    subnets = [{"subnet": net.subnet, "gateway": net.gateway}]
+    if net.ipv6 and net.subnet6:
+        subnets.append({"subnet": net.subnet6, "gateway": net.gateway6})
     return {
         "name": _name(net), "id": net.id, "driver": "bridge", "network_interface": net.interface,
-        "subnets": [{"subnet": net.subnet, "gateway": net.gateway}], "ipv6_enabled": False,
+        "subnets": subnets, "ipv6_enabled": net.ipv6 and bool(net.subnet6),
         "internal": net.internal, "dns_enabled": net.dns, "options": options,
         "ipam_options": {"driver": "host-local"},
     }
@@ -66,7 +69,7 @@ def netavark_options(cid: str, name: str, nets: list[tuple[Network, Endpoint]], 
         "container_id": cid,
         "container_name": name,
         "networks": {
-            _name(net): {"interface_name": ep["interface"], "static_ips": [ep["ip"]], "static_mac": ep["mac"],
+            _name(net): {"interface_name": ep["interface"], "static_ips": [ep["ip"], *([ep["ip6"]] if ep.get("ip6") else [])], "static_mac": ep["mac"],
                        "aliases": list(ep.get("aliases") or []) or None}
             for net, ep in nets
         },

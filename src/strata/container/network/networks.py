@@ -24,7 +24,7 @@ from pathlib import Path
 
 from strata.atomicfile import write_bytes_atomic
 from strata.container.runtime import config_value
-from strata.errors import Conflict, NotFound, StrataError
+from strata.errors import NotFound, StrataError
 
 __all__ = [
     "PREDEFINED",
@@ -62,6 +62,20 @@ class Network:
     show_gateway: bool = True  # Docker lists the IPAM gateway unless a --subnet came without --gateway
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    user_subnet: bool = True  # the IPv4 subnet came from --subnet (a user IP can be asked for)
+    ip_range: str = ""  # --ip-range: where containers' addresses come from
+    aux: dict[str, str] = field(default_factory=dict)  # --aux-address: reserved, never handed out
+    ipv6: bool = False  # EnableIPv6: containers get an address of subnet6 too
+    subnet6: str = ""  # an IPv6 --subnet (kept, and shown, even without --ipv6, as Docker does)
+    gateway6: str = ""
+    show_gateway6: bool = False
+    ip_range6: str = ""
+    aux6: dict[str, str] = field(default_factory=dict)
+    attachable: bool = False
+    config_only: bool = False  # --config-only: a template (driver null), no containers
+    config_from: str = ""  # --config-from: the config-only network this one took its settings from
+    ipam_driver: str = "default"
+    ipam_options: dict[str, str] | None = None
 
     @property
     def prefix_len(self) -> int:
@@ -195,7 +209,7 @@ class NetworkStore:
         pools = config_value("default-address-pools")
         if not isinstance(pools, list) or not pools:
             pools = _DEFAULT_POOLS
-        taken = [ipaddress.ip_network(n.subnet) for n in nets if n.subnet]
+        taken = [ipaddress.ip_network(n.subnet) for n in nets if n.subnet and not n.config_only]
         taken += [r for _, r in host_routes()]
         for pool in pools:
             try:
@@ -226,48 +240,6 @@ class NetworkStore:
         iface, route = clash[0]
         raise StrataError(f"cannot set up network {net.name}: its subnet {net.subnet} overlaps {route} on {iface}",
                           exit_code=125)
-
-    def create(self, name: str, subnet: str, gateway: str, *, internal: bool, options: dict[str, str],
-               labels: dict[str, str]) -> Network:
-        """A new user-defined bridge network (name resolution on); Docker's errors."""
-        with self.locked():
-            nets = self._ensure_defaults(self._load())
-            if any(n.name == name for n in nets):
-                raise Conflict(f"network with name {name} already exists")
-            net_subnet, net_gw = _ipam(subnet, gateway, nets, self)
-            show_gateway = bool(gateway) or not subnet
-            nid = _new_id()
-            iface = options.get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
-            net = Network(name=name, id=nid, driver="bridge", created=time.time(), subnet=net_subnet,
-                          gateway=net_gw, interface=iface, internal=internal, dns=True, options=options,
-                          labels=labels, show_gateway=show_gateway)
-            self.save(net)
-            return net
-
-
-def _ipam(subnet: str, gateway: str, nets: list[Network], store: NetworkStore) -> tuple[str, str]:
-    if not subnet:
-        if gateway:
-            raise StrataError("every ip-range or gateway must have a corresponding subnet")
-        chosen = store.free_subnet(nets)
-        return chosen, str(next(ipaddress.ip_network(chosen).hosts()))
-    try:
-        net = ipaddress.ip_network(subnet, strict=False)
-    except ValueError:
-        raise StrataError(f"Invalid subnet {subnet} : invalid CIDR address: {subnet}") from None
-    if net.version != 4:
-        raise StrataError("strata networks are IPv4 only")
-    if any(n.subnet and net.overlaps(ipaddress.ip_network(n.subnet)) for n in nets):
-        raise StrataError("Pool overlaps with other one on this address space")
-    if gateway:
-        try:
-            gw = ipaddress.ip_address(gateway)
-        except ValueError:
-            raise StrataError(f"invalid gateway address {gateway}") from None
-        if gw not in net:
-            raise StrataError(f"no matching subnet for gateway {gateway}")
-        return str(net), str(gw)
-    return str(net), str(next(net.hosts()))
 
 
 def _bridge_options(name: str) -> dict[str, str]:
