@@ -104,7 +104,7 @@ def test_stop_signal_and_timeout(strata: Strata, busybox_image: str) -> None:
     assert strata("logs", "usr1").stdout == "ready\ngot USR1\n"
     began = time.monotonic()
     strata("stop", "deaf")
-    assert time.monotonic() - began < 6
+    assert time.monotonic() - began < 9  # its 1 s, not the default 10 s (room for a slow CLI on a loaded machine)
     assert strata("inspect", "-f", "{{.State.ExitCode}}", "deaf").stdout == "137\n"
 
 
