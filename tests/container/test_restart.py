@@ -26,7 +26,7 @@ def _inspect(strata: Strata, name: str, fmt: str) -> str:
     return strata("inspect", "-f", fmt, name).stdout.strip()
 
 
-def _until(check: object, timeout: float = 10.0) -> None:
+def _until(check: object, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():  # type: ignore[operator]
