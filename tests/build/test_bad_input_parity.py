@@ -155,5 +155,8 @@ def test_pull_for_a_build_as_docker(dockerd: Any, docker_busybox: str, distribut
     ours = strata("build", "--network", "none", "--no-cache", str(ctx))
     digest = [line for line in _masked(theirs.stdout) if line.startswith("Digest: ")]
     assert [line for line in _masked(ours.stdout) if line.startswith("Digest: ")] == digest and len(digest) == 1
-    assert _masked(ours.stdout) == _masked(theirs.stdout)
+    # "Verifying Checksum" is a progress update Docker's transfer broadcast may drop (a later one replaces it
+    # before the client reads it): not compared
+    assert [line for line in _masked(ours.stdout) if not line.endswith(": Verifying Checksum")] == \
+        [line for line in _masked(theirs.stdout) if not line.endswith(": Verifying Checksum")]
     assert "Using default tag: latest" not in ours.stdout

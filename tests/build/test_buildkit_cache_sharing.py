@@ -20,11 +20,12 @@ SHOW = " | sed 's/^/SHOW /'"
 
 def _two_stages(sharing: str, cid: str) -> str:
     """Stages ``a`` and ``b`` (independent: built at once) each write into the cache around a sleep;
-    the last stage shows what the cache recorded."""
+    the last stage shows what the cache recorded. 4 s each: the second stage's container may start seconds
+    after the first's on a loaded machine, and "at once" needs the two sleeps to overlap."""
     mount = f"--mount=type=cache,id={cid},target=/c,sharing={sharing}"
     stage = (
         "FROM {bb} AS {s}\n"
-        "RUN {m} echo start-{s} >> /c/log && ls /c > /seen-{s}-1 && sleep 2 && ls /c > /seen-{s}-2"
+        "RUN {m} echo start-{s} >> /c/log && ls /c > /seen-{s}-1 && sleep 4 && ls /c > /seen-{s}-2"
         " && echo end-{s} >> /c/log\n"
     )
     return (

@@ -266,7 +266,7 @@ def test_cp_sees_volumes_and_binds_as_docker(strata: Strata, busybox_image: str,
         for run, image in ((strata, busybox_image), (docker, docker_busybox)):
             run("run", "-d", "--name", name, "-v", f"{name}:/vol", "-v", f"{bind}:/bind:ro", image, "sh", "-c",
                 "echo invol > /vol/x; sleep 1000")
-            _until_in(run, name, "test", "-f", "/vol/x")
+            _until_in(run, name, "test", "-s", "/vol/x")  # written, not just made (the shell opens, then writes)
             result = []
             for args in ([f"{name}:/vol/x", str(tmp_path / "x")], [f"{name}:/bind/b", str(tmp_path / "b")],
                          [str(tmp_path / "newf"), f"{name}:/vol/"], [str(tmp_path / "newf"), f"{name}:/bind/"]):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from container_helpers import Strata
 
-from peers import Dockerd
+from peers import Dockerd, free_port
 
 pytestmark = pytest.mark.runtime
 
@@ -65,8 +65,9 @@ def test_container_structs_as_docker(strata: Strata, busybox_image: str, dockerd
     tag = uuid.uuid4().hex[:8]
     plain, checked = f"gotypes-plain{tag}", f"gotypes-checked{tag}"
     (tmp_path / "bind").mkdir()
+    port = free_port()  # both start it: a fixed one may be taken on the host
     for run, image in ((strata, busybox_image), (dockerd.run, docker_busybox)):
-        run("create", "--name", plain, "-v", f"{tmp_path / 'bind'}:/mnt:ro", "-p", "127.0.0.1:18080:80",
+        run("create", "--name", plain, "-v", f"{tmp_path / 'bind'}:/mnt:ro", "-p", f"127.0.0.1:{port}:80",
             "--log-opt", "max-size=10m", "--expose", "9000", image, "sleep", "60")
         run("create", "--name", checked, "--health-cmd", "true", "--health-interval", "1h30m",
             "--health-timeout", "1.5s", "--health-retries", "2", image, "sleep", "60")

@@ -80,7 +80,7 @@ def test_detached_container_outlives_strata(strata: Strata, busybox_image: str) 
     assert strata("logs", "bg").stdout == "started\nbye\n"
     assert strata("stop", "bg").stdout == "bg\n"  # stopping a stopped container is fine, as in Docker
     line = strata("ps", "-a").stdout.splitlines()[1]
-    assert re.search(r"Exited \(0\) (Less than a second|\d seconds?) ago\s+bg$", line), line
+    assert re.search(r"Exited \(0\) (Less than a second|\d+ seconds?) ago\s+bg$", line), line
     assert strata("wait", "bg").stdout == "0\n"
     assert strata("ps", "-q").stdout == ""
     assert strata("ps", "-aq").stdout == cid[:12] + "\n"

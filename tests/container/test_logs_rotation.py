@@ -94,13 +94,14 @@ def test_rotation_none_driver_and_details(strata: Strata, busybox_image: str) ->
 
 @pytest.mark.runtime
 def test_since_and_until(strata: Strata, busybox_image: str) -> None:
-    strata("run", "--name", "times", busybox_image, "sh", "-c", "echo first; sleep 2; echo second")
+    # 3 s apart, cut 1.5 s before the second: a line is stamped when its monitor reads it, late on a loaded machine
+    strata("run", "--name", "times", busybox_image, "sh", "-c", "echo first; sleep 3; echo second")
     stamps = strata("logs", "-t", "times").stdout.split()
     second = stamps[2]
-    cut = datetime.fromtimestamp(entry_time(second) / 1e9 - 1, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    cut = datetime.fromtimestamp(entry_time(second) / 1e9 - 1.5, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert strata("logs", "--since", cut, "times").stdout == "second\n"
     assert strata("logs", "--until", cut, "times").stdout == "first\n"
-    assert strata("logs", "--since", f"{entry_time(second) / 1e9 - 1:.3f}", "times").stdout == "second\n"
+    assert strata("logs", "--since", f"{entry_time(second) / 1e9 - 1.5:.3f}", "times").stdout == "second\n"
     assert strata("logs", "--since", "1h", "--tail", "1", "times").stdout == "second\n"
     assert strata("logs", "--until", "1h", "times").stdout == ""
     assert strata("logs", "--since", str(int(time.time()) + 60), "times").stdout == ""

@@ -199,7 +199,8 @@ def test_run_rm_cycles_leave_the_host_as_it_was(net: Strata) -> None:
 
 def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     port = _free_port()
-    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "2").stdout.strip()
+    # 5 s: its monitor must still be there to be killed (after an exit it cleans up itself)
+    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "5").stdout.strip()
     monitor, pid = _record(net, cid)["monitor_pid"], _record(net, cid)["pid"]
     assert isinstance(monitor, int) and isinstance(pid, int)
     _kill_watchers(monitor)

@@ -104,7 +104,7 @@ def test_stop_signal_and_timeout(strata: Strata, busybox_image: str) -> None:
     assert strata("logs", "usr1").stdout == "ready\ngot USR1\n"
     began = time.monotonic()
     strata("stop", "deaf")
-    assert time.monotonic() - began < 6
+    assert time.monotonic() - began < 9  # its 1 s, not the default 10 s (room for a slow CLI on a loaded machine)
     assert strata("inspect", "-f", "{{.State.ExitCode}}", "deaf").stdout == "137\n"
 
 
@@ -186,10 +186,20 @@ def _wait_status(strata: Strata, name: str, want: str, seconds: float = 60) -> d
 def test_health_check_runs_in_the_container(strata: Strata, busybox_image: str) -> None:
     # the first probe comes one interval after the start: long enough for the two commands that look
     # before it on a loaded machine (with 1s, a probe could land first and fill the log)
+    began = time.monotonic()
     strata("run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "3s",
            "--health-retries", "2", busybox_image, "sleep", "300")
-    assert strata("ps", "--format", "{{.Status}}").stdout.endswith(" (health: starting)\n")
-    assert _health(strata, "hc") == {"Status": "starting", "FailingStreak": 0, "Log": []}
+    status, health = strata("ps", "--format", "{{.Status}}").stdout, _health(strata, "hc")
+    if time.monotonic() - began < 3.0:  # before the first probe could run
+        assert status.endswith(" (health: starting)\n") and health == {"Status": "starting", "FailingStreak": 0,
+                                                                        "Log": []}, (status, health)
+    else:  # a stalled machine: probes may have failed meanwhile, each one logged (the last 5) and counted
+        failed, streak = list(health["Log"]), int(health["FailingStreak"])  # type: ignore[call-overload]
+        assert len(failed) == min(streak, 5) and all(
+            (p["ExitCode"], p["Output"]) == (1, "cat: can't open '/tmp/ok': No such file or directory\n")
+            for p in failed), health
+        assert health["Status"] == ("starting" if streak < 2 else "unhealthy"), health
+        assert status.endswith((" (health: starting)\n", " (unhealthy)\n")), status
     strata("exec", "hc", "sh", "-c", "echo fine > /tmp/ok")
     health = _wait_status(strata, "hc", "healthy")
     assert health["Status"] == "healthy" and health["FailingStreak"] == 0

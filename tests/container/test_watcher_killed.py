@@ -121,7 +121,8 @@ def test_the_policy_of_an_attached_run_applies_after_its_front_is_killed(strata:
     _kill_9_container(strata, "attp")
     _until(lambda: _inspect(strata, "attp", "{{.RestartCount}} {{.State.Status}}") == "1 running"
            and int(_inspect(strata, "attp", "{{.State.Pid}}")) != pid, what="the policy brings it back")
-    assert strata("logs", "attp").stdout == "go\ngo\n"
+    # running is recorded before the restarted shell's echo is logged
+    _until(lambda: strata("logs", "attp").stdout == "go\ngo\n", what="the second run's output is logged")
     _kill_9_container(strata, "attp")  # on-failure:1 is spent: it stays down, with the real code
     _until(lambda: _status(strata, "attp").startswith("Exited"))
     assert _inspect(strata, "attp", "{{.RestartCount}} {{.State.ExitCode}}") == "1 137"

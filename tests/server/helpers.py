@@ -179,7 +179,7 @@ class ServerProcess(Client):
         self.proc = subprocess.Popen(argv, stdout=self._logf, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         ctx = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
         super().__init__(host, port, ctx)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a server's start on a loaded machine
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()}")

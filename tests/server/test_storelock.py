@@ -42,7 +42,7 @@ def test_a_writer_waits_while_another_replica_sweeps(tmp_path: Path) -> None:
 
     t = threading.Thread(target=sweep)
     t.start()
-    swept.wait(5)
+    assert swept.wait(60)  # the sweep holds the lock (late on a loaded machine) before the writer asks
 
     async def write() -> None:
         async with writer.shared():
@@ -64,12 +64,12 @@ def test_a_sweep_waits_for_the_writers_of_another_replica(tmp_path: Path) -> Non
         async with writer.shared():
             order.append("write")
             holding.set()
-            await asyncio.to_thread(release.wait, 5)
+            await asyncio.to_thread(release.wait, 60)
             order.append("write done")
 
     t = threading.Thread(target=asyncio.run, args=(write(),))
     t.start()
-    holding.wait(5)
+    assert holding.wait(60)  # the writer holds its share before the sweep asks
     threading.Timer(0.3, release.set).start()
     with gc.exclusive():
         order.append("sweep")

@@ -79,7 +79,7 @@ def _accept_confirm(b: Browser) -> None:
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(b.d, 10).until(ec.alert_is_present())  # the UI's script (CSP 'self') asks first
+    WebDriverWait(b.d, 30).until(ec.alert_is_present())  # the UI's script (CSP 'self') asks first (slow when loaded)
     b.d.switch_to.alert.accept()
 
 

@@ -121,7 +121,7 @@ def test_requests_are_served_while_s3_is_slow(
     try:
         t0 = time.monotonic()
         assert c.request("GET", "/v2/").status == 200  # no storage needed: answered at once
-        assert time.monotonic() - t0 < 5.0  # a blocked loop: never until S3 answers (the client's 30 s)
+        assert time.monotonic() - t0 < 20.0  # a blocked loop: never until S3 answers (the client's 30 s)
         assert held.is_alive() and "status" not in out  # still waiting on S3
     finally:
         relay.open.set()
