@@ -25,7 +25,8 @@ def _diff_ids(doc: dict[str, Any] | None) -> list[str]:
 
 
 def _history(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return list((doc or {}).get("history") or [])
+    """The config's history; an entry that is no JSON object (a hostile or broken image) as an empty one."""
+    return [h if isinstance(h, dict) else {} for h in (doc or {}).get("history") or []]
 
 
 def _valid_parent(doc: dict[str, Any], parent: dict[str, Any] | None) -> bool:
@@ -41,11 +42,15 @@ def _valid_parent(doc: dict[str, Any], parent: dict[str, Any] | None) -> bool:
 
 
 def _layer_at(doc: dict[str, Any], index: int) -> str | None:
-    """The diff ID of the layer the history entry ``index`` made (None: an empty layer)."""
-    history = _history(doc)
+    """The diff ID of the layer the history entry ``index`` made (None: an empty layer; "" when the image
+    has fewer layers than its history says, which matches no step)."""
+    history, diff_ids = _history(doc), _diff_ids(doc)
+    if index >= len(history):
+        return ""
     if history[index].get("empty_layer"):
         return None
-    return _diff_ids(doc)[sum(1 for h in history[:index] if not h.get("empty_layer"))]
+    layer = sum(1 for h in history[:index] if not h.get("empty_layer"))
+    return diff_ids[layer] if layer < len(diff_ids) else ""
 
 
 class CacheSources:
