@@ -44,3 +44,31 @@ def test_failing_run_leaves_no_runtime_record(strata: Strata, busybox: str, tmp_
     assert "before\n" in r.stdout and "failing\n" in r.stdout
     assert _left(root) == []
     assert strata("ps", "-aq").stdout == ""
+
+
+_DRIVER = """
+import json, sys
+from strata.cli.main import main
+rc = main(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    json.dump({"rc": rc, "modules": sorted(sys.modules)}, f)
+"""
+
+
+def test_a_run_step_keeps_no_log(strata: Strata, busybox: str, tmp_path: Path, root: Path) -> None:
+    """Its output has gone to the build: the step writes no json-file log (nor loads its options)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN echo logged-nowhere\n")
+    report = tmp_path / "modules.json"
+    env = {**os.environ, "STRATA_ROOT": str(root)}
+    res = subprocess.run([sys.executable, "-c", _DRIVER, str(report), "build", "--no-cache", str(ctx)],
+                         capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    data = json.loads(report.read_text())
+    assert data["rc"] == 0, res.stderr
+    assert "logged-nowhere" in res.stdout
+    assert "strata.container.lifecycle" in data["modules"]  # a step container ran
+    assert "strata.container.logopts" not in data["modules"]

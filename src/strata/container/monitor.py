@@ -111,7 +111,9 @@ class _Run:
         self.attach = attach
         self.cdir = container_dir(store.root, c.id)
         self.tty = bool(c.config.get("Tty"))
-        self.log = JsonLogWriter.for_container(log_path(store.root, c.id), c.config, c.host_config)
+        # a build step's output goes to its sink: no log kept (the container is removed right after)
+        self.log = (JsonLogWriter(log_path(store.root, c.id), enabled=False) if attach.sink is not None
+                    else JsonLogWriter.for_container(log_path(store.root, c.id), c.config, c.host_config))  # fmt: skip
         self.master: int | None = None
         self.outputs: dict[int, str] = {}
         self.pid = 0
