@@ -69,7 +69,10 @@ def test_copy_from_reads_the_layers_as_a_container_would(strata: Strata, busybox
 _HOLDER = """
 import sys, time
 from pathlib import Path
+from strata.build import watchdog
 from strata.build.layertree import layers_root
+if len(sys.argv) > 4:
+    watchdog.ensure(sys.argv[4])  # as a build does before it mounts a layer tree
 with layers_root([Path(sys.argv[1]), Path(sys.argv[2])], Path(sys.argv[3])) as where:
     print(where, flush=True)
     time.sleep(60)
@@ -100,5 +103,36 @@ def test_the_watchdog_unmounts_a_killed_builds_layer_tree(tmp_path: Path) -> Non
     proc.stdout.close()
     assert mounts_under(tmp) == [where]  # a kill -9 runs no cleanup
     unmount_layer_trees(str(store), proc.pid)
+    assert mounts_under(tmp) == []
+    assert list(tmp.iterdir()) == []
+
+
+def test_a_killed_builds_watchdog_unmounts_its_layer_tree(tmp_path: Path) -> None:
+    """The whole way: the holder starts its watchdog as a build does, is killed -9, and the watchdog
+    (waiting on its pidfd) unmounts and removes the tree without anyone calling it."""
+    import time
+
+    if runtime_missing():
+        pytest.skip(runtime_missing() or "")
+    from strata.store.root import StoreRoot
+
+    store = tmp_path / "store"
+    tmp = StoreRoot(str(store)).tmp
+    tmp.mkdir(parents=True, exist_ok=True)
+    low, high = tmp_path / "low", tmp_path / "high"
+    for d, name in ((low, "a"), (high, "b")):
+        d.mkdir()
+        (d / name).write_text(name)
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(low), str(high), str(tmp), str(store)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    where = proc.stdout.readline().strip()
+    assert mounts_under(tmp) == [where]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    deadline = time.monotonic() + 60  # a loaded machine: the watcher's interpreter may be slow to run
+    while (mounts_under(tmp) or list(tmp.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert mounts_under(tmp) == []
     assert list(tmp.iterdir()) == []
