@@ -176,7 +176,7 @@ class BuildContext:
         parent = open_in_root(self.fd, parent_rel or "/", os.O_RDONLY | os.O_DIRECTORY)
         try:
             st = os.stat(name or ".", dir_fd=parent, follow_symlinks=False)
-            if not real and self.is_context:  # the context's root: not among the sums Docker joins
+            if not real:  # the root (the context's, or a stage's or image's): not among the sums Docker joins
                 top = ""
             else:
                 top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context, memo=self.memo)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from strata.build import watchdog
 from strata.build.context import BuildContext, CopyError
 from strata.build.ignore import IgnoreRules
 from strata.build.remote import download, is_url
@@ -177,8 +178,32 @@ class CopyStep:
             assert self.b.ctx is not None
             yield self.b.ctx
             return
+        with self._layers_tree(image_id) as layered:
+            if layered is not None:
+                yield layered
+                return
         with self.b.runner.container(image_id, {}, ["true"], []) as c:
             tree = BuildContext(self.b.runner.rootfs(c), IgnoreRules([]), is_context=False)
+            try:
+                yield tree
+            finally:
+                tree.close()
+
+    @contextmanager
+    def _layers_tree(self, image_id: Digest | None) -> Iterator[BuildContext | None]:
+        """The stage's or image's files read from its layers (``build.layertree``), no container made;
+        None where that needs a container."""
+        from strata.build.layertree import layers_root
+
+        engine = self.b.engine
+        layers = engine.layer_dirs(image_id) if image_id is not None else []
+        if layers:
+            watchdog.ensure(engine.root)  # a kill -9 from here on: the watchdog unmounts the tree
+        with layers_root(layers, engine.store.tmp) as root:
+            if root is None:
+                yield None
+                return
+            tree = BuildContext(root, IgnoreRules([]), is_context=False)
             try:
                 yield tree
             finally:

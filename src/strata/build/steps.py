@@ -59,6 +59,10 @@ def _step_mounts(binds: list[Bind]) -> list[Any]:
     return [step_mount(b) for b in binds]
 
 
+def _discard(stream: str, data: bytes) -> None:
+    """A step's output nobody shows."""
+
+
 class Runner:
     """Step containers of one stage; ``sink(stream, data)`` gets what a RUN prints. Without a
     ``store``, the runner opens the container records itself when a step first needs a container
@@ -209,26 +213,22 @@ class Runner:
         return rootfs.path
 
     def run(self, c: Container) -> int:
-        """Run the container to its end; its exit code. Its output streams from its log to the build's
-        output, and the build keeps its signals: Ctrl-C kills the step (as ``docker build`` cancels)."""
+        """Run the container to its end; its exit code. Its output goes to the build's output as it
+        comes (the monitor hands it over: no attach socket, no reading back of its log), and the build
+        keeps its signals: Ctrl-C kills the step (as ``docker build`` cancels)."""
         if self.cancelled:
             raise StrataError("build cancelled")
-        done = threading.Event()
-        tail = threading.Thread(target=self._stream_log, args=(c, done), daemon=True)
-        tail.start()
         self.active = c
         try:
             from strata.container.monitor import Attach
 
             with not_durable():
-                return int(_lc().start_attached(self.store, c, Attach(stdin=None, stdout=None, stderr=None)))
+                return int(_lc().start_attached(self.store, c, Attach(sink=self.sink or _discard)))
         except BaseException:
             self._kill(c)
             raise
         finally:
             self.active = None
-            done.set()
-            tail.join(10)
 
     def cancel(self) -> None:
         """From another thread: the running step (if any) is killed; no further step starts."""
@@ -239,22 +239,6 @@ class Runner:
                 _lc().runtime_for(self.store.root, c).kill(c.id, "KILL", all_processes=True)
             except StrataError:
                 pass
-
-    def _stream_log(self, c: Container, done: threading.Event) -> None:
-        if self.sink is None:
-            return
-        from strata.container.logs import read_entries
-        from strata.container.monitor import log_path
-
-        path = log_path(self.store.root, c.id)
-        while not path.exists():
-            if done.wait(0.02) and not path.exists():
-                return
-        # waiting on ``done`` (not a fixed sleep): the step's end is seen at once, and ``run`` joins
-        # this thread without the up to 0.1 s a sleeping poll would add to every RUN step
-        entries = read_entries(path, follow=True, still_running=lambda: not done.is_set(), idle=lambda: done.wait(0.1))
-        for entry in entries:
-            self.sink(entry.stream, entry.text.encode(errors="surrogateescape"))
 
     def _kill(self, c: Container) -> None:
         """An interrupted step: the container is killed and recorded as exited, so removing it is quick."""

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import subprocess
     from pathlib import Path
 
-__all__ = ["BUILDER_LABEL", "ensure", "reap_after", "reap_orphans"]
+__all__ = ["BUILDER_LABEL", "ensure", "reap_after", "reap_orphans", "unmount_layer_trees"]
 
 BUILDER_LABEL = "strata.build.builder"  # "<pid>:<start time>" of the build that made the container
 
@@ -76,3 +76,21 @@ def reap_after(pid: int, start: int, root: str) -> None:
         return  # not watchable (no pidfd): the next build reaps instead
     with ContainerStore(root) as store:
         reap_orphans(store)
+    unmount_layer_trees(root, pid)
+
+
+def unmount_layer_trees(root: str, pid: int) -> None:
+    """The read-only layer trees (``build.layertree``) build ``pid`` left mounted, unmounted and removed."""
+    import shutil
+
+    from strata.build.layertree import mount_prefix, unmount
+    from strata.store.root import StoreRoot
+
+    tmp = StoreRoot(root).tmp
+    try:
+        names = [e.name for e in os.scandir(tmp) if e.name.startswith(mount_prefix(pid))]
+    except FileNotFoundError:
+        return
+    for name in names:
+        unmount(os.path.join(tmp, name, "root"))
+        shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)

@@ -511,7 +511,8 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
             userns = cdir / "userns"  # made with its network namespace (default network)
             apply_keep_id(spec, bool(c.config.get("User")), userns if userns.exists() else None)
             add_user_files(spec, cdir)
-    write_bytes_atomic(cdir / "config.json", json.dumps(spec, indent=1).encode(), mode=0o600)  # has -e secrets
+    # compact: the C encoder (an indented dump is the pure-Python one, ~5x slower on a seccomp profile)
+    write_bytes_atomic(cdir / "config.json", json.dumps(spec).encode(), mode=0o600)  # has -e secrets
 
 
 def _capabilities(hc: dict[str, Any]) -> list[str]:

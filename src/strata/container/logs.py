@@ -95,6 +95,8 @@ class JsonLogWriter:
         self._size += n
 
     def write(self, stream: str, data: bytes) -> None:
+        if self._fd < 0:  # nothing kept (--log-driver none, a build step): no entries made to be dropped
+            return
         buf = self._partial.get(stream, b"") + data
         out = []
         while True:

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -58,11 +58,14 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
 
 @dataclass
 class Attach:
-    """Where an attached container's streams go; all None for a detached monitor."""
+    """Where an attached container's streams go; all None for a detached monitor. ``sink(stream, data)``:
+    a caller in this process takes the output itself (a build step: no attach socket is served, and
+    the runtime's record of the exited container is left to the container's removal)."""
 
     stdin: int | None = None
     stdout: int | None = None
     stderr: int | None = None
+    sink: Callable[[str, bytes], None] | None = field(default=None, kw_only=True)
 
 
 def log_path(root: Path, cid: str) -> Path:
@@ -108,7 +111,9 @@ class _Run:
         self.attach = attach
         self.cdir = container_dir(store.root, c.id)
         self.tty = bool(c.config.get("Tty"))
-        self.log = JsonLogWriter.for_container(log_path(store.root, c.id), c.config, c.host_config)
+        # a build step's output goes to its sink: no log kept (the container is removed right after)
+        self.log = (JsonLogWriter(log_path(store.root, c.id), enabled=False) if attach.sink is not None
+                    else JsonLogWriter.for_container(log_path(store.root, c.id), c.config, c.host_config))  # fmt: skip
         self.master: int | None = None
         self.outputs: dict[int, str] = {}
         self.pid = 0
@@ -209,6 +214,8 @@ class _Run:
         self.log.write(stream, data)
         if self.hub is not None:
             self.hub.broadcast(stream, data)
+        if self.attach.sink is not None:
+            self.attach.sink(stream, data)
         target = self.attach.stderr if stream == "stderr" else self.attach.stdout
         if target is not None:
             write_all(target, data)
@@ -310,7 +317,8 @@ class _Run:
         def unmount() -> None:  # while netavark tears the network down
             nonlocal unmounted
             unmounted = True
-            self.runtime.delete(self.c.id, force=True)
+            if self.attach.sink is None:  # a build step's: ``runc delete`` when it is removed, off its path
+                self.runtime.delete(self.c.id, force=True)
             try:
                 Rootfs(self.cdir, self.c.driver).unmount()
                 release_shm(self.cdir)  # a shareable IPC's /dev/shm, as Docker's cleanup at stop
@@ -416,7 +424,7 @@ def supervise(
     set_subreaper()
     run = _Run(store, c, runtime, attach, ready, pipes)
     run.restarts = restarts
-    if attach.stdout is None:
+    if attach.stdout is None and attach.sink is None:
         run.hub = AttachHub(run.cdir, client)
     try:
         run.create()

@@ -1,0 +1,132 @@
+"""``COPY --from`` reads a stage's (or image's) files straight from its layer directories: the kernel's
+overlay stacks them read-only (top layer first, whiteouts and opaque directories honoured exactly as
+in a step container's rootfs, without the container's init layer, as Docker's builder reads an
+image), built with the new mount API from ``lowerdir+`` one layer at a time (no option string to
+outgrow a page), no container record made. The mount is attached in a directory of the store's tmp
+named after the build (``openat2``'s ``RESOLVE_IN_ROOT`` refuses ``..`` in a detached mount); the
+build's watchdog unmounts what a killed build left there. Where this is not the kernel overlay a
+step container would get (a user namespace, fuse-overlayfs, vfs, a kernel without ``lowerdir+``)
+``layers_root`` yields None and the caller makes a container."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["layers_root", "mount_prefix", "unmount"]
+
+# the same numbers on every Linux architecture (the unified table from 5.1 on)
+_MOVE_MOUNT, _FSOPEN, _FSCONFIG, _FSMOUNT = 429, 430, 431, 432
+_AT_FDCWD, _MOVE_MOUNT_F_EMPTY_PATH, _MNT_DETACH = -100, 0x4, 0x2
+_FSOPEN_CLOEXEC = 0x1
+_FSCONFIG_SET_STRING, _FSCONFIG_CMD_CREATE = 1, 6
+_FSMOUNT_CLOEXEC = 0x1
+_MOUNT_ATTR_RDONLY = 0x1
+# a step container's overlay options (container.rootfs): the same view of the same layers
+_OPTIONS = (("index", "off"), ("redirect_dir", "off"), ("metacopy", "off"))
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def _syscall(number: int, *args: object) -> int:
+    rc = int(_libc.syscall(ctypes.c_long(number), *args))
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return rc
+
+
+def _kernel_overlay() -> bool:
+    """Whether step containers here get the kernel's overlay as root (the view this module gives)."""
+    if os.environ.get("STRATA_STORAGE_DRIVER", "") == "vfs" or os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM", ""):
+        return False
+    from strata.container.rootfs import mount_xattr_prefix
+
+    return mount_xattr_prefix() == "trusted.overlay."  # not in a user namespace
+
+
+def _configure(fs: int, lowers: list[str]) -> None:
+    for layer in reversed(lowers):  # lowerdir+ goes from the top layer down
+        _syscall(_FSCONFIG, fs, _FSCONFIG_SET_STRING, b"lowerdir+", os.fsencode(layer), 0)
+    for key, value in _OPTIONS:
+        try:
+            _syscall(_FSCONFIG, fs, _FSCONFIG_SET_STRING, key.encode(), value.encode(), 0)
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                raise
+    _syscall(_FSCONFIG, fs, _FSCONFIG_CMD_CREATE, None, None, 0)
+
+
+def _mount(lowers: list[str]) -> int:
+    """The read-only overlay of ``lowers`` (lowest first): an ``O_PATH`` descriptor of its root."""
+    fs = _syscall(_FSOPEN, b"overlay", _FSOPEN_CLOEXEC)
+    try:
+        _configure(fs, lowers)
+        return _syscall(_FSMOUNT, fs, _FSMOUNT_CLOEXEC, _MOUNT_ATTR_RDONLY)
+    finally:
+        os.close(fs)
+
+
+def mount_prefix(pid: int) -> str:
+    """The name every layer-tree directory of build ``pid`` starts with in the store's tmp."""
+    return f"build-from-{pid}-"
+
+
+@contextmanager
+def layers_root(layers: list[Path], tmp: Path) -> Iterator[str | None]:
+    """The path of ``layers`` (lowest first) stacked as a step container would see them, read-only,
+    or None where that needs a container; unmounted and removed afterwards."""
+    if not layers or not _kernel_overlay():
+        yield None
+        return
+    import tempfile
+
+    scratch = tempfile.mkdtemp(dir=tmp, prefix=mount_prefix(os.getpid()))
+    target, empty = os.path.join(scratch, "root"), os.path.join(scratch, "empty")
+    os.mkdir(target, 0o700)
+    os.mkdir(empty, 0o700)
+    lowers = [os.fspath(p) for p in layers]
+    if len(lowers) == 1:  # an overlay needs two lowers: an empty one below
+        lowers.insert(0, empty)
+    try:
+        mnt = _mount(lowers)
+    except OSError:  # no new mount API, no lowerdir+ (before 6.8), no overlay: a container then
+        _remove(scratch, mounted=False)
+        yield None
+        return
+    try:
+        _syscall(_MOVE_MOUNT, mnt, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
+    except OSError:
+        os.close(mnt)
+        _remove(scratch, mounted=False)
+        yield None
+        return
+    os.close(mnt)
+    try:
+        yield target
+    finally:
+        _remove(scratch, mounted=True)
+
+
+def _remove(scratch: str, *, mounted: bool) -> None:
+    if mounted:
+        unmount(os.path.join(scratch, "root"))
+    for name in ("root", "empty"):
+        os.rmdir(os.path.join(scratch, name))
+    os.rmdir(scratch)
+
+
+def unmount(target: str) -> None:
+    """Lazily unmount ``target`` (nothing there: nothing to do)."""
+    if _libc.umount2(os.fsencode(target), _MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise OSError(err, os.strerror(err), target)
