@@ -9,11 +9,11 @@ import re
 from typing import Any
 
 from strata.cli.inspectstructs import host_config_struct, network_settings_struct
-from strata.gotemplate import NIL_MAP, NIL_SLICE, Struct
+from strata.gotemplate import NIL_MAP, NIL_SLICE, Pointer, Struct
 from strata.gotemplate.gojson import OmitEmpty
 from strata.gotemplate.values import GoMap, Nil, Printed
 
-__all__ = ["container_typed", "go_duration", "go_time_string", "image_typed", "network_typed", "volume_typed"]
+__all__ = ["container_typed", "document_struct", "go_duration", "go_time_string", "image_typed", "network_typed", "volume_typed"]
 
 _NIL = Nil("<nil>")
 
@@ -92,7 +92,7 @@ def container_typed(doc: dict[str, Any]) -> dict[str, Any]:
     state = doc.get("State")
     if isinstance(state, dict):
         health = state.get("Health")
-        health_value = (Struct("types.Health", health, marshal=health) if isinstance(health, dict) else _NIL)
+        health_value = Pointer(_health(health)) if isinstance(health, dict) else _NIL
         out["State"] = _struct("types.ContainerState", _STATE, state, Health=health_value)
     host = doc.get("HostConfig")
     if isinstance(host, dict):
@@ -107,6 +107,16 @@ def container_typed(doc: dict[str, Any]) -> dict[str, Any]:
         if isinstance(doc.get(key), dict):
             out[key] = _common(key, doc[key])
     return out
+
+
+def _health(health: dict[str, Any]) -> Struct:
+    """types.Health: ``Log`` a slice of pointers to HealthcheckResult (their times Go's ``time.Time``)."""
+    log = health.get("Log")
+    results = NIL_SLICE if log is None else [
+        Pointer(_struct("types.HealthcheckResult", ("Start", "End", "ExitCode", "Output"), r,
+                        Start=_time(r.get("Start")), End=_time(r.get("End"))))
+        if isinstance(r, dict) else r for r in log]
+    return _struct("types.Health", ("Status", "FailingStreak", "Log"), health, Log=results)
 
 
 def _common(key: str, value: dict[str, Any]) -> Any:
@@ -199,3 +209,57 @@ def volume_typed(doc: dict[str, Any]) -> Any:
     fields: dict[str, Any] = {**doc, **extra}
     fields.update({k: _map(doc[k]) for k in ("Labels", "Options") if k in doc})
     return OmitEmpty(fields, frozenset(extra))
+
+
+_CONTAINER_BASE = ("Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath",
+                   "LogPath", "Node", "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel",
+                   "AppArmorProfile", "ExecIDs", "HostConfig", "GraphDriver", "SizeRw", "SizeRootFs")
+_POINTERS = frozenset({"State", "HostConfig", "Config", "ContainerConfig", "NetworkSettings"})
+_IMAGE = ("Id", "RepoTags", "RepoDigests", "Parent", "Comment", "Created", "Container", "ContainerConfig",
+          "DockerVersion", "Author", "Config", "Architecture", "Variant", "Os", "OsVersion", "Size", "VirtualSize",
+          "GraphDriver", "RootFS", "Metadata")
+_NETWORK = ("Name", "Id", "Created", "Scope", "Driver", "EnableIPv6", "IPAM", "Internal", "Attachable", "Ingress",
+            "ConfigFrom", "ConfigOnly", "Containers", "Options", "Labels", "Peers", "Services")
+_VOLUME = ("CreatedAt", "Driver", "Labels", "Mountpoint", "Name", "Options", "Scope", "Status", "UsageData")
+
+
+def document_struct(doc: Any) -> Any:
+    """The whole typed document as the Go struct ``{{.}}`` prints (``types.ContainerJSON`` with its embedded
+    ``*ContainerJSONBase``, ``types.ImageInspect``, ``types.NetworkResource``, ``volume.Volume``); its JSON
+    is ``doc``'s. ``doc`` itself when it is none of them."""
+    if not isinstance(doc, dict):
+        return doc
+    if "GraphDriver" in doc and "State" in doc and "HostConfig" in doc:
+        base = Struct("types.ContainerJSONBase", {_go(n): _field(doc, n) for n in _CONTAINER_BASE})
+        top = {"ContainerJSONBase": Pointer(base), "Mounts": _field(doc, "Mounts"),
+               "Config": _field(doc, "Config"), "NetworkSettings": _field(doc, "NetworkSettings")}
+        return Struct("types.ContainerJSON", top, marshal=doc, embedded=("ContainerJSONBase",))
+    for names, type_name, kind in ((_IMAGE, "types.ImageInspect", ("RootFS", "Architecture")),
+                                   (_NETWORK, "types.NetworkResource", ("IPAM", "Created")),
+                                   (_VOLUME, "volume.Volume", ("Mountpoint", "Scope"))):
+        if all(k in doc for k in kind):
+            fields = {_go(n): _field(doc, n) for n in names}
+            return Struct(type_name, fields, marshal=doc)
+    return doc
+
+
+def _go(name: str) -> str:
+    """The Go field's name of a JSON name (``ID`` with the tag ``json:"Id"``: ``{{.ID}}`` reads the struct,
+    ``{{.Id}}`` only the raw JSON)."""
+    return "ID" if name == "Id" else name
+
+
+def _field(doc: dict[str, Any], name: str) -> Any:
+    """A top-level field as its struct holds it: a pointer to a struct, Go's zero value when absent."""
+    value = doc.get(name, _TOP_ZERO.get(name, ""))
+    if value is None and name in ("Args", "ExecIDs", "Mounts", "RepoTags", "RepoDigests", "Peers"):
+        return NIL_SLICE
+    if name in _POINTERS:
+        return _NIL if value is None else Pointer(value)
+    if name == "ConfigFrom" and isinstance(value, dict):
+        return Struct("network.ConfigReference", {"Network": value.get("Network", "")}, marshal=value)
+    return value
+
+
+_TOP_ZERO: dict[str, Any] = {"Mounts": NIL_SLICE, "Node": _NIL, "SizeRw": _NIL, "SizeRootFs": _NIL, "Peers": NIL_SLICE, "Services": NIL_MAP, "Size": 0, "VirtualSize": 0, "Status": NIL_MAP,
+                             "UsageData": _NIL, "Containers": NIL_MAP, "Options": NIL_MAP, "Labels": NIL_MAP}

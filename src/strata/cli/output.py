@@ -109,6 +109,7 @@ def inspect_format(fmt: str) -> Any:
 def render_inspect(form: Any, doc: Any) -> str:
     """``inspect --format`` of a document the way Docker's CLI ends up running it on the raw JSON:
     ``missingkey=error`` (``map has no entry for key "Nope"``), nil slices and maps printing as Go's."""
+    from strata.cli.inspecttypes import document_struct
     from strata.gotemplate import NIL_MAP, NIL_SLICE, TemplateError
     from strata.gotemplate.gojson import OmitEmpty
 
@@ -136,10 +137,11 @@ def render_inspect(form: Any, doc: Any) -> str:
         structs = _container_structs(doc)
         if structs is not doc:
             try:  # Docker's CLI runs the typed struct first, then the raw JSON when that fails
-                return str(form.template.execute(with_nil_sizes(typed(structs)), missing_key_error=True)).rstrip("\n")
+                whole = document_struct(with_nil_sizes(typed(structs)))
+                return str(form.template.execute(whole, missing_key_error=True)).rstrip("\n")
             except TemplateError:
                 doc = raw  # the raw JSON: no field its JSON leaves out
-        text: str = form.template.execute(with_nil_sizes(typed(doc)), missing_key_error=True)
+        text: str = form.template.execute(typed(doc), missing_key_error=True)  # no SizeRw: Docker's raw JSON
         return text.rstrip("\n")
     except TemplateError as e:
         raise TemplateError(f"template parsing error: {e}") from None

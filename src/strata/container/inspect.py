@@ -147,6 +147,8 @@ def _network_settings(c: Container) -> dict[str, Any]:
     from strata.container.network.ports import Mapping, settings_ports
 
     networks = {name: {k: v for k, v in ep.items() if not k.startswith("_")} for name, ep in c.networks.items()}
+    if not c.started_at:  # Docker leaves an endpoint's NetworkID empty until the container's first start
+        networks = {name: {**ep, "NetworkID": ""} if "NetworkID" in ep else ep for name, ep in networks.items()}
     main = networks.get("bridge") or {}
     main_live = any(ep.get("IPAddress") for ep in networks.values())
     running = c.running and bool(c.netns)

@@ -65,6 +65,8 @@ class Struct:
             return self.fields[name]
         for inner in self.embedded:
             value = self.fields.get(inner)
+            if isinstance(value, Pointer):  # an embedded *T (ContainerJSON's *ContainerJSONBase)
+                value = value.target
             if isinstance(value, Struct) and (found := value.field(name)) is not MISSING:
                 return found
         return MISSING
