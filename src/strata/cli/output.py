@@ -138,11 +138,11 @@ def render_inspect(form: Any, doc: Any) -> str:
         if structs is not doc:
             try:  # Docker's CLI runs the typed struct first, then the raw JSON when that fails
                 whole = document_struct(with_nil_sizes(typed(structs)))
-                return str(form.template.execute(whole, missing_key_error=True)).rstrip("\n")
+                return str(form.template.execute(whole, missing_key_error=True))
             except TemplateError:
                 doc = raw  # the raw JSON: no field its JSON leaves out
         text: str = form.template.execute(typed(doc), missing_key_error=True)  # no SizeRw: Docker's raw JSON
-        return text.rstrip("\n")
+        return text  # the CLI writes the template's output as it is, then a newline
     except TemplateError as e:
         raise TemplateError(f"template parsing error: {e}") from None
 
