@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # Container modules are imported inside the handlers: every strata command builds this parser.
 
-__all__ = ["register", "sized_inspect"]
+__all__ = ["bool_flag", "register", "sized_inspect"]
 
 
 
@@ -52,7 +52,8 @@ def _records(ctx: Context) -> ContainerStore:
     return ContainerStore(root)
 
 
-def _bool_flag(text: str) -> bool:
+def bool_flag(text: str) -> bool:
+    """A Go-style boolean flag's value (``--sig-proxy=false``), pflag's error for anything else."""
     value = text.lstrip("=").lower()
     if value in ("true", "1", "t", "yes"):
         return True
@@ -1218,7 +1219,7 @@ def _register_commands(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="run in background and print the container ID")
     p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
-    p.add_argument("--sig-proxy", type=_bool_flag, nargs="?", const=True, default=True,
+    p.add_argument("--sig-proxy", type=bool_flag, nargs="?", const=True, default=True,
                    help="Proxy received signals to the process (default true)")
     _add_create_flags(p)
     add_spec_flags(p)  # cgroups, devices, drivers, links (strata.cli.resources)
@@ -1314,7 +1315,7 @@ def _register_inspection(sub: Any, *, in_group: bool) -> None:
     p.add_argument("-a", "--author")
     p.add_argument("-m", "--message")
     p.add_argument("-c", "--change", action="append", default=[])
-    p.add_argument("-p", "--pause", type=_bool_flag, nargs="?", const=True, default=True)
+    p.add_argument("-p", "--pause", type=bool_flag, nargs="?", const=True, default=True)
     p.add_argument("container")
     p.add_argument("repository", nargs="?")
 

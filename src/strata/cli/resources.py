@@ -113,6 +113,8 @@ def add_spec_flags(p: argparse.ArgumentParser, *, create: bool = False) -> None:
     """``--cgroup-parent``, ``--cgroupns``, ``--device-cgroup-rule``, ``--gpus``, ``--isolation``, ``--storage-opt``,
     ``--volume-driver``, ``--disable-content-trust``, ``--link``, ``--ip6``, ``--link-local-ip`` (and
     ``create -a``: ``run`` has its own)."""
+    from strata.cli.containers import bool_flag
+
     p.add_argument("--cgroup-parent", default="", help="optional parent cgroup for the container")
     p.add_argument("--cgroupns", default="", help="cgroup namespace to use (host|private)")
     p.add_argument("--device-cgroup-rule", action="append", default=[], help="add a rule to the cgroup allowed devices list")
@@ -120,22 +122,13 @@ def add_spec_flags(p: argparse.ArgumentParser, *, create: bool = False) -> None:
     p.add_argument("--isolation", default="", help="container isolation technology")
     p.add_argument("--storage-opt", action="append", default=[], help="storage driver options for the container")
     p.add_argument("--volume-driver", default="", help="optional volume driver for the container")
-    p.add_argument("--disable-content-trust", type=_bool_arg, nargs="?", const=True, default=True,
+    p.add_argument("--disable-content-trust", type=bool_flag, nargs="?", const=True, default=True,
                    help="skip image verification (default true)")
     p.add_argument("--link", action="append", default=[], help="add link to another container")
     p.add_argument("--ip6", default="", help="IPv6 address (e.g., 2001:db8::33)")
     p.add_argument("--link-local-ip", action="append", default=[], help="container IPv4/IPv6 link-local addresses")
     if create:
         p.add_argument("-a", "--attach", action="append", default=[], help="attach to STDIN, STDOUT or STDERR")
-
-
-def _bool_arg(text: str) -> bool:
-    value = text.lstrip("=").lower()
-    if value in ("true", "1", "t", "yes"):
-        return True
-    if value in ("false", "0", "f", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f'invalid boolean value "{text}"')
 
 
 def attach_config(args: argparse.Namespace) -> dict[str, bool]:
