@@ -8,6 +8,7 @@ import sys
 import time
 
 from strata import jsonfast
+from strata.cli.flagread import bool_flag
 from strata.errors import Conflict, ImageNotFound, StrataError
 
 TYPE_CHECKING = False  # not typing's: ps loads this module, and typing costs it a few ms
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 # Container modules are imported inside the handlers: every strata command builds this parser.
 
-__all__ = ["bool_flag", "register", "sized_inspect"]
+__all__ = ["register", "sized_inspect"]
 
 
 
@@ -50,18 +51,6 @@ def _records(ctx: Context) -> ContainerStore:
 
     secure_root(root)  # as opening the store does: an older store's loose modes tightened by any command
     return ContainerStore(root)
-
-
-def bool_flag(text: str) -> bool:
-    """A Go-style boolean flag's value (``--sig-proxy=false``), pflag's error for anything else."""
-    value = text.lstrip("=").lower()
-    if value in ("true", "1", "t", "yes"):
-        return True
-    if value in ("false", "0", "f", "no"):
-        return False
-    import argparse
-
-    raise argparse.ArgumentTypeError(f'invalid boolean value "{text}"')
 
 
 def _as_run_error(e: StrataError) -> StrataError:
@@ -990,9 +979,11 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
             for c in containers:
                 print(short_id(c.id) if not args.no_trunc else c.id, file=ctx.out)
             return 0
-        from strata.container.links import link_names
+        linked: dict[str, list[str]] = {}  # a child's names under its parents' links (--no-trunc shows them)
+        if args.no_trunc:
+            from strata.container.links import link_names
 
-        linked = link_names(store.all()) if args.no_trunc else {}  # a child's names under its parents' links
+            linked = link_names(store.all())
         rows = []
         # Docker's CLI computes sizes when the template uses .Size (as {{json .}} does)
         sized = args.size or bool(args.format and ("Size" in args.format or "json" in args.format))

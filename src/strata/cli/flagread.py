@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     # a flag found: (it takes a value, set(value or None for a flag given alone, the flag as typed))
     Found = tuple[bool, Callable[[str | None, str], None]]
 
-__all__ = ["FALSE", "TRUE", "FlagReader"]
+__all__ = ["FALSE", "TRUE", "FlagReader", "bool_flag"]
 
 TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go's strconv.ParseBool
 FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -100,3 +100,15 @@ class FlagReader:
                 if not interspersed:
                     self.positionals += self.args[self.i:]
                     return
+
+
+def bool_flag(text: str) -> bool:
+    """argparse's ``type=`` of a Go-style boolean flag (``--sig-proxy=false``); pflag's own error comes first."""
+    value = text.lstrip("=").lower()
+    if value in ("true", "1", "t", "yes"):
+        return True
+    if value in ("false", "0", "f", "no"):
+        return False
+    import argparse
+
+    raise argparse.ArgumentTypeError(f'invalid boolean value "{text}"')

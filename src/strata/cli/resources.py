@@ -113,7 +113,7 @@ def add_spec_flags(p: argparse.ArgumentParser, *, create: bool = False) -> None:
     """``--cgroup-parent``, ``--cgroupns``, ``--device-cgroup-rule``, ``--gpus``, ``--isolation``, ``--storage-opt``,
     ``--volume-driver``, ``--disable-content-trust``, ``--link``, ``--ip6``, ``--link-local-ip`` (and
     ``create -a``: ``run`` has its own)."""
-    from strata.cli.containers import bool_flag
+    from strata.cli.flagread import bool_flag
 
     p.add_argument("--cgroup-parent", default="", help="optional parent cgroup for the container")
     p.add_argument("--cgroupns", default="", help="cgroup namespace to use (host|private)")
