@@ -7,36 +7,11 @@ import fcntl
 import json
 import os
 import shutil
-import signal
-import socket
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
-from strata.container.health import merge_healthcheck
 from strata.container.isolation import apply_isolation, check_peers, peer_pid, release_shm
-from strata.container.links import apply_links
-from strata.container.monitor import (
-    Attach,
-    read_exit_file,
-    run_attached,
-    spawn_monitor,
-    spawn_restarter,
-    supervise,
-)
-from strata.container.network.endpoints import (
-    Pending,
-    check_conflicts,
-    plan_networks,
-    release_if_orphaned,
-    setup_network,
-    teardown_network,
-)
-from strata.container.network.ports import exposed_ports, parse_publish
 from strata.container.records import (
     FREEZE_MARKER,
     Container,
@@ -52,18 +27,22 @@ from strata.container.runtime import Runtime, config_value, find_runtime
 from strata.container.seccomp import normalize_security_opts, security_settings
 from strata.container.spec import DEFAULT_CAPS, build_spec, container_config, resolve_user
 from strata.container.specflags import apply_spec_flags
-from strata.container.tty import get_winsize
-from strata.container.volumes import (
-    MountSpec,
-    VolumeStore,
-    fill_from_image,
-    mount_points,
-    oci_mounts,
-    rootfs_propagation,
-)
 from strata.errors import Conflict, RuntimeFailure, StrataError
 from strata.rootless.cgroups import strip_limits
 from strata.rootless.mode import bind_host_paths, id_mappings, in_user_namespace
+
+# A build step's container (``--network none``, no volumes, no terminal, no health check) loads only what
+# it uses: the network endpoints and netavark, the volumes, the monitor's attach hub, socket, signal,
+# dataclasses and typing come with the containers that need them (tests/test_coldstep.py keeps it so).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import Any
+
+    from strata.container.monitor import Attach
+    from strata.container.network.endpoints import Pending
+    from strata.container.volumes import MountSpec
 
 __all__ = [
     "FREEZE_MARKER",
@@ -115,66 +94,138 @@ def _keep_id_mapping(host_config: dict[str, Any]) -> str:
     return keep_id_mapping(host_config)
 
 
-@dataclass
-class CreateOptions:
-    image_name: str
-    image_id: str
-    image_cfg: dict[str, Any]
-    lowers: list[Path]
-    name: str | None = None
-    cmd: list[str] | None = None
-    entrypoint: list[str] | None = None
-    env: list[str] = field(default_factory=list)
-    workdir: str | None = None
-    user: str | None = None
-    hostname: str | None = None
-    network: str = "default"
-    mounts: list[MountSpec] = field(default_factory=list)  # -v, --mount, --tmpfs in that order
-    storage: StorageOptions = field(default_factory=lambda: StorageOptions())
-    tty: bool = False
-    interactive: bool = False
-    auto_remove: bool = False
-    driver: str | None = None
-    runtime: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    detach: bool = False
-    security_opt: list[str] = field(default_factory=list)
-    net: NetOptions = field(default_factory=lambda: NetOptions())
-    resources: dict[str, Any] = field(default_factory=dict)  # HostConfig's limits, Init, CapAdd/Drop, Privileged
-    stop_signal: str | None = None
-    stop_timeout: int | None = None
-    cidfile: str = ""
-    healthcheck: dict[str, Any] | None = None  # from the --health-* flags (Docker's CLI)
-    userns: str = ""  # --userns: "", host, or keep-id (rootless, Podman's)
+class _Options:
+    """Keyword-only options with defaults (``_DEFAULTS``: a value or a factory of one); plain classes,
+    not dataclasses: a build step's create loads no dataclass machinery (dataclasses, inspect, ast)."""
+
+    __slots__ = ()
+    _DEFAULTS: dict[str, Any] = {}
+
+    def __init__(self, **given: Any) -> None:
+        unknown = given.keys() - self._DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        for name, default in self._DEFAULTS.items():
+            if name in given:
+                value = given[name]
+            elif default is _REQUIRED:
+                raise TypeError(f"{type(self).__name__}() missing required keyword argument: {name!r}")
+            else:
+                value = default() if callable(default) else default
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._DEFAULTS)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self._DEFAULTS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass is
 
 
-@dataclass
-class StorageOptions:
+_REQUIRED = object()
+
+
+class StorageOptions(_Options):
     """``run``/``create``'s volume flags as given (HostConfig records them so)."""
 
-    binds: list[str] = field(default_factory=list)
-    mounts: list[dict[str, Any]] = field(default_factory=list)
-    tmpfs: dict[str, str] = field(default_factory=dict)
-    volumes_from: list[str] = field(default_factory=list)
-    read_only: bool = False
-    restart: dict[str, Any] = field(default_factory=lambda: {"Name": "no", "MaximumRetryCount": 0})
+    _DEFAULTS = {"binds": list, "mounts": list, "tmpfs": dict, "volumes_from": list, "read_only": False,
+                 "restart": lambda: {"Name": "no", "MaximumRetryCount": 0}}
+    __slots__ = tuple(_DEFAULTS)
+    if TYPE_CHECKING:
+        binds: list[str]
+        mounts: list[dict[str, Any]]
+        tmpfs: dict[str, str]
+        volumes_from: list[str]
+        read_only: bool
+        restart: dict[str, Any]
+
+        def __init__(self, *, binds: list[str] = ..., mounts: list[dict[str, Any]] = ...,
+                     tmpfs: dict[str, str] = ..., volumes_from: list[str] = ..., read_only: bool = ...,
+                     restart: dict[str, Any] = ...) -> None: ...
 
 
-@dataclass
-class NetOptions:
+class NetOptions(_Options):
     """``run``/``create``'s networking flags."""
 
-    publish: list[str] = field(default_factory=list)
-    publish_all: bool = False
-    expose: list[str] = field(default_factory=list)
-    dns: list[str] = field(default_factory=list)
-    dns_search: list[str] = field(default_factory=list)
-    dns_option: list[str] = field(default_factory=list)
-    add_host: list[str] = field(default_factory=list)
-    domainname: str = ""
-    mac_address: str = ""
-    ip: str = ""
-    aliases: list[str] = field(default_factory=list)
+    _DEFAULTS = {"publish": list, "publish_all": False, "expose": list, "dns": list, "dns_search": list,
+                 "dns_option": list, "add_host": list, "domainname": "", "mac_address": "", "ip": "", "aliases": list}
+    __slots__ = tuple(_DEFAULTS)
+    if TYPE_CHECKING:
+        publish: list[str]
+        publish_all: bool
+        expose: list[str]
+        dns: list[str]
+        dns_search: list[str]
+        dns_option: list[str]
+        add_host: list[str]
+        domainname: str
+        mac_address: str
+        ip: str
+        aliases: list[str]
+
+        def __init__(self, *, publish: list[str] = ..., publish_all: bool = ..., expose: list[str] = ...,
+                     dns: list[str] = ..., dns_search: list[str] = ..., dns_option: list[str] = ...,
+                     add_host: list[str] = ..., domainname: str = ..., mac_address: str = ..., ip: str = ...,
+                     aliases: list[str] = ...) -> None: ...
+
+
+class CreateOptions(_Options):
+    """What ``create`` makes a container of: the image, the command, and the flags' settings."""
+
+    _DEFAULTS = {
+        "image_name": _REQUIRED, "image_id": _REQUIRED, "image_cfg": _REQUIRED, "lowers": _REQUIRED,
+        "name": None, "cmd": None, "entrypoint": None, "env": list, "workdir": None, "user": None, "hostname": None,
+        "network": "default", "mounts": list, "storage": StorageOptions, "tty": False, "interactive": False,
+        "auto_remove": False, "driver": None, "runtime": None, "labels": dict, "detach": False,
+        "security_opt": list, "net": NetOptions, "resources": dict, "stop_signal": None, "stop_timeout": None,
+        "cidfile": "", "healthcheck": None, "userns": "",
+    }
+    __slots__ = tuple(_DEFAULTS)
+    if TYPE_CHECKING:
+        image_name: str
+        image_id: str
+        image_cfg: dict[str, Any]
+        lowers: list[Path]
+        name: str | None
+        cmd: list[str] | None
+        entrypoint: list[str] | None
+        env: list[str]
+        workdir: str | None
+        user: str | None
+        hostname: str | None
+        network: str
+        mounts: list[MountSpec]  # -v, --mount, --tmpfs in that order
+        storage: StorageOptions
+        tty: bool
+        interactive: bool
+        auto_remove: bool
+        driver: str | None
+        runtime: str | None
+        labels: dict[str, str]
+        detach: bool
+        security_opt: list[str]
+        net: NetOptions
+        resources: dict[str, Any]  # HostConfig's limits, Init, CapAdd/Drop, Privileged
+        stop_signal: str | None
+        stop_timeout: int | None
+        cidfile: str
+        healthcheck: dict[str, Any] | None  # from the --health-* flags (Docker's CLI)
+        userns: str  # --userns: "", host, or keep-id (rootless, Podman's)
+
+        def __init__(self, *, image_name: str, image_id: str, image_cfg: dict[str, Any], lowers: list[Path],
+                     name: str | None = ..., cmd: list[str] | None = ..., entrypoint: list[str] | None = ...,
+                     env: list[str] = ..., workdir: str | None = ..., user: str | None = ...,
+                     hostname: str | None = ..., network: str = ..., mounts: list[MountSpec] = ...,
+                     storage: StorageOptions = ..., tty: bool = ..., interactive: bool = ...,
+                     auto_remove: bool = ..., driver: str | None = ..., runtime: str | None = ...,
+                     labels: dict[str, str] = ..., detach: bool = ..., security_opt: list[str] = ...,
+                     net: NetOptions = ..., resources: dict[str, Any] = ..., stop_signal: str | None = ...,
+                     stop_timeout: int | None = ..., cidfile: str = ..., healthcheck: dict[str, Any] | None = ...,
+                     userns: str = ...) -> None: ...
 
 
 def parse_restart_policy(raw: str, auto_remove: bool = False) -> dict[str, Any]:
@@ -244,6 +295,8 @@ def _hosts_files(cdir: Path, hostname: str) -> None:
 
 def _net_host_config(net: NetOptions) -> dict[str, Any]:
     bindings: dict[str, list[dict[str, str]]] = {}
+    if net.publish:
+        from strata.container.network.ports import parse_publish
     for raw in net.publish:
         for key, entries in parse_publish(raw).items():
             bindings.setdefault(key, []).extend(entries)
@@ -260,9 +313,11 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
             f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path", exit_code=1
         )
     cid = new_id()
-    hostname = opts.hostname or (socket.gethostname() if opts.network == "host" else cid[:12])
+    hostname = opts.hostname or (_host_name() if opts.network == "host" else cid[:12])
     net_hc = _net_host_config(opts.net)
-    exposed = {**exposed_ports(opts.net.expose), **{key: {} for key in net_hc["PortBindings"]}}
+    exposed = {**_exposed_ports(opts.net.expose), **{key: {} for key in net_hc["PortBindings"]}}
+    from strata.container.network.endpoints import check_conflicts, plan_networks
+
     check_conflicts(opts.network, bool(opts.hostname), net_hc, opts.net.mac_address)
     networks = plan_networks(store.root, store, opts.network, cid, opts.net.ip, opts.net.aliases)
     config = container_config(
@@ -308,6 +363,21 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     return c
 
 
+def _host_name() -> str:
+    import socket  # --network host only
+
+    return socket.gethostname()
+
+
+def _exposed_ports(expose: list[str]) -> dict[str, dict[str, Any]]:
+    """``--expose``'s ports (none given: the port parser is not loaded)."""
+    if not expose:
+        return {}
+    from strata.container.network.ports import exposed_ports
+
+    return exposed_ports(expose)
+
+
 def _event(store: ContainerStore, c: Container, action: str, **extra: str) -> None:
     """The container's event in the store's journal (``strata events``)."""
     from strata.events import record_container
@@ -324,6 +394,8 @@ def _signal_number(sig: str) -> str:
     """A runtime signal (``TERM``, ``9``) as the number Docker's kill event shows."""
     if sig.isdigit():
         return sig
+    import signal
+
     try:
         return str(int(getattr(signal, f"SIG{sig}")))
     except AttributeError:
@@ -337,12 +409,21 @@ def _stop_config(config: dict[str, Any], opts: CreateOptions) -> None:
         config["StopSignal"] = opts.stop_signal
     if opts.stop_timeout is not None:
         config["StopTimeout"] = opts.stop_timeout
-    check = merge_healthcheck(opts.healthcheck, opts.image_cfg.get("Healthcheck"))
+    check = _healthcheck(opts.healthcheck, opts.image_cfg.get("Healthcheck"))
     if check is not None:  # Docker's Config puts it right after Cmd
         items = list(config.items())
         at = [k for k, _ in items].index("Cmd") + 1
         config.clear()
         config.update([*items[:at], ("Healthcheck", check), *items[at:]])
+
+
+def _healthcheck(given: dict[str, Any] | None, image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The container's health check (neither given: none, and the health module is not loaded)."""
+    if not given and not image:
+        return None
+    from strata.container.health import merge_healthcheck
+
+    return merge_healthcheck(given, image)
 
 
 def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> dict[str, Any]:
@@ -374,6 +455,8 @@ def _prepare_rootfs(store: ContainerStore, c: Container, lowers: list[Path], wan
 
 def _inherited_mounts(store: ContainerStore, volumes_from: list[str]) -> list[dict[str, Any]]:
     """``--volumes-from X[:ro|rw]``: X's mount points, read-only or read-write when asked."""
+    if not volumes_from:
+        return []
     from strata.container.volumes import parse_volumes_from
 
     out = []
@@ -391,7 +474,14 @@ def _inherited_mounts(store: ContainerStore, volumes_from: list[str]) -> list[di
 
 def _attach_volumes(store: ContainerStore, c: Container, opts: CreateOptions,
                     inherited: list[dict[str, Any]]) -> Container:
-    """Create the container's volumes (a new one filled from the image) and record its mount points."""
+    """Create the container's volumes (a new one filled from the image) and record its mount points
+    (a container without any, as a build step's, needs no volume store: its record has none already)."""
+    if not (opts.mounts or opts.image_cfg.get("Volumes") or inherited or c.mounts):
+        return c
+    from pathlib import Path
+
+    from strata.container.volumes import VolumeStore, fill_from_image, mount_points
+
     vstore = VolumeStore(store.root)
     made: list[str] = []  # the volumes this create made: removed again if it fails
     try:
@@ -414,6 +504,10 @@ def _attach_volumes(store: ContainerStore, c: Container, opts: CreateOptions,
 
 def _remove_anonymous(store: ContainerStore, c: Container) -> None:
     """Remove the container's anonymous volumes no other container uses (``rm -v``, ``--rm``)."""
+    if not any(p.get("Type") == "volume" and p.get("_anonymous") for p in c.mounts):
+        return
+    from strata.container.volumes import VolumeStore
+
     vstore = VolumeStore(store.root)
     for p in c.mounts:
         if p.get("Type") != "volume" or not p.get("_anonymous"):
@@ -447,12 +541,15 @@ def _check_name(name: str) -> None:
 def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None) -> tuple[Container, Pending]:
     """Mount the rootfs, start setting the network up, write the bundle; the record as it then is and
     the network setup to wait for before the container starts."""
-    from strata.container.volumes import check_propagation
+    if c.mounts:
+        from strata.container.volumes import check_propagation
 
-    check_propagation(c.mounts)
+        check_propagation(c.mounts)
     rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
     rootfs.mount()
     user = resolve_user(rootfs.path, str(c.config.get("User") or ""))
+    from strata.container.network.endpoints import setup_network, teardown_network
+
     c, netns, pending = setup_network(store, c, reconcile)
     try:
         _write_bundle(store, c, rootfs, user, netns, console_fd)
@@ -462,9 +559,10 @@ def _prepare_bundle(store: ContainerStore, c: Container, console_fd: int | None)
         finally:
             teardown_network(store, c)
         raise
-    from strata.container.volumes import log_mounts
+    if c.mounts:
+        from strata.container.volumes import log_mounts
 
-    log_mounts(store.root, c.id, c.mounts, "mount")
+        log_mounts(store.root, c.id, c.mounts, "mount")
     return c, pending
 
 
@@ -483,24 +581,25 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
     files = _files_of(store, c)
     seccomp, no_new_privileges = security_settings(list(c.host_config.get("SecurityOpt") or []))
     hc = c.host_config
+    mounts = _mounts_of(c.mounts)
     spec = build_spec(
         config=c.config, args=[c.path, *c.args], rootfs=rootfs.path, user=user,
         seccomp=seccomp, no_new_privileges=no_new_privileges,
         network=str(c.host_config.get("NetworkMode") or "default"),
         hosts_files={"/etc/resolv.conf": files / "resolv.conf", "/etc/hostname": files / "hostname",
                      "/etc/hosts": files / "hosts"},
-        binds=[], extra_mounts=oci_mounts(c.mounts), readonly_root=bool(hc.get("ReadonlyRootfs")),
-        capabilities=_capabilities(hc),
-        console_size=get_winsize(console_fd) if console_fd is not None else None,
-        netns_path=netns,
+        binds=[], extra_mounts=mounts[0], readonly_root=bool(hc.get("ReadonlyRootfs")),
+        capabilities=_capabilities(hc), console_size=_console_size(console_fd), netns_path=netns,
     )
-    propagation = rootfs_propagation(c.mounts)
-    if propagation:
-        spec["linux"]["rootfsPropagation"] = propagation
+    if mounts[1]:
+        spec["linux"]["rootfsPropagation"] = mounts[1]
     apply_resources(spec, hc)
     apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
     apply_spec_flags(spec, hc, c.id, c.networks)  # --gpus, --cgroup-parent, --cgroupns, --device-cgroup-rule
-    apply_links(spec, store, c, files / "hosts")  # --link on the default bridge: variables, /etc/hosts
+    if hc.get("Links"):  # --link on the default bridge: variables, /etc/hosts
+        from strata.container.links import apply_links
+
+        apply_links(spec, store, c, files / "hosts")
     if in_user_namespace():  # rootless: only the limits the user's delegated cgroup can take
         strip_limits(spec, hc, c.id)
         bind_host_paths(spec, list(hc.get("Devices") or []))
@@ -513,6 +612,23 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
             add_user_files(spec, cdir)
     # compact: the C encoder (an indented dump is the pure-Python one, ~5x slower on a seccomp profile)
     write_bytes_atomic(cdir / "config.json", json.dumps(spec).encode(), mode=0o600)  # has -e secrets
+
+
+def _mounts_of(points: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """The runtime's mounts of the mount points and the rootfs propagation they need (none: no volumes module)."""
+    if not points:
+        return [], None
+    from strata.container.volumes import oci_mounts, rootfs_propagation
+
+    return oci_mounts(points), rootfs_propagation(points)
+
+
+def _console_size(console_fd: int | None) -> tuple[int, int] | None:
+    if console_fd is None:
+        return None
+    from strata.container.tty import get_winsize
+
+    return get_winsize(console_fd)
 
 
 def _capabilities(hc: dict[str, Any]) -> list[str]:
@@ -541,6 +657,8 @@ def start_attached(store: ContainerStore, c: Container, attach: Attach) -> int:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
         raise
+    from strata.container.monitor import spawn_restarter, supervise
+
     remover = _auto_remover(store.root)
     code = supervise(store, c, runtime_for(store.root, c), attach, remove=lambda final: remover(store, final),
                      ready=pending.wait)
@@ -559,6 +677,8 @@ def _start_in_front(store: ContainerStore, c: Container, attach: Attach) -> int:
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
         raise
+    from strata.container.monitor import run_attached
+
     code = run_attached(store, c, runtime_for(store.root, c), attach, _auto_remover(store.root), _again)
     if code is None:  # its monitor was killed: the keeper records the real exit
         code = wait(store, c).exit_code
@@ -577,6 +697,8 @@ def start_detached(store: ContainerStore, c: Container, client: Any = None, cons
         if c.host_config.get("AutoRemove"):
             _destroy(store, c)
         raise
+    from strata.container.monitor import spawn_monitor
+
     spawn_monitor(store, c, runtime_for(store.root, c), remove=_auto_remover(store.root), again=_again, client=client)
 
 
@@ -633,6 +755,10 @@ def reconcile(store: ContainerStore, c: Container) -> Container:
     if c.state == "restarting" and not pid_alive(c.monitor_pid, c.monitor_start):
         return store.update(c.id, state="exited", pid=0, monitor_pid=0)
     if c.state not in ("running", "paused"):
+        if c.running or not (c.netns or c.ports):  # release_if_orphaned's own first check, without loading it
+            return c
+        from strata.container.network.endpoints import release_if_orphaned
+
         return release_if_orphaned(store, c)
     if c.state == "running":
         _thaw_if_orphaned(store, c)
@@ -646,15 +772,28 @@ def reconcile(store: ContainerStore, c: Container) -> Container:
             c = store.update(c.id, state=status)
         return c
     runtime.delete(c.id, force=True)
-    teardown_network(store, c)
+    _teardown_network(store, c)
     try:
         Rootfs(container_dir(store.root, c.id), c.driver).unmount()
     except StrataError:
         pass
+    from strata.container.monitor import read_exit_file
+
     # the monitor's own record of the exit when it could not write the records (a full disk)
     code, finished = read_exit_file(container_dir(store.root, c.id)) or (c.exit_code or 255, time.time())
     _event(store, c, "die", exitCode=str(code))
     return store.update(c.id, state="exited", exit_code=code, finished_at=finished, pid=0, monitor_pid=0)
+
+
+def _teardown_network(store: ContainerStore, c: Container) -> None:
+    """The endpoints' teardown; a container that never had a namespace, address or port (``--network
+    none``, a build step) has nothing to undo, seen here as teardown_network sees it, without loading it."""
+    cur = store.by_id(c.id) or c
+    if not cur.netns and not cur.ports and not any(ep.get("IPAddress") for ep in cur.networks.values()):
+        return
+    from strata.container.network.endpoints import teardown_network
+
+    teardown_network(store, c)
 
 
 def wait(store: ContainerStore, c: Container, timeout: float | None = None,
@@ -679,6 +818,8 @@ def wait(store: ContainerStore, c: Container, timeout: float | None = None,
 def parse_signal(raw: str) -> str:
     """Docker's ParseSignal: a number above 0 or a name with or without ``SIG`` (any case), as the
     runtime takes it; ``Invalid signal: X`` otherwise."""
+    import signal
+
     if raw.lstrip("-").isdigit():
         if int(raw) <= 0:
             raise StrataError(f"Invalid signal: {raw}")
@@ -823,7 +964,7 @@ def remove(store: ContainerStore, c: Container, *, force: bool = False, volumes:
 def _destroy(store: ContainerStore, c: Container, *, volumes: bool = False) -> None:
     cdir = container_dir(store.root, c.id)
     runtime_for(store.root, c).delete(c.id, force=True)
-    teardown_network(store, c)
+    _teardown_network(store, c)
     store.update(c.id, state="dead")
     Rootfs(cdir, c.driver).unmount()
     release_shm(cdir)

@@ -15,28 +15,31 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import FrameType
 
-from strata.container.attach import AttachHub
-from strata.container.health import HealthMonitor
 from strata.container.isolation import release_shm
-from strata.container.logs import JsonLogWriter
-from strata.container.network.endpoints import Pending, forget, teardown_network
-from strata.container.network.release import release_in_background
 from strata.container.records import Container, ContainerStore, container_dir, process_start
 from strata.container.rootfs import Rootfs
-from strata.container.runtime import Runtime
-from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
-from strata.container.volumes import log_mounts
 from strata.errors import RuntimeFailure, StrataError
+
+# A build step's run (output to a sink, no terminal, no health check, no network to tear down, no
+# volumes) loads none of the attach hub (socket), the json-file log, the health probes, the network
+# endpoints, the terminal helpers, the volumes, dataclasses or typing: each comes with what uses it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+    from types import FrameType
+
+    from strata.container.attach import AttachHub
+    from strata.container.health import HealthMonitor
+    from strata.container.logs import JsonLogWriter
+    from strata.container.network.endpoints import Pending
+    from strata.container.runtime import Runtime
 
 __all__ = [
     "EXIT_FILE",
@@ -56,20 +59,47 @@ PR_SET_CHILD_SUBREAPER = 36
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
-@dataclass
 class Attach:
     """Where an attached container's streams go; all None for a detached monitor. ``sink(stream, data)``:
     a caller in this process takes the output itself (a build step: no attach socket is served, and
     the runtime's record of the exited container is left to the container's removal)."""
 
-    stdin: int | None = None
-    stdout: int | None = None
-    stderr: int | None = None
-    sink: Callable[[str, bytes], None] | None = field(default=None, kw_only=True)
+    __slots__ = ("sink", "stderr", "stdin", "stdout")
+
+    def __init__(self, stdin: int | None = None, stdout: int | None = None, stderr: int | None = None, *,
+                 sink: Callable[[str, bytes], None] | None = None) -> None:
+        self.stdin, self.stdout, self.stderr, self.sink = stdin, stdout, stderr, sink
+
+    def __repr__(self) -> str:
+        return f"Attach(stdin={self.stdin!r}, stdout={self.stdout!r}, stderr={self.stderr!r}, sink={self.sink!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Attach:
+            return NotImplemented
+        return (self.stdin, self.stdout, self.stderr, self.sink) == (other.stdin, other.stdout, other.stderr, other.sink)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it was
+
+
+class _NoLog:
+    """The log of a run whose output nobody keeps (a build step's: the container is removed right after),
+    as a disabled ``JsonLogWriter`` is, without loading the log module."""
+
+    def write(self, stream: str, data: bytes) -> None:
+        """Nothing kept."""
+
+    def close(self) -> None:
+        """Nothing open."""
 
 
 def log_path(root: Path, cid: str) -> Path:
     return container_dir(root, cid) / f"{cid}-json.log"
+
+
+def _log_writer(root: Path, c: Container) -> JsonLogWriter:
+    from strata.container.logs import JsonLogWriter
+
+    return JsonLogWriter.for_container(log_path(root, c.id), c.config, c.host_config)
 
 
 def set_subreaper() -> None:
@@ -112,8 +142,7 @@ class _Run:
         self.cdir = container_dir(store.root, c.id)
         self.tty = bool(c.config.get("Tty"))
         # a build step's output goes to its sink: no log kept (the container is removed right after)
-        self.log = (JsonLogWriter(log_path(store.root, c.id), enabled=False) if attach.sink is not None
-                    else JsonLogWriter.for_container(log_path(store.root, c.id), c.config, c.host_config))  # fmt: skip
+        self.log: JsonLogWriter | _NoLog = _NoLog() if attach.sink is not None else _log_writer(store.root, c)
         self.master: int | None = None
         self.outputs: dict[int, str] = {}
         self.pid = 0
@@ -129,6 +158,8 @@ class _Run:
             p.unlink(missing_ok=True)
         self.runtime.delete(self.c.id, force=True)  # a stale runtime record from an earlier run
         if self.tty:
+            from strata.container.tty import ConsoleSocket
+
             with ConsoleSocket() as console:
                 proc = self.runtime.create(
                     self.c.id, self.cdir, pid_file=pid_file, log_file=rt_log, console_socket=console.path,
@@ -296,6 +327,8 @@ class _Run:
     def resize(self) -> None:
         if self.master is None or self.attach.stdout is None:
             return
+        from strata.container.tty import get_winsize, set_winsize
+
         size = get_winsize(self.attach.stdout)
         if size:
             set_winsize(self.master, *size)
@@ -326,16 +359,15 @@ class _Run:
                 pass
 
         try:
-            if self.c.host_config.get("AutoRemove") and release_in_background(
-                    self.store, self.store.by_id(self.c.id) or self.c, forget) is not None:
-                pass  # removed anyway: a detached child finishes netavark's teardown, holding the lock
-            else:
-                teardown_network(self.store, self.c, during=unmount)
+            self._release_network(unmount)
         except StrataError:  # a full disk: the next command's reconcile tears it down
             pass
         if not unmounted:
             unmount()
-        log_mounts(self.store.root, self.c.id, self.c.mounts, "unmount")
+        if self.c.mounts:
+            from strata.container.volumes import log_mounts
+
+            log_mounts(self.store.root, self.c.id, self.c.mounts, "unmount")
         finished = time.time()
         try:
             return self.store.update(self.c.id, exit_code=exit_code, finished_at=finished, pid=0,
@@ -344,6 +376,22 @@ class _Run:
             write_exit_file(self.cdir, exit_code, finished)
             return None
 
+
+    def _release_network(self, unmount: Callable[[], None]) -> None:
+        """The network torn down (``unmount`` run meanwhile); a run that never had a namespace, address or
+        port (``--network none``, a build step) has nothing to undo: ``unmount`` alone, as teardown_network
+        does then, without loading the network endpoints."""
+        cur = self.store.by_id(self.c.id) or self.c
+        if not cur.netns and not cur.ports and not any(ep.get("IPAddress") for ep in cur.networks.values()):
+            unmount()
+            return
+        from strata.container.network.endpoints import forget, teardown_network
+        from strata.container.network.release import release_in_background
+
+        if self.c.host_config.get("AutoRemove") and release_in_background(
+                self.store, self.store.by_id(self.c.id) or self.c, forget) is not None:
+            return  # removed anyway: a detached child finishes netavark's teardown, holding the lock
+        teardown_network(self.store, self.c, during=unmount)
 
     def _after_exit(self, exit_code: int, finished: float) -> dict[str, object]:
         """``restarting`` at once (this monitor stays) when a restart loop follows and the policy restarts
@@ -425,6 +473,8 @@ def supervise(
     run = _Run(store, c, runtime, attach, ready, pipes)
     run.restarts = restarts
     if attach.stdout is None and attach.sink is None:
+        from strata.container.attach import AttachHub
+
         run.hub = AttachHub(run.cdir, client)
     try:
         run.create()
@@ -443,8 +493,9 @@ def supervise(
             remove(store.by_id(c.id) or c)
         raise
     on_started(None)
-    health = HealthMonitor(store.root, c.id, c.config, runtime)
-    health.start()
+    health = _health(store.root, c, runtime)
+    if health is not None:
+        health.start()
     raw_fd = attach.stdin if (run.tty and attach.stdin is not None and c.config.get("OpenStdin")) else None
     try:
         with _signals_forwarded(run, attach), ExitStack() as terminal:
@@ -454,16 +505,28 @@ def supervise(
                 if run.front is None:  # killed while the container started
                     run._lose_front()
             if raw_fd is not None and (run.front is not None or not front):
+                from strata.container.tty import raw_terminal
+
                 terminal.enter_context(raw_terminal(raw_fd))
             code = run.pump()
     finally:
-        health.stop()
+        if health is not None:
+            health.stop()
     final = run.finish(code)
     if remove is not None and final is not None:
         remove(final)
     if run.hub is not None:
         run.hub.close(code)
     return code
+
+
+def _health(root: Path, c: Container, runtime: Runtime, since: float | None = None) -> HealthMonitor | None:
+    """The health probes of a container with a health check (without one: none, nothing loaded)."""
+    if not c.config.get("Healthcheck"):
+        return None
+    from strata.container.health import HealthMonitor
+
+    return HealthMonitor(root, c.id, c.config, runtime, since=since)
 
 
 def _pidfd(pid: int) -> int | None:
@@ -478,6 +541,8 @@ def _record_start_failure(store: ContainerStore, run: _Run, c: Container, e: Str
     was before the attempt (still ``created`` stays ``created``; otherwise ``exited`` with the
     error's exit code)."""
     run.log.close()
+    from strata.container.network.endpoints import teardown_network
+
     teardown_network(store, c)
     try:
         Rootfs(run.cdir, c.driver).unmount()
@@ -717,7 +782,8 @@ class _Reporter:
         self._write(f"{code}\n".encode(), close=True)
 
 
-Again = Callable[[ContainerStore, Container], tuple[Container, Pending]]
+if TYPE_CHECKING:
+    Again = Callable[[ContainerStore, Container], tuple[Container, Pending]]
 _BACKOFF_START = 0.1  # Docker's restart manager: 100 ms, doubled each time, back to 100 ms after 10 s up
 _BACKOFF_MAX = 60.0
 
@@ -875,12 +941,14 @@ def _take_over(store: ContainerStore, cid: str, runtime: Runtime, outputs: tuple
             run.outputs = {outputs[0]: "stdout", outputs[1]: "stderr"}
             for fd in outputs:
                 os.set_blocking(fd, False)
-        health = HealthMonitor(store.root, cid, c.config, runtime, since=c.started_at)
-        health.start(resume=True)  # probing goes on where the killed monitor left it
+        health = _health(store.root, c, runtime, since=c.started_at)
+        if health is not None:
+            health.start(resume=True)  # probing goes on where the killed monitor left it
         try:
             code = run.pump()
         finally:
-            health.stop()
+            if health is not None:
+                health.stop()
         run.finish(code)
     elif c.state == "restarting":  # its restart already counted: the loop goes on from here
         c = store.update(cid, **me)

@@ -177,10 +177,8 @@ def _fill(record: Container, args: tuple[Any, ...], kwargs: dict[str, Any]) -> N
 
 def new_id() -> str:
     """A 64-hex container ID whose 12-char short form is not all digits (Docker's rule)."""
-    import secrets  # here: listing containers never makes one (secrets loads hashlib, hmac, random)
-
-    while True:
-        cid = secrets.token_hex(32)
+    while True:  # secrets.token_hex's bytes, without loading secrets (hashlib, OpenSSL, hmac: a build step's create)
+        cid = os.urandom(32).hex()
         if not cid[:12].isdigit():
             return cid
 
@@ -231,15 +229,16 @@ _RIGHT = (  # noqa: SIM905 - one word list, easier to read as text
 
 def random_name(taken: set[str]) -> str:
     """A Docker-style ``adjective_surname`` name not in ``taken`` (a digit is appended on collisions)."""
-    import secrets
+    from random import SystemRandom  # secrets' own generator, without secrets (hashlib, OpenSSL, hmac)
 
+    rng = SystemRandom()
     for attempt in range(100):
-        name = f"{secrets.choice(_LEFT)}_{secrets.choice(_RIGHT)}"
+        name = f"{rng.choice(_LEFT)}_{rng.choice(_RIGHT)}"
         if attempt > 10:
-            name += str(secrets.randbelow(10))
+            name += str(rng.randrange(10))
         if name not in taken:
             return name
-    return f"strata_{secrets.token_hex(4)}"
+    return f"strata_{os.urandom(4).hex()}"
 
 
 class ContainerStore:

@@ -11,25 +11,27 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import secrets
 import subprocess
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from strata.atomicfile import write_bytes_atomic
-from strata.container.network import netavark
-from strata.container.network.allocate import allocate_ports, endpoint_addresses
 from strata.container.network.files import host_resolv, hosts_file, resolv_conf
-from strata.container.network.netns import create_netns, remove_netns
-from strata.container.network.networks import PREDEFINED, Network, NetworkNotFound, NetworkStore
-from strata.container.network.ports import Mapping
-from strata.container.network.release import finish_releases
 from strata.container.records import Container, ContainerStore, container_dir, pid_alive, process_start
 from strata.errors import Conflict, ContainerNotFound, StrataError
 from strata.rootless import is_rootless
+
+# ``--network none`` and ``host`` (a build step's) need none of the network store, netavark, the
+# address and port allocation or namespaces: those are loaded by the functions that use them, and the
+# predefined networks' IDs are read without the network store (``_predefined_id``).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from strata.container.network import netavark
+    from strata.container.network.networks import Network, NetworkStore
+    from strata.container.network.ports import Mapping
 
 __all__ = [
     "EndpointRequest",
@@ -64,27 +66,88 @@ def endpoint_settings(net: Network, ip: str = "", aliases: list[str] | None = No
         ipam = ipam if (ipam or extra.from_connect) else None
         opts = dict(extra.driver_opts) if (extra.driver_opts or extra.from_connect) else None
         links = list(extra.links) or None
+    return _settings(net.id, ipam, links, aliases or None, opts)
+
+
+def _settings(net_id: str, ipam: dict[str, Any] | None, links: list[str] | None, aliases: list[str] | None,
+              opts: dict[str, str] | None) -> dict[str, Any]:
     return {
-        "IPAMConfig": ipam, "Links": links, "Aliases": aliases or None,
-        "NetworkID": net.id, "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+        "IPAMConfig": ipam, "Links": links, "Aliases": aliases,
+        "NetworkID": net_id, "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
         "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": opts,
     }
 
 
-@dataclass
+# container.network.networks.Network's fields (tests/test_coldstep.py checks they stay the same): a file
+# with others is not a network the store loads
+NETWORK_FIELDS = frozenset({
+    "name", "id", "driver", "created", "subnet", "gateway", "interface", "internal", "dns", "show_gateway",
+    "options", "labels", "user_subnet", "ip_range", "aux", "ipv6", "subnet6", "gateway6", "show_gateway6",
+    "ip_range6", "aux6", "attachable", "config_only", "config_from", "ipam_driver", "ipam_options",
+})
+_NETWORK_REQUIRED = ("name", "id", "driver", "created")
+
+
+def _predefined_id(root: Path, name: str) -> str | None:
+    """The ID of the predefined network ``name`` (host, none) as ``NetworkStore(root).get(name)`` finds
+    it, read from the network files alone; None when the store has to be asked (a predefined network
+    missing: the store makes them, or a file it would not load as these are read)."""
+    try:
+        entries = os.scandir(os.path.join(root, "networks"))
+    except OSError:
+        return None
+    names: set[str] = set()
+    found: list[str] = []
+    with entries:
+        for entry in entries:
+            if not entry.name.endswith(".json"):
+                continue
+            try:
+                with open(entry.path, "rb") as f:
+                    doc = json.loads(f.read())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(doc, dict) or not doc.keys() <= NETWORK_FIELDS or any(k not in doc for k in _NETWORK_REQUIRED):
+                return None
+            names.add(str(doc["name"]))
+            if name in (doc["name"], doc["id"]):
+                if doc.get("config_only"):
+                    return None
+                found.append(str(doc["id"]))
+    if not {"bridge", "host", "none"} <= names or len(found) != 1:
+        return None
+    return found[0]
+
+
 class EndpointRequest:
     """An endpoint's settings beyond its IPv4 address and aliases (``--ip6``, ``--link-local-ip``,
     ``--link``, ``--driver-opt``)."""
 
-    ip6: str = ""
-    link_local: list[str] = field(default_factory=list)
-    links: list[str] = field(default_factory=list)
-    driver_opts: dict[str, str] = field(default_factory=dict)
-    from_connect: bool = False
+    __slots__ = ("driver_opts", "from_connect", "ip6", "link_local", "links")
+
+    def __init__(self, ip6: str = "", link_local: list[str] | None = None, links: list[str] | None = None,
+                 driver_opts: dict[str, str] | None = None, from_connect: bool = False) -> None:
+        self.ip6, self.from_connect = ip6, from_connect
+        self.link_local = [] if link_local is None else link_local
+        self.links = [] if links is None else links
+        self.driver_opts = {} if driver_opts is None else driver_opts
+
+    def __repr__(self) -> str:
+        return (f"EndpointRequest(ip6={self.ip6!r}, link_local={self.link_local!r}, links={self.links!r}, "
+                f"driver_opts={self.driver_opts!r}, from_connect={self.from_connect!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not EndpointRequest:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it was
 
 
 def check_endpoint(net: Network, ip: str, extra: EndpointRequest | None, exit_code: int = 1) -> None:
     """The daemon's checks of user-given addresses on ``net`` (IPv4, IPv6, link-local), its words."""
+    from strata.container.network.networks import PREDEFINED
+
     ip6 = extra.ip6 if extra else ""
     if (ip or ip6) and net.name in PREDEFINED:
         raise StrataError("user specified IP address is supported on user defined networks only",
@@ -153,6 +216,12 @@ def plan_networks(root: Path, store: ContainerStore, mode: str, cid: str, ip: st
     name = "bridge" if mode == "default" else mode
     if mode == "default":  # Docker's CLI files --ip/--network-alias under "default": the daemon never sees them
         ip, aliases, extra = "", [], None
+    if name in ("host", "none") and not ip and not aliases and extra is None:
+        net_id = _predefined_id(root, name)  # what the network store answers, without loading it
+        if net_id is not None:
+            return {name: _settings(net_id, None, None, None, None)}
+    from strata.container.network.networks import PREDEFINED, NetworkNotFound, NetworkStore
+
     try:
         net = NetworkStore(root).get(name)
     except NetworkNotFound:
@@ -181,6 +250,8 @@ def add_link_local(netns: Path, ep: dict[str, Any]) -> None:
 
 
 def bridged(c: Container, nets: NetworkStore) -> list[Network]:
+    from strata.container.network.networks import NetworkNotFound
+
     out = []
     for name, ep in c.networks.items():
         if name in ("host", "none"):
@@ -199,6 +270,9 @@ def netavark_endpoint(c: Container, net: Network, index: int) -> netavark.Endpoi
 
 
 def netavark_options_of(c: Container, nets: list[Network]) -> dict[str, Any]:
+    from strata.container.network import netavark
+    from strata.container.network.ports import Mapping
+
     pairs = [(n, netavark_endpoint(c, n, i)) for i, n in enumerate(nets)]
     ports = [Mapping.from_json(p) for p in c.ports]
     dns = [d for d in (c.host_config.get("Dns") or []) if d]
@@ -207,6 +281,8 @@ def netavark_options_of(c: Container, nets: list[Network]) -> dict[str, Any]:
 
 def _assign(store: ContainerStore, c: Container, nets: list[Network]) -> Container:
     """Addresses, MACs and host ports for ``c``, recorded (under the networks lock) before use."""
+    from strata.container.network.allocate import allocate_ports, endpoint_addresses
+
     others = [o for o in store.all() if o.id != c.id]
     networks = {k: dict(v) for k, v in c.networks.items()}
     mac_given = str(c.config.get("MacAddress") or "")
@@ -246,6 +322,8 @@ class Pending:
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        from strata.container.network import netavark
+
         try:
             netavark.collect(proc, "setup")
             for ep in self.c.networks.values():
@@ -257,7 +335,8 @@ class Pending:
             self.lock.close()
 
 
-Reconcile = Callable[[ContainerStore, Container], Container]
+if TYPE_CHECKING:
+    Reconcile = Callable[[ContainerStore, Container], Container]
 
 
 def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> tuple[Container, str | None, Pending]:
@@ -279,6 +358,9 @@ def setup_network(store: ContainerStore, c: Container, reconcile: Reconcile) -> 
     if mode in ("host", "none"):
         _write_files(store, c, "", mode)
         return c, None, done
+    from strata.container.network.networks import NetworkStore
+    from strata.container.network.release import finish_releases
+
     nets_store = NetworkStore(store.root)
     lock = ExitStack()
     lock.enter_context(nets_store.locked())
@@ -326,6 +408,10 @@ def _start_netavark(store: ContainerStore, c: Container, nets: list[Network], mo
                     host: Path | None) -> subprocess.Popen[bytes]:
     """Files, namespace and netavark's setup started (under the networks lock). Rootless (``host``),
     netavark runs in the rootless network namespace and a forwarder publishes the ports from the host."""
+    from strata.container.network import netavark
+    from strata.container.network.netns import create_netns
+    from strata.container.network.ports import Mapping
+
     first = next(iter(c.networks.values()))
     _write_files(store, c, str(first.get("IPAddress") or ""), mode, nets[0] if nets else None,
                  str(first.get("GlobalIPv6Address") or ""))
@@ -350,7 +436,12 @@ def _start_netavark(store: ContainerStore, c: Container, nets: list[Network], mo
 def _rootless_network(store: ContainerStore, c: Container, mode: str, reconcile: Reconcile) -> Container:
     """A rootless container on the default network: a namespace of its own connected by pasta, its
     published ports forwarded from the host."""
+    import secrets
+
     from strata.container.network import pasta
+    from strata.container.network.allocate import allocate_ports
+    from strata.container.network.netns import create_netns
+    from strata.container.network.networks import NetworkStore
 
     with NetworkStore(store.root).locked():
         ports = allocate_ports(c, _live_others(store, c, reconcile), "")
@@ -445,6 +536,9 @@ def _teardown_locked(store: ContainerStore, c: Container, during: Callable[[], N
     pending = during
     _stop_helpers(cdir)
     if c.netns:
+        from strata.container.network import netavark
+        from strata.container.network.netns import remove_netns
+
         netns = Path(c.netns)
         try:
             options = json.loads((cdir / "netavark.json").read_text())
@@ -518,6 +612,8 @@ def teardown_network(store: ContainerStore, c: Container, during: Callable[[], N
         if during is not None:
             during()
         return cur
+    from strata.container.network.networks import NetworkStore
+
     with NetworkStore(store.root).locked():
         cur = store.by_id(c.id) or c
         return _teardown_locked(store, cur, during)
