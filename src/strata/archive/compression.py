@@ -25,12 +25,15 @@ import enum
 import lzma
 import types
 import zlib
-from typing import Protocol
-
-import zstandard
 
 from strata.digest import Readable, ReaderBase
 from strata.errors import InvalidArchive
+
+# zstandard (with platform) is loaded by the zstd reader and writer only: a plain or gzip tar (every
+# layer a build commits) needs neither; typing's protocols matter to the type checker only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
 
 _gzip_impl: types.ModuleType
 try:  # ISA-L: several times faster than zlib for gzip
@@ -63,8 +66,30 @@ ZSTD_IN_CHUNK = 8 * 1024  # zstd output per call is unbounded: keep its input sm
 DEFAULT_OUT = 1 << 20
 
 
-class Writable(Protocol):
-    def write(self, data: bytes, /) -> int | None: ...
+if TYPE_CHECKING:
+
+    class Writable(Protocol):
+        def write(self, data: bytes, /) -> int | None: ...
+
+    class _Inflater(Protocol):
+        eof: bool
+
+        def step(self, data: bytes, limit: int) -> bytes:
+            """Feed ``data`` (only when not ``pending()``) and return at most ``limit`` bytes."""
+
+        def pending(self) -> bool:
+            """More output may come without new input."""
+
+        def leftover(self) -> bytes:
+            """Input after the end of the stream (valid once ``eof`` and not ``pending()``)."""
+
+    class _Deflater(Protocol):
+        def compress(self, data: bytes, /) -> bytes: ...
+
+        def flush(self) -> bytes: ...
+
+else:  # at run time the name stands for "any object with write()"
+    Writable = object
 
 
 class Compression(enum.Enum):
@@ -166,19 +191,6 @@ def _read_exactly(stream: Readable, n: int) -> bytes:
 # --- decompression -------------------------------------------------------------------------------
 
 
-class _Inflater(Protocol):
-    eof: bool
-
-    def step(self, data: bytes, limit: int) -> bytes:
-        """Feed ``data`` (only when not ``pending()``) and return at most ``limit`` bytes."""
-
-    def pending(self) -> bool:
-        """More output may come without new input."""
-
-    def leftover(self) -> bytes:
-        """Input after the end of the stream (valid once ``eof`` and not ``pending()``)."""
-
-
 class _ZlibInflater:
     def __init__(self) -> None:
         self._d = _gzip_impl.decompressobj(wbits=31)
@@ -224,6 +236,8 @@ class _ZstdInflater:
     """zstd's ``decompressobj`` returns all output of its input at once: feed it small slices."""
 
     def __init__(self) -> None:
+        import zstandard
+
         self._d = zstandard.ZstdDecompressor().decompressobj()
         self._out = b""
         self._queue = b""
@@ -263,8 +277,16 @@ _DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
     EOFError,
     ValueError,
     lzma.LZMAError,
-    zstandard.ZstdError,
 )
+
+
+def _decompress_errors(kind: Compression) -> tuple[type[BaseException], ...]:
+    """What a decompressor of ``kind`` raises on bad data (zstandard's errors: only its own reader loads it)."""
+    if kind is not Compression.ZSTD:
+        return _DECOMPRESS_ERRORS
+    import zstandard
+
+    return (*_DECOMPRESS_ERRORS, zstandard.ZstdError)
 
 
 class DecompressReader(ReaderBase):
@@ -276,6 +298,7 @@ class DecompressReader(ReaderBase):
         self._inflater: _Inflater | None = None if kind is Compression.NONE else _new_inflater(kind)
         self._next_in = b""  # input read past the end of one member, for the next one
         self._done = kind is Compression.NONE
+        self._errors = _decompress_errors(kind)
 
     def read(self, n: int | None = -1, /) -> bytes:
         if self.compression is Compression.NONE:
@@ -288,7 +311,7 @@ class DecompressReader(ReaderBase):
             return self._read_some(n)
         except InvalidArchive:
             raise
-        except _DECOMPRESS_ERRORS as e:
+        except self._errors as e:
             raise InvalidArchive(f"invalid {self.compression.value} data: {e}") from e
 
     def _read_all(self) -> bytes:
@@ -347,14 +370,10 @@ def open_decompressed(stream: Readable, *, require_tar: bool = True) -> Decompre
 # --- compression ---------------------------------------------------------------------------------
 
 
-class _Deflater(Protocol):
-    def compress(self, data: bytes, /) -> bytes: ...
-
-    def flush(self) -> bytes: ...
-
-
 class _ZstdDeflater:
     def __init__(self, level: int) -> None:
+        import zstandard
+
         self._c = zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
 
     def compress(self, data: bytes, /) -> bytes:

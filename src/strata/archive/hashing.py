@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from strata.archive.compression import Compression, Readable, Writable
 from strata.digest import Digest, HashingReader
@@ -11,7 +10,6 @@ from strata.digest import Digest, HashingReader
 __all__ = ["HashReader", "HashWriter", "LayerInfo"]
 
 
-@dataclass(frozen=True, slots=True)
 class LayerInfo:
     """What streaming a layer learned.
 
@@ -20,11 +18,40 @@ class LayerInfo:
     blob), equal to ``diff_id``/``size`` when uncompressed. ``compression``: as detected or written.
     """
 
+    # a frozen record written out (not a dataclass: a build's commit loads no dataclasses, inspect, ast)
+    __slots__ = ("diff_id", "size", "digest", "compressed_size", "compression")  # noqa: RUF023 - fields' order
     diff_id: Digest
     size: int
     digest: Digest
     compressed_size: int
-    compression: Compression = Compression.NONE
+    compression: Compression
+
+    def __init__(self, diff_id: Digest, size: int, digest: Digest, compressed_size: int,
+                 compression: Compression = Compression.NONE) -> None:
+        for name, value in zip(self.__slots__, (diff_id, size, digest, compressed_size, compression), strict=True):
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.diff_id, self.size, self.digest, self.compressed_size, self.compression)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return self._fields() == other._fields() if type(other) is LayerInfo else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return LayerInfo, self._fields()
+
+    def __repr__(self) -> str:
+        return (f"LayerInfo(diff_id={self.diff_id!r}, size={self.size!r}, digest={self.digest!r}, "
+                f"compressed_size={self.compressed_size!r}, compression={self.compression!r})")
 
 
 class HashReader(HashingReader):

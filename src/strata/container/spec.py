@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,13 +115,54 @@ def _default_mounts() -> list[dict[str, Any]]:
     ]
 
 
-@dataclass(frozen=True)
-class Bind:
+class _Frozen:
+    """A frozen record of ``__slots__`` (what ``dataclass(frozen=True)`` made, without loading dataclasses,
+    inspect and ast for every container's start): equal and hashed by its fields, never assigned to."""
+
+    __slots__ = ()
+
+    def _names(self) -> tuple[str, ...]:
+        names: tuple[str, ...] = getattr(type(self), "__slots__")  # noqa: B009 - the subclass's, typed
+        return names
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, n) for n in self._names())
+
+    def _init(self, **values: object) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:  # copy, deepcopy and pickle: made again
+        return type(self), self._fields()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self._names()) + ")"
+
+
+class Bind(_Frozen):
     """A ``-v HOST:CONTAINER[:ro]`` bind mount."""
 
+    __slots__ = ("source", "destination", "readonly")  # noqa: RUF023 - the fields' order (repr, equality)
     source: str
     destination: str
-    readonly: bool = False
+    readonly: bool
+
+    def __init__(self, source: str, destination: str, readonly: bool = False) -> None:
+        self._init(source=source, destination=destination, readonly=readonly)
 
     def spec(self) -> str:
         return f"{self.source}:{self.destination}" + (":ro" if self.readonly else "")
@@ -233,12 +273,15 @@ def read_kv_file(path: str, *, from_environ: bool) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class RuntimeUser:
+class RuntimeUser(_Frozen):
+    __slots__ = ("uid", "gid", "additional_gids", "home")  # noqa: RUF023 - the fields' order (repr, equality)
     uid: int
     gid: int
-    additional_gids: list[int] = field(default_factory=list)
-    home: str = "/"
+    additional_gids: list[int]
+    home: str
+
+    def __init__(self, uid: int, gid: int, additional_gids: list[int] | None = None, home: str = "/") -> None:
+        self._init(uid=uid, gid=gid, additional_gids=[] if additional_gids is None else additional_gids, home=home)
 
     def groups(self) -> list[int]:
         """The supplementary groups the process gets: its primary group first, as Docker sets them."""

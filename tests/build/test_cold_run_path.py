@@ -1,0 +1,112 @@
+"""A cold build's RUN step under ``--network none`` loads only what its container uses (issue 10: the
+imports before and during the first step were a good part of a cold build's CPU). Each module below
+was on that path and is not needed there: the network store and netavark (a ``none`` container has no
+endpoint to set up), the volumes (a step has none), the attach hub and socket (its output goes to the
+build), the json-file log, the health probes, the terminal helpers, the links, ``secrets`` (hashlib's
+OpenSSL, hmac), zstandard and platform (a layer is a plain tar) and the dataclass machinery (inspect,
+ast, dis, tokenize). The build runs in a fresh interpreter, as the ``strata`` console script does.
+
+Also here: what the lightweight paths replace gives the same answers as what they skip (the predefined
+network's ID as the network store finds it, and Network's fields as the light reader knows them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from build_helpers import Strata
+
+from strata.container.network import endpoints
+from strata.container.network.networks import Network, NetworkStore
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+DRIVER = """
+import sys
+from strata.cli.main import main
+rc = main(sys.argv[2:])
+sys.stdout.flush()
+import json
+with open(sys.argv[1], "w") as f:
+    json.dump({"rc": rc, "modules": sorted(sys.modules)}, f)
+"""
+
+NOT_ON_THE_RUN_PATH = (
+    "socket", "secrets", "hmac", "zstandard", "platform", "dataclasses", "inspect", "ast", "dis", "tokenize",
+    "termios", "strata.container.network.networks", "strata.container.network.netavark",
+    "strata.container.network.allocate", "strata.container.network.ipam", "strata.container.network.ports",
+    "strata.container.network.netns", "strata.container.network.release", "strata.container.volumes",
+    "strata.container.attach", "strata.container.logs", "strata.container.health", "strata.container.tty",
+    "strata.container.links",
+)  # fmt: skip
+
+
+def test_a_cold_run_step_loads_only_what_its_container_uses(
+    strata: Strata, busybox: str, tmp_path: Path, root: Path
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {busybox}\nRUN echo ran > /ran && echo said\nCMD [\"cat\", \"/ran\"]\n")
+    strata("network", "ls")  # the store's predefined networks made (a store's first container makes them too)
+    report = tmp_path / "modules.json"
+    env = {**os.environ, "PYTHONPATH": str(SRC), "STRATA_ROOT": str(root)}
+    res = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(report), "build", "--no-cache", "--network", "none",
+         "-t", "coldrunpath/t:1", str(ctx)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    data = json.loads(report.read_text())
+    assert data["rc"] == 0, res.stderr
+    assert "said\n" in res.stdout  # the step's output reached the build's (through the monitor's sink)
+    modules = set(data["modules"])
+    assert {"strata.container.lifecycle", "strata.container.monitor", "strata.archive.tarwriter"} <= modules
+    assert sorted(m for m in NOT_ON_THE_RUN_PATH if m in modules) == []
+    assert strata("run", "--rm", "coldrunpath/t:1").stdout == "ran\n"
+    assert strata("ps", "-aq").stdout == ""  # the step's container is gone
+    strata("rmi", "coldrunpath/t:1")
+
+
+def test_a_none_container_records_the_network_id_the_store_has(strata: Strata, busybox: str, root: Path) -> None:
+    from strata.container.records import ContainerStore
+
+    cid = strata("create", "--network", "none", busybox, "true").stdout.strip()
+    with ContainerStore(root) as containers:
+        record = containers.get(cid)
+    assert record.networks["none"]["NetworkID"] == NetworkStore(root).get("none").id
+    assert strata("start", "-a", cid).returncode == 0
+
+
+def test_network_fields_are_what_the_light_reader_knows() -> None:
+    assert {f.name for f in dataclasses.fields(Network)} == endpoints.NETWORK_FIELDS
+
+
+def test_predefined_id_answers_as_the_network_store(tmp_path: Path) -> None:
+    assert endpoints._predefined_id(tmp_path, "none") is None  # no networks yet: the store makes them
+    store = NetworkStore(tmp_path)
+    for name in ("none", "host"):
+        expected = store.get(name).id  # the store made the predefined networks
+        assert endpoints._predefined_id(tmp_path, name) == expected
+    user = Network(name="mine", id="f" * 64, driver="bridge", created=0.0, subnet="10.9.0.0/24")
+    store.save(user)
+    assert endpoints._predefined_id(tmp_path, "none") == store.get("none").id
+    (tmp_path / "networks" / "odd.json").write_text(json.dumps({"name": "x", "id": "y", "driver": "null",
+                                                                 "created": 0, "unknown": 1}))
+    assert endpoints._predefined_id(tmp_path, "none") is None  # a file the store would not load: it answers
+    (tmp_path / "networks" / "odd.json").unlink()
+    (tmp_path / "networks" / f"{store.get('bridge').id}.json").unlink()
+    assert endpoints._predefined_id(tmp_path, "host") is None  # the store would make the bridge first
+
+
+@pytest.mark.parametrize("mode", ["none", "host"])
+def test_plan_networks_of_a_predefined_network_is_the_stores(tmp_path: Path, mode: str) -> None:
+    from strata.container.records import ContainerStore
+
+    store = NetworkStore(tmp_path)
+    with ContainerStore(tmp_path) as containers:
+        planned = endpoints.plan_networks(tmp_path, containers, mode, "c" * 64, "", [])
+    assert planned == {mode: endpoints.endpoint_settings(store.get(mode))}
