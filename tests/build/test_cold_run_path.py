@@ -42,7 +42,7 @@ NOT_ON_THE_RUN_PATH = (
     "strata.container.network.allocate", "strata.container.network.ipam", "strata.container.network.ports",
     "strata.container.network.netns", "strata.container.network.release", "strata.container.volumes",
     "strata.container.attach", "strata.container.logs", "strata.container.health", "strata.container.tty",
-    "strata.container.links",
+    "strata.container.links", "datetime",
 )  # fmt: skip
 
 
@@ -110,3 +110,17 @@ def test_plan_networks_of_a_predefined_network_is_the_stores(tmp_path: Path, mod
     with ContainerStore(tmp_path) as containers:
         planned = endpoints.plan_networks(tmp_path, containers, mode, "c" * 64, "", [])
     assert planned == {mode: endpoints.endpoint_settings(store.get(mode))}
+
+
+@pytest.mark.parametrize("ns", [0, 1, 1_700_000_000_123_456_789, 951_782_400_500_000_000, 4_102_444_800_000_000_000,
+                                253_402_300_799_999_999_999, -1_000_000_000])
+def test_rfc3339_nano_is_datetimes(ns: int) -> None:
+    """image.config's timestamps (every committed step's ``created``) come from ``time`` now: as datetime made them."""
+    from datetime import UTC, datetime
+
+    from strata.image.config import rfc3339_nano
+
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = f"{frac:09d}".rstrip("0")
+    assert rfc3339_nano(ns) == (f"{base}.{digits}Z" if digits else f"{base}Z")

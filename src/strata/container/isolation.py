@@ -11,9 +11,12 @@ import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from strata.errors import StrataError
+
+TYPE_CHECKING = False  # not typing's: a build step's container loads no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DEFAULT_SHM_SIZE",

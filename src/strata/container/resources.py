@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from strata.errors import StrataError
+
+TYPE_CHECKING = False  # not typing's: a build step's container loads no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "INIT_BINARY",

@@ -14,9 +14,12 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
 
 from strata.errors import RuntimeFailure, os_error_text
+
+TYPE_CHECKING = False  # not typing's: a build step's container loads no typing
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 __all__ = ["RUNTIMES", "Runtime", "config_value", "exit_code_for", "find_runtime", "log_message"]
 

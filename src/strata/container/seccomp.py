@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from strata.errors import StrataError, os_error_text
+
+TYPE_CHECKING = False  # not typing's: a build step's container loads no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["DEFAULT_PROFILE", "load_profile", "normalize_security_opts", "oci_seccomp", "security_settings"]
 

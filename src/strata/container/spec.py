@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import posixpath
 from pathlib import Path
-from typing import Any
 
 from strata.archive.dirs import read_in_root
 from strata.container.seccomp import oci_seccomp
 from strata.errors import StrataError
+
+TYPE_CHECKING = False  # not typing's: a build step's container loads no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DEFAULT_CAPS",

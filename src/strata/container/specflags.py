@@ -6,9 +6,12 @@ and its daemon (cgroupfs driver, overlay2 over a non-xfs filesystem, no GPU driv
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from strata.errors import NotFound, StrataError
+
+TYPE_CHECKING = False  # not typing's: a build step's container loads no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "apply_spec_flags",

@@ -33,11 +33,9 @@ __all__ = [
 
 def rfc3339_nano(ns: int | None = None) -> str:
     """Go's RFC3339Nano in UTC: ``2026-11-27T17:22:02.123456789Z`` with trailing zeros trimmed."""
-    from datetime import UTC, datetime  # here: a cached build step writes no image config
-
     ns = time.time_ns() if ns is None else ns
     secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))  # UTC, as datetime's, without loading it
     digits = f"{frac:09d}".rstrip("0")
     return f"{base}.{digits}Z" if digits else f"{base}Z"
 

@@ -5,7 +5,10 @@ since ``trusted.*`` ones need ``CAP_SYS_ADMIN`` in the initial user namespace.""
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: a build step's container loads no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["OPAQUE_XATTRS", "bind_host_paths", "id_mappings", "in_user_namespace", "overlay_xattr_prefix"]
 
