@@ -17,6 +17,7 @@ from strata.image import mediatypes as mt
 from strata.image.spec import Descriptor, ImageConfig, Manifest
 from strata.reference import Reference, id_prefix, parse_any
 from strata.store.blobs import LayerBlob, ingest_blob, ingest_layer
+from strata.store.db import close as db_close
 from strata.store.db import connect
 from strata.store.images import ImageRecord, Metadata
 from strata.store.root import StoreLock, StoreRoot, as_path, default_root_dir, plain_path
@@ -87,7 +88,7 @@ class Engine:
         return cls(root or default_root_dir())
 
     def close(self) -> None:
-        self.conn.close()
+        db_close(self.conn)  # the ``build`` program leaves it to its exit (store.db.exit_without_close)
 
     # --- lookup ------------------------------------------------------------------------------------
 

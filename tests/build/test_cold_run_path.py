@@ -124,3 +124,34 @@ def test_rfc3339_nano_is_datetimes(ns: int) -> None:
     base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     digits = f"{frac:09d}".rstrip("0")
     assert rfc3339_nano(ns) == (f"{base}.{digits}Z" if digits else f"{base}Z")
+
+
+def test_the_build_program_leaves_its_databases_checkpoint_to_the_next_command(
+    strata: Strata, busybox: str, tmp_path: Path, root: Path
+) -> None:
+    """A build's last close of the store and the container records checkpointed their WAL (fsyncs, an
+    unlink) on its critical path; the program now exits without it, and the next opener does it."""
+    import sqlite3
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {busybox}\nRUN echo ran > /ran\n")
+    image_id = strata("build", "-q", "--network", "none", "-t", "coldrunpath/wal:1", str(ctx)).stdout.strip()
+    assert (root / "strata.db-wal").exists()  # the build's records are in the WAL, not yet checkpointed
+    assert strata("images", "-q", "--no-trunc", "coldrunpath/wal:1").stdout.strip() == image_id
+    assert not (root / "strata.db-wal").exists()  # the next command's close checkpointed them
+    with sqlite3.connect(root / "strata.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    strata("rmi", "coldrunpath/wal:1")
+
+
+def test_in_process_closes_close(tmp_path: Path) -> None:
+    """Only the program (strata.cli.main.run) leaves the databases open: main() called in-process does not."""
+    from strata.cli import main as cli_main
+    from strata.store import db
+
+    assert cli_main._PROGRAM == [False]
+    conn = db.connect(tmp_path / "strata.db")
+    db.close(conn)
+    with pytest.raises(Exception, match="closed"):
+        conn.execute("SELECT 1")

@@ -116,6 +116,7 @@ def _wants_version(args: list[str]) -> bool:
 # allocates many objects and frees few, so a collection finds nearly nothing: a few percent of the run)
 _SHORT_LIVED = frozenset({"images", "ps", "inspect", "history"})
 _FAST_EXIT = _SHORT_LIVED | {"build"}  # skip the teardown too (build joins its threads, removes its files)
+_PROGRAM = [False]  # run() (the strata program, which ends with os._exit for _FAST_EXIT), not main() in-process
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +145,7 @@ def run() -> NoReturn:
     its output is flushed first, and a flush that fails (a closed pipe) takes the ordinary way out.
     Other commands (threads to join, ``atexit`` work, temporary files) exit the ordinary way.
     """
+    _PROGRAM[0] = True
     rc = main()
     if _short_lived(sys.argv[1:]):
         try:
@@ -181,6 +183,8 @@ def _main(args_list: list[str], collect: bool) -> int:
 
         gc.enable()
     func: Handler = args.func
+    if _PROGRAM[0] and command_word(args_list) == "build":
+        _leave_databases_open()
     root = args.root or os.environ.get("STRATA_ROOT")
     ctx = Context(root=root or None)
     try:
@@ -206,6 +210,16 @@ def _main(args_list: list[str], collect: bool) -> int:
         return 130
     finally:
         ctx.close()
+
+
+def _leave_databases_open() -> None:
+    """The build program ends with ``os._exit``: its store and container records are left open for the
+    exit to drop, their WAL checkpoints (fsyncs at the build's end) left to the next opener."""
+    from strata.container.records import exit_without_close as records_exit
+    from strata.store.db import exit_without_close as db_exit
+
+    records_exit()
+    db_exit()
 
 
 def _parse(args_list: list[str]) -> argparse.Namespace | int:

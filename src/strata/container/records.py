@@ -29,6 +29,7 @@ __all__ = [
     "Container",
     "ContainerStore",
     "container_dir",
+    "exit_without_close",
     "images_in_use",
     "layer_dirs_in_use",
     "new_id",
@@ -175,6 +176,17 @@ def _fill(record: Container, args: tuple[Any, ...], kwargs: dict[str, Any]) -> N
             object.__setattr__(record, name, default() if default in (dict, list) else default)
 
 
+_EXITING = [False]
+
+
+def exit_without_close() -> None:
+    """This process ends with ``os._exit`` after its command (the ``strata build`` program): the container
+    records' connections are left open for it to drop, so the WAL's checkpoint (fsyncs, the WAL's unlink)
+    is done by the next opener (the build's watchdog, the next command), not on the build's critical
+    path; committed transactions are in the WAL either way (``synchronous=NORMAL``)."""
+    _EXITING[0] = True
+
+
 def new_id() -> str:
     """A 64-hex container ID whose 12-char short form is not all digits (Docker's rule)."""
     while True:  # secrets.token_hex's bytes, without loading secrets (hashlib, OpenSSL, hmac: a build step's create)
@@ -274,7 +286,8 @@ class ContainerStore:
         return db
 
     def close(self) -> None:
-        self._db.close()
+        if not _EXITING[0]:  # the ``build`` program leaves it to its exit: see exit_without_close
+            self._db.close()
 
     @contextmanager
     def released(self) -> Iterator[None]:
