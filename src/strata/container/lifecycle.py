@@ -477,7 +477,7 @@ def _attach_volumes(store: ContainerStore, c: Container, opts: CreateOptions,
     """Create the container's volumes (a new one filled from the image) and record its mount points
     (a container without any, as a build step's, needs no volume store: its record has none already)."""
     if not (opts.mounts or opts.image_cfg.get("Volumes") or inherited or c.mounts):
-        return c
+        return store.by_id(c.id) or c  # the record as stored, as the updates returned it
     from pathlib import Path
 
     from strata.container.volumes import VolumeStore, fill_from_image, mount_points
