@@ -126,23 +126,34 @@ def test_rfc3339_nano_is_datetimes(ns: int) -> None:
     assert rfc3339_nano(ns) == (f"{base}.{digits}Z" if digits else f"{base}Z")
 
 
-def test_the_build_program_leaves_its_databases_checkpoint_to_the_next_command(
+def test_the_build_program_leaves_its_databases_checkpoint_to_its_watchdog(
     strata: Strata, busybox: str, tmp_path: Path, root: Path
 ) -> None:
     """A build's last close of the store and the container records checkpointed their WAL (fsyncs, an
-    unlink) on its critical path; the program now exits without it, and the next opener does it."""
+    unlink) on its critical path; a build with a step container (and so a watchdog) now exits without it,
+    and the watchdog does it once the build is gone. A build without one closes them itself."""
     import sqlite3
+    import time
 
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(f"FROM {busybox}\nRUN echo ran > /ran\n")
     image_id = strata("build", "-q", "--network", "none", "-t", "coldrunpath/wal:1", str(ctx)).stdout.strip()
-    assert (root / "strata.db-wal").exists()  # the build's records are in the WAL, not yet checkpointed
+    deadline = time.monotonic() + 30
+    while any((root / f"{db}-wal").exists() for db in ("strata.db", "containers.db")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [db for db in ("strata.db", "containers.db") if (root / f"{db}-wal").exists()] == []  # checkpointed
+    for db in ("strata.db", "containers.db"):
+        conn = sqlite3.connect(root / db)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        finally:
+            conn.close()
     assert strata("images", "-q", "--no-trunc", "coldrunpath/wal:1").stdout.strip() == image_id
-    assert not (root / "strata.db-wal").exists()  # the next command's close checkpointed them
-    with sqlite3.connect(root / "strata.db") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    strata("rmi", "coldrunpath/wal:1")
+    (ctx / "Dockerfile").write_text(f"FROM {busybox}\nLABEL only=metadata\n")
+    strata("build", "-q", "-t", "coldrunpath/wal:2", str(ctx))  # no step container: no watchdog
+    assert not (root / "strata.db-wal").exists()  # closed (and so checkpointed) by the build itself
+    strata("rmi", "coldrunpath/wal:1", "coldrunpath/wal:2")
 
 
 def test_in_process_closes_close(tmp_path: Path) -> None:

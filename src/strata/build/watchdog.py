@@ -68,6 +68,17 @@ def ensure(root: Path | str) -> None:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, close_fds=True,
         ))  # fmt: skip
+        _checkpointed_after()
+
+
+def _checkpointed_after() -> None:
+    """The watcher closes the store and the container records after the build: a build program may leave
+    its own connections to its exit (store.db.exit_without_close), without their closing checkpoints."""
+    from strata.container.records import checkpointed_after_exit as records_after
+    from strata.store.db import checkpointed_after_exit as db_after
+
+    records_after()
+    db_after()
 
 
 def reap_after(pid: int, start: int, root: str) -> None:
@@ -76,6 +87,9 @@ def reap_after(pid: int, start: int, root: str) -> None:
         return  # not watchable (no pidfd): the next build reaps instead
     with ContainerStore(root) as store:
         reap_orphans(store)
+    from strata.store.db import connect
+
+    connect(os.path.join(root, "strata.db")).close()  # the build's WAL checkpointed, if it left that to its exit
     unmount_layer_trees(root, pid)
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "FREEZE_MARKER",
     "Container",
     "ContainerStore",
+    "checkpointed_after_exit",
     "container_dir",
     "exit_without_close",
     "images_in_use",
@@ -176,15 +177,20 @@ def _fill(record: Container, args: tuple[Any, ...], kwargs: dict[str, Any]) -> N
             object.__setattr__(record, name, default() if default in (dict, list) else default)
 
 
-_EXITING = [False]
+_EXITING = [False, False]  # [the program ends with os._exit, the build's watchdog checkpoints after it]
 
 
 def exit_without_close() -> None:
-    """This process ends with ``os._exit`` after its command (the ``strata build`` program): the container
-    records' connections are left open for it to drop, so the WAL's checkpoint (fsyncs, the WAL's unlink)
-    is done by the next opener (the build's watchdog, the next command), not on the build's critical
-    path; committed transactions are in the WAL either way (``synchronous=NORMAL``)."""
+    """This process ends with ``os._exit`` after its command (the ``strata build`` program): once its
+    watchdog runs too (:func:`checkpointed_after_exit`), the container records' connections are left open
+    for the exit to drop, and the WAL's checkpoint (fsyncs, the WAL's unlink) is the watchdog's, after the
+    build, not on its critical path; committed transactions are in the WAL either way (``synchronous=NORMAL``)."""
     _EXITING[0] = True
+
+
+def checkpointed_after_exit() -> None:
+    """A process that opens and closes the container records once this one has ended runs (a build's watchdog)."""
+    _EXITING[1] = True
 
 
 def new_id() -> str:
@@ -286,7 +292,7 @@ class ContainerStore:
         return db
 
     def close(self) -> None:
-        if not _EXITING[0]:  # the ``build`` program leaves it to its exit: see exit_without_close
+        if not all(_EXITING):  # the ``build`` program with a watchdog leaves it to its exit: see exit_without_close
             self._db.close()
 
     @contextmanager

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 else:  # sqlite3's own classes and connect without sqlite3.dbapi2 (which loads datetime and collections.abc)
     import _sqlite3 as sqlite3
 
-__all__ = ["close", "connect", "exit_without_close"]
+__all__ = ["checkpointed_after_exit", "close", "connect", "exit_without_close"]
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of a database with this schema in WAL mode
 SCHEMA = """
@@ -68,21 +68,29 @@ def _create_private(path: str | Path) -> None:
         pass
 
 
-_EXITING = [False]  # the program ends with os._exit next (cli.main, ``build``): see exit_without_close
+# [the program ends with os._exit (cli.main: ``build``), a process checkpoints the store after that
+# (build.watchdog)]: both, and connections are left for the exit to drop (see exit_without_close)
+_EXITING = [False, False]
 
 
 def exit_without_close() -> None:
-    """This process ends with ``os._exit`` after its command (the ``strata build`` program): connections
-    are left open for it to drop. The last connection's close checkpoints the WAL into the database (two
-    fsyncs and the WAL's unlink: tens of milliseconds at a build's end, on its critical path); left open,
-    the next opener of the database does it, together with its own. Committed transactions are in the
-    WAL either way (``synchronous=NORMAL``: as durable as they were before the close)."""
+    """This process ends with ``os._exit`` after its command (the ``strata build`` program). Once a
+    process that checkpoints the database after it is gone has started too (:func:`checkpointed_after_exit`:
+    a build's watchdog), connections are left open for the exit to drop: the last connection's close
+    checkpoints the WAL into the database (two fsyncs and the WAL's unlink: tens of milliseconds at a
+    build's end, on its critical path), and the watchdog does that after the build instead. Committed
+    transactions are in the WAL either way (``synchronous=NORMAL``: as durable as before the close)."""
     _EXITING[0] = True
 
 
+def checkpointed_after_exit() -> None:
+    """A process that opens and closes the database once this one has ended is running (a build's watchdog)."""
+    _EXITING[1] = True
+
+
 def close(conn: sqlite3.Connection) -> None:
-    """``conn.close()``, unless the process is about to end without it (:func:`exit_without_close`)."""
-    if not _EXITING[0]:
+    """``conn.close()``, unless the process ends without it and is checkpointed after (see exit_without_close)."""
+    if not all(_EXITING):
         conn.close()
 
 
