@@ -18,6 +18,7 @@ from typing import Final
 from strata.archive.compression import Compression, Readable, Writable, compressor
 from strata.archive.hashing import HashWriter, LayerInfo
 from strata.archive.names import OPAQUE_MARKER, WHITEOUT_PREFIX
+from strata.archive.tarheader import header
 from strata.errors import StoreError
 
 __all__ = ["TarWriter", "write_tar_from_dir"]
@@ -44,7 +45,7 @@ class TarWriter:
         """Write ``info``'s header, then exactly ``info.size`` bytes read from ``data``."""
         if self._on_member is not None:
             self._on_member(info)
-        self._out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self._out.write(header(info))
         if info.isreg() and info.size:
             if data is None:
                 raise ValueError(f"no data for tar member {info.name!r} of {info.size} bytes")
@@ -53,7 +54,7 @@ class TarWriter:
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644, mtime: int = 0) -> None:
         info = tarfile.TarInfo(name)
         info.size, info.mode, info.mtime = len(data), mode, mtime
-        self._out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self._out.write(header(info))
         if data:
             self._out.write(data)
             self._pad(len(data))
