@@ -19,6 +19,7 @@ from strata.archive.compression import Compression, Readable, Writable, compress
 from strata.archive.hashing import HashWriter, LayerInfo
 from strata.archive.names import OPAQUE_MARKER, WHITEOUT_PREFIX
 from strata.archive.tarheader import header
+from strata.archive.tarsink import TarSink
 from strata.errors import StoreError
 
 __all__ = ["TarWriter", "write_tar_from_dir"]
@@ -50,6 +51,20 @@ class TarWriter:
             if data is None:
                 raise ValueError(f"no data for tar member {info.name!r} of {info.size} bytes")
             self._copy(data, info.size, info.name)
+
+    def add_file(self, info: tarfile.TarInfo, fd: int) -> None:
+        """Write ``info``'s header, then exactly ``info.size`` bytes read from the file ``fd``."""
+        if self._on_member is not None:
+            self._on_member(info)
+        self._out.write(header(info))
+        if info.size:
+            if isinstance(self._out, TarSink):
+                self._out.copy_file(fd, info.size, info.name)
+            else:
+                with open(fd, "rb", buffering=0, closefd=False) as f:
+                    self._copy(f, info.size, info.name)
+                return
+            self._pad(info.size)
 
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644, mtime: int = 0) -> None:
         info = tarfile.TarInfo(name)
@@ -105,6 +120,8 @@ def write_tar_from_dir(
     compression: Compression = Compression.NONE,
     level: int | None = None,
     on_member: Callable[[tarfile.TarInfo], None] | None = None,
+    own_file: bool = False,
+    writeback: bool = False,
 ) -> LayerInfo:
     """Write the tree below ``src_dir`` (not the root itself) as a deterministic tar.
 
@@ -118,26 +135,56 @@ def write_tar_from_dir(
     ``on_member(info)`` is called with each member before it is written (a caller's checks and counts).
     With ``compression`` the tar is compressed on the way to ``out_stream``. Returns the DiffID and
     size of the tar and the digest and size of what was written, all computed while streaming.
+    ``own_file``: ``out_stream`` is a regular file of strata's own that nothing else writes or
+    truncates (a blob in the store's tmp/): large files are copied into it in the kernel and hashed
+    from it (``archive.tarsink``), and ``out_stream`` is left positioned at the tar's end;
+    ``writeback`` then starts the writeback of the tar and of the large files read at once.
     """
-    blob = HashWriter(out_stream)
-    sink = compressor(compression, blob, level) if compression is not Compression.NONE else None
-    tar_bytes = HashWriter(sink if sink is not None else blob)
+    if compression is not Compression.NONE:
+        blob = HashWriter(out_stream)
+        sink = compressor(compression, blob, level)
+        tar_bytes = TarSink(sink)
+        _write_tree(src_dir, tar_bytes, from_overlay_upper, on_member)
+        sink.close()
+        return LayerInfo(diff_id=tar_bytes.digest, size=tar_bytes.size, digest=blob.digest,
+                         compressed_size=blob.size, compression=compression)  # fmt: skip
+    fd = _own_fd(out_stream) if own_file else None
+    plain = TarSink(out_stream, fd, writeback=writeback)
+    _write_tree(src_dir, plain, from_overlay_upper, on_member)
+    if fd is not None:
+        out_stream.seek(os.lseek(fd, 0, os.SEEK_CUR))  # type: ignore[attr-defined]  # (own_file: a file)
+    return LayerInfo(diff_id=plain.digest, size=plain.size, digest=plain.digest, compressed_size=plain.size)
+
+
+def _write_tree(
+    src_dir: str | os.PathLike[str], sink: TarSink, from_upper: bool, on_member: Callable[[tarfile.TarInfo], None] | None
+) -> None:
     root_fd = os.open(os.fspath(src_dir), _OPEN_DIR)
     try:
-        writer = TarWriter(tar_bytes, on_member)
-        _Walker(writer, from_overlay_upper).walk(root_fd, "")
+        writer = TarWriter(sink, on_member)
+        _Walker(writer, from_upper).walk(root_fd, "")
         writer.close()
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
     finally:
         os.close(root_fd)
-    if sink is not None:
-        sink.close()
-    return LayerInfo(
-        diff_id=tar_bytes.digest,
-        size=tar_bytes.size,
-        digest=blob.digest,
-        compressed_size=blob.size,
-        compression=compression,
-    )
+
+
+def _own_fd(out: Writable) -> int | None:
+    """The descriptor of ``out`` (flushed) when it is a regular file, else None."""
+    fileno = getattr(out, "fileno", None)
+    if fileno is None:
+        return None
+    try:
+        fd = fileno()
+    except (OSError, ValueError):  # io.BytesIO's: io.UnsupportedOperation
+        return None
+    if not isinstance(fd, int) or not stat.S_ISREG(os.fstat(fd).st_mode):
+        return None
+    out.flush()  # type: ignore[attr-defined]
+    return fd
 
 
 _FUSE_OPAQUE_NAMES = frozenset({".wh..wh..opq", ".wh..opq"})
@@ -202,8 +249,7 @@ class _Walker:
             info = _info(path, fst, tarfile.REGTYPE)
             info.size = fst.st_size
             _add_xattrs(info, _read_xattrs(fd))
-            with open(fd, "rb", buffering=0, closefd=False) as f:
-                self.writer.add(info, f)
+            self.writer.add_file(info, fd)
         finally:
             os.close(fd)
 

@@ -49,7 +49,7 @@ def _store_layer(
 
     members = _Members()  # counted while written: the tar is never read back
     with engine.store.temp_file() as (f, tmp), engine.store.temp_file() as (cf, ctmp):
-        info = write_layer_tar(upper, f, members)  # type: ignore[arg-type]
+        info = write_layer_tar(upper, f, members, writeback=adopt is not None)  # type: ignore[arg-type]
         f.flush()
         raw = config(info.diff_id) if config is not None else None
         if raw is not None:  # the image's config, written now: the adoption's sync covers it too
