@@ -33,13 +33,13 @@ def _plain(root: Path) -> tuple[bytes, str]:
     return buf.getvalue(), str(info.diff_id)
 
 
-@pytest.mark.parametrize("writeback", [False, True])
-def test_own_file_writes_the_plain_bytes(tmp_path: Path, writeback: bool) -> None:
+@pytest.mark.parametrize(("writeback", "mode"), [(False, "wb"), (True, "wb"), (True, "w+b")])
+def test_own_file_writes_the_plain_bytes(tmp_path: Path, writeback: bool, mode: str) -> None:
     root = tmp_path / "tree"
     _tree(root)
     want, want_id = _plain(root)
     out = tmp_path / "layer.tar"
-    with open(out, "wb") as f:
+    with open(out, mode) as f:  # write-only: hashed through a descriptor reopened; read-write: its own
         f.write(b"head")  # the tar starts at the stream's position
         info = write_tar_from_dir(root, f, from_overlay_upper=True, own_file=True, writeback=writeback)
         assert f.tell() == 4 + len(want)  # the stream is left at the tar's end

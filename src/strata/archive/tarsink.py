@@ -17,7 +17,6 @@ import os
 import stat
 from typing import Final
 
-from strata.archive.compression import Writable
 from strata.digest import Digest
 from strata.errors import StoreError
 
@@ -26,6 +25,8 @@ if TYPE_CHECKING:
     import queue
     import threading
     from collections.abc import Callable
+
+    from strata.archive.compression import Writable
 
 __all__ = ["TarSink"]
 
@@ -45,6 +46,7 @@ class TarSink:
     def __init__(self, out: Writable, out_fd: int | None = None, *, writeback: bool = False) -> None:
         self._out = out
         self._fd = out_fd
+        self._kernel = out_fd is not None  # large files copied in the kernel (until it cannot)
         self._base = os.lseek(out_fd, 0, os.SEEK_CUR) if out_fd is not None else 0
         self._hash = hashlib.sha256()
         self._pending: list[bytes] = []
@@ -71,7 +73,7 @@ class TarSink:
 
     def copy_file(self, src: int, size: int, name: str) -> None:
         """``size`` bytes read from ``src`` (at its offset): a file's content (StoreError if it is shorter)."""
-        if self._fd is not None and size >= KERNEL_COPY_MIN and self._kernel_copy(src, size, name):
+        if self._kernel and size >= KERNEL_COPY_MIN and self._kernel_copy(src, size, name):
             return
         left = size
         while left:
@@ -118,19 +120,24 @@ class TarSink:
         """The copy in the kernel; False when the kernel cannot copy between these files (nothing copied)."""
         assert self._fd is not None
         self._emit()
+        if self._hasher is None:
+            reader = _reader(self._fd)
+            if reader is None:  # the output cannot be read back: copied through memory
+                self._kernel = False
+                return False
+            self._hasher = _Hasher(self._hash, reader)
         left = size
         while left:
             try:
                 n = os.copy_file_range(src, self._fd, left)
             except OSError as e:
                 if left == size and e.errno in _NO_KERNEL_COPY:
+                    self._kernel = False  # the next files would fail alike
                     return False
                 raise
             if n == 0:
                 raise StoreError(f"{name}: file shrank while it was being archived")
             left -= n
-        if self._hasher is None:
-            self._hasher = _Hasher(self._hash, self._fd)
         self._hasher.put((self._base + self.size, size))
         self.size += size
         if self._writeback:
@@ -154,15 +161,12 @@ class _Hasher:
     """A thread hashing, in order, bytes given and ranges of the output file (re-read through its own
     descriptor: ``pread`` into one buffer; hashlib releases the GIL meanwhile)."""
 
-    def __init__(self, sha: hashlib._Hash, out_fd: int) -> None:
+    def __init__(self, sha: hashlib._Hash, reader: int) -> None:
         import queue
         import threading
 
         self._sha = sha
-        self._fd = os.open(f"/proc/self/fd/{out_fd}", os.O_RDONLY | os.O_CLOEXEC)
-        if not stat.S_ISREG(os.fstat(self._fd).st_mode):
-            os.close(self._fd)
-            raise StoreError("the tar's output is not a regular file")
+        self._fd = reader  # closed by finish() or stop()
         self._queue: queue.SimpleQueue[bytes | tuple[int, int] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._stopped = False
@@ -207,6 +211,22 @@ class _Hasher:
             self._sha.update(view[:n])
             offset += n
             size -= n
+
+
+def _reader(out_fd: int) -> int | None:
+    """A new descriptor reading the output file (``pread`` only: its offset does not matter), or None."""
+    import fcntl
+
+    try:
+        if fcntl.fcntl(out_fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR:
+            return os.dup(out_fd)
+        fd = os.open(f"/proc/self/fd/{out_fd}", os.O_RDONLY | os.O_CLOEXEC)  # the same file, reopened
+    except OSError:
+        return None
+    if os.fstat(fd).st_ino != os.fstat(out_fd).st_ino or not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
 
 
 def _write_all(fd: int, data: bytes) -> None:
