@@ -187,6 +187,7 @@ def _own_fd(out: Writable) -> int | None:
     return fd
 
 
+_FILE, _DIR, _OTHER = 1, 2, 3
 _FUSE_OPAQUE_NAMES = frozenset({".wh..wh..opq", ".wh..opq"})
 
 
@@ -197,19 +198,26 @@ class _Walker:
         self.links: dict[tuple[int, int], str] = {}
 
     def walk(self, dir_fd: int, prefix: str) -> None:
-        for name in _sorted_names(dir_fd):
+        for name, kind in _sorted_entries(dir_fd):
             if self.from_upper and name in _FUSE_OPAQUE_NAMES:
                 continue  # fuse-overlayfs's markers next to its opaque xattr (the marker comes from that)
             path = prefix + name
-            try:
+            # a file or directory (as the listing says) is opened and fstat'ed: one stat for it
+            if kind == _FILE and self._file(dir_fd, name, path):
+                continue
+            if kind == _DIR and self._directory(dir_fd, name, path):
+                continue
+            try:  # anything else, or what changed its type since the listing
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue  # removed while we walked
             mode = st.st_mode
             if stat.S_ISDIR(mode):
-                self._directory(dir_fd, name, path, st)
+                if not self._directory(dir_fd, name, path):
+                    raise StoreError(f"{path}: changed type while it was being archived")
             elif stat.S_ISREG(mode):
-                self._file(dir_fd, name, path, st)
+                if not self._file(dir_fd, name, path):
+                    raise StoreError(f"{path}: changed type while it was being archived")
             elif stat.S_ISSOCK(mode):
                 continue
             elif self.from_upper and stat.S_ISCHR(mode) and st.st_rdev == 0:
@@ -217,14 +225,23 @@ class _Walker:
             else:
                 self._special(dir_fd, name, path, st)
 
-    def _directory(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> None:
-        fd = os.open(name, _OPEN_DIR, dir_fd=dir_fd)
+    def _directory(self, dir_fd: int, name: str, path: str) -> bool:
+        """The directory and what it holds; False if ``name`` is no longer a directory."""
         try:
+            fd = os.open(name, _OPEN_DIR, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return True  # removed while we walked
+        except OSError as e:
+            if e.errno in (errno.ENOTDIR, errno.ELOOP):
+                return False
+            raise
+        try:
+            st = os.fstat(fd)
             info = _info(path, st, tarfile.DIRTYPE)
-            xattrs = _read_xattrs(fd)
+            names, xattrs = _read_xattrs(fd)
             opaque = False
             if self.from_upper:
-                opaque = _is_opaque(fd, path)
+                opaque = _is_opaque(fd, path, names)
             _add_xattrs(info, xattrs)
             self.writer.add(info)
             if opaque:
@@ -232,26 +249,34 @@ class _Walker:
             self.walk(fd, path + "/")
         finally:
             os.close(fd)
+        return True
 
-    def _file(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> None:
-        if self._as_hardlink(path, st):
-            return
+    def _file(self, dir_fd: int, name: str, path: str) -> bool:
+        """The file (or a hard link to its first name); False if ``name`` is now a symlink."""
         try:
             fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
         except FileNotFoundError:
-            return
+            return True  # removed while we walked
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return False
+            raise
         try:
-            fst = os.fstat(fd)
-            if not stat.S_ISREG(fst.st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 raise StoreError(f"{path}: changed type while it was being archived")
+            if self._as_hardlink(path, st):
+                return True
+            names, xattrs = _read_xattrs(fd)
             if self.from_upper:
-                _refuse_overlay_features(fd, path, directory=False)
-            info = _info(path, fst, tarfile.REGTYPE)
-            info.size = fst.st_size
-            _add_xattrs(info, _read_xattrs(fd))
+                _refuse_overlay_features(path, names, directory=False)
+            info = _info(path, st, tarfile.REGTYPE)
+            info.size = st.st_size
+            _add_xattrs(info, xattrs)
             self.writer.add_file(info, fd)
         finally:
             os.close(fd)
+        return True
 
     def _special(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> None:
         if self._as_hardlink(path, st):
@@ -284,8 +309,16 @@ class _Walker:
         self.writer.add(info)
 
 
-def _sorted_names(dir_fd: int) -> list[str]:
-    return sorted(os.listdir(dir_fd), key=os.fsencode)
+def _sorted_entries(dir_fd: int) -> list[tuple[str, int]]:
+    """The directory's names in bytes order, each with its type as the listing says (``_FILE``,
+    ``_DIR`` or ``_OTHER``; the listing's type costs no stat, unless the filesystem leaves it unknown)."""
+    entries = []
+    with os.scandir(dir_fd) as it:
+        for e in it:
+            kind = _FILE if e.is_file(follow_symlinks=False) else _DIR if e.is_dir(follow_symlinks=False) else _OTHER
+            entries.append((e.name, kind))
+    entries.sort(key=lambda item: os.fsencode(item[0]))
+    return entries
 
 
 def _info(path: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
@@ -307,12 +340,13 @@ def _whiteout_info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def _read_xattrs(fd: int) -> dict[str, bytes]:
+def _read_xattrs(fd: int) -> tuple[list[str], dict[str, bytes]]:
+    """The names of the file's xattrs, and the values of those a layer keeps."""
     try:
         names = os.listxattr(fd)
     except OSError as e:
         if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
-            return {}
+            return [], {}
         raise
     out: dict[str, bytes] = {}
     for key in sorted(names):
@@ -322,7 +356,7 @@ def _read_xattrs(fd: int) -> dict[str, bytes]:
             except OSError as e:
                 if e.errno != errno.ENODATA:
                     raise
-    return out
+    return names, out
 
 
 def _add_xattrs(info: tarfile.TarInfo, xattrs: dict[str, bytes]) -> None:
@@ -341,16 +375,20 @@ def _getxattr(fd: int, key: str) -> bytes | None:
         raise
 
 
-def _is_opaque(fd: int, path: str) -> bool:
-    _refuse_overlay_features(fd, path, directory=True)
-    prefixes = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
-    return any(_getxattr(fd, f"{p}opaque") == b"y" for p in prefixes)
+_OPAQUE_KEYS = tuple(f"{p}opaque" for p in ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs."))
 
 
-def _refuse_overlay_features(fd: int, path: str, *, directory: bool) -> None:
+def _is_opaque(fd: int, path: str, names: list[str]) -> bool:
+    """``names``: the directory's xattrs as listed (only those are read: as root the listing shows
+    ``trusted.*`` too, and without privilege reading those fails as they are not shown)."""
+    _refuse_overlay_features(path, names, directory=True)
+    return any(key in names and _getxattr(fd, key) == b"y" for key in _OPAQUE_KEYS)
+
+
+def _refuse_overlay_features(path: str, names: list[str], *, directory: bool) -> None:
     key = "redirect" if directory else "metacopy"
     for prefix in ("trusted.overlay.", "user.overlay."):
-        if _getxattr(fd, prefix + key) is not None:
+        if prefix + key in names:
             raise StoreError(
                 f"{path}: overlayfs {key} entry in the upper directory; mount overlays with "
                 "redirect_dir=off,metacopy=off to make layers from them"
