@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import threading
 from pathlib import Path
@@ -84,3 +85,25 @@ def test_a_file_shorter_than_its_header_is_refused_and_the_thread_ends(tmp_path:
             os.close(fd)
             sink.abort()
     assert not [t for t in threading.enumerate() if t.name == "tar-hash"]
+
+
+def test_writeback_starts_over_the_whole_tar_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from strata.archive import tarsink
+
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(tarsink, "_sync_file_range", lambda: lambda fd, off, n, flags: calls.append((fd, off, n)) or 0)
+    root = tmp_path / "small"
+    root.mkdir()
+    for i in range(100):  # 10 MB of files below the kernel copy's size: written in batches
+        (root / f"f{i:03}").write_bytes(os.urandom(100_000))
+    (root / "zbig").write_bytes(os.urandom(KERNEL_COPY_MIN * 2))  # one copied in the kernel, last
+    want, _ = _plain(root)
+    with open(tmp_path / "layer.tar", "wb") as f:
+        write_tar_from_dir(root, f, own_file=True, writeback=True)
+        out_fd = f.fileno()
+    assert (tmp_path / "layer.tar").read_bytes() == want
+    ranges = [(off, n) for fd, off, n in calls if fd == out_fd]
+    assert len(ranges) >= 2 and ranges[0][0] == 0  # started before the big file, while the tar was written
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(ranges))  # contiguous, in order
+    assert ranges[-1][0] + ranges[-1][1] == len(want)  # up to the tar's end
+    assert any(fd != out_fd and (off, n) == (0, 0) for fd, off, n in calls)  # the big source file's own

@@ -33,6 +33,7 @@ __all__ = ["TarSink"]
 BATCH: Final = 1 << 20  # small pieces are written (and hashed) together once this many are gathered
 KERNEL_COPY_MIN: Final = 1 << 18  # a file at least this large is copied in the kernel and hashed on a thread
 READ_CHUNK: Final = 1 << 20
+WRITEBACK_STEP: Final = 8 << 20  # with ``writeback``: the output's writeback starts every this many bytes
 _NO_KERNEL_COPY = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM)
 _SYNC_FILE_RANGE_WRITE: Final = 2
 
@@ -115,6 +116,8 @@ class TarSink:
         else:
             _write_all(self._fd, data)
         self.size += len(data)
+        if self._writeback and self._base + self.size - self._synced_to >= WRITEBACK_STEP:
+            self._start_writeback(resolve=True)  # a tar of many small files: its writeback starts too
 
     def _kernel_copy(self, src: int, size: int, name: str) -> bool:
         """The copy in the kernel; False when the kernel cannot copy between these files (nothing copied)."""
@@ -141,15 +144,16 @@ class TarSink:
         self._hasher.put((self._base + self.size, size))
         self.size += size
         if self._writeback:
-            if self._sync_range is None:
-                self._sync_range = _sync_file_range()
+            self._start_writeback(resolve=True)
+            assert self._sync_range is not None
             self._sync_range(src, 0, 0, _SYNC_FILE_RANGE_WRITE)  # the source's own dirty data, if any
-            self._start_writeback()
         return True
 
-    def _start_writeback(self) -> None:
-        """The output's writeback started up to here (once a large file was copied: small tars are
-        left to the caller's sync)."""
+    def _start_writeback(self, *, resolve: bool = False) -> None:
+        """The output's writeback started up to here (once ``resolve`` found ``sync_file_range``: the
+        end of a small tar is left to the caller's sync)."""
+        if resolve and self._sync_range is None:
+            self._sync_range = _sync_file_range()
         if self._sync_range is not None and self._fd is not None:
             end = self._base + self.size
             if end > self._synced_to:
