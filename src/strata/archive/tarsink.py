@@ -36,6 +36,7 @@ READ_CHUNK: Final = 1 << 20
 WRITEBACK_STEP: Final = 8 << 20  # with ``writeback``: the output's writeback starts every this many bytes
 _NO_KERNEL_COPY = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM)
 _SYNC_FILE_RANGE_WRITE: Final = 2
+_IN_FLIGHT: Final = 8  # items queued for the hashing thread at most
 
 
 class TarSink:
@@ -171,7 +172,9 @@ class _Hasher:
 
         self._sha = sha
         self._fd = reader  # closed by finish() or stop()
-        self._queue: queue.SimpleQueue[bytes | tuple[int, int] | None] = queue.SimpleQueue()
+        # bounded: the writer waits for the hash rather than holding what it wrote in memory (bytes
+        # given are at most BATCH each: a few MiB at most in flight)
+        self._queue: queue.Queue[bytes | tuple[int, int] | None] = queue.Queue(maxsize=_IN_FLIGHT)
         self._error: BaseException | None = None
         self._stopped = False
         self._thread: threading.Thread = threading.Thread(target=self._run, name="tar-hash", daemon=True)
