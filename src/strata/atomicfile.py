@@ -6,6 +6,10 @@ A reader sees the old file or the whole new one, never a part; a crash leaves at
 ``not_durable()``: inside it (this thread or task only), the writes stay atomic for readers but skip
 their fsyncs: for the records of a short-lived container removed right after (a build's step
 container), which a crash may lose without losing anything.
+
+``dir_fsyncs_at_end()``: inside it (this thread or task only), ``fsync_dir`` only notes its directory;
+each noted directory is fsynced once as the block ends (without an error): renames into several
+directories are then made durable by one journal commit, before the caller records anything.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's s
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-__all__ = ["TMP_PREFIX", "fsync_dir", "not_durable", "open_atomic", "write_bytes_atomic"]
+__all__ = ["TMP_PREFIX", "dir_fsyncs_at_end", "fsync_dir", "not_durable", "open_atomic", "write_bytes_atomic"]
 
 TMP_PREFIX = ".tmp-"
 
 _DURABLE: ContextVar[bool] = ContextVar("strata_atomicfile_durable", default=True)
+_DEFERRED: ContextVar[list[str] | None] = ContextVar("strata_atomicfile_deferred", default=None)
 
 
 @contextmanager
@@ -37,11 +42,34 @@ def not_durable() -> Iterator[None]:
         _DURABLE.reset(token)
 
 
+@contextmanager
+def dir_fsyncs_at_end() -> Iterator[None]:
+    """``fsync_dir`` calls in this block (this context only) happen once per directory as it ends."""
+    noted: list[str] = []
+    token = _DEFERRED.set(noted)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+    for path in noted:  # not after an error: nothing is recorded then (the block's renames are of
+        _fsync_dir(path)  # content-addressed, complete files and directories)
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Make a rename or a new entry in directory ``path`` durable (filesystems without directory
-    fsync are accepted as they are); nothing inside ``not_durable()``."""
+    fsync are accepted as they are); nothing inside ``not_durable()``; at its end inside
+    ``dir_fsyncs_at_end()``."""
     if not _DURABLE.get():
         return
+    noted = _DEFERRED.get()
+    if noted is not None:
+        if os.fspath(path) not in noted:
+            noted.append(os.fspath(path))
+        return
+    _fsync_dir(path)
+
+
+def _fsync_dir(path: str | os.PathLike[str]) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)

@@ -18,6 +18,8 @@ from typing import Final
 from strata.archive.compression import Compression, Readable, Writable, compressor
 from strata.archive.hashing import HashWriter, LayerInfo
 from strata.archive.names import OPAQUE_MARKER, WHITEOUT_PREFIX
+from strata.archive.tarheader import header
+from strata.archive.tarsink import TarSink
 from strata.errors import StoreError
 
 __all__ = ["TarWriter", "write_tar_from_dir"]
@@ -44,16 +46,30 @@ class TarWriter:
         """Write ``info``'s header, then exactly ``info.size`` bytes read from ``data``."""
         if self._on_member is not None:
             self._on_member(info)
-        self._out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self._out.write(header(info))
         if info.isreg() and info.size:
             if data is None:
                 raise ValueError(f"no data for tar member {info.name!r} of {info.size} bytes")
             self._copy(data, info.size, info.name)
 
+    def add_file(self, info: tarfile.TarInfo, fd: int) -> None:
+        """Write ``info``'s header, then exactly ``info.size`` bytes read from the file ``fd``."""
+        if self._on_member is not None:
+            self._on_member(info)
+        self._out.write(header(info))
+        if info.size:
+            if isinstance(self._out, TarSink):
+                self._out.copy_file(fd, info.size, info.name)
+            else:
+                with open(fd, "rb", buffering=0, closefd=False) as f:
+                    self._copy(f, info.size, info.name)
+                return
+            self._pad(info.size)
+
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644, mtime: int = 0) -> None:
         info = tarfile.TarInfo(name)
         info.size, info.mode, info.mtime = len(data), mode, mtime
-        self._out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self._out.write(header(info))
         if data:
             self._out.write(data)
             self._pad(len(data))
@@ -104,6 +120,8 @@ def write_tar_from_dir(
     compression: Compression = Compression.NONE,
     level: int | None = None,
     on_member: Callable[[tarfile.TarInfo], None] | None = None,
+    own_file: bool = False,
+    writeback: bool = False,
 ) -> LayerInfo:
     """Write the tree below ``src_dir`` (not the root itself) as a deterministic tar.
 
@@ -117,28 +135,59 @@ def write_tar_from_dir(
     ``on_member(info)`` is called with each member before it is written (a caller's checks and counts).
     With ``compression`` the tar is compressed on the way to ``out_stream``. Returns the DiffID and
     size of the tar and the digest and size of what was written, all computed while streaming.
+    ``own_file``: ``out_stream`` is a regular file of strata's own that nothing else writes or
+    truncates (a blob in the store's tmp/): large files are copied into it in the kernel and hashed
+    from it (``archive.tarsink``), and ``out_stream`` is left positioned at the tar's end;
+    ``writeback`` then starts the writeback of the tar and of the large files read at once.
     """
-    blob = HashWriter(out_stream)
-    sink = compressor(compression, blob, level) if compression is not Compression.NONE else None
-    tar_bytes = HashWriter(sink if sink is not None else blob)
+    if compression is not Compression.NONE:
+        blob = HashWriter(out_stream)
+        sink = compressor(compression, blob, level)
+        tar_bytes = TarSink(sink)
+        _write_tree(src_dir, tar_bytes, from_overlay_upper, on_member)
+        sink.close()
+        return LayerInfo(diff_id=tar_bytes.digest, size=tar_bytes.size, digest=blob.digest,
+                         compressed_size=blob.size, compression=compression)  # fmt: skip
+    fd = _own_fd(out_stream) if own_file else None
+    plain = TarSink(out_stream, fd, writeback=writeback)
+    _write_tree(src_dir, plain, from_overlay_upper, on_member)
+    if fd is not None:
+        out_stream.seek(os.lseek(fd, 0, os.SEEK_CUR))  # type: ignore[attr-defined]  # (own_file: a file)
+    return LayerInfo(diff_id=plain.digest, size=plain.size, digest=plain.digest, compressed_size=plain.size)
+
+
+def _write_tree(
+    src_dir: str | os.PathLike[str], sink: TarSink, from_upper: bool, on_member: Callable[[tarfile.TarInfo], None] | None
+) -> None:
     root_fd = os.open(os.fspath(src_dir), _OPEN_DIR)
     try:
-        writer = TarWriter(tar_bytes, on_member)
-        _Walker(writer, from_overlay_upper).walk(root_fd, "")
+        writer = TarWriter(sink, on_member)
+        _Walker(writer, from_upper).walk(root_fd, "")
         writer.close()
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
     finally:
         os.close(root_fd)
-    if sink is not None:
-        sink.close()
-    return LayerInfo(
-        diff_id=tar_bytes.digest,
-        size=tar_bytes.size,
-        digest=blob.digest,
-        compressed_size=blob.size,
-        compression=compression,
-    )
 
 
+def _own_fd(out: Writable) -> int | None:
+    """The descriptor of ``out`` (flushed) when it is a regular file, else None."""
+    fileno = getattr(out, "fileno", None)
+    if fileno is None:
+        return None
+    try:
+        fd = fileno()
+    except (OSError, ValueError):  # io.BytesIO's: io.UnsupportedOperation
+        return None
+    if not isinstance(fd, int) or not stat.S_ISREG(os.fstat(fd).st_mode):
+        return None
+    out.flush()  # type: ignore[attr-defined]
+    return fd
+
+
+_FILE, _DIR, _OTHER = 1, 2, 3
 _FUSE_OPAQUE_NAMES = frozenset({".wh..wh..opq", ".wh..opq"})
 
 
@@ -149,19 +198,26 @@ class _Walker:
         self.links: dict[tuple[int, int], str] = {}
 
     def walk(self, dir_fd: int, prefix: str) -> None:
-        for name in _sorted_names(dir_fd):
+        for name, kind in _sorted_entries(dir_fd):
             if self.from_upper and name in _FUSE_OPAQUE_NAMES:
                 continue  # fuse-overlayfs's markers next to its opaque xattr (the marker comes from that)
             path = prefix + name
-            try:
+            # a file or directory (as the listing says) is opened and fstat'ed: one stat for it
+            if kind == _FILE and self._file(dir_fd, name, path):
+                continue
+            if kind == _DIR and self._directory(dir_fd, name, path):
+                continue
+            try:  # anything else, or what changed its type since the listing
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue  # removed while we walked
             mode = st.st_mode
             if stat.S_ISDIR(mode):
-                self._directory(dir_fd, name, path, st)
+                if not self._directory(dir_fd, name, path):
+                    raise StoreError(f"{path}: changed type while it was being archived")
             elif stat.S_ISREG(mode):
-                self._file(dir_fd, name, path, st)
+                if not self._file(dir_fd, name, path):
+                    raise StoreError(f"{path}: changed type while it was being archived")
             elif stat.S_ISSOCK(mode):
                 continue
             elif self.from_upper and stat.S_ISCHR(mode) and st.st_rdev == 0:
@@ -169,14 +225,23 @@ class _Walker:
             else:
                 self._special(dir_fd, name, path, st)
 
-    def _directory(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> None:
-        fd = os.open(name, _OPEN_DIR, dir_fd=dir_fd)
+    def _directory(self, dir_fd: int, name: str, path: str) -> bool:
+        """The directory and what it holds; False if ``name`` is no longer a directory."""
         try:
+            fd = os.open(name, _OPEN_DIR, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return True  # removed while we walked
+        except OSError as e:
+            if e.errno in (errno.ENOTDIR, errno.ELOOP):
+                return False
+            raise
+        try:
+            st = os.fstat(fd)
             info = _info(path, st, tarfile.DIRTYPE)
-            xattrs = _read_xattrs(fd)
+            names, xattrs = _read_xattrs(fd)
             opaque = False
             if self.from_upper:
-                opaque = _is_opaque(fd, path)
+                opaque = _is_opaque(fd, path, names)
             _add_xattrs(info, xattrs)
             self.writer.add(info)
             if opaque:
@@ -184,27 +249,34 @@ class _Walker:
             self.walk(fd, path + "/")
         finally:
             os.close(fd)
+        return True
 
-    def _file(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> None:
-        if self._as_hardlink(path, st):
-            return
+    def _file(self, dir_fd: int, name: str, path: str) -> bool:
+        """The file (or a hard link to its first name); False if ``name`` is now a symlink."""
         try:
             fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
         except FileNotFoundError:
-            return
+            return True  # removed while we walked
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return False
+            raise
         try:
-            fst = os.fstat(fd)
-            if not stat.S_ISREG(fst.st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 raise StoreError(f"{path}: changed type while it was being archived")
+            if self._as_hardlink(path, st):
+                return True
+            names, xattrs = _read_xattrs(fd)
             if self.from_upper:
-                _refuse_overlay_features(fd, path, directory=False)
-            info = _info(path, fst, tarfile.REGTYPE)
-            info.size = fst.st_size
-            _add_xattrs(info, _read_xattrs(fd))
-            with open(fd, "rb", buffering=0, closefd=False) as f:
-                self.writer.add(info, f)
+                _refuse_overlay_features(path, names, directory=False)
+            info = _info(path, st, tarfile.REGTYPE)
+            info.size = st.st_size
+            _add_xattrs(info, xattrs)
+            self.writer.add_file(info, fd)
         finally:
             os.close(fd)
+        return True
 
     def _special(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> None:
         if self._as_hardlink(path, st):
@@ -237,8 +309,16 @@ class _Walker:
         self.writer.add(info)
 
 
-def _sorted_names(dir_fd: int) -> list[str]:
-    return sorted(os.listdir(dir_fd), key=os.fsencode)
+def _sorted_entries(dir_fd: int) -> list[tuple[str, int]]:
+    """The directory's names in bytes order, each with its type as the listing says (``_FILE``,
+    ``_DIR`` or ``_OTHER``; the listing's type costs no stat, unless the filesystem leaves it unknown)."""
+    entries = []
+    with os.scandir(dir_fd) as it:
+        for e in it:
+            kind = _FILE if e.is_file(follow_symlinks=False) else _DIR if e.is_dir(follow_symlinks=False) else _OTHER
+            entries.append((e.name, kind))
+    entries.sort(key=lambda item: os.fsencode(item[0]))
+    return entries
 
 
 def _info(path: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
@@ -260,12 +340,13 @@ def _whiteout_info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def _read_xattrs(fd: int) -> dict[str, bytes]:
+def _read_xattrs(fd: int) -> tuple[list[str], dict[str, bytes]]:
+    """The names of the file's xattrs, and the values of those a layer keeps."""
     try:
         names = os.listxattr(fd)
     except OSError as e:
         if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
-            return {}
+            return [], {}
         raise
     out: dict[str, bytes] = {}
     for key in sorted(names):
@@ -275,7 +356,7 @@ def _read_xattrs(fd: int) -> dict[str, bytes]:
             except OSError as e:
                 if e.errno != errno.ENODATA:
                     raise
-    return out
+    return names, out
 
 
 def _add_xattrs(info: tarfile.TarInfo, xattrs: dict[str, bytes]) -> None:
@@ -294,16 +375,20 @@ def _getxattr(fd: int, key: str) -> bytes | None:
         raise
 
 
-def _is_opaque(fd: int, path: str) -> bool:
-    _refuse_overlay_features(fd, path, directory=True)
-    prefixes = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
-    return any(_getxattr(fd, f"{p}opaque") == b"y" for p in prefixes)
+_OPAQUE_KEYS = tuple(f"{p}opaque" for p in ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs."))
 
 
-def _refuse_overlay_features(fd: int, path: str, *, directory: bool) -> None:
+def _is_opaque(fd: int, path: str, names: list[str]) -> bool:
+    """``names``: the directory's xattrs as listed (only those are read: as root the listing shows
+    ``trusted.*`` too, and without privilege reading those fails as they are not shown)."""
+    _refuse_overlay_features(path, names, directory=True)
+    return any(key in names and _getxattr(fd, key) == b"y" for key in _OPAQUE_KEYS)
+
+
+def _refuse_overlay_features(path: str, names: list[str], *, directory: bool) -> None:
     key = "redirect" if directory else "metacopy"
     for prefix in ("trusted.overlay.", "user.overlay."):
-        if _getxattr(fd, prefix + key) is not None:
+        if prefix + key in names:
             raise StoreError(
                 f"{path}: overlayfs {key} entry in the upper directory; mount overlays with "
                 "redirect_dir=off,metacopy=off to make layers from them"

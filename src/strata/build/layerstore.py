@@ -45,22 +45,24 @@ Adopt = Callable[[Digest], "Path | None"]
 def _store_layer(
     engine: Engine, upper: Path, adopt: Adopt | None = None, config: Callable[[Digest], bytes] | None = None
 ) -> LayerBlob:
+    from strata.atomicfile import dir_fsyncs_at_end
     from strata.container.changes import write_layer_tar
 
     members = _Members()  # counted while written: the tar is never read back
     with engine.store.temp_file() as (f, tmp), engine.store.temp_file() as (cf, ctmp):
-        info = write_layer_tar(upper, f, members)  # type: ignore[arg-type]
+        info = write_layer_tar(upper, f, members, writeback=adopt is not None)  # type: ignore[arg-type]
         f.flush()
         raw = config(info.diff_id) if config is not None else None
         if raw is not None:  # the image's config, written now: the adoption's sync covers it too
             cf.write(raw)
             cf.flush()
-        adopted = adopt(info.diff_id) if adopt is not None else None
-        synced = adopted is not None and os.stat(adopted).st_dev == os.fstat(f.fileno()).st_dev
-        known = engine.known_layer(info.diff_id)
-        if synced:  # renamed into place, the renames made durable before anything is recorded
-            staged = [(ctmp, digest_bytes(raw))] if raw is not None else []  # commit_image finds it there
-            _publish_synced(engine, [*staged, *([(tmp, info.diff_id)] if known is None else [])])
+        with dir_fsyncs_at_end():  # the layer dir's and blobs' renames made durable by one journal commit
+            adopted = adopt(info.diff_id) if adopt is not None else None
+            synced = adopted is not None and os.stat(adopted).st_dev == os.fstat(f.fileno()).st_dev
+            known = engine.known_layer(info.diff_id)
+            if synced:  # renamed into place, the renames made durable before anything is recorded
+                staged = [(ctmp, digest_bytes(raw))] if raw is not None else []  # commit_image finds it there
+                _publish_synced(engine, [*staged, *([(tmp, info.diff_id)] if known is None else [])])
         if known is None:
             lay = LayerBlob(info.diff_id, info.size, info.diff_id, members.size, "none", info.size)
             if not synced:

@@ -375,7 +375,12 @@ def staged_upper(cdir: Path, driver: str, scratch: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_layer_tar(upper: Path, out: BinaryIO, on_member: Callable[[tarfile.TarInfo], None] | None = None) -> LayerInfo:
-    """The OCI layer tar of an overlay-style upper dir (whiteouts become ``.wh.`` entries);
-    ``on_member(info)`` sees each member before it is written."""
-    return write_tar_from_dir(upper, out, from_overlay_upper=True, on_member=on_member)
+def write_layer_tar(
+    upper: Path, out: BinaryIO, on_member: Callable[[tarfile.TarInfo], None] | None = None, *, writeback: bool = False
+) -> LayerInfo:
+    """The OCI layer tar of an overlay-style upper dir (whiteouts become ``.wh.`` entries) into ``out``,
+    a new file of strata's own (large files are copied into it in the kernel: ``archive.tarsink``);
+    ``on_member(info)`` sees each member before it is written. ``writeback``: the writeback of the tar
+    and of the upper dir's large files starts at once (a sync of the filesystem follows)."""
+    return write_tar_from_dir(upper, out, from_overlay_upper=True, on_member=on_member, own_file=True,
+                              writeback=writeback)  # fmt: skip
