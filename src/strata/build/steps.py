@@ -185,7 +185,8 @@ class Runner:
         cdir = as_path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix=mount_prefix(os.getpid())))
         rootfs = Rootfs(cdir, "overlay")
         try:
-            rootfs.prepare(lowers)
+            with not_durable():  # scratch, removed after the step: a crash loses nothing it needs
+                rootfs.prepare(lowers)
             rootfs.mount()
         except (StrataError, OSError):
             shutil.rmtree(cdir, ignore_errors=True)
