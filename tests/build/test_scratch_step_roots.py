@@ -104,7 +104,7 @@ def test_the_watchdog_unmounts_a_killed_builds_scratch_root(tmp_path: Path) -> N
     on ``merged``; the watchdog's sweep unmounts and removes it."""
     if runtime_missing():
         pytest.skip(runtime_missing() or "")
-    from strata.build.layertree import mount_prefix
+    from strata.build.layertree import mount_prefix, unmount
     from strata.build.watchdog import unmount_layer_trees
     from strata.container.rootfs import Rootfs
     from strata.store.root import StoreRoot
@@ -120,11 +120,14 @@ def test_the_watchdog_unmounts_a_killed_builds_scratch_root(tmp_path: Path) -> N
     rootfs = Rootfs(cdir, "overlay")
     rootfs.prepare([low])
     rootfs.mount()
-    assert (cdir / "merged" / "a").read_text() == "a"
-    assert mounts_under(tmp) == [str(cdir / "merged")]
-    unmount_layer_trees(str(store), pid)
-    assert mounts_under(tmp) == []
-    assert list(tmp.iterdir()) == []
+    try:
+        assert (cdir / "merged" / "a").read_text() == "a"
+        assert mounts_under(tmp) == [str(cdir / "merged")]
+        unmount_layer_trees(str(store), pid)
+        assert mounts_under(tmp) == []
+        assert list(tmp.iterdir()) == []
+    finally:  # a failure leaves no mount behind (pytest could not remove its tmp dir)
+        unmount(str(cdir / "merged"))
 
 
 def test_a_final_stage_starts_while_the_stage_it_needs_builds(strata: Strata, busybox: str, tmp_path: Path) -> None:
