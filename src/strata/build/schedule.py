@@ -1,8 +1,9 @@
 """The stages of a build run concurrently: each in a thread of its own from the start, on a copy of the
 builder with its own store connections (SQLite connections are not shared between threads); a step
 that needs another stage (``FROM``, ``COPY --from``, ``RUN --mount=from=``) waits there until that
-stage is done (``Builder.stage_wait``), so a stage's first steps run while the stages it needs build. The main thread only waits, so Ctrl-C and SIGTERM reach it: then, and when a stage
-fails, the other stages' running steps are killed and the threads joined before the error goes on."""
+stage is done (``Builder.stage_wait``), so a stage's first steps run while the stages it needs build.
+The main thread only waits, so Ctrl-C and SIGTERM reach it: then, and when a stage fails, the other
+stages' running steps are killed and the threads joined before the error goes on."""
 
 from __future__ import annotations
 

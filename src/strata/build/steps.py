@@ -67,8 +67,8 @@ class StepRoot:
     """The root filesystem a step writes into: a step container's (``cdir``: its directory) or a scratch
     one laid out as a container's (``id``: the ID the step's history and output name)."""
 
-    def __init__(self, ident: str, cdir: Path, driver: str, path: Path, scratch: bool = False) -> None:
-        self.id, self.cdir, self.driver, self.path, self.scratch = ident, cdir, driver, path, scratch
+    def __init__(self, ident: str, cdir: Path, driver: str, path: Path) -> None:
+        self.id, self.cdir, self.driver, self.path = ident, cdir, driver, path
 
 
 def _kernel_overlay_steps() -> bool:
@@ -191,7 +191,7 @@ class Runner:
         except (StrataError, OSError):
             shutil.rmtree(cdir, ignore_errors=True)
             return None
-        return StepRoot(os.urandom(32).hex(), cdir, "overlay", rootfs.path, scratch=True)
+        return StepRoot(os.urandom(32).hex(), cdir, "overlay", rootfs.path)
 
     def _remove_behind(self, cid: str, scratch: Path) -> None:
         """The step's container removed while the next step goes on (its image is committed, nothing
