@@ -53,6 +53,7 @@ class Builder:
         self.total = 0
         self.ctx: BuildContext | None = None
         self.cancelled = threading.Event()
+        self.stage_wait: Callable[[str, bool], Stage | None] | None = None
 
     def say(self, line: str) -> None:
         self.progress.line(self.stage_index, line)
@@ -115,7 +116,15 @@ class Builder:
         return stage
 
     def stage_named(self, name: str, *, by_index: bool) -> Stage | None:
-        """A finished earlier stage by its AS name (``by_index``: or its number, as ``--from`` allows)."""
+        """An earlier stage by its AS name (``by_index``: or its number, as ``--from`` allows), once it is
+        finished: a stage starts with the build and waits here for the stages its steps need
+        (``stage_wait``, set by ``build.schedule``), so its first steps run while they build."""
+        found = self._finished_named(name, by_index=by_index)
+        if found is None and self.stage_wait is not None:
+            return self.stage_wait(name, by_index)
+        return found
+
+    def _finished_named(self, name: str, *, by_index: bool) -> Stage | None:
         for i in sorted(self.finished):
             st = self.finished[i]
             named = st.name == name.lower() and not st.name.isdigit()

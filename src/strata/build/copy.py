@@ -8,15 +8,22 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from strata.build.ignore import IgnoreRules
 from strata.build.scoped import mkdir_all, open_in_root, stat_in_root
 from strata.errors import StrataError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a build's start-up
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _T = TypeVar("_T")
+
 __all__ = ["CopyPlan", "Source", "copy_sources"]
 
-_RW = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC  # any old entry is removed first
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -41,25 +48,33 @@ def copy_sources(sources: list[Source], plan: CopyPlan, rootfs_fd: int) -> None:
     if not dest_is_dir:
         st = stat_in_root(rootfs_fd, plan.dest)
         dest_is_dir = st is not None and stat.S_ISDIR(st.st_mode)
-    for src in sources:
-        st = stat_in_root(src.root_fd, src.rel)
-        if st is None:
-            raise StrataError(f"stat {src.rel}: file does not exist")
-        if stat.S_ISDIR(st.st_mode):
-            _copy_dir_into(src, plan, rootfs_fd, plan.dest)
-            continue
-        if plan.extract and _is_archive(src):
-            _extract(src, plan, rootfs_fd)
-            continue
-        target = posixpath.join(plan.dest, posixpath.basename(src.rel)) if dest_is_dir else plan.dest
-        parent, name = posixpath.split(target.rstrip("/") or "/")
-        dfd, _ = mkdir_all(rootfs_fd, parent, owner=plan.owner)
-        sfd, sname = _parent_fd(src.root_fd, src.rel)
-        try:
-            _copy_entry(sfd, sname, dfd, name, plan)
-        finally:
-            os.close(sfd)
-            os.close(dfd)
+    data = _DataCopies()
+    try:
+        for src in sources:
+            _copy_source(src, plan, rootfs_fd, dest_is_dir, data)
+    finally:
+        data.finish()
+
+
+def _copy_source(src: Source, plan: CopyPlan, rootfs_fd: int, dest_is_dir: bool, data: _DataCopies) -> None:
+    st = stat_in_root(src.root_fd, src.rel)
+    if st is None:
+        raise StrataError(f"stat {src.rel}: file does not exist")
+    if stat.S_ISDIR(st.st_mode):
+        _copy_dir_into(src, plan, rootfs_fd, plan.dest, data)
+        return
+    if plan.extract and _is_archive(src):
+        _extract(src, plan, rootfs_fd)
+        return
+    target = posixpath.join(plan.dest, posixpath.basename(src.rel)) if dest_is_dir else plan.dest
+    parent, name = posixpath.split(target.rstrip("/") or "/")
+    dfd, _ = mkdir_all(rootfs_fd, parent, owner=plan.owner)
+    sfd, sname = _parent_fd(src.root_fd, src.rel)
+    try:
+        _copy_entry(sfd, sname, dfd, name, plan, _Copier(plan, data, None))
+    finally:
+        os.close(sfd)
+        os.close(dfd)
 
 
 def _parent_fd(root_fd: int, rel: str) -> tuple[int, str]:
@@ -80,13 +95,14 @@ def _parent_fd(root_fd: int, rel: str) -> tuple[int, str]:
     return parent, posixpath.basename(rel)
 
 
-def _copy_dir_into(src: Source, plan: CopyPlan, rootfs_fd: int, dest: str) -> None:
+def _copy_dir_into(src: Source, plan: CopyPlan, rootfs_fd: int, dest: str, data: _DataCopies) -> None:
     dfd, created = mkdir_all(rootfs_fd, dest, owner=plan.owner)
     sfd = open_in_root(src.root_fd, src.rel, os.O_RDONLY | os.O_DIRECTORY)
     try:
         if created:
             os.fchown(dfd, *plan.owner)
-        _copy_tree(sfd, dfd, plan, _Filter(src.rules, "" if src.rel in ("", ".") else src.rel))
+        keep = _Filter(src.rules, "" if src.rel in ("", ".") else src.rel) if src.rules is not None else None
+        _Copier(plan, data, keep).tree(sfd, dfd, fresh=created)
     finally:
         os.close(sfd)
         os.close(dfd)
@@ -96,85 +112,163 @@ def _copy_dir_into(src: Source, plan: CopyPlan, rootfs_fd: int, dest: str) -> No
 class _Filter:
     """Which entries below a copied directory the context's .dockerignore leaves in."""
 
-    rules: IgnoreRules | None
+    rules: IgnoreRules
     prefix: str
 
     def below(self, name: str) -> _Filter:
         return _Filter(self.rules, f"{self.prefix}/{name}" if self.prefix else name)
 
     def skip(self, name: str, is_dir: bool) -> bool:
-        if self.rules is None:
-            return False
         path = self.below(name).prefix
         return self.rules.ignored(path) and not (is_dir and self.rules.may_reinclude_below(path))
 
 
-def _copy_tree(sfd: int, dfd: int, plan: CopyPlan, keep: _Filter) -> None:
-    for name in sorted(os.listdir(sfd)):
-        is_dir = stat.S_ISDIR(os.stat(name, dir_fd=sfd, follow_symlinks=False).st_mode)
-        if not keep.skip(name, is_dir):
-            _copy_entry(sfd, name, dfd, name, plan, keep.below(name))
+_BIG = 1 << 20  # a file of at least this many bytes has its data copied by a worker thread
+_IN_FLIGHT = 8  # such copies at most at once (each holds two descriptors)
 
 
-def _copy_entry(sfd: int, sname: str, dfd: int, dname: str, plan: CopyPlan, keep: _Filter | None = None) -> None:
-    st = os.stat(sname, dir_fd=sfd, follow_symlinks=False)
+class _DataCopies:
+    """Big files' data (and then their metadata) copied by a few threads while the walk goes on:
+    ``sendfile`` lets go of the GIL. The file is created (and its directory changed) by the walk; a
+    worker only writes the descriptors it is handed and closes them. ``finish`` waits for all and
+    raises the first failure."""
+
+    def __init__(self) -> None:
+        self.pool: Any = None
+        self.pending: list[Any] = []
+
+    def submit(self, src: int, dst: int, st: os.stat_result, mode: int, owner: tuple[int, int]) -> None:
+        if st.st_size < _BIG:
+            _write_file(src, dst, st, mode, owner)
+            return
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # only a copy with a big file loads it
+
+            self.pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="copy")
+        if len(self.pending) >= _IN_FLIGHT:
+            self.pending.pop(0).result()
+        self.pending.append(self.pool.submit(_write_file, src, dst, st, mode, owner))
+
+    def finish(self) -> None:
+        if self.pool is None:
+            return
+        try:
+            for f in self.pending:
+                f.result()
+        finally:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+
+class _Copier:
+    """The walk of one copied tree: one ``lstat`` per source entry (from ``scandir``), a destination
+    looked at only when a name is already there (a directory this copy made is empty)."""
+
+    def __init__(self, plan: CopyPlan, data: _DataCopies, keep: _Filter | None) -> None:
+        self.plan, self.data, self.keep = plan, data, keep
+
+    def below(self, name: str) -> _Copier:
+        return self if self.keep is None else _Copier(self.plan, self.data, self.keep.below(name))
+
+    def tree(self, sfd: int, dfd: int, *, fresh: bool) -> None:
+        with os.scandir(sfd) as it:
+            entries = sorted(((e.name, e.stat(follow_symlinks=False)) for e in it), key=lambda e: e[0])
+        for name, st in entries:
+            if self.keep is not None and self.keep.skip(name, stat.S_ISDIR(st.st_mode)):
+                continue
+            _copy_entry(sfd, name, dfd, name, self.plan, self.below(name), st, fresh)
+
+
+def _copy_entry(
+    sfd: int, sname: str, dfd: int, dname: str, plan: CopyPlan, copier: _Copier,
+    st: os.stat_result | None = None, fresh: bool = False,
+) -> None:  # fmt: skip
+    """One entry (``st``: its lstat, if known); ``fresh``: ``dfd`` is a directory this copy made."""
+    if st is None:
+        st = os.stat(sname, dir_fd=sfd, follow_symlinks=False)
     mode = plan.chmod if plan.chmod is not None else stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
-        _make_dir(dfd, dname, mode, plan.owner)
-        sub_s = os.open(sname, _DIR, dir_fd=sfd)
-        sub_d = os.open(dname, _DIR, dir_fd=dfd)
-        try:
-            _copy_tree(sub_s, sub_d, plan, keep or _Filter(None, ""))
-            os.utime(sub_d, ns=(st.st_atime_ns, st.st_mtime_ns))
-        finally:
-            os.close(sub_s)
-            os.close(sub_d)
+        _copy_subdir(sfd, sname, dfd, dname, st, mode, copier, fresh)
         return
-    _remove_non_dir(dfd, dname)
     if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(sname, dir_fd=sfd), dname, dir_fd=dfd)
+        _replacing(dfd, dname, fresh, lambda: os.symlink(os.readlink(sname, dir_fd=sfd), dname, dir_fd=dfd))
         os.chown(dname, *plan.owner, dir_fd=dfd, follow_symlinks=False)
         os.utime(dname, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dfd, follow_symlinks=False)
         return
     if not stat.S_ISREG(st.st_mode):
         return  # devices, fifos and sockets of a context are not copied
-    _copy_file(sfd, sname, dfd, dname, st, mode, plan.owner)
-
-
-def _copy_file(
-    sfd: int, sname: str, dfd: int, dname: str, st: os.stat_result, mode: int, owner: tuple[int, int]
-) -> None:
     src = os.open(sname, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=sfd)
     try:
-        dst = os.open(dname, _RW, 0o600, dir_fd=dfd)
-        try:
-            remaining = st.st_size
-            while remaining > 0:
-                n = os.sendfile(dst, src, None, min(remaining, 1 << 30))
-                if n == 0:
-                    break
-                remaining -= n
-            os.fchown(dst, *owner)
-            os.fchmod(dst, mode)
-            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
-        finally:
-            os.close(dst)
+        dst = _replacing(dfd, dname, fresh, lambda: os.open(dname, _NEW, 0o600, dir_fd=dfd))
+    except BaseException:
+        os.close(src)
+        raise
+    copier.data.submit(src, dst, st, mode, plan.owner)
+
+
+def _copy_subdir(
+    sfd: int, sname: str, dfd: int, dname: str, st: os.stat_result, mode: int, copier: _Copier, fresh: bool
+) -> None:
+    made = _make_dir(dfd, dname, fresh)
+    sub_s = os.open(sname, _DIR, dir_fd=sfd)
+    try:
+        sub_d = os.open(dname, _DIR, dir_fd=dfd)
+    except BaseException:
+        os.close(sub_s)
+        raise
+    try:
+        os.fchown(sub_d, *copier.plan.owner)
+        os.fchmod(sub_d, mode)
+        copier.tree(sub_s, sub_d, fresh=made)
+        os.utime(sub_d, ns=(st.st_atime_ns, st.st_mtime_ns))
     finally:
+        os.close(sub_s)
+        os.close(sub_d)
+
+
+def _write_file(src: int, dst: int, st: os.stat_result, mode: int, owner: tuple[int, int]) -> None:
+    """The data, owner, mode and times of a new file; both descriptors closed."""
+    try:
+        remaining = st.st_size
+        while remaining > 0:
+            n = os.sendfile(dst, src, None, min(remaining, 1 << 30))
+            if n == 0:
+                break
+            remaining -= n
+        os.fchown(dst, *owner)
+        os.fchmod(dst, mode)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(dst)
         os.close(src)
 
 
-def _make_dir(dfd: int, name: str, mode: int, owner: tuple[int, int]) -> None:
-    try:
-        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-    except FileNotFoundError:
-        st = None
-    if st is not None and not stat.S_ISDIR(st.st_mode):
+def _replacing(dfd: int, name: str, fresh: bool, make: Callable[[], _T]) -> _T:
+    """``make()`` a new entry ``name``; one already there (never in a directory this copy made) is
+    first removed, unless it is a directory (Docker's error)."""
+    if not fresh:
         _remove_non_dir(dfd, name)
-        st = None
-    if st is None:
+        return make()
+    try:
+        return make()
+    except FileExistsError:  # a fresh directory holds what this copy put there: a later source's same name
+        _remove_non_dir(dfd, name)
+        return make()
+
+
+def _make_dir(dfd: int, name: str, fresh: bool) -> bool:
+    """Directory ``name`` made unless there (a non-directory there is replaced); whether it was made."""
+    try:
         os.mkdir(name, 0o700, dir_fd=dfd)
-    os.chown(name, *owner, dir_fd=dfd, follow_symlinks=False)
-    os.chmod(name, mode, dir_fd=dfd, follow_symlinks=False)
+        return True
+    except FileExistsError:
+        pass
+    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    if stat.S_ISDIR(st.st_mode):
+        return False
+    _remove_non_dir(dfd, name)
+    os.mkdir(name, 0o700, dir_fd=dfd)
+    return True
 
 
 def _remove_non_dir(dfd: int, name: str) -> None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from strata.build.builder import Builder
     from strata.build.context import BuildContext
     from strata.build.state import Stage
-    from strata.container.records import Container
+    from strata.build.steps import StepRoot
     from strata.store.blobs import LayerBlob
 
 __all__ = ["copy_linked"]
@@ -45,15 +45,15 @@ def copy_linked(b: Builder, stage: Stage, tree: BuildContext, rels: list[str], p
             layer = _kept(b, key)
             if layer is not None:
                 return commit_layer(b.engine, doc(os.urandom(32).hex()), None, stage.image_id, layer=layer)
-    with b.runner.container(None, {}, ["true"], []) as c:
-        root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    with b.runner.step_root(None, {}, ["true"]) as root:
+        root_fd = os.open(root.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             copy_sources([Source(tree.fd, rel, tree.rules) for rel in rels], plan, root_fd)
         finally:
             os.close(root_fd)
         with b.engine.writing():
-            layer = _stored(b, c)
-            image_id = commit_layer(b.engine, doc(c.id), None, stage.image_id, layer=layer)
+            layer = _stored(b, root)
+            image_id = commit_layer(b.engine, doc(root.id), None, stage.image_id, layer=layer)
     _keep(b, key, layer.digest)
     return image_id
 
@@ -81,15 +81,14 @@ def _keep(b: Builder, key: str, blob: Digest) -> None:
     write_bytes_atomic(where / key, str(blob).encode())
 
 
-def _stored(b: Builder, c: Container) -> LayerBlob:
-    """The scratch container's changes (all it holds) as a stored layer."""
+def _stored(b: Builder, root: StepRoot) -> LayerBlob:
+    """The scratch root's changes (all it holds) as a stored layer."""
     from strata.build.layerstore import store_layer
     from strata.container.changes import staged_upper
-    from strata.container.records import container_dir
 
     scratch = Path(tempfile.mkdtemp(dir=b.engine.store.tmp, prefix="build-link-"))
     try:
-        with staged_upper(container_dir(b.runner.store.root, c.id), c.driver, scratch) as upper:
+        with staged_upper(root.cdir, root.driver, scratch) as upper:
             return store_layer(b.engine, upper)
     except OSError as e:
         raise StrataError(f"failed to commit build step: {e.strerror}") from None

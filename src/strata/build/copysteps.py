@@ -144,8 +144,8 @@ class CopyStep:
 
             b.advance(stage, copy_linked(b, stage, tree, rels, plan, cc), key)
             return
-        with b.runner.container(stage.image_id, dict(cc), list(cc["Cmd"]), []) as c:  # type: ignore[call-overload]
-            root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        with b.runner.step_root(stage.image_id, dict(cc), list(cc["Cmd"])) as root:  # type: ignore[call-overload]
+            root_fd = os.open(root.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 owner = _owner(root_fd, chown) if chown else (0, 0)
                 plan = CopyPlan(self.dest, owner, self._chmod(), extract=self.extract)
@@ -153,7 +153,7 @@ class CopyStep:
             finally:
                 os.close(root_fd)
             image_id = b.runner.commit(
-                c, stage.image_id, lambda empty: b.image_doc(stage, dict(cc), c.id, empty)
+                root, stage.image_id, lambda empty: b.image_doc(stage, dict(cc), root.id, empty)
             )
         b.advance(stage, image_id, key)
 
@@ -161,8 +161,12 @@ class CopyStep:
         """``--chown`` of a linked copy: numbers as they are, names looked up in the stage's image."""
         if not chown or all(part.isdigit() for part in chown.split(":")):
             return _owner(-1, chown) if chown else (0, 0)
-        with self.b.runner.container(self.stage.image_id, {}, ["true"], []) as c, self.b.runner.rootfs_fd(c) as fd:
-            return _owner(fd, chown)
+        with self.b.runner.step_root(self.stage.image_id, {}, ["true"]) as root:
+            fd = os.open(root.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                return _owner(fd, chown)
+            finally:
+                os.close(fd)
 
     @contextmanager
     def _tree(self, image_id: Digest | None) -> Iterator[BuildContext]:

@@ -106,20 +106,20 @@ def _workdir(b: Builder, stage: Stage, ins: Instruction) -> None:
     if key is None:
         return
     b.check_step_host()
-    with b.runner.container(stage.image_id, cc, cc["Cmd"], []) as c:
+    with b.runner.step_root(stage.image_id, cc, cc["Cmd"]) as root:  # Docker's container, never started
         if b.opts.host is not None:
             b.opts.host.say_warnings(b.say)
         for line in host_warnings(stage.doc):  # the daemon's, on its create
             b.say(line)
-        b.say(f" ---> Running in {c.id[:12]}")
-        root_fd = os.open(b.runner.rootfs(c), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        b.say(f" ---> Running in {root.id[:12]}")
+        root_fd = os.open(root.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fd, _ = mkdir_all(root_fd, workdir)
             os.close(fd)
         finally:
             os.close(root_fd)
-        image_id = b.runner.commit(c, stage.image_id, lambda empty: b.image_doc(stage, cc, c.id, empty))
-        b.say(f"Removing intermediate container {c.id[:12]}")
+        image_id = b.runner.commit(root, stage.image_id, lambda empty: b.image_doc(stage, cc, root.id, empty))
+        b.say(f"Removing intermediate container {root.id[:12]}")
     b.advance(stage, image_id, key)
 
 

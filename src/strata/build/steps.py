@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from strata.container.spec import Bind
     from strata.engine import Engine
 
-__all__ = ["Runner", "Sink"]
+__all__ = ["Runner", "Sink", "StepRoot"]
 
 Sink = Callable[[str, bytes], None]
 
@@ -61,6 +61,27 @@ def _step_mounts(binds: list[Bind]) -> list[Any]:
 
 def _discard(stream: str, data: bytes) -> None:
     """A step's output nobody shows."""
+
+
+class StepRoot:
+    """The root filesystem a step writes into: a step container's (``cdir``: its directory) or a scratch
+    one laid out as a container's (``id``: the ID the step's history and output name)."""
+
+    def __init__(self, ident: str, cdir: Path, driver: str, path: Path) -> None:
+        self.id, self.cdir, self.driver, self.path = ident, cdir, driver, path
+
+
+def _kernel_overlay_steps() -> bool:
+    """Whether a step container here gets the kernel's overlay as root, mounted as root (what a scratch
+    root repeats): no driver, overlay mount program or user namespace asking for another."""
+    if os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM", ""):
+        return False
+    from strata.container.rootfs import mount_xattr_prefix
+    from strata.container.runtime import config_value
+
+    configured = config_value("storage-driver")
+    wanted = os.environ.get("STRATA_STORAGE_DRIVER") or (configured if isinstance(configured, str) else "")
+    return wanted in ("", "overlay", "overlay2") and mount_xattr_prefix() == "trusted.overlay."
 
 
 class Runner:
@@ -131,6 +152,47 @@ class Runner:
         finally:
             self._remove_behind(c.id, scratch)
 
+    @contextmanager
+    def step_root(self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str]) -> Iterator[StepRoot]:
+        """A rootfs of ``parent`` for a step that writes files and runs nothing (COPY, ADD, WORKDIR): where
+        step containers get the kernel's overlay, the very rootfs one gets (``Rootfs.prepare``: the image's
+        layers, the init layer, the same mount options), in a ``build-from-<pid>-`` dir of the store's tmp
+        (the watchdog unmounts it after a kill), without a container's record, runtime files or removal;
+        else a created container's. Removed afterwards (its upper dir is the layer, if adopted)."""
+        root = self._scratch_root(parent) if _kernel_overlay_steps() else None
+        if root is None:
+            with self.container(parent, cfg, cmd, []) as c:
+                yield StepRoot(c.id, container_dir(self.store.root, c.id), c.driver, self.rootfs(c))
+            return
+        try:
+            yield root
+        finally:
+            from strata.build.layertree import unmount
+
+            unmount(str(root.path))
+            self._remove_behind("", root.cdir)
+
+    def _scratch_root(self, parent: Digest | None) -> StepRoot | None:
+        """A scratch rootfs laid out and mounted as a step container's (None: it does not mount here)."""
+        import shutil
+        import tempfile
+
+        from strata.build.layertree import mount_prefix
+        from strata.container.rootfs import Rootfs
+
+        lowers = self.engine.layer_dirs(parent) if parent is not None else []
+        watchdog.ensure(self.engine.root)  # a kill -9 from here on: the watchdog unmounts it
+        cdir = as_path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix=mount_prefix(os.getpid())))
+        rootfs = Rootfs(cdir, "overlay")
+        try:
+            with not_durable():  # scratch, removed after the step: a crash loses nothing it needs
+                rootfs.prepare(lowers)
+            rootfs.mount()
+        except (StrataError, OSError):
+            shutil.rmtree(cdir, ignore_errors=True)
+            return None
+        return StepRoot(os.urandom(32).hex(), cdir, "overlay", rootfs.path)
+
     def _remove_behind(self, cid: str, scratch: Path) -> None:
         """The step's container removed while the next step goes on (its image is committed, nothing
         reads it again): ``runc delete``, the unmount and the tree's removal leave the critical path.
@@ -150,6 +212,9 @@ class Runner:
         store: ContainerStore | None = None
         try:
             while (item := removals.get()) is not None:
+                if not item[0]:  # a scratch root (unmounted): only its directory
+                    self._remove(None, *item)
+                    continue
                 if store is None:
                     store = ContainerStore(self.engine.root_dir)  # a connection of this thread's own
                 self._remove(store, *item)
@@ -157,11 +222,11 @@ class Runner:
             if store is not None:
                 store.close()
 
-    def _remove(self, store: ContainerStore, cid: str, scratch: Path) -> None:
+    def _remove(self, store: ContainerStore | None, cid: str, scratch: Path) -> None:
         import shutil
 
         try:
-            cur = store.by_id(cid)
+            cur = store.by_id(cid) if store is not None else None
             if cur is not None:
                 _lc().remove(store, cur, force=True)
         except BaseException as e:  # handed to wait_removals
@@ -250,10 +315,10 @@ class Runner:
         self.store.update(c.id, state="exited", exit_code=137, pid=0, monitor_pid=0)
 
     def commit(
-        self, c: Container, parent: Digest | None, config_for: Callable[[bool], dict[str, Any]]
+        self, c: Container | StepRoot, parent: Digest | None, config_for: Callable[[bool], dict[str, Any]]
     ) -> Digest:
-        """The new image: ``parent`` + the container's changes (an empty layer when nothing changed);
-        ``config_for(empty_layer)`` gives its config document."""
+        """The new image: ``parent`` + the container's (or step root's) changes (an empty layer when
+        nothing changed); ``config_for(empty_layer)`` gives its config document."""
         import shutil
         import tempfile
 
@@ -261,7 +326,7 @@ class Runner:
         from strata.build.layerstore import commit_layer, config_blob, store_layer
         from strata.container.changes import staged_upper
 
-        cdir = container_dir(self.store.root, c.id)
+        cdir = c.cdir if isinstance(c, StepRoot) else container_dir(self.store.root, c.id)
         with self.engine.writing():
             scratch = as_path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
             try:

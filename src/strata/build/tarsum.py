@@ -71,8 +71,7 @@ def entry_sum(
         ("devmajor", str(dev[0])), ("devminor", str(dev[1])),
     ]  # fmt: skip
     h = _content_hasher() if stat.S_ISREG(st.st_mode) and size > 0 else sha256(b"")
-    for key, value in fields:
-        h.update(key.encode() + value.encode("utf-8", "surrogateescape"))
+    h.update("".join(key + value for key, value in fields).encode("utf-8", "surrogateescape"))  # one update: the same bytes
     if stat.S_ISREG(st.st_mode) and size > 0:
         _file_rest(h, dir_fd, name)
     elif not stat.S_ISLNK(st.st_mode):
@@ -88,13 +87,15 @@ def _file_rest(h: Any, dir_fd: int, name: str) -> None:
     """A regular file's capability xattr, then its content, through one descriptor (a file with
     content must open; an empty one is hashed without, as before, by ``_capability``)."""
     fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
-    with os.fdopen(fd, "rb") as f:
+    try:
         try:
             h.update(b"security.capability" + os.getxattr(fd, "security.capability"))
         except OSError:
             pass
-        while chunk := f.read(1 << 20):
+        while chunk := os.read(fd, 1 << 20):
             h.update(chunk)
+    finally:
+        os.close(fd)
 
 
 def _capability(dir_fd: int, name: str) -> bytes | None:

@@ -94,7 +94,8 @@ def reap_after(pid: int, start: int, root: str) -> None:
 
 
 def unmount_layer_trees(root: str, pid: int) -> None:
-    """The read-only layer trees (``build.layertree``) build ``pid`` left mounted, unmounted and removed."""
+    """The read-only layer trees (``build.layertree``) and scratch step roots (``build.steps``) build
+    ``pid`` left mounted, unmounted and removed."""
     import shutil
 
     from strata.build.layertree import mount_prefix, unmount
@@ -106,5 +107,6 @@ def unmount_layer_trees(root: str, pid: int) -> None:
     except FileNotFoundError:
         return
     for name in names:
-        unmount(os.path.join(tmp, name, "root"))
+        for mounted in ("root", "merged"):  # a layer tree's; a scratch step root's (build.steps)
+            unmount(os.path.join(tmp, name, mounted))
         shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
