@@ -1176,9 +1176,7 @@ def _cmd_export(args: argparse.Namespace, ctx: Context) -> int:
     with _store(ctx) as store:
         c = store.get(args.container)
         if args.output:
-            from pathlib import Path
-
-            export(store, c, Path(args.output))
+            export(store, c, args.output)  # as given: Docker's rename error names it so
             return 0
         if os.isatty(1):
             raise StrataError("cowardly refusing to save to a terminal. Use the -o flag or redirect")

@@ -1,0 +1,72 @@
+"""The known differences from Docker 20.10 the closing notes listed, side by side with a private dockerd:
+``save -o``/``export -o`` onto a directory, ``system df -v --format``, ``update``'s runtime errors,
+the ``RestartPolicy`` methods in ``inspect -f``, detached ``exec`` events."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import peers
+
+pytestmark = pytest.mark.peers
+
+
+@pytest.fixture
+def strata(root: Path) -> Any:
+    """``strata ARGS`` in a process of its own against the test's store (``cwd``: where it runs)."""
+
+    def run(*args: str, check: bool = True, cwd: Path | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "strata", *args], capture_output=True, text=True,
+                              env=dict(os.environ, STRATA_ROOT=str(root)), cwd=cwd, input=input, timeout=300)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"strata {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    return run
+
+
+def _image(strata: Any, dockerd: Any, tmp_path: Path, name: str) -> str:
+    """The same small busybox image, imported into both under ``name``."""
+    tar = peers.busybox_rootfs_tar(tmp_path / "rootfs.tar", extra_files={"etc/kd-id": uuid.uuid4().hex.encode()})
+    dockerd.run("import", "-c", 'CMD ["/bin/sh"]', str(tar), name)
+    strata("import", "-c", 'CMD ["/bin/sh"]', str(tar), name)
+    return name
+
+
+def _temp_levelled(text: str) -> str:
+    return re.sub(r"\.docker_temp_[0-9]+", ".docker_temp_N", re.sub(r"^(Error: )", "", text, flags=re.M))
+
+
+@pytest.mark.parametrize("command", ["save", "export"])
+def test_output_onto_a_directory_is_gos_rename_error(strata: Any, dockerd: Any, tmp_path: Path,
+                                                     command: str) -> None:
+    name = _image(strata, dockerd, tmp_path, f"kd/save-dir-{uuid.uuid4().hex[:8]}:1")
+    (tmp_path / "out").mkdir()
+    cname = f"kd-exp-{uuid.uuid4().hex[:8]}"
+    if command == "export":
+        dockerd.run("create", "--name", cname, name, "true")
+        strata("create", "--name", cname, name, "true")
+    try:
+        for out in ("out", "./out/", str(tmp_path / "out"), "out/../out"):
+            args = (command, "-o", out, cname if command == "export" else name)
+            d = dockerd.run(*args, check=False, cwd=tmp_path)
+            s = strata(*args, check=False, cwd=tmp_path)
+            assert s.returncode == d.returncode == 1, (out, s.stderr)
+            assert _temp_levelled(s.stderr) == _temp_levelled(d.stderr), out
+            assert "rename " in s.stderr and ": file exists" in s.stderr
+        assert not [p for p in [*tmp_path.iterdir(), *(tmp_path / "out").iterdir()]
+                    if p.name.startswith(".docker_temp_")]  # nothing left behind
+        assert list((tmp_path / "out").iterdir()) == []
+    finally:
+        if command == "export":
+            dockerd.run("rm", cname, check=False)
+            strata("rm", cname, check=False)
