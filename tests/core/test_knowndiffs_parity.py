@@ -70,3 +70,26 @@ def test_output_onto_a_directory_is_gos_rename_error(strata: Any, dockerd: Any, 
         if command == "export":
             dockerd.run("rm", cname, check=False)
             strata("rm", cname, check=False)
+
+
+_POLICY_TEMPLATE = ("{{.HostConfig.RestartPolicy.IsNone}} {{.HostConfig.RestartPolicy.IsAlways}} "
+                    "{{.HostConfig.RestartPolicy.IsOnFailure}} {{.HostConfig.RestartPolicy.IsUnlessStopped}} "
+                    "{{.HostConfig.RestartPolicy.IsSame .HostConfig.RestartPolicy}} {{.HostConfig.RestartPolicy}} "
+                    "{{json .HostConfig.RestartPolicy}} {{with .HostConfig.RestartPolicy}}{{.IsOnFailure}}{{end}}")
+
+
+@pytest.mark.parametrize("policy", ["no", "on-failure:3", "always", "unless-stopped"])
+def test_restart_policy_methods_in_inspect_templates(strata: Any, dockerd: Any, tmp_path: Path, policy: str) -> None:
+    name = _image(strata, dockerd, tmp_path, f"kd/policy-{uuid.uuid4().hex[:8]}:1")
+    cname = f"kd-pol-{uuid.uuid4().hex[:8]}"
+    dockerd.run("create", "--name", cname, "--restart", policy, name, "true")
+    strata("create", "--name", cname, "--restart", policy, name, "true")
+    try:
+        for fmt in (_POLICY_TEMPLATE, "{{.HostConfig.RestartPolicy.IsNone 1}}", "{{.HostConfig.RestartPolicy.Nope}}"):
+            d = dockerd.run("inspect", "-f", fmt, cname, check=False)
+            s = strata("inspect", "-f", fmt, cname, check=False)
+            assert (s.returncode, s.stdout, _temp_levelled(s.stderr)) == (d.returncode, d.stdout, d.stderr), fmt
+        assert strata("inspect", "-f", _POLICY_TEMPLATE, cname).stdout.count("true") >= 2
+    finally:
+        dockerd.run("rm", cname, check=False)
+        strata("rm", cname, check=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from strata.gotemplate import NIL_MAP, NIL_SLICE, Pointer, Struct
-from strata.gotemplate.values import GoMap, Nil
+from strata.gotemplate.values import MISSING, GoMap, Nil
 
 __all__ = ["host_config_struct", "network_settings_struct"]
 
@@ -112,11 +112,48 @@ def _value(kind: str, raw: Any) -> tuple[Any, Any]:
     return nested, (raw if raw is not None else nested.marshal)
 
 
+class _WithMethods(Struct):
+    """A Go struct whose type has methods a template can call (``{{.HostConfig.RestartPolicy.IsNone}}``):
+    looked up after its fields, never printed nor encoded as fields."""
+
+    __slots__ = ("methods",)
+
+    def __init__(self, base: Struct, methods: dict[str, Any]) -> None:
+        super().__init__(base.type_name, base.fields, marshal=base.marshal, embedded=base.embedded,
+                         printed=base.printed)
+        self.methods = methods
+
+    def field(self, name: str) -> Any:
+        found = super().field(name)
+        return self.methods[name] if found is MISSING and name in self.methods else found
+
+
+def _restart_policy(policy: Struct) -> Struct:
+    """``container.RestartPolicy`` with its methods (Docker 20.10's api/types/container)."""
+    def name() -> str:
+        return str(policy.fields.get("Name") or "")
+
+    def is_same(other: Any) -> bool:
+        target = other.target if isinstance(other, Pointer) else other
+        if not isinstance(target, Struct):
+            raise ValueError("runtime error: invalid memory address or nil pointer dereference")
+        return bool(name() == str(target.field("Name") or "")
+                    and policy.fields.get("MaximumRetryCount") == target.field("MaximumRetryCount"))
+
+    return _WithMethods(policy, {
+        "IsNone": lambda: name() in ("no", ""), "IsAlways": lambda: name() == "always",
+        "IsOnFailure": lambda: name() == "on-failure", "IsUnlessStopped": lambda: name() == "unless-stopped",
+        "IsSame": is_same,
+    })
+
+
 def _nested(kind: str, raw: Any) -> Any:
     if not isinstance(raw, dict):
         return raw
     type_name, fields = _NESTED[kind]
     out = _struct(type_name, fields, raw)
+    if kind == "RestartPolicy":
+        return _restart_policy(out)
     if kind in _STRINGERS:  # types with a String() method (on the pointer: fmt calls it in a slice too)
         out.printed = _STRINGERS[kind](out.fields)
     return out
