@@ -93,3 +93,49 @@ def test_restart_policy_methods_in_inspect_templates(strata: Any, dockerd: Any, 
     finally:
         dockerd.run("rm", cname, check=False)
         strata("rm", cname, check=False)
+
+
+def _daemon_levelled(proc: subprocess.CompletedProcess[str], cid: str) -> tuple[int, str]:
+    """(exit code, stderr) with the ID, the cgroup directory and the error prefixes levelled."""
+    text = proc.stderr.replace(cid, "<ID>") if cid else proc.stderr
+    text = re.sub(r"write /sys/fs/cgroup/\S+/(memory\.[a-z_.]+)", r"write CG/\1", text)
+    return proc.returncode, re.sub(r"^(Error response from daemon: |Error: )", "", text, flags=re.M)
+
+
+def test_update_runtime_refusals_in_dockers_words(strata: Any, dockerd: Any, tmp_path: Path) -> None:
+    name = _image(strata, dockerd, tmp_path, f"kd/update-{uuid.uuid4().hex[:8]}:1")
+    cname = f"kd-upd-{uuid.uuid4().hex[:8]}"
+    dockerd.run("run", "-d", "--name", cname, name, "sleep", "600")
+    strata("run", "-d", "--name", cname, name, "sleep", "600")
+    ids = {"d": dockerd.run("inspect", "-f", "{{.Id}}", cname).stdout.strip(),
+           "s": strata("inspect", "-f", "{{.Id}}", cname).stdout.strip()}
+    cases = [("--cpu-shares", "1")]
+    v1 = Path("/sys/fs/cgroup/memory")
+    if not v1.is_dir() or (v1 / "memory.memsw.limit_in_bytes").exists():
+        cases.append(("--memory-swap", "100m"))  # without --memory: the runtime refuses it (memsw < memory)
+    try:
+        for flag, value in cases:
+            d = _daemon_levelled(dockerd.run("update", flag, value, cname, check=False), ids["d"])
+            s = _daemon_levelled(strata("update", flag, value, cname, check=False), ids["s"])
+            assert s == d, flag
+            assert s[0] == 1 and s[1].endswith("\n: unknown\n"), s
+        fmt = "{{.HostConfig.CpuShares}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"
+        assert strata("inspect", "-f", fmt, cname).stdout == dockerd.run("inspect", "-f", fmt, cname).stdout
+    finally:
+        dockerd.run("rm", "-f", cname, check=False)
+        strata("rm", "-f", cname, check=False)
+
+
+def test_swap_limit_given_by_update_is_refused_at_start(strata: Any, dockerd: Any, tmp_path: Path) -> None:
+    name = _image(strata, dockerd, tmp_path, f"kd/update-{uuid.uuid4().hex[:8]}:1")
+    cname = f"kd-upd-{uuid.uuid4().hex[:8]}"
+    dockerd.run("create", "--name", cname, name, "true")
+    strata("create", "--name", cname, name, "true")
+    try:
+        for args in (("update", "--memory-swap", "100m", cname), ("start", cname)):
+            d, s = dockerd.run(*args, check=False), strata(*args, check=False)
+            assert _daemon_levelled(s, "") == _daemon_levelled(d, ""), args
+        assert "You should always set the Memory limit when using Memoryswap limit" in s.stderr
+    finally:
+        dockerd.run("rm", "-f", cname, check=False)
+        strata("rm", "-f", cname, check=False)
