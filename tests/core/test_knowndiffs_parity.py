@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,40 @@ def test_swap_limit_given_by_update_is_refused_at_start(strata: Any, dockerd: An
             d, s = dockerd.run(*args, check=False), strata(*args, check=False)
             assert _daemon_levelled(s, "") == _daemon_levelled(d, ""), args
         assert "You should always set the Memory limit when using Memoryswap limit" in s.stderr
+    finally:
+        dockerd.run("rm", "-f", cname, check=False)
+        strata("rm", "-f", cname, check=False)
+
+
+def _exec_events(run: Any, cname: str, since: int, want: int) -> list[str]:
+    """The container's exec events since ``since`` (polled until ``want`` of them, at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        until = str(int(time.time()) + 1)
+        out = run("events", "--since", str(since), "--until", until, "--filter", f"container={cname}",
+                  "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}").stdout
+        lines = [line for line in out.splitlines() if line.startswith("exec_")]
+        if len(lines) >= want or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.5)
+
+
+def test_detached_exec_records_exec_die_with_its_code(strata: Any, dockerd: Any, tmp_path: Path) -> None:
+    name = _image(strata, dockerd, tmp_path, f"kd/exec-{uuid.uuid4().hex[:8]}:1")
+    cname = f"kd-exec-{uuid.uuid4().hex[:8]}"
+    dockerd.run("run", "-d", "--name", cname, name, "sleep", "600")
+    strata("run", "-d", "--name", cname, name, "sleep", "600")
+    try:
+        seen = {}
+        for tool, run in (("docker", dockerd.run), ("strata", strata)):
+            since = int(time.time()) - 1
+            assert run("exec", "-d", "-it", cname, "sh", "-c", "sleep 0.5; exit 4").returncode == 0
+            assert run("exec", "-d", cname, "sh", "-c", "sleep 1; exit 3").returncode == 0
+            failed = run("exec", "-d", "-t", cname, "nonexistent-cmd", check=False)
+            assert failed.returncode == 1 and "executable file not found" in failed.stderr, failed.stderr
+            seen[tool] = sorted(_exec_events(run, cname, since, 8))
+        assert seen["strata"] == seen["docker"]
+        assert "exec_die 4" in seen["strata"] and "exec_die 3" in seen["strata"]
     finally:
         dockerd.run("rm", "-f", cname, check=False)
         strata("rm", "-f", cname, check=False)

@@ -776,13 +776,14 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
     ctx.close()
     ctx.out.flush()
     try:
-        code = run_exec(runtime, c.id, container_dir(store.root, c.id), req)
+        code = run_exec(runtime, c.id, container_dir(store.root, c.id), req, on_exit=done)
     except RuntimeFailure as e:
         return _exec_failed(ctx, args, e)
     except ExecDetached as e:  # Docker's CLI: the hijacked stream's error, as it is
         print(e, file=ctx.err)
         return 1
-    done(code)
+    if not args.detach:  # detached: the watcher records exec_die when the process ends
+        done(code)
     return code
 
 

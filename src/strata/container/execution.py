@@ -124,25 +124,112 @@ def _failed(scratch: Path, stderr_text: str) -> RuntimeFailure:
     return RuntimeFailure(f"OCI runtime exec failed: {msg}: unknown", exit_code=126)
 
 
-def run_exec(runtime: Runtime, cid: str, bundle: Path, req: ExecRequest) -> int:
-    """Run ``req`` in container ``cid`` (whose bundle is ``bundle``); returns its exit code (0 at once for ``detach``)."""
+def run_exec(runtime: Runtime, cid: str, bundle: Path, req: ExecRequest,
+             on_exit: Callable[[int], None] | None = None) -> int:
+    """Run ``req`` in container ``cid`` (whose bundle is ``bundle``); returns its exit code (0 at once for
+    ``detach``: a watcher calls ``on_exit`` with the code when the process ends)."""
     set_subreaper()
     scratch = Path(tempfile.mkdtemp(prefix="strata-exec-"))
     try:
-        if req.tty and not req.detach:
+        if req.detach:
+            return _exec_detached(runtime, cid, req, scratch, bundle, on_exit)
+        if req.tty:
             return _exec_tty(runtime, cid, req, scratch, bundle)
         return _exec_plain(runtime, cid, req, scratch, bundle)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _exec_plain(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int:
-    if req.detach:  # Docker's exec -d: nothing attached
+def _exec_detached(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path,
+                   on_exit: Callable[[int], None] | None) -> int:
+    """Docker's ``exec -d`` (``-t`` too: the daemon gives the process a terminal nobody reads): a watcher in
+    a session of its own starts the process, reports how the start went (an error: the runtime's words),
+    then outlives this command to reap the process and call ``on_exit`` with its exit code."""
+    report_r, report_w = os.pipe()
+    if os.fork() == 0:
+        os.close(report_r)
+        status = 1
+        try:
+            _watch_detached(runtime, cid, req, scratch, bundle, on_exit, report_w)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(report_w)
+    with os.fdopen(report_r, "rb") as f:
+        report = f.read()  # until the watcher closes its end: the process started, or why not
+    if report != b"started":
+        raise RuntimeFailure(report.decode(errors="replace") or "OCI runtime exec failed: unknown", exit_code=126)
+    return 0
+
+
+def _watch_detached(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path,
+                    on_exit: Callable[[int], None] | None, report: int) -> None:
+    os.setsid()  # no terminal's hangup or ^C reaches it
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    set_subreaper()  # the process the runtime leaves behind is reparented to the watcher
+    try:
+        pid, master = _start_detached(runtime, cid, req, scratch, bundle)
+    except RuntimeFailure as e:
+        os.write(report, str(e).encode())
+        os.close(report)
+        return
+    os.write(report, b"started")
+    os.close(report)
+    code = _wait_draining(pid, master)
+    if on_exit is not None:
+        on_exit(code)
+
+
+def _start_detached(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> tuple[int, int | None]:
+    """The runtime started with nothing attached (``-t``: the pty master kept): (pid, master)."""
+    if not req.tty:
         proc = subprocess.run(_argv(runtime, cid, req, scratch, None, bundle), stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
         if proc.returncode != 0:
             raise _failed(scratch, proc.stderr.decode(errors="replace"))
-        return 0
+        return int((scratch / "pid").read_text().strip()), None
+    with ConsoleSocket() as console:
+        started = subprocess.Popen(_argv(runtime, cid, req, scratch, console.path, bundle), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            master = console.receive(lambda: started.poll() is None)
+        except RuntimeFailure:
+            raise _failed(scratch, started.communicate()[1].decode(errors="replace")) from None
+        errors = started.communicate()[1].decode(errors="replace")
+        if started.returncode != 0:
+            os.close(master)
+            raise _failed(scratch, errors)
+    return int((scratch / "pid").read_text().strip()), master
+
+
+def _wait_draining(pid: int, master: int | None) -> int:
+    """Wait for ``pid`` (a child) to exit, reading and dropping what it writes to its terminal meanwhile."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        while True:
+            ready, _, _ = select.select([pidfd, *([master] if master is not None else [])], [], [])
+            if pidfd in ready:
+                return status_code(os.waitpid(pid, 0)[1])
+            if master is not None and not _drained(master):  # EIO: no slave open (the terminal closed)
+                os.close(master)
+                master = None
+    finally:
+        os.close(pidfd)
+        if master is not None:
+            os.close(master)
+
+
+def _drained(fd: int) -> bool:
+    """Read and drop what ``fd`` holds; False at its end (or EIO: a pty master without a slave)."""
+    try:
+        return bool(os.read(fd, 65536))
+    except OSError:
+        return False
+
+
+def _exec_plain(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int:
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
