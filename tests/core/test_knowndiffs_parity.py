@@ -4,6 +4,7 @@ the ``RestartPolicy`` methods in ``inspect -f``, detached ``exec`` events."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -174,3 +175,37 @@ def test_detached_exec_records_exec_die_with_its_code(strata: Any, dockerd: Any,
     finally:
         dockerd.run("rm", "-f", cname, check=False)
         strata("rm", "-f", cname, check=False)
+
+
+def test_system_df_verbose_format_runs_over_the_whole_usage(strata: Any, dockerd: Any, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:8]
+    name, vol, cname = _image(strata, dockerd, tmp_path, f"kd/df-{tag}:1"), f"kd-dfvol-{tag}", f"kd-df-{tag}"
+    for run in (dockerd.run, strata):
+        run("volume", "create", vol)
+        run("create", "--name", cname, "--network", "none", "--label", "k=v", "-v", f"{vol}:/data", name, "true")
+    try:
+        docs = {tool: json.loads(run("system", "df", "-v", "--format", "{{json .}}").stdout)
+                for tool, run in (("docker", dockerd.run), ("strata", strata))}
+        assert list(docs["strata"]) == list(docs["docker"]) == ["Images", "Containers", "Volumes", "BuildCache"]
+        timed = ("ID", "CreatedAt", "CreatedSince", "RunningFor", "Status", "Mountpoint")
+
+        def mine(tool: str, part: str, key: str, value: str) -> dict[str, str]:
+            found = [e for e in docs[tool][part] if e[key] == value]
+            assert len(found) == 1, (tool, part, docs[tool][part])
+            return {k: v for k, v in found[0].items() if k not in timed}
+
+        for part, key, value in (("Images", "Repository", f"kd/df-{tag}"), ("Containers", "Names", cname),
+                                 ("Volumes", "Name", vol)):
+            assert mine("strata", part, key, value) == mine("docker", part, key, value), part
+        assert docs["strata"]["BuildCache"] == docs["docker"]["BuildCache"] == []
+        for fmt in ("{{.Nope}}", "{{.Nope", "{{range .Volumes}}{{.Nope}}{{end}}", "{{len .BuildCache}} {{.BuildCache}}",
+                    f'{{{{range .Volumes}}}}{{{{if eq .Name "{vol}"}}}}{{{{.Links}}}} {{{{.Label "x"}}}}{{{{end}}}}{{{{end}}}}',
+                    'table {{range .Images}}{{if eq .Repository "kd/df-' + tag + '"}}{{len .ID}}{{end}}{{end}}'):
+            d = dockerd.run("system", "df", "-v", "--format", fmt, check=False)
+            s = strata("system", "df", "-v", "--format", fmt, check=False)
+            assert (s.returncode, s.stdout, _temp_levelled(s.stderr)) == (d.returncode, d.stdout, d.stderr), fmt
+        assert re.fullmatch(r"\[(0x[0-9a-f]+ ?)+\]", strata("system", "df", "-v", "--format", "{{.Volumes}}").stdout)
+    finally:
+        for run in (dockerd.run, strata):
+            run("rm", "-f", cname, check=False)
+            run("volume", "rm", vol, check=False)

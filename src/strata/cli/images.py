@@ -489,7 +489,11 @@ def _df_containers(root: Path, now: float) -> list[list[str]]:
 
 
 def cmd_df(args: argparse.Namespace, ctx: Context) -> int:
-    if args.verbose and not args.format:
+    if args.verbose and args.format not in (None, "", "table"):  # Docker: the template over the whole usage
+        from strata.cli.dfverbose import df_verbose_format
+
+        return df_verbose_format(ctx, args.format)
+    if args.verbose:
         return _df_verbose(ctx)
     engine = ctx.engine()
     rows = ops.disk_usage(engine)
