@@ -209,3 +209,57 @@ def test_system_df_verbose_format_runs_over_the_whole_usage(strata: Any, dockerd
         for run in (dockerd.run, strata):
             run("rm", "-f", cname, check=False)
             run("volume", "rm", vol, check=False)
+
+
+def _resolved(run: Any, cname: str, name: str) -> str:
+    """The address ``name`` resolves to in container ``cname`` ("" when it does not)."""
+    out = run("exec", cname, "sh", "-c", f"ping -c1 -W1 {name} 2>&1 | head -1", check=False).stdout
+    m = re.match(r"PING \S+ \(([0-9.]+)\)", out)
+    return m.group(1) if m else ""
+
+
+def test_links_on_a_user_network_resolve_and_are_recorded(strata: Any, dockerd: Any, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:8]
+    tar = peers.busybox_rootfs_tar(tmp_path / "rootfs.tar", applets=(*peers.BUSYBOX_APPLETS, "ping"),
+                                   extra_files={"etc/kd-id": tag.encode()})
+    name, net, child, parent = f"kd/links-{tag}:1", f"kd-net-{tag}", f"kd-child-{tag}", f"kd-parent-{tag}"
+    links = [f"{child}:kid", f"calias-{tag}:x", f"nonexistent-{tag}:zz", f"/{child}:/foo/bar"]
+    try:
+        for octet, run in ((0, dockerd.run), (1, strata)):  # subnets of their own: neither sees the other's
+            run("import", "-c", 'CMD ["/bin/sh"]', str(tar), name)
+            run("network", "create", "--subnet", f"10.{200 + int(tag[:2], 16) % 50}.{int(tag[2:4], 16) % 100 * 2 + octet}.0/24", net)
+            run("run", "-d", "--name", child, "--network", net, "--network-alias", f"calias-{tag}", name, "sleep", "600")
+            run("run", "-d", "--name", parent, "--network", net, *[f"--link={v}" for v in links], name, "sleep", "600")
+        fmt = f"{{{{json .HostConfig.Links}}}} {{{{json (index .NetworkSettings.Networks \"{net}\").Links}}}}"
+        assert strata("inspect", "-f", fmt, parent).stdout == dockerd.run("inspect", "-f", fmt, parent).stdout
+        for tool, run in (("docker", dockerd.run), ("strata", strata)):
+            ip = run("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}', child).stdout.strip()
+            assert [_resolved(run, parent, n) for n in ("kid", "x", "bar", child, "zz")] == [ip] * 4 + [""], tool
+    finally:
+        for run in (dockerd.run, strata):
+            run("rm", "-f", parent, child, check=False)
+            run("network", "rm", net, check=False)
+
+
+def test_a_linked_childs_new_address_reaches_its_parents_hosts(strata: Any, tmp_path: Path) -> None:
+    """Docker's updateParentHosts (the private dockerd here has no default bridge: strata alone)."""
+    tag = uuid.uuid4().hex[:8]
+    tar = peers.busybox_rootfs_tar(tmp_path / "rootfs.tar")
+    name, child, parent, other = f"kd/relink-{tag}:1", f"kd-child-{tag}", f"kd-parent-{tag}", f"kd-other-{tag}"
+    strata("import", "-c", 'CMD ["/bin/sh"]', str(tar), name)
+    address = "{{.NetworkSettings.IPAddress}}"
+    try:
+        strata("run", "-d", "--name", child, name, "sleep", "600")
+        strata("run", "-d", "--name", parent, "--link", f"{child}:kid", name, "sleep", "600")
+        first = strata("inspect", "-f", address, child).stdout.strip()
+        assert re.search(rf"^{re.escape(first)}\tkid \S+ {child}$", strata("exec", parent, "cat", "/etc/hosts").stdout, re.M)
+        strata("stop", "-t", "0", child)
+        strata("run", "-d", "--name", other, name, "sleep", "600")  # takes the child's address
+        strata("start", child)
+        moved = strata("inspect", "-f", address, child).stdout.strip()
+        assert moved and moved != first
+        hosts = strata("exec", parent, "cat", "/etc/hosts").stdout
+        assert re.search(rf"^{re.escape(moved)}\tkid \S+ {child}$", hosts, re.M), hosts
+        assert not re.search(rf"^{re.escape(first)}\tkid", hosts, re.M), hosts
+    finally:
+        strata("rm", "-f", parent, child, other, check=False)

@@ -366,7 +366,7 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         userns=args.userns,
     )
     c = lc.create(store, opts)
-    c = record_extras(store, c, attached, links, addresses)  # -a, --link, --ip6, --link-local-ip
+    c = record_extras(store, c, attached, links, addresses, list(args.link))  # -a, --link, --ip6, --link-local-ip
     from strata.cli.unshare import warn_rootless
 
     warn_rootless(ctx, c.host_config)  # limits a rootless container cannot have: Docker's warnings
