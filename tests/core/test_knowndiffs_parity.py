@@ -263,3 +263,45 @@ def test_a_linked_childs_new_address_reaches_its_parents_hosts(strata: Any, tmp_
         assert not re.search(rf"^{re.escape(first)}\tkid", hosts, re.M), hosts
     finally:
         strata("rm", "-f", parent, child, other, check=False)
+
+
+_MODES_TEMPLATE = (
+    "{{with .HostConfig}}N[{{.NetworkMode.IsNone}} {{.NetworkMode.IsDefault}} {{.NetworkMode.IsPrivate}} "
+    "{{.NetworkMode.IsContainer}} {{len .NetworkMode.ConnectedContainer}}|{{.NetworkMode.UserDefined}}|"
+    "{{.NetworkMode.NetworkName}} {{.NetworkMode.IsBridge}} {{.NetworkMode.IsHost}} {{.NetworkMode.IsUserDefined}}] "
+    "I[{{.IpcMode.IsPrivate}} {{.IpcMode.IsHost}} {{.IpcMode.IsShareable}} {{.IpcMode.IsContainer}} "
+    "{{.IpcMode.IsNone}} {{.IpcMode.IsEmpty}} {{.IpcMode.Valid}} {{len .IpcMode.Container}}] "
+    "P[{{.PidMode.IsPrivate}} {{.PidMode.IsHost}} {{.PidMode.IsContainer}} {{.PidMode.Valid}}] "
+    "U[{{.UTSMode}}: {{.UTSMode.IsPrivate}} {{.UTSMode.IsHost}} {{.UTSMode.Valid}}] "
+    "UN[{{.UsernsMode}}: {{.UsernsMode.IsHost}} {{.UsernsMode.IsPrivate}} {{.UsernsMode.Valid}}] "
+    "C[{{.CgroupnsMode}}: {{.CgroupnsMode.IsPrivate}} {{.CgroupnsMode.IsHost}} {{.CgroupnsMode.IsEmpty}} "
+    "{{.CgroupnsMode.Valid}}] G[{{.Cgroup}}: {{.Cgroup.IsContainer}} {{.Cgroup.Valid}} {{.Cgroup.Container}}] "
+    "S[{{.Isolation}}: {{.Isolation.IsDefault}} {{.Isolation.IsHyperV}} {{.Isolation.IsProcess}} "
+    "{{.Isolation.IsValid}}] {{json .CgroupnsMode}} {{eq .IpcMode \"host\"}} {{len .NetworkMode}}{{end}}"
+)
+
+
+def test_named_string_modes_methods_in_inspect_templates(strata: Any, dockerd: Any, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:8]
+    name, net = _image(strata, dockerd, tmp_path, f"kd/modes-{tag}:1"), f"kd-modes-{tag}"
+    first = f"kd-m1-{tag}"
+    cases = {first: [], f"kd-m2-{tag}": ["--network", "host", "--ipc", "host", "--pid", "host", "--uts", "host",
+                                        "--userns", "host", "--cgroupns", "host"],
+             f"kd-m3-{tag}": ["--network", f"container:{first}", "--ipc", f"container:{first}",
+                              "--pid", f"container:{first}", "--cgroupns", "private"],
+             f"kd-m4-{tag}": ["--network", "none", "--ipc", "shareable"],
+             f"kd-m5-{tag}": ["--network", net, "--ipc", "none", "--isolation", "default"]}
+    try:
+        for run in (dockerd.run, strata):
+            run("network", "create", net)
+            for cname, flags in cases.items():
+                run("create", "--name", cname, *flags, name, "true")
+        for cname in cases:
+            d = dockerd.run("inspect", "-f", _MODES_TEMPLATE, cname, check=False)
+            s = strata("inspect", "-f", _MODES_TEMPLATE, cname, check=False)
+            assert (s.returncode, s.stdout) == (d.returncode, d.stdout), cname
+            assert s.returncode == 0 and "map has no entry" not in s.stderr
+    finally:
+        for run in (dockerd.run, strata):
+            run("rm", "-f", *reversed(list(cases)), check=False)
+            run("network", "rm", net, check=False)
