@@ -782,9 +782,7 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
     except ExecDetached as e:  # Docker's CLI: the hijacked stream's error, as it is
         print(e, file=ctx.err)
         return 1
-    if not args.detach:  # detached: the watcher records exec_die when the process ends
-        done(code)
-    return code
+    return code  # exec_die: recorded by run_exec once the process ended (-d, -t: by its watcher)
 
 
 def _exec_failed(ctx: Context, args: argparse.Namespace, e: StrataError) -> int:
