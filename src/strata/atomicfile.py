@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's s
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-__all__ = ["TMP_PREFIX", "dir_fsyncs_at_end", "fsync_dir", "not_durable", "open_atomic", "write_bytes_atomic"]
+__all__ = ["TMP_PREFIX", "copy_to_file", "dir_fsyncs_at_end", "fsync_dir", "not_durable", "open_atomic", "write_bytes_atomic"]
 
 TMP_PREFIX = ".tmp-"
 
@@ -113,3 +113,47 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o
     """Replace ``path`` with ``data`` atomically (see ``open_atomic``)."""
     with open_atomic(path, mode) as f:
         f.write(data)
+
+
+def _go_dir(path: str) -> str:
+    """Go's ``filepath.Dir``: everything before the last slash, cleaned (``.`` when there is none)."""
+    import posixpath
+
+    head = posixpath.normpath(path[: path.rfind("/") + 1] or ".")
+    return "/" + head.lstrip("/") if head.startswith("//") else head
+
+
+def _go_temp(directory: str, prefix: str) -> tuple[str, int]:
+    """Go's ``os.CreateTemp(directory, prefix)``: ``dir/prefix<random uint32>``, mode 0600, O_EXCL."""
+    import secrets
+
+    joined = directory if directory.endswith("/") else directory + "/"
+    while True:
+        name = f"{joined}{prefix}{secrets.randbelow(1 << 32)}"
+        try:
+            return name, os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue
+
+
+def copy_to_file(outfile: str, write: Callable[[BinaryIO], object]) -> None:
+    """The Docker CLI's ``CopyToFile`` (``save -o``, ``export -o``): ``write`` fills a temp file beside
+    ``outfile`` (``.docker_temp_<n>``, mode 0600), made durable, then renamed to it. As Go's ``os.Rename``
+    an existing directory is refused: FileExistsError, its text ``rename <tmp> <outfile>: file exists``.
+    The temp file is removed on any failure."""
+    tmp, fd = _go_temp(_go_dir(outfile), ".docker_temp_")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())  # durable before it has the name: a crash leaves no partial archive
+        if os.path.isdir(outfile) and not os.path.islink(outfile):  # Go: Lstat(newname).IsDir()
+            raise FileExistsError(errno.EEXIST, f"rename {tmp} {outfile}: file exists")
+        os.replace(tmp, outfile)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(os.path.dirname(os.path.abspath(outfile)))

@@ -29,7 +29,8 @@ def test_save_fsyncs_before_the_rename(strata: Strata, root: Path, rootfs_tar: P
     lines = trace.read_text().splitlines()
     renamed = [i for i, line in enumerate(lines) if "rename" in line and str(out) in line]
     assert renamed, lines
-    synced = [i for i, line in enumerate(lines) if re.search(r"\bf(data)?sync\(\d+<[^>]*out\.tar[^>]*>", line)]
+    synced = [i for i, line in enumerate(lines)  # the temp file: Docker CLI's .docker_temp_N beside out.tar
+              if re.search(r"\bf(data)?sync\(\d+<[^>]*(out\.tar|\.docker_temp_\d+)[^>]*>", line)]
     assert synced and synced[0] < renamed[-1], lines  # the data before the name
     dir_synced = [i for i, line in enumerate(lines) if re.search(rf"\bfsync\(\d+<{re.escape(str(tmp_path))}>\)", line)]
     assert dir_synced and dir_synced[-1] > renamed[-1], lines  # the name itself

@@ -366,7 +366,7 @@ def _create(ctx: Context, args: argparse.Namespace, store: ContainerStore) -> Co
         userns=args.userns,
     )
     c = lc.create(store, opts)
-    c = record_extras(store, c, attached, links, addresses)  # -a, --link, --ip6, --link-local-ip
+    c = record_extras(store, c, attached, links, addresses, list(args.link))  # -a, --link, --ip6, --link-local-ip
     from strata.cli.unshare import warn_rootless
 
     warn_rootless(ctx, c.host_config)  # limits a rootless container cannot have: Docker's warnings
@@ -776,14 +776,13 @@ def _cmd_exec(args: argparse.Namespace, ctx: Context) -> int:
     ctx.close()
     ctx.out.flush()
     try:
-        code = run_exec(runtime, c.id, container_dir(store.root, c.id), req)
+        code = run_exec(runtime, c.id, container_dir(store.root, c.id), req, on_exit=done)
     except RuntimeFailure as e:
         return _exec_failed(ctx, args, e)
     except ExecDetached as e:  # Docker's CLI: the hijacked stream's error, as it is
         print(e, file=ctx.err)
         return 1
-    done(code)
-    return code
+    return code  # exec_die: recorded by run_exec once the process ended (-d, -t: by its watcher)
 
 
 def _exec_failed(ctx: Context, args: argparse.Namespace, e: StrataError) -> int:
@@ -1176,9 +1175,7 @@ def _cmd_export(args: argparse.Namespace, ctx: Context) -> int:
     with _store(ctx) as store:
         c = store.get(args.container)
         if args.output:
-            from pathlib import Path
-
-            export(store, c, Path(args.output))
+            export(store, c, args.output)  # as given: Docker's rename error names it so
             return 0
         if os.isatty(1):
             raise StrataError("cowardly refusing to save to a terminal. Use the -o flag or redirect")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -330,23 +329,9 @@ def cmd_save(args: argparse.Namespace, ctx: Context) -> int:
             raise StrataError(f"failed to save image: {e}") from None
     selections = ops.save_selection(engine, args.images)
     if args.output:
-        from pathlib import Path
+        from strata.atomicfile import copy_to_file
 
-        out_path = Path(args.output)
-        tmp = out_path.with_name(f".{out_path.name}.strata-tmp{os.getpid()}")
-        try:
-            # Docker's CLI writes a temporary file (mode 0600) and renames it into place
-            tmp.unlink(missing_ok=True)
-            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as f:
-                ops.save(engine, selections, f)
-                f.flush()
-                os.fsync(f.fileno())  # durable before it has the name: a crash leaves no partial archive
-            os.replace(tmp, out_path)
-            from strata.atomicfile import fsync_dir
-
-            fsync_dir(out_path.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+        copy_to_file(args.output, lambda f: ops.save(engine, selections, f))  # Docker CLI's CopyToFile
     else:
         ctx.out.flush()
         ops.save(engine, selections, sys.stdout.buffer)
@@ -504,7 +489,11 @@ def _df_containers(root: Path, now: float) -> list[list[str]]:
 
 
 def cmd_df(args: argparse.Namespace, ctx: Context) -> int:
-    if args.verbose and not args.format:
+    if args.verbose and args.format not in (None, "", "table"):  # Docker: the template over the whole usage
+        from strata.cli.dfverbose import df_verbose_format
+
+        return df_verbose_format(ctx, args.format)
+    if args.verbose:
         return _df_verbose(ctx)
     engine = ctx.engine()
     rows = ops.disk_usage(engine)

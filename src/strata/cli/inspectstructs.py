@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from strata.gotemplate import NIL_MAP, NIL_SLICE, Pointer, Struct
-from strata.gotemplate.values import GoMap, Nil
+from strata.gotemplate.values import MISSING, GoMap, Nil
 
 __all__ = ["host_config_struct", "network_settings_struct"]
 
@@ -40,11 +40,12 @@ _RESOURCES = _fields(
     "PidsLimit:* Ulimits:[]*Ulimit CPUCount>CpuCount:i CPUPercent>CpuPercent:i IOMaximumIOps:i IOMaximumBandwidth:i"
 )
 _HOST_CONFIG = _fields(
-    "Binds:[] ContainerIDFile:s LogConfig:LogConfig NetworkMode:s PortBindings:PortMap RestartPolicy:RestartPolicy "
-    "AutoRemove:b VolumeDriver:s VolumesFrom:[] CapAdd:[] CapDrop:[] CgroupnsMode:s DNS>Dns:[] "
-    "DNSOptions>DnsOptions:[] DNSSearch>DnsSearch:[] ExtraHosts:[] GroupAdd:[] IpcMode:s Cgroup:s Links:[] "
-    "OomScoreAdj:i PidMode:s Privileged:b PublishAllPorts:b ReadonlyRootfs:b SecurityOpt:[] StorageOpt:map? "
-    "Tmpfs:map? UTSMode:s UsernsMode:s ShmSize:i Sysctls:map? Runtime:s? ConsoleSize:Console Isolation:s "
+    "Binds:[] ContainerIDFile:s LogConfig:LogConfig NetworkMode:NetworkMode PortBindings:PortMap "
+    "RestartPolicy:RestartPolicy AutoRemove:b VolumeDriver:s VolumesFrom:[] CapAdd:[] CapDrop:[] "
+    "CgroupnsMode:CgroupnsMode DNS>Dns:[] DNSOptions>DnsOptions:[] DNSSearch>DnsSearch:[] ExtraHosts:[] GroupAdd:[] "
+    "IpcMode:IpcMode Cgroup:CgroupSpec Links:[] OomScoreAdj:i PidMode:PidMode Privileged:b PublishAllPorts:b "
+    "ReadonlyRootfs:b SecurityOpt:[] StorageOpt:map? Tmpfs:map? UTSMode:UTSMode UsernsMode:UsernsMode ShmSize:i "
+    "Sysctls:map? Runtime:s? ConsoleSize:Console Isolation:Isolation "
     "Resources:Resources Mounts:[]Mount? MaskedPaths:[] ReadonlyPaths:[] Init:*?"
 )
 _BASE = _fields(
@@ -79,6 +80,74 @@ _NESTED: dict[str, tuple[str, tuple[Field, ...]]] = {
 _ZERO_JSON: dict[str, Any] = {"s": "", "b": False, "i": 0}
 
 
+class _GoString(str):
+    """A value of a named Go string type (``container.NetworkMode``): a string, whose methods a template
+    can call (``{{.HostConfig.NetworkMode.IsHost}}``)."""
+
+    go_type: str
+    go_methods: dict[str, Any]
+
+    def __new__(cls, text: str, go_type: str, methods: dict[str, Any]) -> _GoString:
+        out = super().__new__(cls, text)
+        out.go_type = go_type
+        out.go_methods = {name: (lambda *a, f=f: f(str(out), *a)) for name, f in methods.items()}
+        return out
+
+
+def _container_of(mode: str) -> str:
+    """What ``container:<ID>`` names (``""`` for any other mode): Docker's ``Container()`` methods."""
+    kind, sep, ref = mode.partition(":")
+    return ref if sep and kind == "container" else ""
+
+
+def _is_container(mode: str) -> bool:
+    kind, sep, _ = mode.partition(":")
+    return bool(sep) and kind == "container"
+
+
+def _network_name(n: str) -> str:
+    named = {"bridge": "bridge", "host": "host", "none": "none", "default": "default"}
+    return named.get(n) or ("container" if _is_container(n) else n)
+
+
+def _user_defined(n: str) -> bool:
+    return n not in ("default", "bridge", "host", "none") and not _is_container(n)
+
+
+# Docker 20.10's api/types/container methods of its named string types (Linux build)
+_MODES: dict[str, dict[str, Any]] = {
+    "NetworkMode": {
+        "IsNone": lambda n: n == "none", "IsDefault": lambda n: n == "default",
+        "IsPrivate": lambda n: not (n == "host" or _is_container(n)), "IsContainer": _is_container,
+        "ConnectedContainer": _container_of, "UserDefined": lambda n: n if _user_defined(n) else "",
+        "NetworkName": _network_name, "IsBridge": lambda n: n == "bridge", "IsHost": lambda n: n == "host",
+        "IsUserDefined": _user_defined,
+    },
+    "IpcMode": {
+        "IsPrivate": lambda n: n == "private", "IsHost": lambda n: n == "host", "IsShareable": lambda n: n == "shareable",
+        "IsContainer": _is_container, "IsNone": lambda n: n == "none", "IsEmpty": lambda n: n == "",
+        "Valid": lambda n: n in ("", "none", "private", "host", "shareable") or _is_container(n),
+        "Container": _container_of,
+    },
+    "PidMode": {
+        "IsPrivate": lambda n: not (n == "host" or _is_container(n)), "IsHost": lambda n: n == "host",
+        "IsContainer": _is_container, "Container": _container_of,
+        "Valid": lambda n: n.split(":")[0] in ("", "host") or (n.split(":")[0] == "container"
+                                                                and len(n.split(":")) == 2 and n.split(":")[1] != ""),
+    },
+    "UTSMode": {"IsPrivate": lambda n: n != "host", "IsHost": lambda n: n == "host",
+                "Valid": lambda n: n.split(":")[0] in ("", "host")},
+    "UsernsMode": {"IsHost": lambda n: n == "host", "IsPrivate": lambda n: n != "host",
+                   "Valid": lambda n: n.split(":")[0] in ("", "host")},
+    "CgroupnsMode": {"IsPrivate": lambda n: n == "private", "IsHost": lambda n: n == "host",
+                     "IsEmpty": lambda n: n == "", "Valid": lambda n: n in ("", "private", "host")},
+    "CgroupSpec": {"IsContainer": _is_container, "Valid": lambda n: _is_container(n) or n == "",
+                   "Container": _container_of},
+    "Isolation": {"IsDefault": lambda n: n.lower() in ("default", ""), "IsHyperV": lambda n: n.lower() == "hyperv",
+                  "IsProcess": lambda n: n.lower() == "process", "IsValid": lambda n: n.lower() in ("default", "")},
+}
+
+
 def _empty(value: Any) -> bool:
     """Go's ``omitempty``: false, 0, "", nil, and empty slices and maps."""
     return value is None or value is False or (not isinstance(value, bool) and value == 0) or value in ("", [], {})
@@ -86,6 +155,9 @@ def _empty(value: Any) -> bool:
 
 def _value(kind: str, raw: Any) -> tuple[Any, Any]:
     """(what a template sees, what the CLI's JSON holds) of the JSON value ``raw`` of a field of ``kind``."""
+    if kind in _MODES:
+        text = "" if raw is None else str(raw)
+        return _GoString(text, f"container.{kind}", _MODES[kind]), text
     if kind in _ZERO_JSON:
         value = _ZERO_JSON[kind] if raw is None else raw
         return value, value
@@ -112,11 +184,48 @@ def _value(kind: str, raw: Any) -> tuple[Any, Any]:
     return nested, (raw if raw is not None else nested.marshal)
 
 
+class _WithMethods(Struct):
+    """A Go struct whose type has methods a template can call (``{{.HostConfig.RestartPolicy.IsNone}}``):
+    looked up after its fields, never printed nor encoded as fields."""
+
+    __slots__ = ("methods",)
+
+    def __init__(self, base: Struct, methods: dict[str, Any]) -> None:
+        super().__init__(base.type_name, base.fields, marshal=base.marshal, embedded=base.embedded,
+                         printed=base.printed)
+        self.methods = methods
+
+    def field(self, name: str) -> Any:
+        found = super().field(name)
+        return self.methods[name] if found is MISSING and name in self.methods else found
+
+
+def _restart_policy(policy: Struct) -> Struct:
+    """``container.RestartPolicy`` with its methods (Docker 20.10's api/types/container)."""
+    def name() -> str:
+        return str(policy.fields.get("Name") or "")
+
+    def is_same(other: Any) -> bool:
+        target = other.target if isinstance(other, Pointer) else other
+        if not isinstance(target, Struct):
+            raise ValueError("runtime error: invalid memory address or nil pointer dereference")
+        return bool(name() == str(target.field("Name") or "")
+                    and policy.fields.get("MaximumRetryCount") == target.field("MaximumRetryCount"))
+
+    return _WithMethods(policy, {
+        "IsNone": lambda: name() in ("no", ""), "IsAlways": lambda: name() == "always",
+        "IsOnFailure": lambda: name() == "on-failure", "IsUnlessStopped": lambda: name() == "unless-stopped",
+        "IsSame": is_same,
+    })
+
+
 def _nested(kind: str, raw: Any) -> Any:
     if not isinstance(raw, dict):
         return raw
     type_name, fields = _NESTED[kind]
     out = _struct(type_name, fields, raw)
+    if kind == "RestartPolicy":
+        return _restart_policy(out)
     if kind in _STRINGERS:  # types with a String() method (on the pointer: fmt calls it in a slice too)
         out.printed = _STRINGERS[kind](out.fields)
     return out

@@ -203,9 +203,11 @@ def check_volume_driver(ctx: Context, args: argparse.Namespace, specs: list[Any]
 
 
 def record_extras(store: ContainerStore, c: Container, attached: dict[str, bool] | None,
-                  links: list[tuple[str, str]], addresses: dict[str, Any]) -> Container:
+                  links: list[tuple[str, str]], addresses: dict[str, Any], given: list[str] | None = None) -> Container:
     """What ``create`` records once the container has its name: ``-a``'s Config fields, ``HostConfig.Links``
-    (``/child:/parent/alias``), the endpoint's ``IPAMConfig`` with ``--ip6``/``--link-local-ip``."""
+    (``/child:/parent/alias``), the endpoint's ``IPAMConfig`` with ``--ip6``/``--link-local-ip``; on a user
+    network the ``--link`` values ``given`` as the endpoint's ``Links`` (Docker's CLI puts them there);
+    ``--network/--ipc/--pid container:NAME`` as ``container:<ID>``."""
     from strata.container.links import record_links
 
     if attached is not None:
@@ -216,6 +218,13 @@ def record_extras(store: ContainerStore, c: Container, attached: dict[str, bool]
         name = next(iter(c.networks))
         ipam = {**(c.networks[name].get("IPAMConfig") or {}), **addresses}
         c = store.update(c.id, networks={**c.networks, name: {**c.networks[name], "IPAMConfig": ipam}})
+    joined = {key: f"container:{store.get(mode.partition(':')[2]).id}" for key in ("NetworkMode", "IpcMode", "PidMode")
+              if (mode := str(c.host_config.get(key) or "")).startswith("container:")}
+    if joined:  # the daemon keeps the container it joins by its ID (a rename cannot lose it)
+        c = store.update(c.id, host_config={**c.host_config, **joined})
+    if given and not links and c.networks and next(iter(c.networks)) != "bridge":
+        name = next(iter(c.networks))
+        c = store.update(c.id, networks={**c.networks, name: {**c.networks[name], "Links": list(given)}})
     return c
 
 

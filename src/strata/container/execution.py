@@ -124,25 +124,124 @@ def _failed(scratch: Path, stderr_text: str) -> RuntimeFailure:
     return RuntimeFailure(f"OCI runtime exec failed: {msg}: unknown", exit_code=126)
 
 
-def run_exec(runtime: Runtime, cid: str, bundle: Path, req: ExecRequest) -> int:
-    """Run ``req`` in container ``cid`` (whose bundle is ``bundle``); returns its exit code (0 at once for ``detach``)."""
+def run_exec(runtime: Runtime, cid: str, bundle: Path, req: ExecRequest,
+             on_exit: Callable[[int], None] | None = None) -> int:
+    """Run ``req`` in container ``cid`` (whose bundle is ``bundle``); returns its exit code (0 at once for
+    ``detach``) and calls ``on_exit`` with it once the process ended (``-d``, ``-t``: from a watcher that
+    outlives this command)."""
     set_subreaper()
     scratch = Path(tempfile.mkdtemp(prefix="strata-exec-"))
     try:
-        if req.tty and not req.detach:
-            return _exec_tty(runtime, cid, req, scratch, bundle)
-        return _exec_plain(runtime, cid, req, scratch, bundle)
+        if req.detach:
+            return _exec_detached(runtime, cid, req, scratch, bundle, on_exit)
+        if req.tty:  # its watcher calls on_exit, the detach keys typed or not
+            return _exec_tty(runtime, cid, req, scratch, bundle, on_exit)
+        code = _exec_plain(runtime, cid, req, scratch, bundle)
+        if on_exit is not None:
+            on_exit(code)
+        return code
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _exec_plain(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int:
-    if req.detach:  # Docker's exec -d: nothing attached
+def _exec_detached(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path,
+                   on_exit: Callable[[int], None] | None) -> int:
+    """Docker's ``exec -d`` (``-t`` too: the daemon gives the process a terminal nobody reads): a watcher in
+    a session of its own starts the process, reports how the start went (an error: the runtime's words),
+    then outlives this command to reap the process and call ``on_exit`` with its exit code."""
+    report = _watcher(lambda w: _watch_detached(runtime, cid, req, scratch, bundle, on_exit, w))
+    with os.fdopen(report, "rb") as f:
+        text = f.read()  # until the watcher closes its end: the process started, or why not
+    if text != b"S":
+        raise RuntimeFailure(text.decode(errors="replace")[1:] or "OCI runtime exec failed: unknown", exit_code=126)
+    return 0
+
+
+def _watcher(work: Callable[[int], None]) -> int:
+    """A child in a session of its own (no terminal's hangup or ^C reaches it), a subreaper (the process
+    the runtime leaves behind becomes its child), running ``work(fd)``; returns the read end of ``fd``."""
+    report_r, report_w = os.pipe()
+    if os.fork() == 0:
+        os.close(report_r)
+        status = 1
+        try:
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            set_subreaper()
+            work(report_w)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(report_w)
+    return report_r
+
+
+def _watch_detached(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path,
+                    on_exit: Callable[[int], None] | None, report: int) -> None:
+    """Start the process (``S`` reported, or ``E`` and why not), then reap it and call ``on_exit``."""
+    try:
+        pid, master = _start_detached(runtime, cid, req, scratch, bundle)
+    except RuntimeFailure as e:
+        os.write(report, b"E" + str(e).encode())
+        os.close(report)
+        return
+    os.write(report, b"S")
+    os.close(report)
+    code = _wait_draining(pid, master)
+    if on_exit is not None:
+        on_exit(code)
+
+
+def _start_detached(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> tuple[int, int | None]:
+    """The runtime started with nothing attached (``-t``: the pty master kept): (pid, master)."""
+    if not req.tty:
         proc = subprocess.run(_argv(runtime, cid, req, scratch, None, bundle), stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
         if proc.returncode != 0:
             raise _failed(scratch, proc.stderr.decode(errors="replace"))
-        return 0
+        return int((scratch / "pid").read_text().strip()), None
+    with ConsoleSocket() as console:
+        started = subprocess.Popen(_argv(runtime, cid, req, scratch, console.path, bundle), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            master = console.receive(lambda: started.poll() is None)
+        except RuntimeFailure:
+            raise _failed(scratch, started.communicate()[1].decode(errors="replace")) from None
+        errors = started.communicate()[1].decode(errors="replace")
+        if started.returncode != 0:
+            os.close(master)
+            raise _failed(scratch, errors)
+    return int((scratch / "pid").read_text().strip()), master
+
+
+def _wait_draining(pid: int, master: int | None) -> int:
+    """Wait for ``pid`` (a child) to exit, reading and dropping what it writes to its terminal meanwhile."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        while True:
+            ready, _, _ = select.select([pidfd, *([master] if master is not None else [])], [], [])
+            if pidfd in ready:
+                return status_code(os.waitpid(pid, 0)[1])
+            if master is not None and not _drained(master):  # EIO: no slave open (the terminal closed)
+                os.close(master)
+                master = None
+    finally:
+        os.close(pidfd)
+        if master is not None:
+            os.close(master)
+
+
+def _drained(fd: int) -> bool:
+    """Read and drop what ``fd`` holds; False at its end (or EIO: a pty master without a slave)."""
+    try:
+        return bool(os.read(fd, 65536))
+    except OSError:
+        return False
+
+
+def _exec_plain(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int:
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -163,43 +262,89 @@ def _exec_plain(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bun
         os.close(err_r)
         raise _failed(scratch, text)
     pid = int((scratch / "pid").read_text().strip())
-    return _relay(pid, {out_r: 1, err_r: 2}, stdin=None, master=None)
+    pidfd = os.pidfd_open(pid)
+    try:
+        return _relay(pidfd, lambda: status_code(os.waitpid(pid, 0)[1]), {out_r: 1, err_r: 2}, stdin=None,
+                      master=None)
+    finally:
+        os.close(pidfd)
 
 
-def _exec_tty(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path) -> int:
+def _exec_tty(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path,
+              on_exit: Callable[[int], None] | None) -> int:
+    """``exec -t``: the runtime, run by a watcher, hands the pty master to this command, which proxies the
+    terminal; the watcher reaps the process, calls ``on_exit`` and reports the code -- after the detach
+    keys too, when this command is long gone (Docker's ``exec_die`` then)."""
     with ConsoleSocket() as console:
-        proc = subprocess.Popen(_argv(runtime, cid, req, scratch, console.path, bundle), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        path = console.path
+        report = _watcher(lambda w: _watch_tty(runtime, cid, req, scratch, bundle, path, on_exit, w))
         try:
-            master = console.receive(lambda: proc.poll() is None)
-        except RuntimeFailure:
-            raise _failed(scratch, proc.communicate()[1].decode(errors="replace")) from None
-        if proc.wait() != 0:
-            os.close(master)
-            raise _failed(scratch, proc.communicate()[1].decode(errors="replace"))
-        if proc.stderr is not None:
-            proc.stderr.close()
-    pid = int((scratch / "pid").read_text().strip())
+            try:
+                master = console.receive(lambda: not select.select([report], [], [], 0)[0])
+            except RuntimeFailure:
+                raise _reported_failure(report) from None
+            if os.read(report, 1) != b"S":  # the runtime is done: started, or why not
+                os.close(master)
+                raise _reported_failure(report)
+        except BaseException:
+            os.close(report)
+            raise
     size = get_winsize(1)
     if size:
         set_winsize(master, *size)
     old = signal.signal(signal.SIGWINCH, lambda s, f: set_winsize(master, *(get_winsize(1) or (24, 80))))
     try:
         with raw_terminal(0) if req.interactive else nullcontext():
-            return _relay(pid, {master: 1}, stdin=0 if req.interactive else None, master=master,
-                          keys=req.detach_keys if req.interactive else b"")
+            return _relay(report, lambda: _reported_code(report), {master: 1}, stdin=0 if req.interactive else None,
+                          master=master, keys=req.detach_keys if req.interactive else b"")
     finally:
         signal.signal(signal.SIGWINCH, old)
+        os.close(report)
 
 
-def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int | None, keys: bytes = b"") -> int:
-    """Copy outputs (and stdin to the pty master) until ``pid`` exits and its outputs close (or go
-    quiet for DRAIN_SECONDS after the exit: a background child may hold them open); ``keys`` typed:
-    the process is left running (``ExecDetached``)."""
+def _watch_tty(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundle: Path, console: Path,
+               on_exit: Callable[[int], None] | None, report: int) -> None:
+    """The watcher of ``exec -t``: the runtime's start (``S``, or ``E`` and why not), then the exit code."""
+    proc = subprocess.Popen(_argv(runtime, cid, req, scratch, console, bundle), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    errors = proc.communicate()[1].decode(errors="replace")
+    if proc.returncode != 0:
+        os.write(report, b"E" + str(_failed(scratch, errors)).encode())
+        return
+    pid = int((scratch / "pid").read_text().strip())
+    os.write(report, b"S")
+    code = status_code(os.waitpid(pid, 0)[1])
+    if on_exit is not None:
+        on_exit(code)
+    os.write(report, str(code).encode())
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    return data
+
+
+def _reported_failure(report: int) -> RuntimeFailure:
+    text = _read_all(report).decode(errors="replace").removeprefix("E")
+    return RuntimeFailure(text or "OCI runtime exec failed: unknown", exit_code=126)
+
+
+def _reported_code(report: int) -> int:
+    text = _read_all(report)
+    return int(text) if text.isdigit() else 1
+
+
+def _relay(ended: int, reap: Callable[[], int], outputs: dict[int, int], *, stdin: int | None, master: int | None,
+           keys: bytes = b"") -> int:
+    """Copy outputs (and stdin to the pty master) until the process ended (``ended`` readable; ``reap()``
+    its code) and its outputs close (or go quiet for DRAIN_SECONDS after the exit: a background child may
+    hold them open); ``keys`` typed: the process is left running (``ExecDetached``)."""
     from strata.container.attach import EscapeProxy
 
     escape = EscapeProxy(keys) if keys and master is not None else None
-    pidfd = os.pidfd_open(pid)
+    pidfd = ended
     code: int | None = None
     deadline = 0.0
     try:
@@ -211,7 +356,7 @@ def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int 
                 break
             for fd in ready:
                 if fd == pidfd:
-                    code = status_code(os.waitpid(pid, 0)[1])
+                    code = reap()
                     deadline = time.monotonic() + DRAIN_SECONDS
                 elif fd == stdin:
                     data = os.read(stdin, 65536)
@@ -227,12 +372,9 @@ def _relay(pid: int, outputs: dict[int, int], *, stdin: int | None, master: int 
                     os.close(fd)
                     del outputs[fd]
     finally:
-        os.close(pidfd)
         for fd in outputs:
             os.close(fd)
-    if code is None:
-        code = status_code(os.waitpid(pid, 0)[1])
-    return code
+    return reap() if code is None else code
 
 
 def _keep_terminal(master: int) -> None:

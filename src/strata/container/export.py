@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from strata.archive import write_tar_from_dir
-from strata.atomicfile import open_atomic
+from strata.atomicfile import copy_to_file
 from strata.container.lifecycle import container_lock
 from strata.container.records import Container, ContainerStore, container_dir
 from strata.container.rootfs import Rootfs
@@ -28,7 +28,7 @@ class _FdWriter:
         return len(data)
 
 
-def export(store: ContainerStore, c: Container, output: Path | None, *, out_fd: int = 1) -> None:
+def export(store: ContainerStore, c: Container, output: str | Path | None, *, out_fd: int = 1) -> None:
     """Write the flattened tar to ``output`` (atomically) or to ``out_fd``."""
     with container_lock(store.root, c.id):
         if store.by_id(c.id) is None:
@@ -58,10 +58,11 @@ def _keep_id_owners(c: Container) -> Any:
     return container_owners()
 
 
-def _export_file(src: Path, output: Path, owners: Any) -> None:
-    output = output.absolute()
-    try:
-        with open_atomic(output, mode=0o600) as f:
-            write_tar_from_dir(src, f, on_member=owners)
+def _export_file(src: Path, output: str | Path, owners: Any) -> None:
+    try:  # the Docker CLI's CopyToFile: an existing directory is Go's rename error
+        copy_to_file(str(output), lambda f: write_tar_from_dir(src, f, on_member=owners))
+    except FileExistsError as e:
+        raise StrataError(e.strerror or str(e)) from None
     except OSError as e:
+        output = Path(output).absolute()
         raise StrataError(f"failed to export container: write {output}: {os_error_text(e)}") from None

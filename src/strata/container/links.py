@@ -1,11 +1,15 @@
 """Docker's legacy container links (``--link name[:alias]``, ``rm --link``) on the default bridge: the
 CLI's and daemon's checks, ``HostConfig.Links`` (``/child:/parent/alias``), and at start the parent's
 ``ALIAS_PORT_…``/``ALIAS_NAME``/``ALIAS_ENV_…`` variables and its ``/etc/hosts`` line for each child.
-On a user-defined network Docker takes a link without checking it (an alias of its DNS): recorded only."""
+On a user-defined network Docker takes a link without checking it (the endpoint's ``Links``, an alias its
+embedded DNS answers for the linking container): strata writes each alias whose target runs there into the
+linking container's ``/etc/hosts`` at start. A child's (re)start rewrites its running parents' lines with its
+new address, as Docker's updateParentHosts."""
 
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -133,8 +137,16 @@ def _children(store: ContainerStore, c: Container) -> list[tuple[str, str, Conta
 
 def apply_links(spec: dict[str, Any], store: ContainerStore, c: Container, hosts: Path) -> None:
     """At start, on the default bridge: each child's variables go after PATH/HOSTNAME/TERM (the
-    container's own Env still wins) and its line into ``/etc/hosts`` before the container's own."""
-    if not _legacy(str(c.host_config.get("NetworkMode") or "default")) or not c.host_config.get("Links"):
+    container's own Env still wins) and its line into ``/etc/hosts`` before the container's own. On a
+    user network each link's alias is a line for the container it names there. And the running parents
+    linked to this container get its new address in their ``/etc/hosts`` (Docker's updateParentHosts)."""
+    _update_parents_hosts(store, c)
+    if not _legacy(str(c.host_config.get("NetworkMode") or "default")):
+        user_lines = [f"{ip}\t{alias}\n" for alias, ip in _user_links(store, c)]
+        if user_lines:
+            _insert_hosts_lines(hosts, user_lines, bool(c.networks))
+        return
+    if not c.host_config.get("Links"):
         return
     env: list[str] = []
     lines: list[str] = []
@@ -150,6 +162,91 @@ def apply_links(spec: dict[str, Any], store: ContainerStore, c: Container, hosts
     spec["process"]["env"] = process_env({**c.config, "Env": [*env, *own]}, bool(c.config.get("Tty")))
     if lines:
         _insert_hosts_lines(hosts, lines, bool(c.networks))
+
+
+def _user_links(store: ContainerStore, c: Container) -> list[tuple[str, str]]:
+    """(alias, address) of the endpoint links (``--link target:alias`` on a user network) whose target --
+    a container's name, ID or network alias there -- is running on that network. Docker's embedded DNS
+    answers these for the linking container alone; strata's resolver has no per-container names, so they
+    are lines of its ``/etc/hosts``."""
+    out = []
+    running = [o for o in store.all() if o.id != c.id and o.state in ("running", "paused")]
+    for net, ep in c.networks.items():
+        for text in ep.get("Links") or []:
+            try:
+                target, alias = parse_link(str(text))
+            except ValueError:
+                continue
+            ip = next((str(o.networks[net].get("IPAddress") or "") for o in running
+                       if net in o.networks and _names(o, net, target)), "")
+            if ip and alias != target:  # its own name: the network's DNS answers it already
+                out.append((alias, ip))
+    return out
+
+
+def _names(o: Container, net: str, target: str) -> bool:
+    aliases = [str(a) for a in o.networks[net].get("Aliases") or []]
+    return target in (o.name, *aliases) or (len(target) >= 12 and o.id.startswith(target))
+
+
+def _update_parents_hosts(store: ContainerStore, child: Container) -> None:
+    """The running parents' ``/etc/hosts`` lines for ``child`` take its current address, as Docker's
+    etchosts.Update rewrites them (``<ip>\t<names>``), in place: the file is bind-mounted in them."""
+    for parent in store.all():
+        if parent.id == child.id or parent.state not in ("running", "paused"):
+            continue
+        for names, ip in _parent_entries(parent, child):
+            pattern = re.compile(rb"(\S*)(\t" + re.escape(names.encode()) + rb")(\s|\.)")
+            _rewrite_in_place(_container_dir_of(store, parent) / "hosts", pattern, ip.encode() + rb"\2\3")
+
+
+def _parent_entries(parent: Container, child: Container) -> list[tuple[str, str]]:
+    """(the names of ``parent``'s hosts line for ``child``, child's address now), for its legacy links
+    and its user networks' endpoint links."""
+    out = []
+    if _legacy(str(parent.host_config.get("NetworkMode") or "default")):
+        ip = str((child.networks.get("bridge") or {}).get("IPAddress") or "")
+        for text in parent.host_config.get("Links") or []:
+            child_name, _, link_name = text.partition(":")
+            if child_name.lstrip("/") == child.name and ip:
+                alias = posixpath.basename(link_name)
+                names = f"{alias} {child.config.get('Hostname') or ''}" + (f" {child.name}" if alias != child.name
+                                                                           else "")
+                out.append((names, ip))
+        return out
+    for net, ep in parent.networks.items():
+        ip = str((child.networks.get(net) or {}).get("IPAddress") or "")
+        for text in ep.get("Links") or []:
+            try:
+                target, alias = parse_link(str(text))
+            except ValueError:
+                continue
+            if ip and _names(child, net, target):
+                out.append((alias, ip))
+    return out
+
+
+def _container_dir_of(store: ContainerStore, c: Container) -> Path:
+    from strata.container.records import container_dir
+
+    return container_dir(store.root, c.id)
+
+
+def _rewrite_in_place(path: Path, pattern: re.Pattern[bytes], replacement: bytes) -> None:
+    """``path`` (never followed if a link) with ``pattern`` replaced, in place; a missing file is left alone."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    with os.fdopen(fd, "r+b") as f:
+        data = f.read()
+        new = pattern.sub(replacement, data)
+        if new != data:
+            f.seek(0)
+            f.write(new)
+            f.truncate()
 
 
 def _insert_hosts_lines(hosts: Path, lines: list[str], own_last: bool) -> None:

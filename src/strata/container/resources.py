@@ -420,7 +420,7 @@ def merge_update(cid: str, hc: dict[str, Any], changes: dict[str, Any]) -> tuple
 def runc_update_args(hc: dict[str, Any]) -> dict[str, Any]:
     """The OCI LinuxResources ``runc update -r`` takes for a HostConfig (zero: left as it is)."""
     spec: dict[str, Any] = {"linux": {}, "process": {"args": []}, "mounts": []}
-    apply_resources(spec, {k: hc.get(k) for k in (*_UPDATABLE, "PidsLimit")})
+    apply_resources(spec, {k: hc.get(k) for k in (*_UPDATABLE, "PidsLimit")}, update=True)
     res: dict[str, Any] = spec["linux"].get("resources", {})
     if res.get("pids", {}).get("limit", 0) < 0:
         res["pids"]["limit"] = -1
@@ -438,6 +438,8 @@ def _apply_memory(res: dict[str, Any], hc: dict[str, Any]) -> None:
     if hc.get("Memory"):
         swap = int(hc.get("MemorySwap") or 0) or 2 * int(hc["Memory"])
         memory = {"limit": int(hc["Memory"]), **({"swap": swap} if _swap_accounting() else {})}
+    elif int(hc.get("MemorySwap") or 0) > 0 and _swap_accounting():  # update's --memory-swap alone: as
+        memory = {"swap": int(hc["MemorySwap"])}  # Docker, the runtime is given it (and words any refusal)
     if hc.get("MemoryReservation"):
         memory["reservation"] = int(hc["MemoryReservation"])
     if hc.get("KernelMemory"):
@@ -489,8 +491,11 @@ def _apply_block_io(res: dict[str, Any], hc: dict[str, Any]) -> None:
         res["blockIO"] = block
 
 
-def apply_resources(spec: dict[str, Any], hc: dict[str, Any]) -> None:
-    """Put the HostConfig's limits, rlimits, init and privileges into an OCI spec built by ``build_spec``."""
+def apply_resources(spec: dict[str, Any], hc: dict[str, Any], *, update: bool = False) -> None:
+    """Put the HostConfig's limits, rlimits, init and privileges into an OCI spec built by ``build_spec``
+    (at start the daemon checks again: a swap limit an update gave without a memory limit is refused)."""
+    if not update and not hc.get("Memory") and int(hc.get("MemorySwap") or 0) > 0:
+        raise StrataError("You should always set the Memory limit when using Memoryswap limit, see usage")
     res = spec["linux"].setdefault("resources", {})
     _apply_memory(res, hc)
     _apply_cpu(res, hc)

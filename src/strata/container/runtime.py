@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -187,14 +186,13 @@ class Runtime:
     def update(self, cid: str, resources: dict[str, Any]) -> None:
         """``runtime update -r -``: new cgroup limits (an OCI LinuxResources) for a running container."""
         try:
-            proc = subprocess.run(self._argv("update", "-r", "-", cid), input=json.dumps(resources),
-                                  capture_output=True, text=True, check=False)
+            # as containerd runs it: its log elsewhere, so the output is the runtime's own error line
+            proc = subprocess.run(self._argv("update", "-r", "-", cid, log=Path(os.devnull)),
+                                  input=json.dumps(resources), capture_output=True, text=True, check=False)
         except OSError as e:
             raise RuntimeFailure(f"OCI runtime update failed: {self.binary}: {os_error_text(e)}") from None
-        if proc.returncode != 0:
-            text = proc.stderr.strip() or proc.stdout.strip()
-            m = re.search(r'msg="((?:[^"\\]|\\.)*)"', text)
-            why = m.group(1).replace('\\"', '"') if m else text
+        if proc.returncode != 0:  # go-runc's words, the output as it is (its newline too)
+            why = proc.stdout + proc.stderr
             raise RuntimeFailure(f"{self.name} did not terminate successfully: exit status {proc.returncode}: {why}")
 
 

@@ -324,6 +324,11 @@ def _eval_field(
         if state.missing_error:
             state.fail(f"map has no entry for key {go_quote(name)}")
         return MISSING
+    methods = getattr(receiver, "go_methods", None) if isinstance(receiver, str) else None
+    if methods is not None:  # a named string type with methods (container.NetworkMode's IsHost …)
+        if name in methods:
+            return _call(state, dot, methods[name], name, node, args, final)
+        state.fail(f"can't evaluate field {name} in type {type_name(receiver)}")
     fields = struct_fields(receiver)
     if fields is not None:
         value = receiver.field(name) if isinstance(receiver, Struct) else fields.get(name, MISSING)

@@ -279,6 +279,8 @@ def _comparable(a: Any, b: Any) -> bool:
         return isinstance(a, bool) and isinstance(b, bool)
     if isinstance(a, numeric) and isinstance(b, numeric):
         return isinstance(a, int) == isinstance(b, int)
+    if isinstance(a, str) and isinstance(b, str):  # Go's basicKind: a named string type (NetworkMode) too
+        return True
     return type(a) is type(b)
 
 

@@ -167,6 +167,8 @@ def struct_fields(value: Any) -> dict[str, Any] | None:
 
 
 def type_name(value: Any) -> str:
+    if isinstance(value, str) and isinstance(named := getattr(value, "go_type", None), str):
+        return named  # a named string type (container.NetworkMode)
     if isinstance(value, Struct):
         return value.type_name
     if isinstance(value, Pointer):
