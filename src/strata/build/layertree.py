@@ -2,11 +2,13 @@
 overlay stacks them read-only (top layer first, whiteouts and opaque directories honoured exactly as
 in a step container's rootfs, without the container's init layer, as Docker's builder reads an
 image), built with the new mount API from ``lowerdir+`` one layer at a time (no option string to
-outgrow a page), no container record made. The mount is attached in a directory of the store's tmp
-named after the build (``openat2``'s ``RESOLVE_IN_ROOT`` refuses ``..`` in a detached mount); the
-build's watchdog unmounts what a killed build left there. Where this is not the kernel overlay a
-step container would get (a user namespace, fuse-overlayfs, vfs, a kernel without ``lowerdir+``)
-``layers_root`` yields None and the caller makes a container."""
+outgrow a page), no container record made. Rootless (strata's user namespace) it is the overlay a
+rootless step container gets: ``userxattr``, so the ``user.overlay.opaque`` marks and 0/0 whiteouts
+the rootless unpack writes. The mount is attached in a directory of the store's tmp named after the
+build (``openat2``'s ``RESOLVE_IN_ROOT`` refuses ``..`` in a detached mount); the build's watchdog
+(in the same namespaces) unmounts what a killed build left there. Where this is not the kernel
+overlay a step container would get (fuse-overlayfs, vfs, a kernel that refuses the mount or has no
+``lowerdir+``) ``layers_root`` yields None and the caller makes a container."""
 
 from __future__ import annotations
 
@@ -26,11 +28,14 @@ __all__ = ["layers_root", "mount_prefix", "unmount"]
 _MOVE_MOUNT, _FSOPEN, _FSCONFIG, _FSMOUNT = 429, 430, 431, 432
 _AT_FDCWD, _MOVE_MOUNT_F_EMPTY_PATH, _MNT_DETACH = -100, 0x4, 0x2
 _FSOPEN_CLOEXEC = 0x1
-_FSCONFIG_SET_STRING, _FSCONFIG_CMD_CREATE = 1, 6
+_FSCONFIG_SET_FLAG, _FSCONFIG_SET_STRING, _FSCONFIG_CMD_CREATE = 0, 1, 6
 _FSMOUNT_CLOEXEC = 0x1
 _MOUNT_ATTR_RDONLY = 0x1
-# a step container's overlay options (container.rootfs): the same view of the same layers
+# a step container's overlay options (container.rootfs): the same view of the same layers; in a user
+# namespace ``userxattr`` (opaque dirs as ``user.overlay.opaque``, as the rootless unpack writes them;
+# the kernel refuses any redirect mode but ``nofollow`` with it)
 _OPTIONS = (("index", "off"), ("redirect_dir", "off"), ("metacopy", "off"))
+_USERNS_OPTIONS = (("index", "off"), ("redirect_dir", "nofollow"), ("metacopy", "off"))
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -44,19 +49,23 @@ def _syscall(number: int, *args: object) -> int:
     return rc
 
 
-def _kernel_overlay() -> bool:
-    """Whether step containers here get the kernel's overlay as root (the view this module gives)."""
-    if os.environ.get("STRATA_STORAGE_DRIVER", "") == "vfs" or os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM", ""):
-        return False
+def _overlay_namespace() -> str | None:
+    """``trusted.overlay.`` (root) or ``user.overlay.`` (strata's user namespace: ``userxattr``), the xattr
+    namespace of the kernel overlay step containers get here; None where they get fuse-overlayfs or vfs
+    (asked for: a kernel that refuses the mount sends them there as well, and ``_mount`` fails then)."""
+    if os.environ.get("STRATA_STORAGE_DRIVER", "") == "vfs" or os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM"):
+        return None
     from strata.container.rootfs import mount_xattr_prefix
 
-    return mount_xattr_prefix() == "trusted.overlay."  # not in a user namespace
+    return mount_xattr_prefix()
 
 
-def _configure(fs: int, lowers: list[str]) -> None:
+def _configure(fs: int, lowers: list[str], userxattr: bool) -> None:
     for layer in reversed(lowers):  # lowerdir+ goes from the top layer down
         _syscall(_FSCONFIG, fs, _FSCONFIG_SET_STRING, b"lowerdir+", os.fsencode(layer), 0)
-    for key, value in _OPTIONS:
+    if userxattr:  # no fallback: without it the kernel would not see the layers' opaque dirs
+        _syscall(_FSCONFIG, fs, _FSCONFIG_SET_FLAG, b"userxattr", None, 0)
+    for key, value in _USERNS_OPTIONS if userxattr else _OPTIONS:
         try:
             _syscall(_FSCONFIG, fs, _FSCONFIG_SET_STRING, key.encode(), value.encode(), 0)
         except OSError as e:
@@ -65,11 +74,11 @@ def _configure(fs: int, lowers: list[str]) -> None:
     _syscall(_FSCONFIG, fs, _FSCONFIG_CMD_CREATE, None, None, 0)
 
 
-def _mount(lowers: list[str]) -> int:
+def _mount(lowers: list[str], userxattr: bool) -> int:
     """The read-only overlay of ``lowers`` (lowest first): an ``O_PATH`` descriptor of its root."""
     fs = _syscall(_FSOPEN, b"overlay", _FSOPEN_CLOEXEC)
     try:
-        _configure(fs, lowers)
+        _configure(fs, lowers, userxattr)
         return _syscall(_FSMOUNT, fs, _FSMOUNT_CLOEXEC, _MOUNT_ATTR_RDONLY)
     finally:
         os.close(fs)
@@ -84,7 +93,8 @@ def mount_prefix(pid: int) -> str:
 def layers_root(layers: list[Path], tmp: Path) -> Iterator[str | None]:
     """The path of ``layers`` (lowest first) stacked as a step container would see them, read-only,
     or None where that needs a container; unmounted and removed afterwards."""
-    if not layers or not _kernel_overlay():
+    namespace = _overlay_namespace() if layers else None
+    if namespace is None:
         yield None
         return
     import tempfile
@@ -97,8 +107,8 @@ def layers_root(layers: list[Path], tmp: Path) -> Iterator[str | None]:
     if len(lowers) == 1:  # an overlay needs two lowers: an empty one below
         lowers.insert(0, empty)
     try:
-        mnt = _mount(lowers)
-    except OSError:  # no new mount API, no lowerdir+ (before 6.8), no overlay: a container then
+        mnt = _mount(lowers, userxattr=namespace == "user.overlay.")
+    except OSError:  # no new mount API, no lowerdir+ (before 6.8), no overlay (here): a container then
         _remove(scratch, mounted=False)
         yield None
         return
