@@ -1,14 +1,15 @@
-"""``COPY --from`` reads a stage's (or image's) files straight from its layer directories: the kernel's
-overlay stacks them read-only (top layer first, whiteouts and opaque directories honoured exactly as
-in a step container's rootfs, without the container's init layer, as Docker's builder reads an
-image), built with the new mount API from ``lowerdir+`` one layer at a time (no option string to
-outgrow a page), no container record made. Rootless (strata's user namespace) it is the overlay a
-rootless step container gets: ``userxattr``, so the ``user.overlay.opaque`` marks and 0/0 whiteouts
-the rootless unpack writes. The mount is attached in a directory of the store's tmp named after the
-build (``openat2``'s ``RESOLVE_IN_ROOT`` refuses ``..`` in a detached mount); the build's watchdog
-(in the same namespaces) unmounts what a killed build left there. Where this is not the kernel
-overlay a step container would get (fuse-overlayfs, vfs, a kernel that refuses the mount or has no
-``lowerdir+``) ``layers_root`` yields None and the caller makes a container."""
+"""``COPY --from`` reads a stage's (or image's) files straight from its layer directories: the overlay a
+step container's rootfs gets stacks them read-only (top layer first, whiteouts and opaque directories
+honoured exactly as in a step container's rootfs, without the container's init layer, as Docker's
+builder reads an image), no container record made. The kernel's overlay is built with the new mount
+API from ``lowerdir+`` one layer at a time (no option string to outgrow a page); rootless (strata's
+user namespace) with ``userxattr``, so the ``user.overlay.opaque`` marks and 0/0 whiteouts the rootless
+unpack writes; where a rootless step container gets fuse-overlayfs (asked for, or the kernel refuses)
+fuse-overlayfs without an upper dir. The mount is attached in a directory of the store's tmp named
+after the build (``openat2``'s ``RESOLVE_IN_ROOT`` refuses ``..`` in a detached mount); the build's
+watchdog (in the same namespaces) unmounts what a killed build left there. Where neither is to be had
+(vfs; as root a kernel without ``lowerdir+``) ``layers_root`` yields None and the caller makes a
+container."""
 
 from __future__ import annotations
 
@@ -49,12 +50,14 @@ def _syscall(number: int, *args: object) -> int:
     return rc
 
 
-def _overlay_namespace() -> str | None:
-    """``trusted.overlay.`` (root) or ``user.overlay.`` (strata's user namespace: ``userxattr``), the xattr
-    namespace of the kernel overlay step containers get here; None where they get fuse-overlayfs or vfs
-    (asked for: a kernel that refuses the mount sends them there as well, and ``_mount`` fails then)."""
-    if os.environ.get("STRATA_STORAGE_DRIVER", "") == "vfs" or os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM"):
+def _overlay_kind() -> str | None:
+    """The overlay step containers get here: ``trusted.overlay.`` (the kernel's, as root),
+    ``user.overlay.`` (the kernel's with ``userxattr``, in strata's user namespace), ``fuse`` (asked
+    for: ``$STRATA_OVERLAY_MOUNT_PROGRAM``); None for vfs (a container then)."""
+    if os.environ.get("STRATA_STORAGE_DRIVER", "") == "vfs":
         return None
+    if os.environ.get("STRATA_OVERLAY_MOUNT_PROGRAM", "") == "fuse-overlayfs":
+        return "fuse"
     from strata.container.rootfs import mount_xattr_prefix
 
     return mount_xattr_prefix()
@@ -93,8 +96,8 @@ def mount_prefix(pid: int) -> str:
 def layers_root(layers: list[Path], tmp: Path) -> Iterator[str | None]:
     """The path of ``layers`` (lowest first) stacked as a step container would see them, read-only,
     or None where that needs a container; unmounted and removed afterwards."""
-    namespace = _overlay_namespace() if layers else None
-    if namespace is None:
+    kind = _overlay_kind() if layers else None
+    if kind is None:
         yield None
         return
     import tempfile
@@ -106,24 +109,54 @@ def layers_root(layers: list[Path], tmp: Path) -> Iterator[str | None]:
     lowers = [os.fspath(p) for p in layers]
     if len(lowers) == 1:  # an overlay needs two lowers: an empty one below
         lowers.insert(0, empty)
-    try:
-        mnt = _mount(lowers, userxattr=namespace == "user.overlay.")
-    except OSError:  # no new mount API, no lowerdir+ (before 6.8), no overlay (here): a container then
+    if not _attach(lowers, target, kind):
         _remove(scratch, mounted=False)
         yield None
         return
-    try:
-        _syscall(_MOVE_MOUNT, mnt, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
-    except OSError:
-        os.close(mnt)
-        _remove(scratch, mounted=False)
-        yield None
-        return
-    os.close(mnt)
     try:
         yield target
     finally:
         _remove(scratch, mounted=True)
+
+
+def _attach(lowers: list[str], target: str, kind: str) -> bool:
+    """Mount the read-only stack at ``target`` as a step container's rootfs would be mounted: the
+    kernel's overlay, else (rootless, where the kernel refuses it) fuse-overlayfs; False where
+    neither is to be had (no new mount API, no ``lowerdir+`` as root: a container then)."""
+    if kind != "fuse":
+        try:
+            _attach_kernel(lowers, target, userxattr=kind == "user.overlay.")
+            return True
+        except OSError:
+            if kind != "user.overlay.":
+                return False
+    try:
+        _attach_fuse(lowers, target)
+    except OSError:
+        return False
+    return True
+
+
+def _attach_kernel(lowers: list[str], target: str, *, userxattr: bool) -> None:
+    mnt = _mount(lowers, userxattr)
+    try:
+        _syscall(_MOVE_MOUNT, mnt, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
+    finally:
+        os.close(mnt)
+
+
+def _attach_fuse(lowers: list[str], target: str) -> None:
+    """fuse-overlayfs over ``lowers`` without an upper dir (read-only): the program and layers a
+    rootless step container's rootfs gets there, without its init layer."""
+    import shutil
+    import subprocess
+
+    if shutil.which("fuse-overlayfs") is None:
+        raise OSError(errno.ENOENT, "fuse-overlayfs not found")
+    done = subprocess.run(["fuse-overlayfs", "-o", "lowerdir=" + ":".join(reversed(lowers)), target],
+                          capture_output=True, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise OSError(errno.EPERM, f"fuse-overlayfs on {target}: exit status {done.returncode}")
 
 
 def _remove(scratch: str, *, mounted: bool) -> None:
