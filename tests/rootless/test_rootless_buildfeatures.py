@@ -89,4 +89,14 @@ def test_rootless_build_features_as_roots(user: User, program: str, tmp_path: Pa
     assert config_view(doc) == config_view(root_doc)
     assert history_view(doc) == history_view(root_doc)
     assert _structure(out) == _structure(root_out)
+    # nothing changed: every step from the cache, the same image
+    image = user.strata("inspect", "-f", "{{.Id}}", "features:1").stdout
+    user.extra_env = {"STRATA_OVERLAY_MOUNT_PROGRAM": program} if program else {}
+    try:
+        again = user.strata(*[a for a in cold if a != "--no-cache"], timeout=600).stdout
+    finally:
+        user.extra_env = {}
+    steps = [line for line in again.splitlines() if line.startswith("Step ")]
+    assert again.count(" ---> Using cache\n") == len(steps) - 2  # the two FROMs aside
+    assert user.strata("inspect", "-f", "{{.Id}}", "features:1").stdout == image
     assert user.strata("ps", "-aq").stdout == ""
