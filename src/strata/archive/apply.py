@@ -377,7 +377,7 @@ class _Applier:
                     "(overlay layers need root or unprivileged whiteout support)"
                 ) from None
             if self.same_owner:
-                os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+                _chown(member, name, parent)
         finally:
             os.close(parent)
         self.whiteout_devs.add(victim)
@@ -424,7 +424,7 @@ class _Applier:
 
     def _set_meta_fd(self, fd: int, member: tarfile.TarInfo) -> None:
         if self.same_owner:
-            os.fchown(fd, member.uid, member.gid)
+            _chown(member, fd)
         os.fchmod(fd, member.mode & 0o7777)
         self._set_xattrs(fd, member)
         ns = _mtime_ns(member)
@@ -432,7 +432,7 @@ class _Applier:
 
     def _set_meta(self, parent: int, name: str, member: tarfile.TarInfo, *, symlink: bool = False) -> None:
         if self.same_owner:
-            os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+            _chown(member, name, parent)
         if not symlink:
             os.chmod(name, member.mode & 0o7777, dir_fd=parent)  # just created by us: not a symlink
         if xattrs_of(member):
@@ -489,3 +489,21 @@ def _copy_to_fd(src: Readable, fd: int, size: int, name: str) -> None:
             view = view[n:]
         left -= len(chunk)
 
+
+def _chown(member: tarfile.TarInfo, target: int | str, parent: int | None = None) -> None:
+    """``member``'s owner set on ``target`` (a descriptor, or a name in ``parent``); an owner this user
+    namespace does not map (rootless: an id beyond the subordinate ranges) refused in Podman's words."""
+    try:
+        if isinstance(target, int):
+            os.fchown(target, member.uid, member.gid)
+        else:
+            os.chown(target, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+        path = "/" + member.name.lstrip("./").rstrip("/")
+        raise StoreError(
+            f"potentially insufficient UIDs or GIDs available in user namespace (requested {member.uid}:"
+            f"{member.gid} for {path}): Check /etc/subuid and /etc/subgid if configured locally: lchown {path}: "
+            "invalid argument"
+        ) from None

@@ -227,7 +227,10 @@ def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH, mode: int = 0)
     """A descriptor of ``path`` resolved as if ``root_fd`` were ``/``; raises OSError."""
     rel = path.lstrip("/") or "."
     how = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-    fd = _syscall()(_SYS_OPENAT2, root_fd, rel.encode(), ctypes.byref(how), ctypes.sizeof(how))
+    for _ in range(1000):  # EAGAIN: a ".." met while a mount or rename ran (anywhere): openat2(2) says retry
+        fd = _syscall()(_SYS_OPENAT2, root_fd, rel.encode(), ctypes.byref(how), ctypes.sizeof(how))
+        if fd >= 0 or ctypes.get_errno() != errno.EAGAIN:
+            break
     if fd < 0:
         err = ctypes.get_errno()
         if err == errno.ENOSYS:

@@ -950,10 +950,14 @@ _PS_HEADERS = {
 }
 
 
-def _reconcile(store: ContainerStore, c: Container) -> Container:
+def _reconcile(store: ContainerStore, c: Container) -> Container | None:
     from strata.container import lifecycle as lc  # the runtime and network code, only when needed
+    from strata.errors import ContainerNotFound
 
-    return lc.reconcile(store, c)
+    try:
+        return lc.reconcile(store, c)
+    except ContainerNotFound:  # removed meanwhile (a killed build's watchdog, an rm): not listed, as Docker's
+        return None
 
 
 def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
@@ -965,7 +969,8 @@ def _cmd_ps(args: argparse.Namespace, ctx: Context) -> int:
         _check_ps_format(args.format)
     with _records(ctx) as store:
         wanted = _filter(ctx, store, args.filter, PS_KEYS)
-        containers = [c if settled(store.root_dir, c) else _reconcile(store, c) for c in store.all()]
+        listed = [c if settled(store.root_dir, c) else _reconcile(store, c) for c in store.all()]
+        containers = [c for c in listed if c is not None]
         # Docker: -l is -n 1 unless -n is given; a status filter and a limit above 0 include stopped
         # containers; -n 0 or below is no limit at all (the CLI's default is -1)
         limit = -1 if args.last is None else args.last

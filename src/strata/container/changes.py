@@ -358,6 +358,8 @@ def staged_upper(cdir: Path, driver: str, scratch: Path) -> Iterator[Path]:
     """An overlay-style upper dir holding the container's changes (the upper dir itself for overlay)."""
     rootfs = Rootfs(cdir, driver)
     if driver == "overlay":
+        if rootfs.fuse_mark.exists():
+            _drop_fuse_marks(rootfs)
         yield rootfs.upper
         return
     path = scratch / "upper"
@@ -373,6 +375,21 @@ def staged_upper(cdir: Path, driver: str, scratch: Path) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _drop_fuse_marks(rootfs: Rootfs) -> None:
+    """fuse-overlayfs's opaque marks on directories the kernel's overlay would not have marked (nothing
+    below there) taken away: the layer is the kernel's (``rootless.fusemarks``)."""
+    from strata.rootless.fusemarks import drop_new_dir_marks
+
+    with _Fds() as fds:
+        upper = fds.open(rootfs.upper)
+        lowers = _LowerDirs([fd for fd in (fds.open(p) for p in reversed(rootfs.lowers())) if fd is not None])
+        try:
+            if upper is not None:
+                drop_new_dir_marks(upper, lowers.exists)
+        finally:
+            lowers.close()
 
 
 def write_layer_tar(
