@@ -1,5 +1,5 @@
-"""A cold (``--no-cache``) ``build`` of ``build_bench``'s multi-stage Dockerfile on the Debian base as an
-unprivileged user (rootless strata: overlay with userxattr) next to the same build as root, alternating
+"""A cold (``--no-cache``) ``build`` of ``build_bench``'s multi-stage Dockerfile on the Debian base (and of
+one whose steps are eight ``COPY --from`` a stage: the step alone) as an unprivileged user (rootless strata: overlay with userxattr) next to the same build as root, alternating
 round by round; wall clock and CPU time of the waited process tree (``RUSAGE_CHILDREN``: the build, its
 step containers' runc and their processes). ``BENCH_STRATA_BASELINE=/other/src`` adds that strata,
 rootless on the same store, as one more peer: a before/after comparison in the same rounds.
@@ -29,10 +29,16 @@ def _with_src(argv: list[str], src: Path) -> list[str]:
     return [f"PYTHONPATH={src}:{a.split(':', 1)[1]}" if a.startswith("PYTHONPATH=") else a for a in argv]
 
 
-def _context(user: BenchUser) -> Path:
-    ctx = user.home / "multi"
+# the step this bench watches, alone: COPY --from a stage, eight times (no RUN)
+COPIES = f"FROM {BASE} AS src\nFROM {BASE}\n" + "".join(
+    f"COPY --from=src /etc/os-release /f{i}\n" for i in range(8)
+)
+
+
+def _context(user: BenchUser, name: str, dockerfile: str) -> Path:
+    ctx = user.home / name
     (ctx / "src").mkdir(parents=True)
-    (ctx / "Dockerfile").write_text(MULTISTAGE)
+    (ctx / "Dockerfile").write_text(dockerfile)
     for i in range(50):
         (ctx / "src" / f"{i}.txt").write_text(f"line {i}\n" * 20)
     for path in [ctx, *ctx.rglob("*")]:
@@ -55,23 +61,27 @@ def main() -> int:
         subprocess.run(
             user.strata("import", "base.tar", BASE), check=True, capture_output=True, cwd=user.home
         )
-        ctx = _context(user)
-        cold = ("build", "-q", "--no-cache", "--network", "none", "-t", "rlbuild:1", str(ctx))
-        cmds = {
-            "rootless": (user.strata(*cold), None, user.home),
-            "root": ([*s, *cold], env, None),
-        }
-        if baseline:
-            cmds["rootless-before"] = (_with_src(user.strata(*cold), Path(baseline)), None, user.home)
-        got = alternating(cmds, repeat_count(5))  # type: ignore[arg-type]
-        walls, cpus = [], []
-        for rows, at in ((walls, 0), (cpus, 1)):
-            rows.append(
-                Comparison("cold multi-stage build", got["rootless"][at], got["root"][at], peer="strata-root")
-            )
+        walls: list[Comparison] = []
+        cpus: list[Comparison] = []
+        for label, name, dockerfile in (("cold multi-stage build", "multi", MULTISTAGE),
+                                        ("cold build, 8 x COPY --from", "copies", COPIES)):  # fmt: skip
+            ctx = _context(user, name, dockerfile)
+            cold = ("build", "-q", "--no-cache", "--network", "none", "-t", f"rl{name}:1", str(ctx))
+            cmds = {
+                "rootless": (user.strata(*cold), None, user.home),
+                "root": ([*s, *cold], env, None),
+            }
             if baseline:
-                rows.append(Comparison("cold multi-stage build", got["rootless"][at], got["rootless-before"][at],
-                                       peer="rootless-before"))  # fmt: skip
+                cmds["rootless-before"] = (_with_src(user.strata(*cold), Path(baseline)), None, user.home)
+            got = alternating(cmds, repeat_count(5))  # type: ignore[arg-type]
+            for rows, at in ((walls, 0), (cpus, 1)):
+                rows.append(Comparison(label, got["rootless"][at], got["root"][at], peer="strata-root"))
+                if baseline:
+                    rows.append(
+                        Comparison(
+                            label, got["rootless"][at], got["rootless-before"][at], peer="rootless-before"
+                        )
+                    )
         print_ratio_table(
             "rootless strata build, wall clock, alternating runs (ratio < 1: rootless faster)", walls
         )
