@@ -305,3 +305,23 @@ def test_named_string_modes_methods_in_inspect_templates(strata: Any, dockerd: A
         for run in (dockerd.run, strata):
             run("rm", "-f", *reversed(list(cases)), check=False)
             run("network", "rm", net, check=False)
+
+
+def test_load_of_what_is_not_a_whole_archive_in_dockers_words(strata: Any, dockerd: Any, tmp_path: Path) -> None:
+    name = _image(strata, dockerd, tmp_path, f"kd/load-{uuid.uuid4().hex[:8]}:1")
+    whole = tmp_path / "whole.tar"
+    strata("save", "-o", str(whole), name)
+    data = whole.read_bytes()
+    cases = {"short": b"garbage\n", "text": b"not an archive at all\n" * 100, "empty": b"",
+             "cut in a member's data": data[:100_000], "cut in a padding": data[:1124], "cut in a header": data[:700],
+             "zeros then junk": b"\x00" * 512 + b"x" * 512}
+    for what, content in cases.items():
+        path = tmp_path / f"{what.replace(' ', '-')}.tar"
+        path.write_bytes(content)
+        d = dockerd.run("load", "-i", str(path), check=False)
+        s = strata("load", "-i", str(path), check=False)
+        level = [(p.returncode, re.sub(r"open /\S+?/(load-|docker-import-)[^/]+/", "open TMP/", _temp_levelled(p.stderr)))
+                 for p in (s, d)]
+        assert level[0] == level[1], what
+        assert s.returncode == 1
+    assert strata("load", "-i", str(whole)).stdout == f"Loaded image: {name}\n"
