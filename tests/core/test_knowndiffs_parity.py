@@ -223,7 +223,8 @@ def test_links_on_a_user_network_resolve_and_are_recorded(strata: Any, dockerd: 
     tar = peers.busybox_rootfs_tar(tmp_path / "rootfs.tar", applets=(*peers.BUSYBOX_APPLETS, "ping"),
                                    extra_files={"etc/kd-id": tag.encode()})
     name, net, child, parent = f"kd/links-{tag}:1", f"kd-net-{tag}", f"kd-child-{tag}", f"kd-parent-{tag}"
-    links = [f"{child}:kid", f"calias-{tag}:x", f"nonexistent-{tag}:zz", f"/{child}:/foo/bar"]
+    late = f"kd-late-{tag}"  # started after the linking container
+    links = [f"{child}:kid", f"calias-{tag}:x", f"nonexistent-{tag}:zz", f"/{child}:/foo/bar", f"{late}:late"]
     try:
         for octet, run in ((0, dockerd.run), (1, strata)):  # subnets of their own: neither sees the other's
             run("import", "-c", 'CMD ["/bin/sh"]', str(tar), name)
@@ -235,9 +236,12 @@ def test_links_on_a_user_network_resolve_and_are_recorded(strata: Any, dockerd: 
         for tool, run in (("docker", dockerd.run), ("strata", strata)):
             ip = run("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}', child).stdout.strip()
             assert [_resolved(run, parent, n) for n in ("kid", "x", "bar", child, "zz")] == [ip] * 4 + [""], tool
+            run("run", "-d", "--name", late, "--network", net, name, "sleep", "600")
+            ip = run("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}', late).stdout.strip()
+            assert _resolved(run, parent, "late") == ip, tool
     finally:
         for run in (dockerd.run, strata):
-            run("rm", "-f", parent, child, check=False)
+            run("rm", "-f", parent, child, late, check=False)
             run("network", "rm", net, check=False)
 
 
