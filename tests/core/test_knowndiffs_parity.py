@@ -223,7 +223,8 @@ def test_links_on_a_user_network_resolve_and_are_recorded(strata: Any, dockerd: 
     tar = peers.busybox_rootfs_tar(tmp_path / "rootfs.tar", applets=(*peers.BUSYBOX_APPLETS, "ping"),
                                    extra_files={"etc/kd-id": tag.encode()})
     name, net, child, parent = f"kd/links-{tag}:1", f"kd-net-{tag}", f"kd-child-{tag}", f"kd-parent-{tag}"
-    links = [f"{child}:kid", f"calias-{tag}:x", f"nonexistent-{tag}:zz", f"/{child}:/foo/bar"]
+    late = f"kd-late-{tag}"  # started after the linking container
+    links = [f"{child}:kid", f"calias-{tag}:x", f"nonexistent-{tag}:zz", f"/{child}:/foo/bar", f"{late}:late"]
     try:
         for octet, run in ((0, dockerd.run), (1, strata)):  # subnets of their own: neither sees the other's
             run("import", "-c", 'CMD ["/bin/sh"]', str(tar), name)
@@ -235,9 +236,12 @@ def test_links_on_a_user_network_resolve_and_are_recorded(strata: Any, dockerd: 
         for tool, run in (("docker", dockerd.run), ("strata", strata)):
             ip = run("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}', child).stdout.strip()
             assert [_resolved(run, parent, n) for n in ("kid", "x", "bar", child, "zz")] == [ip] * 4 + [""], tool
+            run("run", "-d", "--name", late, "--network", net, name, "sleep", "600")
+            ip = run("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}', late).stdout.strip()
+            assert _resolved(run, parent, "late") == ip, tool
     finally:
         for run in (dockerd.run, strata):
-            run("rm", "-f", parent, child, check=False)
+            run("rm", "-f", parent, child, late, check=False)
             run("network", "rm", net, check=False)
 
 
@@ -305,3 +309,23 @@ def test_named_string_modes_methods_in_inspect_templates(strata: Any, dockerd: A
         for run in (dockerd.run, strata):
             run("rm", "-f", *reversed(list(cases)), check=False)
             run("network", "rm", net, check=False)
+
+
+def test_load_of_what_is_not_a_whole_archive_in_dockers_words(strata: Any, dockerd: Any, tmp_path: Path) -> None:
+    name = _image(strata, dockerd, tmp_path, f"kd/load-{uuid.uuid4().hex[:8]}:1")
+    whole = tmp_path / "whole.tar"
+    strata("save", "-o", str(whole), name)
+    data = whole.read_bytes()
+    cases = {"short": b"garbage\n", "text": b"not an archive at all\n" * 100, "empty": b"",
+             "cut in a member's data": data[:100_000], "cut in a padding": data[:1124], "cut in a header": data[:700],
+             "zeros then junk": b"\x00" * 512 + b"x" * 512}
+    for what, content in cases.items():
+        path = tmp_path / f"{what.replace(' ', '-')}.tar"
+        path.write_bytes(content)
+        d = dockerd.run("load", "-i", str(path), check=False)
+        s = strata("load", "-i", str(path), check=False)
+        level = [(p.returncode, re.sub(r"open /\S+?/(load-|docker-import-)[^/]+/", "open TMP/", _temp_levelled(p.stderr)))
+                 for p in (s, d)]
+        assert level[0] == level[1], what
+        assert s.returncode == 1
+    assert strata("load", "-i", str(whole)).stdout == f"Loaded image: {name}\n"

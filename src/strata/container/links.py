@@ -197,7 +197,9 @@ def _update_parents_hosts(store: ContainerStore, child: Container) -> None:
             continue
         for names, ip in _parent_entries(parent, child):
             pattern = re.compile(rb"(\S*)(\t" + re.escape(names.encode()) + rb")(\s|\.)")
-            _rewrite_in_place(_container_dir_of(store, parent) / "hosts", pattern, ip.encode() + rb"\2\3")
+            # a user network's link whose target was not running at the parent's start: its line now
+            missing = f"{ip}\t{names}\n".encode() if " " not in names else None
+            _rewrite_in_place(_container_dir_of(store, parent) / "hosts", pattern, ip.encode() + rb"\2\3", missing)
 
 
 def _parent_entries(parent: Container, child: Container) -> list[tuple[str, str]]:
@@ -221,7 +223,7 @@ def _parent_entries(parent: Container, child: Container) -> list[tuple[str, str]
                 target, alias = parse_link(str(text))
             except ValueError:
                 continue
-            if ip and _names(child, net, target):
+            if ip and alias != target and _names(child, net, target):
                 out.append((alias, ip))
     return out
 
@@ -232,8 +234,9 @@ def _container_dir_of(store: ContainerStore, c: Container) -> Path:
     return container_dir(store.root, c.id)
 
 
-def _rewrite_in_place(path: Path, pattern: re.Pattern[bytes], replacement: bytes) -> None:
-    """``path`` (never followed if a link) with ``pattern`` replaced, in place; a missing file is left alone."""
+def _rewrite_in_place(path: Path, pattern: re.Pattern[bytes], replacement: bytes, missing: bytes | None) -> None:
+    """``path`` (never followed if a link) with ``pattern`` replaced, in place (no match: the line
+    ``missing``, when given, before the container's own last line); a missing file is left alone."""
     import os
 
     try:
@@ -243,6 +246,9 @@ def _rewrite_in_place(path: Path, pattern: re.Pattern[bytes], replacement: bytes
     with os.fdopen(fd, "r+b") as f:
         data = f.read()
         new = pattern.sub(replacement, data)
+        if not pattern.search(data) and missing is not None:
+            lines = data.splitlines(keepends=True)
+            new = b"".join([*lines[:-1], missing, *lines[-1:]])
         if new != data:
             f.seek(0)
             f.write(new)

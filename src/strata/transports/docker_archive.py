@@ -92,7 +92,12 @@ def archive_images(root: Path) -> list[tuple[Image, list[Reference]]]:
         return _docker_images(root)
     if (root / "index.json").is_file():
         return layout_images(root)
-    raise InvalidArchive("invalid archive: neither manifest.json nor index.json found (not a docker or OCI archive)")
+    # Docker 20.10: no manifest.json is a legacy archive: each directory an image (its json read), then
+    # the "repositories" file
+    for d in sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        if not (root / d / "json").is_file():
+            raise InvalidArchive(f"open {root}/{d}/json: no such file or directory")
+    raise InvalidArchive(f"open {root}/repositories: no such file or directory")
 
 
 class ArchiveSource:

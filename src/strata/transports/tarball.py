@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from strata.archive.compression import open_decompressed
 from strata.digest import CHUNK
 from strata.errors import InvalidArchive
+from strata.transports.tarcheck import docker_tar_stream
 
 __all__ = ["TarWriter", "tar_directory", "unpack_archive"]
 
@@ -35,7 +35,7 @@ def unpack_archive(stream: IO[bytes] | BinaryIO, dest: Path) -> None:
     is created with O_NOFOLLOW/O_EXCL after removing what was there, and hard links may only point at a
     file inside. At the end every symlink must resolve inside ``dest``, so reading the archive's files
     never leaves it (a symlink to ``.`` followed by ``../`` can point anywhere lexically inside)."""
-    plain = open_decompressed(stream, require_tar=True)
+    plain = docker_tar_stream(stream)  # Docker's load: anything else a tar, read by Go's rules
     root = Path(os.path.realpath(dest))
     try:
         with tarfile.open(fileobj=plain, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
@@ -64,7 +64,8 @@ def unpack_archive(stream: IO[bytes] | BinaryIO, dest: Path) -> None:
                 if out_size(target) != member.size:
                     raise InvalidArchive(f"invalid archive: member {member.name!r} is truncated")
     except (tarfile.TarError, EOFError) as e:
-        raise InvalidArchive(f"invalid archive: {e}") from None
+        if str(e) != "empty file" and not plain.ended:  # Go's reader: no block at all, or a cut padding, ends it
+            raise InvalidArchive(f"invalid archive: {e}") from None
     _check_links(root)
 
 
