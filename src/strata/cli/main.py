@@ -116,6 +116,7 @@ def _wants_version(args: list[str]) -> bool:
 # allocates many objects and frees few, so a collection finds nearly nothing: a few percent of the run)
 _SHORT_LIVED = frozenset({"images", "ps", "inspect", "history"})
 _FAST_EXIT = _SHORT_LIVED | {"build"}  # skip the teardown too (build joins its threads, removes its files)
+_BUILD_GC_THRESHOLD = 7000  # allocations between young collections (Python's default: 700)
 _PROGRAM = [False]  # run() (the strata program, which ends with os._exit for _FAST_EXIT), not main() in-process
 
 
@@ -184,7 +185,7 @@ def _main(args_list: list[str], collect: bool) -> int:
         gc.enable()
     func: Handler = args.func
     if _PROGRAM[0] and command_word(args_list) == "build":
-        _leave_databases_open()
+        _build_program()
     root = args.root or os.environ.get("STRATA_ROOT")
     ctx = Context(root=root or None)
     try:
@@ -212,12 +213,17 @@ def _main(args_list: list[str], collect: bool) -> int:
         ctx.close()
 
 
-def _leave_databases_open() -> None:
-    """The build program ends with ``os._exit``: its store and container records are left open for the
-    exit to drop, their WAL checkpoints (fsyncs at the build's end) left to the next opener."""
+def _build_program() -> None:
+    """The ``build`` program: its stage threads load the step machinery with fewer young collections (a
+    collection at import finds next to nothing), and it ends with ``os._exit``: once its watchdog runs, its
+    store and container records are left open for the exit to drop, their WAL checkpoints (fsyncs at the
+    build's end) left to the watchdog (``store.db.exit_without_close``)."""
+    import gc
+
     from strata.container.records import exit_without_close as records_exit
     from strata.store.db import exit_without_close as db_exit
 
+    gc.set_threshold(_BUILD_GC_THRESHOLD, *gc.get_threshold()[1:])
     records_exit()
     db_exit()
 
