@@ -33,7 +33,7 @@ from strata.rootless.mode import bind_host_paths, id_mappings, in_user_namespace
 
 # A build step's container (``--network none``, no volumes, no terminal, no health check) loads only what
 # it uses: the network endpoints and netavark, the volumes, the monitor's attach hub, socket, signal,
-# dataclasses and typing come with the containers that need them (tests/test_coldstep.py keeps it so).
+# dataclasses and typing come with the containers that need them (tests/build/test_cold_run_path.py keeps it so).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
