@@ -98,11 +98,14 @@ def _trim(root: Path) -> None:
     write_bytes_atomic(path, b"".join(lines[-KEEP:]), mode=0o600)
 
 
+_BUILDER_LABEL = "strata.build.builder"  # build.watchdog's: the build that made a step container
+
+
 def container_attributes(name: str, image: str, labels: Mapping[str, str] | None,
                          extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A container event's attributes as Docker's ``LogContainerEventWithAttributes``: its labels, then
     ``image`` and ``name`` (and the action's own, e.g. ``exitCode``, ``signal``)."""
-    attrs = {str(k): str(v) for k, v in (labels or {}).items()}
+    attrs = {str(k): str(v) for k, v in (labels or {}).items() if k != _BUILDER_LABEL}  # a build step's mark
     attrs.update(image=image, name=name.lstrip("/"))
     attrs.update(extra or {})
     return attrs

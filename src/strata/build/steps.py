@@ -153,19 +153,40 @@ class Runner:
             self._remove_behind(c.id, scratch)
 
     @contextmanager
-    def step_root(self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str]) -> Iterator[StepRoot]:
+    def phantom(self, parent: Digest | None, cfg: dict[str, Any], cid: str) -> Iterator[None]:
+        """The events of Docker's step container that is created and removed, never started (WORKDIR, ENV,
+        LABEL...): ``create`` now, ``destroy`` at the end, with its image, a name and the config's labels."""
+        from strata.container.records import random_name
+        from strata.events import record_container
+
+        name, image, labels = random_name(set()), str(parent or ""), cfg.get("Labels")
+        record_container(as_path(self.engine.root_dir), "create", cid, name, image, labels)
+        try:
+            yield
+        finally:
+            record_container(as_path(self.engine.root_dir), "destroy", cid, name, image, labels)
+
+    @contextmanager
+    def step_root(self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], *,
+                  events: bool = False) -> Iterator[StepRoot]:
         """A rootfs of ``parent`` for a step that writes files and runs nothing (COPY, ADD, WORKDIR): where
         step containers get the kernel's overlay, the very rootfs one gets (``Rootfs.prepare``: the image's
         layers, the init layer, the same mount options), in a ``build-from-<pid>-`` dir of the store's tmp
         (the watchdog unmounts it after a kill), without a container's record, runtime files or removal;
-        else a created container's. Removed afterwards (its upper dir is the layer, if adopted)."""
+        else a created container's. Removed afterwards (its upper dir is the layer, if adopted). ``events``:
+        the step is one Docker makes a container for (WORKDIR): its create and destroy events (COPY and ADD
+        have none)."""
         root = self._scratch_root(parent) if _kernel_overlay_steps() else None
         if root is None:
             with self.container(parent, cfg, cmd, []) as c:
                 yield StepRoot(c.id, container_dir(self.store.root, c.id), c.driver, self.rootfs(c))
             return
         try:
-            yield root
+            if events:
+                with self.phantom(parent, cfg, root.id):
+                    yield root
+            else:
+                yield root
         finally:
             from strata.build.layertree import unmount
 
