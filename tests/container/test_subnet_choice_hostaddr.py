@@ -61,3 +61,19 @@ def test_pools_exhausted_by_host_addresses(tmp_path: Path, monkeypatch: pytest.M
         "defaults to assign to the network",
         "rc=1",
     ]
+
+
+def test_an_explicit_subnet_over_a_host_address_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docker 20.10 creates a network with a --subnet a host route or address overlaps (checked against a
+    private dockerd: ``network create --subnet`` of a host bridge's subnet exits 0)."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"default-address-pools": [{"base": "10.97.0.0/24", "size": 26}]}))
+    monkeypatch.setenv("STRATA_CONFIG", str(config))
+    s = Strata(tmp_path / "root")
+    out = _in_netns(s, """
+        ip link add d0 type bridge
+        ip addr add 10.97.1.1/24 dev d0
+        $S network create --subnet 10.97.1.0/24 mine >/dev/null
+        $S network inspect -f '{{(index .IPAM.Config 0).Subnet}}' mine
+    """)
+    assert out == "10.97.1.0/24\n"
