@@ -49,7 +49,8 @@ def _per_container(events_out: str, build_out: str) -> list[tuple[str, list[tupl
     return [(origin[cid], acts) for cid, acts in groups.items()]
 
 
-def test_build_step_container_events_as_dockers(root: Path, dockerd: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("driver", ["", "vfs"])  # vfs: every step gets a created container (COPY's is silent)
+def test_build_step_container_events_as_dockers(root: Path, dockerd: Any, tmp_path: Path, driver: str) -> None:
     tag = uuid.uuid4().hex[:8]
     tar = peers.busybox_rootfs_tar(tmp_path / "rootfs.tar", extra_files={"etc/be-id": tag.encode()})
     base = f"be/base-{tag}:1"
@@ -57,7 +58,7 @@ def test_build_step_container_events_as_dockers(root: Path, dockerd: Any, tmp_pa
     ctx.mkdir()
     (ctx / "f").write_text("f\n")
     (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=base))
-    senv = dict(os.environ, STRATA_ROOT=str(root))
+    senv = dict(os.environ, STRATA_ROOT=str(root), **({"STRATA_STORAGE_DRIVER": driver} if driver else {}))
     strata = [sys.executable, "-m", "strata"]
     denv = {**dockerd.env, "DOCKER_BUILDKIT": "0"}
     docker = dockerd.argv()

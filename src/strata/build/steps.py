@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Runner", "Sink", "StepRoot"]
 
+SILENT_LABEL = "strata.build.silent"  # strata.events records nothing for a container with it
+
 Sink = Callable[[str, bytes], None]
 
 
@@ -119,10 +121,12 @@ class Runner:
     def container(
         self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], env: list[str], *, volumes: bool = False,
         binds: list[Bind] | None = None, network: str | None = None, host: StepHost | None = None,
+        silent: bool = False,
     ) -> Iterator[Container]:  # fmt: skip
         """A created (not started) container of ``parent`` with the step's config; always removed.
         ``volumes``: the config's VOLUMEs are mounted from scratch copies (what a RUN writes there
-        is not kept, as in Docker) and their mount points exist in the rootfs."""
+        is not kept, as in Docker) and their mount points exist in the rootfs. ``silent``: no events (a
+        step Docker makes no container for)."""
         import shutil  # these, like the container machinery, only for a step that runs
         import tempfile
 
@@ -136,7 +140,8 @@ class Runner:
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
             user=str(cfg.get("User") or ""), network=network or self.network, mounts=mounts,
-            labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
+            labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}",
+                    **({SILENT_LABEL: "1"} if silent else {})},
             **({} if host is None else {"resources": host.host_config(), "net": _lc().NetOptions(add_host=host.add_hosts)}),
         )  # fmt: skip
         watchdog.ensure(self.engine.root)  # from the first step container on, a kill -9 is cleaned up
@@ -178,7 +183,7 @@ class Runner:
         have none)."""
         root = self._scratch_root(parent) if _kernel_overlay_steps() else None
         if root is None:
-            with self.container(parent, cfg, cmd, []) as c:
+            with self.container(parent, cfg, cmd, [], silent=not events) as c:
                 yield StepRoot(c.id, container_dir(self.store.root, c.id), c.driver, self.rootfs(c))
             return
         try:
