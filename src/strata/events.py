@@ -98,11 +98,15 @@ def _trim(root: Path) -> None:
     write_bytes_atomic(path, b"".join(lines[-KEEP:]), mode=0o600)
 
 
+_BUILDER_LABEL = "strata.build.builder"  # build.watchdog's: the build that made a step container
+_SILENT_LABEL = "strata.build.silent"  # build.steps': a step container with no events of its own
+
+
 def container_attributes(name: str, image: str, labels: Mapping[str, str] | None,
                          extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A container event's attributes as Docker's ``LogContainerEventWithAttributes``: its labels, then
     ``image`` and ``name`` (and the action's own, e.g. ``exitCode``, ``signal``)."""
-    attrs = {str(k): str(v) for k, v in (labels or {}).items()}
+    attrs = {str(k): str(v) for k, v in (labels or {}).items() if k != _BUILDER_LABEL}  # a build step's mark
     attrs.update(image=image, name=name.lstrip("/"))
     attrs.update(extra or {})
     return attrs
@@ -110,7 +114,10 @@ def container_attributes(name: str, image: str, labels: Mapping[str, str] | None
 
 def record_container(root: Path, action: str, cid: str, name: str, image: str, labels: Mapping[str, str] | None,
                      extra: Mapping[str, str] | None = None) -> None:
-    """A container event (``from`` is the image name, as Docker's legacy field)."""
+    """A container event (``from`` is the image name, as Docker's legacy field); none for a build step's
+    container Docker makes none for (labelled ``strata.build.silent``: a COPY's when it needs one)."""
+    if labels and _SILENT_LABEL in labels:
+        return
     record(root, "container", action, cid, container_attributes(name, image, labels, extra), origin=image)
 
 

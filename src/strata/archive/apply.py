@@ -66,7 +66,7 @@ from strata.archive.tarread import iter_members, open_tar_stream, xattrs_of
 from strata.digest import Digest
 from strata.errors import DigestMismatch, InvalidArchive, StoreError
 
-__all__ = ["DeviceMode", "WhiteoutMode", "apply_layer", "apply_tar"]
+__all__ = ["DeviceMode", "WhiteoutMode", "apply_layer", "apply_tar", "owner_mapped", "unmapped_owner_error"]
 
 WhiteoutMode = Literal["oci", "flat", "overlay", "none"]
 DeviceMode = Literal["refuse", "skip", "make"]
@@ -501,9 +501,30 @@ def _chown(member: tarfile.TarInfo, target: int | str, parent: int | None = None
     except OSError as e:
         if e.errno != errno.EINVAL:
             raise
-        path = "/" + member.name.lstrip("./").rstrip("/")
-        raise StoreError(
-            f"potentially insufficient UIDs or GIDs available in user namespace (requested {member.uid}:"
-            f"{member.gid} for {path}): Check /etc/subuid and /etc/subgid if configured locally: lchown {path}: "
-            "invalid argument"
-        ) from None
+        raise unmapped_owner_error(member.uid, member.gid, "/" + member.name.lstrip("./").rstrip("/")) from None
+
+
+def unmapped_owner_error(uid: int, gid: int, path: str) -> StoreError:
+    """Podman's error for an owner ``uid:gid`` of ``path`` (absolute) this user namespace does not map."""
+    return StoreError(
+        f"potentially insufficient UIDs or GIDs available in user namespace (requested {uid}:{gid} for {path}): "
+        f"Check /etc/subuid and /etc/subgid if configured locally: lchown {path}: invalid argument"
+    )
+
+
+def _mapped(map_file: str, ident: int) -> bool:
+    try:
+        with open(map_file, encoding="ascii") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return True  # no map to read: the chown itself decides
+    for line in lines:
+        w = line.split()
+        if len(w) == 3 and int(w[0]) <= ident < int(w[0]) + int(w[2]):
+            return True
+    return False
+
+
+def owner_mapped(uid: int, gid: int) -> bool:
+    """Whether this process's user namespace maps both ids (always, outside a user namespace)."""
+    return _mapped("/proc/self/uid_map", uid) and _mapped("/proc/self/gid_map", gid)

@@ -274,7 +274,8 @@ class Builder:
         for line in host_warnings(stage.doc):  # the daemon's, on its create
             self.say(line)
         self.say(f" ---> Running in {cid[:12]}")
-        image_id = self.runner.add_metadata_image(stage.image_id, self.image_doc(stage, cc, cid, True))
+        with self.runner.phantom(stage.image_id, cc, cid):
+            image_id = self.runner.add_metadata_image(stage.image_id, self.image_doc(stage, cc, cid, True))
         self.say(f"Removing intermediate container {cid[:12]}")
         self.advance(stage, image_id, key)
 

@@ -48,12 +48,27 @@ def copy_sources(sources: list[Source], plan: CopyPlan, rootfs_fd: int) -> None:
     if not dest_is_dir:
         st = stat_in_root(rootfs_fd, plan.dest)
         dest_is_dir = st is not None and stat.S_ISDIR(st.st_mode)
+    _check_owner(sources, plan, dest_is_dir)
     data = _DataCopies()
     try:
         for src in sources:
             _copy_source(src, plan, rootfs_fd, dest_is_dir, data)
     finally:
         data.finish()
+
+
+def _check_owner(sources: list[Source], plan: CopyPlan, dest_is_dir: bool) -> None:
+    """Before anything is written: an owner this user namespace does not map (rootless ``--chown`` beyond
+    the subordinate ranges) refused in Podman's words, naming the first destination."""
+    from strata.archive.apply import owner_mapped, unmapped_owner_error
+
+    if owner_mapped(*plan.owner):
+        return
+    target = plan.dest
+    st = stat_in_root(sources[0].root_fd, sources[0].rel) if sources and dest_is_dir else None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        target = posixpath.join(plan.dest, posixpath.basename(sources[0].rel))
+    raise unmapped_owner_error(*plan.owner, posixpath.normpath(target))
 
 
 def _copy_source(src: Source, plan: CopyPlan, rootfs_fd: int, dest_is_dir: bool, data: _DataCopies) -> None:

@@ -106,7 +106,7 @@ def _workdir(b: Builder, stage: Stage, ins: Instruction) -> None:
     if key is None:
         return
     b.check_step_host()
-    with b.runner.step_root(stage.image_id, cc, cc["Cmd"]) as root:  # Docker's container, never started
+    with b.runner.step_root(stage.image_id, cc, cc["Cmd"], events=True) as root:  # Docker's, never started
         if b.opts.host is not None:
             b.opts.host.say_warnings(b.say)
         for line in host_warnings(stage.doc):  # the daemon's, on its create

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Runner", "Sink", "StepRoot"]
 
+SILENT_LABEL = "strata.build.silent"  # strata.events records nothing for a container with it
+
 Sink = Callable[[str, bytes], None]
 
 
@@ -119,10 +121,12 @@ class Runner:
     def container(
         self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], env: list[str], *, volumes: bool = False,
         binds: list[Bind] | None = None, network: str | None = None, host: StepHost | None = None,
+        silent: bool = False,
     ) -> Iterator[Container]:  # fmt: skip
         """A created (not started) container of ``parent`` with the step's config; always removed.
         ``volumes``: the config's VOLUMEs are mounted from scratch copies (what a RUN writes there
-        is not kept, as in Docker) and their mount points exist in the rootfs."""
+        is not kept, as in Docker) and their mount points exist in the rootfs. ``silent``: no events (a
+        step Docker makes no container for)."""
         import shutil  # these, like the container machinery, only for a step that runs
         import tempfile
 
@@ -136,7 +140,8 @@ class Runner:
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
             user=str(cfg.get("User") or ""), network=network or self.network, mounts=mounts,
-            labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
+            labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}",
+                    **({SILENT_LABEL: "1"} if silent else {})},
             **({} if host is None else {"resources": host.host_config(), "net": _lc().NetOptions(add_host=host.add_hosts)}),
         )  # fmt: skip
         watchdog.ensure(self.engine.root)  # from the first step container on, a kill -9 is cleaned up
@@ -153,19 +158,40 @@ class Runner:
             self._remove_behind(c.id, scratch)
 
     @contextmanager
-    def step_root(self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str]) -> Iterator[StepRoot]:
+    def phantom(self, parent: Digest | None, cfg: dict[str, Any], cid: str) -> Iterator[None]:
+        """The events of Docker's step container that is created and removed, never started (WORKDIR, ENV,
+        LABEL...): ``create`` now, ``destroy`` at the end, with its image, a name and the config's labels."""
+        from strata.container.records import random_name
+        from strata.events import record_container
+
+        name, image, labels = random_name(set()), str(parent or ""), cfg.get("Labels")
+        record_container(as_path(self.engine.root_dir), "create", cid, name, image, labels)
+        try:
+            yield
+        finally:
+            record_container(as_path(self.engine.root_dir), "destroy", cid, name, image, labels)
+
+    @contextmanager
+    def step_root(self, parent: Digest | None, cfg: dict[str, Any], cmd: list[str], *,
+                  events: bool = False) -> Iterator[StepRoot]:
         """A rootfs of ``parent`` for a step that writes files and runs nothing (COPY, ADD, WORKDIR): where
         step containers get the kernel's overlay, the very rootfs one gets (``Rootfs.prepare``: the image's
         layers, the init layer, the same mount options), in a ``build-from-<pid>-`` dir of the store's tmp
         (the watchdog unmounts it after a kill), without a container's record, runtime files or removal;
-        else a created container's. Removed afterwards (its upper dir is the layer, if adopted)."""
+        else a created container's. Removed afterwards (its upper dir is the layer, if adopted). ``events``:
+        the step is one Docker makes a container for (WORKDIR): its create and destroy events (COPY and ADD
+        have none)."""
         root = self._scratch_root(parent) if _kernel_overlay_steps() else None
         if root is None:
-            with self.container(parent, cfg, cmd, []) as c:
+            with self.container(parent, cfg, cmd, [], silent=not events) as c:
                 yield StepRoot(c.id, container_dir(self.store.root, c.id), c.driver, self.rootfs(c))
             return
         try:
-            yield root
+            if events:
+                with self.phantom(parent, cfg, root.id):
+                    yield root
+            else:
+                yield root
         finally:
             from strata.build.layertree import unmount
 

@@ -213,6 +213,9 @@ def _cmd_connect(args: argparse.Namespace, ctx: Context) -> int:
         c = connect(store, c, net, args.ip, _split(args.alias), _endpoint_request(args))
         if c.running:  # a stopped container's endpoint is connected (and logged) when it starts
             _record(store.root, "connect", net, c.id)
+            from strata.container.links import connect_links
+
+            connect_links(store, c, net.name)
     return 0
 
 

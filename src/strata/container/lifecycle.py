@@ -596,7 +596,9 @@ def _write_bundle(store: ContainerStore, c: Container, rootfs: Rootfs, user: Any
     apply_resources(spec, hc)
     apply_isolation(spec, hc, cdir, lambda ref, what: peer_pid(store, ref, what))
     apply_spec_flags(spec, hc, c.id, c.networks)  # --gpus, --cgroup-parent, --cgroupns, --device-cgroup-rule
-    if hc.get("Links"):  # --link on the default bridge: variables, /etc/hosts
+    if hc.get("Links") or any(n not in ("host", "none") for n in c.networks):
+        # --link on the default bridge: variables, /etc/hosts; a user network's: the hosts lines of its own
+        # links; and a bridged container's running parents get its address (Docker's updateParentHosts)
         from strata.container.links import apply_links
 
         apply_links(spec, store, c, files / "hosts")

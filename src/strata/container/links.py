@@ -20,7 +20,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from strata.container.records import Container, ContainerStore
 
-__all__ = ["apply_links", "check_links", "link_env", "link_names", "parse_link", "record_links", "remove_link"]
+__all__ = ["apply_links", "check_links", "connect_links", "link_env", "link_names", "parse_link", "record_links",
+           "remove_link"]
 
 _SKIPPED_ENV = ("HOME", "PATH")
 
@@ -164,7 +165,16 @@ def apply_links(spec: dict[str, Any], store: ContainerStore, c: Container, hosts
         _insert_hosts_lines(hosts, lines, bool(c.networks))
 
 
-def _user_links(store: ContainerStore, c: Container) -> list[tuple[str, str]]:
+def connect_links(store: ContainerStore, c: Container, net: str) -> None:
+    """``network connect --link`` of a running container: the lines of the new endpoint's links, as its
+    start writes them (in place: the file is bind-mounted), and the running parents' lines for it there."""
+    lines = "".join(f"{ip}\t{alias}\n" for alias, ip in _user_links(store, c, net))
+    if lines:
+        _rewrite_in_place(_container_dir_of(store, c) / "hosts", re.compile(rb"(?!)"), b"", lines.encode())
+    _update_parents_hosts(store, c)
+
+
+def _user_links(store: ContainerStore, c: Container, only: str | None = None) -> list[tuple[str, str]]:
     """(alias, address) of the endpoint links (``--link target:alias`` on a user network) whose target --
     a container's name, ID or network alias there -- is running on that network. Docker's embedded DNS
     answers these for the linking container alone; strata's resolver has no per-container names, so they
@@ -172,7 +182,7 @@ def _user_links(store: ContainerStore, c: Container) -> list[tuple[str, str]]:
     out = []
     running = [o for o in store.all() if o.id != c.id and o.state in ("running", "paused")]
     for net, ep in c.networks.items():
-        for text in ep.get("Links") or []:
+        for text in ep.get("Links") or [] if only in (None, net) else []:
             try:
                 target, alias = parse_link(str(text))
             except ValueError:

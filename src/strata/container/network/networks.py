@@ -31,6 +31,7 @@ __all__ = [
     "Network",
     "NetworkNotFound",
     "NetworkStore",
+    "host_addresses",
     "host_routes",
 ]
 
@@ -105,6 +106,42 @@ def host_routes(text: str | None = None) -> list[tuple[str, ipaddress.IPv4Networ
         except ValueError:
             continue
     return out
+
+
+def host_addresses() -> list[ipaddress.IPv4Network]:
+    """The IPv4 networks of the host's interface addresses (netlink RTM_GETADDR), loopback left out: an
+    interface that is down has its address but no route, and takes its subnet back when it comes up."""
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
+            sock.sendall(struct.pack("=IHHIIBBBBI", 24, 22, 0x301, 1, 0, socket.AF_INET, 0, 0, 0, 0))
+            return _addr_replies(sock)
+    except OSError:
+        return []
+
+
+def _addr_replies(sock: socket.socket) -> list[ipaddress.IPv4Network]:
+    """The RTM_NEWADDR answers of a dump, up to NLMSG_DONE (or an error)."""
+    out: list[ipaddress.IPv4Network] = []
+    while True:
+        data = sock.recv(65536)
+        off = 0
+        while off + 16 <= len(data):
+            length, kind = struct.unpack_from("=IH", data, off)
+            if kind in (2, 3) or length < 16:  # NLMSG_ERROR, NLMSG_DONE
+                return out
+            if kind == 20 and length >= 24:
+                prefix = data[off + 17]
+                attr = off + 24
+                while attr + 4 <= off + length:
+                    alen, atype = struct.unpack_from("=HH", data, attr)
+                    if alen < 4:
+                        break
+                    if atype in (1, 2) and alen == 8:  # IFA_ADDRESS / IFA_LOCAL
+                        net = ipaddress.IPv4Network((data[attr + 4:attr + 8], prefix), strict=False)
+                        if not net.is_loopback and net not in out:
+                            out.append(net)
+                    attr += (alen + 3) & ~3
+            off += (length + 3) & ~3
 
 
 class NetworkStore:
@@ -205,12 +242,13 @@ class NetworkStore:
         )
 
     def free_subnet(self, nets: list[Network]) -> str:
-        """The first subnet of the address pools clashing with no network here and no host route."""
+        """The first subnet of the address pools clashing with no network here, no host route and no host
+        interface's address (Docker's FindAvailableNetwork)."""
         pools = config_value("default-address-pools")
         if not isinstance(pools, list) or not pools:
             pools = _DEFAULT_POOLS
         taken = [ipaddress.ip_network(n.subnet) for n in nets if n.subnet and not n.config_only]
-        taken += [r for _, r in host_routes()]
+        taken += [r for _, r in host_routes()] + host_addresses()
         for pool in pools:
             try:
                 base = ipaddress.ip_network(str(pool["base"]))
