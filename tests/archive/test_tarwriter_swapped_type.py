@@ -21,7 +21,9 @@ def _listed_as_files(monkeypatch: pytest.MonkeyPatch) -> None:
     real = tarwriter._sorted_entries
 
     def entries(dir_fd: int) -> list[tuple[str, int]]:
-        return [(name, tarwriter._FILE if name.startswith("swapped") else kind) for name, kind in real(dir_fd)]
+        return [
+            (name, tarwriter._FILE if name.startswith("swapped") else kind) for name, kind in real(dir_fd)
+        ]
 
     monkeypatch.setattr(tarwriter, "_sorted_entries", entries)
 
@@ -53,10 +55,15 @@ def test_a_fifo_swapped_in_for_a_file_is_not_opened(tmp_path: Path, monkeypatch:
     assert not released, "the archiver opened the FIFO for reading"
     buf.seek(0)
     with tarfile.open(fileobj=buf) as tar:
-        assert [(m.name, m.type) for m in tar.getmembers()] == [("a", tarfile.REGTYPE), ("swapped-fifo", tarfile.FIFOTYPE)]
+        assert [(m.name, m.type) for m in tar.getmembers()] == [
+            ("a", tarfile.REGTYPE),
+            ("swapped-fifo", tarfile.FIFOTYPE),
+        ]
 
 
-def test_a_device_swapped_in_for_a_file_is_archived_as_a_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_device_swapped_in_for_a_file_is_archived_as_a_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "tree"
     root.mkdir()
     try:
@@ -69,4 +76,9 @@ def test_a_device_swapped_in_for_a_file_is_archived_as_a_device(tmp_path: Path, 
     buf.seek(0)
     with tarfile.open(fileobj=buf) as tar:
         (member,) = tar.getmembers()
-    assert (member.name, member.type, member.devmajor, member.devminor) == ("swapped-null", tarfile.CHRTYPE, 1, 3)
+    assert (member.name, member.type, member.devmajor, member.devminor) == (
+        "swapped-null",
+        tarfile.CHRTYPE,
+        1,
+        3,
+    )
