@@ -501,7 +501,9 @@ def _chown(member: tarfile.TarInfo, target: int | str, parent: int | None = None
     except OSError as e:
         if e.errno != errno.EINVAL:
             raise
-        path = "/" + member.name.lstrip("./").rstrip("/")
+        import posixpath
+
+        path = posixpath.normpath("/" + member.name.lstrip("/"))  # Go's filepath.Join("/", name)
         raise StoreError(
             f"potentially insufficient UIDs or GIDs available in user namespace (requested {member.uid}:"
             f"{member.gid} for {path}): Check /etc/subuid and /etc/subgid if configured locally: lchown {path}: "
