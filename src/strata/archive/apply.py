@@ -501,7 +501,10 @@ def _chown(member: tarfile.TarInfo, target: int | str, parent: int | None = None
     except OSError as e:
         if e.errno != errno.EINVAL:
             raise
-        raise unmapped_owner_error(member.uid, member.gid, "/" + member.name.lstrip("./").rstrip("/")) from None
+        import posixpath
+
+        path = posixpath.normpath("/" + member.name.lstrip("/"))  # Go's filepath.Join("/", name)
+        raise unmapped_owner_error(member.uid, member.gid, path) from None
 
 
 def unmapped_owner_error(uid: int, gid: int, path: str) -> StoreError:

@@ -31,6 +31,8 @@ _KEPT_XATTR_PREFIXES = ("user.", "security.capability")
 _SKIPPED_XATTR_PREFIXES = ("user.overlay.", "user.fuseoverlayfs.")
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_OPEN_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_REOPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # through /proc/self/fd: the very inode fstat'ed
 
 
 class TarWriter:
@@ -252,21 +254,22 @@ class _Walker:
         return True
 
     def _file(self, dir_fd: int, name: str, path: str) -> bool:
-        """The file (or a hard link to its first name); False if ``name`` is now a symlink."""
+        """The file (or a hard link to its first name); False if ``name`` is no longer a regular file
+        (a symlink, a FIFO, a device swapped in: never opened for reading, which could act on it)."""
         try:
-            fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
+            pfd = os.open(name, _OPEN_PATH, dir_fd=dir_fd)
         except FileNotFoundError:
             return True  # removed while we walked
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                return False
-            raise
         try:
-            st = os.fstat(fd)
+            st = os.fstat(pfd)
             if not stat.S_ISREG(st.st_mode):
-                raise StoreError(f"{path}: changed type while it was being archived")
+                return False
             if self._as_hardlink(path, st):
                 return True
+            fd = _reopen(pfd, dir_fd, name, path, st)
+        finally:
+            os.close(pfd)
+        try:
             names, xattrs = _read_xattrs(fd)
             if self.from_upper:
                 _refuse_overlay_features(path, names, directory=False)
@@ -307,6 +310,22 @@ class _Walker:
 
     def _emit(self, info: tarfile.TarInfo) -> None:
         self.writer.add(info)
+
+
+def _reopen(pfd: int, dir_fd: int, name: str, path: str, st: os.stat_result) -> int:
+    """The regular file ``pfd`` (an ``O_PATH`` descriptor) opened for reading: through its
+    ``/proc/self/fd`` link (that inode, whatever the name now is); without /proc, by name again,
+    refused unless it is still that regular file."""
+    try:
+        return os.open(f"/proc/self/fd/{pfd}", _REOPEN)
+    except FileNotFoundError:
+        pass
+    fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
+    now = os.fstat(fd)
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(now.st_mode):
+        os.close(fd)
+        raise StoreError(f"{path}: changed type while it was being archived")
+    return fd
 
 
 def _sorted_entries(dir_fd: int) -> list[tuple[str, int]]:
