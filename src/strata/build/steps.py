@@ -133,11 +133,11 @@ class Runner:
         step_cfg = {k: v for k, v in cfg.items() if k != "Volumes"}
         mounts = _step_mounts([*vol_binds, *(binds or [])])  # a RUN's tmpfs mounts too
         opts = _lc().CreateOptions(
+            volatile_rootfs=True,  # its upper dir is adopted after a syncfs or discarded: no sync at unmount
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
             user=str(cfg.get("User") or ""), network=network or self.network, mounts=mounts,
             labels={BUILDER_LABEL: f"{os.getpid()}:{process_start(os.getpid())}"},
-            volatile_rootfs=True,  # its upper dir is adopted after a syncfs or discarded: no sync at unmount
             **({} if host is None else {"resources": host.host_config(), "net": _lc().NetOptions(add_host=host.add_hosts)}),
         )  # fmt: skip
         watchdog.ensure(self.engine.root)  # from the first step container on, a kill -9 is cleaned up
