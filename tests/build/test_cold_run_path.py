@@ -4,7 +4,8 @@ was on that path and is not needed there: the network store and netavark (a ``no
 endpoint to set up), the volumes (a step has none), the attach hub and socket (its output goes to the
 build), the json-file log, the health probes, the terminal helpers, the links, ``secrets`` (hashlib's
 OpenSSL, hmac), zstandard and platform (a layer is a plain tar) and the dataclass machinery (inspect,
-ast, dis, tokenize). The build runs in a fresh interpreter, as the ``strata`` console script does.
+ast, dis, tokenize) and typing (the build and archive modules name their types for the
+checker only). The build runs in a fresh interpreter, as the ``strata`` console script does.
 
 Also here: what the lightweight paths replace gives the same answers as what they skip (the predefined
 network's ID as the network store finds it, and Network's fields as the light reader knows them)."""
@@ -42,7 +43,7 @@ NOT_ON_THE_RUN_PATH = (
     "strata.container.network.allocate", "strata.container.network.ipam", "strata.container.network.ports",
     "strata.container.network.netns", "strata.container.network.release", "strata.container.volumes",
     "strata.container.attach", "strata.container.logs", "strata.container.health", "strata.container.tty",
-    "strata.container.links", "datetime",
+    "strata.container.links", "datetime", "typing",
 )  # fmt: skip
 
 
@@ -51,8 +52,14 @@ def test_a_cold_run_step_loads_only_what_its_container_uses(
 ) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    (ctx / "Dockerfile").write_text(f"FROM {busybox}\nRUN echo ran > /ran && echo said\nCMD [\"cat\", \"/ran\"]\n")
+    (ctx / "src").mkdir()
+    (ctx / "src" / "a.txt").write_text("copied\n")
+    (ctx / "Dockerfile").write_text(  # the bench's shape: RUN, WORKDIR, COPY, COPY --from (build.copy loaded)
+        f"FROM {busybox} AS first\nRUN echo ran > /ran && echo said\nWORKDIR /src\nCOPY src/ ./\n"
+        f"FROM {busybox}\nCOPY --from=first /ran /src/a.txt /\nCMD [\"cat\", \"/ran\", \"/a.txt\"]\n"
+    )
     strata("network", "ls")  # the store's predefined networks made (a store's first container makes them too)
+    strata("run", "--rm", "--network", "none", busybox, "true")  # the base unpacked (archive.apply), as the bench's
     report = tmp_path / "modules.json"
     env = {**os.environ, "PYTHONPATH": str(SRC), "STRATA_ROOT": str(root)}
     res = subprocess.run(
@@ -64,9 +71,10 @@ def test_a_cold_run_step_loads_only_what_its_container_uses(
     assert data["rc"] == 0, res.stderr
     assert "said\n" in res.stdout  # the step's output reached the build's (through the monitor's sink)
     modules = set(data["modules"])
-    assert {"strata.container.lifecycle", "strata.container.monitor", "strata.archive.tarwriter"} <= modules
+    assert {"strata.container.lifecycle", "strata.container.monitor", "strata.archive.tarwriter",
+            "strata.build.copy"} <= modules  # fmt: skip
     assert sorted(m for m in NOT_ON_THE_RUN_PATH if m in modules) == []
-    assert strata("run", "--rm", "coldrunpath/t:1").stdout == "ran\n"
+    assert strata("run", "--rm", "coldrunpath/t:1").stdout == "ran\ncopied\n"
     assert strata("ps", "-aq").stdout == ""  # the step's container is gone
     strata("rmi", "coldrunpath/t:1")
 

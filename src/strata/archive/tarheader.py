@@ -14,7 +14,10 @@ from __future__ import annotations
 import struct
 import tarfile
 from collections.abc import Mapping
-from typing import Final
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cold build's start-up
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["header"]
 

@@ -15,7 +15,6 @@ import errno
 import hashlib
 import os
 import stat
-from typing import Final
 
 from strata.digest import Digest
 from strata.errors import StoreError
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     import queue
     import threading
     from collections.abc import Callable
+    from typing import Final
 
     from strata.archive.compression import Writable
 

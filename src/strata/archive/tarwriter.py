@@ -13,7 +13,6 @@ import os
 import stat
 import tarfile
 from collections.abc import Callable
-from typing import Final
 
 from strata.archive.compression import Compression, Readable, Writable, compressor
 from strata.archive.hashing import HashWriter, LayerInfo
@@ -21,6 +20,10 @@ from strata.archive.names import OPAQUE_MARKER, WHITEOUT_PREFIX
 from strata.archive.tarheader import header
 from strata.archive.tarsink import TarSink
 from strata.errors import StoreError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a cold build's start-up
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["TarWriter", "write_tar_from_dir"]
 

@@ -29,10 +29,10 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from strata.archive.names import WHITEOUT_PREFIX
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cold build's start-up
 if TYPE_CHECKING:
     from strata.digest import Digest
     from strata.engine import Engine

@@ -9,7 +9,6 @@ import os
 import posixpath
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from strata.build.ignore import IgnoreRules
 from strata.build.scoped import mkdir_all, open_in_root, stat_in_root
@@ -27,19 +26,49 @@ _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC  # an
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-@dataclass
-class Source:
-    root_fd: int  # the context (or a stage's rootfs) the path resolves in
-    rel: str
-    rules: IgnoreRules | None = None  # the context's .dockerignore
+class _Record:
+    """Plain slotted records (a dataclass's equality and repr): importing dataclasses (inspect, ast,
+    dis, tokenize) cost a cold build's first COPY ~10 ms."""
+
+    __slots__ = ()
+    _FIELDS: tuple[str, ...] = ()  # in the constructor's order (the slots are sorted)
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a plain @dataclass
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"{self.__class__.__qualname__}({args})"
 
 
-@dataclass
-class CopyPlan:
-    dest: str  # absolute, as Docker normalises it (a trailing / kept)
-    owner: tuple[int, int] = (0, 0)
-    chmod: int | None = None
-    extract: bool = False  # ADD: local archives are unpacked
+class Source(_Record):
+    __slots__ = ("rel", "root_fd", "rules")
+    _FIELDS = ("root_fd", "rel", "rules")
+
+    def __init__(self, root_fd: int, rel: str, rules: IgnoreRules | None = None) -> None:
+        self.root_fd = root_fd  # the context (or a stage's rootfs) the path resolves in
+        self.rel = rel
+        self.rules = rules  # the context's .dockerignore
+
+
+class CopyPlan(_Record):
+    __slots__ = ("chmod", "dest", "extract", "owner")
+    _FIELDS = ("dest", "owner", "chmod", "extract")
+
+    def __init__(
+        self, dest: str, owner: tuple[int, int] = (0, 0), chmod: int | None = None, extract: bool = False
+    ) -> None:
+        self.dest = dest  # absolute, as Docker normalises it (a trailing / kept)
+        self.owner = owner
+        self.chmod = chmod
+        self.extract = extract  # ADD: local archives are unpacked
 
 
 def copy_sources(sources: list[Source], plan: CopyPlan, rootfs_fd: int) -> None:
@@ -123,12 +152,15 @@ def _copy_dir_into(src: Source, plan: CopyPlan, rootfs_fd: int, dest: str, data:
         os.close(dfd)
 
 
-@dataclass
-class _Filter:
+class _Filter(_Record):
     """Which entries below a copied directory the context's .dockerignore leaves in."""
 
-    rules: IgnoreRules
-    prefix: str
+    __slots__ = ("prefix", "rules")
+    _FIELDS = ("rules", "prefix")
+
+    def __init__(self, rules: IgnoreRules, prefix: str) -> None:
+        self.rules = rules
+        self.prefix = prefix
 
     def below(self, name: str) -> _Filter:
         return _Filter(self.rules, f"{self.prefix}/{name}" if self.prefix else name)

@@ -8,14 +8,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from strata.digest import Digest, digest_bytes
 from strata.image.spec import ImageConfig
 from strata.store.blobs import LayerBlob
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cold build's start-up
 if TYPE_CHECKING:
     import tarfile
+    from typing import Any
 
     from strata.engine import Engine
 

@@ -137,6 +137,7 @@ class Runner:
         step_cfg = {k: v for k, v in cfg.items() if k != "Volumes"}
         mounts = _step_mounts([*vol_binds, *(binds or [])])  # a RUN's tmpfs mounts too
         opts = _lc().CreateOptions(
+            volatile_rootfs=True,  # its upper dir is adopted after a syncfs or discarded: no sync at unmount
             image_name=str(parent or "scratch"), image_id=str(parent or ""), image_cfg=step_cfg, lowers=lowers,
             cmd=cmd, entrypoint=[], env=env, workdir=cfg.get("WorkingDir") or None,
             user=str(cfg.get("User") or ""), network=network or self.network, mounts=mounts,
@@ -212,7 +213,7 @@ class Runner:
         rootfs = Rootfs(cdir, "overlay")
         try:
             with not_durable():  # scratch, removed after the step: a crash loses nothing it needs
-                rootfs.prepare(lowers)
+                rootfs.prepare(lowers, volatile=True)  # adopted after a syncfs or discarded
             rootfs.mount()
         except (StrataError, OSError):
             shutil.rmtree(cdir, ignore_errors=True)
@@ -354,9 +355,10 @@ class Runner:
 
         cdir = c.cdir if isinstance(c, StepRoot) else container_dir(self.store.root, c.id)
         with self.engine.writing():
-            scratch = as_path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
+            # only a vfs step stages its changes in a scratch dir (overlay's upper dir is the layer itself)
+            scratch = None if c.driver == "overlay" else as_path(tempfile.mkdtemp(dir=self.engine.store.tmp, prefix="build-"))
             try:
-                with staged_upper(cdir, c.driver, scratch) as upper:
+                with staged_upper(cdir, c.driver, scratch or cdir) as upper:
                     if not any(True for _ in os.scandir(upper)):
                         return commit_layer(self.engine, config_for(True), None, parent)
                     # the upper dir becomes the layer's unpacked dir (the next step needs no unpack)
@@ -368,7 +370,8 @@ class Runner:
             except OSError as e:
                 raise StrataError(f"failed to commit build step: {os_error_text(e)}") from None
             finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+                if scratch is not None:
+                    shutil.rmtree(scratch, ignore_errors=True)
 
     def add_metadata_image(self, parent: Digest | None, cfg: dict[str, Any]) -> Digest:
         """A step that changes only the config: ``parent``'s layers and an empty-layer history entry."""

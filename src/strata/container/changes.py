@@ -25,15 +25,16 @@ import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
 
 from strata.archive import write_tar_from_dir
 from strata.archive.dirs import DirWalker, Entry, list_dir, walk_tree
 from strata.archive.hashing import LayerInfo
 from strata.container.rootfs import FUSE_OPAQUE_NAMES, INIT_FILES, Rootfs, is_opaque, is_whiteout
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a cold build's start-up
 if TYPE_CHECKING:
     import tarfile
+    from typing import BinaryIO
 
 __all__ = ["changes", "rw_size", "staged_upper", "write_layer_tar"]
 

@@ -182,7 +182,7 @@ class CreateOptions(_Options):
         "network": "default", "mounts": list, "storage": StorageOptions, "tty": False, "interactive": False,
         "auto_remove": False, "driver": None, "runtime": None, "labels": dict, "detach": False,
         "security_opt": list, "net": NetOptions, "resources": dict, "stop_signal": None, "stop_timeout": None,
-        "cidfile": "", "healthcheck": None, "userns": "",
+        "cidfile": "", "healthcheck": None, "userns": "", "volatile_rootfs": False,
     }
     __slots__ = tuple(_DEFAULTS)
     if TYPE_CHECKING:
@@ -215,6 +215,7 @@ class CreateOptions(_Options):
         cidfile: str
         healthcheck: dict[str, Any] | None  # from the --health-* flags (Docker's CLI)
         userns: str  # --userns: "", host, or keep-id (rootless, Podman's)
+        volatile_rootfs: bool  # a build step's: its overlay mounted volatile (Rootfs.prepare), never a user's
 
         def __init__(self, *, image_name: str, image_id: str, image_cfg: dict[str, Any], lowers: list[Path],
                      name: str | None = ..., cmd: list[str] | None = ..., entrypoint: list[str] | None = ...,
@@ -225,7 +226,7 @@ class CreateOptions(_Options):
                      labels: dict[str, str] = ..., detach: bool = ..., security_opt: list[str] = ...,
                      net: NetOptions = ..., resources: dict[str, Any] = ..., stop_signal: str | None = ...,
                      stop_timeout: int | None = ..., cidfile: str = ..., healthcheck: dict[str, Any] | None = ...,
-                     userns: str = ...) -> None: ...
+                     userns: str = ..., volatile_rootfs: bool = ...) -> None: ...
 
 
 def parse_restart_policy(raw: str, auto_remove: bool = False) -> dict[str, Any]:
@@ -349,7 +350,7 @@ def create(store: ContainerStore, opts: CreateOptions) -> Container:
     store.add(c)
     cdir = container_dir(store.root, cid)
     try:
-        c = _prepare_rootfs(store, c, opts.lowers, wanted)
+        c = _prepare_rootfs(store, c, opts.lowers, wanted, opts.volatile_rootfs)
         _hosts_files(cdir, hostname)
         c = _attach_volumes(store, c, opts, inherited)
     except BaseException:
@@ -439,10 +440,12 @@ def _host_config(opts: CreateOptions, runtime: str, net_hc: dict[str, Any]) -> d
     }
 
 
-def _prepare_rootfs(store: ContainerStore, c: Container, lowers: list[Path], wanted: str | None) -> Container:
+def _prepare_rootfs(
+    store: ContainerStore, c: Container, lowers: list[Path], wanted: str | None, volatile: bool = False
+) -> Container:
     """The rootfs made (and mounted for overlay; vfs when overlayfs cannot mount and none was asked for)."""
     rootfs = Rootfs(container_dir(store.root, c.id), c.driver)
-    rootfs.prepare(lowers, _keep_id_mapping(c.host_config))
+    rootfs.prepare(lowers, _keep_id_mapping(c.host_config), volatile=volatile)
     if c.driver == "overlay":
         try:
             rootfs.mount()

@@ -114,12 +114,14 @@ def mount_xattr_prefix() -> str:
     return "user.overlay." if in_user_namespace() else "trusted.overlay."
 
 
-def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path, *, volatile: bool = False) -> None:
     """Mount lowers (lowest first) + upper at target; redirect_dir and metacopy off so the upper
     dir always holds whole files (what a layer tar needs). Options the kernel refuses (EINVAL, or
-    EPERM for what needs privileges) give way to the next set."""
+    EPERM for what needs privileges) give way to the next set. ``volatile``: no sync at unmount and
+    no fsync through the mount, first (a kernel without it: the sets without it)."""
     last: OSError | None = None
-    for extra in _USERNS_OPTIONS if in_user_namespace() else _ROOT_OPTIONS:
+    sets = _USERNS_OPTIONS if in_user_namespace() else _ROOT_OPTIONS
+    for extra in (*(f"{e},volatile" for e in sets), *sets) if volatile else sets:
         opts, chdir = _overlay_options(lowers, upper, work, extra)
         cwd = os.getcwd() if chdir else None
         try:
@@ -160,16 +162,18 @@ def mount_fuse_overlay(lowers: list[Path], upper: Path, work: Path, target: Path
 
 
 def mount_layers(
-    lowers: list[Path], upper: Path, work: Path, target: Path, before_fuse: Callable[[], None] = lambda: None
+    lowers: list[Path], upper: Path, work: Path, target: Path, before_fuse: Callable[[], None] = lambda: None,
+    *, volatile: bool = False,
 ) -> None:
     """The kernel's overlay, else (in a user namespace, or when asked for) fuse-overlayfs;
-    ``before_fuse()`` is called before fuse-overlayfs is tried (it may raise OSError to prevent it)."""
+    ``before_fuse()`` is called before fuse-overlayfs is tried (it may raise OSError to prevent it).
+    ``volatile``: the kernel's overlay mounted without syncs (``mount_overlay``)."""
     if _mount_program() == "fuse-overlayfs":
         before_fuse()
         mount_fuse_overlay(lowers, upper, work, target)
         return
     try:
-        mount_overlay(lowers, upper, work, target)
+        mount_overlay(lowers, upper, work, target, volatile=volatile)
     except OSError as e:
         if not in_user_namespace() or shutil.which("fuse-overlayfs") is None:
             raise
@@ -273,10 +277,20 @@ class Rootfs:
     def _id_mapping(self) -> Path:
         return self.cdir / "fuse-idmapping"  # --userns=keep-id: fuse-overlayfs's uid/gid mapping options
 
-    def prepare(self, image_lowers: list[Path], id_mapping: str = "") -> None:
+    @property
+    def _volatile_mark(self) -> Path:
+        """Made by ``prepare(volatile=True)`` (a build step's rootfs, whose upper dir is adopted after a
+        sync of the store's filesystem or discarded: never a user's container): the kernel's overlay is
+        mounted ``volatile`` (its unmount syncs nothing). Holds the boot's ID."""
+        return self.cdir / "volatile-boot"
+
+    def prepare(self, image_lowers: list[Path], id_mapping: str = "", *, volatile: bool = False) -> None:
         """Create the directories (and for vfs the full copy); does not mount. ``id_mapping``: the
-        fuse-overlayfs ``uidmapping=…,gidmapping=…`` every mount of this rootfs uses."""
+        fuse-overlayfs ``uidmapping=…,gidmapping=…`` every mount of this rootfs uses. ``volatile``:
+        see ``_volatile_mark``."""
         self.cdir.mkdir(parents=True, exist_ok=True)
+        if volatile and self.driver == "overlay":
+            self._volatile_mark.write_text(_boot_id())
         if id_mapping:
             if self.driver != "overlay":
                 raise StrataError("--userns=keep-id needs the overlay driver (fuse-overlayfs)", exit_code=125)
@@ -305,9 +319,23 @@ class Rootfs:
                 self._mark_fuse()
                 mount_fuse_overlay(self.lowers(), self.upper, self.work, self.path, mapping)
             else:
-                mount_layers(self.lowers(), self.upper, self.work, self.path, self._mark_fuse)
+                volatile = self._volatile_ok()
+                mount_layers(self.lowers(), self.upper, self.work, self.path, self._mark_fuse, volatile=volatile)
         except OSError as e:
             raise StrataError(f"error mounting container rootfs: {os_error_text(e)}") from None
+
+    def _volatile_ok(self) -> bool:
+        """Whether this rootfs mounts ``volatile``. Mounted volatile before, the kernel leaves
+        ``work/work/incompat/volatile`` and refuses the work dir: that mark is taken away only in the
+        boot that made it (nothing was lost: no crash since); after a reboot the mount fails."""
+        try:
+            boot = self._volatile_mark.read_text()
+        except FileNotFoundError:
+            return False
+        mark = self.work / "work" / "incompat" / "volatile"
+        if boot == _boot_id() and mark.is_dir():
+            shutil.rmtree(mark)  # the dir and the kernel's ``dirty`` file in it
+        return True
 
     def unmount(self) -> None:
         if self.driver == "vfs":
@@ -318,6 +346,11 @@ class Rootfs:
             if e.errno != errno.EBUSY:
                 raise StrataError(f"error unmounting container rootfs: {os_error_text(e)}") from None
             umount(str(self.path), lazy=True)
+
+
+def _boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
 
 
 def _copy_meta(src: str, dst: str, st: os.stat_result) -> None:
