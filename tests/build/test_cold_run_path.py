@@ -43,7 +43,7 @@ NOT_ON_THE_RUN_PATH = (
     "strata.container.network.allocate", "strata.container.network.ipam", "strata.container.network.ports",
     "strata.container.network.netns", "strata.container.network.release", "strata.container.volumes",
     "strata.container.attach", "strata.container.logs", "strata.container.health", "strata.container.tty",
-    "strata.container.links", "datetime", "typing",
+    "strata.container.links", "datetime", "typing", "strata.archive.apply",
 )  # fmt: skip
 
 
