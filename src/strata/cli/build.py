@@ -227,7 +227,14 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
 
     _signal.signal(_signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
     ctx.out.flush()
-    result = build(ctx.engine(), opts, stdin=stdin, pull=_puller(ctx, args.quiet), progress=_progress(args, ctx))
+    try:
+        result = build(ctx.engine(), opts, stdin=stdin, pull=_puller(ctx, args.quiet), progress=_progress(args, ctx))
+    except StrataError as e:
+        from strata.build.state import BuildError
+
+        if not isinstance(e, BuildError):  # the daemon's error in the build's stream: the CLI exits 1
+            e.exit_code = 1  # (a step container's user not found is 125 for ``run``)
+        raise
     if args.iidfile:
         with open(args.iidfile, "w") as f:
             f.write(str(result.image_id))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from strata.dockerfile.errors import DockerfileError, ParseError
-from strata.dockerfile.words import json_array, name_values, parse_words, split_flags
+from strata.dockerfile.words import NOT_STRINGS, json_array, name_values, parse_words, split_flags
 
 __all__ = ["INSTRUCTIONS", "Dockerfile", "Heredoc", "Instruction", "parse", "parse_instruction"]
 
@@ -115,8 +115,8 @@ def parse(text: str, *, strict: bool = True) -> Dockerfile:
         text_, i = _join(line, lines, i, escape)
         try:
             ins = parse_instruction(text_, start, escape)
-        except ParseError as e:  # a name=value list is Docker's AST parser's: its words, no line
-            if strict and text_.split(None, 1)[0].lower() in ("env", "label"):
+        except ParseError as e:  # a name=value list or a JSON array is Docker's AST parser's: its words, no line
+            if strict and (text_.split(None, 1)[0].lower() in ("env", "label") or e.reason == NOT_STRINGS):
                 raise DockerfileError(f"failed to parse Dockerfile: {e.reason}") from None
             raise
         if ins.cmd in ("run", "copy", "add") and not ins.json:
