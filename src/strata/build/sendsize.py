@@ -18,8 +18,9 @@ _NAMED = len("\n.dockerfile.") + 20 + len("\n")  # what naming the added Dockerf
 
 
 def sending_line(size: int) -> str:
-    """The line as Docker's CLI leaves it (its progress display ends with two carriage returns)."""
-    return f"Sending build context to Docker daemon  {human_size(size, 4)}\r\r"  # go-units HumanSize
+    """The line as Docker's CLI leaves it: the size as its progress shows a count without a total
+    (go-units HumanSize, ``%8v``: right-aligned in eight columns), two carriage returns after it."""
+    return f"Sending build context to Docker daemon {human_size(size, 4):>8}\r\r"
 
 
 def _pad(n: int) -> int:

@@ -20,6 +20,7 @@ __all__ = ["cmd_build", "register"]
 
 def register(sub: Any) -> None:
     """Build's flags for argparse (help, Docker's errors); the same as its table in ``strata.cli.listing``."""
+    import argparse
     p = sub.add_parser("build", help="Build an image from a Dockerfile")
     p.add_argument("-t", "--tag", action="append", default=[])
     p.add_argument("-f", "--file")
@@ -31,10 +32,13 @@ def register(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--iidfile")
     p.add_argument("--network", default="default")
-    p.add_argument("--platform")
-    p.add_argument("--secret", action="append", default=[])
-    p.add_argument("--ssh", action="append", default=[])
-    p.add_argument("--progress", default="auto")
+    hidden = argparse.SUPPRESS  # BuildKit's flags: the classic builder's help does not show them
+    p.add_argument("--platform", help=hidden)
+    p.add_argument("--secret", action="append", default=[], help=hidden)
+    p.add_argument("--ssh", action="append", default=[], help=hidden)
+    p.add_argument("--progress", default="auto", help=hidden)
+    p.add_argument("-o", "--output", action="append", default=[], help=hidden)  # the classic builder ignores it
+    p.add_argument("--stream", action="store_true", help=hidden)
     p.add_argument("--rm", default="true", nargs="?", const="true")
     p.add_argument("--force-rm", action="store_true")
     for flag in ("--add-host", "--cache-from", "--security-opt", "--ulimit"):
@@ -46,9 +50,16 @@ def register(sub: Any) -> None:
     p.add_argument("-m", "--memory")
     p.add_argument("--compress", action="store_true")
     p.add_argument("--disable-content-trust", default="true", nargs="?", const="true")
-    p.add_argument("--squash", nargs="?", const="true")
+    p.add_argument("--squash", nargs="?", const="true", help=hidden)  # shown by an experimental daemon only
     p.add_argument("path", metavar="PATH | URL | -")
     p.set_defaults(func=cmd_build)
+
+
+_STREAM_GONE = """DEPRECATED: The experimental --stream flag has been removed and the build context
+            will be sent non-streaming. Enable BuildKit instead with DOCKER_BUILDKIT=1
+            to stream build context, see https://docs.docker.com/go/buildkit/
+
+"""
 
 
 def _build_args(raw: list[str]) -> dict[str, str | None]:
@@ -212,6 +223,9 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
 
     if args.squash is not None:  # the CLI's check of the daemon (given at all, =false too)
         raise StrataError('"--squash" is only supported on a Docker daemon with experimental features enabled')
+    if args.stream:  # Docker 20.10's CLI, before it sends the context
+        ctx.err.write(_STREAM_GONE)
+        ctx.err.flush()
     if args.network not in ("default", "none", "host", "bridge"):
         raise StrataError(f"network {args.network} not found")
     opts = BuildOptions(
