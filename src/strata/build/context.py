@@ -154,7 +154,7 @@ class BuildContext:
         ``.dockerignore``, sent even when the patterns exclude them)."""
         from strata.build.sendsize import tar_size
 
-        entries = [(rel, st, self._link(rel, st)) for rel, st in self.walk(".")]
+        entries = [(rel, st, self._link(rel, st)) for rel, st in self.walk(".") if rel not in self.implicit]
         listed = {rel for rel, _, _ in entries}
         for rel in forced:
             st = stat_in_root(self.fd, rel, follow=False)

@@ -108,17 +108,37 @@ class _Filter:
         path = self.below(name).prefix
         return self.rules.ignored(path) and not (is_dir and self.rules.may_reinclude_below(path))
 
+    def only_walked(self, name: str) -> bool:
+        """An excluded directory Docker's CLI walks for a ``!`` pattern: not sent itself (the daemon
+        makes it, 0755, for what is sent below it; nothing below: it is not there)."""
+        return self.rules is not None and self.rules.ignored(self.below(name).prefix)
+
+
+def _kept(sfd: int, name: str, is_dir: bool, keep: _Filter) -> bool:
+    if keep.skip(name, is_dir):
+        return False
+    if not (is_dir and keep.only_walked(name)):
+        return True
+    sub = os.open(name, _DIR, dir_fd=sfd)
+    try:
+        below = keep.below(name)
+        return any(_kept(sub, n, stat.S_ISDIR(os.stat(n, dir_fd=sub, follow_symlinks=False).st_mode), below)
+                   for n in os.listdir(sub))  # fmt: skip
+    finally:
+        os.close(sub)
+
 
 def _copy_tree(sfd: int, dfd: int, plan: CopyPlan, keep: _Filter) -> None:
     for name in sorted(os.listdir(sfd)):
         is_dir = stat.S_ISDIR(os.stat(name, dir_fd=sfd, follow_symlinks=False).st_mode)
-        if not keep.skip(name, is_dir):
-            _copy_entry(sfd, name, dfd, name, plan, keep.below(name))
+        if _kept(sfd, name, is_dir, keep):
+            _copy_entry(sfd, name, dfd, name, plan, keep.below(name), implicit=is_dir and keep.only_walked(name))
 
 
-def _copy_entry(sfd: int, sname: str, dfd: int, dname: str, plan: CopyPlan, keep: _Filter | None = None) -> None:
+def _copy_entry(sfd: int, sname: str, dfd: int, dname: str, plan: CopyPlan, keep: _Filter | None = None, *,
+                implicit: bool = False) -> None:  # fmt: skip
     st = os.stat(sname, dir_fd=sfd, follow_symlinks=False)
-    mode = plan.chmod if plan.chmod is not None else stat.S_IMODE(st.st_mode)
+    mode = plan.chmod if plan.chmod is not None else 0o755 if implicit else stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
         _make_dir(dfd, dname, mode, plan.owner)
         sub_s = os.open(sname, _DIR, dir_fd=sfd)
