@@ -45,8 +45,7 @@ def _open_context(
             raise StrataError("no build context on stdin")
         if opts.dockerfile == "-":
             raise StrataError("invalid argument: can't use stdin for both build context and dockerfile")
-        name = opts.dockerfile or "Dockerfile"
-        return BuildContext.from_tar(stdin, engine.store.tmp, name), name
+        return _stdin_context(engine, opts, stdin)
     if opts.context.startswith(("http://", "https://")):
         name = opts.dockerfile or "Dockerfile"
         return BuildContext.from_tar(_download(opts.context), engine.store.tmp, name), name
@@ -55,6 +54,45 @@ def _open_context(
     ctx = BuildContext.from_dir(root, inside)
     ctx.memo = SumMemo.for_context(engine.root_dir, root)
     return ctx, found
+
+
+def _stdin_context(engine: Engine, opts: BuildOptions, stdin: Any) -> tuple[BuildContext, str | None]:
+    """``build -``: a context tar, or a Dockerfile alone (then the context holds only it; ``-f`` unused)."""
+    import io
+
+    from strata.build.sendsize import HEAD_SIZE, is_archive, stdin_dockerfile
+
+    head = b""
+    while len(head) < HEAD_SIZE and (chunk := stdin.read(HEAD_SIZE - len(head))):
+        head += chunk
+    if not is_archive(head):
+        tar, size = stdin_dockerfile(head + stdin.read())
+        if isinstance(stdin, _Counting):
+            stdin.count = size  # what the CLI sends: the tar it made
+        return BuildContext.from_tar(io.BytesIO(tar), engine.store.tmp, "Dockerfile"), "Dockerfile"
+    name = opts.dockerfile or "Dockerfile"
+    return BuildContext.from_tar(_Prefixed(head, stdin), engine.store.tmp, name), name
+
+
+class _Prefixed:
+    """A stream whose first bytes were read already (stdin's head, looked at)."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return bytes(self.rest.read(n))
+        if n < 0:
+            data, self.head = self.head + bytes(self.rest.read()), b""
+            return data
+        data, self.head = self.head[:n], self.head[n:]
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
 
 
 def _absolute(path: str) -> str:
@@ -172,6 +210,9 @@ def build(
             text = _dockerfile_text(ctx, opts, name, stdin)
             if not opts.context.startswith(("http://", "https://")):
                 progress.line(-1, sending_line(counted.count if counted else _send_size(ctx, opts, name, text)))
+            if not text:  # the daemon's name for it: its path in the context, or the one the CLI gave it
+                shown = name if name is not None and opts.dockerfile != "-" else f".dockerfile.{os.urandom(10).hex()}"
+                raise StrataError(f"the Dockerfile ({shown}) cannot be empty")
             _check_daemon_options(opts)
             if opts.platform:
                 opts.platform = check_platform(opts.platform)  # the daemon's check, after the context came

@@ -2,7 +2,9 @@
 context directory (computed from a walk, nothing read): per entry a 512-byte header (a PAX header
 more when the name or link does not fit USTAR), a regular file's
 content padded to 512 bytes (a file's further hard links: no content), then two zero blocks; the
-context's root is not an entry (see ``tar_size`` for a Dockerfile the CLI adds). ``.dockerignore`` applies, but never to the Dockerfile or itself."""
+context's root is not an entry (see ``tar_size`` for a Dockerfile the CLI adds). ``.dockerignore`` applies, but never to the Dockerfile or itself.
+Stdin (``build -``) as the CLI reads it: a tar (plain or compressed; zstd too, beyond Docker 20.10) is
+sent as it comes, anything else is a Dockerfile the CLI puts alone in a tar (``stdin_dockerfile``)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import stat
 
 from strata.compat.units import human_size
 
-__all__ = ["header_size", "sending_line", "tar_size"]
+__all__ = ["HEAD_SIZE", "header_size", "is_archive", "sending_line", "stdin_dockerfile", "tar_size"]
 
 _BLOCK = 512
+HEAD_SIZE = 2 * _BLOCK  # what the CLI peeks of stdin
+_MAGIC = (b"\x1f\x8b\x08", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")  # gzip, bzip2, xz (Docker's), zstd
 _NAMED = len("\n.dockerfile.") + 20 + len("\n")  # what naming the added Dockerfile adds to .dockerignore
 
 
@@ -80,3 +84,31 @@ def tar_size(entries: list[tuple[str, os.stat_result, str]], added: int | None) 
     if ignore:
         return total + _BLOCK + added
     return total + _BLOCK + _pad(added) + _BLOCK + len(".dockerignore") + _NAMED
+
+
+def is_archive(head: bytes) -> bool:
+    """The CLI's IsArchive on stdin's first bytes: a compression's magic, or a tar header that reads
+    (not an end-of-archive block)."""
+    if head.startswith(_MAGIC):
+        return True
+    import tarfile
+
+    try:
+        tarfile.TarInfo.frombuf(head[:_BLOCK], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def stdin_dockerfile(data: bytes) -> tuple[bytes, int]:
+    """A Dockerfile read from stdin as the context the CLI makes of it: a tar holding it as
+    ``Dockerfile`` (root-owned, 0644), and the size the CLI sends (its header, content, end blocks)."""
+    import io
+    import tarfile
+
+    info = tarfile.TarInfo("Dockerfile")
+    info.size, info.mode = len(data), 0o644
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue(), header_size("Dockerfile") + _pad(len(data)) + 2 * _BLOCK
