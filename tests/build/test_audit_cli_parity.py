@@ -93,3 +93,28 @@ def test_cli_flags_as_docker(dockerd: Any, docker_busybox: str, strata: Strata, 
     ours = strata("build", "-", input=body)
     assert theirs.returncode == 0, theirs.stderr
     assert bytes(ours.stdout).split(b"\n")[0] == theirs.stdout.split(b"\n")[0]  # type: ignore[arg-type]
+
+
+def test_terminated_build_dies_of_the_signal(strata: Strata, busybox: str, root: Path, tmp_path: Path) -> None:
+    """SIGTERM (``kill``): the build cleans up (no container, no mount), then strata dies of the signal
+    as Docker's CLI does (a shell's 143, not an interrupt's 130)."""
+    import os
+    import signal
+    import sys
+
+    from build_helpers import mounts_under
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN echo started && sleep 60\n")
+    env = dict(os.environ, STRATA_ROOT=str(root))
+    p = subprocess.Popen([sys.executable, "-m", "strata", "build", "--network", "none", str(ctx)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.stdout is not None
+    for line in p.stdout:
+        if line == "started\n":
+            break
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert (p.returncode, err) == (-signal.SIGTERM, "")
+    assert strata("ps", "-aq").stdout == "" and mounts_under(root) == []

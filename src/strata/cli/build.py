@@ -195,8 +195,12 @@ def _csv(values: list[str]) -> list[str]:
     return [item for v in values if v for row in csv.reader([v]) for item in row]
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM: the build cleans up as an interrupted one, then strata dies of the signal (as Docker's CLI)."""
+
+
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    raise _Terminated
 
 
 def _load_builder() -> Any:
@@ -243,6 +247,11 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
     ctx.out.flush()
     try:
         result = build(ctx.engine(), opts, stdin=stdin, pull=_puller(ctx, args.quiet), progress=_progress(args, ctx))
+    except _Terminated:
+        ctx.out.flush()
+        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+        os.kill(os.getpid(), _signal.SIGTERM)
+        raise  # (not reached)
     except StrataError as e:
         from strata.build.state import BuildError
 
