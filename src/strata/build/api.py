@@ -67,11 +67,25 @@ def _stdin_context(engine: Engine, opts: BuildOptions, stdin: Any) -> tuple[Buil
         head += chunk
     if not is_archive(head):
         tar, size = stdin_dockerfile(head + stdin.read())
-        if isinstance(stdin, _Counting):
-            stdin.count = size  # what the CLI sends: the tar it made
+        if isinstance(stdin, _Counting):  # what the CLI sends: the tar it made
+            stdin.count = size
+            if stdin.gzipped is not None:
+                stdin.gzipped = _Made(tar)
         return BuildContext.from_tar(io.BytesIO(tar), engine.store.tmp, "Dockerfile"), "Dockerfile"
     name = opts.dockerfile or "Dockerfile"
     return BuildContext.from_tar(_Prefixed(head, stdin), engine.store.tmp, name), name
+
+
+class _Made:
+    """The ``--compress`` size of a context the CLI made (a Dockerfile from stdin)."""
+
+    def __init__(self, tar: bytes) -> None:
+        self.tar = tar
+
+    def size(self) -> int:
+        from strata.compat.goflate import gzip_size
+
+        return gzip_size([self.tar])
 
 
 class _Prefixed:
@@ -114,15 +128,26 @@ def _dockerfile_inside(root: str, dockerfile: str | None) -> tuple[str | None, s
 
 
 class _Counting:
-    """A stream that counts what is read from it (the size of a context tar from stdin)."""
+    """A stream that counts what is read from it (the size of a context tar from stdin; ``gzipped``:
+    its ``--compress`` size counted too)."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], compress: bool = False) -> None:
         self.stream, self.count = stream, 0
+        self.gzipped: Any = None
+        if compress:
+            from strata.build.sendtar import StreamGzipSize
+
+            self.gzipped = StreamGzipSize()
 
     def read(self, n: int = -1) -> bytes:
         data = self.stream.read(n)
         self.count += len(data)
+        if self.gzipped is not None:
+            self.gzipped.write(data)
         return data
+
+    def sent(self) -> int:
+        return int(self.gzipped.size()) if self.gzipped is not None else self.count
 
     def readinto(self, buf: Any) -> int:
         data = self.read(len(buf))
@@ -133,8 +158,8 @@ class _Counting:
 def _send_size(ctx: BuildContext, opts: BuildOptions, name: str | None, text: str) -> int:
     """What Docker's CLI sends: the context, and a Dockerfile from elsewhere added to it."""
     forced = [n for n in (None if opts.dockerfile == "-" else name, ".dockerignore") if n]
-    added = None if name is not None and opts.dockerfile != "-" else len(text.encode(errors="surrogateescape"))
-    return ctx.send_size(forced, added)
+    added = None if name is not None and opts.dockerfile != "-" else text.encode(errors="surrogateescape")
+    return ctx.send_size(forced, added, compress=opts.compress)
 
 
 def _download(url: str) -> Any:
@@ -199,7 +224,7 @@ def build(
     tags = [parse_tag_target(t) for t in opts.tags]
     if progress is None:
         progress = ClassicProgress(out or sys.stdout, *run_output, quiet=opts.quiet)
-    counted = _Counting(stdin) if stdin is not None and opts.context == "-" else None
+    counted = _Counting(stdin, opts.compress) if stdin is not None and opts.context == "-" else None
     source: Any = counted or stdin
     error: str | None = "interrupted"
     try:
@@ -209,7 +234,7 @@ def build(
             reap_orphans(store)
             text = _dockerfile_text(ctx, opts, name, stdin)
             if not opts.context.startswith(("http://", "https://")):
-                progress.line(-1, sending_line(counted.count if counted else _send_size(ctx, opts, name, text)))
+                progress.line(-1, sending_line(counted.sent() if counted else _send_size(ctx, opts, name, text)))
             if not text:  # the daemon's name for it: its path in the context, or the one the CLI gave it
                 shown = name if name is not None and opts.dockerfile != "-" else f".dockerfile.{os.urandom(10).hex()}"
                 raise StrataError(f"the Dockerfile ({shown}) cannot be empty")

@@ -149,9 +149,10 @@ class BuildContext:
                     yield path, st
                 yield from below
 
-    def send_size(self, forced: list[str], added: int | None) -> int:
+    def send_size(self, forced: list[str], added: bytes | None, *, compress: bool = False) -> int:
         """The size of the tar Docker's CLI sends for this context (``forced``: the Dockerfile and
-        ``.dockerignore``, sent even when the patterns exclude them)."""
+        ``.dockerignore``, sent even when the patterns exclude them; ``added``: a Dockerfile from
+        elsewhere); ``compress``: that tar gzipped, as ``--compress`` sends it."""
         from strata.build.sendsize import tar_size
 
         entries = [(rel, st, self._link(rel, st)) for rel, st in self.walk(".") if rel not in self.implicit]
@@ -160,7 +161,12 @@ class BuildContext:
             st = stat_in_root(self.fd, rel, follow=False)
             if rel not in listed and st is not None:
                 entries.append((rel, st, self._link(rel, st)))
-        return tar_size(entries, added)
+        size = tar_size(entries, None if added is None else len(added))
+        if not compress:
+            return size
+        from strata.build.sendtar import compressed_size
+
+        return compressed_size(entries, self.fd, size, added)
 
     def _link(self, rel: str, st: os.stat_result) -> str:
         return os.readlink(os.path.join(self.root_dir, rel)) if stat.S_ISLNK(st.st_mode) else ""

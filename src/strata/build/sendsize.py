@@ -102,13 +102,8 @@ def is_archive(head: bytes) -> bool:
 
 def stdin_dockerfile(data: bytes) -> tuple[bytes, int]:
     """A Dockerfile read from stdin as the context the CLI makes of it: a tar holding it as
-    ``Dockerfile`` (root-owned, 0644), and the size the CLI sends (its header, content, end blocks)."""
-    import io
-    import tarfile
+    ``Dockerfile`` (``build.sendtar``), and its size (its header, content, end blocks)."""
+    from strata.build.sendtar import dockerfile_tar
 
-    info = tarfile.TarInfo("Dockerfile")
-    info.size, info.mode = len(data), 0o644
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        tar.addfile(info, io.BytesIO(data))
-    return out.getvalue(), header_size("Dockerfile") + _pad(len(data)) + 2 * _BLOCK
+    tar = dockerfile_tar(data)
+    return tar, len(tar)

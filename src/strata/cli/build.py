@@ -238,7 +238,7 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         labels={k: v for k, _, v in (lbl.partition("=") for lbl in args.label)}, quiet=args.quiet,
         network=args.network, platform=args.platform, secrets=_secrets(args.secret), ssh=_ssh(args.ssh),
         host=_step_host(args), cache_from=_csv(args.cache_from), security_opt=_csv(args.security_opt),
-        isolation=args.isolation or "",
+        isolation=args.isolation or "", compress=args.compress,
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
     import _signal  # type: ignore[import-not-found]  # signal's C module (signal builds three enums at import)
