@@ -75,7 +75,7 @@ class BuildContext:
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return cls(scratch / "ctx", _rules(str(scratch / "ctx"), dockerfile), scratch)
+        return cls(scratch / "ctx", _tar_rules(str(scratch / "ctx"), dockerfile), scratch)
 
     def close(self) -> None:
         if self.memo is not None:
@@ -298,3 +298,13 @@ def _rules(root: str, dockerfile: str | None) -> IgnoreRules:
                 text = f.read()
             break
     return IgnoreRules(read_patterns(text))
+
+
+def _tar_rules(root: str, dockerfile: str | None) -> IgnoreRules:
+    """A context tar (stdin, a URL) is what it holds: Docker's daemon applies no ``.dockerignore`` to
+    it, it only removes ``.dockerignore`` and the Dockerfile when the patterns exclude them."""
+    import re
+
+    patterns = _rules(root, dockerfile)
+    gone = [name for name in (".dockerignore", dockerfile) if name and patterns.ignored(name)]
+    return IgnoreRules([re.sub(r"([*?\[\\])", r"\\\1", name) for name in gone])

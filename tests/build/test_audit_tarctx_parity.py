@@ -1,0 +1,61 @@
+"""Issue 10's audit of a context tar (stdin, a URL) next to Docker 20.10: the daemon applies no
+``.dockerignore`` to it (the CLI applies it to a directory it tars), it only removes ``.dockerignore``
+and the Dockerfile when the patterns exclude them; and COPY's ``file:``/``dir:`` history hashes come from
+the tar's own headers (its names, modes, owners), as the daemon's tarsum reads them."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import tarfile
+from typing import Any
+
+import pytest
+from build_helpers import BUSYBOX, Strata
+
+DOCKERFILE = f"FROM {BUSYBOX}\nCOPY . /x/\nRUN ls -a /x | tr '\\n' ' '\n"
+
+
+def _tar(ignore: str, *, prefix: str = "", modes: tuple[int, int] = (0o644, 0o755), uid: int = 0) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (("Dockerfile", DOCKERFILE.encode()), (".dockerignore", ignore.encode()), ("a.txt", b"a\n"),
+                           ("b.log", b"b\n"), ("d/", b""), ("d/c.txt", b"c\n")):  # fmt: skip
+            info = tarfile.TarInfo(prefix + name)
+            info.size, info.mtime, info.uid, info.gid = len(data), 1_600_000_000, uid, uid
+            info.mode = modes[1] if name.endswith("/") else modes[0]
+            info.type = tarfile.DIRTYPE if name.endswith("/") else tarfile.REGTYPE
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _listing(stdout: bytes | str) -> str:
+    text = stdout.decode() if isinstance(stdout, bytes) else stdout
+    lines = text.splitlines()
+    line = lines[next(i for i, line in enumerate(lines) if line.startswith(" ---> Running in ")) + 1]
+    return line.split(" Removing intermediate")[0].strip()  # (no newline after the listing)
+
+
+@pytest.mark.parametrize(
+    ("ignore", "listing"),
+    [
+        ("*.log\n", ". .. .dockerignore Dockerfile a.txt b.log d"),
+        ("*.log\n.dockerignore\nDockerfile\nd\n", ". .. a.txt b.log d"),
+    ],
+)
+def test_tar_context_is_what_it_holds(strata: Strata, busybox: str, ignore: str, listing: str) -> None:
+    r = strata("build", "--no-cache", "--network", "none", "-", input=_tar(ignore))
+    assert _listing(r.stdout) == listing
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("ignore", ["*.log\n", "*.log\n.dockerignore\nDockerfile\nd\n"])
+def test_tar_context_as_docker(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str, ignore: str) -> None:
+    env = dict(dockerd.env, DOCKER_BUILDKIT="0")
+    body = _tar(ignore)
+    theirs = subprocess.run(dockerd.argv("build", "--no-cache", "--network", "none", "-"), env=env, input=body,
+                            capture_output=True, timeout=300)  # fmt: skip
+    ours = strata("build", "--no-cache", "--network", "none", "-", input=body)
+    mask = lambda b: [re.sub(r"\b[0-9a-f]{12}\b", "<id>", line) for line in b.decode().splitlines()]  # noqa: E731
+    assert mask(bytes(ours.stdout)) == mask(theirs.stdout)  # type: ignore[arg-type]
