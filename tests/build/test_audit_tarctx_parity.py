@@ -59,3 +59,31 @@ def test_tar_context_as_docker(dockerd: Any, docker_busybox: str, strata: Strata
     ours = strata("build", "--no-cache", "--network", "none", "-", input=body)
     mask = lambda b: [re.sub(r"\b[0-9a-f]{12}\b", "<id>", line) for line in b.decode().splitlines()]  # noqa: E731
     assert mask(bytes(ours.stdout)) == mask(theirs.stdout)  # type: ignore[arg-type]
+
+
+def _copy_line(strata: Strata, tag: str) -> str:
+    lines = strata("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag).stdout.splitlines()
+    return next(line for line in lines if "COPY" in line)
+
+
+def test_tar_context_sums_its_headers(strata: Strata, busybox: str) -> None:
+    """``./`` names, modes without file type bits, owner 1000: the sum Docker 20.10 gave this tar."""
+    strata("build", "-q", "--network", "none", "-t", "tarsum:1", "-", input=_tar("*.log\n", prefix="./", uid=1000))
+    assert _copy_line(strata, "tarsum:1") == ("/bin/sh -c #(nop) COPY dir:73da3a702b435df4b393ddbc9d00eef82535eb662f83"
+                                              "f7afb0e260be8f8548ac in /x/ ")  # fmt: skip
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("variant", [{}, {"prefix": "./"}, {"uid": 1000, "modes": (0o600, 0o700)}])
+def test_tar_context_sums_as_docker(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str,
+                                    variant: dict[str, Any]) -> None:  # fmt: skip
+    env = dict(dockerd.env, DOCKER_BUILDKIT="0")
+    body = _tar("*.log\n", **variant)
+    tag = f"tarsum-{len(variant)}-{variant.get('uid', 0)}:1"
+    theirs = subprocess.run(dockerd.argv("build", "-q", "--network", "none", "-t", tag, "-"), env=env, input=body,
+                            capture_output=True, timeout=300)  # fmt: skip
+    assert theirs.returncode == 0, theirs.stderr
+    strata("build", "-q", "--network", "none", "-t", tag, "-", input=body)
+    lines = dockerd.run("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag).stdout.splitlines()
+    assert _copy_line(strata, tag) == next(line for line in lines if "COPY" in line)
+    dockerd.run("rmi", tag)

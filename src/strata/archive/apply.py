@@ -50,6 +50,7 @@ import errno
 import os
 import stat
 import tarfile
+from collections.abc import Callable
 from typing import Literal
 
 from strata.archive.compression import Compression, Readable, Writable, open_decompressed
@@ -87,6 +88,7 @@ def apply_layer(
     same_owner: bool | None = None,
     overlay_xattr_prefix: str = "trusted.overlay.",
     tee: Writable | None = None,
+    on_member: Callable[[tarfile.TarInfo], None] | None = None,
 ) -> LayerInfo:
     """Extract the layer tar read from ``stream`` into ``dest_dir`` (made if missing).
 
@@ -113,6 +115,8 @@ def apply_layer(
         try:
             with open_tar_stream(tar_bytes) as tf:
                 for member in iter_members(tf):
+                    if on_member is not None:  # the caller sees each header (a build context's sums)
+                        on_member(member)
                     applier.apply(tf, member)
             applier.finish()
         finally:
@@ -141,9 +145,11 @@ def apply_tar(
     *,
     devices: DeviceMode = "refuse",
     tee: Writable | None = None,
+    on_member: Callable[[tarfile.TarInfo], None] | None = None,
 ) -> LayerInfo:
     """Extract any tar (no whiteout meaning, same safety rules), e.g. an outer docker-archive."""
-    return apply_layer(stream, dest_dir, whiteouts="none", devices=devices, same_owner=False, tee=tee)
+    return apply_layer(stream, dest_dir, whiteouts="none", devices=devices, same_owner=False, tee=tee,
+                       on_member=on_member)  # fmt: skip
 
 
 class _Applier:

@@ -46,6 +46,7 @@ class BuildContext:
         self.rules = rules
         self._scratch = scratch
         self.memo: SumMemo | None = None  # a context directory's remembered content sums
+        self.headers: dict[str, Any] | None = None  # a context tar's entries as its headers say (build.tarsum)
 
     @property
     def root(self) -> Path:
@@ -68,14 +69,22 @@ class BuildContext:
         from pathlib import Path
 
         from strata.archive.apply import apply_tar
+        from strata.build.tarsum import header_fields
 
         scratch = Path(tempfile.mkdtemp(dir=tmp, prefix="build-context-"))
+        headers: dict[str, Any] = {}
+
+        def seen(member: Any) -> None:  # the daemon's tarsum: by cleaned name, the first entry of a name
+            headers.setdefault(posixpath.normpath("/" + member.name).lstrip("/") or ".", header_fields(member))
+
         try:
-            apply_tar(stream, scratch / "ctx")
+            apply_tar(stream, scratch / "ctx", on_member=seen)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return cls(scratch / "ctx", _tar_rules(str(scratch / "ctx"), dockerfile), scratch)
+        ctx = cls(scratch / "ctx", _tar_rules(str(scratch / "ctx"), dockerfile), scratch)
+        ctx.headers = headers
+        return ctx
 
     def close(self) -> None:
         if self.memo is not None:
@@ -184,6 +193,9 @@ class BuildContext:
             st = os.stat(name or ".", dir_fd=parent, follow_symlinks=False)
             if not real:  # the root (the context's, or a stage's or image's): not among the sums Docker joins
                 top = ""
+            elif self.headers is not None:  # a context tar: its own header, or (not in it) the path
+                known = self.headers.get(real)
+                top = entry_sum(parent, name, real, st, header=known) if known is not None else real
             else:
                 top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context, memo=self.memo)
         finally:
@@ -226,6 +238,8 @@ class BuildContext:
             target = stat_in_root(self.fd, rel, follow=False)
             assert target is not None
             st = target
+        if self.headers is not None:
+            return self._tar_sum(rel, st)
         known = self._remembered(rel, st)
         if known is not None:  # a remembered sum needs no descriptor (a cached rebuild opens nothing)
             return known
@@ -236,6 +250,18 @@ class BuildContext:
         try:
             return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context,
                              memo=self.memo)  # fmt: skip
+        finally:
+            os.close(parent)
+
+    def _tar_sum(self, rel: str, st: os.stat_result) -> str:
+        """A context tar's entry: its header's sum (Docker's tarsum), the path when the tar has no entry."""
+        assert self.headers is not None
+        header = self.headers.get(rel)
+        if header is None:
+            return rel
+        parent = open_in_root(self.fd, posixpath.dirname(rel) or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return entry_sum(parent, posixpath.basename(rel), rel, st, header=header)
         finally:
             os.close(parent)
 
