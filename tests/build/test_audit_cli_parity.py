@@ -118,3 +118,48 @@ def test_terminated_build_dies_of_the_signal(strata: Strata, busybox: str, root:
     _, err = p.communicate(timeout=120)
     assert (p.returncode, err) == (-signal.SIGTERM, "")
     assert strata("ps", "-aq").stdout == "" and mounts_under(root) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (("-t", "UPPER"), 'invalid argument "UPPER" for "-t, --tag" flag: invalid reference format: repository name must'
+                          " be lowercase"),
+        (("-t", "a:b:c"), 'invalid argument "a:b:c" for "-t, --tag" flag: invalid reference format'),
+        (("--build-arg", "=x"), 'invalid argument "=x" for "--build-arg" flag: invalid environment variable: =x'),
+    ],
+)  # fmt: skip
+def test_words_checked_first(strata: Strata, busybox: str, tmp_path: Path, flags: tuple[str, ...], error: str) -> None:
+    r = strata("build", *flags, str(_ctx(tmp_path)), check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (125, "", f"Error: {error}\nSee 'strata build --help'.\n")
+
+
+def test_iidfile_as_docker_cli(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """An old ID file is removed first (a failed build leaves none); one that cannot be written: Go's
+    words, exit 1, after the build's own lines."""
+    ctx = _ctx(tmp_path)
+    old = tmp_path / "iid"
+    old.write_text("stale")
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN false\n")
+    assert strata("build", "--iidfile", str(old), str(ctx), check=False).returncode == 1
+    assert not old.exists()
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX}\n")
+    r = strata("build", "--iidfile", str(tmp_path / "no" / "iid"), str(ctx), check=False)
+    assert (r.returncode, r.stderr) == (1, f"Error: open {tmp_path}/no/iid: no such file or directory\n")
+    assert r.stdout.splitlines()[-1].startswith("Successfully built ")
+
+
+def test_dockerfile_is_a_directory(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    r = strata("build", "-f", str(tmp_path), str(_ctx(tmp_path)), check=False)
+    assert (r.returncode, r.stderr.splitlines()[-1]) == (1, f"Error: read {tmp_path}: is a directory")
+
+
+def test_unknown_network_fails_its_first_run(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """As Docker's: only a step container that runs needs the network (a metadata step, a cached build do not)."""
+    ctx = _ctx(tmp_path)
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX}\nENV A=1\n")
+    assert strata("build", "--network", "nope", str(ctx)).returncode == 0
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN true\n")
+    r = strata("build", "--network", "nope", str(ctx), check=False)
+    assert (r.returncode, r.stderr) == (1, "Error: network nope not found\n")
+    assert "Step 2/2 : RUN true" in r.stdout

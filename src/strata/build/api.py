@@ -193,6 +193,8 @@ def _dockerfile_text(ctx: BuildContext, opts: BuildOptions, name: str | None, st
                 return f.read()
         except FileNotFoundError:
             raise _no_dockerfile(opts, _absolute(path)) from None
+        except IsADirectoryError:  # Go's read of a directory
+            raise StrataError(f"read {path}: is a directory") from None
     data = ctx.read_file(name)
     if data is None:
         in_dir = opts.context not in ("-",) and not opts.context.startswith(("http://", "https://"))

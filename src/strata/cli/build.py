@@ -230,8 +230,7 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
     if args.stream:  # Docker 20.10's CLI, before it sends the context
         ctx.err.write(_STREAM_GONE)
         ctx.err.flush()
-    if args.network not in ("default", "none", "host", "bridge"):
-        raise StrataError(f"network {args.network} not found")
+    _check_words(args)
     opts = BuildOptions(
         context=args.path, dockerfile=args.file, tags=list(args.tag), build_args=_build_args(args.build_arg),
         target=args.target, no_cache=args.no_cache, pull=args.pull,
@@ -258,13 +257,56 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
         if not isinstance(e, BuildError):  # the daemon's error in the build's stream: the CLI exits 1
             e.exit_code = 1  # (a step container's user not found is 125 for ``run``)
         raise
-    if args.iidfile:
-        with open(args.iidfile, "w") as f:
-            f.write(str(result.image_id))
     if args.quiet:
         ctx.out.write(f"{result.image_id}\n")
-        return 0
-    ctx.out.write(f"Successfully built {result.image_id.hex[:12]}\n")
-    for tag in result.tags:
-        ctx.out.write(f"Successfully tagged {tag}\n")
+    else:
+        ctx.out.write(f"Successfully built {result.image_id.hex[:12]}\n")
+        for tag in result.tags:
+            ctx.out.write(f"Successfully tagged {tag}\n")
+    if args.iidfile:  # after the daemon's lines, as Docker's CLI writes it
+        ctx.out.flush()
+        _write_iidfile(args.iidfile, str(result.image_id))
     return 0
+
+
+def _go_os_error(op: str, path: str, e: OSError) -> StrataError:
+    """Go's ``*PathError`` text: ``open PATH: no such file or directory``."""
+    text = e.strerror or str(e)
+    return StrataError(f"{op} {path}: {text[:1].lower()}{text[1:]}")
+
+
+def _remove_iidfile(path: str) -> None:
+    """Docker's CLI removes an old ID file first (a failed build leaves none)."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise StrataError(f"Removing image ID file: {_go_os_error('remove', path, e)}") from None
+
+
+def _write_iidfile(path: str, image_id: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(image_id)
+    except OSError as e:
+        raise _go_os_error("open", path, e) from None
+
+
+def _check_words(args: argparse.Namespace) -> None:
+    """What Docker's CLI checks of build's words before it sends anything: each ``-t`` a reference
+    (its vendored parser's words), each ``--build-arg`` a variable with a name; an old ``--iidfile`` removed."""
+    if args.tag:
+        from strata.errors import InvalidReference
+        from strata.reference import ERR_UPPERCASE, parse_normalized_named
+
+        for tag in args.tag:
+            try:
+                parse_normalized_named(tag)
+            except InvalidReference as e:
+                raise _flag_error("-t, --tag", tag, ERR_UPPERCASE if "must be lowercase" in str(e) else str(e)) from None
+    for item in args.build_arg:
+        if item.partition("=")[0] == "":
+            raise _flag_error("--build-arg", item, f"invalid environment variable: {item}")
+    if args.iidfile:
+        _remove_iidfile(args.iidfile)
