@@ -244,6 +244,11 @@ def build(
             if opts.platform:
                 opts.platform = check_platform(opts.platform)  # the daemon's check, after the context came
             dockerfile = parse(text)
+            if dockerfile.warnings:  # after what the parser refuses, before the first step (stderr's marks)
+                from strata.build.precheck import check_instructions
+
+                check_instructions(dockerfile.instructions)
+                progress.output(-1, "stderr", "\n".join(dockerfile.warnings).encode() + b"\n")
             builder = Builder(engine, Runner(engine, store, opts.network), opts, progress, pull)
             image_id = target_image(engine, builder.build(dockerfile, ctx), opts.platform)
         finally:

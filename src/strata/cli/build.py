@@ -97,7 +97,9 @@ def _progress(args: argparse.Namespace, ctx: Context) -> Any:
     if mode == "tty" and not args.quiet:
         return TtyProgress(ctx.err, sys.stderr.fileno())
     fds = (None, None) if args.quiet else (sys.stdout.fileno(), sys.stderr.fileno())
-    return ClassicProgress(ctx.out, *fds, quiet=args.quiet, quiet_errors=sys.stderr.fileno() if args.quiet else None)
+    progress = ClassicProgress(ctx.out, *fds, quiet=args.quiet, quiet_errors=sys.stderr.fileno() if args.quiet else None)
+    progress.stderr_on_stdout = True  # as Docker's CLI shows a step's stderr
+    return progress
 
 
 def _secrets(values: list[str]) -> dict[str, str]:

@@ -57,6 +57,7 @@ class Dockerfile:
         self.instructions = instructions
         self.escape = escape
         self.directives: dict[str, str] = directives if directives is not None else {}
+        self.warnings: list[str] = []  # the parser's, as Docker's classic builder prints them
 
 
 def _directives(lines: list[str]) -> tuple[dict[str, str], int]:
@@ -107,12 +108,15 @@ def parse(text: str, *, strict: bool = True) -> Dockerfile:
     if escape not in ("\\", "`"):
         raise ParseError(i, f"invalid ESCAPE '{escape}'. Must be ` or \\")
     out: list[Instruction] = []
+    warnings: list[str] = []
     while i < len(lines):
         line, start = lines[i], i + 1
         i += 1
         if not line.strip() or _is_comment(line):
             continue
-        text_, i = _join(line, lines, i, escape)
+        text_, i, empty = _join(line, lines, i, escape)
+        if empty:
+            warnings.append("[WARNING]: Empty continuation line found in:\n    " + text_.lstrip())
         try:
             ins = parse_instruction(text_, start, escape)
         except ParseError as e:  # a name=value list or a JSON array is Docker's AST parser's: its words, no line
@@ -124,21 +128,26 @@ def parse(text: str, *, strict: bool = True) -> Dockerfile:
         if strict and ins.cmd not in INSTRUCTIONS:
             raise ParseError(start, f"unknown instruction: {ins.cmd.upper()}")
         out.append(ins)
-    return Dockerfile(out, escape, directives)
+    result = Dockerfile(out, escape, directives)
+    if warnings:
+        result.warnings = [*warnings, "[WARNING]: Empty continuation lines will become errors in a future release."]
+    return result
 
 
-def _join(line: str, lines: list[str], i: int, escape: str) -> tuple[str, int]:
-    """One logical line: continuations joined; comment and empty lines inside them skipped."""
-    joined = ""
+def _join(line: str, lines: list[str], i: int, escape: str) -> tuple[str, int, bool]:
+    """One logical line: continuations joined; comment and empty lines inside them skipped (and
+    whether an empty one was: Docker's parser warns of it)."""
+    joined, empty = "", False
     while True:
         cut = _continues(line, escape)
         if cut is None:
-            return joined + line, i
+            return joined + line, i, empty
         joined += cut
         while i < len(lines) and (not lines[i].strip() or _is_comment(lines[i])):
+            empty = empty or not lines[i].strip()
             i += 1
         if i >= len(lines):
-            return joined, i
+            return joined, i, empty
         line = lines[i]
         i += 1
 
