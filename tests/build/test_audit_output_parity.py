@@ -56,3 +56,32 @@ def test_output_as_docker(dockerd: Any, docker_busybox: str, strata: Strata, bus
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     ours = strata("build", "--no-cache", "--network", "none", str(ctx))
     assert (_masked(ours.stdout), ours.stderr) == (_masked(theirs.stdout), theirs.stderr) and theirs.returncode == 0
+
+
+HEALTH = f"FROM {BUSYBOX}\nHEALTHCHECK --interval=5s --retries=4 CMD a\nHEALTHCHECK --timeout=2s CMD b\n"
+
+
+def test_healthcheck_over_another(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """Docker's note; the image's check has what the new one leaves zero from the old one (the step
+    container's create merges its parent's config), its history line the check as given."""
+    r = strata("build", "-t", "health:1", str(_ctx(tmp_path, HEALTH)))
+    assert "Step 3/3 : HEALTHCHECK --timeout=2s CMD b\nNote: overriding previous HEALTHCHECK: [CMD-SHELL a]\n" in r.stdout
+    check = strata("inspect", "-f", "{{json .Config.Healthcheck}}", "health:1").stdout
+    assert check == '{"Test":["CMD-SHELL","b"],"Interval":5000000000,"Timeout":2000000000,"Retries":4}\n'
+    history = strata("history", "--no-trunc", "--format", "{{.CreatedBy}}", "health:1").stdout.splitlines()
+    assert history[0] == "/bin/sh -c #(nop)  HEALTHCHECK &{[\"CMD-SHELL\" \"b\"] \"0s\" \"2s\" \"0s\" '\\x00'}"
+
+
+@pytest.mark.peers
+def test_healthcheck_as_docker(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, HEALTH + "HEALTHCHECK NONE\n")
+    env = dict(dockerd.env, DOCKER_BUILDKIT="0")
+    theirs = subprocess.run(dockerd.argv("build", "--no-cache", "-t", "health-as:1", str(ctx)), env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    ours = strata("build", "--no-cache", "-t", "health-as:1", str(ctx))
+    assert _masked(ours.stdout) == _masked(theirs.stdout)
+    for fmt in ("{{json .Config.Healthcheck}}", "{{json .ContainerConfig.Healthcheck}}"):
+        assert strata("inspect", "-f", fmt, "health-as:1").stdout == dockerd.run("inspect", "-f", fmt, "health-as:1").stdout
+    fmt = ("history", "--no-trunc", "--format", "{{.CreatedBy}}", "health-as:1")
+    assert strata(*fmt).stdout == dockerd.run(*fmt).stdout
+    dockerd.run("rmi", "health-as:1")
