@@ -85,3 +85,10 @@ def test_healthcheck_as_docker(dockerd: Any, docker_busybox: str, strata: Strata
     fmt = ("history", "--no-trunc", "--format", "{{.CreatedBy}}", "health-as:1")
     assert strata(*fmt).stdout == dockerd.run(*fmt).stdout
     dockerd.run("rmi", "health-as:1")
+
+
+@pytest.mark.parametrize("last", ["ENTRYPOINT [\"a\"]", "WORKDIR /w", "ARG X=1"])
+def test_metadata_step_container_labels(strata: Strata, busybox: str, tmp_path: Path, last: str) -> None:
+    """A metadata step's container config (the one the daemon's create filled): labels ``{}``, not null."""
+    strata("build", "-t", "labels:1", str(_ctx(tmp_path, f"FROM {BUSYBOX}\n{last}\n")))
+    assert strata("inspect", "-f", "{{json .ContainerConfig.Labels}} {{json .Config.Labels}}", "labels:1").stdout == "{} null\n"

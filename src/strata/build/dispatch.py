@@ -124,6 +124,7 @@ def _workdir(b: Builder, stage: Stage, ins: Instruction) -> None:
     key = b.cached(stage, cc)
     if key is None:
         return
+    cc["Labels"] = cc.get("Labels") or {}  # the daemon's create gives the container's config labels
     b.check_step_host()
     with b.runner.container(stage.image_id, cc, cc["Cmd"], []) as c:
         if b.opts.host is not None:
