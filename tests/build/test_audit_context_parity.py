@@ -70,3 +70,52 @@ def test_stdin_dockerfile_as_docker(dockerd: Any, docker_busybox: str, strata: S
         assert mask(ours.stdout) == mask(theirs.stdout)
         if theirs.returncode:
             assert _last_error(bytes(ours.stderr).decode()) == _last_error(theirs.stderr.decode())  # type: ignore[arg-type]
+
+
+def _serve(directory: Path) -> Any:
+    import http.server
+    import threading
+
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(directory))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_url_context_lines(strata: Strata, busybox: str, tmp_path: Path) -> None:
+    """Docker's CLI fetches a URL context (its progress when the body ended), then sends what came; a
+    URL that is no archive is a Dockerfile, alone in the context."""
+    (tmp_path / "Dockerfile.txt").write_text(DOCKERFILE)
+    server = _serve(tmp_path)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/Dockerfile.txt"
+        r = strata("build", "--network", "none", url, input=b"")
+    finally:
+        server.shutdown()
+    line = f"Downloading build context from remote url: {url} [{'=' * 50}>]      {len(DOCKERFILE)}B/{len(DOCKERFILE)}B"
+    expected = f"{line}\r{line}\r\r\nSending build context to Docker daemon  2.048kB\r\r\nStep 1/2 : "
+    assert bytes(r.stdout).decode().startswith(expected)  # type: ignore[arg-type]
+    assert "from-stdin" in bytes(r.stdout).decode()  # type: ignore[arg-type]
+
+
+@pytest.mark.peers
+def test_url_context_as_docker(dockerd: Any, docker_busybox: str, strata: Strata, busybox: str, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(tmp_path / "ctx.tar.gz", "w:gz") as tar:
+        for name, data in (("Dockerfile", f"FROM {BUSYBOX}\nCOPY f /f\n".encode()), ("f", b"remote\n")):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1_600_000_000
+            tar.addfile(info, io.BytesIO(data))
+    server = _serve(tmp_path)
+    env = dict(dockerd.env, DOCKER_BUILDKIT="0")
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/ctx.tar.gz"
+        theirs = subprocess.run(dockerd.argv("build", "--no-cache", url), env=env, capture_output=True, timeout=300,
+                                stdin=subprocess.DEVNULL)  # fmt: skip
+        ours = strata("build", "--no-cache", url, input=b"")
+    finally:
+        server.shutdown()
+    mask = lambda b: [re.sub(r"\b[0-9a-f]{12}\b", "<id>", line) for line in b.decode().split("\n")]  # noqa: E731
+    assert mask(bytes(ours.stdout)) == mask(theirs.stdout)  # type: ignore[arg-type]

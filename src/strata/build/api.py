@@ -9,7 +9,7 @@ from strata.build.builder import Builder, Puller
 from strata.build.context import BuildContext
 from strata.build.platforms import check_platform, target_image
 from strata.build.progress import ClassicProgress, Progress
-from strata.build.sendsize import sending_line
+from strata.build.sendsize import downloading_line, sending_line
 from strata.build.state import BuildOptions
 from strata.build.steps import Runner
 from strata.build.summemo import SumMemo
@@ -46,9 +46,8 @@ def _open_context(
         if opts.dockerfile == "-":
             raise StrataError("invalid argument: can't use stdin for both build context and dockerfile")
         return _stdin_context(engine, opts, stdin)
-    if opts.context.startswith(("http://", "https://")):
-        name = opts.dockerfile or "Dockerfile"
-        return BuildContext.from_tar(_download(opts.context), engine.store.tmp, name), name
+    if opts.context.startswith(("http://", "https://")):  # read as the CLI reads stdin (``stdin``: the body)
+        return _stdin_context(engine, opts, stdin)
     root = plain_path(opts.context)  # str paths, written as pathlib writes them: a cached rebuild loads no pathlib
     inside, found = _dockerfile_inside(root, opts.dockerfile)
     ctx = BuildContext.from_dir(root, inside)
@@ -132,7 +131,7 @@ class _Counting:
     its ``--compress`` size counted too)."""
 
     def __init__(self, stream: IO[bytes], compress: bool = False) -> None:
-        self.stream, self.count = stream, 0
+        self.stream, self.count, self.read_bytes = stream, 0, 0  # count: what is sent; read_bytes: what came
         self.gzipped: Any = None
         if compress:
             from strata.build.sendtar import StreamGzipSize
@@ -142,6 +141,7 @@ class _Counting:
     def read(self, n: int = -1) -> bytes:
         data = self.stream.read(n)
         self.count += len(data)
+        self.read_bytes += len(data)
         if self.gzipped is not None:
             self.gzipped.write(data)
         return data
@@ -226,7 +226,10 @@ def build(
     tags = [parse_tag_target(t) for t in opts.tags]
     if progress is None:
         progress = ClassicProgress(out or sys.stdout, *run_output, quiet=opts.quiet)
+    url = opts.context.startswith(("http://", "https://"))
     counted = _Counting(stdin, opts.compress) if stdin is not None and opts.context == "-" else None
+    if url:  # Docker's CLI downloads it, then sends what came
+        counted = _Counting(_download(opts.context), opts.compress)
     source: Any = counted or stdin
     error: str | None = "interrupted"
     try:
@@ -235,8 +238,11 @@ def build(
         try:
             reap_orphans(store)
             text = _dockerfile_text(ctx, opts, name, stdin)
-            if not opts.context.startswith(("http://", "https://")):
-                progress.line(-1, sending_line(counted.sent() if counted else _send_size(ctx, opts, name, text)))
+            if url and counted is not None:
+                length = getattr(counted.stream, "headers", {}).get("Content-Length") or ""
+                total = int(length) if length.isdigit() else -1
+                progress.line(-1, downloading_line(opts.context, total, counted.read_bytes))
+            progress.line(-1, sending_line(counted.sent() if counted else _send_size(ctx, opts, name, text)))
             if not text:  # the daemon's name for it: its path in the context, or the one the CLI gave it
                 shown = name if name is not None and opts.dockerfile != "-" else f".dockerfile.{os.urandom(10).hex()}"
                 raise StrataError(f"the Dockerfile ({shown}) cannot be empty")

@@ -13,7 +13,7 @@ import stat
 
 from strata.compat.units import human_size
 
-__all__ = ["HEAD_SIZE", "header_size", "is_archive", "sending_line", "stdin_dockerfile", "tar_size"]
+__all__ = ["HEAD_SIZE", "downloading_line", "header_size", "is_archive", "sending_line", "stdin_dockerfile", "tar_size"]
 
 _BLOCK = 512
 HEAD_SIZE = 2 * _BLOCK  # what the CLI peeks of stdin
@@ -25,6 +25,27 @@ def sending_line(size: int) -> str:
     """The line as Docker's CLI leaves it: the size as its progress shows a count without a total
     (go-units HumanSize, ``%8v``: right-aligned in eight columns), two carriage returns after it."""
     return f"Sending build context to Docker daemon {human_size(size, 4):>8}\r\r"
+
+
+def downloading_line(url: str, total: int, done: int) -> str:
+    """A URL context as Docker's CLI shows its download (it fetches it, then sends it): the progress
+    when the last bytes came, then at the end of the body (no bar where stdin's terminal is narrow)."""
+    numbers = f"{human_size(done, 4):>8}"
+    bar = ""
+    if total > 0:
+        filled = min(int(done / total * 100) // 2, 50)
+        bar = f"[{'=' * filled}>{' ' * (50 - filled)}] " if _width() > 110 else ""
+        numbers = numbers if done > total else f"{numbers}/{human_size(total, 4)}"
+    text = f"Downloading build context from remote url: {url} {bar}{numbers}"
+    return f"{text}\r{text}\r\r" if total > 0 else f"{text}\r\r"
+
+
+def _width() -> int:
+    """Go's JSONProgress width: the terminal on fd 0, else 200."""
+    try:
+        return os.get_terminal_size(0).columns
+    except OSError:
+        return 200
 
 
 def _pad(n: int) -> int:
