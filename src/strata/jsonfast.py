@@ -76,7 +76,7 @@ def loads(text: str | bytes) -> Any:
             value, end = _scan(text, _skip(text, 0))
             if _skip(text, end) == len(text):
                 return value
-        except (StopIteration, ValueError):
+        except (StopIteration, ValueError, SystemError):  # SystemError: an error raised before json.decoder was loaded
             pass
     return _json_loads(text)
 
@@ -86,7 +86,7 @@ def raw_decode(text: str) -> tuple[Any, int]:
     (what follows is not read); ``ValueError`` when no value starts there."""
     try:
         value, end = _scan(text, 0)
-    except StopIteration:
+    except (StopIteration, SystemError):  # the scanner raises its errors only once json.decoder is loaded
         import json
 
         return json.JSONDecoder().raw_decode(text)  # json's error

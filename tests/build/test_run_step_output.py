@@ -5,6 +5,7 @@ stays after the build, failed or not."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from build_helpers import BUSYBOX, Strata, mounts_under
@@ -27,6 +28,8 @@ def test_run_output_streams_whole(strata: Strata, busybox: str, tmp_path: Path, 
     ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN {script}\nRUN echo second\n")
     r = strata("build", "--no-cache", str(ctx))
     out = r.stdout[r.stdout.index(" ---> Running in"):]  # what the steps printed (the Step lines name it too)
+    assert "\x1b[91mto-stderr\n\x1b[0m" in out  # stderr on stdout, marked, as Docker's CLI shows it
+    out = re.sub("\x1b\\[91m.*?\x1b\\[0m", "", out, flags=re.S)  # (it may land inside a line of stdout)
     assert "first\n" in out and "no-newline" in out and "second\n" in out
     numbers = [line for line in out.splitlines() if line.isdigit()]
     assert numbers == [str(i) for i in range(1, 20001)]  # all of it, in order

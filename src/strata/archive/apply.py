@@ -69,6 +69,7 @@ __all__ = ["DeviceMode", "WhiteoutMode", "apply_layer", "apply_tar", "owner_mapp
 
 TYPE_CHECKING = False  # not typing's: a cold build's COPY loads this module, typing costs ~3 ms
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Literal
 
     WhiteoutMode = Literal["oci", "flat", "overlay", "none"]
@@ -92,6 +93,7 @@ def apply_layer(
     same_owner: bool | None = None,
     overlay_xattr_prefix: str = "trusted.overlay.",
     tee: Writable | None = None,
+    on_member: Callable[[tarfile.TarInfo], None] | None = None,
 ) -> LayerInfo:
     """Extract the layer tar read from ``stream`` into ``dest_dir`` (made if missing).
 
@@ -118,6 +120,8 @@ def apply_layer(
         try:
             with open_tar_stream(tar_bytes) as tf:
                 for member in iter_members(tf):
+                    if on_member is not None:  # the caller sees each header (a build context's sums)
+                        on_member(member)
                     applier.apply(tf, member)
             applier.finish()
         finally:
@@ -146,9 +150,11 @@ def apply_tar(
     *,
     devices: DeviceMode = "refuse",
     tee: Writable | None = None,
+    on_member: Callable[[tarfile.TarInfo], None] | None = None,
 ) -> LayerInfo:
     """Extract any tar (no whiteout meaning, same safety rules), e.g. an outer docker-archive."""
-    return apply_layer(stream, dest_dir, whiteouts="none", devices=devices, same_owner=False, tee=tee)
+    return apply_layer(stream, dest_dir, whiteouts="none", devices=devices, same_owner=False, tee=tee,
+                       on_member=on_member)  # fmt: skip
 
 
 class _Applier:

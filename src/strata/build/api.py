@@ -9,7 +9,7 @@ from strata.build.builder import Builder, Puller
 from strata.build.context import BuildContext
 from strata.build.platforms import check_platform, target_image
 from strata.build.progress import ClassicProgress, Progress
-from strata.build.sendsize import sending_line
+from strata.build.sendsize import downloading_line, sending_line
 from strata.build.state import BuildOptions
 from strata.build.steps import Runner
 from strata.build.summemo import SumMemo
@@ -45,16 +45,67 @@ def _open_context(
             raise StrataError("no build context on stdin")
         if opts.dockerfile == "-":
             raise StrataError("invalid argument: can't use stdin for both build context and dockerfile")
-        name = opts.dockerfile or "Dockerfile"
-        return BuildContext.from_tar(stdin, engine.store.tmp, name), name
-    if opts.context.startswith(("http://", "https://")):
-        name = opts.dockerfile or "Dockerfile"
-        return BuildContext.from_tar(_download(opts.context), engine.store.tmp, name), name
+        return _stdin_context(engine, opts, stdin)
+    if opts.context.startswith(("http://", "https://")):  # read as the CLI reads stdin (``stdin``: the body)
+        return _stdin_context(engine, opts, stdin)
     root = plain_path(opts.context)  # str paths, written as pathlib writes them: a cached rebuild loads no pathlib
     inside, found = _dockerfile_inside(root, opts.dockerfile)
     ctx = BuildContext.from_dir(root, inside)
     ctx.memo = SumMemo.for_context(engine.root_dir, root)
     return ctx, found
+
+
+def _stdin_context(engine: Engine, opts: BuildOptions, stdin: Any) -> tuple[BuildContext, str | None]:
+    """``build -``: a context tar, or a Dockerfile alone (then the context holds only it; ``-f`` unused)."""
+    import io
+
+    from strata.build.sendsize import HEAD_SIZE, is_archive, stdin_dockerfile
+
+    head = b""
+    while len(head) < HEAD_SIZE and (chunk := stdin.read(HEAD_SIZE - len(head))):
+        head += chunk
+    if not is_archive(head):
+        tar, size = stdin_dockerfile(head + stdin.read())
+        if isinstance(stdin, _Counting):  # what the CLI sends: the tar it made
+            stdin.count = size
+            if stdin.gzipped is not None:
+                stdin.gzipped = _Made(tar)
+        return BuildContext.from_tar(io.BytesIO(tar), engine.store.tmp, "Dockerfile"), "Dockerfile"
+    name = opts.dockerfile or "Dockerfile"
+    return BuildContext.from_tar(_Prefixed(head, stdin), engine.store.tmp, name), name
+
+
+class _Made:
+    """The ``--compress`` size of a context the CLI made (a Dockerfile from stdin)."""
+
+    def __init__(self, tar: bytes) -> None:
+        self.tar = tar
+
+    def size(self) -> int:
+        from strata.compat.goflate import gzip_size
+
+        return gzip_size([self.tar])
+
+
+class _Prefixed:
+    """A stream whose first bytes were read already (stdin's head, looked at)."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return bytes(self.rest.read(n))
+        if n < 0:
+            data, self.head = self.head + bytes(self.rest.read()), b""
+            return data
+        data, self.head = self.head[:n], self.head[n:]
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
 
 
 def _absolute(path: str) -> str:
@@ -76,15 +127,27 @@ def _dockerfile_inside(root: str, dockerfile: str | None) -> tuple[str | None, s
 
 
 class _Counting:
-    """A stream that counts what is read from it (the size of a context tar from stdin)."""
+    """A stream that counts what is read from it (the size of a context tar from stdin; ``gzipped``:
+    its ``--compress`` size counted too)."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.stream, self.count = stream, 0
+    def __init__(self, stream: IO[bytes], compress: bool = False) -> None:
+        self.stream, self.count, self.read_bytes = stream, 0, 0  # count: what is sent; read_bytes: what came
+        self.gzipped: Any = None
+        if compress:
+            from strata.build.sendtar import StreamGzipSize
+
+            self.gzipped = StreamGzipSize()
 
     def read(self, n: int = -1) -> bytes:
         data = self.stream.read(n)
         self.count += len(data)
+        self.read_bytes += len(data)
+        if self.gzipped is not None:
+            self.gzipped.write(data)
         return data
+
+    def sent(self) -> int:
+        return int(self.gzipped.size()) if self.gzipped is not None else self.count
 
     def readinto(self, buf: Any) -> int:
         data = self.read(len(buf))
@@ -95,8 +158,8 @@ class _Counting:
 def _send_size(ctx: BuildContext, opts: BuildOptions, name: str | None, text: str) -> int:
     """What Docker's CLI sends: the context, and a Dockerfile from elsewhere added to it."""
     forced = [n for n in (None if opts.dockerfile == "-" else name, ".dockerignore") if n]
-    added = None if name is not None and opts.dockerfile != "-" else len(text.encode(errors="surrogateescape"))
-    return ctx.send_size(forced, added)
+    added = None if name is not None and opts.dockerfile != "-" else text.encode(errors="surrogateescape")
+    return ctx.send_size(forced, added, compress=opts.compress)
 
 
 def _download(url: str) -> Any:
@@ -130,6 +193,8 @@ def _dockerfile_text(ctx: BuildContext, opts: BuildOptions, name: str | None, st
                 return f.read()
         except FileNotFoundError:
             raise _no_dockerfile(opts, _absolute(path)) from None
+        except IsADirectoryError:  # Go's read of a directory
+            raise StrataError(f"read {path}: is a directory") from None
     data = ctx.read_file(name)
     if data is None:
         in_dir = opts.context not in ("-",) and not opts.context.startswith(("http://", "https://"))
@@ -161,7 +226,10 @@ def build(
     tags = [parse_tag_target(t) for t in opts.tags]
     if progress is None:
         progress = ClassicProgress(out or sys.stdout, *run_output, quiet=opts.quiet)
-    counted = _Counting(stdin) if stdin is not None and opts.context == "-" else None
+    url = opts.context.startswith(("http://", "https://"))
+    counted = _Counting(stdin, opts.compress) if stdin is not None and opts.context == "-" else None
+    if url:  # Docker's CLI downloads it, then sends what came
+        counted = _Counting(_download(opts.context), opts.compress)
     source: Any = counted or stdin
     error: str | None = "interrupted"
     try:
@@ -170,12 +238,23 @@ def build(
         try:
             reap_orphans(store)
             text = _dockerfile_text(ctx, opts, name, stdin)
-            if not opts.context.startswith(("http://", "https://")):
-                progress.line(-1, sending_line(counted.count if counted else _send_size(ctx, opts, name, text)))
+            if url and counted is not None:
+                length = getattr(counted.stream, "headers", {}).get("Content-Length") or ""
+                total = int(length) if length.isdigit() else -1
+                progress.line(-1, downloading_line(opts.context, total, counted.read_bytes))
+            progress.line(-1, sending_line(counted.sent() if counted else _send_size(ctx, opts, name, text)))
+            if not text:  # the daemon's name for it: its path in the context, or the one the CLI gave it
+                shown = name if name is not None and opts.dockerfile != "-" else f".dockerfile.{os.urandom(10).hex()}"
+                raise StrataError(f"the Dockerfile ({shown}) cannot be empty")
             _check_daemon_options(opts)
             if opts.platform:
                 opts.platform = check_platform(opts.platform)  # the daemon's check, after the context came
             dockerfile = parse(text)
+            if dockerfile.warnings:  # after what the parser refuses, before the first step (stderr's marks)
+                from strata.build.precheck import check_instructions
+
+                check_instructions(dockerfile.instructions)
+                progress.output(-1, "stderr", "\n".join(dockerfile.warnings).encode() + b"\n")
             builder = Builder(engine, Runner(engine, store, opts.network), opts, progress, pull)
             image_id = target_image(engine, builder.build(dockerfile, ctx), opts.platform)
         finally:

@@ -265,6 +265,7 @@ class Builder:
         key = self.cached(stage, cc)
         if key is None:
             return
+        cc["Labels"] = cc.get("Labels") or {}  # the daemon's create gives the container's config labels
         # Docker creates (never starts) and removes a container here; nothing of it can be seen but its
         # ID, so the step names one without paying for a container
         cid = os.urandom(32).hex()

@@ -46,6 +46,7 @@ class BuildContext:
         self.rules = rules
         self._scratch = scratch
         self.memo: SumMemo | None = None  # a context directory's remembered content sums
+        self.headers: dict[str, Any] | None = None  # a context tar's entries as its headers say (build.tarsum)
 
     @property
     def root(self) -> Path:
@@ -68,14 +69,22 @@ class BuildContext:
         from pathlib import Path
 
         from strata.archive.apply import apply_tar
+        from strata.build.tarsum import header_fields
 
         scratch = Path(tempfile.mkdtemp(dir=tmp, prefix="build-context-"))
+        headers: dict[str, Any] = {}
+
+        def seen(member: Any) -> None:  # the daemon's tarsum: by cleaned name, the first entry of a name
+            headers.setdefault(posixpath.normpath("/" + member.name).lstrip("/") or ".", header_fields(member))
+
         try:
-            apply_tar(stream, scratch / "ctx")
+            apply_tar(stream, scratch / "ctx", on_member=seen)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return cls(scratch / "ctx", _rules(str(scratch / "ctx"), dockerfile), scratch)
+        ctx = cls(scratch / "ctx", _tar_rules(str(scratch / "ctx"), dockerfile), scratch)
+        ctx.headers = headers
+        return ctx
 
     def close(self) -> None:
         if self.memo is not None:
@@ -149,18 +158,24 @@ class BuildContext:
                     yield path, st
                 yield from below
 
-    def send_size(self, forced: list[str], added: int | None) -> int:
+    def send_size(self, forced: list[str], added: bytes | None, *, compress: bool = False) -> int:
         """The size of the tar Docker's CLI sends for this context (``forced``: the Dockerfile and
-        ``.dockerignore``, sent even when the patterns exclude them)."""
+        ``.dockerignore``, sent even when the patterns exclude them; ``added``: a Dockerfile from
+        elsewhere); ``compress``: that tar gzipped, as ``--compress`` sends it."""
         from strata.build.sendsize import tar_size
 
-        entries = [(rel, st, self._link(rel, st)) for rel, st in self.walk(".")]
+        entries = [(rel, st, self._link(rel, st)) for rel, st in self.walk(".") if rel not in self.implicit]
         listed = {rel for rel, _, _ in entries}
         for rel in forced:
             st = stat_in_root(self.fd, rel, follow=False)
             if rel not in listed and st is not None:
                 entries.append((rel, st, self._link(rel, st)))
-        return tar_size(entries, added)
+        size = tar_size(entries, None if added is None else len(added))
+        if not compress:
+            return size
+        from strata.build.sendtar import compressed_size
+
+        return compressed_size(entries, self.fd, size, added)
 
     def _link(self, rel: str, st: os.stat_result) -> str:
         return os.readlink(os.path.join(self.root_dir, rel)) if stat.S_ISLNK(st.st_mode) else ""
@@ -178,6 +193,9 @@ class BuildContext:
             st = os.stat(name or ".", dir_fd=parent, follow_symlinks=False)
             if not real:  # the root (the context's, or a stage's or image's): not among the sums Docker joins
                 top = ""
+            elif self.headers is not None:  # a context tar: its own header, or (not in it) the path
+                known = self.headers.get(real)
+                top = entry_sum(parent, name, real, st, header=known) if known is not None else real
             else:
                 top = entry_sum(parent, name or ".", real or ".", st, from_context=self.is_context, memo=self.memo)
         finally:
@@ -220,6 +238,8 @@ class BuildContext:
             target = stat_in_root(self.fd, rel, follow=False)
             assert target is not None
             st = target
+        if self.headers is not None:
+            return self._tar_sum(rel, st)
         known = self._remembered(rel, st)
         if known is not None:  # a remembered sum needs no descriptor (a cached rebuild opens nothing)
             return known
@@ -230,6 +250,18 @@ class BuildContext:
         try:
             return entry_sum(parent, posixpath.basename(rel) or ".", rel or ".", st, from_context=self.is_context,
                              memo=self.memo)  # fmt: skip
+        finally:
+            os.close(parent)
+
+    def _tar_sum(self, rel: str, st: os.stat_result) -> str:
+        """A context tar's entry: its header's sum (Docker's tarsum), the path when the tar has no entry."""
+        assert self.headers is not None
+        header = self.headers.get(rel)
+        if header is None:
+            return rel
+        parent = open_in_root(self.fd, posixpath.dirname(rel) or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return entry_sum(parent, posixpath.basename(rel), rel, st, header=header)
         finally:
             os.close(parent)
 
@@ -292,3 +324,13 @@ def _rules(root: str, dockerfile: str | None) -> IgnoreRules:
                 text = f.read()
             break
     return IgnoreRules(read_patterns(text))
+
+
+def _tar_rules(root: str, dockerfile: str | None) -> IgnoreRules:
+    """A context tar (stdin, a URL) is what it holds: Docker's daemon applies no ``.dockerignore`` to
+    it, it only removes ``.dockerignore`` and the Dockerfile when the patterns exclude them."""
+    import re
+
+    patterns = _rules(root, dockerfile)
+    gone = [name for name in (".dockerignore", dockerfile) if name and patterns.ignored(name)]
+    return IgnoreRules([re.sub(r"([*?\[\\])", r"\\\1", name) for name in gone])

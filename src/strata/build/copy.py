@@ -173,6 +173,25 @@ class _Filter(_Record):
         path = self.below(name).prefix
         return self.rules.ignored(path) and not (is_dir and self.rules.may_reinclude_below(path))
 
+    def only_walked(self, name: str) -> bool:
+        """An excluded directory Docker's CLI walks for a ``!`` pattern: not sent itself (the daemon
+        makes it, 0755, for what is sent below it; nothing below: it is not there)."""
+        return self.rules is not None and self.rules.ignored(self.below(name).prefix)
+
+
+def _kept(sfd: int, name: str, is_dir: bool, keep: _Filter) -> bool:
+    if keep.skip(name, is_dir):
+        return False
+    if not (is_dir and keep.only_walked(name)):
+        return True
+    sub = os.open(name, _DIR, dir_fd=sfd)
+    try:
+        below = keep.below(name)
+        return any(_kept(sub, n, stat.S_ISDIR(os.stat(n, dir_fd=sub, follow_symlinks=False).st_mode), below)
+                   for n in os.listdir(sub))  # fmt: skip
+    finally:
+        os.close(sub)
+
 
 _BIG = 1 << 20  # a file of at least this many bytes has its data copied by a worker thread
 _IN_FLIGHT = 8  # such copies at most at once (each holds two descriptors)
@@ -225,19 +244,22 @@ class _Copier:
         with os.scandir(sfd) as it:
             entries = sorted(((e.name, e.stat(follow_symlinks=False)) for e in it), key=lambda e: e[0])
         for name, st in entries:
-            if self.keep is not None and self.keep.skip(name, stat.S_ISDIR(st.st_mode)):
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if self.keep is not None and not _kept(sfd, name, is_dir, self.keep):
                 continue
-            _copy_entry(sfd, name, dfd, name, self.plan, self.below(name), st, fresh)
+            implicit = is_dir and self.keep is not None and self.keep.only_walked(name)
+            _copy_entry(sfd, name, dfd, name, self.plan, self.below(name), st, fresh, implicit=implicit)
 
 
 def _copy_entry(
     sfd: int, sname: str, dfd: int, dname: str, plan: CopyPlan, copier: _Copier,
-    st: os.stat_result | None = None, fresh: bool = False,
+    st: os.stat_result | None = None, fresh: bool = False, *, implicit: bool = False,
 ) -> None:  # fmt: skip
-    """One entry (``st``: its lstat, if known); ``fresh``: ``dfd`` is a directory this copy made."""
+    """One entry (``st``: its lstat, if known); ``fresh``: ``dfd`` is a directory this copy made;
+    ``implicit``: an excluded directory walked only for what a ``!`` pattern sends below it (0755)."""
     if st is None:
         st = os.stat(sname, dir_fd=sfd, follow_symlinks=False)
-    mode = plan.chmod if plan.chmod is not None else stat.S_IMODE(st.st_mode)
+    mode = plan.chmod if plan.chmod is not None else 0o755 if implicit else stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
         _copy_subdir(sfd, sname, dfd, dname, st, mode, copier, fresh)
         return

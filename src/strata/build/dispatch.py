@@ -15,6 +15,8 @@ from strata.image.config import apply_instruction
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from strata.build.builder import Builder
 
 __all__ = ["instruction"]
@@ -66,17 +68,34 @@ def _words(b: Builder, stage: Stage, ins: Instruction) -> list[str]:
 
 def _metadata(b: Builder, stage: Stage, ins: Instruction) -> None:
     state = {"cmd_set": stage.cmd_set}
+    before = stage.config.get("Healthcheck") if ins.cmd == "healthcheck" else None
     try:
         words = _words(b, stage, ins)
         apply_instruction(ins, stage.config, state, env=stage.expand_env(), escape=b.escape)
     except DockerfileError as e:
         raise _located(ins, e) from None
+    if before:  # the history says the check as given; the image has it merged
+        from strata.build.history import healthcheck_text
+
+        words = [healthcheck_text(stage.config.get("Healthcheck") or {})]
+        _healthcheck_over(b, before, stage.config)
     if ins.cmd == "stopsignal":  # Docker's dispatch checks it (signal.ParseSignal): "Invalid signal: X"
         from strata.container.lifecycle import parse_signal
 
         parse_signal(str(stage.config["StopSignal"]))
     stage.cmd_set = state["cmd_set"]
     b.commit_metadata(stage, ins, words)
+
+
+def _healthcheck_over(b: Builder, before: dict[str, Any], config: dict[str, Any]) -> None:
+    """A HEALTHCHECK over another: Docker's note, and the step container's create (its config merged
+    with the parent image's) fills what the new one leaves zero from the old one."""
+    test = list(before.get("Test") or [])
+    if test and test[0] != "NONE":
+        b.say(f"Note: overriding previous HEALTHCHECK: [{' '.join(test)}]")
+    given = config.get("Healthcheck") or {}
+    merged = {key: given.get(key) or before.get(key) for key in ("Test", "Interval", "Timeout", "StartPeriod", "Retries")}
+    config["Healthcheck"] = {key: value for key, value in merged.items() if value}  # Go's field order
 
 
 def _arg(b: Builder, stage: Stage, ins: Instruction) -> None:
@@ -105,6 +124,7 @@ def _workdir(b: Builder, stage: Stage, ins: Instruction) -> None:
     key = b.cached(stage, cc)
     if key is None:
         return
+    cc["Labels"] = cc.get("Labels") or {}  # the daemon's create gives the container's config labels
     b.check_step_host()
     with b.runner.step_root(stage.image_id, cc, cc["Cmd"], events=True) as root:  # Docker's, never started
         if b.opts.host is not None:

@@ -9,7 +9,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's s
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["go_quote", "go_quoted_list", "metadata_comment"]
+__all__ = ["go_quote", "go_quoted_list", "healthcheck_text", "metadata_comment"]
 
 
 def go_quote(s: str) -> str:
@@ -60,6 +60,11 @@ def _healthcheck(h: dict[str, Any]) -> str:
     return "&{" + " ".join(fields) + "}"
 
 
+def healthcheck_text(check: dict[str, Any]) -> str:
+    """A HEALTHCHECK's history text, Go's ``%q`` of the HealthConfig pointer."""
+    return _healthcheck(check)
+
+
 def metadata_comment(cmd: str, cfg: dict[str, Any], words: list[str]) -> str:
     """The comment after ``#(nop) `` for a metadata instruction (``words``: its expanded arguments)."""
     if cmd in ("env", "label"):
@@ -71,6 +76,6 @@ def metadata_comment(cmd: str, cfg: dict[str, Any], words: list[str]) -> str:
         return "VOLUME [" + " ".join(words) + "]"
     if cmd == "shell":
         return "SHELL [" + " ".join(cfg.get("Shell") or []) + "]"
-    if cmd == "healthcheck":
-        return "HEALTHCHECK " + _healthcheck(cfg.get("Healthcheck") or {})
+    if cmd == "healthcheck":  # ``words``: the check as the instruction gave it (the config's may be merged)
+        return "HEALTHCHECK " + (words[0] if words else _healthcheck(cfg.get("Healthcheck") or {}))
     return f"{cmd.upper()} " + " ".join(words)

@@ -83,6 +83,18 @@ class IgnoreRules:
         self.has_exclusions = any(p.exclusion for p in self.patterns)
 
     def ignored(self, path: str) -> bool:
+        """Whether Docker's CLI leaves ``path`` out of the context it sends: the patterns exclude it,
+        or an excluded directory above it that the CLI does not walk (``may_reinclude_below``)."""
+        if self.has_exclusions and "/" in path:
+            parts = path.split("/")
+            for depth in range(1, len(parts)):
+                above = "/".join(parts[:depth])
+                if self._matched(above) and not self.may_reinclude_below(above):
+                    return True
+        return self._matched(path)
+
+    def _matched(self, path: str) -> bool:
+        """The patterns' verdict (the last that matches the path or one of its parents wins)."""
         parent_dirs = posixpath.dirname(path).split("/") if "/" in path else []
         matched = False
         for p in self.patterns:
@@ -94,11 +106,9 @@ class IgnoreRules:
         return matched
 
     def may_reinclude_below(self, directory: str) -> bool:
-        """Whether some ``!`` pattern could bring back a path under an ignored directory."""
+        """Whether Docker's CLI walks into an excluded directory: only when a ``!`` pattern's text
+        begins with the directory's path (a pattern such as ``!**/*.js`` does not take it in)."""
         if not self.has_exclusions:
             return False
         prefix = directory + "/"
-        for p in self.patterns:
-            if p.exclusion and (p.text.startswith(prefix) or "*" in p.text or "?" in p.text or "[" in p.text):
-                return True
-        return False
+        return any(p.exclusion and (p.text + "/").startswith(prefix) for p in self.patterns)

@@ -83,7 +83,7 @@ def make_plan(instructions: list[Instruction], target: str | None, labels: list[
               meta_env: list[str], escape: str) -> Plan:  # fmt: skip
     """``labels``: the ``--label`` steps, run at the end of the target stage."""
     if not instructions:
-        raise StrataError("the Dockerfile cannot be empty")
+        raise StrataError("failed to parse Dockerfile: file with no instructions")  # an empty file: build.api
     from strata.build.precheck import check_instructions
 
     check_instructions(instructions)  # what Docker refuses before any step runs

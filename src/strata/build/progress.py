@@ -80,6 +80,7 @@ class ClassicProgress(Progress):
         there at its end (Docker's ``-q`` keeps the output and shows it on stderr when the build fails)."""
         self.out, self.fds, self.quiet = out, {"stdout": stdout, "stderr": stderr}, quiet
         self.quiet_errors = quiet_errors
+        self.stderr_on_stdout = False  # Docker's CLI: a step's stderr on stdout, each chunk in ESC[91m … ESC[0m
         self.kept = _Buffer() if quiet and quiet_errors is not None else None
         self.order: list[int] = []
         self.done: set[int] = set()
@@ -123,6 +124,8 @@ class ClassicProgress(Progress):
         self._add(stage, "line", text.encode(errors="surrogateescape"))
 
     def output(self, stage: int, stream: str, data: bytes) -> None:
+        if stream == "stderr" and self.stderr_on_stdout:  # the daemon's stderr writer marks each chunk
+            stream, data = "stdout", b"\x1b[91m" + data + b"\x1b[0m"
         self._add(stage, stream, data)
 
     def stage_done(self, stage: int) -> None:

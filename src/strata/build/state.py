@@ -39,7 +39,7 @@ class BuildOptions:
         pull: bool = False, labels: dict[str, str] | None = None, quiet: bool = False, network: str = "default",
         platform: str | None = None, secrets: dict[str, str] | None = None,
         ssh: dict[str, list[str]] | None = None, host: StepHost | None = None, cache_from: list[str] | None = None,
-        security_opt: list[str] | None = None, isolation: str = "",
+        security_opt: list[str] | None = None, isolation: str = "", compress: bool = False,
     ) -> None:  # fmt: skip
         self.context = context  # a directory, or "-" for a tar on stdin
         self.dockerfile = dockerfile  # a path; "-" reads it from stdin
@@ -58,6 +58,7 @@ class BuildOptions:
         self.cache_from = cache_from if cache_from is not None else []  # --cache-from: images' history as cache
         self.security_opt = security_opt if security_opt is not None else []  # refused, as the daemon does
         self.isolation = isolation  # "" or "default" (Linux has no other)
+        self.compress = compress  # --compress: the Sending line counts the context gzipped
 
 
 class BuildArgs:

@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a cached build's s
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["entry_sum", "hash_sources", "string_slice_hash"]
+__all__ = ["entry_sum", "hash_sources", "header_fields", "string_slice_hash"]
 
 _TYPEFLAGS = {stat.S_IFREG: "0", stat.S_IFLNK: "2", stat.S_IFCHR: "3", stat.S_IFBLK: "4", stat.S_IFDIR: "5", stat.S_IFIFO: "6"}
 
@@ -47,12 +47,29 @@ def _owner_name(kind: str, ident: int, lookup: Callable[[int], str]) -> str:
     return name
 
 
+def header_fields(member: Any) -> tuple[list[tuple[str, str]], list[tuple[str, bytes]]]:
+    """A context tar entry's header as the daemon's tarsum reads it (its name, mode and owners as the
+    tar has them; owner names blanked; a typeflag ``\\0`` is ``0``), and its xattrs, sorted."""
+    from strata.archive.tarread import xattrs_of
+
+    name = member.name + "/" if member.isdir() and not member.name.endswith("/") else member.name
+    flag = member.type.decode("latin-1") if member.type != b"\0" else "0"
+    fields = [("name", name), ("mode", str(member.mode)), ("uid", str(member.uid)), ("gid", str(member.gid)),
+              ("size", str(member.size if member.isreg() else 0)), ("typeflag", flag), ("linkname", member.linkname),
+              ("uname", ""), ("gname", ""), ("devmajor", str(member.devmajor)), ("devminor", str(member.devminor))]  # fmt: skip
+    return fields, sorted(xattrs_of(member).items())
+
+
 def entry_sum(
-    dir_fd: int, name: str, rel: str, st: os.stat_result, *, from_context: bool = True, memo: SumMemo | None = None
-) -> str:
+    dir_fd: int, name: str, rel: str, st: os.stat_result, *, from_context: bool = True, memo: SumMemo | None = None,
+    header: tuple[list[tuple[str, str]], list[tuple[str, bytes]]] | None = None,
+) -> str:  # fmt: skip
     """One entry's sum: ``rel`` is its path in its root (a directory gets a trailing ``/``). Docker
     sends a context owned by 0:0 and hashes it without owner names; an image's files (``--from``)
-    carry their owners and the names the daemon's host gives them."""
+    carry their owners and the names the daemon's host gives them; a context tar's entries hash as
+    its ``header`` says (``header_fields``), their content as extracted."""
+    if header is not None:
+        return _tar_entry_sum(dir_fd, name, st, header)
     memo_key = SumMemo.key(rel, st) if memo is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0 else ""
     known = memo.get(memo_key) if memo is not None and memo_key else None
     if known is not None:
@@ -81,6 +98,22 @@ def entry_sum(
     if memo is not None and memo_key:
         memo.put(memo_key, h.hexdigest())
     return h.hexdigest()
+
+
+def _tar_entry_sum(dir_fd: int, name: str, st: os.stat_result,
+                   header: tuple[list[tuple[str, str]], list[tuple[str, bytes]]]) -> str:  # fmt: skip
+    fields, xattrs = header
+    h = _content_hasher() if stat.S_ISREG(st.st_mode) and st.st_size > 0 else sha256(b"")
+    for key, value in fields:
+        h.update(key.encode() + value.encode("utf-8", "surrogateescape"))
+    for key, raw in xattrs:
+        h.update(key.encode("utf-8", "surrogateescape") + raw)
+    if stat.S_ISREG(st.st_mode) and st.st_size > 0:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+        with os.fdopen(fd, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    return str(h.hexdigest())
 
 
 def _file_rest(h: Any, dir_fd: int, name: str) -> None:

@@ -20,6 +20,7 @@ __all__ = ["cmd_build", "register"]
 
 def register(sub: Any) -> None:
     """Build's flags for argparse (help, Docker's errors); the same as its table in ``strata.cli.listing``."""
+    import argparse
     p = sub.add_parser("build", help="Build an image from a Dockerfile")
     p.add_argument("-t", "--tag", action="append", default=[])
     p.add_argument("-f", "--file")
@@ -31,10 +32,13 @@ def register(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--iidfile")
     p.add_argument("--network", default="default")
-    p.add_argument("--platform")
-    p.add_argument("--secret", action="append", default=[])
-    p.add_argument("--ssh", action="append", default=[])
-    p.add_argument("--progress", default="auto")
+    hidden = argparse.SUPPRESS  # BuildKit's flags: the classic builder's help does not show them
+    p.add_argument("--platform", help=hidden)
+    p.add_argument("--secret", action="append", default=[], help=hidden)
+    p.add_argument("--ssh", action="append", default=[], help=hidden)
+    p.add_argument("--progress", default="auto", help=hidden)
+    p.add_argument("-o", "--output", action="append", default=[], help=hidden)  # the classic builder ignores it
+    p.add_argument("--stream", action="store_true", help=hidden)
     p.add_argument("--rm", default="true", nargs="?", const="true")
     p.add_argument("--force-rm", action="store_true")
     for flag in ("--add-host", "--cache-from", "--security-opt", "--ulimit"):
@@ -46,9 +50,16 @@ def register(sub: Any) -> None:
     p.add_argument("-m", "--memory")
     p.add_argument("--compress", action="store_true")
     p.add_argument("--disable-content-trust", default="true", nargs="?", const="true")
-    p.add_argument("--squash", nargs="?", const="true")
+    p.add_argument("--squash", nargs="?", const="true", help=hidden)  # shown by an experimental daemon only
     p.add_argument("path", metavar="PATH | URL | -")
     p.set_defaults(func=cmd_build)
+
+
+_STREAM_GONE = """DEPRECATED: The experimental --stream flag has been removed and the build context
+            will be sent non-streaming. Enable BuildKit instead with DOCKER_BUILDKIT=1
+            to stream build context, see https://docs.docker.com/go/buildkit/
+
+"""
 
 
 def _build_args(raw: list[str]) -> dict[str, str | None]:
@@ -86,7 +97,9 @@ def _progress(args: argparse.Namespace, ctx: Context) -> Any:
     if mode == "tty" and not args.quiet:
         return TtyProgress(ctx.err, sys.stderr.fileno())
     fds = (None, None) if args.quiet else (sys.stdout.fileno(), sys.stderr.fileno())
-    return ClassicProgress(ctx.out, *fds, quiet=args.quiet, quiet_errors=sys.stderr.fileno() if args.quiet else None)
+    progress = ClassicProgress(ctx.out, *fds, quiet=args.quiet, quiet_errors=sys.stderr.fileno() if args.quiet else None)
+    progress.stderr_on_stdout = True  # as Docker's CLI shows a step's stderr
+    return progress
 
 
 def _secrets(values: list[str]) -> dict[str, str]:
@@ -184,8 +197,12 @@ def _csv(values: list[str]) -> list[str]:
     return [item for v in values if v for row in csv.reader([v]) for item in row]
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM: the build cleans up as an interrupted one, then strata dies of the signal (as Docker's CLI)."""
+
+
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    raise _Terminated
 
 
 def _load_builder() -> Any:
@@ -212,29 +229,86 @@ def cmd_build(args: argparse.Namespace, ctx: Context) -> int:
 
     if args.squash is not None:  # the CLI's check of the daemon (given at all, =false too)
         raise StrataError('"--squash" is only supported on a Docker daemon with experimental features enabled')
-    if args.network not in ("default", "none", "host", "bridge"):
-        raise StrataError(f"network {args.network} not found")
+    if args.stream:  # Docker 20.10's CLI, before it sends the context
+        ctx.err.write(_STREAM_GONE)
+        ctx.err.flush()
+    _check_words(args)
     opts = BuildOptions(
         context=args.path, dockerfile=args.file, tags=list(args.tag), build_args=_build_args(args.build_arg),
         target=args.target, no_cache=args.no_cache, pull=args.pull,
         labels={k: v for k, _, v in (lbl.partition("=") for lbl in args.label)}, quiet=args.quiet,
         network=args.network, platform=args.platform, secrets=_secrets(args.secret), ssh=_ssh(args.ssh),
         host=_step_host(args), cache_from=_csv(args.cache_from), security_opt=_csv(args.security_opt),
-        isolation=args.isolation or "",
+        isolation=args.isolation or "", compress=args.compress,
     )  # fmt: skip
     stdin = sys.stdin.buffer if "-" in (args.path, args.file) else None
     import _signal  # type: ignore[import-not-found]  # signal's C module (signal builds three enums at import)
 
     _signal.signal(_signal.SIGTERM, _interrupt)  # a terminated build cleans up as an interrupted one
     ctx.out.flush()
-    result = build(ctx.engine(), opts, stdin=stdin, pull=_puller(ctx, args.quiet), progress=_progress(args, ctx))
-    if args.iidfile:
-        with open(args.iidfile, "w") as f:
-            f.write(str(result.image_id))
+    try:
+        result = build(ctx.engine(), opts, stdin=stdin, pull=_puller(ctx, args.quiet), progress=_progress(args, ctx))
+    except _Terminated:
+        ctx.out.flush()
+        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+        os.kill(os.getpid(), _signal.SIGTERM)
+        raise  # (not reached)
+    except StrataError as e:
+        from strata.build.state import BuildError
+
+        if not isinstance(e, BuildError):  # the daemon's error in the build's stream: the CLI exits 1
+            e.exit_code = 1  # (a step container's user not found is 125 for ``run``)
+        raise
     if args.quiet:
         ctx.out.write(f"{result.image_id}\n")
-        return 0
-    ctx.out.write(f"Successfully built {result.image_id.hex[:12]}\n")
-    for tag in result.tags:
-        ctx.out.write(f"Successfully tagged {tag}\n")
+    else:
+        ctx.out.write(f"Successfully built {result.image_id.hex[:12]}\n")
+        for tag in result.tags:
+            ctx.out.write(f"Successfully tagged {tag}\n")
+    if args.iidfile:  # after the daemon's lines, as Docker's CLI writes it
+        ctx.out.flush()
+        _write_iidfile(args.iidfile, str(result.image_id))
     return 0
+
+
+def _go_os_error(op: str, path: str, e: OSError) -> StrataError:
+    """Go's ``*PathError`` text: ``open PATH: no such file or directory``."""
+    text = e.strerror or str(e)
+    return StrataError(f"{op} {path}: {text[:1].lower()}{text[1:]}")
+
+
+def _remove_iidfile(path: str) -> None:
+    """Docker's CLI removes an old ID file first (a failed build leaves none)."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise StrataError(f"Removing image ID file: {_go_os_error('remove', path, e)}") from None
+
+
+def _write_iidfile(path: str, image_id: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(image_id)
+    except OSError as e:
+        raise _go_os_error("open", path, e) from None
+
+
+def _check_words(args: argparse.Namespace) -> None:
+    """What Docker's CLI checks of build's words before it sends anything: each ``-t`` a reference
+    (its vendored parser's words), each ``--build-arg`` a variable with a name; an old ``--iidfile`` removed."""
+    if args.tag:
+        from strata.errors import InvalidReference
+        from strata.reference import ERR_UPPERCASE, parse_normalized_named
+
+        for tag in args.tag:
+            try:
+                parse_normalized_named(tag)
+            except InvalidReference as e:
+                raise _flag_error("-t, --tag", tag, ERR_UPPERCASE if "must be lowercase" in str(e) else str(e)) from None
+    for item in args.build_arg:
+        if item.partition("=")[0] == "":
+            raise _flag_error("--build-arg", item, f"invalid environment variable: {item}")
+    if args.iidfile:
+        _remove_iidfile(args.iidfile)

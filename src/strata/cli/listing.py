@@ -131,7 +131,8 @@ SPECS = {
                    ("", "network", "network", VALUE, "default"), ("", "platform", "platform", VALUE, None),
                    ("", "secret", "secret", APPEND, []), ("", "ssh", "ssh", APPEND, []),
                    ("", "progress", "progress", VALUE, "auto"), ("", "rm", "rm", BOOL_TEXT, "true"),
-                   ("", "force-rm", "force_rm", BOOL, False), *_BUILD_HOST), "path", (1, 1)),
+                   ("", "force-rm", "force_rm", BOOL, False), ("o", "output", "output", APPEND, []),
+                   ("", "stream", "stream", BOOL, False), *_BUILD_HOST), "path", (1, 1)),
 }
 
 

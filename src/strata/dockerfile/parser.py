@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from strata.dockerfile.errors import DockerfileError, ParseError
-from strata.dockerfile.words import json_array, name_values, parse_words, split_flags
+from strata.dockerfile.words import NOT_STRINGS, json_array, name_values, parse_words, split_flags
 
 __all__ = ["INSTRUCTIONS", "Dockerfile", "Heredoc", "Instruction", "parse", "parse_instruction"]
 
@@ -57,6 +57,7 @@ class Dockerfile:
         self.instructions = instructions
         self.escape = escape
         self.directives: dict[str, str] = directives if directives is not None else {}
+        self.warnings: list[str] = []  # the parser's, as Docker's classic builder prints them
 
 
 def _directives(lines: list[str]) -> tuple[dict[str, str], int]:
@@ -107,16 +108,19 @@ def parse(text: str, *, strict: bool = True) -> Dockerfile:
     if escape not in ("\\", "`"):
         raise ParseError(i, f"invalid ESCAPE '{escape}'. Must be ` or \\")
     out: list[Instruction] = []
+    warnings: list[str] = []
     while i < len(lines):
         line, start = lines[i], i + 1
         i += 1
         if not line.strip() or _is_comment(line):
             continue
-        text_, i = _join(line, lines, i, escape)
+        text_, i, empty = _join(line, lines, i, escape)
+        if empty:
+            warnings.append("[WARNING]: Empty continuation line found in:\n    " + text_.lstrip())
         try:
             ins = parse_instruction(text_, start, escape)
-        except ParseError as e:  # a name=value list is Docker's AST parser's: its words, no line
-            if strict and text_.split(None, 1)[0].lower() in ("env", "label"):
+        except ParseError as e:  # a name=value list or a JSON array is Docker's AST parser's: its words, no line
+            if strict and (text_.split(None, 1)[0].lower() in ("env", "label") or e.reason == NOT_STRINGS):
                 raise DockerfileError(f"failed to parse Dockerfile: {e.reason}") from None
             raise
         if ins.cmd in ("run", "copy", "add") and not ins.json:
@@ -124,21 +128,26 @@ def parse(text: str, *, strict: bool = True) -> Dockerfile:
         if strict and ins.cmd not in INSTRUCTIONS:
             raise ParseError(start, f"unknown instruction: {ins.cmd.upper()}")
         out.append(ins)
-    return Dockerfile(out, escape, directives)
+    result = Dockerfile(out, escape, directives)
+    if warnings:
+        result.warnings = [*warnings, "[WARNING]: Empty continuation lines will become errors in a future release."]
+    return result
 
 
-def _join(line: str, lines: list[str], i: int, escape: str) -> tuple[str, int]:
-    """One logical line: continuations joined; comment and empty lines inside them skipped."""
-    joined = ""
+def _join(line: str, lines: list[str], i: int, escape: str) -> tuple[str, int, bool]:
+    """One logical line: continuations joined; comment and empty lines inside them skipped (and
+    whether an empty one was: Docker's parser warns of it)."""
+    joined, empty = "", False
     while True:
         cut = _continues(line, escape)
         if cut is None:
-            return joined + line, i
+            return joined + line, i, empty
         joined += cut
         while i < len(lines) and (not lines[i].strip() or _is_comment(lines[i])):
+            empty = empty or not lines[i].strip()
             i += 1
         if i >= len(lines):
-            return joined, i
+            return joined, i, empty
         line = lines[i]
         i += 1
 

@@ -8,7 +8,9 @@ import re
 from strata.dockerfile.errors import DockerfileError
 from strata.jsonfast import raw_decode  # json's reading without importing json (a cached build's start-up)
 
-__all__ = ["json_array", "name_values", "parse_words", "split_flags"]
+__all__ = ["NOT_STRINGS", "json_array", "name_values", "parse_words", "split_flags"]
+
+NOT_STRINGS = "when using JSON array syntax, arrays must be comprised of strings only"
 
 
 def _take_escaped(rest: str, i: int, word: str) -> tuple[str, int, str]:
@@ -86,16 +88,19 @@ def json_array(rest: str) -> list[str] | None:
     if not isinstance(value, list):
         return None
     if not all(isinstance(v, str) for v in value):
-        raise DockerfileError("when using JSON array syntax, arrays must be comprised of strings only")
+        raise DockerfileError(NOT_STRINGS)
     return value
 
 
 def split_flags(rest: str) -> tuple[list[tuple[str, str | None]], str]:
-    """Leading ``--name=value`` / ``--name`` words (in order, repeats kept) and the text after them."""
+    """Leading ``--name=value`` / ``--name`` words (in order, repeats kept) and the text after them; a
+    bare ``--`` ends them (dropped, as the parser's extractBuilderFlags)."""
     flags: list[tuple[str, str | None]] = []
     while True:
         m = re.match(r"\s*--([^\s=]*)(=(\S*))?(?=\s|$)", rest)
         if not m:
             return flags, rest.strip()
+        if not m.group(1) and not m.group(2):
+            return flags, rest[m.end() :].strip()
         flags.append((m.group(1), m.group(3) if m.group(2) else None))
         rest = rest[m.end() :]
