@@ -55,19 +55,30 @@ def raw_terminal(fd: int) -> Iterator[None]:
         guard.done()
 
 
+_GUARD_IGNORES = (1, 2, 3, 15, 28)  # SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH (no `signal` import here)
+
+
 class _TerminalGuard:
     """A small child process that gives the user's terminal its mode back if this process is killed
     (``kill -9`` of an attached ``run -it``: the container goes on, the shell must not stay raw). It
     holds only the terminal and a pipe whose end of file, unless ``done()`` came first, means we died."""
 
     def __init__(self, fd: int, saved: list[Any]) -> None:
+        import signal
+
         r, self._w = os.pipe()
-        self._pid = os.fork()
-        if self._pid == 0:
-            try:
-                _guard_main(fd, r, self._w, saved)
-            finally:
-                os._exit(0)
+        # born with the terminal's signals blocked: the hang-up sent to the terminal's foreground group when
+        # the front dies may come before the child has run at all (a loaded machine); it must not kill it
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _GUARD_IGNORES)
+        try:
+            self._pid = os.fork()
+            if self._pid == 0:
+                try:
+                    _guard_main(fd, r, self._w, saved)
+                finally:
+                    os._exit(0)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         os.close(r)
 
     def done(self) -> None:
@@ -82,8 +93,9 @@ class _TerminalGuard:
 def _guard_main(fd: int, r: int, w: int, saved: list[Any]) -> None:
     import signal
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH):
-        signal.signal(sig, signal.SIG_IGN)
+    for sig in _GUARD_IGNORES:
+        signal.signal(sig, signal.SIG_IGN)  # what came while blocked is discarded
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _GUARD_IGNORES)
     os.close(w)
     for name in os.listdir("/proc/self/fd"):  # hold nothing else open (sockets, pipes of the container)
         n = int(name)
