@@ -179,7 +179,9 @@ def _user_links(store: ContainerStore, c: Container, only: str | None = None) ->
     a container's name, ID or network alias there -- is running on that network. Docker's embedded DNS
     answers these for the linking container alone; strata's resolver has no per-container names, so they
     are lines of its ``/etc/hosts``."""
-    out = []
+    out: list[tuple[str, str]] = []
+    if not any(ep.get("Links") for net, ep in c.networks.items() if only in (None, net)):
+        return out  # no endpoint link: no other record is read
     running = [o for o in store.all() if o.id != c.id and o.state in ("running", "paused")]
     for net, ep in c.networks.items():
         for text in ep.get("Links") or [] if only in (None, net) else []:
@@ -199,10 +201,13 @@ def _names(o: Container, net: str, target: str) -> bool:
     return target in (o.name, *aliases) or (len(target) >= 12 and o.id.startswith(target))
 
 
+_ANY_LINK = '"Links":["'  # a non-empty Links list (legacy or endpoint) in a record's compact JSON
+
+
 def _update_parents_hosts(store: ContainerStore, child: Container) -> None:
     """The running parents' ``/etc/hosts`` lines for ``child`` take its current address, as Docker's
     etchosts.Update rewrites them (``<ip>\t<names>``), in place: the file is bind-mounted in them."""
-    for parent in store.all():
+    for parent in store.containing(_ANY_LINK):  # only records with a link: a start reads no others
         if parent.id == child.id or parent.state not in ("running", "paused"):
             continue
         for names, ip in _parent_entries(parent, child):
