@@ -18,6 +18,8 @@ from strata.container.tty import raw_terminal
 def _front(slave: int) -> None:
     """A session leader on the terminal that goes raw and is hung up at once: ``kill(0, SIGHUP)`` reaches
     its whole process group (the guard included) before the guard has had a chance to run."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # the runner's may be ignored (nohup) or blocked
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     os.setsid()
     os.close(os.open(os.ttyname(slave), os.O_RDWR))  # the controlling terminal
     with raw_terminal(slave):
