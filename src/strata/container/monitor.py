@@ -596,12 +596,13 @@ def spawn_monitor(
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    from strata.container.tty import fork_session
+
     with store.released():
-        pid = os.fork()
+        pid = fork_session()  # no ^C or hang-up of the user's terminal stops the start half-way
         if pid == 0:  # intermediate
             try:
                 os.close(r)
-                os.setsid()
                 if os.fork() != 0:
                     os._exit(0)
                 _keeper_main(store.root, c, runtime, w, remove, again, client)
@@ -641,13 +642,14 @@ def run_attached(store: ContainerStore, c: Container, runtime: Runtime, attach: 
     sys.stdout.flush()
     sys.stderr.flush()
     with _Forwarder() as forwarder:
+        from strata.container.tty import fork_session
+
         with store.released():
-            pid = os.fork()
+            pid = fork_session()  # no signals from the user's terminal: this process forwards them
             if pid == 0:  # intermediate
                 try:
                     forwarder.restore()
                     os.close(r)
-                    os.setsid()  # no signals from the user's terminal: this process forwards them
                     if os.fork() != 0:
                         os._exit(0)
                     held = Attach(*(os.dup(fd) if fd is not None else None  # above 0-2: they go to /dev/null
@@ -854,11 +856,12 @@ def spawn_restarter(store: ContainerStore, cid: str, runtime: Runtime, again: Ag
     monitor (as Docker's daemon restarts it after the attached CLI returned)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    from strata.container.tty import fork_session
+
     with store.released():
-        pid = os.fork()
+        pid = fork_session()
         if pid == 0:
             try:
-                os.setsid()
                 if os.fork() != 0:
                     os._exit(0)
                 _detach_stdio()
