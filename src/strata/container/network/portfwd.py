@@ -81,13 +81,12 @@ def start(netns: Path, ports: list[Mapping], target_ip: str, pid_file: Path, nam
 
 def _spawn(fds: list[int], config: str) -> int:
     """A detached forwarder (its own session, not our child) holding ``fds``; its pid."""
-    from strata.container.tty import fork_session
-
     r, w = os.pipe()
-    child = fork_session()
+    child = os.fork()
     if child == 0:  # pragma: no cover - the child execs or exits
         try:
             os.close(r)
+            os.setsid()
             pid = os.fork()
             if pid == 0:
                 null = os.open(os.devnull, os.O_RDWR)
