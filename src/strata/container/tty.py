@@ -66,8 +66,8 @@ def fork_session() -> int:
 
     Until ``setsid()`` a child is in its parent's process group: the user's ^C, ^\\, ^Z or a hang-up sent to
     the terminal's foreground group a moment after the fork (the child not yet run, a loaded machine) would
-    kill it half-way, or make the parent's Python handler raise in it (``KeyboardInterrupt`` right after
-    ``os.fork()`` returns: the child would go on as a second copy of the parent's command). The child is
+    kill it half-way, or make the parent's Python handler raise in it (``KeyboardInterrupt`` at its first
+    Python call; before a ``try`` it would go on as a second copy of the parent's command). The child is
     born with these signals blocked, discards what came meanwhile and then has the parent's handlers. A
     child that cannot leave the session exits (125); the parent's own pending signals arrive on return."""
     import signal
