@@ -146,6 +146,7 @@ class _Run:
         self.master: int | None = None
         self.outputs: dict[int, str] = {}
         self.pid = 0
+        self.init_exe: str | None = None  # the runtime's init, until it execs the container's process
         self.hub: AttachHub | None = None  # a detached run's attach socket (container.attach)
         self.front: int | None = None  # a pidfd of the strata process in front of an attached run
         self.restarts = False  # a restart loop follows this run (see _after_exit)
@@ -206,6 +207,7 @@ class _Run:
         if proc.stderr is not None:
             proc.stderr.close()
         self.pid = int((self.cdir / "pid").read_text().strip())
+        self.init_exe = _exe(self.pid)
 
     def start(self) -> None:
         """Record the container as running, then let it run: once it runs it may fill the disk, and
@@ -227,6 +229,7 @@ class _Run:
         except RuntimeFailure:
             self.runtime.delete(self.c.id, force=True)
             raise
+        _await_exec(self.pid, self.init_exe)
         self._event("start")
 
     def _forward_output(self, fd: int) -> bool:
@@ -527,6 +530,27 @@ def _health(root: Path, c: Container, runtime: Runtime, since: float | None = No
     from strata.container.health import HealthMonitor
 
     return HealthMonitor(root, c.id, c.config, runtime, since=since)
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _await_exec(pid: int, init: str | None, limit: float = 5.0) -> None:
+    """Until the runtime's init (``init``: its executable) has exec'd the container's process: ``runc
+    start`` is done once the init has read its go-ahead, a moment before its ``execve``. A signal sent in
+    between (the user's ^C an attached run forwards as the container starts, a ``kill`` right after
+    ``start``) reached the init, which died of it (runc's Go runtime: exit 2), not the process."""
+    if init is None:
+        return
+    deadline = time.monotonic() + limit
+    pause = 0.0005
+    while _exe(pid) == init and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _pidfd(pid: int) -> int | None:
