@@ -17,7 +17,7 @@ from container_helpers import Strata
 
 pytestmark = pytest.mark.runtime
 
-_HOLD = 5.0  # seconds the init is held after its go-ahead
+_HOLD = 4.0  # seconds the init is held after its go-ahead (the monitor waits up to 30)
 
 
 def test_a_signal_sent_as_start_returns_reaches_the_process_not_runcs_init(strata: Strata,

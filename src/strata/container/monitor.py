@@ -539,7 +539,7 @@ def _exe(pid: int) -> str | None:
         return None
 
 
-def _await_exec(pid: int, init: str | None, limit: float = 5.0) -> None:
+def _await_exec(pid: int, init: str | None, limit: float = 30.0) -> None:
     """Until the runtime's init (``init``: its executable) has exec'd the container's process: ``runc
     start`` is done once the init has read its go-ahead, a moment before its ``execve``. A signal sent in
     between (the user's ^C an attached run forwards as the container starts, a ``kill`` right after
