@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := runc busybox-static docker.io skopeo podman docker-registry debootstrap iproute2 uidmap fuse-overlayfs passt slirp4netns netavark aardvark-dns iptables tini openssh-client chromium chromium-driver radosgw ceph-mon ceph-osd redis-server haproxy buildah wrk
+DEBS := runc busybox-static docker.io skopeo podman docker-registry debootstrap iproute2 uidmap fuse-overlayfs passt slirp4netns netavark aardvark-dns iptables tini openssh-client chromium chromium-driver radosgw ceph-mon ceph-osd redis-server haproxy buildah wrk strace
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: all deps debs venv demo demo-scale test lint typecheck unit bench clean registry-image install-restart-unit

@@ -12,7 +12,7 @@ import stat
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -157,7 +157,7 @@ def _key_agent(keys: list[str]) -> Iterator[str]:
     home = tempfile.mkdtemp(prefix="strata-ssh-")
     sock = os.path.join(home, "agent")
     proc = subprocess.Popen([agent, "-D", "-a", sock], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # fmt: skip
+                            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent())  # fmt: skip
     try:
         for _ in range(250):
             if os.path.exists(sock) or proc.poll() is not None:
@@ -172,13 +172,15 @@ def _key_agent(keys: list[str]) -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _die_with_parent() -> None:
-    """In the agent's child before exec: SIGTERM when the build (its thread) dies, kill -9 too, so
-    no agent holding the keys outlives the build."""
+def _die_with_parent() -> Callable[[], object]:
+    """What the agent's child runs before exec: SIGTERM when the build (its thread) dies, kill -9 too, so
+    no agent holding the keys outlives the build. Looked up here: the child of a threaded build must not
+    import or ``dlopen`` (a lock another thread held at the fork is never released there)."""
     import ctypes
+    import functools
     import signal
 
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    return functools.partial(ctypes.CDLL(None).prctl, 1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _key_fields(key: str, copy: str) -> bytes:

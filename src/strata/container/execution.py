@@ -27,7 +27,15 @@ from strata.container.monitor import set_subreaper, status_code, write_all
 from strata.container.records import Container
 from strata.container.runtime import Runtime, log_message
 from strata.container.spec import RuntimeUser
-from strata.container.tty import ConsoleSocket, get_winsize, raw_terminal, set_winsize
+from strata.container.tty import (
+    ConsoleSocket,
+    deferred_signals,
+    fork_session,
+    get_winsize,
+    hold_only,
+    raw_terminal,
+    set_winsize,
+)
 from strata.errors import RuntimeFailure, StrataError
 
 __all__ = ["ExecDetached", "ExecRequest", "exec_env", "exec_events", "run_exec"]
@@ -149,9 +157,10 @@ def _exec_detached(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, 
     """Docker's ``exec -d`` (``-t`` too: the daemon gives the process a terminal nobody reads): a watcher in
     a session of its own starts the process, reports how the start went (an error: the runtime's words),
     then outlives this command to reap the process and call ``on_exit`` with its exit code."""
-    report = _watcher(lambda w: _watch_detached(runtime, cid, req, scratch, bundle, on_exit, w))
-    with os.fdopen(report, "rb") as f:
-        text = f.read()  # until the watcher closes its end: the process started, or why not
+    with deferred_signals():  # a ^C now comes once the watcher is done with the scratch directory
+        report = _watcher(lambda w: _watch_detached(runtime, cid, req, scratch, bundle, on_exit, w))
+        with os.fdopen(report, "rb") as f:
+            text = f.read()  # until the watcher closes its end: the process started, or why not
     if text != b"S":
         raise RuntimeFailure(text.decode(errors="replace")[1:] or "OCI runtime exec failed: unknown", exit_code=126)
     return 0
@@ -161,11 +170,10 @@ def _watcher(work: Callable[[int], None]) -> int:
     """A child in a session of its own (no terminal's hangup or ^C reaches it), a subreaper (the process
     the runtime leaves behind becomes its child), running ``work(fd)``; returns the read end of ``fd``."""
     report_r, report_w = os.pipe()
-    if os.fork() == 0:
+    if fork_session() == 0:  # the user's ^C at this moment does not stop the start half-way
         os.close(report_r)
         status = 1
         try:
-            os.setsid()
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
@@ -275,7 +283,7 @@ def _exec_tty(runtime: Runtime, cid: str, req: ExecRequest, scratch: Path, bundl
     """``exec -t``: the runtime, run by a watcher, hands the pty master to this command, which proxies the
     terminal; the watcher reaps the process, calls ``on_exit`` and reports the code -- after the detach
     keys too, when this command is long gone (Docker's ``exec_die`` then)."""
-    with ConsoleSocket() as console:
+    with ConsoleSocket() as console, deferred_signals():  # a ^C comes once the watcher has read the pid file
         path = console.path
         report = _watcher(lambda w: _watch_tty(runtime, cid, req, scratch, bundle, path, on_exit, w))
         try:
@@ -380,14 +388,11 @@ def _relay(ended: int, reap: Callable[[], int], outputs: dict[int, int], *, stdi
 def _keep_terminal(master: int) -> None:
     """As Docker's daemon keeps a detached exec's terminal: a child of its own session holds the pty
     master (its output drained) until the last process on the terminal is gone, so none gets SIGHUP."""
-    if os.fork() != 0:
+    if fork_session() != 0:
         return
     try:
-        os.setsid()
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
+        hold_only(master)  # not the terminal guard's pipe: a killed front's terminal is still given back
         while os.read(master, 65536):
             pass
     except OSError:

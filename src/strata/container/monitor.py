@@ -146,6 +146,7 @@ class _Run:
         self.master: int | None = None
         self.outputs: dict[int, str] = {}
         self.pid = 0
+        self.init_exe: str | None = None  # the runtime's init, until it execs the container's process
         self.hub: AttachHub | None = None  # a detached run's attach socket (container.attach)
         self.front: int | None = None  # a pidfd of the strata process in front of an attached run
         self.restarts = False  # a restart loop follows this run (see _after_exit)
@@ -206,6 +207,7 @@ class _Run:
         if proc.stderr is not None:
             proc.stderr.close()
         self.pid = int((self.cdir / "pid").read_text().strip())
+        self.init_exe = _exe(self.pid)
 
     def start(self) -> None:
         """Record the container as running, then let it run: once it runs it may fill the disk, and
@@ -227,6 +229,7 @@ class _Run:
         except RuntimeFailure:
             self.runtime.delete(self.c.id, force=True)
             raise
+        _await_exec(self.pid, self.init_exe)
         self._event("start")
 
     def _forward_output(self, fd: int) -> bool:
@@ -529,6 +532,27 @@ def _health(root: Path, c: Container, runtime: Runtime, since: float | None = No
     return HealthMonitor(root, c.id, c.config, runtime, since=since)
 
 
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _await_exec(pid: int, init: str | None, limit: float = 30.0) -> None:
+    """Until the runtime's init (``init``: its executable) has exec'd the container's process: ``runc
+    start`` is done once the init has read its go-ahead, a moment before its ``execve``. A signal sent in
+    between (the user's ^C an attached run forwards as the container starts, a ``kill`` right after
+    ``start``) reached the init, which died of it (runc's Go runtime: exit 2), not the process."""
+    if init is None:
+        return
+    deadline = time.monotonic() + limit
+    pause = 0.0005
+    while _exe(pid) == init and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 def _pidfd(pid: int) -> int | None:
     try:
         return os.pidfd_open(pid)
@@ -596,12 +620,13 @@ def spawn_monitor(
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    from strata.container.tty import fork_session
+
     with store.released():
-        pid = os.fork()
+        pid = fork_session()  # no ^C or hang-up of the user's terminal stops the start half-way
         if pid == 0:  # intermediate
             try:
                 os.close(r)
-                os.setsid()
                 if os.fork() != 0:
                     os._exit(0)
                 _keeper_main(store.root, c, runtime, w, remove, again, client)
@@ -641,13 +666,14 @@ def run_attached(store: ContainerStore, c: Container, runtime: Runtime, attach: 
     sys.stdout.flush()
     sys.stderr.flush()
     with _Forwarder() as forwarder:
+        from strata.container.tty import fork_session
+
         with store.released():
-            pid = os.fork()
+            pid = fork_session()  # no signals from the user's terminal: this process forwards them
             if pid == 0:  # intermediate
                 try:
                     forwarder.restore()
                     os.close(r)
-                    os.setsid()  # no signals from the user's terminal: this process forwards them
                     if os.fork() != 0:
                         os._exit(0)
                     held = Attach(*(os.dup(fd) if fd is not None else None  # above 0-2: they go to /dev/null
@@ -854,11 +880,12 @@ def spawn_restarter(store: ContainerStore, cid: str, runtime: Runtime, again: Ag
     monitor (as Docker's daemon restarts it after the attached CLI returned)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    from strata.container.tty import fork_session
+
     with store.released():
-        pid = os.fork()
+        pid = fork_session()
         if pid == 0:
             try:
-                os.setsid()
                 if os.fork() != 0:
                     os._exit(0)
                 _detach_stdio()

@@ -19,7 +19,7 @@ from typing import Any
 
 from strata.errors import RuntimeFailure
 
-__all__ = ["ConsoleSocket", "get_winsize", "raw_terminal", "set_winsize"]
+__all__ = ["ConsoleSocket", "deferred_signals", "fork_session", "get_winsize", "hold_only", "raw_terminal", "set_winsize"]
 
 
 def get_winsize(fd: int) -> tuple[int, int] | None:
@@ -56,6 +56,66 @@ def raw_terminal(fd: int) -> Iterator[None]:
 
 
 _GUARD_IGNORES = (1, 2, 3, 15, 28)  # SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH (no `signal` import here)
+
+
+_SESSION_SIGNALS = (1, 2, 3, 15, 20)  # SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP: what a terminal sends its group
+
+
+def fork_session() -> int:
+    """``os.fork()`` whose child (0 returned) is in a session of its own before any signal can reach it.
+
+    Until ``setsid()`` a child is in its parent's process group: the user's ^C, ^\\, ^Z or a hang-up sent to
+    the terminal's foreground group a moment after the fork (the child not yet run, a loaded machine) would
+    kill it half-way, or make the parent's Python handler raise in it (``KeyboardInterrupt`` at its first
+    Python call; before a ``try`` it would go on as a second copy of the parent's command). The child is
+    born with these signals blocked, discards what came meanwhile and then has the parent's handlers. A
+    child that cannot leave the session exits (125); the parent's own pending signals arrive on return."""
+    import signal
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SESSION_SIGNALS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        raise
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        return pid
+    try:
+        os.setsid()
+        kept = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _SESSION_SIGNALS}  # pending ones discarded
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SESSION_SIGNALS)  # even under ``deferred_signals``
+        for sig, handler in kept.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+    except BaseException:
+        os._exit(125)
+    return 0
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """The user's ^C, ^\\, ^Z, hang-up and SIGTERM held back (this thread) until the block is done: a
+    start handed to a child (``fork_session``) is not cut off half-way by the front's own clean-up
+    (a scratch directory the child still reads); the signal then takes effect as usual."""
+    import signal
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SESSION_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def hold_only(*keep: int) -> None:
+    """In a forked child that outlives its parent: stdio and every descriptor but ``keep`` on /dev/null, so
+    no pipe's or socket's reader waits on this child for its end of file. The numbers stay taken: an object
+    of the parent's that owns one may still close it, and must not close another file then."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
+        if fd not in keep and fd != devnull:
+            os.dup2(devnull, fd, inheritable=fd <= 2)
+    os.close(devnull)
 
 
 class _TerminalGuard:

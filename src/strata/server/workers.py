@@ -26,7 +26,7 @@ import os
 import signal
 import socket
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from strata.errors import StrataError
 from strata.server.app import serve
@@ -112,13 +112,22 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)  # could not arrange it, or the supervisor is already gone
 
 
-def _start_worker(config: RegistryConfig, index: int, n: int) -> int:
+def _start_worker(config: RegistryConfig, index: int, n: int, children: dict[int, int]) -> None:
+    """Fork worker ``index`` and record it in ``children`` before a stop signal can run the supervisor's
+    handler: a SIGTERM that came during the fork must reach this worker too, or the supervisor waits on
+    it for ever."""
     parent = os.getpid()
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # no parent handler may run in the child
-    pid = os.fork()
-    if pid:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-        return pid
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # no parent handler may run in the child
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _worker_main(config, index, n, parent)
+        children[pid] = index
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _worker_main(config: RegistryConfig, index: int, n: int, parent: int) -> NoReturn:
     code = 0
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -154,7 +163,7 @@ def _supervise(config: RegistryConfig, n: int, children: dict[int, int], stoppin
             continue
         log.warning("worker %d (pid %d) exited with status %d; starting it again", index, pid, code)
         started[index] = time.monotonic()
-        children[_start_worker(config, index, n)] = index
+        _start_worker(config, index, n, children)
     return 1 if fast_deaths >= 3 else 0
 
 
@@ -182,7 +191,9 @@ def serve_workers(config: RegistryConfig) -> int:
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for index in range(n):
-            children[_start_worker(config, index, n)] = index
+            if stopping[0]:  # stopped while the first ones started: no more
+                break
+            _start_worker(config, index, n, children)
         log.info("%d workers listening on %s", n, config.addr)
         return _supervise(config, n, children, stopping)
     finally:

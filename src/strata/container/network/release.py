@@ -53,12 +53,13 @@ def finish_releases(root: Path) -> None:
         note.unlink(missing_ok=True)
 
 
-def _detach() -> None:
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
+def _detach(lock: int) -> None:
+    """In the forked child: nothing of the parent's held but ``lock`` (a pipe's write end or a socket kept
+    would hold back its reader's end of file while netavark tears down: a ``run --rm``'s output, a monitor's
+    report, an attach socket)."""
+    from strata.container.tty import hold_only
+
+    hold_only(lock)
     os.chdir("/")
 
 
@@ -86,11 +87,13 @@ def release_in_background(store: ContainerStore, c: Container, forget: Callable[
         write_bytes_atomic(note, json.dumps({"netns": c.netns, "options": options}).encode())
         netns = Path(c.netns)
         c = forget(store, c)  # the note owns the namespace now
+        from strata.container.tty import fork_session
+
         with store.released():
-            pid = os.fork()
+            pid = fork_session()  # a ^C of the user's command now leaves the note's undo to the child
             if pid == 0:  # the intermediate: its child inherits the lock and outlives us
                 try:
-                    _detach()
+                    _detach(fd)
                     if os.fork() == 0:
                         _undo(root, netns, options)
                         note.unlink(missing_ok=True)
