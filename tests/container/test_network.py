@@ -199,12 +199,14 @@ def test_run_rm_cycles_leave_the_host_as_it_was(net: Strata) -> None:
 
 def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     port = _free_port()
-    # 5 s: its monitor must still be there to be killed (after an exit it cleans up itself)
-    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "5").stdout.strip()
+    # its monitor must still be there to be killed (after an exit it cleans up itself): the container runs
+    # until the test ends it (a container of a few seconds could end first on a loaded machine)
+    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1000").stdout.strip()
     monitor, pid = _record(net, cid)["monitor_pid"], _record(net, cid)["pid"]
     assert isinstance(monitor, int) and isinstance(pid, int)
     _kill_watchers(monitor)
     assert (net.root / "netns" / cid).exists()
+    os.kill(pid, signal.SIGKILL)
     _until_gone(pid)
     assert (net.root / "netns" / cid).exists()  # nobody watched it exit
     assert "Exited (255)" in net("ps", "-a", "--format", "{{.Status}}").stdout
@@ -212,10 +214,11 @@ def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     assert not [r for r in _host_state(net)[1] if cid in r]
     assert net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true").returncode == 0
     # the next run itself gives back what a dead monitor's container held (no ps in between)
-    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1").stdout.strip()
+    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1000").stdout.strip()
     monitor, pid = _record(net, cid)["monitor_pid"], _record(net, cid)["pid"]
     assert isinstance(monitor, int) and isinstance(pid, int)
     _kill_watchers(monitor)
+    os.kill(pid, signal.SIGKILL)
     _until_gone(pid)
     net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true")
     assert not (net.root / "netns" / cid).exists()
