@@ -46,7 +46,7 @@ class PtySession:
         self.output += data
         return True
 
-    def expect(self, needle: bytes, timeout: float = 20.0) -> None:
+    def expect(self, needle: bytes, timeout: float = 60.0) -> None:
         """Wait for ``needle`` after the previous match; the next expect starts after this one."""
         deadline = time.monotonic() + timeout
         while needle not in self.output[self.pos :] and time.monotonic() < deadline:
@@ -57,7 +57,7 @@ class PtySession:
             raise AssertionError(f"{needle!r} not seen; output so far: {self.output!r}")
         self.pos = at + len(needle)
 
-    def expect_prompt(self, timeout: float = 20.0) -> None:
+    def expect_prompt(self, timeout: float = 60.0) -> None:
         self.expect(b"# ", timeout)
 
     def send(self, data: bytes) -> None:
@@ -66,7 +66,7 @@ class PtySession:
     def sendline(self, line: str) -> None:
         self.send(line.encode() + b"\r")
 
-    def wait(self, timeout: float = 30.0) -> int:
+    def wait(self, timeout: float = 60.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid, status = os.waitpid(self.pid, os.WNOHANG)

@@ -66,7 +66,7 @@ def _clean(text: bytes) -> str:
     return re.sub(r"(^|\n)Error: ", r"\1", out)
 
 
-def _until_seen(s: PtySession, needle: bytes, timeout: float = 20.0) -> None:
+def _until_seen(s: PtySession, needle: bytes, timeout: float = 60.0) -> None:
     """Until ``needle`` has come after the last match; the position stays (what follows is compared)."""
     pos = s.pos
     s.expect(needle, timeout)

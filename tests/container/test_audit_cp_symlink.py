@@ -17,7 +17,7 @@ from peers import Dockerd
 
 pytestmark = pytest.mark.runtime
 
-SETUP = "mkdir /d && echo a > /d/f && ln -s ../../../../ /d/up && ln -s /abs /d/abs && ln -s .. /d/ok && sleep 60"
+SETUP = "mkdir /d && echo a > /d/f && ln -s ../../../../ /d/up && ln -s /abs /d/abs && ln -s .. /d/ok && sleep 1000"
 
 
 def _error(res: subprocess.CompletedProcess[str], out: Path) -> str:
@@ -59,8 +59,8 @@ def test_cp_in_refuses_an_escaping_symlink_as_docker(strata: Strata, busybox_ima
     (src / "f").write_text("a\n")
     (src / "up").symlink_to("../../../../")
     name = f"cpsymin{uuid.uuid4().hex[:8]}"
-    strata("run", "-d", "--name", name, busybox_image, "sleep", "60")
-    dockerd.run("run", "-d", "--network", "none", "--name", name, docker_busybox, "sleep", "60")
+    strata("run", "-d", "--name", name, busybox_image, "sleep", "1000")
+    dockerd.run("run", "-d", "--network", "none", "--name", name, docker_busybox, "sleep", "1000")
     try:
         ours = strata("cp", str(src), f"{name}:/tmp/", check=False)
         theirs = dockerd.run("cp", str(src), f"{name}:/tmp/", check=False)

@@ -38,7 +38,7 @@ def test_inspect_templates_see_typed_structs_as_docker(strata: Strata, busybox_i
     plain, checked = f"typed-plain{tag}", f"typed-checked{tag}"
     for run, image in ((strata, busybox_image), (dockerd.run, docker_busybox)):
         run("create", "--name", plain, "--restart", "on-failure:2", image, "sleep", "60")
-        run("create", "--name", checked, "--health-cmd", "true", "--health-interval", "1h", image, "sleep", "60")
+        run("create", "--name", checked, "--health-cmd", "true", "--health-interval", "1h", image, "sleep", "1000")
     try:
         # no probe within the hour: a started container with a check stays "starting", its log empty
         strata("start", checked)

@@ -70,8 +70,8 @@ def test_images_and_history_format_wins_over_quiet(strata: Strata, busybox_image
 def test_connect_to_a_missing_network_as_docker(strata: Strata, busybox_image: str, dockerd: Dockerd,
                                                 docker_busybox: str, named: str) -> None:
     running = f"{named}-up"
-    strata("run", "-d", "--name", running, "--network", named, busybox_image, "sleep", "60")
-    dockerd.run("run", "-d", "--name", running, "--network", named, docker_busybox, "sleep", "60")
+    strata("run", "-d", "--name", running, "--network", named, busybox_image, "sleep", "1000")
+    dockerd.run("run", "-d", "--name", running, "--network", named, docker_busybox, "sleep", "1000")
     try:
         for verb in ("connect", "disconnect"):
             argv = ("network", verb, f"nosuch{named}", running)

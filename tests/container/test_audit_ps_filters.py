@@ -47,7 +47,7 @@ def test_ps_filters_volume_and_health(strata: Strata, busybox_image: str, tmp_pa
     strata("create", "--name", "plain", busybox_image, "true")
     strata("create", "--name", "withvol", "-v", f"{vol}:/data", "-v", f"{bind}:/h", busybox_image, "true")
     strata("run", "-d", "--name", "checked", "--health-cmd", "true", "--health-interval", "1s",
-           "--network", "none", busybox_image, "sleep", "60")
+           "--network", "none", busybox_image, "sleep", "1000")
     try:
         assert _names(strata, f"volume={vol}") == {"withvol"}
         assert _names(strata, "volume=/data") == {"withvol"}
@@ -67,7 +67,7 @@ def test_ps_filters_volume_and_health(strata: Strata, busybox_image: str, tmp_pa
 def test_ps_filters_publish_and_expose(strata: Strata, busybox_image: str) -> None:
     port = free_port()
     strata("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "--expose", "9000/udp",
-           busybox_image, "sleep", "60")
+           busybox_image, "sleep", "1000")
     strata("create", "--name", "idle", "-p", f"127.0.0.1:{free_port()}:80", busybox_image, "true")
     try:
         assert _names(strata, f"publish={port}") == _names(strata, f"publish={port}/tcp") == {"web"}

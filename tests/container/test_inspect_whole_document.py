@@ -50,7 +50,7 @@ def objects(strata: Strata, busybox_image: str, dockerd: Dockerd, docker_busybox
     ``Ni`` an image tag, in both."""
     n = f"iwd{uuid.uuid4().hex[:8]}"
     for run, image in ((strata, busybox_image), (dockerd.run, docker_busybox)):
-        run("create", "--name", n, "--health-cmd", "true", "--health-interval", "1s", image, "sleep", "60")
+        run("create", "--name", n, "--health-cmd", "true", "--health-interval", "1s", image, "sleep", "1000")
         run("create", "--name", n + "c", image, "true")
         run("start", n)
         run("volume", "create", n + "v")

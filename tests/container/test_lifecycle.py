@@ -69,6 +69,10 @@ def test_detached_container_outlives_strata(strata: Strata, busybox_image: str) 
     up = re.search(rf"^{cid[:12]}\s+{busybox_image}\s+\"sh -c 'trap 'echo b…\"\s+.*\s+Up (\d+) seconds\s+bg$",
                    ps[1])
     assert up and 2 <= int(up.group(1)) <= elapsed, (ps, elapsed)
+    deadline = time.monotonic() + 60  # the shell's first line, logged by its monitor: late on a loaded machine
+    while not strata("logs", "bg").stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     assert strata("logs", "bg").stdout == "started\n"
     res = strata("rm", "bg", check=False)
     assert res.returncode == 1

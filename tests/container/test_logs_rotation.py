@@ -94,14 +94,25 @@ def test_rotation_none_driver_and_details(strata: Strata, busybox_image: str) ->
 
 @pytest.mark.runtime
 def test_since_and_until(strata: Strata, busybox_image: str) -> None:
-    # 3 s apart, cut 1.5 s before the second: a line is stamped when its monitor reads it, late on a loaded machine
-    strata("run", "--name", "times", busybox_image, "sh", "-c", "echo first; sleep 3; echo second")
+    # a line is stamped when its monitor reads it, late on a loaded machine (a fixed gap between the two lines
+    # could be used up by the first one's lateness): the second is printed only once the first was logged,
+    # and the cut is halfway between their stamps
+    strata("run", "-d", "--name", "times", busybox_image, "sh", "-c",
+           "echo first; until [ -e /tmp/go ]; do sleep 0.1; done; echo second")
+    deadline = time.monotonic() + 60
+    while strata("logs", "times").stdout != "first\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    strata("exec", "times", "touch", "/tmp/go")
+    assert strata("wait", "times").stdout == "0\n"
     stamps = strata("logs", "-t", "times").stdout.split()
-    second = stamps[2]
-    cut = datetime.fromtimestamp(entry_time(second) / 1e9 - 1.5, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    first, second = entry_time(stamps[0]) / 1e9, entry_time(stamps[2]) / 1e9
+    assert second - first > 0.01, stamps
+    middle = (first + second) / 2
+    cut = datetime.fromtimestamp(middle, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert strata("logs", "--since", cut, "times").stdout == "second\n"
     assert strata("logs", "--until", cut, "times").stdout == "first\n"
-    assert strata("logs", "--since", f"{entry_time(second) / 1e9 - 1.5:.3f}", "times").stdout == "second\n"
+    assert strata("logs", "--since", f"{middle:.3f}", "times").stdout == "second\n"
     assert strata("logs", "--since", "1h", "--tail", "1", "times").stdout == "second\n"
     assert strata("logs", "--until", "1h", "times").stdout == ""
     assert strata("logs", "--since", str(int(time.time()) + 60), "times").stdout == ""

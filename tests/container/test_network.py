@@ -199,12 +199,14 @@ def test_run_rm_cycles_leave_the_host_as_it_was(net: Strata) -> None:
 
 def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     port = _free_port()
-    # 5 s: its monitor must still be there to be killed (after an exit it cleans up itself)
-    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "5").stdout.strip()
+    # its monitor must still be there to be killed (after an exit it cleans up itself): the container runs
+    # until the test ends it (a container of a few seconds could end first on a loaded machine)
+    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1000").stdout.strip()
     monitor, pid = _record(net, cid)["monitor_pid"], _record(net, cid)["pid"]
     assert isinstance(monitor, int) and isinstance(pid, int)
     _kill_watchers(monitor)
     assert (net.root / "netns" / cid).exists()
+    os.kill(pid, signal.SIGKILL)
     _until_gone(pid)
     assert (net.root / "netns" / cid).exists()  # nobody watched it exit
     assert "Exited (255)" in net("ps", "-a", "--format", "{{.Status}}").stdout
@@ -212,10 +214,11 @@ def test_killed_monitor_is_cleaned_up_by_the_next_command(net: Strata) -> None:
     assert not [r for r in _host_state(net)[1] if cid in r]
     assert net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true").returncode == 0
     # the next run itself gives back what a dead monitor's container held (no ps in between)
-    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1").stdout.strip()
+    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1000").stdout.strip()
     monitor, pid = _record(net, cid)["monitor_pid"], _record(net, cid)["pid"]
     assert isinstance(monitor, int) and isinstance(pid, int)
     _kill_watchers(monitor)
+    os.kill(pid, signal.SIGKILL)
     _until_gone(pid)
     net("run", "--rm", "-p", f"127.0.0.1:{port}:80", "web:1", "true")
     assert not (net.root / "netns" / cid).exists()
@@ -336,7 +339,7 @@ def test_image_without_passwd_runs_as_root(net: Strata, tmp_path: Path) -> None:
 def test_publish_all_exposed_ports_and_ranges(net: Strata, tmp_path: Path) -> None:
     net("run", "--name", "img", "web:1", "true")
     net("commit", "-c", "EXPOSE 80 8125/udp", "img", "exposing:1")
-    cid = net("run", "-d", "-P", "--expose", "7000-7001", "-p", "127.0.0.1::9000", "exposing:1", "sleep", "30").stdout
+    cid = net("run", "-d", "-P", "--expose", "7000-7001", "-p", "127.0.0.1::9000", "exposing:1", "sleep", "1000").stdout
     ports = json.loads(net("inspect", "-f", "{{json .NetworkSettings.Ports}}", cid.strip()).stdout)
     assert sorted(ports) == ["7000/tcp", "7001/tcp", "80/tcp", "8125/udp", "9000/tcp"]
     assert all(len(v) == 1 and int(v[0]["HostPort"]) > 1024 for v in ports.values())
@@ -352,14 +355,14 @@ def test_publish_all_exposed_ports_and_ranges(net: Strata, tmp_path: Path) -> No
             break
         except OSError:
             first = _free_port()
-    out = net("run", "-d", "-p", f"127.0.0.1:{first}-{second}:80-81", "web:1", "sleep", "30").stdout.strip()
+    out = net("run", "-d", "-p", f"127.0.0.1:{first}-{second}:80-81", "web:1", "sleep", "1000").stdout.strip()
     assert net("port", out).stdout.splitlines() == [f"80/tcp -> 127.0.0.1:{first}", f"81/tcp -> 127.0.0.1:{second}"]
     column = net("ps", "--filter", f"id={out}", "--format", "{{.Ports}}").stdout.strip()
     assert column == f"127.0.0.1:{first}->80/tcp, 127.0.0.1:{second}->81/tcp"
 
 
 def test_parallel_runs_get_distinct_addresses_and_ports(net: Strata) -> None:
-    procs = [subprocess.Popen(net.argv("run", "-d", "-p", "127.0.0.1::80", "web:1", "sleep", "60"), env=net.env,
+    procs = [subprocess.Popen(net.argv("run", "-d", "-p", "127.0.0.1::80", "web:1", "sleep", "1000"), env=net.env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
     ids = []
     for p in procs:
@@ -476,7 +479,7 @@ def test_a_release_that_died_is_finished_by_the_next_run(net: Strata) -> None:
     port = _free_port()
     net("run", "--rm", "web:1", "true")  # netavark's shared chains exist now
     before = _host_state(net)
-    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "60").stdout.strip()
+    cid = net("run", "-d", "-p", f"127.0.0.1:{port}:80", "web:1", "sleep", "1000").stdout.strip()
     with ContainerStore(net.root) as store:
         c = store.get(cid)
         options = json.loads((container_dir(net.root, cid) / "netavark.json").read_text())

@@ -123,7 +123,7 @@ def test_network_commands_match_docker(sides: dict[str, Any]) -> None:
     _same(sides, lambda s: ["run", "--rm", "--network", s["net"], "-h", "box", "--domainname", "ex.test",
                             "--add-host", "db:10.1.2.3", "web:1", "sh", "-c", "cat /etc/hosts; hostname"])
     _same(sides, lambda s: ["run", "-d", "--name", "second", "--network", s["net"], "-p",
-                            f"127.0.0.1:{s['port']}:80", "web:1", "sleep", "60"])
+                            f"127.0.0.1:{s['port']}:80", "web:1", "sleep", "1000"])
     listed = _same(sides, lambda s: ["ps", "-a", "--filter", "name=^/web$", "--filter", "name=^/second$",
                                      "--format", "{{.Names}} {{.State}}"])  # Status says how long: racy
     assert listed[1].splitlines() == ["second created", "web running"]
@@ -154,7 +154,7 @@ def test_network_errors_match_docker(sides: dict[str, Any]) -> None:
     _same(sides, lambda s: ["network", "rm", f"{s['net']}/x"])
     _same(sides, lambda s: ["network", "inspect", "nosuchnet"])
     _same(sides, lambda s: ["network", "rm", "nosuchnet"])
-    _same(sides, lambda s: ["run", "-d", "--name", "web", "--network", s["net"], "web:1", "sleep", "60"])
+    _same(sides, lambda s: ["run", "-d", "--name", "web", "--network", s["net"], "web:1", "sleep", "1000"])
     _same(sides, lambda s: ["run", "--rm", "--network", "container:web", "-p", "81:80", "web:1", "true"])
     _same(sides, lambda s: ["run", "--rm", "--network", "container:web", "-h", "x", "web:1", "true"])
     _same(sides, lambda s: ["network", "disconnect", "none", "web"])

@@ -105,6 +105,9 @@ def test_always_comes_back_after_kill_9_and_stop_ends_it(strata: Strata, busybox
     assert _inspect(strata, "svc", "{{json .HostConfig.RestartPolicy}}") == '{"Name":"unless-stopped","MaximumRetryCount":0}'
     strata("run", "-d", "--name", "boot", "--restart", "always", busybox_image, "sleep", "1000")
     strata("kill", "boot")
+    # a boot finds it dead: its monitor records the exit first (late on a loaded machine; start --all skips a
+    # container still recorded running)
+    _until(lambda: _status(strata, "boot").startswith("Exited (137)"), 60)
     strata("create", "--name", "plain", busybox_image, "sleep", "1000")
     assert strata("start", "--all").stdout == "boot\n"
     assert _inspect(strata, "boot", "{{.State.Status}}") == "running"

@@ -9,6 +9,7 @@ import os
 import signal
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from container_helpers import Strata
@@ -40,10 +41,16 @@ def test_a_crash_loop_is_never_recorded_exited_between_its_runs(strata: Strata, 
     assert strata("ps", "-a", "--format", "{{.Status}}").stdout.startswith("Exited (1) ")
 
 
-def test_a_keeper_taking_over_during_the_back_off_counts_the_restart_once(strata: Strata, busybox_image: str) -> None:
+def test_a_keeper_taking_over_during_the_back_off_counts_the_restart_once(strata: Strata, busybox_image: str,
+                                                                         tmp_path: Path) -> None:
     """The monitor is killed while it waits out a back-off (the restart already counted): its keeper goes
     on with the policy, and the run it starts is that same restart."""
-    strata("run", "-d", "--name", "crash", "--restart", "always", busybox_image, "sh", "-c", "sleep 0.3; exit 1")
+    ctl = tmp_path / "ctl"
+    ctl.mkdir()
+    # runs started once ``hold`` exists stay up: the keeper's run is seen running however late the test
+    # looks (a run of 0.3 s could end, and be counted again, between two looks on a loaded machine)
+    strata("run", "-d", "--name", "crash", "--restart", "always", "-v", f"{ctl}:/ctl", busybox_image, "sh", "-c",
+           "sleep 0.3; [ -e /ctl/hold ] && exec sleep 1000; exit 1")
     deadline = time.monotonic() + 120
     while True:  # early in a back-off of 1.6 s or more (the fifth restart's, or a later, longer one)
         doc = _record(strata, "crash")
@@ -52,10 +59,11 @@ def test_a_keeper_taking_over_during_the_back_off_counts_the_restart_once(strata
             break
         assert time.monotonic() < deadline, doc
         time.sleep(0.01)
+    (ctl / "hold").touch()
     os.kill(int(str(doc["monitor_pid"])), signal.SIGKILL)
     while (doc := _record(strata, "crash"))["state"] != "running":
         assert time.monotonic() < deadline and doc["state"] == "restarting", doc
         time.sleep(0.01)
     assert doc["restart_count"] == count and doc["monitor_pid"] not in (0, None), (count, doc)
-    strata("stop", "crash")  # (this run may have ended first: restarting again)
+    strata("stop", "-t", "1", "crash")
     assert strata("inspect", "-f", "{{.State.Status}}", "crash").stdout == "exited\n"

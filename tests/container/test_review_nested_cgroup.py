@@ -35,7 +35,7 @@ def test_stats_of_a_container_in_a_nested_cgroup(strata: Strata, busybox_image: 
               "mkdir -p $d && echo $$ > $d/cgroup.procs; done; echo moved; exec sleep 300")
     strata("run", "-d", "--privileged", "--name", name, "--network", "none", busybox_image, "sh", "-c", script)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while "moved" not in strata("logs", name).stdout:
             assert time.monotonic() < deadline, "the container did not move into its sub-cgroup"
             time.sleep(0.2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -63,9 +64,14 @@ def _cgroup(strata: Strata, name: str, v1: str, v2: str) -> str:
 
 def test_stats_of_running_and_stopped_containers(strata: Strata, busybox_image: str) -> None:
     cid = strata("run", "-d", "--name", "busy", "-m", "64m", busybox_image, "sh", "-c",
-                 "while :; do :; done & sleep 300").stdout.strip()
+                 "while :; do :; done & echo forked; sleep 300").stdout.strip()
     strata("create", "--name", "idle", busybox_image, "true")
     try:
+        # the loop runs before stats are read (run -d returns before the shell has forked: late on a loaded machine)
+        deadline = time.monotonic() + 60
+        while strata("logs", "busy").stdout != "forked\n":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         out = strata("stats", "--no-stream").stdout.splitlines()
         assert out[0].split("   ")[0] == "CONTAINER ID" and re.sub(r" {2,}", "  ", out[0]) == re.sub(
             r" {2,}", "  ", HEADER)

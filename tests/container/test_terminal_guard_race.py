@@ -41,7 +41,7 @@ def test_the_guard_restores_the_terminal_when_its_front_is_hung_up_at_once() -> 
             os.close(slave)
             _, status = os.waitpid(pid, 0)
             assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGHUP
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60  # the guard is another process: late on a loaded machine
             while not termios.tcgetattr(master)[3] & termios.ICANON:
                 assert time.monotonic() < deadline, "the terminal stayed raw"
                 time.sleep(0.01)

@@ -123,7 +123,7 @@ def test_commit_without_pause_of_a_running_container_leaves_the_host_alone(
     before = _host_state(host)
     strata("run", "-d", "--storage-driver", "vfs", "--name", "live", data_image, "sh", "-c",
            SWAP.format(host=host) + " && touch /ready && exec sleep 1000")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while strata("exec", "live", "test", "-e", "/ready", check=False).returncode != 0:
         assert time.monotonic() < deadline
         time.sleep(0.1)

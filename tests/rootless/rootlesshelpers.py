@@ -85,7 +85,7 @@ def free_port() -> int:
         return port
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -98,7 +98,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise AssertionError("the registry did not listen in time")
 
 
-def http_get(port: int, timeout: float = 30) -> str:
+def http_get(port: int, timeout: float = 60) -> str:
     """The body ``127.0.0.1:port/`` answers, retried until ``timeout`` (the last error raised then)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -59,9 +59,11 @@ def test_published_port_answers_on_the_host_loopback(user: User, image: str) -> 
 
 def test_a_foreground_run_with_rm_publishes_and_cleans_up(user: User, image: str) -> None:
     port = free_port()
-    proc = user.spawn("run", "--rm", "-p", f"127.0.0.1:{port}:80", image,
-                      "sh", "-c", "httpd -p 80 -h /var/www; sleep 4")  # fmt: skip
+    # it ends when told (a fixed few seconds of httpd could be over before a loaded machine got to ask)
+    proc = user.spawn("run", "--rm", "--name", "fgweb", "-p", f"127.0.0.1:{port}:80", image, "sh", "-c",
+                      "trap 'exit 143' TERM; httpd -p 80 -h /var/www; until [ -e /tmp/done ]; do sleep 0.1; done")  # fmt: skip
     assert http_get(port) == "hello from a rootless container\n"
+    user.strata("exec", "fgweb", "touch", "/tmp/done")
     assert proc.wait(timeout=60) == 0
     assert user.strata("ps", "-aq").stdout == ""
     assert list((_store(user) / "netns").iterdir()) == []

@@ -202,9 +202,11 @@ def test_rm_run_restart_and_keep_id_on_a_user_network(user: User, image: str) ->
     user.strata("network", "create", net)
     try:
         port = free_port()
-        proc = user.spawn("run", "--rm", "--network", net, "-p", f"127.0.0.1:{port}:80", image,
-                          "sh", "-c", "httpd -p 80 -h /var/www; sleep 5")  # fmt: skip
+        # it ends when told (a fixed few seconds of httpd could be over before a loaded machine got to ask)
+        proc = user.spawn("run", "--rm", "--network", net, "--name", f"urf{tag}", "-p", f"127.0.0.1:{port}:80",
+                          image, "sh", "-c", "trap 'exit 143' TERM; httpd -p 80 -h /var/www; until [ -e /tmp/done ]; do sleep 0.1; done")  # fmt: skip
         assert http_get(port) == "hello from a rootless container\n"
+        user.strata("exec", f"urf{tag}", "touch", "/tmp/done")
         assert proc.wait(timeout=60) == 0
         assert user.strata("ps", "-aq").stdout == ""
         _assert_nothing_left(user)
