@@ -173,8 +173,8 @@ class FaultRegistry:
             resp = web.StreamResponse()
             resp.content_length = len(data)
             await resp.prepare(request)
-            for i in range(0, len(data), 65536):
-                await resp.write(data[i : i + 65536])
+            for i in range(0, len(data), 16384):  # 16 kB a second: ~19 s for the 300 kB test layer
+                await resp.write(data[i : i + 16384])
                 await asyncio.sleep(1.0)
             return resp
         if fault == "drop_always" or (fault == "drop_once" and self._count(dg) == 1):
