@@ -258,7 +258,7 @@ def test_ctrl_c_mid_pull_stops_promptly_and_leaves_nothing(fault_registry: Fault
 
     from .conftest import STRATA
 
-    ref, digests = _image(fault_registry, "slow")  # the 300 kB layer trickles in 16 kB every 1 s (~19 s)
+    ref, digests = _image(fault_registry, "trickle")  # the 300 kB layer trickles in 16 kB every 1 s (~19 s)
     proc = subprocess.Popen([*STRATA, "pull", ref], env=strata.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
