@@ -173,7 +173,7 @@ def test_kill_9_mid_pull_leaves_nothing_then_pull_works(fault_registry: FaultReg
 
     ref, digests = _image(fault_registry, "slow")
     proc = subprocess.Popen([*STRATA, "pull", ref], env=strata.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if sum(1 for m, p, _ in fault_registry.requests if p.endswith(digests[1]) and m == "GET"):
             break
@@ -260,7 +260,7 @@ def test_ctrl_c_mid_pull_stops_promptly_and_leaves_nothing(fault_registry: Fault
 
     ref, digests = _image(fault_registry, "trickle")  # the 300 kB layer trickles in 16 kB every 1 s (~19 s)
     proc = subprocess.Popen([*STRATA, "pull", ref], env=strata.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if any(p.endswith(digests[1]) and m == "GET" for m, p, _ in fault_registry.requests):
             break
