@@ -5,6 +5,7 @@ the ``Sending build context`` line; a killed build cleaned up without waiting fo
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import subprocess
@@ -108,7 +109,8 @@ def test_live_view_on_a_terminal(strata: Strata, busybox: str, tmp_path: Path, r
 def test_killed_build_is_cleaned_up_at_once(strata: Strata, busybox: str, tmp_path: Path, root: Path) -> None:
     """kill -9 of ``strata build`` during a RUN: within seconds, and with no further strata command,
     no step container runs, no rootfs stays mounted, no image was made."""
-    ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN sleep 127\n")
+    secs = str(random.randrange(100_000, 1_000_000))  # this test's own: the machine may run another's
+    ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN sleep {secs}\n")
     env = dict(os.environ, STRATA_ROOT=str(root))
     proc = subprocess.Popen([sys.executable, "-m", "strata", "build", "-t", "killed:1", str(ctx)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -116,26 +118,26 @@ def test_killed_build_is_cleaned_up_at_once(strata: Strata, busybox: str, tmp_pa
     deadline = time.monotonic() + 60
     while "Running in" not in proc.stdout.readline():
         assert time.monotonic() < deadline and proc.poll() is None
-    while not _sleepers():
+    while not _sleepers(secs):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     deadline = time.monotonic() + 60  # the watchdog: a process of its own, late on a loaded machine
-    while (_sleepers() or mounts_under(root)) and time.monotonic() < deadline:
+    while (_sleepers(secs) or mounts_under(root)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _sleepers() == [] and mounts_under(root) == []
+    assert _sleepers(secs) == [] and mounts_under(root) == []
     assert strata("ps", "-aq").stdout == ""
     assert strata("images", "-q", "killed").stdout == ""
 
 
-def _sleepers() -> list[int]:
-    """Processes running ``sleep 127`` (the killed build's step)."""
+def _sleepers(secs: str) -> list[int]:
+    """Processes running ``sleep SECS`` (the killed build's step)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read() in (b"sleep\x00127\x00", b"/bin/sh\x00-c\x00sleep 127\x00"):
+                if f.read() in (f"sleep\x00{secs}\x00".encode(), f"/bin/sh\x00-c\x00sleep {secs}\x00".encode()):
                     found.append(int(pid))
         except OSError:
             pass
