@@ -183,18 +183,29 @@ def test_gc_in_a_loop_on_one_replica_while_pushes_go_through_the_others(cluster:
     gc = threading.Thread(target=loop)
     gc.start()
     pushed: list[str] = []
+    late: list[str] = []
     try:
         deadline = time.monotonic() + 25
         i = 0
-        while time.monotonic() < deadline or len(passes) < 3:
+        while time.monotonic() < deadline or len(passes) < 3 or len(pushed) < 5:
+            assert time.monotonic() < deadline + 300, (passes, pushed, late)
             c = (r1, r2)[i % 2]
-            push_image(c, "lb/gc", f"t{i}", layers=[base, os.urandom(200_000 + i)])
-            pushed.append(f"t{i}")
+            began = time.time()
+            try:
+                push_image(c, "lb/gc", f"t{i}", layers=[base, os.urandom(200_000 + i)])
+            except AssertionError as e:
+                # a blob of this push was older than the grace period when a sweep began, its manifest not
+                # yet put: a push slower than the grace period (a loaded machine), which it does not cover
+                if "MANIFEST_BLOB_UNKNOWN" not in str(e) or time.time() - began <= 2:
+                    raise
+                late.append(f"t{i}")
+            else:
+                pushed.append(f"t{i}")
             i += 1
     finally:
         stop.set()
         gc.join(300)
-    assert len(passes) >= 3 and len(pushed) >= 5
+    assert len(passes) >= 3 and len(pushed) >= 5, (passes, pushed, late)
     assert all(f"deleted blob {d}" in "".join(passes) for d in orphans)
     lb = _client(cluster.url)
     for tag in ["base", *pushed]:
