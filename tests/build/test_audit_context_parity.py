@@ -92,6 +92,7 @@ def test_url_context_lines(strata: Strata, busybox: str, tmp_path: Path) -> None
         r = strata("build", "--network", "none", url, input=b"")
     finally:
         server.shutdown()
+        server.server_close()  # else the listening socket's ResourceWarning fails whichever test collects it
     line = f"Downloading build context from remote url: {url} [{'=' * 50}>]      {len(DOCKERFILE)}B/{len(DOCKERFILE)}B"
     expected = f"{line}\r{line}\r\r\nSending build context to Docker daemon  2.048kB\r\r\nStep 1/2 : "
     assert bytes(r.stdout).decode().startswith(expected)  # type: ignore[arg-type]
@@ -117,5 +118,6 @@ def test_url_context_as_docker(dockerd: Any, docker_busybox: str, strata: Strata
         ours = strata("build", "--no-cache", url, input=b"")
     finally:
         server.shutdown()
+        server.server_close()  # else the listening socket's ResourceWarning fails whichever test collects it
     mask = lambda b: [re.sub(r"\b[0-9a-f]{12}\b", "<id>", line) for line in b.decode().split("\n")]  # noqa: E731
     assert mask(bytes(ours.stdout)) == mask(theirs.stdout)  # type: ignore[arg-type]

@@ -19,17 +19,23 @@ SHOW = " | sed 's/^/SHOW /'"
 
 
 def _two_stages(sharing: str, cid: str) -> str:
-    """Stages ``a`` and ``b`` (independent: built at once) each write into the cache around a sleep;
-    the last stage shows what the cache recorded. 4 s each: the second stage's container may start seconds
-    after the first's on a loaded machine, and "at once" needs the two sleeps to overlap."""
+    """Stages ``a`` and ``b`` (independent: built at once) each write into the cache around a wait; the last
+    stage shows what the cache recorded. Shared or private, each waits (at most 60 s) until the other has
+    written its start (marked in a second, shared cache): a fixed sleep to overlap in was outlasted by the
+    second stage's container start on a loaded machine. Locked, one waits for the other: a 4 s sleep."""
     mount = f"--mount=type=cache,id={cid},target=/c,sharing={sharing}"
+    wait = "sleep 4"
+    if sharing != "locked":
+        mount += f" --mount=type=cache,id={cid}-sync,target=/sync"
+        wait = ("touch /sync/{s} && i=0 && while [ ! -e /sync/{o} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1));"
+                " done && [ -e /sync/{o} ]")
     stage = (
         "FROM {bb} AS {s}\n"
-        "RUN {m} echo start-{s} >> /c/log && ls /c > /seen-{s}-1 && sleep 4 && ls /c > /seen-{s}-2"
+        f"RUN {{m}} echo start-{{s}} >> /c/log && ls /c > /seen-{{s}}-1 && {wait} && ls /c > /seen-{{s}}-2"
         " && echo end-{s} >> /c/log\n"
     )
     return (
-        stage.format(bb=BUSYBOX, s="a", m=mount) + stage.format(bb=BUSYBOX, s="b", m=mount)
+        stage.format(bb=BUSYBOX, s="a", o="b", m=mount) + stage.format(bb=BUSYBOX, s="b", o="a", m=mount)
         + f"FROM {BUSYBOX}\nCOPY --from=a /seen-a-2 /\nCOPY --from=b /seen-b-2 /\n"
         f"RUN --mount=type=cache,id={cid},target=/c,sharing=shared (cat /c/log; cat /seen-a-2 /seen-b-2){SHOW}\n"
     )  # fmt: skip

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,9 @@ def agent(tmp_path: Path) -> Iterator[str]:
     sock = os.path.join(home, "agent")
     proc = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(250):
-            if os.path.exists(sock):
-                break
-            proc.poll()
-            subprocess.run(["sleep", "0.02"])
+        deadline = time.monotonic() + 60  # the agent's start, late on a loaded machine
+        while not os.path.exists(sock) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         key = _keygen(tmp_path / "agent_key", "agent-key")
         subprocess.run(["ssh-add", "-q", str(key)], env=dict(os.environ, SSH_AUTH_SOCK=sock), check=True,
                        capture_output=True)  # fmt: skip

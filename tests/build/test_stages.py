@@ -5,6 +5,7 @@ the ``Sending build context`` line; a killed build cleaned up without waiting fo
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import subprocess
@@ -17,12 +18,16 @@ from build_helpers import BUSYBOX, Strata, mounts_under
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "container"))
 from ptyrun import PtySession
 
-# 4 s each: the second stage's container may start seconds after the first's on a loaded machine
-STAMP = "cut -d' ' -f1 /proc/uptime > /{0}.start && sleep 4 && cut -d' ' -f1 /proc/uptime > /{0}.end"
+# each stage marks its start in a cache both mount and ends once it sees the other's mark (at most 60 s):
+# stage one can only end if stage two ran while it did (a fixed sleep to overlap in was outlasted by a
+# second container's start on a loaded machine)
+STAMP = ("RUN --mount=type=cache,id={cid},target=/c cut -d' ' -f1 /proc/uptime > /{0}.start && touch /c/{0}"
+         " && for i in $(seq 600); do [ -e /c/{1} ] && break; sleep 0.1; done && [ -e /c/{1} ]"
+         " && cut -d' ' -f1 /proc/uptime > /{0}.end")
 CONCURRENT = f"""FROM {BUSYBOX} AS one
-RUN {STAMP.format("one")}
+{STAMP.format("one", "two", cid="{cid}")}
 FROM {BUSYBOX} AS two
-RUN {STAMP.format("two")}
+{STAMP.format("two", "one", cid="{cid}")}
 FROM {BUSYBOX} AS unused
 RUN echo the unused stage ran && exit 7
 FROM {BUSYBOX}
@@ -41,20 +46,20 @@ def _ctx(tmp_path: Path, dockerfile: str, **files: str) -> Path:
 
 
 def test_independent_stages_run_at_once_and_unneeded_ones_never(strata: Strata, busybox: str, tmp_path: Path) -> None:
-    ctx = _ctx(tmp_path, CONCURRENT)
+    ctx = _ctx(tmp_path, CONCURRENT.replace("{cid}", f"stages-{random.randrange(1 << 32):x}"))
     t0 = time.monotonic()
     r = strata("build", "--no-cache", "-t", "stages:1", str(ctx))
     elapsed = time.monotonic() - t0
     out = strata("run", "--rm", "stages:1", "cat", "/stamps/one.start", "/stamps/one.end",
                  "/stamps/two.start", "/stamps/two.end").stdout.split()  # fmt: skip
     one, two = (float(out[0]), float(out[1])), (float(out[2]), float(out[3]))
-    assert one[0] < two[1] and two[0] < one[1], f"the two sleeps did not overlap: {one} {two}"
+    assert one[0] < two[1] and two[0] < one[1], f"the two stages did not overlap: {one} {two}"
     assert "the unused stage ran" not in r.stdout and "exit 7" not in r.stdout
     # the output reads as a sequential classic build of the stages that run: 2 + 2 + 3 steps
     steps = re.findall(r"^Step (\d+)/(\d+) : ", r.stdout, re.M)
     assert steps == [(str(n), "7") for n in range(1, 8)], r.stdout
-    assert r.stdout.index("RUN cut -d' ' -f1 /proc/uptime > /one.start") < r.stdout.index("FROM strata-test/busybox:latest AS two")
-    print(f"two 4 s stages built in {elapsed:.1f} s")
+    assert r.stdout.index("/proc/uptime > /one.start") < r.stdout.index("FROM strata-test/busybox:latest AS two")
+    print(f"two stages built at once in {elapsed:.1f} s")
     # --target: only what that stage needs
     t = strata("build", "--target", "two", str(ctx))
     assert "AS one" not in t.stdout and re.findall(r"^Step \d+/(\d+)", t.stdout, re.M) == ["2", "2"]
@@ -108,7 +113,8 @@ def test_live_view_on_a_terminal(strata: Strata, busybox: str, tmp_path: Path, r
 def test_killed_build_is_cleaned_up_at_once(strata: Strata, busybox: str, tmp_path: Path, root: Path) -> None:
     """kill -9 of ``strata build`` during a RUN: within seconds, and with no further strata command,
     no step container runs, no rootfs stays mounted, no image was made."""
-    ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN sleep 127\n")
+    secs = str(random.randrange(100_000, 1_000_000))  # this test's own: the machine may run another's
+    ctx = _ctx(tmp_path, f"FROM {BUSYBOX}\nRUN sleep {secs}\n")
     env = dict(os.environ, STRATA_ROOT=str(root))
     proc = subprocess.Popen([sys.executable, "-m", "strata", "build", "-t", "killed:1", str(ctx)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -116,26 +122,26 @@ def test_killed_build_is_cleaned_up_at_once(strata: Strata, busybox: str, tmp_pa
     deadline = time.monotonic() + 60
     while "Running in" not in proc.stdout.readline():
         assert time.monotonic() < deadline and proc.poll() is None
-    while not _sleepers():
+    while not _sleepers(secs):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
-    deadline = time.monotonic() + 30
-    while (_sleepers() or mounts_under(root)) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60  # the watchdog: a process of its own, late on a loaded machine
+    while (_sleepers(secs) or mounts_under(root)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _sleepers() == [] and mounts_under(root) == []
+    assert _sleepers(secs) == [] and mounts_under(root) == []
     assert strata("ps", "-aq").stdout == ""
     assert strata("images", "-q", "killed").stdout == ""
 
 
-def _sleepers() -> list[int]:
-    """Processes running ``sleep 127`` (the killed build's step)."""
+def _sleepers(secs: str) -> list[int]:
+    """Processes running ``sleep SECS`` (the killed build's step)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read() in (b"sleep\x00127\x00", b"/bin/sh\x00-c\x00sleep 127\x00"):
+                if f.read() in (f"sleep\x00{secs}\x00".encode(), f"/bin/sh\x00-c\x00sleep {secs}\x00".encode()):
                     found.append(int(pid))
         except OSError:
             pass

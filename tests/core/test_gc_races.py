@@ -45,7 +45,7 @@ def test_gc_spares_a_load_in_progress(strata: Strata, rootfs_tar: Path, root: Pa
     assert load.stdin is not None
     load.stdin.write(data[: len(data) // 2])
     load.stdin.flush()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while not any(p.name.startswith("load-") and any(p.iterdir()) for p in (root / "tmp").iterdir()):
         assert time.monotonic() < deadline, "the load never started staging"
         time.sleep(0.02)

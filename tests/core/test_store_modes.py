@@ -63,7 +63,7 @@ def _denied(*argv: str) -> bool:
 
 def _start(strata: Strata, name: str, *opts: str, script: str = PREPARE, ready: str = "/ready") -> str:
     strata("run", "-d", "--name", name, "-e", f"SECRET={SECRET}", *opts, "img:1", "sh", "-c", script)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while strata("exec", name, "test", "-e", ready, check=False).returncode != 0:
         assert time.monotonic() < deadline, "the container never got ready"
         time.sleep(0.1)

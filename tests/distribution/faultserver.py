@@ -169,12 +169,13 @@ class FaultRegistry:
         mr = re.fullmatch(r"bytes=(\d+)-", rng)
         if mr:
             start = int(mr.group(1))
-        if fault == "slow":
+        if fault in ("slow", "trickle"):  # 64 kB a second, or 16 kB ("trickle": ~19 s for 300 kB)
+            step = 65536 if fault == "slow" else 16384
             resp = web.StreamResponse()
             resp.content_length = len(data)
             await resp.prepare(request)
-            for i in range(0, len(data), 65536):
-                await resp.write(data[i : i + 65536])
+            for i in range(0, len(data), step):
+                await resp.write(data[i : i + step])
                 await asyncio.sleep(1.0)
             return resp
         if fault == "drop_always" or (fault == "drop_once" and self._count(dg) == 1):

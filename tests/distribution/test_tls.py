@@ -128,7 +128,7 @@ def mtls_distribution(tmp_path: Path, pki: CA) -> Iterator[str]:
     try:
         import socket
 
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -94,7 +94,7 @@ class ServerThread(Client):
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
-        if not self._ready.wait(15):
+        if not self._ready.wait(60):  # a loaded machine
             raise RuntimeError("registry did not start")
         if self._error:
             raise self._error

@@ -90,7 +90,7 @@ def test_stalled_body_times_out_and_server_keeps_serving(tmp_path: Path) -> None
         t0 = time.monotonic()
         reply = s.recv(65536).decode(errors="replace")
         s.close()
-        assert reply.startswith("HTTP/1.1 408") and time.monotonic() - t0 < 5
+        assert reply.startswith("HTTP/1.1 408") and time.monotonic() - t0 < 15  # 1 s, not the default 120 s
         assert reg.get(loc).header("Range") == "0-0"
         assert reg.get("/v2/").status == 200
 

@@ -202,13 +202,15 @@ def test_concurrent_pulls_download_once(tmp_path: Path, upstream: Upstream) -> N
 
 def test_tags_are_rechecked_after_ttl(tmp_path: Path, upstream: Upstream) -> None:
     d1, _ = _image(upstream, "library/app", "v", b"one")
-    with _proxy(tmp_path, f"http://{upstream.host}", ttl="3s") as cache:  # 3 s: a loaded machine stalls for one
+    with _proxy(tmp_path, f"http://{upstream.host}", ttl="3s") as cache:
+        asked = time.monotonic()  # the tag's ttl starts later: when the proxy has it
         assert cache.get("/v2/library/app/manifests/v", headers=ACCEPT).header("Docker-Content-Digest") == d1
         d2, _ = _image(upstream, "library/app", "v", b"two")
         # within ttl the cached tag is served without asking
         before = len(upstream.requests)
-        assert cache.get("/v2/library/app/manifests/v", headers=ACCEPT).header("Docker-Content-Digest") == d1
-        assert len(upstream.requests) == before
+        served = cache.get("/v2/library/app/manifests/v", headers=ACCEPT).header("Docker-Content-Digest")
+        within = time.monotonic() - asked < 3  # a loaded machine can stall for 3 s: then the ttl may be over
+        assert (served, len(upstream.requests)) == (d1, before) or not within, (served, upstream.requests[before:])
         time.sleep(3.2)
         assert cache.get("/v2/library/app/manifests/v", headers=ACCEPT).header("Docker-Content-Digest") == d2
         # the old manifest stays pullable by digest, the tag moved

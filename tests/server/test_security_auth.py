@@ -173,7 +173,7 @@ def _start_distribution(tmp: Path, issuer: TokenIssuer) -> tuple[subprocess.Pope
     cfg.write_text(yaml.safe_dump({"version": 0.1, "storage": {"filesystem": {"rootdirectory": str(tmp / "dist")}},
                                    "http": {"addr": f"127.0.0.1:{port}"}, "auth": issuer.auth_config()}))
     proc = subprocess.Popen([peers.REGISTRY_BIN, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded machine
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)

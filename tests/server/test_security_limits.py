@@ -67,9 +67,10 @@ def test_slow_and_silent_connections_are_cut_off(tmp_path: Path) -> None:
         silent = _connect(srv.port)
         slow = _connect(srv.port)
         slow.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")
-        took = _closed_within(slow, 6, drip=b"X-Slow: 1\r\n")
-        assert took is not None and took < 4, took
-        assert _closed_within(silent, 2) is not None
+        # cut at 1 s; the bound only tells it from the 30 s default, with room for a loaded machine
+        took = _closed_within(slow, 15, drip=b"X-Slow: 1\r\n")
+        assert took is not None and took < 10, took
+        assert _closed_within(silent, 10) is not None
         # a client that sends its request in time is served as ever
         assert _status(srv.port) == 200
         silent.close()
@@ -84,8 +85,8 @@ def test_slow_second_request_on_a_kept_alive_connection_is_cut_off(tmp_path: Pat
         s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 200")
         s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")
-        took = _closed_within(s, 6, drip=b"X-Slow: 1\r\n")
-        assert took is not None and took < 4, took
+        took = _closed_within(s, 15, drip=b"X-Slow: 1\r\n")
+        assert took is not None and took < 10, took  # the 1 s idle timeout, not the 30 s header timeout
         s.close()
 
 
@@ -116,13 +117,13 @@ def _served_again(port: int, deadline: float) -> int:
 def test_connections_per_client_address_are_capped(tmp_path: Path) -> None:
     cfg = _config(tmp_path, http={"maxconnsperclient": 4, "headertimeout": "30s"})
     with ServerProcess(tmp_path / "root", cfg) as srv:
-        held = _held_open(srv.port, 4, time.monotonic() + 30)
+        held = _held_open(srv.port, 4, time.monotonic() + 60)
         extra = _connect(srv.port)
-        assert _closed_within(extra, 3) is not None
+        assert _closed_within(extra, 10) is not None
         # other clients are served meanwhile
         assert _status(srv.port, "127.0.0.2") == 200
         held.pop().close()
-        assert _served_again(srv.port, time.monotonic() + 30) == 200
+        assert _served_again(srv.port, time.monotonic() + 60) == 200
         for s in [extra, *held]:
             s.close()
 
@@ -139,7 +140,7 @@ def _server_with_nofile(tmp_path: Path, soft: int, hard: int) -> Iterator[subpro
                              "--root", str(tmp_path / "root")], stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit)
     proc.port = port  # type: ignore[attr-defined]
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a server's start on a loaded machine
         while True:
             try:
                 _status(port)

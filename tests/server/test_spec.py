@@ -410,10 +410,12 @@ def test_concurrent_pushes_of_same_blob_and_tag(tmp_path: Path) -> None:
 def test_online_gc_schedule(tmp_path: Path) -> None:
     import time
 
-    raw = {"storage": {"filesystem": {"rootdirectory": str(tmp_path)}},
-           "gc": {"interval": "300ms", "graceperiod": "0s"}}
-    with ServerThread(raw) as reg:
+    storage = {"filesystem": {"rootdirectory": str(tmp_path)}}
+    with ServerThread({"storage": storage}) as reg:
+        # pushed before the GC runs: with no grace period a pass between a blob and its manifest (a push
+        # slower than the 300 ms interval, as on a loaded machine) deletes the blob and fails the push
         _, body = push_image(reg, "online", "v1")
+    with ServerThread({"storage": storage, "gc": {"interval": "300ms", "graceperiod": "0s"}}) as reg:
         orphan = push_blob(reg, "online", b"orphan blob")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and reg.request("HEAD", f"/v2/online/blobs/{orphan}").status == 200:

@@ -80,11 +80,11 @@ def test_a_sweep_waits_for_the_writers_of_another_replica(tmp_path: Path) -> Non
 def test_a_dead_writers_marker_stops_blocking_when_its_lease_ends(tmp_path: Path) -> None:
     driver, _, gc = _pair(tmp_path, lease=0.5)
     dead = StoreGCLease(driver, lease=0.5)
+    started = time.monotonic()  # before the marker: its 0.5 s runs from a moment after this, however late
     assert dead.try_shared("killed") is not None  # kill -9: never released
-    started = time.monotonic()
     with gc.exclusive():
         waited = time.monotonic() - started
-    assert 0.3 < waited < 5
+    assert 0.4 < waited < 10  # the lease ran out (not forever), with room for a loaded machine
     assert _holds(driver, "writers") == []  # the expired marker was removed
 
 

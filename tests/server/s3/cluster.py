@@ -112,7 +112,7 @@ def start_haproxy(root: Path, backends: list[str], keepalive: bool = False) -> H
         proc = subprocess.Popen([HAPROXY_BIN, "-W", "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     lb = HAProxy(root, port, proc)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not _answers(f"http://127.0.0.1:{port}/v2/"):
         if proc.poll() is not None or time.monotonic() > deadline:
             lb.close()

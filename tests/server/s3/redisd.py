@@ -86,7 +86,7 @@ def start_redis() -> RedisServer:
                     f"dir {root}\nsave \"\"\nappendonly no\ndaemonize no\nlogfile {root}/redis.log\n")  # fmt: skip
     proc = subprocess.Popen([REDIS_BIN, str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not _answers(port, password):
         if proc.poll() is not None or time.monotonic() > deadline:
             log = (root / "redis.log").read_text(errors="replace")[-2000:] if (root / "redis.log").exists() else ""

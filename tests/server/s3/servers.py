@@ -46,7 +46,7 @@ class S3RegistryProcess:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([*argv, str(cfg)], stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env)  # fmt: skip
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a Python server on S3, late on a loaded machine
         while not self._ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.close()
