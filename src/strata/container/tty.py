@@ -55,9 +55,6 @@ def raw_terminal(fd: int) -> Iterator[None]:
         guard.done()
 
 
-_GUARD_IGNORES = (1, 2, 3, 15, 28)  # SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH (no `signal` import here)
-
-
 _SESSION_SIGNALS = (1, 2, 3, 15, 20)  # SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP: what a terminal sends its group
 
 
@@ -124,21 +121,15 @@ class _TerminalGuard:
     holds only the terminal and a pipe whose end of file, unless ``done()`` came first, means we died."""
 
     def __init__(self, fd: int, saved: list[Any]) -> None:
-        import signal
-
         r, self._w = os.pipe()
-        # born with the terminal's signals blocked: the hang-up sent to the terminal's foreground group when
-        # the front dies may come before the child has run at all (a loaded machine); it must not kill it
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, _GUARD_IGNORES)
-        try:
-            self._pid = os.fork()
-            if self._pid == 0:
-                try:
-                    _guard_main(fd, r, self._w, saved)
-                finally:
-                    os._exit(0)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        # in a session of its own from birth: the hang-up the front's death sends to the terminal's foreground
+        # group may come before the child has run at all (a loaded machine); it never reaches the guard
+        self._pid = fork_session()
+        if self._pid == 0:
+            try:
+                _guard_main(fd, r, self._w, saved)
+            finally:
+                os._exit(0)
         os.close(r)
 
     def done(self) -> None:
@@ -153,9 +144,8 @@ class _TerminalGuard:
 def _guard_main(fd: int, r: int, w: int, saved: list[Any]) -> None:
     import signal
 
-    for sig in _GUARD_IGNORES:
-        signal.signal(sig, signal.SIG_IGN)  # what came while blocked is discarded
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _GUARD_IGNORES)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH):
+        signal.signal(sig, signal.SIG_IGN)
     os.close(w)
     for name in os.listdir("/proc/self/fd"):  # hold nothing else open (sockets, pipes of the container)
         n = int(name)
